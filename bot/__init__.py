@@ -1,0 +1,1 @@
+"""labelbot bot package."""

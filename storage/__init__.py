@@ -1,0 +1,1 @@
+"""labelbot storage package."""

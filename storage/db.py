@@ -1,0 +1,128 @@
+"""Engines, sessions and schema migrations.
+
+SQLite is the zero-set-up default; PostgreSQL (``postgresql+psycopg://...``) is for teams that run
+several bot replicas. Every command brings the schema up to date through Alembic on start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from storage.errors import ConfigurationError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Writers wait this long for SQLite's single write lock before failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
+    """An engine for ``url``; ``schema`` pins PostgreSQL's search_path (tests isolate by it)."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise ConfigurationError(f"DATABASE_URL is not a valid database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {"echo": echo}
+    if backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+        }
+        if not database or database == ":memory:":
+            from sqlalchemy.pool import StaticPool
+
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(parsed, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if schema:
+            connect_args["options"] = f"-csearch_path={schema}"
+        kwargs["connect_args"] = connect_args
+        kwargs["pool_pre_ping"] = True
+        return create_engine(parsed, **kwargs)
+    raise ConfigurationError(
+        f"DATABASE_URL uses an unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://"
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling defers BEGIN and breaks SELECT ... then UPDATE
+        # atomicity; we issue BEGIN ourselves (below) so writers serialise correctly.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # BEGIN IMMEDIATE takes the write lock up front: two processes claiming the next example
+        # cannot both read "free" and then both write (SQLite has no SELECT ... FOR UPDATE).
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+    """A transaction: commits on success, rolls back on any exception."""
+    bind: Any = engine
+    if read_only and is_sqlite(engine):
+        bind = engine.execution_options(sqlite_begin="DEFERRED")
+    with Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+            if read_only:
+                session.rollback()
+            else:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` with Alembic (idempotent)."""
+    from alembic import command
+
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,52 @@
+"""The labelbot exception tree.
+
+Every error labelbot raises on purpose derives from one base class, so the edges (CLI exit codes,
+the Slack ``@app.error`` handler, FastAPI exception handlers) can turn it into a clear message::
+
+    LabelbotError
+    ├── NotFoundError        a project, label, example or model that does not exist
+    ├── InvalidInputError    a malformed file, an unknown label, a bad argument
+    ├── ConflictError        a unique name taken, a concurrent change that lost
+    ├── StaleActionError     an example already labeled, a retired label, an expired undo
+    └── ConfigurationError   a missing or invalid setting (names the environment variable)
+
+The tree lives in storage/ because it is the bottom layer; engine/ and bot/ import it from here.
+"""
+
+from __future__ import annotations
+
+
+class LabelbotError(Exception):
+    """Base class of every error labelbot raises on purpose."""
+
+    exit_code = 1
+
+
+class NotFoundError(LabelbotError):
+    """A project, label, example or model run that does not exist."""
+
+    exit_code = 3
+
+
+class InvalidInputError(LabelbotError):
+    """Input that cannot be accepted: a malformed file, an unknown label, a bad argument."""
+
+    exit_code = 2
+
+
+class ConflictError(LabelbotError):
+    """A unique name already taken, or a concurrent change that lost."""
+
+    exit_code = 4
+
+
+class StaleActionError(LabelbotError):
+    """An action on state that has moved on: an example already labeled, a retired label."""
+
+    exit_code = 5
+
+
+class ConfigurationError(LabelbotError):
+    """A missing or invalid setting; the message names the environment variable."""
+
+    exit_code = 6

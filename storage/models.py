@@ -1,0 +1,164 @@
+"""SQLModel tables: the whole persistent state of labelbot.
+
+Nothing is ever deleted by the labeling flow: an undone annotation is marked ``retracted_at``, an
+expired assignment is marked ``expired``, a retired label is ``active = False``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Timezone-aware UTC now (SQLModel stores aware datetimes and returns them in UTC)."""
+    return datetime.now(UTC)
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=100)
+    description: str = ""
+    channel_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    # Per-project knobs (strategy, batch size, retrain threshold, ...): schema-free on purpose.
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Label(SQLModel, table=True):
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_labels_project_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    name: str = Field(max_length=200)
+    description: str = ""
+    active: bool = True
+    position: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Example(SQLModel, table=True):
+    __tablename__ = "examples"
+    __table_args__ = (
+        UniqueConstraint("project_id", "content_hash", name="uq_examples_project_hash"),
+        Index("ix_examples_project_external", "project_id", "external_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    external_id: str | None = Field(default=None, max_length=200)
+    text: str
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Annotation(SQLModel, table=True):
+    __tablename__ = "annotations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    example_id: int = Field(foreign_key="examples.id", index=True)
+    label_id: int = Field(foreign_key="labels.id", index=True)
+    annotator: str = Field(max_length=200)
+    source: str = Field(max_length=20)  # slack | cli | import | simulation
+    created_at: datetime = Field(default_factory=utcnow)
+    # The same click recorded twice (a Slack retry, a double click) stores one row.
+    idempotency_key: str = Field(max_length=255, unique=True)
+    retracted_at: datetime | None = None
+
+
+class Comment(SQLModel, table=True):
+    __tablename__ = "comments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    example_id: int = Field(foreign_key="examples.id", index=True)
+    author: str = Field(max_length=200)
+    text: str
+    created_at: datetime = Field(default_factory=utcnow)
+    # e.g. "slack:<channel>:<ts>", so a redelivered thread reply is stored once.
+    external_key: str | None = Field(default=None, max_length=255, unique=True)
+
+
+class ModelRun(SQLModel, table=True):
+    __tablename__ = "model_runs"
+    __table_args__ = (UniqueConstraint("project_id", "version", name="uq_model_runs_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    version: int
+    created_at: datetime = Field(default_factory=utcnow)
+    n_labels: int = 0
+    kind: str = Field(default="linear", max_length=20)
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The label names in class-index order, as the artifact's outputs are ordered.
+    classes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    artifact_path: str | None = None
+    status: str = Field(default="training", max_length=20)  # training | ready | failed
+    is_active: bool = False
+
+
+class Prediction(SQLModel, table=True):
+    """The active model's view of one example, and the example's place in the labeling queue."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_project_priority", "project_id", "priority"),)
+
+    example_id: int = Field(foreign_key="examples.id", primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    model_run_id: int | None = Field(default=None, foreign_key="model_runs.id")
+    label: str | None = Field(default=None, max_length=200)
+    confidence: float | None = None
+    # Top classes as [[label, probability], ...], highest first.
+    probs: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    uncertainty: float = 0.0
+    # Higher is asked sooner: the query strategy's batch first, then by uncertainty.
+    priority: float = 0.0
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Assignment(SQLModel, table=True):
+    """An example out with one expert. At most one *open* assignment per example (partial index)."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        Index(
+            "uq_assignments_open_example",
+            "example_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_assignments_annotator_status", "annotator", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    example_id: int = Field(foreign_key="examples.id", index=True)
+    annotator: str = Field(max_length=200)
+    status: str = Field(default="open", max_length=20)  # open | done | skipped | expired | released
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    # Where the example was delivered (e.g. a Slack channel + message ts), for updating it later.
+    channel: str | None = Field(default=None, max_length=64)
+    message_ts: str | None = Field(default=None, max_length=64)
+    closed_at: datetime | None = None
+
+
+class Flag(SQLModel, table=True):
+    """An example an expert flagged (with a reason); it leaves the queue until resolved."""
+
+    __tablename__ = "flags"
+
+    id: int | None = Field(default=None, primary_key=True)
+    example_id: int = Field(foreign_key="examples.id", index=True)
+    annotator: str = Field(max_length=200)
+    reason: str
+    created_at: datetime = Field(default_factory=utcnow)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=200)

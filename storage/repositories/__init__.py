@@ -1,0 +1,1 @@
+"""Every database query labelbot makes, as small keyword-only functions grouped by table."""

@@ -1,0 +1,173 @@
+"""Annotations (what an expert chose) and comments, stored exactly once per idempotency key."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.errors import NotFoundError, StaleActionError
+from storage.models import Annotation, Comment, Example, Label, utcnow
+
+
+@dataclass(frozen=True)
+class AnnotationRow:
+    id: int
+    example_id: int
+    label: str
+    annotator: str
+    source: str
+    created_at: datetime
+
+
+def add_annotation(
+    *,
+    session: Session,
+    example_id: int,
+    label_id: int,
+    annotator: str,
+    source: str,
+    key: str,
+    created_at: datetime | None = None,
+) -> tuple[Annotation, bool]:
+    """Store one annotation; the same ``key`` again returns the stored row and ``False``."""
+    existing = _by_key(session, key)
+    if existing is not None:
+        return existing, False
+    annotation = Annotation(
+        example_id=example_id,
+        label_id=label_id,
+        annotator=annotator,
+        source=source,
+        idempotency_key=key,
+        created_at=created_at or utcnow(),
+    )
+    try:
+        # A savepoint, so losing a race on the unique key does not roll back the caller's work.
+        with session.begin_nested():
+            session.add(annotation)
+    except IntegrityError:
+        existing = _by_key(session, key)
+        if existing is None:
+            raise
+        return existing, False
+    return annotation, True
+
+
+def _by_key(session: Session, key: str) -> Annotation | None:
+    return session.exec(select(Annotation).where(Annotation.idempotency_key == key)).first()
+
+
+def retract_annotation(*, session: Session, annotation_id: int, annotator: str) -> Annotation:
+    """Undo: mark the annotation retracted (kept for history); only its author may."""
+    annotation = session.get(Annotation, annotation_id)
+    if annotation is None:
+        raise NotFoundError(f"no annotation with id {annotation_id}")
+    if annotation.annotator != annotator:
+        raise StaleActionError("only the expert who gave a label can undo it")
+    if annotation.retracted_at is None:
+        annotation.retracted_at = utcnow()
+        session.add(annotation)
+    return annotation
+
+
+def list_annotations(*, session: Session, project_id: int) -> list[AnnotationRow]:
+    """Every live (not retracted) annotation in the project, oldest first."""
+    rows = session.exec(
+        select(Annotation, Label.name)
+        .join(Label, col(Label.id) == Annotation.label_id)
+        .join(Example, col(Example.id) == Annotation.example_id)
+        .where(Example.project_id == project_id, col(Annotation.retracted_at).is_(None))
+        .order_by(col(Annotation.created_at), col(Annotation.id))
+    ).all()
+    return [
+        AnnotationRow(
+            id=int(a.id or 0),
+            example_id=a.example_id,
+            label=name,
+            annotator=a.annotator,
+            source=a.source,
+            created_at=a.created_at,
+        )
+        for a, name in rows
+    ]
+
+
+def current_labels(
+    *, session: Session, project_id: int, active_labels: set[str] | None = None
+) -> dict[int, str]:
+    """The agreed label of each labeled example: the majority vote, ties to the latest vote.
+
+    With ``active_labels`` given, votes for labels outside it (retired) are ignored.
+    """
+    votes: dict[int, list[AnnotationRow]] = defaultdict(list)
+    for row in list_annotations(session=session, project_id=project_id):
+        if active_labels is None or row.label in active_labels:
+            votes[row.example_id].append(row)
+    agreed: dict[int, str] = {}
+    for example_id, rows in votes.items():
+        counts = Counter(r.label for r in rows)
+        top = max(counts.values())
+        # rows are oldest first: the latest row among the tied labels wins.
+        agreed[example_id] = next(r.label for r in reversed(rows) if counts[r.label] == top)
+    return agreed
+
+
+def count_annotations(
+    *,
+    session: Session,
+    project_id: int,
+    annotator: str | None = None,
+    since: datetime | None = None,
+) -> int:
+    query = (
+        select(func.count())
+        .select_from(Annotation)
+        .join(Example, col(Example.id) == Annotation.example_id)
+        .where(Example.project_id == project_id, col(Annotation.retracted_at).is_(None))
+    )
+    if annotator is not None:
+        query = query.where(Annotation.annotator == annotator)
+    if since is not None:
+        query = query.where(col(Annotation.created_at) >= since)
+    return int(session.exec(query).one())
+
+
+def add_comment(
+    *,
+    session: Session,
+    example_id: int,
+    author: str,
+    text: str,
+    external_key: str | None = None,
+) -> tuple[Comment, bool]:
+    """Store a comment; a redelivered one (same ``external_key``) is stored once."""
+    if external_key is not None:
+        existing = session.exec(select(Comment).where(Comment.external_key == external_key)).first()
+        if existing is not None:
+            return existing, False
+    comment = Comment(example_id=example_id, author=author, text=text, external_key=external_key)
+    try:
+        with session.begin_nested():
+            session.add(comment)
+    except IntegrityError:
+        existing = session.exec(select(Comment).where(Comment.external_key == external_key)).first()
+        if existing is None:
+            raise
+        return existing, False
+    return comment, True
+
+
+def list_comments(*, session: Session, project_id: int) -> list[Comment]:
+    return list(
+        session.exec(
+            select(Comment)
+            .join(Example, col(Example.id) == Comment.example_id)
+            .where(Example.project_id == project_id)
+            .order_by(col(Comment.created_at), col(Comment.id))
+        ).all()
+    )

@@ -1,0 +1,127 @@
+"""Model runs (every trained model, with its metrics) and the active model's predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, update
+from sqlmodel import Session, col, select
+
+from storage.errors import NotFoundError
+from storage.models import ModelRun, Prediction, utcnow
+
+
+def start_model_run(
+    *, session: Session, project_id: int, n_labels: int, classes: list[str]
+) -> ModelRun:
+    """Record a model being trained; its version is one past the project's latest."""
+    latest = session.exec(
+        select(func.coalesce(func.max(ModelRun.version), 0)).where(
+            ModelRun.project_id == project_id
+        )
+    ).one()
+    run = ModelRun(
+        project_id=project_id, version=int(latest) + 1, n_labels=n_labels, classes=classes
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_model_run(
+    *,
+    session: Session,
+    run_id: int,
+    status: str,
+    metrics: dict[str, Any] | None = None,
+    artifact_path: str | None = None,
+    kind: str | None = None,
+) -> ModelRun:
+    run = session.get(ModelRun, run_id)
+    if run is None:
+        raise NotFoundError(f"no model run with id {run_id}")
+    run.status = status
+    if metrics is not None:
+        run.metrics = metrics
+    if artifact_path is not None:
+        run.artifact_path = artifact_path
+    if kind is not None:
+        run.kind = kind
+    session.add(run)
+    session.flush()
+    return run
+
+
+def activate_model_run(*, session: Session, project_id: int, run_id: int) -> None:
+    """Make ``run_id`` the project's one active model (in the caller's transaction)."""
+    session.execute(
+        update(ModelRun).where(col(ModelRun.project_id) == project_id).values(is_active=False)
+    )
+    session.execute(update(ModelRun).where(col(ModelRun.id) == run_id).values(is_active=True))
+
+
+def get_active_model_run(*, session: Session, project_id: int) -> ModelRun | None:
+    return session.exec(
+        select(ModelRun).where(ModelRun.project_id == project_id, col(ModelRun.is_active).is_(True))
+    ).first()
+
+
+def list_model_runs(*, session: Session, project_id: int) -> list[ModelRun]:
+    return list(
+        session.exec(
+            select(ModelRun)
+            .where(ModelRun.project_id == project_id)
+            .order_by(col(ModelRun.version))
+        ).all()
+    )
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    example_id: int
+    label: str | None
+    confidence: float | None
+    probs: list[Any]
+    uncertainty: float
+    priority: float
+
+
+def replace_predictions(
+    *,
+    session: Session,
+    project_id: int,
+    model_run_id: int | None,
+    rows: Sequence[PredictionRow],
+) -> None:
+    """Swap in a new set of predictions and queue priorities for the project, atomically."""
+    session.execute(delete(Prediction).where(col(Prediction.project_id) == project_id))
+    now = utcnow()
+    if rows:
+        session.execute(
+            insert(Prediction),
+            [
+                {
+                    "example_id": r.example_id,
+                    "project_id": project_id,
+                    "model_run_id": model_run_id,
+                    "label": r.label,
+                    "confidence": r.confidence,
+                    "probs": r.probs,
+                    "uncertainty": r.uncertainty,
+                    "priority": r.priority,
+                    "updated_at": now,
+                }
+                for r in rows
+            ],
+        )
+
+
+def get_predictions(*, session: Session, project_id: int) -> dict[int, Prediction]:
+    rows = session.exec(select(Prediction).where(Prediction.project_id == project_id)).all()
+    return {p.example_id: p for p in rows}
+
+
+def get_prediction(*, session: Session, example_id: int) -> Prediction | None:
+    return session.get(Prediction, example_id)

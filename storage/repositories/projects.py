@@ -1,0 +1,138 @@
+"""Projects and their labels (the taxonomy)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from storage.errors import ConflictError, InvalidInputError, NotFoundError
+from storage.models import Label, Project
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def create_project(
+    *,
+    session: Session,
+    name: str,
+    labels: Sequence[str],
+    channel_id: str | None = None,
+    description: str = "",
+    settings: dict[str, Any] | None = None,
+) -> Project:
+    """Create a project with its initial taxonomy; the name must be new."""
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"invalid project name {name!r}: use letters, digits, '_', '-' or '.' (max 100)"
+        )
+    if session.exec(select(Project).where(Project.name == name)).first() is not None:
+        raise ConflictError(f"project {name!r} already exists")
+    project = Project(
+        name=name, channel_id=channel_id, description=description, settings=settings or {}
+    )
+    session.add(project)
+    session.flush()
+    assert project.id is not None
+    add_labels(session=session, project_id=project.id, names=labels)
+    return project
+
+
+def get_project(*, session: Session, name: str) -> Project:
+    project = session.exec(select(Project).where(Project.name == name)).first()
+    if project is None:
+        known = ", ".join(p.name for p in list_projects(session=session)) or "none yet"
+        raise NotFoundError(f"no project named {name!r} (projects: {known})")
+    return project
+
+
+def get_project_by_id(*, session: Session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFoundError(f"no project with id {project_id}")
+    return project
+
+
+def list_projects(*, session: Session) -> list[Project]:
+    return list(session.exec(select(Project).order_by(col(Project.id))).all())
+
+
+def update_project_settings(*, session: Session, project_id: int, **changes: Any) -> Project:
+    """Merge ``changes`` into the project's settings JSON."""
+    project = get_project_by_id(session=session, project_id=project_id)
+    project.settings = {**project.settings, **changes}
+    session.add(project)
+    session.flush()
+    return project
+
+
+def set_project_channel(*, session: Session, project_id: int, channel_id: str | None) -> None:
+    project = get_project_by_id(session=session, project_id=project_id)
+    project.channel_id = channel_id
+    session.add(project)
+
+
+def _clean_label(name: str) -> str:
+    clean = " ".join(name.split())
+    if not clean:
+        raise InvalidInputError("a label name cannot be empty")
+    if len(clean) > 200:
+        raise InvalidInputError(f"label name too long ({len(clean)} > 200): {clean[:40]!r}...")
+    return clean
+
+
+def add_labels(
+    *,
+    session: Session,
+    project_id: int,
+    names: Sequence[str],
+    descriptions: Sequence[str] | None = None,
+) -> list[Label]:
+    """Append labels to a project's taxonomy; a name already there (active or not) is a conflict."""
+    cleaned = [_clean_label(n) for n in names]
+    if len(set(cleaned)) != len(cleaned):
+        dupes = sorted({n for n in cleaned if cleaned.count(n) > 1})
+        raise InvalidInputError(f"duplicate label names: {', '.join(dupes)}")
+    existing = {
+        label.name
+        for label in list_labels(session=session, project_id=project_id, active_only=False)
+    }
+    taken = [n for n in cleaned if n in existing]
+    if taken:
+        raise ConflictError(f"labels already exist: {', '.join(taken)}")
+    start = session.exec(
+        select(func.coalesce(func.max(Label.position), -1)).where(Label.project_id == project_id)
+    ).one()
+    labels = [
+        Label(
+            project_id=project_id,
+            name=name,
+            description=(descriptions[i] if descriptions else ""),
+            position=int(start) + 1 + i,
+        )
+        for i, name in enumerate(cleaned)
+    ]
+    session.add_all(labels)
+    session.flush()
+    return labels
+
+
+def list_labels(*, session: Session, project_id: int, active_only: bool = True) -> list[Label]:
+    query = select(Label).where(Label.project_id == project_id)
+    if active_only:
+        query = query.where(col(Label.active).is_(True))
+    return list(session.exec(query.order_by(col(Label.position), col(Label.id))).all())
+
+
+def get_label(*, session: Session, project_id: int, name: str) -> Label:
+    """The label called ``name``; an unknown name is an input error listing the valid ones."""
+    label = session.exec(
+        select(Label).where(Label.project_id == project_id, Label.name == name)
+    ).first()
+    if label is None:
+        known = ", ".join(lb.name for lb in list_labels(session=session, project_id=project_id))
+        raise InvalidInputError(f"unknown label {name!r} (labels: {known})")
+    return label

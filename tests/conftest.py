@@ -1,0 +1,90 @@
+"""Shared fixtures: the real encoder and an embedding cache that live for the whole test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def encoder():  # type: ignore[no-untyped-def]
+    """The real packaged MiniLM encoder, loaded once per test session."""
+    from engine.encoders import get_encoder
+
+    return get_encoder()
+
+
+@pytest.fixture(scope="session")
+def embedding_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One on-disk embedding cache for the session, so each text is embedded once."""
+    yield tmp_path_factory.mktemp("embeddings")
+
+
+# --- Databases: every storage test runs against real SQLite and real PostgreSQL. ---------------
+
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_schema_engine(name: str):  # type: ignore[no-untyped-def]
+    """A fresh PostgreSQL schema for one test; fails loudly (never skips) if the server is down."""
+    import sqlalchemy as sa
+
+    from storage.db import make_engine
+
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc.orig}). Start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect 15 main start`, or point TEST_POSTGRES_URL "
+            "at a server.",
+            pytrace=False,
+        )
+    return admin, make_engine(POSTGRES_URL, schema=name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url_and_schema(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """(url, schema) of an empty, migrated database: SQLite in tmp_path, or a PostgreSQL schema."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from storage.db import make_engine, upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'labelbot.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url, None
+        return
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin, engine = _postgres_schema_engine(name)
+    upgrade(engine)
+    engine.dispose()
+    yield POSTGRES_URL, name
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(db_url_and_schema):  # type: ignore[no-untyped-def]
+    """A migrated SQLAlchemy engine on SQLite and on PostgreSQL (parametrized)."""
+    from storage.db import make_engine
+
+    url, schema = db_url_and_schema
+    engine = make_engine(url, schema=schema)
+    yield engine
+    engine.dispose()
