@@ -1,0 +1,448 @@
+"""The classifier: a calibrated linear softmax head, optionally blended with label spreading.
+
+``train_model`` returns a :class:`Model` whose ``predict_proba`` works for any embeddings.
+
+* ``"linear"``: a class-weighted multinomial logistic regression (a torch linear head fit
+  full-batch with L-BFGS), then temperature scaling (Guo et al. 2017) fit on out-of-fold logits.
+* ``"blend"``: 50/50 average of the linear head and label spreading (Zhou et al. 2004, "Learning
+  with local and global consistency") over the k-nearest-neighbour graph of the project's pool.
+  A text takes the spread label distribution of its k nearest pool items. Spreading uses the
+  unlabeled pool, which helps most when few labels are known; whether it helps depends on the
+  data, so ``kind="auto"`` chooses by cross-validation on the labeled set only.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+from threadpoolctl import threadpool_limits
+
+from storage.errors import InvalidInputError
+
+__all__ = [
+    "KINDS",
+    "Model",
+    "PoolGraph",
+    "build_pool_graph",
+    "choose_kind",
+    "load_model",
+    "stratified_folds",
+    "train_model",
+]
+
+KINDS = ("auto", "linear", "blend")
+BLEND_WEIGHT = 0.5  # share of label spreading in the blend, as measured on Banking77 pools
+MIN_LABELS_PER_CLASS_FOR_BLEND = 2.0  # below this, CV cannot compare kinds reliably
+CV_FOLDS = 3  # folds for temperature fitting and kind selection: cheap and enough to rank two kinds
+L2_C = 10.0  # inverse L2 strength as in sklearn's LogisticRegression(C=10), the measured anchor
+ABSENT_LOGIT = -30.0  # bias of classes with no examples: probability ~1e-13, never argmax
+SPREAD_ALPHA = 0.9  # Zhou et al.'s alpha: how far labels travel (0.9**30 ~ 0.04 after 30 steps)
+SPREAD_STEPS = 30
+WARM_ITERS = 10  # L-BFGS steps from the previous weights: measured within 0.1 pt of a cold fit
+
+
+@dataclass
+class Model:
+    """A trained, saveable model; ``kind`` is "linear" or "blend"."""
+
+    kind: str
+    n_classes: int
+    weight: np.ndarray  # (d, C)
+    bias: np.ndarray  # (C,)
+    temperature: float = 1.0
+    pool: np.ndarray | None = None  # (n_pool, d) for the blend
+    spread: np.ndarray | None = None  # (n_pool, C) row-normalised label-spreading distributions
+    k: int = 10
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def linear_proba(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of the linear head alone."""
+        return softmax(linear_logits(X, self.weight, self.bias) / self.temperature)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(n, n_classes) probabilities for any texts' embeddings; rows sum to 1."""
+        X = np.asarray(X, dtype=np.float32)
+        proba = self.linear_proba(X)
+        if self.kind == "blend" and self.pool is not None and self.spread is not None:
+            idx, sim = knn(X, self.pool, k=self.k)
+            proba = _blend(proba, _neighbour_spread(self.spread, idx, sim))
+        return proba
+
+    def predict_proba_pool(self) -> np.ndarray:
+        """Probabilities for the pool the model was trained with (no neighbour search needed)."""
+        if self.pool is None:
+            raise InvalidInputError("this model was trained without a pool")
+        proba = self.linear_proba(self.pool)
+        if self.kind == "blend" and self.spread is not None:
+            proba = _blend(proba, self.spread)
+        return proba
+
+    def save(self, path: Path) -> None:
+        """Write an .npz of plain arrays atomically (temporary file + os.replace); no pickle."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "kind": np.array(self.kind),
+            "n_classes": np.array(self.n_classes),
+            "weight": self.weight,
+            "bias": self.bias,
+            "temperature": np.array(self.temperature),
+            "k": np.array(self.k),
+        }
+        if self.pool is not None and self.spread is not None:
+            arrays["pool"] = self.pool
+            arrays["spread"] = self.spread
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)  # type: ignore[arg-type]
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def load_model(path: Path) -> Model:
+    """Read a model written by :meth:`Model.save`."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        pool = data["pool"] if "pool" in data.files else None
+        spread = data["spread"] if "spread" in data.files else None
+        return Model(
+            kind=str(data["kind"]),
+            n_classes=int(data["n_classes"]),
+            weight=data["weight"],
+            bias=data["bias"],
+            temperature=float(data["temperature"]),
+            pool=pool,
+            spread=spread,
+            k=int(data["k"]),
+        )
+
+
+def train_model(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    pool: np.ndarray | None = None,
+    kind: str = "auto",
+    seed: int = 0,
+    graph: PoolGraph | None = None,
+    labeled_idx: np.ndarray | None = None,
+    warm_start: Model | None = None,
+    temperature: float | None = None,
+) -> Model:
+    """Train a model on labeled embeddings ``X`` with class ids ``y`` in ``[0, n_classes)``.
+
+    ``pool`` holds all of the project's embeddings (labeled and unlabeled) for the blend;
+    ``labeled_idx`` says which pool rows ``X`` are (found by exact match in the pool when omitted).
+    ``kind="auto"`` picks linear vs blend by cross-validation on the labeled set.
+    ``warm_start`` (the previous round's model) makes retraining ~10x faster (0.3 s at 10k labels x
+    77 classes); ``temperature`` reuses a known temperature instead of refitting it on 3 folds.
+    """
+    X, y = _check_inputs(X, y, n_classes=n_classes, kind=kind)
+    if kind != "linear" and pool is not None:
+        graph = graph if graph is not None else build_pool_graph(pool)
+        if labeled_idx is None:
+            labeled_idx = graph.locate(X)
+    if kind == "auto":
+        kind = choose_kind(
+            X, y, n_classes=n_classes, graph=graph, labeled_idx=labeled_idx, seed=seed
+        )
+    if temperature is None:
+        temperature = _oof_temperature(X, y, n_classes=n_classes, seed=seed)
+    if warm_start is not None and warm_start.weight.shape == (X.shape[1], n_classes):
+        init = (warm_start.weight, warm_start.bias)
+        weight, bias = fit_linear(X, y, n_classes=n_classes, init=init, max_iter=WARM_ITERS)
+    else:
+        weight, bias = fit_linear(X, y, n_classes=n_classes)
+    model = Model(
+        kind="linear", n_classes=n_classes, weight=weight, bias=bias, temperature=temperature
+    )
+    if kind == "blend":
+        if graph is None or labeled_idx is None:
+            raise InvalidInputError("kind='blend' needs the project's pool embeddings")
+        model.kind = "blend"
+        model.pool = graph.pool
+        model.k = graph.k
+        model.spread = spread_labels(graph, labeled_idx, y, n_classes=n_classes)
+    return model
+
+
+def choose_kind(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    graph: PoolGraph | None,
+    labeled_idx: np.ndarray | None,
+    seed: int = 0,
+) -> str:
+    """ "linear" or "blend", whichever has the higher cross-validated accuracy on the labeled set.
+
+    The held-out fold's labels are hidden from the spreading. Falls back to "linear" without a pool
+    or with fewer than ~2 labels per class, where a 3-fold comparison is mostly noise.
+    """
+    n_seen = max(1, len(np.unique(y)))
+    if graph is None or labeled_idx is None or len(y) < MIN_LABELS_PER_CLASS_FOR_BLEND * n_seen:
+        return "linear"
+    correct = {"linear": 0, "blend": 0}
+    for train, test in _folds(y, seed=seed):
+        w, b = fit_linear(X[train], y[train], n_classes=n_classes)
+        p_lin = softmax(linear_logits(X[test], w, b))
+        spread = spread_labels(graph, labeled_idx[train], y[train], n_classes=n_classes)
+        p_blend = _blend(p_lin, spread[labeled_idx[test]])
+        correct["linear"] += int((p_lin.argmax(1) == y[test]).sum())
+        correct["blend"] += int((p_blend.argmax(1) == y[test]).sum())
+    return "blend" if correct["blend"] > correct["linear"] else "linear"
+
+
+def _oof_temperature(X: np.ndarray, y: np.ndarray, *, n_classes: int, seed: int) -> float:
+    """Temperature fit on out-of-fold logits, so it calibrates the head on texts it has not seen."""
+    folds = _folds(y, seed=seed)
+    if not folds:
+        return 1.0
+    logits, targets = [], []
+    for train, test in folds:
+        w, b = fit_linear(X[train], y[train], n_classes=n_classes)
+        logits.append(linear_logits(X[test], w, b))
+        targets.append(y[test])
+    return fit_temperature(np.concatenate(logits), np.concatenate(targets))
+
+
+def _folds(y: np.ndarray, *, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    return stratified_folds(y, folds=CV_FOLDS, seed=seed)
+
+
+def stratified_folds(
+    y: np.ndarray, *, folds: int, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs; each class's examples are dealt round-robin over the folds.
+
+    Unlike sklearn's StratifiedKFold this accepts classes with fewer than ``folds`` examples: a
+    singleton lands in one fold's test set (so it is still evaluated) and the others' train sets.
+    Returns [] when fewer than two folds would be non-empty.
+    """
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(y), dtype=np.int64)
+    offset = 0
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        fold_of[members] = (offset + np.arange(len(members))) % folds
+        offset += len(members)  # rotate start so small classes don't all pile into fold 0
+    out = []
+    for f in range(folds):
+        test = np.flatnonzero(fold_of == f)
+        train = np.flatnonzero(fold_of != f)
+        if len(test) and len(train):
+            out.append((train, test))
+    return out if len(out) >= 2 else []
+
+
+def _blend(p_linear: np.ndarray, p_spread: np.ndarray) -> np.ndarray:
+    """Average the two; rows the spreading never reached keep the linear head's distribution."""
+    mass = p_spread.sum(axis=1, keepdims=True)
+    reached = mass > 1e-12
+    p_spread = np.where(reached, p_spread / np.where(reached, mass, 1.0), p_linear)
+    out: np.ndarray = (1 - BLEND_WEIGHT) * p_linear + BLEND_WEIGHT * p_spread
+    return out.astype(np.float32)
+
+
+def _neighbour_spread(spread: np.ndarray, idx: np.ndarray, sim: np.ndarray) -> np.ndarray:
+    """Similarity-weighted average of the neighbours' spread distributions."""
+    w = np.clip(sim, 1e-6, None)[:, :, None]
+    out: np.ndarray = (spread[idx] * w).sum(axis=1) / w.sum(axis=1)
+    return out
+
+
+def _check_inputs(
+    X: np.ndarray, y: np.ndarray, *, n_classes: int, kind: str
+) -> tuple[np.ndarray, np.ndarray]:
+    if kind not in KINDS:
+        raise InvalidInputError(f"unknown classifier kind {kind!r}; valid: {', '.join(KINDS)}")
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    if X.ndim != 2 or len(X) != len(y) or len(y) == 0:
+        raise InvalidInputError(f"need a non-empty (n, d) X and (n,) y; got {X.shape}, {y.shape}")
+    if n_classes < 1 or y.min() < 0 or y.max() >= n_classes:
+        raise InvalidInputError(f"labels must lie in [0, {n_classes}); got {y.min()}..{y.max()}")
+    return X, y
+
+
+# --- the linear head -------------------------------------------------------------------------
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """One BLAS/torch thread for the head: on 2 cores a 10k x 384 x 77 step took 14 ms on one
+    thread vs 36-55 ms on two (small sklearn fits were likewise 2-8x slower on two)."""
+    import torch
+
+    n = 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def fit_linear(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    max_iter: int = 100,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class-weighted softmax regression, full-batch L-BFGS; returns (weight (d, C), bias (C,)).
+
+    Minimises sklearn's objective for LogisticRegression(C, class_weight="balanced") divided by C*n.
+    Only classes with examples are fit; the others get zero weights and ``ABSENT_LOGIT`` bias.
+    Deterministic: zero (or ``init``) start, full batch, no sampling. Warm-starting from the
+    previous round's weights converges in a fraction of the steps.
+    """
+    import torch
+
+    n, d = X.shape
+    present = np.flatnonzero(np.bincount(y, minlength=n_classes))
+    weight = np.zeros((d, n_classes), dtype=np.float32)
+    bias = np.full(n_classes, ABSENT_LOGIT, dtype=np.float32)
+    bias[present] = 0.0
+    if len(present) < 2:
+        return weight, bias
+    remap = np.full(n_classes, -1, dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    yc = remap[y]
+    counts = np.bincount(yc)
+    sample_w = (n / (len(present) * counts))[yc].astype(np.float32)
+    lam = 1.0 / (L2_C * n)
+    with _one_thread():
+        Xt, yt, wt = torch.from_numpy(X), torch.from_numpy(yc), torch.from_numpy(sample_w)
+        W = torch.zeros(d, len(present))
+        b = torch.zeros(len(present))
+        if init is not None:
+            W[:] = torch.from_numpy(init[0][:, present])
+            b[:] = torch.from_numpy(np.clip(init[1][present], -10.0, None))
+        W.requires_grad_(True)
+        b.requires_grad_(True)
+        opt = torch.optim.LBFGS(
+            [W, b],
+            lr=1,
+            max_iter=max_iter,
+            tolerance_grad=1e-5,
+            tolerance_change=1e-9,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+        )
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            ce = torch.nn.functional.cross_entropy(Xt @ W + b, yt, reduction="none")
+            loss: torch.Tensor = (wt * ce).sum() / n + 0.5 * lam * (W * W).sum()
+            loss.backward()  # type: ignore[no-untyped-call]
+            return loss
+
+        opt.step(closure)  # type: ignore[no-untyped-call]
+        weight[:, present] = W.detach().numpy()
+        bias[present] = b.detach().numpy()
+    return weight, bias
+
+
+def linear_logits(X: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.asarray(X, dtype=np.float32) @ weight + bias
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.exp(log_softmax(logits, axis=1)).astype(np.float32)
+    return out
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The T minimising held-out NLL of softmax(logits / T) (Guo et al. 2017), within [0.05, 20]."""
+    rows = np.arange(len(y))
+
+    def nll(log_t: float) -> float:
+        return float(-log_softmax(logits / np.exp(log_t), axis=1)[rows, y].mean())
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(res.x))
+
+
+# --- the pool graph and label spreading ------------------------------------------------------
+
+
+def knn(
+    X: np.ndarray, pool: np.ndarray, *, k: int, block: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and cosine similarities of each row's k nearest pool rows (unit vectors)."""
+    k = min(k, len(pool))
+    idx = np.empty((len(X), k), dtype=np.int64)
+    sim = np.empty((len(X), k), dtype=np.float32)
+    for s in range(0, len(X), block):
+        S = X[s : s + block] @ pool.T
+        top = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        top_sim = np.take_along_axis(S, top, axis=1)
+        order = np.argsort(-top_sim, axis=1)
+        idx[s : s + block] = np.take_along_axis(top, order, axis=1)
+        sim[s : s + block] = np.take_along_axis(top_sim, order, axis=1)
+    return idx, sim
+
+
+@dataclass
+class PoolGraph:
+    """The symmetric kNN graph of a pool, built once and reused across rounds."""
+
+    pool: np.ndarray  # (n, d) unit vectors
+    k: int
+    norm_adj: sparse.csr_matrix  # D^-1/2 W D^-1/2 (Zhou et al. 2004, eq. for S)
+
+    def locate(self, X: np.ndarray) -> np.ndarray:
+        """Pool row of each embedding in X (exact duplicates), -1 where it is not in the pool."""
+        idx, sim = knn(np.asarray(X, dtype=np.float32), self.pool, k=1)
+        return np.where(sim[:, 0] > 1 - 1e-4, idx[:, 0], -1)
+
+
+def build_pool_graph(pool: np.ndarray, k: int = 10) -> PoolGraph:
+    """kNN graph by blocked matmul on unit vectors: ~2-3 s for 10k x 384 on 2 cores."""
+    pool = np.ascontiguousarray(pool, dtype=np.float32)
+    n = len(pool)
+    if n < 2:
+        raise InvalidInputError("a pool graph needs at least two embeddings")
+    k = min(k, n - 1)
+    idx, sim = knn(pool, pool, k=k + 1)
+    rows = np.repeat(np.arange(n), k)
+    keep = idx != np.arange(n)[:, None]  # drop self; if a duplicate displaced it, drop the last
+    keep[keep.sum(axis=1) > k, -1] = False
+    cols, vals = idx[keep], np.clip(sim[keep], 0.0, None)
+    adj = sparse.csr_matrix((vals, (rows, cols)), shape=(n, n))
+    adj = adj.maximum(adj.T).tocsr()
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    inv = sparse.diags(1.0 / np.sqrt(np.where(deg > 0, deg, 1.0)))
+    return PoolGraph(pool=pool, k=k, norm_adj=(inv @ adj @ inv).astype(np.float32).tocsr())
+
+
+def spread_labels(
+    graph: PoolGraph, labeled_idx: np.ndarray, y: np.ndarray, *, n_classes: int
+) -> np.ndarray:
+    """Label spreading F <- alpha S F + (1 - alpha) Y; row-normalised, zero rows where unreached."""
+    ok = labeled_idx >= 0
+    Y = np.zeros((len(graph.pool), n_classes), dtype=np.float32)
+    Y[labeled_idx[ok], y[ok]] = 1.0
+    F = Y.copy()
+    for _ in range(SPREAD_STEPS):
+        F = SPREAD_ALPHA * (graph.norm_adj @ F) + (1 - SPREAD_ALPHA) * Y
+    mass = F.sum(axis=1, keepdims=True)
+    out: np.ndarray = np.where(mass > 1e-12, F / np.where(mass > 1e-12, mass, 1.0), 0.0)
+    return out.astype(np.float32)

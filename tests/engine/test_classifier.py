@@ -1,0 +1,95 @@
+"""The classifier learns, is calibrated, copes with empty classes, is deterministic and saves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.classifier import build_pool_graph, load_model, train_model
+from storage.errors import InvalidInputError
+
+
+def blobs(
+    n_per: int, classes: int, *, spread: float = 0.9, d: int = 384, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-normalised Gaussian blobs in d dimensions, overlapping enough to be imperfect."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, d))
+    y = np.repeat(np.arange(classes), n_per)
+    X = centres[y] / np.sqrt(d) + spread * rng.normal(size=(len(y), d)) / np.sqrt(d)
+    return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32), y
+
+
+def test_linear_head_learns_and_is_calibrated() -> None:
+    X, y = blobs(60, 8, spread=1.6, seed=1)
+    Xt, yt = blobs(60, 8, spread=1.6, seed=1)[0][1::2], y[1::2]
+    X, y = X[::2], y[::2]
+    model = train_model(X, y, n_classes=8, kind="linear")
+    proba = model.predict_proba(Xt)
+    assert proba.shape == (len(yt), 8)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    acc = float((proba.argmax(1) == yt).mean())
+    assert acc > 0.6  # chance is 0.125
+    # calibrated: mean confidence within 0.1 of accuracy on held-out points
+    assert abs(float(proba.max(1).mean()) - acc) < 0.1
+
+
+def test_classes_with_zero_or_one_example() -> None:
+    X, y = blobs(20, 4)
+    keep = np.concatenate(
+        [np.flatnonzero(y == 0), np.flatnonzero(y == 1), [np.flatnonzero(y == 2)[0]]]
+    )
+    model = train_model(X[keep], y[keep], n_classes=6, kind="auto")  # classes 3, 4, 5: no examples
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 6)
+    assert proba[:, 3:].max() < 1e-6
+    assert model.predict_proba(X[y == 0]).argmax(1).tolist().count(0) > 15
+
+
+def test_single_class_and_bad_input() -> None:
+    X, y = blobs(5, 1)
+    proba = train_model(X, y, n_classes=3).predict_proba(X)
+    assert (proba.argmax(1) == 0).all()
+    with pytest.raises(InvalidInputError):
+        train_model(X, y + 5, n_classes=3)
+    with pytest.raises(InvalidInputError, match="kind"):
+        train_model(X, y, n_classes=3, kind="forest")
+
+
+def test_deterministic_under_seed() -> None:
+    X, y = blobs(30, 5)
+    pool, _ = blobs(40, 5, seed=3)
+    pool = np.concatenate([X, pool])
+    a = train_model(X, y, n_classes=5, pool=pool, kind="blend", seed=4).predict_proba(pool)
+    b = train_model(X, y, n_classes=5, pool=pool, kind="blend", seed=4).predict_proba(pool)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_blend_uses_the_pool_and_round_trips(tmp_path: Path) -> None:
+    X, y = blobs(100, 5, spread=1.2)
+    labeled = np.random.default_rng(0).choice(len(y), 15, replace=False)
+    graph = build_pool_graph(X, k=10)
+    model = train_model(
+        X[labeled], y[labeled], n_classes=5, pool=X, kind="blend", graph=graph
+    )  # labeled rows found in the pool by exact match
+    assert model.kind == "blend"
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(model.predict_proba_pool(), proba, atol=0.15)
+    path = tmp_path / "m" / "model.npz"
+    model.save(path)
+    loaded = load_model(path)
+    assert (loaded.kind, loaded.n_classes) == ("blend", 5)
+    np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)
+    assert [p.name for p in path.parent.iterdir()] == ["model.npz"]  # no temporary left behind
+
+
+def test_warm_start_matches_cold_fit() -> None:
+    X, y = blobs(50, 6)
+    first = train_model(X[:200], y[:200], n_classes=6, kind="linear")
+    warm = train_model(X, y, n_classes=6, kind="linear", warm_start=first, temperature=1.0)
+    cold = train_model(X, y, n_classes=6, kind="linear", temperature=1.0)
+    agree = (warm.predict_proba(X).argmax(1) == cold.predict_proba(X).argmax(1)).mean()
+    assert agree > 0.97
