@@ -93,10 +93,7 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
     with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
-            if read_only:
-                session.rollback()
-            else:
-                session.commit()
+            session.commit()  # a no-op for read-only work; keeps loaded objects usable
         except BaseException:
             session.rollback()
             raise

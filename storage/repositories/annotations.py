@@ -171,3 +171,24 @@ def list_comments(*, session: Session, project_id: int) -> list[Comment]:
             .order_by(col(Comment.created_at), col(Comment.id))
         ).all()
     )
+
+
+def example_annotations(*, session: Session, example_id: int) -> list[AnnotationRow]:
+    """The live annotations of one example, oldest first."""
+    rows = session.exec(
+        select(Annotation, Label.name)
+        .join(Label, col(Label.id) == Annotation.label_id)
+        .where(Annotation.example_id == example_id, col(Annotation.retracted_at).is_(None))
+        .order_by(col(Annotation.created_at), col(Annotation.id))
+    ).all()
+    return [
+        AnnotationRow(
+            id=int(a.id or 0),
+            example_id=a.example_id,
+            label=name,
+            annotator=a.annotator,
+            source=a.source,
+            created_at=a.created_at,
+        )
+        for a, name in rows
+    ]

@@ -1,0 +1,14 @@
+"""The `labelbot` command line: every feature of the bot, usable from a terminal."""
+
+from __future__ import annotations
+
+from bot.cli import data, experiments, interactive  # noqa: F401  (each module registers commands)
+from bot.cli.common import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

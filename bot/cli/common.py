@@ -1,0 +1,53 @@
+"""What every labelbot command shares: the Typer apps, consoles and error translation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from engine.workspace import Workspace
+from storage.errors import LabelbotError
+
+app = typer.Typer(
+    help=(
+        "labelbot: train a text classifier by labeling, from Slack or the terminal.\n\n"
+        "Configuration comes from the environment: DATABASE_URL (default sqlite:///labelbot.db), "
+        "LABELBOT_ENCODER, LABELBOT_DATA_DIR (embeddings and models, default .labelbot/)."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+project_app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
+labels_app = typer.Typer(
+    help="Show and extend a project's labels (its taxonomy).", no_args_is_help=True
+)
+app.add_typer(project_app, name="project")
+app.add_typer(labels_app, name="labels")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(func: F) -> F:
+    """Turn labelbot's errors into a one-line message and the error's exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LabelbotError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def workspace() -> Workspace:
+    """Open the configured database, migrating it to the current schema first."""
+    return Workspace.open()

@@ -1,0 +1,219 @@
+"""Data commands: projects, labels, import, train, status, export, predict."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import app, err, handle_errors, labels_app, out, project_app, workspace
+from engine import exporting, projects, training
+from storage.errors import LabelbotError
+
+
+@app.command()
+@handle_errors
+def init() -> None:
+    """Create the database (or upgrade its schema) and the data directory."""
+    ws = workspace()
+    ws.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    out.print(f"database ready: {ws.db.url.render_as_string(hide_password=True)}")
+    out.print(f"data directory: {ws.settings.data_dir.resolve()}")
+
+
+@project_app.command("create")
+@handle_errors
+def project_create(
+    name: Annotated[str, typer.Argument(help="Project name (letters, digits, _ - .)")],
+    labels: Annotated[str, typer.Option("--labels", help="Comma-separated labels: 'A,B,C'")],
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="Slack channel ID for threads and digests")
+    ] = None,
+) -> None:
+    """Create a project with its initial labels."""
+    names = [n.strip() for n in labels.split(",") if n.strip()]
+    project = projects.create_project(workspace(), name=name, labels=names, channel_id=channel)
+    out.print(f"created project {project.name!r} with {len(names)} labels")
+
+
+@project_app.command("list")
+@handle_errors
+def project_list() -> None:
+    """List projects."""
+    ws = workspace()
+    table = Table("project", "examples", "labeled", "model", "channel")
+    for p in projects.list_projects(ws):
+        status = projects.project_status(ws, p.name)
+        model = status["model"]
+        acc = f"v{model['version']} acc {model['metrics'].get('accuracy', 0):.3f}" if model else "-"
+        table.add_row(
+            p.name, str(status["examples"]), str(status["labeled"]), acc, p.channel_id or "-"
+        )
+    out.print(table)
+
+
+@labels_app.command("list")
+@handle_errors
+def labels_list(name: Annotated[str, typer.Argument(help="Project name")]) -> None:
+    """List a project's labels with how many examples each has."""
+    status = projects.project_status(workspace(), name)
+    table = Table("label", "examples", "active", "description")
+    for lb in status["labels"]:
+        table.add_row(
+            lb["name"], str(lb["count"]), "yes" if lb["active"] else "retired", lb["description"]
+        )
+    out.print(table)
+
+
+@labels_app.command("add")
+@handle_errors
+def labels_add(
+    name: Annotated[str, typer.Argument(help="Project name")],
+    labels: Annotated[list[str], typer.Argument(help="New label names")],
+) -> None:
+    """Add labels to a project's taxonomy."""
+    added = projects.add_labels(workspace(), project=name, names=labels)
+    out.print(f"added {len(added)} label(s): {', '.join(lb.name for lb in added)}")
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    name: Annotated[str, typer.Argument(help="Project name")],
+    file: Annotated[Path, typer.Argument(help="CSV or JSONL file of examples")],
+    text_column: Annotated[str, typer.Option(help="Column holding the text")] = "text",
+    label_column: Annotated[
+        str | None, typer.Option(help="Column of known labels (optional; stored as annotations)")
+    ] = None,
+    id_column: Annotated[str | None, typer.Option(help="Column of your own ids (optional)")] = None,
+) -> None:
+    """Import examples (and optionally their labels) in one transaction.
+
+    Duplicates (same text) are skipped and counted. A malformed file or an unknown label fails
+    with the line number and imports nothing. New texts are embedded once and cached.
+    """
+    ws = workspace()
+    report = projects.import_file(
+        ws,
+        project=name,
+        path=file,
+        text_column=text_column,
+        label_column=label_column or "label",
+        id_column=id_column or "id",
+        require_label_column=label_column is not None,
+        require_id_column=id_column is not None,
+        progress=sys.stderr.isatty(),
+    )
+    out.print(
+        f"imported {report.inserted} examples ({report.duplicates} duplicates skipped), "
+        f"{report.annotations} labels"
+    )
+    try:
+        training.rescore_project(ws, name)
+    except LabelbotError as exc:  # the queue order is a convenience; the import itself stands
+        err.print(f"note: queue not re-scored: {exc}")
+
+
+@app.command()
+@handle_errors
+def train(
+    name: Annotated[str, typer.Argument(help="Project name")],
+    classifier: Annotated[
+        str | None, typer.Option(help="linear, blend, or auto (chosen by cross-validation)")
+    ] = None,
+) -> None:
+    """Train a model on the labels so far, evaluate it and re-score the queue."""
+    run = training.train_project(workspace(), name, kind=classifier, progress=sys.stderr.isatty())
+    m = run.metrics
+    out.print(
+        f"model v{run.version} ({run.kind}) on {run.n_labels} labels: "
+        f"cross-validated accuracy {m.get('accuracy', 0):.3f}, macro-F1 {m.get('macro_f1', 0):.3f}"
+    )
+
+
+@app.command()
+@handle_errors
+def status(
+    name: Annotated[str, typer.Argument(help="Project name")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")] = False,
+) -> None:
+    """Counts, labels per class and the active model's metrics."""
+    info = projects.project_status(workspace(), name)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    out.print(
+        f"[bold]{name}[/]: {info['examples']} examples, {info['labeled']} labeled, "
+        f"{info['queue']} waiting, {info['open_flags']} flagged, {info['comments']} comments"
+    )
+    model = info["model"]
+    per_class = (model or {}).get("metrics", {}).get("per_class", {})
+    table = Table("label", "examples", "F1")
+    for lb in info["labels"]:
+        f1 = per_class.get(lb["name"], {}).get("f1")
+        table.add_row(
+            lb["name"] + ("" if lb["active"] else " (retired)"),
+            str(lb["count"]),
+            "-" if f1 is None else f"{f1:.2f}",
+        )
+    out.print(table)
+    if model:
+        m = model["metrics"]
+        out.print(
+            f"model v{model['version']} ({model['kind']}, {model['labels']} labels): "
+            f"accuracy {m.get('accuracy', 0):.3f}, macro-F1 {m.get('macro_f1', 0):.3f} "
+            "(cross-validated on the labeled set)"
+        )
+    else:
+        out.print("no model yet: label a few examples per class, then `labelbot train`")
+
+
+@app.command()
+@handle_errors
+def export(
+    name: Annotated[str, typer.Argument(help="Project name")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write here instead of stdout")
+    ] = None,
+) -> None:
+    """Export every example with its annotations, comments and the model's prediction."""
+    records = exporting.export_records(workspace(), name)
+    if out_file is None:
+        exporting.write_export(records, sys.stdout, fmt)
+        return
+    with out_file.open("w", encoding="utf-8", newline="") as handle:
+        exporting.write_export(records, handle, fmt)
+    err.print(f"wrote {len(records)} examples to {out_file}")
+
+
+@app.command()
+@handle_errors
+def predict(
+    name: Annotated[str, typer.Argument(help="Project name")],
+    file: Annotated[Path, typer.Argument(help="CSV or JSONL file with a text column")],
+    text_column: Annotated[str, typer.Option(help="Column holding the text")] = "text",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write JSONL here instead of stdout")
+    ] = None,
+) -> None:
+    """Classify the texts of a file with the project's active model (JSONL out)."""
+    from engine.importing import read_records
+
+    records = read_records(file, text_column=text_column, label_column=None, id_column="id")
+    ws = workspace()
+    results = training.predict_texts(ws, name, [r.text for r in records])
+    lines = []
+    for rec, res in zip(records, results, strict=True):
+        row = {"id": rec.external_id, **res.to_dict()}
+        lines.append(json.dumps(row, ensure_ascii=False))
+    text = "\n".join(lines) + "\n"
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        out_file.write_text(text, encoding="utf-8")
+        err.print(f"wrote {len(lines)} predictions to {out_file}")

@@ -1,0 +1,110 @@
+"""`labelbot label`: the labeling loop in a terminal — the same loop the Slack bot drives."""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+
+from bot.cli.common import app, err, handle_errors, out, workspace
+from engine import labeling, training
+from engine.labeling import Task
+from engine.workspace import Workspace
+from storage.errors import LabelbotError
+
+HELP = "number = label · s = skip · f = flag · u = undo last · t = train now · q = quit"
+
+
+def _show(task: Task) -> None:
+    hint = ""
+    if task.suggestion:
+        hint = f"\n[dim]model suggests: {task.suggestion[0]} ({task.suggestion[1]:.0%})[/]"
+    out.print(
+        Panel(
+            task.text + hint,
+            title=f"{task.project} · example {task.example_id}",
+            subtitle=f"you today: {task.done_today} · waiting: {task.queue_left}",
+        )
+    )
+    for i, choice in enumerate(task.labels, start=1):
+        out.print(f"  [bold]{i:>3}[/] {choice.name}", highlight=False)
+    out.print(f"[dim]{HELP}[/]")
+
+
+def _retrain(ws: Workspace, name: str) -> None:
+    try:
+        run = training.train_project(ws, name)
+    except LabelbotError as exc:
+        err.print(f"[yellow]not retrained:[/] {exc}")
+        return
+    acc = run.metrics.get("accuracy", 0.0)
+    out.print(f"[green]model v{run.version}[/] on {run.n_labels} labels: accuracy {acc:.3f}")
+
+
+@app.command()
+@handle_errors
+def label(
+    name: Annotated[str, typer.Argument(help="Project name")],
+    annotator: Annotated[
+        str | None, typer.Option(help="Your name in the annotations (default: your login)")
+    ] = None,
+    retrain_every: Annotated[
+        int, typer.Option(help="Retrain after this many new labels (0: never)")
+    ] = 10,
+) -> None:
+    """Label examples in the terminal: the most useful example first, numbered labels."""
+    ws = workspace()
+    who = annotator or getpass.getuser()
+    since_train = 0
+    last: labeling.LabelResult | None = None
+    while True:
+        task = labeling.next_task(ws, project=name, annotator=who)
+        if task is None:
+            out.print("nothing left to label in this project — thank you!")
+            return
+        _show(task)
+        answer = typer.prompt(">", prompt_suffix=" ").strip().lower()
+        try:
+            if answer in ("q", "quit", "exit"):
+                labeling.release(ws, project=name, example_id=task.example_id, annotator=who)
+                out.print("bye — your example went back to the pool")
+                return
+            if answer == "s":
+                labeling.skip(ws, project=name, example_id=task.example_id, annotator=who)
+            elif answer == "f":
+                reason = typer.prompt("why flag it?")
+                labeling.flag(
+                    ws, project=name, example_id=task.example_id, annotator=who, reason=reason
+                )
+            elif answer == "u":
+                if last is None:
+                    err.print("nothing to undo")
+                else:
+                    labeling.undo(ws, annotation_id=last.annotation_id, annotator=who)
+                    out.print(f"undone: {last.label}")
+                    last = None
+            elif answer == "t":
+                _retrain(ws, name)
+            elif answer.isdigit() and 1 <= int(answer) <= len(task.labels):
+                chosen = task.labels[int(answer) - 1].name
+                last = labeling.submit_label(
+                    ws,
+                    project=name,
+                    example_id=task.example_id,
+                    label=chosen,
+                    annotator=who,
+                    source="cli",
+                    key=f"cli:{uuid.uuid4().hex}",
+                )
+                out.print(f"labeled [bold]{chosen}[/]")
+                since_train += 1
+                if retrain_every and since_train >= retrain_every:
+                    _retrain(ws, name)
+                    since_train = 0
+            else:
+                err.print(f"not understood: {answer!r}. {HELP}")
+        except LabelbotError as exc:
+            err.print(f"[yellow]{exc}[/]")

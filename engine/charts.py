@@ -1,0 +1,42 @@
+"""Charts people would rather look at than read: learning curves (PNG, matplotlib)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def learning_curve_png(
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    path: Path,
+    *,
+    title: str,
+    ceiling: float | None = None,
+    ylabel: str = "test accuracy",
+) -> Path:
+    """Plot accuracy against labels, one line per curve (plus the all-labels ceiling); save PNG."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for name, points in curves.items():
+        xs = [p[0] for p in points]
+        ys = [p[1] for p in points]
+        ax.plot(xs, ys, marker="o", markersize=3, linewidth=2, label=name)
+    if ceiling is not None:
+        ax.axhline(ceiling, color="grey", linestyle="--", linewidth=1, label="all labels (ceiling)")
+        ax.axhline(0.95 * ceiling, color="grey", linestyle=":", linewidth=1, label="95% of ceiling")
+    ax.set_xlabel("labels")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

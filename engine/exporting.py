@@ -1,0 +1,123 @@
+"""Exports: every example with its annotations, comments and the active model's prediction.
+
+The JSONL form is one object per example::
+
+    {"id", "text", "label": agreed label or null,
+     "annotations": [{"label", "annotator", "source", "created_at"}],
+     "comments": [{"author", "text", "created_at"}],
+     "prediction": {"label", "confidence"} or null}
+
+The CSV form flattens that to one row per example (lists as JSON in their cells).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import InvalidInputError
+from storage.repositories import annotations, examples, models, projects
+
+EXPORT_FORMATS = ("jsonl", "csv")
+CSV_COLUMNS = (
+    "id",
+    "text",
+    "label",
+    "annotation_count",
+    "annotators",
+    "annotations",
+    "comments",
+    "prediction",
+    "confidence",
+)
+
+
+def export_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
+    """One JSON-able record per example, in import order."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        rows = examples.list_examples(session=session, project_id=found.id)
+        active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
+        agreed = annotations.current_labels(
+            session=session, project_id=found.id, active_labels=active
+        )
+        by_example: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for a in annotations.list_annotations(session=session, project_id=found.id):
+            by_example[a.example_id].append(
+                {
+                    "label": a.label,
+                    "annotator": a.annotator,
+                    "source": a.source,
+                    "created_at": a.created_at.isoformat(),
+                }
+            )
+        notes: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for c in annotations.list_comments(session=session, project_id=found.id):
+            notes[c.example_id].append(
+                {"author": c.author, "text": c.text, "created_at": c.created_at.isoformat()}
+            )
+        run = models.get_active_model_run(session=session, project_id=found.id)
+        predictions = models.get_predictions(session=session, project_id=found.id) if run else {}
+    records = []
+    for ex in rows:
+        assert ex.id is not None
+        pred = predictions.get(ex.id)
+        records.append(
+            {
+                "id": ex.external_id if ex.external_id is not None else str(ex.id),
+                "text": ex.text,
+                "label": agreed.get(ex.id),
+                "annotations": by_example.get(ex.id, []),
+                "comments": notes.get(ex.id, []),
+                "prediction": (
+                    {"label": pred.label, "confidence": pred.confidence}
+                    if pred is not None and pred.label is not None
+                    else None
+                ),
+            }
+        )
+    return records
+
+
+def write_export(records: list[dict[str, Any]], out: TextIO, fmt: str = "jsonl") -> int:
+    """Write records as JSONL or CSV; returns how many were written."""
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInputError(f"unknown export format {fmt!r}: use {' or '.join(EXPORT_FORMATS)}")
+    if fmt == "jsonl":
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return len(records)
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in _flat(records):
+        writer.writerow(row)
+    return len(records)
+
+
+def _flat(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for r in records:
+        pred = r["prediction"] or {}
+        yield {
+            "id": r["id"],
+            "text": r["text"],
+            "label": r["label"] or "",
+            "annotation_count": len(r["annotations"]),
+            "annotators": ";".join(sorted({a["annotator"] for a in r["annotations"]})),
+            "annotations": json.dumps(r["annotations"], ensure_ascii=False),
+            "comments": json.dumps(r["comments"], ensure_ascii=False),
+            "prediction": pred.get("label") or "",
+            "confidence": "" if pred.get("confidence") is None else pred["confidence"],
+        }
+
+
+def export_text(ws: Workspace, project: str, fmt: str = "jsonl") -> str:
+    buffer = io.StringIO()
+    write_export(export_records(ws, project), buffer, fmt)
+    return buffer.getvalue()

@@ -1,0 +1,226 @@
+"""The labeling loop, shared by the terminal (`labelbot label`) and the Slack bot.
+
+``next_task`` hands an expert the most useful free example (assignments make sure two experts never
+hold the same one); ``submit_label`` stores the answer exactly once per idempotency key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import InvalidInputError, StaleActionError
+from storage.models import utcnow
+from storage.repositories import annotations, assignments, examples, flags, models, projects
+
+UNDO_WINDOW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class LabelChoice:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """One example to label, with what a labeling UI shows around it."""
+
+    project: str
+    example_id: int
+    assignment_id: int
+    text: str
+    labels: list[LabelChoice]
+    suggestion: tuple[str, float] | None  # the active model's guess, when there is one
+    done_today: int
+    queue_left: int
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    annotation_id: int
+    example_id: int
+    label: str
+    created: bool  # False when the same key was already stored (a retry or a double click)
+    undo_until: datetime
+
+
+def _start_of_day(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_task(
+    ws: Workspace, *, project: str, annotator: str, now: datetime | None = None
+) -> Task | None:
+    """Claim the next example for ``annotator`` (or return the one they hold); None if none left."""
+    now = now or utcnow()
+    ttl = timedelta(minutes=ws.settings.assignment_ttl_minutes)
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        claimed = assignments.claim_next_example(
+            session=session, project_id=found.id, annotator=annotator, ttl=ttl, now=now
+        )
+        if claimed is None:
+            return None
+        example, assignment = claimed
+        assert example.id is not None and assignment.id is not None
+        labels = projects.list_labels(session=session, project_id=found.id)
+        prediction = models.get_prediction(session=session, example_id=example.id)
+        suggestion = None
+        if prediction is not None and prediction.label is not None:
+            suggestion = (prediction.label, float(prediction.confidence or 0.0))
+        done_today = annotations.count_annotations(
+            session=session, project_id=found.id, annotator=annotator, since=_start_of_day(now)
+        )
+        queue_left = assignments.count_free_examples(session=session, project_id=found.id)
+        return Task(
+            project=found.name,
+            example_id=example.id,
+            assignment_id=assignment.id,
+            text=example.text,
+            labels=[LabelChoice(lb.name, lb.description) for lb in labels],
+            suggestion=suggestion,
+            done_today=done_today,
+            queue_left=queue_left,
+        )
+
+
+def submit_label(
+    ws: Workspace,
+    *,
+    project: str,
+    example_id: int,
+    label: str,
+    annotator: str,
+    source: str,
+    key: str,
+    now: datetime | None = None,
+) -> LabelResult:
+    """Store ``annotator``'s label for the example, exactly once per ``key``.
+
+    Raises StaleActionError when the label was retired or someone else already labeled the
+    example, InvalidInputError for a label the project never had.
+    """
+    now = now or utcnow()
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        example = examples.get_example(session=session, example_id=example_id)
+        if example.project_id != found.id:
+            raise InvalidInputError(f"example {example_id} is not in project {project!r}")
+        chosen = projects.get_label(session=session, project_id=found.id, name=label)
+        assert chosen.id is not None
+        existing, created = annotations.add_annotation(
+            session=session,
+            example_id=example_id,
+            label_id=chosen.id,
+            annotator=annotator,
+            source=source,
+            key=key,
+            created_at=now,
+        )
+        if created:
+            if not chosen.active:
+                raise StaleActionError(f"the label {label!r} was retired; pick another")
+            others = [
+                a
+                for a in annotations.example_annotations(session=session, example_id=example_id)
+                if a.annotator != annotator
+            ]
+            if others:
+                raise StaleActionError(
+                    f"this example was already labeled *{others[0].label}* by {others[0].annotator}"
+                )
+            held = assignments.get_assignment(
+                session=session, project_id=found.id, example_id=example_id, annotator=annotator
+            )
+            if held is not None and held.id is not None and held.status == "open":
+                assignments.close_assignment(session=session, assignment_id=held.id, status="done")
+        assert existing.id is not None
+        return LabelResult(
+            annotation_id=existing.id,
+            example_id=example_id,
+            label=label,
+            created=created,
+            undo_until=existing.created_at + UNDO_WINDOW,
+        )
+
+
+def skip(ws: Workspace, *, project: str, example_id: int, annotator: str) -> None:
+    """Pass on an example: it goes back to the pool for others, never to this expert again."""
+    _close(ws, project=project, example_id=example_id, annotator=annotator, status="skipped")
+
+
+def release(ws: Workspace, *, project: str, example_id: int, annotator: str) -> None:
+    """Give an example back to the pool unanswered (the expert stopped labeling)."""
+    _close(ws, project=project, example_id=example_id, annotator=annotator, status="released")
+
+
+def _close(ws: Workspace, *, project: str, example_id: int, annotator: str, status: str) -> None:
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        held = assignments.get_assignment(
+            session=session, project_id=found.id, example_id=example_id, annotator=annotator
+        )
+        if held is None or held.id is None or held.status != "open":
+            raise StaleActionError("this example is no longer assigned to you")
+        assignments.close_assignment(session=session, assignment_id=held.id, status=status)
+
+
+def undo(ws: Workspace, *, annotation_id: int, annotator: str, now: datetime | None = None) -> int:
+    """Retract a label within the undo window; returns the example id (back in the pool)."""
+    now = now or utcnow()
+    with session_scope(ws.db) as session:
+        from storage.models import Annotation
+
+        annotation = session.get(Annotation, annotation_id)
+        if annotation is None:
+            raise StaleActionError("that label no longer exists")
+        if annotation.retracted_at is not None:
+            raise StaleActionError("that label was already undone")
+        if now > annotation.created_at + UNDO_WINDOW:
+            minutes = int(UNDO_WINDOW.total_seconds() // 60)
+            raise StaleActionError(f"undo is only possible for {minutes} minutes after labeling")
+        annotations.retract_annotation(
+            session=session, annotation_id=annotation_id, annotator=annotator
+        )
+        return annotation.example_id
+
+
+def flag(ws: Workspace, *, project: str, example_id: int, annotator: str, reason: str) -> int:
+    """Set an example aside with a reason; it leaves the queue until the flag is resolved."""
+    if not reason.strip():
+        raise InvalidInputError("a flag needs a reason")
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        created = flags.add_flag(
+            session=session, example_id=example_id, annotator=annotator, reason=reason
+        )
+        held = assignments.get_assignment(
+            session=session, project_id=found.id, example_id=example_id, annotator=annotator
+        )
+        if held is not None and held.id is not None and held.status == "open":
+            assignments.close_assignment(session=session, assignment_id=held.id, status="released")
+        assert created.id is not None
+        return created.id
+
+
+def comment(
+    ws: Workspace, *, example_id: int, author: str, text: str, external_key: str | None = None
+) -> bool:
+    """Store a comment on an example (once per external key); True if it was new."""
+    with session_scope(ws.db) as session:
+        examples.get_example(session=session, example_id=example_id)
+        _, created = annotations.add_comment(
+            session=session,
+            example_id=example_id,
+            author=author,
+            text=text,
+            external_key=external_key,
+        )
+        return created

@@ -1,0 +1,186 @@
+"""Project services: create projects, edit the taxonomy, import data, report status."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.importing import read_records
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import InvalidInputError
+from storage.models import Label, Project
+from storage.repositories import annotations, assignments, examples, flags, models, projects
+from storage.repositories.examples import NewExample
+
+
+def create_project(
+    ws: Workspace, *, name: str, labels: list[str], channel_id: str | None = None
+) -> Project:
+    if not labels:
+        raise InvalidInputError("a project needs at least one label (--labels 'A,B,C')")
+    with session_scope(ws.db) as session:
+        return projects.create_project(
+            session=session, name=name, labels=labels, channel_id=channel_id
+        )
+
+
+def list_projects(ws: Workspace) -> list[Project]:
+    with session_scope(ws.db, read_only=True) as session:
+        return projects.list_projects(session=session)
+
+
+def get_project(ws: Workspace, name: str) -> Project:
+    with session_scope(ws.db, read_only=True) as session:
+        return projects.get_project(session=session, name=name)
+
+
+def add_labels(ws: Workspace, *, project: str, names: list[str]) -> list[Label]:
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return projects.add_labels(session=session, project_id=found.id, names=names)
+
+
+def list_labels(ws: Workspace, *, project: str, active_only: bool = False) -> list[Label]:
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return projects.list_labels(session=session, project_id=found.id, active_only=active_only)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    rows: int
+    inserted: int
+    duplicates: int
+    annotations: int
+    embedded: int
+
+
+def import_file(
+    ws: Workspace,
+    *,
+    project: str,
+    path: Path,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    id_column: str | None = "id",
+    require_label_column: bool = False,
+    require_id_column: bool = False,
+    embed: bool = True,
+    progress: bool = False,
+    annotator: str = "import",
+) -> ImportReport:
+    """Import a CSV/JSONL file in one transaction; embed new texts afterwards (cached on disk)."""
+    records = read_records(
+        path,
+        text_column=text_column,
+        label_column=label_column,
+        id_column=id_column,
+        require_label_column=require_label_column,
+        require_id_column=require_id_column,
+    )
+    created = 0
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        label_ids = {
+            lb.name: lb.id for lb in projects.list_labels(session=session, project_id=found.id)
+        }
+        for rec in records:
+            if rec.label is not None and rec.label not in label_ids:
+                known = ", ".join(label_ids)
+                raise InvalidInputError(
+                    f"{path}:{rec.line}: unknown label {rec.label!r} (labels: {known}); "
+                    "add it first with `labelbot labels add`"
+                )
+        added = examples.add_examples(
+            session=session,
+            project_id=found.id,
+            rows=[NewExample(r.text, r.external_id, r.meta) for r in records],
+        )
+        fresh = _first_occurrences(added.ids)
+        for rec, example_id, is_new in zip(records, added.ids, fresh, strict=True):
+            if rec.label is None or not is_new:
+                continue
+            label_id = label_ids[rec.label]
+            assert label_id is not None
+            _, made = annotations.add_annotation(
+                session=session,
+                example_id=example_id,
+                label_id=label_id,
+                annotator=annotator,
+                source="import",
+                key=f"import:{example_id}:{rec.label}",
+            )
+            created += int(made)
+    embedded = 0
+    if embed:
+        ws.embed([r.text for r in records], progress=progress)
+        embedded = len(records)
+    return ImportReport(
+        rows=len(records),
+        inserted=added.inserted,
+        duplicates=added.duplicates,
+        annotations=created,
+        embedded=embedded,
+    )
+
+
+def _first_occurrences(ids: list[int]) -> list[bool]:
+    seen: set[int] = set()
+    flags_: list[bool] = []
+    for i in ids:
+        flags_.append(i not in seen)
+        seen.add(i)
+    return flags_
+
+
+def project_status(ws: Workspace, name: str) -> dict[str, Any]:
+    """Counts, labels per class and the active model's metrics, as JSON-able data."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        pid = project.id
+        labels = projects.list_labels(session=session, project_id=pid, active_only=False)
+        agreed = annotations.current_labels(session=session, project_id=pid)
+        n_examples = examples.count_examples(session=session, project_id=pid)
+        n_annotations = annotations.count_annotations(session=session, project_id=pid)
+        open_flags = len(flags.list_flags(session=session, project_id=pid))
+        waiting = assignments.count_free_examples(session=session, project_id=pid)
+        run = models.get_active_model_run(session=session, project_id=pid)
+        n_comments = len(annotations.list_comments(session=session, project_id=pid))
+    per_class = Counter(agreed.values())
+    model = None
+    if run is not None:
+        model = {
+            "version": run.version,
+            "kind": run.kind,
+            "trained_at": run.created_at.isoformat(),
+            "labels": run.n_labels,
+            "metrics": run.metrics,
+        }
+    return {
+        "project": name,
+        "channel": project.channel_id,
+        "examples": n_examples,
+        "labeled": len(agreed),
+        "unlabeled": n_examples - len(agreed),
+        "queue": waiting,
+        "annotations": n_annotations,
+        "comments": n_comments,
+        "open_flags": open_flags,
+        "labels": [
+            {
+                "name": lb.name,
+                "active": lb.active,
+                "count": per_class.get(lb.name, 0),
+                "description": lb.description,
+            }
+            for lb in labels
+        ],
+        "model": model,
+    }
