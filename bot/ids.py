@@ -1,0 +1,92 @@
+"""Every Slack identifier labelbot owns: action_ids, block_ids, callback ids, and the registry
+of commands, events, shortcuts and Web API scopes that `manifest.yml` must declare.
+
+Views build blocks with these constants and listeners match on them, so a rename is one edit.
+The registry at the bottom is what `tests/bot/test_manifest.py` checks the manifest against;
+when the listener phase lands, `bot/listeners/*` must register exactly what is declared here
+(a test will walk the Bolt app's listeners and assert each is in this registry, and back).
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- Labeling message (DM) -------------------------------------------------------------------
+# Slack requires action_ids to be unique within a block, so each label button gets
+# f"{LABEL}:{i}" (and the suggested-label shortcut f"{LABEL}:suggested"); listeners match the
+# whole family with LABEL_PATTERN. https://docs.slack.dev/reference/block-kit/block-elements/button-element
+LABEL = "label_choose"
+LABEL_PATTERN = re.compile(rf"^{LABEL}:\w+$")
+# One static_select per message (option groups past 100 labels), so no suffix is needed.
+LABEL_SELECT = "label_select"
+SKIP = "label_skip"
+DISCUSS = "label_discuss"
+FLAG = "label_flag"
+UNDO = "label_undo"
+SHOW_FULL_TEXT = "show_full_text"
+
+# block_ids carry the example id so a stale click can be recognised from the payload alone.
+EXAMPLE_TEXT_BLOCK = "example_text"
+LABEL_BUTTONS_BLOCK = "label_buttons"
+LABEL_SELECT_BLOCK = "label_select"
+CONTROLS_BLOCK = "label_controls"
+RESULT_BLOCK = "label_result"
+
+# --- App Home --------------------------------------------------------------------------------
+HOME_START_BATCH = "home_start_batch"
+
+# --- Modals (callback ids) and their inputs -------------------------------------------------
+FLAG_MODAL = "flag_modal"
+FLAG_REASON_BLOCK = "flag_reason"
+FLAG_REASON_INPUT = "flag_reason_input"
+FULL_TEXT_MODAL = "full_text_modal"
+
+# --- Shortcuts and commands ------------------------------------------------------------------
+CLASSIFY_SHORTCUT = "classify_with_labelbot"
+LABEL_COMMAND = "/label"
+
+# --- Registry: what the code handles and needs (source of truth for manifest.yml) -----------
+COMMANDS: tuple[str, ...] = (LABEL_COMMAND,)
+SHORTCUTS: tuple[str, ...] = (CLASSIFY_SHORTCUT,)
+# Events API subscriptions (manifest names: `message.im` etc., not the payload's event.type).
+EVENTS: tuple[str, ...] = ("app_home_opened", "message.im", "message.channels", "message.groups")
+ACTIONS: tuple[str | re.Pattern[str], ...] = (
+    LABEL_PATTERN,
+    LABEL_SELECT,
+    SKIP,
+    DISCUSS,
+    FLAG,
+    UNDO,
+    SHOW_FULL_TEXT,
+    HOME_START_BATCH,
+)
+VIEW_SUBMISSIONS: tuple[str, ...] = (FLAG_MODAL,)
+
+# Bot scopes each Web API method needs (https://docs.slack.dev/reference/methods/<method>).
+# Methods that need no scope (auth.test, chat.getPermalink, views.*) map to an empty tuple.
+SCOPES_NEEDED: dict[str, tuple[str, ...]] = {
+    "auth.test": (),
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.getPermalink": (),
+    "conversations.open": ("im:write",),
+    "conversations.info": ("channels:read",),
+    # Threads are read in DMs, public and private channels.
+    "conversations.replies": ("im:history", "channels:history", "groups:history"),
+    "users.info": ("users:read",),
+    "views.open": (),
+    "views.update": (),
+    "views.publish": (),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+}
+# Scopes the Events API requires before it delivers each subscription.
+EVENT_SCOPES: dict[str, tuple[str, ...]] = {
+    "app_home_opened": (),
+    "message.im": ("im:history",),
+    "message.channels": ("channels:history",),
+    "message.groups": ("groups:history",),
+}
+# Slash commands and shortcuts both need the `commands` scope.
+INTERACTION_SCOPES: tuple[str, ...] = ("commands",)

@@ -1,0 +1,71 @@
+"""Safe text for Slack: escape user content and cut it to Block Kit limits.
+
+Slack asks apps to escape exactly three characters in message text -- `&`, `<` and `>` -- so
+that user text can never form a mention (`<@U123>`), a broadcast (`<!channel>`) or a link
+(https://docs.slack.dev/messaging/formatting-message-text#escaping).
+"""
+
+from __future__ import annotations
+
+import re
+
+ELLIPSIS = "…"
+
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ESCAPE_RE = re.compile(r"[&<>]")
+# The longest escape sequence we produce is "&amp;" (5 characters).
+_ENTITY_TAIL_RE = re.compile(r"&[a-z]{0,3}$")
+
+
+def escape(text: str) -> str:
+    """Escape `&`, `<`, `>` so user text renders literally in mrkdwn."""
+    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], text)
+
+
+def _is_high_surrogate(char: str) -> bool:
+    return "\ud800" <= char <= "\udbff"
+
+
+def truncate(text: str, limit: int, *, ellipsis: str = ELLIPSIS) -> str:
+    """Cut `text` to at most `limit` characters, ending in `ellipsis` when cut.
+
+    Never ends inside an escape sequence (`&amp;`, `&lt;`, `&gt;`) -- a half entity such as
+    "&am" shows up as garbage in Slack -- and never splits a UTF-16 surrogate pair, which can
+    appear in text decoded with `surrogatepass` or copied from JSON escapes.
+    """
+    if limit < len(ellipsis):
+        raise ValueError(f"limit {limit} is shorter than the ellipsis {ellipsis!r}")
+    if len(text) <= limit:
+        return text
+    head = text[: limit - len(ellipsis)]
+    tail = _ENTITY_TAIL_RE.search(head)
+    if tail is not None and text.startswith(("amp;", "lt;", "gt;"), tail.start() + 1):
+        head = head[: tail.start()]
+    if head and _is_high_surrogate(head[-1]):
+        head = head[:-1]
+    return head + ellipsis
+
+
+def split_chunks(text: str, limit: int) -> list[str]:
+    """Split escaped `text` into pieces of at most `limit` characters, preferring line breaks.
+
+    Like `truncate`, a cut never lands inside an escape sequence or a surrogate pair.
+    """
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", limit // 2, limit)
+        if cut <= 0:
+            cut = rest.rfind(" ", limit // 2, limit)
+        if cut <= 0:
+            cut = limit
+            tail = _ENTITY_TAIL_RE.search(rest[:cut])
+            if tail is not None:
+                cut = tail.start()
+            if _is_high_surrogate(rest[cut - 1]):
+                cut -= 1
+        chunks.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n") if rest[cut : cut + 1] == "\n" else rest[cut:]
+    if rest:
+        chunks.append(rest)
+    return chunks

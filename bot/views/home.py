@@ -1,0 +1,76 @@
+"""The App Home tab (https://docs.slack.dev/surfaces/app-home): a user's counts and each
+project's progress. Home views hold up to 100 blocks, so projects and classes are capped."""
+
+from __future__ import annotations
+
+from bot import ids
+from bot.slack_text import escape
+from bot.views.models import HomeStats, ProjectProgress
+from bot.views.text import Block, button, context, header, mrkdwn, section
+
+MAX_PROJECTS = 20  # 4 blocks each + 4 for the top stays under the 100-block limit
+MAX_CLASSES_SHOWN = 20
+BATCH_SIZE = 5
+BAR_WIDTH = 12
+
+
+def _bar(count: int, biggest: int) -> str:
+    filled = round(BAR_WIDTH * count / biggest) if biggest else 0
+    return "█" * filled + "░" * (BAR_WIDTH - filled)
+
+
+def _class_counts(project: ProjectProgress) -> str:
+    counts = sorted(project.class_counts, key=lambda c: (-c.count, c.label.casefold()))
+    if not counts:
+        return "_No labels yet._"
+    biggest = counts[0].count
+    lines = [
+        f"`{_bar(c.count, biggest)}` {c.count:>5}  {escape(c.label)}"
+        for c in counts[:MAX_CLASSES_SHOWN]
+    ]
+    if len(counts) > MAX_CLASSES_SHOWN:
+        lines.append(f"_… and {len(counts) - MAX_CLASSES_SHOWN} more classes_")
+    return "\n".join(lines)
+
+
+def _project_blocks(project: ProjectProgress) -> list[Block]:
+    key = str(project.project_id) if project.project_id is not None else project.name
+    start = button(
+        f"Label {BATCH_SIZE} now", action_id=ids.HOME_START_BATCH, value=key, style="primary"
+    )
+    done = project.labeled / project.total if project.total else 0.0
+    accuracy = "no model yet" if project.accuracy is None else f"{project.accuracy:.1%}"
+    facts = {
+        "type": "section",
+        "fields": [
+            mrkdwn(f"*Labeled*\n{project.labeled:,} of {project.total:,} ({done:.0%})"),
+            mrkdwn(f"*Model accuracy*\n{accuracy}"),
+            mrkdwn(f"*Classes*\n{len(project.class_counts)}"),
+        ],
+    }
+    return [
+        {"type": "divider"},
+        section(f"*{escape(project.name)}*", accessory=start),
+        facts,
+        section(_class_counts(project)),
+    ]
+
+
+def home_tab(stats: HomeStats) -> Block:
+    """The view for `views.publish` when the user opens the Home tab."""
+    blocks: list[Block] = [
+        header("labelbot"),
+        section(
+            f"<@{stats.user_id}>, you labeled *{stats.labeled_today:,}* examples today "
+            f"and *{stats.labeled_total:,}* in all. Thank you!"
+        ),
+    ]
+    if not stats.projects:
+        blocks.append(
+            context("No projects yet. An admin creates one with `labelbot project create`.")
+        )
+    for project in stats.projects[:MAX_PROJECTS]:
+        blocks.extend(_project_blocks(project))
+    if len(stats.projects) > MAX_PROJECTS:
+        blocks.append(context(f"… and {len(stats.projects) - MAX_PROJECTS} more projects."))
+    return {"type": "home", "blocks": blocks}

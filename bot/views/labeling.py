@@ -1,0 +1,208 @@
+"""The labeling DM: one example, one click per label, and what the message turns into after.
+
+Limits followed (https://docs.slack.dev/reference/block-kit/blocks/actions-block and
+.../block-elements/select-menu-element#static_select): at most 50 blocks per message, 25
+elements per actions block, 100 options per select, 100 option groups of 100 options each.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot import ids
+from bot.slack_text import escape, truncate
+from bot.views.models import ExampleCard, LabelChoice, Suggestion
+from bot.views.text import (
+    OPTION_TEXT_MAX,
+    SECTION_TEXT_MAX,
+    Block,
+    actions,
+    button,
+    context,
+    message,
+    plain,
+    section,
+)
+
+# Up to this many labels get one button each; beyond it a row of buttons stops being readable
+# and a static_select (searchable by typing) is used instead.
+MAX_LABEL_BUTTONS = 15
+BUTTONS_PER_ROW = 5
+MAX_SELECT_OPTIONS = 100
+MAX_OPTION_GROUPS = 100
+# Room left in the 3,000-character section for the "…" when an example is cut.
+EXAMPLE_PREVIEW_MAX = SECTION_TEXT_MAX - 100
+OPTION_VALUE_MAX = 150  # option.value limit; button values may be 2,000
+
+
+def label_value(example_id: int, label: LabelChoice) -> str:
+    """The value a label button or option carries: `"<example id>|<label key>"`."""
+    return f"{example_id}|{label.key}"
+
+
+def parse_label_value(value: str) -> tuple[int, str]:
+    """Inverse of `label_value`; example ids are integers, so the first `|` splits."""
+    example_id, _, key = value.partition("|")
+    return int(example_id), key
+
+
+def example_section(example_id: int, text: str) -> Block:
+    """The example text, escaped; long texts are cut with a button that opens the full text."""
+    escaped = escape(text)
+    block_id = f"{ids.EXAMPLE_TEXT_BLOCK}:{example_id}"
+    if len(escaped) <= EXAMPLE_PREVIEW_MAX:
+        return section(escaped or " ", block_id=block_id)
+    more = button("Show full text", action_id=ids.SHOW_FULL_TEXT, value=str(example_id))
+    return section(truncate(escaped, EXAMPLE_PREVIEW_MAX), block_id=block_id, accessory=more)
+
+
+def _suggestion_line(suggestion: Suggestion | None) -> str | None:
+    if suggestion is None:
+        return None
+    return f"Model's guess: *{escape(suggestion.label)}* ({suggestion.confidence:.0%})"
+
+
+def _label_buttons(card: ExampleCard) -> list[Block]:
+    suggested = card.suggestion.label if card.suggestion else None
+    elements = [
+        button(
+            label.name,
+            action_id=f"{ids.LABEL}:{i}",
+            value=label_value(card.example_id, label),
+            style="primary" if label.name == suggested else None,
+        )
+        for i, label in enumerate(card.labels)
+    ]
+    return [
+        actions(
+            elements[start : start + BUTTONS_PER_ROW],
+            block_id=f"{ids.LABEL_BUTTONS_BLOCK}:{card.example_id}:{row}",
+        )
+        for row, start in enumerate(range(0, len(elements), BUTTONS_PER_ROW))
+    ]
+
+
+def _option(example_id: int, label: LabelChoice) -> Block:
+    option: Block = {
+        "text": plain(label.name, OPTION_TEXT_MAX),
+        # A name-keyed value longer than 150 characters is cut and will not match on click (the
+        # listener answers "label no longer exists"); the engine passes label ids to avoid it.
+        "value": truncate(label_value(example_id, label), OPTION_VALUE_MAX),
+    }
+    if label.description:
+        option["description"] = plain(label.description, OPTION_TEXT_MAX)
+    return option
+
+
+def _option_groups(example_id: int, labels: Sequence[LabelChoice]) -> list[Block]:
+    """Alphabetical, evenly sized groups titled by their first and last label."""
+    ordered = sorted(labels, key=lambda label: label.name.casefold())
+    n_groups = math.ceil(len(ordered) / MAX_SELECT_OPTIONS)
+    size = math.ceil(len(ordered) / n_groups)
+    groups = []
+    for start in range(0, len(ordered), size):
+        chunk = ordered[start : start + size]
+        title = f"{truncate(chunk[0].name, 35)} – {truncate(chunk[-1].name, 35)}"
+        groups.append(
+            {
+                "label": plain(title, OPTION_TEXT_MAX),
+                "options": [_option(example_id, label) for label in chunk],
+            }
+        )
+    return groups
+
+
+def _label_select(card: ExampleCard) -> Block:
+    select: Block = {
+        "type": "static_select",
+        "action_id": ids.LABEL_SELECT,
+        "placeholder": plain(f"Choose one of {len(card.labels)} labels (type to search)", 150),
+    }
+    if len(card.labels) <= MAX_SELECT_OPTIONS:
+        select["options"] = [_option(card.example_id, label) for label in card.labels]
+    else:
+        select["option_groups"] = _option_groups(card.example_id, card.labels)
+    elements = [select]
+    if card.suggestion is not None:
+        # One click to accept the model's guess, which a select cannot pre-offer: an
+        # initial_option would make choosing that same label fire no action.
+        match = next((lb for lb in card.labels if lb.name == card.suggestion.label), None)
+        if match is not None:
+            elements.append(
+                button(
+                    f"✓ {match.name}",
+                    action_id=f"{ids.LABEL}:suggested",
+                    value=label_value(card.example_id, match),
+                    style="primary",
+                )
+            )
+    return actions(elements, block_id=f"{ids.LABEL_SELECT_BLOCK}:{card.example_id}")
+
+
+def labeling_message(card: ExampleCard) -> Block:
+    """The DM asking one expert to label one example."""
+    if not card.labels:
+        raise ValueError(f"project {card.project!r} has no active labels to show")
+    if len(card.labels) > MAX_SELECT_OPTIONS * MAX_OPTION_GROUPS:
+        raise ValueError(f"{len(card.labels)} labels exceed Slack's 10,000 select options")
+    facts = [
+        f"*{escape(card.project)}*",
+        f"you labeled {card.labeled_today} today",
+        f"{card.queue_left} left in the queue",
+    ]
+    blocks = [example_section(card.example_id, card.text), context(" · ".join(facts))]
+    if guess := _suggestion_line(card.suggestion):
+        blocks.append(context(guess))
+    if len(card.labels) <= MAX_LABEL_BUTTONS:
+        blocks.extend(_label_buttons(card))
+        described = [
+            f"*{escape(lb.name)}*: {escape(lb.description)}" for lb in card.labels if lb.description
+        ]
+        if described:
+            blocks.append(context("\n".join(described)))
+    else:
+        blocks.append(_label_select(card))
+    value = str(card.example_id)
+    controls = [
+        button("Skip", action_id=ids.SKIP, value=value),
+        button("Discuss", action_id=ids.DISCUSS, value=value),
+        button("Flag", action_id=ids.FLAG, value=value),
+    ]
+    blocks.append(actions(controls, block_id=f"{ids.CONTROLS_BLOCK}:{card.example_id}"))
+    fallback = f"Label this example from {escape(card.project)}: {truncate(escape(card.text), 200)}"
+    return message(fallback, blocks)
+
+
+def _slack_date(moment: datetime) -> str:
+    """Slack renders `<!date^…>` in each reader's own timezone
+    (https://docs.slack.dev/messaging/formatting-message-text#date-formatting)."""
+    fallback = moment.strftime("%H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{time}}|{fallback}>"
+
+
+def labeled_message(
+    *, example_id: int, text: str, label: str, user_id: str, undo_until: datetime | None
+) -> Block:
+    """The DM after a click: the buttons give way to who chose what, plus Undo while allowed."""
+    result = f"Labeled *{escape(label)}* by <@{user_id}>"
+    undo = None
+    if undo_until is not None:
+        undo = button("Undo", action_id=ids.UNDO, value=str(example_id))
+    blocks = [
+        example_section(example_id, text),
+        section(result, block_id=f"{ids.RESULT_BLOCK}:{example_id}", accessory=undo),
+    ]
+    if undo_until is not None:
+        blocks.append(context(f"Undo available until {_slack_date(undo_until)}"))
+    return message(f"Labeled {escape(label)} by <@{user_id}>", blocks)
+
+
+def skipped_message(*, example_id: int, text: str, user_id: str) -> Block:
+    """The DM after Skip: the example stays readable, the buttons go."""
+    blocks = [
+        example_section(example_id, text),
+        context(f"Skipped by <@{user_id}> -- it goes back to the pool for someone else."),
+    ]
+    return message(f"Skipped by <@{user_id}>", blocks)

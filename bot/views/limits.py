@@ -1,0 +1,135 @@
+"""A checker for the Block Kit limits Slack enforces, so tests and the fake Web API reject
+what Slack would reject with `invalid_blocks`. Numbers come from the Block Kit reference
+(https://docs.slack.dev/reference/block-kit/blocks, .../block-elements,
+.../composition-objects) and the view reference (https://docs.slack.dev/reference/views).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MAX_BLOCKS = {"message": 50, "modal": 100, "home": 100}
+TEXT_LIMITS = {"section": 3000, "header": 150}
+FIELD_MAX, FIELDS_MAX = 2000, 10
+BLOCK_ID_MAX = ACTION_ID_MAX = 255
+BUTTON_TEXT_MAX, BUTTON_VALUE_MAX = 75, 2000
+ACTIONS_ELEMENTS_MAX, CONTEXT_ELEMENTS_MAX = 25, 10
+OPTIONS_MAX, OPTION_GROUPS_MAX = 100, 100
+OPTION_TEXT_MAX, OPTION_VALUE_MAX, OPTION_DESCRIPTION_MAX = 75, 150, 75
+PLACEHOLDER_MAX = 150
+MODAL_TEXT_MAX, PRIVATE_METADATA_MAX, CALLBACK_ID_MAX = 24, 3000, 255
+
+
+def _text(obj: Any) -> str:
+    return obj.get("text", "") if isinstance(obj, Mapping) else ""
+
+
+def _check_options(where: str, element: Mapping[str, Any], errors: list[str]) -> None:
+    options = list(element.get("options") or [])
+    groups = list(element.get("option_groups") or [])
+    if len(options) > OPTIONS_MAX:
+        errors.append(f"{where}: {len(options)} options > {OPTIONS_MAX}")
+    if len(groups) > OPTION_GROUPS_MAX:
+        errors.append(f"{where}: {len(groups)} option_groups > {OPTION_GROUPS_MAX}")
+    for g, group in enumerate(groups):
+        if len(_text(group.get("label"))) > OPTION_TEXT_MAX:
+            errors.append(f"{where}.option_groups[{g}].label > {OPTION_TEXT_MAX} chars")
+        if len(group.get("options", [])) > OPTIONS_MAX:
+            errors.append(f"{where}.option_groups[{g}]: > {OPTIONS_MAX} options")
+        options.extend(group.get("options", []))
+    values = [option.get("value") for option in options]
+    if len(values) != len(set(values)):
+        errors.append(f"{where}: duplicate option values")
+    for o, option in enumerate(options):
+        if len(_text(option.get("text"))) > OPTION_TEXT_MAX:
+            errors.append(f"{where}.option[{o}].text > {OPTION_TEXT_MAX} chars")
+        if len(option.get("value", "")) > OPTION_VALUE_MAX:
+            errors.append(f"{where}.option[{o}].value > {OPTION_VALUE_MAX} chars")
+        if len(_text(option.get("description"))) > OPTION_DESCRIPTION_MAX:
+            errors.append(f"{where}.option[{o}].description > {OPTION_DESCRIPTION_MAX} chars")
+
+
+def _check_element(where: str, element: Mapping[str, Any], errors: list[str]) -> None:
+    if len(element.get("action_id", "")) > ACTION_ID_MAX:
+        errors.append(f"{where}.action_id > {ACTION_ID_MAX} chars")
+    if element.get("type") == "button":
+        if element.get("text", {}).get("type") != "plain_text":
+            errors.append(f"{where}.text must be plain_text")
+        if len(_text(element.get("text"))) > BUTTON_TEXT_MAX:
+            errors.append(f"{where}.text > {BUTTON_TEXT_MAX} chars")
+        if len(element.get("value", "")) > BUTTON_VALUE_MAX:
+            errors.append(f"{where}.value > {BUTTON_VALUE_MAX} chars")
+        if element.get("style") not in (None, "primary", "danger"):
+            errors.append(f"{where}.style must be primary or danger")
+    if len(_text(element.get("placeholder"))) > PLACEHOLDER_MAX:
+        errors.append(f"{where}.placeholder > {PLACEHOLDER_MAX} chars")
+    if "options" in element or "option_groups" in element:
+        _check_options(where, element, errors)
+
+
+def _check_block(where: str, block: Mapping[str, Any], errors: list[str]) -> None:
+    kind = block.get("type")
+    limit = TEXT_LIMITS.get(str(kind))
+    if limit is not None and len(_text(block.get("text"))) > limit:
+        errors.append(f"{where}.text > {limit} chars")
+    if kind == "section":
+        if not _text(block.get("text")) and not block.get("fields"):
+            errors.append(f"{where}: a section needs text or fields")
+        fields = block.get("fields") or []
+        if len(fields) > FIELDS_MAX:
+            errors.append(f"{where}: {len(fields)} fields > {FIELDS_MAX}")
+        errors.extend(
+            f"{where}.fields[{i}] > {FIELD_MAX} chars"
+            for i, f in enumerate(fields)
+            if len(_text(f)) > FIELD_MAX
+        )
+    elements = list(block.get("elements") or [])
+    if kind == "actions" and len(elements) > ACTIONS_ELEMENTS_MAX:
+        errors.append(f"{where}: {len(elements)} elements > {ACTIONS_ELEMENTS_MAX}")
+    if kind == "context" and len(elements) > CONTEXT_ELEMENTS_MAX:
+        errors.append(f"{where}: {len(elements)} elements > {CONTEXT_ELEMENTS_MAX}")
+    for name in ("accessory", "element"):
+        if isinstance(block.get(name), Mapping):
+            elements.append(block[name])
+    action_ids = [e["action_id"] for e in elements if "action_id" in e]
+    if len(action_ids) != len(set(action_ids)):
+        errors.append(f"{where}: action_ids must be unique within a block")
+    for i, element in enumerate(elements):
+        _check_element(f"{where}.elements[{i}]", element, errors)
+
+
+def block_errors(blocks: Sequence[Mapping[str, Any]], *, surface: str = "message") -> list[str]:
+    """Every limit `blocks` breaks on `surface` ("message", "modal" or "home"); [] when valid."""
+    errors: list[str] = []
+    if len(blocks) > MAX_BLOCKS[surface]:
+        errors.append(f"{len(blocks)} blocks > {MAX_BLOCKS[surface]} for a {surface}")
+    block_ids = [b["block_id"] for b in blocks if "block_id" in b]
+    if len(block_ids) != len(set(block_ids)):
+        errors.append("block_ids must be unique")
+    for i, block in enumerate(blocks):
+        if len(block.get("block_id", "")) > BLOCK_ID_MAX:
+            errors.append(f"blocks[{i}].block_id > {BLOCK_ID_MAX} chars")
+        _check_block(f"blocks[{i}]", block, errors)
+    return errors
+
+
+def view_errors(view: Mapping[str, Any]) -> list[str]:
+    """Limits of a modal or Home tab view object, blocks included."""
+    surface = str(view.get("type"))
+    if surface not in ("modal", "home"):
+        return [f"view.type must be modal or home, not {surface!r}"]
+    errors = block_errors(view.get("blocks", []), surface=surface)
+    for name in ("title", "submit", "close"):
+        if len(_text(view.get(name))) > MODAL_TEXT_MAX:
+            errors.append(f"view.{name} > {MODAL_TEXT_MAX} chars")
+    if surface == "modal" and not _text(view.get("title")):
+        errors.append("view.title is required for a modal")
+    if len(view.get("private_metadata", "")) > PRIVATE_METADATA_MAX:
+        errors.append(f"view.private_metadata > {PRIVATE_METADATA_MAX} chars")
+    if len(view.get("callback_id", "")) > CALLBACK_ID_MAX:
+        errors.append(f"view.callback_id > {CALLBACK_ID_MAX} chars")
+    has_input = any(b.get("type") == "input" for b in view.get("blocks", []))
+    if has_input and not _text(view.get("submit")):
+        errors.append("view.submit is required when the modal has input blocks")
+    return errors

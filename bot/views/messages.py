@@ -1,0 +1,57 @@
+"""Channel and ephemeral messages: discussion threads, predictions, short notices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.slack_text import escape, truncate
+from bot.views.labeling import EXAMPLE_PREVIEW_MAX
+from bot.views.models import Suggestion
+from bot.views.text import Block, context, message, section
+
+BAR_WIDTH = 10
+
+
+def _quote(text: str, limit: int) -> str:
+    """Escaped text as a mrkdwn block quote (every line needs its own `>`)."""
+    quoted = "\n".join(f">{line}" for line in escape(text).splitlines())
+    return truncate(quoted or ">", limit)
+
+
+def discussion_root(*, example_id: int, text: str, project: str, opener: str) -> Block:
+    """The channel message a Discuss click posts; the thread under it is the discussion."""
+    blocks = [
+        section(f"<@{opener}> wants a second opinion on an example from *{escape(project)}*:"),
+        section(_quote(text, EXAMPLE_PREVIEW_MAX)),
+        context(f"Example #{example_id} · reply in this thread; labelbot keeps the discussion."),
+    ]
+    return message(f"Discussion on an example from {escape(project)}", blocks)
+
+
+def _bar(confidence: float) -> str:
+    filled = round(max(0.0, min(1.0, confidence)) * BAR_WIDTH)
+    return "█" * filled + "░" * (BAR_WIDTH - filled)
+
+
+def prediction_answer(*, text: str, predictions: Sequence[Suggestion], project: str) -> Block:
+    """Answer to `/label predict <text>` and the "Classify with labelbot" shortcut."""
+    if not predictions:
+        lines = "_No model yet: label a few more examples first._"
+        fallback = f"No model yet for {escape(project)}"
+    else:
+        lines = "\n".join(
+            f"`{_bar(p.confidence)}` {p.confidence:>4.0%}  *{escape(p.label)}*" for p in predictions
+        )
+        best = predictions[0]
+        fallback = f"{escape(project)}: {escape(best.label)} ({best.confidence:.0%})"
+    blocks = [
+        section(_quote(text, 1000)),
+        section(lines),
+        context(f"Model for *{escape(project)}*"),
+    ]
+    return message(fallback, blocks)
+
+
+def info_message(text: str) -> Block:
+    """A one-line notice (usually ephemeral). `text` is mrkdwn: escape user data before."""
+    return message(text, [section(text)])

@@ -1,0 +1,69 @@
+"""Plain data the views render. The engine hands these over; views never query anything."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LabelChoice:
+    """One active label. `id` (when the engine has one) is what button values carry back."""
+
+    name: str
+    description: str | None = None
+    id: int | None = None
+
+    @property
+    def key(self) -> str:
+        """What a click sends back: the label id when known, else its name."""
+        return str(self.id) if self.id is not None else self.name
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The model's guess for an example: a label name and its probability in [0, 1]."""
+
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ExampleCard:
+    """Everything one labeling DM shows."""
+
+    example_id: int
+    text: str
+    project: str
+    labels: Sequence[LabelChoice]
+    labeled_today: int = 0
+    queue_left: int = 0
+    suggestion: Suggestion | None = None
+
+
+@dataclass(frozen=True)
+class ClassCount:
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ProjectProgress:
+    """One project's row on the App Home tab."""
+
+    name: str
+    labeled: int
+    total: int
+    class_counts: Sequence[ClassCount] = ()
+    accuracy: float | None = None  # None until a model has been trained and evaluated
+    project_id: int | None = None
+
+
+@dataclass(frozen=True)
+class HomeStats:
+    """The App Home tab for one user."""
+
+    user_id: str
+    labeled_today: int
+    labeled_total: int
+    projects: Sequence[ProjectProgress] = field(default_factory=tuple)

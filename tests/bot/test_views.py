@@ -1,0 +1,223 @@
+"""Block Kit builders, tested as data against the limits Slack enforces."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot import ids
+from bot.slack_text import escape, split_chunks, truncate
+from bot.views import (
+    ClassCount,
+    ExampleCard,
+    HomeStats,
+    LabelChoice,
+    ProjectProgress,
+    Suggestion,
+    discussion_root,
+    flag_example_id,
+    flag_modal,
+    full_text_modal,
+    home_tab,
+    info_message,
+    labeled_message,
+    labeling_message,
+    parse_label_value,
+    prediction_answer,
+    skipped_message,
+)
+from bot.views.limits import block_errors, view_errors
+
+LONG_LABEL = "transfer_not_received_by_recipient_because_of_a_bank_holiday_weekend_delay"
+
+
+def _labels(n: int) -> list[LabelChoice]:
+    # Banking77-style names, one longer than any button or option may show (75 characters).
+    names = [LONG_LABEL + "_extra"] + [f"intent_{i:03d}_card_arrival" for i in range(1, n)]
+    return [
+        LabelChoice(name, description=f"About {name} " * 10, id=i) for i, name in enumerate(names)
+    ]
+
+
+def _card(n_labels: int, text: str = "Where is my card?", **kw: Any) -> ExampleCard:
+    return ExampleCard(
+        example_id=42,
+        text=text,
+        project="banking77",
+        labels=_labels(n_labels),
+        labeled_today=3,
+        queue_left=120,
+        **kw,
+    )
+
+
+def _elements(message: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    found = []
+    for block in message["blocks"]:
+        found += [e for e in block.get("elements", []) if e.get("type") == kind]
+        if block.get("accessory", {}).get("type") == kind:
+            found.append(block["accessory"])
+    return found
+
+
+def _select_options(message: dict[str, Any]) -> list[dict[str, Any]]:
+    (select,) = _elements(message, "static_select")
+    return select.get("options") or [o for g in select["option_groups"] for o in g["options"]]
+
+
+STATS = HomeStats(
+    user_id="U1",
+    labeled_today=4,
+    labeled_total=900,
+    projects=[
+        ProjectProgress(
+            name=f"proj{i}",
+            labeled=10 * i,
+            total=1000,
+            accuracy=0.8 if i % 2 else None,
+            class_counts=[ClassCount(f"c{j}", j) for j in range(77)],
+            project_id=i,
+        )
+        for i in range(25)
+    ],
+)
+WHEN = datetime(2025, 1, 2, 15, 30, tzinfo=UTC)
+MESSAGES = {
+    "labeling_4": labeling_message(_card(4, suggestion=Suggestion("intent_002_card_arrival", 0.6))),
+    "labeling_15": labeling_message(_card(15)),
+    "labeling_77": labeling_message(_card(77, suggestion=Suggestion(LONG_LABEL + "_extra", 0.3))),
+    "labeling_150": labeling_message(_card(150)),
+    "labeling_long": labeling_message(_card(150, text="word & <@U1> " * 1000)),
+    "labeled": labeled_message(
+        example_id=42, text="x" * 10_000, label="a", user_id="U1", undo_until=WHEN
+    ),
+    "labeled_final": labeled_message(
+        example_id=42, text="x", label="a", user_id="U1", undo_until=None
+    ),
+    "skipped": skipped_message(example_id=42, text="x", user_id="U1"),
+    "discussion": discussion_root(
+        example_id=42, text="line1\nline2 " * 800, project="p", opener="U1"
+    ),
+    "prediction": prediction_answer(
+        text="hi", predictions=[Suggestion("a", 0.7), Suggestion("b", 0.2)], project="p"
+    ),
+    "no_model": prediction_answer(text="hi", predictions=[], project="p"),
+    "info": info_message("Done."),
+}
+VIEWS = {
+    "flag": flag_modal(42),
+    "full_text": full_text_modal("a & b " * 2000),
+    "huge_text": full_text_modal("z" * 400_000),
+    "home": home_tab(STATS),
+    "empty_home": home_tab(HomeStats(user_id="U1", labeled_today=0, labeled_total=0)),
+}
+
+
+@pytest.mark.parametrize("name", MESSAGES)
+def test_every_message_is_within_slack_limits_and_has_fallback(name: str) -> None:
+    message = MESSAGES[name]
+    assert block_errors(message["blocks"]) == []
+    assert message["text"].strip(), "a top-level text fallback is needed for notifications"
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_every_view_is_within_slack_limits(name: str) -> None:
+    assert view_errors(VIEWS[name]) == []
+
+
+def test_few_labels_are_buttons_with_unique_ids_and_parseable_values() -> None:
+    message = MESSAGES["labeling_15"]
+    buttons = [b for b in _elements(message, "button") if ids.LABEL_PATTERN.match(b["action_id"])]
+    assert len(buttons) == 15
+    assert all(len(b["text"]["text"]) <= 75 for b in buttons)
+    assert parse_label_value(buttons[0]["value"]) == (42, "0")
+    controls = {b["action_id"] for b in _elements(message, "button")}
+    assert {ids.SKIP, ids.DISCUSS, ids.FLAG} <= controls
+
+
+def test_suggested_label_is_highlighted() -> None:
+    (primary,) = [b for b in _elements(MESSAGES["labeling_4"], "button") if b.get("style")]
+    assert primary["text"]["text"] == "intent_002_card_arrival"
+
+
+def test_banking77_labels_fit_one_select() -> None:
+    message = MESSAGES["labeling_77"]
+    options = _select_options(message)
+    assert len(options) == 77 and len({o["value"] for o in options}) == 77
+    assert "options" in _elements(message, "static_select")[0]
+    suggested = [
+        b for b in _elements(message, "button") if b["action_id"] == f"{ids.LABEL}:suggested"
+    ]
+    assert parse_label_value(suggested[0]["value"]) == (42, "0")
+
+
+def test_150_labels_use_option_groups() -> None:
+    (select,) = _elements(MESSAGES["labeling_150"], "static_select")
+    groups = select["option_groups"]
+    assert len(groups) == 2 and all(len(g["options"]) <= 100 for g in groups)
+    assert len(_select_options(MESSAGES["labeling_150"])) == 150
+
+
+def test_too_many_labels_is_an_error() -> None:
+    with pytest.raises(ValueError, match="10,000"):
+        labeling_message(_card(10_001))
+
+
+def test_long_text_is_cut_with_a_way_to_read_it_all() -> None:
+    first = MESSAGES["labeling_long"]["blocks"][0]
+    assert len(first["text"]["text"]) <= 3000 and first["text"]["text"].endswith("…")
+    assert first["accessory"]["action_id"] == ids.SHOW_FULL_TEXT
+    modal = VIEWS["full_text"]
+    shown = "".join(b["text"]["text"] for b in modal["blocks"])
+    assert shown.replace(" ", "") == escape("a & b " * 2000).replace(" ", "")
+    assert VIEWS["huge_text"]["blocks"][-1]["type"] == "context"  # says it was cut
+
+
+def test_user_text_cannot_mention_or_break_entities() -> None:
+    message = labeling_message(_card(3, text="ping <@U123> & <!channel>"))
+    assert message["blocks"][0]["text"]["text"] == "ping &lt;@U123&gt; &amp; &lt;!channel&gt;"
+    assert "<!channel>" not in message["text"] and "&lt;!channel&gt;" in message["text"]
+
+
+def test_labeled_message_shows_who_and_undo() -> None:
+    blocks = MESSAGES["labeled"]["blocks"]
+    assert blocks[1]["text"]["text"] == "Labeled *a* by <@U1>"
+    assert blocks[1]["accessory"]["action_id"] == ids.UNDO
+    assert "accessory" not in MESSAGES["labeled_final"]["blocks"][1]
+    assert not any(
+        ids.LABEL_PATTERN.match(b["action_id"]) for b in _elements(MESSAGES["labeled"], "button")
+    )
+
+
+def test_flag_modal_round_trips_example_id() -> None:
+    modal = VIEWS["flag"]
+    assert modal["callback_id"] == ids.FLAG_MODAL
+    assert flag_example_id(modal["private_metadata"]) == 42
+    assert json.loads(modal["private_metadata"]) == {"example_id": 42}
+    assert modal["blocks"][1]["element"]["action_id"] == ids.FLAG_REASON_INPUT
+
+
+def test_home_tab_caps_projects_and_offers_a_batch() -> None:
+    home = VIEWS["home"]
+    starts = [b["accessory"] for b in home["blocks"] if b.get("accessory")]
+    assert len(starts) == 20 and starts[1]["value"] == "1"
+    assert all(s["action_id"] == ids.HOME_START_BATCH for s in starts)
+    assert "5 more projects" in home["blocks"][-1]["elements"][0]["text"]
+
+
+@pytest.mark.parametrize("limit", range(1, 12))
+def test_truncate_never_splits_an_entity_or_surrogate(limit: int) -> None:
+    text = escape("a<b&c>d") + "\ud83d\ude00" + "tail"
+    cut = truncate(text, limit)
+    assert len(cut) <= limit
+    body = cut.removesuffix("…")
+    assert not body.endswith(("&", "&a", "&am", "&amp", "&l", "&lt", "&g", "&gt", "\ud83d"))
+
+
+def test_split_chunks_keeps_every_character() -> None:
+    text = escape("x&y " * 3000)
+    chunks = split_chunks(text, 3000)
+    assert all(len(c) <= 3000 for c in chunks) and "".join(chunks) == text

@@ -1,0 +1,509 @@
+"""A local Slack Web API: a real HTTP server on 127.0.0.1 that answers like slack.com.
+
+slack_sdk talks to it for real (`WebClient(token=..., base_url=server.api_url)`), so tests
+exercise serialisation, retries and error handling the way production does. Every call is
+recorded; failures (429 with Retry-After, 5xx, `{"ok": false}`) can be programmed; Block Kit
+limits are checked on message and view methods the way Slack answers `invalid_blocks`.
+Shapes follow https://docs.slack.dev/reference/methods/<method>.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from bot.views.limits import block_errors, view_errors
+
+Params = dict[str, Any]
+# Form-encoded calls send these as JSON strings (slack_sdk does so for chat.* `blocks` and
+# files.completeUploadExternal `files`); decode them so tests see the same data either way.
+_JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")
+_MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "chat.scheduleMessage")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the server received. `headers` keys are lower-cased."""
+
+    method: str
+    params: Params
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+@dataclass
+class _Failure:
+    status: int
+    error: str | None
+    retry_after: int | None
+    times: int
+
+
+@dataclass
+class _State:
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    messages: dict[str, dict[str, Params]] = field(default_factory=dict)  # channel -> ts -> msg
+    dms: dict[str, str] = field(default_factory=dict)  # user id -> D channel id
+    views: dict[str, Params] = field(default_factory=dict)
+    home_views: dict[str, Params] = field(default_factory=dict)
+    uploads: dict[str, bytes] = field(default_factory=dict)
+    users: dict[str, Params] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class FakeSlackAPI:
+    """Start with `start()` (or `with FakeSlackAPI() as api:`); point clients at `api_url`."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+        team_id: str = "T111",
+        strict_messages: bool = False,
+    ) -> None:
+        self.token = token  # None accepts any xox* token
+        self.bot_user_id, self.bot_id, self.team_id = bot_user_id, bot_id, team_id
+        self.strict_messages = strict_messages  # chat.update of an unknown ts -> message_not_found
+        self._state = _State()
+        self._cond = threading.Condition()
+        self._ids = itertools.count(1)
+        self._last_us = 0
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> FakeSlackAPI:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.fake = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeSlackAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "start() the server first"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        """What SLACK_API_URL carries: slack_sdk joins method names onto it with urljoin, so it
+        ends in "/" (WebClient appends one when missing)."""
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str = "1") -> str:
+        """A response_url for payload builders; POSTs to it are recorded as "response_url"."""
+        return f"{self.url}/response_url/{name}"
+
+    # --- inspection and programming ---------------------------------------------------------
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._cond:
+            return [c for c in self._state.calls if method is None or c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Block until `count` calls of `method` arrived; fail the test after `timeout`."""
+        with self._cond:
+            ok = self._cond.wait_for(lambda: len(self.calls(method)) >= count, timeout)
+            found = self.calls(method)
+        if not ok:
+            raise AssertionError(
+                f"expected {count} {method} call(s) in {timeout}s, got {len(found)}"
+            )
+        return found
+
+    def reset(self) -> None:
+        with self._cond:
+            self._state = _State()
+
+    def fail_next(
+        self,
+        method: str,
+        status: int = 429,
+        retry_after: int | None = 1,
+        times: int = 1,
+        error: str | None = None,
+    ) -> None:
+        """Make the next `times` calls of `method` fail: HTTP 429 (with Retry-After), a 5xx,
+        or -- with `error=` -- HTTP 200 `{"ok": false, "error": error}` as Slack does for
+        `not_in_channel`, `channel_not_found`, `expired_trigger_id`..."""
+        failure = _Failure(200 if error else status, error, retry_after, times)
+        with self._cond:
+            self._state.failures.setdefault(method, []).append(failure)
+
+    def add_user(self, user_id: str, **fields: Any) -> None:
+        with self._cond:
+            self._state.users[user_id] = {**self._user(user_id), **fields}
+
+    def add_message(
+        self, channel: str, *, text: str, user: str, thread_ts: str | None = None
+    ) -> str:
+        """Seed a human message (e.g. a thread reply) so conversations.replies returns it."""
+        with self._cond:
+            seeded = {"type": "message", "user": user, "text": text}
+            return str(self._store(channel, seeded, thread_ts)["ts"])
+
+    def messages(self, channel: str) -> list[Params]:
+        with self._cond:
+            return sorted(self._state.messages.get(channel, {}).values(), key=lambda m: m["ts"])
+
+    def dm_channel(self, user_id: str) -> str:
+        with self._cond:
+            if user_id not in self._state.dms:
+                self._state.dms[user_id] = f"D{next(self._ids):08d}"
+            return self._state.dms[user_id]
+
+    @property
+    def warnings(self) -> list[str]:
+        with self._cond:
+            return list(self._state.warnings)
+
+    @property
+    def uploads(self) -> dict[str, bytes]:
+        with self._cond:
+            return dict(self._state.uploads)
+
+    # --- request handling (called from server threads) --------------------------------------
+    def _handle(
+        self, method: str, params: Params, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        with self._cond:
+            self._state.calls.append(Call(method, params, headers, body))
+            self._cond.notify_all()
+            queue = self._state.failures.get(method)
+            failure = queue[0] if queue else None
+            if failure is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    queue.pop(0)  # type: ignore[union-attr]
+            if failure is not None:
+                return _failure_response(failure)
+            if method in ("upload", "response_url"):
+                if method == "upload":
+                    self._state.uploads[params["file_id"]] = body
+                return 200, {"Content-Type": "text/plain"}, f"OK - {len(body)}".encode()
+            result = self._authorize(params, headers) or self._dispatch(method, params)
+        return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(result).encode()
+
+    def _authorize(self, params: Params, headers: dict[str, str]) -> Params | None:
+        token = headers.get("authorization", "").removeprefix("Bearer ").strip() or params.get(
+            "token"
+        )
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if (self.token is not None and token != self.token) or not str(token).startswith("xox"):
+            return {"ok": False, "error": "invalid_auth"}
+        return None
+
+    def _dispatch(self, method: str, params: Params) -> Params:
+        errors: list[str] = []
+        if method in _MESSAGE_METHODS and params.get("blocks"):
+            errors = block_errors(params["blocks"])
+            if not errors and not params.get("text"):
+                self._state.warnings.append(f"{method}: blocks without a top-level text fallback")
+        elif method.startswith("views.") and isinstance(params.get("view"), dict):
+            errors = view_errors(params["view"])
+        if errors:
+            error = "invalid_blocks" if method in _MESSAGE_METHODS else "invalid_arguments"
+            return {
+                "ok": False,
+                "error": error,
+                "errors": errors,
+                "response_metadata": {"messages": errors},
+            }
+        handler = _METHODS.get(method)
+        return handler(self, params) if handler else {"ok": True}
+
+    # --- state helpers (callers hold the lock) ----------------------------------------------
+    def _next_ts(self) -> str:
+        """Unique, strictly increasing message timestamps, formatted like Slack's."""
+        self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
+        return f"{self._last_us // 1_000_000}.{self._last_us % 1_000_000:06d}"
+
+    def _channel(self, channel: str) -> str:
+        # Posting to a user id lands in the bot's DM with that user, as on Slack.
+        return self.dm_channel(channel) if channel[:1] in ("U", "W") else channel
+
+    def _store(self, channel: str, message: Params, thread_ts: str | None = None) -> Params:
+        stored = {**message, "ts": self._next_ts(), "team": self.team_id}
+        if thread_ts:
+            stored["thread_ts"] = thread_ts
+        self._state.messages.setdefault(channel, {})[stored["ts"]] = stored
+        return stored
+
+    def _user(self, user_id: str) -> Params:
+        profile = {"real_name": f"User {user_id}", "display_name": user_id.lower()}
+        return self._state.users.get(user_id) or {
+            **{"id": user_id, "team_id": self.team_id, "name": user_id.lower()},
+            **{"deleted": False, "is_bot": False, "is_admin": False, "is_owner": False},
+            **{"tz": "Europe/Berlin", "tz_label": "Central European Time", "tz_offset": 3600},
+            **{"real_name": profile["real_name"], "profile": profile},
+        }
+
+    def _view(self, view: Params, view_id: str | None = None) -> Params:
+        view_id = view_id or f"V{next(self._ids):08d}"
+        stored = {
+            **view,
+            "id": view_id,
+            "team_id": self.team_id,
+            "app_id": "A111",
+            "bot_id": self.bot_id,
+            "state": {"values": {}},
+            "hash": f"{time.time():.6f}.hash",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "private_metadata": view.get("private_metadata", ""),
+        }
+        self._state.views[view_id] = stored
+        return stored
+
+
+def _failure_response(failure: _Failure) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if failure.status == 429:
+        headers["Retry-After"] = str(failure.retry_after or 0)
+        return 429, headers, json.dumps({"ok": False, "error": "ratelimited"}).encode()
+    if failure.error is not None:
+        return 200, headers, json.dumps({"ok": False, "error": failure.error}).encode()
+    return failure.status, {"Content-Type": "text/html"}, b"<html>Slack is having trouble</html>"
+
+
+def _post_message(api: FakeSlackAPI, p: Params) -> Params:
+    if not p.get("channel"):
+        return {"ok": False, "error": "channel_not_found"}
+    channel = api._channel(p["channel"])
+    fields: Params = {k: p[k] for k in ("text", "blocks", "attachments", "metadata") if k in p}
+    message = api._store(
+        channel,
+        {
+            "type": "message",
+            "user": api.bot_user_id,
+            "bot_id": api.bot_id,
+            "app_id": "A111",
+            **fields,
+        },
+        p.get("thread_ts"),
+    )
+    return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+
+def _update(api: FakeSlackAPI, p: Params) -> Params:
+    channel = api._channel(p.get("channel", ""))
+    stored = api._state.messages.get(channel, {}).get(p.get("ts", ""))
+    if stored is None:
+        if api.strict_messages:
+            return {"ok": False, "error": "message_not_found"}
+        stored = {
+            "type": "message",
+            "user": api.bot_user_id,
+            "ts": p.get("ts"),
+            "team": api.team_id,
+        }
+        api._state.messages.setdefault(channel, {})[str(p.get("ts"))] = stored
+    stored.update({k: p[k] for k in ("text", "blocks", "attachments", "metadata") if k in p})
+    stored["edited"] = {"user": api.bot_user_id, "ts": api._next_ts()}
+    return {
+        "ok": True,
+        "channel": channel,
+        "ts": stored["ts"],
+        "text": stored.get("text", ""),
+        "message": stored,
+    }
+
+
+def _ephemeral(api: FakeSlackAPI, p: Params) -> Params:
+    if not p.get("user"):
+        return {"ok": False, "error": "user_not_in_channel"}
+    return {"ok": True, "message_ts": api._next_ts()}
+
+
+def _permalink(api: FakeSlackAPI, p: Params) -> Params:
+    channel, ts = p.get("channel", ""), p.get("message_ts", "")
+    link = f"https://labelbot-test.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+    return {"ok": True, "channel": channel, "permalink": link}
+
+
+def _open(api: FakeSlackAPI, p: Params) -> Params:
+    users = [u for u in str(p.get("users", "")).split(",") if u]
+    if len(users) != 1:
+        return {"ok": False, "error": "users_list_not_supplied" if not users else "not_supported"}
+    already = users[0] in api._state.dms
+    return {
+        "ok": True,
+        "no_op": already,
+        "already_open": already,
+        "channel": {"id": api.dm_channel(users[0])},
+    }
+
+
+def _replies(api: FakeSlackAPI, p: Params) -> Params:
+    root = p.get("ts")
+    thread = [
+        m for m in api.messages(p.get("channel", "")) if root in (m["ts"], m.get("thread_ts"))
+    ]
+    if not thread:
+        return {"ok": False, "error": "thread_not_found"}
+    return {
+        "ok": True,
+        "messages": thread,
+        "has_more": False,
+        "response_metadata": {"next_cursor": ""},
+    }
+
+
+def _auth_test(api: FakeSlackAPI, p: Params) -> Params:
+    return {
+        "ok": True,
+        "url": "https://labelbot-test.slack.com/",
+        "team": "Labelbot Test",
+        "user": "labelbot",
+        "team_id": api.team_id,
+        "user_id": api.bot_user_id,
+        "bot_id": api.bot_id,
+        "is_enterprise_install": False,
+    }
+
+
+def _views_open(api: FakeSlackAPI, p: Params) -> Params:
+    if not p.get("trigger_id") or not isinstance(p.get("view"), dict):
+        return {"ok": False, "error": "invalid_arguments"}
+    return {"ok": True, "view": api._view(p["view"])}
+
+
+def _views_update(api: FakeSlackAPI, p: Params) -> Params:
+    view_id = p.get("view_id") or next(
+        (
+            k
+            for k, v in api._state.views.items()
+            if p.get("external_id") and v.get("external_id") == p["external_id"]
+        ),
+        None,
+    )
+    if view_id not in api._state.views:
+        return {"ok": False, "error": "not_found"}
+    return {"ok": True, "view": api._view(p["view"], view_id)}
+
+
+def _views_publish(api: FakeSlackAPI, p: Params) -> Params:
+    if not p.get("user_id") or not isinstance(p.get("view"), dict):
+        return {"ok": False, "error": "invalid_arguments"}
+    view = api._view(p["view"], api._state.home_views.get(p["user_id"], {}).get("id"))
+    api._state.home_views[p["user_id"]] = view
+    return {"ok": True, "view": view}
+
+
+def _users_info(api: FakeSlackAPI, p: Params) -> Params:
+    user = p.get("user", "")
+    if user[:1] not in ("U", "W"):
+        return {"ok": False, "error": "user_not_found"}
+    return {"ok": True, "user": api._user(user)}
+
+
+def _conversations_info(api: FakeSlackAPI, p: Params) -> Params:
+    channel = p.get("channel", "")
+    kind = {"C": "is_channel", "G": "is_private", "D": "is_im"}.get(channel[:1], "is_channel")
+    return {
+        "ok": True,
+        "channel": {"id": channel, "name": channel.lower(), kind: True, "is_member": True},
+    }
+
+
+def _upload_url(api: FakeSlackAPI, p: Params) -> Params:
+    file_id = f"F{next(api._ids):08d}"
+    return {"ok": True, "upload_url": f"{api.url}/upload/v1/{file_id}", "file_id": file_id}
+
+
+def _complete_upload(api: FakeSlackAPI, p: Params) -> Params:
+    files = []
+    for f in p.get("files") or []:
+        if f["id"] not in api._state.uploads:
+            return {"ok": False, "error": "file_not_found"}
+        files.append(
+            {"id": f["id"], "title": f.get("title", ""), "size": len(api._state.uploads[f["id"]])}
+        )
+    return {"ok": True, "files": files}
+
+
+_METHODS: dict[str, Callable[[FakeSlackAPI, Params], Params]] = {
+    "auth.test": _auth_test,
+    "chat.postMessage": _post_message,
+    "chat.update": _update,
+    "chat.postEphemeral": _ephemeral,
+    "chat.getPermalink": _permalink,
+    "conversations.open": _open,
+    "conversations.replies": _replies,
+    "conversations.info": _conversations_info,
+    "users.info": _users_info,
+    "views.open": _views_open,
+    "views.push": _views_open,
+    "views.update": _views_update,
+    "views.publish": _views_publish,
+    "files.getUploadURLExternal": _upload_url,
+    "files.completeUploadExternal": _complete_upload,
+}
+
+
+def _parse(content_type: str, body: bytes, query: str) -> Params:
+    params: Params = dict(parse_qsl(query))
+    if content_type.startswith("application/json") and body:
+        params.update(json.loads(body))
+    elif content_type.startswith("application/x-www-form-urlencoded"):
+        params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    for name in _JSON_FIELDS:
+        if isinstance(params.get(name), str) and params[name][:1] in ("[", "{"):
+            params[name] = json.loads(params[name])
+    return params
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        fake: FakeSlackAPI = self.server.fake  # type: ignore[attr-defined]
+        url = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        parts = url.path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            method, params = parts[1], _parse(headers.get("content-type", ""), body, url.query)
+        elif parts[:2] == ["upload", "v1"] and len(parts) == 3:
+            method, params = "upload", {"file_id": parts[2]}
+        elif parts[0] == "response_url":
+            method, params = "response_url", json.loads(body or b"{}")
+        else:
+            self.send_error(404)
+            return
+        status, out_headers, out = fake._handle(method, params, headers, body)
+        self.send_response(status)
+        for name, value in {**out_headers, "Content-Length": str(len(out))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+        pass
