@@ -94,7 +94,7 @@ def _decode(path: Path) -> str:
 def _csv_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(sys.maxsize)  # we enforce our own, clearer, limit per text
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-    reader = csv.DictReader(io.StringIO(content, newline=""), dialect=dialect)
+    reader = csv.DictReader(io.StringIO(content, newline=""), dialect=dialect, strict=True)
     try:
         if reader.fieldnames is None:
             raise InvalidInputError(f"{path}: the file is empty")

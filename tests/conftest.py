@@ -88,3 +88,36 @@ def db(db_url_and_schema):  # type: ignore[no-untyped-def]
     engine = make_engine(url, schema=schema)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def ws(db_url_and_schema, encoder, embedding_cache_dir):  # type: ignore[no-untyped-def]
+    """A workspace on a fresh database (SQLite and PostgreSQL) with the session's encoder/cache."""
+    from engine.config import Settings
+    from engine.workspace import Workspace
+
+    url, schema = db_url_and_schema
+    settings = Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=embedding_cache_dir)
+    workspace = Workspace.open(settings, schema=schema, encoder=encoder)
+    yield workspace
+    workspace.close()
+
+
+BANKING_SLICE_LABELS = ("card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate")
+
+
+@pytest.fixture(scope="session")
+def banking_slice() -> list[tuple[str, str]]:
+    """(text, label) rows of 5 well-separated Banking77 intents, 30 each (150 rows)."""
+    import csv
+
+    from engine.datasets import dataset_path
+
+    per_label: dict[str, list[tuple[str, str]]] = {k: [] for k in BANKING_SLICE_LABELS}
+    with dataset_path("banking77", "train").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            bucket = per_label.get(row["label"])
+            if bucket is not None and len(bucket) < 30:
+                bucket.append((row["text"], row["label"]))
+    rows = [r for i in range(30) for k in BANKING_SLICE_LABELS for r in [per_label[k][i]]]
+    return rows

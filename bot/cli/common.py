@@ -42,7 +42,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except LabelbotError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            typer.echo(f"error: {exc}", err=True)  # one plain line: scripts grep it
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

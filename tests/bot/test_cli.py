@@ -1,0 +1,112 @@
+"""The labelbot CLI through typer's runner, and once as a real subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+LABELS = "card_arrival,age_limit,atm_support,change_pin,exchange_rate"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from engine.config import get_settings
+
+    db = tmp_path / "cli.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
+    get_settings.cache_clear()
+    yield {"DATABASE_URL": f"sqlite:///{db}", "LABELBOT_DATA_DIR": str(embedding_cache_dir)}
+    get_settings.cache_clear()
+
+
+def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def test_cli_round_trip(cli_env, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    ok = runner.invoke(app, ["project", "create", "bank", "--labels", LABELS, "--channel", "C9"])
+    assert ok.exit_code == 0, ok.output
+    # one row in five labeled (every class among them), the rest unlabeled
+    rows = [(t, lb if (i // 5) % 5 == 0 else "") for i, (t, lb) in enumerate(banking_slice)]
+    data = _csv(tmp_path / "bank.csv", rows)
+    result = runner.invoke(app, ["import", "bank", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "imported 150 examples (0 duplicates skipped), 30 labels" in result.output
+    result = runner.invoke(app, ["train", "bank"])
+    assert result.exit_code == 0 and "model v1" in result.output, result.output
+    status = runner.invoke(app, ["status", "bank", "--json"])
+    info = json.loads(status.output)
+    assert (info["examples"], info["labeled"], info["model"]["version"]) == (150, 30, 1)
+    out = tmp_path / "export.jsonl"
+    assert runner.invoke(app, ["export", "bank", "--out", str(out)]).exit_code == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 150 and all(x["prediction"] for x in lines)
+    predicted = runner.invoke(app, ["predict", "bank", str(data)])
+    assert predicted.exit_code == 0
+    first = json.loads(predicted.output.splitlines()[0])
+    assert first["label"] in LABELS.split(",") and 0 < first["confidence"] <= 1
+
+
+def test_cli_errors_are_one_line_with_exit_codes(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    missing = runner.invoke(app, ["status", "nope"])
+    assert missing.exit_code == 3 and "no project named 'nope'" in missing.output
+    runner.invoke(app, ["project", "create", "p", "--labels", "a,b"])
+    bad = _csv(tmp_path / "bad.csv", [("fine", "a"), ("hm", "zzz")])
+    result = runner.invoke(app, ["import", "p", str(bad)])
+    assert result.exit_code == 2 and "bad.csv:3: unknown label 'zzz'" in result.output
+    assert "Traceback" not in result.output
+    dup = runner.invoke(app, ["project", "create", "p", "--labels", "a"])
+    assert dup.exit_code == 4 and "already exists" in dup.output
+
+
+def test_cli_label_loop_in_terminal(cli_env, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    runner.invoke(app, ["project", "create", "bank", "--labels", LABELS])
+    runner.invoke(
+        app,
+        ["import", "bank", str(_csv(tmp_path / "b.csv", [(t, "") for t, _ in banking_slice[:10]]))],
+    )
+    # label 1st as label #2, skip the 2nd, undo, label again, then quit
+    result = runner.invoke(
+        app,
+        ["label", "bank", "--annotator", "ann", "--retrain-every", "0"],
+        input="2\ns\nu\n1\nq\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "labeled age_limit" in result.output and "undone: age_limit" in result.output
+    status = json.loads(runner.invoke(app, ["status", "bank", "--json"]).output)
+    assert status["labeled"] == 1 and status["labels"][0]["count"] == 1
+
+
+def test_cli_as_a_subprocess(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {**os.environ, **cli_env, "HF_HUB_OFFLINE": "1"}
+    labelbot = [sys.executable, "-c", "from bot.cli import main; main()"]
+    created = subprocess.run(
+        [*labelbot, "project", "create", "sub", "--labels", "x,y"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    listed = subprocess.run(
+        [*labelbot, "project", "list"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0 and "sub" in listed.stdout
+    helped = subprocess.run(
+        [*labelbot, "import", "--help"], env=env, capture_output=True, text=True
+    )
+    assert "--text-column" in helped.stdout and "one transaction" in helped.stdout

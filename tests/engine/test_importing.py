@@ -1,0 +1,83 @@
+"""Imports are transactional: a bad file fails with its line number and stores nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine import projects
+from storage.errors import InvalidInputError
+
+
+def _snapshot(ws) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    status = projects.project_status(ws, "p")
+    return status["examples"], status["annotations"]
+
+
+@pytest.fixture
+def project(ws):  # type: ignore[no-untyped-def]
+    projects.create_project(ws, name="p", labels=["yes", "no"])
+    return ws
+
+
+def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+def test_csv_with_labels_ids_and_duplicates(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = _write(
+        tmp_path,
+        "a.csv",
+        "id,text,label,source\n1,Good day,yes,web\n2,Bad day,no,\n3,Good  day,yes,web\n4,Meh,,\n",
+    )
+    report = projects.import_file(project, project="p", path=path)
+    assert (report.rows, report.inserted, report.duplicates, report.annotations) == (4, 3, 1, 2)
+    again = projects.import_file(project, project="p", path=path)
+    assert (again.inserted, again.duplicates, again.annotations) == (0, 4, 0)
+    assert _snapshot(project) == (3, 2)
+
+
+def test_text_only_jsonl_imports_unlabeled_examples(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lines = [json.dumps({"text": t, "channel": "x"}) for t in ("one", "two")]
+    path = _write(tmp_path, "a.jsonl", "\n".join(lines) + "\n")
+    report = projects.import_file(project, project="p", path=path)
+    assert (report.inserted, report.annotations) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("enc.csv", b"text,label\nfine,yes\ncaf\xe9,no\n", r"enc.csv:3: not valid UTF-8"),
+        ("col.csv", "body,label\nx,yes\n", r"col.csv:1: no 'text' column"),
+        ("empty.csv", "text,label\nok,yes\n   ,no\n", r"empty.csv:3: empty text"),
+        ("unk.csv", "text,label\nok,yes\nhm,maybe\n", r"unk.csv:3: unknown label 'maybe'"),
+        ("big.csv", "text,label\nok,yes\n" + "x" * 1_000_000 + ",no\n", r"big.csv:3: text of"),
+        ("bad.jsonl", '{"text": "ok"}\n{"text": broken\n', r"bad.jsonl:2: invalid JSON"),
+        ("arr.jsonl", '{"text": "ok"}\n["x"]\n', r"arr.jsonl:2: each line must be a JSON object"),
+        ("none.csv", "text,label\n", r"none.csv: the file has no rows"),
+        ("quote.csv", 'text,label\nok,yes\n"unterminated,no\n', r"quote.csv"),
+    ],
+)
+def test_bad_files_fail_with_line_and_change_nothing(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path, name: str, content: str | bytes, message: str
+) -> None:
+    projects.import_file(project, project="p", path=_write(tmp_path, "seed.csv", "text\nkept\n"))
+    before = _snapshot(project)
+    with pytest.raises(InvalidInputError, match=message):
+        projects.import_file(
+            project, project="p", path=_write(tmp_path, name, content), require_label_column=False
+        )
+    assert _snapshot(project) == before
+
+
+def test_explicit_label_column_must_exist(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = _write(tmp_path, "a.csv", "text\nhello\n")
+    with pytest.raises(InvalidInputError, match="no 'category' column"):
+        projects.import_file(
+            project, project="p", path=path, label_column="category", require_label_column=True
+        )
+    assert _snapshot(project) == (0, 0)

@@ -1,0 +1,209 @@
+"""The labeling loop end to end through the engine services, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from engine import exporting, labeling, projects, training
+from storage.errors import InvalidInputError, NotFoundError, StaleActionError
+from storage.models import utcnow
+
+LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+
+
+@pytest.fixture
+def loaded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A project with the 150-row Banking77 slice imported unlabeled; returns (ws, truth)."""
+    projects.create_project(ws, name="bank", labels=LABELS, channel_id="C1")
+    path = tmp_path / "slice.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([t] for t, _ in banking_slice)
+    projects.import_file(ws, project="bank", path=path)
+    training.rescore_project(ws, "bank")
+    return ws, dict(banking_slice)
+
+
+def _label_n(ws, truth, n, annotators=("U1", "U2")):  # type: ignore[no-untyped-def]
+    for i in range(n):
+        who = annotators[i % len(annotators)]
+        task = labeling.next_task(ws, project="bank", annotator=who)
+        assert task is not None
+        labeling.submit_label(
+            ws, project="bank", example_id=task.example_id, label=truth[task.text],
+            annotator=who, source="cli", key=f"k:{task.example_id}:{who}",
+        )  # fmt: skip
+
+
+def test_cold_start_queue_covers_classes_early(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    seen = []
+    for _ in range(10):
+        task = labeling.next_task(ws, project="bank", annotator="U1")
+        assert task is not None and task.suggestion is None  # no model yet
+        seen.append(truth[task.text])
+        labeling.skip(ws, project="bank", example_id=task.example_id, annotator="U1")
+    # k-means representatives of 5 well-separated intents: 10 picks reach at least 4 of them
+    # (the slice is ordered label by label, so picking by id would give one class)
+    assert len(set(seen)) >= 4
+
+
+def test_loop_trains_a_useful_model_and_exports(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    _label_n(ws, truth, 30)
+    run = training.train_project(ws, "bank")
+    assert run.version == 1 and run.n_labels == 30 and run.status == "ready"
+    assert set(run.metrics) >= {"accuracy", "macro_f1", "per_class", "confusion"}
+    status = projects.project_status(ws, "bank")
+    assert status["labeled"] == 30 and status["model"]["version"] == 1
+    assert sum(lb["count"] for lb in status["labels"]) == 30
+
+    records = exporting.export_records(ws, "bank")
+    assert len(records) == 150
+    keys = {"id", "text", "label", "annotations", "comments", "prediction"}
+    assert all(set(r) == keys for r in records)
+    unlabeled = [r for r in records if r["label"] is None]
+    correct = sum(r["prediction"]["label"] == truth[r["text"]] for r in unlabeled)
+    assert correct / len(unlabeled) > 0.85  # the model learned from 30 labels
+    labeled = next(r for r in records if r["label"] is not None)
+    assert set(labeled["annotations"][0]) == {"label", "annotator", "source", "created_at"}
+
+    preds = training.predict_texts(ws, "bank", ["How old do I need to be to open an account?"])
+    assert preds[0].label == "age_limit" and 0 < preds[0].confidence <= 1
+
+
+def test_same_key_stores_one_annotation(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    results = [
+        labeling.submit_label(
+            ws,
+            project="bank",
+            example_id=task.example_id,
+            label=truth[task.text],
+            annotator="U1",
+            source="slack",
+            key="1700000000.0001:U1",
+        )  # fmt: skip
+        for _ in range(3)
+    ]
+    assert [r.created for r in results] == [True, False, False]
+    assert len({r.annotation_id for r in results}) == 1
+    assert projects.project_status(ws, "bank")["annotations"] == 1
+
+
+def test_stale_and_unknown_labels_store_nothing(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    labeling.submit_label(
+        ws, project="bank", example_id=task.example_id, label=truth[task.text],
+        annotator="U1", source="slack", key="a",
+    )  # fmt: skip
+    with pytest.raises(StaleActionError, match="already labeled"):
+        labeling.submit_label(
+            ws, project="bank", example_id=task.example_id, label="age_limit",
+            annotator="U2", source="slack", key="b",
+        )  # fmt: skip
+    with pytest.raises(InvalidInputError, match="unknown label 'nope'"):
+        labeling.submit_label(
+            ws, project="bank", example_id=task.example_id, label="nope",
+            annotator="U2", source="slack", key="c",
+        )  # fmt: skip
+    assert projects.project_status(ws, "bank")["annotations"] == 1
+
+
+def test_undo_within_window_returns_example(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    result = labeling.submit_label(
+        ws, project="bank", example_id=task.example_id, label=truth[task.text],
+        annotator="U1", source="slack", key="a",
+    )  # fmt: skip
+    with pytest.raises(StaleActionError):
+        labeling.undo(ws, annotation_id=result.annotation_id, annotator="U2")
+    assert labeling.undo(ws, annotation_id=result.annotation_id, annotator="U1") == task.example_id
+    assert projects.project_status(ws, "bank")["labeled"] == 0
+    with pytest.raises(StaleActionError, match="already undone"):
+        labeling.undo(ws, annotation_id=result.annotation_id, annotator="U1")
+    late = labeling.submit_label(
+        ws, project="bank", example_id=task.example_id, label=truth[task.text],
+        annotator="U1", source="slack", key="b",
+    )  # fmt: skip
+    with pytest.raises(StaleActionError, match="only possible for 5 minutes"):
+        labeling.undo(
+            ws,
+            annotation_id=late.annotation_id,
+            annotator="U1",
+            now=utcnow() + timedelta(minutes=6),
+        )
+
+
+def test_skip_flag_and_comments(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = loaded
+    first = labeling.next_task(ws, project="bank", annotator="U1")
+    labeling.skip(ws, project="bank", example_id=first.example_id, annotator="U1")
+    second = labeling.next_task(ws, project="bank", annotator="U1")
+    assert second.example_id != first.example_id
+    labeling.flag(ws, project="bank", example_id=second.example_id, annotator="U1", reason="PII")
+    assert projects.project_status(ws, "bank")["open_flags"] == 1
+    other = labeling.next_task(ws, project="bank", annotator="U2")
+    assert other.example_id == first.example_id  # skipped by U1, still free for U2
+    assert labeling.comment(
+        ws, example_id=first.example_id, author="U3", text="tricky", external_key="x"
+    )
+    assert not labeling.comment(
+        ws, example_id=first.example_id, author="U3", text="tricky", external_key="x"
+    )
+    record = next(
+        r for r in exporting.export_records(ws, "bank") if r["id"] == str(first.example_id)
+    )
+    assert [c["text"] for c in record["comments"]] == ["tricky"]
+    with pytest.raises(StaleActionError):
+        labeling.skip(ws, project="bank", example_id=second.example_id, annotator="U1")
+
+
+def test_failed_training_keeps_previous_model(loaded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    _label_n(ws, truth, 20)
+    good = training.train_project(ws, "bank")
+    _label_n(ws, truth, 5)
+
+    def crash(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("killed mid-evaluation")
+
+    monkeypatch.setattr(training, "cross_validate", crash)
+    with pytest.raises(RuntimeError):
+        training.train_project(ws, "bank")
+    status = projects.project_status(ws, "bank")
+    assert status["model"]["version"] == good.version
+    from storage.db import session_scope
+    from storage.repositories import models
+
+    with session_scope(ws.db) as s:
+        runs = models.list_model_runs(session=s, project_id=good.project_id)
+    assert [r.status for r in runs] == ["ready", "failed"]
+
+
+def test_training_needs_two_classes_and_predict_needs_a_model(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = loaded
+    with pytest.raises(InvalidInputError, match="at least 2 classes"):
+        training.train_project(ws, "bank")
+    with pytest.raises(NotFoundError, match="no trained model"):
+        training.predict_texts(ws, "bank", ["hi"])
+
+
+def test_export_writers(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    _label_n(ws, truth, 3)
+    jsonl = exporting.export_text(ws, "bank", "jsonl").splitlines()
+    assert len(jsonl) == 150 and json.loads(jsonl[0])["text"]
+    rows = list(csv.DictReader(exporting.export_text(ws, "bank", "csv").splitlines()))
+    assert len(rows) == 150 and sum(1 for r in rows if r["label"]) == 3
+    with pytest.raises(InvalidInputError, match="unknown export format"):
+        exporting.export_text(ws, "bank", "xml")
