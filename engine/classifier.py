@@ -410,8 +410,11 @@ class PoolGraph:
 
     def locate(self, X: np.ndarray) -> np.ndarray:
         """Pool row of each embedding in X (exact duplicates), -1 where it is not in the pool."""
-        idx, sim = knn(np.asarray(X, dtype=np.float32), self.pool, k=1)
-        return np.where(sim[:, 0] > 1 - 1e-4, idx[:, 0], -1)
+        X = np.asarray(X, dtype=np.float32)
+        idx, sim = knn(X, self.pool, k=1)
+        # compare as cosines: cached float16 embeddings are only unit-norm to ~1e-3
+        norms = np.linalg.norm(X, axis=1) * np.linalg.norm(self.pool[idx[:, 0]], axis=1)
+        return np.where(sim[:, 0] > (1 - 1e-5) * norms, idx[:, 0], -1)
 
 
 def build_pool_graph(pool: np.ndarray, k: int = 10) -> PoolGraph:

@@ -56,9 +56,11 @@ class SimulationResult:
         }
 
 
-def labels_to_reach(result: SimulationResult, fraction: float) -> int | None:
+def labels_to_reach(
+    result: SimulationResult, fraction: float, ceiling: float | None = None
+) -> int | None:
     """Fewest labels at which the mean curve reaches ``fraction`` of the ceiling's accuracy."""
-    goal = fraction * result.ceiling["accuracy"]
+    goal = fraction * (result.ceiling["accuracy"] if ceiling is None else ceiling)
     return next((int(p["labels"]) for p in result.curve if p["accuracy"] >= goal), None)
 
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 from scipy.special import entr
+from threadpoolctl import threadpool_limits
 
 from storage.errors import InvalidInputError
 
@@ -28,6 +29,7 @@ __all__ = [
 UNCERTAINTY_METHODS = ("least_confidence", "margin", "entropy")
 DIVERSITY_POOL_FACTOR = 10  # the diversity wrapper clusters the top n*10 most uncertain candidates
 COLD_START_SAMPLE = 20_000  # k-means for cold start runs on at most this many candidates
+SCORE_CHUNK = 65_536  # rows scored at a time: a 77-class chunk is 20 MB
 
 
 class QueryStrategy(Protocol):
@@ -46,26 +48,42 @@ class QueryStrategy(Protocol):
     ) -> np.ndarray: ...
 
 
-def uncertainty_scores(probs: np.ndarray, method: str = "margin") -> np.ndarray:
-    """Per-row uncertainty, higher = more uncertain (for ranking and for stored priorities)."""
+def uncertainty_scores(
+    probs: np.ndarray, method: str = "margin", rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-row uncertainty, higher = more uncertain (for ranking and for stored priorities).
+
+    ``rows`` scores only those rows of ``probs``. Works in chunks of 64k rows, so a 1M x C pool
+    needs no full-size temporary.
+    """
     if method not in UNCERTAINTY_METHODS:
         raise InvalidInputError(
             f"unknown method {method!r}; valid: {', '.join(UNCERTAINTY_METHODS)}"
         )
-    probs = np.asarray(probs, dtype=np.float32)
+    rows = np.arange(len(probs)) if rows is None else np.asarray(rows, dtype=np.int64)
+    out = np.empty(len(rows), dtype=np.float32)
+    for s in range(0, len(rows), SCORE_CHUNK):
+        out[s : s + SCORE_CHUNK] = _scores(
+            np.asarray(probs[rows[s : s + SCORE_CHUNK]], np.float32), method
+        )
+    return out
+
+
+def _scores(p: np.ndarray, method: str) -> np.ndarray:
+    top_idx = p.argmax(axis=1)
+    top = p[np.arange(len(p)), top_idx]
     if method == "least_confidence":
         # Lewis & Gale 1994, "A sequential algorithm for training text classifiers".
-        out: np.ndarray = 1.0 - probs.max(axis=1)
+        out: np.ndarray = 1.0 - top
     elif method == "margin":
         # Scheffer et al. 2001, "Active hidden Markov models for information extraction":
         # a small gap between the top two classes means the model cannot decide between them.
-        top2 = (
-            np.partition(probs, probs.shape[1] - 2, axis=1)[:, -2:] if probs.shape[1] > 1 else None
-        )
-        out = np.ones(len(probs), np.float32) if top2 is None else 1.0 - (top2[:, 1] - top2[:, 0])
+        p[np.arange(len(p)), top_idx] = -1.0  # p is a chunk-sized copy: safe to overwrite
+        second = p.max(axis=1) if p.shape[1] > 1 else np.zeros_like(top)
+        out = 1.0 - (top - np.maximum(second, 0.0))
     else:
         # Shannon entropy of the prediction (Settles 2009, "Active learning literature survey").
-        out = entr(probs).sum(axis=1)
+        out = entr(p).sum(axis=1)
     return out
 
 
@@ -86,7 +104,8 @@ def _kmeans_medoids(
 
     seed = int(rng.integers(2**31 - 1))
     km = KMeans(n_clusters=k, n_init=1, max_iter=50, random_state=seed)
-    labels = km.fit_predict(X, sample_weight=weights)
+    with threadpool_limits(limits=1):  # small k-means: threads cost more than they save
+        labels = km.fit_predict(X, sample_weight=weights)
     dist = ((X - km.cluster_centers_[labels]) ** 2).sum(axis=1)
     members = [np.flatnonzero(labels == c) for c in range(k)]
     return [m[np.argsort(dist[m], kind="stable")] for m in members if len(m)]
@@ -153,7 +172,7 @@ class UncertaintySampling:
             if embeddings is not None:
                 return select_cold_start(embeddings=embeddings, candidates=candidates, n=n, rng=rng)
             return rng.choice(candidates, min(n, len(candidates)), replace=False)
-        scores = uncertainty_scores(probs[candidates], self.method)
+        scores = uncertainty_scores(probs, self.method, rows=candidates)
         n = min(n, len(candidates))
         # random tie-break, then argpartition: O(pool) rather than a full sort of a 1M pool
         jitter = rng.random(len(scores), dtype=np.float32) * 1e-6
@@ -190,7 +209,7 @@ class DiverseUncertainty:
             )
         m = min(len(candidates), n * DIVERSITY_POOL_FACTOR)
         top = base.select(probs=probs, candidates=candidates, n=m, embeddings=None, rng=rng)
-        scores = uncertainty_scores(probs[top], self.method)
+        scores = uncertainty_scores(probs, self.method, rows=top)
         clusters = _kmeans_medoids(np.asarray(embeddings[top], np.float32), n, rng)
         picks = np.array([m_[np.argmax(scores[m_])] for m_ in clusters], dtype=np.int64)
         picks = picks[np.argsort(-scores[picks], kind="stable")]
