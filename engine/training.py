@@ -102,6 +102,8 @@ def train_project(
             project = projects.get_project(session=session, name=name)
         chosen = kind or str(project.settings.get("classifier", "auto"))
         graph = _graph(ws, pool)
+        previous = active_model(ws, name)
+        warm = previous[1] if previous and previous[0].classes == pool.classes else None
         model = train_model(
             pool.X[lab],
             pool.y[lab],
@@ -110,6 +112,8 @@ def train_project(
             kind=chosen,
             seed=seed,
             graph=graph,
+            labeled_idx=lab,
+            warm_start=warm,
         )
         metrics = cross_validate(
             pool.X[lab],
@@ -120,6 +124,7 @@ def train_project(
             kind=model.kind,
             seed=seed,
             graph=graph,
+            labeled_idx=lab,
         ).to_dict()
         path = ws.model_dir(name) / f"v{run.version}.npz"
         model.save(path)
@@ -162,7 +167,9 @@ def _prediction_rows(
             else np.array([], dtype=np.int64)
         )
     else:
-        probs = model.predict_proba(pool.X)
+        # the blend already holds spread labels for its own pool: no neighbour search needed
+        same_pool = model.pool is not None and len(model.pool) == n
+        probs = model.predict_proba_pool() if same_pool else model.predict_proba(pool.X)
         uncertainty = uncertainty_scores(probs, "margin")
         strategy = get_strategy(str(settings.get("strategy", DEFAULT_STRATEGY)))
         picked = (
