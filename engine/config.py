@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         validation_alias="LABELBOT_ASSIGNMENT_TTL_MINUTES",
         description="Minutes before an unanswered example returns to the pool",
     )
+    keep_models: int = Field(
+        default=5,
+        validation_alias="LABELBOT_KEEP_MODELS",
+        description="Model files kept besides the active one (older runs keep their metrics)",
+    )
 
 
 @lru_cache(maxsize=1)

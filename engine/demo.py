@@ -67,6 +67,7 @@ def run_demo(
     classes = sorted(set(train_labels))
     name = "banking77-demo"
     projects.create_project(ws, name=name, labels=classes)
+    projects.update_settings(ws, project=name, batch_size=batch)
 
     on_step(f"importing {len(train_texts):,} Banking77 queries (embedded once, cached on disk)")
     with tempfile.TemporaryDirectory() as tmp:

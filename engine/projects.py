@@ -27,6 +27,16 @@ def create_project(
         )
 
 
+def update_settings(ws: Workspace, *, project: str, **changes: Any) -> dict[str, Any]:
+    """Change per-project knobs (batch_size, strategy, classifier, ...); returns all of them."""
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return projects.update_project_settings(
+            session=session, project_id=found.id, **changes
+        ).settings
+
+
 def list_projects(ws: Workspace) -> list[Project]:
     with session_scope(ws.db, read_only=True) as session:
         return projects.list_projects(session=session)

@@ -147,7 +147,19 @@ def train_project(
             session=session, project_id=pool.project_id, model_run_id=run.id, rows=rows
         )
     ws.memo[("model", run.id)] = model
+    _prune_artifacts(ws, pool.project_id)
     return run
+
+
+def _prune_artifacts(ws: Workspace, project_id: int) -> None:
+    """Delete old model files (the runs and their metrics stay); never the active model's."""
+    with session_scope(ws.db) as session:
+        for old in models.stale_artifacts(
+            session=session, project_id=project_id, keep=ws.settings.keep_models
+        ):
+            assert old.id is not None and old.artifact_path is not None
+            Path(old.artifact_path).unlink(missing_ok=True)
+            models.forget_artifact(session=session, run_id=old.id)
 
 
 def _prediction_rows(
@@ -159,24 +171,25 @@ def _prediction_rows(
     batch = int(settings.get("batch_size", DEFAULT_BATCH))
     rng = np.random.default_rng(int(settings.get("seed", 0)) + len(pool.labeled))
     probs: np.ndarray | None = None
-    if model is None:
-        uncertainty = np.zeros(n)
-        picked = (
-            select_cold_start(embeddings=pool.X, candidates=candidates, n=batch, rng=rng)
-            if len(candidates)
-            else np.array([], dtype=np.int64)
-        )
-    else:
+    uncertainty = np.zeros(n)
+    if model is not None:
         # the blend already holds spread labels for its own pool: no neighbour search needed
         same_pool = model.pool is not None and len(model.pool) == n
         probs = model.predict_proba_pool() if same_pool else model.predict_proba(pool.X)
         uncertainty = uncertainty_scores(probs, "margin")
+    picked = np.array([], dtype=np.int64)
+    if len(candidates) and (model is None or len(pool.labeled) < len(pool.classes)):
+        # Cold start: until there is about one label per class the model's uncertainty says
+        # little; diverse, representative examples (k-means) find the rare classes sooner.
+        want = min(len(candidates), max(batch, len(pool.classes)))
+        picked = select_cold_start(embeddings=pool.X, candidates=candidates, n=want, rng=rng)
+    elif len(candidates):
         strategy = get_strategy(str(settings.get("strategy", DEFAULT_STRATEGY)))
-        picked = (
-            strategy.select(probs=probs, candidates=candidates, n=batch, embeddings=pool.X, rng=rng)
-            if len(candidates)
-            else np.array([], dtype=np.int64)
+        picked = strategy.select(
+            probs=probs, candidates=candidates, n=batch, embeddings=pool.X, rng=rng
         )
+    if model is None:
+        uncertainty = rng.random(n) * 1e-3  # beyond the cold-start batch: random, not file order
     priority = uncertainty.astype(np.float64).copy()
     priority[np.asarray(picked, dtype=np.int64)] = _BATCH_PRIORITY - np.arange(len(picked))
     rows: list[PredictionRow] = []

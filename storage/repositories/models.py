@@ -125,3 +125,17 @@ def get_predictions(*, session: Session, project_id: int) -> dict[int, Predictio
 
 def get_prediction(*, session: Session, example_id: int) -> Prediction | None:
     return session.get(Prediction, example_id)
+
+
+def stale_artifacts(*, session: Session, project_id: int, keep: int) -> list[ModelRun]:
+    """Runs whose artifact files can go: all but the active run and the newest ``keep`` others."""
+    runs = [r for r in list_model_runs(session=session, project_id=project_id) if r.artifact_path]
+    inactive = [r for r in runs if not r.is_active]
+    return inactive[: max(0, len(inactive) - keep)]
+
+
+def forget_artifact(*, session: Session, run_id: int) -> None:
+    run = session.get(ModelRun, run_id)
+    if run is not None:
+        run.artifact_path = None
+        session.add(run)

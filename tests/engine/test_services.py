@@ -207,3 +207,18 @@ def test_export_writers(loaded) -> None:  # type: ignore[no-untyped-def]
     assert len(rows) == 150 and sum(1 for r in rows if r["label"]) == 3
     with pytest.raises(InvalidInputError, match="unknown export format"):
         exporting.export_text(ws, "bank", "xml")
+
+
+def test_old_model_files_are_pruned_but_runs_keep_metrics(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    ws.settings.keep_models = 1
+    _label_n(ws, truth, 15)
+    runs = [training.train_project(ws, "bank") for _ in range(3)]
+    from storage.db import session_scope
+    from storage.repositories import models
+
+    with session_scope(ws.db) as s:
+        stored = models.list_model_runs(session=s, project_id=runs[0].project_id)
+    assert [r.artifact_path is not None for r in stored] == [False, True, True]
+    assert not Path(runs[0].artifact_path).exists() and Path(runs[2].artifact_path).exists()
+    assert all(r.metrics["accuracy"] > 0 for r in stored)
