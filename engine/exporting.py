@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError
-from storage.repositories import annotations, examples, models, projects
+from storage.repositories import examples, feedback, models, projects
 
 EXPORT_FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = (
@@ -45,11 +45,11 @@ def export_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
         assert found.id is not None
         rows = examples.list_examples(session=session, project_id=found.id)
         active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
-        agreed = annotations.current_labels(
+        agreed = feedback.current_labels(
             session=session, project_id=found.id, active_labels=active
         )
         by_example: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for a in annotations.list_annotations(session=session, project_id=found.id):
+        for a in feedback.list_annotations(session=session, project_id=found.id):
             by_example[a.example_id].append(
                 {
                     "label": a.label,
@@ -59,7 +59,7 @@ def export_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
                 }
             )
         notes: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for c in annotations.list_comments(session=session, project_id=found.id):
+        for c in feedback.list_comments(session=session, project_id=found.id):
             notes[c.example_id].append(
                 {"author": c.author, "text": c.text, "created_at": c.created_at.isoformat()}
             )

@@ -13,7 +13,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, StaleActionError
 from storage.models import utcnow
-from storage.repositories import annotations, assignments, examples, flags, models, projects
+from storage.repositories import assignments, examples, feedback, flags, models, projects
 
 UNDO_WINDOW = timedelta(minutes=5)
 
@@ -72,7 +72,7 @@ def next_task(
         suggestion = None
         if prediction is not None and prediction.label is not None:
             suggestion = (prediction.label, float(prediction.confidence or 0.0))
-        done_today = annotations.count_annotations(
+        done_today = feedback.count_annotations(
             session=session, project_id=found.id, annotator=annotator, since=_start_of_day(now)
         )
         queue_left = assignments.count_free_examples(session=session, project_id=found.id)
@@ -113,7 +113,7 @@ def submit_label(
             raise InvalidInputError(f"example {example_id} is not in project {project!r}")
         chosen = projects.get_label(session=session, project_id=found.id, name=label)
         assert chosen.id is not None
-        existing, created = annotations.add_annotation(
+        existing, created = feedback.add_annotation(
             session=session,
             example_id=example_id,
             label_id=chosen.id,
@@ -127,7 +127,7 @@ def submit_label(
                 raise StaleActionError(f"the label {label!r} was retired; pick another")
             others = [
                 a
-                for a in annotations.example_annotations(session=session, example_id=example_id)
+                for a in feedback.example_annotations(session=session, example_id=example_id)
                 if a.annotator != annotator
             ]
             if others:
@@ -185,7 +185,7 @@ def undo(ws: Workspace, *, annotation_id: int, annotator: str, now: datetime | N
         if now > annotation.created_at + UNDO_WINDOW:
             minutes = int(UNDO_WINDOW.total_seconds() // 60)
             raise StaleActionError(f"undo is only possible for {minutes} minutes after labeling")
-        annotations.retract_annotation(
+        feedback.retract_annotation(
             session=session, annotation_id=annotation_id, annotator=annotator
         )
         return annotation.example_id
@@ -216,7 +216,7 @@ def comment(
     """Store a comment on an example (once per external key); True if it was new."""
     with session_scope(ws.db) as session:
         examples.get_example(session=session, example_id=example_id)
-        _, created = annotations.add_comment(
+        _, created = feedback.add_comment(
             session=session,
             example_id=example_id,
             author=author,

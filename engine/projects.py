@@ -12,7 +12,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError
 from storage.models import Label, Project
-from storage.repositories import annotations, assignments, examples, flags, models, projects
+from storage.repositories import assignments, examples, feedback, flags, models, projects
 from storage.repositories.examples import NewExample
 
 
@@ -118,7 +118,7 @@ def import_file(
                 continue
             label_id = label_ids[rec.label]
             assert label_id is not None
-            _, made = annotations.add_annotation(
+            _, made = feedback.add_annotation(
                 session=session,
                 example_id=example_id,
                 label_id=label_id,
@@ -156,13 +156,13 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         assert project.id is not None
         pid = project.id
         labels = projects.list_labels(session=session, project_id=pid, active_only=False)
-        agreed = annotations.current_labels(session=session, project_id=pid)
+        agreed = feedback.current_labels(session=session, project_id=pid)
         n_examples = examples.count_examples(session=session, project_id=pid)
-        n_annotations = annotations.count_annotations(session=session, project_id=pid)
+        n_annotations = feedback.count_annotations(session=session, project_id=pid)
         open_flags = len(flags.list_flags(session=session, project_id=pid))
         waiting = assignments.count_free_examples(session=session, project_id=pid)
         run = models.get_active_model_run(session=session, project_id=pid)
-        n_comments = len(annotations.list_comments(session=session, project_id=pid))
+        n_comments = len(feedback.list_comments(session=session, project_id=pid))
     per_class = Counter(agreed.values())
     model = None
     if run is not None:

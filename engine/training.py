@@ -21,7 +21,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, NotFoundError
 from storage.models import ModelRun
-from storage.repositories import annotations, examples, models, projects
+from storage.repositories import examples, feedback, models, projects
 from storage.repositories.models import PredictionRow
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
         assert project.id is not None
         rows = examples.list_examples(session=session, project_id=project.id)
         classes = [lb.name for lb in projects.list_labels(session=session, project_id=project.id)]
-        agreed = annotations.current_labels(
+        agreed = feedback.current_labels(
             session=session, project_id=project.id, active_labels=set(classes)
         )
     if not rows:
@@ -133,20 +133,21 @@ def train_project(
         with session_scope(ws.db) as session:
             models.finish_model_run(session=session, run_id=run.id, status="failed")
         raise
+    run_id = run.id
     with session_scope(ws.db) as session:
         run = models.finish_model_run(
             session=session,
-            run_id=run.id,
+            run_id=run_id,
             status="ready",
             metrics=metrics,
             artifact_path=str(path),
             kind=model.kind,
         )
-        models.activate_model_run(session=session, project_id=pool.project_id, run_id=run.id)
+        models.activate_model_run(session=session, project_id=pool.project_id, run_id=run_id)
         models.replace_predictions(
-            session=session, project_id=pool.project_id, model_run_id=run.id, rows=rows
+            session=session, project_id=pool.project_id, model_run_id=run_id, rows=rows
         )
-    ws.memo[("model", run.id)] = model
+    ws.memo[("model", run_id)] = model
     _prune_artifacts(ws, pool.project_id)
     return run
 

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import timedelta
 
 from storage.db import make_engine, session_scope
-from storage.repositories import annotations, assignments, examples, projects
+from storage.repositories import assignments, examples, feedback, projects
 from storage.repositories.examples import NewExample
 
 USERS = 6
@@ -45,7 +45,7 @@ def test_parallel_labelers_each_get_distinct_examples(db_url_and_schema) -> None
                 with lock:
                     delivered.append(example.id)
                 with session_scope(engine) as s:
-                    annotations.add_annotation(
+                    feedback.add_annotation(
                         session=s,
                         example_id=example.id,
                         label_id=label_id,

@@ -9,7 +9,7 @@ import pytest
 from storage.db import current_revision, session_scope, upgrade
 from storage.errors import ConflictError, InvalidInputError, NotFoundError
 from storage.models import utcnow
-from storage.repositories import annotations, assignments, examples, flags, models, projects
+from storage.repositories import assignments, examples, feedback, flags, models, projects
 from storage.repositories.examples import NewExample
 
 
@@ -66,7 +66,7 @@ def test_annotation_is_stored_once_per_key(db) -> None:  # type: ignore[no-untyp
         label = projects.get_label(session=s, project_id=project.id, name="a")
     for _ in range(3):
         with session_scope(db) as s:
-            annotations.add_annotation(
+            feedback.add_annotation(
                 session=s,
                 example_id=ex_id,
                 label_id=label.id,
@@ -75,8 +75,8 @@ def test_annotation_is_stored_once_per_key(db) -> None:  # type: ignore[no-untyp
                 key="ts1:U1",
             )
     with session_scope(db) as s:
-        assert annotations.count_annotations(session=s, project_id=project.id) == 1
-        assert annotations.current_labels(session=s, project_id=project.id) == {ex_id: "a"}
+        assert feedback.count_annotations(session=s, project_id=project.id) == 1
+        assert feedback.current_labels(session=s, project_id=project.id) == {ex_id: "a"}
 
 
 def test_current_label_is_majority_then_latest_and_undo_retracts(db) -> None:  # type: ignore[no-untyped-def]
@@ -86,7 +86,7 @@ def test_current_label_is_majority_then_latest_and_undo_retracts(db) -> None:  #
         ids = {n: projects.get_label(session=s, project_id=project.id, name=n).id for n in "abc"}
         t0 = utcnow()
         for i, (who, lab) in enumerate([("U1", "a"), ("U2", "b"), ("U3", "b"), ("U4", "a")]):
-            annotations.add_annotation(
+            feedback.add_annotation(
                 session=s,
                 example_id=ex,
                 label_id=ids[lab],
@@ -97,12 +97,12 @@ def test_current_label_is_majority_then_latest_and_undo_retracts(db) -> None:  #
             )
     with session_scope(db) as s:
         # 2 vs 2: the latest vote (U4: a) breaks the tie
-        assert annotations.current_labels(session=s, project_id=project.id)[ex] == "a"
-        last = annotations.list_annotations(session=s, project_id=project.id)[-1]
-        annotations.retract_annotation(session=s, annotation_id=last.id, annotator="U4")
+        assert feedback.current_labels(session=s, project_id=project.id)[ex] == "a"
+        last = feedback.list_annotations(session=s, project_id=project.id)[-1]
+        feedback.retract_annotation(session=s, annotation_id=last.id, annotator="U4")
     with session_scope(db) as s:
-        assert annotations.current_labels(session=s, project_id=project.id)[ex] == "b"
-        assert annotations.count_annotations(session=s, project_id=project.id) == 3
+        assert feedback.current_labels(session=s, project_id=project.id)[ex] == "b"
+        assert feedback.count_annotations(session=s, project_id=project.id) == 3
 
 
 def test_comments_are_stored_once_per_external_key(db) -> None:  # type: ignore[no-untyped-def]
@@ -111,11 +111,11 @@ def test_comments_are_stored_once_per_external_key(db) -> None:  # type: ignore[
         ex = examples.add_examples(session=s, project_id=project.id, rows=[NewExample("t")]).ids[0]
     for _ in range(2):
         with session_scope(db) as s:
-            annotations.add_comment(
+            feedback.add_comment(
                 session=s, example_id=ex, author="U1", text="hm", external_key="slack:C1:1.2"
             )
     with session_scope(db) as s:
-        assert [c.text for c in annotations.list_comments(session=s, project_id=project.id)] == [
+        assert [c.text for c in feedback.list_comments(session=s, project_id=project.id)] == [
             "hm"
         ]
 
@@ -190,7 +190,7 @@ def test_flagged_and_labeled_examples_leave_the_queue(db) -> None:  # type: igno
         ).ids
         flag = flags.add_flag(session=s, example_id=a, annotator="U1", reason="unclear")
         label = projects.get_label(session=s, project_id=project.id, name="a")
-        annotations.add_annotation(
+        feedback.add_annotation(
             session=s, example_id=b, label_id=label.id, annotator="U1", source="cli", key="k"
         )
         assert assignments.count_free_examples(session=s, project_id=project.id) == 0

@@ -1,0 +1,229 @@
+"""What the chat front-end needs stored: handled events, the outbox, discussion threads, and
+the few lookups a click needs (the annotation a key stored, who holds an example now).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    Annotation,
+    Assignment,
+    DiscussionThread,
+    Label,
+    OutboxMessage,
+    ProcessedEvent,
+    utcnow,
+)
+
+# --- Events ------------------------------------------------------------------------------------
+
+
+def record_event(*, session: Session, event_id: str, now: datetime | None = None) -> bool:
+    """Remember an event id; False when it was already recorded (a redelivery)."""
+    if session.get(ProcessedEvent, event_id) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(event_id=event_id, received_at=now or utcnow()))
+    except IntegrityError:
+        return False  # a concurrent delivery of the same event won the insert
+    return True
+
+
+def prune_events(*, session: Session, before: datetime) -> int:
+    """Forget event ids older than ``before`` (Slack retries within minutes, not days)."""
+    result = session.execute(delete(ProcessedEvent).where(col(ProcessedEvent.received_at) < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- Outbox ------------------------------------------------------------------------------------
+
+
+def enqueue(
+    *,
+    session: Session,
+    method: str,
+    payload: dict[str, Any],
+    assignment_id: int | None = None,
+    error: str | None = None,
+    next_attempt_at: datetime | None = None,
+) -> OutboxMessage:
+    message = OutboxMessage(
+        method=method,
+        payload=payload,
+        assignment_id=assignment_id,
+        last_error=(error or "")[:500] or None,
+        next_attempt_at=next_attempt_at or utcnow(),
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def lease_due_messages(
+    *, session: Session, limit: int, lease_until: datetime, now: datetime | None = None
+) -> list[OutboxMessage]:
+    """Take up to ``limit`` due pending messages, oldest first, and push their next attempt to
+    ``lease_until`` so no other flusher picks them while this one sends (outside the
+    transaction: SQLite would otherwise hold its write lock for the whole HTTP round trip).
+
+    On PostgreSQL the rows are read with SKIP LOCKED, so concurrent flushers pass each other.
+    """
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == "pending",
+            col(OutboxMessage.next_attempt_at) <= (now or utcnow()),
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    messages = list(session.exec(query).all())
+    for message in messages:
+        message.next_attempt_at = lease_until
+        session.add(message)
+    session.flush()
+    return messages
+
+
+def mark_sent(*, session: Session, message_id: int, now: datetime | None = None) -> None:
+    message = session.get(OutboxMessage, message_id)
+    if message is not None:
+        message.status = "sent"
+        message.sent_at = now or utcnow()
+        message.attempts += 1
+        session.add(message)
+
+
+def mark_failed(
+    *, session: Session, message_id: int, error: str, retry_at: datetime | None
+) -> None:
+    """Record a failed attempt; ``retry_at=None`` gives up on the message (status ``dead``)."""
+    message = session.get(OutboxMessage, message_id)
+    if message is not None:
+        message.attempts += 1
+        message.last_error = error[:500]
+        if retry_at is None:
+            message.status = "dead"
+        else:
+            message.next_attempt_at = retry_at
+        session.add(message)
+
+
+def count_outbox(*, session: Session, status: str = "pending") -> int:
+    return int(
+        session.exec(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == status)
+        ).one()
+    )
+
+
+# --- Discussion threads ------------------------------------------------------------------------
+
+
+def add_thread(
+    *, session: Session, example_id: int, channel: str, thread_ts: str, kind: str, opened_by: str
+) -> tuple[DiscussionThread, bool]:
+    """Map a thread to an example; the same (channel, thread_ts) again returns the stored row."""
+    existing = get_thread(session=session, channel=channel, thread_ts=thread_ts)
+    if existing is not None:
+        return existing, False
+    thread = DiscussionThread(
+        example_id=example_id, channel=channel, thread_ts=thread_ts, kind=kind, opened_by=opened_by
+    )
+    try:
+        with session.begin_nested():
+            session.add(thread)
+    except IntegrityError:
+        existing = get_thread(session=session, channel=channel, thread_ts=thread_ts)
+        if existing is None:
+            raise
+        return existing, False
+    return thread, True
+
+
+def get_thread(*, session: Session, channel: str, thread_ts: str) -> DiscussionThread | None:
+    return session.exec(
+        select(DiscussionThread).where(
+            DiscussionThread.channel == channel, DiscussionThread.thread_ts == thread_ts
+        )
+    ).first()
+
+
+def example_thread(*, session: Session, example_id: int, kind: str) -> DiscussionThread | None:
+    """The first thread of ``kind`` opened on an example (one team discussion per example)."""
+    return session.exec(
+        select(DiscussionThread)
+        .where(DiscussionThread.example_id == example_id, DiscussionThread.kind == kind)
+        .order_by(col(DiscussionThread.id))
+    ).first()
+
+
+# --- Lookups a click needs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyedAnnotation:
+    id: int
+    example_id: int
+    label: str
+    annotator: str
+    retracted: bool
+
+
+def annotation_by_key(*, session: Session, key: str) -> KeyedAnnotation | None:
+    """The annotation stored under an idempotency key (retracted or not), with its label name."""
+    row = session.exec(
+        select(Annotation, Label.name)
+        .join(Label, col(Label.id) == Annotation.label_id)
+        .where(Annotation.idempotency_key == key)
+    ).first()
+    if row is None:
+        return None
+    annotation, name = row
+    return KeyedAnnotation(
+        id=int(annotation.id or 0),
+        example_id=annotation.example_id,
+        label=name,
+        annotator=annotation.annotator,
+        retracted=annotation.retracted_at is not None,
+    )
+
+
+def open_holder(*, session: Session, example_id: int, now: datetime | None = None) -> str | None:
+    """Who holds the example right now (an open, unexpired assignment), if anyone."""
+    return session.exec(
+        select(Assignment.annotator).where(
+            Assignment.example_id == example_id,
+            Assignment.status == "open",
+            col(Assignment.expires_at) >= (now or utcnow()),
+        )
+    ).first()
+
+
+def has_live_annotation(*, session: Session, example_id: int, annotator: str) -> bool:
+    found = session.exec(
+        select(Annotation.id).where(
+            Annotation.example_id == example_id,
+            Annotation.annotator == annotator,
+            col(Annotation.retracted_at).is_(None),
+        )
+    ).first()
+    return found is not None
+
+
+def assignment_message(*, session: Session, assignment_id: int) -> tuple[str, str] | None:
+    """Where an assignment's example was delivered (channel, message ts), if it was."""
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None or not assignment.channel or not assignment.message_ts:
+        return None
+    return assignment.channel, assignment.message_ts
