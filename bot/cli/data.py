@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import app, err, handle_errors, labels_app, out, project_app, workspace
-from engine import exporting, projects, training
+from engine import exporting, projects
 from storage.errors import LabelbotError
 
 
@@ -96,6 +96,8 @@ def import_(
     Duplicates (same text) are skipped and counted. A malformed file or an unknown label fails
     with the line number and imports nothing. New texts are embedded once and cached.
     """
+    from engine import training  # torch and scikit-learn load only when needed
+
     ws = workspace()
     report = projects.import_file(
         ws,
@@ -127,6 +129,8 @@ def train(
     ] = None,
 ) -> None:
     """Train a model on the labels so far, evaluate it and re-score the queue."""
+    from engine import training  # torch and scikit-learn load only when needed
+
     run = training.train_project(workspace(), name, kind=classifier, progress=sys.stderr.isatty())
     m = run.metrics
     out.print(
@@ -202,6 +206,7 @@ def predict(
     ] = None,
 ) -> None:
     """Classify the texts of a file with the project's active model (JSONL out)."""
+    from engine import training  # torch and scikit-learn load only when needed
     from engine.importing import read_records
 
     records = read_records(file, text_column=text_column, label_column=None, id_column="id")

@@ -12,9 +12,7 @@ from rich.table import Table
 
 from bot.cli.common import app, err, handle_errors, out
 from engine.config import get_settings
-from engine.demo import DemoRound, run_demo
 from engine.importing import read_records
-from engine.simulation import labels_to_reach, simulate
 from engine.strategies import DEFAULT_STRATEGY, STRATEGIES
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError
@@ -49,6 +47,8 @@ def simulate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
     """Simulate active learning: an oracle labels what the strategy picks; print the curve."""
+    from engine.simulation import labels_to_reach, simulate
+
     pool_texts, pool_labels = _labeled_file(train, label_column)
     test_texts, test_labels = _labeled_file(test, label_column)
     unknown = sorted(set(test_labels) - set(pool_labels))
@@ -102,6 +102,8 @@ def demo(
     assignments, query strategy, retraining); the model is scored on the held-out test split after
     every batch, beside random sampling. Writes a learning-curve chart at the end.
     """
+    from engine.demo import DemoRound, run_demo
+
     out.print("[bold]labelbot demo[/]: Banking77, 77 intents, 10,003 unlabeled queries")
     header = (
         f"{'labels':>7} {'accuracy':>9} {'macro-F1':>9} {'random acc':>11} {'model':>7} {'s':>5}"

@@ -10,7 +10,7 @@ import typer
 from rich.panel import Panel
 
 from bot.cli.common import app, err, handle_errors, out, workspace
-from engine import labeling, training
+from engine import labeling
 from engine.labeling import Task
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
@@ -35,6 +35,8 @@ def _show(task: Task) -> None:
 
 
 def _retrain(ws: Workspace, name: str) -> None:
+    from engine import training  # torch and scikit-learn load only when needed
+
     try:
         run = training.train_project(ws, name)
     except LabelbotError as exc:
