@@ -1,0 +1,195 @@
+"""Will this project work? A learning-curve forecast and a stop signal.
+
+The forecast fits an inverse power law ``acc(n) = a - b * n**-c`` to accuracy against label count
+(Figueroa et al. 2012, "Predicting sample size required for classification performance"), weighting
+later points more as they are measured on more labels. ``a`` is the plateau: what the model tends
+to with unlimited labels of this kind. Fits never raise: a :class:`Forecast` says in ``message``
+when there are too few points or the curve does not fit.
+
+The stop signal needs two things at once: the forecast plateau is near (current accuracy within a
+couple of points of it), and the model has stopped changing its mind: successive models' argmax
+predictions on the pool agree (Cohen's kappa averaged over the last few models above 0.99) — the
+"stabilizing predictions" criterion of Bloodgood & Vijay-Shanker 2009, small-text's KappaAverage.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
+
+from storage.errors import InvalidInputError
+
+__all__ = [
+    "Forecast",
+    "StopAdvice",
+    "fit_learning_curve",
+    "prediction_agreement",
+    "stop_signal",
+]
+
+MIN_POINTS = 4
+MIN_DISTINCT_COUNTS = 3
+MILESTONE_STEPS = (250, 500, 1000, 2000)
+MAX_FORECAST_LABELS = 1_000_000  # beyond this "reachable" means nothing for a labeling team
+FALLING_SLOPE = 0.005  # accuracy lost per e-fold of labels beyond which a curve counts as falling
+FALLBACK_EXPONENT = 0.5  # typical c (Figueroa et al.); used when the 3-parameter fit fails
+
+
+def _power_law(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
+    out: np.ndarray = a - b * np.power(n, -c)
+    return out
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A fitted learning curve (``ok``), or why there is none (``message``)."""
+
+    ok: bool
+    message: str
+    current_labels: int
+    a: float = float("nan")
+    b: float = float("nan")
+    c: float = float("nan")
+
+    @property
+    def plateau(self) -> float:
+        """Accuracy the curve tends to (clipped to 1); NaN without a fit."""
+        return min(self.a, 1.0)
+
+    def predict(self, n: float) -> float:
+        """Forecast accuracy at ``n`` labels, in [0, 1]; NaN without a fit."""
+        if not self.ok:
+            return float("nan")
+        return float(np.clip(_power_law(np.asarray(float(n)), self.a, self.b, self.c), 0, 1))
+
+    def labels_to_reach(self, target: float) -> int | None:
+        """Total labels at which the forecast reaches ``target``; None if never (in practice)."""
+        if not self.ok or target >= self.plateau:
+            return None
+        if self.predict(self.current_labels) >= target:
+            return self.current_labels
+        n = (self.b / (self.a - target)) ** (1 / self.c)
+        return math.ceil(n) if n <= MAX_FORECAST_LABELS else None
+
+    def milestones(self, current_n: int | None = None) -> list[tuple[int, float]]:
+        """(labels, forecast accuracy) at the next 250/500/1,000/2,000 labels."""
+        base = self.current_labels if current_n is None else current_n
+        return [(base + step, self.predict(base + step)) for step in MILESTONE_STEPS]
+
+    def describe(self, target: float | None = None) -> str:
+        """``message``, plus "about N more labels to reach X%" for a target accuracy."""
+        if not self.ok or target is None:
+            return self.message
+        need = self.labels_to_reach(target)
+        if need is None:
+            return f"{self.message} {target:.0%} looks out of reach: plateau ≈ {self.plateau:.0%}."
+        more = need - self.current_labels
+        if more <= 0:
+            return f"{self.message} The model is already at about {target:.0%}."
+        return f"{self.message} About {_round(more)} more labels to reach {target:.0%}."
+
+
+@dataclass(frozen=True)
+class StopAdvice:
+    """Whether more labels are worth it, and why (a sentence for the digest)."""
+
+    stop: bool
+    reason: str
+
+
+def fit_learning_curve(labels: Sequence[int], accuracy: Sequence[float]) -> Forecast:
+    """Fit ``acc(n) = a - b n^-c`` (bounded; later points weigh more); never raises."""
+    n = np.asarray(labels, dtype=float)
+    acc = np.asarray(accuracy, dtype=float)
+    keep = np.isfinite(n) & np.isfinite(acc) & (n > 0)
+    n, acc = n[keep], acc[keep]
+    current = int(n.max()) if n.size else 0
+    if n.size < MIN_POINTS or np.unique(n).size < MIN_DISTINCT_COUNTS:
+        return Forecast(ok=False, current_labels=current, message=(
+            f"Too few points to forecast yet ({n.size} measurements at {np.unique(n).size} label "
+            f"counts; need {MIN_POINTS} at {MIN_DISTINCT_COUNTS} or more)."))  # fmt: skip
+    # sigma ~ 1/sqrt(n): a score measured on more labels is less noisy, and the later points are
+    # the ones that say where the curve is heading
+    sigma = 1 / np.sqrt(n / n.max())
+    a0 = min(1.0, acc.max() + 0.02)
+    b0 = max(a0 - acc.min(), 1e-3) * n.min() ** FALLBACK_EXPONENT
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)  # covariance not estimable: fine
+            (a, b, c), _ = curve_fit(_power_law, n, acc, p0=(a0, b0, FALLBACK_EXPONENT),
+                                     sigma=sigma, bounds=([0, 0, 0.05], [1, np.inf, 2]),
+                                     maxfev=5000)  # fmt: skip
+        how = "fit"
+    except (RuntimeError, ValueError):
+        # fixed exponent: a weighted linear fit in n^-c, which always has a solution
+        c = FALLBACK_EXPONENT
+        design = np.stack([np.ones_like(n), -np.power(n, -c)], axis=1) / sigma[:, None]
+        a, b = np.linalg.lstsq(design, acc / sigma, rcond=None)[0]
+        how = "rough fit"
+    # a curve that falls with more labels (noisy early scores, a changing taxonomy) has no
+    # power-law reading; a flat one does: it is at its plateau (noise may tilt it a little)
+    slope = np.polyfit(np.log(n), acc, 1, w=1 / sigma)[0]
+    if not (np.isfinite(a) and np.isfinite(b)) or slope < -FALLING_SLOPE:
+        return Forecast(ok=False, current_labels=current, message=(
+            "No forecast: accuracy is not rising with labels."))  # fmt: skip
+    a = min(float(a), 1.0)
+    fc = Forecast(ok=True, current_labels=current, message="", a=a, b=float(b), c=float(c))
+    steps = ", ".join(f"{_round(m)} labels ≈ {acc_:.0%}" for m, acc_ in fc.milestones()[:3])
+    message = f"Forecast ({how} to {n.size} points): {steps}; plateau ≈ {fc.plateau:.0%}."
+    return Forecast(ok=True, current_labels=current, message=message, a=a, b=float(b), c=float(c))
+
+
+def prediction_agreement(prev_pred: np.ndarray, cur_pred: np.ndarray) -> float:
+    """Cohen's kappa between two models' argmax predictions on the same pool rows."""
+    prev = np.asarray(prev_pred, dtype=np.int64)
+    cur = np.asarray(cur_pred, dtype=np.int64)
+    if prev.shape != cur.shape or prev.size == 0:
+        raise InvalidInputError(
+            f"need two equal non-empty predictions; got {prev.shape}, {cur.shape}"
+        )
+    observed = float((prev == cur).mean())
+    k = int(max(prev.max(), cur.max())) + 1
+    expected = float(np.dot(np.bincount(prev, minlength=k), np.bincount(cur, minlength=k)))
+    expected /= prev.size**2
+    if expected >= 1.0:  # both predict one and the same class everywhere
+        return 1.0
+    return (observed - expected) / (1.0 - expected)
+
+
+def stop_signal(
+    forecast: Forecast,
+    agreements: Sequence[float],
+    current_acc: float,
+    *,
+    window: int = 3,
+    min_kappa: float = 0.99,
+    plateau_gap: float = 0.02,
+) -> StopAdvice:
+    """Advise stopping when the plateau is near *and* the last ``window`` kappas average high."""
+    if not forecast.ok:
+        return StopAdvice(False, "Keep labeling: no forecast yet.")
+    gap = forecast.plateau - current_acc
+    recent = list(agreements)[-window:]
+    stable = len(recent) == window and float(np.mean(recent)) >= min_kappa
+    near = gap <= plateau_gap
+    if near and stable:
+        return StopAdvice(
+            True,
+            f"More labels will buy little: accuracy {current_acc:.0%} is within {max(gap, 0):.1%} "
+            f"of the forecast plateau ({forecast.plateau:.0%}) and the last {window} models agree "
+            f"(kappa {np.mean(recent):.3f}). Consider stopping or revising the taxonomy.",
+        )
+    if near:
+        return StopAdvice(False, "Near the forecast plateau, but the model is still changing.")
+    return StopAdvice(False, f"Keep labeling: about {gap:.0%} below the forecast plateau.")
+
+
+def _round(n: float) -> str:
+    """Labels rounded for humans: 1,234 -> "1,250"; small counts to the nearest 10."""
+    step = 10 if n < 500 else 50 if n < 5000 else 500
+    return f"{max(step, round(n / step) * step):,}"

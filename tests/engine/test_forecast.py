@@ -1,0 +1,82 @@
+"""Learning-curve forecasts recover a known curve, and say so plainly when they cannot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.forecast import fit_learning_curve, prediction_agreement, stop_signal
+
+N = np.array([100, 150, 200, 300, 400, 500, 700, 1000])
+
+
+def curve(n: np.ndarray, a: float = 0.92, b: float = 3.0, c: float = 0.6) -> np.ndarray:
+    out: np.ndarray = a - b * n.astype(float) ** -c
+    return out
+
+
+def test_recovers_a_synthetic_power_law() -> None:
+    rng = np.random.default_rng(0)
+    fc = fit_learning_curve(N.tolist(), (curve(N) + rng.normal(0, 0.002, N.size)).tolist())
+    assert fc.ok and abs(fc.plateau - 0.92) < 0.01
+    assert fc.predict(2000) == pytest.approx(float(curve(np.array([2000]))[0]), abs=0.01)
+    steps = fc.milestones()
+    assert [n for n, _ in steps] == [1250, 1500, 2000, 3000]
+    assert all(a1 < a2 for (_, a1), (_, a2) in zip(steps, steps[1:], strict=False))
+    assert "plateau ≈ 9" in fc.message and "2,000 labels ≈" in fc.message
+
+
+def test_a_flat_curve_is_at_its_plateau() -> None:
+    fc = fit_learning_curve([100, 200, 300, 400, 500], [0.9, 0.9, 0.9, 0.9, 0.9])
+    assert fc.ok and fc.plateau == pytest.approx(0.9, abs=0.005)
+
+
+def test_labels_to_reach() -> None:
+    fc = fit_learning_curve(N.tolist(), curve(N).tolist())
+    need = fc.labels_to_reach(0.90)
+    exact = (3.0 / 0.02) ** (1 / 0.6)  # solve 0.92 - 3 n^-0.6 = 0.90
+    assert need is not None and abs(need - exact) / exact < 0.1
+    assert fc.labels_to_reach(0.5) == 1000  # already there
+    assert "more labels to reach 90%" in fc.describe(0.90)
+
+
+def test_target_beyond_the_plateau_is_not_reachable() -> None:
+    fc = fit_learning_curve(N.tolist(), curve(N).tolist())
+    assert fc.labels_to_reach(0.95) is None
+    assert "out of reach: plateau ≈ 92%" in fc.describe(0.95)
+
+
+@pytest.mark.parametrize(
+    ("labels", "acc"),
+    [([100, 200, 300], [0.5, 0.6, 0.65]), ([100, 100, 200, 200], [0.5, 0.52, 0.6, 0.61]), ([], [])],
+)
+def test_too_few_points_say_so(labels: list[int], acc: list[float]) -> None:
+    fc = fit_learning_curve(labels, acc)
+    assert not fc.ok and fc.message.startswith("Too few points")
+    assert np.isnan(fc.predict(1000)) and fc.labels_to_reach(0.6) is None
+    assert fc.describe(0.9) == fc.message
+
+
+def test_falling_accuracy_gives_no_forecast() -> None:
+    fc = fit_learning_curve([100, 200, 300, 400], [0.8, 0.7, 0.6, 0.5])
+    assert not fc.ok and "not rising" in fc.message
+
+
+def test_kappa_agreement() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 10, 5000)
+    assert prediction_agreement(a, a) == pytest.approx(1.0)
+    assert abs(prediction_agreement(a, rng.integers(0, 10, 5000))) < 0.03
+    assert prediction_agreement(np.zeros(5, int), np.zeros(5, int)) == 1.0
+
+
+def test_stop_signal_needs_both_plateau_and_stability() -> None:
+    fc = fit_learning_curve(N.tolist(), curve(N).tolist())
+    stable, moving = [0.97, 0.995, 0.996, 0.998], [0.995, 0.95, 0.996]
+    near, far = 0.91, 0.80
+    advice = stop_signal(fc, stable, near)
+    assert advice.stop and "consider stopping or revising the taxonomy" in advice.reason.lower()
+    assert not stop_signal(fc, moving, near).stop
+    assert not stop_signal(fc, stable, far).stop
+    assert not stop_signal(fc, stable[-2:], near).stop  # too few models to judge stability
+    assert not stop_signal(fit_learning_curve([1, 2], [0.1, 0.2]), stable, near).stop
