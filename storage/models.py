@@ -162,3 +162,51 @@ class Flag(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     resolved_at: datetime | None = None
     resolved_by: str | None = Field(default=None, max_length=200)
+
+
+# --- Chat delivery bookkeeping (the Slack bot) -------------------------------------------------
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """An Events API delivery already handled: Slack redelivers an event it thinks timed out,
+    with the same ``event_id``, so one row per id makes handling exactly-once."""
+
+    __tablename__ = "processed_events"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A Web API call (e.g. ``chat.postMessage``) that could not be delivered yet; retried later."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    method: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # When the call delivers an example, the assignment to record the message on once sent.
+    assignment_id: int | None = Field(default=None, foreign_key="assignments.id")
+    status: str = Field(default="pending", max_length=20)  # pending | sent | dead
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class DiscussionThread(SQLModel, table=True):
+    """A chat thread about one example (``channel`` + the root message's ``thread_ts``), so
+    replies in it become comments on that example."""
+
+    __tablename__ = "discussion_threads"
+    __table_args__ = (UniqueConstraint("channel", "thread_ts", name="uq_discussion_threads_ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    example_id: int = Field(foreign_key="examples.id", index=True)
+    channel: str = Field(max_length=64)
+    thread_ts: str = Field(max_length=64)
+    kind: str = Field(default="team", max_length=20)  # team (project channel) | dm
+    opened_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
 
+from bot.api import create_api
+from bot.config import SlackSettings
+from bot.services import Services, build_services
+from engine import projects, training
+from engine.workspace import Workspace
+from tests.fakes.server import ServerThread
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_client import SlackSim
 
 BOT_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"
@@ -35,3 +47,103 @@ def slack_client(slack_api: FakeSlackAPI) -> WebClient:
 @pytest.fixture
 def signing_secret() -> str:
     return SIGNING_SECRET
+
+
+# --- The whole bot: real FastAPI + Bolt under uvicorn on loopback, on SQLite and PostgreSQL ----
+
+API_TOKEN = "test-api-token"
+LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+PROJECT = "bank"
+CHANNEL = "C0PROJECT"
+
+
+class TrackingExecutor(ThreadPoolExecutor):
+    """A listener pool that knows when all work after the acks is done (`settle`)."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="listener")
+        self._busy = 0
+        self._idle = threading.Condition()
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        with self._idle:
+            self._busy += 1
+
+        def run():  # type: ignore[no-untyped-def]
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+        return super().submit(run)
+
+    def settle(self, timeout: float = 15.0) -> None:
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._busy == 0, timeout):
+                raise AssertionError(f"listeners still busy after {timeout}s")
+
+
+@dataclass
+class Bot:
+    """A running labelbot and a Slack to drive it."""
+
+    ws: Workspace
+    services: Services
+    api: FakeSlackAPI
+    slack: SlackSim
+    url: str
+
+    def settle(self) -> None:
+        """Wait until every listener started so far has finished (acks return before that)."""
+        executor = self.services.listener_executor
+        assert isinstance(executor, TrackingExecutor)
+        executor.settle()
+
+
+def slack_settings(url: str, api_url: str, data_dir: Path, **extra: object) -> SlackSettings:
+    return SlackSettings(
+        DATABASE_URL=url,
+        LABELBOT_DATA_DIR=data_dir,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=api_url,
+        LABELBOT_API_TOKEN=API_TOKEN,
+        LABELBOT_OUTBOX_INTERVAL=0,
+        **extra,
+    )
+
+
+@pytest.fixture
+def bot(
+    ws: Workspace, slack_api: FakeSlackAPI, db_url_and_schema, embedding_cache_dir
+) -> Iterator[Bot]:  # type: ignore[no-untyped-def]
+    url, _ = db_url_and_schema
+    settings = slack_settings(url, slack_api.api_url, embedding_cache_dir)
+    services = build_services(settings, ws=ws)
+    services.listener_executor.shutdown()
+    services.listener_executor = TrackingExecutor(settings.slack_workers)
+    with ServerThread(create_api(settings, services)) as server:
+        slack = SlackSim(server.url, slack_api, SIGNING_SECRET)
+        harness = Bot(ws, services, slack_api, slack, server.url)
+        yield harness
+        harness.settle()
+        slack.close()
+    services.listener_executor.shutdown(wait=True)
+    services.dispatch_executor.shutdown(wait=True)
+
+
+@pytest.fixture
+def bank(bot: Bot, banking_slice: list[tuple[str, str]], tmp_path: Path) -> dict[str, str]:
+    """The `bank` project (5 Banking77 intents, 150 unlabeled examples, channel CHANNEL) in the
+    bot's database; returns the true label of each text."""
+    projects.create_project(bot.ws, name=PROJECT, labels=LABELS, channel_id=CHANNEL)
+    path = tmp_path / "bank.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([t] for t, _ in banking_slice)
+    projects.import_file(bot.ws, project=PROJECT, path=path)
+    training.rescore_project(bot.ws, PROJECT)
+    return dict(banking_slice)

@@ -492,7 +492,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif parts[:2] == ["upload", "v1"] and len(parts) == 3:
             method, params = "upload", {"file_id": parts[2]}
         elif parts[0] == "response_url":
-            method, params = "response_url", json.loads(body or b"{}")
+            # The path after /response_url/ says whose answer it was (see `response_url`).
+            params = {**json.loads(body or b"{}"), "_to": "/".join(parts[1:])}
+            method = "response_url"
         else:
             self.send_error(404)
             return

@@ -1,0 +1,68 @@
+"""Slack settings: the engine's settings plus what the bot needs to talk to Slack.
+
+Tokens are ``SecretStr`` so they never appear in a repr, a log line or a traceback's locals.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, ValidationError
+
+from engine.config import Settings
+from storage.errors import ConfigurationError
+
+SLACK_API_URL = "https://slack.com/api/"
+
+
+class SlackSettings(Settings):
+    """Read from the environment (and `.env`), like :class:`engine.config.Settings`."""
+
+    slack_bot_token: SecretStr = Field(
+        validation_alias="SLACK_BOT_TOKEN", description="Bot User OAuth Token (xoxb-...)"
+    )
+    slack_signing_secret: SecretStr = Field(
+        validation_alias="SLACK_SIGNING_SECRET",
+        description="Signing secret: Bolt checks every request's signature with it",
+    )
+    # Overrides the engine's plain string so the token cannot leak through a repr either.
+    api_token: SecretStr | None = Field(  # type: ignore[assignment]
+        default=None,
+        validation_alias="LABELBOT_API_TOKEN",
+        description="Bearer token the REST API requires",
+    )
+    slack_api_url: str = Field(
+        default=SLACK_API_URL,
+        validation_alias="SLACK_API_URL",
+        description="Base URL of the Slack Web API (tests point it at a local server)",
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="SLACK_APP_TOKEN",
+        description="App-level token (xapp-...): when set, labelbot also connects in Socket Mode",
+    )
+    slack_workers: int = Field(
+        default=32,
+        ge=1,
+        validation_alias="LABELBOT_SLACK_WORKERS",
+        description="Threads running listeners after their ack (Bolt's default is 5)",
+    )
+    outbox_interval_s: float = Field(
+        default=15.0,
+        ge=0,
+        validation_alias="LABELBOT_OUTBOX_INTERVAL",
+        description="Seconds between retries of undelivered messages (0: off)",
+    )
+
+
+def get_slack_settings(**overrides: object) -> SlackSettings:
+    """The bot's settings; a missing variable is a ConfigurationError that names it."""
+    try:
+        return SlackSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"])
+            if error["type"] == "missing":
+                problems.append(f"{name} is not set")
+            else:
+                problems.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("; ".join(problems) + " (see README, 'Set up in Slack')") from None

@@ -1,0 +1,288 @@
+"""The labeling conversation, between the listeners and the engine: what a click leads to.
+
+Each function does one step for one expert (deliver the next example, store a label, skip,
+undo, discuss, flag) and renders the result with `bot.views`. Listeners ack, parse, call one
+of these. Engine errors (LabelbotError) travel up to the app's one error handler.
+"""
+
+from __future__ import annotations
+
+import json
+
+from slack_sdk.errors import SlackApiError
+
+from bot import views
+from bot.services import Services
+from bot.slack_text import escape
+from bot.views.text import Block
+from engine import discussions, labeling, messaging, progress, projects, training
+from engine.labeling import Task
+from storage.errors import ConfigurationError, InvalidInputError, NotFoundError, StaleActionError
+
+BATCH_SIZE = 5
+
+
+def click_key(channel: str, message_ts: str, user: str) -> str:
+    """Idempotency key of a click: the message it was on and who clicked (retries and double
+    clicks share it, so they store nothing more)."""
+    return f"slack:{channel}:{message_ts}:{user}"
+
+
+def resolve_project(services: Services, name: str | None, *, channel: str | None = None) -> str:
+    """The project named, else the channel's project, else the only one; or a helpful error."""
+    known = projects.list_projects(services.ws)
+    if name:
+        return projects.get_project(services.ws, name).name
+    if not known:
+        raise NotFoundError(
+            "there are no projects yet: an admin creates one with `labelbot project create`"
+        )
+    if len(known) == 1:
+        return known[0].name
+    for project in known:
+        if channel and project.channel_id == channel:
+            return project.name
+    choices = ", ".join(f"`/label {p.name}`" for p in known[:20])
+    raise InvalidInputError(f"which project? Try {choices}")
+
+
+def _card(task: Task) -> views.ExampleCard:
+    return views.ExampleCard(
+        example_id=task.example_id,
+        text=task.text,
+        project=task.project,
+        labels=[views.LabelChoice(lb.name, lb.description or None) for lb in task.labels],
+        labeled_today=task.done_today,
+        queue_left=task.queue_left,
+        suggestion=views.Suggestion(*task.suggestion) if task.suggestion else None,
+    )
+
+
+def send_next(services: Services, *, user: str, project: str, again: bool = True) -> bool:
+    """DM ``user`` their next example of ``project``; False when the queue is empty.
+
+    With ``again=False`` an example already delivered (still waiting in the DM) is not posted
+    a second time.
+    """
+    task = labeling.next_task(services.ws, project=project, annotator=user)
+    if task is None:
+        return False
+    if not again and messaging.delivered_at(services.ws, assignment_id=task.assignment_id):
+        return True
+    services.courier.post(
+        views.labeling_message(_card(task)), channel=user, assignment_id=task.assignment_id
+    )
+    return True
+
+
+def start_batch(services: Services, *, user: str, project: str, size: int = BATCH_SIZE) -> bool:
+    """Deliver the first of ``size`` examples; the loop stops after that many answers."""
+    services.batches.start(user, project, size)
+    return send_next(services, user=user, project=project)
+
+
+def flag_form(example_id: int, *, channel: str, ts: str) -> Block:
+    """The flag modal, remembering which DM to update once it is submitted."""
+    view = views.flag_modal(example_id)
+    meta = json.loads(view["private_metadata"])
+    view["private_metadata"] = json.dumps({**meta, "channel": channel, "ts": ts})
+    return view
+
+
+def flag_origin(private_metadata: str) -> tuple[str, str] | None:
+    meta = json.loads(private_metadata or "{}")
+    return (meta["channel"], meta["ts"]) if "channel" in meta and "ts" in meta else None
+
+
+def full_text(services: Services, *, example_id: int) -> Block:
+    ref = messaging.example_ref(services.ws, example_id=example_id)
+    return views.full_text_modal(ref.text, title=f"Example #{example_id}")
+
+
+def _continue(services: Services, *, user: str, project: str) -> None:
+    """After an answer: the next example, unless a batch just ended."""
+    if services.batches.consume(user, project) == 0:
+        done = f"That was your batch for *{escape(project)}*. Thanks! `/label` for more."
+        services.courier.post(views.info_message(done), channel=user)
+        return
+    if not send_next(services, user=user, project=project, again=False):
+        services.courier.post(views.info_message(queue_empty(project)), channel=user)
+
+
+def queue_empty(project: str) -> str:
+    return f"Nothing left to label in *{escape(project)}* right now. Thank you!"
+
+
+def apply_label(
+    services: Services, *, user: str, example_id: int, label: str, channel: str, ts: str
+) -> None:
+    """Store a click exactly once, send the next example, and show who labeled what."""
+    key = click_key(channel, ts, user)
+    ref, repeated = messaging.prepare_label(
+        services.ws, example_id=example_id, annotator=user, key=key
+    )
+    if repeated is not None:
+        return  # a retry or a double click: stored and answered already
+    result = labeling.submit_label(
+        services.ws,
+        project=ref.project,
+        example_id=example_id,
+        label=label,
+        annotator=user,
+        source="slack",
+        key=key,
+    )
+    if not result.created:
+        return  # the same click, racing this one, won
+    _continue(services, user=user, project=ref.project)
+    labeled = views.labeled_message(
+        example_id=example_id,
+        text=ref.text,
+        label=label,
+        user_id=user,
+        undo_until=result.undo_until,
+    )
+    services.courier.update(labeled, channel=channel, ts=ts)
+
+
+def skip(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
+    ref = messaging.example_ref(services.ws, example_id=example_id)
+    labeling.skip(services.ws, project=ref.project, example_id=example_id, annotator=user)
+    _continue(services, user=user, project=ref.project)
+    skipped = views.skipped_message(example_id=example_id, text=ref.text, user_id=user)
+    services.courier.update(skipped, channel=channel, ts=ts)
+
+
+def undo(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
+    """Retract the label given on this message and offer the example again, in a new message
+    (a new message is a new idempotency key, so the relabel is stored)."""
+    stored = messaging.label_for_key(services.ws, key=click_key(channel, ts, user))
+    if stored is None or stored.example_id != example_id:
+        raise StaleActionError("there is no label of yours on this message to undo")
+    labeling.undo(services.ws, annotation_id=stored.annotation_id, annotator=user)
+    ref = messaging.example_ref(services.ws, example_id=example_id)
+    note = f"<@{user}> undid the label *{escape(stored.label)}*: the example is below again."
+    services.courier.update(views.info_message(note), channel=channel, ts=ts)
+    labels = projects.list_labels(services.ws, project=ref.project, active_only=True)
+    card = views.ExampleCard(
+        example_id=example_id,
+        text=ref.text,
+        project=ref.project,
+        labels=[views.LabelChoice(lb.name, lb.description or None) for lb in labels],
+        labeled_today=progress.labeled_today(services.ws, annotator=user, project=ref.project),
+        queue_left=projects.project_status(services.ws, ref.project)["queue"],
+    )
+    services.courier.post(views.labeling_message(card), channel=channel)
+
+
+def discuss(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
+    """Open (or point to) the example's thread in the project channel; link it from the DM."""
+    ref = messaging.example_ref(services.ws, example_id=example_id)
+    if not ref.channel:
+        raise ConfigurationError(
+            f"project *{escape(ref.project)}* has no channel for discussions yet: "
+            "ask an admin to set one (`labelbot project create --channel`)"
+        )
+    thread = discussions.team_thread(services.ws, example_id=example_id)
+    if thread is None:
+        root = views.discussion_root(
+            example_id=example_id, text=ref.text, project=ref.project, opener=user
+        )
+        try:
+            # Not queued: without the root's ts there is no thread to link to.
+            posted = services.client.chat_postMessage(channel=ref.channel, **root)
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
+                raise ConfigurationError(
+                    f"labelbot cannot post in <#{ref.channel}>: invite it with `/invite @labelbot`"
+                ) from exc
+            raise
+        thread = discussions.Thread(example_id, str(posted["channel"]), str(posted["ts"]))
+        discussions.open_thread(
+            services.ws,
+            example_id=example_id,
+            channel=thread.channel,
+            thread_ts=thread.thread_ts,
+            kind=discussions.TEAM,
+            opened_by=user,
+        )
+    link = services.client.chat_getPermalink(channel=thread.channel, message_ts=thread.thread_ts)
+    note = (
+        f"Discussion on this example in <#{thread.channel}>: "
+        f"<{link['permalink']}|open the thread>. Replies there (and here) are saved with it."
+    )
+    services.courier.post(views.info_message(note), channel=channel, thread_ts=ts)
+    discussions.open_thread(
+        services.ws,
+        example_id=example_id,
+        channel=channel,
+        thread_ts=ts,
+        kind=discussions.DM,
+        opened_by=user,
+    )
+
+
+def flag(
+    services: Services,
+    *,
+    user: str,
+    example_id: int,
+    reason: str,
+    origin: tuple[str, str] | None,
+) -> None:
+    """Store the flag (the example leaves the queue), mark the DM, send the next example."""
+    ref = messaging.example_ref(services.ws, example_id=example_id)
+    labeling.flag(
+        services.ws, project=ref.project, example_id=example_id, annotator=user, reason=reason
+    )
+    if origin is not None:
+        note = (
+            f"Flagged by <@{user}>: _{escape(reason)}_. It left the queue until someone reviews it."
+        )
+        services.courier.update(views.info_message(note), channel=origin[0], ts=origin[1])
+    _continue(services, user=user, project=ref.project)
+
+
+def thread_reply(
+    services: Services, *, channel: str, thread_ts: str, ts: str, user: str, text: str
+) -> bool:
+    """Keep a reply in a discussion thread as a comment on its example (once per message)."""
+    stored = discussions.add_reply(
+        services.ws,
+        channel=channel,
+        thread_ts=thread_ts,
+        author=user,
+        text=text,
+        key=f"slack:{channel}:{ts}",
+    )
+    return stored is not None
+
+
+def predict(services: Services, *, text: str, project: str) -> Block:
+    """The model's top labels for ``text`` (an empty answer before the first model)."""
+    suggestions: list[views.Suggestion] = []
+    if training.active_model(services.ws, project) is not None:
+        (prediction,) = training.predict_texts(services.ws, project, [text])
+        suggestions = [views.Suggestion(label, p) for label, p in prediction.top]
+    return views.prediction_answer(text=text, predictions=suggestions, project=project)
+
+
+def publish_home(services: Services, *, user: str) -> None:
+    """views.publish the App Home tab (https://docs.slack.dev/reference/methods/views.publish)."""
+    mine = progress.user_progress(services.ws, annotator=user)
+    stats = views.HomeStats(
+        user_id=user,
+        labeled_today=mine.labeled_today,
+        labeled_total=mine.labeled_total,
+        projects=[
+            views.ProjectProgress(
+                name=p.name,
+                labeled=p.labeled,
+                total=p.total,
+                class_counts=[views.ClassCount(label, count) for label, count in p.class_counts],
+                accuracy=p.accuracy,
+            )
+            for p in mine.projects
+        ],
+    )
+    services.client.views_publish(user_id=user, view=views.home_tab(stats))

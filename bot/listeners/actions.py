@@ -1,0 +1,97 @@
+"""Clicks in the labeling DM and on the App Home tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from bot import flow, ids
+from bot.services import Services
+from bot.views import info_message, parse_label_value
+
+
+def register(app: App) -> None:
+    app.action(ids.LABEL_PATTERN)(label_clicked)
+    app.action(ids.LABEL_SELECT)(label_selected)
+    app.action(ids.SKIP)(skip_clicked)
+    app.action(ids.UNDO)(undo_clicked)
+    app.action(ids.DISCUSS)(discuss_clicked)
+    app.action(ids.FLAG)(flag_clicked)
+    app.action(ids.SHOW_FULL_TEXT)(show_full_text)
+    app.action(ids.HOME_START_BATCH)(start_batch)
+
+
+def _where(body: dict[str, Any]) -> dict[str, str]:
+    """The clicker and the message clicked on (the labeling DM)."""
+    container = body["container"]
+    return {
+        "user": body["user"]["id"],
+        "channel": container["channel_id"],
+        "ts": container["message_ts"],
+    }
+
+
+def label_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    example_id, label = parse_label_value(action["value"])
+    flow.apply_label(context["services"], example_id=example_id, label=label, **_where(body))
+
+
+def label_selected(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    example_id, label = parse_label_value(action["selected_option"]["value"])
+    flow.apply_label(context["services"], example_id=example_id, label=label, **_where(body))
+
+
+def skip_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    flow.skip(context["services"], example_id=int(action["value"]), **_where(body))
+
+
+def undo_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    flow.undo(context["services"], example_id=int(action["value"]), **_where(body))
+
+
+def discuss_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    flow.discuss(context["services"], example_id=int(action["value"]), **_where(body))
+
+
+def flag_clicked(ack: Ack, action: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+    ack()
+    where = _where(body)
+    form = flow.flag_form(int(action["value"]), channel=where["channel"], ts=where["ts"])
+    # trigger_id expires 3 s after the click: open the modal first, before anything slow.
+    client.views_open(trigger_id=body["trigger_id"], view=form)
+
+
+def show_full_text(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    ack()
+    view = flow.full_text(context["services"], example_id=int(action["value"]))
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def start_batch(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    services: Services = context["services"]
+    user = body["user"]["id"]
+    project = flow.resolve_project(services, action["value"])
+    if not flow.start_batch(services, user=user, project=project):
+        services.courier.post(info_message(flow.queue_empty(project)), channel=user)

@@ -1,0 +1,53 @@
+"""Events API: the App Home tab, and replies in discussion threads (kept as comments)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App, BoltContext
+
+from bot import flow
+from bot.services import Services
+from engine import messaging
+
+# Thread replies arrive as plain messages, or as `thread_broadcast` when also sent to the
+# channel (https://docs.slack.dev/reference/events/message/thread_broadcast).
+REPLY_SUBTYPES = (None, "thread_broadcast")
+
+
+def register(app: App) -> None:
+    app.event("app_home_opened")(home_opened)
+    # One listener for message.im / message.channels / message.groups: all are `message`.
+    app.event("message")(message_posted)
+
+
+def _first_time(services: Services, body: dict[str, Any]) -> bool:
+    """Slack redelivers an event it thinks timed out, with the same event_id."""
+    return messaging.first_delivery(services.ws, event_id=body["event_id"])
+
+
+def home_opened(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
+    services: Services = context["services"]
+    if event.get("tab") == "home" and _first_time(services, body):
+        flow.publish_home(services, user=event["user"])
+
+
+def message_posted(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
+    services: Services = context["services"]
+    thread_ts = event.get("thread_ts")
+    if (
+        event.get("subtype") not in REPLY_SUBTYPES
+        or event.get("bot_id")  # our own posts (Bolt drops those too) and other apps'
+        or not thread_ts
+        or thread_ts == event.get("ts")  # a thread's root, not a reply
+        or not _first_time(services, body)
+    ):
+        return
+    flow.thread_reply(
+        services,
+        channel=event["channel"],
+        thread_ts=thread_ts,
+        ts=event["ts"],
+        user=event.get("user", ""),
+        text=event.get("text", ""),
+    )

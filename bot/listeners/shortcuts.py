@@ -1,0 +1,23 @@
+"""The "Classify with labelbot" message shortcut: the model's answer for any message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+
+from bot import flow, ids
+
+
+def register(app: App) -> None:
+    app.shortcut(ids.CLASSIFY_SHORTCUT)(classify_message)
+
+
+def classify_message(
+    ack: Ack, shortcut: dict[str, Any], respond: Respond, context: BoltContext
+) -> None:
+    ack()
+    services = context["services"]
+    project = flow.resolve_project(services, None, channel=shortcut["channel"]["id"])
+    text = shortcut["message"].get("text") or ""
+    respond(**flow.predict(services, text=text, project=project), response_type="ephemeral")

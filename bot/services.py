@@ -1,0 +1,82 @@
+"""What the listeners share: the workspace, the Web API client, the courier and thread pools.
+
+Built once per process by `build_services` (nothing happens at import time) and handed to
+Bolt listeners through the request context (`context["services"]`).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from slack_sdk import WebClient
+
+from bot.config import SlackSettings
+from bot.delivery import Courier, make_client
+from engine.workspace import Workspace
+
+
+class Batches:
+    """ "Label 5 now": how many examples each expert still has to go in a batch they started.
+
+    Kept in memory: a batch is a convenience, and losing it on restart only means the loop
+    continues until the queue is empty, as it does without a batch.
+    """
+
+    def __init__(self) -> None:
+        self._left: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def start(self, user: str, project: str, size: int) -> None:
+        with self._lock:
+            self._left[(user, project)] = size
+
+    def consume(self, user: str, project: str) -> int | None:
+        """Count one answer; examples left in the batch, or None when no batch is running."""
+        with self._lock:
+            left = self._left.get((user, project))
+            if left is None:
+                return None
+            left -= 1
+            if left <= 0:
+                del self._left[(user, project)]
+                return 0
+            self._left[(user, project)] = left
+            return left
+
+
+@dataclass
+class Services:
+    settings: SlackSettings
+    ws: Workspace
+    client: WebClient
+    courier: Courier
+    # Runs listeners after their ack (Bolt's default pool has 5 threads: too few for a team).
+    listener_executor: ThreadPoolExecutor
+    # Runs Bolt's synchronous dispatch (signature check, ack) off the event loop.
+    dispatch_executor: ThreadPoolExecutor
+    batches: Batches = field(default_factory=Batches)
+
+    def close(self) -> None:
+        self.listener_executor.shutdown(wait=True, cancel_futures=False)
+        self.dispatch_executor.shutdown(wait=False, cancel_futures=True)
+        self.ws.close()
+
+
+def build_services(settings: SlackSettings, *, ws: Workspace | None = None) -> Services:
+    """Open the workspace (unless given) and build the client and pools from ``settings``."""
+    ws = ws or Workspace.open(settings)
+    client = make_client(settings)
+    return Services(
+        settings=settings,
+        ws=ws,
+        client=client,
+        courier=Courier(client, ws),
+        listener_executor=ThreadPoolExecutor(
+            max_workers=settings.slack_workers, thread_name_prefix="listener"
+        ),
+        dispatch_executor=ThreadPoolExecutor(
+            max_workers=settings.slack_workers, thread_name_prefix="dispatch"
+        ),
+    )

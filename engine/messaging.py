@@ -1,0 +1,196 @@
+"""Delivery bookkeeping for chat front-ends: events handled once, an outbox of messages that
+could not be sent yet, where each example was delivered, and the checks a click needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import StaleActionError
+from storage.models import utcnow
+from storage.repositories import assignments, examples, projects, slack
+
+EVENT_MEMORY = timedelta(days=2)  # Slack retries an event for about an hour at most
+OUTBOX_MAX_ATTEMPTS = 12
+OUTBOX_MAX_BACKOFF = timedelta(minutes=15)
+OUTBOX_LEASE = timedelta(minutes=2)  # a flusher that dies mid-send frees its messages after this
+
+
+def first_delivery(ws: Workspace, *, event_id: str) -> bool:
+    """True the first time an event id is seen, False for every redelivery."""
+    with session_scope(ws.db) as session:
+        return slack.record_event(session=session, event_id=event_id)
+
+
+def forget_old_events(ws: Workspace, *, now: datetime | None = None) -> int:
+    with session_scope(ws.db) as session:
+        return slack.prune_events(session=session, before=(now or utcnow()) - EVENT_MEMORY)
+
+
+# --- Outbox ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    method: str
+    payload: dict[str, Any]
+    assignment_id: int | None
+    attempts: int
+
+
+def enqueue(
+    ws: Workspace,
+    *,
+    method: str,
+    payload: dict[str, Any],
+    assignment_id: int | None = None,
+    error: str | None = None,
+) -> int:
+    """Queue a call that could not be delivered; :func:`drain` retries it later."""
+    with session_scope(ws.db) as session:
+        queued = slack.enqueue(
+            session=session,
+            method=method,
+            payload=payload,
+            assignment_id=assignment_id,
+            error=error,
+        )
+        assert queued.id is not None
+        return queued.id
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, ... capped at 15 minutes."""
+    return min(timedelta(seconds=5 * 2 ** max(attempts - 1, 0)), OUTBOX_MAX_BACKOFF)
+
+
+def drain(
+    ws: Workspace,
+    *,
+    send: Callable[[Pending], str | None],
+    limit: int = 50,
+    now: datetime | None = None,
+) -> int:
+    """Try each due message once with ``send(pending) -> error or None``; the number sent.
+
+    ``send`` returns None on success, an error string on a failure worth retrying (the message
+    is tried again later, with backoff), and raises ``PermanentFailure`` for a call that can
+    never succeed (the message is then given up as ``dead``).
+    """
+    now = now or utcnow()
+    with session_scope(ws.db) as session:
+        leased = [
+            Pending(int(m.id or 0), m.method, dict(m.payload), m.assignment_id, m.attempts)
+            for m in slack.lease_due_messages(
+                session=session, limit=limit, lease_until=now + OUTBOX_LEASE, now=now
+            )
+        ]
+    sent = 0
+    for pending in leased:
+        error: str | None
+        try:
+            error = send(pending)
+        except PermanentFailure as exc:
+            with session_scope(ws.db) as session:
+                slack.mark_failed(
+                    session=session, message_id=pending.id, error=str(exc), retry_at=None
+                )
+            continue
+        attempts = pending.attempts + 1
+        with session_scope(ws.db) as session:
+            if error is None:
+                slack.mark_sent(session=session, message_id=pending.id)
+                sent += 1
+            else:
+                retry_at = utcnow() + backoff(attempts) if attempts < OUTBOX_MAX_ATTEMPTS else None
+                slack.mark_failed(
+                    session=session, message_id=pending.id, error=error, retry_at=retry_at
+                )
+    return sent
+
+
+class PermanentFailure(Exception):
+    """Raised by an outbox sender for a call that retrying cannot fix (e.g. invalid blocks)."""
+
+
+def outbox_size(ws: Workspace, *, status: str = "pending") -> int:
+    with session_scope(ws.db, read_only=True) as session:
+        return slack.count_outbox(session=session, status=status)
+
+
+# --- Deliveries and clicks ---------------------------------------------------------------------
+
+
+def record_delivery(ws: Workspace, *, assignment_id: int, channel: str, message_ts: str) -> None:
+    """Remember where an assigned example was delivered (to update that message later)."""
+    with session_scope(ws.db) as session:
+        assignments.set_assignment_message(
+            session=session, assignment_id=assignment_id, channel=channel, message_ts=message_ts
+        )
+
+
+def delivered_at(ws: Workspace, *, assignment_id: int) -> tuple[str, str] | None:
+    with session_scope(ws.db, read_only=True) as session:
+        return slack.assignment_message(session=session, assignment_id=assignment_id)
+
+
+@dataclass(frozen=True)
+class ExampleRef:
+    example_id: int
+    project: str
+    text: str
+    channel: str | None  # the project's channel, for discussions
+
+
+def example_ref(ws: Workspace, *, example_id: int) -> ExampleRef:
+    with session_scope(ws.db, read_only=True) as session:
+        example = examples.get_example(session=session, example_id=example_id)
+        project = projects.get_project_by_id(session=session, project_id=example.project_id)
+        return ExampleRef(example_id, project.name, example.text, project.channel_id)
+
+
+@dataclass(frozen=True)
+class StoredLabel:
+    annotation_id: int
+    example_id: int
+    label: str
+    retracted: bool
+
+
+def label_for_key(ws: Workspace, *, key: str) -> StoredLabel | None:
+    """What a click with this idempotency key already stored, if anything."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = slack.annotation_by_key(session=session, key=key)
+        if found is None:
+            return None
+        return StoredLabel(found.id, found.example_id, found.label, found.retracted)
+
+
+def prepare_label(
+    ws: Workspace, *, example_id: int, annotator: str, key: str
+) -> tuple[ExampleRef, StoredLabel | None]:
+    """Everything to check before storing a click, in one read.
+
+    Returns the example and, for a repeated key (a retry, a double click), what was stored.
+    Raises StaleActionError when the example is now out with someone else or this annotator
+    already labeled it from another message.
+    """
+    with session_scope(ws.db, read_only=True) as session:
+        example = examples.get_example(session=session, example_id=example_id)
+        project = projects.get_project_by_id(session=session, project_id=example.project_id)
+        ref = ExampleRef(example_id, project.name, example.text, project.channel_id)
+        found = slack.annotation_by_key(session=session, key=key)
+        if found is not None:
+            return ref, StoredLabel(found.id, found.example_id, found.label, found.retracted)
+        holder = slack.open_holder(session=session, example_id=example_id)
+        if holder is not None and holder != annotator:
+            raise StaleActionError("this example is now with another expert")
+        if slack.has_live_annotation(session=session, example_id=example_id, annotator=annotator):
+            raise StaleActionError("you already labeled this example")
+        return ref, None

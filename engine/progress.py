@@ -1,0 +1,78 @@
+"""One expert's progress and every project's, as the App Home tab shows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.projects import project_status
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.models import utcnow
+from storage.repositories import feedback as annotation_repo
+from storage.repositories import projects
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    name: str
+    labeled: int
+    total: int
+    class_counts: list[tuple[str, int]]
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
+class UserProgress:
+    annotator: str
+    labeled_today: int
+    labeled_total: int
+    projects: list[ProjectSummary]
+
+
+def user_progress(
+    ws: Workspace, *, annotator: str, now: datetime | None = None, max_projects: int = 20
+) -> UserProgress:
+    """The annotator's label counts across projects and each project's status."""
+    now = now or utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = total = 0
+    with session_scope(ws.db, read_only=True) as session:
+        names = []
+        for project in projects.list_projects(session=session):
+            assert project.id is not None
+            names.append(project.name)
+            total += annotation_repo.count_annotations(
+                session=session, project_id=project.id, annotator=annotator
+            )
+            today += annotation_repo.count_annotations(
+                session=session, project_id=project.id, annotator=annotator, since=midnight
+            )
+    summaries = []
+    for name in names[:max_projects]:
+        status = project_status(ws, name)
+        model = status["model"]
+        accuracy = model["metrics"].get("accuracy") if model else None
+        summaries.append(
+            ProjectSummary(
+                name=name,
+                labeled=status["labeled"],
+                total=status["examples"],
+                class_counts=[(lb["name"], lb["count"]) for lb in status["labels"] if lb["active"]],
+                accuracy=float(accuracy) if accuracy is not None else None,
+            )
+        )
+    return UserProgress(annotator, today, total, summaries)
+
+
+def labeled_today(
+    ws: Workspace, *, annotator: str, project: str, now: datetime | None = None
+) -> int:
+    """How many live labels ``annotator`` gave in ``project`` since midnight UTC."""
+    midnight = (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return annotation_repo.count_annotations(
+            session=session, project_id=found.id, annotator=annotator, since=midnight
+        )

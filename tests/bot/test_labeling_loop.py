@@ -1,0 +1,169 @@
+"""The labeling loop through real HTTP: /label, clicks, the next example, Undo, Skip, stale
+clicks -- on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+from engine import exporting, messaging, projects
+from tests.bot.conftest import PROJECT, Bot
+from tests.fakes.slack_client import choices, example_id
+
+U1, U2 = "U0ALICE", "U0BOB"
+
+
+def _text(bot: Bot, message: dict) -> str:  # type: ignore[type-arg]
+    eid = example_id(message)
+    assert eid is not None
+    return messaging.example_ref(bot.ws, example_id=eid).text
+
+
+def _label_next(bot: Bot, truth: dict[str, str], user: str) -> dict:  # type: ignore[type-arg]
+    """Answer the open example in `user`'s DM correctly; returns the message clicked."""
+    (message,) = bot.slack.open_examples(user)
+    response = bot.slack.choose(user, message, truth[_text(bot, message)])
+    assert response.status_code == 200
+    bot.settle()
+    return message
+
+
+def test_label_command_delivers_and_20_clicks_label_20(bot: Bot, bank: dict[str, str]) -> None:
+    response = bot.slack.command(U1, "")
+    assert response.status_code == 200
+    bot.settle()
+    assert len(bot.slack.open_examples(U1)) == 1
+    clicked = [_label_next(bot, bank, U1) for _ in range(20)]
+
+    status = projects.project_status(bot.ws, PROJECT)
+    assert status["annotations"] == 20 and status["labeled"] == 20
+    records = [r for r in exporting.export_records(bot.ws, PROJECT) if r["label"]]
+    assert all(r["label"] == bank[r["text"]] for r in records)
+    assert all(r["annotations"][0]["source"] == "slack" for r in records)
+    # Every clicked message now says who labeled what, with Undo; the 21st example waits.
+    by_ts = {m["ts"]: m for m in bot.slack.dm(U1)}
+    for message in clicked:
+        updated = by_ts[message["ts"]]
+        assert "Labeled" in updated["text"] and f"<@{U1}>" in updated["text"]
+        assert not choices(updated)
+    assert len(bot.slack.open_examples(U1)) == 1
+    assert len({example_id(m) for m in clicked}) == 20
+    assert not bot.api.warnings  # every message had a text fallback and valid blocks
+
+
+def test_retried_and_double_clicks_store_once(bot: Bot, bank: dict[str, str]) -> None:
+    bot.slack.command(U1)
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)
+    label = bank[_text(bot, message)]
+    payload = bot.slack.choice_payload(U1, message, label)
+    from tests.fakes.signing import signed_interactivity
+
+    def send() -> None:
+        assert bot.slack.post(signed_interactivity(bot.slack.secret, payload)).status_code == 200
+
+    threads = [threading.Thread(target=send) for _ in range(3)]  # a double (triple) click
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bot.settle()
+    send()  # and a late retry of the same click
+    bot.settle()
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+    assert len(bot.slack.open_examples(U1)) == 1  # exactly one next example was posted
+    assert len(bot.api.calls("chat.postMessage")) == 2
+
+
+def test_two_experts_at_once_never_share_an_example(bot: Bot, bank: dict[str, str]) -> None:
+    for user in (U1, U2):
+        bot.slack.command(user)
+    bot.settle()
+
+    def expert(user: str) -> None:
+        for _ in range(8):
+            (message,) = bot.slack.open_examples(user)
+            bot.slack.choose(user, message, bank[_text(bot, message)])
+            assert _wait(lambda m=message: _moved_on(bot, user, m))
+
+    threads = [threading.Thread(target=expert, args=(u,)) for u in (U1, U2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bot.settle()
+    seen = {u: {example_id(m) for m in bot.slack.dm(u) if example_id(m)} for u in (U1, U2)}
+    assert len(seen[U1]) == len(seen[U2]) == 9 and not seen[U1] & seen[U2]
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 16
+
+
+def _moved_on(bot: Bot, user: str, clicked: dict) -> bool:  # type: ignore[type-arg]
+    """The click was answered: one open example again, and not the one clicked."""
+    waiting = bot.slack.open_examples(user)
+    return len(waiting) == 1 and waiting[0]["ts"] != clicked["ts"]
+
+
+def _wait(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_skip_passes_the_example_on(bot: Bot, bank: dict[str, str]) -> None:
+    bot.slack.command(U1)
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)
+    bot.slack.click(U1, message, "label_skip")
+    bot.settle()
+    (nxt,) = bot.slack.open_examples(U1)
+    assert example_id(nxt) != example_id(message)
+    skipped = next(m for m in bot.slack.dm(U1) if m["ts"] == message["ts"])
+    assert "Skipped" in skipped["text"]
+    bot.slack.command(U2)  # the skipped example goes to someone else
+    bot.settle()
+    assert example_id(bot.slack.open_examples(U2)[0]) == example_id(message)
+
+
+def test_undo_retracts_and_offers_the_example_again(bot: Bot, bank: dict[str, str]) -> None:
+    bot.slack.command(U1)
+    bot.settle()
+    message = _label_next(bot, bank, U1)
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+    labeled = next(m for m in bot.slack.dm(U1) if m["ts"] == message["ts"])
+    bot.slack.click(U1, labeled, "label_undo")
+    bot.settle()
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 0
+    again = [m for m in bot.slack.open_examples(U1) if example_id(m) == example_id(message)]
+    assert len(again) == 1  # offered anew; relabeling it stores a new label
+    text = _text(bot, message)
+    wrong = next(lb for lb in set(bank.values()) if lb != bank[text])
+    bot.slack.choose(U1, again[0], wrong)
+    bot.settle()
+    (record,) = [r for r in exporting.export_records(bot.ws, PROJECT) if r["label"]]
+    assert record["label"] == wrong
+    assert len(bot.slack.open_examples(U1)) == 1  # the waiting example is not posted twice
+
+
+def test_stale_click_changes_nothing(bot: Bot, bank: dict[str, str]) -> None:
+    bot.slack.command(U1)
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)
+    label = bank[_text(bot, message)]
+    # Bob clicks a copy of Alice's message (e.g. forwarded, or hers expired and he got it).
+    response = bot.slack.choose(U2, message, label)
+    assert response.status_code == 200, response.text
+    bot.settle()
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 0
+    assert "another expert" in bot.slack.ephemerals(U2)[-1]
+    # Alice labels it; then Bob's click on it is stale too.
+    bot.slack.choose(U1, message, label)
+    bot.settle()
+    bot.slack.choose(U2, message, label)
+    bot.settle()
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+    assert "already labeled" in bot.slack.ephemerals(U2)[-1]
+    assert "Nothing was changed" in bot.slack.ephemerals(U2)[-1]
