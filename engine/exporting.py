@@ -45,9 +45,7 @@ def export_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
         assert found.id is not None
         rows = examples.list_examples(session=session, project_id=found.id)
         active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
-        agreed = feedback.current_labels(
-            session=session, project_id=found.id, active_labels=active
-        )
+        agreed = feedback.current_labels(session=session, project_id=found.id, active_labels=active)
         by_example: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for a in feedback.list_annotations(session=session, project_id=found.id):
             by_example[a.example_id].append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from engine.audit import DEFAULT_AUDIT_SHARE, audit_slots
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, StaleActionError
@@ -60,8 +61,11 @@ def next_task(
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
+        share = float(found.settings.get("audit_share", DEFAULT_AUDIT_SHARE))
+        delivered = assignments.count_assignments(session=session, project_id=found.id)
+        audit = bool(audit_slots(n_delivered=delivered, n=1, share=share)[0])
         claimed = assignments.claim_next_example(
-            session=session, project_id=found.id, annotator=annotator, ttl=ttl, now=now
+            session=session, project_id=found.id, annotator=annotator, ttl=ttl, now=now, audit=audit
         )
         if claimed is None:
             return None

@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.audit import audit_report
 from engine.classifier import Model, PoolGraph, build_pool_graph, load_model, train_model
 from engine.evaluation import cross_validate
+from engine.forecast import prediction_agreement
 from engine.strategies import DEFAULT_STRATEGY, get_strategy, select_cold_start, uncertainty_scores
 from engine.workspace import Workspace
 from storage.db import session_scope
@@ -41,10 +43,17 @@ class Pool:
     X: np.ndarray
     classes: list[str]
     y: np.ndarray  # class index per example, -1 when unlabeled
+    audit: np.ndarray  # True for examples drawn for the audit stream
 
     @property
     def labeled(self) -> np.ndarray:
-        return np.flatnonzero(self.y >= 0)
+        """Labeled examples a model may train on (audit labels are held out)."""
+        return np.flatnonzero((self.y >= 0) & ~self.audit)
+
+    @property
+    def audited(self) -> np.ndarray:
+        """Labeled audit examples: the unbiased evaluation set."""
+        return np.flatnonzero((self.y >= 0) & self.audit)
 
     @property
     def unlabeled(self) -> np.ndarray:
@@ -66,7 +75,8 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
     ids = np.array([r.id for r in rows], dtype=np.int64)
     X = ws.embed([r.text for r in rows], hashes=[r.content_hash for r in rows], progress=progress)
     y = np.array([index.get(agreed.get(int(i), ""), -1) for i in ids], dtype=np.int64)
-    return Pool(project_id=project.id, example_ids=ids, X=X, classes=classes, y=y)
+    audit = np.array([r.audit for r in rows], dtype=bool)
+    return Pool(project_id=project.id, example_ids=ids, X=X, classes=classes, y=y, audit=audit)
 
 
 def _graph(ws: Workspace, pool: Pool) -> PoolGraph:
@@ -126,9 +136,18 @@ def train_project(
             graph=graph,
             labeled_idx=lab,
         ).to_dict()
+        active = previous[0] if previous else None
+        metrics.update(_audit_metrics(pool, model, previous, seed=seed))
+        if warm is not None:
+            # how much the model still changes its mind: the stop signal's second half
+            metrics["agreement_previous"] = prediction_agreement(
+                _pool_proba(warm, pool).argmax(axis=1), _pool_proba(model, pool).argmax(axis=1)
+            )
         path = ws.model_dir(name) / f"v{run.version}.npz"
         model.save(path)
-        rows = _prediction_rows(ws, pool, model, project.settings)
+        promote, reason = promotion_decision(project.settings, active, pool.classes, metrics)
+        metrics["promotion"] = {"promoted": promote, "reason": reason}
+        rows = _prediction_rows(ws, pool, model, project.settings) if promote else []
     except BaseException:
         with session_scope(ws.db) as session:
             models.finish_model_run(session=session, run_id=run.id, status="failed")
@@ -143,20 +162,131 @@ def train_project(
             artifact_path=str(path),
             kind=model.kind,
         )
-        models.activate_model_run(session=session, project_id=pool.project_id, run_id=run_id)
-        models.replace_predictions(
-            session=session, project_id=pool.project_id, model_run_id=run_id, rows=rows
-        )
+        if promote:
+            models.activate_model_run(session=session, project_id=pool.project_id, run_id=run_id)
+            models.replace_predictions(
+                session=session, project_id=pool.project_id, model_run_id=run_id, rows=rows
+            )
+            run.is_active = True
     ws.memo[("model", run_id)] = model
     _prune_artifacts(ws, pool.project_id)
     return run
 
 
-def _prune_artifacts(ws: Workspace, project_id: int) -> None:
-    """Delete old model files (the runs and their metrics stay); never the active model's."""
+def _pool_proba(model: Model, pool: Pool, idx: np.ndarray | None = None) -> np.ndarray:
+    """Probabilities for pool rows (all, or ``idx``); the blend reuses its own pool's spread."""
+    if model.pool is not None and len(model.pool) == len(pool.example_ids):
+        probs = model.predict_proba_pool()
+        return probs if idx is None else probs[idx]
+    return model.predict_proba(pool.X if idx is None else pool.X[idx])
+
+
+def _audit_metrics(
+    pool: Pool, model: Model, previous: tuple[ModelRun, Model] | None, *, seed: int
+) -> dict[str, Any]:
+    """Audit-set scores of the new model and, on the same labels, of the active one."""
+    idx = pool.audited
+    if len(idx) == 0:
+        return {}
+    out: dict[str, Any] = {}
+    candidates = {"audit": model}
+    if previous is not None and previous[0].classes == pool.classes:
+        candidates["audit_active"] = previous[1]
+    for key, scorer in candidates.items():
+        probs = _pool_proba(scorer, pool, idx)
+        report = audit_report(
+            pool.y[idx],
+            probs.argmax(axis=1),
+            n_classes=len(pool.classes),
+            class_names=pool.classes,
+            rng=np.random.default_rng(seed),
+        )
+        out[key] = report.to_dict()
+    return out
+
+
+def promotion_decision(
+    settings: dict[str, Any],
+    active: ModelRun | None,
+    classes: list[str],
+    metrics: dict[str, Any],
+) -> tuple[bool, str]:
+    """Whether a freshly trained model should replace the active one, and why.
+
+    Losing a good model to a worse retrain is what users of other tools complain about most: a
+    new model is held back when a version is pinned, or when it is worse than the active model
+    on the audit set (an unbiased sample) by more than the active model's interval. Labels chosen
+    by active learning are a biased sample, so cross-validated scores never gate a promotion.
+    """
+    pinned = settings.get("pinned_version")
+    if pinned is not None:
+        return False, f"v{pinned} is pinned; promote this one with `labelbot models promote`"
+    if active is None:
+        return True, "first model"
+    if active.classes != classes:
+        return True, "the taxonomy changed since the active model"
+    new_audit = metrics.get("audit") or {}
+    # the active model scored on the same audit labels now; else what it scored when trained
+    old_audit = metrics.get("audit_active") or active.metrics.get("audit") or {}
+    measured = new_audit.get("accuracy") is not None and old_audit.get("low") is not None
+    if measured and float(new_audit["accuracy"]) < float(old_audit["low"]):
+        return False, (
+            f"worse on the audit set: {new_audit['accuracy']:.3f} vs the active model's "
+            f"{old_audit['accuracy']:.3f} (interval from {old_audit['low']:.3f})"
+        )
+    return True, "not worse than the active model"
+
+
+def activate_version(ws: Workspace, name: str, version: int) -> ModelRun:
+    """Make model ``version`` the active one now and re-score the queue with it."""
+    pool = load_pool(ws, name)
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        runs = {
+            r.version: r
+            for r in models.list_model_runs(session=session, project_id=pool.project_id)
+        }
+    run = runs.get(version)
+    if run is None or run.id is None:
+        raise NotFoundError(f"project {name!r} has no model v{version} (have: {sorted(runs)})")
+    if run.status != "ready" or not run.artifact_path or not Path(run.artifact_path).exists():
+        raise InvalidInputError(f"model v{version} has no usable file (status {run.status})")
+    if run.classes != pool.classes:
+        raise InvalidInputError(
+            f"model v{version} was trained on a different set of labels; retrain instead"
+        )
+    model = ws.memo.get(("model", run.id)) or load_model(Path(run.artifact_path))
+    ws.memo[("model", run.id)] = model
+    rows = _prediction_rows(ws, pool, model, project.settings)
     with session_scope(ws.db) as session:
+        models.activate_model_run(session=session, project_id=pool.project_id, run_id=run.id)
+        models.replace_predictions(
+            session=session, project_id=pool.project_id, model_run_id=run.id, rows=rows
+        )
+    run.is_active = True
+    return run
+
+
+def _prune_artifacts(ws: Workspace, project_id: int) -> None:
+    """Delete old model files (runs keep their metrics); never the active, pinned or best one."""
+    with session_scope(ws.db) as session:
+        project = projects.get_project_by_id(session=session, project_id=project_id)
+        runs = [
+            r
+            for r in models.list_model_runs(session=session, project_id=project_id)
+            if r.status == "ready"
+        ]
+        pinned = project.settings.get("pinned_version")
+        protect = {r.id for r in runs if r.version == pinned and r.id is not None}
+        if runs:
+            best = max(runs, key=_quality)
+            if best.id is not None:
+                protect.add(best.id)
         for old in models.stale_artifacts(
-            session=session, project_id=project_id, keep=ws.settings.keep_models
+            session=session,
+            project_id=project_id,
+            keep=ws.settings.keep_models,
+            protect=frozenset(protect),
         ):
             assert old.id is not None and old.artifact_path is not None
             Path(old.artifact_path).unlink(missing_ok=True)
@@ -174,9 +304,7 @@ def _prediction_rows(
     probs: np.ndarray | None = None
     uncertainty = np.zeros(n)
     if model is not None:
-        # the blend already holds spread labels for its own pool: no neighbour search needed
-        same_pool = model.pool is not None and len(model.pool) == n
-        probs = model.predict_proba_pool() if same_pool else model.predict_proba(pool.X)
+        probs = _pool_proba(model, pool)
         uncertainty = uncertainty_scores(probs, "margin")
     picked = np.array([], dtype=np.int64)
     if len(candidates) and (model is None or len(pool.labeled) < len(pool.classes)):
@@ -212,6 +340,45 @@ def _prediction_rows(
             )
         )
     return rows
+
+
+def _quality(run: ModelRun) -> tuple[float, float, int]:
+    """How good a run is: its audit accuracy when measured (unbiased), else cross-validated."""
+    audit = run.metrics.get("audit") or {}
+    return (
+        float(audit.get("accuracy", -1.0)),
+        float(run.metrics.get("accuracy", -1.0)),
+        run.n_labels,
+    )
+
+
+def pin_version(ws: Workspace, name: str, version: int) -> ModelRun:
+    """Activate ``version`` and keep it active: retrains are stored but not promoted."""
+    run = activate_version(ws, name, version)
+    with session_scope(ws.db) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        projects.update_project_settings(
+            session=session, project_id=project.id, pinned_version=version
+        )
+    return run
+
+
+def unpin(ws: Workspace, name: str) -> None:
+    """Let retrains replace the active model again (when they are not worse)."""
+    with session_scope(ws.db) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        projects.update_project_settings(
+            session=session, project_id=project.id, pinned_version=None
+        )
+
+
+def list_versions(ws: Workspace, name: str) -> list[ModelRun]:
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        return models.list_model_runs(session=session, project_id=project.id)
 
 
 def rescore_project(ws: Workspace, name: str) -> int:

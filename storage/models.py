@@ -57,6 +57,8 @@ class Example(SQLModel, table=True):
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     content_hash: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    # Drawn uniformly at random for the audit stream: its label evaluates models, never trains them.
+    audit: bool = False
 
 
 class Annotation(SQLModel, table=True):
@@ -142,6 +144,7 @@ class Assignment(SQLModel, table=True):
     example_id: int = Field(foreign_key="examples.id", index=True)
     annotator: str = Field(max_length=200)
     status: str = Field(default="open", max_length=20)  # open | done | skipped | expired | released
+    purpose: str = Field(default="queue", max_length=20)  # queue (the strategy's pick) | audit
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     # Where the example was delivered (e.g. a Slack channel + message ts), for updating it later.
@@ -162,6 +165,17 @@ class Flag(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     resolved_at: datetime | None = None
     resolved_by: str | None = Field(default=None, max_length=200)
+
+
+class Lease(SQLModel, table=True):
+    """One process at a time for a named piece of work (e.g. ``train:<project>``)."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=200)
+    owner: str = Field(max_length=200)
+    acquired_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
 
 
 # --- Chat delivery bookkeeping (the Slack bot) -------------------------------------------------

@@ -9,6 +9,7 @@ a partial unique index allows one *open* assignment per example, the final guara
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, func, update
 from sqlalchemy.exc import IntegrityError
@@ -68,11 +69,13 @@ def claim_next_example(
     annotator: str,
     ttl: timedelta,
     now: datetime | None = None,
+    audit: bool = False,
 ) -> tuple[Example, Assignment] | None:
     """Give ``annotator`` the highest-priority free example, or their open one; None when empty.
 
     Free means: no live annotation, no unresolved flag, not out with anyone, and not skipped by
-    this annotator.
+    this annotator. With ``audit`` the example is drawn uniformly at random instead, and marked
+    as an audit example (its label will evaluate models, not train them).
     """
     now = now or utcnow()
     expire_assignments(session=session, project_id=project_id, now=now)
@@ -84,7 +87,7 @@ def claim_next_example(
         if example is not None:
             return example, open_one
     for _ in range(_CLAIM_ATTEMPTS):
-        example = _next_free_example(session, project_id, annotator)
+        example = _next_free_example(session, project_id, annotator, uniform=audit)
         if example is None:
             return None
         assert example.id is not None
@@ -94,17 +97,23 @@ def claim_next_example(
             annotator=annotator,
             created_at=now,
             expires_at=now + ttl,
+            purpose="audit" if audit else "queue",
         )
         try:
             with session.begin_nested():
                 session.add(assignment)
+                if audit:
+                    example.audit = True
+                    session.add(example)
         except IntegrityError:
             continue  # another process claimed it between our read and write: take the next
         return example, assignment
     return None
 
 
-def _next_free_example(session: Session, project_id: int, annotator: str) -> Example | None:
+def _next_free_example(
+    session: Session, project_id: int, annotator: str, *, uniform: bool = False
+) -> Example | None:
     labeled = exists().where(
         col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
     )
@@ -117,11 +126,16 @@ def _next_free_example(session: Session, project_id: int, annotator: str) -> Exa
         col(Assignment.annotator) == annotator,
         col(Assignment.status) == "skipped",
     )
+    ordering: list[Any] = (
+        [func.random()]
+        if uniform
+        else [col(Prediction.priority).desc().nulls_last(), col(Example.id)]
+    )
     query = (
         select(Example)
         .outerjoin(Prediction, col(Prediction.example_id) == Example.id)
         .where(Example.project_id == project_id, ~labeled, ~flagged, ~taken, ~skipped)
-        .order_by(col(Prediction.priority).desc().nulls_last(), col(Example.id))
+        .order_by(*ordering)
         .limit(1)
     )
     if session.get_bind().dialect.name == "postgresql":
@@ -165,3 +179,11 @@ def count_free_examples(*, session: Session, project_id: int) -> int:
             .where(Example.project_id == project_id, ~labeled, ~flagged)
         ).one()
     )
+
+
+def count_assignments(*, session: Session, project_id: int, purpose: str | None = None) -> int:
+    """Deliveries so far in the project (every status), optionally of one purpose."""
+    query = select(func.count()).select_from(Assignment).where(Assignment.project_id == project_id)
+    if purpose is not None:
+        query = query.where(Assignment.purpose == purpose)
+    return int(session.exec(query).one())

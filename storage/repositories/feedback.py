@@ -192,3 +192,39 @@ def example_annotations(*, session: Session, example_id: int) -> list[Annotation
         )
         for a, name in rows
     ]
+
+
+def count_open_discussions(*, session: Session, project_id: int) -> int:
+    """Discussion threads on examples that still have no live label."""
+    from storage.models import DiscussionThread
+
+    labeled = (
+        select(Annotation.example_id)
+        .where(col(Annotation.retracted_at).is_(None))
+        .scalar_subquery()
+    )
+    return int(
+        session.exec(
+            select(func.count(func.distinct(DiscussionThread.example_id)))
+            .join(Example, col(Example.id) == DiscussionThread.example_id)
+            .where(
+                Example.project_id == project_id,
+                col(DiscussionThread.example_id).not_in(labeled),
+            )
+        ).one()
+    )
+
+
+def annotators_since(
+    *, session: Session, project_id: int, since: datetime | None
+) -> dict[str, int]:
+    """Live labels given since ``since`` (all time when None), per annotator."""
+    query = (
+        select(Annotation.annotator, func.count())
+        .join(Example, col(Example.id) == Annotation.example_id)
+        .where(Example.project_id == project_id, col(Annotation.retracted_at).is_(None))
+        .group_by(Annotation.annotator)
+    )
+    if since is not None:
+        query = query.where(col(Annotation.created_at) >= since)
+    return {str(who): int(n) for who, n in session.exec(query).all()}

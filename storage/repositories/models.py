@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, update
@@ -127,10 +128,12 @@ def get_prediction(*, session: Session, example_id: int) -> Prediction | None:
     return session.get(Prediction, example_id)
 
 
-def stale_artifacts(*, session: Session, project_id: int, keep: int) -> list[ModelRun]:
-    """Runs whose artifact files can go: all but the active run and the newest ``keep`` others."""
+def stale_artifacts(
+    *, session: Session, project_id: int, keep: int, protect: frozenset[int] = frozenset()
+) -> list[ModelRun]:
+    """Runs whose files can go: all but the active run, ``protect``, and the newest ``keep``."""
     runs = [r for r in list_model_runs(session=session, project_id=project_id) if r.artifact_path]
-    inactive = [r for r in runs if not r.is_active]
+    inactive = [r for r in runs if not r.is_active and r.id not in protect]
     return inactive[: max(0, len(inactive) - keep)]
 
 
@@ -139,3 +142,19 @@ def forget_artifact(*, session: Session, run_id: int) -> None:
     if run is not None:
         run.artifact_path = None
         session.add(run)
+
+
+def fail_abandoned_runs(*, session: Session, project_id: int, started_before: datetime) -> int:
+    """Mark runs stuck in ``training`` since before ``started_before`` (their process died)."""
+    stuck = session.exec(
+        select(ModelRun).where(
+            ModelRun.project_id == project_id,
+            ModelRun.status == "training",
+            col(ModelRun.created_at) < started_before,
+        )
+    ).all()
+    for run in stuck:
+        run.status = "failed"
+        run.metrics = {**run.metrics, "error": "abandoned: the training process stopped"}
+        session.add(run)
+    return len(stuck)

@@ -58,7 +58,10 @@ def test_loop_trains_a_useful_model_and_exports(loaded) -> None:  # type: ignore
     ws, truth = loaded
     _label_n(ws, truth, 30)
     run = training.train_project(ws, "bank")
-    assert run.version == 1 and run.n_labels == 30 and run.status == "ready"
+    # every 10th delivery is an audit pick: 3 of 30 labels evaluate the model, 27 train it
+    assert run.version == 1 and run.n_labels == 27 and run.status == "ready"
+    audit = run.metrics["audit"]
+    assert audit["n"] == 3 and audit["low"] <= audit["accuracy"] <= audit["high"]
     assert set(run.metrics) >= {"accuracy", "macro_f1", "per_class", "confusion"}
     status = projects.project_status(ws, "bank")
     assert status["labeled"] == 30 and status["model"]["version"] == 1
@@ -211,14 +214,33 @@ def test_export_writers(loaded) -> None:  # type: ignore[no-untyped-def]
 
 def test_old_model_files_are_pruned_but_runs_keep_metrics(loaded) -> None:  # type: ignore[no-untyped-def]
     ws, truth = loaded
-    ws.settings.keep_models = 1
+    ws.settings.keep_models = 0
     _label_n(ws, truth, 15)
-    runs = [training.train_project(ws, "bank") for _ in range(3)]
+    runs = [training.train_project(ws, "bank") for _ in range(4)]
     from storage.db import session_scope
     from storage.repositories import models
 
     with session_scope(ws.db) as s:
         stored = models.list_model_runs(session=s, project_id=runs[0].project_id)
-    assert [r.artifact_path is not None for r in stored] == [False, True, True]
-    assert not Path(runs[0].artifact_path).exists() and Path(runs[2].artifact_path).exists()
+    kept = [r for r in stored if r.artifact_path is not None]
+    # the active model and the best one stay; the rest are pruned (their metrics stay)
+    assert len(kept) == 2 and stored[-1] in kept
+    assert all(Path(r.artifact_path).exists() for r in kept)
+    assert not any(Path(ru.artifact_path).exists() for ru in runs if ru.id not in {k.id for k in kept})
     assert all(r.metrics["accuracy"] > 0 for r in stored)
+
+
+def test_audit_stream_is_uniform_and_held_out(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    projects.update_settings(ws, project="bank", audit_share=0.5)
+    _label_n(ws, truth, 40)
+    run = training.train_project(ws, "bank")
+    assert run.n_labels == 20 and run.metrics["audit"]["n"] == 20
+    from storage.db import session_scope
+    from storage.repositories import examples
+
+    with session_scope(ws.db) as s:
+        audited = [e for e in examples.list_examples(session=s, project_id=run.project_id) if e.audit]
+    # uniform draws from a slice ordered label by label spread over it, not just the queue's top
+    assert len(audited) == 20
+    assert len({truth[e.text] for e in audited}) >= 4

@@ -1,0 +1,107 @@
+"""`labelbot models` (versions, pin, rollback) and `labelbot worker` (the background trainer)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import app, handle_errors, out, workspace
+from storage.errors import InvalidInputError
+
+ACTIONS = ("pin", "unpin", "rollback", "promote")
+
+
+@app.command(
+    "models",
+    help=(
+        "Model versions of a project, and which one answers.\n\n"
+        "  labelbot models NAME                  list versions with their metrics\n"
+        "  labelbot models pin NAME VERSION      activate VERSION and keep it (retrains are "
+        "stored, not promoted)\n"
+        "  labelbot models unpin NAME            let better retrains replace it again\n"
+        "  labelbot models rollback NAME VERSION go back to an earlier version now\n"
+        "  labelbot models promote NAME VERSION  activate a version that was held back"
+    ),
+)
+@handle_errors
+def models_cmd(
+    words: Annotated[list[str], typer.Argument(help="NAME, or ACTION NAME [VERSION]")],
+) -> None:
+    from engine import training
+
+    ws = workspace()
+    if words[0] not in ACTIONS:
+        if len(words) != 1:
+            raise InvalidInputError(f"unknown action {words[0]!r}: use {', '.join(ACTIONS)}")
+        _list(ws, words[0])
+        return
+    action, *rest = words
+    if action == "unpin":
+        if len(rest) != 1:
+            raise InvalidInputError("usage: labelbot models unpin NAME")
+        training.unpin(ws, rest[0])
+        out.print(f"{rest[0]}: unpinned; retrains that are not worse will be promoted")
+        return
+    if len(rest) != 2 or not rest[1].lstrip("v").isdigit():
+        raise InvalidInputError(f"usage: labelbot models {action} NAME VERSION")
+    name, version = rest[0], int(rest[1].lstrip("v"))
+    if action == "pin":
+        training.pin_version(ws, name, version)
+        out.print(f"{name}: v{version} is active and pinned")
+    else:
+        training.activate_version(ws, name, version)
+        out.print(f"{name}: v{version} is active")
+
+
+def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
+    from engine import projects, training
+
+    pinned = projects.get_project(ws, name).settings.get("pinned_version")
+    table = Table("version", "trained", "labels", "kind", "CV acc", "audit acc", "status", "")
+    for run in training.list_versions(ws, name):
+        audit = (run.metrics.get("audit") or {}).get("accuracy")
+        marks = []
+        if run.is_active:
+            marks.append("active")
+        if run.version == pinned:
+            marks.append("pinned")
+        promotion = run.metrics.get("promotion") or {}
+        if run.status == "ready" and not promotion.get("promoted", True):
+            marks.append(f"held back: {promotion.get('reason', '')}")
+        table.add_row(
+            f"v{run.version}",
+            run.created_at.strftime("%Y-%m-%d %H:%M"),
+            str(run.n_labels),
+            run.kind,
+            f"{run.metrics['accuracy']:.3f}" if "accuracy" in run.metrics else "-",
+            "-" if audit is None else f"{audit:.3f}",
+            run.status + ("" if run.artifact_path or run.status != "ready" else " (file pruned)"),
+            ", ".join(marks),
+        )
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def worker(
+    poll_seconds: Annotated[float, typer.Option(help="Seconds between checks for work")] = 15.0,
+) -> None:
+    """Run the background trainer on its own (for teams that train apart from the web servers).
+
+    Retrains each project when enough new labels arrived (or time passed), one process per
+    project at a time; any number of workers may run against the same PostgreSQL database.
+    """
+    import logging
+
+    from engine.scheduler import build_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    ws = workspace()
+    scheduler = build_scheduler(ws, poll_seconds=poll_seconds, blocking=True)
+    out.print(f"labelbot worker: checking for work every {poll_seconds:g} s (Ctrl-C to stop)")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        out.print("worker stopped")

@@ -1,0 +1,187 @@
+"""Scheduler jobs: module-level functions the scheduler (or a test with its own clock) calls.
+
+Every job is derived from the database's state — "20 labels arrived since the last model", "the
+digest's cron time has passed since the last digest" — never from an in-memory queue, so a process
+that dies loses nothing: whichever process polls next sees the same state and does the work. One
+project is trained by one process at a time (a lease in the database).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine import digest, training
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import InvalidInputError, LabelbotError
+from storage.models import ModelRun, Project, utcnow
+from storage.repositories import feedback, leases, models, projects
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRAIN_EVERY = 20  # new labels since the last model
+DEFAULT_RETRAIN_MINUTES = 10.0  # ... or this long since it, if any label arrived
+DEFAULT_DIGEST_CRON = "0 9 * * mon-fri"  # weekdays 09:00 in the project's timezone
+TRAIN_LEASE = timedelta(minutes=15)  # longer than any training run; lapses if its owner dies
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    project: str
+    due: bool
+    new_labels: int
+    reason: str
+
+
+def _last_run(session, project_id: int) -> ModelRun | None:  # type: ignore[no-untyped-def]
+    runs = models.list_model_runs(session=session, project_id=project_id)
+    return runs[-1] if runs else None
+
+
+def retrain_decision(
+    ws: Workspace, project: str, *, now: datetime | None = None
+) -> RetrainDecision:
+    """Whether ``project`` should be retrained now, and why (the N-labels and timer triggers)."""
+    now = now or utcnow()
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        last = _last_run(session, found.id)
+        since = last.created_at if last is not None else None
+        new = feedback.count_annotations(session=session, project_id=found.id, since=since)
+    reference = since or found.created_at
+    every = int(found.settings.get("retrain_every", DEFAULT_RETRAIN_EVERY))
+    minutes = float(found.settings.get("retrain_minutes", DEFAULT_RETRAIN_MINUTES))
+    if new == 0:
+        return RetrainDecision(project, False, 0, "no new labels since the last model")
+    if new >= every:
+        return RetrainDecision(project, True, new, f"{new} new labels (threshold {every})")
+    if now - reference >= timedelta(minutes=minutes):
+        return RetrainDecision(project, True, new, f"{new} new labels and {minutes:g} min passed")
+    return RetrainDecision(project, False, new, f"{new} new labels, waiting for {every}")
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    project: str
+    version: int | None
+    message: str
+
+
+def retrain_cycle(
+    ws: Workspace,
+    *,
+    owner: str | None = None,
+    now: datetime | None = None,
+    on_trained: Callable[[str, ModelRun], None] | None = None,
+) -> list[RetrainOutcome]:
+    """Retrain every project that is due and not being trained by another process."""
+    owner = owner or default_owner()
+    outcomes: list[RetrainOutcome] = []
+    with session_scope(ws.db, read_only=True) as session:
+        names = [p.name for p in projects.list_projects(session=session)]
+    for name in names:
+        decision = retrain_decision(ws, name, now=now)
+        if not decision.due:
+            continue
+        lease = f"train:{name}"
+        with session_scope(ws.db) as session:
+            got = leases.try_acquire(session=session, name=lease, owner=owner, ttl=TRAIN_LEASE)
+        if not got:
+            outcomes.append(RetrainOutcome(name, None, "another process is training it"))
+            continue
+        try:
+            with session_scope(ws.db) as session:
+                found = projects.get_project(session=session, name=name)
+                assert found.id is not None
+                # a run left in "training" by a process that died is marked failed, not waited on
+                models.fail_abandoned_runs(
+                    session=session, project_id=found.id, started_before=utcnow() - TRAIN_LEASE
+                )
+            run = training.train_project(ws, name)
+        except InvalidInputError as exc:  # e.g. labels in only one class so far: wait for more
+            outcomes.append(RetrainOutcome(name, None, str(exc)))
+            continue
+        except LabelbotError as exc:
+            log.warning("retraining %s failed: %s", name, exc)
+            outcomes.append(RetrainOutcome(name, None, f"failed: {exc}"))
+            continue
+        finally:
+            with session_scope(ws.db) as session:
+                leases.release(session=session, name=lease, owner=owner)
+        outcomes.append(RetrainOutcome(name, run.version, decision.reason))
+        if on_trained is not None:
+            on_trained(name, run)
+    return outcomes
+
+
+def project_timezone(project: Project) -> ZoneInfo:
+    name = str(project.settings.get("timezone", "UTC"))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("project %s has an unknown timezone %r; using UTC", project.name, name)
+        return ZoneInfo("UTC")
+
+
+def next_digest_time(project: Project, *, after: datetime) -> datetime | None:
+    """The first digest time of the project's cron schedule strictly after ``after``."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    expr = str(project.settings.get("digest_cron", DEFAULT_DIGEST_CRON))
+    if expr in ("", "off", "none"):
+        return None
+    try:
+        trigger = CronTrigger.from_crontab(expr, timezone=project_timezone(project))
+    except ValueError as exc:
+        raise InvalidInputError(f"invalid digest schedule {expr!r}: {exc}") from exc
+    fire: datetime | None = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    return fire
+
+
+def digest_due(project: Project, *, now: datetime) -> bool:
+    """True when a scheduled digest time has passed since the last digest (or the creation)."""
+    last = project.settings.get("last_digest_at")
+    after = datetime.fromisoformat(last) if isinstance(last, str) else project.created_at
+    fire = next_digest_time(project, after=after)
+    return fire is not None and fire <= now
+
+
+def digest_cycle(
+    ws: Workspace,
+    send: Callable[[str], None],
+    *,
+    owner: str | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Send each due project's digest through ``send`` (the bot posts it); returns the names."""
+    owner = owner or default_owner()
+    now = now or utcnow()
+    sent: list[str] = []
+    with session_scope(ws.db, read_only=True) as session:
+        due = [p for p in projects.list_projects(session=session) if digest_due(p, now=now)]
+    for project in due:
+        lease = f"digest:{project.name}"
+        with session_scope(ws.db) as session:
+            if not leases.try_acquire(
+                session=session, name=lease, owner=owner, ttl=timedelta(minutes=10), now=now
+            ):
+                continue
+        try:
+            send(project.name)
+            digest.mark_sent(ws, project.name, now=now)
+            sent.append(project.name)
+        finally:
+            with session_scope(ws.db) as session:
+                leases.release(session=session, name=lease, owner=owner)
+    return sent

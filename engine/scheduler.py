@@ -1,0 +1,52 @@
+"""The background scheduler: retrains as labels arrive and sends digests on their cron schedule.
+
+It runs inside `labelbot serve` and on its own as `labelbot worker`. Both poll the database (see
+engine/jobs.py), so any number of processes can run it: leases make sure one trains a project.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from engine import jobs
+from engine.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_SECONDS = 15.0
+
+
+def build_scheduler(
+    ws: Workspace,
+    *,
+    send_digest: Callable[[str], None] | None = None,
+    on_trained: Callable[[str, Any], None] | None = None,
+    poll_seconds: float = DEFAULT_POLL_SECONDS,
+    owner: str | None = None,
+    blocking: bool = False,
+) -> Any:
+    """An APScheduler scheduler (not started) with the retrain and digest jobs."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    # One job instance at a time each: a slow training round never overlaps the next poll.
+    scheduler = cls(job_defaults={"coalesce": True, "max_instances": 1}, timezone="UTC")
+    who = owner or jobs.default_owner()
+
+    def retrain() -> None:
+        for outcome in jobs.retrain_cycle(ws, owner=who, on_trained=on_trained):
+            log.info("retrain %s: v%s (%s)", outcome.project, outcome.version, outcome.message)
+
+    scheduler.add_job(retrain, "interval", seconds=poll_seconds, id="retrain")
+    if send_digest is not None:
+        digest = send_digest
+
+        def digests() -> None:
+            for name in jobs.digest_cycle(ws, digest, owner=who):
+                log.info("digest sent for %s", name)
+
+        scheduler.add_job(digests, "interval", seconds=60, id="digests")
+    return scheduler

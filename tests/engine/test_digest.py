@@ -1,0 +1,67 @@
+"""Digests: the figures a team sees, and the chart (a real PNG)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from engine import digest, labeling, projects, training
+
+LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+
+
+@pytest.fixture
+def loaded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
+    projects.create_project(ws, name="bank", labels=LABELS, channel_id="C1")
+    path = tmp_path / "slice.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([t] for t, _ in banking_slice)
+    projects.import_file(ws, project="bank", path=path)
+    training.rescore_project(ws, "bank")
+    return ws, dict(banking_slice)
+
+
+def _label(ws, truth, n, who):  # type: ignore[no-untyped-def]
+    for _ in range(n):
+        task = labeling.next_task(ws, project="bank", annotator=who)
+        labeling.submit_label(
+            ws, project="bank", example_id=task.example_id, label=truth[task.text],
+            annotator=who, source="cli", key=f"{who}:{task.example_id}",
+        )  # fmt: skip
+
+
+def test_digest_without_a_model_says_so(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    _label(ws, truth, 3, "U1")
+    d = digest.build_digest(ws, "bank")
+    assert d.labels_since == 3 and d.by_annotator == [("U1", 3)] and d.accuracy is None
+    assert not d.forecast.ok and "Too few points" in d.forecast.message
+    assert "no model yet" in d.summary()
+    png = digest.render_chart(d, tmp_path / "empty.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_digest_after_several_models(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    projects.update_settings(ws, project="bank", audit_share=0.25)
+    for who in ("U1", "U2", "U1", "U2", "U1"):
+        _label(ws, truth, 12, who)
+        training.train_project(ws, "bank")
+    d = digest.build_digest(ws, "bank")
+    assert d.labels_since == 60 and dict(d.by_annotator) == {"U1": 36, "U2": 24}
+    assert d.model_version == 5 and d.accuracy is not None and d.accuracy.source == "audit"
+    assert d.accuracy.low <= d.accuracy.accuracy <= d.accuracy.high
+    assert d.accuracy_change is not None
+    assert len(d.curve) == 5 and [p.labels for p in d.curve] == sorted(p.labels for p in d.curve)
+    assert d.forecast.ok, d.forecast.message
+    assert len(d.weakest) <= 5 and set(d.per_class_f1) <= set(LABELS)
+    text = "\n".join(d.summary())
+    assert "model v5" in text and "on the audit set" in text and "U1 (36)" in text
+    png = digest.render_chart(d, tmp_path / "digest.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and 20_000 < png.stat().st_size < 500_000
+    digest.mark_sent(ws, "bank")
+    assert digest.build_digest(ws, "bank").labels_since == 0

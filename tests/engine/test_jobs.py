@@ -1,0 +1,193 @@
+"""Scheduler jobs with a controllable clock: N-labels and timer triggers, leases, cron digests."""
+
+from __future__ import annotations
+
+import csv
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine import jobs, labeling, projects, training
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.models import ModelRun, Project, utcnow
+from storage.repositories import leases, models
+
+LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+
+
+@pytest.fixture
+def loaded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
+    projects.create_project(ws, name="bank", labels=LABELS)
+    path = tmp_path / "slice.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([t] for t, _ in banking_slice)
+    projects.import_file(ws, project="bank", path=path)
+    training.rescore_project(ws, "bank")
+    return ws, dict(banking_slice)
+
+
+def _label(ws, truth, n, who="U1"):  # type: ignore[no-untyped-def]
+    for _ in range(n):
+        task = labeling.next_task(ws, project="bank", annotator=who)
+        labeling.submit_label(
+            ws, project="bank", example_id=task.example_id, label=truth[task.text],
+            annotator=who, source="cli", key=f"{who}:{task.example_id}",
+        )  # fmt: skip
+
+
+def test_n_labels_trigger(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    projects.update_settings(ws, project="bank", retrain_every=10, retrain_minutes=60)
+    _label(ws, truth, 9)
+    assert not jobs.retrain_decision(ws, "bank").due
+    assert jobs.retrain_cycle(ws, owner="w1") == []
+    _label(ws, truth, 1)
+    decision = jobs.retrain_decision(ws, "bank")
+    assert decision.due and decision.new_labels == 10
+    outcomes = jobs.retrain_cycle(ws, owner="w1")
+    assert [(o.project, o.version) for o in outcomes] == [("bank", 1)]
+    assert not jobs.retrain_decision(ws, "bank").due  # nothing new since v1
+
+
+def test_timer_trigger(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    projects.update_settings(ws, project="bank", retrain_every=10, retrain_minutes=5)
+    _label(ws, truth, 12)
+    jobs.retrain_cycle(ws, owner="w1")
+    _label(ws, truth, 3)
+    assert not jobs.retrain_decision(ws, "bank").due
+    later = utcnow() + timedelta(minutes=6)
+    decision = jobs.retrain_decision(ws, "bank", now=later)
+    assert decision.due and "5 min passed" in decision.reason
+    assert [o.version for o in jobs.retrain_cycle(ws, owner="w1", now=later)] == [2]
+
+
+def test_a_held_lease_keeps_other_workers_out(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    projects.update_settings(ws, project="bank", retrain_every=5)
+    _label(ws, truth, 6)
+    with session_scope(ws.db) as s:
+        assert leases.try_acquire(
+            session=s, name="train:bank", owner="other", ttl=timedelta(minutes=15)
+        )
+    outcomes = jobs.retrain_cycle(ws, owner="me")
+    assert outcomes[0].version is None and "another process" in outcomes[0].message
+    # the other process died: its lease lapses and the work is picked up
+    later = utcnow() + timedelta(minutes=16)
+    with session_scope(ws.db) as s:
+        assert leases.holder(session=s, name="train:bank", now=later) is None
+
+
+def test_two_workers_train_a_project_once(loaded, db_url_and_schema, encoder) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    projects.update_settings(ws, project="bank", retrain_every=5)
+    _label(ws, truth, 8)
+    url, schema = db_url_and_schema
+    results: dict[str, list[jobs.RetrainOutcome]] = {}
+    barrier = threading.Barrier(2)
+
+    def worker(owner: str) -> None:
+        other = Workspace.open(ws.settings, schema=schema, encoder=encoder, migrate=False)
+        barrier.wait()
+        results[owner] = jobs.retrain_cycle(other, owner=owner)
+        other.close()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    trained = [o for out in results.values() for o in out if o.version is not None]
+    assert len(trained) == 1
+    with session_scope(ws.db) as s:
+        runs = models.list_model_runs(session=s, project_id=_pid(ws))
+    assert [r.version for r in runs] == [1]
+
+
+def _pid(ws) -> int:  # type: ignore[no-untyped-def]
+    return projects.get_project(ws, "bank").id
+
+
+def test_abandoned_training_run_is_marked_failed(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    projects.update_settings(ws, project="bank", retrain_every=5)
+    _label(ws, truth, 6)
+    pid = _pid(ws)
+    with session_scope(ws.db) as s:  # a process started training, then was killed
+        stuck = models.start_model_run(session=s, project_id=pid, n_labels=6, classes=LABELS)
+        stuck.created_at = utcnow() - timedelta(hours=1)
+        s.add(stuck)
+    _label(ws, truth, 5)
+    outcomes = jobs.retrain_cycle(ws, owner="w1")
+    assert outcomes[0].version == 2
+    with session_scope(ws.db) as s:
+        runs = models.list_model_runs(session=s, project_id=pid)
+    assert [(r.version, r.status, r.is_active) for r in runs] == [
+        (1, "failed", False),
+        (2, "ready", True),
+    ]
+
+
+def _project(**settings: object) -> Project:
+    return Project(
+        name="p", settings=settings, created_at=datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+    )  # a Monday
+
+
+def test_cron_digest_in_the_projects_timezone() -> None:
+    # weekdays 09:00 in Berlin is 08:00 UTC in November
+    project = _project(timezone="Europe/Berlin")
+    assert not jobs.digest_due(project, now=datetime(2026, 11, 23, 7, 59, tzinfo=UTC))
+    assert jobs.digest_due(project, now=datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    project.settings["last_digest_at"] = datetime(2026, 11, 27, 8, 0, tzinfo=UTC).isoformat()
+    # Friday's sent: nothing on the weekend, next on Monday
+    assert not jobs.digest_due(project, now=datetime(2026, 11, 29, 20, 0, tzinfo=UTC))
+    assert jobs.digest_due(project, now=datetime(2026, 11, 30, 8, 1, tzinfo=UTC))
+    assert jobs.next_digest_time(_project(digest_cron="off"), after=project.created_at) is None
+
+
+def test_digest_cycle_sends_once_per_schedule(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = loaded
+    projects.update_settings(ws, project="bank", digest_cron="*/30 * * * *")
+    sent: list[str] = []
+    now = utcnow() + timedelta(minutes=31)
+    assert jobs.digest_cycle(ws, sent.append, owner="w1", now=now) == ["bank"]
+    assert jobs.digest_cycle(ws, sent.append, owner="w1", now=now) == []
+    assert sent == ["bank"]
+    assert jobs.digest_cycle(ws, sent.append, owner="w1", now=now + timedelta(minutes=31)) == [
+        "bank"
+    ]
+
+
+def test_pinned_version_is_not_replaced_and_rollback(loaded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = loaded
+    _label(ws, truth, 10)
+    v1 = training.train_project(ws, "bank")
+    training.pin_version(ws, "bank", v1.version)
+    _label(ws, truth, 10)
+    v2 = training.train_project(ws, "bank")
+    assert not v2.is_active and v2.metrics["promotion"]["promoted"] is False
+    assert projects.project_status(ws, "bank")["model"]["version"] == 1
+    training.unpin(ws, "bank")
+    v3 = training.train_project(ws, "bank")
+    assert v3.is_active
+    training.activate_version(ws, "bank", 2)
+    assert projects.project_status(ws, "bank")["model"]["version"] == 2
+
+
+def test_model_worse_on_the_audit_set_is_held_back() -> None:
+    active = ModelRun(
+        project_id=1, version=1, classes=["a", "b"],
+        metrics={"audit": {"accuracy": 0.90, "low": 0.86, "high": 0.93, "n": 200}},
+    )  # fmt: skip
+    worse = {"audit": {"accuracy": 0.84, "low": 0.80, "high": 0.88, "n": 200}}
+    ok = {"audit": {"accuracy": 0.87, "low": 0.83, "high": 0.91, "n": 200}}
+    assert training.promotion_decision({}, active, ["a", "b"], worse)[0] is False
+    assert training.promotion_decision({}, active, ["a", "b"], ok)[0] is True
+    assert training.promotion_decision({}, active, ["a", "b", "c"], worse)[0] is True
+    assert training.promotion_decision({"pinned_version": 1}, active, ["a", "b"], ok)[0] is False
