@@ -40,7 +40,7 @@ def serve(
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         socket_mode = SocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
-        socket_mode.connect()  # runs in its own threads; HTTP keeps serving health and REST
+        socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP serves the rest
         out.print("connected to Slack in Socket Mode")
     try:
         uvicorn.run(
@@ -48,5 +48,5 @@ def serve(
         )
     finally:
         if socket_mode is not None:
-            socket_mode.close()
+            socket_mode.close()  # type: ignore[no-untyped-call]
         services.close()

@@ -147,3 +147,13 @@ def bank(bot: Bot, banking_slice: list[tuple[str, str]], tmp_path: Path) -> dict
     projects.import_file(bot.ws, project=PROJECT, path=path)
     training.rescore_project(bot.ws, PROJECT)
     return dict(banking_slice)
+
+
+def true_label(bot: Bot, truth: dict[str, str], message: dict[str, object]) -> str:
+    """The right answer for the example a labeling message shows."""
+    from engine import messaging
+    from tests.fakes.slack_client import example_id
+
+    eid = example_id(message)
+    assert eid is not None, "not a labeling message"
+    return truth[messaging.example_ref(bot.ws, example_id=eid).text]

@@ -105,10 +105,19 @@ class SlackSim:
     ) -> httpx.Response:
         """Click the element `action_id` on `message` (in `user`'s DM unless `channel=`)."""
         block_id, el = button(message, action_id)
-        return self.post(signed_interactivity(self.secret, self.action_payload(
-            user, message, action_id, el.get("value") if value is None else value,
-            block_id=block_id, **kw,
-        )))  # fmt: skip
+        return self.post(
+            signed_interactivity(
+                self.secret,
+                self.action_payload(
+                    user,
+                    message,
+                    action_id,
+                    el.get("value") if value is None else value,
+                    block_id=block_id,
+                    **kw,
+                ),
+            )
+        )
 
     def choose(self, user: str, message: Message, label: str) -> httpx.Response:
         """Pick `label` on a labeling message, by button or select, as the message offers it."""
@@ -120,20 +129,37 @@ class SlackSim:
         choice = next((c for c in choices(message) if c.label == label), None)
         assert choice is not None, f"{label!r} is not offered on {message.get('text')!r}"
         return self.action_payload(
-            user, message, choice.action_id, choice.value, block_id=choice.block_id,
+            user,
+            message,
+            choice.action_id,
+            choice.value,
+            block_id=choice.block_id,
             selected_option=choice.option,
-        )  # fmt: skip
+        )
 
     def action_payload(
-        self, user: str, message: Message, action_id: str, value: str | None, *,
-        block_id: str = "b", selected_option: dict[str, Any] | None = None,
+        self,
+        user: str,
+        message: Message,
+        action_id: str,
+        value: str | None,
+        *,
+        block_id: str = "b",
+        selected_option: dict[str, Any] | None = None,
         channel: str | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         return payloads.block_actions(
-            user, action_id, value, channel or self.api.dm_channel(user), message["ts"],
-            message.get("blocks") or [], block_id=block_id, selected_option=selected_option,
-            message_text=message.get("text", ""), response_url=self.api.response_url(user),
-        )  # fmt: skip
+            user,
+            action_id,
+            value,
+            channel or self.api.dm_channel(user),
+            message["ts"],
+            message.get("blocks") or [],
+            block_id=block_id,
+            selected_option=selected_option,
+            message_text=message.get("text", ""),
+            response_url=self.api.response_url(user),
+        )
 
     def event(self, envelope: dict[str, Any], **kw: Any) -> httpx.Response:
         return self.post(signed_event(self.secret, envelope, **kw))

@@ -1,0 +1,90 @@
+"""The REST API and the model in chat (`/label predict`, the message shortcut)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot import ids
+from engine import labeling, training
+from tests.bot.conftest import API_TOKEN, PROJECT, Bot
+from tests.fakes import payloads
+from tests.fakes.signing import signed_interactivity
+
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+AGE = "How old do I need to be to open an account?"
+
+
+@pytest.fixture
+def trained(bot: Bot, bank: dict[str, str]) -> Bot:
+    for i in range(30):
+        task = labeling.next_task(bot.ws, project=PROJECT, annotator="U0SEED")
+        assert task is not None
+        labeling.submit_label(
+            bot.ws, project=PROJECT, example_id=task.example_id, label=bank[task.text],
+            annotator="U0SEED", source="cli", key=f"seed:{i}",
+        )  # fmt: skip
+    training.train_project(bot.ws, PROJECT)
+    return bot
+
+
+def test_rest_api_needs_the_bearer_token(bot: Bot, bank: dict[str, str]) -> None:
+    http = bot.slack.http
+    assert http.get("/healthz").json() == {"ok": True, "outbox": 0}
+    assert http.get("/api/projects").status_code == 401
+    wrong = http.get("/api/projects", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    assert http.get("/api/projects", headers=AUTH).json() == [
+        {"name": PROJECT, "description": "", "channel": "C0PROJECT"}
+    ]
+    status = http.get(f"/api/projects/{PROJECT}/status", headers=AUTH).json()
+    assert status["examples"] == 150 and status["model"] is None
+    missing = http.get("/api/projects/nope/status", headers=AUTH)
+    assert missing.status_code == 404 and missing.json()["error"] == "NotFoundError"
+    no_model = http.post(f"/api/projects/{PROJECT}/predict", json={"texts": [AGE]}, headers=AUTH)
+    assert no_model.status_code == 404 and "no trained model" in no_model.json()["detail"]
+    assert (
+        http.post(f"/api/projects/{PROJECT}/predict", json={"texts": []}, headers=AUTH).status_code
+        == 422
+    )  # noqa: E501
+    export = http.get(f"/api/projects/{PROJECT}/export", headers=AUTH)
+    assert export.headers["content-type"].startswith("application/x-ndjson")
+    assert len(export.text.splitlines()) == 150
+    csv_export = http.get(f"/api/projects/{PROJECT}/export?format=csv", headers=AUTH)
+    assert csv_export.text.startswith("id,text,label")
+
+
+@pytest.mark.slow
+def test_the_model_answers_over_rest_slash_command_and_shortcut(trained: Bot) -> None:
+    bot = trained
+    answer = bot.slack.http.post(
+        f"/api/projects/{PROJECT}/predict",
+        json={"texts": [AGE, "my card has not arrived"]},
+        headers=AUTH,
+    ).json()
+    assert [p["label"] for p in answer["predictions"]] == ["age_limit", "card_arrival"]
+    top = answer["predictions"][0]["top"]
+    assert len(top) == 3 and abs(sum(t["probability"] for t in top) - 1) < 0.5
+
+    assert bot.slack.command("U0ALICE", f"predict {AGE}").status_code == 200
+    bot.settle()
+    (said,) = bot.slack.ephemerals("U0ALICE")
+    assert "*age_limit*" in said or "age_limit" in said
+
+    shortcut = payloads.message_shortcut("U0BOB", ids.CLASSIFY_SHORTCUT, "C0OTHER", "1.1", AGE)
+    shortcut["response_url"] = bot.api.response_url("U0BOB")
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, shortcut)).status_code == 200
+    bot.settle()
+    (call,) = [c for c in bot.api.calls("response_url") if c.params["_to"] == "U0BOB"]
+    assert call.params["response_type"] == "ephemeral"
+    assert "age_limit" in json.dumps(call.params["blocks"])
+
+
+def test_label_command_helps_when_there_is_nothing_to_do(bot: Bot) -> None:
+    bot.slack.command("U0ALICE")
+    bot.settle()
+    assert "no projects yet" in bot.slack.ephemerals("U0ALICE")[-1]
+    bot.slack.command("U0ALICE", "help")
+    bot.settle()
+    assert "/label predict" in bot.slack.ephemerals("U0ALICE")[-1]
