@@ -226,7 +226,9 @@ def test_old_model_files_are_pruned_but_runs_keep_metrics(loaded) -> None:  # ty
     # the active model and the best one stay; the rest are pruned (their metrics stay)
     assert len(kept) == 2 and stored[-1] in kept
     assert all(Path(r.artifact_path).exists() for r in kept)
-    assert not any(Path(ru.artifact_path).exists() for ru in runs if ru.id not in {k.id for k in kept})
+    assert not any(
+        Path(ru.artifact_path).exists() for ru in runs if ru.id not in {k.id for k in kept}
+    )
     assert all(r.metrics["accuracy"] > 0 for r in stored)
 
 
@@ -240,7 +242,9 @@ def test_audit_stream_is_uniform_and_held_out(loaded) -> None:  # type: ignore[n
     from storage.repositories import examples
 
     with session_scope(ws.db) as s:
-        audited = [e for e in examples.list_examples(session=s, project_id=run.project_id) if e.audit]
+        audited = [
+            e for e in examples.list_examples(session=s, project_id=run.project_id) if e.audit
+        ]
     # uniform draws from a slice ordered label by label spread over it, not just the queue's top
     assert len(audited) == 20
     assert len({truth[e.text] for e in audited}) >= 4

@@ -115,9 +115,7 @@ def test_comments_are_stored_once_per_external_key(db) -> None:  # type: ignore[
                 session=s, example_id=ex, author="U1", text="hm", external_key="slack:C1:1.2"
             )
     with session_scope(db) as s:
-        assert [c.text for c in feedback.list_comments(session=s, project_id=project.id)] == [
-            "hm"
-        ]
+        assert [c.text for c in feedback.list_comments(session=s, project_id=project.id)] == ["hm"]
 
 
 def test_claims_follow_priority_and_never_share_an_example(db) -> None:  # type: ignore[no-untyped-def]
@@ -238,6 +236,13 @@ def test_migrations_match_the_models(db) -> None:  # type: ignore[no-untyped-def
     with db.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     # server-side type spellings differ by dialect; tables, columns and indexes must not
-    structural = [d for d in diff if d[0] in ("add_table", "remove_table", "add_column",
-                                             "remove_column", "add_index", "remove_index")]  # fmt: skip
+    kinds = (
+        "add_table",
+        "remove_table",
+        "add_column",
+        "remove_column",
+        "add_index",
+        "remove_index",
+    )
+    structural = [d for d in diff if d[0] in kinds]
     assert structural == []
