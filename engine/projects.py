@@ -37,6 +37,13 @@ def update_settings(ws: Workspace, *, project: str, **changes: Any) -> dict[str,
         ).settings
 
 
+def set_channel(ws: Workspace, *, project: str, channel_id: str | None) -> None:
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        projects.set_project_channel(session=session, project_id=found.id, channel_id=channel_id)
+
+
 def list_projects(ws: Workspace) -> list[Project]:
     with session_scope(ws.db, read_only=True) as session:
         return projects.list_projects(session=session)

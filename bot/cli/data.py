@@ -40,6 +40,78 @@ def project_create(
     out.print(f"created project {project.name!r} with {len(names)} labels")
 
 
+@project_app.command("set")
+@handle_errors
+def project_set(
+    name: Annotated[str, typer.Argument(help="Project name")],
+    channel: Annotated[
+        str | None, typer.Option(help="Slack channel ID for threads and digests")
+    ] = None,
+    admins: Annotated[
+        str | None, typer.Option(help="Comma-separated Slack user IDs who administer the project")
+    ] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA timezone, e.g. Europe/Berlin")] = None,
+    digest_cron: Annotated[
+        str | None, typer.Option(help="Digest schedule (crontab), e.g. '0 9 * * mon-fri'; 'off'")
+    ] = None,
+    retrain_every: Annotated[
+        int | None, typer.Option(help="Retrain after this many new labels")
+    ] = None,
+    retrain_minutes: Annotated[
+        float | None, typer.Option(help="... or this many minutes after the last model")
+    ] = None,
+    audit_share: Annotated[
+        float | None, typer.Option(help="Share of deliveries drawn at random for honest metrics")
+    ] = None,
+    target_accuracy: Annotated[
+        float | None, typer.Option(help="Accuracy the forecast aims at")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples ranked per query round")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Query strategy name")] = None,
+) -> None:
+    """Change a project's settings; prints them all."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from engine.jobs import next_digest_time
+    from engine.strategies import get_strategy
+    from storage.errors import InvalidInputError
+
+    ws = workspace()
+    changes: dict[str, object] = {}
+    if admins is not None:
+        changes["admins"] = [a.strip() for a in admins.split(",") if a.strip()]
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInputError(f"unknown timezone {timezone!r} (e.g. Europe/Berlin)") from None
+        changes["timezone"] = timezone
+    if audit_share is not None and not 0 <= audit_share <= 0.5:
+        raise InvalidInputError("--audit-share must be between 0 and 0.5")
+    if strategy is not None:
+        get_strategy(strategy)
+    for key, value in {
+        "digest_cron": digest_cron,
+        "retrain_every": retrain_every,
+        "retrain_minutes": retrain_minutes,
+        "audit_share": audit_share,
+        "target_accuracy": target_accuracy,
+        "batch_size": batch_size,
+        "strategy": strategy,
+    }.items():
+        if value is not None:
+            changes[key] = value
+    if digest_cron is not None:  # validate before storing: a bad schedule would stop digests
+        from storage.models import Project, utcnow
+
+        next_digest_time(Project(name=name, settings={"digest_cron": digest_cron}), after=utcnow())
+    if channel is not None:
+        projects.set_channel(ws, project=name, channel_id=channel)
+    settings = projects.update_settings(ws, project=name, **changes)
+    for key in sorted(settings):
+        out.print(f"{key} = {settings[key]}", highlight=False)
+
+
 @project_app.command("list")
 @handle_errors
 def project_list() -> None:

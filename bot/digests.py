@@ -1,0 +1,79 @@
+"""Posting digests to a project's channel: blocks, then the chart through files upload v2."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.views.digest import digest_message
+from engine import projects
+from engine.digest import build_digest, render_chart
+from engine.workspace import Workspace
+from storage.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PostedDigest:
+    channel: str
+    ts: str | None
+    file_id: str | None
+    notified_admins: list[str]
+
+
+def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
+    """Post the digest of ``name`` to its channel, with its chart as an uploaded PNG.
+
+    The bot must be a member of the channel: a ``not_in_channel`` answer is turned into a direct
+    message to the project's admins saying how to fix it (never a silent failure); with no
+    admins set it is raised as a ConfigurationError.
+    """
+    digest = build_digest(ws, name)
+    if not digest.channel:
+        raise ConfigurationError(
+            f"project {name!r} has no channel: `labelbot project set {name} --channel C0123`"
+        )
+    payload = digest_message(digest)
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = render_chart(digest, Path(tmp) / f"{name}-digest.png")
+        try:
+            # https://docs.slack.dev/reference/methods/chat.postMessage
+            posted = client.chat_postMessage(channel=digest.channel, **payload)
+            # files upload v2: files.getUploadURLExternal + completeUploadExternal
+            # (https://docs.slack.dev/messaging/working-with-files#upload)
+            upload = client.files_upload_v2(
+                channel=digest.channel,
+                file=str(chart),
+                filename=chart.name,
+                title=f"{name}: learning curve and per-class F1",
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") != "not_in_channel":
+                raise
+            admins = _tell_admins(client, ws, name, digest.channel)
+            return PostedDigest(digest.channel, None, None, admins)
+    files = upload.get("files") or [{}]
+    return PostedDigest(digest.channel, posted.get("ts"), files[0].get("id"), [])
+
+
+def _tell_admins(client: WebClient, ws: Workspace, name: str, channel: str) -> list[str]:
+    admins = [str(a) for a in projects.get_project(ws, name).settings.get("admins") or []]
+    text = (
+        f"I could not post the *{name}* digest: I am not a member of <#{channel}>. "
+        "Invite me there with `/invite @labelbot`, then the next digest will go out."
+    )
+    if not admins:
+        raise ConfigurationError(
+            f"the bot is not in channel {channel} (project {name!r}): invite it with "
+            f"/invite @labelbot; set admins to be told: labelbot project set {name} --admins U123"
+        )
+    for admin in admins:
+        client.chat_postMessage(channel=admin, text=text)
+    log.warning("digest for %s not posted: bot not in %s; told %s", name, channel, admins)
+    return admins

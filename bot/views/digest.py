@@ -1,0 +1,44 @@
+"""The project digest as a channel message (the chart is uploaded beside it as a file)."""
+
+from __future__ import annotations
+
+from bot.slack_text import escape
+from bot.views.text import Block, context, header, message, section
+from engine.digest import Digest
+
+
+def _accuracy_line(d: Digest) -> str:
+    if d.accuracy is None:
+        return "*Model:* none yet — it trains once a few classes have labels."
+    acc = d.accuracy
+    interval = f" (90% interval {acc.low:.1%}–{acc.high:.1%})" if acc.low is not None else ""
+    change = f", {d.accuracy_change:+.1%} since the previous model" if d.accuracy_change else ""
+    how = "on the audit set" if acc.source == "audit" else "cross-validated, biased upward or down"
+    return f"*Model v{d.model_version}:* {acc.accuracy:.1%} accuracy{interval} {how}{change}"
+
+
+def digest_message(d: Digest) -> Block:
+    """Labels since the last digest and by whom, accuracy, weakest classes, forecast, open items."""
+    who = ", ".join(f"<@{escape(u)}> {n}" if u.startswith(("U", "W")) else f"{escape(u)} {n}"
+                    for u, n in d.by_annotator[:10]) or "nobody yet"  # fmt: skip
+    since = f" since {d.since:%b %d}" if d.since else ""
+    blocks = [
+        header(f"{d.project}: weekly digest"),
+        section(f"*{d.labels_since} new labels*{since} ({d.total_labels} in all) — {who}"),
+        section(_accuracy_line(d)),
+    ]
+    if d.weakest:
+        weak = "\n".join(f"• {escape(lb)}: F1 {f1:.2f} ({n} labels)" for lb, f1, n in d.weakest)
+        blocks.append(section(f"*Weakest classes*\n{weak}"))
+    blocks.append(section(f"*Forecast* {escape(d.forecast.describe(d.target))}"))
+    blocks.append(section(("*Stop?* " if d.stop.stop else "") + escape(d.stop.reason)))
+    blocks.append(
+        context(
+            f"{d.open_flags} open flags · {d.open_discussions} open discussions · "
+            "chart: learning curve with forecast, and per-class F1"
+        )
+    )
+    acc = f"{d.accuracy.accuracy:.0%}" if d.accuracy else "no model yet"
+    return message(
+        f"{escape(d.project)} digest: {d.labels_since} new labels, accuracy {acc}", blocks
+    )
