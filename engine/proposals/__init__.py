@@ -1,0 +1,89 @@
+"""Taxonomy proposals: the merges, splits, additions and rare labels the model suggests.
+
+Pure array code on a project's labeled examples (:class:`LabeledData`); no storage, no Slack.
+Every detector returns :class:`Proposal` objects with readable evidence (numbers and sample
+examples), a 0..1 ``score`` to rank by, a stable ``key`` and an ``evidence_strength``, so that a
+rejected proposal is held back until its evidence has grown (:func:`filter_rejected`).
+
+    data = LabeledData(embeddings=X, labels=y, label_names=names, texts=texts)
+    for p in propose_all(data, skipped_embeddings=S, skipped_texts=s_texts):
+        print(p.message)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from engine.proposals.additions import propose_additions
+from engine.proposals.base import Key, LabeledData, Proposal, out_of_fold_proba
+from engine.proposals.merges import Disagreement, confident_joint, propose_merges
+from engine.proposals.rare import rare_labels
+from engine.proposals.splits import propose_splits
+
+__all__ = [
+    "Disagreement",
+    "LabeledData",
+    "Proposal",
+    "confident_joint",
+    "filter_rejected",
+    "out_of_fold_proba",
+    "propose_additions",
+    "propose_all",
+    "propose_merges",
+    "propose_splits",
+    "rare_labels",
+]
+
+EVIDENCE_GROWTH = 1.5  # a rejected proposal returns once its supporting evidence is 1.5x larger
+
+
+def propose_all(
+    data: LabeledData,
+    *,
+    disagreements: Sequence[Disagreement] = (),
+    skipped_embeddings: np.ndarray | None = None,
+    skipped_texts: Sequence[str] = (),
+    skipped_ids: Sequence[int] | None = None,
+    rejected: Mapping[Key, float] | None = None,
+    seed: int = 0,
+) -> list[Proposal]:
+    """Every kind of proposal, highest score first, minus those rejected on as much evidence.
+
+    Out-of-fold probabilities are computed once and shared by the merge and rare-label checks.
+    ``rejected`` maps a rejected proposal's key to its ``evidence_strength`` at rejection.
+    """
+    if data.oof_proba is None and len(data.labels) > 1:
+        proba = out_of_fold_proba(data.embeddings, data.labels, n_classes=data.n_classes, seed=seed)
+        data = dataclasses.replace(data, oof_proba=proba)
+    found = [
+        *propose_merges(data, disagreements=disagreements, seed=seed),
+        *propose_splits(data, seed=seed),
+        *rare_labels(data, seed=seed),
+    ]
+    if skipped_embeddings is not None and len(skipped_texts):
+        found += propose_additions(
+            data,
+            skipped_embeddings=skipped_embeddings,
+            skipped_texts=skipped_texts,
+            skipped_ids=skipped_ids,
+        )
+    found.sort(key=lambda p: (-p.score, p.key))
+    return filter_rejected(found, rejected or {})
+
+
+def filter_rejected(
+    proposals: Sequence[Proposal],
+    rejected: Mapping[Key, float],
+    *,
+    growth: float = EVIDENCE_GROWTH,
+) -> list[Proposal]:
+    """Proposals whose key was never rejected, or whose evidence grew ``growth``-fold since."""
+    out = []
+    for p in proposals:
+        before = rejected.get(tuple(p.key))
+        if before is None or p.evidence_strength >= growth * max(before, 1.0):
+            out.append(p)
+    return out

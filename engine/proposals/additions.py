@@ -1,0 +1,106 @@
+"""Addition proposals: a tight group among the examples experts skipped or flagged as fitting no
+label, which no existing label claims."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.proposals.base import LabeledData, Proposal, centroids, unit_rows
+from engine.proposals.words import distinctive_words
+
+MIN_GROUP = 3  # three experts' "fits nothing" on similar texts is a pattern; two may be chance
+FALLBACK_COHESION, FALLBACK_CROSS = 0.5, 0.2  # pairwise cosines assumed with < 2 usable labels
+
+
+def propose_additions(
+    data: LabeledData,
+    *,
+    skipped_embeddings: np.ndarray,
+    skipped_texts: Sequence[str],
+    skipped_ids: Sequence[int] | None = None,
+    min_group: int = MIN_GROUP,
+) -> list[Proposal]:
+    """New labels suggested by groups of skipped/flagged examples, largest first.
+
+    Groups are average-linkage clusters: two groups join while their mean pairwise cosine is
+    closer to a typical label's inside (median within-label cosine) than to a typical pair of
+    neighbouring labels' (median cosine to the nearest label), i.e. above the midpoint. A group
+    must also sit closer to its own centre than to any existing label's centroid on average, so
+    "unsure between A and B" skips do not become a new label.
+    """
+    from sklearn.cluster import AgglomerativeClustering
+
+    E = unit_rows(np.asarray(skipped_embeddings, dtype=np.float32))
+    ids = list(skipped_ids) if skipped_ids is not None else list(range(len(E)))
+    if len(E) != len(skipped_texts) or len(E) != len(ids):
+        raise ValueError("skipped embeddings, texts and ids must have the same length")
+    if len(E) < min_group:
+        return []
+    within, cross = label_cohesion(data)
+    joins = (within + cross) / 2
+    groups = AgglomerativeClustering(
+        n_clusters=None, metric="cosine", linkage="average", distance_threshold=1.0 - joins
+    ).fit_predict(E)
+    cent = centroids(data)[data.counts() > 0]
+    labeled_texts = list(data.texts) if data.texts is not None else []
+    out: list[Proposal] = []
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        if len(members) < min_group:
+            continue
+        centre = unit_rows(E[members].mean(axis=0, keepdims=True))[0]
+        own = E[members] @ centre
+        to_label = E[members] @ cent.T if len(cent) else np.zeros((len(members), 0))
+        best_label = int(to_label.mean(axis=0).argmax()) if to_label.shape[1] else -1
+        label_sim = float(to_label[:, best_label].mean()) if best_label >= 0 else 0.0
+        if label_sim >= float(own.mean()):
+            continue  # the group sits inside an existing label
+        texts = [skipped_texts[i] for i in members.tolist()]
+        others = [t for i, t in enumerate(skipped_texts) if groups[i] != g] + labeled_texts
+        words = distinctive_words(texts, others, top=3)
+        name = "_".join(w for w, _, _ in words[:2]) or f"new_label_{len(out) + 1}"
+        used_names = [n for n, c in zip(data.label_names, data.counts(), strict=True) if c > 0]
+        nearest = used_names[best_label] if best_label >= 0 else None
+        pairwise = E[members] @ E[members].T
+        mean_pair = float((pairwise.sum() - len(members)) / (len(members) * (len(members) - 1)))
+        order = members[np.argsort(-own, kind="stable")]
+        evidence = {
+            "size": len(members),
+            "cohesion": round(mean_pair, 3),
+            "label_cohesion": round(within, 3),
+            "neighbour_label_cosine": round(cross, 3),
+            "nearest_label": nearest,
+            "nearest_label_cosine": round(label_sim, 3),
+            "own_centre_cosine": round(float(own.mean()), 3),
+            "words": [{"word": w, "share": s, "share_other": o} for w, s, o in words],
+            "examples": [{"id": int(ids[i]), "text": skipped_texts[i]} for i in order[:3].tolist()],
+            "ids": [int(ids[i]) for i in members],
+        }
+        key_words = tuple(sorted(w for w, _, _ in words)) or (name,)
+        out.append(Proposal(
+            kind="add", labels=(name,),
+            score=round(min(1.0, mean_pair - label_sim + len(members) / 100), 4),
+            evidence=evidence, key=("add", *key_words),
+            message=(f"Add a label like {name!r}? {len(members)} skipped or flagged examples "
+                     f"form a group as tight as a label (mean cosine {mean_pair:.2f}) and closer "
+                     f"to each other than to any label (nearest: {nearest}, {label_sim:.2f})."),
+            evidence_strength=float(len(members)),
+        ))  # fmt: skip
+    out.sort(key=lambda p: (-p.evidence_strength, -p.score, p.key))
+    return out
+
+
+def label_cohesion(data: LabeledData) -> tuple[float, float]:
+    """Medians over labels with 2+ examples of (mean pairwise cosine inside the label, mean
+    pairwise cosine to the examples of its most similar other label)."""
+    used = np.flatnonzero(data.counts() >= 2)
+    if len(used) < 2:
+        return FALLBACK_COHESION, FALLBACK_CROSS
+    sums = np.stack([data.unit[data.labels == c].sum(axis=0) for c in used])
+    n = data.counts()[used].astype(np.float64)
+    cross = (sums @ sums.T) / np.outer(n, n)  # mean of U_a U_b^T without forming it
+    within = (np.diag(sums @ sums.T) - n) / (n * (n - 1))  # mean off-diagonal of U_a U_a^T
+    np.fill_diagonal(cross, -np.inf)
+    return float(np.median(within)), float(np.median(cross.max(axis=1)))

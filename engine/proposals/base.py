@@ -1,0 +1,157 @@
+"""What every proposal detector shares: the input (:class:`LabeledData`), the output
+(:class:`Proposal`) and the out-of-fold probabilities the merge and rare-label checks read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.classifier import fit_linear, fit_temperature, linear_logits, softmax, stratified_folds
+from storage.errors import InvalidInputError
+
+OOF_FOLDS = 5
+SAMPLE_EXAMPLES = 3  # example texts shown per side of a proposal: enough to judge, short to read
+
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A suggested taxonomy change with the evidence an admin needs to approve or reject it.
+
+    ``key`` identifies the change across runs (``("merge", "A", "B")``, names sorted), so a
+    rejected proposal can be held back until ``evidence_strength`` (a count of supporting
+    examples) has grown; see :func:`engine.proposals.filter_rejected`.
+    """
+
+    kind: str  # "merge" | "split" | "add" | "rare"
+    labels: tuple[str, ...]
+    score: float  # 0..1, higher = stronger; proposals are ranked by it
+    evidence: dict[str, Any]
+    key: Key
+    message: str
+    evidence_strength: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "kind": self.kind,
+            "labels": list(self.labels),
+            "score": self.score,
+            "evidence": self.evidence,
+            "key": list(self.key),
+            "message": self.message,
+            "evidence_strength": self.evidence_strength,
+        }
+
+
+@dataclass(frozen=True)
+class LabeledData:
+    """The labeled examples of a project, as the detectors read them.
+
+    ``embeddings`` (n, d) and ``labels`` (n,) ids into ``label_names`` describe the labeled
+    examples; ``texts`` (n) are shown as evidence; ``example_ids`` (default: row numbers) are what
+    evidence cites. ``oof_proba`` (n, C) are out-of-fold probabilities; computed by
+    :func:`out_of_fold_proba` when not given.
+    """
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    label_names: Sequence[str]
+    texts: Sequence[str] | None = None
+    example_ids: np.ndarray | None = None
+    oof_proba: np.ndarray | None = None
+    _unit: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        X = np.asarray(self.embeddings, dtype=np.float32)
+        y = np.asarray(self.labels, dtype=np.int64)
+        n_classes = len(self.label_names)
+        if X.ndim != 2 or len(X) != len(y):
+            raise InvalidInputError(
+                f"need (n, d) embeddings and (n,) labels; got {X.shape}, {y.shape}"
+            )
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
+            raise InvalidInputError(f"label ids must lie in [0, {n_classes})")
+        if self.texts is not None and len(self.texts) != len(y):
+            raise InvalidInputError(f"{len(self.texts)} texts for {len(y)} examples")
+        if self.oof_proba is not None and np.shape(self.oof_proba) != (len(y), n_classes):
+            raise InvalidInputError(f"oof_proba must be ({len(y)}, {n_classes})")
+        object.__setattr__(self, "embeddings", X)
+        object.__setattr__(self, "labels", y)
+        object.__setattr__(self, "_unit", unit_rows(X))
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def unit(self) -> np.ndarray:
+        """Embeddings scaled to unit length (cosine geometry)."""
+        return self._unit
+
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=self.n_classes)
+
+    def ids(self, rows: np.ndarray) -> list[int]:
+        """The ids evidence cites for these rows."""
+        ids = self.example_ids if self.example_ids is not None else np.arange(len(self.labels))
+        return [int(i) for i in np.asarray(ids)[rows]]
+
+    def samples(self, rows: np.ndarray, n: int = SAMPLE_EXAMPLES) -> list[dict[str, Any]]:
+        """Up to n cited examples ({"id", "text"}) from ``rows``, in the given order."""
+        rows = np.asarray(rows, dtype=np.int64)[:n]
+        texts = self.texts
+        return [
+            {"id": i, "text": texts[r] if texts is not None else None}
+            for i, r in zip(self.ids(rows), rows.tolist(), strict=True)
+        ]
+
+    def proba(self, *, seed: int = 0) -> np.ndarray:
+        """The given out-of-fold probabilities, or freshly computed ones."""
+        if self.oof_proba is not None:
+            return np.asarray(self.oof_proba, dtype=np.float32)
+        return out_of_fold_proba(self.embeddings, self.labels, n_classes=self.n_classes, seed=seed)
+
+
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    out: np.ndarray = X / np.where(norms > 0, norms, 1.0)
+    return out
+
+
+def centroids(data: LabeledData) -> np.ndarray:
+    """(C, d) unit mean direction of each label; zero rows for labels without examples."""
+    sums = np.zeros((data.n_classes, data.unit.shape[1]), dtype=np.float64)
+    np.add.at(sums, data.labels, data.unit)
+    return unit_rows(sums).astype(np.float32)
+
+
+def out_of_fold_proba(
+    X: np.ndarray, y: np.ndarray, *, n_classes: int, folds: int = OOF_FOLDS, seed: int = 0
+) -> np.ndarray:
+    """(n, C) probabilities of each example from a linear head that never saw it.
+
+    Confident learning needs held-out probabilities (Northcutt et al. 2021, "Confident learning:
+    estimating uncertainty in dataset labels"): a head predicts its own training labels almost
+    perfectly, which would hide every confusion. One temperature, fit on the pooled out-of-fold
+    logits (Guo et al. 2017), makes the soft confusion mass meaningful. Rows of examples in a
+    class too small to hold out are the uniform distribution.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    logits = np.zeros((len(y), n_classes), dtype=np.float32)
+    done = np.zeros(len(y), dtype=bool)
+    for train, test in stratified_folds(y, folds=folds, seed=seed):
+        w, b = fit_linear(X[train], y[train], n_classes=n_classes)
+        logits[test] = linear_logits(X[test], w, b)
+        done[test] = True
+    if not done.any():
+        return np.full((len(y), n_classes), 1.0 / max(n_classes, 1), dtype=np.float32)
+    t = fit_temperature(logits[done], y[done])
+    out = softmax(logits / t)
+    out[~done] = 1.0 / n_classes
+    return out

@@ -1,0 +1,153 @@
+"""Taxonomy proposals on synthetic Gaussian blobs: each detector finds the planted change and
+nothing on a clean taxonomy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.proposals import (
+    LabeledData,
+    Proposal,
+    filter_rejected,
+    propose_additions,
+    propose_all,
+    propose_merges,
+    propose_splits,
+    rare_labels,
+)
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+         "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"]  # fmt: skip
+
+
+def _blobs(
+    n_classes: int = 8, per: int = 30, d: int = 64, noise: float = 0.6, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Unit-ish points around random directions; texts are '<blob word> <filler>' sentences."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, d))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    y = np.repeat(np.arange(n_classes), per)
+    X = centres[y] + rng.normal(scale=noise / np.sqrt(d), size=(len(y), d))
+    texts = [f"{WORDS[c]} about my {WORDS[c]} order {i}" for i, c in enumerate(y)]
+    return X.astype(np.float32), y, texts, centres
+
+
+def _data(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str]) -> LabeledData:
+    return LabeledData(embeddings=X, labels=y, label_names=names, texts=texts)
+
+
+def test_fused_label_is_proposed_for_a_split_with_pure_groups() -> None:
+    X, y, texts, _ = _blobs(d=128)
+    y = np.where(y == 1, 0, y)  # blobs 0 and 1 share one name
+    names = ["fused", "unused", *(f"l{c}" for c in range(2, 8))]
+    y = np.where(y > 1, y, y)  # ids 2..7 keep their names; id 1 is now unused
+    truth = np.repeat(np.arange(8), 30)
+    splits = propose_splits(_data(X, y, names, texts))
+    assert [p.labels for p in splits] == [("fused",)]
+    clusters = splits[0].evidence["clusters"]
+    purity = sum(np.bincount(truth[c["ids"]]).max() for c in clusters) / 60
+    assert purity >= 0.95
+    assert {c["suggested_name"].split("_")[0] for c in clusters} == {"alpha", "bravo"}
+    assert all(c["examples"] and c["words"] for c in clusters)
+    assert splits[0].key == ("split", "fused")
+
+
+def test_one_blob_cut_in_two_is_the_top_merge() -> None:
+    X, y, texts, _ = _blobs(d=32)
+    rng = np.random.default_rng(1)
+    members = np.flatnonzero(y == 3)
+    y = y.copy()
+    y[rng.permutation(members)[:15]] = 8  # a random half of blob 3 gets a second name
+    names = [f"l{c}" for c in range(8)] + ["l3_bis"]
+    merges = propose_merges(_data(X, y, names, texts))
+    assert merges and merges[0].labels == ("l3", "l3_bis")
+    assert merges[0].key == ("merge", "l3", "l3_bis")
+    assert merges[0].evidence["confusion"] > 0.7 and merges[0].evidence["mixing"] > 0.7
+    assert len(merges) == 1
+
+
+def test_clean_taxonomy_gets_no_merge_or_split() -> None:
+    X, y, texts, _ = _blobs(d=384, seed=3)
+    data = _data(X, y, [f"l{c}" for c in range(8)], texts)
+    assert propose_merges(data) == []
+    assert propose_splits(data) == []
+
+
+def test_disagreements_raise_the_merge_score() -> None:
+    X, y, texts, _ = _blobs(d=32, seed=4)
+    data = _data(X, y, [f"l{c}" for c in range(8)], texts)
+    quiet = propose_merges(data, threshold=0.0, limit=1)
+    rows = np.flatnonzero(y == 2)[:20]
+    loud = propose_merges(data, threshold=0.0, disagreements=[(int(r), 2, 5) for r in rows])
+    assert loud[0].labels == ("l2", "l5") and loud[0].evidence["disagreements"] == 20
+    assert loud[0].score > quiet[0].score
+
+
+def test_skipped_cluster_becomes_an_addition() -> None:
+    X, y, texts, _ = _blobs(n_classes=9, d=64, seed=5)
+    known = y < 8  # blob 8 is the missing label: experts skipped its examples
+    data = _data(
+        X[known],
+        y[known],
+        [f"l{c}" for c in range(8)],
+        [t for t, k in zip(texts, known, strict=True) if k],
+    )
+    noise = np.random.default_rng(6).normal(size=(4, 64)).astype(np.float32)
+    skipped = np.concatenate([X[~known][:12], noise])
+    skipped_texts = [t for t, k in zip(texts, known, strict=True) if not k][:12] + [
+        f"odd {i}" for i in range(4)
+    ]
+    adds = propose_additions(data, skipped_embeddings=skipped, skipped_texts=skipped_texts,
+                             skipped_ids=list(range(100, 116)))  # fmt: skip
+    assert len(adds) == 1
+    assert adds[0].labels[0].startswith("india")
+    assert set(adds[0].evidence["ids"]) == set(range(100, 112))
+    assert adds[0].evidence_strength == 12
+
+
+def test_rare_labels_suggest_gathering_or_merging() -> None:
+    X, y, texts, centres = _blobs(n_classes=6, d=32, seed=7)
+    rng = np.random.default_rng(8)
+    near = centres[0] + rng.normal(scale=0.1 / np.sqrt(32), size=(2, 32))  # 2 right next to l0
+    far = centres[5] + rng.normal(scale=0.6 / np.sqrt(32), size=(3, 32))  # 3 of a distinct label
+    keep = y < 5
+    X2 = np.concatenate([X[keep], near, far]).astype(np.float32)
+    y2 = np.concatenate([y[keep], [5, 5], [6, 6, 6]])
+    names = [f"l{c}" for c in range(5)] + ["twin", "lonely", "empty"]
+    found = {p.labels[0]: p for p in rare_labels(_data(X2, y2, names, ["t"] * len(y2)))}
+    assert set(found) == {"twin", "lonely", "empty"}
+    assert found["twin"].evidence["suggestion"] == "merge"
+    assert found["twin"].evidence["nearest_label"] == "l0"
+    assert found["lonely"].evidence["suggestion"] == "gather_more"
+    assert found["empty"].evidence["count"] == 0
+
+
+def test_keys_are_stable_and_rejections_hold_until_evidence_grows() -> None:
+    X, y, texts, _ = _blobs(d=32)
+    y = y.copy()
+    y[np.flatnonzero(y == 3)[::2]] = 8
+    names = [f"l{c}" for c in range(8)] + ["l3_bis"]
+    first = propose_all(_data(X, y, names, texts))
+    again = propose_all(_data(X, y, names, texts))
+    assert [p.key for p in first] == [p.key for p in again]
+    top = first[0]
+    assert top.key == ("merge", "l3", "l3_bis")
+    rejected = {top.key: top.evidence_strength}
+    assert top.key not in {p.key for p in propose_all(_data(X, y, names, texts), rejected=rejected)}
+    grown = Proposal(**{**top.__dict__, "evidence_strength": top.evidence_strength * 2})
+    assert filter_rejected([grown], rejected) == [grown]
+
+
+def test_every_proposal_carries_evidence_and_serialises() -> None:
+    X, y, texts, _ = _blobs(d=64)
+    y = np.where(y == 1, 0, y)
+    y[np.flatnonzero(y == 3)[::2]] = 1  # l1 is now half of blob 3
+    names = [f"l{c}" for c in range(8)]
+    proposals = propose_all(_data(X, y, names, texts))
+    assert {p.kind for p in proposals} >= {"merge", "split"}
+    assert proposals == sorted(proposals, key=lambda p: -p.score)
+    for p in proposals:
+        d = p.to_dict()
+        assert d["evidence"] and d["message"] and d["key"][0] == p.kind
+        assert 0.0 <= p.score <= 1.0
