@@ -35,6 +35,8 @@ class DemoRound:
     random_macro_f1: float | None
     kind: str
     seconds: float
+    # what the team would see live: the audit-set estimate and its 90% interval
+    estimate: tuple[float, float, float] | None = None
 
 
 @dataclass
@@ -80,7 +82,8 @@ def run_demo(
     test_X = ws.embed(test_texts, progress=True)
     index = {c: i for i, c in enumerate(classes)}
     test_y = np.array([index[lb] for lb in test_labels])
-    truth = dict(zip(train_texts, train_labels, strict=True))
+    # import stores texts stripped of surrounding whitespace: the oracle looks them up that way
+    truth = {t.strip(): lb for t, lb in zip(train_texts, train_labels, strict=True)}
 
     on_step("computing the random-sampling baseline and the all-labels ceiling")
     pool_X = ws.embed(train_texts)
@@ -116,11 +119,13 @@ def run_demo(
             test_y, probs.argmax(axis=1), n_classes=len(classes), class_names=classes
         )
         rnd = random_at.get(labeled)
+        audit = run.metrics.get("audit")
+        estimate = (audit["accuracy"], audit["low"], audit["high"]) if audit else None
         step = DemoRound(
             labels=labeled, accuracy=scores.accuracy, macro_f1=scores.macro_f1,
             random_accuracy=rnd["accuracy"] if rnd else None,
             random_macro_f1=rnd["macro_f1"] if rnd else None,
-            kind=run.kind, seconds=time.perf_counter() - t0,
+            kind=run.kind, seconds=time.perf_counter() - t0, estimate=estimate,
         )  # fmt: skip
         result.rounds.append(step)
         on_round(step)

@@ -105,6 +105,11 @@ def demo(
     from engine.demo import DemoRound, run_demo
 
     out.print("[bold]labelbot demo[/]: Banking77, 77 intents, 10,003 unlabeled queries")
+    out.print(
+        "accuracy = the active model on the held-out test split; estimate = what the team sees "
+        "live: accuracy on the audit labels (10% of deliveries, drawn at random, never trained on)",
+        highlight=False,
+    )
     header = (
         f"{'labels':>7} {'accuracy':>9} {'macro-F1':>9} {'random acc':>11} {'model':>7} {'s':>5}"
     )
@@ -113,9 +118,10 @@ def demo(
         if r.labels <= batch:
             out.print(header)
         rnd = "-" if r.random_accuracy is None else f"{r.random_accuracy:.3f}"
+        est = "-" if r.estimate is None else "{:.3f} ({:.3f}-{:.3f})".format(*r.estimate)
         out.print(
-            f"{r.labels:>7} {r.accuracy:>9.3f} {r.macro_f1:>9.3f} {rnd:>11} {r.kind:>7} "
-            f"{r.seconds:>5.1f}",
+            f"{r.labels:>7} {r.accuracy:>9.3f} {r.macro_f1:>9.3f} {rnd:>11} {est:>24} "
+            f"{r.kind:>7} {r.seconds:>5.1f}",
             highlight=False,
         )
 
