@@ -111,7 +111,8 @@ def demo(
         highlight=False,
     )
     header = (
-        f"{'labels':>7} {'accuracy':>9} {'macro-F1':>9} {'random acc':>11} {'model':>7} {'s':>5}"
+        f"{'labels':>7} {'accuracy':>9} {'macro-F1':>9} {'random acc':>11} "
+        f"{'estimate (90% interval)':>24} {'model':>7} {'s':>5}"
     )
 
     def on_round(r: DemoRound) -> None:
