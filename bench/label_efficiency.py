@@ -98,7 +98,8 @@ def print_table(name: str, results: list[SimulationResult], ceiling: float) -> N
     print("|" + "---|" * len(head))
     for r in results:
         cells = [
-            f"{r.strategy}:{r.kind}" + (" (default)" if r.strategy == DEFAULT_STRATEGY else "")
+            f"{r.strategy}:{r.kind}"
+            + (" (default)" if (r.strategy, r.kind) == (DEFAULT_STRATEGY, "auto") else "")
         ]
         for n in REPORT_AT:
             accs = [p["accuracy"] for run in r.runs for p in run if p["labels"] == n]

@@ -227,7 +227,7 @@ _REGISTRY: dict[str, QueryStrategy] = {
     "diverse_margin": DiverseUncertainty("diverse_margin", "margin"),
 }
 STRATEGIES: tuple[str, ...] = tuple(_REGISTRY)
-DEFAULT_STRATEGY = "margin"  # chosen by bench/label_efficiency.py (see bench/README.md)
+DEFAULT_STRATEGY = "diverse_margin"  # fewest labels to 95% of ceiling on both bench sets
 
 
 def get_strategy(name: str) -> QueryStrategy:
