@@ -99,8 +99,10 @@ class Model:
             "k": np.array(self.k),
         }
         if self.pool is not None and self.spread is not None:
-            arrays["pool"] = self.pool
-            arrays["spread"] = self.spread
+            # float16 halves the file: the pool comes from the float16 embedding cache anyway,
+            # and spread distributions need no more than 3 significant digits
+            arrays["pool"] = self.pool.astype(np.float16)
+            arrays["spread"] = self.spread.astype(np.float16)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -114,8 +116,8 @@ class Model:
 def load_model(path: Path) -> Model:
     """Read a model written by :meth:`Model.save`."""
     with np.load(Path(path), allow_pickle=False) as data:
-        pool = data["pool"] if "pool" in data.files else None
-        spread = data["spread"] if "spread" in data.files else None
+        pool = data["pool"].astype(np.float32) if "pool" in data.files else None
+        spread = data["spread"].astype(np.float32) if "spread" in data.files else None
         return Model(
             kind=str(data["kind"]),
             n_classes=int(data["n_classes"]),
