@@ -123,15 +123,22 @@ def apply_label(
     )
     if repeated is not None:
         return  # a retry or a double click: stored and answered already
-    result = labeling.submit_label(
-        services.ws,
-        project=ref.project,
-        example_id=example_id,
-        label=label,
-        annotator=user,
-        source="slack",
-        key=key,
-    )
+    try:
+        result = labeling.submit_label(
+            services.ws,
+            project=ref.project,
+            example_id=example_id,
+            label=label,
+            annotator=user,
+            source="slack",
+            key=key,
+        )
+    except StaleActionError:
+        if messaging.labeled_by_others(services.ws, example_id=example_id, annotator=user):
+            # Someone else labeled it first: let go of it so the loop does not offer it again,
+            # and keep the expert going; the error handler then says what happened.
+            _let_go(services, user=user, project=ref.project, example_id=example_id)
+        raise
     if not result.created:
         return  # the same click, racing this one, won
     _continue(services, user=user, project=ref.project)
@@ -143,6 +150,15 @@ def apply_label(
         undo_until=result.undo_until,
     )
     services.courier.update(labeled, channel=channel, ts=ts)
+
+
+def _let_go(services: Services, *, user: str, project: str, example_id: int) -> None:
+    try:
+        labeling.release(services.ws, project=project, example_id=example_id, annotator=user)
+    except StaleActionError:
+        return  # not theirs (e.g. a forwarded message): nothing to let go of, nothing owed
+    if not send_next(services, user=user, project=project, again=False):
+        services.courier.post(views.info_message(queue_empty(project)), channel=user)
 
 
 def skip(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:

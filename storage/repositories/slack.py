@@ -210,12 +210,14 @@ def open_holder(*, session: Session, example_id: int, now: datetime | None = Non
     ).first()
 
 
-def has_live_annotation(*, session: Session, example_id: int, annotator: str) -> bool:
+def has_live_annotation(
+    *, session: Session, example_id: int, annotator: str, others: bool = False
+) -> bool:
+    """Whether ``annotator`` (or, with ``others``, anyone but them) labeled the example."""
+    who = Annotation.annotator != annotator if others else Annotation.annotator == annotator
     found = session.exec(
         select(Annotation.id).where(
-            Annotation.example_id == example_id,
-            Annotation.annotator == annotator,
-            col(Annotation.retracted_at).is_(None),
+            Annotation.example_id == example_id, who, col(Annotation.retracted_at).is_(None)
         )
     ).first()
     return found is not None

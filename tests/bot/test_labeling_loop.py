@@ -167,3 +167,26 @@ def test_stale_click_changes_nothing(bot: Bot, bank: dict[str, str]) -> None:
     assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
     assert "already labeled" in bot.slack.ephemerals(U2)[-1]
     assert "Nothing was changed" in bot.slack.ephemerals(U2)[-1]
+
+
+def test_example_labeled_behind_the_holders_back_is_let_go(bot: Bot, bank: dict[str, str]) -> None:
+    """A claim race (or an admin's CLI label) can leave an expert holding an example someone
+    else labeled; their click is refused, the example let go, and the next one sent."""
+    from engine import labeling
+
+    bot.slack.command(U1)
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)
+    eid = example_id(message)
+    assert eid is not None
+    label = bank[_text(bot, message)]
+    labeling.submit_label(
+        bot.ws, project=PROJECT, example_id=eid, label=label, annotator="U0ADMIN",
+        source="cli", key="cli:1",
+    )  # fmt: skip
+    bot.slack.choose(U1, message, label)
+    bot.settle()
+    assert "already labeled" in bot.slack.ephemerals(U1)[-1]
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+    (nxt,) = [m for m in bot.slack.open_examples(U1) if m["ts"] != message["ts"]]
+    assert example_id(nxt) != eid

@@ -9,6 +9,7 @@ Shapes follow https://docs.slack.dev/reference/methods/<method>.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import threading
@@ -169,6 +170,23 @@ class FakeSlackAPI:
     def messages(self, channel: str) -> list[Params]:
         with self._cond:
             return sorted(self._state.messages.get(channel, {}).values(), key=lambda m: m["ts"])
+
+    def wait_for_new_message(self, channel: str, after_ts: str, timeout: float = 10.0) -> Params:
+        """Block until a message newer than `after_ts` is posted in `channel`; return a copy of
+        the oldest such message (cheap: scans only the newest messages)."""
+
+        def newest() -> Params | None:
+            found = None
+            for message in reversed(self._state.messages.get(channel, {}).values()):
+                if float(message["ts"]) <= float(after_ts):
+                    break
+                found = message
+            return found
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: newest() is not None, timeout):
+                raise AssertionError(f"no new message in {channel} after {after_ts} in {timeout}s")
+            return copy.deepcopy(newest() or {})
 
     def dm_channel(self, user_id: str) -> str:
         with self._cond:
