@@ -18,7 +18,13 @@ from engine.audit import audit_report
 from engine.classifier import Model, PoolGraph, build_pool_graph, load_model, train_model
 from engine.evaluation import cross_validate
 from engine.forecast import prediction_agreement
-from engine.strategies import DEFAULT_STRATEGY, get_strategy, select_cold_start, uncertainty_scores
+from engine.strategies import (
+    DEFAULT_STRATEGY,
+    get_strategy,
+    query_candidates,
+    select_cold_start,
+    uncertainty_scores,
+)
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, NotFoundError
@@ -315,7 +321,11 @@ def _prediction_rows(
     elif len(candidates):
         strategy = get_strategy(str(settings.get("strategy", DEFAULT_STRATEGY)))
         picked = strategy.select(
-            probs=probs, candidates=candidates, n=batch, embeddings=pool.X, rng=rng
+            probs=probs,
+            candidates=query_candidates(candidates, rng),
+            n=batch,
+            embeddings=pool.X,
+            rng=rng,
         )
     if model is None:
         uncertainty = rng.random(n) * 1e-3  # beyond the cold-start batch: random, not file order

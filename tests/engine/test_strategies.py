@@ -124,3 +124,16 @@ def test_one_round_over_a_large_pool_is_fast() -> None:
     )
     assert len(picks) == 50
     assert time.perf_counter() - start < 1.0
+
+
+def test_query_candidates_caps_large_pools_uniformly() -> None:
+    from engine.strategies import query_candidates
+
+    small = np.arange(10)
+    assert np.array_equal(query_candidates(small, np.random.default_rng(0), limit=20), small)
+    big = np.arange(0, 100_000, 2)
+    a = query_candidates(big, np.random.default_rng(1), limit=1_000)
+    b = query_candidates(big, np.random.default_rng(1), limit=1_000)
+    assert np.array_equal(a, b) and len(np.unique(a)) == 1_000 and np.isin(a, big).all()
+    # uniform: both halves of the pool are sampled about equally
+    assert 400 < (a < 50_000).sum() < 600
