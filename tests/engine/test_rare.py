@@ -1,0 +1,113 @@
+"""Rare-label help: the wrapper's contract, its picks, and when it stops helping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.rare import RareClassBoost, rare_labels
+from engine.strategies import get_strategy
+from storage.errors import InvalidInputError
+
+
+def _pool(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """8 blobs of 50; class 7 is the rare one we test help for."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(8, 16))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    y = np.repeat(np.arange(8), 50)
+    X = centres[y] + rng.normal(scale=0.1, size=(len(y), 16))
+    return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32), y
+
+
+def _labeled(y: np.ndarray, rare_count: int) -> np.ndarray:
+    """10 labeled per class, ``rare_count`` of class 7."""
+    return np.concatenate(
+        [np.flatnonzero(y == c)[: (rare_count if c == 7 else 10)] for c in range(8)]
+    )
+
+
+def _call(strategy: RareClassBoost, *, labeled: np.ndarray, y: np.ndarray, X: np.ndarray,
+          n: int = 10, seed: int = 0, probs: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    candidates = np.setdiff1d(np.arange(len(y)), labeled)
+    return strategy.select(probs=probs, candidates=candidates, n=n, embeddings=X,
+                           rng=np.random.default_rng(seed), labeled_idx=labeled,
+                           labeled_y=y[labeled], n_classes=8)  # fmt: skip
+
+
+def test_rare_labels_rarest_first_zero_included() -> None:
+    assert rare_labels(np.array([7, 0, 3, 5, 4]), 5).tolist() == [1, 2, 4]
+    assert rare_labels(np.array([5, 6]), 5).tolist() == []
+
+
+@pytest.mark.parametrize("with_model", [True, False])
+def test_contract(with_model: bool) -> None:
+    X, y = _pool()
+    probs = np.random.default_rng(1).dirichlet(np.ones(8), size=len(y)).astype(np.float32)
+    strategy = RareClassBoost(base="diverse_margin")
+    labeled = _labeled(y, rare_count=1)
+    kwargs = {"probs": probs if with_model else None}
+    a = _call(strategy, labeled=labeled, y=y, X=X, n=20, seed=3, **kwargs)
+    b = _call(strategy, labeled=labeled, y=y, X=X, n=20, seed=3, **kwargs)
+    assert len(a) == 20 and len(set(a.tolist())) == 20
+    assert not set(a.tolist()) & set(labeled.tolist())
+    assert np.array_equal(a, b)  # deterministic under a seed
+    with pytest.raises(InvalidInputError):
+        strategy.select(probs=None, candidates=np.array([], dtype=np.int64), n=5, embeddings=X,
+                        rng=np.random.default_rng(0))  # fmt: skip
+    # asked for more than the pool holds: all of it, once each
+    small = strategy.select(probs=None, candidates=np.arange(3), n=10, embeddings=X,
+                            rng=np.random.default_rng(0), labeled_idx=labeled,
+                            labeled_y=y[labeled])  # fmt: skip
+    assert sorted(small.tolist()) == [0, 1, 2]
+
+
+def test_rare_label_neighbours_join_the_batch() -> None:
+    X, y = _pool()
+    labeled = _labeled(y, rare_count=1)
+    # a base that never finds class 7: the first candidates in pool order (classes 0..)
+    picks = _call(RareClassBoost(base="random", share=0.3), labeled=labeled, y=y, X=X, n=10)
+    assert (y[picks] == 7).sum() >= 3  # the 3 boosted slots are class-7 neighbours
+    plain = get_strategy("random").select(probs=None, candidates=np.setdiff1d(np.arange(400),
+                                          labeled), n=10, embeddings=X,
+                                          rng=np.random.default_rng(0))  # fmt: skip
+    assert (y[plain] == 7).sum() <= 2
+
+
+def test_model_scores_are_a_second_source() -> None:
+    X, y = _pool()
+    labeled = _labeled(y, rare_count=1)
+    probs = np.full((len(y), 8), 0.1, dtype=np.float32)
+    planted = np.array([5, 60, 110])  # class 0/1/2 rows the model believes are class 7
+    probs[planted, 7] = 0.9
+    picks = _call(RareClassBoost(base="random", share=0.5), labeled=labeled, y=y, X=X, n=10,
+                  probs=probs)  # fmt: skip
+    assert set(planted.tolist()) & set(picks.tolist())  # score picks alternate with neighbours
+    assert (y[picks] == 7).sum() >= 2
+
+
+def test_stops_once_every_label_has_the_minimum() -> None:
+    X, y = _pool()
+    labeled = _labeled(y, rare_count=5)
+    boost = RareClassBoost(base="random", minimum=5)
+    plain = get_strategy("random")
+    candidates = np.setdiff1d(np.arange(len(y)), labeled)
+    picks = _call(boost, labeled=labeled, y=y, X=X, n=10, seed=4)
+    same = plain.select(probs=None, candidates=candidates, n=10, embeddings=X,
+                        rng=np.random.default_rng(4))  # fmt: skip
+    assert np.array_equal(picks, same)  # no rare label left: the wrapper is exactly its base
+    # a label needing 1 more gets at most a couple of the boosted slots, not all of them
+    labeled4 = _labeled(y, rare_count=4)
+    picks4 = _call(RareClassBoost(base="random", share=1.0), labeled=labeled4, y=y, X=X, n=10)
+    assert 1 <= (y[picks4] == 7).sum() <= 3
+
+
+def test_without_labeled_data_it_is_the_base() -> None:
+    X, y = _pool()
+    candidates = np.arange(100, 400)
+    boost = RareClassBoost(base="random")
+    a = boost.select(probs=None, candidates=candidates, n=10, embeddings=X,
+                     rng=np.random.default_rng(2))  # fmt: skip
+    b = get_strategy("random").select(probs=None, candidates=candidates, n=10, embeddings=X,
+                                      rng=np.random.default_rng(2))  # fmt: skip
+    assert np.array_equal(a, b)
