@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine import digest, training
+from engine import digest, taxonomy, training
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, LabelbotError
@@ -51,7 +51,8 @@ def _last_run(session, project_id: int) -> ModelRun | None:  # type: ignore[no-u
 def retrain_decision(
     ws: Workspace, project: str, *, now: datetime | None = None
 ) -> RetrainDecision:
-    """Whether ``project`` should be retrained now, and why (the N-labels and timer triggers)."""
+    """Whether ``project`` should be retrained now, and why (the N-labels and timer triggers, and
+    a taxonomy change since the last model)."""
     now = now or utcnow()
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
@@ -62,6 +63,10 @@ def retrain_decision(
     reference = since or found.created_at
     every = int(found.settings.get("retrain_every", DEFAULT_RETRAIN_EVERY))
     minutes = float(found.settings.get("retrain_minutes", DEFAULT_RETRAIN_MINUTES))
+    changed = taxonomy.changed_at(found)
+    if since is not None and changed is not None and changed > since:
+        # labels merged, split, renamed, added or retired: the active model's classes are stale
+        return RetrainDecision(project, True, new, "the taxonomy changed since the last model")
     if new == 0:
         return RetrainDecision(project, False, 0, "no new labels since the last model")
     if new >= every:

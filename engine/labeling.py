@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from engine import taxonomy
 from engine.audit import DEFAULT_AUDIT_SHARE, audit_slots
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, StaleActionError
-from storage.models import utcnow
+from storage.models import Label, utcnow
 from storage.repositories import assignments, examples, feedback, flags, models, projects
+from storage.repositories import taxonomy as taxonomy_repo
 
 UNDO_WINDOW = timedelta(minutes=5)
 
@@ -46,6 +48,7 @@ class LabelResult:
     label: str
     created: bool  # False when the same key was already stored (a retry or a double click)
     undo_until: datetime
+    counts_as: str | None = None  # the label it counts as (a merged label's target)
 
 
 def _start_of_day(now: datetime) -> datetime:
@@ -105,8 +108,10 @@ def submit_label(
 ) -> LabelResult:
     """Store ``annotator``'s label for the example, exactly once per ``key``.
 
-    Raises StaleActionError when the label was retired or someone else already labeled the
-    example, InvalidInputError for a label the project never had.
+    A label since renamed (a button showing the old name) is stored under its new name; one
+    since merged (or retired with a mapping) is stored as clicked and counts as the merge target.
+    Raises StaleActionError when the label was split or retired without a mapping, or someone
+    else already labeled the example; InvalidInputError for a label the project never had.
     """
     now = now or utcnow()
     with session_scope(ws.db) as session:
@@ -115,7 +120,7 @@ def submit_label(
         example = examples.get_example(session=session, example_id=example_id)
         if example.project_id != found.id:
             raise InvalidInputError(f"example {example_id} is not in project {project!r}")
-        chosen = projects.get_label(session=session, project_id=found.id, name=label)
+        chosen = taxonomy_repo.get_clicked_label(session=session, project_id=found.id, name=label)
         assert chosen.id is not None
         existing, created = feedback.add_annotation(
             session=session,
@@ -126,13 +131,20 @@ def submit_label(
             key=key,
             created_at=now,
         )
+        counts_as: str | None = chosen.name
+        if not chosen.active:
+            # A stale button: a merged label (or one retired with a mapping) is stored as clicked
+            # and counts as its target; a split or unmapped retired label stores nothing (a
+            # retry of a click stored before the change is answered as before).
+            target = session.get(Label, chosen.mapped_to_id) if chosen.mapped_to_id else None
+            counts_as = target.name if target is not None else None
+            if target is None and created:
+                raise StaleActionError(taxonomy.stale_label_note(session=session, label=chosen))
         if created:
-            if not chosen.active:
-                raise StaleActionError(f"the label {label!r} was retired; pick another")
             others = [
                 a
                 for a in feedback.example_annotations(session=session, example_id=example_id)
-                if a.annotator != annotator
+                if a.annotator != annotator and a.current is not None
             ]
             if others:
                 raise StaleActionError(
@@ -147,9 +159,10 @@ def submit_label(
         return LabelResult(
             annotation_id=existing.id,
             example_id=example_id,
-            label=label,
+            label=chosen.name,
             created=created,
             undo_until=existing.created_at + UNDO_WINDOW,
+            counts_as=counts_as,
         )
 
 

@@ -1,7 +1,8 @@
 """SQLModel tables: the whole persistent state of labelbot.
 
 Nothing is ever deleted by the labeling flow: an undone annotation is marked ``retracted_at``, an
-expired assignment is marked ``expired``, a retired label is ``active = False``.
+expired assignment is marked ``expired``, a retired label is ``active = False`` (merged ones keep
+``mapped_to_id``), and every taxonomy change is a ``LabelEvent``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class Label(SQLModel, table=True):
     active: bool = True
     position: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+    # Where a retired label's annotations count now: the merge (or retire) target, always an
+    # active label (kept so when that target changes in turn). None on an inactive label means
+    # its examples wait to be labeled again (a split, or a retire without a mapping).
+    mapped_to_id: int | None = Field(default=None, foreign_key="labels.id")
 
 
 class Example(SQLModel, table=True):
@@ -223,4 +228,22 @@ class DiscussionThread(SQLModel, table=True):
     thread_ts: str = Field(max_length=64)
     kind: str = Field(default="team", max_length=20)  # team (project channel) | dm
     opened_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- The taxonomy's change history ---------------------------------------------------------------
+
+
+class LabelEvent(SQLModel, table=True):
+    """One change to a project's taxonomy (add, rename, describe, merge, split, retire): who,
+    when, why, and what (``details``: the label ids and names involved, as they were then)."""
+
+    __tablename__ = "label_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    kind: str = Field(max_length=20)  # add | rename | describe | merge | split | retire
+    actor: str = Field(max_length=200)
+    reason: str = ""
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)

@@ -146,10 +146,21 @@ def labels_list(name: Annotated[str, typer.Argument(help="Project name")]) -> No
 def labels_add(
     name: Annotated[str, typer.Argument(help="Project name")],
     labels: Annotated[list[str], typer.Argument(help="New label names")],
+    reason: Annotated[str, typer.Option(help="Why: kept in `labels history`")] = "",
+    actor: Annotated[
+        str | None, typer.Option(help="Who makes the change (default: your login name)")
+    ] = None,
 ) -> None:
-    """Add labels to a project's taxonomy."""
-    added = projects.add_labels(workspace(), project=name, names=labels)
-    out.print(f"added {len(added)} label(s): {', '.join(lb.name for lb in added)}")
+    """Add labels to a project's taxonomy (recorded in `labels history`)."""
+    from bot.cli.taxonomy import default_actor
+    from engine import taxonomy
+
+    change = taxonomy.add_labels(
+        workspace(), project=name, names=labels, actor=actor or default_actor(), reason=reason,
+        rescore=False,
+    )  # fmt: skip
+    added = [ref["name"] for ref in change.details["labels"]]
+    out.print(f"added {len(added)} label(s): {', '.join(added)}")
 
 
 @app.command("import")

@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, update
+from sqlalchemy import case, exists, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.models import Annotation, Assignment, Example, Flag, Prediction, utcnow
+from storage.repositories.taxonomy import counting_label_ids
 
 _CLAIM_ATTEMPTS = 5
 
@@ -73,9 +74,10 @@ def claim_next_example(
 ) -> tuple[Example, Assignment] | None:
     """Give ``annotator`` the highest-priority free example, or their open one; None when empty.
 
-    Free means: no live annotation, no unresolved flag, not out with anyone, and not skipped by
-    this annotator. With ``audit`` the example is drawn uniformly at random instead, and marked
-    as an audit example (its label will evaluate models, not train them).
+    Free means: no live annotation that counts (see ``_labeled``), no unresolved flag, not out
+    with anyone, and not skipped by this annotator; examples waiting for a relabel come first.
+    With ``audit`` the example is drawn uniformly at random instead, and marked as an audit
+    example (its label will evaluate models, not train them).
     """
     now = now or utcnow()
     expire_assignments(session=session, project_id=project_id, now=now)
@@ -105,16 +107,37 @@ def claim_next_example(
                 if audit:
                     example.audit = True
                     session.add(example)
-        except IntegrityError:
-            continue  # another process claimed it between our read and write: take the next
+                session.flush()
+                if _labeled_meanwhile(session, project_id, example.id):
+                    raise _Taken
+        except (IntegrityError, _Taken):
+            continue  # another expert claimed (or even labeled) it meanwhile: take the next
         return example, assignment
     return None
+
+
+class _Taken(Exception):
+    """The candidate was labeled by someone else after our read: roll back the claim."""
+
+
+def _labeled_meanwhile(session: Session, project_id: int, example_id: int) -> bool:
+    """Re-check a just-claimed example in a fresh statement.
+
+    On PostgreSQL (READ COMMITTED) the candidate query's snapshot can predate another expert's
+    claim *and* label of the same example: SKIP LOCKED passes over locked rows only, and their
+    claim locked none of ours. By the time our insert succeeds their assignment is closed, so
+    the unique index cannot object; a new statement sees their committed label.
+    """
+    query = select(Example.id).where(Example.id == example_id, _labeled(project_id))
+    return session.exec(query).first() is not None
 
 
 def _next_free_example(
     session: Session, project_id: int, annotator: str, *, uniform: bool = False
 ) -> Example | None:
-    labeled = exists().where(
+    labeled = _labeled(project_id)
+    # Examples whose label was split (or retired unmapped) go first: they wait to be relabeled.
+    relabel = exists().where(
         col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
     )
     flagged = exists().where(col(Flag.example_id) == Example.id, col(Flag.resolved_at).is_(None))
@@ -129,7 +152,11 @@ def _next_free_example(
     ordering: list[Any] = (
         [func.random()]
         if uniform
-        else [col(Prediction.priority).desc().nulls_last(), col(Example.id)]
+        else [
+            case((relabel, 1), else_=0).desc(),
+            col(Prediction.priority).desc().nulls_last(),
+            col(Example.id),
+        ]
     )
     query = (
         select(Example)
@@ -141,6 +168,16 @@ def _next_free_example(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Example)
     return session.exec(query).first()
+
+
+def _labeled(project_id: int) -> Any:
+    """An example has a label that counts: a live annotation of an active label or of one
+    mapped to an active label (a split or unmapped retired label's annotation does not count)."""
+    return exists().where(
+        col(Annotation.example_id) == Example.id,
+        col(Annotation.retracted_at).is_(None),
+        col(Annotation.label_id).in_(counting_label_ids(project_id)),
+    )
 
 
 def close_assignment(
@@ -168,9 +205,7 @@ def set_assignment_message(
 
 def count_free_examples(*, session: Session, project_id: int) -> int:
     """How many examples still wait for a label (not labeled, not flagged)."""
-    labeled = exists().where(
-        col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
-    )
+    labeled = _labeled(project_id)
     flagged = exists().where(col(Flag.example_id) == Example.id, col(Flag.resolved_at).is_(None))
     return int(
         session.exec(

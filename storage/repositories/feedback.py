@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError, StaleActionError
@@ -16,12 +18,17 @@ from storage.models import Annotation, Comment, Example, Label, utcnow
 
 @dataclass(frozen=True)
 class AnnotationRow:
+    """A live annotation: ``label`` is what the expert clicked (by id: a rename shows the new
+    name), ``current`` the active label it counts as after merges and retirements, or None while
+    the example waits to be labeled again (its label was split, or retired without a mapping)."""
+
     id: int
     example_id: int
     label: str
     annotator: str
     source: str
     created_at: datetime
+    current: str | None = None
 
 
 def add_annotation(
@@ -77,11 +84,21 @@ def retract_annotation(*, session: Session, annotation_id: int, annotator: str) 
 
 def list_annotations(*, session: Session, project_id: int) -> list[AnnotationRow]:
     """Every live (not retracted) annotation in the project, oldest first."""
+    return _annotation_rows(
+        session,
+        (Example.project_id == project_id, col(Annotation.retracted_at).is_(None)),
+    )
+
+
+def _annotation_rows(session: Session, where: tuple[Any, ...]) -> list[AnnotationRow]:
+    # The clicked label, and the label it counts as now (mapped_to_id is kept resolved).
+    target = aliased(Label)
     rows = session.exec(
-        select(Annotation, Label.name)
+        select(Annotation, Label.name, Label.active, target.name)
         .join(Label, col(Label.id) == Annotation.label_id)
+        .outerjoin(target, col(target.id) == Label.mapped_to_id)
         .join(Example, col(Example.id) == Annotation.example_id)
-        .where(Example.project_id == project_id, col(Annotation.retracted_at).is_(None))
+        .where(*where)
         .order_by(col(Annotation.created_at), col(Annotation.id))
     ).all()
     return [
@@ -92,8 +109,9 @@ def list_annotations(*, session: Session, project_id: int) -> list[AnnotationRow
             annotator=a.annotator,
             source=a.source,
             created_at=a.created_at,
+            current=name if active else mapped,
         )
-        for a, name in rows
+        for a, name, active, mapped in rows
     ]
 
 
@@ -102,18 +120,21 @@ def current_labels(
 ) -> dict[int, str]:
     """The agreed label of each labeled example: the majority vote, ties to the latest vote.
 
-    With ``active_labels`` given, votes for labels outside it (retired) are ignored.
+    Votes are mapped through the taxonomy's history first (a vote for a merged label is a vote
+    for the merge target); votes for a split label, or one retired without a mapping, count for
+    nothing, so an example with only such votes is unlabeled until someone labels it again.
+    With ``active_labels`` given, only votes for those labels count.
     """
-    votes: dict[int, list[AnnotationRow]] = defaultdict(list)
+    votes: dict[int, list[str]] = defaultdict(list)
     for row in list_annotations(session=session, project_id=project_id):
-        if active_labels is None or row.label in active_labels:
-            votes[row.example_id].append(row)
+        if row.current is not None and (active_labels is None or row.current in active_labels):
+            votes[row.example_id].append(row.current)
     agreed: dict[int, str] = {}
-    for example_id, rows in votes.items():
-        counts = Counter(r.label for r in rows)
+    for example_id, labels in votes.items():
+        counts = Counter(labels)
         top = max(counts.values())
-        # rows are oldest first: the latest row among the tied labels wins.
-        agreed[example_id] = next(r.label for r in reversed(rows) if counts[r.label] == top)
+        # votes are oldest first: the latest vote among the tied labels wins.
+        agreed[example_id] = next(lb for lb in reversed(labels) if counts[lb] == top)
     return agreed
 
 
@@ -174,24 +195,11 @@ def list_comments(*, session: Session, project_id: int) -> list[Comment]:
 
 
 def example_annotations(*, session: Session, example_id: int) -> list[AnnotationRow]:
-    """The live annotations of one example, oldest first."""
-    rows = session.exec(
-        select(Annotation, Label.name)
-        .join(Label, col(Label.id) == Annotation.label_id)
-        .where(Annotation.example_id == example_id, col(Annotation.retracted_at).is_(None))
-        .order_by(col(Annotation.created_at), col(Annotation.id))
-    ).all()
-    return [
-        AnnotationRow(
-            id=int(a.id or 0),
-            example_id=a.example_id,
-            label=name,
-            annotator=a.annotator,
-            source=a.source,
-            created_at=a.created_at,
-        )
-        for a, name in rows
-    ]
+    """The live annotations of one example, oldest first (``current`` says which still count)."""
+    return _annotation_rows(
+        session,
+        (Annotation.example_id == example_id, col(Annotation.retracted_at).is_(None)),
+    )
 
 
 def count_open_discussions(*, session: Session, project_id: int) -> int:

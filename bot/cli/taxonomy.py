@@ -1,0 +1,186 @@
+"""`labelbot labels rename|merge|split|retire|describe|history`: change the taxonomy mid-project.
+
+The CLI acts as the local operator: changes are recorded under ``--actor`` (your login name by
+default). Slack checks the project's admins instead.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import err, handle_errors, labels_app, out, workspace
+from engine import taxonomy
+from engine.workspace import Workspace
+from storage.errors import LabelbotError
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (e.g. a container's uid without a passwd entry)
+        return "operator"
+
+
+Project = Annotated[str, typer.Argument(help="Project name")]
+Reason = Annotated[str, typer.Option("--reason", help="Why: kept in `labels history`")]
+Actor = Annotated[
+    str | None, typer.Option("--actor", help="Who makes the change (default: your login name)")
+]
+
+
+def _report(ws: Workspace, name: str, change: taxonomy.TaxonomyChange, *, retrains: bool) -> None:
+    out.print(f"{name}: {change.summary}", highlight=False)
+    if change.requeued:
+        out.print(
+            f"{change.requeued} example(s) are back at the front of the queue, to be labeled again",
+            highlight=False,
+        )
+    if not retrains:
+        return
+    try:
+        taxonomy.refresh_queue(ws, name)
+    except LabelbotError as exc:  # the queue order is a convenience; the change itself stands
+        err.print(f"note: queue not re-scored: {exc}")
+    out.print(
+        f"the next model trains on the new labels (`labelbot train {name}`, or the worker "
+        "retrains on its own)",
+        highlight=False,
+    )
+
+
+@labels_app.command("rename")
+@handle_errors
+def labels_rename(
+    name: Project,
+    old: Annotated[str, typer.Argument(help="Current label name")],
+    new: Annotated[str, typer.Argument(help="New label name")],
+    reason: Reason = "",
+    actor: Actor = None,
+) -> None:
+    """Rename a label. Its annotations keep counting for it (the label keeps its id), and a
+    button that still shows the old name stores the renamed label."""
+    ws = workspace()
+    change = taxonomy.rename_label(
+        ws, project=name, label=old, new_name=new, actor=actor or default_actor(),
+        reason=reason, rescore=False,
+    )  # fmt: skip
+    _report(ws, name, change, retrains=True)
+
+
+@labels_app.command("merge")
+@handle_errors
+def labels_merge(
+    name: Project,
+    first: Annotated[str, typer.Argument(metavar="A", help="A label to merge")],
+    second: Annotated[str, typer.Argument(metavar="B", help="Another label to merge")],
+    into: Annotated[
+        str | None,
+        typer.Option("--into", help="The merged label: A, B or a new name (default: A)"),
+    ] = None,
+    reason: Reason = "",
+    actor: Actor = None,
+) -> None:
+    """Merge labels A and B into one (A + B -> C). Their annotations stay as given and count as
+    the merged label at once; the merged-away labels are kept, retired, in the history."""
+    ws = workspace()
+    change = taxonomy.merge_labels(
+        ws, project=name, labels=[first, second], into=into, actor=actor or default_actor(),
+        reason=reason, rescore=False,
+    )  # fmt: skip
+    _report(ws, name, change, retrains=True)
+
+
+@labels_app.command("split")
+@handle_errors
+def labels_split(
+    name: Project,
+    label: Annotated[str, typer.Argument(metavar="A", help="The label to split")],
+    into: Annotated[str, typer.Option("--into", help="New label names, comma-separated: A1,A2")],
+    reason: Reason = "",
+    actor: Actor = None,
+) -> None:
+    """Split label A into new labels. A is retired (kept in the history); its examples count as
+    unlabeled and go to the front of the queue, to be labeled again into the new labels."""
+    names = [n.strip() for n in into.split(",") if n.strip()]
+    ws = workspace()
+    change = taxonomy.split_label(
+        ws, project=name, label=label, into=names, actor=actor or default_actor(),
+        reason=reason, rescore=False,
+    )  # fmt: skip
+    _report(ws, name, change, retrains=True)
+
+
+@labels_app.command("retire")
+@handle_errors
+def labels_retire(
+    name: Project,
+    label: Annotated[str, typer.Argument(metavar="A", help="The label to retire")],
+    map_to: Annotated[
+        str | None,
+        typer.Option("--map-to", help="Count A's examples as this label instead of relabeling"),
+    ] = None,
+    reason: Reason = "",
+    actor: Actor = None,
+) -> None:
+    """Retire label A (kept in the history, no longer offered). Its examples go back to the
+    queue to be labeled again, or with --map-to count as that label."""
+    ws = workspace()
+    change = taxonomy.retire_label(
+        ws, project=name, label=label, map_to=map_to, actor=actor or default_actor(),
+        reason=reason, rescore=False,
+    )  # fmt: skip
+    _report(ws, name, change, retrains=True)
+
+
+@labels_app.command("describe")
+@handle_errors
+def labels_describe(
+    name: Project,
+    label: Annotated[str, typer.Argument(metavar="A", help="The label")],
+    guideline: Annotated[str, typer.Argument(help="Guideline text shown to labelers on demand")],
+    reason: Reason = "",
+    actor: Actor = None,
+) -> None:
+    """Set a label's guidelines (what belongs in it, borderline cases). The model is not
+    affected."""
+    ws = workspace()
+    change = taxonomy.describe_label(
+        ws, project=name, label=label, description=guideline, actor=actor or default_actor(),
+        reason=reason,
+    )  # fmt: skip
+    _report(ws, name, change, retrains=False)
+
+
+@labels_app.command("history")
+@handle_errors
+def labels_history(
+    name: Project,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+) -> None:
+    """The taxonomy's change log: when, what, who and why, oldest first."""
+    entries = taxonomy.label_history(workspace(), project=name)
+    if as_json:
+        for e in entries:
+            record = {
+                "id": e.id,
+                "created_at": e.created_at.isoformat(),
+                "kind": e.kind,
+                "actor": e.actor,
+                "reason": e.reason,
+                "summary": e.summary,
+                "details": e.details,
+            }
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    if not entries:
+        out.print(f"{name}: no taxonomy changes yet")
+        return
+    table = Table("when (UTC)", "change", "by", "why")
+    for e in entries:
+        table.add_row(e.created_at.strftime("%Y-%m-%d %H:%M"), e.summary, e.actor, e.reason or "-")
+    out.print(table)

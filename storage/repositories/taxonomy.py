@@ -1,0 +1,191 @@
+"""The taxonomy's change history and the label mapping it implies.
+
+A retired label (merged, split or retired) stays in ``labels`` with ``active = False``; its
+``mapped_to_id`` says which active label its annotations count as now, or None when its examples
+must be labeled again. The mapping is kept resolved: when a target is retired in turn, every
+label mapped to it is re-pointed (or unmapped) in the same transaction, so one join answers
+"what does this annotation count as?" and SQL never walks a chain. The steps themselves are
+in ``label_events``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, or_, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from storage.errors import InvalidInputError
+from storage.models import Annotation, Example, Label, LabelEvent, utcnow
+from storage.repositories.projects import _clean_label, get_label, list_labels
+
+
+def record_event(
+    *,
+    session: Session,
+    project_id: int,
+    kind: str,
+    actor: str,
+    reason: str = "",
+    details: dict[str, Any],
+) -> LabelEvent:
+    event = LabelEvent(
+        project_id=project_id,
+        kind=kind,
+        actor=actor,
+        reason=reason,
+        details=details,
+        created_at=utcnow(),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def list_events(*, session: Session, project_id: int) -> list[LabelEvent]:
+    """The project's taxonomy changes, oldest first."""
+    return list(
+        session.exec(
+            select(LabelEvent)
+            .where(LabelEvent.project_id == project_id)
+            .order_by(col(LabelEvent.created_at), col(LabelEvent.id))
+        ).all()
+    )
+
+
+def rename_label(*, session: Session, label: Label, new_name: str) -> Label:
+    """Rename in place: the id (and so every annotation) stays."""
+    label.name = _clean_label(new_name)
+    session.add(label)
+    session.flush()
+    return label
+
+
+def describe_label(*, session: Session, label: Label, description: str) -> Label:
+    label.description = description.strip()
+    session.add(label)
+    session.flush()
+    return label
+
+
+def map_label(*, session: Session, label: Label, to_label_id: int | None) -> Label:
+    """Retire ``label``: its annotations (and those of labels mapped to it) count as
+    ``to_label_id`` from now on, or as unlabeled when it is None."""
+    if to_label_id is not None:
+        target = session.get(Label, to_label_id)
+        if target is None or not target.active or target.project_id != label.project_id:
+            raise InvalidInputError(f"label {to_label_id} is not an active label of the project")
+    session.execute(
+        update(Label)
+        .where(col(Label.mapped_to_id) == label.id)
+        .values(mapped_to_id=to_label_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    label.active = False
+    label.mapped_to_id = to_label_id
+    session.add(label)
+    session.flush()
+    return label
+
+
+def counting_label_ids(project_id: int | None = None) -> Any:
+    """A subquery of the labels whose annotations count now (active, or mapped to one), for
+    ``Annotation.label_id.in_(...)``: an annotation of any other label waits for a relabel."""
+    query = select(Label.id).where(
+        or_(col(Label.active).is_(True), col(Label.mapped_to_id).isnot(None))
+    )
+    if project_id is not None:
+        query = query.where(Label.project_id == project_id)
+    return query
+
+
+def label_targets(*, session: Session, project_id: int) -> dict[int, str | None]:
+    """Every label id of the project → the name of the active label it counts as (or None)."""
+    target = aliased(Label)
+    rows = session.exec(
+        select(Label.id, Label.name, Label.active, target.name)
+        .outerjoin(target, col(target.id) == Label.mapped_to_id)
+        .where(Label.project_id == project_id)
+    ).all()
+    return {int(i or 0): (name if active else to) for i, name, active, to in rows}
+
+
+def examples_to_relabel(*, session: Session, project_id: int) -> list[int]:
+    """Examples with live annotations of which none counts (all of split or retired labels)."""
+    live = exists().where(
+        col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
+    )
+    counted = exists().where(
+        col(Annotation.example_id) == Example.id,
+        col(Annotation.retracted_at).is_(None),
+        col(Annotation.label_id).in_(counting_label_ids(project_id)),
+    )
+    return [
+        int(i)
+        for i in session.exec(
+            select(Example.id)
+            .where(Example.project_id == project_id, live, ~counted)
+            .order_by(col(Example.id))
+        ).all()
+        if i is not None
+    ]
+
+
+def count_label_examples(*, session: Session, label_ids: list[int]) -> int:
+    """Examples with a live annotation of any of ``label_ids``."""
+    if not label_ids:
+        return 0
+    return len(
+        set(
+            session.exec(
+                select(Annotation.example_id).where(
+                    col(Annotation.label_id).in_(label_ids),
+                    col(Annotation.retracted_at).is_(None),
+                )
+            ).all()
+        )
+    )
+
+
+def labels_mapped_to(*, session: Session, label_id: int) -> list[int]:
+    """Ids of the retired labels whose annotations count as ``label_id``."""
+    return [
+        int(i)
+        for i in session.exec(
+            select(Label.id).where(Label.mapped_to_id == label_id).order_by(col(Label.id))
+        ).all()
+        if i is not None
+    ]
+
+
+def find_by_former_name(*, session: Session, project_id: int, name: str) -> Label | None:
+    """The label once called ``name`` (renamed since), from the rename events; latest first."""
+    for event in reversed(list_events(session=session, project_id=project_id)):
+        if event.kind == "rename" and event.details.get("old") == name:
+            return session.get(Label, int(event.details["label_id"]))
+    return None
+
+
+def get_clicked_label(*, session: Session, project_id: int, name: str) -> Label:
+    """The label a click names: by its name, or by a name it had before a rename (a button
+    sent before the rename still carries the old one). Unknown: InvalidInputError."""
+    try:
+        return get_label(session=session, project_id=project_id, name=name)
+    except InvalidInputError:
+        renamed = find_by_former_name(session=session, project_id=project_id, name=name)
+        if renamed is None:
+            raise
+        return renamed
+
+
+def split_into(*, session: Session, label: Label) -> list[str] | None:
+    """The names a split label was split into (as they were then); None if it was not split."""
+    for event in reversed(list_events(session=session, project_id=label.project_id)):
+        if event.kind == "split" and event.details.get("label", {}).get("id") == label.id:
+            return [str(ref["name"]) for ref in event.details["into"]]
+    return None
+
+
+def active_names(*, session: Session, project_id: int) -> list[str]:
+    return [lb.name for lb in list_labels(session=session, project_id=project_id)]

@@ -1,0 +1,117 @@
+"""`labelbot labels rename|merge|split|retire|describe|history` through typer's runner."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+LABELS = "card_arrival,age_limit,atm_support,change_pin,exchange_rate"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from engine.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _ok(runner: CliRunner, *args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _export(runner: CliRunner, tmp_path: Path) -> list[dict]:  # type: ignore[type-arg]
+    out = tmp_path / "export.jsonl"
+    _ok(runner, "export", "bank", "--out", str(out))
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_taxonomy_commands_change_labels_and_exports(
+    cli_env, banking_slice, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", LABELS)
+    path = tmp_path / "bank.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(banking_slice[:40])  # 8 labeled examples per class
+    _ok(runner, "import", "bank", str(path))
+
+    out = _ok(runner, "labels", "rename", "bank", "age_limit", "minimum_age", "--actor", "ana")
+    assert "renamed age_limit to minimum_age" in out
+    out = _ok(
+        runner, "labels", "merge", "bank", "card_arrival", "change_pin", "--into", "cards",
+        "--reason", "one topic for us", "--actor", "ana",
+    )  # fmt: skip
+    assert "merged card_arrival, change_pin into cards (new); 16 examples mapped" in out
+    out = _ok(runner, "labels", "split", "bank", "exchange_rate", "--into", "rates,fees")
+    assert "split exchange_rate into rates, fees; 8 examples back in the queue" in out
+    assert "8 example(s) are back at the front of the queue" in out
+    out = _ok(runner, "labels", "retire", "bank", "atm_support", "--map-to", "cards")
+    assert "retired atm_support; its 8 examples count as cards" in out
+    out = _ok(runner, "labels", "describe", "bank", "cards", "Anything about the card itself")
+    assert "described cards" in out and "next model" not in out
+
+    listed = _ok(runner, "labels", "list", "bank")
+    assert "cards" in listed and "retired" in listed
+    status = json.loads(_ok(runner, "status", "bank", "--json"))
+    counts = {lb["name"]: lb["count"] for lb in status["labels"]}
+    assert counts["cards"] == 24 and counts["minimum_age"] == 8 and counts["rates"] == 0
+    assert status["labeled"] == 32 and status["annotations"] == 40
+
+    records = _export(runner, tmp_path)
+    by_clicked = {r["annotations"][0]["label"]: r["label"] for r in records if r["annotations"]}
+    assert by_clicked == {
+        "card_arrival": "cards", "change_pin": "cards", "atm_support": "cards",
+        "minimum_age": "minimum_age", "exchange_rate": None,
+    }  # fmt: skip
+
+    history = _ok(runner, "labels", "history", "bank")
+    # a table (wrapped at the terminal's width): each change, who and why
+    assert all(w in history for w in ("renamed", "merged", "split", "retired", "ana", "topic"))
+    lines = [json.loads(x) for x in _ok(runner, "labels", "history", "bank", "--json").splitlines()]
+    assert [e["kind"] for e in lines] == ["rename", "merge", "split", "retire", "describe"]
+    assert lines[0]["actor"] == "ana" and lines[1]["reason"] == "one topic for us"
+    assert lines[2]["details"]["requeued"] == 8
+
+
+def test_labels_add_is_recorded_and_unchanged(cli_env) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "p", "--labels", "a,b")
+    assert _ok(runner, "labels", "history", "p").strip() == ("p: no taxonomy changes yet")
+    out = _ok(runner, "labels", "add", "p", "c", "d", "--reason", "new topics", "--actor", "bo")
+    assert "added 2 label(s): c, d" in out
+    entry = json.loads(_ok(runner, "labels", "history", "p", "--json"))
+    assert (entry["kind"], entry["actor"], entry["summary"]) == ("add", "bo", "added c, d")
+
+
+def test_taxonomy_errors_are_one_line_with_exit_codes(cli_env) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "p", "--labels", "a,b,c")
+    cases = [
+        (["labels", "rename", "p", "zzz", "y"], 2, "unknown label 'zzz' (labels: a, b, c)"),
+        (["labels", "merge", "p", "a", "a"], 2, "cannot merge label 'a' with itself"),
+        (["labels", "split", "p", "a", "--into", "b,x"], 4, "cannot split 'a' into 'b'"),
+        (["labels", "split", "p", "a", "--into", "x"], 2, "at least two new labels"),
+        (["labels", "retire", "p", "a", "--map-to", "nope"], 2, "unknown label 'nope'"),
+        (["labels", "history", "nope"], 3, "no project named 'nope'"),
+    ]
+    for args, code, message in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == code and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert "no taxonomy changes yet" in _ok(runner, "labels", "history", "p")
+    helped = _ok(runner, "labels", "merge", "--help")
+    assert "--into" in helped and "--reason" in helped and "--actor" in helped

@@ -1,0 +1,287 @@
+"""Taxonomy changes end to end through the engine services, on SQLite and PostgreSQL.
+
+Each change is checked for what it does to the stored annotations (never touched), the export
+(``label`` mapped, ``annotations[].label`` what was clicked), the queue, the next model and a
+click on a button sent before the change.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from engine import exporting, jobs, labeling, projects, taxonomy, training
+from storage.db import session_scope
+from storage.errors import ConflictError, InvalidInputError, StaleActionError
+from storage.models import Annotation, LabelEvent
+from storage.repositories import feedback
+from storage.repositories import projects as project_repo
+
+LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+PER_CLASS = 6  # seed labels per class (imported); the other 24 per class stay unlabeled
+
+
+@pytest.fixture
+def seeded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The 150-row Banking77 slice, 6 examples per class labeled by import, and a first model."""
+    projects.create_project(ws, name="bank", labels=LABELS)
+    path = tmp_path / "slice.csv"
+    seen: dict[str, int] = {}
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for text, label in banking_slice:
+            seen[label] = seen.get(label, 0) + 1
+            writer.writerow([text, label if seen[label] <= PER_CLASS else ""])
+    projects.import_file(ws, project="bank", path=path)
+    training.train_project(ws, "bank")
+    return ws, dict(banking_slice)
+
+
+def _annotations(ws):  # type: ignore[no-untyped-def]
+    with session_scope(ws.db, read_only=True) as s:
+        return sorted(
+            (a.id, a.example_id, a.label_id, a.annotator, a.retracted_at)
+            for a in s.exec(select(Annotation)).all()
+        )
+
+
+def _agreed(ws):  # type: ignore[no-untyped-def]
+    with session_scope(ws.db, read_only=True) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        return feedback.current_labels(session=s, project_id=project.id)
+
+
+def _by_text(ws):  # type: ignore[no-untyped-def]
+    return {r["text"]: r for r in exporting.export_records(ws, "bank")}
+
+
+def _submit(ws, example_id, label, who="U1", key=None):  # type: ignore[no-untyped-def]
+    return labeling.submit_label(
+        ws, project="bank", example_id=example_id, label=label, annotator=who,
+        source="slack", key=key or f"{example_id}:{label}:{who}",
+    )  # fmt: skip
+
+
+def test_merge_maps_annotations_export_and_next_model(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = seeded
+    before = _annotations(ws)
+    change = taxonomy.merge_labels(
+        ws, project="bank", labels=["card_arrival", "change_pin"], into="cards",
+        actor="ana", reason="experts cannot tell them apart",
+    )  # fmt: skip
+    assert change.kind == "merge" and change.mapped == 2 * PER_CLASS and change.requeued == 0
+    assert change.labels == ["age_limit", "atm_support", "exchange_rate", "cards"]
+    assert _annotations(ws) == before  # what the experts clicked is untouched
+    agreed = _agreed(ws)
+    assert len(agreed) == 5 * PER_CLASS
+    assert sorted(set(agreed.values())) == ["age_limit", "atm_support", "cards", "exchange_rate"]
+
+    records = _by_text(ws)
+    merged = [r for t, r in records.items() if truth[t] in ("card_arrival", "change_pin")]
+    labeled = [r for r in merged if r["annotations"]]
+    assert len(labeled) == 2 * PER_CLASS
+    assert {r["label"] for r in labeled} == {"cards"}  # mapped
+    assert {a["label"] for r in labeled for a in r["annotations"]} == {"card_arrival", "change_pin"}
+    status = projects.project_status(ws, "bank")
+    counts = {lb["name"]: (lb["count"], lb["active"]) for lb in status["labels"]}
+    assert counts["cards"] == (2 * PER_CLASS, True) and counts["change_pin"] == (0, False)
+
+    # the scheduler sees a stale model; the next one learns the merged taxonomy
+    decision = jobs.retrain_decision(ws, "bank")
+    assert decision.due and "taxonomy changed" in decision.reason
+    run = training.train_project(ws, "bank")
+    assert run.classes == ["age_limit", "atm_support", "exchange_rate", "cards"]
+    assert run.is_active and run.n_labels == 5 * PER_CLASS
+    assert not jobs.retrain_decision(ws, "bank").due
+
+    # a button sent before the merge: stored as clicked, counts as the merge target
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    assert task is not None and "change_pin" not in [c.name for c in task.labels]
+    result = _submit(ws, task.example_id, "change_pin")
+    assert result.created and result.label == "change_pin" and result.counts_as == "cards"
+    assert _agreed(ws)[task.example_id] == "cards"
+
+
+def test_merge_into_one_of_them_keeps_its_id(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = seeded
+    labels = {lb.name: lb.id for lb in projects.list_labels(ws, project="bank")}
+    change = taxonomy.merge_labels(
+        ws, project="bank", labels=["change_pin", "card_arrival"], actor="ana"
+    )
+    assert change.labels == ["age_limit", "atm_support", "change_pin", "exchange_rate"]
+    after = {lb.name: (lb.id, lb.active) for lb in projects.list_labels(ws, project="bank")}
+    assert after["change_pin"] == (labels["change_pin"], True)  # the first is the default target
+    assert after["card_arrival"] == (labels["card_arrival"], False)
+    assert sum(1 for v in _agreed(ws).values() if v == "change_pin") == 2 * PER_CLASS
+
+
+def test_split_sends_examples_back_to_the_queue_first(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = seeded
+    before = _annotations(ws)
+    change = taxonomy.split_label(
+        ws, project="bank", label="exchange_rate", into=["rate_today", "rate_fees"],
+        actor="ana", reason="two different questions",
+    )  # fmt: skip
+    assert change.requeued == PER_CLASS and "rate_today" in change.labels
+    assert "exchange_rate" not in change.labels
+    assert _annotations(ws) == before
+    records = _by_text(ws)
+    old = [r for t, r in records.items() if truth[t] == "exchange_rate" and r["annotations"]]
+    assert len(old) == PER_CLASS
+    assert all(r["label"] is None for r in old)  # unlabeled until relabeled ...
+    assert all(r["annotations"][0]["label"] == "exchange_rate" for r in old)  # ... history kept
+    status = projects.project_status(ws, "bank")
+    assert status["labeled"] == 4 * PER_CLASS
+
+    # the split label's examples come first, even for the expert who labeled them (import)
+    firsts = []
+    for i in range(PER_CLASS):
+        task = labeling.next_task(ws, project="bank", annotator="U1")
+        assert task is not None
+        firsts.append(truth[task.text])
+        with pytest.raises(StaleActionError, match="split into rate_today, rate_fees"):
+            _submit(ws, task.example_id, "exchange_rate")  # a stale button stores nothing
+        _submit(ws, task.example_id, "rate_today" if i % 2 else "rate_fees")
+    assert firsts == ["exchange_rate"] * PER_CLASS
+    assert len(_annotations(ws)) == len(before) + PER_CLASS
+    agreed = _agreed(ws)
+    assert sum(v in ("rate_today", "rate_fees") for v in agreed.values()) == PER_CLASS
+
+    run = training.train_project(ws, "bank")
+    assert run.classes[-2:] == ["rate_today", "rate_fees"] and "exchange_rate" not in run.classes
+
+
+def test_retire_requeues_or_maps(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, truth = seeded
+    change = taxonomy.retire_label(
+        ws, project="bank", label="atm_support", actor="ana", reason="out of scope"
+    )
+    assert change.requeued == PER_CLASS and change.mapped == 0
+    task = labeling.next_task(ws, project="bank", annotator="U2")
+    assert task is not None and truth[task.text] == "atm_support"
+    with pytest.raises(StaleActionError, match="was retired; pick another"):
+        _submit(ws, task.example_id, "atm_support", who="U2")
+
+    change = taxonomy.retire_label(
+        ws, project="bank", label="age_limit", map_to="card_arrival", actor="ana"
+    )
+    assert change.mapped == PER_CLASS and change.requeued == 0
+    assert "age_limit" not in {r["label"] for r in _by_text(ws).values()}
+    assert sum(v == "card_arrival" for v in _agreed(ws).values()) == 2 * PER_CLASS
+    result = _submit(ws, task.example_id, "age_limit", who="U2")  # a stale, mapped button
+    assert result.counts_as == "card_arrival"
+    run = training.train_project(ws, "bank")
+    assert run.classes == ["card_arrival", "change_pin", "exchange_rate"]
+
+
+def test_rename_keeps_ids_and_old_buttons_work(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = seeded
+    before = _annotations(ws)
+    ids = {lb.name: lb.id for lb in projects.list_labels(ws, project="bank")}
+    change = taxonomy.rename_label(
+        ws, project="bank", label="age_limit", new_name="minimum_age", actor="ana"
+    )
+    assert change.requeued == 0 and "minimum_age" in change.labels
+    assert {lb.name: lb.id for lb in projects.list_labels(ws, project="bank")}[
+        "minimum_age"
+    ] == ids["age_limit"]
+    assert _annotations(ws) == before
+    assert sum(v == "minimum_age" for v in _agreed(ws).values()) == PER_CLASS
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    assert task is not None
+    result = _submit(ws, task.example_id, "age_limit")  # the button still says the old name
+    assert result.label == result.counts_as == "minimum_age"
+    assert jobs.retrain_decision(ws, "bank").due
+    assert "minimum_age" in training.train_project(ws, "bank").classes
+
+
+def test_chained_changes_resolve_through_the_history(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = seeded
+    taxonomy.merge_labels(ws, project="bank", labels=["change_pin", "card_arrival"], actor="a")
+    taxonomy.merge_labels(
+        ws, project="bank", labels=["change_pin", "atm_support"], into="cards", actor="a"
+    )
+    assert sum(v == "cards" for v in _agreed(ws).values()) == 3 * PER_CLASS
+    change = taxonomy.split_label(ws, project="bank", label="cards", into=["c1", "c2"], actor="a")
+    assert change.requeued == 3 * PER_CLASS  # the labels merged earlier follow their target
+    assert set(_agreed(ws).values()) == {"age_limit", "exchange_rate"}
+
+
+def test_add_describe_history_and_admins(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = seeded
+    taxonomy.add_labels(ws, project="bank", names=["lost_card"], actor="ana", reason="new intent")
+    taxonomy.describe_label(
+        ws, project="bank", label="lost_card", description="Card lost or stolen", actor="bo"
+    )
+    taxonomy.retire_label(ws, project="bank", label="lost_card", actor="ana")
+    history = taxonomy.label_history(ws, project="bank")
+    assert [(h.kind, h.actor) for h in history] == [
+        ("add", "ana"), ("describe", "bo"), ("retire", "ana"),
+    ]  # fmt: skip
+    assert history[0].reason == "new intent" and history[0].summary == "added lost_card"
+    assert history[1].details["new"] == "Card lost or stolen"
+    assert history[2].summary == "retired lost_card; 0 examples back in the queue"
+    assert history[0].created_at <= history[2].created_at
+    lb = {x.name: x for x in projects.list_labels(ws, project="bank")}["lost_card"]
+    assert lb.description == "Card lost or stolen" and not lb.active  # kept, not deleted
+
+    assert not taxonomy.is_admin(ws, project="bank", user_id="U1")
+    projects.update_settings(ws, project="bank", admins=["U1"])
+    assert taxonomy.is_admin(ws, project="bank", user_id="U1")
+    assert not taxonomy.is_admin(ws, project="bank", user_id="U2")
+
+
+def test_invalid_changes_are_clear_and_record_nothing(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = seeded
+    with pytest.raises(InvalidInputError, match=r"unknown label 'nope' \(labels: card_arrival, "):
+        taxonomy.rename_label(ws, project="bank", label="nope", new_name="x", actor="a")
+    with pytest.raises(InvalidInputError, match="cannot merge label 'age_limit' with itself"):
+        taxonomy.merge_labels(ws, project="bank", labels=["age_limit", "age_limit"], actor="a")
+    with pytest.raises(InvalidInputError, match="at least two labels"):
+        taxonomy.merge_labels(ws, project="bank", labels=["age_limit"], into="x", actor="a")
+    with pytest.raises(ConflictError, match="a label already has that name; a split creates"):
+        taxonomy.split_label(
+            ws, project="bank", label="age_limit", into=["teen", "change_pin"], actor="a"
+        )
+    with pytest.raises(InvalidInputError, match="at least two new labels"):
+        taxonomy.split_label(ws, project="bank", label="age_limit", into=["teen"], actor="a")
+    with pytest.raises(ConflictError, match="cannot rename 'age_limit' to 'change_pin'"):
+        taxonomy.rename_label(
+            ws, project="bank", label="age_limit", new_name="change_pin", actor="a"
+        )
+    with pytest.raises(InvalidInputError, match="map it to itself"):
+        taxonomy.retire_label(ws, project="bank", label="age_limit", map_to="age_limit", actor="a")
+    with pytest.raises(InvalidInputError, match="needs an actor"):
+        taxonomy.add_labels(ws, project="bank", names=["x"], actor=" ")
+    assert taxonomy.label_history(ws, project="bank") == []
+    assert len(projects.list_labels(ws, project="bank")) == 5  # the failed split added nothing
+
+    taxonomy.retire_label(ws, project="bank", label="age_limit", actor="a")
+    with pytest.raises(InvalidInputError, match="'age_limit' was retired"):
+        taxonomy.rename_label(ws, project="bank", label="age_limit", new_name="x", actor="a")
+    with pytest.raises(ConflictError, match="a retired label has that name"):
+        taxonomy.merge_labels(
+            ws, project="bank", labels=["change_pin", "card_arrival"], into="age_limit",
+            actor="a",
+        )  # fmt: skip
+    for name in ["card_arrival", "atm_support", "change_pin"]:
+        taxonomy.retire_label(ws, project="bank", label=name, actor="a", rescore=False)
+    with pytest.raises(InvalidInputError, match="last label"):
+        taxonomy.retire_label(ws, project="bank", label="exchange_rate", actor="a")
+    with session_scope(ws.db, read_only=True) as s:
+        assert len(s.exec(select(LabelEvent)).all()) == 4
+
+
+def test_describe_does_not_make_the_model_stale(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = seeded
+    taxonomy.describe_label(ws, project="bank", label="age_limit", description="18+", actor="a")
+    assert not jobs.retrain_decision(ws, "bank").due
+    # a change made after the last model started makes it stale, one made before does not
+    later = training.list_versions(ws, "bank")[-1].created_at + timedelta(hours=1)
+    taxonomy.add_labels(ws, project="bank", names=["new_one"], actor="a", rescore=False)
+    assert jobs.retrain_decision(ws, "bank", now=later).due
