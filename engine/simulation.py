@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.classifier import Model, PoolGraph, build_pool_graph, choose_kind, train_model
 from engine.evaluation import metrics_from_predictions
+from engine.rare import RareClassBoost
 from engine.strategies import get_strategy, select_cold_start
 from storage.errors import InvalidInputError
 
@@ -209,8 +210,11 @@ def _one_run(
         if model is not None and strategy != "random":
             probs = model.predict_proba_pool() if model.pool is not None else (
                 model.predict_proba(pool_X))  # fmt: skip
+        extra = {}
+        if isinstance(strat, RareClassBoost):  # it needs to know what is labeled so far
+            extra = {"labeled_idx": labeled, "labeled_y": pool_y[labeled], "n_classes": n_classes}
         pick = strat.select(probs=probs, candidates=candidates, n=min(batch, budget - n),
-                            embeddings=pool_X, rng=rng)  # fmt: skip
+                            embeddings=pool_X, rng=rng, **extra)  # fmt: skip
         labeled = np.concatenate([labeled, pick])
     raise AssertionError("unreachable")
 

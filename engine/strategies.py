@@ -15,6 +15,7 @@ import numpy as np
 from scipy.special import entr
 from threadpoolctl import threadpool_limits
 
+from engine.rare import RareClassBoost
 from storage.errors import InvalidInputError
 
 __all__ = [
@@ -225,6 +226,9 @@ _REGISTRY: dict[str, QueryStrategy] = {
     "margin": UncertaintySampling("margin", "margin"),
     "entropy": UncertaintySampling("entropy", "entropy"),
     "diverse_margin": DiverseUncertainty("diverse_margin", "margin"),
+    # diverse_margin plus help for labels with < 5 examples (engine/rare.py); the labeling queue
+    # applies this help by default (project setting `rare_boost`)
+    "rare_boost": RareClassBoost(),
 }
 STRATEGIES: tuple[str, ...] = tuple(_REGISTRY)
 DEFAULT_STRATEGY = "diverse_margin"  # fewest labels to 95% of ceiling on both bench sets

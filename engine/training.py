@@ -18,6 +18,7 @@ from engine.audit import audit_report
 from engine.classifier import Model, PoolGraph, build_pool_graph, load_model, train_model
 from engine.evaluation import cross_validate
 from engine.forecast import prediction_agreement
+from engine.rare import RareClassBoost
 from engine.strategies import (
     DEFAULT_STRATEGY,
     get_strategy,
@@ -319,13 +320,24 @@ def _prediction_rows(
         want = min(len(candidates), max(batch, len(pool.classes)))
         picked = select_cold_start(embeddings=pool.X, candidates=candidates, n=want, rng=rng)
     elif len(candidates):
-        strategy = get_strategy(str(settings.get("strategy", DEFAULT_STRATEGY)))
+        name = str(settings.get("strategy", DEFAULT_STRATEGY))
+        strategy = get_strategy(name)
+        if settings.get("rare_boost", True) and not isinstance(strategy, RareClassBoost):
+            # labels with few examples get help: their neighbours and top-scored examples are
+            # mixed into the batch until each has `rare_minimum` (bench/rare_classes.py)
+            strategy = RareClassBoost(base=name, minimum=int(settings.get("rare_minimum", 5)))
+        lab = pool.labeled
         picked = strategy.select(
             probs=probs,
             candidates=query_candidates(candidates, rng),
             n=batch,
             embeddings=pool.X,
             rng=rng,
+            **(
+                {"labeled_idx": lab, "labeled_y": pool.y[lab], "n_classes": len(pool.classes)}
+                if isinstance(strategy, RareClassBoost)
+                else {}
+            ),
         )
     if model is None:
         uncertainty = rng.random(n) * 1e-3  # beyond the cold-start batch: random, not file order
