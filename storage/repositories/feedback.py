@@ -206,9 +206,14 @@ def count_open_discussions(*, session: Session, project_id: int) -> int:
     """Discussion threads on examples that still have no live label."""
     from storage.models import DiscussionThread
 
+    from storage.repositories.taxonomy import counting_label_ids
+
     labeled = (
         select(Annotation.example_id)
-        .where(col(Annotation.retracted_at).is_(None))
+        .where(
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.label_id).in_(counting_label_ids(project_id)),
+        )
         .scalar_subquery()
     )
     return int(

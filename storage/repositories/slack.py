@@ -21,6 +21,7 @@ from storage.models import (
     ProcessedEvent,
     utcnow,
 )
+from storage.repositories.taxonomy import counting_label_ids
 
 # --- Events ------------------------------------------------------------------------------------
 
@@ -213,11 +214,16 @@ def open_holder(*, session: Session, example_id: int, now: datetime | None = Non
 def has_live_annotation(
     *, session: Session, example_id: int, annotator: str, others: bool = False
 ) -> bool:
-    """Whether ``annotator`` (or, with ``others``, anyone but them) labeled the example."""
+    """Whether ``annotator`` (or, with ``others``, anyone but them) labeled the example with a
+    label that still counts (an annotation of a split or unmapped retired label waits for a
+    relabel, so it does not)."""
     who = Annotation.annotator != annotator if others else Annotation.annotator == annotator
     found = session.exec(
         select(Annotation.id).where(
-            Annotation.example_id == example_id, who, col(Annotation.retracted_at).is_(None)
+            Annotation.example_id == example_id,
+            who,
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.label_id).in_(counting_label_ids()),
         )
     ).first()
     return found is not None

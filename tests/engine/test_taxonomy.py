@@ -285,3 +285,25 @@ def test_describe_does_not_make_the_model_stale(seeded) -> None:  # type: ignore
     later = training.list_versions(ws, "bank")[-1].created_at + timedelta(hours=1)
     taxonomy.add_labels(ws, project="bank", names=["new_one"], actor="a", rescore=False)
     assert jobs.retrain_decision(ws, "bank", now=later).due
+
+
+def test_a_split_example_can_be_relabeled_from_chat_by_anyone(seeded) -> None:  # type: ignore[no-untyped-def]
+    from engine import messaging
+
+    ws, _ = seeded
+    taxonomy.split_label(
+        ws, project="bank", label="atm_support", into=["atm_where", "atm_broken"], actor="admin"
+    )
+    with session_scope(ws.db, read_only=True) as s:
+        waiting = [
+            a for a in s.exec(select(Annotation)).all() if a.annotator == "import"
+        ]  # the seed labels of every class, imported by "import"
+    split_example = next(
+        a.example_id for a in waiting if a.example_id not in _agreed(ws)
+    )  # its annotation no longer counts
+    # the expert who gave the old label, and anyone else, may label it again
+    ref, stored = messaging.prepare_label(
+        ws, example_id=split_example, annotator="import", key="k1"
+    )
+    assert stored is None and ref.example_id == split_example
+    assert not messaging.labeled_by_others(ws, example_id=split_example, annotator="U9")
