@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -113,17 +111,21 @@ def test_cold_start_covers_clusters() -> None:
     assert set(cluster[picks]) == set(range(5))
 
 
-def test_one_round_over_a_large_pool_is_fast() -> None:
+def test_a_round_over_a_large_pool_picks_among_the_most_uncertain() -> None:
+    # Speed is measured in bench/engine_speed.py, never asserted here; this checks that the
+    # chunked scoring of a large pool still ranks correctly.
     rng = np.random.default_rng(0)
-    n = 200_000  # 1M takes ~5x as long; kept smaller so the suite stays fast
+    n = 200_000
     probs = rng.dirichlet(np.ones(20), size=n).astype(np.float32)
     emb = rng.normal(size=(n, 384)).astype(np.float32)
-    start = time.perf_counter()
     picks = get_strategy(DEFAULT_STRATEGY).select(
         probs=probs, candidates=np.arange(n), n=50, embeddings=emb, rng=rng
     )
-    assert len(picks) == 50
-    assert time.perf_counter() - start < 1.0
+    assert len(set(picks.tolist())) == 50
+    top = np.sort(probs, axis=1)
+    margin = top[:, -1] - top[:, -2]
+    shortlist = set(np.argsort(margin)[: 50 * 10].tolist())  # diverse_margin's candidate pool
+    assert set(picks.tolist()) <= shortlist
 
 
 def test_query_candidates_caps_large_pools_uniformly() -> None:
