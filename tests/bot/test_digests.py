@@ -1,8 +1,7 @@
-"""Digests posted through the local Slack-compatible server, and `labelbot digest` / `project set`."""
+"""Digests posted through the local Slack-compatible server; `labelbot digest`, `project set`."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -10,10 +9,9 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.digests import post_digest
-from engine import labeling, projects, training
+from engine import projects, training
 from storage.errors import ConfigurationError
-
-LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+from tests.helpers import label_next, load_slice
 
 
 @pytest.fixture
@@ -22,23 +20,9 @@ def trained(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _trained(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
-    projects.create_project(ws, name="bank", labels=LABELS, channel_id="C42")
-    path = tmp_path / "slice.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text"])
-        writer.writerows([t] for t, _ in banking_slice)
-    projects.import_file(ws, project="bank", path=path)
-    training.rescore_project(ws, "bank")
-    truth = dict(banking_slice)
+    truth = load_slice(ws, banking_slice, tmp_path, channel_id="C42")
     for round_ in range(4):
-        for _ in range(10):
-            who = "U1" if round_ % 2 else "U2"
-            task = labeling.next_task(ws, project="bank", annotator=who)
-            labeling.submit_label(
-                ws, project="bank", example_id=task.example_id, label=truth[task.text],
-                annotator=who, source="slack", key=f"{who}:{task.example_id}",
-            )  # fmt: skip
+        label_next(ws, truth, 10, annotators=("U1" if round_ % 2 else "U2",), source="slack")
         training.train_project(ws, "bank")
     return ws
 

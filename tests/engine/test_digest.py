@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
-from engine import digest, labeling, projects, training
-
-LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+from engine import digest, projects, training
+from tests.helpers import SLICE_LABELS as LABELS
+from tests.helpers import label_next, load_slice
 
 
 @pytest.fixture
 def loaded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
-    projects.create_project(ws, name="bank", labels=LABELS, channel_id="C1")
-    path = tmp_path / "slice.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text"])
-        writer.writerows([t] for t, _ in banking_slice)
-    projects.import_file(ws, project="bank", path=path)
-    training.rescore_project(ws, "bank")
-    return ws, dict(banking_slice)
+    return ws, load_slice(ws, banking_slice, tmp_path, channel_id="C1")
 
 
 def _label(ws, truth, n, who):  # type: ignore[no-untyped-def]
-    for _ in range(n):
-        task = labeling.next_task(ws, project="bank", annotator=who)
-        labeling.submit_label(
-            ws, project="bank", example_id=task.example_id, label=truth[task.text],
-            annotator=who, source="cli", key=f"{who}:{task.example_id}",
-        )  # fmt: skip
+    label_next(ws, truth, n, annotators=(who,))
 
 
 def test_digest_without_a_model_says_so(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from engine import jobs, labeling, projects, training
+from engine import jobs, projects, training
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import ModelRun, Project, utcnow
 from storage.repositories import leases, models
-
-LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+from tests.helpers import SLICE_LABELS as LABELS
+from tests.helpers import label_next, load_slice
 
 
 @pytest.fixture
 def loaded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
-    projects.create_project(ws, name="bank", labels=LABELS)
-    path = tmp_path / "slice.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text"])
-        writer.writerows([t] for t, _ in banking_slice)
-    projects.import_file(ws, project="bank", path=path)
-    training.rescore_project(ws, "bank")
-    return ws, dict(banking_slice)
+    return ws, load_slice(ws, banking_slice, tmp_path)
 
 
 def _label(ws, truth, n, who="U1"):  # type: ignore[no-untyped-def]
-    for _ in range(n):
-        task = labeling.next_task(ws, project="bank", annotator=who)
-        labeling.submit_label(
-            ws, project="bank", example_id=task.example_id, label=truth[task.text],
-            annotator=who, source="cli", key=f"{who}:{task.example_id}",
-        )  # fmt: skip
+    label_next(ws, truth, n, annotators=(who,))
 
 
 def test_n_labels_trigger(loaded) -> None:  # type: ignore[no-untyped-def]

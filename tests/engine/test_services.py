@@ -12,33 +12,17 @@ import pytest
 from engine import exporting, labeling, projects, training
 from storage.errors import InvalidInputError, NotFoundError, StaleActionError
 from storage.models import utcnow
-
-LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+from tests.helpers import label_next, load_slice
 
 
 @pytest.fixture
 def loaded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
     """A project with the 150-row Banking77 slice imported unlabeled; returns (ws, truth)."""
-    projects.create_project(ws, name="bank", labels=LABELS, channel_id="C1")
-    path = tmp_path / "slice.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text"])
-        writer.writerows([t] for t, _ in banking_slice)
-    projects.import_file(ws, project="bank", path=path)
-    training.rescore_project(ws, "bank")
-    return ws, dict(banking_slice)
+    return ws, load_slice(ws, banking_slice, tmp_path, channel_id="C1")
 
 
 def _label_n(ws, truth, n, annotators=("U1", "U2")):  # type: ignore[no-untyped-def]
-    for i in range(n):
-        who = annotators[i % len(annotators)]
-        task = labeling.next_task(ws, project="bank", annotator=who)
-        assert task is not None
-        labeling.submit_label(
-            ws, project="bank", example_id=task.example_id, label=truth[task.text],
-            annotator=who, source="cli", key=f"k:{task.example_id}:{who}",
-        )  # fmt: skip
+    label_next(ws, truth, n, annotators=annotators)
 
 
 def test_cold_start_queue_covers_classes_early(loaded) -> None:  # type: ignore[no-untyped-def]

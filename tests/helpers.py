@@ -1,0 +1,58 @@
+"""Helpers shared by tests that need a project with real data and experts labeling it."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine import labeling, projects, training
+from engine.workspace import Workspace
+
+SLICE_LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+
+
+def load_slice(
+    ws: Workspace,
+    rows: Sequence[tuple[str, str]],
+    tmp_path: Path,
+    *,
+    project: str = "bank",
+    channel_id: str | None = None,
+) -> dict[str, str]:
+    """Create ``project`` with the slice's labels, import its texts unlabeled (a cold-start
+    queue is ready); returns the oracle: text → true label."""
+    projects.create_project(ws, name=project, labels=SLICE_LABELS, channel_id=channel_id)
+    path = tmp_path / f"{project}-slice.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([t] for t, _ in rows)
+    projects.import_file(ws, project=project, path=path)
+    training.rescore_project(ws, project)
+    return dict(rows)
+
+
+def label_next(
+    ws: Workspace,
+    truth: dict[str, str],
+    n: int,
+    *,
+    annotators: Sequence[str] = ("U1",),
+    project: str = "bank",
+    source: str = "cli",
+) -> None:
+    """``n`` examples from the queue labeled by oracle, the annotators taking turns."""
+    for i in range(n):
+        who = annotators[i % len(annotators)]
+        task = labeling.next_task(ws, project=project, annotator=who)
+        assert task is not None, "the queue ran dry"
+        labeling.submit_label(
+            ws,
+            project=project,
+            example_id=task.example_id,
+            label=truth[task.text],
+            annotator=who,
+            source=source,
+            key=f"{who}:{task.example_id}",
+        )
