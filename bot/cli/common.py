@@ -22,9 +22,10 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-project_app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
+project_app = typer.Typer(help="Create, list and configure projects.", no_args_is_help=True)
 labels_app = typer.Typer(
-    help="Show and extend a project's labels (its taxonomy).", no_args_is_help=True
+    help="Show and change a project's labels (its taxonomy), with their history.",
+    no_args_is_help=True,
 )
 app.add_typer(project_app, name="project")
 app.add_typer(labels_app, name="labels")
