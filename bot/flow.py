@@ -15,8 +15,9 @@ from bot import views
 from bot.services import Services
 from bot.slack_text import escape
 from bot.views.text import Block
-from engine import discussions, labeling, messaging, progress, projects, training
+from engine import digest, discussions, labeling, messaging, progress, projects, training
 from engine.labeling import Task
+from engine.rare import MIN_EXAMPLES
 from storage.errors import ConfigurationError, InvalidInputError, NotFoundError, StaleActionError
 
 BATCH_SIZE = 5
@@ -284,21 +285,44 @@ def predict(services: Services, *, text: str, project: str) -> Block:
 
 
 def publish_home(services: Services, *, user: str) -> None:
-    """views.publish the App Home tab (https://docs.slack.dev/reference/methods/views.publish)."""
+    """views.publish the App Home tab (https://docs.slack.dev/reference/methods/views.publish).
+
+    The model figures are the digest's (engine.digest.build_digest): the audit estimate with its
+    interval, the forecast, rare classes — so Home and the channel never tell different stories.
+    """
     mine = progress.user_progress(services.ws, annotator=user)
     stats = views.HomeStats(
         user_id=user,
         labeled_today=mine.labeled_today,
         labeled_total=mine.labeled_total,
-        projects=[
-            views.ProjectProgress(
-                name=p.name,
-                labeled=p.labeled,
-                total=p.total,
-                class_counts=[views.ClassCount(label, count) for label, count in p.class_counts],
-                accuracy=p.accuracy,
-            )
-            for p in mine.projects
-        ],
+        projects=[_project_progress(services, p) for p in mine.projects],
     )
     services.client.views_publish(user_id=user, view=views.home_tab(stats))
+
+
+def _project_progress(
+    services: Services, summary: progress.ProjectSummary
+) -> views.ProjectProgress:
+    figures = digest.build_digest(services.ws, summary.name)
+    estimate = figures.accuracy
+    return views.ProjectProgress(
+        name=summary.name,
+        labeled=summary.labeled,
+        total=summary.total,
+        class_counts=[views.ClassCount(label, count) for label, count in summary.class_counts],
+        accuracy=estimate.accuracy if estimate else None,
+        accuracy_low=estimate.low if estimate else None,
+        accuracy_high=estimate.high if estimate else None,
+        accuracy_source=estimate.source if estimate else None,
+        model_version=figures.model_version,
+        forecast=figures.forecast.describe(figures.target) if figures.curve else None,
+        rare_classes=[lb for lb, n in summary.class_counts if n < MIN_EXAMPLES],
+    )
+
+
+def refresh_homes(services: Services) -> int:
+    """Re-publish App Home for those who opened it lately (after a new model); how many."""
+    users = services.home_viewers.recent()
+    for user in users:
+        publish_home(services, user=user)
+    return len(users)

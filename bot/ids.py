@@ -35,6 +35,10 @@ RESULT_BLOCK = "label_result"
 # --- App Home --------------------------------------------------------------------------------
 HOME_START_BATCH = "home_start_batch"
 
+# --- Model versions (channel notice when a retrain was held back; admins only) -------------
+# The button's value is f"{project}:{version}" (project names never contain ":").
+PROMOTE_MODEL = "model_promote"
+
 # --- Modals (callback ids) and their inputs -------------------------------------------------
 FLAG_MODAL = "flag_modal"
 FLAG_REASON_BLOCK = "flag_reason"
@@ -44,6 +48,15 @@ FULL_TEXT_MODAL = "full_text_modal"
 # --- Shortcuts and commands ------------------------------------------------------------------
 CLASSIFY_SHORTCUT = "classify_with_labelbot"
 LABEL_COMMAND = "/label"
+
+# `/label <verb> ...`: one command, dispatched on its first word (bot/listeners/commands.py).
+# Anything else is `/label [project]` or `/label <n> [project]` (the labeling loop).
+LABEL_VERBS: tuple[str, ...] = ("help", "predict")
+# Verbs that change models or settings, or post to the channel: project admins only
+# (`models` only reads, so everyone may use it).
+ADMIN_VERBS: tuple[str, ...] = ("promote", "rollback", "pin", "unpin", "settings", "digest")
+MODEL_VERBS: tuple[str, ...] = ("models",)
+COMMAND_VERBS: tuple[str, ...] = LABEL_VERBS + MODEL_VERBS + ADMIN_VERBS
 
 # --- Registry: what the code handles and needs (source of truth for manifest.yml) -----------
 COMMANDS: tuple[str, ...] = (LABEL_COMMAND,)
@@ -59,6 +72,7 @@ ACTIONS: tuple[str | re.Pattern[str], ...] = (
     UNDO,
     SHOW_FULL_TEXT,
     HOME_START_BATCH,
+    PROMOTE_MODEL,
 )
 VIEW_SUBMISSIONS: tuple[str, ...] = (FLAG_MODAL,)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 
@@ -46,6 +47,31 @@ class Batches:
             return left
 
 
+class HomeViewers:
+    """Who opened the App Home tab lately, so a new model can refresh their view.
+
+    In memory like :class:`Batches`: after a restart, the next opening publishes it anyway.
+    """
+
+    def __init__(self, *, within: timedelta = timedelta(hours=1), limit: int = 200) -> None:
+        self._seen: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+        self.within = within
+        self.limit = limit  # views.publish is rate limited (Tier 4): refresh at most this many
+
+    def saw(self, user: str, *, now: datetime | None = None) -> None:
+        with self._lock:
+            self._seen[user] = now or datetime.now(UTC)
+
+    def recent(self, *, now: datetime | None = None) -> list[str]:
+        """Users who opened it within ``within``, most recent first (and forget the others)."""
+        cutoff = (now or datetime.now(UTC)) - self.within
+        with self._lock:
+            self._seen = {u: t for u, t in self._seen.items() if t >= cutoff}
+            newest = sorted(self._seen.items(), key=lambda kv: kv[1], reverse=True)
+        return [user for user, _ in newest[: self.limit]]
+
+
 @dataclass
 class Services:
     settings: SlackSettings
@@ -57,6 +83,7 @@ class Services:
     # Runs Bolt's synchronous dispatch (signature check, ack) off the event loop.
     dispatch_executor: ThreadPoolExecutor
     batches: Batches = field(default_factory=Batches)
+    home_viewers: HomeViewers = field(default_factory=HomeViewers)
 
     def close(self) -> None:
         self.listener_executor.shutdown(wait=True, cancel_futures=False)

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         validation_alias="LABELBOT_KEEP_MODELS",
         description="Model files kept besides the active one (older runs keep their metrics)",
     )
+    scheduler_poll_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias="LABELBOT_SCHEDULER_POLL_SECONDS",
+        description="Seconds between the scheduler's checks for projects to retrain",
+    )
 
 
 @lru_cache(maxsize=1)

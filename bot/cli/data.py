@@ -70,41 +70,23 @@ def project_set(
     strategy: Annotated[str | None, typer.Option(help="Query strategy name")] = None,
 ) -> None:
     """Change a project's settings; prints them all."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from engine.jobs import next_digest_time
-    from engine.strategies import get_strategy
-    from storage.errors import InvalidInputError
+    from engine.project_settings import check_settings
 
     ws = workspace()
-    changes: dict[str, object] = {}
-    if admins is not None:
-        changes["admins"] = [a.strip() for a in admins.split(",") if a.strip()]
-    if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInputError(f"unknown timezone {timezone!r} (e.g. Europe/Berlin)") from None
-        changes["timezone"] = timezone
-    if audit_share is not None and not 0 <= audit_share <= 0.5:
-        raise InvalidInputError("--audit-share must be between 0 and 0.5")
-    if strategy is not None:
-        get_strategy(strategy)
-    for key, value in {
-        "digest_cron": digest_cron,
-        "retrain_every": retrain_every,
-        "retrain_minutes": retrain_minutes,
-        "audit_share": audit_share,
-        "target_accuracy": target_accuracy,
-        "batch_size": batch_size,
-        "strategy": strategy,
-    }.items():
-        if value is not None:
-            changes[key] = value
-    if digest_cron is not None:  # validate before storing: a bad schedule would stop digests
-        from storage.models import Project, utcnow
-
-        next_digest_time(Project(name=name, settings={"digest_cron": digest_cron}), after=utcnow())
+    admin_ids = None if admins is None else [a.strip() for a in admins.split(",") if a.strip()]
+    changes = check_settings(
+        {
+            "admins": admin_ids,
+            "timezone": timezone,
+            "digest_cron": digest_cron,
+            "retrain_every": retrain_every,
+            "retrain_minutes": retrain_minutes,
+            "audit_share": audit_share,
+            "target_accuracy": target_accuracy,
+            "batch_size": batch_size,
+            "strategy": strategy,
+        }
+    )
     if channel is not None:
         projects.set_channel(ws, project=name, channel_id=channel)
     settings = projects.update_settings(ws, project=name, **changes)

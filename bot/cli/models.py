@@ -86,22 +86,47 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 @handle_errors
 def worker(
-    poll_seconds: Annotated[float, typer.Option(help="Seconds between checks for work")] = 15.0,
+    poll_seconds: Annotated[
+        float | None,
+        typer.Option(help="Seconds between checks (default: LABELBOT_SCHEDULER_POLL_SECONDS)"),
+    ] = None,
 ) -> None:
-    """Run the background trainer on its own (for teams that train apart from the web servers).
+    """Run the scheduler on its own (for teams that train apart from the web servers, with
+    `labelbot serve --no-scheduler`).
 
     Retrains each project when enough new labels arrived (or time passed), one process per
     project at a time; any number of workers may run against the same PostgreSQL database.
+    With SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET set it also posts digests and tells the
+    channel about held-back models; without them it only retrains.
     """
     import logging
 
+    from bot.config import get_slack_settings
     from engine.scheduler import build_scheduler
+    from storage.errors import ConfigurationError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    log = logging.getLogger("labelbot.worker")
     ws = workspace()
-    scheduler = build_scheduler(ws, poll_seconds=poll_seconds, blocking=True)
-    out.print(f"labelbot worker: checking for work every {poll_seconds:g} s (Ctrl-C to stop)")
+    every = poll_seconds or ws.settings.scheduler_poll_seconds
+    services = None
+    try:
+        slack = get_slack_settings()
+    except ConfigurationError as exc:
+        log.info("no Slack settings (%s): retraining only, no digests or notifications", exc)
+        scheduler = build_scheduler(ws, poll_seconds=every, blocking=True)
+    else:
+        from bot.scheduling import bot_scheduler
+        from bot.services import build_services
+
+        log.info("Slack settings found: retraining, posting digests and notifications")
+        services = build_services(slack, ws=ws)
+        scheduler = bot_scheduler(services, poll_seconds=every, blocking=True)
+    out.print(f"labelbot worker: checking for work every {every:g} s (Ctrl-C to stop)")
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         out.print("worker stopped")
+    finally:
+        if services is not None:
+            services.close()

@@ -1,4 +1,4 @@
-"""`labelbot serve`: the Slack bot and the REST API in one uvicorn process."""
+"""`labelbot serve`: the Slack bot, the REST API and the scheduler in one uvicorn process."""
 
 from __future__ import annotations
 
@@ -16,17 +16,28 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 3000,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--scheduler/--no-scheduler",
+            help="Retrain, notify and post digests in this process (--no-scheduler when "
+            "`labelbot worker` runs apart)",
+        ),
+    ] = True,
 ) -> None:
     """Serve Slack (POST /slack/events), GET /healthz and the REST API (/api/...).
 
     Needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; with SLACK_APP_TOKEN set it also connects
     through Socket Mode (no public URL needed). LABELBOT_API_TOKEN enables the REST API.
+    The scheduler checks for projects to retrain every LABELBOT_SCHEDULER_POLL_SECONDS (15)
+    and posts digests on each project's schedule; any number of processes may run it.
     """
     import uvicorn
 
     from bot.api import create_api
     from bot.app import build_app
     from bot.config import get_slack_settings
+    from bot.scheduling import attach_scheduler, bot_scheduler
     from bot.services import build_services
 
     logging.basicConfig(
@@ -35,6 +46,15 @@ def serve(
     settings = get_slack_settings()
     services = build_services(settings)
     bolt = build_app(settings, services)
+    api = create_api(settings, services, bolt=bolt)
+    if scheduler:
+        attach_scheduler(api, bot_scheduler(services))
+        out.print(
+            f"scheduler on: checks for retraining every {settings.scheduler_poll_seconds:g} s, "
+            "digests on each project's schedule"
+        )
+    else:
+        out.print("scheduler off (--no-scheduler): run `labelbot worker` to retrain and digest")
     socket_mode = None
     if settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -43,9 +63,7 @@ def serve(
         socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP serves the rest
         out.print("connected to Slack in Socket Mode")
     try:
-        uvicorn.run(
-            create_api(settings, services, bolt=bolt), host=host, port=port, log_level=log_level
-        )
+        uvicorn.run(api, host=host, port=port, log_level=log_level)
     finally:
         if socket_mode is not None:
             socket_mode.close()  # type: ignore[no-untyped-call]

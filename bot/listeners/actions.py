@@ -1,14 +1,15 @@
-"""Clicks in the labeling DM and on the App Home tab."""
+"""Clicks in the labeling DM, on the App Home tab, and on a held-back model's notice."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import flow, ids
+from bot import admin, flow, ids
 from bot.services import Services
+from bot.views import admin as admin_views
 from bot.views import info_message, parse_label_value
 
 
@@ -21,6 +22,7 @@ def register(app: App) -> None:
     app.action(ids.FLAG)(flag_clicked)
     app.action(ids.SHOW_FULL_TEXT)(show_full_text)
     app.action(ids.HOME_START_BATCH)(start_batch)
+    app.action(ids.PROMOTE_MODEL)(promote_clicked)
 
 
 def _where(body: dict[str, Any]) -> dict[str, str]:
@@ -95,3 +97,24 @@ def start_batch(
     project = flow.resolve_project(services, action["value"])
     if not flow.start_batch(services, user=user, project=project):
         services.courier.post(info_message(flow.queue_empty(project)), channel=user)
+
+
+def promote_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
+) -> None:
+    """ "Promote vN" on the channel notice: admins only; the notice then says who promoted it."""
+    ack()
+    services: Services = context["services"]
+    user = body["user"]["id"]
+    project, version = admin_views.parse_promote_value(action["value"])
+    if not admin.is_admin(services, user=user, project=project):
+        respond(
+            **info_message(admin_views.not_admin("promote a model", project)),
+            response_type="ephemeral",
+            replace_original=False,
+        )
+        return
+    admin.change_model(services, verb="promote", project=project, version=version)
+    done = admin_views.promoted_notice(project=project, version=version, user=user)
+    container = body["container"]
+    services.courier.update(done, channel=container["channel_id"], ts=container["message_ts"])

@@ -1,4 +1,6 @@
-"""`/label [project] | predict <text> | <n> | help`."""
+"""`/label [project] | predict <text> | <n> | help`, and the admins' verbs:
+`models [project]`, `promote|rollback|pin <project> <version>`, `unpin [project]`,
+`settings [project] [key=value ...]`, `digest [project]`."""
 
 from __future__ import annotations
 
@@ -6,16 +8,22 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot import flow, ids
+from bot import admin, flow, ids
 from bot import views as blocks
 from bot.services import Services
+from bot.views import admin as admin_views
 from engine import projects
 from storage.errors import InvalidInputError
 
 USAGE = (
     "*/label* sends you the example the model is least sure about, in a DM.\n"
     "`/label` · `/label <project>` · `/label 5` (a batch of 5) · "
-    "`/label predict <text>` (ask the model) · `/label help`"
+    "`/label predict <text>` (ask the model) · `/label models [project]` · `/label help`\n"
+    "Project admins: `/label promote|rollback|pin <project> <version>` · "
+    "`/label unpin <project>` · "
+    '`/label settings <project> retrain_every=30 digest_cron="0 9 * * mon-fri" '
+    "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9` · "
+    "`/label digest [project]` (post it now)"
 )
 
 
@@ -32,6 +40,8 @@ def label_command(
     verb, _, rest = (command.get("text") or "").strip().partition(" ")
     if verb.lower() == "help":
         respond(**blocks.info_message(USAGE), response_type="ephemeral")
+    elif verb.lower() in ids.MODEL_VERBS + ids.ADMIN_VERBS:
+        _admin_command(services, verb.lower(), rest.strip(), user, channel, respond)
     elif verb.lower() == "predict":
         project, text = _predict_args(services, rest.strip(), channel)
         answer = flow.predict(services, text=text, project=project)
@@ -57,3 +67,46 @@ def _predict_args(services: Services, rest: str, channel: str) -> tuple[str, str
     if not rest:
         raise InvalidInputError("give a text to classify: `/label predict <text>`")
     return flow.resolve_project(services, None, channel=channel), rest
+
+
+def _admin_command(
+    services: Services, verb: str, rest: str, user: str, channel: str, respond: Respond
+) -> None:
+    """`models`, `promote|rollback|pin|unpin`, `settings`, `digest`: admins only, but `models`."""
+    first, _, more = rest.partition(" ")
+    named = first and "=" not in first and not (verb in admin.MODEL_ACTIONS and _is_version(first))
+    project = flow.resolve_project(services, first if named else None, channel=channel)
+    args = more.strip() if named else rest
+    if verb == "models":
+        respond(**admin.versions(services, project=project), response_type="ephemeral")
+        return
+    doing = (
+        admin.MODEL_ACTIONS.get(verb)
+        or {
+            "settings": "change settings",
+            "digest": "post the digest",
+        }[verb]
+    )
+    if not admin.is_admin(services, user=user, project=project):
+        refusal = blocks.info_message(admin_views.not_admin(doing, project))
+        respond(**refusal, response_type="ephemeral")
+        return
+    if verb == "settings":
+        answer = admin.change_settings(services, project=project, text=args)
+        respond(**answer, response_type="ephemeral")
+    elif verb == "digest":
+        posted = admin.post_digest_now(services, project=project)
+        text = (
+            f"Digest of *{project}* posted in <#{posted.channel}>."
+            if not posted.notified_admins
+            else f"Not posted: labelbot is not in <#{posted.channel}> (admins were told)."
+        )
+        respond(**blocks.info_message(text), response_type="ephemeral")
+    else:
+        version = admin.parse_version(args) if args else None
+        text = admin.change_model(services, verb=verb, project=project, version=version)
+        respond(**blocks.info_message(text), response_type="ephemeral")
+
+
+def _is_version(word: str) -> bool:
+    return word.lstrip("vV").isdigit()

@@ -29,6 +29,7 @@ def _first_time(services: Services, body: dict[str, Any]) -> bool:
 def home_opened(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
     services: Services = context["services"]
     if event.get("tab") == "home" and _first_time(services, body):
+        services.home_viewers.saw(event["user"])  # refreshed after the next model, for a while
         flow.publish_home(services, user=event["user"])
 
 

@@ -15,6 +15,7 @@ from bot.views.models import (
     ExampleCard,
     HomeStats,
     LabelChoice,
+    ModelVersion,
     ProjectProgress,
     Suggestion,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ExampleCard",
     "HomeStats",
     "LabelChoice",
+    "ModelVersion",
     "ProjectProgress",
     "Suggestion",
     "discussion_root",

@@ -7,6 +7,7 @@ from bot import ids
 from bot.slack_text import escape
 from bot.views.models import HomeStats, ProjectProgress
 from bot.views.text import Block, button, context, header, mrkdwn, section
+from engine.rare import MIN_EXAMPLES as RARE_BELOW  # fewer labels than this: a rare class
 
 MAX_PROJECTS = 20  # 4 blocks each + 4 for the top stays under the 100-block limit
 MAX_CLASSES_SHOWN = 20
@@ -39,21 +40,42 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
         f"Label {BATCH_SIZE} now", action_id=ids.HOME_START_BATCH, value=key, style="primary"
     )
     done = project.labeled / project.total if project.total else 0.0
-    accuracy = "no model yet" if project.accuracy is None else f"{project.accuracy:.1%}"
-    facts = {
-        "type": "section",
-        "fields": [
-            mrkdwn(f"*Labeled*\n{project.labeled:,} of {project.total:,} ({done:.0%})"),
-            mrkdwn(f"*Model accuracy*\n{accuracy}"),
-            mrkdwn(f"*Classes*\n{len(project.class_counts)}"),
-        ],
-    }
+    fields = [
+        mrkdwn(f"*Labeled*\n{project.labeled:,} of {project.total:,} ({done:.0%})"),
+        mrkdwn(f"*Estimated accuracy*\n{_accuracy(project)}"),
+        mrkdwn(f"*Classes*\n{len(project.class_counts)}"),
+    ]
+    if project.forecast:
+        fields.append(mrkdwn(f"*Forecast*\n{escape(project.forecast)}"))
+    counts = _class_counts(project)
+    if project.rare_classes:
+        rare = ", ".join(escape(lb) for lb in project.rare_classes[:MAX_CLASSES_SHOWN])
+        more = len(project.rare_classes) - MAX_CLASSES_SHOWN
+        counts += f"\n*Rare classes* (fewer than {RARE_BELOW} labels): {rare}" + (
+            f" and {more} more" if more > 0 else ""
+        )
+    # 4 blocks per project: the forecast and rare classes ride in existing blocks (100-block cap)
     return [
         {"type": "divider"},
         section(f"*{escape(project.name)}*", accessory=start),
-        facts,
-        section(_class_counts(project)),
+        {"type": "section", "fields": fields},
+        section(counts),
     ]
+
+
+def _accuracy(project: ProjectProgress) -> str:
+    """The digest's estimate: audit accuracy with its 90% interval, else cross-validated."""
+    if project.accuracy is None:
+        return "no model yet"
+    version = f"v{project.model_version}: " if project.model_version is not None else ""
+    text = f"{version}{project.accuracy:.1%}"
+    if project.accuracy_low is not None and project.accuracy_high is not None:
+        text += f" (90% interval {project.accuracy_low:.1%}–{project.accuracy_high:.1%})"
+    if project.accuracy_source == "audit":
+        return text + " on the audit set"
+    if project.accuracy_source == "cv":
+        return text + " cross-validated (biased: no audit labels yet)"
+    return text
 
 
 def home_tab(stats: HomeStats) -> Block:

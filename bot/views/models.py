@@ -57,6 +57,13 @@ class ProjectProgress:
     class_counts: Sequence[ClassCount] = ()
     accuracy: float | None = None  # None until a model has been trained and evaluated
     project_id: int | None = None
+    # The digest's figures (engine.digest.build_digest), so Home and digest never disagree.
+    accuracy_low: float | None = None  # 90% interval, when measured on the audit set
+    accuracy_high: float | None = None
+    accuracy_source: str | None = None  # "audit" (unbiased) or "cv" (cross-validated)
+    model_version: int | None = None
+    forecast: str | None = None  # one sentence: milestones, plateau, labels to the target
+    rare_classes: Sequence[str] = ()  # active labels with too few labels to learn or measure
 
 
 @dataclass(frozen=True)
@@ -67,3 +74,19 @@ class HomeStats:
     labeled_today: int
     labeled_total: int
     projects: Sequence[ProjectProgress] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One row of `/label models`."""
+
+    version: int
+    trained: str  # "2025-01-31 09:00" (UTC)
+    labels: int
+    kind: str
+    cv_accuracy: float | None
+    audit_accuracy: float | None
+    status: str
+    active: bool = False
+    pinned: bool = False
+    held_back: str | None = None  # why a ready version was not promoted

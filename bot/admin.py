@@ -1,0 +1,124 @@
+"""What project admins do from Slack: model versions, promote / roll back / pin, settings, digests.
+
+Project admins are the Slack user ids in the project's ``admins`` setting; a project without
+any falls back to the Slack workspace's admins and owners (``users.info``). Listeners ack, call
+:func:`is_admin` and then one step here; engine errors travel to the app's error handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+
+from bot import views
+from bot.digests import PostedDigest, post_digest
+from bot.services import Services
+from bot.slack_text import escape
+from bot.views import admin as admin_views
+from bot.views.text import Block
+from engine import digest, project_settings, projects, training
+from storage.errors import InvalidInputError
+from storage.models import ModelRun
+
+log = logging.getLogger(__name__)
+
+# verb -> what it does, for "Only project admins can ..." and the confirmation
+MODEL_ACTIONS = {
+    "promote": "promote a model",
+    "rollback": "roll back the model",
+    "pin": "pin a model",
+    "unpin": "unpin the model",
+}
+
+
+def is_admin(services: Services, *, user: str, project: str) -> bool:
+    """Whether ``user`` administers ``project`` (its admins, else the workspace's)."""
+    settings = projects.get_project(services.ws, project).settings
+    admins = [str(a) for a in settings.get("admins") or []]
+    if admins:
+        return user in admins
+    # https://docs.slack.dev/reference/methods/users.info (users:read)
+    found = services.client.users_info(user=user)["user"]
+    return bool(found.get("is_admin") or found.get("is_owner"))
+
+
+def _version_row(run: ModelRun, pinned: object) -> views.ModelVersion:
+    audit = (run.metrics.get("audit") or {}).get("accuracy")
+    promotion = run.metrics.get("promotion") or {}
+    held = run.status == "ready" and not run.is_active and not promotion.get("promoted", True)
+    return views.ModelVersion(
+        version=run.version,
+        trained=run.created_at.strftime("%Y-%m-%d %H:%M"),
+        labels=run.n_labels,
+        kind=run.kind,
+        cv_accuracy=run.metrics.get("accuracy"),
+        audit_accuracy=None if audit is None else float(audit),
+        status=run.status if run.artifact_path or run.status != "ready" else "file pruned",
+        active=run.is_active,
+        pinned=run.version == pinned,
+        held_back=str(promotion.get("reason", "")) if held else None,
+    )
+
+
+def versions(services: Services, *, project: str) -> Block:
+    pinned = projects.get_project(services.ws, project).settings.get("pinned_version")
+    runs = training.list_versions(services.ws, project)
+    return admin_views.versions_message(project, [_version_row(r, pinned) for r in runs])
+
+
+def parse_version(text: str) -> int:
+    if not text.lstrip("vV").isdigit():
+        raise InvalidInputError(f"{text!r} is not a model version (e.g. 3 or v3)")
+    return int(text.lstrip("vV"))
+
+
+def change_model(services: Services, *, verb: str, project: str, version: int | None) -> str:
+    """promote / rollback / pin / unpin; returns the sentence to tell the admin."""
+    ws, name = services.ws, escape(project)
+    if verb == "unpin":
+        training.unpin(ws, project)
+        return f"*{name}* is unpinned: retrains that are not worse will be promoted again."
+    if version is None:
+        raise InvalidInputError(f"which version? `/label {verb} {project} <version>`")
+    if verb == "pin":
+        training.pin_version(ws, project, version)
+        return f"*{name}*: v{version} is active and pinned (retrains are kept, not promoted)."
+    training.activate_version(ws, project, version)
+    return f"*{name}*: v{version} is active and answers from now on."
+
+
+def parse_settings(text: str) -> dict[str, str]:
+    """``retrain_every=30 digest_cron="0 9 * * mon-fri"`` → a dict of strings."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:  # an unclosed quote
+        raise InvalidInputError(f"cannot read the settings: {exc}") from None
+    pairs: dict[str, str] = {}
+    for word in words:
+        key, eq, value = word.partition("=")
+        if not eq or not key:
+            raise InvalidInputError(
+                f"write settings as key=value, not {word!r} "
+                f'(e.g. retrain_every=30 digest_cron="0 9 * * mon-fri")'
+            )
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def change_settings(services: Services, *, project: str, text: str) -> Block:
+    """Validate (as `labelbot project set` does) and store; an empty ``text`` only shows them."""
+    pairs = parse_settings(text)
+    if not pairs:
+        settings = projects.get_project(services.ws, project).settings
+        return admin_views.settings_message(project, settings, [])
+    changes = project_settings.parse_settings(pairs)
+    settings = project_settings.change_settings(services.ws, project=project, changes=changes)
+    return admin_views.settings_message(project, settings, list(changes))
+
+
+def post_digest_now(services: Services, *, project: str) -> PostedDigest:
+    """Post the digest to the channel now; it counts as the latest digest once posted."""
+    posted = post_digest(services.client, services.ws, project)
+    if not posted.notified_admins:
+        digest.mark_sent(services.ws, project)
+    return posted

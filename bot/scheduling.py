@@ -1,0 +1,133 @@
+"""The engine's scheduler with Slack attached: digests posted by the bot, and what the team is
+told after each retrain.
+
+`labelbot serve` starts it with the web server (see :func:`attach_scheduler`) unless
+``--no-scheduler``; `labelbot worker` runs the same jobs on their own. The jobs themselves live in
+engine/jobs.py and know nothing of Slack: they call the two functions built here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from slack_sdk.errors import SlackApiError
+
+from bot import flow
+from bot.delivery import transient_error
+from bot.digests import post_digest
+from bot.services import Services
+from bot.views import admin as admin_views
+from engine import projects, training
+from engine.scheduler import build_scheduler
+from storage.errors import ConfigurationError
+from storage.models import ModelRun
+
+log = logging.getLogger(__name__)
+
+
+def digest_sender(services: Services) -> Callable[[str], None]:
+    """``send`` for engine.jobs.digest_cycle: post the project's digest to its channel.
+
+    digest_cycle marks the digest sent once this returns. A project that cannot get one (no
+    channel, the bot not in it and no admins to tell, a channel Slack does not know) is logged
+    and counted as sent too: the job runs every minute with nobody to answer, so retrying would
+    only repeat the warning. A transient failure (rate limit, Slack down) is raised: the digest
+    stays due and the next round tries again.
+    """
+
+    def send(name: str) -> None:
+        try:
+            posted = post_digest(services.client, services.ws, name)
+        except ConfigurationError as exc:
+            log.warning("digest for %s not posted: %s", name, exc)
+            return
+        except SlackApiError as exc:
+            if transient_error(exc) is not None:
+                raise
+            log.warning("digest for %s not posted: Slack said %s", name, exc.response.get("error"))
+            return
+        if posted.notified_admins:
+            log.warning("digest for %s: bot not in %s", name, posted.channel)
+
+    return send
+
+
+def training_notifier(services: Services) -> Callable[[str, ModelRun], None]:
+    """``on_trained`` for engine.jobs.retrain_cycle.
+
+    A model held back by the promotion gate is announced in the project channel with the reason
+    and a Promote button (admins only); a promoted one refreshes the App Home of recent viewers.
+    """
+
+    def on_trained(name: str, run: ModelRun) -> None:
+        try:
+            _tell(services, name, run)
+        except SlackApiError as exc:
+            # The model is stored either way; one project's channel must not stop the retrain
+            # round for the others (the courier has already queued what a retry could fix).
+            log.warning("after training %s v%s: Slack said %s", name, run.version,
+                        exc.response.get("error"))  # fmt: skip
+
+    return on_trained
+
+
+def _tell(services: Services, name: str, run: ModelRun) -> None:
+    """Held back: the channel hears why, with a Promote button. Promoted: Home refreshes."""
+    promotion = run.metrics.get("promotion") or {}
+    if promotion.get("promoted", run.is_active):
+        refreshed = flow.refresh_homes(services)
+        log.info("%s v%s promoted; refreshed %d App Home views", name, run.version, refreshed)
+        return
+    project = projects.get_project(services.ws, name)
+    if not project.channel_id:
+        log.info("%s v%s held back (%s); no channel to tell", name, run.version, promotion)
+        return
+    audit = (run.metrics.get("audit") or {}).get("accuracy")
+    versions = training.list_versions(services.ws, name)
+    active = next((r.version for r in versions if r.is_active), None)
+    notice = admin_views.held_back_notice(
+        project=name,
+        version=run.version,
+        reason=str(promotion.get("reason", "")),
+        audit=None if audit is None else float(audit),
+        active=active,
+    )
+    services.courier.post(notice, channel=project.channel_id)
+
+
+def bot_scheduler(
+    services: Services, *, poll_seconds: float | None = None, blocking: bool = False
+) -> Any:
+    """A scheduler (not started) that retrains, notifies and posts digests through Slack."""
+    return build_scheduler(
+        services.ws,
+        send_digest=digest_sender(services),
+        on_trained=training_notifier(services),
+        poll_seconds=poll_seconds or services.settings.scheduler_poll_seconds,
+        blocking=blocking,
+    )
+
+
+def attach_scheduler(api: FastAPI, scheduler: Any) -> FastAPI:
+    """Run ``scheduler`` for as long as ``api`` serves: started on start-up, shut down (waiting
+    for a training round in progress, which a crash could interrupt safely anyway) on exit."""
+    inner = api.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        scheduler.start()
+        log.info("scheduler started: retraining and digests run in this process")
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            await asyncio.to_thread(scheduler.shutdown, wait=True)
+            log.info("scheduler stopped")
+
+    api.router.lifespan_context = lifespan
+    return api

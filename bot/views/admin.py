@@ -1,0 +1,121 @@
+"""What project admins see: model versions, the held-back notice with its Promote button,
+settings. Plain data in, message payloads out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot import ids
+from bot.slack_text import escape
+from bot.views.models import ModelVersion
+from bot.views.text import Block, actions, button, context, message, plain, section
+
+MAX_VERSIONS_SHOWN = 15  # newest first; the CLI lists them all
+
+
+def promote_value(project: str, version: int) -> str:
+    return f"{project}:{version}"
+
+
+def parse_promote_value(value: str) -> tuple[str, int]:
+    project, _, version = value.rpartition(":")
+    return project, int(version)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _version_line(v: ModelVersion) -> str:
+    marks = [m for m, on in (("*active*", v.active), ("pinned", v.pinned)) if on]
+    if v.held_back:
+        marks.append(f"held back: {escape(v.held_back)}")
+    status = "" if v.status == "ready" else f" · {escape(v.status)}"
+    tail = f" · {', '.join(marks)}" if marks else ""
+    return (
+        f"`v{v.version}` {v.trained} · {v.labels:,} labels · {escape(v.kind)} · "
+        f"audit {_pct(v.audit_accuracy)} · CV {_pct(v.cv_accuracy)}{status}{tail}"
+    )
+
+
+def versions_message(project: str, versions: Sequence[ModelVersion]) -> Block:
+    """Answer to `/label models [project]` (ephemeral)."""
+    if not versions:
+        text = f"*{escape(project)}* has no models yet: it trains once labels arrive."
+        return message(text, [section(text)])
+    newest = sorted(versions, key=lambda v: -v.version)
+    lines = "\n".join(_version_line(v) for v in newest[:MAX_VERSIONS_SHOWN])
+    blocks = [section(f"*Model versions of {escape(project)}* (newest first)"), section(lines)]
+    if len(newest) > MAX_VERSIONS_SHOWN:
+        blocks.append(context(f"… and {len(newest) - MAX_VERSIONS_SHOWN} older versions."))
+    blocks.append(
+        context(
+            "Admins: `/label promote|rollback|pin "
+            f"{escape(project)} <version>` · `/label unpin {escape(project)}`. "
+            "Audit accuracy is measured on randomly drawn labels; CV on the chosen ones."
+        )
+    )
+    return message(f"Model versions of {escape(project)}", blocks)
+
+
+def held_back_notice(
+    *, project: str, version: int, reason: str, audit: float | None, active: int | None
+) -> Block:
+    """Posted to the project channel when a retrain was not promoted; admins may promote it."""
+    now = f"v{active} keeps answering" if active is not None else "no version answers yet"
+    score = "" if audit is None else f" (audit accuracy {audit:.1%})"
+    text = (
+        f":pause_button: *{escape(project)}*: model v{version}{score} was trained but held back: "
+        f"{escape(reason)}. {now}."
+    )
+    promote = button(
+        f"Promote v{version}",
+        action_id=ids.PROMOTE_MODEL,
+        value=promote_value(project, version),
+        style="primary",
+        confirm={
+            "title": plain("Promote this model?"),
+            "text": plain(f"v{version} will answer predictions and order the queue from now on."),
+            "confirm": plain("Promote"),
+            "deny": plain("Cancel"),
+        },
+    )
+    return message(
+        text,
+        [
+            section(text),
+            actions([promote]),
+            context("Only project admins can promote. `/label models` lists every version."),
+        ],
+    )
+
+
+def promoted_notice(*, project: str, version: int, user: str) -> Block:
+    """The held-back notice once an admin promoted the model (replaces the button)."""
+    text = f":white_check_mark: <@{user}> promoted *{escape(project)}* model v{version}."
+    return message(text, [section(text)])
+
+
+def not_admin(doing: str, project: str) -> str:
+    return (
+        f"Only project admins can {doing} in *{escape(project)}*. Nothing was changed. "
+        f"Admins are set with `labelbot project set {escape(project)} --admins U123,U456`."
+    )
+
+
+def settings_message(project: str, settings: Mapping[str, Any], changed: Sequence[str]) -> Block:
+    """Answer to `/label settings`: what changed, and every setting now."""
+    hidden = {"last_digest_at", "taxonomy_changed_at"}
+    lines = "\n".join(
+        f"{'*' if k in changed else ''}`{escape(k)}` = {escape(str(settings[k]))}"
+        f"{'*' if k in changed else ''}"
+        for k in sorted(settings)
+        if k not in hidden
+    )
+    head = (
+        f"Updated {', '.join(f'`{escape(k)}`' for k in changed)} of *{escape(project)}*."
+        if changed
+        else f"Settings of *{escape(project)}*:"
+    )
+    return message(head, [section(head), section(lines or "_none set: defaults apply_")])
