@@ -139,6 +139,11 @@ def apply_label(
             # Someone else labeled it first: let go of it so the loop does not offer it again,
             # and keep the expert going; the error handler then says what happened.
             _let_go(services, user=user, project=ref.project, example_id=example_id)
+        else:
+            # A label split or retired since the message went out: the same message offers
+            # the current labels (nothing was stored, so its key is still free for the pick).
+            card = _current_card(services, user=user, project=ref.project, ref=ref)
+            services.courier.update(views.labeling_message(card), channel=channel, ts=ts)
         raise
     if not result.created:
         return  # the same click, racing this one, won
@@ -146,7 +151,8 @@ def apply_label(
     labeled = views.labeled_message(
         example_id=example_id,
         text=ref.text,
-        label=label,
+        # the label's name now: renamed, or the merge target a merged label counts as
+        label=result.counts_as or result.label,
         user_id=user,
         undo_until=result.undo_until,
     )
@@ -180,16 +186,23 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
     ref = messaging.example_ref(services.ws, example_id=example_id)
     note = f"<@{user}> undid the label *{escape(stored.label)}*: the example is below again."
     services.courier.update(views.info_message(note), channel=channel, ts=ts)
-    labels = projects.list_labels(services.ws, project=ref.project, active_only=True)
-    card = views.ExampleCard(
-        example_id=example_id,
-        text=ref.text,
-        project=ref.project,
-        labels=[views.LabelChoice(lb.name, lb.description or None) for lb in labels],
-        labeled_today=progress.labeled_today(services.ws, annotator=user, project=ref.project),
-        queue_left=projects.project_status(services.ws, ref.project)["queue"],
-    )
+    card = _current_card(services, user=user, project=ref.project, ref=ref)
     services.courier.post(views.labeling_message(card), channel=channel)
+
+
+def _current_card(
+    services: Services, *, user: str, project: str, ref: messaging.ExampleRef
+) -> views.ExampleCard:
+    """The example with today's labels (after an undo, or a click on a changed label)."""
+    labels = projects.list_labels(services.ws, project=project, active_only=True)
+    return views.ExampleCard(
+        example_id=ref.example_id,
+        text=ref.text,
+        project=project,
+        labels=[views.LabelChoice(lb.name, lb.description or None) for lb in labels],
+        labeled_today=progress.labeled_today(services.ws, annotator=user, project=project),
+        queue_left=projects.project_status(services.ws, project)["queue"],
+    )
 
 
 def discuss(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:

@@ -39,11 +39,28 @@ HOME_START_BATCH = "home_start_batch"
 # The button's value is f"{project}:{version}" (project names never contain ":").
 PROMOTE_MODEL = "model_promote"
 
+# --- Taxonomy proposals (channel message; admins only) -----------------------------------------
+# The buttons' value is f"{project}:{proposal id}" (bot/views/proposals.py).
+PROPOSAL_APPROVE = "proposal_approve"
+PROPOSAL_REJECT = "proposal_reject"
+PROPOSAL_BLOCK = "proposal"
+PROPOSAL_ACTIONS_BLOCK = "proposal_actions"
+PROPOSAL_RESULT_BLOCK = "proposal_result"
+
 # --- Modals (callback ids) and their inputs -------------------------------------------------
 FLAG_MODAL = "flag_modal"
 FLAG_REASON_BLOCK = "flag_reason"
 FLAG_REASON_INPUT = "flag_reason_input"
 FULL_TEXT_MODAL = "full_text_modal"
+# `/label taxonomy`: one change per submission (bot/views/taxonomy.py); block ids name the fields
+# so `response_action: "errors"` can point at the one at fault.
+TAXONOMY_MODAL = "taxonomy_modal"
+TAXONOMY_OPERATION_BLOCK = "taxonomy_operation"
+TAXONOMY_LABELS_BLOCK = "taxonomy_labels"
+TAXONOMY_NAMES_BLOCK = "taxonomy_names"
+TAXONOMY_DESCRIPTION_BLOCK = "taxonomy_description"
+TAXONOMY_REASON_BLOCK = "taxonomy_reason"
+TAXONOMY_INPUT = "value"  # each input block holds one element; the block id says which
 
 # --- Shortcuts and commands ------------------------------------------------------------------
 CLASSIFY_SHORTCUT = "classify_with_labelbot"
@@ -56,7 +73,9 @@ LABEL_VERBS: tuple[str, ...] = ("help", "predict")
 # (`models` only reads, so everyone may use it).
 ADMIN_VERBS: tuple[str, ...] = ("promote", "rollback", "pin", "unpin", "settings", "digest")
 MODEL_VERBS: tuple[str, ...] = ("models",)
-COMMAND_VERBS: tuple[str, ...] = LABEL_VERBS + MODEL_VERBS + ADMIN_VERBS
+# `taxonomy` opens the admins' modal (checked there); `proposals` lists them for anyone.
+TAXONOMY_VERBS: tuple[str, ...] = ("taxonomy", "proposals")
+COMMAND_VERBS: tuple[str, ...] = LABEL_VERBS + MODEL_VERBS + ADMIN_VERBS + TAXONOMY_VERBS
 
 # --- Registry: what the code handles and needs (source of truth for manifest.yml) -----------
 COMMANDS: tuple[str, ...] = (LABEL_COMMAND,)
@@ -73,8 +92,10 @@ ACTIONS: tuple[str | re.Pattern[str], ...] = (
     SHOW_FULL_TEXT,
     HOME_START_BATCH,
     PROMOTE_MODEL,
+    PROPOSAL_APPROVE,
+    PROPOSAL_REJECT,
 )
-VIEW_SUBMISSIONS: tuple[str, ...] = (FLAG_MODAL,)
+VIEW_SUBMISSIONS: tuple[str, ...] = (FLAG_MODAL, TAXONOMY_MODAL)
 
 # Bot scopes each Web API method needs (https://docs.slack.dev/reference/methods/<method>).
 # Methods that need no scope (auth.test, chat.getPermalink, views.*) map to an empty tuple.

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from slack_sdk.errors import SlackApiError
 
-from bot import flow
+from bot import flow, taxonomy_flow
 from bot.delivery import transient_error
 from bot.digests import post_digest
 from bot.services import Services
@@ -100,17 +100,40 @@ def _tell(services: Services, name: str, run: ModelRun) -> None:
     services.courier.post(notice, channel=project.channel_id)
 
 
+def proposal_poster(services: Services) -> Callable[[], int]:
+    """A job posting new taxonomy proposals to project channels with Approve / Reject.
+
+    It polls rather than hooking the proposal job: proposals refreshed anywhere (the scheduler
+    in another process, `labelbot proposals --refresh`) reach the channel the same way, and
+    ``unposted`` is one small query per project. A Slack failure leaves them unposted (the
+    next round tries again) and never stops the other jobs.
+    """
+
+    def post() -> int:
+        try:
+            return taxonomy_flow.post_all_proposals(services)
+        except SlackApiError as exc:
+            log.warning("proposals not posted: Slack said %s", exc.response.get("error"))
+            return 0
+
+    return post
+
+
 def bot_scheduler(
     services: Services, *, poll_seconds: float | None = None, blocking: bool = False
 ) -> Any:
-    """A scheduler (not started) that retrains, notifies and posts digests through Slack."""
-    return build_scheduler(
+    """A scheduler (not started) that retrains, notifies, posts digests and taxonomy proposals
+    through Slack."""
+    seconds = poll_seconds or services.settings.scheduler_poll_seconds
+    scheduler = build_scheduler(
         services.ws,
         send_digest=digest_sender(services),
         on_trained=training_notifier(services),
-        poll_seconds=poll_seconds or services.settings.scheduler_poll_seconds,
+        poll_seconds=seconds,
         blocking=blocking,
     )
+    scheduler.add_job(proposal_poster(services), "interval", seconds=seconds, id="post_proposals")
+    return scheduler
 
 
 def attach_scheduler(api: FastAPI, scheduler: Any) -> FastAPI:

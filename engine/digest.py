@@ -16,9 +16,10 @@ from engine.forecast import Forecast, StopAdvice, fit_learning_curve, stop_signa
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import ModelRun, utcnow
-from storage.repositories import feedback, flags, models, projects
+from storage.repositories import feedback, flags, models, projects, proposals
 
 WEAKEST = 5  # classes listed as weakest
+TOP_PROPOSALS = 3  # taxonomy proposals quoted (the rest are counted)
 DEFAULT_TARGET = 0.9  # accuracy a project aims for unless it sets `target_accuracy`
 
 
@@ -51,6 +52,8 @@ class Digest:
     open_flags: int
     open_discussions: int
     generated_at: datetime = field(default_factory=utcnow)
+    open_proposals: int = 0  # taxonomy changes the model proposes, waiting for an admin
+    top_proposals: list[str] = field(default_factory=list)  # the strongest ones' messages
 
     def summary(self) -> list[str]:
         """The digest as plain lines (the terminal view; Slack gets blocks built from the same)."""
@@ -81,6 +84,9 @@ class Digest:
         lines.append(self.forecast.describe(self.target))
         lines.append(self.stop.reason)
         lines.append(f"{self.open_flags} open flags, {self.open_discussions} open discussions")
+        if self.open_proposals:
+            lines.append(f"{self.open_proposals} open taxonomy proposals:")
+            lines += [f"  - {m}" for m in self.top_proposals]
         return lines
 
 
@@ -111,6 +117,7 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         active = models.get_active_model_run(session=session, project_id=project.id)
         open_flags = len(flags.list_flags(session=session, project_id=project.id))
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
+        proposed = proposals.list_proposals(session=session, project_id=project.id)
     curve = [p for p in (_point(r) for r in runs) if p is not None]
     # forecast on unbiased points when the audit stream has produced them
     audit_curve = [p for p in curve if p.source == "audit"]
@@ -149,6 +156,8 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         open_flags=open_flags,
         open_discussions=discussions,
         generated_at=now or utcnow(),
+        open_proposals=len(proposed),
+        top_proposals=[p.message for p in proposed[:TOP_PROPOSALS]],
     )
 
 

@@ -190,3 +190,50 @@ def digest_cycle(
             with session_scope(ws.db) as session:
                 leases.release(session=session, name=lease, owner=owner)
     return sent
+
+
+# --- taxonomy proposals (imported here to keep this section's edits in one place) ----------------
+
+from engine import proposing  # noqa: E402
+from storage.models import TaxonomyProposal  # noqa: E402
+
+PROPOSALS_LEASE = timedelta(minutes=10)  # detection takes seconds; lapses if its owner dies
+
+
+def proposal_cycle(
+    ws: Workspace,
+    *,
+    owner: str | None = None,
+    now: datetime | None = None,
+    on_refreshed: Callable[[str, list[TaxonomyProposal]], None] | None = None,
+) -> list[str]:
+    """Refresh the taxonomy proposals of every project whose active model is not the one its
+    proposals were computed with (so: after each retrain); returns the names refreshed.
+
+    ``on_refreshed(project, open_proposals)`` lets the bot post the new ones.
+    """
+    owner = owner or default_owner()
+    refreshed: list[str] = []
+    with session_scope(ws.db, read_only=True) as session:
+        names = [p.name for p in projects.list_projects(session=session)]
+    for name in names:
+        if not proposing.refresh_due(ws, name):
+            continue
+        lease = f"proposals:{name}"
+        with session_scope(ws.db) as session:
+            if not leases.try_acquire(
+                session=session, name=lease, owner=owner, ttl=PROPOSALS_LEASE, now=now
+            ):
+                continue
+        try:
+            open_now = proposing.refresh_proposals(ws, name)
+        except LabelbotError as exc:
+            log.warning("proposals for %s failed: %s", name, exc)
+            continue
+        finally:
+            with session_scope(ws.db) as session:
+                leases.release(session=session, name=lease, owner=owner)
+        refreshed.append(name)
+        if on_refreshed is not None:
+            on_refreshed(name, open_now)
+    return refreshed

@@ -41,6 +41,12 @@ def build_scheduler(
             log.info("retrain %s: v%s (%s)", outcome.project, outcome.version, outcome.message)
 
     scheduler.add_job(retrain, "interval", seconds=poll_seconds, id="retrain")
+
+    def proposals() -> None:  # after each retrain: the new model's view of the taxonomy
+        for name in jobs.proposal_cycle(ws, owner=who):
+            log.info("taxonomy proposals refreshed for %s", name)
+
+    scheduler.add_job(proposals, "interval", seconds=poll_seconds, id="proposals")
     if send_digest is not None:
         digest = send_digest
 

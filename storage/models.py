@@ -247,3 +247,50 @@ class LabelEvent(SQLModel, table=True):
     reason: str = ""
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Taxonomy-change proposals from the model ------------------------------------------------
+
+
+class TaxonomyProposal(SQLModel, table=True):
+    """A merge, split, addition or rare-label suggestion with its evidence, and its fate.
+
+    One open row per ``(project, key)`` (partial index): a refresh updates the evidence of the
+    open row for the same key, and marks open rows it no longer finds ``superseded``. A decided
+    row is kept: its ``evidence_strength`` holds the proposal back until the evidence grows.
+    """
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        Index(
+            "uq_proposals_open_key",
+            "project_id",
+            "key",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_proposals_project_status", "project_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id")
+    kind: str = Field(max_length=20)  # merge | split | add | rare
+    labels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The detector's key as JSON (e.g. '["merge", "A", "B"]'): stable across refreshes.
+    key: str = Field(max_length=600)
+    score: float = 0.0
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    evidence_strength: float = 0.0
+    message: str = ""
+    status: str = Field(default="open", max_length=20)  # open|approved|rejected|applied|superseded
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    decided_by: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = None
+    reason: str = ""  # why it was rejected, or what approving it did
+    # The taxonomy change that approving it applied (None for "gather more" and undecided ones).
+    label_event_id: int | None = Field(default=None, foreign_key="label_events.id")
+    # Where the bot posted it (a Slack channel + message ts), to update the message later.
+    channel: str | None = Field(default=None, max_length=64)
+    message_ts: str | None = Field(default=None, max_length=64)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.cli import data, experiments, interactive, models, reports, serve, taxonomy  # noqa: F401  (each registers commands)
+from bot.cli import data, experiments, interactive, models, proposals, reports, serve, taxonomy  # noqa: F401  (each registers commands)
 from bot.cli.common import app
 
 

@@ -1,4 +1,5 @@
-"""Clicks in the labeling DM, on the App Home tab, and on a held-back model's notice."""
+"""Clicks in the labeling DM, on the App Home tab, on a held-back model's notice and on a
+taxonomy proposal."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import admin, flow, ids
+from bot import admin, flow, ids, taxonomy_flow
 from bot.services import Services
 from bot.views import admin as admin_views
 from bot.views import info_message, parse_label_value
+from bot.views.proposals import parse_proposal_value
 
 
 def register(app: App) -> None:
@@ -23,6 +25,8 @@ def register(app: App) -> None:
     app.action(ids.SHOW_FULL_TEXT)(show_full_text)
     app.action(ids.HOME_START_BATCH)(start_batch)
     app.action(ids.PROMOTE_MODEL)(promote_clicked)
+    app.action(ids.PROPOSAL_APPROVE)(proposal_approved)
+    app.action(ids.PROPOSAL_REJECT)(proposal_rejected)
 
 
 def _where(body: dict[str, Any]) -> dict[str, str]:
@@ -118,3 +122,39 @@ def promote_clicked(
     done = admin_views.promoted_notice(project=project, version=version, user=user)
     container = body["container"]
     services.courier.update(done, channel=container["channel_id"], ts=container["message_ts"])
+
+
+def proposal_approved(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
+) -> None:
+    ack()
+    _decide(context["services"], True, action, body, respond)
+
+
+def proposal_rejected(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
+) -> None:
+    ack()
+    _decide(context["services"], False, action, body, respond)
+
+
+def _decide(
+    services: Services, approve: bool, action: dict[str, Any], body: dict[str, Any],
+    respond: Respond,
+) -> None:  # fmt: skip
+    """Approve / Reject on a proposal: admins only; the message then shows the verdict."""
+    user = body["user"]["id"]
+    project, proposal_id = parse_proposal_value(action["value"])
+    if not admin.is_admin(services, user=user, project=project):
+        doing = "approve taxonomy proposals" if approve else "reject taxonomy proposals"
+        respond(
+            **info_message(admin_views.not_admin(doing, project)),
+            response_type="ephemeral",
+            replace_original=False,
+        )
+        return
+    container = body["container"]
+    taxonomy_flow.decide(
+        services, approve=approve, project=project, proposal_id=proposal_id, user=user,
+        channel=container["channel_id"], ts=container["message_ts"],
+    )  # fmt: skip

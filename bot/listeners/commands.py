@@ -1,14 +1,15 @@
-"""`/label [project] | predict <text> | <n> | help`, and the admins' verbs:
-`models [project]`, `promote|rollback|pin <project> <version>`, `unpin [project]`,
-`settings [project] [key=value ...]`, `digest [project]`."""
+"""`/label [project] | predict <text> | <n> | help | proposals [project]`, and the admins'
+verbs: `models [project]`, `promote|rollback|pin <project> <version>`, `unpin [project]`,
+`settings [project] [key=value ...]`, `digest [project]`, `taxonomy [project]` (a modal)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
 
-from bot import admin, flow, ids
+from bot import admin, flow, ids, taxonomy_flow
 from bot import views as blocks
 from bot.services import Services
 from bot.views import admin as admin_views
@@ -23,7 +24,9 @@ USAGE = (
     "`/label unpin <project>` · "
     '`/label settings <project> retrain_every=30 digest_cron="0 9 * * mon-fri" '
     "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9` · "
-    "`/label digest [project]` (post it now)"
+    "`/label digest [project]` (post it now) · "
+    "`/label taxonomy [project]` (add, rename, describe, merge, split or retire labels)\n"
+    "Anyone: `/label proposals [project]` (the model's suggested label changes)"
 )
 
 
@@ -32,7 +35,7 @@ def register(app: App) -> None:
 
 
 def label_command(
-    ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext
+    ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext, client: WebClient
 ) -> None:
     ack()
     services: Services = context["services"]
@@ -42,6 +45,8 @@ def label_command(
         respond(**blocks.info_message(USAGE), response_type="ephemeral")
     elif verb.lower() in ids.MODEL_VERBS + ids.ADMIN_VERBS:
         _admin_command(services, verb.lower(), rest.strip(), user, channel, respond)
+    elif verb.lower() in ids.TAXONOMY_VERBS:
+        _taxonomy_command(services, verb.lower(), rest.strip(), command, respond, client)
     elif verb.lower() == "predict":
         project, text = _predict_args(services, rest.strip(), channel)
         answer = flow.predict(services, text=text, project=project)
@@ -106,6 +111,29 @@ def _admin_command(
         version = admin.parse_version(args) if args else None
         text = admin.change_model(services, verb=verb, project=project, version=version)
         respond(**blocks.info_message(text), response_type="ephemeral")
+
+
+def _taxonomy_command(
+    services: Services,
+    verb: str,
+    name: str,
+    command: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+) -> None:
+    """`proposals [project]` (anyone, ephemeral) and `taxonomy [project]` (admins: a modal)."""
+    user, channel = command["user_id"], command["channel_id"]
+    project = flow.resolve_project(services, name or None, channel=channel)
+    if verb == "proposals":
+        listed = taxonomy_flow.proposals_list(services, project=project)
+        respond(**listed, response_type="ephemeral")
+    elif not admin.is_admin(services, user=user, project=project):
+        refusal = blocks.info_message(admin_views.not_admin("change the labels", project))
+        respond(**refusal, response_type="ephemeral")
+    else:
+        # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
+        client.views_open(trigger_id=command["trigger_id"], view=taxonomy_flow.editor(
+            services, project=project))  # fmt: skip
 
 
 def _is_version(word: str) -> bool:

@@ -1,4 +1,4 @@
-"""Modal submissions: the flag form."""
+"""Modal submissions: the flag form and the admins' taxonomy form."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot import flow, ids
+from bot import admin, flow, ids, taxonomy_flow
+from bot.views import admin as admin_views
 from bot.views import flag_example_id
+from bot.views.taxonomy import taxonomy_project
 
 
 def register(app: App) -> None:
     app.view(ids.FLAG_MODAL)(flag_submitted)
+    app.view(ids.TAXONOMY_MODAL)(taxonomy_submitted)
 
 
 def flag_submitted(
@@ -30,3 +33,24 @@ def flag_submitted(
         reason=reason,
         origin=flow.flag_origin(view["private_metadata"]),
     )
+
+
+def taxonomy_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+) -> None:
+    """Apply one change before the ack (a single transaction, milliseconds), so a bad one keeps
+    the modal open with its errors; re-scoring and the notices come after."""
+    services = context["services"]
+    user, project = body["user"]["id"], taxonomy_project(view["private_metadata"])
+    if not admin.is_admin(services, user=user, project=project):
+        note = admin_views.not_admin("change the labels", project).replace("*", "")
+        ack(response_action="errors", errors={ids.TAXONOMY_OPERATION_BLOCK: note})
+        return
+    outcome = taxonomy_flow.apply_edit(
+        services, user=user, project=project, values=view["state"]["values"]
+    )
+    if isinstance(outcome, dict):
+        ack(response_action="errors", errors=outcome)
+        return
+    ack()
+    taxonomy_flow.confirm_edit(services, user=user, project=project, change=outcome)

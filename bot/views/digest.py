@@ -32,6 +32,10 @@ def digest_message(d: Digest) -> Block:
         blocks.append(section(f"*Weakest classes*\n{weak}"))
     blocks.append(section(f"*Forecast* {escape(d.forecast.describe(d.target))}"))
     blocks.append(section(("*Stop?* " if d.stop.stop else "") + escape(d.stop.reason)))
+    if d.open_proposals:
+        top = "\n".join(f"• {escape(m)}" for m in d.top_proposals)
+        more = f" (top {len(d.top_proposals)})" if d.open_proposals > len(d.top_proposals) else ""
+        blocks.append(section(f"*{d.open_proposals} taxonomy proposals open*{more}\n{top}"))
     blocks.append(
         context(
             f"{d.open_flags} open flags · {d.open_discussions} open discussions · "

@@ -1,0 +1,145 @@
+"""`labelbot proposals`: the taxonomy changes the model proposes, and approving or rejecting them.
+
+The CLI acts as the local operator (an admin): decisions are recorded under ``--actor``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import app, handle_errors, out, workspace
+from bot.cli.taxonomy import default_actor
+from storage.errors import InvalidInputError
+from storage.models import TaxonomyProposal
+
+ACTIONS = ("approve", "reject")
+
+
+@app.command(
+    "proposals",
+    help=(
+        "Taxonomy changes the model proposes (merge, split, add, rare labels), with evidence.\n\n"
+        "\b\n"
+        "  labelbot proposals NAME [--refresh] [--json]  list the open ones (--refresh: detect "
+        "now)\n"
+        "  labelbot proposals approve NAME ID [--into A,B] apply one (--into: other label names)\n"
+        "  labelbot proposals reject NAME ID [--reason R]  reject one: it is not proposed again "
+        "until its evidence grows"
+    ),
+)
+@handle_errors
+def proposals_cmd(
+    words: Annotated[list[str], typer.Argument(help="NAME, or approve|reject NAME ID")],
+    refresh: Annotated[bool, typer.Option("--refresh", help="Run the detectors now")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    status: Annotated[
+        str, typer.Option("--status", help="open, approved, rejected, applied, superseded or all")
+    ] = "open",
+    into: Annotated[
+        str | None, typer.Option("--into", help="approve: label names to use, comma-separated")
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the decision)")] = "",
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who decides (default: your login name)")
+    ] = None,
+) -> None:
+    from engine import proposing
+
+    ws = workspace()
+    if words[0] not in ACTIONS:
+        if len(words) != 1:
+            raise InvalidInputError(f"unknown action {words[0]!r}: use {', '.join(ACTIONS)}")
+        name = words[0]
+        if refresh:
+            proposing.refresh_proposals(ws, name)
+        rows = proposing.list_proposals(ws, name, status=None if status == "all" else status)
+        if as_json:
+            typer.echo(json.dumps([_record(r) for r in rows], indent=2, ensure_ascii=False))
+        elif not rows:
+            hint = "" if refresh else f" (`labelbot proposals {name} --refresh` detects them now)"
+            out.print(f"{name}: no {'' if status == 'all' else status + ' '}proposals{hint}")
+        else:
+            out.print(_table(rows, show_status=status != "open"))
+        return
+    action, *rest = words
+    if len(rest) != 2 or not rest[1].isdigit():
+        raise InvalidInputError(f"usage: labelbot proposals {action} NAME ID")
+    name, proposal_id = rest[0], int(rest[1])
+    who = actor or default_actor()
+    if action == "approve":
+        names = [n for n in (into or "").split(",") if n.strip()] or None
+        decision = proposing.approve(
+            ws, name, proposal_id, actor=who, actor_is_admin=True, names=names, reason=reason
+        )
+        out.print(f"{name}: proposal {proposal_id} {decision.proposal.status}: {decision.summary}",
+                  highlight=False)  # fmt: skip
+        if decision.change is not None:
+            if decision.change.requeued:
+                out.print(f"{decision.change.requeued} example(s) are back at the front of the "
+                          "queue, to be labeled again", highlight=False)  # fmt: skip
+            out.print(f"the next model trains on the new labels (`labelbot train {name}`, or "
+                      "the worker retrains on its own)", highlight=False)  # fmt: skip
+    else:
+        proposing.reject(ws, name, proposal_id, actor=who, actor_is_admin=True, reason=reason)
+        out.print(f"{name}: proposal {proposal_id} rejected; it returns only if its evidence grows",
+                  highlight=False)  # fmt: skip
+
+
+def _record(row: TaxonomyProposal) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "labels": row.labels,
+        "score": row.score,
+        "status": row.status,
+        "key": json.loads(row.key),
+        "evidence_strength": row.evidence_strength,
+        "message": row.message,
+        "evidence": row.evidence,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "decided_by": row.decided_by,
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "reason": row.reason,
+    }
+
+
+def key_evidence(row: TaxonomyProposal) -> str:
+    """The few numbers that carry a proposal, for the table."""
+    ev = row.evidence
+    if row.kind == "merge":
+        return f"confusion {ev.get('confusion')}, mixing {ev.get('mixing')}"
+    if row.kind == "split":
+        clusters = ev.get("clusters") or []
+        parts = ", ".join(f"{c['suggested_name']} ({c['size']})" for c in clusters)
+        return f"z {ev.get('z')}: {parts}"
+    if row.kind == "add":
+        return f"{ev.get('size')} set-aside examples, cohesion {ev.get('cohesion')}"
+    if row.kind == "rare":
+        return f"{ev.get('count')} examples, F1 {ev.get('f1')}: {ev.get('suggestion')}"
+    return ""
+
+
+def _table(rows: list[TaxonomyProposal], *, show_status: bool) -> Table:
+    table = Table("id", "kind")
+    table.add_column("labels", overflow="fold")  # names are long; never cut one short
+    table.add_column("score")
+    table.add_column("key evidence", overflow="fold")
+    table.add_column("message", ratio=2)
+    if show_status:
+        table.add_column("status")
+    for r in rows:
+        cells = [
+            str(r.id),
+            r.kind,
+            ", ".join(r.labels),
+            f"{r.score:.2f}",
+            key_evidence(r),
+            r.message,
+        ]
+        table.add_row(*cells, *([r.status] if show_status else []))
+    return table

@@ -1,0 +1,236 @@
+"""The taxonomy in Slack: proposals posted to the channel and decided there, and the admins'
+`/label taxonomy` modal. Listeners check who is an admin (bot/admin.py), then call one step.
+
+Changes are applied with ``rescore=False`` and the queue re-scored after the ack (re-scoring
+loads the pool and the model: too slow for Slack's 3 seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot import ids, views
+from bot.services import Services
+from bot.slack_text import escape
+from bot.views import proposals as proposal_views
+from bot.views import taxonomy as taxonomy_views
+from bot.views.text import Block
+from engine import projects, proposing, taxonomy
+from storage.errors import InvalidInputError, NotFoundError
+from storage.models import TaxonomyProposal
+
+log = logging.getLogger(__name__)
+
+Values = dict[str, dict[str, dict[str, Any]]]  # a view's state.values
+
+
+# --- proposals -----------------------------------------------------------------------------------
+
+
+def proposal_card(project: str, row: TaxonomyProposal) -> proposal_views.ProposalCard:
+    return proposal_views.ProposalCard(
+        id=int(row.id or 0),
+        project=project,
+        kind=row.kind,
+        labels=list(row.labels),
+        score=row.score,
+        message=row.message,
+        evidence=row.evidence,
+        status=row.status,
+        decided_by=row.decided_by,
+    )
+
+
+def post_proposals(services: Services, *, project: str) -> int:
+    """Post the project's open proposals not posted yet to its channel; how many were posted.
+
+    Posted directly (not through the outbox): the message's ts is what the proposal records,
+    so Approve / Reject can update it.
+    https://docs.slack.dev/reference/methods/chat.postMessage
+    """
+    channel = projects.get_project(services.ws, project).channel_id
+    if not channel:
+        return 0
+    posted = 0
+    for row in proposing.unposted(services.ws, project):
+        payload = proposal_views.proposal_message(proposal_card(project, row))
+        sent = services.client.chat_postMessage(channel=channel, **payload)
+        proposing.record_message(
+            services.ws, int(row.id or 0), channel=str(sent["channel"]), message_ts=str(sent["ts"])
+        )
+        posted += 1
+    return posted
+
+
+def post_all_proposals(services: Services) -> int:
+    """For the scheduler: post every project's new proposals (however they were refreshed:
+    the proposal job, `labelbot proposals --refresh`, another worker)."""
+    return sum(
+        post_proposals(services, project=p.name)
+        for p in projects.list_projects(services.ws)
+        if p.channel_id
+    )
+
+
+def proposals_list(services: Services, *, project: str) -> Block:
+    rows = proposing.list_proposals(services.ws, project)
+    return proposal_views.proposals_list(project, [proposal_card(project, r) for r in rows])
+
+
+def decide(
+    services: Services,
+    *,
+    approve: bool,
+    project: str,
+    proposal_id: int,
+    user: str,
+    channel: str,
+    ts: str,
+) -> None:
+    """An admin's Approve / Reject: apply or record it, then show the verdict on the message.
+
+    A second click (or Slack's retry) finds the proposal decided: the engine raises
+    StaleActionError, and the error handler tells the clicker who decided it.
+    """
+    ws = services.ws
+    decide_fn = proposing.approve if approve else proposing.reject
+    extra: dict[str, Any] = {"rescore": False} if approve else {}
+    decision = decide_fn(ws, project, proposal_id, actor=user, actor_is_admin=True, **extra)
+    card = proposal_card(project, decision.proposal)
+    done = proposal_views.decided_message(
+        card, user=user, approved=approve, summary=decision.summary
+    )
+    services.courier.update(done, channel=channel, ts=ts)
+    if decision.change is not None:
+        after_change(services, project=project, change=decision.change)
+
+
+def after_change(services: Services, *, project: str, change: taxonomy.TaxonomyChange) -> None:
+    """What a change from Slack leaves to do after the ack: re-score the queue."""
+    if change.kind != "describe":
+        taxonomy.refresh_queue(services.ws, project)
+
+
+# --- the /label taxonomy modal ----------------------------------------------------------------
+
+
+def _choices(services: Services, project: str) -> list[views.LabelChoice]:
+    labels = projects.list_labels(services.ws, project=project, active_only=True)
+    return [views.LabelChoice(lb.name, lb.description or None, lb.id) for lb in labels]
+
+
+def editor(services: Services, *, project: str) -> Block:
+    """The modal for `/label taxonomy` (views.open it with the command's trigger_id)."""
+    return taxonomy_views.taxonomy_modal(project, _choices(services, project))
+
+
+def _field(values: Values, block: str) -> dict[str, Any]:
+    return values.get(block, {}).get(ids.TAXONOMY_INPUT, {})
+
+
+def _text(values: Values, block: str) -> str:
+    return str(_field(values, block).get("value") or "").strip()
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def apply_edit(
+    services: Services, *, user: str, project: str, values: Values
+) -> taxonomy.TaxonomyChange | dict[str, str]:
+    """Apply the submitted change (without re-scoring), or the errors to show, by block id."""
+    op = str((_field(values, ids.TAXONOMY_OPERATION_BLOCK).get("selected_option") or {})
+             .get("value") or "")  # fmt: skip
+    by_id = {lb.key: lb.name for lb in _choices(services, project)}
+    picked = [
+        str(o.get("value")) for o in _field(values, ids.TAXONOMY_LABELS_BLOCK).get(
+            "selected_options") or []
+    ]  # fmt: skip
+    labels_block, names_block = ids.TAXONOMY_LABELS_BLOCK, ids.TAXONOMY_NAMES_BLOCK
+    if any(key not in by_id for key in picked):
+        return {labels_block: "A label you chose changed meanwhile: close and reopen the form."}
+    labels = [by_id[key] for key in picked]
+    names = _names(_text(values, names_block))
+    description = _text(values, ids.TAXONOMY_DESCRIPTION_BLOCK)
+    common: dict[str, Any] = {
+        "project": project,
+        "actor": user,
+        "reason": _text(values, ids.TAXONOMY_REASON_BLOCK),
+    }
+    one = len(labels) == 1
+    need = {
+        "add": (None, "Name the label(s) to add.") if not names else None,
+        "rename": (labels_block, "Choose the one label to rename.") if not one
+        else (names_block, "Give the new name.") if len(names) != 1 else None,
+        "describe": (labels_block, "Choose the one label to describe.") if not one
+        else (ids.TAXONOMY_DESCRIPTION_BLOCK, "Write the description.") if not description
+        else None,
+        "merge": (labels_block, "Choose two or more labels to merge.") if len(labels) < 2
+        else (names_block, "Give one name for the merged label.") if len(names) > 1 else None,
+        "split": (labels_block, "Choose the one label to split.") if not one
+        else (names_block, "Give two or more new names, comma-separated.") if len(names) < 2
+        else None,
+        "retire": (labels_block, "Choose the one label to retire.") if not one
+        else (names_block, "Name at most one label to map its examples to.") if len(names) > 1
+        else None,
+    }  # fmt: skip
+    if op not in need:
+        return {ids.TAXONOMY_OPERATION_BLOCK: "Choose a change."}
+    missing = need[op]
+    if missing is not None:
+        return {missing[0] or names_block: missing[1]}
+    try:
+        return _apply(services, op, labels, names, description, common)
+    except (InvalidInputError, NotFoundError) as exc:  # includes ConflictError: a name taken
+        at_fault = (
+            names_block
+            if names
+            else ids.TAXONOMY_DESCRIPTION_BLOCK
+            if op == "describe"
+            else labels_block
+        )
+        text = str(exc)
+        return {at_fault: text[:1].upper() + text[1:]}
+
+
+def _apply(
+    services: Services,
+    op: str,
+    labels: list[str],
+    names: list[str],
+    description: str,
+    common: dict[str, Any],
+) -> taxonomy.TaxonomyChange:
+    ws = services.ws
+    if op == "add":
+        described = [description] * len(names) if description else None
+        return taxonomy.add_labels(ws, names=names, descriptions=described, rescore=False, **common)
+    if op == "rename":
+        return taxonomy.rename_label(
+            ws, label=labels[0], new_name=names[0], rescore=False, **common
+        )
+    if op == "describe":
+        return taxonomy.describe_label(ws, label=labels[0], description=description, **common)
+    if op == "merge":
+        into = names[0] if names else None
+        return taxonomy.merge_labels(ws, labels=labels, into=into, rescore=False, **common)
+    if op == "split":
+        return taxonomy.split_label(ws, label=labels[0], into=names, rescore=False, **common)
+    map_to = names[0] if names else None
+    return taxonomy.retire_label(ws, label=labels[0], map_to=map_to, rescore=False, **common)
+
+
+def confirm_edit(
+    services: Services, *, user: str, project: str, change: taxonomy.TaxonomyChange
+) -> None:
+    """After the modal closed: re-score, and tell the admin (DM) and the channel what changed."""
+    after_change(services, project=project, change=change)
+    text = f"<@{user}> changed the labels of *{escape(project)}*: {escape(change.summary)}."
+    if change.requeued:
+        text += f" {change.requeued} example(s) are back in the queue to be labeled again."
+    services.courier.post(views.info_message(text), channel=user)
+    channel = projects.get_project(services.ws, project).channel_id
+    if channel:
+        services.courier.post(views.info_message(text), channel=channel)

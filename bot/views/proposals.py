@@ -1,0 +1,168 @@
+"""Taxonomy proposals in the project channel: the evidence, Approve / Reject, and the verdict.
+
+A message holds at most 50 blocks and a section 3,000 characters
+(https://docs.slack.dev/reference/block-kit/blocks); a proposal message uses under 12 blocks,
+and every example text is escaped and cut to ``SAMPLE_TEXT_MAX``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import ids
+from bot.slack_text import escape, truncate
+from bot.views.text import Block, actions, button, context, message, plain, section
+
+SAMPLE_TEXT_MAX = 160  # one example quoted as evidence
+SAMPLES_PER_GROUP = 2  # examples shown per label / cluster
+GROUPS_SHOWN = 4
+LISTED_MAX = 20  # `/label proposals`: the strongest ones
+KIND_ICONS = {"merge": ":twisted_rightwards_arrows:", "split": ":scissors:",
+              "add": ":heavy_plus_sign:", "rare": ":hourglass:"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProposalCard:
+    """One proposal as the channel sees it (the engine's row, as plain data)."""
+
+    id: int
+    project: str
+    kind: str
+    labels: Sequence[str]
+    score: float
+    message: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    status: str = "open"
+    decided_by: str | None = None
+
+
+def proposal_value(project: str, proposal_id: int) -> str:
+    return f"{project}:{proposal_id}"
+
+
+def parse_proposal_value(value: str) -> tuple[str, int]:
+    """Inverse of :func:`proposal_value` (project names never contain ":")."""
+    project, _, proposal_id = value.rpartition(":")
+    return project, int(proposal_id)
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.3g}"
+
+
+def evidence_numbers(evidence: Mapping[str, Any]) -> list[str]:
+    """``name value`` for the evidence's top-level numbers, label counts and nearest label."""
+    out = []
+    for key, value in evidence.items():
+        name = key.replace("_", " ")
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int | float):
+            out.append(f"{escape(name)} {_number(value)}")
+        elif isinstance(value, str) and key in ("nearest_label", "suggestion"):
+            out.append(f"{escape(name)} *{escape(value)}*")
+        elif key == "counts" and isinstance(value, Mapping):
+            out += [f"*{escape(str(k))}* {int(v):,} examples" for k, v in value.items()]
+    return out
+
+
+def _texts(samples: Any) -> list[str]:
+    rows = samples if isinstance(samples, list) else []
+    return [str(s["text"]) for s in rows if isinstance(s, Mapping) and s.get("text")]
+
+
+def sample_groups(evidence: Mapping[str, Any]) -> Iterator[tuple[str, list[str]]]:
+    """(title, example texts): the split's clusters, the merge's confusable examples of each
+    label, or the add/rare proposal's examples."""
+    for i, cluster in enumerate(evidence.get("clusters") or []):
+        name = escape(str(cluster.get("suggested_name") or f"cluster {i + 1}"))
+        words = ", ".join(escape(str(w["word"])) for w in (cluster.get("words") or [])[:5])
+        size = cluster.get("size")
+        title = f"Cluster {i + 1}: *{name}*" + (f" ({size} examples)" if size else "")
+        yield title + (f" · {words}" if words else ""), _texts(cluster.get("examples"))
+    samples = evidence.get("examples")
+    if isinstance(samples, Mapping):  # merge: each label's examples that look like the other
+        for label, rows in samples.items():
+            yield f"*{escape(str(label))}* examples the model confuses", _texts(rows)
+    elif samples:
+        yield "Examples", _texts(samples)
+
+
+def _quote(text: str) -> str:
+    one_line = " ".join(text.split())
+    return ">" + truncate(escape(one_line), SAMPLE_TEXT_MAX)
+
+
+def _summary_blocks(card: ProposalCard) -> list[Block]:
+    icon = KIND_ICONS.get(card.kind, ":bulb:")
+    labels = ", ".join(f"*{escape(lb)}*" for lb in card.labels)
+    head = (
+        f"{icon} *Taxonomy proposal #{card.id}* in *{escape(card.project)}*: {escape(card.kind)} "
+        f"{labels} (score {card.score:.2f})\n{escape(card.message)}"
+    )
+    blocks = [section(head, block_id=f"{ids.PROPOSAL_BLOCK}:{card.id}")]
+    numbers = evidence_numbers(card.evidence)
+    if numbers:
+        blocks.append(context("Evidence: " + " · ".join(numbers)))
+    for title, texts in list(sample_groups(card.evidence))[:GROUPS_SHOWN]:
+        quoted = "\n".join(_quote(t) for t in texts[:SAMPLES_PER_GROUP])
+        blocks.append(section(f"{title}\n{quoted}" if quoted else title))
+    return blocks
+
+
+def proposal_message(card: ProposalCard) -> Block:
+    """The channel message for an open proposal, with Approve and Reject (admins only)."""
+    value = proposal_value(card.project, card.id)
+    approve = button(
+        "Approve",
+        action_id=ids.PROPOSAL_APPROVE,
+        value=value,
+        style="primary",
+        confirm={
+            "title": plain("Apply this change?"),
+            "text": plain(truncate(card.message, 280) or "The taxonomy changes at once."),
+            "confirm": plain("Apply"),
+            "deny": plain("Cancel"),
+        },
+    )
+    reject = button("Reject", action_id=ids.PROPOSAL_REJECT, value=value)
+    blocks = _summary_blocks(card)
+    blocks.append(actions([approve, reject], block_id=f"{ids.PROPOSAL_ACTIONS_BLOCK}:{card.id}"))
+    blocks.append(
+        context(
+            "Only project admins can approve or reject. A rejected proposal comes back only "
+            f"if its evidence grows. `/label proposals {escape(card.project)}` lists them all."
+        )
+    )
+    fallback = f"Taxonomy proposal for {escape(card.project)}: {escape(card.message)}"
+    return message(fallback, blocks)
+
+
+def decided_message(card: ProposalCard, *, user: str, approved: bool, summary: str) -> Block:
+    """The proposal message once decided: the buttons give way to who decided what."""
+    verdict = (
+        f":white_check_mark: Approved by <@{user}>: {escape(summary)}"
+        if approved
+        else f":no_entry_sign: Rejected by <@{user}>"
+    )
+    blocks = [*_summary_blocks(card), section(verdict, block_id=f"{ids.PROPOSAL_RESULT_BLOCK}")]
+    return message(verdict, blocks)
+
+
+def proposals_list(project: str, cards: Sequence[ProposalCard]) -> Block:
+    """Answer to `/label proposals [project]` (ephemeral): the open proposals, strongest first."""
+    if not cards:
+        text = f"*{escape(project)}* has no open taxonomy proposals."
+        return message(text, [section(text)])
+    lines = [
+        f"`#{c.id}` {escape(c.kind)} {', '.join(escape(lb) for lb in c.labels)} "
+        f"· score {c.score:.2f} · {escape(truncate(c.message, 200))}"
+        for c in cards[:LISTED_MAX]
+    ]
+    blocks = [section(f"*Open taxonomy proposals of {escape(project)}*"), section("\n".join(lines))]
+    if len(cards) > LISTED_MAX:
+        blocks.append(context(f"… and {len(cards) - LISTED_MAX} more: `labelbot proposals`."))
+    blocks.append(context("Admins approve or reject them on their messages in the channel."))
+    return message(f"Open taxonomy proposals of {escape(project)}", blocks)

@@ -1,0 +1,360 @@
+"""Proposals from the model, stored and decided: the service the scheduler, CLI and bot call.
+
+:func:`refresh_proposals` runs the detectors (:mod:`engine.proposals`) on a project's labeled
+examples, its experts' disagreements and the examples they skipped or flagged, and stores what
+they find: the same key keeps its row (and its Slack message) with fresh evidence, open
+proposals no longer found become ``superseded``, and a decided proposal (rejected, approved or
+applied) is held back until its evidence has grown by ``engine.proposals.EVIDENCE_GROWTH``.
+
+:func:`approve` applies the change through :mod:`engine.taxonomy` (so it is a recorded event
+like any other); :func:`reject` records the answer. Only admins decide: the caller says whether
+the actor is one (``actor_is_admin``), because a project without its own admins falls back to
+the Slack workspace's admins, whom only the bot can see (:func:`may_decide` combines the two).
+The CLI acts as the local operator and passes True.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from engine import taxonomy
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import InvalidInputError, NotFoundError, StaleActionError
+from storage.models import TaxonomyProposal, utcnow
+from storage.repositories import examples, feedback, models, projects
+from storage.repositories import proposals as repo
+
+MODEL_RUN_SETTING = "proposals_model_run_id"  # the active model run of the last refresh
+REFRESHED_AT_SETTING = "proposals_refreshed_at"
+
+
+class NotAdminError(InvalidInputError):
+    """Someone who is not one of the project's admins tried to decide a proposal."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What approving or rejecting did: the proposal as stored now, and one line saying so."""
+
+    proposal: TaxonomyProposal
+    summary: str
+    change: taxonomy.TaxonomyChange | None = None  # None: rejected, or nothing to apply
+
+
+def key_text(key: Sequence[str]) -> str:
+    """A proposal key as stored (JSON), e.g. ``'["merge", "A", "B"]'``."""
+    return json.dumps(list(key), ensure_ascii=False)
+
+
+def may_decide(ws: Workspace, *, project: str, user_id: str, workspace_admin: bool) -> bool:
+    """Whether a Slack user may approve or reject: a project admin, or, when the project names
+    no admins, a Slack workspace admin (``workspace_admin``, which only the bot can look up)."""
+    named = taxonomy.admins(ws, project=project)
+    return user_id in named if named else workspace_admin
+
+
+# --- refreshing ----------------------------------------------------------------------------------
+
+
+def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[TaxonomyProposal]:
+    """Run every detector on ``project`` now and store the result; returns the open proposals."""
+    from engine import training
+    from engine.proposals import LabeledData, propose_all
+
+    pool = training.load_pool(ws, project)
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        texts = {
+            int(e.id or 0): e.text
+            for e in examples.list_examples(session=session, project_id=found.id)
+        }
+        notes = feedback.list_annotations(session=session, project_id=found.id)
+        aside = repo.set_aside_example_ids(session=session, project_id=found.id)
+        decided = repo.decided_strengths(session=session, project_id=found.id)
+        active = models.get_active_model_run(session=session, project_id=found.id)
+    labeled = np.flatnonzero(pool.y >= 0)  # audit labels too: no model is evaluated here
+    row_of = {int(i): r for r, i in enumerate(pool.example_ids.tolist())}
+    index = {name: i for i, name in enumerate(pool.classes)}
+    proposals = []
+    if len(np.unique(pool.y[labeled])) >= 2:
+        ids = pool.example_ids[labeled]
+        data = LabeledData(
+            embeddings=pool.X[labeled],
+            labels=pool.y[labeled],
+            label_names=pool.classes,
+            texts=[texts[int(i)] for i in ids],
+            example_ids=ids,
+        )
+        rows = [row_of[i] for i in aside if i in row_of and pool.y[row_of[i]] < 0]
+        proposals = propose_all(
+            data,
+            disagreements=_disagreements(notes, index),
+            skipped_embeddings=pool.X[rows] if rows else None,
+            skipped_texts=[texts[int(pool.example_ids[r])] for r in rows],
+            skipped_ids=[int(pool.example_ids[r]) for r in rows],
+            rejected={tuple(json.loads(k)): v for k, v in decided.items()},
+            seed=seed,
+        )
+    now = utcnow()
+    with session_scope(ws.db) as session:
+        before = repo.list_proposals(session=session, project_id=found.id)
+        kept: set[int] = set()
+        for p in proposals:
+            row, _ = repo.save_open_proposal(
+                session=session,
+                project_id=found.id,
+                kind=p.kind,
+                labels=p.labels,
+                key=key_text(p.key),
+                score=float(p.score),
+                evidence=_plain(p.evidence),
+                evidence_strength=float(p.evidence_strength),
+                message=p.message,
+                now=now,
+            )
+            kept.add(int(row.id or 0))
+        repo.supersede(
+            session=session, proposal_ids=[int(r.id or 0) for r in before if r.id not in kept]
+        )
+        projects.update_project_settings(
+            session=session,
+            project_id=found.id,
+            **{
+                MODEL_RUN_SETTING: active.id if active is not None else None,
+                REFRESHED_AT_SETTING: now.isoformat(),
+            },
+        )
+        return repo.list_proposals(session=session, project_id=found.id)
+
+
+def refresh_due(ws: Workspace, project: str) -> bool:
+    """True when the project's active model is not the one its proposals were computed with."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        active = models.get_active_model_run(session=session, project_id=found.id)
+    return active is not None and found.settings.get(MODEL_RUN_SETTING) != active.id
+
+
+def last_refreshed(ws: Workspace, project: str) -> datetime | None:
+    with session_scope(ws.db, read_only=True) as session:
+        value = projects.get_project(session=session, name=project).settings.get(
+            REFRESHED_AT_SETTING
+        )
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _disagreements(
+    notes: Sequence[feedback.AnnotationRow], index: dict[str, int]
+) -> list[tuple[int, int, int]]:
+    """(example id, label id, other label id) for each pair of experts who labeled one example
+    differently (each expert's latest live label, mapped to the current taxonomy)."""
+    latest: dict[int, dict[str, int]] = defaultdict(dict)
+    for row in notes:  # oldest first: a later label of the same expert replaces the earlier
+        if row.current is not None and row.current in index:
+            latest[row.example_id][row.annotator] = index[row.current]
+    out = []
+    for example_id, by_expert in latest.items():
+        chosen = sorted(by_expert.values())
+        for i, a in enumerate(chosen):
+            out += [(example_id, a, b) for b in chosen[i + 1 :] if a != b]
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy of detector evidence (numpy scalars and arrays become Python values)."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+        raise TypeError(f"cannot store {type(obj).__name__} as evidence")
+
+    return json.loads(json.dumps(value, default=default))
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def list_proposals(
+    ws: Workspace, project: str, *, status: str | Sequence[str] | None = "open"
+) -> list[TaxonomyProposal]:
+    """The project's proposals in ``status`` (None: all), strongest first."""
+    if isinstance(status, str) and status not in repo.STATUSES:
+        raise InvalidInputError(f"unknown status {status!r}: use {', '.join(repo.STATUSES)}")
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return repo.list_proposals(session=session, project_id=found.id, status=status)
+
+
+def get_proposal(
+    ws: Workspace, proposal_id: int, *, project: str | None = None
+) -> TaxonomyProposal:
+    """One proposal by id (NotFoundError also when it belongs to another project)."""
+    with session_scope(ws.db, read_only=True) as session:
+        row = repo.get_proposal(session=session, proposal_id=proposal_id)
+        if project is not None:
+            found = projects.get_project(session=session, name=project)
+            if row.project_id != found.id:
+                raise NotFoundError(f"no proposal {proposal_id} in project {project!r}")
+    return row
+
+
+def unposted(ws: Workspace, project: str) -> list[TaxonomyProposal]:
+    """Open proposals the bot has not posted yet (no message recorded)."""
+    return [p for p in list_proposals(ws, project) if p.message_ts is None]
+
+
+def record_message(ws: Workspace, proposal_id: int, *, channel: str, message_ts: str) -> None:
+    """Remember where the bot posted a proposal (to update that message when it is decided)."""
+    with session_scope(ws.db) as session:
+        repo.set_proposal_message(
+            session=session, proposal_id=proposal_id, channel=channel, message_ts=message_ts
+        )
+
+
+# --- deciding ------------------------------------------------------------------------------------
+
+
+def approve(
+    ws: Workspace,
+    project: str,
+    proposal_id: int,
+    *,
+    actor: str,
+    actor_is_admin: bool,
+    names: Sequence[str] | None = None,
+    reason: str = "",
+    rescore: bool = True,
+) -> Decision:
+    """Apply an open proposal's change (``names`` overrides the suggested label names).
+
+    merge: into the label with more examples (or ``names[0]``); split: into the clusters'
+    suggested names; add: the suggested name; rare: merge into the nearest label when that is
+    the suggestion, else "gather more", which changes nothing (the proposal is ``approved``;
+    applied ones are ``applied``). A failed change leaves the proposal open.
+    """
+    _require_admin(actor_is_admin, actor, "approve")
+    row = _open(ws, project, proposal_id)
+    apply = _plan(ws, project, row, names=names, actor=actor, reason=reason, rescore=rescore)
+    if apply is None:
+        label = row.labels[0] if row.labels else "it"
+        summary = f"nothing to change now: gather more examples of {label}"
+        _claim(ws, row, status="approved", actor=actor, reason=reason.strip() or summary)
+        return Decision(get_proposal(ws, proposal_id), summary)
+    _claim(ws, row, status="approved", actor=actor, reason=reason.strip())
+    try:
+        change = apply()
+    except BaseException:
+        with session_scope(ws.db) as session:
+            repo.change_status(
+                session=session, proposal_id=proposal_id, status="open", from_status="approved"
+            )
+        raise
+    with session_scope(ws.db) as session:
+        repo.change_status(session=session, proposal_id=proposal_id, status="applied",
+                           from_status="approved", reason=reason.strip() or change.summary,
+                           label_event_id=change.event_id)  # fmt: skip
+    return Decision(get_proposal(ws, proposal_id), change.summary, change)
+
+
+def reject(
+    ws: Workspace,
+    project: str,
+    proposal_id: int,
+    *,
+    actor: str,
+    actor_is_admin: bool,
+    reason: str = "",
+) -> Decision:
+    """Reject an open proposal: it is not proposed again until its evidence grows."""
+    _require_admin(actor_is_admin, actor, "reject")
+    row = _open(ws, project, proposal_id)
+    _claim(ws, row, status="rejected", actor=actor, reason=reason.strip())
+    return Decision(get_proposal(ws, proposal_id), f"rejected: {row.message}")
+
+
+def _require_admin(actor_is_admin: bool, actor: str, verb: str) -> None:
+    if not actor.strip():
+        raise InvalidInputError(f"to {verb} a proposal, say who does (an actor)")
+    if not actor_is_admin:
+        raise NotAdminError(f"only the project's admins may {verb} proposals ({actor} is not one)")
+
+
+def _open(ws: Workspace, project: str, proposal_id: int) -> TaxonomyProposal:
+    row = get_proposal(ws, proposal_id, project=project)
+    if row.status != "open":
+        raise StaleActionError(_decided_note(row))
+    return row
+
+
+def _claim(ws: Workspace, row: TaxonomyProposal, *, status: str, actor: str, reason: str) -> None:
+    """Open → ``status`` in one conditional write: of two admins clicking at once, one wins."""
+    assert row.id is not None
+    with session_scope(ws.db) as session:
+        won = repo.change_status(
+            session=session, proposal_id=row.id, status=status, actor=actor, reason=reason
+        )
+    if not won:
+        raise StaleActionError(_decided_note(get_proposal(ws, row.id)))
+
+
+def _decided_note(row: TaxonomyProposal) -> str:
+    who = f" by {row.decided_by}" if row.decided_by else ""
+    return f"proposal {row.id} was already {row.status}{who}"
+
+
+def _plan(
+    ws: Workspace,
+    project: str,
+    row: TaxonomyProposal,
+    *,
+    names: Sequence[str] | None,
+    actor: str,
+    reason: str,
+    rescore: bool,
+) -> Callable[[], taxonomy.TaxonomyChange] | None:
+    """A function applying the proposal's change (None: nothing to apply), checked up front."""
+    chosen = [n.strip() for n in names or () if n.strip()]
+    why = f"proposal {row.id}" + (f": {reason.strip()}" if reason.strip() else "")
+    common: dict[str, Any] = {"project": project, "actor": actor, "reason": why, "rescore": rescore}
+    ev = row.evidence
+    if row.kind == "merge":
+        counts = ev.get("counts") or {}
+        # into the larger label (the first on a tie): fewer examples change their name
+        into = chosen[0] if chosen else max(row.labels, key=lambda n: int(counts.get(n, 0)))
+        return lambda: taxonomy.merge_labels(ws, labels=list(row.labels), into=into, **common)
+    if row.kind == "split":
+        suggested = [str(c["suggested_name"]) for c in ev.get("clusters", [])]
+        parts = chosen or _distinct(suggested, row.labels[0])
+        return lambda: taxonomy.split_label(ws, label=row.labels[0], into=parts, **common)
+    if row.kind == "add":
+        new = chosen or list(row.labels)
+        return lambda: taxonomy.add_labels(ws, names=new, **common)
+    if row.kind == "rare":
+        nearest = ev.get("nearest_label")
+        if ev.get("suggestion") != "merge" or not nearest:
+            return None
+        into = chosen[0] if chosen else nearest
+        merged = [nearest, row.labels[0]]
+        return lambda: taxonomy.merge_labels(ws, labels=merged, into=into, **common)
+    raise InvalidInputError(f"proposal {row.id} has an unknown kind {row.kind!r}")
+
+
+def _distinct(names: Sequence[str], base: str) -> list[str]:
+    """Suggested names made distinct (two clusters can share their most distinctive words)."""
+    out: list[str] = []
+    for i, name in enumerate(names):
+        out.append(name if name and name not in out else f"{base}_{i + 1}")
+    return out

@@ -1,0 +1,196 @@
+"""Taxonomy-change proposals: one open row per key, decided rows kept as history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.errors import NotFoundError
+from storage.models import Assignment, Example, Flag, TaxonomyProposal, utcnow
+
+OPEN = "open"
+DECIDED = ("approved", "rejected", "applied")  # an admin's answer: held back until evidence grows
+STATUSES = (OPEN, *DECIDED, "superseded")
+
+
+def save_open_proposal(
+    *,
+    session: Session,
+    project_id: int,
+    kind: str,
+    labels: Sequence[str],
+    key: str,
+    score: float,
+    evidence: dict[str, Any],
+    evidence_strength: float,
+    message: str,
+    now: datetime | None = None,
+) -> tuple[TaxonomyProposal, bool]:
+    """The open proposal with ``key`` with this evidence: the same row when one is open (it
+    keeps its id and its Slack message), else a new one. Returns (row, created)."""
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "labels": list(labels),
+        "score": score,
+        "evidence": evidence,
+        "evidence_strength": evidence_strength,
+        "message": message,
+    }
+    row = _open_with_key(session, project_id, key)
+    created = False
+    if row is None:
+        row = TaxonomyProposal(project_id=project_id, key=key, **fields)
+        try:
+            # a savepoint: a concurrent refresh that inserted the key first is not an error
+            with session.begin_nested():
+                session.add(row)
+            return row, True
+        except IntegrityError:
+            row = _open_with_key(session, project_id, key)
+            if row is None:
+                raise
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.updated_at = now or utcnow()
+    session.add(row)
+    return row, created
+
+
+def _open_with_key(session: Session, project_id: int, key: str) -> TaxonomyProposal | None:
+    return session.exec(
+        select(TaxonomyProposal).where(
+            TaxonomyProposal.project_id == project_id,
+            TaxonomyProposal.key == key,
+            TaxonomyProposal.status == OPEN,
+        )
+    ).first()
+
+
+def get_proposal(*, session: Session, proposal_id: int) -> TaxonomyProposal:
+    row = session.get(TaxonomyProposal, proposal_id)
+    if row is None:
+        raise NotFoundError(f"no proposal with id {proposal_id}")
+    return row
+
+
+def list_proposals(
+    *, session: Session, project_id: int, status: str | Sequence[str] | None = OPEN
+) -> list[TaxonomyProposal]:
+    """The project's proposals in ``status`` (one or several; None: all), strongest first."""
+    query = select(TaxonomyProposal).where(TaxonomyProposal.project_id == project_id)
+    if status is not None:
+        wanted = [status] if isinstance(status, str) else list(status)
+        query = query.where(col(TaxonomyProposal.status).in_(wanted))
+    order = (col(TaxonomyProposal.score).desc(), col(TaxonomyProposal.id))
+    return list(session.exec(query.order_by(*order)).all())
+
+
+def count_open(*, session: Session, project_id: int) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(TaxonomyProposal)
+            .where(TaxonomyProposal.project_id == project_id, TaxonomyProposal.status == OPEN)
+        ).one()
+    )
+
+
+def decided_strengths(*, session: Session, project_id: int) -> dict[str, float]:
+    """Key -> the largest evidence strength any decided proposal with that key had."""
+    rows = session.exec(
+        select(TaxonomyProposal.key, func.max(TaxonomyProposal.evidence_strength))
+        .where(
+            TaxonomyProposal.project_id == project_id,
+            col(TaxonomyProposal.status).in_(DECIDED),
+        )
+        .group_by(TaxonomyProposal.key)
+    ).all()
+    return {str(key): float(strength) for key, strength in rows}
+
+
+def change_status(
+    *,
+    session: Session,
+    proposal_id: int,
+    status: str,
+    from_status: str = OPEN,
+    actor: str | None = None,
+    reason: str | None = None,
+    label_event_id: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Move a proposal from ``from_status`` to ``status`` in one conditional UPDATE.
+
+    False when it was not in ``from_status`` any more: of two admins clicking at once, exactly
+    one wins.
+    """
+    values: dict[str, Any] = {"status": status, "updated_at": now or utcnow()}
+    if status == OPEN:  # back to undecided (an approval whose change failed)
+        values["decided_by"] = values["decided_at"] = None
+    elif actor is not None:
+        values["decided_by"] = actor
+        values["decided_at"] = values["updated_at"]
+    if reason is not None:
+        values["reason"] = reason
+    if label_event_id is not None:
+        values["label_event_id"] = label_event_id
+    result = session.execute(
+        update(TaxonomyProposal)
+        .where(col(TaxonomyProposal.id) == proposal_id, col(TaxonomyProposal.status) == from_status)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    changed = int(getattr(result, "rowcount", 0) or 0) == 1
+    if changed:
+        row = session.get(TaxonomyProposal, proposal_id)
+        if row is not None:
+            session.refresh(row)
+    return changed
+
+
+def supersede(*, session: Session, proposal_ids: Sequence[int], now: datetime | None = None) -> int:
+    """Open proposals a refresh no longer finds: kept, marked ``superseded``."""
+    if not proposal_ids:
+        return 0
+    result = session.execute(
+        update(TaxonomyProposal)
+        .where(
+            col(TaxonomyProposal.id).in_(list(proposal_ids)),
+            col(TaxonomyProposal.status) == OPEN,
+        )
+        .values(status="superseded", updated_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def set_proposal_message(
+    *, session: Session, proposal_id: int, channel: str, message_ts: str
+) -> TaxonomyProposal:
+    """Remember where the bot posted the proposal, so it can update that message later."""
+    row = get_proposal(session=session, proposal_id=proposal_id)
+    row.channel = channel
+    row.message_ts = message_ts
+    session.add(row)
+    return row
+
+
+def set_aside_example_ids(*, session: Session, project_id: int) -> list[int]:
+    """Examples an expert skipped or flagged (an open flag), in id order."""
+    skipped = select(Assignment.example_id).where(
+        Assignment.project_id == project_id, Assignment.status == "skipped"
+    )
+    flagged = (
+        select(Flag.example_id)
+        .join(Example, col(Example.id) == Flag.example_id)
+        .where(Example.project_id == project_id, col(Flag.resolved_at).is_(None))
+    )
+    ids = {int(i) for i in session.exec(skipped).all()} | {
+        int(i) for i in session.exec(flagged).all()
+    }
+    return sorted(ids)

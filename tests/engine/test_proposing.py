@@ -1,0 +1,278 @@
+"""Taxonomy proposals stored and decided (engine/proposing.py), on SQLite and PostgreSQL.
+
+Real Banking77 texts with a planted flaw: two intents imported under one name (a split to find),
+one intent cut at random into two names (a merge to find), unlisted examples that experts set
+aside (a label to add). The split detector compares a label with the project's other labels, so
+it needs at least 5 labels with 10+ examples: the split scenarios add two intents to the 5-intent
+slice (7 intents; with two fused, 6 labels).
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import digest, jobs, labeling, projects, proposing, training
+from engine.datasets import dataset_path
+from storage.db import session_scope
+from storage.errors import ConflictError, NotFoundError, StaleActionError
+from storage.repositories import examples, feedback
+from storage.repositories import projects as project_repo
+from tests.conftest import BANKING_SLICE_LABELS
+
+EXTRA = ("lost_or_stolen_card", "top_up_failed")
+FUSED = {"age_limit": "account_questions", "exchange_rate": "account_questions"}
+
+
+def with_two_more_intents(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``rows`` plus the first 30 Banking77 training rows of each intent in ``EXTRA``."""
+    extra: dict[str, list[tuple[str, str]]] = {k: [] for k in EXTRA}
+    with dataset_path("banking77", "train").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            bucket = extra.get(row["label"])
+            if bucket is not None and len(bucket) < 30:
+                bucket.append((row["text"], row["label"]))
+    return rows + [r for k in EXTRA for r in extra[k]]
+
+
+@pytest.fixture(scope="session")
+def seven_intents(banking_slice: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The 5-intent slice plus 30 rows each of two more intents (210 rows)."""
+    return with_two_more_intents(banking_slice)
+
+
+def make_project(
+    ws, tmp_path: Path, rows, *, rename=None, labeled=30, name="bank"
+) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Import ``rows`` (text, intent), the first ``labeled`` of each intent labeled under
+    ``rename[intent]`` (default: the intent; None: not in the taxonomy, never labeled);
+    returns text -> true intent."""
+    rename = rename or {}
+    taxonomy = [n for n in dict.fromkeys(rename.get(lb, lb) for _, lb in rows) if n is not None]
+    projects.create_project(ws, name=name, labels=taxonomy)
+    path = tmp_path / f"{name}.csv"
+    seen: dict[str, int] = {}
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for text, intent in rows:
+            seen[intent] = seen.get(intent, 0) + 1
+            label = rename.get(intent, intent)
+            writer.writerow([text, label if label and seen[intent] <= labeled else ""])
+    projects.import_file(ws, project=name, path=path)
+    return dict(rows)
+
+
+def label_the_rest(ws, truth: dict[str, str], rename: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """Another expert labels every unlabeled example (in one transaction, for speed)."""
+    with session_scope(ws.db) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        labels = {
+            lb.name: lb.id for lb in project_repo.list_labels(session=s, project_id=project.id)
+        }
+        agreed = feedback.current_labels(session=s, project_id=project.id)
+        for ex in examples.list_examples(session=s, project_id=project.id):
+            if ex.id not in agreed:
+                intent = truth[ex.text]
+                feedback.add_annotation(
+                    session=s,
+                    example_id=ex.id,
+                    label_id=labels[rename.get(intent, intent)],
+                    annotator="bob",
+                    source="cli",
+                    key=f"bob:{ex.id}",
+                )
+
+
+def _texts(ws) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    with session_scope(ws.db, read_only=True) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        return {int(e.id): e.text for e in examples.list_examples(session=s, project_id=project.id)}
+
+
+def _open(ws, kind: str):  # type: ignore[no-untyped-def]
+    return [p for p in proposing.list_proposals(ws, "bank") if p.kind == kind]
+
+
+def test_fused_label_gets_a_split_and_approving_applies_it(ws, seven_intents, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    truth = make_project(ws, tmp_path, seven_intents, rename=FUSED, labeled=12)
+    found = proposing.refresh_proposals(ws, "bank")
+    splits = [p for p in found if p.kind == "split"]
+    assert [p.labels for p in splits] == [["account_questions"]]
+    split = splits[0]
+    assert split.status == "open" and split.key == '["split", "account_questions"]'
+    clusters = split.evidence["clusters"]
+    texts = _texts(ws)
+    intents = [[truth[texts[i]] for i in c["ids"]] for c in clusters]
+    purity = sum(max(g.count(k) for k in set(g)) for g in intents) / sum(map(len, intents))
+    assert purity >= 0.9 and {g[0] for g in intents} == {"age_limit", "exchange_rate"}
+    assert all(c["examples"] and c["suggested_name"] for c in clusters)
+    assert "Split account_questions?" in split.message
+
+    with pytest.raises(ConflictError):  # a change that fails leaves the proposal undecided
+        proposing.approve(ws, "bank", split.id, actor="ana", actor_is_admin=True,
+                          names=["card_arrival", "other"])  # fmt: skip
+    assert proposing.get_proposal(ws, split.id).decided_by is None
+    decision = proposing.approve(ws, "bank", split.id, actor="ana", actor_is_admin=True)
+    assert decision.proposal.status == "applied" and decision.proposal.decided_by == "ana"
+    assert decision.change is not None and decision.change.requeued == 24
+    new = [c["suggested_name"] for c in clusters]
+    active = [lb.name for lb in projects.list_labels(ws, project="bank", active_only=True)]
+    assert "account_questions" not in active and set(new) <= set(active)
+    assert decision.proposal.label_event_id == decision.change.event_id
+    # the fused label's examples are unlabeled again, at the front of the queue
+    task = labeling.next_task(ws, project="bank", annotator="ana")
+    assert task is not None and truth[task.text] in ("age_limit", "exchange_rate")
+
+    again = proposing.refresh_proposals(ws, "bank")
+    assert "split" not in {p.kind for p in again}
+    # the two new labels have no examples yet: "gather more", which changes nothing
+    rare = {p.labels[0]: p for p in again if p.kind == "rare"}
+    assert set(new) <= set(rare)
+    gather = proposing.approve(ws, "bank", rare[new[0]].id, actor="ana", actor_is_admin=True)
+    assert gather.change is None and gather.proposal.status == "approved"
+    assert "gather more examples" in gather.summary
+
+
+def test_rejected_split_returns_only_when_the_evidence_grows(ws, seven_intents, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    truth = make_project(ws, tmp_path, seven_intents, rename=FUSED, labeled=12)
+    (split,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
+    strength = split.evidence_strength
+    proposing.reject(ws, "bank", split.id, actor="ana", actor_is_admin=True, reason="on purpose")
+    assert _open(ws, "split") == []  # same evidence: held back
+    proposing.refresh_proposals(ws, "bank")
+    assert _open(ws, "split") == []
+    (rejected,) = proposing.list_proposals(ws, "bank", status="rejected")
+    assert rejected.reason == "on purpose" and rejected.decided_by == "ana"
+
+    label_the_rest(ws, truth, FUSED)  # 30 per intent: the groups grow from ~12 to ~30
+    (back,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
+    assert back.id != split.id and back.evidence_strength >= 1.5 * strength
+    assert proposing.get_proposal(ws, split.id).status == "rejected"  # history kept
+
+
+def test_cut_label_gets_a_merge_and_stale_proposals_are_superseded(
+    ws, banking_slice, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    truth = make_project(ws, tmp_path, banking_slice, labeled=12)
+    projects.add_labels(ws, project="bank", names=["card_delivery"])
+    texts = _texts(ws)
+    with session_scope(ws.db) as s:  # a random half of card_arrival was labeled card_delivery
+        project = project_repo.get_project(session=s, name="bank")
+        label = project_repo.get_label(session=s, project_id=project.id, name="card_delivery")
+        agreed = feedback.current_labels(session=s, project_id=project.id)
+        members = sorted(i for i, lb in agreed.items() if lb == "card_arrival")
+        moved = np.random.default_rng(0).permutation(members)[: len(members) // 2]
+        for i in moved.tolist():
+            feedback.add_annotation(
+                session=s,
+                example_id=i,
+                label_id=label.id,
+                annotator="import",
+                source="import",
+                key=f"cut:{i}",
+            )
+        # and a second expert disagreed on two others: evidence the merge reports
+        for i in [m for m in members if m not in moved][:2]:
+            feedback.add_annotation(
+                session=s,
+                example_id=i,
+                label_id=label.id,
+                annotator="bob",
+                source="slack",
+                key=f"bob:{i}",
+            )
+    found = proposing.refresh_proposals(ws, "bank")
+    top = [p for p in found if p.kind == "merge"][0]
+    assert top.labels == ["card_arrival", "card_delivery"] and top.score >= 0.5
+    assert top.evidence["disagreements"] >= 1
+    others = [p for p in found if p.id != top.id]
+    assert others  # e.g. "card_arrival is too rare to learn": it was cut in two
+    assert found == sorted(found, key=lambda p: -p.score)
+
+    decision = proposing.approve(ws, "bank", top.id, actor="ana", actor_is_admin=True)
+    assert decision.change is not None and decision.change.kind == "merge"
+    into = decision.change.details["into"]["name"]
+    assert into in ("card_arrival", "card_delivery")
+    assert {t for t, lb in truth.items() if lb == "card_arrival"} >= {
+        texts[i] for i, lb in _agreed(ws).items() if lb == into
+    }
+    still = {p.id for p in proposing.refresh_proposals(ws, "bank")}
+    states = [proposing.get_proposal(ws, p.id).status for p in others]
+    assert states == ["open" if p.id in still else "superseded" for p in others]
+    assert "superseded" in states  # the cut label's troubles went with the merge
+    assert proposing.get_proposal(ws, top.id).status == "applied"
+
+
+def _agreed(ws) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    with session_scope(ws.db, read_only=True) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        return feedback.current_labels(session=s, project_id=project.id)
+
+
+def test_examples_set_aside_by_experts_suggest_a_new_label(ws, seven_intents, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = [r for r in seven_intents if r[1] in BANKING_SLICE_LABELS]
+    rows += [r for r in seven_intents if r[1] == "lost_or_stolen_card"][:8]
+    make_project(ws, tmp_path, rows, rename={"lost_or_stolen_card": None})
+    texts = _texts(ws)
+    stolen = [i for i, t in texts.items() if t in {r[0] for r in rows[-8:]}]
+    for i in stolen[:5]:
+        labeling.flag(ws, project="bank", example_id=i, annotator="ana", reason="no label fits")
+    (add,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "add"]
+    assert set(add.evidence["ids"]) <= set(stolen) and add.evidence["size"] >= 3
+    decision = proposing.approve(ws, "bank", add.id, actor="ana", actor_is_admin=True)
+    assert decision.change is not None and add.labels[0] in decision.change.labels
+
+
+def test_only_admins_decide_and_a_decision_is_made_once(ws, banking_slice, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    make_project(ws, tmp_path, banking_slice, labeled=3)  # 3 per label: all rare
+    rare = proposing.refresh_proposals(ws, "bank")[0]
+    with pytest.raises(proposing.NotAdminError):
+        proposing.approve(ws, "bank", rare.id, actor="U2", actor_is_admin=False)
+    with pytest.raises(proposing.NotAdminError):
+        proposing.reject(ws, "bank", rare.id, actor="U2", actor_is_admin=False)
+    assert proposing.get_proposal(ws, rare.id).status == "open"
+    proposing.reject(ws, "bank", rare.id, actor="U1", actor_is_admin=True)
+    with pytest.raises(StaleActionError, match="already rejected by U1"):
+        proposing.approve(ws, "bank", rare.id, actor="U3", actor_is_admin=True)
+    with pytest.raises(NotFoundError):
+        proposing.approve(ws, "other", rare.id, actor="U1", actor_is_admin=True)
+    with pytest.raises(NotFoundError):
+        proposing.reject(ws, "bank", 999_999, actor="U1", actor_is_admin=True)
+    # a project without its own admins falls back to the Slack workspace's admins
+    assert proposing.may_decide(ws, project="bank", user_id="U1", workspace_admin=True)
+    assert not proposing.may_decide(ws, project="bank", user_id="U1", workspace_admin=False)
+    projects.update_settings(ws, project="bank", admins=["U1"])
+    assert proposing.may_decide(ws, project="bank", user_id="U1", workspace_admin=False)
+    assert not proposing.may_decide(ws, project="bank", user_id="U9", workspace_admin=True)
+
+
+def test_proposal_cycle_follows_the_active_model_and_digest_lists_them(
+    ws, banking_slice, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    make_project(ws, tmp_path, banking_slice, labeled=4)
+    assert jobs.proposal_cycle(ws) == []  # no model yet: nothing to refresh
+    training.train_project(ws, "bank")
+    posted: list[tuple[str, int]] = []
+    assert jobs.proposal_cycle(ws, on_refreshed=lambda n, ps: posted.append((n, len(ps)))) == [
+        "bank"
+    ]
+    assert posted and posted[0][0] == "bank" and posted[0][1] > 0
+    assert jobs.proposal_cycle(ws) == []  # same model: nothing new to look at
+    assert proposing.last_refreshed(ws, "bank") is not None
+    assert [p.id for p in proposing.unposted(ws, "bank")] == [
+        p.id for p in proposing.list_proposals(ws, "bank")
+    ]
+    first = proposing.list_proposals(ws, "bank")[0]
+    proposing.record_message(ws, first.id, channel="C1", message_ts="1.0")
+    assert first.id not in {p.id for p in proposing.unposted(ws, "bank")}
+
+    d = digest.build_digest(ws, "bank")
+    assert d.open_proposals == posted[0][1] and len(d.top_proposals) == min(3, d.open_proposals)
+    assert d.top_proposals[0] == first.message
+    assert f"{d.open_proposals} open taxonomy proposals:" in d.summary()
+    assert timedelta(0) <= d.generated_at - proposing.last_refreshed(ws, "bank")  # type: ignore[operator]
