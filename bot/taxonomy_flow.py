@@ -17,7 +17,7 @@ from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
 from engine import projects, proposing, taxonomy
-from storage.errors import InvalidInputError, NotFoundError
+from storage.errors import ConflictError, InvalidInputError, NotFoundError
 from storage.models import TaxonomyProposal
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def apply_edit(
         return {missing[0] or names_block: missing[1]}
     try:
         return _apply(services, op, labels, names, description, common)
-    except (InvalidInputError, NotFoundError) as exc:  # includes ConflictError: a name taken
+    except (InvalidInputError, NotFoundError, ConflictError) as exc:  # e.g. a name taken
         at_fault = (
             names_block
             if names

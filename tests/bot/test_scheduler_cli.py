@@ -44,6 +44,9 @@ class StoppedScheduler:
     def start(self) -> None:
         raise KeyboardInterrupt
 
+    def add_job(self, *args: Any, **kw: Any) -> None:  # bot_scheduler's proposal poster
+        pass
+
 
 @pytest.fixture
 def built(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:

@@ -1,0 +1,166 @@
+"""`/label taxonomy` and stale label buttons, over real HTTP on SQLite and PostgreSQL: the modal
+opened with the labels, submissions applied as the Slack user (rename, merge, split), bad ones
+answered with errors in the form, non-admins refused; a click on a labeling message sent before
+a rename / merge / split stores the right thing or nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from bot import ids
+from engine import projects, taxonomy
+from tests.bot.conftest import CHANNEL, PROJECT, Bot
+from tests.fakes import payloads
+from tests.fakes.signing import signed_interactivity
+from tests.fakes.slack_client import choices, example_id
+
+ADMIN, EXPERT = "U0ADMIN", "U0EXPERT"
+
+
+def _open_modal(bot: Bot) -> dict[str, Any]:
+    bot.slack.command(ADMIN, f"taxonomy {PROJECT}")
+    bot.settle()
+    view: dict[str, Any] = bot.api.calls("views.open")[-1].params["view"]
+    return view
+
+
+def _submit(
+    bot: Bot,
+    view: dict[str, Any],
+    op: str,
+    labels: tuple[str, ...] | list[str] = (),
+    names: str = "",
+    description: str = "",
+    user: str = ADMIN,
+) -> httpx.Response:
+    ids_by_name = {lb.name: str(lb.id) for lb in projects.list_labels(bot.ws, project=PROJECT)}
+    values = {
+        ids.TAXONOMY_OPERATION_BLOCK: {ids.TAXONOMY_INPUT: {"selected_option": {"value": op}}},
+        ids.TAXONOMY_LABELS_BLOCK: {ids.TAXONOMY_INPUT: {
+            "selected_options": [{"value": ids_by_name[n]} for n in labels]}},
+        ids.TAXONOMY_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": names or None}},
+        ids.TAXONOMY_DESCRIPTION_BLOCK: {ids.TAXONOMY_INPUT: {"value": description or None}},
+        ids.TAXONOMY_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": "from the test"}},
+    }  # fmt: skip
+    body = payloads.view_submission(
+        user, ids.TAXONOMY_MODAL, values, private_metadata=view["private_metadata"]
+    )
+    response = bot.slack.post(signed_interactivity(bot.slack.secret, body))
+    bot.settle()
+    return response
+
+
+def _active(bot: Bot) -> list[str]:
+    return [lb.name for lb in projects.list_labels(bot.ws, project=PROJECT, active_only=True)]
+
+
+def test_modal_lists_labels_and_applies_rename_merge_split(bot: Bot, bank: dict[str, str]) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    taxonomy.describe_label(bot.ws, project=PROJECT, label="age_limit",
+                            description="Minimum <age> & limits", actor=ADMIN)  # fmt: skip
+    view = _open_modal(bot)
+    assert view["callback_id"] == ids.TAXONOMY_MODAL and len(view["blocks"]) <= 100
+    shown = json.dumps(view["blocks"], ensure_ascii=False)
+    assert "*age_limit* — Minimum &lt;age&gt; &amp; limits" in shown
+    inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert inputs[ids.TAXONOMY_OPERATION_BLOCK]["type"] == "static_select"
+    picker = inputs[ids.TAXONOMY_LABELS_BLOCK]
+    assert sorted(o["text"]["text"] for o in picker["options"]) == sorted(_active(bot))
+
+    closed = _submit(bot, view, "rename", ["change_pin"], "pin_change")
+    assert closed.status_code == 200 and not closed.content  # an empty ack closes the modal
+    assert "pin_change" in _active(bot) and "change_pin" not in _active(bot)
+    (event,) = [h for h in taxonomy.label_history(bot.ws, project=PROJECT) if h.kind == "rename"]
+    assert event.actor == ADMIN and event.reason == "from the test"
+    told = [m["text"] for m in bot.slack.dm(ADMIN)]
+    assert any("renamed change_pin to pin_change" in t for t in told)
+    assert any("renamed change_pin" in m["text"] for m in bot.api.messages(CHANNEL))
+
+    _submit(bot, view, "merge", ["age_limit", "exchange_rate"], "account_rules")
+    assert "account_rules" in _active(bot) and "age_limit" not in _active(bot)
+    _submit(bot, view, "split", ["card_arrival"], "card_delivery, card_tracking")
+    assert {"card_delivery", "card_tracking"} <= set(_active(bot))
+    assert "card_arrival" not in _active(bot)
+
+
+def test_bad_submissions_keep_the_modal_open_with_errors(bot: Bot, bank: dict[str, str]) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    view = _open_modal(bot)
+    before = _active(bot)
+    for args, block, words in [
+        (("rename", ["change_pin"], "age_limit"), ids.TAXONOMY_NAMES_BLOCK, "already has that"),
+        (("rename", [], "x"), ids.TAXONOMY_LABELS_BLOCK, "Choose the one label"),
+        (("merge", ["age_limit"]), ids.TAXONOMY_LABELS_BLOCK, "two or more"),
+        (("split", ["card_arrival"], "only_one"), ids.TAXONOMY_NAMES_BLOCK, "two or more"),
+        (("describe", ["age_limit"]), ids.TAXONOMY_DESCRIPTION_BLOCK, "description"),
+        (("add",), ids.TAXONOMY_NAMES_BLOCK, "Name the label"),
+        (("",), ids.TAXONOMY_OPERATION_BLOCK, "Choose a change"),
+    ]:
+        answer = _submit(bot, view, *args).json()  # type: ignore[arg-type]
+        assert answer["response_action"] == "errors", args
+        assert list(answer["errors"]) == [block] and words in answer["errors"][block], answer
+    assert _active(bot) == before
+
+    answer = _submit(bot, view, "add", names="lost_card", user=EXPERT).json()
+    assert (
+        "Only project admins can change the labels"
+        in answer["errors"][ids.TAXONOMY_OPERATION_BLOCK]
+    )
+    assert "lost_card" not in _active(bot)
+
+
+def test_non_admins_cannot_open_it(bot: Bot, bank: dict[str, str]) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    bot.slack.command(EXPERT, "taxonomy")
+    bot.settle()
+    assert "Only project admins can change the labels" in bot.slack.ephemerals(EXPERT)[-1]
+    assert not bot.api.calls("views.open")
+
+
+def _deliver(bot: Bot) -> dict[str, Any]:
+    bot.slack.command(EXPERT)
+    bot.settle()
+    (message,) = bot.slack.open_examples(EXPERT)
+    return message
+
+
+def test_stale_buttons_after_rename_merge_and_split(bot: Bot, bank: dict[str, str]) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    view = _open_modal(bot)
+
+    # rename: the old button is stored under the new name
+    message = _deliver(bot)
+    _submit(bot, view, "rename", ["change_pin"], "pin_change")
+    bot.slack.choose(EXPERT, message, "change_pin")
+    bot.settle()
+    labeled = next(m for m in bot.slack.dm(EXPERT) if m["ts"] == message["ts"])
+    assert "Labeled pin_change by" in labeled["text"]
+
+    # merge: stored as clicked, counts as the merge target (and the DM says so)
+    (message,) = bot.slack.open_examples(EXPERT)
+    _submit(bot, view, "merge", ["age_limit", "exchange_rate"], "account_rules")
+    bot.slack.choose(EXPERT, message, "age_limit")
+    bot.settle()
+    labeled = next(m for m in bot.slack.dm(EXPERT) if m["ts"] == message["ts"])
+    assert "Labeled account_rules by" in labeled["text"]
+
+    # split: nothing stored, a clear answer, and the same message offers today's labels
+    (message,) = bot.slack.open_examples(EXPERT)
+    eid = example_id(message)
+    _submit(bot, view, "split", ["card_arrival"], "card_delivery, card_tracking")
+    bot.slack.choose(EXPERT, message, "card_arrival")
+    bot.settle()
+    answer = bot.slack.ephemerals(EXPERT)[-1]
+    assert "was split into card_delivery, card_tracking" in answer
+    assert "Nothing was changed" in answer
+    (fresh,) = bot.slack.open_examples(EXPERT)
+    assert fresh["ts"] == message["ts"] and example_id(fresh) == eid
+    offered = {c.label for c in choices(fresh)}
+    assert {"card_delivery", "card_tracking"} <= offered and "card_arrival" not in offered
+    bot.slack.choose(EXPERT, fresh, "card_tracking")
+    bot.settle()
+    labeled = next(m for m in bot.slack.dm(EXPERT) if m["ts"] == message["ts"])
+    assert "Labeled card_tracking by" in labeled["text"]
