@@ -16,6 +16,7 @@ who never choose a rare label agree on "not c" without trying.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_SHARE",
     "Agreement",
     "LabelAgreement",
+    "chosen_for_multiple_labeling",
     "cohen_kappa",
     "krippendorff_alpha",
     "measure_agreement",
@@ -141,6 +143,19 @@ def select_for_multiple_labeling(
     if always is not None:
         chosen |= np.isin(candidates, np.asarray(always, dtype=np.int64))
     return candidates[chosen]
+
+
+def chosen_for_multiple_labeling(project_id: int, example_id: int, *, share: float) -> bool:
+    """Whether ``example_id`` is one of the ``share`` of examples several experts should label.
+
+    A deterministic draw seeded by project and example (a hash, uniform on [0, 1)), so asking
+    again (a re-delivery, another process) gives the same answer, and the choice is independent
+    of how uncertain the example is, like :func:`select_for_multiple_labeling`'s.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise InvalidInputError(f"share must lie in [0, 1]; got {share}")
+    digest = hashlib.blake2b(f"{project_id}:{example_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64 < share
 
 
 def _units(ratings: Iterable[Rating]) -> dict[Hashable, dict[Hashable, Hashable]]:

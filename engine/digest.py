@@ -12,7 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.consensus import AgreementReport, agreement_report
 from engine.forecast import Forecast, StopAdvice, fit_learning_curve, stop_signal
+from engine.reviews import review_counts
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import ModelRun, utcnow
@@ -54,6 +56,8 @@ class Digest:
     generated_at: datetime = field(default_factory=utcnow)
     open_proposals: int = 0  # taxonomy changes the model proposes, waiting for an admin
     top_proposals: list[str] = field(default_factory=list)  # the strongest ones' messages
+    agreement: AgreementReport | None = None  # expert agreement on multi-labeled examples
+    open_reviews: int = 0  # likely mislabels waiting for a second expert
 
     def summary(self) -> list[str]:
         """The digest as plain lines (the terminal view; Slack gets blocks built from the same)."""
@@ -87,6 +91,10 @@ class Digest:
         if self.open_proposals:
             lines.append(f"{self.open_proposals} open taxonomy proposals:")
             lines += [f"  - {m}" for m in self.top_proposals]
+        if self.agreement is not None and (self.agreement.examples or self.agreement.waiting):
+            lines.append(self.agreement.describe())
+        if self.open_reviews:
+            lines.append(f"{self.open_reviews} likely mislabels wait for a second look")
         return lines
 
 
@@ -158,6 +166,8 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         generated_at=now or utcnow(),
         open_proposals=len(proposed),
         top_proposals=[p.message for p in proposed[:TOP_PROPOSALS]],
+        agreement=agreement_report(ws, name),
+        open_reviews=review_counts(ws, project=name)["open"],
     )
 
 

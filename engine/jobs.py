@@ -237,3 +237,59 @@ def proposal_cycle(
         if on_refreshed is not None:
             on_refreshed(name, open_now)
     return refreshed
+
+
+# --- mislabel reviews (imported here to keep this section's edits in one place) -----------------
+
+from engine import reviews  # noqa: E402
+from engine.reviews import ScanReport  # noqa: E402
+
+REVIEWS_LEASE = timedelta(minutes=10)  # a scan takes seconds; lapses if its owner dies
+
+
+def review_cycle(
+    ws: Workspace,
+    *,
+    owner: str | None = None,
+    now: datetime | None = None,
+    on_scanned: Callable[[str, ScanReport], None] | None = None,
+) -> list[ScanReport]:
+    """Scan for likely mislabels in every project whose active model is newer than its last scan
+    (so: after each retrain); the reviews it opens join the experts' queues.
+
+    ``on_scanned(project, report)`` lets the bot tell reviewers there is something to review.
+    """
+    owner = owner or default_owner()
+    scanned: list[ScanReport] = []
+    with session_scope(ws.db, read_only=True) as session:
+        due = []
+        for project in projects.list_projects(session=session):
+            assert project.id is not None
+            run = models.get_active_model_run(session=session, project_id=project.id)
+            if run is not None and run.version > int(project.settings.get("reviewed_version", 0)):
+                due.append((project.name, run.version))
+    for name, version in due:
+        lease = f"reviews:{name}"
+        with session_scope(ws.db) as session:
+            if not leases.try_acquire(
+                session=session, name=lease, owner=owner, ttl=REVIEWS_LEASE, now=now
+            ):
+                continue
+        try:
+            report = reviews.scan_project(ws, name, now=now)
+            with session_scope(ws.db) as session:
+                found = projects.get_project(session=session, name=name)
+                assert found.id is not None
+                projects.update_project_settings(
+                    session=session, project_id=found.id, reviewed_version=version
+                )
+        except LabelbotError as exc:
+            log.warning("mislabel scan of %s failed: %s", name, exc)
+            continue
+        finally:
+            with session_scope(ws.db) as session:
+                leases.release(session=session, name=lease, owner=owner)
+        scanned.append(report)
+        if on_scanned is not None:
+            on_scanned(name, report)
+    return scanned

@@ -2,23 +2,45 @@
 
 ``next_task`` hands an expert the most useful free example (assignments make sure two experts never
 hold the same one); ``submit_label`` stores the answer exactly once per idempotency key.
+
+Two things are mixed into the flow (issue 6). **Second opinions**: a share of examples
+(``multi_label_share``, 10%; every audit example with ``multi_label_audit``) is chosen when its
+first label arrives, and goes on to different experts until ``multi_label_k`` (2) have labeled it;
+their labels measure agreement (engine.consensus). **Reviews**: with ``reviews=True``, every
+``review_share``-th (10%) delivery to an expert is a mislabel review of someone else's label, when
+one is waiting (engine.reviews): a task with ``kind="review"``, answered with
+``reviews.submit_review``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from engine import taxonomy
+from engine.agreement import DEFAULT_LABELERS, DEFAULT_SHARE, chosen_for_multiple_labeling
 from engine.audit import DEFAULT_AUDIT_SHARE, audit_slots
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, StaleActionError
-from storage.models import Label, utcnow
-from storage.repositories import assignments, examples, feedback, flags, models, projects
+from storage.models import Assignment, Example, Label, Project, Review, utcnow
+from storage.repositories import (
+    assignments,
+    examples,
+    feedback,
+    flags,
+    models,
+    projects,
+    reviews,
+)
 from storage.repositories import taxonomy as taxonomy_repo
 
+# storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
+Session = Any
+
 UNDO_WINDOW = timedelta(minutes=5)
+DEFAULT_REVIEW_SHARE = 0.1  # share of each expert's deliveries that are mislabel reviews
 
 
 @dataclass(frozen=True)
@@ -39,6 +61,12 @@ class Task:
     suggestion: tuple[str, float] | None  # the active model's guess, when there is one
     done_today: int
     queue_left: int
+    # "label", or "review": someone else's label (``given``, by ``given_by``) that the model
+    # doubts; ``suggestion`` is then the model's alternative. Answer with reviews.submit_review.
+    kind: str = "label"
+    review_id: int | None = None
+    given: str | None = None
+    given_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,16 +84,31 @@ def _start_of_day(now: datetime) -> datetime:
 
 
 def next_task(
-    ws: Workspace, *, project: str, annotator: str, now: datetime | None = None
+    ws: Workspace,
+    *,
+    project: str,
+    annotator: str,
+    now: datetime | None = None,
+    reviews: bool = False,
 ) -> Task | None:
-    """Claim the next example for ``annotator`` (or return the one they hold); None if none left."""
+    """Claim the next example for ``annotator`` (or return the one they hold); None if none left.
+
+    With ``reviews`` (for UIs that can show a review), a mislabel review held or due by the
+    project's ``review_share`` comes instead, as a task of ``kind="review"``.
+    """
     now = now or utcnow()
     ttl = timedelta(minutes=ws.settings.assignment_ttl_minutes)
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
+        if reviews:
+            review = _review_turn(session, found, annotator, ttl=ttl, now=now)
+            if review is not None:
+                return review_task(session, found, *review, annotator=annotator, now=now)
         share = float(found.settings.get("audit_share", DEFAULT_AUDIT_SHARE))
-        delivered = assignments.count_assignments(session=session, project_id=found.id)
+        delivered = assignments.count_assignments(
+            session=session, project_id=found.id, purposes=assignments.LABELING
+        )
         audit = bool(audit_slots(n_delivered=delivered, n=1, share=share)[0])
         claimed = assignments.claim_next_example(
             session=session, project_id=found.id, annotator=annotator, ttl=ttl, now=now, audit=audit
@@ -73,26 +116,99 @@ def next_task(
         if claimed is None:
             return None
         example, assignment = claimed
-        assert example.id is not None and assignment.id is not None
-        labels = projects.list_labels(session=session, project_id=found.id)
-        prediction = models.get_prediction(session=session, example_id=example.id)
+        prediction = models.get_prediction(session=session, example_id=int(example.id or 0))
         suggestion = None
         if prediction is not None and prediction.label is not None:
             suggestion = (prediction.label, float(prediction.confidence or 0.0))
-        done_today = feedback.count_annotations(
-            session=session, project_id=found.id, annotator=annotator, since=_start_of_day(now)
-        )
-        queue_left = assignments.count_free_examples(session=session, project_id=found.id)
-        return Task(
-            project=found.name,
-            example_id=example.id,
-            assignment_id=assignment.id,
-            text=example.text,
-            labels=[LabelChoice(lb.name, lb.description) for lb in labels],
-            suggestion=suggestion,
-            done_today=done_today,
-            queue_left=queue_left,
-        )
+        return _task(session, found, example, assignment, suggestion, annotator, now)
+
+
+def _review_turn(
+    session: Session, project: Project, annotator: str, *, ttl: timedelta, now: datetime
+) -> tuple[Review, Assignment] | None:
+    """The review ``annotator`` holds, or a new one when this delivery is a review turn."""
+    assert project.id is not None
+    held = reviews.held_review(session=session, project_id=project.id, reviewer=annotator, now=now)
+    if held is not None:
+        return held
+    if assignments.get_open_assignment(
+        session=session, project_id=project.id, annotator=annotator, now=now
+    ):
+        return None  # they hold an example to label: that one first
+    share = float(project.settings.get("review_share", DEFAULT_REVIEW_SHARE))
+    # slots counted per expert, so each one reviews about `share` of what they are sent
+    mine = assignments.count_assignments(
+        session=session, project_id=project.id, annotator=annotator
+    )
+    if not audit_slots(n_delivered=mine, n=1, share=share)[0]:
+        return None
+    return reviews.claim_next_review(
+        session=session, project_id=project.id, reviewer=annotator, ttl=ttl, now=now
+    )
+
+
+def review_task(
+    session: Session,
+    project: Project,
+    review: Review,
+    assignment: Assignment,
+    *,
+    annotator: str,
+    now: datetime,
+) -> Task:
+    """The task a reviewer sees: the example, the label under review and the model's view."""
+    example = examples.get_example(session=session, example_id=review.example_id)
+    given = session.get(Label, review.given_label_id)
+    suggested = session.get(Label, review.suggested_label_id)
+    assert given is not None and suggested is not None
+    task = _task(
+        session,
+        project,
+        example,
+        assignment,
+        (suggested.name, float(review.confidence)),
+        annotator,
+        now,
+    )
+    return replace(
+        task, kind="review", review_id=review.id, given=given.name, given_by=review.annotator
+    )
+
+
+def _task(
+    session: Session,
+    project: Project,
+    example: Example,
+    assignment: Assignment,
+    suggestion: tuple[str, float] | None,
+    annotator: str,
+    now: datetime,
+) -> Task:
+    assert project.id is not None and example.id is not None and assignment.id is not None
+    labels = projects.list_labels(session=session, project_id=project.id)
+    done_today = feedback.count_annotations(
+        session=session, project_id=project.id, annotator=annotator, since=_start_of_day(now)
+    )
+    queue_left = assignments.count_free_examples(session=session, project_id=project.id)
+    return Task(
+        project=project.name,
+        example_id=example.id,
+        assignment_id=assignment.id,
+        text=example.text,
+        labels=[LabelChoice(lb.name, lb.description) for lb in labels],
+        suggestion=suggestion,
+        done_today=done_today,
+        queue_left=queue_left,
+    )
+
+
+def multi_label_settings(settings: dict[str, Any]) -> tuple[float, int, bool]:
+    """(share, k, audit too) of a project's second-opinion settings, with their defaults."""
+    return (
+        float(settings.get("multi_label_share", DEFAULT_SHARE)),
+        int(settings.get("multi_label_k", DEFAULT_LABELERS)),
+        bool(settings.get("multi_label_audit", False)),
+    )
 
 
 def submit_label(
@@ -111,7 +227,8 @@ def submit_label(
     A label since renamed (a button showing the old name) is stored under its new name; one
     since merged (or retired with a mapping) is stored as clicked and counts as the merge target.
     Raises StaleActionError when the label was split or retired without a mapping, or someone
-    else already labeled the example; InvalidInputError for a label the project never had.
+    else already labeled the example (unless it waits for more experts' labels: a second
+    opinion); InvalidInputError for a label the project never had.
     """
     now = now or utcnow()
     with session_scope(ws.db) as session:
@@ -146,10 +263,12 @@ def submit_label(
                 for a in feedback.example_annotations(session=session, example_id=example_id)
                 if a.annotator != annotator and a.current is not None
             ]
-            if others:
+            if others and not _wants_another_opinion(session, example_id, others):
                 raise StaleActionError(
                     f"this example was already labeled *{others[0].label}* by {others[0].annotator}"
                 )
+            if not others:  # the first label: does this example want more experts?
+                _maybe_request_more(session, found, example)
             held = assignments.get_assignment(
                 session=session, project_id=found.id, example_id=example_id, annotator=annotator
             )
@@ -163,6 +282,32 @@ def submit_label(
             created=created,
             undo_until=existing.created_at + UNDO_WINDOW,
             counts_as=counts_as,
+        )
+
+
+def _wants_another_opinion(
+    session: Session, example_id: int, others: list[feedback.AnnotationRow]
+) -> bool:
+    request = assignments.multi_label_request(session=session, example_id=example_id)
+    if request is None:
+        return False
+    experts = {a.annotator for a in others if a.source not in assignments.NOT_BLIND}
+    return len(experts) < request.k
+
+
+def _maybe_request_more(session: Session, project: Project, example: Example) -> None:
+    share, k, audit_too = multi_label_settings(project.settings)
+    assert project.id is not None and example.id is not None
+    if k < 2:
+        return
+    reason = None
+    if audit_too and example.audit:
+        reason = "audit"
+    elif chosen_for_multiple_labeling(project.id, example.id, share=share):
+        reason = "sample"
+    if reason is not None:
+        assignments.request_more_labels(
+            session=session, project_id=project.id, example_id=example.id, k=k, reason=reason
         )
 
 

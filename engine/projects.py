@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.importing import read_records
+from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError
@@ -157,7 +160,11 @@ def _first_occurrences(ids: list[int]) -> list[bool]:
 
 
 def project_status(ws: Workspace, name: str) -> dict[str, Any]:
-    """Counts, labels per class and the active model's metrics, as JSON-able data."""
+    """Counts, labels per class and the active model's metrics, as JSON-able data; with the
+    classes still too rare to learn, expert agreement and mislabel reviews."""
+    from engine.consensus import agreement_report  # imports engine.labeling
+    from engine.reviews import review_counts
+
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
@@ -200,4 +207,18 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
             for lb in labels
         ],
         "model": model,
+        "rare": _rare(labels, per_class, int(project.settings.get("rare_minimum", MIN_EXAMPLES))),
+        "agreement": agreement_report(ws, name).to_dict(),
+        "reviews": review_counts(ws, project=name),
+    }
+
+
+def _rare(labels: list[Label], per_class: Counter[str], minimum: int) -> dict[str, Any]:
+    """Labels per active class, and those still too rare to learn (the queue helps them)."""
+    active = [lb.name for lb in labels if lb.active]
+    counts = np.array([per_class.get(n, 0) for n in active], dtype=np.int64)
+    return {
+        "minimum": minimum,
+        "counts": {n: int(c) for n, c in zip(active, counts, strict=True)},
+        "too_rare": [active[i] for i in rare_labels(counts, minimum).tolist()],
     }

@@ -294,3 +294,55 @@ class TaxonomyProposal(SQLModel, table=True):
     # Where the bot posted it (a Slack channel + message ts), to update the message later.
     channel: str | None = Field(default=None, max_length=64)
     message_ts: str | None = Field(default=None, max_length=64)
+
+# --- The model reviews the humans: mislabel reviews and second opinions --------------------------
+
+
+class Review(SQLModel, table=True):
+    """An annotation the model confidently disagrees with, queued for a second expert.
+
+    One row per ``(annotation, suggested label)``, whatever its status: a decided review is never
+    re-opened by a later scan. The reviewed annotation stays as it was; the outcome is recorded
+    here (and a "change" adds the reviewer's own annotation, source ``review``).
+    """
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("annotation_id", "suggested_label_id", name="uq_reviews_suggestion"),
+        Index("ix_reviews_project_status", "project_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id")
+    example_id: int = Field(foreign_key="examples.id", index=True)
+    annotation_id: int = Field(foreign_key="annotations.id")
+    annotator: str = Field(max_length=200)  # who gave the reviewed label
+    given_label_id: int = Field(foreign_key="labels.id")
+    suggested_label_id: int = Field(foreign_key="labels.id")
+    confidence: float = 0.0  # out-of-fold probability of the suggested label
+    margin: float = 0.0  # p(suggested) - p(given): the ranking key
+    model_version: int | None = None  # the active model when the scan ran
+    status: str = Field(default="open", max_length=20)  # open | kept | changed | dismissed
+    created_at: datetime = Field(default_factory=utcnow)
+    # The delivery now (or last) out with a reviewer: an assignment with purpose "review".
+    assignment_id: int | None = Field(default=None, foreign_key="assignments.id")
+    reviewer: str | None = Field(default=None, max_length=200)
+    outcome_label_id: int | None = Field(default=None, foreign_key="labels.id")
+    outcome_annotation_id: int | None = Field(default=None, foreign_key="annotations.id")
+    decided_at: datetime | None = None
+    # The same decision recorded twice (a Slack retry, a double click) stores one outcome.
+    decision_key: str | None = Field(default=None, max_length=255, unique=True)
+
+
+class MultiLabelRequest(SQLModel, table=True):
+    """An example that ``k`` different experts should label (chosen when its first label came):
+    it stays in the queue, for experts who have not labeled it, until ``k`` of them have."""
+
+    __tablename__ = "multi_label_requests"
+
+    example_id: int = Field(foreign_key="examples.id", primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    k: int = 2
+    reason: str = Field(default="sample", max_length=20)  # sample | audit
+    created_at: datetime = Field(default_factory=utcnow)
+

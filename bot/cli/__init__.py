@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from bot.cli import data, experiments, interactive, models, proposals, reports, serve, taxonomy  # noqa: F401  (each registers commands)
+from bot.cli import (  # noqa: F401  (each registers commands)
+    data,
+    experiments,
+    interactive,
+    models,
+    proposals,
+    reports,
+    reviews,
+    serve,
+    taxonomy,
+)
 from bot.cli.common import app
 
 

@@ -4,10 +4,16 @@ Claiming is safe across processes: on PostgreSQL the candidate row is taken with
 ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass over each other's rows instead of waiting;
 on SQLite the claim runs under ``BEGIN IMMEDIATE`` (storage.db), which serialises writers. On both,
 a partial unique index allows one *open* assignment per example, the final guarantee.
+
+Second opinions: an example with a ``MultiLabelRequest`` stays in the queue after its first label,
+for experts who have not labeled it, until ``k`` different experts have (``_wanted_by``). Mislabel
+reviews are delivered as assignments with purpose ``review`` (storage.repositories.reviews); they
+hold their example like any other assignment but are never handed out here as a labeling task.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,10 +21,22 @@ from sqlalchemy import case, exists, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import Annotation, Assignment, Example, Flag, Prediction, utcnow
+from storage.models import (
+    Annotation,
+    Assignment,
+    Example,
+    Flag,
+    MultiLabelRequest,
+    Prediction,
+    utcnow,
+)
 from storage.repositories.taxonomy import counting_label_ids
 
 _CLAIM_ATTEMPTS = 5
+LABELING = ("queue", "audit")  # the purposes of assignments that ask for a label
+# Annotations that are not an independent opinion: a reviewer saw the label and the model's
+# suggestion; an adjudicator settles a disagreement. They never count towards a second opinion.
+NOT_BLIND = ("review", "adjudication")
 
 
 def expire_assignments(*, session: Session, project_id: int, now: datetime | None = None) -> int:
@@ -36,13 +54,20 @@ def expire_assignments(*, session: Session, project_id: int, now: datetime | Non
 
 
 def get_open_assignment(
-    *, session: Session, project_id: int, annotator: str, now: datetime | None = None
+    *,
+    session: Session,
+    project_id: int,
+    annotator: str,
+    now: datetime | None = None,
+    purposes: Sequence[str] = LABELING,
 ) -> Assignment | None:
+    """The annotator's unexpired open assignment of one of ``purposes`` (labeling by default)."""
     return session.exec(
         select(Assignment).where(
             Assignment.project_id == project_id,
             Assignment.annotator == annotator,
             Assignment.status == "open",
+            col(Assignment.purpose).in_(purposes),
             col(Assignment.expires_at) >= (now or utcnow()),
         )
     ).first()
@@ -74,8 +99,9 @@ def claim_next_example(
 ) -> tuple[Example, Assignment] | None:
     """Give ``annotator`` the highest-priority free example, or their open one; None when empty.
 
-    Free means: no live annotation that counts (see ``_labeled``), no unresolved flag, not out
-    with anyone, and not skipped by this annotator; examples waiting for a relabel come first.
+    Free means: no live annotation that counts (see ``_labeled``) or still wanted by more experts
+    and not labeled by this one (``_wanted_by``), no unresolved flag, not out with anyone, and not
+    skipped by this annotator; examples waiting for a relabel or a second opinion come first.
     With ``audit`` the example is drawn uniformly at random instead, and marked as an audit
     example (its label will evaluate models, not train them).
     """
@@ -108,7 +134,7 @@ def claim_next_example(
                     example.audit = True
                     session.add(example)
                 session.flush()
-                if _labeled_meanwhile(session, project_id, example.id):
+                if _labeled_meanwhile(session, project_id, example.id, annotator):
                     raise _Taken
         except (IntegrityError, _Taken):
             continue  # another expert claimed (or even labeled) it meanwhile: take the next
@@ -120,15 +146,18 @@ class _Taken(Exception):
     """The candidate was labeled by someone else after our read: roll back the claim."""
 
 
-def _labeled_meanwhile(session: Session, project_id: int, example_id: int) -> bool:
-    """Re-check a just-claimed example in a fresh statement.
+def _labeled_meanwhile(session: Session, project_id: int, example_id: int, annotator: str) -> bool:
+    """Re-check a just-claimed example in a fresh statement (for a second opinion: whether
+    enough other experts labeled it meanwhile).
 
     On PostgreSQL (READ COMMITTED) the candidate query's snapshot can predate another expert's
     claim *and* label of the same example: SKIP LOCKED passes over locked rows only, and their
     claim locked none of ours. By the time our insert succeeds their assignment is closed, so
     the unique index cannot object; a new statement sees their committed label.
     """
-    query = select(Example.id).where(Example.id == example_id, _labeled(project_id))
+    query = select(Example.id).where(
+        Example.id == example_id, _labeled(project_id), ~_wanted_by(project_id, annotator)
+    )
     return session.exec(query).first() is not None
 
 
@@ -149,6 +178,9 @@ def _next_free_example(
         col(Assignment.annotator) == annotator,
         col(Assignment.status) == "skipped",
     )
+    # A second opinion is asked only of the ranked queue: an audit pick must come from the
+    # unlabeled pool, or the audit set would stop being a uniform sample of it.
+    available = ~labeled if uniform else (~labeled | _wanted_by(project_id, annotator))
     ordering: list[Any] = (
         [func.random()]
         if uniform
@@ -161,7 +193,7 @@ def _next_free_example(
     query = (
         select(Example)
         .outerjoin(Prediction, col(Prediction.example_id) == Example.id)
-        .where(Example.project_id == project_id, ~labeled, ~flagged, ~taken, ~skipped)
+        .where(Example.project_id == project_id, available, ~flagged, ~taken, ~skipped)
         .order_by(*ordering)
         .limit(1)
     )
@@ -177,6 +209,71 @@ def _labeled(project_id: int) -> Any:
         col(Annotation.example_id) == Example.id,
         col(Annotation.retracted_at).is_(None),
         col(Annotation.label_id).in_(counting_label_ids(project_id)),
+    )
+
+
+def _wanted_by(project_id: int, annotator: str) -> Any:
+    """The example asks for more opinions and ``annotator`` has not given one: it has a
+    multi-label request, fewer than ``k`` experts gave it a blind label that counts, and none of
+    them is ``annotator``. (Retracted labels count for nothing, as everywhere.)"""
+    mine = exists().where(
+        col(Annotation.example_id) == Example.id,
+        col(Annotation.retracted_at).is_(None),
+        col(Annotation.annotator) == annotator,
+    )
+    requested = exists().where(
+        col(MultiLabelRequest.example_id) == Example.id,
+        col(MultiLabelRequest.k) > _experts(project_id),
+    )
+    return requested & ~mine
+
+
+def _experts(project_id: int) -> Any:
+    """How many experts gave a request's example a blind label that counts (correlated to
+    ``MultiLabelRequest``, the table of the enclosing query)."""
+    return (
+        select(func.count(func.distinct(Annotation.annotator)))
+        .where(
+            col(Annotation.example_id) == MultiLabelRequest.example_id,
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.label_id).in_(counting_label_ids(project_id)),
+            col(Annotation.source).not_in(NOT_BLIND),
+        )
+        .scalar_subquery()
+    )
+
+
+def request_more_labels(
+    *, session: Session, project_id: int, example_id: int, k: int, reason: str = "sample"
+) -> bool:
+    """Ask ``k`` different experts to label the example; False if it was asked already."""
+    if session.get(MultiLabelRequest, example_id) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(
+                MultiLabelRequest(example_id=example_id, project_id=project_id, k=k, reason=reason)
+            )
+    except IntegrityError:  # the same first label, racing: one request is enough
+        return False
+    return True
+
+
+def multi_label_request(*, session: Session, example_id: int) -> MultiLabelRequest | None:
+    return session.get(MultiLabelRequest, example_id)
+
+
+def count_waiting_for_opinions(*, session: Session, project_id: int) -> int:
+    """Examples that were asked of several experts and have not got all their labels yet."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(MultiLabelRequest)
+            .where(
+                MultiLabelRequest.project_id == project_id,
+                col(MultiLabelRequest.k) > _experts(project_id),
+            )
+        ).one()
     )
 
 
@@ -216,9 +313,21 @@ def count_free_examples(*, session: Session, project_id: int) -> int:
     )
 
 
-def count_assignments(*, session: Session, project_id: int, purpose: str | None = None) -> int:
-    """Deliveries so far in the project (every status), optionally of one purpose."""
+def count_assignments(
+    *,
+    session: Session,
+    project_id: int,
+    purpose: str | None = None,
+    purposes: Sequence[str] | None = None,
+    annotator: str | None = None,
+) -> int:
+    """Deliveries so far in the project (every status), optionally of one purpose (or of any of
+    ``purposes``) and to one annotator."""
     query = select(func.count()).select_from(Assignment).where(Assignment.project_id == project_id)
     if purpose is not None:
         query = query.where(Assignment.purpose == purpose)
+    if purposes is not None:
+        query = query.where(col(Assignment.purpose).in_(purposes))
+    if annotator is not None:
+        query = query.where(Assignment.annotator == annotator)
     return int(session.exec(query).one())

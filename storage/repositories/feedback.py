@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,8 @@ from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError, StaleActionError
 from storage.models import Annotation, Comment, Example, Label, utcnow
+
+ADJUDICATION = "adjudication"  # the source of an annotation that settles a disagreement
 
 
 @dataclass(frozen=True)
@@ -124,18 +127,35 @@ def current_labels(
     for the merge target); votes for a split label, or one retired without a mapping, count for
     nothing, so an example with only such votes is unlabeled until someone labels it again.
     With ``active_labels`` given, only votes for those labels count.
+
+    An adjudication (source ``adjudication``: the team settled a disagreement) is not a vote but
+    the decision: the latest one that counts is the agreed label, whatever the votes say.
     """
-    votes: dict[int, list[str]] = defaultdict(list)
+    rows: dict[int, list[AnnotationRow]] = defaultdict(list)
     for row in list_annotations(session=session, project_id=project_id):
         if row.current is not None and (active_labels is None or row.current in active_labels):
-            votes[row.example_id].append(row.current)
+            rows[row.example_id].append(row)
     agreed: dict[int, str] = {}
-    for example_id, labels in votes.items():
-        counts = Counter(labels)
-        top = max(counts.values())
-        # votes are oldest first: the latest vote among the tied labels wins.
-        agreed[example_id] = next(lb for lb in reversed(labels) if counts[lb] == top)
+    for example_id, votes in rows.items():
+        label = agreed_label(votes)
+        if label is not None:
+            agreed[example_id] = label
     return agreed
+
+
+def agreed_label(rows: Sequence[AnnotationRow]) -> str | None:
+    """One example's agreed label from its live annotations, oldest first (``current_labels``'
+    rule: the latest adjudication, else the majority vote with ties to the latest vote)."""
+    labels = [r.current for r in rows if r.current is not None]
+    decided = [r.current for r in rows if r.current is not None and r.source == ADJUDICATION]
+    if decided:
+        return decided[-1]
+    if not labels:
+        return None
+    counts = Counter(labels)
+    top = max(counts.values())
+    # votes are oldest first: the latest vote among the tied labels wins.
+    return next(lb for lb in reversed(labels) if counts[lb] == top)
 
 
 def count_annotations(
@@ -205,7 +225,6 @@ def example_annotations(*, session: Session, example_id: int) -> list[Annotation
 def count_open_discussions(*, session: Session, project_id: int) -> int:
     """Discussion threads on examples that still have no live label."""
     from storage.models import DiscussionThread
-
     from storage.repositories.taxonomy import counting_label_ids
 
     labeled = (

@@ -75,6 +75,8 @@ def test_retried_and_double_clicks_store_once(bot: Bot, bank: dict[str, str]) ->
 
 
 def test_two_experts_at_once_never_share_an_example(bot: Bot, bank: dict[str, str]) -> None:
+    # no second opinions here: those are the same example again, on purpose (test_multilabel)
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=0.0)
     for user in (U1, U2):
         bot.slack.command(user)
     bot.settle()

@@ -18,7 +18,10 @@ from tests.helpers import label_next, load_slice
 @pytest.fixture
 def loaded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
     """A project with the 150-row Banking77 slice imported unlabeled; returns (ws, truth)."""
-    return ws, load_slice(ws, banking_slice, tmp_path, channel_id="C1")
+    truth = load_slice(ws, banking_slice, tmp_path, channel_id="C1")
+    # one label per example: the counts below assume no second opinions (test_multilabel.py)
+    projects.update_settings(ws, project="bank", multi_label_share=0.0)
+    return ws, truth
 
 
 def _label_n(ws, truth, n, annotators=("U1", "U2")):  # type: ignore[no-untyped-def]

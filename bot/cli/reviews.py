@@ -1,0 +1,181 @@
+"""`labelbot review | agreement | disagreements | adjudicate`: the model reviews the humans.
+
+``review`` is a terminal loop like ``label``: it shows someone else's label that the model doubts,
+and asks to keep it, change it to the model's suggestion or to another label.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import uuid
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from bot.cli.common import app, err, handle_errors, out, workspace
+from engine import consensus, reviews
+from engine.labeling import Task, release, skip
+from storage.errors import LabelbotError
+
+HELP = "k = keep · c = change to the suggestion · number = another label · s = skip · q = quit"
+
+Project = Annotated[str, typer.Argument(help="Project name")]
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (e.g. a container's uid without a passwd entry)
+        return "operator"
+
+
+def _show(task: Task) -> None:
+    assert task.suggestion is not None
+    out.print(
+        Panel(
+            f"{task.text}\n\n[bold]{task.given}[/] said {task.given_by}; the model suggests "
+            f"[bold]{task.suggestion[0]}[/] ({task.suggestion[1]:.0%})",
+            title=f"{task.project} · review {task.review_id} · example {task.example_id}",
+        )
+    )
+    for i, choice in enumerate(task.labels, start=1):
+        out.print(f"  [bold]{i:>3}[/] {choice.name}", highlight=False)
+    out.print(f"[dim]{HELP}[/]")
+
+
+@app.command()
+@handle_errors
+def review(
+    name: Project,
+    annotator: Annotated[
+        str | None, typer.Option(help="Your name in the annotations (default: your login)")
+    ] = None,
+    scan: Annotated[
+        bool, typer.Option(help="Look for likely mislabels first (needs labels in 2+ classes)")
+    ] = False,
+) -> None:
+    """Review labels the model doubts (other experts' labels, most doubtful first)."""
+    ws = workspace()
+    who = annotator or _login()
+    if scan:
+        report = reviews.scan_project(ws, name)
+        out.print(
+            f"scanned {report.labels} labels: {report.suspects} likely mislabels, "
+            f"{report.opened} new to review",
+            highlight=False,
+        )
+    while True:
+        task = reviews.next_review(ws, project=name, annotator=who)
+        if task is None:
+            out.print("nothing to review in this project — thank you!")
+            return
+        _show(task)
+        answer = typer.prompt(">", prompt_suffix=" ").strip().lower()
+        assert task.review_id is not None
+        try:
+            if answer in ("q", "quit", "exit"):
+                release(ws, project=name, example_id=task.example_id, annotator=who)
+                out.print("bye — the review went back to the pool")
+                return
+            if answer == "s":
+                skip(ws, project=name, example_id=task.example_id, annotator=who)
+                continue
+            if answer in ("k", "c") or (answer.isdigit() and 1 <= int(answer) <= len(task.labels)):
+                label = task.labels[int(answer) - 1].name if answer.isdigit() else None
+                result = reviews.submit_review(
+                    ws,
+                    project=name,
+                    review_id=task.review_id,
+                    annotator=who,
+                    decision="keep" if answer == "k" else "change",
+                    label=label,
+                    key=f"cli:{uuid.uuid4().hex}",
+                )
+                out.print(f"{result.status}: [bold]{result.label}[/] (agreed: {result.agreed})")
+            else:
+                err.print(f"not understood: {answer!r}. {HELP}")
+        except LabelbotError as exc:
+            err.print(f"[yellow]{exc}[/]")
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+@app.command()
+@handle_errors
+def agreement(
+    name: Project,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """How much the experts agree on examples several of them labeled (kappa / alpha)."""
+    report = consensus.agreement_report(workspace(), name)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    out.print(report.describe(), highlight=False)
+    if not report.per_label:
+        return
+    table = Table("label", "n", "specific agreement", "kappa", "alpha")
+    for row in report.per_label:
+        table.add_row(
+            row["label"],
+            str(row["n"]),
+            _num(row["specific_agreement"]),
+            _num(row["kappa"]),
+            _num(row["alpha"]),
+        )
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def disagreements(
+    name: Project,
+    include_settled: Annotated[
+        bool, typer.Option("--all", help="Also list the adjudicated ones")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Examples whose experts chose different labels; settle one with `labelbot adjudicate`."""
+    found = consensus.disagreements(workspace(), name, include_settled=include_settled)
+    if as_json:
+        typer.echo(json.dumps([d.to_dict() for d in found], indent=2))
+        return
+    if not found:
+        out.print("no disagreements to settle")
+        return
+    for d in found:
+        votes = ", ".join(f"{v.annotator}: {v.label}" for v in d.votes)
+        model = f"model: {d.model[0]} ({d.model[1]:.0%})" if d.model else "no model yet"
+        settled = (
+            f" · settled: {d.adjudicated.label} by {d.adjudicated.annotator}"
+            if (d.adjudicated)
+            else ""
+        )
+        out.print(f"[bold]#{d.example_id}[/] {d.text}", highlight=False)
+        out.print(f"    {votes} · {model}{settled}", highlight=False)
+
+
+@app.command()
+@handle_errors
+def adjudicate(
+    name: Project,
+    example_id: Annotated[int, typer.Argument(help="Example id (from `labelbot disagreements`)")],
+    label: Annotated[str, typer.Argument(help="The final label")],
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who decides (default: your login name)")
+    ] = None,
+) -> None:
+    """Settle an example's label: it decides over the experts' votes (kept beside them)."""
+    result = consensus.adjudicate(
+        workspace(), project=name, example_id=example_id, label=label, actor=actor or _login()
+    )
+    out.print(
+        f"example {result.example_id}: {result.label} (was {result.previous or 'unlabeled'}), "
+        f"decided by {result.actor}",
+        highlight=False,
+    )

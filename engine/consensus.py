@@ -1,0 +1,294 @@
+"""How much the experts agree, where they do not, and how the team settles it.
+
+Agreement is measured on **blind** labels only: the examples labeled by several experts who each
+saw the example without anyone's label (the multi-labeled share, engine.labeling). A reviewer's
+change saw the label and the model's view, and an adjudication settles a disagreement: neither is
+an independent opinion, so neither is counted (they still count as labels, see below).
+
+A **disagreement** is an example whose experts' latest labels differ: blind labels, plus a
+reviewer's change that did not carry the vote (one that did settled it, like an adjudication).
+``adjudicate`` settles it with an annotation of
+source ``adjudication``: not one more vote but the decision (``feedback.current_labels`` takes
+the latest adjudication over any majority), kept in history beside the votes it overruled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.agreement import measure_agreement
+from engine.labeling import multi_label_settings
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import InvalidInputError, StaleActionError
+from storage.models import Label, utcnow
+from storage.repositories import assignments, examples, feedback, models, projects, reviews
+from storage.repositories import taxonomy as taxonomy_repo
+from storage.repositories.feedback import ADJUDICATION, AnnotationRow
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    """Agreement over the examples at least two experts labeled blind (see the module doc)."""
+
+    examples: int
+    experts: int
+    observed: float | None  # share of agreeing expert pairs
+    kappa: float | None  # Cohen's kappa, when exactly two experts labeled
+    alpha: float | None  # Krippendorff's alpha (nominal), any number of experts
+    per_label: list[dict[str, Any]]
+    waiting: int  # examples still waiting for more experts' labels
+    share: float  # multi_label_share
+    k: int  # multi_label_k
+    disagreements: int  # unsettled ones
+
+    @property
+    def measure(self) -> str:
+        return "kappa" if self.experts == 2 else "alpha"
+
+    @property
+    def value(self) -> float | None:
+        return self.kappa if self.experts == 2 else self.alpha
+
+    def describe(self) -> str:
+        if self.examples == 0:
+            return f"agreement: not measured yet ({self.waiting} examples wait for a 2nd expert)"
+        name = "Cohen's kappa" if self.measure == "kappa" else "Krippendorff's alpha"
+        value = "undefined" if self.value is None else f"{self.value:.2f}"
+        observed = "" if self.observed is None else f", {self.observed:.0%} of pairs agree"
+        return (
+            f"agreement: {name} {value} over {self.examples} examples labeled by "
+            f"{self.experts} experts{observed}; {self.disagreements} disagreements to settle"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "examples": self.examples,
+            "experts": self.experts,
+            "observed": self.observed,
+            "kappa": self.kappa,
+            "alpha": self.alpha,
+            "measure": self.measure,
+            "value": self.value,
+            "per_label": self.per_label,
+            "waiting": self.waiting,
+            "multi_label_share": self.share,
+            "multi_label_k": self.k,
+            "disagreements": self.disagreements,
+        }
+
+
+def agreement_report(ws: Workspace, project: str) -> AgreementReport:
+    """Cohen's kappa (two experts) or Krippendorff's alpha (more), overall and per label."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        rows = feedback.list_annotations(session=session, project_id=found.id)
+        waiting = assignments.count_waiting_for_opinions(session=session, project_id=found.id)
+    share, k, _ = multi_label_settings(found.settings)
+    blind: dict[int, list[AnnotationRow]] = defaultdict(list)
+    for row in rows:
+        if row.current is not None and row.source not in assignments.NOT_BLIND:
+            blind[row.example_id].append(row)
+    triples = [
+        (example_id, r.annotator, r.current)
+        for example_id, votes in blind.items()
+        if len({r.annotator for r in votes}) >= 2
+        for r in votes
+    ]
+    result = measure_agreement(triples)
+    return AgreementReport(
+        examples=result.items,
+        experts=result.raters,
+        observed=result.observed,
+        kappa=result.kappa,
+        alpha=result.alpha,
+        per_label=[
+            {
+                "label": str(la.label),
+                "n": la.n,
+                "specific_agreement": la.specific_agreement,
+                "kappa": la.kappa,
+                "alpha": la.alpha,
+            }
+            for la in result.per_label
+        ],
+        waiting=waiting,
+        share=share,
+        k=k,
+        disagreements=len(_disagreeing(rows, include_settled=False)),
+    )
+
+
+@dataclass(frozen=True)
+class Vote:
+    annotator: str
+    label: str
+    source: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """An example whose experts chose different labels, for the team to settle."""
+
+    example_id: int
+    text: str
+    votes: list[Vote]  # each expert's latest label, oldest first
+    agreed: str | None  # what counts now (majority, or the adjudication)
+    model: tuple[str, float] | None  # the active model's label and confidence
+    adjudicated: Vote | None = None  # what settled it: an adjudication or a review that carried
+    involved: list[str] = field(default_factory=list)  # everyone to mention
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "example_id": self.example_id,
+            "text": self.text,
+            "votes": [
+                {"annotator": v.annotator, "label": v.label, "source": v.source} for v in self.votes
+            ],
+            "agreed": self.agreed,
+            "model": None
+            if self.model is None
+            else {"label": self.model[0], "confidence": self.model[1]},
+            "adjudicated": None
+            if self.adjudicated is None
+            else {"by": self.adjudicated.annotator, "label": self.adjudicated.label},
+            "involved": self.involved,
+        }
+
+
+def _disagreeing(
+    rows: list[AnnotationRow], *, include_settled: bool
+) -> dict[int, tuple[list[AnnotationRow], AnnotationRow | None]]:
+    """example id -> (the experts' latest votes, the latest adjudication) where they differ."""
+    by_example: dict[int, list[AnnotationRow]] = defaultdict(list)
+    for row in rows:
+        if row.current is not None:
+            by_example[row.example_id].append(row)
+    out: dict[int, tuple[list[AnnotationRow], AnnotationRow | None]] = {}
+    for example_id, votes in by_example.items():
+        agreed = feedback.agreed_label(votes)
+        # an adjudication, or a reviewer's change that carried the vote, settled the question
+        deciding = [
+            r
+            for r in votes
+            if r.source == ADJUDICATION or (r.source == "review" and r.current == agreed)
+        ]
+        latest: dict[str, AnnotationRow] = {}
+        for row in votes:
+            if row in deciding:
+                continue
+            latest.pop(row.annotator, None)
+            latest[row.annotator] = row
+        if len({r.current for r in latest.values()}) < 2:
+            continue
+        if deciding and not include_settled:
+            continue
+        out[example_id] = (list(latest.values()), deciding[-1] if deciding else None)
+    return out
+
+
+def disagreements(
+    ws: Workspace, project: str, *, include_settled: bool = False
+) -> list[Disagreement]:
+    """Examples whose experts chose different labels (unsettled ones, or all), oldest first."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        rows = feedback.list_annotations(session=session, project_id=found.id)
+        found_ = _disagreeing(rows, include_settled=include_settled)
+        out = []
+        for example_id, (votes, decision) in found_.items():  # by first vote: oldest first
+            example = examples.get_example(session=session, example_id=example_id)
+            prediction = models.get_prediction(session=session, example_id=example_id)
+            everyone = [r for r in rows if r.example_id == example_id]
+            out.append(
+                Disagreement(
+                    example_id=example_id,
+                    text=example.text,
+                    votes=[_vote(r) for r in votes],
+                    agreed=feedback.agreed_label(everyone),
+                    model=None
+                    if prediction is None or prediction.label is None
+                    else (prediction.label, float(prediction.confidence or 0.0)),
+                    adjudicated=_vote(decision) if decision is not None else None,
+                    involved=sorted({r.annotator for r in everyone}),
+                )
+            )
+        return out
+
+
+def _vote(row: AnnotationRow) -> Vote:
+    return Vote(row.annotator, row.current or row.label, row.source, row.created_at)
+
+
+@dataclass(frozen=True)
+class Adjudication:
+    example_id: int
+    label: str
+    actor: str
+    previous: str | None  # the agreed label before
+    annotation_id: int
+    created: bool  # False when the same key was already stored
+
+
+def adjudicate(
+    ws: Workspace,
+    *,
+    project: str,
+    example_id: int,
+    label: str,
+    actor: str,
+    key: str | None = None,
+    now: datetime | None = None,
+) -> Adjudication:
+    """Settle an example's label: stored as an ``adjudication`` annotation by ``actor`` that
+    decides the agreed label (module doc); open reviews of the example are dismissed."""
+    now = now or utcnow()
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        example = examples.get_example(session=session, example_id=example_id)
+        if example.project_id != found.id:
+            raise InvalidInputError(f"example {example_id} is not in project {project!r}")
+        chosen = taxonomy_repo.get_clicked_label(session=session, project_id=found.id, name=label)
+        if not chosen.active:
+            target = session.get(Label, chosen.mapped_to_id) if chosen.mapped_to_id else None
+            if target is None:
+                raise StaleActionError(f"the label {label!r} was split or retired")
+            chosen = target
+        before = feedback.agreed_label(
+            feedback.example_annotations(session=session, example_id=example_id)
+        )
+        stored, created = feedback.add_annotation(
+            session=session,
+            example_id=example_id,
+            label_id=int(chosen.id or 0),
+            annotator=actor,
+            source=ADJUDICATION,
+            key=key or f"adjudication:{example_id}:{uuid.uuid4().hex}",
+            created_at=now,
+        )
+        for review in reviews.list_reviews(session=session, project_id=found.id, status="open"):
+            if review.example_id == example_id:
+                reviews.decide_review(
+                    session=session,
+                    review_id=int(review.id or 0),
+                    status="dismissed",
+                    reviewer=actor,
+                    outcome_label_id=chosen.id,
+                    now=now,
+                )
+        return Adjudication(
+            example_id=example_id,
+            label=chosen.name,
+            actor=actor,
+            previous=before,
+            annotation_id=int(stored.id or 0),
+            created=created,
+        )

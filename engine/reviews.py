@@ -1,0 +1,305 @@
+"""The model reviews the humans: likely mislabels, queued for a second expert's verdict.
+
+After each retrain (``engine.jobs.review_cycle``, or ``scan_project`` on demand), confident
+learning (engine.mislabels) scores every agreed label with out-of-fold heads and flags those the
+model confidently disagrees with. Each becomes a review of the annotation behind the label, open
+until an expert other than its author answers:
+
+* **keep**: the label stands; nothing is added to the annotations (the reviewer saw the label and
+  the model's view, so their agreement is not an independent vote and is not counted as one).
+* **change** (to the suggestion or any other label): the reviewer's label is stored as a new
+  annotation with source ``review``. It is one more vote in ``feedback.current_labels`` (majority,
+  ties to the latest vote), so on a singly labeled example the agreed label follows the reviewer;
+  where several experts gave the old label the majority stands, and the example is listed by
+  ``consensus.disagreements`` for the team to adjudicate.
+
+The reviewed annotation is never changed: it stays in history, and the review records the outcome.
+A decided (annotation, suggestion) pair is never re-opened by a later scan; an open review whose
+label has since changed or been undone is dismissed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from engine.labeling import Task, review_task
+from engine.mislabels import detect_mislabels
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import InvalidInputError, StaleActionError
+from storage.models import Assignment, Label, Review, utcnow
+from storage.repositories import assignments, examples, feedback, models, projects, reviews
+from storage.repositories import taxonomy as taxonomy_repo
+
+# storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
+Session = Any
+
+DECISIONS = ("keep", "change")
+MIN_LABELS = 20  # fewer labels make 5-fold heads too weak to doubt anyone
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    project: str
+    model_version: int | None
+    labels: int  # agreed labels scored
+    suspects: int  # flagged by confident learning
+    opened: int  # new reviews (the rest were queued or decided before)
+    dismissed: int  # open reviews whose label changed meanwhile
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    review_id: int
+    example_id: int
+    status: str  # kept | changed
+    label: str  # the label the reviewer settled on
+    agreed: str | None  # the example's agreed label now
+    annotation_id: int | None  # the reviewer's annotation (a change), else None
+    created: bool  # False when the same key was already stored
+
+
+def scan_project(
+    ws: Workspace, name: str, *, seed: int = 0, now: datetime | None = None
+) -> ScanReport:
+    """Flag the agreed labels the model confidently doubts; open a review for each new one."""
+    from engine.training import load_pool  # numpy-heavy, and it embeds the pool
+
+    pool = load_pool(ws, name)
+    lab = np.flatnonzero(pool.y >= 0)  # audit labels too: a wrong one misjudges every model
+    suspects = []
+    if len(lab) >= MIN_LABELS and len(np.unique(pool.y[lab])) >= 2:
+        try:
+            suspects = detect_mislabels(
+                pool.X[lab], pool.y[lab], n_classes=len(pool.classes), seed=seed
+            )
+        except InvalidInputError:
+            suspects = []  # e.g. too few labels per class for the folds: nothing to doubt yet
+    opened = dismissed = 0
+    with session_scope(ws.db) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        run = models.get_active_model_run(session=session, project_id=project.id)
+        label_ids = {
+            lb.name: int(lb.id or 0)
+            for lb in projects.list_labels(session=session, project_id=project.id)
+        }
+        votes: dict[int, list[feedback.AnnotationRow]] = defaultdict(list)
+        for row in feedback.list_annotations(session=session, project_id=project.id):
+            votes[row.example_id].append(row)
+        for suspect in suspects:
+            example_id = int(pool.example_ids[lab[suspect.index]])
+            given = pool.classes[suspect.given]
+            # the latest live annotation behind the agreed label is the one under review
+            behind = [r for r in votes[example_id] if r.current == given]
+            if not behind:
+                continue
+            annotation = behind[-1]
+            created = reviews.add_review(
+                session=session,
+                project_id=project.id,
+                example_id=example_id,
+                annotation_id=annotation.id,
+                annotator=annotation.annotator,
+                given_label_id=label_ids[given],
+                suggested_label_id=label_ids[pool.classes[suspect.suggested]],
+                confidence=suspect.confidence,
+                margin=suspect.margin,
+                model_version=run.version if run is not None else None,
+            )
+            opened += created is not None
+        for review in reviews.list_reviews(session=session, project_id=project.id, status="open"):
+            if _stale(review, votes[review.example_id], session=session):
+                reviews.decide_review(
+                    session=session,
+                    review_id=int(review.id or 0),
+                    status="dismissed",
+                    reviewer=None,
+                    outcome_label_id=None,
+                    now=now,
+                )
+                dismissed += 1
+    return ScanReport(
+        project=name,
+        model_version=run.version if run is not None else None,
+        labels=len(lab),
+        suspects=len(suspects),
+        opened=opened,
+        dismissed=dismissed,
+    )
+
+
+def _stale(review: Review, rows: list[feedback.AnnotationRow], *, session: Session) -> bool:
+    """The reviewed annotation was undone, or the example's agreed label is no longer it."""
+    given = session.get(Label, review.given_label_id)
+    live = any(r.id == review.annotation_id for r in rows)
+    current = given.name if given is not None and given.active else None
+    return not live or current is None or feedback.agreed_label(rows) != current
+
+
+def next_review(
+    ws: Workspace, *, project: str, annotator: str, now: datetime | None = None
+) -> Task | None:
+    """Deliver the most doubtful review ``annotator`` may answer (whatever ``review_share``
+    says: for "review now" buttons and `labelbot review`); None when there is none."""
+    now = now or utcnow()
+    ttl = timedelta(minutes=ws.settings.assignment_ttl_minutes)
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        claimed = reviews.claim_next_review(
+            session=session, project_id=found.id, reviewer=annotator, ttl=ttl, now=now
+        )
+        if claimed is None:
+            return None
+        return review_task(session, found, *claimed, annotator=annotator, now=now)
+
+
+def submit_review(
+    ws: Workspace,
+    *,
+    project: str,
+    review_id: int,
+    annotator: str,
+    decision: str,
+    label: str | None = None,
+    key: str,
+    now: datetime | None = None,
+) -> ReviewResult:
+    """Store ``annotator``'s verdict on a review exactly once per ``key`` (see the module doc).
+
+    ``decision`` is "keep" or "change" (to ``label``, by default the model's suggestion; a
+    change to the label it has is a keep). Raises InvalidInputError for one's own label or an
+    unknown decision, StaleActionError when someone else decided it first.
+    """
+    if decision not in DECISIONS:
+        raise InvalidInputError(f"decision must be one of {', '.join(DECISIONS)}; not {decision!r}")
+    now = now or utcnow()
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        review = reviews.get_review(session=session, review_id=review_id)
+        if review.project_id != found.id:
+            raise InvalidInputError(f"review {review_id} is not in project {project!r}")
+        repeated = reviews.review_by_key(session=session, key=key)
+        if repeated is not None and repeated.id == review.id:
+            return _result(session, review, created=False)
+        if review.status != "open":
+            by = f" by {review.reviewer}" if review.reviewer else ""
+            raise StaleActionError(f"review {review_id} was already decided ({review.status}{by})")
+        if annotator == review.annotator:
+            raise InvalidInputError("a label is reviewed by another expert, not by its author")
+        given = _counts_as(session, review.given_label_id)
+        status, outcome, annotation_id = "kept", given, None
+        if decision == "change":
+            name = label or _counts_as(session, review.suggested_label_id).name
+            clicked = taxonomy_repo.get_clicked_label(
+                session=session, project_id=found.id, name=name
+            )
+            chosen = _counts_as(session, int(clicked.id or 0))
+            if chosen.id != given.id:
+                stored, _ = feedback.add_annotation(
+                    session=session,
+                    example_id=review.example_id,
+                    label_id=int(chosen.id or 0),
+                    annotator=annotator,
+                    source="review",
+                    key=f"review:{review_id}:{key}",
+                    created_at=now,
+                )
+                status, outcome, annotation_id = "changed", chosen, stored.id
+        reviews.decide_review(
+            session=session,
+            review_id=review_id,
+            status=status,
+            reviewer=annotator,
+            outcome_label_id=outcome.id,
+            outcome_annotation_id=annotation_id,
+            key=key,
+            now=now,
+        )
+        held = session.get(Assignment, review.assignment_id) if review.assignment_id else None
+        if held is not None and held.annotator == annotator and held.status == "open":
+            assignments.close_assignment(
+                session=session, assignment_id=int(held.id or 0), status="done", now=now
+            )
+        return _result(session, review, created=True)
+
+
+def _counts_as(session: Session, label_id: int) -> Label:
+    """The active label ``label_id`` counts as (itself, or where it was merged / retired to)."""
+    label: Label | None = session.get(Label, label_id)
+    assert label is not None
+    if label.active:
+        return label
+    target: Label | None = session.get(Label, label.mapped_to_id) if label.mapped_to_id else None
+    if target is None:
+        raise StaleActionError(f"the label {label.name!r} was split or retired since")
+    return target
+
+
+def _result(session: Session, review: Review, *, created: bool) -> ReviewResult:
+    outcome = session.get(Label, review.outcome_label_id) if review.outcome_label_id else None
+    rows = feedback.example_annotations(session=session, example_id=review.example_id)
+    return ReviewResult(
+        review_id=int(review.id or 0),
+        example_id=review.example_id,
+        status=review.status,
+        label=outcome.name if outcome is not None else "",
+        agreed=feedback.agreed_label(rows),
+        annotation_id=review.outcome_annotation_id,
+        created=created,
+    )
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """A review as listed (`labelbot review --list`, App Home)."""
+
+    id: int
+    example_id: int
+    text: str
+    given: str
+    given_by: str
+    suggested: str
+    confidence: float
+    status: str
+    reviewer: str | None
+    outcome: str | None
+
+
+def list_reviews(ws: Workspace, *, project: str, status: str | None = None) -> list[ReviewRow]:
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        names = {
+            int(lb.id or 0): lb.name
+            for lb in projects.list_labels(session=session, project_id=found.id, active_only=False)
+        }
+        return [
+            ReviewRow(
+                id=int(r.id or 0),
+                example_id=r.example_id,
+                text=examples.get_example(session=session, example_id=r.example_id).text,
+                given=names[r.given_label_id],
+                given_by=r.annotator,
+                suggested=names[r.suggested_label_id],
+                confidence=r.confidence,
+                status=r.status,
+                reviewer=r.reviewer,
+                outcome=names.get(r.outcome_label_id or -1),
+            )
+            for r in reviews.list_reviews(session=session, project_id=found.id, status=status)
+        ]
+
+
+def review_counts(ws: Workspace, *, project: str) -> dict[str, int]:
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return reviews.count_reviews(session=session, project_id=found.id)

@@ -1,0 +1,113 @@
+"""`labelbot review | agreement | disagreements | adjudicate` through typer's runner."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from engine.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _ok(runner: CliRunner, *args: str, input: str | None = None) -> str:
+    result = runner.invoke(app, list(args), input=input)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _import(path: Path, rows: list[tuple[str, str]], who: str) -> None:
+    """Labeled rows as ``who``'s (the CLI import labels as "import")."""
+    from bot.cli.common import workspace
+    from engine import projects
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    ws = workspace()
+    projects.import_file(ws, project="bank", path=path, annotator=who)
+    ws.close()
+
+
+def _second_label(text: str, label: str, who: str) -> None:
+    from bot.cli.common import workspace
+    from storage.db import session_scope
+    from storage.repositories import examples, feedback, projects
+
+    ws = workspace()
+    with session_scope(ws.db) as s:
+        pid = int(projects.get_project(session=s, name="bank").id or 0)
+        example = next(
+            e for e in examples.list_examples(session=s, project_id=pid) if e.text == text
+        )
+        label_id = projects.get_label(session=s, project_id=pid, name=label).id
+        feedback.add_annotation(
+            session=s, example_id=int(example.id or 0), label_id=int(label_id or 0),
+            annotator=who, source="cli", key=f"{who}:{example.id}",
+        )  # fmt: skip
+    ws.close()
+
+
+def test_review_loop_agreement_disagreements_adjudicate(
+    cli_env, banking_slice, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", ",".join(LABELS))
+    rows = list(banking_slice)
+    flipped = rows[0][0]
+    rows[0] = (flipped, "exchange_rate")  # a card_arrival question, mislabeled by ana
+    _import(tmp_path / "ana.csv", rows[:75], "ana")
+    _import(tmp_path / "ben.csv", rows[75:], "ben")
+
+    _ok(runner, "train", "bank")
+    out = _ok(runner, "review", "bank", "--annotator", "ana", "--scan", input="q\n")
+    assert "likely mislabels" in out
+    # nobody is offered their own labels; ben changes the flipped one, ana keeps ben's
+    out = _ok(runner, "review", "bank", "--annotator", "ben", input="c\n" * 40)
+    assert "said ben" not in out and "nothing to review" in out
+    assert "changed: card_arrival" in out
+    out = _ok(runner, "review", "bank", "--annotator", "ana", input="k\n" * 40)
+    assert "said ana" not in out and "nothing to review" in out
+    status = json.loads(_ok(runner, "status", "bank", "--json"))
+    assert status["reviews"]["changed"] >= 1 and status["reviews"]["open"] == 0
+    assert status["rare"]["too_rare"] == []
+
+    # a second expert on two of ana's examples: one agrees, one does not
+    _second_label(*rows[1], "cy")
+    _second_label(rows[2][0], "age_limit", "cy")
+    assert rows[2][1] != "age_limit"
+    report = json.loads(_ok(runner, "agreement", "bank", "--json"))
+    assert report["examples"] == 2 and report["experts"] == 2
+    assert report["observed"] == pytest.approx(0.5) and report["disagreements"] == 1
+    assert "Cohen's kappa" in _ok(runner, "agreement", "bank")
+
+    listed = json.loads(_ok(runner, "disagreements", "bank", "--json"))
+    [item] = listed
+    assert {(v["annotator"], v["label"]) for v in item["votes"]} == {
+        ("ana", rows[2][1]),
+        ("cy", "age_limit"),
+    }
+    assert item["model"] is not None
+    example_id = str(item["example_id"])
+    out = _ok(runner, "adjudicate", "bank", example_id, rows[2][1], "--actor", "lead")
+    assert f"{rows[2][1]} (was age_limit), decided by lead" in out
+    assert "no disagreements" in _ok(runner, "disagreements", "bank")
+    assert "settled" in _ok(runner, "disagreements", "bank", "--all")
+    bad = runner.invoke(app, ["adjudicate", "bank", example_id, "nope"])
+    assert bad.exit_code == 2 and "unknown label" in bad.output
