@@ -69,7 +69,8 @@ def run_demo(
     classes = sorted(set(train_labels))
     name = "banking77-demo"
     projects.create_project(ws, name=name, labels=classes)
-    projects.update_settings(ws, project=name, batch_size=batch)
+    # An oracle never disagrees with itself: second opinions would only spend the budget.
+    projects.update_settings(ws, project=name, batch_size=batch, multi_label_share=0.0)
 
     on_step(f"importing {len(train_texts):,} Banking77 queries (embedded once, cached on disk)")
     with tempfile.TemporaryDirectory() as tmp:
