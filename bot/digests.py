@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.views.digest import digest_message
 from engine import projects
 from engine.digest import build_digest, render_chart
+from engine.leaderboard import weekly_leaderboard
 from engine.workspace import Workspace
 from storage.errors import ConfigurationError
 
@@ -39,7 +40,7 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
         raise ConfigurationError(
             f"project {name!r} has no channel: `labelbot project set {name} --channel C0123`"
         )
-    payload = digest_message(digest)
+    payload = digest_message(digest, leaderboard=weekly_leaderboard(ws, name))
     with tempfile.TemporaryDirectory() as tmp:
         chart = render_chart(digest, Path(tmp) / f"{name}-digest.png")
         try:

@@ -11,11 +11,12 @@ import json
 
 from slack_sdk.errors import SlackApiError
 
-from bot import views
+from bot import disputes, views
 from bot.services import Services
 from bot.slack_text import escape
+from bot.views.rhythm import batch_summary
 from bot.views.text import Block
-from engine import digest, discussions, labeling, messaging, progress, projects, training
+from engine import digest, discussions, labeling, messaging, progress, projects, rhythm, training
 from engine.labeling import Task
 from engine.rare import MIN_EXAMPLES
 from storage.errors import ConfigurationError, InvalidInputError, NotFoundError, StaleActionError
@@ -65,10 +66,15 @@ def send_next(services: Services, *, user: str, project: str, again: bool = True
     With ``again=False`` an example already delivered (still waiting in the DM) is not posted
     a second time.
     """
-    task = labeling.next_task(services.ws, project=project, annotator=user)
+    task = labeling.next_task(services.ws, project=project, annotator=user, reviews=True)
     if task is None:
         return False
     if not again and messaging.delivered_at(services.ws, assignment_id=task.assignment_id):
+        return True
+    if task.kind == "review":
+        from bot import review_flow  # it imports this module
+
+        review_flow.post_review(services, user=user, task=task)
         return True
     services.courier.post(
         views.labeling_message(_card(task)), channel=user, assignment_id=task.assignment_id
@@ -100,14 +106,23 @@ def full_text(services: Services, *, example_id: int) -> Block:
     return views.full_text_modal(ref.text, title=f"Example #{example_id}")
 
 
-def _continue(services: Services, *, user: str, project: str) -> None:
-    """After an answer: the next example, unless a batch just ended."""
-    if services.batches.consume(user, project) == 0:
-        done = f"That was your batch for *{escape(project)}*. Thanks! `/label` for more."
-        services.courier.post(views.info_message(done), channel=user)
+def _continue(services: Services, *, user: str, project: str, agreed: bool | None = None) -> None:
+    """After an answer (``agreed``: with the model's view, None without one): the next example,
+    unless a batch just ended (then its summary)."""
+    if services.batches.consume(user, project, agreed=agreed) == 0:
+        done, compared, with_model = services.batches.ended(user, project) or (0, 0, 0)
+        summary = batch_summary(
+            project=project, done=done, compared=compared, agreed=with_model, size=BATCH_SIZE
+        )
+        services.courier.post(summary, channel=user)
         return
     if not send_next(services, user=user, project=project, again=False):
         services.courier.post(views.info_message(queue_empty(project)), channel=user)
+
+
+def answered(services: Services, *, user: str, project: str, agreed: bool | None) -> None:
+    """After an answer given outside this module (a review): count it, send what follows."""
+    _continue(services, user=user, project=project, agreed=agreed)
 
 
 def queue_empty(project: str) -> str:
@@ -147,7 +162,11 @@ def apply_label(
         raise
     if not result.created:
         return  # the same click, racing this one, won
-    _continue(services, user=user, project=ref.project)
+    guess = rhythm.model_guess(services.ws, example_id=example_id)
+    agreed = None if guess is None else guess == (result.counts_as or result.label)
+    _continue(services, user=user, project=ref.project, agreed=agreed)
+    if messaging.labeled_by_others(services.ws, example_id=example_id, annotator=user):
+        disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
     labeled = views.labeled_message(
         example_id=example_id,
         text=ref.text,

@@ -32,6 +32,25 @@ LABEL_SELECT_BLOCK = "label_select"
 CONTROLS_BLOCK = "label_controls"
 RESULT_BLOCK = "label_result"
 
+# --- Mislabel review (DM): someone else's label that the model doubts ---------------------------
+# Values are f"{review id}|{label}" (bot/views/review.py); Discuss reuses DISCUSS (example id).
+REVIEW_KEEP = "review_keep"
+REVIEW_CHANGE = "review_change"
+REVIEW_SELECT = "review_select"
+REVIEW_BLOCK = "review"
+
+# --- Disagreement threads (project channel): admins and the experts involved settle them ------
+# Buttons carry f"{example id}|{label}"; each label button gets f"{SETTLE}:{i}".
+SETTLE = "dispute_settle"
+SETTLE_PATTERN = re.compile(rf"^{SETTLE}:\w+$")
+DISPUTE_BLOCK = "dispute"
+
+# --- Batches and the busy expert's rhythm (DM) ----------------------------------------------
+BATCH_MORE = "batch_more"  # value: project name
+BATCH_DONE = "batch_done"
+# The labeling message's Snooze menu: options "1h" and "tomorrow".
+SNOOZE = "label_snooze"
+
 # --- App Home --------------------------------------------------------------------------------
 HOME_START_BATCH = "home_start_batch"
 
@@ -75,7 +94,12 @@ ADMIN_VERBS: tuple[str, ...] = ("promote", "rollback", "pin", "unpin", "settings
 MODEL_VERBS: tuple[str, ...] = ("models",)
 # `taxonomy` opens the admins' modal (checked there); `proposals` lists them for anyone.
 TAXONOMY_VERBS: tuple[str, ...] = ("taxonomy", "proposals")
-COMMAND_VERBS: tuple[str, ...] = LABEL_VERBS + MODEL_VERBS + ADMIN_VERBS + TAXONOMY_VERBS
+# The busy expert's rhythm, for oneself: `nudge 09:30|off`, `quiet 22:00-08:00|off`,
+# `leaderboard on|off` (bot/rhythm_flow.py).
+RHYTHM_VERBS: tuple[str, ...] = ("nudge", "quiet", "leaderboard")
+COMMAND_VERBS: tuple[str, ...] = (
+    LABEL_VERBS + MODEL_VERBS + ADMIN_VERBS + TAXONOMY_VERBS + RHYTHM_VERBS
+)
 
 # --- Registry: what the code handles and needs (source of truth for manifest.yml) -----------
 COMMANDS: tuple[str, ...] = (LABEL_COMMAND,)
@@ -94,6 +118,13 @@ ACTIONS: tuple[str | re.Pattern[str], ...] = (
     PROMOTE_MODEL,
     PROPOSAL_APPROVE,
     PROPOSAL_REJECT,
+    REVIEW_KEEP,
+    REVIEW_CHANGE,
+    REVIEW_SELECT,
+    SETTLE_PATTERN,
+    BATCH_MORE,
+    BATCH_DONE,
+    SNOOZE,
 )
 VIEW_SUBMISSIONS: tuple[str, ...] = (FLAG_MODAL, TAXONOMY_MODAL)
 

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from slack_sdk.errors import SlackApiError
 
-from bot import flow, taxonomy_flow
+from bot import disputes, flow, rhythm_flow, taxonomy_flow
 from bot.delivery import transient_error
 from bot.digests import post_digest
 from bot.services import Services
@@ -119,11 +119,34 @@ def proposal_poster(services: Services) -> Callable[[], int]:
     return post
 
 
+def dispute_poster(services: Services) -> Callable[[], int]:
+    """A job opening a thread for each disagreement none was opened for (after a label normally
+    does it; this catches those another process or a Slack failure missed)."""
+
+    def post() -> int:
+        try:
+            return disputes.post_all_disputes(services)
+        except SlackApiError as exc:
+            log.warning("disagreement threads not opened: Slack said %s", exc.response.get("error"))
+            return 0
+
+    return post
+
+
+def nudger(services: Services) -> Callable[[], int]:
+    """A job sending the opt-in daily nudges that are due (engine.rhythm decides)."""
+
+    def nudge() -> int:
+        return rhythm_flow.send_nudges(services)
+
+    return nudge
+
+
 def bot_scheduler(
     services: Services, *, poll_seconds: float | None = None, blocking: bool = False
 ) -> Any:
-    """A scheduler (not started) that retrains, notifies, posts digests and taxonomy proposals
-    through Slack."""
+    """A scheduler (not started) that retrains, notifies, posts digests, taxonomy proposals and
+    disagreement threads, and sends daily nudges through Slack."""
     seconds = poll_seconds or services.settings.scheduler_poll_seconds
     scheduler = build_scheduler(
         services.ws,
@@ -133,6 +156,8 @@ def bot_scheduler(
         blocking=blocking,
     )
     scheduler.add_job(proposal_poster(services), "interval", seconds=seconds, id="post_proposals")
+    scheduler.add_job(dispute_poster(services), "interval", seconds=seconds, id="post_disputes")
+    scheduler.add_job(nudger(services), "interval", seconds=seconds, id="send_nudges")
     return scheduler
 
 

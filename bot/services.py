@@ -27,24 +27,42 @@ class Batches:
 
     def __init__(self) -> None:
         self._left: dict[tuple[str, str], int] = {}
+        # (answers, with a model's view, agreeing with it) of the running batch, then the ended one
+        self._tally: dict[tuple[str, str], tuple[int, int, int]] = {}
+        self._ended: dict[tuple[str, str], tuple[int, int, int]] = {}
         self._lock = threading.Lock()
 
     def start(self, user: str, project: str, size: int) -> None:
         with self._lock:
             self._left[(user, project)] = size
+            self._tally[(user, project)] = (0, 0, 0)
 
-    def consume(self, user: str, project: str) -> int | None:
-        """Count one answer; examples left in the batch, or None when no batch is running."""
+    def consume(self, user: str, project: str, *, agreed: bool | None = None) -> int | None:
+        """Count one answer (``agreed``: with the model's view; None when it had none); examples
+        left in the batch, or None when no batch is running."""
+        key = (user, project)
         with self._lock:
-            left = self._left.get((user, project))
+            left = self._left.get(key)
             if left is None:
                 return None
+            done, compared, with_model = self._tally.get(key, (0, 0, 0))
+            self._tally[key] = (
+                done + 1,
+                compared + (agreed is not None),
+                with_model + bool(agreed),
+            )
             left -= 1
             if left <= 0:
-                del self._left[(user, project)]
+                del self._left[key]
+                self._ended[key] = self._tally.pop(key)
                 return 0
-            self._left[(user, project)] = left
+            self._left[key] = left
             return left
+
+    def ended(self, user: str, project: str) -> tuple[int, int, int] | None:
+        """(answers, with a model's view, agreeing with it) of the batch that just ended, once."""
+        with self._lock:
+            return self._ended.pop((user, project), None)
 
 
 class HomeViewers:

@@ -295,6 +295,7 @@ class TaxonomyProposal(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=64)
     message_ts: str | None = Field(default=None, max_length=64)
 
+
 # --- The model reviews the humans: mislabel reviews and second opinions --------------------------
 
 
@@ -346,3 +347,23 @@ class MultiLabelRequest(SQLModel, table=True):
     reason: str = Field(default="sample", max_length=20)  # sample | audit
     created_at: datetime = Field(default_factory=utcnow)
 
+
+# --- The busy expert's rhythm: per-person preferences and the one-message-a-day cap --------------
+
+
+class Person(SQLModel, table=True):
+    """One expert's rhythm: time zone, quiet hours, daily nudge, snooze, leaderboard opt-out, and
+    when labelbot last wrote to them unasked (at most once a day: engine.rhythm)."""
+
+    __tablename__ = "people"
+
+    user_id: str = Field(primary_key=True, max_length=200)  # the Slack user id
+    tz: str | None = Field(default=None, max_length=64)  # IANA name, from users.info
+    # Minutes after local midnight; quiet hours may wrap midnight (start > end).
+    quiet_start: int | None = None
+    quiet_end: int | None = None
+    nudge_at: int | None = None  # the opt-in daily nudge; None: off
+    snoozed_until: datetime | None = None
+    last_unsolicited_at: datetime | None = None
+    leaderboard: bool = True  # shown in the weekly leaderboard
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -8,11 +8,14 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import admin, flow, ids, taxonomy_flow
+from bot import admin, disputes, flow, ids, review_flow, rhythm_flow, taxonomy_flow
 from bot.services import Services
 from bot.views import admin as admin_views
 from bot.views import info_message, parse_label_value
+from bot.views.disputes import parse_settle_value
 from bot.views.proposals import parse_proposal_value
+from bot.views.review import parse_review_value
+from bot.views.rhythm import batch_closed, parse_snooze_value
 
 
 def register(app: App) -> None:
@@ -27,6 +30,13 @@ def register(app: App) -> None:
     app.action(ids.PROMOTE_MODEL)(promote_clicked)
     app.action(ids.PROPOSAL_APPROVE)(proposal_approved)
     app.action(ids.PROPOSAL_REJECT)(proposal_rejected)
+    app.action(ids.REVIEW_KEEP)(review_kept)
+    app.action(ids.REVIEW_CHANGE)(review_changed)
+    app.action(ids.REVIEW_SELECT)(review_changed)
+    app.action(ids.SETTLE_PATTERN)(settle_clicked)
+    app.action(ids.BATCH_MORE)(batch_more)
+    app.action(ids.BATCH_DONE)(batch_done)
+    app.action(ids.SNOOZE)(snooze_chosen)
 
 
 def _where(body: dict[str, Any]) -> dict[str, str]:
@@ -158,3 +168,70 @@ def _decide(
         services, approve=approve, project=project, proposal_id=proposal_id, user=user,
         channel=container["channel_id"], ts=container["message_ts"],
     )  # fmt: skip
+
+
+def _review(context: BoltContext, action: dict[str, Any], body: dict[str, Any], keep: bool) -> None:
+    value = action["selected_option"]["value"] if "selected_option" in action else action["value"]
+    review_id, example_id, label = parse_review_value(value)
+    review_flow.decide(
+        context["services"], review_id=review_id, example_id=example_id, label=label,
+        decision="keep" if keep else "change",
+        agreed=action["action_id"] == ids.REVIEW_CHANGE,  # to the model's suggestion
+        **_where(body),
+    )  # fmt: skip
+
+
+def review_kept(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    _review(context, action, body, keep=True)
+
+
+def review_changed(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    _review(context, action, body, keep=False)
+
+
+def settle_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
+) -> None:
+    """A button on a disagreement thread: admins and the experts involved settle the label."""
+    ack()
+    example_id, label = parse_settle_value(action["value"])
+    services: Services = context["services"]
+    refusal = disputes.settle(services, example_id=example_id, label=label, **_where(body))
+    if refusal:
+        respond(**info_message(refusal), response_type="ephemeral", replace_original=False)
+
+
+def batch_more(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    services: Services = context["services"]
+    where = _where(body)
+    project = flow.resolve_project(services, action["value"])
+    services.courier.update(batch_closed(project=project, more=True), channel=where["channel"],
+                            ts=where["ts"])  # fmt: skip
+    if not flow.start_batch(services, user=where["user"], project=project):
+        services.courier.post(info_message(flow.queue_empty(project)), channel=where["user"])
+
+
+def batch_done(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    where = _where(body)
+    done = batch_closed(project=action["value"], more=False)
+    context["services"].courier.update(done, channel=where["channel"], ts=where["ts"])
+
+
+def snooze_chosen(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+) -> None:
+    ack()
+    example_id, length = parse_snooze_value(action["selected_option"]["value"])
+    rhythm_flow.snooze(context["services"], example_id=example_id, length=length, **_where(body))

@@ -1,4 +1,5 @@
-"""`/label [project] | predict <text> | <n> | help | proposals [project]`, and the admins'
+"""`/label [project] | predict <text> | <n> | help | proposals [project]`, one's rhythm:
+`nudge HH:MM|off`, `quiet HH:MM-HH:MM|off`, `leaderboard on|off`; and the admins'
 verbs: `models [project]`, `promote|rollback|pin <project> <version>`, `unpin [project]`,
 `settings [project] [key=value ...]`, `digest [project]`, `taxonomy [project]` (a modal)."""
 
@@ -9,7 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import admin, flow, ids, taxonomy_flow
+from bot import admin, flow, ids, rhythm_flow, taxonomy_flow
 from bot import views as blocks
 from bot.services import Services
 from bot.views import admin as admin_views
@@ -26,7 +27,10 @@ USAGE = (
     "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9` · "
     "`/label digest [project]` (post it now) · "
     "`/label taxonomy [project]` (add, rename, describe, merge, split or retire labels)\n"
-    "Anyone: `/label proposals [project]` (the model's suggested label changes)"
+    "Anyone: `/label proposals [project]` (the model's suggested label changes)\n"
+    "Your rhythm: `/label nudge 09:30` · `/label nudge off` (a daily reminder when there is "
+    "work) · "
+    "`/label quiet 20:00-08:00` (in your time zone) · `/label leaderboard on|off`"
 )
 
 
@@ -47,6 +51,9 @@ def label_command(
         _admin_command(services, verb.lower(), rest.strip(), user, channel, respond)
     elif verb.lower() in ids.TAXONOMY_VERBS:
         _taxonomy_command(services, verb.lower(), rest.strip(), command, respond, client)
+    elif verb.lower() in ids.RHYTHM_VERBS:
+        said = rhythm_flow.command(services, user=user, verb=verb.lower(), args=rest)
+        respond(**blocks.info_message(said), response_type="ephemeral")
     elif verb.lower() == "predict":
         project, text = _predict_args(services, rest.strip(), channel)
         answer = flow.predict(services, text=text, project=project)

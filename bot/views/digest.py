@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.slack_text import escape
 from bot.views.text import Block, context, header, message, section
 from engine.digest import Digest
+from engine.leaderboard import Standing
 
 
 def _accuracy_line(d: Digest) -> str:
@@ -17,8 +20,24 @@ def _accuracy_line(d: Digest) -> str:
     return f"*Model v{d.model_version}:* {acc.accuracy:.1%} accuracy{interval} {how}{change}"
 
 
-def digest_message(d: Digest) -> Block:
-    """Labels since the last digest and by whom, accuracy, weakest classes, forecast, open items."""
+def _leaderboard(standings: Sequence[Standing]) -> str:
+    medals = [":first_place_medal:", ":second_place_medal:", ":third_place_medal:"]
+    lines = []
+    for i, s in enumerate(standings):
+        place = medals[i] if i < len(medals) else f"{i + 1}."
+        who = (
+            f"<@{escape(s.annotator)}>"
+            if s.annotator.startswith(("U", "W"))
+            else escape(s.annotator)
+        )
+        streak = f" · :fire: {s.streak}-day streak" if s.streak >= 2 else ""
+        lines.append(f"{place} {who} {s.labels}{streak}")
+    return "*This week's labelers*\n" + "\n".join(lines)
+
+
+def digest_message(d: Digest, *, leaderboard: Sequence[Standing] = ()) -> Block:
+    """Labels since the last digest and by whom, accuracy, weakest classes, forecast, open items,
+    and the week's leaderboard with streaks (people who opted out are not in ``leaderboard``)."""
     who = ", ".join(f"<@{escape(u)}> {n}" if u.startswith(("U", "W")) else f"{escape(u)} {n}"
                     for u, n in d.by_annotator[:10]) or "nobody yet"  # fmt: skip
     since = f" since {d.since:%b %d}" if d.since else ""
@@ -36,6 +55,8 @@ def digest_message(d: Digest) -> Block:
         top = "\n".join(f"• {escape(m)}" for m in d.top_proposals)
         more = f" (top {len(d.top_proposals)})" if d.open_proposals > len(d.top_proposals) else ""
         blocks.append(section(f"*{d.open_proposals} taxonomy proposals open*{more}\n{top}"))
+    if leaderboard:
+        blocks.append(section(_leaderboard(leaderboard)))
     blocks.append(
         context(
             f"{d.open_flags} open flags · {d.open_discussions} open discussions · "

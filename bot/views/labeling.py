@@ -169,10 +169,23 @@ def labeling_message(card: ExampleCard) -> Block:
         button("Skip", action_id=ids.SKIP, value=value),
         button("Discuss", action_id=ids.DISCUSS, value=value),
         button("Flag", action_id=ids.FLAG, value=value),
+        snooze_menu(card.example_id),
     ]
     blocks.append(actions(controls, block_id=f"{ids.CONTROLS_BLOCK}:{card.example_id}"))
     fallback = f"Label this example from {escape(card.project)}: {truncate(escape(card.text), 200)}"
     return message(fallback, blocks)
+
+
+def snooze_menu(example_id: int) -> Block:
+    """Snooze (1 hour, until tomorrow): an overflow menu, one element for two choices."""
+    return {
+        "type": "overflow",
+        "action_id": ids.SNOOZE,
+        "options": [
+            {"text": plain("Snooze 1 hour"), "value": f"{example_id}|1h"},
+            {"text": plain("Snooze until tomorrow"), "value": f"{example_id}|tomorrow"},
+        ],
+    }
 
 
 def _slack_date(moment: datetime) -> str:

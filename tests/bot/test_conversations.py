@@ -155,4 +155,4 @@ def test_app_home_shows_counts_and_starts_a_batch(bot: Bot, bank: dict[str, str]
         waiting = bot.slack.open_examples(U2)[-1]
         bot.slack.choose(U2, waiting, true_label(bot, bank, waiting))
         bot.settle()
-    assert "That was your batch" in bot.slack.dm(U2)[-1]["text"]
+    assert bot.slack.dm(U2)[-1]["text"].startswith("5 done — ")  # the batch's summary

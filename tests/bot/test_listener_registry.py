@@ -20,7 +20,7 @@ from tests.fakes import payloads
 
 
 def _sample(action: str | re.Pattern[str]) -> str:
-    return action if isinstance(action, str) else f"{ids.LABEL}:0"
+    return action if isinstance(action, str) else action.pattern.lstrip("^").split(":")[0] + ":0"
 
 
 def _probes() -> dict[str, dict[str, Any]]:

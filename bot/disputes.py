@@ -1,0 +1,138 @@
+"""Disagreement threads: opened once in the project channel, settled there with a click.
+
+engine.consensus says which examples the experts disagree on and stores the adjudication;
+engine.disputes remembers the thread. A thread opens after the label that created the
+disagreement (after the ack) and, for any missed that way (another process, a Slack hiccup),
+from the scheduler job ``post_all_disputes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from slack_sdk.errors import SlackApiError
+
+from bot import admin
+from bot.services import Services
+from bot.views.disputes import (
+    DisputeCard,
+    dispute_message,
+    not_allowed,
+    settled_message,
+    settled_reply,
+)
+from engine import consensus, discussions, disputes, messaging, projects
+from storage.errors import StaleActionError
+
+log = logging.getLogger(__name__)
+# One opener at a time in this process, so a label and the job never post the same thread twice.
+_opening = threading.Lock()
+
+
+def _card(project: str, found: consensus.Disagreement) -> DisputeCard:
+    return DisputeCard(
+        example_id=found.example_id,
+        text=found.text,
+        project=project,
+        votes=[(v.annotator, v.label) for v in found.votes],
+        model=found.model,
+        involved=found.involved,
+    )
+
+
+def _open(services: Services, *, project: str, channel: str, found: consensus.Disagreement) -> bool:
+    if disputes.dispute_thread(services.ws, example_id=found.example_id) is not None:
+        return False
+    # Not queued: without the root's ts there is no thread to record.
+    posted = services.client.chat_postMessage(
+        channel=channel, **dispute_message(_card(project, found))
+    )
+    discussions.open_thread(
+        services.ws,
+        example_id=found.example_id,
+        channel=str(posted["channel"]),
+        thread_ts=str(posted["ts"]),
+        kind=disputes.DISPUTE,
+        opened_by="labelbot",
+    )
+    return True
+
+
+def open_if_disputed(services: Services, *, project: str, example_id: int) -> bool:
+    """After a label: open the example's disagreement thread if it now has one; True if opened.
+
+    A Slack failure is logged, not raised: the label is stored, and the scheduler job opens
+    the thread on its next round.
+    """
+    channel = projects.get_project(services.ws, project).channel_id
+    if not channel:
+        return False
+    found = [d for d in consensus.disagreements(services.ws, project) if d.example_id == example_id]
+    if not found:
+        return False
+    try:
+        with _opening:
+            return _open(services, project=project, channel=channel, found=found[0])
+    except SlackApiError as exc:
+        log.warning(
+            "disagreement on example %d: Slack said %s", example_id, exc.response.get("error")
+        )
+        return False
+
+
+def post_all_disputes(services: Services) -> int:
+    """Open a thread for every unsettled disagreement that has none yet; how many opened."""
+    opened = 0
+    for project in projects.list_projects(services.ws):
+        if not project.channel_id:
+            continue
+        for found in consensus.disagreements(services.ws, project.name):
+            with _opening:
+                opened += _open(
+                    services, project=project.name, channel=project.channel_id, found=found
+                )
+    return opened
+
+
+def may_settle(services: Services, *, user: str, project: str, involved: list[str]) -> bool:
+    """Project admins, and the experts who labeled the example."""
+    return user in involved or admin.is_admin(services, user=user, project=project)
+
+
+def settle(
+    services: Services, *, user: str, example_id: int, label: str, channel: str, ts: str
+) -> str | None:
+    """Store the final label (once per click) and show it; the refusal to tell, if any."""
+    project = messaging.example_ref(services.ws, example_id=example_id).project
+    every = consensus.disagreements(services.ws, project, include_settled=True)
+    found = next((d for d in every if d.example_id == example_id), None)
+    if found is None:
+        raise StaleActionError(f"the experts no longer disagree on example {example_id}")
+    if not may_settle(services, user=user, project=project, involved=found.involved):
+        return not_allowed(project)
+    settled = found.adjudicated
+    if settled is not None and settled.source == "adjudication":
+        if settled.annotator == user:
+            return None  # their own click again (a retry): settled already
+        raise StaleActionError(
+            f"this was already settled as *{settled.label}* by <@{settled.annotator}>"
+        )
+    result = consensus.adjudicate(
+        services.ws,
+        project=project,
+        example_id=example_id,
+        label=label,
+        actor=user,
+        key=f"slack:{channel}:{ts}:{user}",
+    )
+    if not result.created:
+        return None  # a retry or a double click
+    card = _card(project, found)
+    services.courier.update(
+        settled_message(card, label=result.label, user=user), channel=channel, ts=ts
+    )
+    services.courier.post(
+        settled_reply(card, label=result.label, user=user), channel=channel, thread_ts=ts
+    )
+    return None

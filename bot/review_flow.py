@@ -1,0 +1,72 @@
+"""Mislabel reviews in the DM: show one, store the verdict once, move on.
+
+The engine (engine.reviews) decides what a keep or a change means; here a click becomes
+``submit_review`` with the click's idempotency key (message ts + user, as for labels).
+"""
+
+from __future__ import annotations
+
+from bot import disputes, flow
+from bot.services import Services
+from bot.views.review import ReviewCard, review_message, reviewed_message
+from engine import messaging, reviews
+from engine.labeling import Task
+
+
+def card(task: Task) -> ReviewCard:
+    assert task.review_id is not None and task.given is not None and task.suggestion
+    return ReviewCard(
+        review_id=task.review_id,
+        example_id=task.example_id,
+        text=task.text,
+        project=task.project,
+        given=task.given,
+        given_by=task.given_by or "someone",
+        suggested=task.suggestion[0],
+        confidence=task.suggestion[1],
+        labels=[lb.name for lb in task.labels],
+    )
+
+
+def post_review(services: Services, *, user: str, task: Task) -> None:
+    services.courier.post(
+        review_message(card(task)), channel=user, assignment_id=task.assignment_id
+    )
+
+
+def decide(
+    services: Services,
+    *,
+    user: str,
+    review_id: int,
+    decision: str,
+    label: str,
+    example_id: int,
+    agreed: bool,
+    channel: str,
+    ts: str,
+) -> None:
+    """Store the verdict exactly once; the next task follows; the message says who decided."""
+    ref = messaging.example_ref(services.ws, example_id=example_id)
+    result = reviews.submit_review(
+        services.ws,
+        project=ref.project,
+        review_id=review_id,
+        annotator=user,
+        decision=decision,
+        label=label,
+        key=flow.click_key(channel, ts, user),
+    )
+    if not result.created:
+        return  # a retry or a double click: stored and answered already
+    flow.answered(services, user=user, project=ref.project, agreed=agreed)
+    if result.status == "changed":  # a change that did not carry the vote is a disagreement
+        disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
+    done = reviewed_message(
+        example_id=example_id,
+        text=ref.text,
+        status=result.status,
+        label=result.label,
+        user_id=user,
+    )
+    services.courier.update(done, channel=channel, ts=ts)

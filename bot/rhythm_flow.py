@@ -1,0 +1,113 @@
+"""The busy expert's rhythm in Slack: snooze, quiet hours, the daily nudge, leaderboard opt-out.
+
+The rules are engine.rhythm's; here the time zone comes from users.info, the commands are
+parsed, and the nudge job sends what the rules allow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime
+
+from slack_sdk.errors import SlackApiError
+
+from bot.services import Services
+from bot.slack_text import escape
+from bot.views.rhythm import nudge_message, snoozed_message
+from engine import labeling, messaging, progress, projects, rhythm
+from storage.errors import InvalidInputError, StaleActionError
+
+log = logging.getLogger(__name__)
+
+
+def remember_tz(services: Services, *, user: str) -> rhythm.Rhythm:
+    """The person's rhythm with their time zone from users.info
+    (https://docs.slack.dev/reference/methods/users.info), stored for the scheduler."""
+    tz = services.client.users_info(user=user)["user"].get("tz")
+    return rhythm.update_rhythm(services.ws, user=user, tz=str(tz) if tz else None)
+
+
+def snooze(
+    services: Services,
+    *,
+    user: str,
+    example_id: int,
+    length: str,
+    channel: str,
+    ts: str,
+) -> datetime:
+    """Let go of the example on this message and stay quiet until the snooze ends."""
+    remember_tz(services, user=user)
+    until = rhythm.snooze(services.ws, user=user, length=length)
+    ref = messaging.example_ref(services.ws, example_id=example_id)
+    # already answered or expired: nothing held, the snooze still stands
+    with contextlib.suppress(StaleActionError):
+        labeling.release(services.ws, project=ref.project, example_id=example_id, annotator=user)
+    services.courier.update(snoozed_message(user=user, until=until), channel=channel, ts=ts)
+    return until
+
+
+def command(services: Services, *, user: str, verb: str, args: str) -> str:
+    """`/label nudge HH:MM|off`, `/label quiet HH:MM-HH:MM|off`, `/label leaderboard on|off`:
+    what to answer (ephemeral)."""
+    current = remember_tz(services, user=user)
+    where = f"your time ({escape(current.tz or 'UTC')})"
+    arg = args.strip().lower()
+    if verb == "nudge":
+        if arg == "off":
+            rhythm.update_rhythm(services.ws, user=user, nudge_at=None)
+            return "Daily nudge off."
+        if not arg:
+            now = f"at {rhythm.clock(current.nudge_at)}" if current.nudge_at is not None else "off"
+            return f"Your daily nudge is {now}. `/label nudge 09:30` or `/label nudge off`."
+        at = rhythm.parse_clock(arg)
+        rhythm.update_rhythm(services.ws, user=user, nudge_at=at)
+        return (
+            f"I'll nudge you at {rhythm.clock(at)} {where} on days there is work for you "
+            "(never in your quiet hours, never more than one message a day)."
+        )
+    if verb == "quiet":
+        if not arg:
+            start, end = current.quiet
+            return f"Your quiet hours: {rhythm.clock(start)}–{rhythm.clock(end)} {where}."
+        start, end = rhythm.parse_quiet(arg)
+        rhythm.update_rhythm(services.ws, user=user, quiet_start=start, quiet_end=end)
+        if start == end:
+            return "No quiet hours: nudges may come at any time (still at most one a day)."
+        return f"Quiet hours set: {rhythm.clock(start)}–{rhythm.clock(end)} {where}."
+    if arg not in ("on", "off"):
+        raise InvalidInputError("`/label leaderboard on` or `/label leaderboard off`")
+    rhythm.update_rhythm(services.ws, user=user, leaderboard=arg == "on")
+    return (
+        "You are on the weekly leaderboard."
+        if arg == "on"
+        else "You are off the weekly leaderboard (your labels still count)."
+    )
+
+
+def _work_for(services: Services, user: str) -> tuple[str, int] | None:
+    """The project with the most examples waiting, among those ``user`` labels (else all)."""
+    mine = [p.name for p in progress.user_progress(services.ws, annotator=user).projects]
+    names = mine or [p.name for p in projects.list_projects(services.ws)]
+    waiting = [(n, int(projects.project_status(services.ws, n)["queue"])) for n in names]
+    waiting = [(n, q) for n, q in waiting if q > 0]
+    return max(waiting, key=lambda nq: nq[1]) if waiting else None
+
+
+def send_nudges(services: Services, *, now: datetime | None = None) -> int:
+    """The scheduler job: nudge those whose time has come and who have work; how many."""
+    sent = 0
+    for user in rhythm.due_nudges(services.ws, now=now):
+        work = _work_for(services, user)
+        if work is None:
+            continue  # sent only when there is work
+        if not rhythm.claim_unsolicited(services.ws, user=user, now=now):
+            continue  # another process took today's message, or a rule says no
+        try:
+            services.courier.post(nudge_message(project=work[0], waiting=work[1]), channel=user)
+        except SlackApiError as exc:
+            log.warning("nudge to %s not sent: Slack said %s", user, exc.response.get("error"))
+            continue
+        sent += 1
+    return sent

@@ -1,0 +1,104 @@
+"""The disagreement thread's root message: who chose what, the model's view, and the buttons
+that settle the final label (project admins and the experts involved)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot import ids
+from bot.slack_text import escape
+from bot.views.labeling import example_section
+from bot.views.text import Block, actions, button, context, message, section
+
+MAX_CANDIDATES = 25  # elements per actions block
+
+
+@dataclass(frozen=True)
+class DisputeCard:
+    example_id: int
+    text: str
+    project: str
+    votes: Sequence[tuple[str, str]]  # (expert, label), oldest first
+    model: tuple[str, float] | None
+    involved: Sequence[str]
+
+
+def who(user: str) -> str:
+    """A mention for Slack users, the plain name for others (an importer's name)."""
+    return f"<@{user}>" if user[:1] in ("U", "W") else escape(user)
+
+
+def settle_value(example_id: int, label: str) -> str:
+    return f"{example_id}|{label}"
+
+
+def parse_settle_value(value: str) -> tuple[int, str]:
+    example_id, _, label = value.partition("|")
+    return int(example_id), label
+
+
+def candidates(card: DisputeCard) -> list[str]:
+    """The labels to settle on: those chosen, then the model's, each once."""
+    out: list[str] = []
+    for label in [lb for _, lb in card.votes] + ([card.model[0]] if card.model else []):
+        if label not in out:
+            out.append(label)
+    return out[:MAX_CANDIDATES]
+
+
+def _facts(card: DisputeCard) -> list[Block]:
+    chose = "\n".join(f"• {who(u)} chose *{escape(lb)}*" for u, lb in card.votes)
+    model = (
+        f"The model says *{escape(card.model[0])}* ({card.model[1]:.0%})."
+        if card.model
+        else "No model view yet."
+    )
+    return [
+        section(f":scales: The experts disagree on an example from *{escape(card.project)}*:"),
+        example_section(card.example_id, card.text),
+        section(f"{chose}\n{model}", block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}"),
+    ]
+
+
+def dispute_message(card: DisputeCard) -> Block:
+    row = [
+        button(
+            f"Settle: {label}",
+            action_id=f"{ids.SETTLE}:{i}",
+            value=settle_value(card.example_id, label),
+        )
+        for i, label in enumerate(candidates(card))
+    ]
+    involved = ", ".join(who(u) for u in card.involved)
+    blocks = [
+        *_facts(card),
+        actions(row, block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}:settle"),
+        context(
+            f"The final label is settled by a project admin or one of the experts involved "
+            f"({involved}). Discuss in this thread; replies are kept with the example."
+        ),
+    ]
+    return message(f"Experts disagree on an example from {escape(card.project)}", blocks)
+
+
+def settled_message(card: DisputeCard, *, label: str, user: str) -> Block:
+    blocks = [
+        *_facts(card),
+        context(f":white_check_mark: Settled as *{escape(label)}* by <@{user}>"),
+    ]
+    return message(f"Settled as {escape(label)} by <@{user}>", blocks)
+
+
+def settled_reply(card: DisputeCard, *, label: str, user: str) -> Block:
+    """The thread reply telling everyone involved (they are mentioned) how it was settled."""
+    involved = " ".join(who(u) for u in card.involved if u != user)
+    text = f"<@{user}> settled this as *{escape(label)}*. {involved}".strip()
+    return message(text, [section(text)])
+
+
+def not_allowed(project: str) -> str:
+    return (
+        f"Only an admin of *{escape(project)}* or the experts involved can settle this "
+        "disagreement. Reply in the thread to weigh in."
+    )

@@ -1,0 +1,99 @@
+"""The mislabel review DM: someone else's label the model doubts, and the reviewer's verdict.
+
+"Keep *X*" / "Change to *Y*" (the model's suggestion) / a select of the other labels / Discuss.
+Values carry f"{review id}|{example id}|{label}", so the listener needs nothing but the payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot import ids
+from bot.slack_text import escape, truncate
+from bot.views.labeling import example_section
+from bot.views.text import OPTION_TEXT_MAX, Block, actions, button, context, message, plain, section
+
+MAX_SELECT_OPTIONS = 100  # static_select options (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element)
+
+
+@dataclass(frozen=True)
+class ReviewCard:
+    review_id: int
+    example_id: int
+    text: str
+    project: str
+    given: str  # the label under review
+    given_by: str  # who gave it (a Slack user id, or an importer's name)
+    suggested: str  # the model's alternative
+    confidence: float
+    labels: Sequence[str]  # the project's active labels
+
+
+def review_value(review_id: int, example_id: int, label: str) -> str:
+    return f"{review_id}|{example_id}|{label}"
+
+
+def parse_review_value(value: str) -> tuple[int, int, str]:
+    """Inverse of `review_value` (ids are integers, so the first two `|` split)."""
+    review_id, _, rest = value.partition("|")
+    example_id, _, label = rest.partition("|")
+    return int(review_id), int(example_id), label
+
+
+def _who(user: str) -> str:
+    return f"<@{user}>" if user[:1] in ("U", "W") else escape(user)
+
+
+def review_message(card: ReviewCard) -> Block:
+    """The DM asking a second expert whether a label stands."""
+    question = (
+        f"{_who(card.given_by)} labeled this *{escape(card.given)}*; the model thinks "
+        f"*{escape(card.suggested)}* ({card.confidence:.0%}). Which is right?"
+    )
+    value = str(card.example_id)
+    row = [
+        button(
+            f"Keep {card.given}",
+            action_id=ids.REVIEW_KEEP,
+            value=review_value(card.review_id, card.example_id, card.given),
+        ),
+        button(
+            f"Change to {card.suggested}",
+            action_id=ids.REVIEW_CHANGE,
+            style="primary",
+            value=review_value(card.review_id, card.example_id, card.suggested),
+        ),
+        button("Discuss", action_id=ids.DISCUSS, value=value),
+    ]
+    others = [lb for lb in card.labels if lb not in (card.given, card.suggested)]
+    blocks = [
+        section(question, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}"),
+        example_section(card.example_id, card.text),
+        actions(row, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:choices"),
+    ]
+    if others:
+        select: Block = {
+            "type": "static_select",
+            "action_id": ids.REVIEW_SELECT,
+            "placeholder": plain("Another label…", 150),
+            "options": [
+                {
+                    "text": plain(lb, OPTION_TEXT_MAX),
+                    "value": review_value(card.review_id, card.example_id, lb),
+                }
+                for lb in others[:MAX_SELECT_OPTIONS]
+            ],
+        }
+        blocks.append(actions([select], block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:other"))
+    blocks.append(context(f"*{escape(card.project)}* · a second look at a label the model doubts"))
+    fallback = f"Review a label from {escape(card.project)}: {truncate(escape(card.text), 200)}"
+    return message(fallback, blocks)
+
+
+def reviewed_message(*, example_id: int, text: str, status: str, label: str, user_id: str) -> Block:
+    """The review DM once answered: "Kept *X*" or "Changed to *Y*", by whom."""
+    verb = "Kept" if status == "kept" else "Changed to"
+    result = f"{verb} *{escape(label)}* by <@{user_id}>"
+    blocks = [example_section(example_id, text), context(result)]
+    return message(f"{verb} {escape(label)} by <@{user_id}>", blocks)

@@ -1,0 +1,63 @@
+"""The weekly leaderboard and streaks for the digest: who labeled most in the last 7 days, and
+for how many days in a row each of them has labeled.
+
+Only answers given by hand count (not imports or simulations); people who opted out with
+`/label leaderboard off` (engine.rhythm) are left out. Days are UTC days: the digest is one
+message for a whole team, so one calendar serves everyone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.models import utcnow
+from storage.repositories import feedback, people, projects
+
+WEEK = timedelta(days=7)
+NOT_BY_HAND = frozenset({"import", "simulation"})
+TOP = 5
+
+
+@dataclass(frozen=True)
+class Standing:
+    annotator: str
+    labels: int  # in the last 7 days
+    streak: int  # consecutive days with a label, up to today (or yesterday: today may be young)
+
+
+def streak(days: set[date], today: date) -> int:
+    """Consecutive days in ``days`` ending today, or yesterday when today has none yet."""
+    day = today if today in days else today - timedelta(days=1)
+    count = 0
+    while day in days:
+        count += 1
+        day -= timedelta(days=1)
+    return count
+
+
+def weekly_leaderboard(
+    ws: Workspace, project: str, *, now: datetime | None = None, top: int = TOP
+) -> list[Standing]:
+    """The ``top`` experts of the last 7 days, most labels first (ties: longer streak, name)."""
+    now = now or utcnow()
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        rows = feedback.list_annotations(session=session, project_id=found.id)
+        hidden = people.opted_out_of_leaderboard(session=session)
+    week: Counter[str] = Counter()
+    days: dict[str, set[date]] = defaultdict(set)
+    for row in rows:
+        if row.source in NOT_BY_HAND or row.annotator in hidden or row.created_at > now:
+            continue
+        days[row.annotator].add(row.created_at.date())
+        if row.created_at >= now - WEEK:
+            week[row.annotator] += 1
+    today = now.date()
+    standings = [Standing(who, n, streak(days[who], today)) for who, n in week.items()]
+    standings.sort(key=lambda s: (-s.labels, -s.streak, s.annotator))
+    return standings[:top]

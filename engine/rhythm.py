@@ -1,0 +1,204 @@
+"""The busy expert's rhythm: snooze, quiet hours in their own time zone, the opt-in daily nudge,
+and never more than one unsolicited message a day.
+
+The rules are pure functions of a person's :class:`Rhythm` and a clock (``now``, aware UTC),
+so they are tested with any time zone and any hour; the service functions below read and write
+the ``people`` table. "Unsolicited" is everything the bot sends a person without being asked in
+that moment (the nudge today); the day is the person's local day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import InvalidInputError
+from storage.models import utcnow
+from storage.repositories import models, people
+
+# Quiet hours unless a person sets their own: evenings, nights and early mornings.
+DEFAULT_QUIET = (20 * 60, 8 * 60)
+SNOOZES = {"1h": "1 hour", "tomorrow": "until tomorrow"}
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """A person's preferences (defaults for someone labelbot has not met)."""
+
+    tz: str | None = None
+    quiet_start: int | None = None  # minutes after local midnight
+    quiet_end: int | None = None
+    nudge_at: int | None = None
+    snoozed_until: datetime | None = None
+    last_unsolicited_at: datetime | None = None
+    leaderboard: bool = True
+
+    @property
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.tz or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    @property
+    def quiet(self) -> tuple[int, int]:
+        if self.quiet_start is None or self.quiet_end is None:
+            return DEFAULT_QUIET
+        return self.quiet_start, self.quiet_end
+
+
+# --- The rules (pure) --------------------------------------------------------------------------
+
+
+def local(rhythm: Rhythm, now: datetime) -> datetime:
+    return now.astimezone(rhythm.zone)
+
+
+def _minutes(moment: datetime) -> int:
+    return moment.hour * 60 + moment.minute
+
+
+def in_quiet_hours(rhythm: Rhythm, now: datetime) -> bool:
+    """Whether ``now`` falls in the person's quiet hours, on their own clock (may wrap midnight)."""
+    start, end = rhythm.quiet
+    minute = _minutes(local(rhythm, now))
+    if start == end:
+        return False  # "quiet off"
+    if start < end:
+        return start <= minute < end
+    return minute >= start or minute < end
+
+
+def snoozed(rhythm: Rhythm, now: datetime) -> bool:
+    return rhythm.snoozed_until is not None and now < rhythm.snoozed_until
+
+
+def day_start(rhythm: Rhythm, now: datetime) -> datetime:
+    """Midnight of the person's local day, in UTC."""
+    today = local(rhythm, now).date()
+    return datetime.combine(today, time(0), tzinfo=rhythm.zone).astimezone(UTC)
+
+
+def messaged_today(rhythm: Rhythm, now: datetime) -> bool:
+    last = rhythm.last_unsolicited_at
+    return last is not None and last >= day_start(rhythm, now)
+
+
+def why_not_now(rhythm: Rhythm, now: datetime) -> str | None:
+    """Why an unsolicited message may not go out now, or None when it may."""
+    if snoozed(rhythm, now):
+        return "snoozed"
+    if in_quiet_hours(rhythm, now):
+        return "quiet hours"
+    if messaged_today(rhythm, now):
+        return "already messaged today"
+    return None
+
+
+def nudge_due(rhythm: Rhythm, now: datetime) -> bool:
+    """The daily nudge: asked for, its local time reached today, and nothing forbids a message."""
+    if rhythm.nudge_at is None:
+        return False
+    return _minutes(local(rhythm, now)) >= rhythm.nudge_at and why_not_now(rhythm, now) is None
+
+
+def snooze_end(rhythm: Rhythm, now: datetime, length: str) -> datetime:
+    """When a snooze of ``length`` ("1h" or "tomorrow": the end of tomorrow's quiet hours)."""
+    if length == "1h":
+        return now + timedelta(hours=1)
+    if length != "tomorrow":
+        raise InvalidInputError(f"snooze for {', '.join(SNOOZES)}, not {length!r}")
+    tomorrow = local(rhythm, now).date() + timedelta(days=1)
+    wake = rhythm.quiet[1] if rhythm.quiet[0] != rhythm.quiet[1] else DEFAULT_QUIET[1]
+    morning = datetime.combine(tomorrow, time(wake // 60, wake % 60), tzinfo=rhythm.zone)
+    return morning.astimezone(UTC)
+
+
+def parse_clock(text: str) -> int:
+    """ "09:30" -> minutes after midnight."""
+    hours, sep, minutes = text.strip().partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit()):
+        raise InvalidInputError(f"give a time as HH:MM, like 09:30 (not {text!r})")
+    h, m = int(hours), int(minutes)
+    if not (0 <= h < 24 and 0 <= m < 60):
+        raise InvalidInputError(f"{text!r} is not a time of day")
+    return h * 60 + m
+
+
+def parse_quiet(text: str) -> tuple[int, int]:
+    """ "22:00-08:00" -> (start, end) in minutes; "off" -> no quiet hours."""
+    if text.strip().lower() == "off":
+        return 0, 0
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise InvalidInputError(f"give quiet hours as HH:MM-HH:MM, like 20:00-08:00 (not {text!r})")
+    return parse_clock(start), parse_clock(end)
+
+
+def clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+# --- Services ----------------------------------------------------------------------------------
+
+
+def rhythm_of(ws: Workspace, *, user: str) -> Rhythm:
+    with session_scope(ws.db, read_only=True) as session:
+        found = people.get_person(session=session, user_id=user)
+        if found is None:
+            return Rhythm()
+        return Rhythm(
+            tz=found.tz,
+            quiet_start=found.quiet_start,
+            quiet_end=found.quiet_end,
+            nudge_at=found.nudge_at,
+            snoozed_until=found.snoozed_until,
+            last_unsolicited_at=found.last_unsolicited_at,
+            leaderboard=found.leaderboard,
+        )
+
+
+def update_rhythm(ws: Workspace, *, user: str, **fields: object) -> Rhythm:
+    """Store preferences (tz, quiet_start, quiet_end, nudge_at, snoozed_until, leaderboard)."""
+    with session_scope(ws.db) as session:
+        people.save_person(session=session, user_id=user, **fields)
+    return rhythm_of(ws, user=user)
+
+
+def snooze(ws: Workspace, *, user: str, length: str, now: datetime | None = None) -> datetime:
+    """Snooze ``user``: no unsolicited message until the returned moment."""
+    now = now or utcnow()
+    until = snooze_end(rhythm_of(ws, user=user), now, length)
+    update_rhythm(ws, user=user, snoozed_until=until)
+    return until
+
+
+def claim_unsolicited(ws: Workspace, *, user: str, now: datetime | None = None) -> bool:
+    """May labelbot write to ``user`` unasked now? True claims today's one message (atomically:
+    two processes asking at once get one True)."""
+    now = now or utcnow()
+    rhythm = rhythm_of(ws, user=user)
+    if why_not_now(rhythm, now) is not None:
+        return False
+    with session_scope(ws.db) as session:
+        return people.claim_unsolicited(
+            session=session, user_id=user, since=day_start(rhythm, now), now=now
+        )
+
+
+def due_nudges(ws: Workspace, *, now: datetime | None = None) -> list[str]:
+    """Those whose daily nudge is due now (the caller checks there is work, then claims)."""
+    now = now or utcnow()
+    with session_scope(ws.db, read_only=True) as session:
+        users = [p.user_id for p in people.list_nudged(session=session)]
+    return [u for u in users if nudge_due(rhythm_of(ws, user=u), now)]
+
+
+def model_guess(ws: Workspace, *, example_id: int) -> str | None:
+    """The active model's label for an example (to count answers that agreed with it)."""
+    with session_scope(ws.db, read_only=True) as session:
+        prediction = models.get_prediction(session=session, example_id=example_id)
+        return None if prediction is None else prediction.label

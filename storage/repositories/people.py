@@ -1,0 +1,68 @@
+"""People: each expert's rhythm preferences, and the atomic claim of the day's one message."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, or_, select, update
+
+from storage.models import Person, utcnow
+
+FIELDS = frozenset({"tz", "quiet_start", "quiet_end", "nudge_at", "snoozed_until", "leaderboard"})
+
+
+def get_person(*, session: Session, user_id: str) -> Person | None:
+    return session.get(Person, user_id)
+
+
+def save_person(*, session: Session, user_id: str, **fields: Any) -> Person:
+    """Create or update ``user_id``'s row with ``fields`` (names from FIELDS)."""
+    unknown = set(fields) - FIELDS
+    if unknown:
+        raise ValueError(f"unknown person fields: {sorted(unknown)}")
+    person = session.get(Person, user_id)
+    if person is None:
+        person = Person(user_id=user_id)
+    for name, value in fields.items():
+        setattr(person, name, value)
+    person.updated_at = utcnow()
+    session.add(person)
+    session.flush()
+    return person
+
+
+def claim_unsolicited(*, session: Session, user_id: str, since: datetime, now: datetime) -> bool:
+    """Mark ``now`` as the day's unsolicited message unless one went out at or after ``since``.
+
+    One conditional UPDATE, so two processes (serve and worker) never both send: the one whose
+    update matched the row sends, the other sees 0 rows.
+    """
+    if session.get(Person, user_id) is None:
+        save_person(session=session, user_id=user_id)
+    result = session.exec(
+        update(Person)
+        .where(
+            col(Person.user_id) == user_id,
+            or_(
+                col(Person.last_unsolicited_at).is_(None),
+                col(Person.last_unsolicited_at) < since,
+            ),
+        )
+        .values(last_unsolicited_at=now)
+    )
+    session.expire_all()
+    return bool(result.rowcount == 1)
+
+
+def list_nudged(*, session: Session) -> list[Person]:
+    """Everyone who asked for a daily nudge."""
+    return list(
+        session.exec(
+            select(Person).where(col(Person.nudge_at).is_not(None)).order_by(col(Person.user_id))
+        ).all()
+    )
+
+
+def opted_out_of_leaderboard(*, session: Session) -> set[str]:
+    return set(session.exec(select(Person.user_id).where(col(Person.leaderboard).is_(False))).all())

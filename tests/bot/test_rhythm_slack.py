@@ -1,0 +1,143 @@
+"""The busy expert's rhythm through real HTTP: the end-of-batch summary with "5 more" / "Done
+for now", Snooze on the labeling message, `/label nudge|quiet|leaderboard`, and the nudge job
+on a controllable clock with the time zone users.info gives (Europe/Berlin in the fake)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot import ids, rhythm_flow
+from engine import rhythm
+from tests.bot.conftest import PROJECT, Bot
+from tests.fakes.slack_client import button
+
+U1 = "U0ALICE"
+
+
+def utc(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+
+def _answer(bot: Bot, truth: dict[str, str], user: str) -> None:
+    from tests.bot.conftest import true_label
+
+    (message,) = bot.slack.open_examples(user)
+    bot.slack.choose(user, message, true_label(bot, truth, message))
+    bot.settle()
+
+
+def _summaries(bot: Bot, user: str) -> list[dict]:  # type: ignore[type-arg]
+    return [m for m in bot.slack.dm(user) if " done — " in m.get("text", "")]
+
+
+def test_a_batch_ends_with_a_summary_then_5_more_or_done(bot: Bot, bank: dict[str, str]) -> None:
+    bot.slack.command(U1, "2")
+    bot.settle()
+    for _ in range(2):
+        _answer(bot, bank, U1)
+    (summary,) = _summaries(bot, U1)
+    # no model yet (rescored without one): nothing to agree with
+    assert summary["text"] == "2 done — the model has no view yet"
+    assert not bot.slack.open_examples(U1)
+
+    bot.slack.click(U1, summary, ids.BATCH_MORE)
+    bot.settle()
+    assert len(bot.slack.open_examples(U1)) == 1  # the next batch started
+    for _ in range(5):
+        _answer(bot, bank, U1)
+    summaries = _summaries(bot, U1)
+    assert summaries[-1]["text"].startswith("5 done — ")
+    bot.slack.click(U1, summaries[-1], ids.BATCH_DONE)
+    bot.settle()
+    closed = next(m for m in bot.slack.dm(U1) if m["ts"] == summaries[-1]["ts"])
+    assert "Done for now" in closed["text"] and not bot.slack.open_examples(U1)
+    assert not bot.api.warnings
+
+
+def test_snooze_releases_the_example_and_holds_back_the_nudge(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    bot.slack.command(U1, "nudge 09:30")
+    bot.settle()
+    assert any("09:30" in t and "Europe/Berlin" in t for t in bot.slack.ephemerals(U1))
+    bot.slack.command(U1, "")
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)
+    block_id, menu = button(message, ids.SNOOZE)
+    option = next(o for o in menu["options"] if o["value"].endswith("|tomorrow"))
+    from tests.fakes.signing import signed_interactivity
+
+    payload = bot.slack.action_payload(
+        U1, message, ids.SNOOZE, None, block_id=block_id, selected_option=option
+    )
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, payload)).status_code == 200
+    bot.settle()
+    assert not bot.slack.open_examples(U1)  # the message now says snoozed
+    assert "Snoozed" in next(m for m in bot.slack.dm(U1) if m["ts"] == message["ts"])["text"]
+    until = rhythm.rhythm_of(bot.ws, user=U1).snoozed_until
+    assert until is not None
+    # tomorrow 08:00 in Berlin (UTC+1), whatever the real clock says: 07:00 UTC
+    assert until.astimezone(UTC).hour == 7 and until > datetime.now(UTC)
+
+    before = len(bot.slack.dm(U1))
+    assert rhythm_flow.send_nudges(bot.services, now=until.replace(hour=6)) == 0  # still snoozed
+    assert rhythm_flow.send_nudges(bot.services, now=until.replace(hour=8, minute=30)) == 1
+    nudge = bot.slack.dm(U1)[-1]
+    assert len(bot.slack.dm(U1)) == before + 1 and "waiting for you" in nudge["text"]
+    assert button(nudge, ids.HOME_START_BATCH)[1]["value"] == PROJECT
+
+
+def test_nudges_respect_quiet_hours_and_the_daily_cap(bot: Bot, bank: dict[str, str]) -> None:
+    bot.slack.command(U1, "nudge 09:30")
+    bot.slack.command(U1, "quiet 09:00-11:00")
+    bot.settle()
+    assert any("Quiet hours set: 09:00–11:00" in t for t in bot.slack.ephemerals(U1))
+    assert rhythm_flow.send_nudges(bot.services, now=utc(25, 8, 30)) == 0  # 09:30: quiet
+    assert rhythm_flow.send_nudges(bot.services, now=utc(25, 10, 0)) == 1  # 11:00 in Berlin
+    assert rhythm_flow.send_nudges(bot.services, now=utc(25, 12, 0)) == 0  # one a day
+    assert rhythm_flow.send_nudges(bot.services, now=utc(26, 10, 0)) == 1  # the next day
+    bot.slack.command(U1, "nudge off")
+    bot.settle()
+    assert rhythm_flow.send_nudges(bot.services, now=utc(27, 10, 0)) == 0
+    nudges = [m for m in bot.slack.dm(U1) if "waiting for you" in m.get("text", "")]
+    assert len(nudges) == 2
+
+
+def test_no_nudge_without_work(bot: Bot) -> None:
+    from engine import projects
+
+    projects.create_project(bot.ws, name="empty", labels=["a", "b"])
+    bot.slack.command(U1, "nudge 09:30")
+    bot.settle()
+    assert rhythm_flow.send_nudges(bot.services, now=utc(25, 10, 0)) == 0
+    assert bot.slack.dm(U1) == []
+    # and today's one message is still unspent
+    assert rhythm.rhythm_of(bot.ws, user=U1).last_unsolicited_at is None
+
+
+def test_leaderboard_opt_out_command(bot: Bot) -> None:
+    bot.slack.command(U1, "leaderboard off")
+    bot.settle()
+    assert rhythm.rhythm_of(bot.ws, user=U1).leaderboard is False
+    bot.slack.command(U1, "leaderboard maybe")
+    bot.settle()
+    assert any("leaderboard on" in t for t in bot.slack.ephemerals(U1))
+
+
+def test_batch_summary_view_counts_agreement_with_the_model() -> None:
+    from bot.views.rhythm import batch_summary
+
+    summary = batch_summary(project=PROJECT, done=5, compared=5, agreed=3, size=5)
+    assert summary["text"] == "5 done — 3 agreed with the model"
+    buttons = summary["blocks"][1]["elements"]
+    assert [b["action_id"] for b in buttons] == [ids.BATCH_MORE, ids.BATCH_DONE]
+    assert buttons[0]["text"]["text"] == "5 more" and buttons[0]["value"] == PROJECT
+
+
+def test_the_digest_shows_the_leaderboard_section() -> None:
+    from bot.views.digest import _leaderboard
+    from engine.leaderboard import Standing
+
+    text = _leaderboard([Standing("U0ANA", 12, 4), Standing("U0BEN", 3, 1)])
+    assert "<@U0ANA> 12 · :fire: 4-day streak" in text
+    assert "<@U0BEN> 3" in text and "U0BEN> 3 ·" not in text

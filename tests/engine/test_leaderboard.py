@@ -1,0 +1,58 @@
+"""The weekly leaderboard and streaks (UTC days), with the per-person opt-out; on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from engine import labeling, leaderboard, projects, rhythm
+from engine.leaderboard import Standing, streak
+
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+
+def test_streak_counts_consecutive_days_to_today_or_yesterday() -> None:
+    today = NOW.date()
+    days = {today - timedelta(days=d) for d in (0, 1, 2, 4)}
+    assert streak(days, today) == 3
+    assert streak({today - timedelta(days=1), today - timedelta(days=2)}, today) == 2
+    assert streak({today - timedelta(days=2)}, today) == 0
+    assert streak(set(), today) == 0
+
+
+def test_weekly_leaderboard_from_labels(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    projects.create_project(ws, name="p", labels=["a", "b"])
+    path = tmp_path / "p.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([f"text {i}"] for i in range(30))
+    projects.import_file(ws, project="p", path=path)
+
+    def label(user: str, days_ago: int) -> None:
+        at = NOW - timedelta(days=days_ago)
+        task = labeling.next_task(ws, project="p", annotator=user, now=at)
+        assert task is not None
+        labeling.submit_label(
+            ws,
+            project="p",
+            example_id=task.example_id,
+            label="a",
+            annotator=user,
+            source="slack",
+            key=f"{user}:{task.example_id}",
+            now=at,
+        )
+
+    for days_ago in (0, 1, 2, 3, 10):  # Ana: a 4-day streak, 4 labels this week
+        label("U0ANA", days_ago)
+    for days_ago in (1, 1, 1, 1, 1):  # Ben: 5 labels, all yesterday
+        label("U0BEN", days_ago)
+    label("U0CY", 9)  # Cy: nothing this week
+    board = leaderboard.weekly_leaderboard(ws, "p", now=NOW)
+    assert board == [Standing("U0BEN", 5, 1), Standing("U0ANA", 4, 4)]
+
+    rhythm.update_rhythm(ws, user="U0BEN", leaderboard=False)
+    assert leaderboard.weekly_leaderboard(ws, "p", now=NOW) == [Standing("U0ANA", 4, 4)]
