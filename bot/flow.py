@@ -349,6 +349,12 @@ def _project_progress(
         model_version=figures.model_version,
         forecast=figures.forecast.describe(figures.target) if figures.curve else None,
         rare_classes=[lb for lb, n in summary.class_counts if n < MIN_EXAMPLES],
+        agreement=(
+            figures.agreement.describe()
+            if figures.agreement is not None and figures.agreement.examples
+            else None
+        ),
+        open_reviews=figures.open_reviews,
     )
 
 

@@ -47,6 +47,10 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
     ]
     if project.forecast:
         fields.append(mrkdwn(f"*Forecast*\n{escape(project.forecast)}"))
+    if project.agreement:
+        fields.append(mrkdwn(f"*Agreement*\n{escape(project.agreement)}"))
+    if project.open_reviews:
+        fields.append(mrkdwn(f"*Reviews*\n{project.open_reviews} likely mislabels wait"))
     counts = _class_counts(project)
     if project.rare_classes:
         rare = ", ".join(escape(lb) for lb in project.rare_classes[:MAX_CLASSES_SHOWN])

@@ -64,6 +64,8 @@ class ProjectProgress:
     model_version: int | None = None
     forecast: str | None = None  # one sentence: milestones, plateau, labels to the target
     rare_classes: Sequence[str] = ()  # active labels with too few labels to learn or measure
+    agreement: str | None = None  # one sentence: kappa / alpha between experts, when measured
+    open_reviews: int = 0  # likely mislabels waiting for a second expert
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,11 @@ def test_home_shows_audit_interval_forecast_and_rare_classes() -> None:
         class_counts=[ClassCount("a", 30), ClassCount("b", 2)],
         accuracy=0.8, accuracy_low=0.7, accuracy_high=0.88, accuracy_source="audit",
         model_version=5, forecast="About 300 more labels to reach 90%.", rare_classes=["b"],
+        agreement="agreement: Cohen's kappa 0.71 over 12 examples", open_reviews=3,
     )  # fmt: skip
     view = home_tab(HomeStats("U1", 1, 60, [project]))
     text = json.dumps(view)
     assert "v5: 80.0% (90% interval 70.0%\\u201388.0%) on the audit set" in text
     assert "About 300 more labels" in text and "*Rare classes* (fewer than 5 labels): b" in text
+    assert "*Agreement*\\nagreement: Cohen's kappa 0.71" in text and "3 likely mislabels" in text
     assert len(view["blocks"]) == 2 + 4  # still 4 blocks per project (Home's 100-block cap)
