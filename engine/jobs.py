@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine import digest, taxonomy, training
+from engine import digest, proposing, reviews, taxonomy, training
+from engine.reviews import ScanReport
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, LabelbotError
-from storage.models import ModelRun, Project, utcnow
+from storage.models import ModelRun, Project, TaxonomyProposal, utcnow
 from storage.repositories import feedback, leases, models, projects
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,21 @@ class RetrainDecision:
     due: bool
     new_labels: int
     reason: str
+
+
+@contextmanager
+def _lease(
+    ws: Workspace, name: str, *, owner: str, ttl: timedelta, now: datetime | None = None
+) -> Iterator[bool]:
+    """Hold lease ``name`` for the block (yields False when another process holds it)."""
+    with session_scope(ws.db) as session:
+        got = leases.try_acquire(session=session, name=name, owner=owner, ttl=ttl, now=now)
+    try:
+        yield got
+    finally:
+        if got:
+            with session_scope(ws.db) as session:
+                leases.release(session=session, name=name, owner=owner)
 
 
 def _last_run(session, project_id: int) -> ModelRun | None:  # type: ignore[no-untyped-def]
@@ -99,31 +116,26 @@ def retrain_cycle(
         decision = retrain_decision(ws, name, now=now)
         if not decision.due:
             continue
-        lease = f"train:{name}"
-        with session_scope(ws.db) as session:
-            got = leases.try_acquire(session=session, name=lease, owner=owner, ttl=TRAIN_LEASE)
-        if not got:
-            outcomes.append(RetrainOutcome(name, None, "another process is training it"))
-            continue
-        try:
-            with session_scope(ws.db) as session:
-                found = projects.get_project(session=session, name=name)
-                assert found.id is not None
-                # a run left in "training" by a process that died is marked failed, not waited on
-                models.fail_abandoned_runs(
-                    session=session, project_id=found.id, started_before=utcnow() - TRAIN_LEASE
-                )
-            run = training.train_project(ws, name)
-        except InvalidInputError as exc:  # e.g. labels in only one class so far: wait for more
-            outcomes.append(RetrainOutcome(name, None, str(exc)))
-            continue
-        except LabelbotError as exc:
-            log.warning("retraining %s failed: %s", name, exc)
-            outcomes.append(RetrainOutcome(name, None, f"failed: {exc}"))
-            continue
-        finally:
-            with session_scope(ws.db) as session:
-                leases.release(session=session, name=lease, owner=owner)
+        with _lease(ws, f"train:{name}", owner=owner, ttl=TRAIN_LEASE) as got:
+            if not got:
+                outcomes.append(RetrainOutcome(name, None, "another process is training it"))
+                continue
+            try:
+                with session_scope(ws.db) as session:
+                    found = projects.get_project(session=session, name=name)
+                    assert found.id is not None
+                    # a run left "training" by a process that died is marked failed, not awaited
+                    models.fail_abandoned_runs(
+                        session=session, project_id=found.id, started_before=utcnow() - TRAIN_LEASE
+                    )
+                run = training.train_project(ws, name)
+            except InvalidInputError as exc:  # e.g. labels in only one class so far: wait
+                outcomes.append(RetrainOutcome(name, None, str(exc)))
+                continue
+            except LabelbotError as exc:
+                log.warning("retraining %s failed: %s", name, exc)
+                outcomes.append(RetrainOutcome(name, None, f"failed: {exc}"))
+                continue
         outcomes.append(RetrainOutcome(name, run.version, decision.reason))
         if on_trained is not None:
             on_trained(name, run)
@@ -176,26 +188,18 @@ def digest_cycle(
     with session_scope(ws.db, read_only=True) as session:
         due = [p for p in projects.list_projects(session=session) if digest_due(p, now=now)]
     for project in due:
-        lease = f"digest:{project.name}"
-        with session_scope(ws.db) as session:
-            if not leases.try_acquire(
-                session=session, name=lease, owner=owner, ttl=timedelta(minutes=10), now=now
-            ):
+        with _lease(
+            ws, f"digest:{project.name}", owner=owner, ttl=timedelta(minutes=10), now=now
+        ) as got:
+            if not got:
                 continue
-        try:
             send(project.name)
             digest.mark_sent(ws, project.name, now=now)
             sent.append(project.name)
-        finally:
-            with session_scope(ws.db) as session:
-                leases.release(session=session, name=lease, owner=owner)
     return sent
 
 
-# --- taxonomy proposals (imported here to keep this section's edits in one place) ----------------
-
-from engine import proposing  # noqa: E402
-from storage.models import TaxonomyProposal  # noqa: E402
+# --- taxonomy proposals ------------------------------------------------------------------------
 
 PROPOSALS_LEASE = timedelta(minutes=10)  # detection takes seconds; lapses if its owner dies
 
@@ -219,30 +223,21 @@ def proposal_cycle(
     for name in names:
         if not proposing.refresh_due(ws, name):
             continue
-        lease = f"proposals:{name}"
-        with session_scope(ws.db) as session:
-            if not leases.try_acquire(
-                session=session, name=lease, owner=owner, ttl=PROPOSALS_LEASE, now=now
-            ):
+        with _lease(ws, f"proposals:{name}", owner=owner, ttl=PROPOSALS_LEASE, now=now) as got:
+            if not got:
                 continue
-        try:
-            open_now = proposing.refresh_proposals(ws, name)
-        except LabelbotError as exc:
-            log.warning("proposals for %s failed: %s", name, exc)
-            continue
-        finally:
-            with session_scope(ws.db) as session:
-                leases.release(session=session, name=lease, owner=owner)
+            try:
+                open_now = proposing.refresh_proposals(ws, name)
+            except LabelbotError as exc:
+                log.warning("proposals for %s failed: %s", name, exc)
+                continue
         refreshed.append(name)
         if on_refreshed is not None:
             on_refreshed(name, open_now)
     return refreshed
 
 
-# --- mislabel reviews (imported here to keep this section's edits in one place) -----------------
-
-from engine import reviews  # noqa: E402
-from engine.reviews import ScanReport  # noqa: E402
+# --- mislabel reviews ---------------------------------------------------------------------------
 
 REVIEWS_LEASE = timedelta(minutes=10)  # a scan takes seconds; lapses if its owner dies
 
@@ -269,26 +264,20 @@ def review_cycle(
             if run is not None and run.version > int(project.settings.get("reviewed_version", 0)):
                 due.append((project.name, run.version))
     for name, version in due:
-        lease = f"reviews:{name}"
-        with session_scope(ws.db) as session:
-            if not leases.try_acquire(
-                session=session, name=lease, owner=owner, ttl=REVIEWS_LEASE, now=now
-            ):
+        with _lease(ws, f"reviews:{name}", owner=owner, ttl=REVIEWS_LEASE, now=now) as got:
+            if not got:
                 continue
-        try:
-            report = reviews.scan_project(ws, name, now=now)
-            with session_scope(ws.db) as session:
-                found = projects.get_project(session=session, name=name)
-                assert found.id is not None
-                projects.update_project_settings(
-                    session=session, project_id=found.id, reviewed_version=version
-                )
-        except LabelbotError as exc:
-            log.warning("mislabel scan of %s failed: %s", name, exc)
-            continue
-        finally:
-            with session_scope(ws.db) as session:
-                leases.release(session=session, name=lease, owner=owner)
+            try:
+                report = reviews.scan_project(ws, name, now=now)
+                with session_scope(ws.db) as session:
+                    found = projects.get_project(session=session, name=name)
+                    assert found.id is not None
+                    projects.update_project_settings(
+                        session=session, project_id=found.id, reviewed_version=version
+                    )
+            except LabelbotError as exc:
+                log.warning("mislabel scan of %s failed: %s", name, exc)
+                continue
         scanned.append(report)
         if on_scanned is not None:
             on_scanned(name, report)
