@@ -171,12 +171,24 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
     )
 
 
+# A class's audit F1 is used once this many audit labels have it; with fewer (10% of labels spread
+# over dozens of classes) one unlucky example would read as F1 0, so the cross-validated F1 is used.
+MIN_AUDIT_SUPPORT = 5
+
+
 def _per_class_f1(run: ModelRun | None) -> dict[str, float]:
     if run is None:
         return {}
-    audit = run.metrics.get("audit") or {}
-    table: dict[str, Any] = audit.get("per_class") or run.metrics.get("per_class") or {}
-    return {lb: float(v["f1"]) for lb, v in table.items() if v.get("support", 1)}
+    audit: dict[str, Any] = (run.metrics.get("audit") or {}).get("per_class") or {}
+    cv: dict[str, Any] = run.metrics.get("per_class") or {}
+    scores: dict[str, float] = {}
+    for label in set(cv) | set(audit):
+        a, c = audit.get(label) or {}, cv.get(label) or {}
+        if a.get("support", 0) >= MIN_AUDIT_SUPPORT:
+            scores[label] = float(a["f1"])
+        elif c.get("support", 0):
+            scores[label] = float(c["f1"])
+    return scores
 
 
 def _supports(run: ModelRun | None) -> dict[str, int]:

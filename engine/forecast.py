@@ -140,7 +140,9 @@ def fit_learning_curve(labels: Sequence[int], accuracy: Sequence[float]) -> Fore
     a = min(float(a), 1.0)
     fc = Forecast(ok=True, current_labels=current, message="", a=a, b=float(b), c=float(c))
     steps = ", ".join(f"{_round(m)} labels ≈ {acc_:.0%}" for m, acc_ in fc.milestones()[:3])
-    message = f"Forecast ({how} to {n.size} points): {steps}; plateau ≈ {fc.plateau:.0%}."
+    # a fit pinned at the bound a = 1 has not seen the curve bend yet: no plateau to report
+    ceiling = "no plateau in sight yet" if a >= 0.995 else f"plateau ≈ {fc.plateau:.0%}"
+    message = f"Forecast ({how} to {n.size} points): {steps}; {ceiling}."
     return Forecast(ok=True, current_labels=current, message=message, a=a, b=float(b), c=float(c))
 
 
