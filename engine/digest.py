@@ -225,8 +225,17 @@ def render_chart(digest: Digest, path: Path) -> Path:
         if digest.forecast.ok:
             last = max(xs)
             future = [last + i * max(last, 100) / 20 for i in range(41)]
-            left.plot(future, [digest.forecast.predict(n) for n in future], linestyle="--",
-                      label=f"forecast (plateau ≈ {digest.forecast.plateau:.0%})")  # fmt: skip
+            plateau = (
+                "no plateau in sight yet"
+                if digest.forecast.plateau >= 0.995
+                else f"plateau ≈ {digest.forecast.plateau:.0%}"
+            )
+            left.plot(
+                future,
+                [digest.forecast.predict(n) for n in future],
+                linestyle="--",
+                label=f"forecast ({plateau})",
+            )
         left.axhline(
             digest.target, color="grey", linestyle=":", label=f"target {digest.target:.0%}"
         )
