@@ -57,12 +57,10 @@ def test_weakest_classes_use_audit_f1_only_with_enough_audit_labels() -> None:
     from engine.digest import _per_class_f1
     from storage.models import ModelRun
 
+    cv = {"a": {"f1": 0.6, "support": 30}, "b": {"f1": 0.7, "support": 20}}
+    audit = {"a": {"f1": 0.9, "support": 8}, "b": {"f1": 0.0, "support": 1}}
     run = ModelRun(
-        project_id=1, version=1,
-        metrics={
-            "per_class": {"a": {"f1": 0.6, "support": 30}, "b": {"f1": 0.7, "support": 20}},
-            "audit": {"per_class": {"a": {"f1": 0.9, "support": 8}, "b": {"f1": 0.0, "support": 1}}},
-        },
-    )  # fmt: skip
+        project_id=1, version=1, metrics={"per_class": cv, "audit": {"per_class": audit}}
+    )
     # a: 8 audit labels, its unbiased F1; b: one audit label is no evidence, use the CV F1
     assert _per_class_f1(run) == {"a": 0.9, "b": 0.7}
