@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select, update
 
 from storage.models import Person, utcnow
@@ -23,7 +24,16 @@ def save_person(*, session: Session, user_id: str, **fields: Any) -> Person:
         raise ValueError(f"unknown person fields: {sorted(unknown)}")
     person = session.get(Person, user_id)
     if person is None:
-        person = Person(user_id=user_id)
+        try:
+            # Two commands from one user can arrive together (`/label nudge`, `/label quiet`):
+            # the second insert loses the race, and its change is then applied as an update.
+            with session.begin_nested():
+                person = Person(user_id=user_id, **fields)
+                session.add(person)
+            return person
+        except IntegrityError:
+            person = session.get(Person, user_id, populate_existing=True)
+            assert person is not None
     for name, value in fields.items():
         setattr(person, name, value)
     person.updated_at = utcnow()
