@@ -90,7 +90,7 @@ def _work_for(services: Services, user: str) -> tuple[str, int] | None:
     """The project with the most examples waiting, among those ``user`` labels (else all)."""
     mine = [p.name for p in progress.user_progress(services.ws, annotator=user).projects]
     names = mine or [p.name for p in projects.list_projects(services.ws)]
-    waiting = [(n, int(projects.project_status(services.ws, n)["queue"])) for n in names]
+    waiting = [(n, projects.queue_size(services.ws, n)) for n in names]
     waiting = [(n, q) for n, q in waiting if q > 0]
     return max(waiting, key=lambda nq: nq[1]) if waiting else None
 

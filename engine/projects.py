@@ -159,6 +159,14 @@ def _first_occurrences(ids: list[int]) -> list[bool]:
     return flags_
 
 
+def queue_size(ws: Workspace, name: str) -> int:
+    """How many examples wait for a label: one cheap count (status computes far more)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=name)
+        assert found.id is not None
+        return assignments.count_free_examples(session=session, project_id=found.id)
+
+
 def project_status(ws: Workspace, name: str) -> dict[str, Any]:
     """Counts, labels per class and the active model's metrics, as JSON-able data; with the
     classes still too rare to learn, expert agreement and mislabel reviews."""
