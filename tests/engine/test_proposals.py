@@ -15,6 +15,7 @@ from engine.proposals import (
     propose_splits,
     rare_labels,
 )
+from engine.proposals.merges import MIN_SUPPORT, pair_separability
 
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
          "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"]  # fmt: skip
@@ -65,6 +66,61 @@ def test_one_blob_cut_in_two_is_the_top_merge() -> None:
     assert merges[0].key == ("merge", "l3", "l3_bis")
     assert merges[0].evidence["confusion"] > 0.7 and merges[0].evidence["mixing"] > 0.7
     assert len(merges) == 1
+
+
+def test_diffuse_label_is_not_a_split_but_a_fused_one_is() -> None:
+    """A label spread over many sub-topics has far-apart 2-means groups too; only the label made
+    of two modes (the fused pair) is proposed."""
+    X, y, texts, _ = _blobs(n_classes=10, per=40, d=128, seed=7)
+    rng = np.random.default_rng(7)
+    subtopics = rng.normal(size=(8, 128))
+    subtopics /= np.linalg.norm(subtopics, axis=1, keepdims=True)
+    diffuse = np.flatnonzero(y == 2)  # blob 2 becomes 8 equally far sub-topics, 5 examples each
+    X[diffuse] = subtopics[np.arange(len(diffuse)) % 8] + rng.normal(
+        scale=0.6 / np.sqrt(128), size=(len(diffuse), 128)
+    )
+    y = np.where(y == 1, 0, y)
+    names = ["fused", "unused", "diffuse", *(f"l{c}" for c in range(3, 10))]
+    splits = propose_splits(_data(X, y, names, texts))
+    assert [p.labels for p in splits] == [("fused",)]
+    assert splits[0].evidence["z_elbow"] > 0 and splits[0].evidence["elbow"] > 1
+
+
+def test_probe_tells_a_random_cut_from_two_real_look_alikes() -> None:
+    """Two near blobs the head confuses still differ along one direction: the pair probe finds
+    it (large z); the same points under random names are exchangeable (z near 0)."""
+    rng = np.random.default_rng(11)
+    d = 64
+    base = rng.normal(size=d)
+    base /= np.linalg.norm(base)
+    shift = rng.normal(size=d)
+    shift -= (shift @ base) * base
+    shift *= 0.08 / np.linalg.norm(shift)
+    y = np.repeat([0, 1], 20)
+    X = base + np.where(y[:, None] == 0, shift, -shift) + rng.normal(scale=0.05, size=(40, d))
+    real = LabeledData(embeddings=X, labels=y, label_names=["a", "b"])
+    auc, z = pair_separability(real, 0, 1)
+    assert auc > 0.8 and z > 3
+    zs = []
+    for seed in range(5):
+        shuffled = LabeledData(embeddings=X, labels=rng.permutation(y), label_names=["a", "b"])
+        zs.append(pair_separability(shuffled, 0, 1, seed=seed)[1])
+    assert max(abs(v) for v in zs) < 2.5 and abs(float(np.mean(zs))) < 1.5
+    assert pair_separability(LabeledData(embeddings=X[:21], labels=y[:21], label_names=["a", "b"]),
+                             0, 1) == (0.5, 0.0)  # fmt: skip
+
+
+def test_a_merge_needs_enough_examples_of_both_labels() -> None:
+    X, y, texts, _ = _blobs(d=32)
+    members = np.flatnonzero(y == 3)
+    y = y.copy()
+    y[members[: MIN_SUPPORT - 1]] = 8  # too few examples under the second name to judge
+    names = [f"l{c}" for c in range(8)] + ["l3_bis"]
+    assert all("l3_bis" not in p.labels for p in propose_merges(_data(X, y, names, texts)))
+    y[members[: MIN_SUPPORT + 2]] = 8
+    merges = propose_merges(_data(X, y, names, texts))
+    assert merges and merges[0].labels == ("l3", "l3_bis")
+    assert merges[0].evidence["probe_z"] < 2 and "shuffled names" in merges[0].message
 
 
 def test_clean_taxonomy_gets_no_merge_or_split() -> None:
