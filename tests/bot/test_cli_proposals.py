@@ -42,7 +42,7 @@ def _fused_project(runner: CliRunner, rows: list[tuple[str, str]], tmp_path: Pat
         writer.writerow(["text", "label"])
         for text, intent in rows:
             seen[intent] = seen.get(intent, 0) + 1
-            writer.writerow([text, FUSED.get(intent, intent) if seen[intent] <= 12 else ""])
+            writer.writerow([text, FUSED.get(intent, intent) if seen[intent] <= 16 else ""])
     _run(runner, "import", "bank", str(path))
 
 
@@ -63,7 +63,7 @@ def test_list_refresh_approve_and_reject(cli_env, tmp_path: Path, banking_slice)
         f"proposal {split['id']} applied: split account_questions into minimum_age, fx_rates"
         in (" ".join(out.split()))
     )
-    assert "24 example(s) are back at the front of the queue" in out
+    assert "32 example(s) are back at the front of the queue" in out
     history = _run(runner, "labels", "history", "bank")
     assert f"proposal {split['id']}" in history
 

@@ -99,7 +99,7 @@ def _open(ws, kind: str):  # type: ignore[no-untyped-def]
 
 
 def test_fused_label_gets_a_split_and_approving_applies_it(ws, seven_intents, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    truth = make_project(ws, tmp_path, seven_intents, rename=FUSED, labeled=12)
+    truth = make_project(ws, tmp_path, seven_intents, rename=FUSED, labeled=16)
     found = proposing.refresh_proposals(ws, "bank")
     splits = [p for p in found if p.kind == "split"]
     assert [p.labels for p in splits] == [["account_questions"]]
@@ -119,7 +119,7 @@ def test_fused_label_gets_a_split_and_approving_applies_it(ws, seven_intents, tm
     assert proposing.get_proposal(ws, split.id).decided_by is None
     decision = proposing.approve(ws, "bank", split.id, actor="ana", actor_is_admin=True)
     assert decision.proposal.status == "applied" and decision.proposal.decided_by == "ana"
-    assert decision.change is not None and decision.change.requeued == 24
+    assert decision.change is not None and decision.change.requeued == 32
     new = [c["suggested_name"] for c in clusters]
     active = [lb.name for lb in projects.list_labels(ws, project="bank", active_only=True)]
     assert "account_questions" not in active and set(new) <= set(active)
@@ -139,7 +139,7 @@ def test_fused_label_gets_a_split_and_approving_applies_it(ws, seven_intents, tm
 
 
 def test_rejected_split_returns_only_when_the_evidence_grows(ws, seven_intents, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    truth = make_project(ws, tmp_path, seven_intents, rename=FUSED, labeled=12)
+    truth = make_project(ws, tmp_path, seven_intents, rename=FUSED, labeled=16)
     (split,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
     strength = split.evidence_strength
     proposing.reject(ws, "bank", split.id, actor="ana", actor_is_admin=True, reason="on purpose")
@@ -149,7 +149,7 @@ def test_rejected_split_returns_only_when_the_evidence_grows(ws, seven_intents, 
     (rejected,) = proposing.list_proposals(ws, "bank", status="rejected")
     assert rejected.reason == "on purpose" and rejected.decided_by == "ana"
 
-    label_the_rest(ws, truth, FUSED)  # 30 per intent: the groups grow from ~12 to ~30
+    label_the_rest(ws, truth, FUSED)  # 30 per intent: the groups grow from ~16 to ~30
     (back,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
     assert back.id != split.id and back.evidence_strength >= 1.5 * strength
     assert proposing.get_proposal(ws, split.id).status == "rejected"  # history kept
