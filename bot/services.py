@@ -15,49 +15,35 @@ from slack_sdk import WebClient
 
 from bot.config import SlackSettings
 from bot.delivery import Courier, make_client
+from engine import labeling
 from engine.workspace import Workspace
 
 
 class Batches:
     """ "Label 5 now": how many examples each expert still has to go in a batch they started.
 
-    Kept in memory: a batch is a convenience, and losing it on restart only means the loop
-    continues until the queue is empty, as it does without a batch.
+    Kept in the database (engine.labeling), so that with several bot replicas behind one URL the
+    answer that ends a batch is counted wherever it lands and the summary follows it.
     """
 
-    def __init__(self) -> None:
-        self._left: dict[tuple[str, str], int] = {}
-        # (answers, with a model's view, agreeing with it) of the running batch, then the ended one
-        self._tally: dict[tuple[str, str], tuple[int, int, int]] = {}
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
         self._ended: dict[tuple[str, str], tuple[int, int, int]] = {}
         self._lock = threading.Lock()
 
     def start(self, user: str, project: str, size: int) -> None:
-        with self._lock:
-            self._left[(user, project)] = size
-            self._tally[(user, project)] = (0, 0, 0)
+        labeling.start_batch(self._ws, project=project, user=user, size=size)
 
     def consume(self, user: str, project: str, *, agreed: bool | None = None) -> int | None:
         """Count one answer (``agreed``: with the model's view; None when it had none); examples
         left in the batch, or None when no batch is running."""
-        key = (user, project)
-        with self._lock:
-            left = self._left.get(key)
-            if left is None:
-                return None
-            done, compared, with_model = self._tally.get(key, (0, 0, 0))
-            self._tally[key] = (
-                done + 1,
-                compared + (agreed is not None),
-                with_model + bool(agreed),
-            )
-            left -= 1
-            if left <= 0:
-                del self._left[key]
-                self._ended[key] = self._tally.pop(key)
-                return 0
-            self._left[key] = left
-            return left
+        count = labeling.count_batch_answer(self._ws, project=project, user=user, agreed=agreed)
+        if count is None:
+            return None
+        if count.remaining <= 0:
+            with self._lock:  # handed to ended(), called next on this thread
+                self._ended[(user, project)] = (count.done, count.compared, count.agreed)
+        return count.remaining
 
     def ended(self, user: str, project: str) -> tuple[int, int, int] | None:
         """(answers, with a model's view, agreeing with it) of the batch that just ended, once."""
@@ -100,8 +86,11 @@ class Services:
     listener_executor: ThreadPoolExecutor
     # Runs Bolt's synchronous dispatch (signature check, ack) off the event loop.
     dispatch_executor: ThreadPoolExecutor
-    batches: Batches = field(default_factory=Batches)
+    batches: Batches = field(init=False)
     home_viewers: HomeViewers = field(default_factory=HomeViewers)
+
+    def __post_init__(self) -> None:
+        self.batches = Batches(self.ws)
 
     def close(self) -> None:
         self.listener_executor.shutdown(wait=True, cancel_futures=False)

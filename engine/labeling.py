@@ -27,6 +27,7 @@ from storage.errors import InvalidInputError, StaleActionError
 from storage.models import Assignment, Example, Label, Project, Review, utcnow
 from storage.repositories import (
     assignments,
+    batches,
     examples,
     feedback,
     flags,
@@ -386,3 +387,26 @@ def comment(
             external_key=external_key,
         )
         return created
+
+
+def start_batch(ws: Workspace, *, project: str, user: str, size: int) -> None:
+    """Start ``user``'s batch of ``size`` answers ("Label 5 now"); a running one restarts."""
+    if size < 1:
+        raise InvalidInputError(f"a batch needs at least one example, not {size}")
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        batches.start_batch(session=session, project_id=found.id, user_id=user, size=size)
+
+
+def count_batch_answer(
+    ws: Workspace, *, project: str, user: str, agreed: bool | None = None
+) -> batches.BatchCount | None:
+    """Count one of ``user``'s answers (``agreed``: with the model's view, None without one)
+    in their running batch: what is left and the tally, or None when no batch is running."""
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return batches.count_answer(
+            session=session, project_id=found.id, user_id=user, agreed=agreed
+        )

@@ -367,3 +367,20 @@ class Person(SQLModel, table=True):
     last_unsolicited_at: datetime | None = None
     leaderboard: bool = True  # shown in the weekly leaderboard
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LabelingBatch(SQLModel, table=True):
+    """A "Label 5 now" batch an expert is working through: how many answers are left and the
+    tally for the summary at its end. In the database, so that with several bot replicas the
+    click that ends a batch is counted wherever it lands; the row goes when the batch ends."""
+
+    __tablename__ = "labeling_batches"
+
+    project_id: int = Field(foreign_key="projects.id", primary_key=True)
+    user_id: str = Field(primary_key=True, max_length=200)
+    size: int
+    remaining: int
+    done: int = 0
+    compared: int = 0  # answers given where a model had a view
+    agreed: int = 0  # of those, the ones that agreed with it
+    started_at: datetime = Field(default_factory=utcnow)
