@@ -2,8 +2,9 @@
 for how many days in a row each of them has labeled.
 
 Only answers given by hand count (not imports or simulations); people who opted out with
-`/label leaderboard off` (engine.rhythm) are left out. Days are UTC days: the digest is one
-message for a whole team, so one calendar serves everyone.
+`/label leaderboard off` (engine.rhythm) are left out. Days are each expert's own calendar days
+(their Slack time zone, UTC when unknown): labeling at 23:30 and again at 00:30 local time is two
+days of a streak, and an evening session that crosses midnight UTC is not.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from engine.rhythm import Rhythm
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import utcnow
@@ -49,15 +51,20 @@ def weekly_leaderboard(
         assert found.id is not None
         rows = feedback.list_annotations(session=session, project_id=found.id)
         hidden = people.opted_out_of_leaderboard(session=session)
+        known = people.time_zones(session=session)
+    zones = {user: Rhythm(tz=tz).zone for user, tz in known.items()}
+    utc = Rhythm().zone
     week: Counter[str] = Counter()
     days: dict[str, set[date]] = defaultdict(set)
     for row in rows:
         if row.source in NOT_BY_HAND or row.annotator in hidden or row.created_at > now:
             continue
-        days[row.annotator].add(row.created_at.date())
+        days[row.annotator].add(row.created_at.astimezone(zones.get(row.annotator, utc)).date())
         if row.created_at >= now - WEEK:
             week[row.annotator] += 1
-    today = now.date()
-    standings = [Standing(who, n, streak(days[who], today)) for who, n in week.items()]
+    standings = [
+        Standing(who, n, streak(days[who], now.astimezone(zones.get(who, utc)).date()))
+        for who, n in week.items()
+    ]
     standings.sort(key=lambda s: (-s.labels, -s.streak, s.annotator))
     return standings[:top]

@@ -76,3 +76,9 @@ def list_nudged(*, session: Session) -> list[Person]:
 
 def opted_out_of_leaderboard(*, session: Session) -> set[str]:
     return set(session.exec(select(Person.user_id).where(col(Person.leaderboard).is_(False))).all())
+
+
+def time_zones(*, session: Session) -> dict[str, str]:
+    """user id -> IANA time zone, for everyone whose zone is known."""
+    rows = session.exec(select(Person.user_id, Person.tz).where(col(Person.tz).is_not(None))).all()
+    return {user: tz for user, tz in rows if tz}

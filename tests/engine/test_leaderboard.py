@@ -1,5 +1,5 @@
-"""The weekly leaderboard and streaks (UTC days), with the per-person opt-out; on SQLite and
-PostgreSQL."""
+"""The weekly leaderboard and streaks (each expert's own calendar days), with the per-person
+opt-out; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_streak_counts_consecutive_days_to_today_or_yesterday() -> None:
     assert streak(set(), today) == 0
 
 
-def test_weekly_leaderboard_from_labels(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def _project(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     projects.create_project(ws, name="p", labels=["a", "b"])
     path = tmp_path / "p.csv"
     with path.open("w", newline="") as handle:
@@ -30,6 +30,29 @@ def test_weekly_leaderboard_from_labels(ws, tmp_path: Path) -> None:  # type: ig
         writer.writerow(["text"])
         writer.writerows([f"text {i}"] for i in range(30))
     projects.import_file(ws, project="p", path=path)
+
+
+def _label_at(ws, user: str, at: datetime) -> None:  # type: ignore[no-untyped-def]
+    task = labeling.next_task(ws, project="p", annotator=user, now=at)
+    assert task is not None
+    labeling.submit_label(ws, project="p", example_id=task.example_id, label="a", annotator=user,
+                          source="slack", key=f"{user}:{task.example_id}", now=at)  # fmt: skip
+
+
+def test_streaks_follow_each_experts_own_calendar(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """23:30 and 00:30 in Tokyo are two days of a streak; the same instants are one UTC day."""
+    _project(ws, tmp_path)
+    rhythm.update_rhythm(ws, user="U0KEN", tz="Asia/Tokyo")
+    for user in ("U0KEN", "U0UTC"):
+        _label_at(ws, user, datetime(2026, 11, 24, 14, 30, tzinfo=UTC))  # 23:30 JST, Nov 24
+        _label_at(ws, user, datetime(2026, 11, 24, 15, 30, tzinfo=UTC))  # 00:30 JST, Nov 25
+    board = {s.annotator: s for s in leaderboard.weekly_leaderboard(ws, "p", now=NOW)}
+    assert board["U0KEN"].streak == 2 and board["U0UTC"].streak == 1
+    assert board["U0KEN"].labels == board["U0UTC"].labels == 2
+
+
+def test_weekly_leaderboard_from_labels(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _project(ws, tmp_path)
 
     def label(user: str, days_ago: int) -> None:
         at = NOW - timedelta(days=days_ago)
