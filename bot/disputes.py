@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 _opening = threading.Lock()
 
 
-def _card(project: str, found: consensus.Disagreement) -> DisputeCard:
+def _card(services: Services, project: str, found: consensus.Disagreement) -> DisputeCard:
     return DisputeCard(
         example_id=found.example_id,
         text=found.text,
@@ -38,6 +38,9 @@ def _card(project: str, found: consensus.Disagreement) -> DisputeCard:
         votes=[(v.annotator, v.label) for v in found.votes],
         model=found.model,
         involved=found.involved,
+        labels=[
+            lb.name for lb in projects.list_labels(services.ws, project=project, active_only=True)
+        ],
     )
 
 
@@ -46,7 +49,7 @@ def _open(services: Services, *, project: str, channel: str, found: consensus.Di
         return False
     # Not queued: without the root's ts there is no thread to record.
     posted = services.client.chat_postMessage(
-        channel=channel, **dispute_message(_card(project, found))
+        channel=channel, **dispute_message(_card(services, project, found))
     )
     discussions.open_thread(
         services.ws,
@@ -128,7 +131,7 @@ def settle(
     )
     if not result.created:
         return None  # a retry or a double click
-    card = _card(project, found)
+    card = _card(services, project, found)
     services.courier.update(
         settled_message(card, label=result.label, user=user), channel=channel, ts=ts
     )

@@ -198,9 +198,11 @@ def review_changed(
 def settle_clicked(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
 ) -> None:
-    """A button on a disagreement thread: admins and the experts involved settle the label."""
+    """A button (or the "Another label" menu) on a disagreement thread: admins and the experts
+    involved settle the label."""
     ack()
-    example_id, label = parse_settle_value(action["value"])
+    value = action["selected_option"]["value"] if "selected_option" in action else action["value"]
+    example_id, label = parse_settle_value(value)
     services: Services = context["services"]
     refusal = disputes.settle(services, example_id=example_id, label=label, **_where(body))
     if refusal:

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from bot import ids
 from bot.slack_text import escape
 from bot.views.labeling import example_section
-from bot.views.text import Block, actions, button, context, message, section
+from bot.views.text import Block, actions, button, context, message, plain, section
 
-MAX_CANDIDATES = 25  # elements per actions block
+MAX_CANDIDATES = 24  # buttons per actions block (25 elements), leaving room for the select
+MAX_OPTIONS = 100  # per static_select options list or option group
+MAX_GROUPS = 100
+OPTION_VALUE_MAX = 150
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class DisputeCard:
     votes: Sequence[tuple[str, str]]  # (expert, label), oldest first
     model: tuple[str, float] | None
     involved: Sequence[str]
+    labels: Sequence[str] = ()  # every active label: the settle menu offers those not on buttons
 
 
 def who(user: str) -> str:
@@ -70,6 +74,9 @@ def dispute_message(card: DisputeCard) -> Block:
         )
         for i, label in enumerate(candidates(card))
     ]
+    menu = _other_labels(card)
+    if menu is not None:
+        row.append(menu)
     involved = ", ".join(who(u) for u in card.involved)
     blocks = [
         *_facts(card),
@@ -80,6 +87,42 @@ def dispute_message(card: DisputeCard) -> Block:
         ),
     ]
     return message(f"Experts disagree on an example from {escape(card.project)}", blocks)
+
+
+def _other_labels(card: DisputeCard) -> Block | None:
+    """A menu of the active labels nobody chose: both experts may be wrong."""
+    offered = set(candidates(card))
+    rest = sorted(
+        # an option's value holds at most 150 characters: a label named longer stays off the menu
+        (lb for lb in card.labels if lb not in offered
+         and len(settle_value(card.example_id, lb)) <= OPTION_VALUE_MAX),
+        key=str.casefold,
+    )  # fmt: skip
+    rest = rest[: MAX_OPTIONS * MAX_GROUPS]
+    if not rest:
+        return None
+
+    def option(label: str) -> Block:
+        return {"text": plain(label, 75), "value": settle_value(card.example_id, label)}
+
+    menu: Block = {
+        "type": "static_select",
+        "action_id": f"{ids.SETTLE}:other",
+        "placeholder": plain("Another label…", 150),
+    }
+    if len(rest) <= MAX_OPTIONS:
+        menu["options"] = [option(lb) for lb in rest]
+    else:
+        menu["option_groups"] = [
+            {
+                "label": plain(
+                    f"{rest[i][:35]} – {rest[min(i + MAX_OPTIONS, len(rest)) - 1][:35]}", 75
+                ),
+                "options": [option(lb) for lb in rest[i : i + MAX_OPTIONS]],
+            }
+            for i in range(0, len(rest), MAX_OPTIONS)
+        ]
+    return menu
 
 
 def settled_message(card: DisputeCard, *, label: str, user: str) -> Block:

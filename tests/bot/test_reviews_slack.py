@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from bot import disputes, ids
+from bot.views.disputes import DisputeCard, dispute_message, settle_value
+from bot.views.limits import block_errors
 from engine import consensus, labeling, projects, reviews
 from storage.db import session_scope
 from storage.repositories import feedback
 from storage.repositories import projects as projects_repo
 from storage.repositories import reviews as reviews_repo
 from tests.bot.conftest import CHANNEL, LABELS, PROJECT, Bot
+from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_client import button, example_id
 
 ANA, BOB, CY = "U0ANA", "U0BOB", "U0CY"
@@ -158,6 +161,49 @@ def test_a_disagreement_opens_one_thread_and_is_settled_there(
     reply = [m for m in bot.api.messages(CHANNEL) if m.get("thread_ts") == root["ts"]]
     assert reply and f"<@{BOB}>" in reply[0]["text"]
     assert not bot.api.warnings
+
+
+def test_a_disagreement_can_be_settled_on_a_label_nobody_chose(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Both experts may be wrong: the thread's "Another label…" menu offers the other labels."""
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
+    _label(bot, ANA, LABELS[0])
+    bot.slack.command(BOB, "")
+    bot.settle()
+    (message,) = bot.slack.open_examples(BOB)
+    bot.slack.choose(BOB, message, LABELS[2])
+    bot.settle()
+    (root,) = bot.api.messages(CHANNEL)
+    block_id, menu = button(root, f"{ids.SETTLE}:other")
+    offered = [o["text"]["text"] for o in menu["options"]]
+    model = consensus.disagreements(bot.ws, PROJECT)[0].model
+    on_buttons = {LABELS[0], LABELS[2]} | ({model[0]} if model else set())
+    assert sorted(offered) == sorted(set(LABELS) - on_buttons)
+    other = offered[0]
+    option = next(o for o in menu["options"] if o["text"]["text"] == other)
+    payload = bot.slack.action_payload(ANA, root, f"{ids.SETTLE}:other", None, block_id=block_id,
+                                       selected_option=option, channel=CHANNEL)  # fmt: skip
+    bot.slack.post(signed_interactivity(bot.slack.secret, payload))
+    bot.settle()
+    (settled,) = consensus.disagreements(bot.ws, PROJECT, include_settled=True)
+    assert settled.adjudicated is not None and settled.adjudicated.label == other
+    assert bot.api.messages(CHANNEL)[0]["text"] == f"Settled as {other} by <@{ANA}>"
+    assert not bot.api.warnings
+
+
+def test_the_settle_menu_groups_many_labels_within_block_kit_limits() -> None:
+    labels = [f"intent_{i:03d}" for i in range(150)]
+    card = DisputeCard(example_id=7, text="t", project="p", votes=[("U1", labels[3]),
+                       ("U2", labels[9])], model=("intent_042", 0.6), involved=["U1", "U2"],
+                       labels=labels)  # fmt: skip
+    message = dispute_message(card)
+    assert block_errors(message["blocks"]) == []
+    (menu,) = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+               if e["type"] == "static_select"]  # fmt: skip
+    values = [o["value"] for g in menu["option_groups"] for o in g["options"]]
+    assert len(values) == 147 and all(len(g["options"]) <= 100 for g in menu["option_groups"])
+    assert settle_value(7, "intent_042") not in values and settle_value(7, "intent_000") in values
 
 
 def test_the_scheduler_job_opens_threads_for_disagreements(bot: Bot, bank: dict[str, str]) -> None:
