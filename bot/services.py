@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 
 from bot.config import SlackSettings
 from bot.delivery import Courier, make_client
-from engine import labeling
+from engine import labeling, rhythm
 from engine.workspace import Workspace
 
 
@@ -54,26 +54,23 @@ class Batches:
 class HomeViewers:
     """Who opened the App Home tab lately, so a new model can refresh their view.
 
-    In memory like :class:`Batches`: after a restart, the next opening publishes it anyway.
+    In the database (engine.rhythm): with several replicas, the one that trains the next model
+    refreshes the tab for viewers whichever replica saw them open it.
     """
 
-    def __init__(self, *, within: timedelta = timedelta(hours=1), limit: int = 200) -> None:
-        self._seen: dict[str, datetime] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self, ws: Workspace, *, within: timedelta = timedelta(hours=1), limit: int = 200
+    ) -> None:
+        self._ws = ws
         self.within = within
         self.limit = limit  # views.publish is rate limited (Tier 4): refresh at most this many
 
     def saw(self, user: str, *, now: datetime | None = None) -> None:
-        with self._lock:
-            self._seen[user] = now or datetime.now(UTC)
+        rhythm.saw_home(self._ws, user=user, now=now)
 
     def recent(self, *, now: datetime | None = None) -> list[str]:
-        """Users who opened it within ``within``, most recent first (and forget the others)."""
-        cutoff = (now or datetime.now(UTC)) - self.within
-        with self._lock:
-            self._seen = {u: t for u, t in self._seen.items() if t >= cutoff}
-            newest = sorted(self._seen.items(), key=lambda kv: kv[1], reverse=True)
-        return [user for user, _ in newest[: self.limit]]
+        """Users who opened it within ``within``, most recent first."""
+        return rhythm.recent_home_viewers(self._ws, within=self.within, limit=self.limit, now=now)
 
 
 @dataclass
@@ -87,10 +84,11 @@ class Services:
     # Runs Bolt's synchronous dispatch (signature check, ack) off the event loop.
     dispatch_executor: ThreadPoolExecutor
     batches: Batches = field(init=False)
-    home_viewers: HomeViewers = field(default_factory=HomeViewers)
+    home_viewers: HomeViewers = field(init=False)
 
     def __post_init__(self) -> None:
         self.batches = Batches(self.ws)
+        self.home_viewers = HomeViewers(self.ws)
 
     def close(self) -> None:
         self.listener_executor.shutdown(wait=True, cancel_futures=False)

@@ -202,3 +202,18 @@ def model_guess(ws: Workspace, *, example_id: int) -> str | None:
     with session_scope(ws.db, read_only=True) as session:
         prediction = models.get_prediction(session=session, example_id=example_id)
         return None if prediction is None else prediction.label
+
+
+def saw_home(ws: Workspace, *, user: str, now: datetime | None = None) -> None:
+    """``user`` opened the App Home tab (a new model refreshes it for them for a while)."""
+    with session_scope(ws.db) as session:
+        people.save_person(session=session, user_id=user, home_opened_at=now or utcnow())
+
+
+def recent_home_viewers(
+    ws: Workspace, *, within: timedelta, limit: int, now: datetime | None = None
+) -> list[str]:
+    """Who opened App Home within ``within``, most recent first, at most ``limit``."""
+    since = (now or utcnow()) - within
+    with session_scope(ws.db, read_only=True) as session:
+        return people.recent_home_viewers(session=session, since=since, limit=limit)

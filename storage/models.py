@@ -366,6 +366,8 @@ class Person(SQLModel, table=True):
     snoozed_until: datetime | None = None
     last_unsolicited_at: datetime | None = None
     leaderboard: bool = True  # shown in the weekly leaderboard
+    # when they last opened the App Home tab: a new model refreshes it for recent viewers
+    home_opened_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
 

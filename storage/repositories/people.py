@@ -10,7 +10,9 @@ from sqlmodel import Session, col, or_, select, update
 
 from storage.models import Person, utcnow
 
-FIELDS = frozenset({"tz", "quiet_start", "quiet_end", "nudge_at", "snoozed_until", "leaderboard"})
+FIELDS = frozenset(
+    {"tz", "quiet_start", "quiet_end", "nudge_at", "snoozed_until", "leaderboard", "home_opened_at"}
+)
 
 
 def get_person(*, session: Session, user_id: str) -> Person | None:
@@ -82,3 +84,14 @@ def time_zones(*, session: Session) -> dict[str, str]:
     """user id -> IANA time zone, for everyone whose zone is known."""
     rows = session.exec(select(Person.user_id, Person.tz).where(col(Person.tz).is_not(None))).all()
     return {user: tz for user, tz in rows if tz}
+
+
+def recent_home_viewers(*, session: Session, since: datetime, limit: int) -> list[str]:
+    """Who opened App Home at or after ``since``, most recent first, at most ``limit``."""
+    rows = session.exec(
+        select(Person.user_id)
+        .where(col(Person.home_opened_at) >= since)
+        .order_by(col(Person.home_opened_at).desc(), col(Person.user_id))
+        .limit(limit)
+    ).all()
+    return list(rows)
