@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from bot import ids
 from bot.slack_text import escape
 from bot.views.labeling import example_section
-from bot.views.text import Block, actions, button, context, message, plain, section
+from bot.views.text import (
+    OPTION_TEXT_MAX,
+    OPTION_VALUE_MAX,
+    Block,
+    actions,
+    button,
+    context,
+    message,
+    plain,
+    section,
+    select_menu,
+)
 
 MAX_CANDIDATES = 24  # buttons per actions block (25 elements), leaving room for the select
-MAX_OPTIONS = 100  # per static_select options list or option group
-MAX_GROUPS = 100
-OPTION_VALUE_MAX = 150
 
 
 @dataclass(frozen=True)
@@ -92,37 +100,19 @@ def dispute_message(card: DisputeCard) -> Block:
 def _other_labels(card: DisputeCard) -> Block | None:
     """A menu of the active labels nobody chose: both experts may be wrong."""
     offered = set(candidates(card))
-    rest = sorted(
+    rest = [
         # an option's value holds at most 150 characters: a label named longer stays off the menu
-        (lb for lb in card.labels if lb not in offered
-         and len(settle_value(card.example_id, lb)) <= OPTION_VALUE_MAX),
-        key=str.casefold,
-    )  # fmt: skip
-    rest = rest[: MAX_OPTIONS * MAX_GROUPS]
+        lb for lb in card.labels
+        if lb not in offered and len(settle_value(card.example_id, lb)) <= OPTION_VALUE_MAX
+    ]  # fmt: skip
     if not rest:
         return None
-
-    def option(label: str) -> Block:
-        return {"text": plain(label, 75), "value": settle_value(card.example_id, label)}
-
-    menu: Block = {
-        "type": "static_select",
-        "action_id": f"{ids.SETTLE}:other",
-        "placeholder": plain("Another label…", 150),
-    }
-    if len(rest) <= MAX_OPTIONS:
-        menu["options"] = [option(lb) for lb in rest]
-    else:
-        menu["option_groups"] = [
-            {
-                "label": plain(
-                    f"{rest[i][:35]} – {rest[min(i + MAX_OPTIONS, len(rest)) - 1][:35]}", 75
-                ),
-                "options": [option(lb) for lb in rest[i : i + MAX_OPTIONS]],
-            }
-            for i in range(0, len(rest), MAX_OPTIONS)
-        ]
-    return menu
+    return select_menu(
+        f"{ids.SETTLE}:other",
+        "Another label…",
+        sorted(rest, key=str.casefold),
+        lambda lb: {"text": plain(lb, OPTION_TEXT_MAX), "value": settle_value(card.example_id, lb)},
+    )
 
 
 def settled_message(card: DisputeCard, *, label: str, user: str) -> Block:

@@ -7,8 +7,6 @@ elements per actions block, 100 options per select, 100 option groups of 100 opt
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from datetime import datetime
 
 from bot import ids
@@ -16,7 +14,9 @@ from bot.slack_text import escape, truncate
 from bot.views.models import ExampleCard, LabelChoice, Suggestion
 from bot.views.text import (
     OPTION_TEXT_MAX,
+    OPTION_VALUE_MAX,
     SECTION_TEXT_MAX,
+    SELECT_OPTIONS_MAX,
     Block,
     actions,
     button,
@@ -24,17 +24,17 @@ from bot.views.text import (
     message,
     plain,
     section,
+    select_menu,
 )
 
 # Up to this many labels get one button each; beyond it a row of buttons stops being readable
 # and a static_select (searchable by typing) is used instead.
 MAX_LABEL_BUTTONS = 15
 BUTTONS_PER_ROW = 5
-MAX_SELECT_OPTIONS = 100
+MAX_SELECT_OPTIONS = SELECT_OPTIONS_MAX
 MAX_OPTION_GROUPS = 100
 # Room left in the 3,000-character section for the "…" when an example is cut.
 EXAMPLE_PREVIEW_MAX = SECTION_TEXT_MAX - 100
-OPTION_VALUE_MAX = 150  # option.value limit; button values may be 2,000
 
 
 def label_value(example_id: int, label: LabelChoice) -> str:
@@ -96,34 +96,14 @@ def _option(example_id: int, label: LabelChoice) -> Block:
     return option
 
 
-def _option_groups(example_id: int, labels: Sequence[LabelChoice]) -> list[Block]:
-    """Alphabetical, evenly sized groups titled by their first and last label."""
-    ordered = sorted(labels, key=lambda label: label.name.casefold())
-    n_groups = math.ceil(len(ordered) / MAX_SELECT_OPTIONS)
-    size = math.ceil(len(ordered) / n_groups)
-    groups = []
-    for start in range(0, len(ordered), size):
-        chunk = ordered[start : start + size]
-        title = f"{truncate(chunk[0].name, 35)} – {truncate(chunk[-1].name, 35)}"
-        groups.append(
-            {
-                "label": plain(title, OPTION_TEXT_MAX),
-                "options": [_option(example_id, label) for label in chunk],
-            }
-        )
-    return groups
-
-
 def _label_select(card: ExampleCard) -> Block:
-    select: Block = {
-        "type": "static_select",
-        "action_id": ids.LABEL_SELECT,
-        "placeholder": plain(f"Choose one of {len(card.labels)} labels (type to search)", 150),
-    }
-    if len(card.labels) <= MAX_SELECT_OPTIONS:
-        select["options"] = [_option(card.example_id, label) for label in card.labels]
-    else:
-        select["option_groups"] = _option_groups(card.example_id, card.labels)
+    by_name = {label.name: label for label in card.labels}
+    select = select_menu(
+        ids.LABEL_SELECT,
+        f"Choose one of {len(card.labels)} labels (type to search)",
+        list(by_name),
+        lambda name: _option(card.example_id, by_name[name]),
+    )
     elements = [select]
     if card.suggestion is not None:
         # One click to accept the model's guess, which a select cannot pre-offer: an

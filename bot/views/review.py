@@ -12,9 +12,17 @@ from dataclasses import dataclass
 from bot import ids
 from bot.slack_text import escape, truncate
 from bot.views.labeling import example_section
-from bot.views.text import OPTION_TEXT_MAX, Block, actions, button, context, message, plain, section
-
-MAX_SELECT_OPTIONS = 100  # static_select options (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element)
+from bot.views.text import (
+    OPTION_TEXT_MAX,
+    Block,
+    actions,
+    button,
+    context,
+    message,
+    plain,
+    section,
+    select_menu,
+)
 
 
 @dataclass(frozen=True)
@@ -73,18 +81,15 @@ def review_message(card: ReviewCard) -> Block:
         actions(row, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:choices"),
     ]
     if others:
-        select: Block = {
-            "type": "static_select",
-            "action_id": ids.REVIEW_SELECT,
-            "placeholder": plain("Another label…", 150),
-            "options": [
-                {
-                    "text": plain(lb, OPTION_TEXT_MAX),
-                    "value": review_value(card.review_id, card.example_id, lb),
-                }
-                for lb in others[:MAX_SELECT_OPTIONS]
-            ],
-        }
+        select = select_menu(
+            ids.REVIEW_SELECT,
+            "Another label…",
+            others,
+            lambda lb: {
+                "text": plain(lb, OPTION_TEXT_MAX),
+                "value": review_value(card.review_id, card.example_id, lb),
+            },
+        )
         blocks.append(actions([select], block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:other"))
     blocks.append(context(f"*{escape(card.project)}* · a second look at a label the model doubts"))
     fallback = f"Review a label from {escape(card.project)}: {truncate(escape(card.text), 200)}"

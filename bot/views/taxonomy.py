@@ -10,7 +10,6 @@ characters, private_metadata of 3,000; selects take 100 options, option groups b
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 
 from bot import ids
@@ -22,6 +21,7 @@ from bot.views.text import (
     SECTION_TEXT_MAX,
     Block,
     context,
+    option_list,
     plain,
     section,
 )
@@ -34,8 +34,6 @@ OPERATIONS: dict[str, str] = {
     "split": "Split a label",
     "retire": "Retire a label",
 }
-MAX_SELECT_OPTIONS = 100
-MAX_OPTION_GROUPS = 100
 LABEL_LIST_BLOCKS_MAX = 40  # the label list; the form needs 7 more of the modal's 100
 DESCRIPTION_SHOWN_MAX = 200
 NAMES_MAX = 500
@@ -67,18 +65,8 @@ def _option(label: LabelChoice) -> Block:
 
 def label_options(labels: Sequence[LabelChoice]) -> Block:
     """``options`` up to 100 labels, else alphabetical ``option_groups`` of at most 100 each."""
-    ordered = sorted(labels, key=lambda lb: lb.name.casefold())
-    if len(ordered) <= MAX_SELECT_OPTIONS:
-        return {"options": [_option(lb) for lb in ordered]}
-    size = math.ceil(len(ordered) / math.ceil(len(ordered) / MAX_SELECT_OPTIONS))
-    groups = []
-    for start in range(0, len(ordered), size):
-        chunk = ordered[start : start + size]
-        title = f"{truncate(chunk[0].name, 35)} – {truncate(chunk[-1].name, 35)}"
-        groups.append(
-            {"label": plain(title, OPTION_TEXT_MAX), "options": [_option(lb) for lb in chunk]}
-        )
-    return {"option_groups": groups[:MAX_OPTION_GROUPS]}
+    by_name = {lb.name: lb for lb in labels}
+    return option_list(sorted(by_name, key=str.casefold), lambda name: _option(by_name[name]))
 
 
 def _input(block_id: str, label: str, element: Block, *, hint: str, optional: bool) -> Block:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.slack_text import truncate
@@ -13,6 +15,8 @@ Block = dict[str, Any]
 SECTION_TEXT_MAX = 3000
 BUTTON_TEXT_MAX = 75
 OPTION_TEXT_MAX = 75
+OPTION_VALUE_MAX = 150  # option.value limit; button values may be 2,000
+SELECT_OPTIONS_MAX = 100  # options per static_select, or per option group (at most 100 groups)
 CONTEXT_TEXT_MAX = 2000
 MODAL_TITLE_MAX = 24
 HEADER_TEXT_MAX = 150
@@ -76,3 +80,33 @@ def message(text: str, blocks: list[Block]) -> Block:
     cuts `text` at 40,000 characters; notifications show far less, so we keep it short.
     """
     return {"text": truncate(text, FALLBACK_TEXT_MAX), "blocks": blocks}
+
+
+def select_menu(
+    action_id: str, placeholder: str, names: Sequence[str], option: Callable[[str], Block]
+) -> Block:
+    """A static_select offering ``names`` (``option`` builds each); see :func:`option_list`."""
+    return {
+        "type": "static_select",
+        "action_id": action_id,
+        "placeholder": plain(placeholder, 150),
+        **option_list(names, option),
+    }
+
+
+def option_list(names: Sequence[str], option: Callable[[str], Block]) -> Block:
+    """``options`` for up to 100 names (in the given order), else alphabetical, evenly sized
+    ``option_groups`` of at most 100, titled by their first and last name (at most 100 groups)."""
+    if len(names) <= SELECT_OPTIONS_MAX:
+        return {"options": [option(name) for name in names]}
+    ordered = sorted(names, key=str.casefold)[: SELECT_OPTIONS_MAX * SELECT_OPTIONS_MAX]
+    size = math.ceil(len(ordered) / math.ceil(len(ordered) / SELECT_OPTIONS_MAX))
+    return {
+        "option_groups": [
+            {
+                "label": plain(f"{truncate(chunk[0], 35)} – {truncate(chunk[-1], 35)}", 75),
+                "options": [option(name) for name in chunk],
+            }
+            for chunk in (ordered[i : i + size] for i in range(0, len(ordered), size))
+        ]
+    }

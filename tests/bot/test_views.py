@@ -221,3 +221,20 @@ def test_split_chunks_keeps_every_character() -> None:
     text = escape("x&y " * 3000)
     chunks = split_chunks(text, 3000)
     assert all(len(c) <= 3000 for c in chunks) and "".join(chunks) == text
+
+
+def test_review_menu_offers_every_other_label_of_a_large_taxonomy() -> None:
+    """Past 100 labels the "Another label…" menu groups its options instead of cutting them."""
+    from bot.views.limits import block_errors
+    from bot.views.review import ReviewCard, review_message
+
+    labels = [f"intent_{i:03d}" for i in range(150)]
+    card = ReviewCard(review_id=1, example_id=2, text="t", project="p", given=labels[0],
+                      given_by="U1", suggested=labels[1], confidence=0.9,
+                      labels=labels)  # fmt: skip
+    message = review_message(card)
+    assert block_errors(message["blocks"]) == []
+    (menu,) = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+               if e["type"] == "static_select"]  # fmt: skip
+    offered = [o["text"]["text"] for g in menu["option_groups"] for o in g["options"]]
+    assert sorted(offered) == labels[2:]
