@@ -109,11 +109,10 @@ def full_text(services: Services, *, example_id: int) -> Block:
 def _continue(services: Services, *, user: str, project: str, agreed: bool | None = None) -> None:
     """After an answer (``agreed``: with the model's view, None without one): the next example,
     unless a batch just ended (then its summary)."""
-    if services.batches.consume(user, project, agreed=agreed) == 0:
-        done, compared, with_model = services.batches.ended(user, project) or (0, 0, 0)
-        summary = batch_summary(
-            project=project, done=done, compared=compared, agreed=with_model, size=BATCH_SIZE
-        )
+    count = services.batches.consume(user, project, agreed=agreed)
+    if count is not None and count.remaining <= 0:
+        summary = batch_summary(project=project, done=count.done, compared=count.compared,
+                                agreed=count.agreed, size=BATCH_SIZE)  # fmt: skip
         services.courier.post(summary, channel=user)
         return
     if not send_next(services, user=user, project=project, again=False):

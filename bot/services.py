@@ -6,7 +6,6 @@ Bolt listeners through the request context (`context["services"]`).
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from slack_sdk import WebClient
 from bot.config import SlackSettings
 from bot.delivery import Courier, make_client
 from engine import labeling, rhythm
+from engine.labeling import BatchCount
 from engine.workspace import Workspace
 
 
@@ -28,27 +28,14 @@ class Batches:
 
     def __init__(self, ws: Workspace) -> None:
         self._ws = ws
-        self._ended: dict[tuple[str, str], tuple[int, int, int]] = {}
-        self._lock = threading.Lock()
 
     def start(self, user: str, project: str, size: int) -> None:
         labeling.start_batch(self._ws, project=project, user=user, size=size)
 
-    def consume(self, user: str, project: str, *, agreed: bool | None = None) -> int | None:
-        """Count one answer (``agreed``: with the model's view; None when it had none); examples
-        left in the batch, or None when no batch is running."""
-        count = labeling.count_batch_answer(self._ws, project=project, user=user, agreed=agreed)
-        if count is None:
-            return None
-        if count.remaining <= 0:
-            with self._lock:  # handed to ended(), called next on this thread
-                self._ended[(user, project)] = (count.done, count.compared, count.agreed)
-        return count.remaining
-
-    def ended(self, user: str, project: str) -> tuple[int, int, int] | None:
-        """(answers, with a model's view, agreeing with it) of the batch that just ended, once."""
-        with self._lock:
-            return self._ended.pop((user, project), None)
+    def consume(self, user: str, project: str, *, agreed: bool | None = None) -> BatchCount | None:
+        """Count one answer (``agreed``: with the model's view; None when it had none): what is
+        left of the batch and its tally, or None when no batch is running."""
+        return labeling.count_batch_answer(self._ws, project=project, user=user, agreed=agreed)
 
 
 class HomeViewers:

@@ -37,6 +37,8 @@ from storage.repositories import (
 )
 from storage.repositories import taxonomy as taxonomy_repo
 
+BatchCount = batches.BatchCount  # what is left of a batch after one answer, and its tally
+
 # storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
 Session = Any
 
@@ -401,7 +403,7 @@ def start_batch(ws: Workspace, *, project: str, user: str, size: int) -> None:
 
 def count_batch_answer(
     ws: Workspace, *, project: str, user: str, agreed: bool | None = None
-) -> batches.BatchCount | None:
+) -> BatchCount | None:
     """Count one of ``user``'s answers (``agreed``: with the model's view, None without one)
     in their running batch: what is left and the tally, or None when no batch is running."""
     with session_scope(ws.db) as session:
