@@ -119,8 +119,8 @@ def _load(url: str, schema: str | None, workdir: Path, n: int) -> None:
 
 
 def _serve(
-    url: str, schema: str | None, api: FakeSlackAPI, workdir: Path, port: int
-) -> subprocess.Popen[bytes]:
+    url: str, schema: str | None, api: FakeSlackAPI, workdir: Path, port: int, *, worker: bool
+) -> list[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -132,17 +132,22 @@ def _serve(
     }
     if schema:  # libpq pins the search_path of every connection the server opens
         env["PGOPTIONS"] = f"-csearch_path={schema}"
-    cmd = [sys.executable, "-c", "from bot.cli import main; main()", "serve", "--port", str(port)]
-    cmd += ["--log-level", "warning"]
-    server = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    cli = [sys.executable, "-c", "from bot.cli import main; main()"]
+    cmd = [*cli, "serve", "--port", str(port), "--log-level", "warning"]
+    # --worker: retraining, proposals and digests run in a `labelbot worker` process, as the
+    # README recommends for busy teams, instead of inside the process that answers Slack
+    processes = [subprocess.Popen(cmd + (["--no-scheduler"] if worker else []), env=env, cwd=ROOT)]
+    if worker:
+        processes.append(subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
+                return processes
         except httpx.HTTPError:
             time.sleep(0.1)
-    server.kill()
+    for process in processes:
+        process.kill()
     raise RuntimeError("labelbot serve did not come up")
 
 
@@ -177,7 +182,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run(
-    backend: str, n_experts: int, n_examples: int, think: float = 0.0
+    backend: str, n_experts: int, n_examples: int, think: float = 0.0, worker: bool = False
 ) -> dict[str, float | int | str]:
     with tempfile.TemporaryDirectory() as tmp, FakeSlackAPI(token=TOKEN) as api:
         workdir = Path(tmp)
@@ -185,7 +190,7 @@ def run(
         try:
             _load(url, schema, workdir, n_examples)
             port = _free_port()
-            server = _serve(url, schema, api, workdir, port)
+            servers = _serve(url, schema, api, workdir, port, worker=worker)
             try:
                 experts = [Expert(f"U{i:04d}BENCH") for i in range(n_experts)]
                 threads = [
@@ -201,8 +206,9 @@ def run(
                     t.join()
                 wall = time.perf_counter() - started
             finally:
-                server.terminate()
-                server.wait(timeout=30)
+                for server in servers:
+                    server.terminate()
+                    server.wait(timeout=30)
             errors = [e.error for e in experts if e.error][:3]
             answered = [str(c.params.get("text", "")) for c in api.calls("response_url")]
             errors += sorted({f"ephemeral x{answered.count(t)}: {t}" for t in answered})
@@ -239,19 +245,22 @@ def main() -> None:
     parser.add_argument("--experts", type=int, default=20)
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--worker", action="store_true",
+                        help="the scheduler in a separate `labelbot worker` process")  # fmt: skip
     parser.add_argument(
         "--think", type=float, default=0.0, help="mean seconds an expert reads before clicking"
     )
     args = parser.parse_args()
     print(
         f"{args.experts} experts, {args.examples} examples, think {args.think:g} s, "
-        f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}"
+        f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}, scheduler "
+        + ("in a separate worker process" if args.worker else "inside labelbot serve")
     )
     header = f"{'backend':<9} {'examples':>8} {'clicks':>6} {'stored':>6} | {'ack p50':>7} {'p95':>6} {'p99':>6} {'max':>6} ms | {'next p50':>8} {'p95':>6} ms | {'wall s':>6}"  # noqa: E501
     print(header)
     print("-" * len(header))
     for backend in args.backends.split(","):
-        r = run(backend, args.experts, args.examples, args.think)
+        r = run(backend, args.experts, args.examples, args.think, worker=args.worker)
         print(
             f"{r['backend']:<9} {r['examples']:>8} {r['clicks']:>6} {r['stored']:>6} | {r['ack_p50']:>7.1f} {r['ack_p95']:>6.1f} "  # noqa: E501
             f"{r['ack_p99']:>6.1f} {r['ack_max']:>6.1f}    | {r['next_p50']:>8.1f} {r['next_p95']:>6.1f}    | {r['wall_s']:>6.1f}"  # noqa: E501
