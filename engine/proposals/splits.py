@@ -75,16 +75,18 @@ def propose_splits(
     expected = expected_group_cosine(cosines, sizes_all)
     residuals = cosines - expected
     centre = float(np.median(residuals))
-    mad = max(float(np.median(np.abs(residuals - centre))), MIN_MAD)
+    cosine_z = -robust_z(residuals, floor=MIN_MAD)  # groups further apart than expected: > 0
     log_elbow = np.log(np.array([s["elbow"] for s in stats.values()]))
     elbow_z = robust_z(log_elbow, floor=MIN_ELBOW_MAD)
+    median_elbow = float(np.exp(np.median(log_elbow)))
     out: list[Proposal] = []
-    for (c, st), exp, ez in zip(stats.items(), expected.tolist(), elbow_z.tolist(), strict=True):
-        st["z_cosine"] = 0.6745 * (exp + centre - st["group_cosine"]) / mad
-        st["z_elbow"] = ez
-        st["z"] = min(st["z_cosine"], Z_CAP) + min(ez, Z_CAP)
+    for (c, st), exp, cz, ez in zip(
+        stats.items(), expected.tolist(), cosine_z.tolist(), elbow_z.tolist(), strict=True
+    ):
+        st["z_cosine"], st["z_elbow"] = cz, ez
+        st["z"] = min(cz, Z_CAP) + min(ez, Z_CAP)
         st["median"] = exp + centre
-        st["median_elbow"] = float(np.exp(np.median(log_elbow)))
+        st["median_elbow"] = median_elbow
         sizes = np.bincount(st["assign"], minlength=2)
         outlying = st["z"] >= z_threshold or (
             st["z_cosine"] >= COSINE_Z and ez >= ELBOW_Z  # the reading for small taxonomies
