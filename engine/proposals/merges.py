@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import rankdata
 
 from engine.classifier import knn
 from engine.proposals.base import LabeledData, Proposal, centroids
@@ -198,17 +199,9 @@ def pair_separability(
 
 
 def _column_auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """AUC of each column of ``scores`` against the same column of ``positive`` (ties count 1/2)."""
-    order = np.argsort(scores, axis=0, kind="stable")
-    ranks = np.empty_like(scores)
-    np.put_along_axis(ranks, order, np.arange(1, len(scores) + 1, dtype=np.float64)[:, None], 0)
-    # average the ranks of tied scores, column by column
-    for j in range(scores.shape[1]):
-        col = scores[:, j]
-        if len(np.unique(col)) < len(col):
-            _, inv, cnt = np.unique(col, return_inverse=True, return_counts=True)
-            sums = np.bincount(inv, weights=ranks[:, j])
-            ranks[:, j] = (sums / cnt)[inv]
+    """AUC of each column of ``scores`` against the same column of ``positive`` (ties count 1/2:
+    the Mann-Whitney U with average ranks)."""
+    ranks = rankdata(scores, axis=0)
     n_pos = positive.sum(axis=0)
     n_neg = len(scores) - n_pos
     rank_sum = (ranks * positive).sum(axis=0)
