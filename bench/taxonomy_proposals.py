@@ -74,8 +74,11 @@ def oracle_labels(
 def labeled_data(
     X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str], rows: np.ndarray
 ) -> LabeledData:
+    rest = np.setdiff1d(np.arange(len(y)), rows)  # the unlabeled pool, as the engine passes it
     return LabeledData(embeddings=X[rows], labels=y[rows], label_names=names,
-                       texts=[texts[r] for r in rows], example_ids=rows)  # fmt: skip
+                       texts=[texts[r] for r in rows], example_ids=rows,
+                       pool_embeddings=X[rest], pool_texts=[texts[r] for r in rest],
+                       pool_ids=rest)  # fmt: skip
 
 
 def hidden_split(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str],

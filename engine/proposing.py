@@ -34,6 +34,7 @@ from storage.repositories import proposals as repo
 
 MODEL_RUN_SETTING = "proposals_model_run_id"  # the active model run of the last refresh
 REFRESHED_AT_SETTING = "proposals_refreshed_at"
+POOL_SAMPLE = 50_000  # unlabeled examples the detectors see: ~300 per label for 150 labels
 
 
 class NotAdminError(InvalidInputError):
@@ -87,12 +88,19 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
     proposals = []
     if len(np.unique(pool.y[labeled])) >= 2:
         ids = pool.example_ids[labeled]
+        unlabeled = np.flatnonzero(pool.y < 0)  # the split check's view of the whole data set
+        if len(unlabeled) > POOL_SAMPLE:  # bounds the time and memory on very large data sets
+            rng = np.random.default_rng(seed)
+            unlabeled = np.sort(rng.choice(unlabeled, size=POOL_SAMPLE, replace=False))
         data = LabeledData(
             embeddings=pool.X[labeled],
             labels=pool.y[labeled],
             label_names=pool.classes,
             texts=[texts[int(i)] for i in ids],
             example_ids=ids,
+            pool_embeddings=pool.X[unlabeled],
+            pool_texts=[texts[int(i)] for i in pool.example_ids[unlabeled]],
+            pool_ids=pool.example_ids[unlabeled],
         )
         rows = [row_of[i] for i in aside if i in row_of and pool.y[row_of[i]] < 0]
         proposals = propose_all(

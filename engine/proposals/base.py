@@ -13,6 +13,7 @@ from engine.classifier import fit_linear, fit_temperature, linear_logits, softma
 from storage.errors import InvalidInputError
 
 OOF_FOLDS = 5
+POOL_BLOCK = 65_536  # pool rows scored per matrix product
 SAMPLE_EXAMPLES = 3  # example texts shown per side of a proposal: enough to judge, short to read
 
 Key = tuple[str, ...]
@@ -56,6 +57,9 @@ class LabeledData:
     examples; ``texts`` (n) are shown as evidence; ``example_ids`` (default: row numbers) are what
     evidence cites. ``oof_proba`` (n, C) are out-of-fold probabilities; computed by
     :func:`out_of_fold_proba` when not given.
+    ``pool_embeddings`` (m, d), with optional ``pool_texts`` and ``pool_ids``, are the project's
+    unlabeled examples: the split check also reads each label with the pool examples a linear
+    head on the labeled ones assigns to it (:meth:`pool_members`).
     """
 
     embeddings: np.ndarray
@@ -64,7 +68,11 @@ class LabeledData:
     texts: Sequence[str] | None = None
     example_ids: np.ndarray | None = None
     oof_proba: np.ndarray | None = None
+    pool_embeddings: np.ndarray | None = None
+    pool_texts: Sequence[str] | None = None
+    pool_ids: np.ndarray | None = None
     _unit: np.ndarray = field(init=False, repr=False, compare=False)
+    _pool: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         X = np.asarray(self.embeddings, dtype=np.float32)
@@ -83,6 +91,14 @@ class LabeledData:
         object.__setattr__(self, "embeddings", X)
         object.__setattr__(self, "labels", y)
         object.__setattr__(self, "_unit", unit_rows(X))
+        object.__setattr__(self, "_pool", {})
+        if self.pool_embeddings is not None:
+            P = np.asarray(self.pool_embeddings, dtype=np.float32).reshape(-1, X.shape[1])
+            if self.pool_texts is not None and len(self.pool_texts) != len(P):
+                raise InvalidInputError(f"{len(self.pool_texts)} texts for {len(P)} pool rows")
+            if self.pool_ids is not None and len(self.pool_ids) != len(P):
+                raise InvalidInputError(f"{len(self.pool_ids)} ids for {len(P)} pool rows")
+            object.__setattr__(self, "pool_embeddings", P)
 
     @property
     def n_classes(self) -> int:
@@ -108,6 +124,45 @@ class LabeledData:
         return [
             {"id": i, "text": texts[r] if texts is not None else None}
             for i, r in zip(self.ids(rows), rows.tolist(), strict=True)
+        ]
+
+    @property
+    def has_pool(self) -> bool:
+        return self.pool_embeddings is not None and len(self.pool_embeddings) > 0
+
+    def pool_members(self, c: int, *, limit: int, seed: int = 0) -> np.ndarray:
+        """Unlabeled pool rows a linear head on the labeled examples assigns to label ``c``
+        (a seeded sample of at most ``limit``; empty without a pool)."""
+        if not self.has_pool:
+            return np.zeros(0, dtype=np.int64)
+        assert self.pool_embeddings is not None
+        if "predicted" not in self._pool:
+            w, b = fit_linear(self.embeddings, self.labels, n_classes=self.n_classes)
+            predicted = np.empty(len(self.pool_embeddings), dtype=np.int64)
+            for s in range(0, len(predicted), POOL_BLOCK):
+                block = self.pool_embeddings[s : s + POOL_BLOCK]
+                predicted[s : s + POOL_BLOCK] = linear_logits(block, w, b).argmax(axis=1)
+            self._pool["predicted"] = predicted
+        rows = np.flatnonzero(self._pool["predicted"] == c)
+        if len(rows) > limit:
+            rows = np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+        return rows
+
+    def pool_unit(self, rows: np.ndarray) -> np.ndarray:
+        assert self.pool_embeddings is not None
+        return unit_rows(self.pool_embeddings[rows])
+
+    def pool_samples(self, rows: np.ndarray, n: int = SAMPLE_EXAMPLES) -> list[dict[str, Any]]:
+        """Like :meth:`samples`, for pool rows (unlabeled examples)."""
+        rows = np.asarray(rows, dtype=np.int64)[:n]
+        ids, texts = self.pool_ids, self.pool_texts
+        return [
+            {
+                "id": int(ids[r]) if ids is not None else r,
+                "text": texts[r] if texts is not None else None,
+                "unlabeled": True,
+            }
+            for r in rows.tolist()
         ]
 
     def proba(self, *, seed: int = 0) -> np.ndarray:

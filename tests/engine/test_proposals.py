@@ -54,6 +54,40 @@ def test_fused_label_is_proposed_for_a_split_with_pure_groups() -> None:
     assert splits[0].key == ("split", "fused")
 
 
+def test_the_pool_finds_a_fused_label_whose_labels_sit_on_one_side() -> None:
+    """Active learning may label a fused label almost only from one of its real classes: the
+    labeled view then has no second group, but the unlabeled examples the model puts under the
+    label do, and their groups (with the few labeled ones) recover the two classes."""
+    X, y, texts, _ = _blobs(n_classes=10, per=60, d=128, seed=3)
+    truth = y.copy()
+    y = np.where(y == 1, 0, y)
+    names = ["fused", "unused", *(f"l{c}" for c in range(2, 10))]
+    labeled = np.concatenate(
+        [np.flatnonzero(truth == c)[:12] for c in range(2, 10)]
+        + [np.flatnonzero(truth == 0)[:12], np.flatnonzero(truth == 1)[:2]]
+    )
+    rest = np.setdiff1d(np.arange(len(y)), labeled)
+    plain = LabeledData(embeddings=X[labeled], labels=y[labeled], label_names=names,
+                        texts=[texts[i] for i in labeled], example_ids=labeled)  # fmt: skip
+    assert propose_splits(plain) == []  # 12 + 2 labeled: the smaller group is under 5
+    pooled = LabeledData(embeddings=X[labeled], labels=y[labeled], label_names=names,
+                         texts=[texts[i] for i in labeled], example_ids=labeled,
+                         pool_embeddings=X[rest], pool_texts=[texts[i] for i in rest],
+                         pool_ids=rest)  # fmt: skip
+    splits = propose_splits(pooled)
+    assert [p.labels for p in splits] == [("fused",)]
+    evidence = splits[0].evidence
+    assert evidence["view"] == "all examples"
+    clusters = evidence["clusters"]
+    assert sorted(c["unlabeled"] for c in clusters) == [48, 58]  # the fused label's pool rows
+    for c in clusters:  # labeled ids stay pure, and every group shows examples and words
+        assert len(set(truth[c["ids"]].tolist())) == 1
+        assert len(c["examples"]) == 3 and c["words"]
+    assert sum(c["size"] for c in clusters) == 14
+    assert any(e.get("unlabeled") for c in clusters for e in c["examples"])
+    assert "unlabeled examples the model puts there" in splits[0].message
+
+
 def test_one_blob_cut_in_two_is_the_top_merge() -> None:
     X, y, texts, _ = _blobs(d=32)
     rng = np.random.default_rng(1)
