@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine import digest, proposing, reviews, taxonomy, training
 from engine.reviews import ScanReport
 from engine.workspace import Workspace
-from storage.db import session_scope
+from storage.db import refresh_statistics, session_scope
 from storage.errors import InvalidInputError, LabelbotError
 from storage.models import ModelRun, Project, TaxonomyProposal, utcnow
 from storage.repositories import feedback, leases, models, projects
@@ -31,6 +32,7 @@ DEFAULT_RETRAIN_EVERY = 20  # new labels since the last model
 DEFAULT_RETRAIN_MINUTES = 10.0  # ... or this long since it, if any label arrived
 DEFAULT_DIGEST_CRON = "0 9 * * mon-fri"  # weekdays 09:00 in the project's timezone
 TRAIN_LEASE = timedelta(minutes=15)  # longer than any training run; lapses if its owner dies
+STATISTICS_INTERVAL = timedelta(minutes=10)  # planner statistics refreshed after a retrain
 
 
 def default_owner() -> str:
@@ -137,9 +139,21 @@ def retrain_cycle(
                 outcomes.append(RetrainOutcome(name, None, f"failed: {exc}"))
                 continue
         outcomes.append(RetrainOutcome(name, run.version, decision.reason))
+        _refresh_statistics(ws)
         if on_trained is not None:
             on_trained(name, run)
     return outcomes
+
+
+def _refresh_statistics(ws: Workspace) -> None:
+    """Fresh planner statistics after a retrain rewrote the predictions and labels piled up, at
+    most every ``STATISTICS_INTERVAL`` per process (see :func:`storage.db.refresh_statistics`)."""
+    now = time.monotonic()
+    last = ws.memo.get("statistics_refreshed_at")
+    if isinstance(last, float) and now - last < STATISTICS_INTERVAL.total_seconds():
+        return
+    ws.memo["statistics_refreshed_at"] = now
+    refresh_statistics(ws.db)
 
 
 def project_timezone(project: Project) -> ZoneInfo:

@@ -12,7 +12,7 @@ import numpy as np
 from engine.importing import read_records
 from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.workspace import Workspace
-from storage.db import session_scope
+from storage.db import refresh_statistics, session_scope
 from storage.errors import InvalidInputError
 from storage.models import Label, Project
 from storage.repositories import assignments, examples, feedback, flags, models, projects
@@ -137,6 +137,7 @@ def import_file(
                 key=f"import:{example_id}:{rec.label}",
             )
             created += int(made)
+    refresh_statistics(ws.db)  # the new rows, for the planner of every click that follows
     embedded = 0
     if embed:
         ws.embed([r.text for r in records], progress=progress)

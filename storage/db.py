@@ -99,6 +99,34 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
             raise
 
 
+# The tables whose size changes with labeling, and that the per-click queries join.
+HOT_TABLES = (
+    "examples",
+    "annotations",
+    "assignments",
+    "predictions",
+    "labels",
+    "flags",
+    "multi_label_requests",
+)
+
+
+def refresh_statistics(engine: Engine, tables: tuple[str, ...] = HOT_TABLES) -> None:
+    """Give PostgreSQL's planner fresh row counts after bulk writes (an import, a model's
+    predictions): ``ANALYZE``, as its manual advises after loading data ("Populating a
+    Database"). Without it, tables filled since the last analysis look empty, and the per-click
+    "examples still free" count was planned as a nested loop over every annotation: 1.8-2.2 s
+    per click on 1,000 examples vs 1.5 ms after ANALYZE (autovacuum, where it is on, does this
+    too, but only once a minute and past its thresholds). It takes no lock that blocks reads or
+    writes. SQLite: nothing (its planner does not use row counts for these queries).
+    """
+    if is_sqlite(engine):
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE " + ", ".join(tables))
+        connection.commit()
+
+
 def alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 

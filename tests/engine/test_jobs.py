@@ -40,6 +40,39 @@ def test_n_labels_trigger(loaded) -> None:  # type: ignore[no-untyped-def]
     assert not jobs.retrain_decision(ws, "bank").due  # nothing new since v1
 
 
+def test_a_retrain_refreshes_postgres_statistics_at_most_every_ten_minutes(loaded) -> None:  # type: ignore[no-untyped-def]
+    """A retrain rewrites every prediction; the planner then sees them (ANALYZE), but no more
+    than once per STATISTICS_INTERVAL per process however often models are trained."""
+    import sqlalchemy as sa
+
+    ws, truth = loaded
+    if ws.db.dialect.name != "postgresql":
+        pytest.skip("SQLite's planner does not use these statistics")
+
+    def planned_rows() -> dict[str, float]:
+        query = sa.text(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN ('predictions',"
+            " 'annotations') AND relnamespace = current_schema()::regnamespace"
+        )
+        with ws.db.connect() as conn:
+            return dict(conn.execute(query).all())
+
+    projects.update_settings(ws, project="bank", retrain_every=10, retrain_minutes=60)
+    _label(ws, truth, 10)
+    assert planned_rows()["annotations"] != 10  # not analyzed since the labels came
+    assert [o.version for o in jobs.retrain_cycle(ws, owner="w1")] == [1]
+    with ws.db.connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one()
+    assert planned_rows() == {"predictions": stored, "annotations": 10} and stored > 0
+    _label(ws, truth, 10)
+    assert [o.version for o in jobs.retrain_cycle(ws, owner="w1")] == [2]
+    assert planned_rows()["annotations"] == 10  # within the interval: not analyzed again
+    ws.memo["statistics_refreshed_at"] -= jobs.STATISTICS_INTERVAL.total_seconds()
+    _label(ws, truth, 10)
+    assert [o.version for o in jobs.retrain_cycle(ws, owner="w1")] == [3]
+    assert planned_rows()["annotations"] == 30  # the interval passed: fresh again
+
+
 def test_timer_trigger(loaded) -> None:  # type: ignore[no-untyped-def]
     ws, truth = loaded
     projects.update_settings(ws, project="bank", retrain_every=10, retrain_minutes=5)
