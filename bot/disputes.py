@@ -71,7 +71,7 @@ def open_if_disputed(services: Services, *, project: str, example_id: int) -> bo
     channel = projects.get_project(services.ws, project).channel_id
     if not channel:
         return False
-    found = [d for d in consensus.disagreements(services.ws, project) if d.example_id == example_id]
+    found = consensus.disagreements(services.ws, project, example_id=example_id)
     if not found:
         return False
     try:

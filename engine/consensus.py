@@ -194,22 +194,32 @@ def _disagreeing(
 
 
 def disagreements(
-    ws: Workspace, project: str, *, include_settled: bool = False
+    ws: Workspace, project: str, *, include_settled: bool = False, example_id: int | None = None
 ) -> list[Disagreement]:
-    """Examples whose experts chose different labels (unsettled ones, or all), oldest first."""
+    """Examples whose experts chose different labels (unsettled ones, or all), oldest first;
+    only ``example_id``'s when given (what a click needs: one example's annotations, not the
+    project's)."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        rows = feedback.list_annotations(session=session, project_id=found.id)
+        if example_id is None:
+            rows = feedback.list_annotations(session=session, project_id=found.id)
+        elif examples.get_example(session=session, example_id=example_id).project_id != found.id:
+            return []
+        else:
+            rows = feedback.example_annotations(session=session, example_id=example_id)
+        by_example: dict[int, list[AnnotationRow]] = defaultdict(list)
+        for row in rows:
+            by_example[row.example_id].append(row)
         found_ = _disagreeing(rows, include_settled=include_settled)
         out = []
-        for example_id, (votes, decision) in found_.items():  # by first vote: oldest first
-            example = examples.get_example(session=session, example_id=example_id)
-            prediction = models.get_prediction(session=session, example_id=example_id)
-            everyone = [r for r in rows if r.example_id == example_id]
+        for disputed, (votes, decision) in found_.items():  # by first vote: oldest first
+            example = examples.get_example(session=session, example_id=disputed)
+            prediction = models.get_prediction(session=session, example_id=disputed)
+            everyone = by_example[disputed]
             out.append(
                 Disagreement(
-                    example_id=example_id,
+                    example_id=disputed,
                     text=example.text,
                     votes=[_vote(r) for r in votes],
                     agreed=feedback.agreed_label(everyone),

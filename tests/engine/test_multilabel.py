@@ -142,6 +142,11 @@ def test_disagreements_and_adjudication(bank) -> None:  # type: ignore[no-untype
     ]
     assert first.agreed == "change_pin" and first.involved == ["U1", "U2"]
     assert first.adjudicated is None
+    # one example's view (what each click asks) is that example's entry of the whole list
+    assert consensus.disagreements(ws, "bank", example_id=three) == [found[1]]
+    assert consensus.disagreements(ws, "bank", example_id=same) == []
+    projects.create_project(ws, name="other", labels=LABELS)
+    assert consensus.disagreements(ws, "other", example_id=split) == []  # not its example
     assert consensus.agreement_report(ws, "bank").alpha == pytest.approx(
         krippendorff_alpha([
             (same, "U1", "age_limit"), (same, "U2", "age_limit"),
