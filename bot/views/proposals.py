@@ -79,8 +79,9 @@ def sample_groups(evidence: Mapping[str, Any]) -> Iterator[tuple[str, list[str]]
     for i, cluster in enumerate(evidence.get("clusters") or []):
         name = escape(str(cluster.get("suggested_name") or f"cluster {i + 1}"))
         words = ", ".join(escape(str(w["word"])) for w in (cluster.get("words") or [])[:5])
-        size = cluster.get("size")
-        title = f"Cluster {i + 1}: *{name}*" + (f" ({size} examples)" if size else "")
+        size, unlabeled = cluster.get("size"), cluster.get("unlabeled")
+        counted = f"{size or 0} labeled + {unlabeled} unlabeled" if unlabeled else size
+        title = f"Cluster {i + 1}: *{name}*" + (f" ({counted} examples)" if counted else "")
         yield title + (f" · {words}" if words else ""), _texts(cluster.get("examples"))
     samples = evidence.get("examples")
     if isinstance(samples, Mapping):  # merge: each label's examples that look like the other

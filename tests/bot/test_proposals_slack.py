@@ -10,7 +10,7 @@ from typing import Any
 
 from bot import ids
 from bot.scheduling import proposal_poster
-from bot.views.proposals import ProposalCard, proposal_message
+from bot.views.proposals import ProposalCard, proposal_message, sample_groups
 from engine import projects, proposing
 from storage.db import session_scope
 from storage.repositories import projects as project_repo
@@ -155,3 +155,18 @@ def test_split_evidence_renders_each_cluster_within_limits() -> None:
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message["blocks"])
     assert all(len(el["text"]["text"]) <= 75 for b in message["blocks"] if b["type"] == "actions"
                for el in b["elements"])  # fmt: skip
+
+
+def test_split_groups_say_how_many_unlabeled_examples_they_hold() -> None:
+    """A split found with the unlabeled examples the model assigns to the label shows both
+    counts; samples may be unlabeled examples when a group has few labeled ones."""
+    evidence = {"clusters": [
+        {"suggested_name": "card_pin", "size": 2, "unlabeled": 140,
+         "words": [{"word": "pin"}], "examples": [{"id": 7, "text": "my pin", "unlabeled": True}]},
+        {"suggested_name": "fees", "size": 9, "words": [], "examples": [{"id": 8, "text": "fee"}]},
+    ]}  # fmt: skip
+    groups = list(sample_groups(evidence))
+    assert groups == [
+        ("Cluster 1: *card_pin* (2 labeled + 140 unlabeled examples) · pin", ["my pin"]),
+        ("Cluster 2: *fees* (9 examples)", ["fee"]),
+    ]
