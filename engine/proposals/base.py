@@ -119,12 +119,7 @@ class LabeledData:
 
     def samples(self, rows: np.ndarray, n: int = SAMPLE_EXAMPLES) -> list[dict[str, Any]]:
         """Up to n cited examples ({"id", "text"}) from ``rows``, in the given order."""
-        rows = np.asarray(rows, dtype=np.int64)[:n]
-        texts = self.texts
-        return [
-            {"id": i, "text": texts[r] if texts is not None else None}
-            for i, r in zip(self.ids(rows), rows.tolist(), strict=True)
-        ]
+        return _cite(rows, n, ids=self.example_ids, texts=self.texts)
 
     @property
     def has_pool(self) -> bool:
@@ -154,15 +149,9 @@ class LabeledData:
 
     def pool_samples(self, rows: np.ndarray, n: int = SAMPLE_EXAMPLES) -> list[dict[str, Any]]:
         """Like :meth:`samples`, for pool rows (unlabeled examples)."""
-        rows = np.asarray(rows, dtype=np.int64)[:n]
-        ids, texts = self.pool_ids, self.pool_texts
         return [
-            {
-                "id": int(ids[r]) if ids is not None else r,
-                "text": texts[r] if texts is not None else None,
-                "unlabeled": True,
-            }
-            for r in rows.tolist()
+            {**cited, "unlabeled": True}
+            for cited in _cite(rows, n, ids=self.pool_ids, texts=self.pool_texts)
         ]
 
     def proba(self, *, seed: int = 0) -> np.ndarray:
@@ -170,6 +159,19 @@ class LabeledData:
         if self.oof_proba is not None:
             return np.asarray(self.oof_proba, dtype=np.float32)
         return out_of_fold_proba(self.embeddings, self.labels, n_classes=self.n_classes, seed=seed)
+
+
+def _cite(
+    rows: np.ndarray, n: int, *, ids: np.ndarray | None, texts: Sequence[str] | None
+) -> list[dict[str, Any]]:
+    """{"id", "text"} of the first n of ``rows`` (ids default to the row numbers)."""
+    return [
+        {
+            "id": int(ids[r]) if ids is not None else r,
+            "text": texts[r] if texts is not None else None,
+        }
+        for r in np.asarray(rows, dtype=np.int64)[:n].tolist()
+    ]
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:

@@ -325,7 +325,7 @@ def _proposal(
 ) -> Proposal:
     name = data.label_names[c]
     rows = stats["rows"]
-    pool = stats.get("pool", np.zeros(0, dtype=np.int64))
+    pool = stats["pool"]
     assign, pool_assign = stats["assign"][: len(rows)], stats["assign"][len(rows) :]
     X = data.unit[rows]
     P = data.pool_unit(pool) if len(pool) else X[:0]
