@@ -15,6 +15,7 @@ from engine.proposals import (
     propose_splits,
     rare_labels,
 )
+from engine.proposals import splits as splits_module
 from engine.proposals.merges import MIN_SUPPORT, pair_separability
 
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
@@ -52,6 +53,7 @@ def test_fused_label_is_proposed_for_a_split_with_pure_groups() -> None:
     assert {c["suggested_name"].split("_")[0] for c in clusters} == {"alpha", "bravo"}
     assert all(c["examples"] and c["words"] for c in clusters)
     assert splits[0].key == ("split", "fused")
+    assert splits[0].evidence["space"] == "whole embedding"  # 8 labels: too few for a basis
 
 
 def test_the_pool_finds_a_fused_label_whose_labels_sit_on_one_side() -> None:
@@ -86,6 +88,43 @@ def test_the_pool_finds_a_fused_label_whose_labels_sit_on_one_side() -> None:
     assert sum(c["size"] for c in clusters) == 14
     assert any(e.get("unlabeled") for c in clusters for e in c["examples"])
     assert "unlabeled examples the model puts there" in splits[0].message
+
+
+def _phrased(
+    n_labels: int = 48, per: int = 24, d: int = 96, topic: int = 24, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels whose means differ in ``topic`` dimensions, each phrased two ways: half its
+    examples lie +1 along one shared style direction outside those dimensions, half -1."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((n_labels, d))
+    centres[:, :topic] = rng.normal(size=(n_labels, topic))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    style = np.zeros(d)
+    style[topic:] = rng.normal(size=d - topic)
+    style /= np.linalg.norm(style)
+    y = np.repeat(np.arange(n_labels), per)
+    sign = np.tile([1.0, -1.0], len(y) // 2)
+    noise = rng.normal(scale=0.25 / np.sqrt(topic), size=(len(y), d))
+    return (centres[y] + sign[:, None] * style + noise).astype(np.float32), y
+
+
+def test_many_labels_are_read_in_the_directions_that_tell_labels_apart(monkeypatch) -> None:
+    """Every label is two phrasings further apart than two intents: in the whole space the
+    fused label's best two groups are its phrasings, as for every other label, so nothing
+    stands out. Along the directions the labels' means differ by, the phrasings vanish and the
+    fused label's two intents are two groups no other label has."""
+    X, truth = _phrased()
+    y = np.where(truth == 1, 0, truth)
+    names = ["fused", "unused", *(f"l{c}" for c in range(2, 48))]
+    data = LabeledData(embeddings=X, labels=y, label_names=names)
+    splits = propose_splits(data)
+    assert [p.labels for p in splits] == [("fused",)]
+    assert splits[0].evidence["space"].endswith("directions between labels")
+    assert "directions that tell this project's labels apart" in splits[0].message
+    for c in splits[0].evidence["clusters"]:  # each group is one of the two intents
+        assert len(set(truth[c["ids"]].tolist())) == 1
+    monkeypatch.setattr(splits_module, "BETWEEN_MIN_LABELS", 10**6)  # the whole-space rule
+    assert propose_splits(data) == []
 
 
 def test_one_blob_cut_in_two_is_the_top_merge() -> None:
