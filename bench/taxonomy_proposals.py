@@ -19,6 +19,12 @@ thresholds were chosen on CLINC150 (see engine/proposals/splits.py), never on th
         --seed-offset 1000
     .venv/bin/python bench/taxonomy_proposals.py --dataset clinc150 --trials 16 --budget 1000 \
         --seed-offset 3000
+    # fine-grained development sets: both fused intents from one CLINC150 domain, with all 10
+    # domains (150 intents) or a seeded few (4 domains: 60 intents, ~13 labels each at 800)
+    .venv/bin/python bench/taxonomy_proposals.py --dataset clinc150 --trials 16 --budget 1500 \
+        --same-domain --seed-offset 5000
+    .venv/bin/python bench/taxonomy_proposals.py --dataset clinc150 --trials 16 --budget 800 \
+        --same-domain --domains 4 --seed-offset 6000
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from engine.strategies import DEFAULT_STRATEGY, get_strategy, select_cold_start 
 
 SPLIT_SEED = 20_250_501  # fixed before the first run; pairs/classes/halves derive from these
 MERGE_SEED = 20_250_502
+DOMAIN_SEED = 777  # --same-domain: domains, pairs, cut classes and halves from one RNG
 PURITY_TARGET = 0.85
 BATCH = 50
 
@@ -81,12 +88,29 @@ def labeled_data(
                        pool_ids=rest)  # fmt: skip
 
 
+def fused_pairs(names: list[str], args: argparse.Namespace,
+                domains: dict[str, list[str]] | None, rng: np.random.Generator | None
+                ) -> list[tuple[int, int]]:  # fmt: skip
+    """The (a, b) label ids fused in each trial: a seeded random pair, or with ``domains`` two
+    intents of one seeded random domain."""
+    if domains is None or rng is None:
+        perm = np.random.default_rng(SPLIT_SEED + args.seed_offset).permutation(len(names))
+        return [(int(perm[2 * t]), int(perm[2 * t + 1])) for t in range(args.trials)]
+    ids = {n: i for i, n in enumerate(names)}
+    order = sorted(domains)
+    pairs = []
+    for _ in range(args.trials):
+        domain = order[rng.integers(len(order))]
+        a, b = rng.choice(sorted(domains[domain]), size=2, replace=False)
+        pairs.append((ids[a], ids[b]))
+    return pairs
+
+
 def hidden_split(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str],
-                 args: argparse.Namespace) -> list[dict[str, Any]]:  # fmt: skip
-    perm = np.random.default_rng(SPLIT_SEED + args.seed_offset).permutation(len(names))
+                 args: argparse.Namespace, pairs: list[tuple[int, int]]
+                 ) -> list[dict[str, Any]]:  # fmt: skip
     out = []
-    for t in range(args.trials):
-        a, b = int(perm[2 * t]), int(perm[2 * t + 1])
+    for t, (a, b) in enumerate(pairs):
         fused = f"{names[a]}+{names[b]}"
         y2 = y.copy()
         y2[y2 == b] = a
@@ -116,8 +140,9 @@ def hidden_split(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str
 
 
 def hidden_merge(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str],
-                 args: argparse.Namespace) -> list[dict[str, Any]]:  # fmt: skip
-    rng = np.random.default_rng(MERGE_SEED + args.seed_offset)
+                 args: argparse.Namespace, rng: np.random.Generator | None = None
+                 ) -> list[dict[str, Any]]:  # fmt: skip
+    rng = rng or np.random.default_rng(MERGE_SEED + args.seed_offset)
     classes = rng.permutation(len(names))[: args.trials]
     out = []
     for t, c in enumerate(classes.tolist()):
@@ -206,8 +231,31 @@ def main() -> None:
                         help="draw other pairs and cuts (development sets: the thresholds were "
                              "chosen on clinc150 with offsets 1000 and 3000; the published "
                              "Banking77 numbers use 0)")  # fmt: skip
+    parser.add_argument(
+        "--same-domain",
+        action="store_true",
+        help="clinc150: fuse two intents of one domain (fine-grained pairs)",
+    )
+    parser.add_argument("--domains", type=int, default=0,
+                        help="with --same-domain: keep only this many seeded random domains "
+                             "(a smaller, fine-grained taxonomy); 0 = all")  # fmt: skip
     args = parser.parse_args()
+    if (args.same_domain or args.domains) and args.dataset != "clinc150":
+        parser.error("--same-domain and --domains need --dataset clinc150 (it has domains)")
     texts, label_names = load_split(dataset_path(args.dataset, "train"), drop_labels=("oos",))
+    domains, rng = None, None
+    if args.same_domain:
+        domains = json.loads(
+            (dataset_path("clinc150", "train").parent / "domains.json").read_text()
+        )
+        rng = np.random.default_rng(DOMAIN_SEED + args.seed_offset)
+        if args.domains:
+            chosen = rng.choice(sorted(domains), size=args.domains, replace=False).tolist()
+            domains = {d: domains[d] for d in chosen}
+        wanted = {i for intents in domains.values() for i in intents}
+        texts, label_names = map(list, zip(*[(t, n) for t, n in zip(texts, label_names,
+                                                                   strict=True) if n in wanted],
+                                           strict=True))  # fmt: skip
     names = sorted(set(label_names))
     ids = {n: i for i, n in enumerate(names)}
     y = np.array([ids[n] for n in label_names])
@@ -216,8 +264,8 @@ def main() -> None:
     X = embed_texts(texts, encoder=encoder, cache=cache_for(get_settings().data_dir, encoder),
                     progress=True)  # fmt: skip
     print(f"embedded {len(texts)} texts in {time.perf_counter() - t0:.0f}s", flush=True)
-    split = hidden_split(X, y, names, texts, args)
-    merge = hidden_merge(X, y, names, texts, args)
+    split = hidden_split(X, y, names, texts, args, fused_pairs(names, args, domains, rng))
+    merge = hidden_merge(X, y, names, texts, args, rng)
     rows = oracle_labels(X, y, n_classes=len(names), budget=args.budget, seed=0)
     confusions = {
         f"{args.budget} oracle labels": known_confusions(X, y, names, texts, rows),
