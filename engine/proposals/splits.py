@@ -116,13 +116,13 @@ def propose_splits(
     """
     basis = between_label_basis(data)
     if basis is None:
-        view, rule = data, _WHOLE_SPACE
+        space, rule = data, _WHOLE_SPACE
     else:
-        view, rule = project(data, basis), _BETWEEN_LABELS
-    labeled = _scored_view(view, use_pool=False, min_cluster_size=min_cluster_size, seed=seed)
+        space, rule = project(data, basis), _BETWEEN_LABELS
+    labeled = _scored_view(space, use_pool=False, min_cluster_size=min_cluster_size, seed=seed)
     whole = (
-        _scored_view(view, use_pool=True, min_cluster_size=min_cluster_size, seed=seed)
-        if view.has_pool
+        _scored_view(space, use_pool=True, min_cluster_size=min_cluster_size, seed=seed)
+        if space.has_pool
         else {}
     )
     out: list[Proposal] = []
@@ -140,8 +140,9 @@ def propose_splits(
             assert chosen is not None
             scores = [lab["z"] / (2 * Z_CAP)] if by_labels and lab is not None else []
             if by_pool and everything is not None:
-                scores.append(everything["z_cosine"] * Z_THRESHOLD / (rule.pool_z * 2 * Z_CAP))
-            out.append(_proposal(view, c, chosen, score=min(max(scores), 1.0),
+                # the same 0..1 scale for both views: each view's threshold maps to one score
+                scores.append(everything["z_cosine"] * rule.labeled_z / (rule.pool_z * 2 * Z_CAP))
+            out.append(_proposal(space, c, chosen, score=min(max(scores), 1.0),
                                  view="all examples" if by_pool else "labeled examples",
                                  other=lab if by_pool else everything,
                                  dims=None if basis is None else len(basis[1])))  # fmt: skip
