@@ -16,7 +16,7 @@ from bot.services import Services
 from bot.slack_text import escape
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
-from engine import digest, discussions, labeling, messaging, progress, projects, rhythm, training
+from engine import digest, discussions, labeling, messaging, progress, projects, training
 from engine.labeling import Task
 from engine.rare import MIN_EXAMPLES
 from storage.errors import ConfigurationError, InvalidInputError, NotFoundError, StaleActionError
@@ -69,7 +69,7 @@ def send_next(services: Services, *, user: str, project: str, again: bool = True
     task = labeling.next_task(services.ws, project=project, annotator=user, reviews=True)
     if task is None:
         return False
-    if not again and messaging.delivered_at(services.ws, assignment_id=task.assignment_id):
+    if not again and task.delivered:
         return True
     if task.kind == "review":
         from bot import review_flow  # it imports this module
@@ -161,10 +161,10 @@ def apply_label(
         raise
     if not result.created:
         return  # the same click, racing this one, won
-    guess = rhythm.model_guess(services.ws, example_id=example_id)
+    guess = result.model_guess
     agreed = None if guess is None else guess == (result.counts_as or result.label)
     _continue(services, user=user, project=ref.project, agreed=agreed)
-    if messaging.labeled_by_others(services.ws, example_id=example_id, annotator=user):
+    if result.others_labeled:
         disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
     labeled = views.labeled_message(
         example_id=example_id,

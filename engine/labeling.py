@@ -70,6 +70,7 @@ class Task:
     review_id: int | None = None
     given: str | None = None
     given_by: str | None = None
+    delivered: bool = False  # its assignment already has a message (the task is on screen)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ class LabelResult:
     created: bool  # False when the same key was already stored (a retry or a double click)
     undo_until: datetime
     counts_as: str | None = None  # the label it counts as (a merged label's target)
+    # read in the same transaction, for what a click does next (0 extra round trips):
+    model_guess: str | None = None  # the active model's label for the example
+    others_labeled: bool = False  # someone else holds a label on it that still counts
 
 
 def _start_of_day(now: datetime) -> datetime:
@@ -202,6 +206,7 @@ def _task(
         suggestion=suggestion,
         done_today=done_today,
         queue_left=queue_left,
+        delivered=bool(assignment.channel and assignment.message_ts),
     )
 
 
@@ -260,6 +265,7 @@ def submit_label(
             counts_as = target.name if target is not None else None
             if target is None and created:
                 raise StaleActionError(taxonomy.stale_label_note(session=session, label=chosen))
+        guess, others_labeled = None, False
         if created:
             others = [
                 a
@@ -277,6 +283,9 @@ def submit_label(
             )
             if held is not None and held.id is not None and held.status == "open":
                 assignments.close_assignment(session=session, assignment_id=held.id, status="done")
+            prediction = models.get_prediction(session=session, example_id=example_id)
+            guess = None if prediction is None else prediction.label
+            others_labeled = bool(others)
         assert existing.id is not None
         return LabelResult(
             annotation_id=existing.id,
@@ -285,6 +294,8 @@ def submit_label(
             created=created,
             undo_until=existing.created_at + UNDO_WINDOW,
             counts_as=counts_as,
+            model_guess=guess,
+            others_labeled=others_labeled,
         )
 
 

@@ -135,11 +135,6 @@ def record_delivery(ws: Workspace, *, assignment_id: int, channel: str, message_
         )
 
 
-def delivered_at(ws: Workspace, *, assignment_id: int) -> tuple[str, str] | None:
-    with session_scope(ws.db, read_only=True) as session:
-        return slack.assignment_message(session=session, assignment_id=assignment_id)
-
-
 @dataclass(frozen=True)
 class ExampleRef:
     example_id: int

@@ -17,7 +17,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError
 from storage.models import utcnow
-from storage.repositories import models, people
+from storage.repositories import people
 
 # Quiet hours unless a person sets their own: evenings, nights and early mornings.
 DEFAULT_QUIET = (20 * 60, 8 * 60)
@@ -195,13 +195,6 @@ def due_nudges(ws: Workspace, *, now: datetime | None = None) -> list[str]:
     with session_scope(ws.db, read_only=True) as session:
         users = [p.user_id for p in people.list_nudged(session=session)]
     return [u for u in users if nudge_due(rhythm_of(ws, user=u), now)]
-
-
-def model_guess(ws: Workspace, *, example_id: int) -> str | None:
-    """The active model's label for an example (to count answers that agreed with it)."""
-    with session_scope(ws.db, read_only=True) as session:
-        prediction = models.get_prediction(session=session, example_id=example_id)
-        return None if prediction is None else prediction.label
 
 
 def saw_home(ws: Workspace, *, user: str, now: datetime | None = None) -> None:

@@ -227,11 +227,3 @@ def has_live_annotation(
         )
     ).first()
     return found is not None
-
-
-def assignment_message(*, session: Session, assignment_id: int) -> tuple[str, str] | None:
-    """Where an assignment's example was delivered (channel, message ts), if it was."""
-    assignment = session.get(Assignment, assignment_id)
-    if assignment is None or not assignment.channel or not assignment.message_ts:
-        return None
-    return assignment.channel, assignment.message_ts

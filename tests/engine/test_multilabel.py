@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import consensus, exporting, labeling, projects, training
+from engine import consensus, exporting, labeling, messaging, projects, training
 from engine.agreement import chosen_for_multiple_labeling, cohen_kappa, krippendorff_alpha
 from storage.errors import StaleActionError
 
@@ -169,6 +169,38 @@ def test_disagreements_and_adjudication(bank) -> None:  # type: ignore[no-untype
     assert "lead" in everything[0].involved
     labels = {r["text"]: r["label"] for r in exporting.export_records(ws, "bank")}
     assert [labels[d.text] for d in everything] == ["card_arrival", "exchange_rate"]
+
+
+def test_a_stored_click_carries_what_the_next_step_needs(bank) -> None:  # type: ignore[no-untyped-def]
+    """The Slack loop reads from the click's own transaction whether the model agreed and
+    whether another expert labeled the example, and from the task whether it is on screen."""
+    ws, truth = bank
+    projects.update_settings(ws, project="bank", multi_label_share=0.0, audit_share=0.0)
+    for _ in range(15):
+        _label(ws, "U1", truth=truth)
+    training.train_project(ws, "bank")
+    projects.update_settings(ws, project="bank", multi_label_share=1.0)
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    assert task is not None and not task.delivered
+    messaging.record_delivery(ws, assignment_id=task.assignment_id, channel="D1", message_ts="1.2")
+    shown = labeling.next_task(ws, project="bank", annotator="U1")
+    assert shown is not None and shown.assignment_id == task.assignment_id and shown.delivered
+
+    first = labeling.submit_label(
+        ws, project="bank", example_id=task.example_id, label="age_limit", annotator="U1",
+        source="slack", key="k1",
+    )  # fmt: skip
+    predicted = {r["text"]: r["prediction"] for r in exporting.export_records(ws, "bank")}
+    assert predicted[task.text] is not None
+    assert first.model_guess == predicted[task.text]["label"]
+    assert not first.others_labeled
+    second = labeling.next_task(ws, project="bank", annotator="U2")
+    assert second is not None and second.example_id == task.example_id  # a second opinion
+    again = labeling.submit_label(
+        ws, project="bank", example_id=task.example_id, label="atm_support", annotator="U2",
+        source="slack", key="k2",
+    )  # fmt: skip
+    assert again.others_labeled and again.model_guess == first.model_guess
 
 
 def test_rare_classes_in_status(ws, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
