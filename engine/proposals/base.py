@@ -180,11 +180,17 @@ def unit_rows(X: np.ndarray) -> np.ndarray:
     return out
 
 
-def centroids(data: LabeledData) -> np.ndarray:
-    """(C, d) unit mean direction of each label; zero rows for labels without examples."""
+def label_means(data: LabeledData) -> np.ndarray:
+    """(C, d) mean of each label's unit embeddings; zero rows for labels without examples."""
     sums = np.zeros((data.n_classes, data.unit.shape[1]), dtype=np.float64)
     np.add.at(sums, data.labels, data.unit)
-    return unit_rows(sums).astype(np.float32)
+    out: np.ndarray = sums / np.maximum(data.counts(), 1)[:, None]
+    return out
+
+
+def centroids(data: LabeledData) -> np.ndarray:
+    """(C, d) unit mean direction of each label; zero rows for labels without examples."""
+    return unit_rows(label_means(data)).astype(np.float32)
 
 
 def out_of_fold_proba(

@@ -45,6 +45,7 @@ from engine.proposals.base import (
     SAMPLE_EXAMPLES,
     LabeledData,
     Proposal,
+    label_means,
     unit_rows,
 )
 from engine.proposals.words import distinctive_words
@@ -182,10 +183,7 @@ def between_label_basis(data: LabeledData) -> tuple[np.ndarray, np.ndarray] | No
     counts = data.counts()
     if int((counts >= MIN_LABELED).sum()) < BETWEEN_MIN_LABELS:
         return None
-    present = np.flatnonzero(counts > 0)
-    sums = np.zeros((data.n_classes, data.unit.shape[1]), dtype=np.float64)
-    np.add.at(sums, data.labels, data.unit)
-    means = sums[present] / counts[present, None]
+    means = label_means(data)[counts > 0]
     centre = means.mean(axis=0)
     _, spread, Vt = np.linalg.svd(means - centre, full_matrices=False)
     share = np.cumsum(spread**2) / max(float((spread**2).sum()), 1e-12)
