@@ -3,6 +3,8 @@ nothing on a clean taxonomy."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from engine.proposals import (
@@ -124,6 +126,40 @@ def test_many_labels_are_read_in_the_directions_that_tell_labels_apart(monkeypat
     for c in splits[0].evidence["clusters"]:  # each group is one of the two intents
         assert len(set(truth[c["ids"]].tolist())) == 1
     monkeypatch.setattr(splits_module, "BETWEEN_MIN_LABELS", 10**6)  # the whole-space rule
+    assert propose_splits(data) == []
+
+
+def test_how_far_apart_a_fused_labels_groups_must_be_is_set_by_two_labels_read_as_one(
+    monkeypatch,
+) -> None:
+    """With many labels, the whole view's threshold is a share of the z that two of the
+    project's own labels glued together reach: a label split about 45% as far as that is
+    proposed; demanding more of the same evidence proposes nothing."""
+    rng = np.random.default_rng(0)
+    n_labels, per, d = 48, 60, 64
+    centres = rng.normal(size=(n_labels, d))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    centres[1] = centres[0] + 2.5 * rng.normal(size=d) / np.sqrt(d)  # an intent close to 0's
+    truth = np.repeat(np.arange(n_labels), per)
+    X = (centres[truth] + rng.normal(scale=1 / np.sqrt(d), size=(len(truth), d))).astype(np.float32)
+    y = np.where(truth == 1, 0, truth)
+    labeled = np.concatenate([np.flatnonzero(truth == c)[:4] for c in range(n_labels)])
+    rest = np.setdiff1d(np.arange(len(y)), labeled)
+    names = ["fused", "unused", *(f"l{c}" for c in range(2, n_labels))]
+    data = LabeledData(embeddings=X[labeled], labels=y[labeled], label_names=names,
+                       example_ids=labeled, pool_embeddings=X[rest], pool_ids=rest)  # fmt: skip
+    splits = propose_splits(data)
+    assert [p.labels for p in splits] == [("fused",)]
+    evidence = splits[0].evidence
+    assert evidence["view"] == "all examples"  # 4 + 4 labeled: the labeled view cannot
+    glued, z = evidence["glued_pair_z"], evidence["z_cosine"]
+    assert splits_module.BETWEEN_POOL_SHARE * glued <= z < glued  # closer than two labels
+    assert z > 2 * splits_module.OUTLIER_Z  # the floor did not decide
+    assert "as far apart as two of this project's labels read as one" in splits[0].message
+    for c in evidence["clusters"]:
+        assert len(set(truth[c["ids"]].tolist())) == 1
+    stricter = dataclasses.replace(splits_module._BETWEEN_LABELS, pool_share=z / glued + 0.05)
+    monkeypatch.setattr(splits_module, "_BETWEEN_LABELS", stricter)
     assert propose_splits(data) == []
 
 
