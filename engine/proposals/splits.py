@@ -106,6 +106,13 @@ BETWEEN_VARIANCE = 0.8  # share of the spread of the labels' means the direction
 GLUED_PAIRS = 64
 BETWEEN_POOL_SHARE = 0.45
 OUTLIER_Z = 3.5
+# A whole-view proposal found in the between-label directions has its two groups re-decided in
+# the whole embedding (:func:`refine_groups`). On the same four development sets (every fused
+# label's groups, found or not) the mean purity of its labeled examples rose from 0.974 to 0.987
+# (60 intents), 0.972 to 0.991 (same-domain, 150 intents) and 0.997 to 1.000 (random pairs,
+# 1,000 labels), with no trial lower; a ridge of 3 or three passes did no better.
+REFINE_RIDGE = 0.3
+REFINE_FOLDS = 5
 BETWEEN_LABELED_Z = 6.0
 POOL_MIN_SHARE = 0.1  # the smaller group's share of the label: less is a few outliers
 POOL_PER_LABEL = 300  # unlabeled examples the model assigns to a label that join its labeled ones
@@ -163,6 +170,10 @@ def propose_splits(
         if by_labels or by_pool:
             chosen = everything if by_pool else lab
             assert chosen is not None
+            if by_pool and basis is not None:
+                chosen = {**chosen, "assign": refine_groups(
+                    np.vstack([data.unit[chosen["rows"]], data.pool_unit(chosen["pool"])]),
+                    chosen["assign"], min_size=min_cluster_size, seed=seed + c)}  # fmt: skip
             scores = [lab["z"] / (2 * Z_CAP)] if by_labels and lab is not None else []
             if by_pool and everything is not None:
                 # the same 0..1 scale for both views: each view's threshold maps to one score
@@ -375,6 +386,42 @@ def split_stats(X: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
         "silhouette": silhouette(Z, assign),
         "elbow": elbow(Z, w2, rng),
     }
+
+
+def refine_groups(
+    X: np.ndarray,
+    assign: np.ndarray,
+    *,
+    min_size: int = MIN_CLUSTER_SIZE,
+    ridge: float = REFINE_RIDGE,
+    folds: int = REFINE_FOLDS,
+    seed: int = 0,
+) -> np.ndarray:
+    """Two groups found in a few directions, re-decided with all of them: each example goes
+    to the side a ridge probe on the whole embeddings X puts it, the probe fit on the other
+    folds' examples and their current groups (cross-fitting: no example decides its own group).
+
+    The between-label directions find a fused label's two intents, but they keep only the
+    spread of the labels' means; the directions they drop still tell a borderline example's
+    intent. Group 0 stays the larger; the groups are kept as they were if one would fall under
+    ``min_size``.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.where(assign == 0, 1.0, -1.0)
+    fold = rng.permutation(len(t)) % folds
+    score = np.zeros(len(t))
+    for k in range(folds):
+        fit, held = fold != k, fold == k
+        if not held.any():
+            continue
+        mean_x, mean_t = X[fit].mean(axis=0), t[fit].mean()
+        Xc = (X[fit] - mean_x).astype(np.float64)
+        w = np.linalg.solve(Xc.T @ Xc + ridge * np.eye(X.shape[1]), Xc.T @ (t[fit] - mean_t))
+        score[held] = (X[held] - mean_x) @ w + mean_t
+    new = np.where(score >= 0, 0, 1)
+    if (new == 1).sum() > (new == 0).sum():
+        new = 1 - new
+    return new if (new == 1).sum() >= min_size else assign
 
 
 def group_cosine(X: np.ndarray, rng: np.random.Generator) -> float:

@@ -163,6 +163,28 @@ def test_how_far_apart_a_fused_labels_groups_must_be_is_set_by_two_labels_read_a
     assert propose_splits(data) == []
 
 
+def test_groups_found_in_a_few_directions_are_re_decided_with_all_of_them() -> None:
+    """Two intents that differ along a direction the between-label space dropped: groups with
+    a tenth of their members on the wrong side (as a 2-means in too few directions leaves them)
+    come back nearly pure from the cross-fitted probe on the whole embeddings."""
+    rng = np.random.default_rng(0)
+    d = 64
+    direction = rng.normal(size=d)
+    direction /= np.linalg.norm(direction)
+    truth = np.repeat([0, 1], [180, 120])
+    side = np.where(truth == 0, 0.4, -0.4)
+    X = rng.normal(scale=1 / np.sqrt(d), size=(300, d)) + np.outer(side, direction)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    rough = truth.copy()
+    wrong = rng.choice(300, size=30, replace=False)
+    rough[wrong] = 1 - rough[wrong]
+    refined = splits_module.refine_groups(X, rough)
+    assert (rough == truth).mean() == 0.9
+    assert (refined == truth).mean() >= 0.97  # and group 0 is still the larger one
+    # a refinement that would leave a group under min_size keeps the groups as they were
+    assert np.array_equal(splits_module.refine_groups(X, rough, min_size=200), rough)
+
+
 def test_one_blob_cut_in_two_is_the_top_merge() -> None:
     X, y, texts, _ = _blobs(d=32)
     rng = np.random.default_rng(1)
