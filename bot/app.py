@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
+from slack_bolt import App, BoltContext, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from bot.config import SlackSettings
@@ -23,7 +23,9 @@ def build_app(settings: SlackSettings, services: Services) -> App:
     """A Bolt app (synchronous listeners, run after their ack in ``services.listener_executor``).
 
     Bolt checks every request's signature and timestamp (RequestVerification) and drops the
-    bot's own events; ``auth.test`` runs on the first request, so building makes no call.
+    bot's own events; ``auth.test`` runs on the first request, so building makes no call. An
+    error a listener raises after its ack goes to :func:`handle_error` without passing through
+    Bolt, which would turn the acked answer into a 500 (bot/listeners/registrar.py).
     """
     app = App(
         client=services.client,
@@ -34,35 +36,12 @@ def build_app(settings: SlackSettings, services: Services) -> App:
 
     def provide_services(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
         context["services"] = services
-        context["ack"] = StickyAck()
         return next()
 
     app.use(provide_services)
-    register_all(app)
+    register_all(app, on_error=handle_error)
     app.error(handle_error)
     return app
-
-
-class StickyAck(Ack):
-    """An ack whose response, once given, stays given.
-
-    Bolt 1.30's ThreadListenerRunner sets ``ack.response = None`` when a listener raises after
-    acking (listener/thread_runner.py); if that happens before the dispatching thread polls
-    (every 10 ms) the acked request waits 3 s and answers 404 "unhandled request". A stale
-    click does exactly that: ack, then StaleActionError a few milliseconds later.
-    """
-
-    def __init__(self) -> None:
-        self._response: BoltResponse | None = None
-
-    @property
-    def response(self) -> BoltResponse | None:
-        return self._response
-
-    @response.setter
-    def response(self, value: BoltResponse | None) -> None:
-        if value is not None or self._response is None:
-            self._response = value
 
 
 def handle_error(

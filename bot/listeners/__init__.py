@@ -1,7 +1,8 @@
 """Bolt listeners, one module per kind, each with `register(app)`.
 
 A listener acks, parses the payload, calls one `bot.flow` step (which calls the engine) and
-lets errors travel to the app's one error handler (bot/app.py).
+lets errors travel to the app's one error handler (bot/app.py); errors after the ack reach it
+without passing through Bolt (bot/listeners/registrar.py says why).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.listeners import actions, commands, events, shortcuts, views
+from bot.listeners.registrar import ErrorHandler, Registrar
 
 
-def register_all(app: App) -> None:
+def register_all(app: App, *, on_error: ErrorHandler) -> None:
+    registrar = Registrar(app, on_error)
     for module in (commands, actions, events, shortcuts, views):
-        module.register(app)
+        module.register(registrar)

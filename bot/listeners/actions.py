@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import admin, disputes, flow, ids, review_flow, rhythm_flow, taxonomy_flow
+from bot.listeners.registrar import Registrar
 from bot.services import Services
 from bot.views import admin as admin_views
 from bot.views import info_message, parse_label_value
@@ -18,7 +19,7 @@ from bot.views.review import parse_review_value
 from bot.views.rhythm import batch_closed, parse_snooze_value
 
 
-def register(app: App) -> None:
+def register(app: Registrar) -> None:
     app.action(ids.LABEL_PATTERN)(label_clicked)
     app.action(ids.LABEL_SELECT)(label_selected)
     app.action(ids.SKIP)(skip_clicked)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import admin, flow, ids, rhythm_flow, taxonomy_flow
 from bot import views as blocks
+from bot.listeners.registrar import Registrar
 from bot.services import Services
 from bot.views import admin as admin_views
 from engine import projects
@@ -34,7 +35,7 @@ USAGE = (
 )
 
 
-def register(app: App) -> None:
+def register(app: Registrar) -> None:
     app.command(ids.LABEL_COMMAND)(label_command)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import BoltContext
 
 from bot import flow
+from bot.listeners.registrar import Registrar
 from bot.services import Services
 from engine import messaging
 
@@ -15,7 +16,7 @@ from engine import messaging
 REPLY_SUBTYPES = (None, "thread_broadcast")
 
 
-def register(app: App) -> None:
+def register(app: Registrar) -> None:
     app.event("app_home_opened")(home_opened)
     # One listener for message.im / message.channels / message.groups: all are `message`.
     app.event("message")(message_posted)

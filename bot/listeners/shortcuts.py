@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, BoltContext, Respond
 
 from bot import flow, ids
+from bot.listeners.registrar import Registrar
 
 
-def register(app: App) -> None:
+def register(app: Registrar) -> None:
     app.shortcut(ids.CLASSIFY_SHORTCUT)(classify_message)
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, BoltContext
 
 from bot import admin, flow, ids, taxonomy_flow
+from bot.listeners.registrar import Registrar
 from bot.views import admin as admin_views
 from bot.views import flag_example_id
 from bot.views.taxonomy import taxonomy_project
 
 
-def register(app: App) -> None:
+def register(app: Registrar) -> None:
     app.view(ids.FLAG_MODAL)(flag_submitted)
     app.view(ids.TAXONOMY_MODAL)(taxonomy_submitted)
 

@@ -1,0 +1,85 @@
+"""Listener registration in which an error after a listener's ack stays out of Bolt.
+
+Bolt 1.30's ThreadListenerRunner, when a listener raises, sets the status of the response object
+the dispatching thread returns to 500 (and only then notices that the listener had acked). If the
+dispatching thread has not yet answered Slack (it polls every 10 ms, later under load), Slack
+gets a 500 for a click that was acked and handled: a stale click, answered with a clear
+ephemeral note, showed the user an error icon as well. Each listener registered here is wrapped:
+an error raised after its ack goes to the app's error handler directly and never reaches Bolt;
+an error before the ack still does (Bolt then answers 500 and calls the same handler).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+ErrorHandler = Callable[[Exception, dict[str, Any], BoltContext, WebClient, Any], None]
+Listener = Callable[..., Any]
+
+_HANDLER_ARGS = ("body", "context", "client", "respond")  # what the error handler is given
+
+
+class Registrar:
+    """The registration methods the listener modules use, on a Bolt app."""
+
+    def __init__(self, app: App, on_error: ErrorHandler) -> None:
+        self._app = app
+        self._on_error = on_error
+
+    def action(self, constraints: Any) -> Callable[[Listener], Listener]:
+        return self._register(self._app.action(constraints))
+
+    def command(self, command: Any) -> Callable[[Listener], Listener]:
+        return self._register(self._app.command(command))
+
+    def event(self, event: Any) -> Callable[[Listener], Listener]:
+        return self._register(self._app.event(event))
+
+    def shortcut(self, constraints: Any) -> Callable[[Listener], Listener]:
+        return self._register(self._app.shortcut(constraints))
+
+    def view(self, constraints: Any) -> Callable[[Listener], Listener]:
+        return self._register(self._app.view(constraints))
+
+    def _register(self, decorate: Callable[..., Any]) -> Callable[[Listener], Listener]:
+        def register(listener: Listener) -> Listener:
+            decorate(contained(listener, self._on_error))
+            return listener
+
+        return register
+
+
+def contained(listener: Listener, on_error: ErrorHandler) -> Listener:
+    """``listener``, with an error after its ack handled by ``on_error`` instead of raised.
+
+    Bolt passes a listener the arguments its signature names, so the wrapper declares the
+    listener's own parameters plus those the error handler needs.
+    """
+    own = inspect.signature(listener).parameters
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+        for name in _HANDLER_ARGS
+        if name not in own
+    ]
+
+    def run(**kwargs: Any) -> Any:
+        try:
+            return listener(**{name: kwargs[name] for name in own})
+        except Exception as error:
+            context: BoltContext = kwargs["context"]
+            if context.ack is None or context.ack.response is None:
+                raise  # not acked yet: Bolt answers, and calls the same handler
+            on_error(error, kwargs["body"], context, kwargs["client"], kwargs.get("respond"))
+            return None
+
+    run.__signature__ = inspect.Signature([*own.values(), *extra])  # type: ignore[attr-defined]
+    run.__name__ = getattr(listener, "__name__", "listener")
+    run.__qualname__ = getattr(listener, "__qualname__", run.__name__)
+    run.__doc__ = listener.__doc__
+    run.__module__ = listener.__module__
+    return run
