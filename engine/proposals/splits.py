@@ -608,8 +608,8 @@ def _proposal(
     if glued is not None and glued > 0:
         message += (
             f" Its groups stand {stats['z_cosine'] / glued:.0%} as far apart as two of this "
-            f"project's labels read as one typically do (z = {stats['z_cosine']:.1f} against "
-            f"{glued:.1f})."
+            f"project's labels read as one typically do (cosine z {stats['z_cosine']:.1f}; "
+            f"two labels read as one: {glued:.1f})."
         )
     return Proposal(kind="split", labels=(name,), score=round(max(score, 0.0), 4),
                     evidence=evidence, key=("split", name), message=message,
