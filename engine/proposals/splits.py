@@ -257,9 +257,10 @@ class _View:
     centre: float  # median residual from the line
     mad: float
 
-    def cosine_z(self, cosine: float, size: int) -> float:
-        residual = cosine - (self.line[0] + self.line[1] * float(np.log(size)))
-        return -0.6745 * (residual - self.centre) / self.mad
+    def cosine_z(self, cosine: Any, size: Any) -> Any:
+        """Robust z of a group cosine at ``size``; > 0 when the groups lie further apart than
+        a label of that size typically has them."""
+        return -0.6745 * (cosine - on_line(self.line, size) - self.centre) / self.mad
 
 
 _EMPTY_VIEW = _View(stats={}, parts={}, line=(1.0, 0.0), centre=0.0, mad=MIN_MAD)
@@ -286,27 +287,28 @@ def _scored_view(data: LabeledData, *, use_pool: bool, min_cluster_size: int, se
     cosines = np.array([s["group_cosine"] for s in stats.values()])
     sizes_all = np.array([len(s["assign"]) for s in stats.values()], dtype=np.float64)
     line = size_line(cosines, sizes_all)
-    residuals = cosines - (line[0] + line[1] * np.log(sizes_all))
+    residuals = cosines - on_line(line, sizes_all)
     centre = float(np.median(residuals))
     mad = max(float(np.median(np.abs(residuals - centre))), MIN_MAD)
-    cosine_z = -0.6745 * (residuals - centre) / mad  # groups further apart than expected: > 0
+    view = _View(stats=stats, parts=parts, line=line, centre=centre, mad=mad)
+    cosine_z = view.cosine_z(cosines, sizes_all)
     log_elbow = np.log(np.array([s["elbow"] for s in stats.values()]))
     elbow_z = robust_z(log_elbow, floor=MIN_ELBOW_MAD)
     median_elbow = float(np.exp(np.median(log_elbow)))
-    for st, res, cz, ez in zip(
-        stats.values(), residuals.tolist(), cosine_z.tolist(), elbow_z.tolist(), strict=True
+    for st, size, cz, ez in zip(
+        stats.values(), sizes_all.tolist(), cosine_z.tolist(), elbow_z.tolist(), strict=True
     ):
         sizes = np.bincount(st["assign"], minlength=2)
         st.update(
             z_cosine=cz,
             z_elbow=ez,
             z=min(cz, Z_CAP) + min(ez, Z_CAP),
-            median=st["group_cosine"] - res + centre,
+            median=float(on_line(line, size)) + centre,
             median_elbow=median_elbow,
             big_enough=bool(sizes.min() >= min_cluster_size),
             smaller_share=float(sizes.min() / sizes.sum()),
         )
-    return _View(stats=stats, parts=parts, line=line, centre=centre, mad=mad)
+    return view
 
 
 def glued_pairs_z(view: _View, *, pairs: int = GLUED_PAIRS, seed: int = 0) -> float:
@@ -329,7 +331,7 @@ def glued_pairs_z(view: _View, *, pairs: int = GLUED_PAIRS, seed: int = 0) -> fl
         if len(pool) > POOL_PER_LABEL:
             pool = pool[np.sort(rng.choice(len(pool), size=POOL_PER_LABEL, replace=False))]
         X = np.vstack([lab_a, lab_b, pool])
-        z.append(view.cosine_z(group_cosine(X, rng), len(X)))
+        z.append(float(view.cosine_z(group_cosine(X, rng), len(X))))
     return float(np.median(z))
 
 
@@ -368,6 +370,11 @@ def size_line(cosines: np.ndarray, sizes: np.ndarray) -> tuple[float, float]:
     if coef[1] <= 0:  # against the reason for the line (e.g. one large fused label set it)
         return flat
     return float(coef[0]), float(coef[1])
+
+
+def on_line(line: tuple[float, float], size: Any) -> Any:
+    """The :func:`size_line` group cosine at ``size`` (a number or an array)."""
+    return line[0] + line[1] * np.log(size)
 
 
 def split_stats(X: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
