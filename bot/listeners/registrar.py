@@ -5,13 +5,15 @@ the dispatching thread returns to 500 (and only then notices that the listener h
 dispatching thread has not yet answered Slack (it polls every 10 ms, later under load), Slack
 gets a 500 for a click that was acked and handled: a stale click, answered with a clear
 ephemeral note, showed the user an error icon as well. Each listener registered here is wrapped:
-an error raised after its ack goes to the app's error handler directly and never reaches Bolt;
-an error before the ack still does (Bolt then answers 500 and calls the same handler).
+an error raised after its ack goes to the app's error handler directly and never reaches Bolt
+(nor does the handler's own failure, which is logged); an error before the ack still does (Bolt
+then answers 500 and calls the same handler).
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +24,8 @@ ErrorHandler = Callable[[Exception, dict[str, Any], BoltContext, WebClient, Any]
 Listener = Callable[..., Any]
 
 _HANDLER_ARGS = ("body", "context", "client", "respond")  # what the error handler is given
+
+log = logging.getLogger(__name__)
 
 
 class Registrar:
@@ -74,7 +78,10 @@ def contained(listener: Listener, on_error: ErrorHandler) -> Listener:
             context: BoltContext = kwargs["context"]
             if context.ack is None or context.ack.response is None:
                 raise  # not acked yet: Bolt answers, and calls the same handler
-            on_error(error, kwargs["body"], context, kwargs["client"], kwargs.get("respond"))
+            try:
+                on_error(error, kwargs["body"], context, kwargs["client"], kwargs.get("respond"))
+            except Exception:  # e.g. the ephemeral note could not be sent: Bolt must not see it
+                log.exception("error handler failed after %s", type(error).__name__)
             return None
 
     run.__signature__ = inspect.Signature([*own.values(), *extra])  # type: ignore[attr-defined]

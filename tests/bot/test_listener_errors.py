@@ -74,3 +74,26 @@ def test_an_error_before_the_ack_is_bolts_to_answer(slack_api_url: str) -> None:
     executor.shutdown(wait=True)
     assert response.status == 500
     assert seen == ["ValueError"]  # Bolt's handler, not the registrar's
+
+
+def test_an_error_handler_that_fails_after_the_ack_is_logged_not_raised(
+    slack_api_url: str, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    executor = ThreadPoolExecutor(max_workers=2)
+    app = _app(executor, slack_api_url)
+    go = threading.Event()
+
+    def unreachable(*args: Any) -> None:
+        raise ConnectionError("Slack is unreachable: the ephemeral note cannot be sent")
+
+    def stale(ack: Ack) -> None:
+        ack()
+        go.wait(5)
+        raise StaleActionError("that example is no longer yours")
+
+    Registrar(app, unreachable).action("stale")(stale)
+    response = app.dispatch(_click("stale"))
+    go.set()
+    executor.shutdown(wait=True)
+    assert response.status == 200
+    assert "error handler failed after StaleActionError" in caplog.text
