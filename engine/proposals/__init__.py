@@ -21,7 +21,7 @@ from engine.proposals.additions import propose_additions
 from engine.proposals.base import Key, LabeledData, Proposal, out_of_fold_proba
 from engine.proposals.merges import Disagreement, confident_joint, propose_merges
 from engine.proposals.rare import rare_labels
-from engine.proposals.splits import propose_splits
+from engine.proposals.splits import propose_splits, split_views
 
 __all__ = [
     "Disagreement",
@@ -58,9 +58,10 @@ def propose_all(
     if data.oof_proba is None and len(data.labels) > 1:
         proba = out_of_fold_proba(data.embeddings, data.labels, n_classes=data.n_classes, seed=seed)
         data = dataclasses.replace(data, oof_proba=proba)
+    views = split_views(data, seed=seed)  # read once, by both the merge and the split check
     found = [
-        *propose_merges(data, disagreements=disagreements, seed=seed),
-        *propose_splits(data, seed=seed),
+        *propose_merges(data, disagreements=disagreements, seed=seed, views=views),
+        *propose_splits(data, seed=seed, views=views),
         *rare_labels(data, seed=seed),
     ]
     if skipped_embeddings is not None and len(skipped_texts):

@@ -131,6 +131,7 @@ def propose_splits(
     *,
     min_cluster_size: int = MIN_CLUSTER_SIZE,
     seed: int = 0,
+    views: SplitViews | None = None,
 ) -> list[Proposal]:
     """Labels to split in two, most outlying first ([] until enough labels to compare with).
 
@@ -140,18 +141,12 @@ def propose_splits(
     examples, not only its boundary). A label is proposed when either view finds it outlying.
     With ``BETWEEN_MIN_LABELS`` labels or more, both views read the examples in the directions
     that tell the project's labels apart (:func:`between_label_basis`), with their own thresholds.
+    ``views``: :func:`split_views` of ``data`` when the caller has them (the merge check reads
+    the same whole view).
     """
-    basis = between_label_basis(data)
-    if basis is None:
-        space, rule = data, _WHOLE_SPACE
-    else:
-        space, rule = project(data, basis), _BETWEEN_LABELS
-    labeled = _scored_view(space, use_pool=False, min_cluster_size=min_cluster_size, seed=seed)
-    whole_view = (
-        _scored_view(space, use_pool=True, min_cluster_size=min_cluster_size, seed=seed)
-        if space.has_pool
-        else _EMPTY_VIEW
-    )
+    if views is None:
+        views = split_views(data, min_cluster_size=min_cluster_size, seed=seed)
+    basis, rule, labeled, whole_view = views.basis, views.rule, views.labeled, views.whole
     whole = whole_view.stats
     pool_z, glued = rule.pool_z, None
     if rule.pool_share is not None and whole:
@@ -178,7 +173,7 @@ def propose_splits(
             if by_pool and everything is not None:
                 # the same 0..1 scale for both views: each view's threshold maps to one score
                 scores.append(everything["z_cosine"] * rule.labeled_z / (pool_z * 2 * Z_CAP))
-            out.append(_proposal(space, c, chosen, score=min(max(scores), 1.0),
+            out.append(_proposal(views.space, c, chosen, score=min(max(scores), 1.0),
                                  view="all examples" if by_pool else "labeled examples",
                                  other=lab if by_pool else everything,
                                  dims=None if basis is None else len(basis[1]),
@@ -266,6 +261,34 @@ class _View:
 _EMPTY_VIEW = _View(stats={}, parts={}, line=(1.0, 0.0), centre=0.0, mad=MIN_MAD)
 
 
+@dataclass(frozen=True)
+class SplitViews:
+    """How the split check reads a project: the space (whole embedding, or the between-label
+    directions and their ``basis``), the rule for that space, and both views' statistics."""
+
+    space: LabeledData
+    basis: tuple[np.ndarray, np.ndarray] | None
+    rule: _Rule
+    labeled: _View
+    whole: _View  # labeled + the pool examples the model puts under each label (empty: no pool)
+
+
+def split_views(
+    data: LabeledData, *, min_cluster_size: int = MIN_CLUSTER_SIZE, seed: int = 0
+) -> SplitViews:
+    """Both views of ``data`` in the space its taxonomy calls for (computed once, shared by the
+    split and merge checks: :func:`engine.proposals.propose_all`)."""
+    basis = between_label_basis(data)
+    space, rule = (data, _WHOLE_SPACE) if basis is None else (project(data, basis), _BETWEEN_LABELS)
+    labeled = _scored_view(space, use_pool=False, min_cluster_size=min_cluster_size, seed=seed)
+    whole = (
+        _scored_view(space, use_pool=True, min_cluster_size=min_cluster_size, seed=seed)
+        if space.has_pool
+        else _EMPTY_VIEW
+    )
+    return SplitViews(space=space, basis=basis, rule=rule, labeled=labeled, whole=whole)
+
+
 def _scored_view(data: LabeledData, *, use_pool: bool, min_cluster_size: int, seed: int) -> _View:
     """Each label's 2-means statistics (:func:`split_stats`) with its z-scores against the
     other labels: its labeled examples alone, or with the pool examples the model assigns to it."""
@@ -315,9 +338,8 @@ def glued_pairs_z(view: _View, *, pairs: int = GLUED_PAIRS, seed: int = 0) -> fl
     """The median cosine z of two of the project's labels read as one: what a fused label looks
     like in this taxonomy, in this view.
 
-    Each of ``pairs`` random pairs of labels is glued as a fused label would be read: both
-    labels' labeled examples and a ``POOL_PER_LABEL`` sample of their pool examples; its 2-means
-    group cosine is scored against the view's reference of real labels (``view.cosine_z``).
+    Each of ``pairs`` random pairs of labels is glued as a fused label would be read
+    (:func:`glued_z`) and scored against the view's reference of real labels.
     """
     labels = sorted(view.parts)
     if len(labels) < 2:
@@ -326,13 +348,23 @@ def glued_pairs_z(view: _View, *, pairs: int = GLUED_PAIRS, seed: int = 0) -> fl
     z = []
     for _ in range(pairs):
         a, b = rng.choice(len(labels), size=2, replace=False)
-        (lab_a, pool_a), (lab_b, pool_b) = view.parts[labels[a]], view.parts[labels[b]]
-        pool = np.vstack([pool_a, pool_b])
-        if len(pool) > POOL_PER_LABEL:
-            pool = pool[np.sort(rng.choice(len(pool), size=POOL_PER_LABEL, replace=False))]
-        X = np.vstack([lab_a, lab_b, pool])
-        z.append(float(view.cosine_z(group_cosine(X, rng), len(X))))
+        z.append(glued_z(view, labels[a], labels[b], rng))
     return float(np.median(z))
+
+
+def glued_z(view: _View, a: int, b: int, rng: np.random.Generator) -> float:
+    """The cosine z of labels ``a`` and ``b`` read as one label in ``view``: both labels'
+    labeled examples and a ``POOL_PER_LABEL`` sample of their pool examples, 2-means, and the
+    group cosine scored against the view's real labels. NaN when either label is not in the view.
+    """
+    if a not in view.parts or b not in view.parts:
+        return float("nan")
+    (lab_a, pool_a), (lab_b, pool_b) = view.parts[a], view.parts[b]
+    pool = np.vstack([pool_a, pool_b])
+    if len(pool) > POOL_PER_LABEL:
+        pool = pool[np.sort(rng.choice(len(pool), size=POOL_PER_LABEL, replace=False))]
+    X = np.vstack([lab_a, lab_b, pool])
+    return float(view.cosine_z(group_cosine(X, rng), len(X)))
 
 
 def robust_z(values: np.ndarray, *, floor: float) -> np.ndarray:

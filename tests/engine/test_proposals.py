@@ -17,6 +17,7 @@ from engine.proposals import (
     propose_splits,
     rare_labels,
 )
+from engine.proposals import merges as merges_module
 from engine.proposals import splits as splits_module
 from engine.proposals.merges import MIN_SUPPORT, pair_separability
 
@@ -239,6 +240,52 @@ def test_probe_tells_a_random_cut_from_two_real_look_alikes() -> None:
     assert max(abs(v) for v in zs) < 2.5 and abs(float(np.mean(zs))) < 1.5
     assert pair_separability(LabeledData(embeddings=X[:21], labels=y[:21], label_names=["a", "b"]),
                              0, 1) == (0.5, 0.0)  # fmt: skip
+
+
+def _boundary_look_alikes(seed: int, *, n: int = 10, per: int = 80, d: int = 64):
+    """Blobs with a pool. l0 and l1 are two intents whose labeled examples are all hard cases
+    from between them, named either way at random (what active learning leaves labeled), so
+    the labeled examples alone look like a random cut; l2 is cut at random into l2 and l2_bis."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n, d))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    step = rng.normal(size=d)
+    centres[1] = centres[0] + 0.6 * step / np.linalg.norm(step)
+    truth = np.repeat(np.arange(n), per)
+    X = centres[truth] + rng.normal(scale=0.6 / np.sqrt(d), size=(len(truth), d))
+    y = truth.copy()
+    y[rng.permutation(np.flatnonzero(truth == 2))[: per // 2]] = n
+    hard = (centres[0] + centres[1]) / 2 + rng.normal(scale=0.6 / np.sqrt(d), size=(16, d))
+    hard_y = rng.permutation(np.repeat([0, 1], 8))
+    labeled = np.concatenate(
+        [rng.permutation(np.flatnonzero(y == c))[: 6 if c in (2, n) else 8] for c in range(2, n + 1)]
+    )
+    rest = np.setdiff1d(np.arange(len(y)), labeled)
+    names = [f"l{c}" for c in range(n)] + ["l2_bis"]
+    L = np.vstack([hard, X[labeled]]).astype(np.float32)
+    Ly = np.concatenate([hard_y, y[labeled]])
+    pooled = LabeledData(embeddings=L, labels=Ly, label_names=names, pool_embeddings=X[rest])
+    return pooled, dataclasses.replace(pooled, pool_embeddings=None)
+
+
+def test_a_pair_that_reads_as_two_intents_in_the_pool_is_no_merge() -> None:
+    """The labeled examples of two look-alike intents can be as mixed as a random cut's; read as
+    one label with the unlabeled examples, they are two groups and the cut is one."""
+    firsts_without_pool = []
+    for seed in range(5):
+        pooled, plain = _boundary_look_alikes(seed)
+        merges = {p.labels: p for p in propose_merges(pooled, threshold=0.0)}
+        cut, look_alikes = merges[("l2", "l2_bis")], merges[("l0", "l1")]
+        assert max(merges.values(), key=lambda p: p.score) is cut
+        assert cut.evidence["one_label_z"] < 1.0 < merges_module.ONE_LABEL_Z
+        assert look_alikes.evidence["one_label_z"] >= merges_module.ONE_LABEL_Z
+        assert "as far apart as two different labels'" in look_alikes.message
+        assert "no further apart than one label's" in cut.message
+        without = propose_merges(plain, threshold=0.0)
+        assert "one_label_z" not in without[0].evidence  # no pool: the first three signals only
+        firsts_without_pool.append(without[0].labels)
+    # without the pool the look-alikes' mixed hard cases put them first most of the time
+    assert firsts_without_pool.count(("l0", "l1")) >= 3
 
 
 def test_a_merge_needs_enough_examples_of_both_labels() -> None:
