@@ -48,8 +48,8 @@ Three signals, each on a 0..1 scale where 1 means "indistinguishable" and 0 "nev
   gap between the mean of the other three and 1 (averaged in, a pair nobody argued about would
   lose a quarter of its score as soon as experts disagreed anywhere in the project).
 
-The score is the mean of the first three (four with the pool), raised by disagreement; a pair at or above
-``threshold`` is proposed, when both labels have at least ``MIN_SUPPORT`` examples.
+The score is the mean of the first three (four with the pool), raised by disagreement; a pair
+at or above ``threshold`` is proposed, when both labels have at least ``MIN_SUPPORT`` examples.
 """
 
 from __future__ import annotations

@@ -257,9 +257,9 @@ def _boundary_look_alikes(seed: int, *, n: int = 10, per: int = 80, d: int = 64)
     y[rng.permutation(np.flatnonzero(truth == 2))[: per // 2]] = n
     hard = (centres[0] + centres[1]) / 2 + rng.normal(scale=0.6 / np.sqrt(d), size=(16, d))
     hard_y = rng.permutation(np.repeat([0, 1], 8))
-    labeled = np.concatenate(
-        [rng.permutation(np.flatnonzero(y == c))[: 6 if c in (2, n) else 8] for c in range(2, n + 1)]
-    )
+    labeled = np.concatenate([
+        rng.permutation(np.flatnonzero(y == c))[: 6 if c in (2, n) else 8] for c in range(2, n + 1)
+    ])  # fmt: skip
     rest = np.setdiff1d(np.arange(len(y)), labeled)
     names = [f"l{c}" for c in range(n)] + ["l2_bis"]
     L = np.vstack([hard, X[labeled]]).astype(np.float32)
