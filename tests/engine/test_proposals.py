@@ -288,6 +288,24 @@ def test_a_pair_that_reads_as_two_intents_in_the_pool_is_no_merge() -> None:
     assert firsts_without_pool.count(("l0", "l1")) >= 3
 
 
+def test_the_one_label_signal_is_silent_where_look_alikes_read_as_one_group_too(
+    monkeypatch,
+) -> None:
+    """The signal speaks only where the project's candidate pairs typically read as two labels;
+    where even they read as one group (a taxonomy of very close intents), it says nothing and
+    the ranking is that of the labeled examples alone."""
+    pooled, plain = _boundary_look_alikes(0)
+    z = merges_module._one_label_z(merges_module.split_views(pooled), [(0, 1), (2, 10), (3, 4)],
+                                   seed=0, n_classes=pooled.n_classes)  # fmt: skip
+    assert z[(2, 10)] < 1.0 and z[(0, 1)] > 3.0 and float(np.median(list(z.values()))) >= 3.0
+    monkeypatch.setattr(merges_module, "ONE_LABEL_Z", 1e6)  # no candidate median reaches it
+    silent = propose_merges(pooled, threshold=0.0)
+    assert all("one_label_z" not in p.evidence for p in silent)
+    assert [(p.labels, p.score) for p in silent] == [
+        (p.labels, p.score) for p in propose_merges(plain, threshold=0.0)
+    ]
+
+
 def test_a_merge_needs_enough_examples_of_both_labels() -> None:
     X, y, texts, _ = _blobs(d=32)
     members = np.flatnonzero(y == 3)
