@@ -1,6 +1,6 @@
 """Merge proposals: two labels that the model, the embedding space and the experts all mix up.
 
-Three signals, each on a 0..1 scale where 1 means "indistinguishable" and 0 "never mixed":
+Four signals, each on a 0..1 scale where 1 means "indistinguishable" and 0 "never mixed":
 
 * **confusion**: of the out-of-fold probability A's examples put on the pair {A, B}, the share on
   B; plus the same for B (Northcutt et al. 2021's off-diagonal of the joint, symmetrised as in
@@ -118,8 +118,8 @@ def propose_merges(
         probe[a, b] = auc, z = pair_separability(data, a, b, seed=seed + a * data.n_classes + b)
         insep[a, b] = insep[b, a] = float(np.clip(1.0 - z / SEPARABILITY_Z, 0.0, 1.0))
     score = np.mean([confusion, mixing, insep], axis=0)
-    if data.has_pool:
-        views = views or split_views(data, seed=seed)
+    if views is None and data.has_pool:
+        views = split_views(data, seed=seed)
     one_z = _one_label_z(views, list(probe), seed=seed, n_classes=data.n_classes)
     if one_z:
         one_label = np.zeros_like(confusion)
@@ -170,7 +170,8 @@ def _one_label_z(
         return {}
     z = {(a, b): glued_z(views.whole, a, b, np.random.default_rng(seed + a * n_classes + b))
          for a, b in pairs}  # fmt: skip
-    return z if float(np.median(list(z.values()))) >= ONE_LABEL_Z else {}
+    z = {pair: v for pair, v in z.items() if np.isfinite(v)}  # NaN: a label the view lacks
+    return z if z and float(np.median(list(z.values()))) >= ONE_LABEL_Z else {}
 
 
 def confident_joint(proba: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
