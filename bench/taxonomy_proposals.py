@@ -161,6 +161,7 @@ def hidden_merge(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str
         want = tuple(sorted((n1, n2)))
         rank = next((i + 1 for i, p in enumerate(merges) if p.labels == want), None)
         top = merges[0] if merges else None
+        cut = merges[rank - 1].evidence if rank else {}
         out.append({"trial": t, "cut": names[c], "labeled": [int((y2[rows] == c).sum()),
                     int((y2[rows] == len(names)).sum())], "rank": rank,
                     "top": " + ".join(top.labels) if top else None,
@@ -168,6 +169,8 @@ def hidden_merge(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str
                     "top_confusion": top.evidence["confusion"] if top else None,
                     "top_mixing": top.evidence["mixing"] if top else None,
                     "runner_up_score": merges[1].score if len(merges) > 1 else None,
+                    "cut_score": cut.get("score"), "cut_probe_z": cut.get("probe_z"),
+                    "cut_one_label_z": cut.get("one_label_z"),
                     "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
         print(f"  merge trial {t}: {out[-1]}", flush=True)
     return out
@@ -199,27 +202,34 @@ def print_tables(split: list[dict[str, Any]], merge: list[dict[str, Any]],
           f"trials (target: all); {extra} other split proposal(s) in all")  # fmt: skip
     print("\n### Hidden merge (one real class cut in two random halves)\n")
     print("| trial | cut class | labeled (half 1, half 2) | top merge proposal | score "
-          "(confusion, mixing) | runner-up score | rank of true pair |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+          "(confusion, mixing) | runner-up score | rank of true pair | its score (probe z, "
+          "one-label z) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for r in merge:
         score = (f"{r['top_score']:.2f} ({r['top_confusion']:.2f}, {r['top_mixing']:.2f})"
                  if r["top"] else "–")  # fmt: skip
         runner = f"{r['runner_up_score']:.2f}" if r["runner_up_score"] is not None else "–"
+        own = "–"
+        if r["cut_score"] is not None:
+            one = r["cut_one_label_z"]
+            own = (f"{r['cut_score']:.2f} ({r['cut_probe_z']:.1f}, "
+                   f"{'silent' if one is None else f'{one:.1f}'})")  # fmt: skip
         print(f"| {r['trial']} | {r['cut']} | {r['labeled'][0]}, {r['labeled'][1]} | {r['top']} "
-              f"| {score} | {runner} | {r['rank'] or '>10'} |")  # fmt: skip
+              f"| {score} | {runner} | {r['rank'] or '>10'} | {own} |")  # fmt: skip
     hits = sum(r["rank"] == 1 for r in merge)
     print(f"\ntop merge proposal = the cut pair in {hits} of {len(merge)} trials (target: 4 of 5)")
     for source, rows in confusions.items():
         print(f"\n### Known confusions: top-10 merge proposals, real taxonomy, {source}\n")
-        print(
-            "| # | labels | score | confusion | mixing | centroid cos | confident joint a→b, b→a |"
-        )
-        print("|---|---|---|---|---|---|---|")
+        print("| # | labels | score | confusion | mixing | probe z | one-label z | centroid cos "
+              "| confident joint a→b, b→a |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
         for i, p in enumerate(rows):
             e = p["evidence"]
             cj = ", ".join(str(v) for v in e["confident_joint"].values())
+            one = e.get("one_label_z")
             print(f"| {i + 1} | {' + '.join(p['labels'])} | {p['score']:.2f} "
-                  f"| {e['confusion']:.2f} | {e['mixing']:.2f} | {e['centroid_cosine']:.2f} "
+                  f"| {e['confusion']:.2f} | {e['mixing']:.2f} | {e['probe_z']:.1f} "
+                  f"| {'silent' if one is None else f'{one:.1f}'} | {e['centroid_cosine']:.2f} "
                   f"| {cj} |")  # fmt: skip
 
 
