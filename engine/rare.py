@@ -12,8 +12,13 @@ labels under ``minimum`` examples, alternating two sources per label:
 * the candidates the model scores highest for the label (Attenberg & Provost's "guided learning":
   ask for examples of the class rather than about the boundary).
 
-Labels with no example at all are left to the cold start: there is nothing to search from and
-the head's score for them is flat. Once every label reaches ``minimum``, the wrapper is the base.
+A label with no example at all (one just added, or one the cold start missed) has nothing to
+search from and a flat score from the head. Given ``label_vectors`` (each label's name and
+description embedded like the examples: :func:`label_query`), such a label is searched from its
+own words instead: the candidates nearest its name are asked first, until an expert gives it an
+example (Attenberg & Provost's search, started from the class description as in zero-shot
+retrieval). Without them, labels with no example are left to the cold start. Once every label
+reaches ``minimum``, the wrapper is the base.
 """
 
 from __future__ import annotations
@@ -30,11 +35,18 @@ from storage.errors import InvalidInputError
 if TYPE_CHECKING:
     from engine.strategies import QueryStrategy
 
-__all__ = ["MIN_EXAMPLES", "RARE_SHARE", "RareClassBoost", "rare_labels"]
+__all__ = ["MIN_EXAMPLES", "RARE_SHARE", "RareClassBoost", "label_query", "rare_labels"]
 
 MIN_EXAMPLES = 5  # as engine/proposals/rare.py: under 5, a 5-fold estimate has empty folds
 RARE_SHARE = 0.3  # at most this share of a batch goes to rare labels; the rest to the base
 SIM_CHUNK = 32_768  # candidate rows per similarity block: 32k x 500 examples is 64 MB
+
+
+def label_query(name: str, description: str = "") -> str:
+    """The text a label with no examples is searched from: its name in words, and its
+    description (the guidelines labelers see) when it has one."""
+    words = " ".join(name.replace("_", " ").replace("-", " ").split())
+    return f"{words}: {description.strip()}" if description.strip() else words
 
 
 def rare_labels(counts: np.ndarray, minimum: int = MIN_EXAMPLES) -> np.ndarray:
@@ -49,7 +61,9 @@ class RareClassBoost:
     """``base`` (a strategy or its registered name) plus rare-label picks; see the module doc.
 
     Called like any strategy; pass ``labeled_idx`` / ``labeled_y`` (pool rows and label ids of the
-    labeled examples) to get the help; without them it is the base strategy.
+    labeled examples) to get the help; without them it is the base strategy. ``label_vectors``
+    (n_classes x d, in the embeddings' space) lets labels with no example yet be searched from
+    their names.
     """
 
     base: QueryStrategy | str = "diverse_margin"
@@ -68,6 +82,7 @@ class RareClassBoost:
         labeled_idx: np.ndarray | None = None,
         labeled_y: np.ndarray | None = None,
         n_classes: int | None = None,
+        label_vectors: np.ndarray | None = None,
     ) -> np.ndarray:
         candidates = np.asarray(candidates, dtype=np.int64)
         if n < 1:
@@ -83,6 +98,7 @@ class RareClassBoost:
                 probs=probs, candidates=candidates, embeddings=embeddings, n=n, rng=rng,
                 labeled_idx=np.asarray(labeled_idx, np.int64),
                 labeled_y=np.asarray(labeled_y, np.int64), n_classes=n_classes,
+                label_vectors=label_vectors,
             )  # fmt: skip
         rest = n - len(boost)
         if rest == 0:
@@ -112,13 +128,20 @@ class RareClassBoost:
         labeled_idx: np.ndarray,
         labeled_y: np.ndarray,
         n_classes: int | None,
+        label_vectors: np.ndarray | None,
     ) -> np.ndarray:
         """Up to ``share * n`` picks, a label at a time (rarest first), until each has enough."""
         if n_classes is None:
             n_classes = probs.shape[1] if probs is not None else int(labeled_y.max()) + 1
         counts = np.bincount(labeled_y, minlength=n_classes)
         rare = rare_labels(counts, self.minimum)
-        rare = rare[counts[rare] > 0]  # no example to search from; cold start covers those
+        by_name = embeddings is not None and label_vectors is not None
+        if by_name and label_vectors is not None and len(label_vectors) != n_classes:
+            raise InvalidInputError(
+                f"label_vectors has {len(label_vectors)} rows for {n_classes} labels"
+            )
+        if not by_name:
+            rare = rare[counts[rare] > 0]  # nothing to search from; the cold start covers those
         if len(rare) == 0 or (probs is None and embeddings is None):
             return np.empty(0, dtype=np.int64)  # drawn nothing: the base sees the same rng
         # stochastic rounding: a batch of 5 at 30% gets 1 or 2 picks, 1.5 on average
@@ -130,7 +153,15 @@ class RareClassBoost:
         depth = int(need.max()) + slots  # enough ranked rows per label to survive collisions
         sources: list[np.ndarray] = []  # (depth, len(rare)) candidate positions, best first
         if embeddings is not None:
-            sources.append(_nearest(embeddings, candidates, labeled_idx, labeled_y, rare, depth))
+            # what each rare label is searched from: its examples, else its name
+            names = np.asarray(label_vectors if by_name else embeddings[:0], np.float32)
+            anchors = [
+                np.asarray(embeddings[labeled_idx[labeled_y == c]], np.float32)
+                if counts[c]
+                else names[c : c + 1]
+                for c in rare.tolist()
+            ]
+            sources.append(_nearest(embeddings, candidates, anchors, depth))
         if probs is not None:
             sources.append(_top_rows(lambda rows: np.asarray(probs[rows][:, rare], np.float32),
                                      candidates, depth))  # fmt: skip
@@ -139,7 +170,9 @@ class RareClassBoost:
         cursor = np.zeros((len(sources), len(rare)), dtype=np.int64)
         for step in range(int(need.max())):  # round-robin: every rare label gets its 1st, 2nd...
             for j in np.flatnonzero(need > step):
-                source = step % len(sources)  # alternate neighbours and model scores
+                # alternate neighbours and model scores; a label with no example yet has no
+                # score of its own from the head, so it is searched by its name only
+                source = step % len(sources) if counts[rare[j]] else 0
                 ranked = sources[source][:, j]
                 while cursor[source, j] < len(ranked):
                     pos = int(ranked[cursor[source, j]])
@@ -154,17 +187,12 @@ class RareClassBoost:
 
 
 def _nearest(
-    embeddings: np.ndarray,
-    candidates: np.ndarray,
-    labeled_idx: np.ndarray,
-    labeled_y: np.ndarray,
-    rare: np.ndarray,
-    depth: int,
+    embeddings: np.ndarray, candidates: np.ndarray, anchors: list[np.ndarray], depth: int
 ) -> np.ndarray:
-    """(depth, len(rare)) candidate positions, ranked by max cosine to each label's examples."""
-    members = [labeled_idx[labeled_y == c] for c in rare]
-    owner = np.repeat(np.arange(len(rare)), [len(m) for m in members])
-    examples = np.asarray(embeddings[np.concatenate(members)], np.float32)
+    """(depth, len(anchors)) candidate positions, ranked by max cosine to each label's anchors
+    (its examples' embeddings, or its name's)."""
+    owner = np.repeat(np.arange(len(anchors)), [len(a) for a in anchors])
+    examples = np.concatenate(anchors).astype(np.float32)
     examples /= np.maximum(np.linalg.norm(examples, axis=1, keepdims=True), 1e-12)
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
 

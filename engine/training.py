@@ -8,7 +8,7 @@ its predictions. A crash midway leaves the previous model active and the databas
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from engine.audit import audit_report
 from engine.classifier import Model, PoolGraph, build_pool_graph, load_model, train_model
 from engine.evaluation import cross_validate
 from engine.forecast import prediction_agreement
-from engine.rare import RareClassBoost
+from engine.rare import RareClassBoost, label_query
 from engine.strategies import (
     DEFAULT_STRATEGY,
     get_strategy,
@@ -51,6 +51,7 @@ class Pool:
     classes: list[str]
     y: np.ndarray  # class index per example, -1 when unlabeled
     audit: np.ndarray  # True for examples drawn for the audit stream
+    label_texts: list[str] = field(default_factory=list)  # per class: what it is searched from
 
     @property
     def labeled(self) -> np.ndarray:
@@ -72,7 +73,9 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
         rows = examples.list_examples(session=session, project_id=project.id)
-        classes = [lb.name for lb in projects.list_labels(session=session, project_id=project.id)]
+        labels = projects.list_labels(session=session, project_id=project.id)
+        classes = [lb.name for lb in labels]
+        label_texts = [label_query(lb.name, lb.description) for lb in labels]
         agreed = feedback.current_labels(
             session=session, project_id=project.id, active_labels=set(classes)
         )
@@ -83,7 +86,8 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
     X = ws.embed([r.text for r in rows], hashes=[r.content_hash for r in rows], progress=progress)
     y = np.array([index.get(agreed.get(int(i), ""), -1) for i in ids], dtype=np.int64)
     audit = np.array([r.audit for r in rows], dtype=bool)
-    return Pool(project_id=project.id, example_ids=ids, X=X, classes=classes, y=y, audit=audit)
+    return Pool(project_id=project.id, example_ids=ids, X=X, classes=classes, y=y, audit=audit,
+                label_texts=label_texts)  # fmt: skip
 
 
 def _graph(ws: Workspace, pool: Pool) -> PoolGraph:
@@ -305,8 +309,6 @@ def _prediction_rows(
 ) -> list[PredictionRow]:
     """Predictions for every example and the queue order: the strategy's batch first."""
     n = len(pool.example_ids)
-    candidates = pool.unlabeled
-    batch = int(settings.get("batch_size", DEFAULT_BATCH))
     rng = np.random.default_rng(int(settings.get("seed", 0)) + len(pool.labeled))
     probs: np.ndarray | None = None
     uncertainty = np.zeros(n)
@@ -314,31 +316,8 @@ def _prediction_rows(
         probs = _pool_proba(model, pool)
         uncertainty = uncertainty_scores(probs, "margin")
     picked = np.array([], dtype=np.int64)
-    if len(candidates) and (model is None or len(pool.labeled) < len(pool.classes)):
-        # Cold start: until there is about one label per class the model's uncertainty says
-        # little; diverse, representative examples (k-means) find the rare classes sooner.
-        want = min(len(candidates), max(batch, len(pool.classes)))
-        picked = select_cold_start(embeddings=pool.X, candidates=candidates, n=want, rng=rng)
-    elif len(candidates):
-        name = str(settings.get("strategy", DEFAULT_STRATEGY))
-        strategy = get_strategy(name)
-        if settings.get("rare_boost", True) and not isinstance(strategy, RareClassBoost):
-            # labels with few examples get help: their neighbours and top-scored examples are
-            # mixed into the batch until each has `rare_minimum` (bench/rare_classes.py)
-            strategy = RareClassBoost(base=name, minimum=int(settings.get("rare_minimum", 5)))
-        lab = pool.labeled
-        picked = strategy.select(
-            probs=probs,
-            candidates=query_candidates(candidates, rng),
-            n=batch,
-            embeddings=pool.X,
-            rng=rng,
-            **(
-                {"labeled_idx": lab, "labeled_y": pool.y[lab], "n_classes": len(pool.classes)}
-                if isinstance(strategy, RareClassBoost)
-                else {}
-            ),
-        )
+    if len(pool.unlabeled):
+        picked = _next_batch(ws, pool, probs, settings, rng)
     if model is None:
         uncertainty = rng.random(n) * 1e-3  # beyond the cold-start batch: random, not file order
     priority = uncertainty.astype(np.float64).copy()
@@ -362,6 +341,51 @@ def _prediction_rows(
             )
         )
     return rows
+
+
+def _next_batch(
+    ws: Workspace,
+    pool: Pool,
+    probs: np.ndarray | None,
+    settings: dict[str, Any],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The pool rows to ask about first: a cold start, or the project's strategy.
+
+    With ``rare_boost`` on (the default), labels with few examples get help (their neighbours
+    and top-scored examples join the batch until each has ``rare_minimum``:
+    bench/rare_classes.py), and a label with no example yet -- one just added -- is searched
+    from its name and description. The help also runs beside a cold start once some examples
+    are labeled (after a taxonomy change there is no model for the new label set).
+    """
+    candidates = pool.unlabeled
+    batch = int(settings.get("batch_size", DEFAULT_BATCH))
+    lab = pool.labeled
+    cold = probs is None or len(lab) < len(pool.classes)
+    boost = bool(settings.get("rare_boost", True)) and len(lab) > 0
+    name = str(settings.get("strategy", DEFAULT_STRATEGY))
+    if cold:
+        # until there is about one label per class the model's uncertainty says little;
+        # diverse, representative examples (k-means) find the rare classes sooner
+        n = min(len(candidates), max(batch, len(pool.classes)))
+        if not boost:
+            return select_cold_start(embeddings=pool.X, candidates=candidates, n=n, rng=rng)
+        probs, name = None, "diverse_margin"  # with no model its picks are the k-means ones
+    else:
+        n, candidates = batch, query_candidates(candidates, rng)
+    strategy = get_strategy(name)
+    if boost and not isinstance(strategy, RareClassBoost):
+        strategy = RareClassBoost(base=name, minimum=int(settings.get("rare_minimum", 5)))
+    extra: dict[str, Any] = {}
+    if isinstance(strategy, RareClassBoost):
+        extra = {"labeled_idx": lab, "labeled_y": pool.y[lab], "n_classes": len(pool.classes)}
+        counts = np.bincount(pool.y[lab], minlength=len(pool.classes))
+        if pool.label_texts and len(lab) and (counts == 0).any():
+            extra["label_vectors"] = ws.embed(pool.label_texts)
+    picked: np.ndarray = strategy.select(
+        probs=probs, candidates=candidates, n=n, embeddings=pool.X, rng=rng, **extra
+    )
+    return picked
 
 
 def _quality(run: ModelRun) -> tuple[float, float, int]:

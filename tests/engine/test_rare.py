@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.rare import RareClassBoost, rare_labels
+from engine.rare import RareClassBoost, label_query, rare_labels
 from engine.strategies import get_strategy
 from storage.errors import InvalidInputError
 
@@ -111,3 +111,40 @@ def test_without_labeled_data_it_is_the_base() -> None:
     b = get_strategy("random").select(probs=None, candidates=candidates, n=10, embeddings=X,
                                       rng=np.random.default_rng(2))  # fmt: skip
     assert np.array_equal(a, b)
+
+
+def _call_with_names(strategy: RareClassBoost, *, labeled: np.ndarray, y: np.ndarray,
+                     X: np.ndarray, vectors: np.ndarray | None, n: int = 10) -> np.ndarray:  # fmt: skip
+    candidates = np.setdiff1d(np.arange(len(y)), labeled)
+    return strategy.select(probs=None, candidates=candidates, n=n, embeddings=X,
+                           rng=np.random.default_rng(0), labeled_idx=labeled,
+                           labeled_y=y[labeled], n_classes=8, label_vectors=vectors)  # fmt: skip
+
+
+def test_a_label_with_no_example_is_searched_from_its_name() -> None:
+    X, y = _pool()
+    labeled = _labeled(y, rare_count=0)  # class 7 was just added: no example yet
+    # each label's name embedded near its own examples, as a real encoder puts "age limit"
+    # near "how old do I need to be?"
+    vectors = np.stack([X[y == c].mean(axis=0) for c in range(8)])
+    base = RareClassBoost(base="random", share=0.5)
+    picks = _call_with_names(base, labeled=labeled, y=y, X=X, vectors=vectors)
+    assert (y[picks[:5]] == 7).all()  # the 5 boosted slots: the candidates nearest its name
+    without = _call_with_names(base, labeled=labeled, y=y, X=X, vectors=None)
+    assert (y[without] == 7).sum() <= 3  # no name: nothing to search from, the base alone
+    # the name is only a start: once the label has examples, they are what is searched from
+    misleading = vectors.copy()
+    misleading[7] = vectors[0]  # a name that reads like class 0
+    one = _labeled(y, rare_count=1)
+    picks1 = _call_with_names(base, labeled=one, y=y, X=X, vectors=misleading)
+    assert (y[picks1[:4]] == 7).all()
+    with pytest.raises(InvalidInputError, match="label_vectors has 7 rows for 8 labels"):
+        _call_with_names(base, labeled=labeled, y=y, X=X, vectors=vectors[:7])
+
+
+def test_label_query_reads_the_name_and_the_guidelines() -> None:
+    assert label_query("card_arrival") == "card arrival"
+    assert label_query("Refund-not_showing up") == "Refund not showing up"
+    assert label_query("age_limit", "  Minimum age to open an account ") == (
+        "age limit: Minimum age to open an account"
+    )

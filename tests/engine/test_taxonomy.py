@@ -307,3 +307,39 @@ def test_a_split_example_can_be_relabeled_from_chat_by_anyone(seeded) -> None:  
     )
     assert stored is None and ref.example_id == split_example
     assert not messaging.labeled_by_others(ws, example_id=split_example, annotator="U9")
+
+
+@pytest.mark.parametrize("description", ["", "Which exchange rate applies to my currency"])
+def test_an_added_label_is_searched_from_its_name_at_once(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path, description: str
+) -> None:
+    """A label added mid-project has no example: the queue asks first about the unlabeled
+    examples nearest its name (and guidelines), before any model knows the label."""
+    projects.create_project(ws, name="bank", labels=LABELS[:4])
+    path = tmp_path / "slice.csv"
+    seen: dict[str, int] = {}
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for text, label in banking_slice:
+            seen[label] = seen.get(label, 0) + 1
+            known = label in LABELS[:4] and seen[label] <= PER_CLASS
+            writer.writerow([text, label if known else ""])
+    projects.import_file(ws, project="bank", path=path)
+    training.train_project(ws, "bank")
+    truth = dict(banking_slice)
+
+    def first_asked(n: int) -> list[str]:
+        tasks = [labeling.next_task(ws, project="bank", annotator=f"U{i}") for i in range(n)]
+        for i, task in enumerate(tasks):
+            assert task is not None
+            labeling.release(ws, project="bank", example_id=task.example_id, annotator=f"U{i}")
+        return [truth[t.text] for t in tasks if t is not None]
+
+    taxonomy.add_labels(ws, project="bank", names=["exchange_rate"], actor="ana",
+                        descriptions=[description])  # fmt: skip
+    # searched by name at once: the change drops the old model, and a cold start alone (k-means
+    # over the five intents) would ask about about one exchange_rate example in five
+    assert first_asked(5) == ["exchange_rate"] * 5
+    training.train_project(ws, "bank")  # a model over the new label set: still searched
+    assert first_asked(5).count("exchange_rate") >= 4
