@@ -1,7 +1,9 @@
 """Does the engine propose the taxonomy changes a wrong taxonomy needs? Banking77, oracle labels.
 
-Three experiments, each labeling the training split by oracle (the default query strategy with a
-k-means cold start and the linear head, batches of 50) up to ``--budget`` labels:
+Three experiments, each labeling the training split by oracle up to ``--budget`` labels, as the
+labeling queue asks (k-means cold start, then the default strategy with the queue's help for
+labels under 5 examples and its search by name for labels with none; the linear head, batches of
+50; ``--queue bare`` labels the bare strategy's picks, as this bench did until 2026-12-01):
 
 * hidden split: two real classes fused under one name (a seeded random pair per trial); the split
   proposals must name the fused label, and its two groups must recover the two real classes
@@ -51,6 +53,7 @@ from engine.datasets import dataset_path, load_split  # noqa: E402
 from engine.embeddings import cache_for, embed_texts  # noqa: E402
 from engine.encoders import get_encoder  # noqa: E402
 from engine.proposals import LabeledData, propose_merges, propose_splits  # noqa: E402
+from engine.rare import RareClassBoost, label_query  # noqa: E402
 from engine.strategies import DEFAULT_STRATEGY, get_strategy, select_cold_start  # noqa: E402
 
 SPLIT_SEED = 20_250_501  # fixed before the first run; pairs/classes/halves derive from these
@@ -60,12 +63,34 @@ PURITY_TARGET = 0.85
 BATCH = 50
 
 
+QUEUES = ("labelbot", "no-names", "bare")
+
+
 def oracle_labels(
-    X: np.ndarray, y: np.ndarray, *, n_classes: int, budget: int, seed: int
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    names: list[str],
+    budget: int,
+    seed: int,
+    queue: str = "labelbot",
 ) -> np.ndarray:
-    """Pool rows an oracle labels: k-means cold start, then the default strategy, to ``budget``."""
+    """Pool rows an oracle labels: k-means cold start, then the labeling queue's strategy, to
+    ``budget``.
+
+    ``queue``: "labelbot" is the queue as engine/training.py runs it by default (the default
+    strategy, plus help for labels under 5 examples, a label with none searched from its name);
+    "no-names" the same without the name search; "bare" the default strategy alone.
+    """
     rng = np.random.default_rng(seed)
+    n_classes = len(names)
     strategy = get_strategy(DEFAULT_STRATEGY)
+    vectors = None
+    if queue != "bare":
+        strategy = RareClassBoost(base=DEFAULT_STRATEGY)
+    if queue == "labelbot":
+        vectors = embed_texts([label_query(n) for n in names], encoder=get_encoder(),
+                              cache=cache_for(get_settings().data_dir, get_encoder()))  # fmt: skip
     all_idx = np.arange(len(y))
     first = min(budget, math.ceil(n_classes / BATCH) * BATCH)
     labeled = select_cold_start(embeddings=X, candidates=all_idx, n=first, rng=rng)
@@ -75,8 +100,12 @@ def oracle_labels(
                             warm_start=model, temperature=1.0)  # fmt: skip
         candidates = np.setdiff1d(all_idx, labeled, assume_unique=True)
         n = min(BATCH, budget - len(labeled))
+        extra: dict[str, Any] = {}
+        if isinstance(strategy, RareClassBoost):
+            extra = {"labeled_idx": labeled, "labeled_y": y[labeled], "n_classes": n_classes,
+                     "label_vectors": vectors}  # fmt: skip
         pick = strategy.select(probs=model.predict_proba(X), candidates=candidates, n=n,
-                               embeddings=X, rng=rng)  # fmt: skip
+                               embeddings=X, rng=rng, **extra)  # fmt: skip
         labeled = np.concatenate([labeled, pick])
     return labeled
 
@@ -123,7 +152,7 @@ def hidden_split(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str
         names2 = [fused if c == a else names[c] for c in keep]
         y2 = remap[y2]
         t0 = time.perf_counter()
-        rows = oracle_labels(X, y2, n_classes=len(names2), budget=args.budget, seed=t)
+        rows = oracle_labels(X, y2, names=names2, budget=args.budget, seed=t, queue=args.queue)
         splits = propose_splits(labeled_data(X, y2, names2, texts, rows))
         rank = next((i + 1 for i, p in enumerate(splits) if p.labels == (fused,)), None)
         purity, names_suggested = None, ""
@@ -156,7 +185,7 @@ def hidden_merge(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str
         n1, n2 = f"{names[c]}_1", f"{names[c]}_2"
         names2 = [n1 if i == c else n for i, n in enumerate(names)] + [n2]
         t0 = time.perf_counter()
-        rows = oracle_labels(X, y2, n_classes=len(names2), budget=args.budget, seed=t)
+        rows = oracle_labels(X, y2, names=names2, budget=args.budget, seed=t, queue=args.queue)
         merges = propose_merges(labeled_data(X, y2, names2, texts, rows), limit=10)
         want = tuple(sorted((n1, n2)))
         rank = next((i + 1 for i, p in enumerate(merges) if p.labels == want), None)
@@ -252,6 +281,15 @@ def main() -> None:
     parser.add_argument("--domains", type=int, default=0,
                         help="with --same-domain: keep only this many seeded random domains "
                              "(a smaller, fine-grained taxonomy); 0 = all")  # fmt: skip
+    parser.add_argument(
+        "--queue",
+        choices=QUEUES,
+        default="labelbot",
+        help="how the oracle's examples are chosen: labelbot = the labeling queue's default "
+        "(strategy + help for labels under 5 examples + search by name for labels with none); "
+        "no-names = without the name search; bare = the default strategy alone (how this bench "
+        "labeled until 2026-12-01)",
+    )
     args = parser.parse_args()
     if (args.same_domain or args.domains) and args.dataset != "clinc150":
         parser.error("--same-domain and --domains need --dataset clinc150 (it has domains)")
@@ -279,7 +317,7 @@ def main() -> None:
     print(f"embedded {len(texts)} texts in {time.perf_counter() - t0:.0f}s", flush=True)
     split = hidden_split(X, y, names, texts, args, fused_pairs(names, args, domains, rng))
     merge = hidden_merge(X, y, names, texts, args, rng)
-    rows = oracle_labels(X, y, n_classes=len(names), budget=args.budget, seed=0)
+    rows = oracle_labels(X, y, names=names, budget=args.budget, seed=0, queue=args.queue)
     confusions = {
         f"{args.budget} oracle labels": known_confusions(X, y, names, texts, rows),
         f"all {len(y)} train labels": known_confusions(X, y, names, texts, np.arange(len(y))),
