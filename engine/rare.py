@@ -17,7 +17,8 @@ search from and a flat score from the head. Given ``label_vectors`` (each label'
 description embedded like the examples: :func:`label_query`), such a label is searched from its
 own words instead: the candidates nearest its name are asked first, until an expert gives it an
 example (Attenberg & Provost's search, started from the class description as in zero-shot
-retrieval). Without them, labels with no example are left to the cold start. Once every label
+retrieval), or until ``NAME_TRIES`` of the examples nearest its name went to other labels.
+Without them, labels with no example are left to the cold start. Once every label
 reaches ``minimum``, the wrapper is the base.
 """
 
@@ -40,6 +41,11 @@ __all__ = ["MIN_EXAMPLES", "RARE_SHARE", "RareClassBoost", "label_query", "rare_
 MIN_EXAMPLES = 5  # as engine/proposals/rare.py: under 5, a 5-fold estimate has empty folds
 RARE_SHARE = 0.3  # at most this share of a batch goes to rare labels; the rest to the base
 SIM_CHUNK = 32_768  # candidate rows per similarity block: 32k x 500 examples is 64 MB
+# A label searched by its name gives up once this many labeled examples read more like its name
+# than any unlabeled one still does, none of them labeled as it: the examples nearest the name
+# were asked, and experts put them elsewhere (a label the data may not hold, or a name that says
+# little). Its neighbours take over from its first example; until then the cold start covers it.
+NAME_TRIES = 20
 
 
 def label_query(name: str, description: str = "") -> str:
@@ -142,6 +148,10 @@ class RareClassBoost:
             )
         if not by_name:
             rare = rare[counts[rare] > 0]  # nothing to search from; the cold start covers those
+        elif embeddings is not None and label_vectors is not None and (counts[rare] == 0).any():
+            unnamed = rare[counts[rare] == 0]
+            tried = _tried_by_name(embeddings, candidates, labeled_idx, label_vectors[unnamed])
+            rare = rare[~np.isin(rare, unnamed[tried >= NAME_TRIES])]
         if len(rare) == 0 or (probs is None and embeddings is None):
             return np.empty(0, dtype=np.int64)  # drawn nothing: the base sees the same rng
         # stochastic rounding: a batch of 5 at 30% gets 1 or 2 picks, 1.5 on average
@@ -203,6 +213,29 @@ def _nearest(
         return out
 
     return _top_rows(similarity, candidates, depth)
+
+
+def _tried_by_name(
+    embeddings: np.ndarray, candidates: np.ndarray, labeled_idx: np.ndarray, vectors: np.ndarray
+) -> np.ndarray:
+    """Per name vector: how many labeled examples lie nearer it (cosine) than the nearest
+    unlabeled candidate does -- the examples a search by that name has already had asked."""
+    names = np.asarray(vectors, np.float32)
+    names = names / np.maximum(np.linalg.norm(names, axis=1, keepdims=True), 1e-12)
+
+    def cosine(rows: np.ndarray) -> np.ndarray:
+        block = np.asarray(embeddings[rows], np.float32)
+        block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+        out: np.ndarray = block @ names.T
+        return out
+
+    best = np.full(len(names), -np.inf, dtype=np.float32)
+    for s in range(0, len(candidates), SIM_CHUNK):
+        best = np.maximum(best, cosine(candidates[s : s + SIM_CHUNK]).max(axis=0))
+    tried = np.zeros(len(names), dtype=np.int64)
+    for s in range(0, len(labeled_idx), SIM_CHUNK):
+        tried += (cosine(labeled_idx[s : s + SIM_CHUNK]) > best).sum(axis=0)
+    return tried
 
 
 def _top_rows(

@@ -142,6 +142,20 @@ def test_a_label_with_no_example_is_searched_from_its_name() -> None:
         _call_with_names(base, labeled=labeled, y=y, X=X, vectors=vectors[:7])
 
 
+def test_the_search_by_name_gives_up_once_the_examples_nearest_the_name_went_elsewhere() -> None:
+    X, y = _pool()
+    vectors = np.stack([X[y == c].mean(axis=0) for c in range(8)])
+    vectors[7] = vectors[0]  # label 7's name reads like class 0 (the data holds no label 7 yet)
+    boost = RareClassBoost(base="random", share=0.5)
+    few = np.concatenate([_labeled(y, rare_count=0), np.flatnonzero(y == 0)[10:15]])
+    picks = _call_with_names(boost, labeled=few, y=y, X=X, vectors=vectors)
+    assert (y[picks[:5]] == 0).all()  # 15 class-0 examples asked so far: still searching
+    asked = np.concatenate([_labeled(y, rare_count=0), np.flatnonzero(y == 0)[10:]])
+    picks = _call_with_names(boost, labeled=asked, y=y, X=X, vectors=vectors)
+    same = _call_with_names(boost, labeled=asked, y=y, X=X, vectors=None)
+    assert np.array_equal(picks, same)  # all 50 went to class 0: the name search has stopped
+
+
 def test_label_query_reads_the_name_and_the_guidelines() -> None:
     assert label_query("card_arrival") == "card arrival"
     assert label_query("Refund-not_showing up") == "Refund not showing up"
