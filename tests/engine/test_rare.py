@@ -113,8 +113,15 @@ def test_without_labeled_data_it_is_the_base() -> None:
     assert np.array_equal(a, b)
 
 
-def _call_with_names(strategy: RareClassBoost, *, labeled: np.ndarray, y: np.ndarray,
-                     X: np.ndarray, vectors: np.ndarray | None, n: int = 10) -> np.ndarray:  # fmt: skip
+def _call_with_names(
+    strategy: RareClassBoost,
+    *,
+    labeled: np.ndarray,
+    y: np.ndarray,
+    X: np.ndarray,
+    vectors: np.ndarray | None,
+    n: int = 10,
+) -> np.ndarray:
     candidates = np.setdiff1d(np.arange(len(y)), labeled)
     return strategy.select(probs=None, candidates=candidates, n=n, embeddings=X,
                            rng=np.random.default_rng(0), labeled_idx=labeled,
