@@ -25,10 +25,10 @@ LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_ra
 PER_CLASS = 6  # seed labels per class (imported); the other 24 per class stay unlabeled
 
 
-@pytest.fixture
-def seeded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """The 150-row Banking77 slice, 6 examples per class labeled by import, and a first model."""
-    projects.create_project(ws, name="bank", labels=LABELS)
+def _start(ws, banking_slice, tmp_path: Path, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Project "bank" with ``labels``: the 150-row slice imported, the first 6 examples of each of
+    those labels labeled, and a first model."""
+    projects.create_project(ws, name="bank", labels=labels)
     path = tmp_path / "slice.csv"
     seen: dict[str, int] = {}
     with path.open("w", encoding="utf-8", newline="") as handle:
@@ -36,9 +36,15 @@ def seeded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
         writer.writerow(["text", "label"])
         for text, label in banking_slice:
             seen[label] = seen.get(label, 0) + 1
-            writer.writerow([text, label if seen[label] <= PER_CLASS else ""])
+            writer.writerow([text, label if label in labels and seen[label] <= PER_CLASS else ""])
     projects.import_file(ws, project="bank", path=path)
     training.train_project(ws, "bank")
+
+
+@pytest.fixture
+def seeded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The 150-row Banking77 slice, 6 examples per class labeled by import, and a first model."""
+    _start(ws, banking_slice, tmp_path, LABELS)
     return ws, dict(banking_slice)
 
 
@@ -315,18 +321,7 @@ def test_an_added_label_is_searched_from_its_name_at_once(  # type: ignore[no-un
 ) -> None:
     """A label added mid-project has no example: the queue asks first about the unlabeled
     examples nearest its name (and guidelines), before any model knows the label."""
-    projects.create_project(ws, name="bank", labels=LABELS[:4])
-    path = tmp_path / "slice.csv"
-    seen: dict[str, int] = {}
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for text, label in banking_slice:
-            seen[label] = seen.get(label, 0) + 1
-            known = label in LABELS[:4] and seen[label] <= PER_CLASS
-            writer.writerow([text, label if known else ""])
-    projects.import_file(ws, project="bank", path=path)
-    training.train_project(ws, "bank")
+    _start(ws, banking_slice, tmp_path, LABELS[:4])  # exchange_rate's 30 examples unlabeled
     truth = dict(banking_slice)
 
     def first_asked(n: int) -> list[str]:
