@@ -132,17 +132,42 @@ def labels_add(
     actor: Annotated[
         str | None, typer.Option(help="Who makes the change (default: your login name)")
     ] = None,
+    description: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--description",
+            help="Guidelines for a new label, shown to labelers (repeat once per label, in order). "
+            "The queue also finds a new label's first examples by its name and guidelines.",
+        ),
+    ] = None,
 ) -> None:
-    """Add labels to a project's taxonomy (recorded in `labels history`)."""
+    """Add labels to a project's taxonomy (recorded in `labels history`).
+
+    The queue is re-scored at once: once a project has labeled examples, the unlabeled examples
+    nearest each new label's name (and guidelines) are asked first, until experts have given it
+    examples.
+    """
     from bot.cli.taxonomy import default_actor
     from engine import taxonomy
 
+    if description and len(description) != len(labels):
+        err.print(
+            f"error: {len(description)} --description for {len(labels)} label(s): give one per "
+            "label, in order"
+        )
+        raise typer.Exit(2)
+    ws = workspace()
     change = taxonomy.add_labels(
-        workspace(), project=name, names=labels, actor=actor or default_actor(), reason=reason,
-        rescore=False,
+        ws, project=name, names=labels, actor=actor or default_actor(), reason=reason,
+        descriptions=description or None, rescore=False,
     )  # fmt: skip
     added = [ref["name"] for ref in change.details["labels"]]
     out.print(f"added {len(added)} label(s): {', '.join(added)}")
+    try:
+        if taxonomy.refresh_queue(ws, name):
+            out.print("queue re-scored for the new label(s)")
+    except LabelbotError as exc:  # the queue order is a convenience; the change itself stands
+        err.print(f"note: queue not re-scored: {exc}")
 
 
 @app.command("import")

@@ -97,6 +97,29 @@ def test_labels_add_is_recorded_and_unchanged(cli_env) -> None:  # type: ignore[
     assert (entry["kind"], entry["actor"], entry["summary"]) == ("add", "bo", "added c, d")
 
 
+def test_labels_add_takes_guidelines_and_rescores_the_queue(
+    cli_env, banking_slice, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", "card_arrival,age_limit")
+    path = tmp_path / "bank.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for text, label in banking_slice[:40]:
+            writer.writerow([text, label if label in ("card_arrival", "age_limit") else ""])
+    _ok(runner, "import", "bank", str(path))
+    result = runner.invoke(app, ["labels", "add", "bank", "x", "y", "--description", "only one"])
+    assert result.exit_code == 2 and "1 --description for 2 label(s)" in result.output
+    assert "no taxonomy changes yet" in _ok(runner, "labels", "history", "bank")  # nothing added
+    guidelines = ["--description", "Rates between currencies", "--description", "Cash machines"]
+    out = _ok(runner, "labels", "add", "bank", "exchange_rate", "atm_support", *guidelines)
+    assert "added 2 label(s): exchange_rate, atm_support" in out
+    assert "queue re-scored for the new label(s)" in out
+    listed = _ok(runner, "labels", "list", "bank")
+    assert "Rates between currencies" in listed and "Cash machines" in listed
+
+
 def test_taxonomy_errors_are_one_line_with_exit_codes(cli_env) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
     _ok(runner, "project", "create", "p", "--labels", "a,b,c")
