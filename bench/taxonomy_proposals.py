@@ -89,8 +89,9 @@ def oracle_labels(
     if queue != "bare":
         strategy = RareClassBoost(base=DEFAULT_STRATEGY)
     if queue == "labelbot":
-        vectors = embed_texts([label_query(n) for n in names], encoder=get_encoder(),
-                              cache=cache_for(get_settings().data_dir, get_encoder()))  # fmt: skip
+        encoder = get_encoder()
+        vectors = embed_texts([label_query(n) for n in names], encoder=encoder,
+                              cache=cache_for(get_settings().data_dir, encoder))  # fmt: skip
     all_idx = np.arange(len(y))
     first = min(budget, math.ceil(n_classes / BATCH) * BATCH)
     labeled = select_cold_start(embeddings=X, candidates=all_idx, n=first, rng=rng)

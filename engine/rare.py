@@ -141,16 +141,18 @@ class RareClassBoost:
             n_classes = probs.shape[1] if probs is not None else int(labeled_y.max()) + 1
         counts = np.bincount(labeled_y, minlength=n_classes)
         rare = rare_labels(counts, self.minimum)
-        by_name = embeddings is not None and label_vectors is not None
-        if by_name and label_vectors is not None and len(label_vectors) != n_classes:
-            raise InvalidInputError(
-                f"label_vectors has {len(label_vectors)} rows for {n_classes} labels"
-            )
-        if not by_name:
+        names = None  # what a label with no example is searched from, when it can be
+        if embeddings is not None and label_vectors is not None:
+            if len(label_vectors) != n_classes:
+                raise InvalidInputError(
+                    f"label_vectors has {len(label_vectors)} rows for {n_classes} labels"
+                )
+            names = _unit(np.array(label_vectors, np.float32))  # a copy: the caller keeps theirs
+        if names is None:
             rare = rare[counts[rare] > 0]  # nothing to search from; the cold start covers those
-        elif embeddings is not None and label_vectors is not None and (counts[rare] == 0).any():
+        elif embeddings is not None and (counts[rare] == 0).any():
             unnamed = rare[counts[rare] == 0]
-            tried = _tried_by_name(embeddings, candidates, labeled_idx, label_vectors[unnamed])
+            tried = _tried_by_name(embeddings, candidates, labeled_idx, names[unnamed])
             rare = rare[~np.isin(rare, unnamed[tried >= NAME_TRIES])]
         if len(rare) == 0 or (probs is None and embeddings is None):
             return np.empty(0, dtype=np.int64)  # drawn nothing: the base sees the same rng
@@ -164,10 +166,9 @@ class RareClassBoost:
         sources: list[np.ndarray] = []  # (depth, len(rare)) candidate positions, best first
         if embeddings is not None:
             # what each rare label is searched from: its examples, else its name
-            names = np.asarray(label_vectors if by_name else embeddings[:0], np.float32)
             anchors = [
                 np.asarray(embeddings[labeled_idx[labeled_y == c]], np.float32)
-                if counts[c]
+                if counts[c] or names is None
                 else names[c : c + 1]
                 for c in rare.tolist()
             ]
@@ -202,13 +203,11 @@ def _nearest(
     """(depth, len(anchors)) candidate positions, ranked by max cosine to each label's anchors
     (its examples' embeddings, or its name's)."""
     owner = np.repeat(np.arange(len(anchors)), [len(a) for a in anchors])
-    examples = np.concatenate(anchors).astype(np.float32)
-    examples /= np.maximum(np.linalg.norm(examples, axis=1, keepdims=True), 1e-12)
+    examples = _unit(np.concatenate(anchors).astype(np.float32))
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
 
     def similarity(rows: np.ndarray) -> np.ndarray:
-        block = np.asarray(embeddings[rows], np.float32)
-        block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+        block = _unit(np.asarray(embeddings[rows], np.float32))
         out: np.ndarray = np.maximum.reduceat(block @ examples.T, starts, axis=1)
         return out
 
@@ -216,17 +215,13 @@ def _nearest(
 
 
 def _tried_by_name(
-    embeddings: np.ndarray, candidates: np.ndarray, labeled_idx: np.ndarray, vectors: np.ndarray
+    embeddings: np.ndarray, candidates: np.ndarray, labeled_idx: np.ndarray, names: np.ndarray
 ) -> np.ndarray:
-    """Per name vector: how many labeled examples lie nearer it (cosine) than the nearest
+    """Per unit name vector: how many labeled examples lie nearer it (cosine) than the nearest
     unlabeled candidate does -- the examples a search by that name has already had asked."""
-    names = np.asarray(vectors, np.float32)
-    names = names / np.maximum(np.linalg.norm(names, axis=1, keepdims=True), 1e-12)
 
     def cosine(rows: np.ndarray) -> np.ndarray:
-        block = np.asarray(embeddings[rows], np.float32)
-        block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
-        out: np.ndarray = block @ names.T
+        out: np.ndarray = _unit(np.asarray(embeddings[rows], np.float32)) @ names.T
         return out
 
     best = np.full(len(names), -np.inf, dtype=np.float32)
@@ -236,6 +231,12 @@ def _tried_by_name(
     for s in range(0, len(labeled_idx), SIM_CHUNK):
         tried += (cosine(labeled_idx[s : s + SIM_CHUNK]) > best).sum(axis=0)
     return tried
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    """X's rows scaled to unit length, in place (X is a float32 copy); zero rows stay zero."""
+    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    return X
 
 
 def _top_rows(

@@ -147,7 +147,7 @@ def labels_add(
     nearest each new label's name (and guidelines) are asked first, until experts have given it
     examples.
     """
-    from bot.cli.taxonomy import default_actor
+    from bot.cli.taxonomy import default_actor, refresh_queue
     from engine import taxonomy
 
     if description and len(description) != len(labels):
@@ -163,11 +163,8 @@ def labels_add(
     )  # fmt: skip
     added = [ref["name"] for ref in change.details["labels"]]
     out.print(f"added {len(added)} label(s): {', '.join(added)}")
-    try:
-        if taxonomy.refresh_queue(ws, name):
-            out.print("queue re-scored for the new label(s)")
-    except LabelbotError as exc:  # the queue order is a convenience; the change itself stands
-        err.print(f"note: queue not re-scored: {exc}")
+    if refresh_queue(ws, name):
+        out.print("queue re-scored for the new label(s)")
 
 
 @app.command("import")

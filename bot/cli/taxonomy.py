@@ -33,6 +33,16 @@ Actor = Annotated[
 ]
 
 
+def refresh_queue(ws: Workspace, name: str) -> int:
+    """Re-score the queue after a change; a failure is a note, since the change itself stands
+    (the queue order is a convenience). Rows re-scored, 0 when none."""
+    try:
+        return taxonomy.refresh_queue(ws, name)
+    except LabelbotError as exc:
+        err.print(f"note: queue not re-scored: {exc}")
+        return 0
+
+
 def _report(ws: Workspace, name: str, change: taxonomy.TaxonomyChange, *, retrains: bool) -> None:
     out.print(f"{name}: {change.summary}", highlight=False)
     if change.requeued:
@@ -42,10 +52,7 @@ def _report(ws: Workspace, name: str, change: taxonomy.TaxonomyChange, *, retrai
         )
     if not retrains:
         return
-    try:
-        taxonomy.refresh_queue(ws, name)
-    except LabelbotError as exc:  # the queue order is a convenience; the change itself stands
-        err.print(f"note: queue not re-scored: {exc}")
+    refresh_queue(ws, name)
     out.print(
         f"the next model trains on the new labels (`labelbot train {name}`, or the worker "
         "retrains on its own)",

@@ -28,11 +28,12 @@ def _labeled(y: np.ndarray, rare_count: int) -> np.ndarray:
 
 
 def _call(strategy: RareClassBoost, *, labeled: np.ndarray, y: np.ndarray, X: np.ndarray,
-          n: int = 10, seed: int = 0, probs: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+          n: int = 10, seed: int = 0, probs: np.ndarray | None = None,
+          vectors: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     candidates = np.setdiff1d(np.arange(len(y)), labeled)
     return strategy.select(probs=probs, candidates=candidates, n=n, embeddings=X,
                            rng=np.random.default_rng(seed), labeled_idx=labeled,
-                           labeled_y=y[labeled], n_classes=8)  # fmt: skip
+                           labeled_y=y[labeled], n_classes=8, label_vectors=vectors)  # fmt: skip
 
 
 def test_rare_labels_rarest_first_zero_included() -> None:
@@ -113,21 +114,6 @@ def test_without_labeled_data_it_is_the_base() -> None:
     assert np.array_equal(a, b)
 
 
-def _call_with_names(
-    strategy: RareClassBoost,
-    *,
-    labeled: np.ndarray,
-    y: np.ndarray,
-    X: np.ndarray,
-    vectors: np.ndarray | None,
-    n: int = 10,
-) -> np.ndarray:
-    candidates = np.setdiff1d(np.arange(len(y)), labeled)
-    return strategy.select(probs=None, candidates=candidates, n=n, embeddings=X,
-                           rng=np.random.default_rng(0), labeled_idx=labeled,
-                           labeled_y=y[labeled], n_classes=8, label_vectors=vectors)  # fmt: skip
-
-
 def test_a_label_with_no_example_is_searched_from_its_name() -> None:
     X, y = _pool()
     labeled = _labeled(y, rare_count=0)  # class 7 was just added: no example yet
@@ -135,18 +121,20 @@ def test_a_label_with_no_example_is_searched_from_its_name() -> None:
     # near "how old do I need to be?"
     vectors = np.stack([X[y == c].mean(axis=0) for c in range(8)])
     base = RareClassBoost(base="random", share=0.5)
-    picks = _call_with_names(base, labeled=labeled, y=y, X=X, vectors=vectors)
+    kept = vectors.copy()
+    picks = _call(base, labeled=labeled, y=y, X=X, vectors=vectors)
+    assert np.array_equal(vectors, kept)  # the caller's vectors are read, not rescaled
     assert (y[picks[:5]] == 7).all()  # the 5 boosted slots: the candidates nearest its name
-    without = _call_with_names(base, labeled=labeled, y=y, X=X, vectors=None)
+    without = _call(base, labeled=labeled, y=y, X=X, vectors=None)
     assert (y[without] == 7).sum() <= 3  # no name: nothing to search from, the base alone
     # the name is only a start: once the label has examples, they are what is searched from
     misleading = vectors.copy()
     misleading[7] = vectors[0]  # a name that reads like class 0
     one = _labeled(y, rare_count=1)
-    picks1 = _call_with_names(base, labeled=one, y=y, X=X, vectors=misleading)
+    picks1 = _call(base, labeled=one, y=y, X=X, vectors=misleading)
     assert (y[picks1[:4]] == 7).all()
     with pytest.raises(InvalidInputError, match="label_vectors has 7 rows for 8 labels"):
-        _call_with_names(base, labeled=labeled, y=y, X=X, vectors=vectors[:7])
+        _call(base, labeled=labeled, y=y, X=X, vectors=vectors[:7])
 
 
 def test_the_search_by_name_gives_up_once_the_examples_nearest_the_name_went_elsewhere() -> None:
@@ -155,11 +143,11 @@ def test_the_search_by_name_gives_up_once_the_examples_nearest_the_name_went_els
     vectors[7] = vectors[0]  # label 7's name reads like class 0 (the data holds no label 7 yet)
     boost = RareClassBoost(base="random", share=0.5)
     few = np.concatenate([_labeled(y, rare_count=0), np.flatnonzero(y == 0)[10:15]])
-    picks = _call_with_names(boost, labeled=few, y=y, X=X, vectors=vectors)
+    picks = _call(boost, labeled=few, y=y, X=X, vectors=vectors)
     assert (y[picks[:5]] == 0).all()  # 15 class-0 examples asked so far: still searching
     asked = np.concatenate([_labeled(y, rare_count=0), np.flatnonzero(y == 0)[10:]])
-    picks = _call_with_names(boost, labeled=asked, y=y, X=X, vectors=vectors)
-    same = _call_with_names(boost, labeled=asked, y=y, X=X, vectors=None)
+    picks = _call(boost, labeled=asked, y=y, X=X, vectors=vectors)
+    same = _call(boost, labeled=asked, y=y, X=X, vectors=None)
     assert np.array_equal(picks, same)  # all 50 went to class 0: the name search has stopped
 
 
