@@ -57,6 +57,7 @@ def _card(task: Task) -> views.ExampleCard:
         labeled_today=task.done_today,
         queue_left=task.queue_left,
         suggestion=views.Suggestion(*task.suggestion) if task.suggestion else None,
+        earlier=[views.EarlierLabel(e.label, e.annotators, e.into) for e in task.earlier],
     )
 
 

@@ -22,6 +22,18 @@ def escape(text: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], text)
 
 
+def who(user: str) -> str:
+    """A mention for Slack users, the plain name for others (an importer's name)."""
+    return f"<@{user}>" if user[:1] in ("U", "W") else escape(user)
+
+
+def names_list(items: list[str], *, conjunction: str = "and") -> str:
+    """Items already formatted, joined as prose: a / a and b / a, b and c."""
+    if len(items) < 3:
+        return f" {conjunction} ".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
 def _is_high_surrogate(char: str) -> bool:
     return "\ud800" <= char <= "\udbff"
 

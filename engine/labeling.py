@@ -71,6 +71,8 @@ class Task:
     given: str | None = None
     given_by: str | None = None
     delivered: bool = False  # its assignment already has a message (the task is on screen)
+    # why a labeled example is back: its labels that a split or retire left uncounted
+    earlier: tuple[taxonomy.EarlierLabel, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ def _task(
         done_today=done_today,
         queue_left=queue_left,
         delivered=bool(assignment.channel and assignment.message_ts),
+        earlier=tuple(taxonomy.earlier_labels(session=session, example_id=example.id)),
     )
 
 

@@ -319,6 +319,31 @@ def refresh_queue(ws: Workspace, project: str) -> int:
     return training.rescore_project(ws, project)
 
 
+@dataclass(frozen=True)
+class EarlierLabel:
+    """A label an example was given before it came back to the queue: the label was split
+    (``into`` names its parts as they are now) or retired without a mapping (``into`` None)."""
+
+    label: str
+    annotators: tuple[str, ...]
+    into: tuple[str, ...] | None
+
+
+def earlier_labels(*, session: Session, example_id: int) -> list[EarlierLabel]:
+    """Why an example waits to be labeled again: its labels that no longer count, with who gave
+    them, oldest first (empty when it was never labeled, or every label of it still counts)."""
+    by_label: dict[int, tuple[Label, list[str]]] = {}
+    for annotation, label in repo.stale_annotations(session=session, example_id=example_id):
+        who = by_label.setdefault(int(label.id or 0), (label, []))[1]
+        if annotation.annotator not in who:
+            who.append(annotation.annotator)
+    out = []
+    for label, who in by_label.values():
+        into = repo.split_into(session=session, label=label)
+        out.append(EarlierLabel(label.name, tuple(who), tuple(into) if into is not None else None))
+    return out
+
+
 def stale_label_note(*, session: Session, label: Label) -> str:
     """Why a click on the retired ``label`` cannot be stored, and what to pick instead."""
     into = repo.split_into(session=session, label=label)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
@@ -30,9 +31,17 @@ labels_app = typer.Typer(
 app.add_typer(project_app, name="project")
 app.add_typer(labels_app, name="labels")
 
-out = Console()
-err = Console(stderr=True)
+# Data (example texts, label names, error messages) prints as it is: markup is off, so "[/]" in
+# a ticket or "[P1]" in a label name shows literally instead of crashing or vanishing. The few
+# styled lines are built with :func:`styled`, the data in them escaped (rich.markup.escape).
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def styled(markup: str) -> Text:
+    """Console markup ("[bold]x[/]") made into text; escape any data inside it first."""
+    return Text.from_markup(markup)
 
 
 def handle_errors(func: F) -> F:

@@ -8,9 +8,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import app, err, handle_errors, labels_app, out, project_app, workspace
+from bot.cli.common import (
+    app,
+    err,
+    handle_errors,
+    labels_app,
+    out,
+    project_app,
+    styled,
+    workspace,
+)
 from engine import exporting, projects
 from storage.errors import LabelbotError
 
@@ -237,10 +247,10 @@ def status(
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
-    out.print(
-        f"[bold]{name}[/]: {info['examples']} examples, {info['labeled']} labeled, "
+    out.print(styled(
+        f"[bold]{escape(name)}[/]: {info['examples']} examples, {info['labeled']} labeled, "
         f"{info['queue']} waiting, {info['open_flags']} flagged, {info['comments']} comments"
-    )
+    ))  # fmt: skip
     model = info["model"]
     per_class = (model or {}).get("metrics", {}).get("per_class", {})
     table = Table("label", "examples", "F1")

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import app, err, handle_errors, out
+from bot.cli.common import app, err, handle_errors, out, styled
 from engine.config import get_settings
 from engine.importing import read_records
 from engine.strategies import DEFAULT_STRATEGY, STRATEGIES
@@ -104,7 +105,7 @@ def demo(
     """
     from engine.demo import DemoRound, run_demo
 
-    out.print("[bold]labelbot demo[/]: Banking77, 77 intents, 10,003 unlabeled queries")
+    out.print(styled("[bold]labelbot demo[/]: Banking77, 77 intents, 10,003 unlabeled queries"))
     out.print(
         "accuracy = the active model on the held-out test split; estimate = what the team sees "
         "live: accuracy on the audit labels (10% of deliveries, drawn at random, never trained on)",
@@ -130,7 +131,7 @@ def demo(
         budget=budget,
         batch=batch,
         out_dir=out_dir,
-        on_step=lambda msg: out.print(f"[cyan]•[/] {msg}"),
+        on_step=lambda msg: out.print(styled(f"[cyan]•[/] {escape(msg)}")),
         on_round=on_round,
     )
     last = result.rounds[-1]

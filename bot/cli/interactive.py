@@ -7,9 +7,10 @@ import uuid
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 
-from bot.cli.common import app, err, handle_errors, out, workspace
+from bot.cli.common import app, err, handle_errors, out, styled, workspace
 from engine import labeling
 from engine.labeling import Task
 from engine.workspace import Workspace
@@ -19,19 +20,27 @@ HELP = "number = label · s = skip · f = flag · u = undo last · t = train now
 
 
 def _show(task: Task) -> None:
+    # example texts and label names are data, not markup: "[/]" in a ticket must not crash
     hint = ""
+    for earlier in task.earlier:
+        now = "since retired"
+        if earlier.into:
+            now = f"since split into {' / '.join(earlier.into)}"
+        back = f"{', '.join(earlier.annotators)} labeled it {earlier.label}, {now}"
+        hint += f"\n[yellow]back for a new label: {escape(back)}[/]"
     if task.suggestion:
-        hint = f"\n[dim]model suggests: {task.suggestion[0]} ({task.suggestion[1]:.0%})[/]"
+        guess = f"model suggests: {task.suggestion[0]} ({task.suggestion[1]:.0%})"
+        hint += f"\n[dim]{escape(guess)}[/]"
     out.print(
         Panel(
-            task.text + hint,
+            styled(escape(task.text) + hint),
             title=f"{task.project} · example {task.example_id}",
             subtitle=f"you today: {task.done_today} · waiting: {task.queue_left}",
         )
     )
     for i, choice in enumerate(task.labels, start=1):
-        out.print(f"  [bold]{i:>3}[/] {choice.name}", highlight=False)
-    out.print(f"[dim]{HELP}[/]")
+        out.print(styled(f"  [bold]{i:>3}[/] {escape(choice.name)}"))
+    out.print(styled(f"[dim]{HELP}[/]"))
 
 
 def _retrain(ws: Workspace, name: str) -> None:
@@ -40,10 +49,12 @@ def _retrain(ws: Workspace, name: str) -> None:
     try:
         run = training.train_project(ws, name)
     except LabelbotError as exc:
-        err.print(f"[yellow]not retrained:[/] {exc}")
+        err.print(styled(f"[yellow]not retrained:[/] {escape(str(exc))}"))
         return
     acc = run.metrics.get("accuracy", 0.0)
-    out.print(f"[green]model v{run.version}[/] on {run.n_labels} labels: accuracy {acc:.3f}")
+    out.print(
+        styled(f"[green]model v{run.version}[/] on {run.n_labels} labels: accuracy {acc:.3f}")
+    )
 
 
 @app.command()
@@ -101,7 +112,7 @@ def label(
                     source="cli",
                     key=f"cli:{uuid.uuid4().hex}",
                 )
-                out.print(f"labeled [bold]{chosen}[/]")
+                out.print(styled(f"labeled [bold]{escape(chosen)}[/]"))
                 since_train += 1
                 if retrain_every and since_train >= retrain_every:
                     _retrain(ws, name)
@@ -109,4 +120,4 @@ def label(
             else:
                 err.print(f"not understood: {answer!r}. {HELP}")
         except LabelbotError as exc:
-            err.print(f"[yellow]{exc}[/]")
+            err.print(styled(f"[yellow]{escape(str(exc))}[/]"))

@@ -12,10 +12,11 @@ import uuid
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from bot.cli.common import app, err, handle_errors, out, workspace
+from bot.cli.common import app, err, handle_errors, out, styled, workspace
 from engine import consensus, reviews
 from engine.labeling import Task, release, skip
 from storage.errors import LabelbotError
@@ -36,14 +37,17 @@ def _show(task: Task) -> None:
     assert task.suggestion is not None
     out.print(
         Panel(
-            f"{task.text}\n\n[bold]{task.given}[/] said {task.given_by}; the model suggests "
-            f"[bold]{task.suggestion[0]}[/] ({task.suggestion[1]:.0%})",
+            styled(
+                f"{escape(task.text)}\n\n[bold]{escape(str(task.given))}[/] said "
+                f"{escape(str(task.given_by))}; the model suggests "
+                f"[bold]{escape(task.suggestion[0])}[/] ({task.suggestion[1]:.0%})"
+            ),
             title=f"{task.project} · review {task.review_id} · example {task.example_id}",
         )
     )
     for i, choice in enumerate(task.labels, start=1):
-        out.print(f"  [bold]{i:>3}[/] {choice.name}", highlight=False)
-    out.print(f"[dim]{HELP}[/]")
+        out.print(styled(f"  [bold]{i:>3}[/] {escape(choice.name)}"))
+    out.print(styled(f"[dim]{HELP}[/]"))
 
 
 @app.command()
@@ -94,11 +98,12 @@ def review(
                     label=label,
                     key=f"cli:{uuid.uuid4().hex}",
                 )
-                out.print(f"{result.status}: [bold]{result.label}[/] (agreed: {result.agreed})")
+                out.print(styled(f"{result.status}: [bold]{escape(result.label)}[/] "
+                                 f"(agreed: {result.agreed})"))  # fmt: skip
             else:
                 err.print(f"not understood: {answer!r}. {HELP}")
         except LabelbotError as exc:
-            err.print(f"[yellow]{exc}[/]")
+            err.print(styled(f"[yellow]{escape(str(exc))}[/]"))
 
 
 def _num(value: float | None) -> str:
@@ -156,7 +161,7 @@ def disagreements(
             if (d.adjudicated)
             else ""
         )
-        out.print(f"[bold]#{d.example_id}[/] {d.text}", highlight=False)
+        out.print(styled(f"[bold]#{d.example_id}[/] {escape(d.text)}"))
         out.print(f"    {votes} · {model}{settled}", highlight=False)
 
 

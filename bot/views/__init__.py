@@ -12,6 +12,7 @@ from bot.views.messages import discussion_root, info_message, prediction_answer
 from bot.views.modals import flag_example_id, flag_modal, full_text_modal
 from bot.views.models import (
     ClassCount,
+    EarlierLabel,
     ExampleCard,
     HomeStats,
     LabelChoice,
@@ -22,6 +23,7 @@ from bot.views.models import (
 
 __all__ = [
     "ClassCount",
+    "EarlierLabel",
     "ExampleCard",
     "HomeStats",
     "LabelChoice",

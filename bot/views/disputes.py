@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape
+from bot.slack_text import escape, who
 from bot.views.labeling import example_section
 from bot.views.text import (
     OPTION_TEXT_MAX,
@@ -34,11 +34,6 @@ class DisputeCard:
     model: tuple[str, float] | None
     involved: Sequence[str]
     labels: Sequence[str] = ()  # every active label: the settle menu offers those not on buttons
-
-
-def who(user: str) -> str:
-    """A mention for Slack users, the plain name for others (an importer's name)."""
-    return f"<@{user}>" if user[:1] in ("U", "W") else escape(user)
 
 
 def settle_value(example_id: int, label: str) -> str:

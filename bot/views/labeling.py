@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot import ids
-from bot.slack_text import escape, truncate
-from bot.views.models import ExampleCard, LabelChoice, Suggestion
+from bot.slack_text import escape, names_list, truncate, who
+from bot.views.models import EarlierLabel, ExampleCard, LabelChoice, Suggestion
 from bot.views.text import (
     OPTION_TEXT_MAX,
     OPTION_VALUE_MAX,
@@ -33,6 +33,7 @@ MAX_LABEL_BUTTONS = 15
 BUTTONS_PER_ROW = 5
 MAX_SELECT_OPTIONS = SELECT_OPTIONS_MAX
 MAX_OPTION_GROUPS = 100
+MAX_PEOPLE_NAMED = 5  # who gave an example's earlier label: more are counted, not named
 # Room left in the 3,000-character section for the "…" when an example is cut.
 EXAMPLE_PREVIEW_MAX = SECTION_TEXT_MAX - 100
 
@@ -62,6 +63,20 @@ def _suggestion_line(suggestion: Suggestion | None) -> str | None:
     if suggestion is None:
         return None
     return f"Model's guess: *{escape(suggestion.label)}* ({suggestion.confidence:.0%})"
+
+
+def _earlier_line(earlier: EarlierLabel) -> str:
+    """Why a labeled example is back: "↩ <@U1> labeled it *billing*, since split into *invoices*
+    and *refunds*: which one fits?" (or "since retired")."""
+    named = [who(u) for u in earlier.annotators[:MAX_PEOPLE_NAMED]]
+    if len(earlier.annotators) > MAX_PEOPLE_NAMED:  # a cut list must not cut a mention
+        named[-1] = f"{len(earlier.annotators) - MAX_PEOPLE_NAMED + 1} others"
+    people = names_list(named) or "Someone"
+    head = f":leftwards_arrow_with_hook: {people} labeled it *{escape(earlier.label)}*, since "
+    if earlier.into:
+        parts = names_list([f"*{escape(n)}*" for n in earlier.into], conjunction="or")
+        return head + f"split: is it {parts}?"
+    return head + "retired: which label fits now?"
 
 
 def _label_buttons(card: ExampleCard) -> list[Block]:
@@ -133,6 +148,7 @@ def labeling_message(card: ExampleCard) -> Block:
         f"{card.queue_left} left in the queue",
     ]
     blocks = [example_section(card.example_id, card.text), context(" · ".join(facts))]
+    blocks.extend(context(_earlier_line(e)) for e in card.earlier[:3])
     if guess := _suggestion_line(card.suggestion):
         blocks.append(context(guess))
     if len(card.labels) <= MAX_LABEL_BUTTONS:

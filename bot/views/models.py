@@ -29,6 +29,16 @@ class Suggestion:
 
 
 @dataclass(frozen=True)
+class EarlierLabel:
+    """A label the example was given before a split (``into``: the parts) or a retire
+    (``into`` None) sent it back to the queue, and who gave it."""
+
+    label: str
+    annotators: Sequence[str]
+    into: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
 class ExampleCard:
     """Everything one labeling DM shows."""
 
@@ -39,6 +49,7 @@ class ExampleCard:
     labeled_today: int = 0
     queue_left: int = 0
     suggestion: Suggestion | None = None
+    earlier: Sequence[EarlierLabel] = ()  # why a labeled example is back in the queue
 
 
 @dataclass(frozen=True)

@@ -180,11 +180,49 @@ def get_clicked_label(*, session: Session, project_id: int, name: str) -> Label:
 
 
 def split_into(*, session: Session, label: Label) -> list[str] | None:
-    """The names a split label was split into (as they were then); None if it was not split."""
+    """The labels a split label was split into, as they are called now (a part renamed since
+    by its new name, a part merged away since by its target's, a part retired unmapped left
+    out); None if it was not split."""
     for event in reversed(list_events(session=session, project_id=label.project_id)):
         if event.kind == "split" and event.details.get("label", {}).get("id") == label.id:
-            return [str(ref["name"]) for ref in event.details["into"]]
+            out: list[str] = []
+            for ref in event.details["into"]:
+                part = session.get(Label, int(ref["id"]))
+                if part is not None and not part.active:
+                    part = session.get(Label, part.mapped_to_id) if part.mapped_to_id else None
+                if part is not None and part.name not in out:
+                    out.append(part.name)
+            return out
     return None
+
+
+def stale_annotations(*, session: Session, example_id: int) -> list[tuple[Annotation, Label]]:
+    """Why the example is back in the queue to be labeled again: its live annotations, oldest
+    first, when none of them counts (their labels were split, or retired without a mapping);
+    [] when one still counts."""
+    counted = session.exec(
+        select(Annotation.id).where(
+            Annotation.example_id == example_id,
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.label_id).in_(counting_label_ids()),
+        )
+    ).first()
+    if counted is not None:
+        return []
+    return [
+        (annotation, label)
+        for annotation, label in session.exec(
+            select(Annotation, Label)
+            .join(Label, col(Label.id) == Annotation.label_id)
+            .where(
+                Annotation.example_id == example_id,
+                col(Annotation.retracted_at).is_(None),
+                col(Label.active).is_(False),
+                col(Label.mapped_to_id).is_(None),
+            )
+            .order_by(col(Annotation.created_at), col(Annotation.id))
+        ).all()
+    ]
 
 
 def active_names(*, session: Session, project_id: int) -> list[str]:

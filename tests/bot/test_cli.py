@@ -94,6 +94,29 @@ def test_cli_label_loop_in_terminal(cli_env, banking_slice, tmp_path: Path) -> N
     assert status["labeled"] == 1 and status["labels"][0]["count"] == 1
 
 
+def test_cli_label_loop_shows_data_as_text_and_why_an_example_is_back(  # type: ignore[no-untyped-def]
+    cli_env, tmp_path: Path
+) -> None:
+    """Brackets in texts and label names are data, not terminal markup ("[/]" used to crash the
+    loop); an example back after a split says what it was labeled and into what."""
+    runner = CliRunner()
+    runner.invoke(app, ["project", "create", "p", "--labels", "[urgent],other"])
+    texts = [("Refund [/] now [bold]please", "[urgent]"), ("fine", "other")]
+    assert runner.invoke(app, ["import", "p", str(_csv(tmp_path / "p.csv", texts))]).exit_code == 0
+    split = runner.invoke(app, ["labels", "split", "p", "[urgent]", "--into", "[a],b", "--actor",
+                                "ana"])  # fmt: skip
+    assert split.exit_code == 0, split.output
+    result = runner.invoke(app, ["label", "p", "--annotator", "ann", "--retrain-every", "0"],
+                           input="q\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Refund [/] now [bold]please" in result.output
+    assert "back for a new label: import labeled it [urgent], since split into [a] / b" in (
+        " ".join(result.output.split()))  # fmt: skip
+    assert "[a]" in result.output and "Traceback" not in result.output
+    listed = runner.invoke(app, ["labels", "list", "p"])  # table cells are data too
+    assert "[urgent]" in listed.output and "[a]" in listed.output
+
+
 def test_cli_as_a_subprocess(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = {**os.environ, **cli_env, "HF_HUB_OFFLINE": "1"}
     labelbot = [sys.executable, "-c", "from bot.cli import main; main()"]

@@ -164,3 +164,38 @@ def test_stale_buttons_after_rename_merge_and_split(bot: Bot, bank: dict[str, st
     bot.settle()
     labeled = next(m for m in bot.slack.dm(EXPERT) if m["ts"] == message["ts"])
     assert "Labeled card_tracking by" in labeled["text"]
+
+
+def _context_text(message: dict[str, Any]) -> str:
+    return "\n".join(
+        str(element.get("text", ""))
+        for block in message.get("blocks", [])
+        if block["type"] == "context"
+        for element in block["elements"]
+    )
+
+
+def test_an_example_back_after_a_split_says_what_it_was(bot: Bot, bank: dict[str, str]) -> None:
+    """The expert labels an example, an admin splits that label: the example comes back first,
+    its message naming the old label, who gave it and the parts to choose from."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    message = _deliver(bot)
+    assert "labeled it" not in _context_text(message)  # a fresh example explains nothing
+    eid = example_id(message)
+    bot.slack.choose(EXPERT, message, "card_arrival")
+    bot.settle()
+    _submit(bot, _open_modal(bot), "split", ["card_arrival"], "card_delivery, card_tracking")
+
+    for fresh in bot.slack.open_examples(EXPERT):  # the one sent after the click: give it back
+        bot.slack.post(signed_interactivity(bot.slack.secret, bot.slack.action_payload(
+            EXPERT, fresh, ids.SKIP, str(example_id(fresh)))))  # fmt: skip
+        bot.settle()
+    back = next(m for m in bot.slack.open_examples(EXPERT) if example_id(m) == eid)
+    assert (
+        f"<@{EXPERT}> labeled it *card_arrival*, since split: is it *card_delivery* or "
+        "*card_tracking*?"
+    ) in _context_text(back)
+    bot.slack.choose(EXPERT, back, "card_tracking")
+    bot.settle()
+    labeled = next(m for m in bot.slack.dm(EXPERT) if m["ts"] == back["ts"])
+    assert "Labeled card_tracking by" in labeled["text"]

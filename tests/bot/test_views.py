@@ -12,6 +12,7 @@ from bot import ids
 from bot.slack_text import escape, split_chunks, truncate
 from bot.views import (
     ClassCount,
+    EarlierLabel,
     ExampleCard,
     HomeStats,
     LabelChoice,
@@ -91,6 +92,17 @@ MESSAGES = {
     "labeling_77": labeling_message(_card(77, suggestion=Suggestion(LONG_LABEL + "_extra", 0.3))),
     "labeling_150": labeling_message(_card(150)),
     "labeling_long": labeling_message(_card(150, text="word & <@U1> " * 1000)),
+    "labeling_back": labeling_message(
+        _card(
+            150,
+            earlier=[
+                EarlierLabel(LONG_LABEL * 20, [f"U{i}" for i in range(300)], [LONG_LABEL] * 40),
+                EarlierLabel("misc", ["import"]),
+                EarlierLabel("a", ["U1"]),
+                EarlierLabel("b", ["U1"]),
+            ],
+        )
+    ),  # fmt: skip
     "labeled": labeled_message(
         example_id=42, text="x" * 10_000, label="a", user_id="U1", undo_until=WHEN
     ),
@@ -180,6 +192,26 @@ def test_user_text_cannot_mention_or_break_entities() -> None:
     message = labeling_message(_card(3, text="ping <@U123> & <!channel>"))
     assert message["blocks"][0]["text"]["text"] == "ping &lt;@U123&gt; &amp; &lt;!channel&gt;"
     assert "<!channel>" not in message["text"] and "&lt;!channel&gt;" in message["text"]
+
+
+def test_an_example_back_for_a_new_label_says_why_with_names_escaped() -> None:
+    card = _card(4, earlier=[
+        EarlierLabel("billing <x>", ["U1", "W2", "import"], ["invoices", "refunds", "other"]),
+        EarlierLabel("misc", ["alice"]),
+    ])  # fmt: skip
+    contexts = [e["text"] for b in labeling_message(card)["blocks"] if b["type"] == "context"
+                for e in b["elements"]]  # fmt: skip
+    assert (":leftwards_arrow_with_hook: <@U1>, <@W2> and import labeled it *billing &lt;x&gt;*, "
+            "since split: is it *invoices*, *refunds* or *other*?") in contexts  # fmt: skip
+    assert (
+        ":leftwards_arrow_with_hook: alice labeled it *misc*, since retired: which label fits "
+        "now?" in contexts
+    )
+    many = labeling_message(_card(4, earlier=[EarlierLabel("x", [f"U{i}" for i in range(9)])]))
+    assert "<@U0>, <@U1>, <@U2>, <@U3> and 5 others labeled it *x*" in str(many["blocks"])
+    plain = [e["text"] for b in labeling_message(_card(4))["blocks"] if b["type"] == "context"
+             for e in b["elements"]]  # fmt: skip
+    assert not any("labeled it" in t for t in plain)
 
 
 def test_labeled_message_shows_who_and_undo() -> None:

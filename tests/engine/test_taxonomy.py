@@ -315,6 +315,43 @@ def test_a_split_example_can_be_relabeled_from_chat_by_anyone(seeded) -> None:  
     assert not messaging.labeled_by_others(ws, example_id=split_example, annotator="U9")
 
 
+def test_a_requeued_example_says_what_it_was_labeled_and_since_what(seeded) -> None:  # type: ignore[no-untyped-def]
+    """A task for an example back in the queue names its old label, who gave it, and the change:
+    a split's parts by their names today (a part renamed or merged away since), or a retire."""
+    ws, truth = seeded
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    assert task is not None and task.earlier == ()  # never labeled: nothing to explain
+    labeling.release(ws, project="bank", example_id=task.example_id, annotator="U1")
+
+    taxonomy.split_label(ws, project="bank", label="exchange_rate",
+                         into=["rate_today", "rate_fees", "rate_other"], actor="ana")  # fmt: skip
+    taxonomy.rename_label(ws, project="bank", label="rate_today", new_name="rate_now", actor="ana")
+    taxonomy.merge_labels(ws, project="bank", labels=["rate_other", "atm_support"], into="misc",
+                          actor="ana")  # fmt: skip
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    assert task is not None and truth[task.text] == "exchange_rate"
+    assert task.earlier == (
+        taxonomy.EarlierLabel("exchange_rate", ("import",), ("rate_now", "rate_fees", "misc")),
+    )
+    # a second expert's label of the same example joins the same line once it stops counting
+    _submit(ws, task.example_id, "rate_fees", who="U1")
+    taxonomy.retire_label(ws, project="bank", label="rate_fees", actor="ana")
+    with session_scope(ws.db, read_only=True) as s:
+        earlier = taxonomy.earlier_labels(session=s, example_id=task.example_id)
+    assert earlier == [
+        taxonomy.EarlierLabel("exchange_rate", ("import",), ("rate_now", "misc")),
+        taxonomy.EarlierLabel("rate_fees", ("U1",), None),
+    ]
+    # labeled again: it counts and has nothing to explain; the next example back has
+    _submit(ws, task.example_id, "rate_now", who="U2")
+    assert task.example_id in _agreed(ws)
+    with session_scope(ws.db, read_only=True) as s:
+        assert taxonomy.earlier_labels(session=s, example_id=task.example_id) == []
+    nxt = labeling.next_task(ws, project="bank", annotator="U2")
+    assert nxt is not None and nxt.example_id != task.example_id
+    assert [e.label for e in nxt.earlier] == ["exchange_rate"]
+
+
 @pytest.mark.parametrize("description", ["", "Which exchange rate applies to my currency"])
 def test_an_added_label_is_searched_from_its_name_at_once(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path, description: str
