@@ -56,8 +56,13 @@ def _card(task: Task) -> views.ExampleCard:
         labels=[views.LabelChoice(lb.name, lb.description or None) for lb in task.labels],
         labeled_today=task.done_today,
         queue_left=task.queue_left,
-        suggestion=views.Suggestion(*task.suggestion) if task.suggestion else None,
+        suggestion=(
+            views.Suggestion(*task.suggestion, runner_up=task.runner_up)
+            if task.suggestion
+            else None
+        ),
         earlier=[views.EarlierLabel(e.label, e.annotators, e.into) for e in task.earlier],
+        reason=views.AskReason(task.reason.kind, task.reason.label) if task.reason else None,
     )
 
 

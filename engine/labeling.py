@@ -53,6 +53,20 @@ class LabelChoice:
 
 
 @dataclass(frozen=True)
+class AskReason:
+    """Why the queue asks about an example, when the labeler is told: ``kind`` "cold_start"
+    (representative examples before the first model), "rare" (to find more examples of
+    ``label``, which has few) or "no_examples" (it may be ``label``, which has none yet)."""
+
+    kind: str
+    label: str | None = None
+
+
+SHOWN_REASONS = ("cold_start", "rare", "no_examples")  # the strategy's own picks need no note
+RUNNER_UP_MIN = 0.1  # the model's second guess is shown from this probability up
+
+
+@dataclass(frozen=True)
 class Task:
     """One example to label, with what a labeling UI shows around it."""
 
@@ -73,6 +87,8 @@ class Task:
     delivered: bool = False  # its assignment already has a message (the task is on screen)
     # why a labeled example is back: its labels that a split or retire left uncounted
     earlier: tuple[taxonomy.EarlierLabel, ...] = ()
+    reason: AskReason | None = None  # why the queue asks about it (label tasks)
+    runner_up: tuple[str, float] | None = None  # the model's second guess, when close enough
 
 
 @dataclass(frozen=True)
@@ -129,7 +145,26 @@ def next_task(
         suggestion = None
         if prediction is not None and prediction.label is not None:
             suggestion = (prediction.label, float(prediction.confidence or 0.0))
-        return _task(session, found, example, assignment, suggestion, annotator, now)
+        task = _task(session, found, example, assignment, suggestion, annotator, now)
+        return replace(task, **_why_asked(task, prediction))
+
+
+def _why_asked(task: Task, prediction: Any) -> dict[str, Any]:
+    """The Task fields that say why the queue asks: the stored reason (unless the example is
+    back for a new label, which says why itself; and only while it names an active label) and
+    the model's runner-up guess."""
+    out: dict[str, Any] = {}
+    if prediction is None:
+        return out
+    active = {lb.name for lb in task.labels}
+    reason = prediction.reason or {}
+    kind, label = reason.get("kind"), reason.get("label")
+    if kind in SHOWN_REASONS and not task.earlier and (label is None or label in active):
+        out["reason"] = AskReason(str(kind), label)
+    top = prediction.probs or []
+    if len(top) > 1 and float(top[1][1]) >= RUNNER_UP_MIN and str(top[1][0]) in active:
+        out["runner_up"] = (str(top[1][0]), float(top[1][1]))
+    return out
 
 
 def _review_turn(

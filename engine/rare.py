@@ -62,6 +62,9 @@ def rare_labels(counts: np.ndarray, minimum: int = MIN_EXAMPLES) -> np.ndarray:
     return rare[np.argsort(counts[rare], kind="stable")]
 
 
+_NONE = np.empty(0, dtype=np.int64)
+
+
 @dataclass
 class RareClassBoost:
     """``base`` (a strategy or its registered name) plus rare-label picks; see the module doc.
@@ -90,6 +93,29 @@ class RareClassBoost:
         n_classes: int | None = None,
         label_vectors: np.ndarray | None = None,
     ) -> np.ndarray:
+        picks, _ = self.select_explained(
+            probs=probs, candidates=candidates, n=n, embeddings=embeddings, rng=rng,
+            labeled_idx=labeled_idx, labeled_y=labeled_y, n_classes=n_classes,
+            label_vectors=label_vectors,
+        )  # fmt: skip
+        return picks
+
+    def select_explained(
+        self,
+        *,
+        probs: np.ndarray | None,
+        candidates: np.ndarray,
+        n: int,
+        embeddings: np.ndarray | None,
+        rng: np.random.Generator,
+        labeled_idx: np.ndarray | None = None,
+        labeled_y: np.ndarray | None = None,
+        n_classes: int | None = None,
+        label_vectors: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`select`, and for each pick the label it was asked for: the rare label whose
+        help picked it, or -1 for the base strategy's picks (what a labeler is told: "asked to
+        find more examples of X")."""
         candidates = np.asarray(candidates, dtype=np.int64)
         if n < 1:
             raise InvalidInputError(f"n must be at least 1; got {n}")
@@ -98,9 +124,9 @@ class RareClassBoost:
         if not 0.0 <= self.share <= 1.0:
             raise InvalidInputError(f"share must lie in [0, 1]; got {self.share}")
         n = min(n, len(candidates))
-        boost = np.empty(0, dtype=np.int64)
+        boost = for_label = np.empty(0, dtype=np.int64)
         if labeled_idx is not None and labeled_y is not None and len(labeled_y):
-            boost = self._rare_picks(
+            boost, for_label = self._rare_picks(
                 probs=probs, candidates=candidates, embeddings=embeddings, n=n, rng=rng,
                 labeled_idx=np.asarray(labeled_idx, np.int64),
                 labeled_y=np.asarray(labeled_y, np.int64), n_classes=n_classes,
@@ -108,13 +134,14 @@ class RareClassBoost:
             )  # fmt: skip
         rest = n - len(boost)
         if rest == 0:
-            return boost
+            return boost, for_label
         remaining = (
             np.setdiff1d(candidates, boost, assume_unique=True) if len(boost) else candidates
         )
         picks = self._base().select(probs=probs, candidates=remaining, n=rest,
                                     embeddings=embeddings, rng=rng)  # fmt: skip
-        return np.concatenate([boost, np.asarray(picks, np.int64)])
+        picks = np.asarray(picks, np.int64)
+        return np.concatenate([boost, picks]), np.concatenate([for_label, np.full(len(picks), -1)])
 
     def _base(self) -> QueryStrategy:
         if isinstance(self.base, str):
@@ -135,8 +162,9 @@ class RareClassBoost:
         labeled_y: np.ndarray,
         n_classes: int | None,
         label_vectors: np.ndarray | None,
-    ) -> np.ndarray:
-        """Up to ``share * n`` picks, a label at a time (rarest first), until each has enough."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``share * n`` picks, a label at a time (rarest first), until each has enough:
+        (candidate rows, the label each was picked for)."""
         if n_classes is None:
             n_classes = probs.shape[1] if probs is not None else int(labeled_y.max()) + 1
         counts = np.bincount(labeled_y, minlength=n_classes)
@@ -155,12 +183,12 @@ class RareClassBoost:
             tried = _tried_by_name(embeddings, candidates, labeled_idx, names[unnamed])
             rare = rare[~np.isin(rare, unnamed[tried >= NAME_TRIES])]
         if len(rare) == 0 or (probs is None and embeddings is None):
-            return np.empty(0, dtype=np.int64)  # drawn nothing: the base sees the same rng
+            return _NONE, _NONE  # drawn nothing: the base sees the same rng
         # stochastic rounding: a batch of 5 at 30% gets 1 or 2 picks, 1.5 on average
         exact = self.share * n
         slots = min(n, math.floor(exact) + int(rng.random() < exact - math.floor(exact)))
         if slots == 0:
-            return np.empty(0, dtype=np.int64)
+            return _NONE, _NONE
         need = self.minimum - counts[rare]
         depth = int(need.max()) + slots  # enough ranked rows per label to survive collisions
         sources: list[np.ndarray] = []  # (depth, len(rare)) candidate positions, best first
@@ -178,6 +206,7 @@ class RareClassBoost:
                                      candidates, depth))  # fmt: skip
         taken: set[int] = set()
         picks: list[int] = []
+        owners: list[int] = []
         cursor = np.zeros((len(sources), len(rare)), dtype=np.int64)
         for step in range(int(need.max())):  # round-robin: every rare label gets its 1st, 2nd...
             for j in np.flatnonzero(need > step):
@@ -191,10 +220,13 @@ class RareClassBoost:
                     if pos >= 0 and pos not in taken:
                         taken.add(pos)
                         picks.append(pos)
+                        owners.append(int(rare[j]))
                         break
                 if len(picks) == slots:
-                    return candidates[np.array(picks, dtype=np.int64)]
-        return candidates[np.array(picks, dtype=np.int64)]
+                    break
+            if len(picks) == slots:
+                break
+        return candidates[np.array(picks, dtype=np.int64)], np.array(owners, dtype=np.int64)
 
 
 def _nearest(

@@ -316,8 +316,10 @@ def _prediction_rows(
         probs = _pool_proba(model, pool)
         uncertainty = uncertainty_scores(probs, "margin")
     picked = np.array([], dtype=np.int64)
+    reasons: list[dict[str, Any]] = []
     if len(pool.unlabeled):
-        picked = _next_batch(ws, pool, probs, settings, rng)
+        picked, reasons = _next_batch(ws, pool, probs, settings, rng)
+    why = dict(zip(picked.tolist(), reasons, strict=True))
     if model is None:
         uncertainty = rng.random(n) * 1e-3  # beyond the cold-start batch: random, not file order
     priority = uncertainty.astype(np.float64).copy()
@@ -338,6 +340,7 @@ def _prediction_rows(
                 probs=top,
                 uncertainty=float(uncertainty[i]),
                 priority=float(priority[i]),
+                reason=why.get(i),
             )
         )
     return rows
@@ -349,8 +352,11 @@ def _next_batch(
     probs: np.ndarray | None,
     settings: dict[str, Any],
     rng: np.random.Generator,
-) -> np.ndarray:
-    """The pool rows to ask about first: a cold start, or the project's strategy.
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The pool rows to ask about first (a cold start, or the project's strategy), and why each:
+    ``{"kind": "cold_start"}``, ``{"kind": "strategy", "strategy": name}``, or the rare-label
+    help's ``{"kind": "rare" | "no_examples", "label": name}`` (a label with few examples, or
+    none yet: searched from its name).
 
     With ``rare_boost`` on (the default), labels with few examples get help (their neighbours
     and top-scored examples join the batch until each has ``rare_minimum``:
@@ -369,23 +375,35 @@ def _next_batch(
         # diverse, representative examples (k-means) find the rare classes sooner
         n = min(len(candidates), max(batch, len(pool.classes)))
         if not boost:
-            return select_cold_start(embeddings=pool.X, candidates=candidates, n=n, rng=rng)
+            picked = select_cold_start(embeddings=pool.X, candidates=candidates, n=n, rng=rng)
+            return picked, [{"kind": "cold_start"}] * len(picked)
         probs, name = None, "diverse_margin"  # with no model its picks are the k-means ones
     else:
         n, candidates = batch, query_candidates(candidates, rng)
+    base = {"kind": "cold_start"} if cold else {"kind": "strategy", "strategy": name}
     strategy = get_strategy(name)
     if boost and not isinstance(strategy, RareClassBoost):
         strategy = RareClassBoost(base=name, minimum=int(settings.get("rare_minimum", 5)))
+    if not isinstance(strategy, RareClassBoost):
+        picked = strategy.select(
+            probs=probs, candidates=candidates, n=n, embeddings=pool.X, rng=rng
+        )
+        return picked, [base] * len(picked)
+    counts = np.bincount(pool.y[lab], minlength=len(pool.classes))
     extra: dict[str, Any] = {}
-    if isinstance(strategy, RareClassBoost):
-        extra = {"labeled_idx": lab, "labeled_y": pool.y[lab], "n_classes": len(pool.classes)}
-        counts = np.bincount(pool.y[lab], minlength=len(pool.classes))
-        if pool.label_texts and len(lab) and (counts == 0).any():
-            extra["label_vectors"] = ws.embed(pool.label_texts)
-    picked: np.ndarray = strategy.select(
-        probs=probs, candidates=candidates, n=n, embeddings=pool.X, rng=rng, **extra
-    )
-    return picked
+    if pool.label_texts and len(lab) and (counts == 0).any():
+        extra["label_vectors"] = ws.embed(pool.label_texts)
+    picked, for_label = strategy.select_explained(
+        probs=probs, candidates=candidates, n=n, embeddings=pool.X, rng=rng, labeled_idx=lab,
+        labeled_y=pool.y[lab], n_classes=len(pool.classes), **extra,
+    )  # fmt: skip
+    reasons = [
+        base
+        if c < 0
+        else {"kind": "rare" if counts[c] else "no_examples", "label": pool.classes[c]}
+        for c in for_label.tolist()
+    ]
+    return picked, reasons
 
 
 def _quality(run: ModelRun) -> tuple[float, float, int]:

@@ -19,6 +19,13 @@ from storage.errors import LabelbotError
 HELP = "number = label · s = skip · f = flag · u = undo last · t = train now · q = quit"
 
 
+_WHY = {  # why the queue asks (engine.labeling.AskReason), as the Slack message says it
+    "no_examples": "asked because it may be {label}, a label with no examples yet",
+    "rare": "asked to find more examples of {label}, which has few so far",
+    "cold_start": "asked early: it is typical of a group of similar examples",
+}
+
+
 def _show(task: Task) -> None:
     # example texts and label names are data, not markup: "[/]" in a ticket must not crash
     hint = ""
@@ -28,8 +35,12 @@ def _show(task: Task) -> None:
             now = f"since split into {' / '.join(earlier.into)}"
         back = f"{', '.join(earlier.annotators)} labeled it {earlier.label}, {now}"
         hint += f"\n[yellow]back for a new label: {escape(back)}[/]"
+    if task.reason is not None and (why := _WHY.get(task.reason.kind)):
+        hint += f"\n[cyan]{escape(why.format(label=task.reason.label))}[/]"
     if task.suggestion:
         guess = f"model suggests: {task.suggestion[0]} ({task.suggestion[1]:.0%})"
+        if task.runner_up:
+            guess += f", or {task.runner_up[0]} ({task.runner_up[1]:.0%})"
         hint += f"\n[dim]{escape(guess)}[/]"
     out.print(
         Panel(

@@ -11,6 +11,7 @@ from bot.views.labeling import (
 from bot.views.messages import discussion_root, info_message, prediction_answer
 from bot.views.modals import flag_example_id, flag_modal, full_text_modal
 from bot.views.models import (
+    AskReason,
     ClassCount,
     EarlierLabel,
     ExampleCard,
@@ -22,6 +23,7 @@ from bot.views.models import (
 )
 
 __all__ = [
+    "AskReason",
     "ClassCount",
     "EarlierLabel",
     "ExampleCard",

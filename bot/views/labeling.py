@@ -11,7 +11,7 @@ from datetime import datetime
 
 from bot import ids
 from bot.slack_text import escape, names_list, truncate, who
-from bot.views.models import EarlierLabel, ExampleCard, LabelChoice, Suggestion
+from bot.views.models import AskReason, EarlierLabel, ExampleCard, LabelChoice, Suggestion
 from bot.views.text import (
     OPTION_TEXT_MAX,
     OPTION_VALUE_MAX,
@@ -62,7 +62,25 @@ def example_section(example_id: int, text: str) -> Block:
 def _suggestion_line(suggestion: Suggestion | None) -> str | None:
     if suggestion is None:
         return None
-    return f"Model's guess: *{escape(suggestion.label)}* ({suggestion.confidence:.0%})"
+    line = f"Model's guess: *{escape(suggestion.label)}* ({suggestion.confidence:.0%})"
+    if suggestion.runner_up is not None:
+        label, p = suggestion.runner_up
+        line += f", or *{escape(label)}* ({p:.0%})"
+    return line
+
+
+def _reason_line(reason: AskReason | None) -> str | None:
+    """Why the queue asks about this example, when it is not the model's plain uncertainty."""
+    if reason is None:
+        return None
+    label = escape(reason.label or "")
+    if reason.kind == "no_examples" and label:
+        return f":mag: Asked because it may be *{label}*, a label with no examples yet."
+    if reason.kind == "rare" and label:
+        return f":mag: Asked to find more examples of *{label}*, which has few so far."
+    if reason.kind == "cold_start":
+        return ":compass: Asked early: it is typical of a group of similar examples."
+    return None
 
 
 def _earlier_line(earlier: EarlierLabel) -> str:
@@ -149,8 +167,9 @@ def labeling_message(card: ExampleCard) -> Block:
     ]
     blocks = [example_section(card.example_id, card.text), context(" · ".join(facts))]
     blocks.extend(context(_earlier_line(e)) for e in card.earlier[:3])
-    if guess := _suggestion_line(card.suggestion):
-        blocks.append(context(guess))
+    for line in (_reason_line(card.reason), _suggestion_line(card.suggestion)):
+        if line:
+            blocks.append(context(line))
     if len(card.labels) <= MAX_LABEL_BUTTONS:
         blocks.extend(_label_buttons(card))
         described = [

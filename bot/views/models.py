@@ -26,6 +26,16 @@ class Suggestion:
 
     label: str
     confidence: float
+    runner_up: tuple[str, float] | None = None  # the model's second guess, when a contender
+
+
+@dataclass(frozen=True)
+class AskReason:
+    """Why the queue asks: "cold_start", "rare" (more examples of ``label`` wanted) or
+    "no_examples" (it may be ``label``, which has no example yet)."""
+
+    kind: str
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class ExampleCard:
     queue_left: int = 0
     suggestion: Suggestion | None = None
     earlier: Sequence[EarlierLabel] = ()  # why a labeled example is back in the queue
+    reason: AskReason | None = None
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ class PredictionRow:
     probs: list[Any]
     uncertainty: float
     priority: float
+    reason: dict[str, Any] | None = None  # why the queue asks (see Prediction.reason)
 
 
 def replace_predictions(
@@ -112,6 +113,7 @@ def replace_predictions(
                     "probs": r.probs,
                     "uncertainty": r.uncertainty,
                     "priority": r.priority,
+                    "reason": r.reason,
                     "updated_at": now,
                 }
                 for r in rows

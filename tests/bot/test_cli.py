@@ -90,6 +90,7 @@ def test_cli_label_loop_in_terminal(cli_env, banking_slice, tmp_path: Path) -> N
     )
     assert result.exit_code == 0, result.output
     assert "labeled age_limit" in result.output and "undone: age_limit" in result.output
+    assert "asked early: it is typical of a group of similar examples" in result.output
     status = json.loads(runner.invoke(app, ["status", "bank", "--json"]).output)
     assert status["labeled"] == 1 and status["labels"][0]["count"] == 1
 
@@ -113,6 +114,7 @@ def test_cli_label_loop_shows_data_as_text_and_why_an_example_is_back(  # type: 
     assert "back for a new label: import labeled it [urgent], since split into [a] / b" in (
         " ".join(result.output.split()))  # fmt: skip
     assert "[a]" in result.output and "Traceback" not in result.output
+    assert "asked early" not in result.output  # being back is the reason it is asked
     listed = runner.invoke(app, ["labels", "list", "p"])  # table cells are data too
     assert "[urgent]" in listed.output and "[a]" in listed.output
 

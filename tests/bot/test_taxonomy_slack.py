@@ -12,7 +12,7 @@ import httpx
 
 from bot import ids
 from engine import projects, taxonomy
-from tests.bot.conftest import CHANNEL, PROJECT, Bot
+from tests.bot.conftest import CHANNEL, PROJECT, Bot, true_label
 from tests.fakes import payloads
 from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_client import choices, example_id
@@ -199,3 +199,29 @@ def test_an_example_back_after_a_split_says_what_it_was(bot: Bot, bank: dict[str
     bot.settle()
     labeled = next(m for m in bot.slack.dm(EXPERT) if m["ts"] == back["ts"])
     assert "Labeled card_tracking by" in labeled["text"]
+
+
+def test_a_label_added_in_slack_is_asked_about_by_name(bot: Bot, bank: dict[str, str]) -> None:
+    """After an admin adds a label, the next examples come from a search by its name, and each
+    message says why it is asked."""
+    # no audit turns: an audit example is drawn at random, for no reason to show
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN], audit_share=0.0)
+    message, seen = _deliver(bot), set()
+    while len(seen) < 5:  # an example of every label, so only the new one has none
+        seen.add(true_label(bot, bank, message))
+        bot.slack.choose(EXPERT, message, true_label(bot, bank, message))
+        bot.settle()
+        (message,) = bot.slack.open_examples(EXPERT)
+    assert "Asked because it may be" not in _context_text(message)
+    _submit(bot, _open_modal(bot), "add", names="lost_or_stolen_card",
+            description="My card was lost or stolen")  # fmt: skip
+    bot.slack.post(signed_interactivity(bot.slack.secret, bot.slack.action_payload(
+        EXPERT, message, ids.SKIP, str(example_id(message)))))  # fmt: skip
+    bot.settle()
+    (fresh,) = bot.slack.open_examples(EXPERT)
+    assert example_id(fresh) != example_id(message)
+    assert (
+        ":mag: Asked because it may be *lost_or_stolen_card*, a label with no examples yet."
+        in _context_text(fresh)
+    )
+    assert "lost_or_stolen_card" in {c.label for c in choices(fresh)}

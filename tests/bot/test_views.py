@@ -11,6 +11,7 @@ import pytest
 from bot import ids
 from bot.slack_text import escape, split_chunks, truncate
 from bot.views import (
+    AskReason,
     ClassCount,
     EarlierLabel,
     ExampleCard,
@@ -212,6 +213,26 @@ def test_an_example_back_for_a_new_label_says_why_with_names_escaped() -> None:
     plain = [e["text"] for b in labeling_message(_card(4))["blocks"] if b["type"] == "context"
              for e in b["elements"]]  # fmt: skip
     assert not any("labeled it" in t for t in plain)
+
+
+def test_the_card_says_why_it_asks_and_the_models_second_guess() -> None:
+    def lines(**kw: Any) -> list[str]:
+        return [e["text"] for b in labeling_message(_card(4, **kw))["blocks"]
+                if b["type"] == "context" for e in b["elements"]][1:-1]  # fmt: skip
+
+    guess = Suggestion("a<b", 0.41, runner_up=("c&d", 0.38))
+    assert lines(suggestion=guess) == ["Model's guess: *a&lt;b* (41%), or *c&amp;d* (38%)"]
+    assert lines(reason=AskReason("no_examples", "fx"), suggestion=Suggestion("x", 0.3)) == [
+        ":mag: Asked because it may be *fx*, a label with no examples yet.",
+        "Model's guess: *x* (30%)",
+    ]
+    assert lines(reason=AskReason("rare", "atm")) == [
+        ":mag: Asked to find more examples of *atm*, which has few so far."
+    ]
+    assert lines(reason=AskReason("cold_start")) == [
+        ":compass: Asked early: it is typical of a group of similar examples."
+    ]
+    assert lines(reason=AskReason("strategy")) == lines() == []
 
 
 def test_labeled_message_shows_who_and_undo() -> None:

@@ -75,6 +75,29 @@ def test_rare_label_neighbours_join_the_batch() -> None:
     assert (y[plain] == 7).sum() <= 2
 
 
+def test_each_pick_says_which_label_it_was_asked_for() -> None:
+    """select_explained: the same picks as select (same rng), and per pick the rare label whose
+    help chose it, or -1 for the base strategy's."""
+    X, y = _pool()
+    labeled = _labeled(y, rare_count=1)
+    strategy = RareClassBoost(base="random", share=0.3)
+    candidates = np.setdiff1d(np.arange(len(y)), labeled)
+    picks, for_label = strategy.select_explained(
+        probs=None, candidates=candidates, n=10, embeddings=X, rng=np.random.default_rng(0),
+        labeled_idx=labeled, labeled_y=y[labeled], n_classes=8,
+    )  # fmt: skip
+    assert np.array_equal(picks, _call(strategy, labeled=labeled, y=y, X=X, n=10))
+    assert len(for_label) == len(picks) and for_label.tolist().count(7) == 3  # the 3 slots
+    assert set(for_label.tolist()) == {7, -1} and (for_label[:3] == 7).all()
+    assert (y[picks[for_label == 7]] == 7).all()  # the help's picks: class-7 neighbours
+    done = _labeled(y, rare_count=10)  # no label is rare: every pick is the base's
+    _, base_only = strategy.select_explained(
+        probs=None, candidates=np.setdiff1d(np.arange(len(y)), done), n=10, embeddings=X,
+        rng=np.random.default_rng(0), labeled_idx=done, labeled_y=y[done], n_classes=8,
+    )  # fmt: skip
+    assert base_only.tolist() == [-1] * 10
+
+
 def test_model_scores_are_a_second_source() -> None:
     X, y = _pool()
     labeled = _labeled(y, rare_count=1)

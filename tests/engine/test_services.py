@@ -30,15 +30,19 @@ def _label_n(ws, truth, n, annotators=("U1", "U2")):  # type: ignore[no-untyped-
 
 def test_cold_start_queue_covers_classes_early(loaded) -> None:  # type: ignore[no-untyped-def]
     ws, truth = loaded
-    seen = []
+    seen, reasons = [], []
     for _ in range(10):
         task = labeling.next_task(ws, project="bank", annotator="U1")
         assert task is not None and task.suggestion is None  # no model yet
         seen.append(truth[task.text])
+        reasons.append(task.reason)
         labeling.skip(ws, project="bank", example_id=task.example_id, annotator="U1")
     # k-means representatives of 5 well-separated intents: 10 picks reach at least 4 of them
     # (the slice is ordered label by label, so picking by id would give one class)
     assert len(set(seen)) >= 4
+    # and they say why they come first (an audit pick, drawn at random, may say nothing)
+    assert reasons.count(labeling.AskReason("cold_start")) >= 8
+    assert set(reasons) <= {None, labeling.AskReason("cold_start")}
 
 
 def test_loop_trains_a_useful_model_and_exports(loaded) -> None:  # type: ignore[no-untyped-def]

@@ -25,9 +25,9 @@ LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_ra
 PER_CLASS = 6  # seed labels per class (imported); the other 24 per class stay unlabeled
 
 
-def _start(ws, banking_slice, tmp_path: Path, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _start(ws, banking_slice, tmp_path: Path, labels: list[str], few: str = "") -> None:  # type: ignore[no-untyped-def]
     """Project "bank" with ``labels``: the 150-row slice imported, the first 6 examples of each of
-    those labels labeled, and a first model."""
+    those labels labeled (2 of label ``few``), and a first model."""
     projects.create_project(ws, name="bank", labels=labels)
     path = tmp_path / "slice.csv"
     seen: dict[str, int] = {}
@@ -36,7 +36,8 @@ def _start(ws, banking_slice, tmp_path: Path, labels: list[str]) -> None:  # typ
         writer.writerow(["text", "label"])
         for text, label in banking_slice:
             seen[label] = seen.get(label, 0) + 1
-            writer.writerow([text, label if label in labels and seen[label] <= PER_CLASS else ""])
+            keep = 2 if label == few else PER_CLASS
+            writer.writerow([text, label if label in labels and seen[label] <= keep else ""])
     projects.import_file(ws, project="bank", path=path)
     training.train_project(ws, "bank")
 
@@ -352,6 +353,26 @@ def test_a_requeued_example_says_what_it_was_labeled_and_since_what(seeded) -> N
     assert [e.label for e in nxt.earlier] == ["exchange_rate"]
 
 
+def test_the_queue_says_when_it_asks_for_a_rare_label_and_the_models_second_guess(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    """A label with 2 examples gets the queue's help, and those tasks say so; every task of a
+    model carries its runner-up guess when that one is a contender."""
+    _start(ws, banking_slice, tmp_path, LABELS, few="atm_support")
+    tasks = []
+    for i in range(12):
+        task = labeling.next_task(ws, project="bank", annotator=f"U{i}")
+        assert task is not None
+        tasks.append(task)
+    reasons = [t.reason for t in tasks]
+    helped = reasons.count(labeling.AskReason("rare", "atm_support"))
+    assert helped >= 2 and set(reasons) <= {None, labeling.AskReason("rare", "atm_support")}
+    guesses = [(t.suggestion, t.runner_up) for t in tasks if t.runner_up is not None]
+    assert guesses  # the model's uncertain picks have a close second
+    for (top, p), (second, q) in guesses:
+        assert second != top and labeling.RUNNER_UP_MIN <= q <= p
+
+
 @pytest.mark.parametrize("description", ["", "Which exchange rate applies to my currency"])
 def test_an_added_label_is_searched_from_its_name_at_once(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path, description: str
@@ -361,17 +382,31 @@ def test_an_added_label_is_searched_from_its_name_at_once(  # type: ignore[no-un
     _start(ws, banking_slice, tmp_path, LABELS[:4])  # exchange_rate's 30 examples unlabeled
     truth = dict(banking_slice)
 
+    asked: list[labeling.Task] = []
+
     def first_asked(n: int) -> list[str]:
         tasks = [labeling.next_task(ws, project="bank", annotator=f"U{i}") for i in range(n)]
         for i, task in enumerate(tasks):
             assert task is not None
             labeling.release(ws, project="bank", example_id=task.example_id, annotator=f"U{i}")
+            asked.append(task)
         return [truth[t.text] for t in tasks if t is not None]
 
+    assert first_asked(1) and asked[0].reason is None  # the model's own pick: nothing to say
     taxonomy.add_labels(ws, project="bank", names=["exchange_rate"], actor="ana",
                         descriptions=[description])  # fmt: skip
     # searched by name at once: the change drops the old model, and a cold start alone (k-means
     # over the five intents) would ask about about one exchange_rate example in five
+    asked.clear()
     assert first_asked(5) == ["exchange_rate"] * 5
+    # ... and each says so (what the labeling message shows)
+    assert {t.reason for t in asked} == {labeling.AskReason("no_examples", "exchange_rate")}
     training.train_project(ws, "bank")  # a model over the new label set: still searched
+    asked.clear()
     assert first_asked(5).count("exchange_rate") >= 4
+    assert labeling.AskReason("no_examples", "exchange_rate") in {t.reason for t in asked}
+    # renamed since the queue was scored: a reason naming a label that is gone is not shown
+    taxonomy.rename_label(ws, project="bank", label="exchange_rate", new_name="fx", actor="a",
+                          rescore=False)  # fmt: skip
+    task = labeling.next_task(ws, project="bank", annotator="U9")
+    assert task is not None and task.reason is None
