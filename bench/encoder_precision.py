@@ -4,6 +4,11 @@ Embeds Banking77 train and test with every precision, fits a logistic regression
 labels and (b) 1,000 random train labels (3 seeds), and prints one row per precision. int8 may be
 the CPU default only if both accuracies stay within 0.5 points of fp32.
 
+"int8-batched" is the int8 model run on whole batches, as labelbot did until 2026-12-01: the
+baseline for the default int8, which runs each text alone so that its vector does not depend on
+its batch-mates. The "batch drift" column measures that: the smallest cosine between a test
+text's vector from the batched call and from a call with that text alone (500 texts).
+
     HF_HUB_OFFLINE=1 .venv/bin/python bench/encoder_precision.py [--data DIR] [--limit N]
 """
 
@@ -21,7 +26,8 @@ from sklearn.linear_model import LogisticRegression
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.encoders import get_encoder  # noqa: E402
+from engine.config import get_settings  # noqa: E402
+from engine.encoders import Encoder, OnnxEncoder, _resolve, get_encoder  # noqa: E402
 
 DATA_DIRS = [ROOT / "engine" / "datasets" / "banking77", ROOT.parent / "shared/data/banking77"]
 SEEDS = (0, 1, 2)
@@ -39,11 +45,21 @@ def accuracy(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: n
     return float((clf.predict(test) == y_test).mean() * 100)
 
 
+DRIFT_TEXTS = 500
+
+
+def make_encoder(precision: str) -> Encoder:
+    if precision == "int8-batched":
+        model_id, source = _resolve("all-MiniLM-L6-v2")
+        return OnnxEncoder(model_id, source, data_dir=get_settings().data_dir, alone=False)
+    return get_encoder(device="cpu", precision=precision)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="directory with train.csv and test.csv")
     parser.add_argument("--limit", type=int, help="use only the first N train/test texts")
-    parser.add_argument("--precisions", default="fp32,int8")
+    parser.add_argument("--precisions", default="fp32,int8-batched,int8")
     args = parser.parse_args()
     data = args.data or next((d for d in DATA_DIRS if (d / "train.csv").exists()), None)
     if data is None:
@@ -57,10 +73,13 @@ def main() -> None:
     y_tr, y_te = np.array(y_train), np.array(y_test)
     print(f"Banking77 from {data}: {len(x_train)} train, {len(x_test)} test texts")
 
-    header = f"{'precision':<10} {'sentences/s':>12} {'acc full':>9} {'acc 1k (3 seeds)':>18}"
+    header = (
+        f"{'precision':<13} {'sentences/s':>12} {'acc full':>9} {'acc 1k (3 seeds)':>18} "
+        f"{'batch drift (min cos)':>22}"
+    )
     rows = [header, "-" * len(header)]
     for precision in args.precisions.split(","):
-        encoder = get_encoder(device="cpu", precision=precision)
+        encoder = make_encoder(precision)
         encoder.encode(x_train[:64])  # warm-up: first-call allocations are not throughput
         start = time.perf_counter()
         train = encoder.encode(x_train)
@@ -71,9 +90,11 @@ def main() -> None:
         for seed in SEEDS:
             pick = np.random.default_rng(seed).choice(len(x_train), 1000, replace=False)
             small.append(accuracy(train[pick], y_tr[pick], test, y_te))
+        alone = np.vstack([encoder.encode([t]) for t in x_test[:DRIFT_TEXTS]])
+        drift = float((test[:DRIFT_TEXTS] * alone).sum(axis=1).min())
         rows.append(
-            f"{precision:<10} {speed:>12.0f} {full:>9.2f} "
-            f"{np.mean(small):>11.2f} ± {np.std(small):.2f}"
+            f"{precision:<13} {speed:>12.0f} {full:>9.2f} "
+            f"{np.mean(small):>11.2f} ± {np.std(small):.2f} {drift:>22.4f}"
         )
         print(rows[-1], file=sys.stderr)
     print("\n".join(rows))
