@@ -199,30 +199,16 @@ def split_into(*, session: Session, label: Label) -> list[str] | None:
 def stale_annotations(*, session: Session, example_id: int) -> list[tuple[Annotation, Label]]:
     """Why the example is back in the queue to be labeled again: its live annotations, oldest
     first, when none of them counts (their labels were split, or retired without a mapping);
-    [] when one still counts."""
-    counted = session.exec(
-        select(Annotation.id).where(
-            Annotation.example_id == example_id,
-            col(Annotation.retracted_at).is_(None),
-            col(Annotation.label_id).in_(counting_label_ids()),
-        )
-    ).first()
-    if counted is not None:
+    [] when one still counts. One query: it runs for every example handed out."""
+    rows = session.exec(
+        select(Annotation, Label)
+        .join(Label, col(Label.id) == Annotation.label_id)
+        .where(Annotation.example_id == example_id, col(Annotation.retracted_at).is_(None))
+        .order_by(col(Annotation.created_at), col(Annotation.id))
+    ).all()
+    if any(label.active or label.mapped_to_id is not None for _, label in rows):
         return []
-    return [
-        (annotation, label)
-        for annotation, label in session.exec(
-            select(Annotation, Label)
-            .join(Label, col(Label.id) == Annotation.label_id)
-            .where(
-                Annotation.example_id == example_id,
-                col(Annotation.retracted_at).is_(None),
-                col(Label.active).is_(False),
-                col(Label.mapped_to_id).is_(None),
-            )
-            .order_by(col(Annotation.created_at), col(Annotation.id))
-        ).all()
-    ]
+    return [(annotation, label) for annotation, label in rows]
 
 
 def active_names(*, session: Session, project_id: int) -> list[str]:
