@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine import digest, projects, training
+from engine.forecast import fit_learning_curve
 from tests.helpers import SLICE_LABELS as LABELS
 from tests.helpers import label_next, load_slice
 
@@ -43,7 +44,13 @@ def test_digest_after_several_models(loaded, tmp_path: Path) -> None:  # type: i
     assert d.accuracy.low <= d.accuracy.accuracy <= d.accuracy.high
     assert d.accuracy_change is not None
     assert len(d.curve) == 5 and [p.labels for p in d.curve] == sorted(p.labels for p in d.curve)
-    assert d.forecast.ok, d.forecast.message
+    # the forecast reads the unbiased (audit) points; whether 3-15 audit labels drawn at random
+    # (SQL random()) make a rising curve is chance, so the fit itself is tested on fixed curves
+    # in test_forecast.py (asserting a forecast here failed one CI run: "not rising")
+    audit = [p for p in d.curve if p.source == "audit"]
+    assert len(audit) >= 4
+    assert d.forecast == fit_learning_curve([p.labels for p in audit], [p.accuracy for p in audit])
+    assert "Too few points" not in d.forecast.message
     assert len(d.weakest) <= 5 and set(d.per_class_f1) <= set(LABELS)
     text = "\n".join(d.summary())
     assert "model v5" in text and "on the audit set" in text and "U1 (36)" in text
