@@ -230,6 +230,8 @@ def confirm_edit(
     text = f"<@{user}> changed the labels of *{escape(project)}*: {escape(change.summary)}."
     if change.requeued:
         text += f" {change.requeued} example(s) are back in the queue to be labeled again."
+    if change.kind == "add":
+        text += " The queue looks for their first examples by name and guidelines."
     services.courier.post(views.info_message(text), channel=user)
     channel = projects.get_project(services.ws, project).channel_id
     if channel:

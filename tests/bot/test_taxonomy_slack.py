@@ -225,3 +225,5 @@ def test_a_label_added_in_slack_is_asked_about_by_name(bot: Bot, bank: dict[str,
         in _context_text(fresh)
     )
     assert "lost_or_stolen_card" in {c.label for c in choices(fresh)}
+    told = [m["text"] for m in bot.api.messages(CHANNEL)]
+    assert any("added lost_or_stolen_card" in t and "by name and guidelines" in t for t in told)
