@@ -62,9 +62,6 @@ def rare_labels(counts: np.ndarray, minimum: int = MIN_EXAMPLES) -> np.ndarray:
     return rare[np.argsort(counts[rare], kind="stable")]
 
 
-_NONE = np.empty(0, dtype=np.int64)
-
-
 @dataclass
 class RareClassBoost:
     """``base`` (a strategy or its registered name) plus rare-label picks; see the module doc.
@@ -183,12 +180,12 @@ class RareClassBoost:
             tried = _tried_by_name(embeddings, candidates, labeled_idx, names[unnamed])
             rare = rare[~np.isin(rare, unnamed[tried >= NAME_TRIES])]
         if len(rare) == 0 or (probs is None and embeddings is None):
-            return _NONE, _NONE  # drawn nothing: the base sees the same rng
+            return _no_picks()  # drawn nothing: the base sees the same rng
         # stochastic rounding: a batch of 5 at 30% gets 1 or 2 picks, 1.5 on average
         exact = self.share * n
         slots = min(n, math.floor(exact) + int(rng.random() < exact - math.floor(exact)))
         if slots == 0:
-            return _NONE, _NONE
+            return _no_picks()
         need = self.minimum - counts[rare]
         depth = int(need.max()) + slots  # enough ranked rows per label to survive collisions
         sources: list[np.ndarray] = []  # (depth, len(rare)) candidate positions, best first
@@ -223,10 +220,13 @@ class RareClassBoost:
                         owners.append(int(rare[j]))
                         break
                 if len(picks) == slots:
-                    break
-            if len(picks) == slots:
-                break
-        return candidates[np.array(picks, dtype=np.int64)], np.array(owners, dtype=np.int64)
+                    return candidates[np.array(picks, np.int64)], np.array(owners, np.int64)
+        return candidates[np.array(picks, np.int64)], np.array(owners, np.int64)
+
+
+def _no_picks() -> tuple[np.ndarray, np.ndarray]:
+    """No rare-label picks: (rows, the label each was picked for), both empty."""
+    return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
 
 
 def _nearest(
