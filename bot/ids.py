@@ -62,6 +62,8 @@ PROMOTE_MODEL = "model_promote"
 # The buttons' value is f"{project}:{proposal id}" (bot/views/proposals.py).
 PROPOSAL_APPROVE = "proposal_approve"
 PROPOSAL_REJECT = "proposal_reject"
+# "Edit names & approve": opens PROPOSAL_MODAL with the names approval would use.
+PROPOSAL_EDIT = "proposal_edit"
 PROPOSAL_BLOCK = "proposal"
 PROPOSAL_ACTIONS_BLOCK = "proposal_actions"
 PROPOSAL_RESULT_BLOCK = "proposal_result"
@@ -80,6 +82,11 @@ TAXONOMY_NAMES_BLOCK = "taxonomy_names"
 TAXONOMY_DESCRIPTION_BLOCK = "taxonomy_description"
 TAXONOMY_REASON_BLOCK = "taxonomy_reason"
 TAXONOMY_INPUT = "value"  # each input block holds one element; the block id says which
+# A proposal approved with the admin's own label names (bot/views/proposals.py); its inputs'
+# action id is TAXONOMY_INPUT too.
+PROPOSAL_MODAL = "proposal_modal"
+PROPOSAL_NAMES_BLOCK = "proposal_names"
+PROPOSAL_REASON_BLOCK = "proposal_reason"
 
 # --- Shortcuts and commands ------------------------------------------------------------------
 CLASSIFY_SHORTCUT = "classify_with_labelbot"
@@ -118,6 +125,7 @@ ACTIONS: tuple[str | re.Pattern[str], ...] = (
     PROMOTE_MODEL,
     PROPOSAL_APPROVE,
     PROPOSAL_REJECT,
+    PROPOSAL_EDIT,
     REVIEW_KEEP,
     REVIEW_CHANGE,
     REVIEW_SELECT,
@@ -126,7 +134,7 @@ ACTIONS: tuple[str | re.Pattern[str], ...] = (
     BATCH_DONE,
     SNOOZE,
 )
-VIEW_SUBMISSIONS: tuple[str, ...] = (FLAG_MODAL, TAXONOMY_MODAL)
+VIEW_SUBMISSIONS: tuple[str, ...] = (FLAG_MODAL, TAXONOMY_MODAL, PROPOSAL_MODAL)
 
 # Bot scopes each Web API method needs (https://docs.slack.dev/reference/methods/<method>).
 # Methods that need no scope (auth.test, chat.getPermalink, views.*) map to an empty tuple.

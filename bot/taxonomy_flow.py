@@ -17,7 +17,7 @@ from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
 from engine import projects, proposing, taxonomy
-from storage.errors import ConflictError, InvalidInputError, NotFoundError
+from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
 from storage.models import TaxonomyProposal
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def proposal_card(project: str, row: TaxonomyProposal) -> proposal_views.Proposa
         evidence=row.evidence,
         status=row.status,
         decided_by=row.decided_by,
+        names=proposing.default_names(row),
     )
 
 
@@ -97,13 +98,67 @@ def decide(
     decide_fn = proposing.approve if approve else proposing.reject
     extra: dict[str, Any] = {"rescore": False} if approve else {}
     decision = decide_fn(ws, project, proposal_id, actor=user, actor_is_admin=True, **extra)
+    _show_decision(services, project, decision, approved=approve, user=user, channel=channel, ts=ts)
+
+
+def _show_decision(
+    services: Services,
+    project: str,
+    decision: proposing.Decision,
+    *,
+    approved: bool,
+    user: str,
+    channel: str | None,
+    ts: str | None,
+) -> None:
+    """The verdict on the proposal's channel message, then what the change leaves to do."""
     card = proposal_card(project, decision.proposal)
     done = proposal_views.decided_message(
-        card, user=user, approved=approve, summary=decision.summary
+        card, user=user, approved=approved, summary=decision.summary
     )
-    services.courier.update(done, channel=channel, ts=ts)
+    if channel and ts:
+        services.courier.update(done, channel=channel, ts=ts)
     if decision.change is not None:
         after_change(services, project=project, change=decision.change)
+
+
+def edit_form(services: Services, *, project: str, proposal_id: int) -> Block:
+    """The "Edit names & approve" modal of an open proposal (StaleActionError once decided)."""
+    row = proposing.get_proposal(services.ws, proposal_id, project=project)
+    if row.status != "open":
+        who = f" by {row.decided_by}" if row.decided_by else ""
+        raise StaleActionError(f"proposal {proposal_id} was already {row.status}{who}")
+    return proposal_views.proposal_modal(proposal_card(project, row))
+
+
+def approve_edited(
+    services: Services, *, user: str, project: str, proposal_id: int, values: Values
+) -> proposing.Decision | dict[str, str]:
+    """Approve with the admin's names from the modal (without re-scoring), or the errors to
+    show in the form: a wrong number of names, a name taken, the proposal decided meanwhile."""
+    field = values.get(ids.PROPOSAL_NAMES_BLOCK, {}).get(ids.TAXONOMY_INPUT, {})
+    names = _names(str(field.get("value") or ""))
+    reason = values.get(ids.PROPOSAL_REASON_BLOCK, {}).get(ids.TAXONOMY_INPUT, {})
+    try:
+        return proposing.approve(
+            services.ws, project, proposal_id, actor=user, actor_is_admin=True,
+            names=names, reason=str(reason.get("value") or ""), rescore=False,
+        )  # fmt: skip
+    except (InvalidInputError, NotFoundError, ConflictError, StaleActionError) as exc:
+        text = str(exc)
+        if isinstance(exc, StaleActionError):
+            text += ": nothing was changed"
+        return {ids.PROPOSAL_NAMES_BLOCK: text[:1].upper() + text[1:]}
+
+
+def show_approved(
+    services: Services, *, user: str, project: str, decision: proposing.Decision
+) -> None:
+    """After the modal closed: the verdict on the channel message where the proposal was
+    posted, and the queue re-scored."""
+    row = decision.proposal
+    _show_decision(services, project, decision, approved=True, user=user,
+                   channel=row.channel, ts=row.message_ts)  # fmt: skip
 
 
 def after_change(services: Services, *, project: str, change: taxonomy.TaxonomyChange) -> None:

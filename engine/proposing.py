@@ -323,6 +323,34 @@ def _decided_note(row: TaxonomyProposal) -> str:
     return f"proposal {row.id} was already {row.status}{who}"
 
 
+def default_names(row: TaxonomyProposal) -> list[str]:
+    """The label names approving ``row`` uses unless the admin gives others: merge (and a rare
+    label's merge) the one label they become, split the new labels, add the labels to add;
+    [] for "gather more", which changes nothing."""
+    ev = row.evidence
+    if row.kind == "merge":
+        counts = ev.get("counts") or {}
+        # into the larger label (the first on a tie): fewer examples change their name
+        return [max(row.labels, key=lambda n: int(counts.get(n, 0)))]
+    if row.kind == "split":
+        return _distinct([str(c["suggested_name"]) for c in ev.get("clusters", [])], row.labels[0])
+    if row.kind == "add":
+        return list(row.labels)
+    if row.kind == "rare" and ev.get("suggestion") == "merge" and ev.get("nearest_label"):
+        return [str(ev["nearest_label"])]
+    return []
+
+
+def names_allowed(row: TaxonomyProposal) -> tuple[int, int | None]:
+    """(fewest, most) label names an admin may give when approving ``row`` (None: no limit).
+    A split may go into more labels than the two groups the engine found."""
+    if row.kind == "split":
+        return 2, None
+    if row.kind == "add":
+        return 1, None
+    return (1, 1) if default_names(row) else (0, 0)
+
+
 def _plan(
     ws: Workspace,
     project: str,
@@ -334,30 +362,35 @@ def _plan(
     rescore: bool,
 ) -> Callable[[], taxonomy.TaxonomyChange] | None:
     """A function applying the proposal's change (None: nothing to apply), checked up front."""
-    chosen = [n.strip() for n in names or () if n.strip()]
+    chosen = [" ".join(n.split()) for n in names or () if n.strip()]
+    if chosen:
+        fewest, most = names_allowed(row)
+        if len(chosen) < fewest or (most is not None and len(chosen) > most):
+            raise InvalidInputError(_names_wanted(row, fewest, most, len(chosen)))
+    parts = chosen or default_names(row)
     why = f"proposal {row.id}" + (f": {reason.strip()}" if reason.strip() else "")
     common: dict[str, Any] = {"project": project, "actor": actor, "reason": why, "rescore": rescore}
-    ev = row.evidence
     if row.kind == "merge":
-        counts = ev.get("counts") or {}
-        # into the larger label (the first on a tie): fewer examples change their name
-        into = chosen[0] if chosen else max(row.labels, key=lambda n: int(counts.get(n, 0)))
-        return lambda: taxonomy.merge_labels(ws, labels=list(row.labels), into=into, **common)
+        return lambda: taxonomy.merge_labels(ws, labels=list(row.labels), into=parts[0], **common)
     if row.kind == "split":
-        suggested = [str(c["suggested_name"]) for c in ev.get("clusters", [])]
-        parts = chosen or _distinct(suggested, row.labels[0])
         return lambda: taxonomy.split_label(ws, label=row.labels[0], into=parts, **common)
     if row.kind == "add":
-        new = chosen or list(row.labels)
-        return lambda: taxonomy.add_labels(ws, names=new, **common)
+        return lambda: taxonomy.add_labels(ws, names=parts, **common)
     if row.kind == "rare":
-        nearest = ev.get("nearest_label")
-        if ev.get("suggestion") != "merge" or not nearest:
+        if not parts:
             return None
-        into = chosen[0] if chosen else nearest
-        merged = [nearest, row.labels[0]]
-        return lambda: taxonomy.merge_labels(ws, labels=merged, into=into, **common)
+        merged = [str(row.evidence["nearest_label"]), row.labels[0]]
+        return lambda: taxonomy.merge_labels(ws, labels=merged, into=parts[0], **common)
     raise InvalidInputError(f"proposal {row.id} has an unknown kind {row.kind!r}")
+
+
+def _names_wanted(row: TaxonomyProposal, fewest: int, most: int | None, given: int) -> str:
+    if most == 0:
+        return f"proposal {row.id} changes no label, so it takes no names (got {given})"
+    if most is None:
+        what = "new labels" if row.kind == "split" else "label(s) to add"
+        return f"proposal {row.id} ({row.kind}) takes {fewest} or more {what}; got {given}"
+    return f"proposal {row.id} ({row.kind}) takes one name for the merged label; got {given}"
 
 
 def _distinct(names: Sequence[str], base: str) -> list[str]:

@@ -90,6 +90,8 @@ def proposals_cmd(
 
 
 def _record(row: TaxonomyProposal) -> dict[str, Any]:
+    from engine.proposing import default_names
+
     return {
         "id": row.id,
         "kind": row.kind,
@@ -99,6 +101,7 @@ def _record(row: TaxonomyProposal) -> dict[str, Any]:
         "key": json.loads(row.key),
         "evidence_strength": row.evidence_strength,
         "message": row.message,
+        "into": default_names(row),  # the names approving uses unless --into
         "evidence": row.evidence,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),

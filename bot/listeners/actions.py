@@ -31,6 +31,7 @@ def register(app: Registrar) -> None:
     app.action(ids.PROMOTE_MODEL)(promote_clicked)
     app.action(ids.PROPOSAL_APPROVE)(proposal_approved)
     app.action(ids.PROPOSAL_REJECT)(proposal_rejected)
+    app.action(ids.PROPOSAL_EDIT)(proposal_edit_clicked)
     app.action(ids.REVIEW_KEEP)(review_kept)
     app.action(ids.REVIEW_CHANGE)(review_changed)
     app.action(ids.REVIEW_SELECT)(review_changed)
@@ -147,6 +148,28 @@ def proposal_rejected(
 ) -> None:
     ack()
     _decide(context["services"], False, action, body, respond)
+
+
+def proposal_edit_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, client: WebClient,
+    context: BoltContext,
+) -> None:  # fmt: skip
+    """Edit names & approve: admins get the modal with the proposal's names to edit; others
+    the same ephemeral note as on Approve."""
+    ack()
+    services: Services = context["services"]
+    user = body["user"]["id"]
+    project, proposal_id = parse_proposal_value(action["value"])
+    if not admin.is_admin(services, user=user, project=project):
+        respond(
+            **info_message(admin_views.not_admin("approve taxonomy proposals", project)),
+            response_type="ephemeral",
+            replace_original=False,
+        )
+        return
+    form = taxonomy_flow.edit_form(services, project=project, proposal_id=proposal_id)
+    # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
+    client.views_open(trigger_id=body["trigger_id"], view=form)
 
 
 def _decide(

@@ -1,4 +1,5 @@
-"""Modal submissions: the flag form and the admins' taxonomy form."""
+"""Modal submissions: the flag form, the admins' taxonomy form and a proposal approved with
+the admin's own label names."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from bot import admin, flow, ids, taxonomy_flow
 from bot.listeners.registrar import Registrar
 from bot.views import admin as admin_views
 from bot.views import flag_example_id
+from bot.views.proposals import proposal_modal_target
 from bot.views.taxonomy import taxonomy_project
 
 
 def register(app: Registrar) -> None:
     app.view(ids.FLAG_MODAL)(flag_submitted)
     app.view(ids.TAXONOMY_MODAL)(taxonomy_submitted)
+    app.view(ids.PROPOSAL_MODAL)(proposal_submitted)
 
 
 def flag_submitted(
@@ -55,3 +58,27 @@ def taxonomy_submitted(
         return
     ack()
     taxonomy_flow.confirm_edit(services, user=user, project=project, change=outcome)
+
+
+def proposal_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+) -> None:
+    """Approve with the admin's names before the ack (one transaction), so a wrong number of
+    names, a name already taken or a proposal decided meanwhile keeps the modal open with the
+    reason; the channel message and the queue follow after."""
+    services = context["services"]
+    user = body["user"]["id"]
+    project, proposal_id = proposal_modal_target(view["private_metadata"])
+    if not admin.is_admin(services, user=user, project=project):
+        note = admin_views.not_admin("approve taxonomy proposals", project).replace("*", "")
+        ack(response_action="errors", errors={ids.PROPOSAL_NAMES_BLOCK: note})
+        return
+    outcome = taxonomy_flow.approve_edited(
+        services, user=user, project=project, proposal_id=proposal_id,
+        values=view["state"]["values"],
+    )  # fmt: skip
+    if isinstance(outcome, dict):
+        ack(response_action="errors", errors=outcome)
+        return
+    ack()
+    taxonomy_flow.show_approved(services, user=user, project=project, decision=outcome)

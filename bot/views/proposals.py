@@ -7,14 +7,27 @@ and every example text is escaped and cut to ``SAMPLE_TEXT_MAX``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot import ids
 from bot.slack_text import escape, truncate
-from bot.views.text import Block, actions, button, context, message, plain, section
+from bot.views.text import (
+    MODAL_TITLE_MAX,
+    Block,
+    actions,
+    button,
+    context,
+    message,
+    plain,
+    section,
+)
 
+CONFIRM_TEXT_MAX = 300  # a confirmation dialog's text
+NAMES_MAX = 500
+REASON_MAX = 500
 SAMPLE_TEXT_MAX = 160  # one example quoted as evidence
 SAMPLES_PER_GROUP = 2  # examples shown per label / cluster
 GROUPS_SHOWN = 4
@@ -36,6 +49,7 @@ class ProposalCard:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     status: str = "open"
     decided_by: str | None = None
+    names: Sequence[str] = ()  # the label names approval uses (engine.proposing.default_names)
 
 
 def proposal_value(project: str, proposal_id: int) -> str:
@@ -46,6 +60,37 @@ def parse_proposal_value(value: str) -> tuple[str, int]:
     """Inverse of :func:`proposal_value` (project names never contain ":")."""
     project, _, proposal_id = value.rpartition(":")
     return project, int(proposal_id)
+
+
+def _and(names: Sequence[str]) -> str:
+    """E.g. "a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
+
+
+def approval_effect(card: ProposalCard, names: Sequence[str] | None = None) -> str:
+    """What approving ``card`` does to the labels and the labels given, in one plain sentence
+    (``names``: the admin's own names; default the card's)."""
+    names = list(names or card.names)
+    labels = list(card.labels)
+    if card.kind == "rare" and names and card.evidence.get("nearest_label"):
+        labels = [str(card.evidence["nearest_label"]), *labels]  # merged into its nearest label
+    if card.kind in ("merge", "rare") and names:
+        into = names[0]
+        others = [lb for lb in labels if lb != into]
+        target = into if into in labels else f"a new label {into}"
+        return (f"Approving merges {_and(labels)} into {target}: every label given to "
+                f"{_and(others)} counts as {into} from then on. Nothing is deleted.")  # fmt: skip
+    if card.kind == "split" and names:
+        sizes = [int(c.get("size") or 0) for c in card.evidence.get("clusters") or []]
+        counted = f"its {sum(sizes):,} labeled examples" if sum(sizes) else "its labeled examples"
+        return (f"Approving splits {labels[0]} into {_and(names)}: {counted} go back to the "
+                f"queue to be labeled again; the old label stays in their history.")  # fmt: skip
+    if card.kind == "add" and names:
+        what, whose = ("the label", "its") if len(names) == 1 else ("the labels", "their")
+        return (f"Approving adds {what} {_and(names)}; the queue then looks for {whose} first "
+                "examples by name.")  # fmt: skip
+    what = labels[0] if labels else "this label"
+    return f"Approving changes no label: it records that {what} needs more examples."
 
 
 def _number(value: float) -> str:
@@ -123,14 +168,18 @@ def proposal_message(card: ProposalCard) -> Block:
         style="primary",
         confirm={
             "title": plain("Apply this change?"),
-            "text": plain(truncate(card.message, 280) or "The taxonomy changes at once."),
+            "text": plain(truncate(approval_effect(card), CONFIRM_TEXT_MAX)),
             "confirm": plain("Apply"),
             "deny": plain("Cancel"),
         },
     )
-    reject = button("Reject", action_id=ids.PROPOSAL_REJECT, value=value)
+    buttons = [approve]
+    if card.names:  # a change that names labels: the admin may choose other names
+        buttons.append(button("Edit names & approve", action_id=ids.PROPOSAL_EDIT, value=value))
+    buttons.append(button("Reject", action_id=ids.PROPOSAL_REJECT, value=value))
     blocks = _summary_blocks(card)
-    blocks.append(actions([approve, reject], block_id=f"{ids.PROPOSAL_ACTIONS_BLOCK}:{card.id}"))
+    blocks.append(context(escape(approval_effect(card))))
+    blocks.append(actions(buttons, block_id=f"{ids.PROPOSAL_ACTIONS_BLOCK}:{card.id}"))
     blocks.append(
         context(
             "Only project admins can approve or reject. A rejected proposal comes back only "
@@ -167,3 +216,69 @@ def proposals_list(project: str, cards: Sequence[ProposalCard]) -> Block:
         blocks.append(context(f"… and {len(cards) - LISTED_MAX} more: `labelbot proposals`."))
     blocks.append(context("Admins approve or reject them on their messages in the channel."))
     return message(f"Open taxonomy proposals of {escape(project)}", blocks)
+
+
+def proposal_modal(card: ProposalCard) -> Block:
+    """Edit names & approve: the proposal, what approving does, and its label names to edit.
+
+    The proposal rides in private_metadata; the submission is checked by the engine and a bad
+    one answered with ``response_action: "errors"`` on the names
+    (https://docs.slack.dev/surfaces/modals#displaying_errors).
+    """
+    kind_names = {
+        "split": ("New labels", "Two or more names, comma-separated: the labeled examples go "
+                  "back to the queue to be labeled as one of them."),
+        "add": ("Labels to add", "One or more names, comma-separated."),
+    }  # fmt: skip
+    label, hint = kind_names.get(
+        card.kind, ("Name of the merged label", "One of the merged labels, or a new name.")
+    )
+    head = (
+        f"{KIND_ICONS.get(card.kind, ':bulb:')} *{escape(card.kind)}* "
+        f"{', '.join(f'*{escape(lb)}*' for lb in card.labels)}\n{escape(card.message)}"
+    )
+    names = {
+        "type": "plain_text_input",
+        "action_id": ids.TAXONOMY_INPUT,
+        "initial_value": truncate(", ".join(card.names), NAMES_MAX),
+        "max_length": NAMES_MAX,
+    }
+    reason = {
+        "type": "plain_text_input",
+        "action_id": ids.TAXONOMY_INPUT,
+        "max_length": REASON_MAX,
+        "placeholder": plain("Kept in the change history"),
+    }
+    return {
+        "type": "modal",
+        "callback_id": ids.PROPOSAL_MODAL,
+        "private_metadata": json.dumps({"project": card.project, "proposal": card.id}),
+        "title": plain(truncate(f"Proposal #{card.id}", MODAL_TITLE_MAX), MODAL_TITLE_MAX),
+        "submit": plain("Approve", MODAL_TITLE_MAX),
+        "close": plain("Cancel", MODAL_TITLE_MAX),
+        "blocks": [
+            section(head),
+            context(escape(approval_effect(card))),
+            {
+                "type": "input",
+                "block_id": ids.PROPOSAL_NAMES_BLOCK,
+                "label": plain(label),
+                "element": names,
+                "hint": plain(hint),
+            },
+            {
+                "type": "input",
+                "block_id": ids.PROPOSAL_REASON_BLOCK,
+                "label": plain("Why"),
+                "element": reason,
+                "optional": True,
+                "hint": plain("`labelbot labels history` shows who changed what, and why."),
+            },
+        ],  # fmt: skip
+    }
+
+
+def proposal_modal_target(private_metadata: str) -> tuple[str, int]:
+    """(project, proposal id) that :func:`proposal_modal` stored."""
+    found = json.loads(private_metadata or "{}")
+    return str(found["project"]), int(found["proposal"])

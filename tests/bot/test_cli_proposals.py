@@ -56,7 +56,10 @@ def test_list_refresh_approve_and_reject(cli_env, tmp_path: Path, banking_slice)
     split = next(p for p in listed if p["kind"] == "split")
     assert split["key"] == ["split", "account_questions"] and split["status"] == "open"
     assert len(split["evidence"]["clusters"]) == 2 and split["message"].startswith("Split")
+    assert split["into"] == [c["suggested_name"] for c in split["evidence"]["clusters"]]
 
+    one = _run(runner, "proposals", "approve", "bank", str(split["id"]), "--into", "x", code=2)
+    assert "takes 2 or more new labels; got 1" in one
     out = _run(runner, "proposals", "approve", "bank", str(split["id"]),
                "--into", "minimum_age,fx_rates", "--actor", "ana")  # fmt: skip
     assert (

@@ -1,6 +1,7 @@
-"""Taxonomy proposals in the project channel, over real HTTP: posted with their evidence and
-Approve / Reject, decided by admins only, applied through the engine -- on SQLite and PostgreSQL.
-Proposals are stored directly (detection is tested in tests/engine/test_proposing.py)."""
+"""Taxonomy proposals in the project channel, over real HTTP: posted with their evidence, what
+approving does, Approve / Edit names & approve / Reject, decided by admins only, applied through
+the engine -- on SQLite and PostgreSQL. Proposals are stored directly (detection is tested in
+tests/engine/test_proposing.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ import copy
 import json
 from typing import Any
 
+import httpx
+
 from bot import ids
 from bot.scheduling import proposal_poster
-from bot.views.proposals import ProposalCard, proposal_message, sample_groups
-from engine import projects, proposing
+from bot.views.proposals import ProposalCard, approval_effect, proposal_message, sample_groups
+from engine import projects, proposing, taxonomy
 from storage.db import session_scope
 from storage.repositories import projects as project_repo
 from storage.repositories import proposals as repo
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
+from tests.fakes import payloads
+from tests.fakes.signing import signed_interactivity
+from tests.fakes.slack_client import example_id
 
 ADMIN, EXPERT = "U0ADMIN", "U0EXPERT"
 LONG = "x" * 5000 + " <!channel> & more"
@@ -74,7 +80,14 @@ def test_proposal_is_posted_once_with_its_evidence_and_buttons(
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message["blocks"])
     action_ids = {el["action_id"] for b in message["blocks"] if b["type"] == "actions"
                   for el in b["elements"]}  # fmt: skip
-    assert action_ids == {ids.PROPOSAL_APPROVE, ids.PROPOSAL_REJECT}
+    assert action_ids == {ids.PROPOSAL_APPROVE, ids.PROPOSAL_EDIT, ids.PROPOSAL_REJECT}
+    effect = ("Approving merges age_limit and exchange_rate into exchange_rate: every label "
+              "given to age_limit counts as exchange_rate from then on.")  # fmt: skip
+    approve = next(el for b in message["blocks"] if b["type"] == "actions"
+                   for el in b["elements"] if el["action_id"] == ids.PROPOSAL_APPROVE)  # fmt: skip
+    assert effect in approve["confirm"]["text"]["text"]  # the dialog says what Apply does
+    assert len(approve["confirm"]["text"]["text"]) <= 300
+    assert effect in blocks
     row = proposing.get_proposal(bot.ws, pid)
     assert (row.channel, row.message_ts) == (CHANNEL, message["ts"])
     assert not bot.api.warnings
@@ -170,3 +183,154 @@ def test_split_groups_say_how_many_unlabeled_examples_they_hold() -> None:
         ("Cluster 1: *card_pin* (2 labeled + 140 unlabeled examples) · pin", ["my pin"]),
         ("Cluster 2: *fees* (9 examples)", ["fee"]),
     ]
+
+
+def _split(bot: Bot) -> int:
+    evidence = {
+        "z": 6.1,
+        "clusters": [
+            {"suggested_name": "arrival_late", "size": 3, "words": [], "examples": []},
+            {"suggested_name": "arrival_track", "size": 2, "words": [], "examples": []},
+        ],
+    }
+    return _propose(bot, "split", ["card_arrival"], evidence, "Split card_arrival? Two groups")
+
+
+def _edit_submit(
+    bot: Bot, view: dict[str, Any], names: str, *, user: str = ADMIN, reason: str = ""
+) -> httpx.Response:
+    values = {
+        ids.PROPOSAL_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": names}},
+        ids.PROPOSAL_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": reason or None}},
+    }
+    body = payloads.view_submission(
+        user, ids.PROPOSAL_MODAL, values, private_metadata=view["private_metadata"]
+    )
+    response = bot.slack.post(signed_interactivity(bot.slack.secret, body))
+    bot.settle()
+    return response
+
+
+def _errors(response: httpx.Response) -> str:
+    answer = response.json()
+    assert answer["response_action"] == "errors" and list(answer["errors"]) == [
+        ids.PROPOSAL_NAMES_BLOCK
+    ], answer
+    return str(answer["errors"][ids.PROPOSAL_NAMES_BLOCK])
+
+
+def test_an_admin_approves_a_split_under_names_of_their_own(bot: Bot, bank: dict[str, str]) -> None:
+    """Edit names & approve: refused to a non-admin; for an admin a modal with the suggested
+    names; a wrong count or a taken name keeps it open and changes nothing; the admin's names
+    are applied, the labeled example comes back to be relabeled into them, the channel message
+    shows the verdict and a second submission is stale."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    bot.slack.command(EXPERT)
+    bot.settle()
+    (first,) = bot.slack.open_examples(EXPERT)
+    bot.slack.choose(EXPERT, first, "card_arrival")
+    bot.settle()
+    pid = _split(bot)
+    proposal_poster(bot.services)()
+    message = _posted(bot)
+    assert "its 5 labeled examples go back to the queue" in json.dumps(message["blocks"])
+
+    bot.slack.click(EXPERT, message, ids.PROPOSAL_EDIT, channel=CHANNEL)
+    bot.settle()
+    assert "Only project admins can approve" in bot.slack.ephemerals(EXPERT)[-1]
+    assert not bot.api.calls("views.open")
+
+    bot.slack.click(ADMIN, message, ids.PROPOSAL_EDIT, channel=CHANNEL)
+    bot.settle()
+    view: dict[str, Any] = bot.api.calls("views.open")[-1].params["view"]
+    assert view["callback_id"] == ids.PROPOSAL_MODAL and len(view["title"]["text"]) <= 24
+    names_input = next(b for b in view["blocks"] if b.get("block_id") == ids.PROPOSAL_NAMES_BLOCK)
+    assert names_input["element"]["initial_value"] == "arrival_late, arrival_track"
+
+    before = sorted(_active(bot))
+    assert "takes 2 or more new labels; got 1" in _errors(_edit_submit(bot, view, "only_one"))
+    assert "already" in _errors(_edit_submit(bot, view, "age_limit, lost_card"))
+    forged = _edit_submit(bot, view, "a_part, b_part", user=EXPERT)  # not an admin
+    assert "Only project admins can approve" in _errors(forged)
+    assert sorted(_active(bot)) == before
+    assert proposing.get_proposal(bot.ws, pid).status == "open"
+
+    closed = _edit_submit(bot, view, "card_delayed , card_tracking", reason="clearer names")
+    assert closed.status_code == 200 and not closed.content  # an empty ack closes the modal
+    assert {"card_delayed", "card_tracking"} <= set(_active(bot))
+    assert "card_arrival" not in _active(bot) and "arrival_late" not in _active(bot)
+    row = proposing.get_proposal(bot.ws, pid)
+    assert row.status == "applied" and row.decided_by == ADMIN
+    (event,) = [h for h in taxonomy.label_history(bot.ws, project=PROJECT) if h.kind == "split"]
+    assert event.actor == ADMIN and event.reason == f"proposal {pid}: clearer names"
+    updated = _posted(bot)
+    assert f"Approved by <@{ADMIN}>" in updated["text"] and "card_delayed" in updated["text"]
+    assert not any(b["type"] == "actions" for b in updated["blocks"])
+
+    stale = _errors(_edit_submit(bot, view, "x_part, y_part"))
+    assert f"Proposal {pid} was already applied by {ADMIN}: nothing was changed" in stale
+    assert "x_part" not in _active(bot)
+
+    # the example labeled card_arrival is back, to be labeled as one of the admin's names
+    for fresh in bot.slack.open_examples(EXPERT):
+        bot.slack.post(signed_interactivity(bot.slack.secret, bot.slack.action_payload(
+            EXPERT, fresh, ids.SKIP, str(example_id(fresh)))))  # fmt: skip
+        bot.settle()
+    back = next(m for m in bot.slack.open_examples(EXPERT) if example_id(m) == example_id(first))
+    assert "is it *card_delayed* or *card_tracking*?" in json.dumps(back["blocks"])
+
+
+def test_edit_names_merges_under_a_new_name_and_is_stale_once_decided(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    pid = _merge(bot)
+    proposal_poster(bot.services)()
+    message = _posted(bot)
+    bot.slack.click(ADMIN, message, ids.PROPOSAL_EDIT, channel=CHANNEL)
+    bot.settle()
+    view: dict[str, Any] = bot.api.calls("views.open")[-1].params["view"]
+    assert "takes one name for the merged label; got 2" in _errors(_edit_submit(bot, view, "a, b"))
+    assert not _edit_submit(bot, view, "rates_and_limits").content
+    assert "rates_and_limits" in _active(bot)
+    assert "age_limit" not in _active(bot) and "exchange_rate" not in _active(bot)
+    assert proposing.get_proposal(bot.ws, pid).status == "applied"
+
+    opened = len(bot.api.calls("views.open"))
+    bot.slack.click(ADMIN, message, ids.PROPOSAL_EDIT, channel=CHANNEL)  # the old message
+    bot.settle()
+    assert "already applied" in bot.slack.ephemerals(ADMIN)[-1]
+    assert len(bot.api.calls("views.open")) == opened  # no modal for a decided proposal
+
+
+def test_what_approving_does_is_said_for_every_kind() -> None:
+    def card(kind: str, labels: list[str], names: list[str], **evidence: Any) -> ProposalCard:
+        return ProposalCard(id=1, project="p", kind=kind, labels=labels, score=0.5, message="m",
+                            evidence=evidence, names=names)  # fmt: skip
+
+    assert approval_effect(card("merge", ["a", "b", "c"], ["c"])) == (
+        "Approving merges a, b and c into c: every label given to a and b counts as c from then "
+        "on. Nothing is deleted."
+    )
+    assert approval_effect(card("merge", ["a", "b"], ["b"]), ["ab"]).startswith(
+        "Approving merges a and b into a new label ab: every label given to a and b counts as ab"
+    )
+    split = card("split", ["a"], ["a1", "a2"], clusters=[{"size": 1200}, {"size": 34}])
+    assert approval_effect(split) == (
+        "Approving splits a into a1 and a2: its 1,234 labeled examples go back to the queue to be "
+        "labeled again; the old label stays in their history."
+    )
+    assert approval_effect(card("add", ["lost"], ["lost"])) == (
+        "Approving adds the label lost; the queue then looks for its first examples by name."
+    )
+    rare = card("rare", ["tiny"], ["big"], suggestion="merge", nearest_label="big")
+    assert approval_effect(rare).startswith("Approving merges big and tiny into big: every label "
+                                            "given to tiny counts as big")  # fmt: skip
+    gather = card("rare", ["tiny"], [], suggestion="gather")
+    assert approval_effect(gather) == (
+        "Approving changes no label: it records that tiny needs more examples."
+    )
+    message = proposal_message(gather)  # nothing to name: no Edit names button
+    action_ids = {el["action_id"] for b in message["blocks"] if b["type"] == "actions"
+                  for el in b["elements"]}  # fmt: skip
+    assert action_ids == {ids.PROPOSAL_APPROVE, ids.PROPOSAL_REJECT}

@@ -19,7 +19,7 @@ import pytest
 from engine import digest, jobs, labeling, projects, proposing, training
 from engine.datasets import dataset_path
 from storage.db import session_scope
-from storage.errors import ConflictError, NotFoundError, StaleActionError
+from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
 from storage.repositories import examples, feedback
 from storage.repositories import projects as project_repo
 from tests.conftest import BANKING_SLICE_LABELS
@@ -116,7 +116,11 @@ def test_fused_label_gets_a_split_and_approving_applies_it(ws, seven_intents, tm
     with pytest.raises(ConflictError):  # a change that fails leaves the proposal undecided
         proposing.approve(ws, "bank", split.id, actor="ana", actor_is_admin=True,
                           names=["card_arrival", "other"])  # fmt: skip
+    with pytest.raises(InvalidInputError, match="takes 2 or more new labels; got 1"):
+        proposing.approve(ws, "bank", split.id, actor="ana", actor_is_admin=True,
+                          names=["only_one", " "])  # fmt: skip
     assert proposing.get_proposal(ws, split.id).decided_by is None
+    assert proposing.default_names(split) == [c["suggested_name"] for c in clusters]
     decision = proposing.approve(ws, "bank", split.id, actor="ana", actor_is_admin=True)
     assert decision.proposal.status == "applied" and decision.proposal.decided_by == "ana"
     assert decision.change is not None and decision.change.requeued == 32
@@ -133,6 +137,10 @@ def test_fused_label_gets_a_split_and_approving_applies_it(ws, seven_intents, tm
     # the two new labels have no examples yet: "gather more", which changes nothing
     rare = {p.labels[0]: p for p in again if p.kind == "rare"}
     assert set(new) <= set(rare)
+    assert proposing.default_names(rare[new[0]]) == []
+    with pytest.raises(InvalidInputError, match="changes no label, so it takes no names"):
+        proposing.approve(ws, "bank", rare[new[0]].id, actor="ana", actor_is_admin=True,
+                          names=["x"])  # fmt: skip
     gather = proposing.approve(ws, "bank", rare[new[0]].id, actor="ana", actor_is_admin=True)
     assert gather.change is None and gather.proposal.status == "approved"
     assert "gather more examples" in gather.summary
