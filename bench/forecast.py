@@ -10,6 +10,10 @@ test accuracy. Curve points, one per model (every 50 labels from the cold start 
 * CV: 5-fold cross-validation on the training labels — what the product had before the audit;
 * test: the test set — NOT available live; shown only to separate fit error from point error.
 
+The audit forecast's range (the curve refit to the lower and to the upper ends of every point's
+90% Wilson interval, as the digest shows it) is reported with whether it held the actual
+accuracy at 1,000 labels.
+
 Also shown at 1,000: the kappa between successive models' pool predictions and the stop advice.
 
     .venv/bin/python bench/forecast.py [--seeds 3] [--at 300] [--target 1000]
@@ -64,6 +68,10 @@ def run_seed(data: dict[str, np.ndarray], seed: int, at: int, target: int) -> di
     audit_pts = [float((pool_pred[i][held] == pool_y[held]).mean()) for i in early]
     x = [counts[i] for i in early]
     out = {"seed": seed, "audit_n": len(held), "actual": test[-1]}
+    ends = [estimate_accuracy(pool_y[held], pool_pred[i][held]) for i in early]
+    ranged = fit_learning_curve(x, audit_pts, low=[e.low for e in ends],
+                                high=[e.high for e in ends])  # fmt: skip
+    out["audit_low"], out["audit_high"] = ranged.predict_range(target) or (np.nan, np.nan)
     for name, pts in (("audit", audit_pts), ("cv", cv), ("test", [test[i] for i in early])):
         fc = fit_learning_curve(x, pts)
         out[name] = fc.predict(target)
@@ -95,18 +103,25 @@ def main() -> None:
         print(f"[banking77] seed {seed}: {time.perf_counter() - t0:.0f}s", flush=True)
     print(f"\nForecast of test accuracy at {args.target} labels from the first {args.at} "
           "(points: audit = live, CV = live, test = not available live)\n")  # fmt: skip
-    print(f"| seed | audit n | acc@{args.at} audit / CV / test | forecast: audit | CV | test "
-          f"(oracle) | actual@{args.target} | error audit / CV / test |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"| seed | audit n | acc@{args.at} audit / CV / test | forecast: audit [range] | CV | "
+          f"test (oracle) | actual@{args.target} | in range | error audit / CV / test |"
+          )  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         errs = " / ".join(f"{r[k] - r['actual']:+.3f}" for k in ("audit", "cv", "test"))
+        inside = "yes" if r["audit_low"] <= r["actual"] <= r["audit_high"] else "NO"
         print(f"| {r['seed']} | {r['audit_n']} | {r['audit_last']:.3f} / {r['cv_last']:.3f} / "
-              f"{r['test_last']:.3f} | {r['audit']:.3f} | {r['cv']:.3f} | {r['test']:.3f} | "
-              f"{r['actual']:.3f} | {errs} |")  # fmt: skip
+              f"{r['test_last']:.3f} | {r['audit']:.3f} [{r['audit_low']:.3f}, "
+              f"{r['audit_high']:.3f}] | {r['cv']:.3f} | {r['test']:.3f} | {r['actual']:.3f} | "
+              f"{inside} | {errs} |")  # fmt: skip
     for k in ("audit", "cv", "test"):
         err = np.array([r[k] - r["actual"] for r in rows])
         print(f"\n{k:5s}: mean error {err.mean():+.3f}, mean |error| {np.abs(err).mean():.3f}, "
               f"within ±0.05: {int((np.abs(err) <= 0.05).sum())}/{len(rows)}", end="")  # fmt: skip
+    held = sum(r["audit_low"] <= r["actual"] <= r["audit_high"] for r in rows)
+    widths = [r["audit_high"] - r["audit_low"] for r in rows]
+    print(f"\n\naudit forecast range: held the actual accuracy in {held}/{len(rows)} sessions; "
+          f"mean width {np.mean(widths):.3f}", end="")  # fmt: skip
     print(f"\n\nAt {args.target}: mean kappa of the last 3 successive models "
           f"{np.mean([r['kappa'] for r in rows]):.3f}; stop advised in "
           f"{sum(r['stop'] for r in rows)}/{len(rows)} sessions")  # fmt: skip

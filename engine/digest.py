@@ -130,7 +130,13 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
     # forecast on unbiased points when the audit stream has produced them
     audit_curve = [p for p in curve if p.source == "audit"]
     basis = audit_curve if len(audit_curve) >= 4 else curve
-    forecast = fit_learning_curve([p.labels for p in basis], [p.accuracy for p in basis])
+    bounded = all(p.low is not None and p.high is not None for p in basis)
+    forecast = fit_learning_curve(
+        [p.labels for p in basis],
+        [p.accuracy for p in basis],
+        low=[p.low or 0.0 for p in basis] if bounded else None,
+        high=[p.high or 0.0 for p in basis] if bounded else None,
+    )
     current = _point(active) if active is not None else None
     agreements = [
         float(r.metrics["agreement_previous"]) for r in runs if "agreement_previous" in r.metrics
@@ -236,6 +242,16 @@ def render_chart(digest: Digest, path: Path) -> Path:
                 linestyle="--",
                 label=f"forecast ({plateau})",
             )
+            ranges = [digest.forecast.predict_range(n) for n in future]
+            if all(r is not None for r in ranges):
+                left.fill_between(
+                    future,
+                    [r[0] for r in ranges if r is not None],
+                    [r[1] for r in ranges if r is not None],
+                    alpha=0.12,
+                    color="tab:green",
+                    label="forecast range (from the 90% intervals)",
+                )
         left.axhline(
             digest.target, color="grey", linestyle=":", label=f"target {digest.target:.0%}"
         )

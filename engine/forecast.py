@@ -6,6 +6,13 @@ later points more as they are measured on more labels. ``a`` is the plateau: wha
 to with unlimited labels of this kind. Fits never raise: a :class:`Forecast` says in ``message``
 when there are too few points or the curve does not fit.
 
+The forecast's range comes from the points' own uncertainty. Every model is scored on the same
+audit labels (all collected so far), so their luck is shared: an audit sample that happens to be
+easy lifts every point at once. The range is therefore the curve refit to the lower ends of all
+the points' 90% intervals and to all their upper ends (one shared draw of that luck, at each end
+of its 90% range). It does not cover a curve that bends differently from a power law;
+``bench/forecast.py`` measures how often the range held the accuracy later reached.
+
 The stop signal needs two things at once: the forecast plateau is near (current accuracy within a
 couple of points of it), and the model has stopped changing its mind: successive models' argmax
 predictions on the pool agree (Cohen's kappa averaged over the last few models above 0.99) — the
@@ -55,6 +62,9 @@ class Forecast:
     a: float = float("nan")
     b: float = float("nan")
     c: float = float("nan")
+    # (a, b, c) of the curves refit to the points' interval ends; None: no range
+    low_fit: tuple[float, float, float] | None = None
+    high_fit: tuple[float, float, float] | None = None
 
     @property
     def plateau(self) -> float:
@@ -66,6 +76,16 @@ class Forecast:
         if not self.ok:
             return float("nan")
         return float(np.clip(_power_law(np.asarray(float(n)), self.a, self.b, self.c), 0, 1))
+
+    def predict_range(self, n: float) -> tuple[float, float] | None:
+        """The forecast's 90% range at ``n`` labels (see the module docstring); None without
+        one (no fit, or points without intervals)."""
+        if not self.ok or self.low_fit is None or self.high_fit is None:
+            return None
+        ends = [float(np.clip(_power_law(np.asarray(float(n)), *fit), 0, 1))
+                for fit in (self.low_fit, self.high_fit)]  # fmt: skip
+        mid = self.predict(n)
+        return min(*ends, mid), max(*ends, mid)
 
     def labels_to_reach(self, target: float) -> int | None:
         """Total labels at which the forecast reaches ``target``; None if never (in practice)."""
@@ -102,17 +122,58 @@ class StopAdvice:
     reason: str
 
 
-def fit_learning_curve(labels: Sequence[int], accuracy: Sequence[float]) -> Forecast:
-    """Fit ``acc(n) = a - b n^-c`` (bounded; later points weigh more); never raises."""
+def fit_learning_curve(
+    labels: Sequence[int],
+    accuracy: Sequence[float],
+    *,
+    low: Sequence[float] | None = None,
+    high: Sequence[float] | None = None,
+) -> Forecast:
+    """Fit ``acc(n) = a - b n^-c`` (bounded; later points weigh more); never raises.
+
+    ``low`` / ``high``: each point's 90% interval ends; with them the forecast has a range (the
+    curve refit to all the lower ends and to all the upper ends)."""
     n = np.asarray(labels, dtype=float)
     acc = np.asarray(accuracy, dtype=float)
     keep = np.isfinite(n) & np.isfinite(acc) & (n > 0)
+    ends = None
+    if low is not None and high is not None and len(low) == len(high) == len(acc):
+        lo, hi = np.asarray(low, dtype=float)[keep], np.asarray(high, dtype=float)[keep]
+        if np.isfinite(lo).all() and np.isfinite(hi).all():
+            ends = lo, hi
     n, acc = n[keep], acc[keep]
     current = int(n.max()) if n.size else 0
     if n.size < MIN_POINTS or np.unique(n).size < MIN_DISTINCT_COUNTS:
         return Forecast(ok=False, current_labels=current, message=(
             f"Too few points to forecast yet ({n.size} measurements at {np.unique(n).size} label "
             f"counts; need {MIN_POINTS} at {MIN_DISTINCT_COUNTS} or more)."))  # fmt: skip
+    a, b, c, how = _fit(n, acc)
+    # a curve that falls with more labels (noisy early scores, a changing taxonomy) has no
+    # power-law reading; a flat one does: it is at its plateau (noise may tilt it a little)
+    sigma = 1 / np.sqrt(n / n.max())
+    slope = np.polyfit(np.log(n), acc, 1, w=1 / sigma)[0]
+    if not (np.isfinite(a) and np.isfinite(b)) or slope < -FALLING_SLOPE:
+        return Forecast(ok=False, current_labels=current, message=(
+            "No forecast: accuracy is not rising with labels."))  # fmt: skip
+    a = min(float(a), 1.0)
+    low_fit = high_fit = None
+    if ends is not None:
+        low_fit, high_fit = (_fit(n, np.clip(e, 0.0, 1.0))[:3] for e in ends)
+    fc = Forecast(ok=True, current_labels=current, message="", a=a, b=float(b), c=float(c),
+                  low_fit=low_fit, high_fit=high_fit)  # fmt: skip
+    steps = ", ".join(
+        f"{_round(m)} labels ≈ {acc_:.0%}{_range(fc.predict_range(m))}"
+        for m, acc_ in fc.milestones()[:3]
+    )
+    # a fit pinned at the bound a = 1 has not seen the curve bend yet: no plateau to report
+    ceiling = "no plateau in sight yet" if a >= 0.995 else f"plateau ≈ {fc.plateau:.0%}"
+    message = f"Forecast ({how} to {n.size} points): {steps}; {ceiling}."
+    return Forecast(ok=True, current_labels=current, message=message, a=a, b=float(b), c=float(c),
+                    low_fit=low_fit, high_fit=high_fit)  # fmt: skip
+
+
+def _fit(n: np.ndarray, acc: np.ndarray) -> tuple[float, float, float, str]:
+    """(a, b, c, how): the weighted power-law fit, or a fixed-exponent one when that fails."""
     # sigma ~ 1/sqrt(n): a score measured on more labels is less noisy, and the later points are
     # the ones that say where the curve is heading
     sigma = 1 / np.sqrt(n / n.max())
@@ -124,26 +185,21 @@ def fit_learning_curve(labels: Sequence[int], accuracy: Sequence[float]) -> Fore
             (a, b, c), _ = curve_fit(_power_law, n, acc, p0=(a0, b0, FALLBACK_EXPONENT),
                                      sigma=sigma, bounds=([0, 0, 0.05], [1, np.inf, 2]),
                                      maxfev=5000)  # fmt: skip
-        how = "fit"
+        return float(a), float(b), float(c), "fit"
     except (RuntimeError, ValueError):
         # fixed exponent: a weighted linear fit in n^-c, which always has a solution
         c = FALLBACK_EXPONENT
         design = np.stack([np.ones_like(n), -np.power(n, -c)], axis=1) / sigma[:, None]
         a, b = np.linalg.lstsq(design, acc / sigma, rcond=None)[0]
-        how = "rough fit"
-    # a curve that falls with more labels (noisy early scores, a changing taxonomy) has no
-    # power-law reading; a flat one does: it is at its plateau (noise may tilt it a little)
-    slope = np.polyfit(np.log(n), acc, 1, w=1 / sigma)[0]
-    if not (np.isfinite(a) and np.isfinite(b)) or slope < -FALLING_SLOPE:
-        return Forecast(ok=False, current_labels=current, message=(
-            "No forecast: accuracy is not rising with labels."))  # fmt: skip
-    a = min(float(a), 1.0)
-    fc = Forecast(ok=True, current_labels=current, message="", a=a, b=float(b), c=float(c))
-    steps = ", ".join(f"{_round(m)} labels ≈ {acc_:.0%}" for m, acc_ in fc.milestones()[:3])
-    # a fit pinned at the bound a = 1 has not seen the curve bend yet: no plateau to report
-    ceiling = "no plateau in sight yet" if a >= 0.995 else f"plateau ≈ {fc.plateau:.0%}"
-    message = f"Forecast ({how} to {n.size} points): {steps}; {ceiling}."
-    return Forecast(ok=True, current_labels=current, message=message, a=a, b=float(b), c=float(c))
+        return float(a), float(b), float(c), "rough fit"
+
+
+def _range(bounds: tuple[float, float] | None) -> str:
+    """E.g. " (85–92%)" for a forecast's range; "" without one or when it rounds to a point."""
+    if bounds is None:
+        return ""
+    lo, hi = (round(100 * v) for v in bounds)
+    return "" if lo == hi else f" ({lo}–{hi}%)"
 
 
 def prediction_agreement(prev_pred: np.ndarray, cur_pred: np.ndarray) -> float:

@@ -49,7 +49,12 @@ def test_digest_after_several_models(loaded, tmp_path: Path) -> None:  # type: i
     # in test_forecast.py (asserting a forecast here failed one CI run: "not rising")
     audit = [p for p in d.curve if p.source == "audit"]
     assert len(audit) >= 4
-    assert d.forecast == fit_learning_curve([p.labels for p in audit], [p.accuracy for p in audit])
+    assert d.forecast == fit_learning_curve(
+        [p.labels for p in audit], [p.accuracy for p in audit],
+        low=[p.low for p in audit], high=[p.high for p in audit],
+    )  # fmt: skip
+    if d.forecast.ok:  # with the audit intervals the forecast has a range
+        assert d.forecast.predict_range(2 * d.forecast.current_labels) is not None
     assert "Too few points" not in d.forecast.message
     assert len(d.weakest) <= 5 and set(d.per_class_f1) <= set(LABELS)
     text = "\n".join(d.summary())

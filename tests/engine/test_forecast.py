@@ -80,3 +80,32 @@ def test_stop_signal_needs_both_plateau_and_stability() -> None:
     assert not stop_signal(fc, stable, far).stop
     assert not stop_signal(fc, stable[-2:], near).stop  # too few models to judge stability
     assert not stop_signal(fit_learning_curve([1, 2], [0.1, 0.2]), stable, near).stop
+
+
+def test_the_range_comes_from_the_points_intervals() -> None:
+    """Refit to all the intervals' lower ends and to all their upper ends: a range around the
+    forecast, as wide as the intervals are (wider intervals, a wider range), shown in the text;
+    none without intervals."""
+    acc = curve(N)
+    narrow = fit_learning_curve(N.tolist(), acc.tolist(), low=(acc - 0.02).tolist(),
+                                high=(acc + 0.02).tolist())  # fmt: skip
+    wide = fit_learning_curve(N.tolist(), acc.tolist(), low=(acc - 0.06).tolist(),
+                              high=(acc + 0.06).tolist())  # fmt: skip
+    point = fit_learning_curve(N.tolist(), acc.tolist())
+    assert point.predict_range(2000) is None and "–" not in point.message
+    at = float(curve(np.array([2000]))[0])
+    for fc, half in ((narrow, 0.02), (wide, 0.06)):
+        assert fc.predict(2000) == pytest.approx(point.predict(2000), abs=1e-9)
+        r = fc.predict_range(2000)
+        assert r is not None and r[0] < at < r[1]
+        # a shift of every point by d moves the refit curve by about d
+        assert r[0] == pytest.approx(at - half, abs=0.01)
+        assert r[1] == pytest.approx(at + half, abs=0.01)
+    lo, hi = narrow.predict_range(2000) or (0, 0)
+    assert f"2,000 labels ≈ {point.predict(2000):.0%} ({round(100 * lo)}–{round(100 * hi)}%)" in (
+        narrow.message
+    )
+    # an interval with a missing end (a cross-validated point) gives no range
+    holes = fit_learning_curve(N.tolist(), acc.tolist(), low=[float("nan")] * N.size,
+                               high=(acc + 0.02).tolist())  # fmt: skip
+    assert holes.ok and holes.predict_range(2000) is None
