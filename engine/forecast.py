@@ -89,12 +89,20 @@ class Forecast:
 
     def labels_to_reach(self, target: float) -> int | None:
         """Total labels at which the forecast reaches ``target``; None if never (in practice)."""
-        if not self.ok or target >= self.plateau:
+        if not self.ok:
             return None
-        if self.predict(self.current_labels) >= target:
-            return self.current_labels
-        n = (self.b / (self.a - target)) ** (1 / self.c)
-        return math.ceil(n) if n <= MAX_FORECAST_LABELS else None
+        return _labels_to_reach((self.a, self.b, self.c), target, self.current_labels)
+
+    def labels_to_reach_range(self, target: float) -> tuple[int, int | None] | None:
+        """(fewest, most) total labels to reach ``target`` over the forecast's range: the curve
+        refit to the intervals' high ends gets there first; ``most`` is None when the low-end
+        curve never does. None without a range, or when even the high end never gets there."""
+        if not self.ok or self.low_fit is None or self.high_fit is None:
+            return None
+        fewest = _labels_to_reach(self.high_fit, target, self.current_labels)
+        if fewest is None:
+            return None
+        return fewest, _labels_to_reach(self.low_fit, target, self.current_labels)
 
     def milestones(self, current_n: int | None = None) -> list[tuple[int, float]]:
         """(labels, forecast accuracy) at the next 250/500/1,000/2,000 labels."""
@@ -111,7 +119,14 @@ class Forecast:
         more = need - self.current_labels
         if more <= 0:
             return f"{self.message} The model is already at about {target:.0%}."
-        return f"{self.message} About {_round(more)} more labels to reach {target:.0%}."
+        span = ""
+        bounds = self.labels_to_reach_range(target)
+        if bounds is not None:
+            ahead = bounds[0] - self.current_labels
+            fewest = _round(ahead) if ahead > 0 else "0"
+            most = "out of reach" if bounds[1] is None else _round(bounds[1] - self.current_labels)
+            span = f" (range {fewest} to {most})" if fewest != most else ""
+        return f"{self.message} About {_round(more)} more labels to reach {target:.0%}{span}."
 
 
 @dataclass(frozen=True)
@@ -192,6 +207,18 @@ def _fit(n: np.ndarray, acc: np.ndarray) -> tuple[float, float, float, str]:
         design = np.stack([np.ones_like(n), -np.power(n, -c)], axis=1) / sigma[:, None]
         a, b = np.linalg.lstsq(design, acc / sigma, rcond=None)[0]
         return float(a), float(b), float(c), "rough fit"
+
+
+def _labels_to_reach(fit: tuple[float, float, float], target: float, current: int) -> int | None:
+    """Total labels at which the curve ``fit`` = (a, b, c) reaches ``target`` (``current`` if
+    it already has); None if never, in practice."""
+    a, b, c = fit
+    if target >= min(a, 1.0):
+        return None
+    if float(_power_law(np.asarray(float(max(current, 1))), a, b, c)) >= target:
+        return current
+    n = (b / (a - target)) ** (1 / c)
+    return math.ceil(n) if n <= MAX_FORECAST_LABELS else None
 
 
 def _range(bounds: tuple[float, float] | None) -> str:

@@ -109,3 +109,28 @@ def test_the_range_comes_from_the_points_intervals() -> None:
     holes = fit_learning_curve(N.tolist(), acc.tolist(), low=[float("nan")] * N.size,
                                high=(acc + 0.02).tolist())  # fmt: skip
     assert holes.ok and holes.predict_range(2000) is None
+
+
+def test_labels_needed_come_with_their_range() -> None:
+    """The curve refit to the high ends reaches the target sooner, the low-end one later or
+    never; the sentence gives both."""
+    acc = curve(N)  # plateau 0.92; 0.90 at ~1,700 labels
+    fc = fit_learning_curve(N.tolist(), acc.tolist(), low=(acc - 0.01).tolist(),
+                            high=(acc + 0.01).tolist())  # fmt: skip
+    need = fc.labels_to_reach(0.90)
+    bounds = fc.labels_to_reach_range(0.90)
+    assert need is not None and bounds is not None and bounds[1] is not None
+    assert bounds[0] < need < bounds[1]
+    assert f"(range {_r(bounds[0] - 1000)} to {_r(bounds[1] - 1000)})." in fc.describe(0.90)
+    wide = fit_learning_curve(N.tolist(), acc.tolist(), low=(acc - 0.05).tolist(),
+                              high=(acc + 0.05).tolist())  # fmt: skip
+    far = wide.labels_to_reach_range(0.90)
+    assert far is not None and far[1] is None  # the low-end plateau (~0.87) is below 90%
+    assert "to out of reach)." in wide.describe(0.90)
+    assert fit_learning_curve(N.tolist(), acc.tolist()).labels_to_reach_range(0.9) is None
+
+
+def _r(n: int) -> str:
+    from engine.forecast import _round
+
+    return _round(n)
