@@ -124,10 +124,7 @@ def _show_decision(
 
 def edit_form(services: Services, *, project: str, proposal_id: int) -> Block:
     """The "Edit names & approve" modal of an open proposal (StaleActionError once decided)."""
-    row = proposing.get_proposal(services.ws, proposal_id, project=project)
-    if row.status != "open":
-        who = f" by {row.decided_by}" if row.decided_by else ""
-        raise StaleActionError(f"proposal {proposal_id} was already {row.status}{who}")
+    row = proposing.open_proposal(services.ws, project, proposal_id)
     return proposal_views.proposal_modal(proposal_card(project, row))
 
 

@@ -254,7 +254,7 @@ def approve(
     applied ones are ``applied``). A failed change leaves the proposal open.
     """
     _require_admin(actor_is_admin, actor, "approve")
-    row = _open(ws, project, proposal_id)
+    row = open_proposal(ws, project, proposal_id)
     apply = _plan(ws, project, row, names=names, actor=actor, reason=reason, rescore=rescore)
     if apply is None:
         label = row.labels[0] if row.labels else "it"
@@ -288,7 +288,7 @@ def reject(
 ) -> Decision:
     """Reject an open proposal: it is not proposed again until its evidence grows."""
     _require_admin(actor_is_admin, actor, "reject")
-    row = _open(ws, project, proposal_id)
+    row = open_proposal(ws, project, proposal_id)
     _claim(ws, row, status="rejected", actor=actor, reason=reason.strip())
     return Decision(get_proposal(ws, proposal_id), f"rejected: {row.message}")
 
@@ -300,7 +300,8 @@ def _require_admin(actor_is_admin: bool, actor: str, verb: str) -> None:
         raise NotAdminError(f"only the project's admins may {verb} proposals ({actor} is not one)")
 
 
-def _open(ws: Workspace, project: str, proposal_id: int) -> TaxonomyProposal:
+def open_proposal(ws: Workspace, project: str, proposal_id: int) -> TaxonomyProposal:
+    """An open proposal of ``project`` (StaleActionError, saying who decided it, once decided)."""
     row = get_proposal(ws, proposal_id, project=project)
     if row.status != "open":
         raise StaleActionError(_decided_note(row))
