@@ -159,8 +159,9 @@ def show_approved(
 
 
 def after_change(services: Services, *, project: str, change: taxonomy.TaxonomyChange) -> None:
-    """What a change from Slack leaves to do after the ack: re-score the queue."""
-    if change.kind != "describe":
+    """What a change from Slack leaves to do after the ack: re-score the queue (not after a
+    change of guidelines alone, nor after undoing one)."""
+    if "describe" not in (change.kind, change.details.get("kind")):
         taxonomy.refresh_queue(services.ws, project)
 
 
@@ -174,7 +175,9 @@ def _choices(services: Services, project: str) -> list[views.LabelChoice]:
 
 def editor(services: Services, *, project: str) -> Block:
     """The modal for `/label taxonomy` (views.open it with the command's trigger_id)."""
-    return taxonomy_views.taxonomy_modal(project, _choices(services, project))
+    last = taxonomy.last_undoable(services.ws, project=project)
+    undo = None if last is None else f"#{last.id} {last.summary} (by {last.actor})"
+    return taxonomy_views.taxonomy_modal(project, _choices(services, project), undo)
 
 
 def _field(values: Values, block: str) -> dict[str, Any]:
@@ -227,6 +230,7 @@ def apply_edit(
         "retire": (labels_block, "Choose the one label to retire.") if not one
         else (names_block, "Name at most one label to map its examples to.") if len(names) > 1
         else None,
+        "undo": None,  # the latest change not undone yet: nothing to choose
     }  # fmt: skip
     if op not in need:
         return {ids.TAXONOMY_OPERATION_BLOCK: "Choose a change."}
@@ -237,7 +241,9 @@ def apply_edit(
         return _apply(services, op, labels, names, description, common)
     except (InvalidInputError, NotFoundError, ConflictError) as exc:  # e.g. a name taken
         at_fault = (
-            names_block
+            ids.TAXONOMY_OPERATION_BLOCK
+            if op == "undo"
+            else names_block
             if names
             else ids.TAXONOMY_DESCRIPTION_BLOCK
             if op == "describe"
@@ -270,6 +276,8 @@ def _apply(
         return taxonomy.merge_labels(ws, labels=labels, into=into, rescore=False, **common)
     if op == "split":
         return taxonomy.split_label(ws, label=labels[0], into=names, rescore=False, **common)
+    if op == "undo":
+        return taxonomy.undo_last(ws, rescore=False, **common)
     map_to = names[0] if names else None
     return taxonomy.retire_label(ws, label=labels[0], map_to=map_to, rescore=False, **common)
 

@@ -10,7 +10,14 @@ leaves behind (``labels.mapped_to_id``), as the current taxonomy says:
 - **split** (A → A1, A2): A's examples count as unlabeled and go to the front of the queue, to be
   labeled again into A1 or A2; A's annotations stay as history;
 - **retire** A: its examples go back to the queue, or with ``map_to`` count as that label;
-- **add** and **describe** change nothing already labeled.
+- **add** and **describe** change nothing already labeled;
+- **undo** reverts the latest change not undone yet (again and again, back through the
+  history): merged, split and retired labels count again as they did, with what they absorbed
+  before; labels the change created go away if nothing was labeled with them since, and a split's
+  parts that were used count as the label they came from, so no label given since is lost. What
+  an undo needs is kept in each change's event (``followers``: the labels that counted as a label
+  it retired); a change recorded before that was kept is undone when its history shows no such
+  labels, and refused otherwise.
 
 A change that alters the classes marks the active model stale (the project setting
 ``taxonomy_changed_at``, which ``engine.jobs.retrain_decision`` compares with the last run) and
@@ -60,6 +67,7 @@ class HistoryEntry:
     reason: str
     summary: str
     details: dict[str, Any]
+    undone_by: int | None = None  # the id of the undo event that reverted this change
 
 
 def admins(ws: Workspace, *, project: str) -> list[str]:
@@ -198,9 +206,8 @@ def merge_labels(
             repo.describe_label(session=session, label=target, description=description)
         assert target.id is not None
         moved = [lb for lb in sources if lb.id != target.id]
-        moved_ids = [int(lb.id or 0) for lb in moved]
-        for lb in moved:
-            moved_ids += repo.labels_mapped_to(session=session, label_id=int(lb.id or 0))
+        followers = _followers(session, moved)
+        moved_ids = [int(lb.id or 0) for lb in moved] + [i for f in followers.values() for i in f]
         mapped = repo.count_label_examples(session=session, label_ids=moved_ids)
         for lb in moved:
             repo.map_label(session=session, label=lb, to_label_id=target.id)
@@ -209,6 +216,7 @@ def merge_labels(
             "into": _ref(target),
             "created": created,
             "mapped": mapped,
+            "followers": followers,
         }
 
     return _change(
@@ -237,8 +245,9 @@ def split_label(
         for name in names:
             _name_free(session, found, name, doing=f"split {label!r} into {name!r}")
         added = projects.add_labels(session=session, project_id=found.id, names=names)
+        followers = _followers(session, [old])
         repo.map_label(session=session, label=old, to_label_id=None)
-        return {"label": _ref(old), "into": [_ref(lb) for lb in added]}
+        return {"label": _ref(old), "into": [_ref(lb) for lb in added], "followers": followers}
 
     return _change(
         ws, project, kind="split", actor=actor, reason=reason, apply=apply, rescore=rescore
@@ -268,22 +277,175 @@ def retire_label(
         if len(projects.list_labels(session=session, project_id=found.id)) < 2:
             raise InvalidInputError(f"cannot retire {label!r}: it is the project's last label")
         mapped = 0
+        followers = _followers(session, [old])
         if target is not None:
-            ids = [
-                int(old.id or 0),
-                *repo.labels_mapped_to(session=session, label_id=int(old.id or 0)),
-            ]
+            ids = [int(old.id or 0), *followers[str(old.id)]]
             mapped = repo.count_label_examples(session=session, label_ids=ids)
         repo.map_label(session=session, label=old, to_label_id=target.id if target else None)
         return {
             "label": _ref(old),
             "map_to": _ref(target) if target is not None else None,
             "mapped": mapped,
+            "followers": followers,
         }
 
     return _change(
         ws, project, kind="retire", actor=actor, reason=reason, apply=apply, rescore=rescore
     )
+
+
+def last_undoable(ws: Workspace, *, project: str) -> HistoryEntry | None:
+    """The change :func:`undo_last` would undo now (None: nothing left to undo)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        event = _undo_target(repo.list_events(session=session, project_id=found.id))
+    return None if event is None else _entry(event)
+
+
+def undo_last(
+    ws: Workspace, *, project: str, actor: str, reason: str = "", rescore: bool = True
+) -> TaxonomyChange:
+    """Undo the latest change not undone yet, as a recorded change of its own ("undo"): the
+    taxonomy and what every annotation counts as return to how they were before it, while the
+    labels given since are kept (see the module docstring). ConflictError when that would lose
+    labels given since (a label the change created was used) or the history lacks what is needed.
+    """
+    target = last_undoable(ws, project=project)
+    if target is None:
+        raise InvalidInputError(f"project {project!r} has no taxonomy change left to undo")
+
+    def apply(session: Session, found: Project) -> dict[str, Any]:
+        assert found.id is not None
+        events = repo.list_events(session=session, project_id=found.id)
+        event = _undo_target(events)
+        if event is None or event.id != target.id:
+            raise ConflictError(
+                "the taxonomy changed meanwhile: see `labelbot labels history` and try again"
+            )
+        earlier = events[: events.index(event)]
+        undone = _UNDO[event.kind](session, found, event.details, earlier)
+        return {"event_id": event.id, "kind": event.kind,
+                "summary": summarize(event.kind, event.details), **undone}  # fmt: skip
+
+    return _change(ws, project, kind="undo", actor=actor, reason=reason, apply=apply,
+                   retrain=target.kind != "describe", rescore=rescore)  # fmt: skip
+
+
+def _undo_target(events: Sequence[Any]) -> Any:
+    """The latest event that is not an undo and was not undone (events oldest first)."""
+    undone = {int(e.details.get("event_id", 0)) for e in events if e.kind == "undo"}
+    return next((e for e in reversed(events) if e.kind != "undo" and e.id not in undone), None)
+
+
+def _label(session: Session, project: Project, ref: dict[str, Any]) -> Label:
+    assert project.id is not None
+    return repo.label_by_id(session=session, project_id=project.id, label_id=int(ref["id"]))
+
+
+def _remove_created(session: Session, label: Label, doing: str) -> None:
+    """Remove a label the undone change created; refused when something was labeled with it."""
+    uses = repo.label_uses(session=session, label_id=int(label.id or 0))
+    if uses:
+        raise ConflictError(
+            f"cannot undo {doing}: {label.name!r} has been used since ({uses} labels, reviews "
+            "or mapped labels refer to it); retire or merge it instead"
+        )
+    repo.delete_unused_label(session=session, label=label)
+
+
+def _restore(
+    session: Session,
+    project: Project,
+    ref: dict[str, Any],
+    details: dict[str, Any],
+    earlier: Sequence[Any],
+) -> Label:
+    """A label the undone change retired, active again with the labels that counted as it."""
+    label = _label(session, project, ref)
+    followers = details.get("followers")
+    if followers is not None:
+        ids = [int(i) for i in followers.get(str(label.id), [])]
+    elif any(_absorbed(e, int(label.id or 0)) for e in earlier):
+        raise ConflictError(
+            "cannot undo this change: it was recorded before labelbot kept which labels counted "
+            f"as {label.name!r}, and some did"
+        )
+    else:
+        ids = []  # nothing was ever merged or mapped into it: it had no followers
+    repo.reactivate_label(session=session, label=label, followers=ids)
+    return label
+
+
+def _absorbed(event: Any, label_id: int) -> bool:
+    """Whether ``event`` made other labels count as ``label_id`` (a merge into it, a retire
+    mapped to it)."""
+    d = event.details
+    if event.kind == "merge":
+        return int(d["into"]["id"]) == label_id
+    return event.kind == "retire" and int((d.get("map_to") or {}).get("id", 0)) == label_id
+
+
+Details = dict[str, Any]
+
+
+def _undo_add(session: Session, project: Project, d: Details, _: Sequence[Any]) -> Details:
+    labels = [_label(session, project, ref) for ref in d["labels"]]
+    names = [lb.name for lb in labels]
+    for label in labels:
+        _remove_created(session, label, f"adding {label.name!r}")
+    return {"removed": names}
+
+
+def _undo_rename(session: Session, project: Project, d: Details, _: Sequence[Any]) -> Details:
+    label = _label(session, project, {"id": d["label_id"]})
+    _name_free(session, project, d["old"], doing=f"rename {label.name!r} back to {d['old']!r}")
+    repo.rename_label(session=session, label=label, new_name=d["old"])
+    return {"label_id": label.id, "name": label.name}
+
+
+def _undo_describe(session: Session, project: Project, d: Details, _: Sequence[Any]) -> Details:
+    label = _label(session, project, {"id": d["label_id"]})
+    repo.describe_label(session=session, label=label, description=d.get("old") or "")
+    return {"label_id": label.id, "name": label.name}
+
+
+def _undo_merge(session: Session, project: Project, d: Details, earlier: Sequence[Any]) -> Details:
+    restored = [_restore(session, project, ref, d, earlier) for ref in d["from"]]
+    removed = []
+    if d.get("created"):
+        into = _label(session, project, d["into"])
+        _remove_created(session, into, f"the merge into {into.name!r}")
+        removed.append(d["into"]["name"])
+    return {"restored": [lb.name for lb in restored], "removed": removed}
+
+
+def _undo_split(session: Session, project: Project, d: Details, earlier: Sequence[Any]) -> Details:
+    label = _restore(session, project, d["label"], d, earlier)
+    kept, removed = [], []
+    for ref in d["into"]:
+        part = _label(session, project, ref)
+        if repo.label_uses(session=session, label_id=int(part.id or 0)):
+            repo.map_label(session=session, label=part, to_label_id=label.id)  # its labels stay
+            kept.append(part.name)
+        else:
+            repo.delete_unused_label(session=session, label=part)
+            removed.append(ref["name"])
+    return {"restored": [label.name], "kept_as": kept, "removed": removed}
+
+
+def _undo_retire(session: Session, project: Project, d: Details, earlier: Sequence[Any]) -> Details:
+    return {"restored": [_restore(session, project, d["label"], d, earlier).name]}
+
+
+_UNDO: dict[str, Callable[[Session, Project, Details, Sequence[Any]], Details]] = {
+    "add": _undo_add,
+    "rename": _undo_rename,
+    "describe": _undo_describe,
+    "merge": _undo_merge,
+    "split": _undo_split,
+    "retire": _undo_retire,
+}
 
 
 def label_history(ws: Workspace, *, project: str) -> list[HistoryEntry]:
@@ -292,18 +454,21 @@ def label_history(ws: Workspace, *, project: str) -> list[HistoryEntry]:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         events = repo.list_events(session=session, project_id=found.id)
-    return [
-        HistoryEntry(
-            id=int(e.id or 0),
-            created_at=e.created_at,
-            kind=e.kind,
-            actor=e.actor,
-            reason=e.reason,
-            summary=summarize(e.kind, e.details),
-            details=e.details,
-        )
-        for e in events
-    ]
+    undone = {int(e.details.get("event_id", 0)): int(e.id or 0) for e in events if e.kind == "undo"}
+    return [_entry(e, undone_by=undone.get(int(e.id or 0))) for e in events]
+
+
+def _entry(event: Any, *, undone_by: int | None = None) -> HistoryEntry:
+    return HistoryEntry(
+        id=int(event.id or 0),
+        created_at=event.created_at,
+        kind=event.kind,
+        actor=event.actor,
+        reason=event.reason,
+        summary=summarize(event.kind, event.details),
+        details=event.details,
+        undone_by=undone_by,
+    )
 
 
 def refresh_queue(ws: Workspace, project: str) -> int:
@@ -384,7 +549,18 @@ def summarize(kind: str, details: dict[str, Any]) -> str:
             f"retired {details['label']['name']}; "
             f"{details.get('requeued', 0)} examples back in the queue"
         )
+    if kind == "undo":
+        restored = details.get("restored_examples")
+        again = f"; {restored} examples count again" if restored else ""
+        return f"undid #{details['event_id']} ({details['summary']}){again}"
     return kind
+
+
+def _followers(session: Session, labels: Sequence[Label]) -> dict[str, list[int]]:
+    """For each label a change retires: the labels that count as it now (a merge or a mapped
+    retire folded them in), re-pointed by the change; kept in the event so it can be undone."""
+    return {str(lb.id): repo.labels_mapped_to(session=session, label_id=int(lb.id or 0))
+            for lb in labels}  # fmt: skip
 
 
 # --- shared machinery ----------------------------------------------------------------------------
@@ -412,6 +588,8 @@ def _change(
         details = apply(session, found)
         after = set(repo.examples_to_relabel(session=session, project_id=found.id))
         details["requeued"] = len(after - before)
+        if before - after:  # an undo: examples whose labels count again
+            details["restored_examples"] = len(before - after)
         event = repo.record_event(
             session=session,
             project_id=found.id,

@@ -245,7 +245,7 @@ class LabelEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)
-    kind: str = Field(max_length=20)  # add | rename | describe | merge | split | retire
+    kind: str = Field(max_length=20)  # add | rename | describe | merge | split | retire | undo
     actor: str = Field(max_length=200)
     reason: str = ""
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

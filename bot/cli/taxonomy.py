@@ -1,4 +1,5 @@
-"""`labelbot labels rename|merge|split|retire|describe|history`: change the taxonomy mid-project.
+"""`labelbot labels rename|merge|split|retire|describe|undo|history`: change the taxonomy
+mid-project, and take a change back.
 
 The CLI acts as the local operator: changes are recorded under ``--actor`` (your login name by
 default). Slack checks the project's admins instead.
@@ -163,6 +164,22 @@ def labels_describe(
     _report(ws, name, change, retrains=False)
 
 
+@labels_app.command("undo")
+@handle_errors
+def labels_undo(name: Project, reason: Reason = "", actor: Actor = None) -> None:
+    """Undo the latest taxonomy change not undone yet (run it again to go further back).
+
+    Merged, split and retired labels count again as before; labels the change created go away
+    when nothing was labeled with them since, and a split's parts that were used count as the
+    label they came from, so no label given since is lost. An undo that would lose labels is
+    refused. The undo is itself a recorded change (`labels history`)."""
+    ws = workspace()
+    change = taxonomy.undo_last(
+        ws, project=name, actor=actor or default_actor(), reason=reason, rescore=False
+    )
+    _report(ws, name, change, retrains=change.details.get("kind") != "describe")
+
+
 @labels_app.command("history")
 @handle_errors
 def labels_history(
@@ -181,13 +198,16 @@ def labels_history(
                 "reason": e.reason,
                 "summary": e.summary,
                 "details": e.details,
+                "undone_by": e.undone_by,
             }
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
     if not entries:
         out.print(f"{name}: no taxonomy changes yet")
         return
-    table = Table("when (UTC)", "change", "by", "why")
+    table = Table("#", "when (UTC)", "change", "by", "why")
     for e in entries:
-        table.add_row(e.created_at.strftime("%Y-%m-%d %H:%M"), e.summary, e.actor, e.reason or "-")
+        undone = f" (undone by #{e.undone_by})" if e.undone_by else ""
+        table.add_row(str(e.id), e.created_at.strftime("%Y-%m-%d %H:%M"), e.summary + undone,
+                      e.actor, e.reason or "-")  # fmt: skip
     out.print(table)

@@ -33,6 +33,7 @@ OPERATIONS: dict[str, str] = {
     "merge": "Merge labels",
     "split": "Split a label",
     "retire": "Retire a label",
+    "undo": "Undo the last change",
 }
 LABEL_LIST_BLOCKS_MAX = 40  # the label list; the form needs 7 more of the modal's 100
 DESCRIPTION_SHOWN_MAX = 200
@@ -89,8 +90,11 @@ def _text_input(*, max_length: int, multiline: bool = False, placeholder: str) -
     }
 
 
-def taxonomy_modal(project: str, labels: Sequence[LabelChoice]) -> Block:
-    """The labels with their descriptions, and a form for one change."""
+def taxonomy_modal(
+    project: str, labels: Sequence[LabelChoice], last_change: str | None = None
+) -> Block:
+    """The labels with their descriptions, and a form for one change; ``last_change`` is what
+    "Undo the last change" would revert (None: nothing to undo)."""
     listing = "\n".join(_label_line(lb) for lb in labels) or "_no labels yet_"
     chunks = split_chunks(listing, SECTION_TEXT_MAX)
     blocks: list[Block] = [section(f"*Labels of {escape(project)}* ({len(labels)})")]
@@ -110,7 +114,12 @@ def taxonomy_modal(project: str, labels: Sequence[LabelChoice]) -> Block:
             ids.TAXONOMY_OPERATION_BLOCK,
             "Change",
             operation,
-            hint="One change per submission.",
+            hint="One change per submission. "
+            + (
+                f"Undo would revert: {truncate(last_change, 120)}."
+                if last_change
+                else "Nothing to undo yet."
+            ),
             optional=False,
         ),  # fmt: skip
         _input(

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, or_, update
+from sqlalchemy import delete, exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.errors import InvalidInputError
-from storage.models import Annotation, Example, Label, LabelEvent, utcnow
+from storage.models import Annotation, Example, Label, LabelEvent, Review, utcnow
 from storage.repositories.projects import _clean_label, get_label, list_labels
 
 
@@ -87,6 +87,64 @@ def map_label(*, session: Session, label: Label, to_label_id: int | None) -> Lab
     session.add(label)
     session.flush()
     return label
+
+
+def label_by_id(*, session: Session, project_id: int, label_id: int) -> Label:
+    """A label of the project by id, retired or not (InvalidInputError if there is none)."""
+    label = session.get(Label, label_id)
+    if label is None or label.project_id != project_id:
+        raise InvalidInputError(f"label {label_id} is not a label of the project")
+    return label
+
+
+def reactivate_label(*, session: Session, label: Label, followers: list[int]) -> Label:
+    """Undo a retirement: ``label`` is active again, and the labels that counted as it before
+    (``followers``, re-pointed by :func:`map_label` then) count as it once more."""
+    label.active = True
+    label.mapped_to_id = None
+    session.add(label)
+    session.flush()
+    if followers:
+        session.execute(
+            update(Label)
+            .where(col(Label.id).in_(followers), col(Label.project_id) == label.project_id)
+            .values(mapped_to_id=label.id)
+            .execution_options(synchronize_session="fetch")
+        )
+    session.flush()
+    return label
+
+
+def label_uses(*, session: Session, label_id: int) -> int:
+    """How many rows refer to a label: annotations (retracted ones too), reviews, and labels
+    that count as it. 0: nothing depends on it."""
+    annotations = session.exec(
+        select(func.count()).select_from(Annotation).where(Annotation.label_id == label_id)
+    ).one()
+    reviews = session.exec(
+        select(func.count())
+        .select_from(Review)
+        .where(
+            or_(
+                col(Review.given_label_id) == label_id,
+                col(Review.suggested_label_id) == label_id,
+                col(Review.outcome_label_id) == label_id,
+            )
+        )
+    ).one()
+    followers = session.exec(
+        select(func.count()).select_from(Label).where(Label.mapped_to_id == label_id)
+    ).one()
+    return int(annotations) + int(reviews) + int(followers)
+
+
+def delete_unused_label(*, session: Session, label: Label) -> None:
+    """Remove a label nothing refers to (one an undone change created): its name is free again.
+    The event that created it keeps its id and name in the history."""
+    if label_uses(session=session, label_id=int(label.id or 0)):
+        raise InvalidInputError(f"label {label.name!r} is in use and cannot be removed")
+    session.execute(delete(Label).where(col(Label.id) == label.id))
+    session.flush()
 
 
 def counting_label_ids(project_id: int | None = None) -> Any:

@@ -1,4 +1,4 @@
-"""`labelbot labels rename|merge|split|retire|describe|history` through typer's runner."""
+"""`labelbot labels rename|merge|split|retire|describe|undo|history` through typer's runner."""
 
 from __future__ import annotations
 
@@ -85,6 +85,27 @@ def test_taxonomy_commands_change_labels_and_exports(
     assert [e["kind"] for e in lines] == ["rename", "merge", "split", "retire", "describe"]
     assert lines[0]["actor"] == "ana" and lines[1]["reason"] == "one topic for us"
     assert lines[2]["details"]["requeued"] == 8
+
+    # undo, newest first, back to the labels the import gave
+    out = _ok(runner, "labels", "undo", "bank", "--reason", "wrong call", "--actor", "bo")
+    assert f"bank: undid #{lines[4]['id']} (described cards" in " ".join(out.split())
+    assert "next model" not in out  # guidelines only: the model is not affected
+    out = _ok(runner, "labels", "undo", "bank")
+    assert "retired atm_support" in out and "8 examples count again" not in out  # were mapped
+    out = " ".join(_ok(runner, "labels", "undo", "bank").split())
+    assert "split exchange_rate into rates, fees" in out and "8 examples count again" in out
+    for _ in range(2):
+        _ok(runner, "labels", "undo", "bank")
+    result = runner.invoke(app, ["labels", "undo", "bank"])
+    assert result.exit_code == 2 and "no taxonomy change left to undo" in result.output
+    records = _export(runner, tmp_path)
+    assert all(r["label"] == r["annotations"][0]["label"] for r in records if r["annotations"])
+    history = [
+        json.loads(x) for x in _ok(runner, "labels", "history", "bank", "--json").splitlines()
+    ]
+    assert [e["undone_by"] is not None for e in history] == [True] * 5 + [False] * 5
+    assert history[5]["kind"] == "undo" and history[5]["reason"] == "wrong call"
+    assert "(undone by #" in _ok(runner, "labels", "history", "bank")
 
 
 def test_labels_add_is_recorded_and_unchanged(cli_env) -> None:  # type: ignore[no-untyped-def]

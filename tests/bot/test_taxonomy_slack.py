@@ -227,3 +227,41 @@ def test_a_label_added_in_slack_is_asked_about_by_name(bot: Bot, bank: dict[str,
     assert "lost_or_stolen_card" in {c.label for c in choices(fresh)}
     told = [m["text"] for m in bot.api.messages(CHANNEL)]
     assert any("added lost_or_stolen_card" in t and "by name and guidelines" in t for t in told)
+
+
+def _hint(view: dict[str, Any]) -> str:
+    (block,) = [b for b in view["blocks"] if b.get("block_id") == ids.TAXONOMY_OPERATION_BLOCK]
+    assert len(block["hint"]["text"]) <= 2000  # Slack's limit on an input block's hint
+    return str(block["hint"]["text"])
+
+
+def test_undo_the_last_change_from_the_modal(bot: Bot, bank: dict[str, str]) -> None:
+    """The form says what an undo would revert; undo applies it as the admin and announces it;
+    with nothing left, the form shows why."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    view = _open_modal(bot)
+    assert "Nothing to undo yet." in _hint(view)
+    (operation,) = [b for b in view["blocks"] if b.get("block_id") == ids.TAXONOMY_OPERATION_BLOCK]
+    assert "undo" in {o["value"] for o in operation["element"]["options"]}
+    assert not _submit(bot, view, "rename", ["change_pin"], "pin_change").content
+    view = _open_modal(bot)
+    (event,) = taxonomy.label_history(bot.ws, project=PROJECT)
+    assert f"Undo would revert: #{event.id} renamed change_pin to pin_change (by {ADMIN})." in (
+        _hint(view)
+    )
+    answer = _submit(bot, view, "undo", user=EXPERT).json()  # not an admin: refused
+    assert "Only project admins" in answer["errors"][ids.TAXONOMY_OPERATION_BLOCK]
+    assert "pin_change" in _active(bot)
+
+    closed = _submit(bot, view, "undo")
+    assert closed.status_code == 200 and not closed.content
+    assert "change_pin" in _active(bot) and "pin_change" not in _active(bot)
+    told = f"undid #{event.id} (renamed change_pin to pin_change)"
+    assert any(told in m["text"] for m in bot.slack.dm(ADMIN))
+    assert any(told in m["text"] for m in bot.api.messages(CHANNEL))
+    history = taxonomy.label_history(bot.ws, project=PROJECT)
+    assert history[-1].kind == "undo" and history[-1].actor == ADMIN
+    assert history[-1].reason == "from the test" and history[0].undone_by == history[-1].id
+
+    answer = _submit(bot, _open_modal(bot), "undo").json()
+    assert "no taxonomy change left to undo" in answer["errors"][ids.TAXONOMY_OPERATION_BLOCK]

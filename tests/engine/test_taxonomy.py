@@ -410,3 +410,114 @@ def test_an_added_label_is_searched_from_its_name_at_once(  # type: ignore[no-un
                           rescore=False)  # fmt: skip
     task = labeling.next_task(ws, project="bank", annotator="U9")
     assert task is not None and task.reason is None
+
+
+def _label_rows(ws):  # type: ignore[no-untyped-def]
+    return {lb.name: (lb.id, lb.active) for lb in projects.list_labels(ws, project="bank")}
+
+
+def test_undo_walks_back_through_the_history_and_keeps_labels_given_since(seeded) -> None:  # type: ignore[no-untyped-def]
+    """Rename, split (one part used since), merge, retire and describe, then five undos: each
+    restores the taxonomy and what the annotations count as, newest first; the label given to a
+    split part since counts as the label it came from; unused parts and names are freed."""
+    ws, truth = seeded
+    start_agreed, start_labels, start_annotations = _agreed(ws), _label_rows(ws), _annotations(ws)
+    taxonomy.rename_label(ws, project="bank", label="age_limit", new_name="minimum_age", actor="a")
+    taxonomy.split_label(ws, project="bank", label="exchange_rate",
+                         into=["rate_today", "rate_fees"], actor="a")  # fmt: skip
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    assert task is not None and truth[task.text] == "exchange_rate"
+    _submit(ws, task.example_id, "rate_today")  # work done after the split
+    taxonomy.merge_labels(ws, project="bank", labels=["card_arrival", "change_pin"], actor="a")
+    taxonomy.retire_label(ws, project="bank", label="atm_support", actor="a")
+    taxonomy.describe_label(ws, project="bank", label="minimum_age", description="18+", actor="a")
+    assert taxonomy.last_undoable(ws, project="bank").kind == "describe"  # type: ignore[union-attr]
+
+    undo = taxonomy.undo_last(ws, project="bank", actor="bo", reason="too hasty")
+    assert (
+        undo.kind == "undo" and undo.summary.startswith("undid #") and "described" in undo.summary
+    )
+    assert {lb.name: lb.description for lb in projects.list_labels(ws, project="bank")}[
+        "minimum_age"] == ""  # fmt: skip
+
+    undo = taxonomy.undo_last(ws, project="bank", actor="bo")  # the retire
+    assert undo.details["restored"] == ["atm_support"]
+    assert undo.details["restored_examples"] == PER_CLASS
+    assert f"{PER_CLASS} examples count again" in undo.summary
+    assert sum(v == "atm_support" for v in _agreed(ws).values()) == PER_CLASS
+
+    undo = taxonomy.undo_last(ws, project="bank", actor="bo")  # the merge into card_arrival
+    assert undo.details["restored"] == ["change_pin"] and undo.details["removed"] == []
+    assert sum(v == "change_pin" for v in _agreed(ws).values()) == PER_CLASS
+
+    undo = taxonomy.undo_last(ws, project="bank", actor="bo")  # the split
+    assert undo.details == {**undo.details, "restored": ["exchange_rate"],
+                            "kept_as": ["rate_today"], "removed": ["rate_fees"]}  # fmt: skip
+    assert undo.details["restored_examples"] == PER_CLASS - 1  # the 6th was relabeled since
+    agreed = _agreed(ws)
+    assert agreed[task.example_id] == "exchange_rate"  # the label given since counts, mapped
+    assert sum(v == "exchange_rate" for v in agreed.values()) == PER_CLASS
+
+    taxonomy.undo_last(ws, project="bank", actor="bo")  # the rename
+    assert _label_rows(ws) == {**start_labels, "rate_today": (_label_rows(ws)["rate_today"][0],
+                                                              False)}  # fmt: skip
+    assert _agreed(ws) == start_agreed  # every label counts as it did before the first change
+    assert _annotations(ws)[: len(start_annotations)] == start_annotations  # nothing rewritten
+    with pytest.raises(InvalidInputError, match="no taxonomy change left to undo"):
+        taxonomy.undo_last(ws, project="bank", actor="bo")
+
+    history = taxonomy.label_history(ws, project="bank")
+    assert [h.kind for h in history] == ["rename", "split", "merge", "retire", "describe"] + [
+        "undo"] * 5  # fmt: skip
+    assert all(h.undone_by is not None for h in history[:5])
+    assert history[5].reason == "too hasty" and history[5].actor == "bo"
+    assert {h.undone_by for h in history[:5]} == {h.id for h in history[5:]}
+
+    # the next model learns the taxonomy as it was; a freed name can be used again
+    assert jobs.retrain_decision(ws, "bank").due
+    assert sorted(training.train_project(ws, "bank").classes) == sorted(LABELS)
+    taxonomy.split_label(ws, project="bank", label="exchange_rate",
+                         into=["rate_fees", "rate_other"], actor="a")  # fmt: skip
+    with pytest.raises(ConflictError, match="already exist: rate_today"):
+        taxonomy.add_labels(ws, project="bank", names=["rate_today"], actor="a")  # still used
+
+
+def test_undo_a_merge_restores_what_the_merged_label_had_absorbed(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = seeded
+    start = _agreed(ws)
+    taxonomy.merge_labels(ws, project="bank", labels=["card_arrival", "change_pin"], actor="a")
+    taxonomy.merge_labels(ws, project="bank", labels=["card_arrival", "atm_support"],
+                          into="cards", actor="a")  # fmt: skip
+    assert sum(v == "cards" for v in _agreed(ws).values()) == 3 * PER_CLASS
+    undo = taxonomy.undo_last(ws, project="bank", actor="a")
+    assert undo.details["removed"] == ["cards"] and "cards" not in _label_rows(ws)
+    agreed = _agreed(ws)  # change_pin's examples count as card_arrival again, not as nothing
+    assert sum(v == "card_arrival" for v in agreed.values()) == 2 * PER_CLASS
+    assert sum(v == "atm_support" for v in agreed.values()) == PER_CLASS
+    taxonomy.undo_last(ws, project="bank", actor="a")
+    assert _agreed(ws) == start
+
+
+def test_undo_that_would_lose_labels_is_refused_and_changes_nothing(seeded) -> None:  # type: ignore[no-untyped-def]
+    ws, _ = seeded
+    taxonomy.add_labels(ws, project="bank", names=["lost_card"], actor="a")
+    task = labeling.next_task(ws, project="bank", annotator="U1")
+    assert task is not None
+    _submit(ws, task.example_id, "lost_card")
+    rows, history = _label_rows(ws), taxonomy.label_history(ws, project="bank")
+    with pytest.raises(ConflictError, match="'lost_card' has been used since"):
+        taxonomy.undo_last(ws, project="bank", actor="a")
+    assert _label_rows(ws) == rows and taxonomy.label_history(ws, project="bank") == history
+
+    # a change recorded before events kept the labels folded into a merged label: refused when
+    # the history shows the merged label had absorbed one, since the undo cannot tell which
+    taxonomy.retire_label(ws, project="bank", label="lost_card", map_to="age_limit", actor="a")
+    taxonomy.merge_labels(ws, project="bank", labels=["age_limit", "atm_support"],
+                          into="atm_support", actor="a")  # fmt: skip
+    with session_scope(ws.db) as s:
+        event = s.exec(select(LabelEvent).order_by(LabelEvent.id.desc())).first()  # type: ignore[union-attr]
+        assert event is not None and event.kind == "merge"
+        event.details = {k: v for k, v in event.details.items() if k != "followers"}
+        s.add(event)
+    with pytest.raises(ConflictError, match="recorded before labelbot kept"):
+        taxonomy.undo_last(ws, project="bank", actor="a")
