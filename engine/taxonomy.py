@@ -584,6 +584,7 @@ def _change(
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
+        repo.lock_taxonomy(session=session, project_id=found.id)
         before = set(repo.examples_to_relabel(session=session, project_id=found.id))
         details = apply(session, found)
         after = set(repo.examples_to_relabel(session=session, project_id=found.id))

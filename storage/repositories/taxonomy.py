@@ -17,8 +17,15 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.errors import InvalidInputError
-from storage.models import Annotation, Example, Label, LabelEvent, Review, utcnow
+from storage.models import Annotation, Example, Label, LabelEvent, Project, Review, utcnow
 from storage.repositories.projects import _clean_label, get_label, list_labels
+
+
+def lock_taxonomy(*, session: Session, project_id: int) -> None:
+    """Serialize taxonomy changes of one project: on PostgreSQL the project's row is locked
+    until the transaction ends, so two changes (two undos of the same event, say) cannot both
+    read the history before either writes. SQLite's write transactions are serial already."""
+    session.exec(select(Project.id).where(Project.id == project_id).with_for_update()).all()
 
 
 def record_event(

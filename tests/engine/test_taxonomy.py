@@ -521,3 +521,42 @@ def test_undo_that_would_lose_labels_is_refused_and_changes_nothing(seeded) -> N
         s.add(event)
     with pytest.raises(ConflictError, match="recorded before labelbot kept"):
         taxonomy.undo_last(ws, project="bank", actor="a")
+
+
+def test_two_undos_at_once_never_undo_one_change_twice(seeded, db_url_and_schema, encoder) -> None:  # type: ignore[no-untyped-def]
+    """Two admins press undo at the same moment (two processes): each undo event reverts a
+    different change, or the late one is told the taxonomy changed meanwhile."""
+    import threading
+
+    from engine.workspace import Workspace
+
+    ws, _ = seeded
+    taxonomy.merge_labels(ws, project="bank", labels=["card_arrival", "change_pin"],
+                          into="cards", actor="a")  # fmt: skip
+    taxonomy.rename_label(ws, project="bank", label="age_limit", new_name="minimum_age", actor="a")
+    _, schema = db_url_and_schema
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def admin(who: str) -> None:
+        other = Workspace.open(ws.settings, schema=schema, encoder=encoder, migrate=False)
+        barrier.wait()
+        try:
+            outcomes.append(taxonomy.undo_last(other, project="bank", actor=who, rescore=False))
+        except ConflictError as exc:
+            outcomes.append(exc)
+        finally:
+            other.close()
+
+    threads = [threading.Thread(target=admin, args=(f"U{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(outcomes) == 2
+    undos = [h for h in taxonomy.label_history(ws, project="bank") if h.kind == "undo"]
+    targets = [h.details["event_id"] for h in undos]
+    assert len(targets) == len(set(targets)) >= 1  # no change undone twice
+    assert len(undos) == sum(isinstance(o, taxonomy.TaxonomyChange) for o in outcomes)
+    assert all("changed meanwhile" in str(o) for o in outcomes if isinstance(o, ConflictError))
+    assert "minimum_age" not in [lb.name for lb in projects.list_labels(ws, project="bank")]
