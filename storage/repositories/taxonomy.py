@@ -16,7 +16,7 @@ from sqlalchemy import delete, exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.errors import InvalidInputError
+from storage.errors import InvalidInputError, StaleActionError
 from storage.models import Annotation, Example, Label, LabelEvent, Project, Review, utcnow
 from storage.repositories.projects import _clean_label, get_label, list_labels
 
@@ -234,14 +234,22 @@ def find_by_former_name(*, session: Session, project_id: int, name: str) -> Labe
 
 def get_clicked_label(*, session: Session, project_id: int, name: str) -> Label:
     """The label a click names: by its name, or by a name it had before a rename (a button
-    sent before the rename still carries the old one). Unknown: InvalidInputError."""
+    sent before the rename still carries the old one). A label an undo removed:
+    StaleActionError (the message is redrawn); unknown: InvalidInputError."""
     try:
         return get_label(session=session, project_id=project_id, name=name)
     except InvalidInputError:
         renamed = find_by_former_name(session=session, project_id=project_id, name=name)
-        if renamed is None:
-            raise
-        return renamed
+        if renamed is not None:
+            return renamed
+        if any(e.kind == "undo" and name in e.details.get("removed", [])
+               for e in list_events(session=session, project_id=project_id)):  # fmt: skip
+            names = ", ".join(active_names(session=session, project_id=project_id))
+            raise StaleActionError(
+                f"the label {name!r} was removed when a taxonomy change was undone; pick "
+                f"another ({names})"
+            ) from None
+        raise
 
 
 def split_into(*, session: Session, label: Label) -> list[str] | None:

@@ -457,6 +457,10 @@ def test_undo_walks_back_through_the_history_and_keeps_labels_given_since(seeded
     agreed = _agreed(ws)
     assert agreed[task.example_id] == "exchange_rate"  # the label given since counts, mapped
     assert sum(v == "exchange_rate" for v in agreed.values()) == PER_CLASS
+    later = labeling.next_task(ws, project="bank", annotator="U2")
+    assert later is not None  # a button of the removed part, sent before the undo: stale
+    with pytest.raises(StaleActionError, match="'rate_fees' was removed when a taxonomy change"):
+        _submit(ws, later.example_id, "rate_fees", who="U2")
 
     taxonomy.undo_last(ws, project="bank", actor="bo")  # the rename
     assert _label_rows(ws) == {**start_labels, "rate_today": (_label_rows(ws)["rate_today"][0],
