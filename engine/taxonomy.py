@@ -38,6 +38,7 @@ from storage.db import session_scope
 from storage.errors import ConflictError, InvalidInputError
 from storage.models import Label, Project
 from storage.repositories import examples, projects
+from storage.repositories import proposals as proposal_repo
 from storage.repositories import taxonomy as repo
 
 TAXONOMY_CHANGED_AT = "taxonomy_changed_at"  # project setting: ISO time of the last change
@@ -328,8 +329,14 @@ def undo_last(
         return {"event_id": event.id, "kind": event.kind,
                 "summary": summarize(event.kind, event.details), **undone}  # fmt: skip
 
+    def then(session: Session, details: dict[str, Any], undo_event_id: int) -> None:
+        # a proposal whose change this undid: rejected, not proposed again unless evidence grows
+        proposal_repo.reject_undone(
+            session=session, label_event_id=int(details["event_id"]), undo_event_id=undo_event_id
+        )
+
     return _change(ws, project, kind="undo", actor=actor, reason=reason, apply=apply,
-                   retrain=target.kind != "describe", rescore=rescore)  # fmt: skip
+                   retrain=target.kind != "describe", rescore=rescore, then=then)  # fmt: skip
 
 
 def _undo_target(events: Sequence[Any]) -> Any:
@@ -576,9 +583,11 @@ def _change(
     apply: Callable[[Session, Project], dict[str, Any]],
     retrain: bool = True,
     rescore: bool = True,
+    then: Callable[[Session, dict[str, Any], int], None] | None = None,
 ) -> TaxonomyChange:
     """Run one change in one transaction: apply it, count the examples it sent back to the
-    queue, record the event and (unless only guidelines changed) mark the model stale."""
+    queue, record the event and (unless only guidelines changed) mark the model stale.
+    ``then(session, details, event id)`` runs in the same transaction once the event exists."""
     if not actor.strip():
         raise InvalidInputError("a taxonomy change needs an actor (who made it)")
     with session_scope(ws.db) as session:
@@ -599,6 +608,8 @@ def _change(
             reason=reason.strip(),
             details=details,
         )
+        if then is not None:
+            then(session, details, int(event.id or 0))
         if retrain:
             projects.update_project_settings(
                 session=session,

@@ -194,3 +194,21 @@ def set_aside_example_ids(*, session: Session, project_id: int) -> list[int]:
         int(i) for i in session.exec(flagged).all()
     }
     return sorted(ids)
+
+
+def reject_undone(*, session: Session, label_event_id: int, undo_event_id: int) -> list[int]:
+    """An applied proposal whose change was undone counts as rejected from then on (held back
+    until its evidence grows); its reason says which undo. Returns the proposals changed."""
+    rows = session.exec(
+        select(TaxonomyProposal).where(
+            TaxonomyProposal.label_event_id == label_event_id,
+            col(TaxonomyProposal.status) == "applied",
+        )
+    ).all()
+    for row in rows:
+        row.status = "rejected"
+        row.reason = f"{row.reason}; undone by #{undo_event_id}".lstrip("; ")
+        row.updated_at = utcnow()
+        session.add(row)
+    session.flush()
+    return [int(r.id or 0) for r in rows]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import digest, jobs, labeling, projects, proposing, training
+from engine import digest, jobs, labeling, projects, proposing, taxonomy, training
 from engine.datasets import dataset_path
 from storage.db import session_scope
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
@@ -144,6 +144,13 @@ def test_fused_label_gets_a_split_and_approving_applies_it(ws, seven_intents, tm
     gather = proposing.approve(ws, "bank", rare[new[0]].id, actor="ana", actor_is_admin=True)
     assert gather.change is None and gather.proposal.status == "approved"
     assert "gather more examples" in gather.summary
+
+    # the admin takes the split back: the proposal counts as rejected from then on
+    undo = taxonomy.undo_last(ws, project="bank", actor="ana")
+    assert undo.details["event_id"] == decision.change.event_id
+    assert undo.details["removed"] == new and undo.details["restored_examples"] == 32
+    row = proposing.get_proposal(ws, split.id)
+    assert row.status == "rejected" and row.reason.endswith(f"undone by #{undo.event_id}")
 
 
 def test_rejected_split_returns_only_when_the_evidence_grows(ws, seven_intents, tmp_path) -> None:  # type: ignore[no-untyped-def]
