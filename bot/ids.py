@@ -64,6 +64,8 @@ PROPOSAL_APPROVE = "proposal_approve"
 PROPOSAL_REJECT = "proposal_reject"
 # "Edit names & approve": opens PROPOSAL_MODAL with the names approval would use.
 PROPOSAL_EDIT = "proposal_edit"
+# "Undo" on an applied proposal's message: undoes its change while it is the latest.
+PROPOSAL_UNDO = "proposal_undo"
 PROPOSAL_BLOCK = "proposal"
 PROPOSAL_ACTIONS_BLOCK = "proposal_actions"
 PROPOSAL_RESULT_BLOCK = "proposal_result"
@@ -126,6 +128,7 @@ ACTIONS: tuple[str | re.Pattern[str], ...] = (
     PROPOSAL_APPROVE,
     PROPOSAL_REJECT,
     PROPOSAL_EDIT,
+    PROPOSAL_UNDO,
     REVIEW_KEEP,
     REVIEW_CHANGE,
     REVIEW_SELECT,

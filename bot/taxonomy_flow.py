@@ -114,12 +114,34 @@ def _show_decision(
     """The verdict on the proposal's channel message, then what the change leaves to do."""
     card = proposal_card(project, decision.proposal)
     done = proposal_views.decided_message(
-        card, user=user, approved=approved, summary=decision.summary
-    )
+        card, user=user, approved=approved, summary=decision.summary,
+        undoable=decision.change is not None,
+    )  # fmt: skip
     if channel and ts:
         services.courier.update(done, channel=channel, ts=ts)
     if decision.change is not None:
         after_change(services, project=project, change=decision.change)
+
+
+def undo_proposal(
+    services: Services, *, project: str, proposal_id: int, user: str, channel: str, ts: str
+) -> None:
+    """An admin's Undo on an applied proposal's message: undo its change while it is the
+    latest (else the error handler says which change to undo first), then show who undid it."""
+    row = proposing.get_proposal(services.ws, proposal_id, project=project)
+    if row.label_event_id is None:
+        raise StaleActionError(f"proposal {proposal_id} changed no label: nothing to undo")
+    change = taxonomy.undo_last(
+        services.ws, project=project, actor=user, rescore=False, event_id=row.label_event_id,
+        reason=f"Undo on proposal {proposal_id}'s message",
+    )  # fmt: skip
+    card = proposal_card(project, row)
+    done = proposal_views.decided_message(
+        card, user=row.decided_by or user, approved=True, summary=row.reason or "",
+        undone=(user, change.summary),
+    )  # fmt: skip
+    services.courier.update(done, channel=channel, ts=ts)
+    after_change(services, project=project, change=change)
 
 
 def edit_form(services: Services, *, project: str, proposal_id: int) -> Block:

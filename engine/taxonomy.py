@@ -35,7 +35,7 @@ from typing import Any
 
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import ConflictError, InvalidInputError
+from storage.errors import ConflictError, InvalidInputError, StaleActionError
 from storage.models import Label, Project
 from storage.repositories import examples, projects
 from storage.repositories import proposals as proposal_repo
@@ -305,14 +305,32 @@ def last_undoable(ws: Workspace, *, project: str) -> HistoryEntry | None:
 
 
 def undo_last(
-    ws: Workspace, *, project: str, actor: str, reason: str = "", rescore: bool = True
+    ws: Workspace,
+    *,
+    project: str,
+    actor: str,
+    reason: str = "",
+    rescore: bool = True,
+    event_id: int | None = None,
 ) -> TaxonomyChange:
     """Undo the latest change not undone yet, as a recorded change of its own ("undo"): the
     taxonomy and what every annotation counts as return to how they were before it, while the
     labels given since are kept (see the module docstring). ConflictError when that would lose
     labels given since (a label the change created was used) or the history lacks what is needed.
+    ``event_id``: undo only if that change is the latest (StaleActionError once it was undone,
+    ConflictError while a later change stands).
     """
     target = last_undoable(ws, project=project)
+    if event_id is not None and (target is None or target.id != event_id):
+        undone = {h.id: h.undone_by for h in label_history(ws, project=project)}
+        if undone.get(event_id):
+            raise StaleActionError(
+                f"change #{event_id} was already undone (by #{undone[event_id]})"
+            )
+        if target is not None:
+            raise ConflictError(
+                f"change #{event_id} is not the latest: undo #{target.id} ({target.summary}) first"
+            )
     if target is None:
         raise InvalidInputError(f"project {project!r} has no taxonomy change left to undo")
 

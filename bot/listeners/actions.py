@@ -32,6 +32,7 @@ def register(app: Registrar) -> None:
     app.action(ids.PROPOSAL_APPROVE)(proposal_approved)
     app.action(ids.PROPOSAL_REJECT)(proposal_rejected)
     app.action(ids.PROPOSAL_EDIT)(proposal_edit_clicked)
+    app.action(ids.PROPOSAL_UNDO)(proposal_undo_clicked)
     app.action(ids.REVIEW_KEEP)(review_kept)
     app.action(ids.REVIEW_CHANGE)(review_changed)
     app.action(ids.REVIEW_SELECT)(review_changed)
@@ -170,6 +171,28 @@ def proposal_edit_clicked(
     form = taxonomy_flow.edit_form(services, project=project, proposal_id=proposal_id)
     # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
     client.views_open(trigger_id=body["trigger_id"], view=form)
+
+
+def proposal_undo_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
+) -> None:
+    """Undo on an applied proposal's message: admins only."""
+    ack()
+    services: Services = context["services"]
+    user = body["user"]["id"]
+    project, proposal_id = parse_proposal_value(action["value"])
+    if not admin.is_admin(services, user=user, project=project):
+        respond(
+            **info_message(admin_views.not_admin("undo taxonomy changes", project)),
+            response_type="ephemeral",
+            replace_original=False,
+        )
+        return
+    container = body["container"]
+    taxonomy_flow.undo_proposal(
+        services, project=project, proposal_id=proposal_id, user=user,
+        channel=container["channel_id"], ts=container["message_ts"],
+    )  # fmt: skip
 
 
 def _decide(

@@ -190,14 +190,43 @@ def proposal_message(card: ProposalCard) -> Block:
     return message(fallback, blocks)
 
 
-def decided_message(card: ProposalCard, *, user: str, approved: bool, summary: str) -> Block:
-    """The proposal message once decided: the buttons give way to who decided what."""
+def decided_message(
+    card: ProposalCard,
+    *,
+    user: str,
+    approved: bool,
+    summary: str,
+    undoable: bool = False,
+    undone: tuple[str, str] | None = None,
+) -> Block:
+    """The proposal message once decided: the buttons give way to who decided what; an applied
+    change keeps an Undo button (``undoable``) until someone undoes it (``undone``: who, what)."""
     verdict = (
         f":white_check_mark: Approved by <@{user}>: {escape(summary)}"
         if approved
         else f":no_entry_sign: Rejected by <@{user}>"
     )
     blocks = [*_summary_blocks(card), section(verdict, block_id=f"{ids.PROPOSAL_RESULT_BLOCK}")]
+    if undone is not None:
+        who, what = undone
+        verdict = f":leftwards_arrow_with_hook: Undone by <@{who}>: {escape(what)}"
+        blocks.append(section(verdict))
+    elif undoable:
+        undo = button(
+            "Undo",
+            action_id=ids.PROPOSAL_UNDO,
+            value=proposal_value(card.project, card.id),
+            style="danger",
+            confirm={
+                "title": plain("Undo this change?"),
+                "text": plain(truncate(
+                    "The labels return to how they were before it; labels given since are kept. "
+                    "Admins only, and only while it is the latest change.", CONFIRM_TEXT_MAX)),
+                "confirm": plain("Undo"),
+                "deny": plain("Cancel"),
+            },
+        )  # fmt: skip
+        blocks.append(actions([undo], block_id=f"{ids.PROPOSAL_ACTIONS_BLOCK}:{card.id}"))
     return message(verdict, blocks)
 
 

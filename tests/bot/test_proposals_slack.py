@@ -112,7 +112,7 @@ def test_only_admins_approve_and_approval_merges(bot: Bot, bank: dict[str, str])
     updated = _posted(bot)
     assert f"Approved by <@{ADMIN}>" in updated["text"]
     assert "merged age_limit into exchange_rate" in updated["text"]
-    assert not any(b["type"] == "actions" for b in updated["blocks"])
+    assert _action_ids(updated) == {ids.PROPOSAL_UNDO}  # Approve / Reject gone, Undo offered
 
     bot.slack.click(ADMIN, message, ids.PROPOSAL_APPROVE, channel=CHANNEL)  # a double click
     bot.settle()
@@ -265,7 +265,7 @@ def test_an_admin_approves_a_split_under_names_of_their_own(bot: Bot, bank: dict
     assert event.actor == ADMIN and event.reason == f"proposal {pid}: clearer names"
     updated = _posted(bot)
     assert f"Approved by <@{ADMIN}>" in updated["text"] and "card_delayed" in updated["text"]
-    assert not any(b["type"] == "actions" for b in updated["blocks"])
+    assert _action_ids(updated) == {ids.PROPOSAL_UNDO}  # Approve / Reject gone, Undo offered
 
     stale = _errors(_edit_submit(bot, view, "x_part, y_part"))
     assert f"Proposal {pid} was already applied by {ADMIN}: nothing was changed" in stale
@@ -334,3 +334,50 @@ def test_what_approving_does_is_said_for_every_kind() -> None:
     action_ids = {el["action_id"] for b in message["blocks"] if b["type"] == "actions"
                   for el in b["elements"]}  # fmt: skip
     assert action_ids == {ids.PROPOSAL_APPROVE, ids.PROPOSAL_REJECT}
+
+
+def _action_ids(message: dict[str, Any]) -> set[str]:
+    return {el["action_id"] for b in message["blocks"] if b["type"] == "actions"
+            for el in b["elements"]}  # fmt: skip
+
+
+def test_undo_on_an_applied_proposal_takes_its_change_back(bot: Bot, bank: dict[str, str]) -> None:
+    """Undo on the approved message: admins only; refused while a later change stands; then
+    the merged label is back, the message says who undid it, the proposal counts as rejected,
+    and a second click is stale."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    pid = _merge(bot)
+    proposal_poster(bot.services)()
+    bot.slack.click(ADMIN, _posted(bot), ids.PROPOSAL_APPROVE, channel=CHANNEL)
+    bot.settle()
+    approved = _posted(bot)
+    assert "age_limit" not in _active(bot)
+
+    bot.slack.click(EXPERT, approved, ids.PROPOSAL_UNDO, channel=CHANNEL)
+    bot.settle()
+    assert "Only project admins can undo taxonomy changes" in bot.slack.ephemerals(EXPERT)[-1]
+    assert "age_limit" not in _active(bot)
+
+    later = taxonomy.rename_label(bot.ws, project=PROJECT, label="change_pin",
+                                  new_name="pin_change", actor=ADMIN)  # fmt: skip
+    bot.slack.click(ADMIN, approved, ids.PROPOSAL_UNDO, channel=CHANNEL)
+    bot.settle()
+    refused = bot.slack.ephemerals(ADMIN)[-1]
+    assert (
+        f"is not the latest: undo #{later.event_id} (renamed change_pin to pin_change)" in refused
+    )
+    assert "age_limit" not in _active(bot)
+    taxonomy.undo_last(bot.ws, project=PROJECT, actor=ADMIN)  # the rename
+
+    bot.slack.click(ADMIN, approved, ids.PROPOSAL_UNDO, channel=CHANNEL)
+    bot.settle()
+    assert "age_limit" in _active(bot) and "exchange_rate" in _active(bot)
+    undone = _posted(bot)
+    assert f"Undone by <@{ADMIN}>: undid #" in undone["text"] and not _action_ids(undone)
+    row = proposing.get_proposal(bot.ws, pid)
+    assert row.status == "rejected" and "undone by #" in row.reason
+
+    bot.slack.click(ADMIN, approved, ids.PROPOSAL_UNDO, channel=CHANNEL)  # the old message
+    bot.settle()
+    assert "was already undone" in bot.slack.ephemerals(ADMIN)[-1]
+    assert [h.kind for h in taxonomy.label_history(bot.ws, project=PROJECT)].count("undo") == 2
