@@ -151,6 +151,24 @@ def proposal_rejected(
     _decide(context["services"], False, action, body, respond)
 
 
+def _proposal_admin(
+    services: Services, action: dict[str, Any], body: dict[str, Any], respond: Respond,
+    doing: str,
+) -> tuple[str, str, int] | None:  # fmt: skip
+    """(user, project, proposal id) of a click on a proposal's message when the clicker is one
+    of the project's admins; otherwise None, after telling them so (ephemeral)."""
+    user = body["user"]["id"]
+    project, proposal_id = parse_proposal_value(action["value"])
+    if admin.is_admin(services, user=user, project=project):
+        return user, project, proposal_id
+    respond(
+        **info_message(admin_views.not_admin(doing, project)),
+        response_type="ephemeral",
+        replace_original=False,
+    )
+    return None
+
+
 def proposal_edit_clicked(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, client: WebClient,
     context: BoltContext,
@@ -159,15 +177,10 @@ def proposal_edit_clicked(
     the same ephemeral note as on Approve."""
     ack()
     services: Services = context["services"]
-    user = body["user"]["id"]
-    project, proposal_id = parse_proposal_value(action["value"])
-    if not admin.is_admin(services, user=user, project=project):
-        respond(
-            **info_message(admin_views.not_admin("approve taxonomy proposals", project)),
-            response_type="ephemeral",
-            replace_original=False,
-        )
+    clicked = _proposal_admin(services, action, body, respond, "approve taxonomy proposals")
+    if clicked is None:
         return
+    _, project, proposal_id = clicked
     form = taxonomy_flow.edit_form(services, project=project, proposal_id=proposal_id)
     # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
     client.views_open(trigger_id=body["trigger_id"], view=form)
@@ -179,15 +192,10 @@ def proposal_undo_clicked(
     """Undo on an applied proposal's message: admins only."""
     ack()
     services: Services = context["services"]
-    user = body["user"]["id"]
-    project, proposal_id = parse_proposal_value(action["value"])
-    if not admin.is_admin(services, user=user, project=project):
-        respond(
-            **info_message(admin_views.not_admin("undo taxonomy changes", project)),
-            response_type="ephemeral",
-            replace_original=False,
-        )
+    clicked = _proposal_admin(services, action, body, respond, "undo taxonomy changes")
+    if clicked is None:
         return
+    user, project, proposal_id = clicked
     container = body["container"]
     taxonomy_flow.undo_proposal(
         services, project=project, proposal_id=proposal_id, user=user,
@@ -200,16 +208,11 @@ def _decide(
     respond: Respond,
 ) -> None:  # fmt: skip
     """Approve / Reject on a proposal: admins only; the message then shows the verdict."""
-    user = body["user"]["id"]
-    project, proposal_id = parse_proposal_value(action["value"])
-    if not admin.is_admin(services, user=user, project=project):
-        doing = "approve taxonomy proposals" if approve else "reject taxonomy proposals"
-        respond(
-            **info_message(admin_views.not_admin(doing, project)),
-            response_type="ephemeral",
-            replace_original=False,
-        )
+    doing = "approve taxonomy proposals" if approve else "reject taxonomy proposals"
+    clicked = _proposal_admin(services, action, body, respond, doing)
+    if clicked is None:
         return
+    user, project, proposal_id = clicked
     container = body["container"]
     taxonomy_flow.decide(
         services, approve=approve, project=project, proposal_id=proposal_id, user=user,
