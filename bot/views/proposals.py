@@ -141,17 +141,60 @@ def _quote(text: str) -> str:
     return ">" + truncate(escape(one_line), SAMPLE_TEXT_MAX)
 
 
+def plain_reason(card: ProposalCard) -> str:
+    """Why the change is proposed, in words an expert uses (mrkdwn, escaped); the statistics
+    follow in the details."""
+    ev = card.evidence
+    labels = [f"*{escape(lb)}*" for lb in card.labels]
+    if card.kind == "merge" and len(labels) == 2:
+        joint = ev.get("confident_joint") or {}
+        looks = sum(int(v) for v in joint.values()) if isinstance(joint, Mapping) else 0
+        told = ev.get("disagreements")
+        return (
+            f"The model mixes up {labels[0]} and {labels[1]}"
+            + (f": {looks} examples confidently look like the other label" if looks else "")
+            + (f", and experts chose differently between them {told} times" if told else "")
+            + ". If they mean the same thing to your team, merge them."
+        )
+    if card.kind == "split" and ev.get("clusters"):
+        parts = []
+        for c in ev["clusters"][:2]:
+            n = int(c.get("size") or 0) + int(c.get("unlabeled") or 0)
+            parts.append(f"*{escape(str(c.get('suggested_name')))}* ({n:,} examples)")
+        return (
+            f"{labels[0]} may hold two different things, {_and(parts)}: its examples form two "
+            "groups further apart than a label's usually are. If your team tells them apart, "
+            "split it."
+        )
+    if card.kind == "add":
+        size = ev.get("size")
+        many = f"{size} examples" if size else "Examples"
+        return (
+            f"{many} that your experts skipped or flagged as fitting no label look alike: a "
+            f"label such as {labels[0]} may be missing."
+        )
+    if card.kind == "rare":
+        count, nearest = ev.get("count"), ev.get("nearest_label")
+        advice = (
+            f"merge it into *{escape(str(nearest))}*, or label more of it"
+            if ev.get("suggestion") == "merge" and nearest
+            else "label more of it (the queue already looks for them)"
+        )
+        return f"{labels[0]} has only {count} examples, too few for the model to learn: {advice}."
+    return escape(card.message)
+
+
 def _summary_blocks(card: ProposalCard) -> list[Block]:
     icon = KIND_ICONS.get(card.kind, ":bulb:")
     labels = ", ".join(f"*{escape(lb)}*" for lb in card.labels)
     head = (
         f"{icon} *Taxonomy proposal #{card.id}* in *{escape(card.project)}*: {escape(card.kind)} "
-        f"{labels} (score {card.score:.2f})\n{escape(card.message)}"
+        f"{labels}\n{plain_reason(card)}"
     )
     blocks = [section(head, block_id=f"{ids.PROPOSAL_BLOCK}:{card.id}")]
     numbers = evidence_numbers(card.evidence)
-    if numbers:
-        blocks.append(context("Evidence: " + " · ".join(numbers)))
+    details = f"Details (score {card.score:.2f}): {escape(card.message)}"
+    blocks.append(context(details, *(["Evidence: " + " · ".join(numbers)] if numbers else [])))
     for title, texts in list(sample_groups(card.evidence))[:GROUPS_SHOWN]:
         quoted = "\n".join(_quote(t) for t in texts[:SAMPLES_PER_GROUP])
         blocks.append(section(f"{title}\n{quoted}" if quoted else title))

@@ -13,7 +13,13 @@ import httpx
 
 from bot import ids
 from bot.scheduling import proposal_poster
-from bot.views.proposals import ProposalCard, approval_effect, proposal_message, sample_groups
+from bot.views.proposals import (
+    ProposalCard,
+    approval_effect,
+    plain_reason,
+    proposal_message,
+    sample_groups,
+)
 from engine import projects, proposing, taxonomy
 from storage.db import session_scope
 from storage.repositories import projects as project_repo
@@ -75,6 +81,9 @@ def test_proposal_is_posted_once_with_its_evidence_and_buttons(
     blocks = json.dumps(message["blocks"], ensure_ascii=False)
     assert "age_limit" in message["text"] and "merge" in blocks
     assert "confusion 0.31" in blocks and "*exchange_rate* 30 examples" in blocks
+    head = message["blocks"][0]["text"]["text"]  # plain words first, the statistics below
+    assert "The model mixes up *age_limit* and *exchange_rate*. If they mean the same" in head
+    assert "Details (score 0.80): Merge age_limit and exchange_rate" in blocks
     assert "How old must I be? &lt;@U123&gt;" in blocks and "<@U123>" not in blocks
     assert "&lt;!channel&gt;" not in blocks and "…" in blocks  # the long text was cut
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message["blocks"])
@@ -381,3 +390,32 @@ def test_undo_on_an_applied_proposal_takes_its_change_back(bot: Bot, bank: dict[
     bot.settle()
     assert "was already undone" in bot.slack.ephemerals(ADMIN)[-1]
     assert [h.kind for h in taxonomy.label_history(bot.ws, project=PROJECT)].count("undo") == 2
+
+
+def test_each_kind_says_why_in_plain_words() -> None:
+    def card(kind: str, labels: list[str], **evidence: Any) -> ProposalCard:
+        return ProposalCard(id=1, project="p", kind=kind, labels=labels, score=0.5,
+                            message="technical", evidence=evidence)  # fmt: skip
+
+    merge = card("merge", ["a", "b<"], confident_joint={"a->b<": 3, "b<->a": 2}, disagreements=4)
+    assert plain_reason(merge) == (
+        "The model mixes up *a* and *b&lt;*: 5 examples confidently look like the other label, "
+        "and experts chose differently between them 4 times. If they mean the same thing to "
+        "your team, merge them."
+    )
+    split = card("split", ["bill"], clusters=[
+        {"suggested_name": "invoice", "size": 12, "unlabeled": 140},
+        {"suggested_name": "refund", "size": 9},
+    ])  # fmt: skip
+    assert plain_reason(split).startswith(
+        "*bill* may hold two different things, *invoice* (152 examples) and *refund* (9 examples)"
+    )
+    assert plain_reason(card("add", ["lost_card"], size=14)).startswith(
+        "14 examples that your experts skipped or flagged as fitting no label look alike: a "
+        "label such as *lost_card* may be missing."
+    )
+    rare = card("rare", ["tiny"], count=3, suggestion="merge", nearest_label="big")
+    assert plain_reason(rare) == (
+        "*tiny* has only 3 examples, too few for the model to learn: merge it into *big*, or "
+        "label more of it."
+    )
