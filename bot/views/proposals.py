@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import ids
-from bot.slack_text import escape, truncate
+from bot.slack_text import escape, split_chunks, truncate
 from bot.views.text import (
     MODAL_TITLE_MAX,
+    SECTION_TEXT_MAX,
     Block,
     actions,
     button,
@@ -32,6 +33,7 @@ SAMPLE_TEXT_MAX = 160  # one example quoted as evidence
 SAMPLES_PER_GROUP = 2  # examples shown per label / cluster
 GROUPS_SHOWN = 4
 LISTED_MAX = 20  # `/label proposals`: the strongest ones
+LISTED_REASON_MAX = 240
 KIND_ICONS = {"merge": ":twisted_rightwards_arrows:", "split": ":scissors:",
               "add": ":heavy_plus_sign:", "rare": ":hourglass:"}  # fmt: skip
 
@@ -280,10 +282,12 @@ def proposals_list(project: str, cards: Sequence[ProposalCard]) -> Block:
         return message(text, [section(text)])
     lines = [
         f"`#{c.id}` {escape(c.kind)} {', '.join(escape(lb) for lb in c.labels)} "
-        f"· score {c.score:.2f} · {escape(truncate(c.message, 200))}"
+        f"· score {c.score:.2f} · {truncate(plain_reason(c), LISTED_REASON_MAX)}"
         for c in cards[:LISTED_MAX]
     ]
-    blocks = [section(f"*Open taxonomy proposals of {escape(project)}*"), section("\n".join(lines))]
+    blocks = [section(f"*Open taxonomy proposals of {escape(project)}*")]
+    # 20 lines overflow one section's 3,000 characters: one section per chunk, none cut
+    blocks += [section(chunk) for chunk in split_chunks("\n".join(lines), SECTION_TEXT_MAX)]
     if len(cards) > LISTED_MAX:
         blocks.append(context(f"… and {len(cards) - LISTED_MAX} more: `labelbot proposals`."))
     blocks.append(context("Admins approve or reject them on their messages in the channel."))

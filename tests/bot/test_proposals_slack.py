@@ -419,3 +419,20 @@ def test_each_kind_says_why_in_plain_words() -> None:
         "*tiny* has only 3 examples, too few for the model to learn: merge it into *big*, or "
         "label more of it."
     )
+
+
+def test_the_proposals_list_shows_twenty_without_cutting_a_line() -> None:
+    from bot.views.proposals import proposals_list
+
+    cards = [
+        ProposalCard(id=i, project="p", kind="merge", labels=[f"label_{i}_" + "x" * 60, "b"],
+                     score=0.5, message="m", evidence={"confident_joint": {"x": i}})
+        for i in range(25)
+    ]  # fmt: skip
+    listed = proposals_list("p", cards)
+    sections = [b["text"]["text"] for b in listed["blocks"] if b["type"] == "section"]
+    assert all(len(t) <= 3000 for t in sections) and len(sections) >= 3
+    text = "\n".join(sections)
+    assert all(f"`#{i}` merge label_{i}_" in text for i in range(20)) and "`#20`" not in text
+    assert "The model mixes up *label_19_" in text
+    assert "… and 5 more" in json.dumps(listed, ensure_ascii=False)
