@@ -7,6 +7,8 @@ loads the pool and the model: too slow for Slack's 3 seconds).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import Any
 
@@ -58,10 +60,39 @@ def post_proposals(services: Services, *, project: str) -> int:
         payload = proposal_views.proposal_message(proposal_card(project, row))
         sent = services.client.chat_postMessage(channel=channel, **payload)
         proposing.record_message(
-            services.ws, int(row.id or 0), channel=str(sent["channel"]), message_ts=str(sent["ts"])
-        )
+            services.ws, int(row.id or 0), channel=str(sent["channel"]),
+            message_ts=str(sent["ts"]), message_hash=_digest(payload),
+        )  # fmt: skip
         posted += 1
+    sync_messages(services, project=project)
     return posted
+
+
+def sync_messages(services: Services, *, project: str) -> int:
+    """Update the posted proposal messages that no longer show what is stored: an open one
+    whose evidence a refresh changed, a superseded one (its buttons give way to a note).
+    https://docs.slack.dev/reference/methods/chat.update"""
+    updated = 0
+    for row in proposing.posted_to_sync(services.ws, project):
+        card = proposal_card(project, row)
+        if row.status == "superseded":
+            payload, digest = proposal_views.superseded_message(card), proposing.SUPERSEDED_HASH
+        else:
+            payload = proposal_views.proposal_message(card)
+            digest = _digest(payload)
+            if digest == row.message_hash:
+                continue
+        assert row.channel is not None and row.message_ts is not None
+        services.courier.update(payload, channel=row.channel, ts=row.message_ts)
+        proposing.record_message_hash(services.ws, int(row.id or 0), digest)
+        updated += 1
+    return updated
+
+
+def _digest(payload: Block) -> str:
+    """What a message shows, as 64 hex characters."""
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def post_all_proposals(services: Services) -> int:

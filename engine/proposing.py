@@ -224,12 +224,36 @@ def unposted(ws: Workspace, project: str) -> list[TaxonomyProposal]:
     return [p for p in list_proposals(ws, project) if p.message_ts is None]
 
 
-def record_message(ws: Workspace, proposal_id: int, *, channel: str, message_ts: str) -> None:
-    """Remember where the bot posted a proposal (to update that message when it is decided)."""
+def record_message(
+    ws: Workspace,
+    proposal_id: int,
+    *,
+    channel: str,
+    message_ts: str,
+    message_hash: str | None = None,
+) -> None:
+    """Remember where the bot posted a proposal (to update that message when it is decided or
+    refreshed) and a digest of what the message shows."""
     with session_scope(ws.db) as session:
-        repo.set_proposal_message(
-            session=session, proposal_id=proposal_id, channel=channel, message_ts=message_ts
-        )
+        repo.set_proposal_message(session=session, proposal_id=proposal_id, channel=channel,
+                                  message_ts=message_ts, message_hash=message_hash)  # fmt: skip
+
+
+SUPERSEDED_HASH = "superseded"  # the message says the proposal was superseded: nothing to sync
+
+
+def posted_to_sync(ws: Workspace, project: str) -> list[TaxonomyProposal]:
+    """Posted proposals whose channel message may need an update: open ones (fresh evidence)
+    and superseded ones whose message does not say so yet."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return repo.posted_to_sync(session=session, project_id=found.id, final_hash=SUPERSEDED_HASH)
+
+
+def record_message_hash(ws: Workspace, proposal_id: int, message_hash: str) -> None:
+    with session_scope(ws.db) as session:
+        repo.set_message_hash(session=session, proposal_id=proposal_id, message_hash=message_hash)
 
 
 # --- deciding ------------------------------------------------------------------------------------

@@ -297,6 +297,9 @@ class TaxonomyProposal(SQLModel, table=True):
     # Where the bot posted it (a Slack channel + message ts), to update the message later.
     channel: str | None = Field(default=None, max_length=64)
     message_ts: str | None = Field(default=None, max_length=64)
+    # A digest of what that message shows (the bot's rendering): a refresh that changes it, or
+    # supersedes the proposal, gets the message updated once. None: not posted yet.
+    message_hash: str | None = Field(default=None, max_length=64)
 
 
 # --- The model reviews the humans: mislabel reviews and second opinions --------------------------

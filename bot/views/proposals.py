@@ -275,6 +275,16 @@ def decided_message(
     return message(verdict, blocks)
 
 
+def superseded_message(card: ProposalCard) -> Block:
+    """A posted proposal the latest model no longer finds: its evidence, no buttons."""
+    note = (
+        ":zzz: Superseded: the latest model no longer finds this, so there is nothing to "
+        "decide. It is proposed again if the evidence returns."
+    )
+    blocks = [*_summary_blocks(card), context(note)]
+    return message(f"Superseded taxonomy proposal for {escape(card.project)}", blocks)
+
+
 def proposals_list(project: str, cards: Sequence[ProposalCard]) -> Block:
     """Answer to `/label proposals [project]` (ephemeral): the open proposals, strongest first."""
     if not cards:

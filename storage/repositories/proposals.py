@@ -170,14 +170,51 @@ def supersede(*, session: Session, proposal_ids: Sequence[int], now: datetime | 
 
 
 def set_proposal_message(
-    *, session: Session, proposal_id: int, channel: str, message_ts: str
+    *,
+    session: Session,
+    proposal_id: int,
+    channel: str,
+    message_ts: str,
+    message_hash: str | None = None,
 ) -> TaxonomyProposal:
-    """Remember where the bot posted the proposal, so it can update that message later."""
+    """Remember where the bot posted the proposal (to update that message later) and a digest
+    of what the message shows."""
     row = get_proposal(session=session, proposal_id=proposal_id)
     row.channel = channel
     row.message_ts = message_ts
+    row.message_hash = message_hash
     session.add(row)
     return row
+
+
+def set_message_hash(*, session: Session, proposal_id: int, message_hash: str) -> None:
+    """The proposal's channel message now shows what ``message_hash`` digests."""
+    session.execute(
+        update(TaxonomyProposal)
+        .where(col(TaxonomyProposal.id) == proposal_id)
+        .values(message_hash=message_hash)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def posted_to_sync(*, session: Session, project_id: int, final_hash: str) -> list[TaxonomyProposal]:
+    """Posted proposals whose message may be out of date: the open ones (a refresh may have
+    changed their evidence) and the superseded ones whose message does not say so yet
+    (``message_hash`` is not ``final_hash``). Decided ones are updated when decided."""
+    superseded_unsaid = (col(TaxonomyProposal.status) == "superseded") & (
+        func.coalesce(TaxonomyProposal.message_hash, "") != final_hash
+    )
+    return list(
+        session.exec(
+            select(TaxonomyProposal)
+            .where(
+                TaxonomyProposal.project_id == project_id,
+                col(TaxonomyProposal.message_ts).isnot(None),
+                (col(TaxonomyProposal.status) == OPEN) | superseded_unsaid,
+            )
+            .order_by(col(TaxonomyProposal.id))
+        ).all()
+    )
 
 
 def set_aside_example_ids(*, session: Session, project_id: int) -> list[int]:

@@ -436,3 +436,40 @@ def test_the_proposals_list_shows_twenty_without_cutting_a_line() -> None:
     assert all(f"`#{i}` merge label_{i}_" in text for i in range(20)) and "`#20`" not in text
     assert "The model mixes up *label_19_" in text
     assert "… and 5 more" in json.dumps(listed, ensure_ascii=False)
+
+
+def test_posted_messages_follow_refreshes_and_supersession(bot: Bot, bank: dict[str, str]) -> None:
+    """A refresh that changes a proposal's evidence updates its message once; one that drops
+    it turns the message into a superseded note without buttons, once."""
+    bot.api.add_user("U0OWNER", is_owner=True)  # no project admins: the workspace's decide
+    pid = _merge(bot)
+    post = proposal_poster(bot.services)
+    assert post() == 1
+    updates = len(bot.api.calls("chat.update"))
+    post()
+    assert len(bot.api.calls("chat.update")) == updates  # nothing changed: no update
+
+    row = proposing.get_proposal(bot.ws, pid)
+    with session_scope(bot.ws.db) as session:  # the next refresh finds more confusion
+        repo.save_open_proposal(
+            session=session, project_id=row.project_id, kind="merge", labels=row.labels,
+            key=row.key, score=0.9, evidence={**row.evidence, "confusion": 0.45},
+            evidence_strength=2.0, message=row.message,
+        )  # fmt: skip
+    post()
+    post()
+    assert len(bot.api.calls("chat.update")) == updates + 1
+    refreshed = _posted(bot)
+    assert "confusion 0.45" in json.dumps(refreshed["blocks"]) and _action_ids(refreshed)
+
+    with session_scope(bot.ws.db) as session:  # a later refresh no longer finds it
+        repo.supersede(session=session, proposal_ids=[pid])
+    post()
+    post()
+    assert len(bot.api.calls("chat.update")) == updates + 2
+    superseded = _posted(bot)
+    assert "Superseded: the latest model no longer finds this" in json.dumps(superseded["blocks"])
+    assert not _action_ids(superseded) and "age_limit" in superseded["blocks"][0]["text"]["text"]
+    bot.slack.click("U0OWNER", refreshed, ids.PROPOSAL_APPROVE, channel=CHANNEL)  # a stale copy
+    bot.settle()
+    assert "already superseded" in bot.slack.ephemerals("U0OWNER")[-1]
