@@ -1,8 +1,9 @@
 """Proposals from the model, stored and decided: the service the scheduler, CLI and bot call.
 
 :func:`refresh_proposals` runs the detectors (:mod:`engine.proposals`) on a project's labeled
-examples, its experts' disagreements and the examples they skipped or flagged, and stores what
-they find: the same key keeps its row (and its Slack message) with fresh evidence, open
+examples, its experts' disagreements and the examples they set aside (skipped, flagged, or
+discussed without labeling them), and stores what they find: the same key keeps its row (and
+its Slack message) with fresh evidence, open
 proposals no longer found become ``superseded``, and a decided proposal (rejected, approved or
 applied) is held back until its evidence has grown by ``engine.proposals.EVIDENCE_GROWTH``.
 

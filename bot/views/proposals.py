@@ -172,8 +172,8 @@ def plain_reason(card: ProposalCard) -> str:
         size = ev.get("size")
         many = f"{size} examples" if size else "Examples"
         return (
-            f"{many} that your experts skipped or flagged as fitting no label look alike: a "
-            f"label such as {labels[0]} may be missing."
+            f"{many} that your experts skipped, flagged or discussed without labeling look "
+            f"alike: a label such as {labels[0]} may be missing."
         )
     if card.kind == "rare":
         count, nearest = ev.get("count"), ev.get("nearest_label")

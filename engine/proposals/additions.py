@@ -1,5 +1,6 @@
-"""Addition proposals: a tight group among the examples experts skipped or flagged as fitting no
-label, which no existing label claims."""
+"""Addition proposals: a tight group among the examples experts set aside as fitting no label
+(skipped, flagged, or discussed in a thread without labeling them since), which no existing
+label claims."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def propose_additions(
             kind="add", labels=(name,),
             score=round(min(1.0, mean_pair - label_sim + len(members) / 100), 4),
             evidence=evidence, key=("add", *key_words),
-            message=(f"Add a label like {name!r}? {len(members)} skipped or flagged examples "
+            message=(f"Add a label like {name!r}? {len(members)} examples set aside by experts "
                      f"form a group as tight as a label (mean cosine {mean_pair:.2f}) and closer "
                      f"to each other than to any label (nearest: {nearest}, {label_sim:.2f})."),
             evidence_strength=float(len(members)),

@@ -222,8 +222,9 @@ def example_annotations(*, session: Session, example_id: int) -> list[Annotation
     )
 
 
-def count_open_discussions(*, session: Session, project_id: int) -> int:
-    """Discussion threads on examples that still have no live label."""
+def open_discussions(project_id: int) -> Any:
+    """A query of the examples discussed in a thread that still have no live label (the
+    experts talked about them instead of labeling them), one row per example."""
     from storage.models import DiscussionThread
     from storage.repositories.taxonomy import counting_label_ids
 
@@ -235,16 +236,18 @@ def count_open_discussions(*, session: Session, project_id: int) -> int:
         )
         .scalar_subquery()
     )
-    return int(
-        session.exec(
-            select(func.count(func.distinct(DiscussionThread.example_id)))
-            .join(Example, col(Example.id) == DiscussionThread.example_id)
-            .where(
-                Example.project_id == project_id,
-                col(DiscussionThread.example_id).not_in(labeled),
-            )
-        ).one()
+    return (
+        select(DiscussionThread.example_id)
+        .join(Example, col(Example.id) == DiscussionThread.example_id)
+        .where(Example.project_id == project_id, col(DiscussionThread.example_id).not_in(labeled))
+        .distinct()
     )
+
+
+def count_open_discussions(*, session: Session, project_id: int) -> int:
+    """Discussion threads on examples that still have no live label (examples, not threads)."""
+    found = open_discussions(project_id).subquery()
+    return int(session.exec(select(func.count()).select_from(found)).one())
 
 
 def annotators_since(

@@ -218,7 +218,10 @@ def posted_to_sync(*, session: Session, project_id: int, final_hash: str) -> lis
 
 
 def set_aside_example_ids(*, session: Session, project_id: int) -> list[int]:
-    """Examples an expert skipped or flagged (an open flag), in id order."""
+    """Examples an expert skipped, flagged (an open flag), or discussed in a thread without
+    labeling them since, in id order: the ones the experts found no label for."""
+    from storage.repositories.feedback import open_discussions
+
     skipped = select(Assignment.example_id).where(
         Assignment.project_id == project_id, Assignment.status == "skipped"
     )
@@ -227,9 +230,9 @@ def set_aside_example_ids(*, session: Session, project_id: int) -> list[int]:
         .join(Example, col(Example.id) == Flag.example_id)
         .where(Example.project_id == project_id, col(Flag.resolved_at).is_(None))
     )
-    ids = {int(i) for i in session.exec(skipped).all()} | {
-        int(i) for i in session.exec(flagged).all()
-    }
+    ids: set[int] = set()
+    for query in (skipped, flagged, open_discussions(project_id)):
+        ids |= {int(i) for i in session.exec(query).all()}
     return sorted(ids)
 
 

@@ -411,8 +411,8 @@ def test_each_kind_says_why_in_plain_words() -> None:
         "*bill* may hold two different things, *invoice* (152 examples) and *refund* (9 examples)"
     )
     assert plain_reason(card("add", ["lost_card"], size=14)).startswith(
-        "14 examples that your experts skipped or flagged as fitting no label look alike: a "
-        "label such as *lost_card* may be missing."
+        "14 examples that your experts skipped, flagged or discussed without labeling look "
+        "alike: a label such as *lost_card* may be missing."
     )
     rare = card("rare", ["tiny"], count=3, suggestion="merge", nearest_label="big")
     assert plain_reason(rare) == (

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import digest, jobs, labeling, projects, proposing, taxonomy, training
+from engine import digest, discussions, jobs, labeling, projects, proposing, taxonomy, training
 from engine.datasets import dataset_path
 from storage.db import session_scope
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
 from storage.repositories import examples, feedback
 from storage.repositories import projects as project_repo
+from storage.repositories import proposals as proposal_repo
 from tests.conftest import BANKING_SLICE_LABELS
 
 EXTRA = ("lost_or_stolen_card", "top_up_failed")
@@ -241,6 +242,35 @@ def test_examples_set_aside_by_experts_suggest_a_new_label(ws, seven_intents, tm
     assert set(add.evidence["ids"]) <= set(stolen) and add.evidence["size"] >= 3
     decision = proposing.approve(ws, "bank", add.id, actor="ana", actor_is_admin=True)
     assert decision.change is not None and add.labels[0] in decision.change.labels
+
+
+def test_examples_discussed_instead_of_labeled_suggest_a_new_label(
+    ws, seven_intents, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Threads on examples nobody labeled since count as set aside, like skips and flags; a
+    discussed example that was labeled afterwards does not."""
+    rows = [r for r in seven_intents if r[1] in BANKING_SLICE_LABELS]
+    rows += [r for r in seven_intents if r[1] == "lost_or_stolen_card"][:8]
+    make_project(ws, tmp_path, rows, rename={"lost_or_stolen_card": None})
+    texts = _texts(ws)
+    stolen = [i for i, t in texts.items() if t in {r[0] for r in rows[-8:]}]
+    assert not [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "add"]
+    for n, i in enumerate(stolen[:5]):
+        discussions.open_thread(ws, example_id=i, channel="C1", thread_ts=f"1.{n}", kind="team",
+                                opened_by="ana")  # fmt: skip
+    (add,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "add"]
+    assert set(add.evidence["ids"]) <= set(stolen[:5]) and add.evidence["size"] >= 3
+    with session_scope(ws.db, read_only=True) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        assert feedback.count_open_discussions(session=s, project_id=project.id) == 5
+    labeling.submit_label(ws, project="bank", example_id=stolen[0], label="card_arrival",
+                          annotator="bo", source="slack", key="k0")  # fmt: skip
+    with session_scope(ws.db, read_only=True) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        assert feedback.count_open_discussions(session=s, project_id=project.id) == 4
+        assert stolen[0] not in proposal_repo.set_aside_example_ids(
+            session=s, project_id=project.id
+        )
 
 
 def test_only_admins_decide_and_a_decision_is_made_once(ws, banking_slice, tmp_path) -> None:  # type: ignore[no-untyped-def]
