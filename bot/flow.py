@@ -88,6 +88,16 @@ def send_next(services: Services, *, user: str, project: str, again: bool = True
     return True
 
 
+def redraw_on_screen(services: Services, *, project: str) -> int:
+    """Redraw every labeling message of ``project`` still waiting for an answer with today's
+    labels (after a taxonomy change: a merged or retired label's button goes, an added one
+    appears); how many were redrawn. https://docs.slack.dev/reference/methods/chat.update"""
+    shown = labeling.tasks_on_screen(services.ws, project=project)
+    for task, channel, ts in shown:
+        services.courier.update(views.labeling_message(_card(task)), channel=channel, ts=ts)
+    return len(shown)
+
+
 def start_batch(services: Services, *, user: str, project: str, size: int = BATCH_SIZE) -> bool:
     """Deliver the first of ``size`` examples; the loop stops after that many answers."""
     services.batches.start(user, project, size)

@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from bot import ids, views
+from bot import flow, ids, views
 from bot.services import Services
 from bot.slack_text import escape
 from bot.views import proposals as proposal_views
@@ -213,9 +213,11 @@ def show_approved(
 
 def after_change(services: Services, *, project: str, change: taxonomy.TaxonomyChange) -> None:
     """What a change from Slack leaves to do after the ack: re-score the queue (not after a
-    change of guidelines alone, nor after undoing one)."""
+    change of guidelines alone, nor after undoing one), then redraw the examples waiting on
+    experts' screens with today's labels."""
     if "describe" not in (change.kind, change.details.get("kind")):
         taxonomy.refresh_queue(services.ws, project)
+    flow.redraw_on_screen(services, project=project)
 
 
 # --- the /label taxonomy modal ----------------------------------------------------------------

@@ -149,6 +149,31 @@ def next_task(
         return replace(task, **_why_asked(task, prediction))
 
 
+def tasks_on_screen(
+    ws: Workspace, *, project: str, now: datetime | None = None
+) -> list[tuple[Task, str, str]]:
+    """(task, channel, message ts) for every labeling task out with an expert whose message is
+    on screen, as it should read now (today's labels, the model's current guess): after a
+    taxonomy change the bot redraws them, so no one clicks a label that is gone."""
+    now = now or utcnow()
+    out = []
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        for held in assignments.delivered_open_assignments(
+            session=session, project_id=found.id, now=now
+        ):
+            example = examples.get_example(session=session, example_id=held.example_id)
+            prediction = models.get_prediction(session=session, example_id=held.example_id)
+            suggestion = None
+            if prediction is not None and prediction.label is not None:
+                suggestion = (prediction.label, float(prediction.confidence or 0.0))
+            task = _task(session, found, example, held, suggestion, held.annotator, now)
+            task = replace(task, **_why_asked(task, prediction))
+            out.append((task, str(held.channel), str(held.message_ts)))
+    return out
+
+
 def _why_asked(task: Task, prediction: Any) -> dict[str, Any]:
     """The Task fields that say why the queue asks: the stored reason (unless the example is
     back for a new label, which says why itself; and only while it names an active label) and

@@ -73,6 +73,26 @@ def get_open_assignment(
     ).first()
 
 
+def delivered_open_assignments(
+    *, session: Session, project_id: int, now: datetime | None = None
+) -> list[Assignment]:
+    """The project's unexpired open labeling assignments whose example is on someone's screen
+    (a message was delivered), oldest first."""
+    return list(
+        session.exec(
+            select(Assignment)
+            .where(
+                Assignment.project_id == project_id,
+                Assignment.status == "open",
+                col(Assignment.purpose).in_(LABELING),
+                col(Assignment.expires_at) > (now or utcnow()),
+                col(Assignment.message_ts).isnot(None),
+            )
+            .order_by(col(Assignment.id))
+        ).all()
+    )
+
+
 def get_assignment(
     *, session: Session, project_id: int, example_id: int, annotator: str
 ) -> Assignment | None:

@@ -265,3 +265,33 @@ def test_undo_the_last_change_from_the_modal(bot: Bot, bank: dict[str, str]) -> 
 
     answer = _submit(bot, _open_modal(bot), "undo").json()
     assert "no taxonomy change left to undo" in answer["errors"][ids.TAXONOMY_OPERATION_BLOCK]
+
+
+def test_examples_on_screen_are_redrawn_with_todays_labels(bot: Bot, bank: dict[str, str]) -> None:
+    """A merge in the form redraws the example waiting in an expert's DM: the merged labels'
+    buttons give way to the new one, which stores the label."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    before = _deliver(bot)
+    offered = {c.label for c in choices(before)}
+    assert {"card_arrival", "change_pin"} <= offered and "cards" not in offered
+    _submit(bot, _open_modal(bot), "merge", ["card_arrival", "change_pin"], "cards")
+
+    (now,) = bot.slack.open_examples(EXPERT)
+    assert now["ts"] == before["ts"] and example_id(now) == example_id(before)  # same message
+    offered = {c.label for c in choices(now)}
+    assert "cards" in offered and not {"card_arrival", "change_pin"} & offered
+    bot.slack.choose(EXPERT, now, "cards")
+    bot.settle()
+    from engine import exporting
+
+    text = _text(bot, before)
+    (record,) = [r for r in exporting.export_records(bot.ws, PROJECT) if r["text"] == text]
+    assert record["label"] == "cards" and record["annotations"][0]["label"] == "cards"
+
+
+def _text(bot: Bot, message: dict[str, Any]) -> str:
+    from engine import messaging
+
+    eid = example_id(message)
+    assert eid is not None
+    return messaging.example_ref(bot.ws, example_id=eid).text
