@@ -22,7 +22,7 @@ from bot.delivery import transient_error
 from bot.digests import post_digest
 from bot.services import Services
 from bot.views import admin as admin_views
-from engine import projects, training
+from engine import projects, taxonomy, training
 from engine.scheduler import build_scheduler
 from storage.errors import ConfigurationError
 from storage.models import ModelRun
@@ -133,6 +133,32 @@ def dispute_poster(services: Services) -> Callable[[], int]:
     return post
 
 
+def screen_redrawer(services: Services) -> Callable[[], int]:
+    """A job redrawing the examples on experts' screens after a taxonomy change made outside
+    Slack (the CLI, another process); changes made in Slack redraw them at once.
+
+    It remembers each project's last change time in memory: the first round only notes them,
+    and each later change is redrawn once per process (several replicas redraw the same content,
+    which is harmless). A Slack failure is retried on the next round.
+    """
+    seen: dict[str, object] = {}
+
+    def redraw() -> int:
+        redrawn = 0
+        for project in projects.list_projects(services.ws):
+            changed = project.settings.get(taxonomy.TAXONOMY_CHANGED_AT)
+            if project.name in seen and seen[project.name] != changed:
+                try:
+                    redrawn += flow.redraw_on_screen(services, project=project.name)
+                except SlackApiError as exc:
+                    log.warning("examples not redrawn: Slack said %s", exc.response.get("error"))
+                    continue
+            seen[project.name] = changed
+        return redrawn
+
+    return redraw
+
+
 def nudger(services: Services) -> Callable[[], int]:
     """A job sending the opt-in daily nudges that are due (engine.rhythm decides)."""
 
@@ -146,7 +172,8 @@ def bot_scheduler(
     services: Services, *, poll_seconds: float | None = None, blocking: bool = False
 ) -> Any:
     """A scheduler (not started) that retrains, notifies, posts digests, taxonomy proposals and
-    disagreement threads, and sends daily nudges through Slack."""
+    disagreement threads, sends daily nudges, and redraws examples on screen after a taxonomy
+    change, through Slack."""
     seconds = poll_seconds or services.settings.scheduler_poll_seconds
     scheduler = build_scheduler(
         services.ws,
@@ -158,6 +185,7 @@ def bot_scheduler(
     scheduler.add_job(proposal_poster(services), "interval", seconds=seconds, id="post_proposals")
     scheduler.add_job(dispute_poster(services), "interval", seconds=seconds, id="post_disputes")
     scheduler.add_job(nudger(services), "interval", seconds=seconds, id="send_nudges")
+    scheduler.add_job(screen_redrawer(services), "interval", seconds=seconds, id="redraw_screens")
     return scheduler
 
 

@@ -295,3 +295,20 @@ def _text(bot: Bot, message: dict[str, Any]) -> str:
     eid = example_id(message)
     assert eid is not None
     return messaging.example_ref(bot.ws, example_id=eid).text
+
+
+def test_a_change_from_the_cli_redraws_screens_on_the_next_round(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    from bot.scheduling import screen_redrawer
+
+    redraw = screen_redrawer(bot.services)
+    before = _deliver(bot)
+    assert redraw() == 0  # the first round notes where each project stands
+    taxonomy.rename_label(bot.ws, project=PROJECT, label="change_pin", new_name="pin_change",
+                          actor="ops")  # the CLI's call: no Slack involved  # fmt: skip
+    assert "change_pin" in {c.label for c in choices(bot.slack.open_examples(EXPERT)[0])}
+    assert redraw() == 1 and redraw() == 0  # once per change
+    (now,) = bot.slack.open_examples(EXPERT)
+    offered = {c.label for c in choices(now)}
+    assert now["ts"] == before["ts"] and "pin_change" in offered and "change_pin" not in offered
