@@ -601,8 +601,9 @@ def test_random_changes_and_undos_keep_the_mapping_and_undo_back_to_the_start(
                 taxonomy.merge_labels(ws, project="bank", labels=[a, b], into=into, actor="r",
                                       rescore=False)  # fmt: skip
             elif op == "split":
-                taxonomy.split_label(ws, project="bank", label=rng.choice(active),
-                                     into=[next(fresh), next(fresh)], actor="r", rescore=False)  # fmt: skip
+                parts = [next(fresh), next(fresh)]
+                taxonomy.split_label(ws, project="bank", label=rng.choice(active), into=parts,
+                                     actor="r", rescore=False)  # fmt: skip
             elif op == "retire" and len(active) >= 3:
                 a = rng.choice(active)
                 to = rng.choice([None, *[x for x in active if x != a]])
