@@ -11,8 +11,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.views.digest import digest_message
-from engine import projects
-from engine.digest import build_digest, render_chart
+from engine import projects, proposing
+from engine.digest import TOP_PROPOSALS, build_digest, render_chart
 from engine.leaderboard import weekly_leaderboard
 from engine.workspace import Workspace
 from storage.errors import ConfigurationError
@@ -28,6 +28,15 @@ class PostedDigest:
     notified_admins: list[str]
 
 
+def _plain_proposals(ws: Workspace, name: str) -> list[str]:
+    """The digest's strongest open proposals, each as its plain-words reason with its number."""
+    from bot.taxonomy_flow import proposal_card
+    from bot.views.proposals import plain_reason
+
+    rows = proposing.list_proposals(ws, name)[:TOP_PROPOSALS]
+    return [f"`#{row.id}` {plain_reason(proposal_card(name, row))}" for row in rows]
+
+
 def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     """Post the digest of ``name`` to its channel, with its chart as an uploaded PNG.
 
@@ -40,7 +49,8 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
         raise ConfigurationError(
             f"project {name!r} has no channel: `labelbot project set {name} --channel C0123`"
         )
-    payload = digest_message(digest, leaderboard=weekly_leaderboard(ws, name))
+    payload = digest_message(digest, leaderboard=weekly_leaderboard(ws, name),
+                             proposals=_plain_proposals(ws, name))  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         chart = render_chart(digest, Path(tmp) / f"{name}-digest.png")
         try:

@@ -35,9 +35,13 @@ def _leaderboard(standings: Sequence[Standing]) -> str:
     return "*This week's labelers*\n" + "\n".join(lines)
 
 
-def digest_message(d: Digest, *, leaderboard: Sequence[Standing] = ()) -> Block:
+def digest_message(
+    d: Digest, *, leaderboard: Sequence[Standing] = (), proposals: Sequence[str] | None = None
+) -> Block:
     """Labels since the last digest and by whom, accuracy, weakest classes, forecast, open items,
-    and the week's leaderboard with streaks (people who opted out are not in ``leaderboard``)."""
+    and the week's leaderboard with streaks (people who opted out are not in ``leaderboard``).
+    ``proposals``: the strongest open proposals in plain words (mrkdwn), instead of their
+    technical messages."""
     who = ", ".join(f"<@{escape(u)}> {n}" if u.startswith(("U", "W")) else f"{escape(u)} {n}"
                     for u, n in d.by_annotator[:10]) or "nobody yet"  # fmt: skip
     since = f" since {d.since:%b %d}" if d.since else ""
@@ -52,7 +56,8 @@ def digest_message(d: Digest, *, leaderboard: Sequence[Standing] = ()) -> Block:
     blocks.append(section(f"*Forecast* {escape(d.forecast.describe(d.target))}"))
     blocks.append(section(("*Stop?* " if d.stop.stop else "") + escape(d.stop.reason)))
     if d.open_proposals:
-        top = "\n".join(f"• {escape(m)}" for m in d.top_proposals)
+        lines = list(proposals) if proposals is not None else [escape(m) for m in d.top_proposals]
+        top = "\n".join(f"• {line}" for line in lines)
         more = f" (top {len(d.top_proposals)})" if d.open_proposals > len(d.top_proposals) else ""
         blocks.append(section(f"*{d.open_proposals} taxonomy proposals open*{more}\n{top}"))
     if leaderboard:
