@@ -166,7 +166,14 @@ def labels_describe(
 
 @labels_app.command("undo")
 @handle_errors
-def labels_undo(name: Project, reason: Reason = "", actor: Actor = None) -> None:
+def labels_undo(
+    name: Project,
+    reason: Reason = "",
+    actor: Actor = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say which change an undo would take back")
+    ] = False,
+) -> None:
     """Undo the latest taxonomy change not undone yet (run it again to go further back).
 
     Merged, split and retired labels count again as before; labels the change created go away
@@ -174,6 +181,15 @@ def labels_undo(name: Project, reason: Reason = "", actor: Actor = None) -> None
     label they came from, so no label given since is lost. An undo that would lose labels is
     refused. The undo is itself a recorded change (`labels history`)."""
     ws = workspace()
+    if dry_run:
+        last = taxonomy.last_undoable(ws, project=name)
+        if last is None:
+            out.print(f"{name}: no taxonomy change left to undo", highlight=False)
+        else:
+            when = last.created_at.strftime("%Y-%m-%d %H:%M")
+            out.print(f"{name}: an undo would take back #{last.id} ({last.summary}), made by "
+                      f"{last.actor} at {when} UTC", highlight=False)  # fmt: skip
+        return
     change = taxonomy.undo_last(
         ws, project=name, actor=actor or default_actor(), reason=reason, rescore=False
     )

@@ -87,6 +87,9 @@ def test_taxonomy_commands_change_labels_and_exports(
     assert lines[2]["details"]["requeued"] == 8
 
     # undo, newest first, back to the labels the import gave
+    preview = " ".join(_ok(runner, "labels", "undo", "bank", "--dry-run").split())
+    assert f"an undo would take back #{lines[4]['id']} (described cards" in preview
+    assert len(_ok(runner, "labels", "history", "bank", "--json").splitlines()) == 5  # unchanged
     out = _ok(runner, "labels", "undo", "bank", "--reason", "wrong call", "--actor", "bo")
     assert f"bank: undid #{lines[4]['id']} (described cards" in " ".join(out.split())
     assert "next model" not in out  # guidelines only: the model is not affected
@@ -98,6 +101,7 @@ def test_taxonomy_commands_change_labels_and_exports(
         _ok(runner, "labels", "undo", "bank")
     result = runner.invoke(app, ["labels", "undo", "bank"])
     assert result.exit_code == 2 and "no taxonomy change left to undo" in result.output
+    assert "no taxonomy change left to undo" in _ok(runner, "labels", "undo", "bank", "--dry-run")
     records = _export(runner, tmp_path)
     assert all(r["label"] == r["annotations"][0]["label"] for r in records if r["annotations"])
     history = [
