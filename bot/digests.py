@@ -10,7 +10,9 @@ from pathlib import Path
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.taxonomy_flow import proposal_card
 from bot.views.digest import digest_message
+from bot.views.proposals import plain_reason
 from engine import projects, proposing
 from engine.digest import TOP_PROPOSALS, build_digest, render_chart
 from engine.leaderboard import weekly_leaderboard
@@ -30,9 +32,6 @@ class PostedDigest:
 
 def _plain_proposals(ws: Workspace, name: str) -> list[str]:
     """The digest's strongest open proposals, each as its plain-words reason with its number."""
-    from bot.taxonomy_flow import proposal_card
-    from bot.views.proposals import plain_reason
-
     rows = proposing.list_proposals(ws, name)[:TOP_PROPOSALS]
     return [f"`#{row.id}` {plain_reason(proposal_card(name, row))}" for row in rows]
 

@@ -141,12 +141,7 @@ def next_task(
         if claimed is None:
             return None
         example, assignment = claimed
-        prediction = models.get_prediction(session=session, example_id=int(example.id or 0))
-        suggestion = None
-        if prediction is not None and prediction.label is not None:
-            suggestion = (prediction.label, float(prediction.confidence or 0.0))
-        task = _task(session, found, example, assignment, suggestion, annotator, now)
-        return replace(task, **_why_asked(task, prediction))
+        return _shown_task(session, found, example, assignment, annotator, now)
 
 
 def tasks_on_screen(
@@ -164,14 +159,27 @@ def tasks_on_screen(
             session=session, project_id=found.id, now=now
         ):
             example = examples.get_example(session=session, example_id=held.example_id)
-            prediction = models.get_prediction(session=session, example_id=held.example_id)
-            suggestion = None
-            if prediction is not None and prediction.label is not None:
-                suggestion = (prediction.label, float(prediction.confidence or 0.0))
-            task = _task(session, found, example, held, suggestion, held.annotator, now)
-            task = replace(task, **_why_asked(task, prediction))
+            task = _shown_task(session, found, example, held, held.annotator, now)
             out.append((task, str(held.channel), str(held.message_ts)))
     return out
+
+
+def _shown_task(
+    session: Session,
+    project: Project,
+    example: Example,
+    assignment: Assignment,
+    annotator: str,
+    now: datetime,
+) -> Task:
+    """The task as a labeling message shows it: with the active model's guess (and runner-up)
+    and why the queue asks."""
+    prediction = models.get_prediction(session=session, example_id=int(example.id or 0))
+    suggestion = None
+    if prediction is not None and prediction.label is not None:
+        suggestion = (prediction.label, float(prediction.confidence or 0.0))
+    task = _task(session, project, example, assignment, suggestion, annotator, now)
+    return replace(task, **_why_asked(task, prediction))
 
 
 def _why_asked(task: Task, prediction: Any) -> dict[str, Any]:
