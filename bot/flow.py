@@ -8,12 +8,14 @@ of these. Engine errors (LabelbotError) travel up to the app's one error handler
 from __future__ import annotations
 
 import json
+import logging
 
 from slack_sdk.errors import SlackApiError
 
 from bot import disputes, views
 from bot.services import Services
 from bot.slack_text import escape
+from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
 from engine import digest, discussions, labeling, messaging, progress, projects, training
@@ -22,6 +24,7 @@ from engine.rare import MIN_EXAMPLES
 from storage.errors import ConfigurationError, InvalidInputError, NotFoundError, StaleActionError
 
 BATCH_SIZE = 5
+log = logging.getLogger(__name__)
 
 
 def click_key(channel: str, message_ts: str, user: str) -> str:
@@ -53,7 +56,7 @@ def _card(task: Task) -> views.ExampleCard:
         example_id=task.example_id,
         text=task.text,
         project=task.project,
-        labels=[views.LabelChoice(lb.name, lb.description or None) for lb in task.labels],
+        labels=[views.LabelChoice(lb.name, lb.description or None, lb.id) for lb in task.labels],
         labeled_today=task.done_today,
         queue_left=task.queue_left,
         suggestion=(
@@ -80,12 +83,23 @@ def send_next(services: Services, *, user: str, project: str, again: bool = True
     if task.kind == "review":
         from bot import review_flow  # it imports this module
 
-        review_flow.post_review(services, user=user, task=task)
-        return True
-    services.courier.post(
-        views.labeling_message(_card(task)), channel=user, assignment_id=task.assignment_id
-    )
+        posted = review_flow.post_review(services, user=user, task=task)
+    else:
+        message = views.labeling_message(_card(task))
+        posted = services.courier.post(message, channel=user, assignment_id=task.assignment_id)
+    if posted is not None and task.shown_in is not None and task.shown_in != posted:
+        _moved(services, task.shown_in)
     return True
+
+
+def _moved(services: Services, where: tuple[str, str]) -> None:
+    """The earlier message of an example posted again loses its buttons: two live copies
+    would answer every click on the second with "you already labeled this example"."""
+    note = views.info_message("This example moved to a newer message below.")
+    try:
+        services.courier.update(note, channel=where[0], ts=where[1])
+    except SlackApiError as exc:  # deleted by the expert, say: nothing left to tidy
+        log.info("could not retire the earlier copy %s: %s", where, exc.response.get("error"))
 
 
 def redraw_on_screen(services: Services, *, project: str) -> int:
@@ -145,13 +159,21 @@ def queue_empty(project: str) -> str:
 
 
 def apply_label(
-    services: Services, *, user: str, example_id: int, label: str, channel: str, ts: str
+    services: Services, *, user: str, example_id: int, label: LabelRef, channel: str, ts: str
 ) -> None:
-    """Store a click exactly once, send the next example, and show who labeled what."""
+    """Store a click exactly once, show who labeled what, and send the next example."""
     key = click_key(channel, ts, user)
-    ref, repeated = messaging.prepare_label(
-        services.ws, example_id=example_id, annotator=user, key=key
-    )
+    try:
+        ref, repeated = messaging.prepare_label(
+            services.ws, example_id=example_id, annotator=user, key=key
+        )
+    except StaleActionError:
+        if messaging.labeled_by(services.ws, example_id=example_id, annotator=user):
+            # A second copy of an example they labeled from another message: its buttons go
+            # (the error handler says why). A copy now with another expert is left alone.
+            note = views.info_message(f"<@{user}> labeled this example from another message.")
+            services.courier.update(note, channel=channel, ts=ts)
+        raise
     if repeated is not None:
         return  # a retry or a double click: stored and answered already
     try:
@@ -159,7 +181,7 @@ def apply_label(
             services.ws,
             project=ref.project,
             example_id=example_id,
-            label=label,
+            label=label_name(services, project=ref.project, label=label),
             annotator=user,
             source="slack",
             key=key,
@@ -177,11 +199,6 @@ def apply_label(
         raise
     if not result.created:
         return  # the same click, racing this one, won
-    guess = result.model_guess
-    agreed = None if guess is None else guess == (result.counts_as or result.label)
-    _continue(services, user=user, project=ref.project, agreed=agreed)
-    if result.others_labeled:
-        disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
     labeled = views.labeled_message(
         example_id=example_id,
         text=ref.text,
@@ -190,7 +207,20 @@ def apply_label(
         user_id=user,
         undo_until=result.undo_until,
     )
+    # The answered message first: whatever happens to the next one, this one loses its buttons.
     services.courier.update(labeled, channel=channel, ts=ts)
+    guess = result.model_guess
+    agreed = None if guess is None else guess == (result.counts_as or result.label)
+    _continue(services, user=user, project=ref.project, agreed=agreed)
+    if result.others_labeled:
+        disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
+
+
+def label_name(services: Services, *, project: str, label: LabelRef) -> str:
+    """The name a clicked label has now (buttons and menu options carry label ids)."""
+    if isinstance(label, str):
+        return label
+    return projects.label_name(services.ws, project=project, label_id=label)
 
 
 def _let_go(services: Services, *, user: str, project: str, example_id: int) -> None:
@@ -233,7 +263,7 @@ def _current_card(
         example_id=ref.example_id,
         text=ref.text,
         project=project,
-        labels=[views.LabelChoice(lb.name, lb.description or None) for lb in labels],
+        labels=[views.LabelChoice(lb.name, lb.description or None, lb.id) for lb in labels],
         labeled_today=progress.labeled_today(services.ws, annotator=user, project=project),
         queue_left=projects.project_status(services.ws, project)["queue"],
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot import disputes, flow
 from bot.services import Services
+from bot.views.models import LabelChoice, LabelRef
 from bot.views.review import ReviewCard, review_message, reviewed_message
 from engine import messaging, reviews
 from engine.labeling import Task
@@ -24,12 +25,13 @@ def card(task: Task) -> ReviewCard:
         given_by=task.given_by or "someone",
         suggested=task.suggestion[0],
         confidence=task.suggestion[1],
-        labels=[lb.name for lb in task.labels],
+        labels=[LabelChoice(lb.name, lb.description or None, lb.id) for lb in task.labels],
     )
 
 
-def post_review(services: Services, *, user: str, task: Task) -> None:
-    services.courier.post(
+def post_review(services: Services, *, user: str, task: Task) -> tuple[str, str] | None:
+    """DM the review; where it was posted (None when queued for later)."""
+    return services.courier.post(
         review_message(card(task)), channel=user, assignment_id=task.assignment_id
     )
 
@@ -40,13 +42,13 @@ def decide(
     user: str,
     review_id: int,
     decision: str,
-    label: str,
+    label: LabelRef,
     example_id: int,
     agreed: bool,
     channel: str,
     ts: str,
 ) -> None:
-    """Store the verdict exactly once; the next task follows; the message says who decided."""
+    """Store the verdict exactly once; the message says who decided; the next task follows."""
     ref = messaging.example_ref(services.ws, example_id=example_id)
     result = reviews.submit_review(
         services.ws,
@@ -54,14 +56,11 @@ def decide(
         review_id=review_id,
         annotator=user,
         decision=decision,
-        label=label,
+        label=flow.label_name(services, project=ref.project, label=label),
         key=flow.click_key(channel, ts, user),
     )
     if not result.created:
         return  # a retry or a double click: stored and answered already
-    flow.answered(services, user=user, project=ref.project, agreed=agreed)
-    if result.status == "changed":  # a change that did not carry the vote is a disagreement
-        disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
     done = reviewed_message(
         example_id=example_id,
         text=ref.text,
@@ -69,4 +68,7 @@ def decide(
         label=result.label,
         user_id=user,
     )
-    services.courier.update(done, channel=channel, ts=ts)
+    services.courier.update(done, channel=channel, ts=ts)  # before the next task can fail
+    flow.answered(services, user=user, project=ref.project, agreed=agreed)
+    if result.status == "changed":  # a change that did not carry the vote is a disagreement
+        disputes.open_if_disputed(services, project=ref.project, example_id=example_id)

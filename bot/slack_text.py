@@ -58,6 +58,21 @@ def truncate(text: str, limit: int, *, ellipsis: str = ELLIPSIS) -> str:
     return head + ellipsis
 
 
+def shorten_middle(text: str, limit: int) -> str:
+    """Cut `text` (plain text, a label's name) to `limit` characters in its middle: long names
+    often start alike ("Customer complaint about delayed delivery of … by express courier",
+    "… by standard post"), so their ends keep them apart on a button or in a menu."""
+    if len(text) <= limit:
+        return text
+    keep = limit - len(ELLIPSIS)
+    head, tail = text[: keep - keep // 2], text[len(text) - keep // 2 :]
+    if head and _is_high_surrogate(head[-1]):
+        head = head[:-1]
+    if tail and 0xDC00 <= ord(tail[0]) <= 0xDFFF:  # a low surrogate: its pair was cut off
+        tail = tail[1:]
+    return head + ELLIPSIS + tail
+
+
 def split_chunks(text: str, limit: int) -> list[str]:
     """Split escaped `text` into pieces of at most `limit` characters, preferring line breaks.
 

@@ -50,6 +50,7 @@ DEFAULT_REVIEW_SHARE = 0.1  # share of each expert's deliveries that are mislabe
 class LabelChoice:
     name: str
     description: str
+    id: int | None = None  # what a button or menu option carries back (names can be long)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Task:
     given: str | None = None
     given_by: str | None = None
     delivered: bool = False  # its assignment already has a message (the task is on screen)
+    shown_in: tuple[str, str] | None = None  # that message: (channel, ts)
     # why a labeled example is back: its labels that a split or retire left uncounted
     earlier: tuple[taxonomy.EarlierLabel, ...] = ()
     reason: AskReason | None = None  # why the queue asks about it (label tasks)
@@ -272,11 +274,16 @@ def _task(
         example_id=example.id,
         assignment_id=assignment.id,
         text=example.text,
-        labels=[LabelChoice(lb.name, lb.description) for lb in labels],
+        labels=[LabelChoice(lb.name, lb.description, lb.id) for lb in labels],
         suggestion=suggestion,
         done_today=done_today,
         queue_left=queue_left,
         delivered=bool(assignment.channel and assignment.message_ts),
+        shown_in=(
+            (assignment.channel, assignment.message_ts)
+            if assignment.channel and assignment.message_ts
+            else None
+        ),
         earlier=tuple(taxonomy.earlier_labels(session=session, example_id=example.id)),
     )
 

@@ -191,6 +191,14 @@ def prepare_label(
         return ref, None
 
 
+def labeled_by(ws: Workspace, *, example_id: int, annotator: str) -> bool:
+    """Whether ``annotator`` has a live label on the example."""
+    with session_scope(ws.db, read_only=True) as session:
+        return slack.has_live_annotation(
+            session=session, example_id=example_id, annotator=annotator
+        )
+
+
 def labeled_by_others(ws: Workspace, *, example_id: int, annotator: str) -> bool:
     """Whether someone other than ``annotator`` has a live label on the example."""
     with session_scope(ws.db, read_only=True) as session:

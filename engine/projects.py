@@ -13,7 +13,7 @@ from engine.importing import read_records
 from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
-from storage.errors import InvalidInputError
+from storage.errors import InvalidInputError, StaleActionError
 from storage.models import Label, Project
 from storage.repositories import assignments, examples, feedback, flags, models, projects
 from storage.repositories.examples import NewExample
@@ -69,6 +69,16 @@ def list_labels(ws: Workspace, *, project: str, active_only: bool = False) -> li
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         return projects.list_labels(session=session, project_id=found.id, active_only=active_only)
+
+
+def label_name(ws: Workspace, *, project: str, label_id: int) -> str:
+    """The name one of the project's labels has now, retired or not, by its id (what a button
+    or menu option carries: ids stay short and survive renames). StaleActionError when the
+    label is gone (an undo removed it) or belongs to another project."""
+    for label in list_labels(ws, project=project):
+        if label.id == label_id:
+            return label.name
+    raise StaleActionError("that label no longer exists; the message now shows today's labels")
 
 
 @dataclass(frozen=True)

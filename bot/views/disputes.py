@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape, who
+from bot.slack_text import escape, shorten_middle, who
 from bot.views.labeling import example_section
 from bot.views.text import (
+    BUTTON_TEXT_MAX,
     OPTION_TEXT_MAX,
     OPTION_VALUE_MAX,
     Block,
@@ -71,7 +72,7 @@ def _facts(card: DisputeCard) -> list[Block]:
 def dispute_message(card: DisputeCard) -> Block:
     row = [
         button(
-            f"Settle: {label}",
+            f"Settle: {shorten_middle(label, BUTTON_TEXT_MAX - 8)}",
             action_id=f"{ids.SETTLE}:{i}",
             value=settle_value(card.example_id, label),
         )
@@ -106,7 +107,10 @@ def _other_labels(card: DisputeCard) -> Block | None:
         f"{ids.SETTLE}:other",
         "Another label…",
         sorted(rest, key=str.casefold),
-        lambda lb: {"text": plain(lb, OPTION_TEXT_MAX), "value": settle_value(card.example_id, lb)},
+        lambda lb: {
+            "text": plain(shorten_middle(lb, OPTION_TEXT_MAX)),
+            "value": settle_value(card.example_id, lb),
+        },
     )
 
 

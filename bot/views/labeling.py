@@ -10,9 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot import ids
-from bot.slack_text import escape, names_list, truncate, who
-from bot.views.models import AskReason, EarlierLabel, ExampleCard, LabelChoice, Suggestion
+from bot.slack_text import escape, names_list, shorten_middle, truncate, who
+from bot.views.models import (
+    AskReason,
+    EarlierLabel,
+    ExampleCard,
+    LabelChoice,
+    LabelRef,
+    Suggestion,
+)
 from bot.views.text import (
+    BUTTON_TEXT_MAX,
     OPTION_TEXT_MAX,
     OPTION_VALUE_MAX,
     SECTION_TEXT_MAX,
@@ -39,14 +47,21 @@ EXAMPLE_PREVIEW_MAX = SECTION_TEXT_MAX - 100
 
 
 def label_value(example_id: int, label: LabelChoice) -> str:
-    """The value a label button or option carries: `"<example id>|<label key>"`."""
-    return f"{example_id}|{label.key}"
+    """The value a label button or option carries: `"<example id>/<label id>"`, or
+    `"<example id>|<label name>"` when the label has no id (a name may hold "/", never an id;
+    messages sent before ids were used carry names)."""
+    if label.id is not None:
+        return f"{example_id}/{label.id}"
+    return f"{example_id}|{label.name}"
 
 
-def parse_label_value(value: str) -> tuple[int, str]:
-    """Inverse of `label_value`; example ids are integers, so the first `|` splits."""
-    example_id, _, key = value.partition("|")
-    return int(example_id), key
+def parse_label_value(value: str) -> tuple[int, LabelRef]:
+    """Inverse of `label_value`: the example id and the label's id (int) or name (str)."""
+    if "|" in value:
+        example_id, _, name = value.partition("|")
+        return int(example_id), name
+    example_id, _, label_id = value.partition("/")
+    return int(example_id), int(label_id)
 
 
 def example_section(example_id: int, text: str) -> Block:
@@ -101,7 +116,7 @@ def _label_buttons(card: ExampleCard) -> list[Block]:
     suggested = card.suggestion.label if card.suggestion else None
     elements = [
         button(
-            label.name,
+            shorten_middle(label.name, BUTTON_TEXT_MAX),
             action_id=f"{ids.LABEL}:{i}",
             value=label_value(card.example_id, label),
             style="primary" if label.name == suggested else None,
@@ -119,9 +134,9 @@ def _label_buttons(card: ExampleCard) -> list[Block]:
 
 def _option(example_id: int, label: LabelChoice) -> Block:
     option: Block = {
-        "text": plain(label.name, OPTION_TEXT_MAX),
-        # A name-keyed value longer than 150 characters is cut and will not match on click (the
-        # listener answers "label no longer exists"); the engine passes label ids to avoid it.
+        "text": plain(shorten_middle(label.name, OPTION_TEXT_MAX)),
+        # The engine passes label ids, so the value is short; a name-keyed one (no id) longer
+        # than 150 characters is cut and answers "unknown label" on click.
         "value": truncate(label_value(example_id, label), OPTION_VALUE_MAX),
     }
     if label.description:
@@ -145,7 +160,7 @@ def _label_select(card: ExampleCard) -> Block:
         if match is not None:
             elements.append(
                 button(
-                    f"✓ {match.name}",
+                    f"✓ {shorten_middle(match.name, BUTTON_TEXT_MAX - 2)}",
                     action_id=f"{ids.LABEL}:suggested",
                     value=label_value(card.example_id, match),
                     style="primary",

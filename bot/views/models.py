@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+# What a label button or menu option carries back: the label's id (an int) when the engine
+# gave one, else its name. Ids keep values short (a menu option's value holds 150 characters, a
+# label's name up to 200) and survive renames; the flow turns them back into names.
+LabelRef = str | int
+
 
 @dataclass(frozen=True)
 class LabelChoice:

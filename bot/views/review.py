@@ -1,7 +1,8 @@
 """The mislabel review DM: someone else's label the model doubts, and the reviewer's verdict.
 
 "Keep *X*" / "Change to *Y*" (the model's suggestion) / a select of the other labels / Discuss.
-Values carry f"{review id}|{example id}|{label}", so the listener needs nothing but the payload.
+Buttons carry f"{review id}|{example id}|{label name}"; the menu's options, whose values hold
+150 characters, carry f"{review id}/{example id}/{label id}" (a label's name holds 200).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape, truncate
+from bot.slack_text import escape, shorten_middle, truncate
 from bot.views.labeling import example_section
+from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
+    BUTTON_TEXT_MAX,
     OPTION_TEXT_MAX,
     Block,
     actions,
@@ -35,18 +38,25 @@ class ReviewCard:
     given_by: str  # who gave it (a Slack user id, or an importer's name)
     suggested: str  # the model's alternative
     confidence: float
-    labels: Sequence[str]  # the project's active labels
+    labels: Sequence[LabelChoice]  # the project's active labels
 
 
-def review_value(review_id: int, example_id: int, label: str) -> str:
-    return f"{review_id}|{example_id}|{label}"
+def review_value(review_id: int, example_id: int, label: str | LabelChoice) -> str:
+    """A verdict's value: by label id when the label has one, else by name."""
+    if isinstance(label, LabelChoice) and label.id is not None:
+        return f"{review_id}/{example_id}/{label.id}"
+    name = label.name if isinstance(label, LabelChoice) else label
+    return f"{review_id}|{example_id}|{name}"
 
 
-def parse_review_value(value: str) -> tuple[int, int, str]:
-    """Inverse of `review_value` (ids are integers, so the first two `|` split)."""
-    review_id, _, rest = value.partition("|")
-    example_id, _, label = rest.partition("|")
-    return int(review_id), int(example_id), label
+def parse_review_value(value: str) -> tuple[int, int, LabelRef]:
+    """Inverse of `review_value` (ids are integers, so the first two separators split)."""
+    if "|" in value:
+        review_id, _, rest = value.partition("|")
+        example_id, _, label = rest.partition("|")
+        return int(review_id), int(example_id), label
+    review_id, example_id, label_id = value.split("/")
+    return int(review_id), int(example_id), int(label_id)
 
 
 def _who(user: str) -> str:
@@ -62,19 +72,19 @@ def review_message(card: ReviewCard) -> Block:
     value = str(card.example_id)
     row = [
         button(
-            f"Keep {card.given}",
+            f"Keep {shorten_middle(card.given, BUTTON_TEXT_MAX - 5)}",
             action_id=ids.REVIEW_KEEP,
             value=review_value(card.review_id, card.example_id, card.given),
         ),
         button(
-            f"Change to {card.suggested}",
+            f"Change to {shorten_middle(card.suggested, BUTTON_TEXT_MAX - 10)}",
             action_id=ids.REVIEW_CHANGE,
             style="primary",
             value=review_value(card.review_id, card.example_id, card.suggested),
         ),
         button("Discuss", action_id=ids.DISCUSS, value=value),
     ]
-    others = [lb for lb in card.labels if lb not in (card.given, card.suggested)]
+    others = {lb.name: lb for lb in card.labels if lb.name not in (card.given, card.suggested)}
     blocks = [
         section(question, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}"),
         example_section(card.example_id, card.text),
@@ -84,10 +94,10 @@ def review_message(card: ReviewCard) -> Block:
         select = select_menu(
             ids.REVIEW_SELECT,
             "Another label…",
-            others,
-            lambda lb: {
-                "text": plain(lb, OPTION_TEXT_MAX),
-                "value": review_value(card.review_id, card.example_id, lb),
+            list(others),
+            lambda name: {
+                "text": plain(shorten_middle(name, OPTION_TEXT_MAX)),
+                "value": review_value(card.review_id, card.example_id, others[name]),
             },
         )
         blocks.append(actions([select], block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:other"))

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 
 from bot import ids
-from bot.slack_text import escape, split_chunks, truncate
+from bot.slack_text import escape, shorten_middle, split_chunks, truncate
 from bot.views.models import LabelChoice
 from bot.views.text import (
     MODAL_TITLE_MAX,
@@ -61,7 +61,7 @@ def _label_line(label: LabelChoice) -> str:
 
 def _option(label: LabelChoice) -> Block:
     # The label id as value: names can outgrow an option value's 150 characters.
-    return {"text": plain(label.name, OPTION_TEXT_MAX), "value": label.key}
+    return {"text": plain(shorten_middle(label.name, OPTION_TEXT_MAX)), "value": label.key}
 
 
 def label_options(labels: Sequence[LabelChoice]) -> Block:

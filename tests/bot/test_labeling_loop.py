@@ -161,6 +161,7 @@ def test_stale_click_changes_nothing(bot: Bot, bank: dict[str, str]) -> None:
     bot.settle()
     assert projects.project_status(bot.ws, PROJECT)["annotations"] == 0
     assert "another expert" in bot.slack.ephemerals(U2)[-1]
+    assert [m["ts"] for m in bot.slack.open_examples(U1)] == [message["ts"]]  # Alice's is live
     # Alice labels it; then Bob's click on it is stale too.
     bot.slack.choose(U1, message, label)
     bot.settle()
@@ -192,3 +193,57 @@ def test_example_labeled_behind_the_holders_back_is_let_go(bot: Bot, bank: dict[
     assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
     (nxt,) = [m for m in bot.slack.open_examples(U1) if m["ts"] != message["ts"]]
     assert example_id(nxt) != eid
+
+
+def test_an_example_posted_again_leaves_one_live_copy(bot: Bot, bank: dict[str, str]) -> None:
+    """/label while an example waits posts it again below: the earlier copy loses its buttons,
+    so no copy is left to answer "already labeled" to every click."""
+    bot.slack.command(U1)
+    bot.settle()
+    (first,) = bot.slack.open_examples(U1)
+    bot.slack.command(U1)
+    bot.settle()
+    (second,) = bot.slack.open_examples(U1)
+    assert second["ts"] != first["ts"] and example_id(second) == example_id(first)
+    earlier = next(m for m in bot.slack.dm(U1) if m["ts"] == first["ts"])
+    assert "moved to a newer message" in earlier["text"]
+    _label_next(bot, bank, U1)
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+
+
+def test_a_leftover_copy_clicked_loses_its_buttons(bot: Bot, bank: dict[str, str]) -> None:
+    """A copy left live (posted before copies were retired, or its retiring failed): a click
+    on it after the example was labeled elsewhere stores nothing and takes its buttons."""
+    bot.slack.command(U1)
+    bot.settle()
+    (first,) = bot.slack.open_examples(U1)
+    bot.api.fail_next("chat.update", status=200, error="message_not_found")
+    bot.slack.command(U1)
+    bot.settle()
+    assert len(bot.slack.open_examples(U1)) == 2  # the earlier copy could not be retired
+    label = bank[_text(bot, first)]
+    second = next(m for m in bot.slack.open_examples(U1) if m["ts"] != first["ts"])
+    bot.slack.choose(U1, second, label)
+    bot.settle()
+    bot.slack.choose(U1, first, label)
+    bot.settle()
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+    assert "already labeled" in bot.slack.ephemerals(U1)[-1]
+    earlier = next(m for m in bot.slack.dm(U1) if m["ts"] == first["ts"])
+    assert not choices(earlier) and "from another message" in earlier["text"]
+
+
+def test_the_answered_message_is_updated_even_if_the_next_fails(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """The clicked message loses its buttons first: a next example that Slack refuses to take
+    leaves no live copy of an example already labeled."""
+    bot.slack.command(U1)
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)
+    bot.api.fail_next("chat.postMessage", status=200, error="invalid_blocks")
+    bot.slack.choose(U1, message, bank[_text(bot, message)])
+    bot.settle()
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+    answered = next(m for m in bot.slack.dm(U1) if m["ts"] == message["ts"])
+    assert "Labeled" in answered["text"] and not choices(answered)

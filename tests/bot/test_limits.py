@@ -11,6 +11,7 @@ from bot import ids
 from engine import exporting, projects
 from engine.datasets import dataset_path
 from tests.bot.conftest import Bot
+from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_client import choices, elements
 
 U1 = "U0ALICE"
@@ -61,3 +62,34 @@ def test_a_10000_character_example_is_cut_and_readable_in_full(bot: Bot, tmp_pat
     bot.settle()
     (record,) = exporting.export_records(bot.ws, "long")
     assert record["label"] == "complaint" and record["text"] == long_text
+
+
+# Label names may hold 200 characters; a menu option's value holds 150 and its text 75. Two
+# long names that differ only at their end must both be offered, told apart and choosable.
+LONG_START = "Contract dispute about the termination of employment with extended notice " * 3
+LONG_ENDINGS = ["clauses for senior staff", "clauses for junior staff"]
+
+
+def test_long_label_names_are_told_apart_and_chosen_from_the_menu(bot: Bot, tmp_path: Path) -> None:
+    long_names = [LONG_START[: 200 - len(end)] + end for end in LONG_ENDINGS]
+    assert all(len(n) == 200 for n in long_names) and long_names[0][:150] == long_names[1][:150]
+    labels = [f"short_{i}" for i in range(18)] + long_names
+    _project(bot, tmp_path, "legal", labels, ["first clause", "second clause"])
+    bot.slack.command(U1, "legal")
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)  # the fake Web API took the blocks
+    (select,) = [el for _, el in elements(message) if el.get("action_id") == ids.LABEL_SELECT]
+    texts = {o["text"]["text"]: o for o in select["options"]}
+    assert len(texts) == 20 and all(len(t) <= 75 for t in texts)
+    shown = [t for t in texts if t.startswith("Contract")]  # cut in the middle: ends kept
+    senior, junior = (next(t for t in shown if t.endswith(end)) for end in LONG_ENDINGS)
+    assert senior != junior
+    block_id = next(b for b, el in elements(message) if el.get("action_id") == ids.LABEL_SELECT)
+    payload = bot.slack.action_payload(
+        U1, message, ids.LABEL_SELECT, None, block_id=block_id, selected_option=texts[junior]
+    )
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, payload)).status_code == 200
+    bot.settle()
+    assert bot.slack.ephemerals(U1) == []
+    (record,) = [r for r in exporting.export_records(bot.ws, "legal") if r["label"]]
+    assert record["label"] == long_names[1]

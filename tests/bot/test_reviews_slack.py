@@ -104,7 +104,7 @@ def test_review_dm_change_keep_and_other_label(bot: Bot, bank: dict[str, str]) -
     # the last one: another label from the select
     (message,) = _reviews(bot, BOB)
     block_id, select = button(message, ids.REVIEW_SELECT)
-    option = next(o for o in select["options"] if o["value"].endswith(f"|{LABELS[3]}"))
+    option = next(o for o in select["options"] if o["text"]["text"] == LABELS[3])
     payload = bot.slack.action_payload(
         BOB, message, ids.REVIEW_SELECT, None, block_id=block_id, selected_option=option
     )
@@ -214,3 +214,26 @@ def test_the_scheduler_job_opens_threads_for_disagreements(bot: Bot, bank: dict[
     assert disputes.post_all_disputes(bot.services) == 1
     assert disputes.post_all_disputes(bot.services) == 0
     assert len(bot.api.messages(CHANNEL)) == 1
+
+
+def test_review_dm_offers_a_200_character_label(bot: Bot, bank: dict[str, str]) -> None:
+    """A menu option's value holds 150 characters: the long label travels as its id, so the
+    review DM is accepted and choosing the label stores it."""
+    long_name = ("Customer disputes a card payment made abroad in another currency " * 4)[:200]
+    projects.add_labels(bot.ws, project=PROJECT, names=[long_name])
+    projects.update_settings(bot.ws, project=PROJECT, review_share=1.0, multi_label_share=0.0)
+    review = _doubt(bot, _label(bot, ANA, LABELS[0]), LABELS[1])
+    bot.slack.command(BOB, "")
+    bot.settle()
+    (message,) = _reviews(bot, BOB)  # the fake Web API rejects invalid blocks
+    block_id, select = button(message, ids.REVIEW_SELECT)
+    option = next(o for o in select["options"] if o["text"]["text"].startswith("Customer"))
+    assert len(option["value"]) <= 150 and len(option["text"]["text"]) <= 75
+    payload = bot.slack.action_payload(
+        BOB, message, ids.REVIEW_SELECT, None, block_id=block_id, selected_option=option
+    )
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, payload)).status_code == 200
+    bot.settle()
+    (decided,) = [r for r in reviews.list_reviews(bot.ws, project=PROJECT) if r.id == review]
+    assert (decided.status, decided.outcome) == ("changed", long_name)
+    assert not _reviews(bot, BOB)

@@ -146,7 +146,7 @@ def test_few_labels_are_buttons_with_unique_ids_and_parseable_values() -> None:
     buttons = [b for b in _elements(message, "button") if ids.LABEL_PATTERN.match(b["action_id"])]
     assert len(buttons) == 15
     assert all(len(b["text"]["text"]) <= 75 for b in buttons)
-    assert parse_label_value(buttons[0]["value"]) == (42, "0")
+    assert parse_label_value(buttons[0]["value"]) == (42, 0)  # the label's id
     controls = {b["action_id"] for b in _elements(message, "button")}
     assert {ids.SKIP, ids.DISCUSS, ids.FLAG} <= controls
 
@@ -164,7 +164,7 @@ def test_banking77_labels_fit_one_select() -> None:
     suggested = [
         b for b in _elements(message, "button") if b["action_id"] == f"{ids.LABEL}:suggested"
     ]
-    assert parse_label_value(suggested[0]["value"]) == (42, "0")
+    assert parse_label_value(suggested[0]["value"]) == (42, 0)
 
 
 def test_150_labels_use_option_groups() -> None:
@@ -279,12 +279,14 @@ def test_split_chunks_keeps_every_character() -> None:
 def test_review_menu_offers_every_other_label_of_a_large_taxonomy() -> None:
     """Past 100 labels the "Another label…" menu groups its options instead of cutting them."""
     from bot.views.limits import block_errors
+    from bot.views.models import LabelChoice
     from bot.views.review import ReviewCard, review_message
 
     labels = [f"intent_{i:03d}" for i in range(150)]
+    choices = [LabelChoice(name, id=i) for i, name in enumerate(labels)]
     card = ReviewCard(review_id=1, example_id=2, text="t", project="p", given=labels[0],
                       given_by="U1", suggested=labels[1], confidence=0.9,
-                      labels=labels)  # fmt: skip
+                      labels=choices)  # fmt: skip
     message = review_message(card)
     assert block_errors(message["blocks"]) == []
     (menu,) = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]

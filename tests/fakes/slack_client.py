@@ -32,10 +32,14 @@ class Choice:
     block_id: str
     value: str
     option: dict[str, Any] | None = None  # set for the static_select
+    text: str = ""  # what the expert reads on it
 
     @property
     def label(self) -> str:
-        return parse_label_value(self.value)[1]
+        """The label's name: carried in the value (older messages) or read on the element
+        (values carry label ids)."""
+        ref = parse_label_value(self.value)[1]
+        return ref if isinstance(ref, str) else self.text.removeprefix("✓ ")
 
 
 def example_id(message: Message) -> int | None:
@@ -62,10 +66,13 @@ def choices(message: Message) -> list[Choice]:
     out = []
     for block_id, el in elements(message):
         if ids.LABEL_PATTERN.match(el.get("action_id", "")):
-            out.append(Choice(el["action_id"], block_id, el["value"]))
+            out.append(Choice(el["action_id"], block_id, el["value"], text=el["text"]["text"]))
         elif el.get("action_id") == ids.LABEL_SELECT:
             options = el.get("options") or [o for g in el["option_groups"] for o in g["options"]]
-            out += [Choice(ids.LABEL_SELECT, block_id, o["value"], o) for o in options]
+            out += [
+                Choice(ids.LABEL_SELECT, block_id, o["value"], o, text=o["text"]["text"])
+                for o in options
+            ]
     return out
 
 
