@@ -58,7 +58,11 @@ def handle_error(
         if isinstance(error, StaleActionError):
             text += " Nothing was changed."
     else:
-        log.error("listener failed on a %s request", body.get("type"), exc_info=error)
+        log.error(
+            "listener failed on a %s request",
+            body.get("type") or body.get("command") or "unknown",
+            exc_info=error,
+        )
         text = UNEXPECTED
     if body.get("type") == "event_callback":
         return  # nobody is waiting on an event: the log is the place

@@ -22,6 +22,36 @@ def escape(text: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], text)
 
 
+# Slack's markup for links, mentions and broadcasts in text it sends: <url>, <url|label>,
+# <@U123>, <@U123|name>, <#C123|name>, <!here>, <!subteam^S123|@team>, <!date^…|fallback>
+# (https://docs.slack.dev/messaging/formatting-message-text#advanced).
+_SLACK_MARKUP_RE = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def plain_from_slack(text: str) -> str:
+    """What a person typed, from text Slack sends (a message, a reply, a command's text):
+    links, mentions and channels as they read in Slack ("label (url)", "@name", "#general"),
+    and `&amp;`, `&lt;`, `&gt;` back to `&`, `<`, `>`. The model and the stored comments see
+    the text, not Slack's markup."""
+
+    def readable(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith("@"):
+            return f"@{label or target[1:]}"
+        if target.startswith("#"):
+            return f"#{label or target[1:]}"
+        if target.startswith("!"):
+            return label or f"@{target[1:].split('^')[0]}"
+        if target.startswith("mailto:"):
+            return label or target.removeprefix("mailto:")
+        if label and label not in target:
+            return f"{label} ({target})"
+        return target
+
+    plain = _SLACK_MARKUP_RE.sub(readable, text)
+    return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def who(user: str) -> str:
     """A mention for Slack users, the plain name for others (an importer's name)."""
     return f"<@{user}>" if user[:1] in ("U", "W") else escape(user)

@@ -14,6 +14,7 @@ from bot import admin, flow, ids, rhythm_flow, taxonomy_flow
 from bot import views as blocks
 from bot.listeners.registrar import Registrar
 from bot.services import Services
+from bot.slack_text import plain_from_slack
 from bot.views import admin as admin_views
 from engine import projects
 from storage.errors import InvalidInputError
@@ -57,7 +58,7 @@ def label_command(
         respond(**blocks.info_message(said), response_type="ephemeral")
     elif verb.lower() == "predict":
         project, text = _predict_args(services, rest.strip(), channel)
-        answer = flow.predict(services, text=text, project=project)
+        answer = flow.predict(services, text=plain_from_slack(text), project=project)
         respond(**answer, response_type="ephemeral")
     else:
         size = int(verb) if verb.isdigit() and int(verb) > 0 else None

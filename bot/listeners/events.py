@@ -9,11 +9,13 @@ from slack_bolt import BoltContext
 from bot import flow
 from bot.listeners.registrar import Registrar
 from bot.services import Services
+from bot.slack_text import plain_from_slack
 from engine import messaging
 
-# Thread replies arrive as plain messages, or as `thread_broadcast` when also sent to the
-# channel (https://docs.slack.dev/reference/events/message/thread_broadcast).
-REPLY_SUBTYPES = (None, "thread_broadcast")
+# Thread replies arrive as plain messages, as `thread_broadcast` when also sent to the channel
+# (https://docs.slack.dev/reference/events/message/thread_broadcast), or as `file_share` with a
+# file attached (https://docs.slack.dev/reference/events/message/file_share).
+REPLY_SUBTYPES = (None, "thread_broadcast", "file_share")
 
 
 def register(app: Registrar) -> None:
@@ -51,5 +53,14 @@ def message_posted(event: dict[str, Any], body: dict[str, Any], context: BoltCon
         thread_ts=thread_ts,
         ts=event["ts"],
         user=event.get("user", ""),
-        text=event.get("text", ""),
+        text=reply_text(event),
     )
+
+
+def reply_text(event: dict[str, Any]) -> str:
+    """A reply as the comment keeps it: the text as typed, and the names of attached files."""
+    text = plain_from_slack(event.get("text") or "")
+    files = [f.get("name") or f.get("title") or "a file" for f in event.get("files") or []]
+    if files:
+        text = f"{text}\n[attached: {', '.join(files)}]".strip()
+    return text

@@ -8,6 +8,7 @@ from slack_bolt import Ack, BoltContext, Respond
 
 from bot import flow, ids
 from bot.listeners.registrar import Registrar
+from bot.slack_text import plain_from_slack
 
 
 def register(app: Registrar) -> None:
@@ -20,5 +21,5 @@ def classify_message(
     ack()
     services = context["services"]
     project = flow.resolve_project(services, None, channel=shortcut["channel"]["id"])
-    text = shortcut["message"].get("text") or ""
+    text = plain_from_slack(shortcut["message"].get("text") or "")
     respond(**flow.predict(services, text=text, project=project), response_type="ephemeral")

@@ -156,3 +156,47 @@ def test_app_home_shows_counts_and_starts_a_batch(bot: Bot, bank: dict[str, str]
         bot.slack.choose(U2, waiting, true_label(bot, bank, waiting))
         bot.settle()
     assert bot.slack.dm(U2)[-1]["text"].startswith("5 done — ")  # the batch's summary
+
+
+def test_replies_are_kept_as_people_wrote_them_files_included(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Slack sends `&`, `<`, `>` escaped and links and mentions as markup; a reply with a file
+    attached comes as a `file_share` message. Comments keep the text as it reads in Slack."""
+    message = _start(bot)
+    eid = example_id(message)
+    bot.slack.click(U1, message, ids.DISCUSS)
+    bot.settle()
+    (root,) = bot.api.messages(CHANNEL)
+    typed = "Q&amp;A: fees &gt; 5 EUR, ask <@U0BOB|bob>, see <https://bank.example/faq|the FAQ>"
+    escaped = payloads.message_event(CHANNEL, U3, typed, "1700000000.000100", thread_ts=root["ts"])
+    with_file = payloads.message_event(
+        CHANNEL, U2, "Screenshot: this is card_arrival", "1700000000.000200",
+        thread_ts=root["ts"], subtype="file_share",
+    )  # fmt: skip
+    with_file["event"]["files"] = [{"id": "F1", "name": "screenshot.png", "title": "shot"}]
+    only_file = payloads.message_event(
+        CHANNEL, U2, "", "1700000000.000300", thread_ts=root["ts"], subtype="file_share"
+    )
+    only_file["event"]["files"] = [{"id": "F2", "name": "contract.pdf"}]
+    for event in (escaped, with_file, only_file):
+        assert bot.slack.event(event).status_code == 200
+    bot.settle()
+    assert sorted(_comments(bot, eid)) == [
+        "Q&A: fees > 5 EUR, ask @bob, see the FAQ (https://bank.example/faq)",
+        "Screenshot: this is card_arrival\n[attached: screenshot.png]",
+        "[attached: contract.pdf]",
+    ]
+
+
+def test_the_shortcut_reads_the_message_as_typed(bot: Bot, bank: dict[str, str]) -> None:
+    """The shortcut's message text comes escaped; the answer quotes it escaped once."""
+    shortcut = payloads.message_shortcut(
+        U2, ids.CLASSIFY_SHORTCUT, CHANNEL, "1.1", "Fees &amp; limits &lt;today&gt;"
+    )
+    shortcut["response_url"] = bot.api.response_url(U2)
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, shortcut)).status_code == 200
+    bot.settle()
+    (call,) = [c for c in bot.api.calls("response_url") if c.params["_to"] == U2]
+    quoted = call.params["blocks"][0]["text"]["text"]
+    assert "Fees &amp; limits &lt;today&gt;" in quoted and "&amp;amp;" not in quoted

@@ -293,3 +293,33 @@ def test_review_menu_offers_every_other_label_of_a_large_taxonomy() -> None:
                if e["type"] == "static_select"]  # fmt: skip
     offered = [o["text"]["text"] for g in menu["option_groups"] for o in g["options"]]
     assert sorted(offered) == labels[2:]
+
+
+def test_text_from_slack_reads_as_typed() -> None:
+    from bot.slack_text import plain_from_slack
+
+    cases = {
+        "Q&amp;A: fees &gt; 5 &lt; 10": "Q&A: fees > 5 < 10",
+        "typed &amp;lt; literally": "typed &lt; literally",  # unescaped once, not twice
+        "see <https://x.example/a|the doc> or <https://x.example>": (
+            "see the doc (https://x.example/a) or https://x.example"
+        ),
+        "<https://x.example|x.example>": "https://x.example",
+        "ask <@U0BOB> or <@U0ANA|ana> in <#C1|general> <!here>": (
+            "ask @U0BOB or @ana in #general @here"
+        ),
+        "<!subteam^S1|@legal>, <mailto:a@b.example|a@b.example>": "@legal, a@b.example",
+        "no markup at all": "no markup at all",
+    }
+    assert {raw: plain_from_slack(raw) for raw in cases} == cases
+
+
+def test_long_names_are_cut_in_the_middle() -> None:
+    from bot.slack_text import shorten_middle
+
+    name = "Customer complaint about delayed delivery of international parcels by express courier"
+    short = shorten_middle(name, 75)
+    assert len(short) == 75 and short.startswith("Customer") and short.endswith("express courier")
+    assert shorten_middle("short", 75) == "short"
+    emoji = "😀" * 10  # surrogate pairs when decoded with surrogatepass: never split
+    assert shorten_middle(emoji, 5) == "😀😀…😀😀"
