@@ -6,7 +6,7 @@ every number reported for a project comes from folds the model did not see.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,23 @@ from sklearn.metrics import (
 from engine.classifier import Model, PoolGraph, build_pool_graph, stratified_folds, train_model
 from storage.errors import InvalidInputError
 
-__all__ = ["Metrics", "cross_validate", "evaluate", "metrics_from_predictions"]
+__all__ = [
+    "Metrics",
+    "cross_validate",
+    "cv_estimable",
+    "cv_metrics",
+    "cv_summary",
+    "evaluate",
+    "metrics_from_predictions",
+]
+
+# A class's only example is never in a training fold, so it is always missed: with one label per
+# class every held-out example's class is unknown to its fold's model, and the accuracy is 0
+# whatever the labels are. Cross-validation says something once two classes have two labels each.
+MIN_PER_CLASS = 2
+TOO_FEW_TO_ESTIMATE = (
+    f"not enough labels to estimate (need {MIN_PER_CLASS} per class, in 2 classes or more)"
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,43 @@ def cross_validate(
         pred[test] = model.predict_proba(X[test]).argmax(axis=1)
     return metrics_from_predictions(
         y, pred, n_classes=n_classes, class_names=class_names, folds=len(splits)
+    )
+
+
+def cv_estimable(y: np.ndarray) -> bool:
+    """Whether cross-validated metrics of labels ``y`` mean anything (see MIN_PER_CLASS)."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64))
+    return int((counts >= MIN_PER_CLASS).sum()) >= 2
+
+
+def cv_metrics(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    class_names: Sequence[str],
+    **options: Any,
+) -> dict[str, Any]:
+    """:func:`cross_validate`'s metrics as a model run stores them; with too few labels, only the
+    counts and ``cv_skipped`` (no "accuracy" or "macro_f1": readers show "-", not 0)."""
+    if not cv_estimable(y):
+        return {
+            "n_labels": int(len(y)),
+            "folds": 0,
+            "labels": list(class_names),
+            "cv_skipped": TOO_FEW_TO_ESTIMATE,
+        }
+    metrics = cross_validate(X, y, n_classes=n_classes, class_names=class_names, **options)
+    return metrics.to_dict()
+
+
+def cv_summary(metrics: Mapping[str, Any]) -> str:
+    """One phrase for a stored run's cross-validated scores, honest when there are none."""
+    if metrics.get("accuracy") is None:
+        return f"accuracy: {metrics.get('cv_skipped') or TOO_FEW_TO_ESTIMATE}"
+    return (
+        f"cross-validated accuracy {float(metrics['accuracy']):.3f}, "
+        f"macro-F1 {float(metrics.get('macro_f1') or 0.0):.3f}"
     )
 
 

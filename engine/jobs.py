@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_RETRAIN_EVERY = 20  # new labels since the last model
 DEFAULT_RETRAIN_MINUTES = 10.0  # ... or this long since it, if any label arrived
 DEFAULT_DIGEST_CRON = "0 9 * * mon-fri"  # weekdays 09:00 in the project's timezone
+DIGEST_OFF = ("", "off", "none")  # digest_cron values that mean "no digests"
 TRAIN_LEASE = timedelta(minutes=15)  # longer than any training run; lapses if its owner dies
 STATISTICS_INTERVAL = timedelta(minutes=10)  # planner statistics refreshed after a retrain
 
@@ -109,40 +110,58 @@ def retrain_cycle(
     now: datetime | None = None,
     on_trained: Callable[[str, ModelRun], None] | None = None,
 ) -> list[RetrainOutcome]:
-    """Retrain every project that is due and not being trained by another process."""
+    """Retrain every project that is due and not being trained by another process.
+
+    Projects are independent: one that fails (a setting stored by an older version, a bug) is
+    logged with its name and the cycle goes on with the others."""
     owner = owner or default_owner()
     outcomes: list[RetrainOutcome] = []
     with session_scope(ws.db, read_only=True) as session:
         names = [p.name for p in projects.list_projects(session=session)]
     for name in names:
-        decision = retrain_decision(ws, name, now=now)
-        if not decision.due:
-            continue
-        with _lease(ws, f"train:{name}", owner=owner, ttl=TRAIN_LEASE) as got:
-            if not got:
-                outcomes.append(RetrainOutcome(name, None, "another process is training it"))
-                continue
-            try:
-                with session_scope(ws.db) as session:
-                    found = projects.get_project(session=session, name=name)
-                    assert found.id is not None
-                    # a run left "training" by a process that died is marked failed, not awaited
-                    models.fail_abandoned_runs(
-                        session=session, project_id=found.id, started_before=utcnow() - TRAIN_LEASE
-                    )
-                run = training.train_project(ws, name)
-            except InvalidInputError as exc:  # e.g. labels in only one class so far: wait
-                outcomes.append(RetrainOutcome(name, None, str(exc)))
-                continue
-            except LabelbotError as exc:
-                log.warning("retraining %s failed: %s", name, exc)
-                outcomes.append(RetrainOutcome(name, None, f"failed: {exc}"))
-                continue
-        outcomes.append(RetrainOutcome(name, run.version, decision.reason))
-        _refresh_statistics(ws)
-        if on_trained is not None:
-            on_trained(name, run)
+        try:
+            outcome = _retrain_one(ws, name, owner=owner, now=now, on_trained=on_trained)
+        except Exception as exc:  # isolation: the other projects still retrain
+            log.exception("retraining %s failed", name)
+            outcome = RetrainOutcome(name, None, f"failed: {type(exc).__name__}: {exc}")
+        if outcome is not None:
+            outcomes.append(outcome)
     return outcomes
+
+
+def _retrain_one(
+    ws: Workspace,
+    name: str,
+    *,
+    owner: str,
+    now: datetime | None,
+    on_trained: Callable[[str, ModelRun], None] | None,
+) -> RetrainOutcome | None:
+    """Retrain ``name`` if it is due (None when it is not)."""
+    decision = retrain_decision(ws, name, now=now)
+    if not decision.due:
+        return None
+    with _lease(ws, f"train:{name}", owner=owner, ttl=TRAIN_LEASE) as got:
+        if not got:
+            return RetrainOutcome(name, None, "another process is training it")
+        try:
+            with session_scope(ws.db) as session:
+                found = projects.get_project(session=session, name=name)
+                assert found.id is not None
+                # a run left "training" by a process that died is marked failed, not awaited
+                models.fail_abandoned_runs(
+                    session=session, project_id=found.id, started_before=utcnow() - TRAIN_LEASE
+                )
+            run = training.train_project(ws, name)
+        except InvalidInputError as exc:  # e.g. labels in only one class so far: wait
+            return RetrainOutcome(name, None, str(exc))
+        except LabelbotError as exc:
+            log.warning("retraining %s failed: %s", name, exc)
+            return RetrainOutcome(name, None, f"failed: {exc}")
+    _refresh_statistics(ws)
+    if on_trained is not None:
+        on_trained(name, run)
+    return RetrainOutcome(name, run.version, decision.reason)
 
 
 def _refresh_statistics(ws: Workspace) -> None:
@@ -170,7 +189,7 @@ def next_digest_time(project: Project, *, after: datetime) -> datetime | None:
     from apscheduler.triggers.cron import CronTrigger
 
     expr = str(project.settings.get("digest_cron", DEFAULT_DIGEST_CRON))
-    if expr in ("", "off", "none"):
+    if expr in DIGEST_OFF:
         return None
     try:
         trigger = CronTrigger.from_crontab(expr, timezone=project_timezone(project))
@@ -200,16 +219,21 @@ def digest_cycle(
     now = now or utcnow()
     sent: list[str] = []
     with session_scope(ws.db, read_only=True) as session:
-        due = [p for p in projects.list_projects(session=session) if digest_due(p, now=now)]
-    for project in due:
-        with _lease(
-            ws, f"digest:{project.name}", owner=owner, ttl=timedelta(minutes=10), now=now
-        ) as got:
-            if not got:
+        found = projects.list_projects(session=session)
+    for project in found:
+        try:
+            if not digest_due(project, now=now):
                 continue
-            send(project.name)
-            digest.mark_sent(ws, project.name, now=now)
-            sent.append(project.name)
+            with _lease(
+                ws, f"digest:{project.name}", owner=owner, ttl=timedelta(minutes=10), now=now
+            ) as got:
+                if not got:
+                    continue
+                send(project.name)
+                digest.mark_sent(ws, project.name, now=now)
+                sent.append(project.name)
+        except Exception:  # isolation: the other projects still get theirs
+            log.exception("digest of %s failed", project.name)
     return sent
 
 
@@ -235,20 +259,36 @@ def proposal_cycle(
     with session_scope(ws.db, read_only=True) as session:
         names = [p.name for p in projects.list_projects(session=session)]
     for name in names:
-        if not proposing.refresh_due(ws, name):
-            continue
-        with _lease(ws, f"proposals:{name}", owner=owner, ttl=PROPOSALS_LEASE, now=now) as got:
-            if not got:
-                continue
-            try:
-                open_now = proposing.refresh_proposals(ws, name)
-            except LabelbotError as exc:
-                log.warning("proposals for %s failed: %s", name, exc)
-                continue
-        refreshed.append(name)
-        if on_refreshed is not None:
-            on_refreshed(name, open_now)
+        try:
+            if _refresh_one(ws, name, owner=owner, now=now, on_refreshed=on_refreshed):
+                refreshed.append(name)
+        except Exception:  # isolation: the other projects are still refreshed
+            log.exception("proposals for %s failed", name)
     return refreshed
+
+
+def _refresh_one(
+    ws: Workspace,
+    name: str,
+    *,
+    owner: str,
+    now: datetime | None,
+    on_refreshed: Callable[[str, list[TaxonomyProposal]], None] | None,
+) -> bool:
+    """Refresh ``name``'s proposals if they are due; whether they were."""
+    if not proposing.refresh_due(ws, name):
+        return False
+    with _lease(ws, f"proposals:{name}", owner=owner, ttl=PROPOSALS_LEASE, now=now) as got:
+        if not got:
+            return False
+        try:
+            open_now = proposing.refresh_proposals(ws, name)
+        except LabelbotError as exc:
+            log.warning("proposals for %s failed: %s", name, exc)
+            return False
+    if on_refreshed is not None:
+        on_refreshed(name, open_now)
+    return True
 
 
 # --- mislabel reviews ---------------------------------------------------------------------------
@@ -275,24 +315,48 @@ def review_cycle(
         for project in projects.list_projects(session=session):
             assert project.id is not None
             run = models.get_active_model_run(session=session, project_id=project.id)
-            if run is not None and run.version > int(project.settings.get("reviewed_version", 0)):
+            try:
+                reviewed = int(project.settings.get("reviewed_version", 0))
+            except (TypeError, ValueError):  # stored badly (by hand, or an older version)
+                log.warning("project %s has an unreadable reviewed_version", project.name)
+                reviewed = 0
+            if run is not None and run.version > reviewed:
                 due.append((project.name, run.version))
     for name, version in due:
-        with _lease(ws, f"reviews:{name}", owner=owner, ttl=REVIEWS_LEASE, now=now) as got:
-            if not got:
-                continue
-            try:
-                report = reviews.scan_project(ws, name, now=now)
-                with session_scope(ws.db) as session:
-                    found = projects.get_project(session=session, name=name)
-                    assert found.id is not None
-                    projects.update_project_settings(
-                        session=session, project_id=found.id, reviewed_version=version
-                    )
-            except LabelbotError as exc:
-                log.warning("mislabel scan of %s failed: %s", name, exc)
-                continue
-        scanned.append(report)
-        if on_scanned is not None:
-            on_scanned(name, report)
+        try:
+            report = _scan_one(ws, name, version, owner=owner, now=now, on_scanned=on_scanned)
+        except Exception:  # isolation: the other projects are still scanned
+            log.exception("mislabel scan of %s failed", name)
+            continue
+        if report is not None:
+            scanned.append(report)
     return scanned
+
+
+def _scan_one(
+    ws: Workspace,
+    name: str,
+    version: int,
+    *,
+    owner: str,
+    now: datetime | None,
+    on_scanned: Callable[[str, ScanReport], None] | None,
+) -> ScanReport | None:
+    """Scan ``name`` for likely mislabels (None when another process holds it, or it failed)."""
+    with _lease(ws, f"reviews:{name}", owner=owner, ttl=REVIEWS_LEASE, now=now) as got:
+        if not got:
+            return None
+        try:
+            report = reviews.scan_project(ws, name, now=now)
+            with session_scope(ws.db) as session:
+                found = projects.get_project(session=session, name=name)
+                assert found.id is not None
+                projects.update_project_settings(
+                    session=session, project_id=found.id, reviewed_version=version
+                )
+        except LabelbotError as exc:
+            log.warning("mislabel scan of %s failed: %s", name, exc)
+            return None
+    if on_scanned is not None:
+        on_scanned(name, report)
+    return report

@@ -30,12 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import ConflictError, InvalidInputError, StaleActionError
+from storage.errors import ConflictError, InvalidInputError, LabelbotError, StaleActionError
 from storage.models import Label, Project
 from storage.repositories import examples, projects
 from storage.repositories import proposals as proposal_repo
@@ -302,6 +302,26 @@ def last_undoable(ws: Workspace, *, project: str) -> HistoryEntry | None:
         assert found.id is not None
         event = _undo_target(repo.list_events(session=session, project_id=found.id))
     return None if event is None else _entry(event)
+
+
+def undo_refusal(ws: Workspace, *, project: str) -> str | None:
+    """Why :func:`undo_last` would refuse to undo the latest change now (None: it would go
+    through, or nothing is left to undo). The undo is tried in a transaction rolled back."""
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        events = repo.list_events(session=session, project_id=found.id)
+        event = _undo_target(events)
+        if event is None:
+            return None
+        try:
+            _UNDO[event.kind](session, found, event.details, events[: events.index(event)])
+            session.flush()
+        except LabelbotError as exc:
+            return str(exc)
+        finally:
+            session.rollback()
+    return None
 
 
 def undo_last(

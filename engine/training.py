@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from engine import taxonomy
 from engine.audit import audit_report
 from engine.classifier import Model, PoolGraph, build_pool_graph, load_model, train_model
-from engine.evaluation import cross_validate
+from engine.evaluation import cv_metrics
 from engine.forecast import prediction_agreement
 from engine.rare import RareClassBoost, label_query
 from engine.strategies import (
@@ -136,7 +137,7 @@ def train_project(
             labeled_idx=lab,
             warm_start=warm,
         )
-        metrics = cross_validate(
+        metrics = cv_metrics(
             pool.X[lab],
             pool.y[lab],
             n_classes=len(pool.classes),
@@ -146,7 +147,7 @@ def train_project(
             seed=seed,
             graph=graph,
             labeled_idx=lab,
-        ).to_dict()
+        )
         active = previous[0] if previous else None
         metrics.update(_audit_metrics(pool, model, previous, seed=seed))
         if warm is not None:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import Session, create_engine
 
-from storage.errors import ConfigurationError
+from storage.errors import ConfigurationError, InvalidInputError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Writers wait this long for SQLite's single write lock before failing with "database is locked".
@@ -86,7 +87,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
 @contextmanager
 def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
-    """A transaction: commits on success, rolls back on any exception."""
+    """A transaction: commits on success, rolls back on any exception.
+
+    A value the database refuses (too long for its column, a NUL byte, NaN in JSON: PostgreSQL
+    checks these, SQLite does not) becomes an InvalidInputError: a safety net for input that
+    slipped past validation, so the user sees one line instead of the SQL statement."""
     bind: Any = engine
     if read_only and is_sqlite(engine):
         bind = engine.execution_options(sqlite_begin="DEFERRED")
@@ -94,9 +99,37 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
         try:
             yield session
             session.commit()  # a no-op for read-only work; keeps loaded objects usable
+        except DataError as exc:
+            session.rollback()
+            raise InvalidInputError(f"the database refused a value: {_reason(exc)}") from exc
         except BaseException:
             session.rollback()
             raise
+
+
+def _reason(exc: DataError | OperationalError) -> str:
+    """The driver's own message, first line (and PostgreSQL's detail), without the SQL."""
+    orig = exc.orig
+    lines = str(orig if orig is not None else exc).strip().splitlines() or [type(exc).__name__]
+    detail = getattr(getattr(orig, "diag", None), "message_detail", None)
+    return lines[0] + (f" ({detail})" if detail else "")
+
+
+def connect(engine: Engine) -> Connection:
+    """A connection; a database that cannot be reached is a ConfigurationError naming where it
+    was looked for (never the password)."""
+    try:
+        return engine.connect()
+    except OperationalError as exc:
+        url = engine.url
+        where = (
+            f"SQLite file {url.database!r}"
+            if url.get_backend_name() == "sqlite"
+            else f"{url.database!r} at {url.host or 'localhost'}:{url.port or 5432}"
+        )
+        raise ConfigurationError(
+            f"cannot connect to the database {where}: {_reason(exc)}; check DATABASE_URL"
+        ) from None
 
 
 # The tables whose size changes with labeling, and that the per-click queries join.
@@ -132,7 +165,10 @@ def alembic_config(engine: Engine) -> Any:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # "%%": the option is a ConfigParser value, where a bare "%" (a URL-encoded password, a
+    # ?options=-csearch_path%3D... query) fails as "invalid interpolation syntax"
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
@@ -141,7 +177,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    with connect(engine) as connection, connection.begin():
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -149,5 +185,5 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as connection:
+    with connect(engine) as connection:
         return MigrationContext.configure(connection).get_current_revision()

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from engine.project_settings import check_lengths
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
 
@@ -45,11 +46,15 @@ def styled(markup: str) -> Text:
 
 
 def handle_errors(func: F) -> F:
-    """Turn labelbot's errors into a one-line message and the error's exit code."""
+    """Turn labelbot's errors into a one-line message and the error's exit code.
+
+    Options that are stored as they are (``--channel``, ``--actor``, ``--annotator``) are checked
+    against their column's width first, for every command that has them."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            check_lengths(kwargs)
             return func(*args, **kwargs)
         except LabelbotError as exc:
             typer.echo(f"error: {exc}", err=True)  # one plain line: scripts grep it

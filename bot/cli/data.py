@@ -113,7 +113,10 @@ def project_list() -> None:
     for p in projects.list_projects(ws):
         status = projects.project_status(ws, p.name)
         model = status["model"]
-        acc = f"v{model['version']} acc {model['metrics'].get('accuracy', 0):.3f}" if model else "-"
+        acc = "-"
+        if model:
+            accuracy = model["metrics"].get("accuracy")  # none when too few labels to tell
+            acc = f"v{model['version']}" + (f" acc {accuracy:.3f}" if accuracy is not None else "")
         table.add_row(
             p.name, str(status["examples"]), str(status["labeled"]), acc, p.channel_id or "-"
         )
@@ -230,10 +233,9 @@ def train(
 
     run = training.train_project(workspace(), name, kind=classifier, progress=sys.stderr.isatty())
     m = run.metrics
-    out.print(
-        f"model v{run.version} ({run.kind}) on {run.n_labels} labels: "
-        f"cross-validated accuracy {m.get('accuracy', 0):.3f}, macro-F1 {m.get('macro_f1', 0):.3f}"
-    )
+    from engine.evaluation import cv_summary
+
+    out.print(f"model v{run.version} ({run.kind}) on {run.n_labels} labels: {cv_summary(m)}")
 
 
 @app.command()
@@ -263,11 +265,12 @@ def status(
         )
     out.print(table)
     if model:
+        from engine.evaluation import cv_summary
+
         m = model["metrics"]
         out.print(
             f"model v{model['version']} ({model['kind']}, {model['labels']} labels): "
-            f"accuracy {m.get('accuracy', 0):.3f}, macro-F1 {m.get('macro_f1', 0):.3f} "
-            "(cross-validated on the labeled set)"
+            f"{cv_summary(m)} (on the labeled set)"
         )
     else:
         out.print("no model yet: label a few examples per class, then `labelbot train`")

@@ -51,6 +51,10 @@ def simulate_cmd(
     from engine.simulation import labels_to_reach, simulate
 
     pool_texts, pool_labels = _labeled_file(train, label_column)
+    if len(pool_texts) < 2:  # the strategies rank a pool against itself
+        raise InvalidInputError(
+            f"{train}: the pool needs at least 2 examples to simulate (it has {len(pool_texts)})"
+        )
     test_texts, test_labels = _labeled_file(test, label_column)
     unknown = sorted(set(test_labels) - set(pool_labels))
     if unknown:

@@ -62,10 +62,10 @@ def _retrain(ws: Workspace, name: str) -> None:
     except LabelbotError as exc:
         err.print(styled(f"[yellow]not retrained:[/] {escape(str(exc))}"))
         return
-    acc = run.metrics.get("accuracy", 0.0)
-    out.print(
-        styled(f"[green]model v{run.version}[/] on {run.n_labels} labels: accuracy {acc:.3f}")
-    )
+    from engine.evaluation import cv_summary
+
+    summary = escape(cv_summary(run.metrics))
+    out.print(styled(f"[green]model v{run.version}[/] on {run.n_labels} labels: {summary}"))
 
 
 @app.command()

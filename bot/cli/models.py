@@ -17,9 +17,11 @@ ACTIONS = ("pin", "unpin", "rollback", "promote")
     "models",
     help=(
         "Model versions of a project, and which one answers.\n\n"
+        # \b: click keeps the next paragraph's lines as they are instead of reflowing them
+        "\b\n"
         "  labelbot models NAME                  list versions with their metrics\n"
-        "  labelbot models pin NAME VERSION      activate VERSION and keep it (retrains are "
-        "stored, not promoted)\n"
+        "  labelbot models pin NAME VERSION      activate VERSION and keep it (retrains are\n"
+        "                                        stored, not promoted)\n"
         "  labelbot models unpin NAME            let better retrains replace it again\n"
         "  labelbot models rollback NAME VERSION go back to an earlier version now\n"
         "  labelbot models promote NAME VERSION  activate a version that was held back"
@@ -41,8 +43,17 @@ def models_cmd(
     if action == "unpin":
         if len(rest) != 1:
             raise InvalidInputError("usage: labelbot models unpin NAME")
+        from engine import projects
+
+        pinned = projects.get_project(ws, rest[0]).settings.get("pinned_version")
+        if pinned is None:
+            out.print(f"{rest[0]}: no version is pinned; nothing changed", highlight=False)
+            return
         training.unpin(ws, rest[0])
-        out.print(f"{rest[0]}: unpinned; retrains that are not worse will be promoted")
+        out.print(
+            f"{rest[0]}: v{pinned} unpinned; retrains that are not worse will be promoted",
+            highlight=False,
+        )
         return
     if len(rest) != 2 or not rest[1].lstrip("v").isdigit():
         raise InvalidInputError(f"usage: labelbot models {action} NAME VERSION")

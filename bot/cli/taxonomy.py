@@ -171,7 +171,10 @@ def labels_undo(
     reason: Reason = "",
     actor: Actor = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only say which change an undo would take back")
+        bool,
+        typer.Option(
+            "--dry-run", help="Only say which change an undo would take back, or why it is refused"
+        ),
     ] = False,
 ) -> None:
     """Undo the latest taxonomy change not undone yet (run it again to go further back).
@@ -185,10 +188,14 @@ def labels_undo(
         last = taxonomy.last_undoable(ws, project=name)
         if last is None:
             out.print(f"{name}: no taxonomy change left to undo", highlight=False)
+            return
+        when = last.created_at.strftime("%Y-%m-%d %H:%M")
+        which = f"#{last.id} ({last.summary}), made by {last.actor} at {when} UTC"
+        refusal = taxonomy.undo_refusal(ws, project=name)
+        if refusal is None:
+            out.print(f"{name}: an undo would take back {which}", highlight=False)
         else:
-            when = last.created_at.strftime("%Y-%m-%d %H:%M")
-            out.print(f"{name}: an undo would take back #{last.id} ({last.summary}), made by "
-                      f"{last.actor} at {when} UTC", highlight=False)  # fmt: skip
+            out.print(f"{name}: an undo of {which} would be refused: {refusal}", highlight=False)
         return
     change = taxonomy.undo_last(
         ws, project=name, actor=actor or default_actor(), reason=reason, rescore=False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,8 @@ from sqlmodel import Session, col, select
 from storage.errors import ConflictError, InvalidInputError, NotFoundError
 from storage.models import Label, Project
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# Matched with fullmatch: "$" would also match before a trailing newline ("name\n").
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 def create_project(
@@ -25,7 +27,7 @@ def create_project(
     settings: dict[str, Any] | None = None,
 ) -> Project:
     """Create a project with its initial taxonomy; the name must be new."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInputError(
             f"invalid project name {name!r}: use letters, digits, '_', '-' or '.' (max 100)"
         )
@@ -76,7 +78,8 @@ def set_project_channel(*, session: Session, project_id: int, channel_id: str | 
 
 
 def _clean_label(name: str) -> str:
-    clean = " ".join(name.split())
+    # NFC: "é" typed as one code point or as "e" + a combining accent is one label, not two
+    clean = " ".join(unicodedata.normalize("NFC", name).split())
     if not clean:
         raise InvalidInputError("a label name cannot be empty")
     if len(clean) > 200:

@@ -163,3 +163,22 @@ def test_taxonomy_errors_are_one_line_with_exit_codes(cli_env) -> None:  # type:
     assert "no taxonomy changes yet" in _ok(runner, "labels", "history", "p")
     helped = _ok(runner, "labels", "merge", "--help")
     assert "--into" in helped and "--reason" in helped and "--actor" in helped
+
+
+def test_undo_dry_run_says_when_the_undo_would_be_refused(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "p", "--labels", "a,b")
+    _ok(runner, "labels", "add", "p", "c", "--actor", "ana")
+    out = " ".join(_ok(runner, "labels", "undo", "p", "--dry-run").split())
+    assert "p: an undo would take back #1 (added c), made by ana" in out
+    path = tmp_path / "used.csv"
+    path.write_text("text,label\nfirst text,c\n", encoding="utf-8")
+    _ok(runner, "import", "p", str(path))  # c is used now: undoing its addition would lose it
+    out = " ".join(_ok(runner, "labels", "undo", "p", "--dry-run").split())
+    assert "p: an undo of #1 (added c), made by ana" in out
+    assert "would be refused: cannot undo adding 'c': 'c' has been used since" in out
+    refused = runner.invoke(app, ["labels", "undo", "p"])
+    assert refused.exit_code == 4 and "has been used since" in refused.output
+    history = _ok(runner, "labels", "history", "p", "--json").splitlines()
+    assert len(history) == 1  # neither the dry run nor the refused undo changed anything
+    assert "c" in _ok(runner, "labels", "list", "p")

@@ -210,3 +210,44 @@ def test_model_worse_on_the_audit_set_is_held_back() -> None:
     assert training.promotion_decision({}, active, ["a", "b"], ok)[0] is True
     assert training.promotion_decision({}, active, ["a", "b", "c"], worse)[0] is True
     assert training.promotion_decision({"pinned_version": 1}, active, ["a", "b"], ok)[0] is False
+
+
+def _store_settings(ws: Workspace, project: str, **settings: object) -> None:
+    """Settings written straight through storage, as an older version (or a hand edit) left them."""
+    from storage.repositories import projects as project_repo
+
+    with session_scope(ws.db) as session:
+        found = project_repo.get_project(session=session, name=project)
+        assert found.id is not None
+        project_repo.update_project_settings(session=session, project_id=found.id, **settings)
+
+
+def test_a_project_that_fails_does_not_stop_the_others_retraining(
+    loaded, banking_slice, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws, truth = loaded
+    projects.update_settings(ws, project="bank", retrain_every=10)
+    bad_truth = load_slice(ws, banking_slice[:20], tmp_path, project="bad")
+    label_next(ws, bad_truth, 1, project="bad")
+    # 2e12 minutes was accepted before settings had a bound: timedelta overflows on it
+    _store_settings(ws, "bad", retrain_minutes=2e12)
+    _label(ws, truth, 10)
+    with caplog.at_level("ERROR", logger="engine.jobs"):
+        outcomes = {o.project: o for o in jobs.retrain_cycle(ws, owner="w1")}
+    assert outcomes["bank"].version == 1
+    assert outcomes["bad"].version is None and "OverflowError" in outcomes["bad"].message
+    assert "retraining bad failed" in caplog.text
+
+
+def test_a_project_with_a_broken_schedule_does_not_stop_the_others_digests(
+    loaded, banking_slice, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws, _ = loaded
+    load_slice(ws, banking_slice[:5], tmp_path, project="bad")
+    _store_settings(ws, "bad", digest_cron="0 9 * * someday")
+    projects.update_settings(ws, project="bank", digest_cron="*/30 * * * *")
+    sent: list[str] = []
+    now = utcnow() + timedelta(minutes=31)
+    with caplog.at_level("ERROR", logger="engine.jobs"):
+        assert jobs.digest_cycle(ws, sent.append, owner="w1", now=now) == ["bank"]
+    assert "digest of bad failed" in caplog.text

@@ -171,7 +171,7 @@ def test_failed_training_keeps_previous_model(loaded, monkeypatch) -> None:  # t
     def crash(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("killed mid-evaluation")
 
-    monkeypatch.setattr(training, "cross_validate", crash)
+    monkeypatch.setattr(training, "cv_metrics", crash)
     with pytest.raises(RuntimeError):
         training.train_project(ws, "bank")
     status = projects.project_status(ws, "bank")
@@ -239,3 +239,36 @@ def test_audit_stream_is_uniform_and_held_out(loaded) -> None:  # type: ignore[n
     # uniform draws from a slice ordered label by label spread over it, not just the queue's top
     assert len(audited) == 20
     assert len({truth[e.text] for e in audited}) >= 4
+
+
+def test_too_few_labels_to_cross_validate_are_no_accuracy_of_zero(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One label per class: each held-out label's class is missing from its training folds, so
+    cross-validation would report 0.000 whatever the model; the run says it cannot tell."""
+    from engine.evaluation import cv_summary
+
+    projects.create_project(ws, name="tiny", labels=["arrival", "age"])
+    rows = [
+        ("my card has not arrived yet", "arrival"),
+        ("how old do I have to be to open an account", "age"),
+        ("the card I ordered last week is still not here", "arrival"),
+        ("is there a minimum age for your services", "age"),
+    ]
+
+    def import_rows(chunk: list[tuple[str, str]], name: str) -> None:
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows([("text", "label"), *chunk])
+        projects.import_file(ws, project="tiny", path=path)
+
+    import_rows(rows[:2], "one-each.csv")
+    run = training.train_project(ws, "tiny")
+    assert run.status == "ready" and run.n_labels == 2
+    assert "accuracy" not in run.metrics and "macro_f1" not in run.metrics
+    assert cv_summary(run.metrics) == (
+        "accuracy: not enough labels to estimate (need 2 per class, in 2 classes or more)"
+    )
+    assert projects.project_status(ws, "tiny")["model"]["version"] == 1  # status reads it
+    import_rows(rows[2:], "two-each.csv")
+    run = training.train_project(ws, "tiny")
+    assert run.metrics["folds"] >= 2 and 0 <= run.metrics["accuracy"] <= 1
+    assert cv_summary(run.metrics).startswith("cross-validated accuracy ")
