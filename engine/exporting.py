@@ -15,8 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import secrets
+import shutil
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from engine.workspace import Workspace
@@ -84,10 +89,16 @@ def export_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
     return records
 
 
+def check_format(fmt: str) -> str:
+    """The export format ``fmt`` names, in any case ("JSONL", "Csv"); InvalidInputError if none."""
+    if fmt.lower() not in EXPORT_FORMATS:
+        raise InvalidInputError(f"unknown export format {fmt!r}: use {' or '.join(EXPORT_FORMATS)}")
+    return fmt.lower()
+
+
 def write_export(records: list[dict[str, Any]], out: TextIO, fmt: str = "jsonl") -> int:
     """Write records as JSONL or CSV; returns how many were written."""
-    if fmt not in EXPORT_FORMATS:
-        raise InvalidInputError(f"unknown export format {fmt!r}: use {' or '.join(EXPORT_FORMATS)}")
+    fmt = check_format(fmt)
     if fmt == "jsonl":
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -119,3 +130,42 @@ def export_text(ws: Workspace, project: str, fmt: str = "jsonl") -> str:
     buffer = io.StringIO()
     write_export(export_records(ws, project), buffer, fmt)
     return buffer.getvalue()
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[TextIO]:
+    """A file to write ``path``'s new content to; it becomes ``path`` when the block ends.
+
+    The content goes to a new file beside ``path``, renamed over it only once the block has
+    finished without error: a failure halfway never leaves ``path`` emptied or half-written
+    (an export over yesterday's, say). A path that cannot be written is an InvalidInputError
+    when the block starts, before the caller does its work.
+    """
+    target = Path(os.path.realpath(path))  # through a symlink, to the file it names
+    if target.is_dir():
+        raise InvalidInputError(f"{path}: is a folder; name a file to write")
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        handle = temporary.open("x", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot write here ({_reason(exc)})") from exc
+    done = False
+    try:
+        with handle:
+            yield handle
+        try:
+            if target.exists():
+                shutil.copymode(target, temporary)  # keep the replaced file's permissions
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise InvalidInputError(f"{path}: cannot write here ({_reason(exc)})") from exc
+        done = True
+    finally:
+        if not done:
+            temporary.unlink(missing_ok=True)
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such folder"
+    return (exc.strerror or str(exc)).lower()

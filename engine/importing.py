@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import InvalidInputError
+from storage.models import Example
 
 # A text longer than this is almost certainly a broken file (a runaway quote swallowing the
 # rest of a CSV), and would embed slowly and render badly; split such documents before import.
 MAX_TEXT_CHARS = 50_000
+# The width of the column ids are stored in: PostgreSQL refuses a longer one only at INSERT time.
+MAX_ID_CHARS: int = Example.__table__.c.external_id.type.length  # type: ignore[attr-defined]
 FORMATS = ("csv", "jsonl")
 
 
@@ -94,22 +98,37 @@ def _decode(path: Path) -> str:
 def _csv_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(sys.maxsize)  # we enforce our own, clearer, limit per text
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-    reader = csv.DictReader(io.StringIO(content, newline=""), dialect=dialect, strict=True)
+    reader = csv.reader(io.StringIO(content, newline=""), dialect=dialect, strict=True)
+    # Each record is reported at the line it starts on: reader.line_num is the line the reader
+    # stopped at, further on for a quoted cell over several lines or an unterminated quote.
+    start = 1
     try:
-        if reader.fieldnames is None:
+        header = next(reader, None)
+        if header is None:
             raise InvalidInputError(f"{path}: the file is empty")
-        for row in reader:
-            if None in row:  # more cells than header columns
-                raise InvalidInputError(
-                    f"{path}:{reader.line_num}: more values than the header has columns"
-                )
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+        while True:
+            start = reader.line_num + 1
+            cells = next(reader, None)
+            if cells is None:
+                return
+            if not cells:  # a blank line
+                continue
+            if len(cells) > len(header):
+                raise InvalidInputError(f"{path}:{start}: more values than the header has columns")
+            # As csv.DictReader: missing cells are None, a repeated column keeps the last value.
+            yield (
+                start,
+                {name: cells[i] if i < len(cells) else None for i, name in enumerate(header)},
+            )
     except csv.Error as exc:
-        raise InvalidInputError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from exc
+        raise InvalidInputError(f"{path}:{start}: malformed CSV: {exc}") from exc
 
 
 def _jsonl_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(content.splitlines(), start=1):
+    # Lines end at "\n" only: str.splitlines() also breaks at U+2028, U+2029 and U+0085, which
+    # JSON strings may hold unescaped (our own export writes them so), cutting a record in two.
+    for number, raw in enumerate(content.split("\n"), start=1):
+        line = raw.removesuffix("\r")
         if not line.strip():
             continue
         try:
@@ -152,6 +171,12 @@ def _record(
     text = row.get(text_column)
     if not isinstance(text, str):
         raise InvalidInputError(f"{path}:{line}: {text_column!r} must be a string")
+    for key, value in row.items():
+        if problem := _unstorable(key):
+            raise InvalidInputError(f"{path}:{line}: the field name {key!r} {problem}")
+        if problem := _unstorable(value):
+            name = "text" if key == text_column else repr(key)
+            raise InvalidInputError(f"{path}:{line}: {name} {problem}")
     text = text.strip()
     if not text:
         raise InvalidInputError(f"{path}:{line}: empty text")
@@ -162,6 +187,10 @@ def _record(
         )
     label = _optional_str(row.get(label_column)) if label_column else None
     external_id = _optional_str(row.get(id_column)) if id_column else None
+    if external_id is not None and len(external_id) > MAX_ID_CHARS:
+        raise InvalidInputError(
+            f"{path}:{line}: id of {len(external_id):,} characters is over the {MAX_ID_CHARS} limit"
+        )
     used = {text_column, label_column, id_column}
     meta = {k: v for k, v in row.items() if k not in used and v not in (None, "")}
     return Record(line=line, text=text, label=label, external_id=external_id, meta=meta)
@@ -172,3 +201,31 @@ def _optional_str(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why ``value`` (a cell, or any value in a JSON line) cannot be stored, or None.
+
+    SQLite keeps all of these; PostgreSQL refuses them at INSERT time, as a traceback without
+    the file's line: a NUL byte in text, NaN or Infinity in JSON (json.loads accepts them, and
+    turns a number like 1e999 into infinity), and a lone surrogate ("\\ud800" in JSON), which
+    is no Unicode character and cannot be encoded for storage, hashing or the encoder.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "contains a NUL byte (\\x00)"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode (a lone surrogate)"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        name = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return f"is {name}, not a finite number; use null"
+    if isinstance(value, dict):
+        return next(
+            (p for k, v in value.items() for p in (_unstorable(k), _unstorable(v)) if p), None
+        )
+    if isinstance(value, list):
+        return next((p for p in map(_unstorable, value) if p is not None), None)
+    return None

@@ -9,14 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from engine.importing import read_records
+from engine.importing import Record, read_records
 from engine.rare import MIN_EXAMPLES, rare_labels
+from engine.taxonomy import stale_label_note
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
 from storage.errors import InvalidInputError, StaleActionError
 from storage.models import Label, Project
 from storage.repositories import assignments, examples, feedback, flags, models, projects
+from storage.repositories import taxonomy as taxonomy_repo
 from storage.repositories.examples import NewExample
+
+# storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
+Session = Any
 
 
 def create_project(
@@ -104,7 +109,13 @@ def import_file(
     progress: bool = False,
     annotator: str = "import",
 ) -> ImportReport:
-    """Import a CSV/JSONL file in one transaction; embed new texts afterwards (cached on disk)."""
+    """Import a CSV/JSONL file in one transaction; embed new texts afterwards (cached on disk).
+
+    A label is taken as a click on it would be: one since renamed by its new name, one since
+    merged (or retired with a mapping) is stored as named and counts as the label it went into.
+    A text the file repeats takes the label of its first labeled row; rows of one text with
+    labels that count differently fail, as an unknown label does, and nothing is imported.
+    """
     records = read_records(
         path,
         text_column=text_column,
@@ -117,34 +128,21 @@ def import_file(
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        label_ids = {
-            lb.name: lb.id for lb in projects.list_labels(session=session, project_id=found.id)
-        }
-        for rec in records:
-            if rec.label is not None and rec.label not in label_ids:
-                known = ", ".join(label_ids)
-                raise InvalidInputError(
-                    f"{path}:{rec.line}: unknown label {rec.label!r} (labels: {known}); "
-                    "add it first with `labelbot labels add`"
-                )
+        labels = _file_labels(session, path=path, project_id=found.id, records=records)
         added = examples.add_examples(
             session=session,
             project_id=found.id,
             rows=[NewExample(r.text, r.external_id, r.meta) for r in records],
         )
-        fresh = _first_occurrences(added.ids)
-        for rec, example_id, is_new in zip(records, added.ids, fresh, strict=True):
-            if rec.label is None or not is_new:
-                continue
-            label_id = label_ids[rec.label]
-            assert label_id is not None
+        for example_id, label in _label_per_example(path, records, added.ids, labels).items():
+            assert label.id is not None
             _, made = feedback.add_annotation(
                 session=session,
                 example_id=example_id,
-                label_id=label_id,
+                label_id=label.id,
                 annotator=annotator,
                 source="import",
-                key=f"import:{example_id}:{rec.label}",
+                key=f"import:{example_id}:{label.name}",
             )
             created += int(made)
     refresh_statistics(ws.db)  # the new rows, for the planner of every click that follows
@@ -161,13 +159,61 @@ def import_file(
     )
 
 
-def _first_occurrences(ids: list[int]) -> list[bool]:
-    seen: set[int] = set()
-    flags_: list[bool] = []
-    for i in ids:
-        flags_.append(i not in seen)
-        seen.add(i)
-    return flags_
+@dataclass(frozen=True)
+class _FileLabel:
+    """A label a file names: the label stored, and the active label it counts as."""
+
+    label: Label
+    counts_as: str
+
+
+def _file_labels(
+    session: Session, *, path: Path, project_id: int, records: list[Record]
+) -> dict[str, _FileLabel]:
+    """Each label name in the file, resolved as a click on it is (taxonomy.get_clicked_label);
+    InvalidInputError at the first line naming a label that is unknown or counts as nothing."""
+    out: dict[str, _FileLabel] = {}
+    for rec in records:
+        if rec.label is None or rec.label in out:
+            continue
+        try:
+            label = taxonomy_repo.get_clicked_label(
+                session=session, project_id=project_id, name=rec.label
+            )
+        except InvalidInputError as exc:  # never had it: it can be added
+            raise InvalidInputError(
+                f"{path}:{rec.line}: {exc}; add it first with `labelbot labels add`"
+            ) from None
+        except StaleActionError as exc:  # removed by an undo
+            raise InvalidInputError(f"{path}:{rec.line}: {exc}") from None
+        counts_as: str | None = label.name
+        if not label.active:
+            target = session.get(Label, label.mapped_to_id) if label.mapped_to_id else None
+            counts_as = target.name if target is not None else None
+        if counts_as is None:  # split, or retired without a mapping
+            note = stale_label_note(session=session, label=label)
+            raise InvalidInputError(f"{path}:{rec.line}: {note}")
+        out[rec.label] = _FileLabel(label, counts_as)
+    return out
+
+
+def _label_per_example(
+    path: Path, records: list[Record], ids: list[int], labels: dict[str, _FileLabel]
+) -> dict[int, Label]:
+    """The label to store for each example the file labels: its first labeled row's. Rows of
+    the same text (ids[i] is row i's example) whose labels count differently: InvalidInputError
+    naming both lines, since keeping either label would silently drop the other."""
+    first: dict[int, tuple[int, str]] = {}  # example id -> (line, label name)
+    for rec, example_id in zip(records, ids, strict=True):
+        if rec.label is None:
+            continue
+        line, name = first.setdefault(example_id, (rec.line, rec.label))
+        if labels[rec.label].counts_as != labels[name].counts_as:
+            raise InvalidInputError(
+                f"{path}:{rec.line}: the same text as line {line} with another label "
+                f"({rec.label!r} here, {name!r} there); give each text one label"
+            )
+    return {example_id: labels[name].label for example_id, (_, name) in first.items()}
 
 
 def queue_size(ws: Workspace, name: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -193,8 +194,10 @@ def import_(
 ) -> None:
     """Import examples (and optionally their labels) in one transaction.
 
-    Duplicates (same text) are skipped and counted. A malformed file or an unknown label fails
-    with the line number and imports nothing. New texts are embedded once and cached.
+    Duplicates (same text) are skipped and counted; a repeated text keeps its first label. A
+    malformed file, an unknown label, or one text given two different labels fails with the
+    line number and imports nothing. A label since merged is kept and counts as the label it
+    was merged into. New texts are embedded once and cached.
     """
     from engine import training  # torch and scikit-learn load only when needed
 
@@ -285,14 +288,17 @@ def export(
         Path | None, typer.Option("--out", help="Write here instead of stdout")
     ] = None,
 ) -> None:
-    """Export every example with its annotations, comments and the model's prediction."""
-    records = exporting.export_records(workspace(), name)
+    """Export every example with its annotations, comments and the model's prediction.
+
+    With --out, an existing file is replaced only once the export is complete.
+    """
+    fmt = exporting.check_format(fmt)
     if out_file is None:
-        exporting.write_export(records, sys.stdout, fmt)
+        exporting.write_export(exporting.export_records(workspace(), name), sys.stdout, fmt)
         return
-    with out_file.open("w", encoding="utf-8", newline="") as handle:
-        exporting.write_export(records, handle, fmt)
-    err.print(f"wrote {len(records)} examples to {out_file}")
+    with exporting.replacing(out_file) as handle:
+        count = exporting.write_export(exporting.export_records(workspace(), name), handle, fmt)
+    err.print(f"wrote {count} examples to {out_file}")
 
 
 @app.command()
@@ -311,14 +317,15 @@ def predict(
 
     records = read_records(file, text_column=text_column, label_column=None, id_column="id")
     ws = workspace()
-    results = training.predict_texts(ws, name, [r.text for r in records])
-    lines = []
-    for rec, res in zip(records, results, strict=True):
-        row = {"id": rec.external_id, **res.to_dict()}
-        lines.append(json.dumps(row, ensure_ascii=False))
-    text = "\n".join(lines) + "\n"
-    if out_file is None:
-        sys.stdout.write(text)
-    else:
-        out_file.write_text(text, encoding="utf-8")
-        err.print(f"wrote {len(lines)} predictions to {out_file}")
+    # The output file is opened before the (slow) embedding, so a path that cannot be written
+    # fails at once; it replaces an existing file only once every prediction is written.
+    with ExitStack() as stack:
+        handle = (
+            sys.stdout if out_file is None else stack.enter_context(exporting.replacing(out_file))
+        )
+        results = training.predict_texts(ws, name, [r.text for r in records])
+        for rec, res in zip(records, results, strict=True):
+            row = {"id": rec.external_id, **res.to_dict()}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if out_file is not None:
+        err.print(f"wrote {len(records)} predictions to {out_file}")

@@ -7,14 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError
 from storage.hashing import content_hash
-from storage.models import Example
+from storage.models import Example, Project
 
 # Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 900
+# Rows per multi-row INSERT: 7 columns each, well under both databases' parameter limits.
+_INSERT_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -34,28 +37,55 @@ class AddedExamples:
 
 
 def add_examples(*, session: Session, project_id: int, rows: Sequence[NewExample]) -> AddedExamples:
-    """Insert rows, skipping texts the project already has (same content hash) and repeats."""
+    """Insert rows, skipping texts the project already has (same content hash) and repeats.
+
+    Safe to run twice at once: imports into one project take turns (the project's row is
+    locked on PostgreSQL; SQLite's write transactions are serial already), so the later one
+    counts the earlier one's texts as duplicates. Taking turns also keeps two files holding
+    the same texts in different orders from deadlocking on the unique index. A text another
+    transaction stored since the read is skipped too (ON CONFLICT DO NOTHING), not an error.
+    """
+    session.exec(
+        select(Project.id).where(Project.id == project_id).with_for_update(key_share=True)
+    ).all()
     hashes = [content_hash(row.text) for row in rows]
     known = existing_hashes(session=session, project_id=project_id, hashes=hashes)
-    fresh: dict[str, Example] = {}
+    fresh: dict[str, dict[str, Any]] = {}
     for row, digest in zip(rows, hashes, strict=True):
         if digest in known or digest in fresh:
             continue
-        fresh[digest] = Example(
+        example = Example(
             project_id=project_id,
             external_id=row.external_id,
             text=row.text,
             meta=row.meta,
             content_hash=digest,
         )
-    session.add_all(fresh.values())
-    session.flush()
-    for digest, example in fresh.items():
-        assert example.id is not None
-        known[digest] = example.id
+        fresh[digest] = example.model_dump(exclude={"id"})
+    values = list(fresh.values())
+    inserted = 0
+    for start in range(0, len(values), _INSERT_CHUNK):
+        statement = (
+            _insert_examples(session)
+            .values(values[start : start + _INSERT_CHUNK])
+            .on_conflict_do_nothing(index_elements=["project_id", "content_hash"])
+            .returning(col(Example.content_hash), col(Example.id))
+        )
+        for digest, example_id in session.execute(statement).all():
+            known[digest] = int(example_id)
+            inserted += 1
+    missing = [d for d in fresh if d not in known]  # stored meanwhile by another transaction
+    known.update(existing_hashes(session=session, project_id=project_id, hashes=missing))
     return AddedExamples(
-        ids=[known[d] for d in hashes], inserted=len(fresh), duplicates=len(rows) - len(fresh)
+        ids=[known[d] for d in hashes], inserted=inserted, duplicates=len(rows) - inserted
     )
+
+
+def _insert_examples(session: Session) -> Any:
+    """INSERT INTO examples in the session's dialect: both have ON CONFLICT, the generic none."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(Example)
+    return sqlite.insert(Example)
 
 
 def existing_hashes(*, session: Session, project_id: int, hashes: Sequence[str]) -> dict[str, int]:

@@ -135,3 +135,67 @@ def test_cli_as_a_subprocess(cli_env, tmp_path: Path) -> None:  # type: ignore[n
         [*labelbot, "import", "--help"], env=env, capture_output=True, text=True
     )
     assert "--text-column" in helped.stdout and "one transaction" in helped.stdout
+
+
+def test_cli_export_replaces_the_out_file_only_when_complete(  # type: ignore[no-untyped-def]
+    cli_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad --format, or an export failing halfway, used to leave --out emptied (yesterday's
+    export lost); the format is now checked first in any case, and the export written beside
+    the file, then renamed over it."""
+    from engine import exporting
+    from storage.errors import LabelbotError
+
+    runner = CliRunner()
+    runner.invoke(app, ["project", "create", "p", "--labels", "a,b"])
+    runner.invoke(app, ["import", "p", str(_csv(tmp_path / "p.csv", [("one", "a"), ("two", "")]))])
+    out = tmp_path / "out" / "keep.jsonl"
+    out.parent.mkdir()
+    assert runner.invoke(app, ["export", "p", "--out", str(out)]).exit_code == 0
+    kept = out.read_text(encoding="utf-8")
+    assert len(kept.splitlines()) == 2
+    bad = runner.invoke(app, ["export", "p", "--format", "xml", "--out", str(out)])
+    assert bad.exit_code == 2 and "unknown export format 'xml'" in bad.output
+    assert out.read_text(encoding="utf-8") == kept
+
+    def fails_halfway(records, handle, fmt):  # type: ignore[no-untyped-def]
+        handle.write('{"id": "1"')
+        raise LabelbotError("disk trouble")
+
+    monkeypatch.setattr(exporting, "write_export", fails_halfway)
+    failed = runner.invoke(app, ["export", "p", "--out", str(out)])
+    assert failed.exit_code == 1 and "disk trouble" in failed.output
+    assert out.read_text(encoding="utf-8") == kept
+    assert [f.name for f in out.parent.iterdir()] == ["keep.jsonl"]  # no temporary file left
+    monkeypatch.undo()
+    assert (
+        runner.invoke(app, ["export", "p", "--format", "JSONL", "--out", str(out)]).exit_code == 0
+    )
+    assert out.read_text(encoding="utf-8") == kept
+    as_csv = runner.invoke(app, ["export", "p", "--format", "Csv"])
+    assert as_csv.exit_code == 0 and as_csv.output.startswith("id,text,label,")
+
+
+def test_cli_out_path_that_cannot_be_written_is_a_one_line_error(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No traceback for a missing folder, and predict says so before embedding anything: the
+    project has no model, which predict would only find out after reading the output path."""
+    runner = CliRunner()
+    runner.invoke(app, ["project", "create", "p", "--labels", "a,b"])
+    data = _csv(tmp_path / "p.csv", [("one", "a")])
+    missing = tmp_path / "nowhere" / "x.jsonl"
+    for command in (["export", "p"], ["predict", "p", str(data)]):
+        result = runner.invoke(app, [*command, "--out", str(missing)])
+        assert result.exit_code == 2, result.output
+        assert result.output == f"error: {missing}: cannot write here (no such folder)\n"
+    folder = runner.invoke(app, ["export", "p", "--out", str(tmp_path)])
+    assert folder.exit_code == 2 and "is a folder" in folder.output
+
+
+def test_cli_predict_refuses_a_lone_surrogate_with_its_line(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    runner.invoke(app, ["project", "create", "p", "--labels", "a,b"])
+    data = tmp_path / "s.jsonl"
+    data.write_text('{"text": "fine"}\n{"text": "lone \\ud800 surrogate"}\n', encoding="utf-8")
+    result = runner.invoke(app, ["predict", "p", str(data)])
+    assert result.exit_code == 2
+    assert "s.jsonl:2: text is not valid Unicode (a lone surrogate)" in result.output

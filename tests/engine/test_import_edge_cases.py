@@ -1,0 +1,254 @@
+"""Imports of unusual files: what PostgreSQL would refuse, repeated texts, retired labels, two
+imports at once. Every case fails with the file's line and stores nothing, or imports cleanly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine import exporting, projects, taxonomy
+from storage.db import session_scope
+from storage.errors import InvalidInputError
+from storage.repositories import examples
+from storage.repositories.examples import NewExample
+
+
+@pytest.fixture
+def project(ws):  # type: ignore[no-untyped-def]
+    projects.create_project(ws, name="p", labels=["yes", "no", "maybe"])
+    return ws
+
+
+def _write(tmp_path: Path, name: str, content: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content.encode("utf-8", "surrogatepass"))
+    return path
+
+
+def _snapshot(ws) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    status = projects.project_status(ws, "p")
+    return status["examples"], status["annotations"]
+
+
+def _labels(ws, project: str = "p") -> dict[str, str | None]:  # type: ignore[no-untyped-def]
+    return {r["text"]: r["label"] for r in exporting.export_records(ws, project)}
+
+
+def test_own_jsonl_export_reimports_texts_with_line_separators(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The export leaves U+2028, U+2029 and U+0085 unescaped (valid JSON): the importer splits
+    lines at "\\n" only, where str.splitlines() cut such a record in two."""
+    texts = ["line one\u2028line two", "para one\u2029para two", "next\u0085line", "plain"]
+    lines = [json.dumps({"text": t, "label": "yes"}) for t in texts]
+    projects.import_file(project, project="p", path=_write(tmp_path, "in.jsonl", "\n".join(lines)))
+    exported = exporting.export_text(project, "p", "jsonl")
+    assert "\u2028" in exported  # written as is, not escaped
+    projects.create_project(project, name="q", labels=["yes", "no"])
+    again = _write(tmp_path, "out.jsonl", exported.replace("\n", "\r\n"))
+    report = projects.import_file(project, project="q", path=again, require_label_column=True)
+    assert (report.rows, report.inserted, report.annotations) == (4, 4, 4)
+    assert _labels(project, "q") == dict.fromkeys(texts, "yes")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("nul.csv", "text,label\nok,yes\nnul\x00byte,no\n", r"nul.csv:3: text contains a NUL byte"),
+        ("nulmeta.csv", "text,src\nok,a\nfine,b\x00\n", r"nulmeta.csv:3: 'src' contains a NUL"),
+        ("nulkey.jsonl", '{"text": "ok", "a\\u0000": 1}\n', r"nulkey.jsonl:1: the field name"),
+        ("nan.jsonl", '{"text": "ok"}\n{"text": "x", "score": NaN}\n', r":2: 'score' is NaN"),
+        ("inf.jsonl", '{"text": "x", "score": -Infinity}\n', r"inf.jsonl:1: 'score' is -Infinity"),
+        ("big.jsonl", '{"text": "x", "score": 1e999}\n', r"big.jsonl:1: 'score' is Infinity"),
+        ("deep.jsonl", '{"text": "x", "m": {"a": [1, NaN]}}\n', r"deep.jsonl:1: 'm' is NaN"),
+        ("id.csv", "text,id\nok,1\nlong," + "i" * 201 + "\n", r"id.csv:3: id of 201 characters"),
+        (
+            "sur.jsonl",
+            '{"text": "lone \\ud800 surrogate"}\n',
+            r"sur.jsonl:1: text is not valid Unicode",
+        ),
+        (
+            "surl.jsonl",
+            '{"text": "ok", "label": "\\udfff"}\n',
+            r"surl.jsonl:1: 'label' is not valid",
+        ),
+    ],
+)
+def test_values_postgresql_refuses_fail_with_their_line(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    """SQLite stored these silently and PostgreSQL refused them with a traceback at INSERT
+    time (a lone surrogate crashed both): now one clear error, on both, and nothing stored."""
+    with pytest.raises(InvalidInputError, match=message):
+        projects.import_file(project, project="p", path=_write(tmp_path, name, content))
+    assert _snapshot(project) == (0, 0)
+
+
+def test_an_id_as_long_as_its_column_is_kept(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = _write(tmp_path, "id.csv", "text,id\nok," + "i" * 200 + "\n")
+    assert projects.import_file(project, project="p", path=path).inserted == 1
+
+
+def test_a_repeated_text_keeps_its_first_label_even_after_an_unlabeled_row(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        "d.csv",
+        "text,label\nsame thing,\nsame thing,yes\nother thing,no\nother  thing,no\nlast,\n",
+    )
+    report = projects.import_file(project, project="p", path=path)
+    assert (report.rows, report.inserted, report.duplicates, report.annotations) == (5, 3, 2, 2)
+    assert _labels(project) == {"same thing": "yes", "other thing": "no", "last": None}
+
+
+def test_a_repeated_text_with_another_label_fails_naming_both_lines(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path
+) -> None:
+    """Keeping either label would silently drop the other: the file is refused instead."""
+    path = _write(tmp_path, "d.csv", "text,label\nfirst,yes\nother thing,no\nother  thing,yes\n")
+    with pytest.raises(InvalidInputError, match=r"d.csv:4: the same text as line 3 with another"):
+        projects.import_file(project, project="p", path=path)
+    assert _snapshot(project) == (0, 0)
+
+
+def test_merged_label_is_stored_as_named_and_counts_as_its_target(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """As a Slack click on a stale button: a merged label's name is stored and counts as the
+    label it was merged into (it used to fail with advice to add a label that exists)."""
+    taxonomy.merge_labels(project, project="p", labels=["maybe", "yes"], into="yes", actor="a")
+    taxonomy.rename_label(project, project="p", label="no", new_name="nope", actor="a")
+    path = _write(
+        tmp_path,
+        "m.csv",
+        "text,label\nfirst,maybe\nfirst,yes\nsecond,no\nthird,yes\n",  # "no" was renamed
+    )
+    report = projects.import_file(project, project="p", path=path)
+    assert (report.inserted, report.annotations) == (3, 3)
+    assert _labels(project) == {"first": "yes", "second": "nope", "third": "yes"}
+    stored = {
+        r["text"]: r["annotations"][0]["label"] for r in exporting.export_records(project, "p")
+    }
+    assert stored == {"first": "maybe", "second": "nope", "third": "yes"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("split", r"s.csv:3: the label 'maybe' was split into sure, unsure: pick one of those"),
+        ("retire", r"s.csv:3: the label 'maybe' was retired; pick another \(yes, no\)"),
+    ],
+)
+def test_label_that_counts_as_nothing_fails_with_what_to_pick(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path, change: str, message: str
+) -> None:
+    if change == "split":
+        taxonomy.split_label(
+            project, project="p", label="maybe", into=["sure", "unsure"], actor="a"
+        )
+    else:
+        taxonomy.retire_label(project, project="p", label="maybe", actor="a")
+    path = _write(tmp_path, "s.csv", "text,label\nfine,yes\nhm,maybe\n")
+    with pytest.raises(InvalidInputError, match=message):
+        projects.import_file(project, project="p", path=path)
+    assert _snapshot(project) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ('text,label\ngood,yes\n"ok" trailing,yes\n', 3),  # the error is on line 3 itself
+        ('text,label\ngood one,yes\ngood two,no\n"unterminated,yes\ngood three,no\n', 4),
+        ('text,label\n"hello world,yes\nfoo,no\n', 2),  # not the header
+        ('text,label\n"two\nlines",yes\n"x" y,no\n', 4),  # after a record over two lines
+    ],
+)
+def test_csv_quoting_error_names_the_line_its_record_starts_on(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path, content: str, line: int
+) -> None:
+    with pytest.raises(InvalidInputError, match=rf"q.csv:{line}: malformed CSV"):
+        projects.import_file(project, project="p", path=_write(tmp_path, "q.csv", content))
+
+
+def test_csv_rows_are_numbered_by_their_first_line(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    content = 'text,label\n\n"two\nlines",yes\n\n   ,no\n'
+    with pytest.raises(InvalidInputError, match=r"e.csv:6: empty text"):
+        projects.import_file(project, project="p", path=_write(tmp_path, "e.csv", content))
+
+
+def _import_at_once(ws, schema, encoder, name: str, files: list[Path]) -> list[object]:  # type: ignore[no-untyped-def]
+    """Import each file into project ``name`` from its own thread and workspace (as separate
+    processes would), all starting together; the reports, or the errors raised."""
+    import threading
+
+    from engine.workspace import Workspace
+
+    barrier = threading.Barrier(len(files))
+    outcomes: list[object] = []
+
+    def importer(path: Path) -> None:
+        other = Workspace.open(ws.settings, schema=schema, encoder=encoder, migrate=False)
+        barrier.wait()
+        try:
+            outcomes.append(projects.import_file(other, project=name, path=path, embed=False))
+        except Exception as exc:  # reported by the caller's assertion
+            outcomes.append(exc)
+        finally:
+            other.close()
+
+    threads = [threading.Thread(target=importer, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return outcomes
+
+
+@pytest.mark.parametrize("order", ["same", "reversed"])
+def test_two_imports_of_overlapping_files_at_once_both_succeed(  # type: ignore[no-untyped-def]
+    project, db_url_and_schema, encoder, tmp_path: Path, order: str
+) -> None:
+    """Two imports at the same moment: on PostgreSQL the later one died with a unique
+    violation on the examples' hash. Now both succeed; the texts are stored once and counted as
+    duplicates by whichever import came second, and every label is stored. Files holding the
+    same texts in opposite orders must not deadlock either."""
+    _, schema = db_url_and_schema
+    # 1,000 rows: enough for the reversed files to deadlock when imports do not take turns
+    rows = [(f"text number {i}", "yes" if i % 3 else "no") for i in range(1000)]
+    files = []
+    for k in range(2):
+        mine = rows if order == "same" or k == 0 else rows[::-1]
+        body = "".join(f"{t},{lb}\n" for t, lb in mine)
+        files.append(_write(tmp_path, f"f{k}.csv", "text,label\n" + body))
+    for attempt in range(3):  # a race: a few tries
+        name = f"c{attempt}"
+        projects.create_project(project, name=name, labels=["yes", "no"])
+        outcomes = _import_at_once(project, schema, encoder, name, files)
+        reports = [o for o in outcomes if isinstance(o, projects.ImportReport)]
+        assert len(reports) == 2, outcomes
+        assert sorted(r.inserted for r in reports) == [0, 1000]
+        assert sorted(r.duplicates for r in reports) == [0, 1000]
+        assert sum(r.annotations for r in reports) == 1000
+        assert _labels(project, name) == dict(rows)
+        assert projects.project_status(project, name)["annotations"] == 1000
+
+
+def test_add_examples_skips_texts_stored_since_it_read(project, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A text another transaction committed between the read of the known hashes and the
+    INSERT is skipped (ON CONFLICT DO NOTHING) and counted as a duplicate, not an error."""
+    rows = [NewExample("already here"), NewExample("brand new"), NewExample("already  here")]
+    with session_scope(project.db) as session:
+        pid = projects.get_project(project, "p").id
+        first = examples.add_examples(session=session, project_id=pid, rows=rows[:1])
+    real = examples.existing_hashes
+    calls: list[int] = []
+
+    def stale_read(**kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return {} if len(calls) == 1 else real(**kwargs)  # the first read misses the row
+
+    monkeypatch.setattr(examples, "existing_hashes", stale_read)
+    with session_scope(project.db) as session:
+        added = examples.add_examples(session=session, project_id=pid, rows=rows)
+    assert (added.inserted, added.duplicates) == (1, 2)
+    assert added.ids[0] == added.ids[2] == first.ids[0] != added.ids[1]
+    assert _snapshot(project) == (2, 0)
