@@ -22,6 +22,8 @@ leaves behind (``labels.mapped_to_id``), as the current taxonomy says:
 A change that alters the classes marks the active model stale (the project setting
 ``taxonomy_changed_at``, which ``engine.jobs.retrain_decision`` compares with the last run) and
 re-scores the queue at once (``rescore=False`` leaves that to the caller, e.g. after a Slack ack).
+Until the next model, the active one answers in today's names (:func:`names_now`): a renamed
+label under its new name, merged labels as their target.
 Who may change it: the project's admins (:func:`is_admin`); the engine does not check, the edges
 do (the CLI acts as the local operator).
 """
@@ -517,8 +519,9 @@ def _entry(event: Any, *, undone_by: int | None = None) -> HistoryEntry:
 
 
 def refresh_queue(ws: Workspace, project: str) -> int:
-    """Re-score the queue after a change (the active model's classes no longer match, so the
-    queue falls back to a cold start until the next model); 0 when there are no examples."""
+    """Re-score the queue after a change: with the active model while its classes still map to
+    today's labels (renames, merges: ``training.class_map``), else a cold start until the next
+    model; 0 when there are no examples."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
@@ -552,6 +555,32 @@ def earlier_labels(*, session: Session, example_id: int) -> list[EarlierLabel]:
         into = repo.split_into(session=session, label=label)
         out.append(EarlierLabel(label.name, tuple(who), tuple(into) if into is not None else None))
     return out
+
+
+def names_now(
+    ws: Workspace, *, project: str, names: Sequence[str], as_of: datetime
+) -> list[str | None]:
+    """What each label called ``names[i]`` at ``as_of`` (a model's classes when it was trained)
+    counts as now: its name after renames, the label it was merged into, or None (split, or
+    retired without a mapping). A label added since under a name the model knew is not it."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        labels = projects.list_labels(session=session, project_id=found.id, active_only=False)
+        then = {lb.name: lb for lb in labels if _as_naive(lb.created_at) <= _as_naive(as_of)}
+        targets = repo.label_targets(session=session, project_id=found.id)
+        out: list[str | None] = []
+        for name in names:
+            label = then.get(name) or repo.find_by_former_name(
+                session=session, project_id=found.id, name=name
+            )
+            out.append(targets.get(int(label.id or 0)) if label is not None else None)
+        return out
+
+
+def _as_naive(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes, PostgreSQL aware ones: compare them as naive UTC."""
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def stale_label_note(*, session: Session, label: Label) -> str:

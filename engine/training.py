@@ -263,13 +263,14 @@ def activate_version(ws: Workspace, name: str, version: int) -> ModelRun:
         raise NotFoundError(f"project {name!r} has no model v{version} (have: {sorted(runs)})")
     if run.status != "ready" or not run.artifact_path or not Path(run.artifact_path).exists():
         raise InvalidInputError(f"model v{version} has no usable file (status {run.status})")
-    if run.classes != pool.classes:
+    mapping = class_map(ws, name, run, pool.classes)
+    if mapping is None:
         raise InvalidInputError(
             f"model v{version} was trained on a different set of labels; retrain instead"
         )
     model = ws.memo.get(("model", run.id)) or load_model(Path(run.artifact_path))
     ws.memo[("model", run.id)] = model
-    rows = _prediction_rows(ws, pool, model, project.settings)
+    rows = _prediction_rows(ws, pool, model, project.settings, mapping)
     with session_scope(ws.db) as session:
         models.activate_model_run(session=session, project_id=pool.project_id, run_id=run.id)
         models.replace_predictions(
@@ -306,15 +307,22 @@ def _prune_artifacts(ws: Workspace, project_id: int) -> None:
 
 
 def _prediction_rows(
-    ws: Workspace, pool: Pool, model: Model | None, settings: dict[str, Any]
+    ws: Workspace,
+    pool: Pool,
+    model: Model | None,
+    settings: dict[str, Any],
+    mapping: np.ndarray | None = None,
 ) -> list[PredictionRow]:
-    """Predictions for every example and the queue order: the strategy's batch first."""
+    """Predictions for every example and the queue order: the strategy's batch first.
+    ``mapping`` (see :func:`class_map`) carries a model's classes over to today's labels."""
     n = len(pool.example_ids)
     rng = np.random.default_rng(int(settings.get("seed", 0)) + len(pool.labeled))
     probs: np.ndarray | None = None
     uncertainty = np.zeros(n)
     if model is not None:
         probs = _pool_proba(model, pool)
+        if mapping is not None:
+            probs = probs @ mapping
         uncertainty = uncertainty_scores(probs, "margin")
     picked = np.array([], dtype=np.int64)
     reasons: list[dict[str, Any]] = []
@@ -452,8 +460,9 @@ def rescore_project(ws: Workspace, name: str) -> int:
     loaded = active_model(ws, name)
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
-    model = loaded[1] if loaded and loaded[0].classes == pool.classes else None
-    rows = _prediction_rows(ws, pool, model, project.settings)
+    mapping = class_map(ws, name, loaded[0], pool.classes) if loaded else None
+    model = loaded[1] if loaded and mapping is not None else None
+    rows = _prediction_rows(ws, pool, model, project.settings, mapping)
     with session_scope(ws.db) as session:
         models.replace_predictions(
             session=session,
@@ -462,6 +471,23 @@ def rescore_project(ws: Workspace, name: str) -> int:
             rows=rows,
         )
     return len(rows)
+
+
+def class_map(ws: Workspace, name: str, run: ModelRun, classes: list[str]) -> np.ndarray | None:
+    """A 0/1 matrix (the run's classes × ``classes``, today's labels) that carries the run's
+    probabilities over to today's taxonomy: a renamed label is the same class, merged labels'
+    probabilities add up. None when the run cannot speak for today's labels: one of its labels
+    was split or retired without a mapping, or a label was added since (the model never saw
+    it); the queue then falls back to a cold start until the next model."""
+    if list(run.classes) == list(classes):
+        return np.eye(len(classes))
+    now = taxonomy.names_now(ws, project=name, names=run.classes, as_of=run.created_at)
+    if any(n is None for n in now) or set(now) != set(classes):
+        return None
+    mapping = np.zeros((len(run.classes), len(classes)))
+    for i, current in enumerate(now):
+        mapping[i, classes.index(str(current))] = 1.0
+    return mapping
 
 
 def active_model(ws: Workspace, name: str) -> tuple[ModelRun, Model] | None:
@@ -513,10 +539,18 @@ def predict_texts(
     run, model = loaded
     if not texts:
         return []
-    probs = model.predict_proba(ws.embed(texts))
+    # Today's names: a label renamed since answers under its new name, merged labels as the
+    # label they were merged into (their probabilities added). A label split or retired since
+    # keeps the name the model knew until the next model (the taxonomy change retrains).
+    now = taxonomy.names_now(ws, project=name, names=run.classes, as_of=run.created_at)
+    names = list(dict.fromkeys(n or old for n, old in zip(now, run.classes, strict=True)))
+    mapping = np.zeros((len(run.classes), len(names)))
+    for i, (current, old) in enumerate(zip(now, run.classes, strict=True)):
+        mapping[i, names.index(current or old)] = 1.0
+    probs = model.predict_proba(ws.embed(texts)) @ mapping
     out = []
     for text, row in zip(texts, probs, strict=True):
         order = np.argsort(-row)[:top_k]
-        top = [(run.classes[j], round(float(row[j]), 4)) for j in order]
+        top = [(names[j], round(float(row[j]), 4)) for j in order]
         out.append(TextPrediction(text=text, label=top[0][0], confidence=top[0][1], top=top))
     return out

@@ -643,3 +643,39 @@ def test_random_changes_and_undos_keep_the_mapping_and_undo_back_to_the_start(
     kept = {i: lb for i, lb in start_agreed.items() if i not in relabeled}
     assert len(kept) >= len(start_agreed) - 30
     assert {i: agreed.get(i) for i in kept} == kept
+
+
+def test_the_model_answers_in_todays_names_until_the_next_one(seeded) -> None:  # type: ignore[no-untyped-def]
+    """Between a change and the next model, the active model speaks today's taxonomy: a renamed
+    label under its new name, merged labels as their target (probabilities added), in the
+    predict API and in the stored predictions; one that cannot (a split) leaves a cold start."""
+    ws, truth = seeded
+    texts = [t for t, label in truth.items() if label in ("age_limit", "change_pin")][:20]
+    before = training.predict_texts(ws, "bank", texts, top_k=len(LABELS))  # every class
+
+    taxonomy.rename_label(ws, project="bank", label="age_limit", new_name="minimum_age", actor="a")
+    taxonomy.add_labels(ws, project="bank", names=["age_limit"], actor="a")  # the old name, reused
+    taxonomy.retire_label(ws, project="bank", label="age_limit", actor="a")  # (unused: retired)
+    renamed = training.predict_texts(ws, "bank", texts, top_k=len(LABELS))
+    rename = {"age_limit": "minimum_age"}
+    assert [p.label for p in renamed] == [rename.get(p.label, p.label) for p in before]
+    assert [p.confidence for p in renamed] == [p.confidence for p in before]
+    stored = {r["text"]: r["prediction"] for r in exporting.export_records(ws, "bank")}
+    assert all(stored[t] is not None for t in texts)  # the queue kept the model
+    assert {stored[t]["label"] for t in texts} <= set(LABELS) - {"age_limit"} | {"minimum_age"}
+
+    taxonomy.merge_labels(
+        ws, project="bank", labels=["minimum_age", "change_pin"], into="misc", actor="a"
+    )
+    merged = training.predict_texts(ws, "bank", texts)
+    for old, new in zip(before, merged, strict=True):
+        together = sum(p for lb, p in old.top if lb in ("age_limit", "change_pin"))
+        if old.label in ("age_limit", "change_pin"):
+            assert new.label == "misc" and new.confidence == pytest.approx(together, abs=2e-4)
+        assert {lb for lb, _ in new.top} <= {"misc", "card_arrival", "atm_support", "exchange_rate"}
+    stored = {r["text"]: r["prediction"] for r in exporting.export_records(ws, "bank")}
+    assert all(stored[t] is not None and stored[t]["label"] != "change_pin" for t in texts)
+
+    taxonomy.split_label(ws, project="bank", label="misc", into=["m1", "m2"], actor="a")
+    stored = {r["text"]: r["prediction"] for r in exporting.export_records(ws, "bank")}
+    assert all(stored[t] is None for t in texts)  # m1 and m2 are new to the model: cold start
