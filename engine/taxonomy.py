@@ -703,8 +703,9 @@ def _ref(label: Label) -> dict[str, Any]:
 
 def _find(session: Session, project: Project, name: str) -> Label | None:
     assert project.id is not None
+    key = projects.label_key(name)
     for lb in projects.list_labels(session=session, project_id=project.id, active_only=False):
-        if lb.name == name:
+        if lb.name == key:
             return lb
     return None
 

@@ -23,7 +23,7 @@ from bot.cli.common import (
     workspace,
 )
 from engine import exporting, projects
-from storage.errors import LabelbotError
+from storage.errors import ConfigurationError, LabelbotError
 
 
 @app.command()
@@ -31,6 +31,11 @@ from storage.errors import LabelbotError
 def init() -> None:
     """Create the database (or upgrade its schema) and the data directory."""
     ws = workspace()
+    if ws.db.url.get_backend_name() == "sqlite" and ws.db.url.database in (None, "", ":memory:"):
+        raise ConfigurationError(
+            "DATABASE_URL names an in-memory SQLite database, gone when this command ends: "
+            "give a file, e.g. sqlite:///labelbot.db"
+        )
     ws.settings.data_dir.mkdir(parents=True, exist_ok=True)
     out.print(f"database ready: {ws.db.url.render_as_string(hide_password=True)}")
     out.print(f"data directory: {ws.settings.data_dir.resolve()}")

@@ -77,9 +77,14 @@ def set_project_channel(*, session: Session, project_id: int, channel_id: str | 
     session.add(project)
 
 
+def label_key(name: str) -> str:
+    """A label name as stored: NFC ("é" typed as one code point or as "e" + a combining accent
+    is one label, not two) and single spaces. Lookups go through it too."""
+    return " ".join(unicodedata.normalize("NFC", name).split())
+
+
 def _clean_label(name: str) -> str:
-    # NFC: "é" typed as one code point or as "e" + a combining accent is one label, not two
-    clean = " ".join(unicodedata.normalize("NFC", name).split())
+    clean = label_key(name)
     if not clean:
         raise InvalidInputError("a label name cannot be empty")
     if len(clean) > 200:
@@ -133,7 +138,7 @@ def list_labels(*, session: Session, project_id: int, active_only: bool = True) 
 def get_label(*, session: Session, project_id: int, name: str) -> Label:
     """The label called ``name``; an unknown name is an input error listing the valid ones."""
     label = session.exec(
-        select(Label).where(Label.project_id == project_id, Label.name == name)
+        select(Label).where(Label.project_id == project_id, Label.name == label_key(name))
     ).first()
     if label is None:
         known = ", ".join(lb.name for lb in list_labels(session=session, project_id=project_id))

@@ -111,3 +111,10 @@ def test_simulate_with_a_one_row_pool_says_what_is_wrong(cli_env, tmp_path: Path
         2,
         f"{pool}: the pool needs at least 2 examples to simulate (it has 1)",
     )
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_init_refuses_an_in_memory_database(url: str, monkeypatch, settings_cache) -> None:  # type: ignore[no-untyped-def]
+    """`init` on an in-memory SQLite said "database ready" for a database gone at exit."""
+    monkeypatch.setenv("DATABASE_URL", url)
+    _one_line_error(["init"], 6, "in-memory SQLite database")

@@ -52,3 +52,6 @@ def test_label_names_are_the_same_in_either_unicode_form(db) -> None:  # type: i
             nfc,
             "b",
         ]
+        # looked up in either form too (an import's label column, a CLI argument)
+        assert projects.get_label(session=s, project_id=project.id, name=nfd).name == nfc
+        assert projects.get_label(session=s, project_id=project.id, name=" b ").name == "b"
