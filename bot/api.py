@@ -4,6 +4,11 @@ Bolt's synchronous dispatch (signature check, listener matching, waiting for the
 ``services.dispatch_executor``, never on the event loop: the bundled FastAPI adapter calls
 ``app.dispatch`` inline and one slow request would stall every other. Listeners then run in
 Bolt's own ``listener_executor`` after their ack.
+
+Nothing is read before it is needed: a /slack/events body is capped (``MAX_SLACK_BODY``) and its
+signature checked before Bolt parses it, and an /api request without the bearer token is
+refused before its body is read (``TokenFirst``). Every error answers JSON,
+``{"error": <labelbot error class or HTTP status phrase>, "detail": <message>}``.
 """
 
 from __future__ import annotations
@@ -12,19 +17,26 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import build_app
 from bot.config import SlackSettings
 from bot.services import Services
 from engine import exporting, messaging, projects, training
+from engine.importing import MAX_TEXT_CHARS
 from storage.errors import (
     ConfigurationError,
     ConflictError,
@@ -45,6 +57,28 @@ STATUS = {
 }
 MAX_TEXTS = 1000
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
+# Slack's payloads are a few KB. The largest is a modal's submission: labelbot's modals have a
+# few inputs of at most 3,000 characters, under half a megabyte even as escaped emoji.
+MAX_SLACK_BODY = 1 << 20
+# A predict request of MAX_TEXTS texts at the import limit (MAX_TEXT_CHARS), as plain ASCII,
+# with room for the JSON around them.
+MAX_API_BODY = 64 << 20
+# A load balancer's probe wants an answer, not a hang (psycopg waits 10 s to connect).
+HEALTH_TIMEOUT_S = 2.0
+TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
+
+
+def _predictable(text: str) -> str:
+    """The same rules as an import (engine/importing.py), so a text predicts iff it imports."""
+    if not text.strip():
+        raise ValueError("empty text")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"text of {len(text):,} characters is over the {MAX_TEXT_CHARS:,} limit")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text is not valid Unicode (a lone surrogate)") from None
+    return text
 
 
 class ProjectOut(BaseModel):
@@ -54,7 +88,9 @@ class ProjectOut(BaseModel):
 
 
 class PredictIn(BaseModel):
-    texts: list[str] = Field(min_length=1, max_length=MAX_TEXTS)
+    texts: list[Annotated[str, AfterValidator(_predictable)]] = Field(
+        min_length=1, max_length=MAX_TEXTS
+    )
 
 
 class LabelProbability(BaseModel):
@@ -77,6 +113,7 @@ class PredictOut(BaseModel):
 def create_api(settings: SlackSettings, services: Services, *, bolt: App | None = None) -> FastAPI:
     """The FastAPI app; ``bolt`` defaults to ``build_app(settings, services)``."""
     bolt = bolt or build_app(settings, services)
+    verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -90,10 +127,20 @@ def create_api(settings: SlackSettings, services: Services, *, bolt: App | None 
                 await task
 
     api = FastAPI(title="labelbot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    api.add_middleware(BodyLimit)
+    api.add_middleware(TokenFirst, settings=settings)  # the outer one: before BodyLimit
 
     @api.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:
-        bolt_request = to_bolt_request(request, await request.body())
+        body = await request.body()
+        if not _signed_by_slack(verifier, body, request.headers):
+            raise HTTPException(401, "the request is not signed with the app's signing secret")
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except (ValueError, AttributeError):
+            # Bolt parses the body as it builds the request: JSON (or a form's `payload`) that
+            # does not parse, or parses to something other than an object.
+            raise HTTPException(400, "the body is not a Slack payload") from None
         loop = asyncio.get_running_loop()
         bolt_response = await loop.run_in_executor(
             services.dispatch_executor, bolt.dispatch, bolt_request
@@ -101,35 +148,128 @@ def create_api(settings: SlackSettings, services: Services, *, bolt: App | None 
         return to_starlette_response(bolt_response)
 
     @api.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"ok": True, "outbox": messaging.outbox_size(services.ws)}
+    async def healthz() -> JSONResponse:
+        try:
+            outbox = await asyncio.wait_for(
+                asyncio.to_thread(messaging.outbox_size, services.ws), HEALTH_TIMEOUT_S
+            )
+        except Exception as exc:  # a probe reports: any failure to query means "unavailable"
+            reason = str(exc).strip().split("\n")[0] or type(exc).__name__
+            log.warning("health check: database unavailable: %s", reason)
+            return JSONResponse({"ok": False, "error": "database unavailable"}, status_code=503)
+        return JSONResponse({"ok": True, "outbox": outbox})
 
-    api.include_router(_rest_router(settings, services))
+    api.include_router(_rest_router(services))
 
     @api.exception_handler(LabelbotError)
     async def labelbot_error(_: Request, exc: LabelbotError) -> JSONResponse:
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
         return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status)
 
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, exc.detail, exc.headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Without pydantic's `input`: it echoes the request (a megabyte for 100,000 texts).
+        problems = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
+        return _error(422, problems)
+
+    @api.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette still logs the traceback; the caller gets JSON like every other error.
+        return _error(500, "unexpected error; the server log has the details")
+
     return api
 
 
-def _rest_router(settings: SlackSettings, services: Services) -> APIRouter:
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        expected = settings.api_token.get_secret_value() if settings.api_token else None
-        scheme, _, token = (authorization or "").partition(" ")
-        if (
-            not expected
-            or scheme.lower() != "bearer"
-            or not hmac.compare_digest(token.encode(), expected.encode())
-        ):
-            raise HTTPException(
-                401,
-                "a valid bearer token is required (LABELBOT_API_TOKEN)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+def _error(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    body = {"error": HTTPStatus(status).phrase, "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
 
-    router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+
+def _signed_by_slack(verifier: SignatureVerifier, body: bytes, headers: Headers) -> bool:
+    """Slack's signature check, done before anything parses the body."""
+    try:
+        return verifier.is_valid(
+            body.decode("utf-8"),
+            headers.get("x-slack-request-timestamp"),
+            headers.get("x-slack-signature"),
+        )
+    except ValueError:  # not UTF-8, or a timestamp that is no integer: nothing Slack signed
+        return False
+
+
+def _token_ok(settings: SlackSettings, authorization: str | None) -> bool:
+    expected = settings.api_token.get_secret_value() if settings.api_token else None
+    scheme, _, token = (authorization or "").partition(" ")
+    return bool(
+        expected
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.encode(), expected.encode())
+    )
+
+
+class TokenFirst:
+    """ASGI middleware: /api/* needs the bearer token, checked before the body is read.
+
+    A route's dependencies run only after FastAPI has read and parsed the body, so checking the
+    token there would let anyone make the server buffer a body of up to ``MAX_API_BODY``.
+    """
+
+    def __init__(self, app: ASGIApp, *, settings: SlackSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"].startswith("/api/")
+            and not _token_ok(self.settings, Headers(scope=scope).get("authorization"))
+        ):
+            response = _error(401, TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """ASGI middleware: a body over its path's cap is refused before it is read (by its
+    Content-Length) or as soon as it passes the cap (a chunked body): 413.
+
+    Starlette's own limit (``max_body_size``) answers plain text when the Content-Length is over.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = MAX_API_BODY if scope["path"].startswith("/api/") else MAX_SLACK_BODY
+        too_large = f"the request body is over the {cap:,}-byte limit"
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > cap:
+            await _error(413, too_large)(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_capped() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > cap:  # the app's read fails, and its HTTPException handler answers
+                raise HTTPException(413, too_large)
+            return message
+
+        await self.app(scope, receive_capped, send)
+
+
+def _rest_router(services: Services) -> APIRouter:
+    """The REST API; ``TokenFirst`` has checked the bearer token of every request."""
+    router = APIRouter(prefix="/api")
     ws = services.ws
 
     @router.get("/projects")

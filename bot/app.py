@@ -66,7 +66,8 @@ def handle_error(
         text = UNEXPECTED
     if body.get("type") == "event_callback":
         return  # nobody is waiting on an event: the log is the place
-    if respond is not None:
+    # Bolt passes a Respond even where there is nowhere to respond (its response_url is None).
+    if respond is not None and respond.response_url:
         respond(text=text, response_type="ephemeral", replace_original=False)
     elif context.user_id:  # a modal submission has no response_url: tell them in the DM
         client.chat_postMessage(channel=context.user_id, text=text)

@@ -180,12 +180,14 @@ def embed_texts(
     hashes: Sequence[str] | None = None,
     progress: bool = False,
     batch_size: int = 64,
+    persist: bool = True,
 ) -> Vectors:
     """Embeddings of ``texts`` (float32, input order), encoding only what the cache lacks.
 
     Identical texts (same content hash) are encoded once. With a cache, freshly computed vectors
     are returned after the same float16 round trip as cached ones, so a text's vector does not
-    depend on whether it was a cache hit.
+    depend on whether it was a cache hit. ``persist=False`` reads the cache but adds nothing to
+    it: for texts seen once (predictions), which would grow it without bound.
     """
     if hashes is None:
         hashes = [content_hash(t) for t in texts]
@@ -210,7 +212,8 @@ def embed_texts(
         todo_texts = [texts[first[unique[i]]] for i in todo]
         fresh = _encode(encoder, todo_texts, batch_size=batch_size, progress=progress)
         if cache is not None:
-            cache.store([unique[i] for i in todo], fresh)
+            if persist:
+                cache.store([unique[i] for i in todo], fresh)
             fresh = fresh.astype(np.float16).astype(np.float32)
         vectors[todo] = fresh
     return vectors[inverse]

@@ -547,7 +547,7 @@ def predict_texts(
     mapping = np.zeros((len(run.classes), len(names)))
     for i, (current, old) in enumerate(zip(now, run.classes, strict=True)):
         mapping[i, names.index(current or old)] = 1.0
-    probs = model.predict_proba(ws.embed(texts)) @ mapping
+    probs = model.predict_proba(ws.embed(texts, persist=False)) @ mapping
     out = []
     for text, row in zip(texts, probs, strict=True):
         order = np.argsort(-row)[:top_k]

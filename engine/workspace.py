@@ -62,13 +62,27 @@ class Workspace:
         return self._cache
 
     def embed(
-        self, texts: Sequence[str], *, hashes: Sequence[str] | None = None, progress: bool = False
+        self,
+        texts: Sequence[str],
+        *,
+        hashes: Sequence[str] | None = None,
+        progress: bool = False,
+        persist: bool = True,
     ) -> np.ndarray:
-        """Embeddings of ``texts`` (float32, unit rows), computed once and cached on disk."""
+        """Embeddings of ``texts`` (float32, unit rows), computed once and cached on disk.
+
+        ``persist=False`` for texts that are not the project's (predictions of new text): cached
+        vectors are used, but new ones are not kept, so callers cannot grow the cache for good.
+        """
         from engine.embeddings import embed_texts
 
         return embed_texts(
-            texts, encoder=self.encoder, cache=self.cache, hashes=hashes, progress=progress
+            texts,
+            encoder=self.encoder,
+            cache=self.cache,
+            hashes=hashes,
+            progress=progress,
+            persist=persist,
         )
 
     def model_dir(self, project_name: str) -> Path:

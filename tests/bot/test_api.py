@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,22 @@ def test_label_command_helps_when_there_is_nothing_to_do(bot: Bot) -> None:
     bot.slack.command("U0ALICE", "help")
     bot.settle()
     assert "/label predict" in bot.slack.ephemerals("U0ALICE")[-1]
+
+
+@pytest.mark.slow
+def test_predictions_of_new_text_leave_the_embedding_cache_alone(trained: Bot) -> None:
+    """Texts sent to predict are not the project's: keeping their vectors would let callers grow
+    the disk cache (and every process's index of it) without bound."""
+    bot = trained
+
+    def shards() -> list[Path]:
+        return sorted(bot.ws.settings.data_dir.glob("embeddings/*/shard-*.npz"))
+
+    before, known = shards(), len(bot.ws.cache)
+    texts = [f"my card number {i} never arrived, where is it?" for i in range(5)]
+    for _ in range(2):
+        answer = bot.slack.http.post(
+            f"/api/projects/{PROJECT}/predict", json={"texts": texts}, headers=AUTH
+        )
+        assert answer.status_code == 200
+    assert shards() == before and len(bot.ws.cache) == known
