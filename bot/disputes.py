@@ -3,13 +3,14 @@
 engine.consensus says which examples the experts disagree on and stores the adjudication;
 engine.disputes remembers the thread. A thread opens after the label that created the
 disagreement (after the ack) and, for any missed that way (another process, a Slack hiccup),
-from the scheduler job ``post_all_disputes``.
+from the scheduler job ``post_all_disputes``. Every replica's label handler and scheduler may
+try at once: each first claims the example (a lease in the database), then checks again.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
 
@@ -22,12 +23,13 @@ from bot.views.disputes import (
     settled_message,
     settled_reply,
 )
-from engine import consensus, discussions, disputes, messaging, projects
+from engine import consensus, discussions, disputes, jobs, messaging, projects
 from storage.errors import StaleActionError
 
 log = logging.getLogger(__name__)
-# One opener at a time in this process, so a label and the job never post the same thread twice.
-_opening = threading.Lock()
+# How long a claim to open an example's thread lasts: one chat.postMessage with the client's
+# retries fits many times over; lapses if its process dies between the post and the record.
+OPENING_LEASE = timedelta(minutes=5)
 
 
 def _card(services: Services, project: str, found: consensus.Disagreement) -> DisputeCard:
@@ -45,20 +47,28 @@ def _card(services: Services, project: str, found: consensus.Disagreement) -> Di
 
 
 def _open(services: Services, *, project: str, channel: str, found: consensus.Disagreement) -> bool:
-    if disputes.dispute_thread(services.ws, example_id=found.example_id) is not None:
+    """Open the example's thread unless it has one or another thread or process is opening it.
+
+    The claim is on the example, across processes (threads of one process too); a failed post
+    releases it with no thread recorded, so the next round opens it."""
+    example_id = found.example_id
+    if disputes.dispute_thread(services.ws, example_id=example_id) is not None:
         return False
-    # Not queued: without the root's ts there is no thread to record.
-    posted = services.client.chat_postMessage(
-        channel=channel, **dispute_message(_card(services, project, found))
-    )
-    discussions.open_thread(
-        services.ws,
-        example_id=found.example_id,
-        channel=str(posted["channel"]),
-        thread_ts=str(posted["ts"]),
-        kind=disputes.DISPUTE,
-        opened_by="labelbot",
-    )
+    with jobs.claim(services.ws, f"dispute:{example_id}", ttl=OPENING_LEASE) as got:
+        if not got or disputes.dispute_thread(services.ws, example_id=example_id) is not None:
+            return False  # someone else is opening it, or opened it since the first look
+        # Not queued: without the root's ts there is no thread to record.
+        posted = services.client.chat_postMessage(
+            channel=channel, **dispute_message(_card(services, project, found))
+        )
+        discussions.open_thread(
+            services.ws,
+            example_id=example_id,
+            channel=str(posted["channel"]),
+            thread_ts=str(posted["ts"]),
+            kind=disputes.DISPUTE,
+            opened_by="labelbot",
+        )
     return True
 
 
@@ -75,8 +85,7 @@ def open_if_disputed(services: Services, *, project: str, example_id: int) -> bo
     if not found:
         return False
     try:
-        with _opening:
-            return _open(services, project=project, channel=channel, found=found[0])
+        return _open(services, project=project, channel=channel, found=found[0])
     except SlackApiError as exc:
         log.warning(
             "disagreement on example %d: Slack said %s", example_id, exc.response.get("error")
@@ -91,10 +100,7 @@ def post_all_disputes(services: Services) -> int:
         if not project.channel_id:
             continue
         for found in consensus.disagreements(services.ws, project.name):
-            with _opening:
-                opened += _open(
-                    services, project=project.name, channel=project.channel_id, found=found
-                )
+            opened += _open(services, project=project.name, channel=project.channel_id, found=found)
     return opened
 
 

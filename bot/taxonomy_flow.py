@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from bot import flow, ids, views
@@ -18,13 +19,16 @@ from bot.slack_text import escape
 from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
-from engine import projects, proposing, taxonomy
+from engine import jobs, projects, proposing, taxonomy
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
 from storage.models import TaxonomyProposal
 
 log = logging.getLogger(__name__)
 
 Values = dict[str, dict[str, dict[str, Any]]]  # a view's state.values
+# How long a claim to post a project's proposals lasts unless renewed (each post renews it):
+# far longer than one chat.postMessage with the client's retries; lapses if its process dies.
+POSTING_LEASE = timedelta(minutes=5)
 
 
 # --- proposals -----------------------------------------------------------------------------------
@@ -49,22 +53,31 @@ def post_proposals(services: Services, *, project: str) -> int:
     """Post the project's open proposals not posted yet to its channel; how many were posted.
 
     Posted directly (not through the outbox): the message's ts is what the proposal records,
-    so Approve / Reject can update it.
+    so Approve / Reject can update it. Every scheduler runs this, so a process first claims the
+    project's proposals (a lease) and reads what is unposted only then: one message per
+    proposal however many processes poll. A failed post releases the claim with the proposal
+    still unposted, and the next round retries it.
     https://docs.slack.dev/reference/methods/chat.postMessage
     """
     channel = projects.get_project(services.ws, project).channel_id
     if not channel:
         return 0
+    claim = f"post-proposals:{project}"
     posted = 0
-    for row in proposing.unposted(services.ws, project):
-        payload = proposal_views.proposal_message(proposal_card(project, row))
-        sent = services.client.chat_postMessage(channel=channel, **payload)
-        proposing.record_message(
-            services.ws, int(row.id or 0), channel=str(sent["channel"]),
-            message_ts=str(sent["ts"]), message_hash=_digest(payload),
-        )  # fmt: skip
-        posted += 1
-    sync_messages(services, project=project)
+    with jobs.claim(services.ws, claim, ttl=POSTING_LEASE) as got:
+        if not got:
+            return 0  # another process (or thread) is posting them
+        for row in proposing.unposted(services.ws, project):
+            if posted and not jobs.renew_claim(services.ws, claim, ttl=POSTING_LEASE):
+                break  # the claim lapsed and someone else took over: the rest is theirs
+            payload = proposal_views.proposal_message(proposal_card(project, row))
+            sent = services.client.chat_postMessage(channel=channel, **payload)
+            proposing.record_message(
+                services.ws, int(row.id or 0), channel=str(sent["channel"]),
+                message_ts=str(sent["ts"]), message_hash=_digest(payload),
+            )  # fmt: skip
+            posted += 1
+        sync_messages(services, project=project)
     return posted
 
 

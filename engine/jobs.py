@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,26 +64,67 @@ def _lease(
                 leases.release(session=session, name=name, owner=owner)
 
 
-def _last_run(session, project_id: int) -> ModelRun | None:  # type: ignore[no-untyped-def]
+def thread_owner() -> str:
+    """This thread of this process, as a lease owner: a claim held around a Slack call then
+    keeps out the other threads of this process as well as other processes."""
+    return f"{default_owner()}:{threading.get_ident()}"
+
+
+@contextmanager
+def claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str | None = None) -> Iterator[bool]:
+    """Hold lease ``name`` for the block, owned by this thread unless ``owner`` is given (yields
+    False when another thread or process holds it). Released on the way out, error or not, so
+    work left undone is retried by whoever claims it next; :func:`renew_claim` keeps it longer."""
+    with _lease(ws, name, owner=owner or thread_owner(), ttl=ttl) as got:
+        yield got
+
+
+def renew_claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str | None = None) -> bool:
+    """Extend a claim held by this thread (or ``owner``) to ``ttl`` from now; False when it
+    lapsed and another thread or process took it meanwhile (stop: the work is theirs now)."""
+    with session_scope(ws.db) as session:
+        return leases.try_acquire(
+            session=session, name=name, owner=owner or thread_owner(), ttl=ttl
+        )
+
+
+def _runs(session, project_id: int) -> tuple[ModelRun | None, ModelRun | None]:  # type: ignore[no-untyped-def]
+    """The newest run of any status, and the newest that finished (``ready``)."""
     runs = models.list_model_runs(session=session, project_id=project_id)
-    return runs[-1] if runs else None
+    ready = [r for r in runs if r.status == "ready"]
+    return (runs[-1] if runs else None), (ready[-1] if ready else None)
 
 
 def retrain_decision(
     ws: Workspace, project: str, *, now: datetime | None = None
 ) -> RetrainDecision:
     """Whether ``project`` should be retrained now, and why (the N-labels and timer triggers, and
-    a taxonomy change since the last model)."""
+    a taxonomy change since the last model).
+
+    Labels count from the last model that finished (``ready``, promoted or held back): a run
+    that failed, or was left ``training`` by a process that died, trained nobody's labels. It
+    is retried once the timer (``retrain_minutes``) has passed since it started, not at every
+    poll: a failure that repeats must not retrain in a loop.
+    """
     now = now or utcnow()
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        last = _last_run(session, found.id)
-        since = last.created_at if last is not None else None
+        last, ready = _runs(session, found.id)
+        since = ready.created_at if ready is not None else None
         new = feedback.count_annotations(session=session, project_id=found.id, since=since)
     reference = since or found.created_at
     every = int(found.settings.get("retrain_every", DEFAULT_RETRAIN_EVERY))
     minutes = float(found.settings.get("retrain_minutes", DEFAULT_RETRAIN_MINUTES))
+    if (
+        last is not None
+        and last is not ready
+        and now - last.created_at < timedelta(minutes=minutes)
+    ):
+        return RetrainDecision(
+            project, False, new, f"v{last.version} did not finish ({last.status}): training "
+            f"again {minutes:g} min after it started",
+        )  # fmt: skip
     changed = taxonomy.changed_at(found)
     if since is not None and changed is not None and changed > since:
         # labels merged, split, renamed, added or retired: the active model's classes are stale
@@ -227,14 +269,19 @@ def digest_cycle(
             with _lease(
                 ws, f"digest:{project.name}", owner=owner, ttl=timedelta(minutes=10), now=now
             ) as got:
-                if not got:
-                    continue
+                if not got or not digest_due(_reread(ws, project.name), now=now):
+                    continue  # another process holds it, or sent it since the cycle began
                 send(project.name)
                 digest.mark_sent(ws, project.name, now=now)
                 sent.append(project.name)
         except Exception:  # isolation: the other projects still get theirs
             log.exception("digest of %s failed", project.name)
     return sent
+
+
+def _reread(ws: Workspace, name: str) -> Project:
+    with session_scope(ws.db, read_only=True) as session:
+        return projects.get_project(session=session, name=name)
 
 
 # --- taxonomy proposals ------------------------------------------------------------------------

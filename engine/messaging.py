@@ -83,16 +83,25 @@ def drain(
     is tried again later, with backoff), and raises ``PermanentFailure`` for a call that can
     never succeed (the message is then given up as ``dead``).
     """
-    now = now or utcnow()
-    with session_scope(ws.db) as session:
-        leased = [
-            Pending(int(m.id or 0), m.method, dict(m.payload), m.assignment_id, m.attempts)
-            for m in slack.lease_due_messages(
-                session=session, limit=limit, lease_until=now + OUTBOX_LEASE, now=now
-            )
-        ]
     sent = 0
-    for pending in leased:
+    after = 0
+    for _ in range(limit):
+        # Claimed one at a time, right before sending: a lease taken for a whole batch would
+        # lapse while earlier messages are still being sent, and another replica's flush would
+        # send the rest a second time.
+        at = now or utcnow()
+        lease_until = max(at, utcnow()) + OUTBOX_LEASE
+        with session_scope(ws.db) as session:
+            claimed = slack.claim_next_message(
+                session=session, after_id=after, lease_until=lease_until, now=at
+            )
+            if claimed is None:
+                break
+            pending = Pending(
+                int(claimed.id or 0), claimed.method, dict(claimed.payload),
+                claimed.assignment_id, claimed.attempts,
+            )  # fmt: skip
+        after = pending.id  # each due message is tried once per drain, oldest first
         error: str | None
         try:
             error = send(pending)

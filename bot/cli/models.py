@@ -108,9 +108,11 @@ def worker(
     Retrains each project when enough new labels arrived (or time passed), one process per
     project at a time; any number of workers may run against the same PostgreSQL database.
     With SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET set it also posts digests and tells the
-    channel about held-back models; without them it only retrains.
+    channel about held-back models; without them it only retrains. Ctrl-C or SIGTERM stops it
+    once a job under way has finished.
     """
     import logging
+    import signal
 
     from bot.config import get_slack_settings
     from engine.scheduler import build_scheduler
@@ -134,10 +136,14 @@ def worker(
         services = build_services(slack, ws=ws)
         scheduler = bot_scheduler(services, poll_seconds=every, blocking=True)
     out.print(f"labelbot worker: checking for work every {every:g} s (Ctrl-C to stop)")
+    # systemd and Kubernetes stop a service with SIGTERM: stop as on Ctrl-C (a job under way
+    # finishes and releases its lease before the process exits) rather than die mid-training.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         out.print("worker stopped")
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if services is not None:
             services.close()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -94,6 +94,40 @@ def lease_due_messages(
         session.add(message)
     session.flush()
     return messages
+
+
+def claim_next_message(
+    *, session: Session, after_id: int, lease_until: datetime, now: datetime | None = None
+) -> OutboxMessage | None:
+    """Take the oldest due pending message with an id above ``after_id`` and push its next
+    attempt to ``lease_until``: one message, claimed right before it is sent, so the lease covers
+    one Slack call however long the flush takes (None when nothing is due).
+
+    The claim is a conditional write (still pending and due), so two flushers never both take
+    a message, on SQLite and PostgreSQL alike; on PostgreSQL SKIP LOCKED lets them pass each
+    other instead of queueing behind one row.
+    """
+    now = now or utcnow()
+    due = (
+        col(OutboxMessage.id) > after_id,
+        col(OutboxMessage.status) == "pending",
+        col(OutboxMessage.next_attempt_at) <= now,
+    )
+    while True:
+        query = select(OutboxMessage.id).where(*due).order_by(col(OutboxMessage.id)).limit(1)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        found = session.exec(query).first()
+        if found is None:
+            return None
+        taken = session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == found, *due)
+            .values(next_attempt_at=lease_until)
+        )
+        if int(getattr(taken, "rowcount", 0) or 0) == 1:
+            return session.get(OutboxMessage, found, populate_existing=True)
+        after_id = int(found)  # taken by another flusher between the read and the write
 
 
 def mark_sent(*, session: Session, message_id: int, now: datetime | None = None) -> None:

@@ -58,6 +58,7 @@ class _State:
     uploads: dict[str, bytes] = field(default_factory=dict)
     users: dict[str, Params] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    delays: dict[str, tuple[float, str | None]] = field(default_factory=dict)  # method -> (s, ch)
 
 
 class FakeSlackAPI:
@@ -155,6 +156,16 @@ class FakeSlackAPI:
         with self._cond:
             self._state.failures.setdefault(method, []).append(failure)
 
+    def slow_down(self, method: str, seconds: float, *, channel: str | None = None) -> None:
+        """Answer `method` (only for `channel`, when given) after `seconds`, as a Slack under
+        load or rate limiting would: the call is recorded at once, its effect comes after the
+        wait. `seconds=0` makes it fast again."""
+        with self._cond:
+            if seconds > 0:
+                self._state.delays[method] = (seconds, channel)
+            else:
+                self._state.delays.pop(method, None)
+
     def add_user(self, user_id: str, **fields: Any) -> None:
         with self._cond:
             self._state.users[user_id] = {**self._user(user_id), **fields}
@@ -211,6 +222,10 @@ class FakeSlackAPI:
         with self._cond:
             self._state.calls.append(Call(method, params, headers, body))
             self._cond.notify_all()
+            seconds, channel = self._state.delays.get(method, (0.0, None))
+        if seconds and channel in (None, params.get("channel")):
+            time.sleep(seconds)  # outside the lock: other calls are answered meanwhile
+        with self._cond:
             queue = self._state.failures.get(method)
             failure = queue[0] if queue else None
             if failure is not None:
