@@ -45,6 +45,7 @@ MILESTONE_STEPS = (250, 500, 1000, 2000)
 MAX_FORECAST_LABELS = 1_000_000  # beyond this "reachable" means nothing for a labeling team
 FALLING_SLOPE = 0.005  # accuracy lost per e-fold of labels beyond which a curve counts as falling
 FALLBACK_EXPONENT = 0.5  # typical c (Figueroa et al.); used when the 3-parameter fit fails
+OPEN_CEILING = 0.995  # a fit pinned at the bound a = 1 has not seen the curve bend yet
 
 
 def _power_law(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
@@ -70,6 +71,11 @@ class Forecast:
     def plateau(self) -> float:
         """Accuracy the curve tends to (clipped to 1); NaN without a fit."""
         return min(self.a, 1.0)
+
+    @property
+    def plateau_seen(self) -> bool:
+        """Whether the curve has bent towards a plateau (a fit pinned at 100% has not)."""
+        return self.ok and self.a < OPEN_CEILING
 
     def predict(self, n: float) -> float:
         """Forecast accuracy at ``n`` labels, in [0, 1]; NaN without a fit."""
@@ -99,20 +105,27 @@ class Forecast:
         curve never does. None without a range, or when even the high end never gets there."""
         if not self.ok or self.low_fit is None or self.high_fit is None:
             return None
-        fewest = _labels_to_reach(self.high_fit, target, self.current_labels)
-        if fewest is None:
+        # The three curves are fit apart and may cross (a flatter high-end curve falls under the
+        # middle one far out): the range spans all three, as predict_range does.
+        fits = (self.high_fit, (self.a, self.b, self.c), self.low_fit)
+        reach = [_labels_to_reach(fit, target, self.current_labels) for fit in fits]
+        found = [n for n in reach if n is not None]
+        if not found:
             return None
-        return fewest, _labels_to_reach(self.low_fit, target, self.current_labels)
+        return min(found), None if None in reach else max(found)
 
     def milestones(self, current_n: int | None = None) -> list[tuple[int, float]]:
         """(labels, forecast accuracy) at the next 250/500/1,000/2,000 labels."""
         base = self.current_labels if current_n is None else current_n
         return [(base + step, self.predict(base + step)) for step in MILESTONE_STEPS]
 
-    def describe(self, target: float | None = None) -> str:
-        """``message``, plus "about N more labels to reach X%" for a target accuracy."""
+    def describe(self, target: float | None = None, measured: float | None = None) -> str:
+        """``message``, plus "about N more labels to reach X%" for a target accuracy. A model
+        whose ``measured`` accuracy is at the target is there, whatever the curve says."""
         if not self.ok or target is None:
             return self.message
+        if measured is not None and measured >= target:
+            return f"{self.message} The latest model already measures {measured:.0%}."
         need = self.labels_to_reach(target)
         if need is None:
             return f"{self.message} {target:.0%} looks out of reach: plateau ≈ {self.plateau:.0%}."
@@ -180,8 +193,7 @@ def fit_learning_curve(
         f"{_round(m)} labels ≈ {acc_:.0%}{_range(fc.predict_range(m))}"
         for m, acc_ in fc.milestones()[:3]
     )
-    # a fit pinned at the bound a = 1 has not seen the curve bend yet: no plateau to report
-    ceiling = "no plateau in sight yet" if a >= 0.995 else f"plateau ≈ {fc.plateau:.0%}"
+    ceiling = f"plateau ≈ {fc.plateau:.0%}" if fc.plateau_seen else "no plateau in sight yet"
     message = f"Forecast ({how} to {n.size} points): {steps}; {ceiling}."
     return Forecast(ok=True, current_labels=current, message=message, a=a, b=float(b), c=float(c),
                     low_fit=low_fit, high_fit=high_fit)  # fmt: skip
@@ -258,9 +270,15 @@ def stop_signal(
     """Advise stopping when the plateau is near *and* the last ``window`` kappas average high."""
     if not forecast.ok:
         return StopAdvice(False, "Keep labeling: no forecast yet.")
-    gap = forecast.plateau - current_acc
     recent = list(agreements)[-window:]
     stable = len(recent) == window and float(np.mean(recent)) >= min_kappa
+    if not forecast.plateau_seen:  # no plateau to measure a gap to
+        if current_acc >= OPEN_CEILING and stable:
+            return StopAdvice(True, (
+                f"More labels will buy little: accuracy is {current_acc:.0%} and the last "
+                f"{window} models agree (kappa {np.mean(recent):.3f})."))  # fmt: skip
+        return StopAdvice(False, "Keep labeling: the learning curve has not levelled off yet.")
+    gap = forecast.plateau - current_acc
     near = gap <= plateau_gap
     if near and stable:
         return StopAdvice(

@@ -134,3 +134,41 @@ def _r(n: int) -> str:
     from engine.forecast import _round
 
     return _round(n)
+
+
+def test_a_model_that_measures_the_target_is_there_whatever_the_curve() -> None:
+    """A noisy curve can fit a plateau just under the target while the latest model is above it:
+    that model is at the target, not "out of reach" (nor "10 more labels" away)."""
+    under = fit_learning_curve([100, 200, 300, 400], [0.90, 0.91, 0.89, 0.902])
+    assert "out of reach" in under.describe(0.9)  # the curve alone
+    said = under.describe(0.9, measured=0.902)
+    assert "out of reach" not in said and "already measures 90%" in said
+    rising = fit_learning_curve([24, 40, 64, 96, 128, 160, 200],
+                                [0.792, 0.8, 0.797, 0.875, 0.875, 0.863, 0.925])  # fmt: skip
+    assert "more labels to reach" not in rising.describe(0.9, measured=0.925)
+    assert "more labels to reach" in rising.describe(0.95, measured=0.925)
+
+
+def test_the_range_of_labels_needed_holds_the_estimate() -> None:
+    """The curves refit to the interval ends may cross the middle one far out (a flatter
+    high-end fit); the range spans all three, so it holds the point estimate."""
+    fc = fit_learning_curve(
+        [9, 18, 27, 33, 42, 51, 51], [0, 0, 0, 0.25, 0.2, 0.5, 0.3333],
+        low=[0, 0, 0, 0.0579, 0.046, 0.2213, 0.1173],
+        high=[0.7301, 0.575, 0.4742, 0.6438, 0.5647, 0.7787, 0.653],
+    )  # fmt: skip
+    need, bounds = fc.labels_to_reach(0.9), fc.labels_to_reach_range(0.9)
+    assert need is not None and bounds is not None
+    assert bounds[0] <= need and (bounds[1] is None or need <= bounds[1])
+
+
+def test_no_gap_to_a_plateau_the_curve_has_not_shown() -> None:
+    """A fit pinned at 100% says "no plateau in sight": the stop signal quotes no plateau."""
+    rising = fit_learning_curve([30, 60, 90, 120, 150, 180, 210, 240],
+                                [0.77, 0.80, 0.83, 0.85, 0.87, 0.89, 0.90, 0.92])  # fmt: skip
+    assert "no plateau in sight" in rising.message
+    advice = stop_signal(rising, [0.9, 0.95, 0.97], 0.92)
+    assert not advice.stop and "plateau" not in advice.reason
+    flat = fit_learning_curve([20, 40, 60, 80], [1.0, 1.0, 1.0, 1.0])
+    done = stop_signal(flat, [1.0, 1.0, 1.0], 1.0)
+    assert done.stop and "plateau" not in done.reason
