@@ -392,7 +392,7 @@ def _project_progress(
         accuracy_high=estimate.high if estimate else None,
         accuracy_source=estimate.source if estimate else None,
         model_version=figures.model_version,
-        forecast=figures.forecast.describe(figures.target) if figures.curve else None,
+        forecast=figures.forecast_line() if figures.curve else None,
         rare_classes=[lb for lb, n in summary.class_counts if n < MIN_EXAMPLES],
         agreement=(
             figures.agreement.describe()

@@ -59,6 +59,18 @@ class Digest:
     agreement: AgreementReport | None = None  # expert agreement on multi-labeled examples
     open_reviews: int = 0  # likely mislabels waiting for a second expert
 
+    def no_accuracy(self) -> str:
+        """What to say when there is no accuracy to show: no model, or one with too few labels
+        to measure (one per class cannot be cross-validated)."""
+        if self.model_version is None:
+            return "no model yet"
+        return f"model v{self.model_version}: accuracy not measurable yet (too few labels)"
+
+    def forecast_line(self) -> str:
+        """The forecast toward the target; a latest model that measures the target is there."""
+        measured = self.accuracy.accuracy if self.accuracy is not None else None
+        return self.forecast.describe(self.target, measured)
+
     def summary(self) -> list[str]:
         """The digest as plain lines (the terminal view; Slack gets blocks built from the same)."""
         lines = [f"{self.project}: {self.labels_since} new labels" + (
@@ -66,7 +78,7 @@ class Digest:
         if self.by_annotator:
             lines.append("by " + ", ".join(f"{who} ({n})" for who, n in self.by_annotator))
         if self.accuracy is None:
-            lines.append("no model yet")
+            lines.append(self.no_accuracy())
         else:
             acc = self.accuracy
             interval = (
@@ -85,7 +97,7 @@ class Digest:
             lines.append(
                 "weakest: " + ", ".join(f"{lb} (F1 {f1:.2f}, n={n})" for lb, f1, n in self.weakest)
             )
-        lines.append(self.forecast.describe(self.target))
+        lines.append(self.forecast_line())
         lines.append(self.stop.reason)
         lines.append(f"{self.open_flags} open flags, {self.open_discussions} open discussions")
         if self.open_proposals:
@@ -257,7 +269,8 @@ def render_chart(digest: Digest, path: Path) -> Path:
         )
         left.legend(loc="lower right")
     else:
-        left.text(0.5, 0.5, "no model yet", ha="center", va="center", transform=left.transAxes)
+        left.text(0.5, 0.5, digest.no_accuracy(), ha="center", va="center", wrap=True,
+                  transform=left.transAxes)  # fmt: skip
     left.set_xlabel("labels")
     left.set_ylabel("accuracy")
     left.set_title(f"{digest.project}: learning curve")

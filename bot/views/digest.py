@@ -11,6 +11,8 @@ from engine.leaderboard import Standing
 
 
 def _accuracy_line(d: Digest) -> str:
+    if d.accuracy is None and d.model_version is not None:
+        return f"*Model v{d.model_version}:* accuracy not measurable yet (too few labels per class)"
     if d.accuracy is None:
         return "*Model:* none yet — it trains once a few classes have labels."
     acc = d.accuracy
@@ -53,7 +55,7 @@ def digest_message(
     if d.weakest:
         weak = "\n".join(f"• {escape(lb)}: F1 {f1:.2f} ({n} labels)" for lb, f1, n in d.weakest)
         blocks.append(section(f"*Weakest classes*\n{weak}"))
-    blocks.append(section(f"*Forecast* {escape(d.forecast.describe(d.target))}"))
+    blocks.append(section(f"*Forecast* {escape(d.forecast_line())}"))
     blocks.append(section(("*Stop?* " if d.stop.stop else "") + escape(d.stop.reason)))
     if d.open_proposals:
         lines = list(proposals) if proposals is not None else [escape(m) for m in d.top_proposals]
@@ -68,7 +70,7 @@ def digest_message(
             "chart: learning curve with forecast, and per-class F1"
         )
     )
-    acc = f"{d.accuracy.accuracy:.0%}" if d.accuracy else "no model yet"
+    acc = f"{d.accuracy.accuracy:.0%}" if d.accuracy else d.no_accuracy()
     return message(
         f"{escape(d.project)} digest: {d.labels_since} new labels, accuracy {acc}", blocks
     )

@@ -69,6 +69,8 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
 
 def _accuracy(project: ProjectProgress) -> str:
     """The digest's estimate: audit accuracy with its 90% interval, else cross-validated."""
+    if project.accuracy is None and project.model_version is not None:
+        return f"v{project.model_version}: not measurable yet (too few labels per class)"
     if project.accuracy is None:
         return "no model yet"
     version = f"v{project.model_version}: " if project.model_version is not None else ""

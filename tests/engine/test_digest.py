@@ -76,3 +76,18 @@ def test_weakest_classes_use_audit_f1_only_with_enough_audit_labels() -> None:
     )
     # a: 8 audit labels, its unbiased F1; b: one audit label is no evidence, use the CV F1
     assert _per_class_f1(run) == {"a": 0.9, "b": 0.7}
+
+
+def test_a_model_too_young_to_measure_is_not_called_no_model(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One label per class trains a model but cannot be cross-validated: the digest names
+    the model and says why it shows no accuracy, instead of "no model yet"."""
+    projects.create_project(ws, name="tiny", labels=["yes", "no"])
+    path = tmp_path / "tiny.csv"
+    path.write_text("text,label\nsure thing,yes\nno way,no\nmaybe later,\n", encoding="utf-8")
+    projects.import_file(ws, project="tiny", path=path)
+    run = training.train_project(ws, "tiny")
+    d = digest.build_digest(ws, "tiny")
+    assert d.model_version == run.version and d.accuracy is None
+    lines = d.summary()
+    assert "no model yet" not in lines
+    assert f"model v{run.version}: accuracy not measurable yet (too few labels)" in lines
