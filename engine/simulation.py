@@ -94,6 +94,11 @@ def simulate(
     n_classes = n_classes or int(max(pool_y.max(), np.max(test_y)) + 1)
     if budget < 1 or batch < 1 or seeds < 1:
         raise InvalidInputError("budget, batch and seeds must be at least 1")
+    if np.unique(pool_y).size < 2:  # a classifier of one class is right by construction
+        raise InvalidInputError(
+            f"the pool has labels of {np.unique(pool_y).size} class: a simulation needs at "
+            "least 2 (as training does)"
+        )
     budget = min(budget, len(pool_y))
     seed_size = seed_size or math.ceil(n_classes / batch) * batch
     seed_size = min(seed_size, budget)

@@ -182,6 +182,8 @@ def plain_reason(card: ProposalCard) -> str:
             if ev.get("suggestion") == "merge" and nearest
             else "label more of it (the queue already looks for them)"
         )
+        if not count:
+            return f"{labels[0]} has no examples yet: {advice}."
         return f"{labels[0]} has only {count} examples, too few for the model to learn: {advice}."
     return escape(card.message)
 

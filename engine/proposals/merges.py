@@ -97,7 +97,8 @@ def propose_merges(
     """Pairs of labels to merge, strongest first (at most ``limit``). ``views``: the split
     check's :func:`split_views` of ``data`` when the caller has them (else computed here)."""
     counts = data.counts()
-    if (counts > 0).sum() < 2:
+    # a merge must leave two labels: with only two, it would leave nothing to tell apart
+    if (counts > 0).sum() < 2 or data.n_classes < 3:
         return []
     proba = data.proba(seed=seed)
     conf_mass = _mean_by_label(proba, data.labels, data.n_classes)  # [a, b]: mean P(b | a's)

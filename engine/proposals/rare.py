@@ -37,7 +37,8 @@ def rare_labels(
             continue
         nearest = int(cos[c].argmax()) if n and np.isfinite(cos[c].max()) else -1
         near_cos = float(cos[c, nearest]) if nearest >= 0 else None
-        merge = near_cos is not None and near_cos >= MERGE_COSINE
+        # merging one of two labels would leave a single class: nothing left to learn
+        merge = near_cos is not None and near_cos >= MERGE_COSINE and data.n_classes > 2
         suggestion = "merge" if merge else "gather_more"
         near_name = data.label_names[nearest] if nearest >= 0 else None
         advice = (f"merge it into {near_name} (centroid cosine {near_cos:.2f})" if merge
@@ -45,13 +46,14 @@ def rare_labels(
         out.append(Proposal(
             kind="rare", labels=(name,),
             score=round(1.0 - min(n / few_examples, 1.0) * max(f1[c], 0.0), 4),
-            evidence={"count": n, "f1": round(float(f1[c]), 3), "suggestion": suggestion,
+            evidence={"count": n, "f1": round(float(f1[c]), 3) if n else None,
+                      "suggestion": suggestion,
                       "nearest_label": near_name,
                       "nearest_label_cosine": None if near_cos is None else round(near_cos, 3),
                       "examples": data.samples(np.flatnonzero(data.labels == c))},
             key=("rare", name),
             message=(f"{name} has {n} examples (out-of-fold F1 {f1[c]:.2f}), too few to learn: "
-                     f"{advice}."),
+                     f"{advice}." if n else f"{name} has no examples yet: {advice}."),
             evidence_strength=float(counts.sum()),  # re-ask once the project has grown
         ))  # fmt: skip
     out.sort(key=lambda p: (-p.score, p.labels))

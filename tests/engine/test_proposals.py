@@ -373,6 +373,21 @@ def test_rare_labels_suggest_gathering_or_merging() -> None:
     assert found["twin"].evidence["nearest_label"] == "l0"
     assert found["lonely"].evidence["suggestion"] == "gather_more"
     assert found["empty"].evidence["count"] == 0
+    # no examples, no out-of-fold F1 to quote
+    assert found["empty"].evidence["f1"] is None and "F1" not in found["empty"].message
+    assert found["empty"].message == "empty has no examples yet: gather more examples of empty."
+
+
+def test_nothing_is_proposed_that_would_leave_one_label() -> None:
+    """With two labels, a merge (or a rare label's "merge it into") would leave a single class,
+    which cannot be trained: neither is proposed, however alike the two are."""
+    X, y, texts, _ = _blobs(n_classes=1, per=40, d=32)
+    y = np.arange(len(y)) % 2  # one blob cut in two: the perfect merge, were there a third label
+    y[:36] = 0  # and the second label rare, right next to the first
+    data = _data(X, y, ["a", "b"], texts)
+    assert propose_merges(data) == []
+    (rare,) = rare_labels(data)
+    assert rare.labels == ("b",) and rare.evidence["suggestion"] == "gather_more"
 
 
 def test_keys_are_stable_and_rejections_hold_until_evidence_grows() -> None:

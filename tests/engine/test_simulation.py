@@ -39,3 +39,11 @@ def test_compare_with_random_and_checkpoints() -> None:
     assert [p["labels"] for p in results[1].curve] == [20, 40]
     with pytest.raises(InvalidInputError):
         simulate(X, y, X, y, strategy="nope", budget=10)
+
+
+def test_a_pool_of_one_class_is_refused_like_training() -> None:
+    """One class scores a perfect curve by construction: refused, as `train` refuses it."""
+    X, y = blobs(20, 2, d=16)
+    one = y == y[0]
+    with pytest.raises(InvalidInputError, match="at least 2"):
+        simulate(X[one], y[one], X[one], y[one], strategy="margin", budget=10, batch=5, seeds=1)
