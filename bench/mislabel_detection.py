@@ -33,6 +33,7 @@ from engine.datasets import dataset_path, load_split  # noqa: E402
 from engine.embeddings import cache_for, embed_texts  # noqa: E402
 from engine.encoders import get_encoder  # noqa: E402
 from engine.mislabels import find_mislabels, out_of_fold_proba  # noqa: E402
+from engine.reviews import MIN_REVIEW_CONFIDENCE  # noqa: E402
 
 TARGET = 0.6  # precision and recall, from issue 6
 TOP = 50
@@ -89,6 +90,9 @@ def run_one(X: np.ndarray, y: np.ndarray, *, n_classes: int, size: int, seed: in
     suspects = find_mislabels(probs, noisy)
     t_ours = time.perf_counter() - t0
     ours = np.array([s.index for s in suspects], dtype=np.int64)  # most surely wrong first
+    # what `review --scan` opens: suspects whose suggestion the model gives at least even odds
+    sent = np.array([s.index for s in suspects if s.confidence >= MIN_REVIEW_CONFIDENCE],
+                    dtype=np.int64)  # fmt: skip
     theirs = cleanlab_issues(noisy, probs)
     # how often the suggested label is the true one, among correctly flagged rows
     suggested = {s.index: s.suggested for s in suspects}
@@ -97,6 +101,7 @@ def run_one(X: np.ndarray, y: np.ndarray, *, n_classes: int, size: int, seed: in
     return {
         "size": size, "seed": seed, "flipped": len(flipped),
         "labelbot": scores(ours, flipped), "cleanlab": scores(theirs, flipped),
+        "reviewed": scores(sent, flipped),
         "suggestion_accuracy": float(np.mean(right)) if right else 0.0,
         "oof_accuracy": float((probs.argmax(axis=1) == truth).mean()),
         "oof_seconds": t_oof, "detect_seconds": t_ours,
@@ -106,7 +111,7 @@ def run_one(X: np.ndarray, y: np.ndarray, *, n_classes: int, size: int, seed: in
 def print_table(results: list[dict[str, Any]]) -> None:
     head = ["labels", "seeds", "flipped", "labelbot flagged", "labelbot P", "labelbot R",
             "labelbot P@50", "cleanlab flagged", "cleanlab P", "cleanlab R", "cleanlab P@50",
-            "suggestion right", "OOF acc",
+            "reviews opened", "reviews P", "reviews R", "suggestion right", "OOF acc",
             "OOF s"]  # fmt: skip
     print("\n| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -123,13 +128,16 @@ def print_table(results: list[dict[str, Any]]) -> None:
             cell("labelbot", "flagged"), cell("labelbot", "precision"),
             cell("labelbot", "recall"), cell("labelbot", "p@50"), cell("cleanlab", "flagged"),
             cell("cleanlab", "precision"), cell("cleanlab", "recall"), cell("cleanlab", "p@50"),
+            cell("reviewed", "flagged"), cell("reviewed", "precision"), cell("reviewed", "recall"),
             f"{np.mean([r['suggestion_accuracy'] for r in rs]):.3f}",
             f"{np.mean([r['oof_accuracy'] for r in rs]):.3f}",
             f"{np.mean([r['oof_seconds'] for r in rs]):.1f}",
         ]) + " |")  # fmt: skip
     print(
         "\nP/R: precision/recall of the flagged rows against the flipped ones, mean±std over "
-        "seeds; P@50: precision of the 50 top-ranked by normalised margin; suggestion right: "
+        "seeds; P@50: precision of the 50 top-ranked by normalised margin; reviews: the "
+        f"suspects `review --scan` opens (suggestion probability >= {MIN_REVIEW_CONFIDENCE}); "
+        "suggestion right: "
         "share of correctly flagged rows whose suggested label is the gold one; OOF acc: "
         f"out-of-fold accuracy against the gold labels; target P and R >= {TARGET}, no worse "
         "than cleanlab."

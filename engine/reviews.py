@@ -41,6 +41,11 @@ Session = Any
 
 DECISIONS = ("keep", "change")
 MIN_LABELS = 20  # fewer labels make 5-fold heads too weak to doubt anyone
+# A review asks an expert's time: only for a suggestion the model gives at least even odds.
+# With few labels per class, confident learning's per-class bars sit low and a weak head's
+# ordinary errors clear them (a 17% suggestion among 77 labels); bench/mislabel_detection.py
+# measures what this keeps.
+MIN_REVIEW_CONFIDENCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ def scan_project(
             suspects = detect_mislabels(
                 pool.X[lab], pool.y[lab], n_classes=len(pool.classes), seed=seed
             )
+            suspects = [s for s in suspects if s.confidence >= MIN_REVIEW_CONFIDENCE]
         except InvalidInputError:
             suspects = []  # e.g. too few labels per class for the folds: nothing to doubt yet
     opened = dismissed = 0

@@ -164,3 +164,19 @@ def test_skipped_review_goes_to_someone_else(flipped) -> None:  # type: ignore[n
     # released and skipped reviews are open to others (here: the first one, most doubtful)
     other = reviews.next_review(ws, project="bank", annotator="dee")
     assert other is not None and other.review_id == task.review_id
+
+
+def test_a_review_is_opened_only_for_a_suggestion_the_model_gives_even_odds(  # type: ignore[no-untyped-def]
+    flipped, monkeypatch
+) -> None:
+    """An expert's time is asked only where the model gives its suggestion at least even odds:
+    with a bar no suggestion clears, the same flipped labels open no review."""
+    ws, _, _ = flipped
+    training.train_project(ws, "bank")
+    monkeypatch.setattr(reviews, "MIN_REVIEW_CONFIDENCE", 1.01)
+    assert reviews.scan_project(ws, "bank").opened == 0
+    monkeypatch.undo()
+    report = reviews.scan_project(ws, "bank")
+    listed = reviews.list_reviews(ws, project="bank", status="open")
+    assert report.opened == len(listed) > 0
+    assert all(r.confidence >= reviews.MIN_REVIEW_CONFIDENCE for r in listed)
