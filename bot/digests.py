@@ -10,7 +10,7 @@ from pathlib import Path
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.taxonomy_flow import proposal_card
+from bot.proposal_cards import proposal_card
 from bot.views.digest import digest_message
 from bot.views.proposals import plain_reason
 from engine import projects, proposing

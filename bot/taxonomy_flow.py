@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot import flow, ids, views
+from bot.proposal_cards import proposal_card
 from bot.services import Services
 from bot.slack_text import escape
 from bot.views import proposals as proposal_views
@@ -21,7 +22,6 @@ from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
 from engine import jobs, projects, proposing, taxonomy
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
-from storage.models import TaxonomyProposal
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +32,6 @@ POSTING_LEASE = timedelta(minutes=5)
 
 
 # --- proposals -----------------------------------------------------------------------------------
-
-
-def proposal_card(project: str, row: TaxonomyProposal) -> proposal_views.ProposalCard:
-    return proposal_views.ProposalCard(
-        id=int(row.id or 0),
-        project=project,
-        kind=row.kind,
-        labels=list(row.labels),
-        score=row.score,
-        message=row.message,
-        evidence=row.evidence,
-        status=row.status,
-        decided_by=row.decided_by,
-        names=proposing.default_names(row),
-    )
 
 
 def post_proposals(services: Services, *, project: str) -> int:
