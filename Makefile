@@ -8,11 +8,14 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
+# torch first, pinned, the CPU build: PyPI's torch for Linux is the multi-GB CUDA build. Where
+# pip's own index or find-links already offers the CPU wheel (these machines: /opt/wheels),
+# nothing more is needed; elsewhere `make install TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
