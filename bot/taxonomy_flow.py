@@ -210,10 +210,12 @@ def show_approved(
 
 
 def after_change(services: Services, *, project: str, change: taxonomy.TaxonomyChange) -> None:
-    """What a change from Slack leaves to do after the ack: re-score the queue (not after a
-    change of guidelines alone, nor after undoing one), then redraw the examples waiting on
-    experts' screens with today's labels."""
-    if "describe" not in (change.kind, change.details.get("kind")):
+    """What a change from Slack leaves to do after the ack: re-score the queue (after a change
+    of guidelines only when the label is searched for by them, and not after undoing one), then
+    redraw the examples waiting on experts' screens with today's labels."""
+    if "describe" not in (change.kind, change.details.get("kind")) or change.details.get(
+        "searched"
+    ):
         taxonomy.refresh_queue(services.ws, project)
     flow.redraw_on_screen(services, project=project)
 
@@ -323,7 +325,9 @@ def _apply(
             ws, label=labels[0], new_name=names[0], rescore=False, **common
         )
     if op == "describe":
-        return taxonomy.describe_label(ws, label=labels[0], description=description, **common)
+        return taxonomy.describe_label(
+            ws, label=labels[0], description=description, rescore=False, **common
+        )
     if op == "merge":
         into = names[0] if names else None
         return taxonomy.merge_labels(ws, labels=labels, into=into, rescore=False, **common)

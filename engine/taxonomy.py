@@ -140,17 +140,30 @@ def rename_label(
 
 
 def describe_label(
-    ws: Workspace, *, project: str, label: str, description: str, actor: str, reason: str = ""
+    ws: Workspace,
+    *,
+    project: str,
+    label: str,
+    description: str,
+    actor: str,
+    reason: str = "",
+    rescore: bool = True,
 ) -> TaxonomyChange:
-    """Set a label's guidelines (shown to labelers on demand); the model is not affected."""
+    """Set a label's guidelines (shown to labelers on demand); the model is not affected. A
+    label with few examples is searched for by its name and guidelines (engine.rare): then the
+    queue is re-scored at once (``details["searched"]``; ``rescore=False`` leaves it to the
+    caller), so the new guidelines steer the next examples asked."""
+    from engine.rare import MIN_EXAMPLES
 
     def apply(session: Session, found: Project) -> dict[str, Any]:
         current = _active_label(session, found, label)
         old = current.description
         repo.describe_label(session=session, label=current, description=description)
-        return {"label_id": current.id, "name": current.name, "old": old, "new": description}
+        count = repo.count_label_examples(session=session, label_ids=[int(current.id or 0)])
+        return {"label_id": current.id, "name": current.name, "old": old, "new": description,
+                "searched": count < MIN_EXAMPLES}  # fmt: skip
 
-    return _change(
+    change = _change(
         ws,
         project,
         kind="describe",
@@ -160,6 +173,9 @@ def describe_label(
         retrain=False,
         rescore=False,
     )
+    if rescore and change.details.get("searched"):
+        refresh_queue(ws, project)
+    return change
 
 
 def merge_labels(

@@ -155,13 +155,16 @@ def labels_describe(
     actor: Actor = None,
 ) -> None:
     """Set a label's guidelines (what belongs in it, borderline cases). The model is not
-    affected."""
+    affected; for a label with under 5 examples the queue searches by the new guidelines at
+    once."""
     ws = workspace()
     change = taxonomy.describe_label(
         ws, project=name, label=label, description=guideline, actor=actor or default_actor(),
         reason=reason,
     )  # fmt: skip
     _report(ws, name, change, retrains=False)
+    if change.details.get("searched"):
+        out.print(f"the queue now looks for {label} with these guidelines", highlight=False)
 
 
 @labels_app.command("undo")

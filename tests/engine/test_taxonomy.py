@@ -679,3 +679,31 @@ def test_the_model_answers_in_todays_names_until_the_next_one(seeded) -> None:  
     taxonomy.split_label(ws, project="bank", label="misc", into=["m1", "m2"], actor="a")
     stored = {r["text"]: r["prediction"] for r in exporting.export_records(ws, "bank")}
     assert all(stored[t] is None for t in texts)  # m1 and m2 are new to the model: cold start
+
+
+def test_guidelines_for_a_label_without_examples_steer_the_queue_at_once(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    """A label whose name says little ("topic_5") is searched by its guidelines as soon as
+    they are written: the describe re-scores the queue (it used to wait for the next import,
+    retrain or change)."""
+    _start(ws, banking_slice, tmp_path, LABELS[:4])  # exchange_rate's 30 examples unlabeled
+    truth = dict(banking_slice)
+    taxonomy.add_labels(ws, project="bank", names=["topic_5"], actor="ana")
+
+    def first_asked(n: int) -> list[str]:
+        out = []
+        for i in range(n):
+            task = labeling.next_task(ws, project="bank", annotator=f"U{i}")
+            assert task is not None
+            labeling.release(ws, project="bank", example_id=task.example_id, annotator=f"U{i}")
+            out.append(truth[task.text])
+        return out
+
+    before = first_asked(5).count("exchange_rate")
+    change = taxonomy.describe_label(
+        ws, project="bank", label="topic_5", actor="ana",
+        description="Which exchange rate applies when I pay or convert in a foreign currency",
+    )  # fmt: skip
+    assert change.details["searched"] is True
+    assert first_asked(5).count("exchange_rate") >= max(4, before + 1)
