@@ -117,3 +117,23 @@ def test_http_mode_urls_and_surfaces(manifest: Manifest) -> None:
     # the hint names every `/label` verb the command listener dispatches on (bot/ids.py)
     hint = set(re.findall(r"\w+", features["slash_commands"][0]["usage_hint"]))
     assert set(ids.COMMAND_VERBS) - {"help"} <= hint, set(ids.COMMAND_VERBS) - hint
+
+
+def test_every_method_the_scopes_are_asked_for_is_called() -> None:
+    """The registry the scopes come from names only methods bot/ calls (a scope kept for a
+    method nobody calls is a harder install review for nothing)."""
+    from pathlib import Path
+
+    source = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in (Path(__file__).resolve().parents[2] / "bot").rglob("*.py")
+        if path.name != "ids.py"
+    )
+    uncalled = [
+        method
+        for method in ids.SCOPES_NEEDED
+        if method not in ids.CALLED_FOR_US
+        and f'"{method}"' not in source
+        and method.replace(".", "_") + "(" not in source
+    ]
+    assert uncalled == []
