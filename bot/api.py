@@ -36,7 +36,7 @@ from bot.app import build_app
 from bot.config import SlackSettings
 from bot.services import Services
 from engine import exporting, messaging, projects, training
-from engine.importing import MAX_TEXT_CHARS
+from engine.importing import text_problem
 from storage.errors import (
     ConfigurationError,
     ConflictError,
@@ -69,15 +69,11 @@ TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
 
 
 def _predictable(text: str) -> str:
-    """The same rules as an import (engine/importing.py), so a text predicts iff it imports."""
-    if not text.strip():
-        raise ValueError("empty text")
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"text of {len(text):,} characters is over the {MAX_TEXT_CHARS:,} limit")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text is not valid Unicode (a lone surrogate)") from None
+    """The same rules as an import (engine.importing.text_problem): a text predicts iff it
+    imports."""
+    problem = text_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
     return text
 
 

@@ -274,8 +274,8 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
     ref = messaging.example_ref(services.ws, example_id=example_id)
     if not ref.channel:
         raise ConfigurationError(
-            f"project *{escape(ref.project)}* has no channel for discussions yet: "
-            "ask an admin to set one (`labelbot project create --channel`)"
+            f"project *{escape(ref.project)}* has no channel for discussions yet: ask an "
+            f"admin to set one (`labelbot project set {escape(ref.project)} --channel C0123`)"
         )
     thread = discussions.team_thread(services.ws, example_id=example_id)
     if thread is None:

@@ -203,6 +203,19 @@ def _optional_str(value: Any) -> str | None:
     return text or None
 
 
+def text_problem(text: str) -> str | None:
+    """Why ``text`` could not be imported (what the predict API refuses too), or None."""
+    problem = _unstorable(text)
+    if problem is not None:
+        return f"text {problem}"
+    stripped = text.strip()
+    if not stripped:
+        return "empty text"
+    if len(stripped) > MAX_TEXT_CHARS:
+        return f"text of {len(stripped):,} characters is over the {MAX_TEXT_CHARS:,} limit"
+    return None
+
+
 def _unstorable(value: Any) -> str | None:
     """Why ``value`` (a cell, or any value in a JSON line) cannot be stored, or None.
 

@@ -28,11 +28,12 @@ USAGE = (
     '`/label settings <project> retrain_every=30 digest_cron="0 9 * * mon-fri" '
     "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9` · "
     "`/label digest [project]` (post it now) · "
-    "`/label taxonomy [project]` (add, rename, describe, merge, split or retire labels)\n"
+    "`/label taxonomy [project]` (add, rename, describe, merge, split or retire labels, or "
+    "undo the last change)\n"
     "Anyone: `/label proposals [project]` (the model's suggested label changes)\n"
     "Your rhythm: `/label nudge 09:30` · `/label nudge off` (a daily reminder when there is "
     "work) · "
-    "`/label quiet 20:00-08:00` (in your time zone) · `/label leaderboard on|off`"
+    "`/label quiet 20:00-08:00|off` (in your time zone) · `/label leaderboard on|off`"
 )
 
 

@@ -158,6 +158,7 @@ def test_predict_refuses_what_an_import_would(bot: Bot) -> None:
         '{"texts": [""]}': "empty text",
         '{"texts": ["ok", "   "]}': "empty text",
         json.dumps({"texts": ["x" * 50_001]}): "over the 50,000 limit",
+        '{"texts": ["nul\\u0000byte"]}': "NUL byte",  # refused by an import too
     }
     for raw, reason in cases.items():
         answer = http.post(PREDICT, content=raw, headers=JSON)
