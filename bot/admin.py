@@ -106,14 +106,14 @@ def parse_settings(text: str) -> dict[str, str]:
 
 
 def change_settings(services: Services, *, project: str, text: str) -> Block:
-    """Validate (as `labelbot project set` does) and store; an empty ``text`` only shows them."""
+    """Validate (as `labelbot project set` does) and store; an empty ``text`` only shows them.
+    Either way the answer lists the channel and every setting in effect, defaults marked."""
     pairs = parse_settings(text)
-    if not pairs:
-        settings = projects.get_project(services.ws, project).settings
-        return admin_views.settings_message(project, settings, [])
     changes = project_settings.parse_settings(pairs)
-    settings = project_settings.change_settings(services.ws, project=project, changes=changes)
-    return admin_views.settings_message(project, settings, list(changes))
+    if changes:
+        project_settings.change_settings(services.ws, project=project, changes=changes)
+    shown = project_settings.shown_settings(projects.get_project(services.ws, project))
+    return admin_views.settings_message(project, shown, list(changes))
 
 
 def post_digest_now(services: Services, *, project: str) -> PostedDigest:

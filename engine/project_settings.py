@@ -27,14 +27,45 @@ EDITABLE: dict[str, str] = {
     "batch_size": "examples ranked per query round (integer ≥ 1)",
     "strategy": "query strategy name",
     "admins": "comma-separated Slack user ids who administer the project",
+    "review_share": "share of each expert's deliveries that are mislabel reviews, when one waits "
+    "(0 to 1)",
+    "multi_label_share": "share of examples labeled blind by several experts, for agreement "
+    "(0 to 1)",
+    "multi_label_k": "experts who each label one of those examples (integer, 2 to 10)",
+    "multi_label_audit": "every audit example is labeled by several experts too (true/false)",
+    "rare_boost": "mix likely examples of rare labels into each batch (true/false)",
+    "rare_minimum": "labels a class needs to stop counting as too rare to learn (integer ≥ 1)",
 }
-_INTS = ("retrain_every", "batch_size")
-_FLOATS = ("retrain_minutes", "audit_share", "target_accuracy")
+_INTS = ("retrain_every", "batch_size", "multi_label_k", "rare_minimum")
+_FLOATS = (
+    "retrain_minutes",
+    "audit_share",
+    "target_accuracy",
+    "review_share",
+    "multi_label_share",
+)
+_BOOLS = ("multi_label_audit", "rare_boost")
+_TRUE, _FALSE = ("true", "on", "yes", "1"), ("false", "off", "no", "0")
 # Upper bounds: far past any real use, yet small enough that the scheduler's timedelta and the
 # query rounds cannot overflow (a year of minutes; a retrain after a million labels).
 MAX_RETRAIN_MINUTES = 365 * 24 * 60
 MAX_RETRAIN_EVERY = 1_000_000
 MAX_BATCH_SIZE = 10_000
+# A second opinion waits until k experts gave theirs: more than a team has would leave its
+# examples waiting for good, and agreement is measured well from two or three.
+MAX_LABELERS = 10
+MAX_RARE_MINIMUM = 1_000  # the rare-label help gets a share of each batch until every label has it
+# (least, most) of each whole-number setting
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "retrain_every": (1, MAX_RETRAIN_EVERY),
+    "batch_size": (1, MAX_BATCH_SIZE),
+    "multi_label_k": (2, MAX_LABELERS),
+    "rare_minimum": (1, MAX_RARE_MINIMUM),
+}
+# The most of each share. Audits are capped at half: they are drawn at random, not for what the
+# model would learn most from. A review is delivered only while one waits, so even a share of 1
+# (every delivery a review, while any waits) lets labeling go on between scans.
+_SHARE_MOST: dict[str, float] = {"audit_share": 0.5, "review_share": 1.0, "multi_label_share": 1.0}
 
 
 # Options stored in a column of limited width (storage/models.py): checked up front, because
@@ -67,6 +98,8 @@ def parse_settings(pairs: Mapping[str, str]) -> dict[str, Any]:
                 parsed[key] = int(text)
             elif key in _FLOATS:
                 parsed[key] = float(text)
+            elif key in _BOOLS:
+                parsed[key] = _switch(key, text)
             elif key == "admins":
                 parsed[key] = [a.strip().strip("<@>") for a in text.split(",") if a.strip()]
             else:
@@ -75,6 +108,14 @@ def parse_settings(pairs: Mapping[str, str]) -> dict[str, Any]:
             kind = "a whole number" if key in _INTS else "a number"
             raise InvalidInputError(f"setting {key} must be {kind}, not {text!r}") from None
     return parsed
+
+
+def _switch(key: str, text: str) -> bool:
+    if text.strip().lower() in _TRUE:
+        return True
+    if text.strip().lower() in _FALSE:
+        return False
+    raise InvalidInputError(f"setting {key} must be true or false (on/off, yes/no), not {text!r}")
 
 
 def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,9 +138,9 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     for key in _FLOATS:  # inf and nan pass every comparison below but break the scheduler
         if key in checked and not math.isfinite(float(checked[key])):
             raise InvalidInputError(f"setting {key} must be a finite number, not {checked[key]}")
-    for key, most in (("retrain_every", MAX_RETRAIN_EVERY), ("batch_size", MAX_BATCH_SIZE)):
-        if key in checked and not 1 <= int(checked[key]) <= most:
-            raise InvalidInputError(f"setting {key} must be between 1 and {most:,}")
+    for key, (least, most) in _INT_RANGES.items():
+        if key in checked and not least <= int(checked[key]) <= most:
+            raise InvalidInputError(f"setting {key} must be between {least} and {most:,}")
     if "retrain_minutes" in checked and not 0 < float(checked["retrain_minutes"]) <= (
         MAX_RETRAIN_MINUTES
     ):
@@ -107,8 +148,12 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
             f"setting retrain_minutes must be more than 0 and at most {MAX_RETRAIN_MINUTES:,} "
             "(a year)"
         )
-    if "audit_share" in checked and not 0 <= float(checked["audit_share"]) <= 0.5:
-        raise InvalidInputError("setting audit_share must be between 0 and 0.5")
+    for key, highest in _SHARE_MOST.items():
+        if key in checked and not 0 <= float(checked[key]) <= highest:
+            raise InvalidInputError(f"setting {key} must be between 0 and {highest:g}")
+    for key in _BOOLS:  # text here would be stored as is, and "off" is truthy
+        if key in checked and not isinstance(checked[key], bool):
+            raise InvalidInputError(f"setting {key} must be true or false, not {checked[key]!r}")
     if "target_accuracy" in checked and not 0 < float(checked["target_accuracy"]) <= 1:
         raise InvalidInputError("setting target_accuracy must be between 0 and 1 (e.g. 0.9)")
     if "strategy" in checked:
@@ -128,3 +173,54 @@ def change_settings(ws: Workspace, *, project: str, changes: Mapping[str, Any]) 
     """Validate and store ``changes``; returns all of the project's settings."""
     checked = check_settings(changes)
     return projects.update_settings(ws, project=project, **checked)
+
+
+def defaults() -> dict[str, Any]:
+    """What the engine uses for each editable setting a project has not set."""
+    from engine.agreement import DEFAULT_LABELERS, DEFAULT_SHARE
+    from engine.audit import DEFAULT_AUDIT_SHARE
+    from engine.digest import DEFAULT_TARGET
+    from engine.jobs import DEFAULT_DIGEST_CRON, DEFAULT_RETRAIN_EVERY, DEFAULT_RETRAIN_MINUTES
+    from engine.labeling import DEFAULT_REVIEW_SHARE
+    from engine.rare import MIN_EXAMPLES
+    from engine.strategies import DEFAULT_STRATEGY
+    from engine.training import DEFAULT_BATCH
+
+    return {
+        "retrain_every": DEFAULT_RETRAIN_EVERY,
+        "retrain_minutes": DEFAULT_RETRAIN_MINUTES,
+        "digest_cron": DEFAULT_DIGEST_CRON,
+        "timezone": "UTC",
+        "audit_share": DEFAULT_AUDIT_SHARE,
+        "target_accuracy": DEFAULT_TARGET,
+        "batch_size": DEFAULT_BATCH,
+        "strategy": DEFAULT_STRATEGY,
+        "admins": [],  # none: the Slack workspace's admins and owners administer it
+        "review_share": DEFAULT_REVIEW_SHARE,
+        "multi_label_share": DEFAULT_SHARE,
+        "multi_label_k": DEFAULT_LABELERS,
+        "multi_label_audit": False,
+        "rare_boost": True,
+        "rare_minimum": MIN_EXAMPLES,
+    }
+
+
+def shown_settings(project: Project) -> dict[str, str]:
+    """The project's channel and every editable setting in effect, as text: a default is marked
+    "(default)". Bookkeeping the bot stores beside them (last digest, pinned version, ...) is
+    left out: it is not set by hand."""
+    shown = {"channel": project.channel_id or "none"}
+    fallback = defaults()
+    for key in EDITABLE:
+        value = project.settings.get(key)
+        unset = value is None
+        shown[key] = _as_text(fallback[key] if unset else value) + (" (default)" if unset else "")
+    return shown
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)

@@ -243,6 +243,7 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         run = models.get_active_model_run(session=session, project_id=pid)
         n_comments = len(feedback.list_comments(session=session, project_id=pid))
     per_class = Counter(agreed.values())
+    agreement = agreement_report(ws, name)
     model = None
     if run is not None:
         model = {
@@ -273,7 +274,7 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         ],
         "model": model,
         "rare": _rare(labels, per_class, int(project.settings.get("rare_minimum", MIN_EXAMPLES))),
-        "agreement": agreement_report(ws, name).to_dict(),
+        "agreement": {**agreement.to_dict(), "summary": agreement.describe()},
         "reviews": review_counts(ws, project=name),
     }
 

@@ -6,7 +6,7 @@ import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -84,9 +84,40 @@ def project_set(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Examples ranked per query round")] = None,
     strategy: Annotated[str | None, typer.Option(help="Query strategy name")] = None,
+    review_share: Annotated[
+        float | None,
+        typer.Option(help="Share of each expert's deliveries that are mislabel reviews (0 to 1)"),
+    ] = None,
+    multi_label_share: Annotated[
+        float | None,
+        typer.Option(help="Share of examples labeled blind by several experts (0 to 1)"),
+    ] = None,
+    multi_label_k: Annotated[
+        int | None, typer.Option(help="Experts who each label one of those examples (2 to 10)")
+    ] = None,
+    multi_label_audit: Annotated[
+        bool | None,
+        typer.Option(
+            "--multi-label-audit/--no-multi-label-audit",
+            help="Have every audit example labeled by several experts too",
+            show_default=False,
+        ),
+    ] = None,
+    rare_boost: Annotated[
+        bool | None,
+        typer.Option(
+            "--rare-boost/--no-rare-boost",
+            help="Mix likely examples of rare labels into each batch",
+            show_default=False,
+        ),
+    ] = None,
+    rare_minimum: Annotated[
+        int | None, typer.Option(help="Labels a class needs to stop counting as too rare")
+    ] = None,
 ) -> None:
-    """Change a project's settings; prints them all."""
-    from engine.project_settings import check_settings
+    """Change a project's settings; prints the channel and every setting in effect, defaults
+    marked "(default)"."""
+    from engine.project_settings import check_settings, shown_settings
 
     ws = workspace()
     admin_ids = None if admins is None else [a.strip() for a in admins.split(",") if a.strip()]
@@ -101,13 +132,20 @@ def project_set(
             "target_accuracy": target_accuracy,
             "batch_size": batch_size,
             "strategy": strategy,
+            "review_share": review_share,
+            "multi_label_share": multi_label_share,
+            "multi_label_k": multi_label_k,
+            "multi_label_audit": multi_label_audit,
+            "rare_boost": rare_boost,
+            "rare_minimum": rare_minimum,
         }
     )
     if channel is not None:
         projects.set_channel(ws, project=name, channel_id=channel)
-    settings = projects.update_settings(ws, project=name, **changes)
-    for key in sorted(settings):
-        out.print(f"{key} = {settings[key]}", highlight=False)
+    if changes:
+        projects.update_settings(ws, project=name, **changes)
+    for key, value in shown_settings(projects.get_project(ws, name)).items():
+        out.print(f"{key} = {value}", highlight=False, markup=False)
 
 
 @project_app.command("list")
@@ -193,9 +231,16 @@ def import_(
     file: Annotated[Path, typer.Argument(help="CSV or JSONL file of examples")],
     text_column: Annotated[str, typer.Option(help="Column holding the text")] = "text",
     label_column: Annotated[
-        str | None, typer.Option(help="Column of known labels (optional; stored as annotations)")
+        str | None,
+        typer.Option(
+            help="Column of known labels, stored as annotations (default: a column named "
+            "'label', when the file has one)"
+        ),
     ] = None,
-    id_column: Annotated[str | None, typer.Option(help="Column of your own ids (optional)")] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Column of your own ids (default: a column named 'id', if any)"),
+    ] = None,
 ) -> None:
     """Import examples (and optionally their labels) in one transaction.
 
@@ -252,7 +297,8 @@ def status(
     name: Annotated[str, typer.Argument(help="Project name")],
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")] = False,
 ) -> None:
-    """Counts, labels per class and the active model's metrics."""
+    """Counts, labels per class and the active model's metrics; then the classes still too rare
+    to learn, the experts' agreement and open mislabel reviews, when there are any."""
     info = projects.project_status(workspace(), name)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
@@ -282,6 +328,27 @@ def status(
         )
     else:
         out.print("no model yet: label a few examples per class, then `labelbot train`")
+    for line in _status_notes(name, info):
+        out.print(line, highlight=False, markup=False)
+
+
+def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
+    """What status adds after the table, when there is something to say: the classes still too
+    rare to learn, the experts' agreement and the open mislabel reviews."""
+    notes = []
+    rare = info["rare"]
+    if rare["too_rare"]:
+        notes.append(
+            f"too rare to learn (under {rare['minimum']} labels): {', '.join(rare['too_rare'])}"
+        )
+    agreement = info["agreement"]
+    if agreement["examples"] or agreement["waiting"]:  # as the digest: once second opinions exist
+        notes.append(agreement["summary"])
+    open_reviews = info["reviews"].get("open", 0)
+    if open_reviews:
+        noun = "review" if open_reviews == 1 else "reviews"
+        notes.append(f"{open_reviews} mislabel {noun} open: `labelbot review {name}`")
+    return notes
 
 
 @app.command()

@@ -233,3 +233,37 @@ def test_slack_refusing_a_notice_or_digest_stops_nothing(
     bot.api.fail_next("chat.postMessage", status=200, error="channel_not_found")
     digest_sender(bot.services)(PROJECT)
     assert "digest for bank not posted" in caplog.text
+
+
+def test_settings_take_the_documented_knobs_and_show_every_setting(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    projects.update_settings(
+        bot.ws, project=PROJECT, admins=[ADMIN], taxonomy_changed_at="2026-12-01T15:06:48"
+    )
+    bot.slack.command(ADMIN, f"settings {PROJECT} multi_label_audit=maybe")
+    bot.settle()
+    assert "Setting multi_label_audit must be true or false" in _answer(bot, ADMIN)
+
+    bot.slack.command(
+        ADMIN,
+        f"settings {PROJECT} review_share=0.2 multi_label_share=0.5 multi_label_k=3 "
+        "multi_label_audit=on rare_boost=off rare_minimum=3",
+    )
+    bot.settle()
+    answer = _answer(bot, ADMIN)
+    assert "Updated `review_share`" in answer, answer
+    settings = projects.get_project(bot.ws, PROJECT).settings
+    assert (settings["review_share"], settings["multi_label_share"]) == (0.2, 0.5)
+    assert (settings["multi_label_k"], settings["rare_minimum"]) == (3, 3)
+    assert settings["multi_label_audit"] is True and settings["rare_boost"] is False
+
+    bot.slack.command(ADMIN, f"settings {PROJECT}")
+    bot.settle()
+    assert f"Settings of *{PROJECT}*" in _answer(bot, ADMIN)
+    (*_, shown) = [c for c in bot.api.calls("response_url") if c.params["_to"] == ADMIN]
+    answer = json.dumps(shown.params["blocks"], ensure_ascii=False)
+    assert f"`channel` = {CHANNEL}" in answer and "`rare_boost` = false" in answer
+    assert "`retrain_every` = 20 (default)" in answer
+    assert "`target_accuracy` = 0.9 (default)" in answer
+    assert "taxonomy_changed_at" not in answer

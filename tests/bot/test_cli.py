@@ -199,3 +199,156 @@ def test_cli_predict_refuses_a_lone_surrogate_with_its_line(cli_env, tmp_path: P
     result = runner.invoke(app, ["predict", "p", str(data)])
     assert result.exit_code == 2
     assert "s.jsonl:2: text is not valid Unicode (a lone surrogate)" in result.output
+
+
+def _ok(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def test_project_set_takes_every_documented_setting_and_prints_them_all(cli_env) -> None:  # type: ignore[no-untyped-def]
+    """The README's per-project knobs are `project set` options; the answer is every setting in
+    effect (defaults marked) and the channel, never the bot's own bookkeeping."""
+    from bot.cli.common import workspace
+    from engine import projects
+
+    _ok("project", "create", "p", "--labels", "a,b", "--channel", "C9")
+    ws = workspace()
+    projects.update_settings(ws, project="p", taxonomy_changed_at="2026-12-01T15:06:48")
+    out = _ok(
+        "project", "set", "p", "--review-share", "0.2", "--multi-label-share", "0.3",
+        "--multi-label-k", "3", "--multi-label-audit", "--no-rare-boost", "--rare-minimum", "8",
+    )  # fmt: skip
+    settings = projects.get_project(ws, "p").settings
+    assert {k: settings[k] for k in ("review_share", "multi_label_share", "multi_label_k")} == {
+        "review_share": 0.2, "multi_label_share": 0.3, "multi_label_k": 3,
+    }  # fmt: skip
+    assert settings["multi_label_audit"] is True and settings["rare_boost"] is False
+    assert settings["rare_minimum"] == 8
+    lines = out.splitlines()
+    assert lines[0] == "channel = C9"
+    for line in (
+        "review_share = 0.2", "multi_label_k = 3", "multi_label_audit = true",
+        "rare_boost = false", "rare_minimum = 8", "retrain_every = 20 (default)",
+        "audit_share = 0.1 (default)", "timezone = UTC (default)",
+    ):  # fmt: skip
+        assert line in lines, out
+    assert "taxonomy_changed_at" not in out
+    assert _ok("project", "set", "p", "--rare-boost").count("rare_boost = true") == 1
+    ws.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--review-share", "1.5", "setting review_share must be between 0 and 1"),
+        ("--multi-label-share", "nan", "setting multi_label_share must be a finite number"),
+        ("--multi-label-k", "1", "setting multi_label_k must be between 2 and 10"),
+        ("--rare-minimum", "0", "setting rare_minimum must be between 1 and 1,000"),
+    ],
+)
+def test_project_set_refuses_bad_values_in_one_line(  # type: ignore[no-untyped-def]
+    cli_env, option: str, value: str, message: str
+) -> None:
+    from bot.cli.common import workspace
+    from engine import projects
+
+    _ok("project", "create", "p", "--labels", "a,b")
+    result = CliRunner().invoke(app, ["project", "set", "p", option, value])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {message}"), result.output
+    assert result.output.strip().splitlines() == [result.output.strip()], result.output
+    ws = workspace()
+    assert projects.get_project(ws, "p").settings == {}
+    ws.close()
+
+
+def _labeled_project(tmp_path: Path, labels: str, rows: list[tuple[str, str]], who: str) -> None:
+    """Project ``p`` with ``rows`` labeled by ``who`` (not embedded: nothing here trains)."""
+    from bot.cli.common import workspace
+    from engine import projects
+
+    _ok("project", "create", "p", "--labels", labels)
+    ws = workspace()
+    projects.import_file(
+        ws, project="p", path=_csv(tmp_path / "p.csv", rows), annotator=who, embed=False
+    )
+    ws.close()
+
+
+def _open_review(text: str, suggested: str) -> None:
+    """A mislabel review of ``text``'s label, as a scan would open it."""
+    from bot.cli.common import workspace
+    from storage.db import session_scope
+    from storage.repositories import examples, feedback, projects, reviews
+
+    ws = workspace()
+    with session_scope(ws.db) as s:
+        pid = int(projects.get_project(session=s, name="p").id or 0)
+        example = next(
+            e for e in examples.list_examples(session=s, project_id=pid) if e.text == text
+        )
+        (row,) = feedback.example_annotations(session=s, example_id=int(example.id or 0))
+        ids = {lb.name: lb.id for lb in projects.list_labels(session=s, project_id=pid)}
+        reviews.add_review(
+            session=s, project_id=pid, example_id=int(example.id or 0), annotation_id=row.id,
+            annotator=row.annotator, given_label_id=int(ids[row.current] or 0),
+            suggested_label_id=int(ids[suggested] or 0), confidence=0.9, margin=0.6,
+        )  # fmt: skip
+    ws.close()
+
+
+def test_review_share_set_from_the_cli_decides_whether_reviews_come(  # type: ignore[no-untyped-def]
+    cli_env, tmp_path: Path
+) -> None:
+    from bot.cli.common import workspace
+    from engine import labeling
+
+    rows = [("doubtful one", "a")] + [(f"text number {i}", "") for i in range(30)]
+    _labeled_project(tmp_path, "a,b", rows, "ana")
+    _open_review("doubtful one", "b")
+    _ok("project", "set", "p", "--review-share", "0")
+    ws = workspace()
+    for i in range(15):  # 0.1 (the default) would have made the 10th a review
+        task = labeling.next_task(ws, project="p", annotator="ben", reviews=True)
+        assert task is not None and task.kind != "review", i
+        labeling.skip(ws, project="p", example_id=task.example_id, annotator="ben")
+    _ok("project", "set", "p", "--review-share", "1")
+    task = labeling.next_task(ws, project="p", annotator="ben", reviews=True)
+    assert task is not None and task.kind == "review" and task.given == "a"
+    ws.close()
+
+
+def test_status_says_what_is_too_rare_how_experts_agree_and_open_reviews(  # type: ignore[no-untyped-def]
+    cli_env, tmp_path: Path
+) -> None:
+    from bot.cli.common import workspace
+    from storage.db import session_scope
+    from storage.repositories import examples, feedback, projects
+
+    rows = [(f"nda text {i}", "NDA") for i in range(6)] + [("one lease", "Lease")]
+    _labeled_project(tmp_path, "NDA,Lease,Hiring", rows, "ana")
+    plain = " ".join(_ok("status", "p").split())
+    assert "too rare to learn (under 5 labels): Hiring, Lease" in plain
+    assert "agreement" not in plain and "review" not in plain  # nothing to say yet
+
+    ws = workspace()
+    with session_scope(ws.db) as s:  # a second expert on two of ana's examples: one disagrees
+        pid = int(projects.get_project(session=s, name="p").id or 0)
+        ids = {lb.name: lb.id for lb in projects.list_labels(session=s, project_id=pid)}
+        found = {e.text: e.id for e in examples.list_examples(session=s, project_id=pid)}
+        for text, label in (("nda text 0", "NDA"), ("nda text 1", "Lease")):
+            feedback.add_annotation(
+                session=s, example_id=int(found[text] or 0), label_id=int(ids[label] or 0),
+                annotator="cy", source="cli", key=f"cy:{text}",
+            )  # fmt: skip
+    ws.close()
+    _open_review("one lease", "NDA")
+    _ok("project", "set", "p", "--rare-minimum", "2")
+    plain = " ".join(_ok("status", "p").split())
+    # cy's Lease, the later of two votes, made Lease's second label
+    assert "too rare to learn (under 2 labels): Hiring agreement:" in plain, plain
+    assert "agreement: Cohen's kappa" in plain and "over 2 examples labeled by 2 experts" in plain
+    assert "1 disagreements to settle" in plain
+    assert "1 mislabel review open" in plain

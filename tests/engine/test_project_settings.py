@@ -61,3 +61,83 @@ def test_stored_values_longer_than_their_column_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="actor is too long"):
         check_lengths({"actor": "u" * 201, "name": "x" * 500})
     check_lengths({"channel": "C" * 64, "annotator": "u" * 200, "actor": None, "name": "x" * 500})
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "value"),
+    [
+        ("review_share", "0.25", 0.25),
+        ("review_share", "1", 1.0),  # a review whenever one waits: labeling goes on between
+        ("multi_label_share", "0", 0.0),
+        ("multi_label_k", "3", 3),
+        ("multi_label_audit", "on", True),
+        ("multi_label_audit", "No", False),
+        ("rare_boost", "0", False),
+        ("rare_boost", "TRUE", True),
+        ("rare_minimum", "8", 8),
+    ],
+)
+def test_documented_knobs_are_settable(key: str, text: str, value: object) -> None:
+    # each setting the README and the engine name, as Slack's `/label settings` passes it
+    assert check_settings(parse_settings({key: text})) == {key: value}
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "message"),
+    [
+        ("review_share", "1.5", "setting review_share must be between 0 and 1"),
+        ("review_share", "-0.1", "setting review_share must be between 0 and 1"),
+        ("review_share", "nan", "setting review_share must be a finite number"),
+        ("multi_label_share", "inf", "setting multi_label_share must be a finite number"),
+        ("multi_label_share", "2", "setting multi_label_share must be between 0 and 1"),
+        ("multi_label_k", "1", "setting multi_label_k must be between 2 and 10"),
+        ("multi_label_k", "50", "setting multi_label_k must be between 2 and 10"),
+        ("multi_label_k", "2.5", "setting multi_label_k must be a whole number"),
+        ("multi_label_audit", "maybe", "setting multi_label_audit must be true or false"),
+        ("rare_boost", "2", "setting rare_boost must be true or false"),
+        ("rare_minimum", "0", "setting rare_minimum must be between 1 and 1,000"),
+        ("rare_minimum", "5000", "setting rare_minimum must be between 1 and 1,000"),
+    ],
+)
+def test_documented_knobs_refuse_bad_values(key: str, text: str, message: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        check_settings(parse_settings({key: text}))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_switch_must_be_a_boolean_when_typed() -> None:
+    with pytest.raises(InvalidInputError, match="rare_boost must be true or false"):
+        check_settings({"rare_boost": "off"})  # a typed caller passes True/False, not text
+    assert check_settings({"rare_boost": False}) == {"rare_boost": False}
+
+
+def test_shown_settings_fill_in_defaults_and_hide_bookkeeping() -> None:
+    from engine.project_settings import EDITABLE, shown_settings
+    from storage.models import Project
+
+    project = Project(
+        name="p",
+        channel_id="C9",
+        settings={
+            "retrain_every": 30,
+            "rare_boost": False,
+            "admins": ["U1", "U2"],
+            "taxonomy_changed_at": "2026-12-01T15:06:48",
+            "proposals_refreshed_at": "2026-12-01T15:04:02",
+            "pinned_version": None,
+        },
+    )
+    shown = shown_settings(project)
+    assert list(shown) == ["channel", *EDITABLE]
+    assert shown["channel"] == "C9"
+    assert shown["retrain_every"] == "30" and shown["rare_boost"] == "false"
+    assert shown["admins"] == "U1, U2"
+    assert shown["retrain_minutes"] == "10.0 (default)"
+    assert shown["audit_share"] == "0.1 (default)"
+    assert shown["review_share"] == "0.1 (default)"
+    assert shown["multi_label_k"] == "2 (default)"
+    assert shown["multi_label_audit"] == "false (default)"
+    assert shown["rare_minimum"] == "5 (default)"
+    assert shown["timezone"] == "UTC (default)"
+    bare = shown_settings(Project(name="q", settings={}))
+    assert bare["channel"] == "none" and bare["admins"].startswith("none")
