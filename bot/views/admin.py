@@ -105,13 +105,12 @@ def not_admin(doing: str, project: str) -> str:
 
 
 def settings_message(project: str, settings: Mapping[str, Any], changed: Sequence[str]) -> Block:
-    """Answer to `/label settings`: what changed, and every setting now."""
-    hidden = {"last_digest_at", "taxonomy_changed_at"}
+    """Answer to `/label settings`: what changed (in bold), and every setting in effect, in the
+    order given (engine.project_settings.shown_settings: the channel first)."""
     lines = "\n".join(
-        f"{'*' if k in changed else ''}`{escape(k)}` = {escape(str(settings[k]))}"
+        f"{'*' if k in changed else ''}`{escape(k)}` = {escape(str(value))}"
         f"{'*' if k in changed else ''}"
-        for k in sorted(settings)
-        if k not in hidden
+        for k, value in settings.items()
     )
     head = (
         f"Updated {', '.join(f'`{escape(k)}`' for k in changed)} of *{escape(project)}*."
