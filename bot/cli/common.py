@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -41,8 +43,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def styled(markup: str) -> Text:
-    """Console markup ("[bold]x[/]") made into text; escape any data inside it first."""
-    return Text.from_markup(markup)
+    """Console markup ("[bold]x[/]") made into text; escape any data inside it first. Emoji
+    codes stay as typed: ":smile:" in an example is data, not a picture."""
+    return Text.from_markup(markup, emoji=False)
+
+
+def login_name() -> str:
+    """Who runs the command, for annotations and the taxonomy history."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (e.g. a container's uid without a passwd entry)
+        return "operator"
+
+
+def ask(prompt: str) -> str | None:
+    """One answer at an interactive prompt; None when the person leaves (Ctrl-D or Ctrl-C), so
+    the caller can hand back what it holds before it goes."""
+    try:
+        return str(typer.prompt(prompt, prompt_suffix=" ")).strip()
+    except (typer.Abort, click.exceptions.Abort, EOFError, KeyboardInterrupt):
+        out.print()
+        return None
 
 
 def handle_errors(func: F) -> F:

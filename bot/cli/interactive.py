@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
+import contextlib
 import uuid
 from typing import Annotated
 
@@ -10,13 +10,14 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
-from bot.cli.common import app, err, handle_errors, out, styled, workspace
+from bot.cli.common import app, ask, err, handle_errors, login_name, out, styled, workspace
 from engine import labeling
 from engine.labeling import Task
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
 
 HELP = "number = label · s = skip · f = flag · u = undo last · t = train now · q = quit"
+QUIT = ("q", "quit", "exit")
 
 
 _WHY = {  # why the queue asks (engine.labeling.AskReason), as the Slack message says it
@@ -76,12 +77,16 @@ def label(
         str | None, typer.Option(help="Your name in the annotations (default: your login)")
     ] = None,
     retrain_every: Annotated[
-        int, typer.Option(help="Retrain after this many new labels (0: never)")
+        int, typer.Option(min=0, help="Retrain after this many new labels (0: never)")
     ] = 10,
 ) -> None:
-    """Label examples in the terminal: the most useful example first, numbered labels."""
+    """Label examples in the terminal: the most useful example first, numbered labels.
+
+    \b
+    Keys: a number labels the example · s skip · f flag (asks why) · u undo the last label ·
+    t train now · q quit (Ctrl-D and Ctrl-C too: the example goes back to the pool)."""
     ws = workspace()
-    who = annotator or getpass.getuser()
+    who = annotator or login_name()
     since_train = 0
     last: labeling.LabelResult | None = None
     while True:
@@ -90,16 +95,16 @@ def label(
             out.print("nothing left to label in this project — thank you!")
             return
         _show(task)
-        answer = typer.prompt(">", prompt_suffix=" ").strip().lower()
+        answer = (ask(">") or "q").lower()  # Ctrl-D / Ctrl-C: leave as with q
+        reason = ask("why flag it?") if answer == "f" else ""
+        if answer in QUIT or reason is None:
+            hand_back(ws, name, task.example_id, who)
+            out.print("bye — your example went back to the pool")
+            return
         try:
-            if answer in ("q", "quit", "exit"):
-                labeling.release(ws, project=name, example_id=task.example_id, annotator=who)
-                out.print("bye — your example went back to the pool")
-                return
             if answer == "s":
                 labeling.skip(ws, project=name, example_id=task.example_id, annotator=who)
             elif answer == "f":
-                reason = typer.prompt("why flag it?")
                 labeling.flag(
                     ws, project=name, example_id=task.example_id, annotator=who, reason=reason
                 )
@@ -128,7 +133,16 @@ def label(
                 if retrain_every and since_train >= retrain_every:
                     _retrain(ws, name)
                     since_train = 0
+            if answer == "t":
+                since_train = 0  # a model on every label so far: the count starts again
             else:
                 err.print(f"not understood: {answer!r}. {HELP}")
         except LabelbotError as exc:
             err.print(styled(f"[yellow]{escape(str(exc))}[/]"))
+
+
+def hand_back(ws: Workspace, project: str, example_id: int, who: str) -> None:
+    """Let go of the example on screen as the person leaves; one taken over meanwhile (by
+    another terminal under the same name, say) is not theirs to hand back: leave anyway."""
+    with contextlib.suppress(LabelbotError):
+        labeling.release(ws, project=project, example_id=example_id, annotator=who)

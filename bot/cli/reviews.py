@@ -6,7 +6,6 @@ and asks to keep it, change it to the model's suggestion or to another label.
 
 from __future__ import annotations
 
-import getpass
 import json
 import uuid
 from typing import Annotated
@@ -16,21 +15,15 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from bot.cli.common import app, err, handle_errors, out, styled, workspace
+from bot.cli.common import app, ask, err, handle_errors, login_name, out, styled, workspace
+from bot.cli.interactive import QUIT, hand_back
 from engine import consensus, reviews
-from engine.labeling import Task, release, skip
+from engine.labeling import Task, skip
 from storage.errors import LabelbotError
 
 HELP = "k = keep · c = change to the suggestion · number = another label · s = skip · q = quit"
 
 Project = Annotated[str, typer.Argument(help="Project name")]
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (e.g. a container's uid without a passwd entry)
-        return "operator"
 
 
 def _show(task: Task) -> None:
@@ -61,9 +54,15 @@ def review(
         bool, typer.Option(help="Look for likely mislabels first (needs labels in 2+ classes)")
     ] = False,
 ) -> None:
-    """Review labels the model doubts (other experts' labels, most doubtful first)."""
+    """Review labels the model doubts (other experts' labels, most doubtful first).
+
+    Reviews are opened by a scan: `--scan` here, or the worker after each model.
+
+    \b
+    Keys: k keep the label · c change it to the model's suggestion · a number picks another
+    label · s skip · q quit (Ctrl-D and Ctrl-C too: the review goes back to the pool)."""
     ws = workspace()
-    who = annotator or _login()
+    who = annotator or login_name()
     if scan:
         report = reviews.scan_project(ws, name)
         out.print(
@@ -77,13 +76,13 @@ def review(
             out.print("nothing to review in this project — thank you!")
             return
         _show(task)
-        answer = typer.prompt(">", prompt_suffix=" ").strip().lower()
+        answer = (ask(">") or "q").lower()  # Ctrl-D / Ctrl-C: leave as with q
         assert task.review_id is not None
+        if answer in QUIT:
+            hand_back(ws, name, task.example_id, who)
+            out.print("bye — the review went back to the pool")
+            return
         try:
-            if answer in ("q", "quit", "exit"):
-                release(ws, project=name, example_id=task.example_id, annotator=who)
-                out.print("bye — the review went back to the pool")
-                return
             if answer == "s":
                 skip(ws, project=name, example_id=task.example_id, annotator=who)
                 continue
@@ -177,7 +176,7 @@ def adjudicate(
 ) -> None:
     """Settle an example's label: it decides over the experts' votes (kept beside them)."""
     result = consensus.adjudicate(
-        workspace(), project=name, example_id=example_id, label=label, actor=actor or _login()
+        workspace(), project=name, example_id=example_id, label=label, actor=actor or login_name()
     )
     out.print(
         f"example {result.example_id}: {result.label} (was {result.previous or 'unlabeled'}), "

@@ -7,24 +7,20 @@ default). Slack checks the project's admins instead.
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from bot.cli.common import err, handle_errors, labels_app, out, workspace
+from bot.cli.common import err, handle_errors, labels_app, login_name, out, workspace
 from engine import taxonomy
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
 
 
 def default_actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (e.g. a container's uid without a passwd entry)
-        return "operator"
+    return login_name()
 
 
 Project = Annotated[str, typer.Argument(help="Project name")]

@@ -1,0 +1,67 @@
+"""`labelbot label` and `labelbot review` at a terminal: leaving by any door hands the example
+back, text prints as typed, options refuse nonsense."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from engine import labeling
+from storage.errors import StaleActionError
+from tests.bot.test_cli import _csv, cli_env  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+TEXTS = [("my card :smile: never came", "a"), ("what is the fee", "b"), ("card lost", "a")]
+
+
+def _project(tmp_path: Path) -> CliRunner:
+    runner = CliRunner()
+    assert runner.invoke(app, ["project", "create", "p", "--labels", "a,b"]).exit_code == 0
+    path = _csv(tmp_path / "p.csv", [(t, "") for t, _ in TEXTS])
+    assert runner.invoke(app, ["import", "p", str(path)]).exit_code == 0
+    return runner
+
+
+def _shown(output: str) -> int:
+    return int(re.findall(r"example (\d+)", output)[0])
+
+
+@pytest.mark.parametrize("leave", ["", "f\n"], ids=["ctrl-d at the prompt", "ctrl-d at why"])
+def test_leaving_by_end_of_input_hands_the_example_back(tmp_path: Path, leave: str) -> None:
+    runner = _project(tmp_path)
+    ann = runner.invoke(app, ["label", "p", "--annotator", "ann"], input=leave)
+    assert ann.exit_code == 0, ann.output
+    assert "bye — your example went back to the pool" in ann.output
+    bob = runner.invoke(app, ["label", "p", "--annotator", "bob"], input="q\n")
+    assert _shown(bob.output) == _shown(ann.output)  # not held for ann for 30 minutes
+    assert "flagged" not in ann.output.lower()
+
+
+def test_q_quits_even_when_the_example_was_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another terminal under the same name took the example: q still quits, first time."""
+    runner = _project(tmp_path)
+
+    def taken(*_: object, **__: object) -> None:
+        raise StaleActionError("this example is no longer assigned to you")
+
+    monkeypatch.setattr(labeling, "release", taken)
+    result = runner.invoke(app, ["label", "p", "--annotator", "ann"], input="q\n")
+    assert result.exit_code == 0 and result.output.count(" · example ") == 1, result.output
+    assert "bye" in result.output
+
+
+def test_text_prints_as_typed_and_options_refuse_nonsense(tmp_path: Path) -> None:
+    runner = _project(tmp_path)
+    shown = runner.invoke(app, ["label", "p", "--annotator", "ann"], input="q\n")
+    first = next(t for t, _ in TEXTS if t.split()[0] in shown.output)
+    assert first in " ".join(shown.output.split())  # ":smile:" stays a word, not a picture
+    bad = runner.invoke(app, ["label", "p", "--retrain-every", "-3"])
+    assert bad.exit_code == 2 and "--retrain-every" in bad.output
+    assert "Keys:" in runner.invoke(app, ["label", "--help"]).output
+    assert "--scan" in runner.invoke(app, ["review", "--help"]).output
