@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
 import typer
+from rich.columns import Columns
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from engine.project_settings import check_lengths
@@ -40,12 +42,24 @@ app.add_typer(labels_app, name="labels")
 out = Console(markup=False)
 err = Console(stderr=True, markup=False)
 F = TypeVar("F", bound=Callable[..., Any])
+MANY_CHOICES = 15  # more labels than this print in columns
 
 
 def styled(markup: str) -> Text:
     """Console markup ("[bold]x[/]") made into text; escape any data inside it first. Emoji
     codes stay as typed: ":smile:" in an example is data, not a picture."""
     return Text.from_markup(markup, emoji=False)
+
+
+def print_choices(names: Sequence[str]) -> None:
+    """The labels, numbered: one per line for a few, in columns for many (150 labels one per
+    line push the example off the screen)."""
+    cells = [styled(f"[bold]{i:>3}[/] {escape(name)}") for i, name in enumerate(names, start=1)]
+    if len(cells) <= MANY_CHOICES:
+        for cell in cells:
+            out.print(Text("  ") + cell)
+    else:
+        out.print(Columns(cells, padding=(0, 2), column_first=True))
 
 
 def login_name() -> str:

@@ -10,7 +10,17 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
-from bot.cli.common import app, ask, err, handle_errors, login_name, out, styled, workspace
+from bot.cli.common import (
+    app,
+    ask,
+    err,
+    handle_errors,
+    login_name,
+    out,
+    print_choices,
+    styled,
+    workspace,
+)
 from engine import labeling
 from engine.labeling import Task
 from engine.workspace import Workspace
@@ -50,8 +60,7 @@ def _show(task: Task) -> None:
             subtitle=f"you today: {task.done_today} · waiting: {task.queue_left}",
         )
     )
-    for i, choice in enumerate(task.labels, start=1):
-        out.print(styled(f"  [bold]{i:>3}[/] {escape(choice.name)}"))
+    print_choices([choice.name for choice in task.labels])
     out.print(styled(f"[dim]{HELP}[/]"))
 
 

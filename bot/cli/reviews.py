@@ -15,7 +15,17 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from bot.cli.common import app, ask, err, handle_errors, login_name, out, styled, workspace
+from bot.cli.common import (
+    app,
+    ask,
+    err,
+    handle_errors,
+    login_name,
+    out,
+    print_choices,
+    styled,
+    workspace,
+)
 from bot.cli.interactive import QUIT, hand_back
 from engine import consensus, reviews
 from engine.labeling import Task, skip
@@ -38,8 +48,7 @@ def _show(task: Task) -> None:
             title=f"{task.project} · review {task.review_id} · example {task.example_id}",
         )
     )
-    for i, choice in enumerate(task.labels, start=1):
-        out.print(styled(f"  [bold]{i:>3}[/] {escape(choice.name)}"))
+    print_choices([choice.name for choice in task.labels])
     out.print(styled(f"[dim]{HELP}[/]"))
 
 

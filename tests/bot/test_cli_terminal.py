@@ -65,3 +65,18 @@ def test_text_prints_as_typed_and_options_refuse_nonsense(tmp_path: Path) -> Non
     assert bad.exit_code == 2 and "--retrain-every" in bad.output
     assert "Keys:" in runner.invoke(app, ["label", "--help"]).output
     assert "--scan" in runner.invoke(app, ["review", "--help"]).output
+
+
+def test_many_labels_print_in_columns(tmp_path: Path) -> None:
+    """60 labels one per line pushed the example off the screen: they print in columns."""
+    runner = CliRunner()
+    names = [f"intent_{i:02d}" for i in range(60)]
+    assert (
+        runner.invoke(app, ["project", "create", "many", "--labels", ",".join(names)]).exit_code
+        == 0
+    )
+    path = _csv(tmp_path / "m.csv", [("a text to label", ""), ("another one", "")])
+    assert runner.invoke(app, ["import", "many", str(path)]).exit_code == 0
+    shown = runner.invoke(app, ["label", "many", "--annotator", "ann"], input="q\n").output
+    listed = [line for line in shown.splitlines() if "intent_" in line]
+    assert all(f" {name}" in shown for name in names) and len(listed) < 30
