@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine import digest, proposing, reviews, taxonomy, training
+from engine import digest, messaging, proposing, reviews, taxonomy, training
 from engine.reviews import ScanReport
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
@@ -35,6 +35,25 @@ DEFAULT_DIGEST_CRON = "0 9 * * mon-fri"  # weekdays 09:00 in the project's timez
 DIGEST_OFF = ("", "off", "none")  # digest_cron values that mean "no digests"
 TRAIN_LEASE = timedelta(minutes=15)  # longer than any training run; lapses if its owner dies
 STATISTICS_INTERVAL = timedelta(minutes=10)  # planner statistics refreshed after a retrain
+
+
+LEASE_MEMORY = timedelta(days=1)  # a lapsed lease is kept this long (who held it, for the log)
+
+
+@dataclass(frozen=True)
+class Tidied:
+    events: int  # Slack event ids forgotten (kept long enough to spot a redelivery)
+    leases: int  # lapsed leases deleted
+
+
+def tidy(ws: Workspace, *, now: datetime | None = None) -> Tidied:
+    """The scheduler's housekeeping: forget old Slack event ids and delete long-lapsed leases,
+    so neither table grows for good."""
+    now = now or utcnow()
+    events = messaging.forget_old_events(ws, now=now)
+    with session_scope(ws.db) as session:
+        gone = leases.prune(session=session, before=now - LEASE_MEMORY)
+    return Tidied(events, gone)
 
 
 def default_owner() -> str:

@@ -16,6 +16,7 @@ from engine.workspace import Workspace
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 15.0
+TIDY_SECONDS = 3600.0  # housekeeping (old event ids, lapsed leases): hourly is plenty
 
 
 def build_scheduler(
@@ -47,6 +48,13 @@ def build_scheduler(
             log.info("taxonomy proposals refreshed for %s", name)
 
     scheduler.add_job(proposals, "interval", seconds=poll_seconds, id="proposals")
+
+    def tidy() -> None:
+        done = jobs.tidy(ws)
+        if done.events or done.leases:
+            log.info("tidied %d old event ids and %d lapsed leases", done.events, done.leases)
+
+    scheduler.add_job(tidy, "interval", seconds=TIDY_SECONDS, id="tidy")
     if send_digest is not None:
         digest = send_digest
 

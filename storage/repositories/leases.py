@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -56,3 +56,10 @@ def holder(*, session: Session, name: str, now: datetime | None = None) -> str |
     if lease is None or lease.expires_at < (now or utcnow()):
         return None
     return lease.owner
+
+
+def prune(*, session: Session, before: datetime) -> int:
+    """Delete leases that lapsed before ``before`` (one-off claims, such as a disagreement
+    thread's, would otherwise pile up); how many."""
+    result = session.execute(delete(Lease).where(col(Lease.expires_at) < before))
+    return int(getattr(result, "rowcount", 0) or 0)

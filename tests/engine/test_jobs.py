@@ -251,3 +251,26 @@ def test_a_project_with_a_broken_schedule_does_not_stop_the_others_digests(
     with caplog.at_level("ERROR", logger="engine.jobs"):
         assert jobs.digest_cycle(ws, sent.append, owner="w1", now=now) == ["bank"]
     assert "digest of bad failed" in caplog.text
+
+
+def test_housekeeping_forgets_old_event_ids_and_lapsed_leases(ws: Workspace) -> None:
+    """Event ids (kept to spot Slack's redeliveries) and one-off leases (a claim per disputed
+    example) are kept for a while, then deleted, so neither table grows for good."""
+    from engine import messaging
+    from engine.scheduler import build_scheduler
+
+    now = utcnow()
+    assert messaging.first_delivery(ws, event_id="Ev1")
+    two_days_ago = now - timedelta(days=2)
+    with session_scope(ws.db) as s:
+        assert leases.try_acquire(
+            session=s, name="dispute:1", owner="a", ttl=timedelta(minutes=5), now=two_days_ago
+        )
+        assert leases.try_acquire(session=s, name="train:p", owner="a", ttl=timedelta(minutes=5))
+    assert jobs.tidy(ws, now=now) == jobs.Tidied(events=0, leases=1)  # the live lease stays
+    with session_scope(ws.db) as s:
+        assert leases.holder(session=s, name="train:p") == "a"
+    assert not messaging.first_delivery(ws, event_id="Ev1")  # still remembered: a redelivery
+    later = now + messaging.EVENT_MEMORY + timedelta(minutes=1)
+    assert jobs.tidy(ws, now=later) == jobs.Tidied(events=1, leases=1)
+    assert "tidy" in {job.id for job in build_scheduler(ws).get_jobs()}
