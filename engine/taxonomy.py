@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from engine.workspace import Workspace
@@ -583,7 +583,7 @@ def names_now(
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         labels = projects.list_labels(session=session, project_id=found.id, active_only=False)
-        then = {lb.name: lb for lb in labels if _as_naive(lb.created_at) <= _as_naive(as_of)}
+        then = {lb.name: lb for lb in labels if lb.created_at <= as_of}
         targets = repo.label_targets(session=session, project_id=found.id)
         out: list[str | None] = []
         for name in names:
@@ -592,11 +592,6 @@ def names_now(
             )
             out.append(targets.get(int(label.id or 0)) if label is not None else None)
         return out
-
-
-def _as_naive(moment: datetime) -> datetime:
-    """SQLite hands back naive UTC datetimes, PostgreSQL aware ones: compare them as naive UTC."""
-    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def stale_label_note(*, session: Session, label: Label) -> str:

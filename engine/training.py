@@ -484,9 +484,14 @@ def class_map(ws: Workspace, name: str, run: ModelRun, classes: list[str]) -> np
     now = taxonomy.names_now(ws, project=name, names=run.classes, as_of=run.created_at)
     if any(n is None for n in now) or set(now) != set(classes):
         return None
-    mapping = np.zeros((len(run.classes), len(classes)))
-    for i, current in enumerate(now):
-        mapping[i, classes.index(str(current))] = 1.0
+    return _onto([str(n) for n in now], classes)
+
+
+def _onto(sources: list[str], targets: list[str]) -> np.ndarray:
+    """The 0/1 matrix sending each of ``sources`` (a model's classes, as named today) to its
+    column in ``targets``: probabilities @ it adds up the classes that became one."""
+    mapping = np.zeros((len(sources), len(targets)))
+    mapping[np.arange(len(sources)), [targets.index(s) for s in sources]] = 1.0
     return mapping
 
 
@@ -543,11 +548,9 @@ def predict_texts(
     # label they were merged into (their probabilities added). A label split or retired since
     # keeps the name the model knew until the next model (the taxonomy change retrains).
     now = taxonomy.names_now(ws, project=name, names=run.classes, as_of=run.created_at)
-    names = list(dict.fromkeys(n or old for n, old in zip(now, run.classes, strict=True)))
-    mapping = np.zeros((len(run.classes), len(names)))
-    for i, (current, old) in enumerate(zip(now, run.classes, strict=True)):
-        mapping[i, names.index(current or old)] = 1.0
-    probs = model.predict_proba(ws.embed(texts, persist=False)) @ mapping
+    sources = [n or old for n, old in zip(now, run.classes, strict=True)]
+    names = list(dict.fromkeys(sources))
+    probs = model.predict_proba(ws.embed(texts, persist=False)) @ _onto(sources, names)
     out = []
     for text, row in zip(texts, probs, strict=True):
         order = np.argsort(-row)[:top_k]
