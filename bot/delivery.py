@@ -68,6 +68,12 @@ class Courier:
     def __init__(self, client: WebClient, ws: Workspace) -> None:
         self.client = client
         self.ws = ws
+        # The outbox sends each message once per claim and retries on its own schedule: a client
+        # retry (a rate limit's Retry-After can be a minute) could outlast the message's lease,
+        # and another replica would then send it a second time.
+        self.once = WebClient(
+            token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=[]
+        )
 
     def post(
         self,
@@ -124,7 +130,7 @@ class Courier:
 
     def _resend(self, pending: Pending) -> str | None:
         try:
-            response = self.client.api_call(pending.method, json=pending.payload)
+            response = self.once.api_call(pending.method, json=pending.payload)
         except (SlackApiError, *CONNECTION_ERRORS) as exc:
             reason = transient_error(exc)
             if reason is None:

@@ -88,6 +88,21 @@ def test_outbox_gives_up_on_a_message_slack_will_never_take(bot: Bot, bank: dict
     assert messaging.outbox_size(bot.ws) == 0 and messaging.outbox_size(bot.ws, status="dead") == 1
 
 
+def test_an_outbox_send_is_one_call_and_leaves_retrying_to_the_outbox(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    # A client retry would sleep through Slack's Retry-After inside the message's lease; a long
+    # one outlasts the lease and another replica sends the message again.
+    messaging.enqueue(
+        bot.ws, method="chat.postMessage", payload={"channel": U1, "text": "later"}, error="test"
+    )
+    bot.api.fail_next("chat.postMessage", status=429, retry_after=30)
+    assert bot.services.courier.flush() == 0
+    assert len(bot.api.calls("chat.postMessage")) == 1  # no sleep, no second call
+    assert messaging.outbox_size(bot.ws) == 1  # still pending, tried again after its backoff
+    assert bot.services.courier.flush() == 0  # not due yet
+
+
 def test_secrets_never_reach_the_logs(
     bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
