@@ -93,6 +93,7 @@ class ImportReport:
     duplicates: int
     annotations: int
     embedded: int
+    relabeled: int = 0  # texts labeled before whose agreed label the file's labels changed
 
 
 def import_file(
@@ -124,7 +125,7 @@ def import_file(
         require_label_column=require_label_column,
         require_id_column=require_id_column,
     )
-    created = 0
+    created = relabeled = 0
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
@@ -134,7 +135,9 @@ def import_file(
             project_id=found.id,
             rows=[NewExample(r.text, r.external_id, r.meta) for r in records],
         )
-        for example_id, label in _label_per_example(path, records, added.ids, labels).items():
+        given = _label_per_example(path, records, added.ids, labels)
+        before = feedback.current_labels(session=session, project_id=found.id) if given else {}
+        for example_id, label in given.items():
             assert label.id is not None
             _, made = feedback.add_annotation(
                 session=session,
@@ -145,6 +148,9 @@ def import_file(
                 key=f"import:{example_id}:{label.name}",
             )
             created += int(made)
+        if before:
+            after = feedback.current_labels(session=session, project_id=found.id)
+            relabeled = sum(1 for i, old in before.items() if after.get(i) != old)
     refresh_statistics(ws.db)  # the new rows, for the planner of every click that follows
     embedded = 0
     if embed:
@@ -156,6 +162,7 @@ def import_file(
         duplicates=added.duplicates,
         annotations=created,
         embedded=embedded,
+        relabeled=relabeled,
     )
 
 

@@ -246,8 +246,10 @@ def import_(
 
     Duplicates (same text) are skipped and counted; a repeated text keeps its first label. A
     malformed file, an unknown label, or one text given two different labels fails with the
-    line number and imports nothing. A label since merged is kept and counts as the label it
-    was merged into. New texts are embedded once and cached.
+    line number and imports nothing. A label for a text already stored is added as a new vote
+    (the latest vote wins a tie), and the report says how many texts moved to another label.
+    A label since merged is kept and counts as the label it was merged into. New texts are
+    embedded once and cached.
     """
     from engine import training  # torch and scikit-learn load only when needed
 
@@ -267,6 +269,16 @@ def import_(
         f"imported {report.inserted} examples ({report.duplicates} duplicates skipped), "
         f"{report.annotations} labels"
     )
+    if report.relabeled:
+        texts = (
+            "text labeled before now counts"
+            if report.relabeled == 1
+            else "texts labeled before now count"
+        )
+        out.print(
+            f"note: {report.relabeled} {texts} as another label "
+            "(the file's label is a new vote; see `labelbot export` for every vote)"
+        )
     try:
         training.rescore_project(ws, name)
     except LabelbotError as exc:  # the queue order is a convenience; the import itself stands

@@ -47,6 +47,16 @@ def test_cli_round_trip(cli_env, banking_slice, tmp_path: Path) -> None:  # type
     result = runner.invoke(app, ["import", "bank", str(data)])
     assert result.exit_code == 0, result.output
     assert "imported 150 examples (0 duplicates skipped), 30 labels" in result.output
+    assert "note:" not in result.output
+    # a second file gives one labeled text another label: a new vote, and it wins the tie
+    text, label = rows[0]
+    other = next(lb for lb in LABELS.split(",") if lb != label)
+    result = runner.invoke(
+        app, ["import", "bank", str(_csv(tmp_path / "fix.csv", [(text, other)]))]
+    )
+    assert result.exit_code == 0, result.output
+    assert "imported 0 examples (1 duplicates skipped), 1 labels" in result.output
+    assert "note: 1 text labeled before now counts as another label" in result.output
     result = runner.invoke(app, ["train", "bank"])
     assert result.exit_code == 0 and "model v1" in result.output, result.output
     status = runner.invoke(app, ["status", "bank", "--json"])

@@ -252,3 +252,15 @@ def test_add_examples_skips_texts_stored_since_it_read(project, monkeypatch) -> 
     assert (added.inserted, added.duplicates) == (1, 2)
     assert added.ids[0] == added.ids[2] == first.ids[0] != added.ids[1]
     assert _snapshot(project) == (2, 0)
+
+
+def test_a_reimport_says_which_texts_it_moved_to_another_label(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A label for a stored text is a new vote, and the latest vote wins a tie: the report counts
+    the texts that moved; the same label again is no new vote (imports are idempotent)."""
+    first = "text,label\na,yes\nb,yes\nc,no\n"
+    projects.import_file(project, project="p", path=_write(tmp_path, "one.csv", first))
+    again = "text,label\na,no\nb,yes\nc,no\nd,maybe\n"
+    report = projects.import_file(project, project="p", path=_write(tmp_path, "two.csv", again))
+    assert (report.inserted, report.duplicates, report.annotations) == (1, 3, 2)
+    assert report.relabeled == 1  # a: yes -> no; b and c unchanged; d is new
+    assert _labels(project) == {"a": "no", "b": "yes", "c": "no", "d": "maybe"}
