@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -64,18 +65,27 @@ def _packaged_minilm() -> Path:
 MODELS: dict[str, Callable[[], Path]] = {DEFAULT_ENCODER: _packaged_minilm}
 
 
+_LOADING = threading.RLock()
+
+
 def get_encoder(
     name: str | None = None, *, device: str | None = None, precision: str | None = None
 ) -> Encoder:
     """The encoder called ``name`` (default: the packaged MiniLM), loaded once per process."""
-    name = name or DEFAULT_ENCODER
-    device = device or _default_device()
-    precision = precision or default_precision(device)
-    if precision not in PRECISIONS:
-        raise InvalidInputError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
-    if precision == "int8" and device != "cpu":
-        raise InvalidInputError(f"precision 'int8' runs on CPU only, not on device {device!r}")
-    return _load_encoder(name, device, precision)
+    # One loader at a time: two threads missing the cache at once would each build the model,
+    # and the second's lazy `from transformers import ...` can run while the first is still
+    # initialising the package (ImportError on the first concurrent requests after a start).
+    with _LOADING:
+        name = name or DEFAULT_ENCODER
+        device = device or _default_device()
+        precision = precision or default_precision(device)
+        if precision not in PRECISIONS:
+            raise InvalidInputError(
+                f"unknown precision {precision!r}; expected one of {PRECISIONS}"
+            )
+        if precision == "int8" and device != "cpu":
+            raise InvalidInputError(f"precision 'int8' runs on CPU only, not on device {device!r}")
+        return _load_encoder(name, device, precision)
 
 
 def default_precision(device: str) -> str:

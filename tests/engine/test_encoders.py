@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -135,3 +139,30 @@ def test_local_model_directory_plugs_in_by_path() -> None:
         get_encoder(device="cpu", precision="fp32").encode(MIXED[:2]),
         atol=1e-6,
     )
+
+
+def test_threads_loading_the_encoder_at_once_share_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The first requests after a start arrive together: each thread gets the one encoder (a
+    fresh interpreter, so nothing is imported or cached yet)."""
+    script = """
+import sys, threading
+from engine.encoders import get_encoder
+got, errors, start = [], [], threading.Barrier(4)
+def load():
+    start.wait()
+    try:
+        got.append(get_encoder())
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=load) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len(got), len({id(e) for e in got}), errors)
+got[0].encode(["ready"])
+"""
+    env = {**os.environ, "LABELBOT_DATA_DIR": os.environ.get("LABELBOT_DATA_DIR", str(tmp_path))}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[0] == "4 1 []"
