@@ -126,7 +126,8 @@ def label(
                     last = None
             elif answer == "t":
                 _retrain(ws, name)
-            elif answer.isdigit() and 1 <= int(answer) <= len(task.labels):
+                since_train = 0  # a model on every label so far: the count starts again
+            elif answer.isdecimal() and 1 <= int(answer) <= len(task.labels):
                 chosen = task.labels[int(answer) - 1].name
                 last = labeling.submit_label(
                     ws,
@@ -142,8 +143,6 @@ def label(
                 if retrain_every and since_train >= retrain_every:
                     _retrain(ws, name)
                     since_train = 0
-            if answer == "t":
-                since_train = 0  # a model on every label so far: the count starts again
             else:
                 err.print(f"not understood: {answer!r}. {HELP}")
         except LabelbotError as exc:

@@ -80,3 +80,15 @@ def test_many_labels_print_in_columns(tmp_path: Path) -> None:
     shown = runner.invoke(app, ["label", "many", "--annotator", "ann"], input="q\n").output
     listed = [line for line in shown.splitlines() if "intent_" in line]
     assert all(f" {name}" in shown for name in names) and len(listed) < 30
+
+
+def test_every_key_is_understood_and_nonsense_is_not(tmp_path: Path) -> None:
+    """Label, skip, undo and train each answer once, with no "not understood" after them; a
+    digit Python reads as a digit but not as a number (²) is nonsense, not a crash."""
+    runner = _project(tmp_path)
+    keys = "1\nu\ns\n²\n9\nt\nq\n"
+    result = runner.invoke(app, ["label", "p", "--annotator", "ann"], input=keys)
+    assert result.exit_code == 0, result.output
+    assert "labeled a" in result.output and "undone: a" in result.output
+    refused = re.findall(r"not understood: '([^']*)'", result.output)
+    assert refused == ["²", "9"], result.output
