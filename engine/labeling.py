@@ -175,7 +175,17 @@ def _shown_task(
     now: datetime,
 ) -> Task:
     """The task as a labeling message shows it: with the active model's guess (and runner-up)
-    and why the queue asks."""
+    and why the queue asks -- except where the label must be blind: an audit pick (it measures
+    the model, so a label anchored on the model's guess would flatter it) and a second opinion
+    (agreement between experts who both saw the guess would read high)."""
+    blind = (
+        assignment.purpose == "audit"
+        or example.audit
+        or assignments.multi_label_request(session=session, example_id=int(example.id or 0))
+        is not None
+    )
+    if blind:
+        return _task(session, project, example, assignment, None, annotator, now)
     prediction = models.get_prediction(session=session, example_id=int(example.id or 0))
     suggestion = None
     if prediction is not None and prediction.label is not None:

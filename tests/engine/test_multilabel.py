@@ -218,3 +218,28 @@ def test_rare_classes_in_status(ws, banking_slice, tmp_path: Path) -> None:  # t
     rare = projects.project_status(ws, "bank")["rare"]
     assert rare["minimum"] == 5 and rare["counts"] == per
     assert rare["too_rare"] == ["exchange_rate", "change_pin"]  # rarest first
+
+
+def test_audit_picks_and_second_opinions_are_asked_blind(bank) -> None:  # type: ignore[no-untyped-def]
+    """The model's guess anchors whoever sees it: an audit label would flatter the model it
+    measures, and two experts who both saw the guess would agree more than they do."""
+    ws, truth = bank
+    projects.update_settings(ws, project="bank", multi_label_share=0.0, audit_share=0.0)
+    for _ in range(20):
+        _label(ws, "U1", truth=truth)
+    training.train_project(ws, "bank")
+    queue_pick = labeling.next_task(ws, project="bank", annotator="U1")
+    assert queue_pick is not None and queue_pick.suggestion is not None  # the model helps here
+    labeling.release(ws, project="bank", example_id=queue_pick.example_id, annotator="U1")
+
+    projects.update_settings(ws, project="bank", audit_share=1.0)
+    audit_pick = labeling.next_task(ws, project="bank", annotator="U1")
+    assert audit_pick is not None and audit_pick.suggestion is None
+    assert audit_pick.runner_up is None and audit_pick.reason is None
+    labeling.release(ws, project="bank", example_id=audit_pick.example_id, annotator="U1")
+
+    projects.update_settings(ws, project="bank", audit_share=0.0, multi_label_share=1.0)
+    first = _label(ws, "U1", truth=truth)
+    second = labeling.next_task(ws, project="bank", annotator="U2")
+    assert second is not None and second.example_id == first
+    assert second.suggestion is None and second.runner_up is None
