@@ -107,9 +107,9 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
             raise
 
 
-def _reason(exc: DataError | OperationalError) -> str:
+def _reason(exc: Exception) -> str:
     """The driver's own message, first line (and PostgreSQL's detail), without the SQL."""
-    orig = exc.orig
+    orig = getattr(exc, "orig", None)
     lines = str(orig if orig is not None else exc).strip().splitlines() or [type(exc).__name__]
     detail = getattr(getattr(orig, "diag", None), "message_detail", None)
     return lines[0] + (f" ({detail})" if detail else "")
@@ -172,14 +172,77 @@ def alembic_config(engine: Engine) -> Any:
     return config
 
 
+# Any constant will do: the key of the PostgreSQL advisory lock that makes migrations take turns.
+MIGRATION_LOCK_KEY = 0x6C61_6265_6C62  # "labelb"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision`` with Alembic (idempotent)."""
+    """Create or upgrade the schema to ``revision`` with Alembic (idempotent).
+
+    - Replicas starting together take turns (a PostgreSQL advisory lock for the transaction;
+      SQLite's BEGIN IMMEDIATE already serialises): the second one finds the work done.
+    - On SQLite, foreign keys are off while tables are rebuilt (batch mode copies a table and
+      drops the old one, which referencing rows would otherwise forbid), and checked before the
+      commit: Alembic's documented recipe.
+    - A database at a revision this code does not know (migrated by a newer labelbot) is a
+      one-line ConfigurationError, as is a migration that fails (it is rolled back whole).
+    """
     from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
 
     config = alembic_config(engine)
-    with connect(engine) as connection, connection.begin():
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    script = ScriptDirectory.from_config(config)
+    newest = script.get_current_head()
+    with connect(engine) as connection:
+        raw = connection.connection.dbapi_connection if is_sqlite(engine) else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")  # only outside a transaction does it apply
+        try:
+            with connection.begin():
+                if not is_sqlite(engine):
+                    connection.exec_driver_sql(
+                        f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                    )
+                _refuse_unknown_revision(connection, script, newest)
+                config.attributes["connection"] = connection
+                try:
+                    command.upgrade(config, revision)
+                except (CommandError, SQLAlchemyError) as exc:
+                    raise ConfigurationError(
+                        f"upgrading the database schema to {revision} failed, and nothing was "
+                        f"changed: {_reason(exc)}"
+                    ) from exc
+                if raw is not None:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise ConfigurationError(
+                            f"upgrading the database schema left {len(broken)} rows referring "
+                            f"to missing rows (first in table {broken[0][0]!r}); nothing was "
+                            "changed"
+                        )
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _refuse_unknown_revision(connection: Connection, script: Any, newest: str | None) -> None:
+    from alembic.runtime.migration import MigrationContext
+
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        return
+    try:
+        known = script.get_revision(current) is not None
+    except Exception:  # alembic raises its own ResolutionError / CommandError for an unknown id
+        known = False
+    if not known:
+        raise ConfigurationError(
+            f"the database schema is at revision {current}, which this labelbot does not know "
+            f"(its newest is {newest}): it was upgraded by a newer labelbot; upgrade labelbot "
+            "(or point DATABASE_URL at another database)"
+        )
 
 
 def current_revision(engine: Engine) -> str | None:
