@@ -13,8 +13,8 @@ from slack_sdk.errors import SlackApiError
 from bot.proposal_cards import proposal_card
 from bot.views.digest import digest_message
 from bot.views.proposals import plain_reason
-from engine import projects, proposing
-from engine.digest import TOP_PROPOSALS, build_digest, render_chart
+from engine import projects, proposing, rhythm
+from engine.digest import TOP_PROPOSALS, Digest, build_digest, render_chart
 from engine.leaderboard import weekly_leaderboard
 from engine.workspace import Workspace
 from storage.errors import ConfigurationError
@@ -36,6 +36,11 @@ def _plain_proposals(ws: Workspace, name: str) -> list[str]:
     return [f"`#{row.id}` {plain_reason(proposal_card(name, row))}" for row in rows]
 
 
+def _off_the_leaderboard(ws: Workspace, digest: Digest) -> set[str]:
+    """The digest's labelers who ran `/label leaderboard off`: counted, never named."""
+    return {u for u, _ in digest.by_annotator if not rhythm.rhythm_of(ws, user=u).leaderboard}
+
+
 def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     """Post the digest of ``name`` to its channel, with its chart as an uploaded PNG.
 
@@ -49,7 +54,8 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
             f"project {name!r} has no channel: `labelbot project set {name} --channel C0123`"
         )
     payload = digest_message(digest, leaderboard=weekly_leaderboard(ws, name),
-                             proposals=_plain_proposals(ws, name))  # fmt: skip
+                             proposals=_plain_proposals(ws, name),
+                             unnamed=_off_the_leaderboard(ws, digest))  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         chart = render_chart(digest, Path(tmp) / f"{name}-digest.png")
         try:

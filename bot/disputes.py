@@ -104,21 +104,25 @@ def post_all_disputes(services: Services) -> int:
     return opened
 
 
-def may_settle(services: Services, *, user: str, project: str, involved: list[str]) -> bool:
-    """Project admins, and the experts who labeled the example."""
-    return user in involved or admin.is_admin(services, user=user, project=project)
+def may_settle(
+    services: Services, *, user: str, project: str, involved: list[str], team: str | None
+) -> bool:
+    """Project admins (``team``: the installing workspace, see admin.is_admin), and the experts
+    who labeled the example."""
+    return user in involved or admin.is_admin(services, user=user, project=project, team=team)
 
 
 def settle(
-    services: Services, *, user: str, example_id: int, label: str, channel: str, ts: str
-) -> str | None:
+    services: Services, *, user: str, example_id: int, label: str, channel: str, ts: str,
+    team: str | None,
+) -> str | None:  # fmt: skip
     """Store the final label (once per click) and show it; the refusal to tell, if any."""
     project = messaging.example_ref(services.ws, example_id=example_id).project
     every = consensus.disagreements(services.ws, project, include_settled=True)
     found = next((d for d in every if d.example_id == example_id), None)
     if found is None:
         raise StaleActionError(f"the experts no longer disagree on example {example_id}")
-    if not may_settle(services, user=user, project=project, involved=found.involved):
+    if not may_settle(services, user=user, project=project, involved=found.involved, team=team):
         return not_allowed(project)
     settled = found.adjudicated
     if settled is not None and settled.source == "adjudication":

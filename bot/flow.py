@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from slack_sdk.errors import SlackApiError
 
@@ -18,13 +19,16 @@ from bot.slack_text import escape
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
-from engine import digest, discussions, labeling, messaging, progress, projects, training
+from engine import digest, discussions, importing, labeling, messaging, progress, projects, training
 from engine.labeling import Task
 from engine.rare import MIN_EXAMPLES
 from storage.errors import ConfigurationError, InvalidInputError, NotFoundError, StaleActionError
 
 BATCH_SIZE = 5
 log = logging.getLogger(__name__)
+# A channel mention as Slack sends it in a command's text (should_escape: false):
+# <#C0123|name>, or <#C0123> / <#C0123|> without the name.
+CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^<>]*)?>")
 
 
 def click_key(channel: str, message_ts: str, user: str) -> str:
@@ -33,9 +37,29 @@ def click_key(channel: str, message_ts: str, user: str) -> str:
     return f"slack:{channel}:{message_ts}:{user}"
 
 
+def project_named(services: Services, word: str) -> str | None:
+    """The project ``word`` names: its name, or a mention of its channel (`#channel`)."""
+    mention = CHANNEL_MENTION.fullmatch(word)
+    for project in projects.list_projects(services.ws):
+        if project.name == word or (mention and project.channel_id == mention.group(1)):
+            return project.name
+    return None
+
+
 def resolve_project(services: Services, name: str | None, *, channel: str | None = None) -> str:
-    """The project named, else the channel's project, else the only one; or a helpful error."""
+    """The project named (or whose channel is mentioned), else the channel's project, else the
+    only one; or a helpful error."""
     known = projects.list_projects(services.ws)
+    mention = CHANNEL_MENTION.fullmatch(name or "")
+    if mention:
+        found = next((p.name for p in known if p.channel_id == mention.group(1)), None)
+        if found is None:
+            raise NotFoundError(
+                f"no project has <#{mention.group(1)}> as its channel: name the project "
+                f"(`/label <project>`), or an admin binds one with "
+                f"`labelbot project set <project> --channel {mention.group(1)}`"
+            )
+        return found
     if name:
         return projects.get_project(services.ws, name).name
     if not known:
@@ -337,6 +361,11 @@ def flag(
     _continue(services, user=user, project=ref.project)
 
 
+def reply_key(channel: str, ts: str) -> str:
+    """The comment key of a Slack message (a channel and a ts name one message)."""
+    return f"slack:{channel}:{ts}"
+
+
 def thread_reply(
     services: Services, *, channel: str, thread_ts: str, ts: str, user: str, text: str
 ) -> bool:
@@ -347,13 +376,41 @@ def thread_reply(
         thread_ts=thread_ts,
         author=user,
         text=text,
-        key=f"slack:{channel}:{ts}",
+        key=reply_key(channel, ts),
     )
     return stored is not None
 
 
-def predict(services: Services, *, text: str, project: str) -> Block:
-    """The model's top labels for ``text`` (an empty answer before the first model)."""
+def reply_edited(services: Services, *, channel: str, ts: str, text: str) -> bool:
+    """A kept reply edited in Slack: its comment reads as the reply does now. False when the
+    message is no kept reply (most edits)."""
+    return discussions.edit_reply(services.ws, key=reply_key(channel, ts), text=text)
+
+
+def reply_deleted(services: Services, *, channel: str, ts: str) -> bool:
+    """A kept reply deleted in Slack: its comment is deleted too (gone from the database and
+    the exports, not hidden). False when the message was no kept reply."""
+    return discussions.delete_reply(services.ws, key=reply_key(channel, ts))
+
+
+def predictable(text: str, *, what: str | None = None) -> str:
+    """``text`` when the model may be asked about it: the import rules, as the predict API
+    (engine.importing.text_problem); else an InvalidInputError saying why (about ``what``,
+    e.g. "this message", when given)."""
+    if not text.strip():
+        raise InvalidInputError(
+            f"{what} has no text to classify" if what else "there is no text to classify"
+        )
+    problem = importing.text_problem(text)
+    if problem is not None:
+        raise InvalidInputError(f"cannot classify {what or 'it'}: {problem}")
+    return text
+
+
+def predict(services: Services, *, text: str, project: str, what: str | None = None) -> Block:
+    """The model's top labels for ``text`` (an empty answer before the first model); a text
+    the import rules refuse (empty, blank, too long) is an InvalidInputError about ``what``."""
+    predictable(text, what=what)
     suggestions: list[views.Suggestion] = []
     if training.active_model(services.ws, project) is not None:
         (prediction,) = training.predict_texts(services.ws, project, [text])

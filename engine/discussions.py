@@ -67,3 +67,17 @@ def add_reply(
             external_key=key,
         )
         return thread.example_id if created else None
+
+
+def edit_reply(ws: Workspace, *, key: str, text: str) -> bool:
+    """A reply edited in the chat: its comment (stored under ``key``) reads as it does now.
+    False when no comment has that key (the message was no reply we kept)."""
+    with session_scope(ws.db) as session:
+        return annotation_repo.edit_comment(session=session, external_key=key, text=text)
+
+
+def delete_reply(ws: Workspace, *, key: str) -> bool:
+    """A reply deleted in the chat: its comment is deleted with it, so that its text is gone
+    from the database and every export. False when no comment has that key."""
+    with session_scope(ws.db) as session:
+        return annotation_repo.delete_comment(session=session, external_key=key)

@@ -124,7 +124,9 @@ def promote_clicked(
     services: Services = context["services"]
     user = body["user"]["id"]
     project, version = admin_views.parse_promote_value(action["value"])
-    if not admin.is_admin(services, user=user, project=project):
+    if not admin.is_admin(
+        services, user=user, project=project, team=admin.installing_team(context)
+    ):
         respond(
             **info_message(admin_views.not_admin("promote a model", project)),
             response_type="ephemeral",
@@ -141,25 +143,26 @@ def proposal_approved(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
 ) -> None:
     ack()
-    _decide(context["services"], True, action, body, respond)
+    _decide(context, True, action, body, respond)
 
 
 def proposal_rejected(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
 ) -> None:
     ack()
-    _decide(context["services"], False, action, body, respond)
+    _decide(context, False, action, body, respond)
 
 
 def _proposal_admin(
-    services: Services, action: dict[str, Any], body: dict[str, Any], respond: Respond,
+    context: BoltContext, action: dict[str, Any], body: dict[str, Any], respond: Respond,
     doing: str,
 ) -> tuple[str, str, int] | None:  # fmt: skip
     """(user, project, proposal id) of a click on a proposal's message when the clicker is one
     of the project's admins; otherwise None, after telling them so (ephemeral)."""
     user = body["user"]["id"]
     project, proposal_id = parse_proposal_value(action["value"])
-    if admin.is_admin(services, user=user, project=project):
+    team = admin.installing_team(context)
+    if admin.is_admin(context["services"], user=user, project=project, team=team):
         return user, project, proposal_id
     respond(
         **info_message(admin_views.not_admin(doing, project)),
@@ -177,7 +180,7 @@ def proposal_edit_clicked(
     the same ephemeral note as on Approve."""
     ack()
     services: Services = context["services"]
-    clicked = _proposal_admin(services, action, body, respond, "approve taxonomy proposals")
+    clicked = _proposal_admin(context, action, body, respond, "approve taxonomy proposals")
     if clicked is None:
         return
     _, project, proposal_id = clicked
@@ -192,7 +195,7 @@ def proposal_undo_clicked(
     """Undo on an applied proposal's message: admins only."""
     ack()
     services: Services = context["services"]
-    clicked = _proposal_admin(services, action, body, respond, "undo taxonomy changes")
+    clicked = _proposal_admin(context, action, body, respond, "undo taxonomy changes")
     if clicked is None:
         return
     user, project, proposal_id = clicked
@@ -204,18 +207,18 @@ def proposal_undo_clicked(
 
 
 def _decide(
-    services: Services, approve: bool, action: dict[str, Any], body: dict[str, Any],
+    context: BoltContext, approve: bool, action: dict[str, Any], body: dict[str, Any],
     respond: Respond,
 ) -> None:  # fmt: skip
     """Approve / Reject on a proposal: admins only; the message then shows the verdict."""
     doing = "approve taxonomy proposals" if approve else "reject taxonomy proposals"
-    clicked = _proposal_admin(services, action, body, respond, doing)
+    clicked = _proposal_admin(context, action, body, respond, doing)
     if clicked is None:
         return
     user, project, proposal_id = clicked
     container = body["container"]
     taxonomy_flow.decide(
-        services, approve=approve, project=project, proposal_id=proposal_id, user=user,
+        context["services"], approve=approve, project=project, proposal_id=proposal_id, user=user,
         channel=container["channel_id"], ts=container["message_ts"],
     )  # fmt: skip
 
@@ -254,7 +257,10 @@ def settle_clicked(
     value = action["selected_option"]["value"] if "selected_option" in action else action["value"]
     example_id, label = parse_settle_value(value)
     services: Services = context["services"]
-    refusal = disputes.settle(services, example_id=example_id, label=label, **_where(body))
+    refusal = disputes.settle(
+        services, example_id=example_id, label=label, team=admin.installing_team(context),
+        **_where(body),
+    )  # fmt: skip
     if refusal:
         respond(**info_message(refusal), response_type="ephemeral", replace_original=False)
 

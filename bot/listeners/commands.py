@@ -16,12 +16,13 @@ from bot.listeners.registrar import Registrar
 from bot.services import Services
 from bot.slack_text import plain_from_slack
 from bot.views import admin as admin_views
-from engine import projects
 from storage.errors import InvalidInputError
+
+MAX_BATCH = 100  # `/label <n>`: more than a sitting's work, and a bound for the database
 
 USAGE = (
     "*/label* sends you the example the model is least sure about, in a DM.\n"
-    "`/label` · `/label <project>` · `/label 5` (a batch of 5) · "
+    "`/label` · `/label <project>` or `/label #channel` · `/label 5` (a batch of 5, up to 100) · "
     "`/label predict <text>` (ask the model) · `/label models [project]` · `/label help`\n"
     "Project admins: `/label promote|rollback|pin <project> <version>` · "
     "`/label unpin <project>` · "
@@ -47,23 +48,24 @@ def label_command(
     ack()
     services: Services = context["services"]
     user, channel = command["user_id"], command["channel_id"]
-    verb, _, rest = (command.get("text") or "").strip().partition(" ")
+    verb, rest = _first_word(command.get("text") or "")
+    team = admin.installing_team(context)
     if verb.lower() == "help":
         respond(**blocks.info_message(USAGE), response_type="ephemeral")
     elif verb.lower() in ids.MODEL_VERBS + ids.ADMIN_VERBS:
-        _admin_command(services, verb.lower(), rest.strip(), user, channel, respond)
+        _admin_command(services, verb.lower(), rest, user, channel, respond, team)
     elif verb.lower() in ids.TAXONOMY_VERBS:
-        _taxonomy_command(services, verb.lower(), rest.strip(), command, respond, client)
+        _taxonomy_command(services, verb.lower(), rest, command, respond, client, team)
     elif verb.lower() in ids.RHYTHM_VERBS:
         said = rhythm_flow.command(services, user=user, verb=verb.lower(), args=rest)
         respond(**blocks.info_message(said), response_type="ephemeral")
     elif verb.lower() == "predict":
-        project, text = _predict_args(services, rest.strip(), channel)
+        project, text = _predict_args(services, rest, channel)
         answer = flow.predict(services, text=plain_from_slack(text), project=project)
         respond(**answer, response_type="ephemeral")
     else:
-        size = int(verb) if verb.isdigit() and int(verb) > 0 else None
-        name = rest.strip() if size else verb
+        size = _batch_size(verb)
+        name = rest if size else verb
         project = flow.resolve_project(services, name or None, channel=channel)
         sent = (
             flow.start_batch(services, user=user, project=project, size=size)
@@ -74,24 +76,47 @@ def label_command(
             respond(**blocks.info_message(flow.queue_empty(project)), response_type="ephemeral")
 
 
+def _first_word(text: str) -> tuple[str, str]:
+    """(first word, the rest), split at any whitespace: Slack's text may hold a newline
+    (Shift+Enter), a tab or a no-break space (pasted, or typed by some keyboards)."""
+    words = text.split(None, 1)
+    return (words[0], words[1].strip()) if len(words) == 2 else ((words or [""])[0], "")
+
+
+def _batch_size(word: str) -> int | None:
+    """`/label 5`: the batch size a number asks for, or None when ``word`` is no number.
+    Decimal digits only (isdigit() also takes "²", which int() refuses), 1 to MAX_BATCH."""
+    if not word.isdecimal():
+        return None
+    size = int(word) if len(word) <= len(str(MAX_BATCH)) else MAX_BATCH + 1
+    if not 1 <= size <= MAX_BATCH:
+        raise InvalidInputError(
+            f"a batch is 1 to {MAX_BATCH} examples: `/label 5`, or `/label <project>`"
+        )
+    return size
+
+
 def _predict_args(services: Services, rest: str, channel: str) -> tuple[str, str]:
-    """`predict <text>` or `predict <project> <text>`, when the first word names a project."""
-    first, _, more = rest.partition(" ")
-    if more.strip() and first in {p.name for p in projects.list_projects(services.ws)}:
-        return first, more.strip()
+    """`predict <text>` or `predict <project> <text>`, when the first word names a project
+    (or is a channel mention, `#channel`, of a project's channel)."""
+    first, more = _first_word(rest)
+    named = flow.project_named(services, first) if more else None
+    if named is not None:
+        return named, more
     if not rest:
         raise InvalidInputError("give a text to classify: `/label predict <text>`")
     return flow.resolve_project(services, None, channel=channel), rest
 
 
 def _admin_command(
-    services: Services, verb: str, rest: str, user: str, channel: str, respond: Respond
-) -> None:
+    services: Services, verb: str, rest: str, user: str, channel: str, respond: Respond,
+    team: str | None,
+) -> None:  # fmt: skip
     """`models`, `promote|rollback|pin|unpin`, `settings`, `digest`: admins only, but `models`."""
-    first, _, more = rest.partition(" ")
+    first, more = _first_word(rest)
     named = first and "=" not in first and not (verb in admin.MODEL_ACTIONS and _is_version(first))
     project = flow.resolve_project(services, first if named else None, channel=channel)
-    args = more.strip() if named else rest
+    args = more if named else rest
     if verb == "models":
         respond(**admin.versions(services, project=project), response_type="ephemeral")
         return
@@ -102,7 +127,7 @@ def _admin_command(
             "digest": "post the digest",
         }[verb]
     )
-    if not admin.is_admin(services, user=user, project=project):
+    if not admin.is_admin(services, user=user, project=project, team=team):
         refusal = blocks.info_message(admin_views.not_admin(doing, project))
         respond(**refusal, response_type="ephemeral")
         return
@@ -130,6 +155,7 @@ def _taxonomy_command(
     command: dict[str, Any],
     respond: Respond,
     client: WebClient,
+    team: str | None,
 ) -> None:
     """`proposals [project]` (anyone, ephemeral) and `taxonomy [project]` (admins: a modal)."""
     user, channel = command["user_id"], command["channel_id"]
@@ -137,7 +163,7 @@ def _taxonomy_command(
     if verb == "proposals":
         listed = taxonomy_flow.proposals_list(services, project=project)
         respond(**listed, response_type="ephemeral")
-    elif not admin.is_admin(services, user=user, project=project):
+    elif not admin.is_admin(services, user=user, project=project, team=team):
         refusal = blocks.info_message(admin_views.not_admin("change the labels", project))
         respond(**refusal, response_type="ephemeral")
     else:
@@ -147,4 +173,4 @@ def _taxonomy_command(
 
 
 def _is_version(word: str) -> bool:
-    return word.lstrip("vV").isdigit()
+    return word.lstrip("vV").isdecimal()

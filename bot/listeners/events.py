@@ -1,10 +1,13 @@
-"""Events API: the App Home tab, and replies in discussion threads (kept as comments)."""
+"""Events API: the App Home tab, and replies in discussion threads (kept as comments, edited
+and deleted with them); Slack's notice that it is dropping events."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import BoltContext
+from slack_bolt import BoltContext, BoltResponse
 
 from bot import flow
 from bot.listeners.registrar import Registrar
@@ -16,12 +19,19 @@ from engine import messaging
 # (https://docs.slack.dev/reference/events/message/thread_broadcast), or as `file_share` with a
 # file attached (https://docs.slack.dev/reference/events/message/file_share).
 REPLY_SUBTYPES = (None, "thread_broadcast", "file_share")
+# An edit carries the message as it is now in `message`
+# (https://docs.slack.dev/reference/events/message/message_changed); a deletion names it by
+# `deleted_ts` (https://docs.slack.dev/reference/events/message/message_deleted).
+EDITED, DELETED = "message_changed", "message_deleted"
+
+log = logging.getLogger(__name__)
 
 
 def register(app: Registrar) -> None:
     app.event("app_home_opened")(home_opened)
     # One listener for message.im / message.channels / message.groups: all are `message`.
     app.event("message")(message_posted)
+    app.middleware(rate_limited)
 
 
 def _first_time(services: Services, body: dict[str, Any]) -> bool:
@@ -38,6 +48,12 @@ def home_opened(event: dict[str, Any], body: dict[str, Any], context: BoltContex
 
 def message_posted(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
     services: Services = context["services"]
+    if event.get("subtype") == EDITED:
+        _edited(services, event)
+        return
+    if event.get("subtype") == DELETED:
+        _deleted(services, event)
+        return
     thread_ts = event.get("thread_ts")
     if (
         event.get("subtype") not in REPLY_SUBTYPES
@@ -55,6 +71,40 @@ def message_posted(event: dict[str, Any], body: dict[str, Any], context: BoltCon
         user=event.get("user", ""),
         text=reply_text(event),
     )
+
+
+def _edited(services: Services, event: dict[str, Any]) -> None:
+    """Any person's edited message: the comment it may be follows (an edit can remove what
+    should not have been written, so no reply is passed over); bots' messages are no comments."""
+    message = event.get("message") or {}
+    if message.get("bot_id") or not message.get("ts"):
+        return
+    flow.reply_edited(
+        services, channel=event["channel"], ts=message["ts"], text=reply_text(message)
+    )
+
+
+def _deleted(services: Services, event: dict[str, Any]) -> None:
+    """Any deleted message: the comment it may be is deleted too."""
+    ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
+    if ts:
+        flow.reply_deleted(services, channel=event["channel"], ts=ts)
+
+
+def rate_limited(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
+    """Slack's `app_rate_limited` notice (no event: no listener matches it, and Bolt would
+    answer 404): the app passed 30,000 events in an hour from one workspace, and Slack does
+    not deliver those past the limit.
+    https://docs.slack.dev/reference/events/app_rate_limited"""
+    if body.get("type") != "app_rate_limited":
+        return next()
+    log.warning(
+        "Slack is not delivering all events to this app: app_rate_limited (team %s, minute %s);"
+        " thread replies and Home tab visits past the limit are lost",
+        body.get("team_id"),
+        body.get("minute_rate_limited"),
+    )
+    return BoltResponse(status=200, body="")
 
 
 def reply_text(event: dict[str, Any]) -> str:

@@ -50,6 +50,11 @@ class Registrar:
     def view(self, constraints: Any) -> Callable[[Listener], Listener]:
         return self._register(self._app.view(constraints))
 
+    def middleware(self, middleware: Listener) -> None:
+        """A global middleware, for what no listener can match (a request that is no event,
+        action or command); it runs before every listener."""
+        self._app.middleware(middleware)
+
     def _register(self, decorate: Callable[..., Any]) -> Callable[[Listener], Listener]:
         def register(listener: Listener) -> Listener:
             decorate(contained(listener, self._on_error))

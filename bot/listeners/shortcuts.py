@@ -20,6 +20,11 @@ def classify_message(
 ) -> None:
     ack()
     services = context["services"]
+    # A message of only a file or an image, or a bot's blocks or attachments, has no text:
+    # say so (as `/label predict` and the API refuse it) before asking which project.
+    text = flow.predictable(
+        plain_from_slack(shortcut["message"].get("text") or ""), what="this message"
+    )
     project = flow.resolve_project(services, None, channel=shortcut["channel"]["id"])
-    text = plain_from_slack(shortcut["message"].get("text") or "")
-    respond(**flow.predict(services, text=text, project=project), response_type="ephemeral")
+    answer = flow.predict(services, text=text, project=project, what="this message")
+    respond(**answer, response_type="ephemeral")

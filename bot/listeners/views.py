@@ -46,9 +46,9 @@ def taxonomy_submitted(
     the modal open with its errors; re-scoring and the notices come after."""
     services = context["services"]
     user, project = body["user"]["id"], taxonomy_project(view["private_metadata"])
-    if not admin.is_admin(services, user=user, project=project):
-        note = admin_views.not_admin("change the labels", project).replace("*", "")
-        ack(response_action="errors", errors={ids.TAXONOMY_OPERATION_BLOCK: note})
+    refusal = _refusal(context, user=user, project=project, doing="change the labels")
+    if refusal is not None:
+        ack(response_action="errors", errors={ids.TAXONOMY_OPERATION_BLOCK: refusal})
         return
     outcome = taxonomy_flow.apply_edit(
         services, user=user, project=project, values=view["state"]["values"]
@@ -69,9 +69,9 @@ def proposal_submitted(
     services = context["services"]
     user = body["user"]["id"]
     project, proposal_id = proposal_modal_target(view["private_metadata"])
-    if not admin.is_admin(services, user=user, project=project):
-        note = admin_views.not_admin("approve taxonomy proposals", project).replace("*", "")
-        ack(response_action="errors", errors={ids.PROPOSAL_NAMES_BLOCK: note})
+    refusal = _refusal(context, user=user, project=project, doing="approve taxonomy proposals")
+    if refusal is not None:
+        ack(response_action="errors", errors={ids.PROPOSAL_NAMES_BLOCK: refusal})
         return
     outcome = taxonomy_flow.approve_edited(
         services, user=user, project=project, proposal_id=proposal_id,
@@ -82,3 +82,15 @@ def proposal_submitted(
         return
     ack()
     taxonomy_flow.show_approved(services, user=user, project=project, decision=outcome)
+
+
+def _refusal(context: BoltContext, *, user: str, project: str, doing: str) -> str | None:
+    """Why the form is refused (shown in it, and nothing applied), or None for a project admin.
+    A check Slack did not answer in time refuses too: the ack cannot wait for it."""
+    try:
+        allowed = admin.is_admin(
+            context["services"], user=user, project=project, team=admin.installing_team(context)
+        )
+    except admin.AdminCheckError as exc:
+        return str(exc)
+    return None if allowed else admin_views.not_admin(doing, project).replace("*", "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from bot.slack_text import escape
 from bot.views.text import Block, context, header, message, section
@@ -37,15 +37,31 @@ def _leaderboard(standings: Sequence[Standing]) -> str:
     return "*This week's labelers*\n" + "\n".join(lines)
 
 
+def _labelers(by_annotator: Sequence[tuple[str, int]], unnamed: Collection[str]) -> str:
+    """Who gave the new labels, the most first: the first ten by name, those in ``unnamed``
+    (off the leaderboard) only counted, together."""
+    named = [(u, n) for u, n in by_annotator if u not in unnamed]
+    hidden = sum(n for u, n in by_annotator if u in unnamed)
+    parts = [f"<@{escape(u)}> {n}" if u.startswith(("U", "W")) else f"{escape(u)} {n}"
+             for u, n in named[:10]]  # fmt: skip
+    if hidden:
+        parts.append(f"{hidden} by {'others' if parts else 'people'} off the leaderboard")
+    return ", ".join(parts) or "nobody yet"
+
+
 def digest_message(
-    d: Digest, *, leaderboard: Sequence[Standing] = (), proposals: Sequence[str] | None = None
+    d: Digest,
+    *,
+    leaderboard: Sequence[Standing] = (),
+    proposals: Sequence[str] | None = None,
+    unnamed: Collection[str] = (),
 ) -> Block:
     """Labels since the last digest and by whom, accuracy, weakest classes, forecast, open items,
     and the week's leaderboard with streaks (people who opted out are not in ``leaderboard``).
     ``proposals``: the strongest open proposals in plain words (mrkdwn), instead of their
-    technical messages."""
-    who = ", ".join(f"<@{escape(u)}> {n}" if u.startswith(("U", "W")) else f"{escape(u)} {n}"
-                    for u, n in d.by_annotator[:10]) or "nobody yet"  # fmt: skip
+    technical messages. ``unnamed``: who turned the leaderboard off, whose labels are counted
+    without their names."""
+    who = _labelers(d.by_annotator, unnamed)
     since = f" since {d.since:%b %d}" if d.since else ""
     blocks = [
         header(f"{d.project}: weekly digest"),

@@ -203,6 +203,26 @@ def add_comment(
     return comment, True
 
 
+def edit_comment(*, session: Session, external_key: str, text: str) -> bool:
+    """Replace the text of the comment stored under ``external_key``; False when there is none."""
+    found = session.exec(select(Comment).where(Comment.external_key == external_key)).first()
+    if found is None:
+        return False
+    found.text = text
+    session.add(found)
+    return True
+
+
+def delete_comment(*, session: Session, external_key: str) -> bool:
+    """Delete the comment stored under ``external_key`` (the row, text and all); False when
+    there is none."""
+    found = session.exec(select(Comment).where(Comment.external_key == external_key)).first()
+    if found is None:
+        return False
+    session.delete(found)
+    return True
+
+
 def list_comments(*, session: Session, project_id: int) -> list[Comment]:
     return list(
         session.exec(
