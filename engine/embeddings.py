@@ -13,7 +13,7 @@ import logging
 import os
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 # the cost stays bounded however large the cache grows).
 SMALL_SHARD_ROWS = 4096
 MAX_SMALL_SHARDS = 32
+# New vectors are written to the cache every this many texts while a long embedding runs, so an
+# interrupted import (Ctrl-C, a killed process) keeps what it encoded: the re-run starts there.
+CHECKPOINT_TEXTS = SMALL_SHARD_ROWS
 
 Vectors = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
@@ -210,21 +213,49 @@ def embed_texts(
     todo = np.flatnonzero(missing)
     if len(todo):
         todo_texts = [texts[first[unique[i]]] for i in todo]
-        fresh = _encode(encoder, todo_texts, batch_size=batch_size, progress=progress)
+        todo_keys = [unique[i] for i in todo]
+        store = cache.store if cache is not None and persist else None
+        fresh = _encode(
+            encoder, todo_texts, todo_keys, batch_size=batch_size, progress=progress, store=store
+        )
         if cache is not None:
-            if persist:
-                cache.store([unique[i] for i in todo], fresh)
             fresh = fresh.astype(np.float16).astype(np.float32)
         vectors[todo] = fresh
     return vectors[inverse]
 
 
-def _encode(encoder: Encoder, texts: list[str], *, batch_size: int, progress: bool) -> Vectors:
-    if not progress:
-        return encoder.encode(texts, batch_size=batch_size)
+def _encode(
+    encoder: Encoder,
+    texts: list[str],
+    keys: list[str],
+    *,
+    batch_size: int,
+    progress: bool,
+    store: Callable[[Sequence[str], Vectors], None] | None,
+) -> Vectors:
+    """Encode ``texts`` (one progress bar for all); with ``store``, hand each run of
+    ``CHECKPOINT_TEXTS`` vectors to it as soon as it is encoded."""
+    step = CHECKPOINT_TEXTS if store is not None else max(len(texts), 1)
+    with _progress(encoder.name, len(texts), enabled=progress) as advance:
+        parts = []
+        for start in range(0, len(texts), step):
+            part = encoder.encode(
+                texts[start : start + step], batch_size=batch_size, progress=advance
+            )
+            if store is not None:
+                store(keys[start : start + step], part)
+            parts.append(part)
+    return np.concatenate(parts) if parts else np.empty((0, encoder.dim), dtype=np.float32)
+
+
+@contextlib.contextmanager
+def _progress(name: str, total: int, *, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    if not enabled:
+        yield None
+        return
     from rich.console import Console
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(f"Embedding with {encoder.name}", total=len(texts))
-        return encoder.encode(texts, batch_size=batch_size, progress=lambda k: bar.advance(task, k))
+        task = bar.add_task(f"Embedding with {name}", total=total)
+        yield lambda k: bar.advance(task, k)

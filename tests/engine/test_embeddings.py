@@ -165,3 +165,28 @@ def test_many_small_shards_are_merged_without_losing_vectors(
     found, got = EmbeddingCache(tmp_path, "enc").lookup([f"k{i}" for i in range(10)])
     assert found.all()
     np.testing.assert_allclose(got, vectors, atol=1e-3)
+
+
+def test_an_interrupted_embedding_keeps_what_it_encoded(
+    counting: CountingEncoder, cache: EmbeddingCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long import stopped part-way (Ctrl-C, a killed process) keeps the vectors written so
+    far: the re-run encodes only the rest."""
+    monkeypatch.setattr("engine.embeddings.CHECKPOINT_TEXTS", 4)
+    texts = [f"question number {i} about my card" for i in range(10)]
+    real = counting.encode
+
+    def stopped_at_the_third_run(batch: Sequence[str], **kw):  # type: ignore[no-untyped-def]
+        if len(counting.texts) >= 8:
+            raise KeyboardInterrupt
+        return real(batch, **kw)
+
+    monkeypatch.setattr(counting, "encode", stopped_at_the_third_run)
+    with pytest.raises(KeyboardInterrupt):
+        embed_texts(texts, encoder=counting, cache=cache)
+    monkeypatch.setattr(counting, "encode", real)
+    counting.texts.clear()
+    again = embed_texts(texts, encoder=counting, cache=cache)
+    assert counting.texts == texts[8:]  # the first two runs of 4 were kept
+    whole = embed_texts(texts, encoder=counting.inner)
+    np.testing.assert_allclose(again, whole, atol=1e-2)
