@@ -11,8 +11,8 @@ test accuracy. Curve points, one per model (every 50 labels from the cold start 
 * test: the test set — NOT available live; shown only to separate fit error from point error.
 
 The audit forecast's range (the curve refit to the lower and to the upper ends of every point's
-90% Wilson interval, as the digest shows it) is reported with whether it held the actual
-accuracy at 1,000 labels.
+90% Wilson interval, never narrower than the latest point's interval, as the digest shows it) is
+reported with whether it held the actual accuracy at 1,000 labels.
 
 Also shown at 1,000: the kappa between successive models' pool predictions and the stop advice.
 
@@ -83,7 +83,7 @@ def run_seed(data: dict[str, np.ndarray], seed: int, at: int, target: int) -> di
     kappas = [prediction_agreement(a, b) for a, b in zip(pool_pred, pool_pred[1:], strict=False)]
     end = fit_learning_curve(counts, points)
     est = estimate_accuracy(pool_y[final], pool_pred[-1][final])
-    advice = stop_signal(end, kappas, est.value)
+    advice = stop_signal(end, kappas, est.value, interval=(est.low, est.high))
     out.update(kappa=float(np.mean(kappas[-3:])), end_plateau=end.plateau, stop=advice.stop)
     print(f"  seed {seed} at {counts[-1]}: {end.describe(0.9)} | {advice.reason}", flush=True)
     return out

@@ -35,7 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.app import build_app
 from bot.config import SlackSettings
 from bot.services import Services
-from engine import exporting, messaging, projects, training
+from engine import exporting, messaging, predicting, projects
+from engine.evaluation import explain_status
 from engine.importing import text_problem
 from storage.errors import (
     ConfigurationError,
@@ -277,11 +278,12 @@ def _rest_router(services: Services) -> APIRouter:
 
     @router.get("/projects/{name}/status")
     def project_status(name: str) -> dict[str, Any]:
-        return projects.project_status(ws, name)
+        # as `labelbot status --json`: model.estimate says which accuracy is the headline
+        return explain_status(projects.project_status(ws, name))
 
     @router.post("/projects/{name}/predict")
     def predict(name: str, body: PredictIn) -> PredictOut:
-        found = training.predict_texts(ws, name, body.texts)
+        found = predicting.predict_texts(ws, name, body.texts)  # a pool text: as exported
         return PredictOut(
             project=name,
             predictions=[

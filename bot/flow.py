@@ -19,7 +19,17 @@ from bot.slack_text import escape
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
-from engine import digest, discussions, importing, labeling, messaging, progress, projects, training
+from engine import (
+    digest,
+    discussions,
+    importing,
+    labeling,
+    messaging,
+    predicting,
+    progress,
+    projects,
+    training,
+)
 from engine.labeling import Task
 from engine.rare import MIN_EXAMPLES
 from storage.errors import ConfigurationError, InvalidInputError, NotFoundError, StaleActionError
@@ -413,7 +423,7 @@ def predict(services: Services, *, text: str, project: str, what: str | None = N
     predictable(text, what=what)
     suggestions: list[views.Suggestion] = []
     if training.active_model(services.ws, project) is not None:
-        (prediction,) = training.predict_texts(services.ws, project, [text])
+        (prediction,) = predicting.predict_texts(services.ws, project, [text])
         suggestions = [views.Suggestion(label, p) for label, p in prediction.top]
     return views.prediction_answer(text=text, predictions=suggestions, project=project)
 

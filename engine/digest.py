@@ -8,30 +8,36 @@ discussions — plus a chart. The engine builds the figures; the bot turns them 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine import taxonomy
 from engine.consensus import AgreementReport, agreement_report
-from engine.forecast import Forecast, StopAdvice, fit_learning_curve, stop_signal
+from engine.evaluation import QUEUE_BIAS, PerClassF1, per_class_f1
+from engine.forecast import MIN_POINTS, Forecast, StopAdvice, fit_learning_curve, stop_signal
 from engine.reviews import review_counts
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import ModelRun, utcnow
 from storage.repositories import feedback, flags, models, projects, proposals
 
-WEAKEST = 5  # classes listed as weakest
+WEAKEST = 5  # classes listed as weakest (only those under the project's target)
 TOP_PROPOSALS = 3  # taxonomy proposals quoted (the rest are counted)
 DEFAULT_TARGET = 0.9  # accuracy a project aims for unless it sets `target_accuracy`
+# what the curve's and the forecast's label counts are: a model's training labels
+LABELS_AXIS = "training labels (audit labels held out)"
 
 
 @dataclass(frozen=True)
 class CurvePoint:
-    labels: int
+    labels: int  # the model's training labels (audit labels are held out of training)
     accuracy: float
     low: float | None
     high: float | None
     source: str  # "audit" (unbiased) or "cv" (cross-validated on labels the strategy chose)
+    # trained before the latest taxonomy change: it measured other classes (not in the forecast)
+    before_change: bool = False
 
 
 @dataclass
@@ -45,9 +51,9 @@ class Digest:
     model_version: int | None
     accuracy: CurvePoint | None
     accuracy_change: float | None
-    weakest: list[tuple[str, float, int]]  # (label, F1, support)
+    weakest: list[tuple[str, float, int]]  # (label, F1, support), only classes under target
     per_class_f1: dict[str, float]
-    curve: list[CurvePoint]
+    curve: list[CurvePoint]  # each model's headline point: audit when measured, else CV
     forecast: Forecast
     target: float
     stop: StopAdvice
@@ -58,6 +64,31 @@ class Digest:
     top_proposals: list[str] = field(default_factory=list)  # the strongest ones' messages
     agreement: AgreementReport | None = None  # expert agreement on multi-labeled examples
     open_reviews: int = 0  # likely mislabels waiting for a second expert
+    per_class_source: str = "cv"  # "audit" or "cv": what per_class_f1 and weakest are
+    cv_curve: list[CurvePoint] = field(default_factory=list)  # every model's CV accuracy
+    forecast_basis: str = ""  # the one kind of point the forecast is fit to: "audit" or "cv"
+    # label count between the last model before the latest taxonomy change and the first after
+    taxonomy_change_at: float | None = None
+
+    def weakest_title(self) -> str:
+        """What the weakest list ranks, and by which score."""
+        if self.per_class_source == "audit":
+            how = "F1 on the audit set"
+        else:
+            how = f"cross-validated F1 ({QUEUE_BIAS})"
+        return f"Weakest classes, under the {self.target:.0%} target by {how}"
+
+    def per_class_title(self) -> str:
+        """The chart's per-class panel title."""
+        if self.per_class_source == "audit":
+            return "per-class F1 on the audit set"
+        return "per-class F1, cross-validated (reads low)"
+
+    def no_per_class(self) -> str:
+        """Why there are no per-class scores."""
+        if self.model_version is None:
+            return "no per-class scores: no model yet"
+        return f"no per-class scores: model v{self.model_version} has too few labels per class"
 
     def no_accuracy(self) -> str:
         """What to say when there is no accuracy to show: no model, or one with too few labels
@@ -89,13 +120,14 @@ class Digest:
                 if self.accuracy_change is not None
                 else ""
             )
-            how = "on the audit set" if acc.source == "audit" else "cross-validated (biased)"
+            how = "on the audit set" if acc.source == "audit" else f"cross-validated ({QUEUE_BIAS})"
             lines.append(
                 f"model v{self.model_version}: accuracy {acc.accuracy:.1%}{interval} {how}{change}"
             )
         if self.weakest:
             lines.append(
-                "weakest: " + ", ".join(f"{lb} (F1 {f1:.2f}, n={n})" for lb, f1, n in self.weakest)
+                f"{self.weakest_title()}: "
+                + ", ".join(f"{lb} (F1 {f1:.2f}, n={n})" for lb, f1, n in self.weakest)
             )
         lines.append(self.forecast_line())
         lines.append(self.stop.reason)
@@ -110,14 +142,50 @@ class Digest:
         return lines
 
 
-def _point(run: ModelRun) -> CurvePoint | None:
+def _point(run: ModelRun, before_change: bool = False) -> CurvePoint | None:
+    """A run's headline point: its audit estimate when measured, else cross-validated."""
     audit = run.metrics.get("audit") or {}
     if audit.get("n"):
         return CurvePoint(run.n_labels, float(audit["accuracy"]), float(audit["low"]),
-                          float(audit["high"]), "audit")  # fmt: skip
-    if "accuracy" in run.metrics:
-        return CurvePoint(run.n_labels, float(run.metrics["accuracy"]), None, None, "cv")
-    return None
+                          float(audit["high"]), "audit", before_change)  # fmt: skip
+    return _cv_point(run, before_change)
+
+
+def _cv_point(run: ModelRun, before_change: bool = False) -> CurvePoint | None:
+    if run.metrics.get("accuracy") is None:
+        return None
+    return CurvePoint(run.n_labels, float(run.metrics["accuracy"]), None, None, "cv", before_change)
+
+
+def _before(run: ModelRun, changed: datetime | None) -> bool:
+    """Whether ``run`` was trained before the taxonomy change at ``changed``."""
+    if changed is None:
+        return False
+    at = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=UTC)
+    return at < (changed if changed.tzinfo else changed.replace(tzinfo=UTC))
+
+
+def _forecast(curve: list[CurvePoint], cv_curve: list[CurvePoint]) -> tuple[Forecast, str]:
+    """The forecast fit to one kind of point, and which: the audit points when there are
+    :data:`MIN_POINTS` since the latest taxonomy change, else the cross-validated ones (CV on
+    the queue's picks reads low, and more so early: mixed with audit points it makes the curve
+    look steeper than it is). Points from before a taxonomy change measured other classes."""
+    audit = [p for p in curve if p.source == "audit" and not p.before_change]
+    if len(audit) >= MIN_POINTS:
+        basis, kind, points = audit, "audit", "audit-set points"
+    else:
+        basis, kind = [p for p in cv_curve if not p.before_change], "cv"
+        points = "cross-validated points"
+    bounded = kind == "audit"
+    fc = fit_learning_curve(
+        [p.labels for p in basis],
+        [p.accuracy for p in basis],
+        low=[p.low or 0.0 for p in basis] if bounded else None,
+        high=[p.high or 0.0 for p in basis] if bounded else None,
+        points=points,
+        unit="training labels",
+    )
+    return fc, kind
 
 
 def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Digest:
@@ -138,31 +206,28 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         open_flags = len(flags.list_flags(session=session, project_id=project.id))
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
         proposed = proposals.list_proposals(session=session, project_id=project.id)
-    curve = [p for p in (_point(r) for r in runs) if p is not None]
-    # forecast on unbiased points when the audit stream has produced them
-    audit_curve = [p for p in curve if p.source == "audit"]
-    basis = audit_curve if len(audit_curve) >= 4 else curve
-    bounded = all(p.low is not None and p.high is not None for p in basis)
-    forecast = fit_learning_curve(
-        [p.labels for p in basis],
-        [p.accuracy for p in basis],
-        low=[p.low or 0.0 for p in basis] if bounded else None,
-        high=[p.high or 0.0 for p in basis] if bounded else None,
-    )
+    changed = taxonomy.changed_at(project)
+    curve = [p for r in runs if (p := _point(r, _before(r, changed))) is not None]
+    cv_curve = [p for r in runs if (p := _cv_point(r, _before(r, changed))) is not None]
+    forecast, basis = _forecast(curve, cv_curve)
     current = _point(active) if active is not None else None
     agreements = [
         float(r.metrics["agreement_previous"]) for r in runs if "agreement_previous" in r.metrics
     ]
-    stop = stop_signal(forecast, agreements, current.accuracy if current else 0.0)
+    evidence = None
+    if current is not None and current.low is not None and current.high is not None:
+        evidence = (current.low, current.high)
+    stop = stop_signal(
+        forecast, agreements, current.accuracy if current else 0.0, interval=evidence
+    )
     change = None
     if active is not None and current is not None:
         earlier = [p for r in runs if r.version < active.version and (p := _point(r))]
         same = [p for p in earlier if p.source == current.source]
         if same:
             change = current.accuracy - same[-1].accuracy
-    per_class = _per_class_f1(active)
-    supports = _supports(active)
-    weakest = sorted(per_class.items(), key=lambda kv: kv[1])[:WEAKEST]
+    per_class = per_class_f1(active.metrics) if active is not None else PerClassF1("", {}, {})
+    target = float(project.settings.get("target_accuracy", DEFAULT_TARGET))
     return Digest(
         project=name,
         channel=project.channel_id,
@@ -173,11 +238,11 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         model_version=active.version if active else None,
         accuracy=current,
         accuracy_change=change,
-        weakest=[(lb, f1, supports.get(lb, 0)) for lb, f1 in weakest],
-        per_class_f1=per_class,
+        weakest=_weakest(per_class, target),
+        per_class_f1=per_class.f1,
         curve=curve,
         forecast=forecast,
-        target=float(project.settings.get("target_accuracy", DEFAULT_TARGET)),
+        target=target,
         stop=stop,
         open_flags=open_flags,
         open_discussions=discussions,
@@ -186,38 +251,46 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         top_proposals=[p.message for p in proposed[:TOP_PROPOSALS]],
         agreement=agreement_report(ws, name),
         open_reviews=review_counts(ws, project=name)["open"],
+        per_class_source=per_class.source or "cv",
+        cv_curve=cv_curve,
+        forecast_basis=basis,
+        taxonomy_change_at=_change_position(curve),
     )
 
 
-# A class's audit F1 is used once this many audit labels have it; with fewer (10% of labels spread
-# over dozens of classes) one unlucky example would read as F1 0, so the cross-validated F1 is used.
-MIN_AUDIT_SUPPORT = 5
+def _weakest(scores: PerClassF1, target: float) -> list[tuple[str, float, int]]:
+    """The lowest-scoring classes, only those under the project's target: when every class
+    reaches it, none is called weak (the lowest of a good lot is not a problem to fix)."""
+    under = sorted(((lb, f1) for lb, f1 in scores.f1.items() if f1 < target), key=lambda t: t[1])
+    return [(lb, f1, scores.support.get(lb, 0)) for lb, f1 in under[:WEAKEST]]
 
 
-def _per_class_f1(run: ModelRun | None) -> dict[str, float]:
-    if run is None:
-        return {}
-    audit: dict[str, Any] = (run.metrics.get("audit") or {}).get("per_class") or {}
-    cv: dict[str, Any] = run.metrics.get("per_class") or {}
-    scores: dict[str, float] = {}
-    for label in set(cv) | set(audit):
-        a, c = audit.get(label) or {}, cv.get(label) or {}
-        if a.get("support", 0) >= MIN_AUDIT_SUPPORT:
-            scores[label] = float(a["f1"])
-        elif c.get("support", 0):
-            scores[label] = float(c["f1"])
-    return scores
-
-
-def _supports(run: ModelRun | None) -> dict[str, int]:
-    if run is None:
-        return {}
-    table: dict[str, Any] = run.metrics.get("per_class") or {}
-    return {lb: int(v.get("support", 0)) for lb, v in table.items()}
+def _change_position(curve: list[CurvePoint]) -> float | None:
+    """Where the latest taxonomy change falls on the label axis: between the last model
+    before it and the first after (just past the last point when none came after)."""
+    before = [p.labels for p in curve if p.before_change]
+    if not before:
+        return None
+    after = [p.labels for p in curve if not p.before_change]
+    if after:
+        return (max(before) + min(after)) / 2
+    return max(before) + max(1.0, 0.02 * max(before))
 
 
 def render_chart(digest: Digest, path: Path) -> Path:
-    """PNG: the learning curve (with interval and forecast) beside per-class F1."""
+    """PNG: the learning curve (audit and cross-validated points told apart, the audit interval,
+    the forecast with its range) beside per-class F1."""
+    fig = chart_figure(digest)  # sets the Agg backend before pyplot loads
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def chart_figure(digest: Digest) -> Any:
+    """The chart as a matplotlib figure (the caller saves and closes it)."""
     import os
 
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -225,69 +298,90 @@ def render_chart(digest: Digest, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), dpi=100,
                                       gridspec_kw={"width_ratios": [3, 2]})  # fmt: skip
-    if digest.curve:
-        xs = [p.labels for p in digest.curve]
-        left.plot(xs, [p.accuracy for p in digest.curve], marker="o", label="estimated accuracy")
-        bounded = [p for p in digest.curve if p.low is not None and p.high is not None]
-        if bounded:
-            left.fill_between(
-                [p.labels for p in bounded],
-                [p.low or 0 for p in bounded],
-                [p.high or 0 for p in bounded],
-                alpha=0.2,
-                label="90% interval",
-            )
-        if digest.forecast.ok:
-            last = max(xs)
-            future = [last + i * max(last, 100) / 20 for i in range(41)]
-            plateau = (
-                "no plateau in sight yet"
-                if digest.forecast.plateau >= 0.995
-                else f"plateau ≈ {digest.forecast.plateau:.0%}"
-            )
-            left.plot(
-                future,
-                [digest.forecast.predict(n) for n in future],
-                linestyle="--",
-                label=f"forecast ({plateau})",
-            )
-            ranges = [digest.forecast.predict_range(n) for n in future]
-            if all(r is not None for r in ranges):
-                left.fill_between(
-                    future,
-                    [r[0] for r in ranges if r is not None],
-                    [r[1] for r in ranges if r is not None],
-                    alpha=0.12,
-                    color="tab:green",
-                    label="forecast range (from the 90% intervals)",
-                )
-        left.axhline(
-            digest.target, color="grey", linestyle=":", label=f"target {digest.target:.0%}"
-        )
-        left.legend(loc="lower right")
-    else:
+    if digest.curve or digest.cv_curve:
+        _draw_curve(left, digest)
+        left.xaxis.set_major_locator(MaxNLocator(integer=True))  # label counts are whole
+        left.set_xlabel(LABELS_AXIS)
+        left.set_ylabel("accuracy")
+        left.grid(True, alpha=0.3)
+    else:  # no axes to read: no model, or one too young to measure
         left.text(0.5, 0.5, digest.no_accuracy(), ha="center", va="center", wrap=True,
                   transform=left.transAxes)  # fmt: skip
-    left.set_xlabel("labels")
-    left.set_ylabel("accuracy")
+        left.set_xticks([])
+        left.set_yticks([])
     left.set_title(f"{digest.project}: learning curve")
-    left.grid(True, alpha=0.3)
     items = sorted(digest.per_class_f1.items(), key=lambda kv: kv[1])[:25]
     if items:
         right.barh([lb[:28] for lb, _ in items], [f1 for _, f1 in items], color="tab:orange")
         right.set_xlim(0, 1)
         right.tick_params(axis="y", labelsize=7)
-    right.set_title(
-        "per-class F1 (weakest 25)" if len(digest.per_class_f1) > 25 else "per-class F1"
-    )
+        right.set_xlabel("F1")
+        title = digest.per_class_title()
+        right.set_title(f"{title} (weakest 25)" if len(digest.per_class_f1) > 25 else title)
+    else:
+        right.text(0.5, 0.5, digest.no_per_class(), ha="center", va="center", wrap=True,
+                   transform=right.transAxes)  # fmt: skip
+        right.set_xticks([])
+        right.set_yticks([])
+        right.set_title("per-class F1")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def _draw_curve(ax: Any, digest: Digest) -> None:
+    """Audit points (filled circles, with their 90% intervals) and cross-validated points
+    (hollow squares), each kind its own line; models from before the latest taxonomy change
+    faded behind a marked line; the forecast, fit to one kind, with its range."""
+    audit = [p for p in digest.curve if p.source == "audit"]
+    series = (
+        (audit, "o", "tab:blue", "full", "accuracy on the audit set (unbiased)"),
+        (digest.cv_curve, "s", "tab:grey", "none",
+         "cross-validated on the queue's picks (reads low)"),
+    )  # fmt: skip
+    for points, marker, color, fill, name in series:
+        for old, style in ((True, {"alpha": 0.35}), (False, {"label": name})):
+            part = [p for p in points if p.before_change is old]
+            if part:
+                ax.plot([p.labels for p in part], [p.accuracy for p in part], marker=marker,
+                        color=color, fillstyle=fill, linestyle="-" if fill == "full" else "--",
+                        **style)  # fmt: skip
+    bounded = [p for p in audit if p.low is not None and p.high is not None]
+    if len({p.labels for p in bounded}) >= 2:  # a band needs width
+        ax.fill_between([p.labels for p in bounded], [p.low or 0.0 for p in bounded],
+                        [p.high or 0.0 for p in bounded], color="tab:blue", alpha=0.15,
+                        label="90% interval (audit)")  # fmt: skip
+    elif bounded:  # one label count: the interval as an error bar
+        p = bounded[-1]
+        below = max(p.accuracy - (p.low or 0.0), 0.0)  # an end can pass the point by rounding
+        above = max((p.high or 0.0) - p.accuracy, 0.0)
+        ax.errorbar([p.labels], [p.accuracy], yerr=[[below], [above]], fmt="none",
+                    ecolor="tab:blue", capsize=4, label="90% interval (audit)")  # fmt: skip
+    if digest.taxonomy_change_at is not None:
+        ax.axvline(digest.taxonomy_change_at, color="tab:red", linestyle=":",
+                   label="taxonomy changed (faded: before, not in the forecast)")  # fmt: skip
+    xs = [p.labels for p in digest.curve + digest.cv_curve]
+    last = max(xs)
+    right_end = last * 1.25 + 10  # room around the points, a lone one included
+    fc = digest.forecast
+    if fc.ok:
+        future = [last + i * max(last, 100) / 20 for i in range(41)]
+        right_end = future[-1]
+        plateau = f"plateau ≈ {fc.plateau:.0%}" if fc.plateau_seen else "no plateau in sight yet"
+        kind = "audit" if digest.forecast_basis == "audit" else "cross-validated"
+        ax.plot(future, [fc.predict(n) for n in future], linestyle="--", color="tab:green",
+                label=f"forecast from {kind} points ({plateau})")  # fmt: skip
+        ranges = [fc.predict_range(n) for n in future]
+        if all(r is not None for r in ranges):
+            ax.fill_between(future, [r[0] for r in ranges if r is not None],
+                            [r[1] for r in ranges if r is not None], alpha=0.12,
+                            color="tab:green", label="forecast range")  # fmt: skip
+    ax.set_xlim(0, right_end)
+    ax.axhline(digest.target, color="grey", linestyle=":", label=f"target {digest.target:.0%}")
+    ax.legend(loc="lower right", fontsize=8)
 
 
 def mark_sent(ws: Workspace, name: str, *, now: datetime | None = None) -> None:

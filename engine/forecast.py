@@ -10,13 +10,23 @@ The forecast's range comes from the points' own uncertainty. Every model is scor
 audit labels (all collected so far), so their luck is shared: an audit sample that happens to be
 easy lifts every point at once. The range is therefore the curve refit to the lower ends of all
 the points' 90% intervals and to all their upper ends (one shared draw of that luck, at each end
-of its 90% range). It does not cover a curve that bends differently from a power law;
-``bench/forecast.py`` measures how often the range held the accuracy later reached.
+of its 90% range) — and never narrower than the latest point's own interval, placed around the
+forecast. That floor matters because the audit set grows with the labels: its intervals shrink
+from point to point even when accuracy stands still (100% on 2, 5, 7, 10 audit labels has lower
+ends 43%, 65%, 72%, 79%), and the refit to the lower ends reads that shrinking as learning and
+extrapolates it (a "96% floor" at 420 labels from evidence that supports 79% today). Labels added
+later train a better model, but they do not make today's evidence about the curve's level any
+sharper: a binomial interval narrows by sqrt(n_now / n_future) only once those future audit
+labels exist, and a forecast is made before they do. So the range at every label count keeps at
+least the latest interval's half-widths below and above the forecast (the curve shifted down and
+up by them, :attr:`Forecast.spread`). The range does not cover a curve that bends differently
+from a power law; ``bench/forecast.py`` measures how often it held the accuracy later reached.
 
-The stop signal needs two things at once: the forecast plateau is near (current accuracy within a
-couple of points of it), and the model has stopped changing its mind: successive models' argmax
+The stop signal needs three things at once: the forecast plateau is near (current accuracy within
+a couple of points of it); the model has stopped changing its mind: successive models' argmax
 predictions on the pool agree (Cohen's kappa averaged over the last few models above 0.99) — the
-"stabilizing predictions" criterion of Bloodgood & Vijay-Shanker 2009, small-text's KappaAverage.
+"stabilizing predictions" criterion of Bloodgood & Vijay-Shanker 2009, small-text's KappaAverage;
+and the current accuracy rests on enough evidence (:data:`MAX_STOP_INTERVAL`).
 """
 
 from __future__ import annotations
@@ -46,6 +56,13 @@ MAX_FORECAST_LABELS = 1_000_000  # beyond this "reachable" means nothing for a l
 FALLING_SLOPE = 0.005  # accuracy lost per e-fold of labels beyond which a curve counts as falling
 FALLBACK_EXPONENT = 0.5  # typical c (Figueroa et al.); used when the 3-parameter fit fails
 OPEN_CEILING = 0.995  # a fit pinned at the bound a = 1 has not seen the curve bend yet
+# The stop signal claims accuracy is within a couple of points of its plateau. Evidence whose 90%
+# interval is wider than this cannot tell a finished model from one 10 points short of it, so no
+# stop is advised on it: 100% needs 25 audit labels (Wilson's lower end n / (n + 1.645^2) >= 0.90),
+# 95% about 50 and 90% about 100 (half-width 1.645 sqrt(p(1-p)/n) <= 0.05). With the default 10%
+# audit share that is 250 to 1,000 labels: a project is not told to stop before it could know.
+# Matching the 2-point gap instead would need ~600 audit labels at 90%: no project would ever stop.
+MAX_STOP_INTERVAL = 0.10
 
 
 def _power_law(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
@@ -66,6 +83,9 @@ class Forecast:
     # (a, b, c) of the curves refit to the points' interval ends; None: no range
     low_fit: tuple[float, float, float] | None = None
     high_fit: tuple[float, float, float] | None = None
+    # the latest point's interval half-widths (below, above): the range is never narrower
+    spread: tuple[float, float] | None = None
+    unit: str = "labels"  # what the label counts count, for the sentences
 
     @property
     def plateau(self) -> float:
@@ -83,15 +103,25 @@ class Forecast:
             return float("nan")
         return float(np.clip(_power_law(np.asarray(float(n)), self.a, self.b, self.c), 0, 1))
 
+    def _range_fits(self) -> list[tuple[float, float, float]] | None:
+        """Every curve the range spans: the fit itself, the refits to the interval ends and the
+        fit shifted down and up by the latest interval's half-widths; None without a range."""
+        if not self.ok or self.low_fit is None or self.high_fit is None:
+            return None
+        fits = [(self.a, self.b, self.c), self.low_fit, self.high_fit]
+        if self.spread is not None:
+            below, above = self.spread
+            fits += [(self.a - below, self.b, self.c), (self.a + above, self.b, self.c)]
+        return fits
+
     def predict_range(self, n: float) -> tuple[float, float] | None:
         """The forecast's 90% range at ``n`` labels (see the module docstring); None without
         one (no fit, or points without intervals)."""
-        if not self.ok or self.low_fit is None or self.high_fit is None:
+        fits = self._range_fits()
+        if fits is None:
             return None
-        ends = [float(np.clip(_power_law(np.asarray(float(n)), *fit), 0, 1))
-                for fit in (self.low_fit, self.high_fit)]  # fmt: skip
-        mid = self.predict(n)
-        return min(*ends, mid), max(*ends, mid)
+        ends = [float(np.clip(_power_law(np.asarray(float(n)), *fit), 0, 1)) for fit in fits]
+        return min(ends), max(ends)
 
     def labels_to_reach(self, target: float) -> int | None:
         """Total labels at which the forecast reaches ``target``; None if never (in practice)."""
@@ -100,14 +130,14 @@ class Forecast:
         return _labels_to_reach((self.a, self.b, self.c), target, self.current_labels)
 
     def labels_to_reach_range(self, target: float) -> tuple[int, int | None] | None:
-        """(fewest, most) total labels to reach ``target`` over the forecast's range: the curve
-        refit to the intervals' high ends gets there first; ``most`` is None when the low-end
-        curve never does. None without a range, or when even the high end never gets there."""
-        if not self.ok or self.low_fit is None or self.high_fit is None:
+        """(fewest, most) total labels to reach ``target`` over the forecast's range: the
+        highest curve gets there first; ``most`` is None when the lowest never does. None
+        without a range, or when even the highest curve never gets there."""
+        fits = self._range_fits()
+        if fits is None:
             return None
-        # The three curves are fit apart and may cross (a flatter high-end curve falls under the
-        # middle one far out): the range spans all three, as predict_range does.
-        fits = (self.high_fit, (self.a, self.b, self.c), self.low_fit)
+        # The curves are fit apart and may cross (a flatter high-end curve falls under the
+        # middle one far out): the range spans them all, as predict_range does.
         reach = [_labels_to_reach(fit, target, self.current_labels) for fit in fits]
         found = [n for n in reach if n is not None]
         if not found:
@@ -139,7 +169,7 @@ class Forecast:
             fewest = _round(ahead) if ahead > 0 else "0"
             most = "out of reach" if bounds[1] is None else _round(bounds[1] - self.current_labels)
             span = f" (range {fewest} to {most})" if fewest != most else ""
-        return f"{self.message} About {_round(more)} more labels to reach {target:.0%}{span}."
+        return f"{self.message} About {_round(more)} more {self.unit} to reach {target:.0%}{span}."
 
 
 @dataclass(frozen=True)
@@ -156,11 +186,15 @@ def fit_learning_curve(
     *,
     low: Sequence[float] | None = None,
     high: Sequence[float] | None = None,
+    points: str = "points",
+    unit: str = "labels",
 ) -> Forecast:
     """Fit ``acc(n) = a - b n^-c`` (bounded; later points weigh more); never raises.
 
     ``low`` / ``high``: each point's 90% interval ends; with them the forecast has a range (the
-    curve refit to all the lower ends and to all the upper ends)."""
+    curve refit to all the lower ends and to all the upper ends, never narrower than the latest
+    point's interval). ``points`` names the points in the message ("audit points"), ``unit``
+    what ``labels`` counts ("training labels")."""
     n = np.asarray(labels, dtype=float)
     acc = np.asarray(accuracy, dtype=float)
     keep = np.isfinite(n) & np.isfinite(acc) & (n > 0)
@@ -184,19 +218,24 @@ def fit_learning_curve(
         return Forecast(ok=False, current_labels=current, message=(
             "No forecast: accuracy is not rising with labels."))  # fmt: skip
     a = min(float(a), 1.0)
-    low_fit = high_fit = None
+    low_fit = high_fit = spread = None
     if ends is not None:
         low_fit, high_fit = (_fit(n, np.clip(e, 0.0, 1.0))[:3] for e in ends)
+        # the latest point's interval (the one measured on the most audit labels; the last of
+        # several at the same count): today's evidence, which no later label sharpens
+        last = int(np.flatnonzero(n == n.max())[-1])
+        lo, hi = np.clip(ends[0][last], 0, 1), np.clip(ends[1][last], 0, 1)
+        spread = (max(float(acc[last] - lo), 0.0), max(float(hi - acc[last]), 0.0))
     fc = Forecast(ok=True, current_labels=current, message="", a=a, b=float(b), c=float(c),
-                  low_fit=low_fit, high_fit=high_fit)  # fmt: skip
+                  low_fit=low_fit, high_fit=high_fit, spread=spread)  # fmt: skip
     steps = ", ".join(
-        f"{_round(m)} labels ≈ {acc_:.0%}{_range(fc.predict_range(m))}"
+        f"{_round(m)} {unit} ≈ {acc_:.0%}{_range(fc.predict_range(m))}"
         for m, acc_ in fc.milestones()[:3]
     )
     ceiling = f"plateau ≈ {fc.plateau:.0%}" if fc.plateau_seen else "no plateau in sight yet"
-    message = f"Forecast ({how} to {n.size} points): {steps}; {ceiling}."
+    message = f"Forecast ({how} to {n.size} {points}): {steps}; {ceiling}."
     return Forecast(ok=True, current_labels=current, message=message, a=a, b=float(b), c=float(c),
-                    low_fit=low_fit, high_fit=high_fit)  # fmt: skip
+                    low_fit=low_fit, high_fit=high_fit, spread=spread, unit=unit)  # fmt: skip
 
 
 def _fit(n: np.ndarray, acc: np.ndarray) -> tuple[float, float, float, str]:
@@ -263,33 +302,57 @@ def stop_signal(
     agreements: Sequence[float],
     current_acc: float,
     *,
+    interval: tuple[float, float] | None = None,
     window: int = 3,
     min_kappa: float = 0.99,
     plateau_gap: float = 0.02,
 ) -> StopAdvice:
-    """Advise stopping when the plateau is near *and* the last ``window`` kappas average high."""
+    """Advise stopping when the plateau is near *and* the last ``window`` kappas average high
+    *and* ``interval``, the current accuracy's 90% interval on the audit set, is at most
+    :data:`MAX_STOP_INTERVAL` wide. Without ``interval`` (no audit estimate: cross-validated
+    accuracy on the queue's picks is biased and has no interval) it never advises stopping."""
     if not forecast.ok:
         return StopAdvice(False, "Keep labeling: no forecast yet.")
     recent = list(agreements)[-window:]
     stable = len(recent) == window and float(np.mean(recent)) >= min_kappa
     if not forecast.plateau_seen:  # no plateau to measure a gap to
         if current_acc >= OPEN_CEILING and stable:
-            return StopAdvice(True, (
+            done = StopAdvice(True, (
                 f"More labels will buy little: accuracy is {current_acc:.0%} and the last "
                 f"{window} models agree (kappa {np.mean(recent):.3f})."))  # fmt: skip
+            return _unless_too_little_evidence(interval, current_acc, done)
         return StopAdvice(False, "Keep labeling: the learning curve has not levelled off yet.")
     gap = forecast.plateau - current_acc
     near = gap <= plateau_gap
     if near and stable:
-        return StopAdvice(
+        done = StopAdvice(
             True,
             f"More labels will buy little: accuracy {current_acc:.0%} is within {max(gap, 0):.1%} "
             f"of the forecast plateau ({forecast.plateau:.0%}) and the last {window} models agree "
             f"(kappa {np.mean(recent):.3f}). Consider stopping or revising the taxonomy.",
         )
+        return _unless_too_little_evidence(interval, current_acc, done)
     if near:
         return StopAdvice(False, "Near the forecast plateau, but the model is still changing.")
     return StopAdvice(False, f"Keep labeling: about {gap:.0%} below the forecast plateau.")
+
+
+def _unless_too_little_evidence(
+    interval: tuple[float, float] | None, current_acc: float, advice: StopAdvice
+) -> StopAdvice:
+    """``advice`` to stop, or "keep labeling" when the accuracy it rests on is too uncertain."""
+    if interval is None:
+        return StopAdvice(False, (
+            f"Keep labeling: accuracy {current_acc:.0%} looks levelled off, but it is not measured "
+            "on the audit set (cross-validated on the labels the queue chose, which misjudges "
+            "it), so there is no evidence to stop on."))  # fmt: skip
+    low, high = interval
+    if high - low > MAX_STOP_INTERVAL:
+        return StopAdvice(False, (
+            f"Keep labeling: accuracy {current_acc:.0%} looks levelled off, but its 90% interval "
+            f"({low:.0%}–{high:.0%}) is too wide to be sure: stopping needs it at most "
+            f"{100 * MAX_STOP_INTERVAL:.0f} points wide (more audit labels)."))  # fmt: skip
+    return advice
 
 
 def _round(n: float) -> str:

@@ -309,9 +309,13 @@ def status(
     name: Annotated[str, typer.Argument(help="Project name")],
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")] = False,
 ) -> None:
-    """Counts, labels per class and the active model's metrics; then the classes still too rare
-    to learn, the experts' agreement and open mislabel reviews, when there are any."""
-    info = projects.project_status(workspace(), name)
+    """Counts, labels per class and the active model's accuracy: the audit estimate with its
+    90% interval when there is one, the cross-validated one marked as such (it reads low: the
+    queue chose those labels); then the classes still too rare to learn, the experts' agreement
+    and open mislabel reviews, when there are any."""
+    from engine.evaluation import explain_status
+
+    info = explain_status(projects.project_status(workspace(), name))
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
@@ -320,28 +324,40 @@ def status(
         f"{info['queue']} waiting, {info['open_flags']} flagged, {info['comments']} comments"
     ))  # fmt: skip
     model = info["model"]
-    per_class = (model or {}).get("metrics", {}).get("per_class", {})
-    table = Table("label", "examples", "F1")
+    scores = (model or {}).get("per_class_f1") or {}
+    kind = {"audit": "F1 (audit)", "cv": "F1 (cross-validated)"}.get(str(scores.get("source")))
+    table = Table("label", "examples", kind or "F1")
     for lb in info["labels"]:
-        f1 = per_class.get(lb["name"], {}).get("f1")
+        f1 = (scores.get("scores") or {}).get(lb["name"], {}).get("f1")
         table.add_row(
             lb["name"] + ("" if lb["active"] else " (retired)"),
             str(lb["count"]),
             "-" if f1 is None else f"{f1:.2f}",
         )
     out.print(table)
-    if model:
-        from engine.evaluation import cv_summary
-
-        m = model["metrics"]
-        out.print(
-            f"model v{model['version']} ({model['kind']}, {model['labels']} labels): "
-            f"{cv_summary(m)} (on the labeled set)"
-        )
-    else:
-        out.print("no model yet: label a few examples per class, then `labelbot train`")
+    for line in _model_lines(model):
+        out.print(line, highlight=False, markup=False)
     for line in _status_notes(name, info):
         out.print(line, highlight=False, markup=False)
+
+
+def _model_lines(model: dict[str, Any] | None) -> list[str]:
+    """Which estimate is which: the headline (audit, with its interval, when measured), the
+    cross-validated figure marked as such, why "labeled" is more than the model trained on,
+    and what the table's F1 column is."""
+    if not model:
+        return ["no model yet: label a few examples per class, then `labelbot train`"]
+    estimate = model["estimate"]
+    head, cv = estimate["headline"], estimate["cross_validated"]
+    said = head["description"] if head else "accuracy not measurable yet (too few labels)"
+    lines = [f"model v{model['version']} ({model['kind']}): {said}"]
+    if head and head["source"] == "audit" and cv:
+        lines.append(f"  also {cv['description']}")
+    lines.append(estimate["labels"]["description"])
+    scores = model.get("per_class_f1") or {}
+    if scores.get("description"):
+        lines.append(f"F1 column: {scores['description']}")
+    return lines
 
 
 def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
@@ -395,8 +411,9 @@ def predict(
         Path | None, typer.Option("--out", help="Write JSONL here instead of stdout")
     ] = None,
 ) -> None:
-    """Classify the texts of a file with the project's active model (JSONL out)."""
-    from engine import training  # torch and scikit-learn load only when needed
+    """Classify the texts of a file with the project's active model (JSONL out: one line per
+    row, {"id", "text", "label", "confidence", "top"}; "id" is null for a row without one)."""
+    from engine import predicting  # torch and scikit-learn load only when needed
     from engine.importing import read_records
 
     records = read_records(file, text_column=text_column, label_column=None, id_column="id")
@@ -407,7 +424,7 @@ def predict(
         handle = (
             sys.stdout if out_file is None else stack.enter_context(exporting.replacing(out_file))
         )
-        results = training.predict_texts(ws, name, [r.text for r in records])
+        results = predicting.predict_texts(ws, name, [r.text for r in records])
         for rec, res in zip(records, results, strict=True):
             row = {"id": rec.external_id, **res.to_dict()}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from bot.slack_text import escape
 from bot.views.text import Block, context, header, message, section
 from engine.digest import Digest
+from engine.evaluation import QUEUE_BIAS
 from engine.leaderboard import Standing
 
 
@@ -18,7 +19,7 @@ def _accuracy_line(d: Digest) -> str:
     acc = d.accuracy
     interval = f" (90% interval {acc.low:.1%}–{acc.high:.1%})" if acc.low is not None else ""
     change = f", {d.accuracy_change:+.1%} since the previous model" if d.accuracy_change else ""
-    how = "on the audit set" if acc.source == "audit" else "cross-validated, biased upward or down"
+    how = "on the audit set" if acc.source == "audit" else f"cross-validated ({QUEUE_BIAS})"
     return f"*Model v{d.model_version}:* {acc.accuracy:.1%} accuracy{interval} {how}{change}"
 
 
@@ -70,7 +71,7 @@ def digest_message(
     ]
     if d.weakest:
         weak = "\n".join(f"• {escape(lb)}: F1 {f1:.2f} ({n} labels)" for lb, f1, n in d.weakest)
-        blocks.append(section(f"*Weakest classes*\n{weak}"))
+        blocks.append(section(f"*{escape(d.weakest_title())}*\n{weak}"))
     blocks.append(section(f"*Forecast* {escape(d.forecast_line())}"))
     blocks.append(section(("*Stop?* " if d.stop.stop else "") + escape(d.stop.reason)))
     if d.open_proposals:
@@ -83,7 +84,8 @@ def digest_message(
     blocks.append(
         context(
             f"{d.open_flags} open flags · {d.open_discussions} open discussions · "
-            "chart: learning curve with forecast, and per-class F1"
+            "chart: learning curve (audit points filled, cross-validated hollow) with forecast, "
+            f"and {d.per_class_title()}"
         )
     )
     acc = f"{d.accuracy.accuracy:.0%}" if d.accuracy else d.no_accuracy()

@@ -52,6 +52,7 @@ def test_digest_after_several_models(loaded, tmp_path: Path) -> None:  # type: i
     assert d.forecast == fit_learning_curve(
         [p.labels for p in audit], [p.accuracy for p in audit],
         low=[p.low for p in audit], high=[p.high for p in audit],
+        points="audit-set points", unit="training labels",
     )  # fmt: skip
     if d.forecast.ok:  # with the audit intervals the forecast has a range
         assert d.forecast.predict_range(2 * d.forecast.current_labels) is not None
@@ -65,17 +66,22 @@ def test_digest_after_several_models(loaded, tmp_path: Path) -> None:  # type: i
     assert digest.build_digest(ws, "bank").labels_since == 0
 
 
-def test_weakest_classes_use_audit_f1_only_with_enough_audit_labels() -> None:
-    from engine.digest import _per_class_f1
-    from storage.models import ModelRun
+def test_per_class_f1_is_one_kind_for_every_class() -> None:
+    """Audit F1 only once every class has enough audit labels; otherwise every class is
+    cross-validated (a mix would rank biased-low CV scores against unbiased ones)."""
+    from engine.evaluation import per_class_f1
 
     cv = {"a": {"f1": 0.6, "support": 30}, "b": {"f1": 0.7, "support": 20}}
     audit = {"a": {"f1": 0.9, "support": 8}, "b": {"f1": 0.0, "support": 1}}
-    run = ModelRun(
-        project_id=1, version=1, metrics={"per_class": cv, "audit": {"per_class": audit}}
-    )
-    # a: 8 audit labels, its unbiased F1; b: one audit label is no evidence, use the CV F1
-    assert _per_class_f1(run) == {"a": 0.9, "b": 0.7}
+    # b: one audit label is no evidence, so no class uses the audit set
+    mixed = per_class_f1({"per_class": cv, "audit": {"per_class": audit}})
+    assert (mixed.source, mixed.f1, mixed.support) == ("cv", {"a": 0.6, "b": 0.7},
+                                                       {"a": 30, "b": 20})  # fmt: skip
+    assert "cross-validated" in mixed.describe() and "reads low" in mixed.describe()
+    audit["b"] = {"f1": 0.8, "support": 6}
+    both = per_class_f1({"per_class": cv, "audit": {"per_class": audit}})
+    assert (both.source, both.f1, both.support) == ("audit", {"a": 0.9, "b": 0.8},
+                                                    {"a": 8, "b": 6})  # fmt: skip
 
 
 def test_a_model_too_young_to_measure_is_not_called_no_model(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

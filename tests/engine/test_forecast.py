@@ -74,12 +74,14 @@ def test_stop_signal_needs_both_plateau_and_stability() -> None:
     fc = fit_learning_curve(N.tolist(), curve(N).tolist())
     stable, moving = [0.97, 0.995, 0.996, 0.998], [0.995, 0.95, 0.996]
     near, far = 0.91, 0.80
-    advice = stop_signal(fc, stable, near)
+    sure = (0.88, 0.94)  # a 6-point 90% interval: enough evidence to stop on
+    advice = stop_signal(fc, stable, near, interval=sure)
     assert advice.stop and "consider stopping or revising the taxonomy" in advice.reason.lower()
-    assert not stop_signal(fc, moving, near).stop
-    assert not stop_signal(fc, stable, far).stop
-    assert not stop_signal(fc, stable[-2:], near).stop  # too few models to judge stability
-    assert not stop_signal(fit_learning_curve([1, 2], [0.1, 0.2]), stable, near).stop
+    assert not stop_signal(fc, moving, near, interval=sure).stop
+    assert not stop_signal(fc, stable, far, interval=sure).stop
+    # too few models to judge stability
+    assert not stop_signal(fc, stable[-2:], near, interval=sure).stop
+    assert not stop_signal(fit_learning_curve([1, 2], [0.1, 0.2]), stable, near, interval=sure).stop
 
 
 def test_the_range_comes_from_the_points_intervals() -> None:
@@ -167,8 +169,59 @@ def test_no_gap_to_a_plateau_the_curve_has_not_shown() -> None:
     rising = fit_learning_curve([30, 60, 90, 120, 150, 180, 210, 240],
                                 [0.77, 0.80, 0.83, 0.85, 0.87, 0.89, 0.90, 0.92])  # fmt: skip
     assert "no plateau in sight" in rising.message
-    advice = stop_signal(rising, [0.9, 0.95, 0.97], 0.92)
+    advice = stop_signal(rising, [0.9, 0.95, 0.97], 0.92, interval=(0.89, 0.95))
     assert not advice.stop and "plateau" not in advice.reason
     flat = fit_learning_curve([20, 40, 60, 80], [1.0, 1.0, 1.0, 1.0])
-    done = stop_signal(flat, [1.0, 1.0, 1.0], 1.0)
+    done = stop_signal(flat, [1.0, 1.0, 1.0], 1.0, interval=(0.95, 1.0))
     assert done.stop and "plateau" not in done.reason
+
+
+# The audit's repro (`mixed.py`): a model at 100% on 2, 5, 7 and 10 audit labels (Wilson's 90%
+# lower ends 43%, 65%, 72%, 79%) at 103-170 training labels.
+MIXED_N = [103, 125, 148, 170]
+MIXED_LOW = [0.4250, 0.6489, 0.7212, 0.7871]
+
+
+def test_a_shrinking_audit_interval_is_not_read_as_learning() -> None:
+    """The audit set grows with the labels, so its intervals narrow while accuracy stands
+    still; refit to the lower ends, that narrowing read as learning: "420 labels ≈ 100%
+    (96–100%)" from evidence that supports 79% today. The range keeps the latest interval."""
+    fc = fit_learning_curve(MIXED_N, [1.0] * 4, low=MIXED_LOW, high=[1.0] * 4)
+    assert fc.ok
+    for n in (170, 420, 670, 1170, 5000):
+        r = fc.predict_range(n)
+        assert r is not None and r[0] <= MIXED_LOW[-1] + 1e-9, (n, r)
+    assert "(96–100%)" not in fc.message and "420 labels ≈ 100% (79–100%)" in fc.message
+    # nor does the labels-needed range promise more than the evidence: 90% may be out of reach
+    bounds = fc.labels_to_reach_range(0.9)
+    assert bounds is not None and bounds[1] is None
+
+
+def test_the_range_is_never_narrower_than_the_latest_interval() -> None:
+    """However the refits to the interval ends bend, the range at any future label count
+    holds at least the latest point's half-widths below and above the forecast."""
+    acc = curve(N)
+    half = np.linspace(0.15, 0.04, N.size)  # intervals narrowing as the audit set grows
+    fc = fit_learning_curve(N.tolist(), acc.tolist(), low=(acc - half).tolist(),
+                            high=(acc + half).tolist())  # fmt: skip
+    for n in (1000, 1500, 3000, 10_000):
+        lo, hi = fc.predict_range(n) or (1.0, 0.0)
+        mid = fc.predict(n)
+        assert lo <= mid - half[-1] + 1e-9 and hi >= min(mid + half[-1], 1.0) - 1e-9, n
+
+
+def test_no_stop_on_too_little_evidence() -> None:
+    """The audit's `tiny.py`: 100% on 2 audit labels (90% interval 42.5%–100%) with a flat
+    curve and agreeing models is no reason to stop; the same on enough audit labels is."""
+    flat = fit_learning_curve([20, 40, 60, 80], [1.0, 1.0, 1.0, 1.0])
+    agree = [1.0, 1.0, 1.0]
+    tiny = stop_signal(flat, agree, 1.0, interval=(0.425, 1.0))
+    assert not tiny.stop and "too wide" in tiny.reason and "42%–100%" in tiny.reason
+    assert stop_signal(flat, agree, 1.0, interval=(0.91, 1.0)).stop  # 28 audit labels at 100%
+    # a cross-validated figure has no interval (and reads low): never a reason to stop
+    unmeasured = stop_signal(flat, agree, 1.0, interval=None)
+    assert not unmeasured.stop and "audit set" in unmeasured.reason
+    fc = fit_learning_curve(N.tolist(), curve(N).tolist())
+    stable = [0.995, 0.996, 0.998]
+    assert not stop_signal(fc, stable, 0.91, interval=(0.83, 0.95)).stop
+    assert stop_signal(fc, stable, 0.91, interval=(0.87, 0.95)).stop
