@@ -3,7 +3,8 @@ a database newer than the code; replicas migrating at once."""
 
 from __future__ import annotations
 
-import threading
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from storage.db import alembic_config, current_revision, make_engine, upgrade
+from storage.db import alembic_config, current_revision, upgrade
 from storage.errors import ConfigurationError
 
 REVISIONS = [
@@ -115,34 +116,40 @@ def test_a_database_newer_than_the_code_is_a_clear_error(db) -> None:  # type: i
 
 def test_replicas_starting_together_take_turns_on_a_fresh_database(db) -> None:  # type: ignore[no-untyped-def]
     """Three processes migrate an empty database at once: each waits for the one before and
-    finds the work done (on PostgreSQL, concurrent CREATE TYPE / TABLE collided)."""
+    finds the work done (on PostgreSQL, concurrent CREATE TYPE / TABLE collided). Processes,
+    as replicas are: Alembic's context is global to a process."""
     _downgrade_to_base(db)
     with db.begin() as conn:
         conn.execute(sa.text("DROP TABLE alembic_version"))
-    errors: list[BaseException] = []
-    start = threading.Barrier(3)
-
     schema = None
     if db.dialect.name == "postgresql":
         with db.connect() as conn:
             schema = conn.execute(sa.text("SHOW search_path")).scalar_one()
     url = db.url.render_as_string(hide_password=False)
-
-    def migrate() -> None:
-        engine = make_engine(url, schema=schema)  # a process of its own: its own engine
-        start.wait()
+    script = (
+        "import sys\n"
+        "from storage.db import make_engine, upgrade\n"
+        "upgrade(make_engine(sys.argv[1], schema=sys.argv[2] or None))\n"
+    )
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, url, schema or ""],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    failures = []
+    for replica in replicas:
         try:
-            upgrade(engine)
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
-            errors.append(exc)
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=migrate, daemon=True) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a migration is stuck behind another"
-    assert errors == []
+            _, err = replica.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            replica.kill()
+            _, err = replica.communicate()
+            failures.append("stuck for 2 minutes")
+            continue
+        if replica.returncode != 0:
+            failures.append(err[-1500:])
+    assert failures == []
     assert current_revision(db) == REVISIONS[-1]
