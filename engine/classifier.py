@@ -64,6 +64,9 @@ class Model:
     spread: np.ndarray | None = None  # (n_pool, C) row-normalised label-spreading distributions
     k: int = 10
     extra: dict[str, float] = field(default_factory=dict)
+    # The encoder whose embeddings it was trained on (its name): vectors of another encoder mean
+    # nothing to its weights, even of the same size. None in files written before it was kept.
+    encoder: str | None = None
 
     def linear_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of the linear head alone.
@@ -114,6 +117,8 @@ class Model:
             "temperature": np.array(self.temperature),
             "k": np.array(self.k),
         }
+        if self.encoder is not None:
+            arrays["encoder"] = np.array(self.encoder)
         if self.pool is not None and self.spread is not None:
             # float16 halves the file: the pool comes from the float16 embedding cache anyway,
             # and spread distributions need no more than 3 significant digits
@@ -143,6 +148,7 @@ def load_model(path: Path) -> Model:
             pool=pool,
             spread=spread,
             k=int(data["k"]),
+            encoder=str(data["encoder"]) if "encoder" in data.files else None,
         )
 
 

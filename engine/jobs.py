@@ -23,7 +23,7 @@ from engine import digest, messaging, proposing, reviews, taxonomy, training
 from engine.reviews import ScanReport
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
-from storage.errors import InvalidInputError, LabelbotError
+from storage.errors import ConflictError, InvalidInputError, LabelbotError
 from storage.models import ModelRun, Project, TaxonomyProposal, utcnow
 from storage.repositories import feedback, leases, models, projects
 
@@ -33,8 +33,12 @@ DEFAULT_RETRAIN_EVERY = 20  # new labels since the last model
 DEFAULT_RETRAIN_MINUTES = 10.0  # ... or this long since it, if any label arrived
 DEFAULT_DIGEST_CRON = "0 9 * * mon-fri"  # weekdays 09:00 in the project's timezone
 DIGEST_OFF = ("", "off", "none")  # digest_cron values that mean "no digests"
-TRAIN_LEASE = timedelta(minutes=15)  # longer than any training run; lapses if its owner dies
+TRAIN_LEASE = timedelta(minutes=15)  # renewed while training runs; lapses if its owner dies
 STATISTICS_INTERVAL = timedelta(minutes=10)  # planner statistics refreshed after a retrain
+# ws.memo key (with the project's name) of when this process's last try to train it failed, and
+# why: a failure before any run is recorded (labels in one class only, an encoder that cannot
+# load) is waited out like a failed run, not retried at every poll reading the whole pool.
+TRAIN_FAILED = "train_failed"
 
 
 LEASE_MEMORY = timedelta(days=1)  # a lapsed lease is kept this long (who held it, for the log)
@@ -107,11 +111,89 @@ def renew_claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str | None =
         )
 
 
+@contextmanager
+def _training_lease(ws: Workspace, name: str, *, owner: str) -> Iterator[bool]:
+    """Hold ``train:NAME`` for the block, renewed every third of ``TRAIN_LEASE`` while the
+    training runs (a large pool may train longer than the lease), so no other process starts
+    one meanwhile; it still lapses soon after a process that dies. Yields False when another
+    process holds it."""
+    ttl = TRAIN_LEASE
+    with _lease(ws, f"train:{name}", owner=owner, ttl=ttl) as got:
+        if not got:
+            yield False
+            return
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(ttl.total_seconds() / 3):
+                try:
+                    if not renew_claim(ws, f"train:{name}", ttl=ttl, owner=owner):
+                        log.warning("the training lease of %s lapsed and was taken", name)
+                        return
+                except Exception:  # a database hiccup: the next tick tries again
+                    log.warning("renewing the training lease of %s failed", name, exc_info=True)
+
+        renewer = threading.Thread(target=renew, name=f"lease:train:{name}", daemon=True)
+        renewer.start()
+        try:
+            yield True
+        finally:
+            stop.set()
+            renewer.join()
+
+
+def _train_leased(
+    ws: Workspace, name: str, *, owner: str, kind: str | None = None, progress: bool = False
+) -> ModelRun | None:
+    """Train ``name`` under its training lease; None when another process holds it."""
+    with _training_lease(ws, name, owner=owner) as got:
+        if not got:
+            return None
+        with session_scope(ws.db) as session:
+            found = projects.get_project(session=session, name=name)
+            assert found.id is not None
+            # a run left "training" by a process that died is marked failed, not awaited
+            models.fail_abandoned_runs(
+                session=session, project_id=found.id, started_before=utcnow() - TRAIN_LEASE
+            )
+        return training.train_project(ws, name, kind=kind, progress=progress)
+
+
+def train_now(
+    ws: Workspace, name: str, *, kind: str | None = None, progress: bool = False
+) -> ModelRun:
+    """Train ``name`` now (``labelbot train``, a retrain from ``labelbot label``) under the
+    same lease as the scheduler: two trainings of one project never overlap, so neither can
+    make a model on older labels active over a newer one. Raises ConflictError, at once, when
+    another process is training it: its model, on nearly the same labels, is moments away."""
+    run = _train_leased(ws, name, owner=thread_owner(), kind=kind, progress=progress)
+    if run is None:
+        with session_scope(ws.db, read_only=True) as session:
+            who = leases.holder(session=session, name=f"train:{name}")
+        raise ConflictError(
+            f"training of {name!r} already running in another process"
+            f"{f' ({who})' if who else ''}; try again in a moment"
+        )
+    return run
+
+
 def _runs(session, project_id: int) -> tuple[ModelRun | None, ModelRun | None]:  # type: ignore[no-untyped-def]
     """The newest run of any status, and the newest that finished (``ready``)."""
     runs = models.list_model_runs(session=session, project_id=project_id)
     ready = [r for r in runs if r.status == "ready"]
     return (runs[-1] if runs else None), (ready[-1] if ready else None)
+
+
+def _new_labels(session, project_id: int, ready: ModelRun | None) -> int:  # type: ignore[no-untyped-def]
+    """Labels the last finished model did not read: stored after the highest annotation id its
+    pool read (runs from before it was recorded: stored since the run started)."""
+    through = ready.metrics.get("annotations_read_through") if ready is not None else None
+    if isinstance(through, int):
+        return models.count_annotations_after(
+            session=session, project_id=project_id, after_id=through
+        )
+    since = ready.created_at if ready is not None else None
+    return feedback.count_annotations(session=session, project_id=project_id, since=since)
 
 
 def retrain_decision(
@@ -120,10 +202,11 @@ def retrain_decision(
     """Whether ``project`` should be retrained now, and why (the N-labels and timer triggers, and
     a taxonomy change since the last model).
 
-    Labels count from the last model that finished (``ready``, promoted or held back): a run
-    that failed, or was left ``training`` by a process that died, trained nobody's labels. It
-    is retried once the timer (``retrain_minutes``) has passed since it started, not at every
-    poll: a failure that repeats must not retrain in a loop.
+    Labels count from the last model that finished (``ready``, promoted or held back), those
+    its pool did not read: a run that failed, or was left ``training`` by a process that died,
+    trained nobody's labels. It is retried once the timer (``retrain_minutes``) has passed since
+    it started, not at every poll: a failure that repeats must not retrain in a loop. Training
+    that could not even start (no run recorded) waits the same, in this process.
     """
     now = now or utcnow()
     with session_scope(ws.db, read_only=True) as session:
@@ -131,10 +214,17 @@ def retrain_decision(
         assert found.id is not None
         last, ready = _runs(session, found.id)
         since = ready.created_at if ready is not None else None
-        new = feedback.count_annotations(session=session, project_id=found.id, since=since)
+        new = _new_labels(session, found.id, ready)
+        classes = [lb.name for lb in projects.list_labels(session=session, project_id=found.id)]
     reference = since or found.created_at
     every = int(found.settings.get("retrain_every", DEFAULT_RETRAIN_EVERY))
     minutes = float(found.settings.get("retrain_minutes", DEFAULT_RETRAIN_MINUTES))
+    failed = ws.memo.get((TRAIN_FAILED, project))
+    if failed is not None and now - failed[0] < timedelta(minutes=minutes):
+        return RetrainDecision(
+            project, False, new, f"the last try failed ({failed[1]}): trying again "
+            f"{minutes:g} min after",
+        )  # fmt: skip
     if (
         last is not None
         and last is not ready
@@ -145,7 +235,10 @@ def retrain_decision(
             f"again {minutes:g} min after it started",
         )  # fmt: skip
     changed = taxonomy.changed_at(found)
-    if since is not None and changed is not None and changed > since:
+    if ready is not None and (
+        (changed is not None and changed > ready.created_at)
+        or list(ready.classes) != classes  # changed while its pool was read: not its labels
+    ):
         # labels merged, split, renamed, added or retired: the active model's classes are stale
         return RetrainDecision(project, True, new, "the taxonomy changed since the last model")
     if new == 0:
@@ -202,23 +295,19 @@ def _retrain_one(
     decision = retrain_decision(ws, name, now=now)
     if not decision.due:
         return None
-    with _lease(ws, f"train:{name}", owner=owner, ttl=TRAIN_LEASE) as got:
-        if not got:
-            return RetrainOutcome(name, None, "another process is training it")
-        try:
-            with session_scope(ws.db) as session:
-                found = projects.get_project(session=session, name=name)
-                assert found.id is not None
-                # a run left "training" by a process that died is marked failed, not awaited
-                models.fail_abandoned_runs(
-                    session=session, project_id=found.id, started_before=utcnow() - TRAIN_LEASE
-                )
-            run = training.train_project(ws, name)
-        except InvalidInputError as exc:  # e.g. labels in only one class so far: wait
+    try:
+        run = _train_leased(ws, name, owner=owner)
+    except LabelbotError as exc:
+        # e.g. labels in only one class so far, an encoder that cannot load: wait before the
+        # next try (a failure after the run was recorded is waited out the same way)
+        ws.memo[(TRAIN_FAILED, name)] = (now or utcnow(), str(exc))
+        if isinstance(exc, InvalidInputError):
             return RetrainOutcome(name, None, str(exc))
-        except LabelbotError as exc:
-            log.warning("retraining %s failed: %s", name, exc)
-            return RetrainOutcome(name, None, f"failed: {exc}")
+        log.warning("retraining %s failed: %s", name, exc)
+        return RetrainOutcome(name, None, f"failed: {exc}")
+    if run is None:
+        return RetrainOutcome(name, None, "another process is training it")
+    ws.memo.pop((TRAIN_FAILED, name), None)
     _refresh_statistics(ws)
     if on_trained is not None:
         on_trained(name, run)

@@ -29,9 +29,9 @@ from engine.strategies import (
 )
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError, NotFoundError
+from storage.errors import ConfigurationError, InvalidInputError, LabelbotError, NotFoundError
 from storage.models import ModelRun
-from storage.repositories import examples, feedback, models, projects
+from storage.repositories import assignments, examples, feedback, models, projects
 from storage.repositories.models import PredictionRow
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,11 @@ class Pool:
     X: np.ndarray
     classes: list[str]
     y: np.ndarray  # class index per example, -1 when unlabeled
-    audit: np.ndarray  # True for examples drawn for the audit stream
+    audit: np.ndarray  # True for examples labeled through an audit pick (a uniform draw)
     label_texts: list[str] = field(default_factory=list)  # per class: what it is searched from
+    # The highest annotation id when the labels were read: later ones are new to a model trained
+    # on this pool (the retrain trigger counts them: engine.jobs.retrain_decision).
+    read_through: int = 0
 
     @property
     def labeled(self) -> np.ndarray:
@@ -73,6 +76,10 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
+        # Read first: on PostgreSQL each statement sees what was committed when it began, so a
+        # label stored meanwhile may be in the pool and still counted as new (a retrain early,
+        # once), never the reverse (a label in no model and never counted).
+        read_through = models.last_annotation_id(session=session, project_id=project.id)
         rows = examples.list_examples(session=session, project_id=project.id)
         labels = projects.list_labels(session=session, project_id=project.id)
         classes = [lb.name for lb in labels]
@@ -80,15 +87,16 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
         agreed = feedback.current_labels(
             session=session, project_id=project.id, active_labels=set(classes)
         )
+        audited = assignments.audit_labeled_ids(session=session, project_id=project.id)
     if not rows:
         raise InvalidInputError(f"project {name!r} has no examples yet: `labelbot import` some")
     index = {c: i for i, c in enumerate(classes)}
     ids = np.array([r.id for r in rows], dtype=np.int64)
     X = ws.embed([r.text for r in rows], hashes=[r.content_hash for r in rows], progress=progress)
     y = np.array([index.get(agreed.get(int(i), ""), -1) for i in ids], dtype=np.int64)
-    audit = np.array([r.audit for r in rows], dtype=bool)
+    audit = np.array([int(i) in audited for i in ids], dtype=bool)
     return Pool(project_id=project.id, example_ids=ids, X=X, classes=classes, y=y, audit=audit,
-                label_texts=label_texts)  # fmt: skip
+                label_texts=label_texts, read_through=read_through)  # fmt: skip
 
 
 def _graph(ws: Workspace, pool: Pool) -> PoolGraph:
@@ -124,7 +132,12 @@ def train_project(
             project = projects.get_project(session=session, name=name)
         chosen = kind or str(project.settings.get("classifier", "auto"))
         graph = _graph(ws, pool)
-        previous = active_model(ws, name)
+        active, previous_model, unusable = _load_active(ws, name)
+        if unusable is not None:
+            # a lost file or another encoder must not block training: the new model is what
+            # gets the project out (it trains cold, and is not compared with the old one)
+            log.warning("training %s without the active model: %s", name, unusable)
+        previous = (active, previous_model) if active and previous_model else None
         warm = previous[1] if previous and previous[0].classes == pool.classes else None
         model = train_model(
             pool.X[lab],
@@ -148,24 +161,45 @@ def train_project(
             graph=graph,
             labeled_idx=lab,
         )
-        active = previous[0] if previous else None
         metrics.update(_audit_metrics(pool, model, previous, seed=seed))
         if warm is not None:
             # how much the model still changes its mind: the stop signal's second half
             metrics["agreement_previous"] = prediction_agreement(
                 _pool_proba(warm, pool).argmax(axis=1), _pool_proba(model, pool).argmax(axis=1)
             )
+        metrics["annotations_read_through"] = pool.read_through
+        model.encoder = ws.encoder.name
         path = ws.model_dir(name) / f"v{run.version}.npz"
         model.save(path)
-        promote, reason = promotion_decision(project.settings, active, pool.classes, metrics)
+        promote, reason = promotion_decision(
+            project.settings,
+            active,
+            pool.classes,
+            metrics,
+            unusable=None if unusable is None else _why_unusable(unusable),
+        )
         metrics["promotion"] = {"promoted": promote, "reason": reason}
         rows = _prediction_rows(ws, pool, model, project.settings) if promote else []
     except BaseException:
         with session_scope(ws.db) as session:
             models.finish_model_run(session=session, run_id=run.id, status="failed")
         raise
-    run_id = run.id
+    run_id, version = run.id, run.version
     with session_scope(ws.db) as session:
+        newer = (
+            models.newer_active_run(session=session, project_id=pool.project_id, version=version)
+            if promote
+            else None
+        )
+        if newer is not None:
+            # Trained outside one lease (or after it lapsed): a run that started later, so read
+            # later labels, finished first. It stays active; this one is kept, not promoted.
+            promote = False
+            metrics["promotion"] = {
+                "promoted": False,
+                "reason": f"v{newer.version}, trained on later labels, became active while "
+                f"v{version} trained",
+            }
         run = models.finish_model_run(
             session=session,
             run_id=run_id,
@@ -222,6 +256,8 @@ def promotion_decision(
     active: ModelRun | None,
     classes: list[str],
     metrics: dict[str, Any],
+    *,
+    unusable: str | None = None,
 ) -> tuple[bool, str]:
     """Whether a freshly trained model should replace the active one, and why.
 
@@ -229,12 +265,15 @@ def promotion_decision(
     new model is held back when a version is pinned, or when it is worse than the active model
     on the audit set (an unbiased sample) by more than the active model's interval. Labels chosen
     by active learning are a biased sample, so cross-validated scores never gate a promotion.
+    An active model that cannot answer (``unusable`` says why) is replaced unless pinned.
     """
     pinned = settings.get("pinned_version")
     if pinned is not None:
         return False, f"v{pinned} is pinned; promote this one with `labelbot models promote`"
     if active is None:
         return True, "first model"
+    if unusable is not None:
+        return True, f"the active model v{active.version} cannot answer: {unusable}"
     if active.classes != classes:
         return True, "the taxonomy changed since the active model"
     new_audit = metrics.get("audit") or {}
@@ -270,6 +309,9 @@ def activate_version(ws: Workspace, name: str, version: int) -> ModelRun:
         )
     model = ws.memo.get(("model", run.id)) or load_model(Path(run.artifact_path))
     ws.memo[("model", run.id)] = model
+    mismatch = encoder_mismatch(ws, model)
+    if mismatch is not None:
+        raise InvalidInputError(f"model v{version} {mismatch}; retrain instead")
     rows = _prediction_rows(ws, pool, model, project.settings, mapping)
     with session_scope(ws.db) as session:
         models.activate_model_run(session=session, project_id=pool.project_id, run_id=run.id)
@@ -457,17 +499,19 @@ def list_versions(ws: Workspace, name: str) -> list[ModelRun]:
 def rescore_project(ws: Workspace, name: str) -> int:
     """Recompute the queue order with the active model (or a cold start without one)."""
     pool = load_pool(ws, name)
-    loaded = active_model(ws, name)
+    run, loaded, unusable = _load_active(ws, name)
+    if unusable is not None:
+        log.warning("re-scoring %s as a cold start: %s", name, unusable)
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
-    mapping = class_map(ws, name, loaded[0], pool.classes) if loaded else None
-    model = loaded[1] if loaded and mapping is not None else None
+    mapping = class_map(ws, name, run, pool.classes) if run and loaded else None
+    model = loaded if mapping is not None else None
     rows = _prediction_rows(ws, pool, model, project.settings, mapping)
     with session_scope(ws.db) as session:
         models.replace_predictions(
             session=session,
             project_id=pool.project_id,
-            model_run_id=loaded[0].id if model is not None and loaded else None,
+            model_run_id=run.id if model is not None and run else None,
             rows=rows,
         )
     return len(rows)
@@ -496,24 +540,90 @@ def _onto(sources: list[str], targets: list[str]) -> np.ndarray:
 
 
 def active_model(ws: Workspace, name: str) -> tuple[ModelRun, Model] | None:
+    """The project's active run and its model (None before the first model). Raises, saying
+    how to get out, when the model cannot answer: its file is gone (NotFoundError) or it was
+    trained on another encoder's embeddings (ConfigurationError)."""
+    run, model, unusable = _load_active(ws, name)
+    if unusable is not None:
+        raise unusable
+    if run is None or model is None:
+        return None
+    return run, model
+
+
+def _load_active(
+    ws: Workspace, name: str
+) -> tuple[ModelRun | None, Model | None, LabelbotError | None]:
+    """(active run, its model, why the model cannot answer): the model is None with a reason
+    when its file is missing or it takes another encoder's embeddings; all None before the
+    first model. Training goes on without it; predictions refuse with the reason."""
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
         run = models.get_active_model_run(session=session, project_id=project.id)
     if run is None or not run.artifact_path:
-        return None
+        return None, None, None
     key = ("model", run.id)
     model = ws.memo.get(key)
     if model is None:
         try:
             model = load_model(Path(run.artifact_path))
-        except FileNotFoundError as exc:
-            raise NotFoundError(
-                f"model v{run.version} of {name!r} is missing its file {run.artifact_path}: "
-                "retrain with `labelbot train`"
-            ) from exc
+        except FileNotFoundError:
+            pinned = project.settings.get("pinned_version") == run.version
+            return (
+                run,
+                None,
+                NotFoundError(
+                    f"model v{run.version} of {name!r} is missing its file {run.artifact_path}: "
+                    f"retrain with `labelbot train {name}`"
+                    + (f" (it is pinned: `labelbot models unpin {name}` first)" if pinned else "")
+                    + f", or make a version whose file exists answer with "
+                    f"`labelbot models rollback {name} VERSION`"
+                ),
+            )
         ws.memo[key] = model
-    return run, model
+    mismatch = encoder_mismatch(ws, model)
+    if mismatch is not None:
+        return (
+            run,
+            None,
+            ConfigurationError(
+                f"model v{run.version} of {name!r} {mismatch}: its answers would mean nothing; "
+                f"retrain with `labelbot train {name}`"
+            ),
+        )
+    return run, model, None
+
+
+def _why_unusable(problem: LabelbotError) -> str:
+    """What :func:`_load_active`'s error says, in a few words (a promotion's reason)."""
+    if isinstance(problem, NotFoundError):
+        return "its file is missing"
+    return "it was trained on another encoder's embeddings"
+
+
+def _embedding_space(encoder_name: str) -> str:
+    """An encoder's name without its precision: ``x@int8`` (ONNX on CPU) and ``x`` (fp32 on
+    a GPU) put a text at (nearly) the same point, so a model trained on one takes the other."""
+    return encoder_name.split("@", 1)[0]
+
+
+def encoder_mismatch(ws: Workspace, model: Model) -> str | None:
+    """Why ``model`` cannot take this workspace's embeddings (None when it can): it was trained
+    on another encoder's, or on vectors of another size (a file from before encoders were
+    recorded says only its size)."""
+    encoder = ws.encoder
+    dim = int(model.weight.shape[0])
+    same = model.encoder is None or _embedding_space(model.encoder) == _embedding_space(
+        encoder.name
+    )
+    if same and dim == encoder.dim:
+        return None
+    made = f"{model.encoder} ({dim}-d)" if model.encoder else f"a {dim}-d encoder"
+    return (
+        f"was trained on embeddings of {made}, but the encoder now is {encoder.name} "
+        f"({encoder.dim}-d, LABELBOT_ENCODER)"
+    )
 
 
 @dataclass(frozen=True)

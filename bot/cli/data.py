@@ -293,10 +293,11 @@ def train(
         str | None, typer.Option(help="linear, blend, or auto (chosen by cross-validation)")
     ] = None,
 ) -> None:
-    """Train a model on the labels so far, evaluate it and re-score the queue."""
-    from engine import training  # torch and scikit-learn load only when needed
+    """Train a model on the labels so far, evaluate it and re-score the queue (refused while
+    the scheduler or another command is training the project)."""
+    from engine import jobs  # torch and scikit-learn load only when needed
 
-    run = training.train_project(workspace(), name, kind=classifier, progress=sys.stderr.isatty())
+    run = jobs.train_now(workspace(), name, kind=classifier, progress=sys.stderr.isatty())
     m = run.metrics
     from engine.evaluation import cv_summary
 

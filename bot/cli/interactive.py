@@ -65,10 +65,10 @@ def _show(task: Task) -> None:
 
 
 def _retrain(ws: Workspace, name: str) -> None:
-    from engine import training  # torch and scikit-learn load only when needed
+    from engine import jobs  # torch and scikit-learn load only when needed
 
     try:
-        run = training.train_project(ws, name)
+        run = jobs.train_now(ws, name)  # the scheduler's lease: never two trainings at once
     except LabelbotError as exc:
         err.print(styled(f"[yellow]not retrained:[/] {escape(str(exc))}"))
         return

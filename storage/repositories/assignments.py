@@ -41,16 +41,27 @@ NOT_BLIND = ("review", "adjudication")
 
 def expire_assignments(*, session: Session, project_id: int, now: datetime | None = None) -> int:
     """Return unanswered examples whose time ran out to the pool; the number returned."""
-    result = session.execute(
-        update(Assignment)
-        .where(
-            col(Assignment.project_id) == project_id,
-            col(Assignment.status) == "open",
-            col(Assignment.expires_at) < (now or utcnow()),
-        )
-        .values(status="expired", closed_at=now or utcnow())
+    lapsed = (
+        col(Assignment.project_id) == project_id,
+        col(Assignment.status) == "open",
+        col(Assignment.expires_at) < (now or utcnow()),
     )
+    audit_picks = session.exec(
+        select(Assignment.example_id).where(*lapsed, Assignment.purpose == "audit")
+    ).all()
+    result = session.execute(
+        update(Assignment).where(*lapsed).values(status="expired", closed_at=now or utcnow())
+    )
+    _give_up_audit_picks(session, list(audit_picks))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _give_up_audit_picks(session: Session, example_ids: Sequence[int]) -> None:
+    """Audit picks skipped, released or left to expire go back to the ranked queue: they are
+    no longer marked as drawn for the audit stream (a late answer from the expert the pick was
+    sent to still counts as audit: ``audit_labeled_ids``)."""
+    if example_ids:
+        session.execute(update(Example).where(col(Example.id).in_(example_ids)).values(audit=False))
 
 
 def get_open_assignment(
@@ -122,8 +133,9 @@ def claim_next_example(
     Free means: no live annotation that counts (see ``_labeled``) or still wanted by more experts
     and not labeled by this one (``_wanted_by``), no unresolved flag, not out with anyone, and not
     skipped by this annotator; examples waiting for a relabel or a second opinion come first.
-    With ``audit`` the example is drawn uniformly at random instead, and marked as an audit
-    example (its label will evaluate models, not train them).
+    With ``audit`` the example is drawn uniformly at random instead, and marked as drawn for the
+    audit stream until the pick is answered, skipped, released or expires (its label, if this
+    expert gives it, evaluates models: ``audit_labeled_ids``).
     """
     now = now or utcnow()
     expire_assignments(session=session, project_id=project_id, now=now)
@@ -263,6 +275,38 @@ def _experts(project_id: int) -> Any:
     )
 
 
+# An audit pick answered, or left to expire and answered late: a skipped or released one went
+# back to the ranked queue, and whoever labels it there labels the strategy's pick.
+_AUDIT_ANSWERED = ("open", "done", "expired")
+
+
+def audit_labeled_ids(*, session: Session, project_id: int) -> set[int]:
+    """The examples whose label came through an audit pick: the expert it was drawn for gave it a
+    live label after it was drawn. Their labels evaluate models and never train them.
+
+    ``Example.audit`` marks an example once it is *drawn*; that is not enough: an expert can skip
+    or release an audit pick (or let it expire), and the example then returns through the ranked
+    queue, where the strategy chooses it -- a hard or ambiguous one more often than not. Only
+    the draws that were answered make the audit set a uniform sample."""
+    query = (
+        select(Assignment.example_id)
+        .distinct()
+        .join(
+            Annotation,
+            (col(Annotation.example_id) == Assignment.example_id)
+            & (col(Annotation.annotator) == Assignment.annotator),
+        )
+        .where(
+            Assignment.project_id == project_id,
+            Assignment.purpose == "audit",
+            col(Assignment.status).in_(_AUDIT_ANSWERED),
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.created_at) >= col(Assignment.created_at),
+        )
+    )
+    return {int(i) for i in session.exec(query).all()}
+
+
 def request_more_labels(
     *, session: Session, project_id: int, example_id: int, k: int, reason: str = "sample"
 ) -> bool:
@@ -307,6 +351,8 @@ def close_assignment(
     assignment.status = status
     assignment.closed_at = now or utcnow()
     session.add(assignment)
+    if assignment.purpose == "audit" and status in ("skipped", "released"):
+        _give_up_audit_picks(session, [assignment.example_id])
     return assignment
 
 

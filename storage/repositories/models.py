@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError
-from storage.models import ModelRun, Prediction, utcnow
+from storage.models import Annotation, Example, ModelRun, Prediction, Project, utcnow
 
 
 def start_model_run(
@@ -61,6 +61,19 @@ def activate_model_run(*, session: Session, project_id: int, run_id: int) -> Non
         update(ModelRun).where(col(ModelRun.project_id) == project_id).values(is_active=False)
     )
     session.execute(update(ModelRun).where(col(ModelRun.id) == run_id).values(is_active=True))
+
+
+def newer_active_run(*, session: Session, project_id: int, version: int) -> ModelRun | None:
+    """The project's active run when it is newer than ``version`` (a run that started later, so
+    trained on later labels): the run ``version`` must not replace it.
+
+    Locks the project's row first on PostgreSQL, so that two runs finishing at once take turns
+    and the second sees the first one's activation (SQLite's ``BEGIN IMMEDIATE`` already makes
+    writers take turns)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(select(Project.id).where(Project.id == project_id).with_for_update()).first()
+    active = get_active_model_run(session=session, project_id=project_id)
+    return active if active is not None and active.version > version else None
 
 
 def get_active_model_run(*, session: Session, project_id: int) -> ModelRun | None:
@@ -144,6 +157,38 @@ def forget_artifact(*, session: Session, run_id: int) -> None:
     if run is not None:
         run.artifact_path = None
         session.add(run)
+
+
+# --- which labels a run read: the retrain trigger counts the ones it did not --------------------
+
+
+def last_annotation_id(*, session: Session, project_id: int) -> int:
+    """The project's highest annotation id so far (0 without any): read before a training pool,
+    it marks the labels that pool can hold."""
+    return int(
+        session.exec(
+            select(func.coalesce(func.max(Annotation.id), 0))
+            .join(Example, col(Example.id) == Annotation.example_id)
+            .where(Example.project_id == project_id)
+        ).one()
+        or 0
+    )
+
+
+def count_annotations_after(*, session: Session, project_id: int, after_id: int) -> int:
+    """Live (not retracted) annotations of the project stored after annotation ``after_id``."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Annotation)
+            .join(Example, col(Example.id) == Annotation.example_id)
+            .where(
+                Example.project_id == project_id,
+                col(Annotation.id) > after_id,
+                col(Annotation.retracted_at).is_(None),
+            )
+        ).one()
+    )
 
 
 def fail_abandoned_runs(*, session: Session, project_id: int, started_before: datetime) -> int:

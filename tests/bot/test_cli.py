@@ -105,6 +105,43 @@ def test_cli_label_loop_in_terminal(cli_env, banking_slice, tmp_path: Path) -> N
     assert status["labeled"] == 1 and status["labels"][0]["count"] == 1
 
 
+def test_cli_training_waits_its_turn_behind_another_process(  # type: ignore[no-untyped-def]
+    cli_env, banking_slice, tmp_path: Path
+) -> None:
+    """`labelbot train` and the retrain in `labelbot label` take the scheduler's lease: while
+    a worker trains the project they say so (exit code 4 for `train`) and start nothing."""
+    from datetime import timedelta
+
+    from engine.workspace import Workspace
+    from storage.db import session_scope
+    from storage.repositories import leases
+
+    runner = CliRunner()
+    runner.invoke(app, ["project", "create", "bank", "--labels", LABELS])
+    data = _csv(tmp_path / "b.csv", [(t, lb if i < 20 else "") for i, (t, lb) in
+                                     enumerate(banking_slice[:30])])  # fmt: skip
+    assert runner.invoke(app, ["import", "bank", str(data)]).exit_code == 0
+    ws = Workspace.open()
+    with session_scope(ws.db) as s:
+        assert leases.try_acquire(
+            session=s, name="train:bank", owner="worker-1:42", ttl=timedelta(minutes=15)
+        )
+    busy = "training of 'bank' already running in another process (worker-1:42); try again"
+    refused = runner.invoke(app, ["train", "bank"])
+    assert refused.exit_code == 4 and busy in " ".join(refused.output.split()), refused.output
+    looped = runner.invoke(
+        app, ["label", "bank", "--annotator", "ann", "--retrain-every", "0"], input="t\nq\n"
+    )
+    assert looped.exit_code == 0, looped.output
+    assert f"not retrained: {busy}" in " ".join(looped.output.split()), looped.output
+    assert "model v" not in looped.output
+    with session_scope(ws.db) as s:
+        leases.release(session=s, name="train:bank", owner="worker-1:42")
+    ws.close()
+    trained = runner.invoke(app, ["train", "bank"])
+    assert trained.exit_code == 0 and "model v1" in trained.output, trained.output
+
+
 def test_cli_label_loop_shows_data_as_text_and_why_an_example_is_back(  # type: ignore[no-untyped-def]
     cli_env, tmp_path: Path
 ) -> None:
