@@ -337,3 +337,17 @@ def explain_status(info: dict[str, Any]) -> dict[str, Any]:
             },
         }
     return info
+
+
+def run_summary(metrics: Mapping[str, Any], *, version: int, kind: str, n_labels: int) -> str:
+    """One line on a run just trained: its honest accuracy (the audit estimate when there is
+    one, else cross-validated and marked so) and whether it answers now or was held back."""
+    estimate = model_estimates(metrics, version=version, trained_on=n_labels, labeled=n_labels)
+    head = estimate["headline"]
+    said = head["description"] if head else cv_summary(metrics)
+    promotion: Mapping[str, Any] = metrics.get("promotion") or {}
+    if promotion.get("promoted", True):
+        answers = "it answers now"
+    else:
+        answers = f"held back, not answering: {promotion.get('reason') or 'see labelbot models'}"
+    return f"model v{version} ({kind}) on {n_labels} training labels: {said}; {answers}"

@@ -298,10 +298,10 @@ def train(
     from engine import jobs  # torch and scikit-learn load only when needed
 
     run = jobs.train_now(workspace(), name, kind=classifier, progress=sys.stderr.isatty())
-    m = run.metrics
-    from engine.evaluation import cv_summary
+    from engine.evaluation import run_summary
 
-    out.print(f"model v{run.version} ({run.kind}) on {run.n_labels} labels: {cv_summary(m)}")
+    summary = run_summary(run.metrics, version=run.version, kind=run.kind, n_labels=run.n_labels)
+    out.print(summary, highlight=False, markup=False)
 
 
 @app.command()

@@ -72,10 +72,10 @@ def _retrain(ws: Workspace, name: str) -> None:
     except LabelbotError as exc:
         err.print(styled(f"[yellow]not retrained:[/] {escape(str(exc))}"))
         return
-    from engine.evaluation import cv_summary
+    from engine.evaluation import run_summary
 
-    summary = escape(cv_summary(run.metrics))
-    out.print(styled(f"[green]model v{run.version}[/] on {run.n_labels} labels: {summary}"))
+    summary = run_summary(run.metrics, version=run.version, kind=run.kind, n_labels=run.n_labels)
+    out.print(summary, highlight=False, markup=False)
 
 
 @app.command()
