@@ -207,8 +207,9 @@ def fit_learning_curve(
     current = int(n.max()) if n.size else 0
     if n.size < MIN_POINTS or np.unique(n).size < MIN_DISTINCT_COUNTS:
         return Forecast(ok=False, current_labels=current, message=(
-            f"Too few points to forecast yet ({n.size} measurements at {np.unique(n).size} label "
-            f"counts; need {MIN_POINTS} at {MIN_DISTINCT_COUNTS} or more)."))  # fmt: skip
+            f"Too few points to forecast yet ({_count(n.size, 'model')} at "
+            f"{_count(np.unique(n).size, 'label count')}; need {MIN_POINTS} at "
+            f"{MIN_DISTINCT_COUNTS} or more label counts)."))  # fmt: skip
     a, b, c, how = _fit(n, acc)
     # a curve that falls with more labels (noisy early scores, a changing taxonomy) has no
     # power-law reading; a flat one does: it is at its plateau (noise may tilt it a little)
@@ -359,3 +360,8 @@ def _round(n: float) -> str:
     """Labels rounded for humans: 1,234 -> "1,250"; small counts to the nearest 10."""
     step = 10 if n < 500 else 50 if n < 5000 else 500
     return f"{max(step, round(n / step) * step):,}"
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 model", "3 models"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

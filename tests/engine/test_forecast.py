@@ -225,3 +225,8 @@ def test_no_stop_on_too_little_evidence() -> None:
     stable = [0.995, 0.996, 0.998]
     assert not stop_signal(fc, stable, 0.91, interval=(0.83, 0.95)).stop
     assert stop_signal(fc, stable, 0.91, interval=(0.87, 0.95)).stop
+
+
+def test_too_few_points_says_so_in_plain_numbers() -> None:
+    one = fit_learning_curve([100], [0.8])
+    assert not one.ok and "(1 model at 1 label count;" in one.message
