@@ -107,8 +107,11 @@ class PredictOut(BaseModel):
     predictions: list[PredictionOut]
 
 
-def create_api(settings: SlackSettings, services: Services, *, bolt: App | None = None) -> FastAPI:
-    """The FastAPI app; ``bolt`` defaults to ``build_app(settings, services)``."""
+def create_api(
+    settings: SlackSettings, services: Services, *, bolt: App | None = None, slack: bool = True
+) -> FastAPI:
+    """The FastAPI app; ``bolt`` defaults to ``build_app(settings, services)``. With ``slack``
+    False (the REST API alone, bot.config.get_serve_settings) /slack/events answers 503."""
     bolt = bolt or build_app(settings, services)
     verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
 
@@ -129,6 +132,11 @@ def create_api(settings: SlackSettings, services: Services, *, bolt: App | None 
 
     @api.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:
+        if not slack:
+            raise ConfigurationError(
+                "this server runs without Slack (no SLACK_BOT_TOKEN or SLACK_SIGNING_SECRET "
+                "set): it serves the REST API alone"
+            )
         body = await request.body()
         if not _signed_by_slack(verifier, body, request.headers):
             raise HTTPException(401, "the request is not signed with the app's signing secret")

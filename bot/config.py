@@ -66,3 +66,40 @@ def get_slack_settings(**overrides: object) -> SlackSettings:
             else:
                 problems.append(f"{name}: {error['msg']}")
         raise ConfigurationError("; ".join(problems) + " (see README, 'Set up in Slack')") from None
+
+
+class _SlackCredentials(Settings):
+    """Which of Slack's credentials the environment (or `.env`) sets; none is required."""
+
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET"
+    )
+
+
+def get_serve_settings() -> tuple[SlackSettings, bool]:
+    """`labelbot serve`'s settings, and whether it serves Slack.
+
+    With Slack's credentials set: :func:`get_slack_settings`. With neither SLACK_BOT_TOKEN nor
+    SLACK_SIGNING_SECRET set but LABELBOT_API_TOKEN set: settings to serve the REST API alone,
+    for teams that use labelbot without Slack; Slack's credentials in them are placeholders that
+    nothing uses (no Slack request is served, the outbox is off; the signing secret is random).
+    Otherwise a ConfigurationError that says which variables to set. One credential set without
+    the other means Slack was meant: its error names the missing one.
+    """
+    import secrets
+
+    given = _SlackCredentials()
+    if given.slack_bot_token is not None or given.slack_signing_secret is not None:
+        return get_slack_settings(), True
+    if not given.api_token:
+        raise ConfigurationError(
+            "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set (see README, 'Set up in "
+            "Slack'); to serve the REST API alone, without Slack, set LABELBOT_API_TOKEN"
+        )
+    rest_only = get_slack_settings(
+        slack_bot_token="xoxb-unused-rest-only",
+        slack_signing_secret=secrets.token_hex(32),
+        outbox_interval_s=0,
+    )
+    return rest_only, False

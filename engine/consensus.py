@@ -143,10 +143,12 @@ class Disagreement:
     model: tuple[str, float] | None  # the active model's label and confidence
     adjudicated: Vote | None = None  # what settled it: an adjudication or a review that carried
     involved: list[str] = field(default_factory=list)  # everyone to mention
+    external_id: str | None = None  # the id the example was imported with (its export `id`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "example_id": self.example_id,
+            "external_id": self.external_id,
             "text": self.text,
             "votes": [
                 {"annotator": v.annotator, "label": v.label, "source": v.source} for v in self.votes
@@ -193,6 +195,13 @@ def _disagreeing(
     return out
 
 
+def open_disagreements(rows: list[AnnotationRow]) -> set[int]:
+    """The ids of the examples among ``rows`` (live annotations) whose experts' latest votes
+    differ and that nothing settled: what :func:`disagreements` lists (an export's
+    ``disputed``)."""
+    return set(_disagreeing(rows, include_settled=False))
+
+
 def disagreements(
     ws: Workspace, project: str, *, include_settled: bool = False, example_id: int | None = None
 ) -> list[Disagreement]:
@@ -228,6 +237,7 @@ def disagreements(
                     else (prediction.label, float(prediction.confidence or 0.0)),
                     adjudicated=_vote(decision) if decision is not None else None,
                     involved=sorted({r.annotator for r in everyone}),
+                    external_id=example.external_id,
                 )
             )
         return out

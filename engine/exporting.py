@@ -5,9 +5,16 @@ The JSONL form is one object per example::
     {"id", "text", "label": agreed label or null,
      "annotations": [{"label", "annotator", "source", "created_at"}],
      "comments": [{"author", "text", "created_at"}],
-     "prediction": {"label", "confidence"} or null}
+     "prediction": {"label", "confidence"} or null,
+     "meta": {the columns imported beside the text},
+     "disputed": true while the experts' latest votes differ and nobody settled it}
 
-The CSV form flattens that to one row per example (lists as JSON in their cells).
+``label`` is the label the model trains on (feedback.current_labels: an adjudication, else the
+majority vote, a tie going to the latest vote); ``disputed`` says when that is a tie-break or an
+outvoted expert rather than agreement (the examples `labelbot disagreements` lists).
+
+The CSV form flattens that to one row per example (lists and ``meta`` as JSON in their cells);
+columns added later go at the end, so a script reading columns by position keeps working.
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.consensus import open_disagreements
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError
+from storage.errors import InvalidInputError, NotFoundError
 from storage.repositories import examples, feedback, models, projects
 
 EXPORT_FORMATS = ("jsonl", "csv")
@@ -40,6 +48,8 @@ CSV_COLUMNS = (
     "comments",
     "prediction",
     "confidence",
+    "meta",
+    "disputed",
 )
 
 
@@ -52,7 +62,8 @@ def export_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
         active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
         agreed = feedback.current_labels(session=session, project_id=found.id, active_labels=active)
         by_example: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for a in feedback.list_annotations(session=session, project_id=found.id):
+        votes = feedback.list_annotations(session=session, project_id=found.id)
+        for a in votes:
             by_example[a.example_id].append(
                 {
                     "label": a.label,
@@ -68,6 +79,7 @@ def export_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
             )
         run = models.get_active_model_run(session=session, project_id=found.id)
         predictions = models.get_predictions(session=session, project_id=found.id) if run else {}
+    disputed = open_disagreements(votes)
     records = []
     for ex in rows:
         assert ex.id is not None
@@ -84,9 +96,45 @@ def export_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
                     if pred is not None and pred.label is not None
                     else None
                 ),
+                "meta": dict(ex.meta or {}),
+                "disputed": ex.id in disputed,
             }
         )
     return records
+
+
+def find_example(ws: Workspace, project: str, ref: str) -> int:
+    """The internal id of the example ``ref`` names: the ``id`` an export shows (the id it was
+    imported with, else its internal number), or ``#N``, the internal number that `labelbot
+    disagreements` shows. NotFoundError when none does; InvalidInputError when ``ref`` is one
+    example's imported id and another's internal number (``#N`` then says which)."""
+    text = ref.strip()
+    number = text.removeprefix("#")
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        named = set()
+        if not text.startswith("#"):
+            named.update(
+                examples.examples_with_external_id(
+                    session=session, project_id=found.id, external_id=text
+                )
+            )
+        if number.isdigit() and number.isascii():
+            example = examples.find_example(session=session, example_id=int(number))
+            if example is not None and example.project_id == found.id:
+                named.add(int(number))
+    if not named:
+        raise NotFoundError(
+            f"no example {text!r} in project {project!r}: give the id an export shows, or the "
+            "#number `labelbot disagreements` shows"
+        )
+    if len(named) > 1:
+        choices = ", ".join(f"#{i}" for i in sorted(named))
+        raise InvalidInputError(
+            f"{text!r} names {len(named)} examples ({choices}): write one of those"
+        )
+    return named.pop()
 
 
 def check_format(fmt: str) -> str:
@@ -123,6 +171,8 @@ def _flat(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             "comments": json.dumps(r["comments"], ensure_ascii=False),
             "prediction": pred.get("label") or "",
             "confidence": "" if pred.get("confidence") is None else pred["confidence"],
+            "meta": json.dumps(r["meta"], ensure_ascii=False),
+            "disputed": "true" if r["disputed"] else "false",
         }
 
 

@@ -25,6 +25,14 @@ MAX_TEXT_CHARS = 50_000
 # The width of the column ids are stored in: PostgreSQL refuses a longer one only at INSERT time.
 MAX_ID_CHARS: int = Example.__table__.c.external_id.type.length  # type: ignore[attr-defined]
 FORMATS = ("csv", "jsonl")
+# A labelbot export (engine.exporting) read back: every record of one has these fields...
+EXPORT_SIGNATURE = frozenset({"annotations", "comments", "prediction"})
+# ... of which these are derived from the project it came from (its votes, its model), not
+# properties of the example: not kept as metadata. Its "meta" field is the metadata itself.
+EXPORT_DERIVED = frozenset(
+    {"annotations", "comments", "prediction", "confidence", "annotators", "annotation_count",
+     "disputed", "meta"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -192,8 +200,30 @@ def _record(
             f"{path}:{line}: id of {len(external_id):,} characters is over the {MAX_ID_CHARS} limit"
         )
     used = {text_column, label_column, id_column}
+    kept: dict[str, Any] = {}
+    if row.keys() >= EXPORT_SIGNATURE:  # a labelbot export: its metadata, not its derived fields
+        kept = _export_meta(path, line, row.get("meta"))
+        used |= EXPORT_DERIVED
     meta = {k: v for k, v in row.items() if k not in used and v not in (None, "")}
-    return Record(line=line, text=text, label=label, external_id=external_id, meta=meta)
+    return Record(line=line, text=text, label=label, external_id=external_id, meta={**kept, **meta})
+
+
+def _export_meta(path: Path, line: int, value: Any) -> dict[str, Any]:
+    """An export's ``meta`` field: an object in JSONL, the same object as JSON text in CSV."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{path}:{line}: 'meta' is not valid JSON: {exc.msg}") from exc
+        if problem := _unstorable(value):
+            raise InvalidInputError(f"{path}:{line}: 'meta' {problem}")
+    if not isinstance(value, dict):
+        raise InvalidInputError(
+            f"{path}:{line}: 'meta' must be a JSON object (as `labelbot export` writes it)"
+        )
+    return value
 
 
 def _optional_str(value: Any) -> str | None:

@@ -18,11 +18,20 @@ from engine.evaluation import metrics_from_predictions
 from engine.rare import RareClassBoost
 from engine.strategies import get_strategy, select_cold_start
 from storage.errors import InvalidInputError
+from storage.hashing import content_hash
 
-__all__ = ["SimulationResult", "compare_strategies", "labels_to_reach", "simulate"]
+__all__ = [
+    "SimulationResult",
+    "check_test_overlap",
+    "compare_strategies",
+    "labels_to_reach",
+    "simulate",
+]
 
 Progress = Callable[[int, int, float, float], None]  # (seed, labels, accuracy, macro_f1)
 RESELECT_EVERY = 5  # rounds between re-choosing the kind (and refitting the temperature)
+# A test set this much of which the pool holds too scores memory, not learning: refused.
+MAX_TEST_OVERLAP = 0.5
 
 
 @dataclass
@@ -63,6 +72,21 @@ def labels_to_reach(
     """Fewest labels at which the mean curve reaches ``fraction`` of the ceiling's accuracy."""
     goal = fraction * (result.ceiling["accuracy"] if ceiling is None else ceiling)
     return next((int(p["labels"]) for p in result.curve if p["accuracy"] >= goal), None)
+
+
+def check_test_overlap(pool_texts: Sequence[str], test_texts: Sequence[str]) -> int:
+    """How many test texts are in the pool too (the same text once normalised, as imports
+    compare them): the model is scored on labels it trained on, and reads better than it is.
+    InvalidInputError when that is ``MAX_TEST_OVERLAP`` of the test set or more."""
+    pool = {content_hash(t) for t in pool_texts}
+    shared = sum(1 for t in test_texts if content_hash(t) in pool)
+    if test_texts and shared / len(test_texts) >= MAX_TEST_OVERLAP:
+        raise InvalidInputError(
+            f"{shared} of the {len(test_texts)} test rows ({shared / len(test_texts):.0%}) are "
+            "in the training file too: the scores would measure what the model memorised, not "
+            "how it does on new text; test on held-out rows"
+        )
+    return shared
 
 
 def simulate(

@@ -250,6 +250,10 @@ def import_(
     (the latest vote wins a tie), and the report says how many texts moved to another label.
     A label since merged is kept and counts as the label it was merged into. New texts are
     embedded once and cached.
+
+    A `labelbot export` file imports as such: its id, text and metadata ("meta") are kept and
+    its label becomes one vote; who gave which vote, comments, the model's prediction and the
+    other derived fields are left out.
     """
     from engine import training  # torch and scikit-learn load only when needed
 
@@ -389,7 +393,9 @@ def export(
         Path | None, typer.Option("--out", help="Write here instead of stdout")
     ] = None,
 ) -> None:
-    """Export every example with its annotations, comments and the model's prediction.
+    """Export every example with its annotations, comments, the model's prediction and the
+    metadata it was imported with ("meta"); "disputed" marks a label its experts' latest votes
+    disagree on, unsettled ("label" is then the majority's or the latest vote's).
 
     With --out, an existing file is replaced only once the export is complete.
     """
@@ -408,6 +414,13 @@ def predict(
     name: Annotated[str, typer.Argument(help="Project name")],
     file: Annotated[Path, typer.Argument(help="CSV or JSONL file with a text column")],
     text_column: Annotated[str, typer.Option(help="Column holding the text")] = "text",
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Column of your own ids, copied to each output line (default: a column "
+            "named 'id', if any)"
+        ),
+    ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write JSONL here instead of stdout")
     ] = None,
@@ -417,7 +430,13 @@ def predict(
     from engine import predicting  # torch and scikit-learn load only when needed
     from engine.importing import read_records
 
-    records = read_records(file, text_column=text_column, label_column=None, id_column="id")
+    records = read_records(
+        file,
+        text_column=text_column,
+        label_column=None,
+        id_column=id_column or "id",
+        require_id_column=id_column is not None,
+    )
     ws = workspace()
     # The output file is opened before the (slow) embedding, so a path that cannot be written
     # fails at once; it replaces an existing file only once every prediction is written.

@@ -47,8 +47,11 @@ def simulate_cmd(
     label_column: Annotated[str, typer.Option(help="Column holding the label")] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
-    """Simulate active learning: an oracle labels what the strategy picks; print the curve."""
-    from engine.simulation import labels_to_reach, simulate
+    """Simulate active learning: an oracle labels what the strategy picks; print the curve.
+
+    The test file must be held out: rows also in the training file (the same text) are
+    warned about, and refused when they are half of it or more."""
+    from engine.simulation import check_test_overlap, labels_to_reach, simulate
 
     pool_texts, pool_labels = _labeled_file(train, label_column)
     if len(pool_texts) < 2:  # the strategies rank a pool against itself
@@ -59,6 +62,17 @@ def simulate_cmd(
     unknown = sorted(set(test_labels) - set(pool_labels))
     if unknown:
         raise InvalidInputError(f"{test}: labels not in {train}: {', '.join(unknown[:5])}")
+    try:
+        shared = check_test_overlap(pool_texts, test_texts)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{test}: {exc} (training file: {train})") from None
+    if shared:
+        err.print(
+            f"warning: {shared} of the {len(test_texts)} rows of {test} "
+            f"({shared / len(test_texts):.0%}) are in {train} too: the model is scored on "
+            "labels it trained on, so the curve reads high; test on held-out rows",
+            highlight=False,
+        )
     classes = sorted(set(pool_labels))
     index = {c: i for i, c in enumerate(classes)}
     ws = Workspace.open(get_settings(), migrate=False)

@@ -86,8 +86,14 @@ def label(
         str | None, typer.Option(help="Your name in the annotations (default: your login)")
     ] = None,
     retrain_every: Annotated[
-        int, typer.Option(min=0, help="Retrain after this many new labels (0: never)")
-    ] = 10,
+        int | None,
+        typer.Option(
+            min=0,
+            help="Retrain after this many new labels (0: never; default: the project's "
+            "retrain_every, the scheduler's threshold, see `labelbot project set`)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Label examples in the terminal: the most useful example first, numbered labels.
 
@@ -96,6 +102,8 @@ def label(
     t train now · q quit (Ctrl-D and Ctrl-C too: the example goes back to the pool)."""
     ws = workspace()
     who = annotator or login_name()
+    if retrain_every is None:
+        retrain_every = project_retrain_every(ws, name)
     since_train = 0
     last: labeling.LabelResult | None = None
     while True:
@@ -147,6 +155,15 @@ def label(
                 err.print(f"not understood: {answer!r}. {HELP}")
         except LabelbotError as exc:
             err.print(styled(f"[yellow]{escape(str(exc))}[/]"))
+
+
+def project_retrain_every(ws: Workspace, project: str) -> int:
+    """The project's ``retrain_every``: the new labels after which the scheduler retrains."""
+    from engine import projects
+    from engine.jobs import DEFAULT_RETRAIN_EVERY
+
+    found = projects.get_project(ws, project)
+    return int(found.settings.get("retrain_every", DEFAULT_RETRAIN_EVERY))
 
 
 def hand_back(ws: Workspace, project: str, example_id: int, who: str) -> None:

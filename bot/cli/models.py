@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -71,8 +71,11 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
 
     pinned = projects.get_project(ws, name).settings.get("pinned_version")
     table = Table("version", "trained", "labels", "kind", "CV acc", "audit acc", "status", "")
+    sizes = set()  # audit set sizes the versions were scored on
     for run in training.list_versions(ws, name):
-        audit = (run.metrics.get("audit") or {}).get("accuracy")
+        audit = run.metrics.get("audit") or {}
+        if audit.get("accuracy") is not None:
+            sizes.add(audit.get("n"))
         marks = []
         if run.is_active:
             marks.append("active")
@@ -87,11 +90,27 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
             str(run.n_labels),
             run.kind,
             f"{run.metrics['accuracy']:.3f}" if "accuracy" in run.metrics else "-",
-            "-" if audit is None else f"{audit:.3f}",
+            _audit_cell(audit),
             run.status + ("" if run.artifact_path or run.status != "ready" else " (file pruned)"),
             ", ".join(marks),
         )
     out.print(table)
+    if len(sizes) > 1:  # each version was scored on the audit labels there were when it trained
+        out.print(
+            "audit acc: measured when each version was trained, on the n audit labels there "
+            "were then; versions with different n were scored on different sets (a small n "
+            "reads 1.000 easily)",
+            highlight=False,
+        )
+
+
+def _audit_cell(audit: dict[str, Any]) -> str:
+    """Audit accuracy with the number of audit labels behind it: 1.000 on 3 labels is no
+    better than 0.880 on 25."""
+    if audit.get("accuracy") is None:
+        return "-"
+    n = audit.get("n")
+    return f"{audit['accuracy']:.3f}" + ("" if n is None else f" (n={n})")
 
 
 @app.command()
@@ -101,6 +120,12 @@ def worker(
         float | None,
         typer.Option(help="Seconds between checks (default: LABELBOT_SCHEDULER_POLL_SECONDS)"),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", help="Debug logging, with every scheduler job run (quiet by default)"
+        ),
+    ] = False,
 ) -> None:
     """Run the scheduler on its own (for teams that train apart from the web servers, with
     `labelbot serve --no-scheduler`).
@@ -109,16 +134,18 @@ def worker(
     project at a time; any number of workers may run against the same PostgreSQL database.
     With SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET set it also posts digests and tells the
     channel about held-back models; without them it only retrains. Ctrl-C or SIGTERM stops it
-    once a job under way has finished.
+    once a job under way has finished. It logs what it does (a retrain, a digest); --verbose
+    adds debug output and every scheduler job run.
     """
     import logging
     import signal
 
+    from bot.cli.logs import configure_logging
     from bot.config import get_slack_settings
     from engine.scheduler import build_scheduler
     from storage.errors import ConfigurationError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
     log = logging.getLogger("labelbot.worker")
     ws = workspace()
     every = poll_seconds or ws.settings.scheduler_poll_seconds

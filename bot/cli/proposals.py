@@ -112,19 +112,30 @@ def _record(row: TaxonomyProposal) -> dict[str, Any]:
 
 
 def key_evidence(row: TaxonomyProposal) -> str:
-    """The few numbers that carry a proposal, for the table."""
+    """The few numbers that carry a proposal, for the table; one not measured (the F1 of a
+    label with no examples) is left out rather than shown as "None"."""
     ev = row.evidence
+
+    def said(name: str, key: str, after: bool = False) -> str:
+        value = ev.get(key)
+        return "" if value is None else (f"{value} {name}" if after else f"{name} {value}")
+
     if row.kind == "merge":
-        return f"confusion {ev.get('confusion')}, mixing {ev.get('mixing')}"
+        return _joined(", ", said("confusion", "confusion"), said("mixing", "mixing"))
     if row.kind == "split":
         clusters = ev.get("clusters") or []
         parts = ", ".join(f"{c['suggested_name']} ({c['size']})" for c in clusters)
-        return f"z {ev.get('z')}: {parts}"
+        return _joined(": ", said("z", "z"), parts)
     if row.kind == "add":
-        return f"{ev.get('size')} set-aside examples, cohesion {ev.get('cohesion')}"
+        return _joined(", ", said("set-aside examples", "size", True), said("cohesion", "cohesion"))
     if row.kind == "rare":
-        return f"{ev.get('count')} examples, F1 {ev.get('f1')}: {ev.get('suggestion')}"
+        counts = _joined(", ", said("examples", "count", True), said("F1", "f1"))
+        return _joined(": ", counts, str(ev.get("suggestion") or ""))
     return ""
+
+
+def _joined(separator: str, *parts: str) -> str:
+    return separator.join(part for part in parts if part)
 
 
 def _table(rows: list[TaxonomyProposal], *, show_status: bool) -> Table:

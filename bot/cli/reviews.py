@@ -169,7 +169,8 @@ def disagreements(
             if (d.adjudicated)
             else ""
         )
-        out.print(styled(f"[bold]#{d.example_id}[/] {escape(d.text)}"))
+        ref = f"#{d.example_id}" + (f" ({d.external_id})" if d.external_id is not None else "")
+        out.print(styled(f"[bold]{escape(ref)}[/] {escape(d.text)}"))
         out.print(f"    {votes} · {model}{settled}", highlight=False)
 
 
@@ -177,18 +178,31 @@ def disagreements(
 @handle_errors
 def adjudicate(
     name: Project,
-    example_id: Annotated[int, typer.Argument(help="Example id (from `labelbot disagreements`)")],
+    example: Annotated[
+        str,
+        typer.Argument(
+            help="The example: its id as `labelbot export` shows it (the id it was imported "
+            "with), or its #number from `labelbot disagreements`",
+            metavar="EXAMPLE_ID",
+        ),
+    ],
     label: Annotated[str, typer.Argument(help="The final label")],
     actor: Annotated[
         str | None, typer.Option("--actor", help="Who decides (default: your login name)")
     ] = None,
 ) -> None:
     """Settle an example's label: it decides over the experts' votes (kept beside them)."""
+    from engine.exporting import find_example
+
+    ws = workspace()
+    example_id = find_example(ws, name, example)
     result = consensus.adjudicate(
-        workspace(), project=name, example_id=example_id, label=label, actor=actor or login_name()
+        ws, project=name, example_id=example_id, label=label, actor=actor or login_name()
     )
+    typed = example.strip()
+    also = "" if typed.removeprefix("#") == str(example_id) else f" ({typed})"
     out.print(
-        f"example {result.example_id}: {result.label} (was {result.previous or 'unlabeled'}), "
-        f"decided by {result.actor}",
+        f"example {result.example_id}{also}: {result.label} "
+        f"(was {result.previous or 'unlabeled'}), decided by {result.actor}",
         highlight=False,
     )

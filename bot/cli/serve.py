@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
@@ -29,34 +28,47 @@ def serve(
 
     Needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; with SLACK_APP_TOKEN set it also connects
     through Socket Mode (no public URL needed). LABELBOT_API_TOKEN enables the REST API.
+    Without Slack: with neither Slack variable set but LABELBOT_API_TOKEN set, it serves the
+    REST API alone (/slack/events answers 503) and its scheduler only retrains.
     The scheduler checks for projects to retrain every LABELBOT_SCHEDULER_POLL_SECONDS (15)
     and posts digests on each project's schedule; any number of processes may run it.
+    Scheduler job runs are logged only with --log-level debug.
     """
     import uvicorn
 
     from bot.api import create_api
     from bot.app import build_app
-    from bot.config import get_slack_settings
+    from bot.cli.logs import configure_logging
+    from bot.config import get_serve_settings
     from bot.scheduling import attach_scheduler, bot_scheduler
     from bot.services import build_services
+    from engine.scheduler import build_scheduler
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    settings = get_slack_settings()
+    configure_logging(log_level)
+    settings, slack = get_serve_settings()
     services = build_services(settings)
     bolt = build_app(settings, services)
-    api = create_api(settings, services, bolt=bolt)
-    if scheduler:
-        attach_scheduler(api, bot_scheduler(services))
+    api = create_api(settings, services, bolt=bolt, slack=slack)
+    if not slack:
         out.print(
-            f"scheduler on: checks for retraining every {settings.scheduler_poll_seconds:g} s, "
-            "digests on each project's schedule"
+            "Slack off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET not set): serving the REST API "
+            "alone; /slack/events answers 503"
         )
+    if scheduler:
+        poll = settings.scheduler_poll_seconds
+        if slack:
+            attach_scheduler(api, bot_scheduler(services))
+            out.print(
+                f"scheduler on: checks for retraining every {poll:g} s, "
+                "digests on each project's schedule"
+            )
+        else:  # as `labelbot worker` without Slack: nothing to post to
+            attach_scheduler(api, build_scheduler(services.ws, poll_seconds=poll))
+            out.print(f"scheduler on: checks for retraining every {poll:g} s (no digests)")
     else:
         out.print("scheduler off (--no-scheduler): run `labelbot worker` to retrain and digest")
     socket_mode = None
-    if settings.slack_app_token is not None:
+    if slack and settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         socket_mode = SocketModeHandler(bolt, settings.slack_app_token.get_secret_value())

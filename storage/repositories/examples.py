@@ -110,6 +110,24 @@ def get_example(*, session: Session, example_id: int) -> Example:
     return example
 
 
+def examples_with_external_id(*, session: Session, project_id: int, external_id: str) -> list[int]:
+    """Ids of the project's examples imported with ``external_id`` (ids need not be unique)."""
+    return [
+        int(i)
+        for i in session.exec(
+            select(Example.id)
+            .where(Example.project_id == project_id, Example.external_id == external_id)
+            .order_by(col(Example.id))
+        ).all()
+        if i is not None
+    ]
+
+
+def find_example(*, session: Session, example_id: int) -> Example | None:
+    """The example with ``example_id``, or None (:func:`get_example` raises instead)."""
+    return session.get(Example, example_id)
+
+
 def list_examples(*, session: Session, project_id: int) -> list[Example]:
     """Every example of the project, in insertion order (the pool order the engine indexes by)."""
     return list(

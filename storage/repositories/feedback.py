@@ -242,6 +242,14 @@ def example_annotations(*, session: Session, example_id: int) -> list[Annotation
     )
 
 
+def annotations_of_examples(*, session: Session, example_ids: Any) -> list[AnnotationRow]:
+    """The live annotations of the examples ``example_ids`` (a subquery of ids), oldest first."""
+    return _annotation_rows(
+        session,
+        (col(Annotation.example_id).in_(example_ids), col(Annotation.retracted_at).is_(None)),
+    )
+
+
 def open_discussions(project_id: int) -> Any:
     """A query of the examples discussed in a thread that still have no live label (the
     experts talked about them instead of labeling them), one row per example."""

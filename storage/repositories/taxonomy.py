@@ -198,19 +198,23 @@ def examples_to_relabel(*, session: Session, project_id: int) -> list[int]:
 
 
 def count_label_examples(*, session: Session, label_ids: list[int]) -> int:
-    """Examples with a live annotation of any of ``label_ids``."""
-    if not label_ids:
+    """Examples whose agreed label (feedback.agreed_label, the count `labelbot status` shows) is
+    one of ``label_ids``, or what they count as now: an example with only an outvoted vote for
+    one of them is another label's example."""
+    from storage.repositories import feedback
+
+    first = session.get(Label, label_ids[0]) if label_ids else None
+    if first is None:
         return 0
-    return len(
-        set(
-            session.exec(
-                select(Annotation.example_id).where(
-                    col(Annotation.label_id).in_(label_ids),
-                    col(Annotation.retracted_at).is_(None),
-                )
-            ).all()
-        )
+    targets = label_targets(session=session, project_id=first.project_id)
+    names = {targets.get(i) for i in label_ids} - {None}
+    voted = select(Annotation.example_id).where(
+        col(Annotation.label_id).in_(label_ids), col(Annotation.retracted_at).is_(None)
     )
+    by_example: dict[int, list[feedback.AnnotationRow]] = {}
+    for row in feedback.annotations_of_examples(session=session, example_ids=voted):
+        by_example.setdefault(row.example_id, []).append(row)
+    return sum(1 for rows in by_example.values() if feedback.agreed_label(rows) in names)
 
 
 def labels_mapped_to(*, session: Session, label_id: int) -> list[int]:

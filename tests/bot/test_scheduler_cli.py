@@ -99,3 +99,101 @@ def test_serve_runs_the_scheduler_with_the_server(env, caplog, flag: list[str]) 
     else:
         assert "scheduler on" in result.output
         assert "scheduler started" in caplog.text and "scheduler stopped" in caplog.text
+
+
+def test_serve_without_slack_serves_the_rest_api_alone(env, caplog, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A team that only wants /api/* needs no Slack credentials (it used to set fake ones):
+    with LABELBOT_API_TOKEN and neither Slack variable, serve answers the REST API, the Slack
+    route says why it is off, and the scheduler retrains without posting anything."""
+    env.chdir(tmp_path)  # no .env with Slack variables
+    env.setenv("LABELBOT_API_TOKEN", "rest-token")
+    caplog.set_level(logging.INFO)
+    seen: dict[str, Any] = {}
+
+    def fake_run(api: Any, **kw: Any) -> None:
+        with ServerThread(api) as server:
+            auth = {"Authorization": "Bearer rest-token"}
+            seen["projects"] = httpx.get(f"{server.url}/api/projects", headers=auth)
+            seen["anonymous"] = httpx.get(f"{server.url}/api/projects")
+            seen["slack"] = httpx.post(f"{server.url}/slack/events", content=b"token=x")
+            seen["health"] = httpx.get(f"{server.url}/healthz")
+
+    env.setattr("uvicorn.run", fake_run)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert "serving the REST API alone" in " ".join(result.output.split())
+    assert "(no digests)" in result.output and "scheduler started" in caplog.text
+    assert seen["projects"].status_code == 200 and seen["projects"].json() == []
+    assert seen["anonymous"].status_code == 401
+    assert seen["slack"].status_code == 503
+    body = seen["slack"].json()
+    assert body["error"] == "ConfigurationError" and "without Slack" in body["detail"]
+    assert seen["health"].json()["ok"] is True
+
+
+def test_serve_without_slack_or_api_token_says_what_to_set(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env.chdir(tmp_path)
+    env.delenv("LABELBOT_API_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 6
+    said = " ".join(result.output.split())
+    assert "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set" in said
+    assert "to serve the REST API alone, without Slack, set LABELBOT_API_TOKEN" in said
+    # one Slack variable set means Slack was meant: the missing one is named, no REST-only
+    env.setenv("LABELBOT_API_TOKEN", "rest-token")
+    env.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    half = CliRunner().invoke(app, ["serve"])
+    assert half.exit_code == 6 and "SLACK_SIGNING_SECRET is not set" in half.output
+
+
+@pytest.fixture
+def scheduler_logging():  # type: ignore[no-untyped-def]
+    """Put APScheduler's loggers back as they were after the test."""
+    loggers = [logging.getLogger(n) for n in ("apscheduler", "apscheduler.scheduler")]
+    saved = [(lg, lg.level, list(lg.filters)) for lg in loggers]
+    yield
+    for lg, level, filters in saved:
+        lg.setLevel(level)
+        lg.filters[:] = filters
+
+
+def _scheduler_records(caplog, level: str) -> list[logging.LogRecord]:  # type: ignore[no-untyped-def]
+    """Run a real scheduler whose job outlasts its interval, logging as `serve --log-level
+    level` does: what APScheduler logged."""
+    import threading
+    import time
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.cli.logs import configure_logging
+
+    configure_logging(level)
+    caplog.clear()
+    busy = threading.Event()
+    scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler.add_job(lambda: busy.wait(0.6), "interval", seconds=0.2, id="slow")
+    scheduler.start()
+    time.sleep(1.0)
+    busy.set()
+    scheduler.shutdown(wait=True)
+    return [r for r in caplog.records if r.name.startswith("apscheduler")]
+
+
+def test_scheduler_job_runs_are_logged_only_at_debug(caplog, scheduler_logging) -> None:  # type: ignore[no-untyped-def]
+    """APScheduler logged every job run at INFO and a run skipped while one is under way at
+    WARNING: about a thousand lines an hour of a worker's log. Now: nothing at INFO; at DEBUG
+    the runs, and the skipped run at DEBUG too (it is how max_instances=1 is meant to work)."""
+    caplog.set_level(logging.DEBUG)
+    assert _scheduler_records(caplog, "info") == []
+    records = _scheduler_records(caplog, "debug")
+    said = [(r.levelname, r.getMessage()) for r in records]
+    assert any("Running job" in m for _, m in said), said
+    skipped = [lv for lv, m in said if "maximum number of running instances" in m]
+    assert skipped and set(skipped) == {"DEBUG"}, said
+
+
+def test_worker_is_quiet_unless_verbose(env, built, scheduler_logging) -> None:  # type: ignore[no-untyped-def]
+    assert CliRunner().invoke(app, ["worker"]).exit_code == 0
+    assert logging.getLogger("apscheduler").level == logging.WARNING
+    assert CliRunner().invoke(app, ["worker", "--verbose"]).exit_code == 0
+    assert logging.getLogger("apscheduler").level == logging.NOTSET  # the root's: DEBUG

@@ -707,3 +707,50 @@ def test_guidelines_for_a_label_without_examples_steer_the_queue_at_once(  # typ
     )  # fmt: skip
     assert change.details["searched"] is True
     assert first_asked(5).count("exchange_rate") >= max(4, before + 1)
+
+
+def test_retire_and_merge_count_the_examples_status_counts(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The N of "its N examples count as X" and "N examples mapped" counts the examples whose
+    agreed label it is, as `labelbot status` does: an example where the label only has an
+    outvoted vote is another label's (it used to count, one more than status showed)."""
+    from storage.repositories import examples as example_repo
+
+    projects.create_project(ws, name="bank", labels=["oos", "savings", "pay_bill", "fees"])
+    texts = {f"t{i}": f"question number {i}" for i in range(1, 7)}
+    path = tmp_path / "ana.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows([[texts["t1"], "oos"], [texts["t2"], "oos"], [texts["t3"], "oos"],
+                          [texts["t4"], "pay_bill"], [texts["t5"], "fees"],
+                          [texts["t6"], "fees"]])  # fmt: skip
+    projects.import_file(ws, project="bank", path=path, annotator="ana", embed=False)
+
+    def vote(key: str, label: str, who: str) -> None:
+        with session_scope(ws.db) as s:
+            project = project_repo.get_project(session=s, name="bank")
+            [example] = [e for e in example_repo.list_examples(session=s, project_id=project.id)
+                         if e.text == texts[key]]  # fmt: skip
+            feedback.add_annotation(
+                session=s, example_id=example.id, annotator=who, source="cli", key=f"{who}:{key}",
+                label_id=project_repo.get_label(session=s, project_id=project.id, name=label).id,
+            )  # fmt: skip
+
+    for who in ("bob", "cy"):  # two votes outvote ana's: t3 is pay_bill's, t6 savings'
+        vote("t3", "pay_bill", who)
+        vote("t6", "savings", who)
+
+    def counts() -> dict[str, int]:
+        return {lb["name"]: lb["count"] for lb in projects.project_status(ws, "bank")["labels"]}
+
+    assert counts() == {"oos": 2, "savings": 1, "pay_bill": 2, "fees": 1}
+    change = taxonomy.retire_label(
+        ws, project="bank", label="oos", map_to="savings", actor="ana", rescore=False
+    )
+    assert change.mapped == 2 and "retired oos; its 2 examples count as savings" in change.summary
+    assert counts()["savings"] == 1 + 2
+    change = taxonomy.merge_labels(
+        ws, project="bank", labels=["pay_bill", "fees"], into="billing", actor="ana", rescore=False
+    )
+    assert change.mapped == 3 and "3 examples mapped" in change.summary
+    assert counts()["billing"] == 3

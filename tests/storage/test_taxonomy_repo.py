@@ -63,7 +63,9 @@ def test_mapping_stays_resolved_through_chains(db) -> None:  # type: ignore[no-u
         assert [(r.label, r.current) for r in rows] == [
             ("a", None), ("b", None), ("c", None), ("d", "d")
         ]  # fmt: skip
-        assert taxonomy.count_label_examples(session=s, label_ids=[lb["a"], lb["b"]]) == 2
+        # a and b count for nothing now: none of their examples is an example of them
+        assert taxonomy.count_label_examples(session=s, label_ids=[lb["a"], lb["b"]]) == 0
+        assert taxonomy.count_label_examples(session=s, label_ids=[lb["d"]]) == 1
 
 
 def test_votes_are_counted_after_mapping(db) -> None:  # type: ignore[no-untyped-def]
@@ -81,6 +83,30 @@ def test_votes_are_counted_after_mapping(db) -> None:  # type: ignore[no-untyped
         assert feedback.current_labels(session=s, project_id=pid, active_labels={"c"}) == {
             ids[0]: "c"
         }
+
+
+def test_a_labels_examples_are_those_it_is_the_agreed_label_of(db) -> None:  # type: ignore[no-untyped-def]
+    """As `labelbot status` counts them: an example where a's one vote lost to two for b is b's
+    (the count used to be of any live vote, so a retire or merge said one example too many)."""
+    pid, ids, lb = _setup(db, n_examples=1)  # ids[0] labeled a by u
+    with session_scope(db) as s:
+        for who in ("v", "w"):
+            feedback.add_annotation(
+                session=s, example_id=ids[1], label_id=lb["b"], annotator=who, source="cli",
+                key=f"{who}:b",
+            )  # fmt: skip
+        feedback.add_annotation(
+            session=s, example_id=ids[1], label_id=lb["a"], annotator="u", source="cli", key="u:a"
+        )
+    with session_scope(db) as s:
+        assert feedback.current_labels(session=s, project_id=pid) == {ids[0]: "a", ids[1]: "b"}
+        assert taxonomy.count_label_examples(session=s, label_ids=[lb["a"]]) == 1
+        assert taxonomy.count_label_examples(session=s, label_ids=[lb["b"]]) == 1
+        assert taxonomy.count_label_examples(session=s, label_ids=[lb["a"], lb["b"]]) == 2
+        # c mapped to a: c's votes are a's, so counting a with c counts what counts as a
+        taxonomy.map_label(session=s, label=_label(s, lb["c"]), to_label_id=lb["a"])
+        assert taxonomy.count_label_examples(session=s, label_ids=[lb["a"], lb["c"]]) == 1
+        assert taxonomy.count_label_examples(session=s, label_ids=[]) == 0
 
 
 def test_examples_to_relabel_come_first_in_the_queue(db) -> None:  # type: ignore[no-untyped-def]

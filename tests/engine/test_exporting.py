@@ -1,0 +1,147 @@
+"""Exports keep what was imported (metadata), say which labels are disputed, import back as
+what they are, and their ids name examples for `labelbot adjudicate`; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from engine import consensus, exporting, projects
+from storage.errors import InvalidInputError, NotFoundError
+
+LABELS = ["card_arrival", "age_limit", "atm_support"]
+# What the CSV export had before metadata and disputes were added: scripts read these by position.
+FIRST_CSV_COLUMNS = [
+    "id", "text", "label", "annotation_count", "annotators", "annotations", "comments",
+    "prediction", "confidence",
+]  # fmt: skip
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _import(ws, path: Path, who: str = "import", project: str = "bank") -> None:  # type: ignore[no-untyped-def]
+    projects.import_file(ws, project=project, path=path, annotator=who, embed=False)
+
+
+@pytest.fixture
+def bank(ws, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """T1 (ana: card_arrival, ben: age_limit: a tie), T2 (ana: age_limit), T3 (unlabeled, no
+    channel), one text without an id; ticket metadata in a `channel` and a `priority` column."""
+    projects.create_project(ws, name="bank", labels=LABELS)
+    _import(ws, _write(tmp_path / "ana.csv", ["id", "text", "channel", "priority", "label"], [
+        ["T1", "My card has not arrived yet", "email", "2", "card_arrival"],
+        ["T2", "How old must I be to open an account?", "chat", "", "age_limit"],
+        ["T3", "Where is the nearest cash machine?", "", "", ""],
+    ]), "ana")  # fmt: skip
+    _import(ws, _write(tmp_path / "ben.csv", ["text", "label"], [
+        ["My card has not arrived yet", "age_limit"],
+        ["Can I change my PIN at an ATM?", ""],
+    ]), "ben")  # fmt: skip
+    return ws
+
+
+def _by_id(records: list[dict]) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {r["id"]: r for r in records}
+
+
+def test_exports_carry_the_imported_metadata(bank) -> None:  # type: ignore[no-untyped-def]
+    records = _by_id(exporting.export_records(bank, "bank"))
+    assert records["T1"]["meta"] == {"channel": "email", "priority": "2"}
+    assert records["T2"]["meta"] == {"channel": "chat"}  # empty cells are not stored
+    assert records["T3"]["meta"] == {}
+    jsonl = [json.loads(x) for x in exporting.export_text(bank, "bank", "jsonl").splitlines()]
+    assert _by_id(jsonl)["T1"]["meta"] == {"channel": "email", "priority": "2"}
+    reader = csv.reader(io.StringIO(exporting.export_text(bank, "bank", "csv")))
+    header = next(reader)
+    # new columns go at the end: every column a script read by position is where it was
+    assert header[: len(FIRST_CSV_COLUMNS)] == FIRST_CSV_COLUMNS
+    assert header[len(FIRST_CSV_COLUMNS) :] == ["meta", "disputed"]
+    rows = {row[0]: dict(zip(header, row, strict=True)) for row in reader}
+    assert json.loads(rows["T1"]["meta"]) == {"channel": "email", "priority": "2"}
+    assert json.loads(rows["T3"]["meta"]) == {}
+
+
+def test_a_tie_is_exported_as_disputed_until_settled(bank) -> None:  # type: ignore[no-untyped-def]
+    records = _by_id(exporting.export_records(bank, "bank"))
+    # ana and ben disagree on T1: the label the model trains on is the latest vote (ben's), and
+    # the export says it is no agreement; T2's one vote and unlabeled T3 are not disputed
+    assert records["T1"]["label"] == "age_limit" and records["T1"]["disputed"] is True
+    assert records["T2"]["label"] == "age_limit" and records["T2"]["disputed"] is False
+    assert records["T3"]["label"] is None and records["T3"]["disputed"] is False
+    rows = {
+        r["id"]: r for r in csv.DictReader(io.StringIO(exporting.export_text(bank, "bank", "csv")))
+    }
+    assert (rows["T1"]["disputed"], rows["T2"]["disputed"]) == ("true", "false")
+    listed = consensus.disagreements(bank, "bank")
+    assert [d.external_id for d in listed] == ["T1"]  # the same examples `disagreements` lists
+    consensus.adjudicate(
+        bank, project="bank", example_id=listed[0].example_id, label="card_arrival", actor="lead"
+    )
+    settled = _by_id(exporting.export_records(bank, "bank"))["T1"]
+    assert settled["label"] == "card_arrival" and settled["disputed"] is False
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_imports_back_as_an_export(bank, tmp_path: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / f"export.{fmt}"
+    path.write_text(exporting.export_text(bank, "bank", fmt), encoding="utf-8")
+    projects.create_project(bank, name="copy", labels=LABELS)
+    _import(bank, path, project="copy")
+    copied = _by_id(exporting.export_records(bank, "copy"))
+    original = _by_id(exporting.export_records(bank, "bank"))
+    assert set(copied) == set(original)
+    for key, record in original.items():
+        # the metadata is the metadata again; the export's derived fields are not metadata
+        assert copied[key]["meta"] == record["meta"], key
+        assert copied[key]["label"] == record["label"], key
+    # the agreed label comes back as one vote: who gave which vote is not kept
+    assert [a["annotator"] for a in copied["T1"]["annotations"]] == ["import"]
+    assert copied["T1"]["disputed"] is False
+
+
+def test_a_file_that_is_no_export_keeps_such_columns_as_metadata(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    projects.create_project(ws, name="bank", labels=LABELS)
+    path = _write(tmp_path / "tickets.csv", ["text", "comments", "confidence", "meta"],
+                  [["My card has not arrived yet", "VIP customer", "high", "x"]])  # fmt: skip
+    _import(ws, path)
+    [record] = exporting.export_records(ws, "bank")
+    assert record["meta"] == {"comments": "VIP customer", "confidence": "high", "meta": "x"}
+
+
+def test_a_broken_meta_cell_in_an_export_fails_with_its_line(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    projects.create_project(ws, name="bank", labels=LABELS)
+    header = [*FIRST_CSV_COLUMNS, "meta", "disputed"]
+    row = ["T1", "My card has not arrived yet", "", "0", "", "[]", "[]", "", "", "[1, 2]", "false"]
+    with pytest.raises(InvalidInputError, match=r"export.csv:2: 'meta' must be a JSON object"):
+        _import(ws, _write(tmp_path / "export.csv", header, [row]))
+
+
+def test_an_export_id_or_number_names_the_example(bank, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    records = _by_id(exporting.export_records(bank, "bank"))
+    [t1] = [d.example_id for d in consensus.disagreements(bank, "bank")]
+    assert exporting.find_example(bank, "bank", "T1") == t1  # the id it was imported with
+    assert exporting.find_example(bank, "bank", f"#{t1}") == t1  # `disagreements`' number
+    assert exporting.find_example(bank, "bank", str(t1)) == t1
+    # a text imported without an id is exported under its number: that names it too
+    plain = next(key for key, r in records.items() if r["text"].startswith("Can I change"))
+    assert exporting.find_example(bank, "bank", plain) == int(plain)
+    with pytest.raises(NotFoundError, match="no example 'T9' in project 'bank'"):
+        exporting.find_example(bank, "bank", "T9")
+    # an imported id that is another example's number: ambiguous, and #N says which
+    _import(bank, _write(tmp_path / "more.csv", ["id", "text"], [[str(t1), "Is there a fee?"]]))
+    with pytest.raises(InvalidInputError, match=rf"'{t1}' names 2 examples \(#{t1}, #\d+\)"):
+        exporting.find_example(bank, "bank", str(t1))
+    assert exporting.find_example(bank, "bank", f"#{t1}") == t1
+    projects.create_project(bank, name="other", labels=LABELS)
+    with pytest.raises(NotFoundError):  # another project's example is not this project's
+        exporting.find_example(bank, "other", f"#{t1}")
