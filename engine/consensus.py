@@ -60,9 +60,10 @@ class AgreementReport:
         name = "Cohen's kappa" if self.measure == "kappa" else "Krippendorff's alpha"
         value = "undefined" if self.value is None else f"{self.value:.2f}"
         observed = "" if self.observed is None else f", {self.observed:.0%} of pairs agree"
+        by_whom = "both experts" if self.experts == 2 else f"2 or more of {self.experts} experts"
         return (
-            f"agreement: {name} {value} over {self.examples} examples labeled by "
-            f"{self.experts} experts{observed}; {self.disagreements} disagreements to settle"
+            f"agreement: {name} {value} over {self.examples} examples labeled blind by "
+            f"{by_whom}{observed}; {self.disagreements} disagreements to settle"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -363,5 +363,5 @@ def _round(n: float) -> str:
 
 
 def _count(n: int, noun: str) -> str:
-    """"1 model", "3 models"."""
+    """The count with its noun: 1 model, 3 models."""
     return f"{n} {noun}{'' if n == 1 else 's'}"

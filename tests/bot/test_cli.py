@@ -396,6 +396,7 @@ def test_status_says_what_is_too_rare_how_experts_agree_and_open_reviews(  # typ
     plain = " ".join(_ok("status", "p").split())
     # cy's Lease, the later of two votes, made Lease's second label
     assert "too rare to learn (under 2 labels): Hiring agreement:" in plain, plain
-    assert "agreement: Cohen's kappa" in plain and "over 2 examples labeled by 2 experts" in plain
+    assert "agreement: Cohen's kappa" in plain
+    assert "over 2 examples labeled blind by both experts" in plain
     assert "1 disagreements to settle" in plain
     assert "1 mislabel review open" in plain
