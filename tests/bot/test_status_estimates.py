@@ -19,6 +19,7 @@ from storage.db import session_scope
 from storage.repositories import models
 from storage.repositories import projects as project_repo
 from tests.bot.conftest import API_TOKEN, PROJECT, Bot
+from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
 from tests.helpers import label_next
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -43,18 +44,8 @@ def _seed_run(ws: Workspace, name: str, classes: list[str]) -> None:
         models.activate_model_run(session=session, project_id=pid, run_id=int(run.id or 0))
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from engine.config import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def test_cli_status_says_which_estimate_it_shows(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("cli_env")
+def test_cli_status_says_which_estimate_it_shows(tmp_path: Path) -> None:
     from bot.cli.common import workspace
 
     runner = CliRunner()
