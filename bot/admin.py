@@ -22,6 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import views
+from bot.delivery import single_try
 from bot.digests import PostedDigest, post_digest
 from bot.services import Services
 from bot.slack_text import escape
@@ -72,12 +73,7 @@ class _WorkspaceAdmins:
     """users.info through a client that does not retry, its answers kept a few minutes."""
 
     def __init__(self, client: WebClient) -> None:
-        self.quick = WebClient(
-            token=client.token,
-            base_url=client.base_url,
-            timeout=CHECK_TIMEOUT,  # type: ignore[arg-type]  # urllib takes float seconds
-            retry_handlers=[],
-        )
+        self.quick = single_try(client, timeout=CHECK_TIMEOUT)
         self._known: dict[str, _Member] = {}
         self._lock = threading.Lock()
 

@@ -50,6 +50,17 @@ def make_client(settings: SlackSettings) -> WebClient:
     )
 
 
+def single_try(client: WebClient, *, timeout: float | None = None) -> WebClient:
+    """A copy of ``client`` that makes each call once (no retry, no Retry-After sleep), for a
+    caller with its own deadline or its own retries; ``timeout`` in seconds, else the client's."""
+    return WebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout if timeout is None else timeout,  # type: ignore[arg-type]
+        retry_handlers=[],
+    )
+
+
 def transient_error(exc: Exception) -> str | None:
     """Why a failed call is worth retrying later, or None when retrying cannot help."""
     if isinstance(exc, CONNECTION_ERRORS):
@@ -71,9 +82,7 @@ class Courier:
         # The outbox sends each message once per claim and retries on its own schedule: a client
         # retry (a rate limit's Retry-After can be a minute) could outlast the message's lease,
         # and another replica would then send it a second time.
-        self.once = WebClient(
-            token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=[]
-        )
+        self.once = single_try(client)
 
     def post(
         self,
