@@ -188,7 +188,7 @@ def add_comment(
 ) -> tuple[Comment, bool]:
     """Store a comment; a redelivered one (same ``external_key``) is stored once."""
     if external_key is not None:
-        existing = session.exec(select(Comment).where(Comment.external_key == external_key)).first()
+        existing = _comment_by_key(session, external_key)
         if existing is not None:
             return existing, False
     comment = Comment(example_id=example_id, author=author, text=text, external_key=external_key)
@@ -196,16 +196,20 @@ def add_comment(
         with session.begin_nested():
             session.add(comment)
     except IntegrityError:
-        existing = session.exec(select(Comment).where(Comment.external_key == external_key)).first()
+        existing = _comment_by_key(session, external_key)
         if existing is None:
             raise
         return existing, False
     return comment, True
 
 
+def _comment_by_key(session: Session, external_key: str | None) -> Comment | None:
+    return session.exec(select(Comment).where(Comment.external_key == external_key)).first()
+
+
 def edit_comment(*, session: Session, external_key: str, text: str) -> bool:
     """Replace the text of the comment stored under ``external_key``; False when there is none."""
-    found = session.exec(select(Comment).where(Comment.external_key == external_key)).first()
+    found = _comment_by_key(session, external_key)
     if found is None:
         return False
     found.text = text
@@ -216,7 +220,7 @@ def edit_comment(*, session: Session, external_key: str, text: str) -> bool:
 def delete_comment(*, session: Session, external_key: str) -> bool:
     """Delete the comment stored under ``external_key`` (the row, text and all); False when
     there is none."""
-    found = session.exec(select(Comment).where(Comment.external_key == external_key)).first()
+    found = _comment_by_key(session, external_key)
     if found is None:
         return False
     session.delete(found)
