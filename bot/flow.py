@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
@@ -391,16 +392,38 @@ def thread_reply(
     return stored is not None
 
 
-def reply_edited(services: Services, *, channel: str, ts: str, text: str) -> bool:
-    """A kept reply edited in Slack: its comment reads as the reply does now. False when the
-    message is no kept reply (most edits)."""
-    return discussions.edit_reply(services.ws, key=reply_key(channel, ts), text=text)
+def reply_edited(
+    services: Services, *, channel: str, ts: str, thread_ts: str, text: str, edited_ts: str
+) -> bool:
+    """A message edited in Slack (at ``edited_ts``), in thread ``thread_ts`` (its own ts when
+    in none): a kept reply's comment reads as the reply does now, or will once the reply
+    arrives, should the edit come first. False when no stored comment changed (most edits)."""
+    return discussions.edit_reply(
+        services.ws,
+        key=reply_key(channel, ts),
+        channel=channel,
+        thread_ts=thread_ts,
+        text=text,
+        edited_at=slack_time(edited_ts),
+    )
 
 
-def reply_deleted(services: Services, *, channel: str, ts: str) -> bool:
-    """A kept reply deleted in Slack: its comment is deleted too (gone from the database and
-    the exports, not hidden). False when the message was no kept reply."""
-    return discussions.delete_reply(services.ws, key=reply_key(channel, ts))
+def reply_deleted(services: Services, *, channel: str, ts: str, thread_ts: str | None) -> bool:
+    """A message deleted in Slack, in thread ``thread_ts`` (its own ts when in none, None when
+    the event does not say): a kept reply's comment is deleted too (gone from the database and
+    the exports, not hidden), and a reply whose deletion came first is not stored when it
+    arrives. False when no comment was deleted."""
+    return discussions.delete_reply(
+        services.ws, key=reply_key(channel, ts), channel=channel, thread_ts=thread_ts
+    )
+
+
+def slack_time(ts: str) -> datetime:
+    """A Slack timestamp ("1700000009.000100": seconds and microseconds) as a UTC datetime,
+    exactly (a float would round the microseconds)."""
+    seconds, _, fraction = ts.partition(".")
+    micros = int((fraction + "000000")[:6])
+    return datetime.fromtimestamp(int(seconds), UTC) + timedelta(microseconds=micros)
 
 
 def predictable(text: str, *, what: str | None = None) -> str:

@@ -1,18 +1,26 @@
 """Discussions: chat threads about one example, whose replies become comments on it.
 
 A thread is any (channel, thread_ts) pair a front-end opened for an example; replies arrive with
-that pair and a per-reply key, so a redelivered reply is stored once.
+that pair and a per-reply key, so a redelivered reply is stored once. A reply's edit or deletion
+may arrive before the reply (chat events come out of order, or redelivered): what they said is
+kept by the reply's key for REPLY_MEMORY, so a deleted reply is never stored after all and an
+edited one is stored as edited.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.repositories import examples, slack
+from storage.models import utcnow
+from storage.repositories import examples, replies, slack
 from storage.repositories import feedback as annotation_repo
 
+# How long a reply's events are remembered after the last one: Slack retries an event within
+# minutes and reorders them by seconds, so two days is ample (as for event ids).
+REPLY_MEMORY = timedelta(days=2)
 TEAM = "team"  # the thread in the project channel, where colleagues weigh in
 DM = "dm"  # the thread under the expert's own labeling message
 
@@ -53,31 +61,58 @@ def open_thread(
 def add_reply(
     ws: Workspace, *, channel: str, thread_ts: str, author: str, text: str, key: str
 ) -> int | None:
-    """Store a thread reply as a comment (once per ``key``); the example id, or None when the
-    thread is not a discussion we know or the reply was already stored."""
+    """Store a thread reply as a comment (once per ``key``; as edited, when its edit came
+    first); the example id, or None when the thread is not a discussion we know, the reply was
+    already stored, or it was deleted before it arrived."""
     with session_scope(ws.db) as session:
         thread = slack.get_thread(session=session, channel=channel, thread_ts=thread_ts)
         if thread is None:
+            return None
+        now = utcnow()
+        replies.prune(session=session, before=now - REPLY_MEMORY)
+        earlier = replies.reply_arrived(session=session, external_key=key, now=now)
+        if earlier.deleted:
             return None
         _, created = annotation_repo.add_comment(
             session=session,
             example_id=thread.example_id,
             author=author,
-            text=text,
+            text=earlier.text if earlier.text is not None else text,
             external_key=key,
         )
         return thread.example_id if created else None
 
 
-def edit_reply(ws: Workspace, *, key: str, text: str) -> bool:
-    """A reply edited in the chat: its comment (stored under ``key``) reads as it does now.
-    False when no comment has that key (the message was no reply we kept)."""
+def edit_reply(
+    ws: Workspace, *, key: str, channel: str, thread_ts: str, text: str, edited_at: datetime
+) -> bool:
+    """A message edited in the chat at ``edited_at``, in thread ``thread_ts`` (its own ts when
+    it is in none): the comment stored under ``key`` reads as it does now, or will once the
+    reply arrives (in a discussion we know); a late edit older than the last one is ignored.
+    True when a stored comment changed."""
     with session_scope(ws.db) as session:
-        return annotation_repo.edit_comment(session=session, external_key=key, text=text)
+        if slack.get_thread(session=session, channel=channel, thread_ts=thread_ts) is None:
+            # No reply in a discussion: nothing to remember (most edits).
+            return annotation_repo.edit_comment(session=session, external_key=key, text=text)
+        now = utcnow()
+        replies.prune(session=session, before=now - REPLY_MEMORY)
+        return replies.record_edit(
+            session=session, external_key=key, text=text, edited_at=edited_at, now=now
+        )
 
 
-def delete_reply(ws: Workspace, *, key: str) -> bool:
-    """A reply deleted in the chat: its comment is deleted with it, so that its text is gone
-    from the database and every export. False when no comment has that key."""
+def delete_reply(ws: Workspace, *, key: str, channel: str, thread_ts: str | None) -> bool:
+    """A message deleted in the chat, in thread ``thread_ts`` (its own ts when it is in none,
+    None when the chat does not say): its comment is deleted with it, so that its text is gone
+    from the database and every export; a reply in a discussion we know (or maybe in one)
+    leaves a tombstone, so that it is not stored should it arrive after. True when a comment
+    was deleted."""
     with session_scope(ws.db) as session:
-        return annotation_repo.delete_comment(session=session, external_key=key)
+        known = thread_ts is None or (
+            slack.get_thread(session=session, channel=channel, thread_ts=thread_ts) is not None
+        )
+        if not known:
+            return annotation_repo.delete_comment(session=session, external_key=key)
+        now = utcnow()
+        replies.prune(session=session, before=now - REPLY_MEMORY)
+        return replies.record_deletion(session=session, external_key=key, now=now)

@@ -234,6 +234,24 @@ class DiscussionThread(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ReplyRecord(SQLModel, table=True):
+    """What the chat said lately about one thread reply, by the comment key it has or would
+    have (``Comment.external_key``), whichever of its events came first: Slack may deliver a
+    reply's deletion or edit before the reply itself (out of order, or the reply redelivered
+    after). A deleted reply's record is its tombstone, so the reply arriving after is not
+    stored. Kept a while after its last event, then pruned."""
+
+    __tablename__ = "reply_records"
+
+    external_key: str = Field(primary_key=True, max_length=255)
+    deleted: bool = False
+    # An edit that came before its reply: the text the comment is to have (None once it has it).
+    text: str | None = None
+    # When the latest edit applied was made, so that an older one delivered late is not applied.
+    edited_at: datetime | None = None
+    seen_at: datetime = Field(default_factory=utcnow, index=True)
+
+
 # --- The taxonomy's change history ---------------------------------------------------------------
 
 

@@ -75,20 +75,31 @@ def message_posted(event: dict[str, Any], body: dict[str, Any], context: BoltCon
 
 def _edited(services: Services, event: dict[str, Any]) -> None:
     """Any person's edited message: the comment it may be follows (an edit can remove what
-    should not have been written, so no reply is passed over); bots' messages are no comments."""
+    should not have been written, so no reply is passed over); bots' messages are no comments.
+    The event's own ts is when the edit was made: edits delivered out of order keep the last."""
     message = event.get("message") or {}
     if message.get("bot_id") or not message.get("ts"):
         return
     flow.reply_edited(
-        services, channel=event["channel"], ts=message["ts"], text=reply_text(message)
+        services,
+        channel=event["channel"],
+        ts=message["ts"],
+        thread_ts=message.get("thread_ts") or message["ts"],
+        text=reply_text(message),
+        edited_ts=event.get("event_ts") or event.get("ts") or message["ts"],
     )
 
 
 def _deleted(services: Services, event: dict[str, Any]) -> None:
-    """Any deleted message: the comment it may be is deleted too."""
-    ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
-    if ts:
-        flow.reply_deleted(services, channel=event["channel"], ts=ts)
+    """Any deleted message: the comment it may be is deleted too, and a reply deleted before
+    its own event arrived (Slack does not promise their order) is not stored when it does.
+    `previous_message` says which thread it was in; without it, it may have been a reply."""
+    previous = event.get("previous_message")
+    ts = event.get("deleted_ts") or (previous or {}).get("ts")
+    if not ts:
+        return
+    thread_ts = None if previous is None else previous.get("thread_ts") or ts
+    flow.reply_deleted(services, channel=event["channel"], ts=ts, thread_ts=thread_ts)
 
 
 def rate_limited(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:

@@ -1,9 +1,11 @@
 """Replies in a discussion thread that are edited or deleted in Slack, over real HTTP on SQLite
 and PostgreSQL: the comment follows the edit, and a deleted reply's text leaves the database
-(and so every export), not only the view."""
+(and so every export), not only the view; also when Slack delivers the edit or the deletion
+before the reply itself, or the reply again after its deletion."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import select
@@ -11,7 +13,7 @@ from sqlmodel import select
 from bot import ids
 from engine import exporting
 from storage.db import session_scope
-from storage.models import Comment
+from storage.models import Comment, ReplyRecord, utcnow
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.fakes import payloads
 
@@ -33,24 +35,30 @@ def _thread(bot: Bot) -> tuple[int, str]:
     return eid, str(root["ts"])
 
 
-def _changed(channel: str, message: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
-    """A `message_changed` event as Slack sends it: the message as it is now in `message`."""
+def _changed(
+    channel: str, message: dict[str, Any], previous: dict[str, Any], at: str = "1700000009.000000"
+) -> dict[str, Any]:
+    """A `message_changed` event as Slack sends it: the message as it is now in `message`, the
+    event's own ts (``at``) when the edit was made."""
     return payloads.event_callback({
         "type": "message", "subtype": "message_changed", "hidden": True, "channel": channel,
-        "ts": "1700000009.000000", "event_ts": "1700000009.000000", "channel_type": "channel",
-        "message": {**message, "edited": {"user": message.get("user"), "ts": "1700000009.0"}},
+        "ts": at, "event_ts": at, "channel_type": "channel",
+        "message": {**message, "edited": {"user": message.get("user"), "ts": at}},
         "previous_message": previous,
     })  # fmt: skip
 
 
-def _deleted(channel: str, previous: dict[str, Any]) -> dict[str, Any]:
+def _deleted(channel: str, previous: dict[str, Any], *, described: bool = True) -> dict[str, Any]:
     """A `message_deleted` event: the message named by `deleted_ts`, as it was in
-    `previous_message`."""
-    return payloads.event_callback({
+    `previous_message` (left out when not ``described``)."""
+    event = {
         "type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
         "ts": "1700000010.000000", "deleted_ts": previous["ts"], "event_ts": "1700000010.000000",
         "channel_type": "channel", "previous_message": previous,
-    })  # fmt: skip
+    }  # fmt: skip
+    if not described:
+        del event["previous_message"]
+    return payloads.event_callback(event)
 
 
 def _comments(bot: Bot, eid: int) -> list[str]:
@@ -108,3 +116,103 @@ def test_a_deleted_reply_leaves_no_text_behind(bot: Bot, bank: dict[str, str]) -
     for fmt in ("jsonl", "csv"):
         exported = exporting.export_text(bot.ws, PROJECT, fmt)
         assert "4111" not in exported and "keep me" in exported
+
+
+def _records(bot: Bot) -> dict[str, bool]:
+    """What is remembered of replies' events: key → deleted."""
+    with session_scope(bot.ws.db, read_only=True) as session:
+        return {r.external_key: r.deleted for r in session.exec(select(ReplyRecord)).all()}
+
+
+def test_a_reply_deleted_before_it_arrives_is_never_stored(bot: Bot, bank: dict[str, str]) -> None:
+    """Slack does not promise the order of events: the deletion of a reply can come before the
+    reply, or the reply be delivered again after its deletion. Either way its text is never
+    stored, however the deletion describes it."""
+    eid, thread_ts = _thread(bot)
+    early = {"type": "message", "user": U2, "text": "secret card number 4111",
+             "ts": "1700000000.000200", "thread_ts": thread_ts}  # fmt: skip
+    bare = {**early, "text": "my password is hunter2", "ts": "1700000000.000300"}
+    again = {**early, "text": "call me on 555-0100", "ts": "1700000000.000400"}
+    assert bot.slack.event(_deleted(CHANNEL, early)).status_code == 200
+    bot.slack.event(_deleted(CHANNEL, bare, described=False))  # only its deleted_ts
+    bot.settle()
+    for reply in (early, bare):  # now the replies themselves, in their thread
+        sent = payloads.message_event(CHANNEL, U2, reply["text"], reply["ts"], thread_ts)
+        assert bot.slack.event(sent).status_code == 200
+    bot.slack.event(payloads.message_event(CHANNEL, U3, "keep me", "1700000000.000500", thread_ts))
+    bot.settle()
+    assert _stored_texts(bot) == ["keep me"]
+
+    # Stored, deleted, then delivered again (a retry handled late, under another event id).
+    reply = payloads.message_event(CHANNEL, U2, again["text"], again["ts"], thread_ts)
+    bot.slack.event(reply)
+    bot.settle()
+    assert _comments(bot, eid) == ["call me on 555-0100", "keep me"]
+    bot.slack.event(_deleted(CHANNEL, again))
+    bot.settle()
+    redelivered = payloads.message_event(CHANNEL, U2, again["text"], again["ts"], thread_ts)
+    bot.slack.event(redelivered)
+    bot.settle()
+    assert _comments(bot, eid) == ["keep me"]
+    assert _stored_texts(bot) == ["keep me"]
+    for fmt in ("jsonl", "csv"):
+        exported = exporting.export_text(bot.ws, PROJECT, fmt)
+        assert "4111" not in exported and "hunter2" not in exported and "555" not in exported
+
+    # An edit that comes after the deletion (out of order too) brings nothing back.
+    bot.slack.event(_changed(CHANNEL, {**early, "text": "4111 edited"}, early))
+    bot.settle()
+    assert _stored_texts(bot) == ["keep me"]
+    tombstones = [key for key, deleted in _records(bot).items() if deleted]
+    assert sorted(tombstones) == [f"slack:{CHANNEL}:{r['ts']}" for r in (early, bare, again)]
+
+
+def test_a_reply_edited_before_it_arrives_is_stored_as_edited(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Edits that come before their reply, in any order: the comment is stored as the latest
+    reads; an older edit delivered late never overwrites a newer one."""
+    eid, thread_ts = _thread(bot)
+    reply = {"type": "message", "user": U3, "text": "original text",
+             "ts": "1700000000.000100", "thread_ts": thread_ts}  # fmt: skip
+    first = {**reply, "text": "first edit"}
+    second = {**reply, "text": "second edit: &lt;atm_support&gt;"}
+    # The second edit is delivered before the first, and both before the reply.
+    bot.slack.event(_changed(CHANNEL, second, first, at="1700000002.000000"))
+    bot.slack.event(_changed(CHANNEL, first, reply, at="1700000001.000000"))
+    bot.settle()
+    assert _stored_texts(bot) == []  # nothing is a comment before its reply arrives
+    bot.slack.event(payloads.message_event(CHANNEL, U3, reply["text"], reply["ts"], thread_ts))
+    bot.settle()
+    assert _comments(bot, eid) == ["second edit: <atm_support>"]
+    assert _stored_texts(bot) == ["second edit: <atm_support>"]
+
+    bot.slack.event(_changed(CHANNEL, first, reply, at="1700000001.000000"))  # a late retry
+    bot.settle()
+    assert _comments(bot, eid) == ["second edit: <atm_support>"]
+    third = {**reply, "text": "third edit"}
+    bot.slack.event(_changed(CHANNEL, third, second, at="1700000003.000000"))
+    bot.settle()
+    assert _comments(bot, eid) == ["third edit"]
+
+
+def test_only_replies_in_discussions_are_remembered(bot: Bot, bank: dict[str, str]) -> None:
+    """Edits and deletions of messages that are no reply in a discussion leave nothing behind
+    (most messages in the channel and the DMs are none); a reply's are kept only a while."""
+    _, thread_ts = _thread(bot)
+    top = {"type": "message", "user": U2, "text": "hello channel", "ts": "1700000000.000700"}
+    elsewhere = {**top, "text": "in another thread", "thread_ts": "1690000000.000001"}
+    for message in (top, elsewhere):
+        bot.slack.event(_changed(CHANNEL, {**message, "text": "edited"}, message))
+        bot.slack.event(_deleted(CHANNEL, message))
+    bot.settle()
+    assert _records(bot) == {}
+
+    stale = {"type": "message", "user": U2, "text": "hi", "ts": "1700000000.000800",
+             "thread_ts": thread_ts}  # fmt: skip
+    with session_scope(bot.ws.db) as session:  # a tombstone three days old
+        session.add(ReplyRecord(external_key="slack:C0OLD:1.0", deleted=True,
+                                seen_at=utcnow() - timedelta(days=3)))  # fmt: skip
+    bot.slack.event(_deleted(CHANNEL, stale))
+    bot.settle()
+    assert _records(bot) == {f"slack:{CHANNEL}:{stale['ts']}": True}  # the old one pruned
