@@ -6,9 +6,9 @@ Bolt's synchronous dispatch (signature check, listener matching, waiting for the
 Bolt's own ``listener_executor`` after their ack.
 
 Nothing is read before it is needed: a /slack/events body is capped (``MAX_SLACK_BODY``) and its
-signature checked before Bolt parses it, and an /api request without the bearer token is
-refused before its body is read (``TokenFirst``). Every error answers JSON,
-``{"error": <labelbot error class or HTTP status phrase>, "detail": <message>}``.
+signature checked before Bolt parses it, and a request without the bearer token is refused
+before its body is read (``TokenFirst``): every path needs it but ``PUBLIC_PATHS``. Every error
+answers JSON, ``{"error": <labelbot error class or HTTP status phrase>, "detail": <message>}``.
 """
 
 from __future__ import annotations
@@ -67,6 +67,11 @@ MAX_API_BODY = 64 << 20
 # A load balancer's probe wants an answer, not a hang (psycopg waits 10 s to connect).
 HEALTH_TIMEOUT_S = 2.0
 TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
+# The only paths served without the bearer token: a load balancer's probe, and Slack's Request
+# URL (signed with the app's signing secret instead). Everything else, /openapi.json included,
+# needs the token: deny by default, so a route added later is never public by mistake.
+PUBLIC_PATHS = frozenset({"/healthz", "/slack/events"})
+NOT_A_PAYLOAD = "the body is not a Slack payload"
 
 
 def _predictable(text: str) -> str:
@@ -145,11 +150,15 @@ def create_api(
         except (ValueError, AttributeError):
             # Bolt parses the body as it builds the request: JSON (or a form's `payload`) that
             # does not parse, or parses to something other than an object.
-            raise HTTPException(400, "the body is not a Slack payload") from None
+            raise HTTPException(400, NOT_A_PAYLOAD) from None
         loop = asyncio.get_running_loop()
         bolt_response = await loop.run_in_executor(
             services.dispatch_executor, bolt.dispatch, bolt_request
         )
+        if bolt_response.status == 404 and not _slack_kind(bolt_request.body):
+            # Bolt's "unhandled request" for an object that is no Slack request at all (`{}`):
+            # everything Slack sends has a type (events, interactivity) or a command.
+            raise HTTPException(400, NOT_A_PAYLOAD)
         return to_starlette_response(bolt_response)
 
     @api.get("/healthz")
@@ -206,6 +215,22 @@ def _signed_by_slack(verifier: SignatureVerifier, body: bytes, headers: Headers)
         return False
 
 
+def _slack_kind(body: Mapping[str, Any]) -> str | None:
+    """What a parsed Slack request is: its ``type`` or slash ``command``; None when neither."""
+    kind = body.get("type") or body.get("command")
+    return kind if isinstance(kind, str) and kind else None
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches (as Starlette's own get_route_path): served under a root
+    path (uvicorn --root-path, behind a path-prefix proxy), ``scope["path"]`` starts with it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+        return path[len(root) :]
+    return path
+
+
 def _token_ok(settings: SlackSettings, authorization: str | None) -> bool:
     expected = settings.api_token.get_secret_value() if settings.api_token else None
     scheme, _, token = (authorization or "").partition(" ")
@@ -217,10 +242,13 @@ def _token_ok(settings: SlackSettings, authorization: str | None) -> bool:
 
 
 class TokenFirst:
-    """ASGI middleware: /api/* needs the bearer token, checked before the body is read.
+    """ASGI middleware: every path but ``PUBLIC_PATHS`` needs the bearer token, checked before
+    the body is read.
 
     A route's dependencies run only after FastAPI has read and parsed the body, so checking the
-    token there would let anyone make the server buffer a body of up to ``MAX_API_BODY``.
+    token there would let anyone make the server buffer a body of up to ``MAX_API_BODY``. The
+    path checked is the one the router matches: a prefix test on ``scope["path"]`` let every
+    /api route through unauthenticated under a root path.
     """
 
     def __init__(self, app: ASGIApp, *, settings: SlackSettings) -> None:
@@ -230,7 +258,7 @@ class TokenFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope["path"].startswith("/api/")
+            and _route_path(scope) not in PUBLIC_PATHS
             and not _token_ok(self.settings, Headers(scope=scope).get("authorization"))
         ):
             response = _error(401, TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer"})
@@ -253,7 +281,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cap = MAX_API_BODY if scope["path"].startswith("/api/") else MAX_SLACK_BODY
+        cap = MAX_API_BODY if _route_path(scope).startswith("/api/") else MAX_SLACK_BODY
         too_large = f"the request body is over the {cap:,}-byte limit"
         length = Headers(scope=scope).get("content-length", "")
         if length.isdigit() and int(length) > cap:

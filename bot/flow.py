@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
@@ -24,6 +25,7 @@ from engine import (
     digest,
     discussions,
     importing,
+    jobs,
     labeling,
     messaging,
     predicting,
@@ -33,7 +35,13 @@ from engine import (
 )
 from engine.labeling import Task
 from engine.rare import MIN_EXAMPLES
-from storage.errors import ConfigurationError, InvalidInputError, NotFoundError, StaleActionError
+from storage.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    StaleActionError,
+)
 
 BATCH_SIZE = 5
 log = logging.getLogger(__name__)
@@ -312,29 +320,7 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
             f"project *{escape(ref.project)}* has no channel for discussions yet: ask an "
             f"admin to set one (`labelbot project set {escape(ref.project)} --channel C0123`)"
         )
-    thread = discussions.team_thread(services.ws, example_id=example_id)
-    if thread is None:
-        root = views.discussion_root(
-            example_id=example_id, text=ref.text, project=ref.project, opener=user
-        )
-        try:
-            # Not queued: without the root's ts there is no thread to link to.
-            posted = services.client.chat_postMessage(channel=ref.channel, **root)
-        except SlackApiError as exc:
-            if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
-                raise ConfigurationError(
-                    f"labelbot cannot post in <#{ref.channel}>: invite it with `/invite @labelbot`"
-                ) from exc
-            raise
-        thread = discussions.Thread(example_id, str(posted["channel"]), str(posted["ts"]))
-        discussions.open_thread(
-            services.ws,
-            example_id=example_id,
-            channel=thread.channel,
-            thread_ts=thread.thread_ts,
-            kind=discussions.TEAM,
-            opened_by=user,
-        )
+    thread = _team_thread(services, user=user, ref=ref, channel=ref.channel)
     link = services.client.chat_getPermalink(channel=thread.channel, message_ts=thread.thread_ts)
     note = (
         f"Discussion on this example in <#{thread.channel}>: "
@@ -349,6 +335,66 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
         kind=discussions.DM,
         opened_by=user,
     )
+
+
+# A Discuss click that finds another click opening the example's thread waits this long for
+# it (one chat.postMessage, usually well under a second) before asking to click again.
+THREAD_WAIT_S = 10.0
+THREAD_POLL_S = 0.1
+
+
+def _team_thread(
+    services: Services, *, user: str, ref: messaging.ExampleRef, channel: str
+) -> discussions.Thread:
+    """The example's thread in the project channel, posted now if it has none. Double clicks,
+    two experts, or several replicas may ask at once: one claims the example (a lease in the
+    database, as bot.disputes does), checks again and posts; the others wait for its thread."""
+    example_id = ref.example_id
+    thread = discussions.team_thread(services.ws, example_id=example_id)
+    if thread is not None:
+        return thread
+    name = f"discuss:{example_id}"
+    with jobs.claim(services.ws, name, ttl=disputes.OPENING_LEASE) as got:
+        thread = discussions.team_thread(services.ws, example_id=example_id)
+        if got and thread is None:
+            return _post_root(services, user=user, ref=ref, channel=channel)
+    deadline = time.monotonic() + THREAD_WAIT_S
+    while thread is None and time.monotonic() < deadline:
+        time.sleep(THREAD_POLL_S)
+        thread = discussions.team_thread(services.ws, example_id=example_id)
+    if thread is None:  # the other click's post is slow, or failed (its claim is released)
+        raise ConflictError(
+            f"a discussion thread on example {example_id} is being opened: "
+            "click Discuss again in a moment"
+        )
+    return thread
+
+
+def _post_root(
+    services: Services, *, user: str, ref: messaging.ExampleRef, channel: str
+) -> discussions.Thread:
+    root = views.discussion_root(
+        example_id=ref.example_id, text=ref.text, project=ref.project, opener=user
+    )
+    try:
+        # Not queued: without the root's ts there is no thread to link to.
+        posted = services.client.chat_postMessage(channel=channel, **root)
+    except SlackApiError as exc:
+        if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
+            raise ConfigurationError(
+                f"labelbot cannot post in <#{channel}>: invite it with `/invite @labelbot`"
+            ) from exc
+        raise
+    thread = discussions.Thread(ref.example_id, str(posted["channel"]), str(posted["ts"]))
+    discussions.open_thread(
+        services.ws,
+        example_id=ref.example_id,
+        channel=thread.channel,
+        thread_ts=thread.thread_ts,
+        kind=discussions.TEAM,
+        opened_by=user,
+    )
+    return thread
 
 
 def flag(

@@ -52,9 +52,16 @@ def plain_from_slack(text: str) -> str:
     return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+# A Slack user id (U…, or W… on Enterprise Grid): capitals and digits only. Annotators are also
+# plain names (`labelbot label --annotator Walter`, an importer's), which must not become mentions.
+_USER_ID_RE = re.compile(r"[UW][A-Z0-9]+")
+
+
 def who(user: str) -> str:
-    """A mention for Slack users, the plain name for others (an importer's name)."""
-    return f"<@{user}>" if user[:1] in ("U", "W") else escape(user)
+    """A mention for a Slack user id, the escaped name for anyone else (an importer's name, a
+    terminal labeler's): "Walter" stays "Walter", and a name can never form a mention or a
+    broadcast."""
+    return f"<@{user}>" if _USER_ID_RE.fullmatch(user) else escape(user)
 
 
 def names_list(items: list[str], *, conjunction: str = "and") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from bot.slack_text import escape
+from bot.slack_text import escape, who
 from bot.views.text import Block, context, header, message, section
 from engine.digest import Digest
 from engine.evaluation import QUEUE_BIAS
@@ -28,13 +28,8 @@ def _leaderboard(standings: Sequence[Standing]) -> str:
     lines = []
     for i, s in enumerate(standings):
         place = medals[i] if i < len(medals) else f"{i + 1}."
-        who = (
-            f"<@{escape(s.annotator)}>"
-            if s.annotator.startswith(("U", "W"))
-            else escape(s.annotator)
-        )
         streak = f" · :fire: {s.streak}-day streak" if s.streak >= 2 else ""
-        lines.append(f"{place} {who} {s.labels}{streak}")
+        lines.append(f"{place} {who(s.annotator)} {s.labels}{streak}")
     return "*This week's labelers*\n" + "\n".join(lines)
 
 
@@ -43,8 +38,7 @@ def _labelers(by_annotator: Sequence[tuple[str, int]], unnamed: Collection[str])
     (off the leaderboard) only counted, together."""
     named = [(u, n) for u, n in by_annotator if u not in unnamed]
     hidden = sum(n for u, n in by_annotator if u in unnamed)
-    parts = [f"<@{escape(u)}> {n}" if u.startswith(("U", "W")) else f"{escape(u)} {n}"
-             for u, n in named[:10]]  # fmt: skip
+    parts = [f"{who(u)} {n}" for u, n in named[:10]]
     if hidden:
         parts.append(f"{hidden} by {'others' if parts else 'people'} off the leaderboard")
     return ", ".join(parts) or "nobody yet"
@@ -62,11 +56,11 @@ def digest_message(
     ``proposals``: the strongest open proposals in plain words (mrkdwn), instead of their
     technical messages. ``unnamed``: who turned the leaderboard off, whose labels are counted
     without their names."""
-    who = _labelers(d.by_annotator, unnamed)
+    labelers = _labelers(d.by_annotator, unnamed)
     since = f" since {d.since:%b %d}" if d.since else ""
     blocks = [
         header(f"{d.project}: weekly digest"),
-        section(f"*{d.labels_since} new labels*{since} ({d.total_labels} in all) — {who}"),
+        section(f"*{d.labels_since} new labels*{since} ({d.total_labels} in all) — {labelers}"),
         section(_accuracy_line(d)),
     ]
     if d.weakest:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape, shorten_middle, truncate
+from bot.slack_text import escape, shorten_middle, truncate, who
 from bot.views.labeling import example_section
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
@@ -59,14 +59,10 @@ def parse_review_value(value: str) -> tuple[int, int, LabelRef]:
     return int(review_id), int(example_id), int(label_id)
 
 
-def _who(user: str) -> str:
-    return f"<@{user}>" if user[:1] in ("U", "W") else escape(user)
-
-
 def review_message(card: ReviewCard) -> Block:
     """The DM asking a second expert whether a label stands."""
     question = (
-        f"{_who(card.given_by)} labeled this *{escape(card.given)}*; the model thinks "
+        f"{who(card.given_by)} labeled this *{escape(card.given)}*; the model thinks "
         f"*{escape(card.suggested)}* ({card.confidence:.0%}). Which is right?"
     )
     value = str(card.example_id)
