@@ -66,11 +66,14 @@ def handle_error(
         text = UNEXPECTED
     if body.get("type") == "event_callback":
         return  # nobody is waiting on an event: the log is the place
-    # Bolt passes a Respond even where there is nowhere to respond (its response_url is None).
-    if respond is not None and respond.response_url:
-        respond(text=text, response_type="ephemeral", replace_original=False)
-    elif context.user_id:  # a modal submission has no response_url: tell them in the DM
-        client.chat_postMessage(channel=context.user_id, text=text)
+    try:
+        # Bolt passes a Respond even where there is nowhere to respond (its response_url is None).
+        if respond is not None and respond.response_url:
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        elif context.user_id:  # a modal submission has no response_url: tell them in the DM
+            client.chat_postMessage(channel=context.user_id, text=text)
+    except Exception as exc:  # Slack unreachable: the error is logged above, the request ends
+        log.warning("could not tell %s about the error: %s", context.user_id, exc)
 
 
 def _sentence(text: str) -> str:

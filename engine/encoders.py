@@ -139,8 +139,18 @@ def _load_error(name: str, exc: Exception) -> ConfigurationError:
     return ConfigurationError(
         f"encoder {name!r} cannot be loaded offline (LABELBOT_ENCODER): it is neither a registered "
         f"name ({', '.join(MODELS)}), a local transformers model directory, nor a model in the "
-        f"local Hugging Face cache ({type(exc).__name__}: {exc})"
+        f"local Hugging Face cache ({_first_line(exc)})"
     )
+
+
+def _first_line(exc: Exception) -> str:
+    """The gist of a loading error, on one line: transformers' own messages run over several
+    and advise checking the internet connection, which labelbot never uses (offline)."""
+    text = " ".join(str(exc).split())
+    gist = text.split(". ")[0].rstrip(".")
+    if "couldn't connect" in gist.lower() or "internet connection" in gist.lower():
+        gist = "not found locally"
+    return f"{type(exc).__name__}: {gist}" if gist else type(exc).__name__
 
 
 def _load_tokenizer(source: str) -> Any:

@@ -17,7 +17,7 @@ from bot import api as http_api
 from bot import ids
 from tests.bot.conftest import API_TOKEN, PROJECT, Bot
 from tests.fakes import payloads
-from tests.fakes.signing import FORM, sign, signed_interactivity
+from tests.fakes.signing import FORM, sign, signed_interactivity, signed_slash_command
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 PREDICT = f"/api/projects/{PROJECT}/predict"
@@ -146,6 +146,25 @@ def test_an_error_after_a_modal_submission_is_told_in_the_dm(bot: Bot) -> None:
     bot.settle()
     (told,) = bot.slack.dm("U0FLAGGER")
     assert "999999" in told["text"] and told["text"].startswith(":warning:")
+
+
+def test_an_error_whose_reply_cannot_reach_slack_still_ends_the_request(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Slack's response_url unreachable (a closed port): the user cannot be told, but the error
+    # is logged and the request ends as handled, not as a 500 with the reply's traceback
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    form = payloads.slash_command(
+        "U0LOST", "no-such-project", bot.api.dm_channel("U0LOST"),
+        response_url=f"http://127.0.0.1:{port}/commands/T/1/x",
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="bot.app"):
+        answer = bot.slack.post(signed_slash_command(bot.slack.secret, form))
+        bot.settle()
+    assert answer.status_code == 200
+    assert any("could not tell U0LOST" in r.getMessage() for r in caplog.records)
 
 
 # --- #9: what /predict accepts, and what a refusal echoes ---------------------------------------

@@ -123,6 +123,17 @@ def test_unknown_encoder_name_is_a_clear_configuration_error() -> None:
         get_encoder("no-such-org/no-such-model", device="cpu", precision="fp32")
 
 
+def test_encoder_load_error_is_one_line_without_network_advice() -> None:
+    # transformers' own message runs over lines and advises checking the internet connection;
+    # labelbot loads offline only, and its errors are one line
+    with pytest.raises(ConfigurationError) as caught:
+        get_encoder("bert-base-uncased", device="cpu", precision="fp32")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "internet" not in message.lower() and "huggingface.co" not in message
+    assert "LABELBOT_ENCODER" in message
+
+
 def test_unknown_precision_is_invalid_input() -> None:
     with pytest.raises(InvalidInputError, match="precision"):
         get_encoder(device="cpu", precision="int3")
