@@ -71,8 +71,24 @@ def propose_all(
             skipped_texts=skipped_texts,
             skipped_ids=skipped_ids,
         )
+    found = _without_repeated_merges(found)
     found.sort(key=lambda p: (-p.score, p.key))
     return filter_rejected(found, rejected or {})
+
+
+def _without_repeated_merges(found: list[Proposal]) -> list[Proposal]:
+    """Rare-label proposals that suggest the very merge a merge proposal already makes say it
+    twice (one Approve would do both): the merge proposal, with its fuller evidence, stays."""
+    merged = {frozenset(p.labels) for p in found if p.kind == "merge"}
+    return [
+        p
+        for p in found
+        if not (
+            p.kind == "rare"
+            and p.evidence.get("suggestion") == "merge"
+            and frozenset((*p.labels, p.evidence.get("nearest_label"))) in merged
+        )
+    ]
 
 
 def filter_rejected(

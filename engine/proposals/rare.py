@@ -52,12 +52,22 @@ def rare_labels(
                       "nearest_label_cosine": None if near_cos is None else round(near_cos, 3),
                       "examples": data.samples(np.flatnonzero(data.labels == c))},
             key=("rare", name),
-            message=(f"{name} has {n} examples (out-of-fold F1 {f1[c]:.2f}), too few to learn: "
-                     f"{advice}." if n else f"{name} has no examples yet: {advice}."),
+            message=_message(name, n, float(f1[c]), advice, min_examples=min_examples),
             evidence_strength=float(counts.sum()),  # re-ask once the project has grown
         ))  # fmt: skip
     out.sort(key=lambda p: (-p.score, p.labels))
     return out
+
+
+def _message(name: str, n: int, f1: float, advice: str, *, min_examples: int) -> str:
+    if not n:
+        return f"{name} has no examples yet: {advice}."
+    if n < min_examples:
+        return f"{name} has {n} examples (out-of-fold F1 {f1:.2f}), too few to learn: {advice}."
+    # enough examples to count as learnable elsewhere (status' rare labels): the model is poor
+    # at it with this few, which is a different complaint
+    return (f"{name} is hard to learn from {n} examples (out-of-fold F1 {f1:.2f}): "
+            f"{advice}.")  # fmt: skip
 
 
 def _per_class_f1(data: LabeledData, *, seed: int) -> np.ndarray:

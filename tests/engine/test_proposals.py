@@ -378,6 +378,27 @@ def test_rare_labels_suggest_gathering_or_merging() -> None:
     assert found["empty"].message == "empty has no examples yet: gather more examples of empty."
 
 
+def test_a_poorly_learned_label_with_enough_examples_is_not_called_too_few() -> None:
+    """8 examples right next to l0: enough to count as learnable (no rare label in `status`),
+    but the model cannot tell them from l0. The rare check says it is hard to learn, and its
+    "merge it into l0" is left to the merge proposal for the same pair (one Approve, not two)."""
+    X, y, _, centres = _blobs(n_classes=6, d=32, seed=7)
+    rng = np.random.default_rng(8)
+    twin = centres[0] + rng.normal(scale=0.3 / np.sqrt(32), size=(8, 32))
+    keep = y < 5
+    data = _data(
+        np.concatenate([X[keep], twin]).astype(np.float32),
+        np.concatenate([y[keep], [5] * 8]),
+        [f"l{c}" for c in range(5)] + ["twin"],
+        ["t"] * (int(keep.sum()) + 8),
+    )
+    (rare,) = rare_labels(data)
+    assert rare.evidence["suggestion"] == "merge" and rare.evidence["nearest_label"] == "l0"
+    assert "hard to learn from 8 examples" in rare.message and "too few" not in rare.message
+    found = propose_all(data)
+    assert [(p.kind, p.labels) for p in found if "twin" in p.labels] == [("merge", ("l0", "twin"))]
+
+
 def test_nothing_is_proposed_that_would_leave_one_label() -> None:
     """With two labels, a merge (or a rare label's "merge it into") would leave a single class,
     which cannot be trained: neither is proposed, however alike the two are."""
