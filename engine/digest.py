@@ -7,6 +7,7 @@ discussions — plus a chart. The engine builds the figures; the bot turns them 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,12 +16,20 @@ from typing import Any
 from engine import taxonomy
 from engine.consensus import AgreementReport, agreement_report
 from engine.evaluation import QUEUE_BIAS, PerClassF1, per_class_f1
-from engine.forecast import MIN_POINTS, Forecast, StopAdvice, fit_learning_curve, stop_signal
+from engine.forecast import (
+    MIN_POINTS,
+    Forecast,
+    StopAdvice,
+    counted,
+    fit_learning_curve,
+    stop_signal,
+)
 from engine.reviews import review_counts
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import ModelRun, utcnow
 from storage.repositories import feedback, flags, models, projects, proposals
+from storage.repositories import taxonomy as tax_repo
 
 WEAKEST = 5  # classes listed as weakest (only those under the project's target)
 TOP_PROPOSALS = 3  # taxonomy proposals quoted (the rest are counted)
@@ -116,7 +125,7 @@ class Digest:
                 f" (90% interval {acc.low:.1%}–{acc.high:.1%})" if acc.low is not None else ""
             )
             change = (
-                f", {self.accuracy_change:+.1%} since the previous model"
+                f", {points_change(self.accuracy_change)} since the previous model"
                 if self.accuracy_change is not None
                 else ""
             )
@@ -131,7 +140,10 @@ class Digest:
             )
         lines.append(self.forecast_line())
         lines.append(self.stop.reason)
-        lines.append(f"{self.open_flags} open flags, {self.open_discussions} open discussions")
+        lines.append(
+            f"{counted(self.open_flags, 'open flag')}, "
+            f"{counted(self.open_discussions, 'open discussion')}"
+        )
         if self.open_proposals:
             lines.append(f"{self.open_proposals} open taxonomy proposals:")
             lines += [f"  - {m}" for m in self.top_proposals]
@@ -185,6 +197,12 @@ def _forecast(curve: list[CurvePoint], cv_curve: list[CurvePoint]) -> tuple[Fore
         points=points,
         unit="training labels",
     )
+    earlier = sum(p.before_change for p in cv_curve)
+    if not fc.ok and earlier:
+        # the models before the change are left out: say so, or "0 models" reads as a bug
+        fc = dataclasses.replace(fc, message=(
+            f"{fc.message} Not counted: {counted(earlier, 'model')} from before the latest "
+            "taxonomy change, which measured other labels."))  # fmt: skip
     return fc, kind
 
 
@@ -206,6 +224,7 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         open_flags = len(flags.list_flags(session=session, project_id=project.id))
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
         proposed = proposals.list_proposals(session=session, project_id=project.id)
+        active_labels = tax_repo.active_names(session=session, project_id=project.id)
     changed = taxonomy.changed_at(project)
     curve = [p for r in runs if (p := _point(r, _before(r, changed))) is not None]
     cv_curve = [p for r in runs if (p := _cv_point(r, _before(r, changed))) is not None]
@@ -227,6 +246,7 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         if same:
             change = current.accuracy - same[-1].accuracy
     per_class = per_class_f1(active.metrics) if active is not None else PerClassF1("", {}, {})
+    per_class = _only(per_class, set(active_labels))
     target = float(project.settings.get("target_accuracy", DEFAULT_TARGET))
     return Digest(
         project=name,
@@ -255,6 +275,21 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         cv_curve=cv_curve,
         forecast_basis=basis,
         taxonomy_change_at=_change_position(curve),
+    )
+
+
+def points_change(change: float) -> str:
+    """An accuracy change in percentage points ("+2.5 points"; a percent would read relative)."""
+    return f"{change * 100:+.1f} points".replace("-", "\u2212")
+
+
+def _only(scores: PerClassF1, labels: set[str]) -> PerClassF1:
+    """The scores of the labels still in use: a label merged or retired since the model was
+    trained is no class to work on (its examples count under their new label)."""
+    return dataclasses.replace(
+        scores,
+        f1={lb: f1 for lb, f1 in scores.f1.items() if lb in labels},
+        support={lb: n for lb, n in scores.support.items() if lb in labels},
     )
 
 

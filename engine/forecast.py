@@ -207,8 +207,8 @@ def fit_learning_curve(
     current = int(n.max()) if n.size else 0
     if n.size < MIN_POINTS or np.unique(n).size < MIN_DISTINCT_COUNTS:
         return Forecast(ok=False, current_labels=current, message=(
-            f"Too few points to forecast yet ({_count(n.size, 'model')} at "
-            f"{_count(np.unique(n).size, 'label count')}; need {MIN_POINTS} at "
+            f"Too few points to forecast yet ({counted(n.size, 'model')} at "
+            f"{counted(np.unique(n).size, 'label count')}; need {MIN_POINTS} at "
             f"{MIN_DISTINCT_COUNTS} or more label counts)."))  # fmt: skip
     a, b, c, how = _fit(n, acc)
     # a curve that falls with more labels (noisy early scores, a changing taxonomy) has no
@@ -362,6 +362,6 @@ def _round(n: float) -> str:
     return f"{max(step, round(n / step) * step):,}"
 
 
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
     """The count with its noun: 1 model, 3 models."""
     return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -6,8 +6,9 @@ from collections.abc import Collection, Sequence
 
 from bot.slack_text import escape, who
 from bot.views.text import Block, context, header, message, section
-from engine.digest import Digest
+from engine.digest import Digest, points_change
 from engine.evaluation import QUEUE_BIAS
+from engine.forecast import counted
 from engine.leaderboard import Standing
 
 
@@ -18,7 +19,11 @@ def _accuracy_line(d: Digest) -> str:
         return "*Model:* none yet — it trains once a few classes have labels."
     acc = d.accuracy
     interval = f" (90% interval {acc.low:.1%}–{acc.high:.1%})" if acc.low is not None else ""
-    change = f", {d.accuracy_change:+.1%} since the previous model" if d.accuracy_change else ""
+    change = (
+        f", {points_change(d.accuracy_change)} since the previous model"
+        if d.accuracy_change
+        else ""
+    )
     how = "on the audit set" if acc.source == "audit" else f"cross-validated ({QUEUE_BIAS})"
     return f"*Model v{d.model_version}:* {acc.accuracy:.1%} accuracy{interval} {how}{change}"
 
@@ -77,7 +82,8 @@ def digest_message(
         blocks.append(section(_leaderboard(leaderboard)))
     blocks.append(
         context(
-            f"{d.open_flags} open flags · {d.open_discussions} open discussions · "
+            f"{counted(d.open_flags, 'open flag')} · "
+            f"{counted(d.open_discussions, 'open discussion')} · "
             "chart: learning curve (audit points filled, cross-validated hollow) with forecast, "
             f"and {d.per_class_title()}"
         )

@@ -97,3 +97,33 @@ def test_a_model_too_young_to_measure_is_not_called_no_model(ws, tmp_path: Path)
     lines = d.summary()
     assert "no model yet" not in lines
     assert f"model v{run.version}: accuracy not measurable yet (too few labels)" in lines
+
+
+def test_digest_after_a_taxonomy_change_reads_as_the_team_sees_it(loaded) -> None:  # type: ignore[no-untyped-def]
+    """After a merge: the merged-away label is no weakest class (its examples count under the
+    merge target now), the forecast says why earlier models are not counted, an accuracy change
+    is in points, and counts of one read singular."""
+    from engine import labeling, taxonomy
+
+    ws, truth = loaded
+    for who in ("U1", "U2", "U1"):
+        _label(ws, truth, 12, who)
+        training.train_project(ws, "bank")
+    before = digest.build_digest(ws, "bank")
+    assert "card_arrival" in before.per_class_f1
+    taxonomy.merge_labels(ws, project="bank", labels=["card_arrival", "age_limit"],
+                          into="age_limit", actor="admin")  # fmt: skip
+    task = labeling.next_task(ws, project="bank", annotator="U3")
+    assert task is not None
+    labeling.flag(ws, project="bank", example_id=task.example_id, annotator="U3", reason="?")
+    d = digest.build_digest(ws, "bank")
+    assert "card_arrival" not in d.per_class_f1
+    assert all(label != "card_arrival" for label, _, _ in d.weakest)
+    assert not d.forecast.ok
+    assert "Not counted: 3 models from before the latest taxonomy change" in d.forecast.message
+    text = "\n".join(d.summary())
+    assert "1 open flag," in text and "open flags" not in text
+    assert digest.points_change(0.25) == "+25.0 points"
+    assert digest.points_change(-0.031) == "\u22123.1 points"
+    if d.accuracy_change is not None:
+        assert " points since the previous model" in text and "% since" not in text
