@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -60,8 +61,16 @@ def tidy(ws: Workspace, *, now: datetime | None = None) -> Tidied:
     return Tidied(events, gone)
 
 
+# Drawn once per process (at import): HOST:PID alone is not unique. Two containers each run their
+# process as PID 1, and share a host name under `docker run --network host`, k8s `hostNetwork`
+# or a fixed compose `hostname:`; leases are "already ours" for the same owner, so such replicas
+# would hold every lease together. A forked child keeps the token but has its own PID.
+_PROCESS_TOKEN = secrets.token_hex(4)
+
+
 def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as a lease owner: ``HOST:PID:TOKEN``, the token random per process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
 
 
 @dataclass(frozen=True)

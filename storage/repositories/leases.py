@@ -4,24 +4,42 @@ A lease is a row naming its owner and when it lapses. Acquiring is a single cond
 take the row if it is free, lapsed, or already ours — so it is safe across processes on SQLite and
 PostgreSQL alike. A process that dies simply lets its lease lapse; the work is picked up again by
 whoever polls next (jobs are derived from state, never held only in memory).
+
+Times come from the database's clock, not the process's: replicas on different machines compare
+every lease against one clock, so one whose clock runs ahead cannot treat a live lease as lapsed,
+nor one whose clock runs behind take a lease that is already lapsed for everyone else.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from storage.models import Lease, utcnow
+from storage.models import Lease
+
+
+def database_now(session: Session) -> datetime:
+    """The database server's current time, timezone-aware UTC (the lease clock every replica
+    shares). PostgreSQL: ``statement_timestamp()`` (``now()`` would be the start of a possibly
+    long transaction). SQLite: its ``'now'`` is UTC text; the file is on this machine, so this is
+    this machine's clock, to the millisecond."""
+    if session.get_bind().dialect.name == "sqlite":
+        text = session.execute(select(func.strftime("%Y-%m-%d %H:%M:%f", "now"))).scalar_one()
+        return datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
+    value: datetime = session.execute(select(func.statement_timestamp())).scalar_one()
+    return value.astimezone(UTC)
 
 
 def try_acquire(
     *, session: Session, name: str, owner: str, ttl: timedelta, now: datetime | None = None
 ) -> bool:
-    """Take lease ``name`` for ``owner`` until ``now + ttl``; False if someone else holds it."""
-    now = now or utcnow()
+    """Take lease ``name`` for ``owner`` until ``now + ttl``; False if someone else holds it.
+
+    ``now`` defaults to the database's clock; pass one only to simulate time (tests)."""
+    now = now or database_now(session)
     taken = session.execute(
         update(Lease)
         .where(
@@ -43,17 +61,19 @@ def try_acquire(
 
 
 def release(*, session: Session, name: str, owner: str) -> None:
-    """Give the lease up (only its owner can)."""
+    """Give the lease up (only its owner can): it lapses now, by the database's clock."""
     session.execute(
         update(Lease)
         .where(col(Lease.name) == name, col(Lease.owner) == owner)
-        .values(expires_at=utcnow() - timedelta(seconds=1))
+        .values(expires_at=database_now(session) - timedelta(seconds=1))
     )
 
 
 def holder(*, session: Session, name: str, now: datetime | None = None) -> str | None:
+    """Who holds lease ``name`` (None when nobody or it lapsed), by the database's clock unless
+    ``now`` is given."""
     lease = session.get(Lease, name)
-    if lease is None or lease.expires_at < (now or utcnow()):
+    if lease is None or lease.expires_at < (now or database_now(session)):
         return None
     return lease.owner
 
