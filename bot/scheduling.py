@@ -173,7 +173,8 @@ def bot_scheduler(
 ) -> Any:
     """A scheduler (not started) that retrains, notifies, posts digests, taxonomy proposals and
     disagreement threads, sends daily nudges, and redraws examples on screen after a taxonomy
-    change, through Slack."""
+    change, through Slack; and, from build_scheduler, refreshes proposals and scans for likely
+    mislabels after each new model (the reviews reach experts as they ask for work)."""
     seconds = poll_seconds or services.settings.scheduler_poll_seconds
     scheduler = build_scheduler(
         services.ws,

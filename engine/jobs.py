@@ -484,7 +484,7 @@ def review_cycle(
             except (TypeError, ValueError):  # stored badly (by hand, or an older version)
                 log.warning("project %s has an unreadable reviewed_version", project.name)
                 reviewed = 0
-            if run is not None and run.version > reviewed:
+            if run is not None and run.version > reviewed and reviews_wanted(project):
                 due.append((project.name, run.version))
     for name, version in due:
         try:
@@ -495,6 +495,15 @@ def review_cycle(
         if report is not None:
             scanned.append(report)
     return scanned
+
+
+def reviews_wanted(project: Project) -> bool:
+    """Whether the scheduler scans ``project`` after a new model: not while its ``review_share``
+    is 0 (the team turned reviews off; `labelbot review NAME --scan` still scans on demand)."""
+    try:
+        return float(project.settings.get("review_share", 1.0)) > 0
+    except (TypeError, ValueError):  # stored badly: scan, as with the default share
+        return True
 
 
 def _scan_one(

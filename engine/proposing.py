@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,10 @@ from storage.errors import InvalidInputError, NotFoundError, StaleActionError
 from storage.models import TaxonomyProposal, utcnow
 from storage.repositories import examples, feedback, models, projects
 from storage.repositories import proposals as repo
+from storage.repositories import taxonomy as taxonomy_repo
+
+if TYPE_CHECKING:  # the detectors load scikit-learn: imported when a refresh runs
+    from engine.proposals import Proposal
 
 MODEL_RUN_SETTING = "proposals_model_run_id"  # the active model run of the last refresh
 REFRESHED_AT_SETTING = "proposals_refreshed_at"
@@ -115,6 +119,14 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
         )
     now = utcnow()
     with session_scope(ws.db) as session:
+        # The detectors ran for seconds on what was read above, outside any transaction. Under
+        # the taxonomy's lock (taxonomy changes and decisions take it too) read again what may
+        # have changed meanwhile: a proposal decided since, or naming a label merged, split,
+        # renamed or retired since, is not saved (an open row for it is superseded below).
+        taxonomy_repo.lock_taxonomy(session=session, project_id=found.id)
+        decided_now = repo.decided_strengths(session=session, project_id=found.id)
+        active_now = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
+        proposals = [p for p in proposals if _still_current(p, decided, decided_now, active_now)]
         before = repo.list_proposals(session=session, project_id=found.id)
         kept: set[int] = set()
         for p in proposals:
@@ -143,6 +155,25 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
             },
         )
         return repo.list_proposals(session=session, project_id=found.id)
+
+
+def _still_current(
+    p: Proposal, decided_then: dict[str, float], decided_now: dict[str, float], active: set[str]
+) -> bool:
+    """Whether a proposal the detectors found may still be saved as open: its key was not decided
+    while they ran (an admin's answer wins over a refresh that read before it: a decision since
+    raises the key's strength, see ``filter_rejected``), every label it names is still active,
+    and the label an "add" suggests has not been created meanwhile."""
+    key = key_text(p.key)
+    if key in decided_now and decided_now[key] != decided_then.get(key):
+        return False
+    if p.kind == "add":
+        return not set(p.labels) & active
+    named = set(p.labels)
+    nearest = p.evidence.get("nearest_label")
+    if p.kind == "rare" and p.evidence.get("suggestion") == "merge" and nearest:
+        named.add(str(nearest))  # approving merges it into that label
+    return named <= active
 
 
 def refresh_due(ws: Workspace, project: str) -> bool:
@@ -334,9 +365,13 @@ def open_proposal(ws: Workspace, project: str, proposal_id: int) -> TaxonomyProp
 
 
 def _claim(ws: Workspace, row: TaxonomyProposal, *, status: str, actor: str, reason: str) -> None:
-    """Open → ``status`` in one conditional write: of two admins clicking at once, one wins."""
+    """Open → ``status`` in one conditional write: of two admins clicking at once, one wins.
+
+    Under the taxonomy's lock, like a refresh's save: a decision lands before or after it,
+    never between its re-read of the decided keys and its write (which would re-open the key)."""
     assert row.id is not None
     with session_scope(ws.db) as session:
+        taxonomy_repo.lock_taxonomy(session=session, project_id=row.project_id)
         won = repo.change_status(
             session=session, proposal_id=row.id, status=status, actor=actor, reason=reason
         )

@@ -1,4 +1,5 @@
-"""The background scheduler: retrains as labels arrive and sends digests on their cron schedule.
+"""The background scheduler: retrains as labels arrive, refreshes taxonomy proposals and scans for
+likely mislabels after each new model, and sends digests on their cron schedule.
 
 It runs inside `labelbot serve` and on its own as `labelbot worker`. Both poll the database (see
 engine/jobs.py), so any number of processes can run it: leases make sure one trains a project.
@@ -28,7 +29,9 @@ def build_scheduler(
     owner: str | None = None,
     blocking: bool = False,
 ) -> Any:
-    """An APScheduler scheduler (not started) with the retrain and digest jobs."""
+    """An APScheduler scheduler (not started) with the retrain, taxonomy proposals, mislabel
+    reviews, housekeeping and (given ``send_digest``) digest jobs. Proposals and reviews poll
+    like the retrain: each does its work once per new model (under a lease per project)."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -48,6 +51,13 @@ def build_scheduler(
             log.info("taxonomy proposals refreshed for %s", name)
 
     scheduler.add_job(proposals, "interval", seconds=poll_seconds, id="proposals")
+
+    def reviews() -> None:  # after each retrain: the agreed labels the new model doubts
+        for report in jobs.review_cycle(ws, owner=who):
+            what = (report.project, report.model_version, report.suspects, report.opened)
+            log.info("mislabel scan of %s (v%s): %d likely mislabels, %d new reviews", *what)
+
+    scheduler.add_job(reviews, "interval", seconds=poll_seconds, id="reviews")
 
     def tidy() -> None:
         done = jobs.tidy(ws)
