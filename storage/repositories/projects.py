@@ -63,8 +63,22 @@ def list_projects(*, session: Session) -> list[Project]:
 
 
 def update_project_settings(*, session: Session, project_id: int, **changes: Any) -> Project:
-    """Merge ``changes`` into the project's settings JSON."""
-    project = get_project_by_id(session=session, project_id=project_id)
+    """Merge ``changes`` into the project's settings JSON (a None value is stored as null).
+
+    The JSON is one column, written back whole: the read and the merge happen under the
+    project's row lock, or two writers of different keys (a digest marked sent while an admin
+    saves a setting) would each write back what they read, and one change would be lost.
+    FOR NO KEY UPDATE is the lock the UPDATE takes anyway: clicks and imports, which only
+    refer to the row, go on. ``populate_existing`` re-reads a copy the session loaded before
+    the lock. SQLite's write transactions are serial already."""
+    project = session.exec(
+        select(Project)
+        .where(Project.id == project_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).first()
+    if project is None:
+        raise NotFoundError(f"no project with id {project_id}")
     project.settings = {**project.settings, **changes}
     session.add(project)
     session.flush()
