@@ -195,12 +195,26 @@ def _runs(session, project_id: int) -> tuple[ModelRun | None, ModelRun | None]: 
 
 def _new_labels(session, project_id: int, ready: ModelRun | None) -> int:  # type: ignore[no-untyped-def]
     """Labels the last finished model did not read: stored after the highest annotation id its
-    pool read (runs from before it was recorded: stored since the run started)."""
+    pool read, plus those with a lower id that committed after the read (runs from before it was
+    recorded: stored since the run started).
+
+    PostgreSQL hands out ids at INSERT, but transactions commit in any order: a click that
+    commits late can hold an id below the one read. The run keeps how many annotations had an
+    id up to it then (``annotations_through_count``); any more now committed late. Annotations
+    are never deleted, and the count includes retracted ones, so a retraction changes nothing
+    (a late label that was since retracted still counts: a retrain early, at worst)."""
     through = ready.metrics.get("annotations_read_through") if ready is not None else None
     if isinstance(through, int):
-        return models.count_annotations_after(
+        after = models.count_annotations_after(
             session=session, project_id=project_id, after_id=through
         )
+        seen = ready.metrics.get("annotations_through_count") if ready is not None else None
+        if not isinstance(seen, int):  # a run from before the count was kept
+            return after
+        now = models.count_annotations_through(
+            session=session, project_id=project_id, through_id=through
+        )
+        return after + max(0, now - seen)
     since = ready.created_at if ready is not None else None
     return feedback.count_annotations(session=session, project_id=project_id, since=since)
 

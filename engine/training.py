@@ -3,6 +3,12 @@
 A new model becomes active atomically: it is trained and evaluated outside any transaction, its
 artifact is written (atomically) to disk, and only then one transaction marks it active and swaps in
 its predictions. A crash midway leaves the previous model active and the database consistent.
+
+Whoever changes which model answers, or what it said, takes turns in that last transaction
+(``models.lock_models``: retrains, rollbacks and pins, re-scores, the prune of old files) and
+re-checks there what it decided on while it computed outside: that no newer or hand-picked model
+became active and no version was pinned meanwhile (a retrain), that the model it scored with is
+still the active one (a re-score), that the file it activates was not pruned (a rollback).
 """
 
 from __future__ import annotations
@@ -29,7 +35,13 @@ from engine.strategies import (
 )
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import ConfigurationError, InvalidInputError, LabelbotError, NotFoundError
+from storage.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    LabelbotError,
+    NotFoundError,
+)
 from storage.models import ModelRun
 from storage.repositories import assignments, examples, feedback, models, projects
 from storage.repositories.models import PredictionRow
@@ -40,6 +52,9 @@ DEFAULT_BATCH = 20  # examples the strategy ranks first after each model (the ne
 TOP_K = 5  # probabilities stored per example
 # The query strategy's batch is asked first: its priorities sit above every uncertainty score.
 _BATCH_PRIORITY = 1_000_000.0
+# Predictions computed while the active model or the labels changed are computed again (they
+# would be another model's, or name labels that are gone); after this many tries, a conflict.
+_SCORING_TRIES = 3
 
 
 @dataclass
@@ -54,8 +69,11 @@ class Pool:
     audit: np.ndarray  # True for examples labeled through an audit pick (a uniform draw)
     label_texts: list[str] = field(default_factory=list)  # per class: what it is searched from
     # The highest annotation id when the labels were read: later ones are new to a model trained
-    # on this pool (the retrain trigger counts them: engine.jobs.retrain_decision).
+    # on this pool (the retrain trigger counts them: engine.jobs.retrain_decision) ...
     read_through: int = 0
+    # ... and how many annotations had an id up to it then: one that commits later with a lower
+    # id (ids are handed out at INSERT, transactions commit in any order) raises the count.
+    read_count: int = 0
 
     @property
     def labeled(self) -> np.ndarray:
@@ -76,10 +94,13 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
-        # Read first: on PostgreSQL each statement sees what was committed when it began, so a
-        # label stored meanwhile may be in the pool and still counted as new (a retrain early,
-        # once), never the reverse (a label in no model and never counted).
-        read_through = models.last_annotation_id(session=session, project_id=project.id)
+        # Read first, in one statement: on PostgreSQL each statement sees what was committed
+        # when it began, so a label stored meanwhile may be in the pool and still counted as new
+        # (a retrain early, once), never the reverse: a label in no model is either above the
+        # highest id or, committed late with a lower id, beyond the count (jobs._new_labels).
+        read_through, read_count = models.annotation_watermark(
+            session=session, project_id=project.id
+        )
         rows = examples.list_examples(session=session, project_id=project.id)
         labels = projects.list_labels(session=session, project_id=project.id)
         classes = [lb.name for lb in labels]
@@ -96,7 +117,8 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
     y = np.array([index.get(agreed.get(int(i), ""), -1) for i in ids], dtype=np.int64)
     audit = np.array([int(i) in audited for i in ids], dtype=bool)
     return Pool(project_id=project.id, example_ids=ids, X=X, classes=classes, y=y, audit=audit,
-                label_texts=label_texts, read_through=read_through)  # fmt: skip
+                label_texts=label_texts, read_through=read_through,
+                read_count=read_count)  # fmt: skip
 
 
 def _graph(ws: Workspace, pool: Pool) -> PoolGraph:
@@ -130,6 +152,8 @@ def train_project(
     try:
         with session_scope(ws.db, read_only=True) as session:
             project = projects.get_project(session=session, name=name)
+            found = models.get_active_model_run(session=session, project_id=pool.project_id)
+            active_before = found.id if found is not None else None
         chosen = kind or str(project.settings.get("classifier", "auto"))
         graph = _graph(ws, pool)
         active, previous_model, unusable = _load_active(ws, name)
@@ -168,6 +192,7 @@ def train_project(
                 _pool_proba(warm, pool).argmax(axis=1), _pool_proba(model, pool).argmax(axis=1)
             )
         metrics["annotations_read_through"] = pool.read_through
+        metrics["annotations_through_count"] = pool.read_count
         model.encoder = ws.encoder.name
         path = ws.model_dir(name) / f"v{run.version}.npz"
         model.save(path)
@@ -185,21 +210,22 @@ def train_project(
             models.finish_model_run(session=session, run_id=run.id, status="failed")
         raise
     run_id, version = run.id, run.version
+    stale = False
     with session_scope(ws.db) as session:
-        newer = (
-            models.newer_active_run(session=session, project_id=pool.project_id, version=version)
-            if promote
-            else None
-        )
-        if newer is not None:
-            # Trained outside one lease (or after it lapsed): a run that started later, so read
-            # later labels, finished first. It stays active; this one is kept, not promoted.
-            promote = False
-            metrics["promotion"] = {
-                "promoted": False,
-                "reason": f"v{newer.version}, trained on later labels, became active while "
-                f"v{version} trained",
-            }
+        now = models.lock_models(session=session, project_id=pool.project_id)
+        if promote:
+            # decided on what was read before training: a pin and the active model may have
+            # changed since (a pin, a rollback, another training), and they win
+            again, why = promotion_decision(now.settings, active, pool.classes, metrics,
+                unusable=None if unusable is None else _why_unusable(unusable))  # fmt: skip
+            held = (
+                _overtaken(session, pool.project_id, version=version, before=active_before)
+                if again
+                else why
+            )
+            if held is not None:
+                promote = False
+                metrics["promotion"] = {"promoted": False, "reason": held}
         run = models.finish_model_run(
             session=session,
             run_id=run_id,
@@ -214,9 +240,58 @@ def train_project(
                 session=session, project_id=pool.project_id, model_run_id=run_id, rows=rows
             )
             run.is_active = True
+            stale = _labels_changed(session, pool) or _texts_added(session, pool)
     ws.memo[("model", run_id)] = model
     _prune_artifacts(ws, pool.project_id)
+    if stale:
+        _rescore_after(ws, name, f"v{version}")
     return run
+
+
+def _overtaken(session: Any, project_id: int, *, version: int, before: int | None) -> str | None:
+    """Why run ``version`` must not replace the active model after all (None when it may): the
+    active run changed while it trained (``before``: the active run's id when it started), to a
+    run that started later -- trained outside one lease, or after it lapsed: it read later
+    labels -- or to one a person chose (a rollback, a pin, a promotion), which is the later
+    decision. Called under :func:`models.lock_models`."""
+    current = models.get_active_model_run(session=session, project_id=project_id)
+    if current is None or current.id == before:
+        return None
+    if current.version > version:
+        return (
+            f"v{current.version}, trained on later labels, became active while v{version} trained"
+        )
+    return (
+        f"v{current.version} was made active while v{version} trained (a rollback or a "
+        "promotion); promote this one with `labelbot models promote`"
+    )
+
+
+def _labels_changed(session: Any, pool: Pool) -> bool:
+    """Whether the labels changed (renamed, merged, split, added, retired) since ``pool`` was
+    read: predictions computed from it name labels of before. Read under
+    :func:`models.lock_models`, which taxonomy changes take turns with."""
+    classes = [lb.name for lb in projects.list_labels(session=session, project_id=pool.project_id)]
+    return classes != pool.classes
+
+
+def _texts_added(session: Any, pool: Pool) -> bool:
+    """Whether texts were imported since ``pool`` was read (examples are never deleted): they
+    have no predictions from a model scored on it. An import that commits after this read is
+    re-scored after it, by then with the model activated here."""
+    count, last = models.example_extent(session=session, project_id=pool.project_id)
+    return (count, last) != (len(pool.example_ids), int(pool.example_ids[-1]))
+
+
+def _rescore_after(ws: Workspace, name: str, what: str) -> None:
+    """Re-score the whole pool after ``what`` became active on a pool that changed meanwhile:
+    its rows replaced those of the pool it read; texts imported since hold another model's (or
+    none) and the labels may have other names. A failure here does not undo the activation."""
+    log.info("re-scoring %s: its pool changed while %s was scored", name, what)
+    try:
+        rescore_project(ws, name)
+    except LabelbotError as exc:
+        log.warning("re-scoring %s after %s became active failed: %s", name, what, exc)
 
 
 def _pool_proba(model: Model, pool: Pool, idx: np.ndarray | None = None) -> np.ndarray:
@@ -290,42 +365,86 @@ def promotion_decision(
 
 def activate_version(ws: Workspace, name: str, version: int) -> ModelRun:
     """Make model ``version`` the active one now and re-score the queue with it."""
-    pool = load_pool(ws, name)
-    with session_scope(ws.db, read_only=True) as session:
-        project = projects.get_project(session=session, name=name)
-        runs = {
-            r.version: r
-            for r in models.list_model_runs(session=session, project_id=pool.project_id)
-        }
-    run = runs.get(version)
-    if run is None or run.id is None:
-        raise NotFoundError(f"project {name!r} has no model v{version} (have: {sorted(runs)})")
-    if run.status != "ready" or not run.artifact_path or not Path(run.artifact_path).exists():
-        raise InvalidInputError(f"model v{version} has no usable file (status {run.status})")
-    mapping = class_map(ws, name, run, pool.classes)
-    if mapping is None:
-        raise InvalidInputError(
-            f"model v{version} was trained on a different set of labels; retrain instead"
-        )
-    model = ws.memo.get(("model", run.id)) or load_model(Path(run.artifact_path))
-    ws.memo[("model", run.id)] = model
-    mismatch = encoder_mismatch(ws, model)
-    if mismatch is not None:
-        raise InvalidInputError(f"model v{version} {mismatch}; retrain instead")
-    rows = _prediction_rows(ws, pool, model, project.settings, mapping)
-    with session_scope(ws.db) as session:
-        models.activate_model_run(session=session, project_id=pool.project_id, run_id=run.id)
-        models.replace_predictions(
-            session=session, project_id=pool.project_id, model_run_id=run.id, rows=rows
-        )
-    run.is_active = True
-    return run
+    return _activate(ws, name, version, pin=False)
+
+
+def pin_version(ws: Workspace, name: str, version: int) -> ModelRun:
+    """Activate ``version`` and keep it active: retrains are stored but not promoted."""
+    return _activate(ws, name, version, pin=True)
+
+
+def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> ModelRun:
+    """Activate ``version`` with its predictions (and, with ``pin``, pin it) in one transaction,
+    in turn with retrains and prunes: a retrain that finishes later sees the pin or the hand
+    pick and keeps it; a version whose file a prune deleted meanwhile is refused."""
+    for _ in range(_SCORING_TRIES):
+        pool = load_pool(ws, name)
+        with session_scope(ws.db, read_only=True) as session:
+            project = projects.get_project(session=session, name=name)
+            runs = {
+                r.version: r
+                for r in models.list_model_runs(session=session, project_id=pool.project_id)
+            }
+        run = runs.get(version)
+        if run is None or run.id is None:
+            raise NotFoundError(f"project {name!r} has no model v{version} (have: {sorted(runs)})")
+        if run.status != "ready" or not run.artifact_path or not Path(run.artifact_path).exists():
+            raise InvalidInputError(f"model v{version} has no usable file (status {run.status})")
+        mapping = class_map(ws, name, run, pool.classes)
+        if mapping is None:
+            raise InvalidInputError(
+                f"model v{version} was trained on a different set of labels; retrain instead"
+            )
+        model = ws.memo.get(("model", run.id)) or load_model(Path(run.artifact_path))
+        ws.memo[("model", run.id)] = model
+        mismatch = encoder_mismatch(ws, model)
+        if mismatch is not None:
+            raise InvalidInputError(f"model v{version} {mismatch}; retrain instead")
+        rows = _prediction_rows(ws, pool, model, project.settings, mapping)
+        with session_scope(ws.db) as session:
+            models.lock_models(session=session, project_id=pool.project_id)
+            now = models.get_model_run(session=session, run_id=run.id)
+            path = now.artifact_path if now is not None else None
+            if path is None or not Path(path).exists():
+                # a retrain's prune chose it while its predictions were computed
+                raise ConflictError(
+                    f"model v{version} of {name!r} lost its file while it was being activated "
+                    f"(old files are pruned after each retrain, LABELBOT_KEEP_MODELS): nothing "
+                    f"changed; see `labelbot models {name}` for the versions that have one"
+                )
+            relabeled = _labels_changed(session, pool)
+            added = not relabeled and _texts_added(session, pool)
+            if not relabeled:
+                models.activate_model_run(
+                    session=session, project_id=pool.project_id, run_id=run.id
+                )
+                models.replace_predictions(
+                    session=session, project_id=pool.project_id, model_run_id=run.id, rows=rows
+                )
+                if pin:
+                    projects.update_project_settings(
+                        session=session, project_id=pool.project_id, pinned_version=version
+                    )
+                run.is_active = True
+        if not relabeled:
+            if added:  # texts imported meanwhile: scored now, with it
+                _rescore_after(ws, name, f"v{version}")
+            return run
+        log.info("activating v%s of %s again: its labels changed meanwhile", version, name)
+    raise ConflictError(
+        f"the labels of {name!r} kept changing while v{version} was being activated; try again"
+    )
 
 
 def _prune_artifacts(ws: Workspace, project_id: int) -> None:
-    """Delete old model files (runs keep their metrics); never the active, pinned or best one."""
+    """Delete old model files (runs keep their metrics); never the active, pinned or best one.
+
+    Chosen and forgotten in turn with activations (``models.lock_models``), so a rollback to a
+    version being pruned either made it active first (it is kept) or finds it gone and refuses;
+    the files are deleted once that is committed."""
+    doomed: list[str] = []
     with session_scope(ws.db) as session:
-        project = projects.get_project_by_id(session=session, project_id=project_id)
+        project = models.lock_models(session=session, project_id=project_id)
         runs = [
             r
             for r in models.list_model_runs(session=session, project_id=project_id)
@@ -344,8 +463,10 @@ def _prune_artifacts(ws: Workspace, project_id: int) -> None:
             protect=frozenset(protect),
         ):
             assert old.id is not None and old.artifact_path is not None
-            Path(old.artifact_path).unlink(missing_ok=True)
+            doomed.append(old.artifact_path)
             models.forget_artifact(session=session, run_id=old.id)
+    for path in doomed:
+        Path(path).unlink(missing_ok=True)
 
 
 def _prediction_rows(
@@ -469,18 +590,6 @@ def _quality(run: ModelRun) -> tuple[float, float, int]:
     )
 
 
-def pin_version(ws: Workspace, name: str, version: int) -> ModelRun:
-    """Activate ``version`` and keep it active: retrains are stored but not promoted."""
-    run = activate_version(ws, name, version)
-    with session_scope(ws.db) as session:
-        project = projects.get_project(session=session, name=name)
-        assert project.id is not None
-        projects.update_project_settings(
-            session=session, project_id=project.id, pinned_version=version
-        )
-    return run
-
-
 def unpin(ws: Workspace, name: str) -> None:
     """Let retrains replace the active model again (when they are not worse)."""
     with session_scope(ws.db) as session:
@@ -499,24 +608,40 @@ def list_versions(ws: Workspace, name: str) -> list[ModelRun]:
 
 
 def rescore_project(ws: Workspace, name: str) -> int:
-    """Recompute the queue order with the active model (or a cold start without one)."""
-    pool = load_pool(ws, name)
-    run, loaded, unusable = _load_active(ws, name)
-    if unusable is not None:
-        log.warning("re-scoring %s as a cold start: %s", name, unusable)
-    with session_scope(ws.db, read_only=True) as session:
-        project = projects.get_project(session=session, name=name)
-    mapping = class_map(ws, name, run, pool.classes) if run and loaded else None
-    model = loaded if mapping is not None else None
-    rows = _prediction_rows(ws, pool, model, project.settings, mapping)
-    with session_scope(ws.db) as session:
-        models.replace_predictions(
-            session=session,
-            project_id=pool.project_id,
-            model_run_id=run.id if model is not None and run else None,
-            rows=rows,
-        )
-    return len(rows)
+    """Recompute the queue order with the active model (or a cold start without one).
+
+    Written in turn with activations (``models.lock_models``), and only while the model it
+    scored with is still the active one and the labels are still the ones it read: otherwise
+    (a retrain finished, a rollback, a taxonomy change meanwhile) it scores again, so an older
+    model's predictions never land after a newer one's."""
+    for _ in range(_SCORING_TRIES):
+        pool = load_pool(ws, name)
+        run, loaded, unusable = _load_active(ws, name)
+        if unusable is not None:
+            log.warning("re-scoring %s as a cold start: %s", name, unusable)
+        with session_scope(ws.db, read_only=True) as session:
+            project = projects.get_project(session=session, name=name)
+        mapping = class_map(ws, name, run, pool.classes) if run and loaded else None
+        model = loaded if mapping is not None else None
+        rows = _prediction_rows(ws, pool, model, project.settings, mapping)
+        with session_scope(ws.db) as session:
+            models.lock_models(session=session, project_id=pool.project_id)
+            now = models.get_active_model_run(session=session, project_id=pool.project_id)
+            same = (now.id if now else None) == (run.id if run else None)
+            # texts imported meanwhile keep the rows their import's re-score gives them
+            if same and not _labels_changed(session, pool):
+                models.replace_predictions(
+                    session=session,
+                    project_id=pool.project_id,
+                    model_run_id=run.id if model is not None and run else None,
+                    rows=rows,
+                )
+                return len(rows)
+        log.info("re-scoring %s again: the active model or the labels changed meanwhile", name)
+    raise ConflictError(
+        f"the active model or the labels of {name!r} kept changing while its queue was "
+        "re-scored; try again"
+    )
 
 
 def class_map(ws: Workspace, name: str, run: ModelRun, classes: list[str]) -> np.ndarray | None:
@@ -563,20 +688,23 @@ def _load_active(
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
         run = models.get_active_model_run(session=session, project_id=project.id)
-    if run is None or not run.artifact_path:
+    if run is None:
         return None, None, None
     key = ("model", run.id)
     model = ws.memo.get(key)
     if model is None:
         try:
+            if not run.artifact_path:  # pruned: the database says so (the file went after)
+                raise FileNotFoundError(run.version)
             model = load_model(Path(run.artifact_path))
         except FileNotFoundError:
             pinned = project.settings.get("pinned_version") == run.version
+            where = run.artifact_path or "(it was pruned)"
             return (
                 run,
                 None,
                 NotFoundError(
-                    f"model v{run.version} of {name!r} is missing its file {run.artifact_path}: "
+                    f"model v{run.version} of {name!r} is missing its file {where}: "
                     f"retrain with `labelbot train {name}`"
                     + (f" (it is pinned: `labelbot models unpin {name}` first)" if pinned else "")
                     + f", or make a version whose file exists answer with "

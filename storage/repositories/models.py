@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import func, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError
@@ -63,17 +64,32 @@ def activate_model_run(*, session: Session, project_id: int, run_id: int) -> Non
     session.execute(update(ModelRun).where(col(ModelRun.id) == run_id).values(is_active=True))
 
 
-def newer_active_run(*, session: Session, project_id: int, version: int) -> ModelRun | None:
-    """The project's active run when it is newer than ``version`` (a run that started later, so
-    trained on later labels): the run ``version`` must not replace it.
+def lock_models(*, session: Session, project_id: int) -> Project:
+    """Take the project's turn at changing which model answers and what it said: activating a
+    run (a retrain, a rollback, a pin), writing its predictions (a re-score) and deleting model
+    files (the prune) all run in transactions that start here, so they take turns, and each
+    re-reads what it decides on after the lock (a newer active run, a pin, a pruned file).
 
-    Locks the project's row first on PostgreSQL, so that two runs finishing at once take turns
-    and the second sees the first one's activation (SQLite's ``BEGIN IMMEDIATE`` already makes
-    writers take turns)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(select(Project.id).where(Project.id == project_id).with_for_update()).first()
-    active = get_active_model_run(session=session, project_id=project_id)
-    return active if active is not None and active.version > version else None
+    On PostgreSQL the project's row is locked until the transaction ends: FOR NO KEY UPDATE,
+    which settings writes and taxonomy changes also take (they wait, or are waited for), while
+    clicks, claims and imports, which only refer to the row, go on: a text imported meanwhile
+    is seen once committed (the import's re-score comes after it). ``populate_existing``
+    returns the project as it is now. SQLite's write transactions are serial already (its
+    compiler leaves the clause out). Returns the project, re-read."""
+    project = session.exec(
+        select(Project)
+        .where(Project.id == project_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).first()
+    if project is None:
+        raise NotFoundError(f"no project with id {project_id}")
+    return project
+
+
+def get_model_run(*, session: Session, run_id: int) -> ModelRun | None:
+    """Run ``run_id`` as it is now (re-read, even when the session holds an older copy)."""
+    return session.get(ModelRun, run_id, populate_existing=True)
 
 
 def get_active_model_run(*, session: Session, project_id: int) -> ModelRun | None:
@@ -110,28 +126,56 @@ def replace_predictions(
     model_run_id: int | None,
     rows: Sequence[PredictionRow],
 ) -> None:
-    """Swap in a new set of predictions and queue priorities for the project, atomically."""
-    session.execute(delete(Prediction).where(col(Prediction.project_id) == project_id))
+    """Store ``rows`` as their examples' predictions and queue priorities, replacing what those
+    examples had, in the caller's transaction (atomic with it). Other examples keep their rows:
+    texts imported after the pool was read keep the ones their import's re-score gave them.
+
+    An upsert, not DELETE + INSERT: two writers at once would otherwise both delete what they
+    can see and then insert the same keys (PostgreSQL's second DELETE does not see rows the first
+    one inserted), a duplicate-key error. Writers of one project still take turns
+    (:func:`lock_models`), which is what keeps an older model's rows from landing last."""
+    if not rows:
+        return
     now = utcnow()
-    if rows:
-        session.execute(
-            insert(Prediction),
-            [
-                {
-                    "example_id": r.example_id,
-                    "project_id": project_id,
-                    "model_run_id": model_run_id,
-                    "label": r.label,
-                    "confidence": r.confidence,
-                    "probs": r.probs,
-                    "uncertainty": r.uncertainty,
-                    "priority": r.priority,
-                    "reason": r.reason,
-                    "updated_at": now,
-                }
-                for r in rows
-            ],
+    dialect = session.get_bind().dialect.name
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Prediction)
+    replaced = (
+        "project_id", "model_run_id", "label", "confidence", "probs", "uncertainty",
+        "priority", "reason", "updated_at",
+    )  # fmt: skip
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[col(Prediction.example_id)],
+        set_={name: stmt.excluded[name] for name in replaced},
+    )
+    session.execute(
+        stmt,
+        [
+            {
+                "example_id": r.example_id,
+                "project_id": project_id,
+                "model_run_id": model_run_id,
+                "label": r.label,
+                "confidence": r.confidence,
+                "probs": r.probs,
+                "uncertainty": r.uncertainty,
+                "priority": r.priority,
+                "reason": r.reason,
+                "updated_at": now,
+            }
+            for r in rows
+        ],
+    )
+
+
+def example_extent(*, session: Session, project_id: int) -> tuple[int, int]:
+    """(how many examples the project has, the highest example id): compared with a pool read
+    earlier, whether texts were imported since (examples are never deleted)."""
+    count, last = session.exec(
+        select(func.count(), func.coalesce(func.max(Example.id), 0)).where(
+            Example.project_id == project_id
         )
+    ).one()
+    return int(count), int(last or 0)
 
 
 def get_predictions(*, session: Session, project_id: int) -> dict[int, Prediction]:
@@ -162,16 +206,29 @@ def forget_artifact(*, session: Session, run_id: int) -> None:
 # --- which labels a run read: the retrain trigger counts the ones it did not --------------------
 
 
-def last_annotation_id(*, session: Session, project_id: int) -> int:
-    """The project's highest annotation id so far (0 without any): read before a training pool,
-    it marks the labels that pool can hold."""
+def annotation_watermark(*, session: Session, project_id: int) -> tuple[int, int]:
+    """(the project's highest annotation id so far, how many annotations -- retracted ones too --
+    it has): one statement, so one snapshot. Read before a training pool, it marks the labels
+    that pool can hold; annotations are never deleted, so a later count of the ids up to that
+    one (:func:`count_annotations_through`) that is higher found labels that committed late."""
+    last, count = session.exec(
+        select(func.coalesce(func.max(Annotation.id), 0), func.count())
+        .select_from(Annotation)
+        .join(Example, col(Example.id) == Annotation.example_id)
+        .where(Example.project_id == project_id)
+    ).one()
+    return int(last or 0), int(count)
+
+
+def count_annotations_through(*, session: Session, project_id: int, through_id: int) -> int:
+    """Annotations of the project (retracted ones too) with an id up to ``through_id``."""
     return int(
         session.exec(
-            select(func.coalesce(func.max(Annotation.id), 0))
+            select(func.count())
+            .select_from(Annotation)
             .join(Example, col(Example.id) == Annotation.example_id)
-            .where(Example.project_id == project_id)
+            .where(Example.project_id == project_id, col(Annotation.id) <= through_id)
         ).one()
-        or 0
     )
 
 
