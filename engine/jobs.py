@@ -389,7 +389,7 @@ def digest_cycle(
 ) -> list[str]:
     """Send each due project's digest through ``send`` (the bot posts it); returns the names."""
     owner = owner or default_owner()
-    now = now or utcnow()
+    given, now = now, now or utcnow()  # the lease keeps the database's clock unless told a time
     sent: list[str] = []
     with session_scope(ws.db, read_only=True) as session:
         found = projects.list_projects(session=session)
@@ -398,7 +398,7 @@ def digest_cycle(
             if not digest_due(project, now=now):
                 continue
             with _lease(
-                ws, f"digest:{project.name}", owner=owner, ttl=timedelta(minutes=10), now=now
+                ws, f"digest:{project.name}", owner=owner, ttl=timedelta(minutes=10), now=given
             ) as got:
                 if not got or not digest_due(_reread(ws, project.name), now=now):
                     continue  # another process holds it, or sent it since the cycle began
@@ -493,11 +493,7 @@ def review_cycle(
         for project in projects.list_projects(session=session):
             assert project.id is not None
             run = models.get_active_model_run(session=session, project_id=project.id)
-            try:
-                reviewed = int(project.settings.get("reviewed_version", 0))
-            except (TypeError, ValueError):  # stored badly (by hand, or an older version)
-                log.warning("project %s has an unreadable reviewed_version", project.name)
-                reviewed = 0
+            reviewed = _reviewed_version(project)
             if run is not None and run.version > reviewed and reviews_wanted(project):
                 due.append((project.name, run.version))
     for name, version in due:
@@ -509,6 +505,15 @@ def review_cycle(
         if report is not None:
             scanned.append(report)
     return scanned
+
+
+def _reviewed_version(project: Project) -> int:
+    """The model version the project's last mislabel scan read (0: none yet)."""
+    try:
+        return int(project.settings.get("reviewed_version", 0))
+    except (TypeError, ValueError):  # stored badly (by hand, or an older version)
+        log.warning("project %s has an unreadable reviewed_version", project.name)
+        return 0
 
 
 def reviews_wanted(project: Project) -> bool:
@@ -531,8 +536,8 @@ def _scan_one(
 ) -> ScanReport | None:
     """Scan ``name`` for likely mislabels (None when another process holds it, or it failed)."""
     with _lease(ws, f"reviews:{name}", owner=owner, ttl=REVIEWS_LEASE, now=now) as got:
-        if not got:
-            return None
+        if not got or _reviewed_version(_reread(ws, name)) >= version:
+            return None  # another process holds it, or scanned this model since the cycle began
         try:
             report = reviews.scan_project(ws, name, now=now)
             with session_scope(ws.db) as session:

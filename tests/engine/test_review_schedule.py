@@ -107,3 +107,17 @@ def test_review_share_zero_turns_the_scheduled_scan_off(bank: Workspace, scans) 
     projects.update_settings(bank, project="bank", review_share=0.1)  # on again: the model is
     _tick(scheduler, "reviews")  # scanned at the next poll, not only after the next retrain
     assert scans == ["bank"] and _open_reviews(bank) > 0
+
+
+def test_a_replica_that_found_a_scan_due_does_not_repeat_one_done_meanwhile(
+    bank: Workspace, scans
+) -> None:  # type: ignore[no-untyped-def]
+    """Two replicas both find v1 unscanned; the first scans it, then the second takes the lease:
+    it re-reads the project under the lease and leaves it (no second scan of the same model)."""
+    scheduler = build_scheduler(bank, owner="w1")
+    _tick(scheduler, "retrain")
+    _tick(scheduler, "reviews")
+    assert scans == ["bank"]
+    # the second replica's cycle decided "v1 is due" before the first one's scan committed
+    assert jobs._scan_one(bank, "bank", 1, owner="w2", now=None, on_scanned=None) is None
+    assert scans == ["bank"]
