@@ -364,7 +364,8 @@ def promotion_decision(
 
 
 def activate_version(ws: Workspace, name: str, version: int) -> ModelRun:
-    """Make model ``version`` the active one now and re-score the queue with it."""
+    """Make model ``version`` the active one now and re-score the queue with it; when another
+    version is pinned, the pin moves to this one."""
     return _activate(ws, name, version, pin=False)
 
 
@@ -402,7 +403,8 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> ModelRun:
             raise InvalidInputError(f"model v{version} {mismatch}; retrain instead")
         rows = _prediction_rows(ws, pool, model, project.settings, mapping)
         with session_scope(ws.db) as session:
-            models.lock_models(session=session, project_id=pool.project_id)
+            locked = models.lock_models(session=session, project_id=pool.project_id)
+            pinned = locked.settings.get("pinned_version")
             now = models.get_model_run(session=session, run_id=run.id)
             path = now.artifact_path if now is not None else None
             if path is None or not Path(path).exists():
@@ -421,7 +423,10 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> ModelRun:
                 models.replace_predictions(
                     session=session, project_id=pool.project_id, model_run_id=run.id, rows=rows
                 )
-                if pin:
+                if pin or pinned not in (None, version):
+                    # a rollback or promotion while another version is pinned moves the pin:
+                    # the admin chose this one, and a pin left on a version that no longer
+                    # answers would hold retrains back for nothing
                     projects.update_project_settings(
                         session=session, project_id=pool.project_id, pinned_version=version
                     )

@@ -199,6 +199,26 @@ def test_pinned_version_is_not_replaced_and_rollback(loaded) -> None:  # type: i
     assert projects.project_status(ws, "bank")["model"]["version"] == 2
 
 
+def test_a_rollback_while_pinned_moves_the_pin(loaded) -> None:  # type: ignore[no-untyped-def]
+    """Pin v1, roll back to v2: v2 answers and is the pinned one (a pin left on v1 would hold
+    every retrain back while v1 no longer answers)."""
+    ws, truth = loaded
+    _label(ws, truth, 10)
+    training.train_project(ws, "bank")
+    _label(ws, truth, 10)
+    training.train_project(ws, "bank")
+    training.pin_version(ws, "bank", 1)
+    training.activate_version(ws, "bank", 2)
+    assert projects.project_status(ws, "bank")["model"]["version"] == 2
+    assert projects.get_project(ws, "bank").settings["pinned_version"] == 2
+    _label(ws, truth, 10)
+    v3 = training.train_project(ws, "bank")
+    assert not v3.is_active  # still pinned: on v2 now
+    training.unpin(ws, "bank")
+    training.activate_version(ws, "bank", 1)  # no pin: a rollback pins nothing
+    assert projects.get_project(ws, "bank").settings.get("pinned_version") is None
+
+
 def test_model_worse_on_the_audit_set_is_held_back() -> None:
     active = ModelRun(
         project_id=1, version=1, classes=["a", "b"],
