@@ -695,6 +695,7 @@ def _change(
                 **{TAXONOMY_CHANGED_AT: event.created_at.isoformat()},
             )
         labels = repo.active_names(session=session, project_id=found.id)
+        proposal_repo.supersede_outdated(session=session, project_id=found.id, active=labels)
     if rescore and retrain:
         refresh_queue(ws, project)
     return TaxonomyChange(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -167,6 +167,31 @@ def supersede(*, session: Session, proposal_ids: Sequence[int], now: datetime | 
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def supersede_outdated(*, session: Session, project_id: int, active: Collection[str]) -> int:
+    """Open proposals a taxonomy change made moot, marked ``superseded`` at once (not at the
+    next refresh): one that names a label no longer active (merged, split, renamed, retired),
+    or one that adds a label that exists now."""
+    moot = [
+        int(p.id)
+        for p in session.exec(
+            select(TaxonomyProposal).where(
+                TaxonomyProposal.project_id == project_id, TaxonomyProposal.status == OPEN
+            )
+        )
+        if p.id is not None and _outdated(p, active)
+    ]
+    return supersede(session=session, proposal_ids=moot)
+
+
+def _outdated(proposal: TaxonomyProposal, active: Collection[str]) -> bool:
+    if proposal.kind == "add":
+        return any(lb in active for lb in proposal.labels)
+    evidence = proposal.evidence or {}
+    into = evidence.get("nearest_label") if evidence.get("suggestion") == "merge" else None
+    named = [*proposal.labels, *([into] if into else [])]  # a rare label's "merge it into X"
+    return not all(lb in active for lb in named)
 
 
 def set_proposal_message(

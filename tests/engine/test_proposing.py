@@ -330,3 +330,43 @@ def test_proposal_cycle_follows_the_active_model_and_digest_lists_them(
     assert d.top_proposals[0] == first.message
     assert f"{d.open_proposals} open taxonomy proposals:" in d.summary()
     assert timedelta(0) <= d.generated_at - proposing.last_refreshed(ws, "bank")  # type: ignore[operator]
+
+
+def test_a_taxonomy_change_supersedes_the_open_proposals_it_made_moot(
+    ws, banking_slice, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """At once, not at the next refresh: a proposal naming a label merged away (or a rare
+    label's "merge it into" one), and an "add" of a label that now exists. Others stay open."""
+    make_project(ws, tmp_path, banking_slice, labeled=0)
+    saved = {}
+    with session_scope(ws.db) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        for kind, labels, evidence in [
+            ("merge", ["age_limit", "atm_support"], {}),
+            ("rare", ["change_pin"], {"suggestion": "merge", "nearest_label": "age_limit"}),
+            (
+                "rare",
+                ["exchange_rate"],
+                {"suggestion": "gather_more", "nearest_label": "age_limit"},
+            ),
+            ("add", ["lost_card"], {}),
+            ("split", ["card_arrival"], {}),
+        ]:
+            row, _ = proposal_repo.save_open_proposal(
+                session=s, project_id=project.id, kind=kind, labels=labels,
+                key=proposing.key_text((kind, *labels)), score=0.5, evidence=evidence,
+                evidence_strength=10.0, message=f"{kind} {labels}",
+            )  # fmt: skip
+            saved[(kind, labels[0])] = row.id
+    taxonomy.merge_labels(ws, project="bank", labels=["age_limit", "card_arrival"],
+                          into="card_arrival", actor="ana")  # fmt: skip
+    taxonomy.add_labels(ws, project="bank", names=["lost_card"], actor="ana")
+
+    def status(key):  # type: ignore[no-untyped-def]
+        return proposing.get_proposal(ws, saved[key]).status
+
+    assert status(("merge", "age_limit")) == "superseded"  # names the merged-away label
+    assert status(("rare", "change_pin")) == "superseded"  # "merge it into age_limit"
+    assert status(("rare", "exchange_rate")) == "open"  # gather more: still sound
+    assert status(("split", "card_arrival")) == "open"  # the merge target is still a label
+    assert status(("add", "lost_card")) == "superseded"  # added by hand meanwhile
