@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
@@ -29,7 +31,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".labelbot"),
         validation_alias="LABELBOT_DATA_DIR",
-        description="Where embeddings caches and model artifacts live",
+        description="Where embeddings caches and model artifacts live (made absolute on load)",
     )
     api_token: str | None = Field(
         default=None,
@@ -52,6 +54,55 @@ class Settings(BaseSettings):
         validation_alias="LABELBOT_SCHEDULER_POLL_SECONDS",
         description="Seconds between the scheduler's checks for projects to retrain",
     )
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        """A relative data directory is taken against the directory the settings are loaded in,
+        once: the model files and caches written under it are then found by the same absolute
+        path from any directory (a server's WorkingDirectory, a CLI run elsewhere)."""
+        return Path(os.path.abspath(value.expanduser()))
+
+    def artifact_file(self, stored: str) -> Path:
+        """Where the model file stored as ``stored`` (a model run's ``artifact_path``) is.
+
+        An absolute path is used as it is. A relative one was written by a labelbot that kept
+        ``data_dir`` relative (".labelbot/models/NAME/vN.npz", relative to the directory that
+        command ran in): it is looked for in this ``data_dir`` (``models/NAME/vN.npz`` under
+        it), else, failing that, in the current directory as before."""
+        path = Path(stored)
+        if path.is_absolute():
+            return path
+        under_data_dir = self.data_dir / "models" / Path(*path.parts[-2:])
+        if under_data_dir.exists() or not path.exists():
+            return under_data_dir
+        return path.absolute()
+
+    def sqlite_file(self) -> Path | None:
+        """The absolute path of the SQLite file DATABASE_URL names (a relative one is relative
+        to the current directory); None for PostgreSQL or an in-memory SQLite database."""
+        try:
+            url = make_url(self.database_url)
+        except Exception:  # sqlalchemy's ArgumentError; storage.db.make_engine says it well
+            return None
+        database = url.database
+        if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+            return None
+        if database.startswith("file:"):  # a SQLite URI filename: left to SQLite
+            return None
+        return Path(os.path.abspath(Path(database).expanduser()))
+
+    def database_shown(self) -> str:
+        """DATABASE_URL as a message should show it: a SQLite file by its absolute path, a
+        PostgreSQL password hidden."""
+        try:
+            url = make_url(self.database_url)
+        except Exception:
+            return "an invalid DATABASE_URL"
+        path = self.sqlite_file()
+        if path is not None:
+            url = url.set(database=str(path))
+        return url.render_as_string(hide_password=True)
 
 
 @lru_cache(maxsize=1)

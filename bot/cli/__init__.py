@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.cli import (  # noqa: F401  (each registers commands)
     data,
     experiments,
+    flags,
     interactive,
     models,
     proposals,

@@ -13,36 +13,113 @@ from rich.columns import Columns
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
+from typer.core import TyperCommand
 
+from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
-from storage.errors import LabelbotError
+from storage.errors import LabelbotError, NotFoundError
 
-app = typer.Typer(
+# Output that is not a terminal (a pipe, a log, CI) is laid out this wide instead of rich's 80
+# columns: a command printed as a hint stays one line, and table cells are not cut short.
+WIDE = 200
+
+
+class Command(TyperCommand):
+    """Help in the shape labelbot's README shows, whatever typer's version: arguments by their
+    names in capitals (or their metavar), `[NAME]` when optional, with no Python type beside
+    them (typer 0.2x writes required arguments in braces, `{name}`, and lists as
+    `<list[str]>`)."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = _argument_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((_argument_name(param), record[1]))
+            else:
+                options.append(record)
+        if arguments:
+            with formatter.section("Arguments"):
+                formatter.write_dl(arguments)
+        if options:
+            with formatter.section("Options"):
+                formatter.write_dl(options)
+
+
+def _argument_name(param: click.Parameter) -> str:
+    if param.metavar:
+        return param.metavar
+    return str(param.name).upper() + ("..." if param.nargs != 1 else "")
+
+
+class Typer(typer.Typer):
+    """typer.Typer whose commands render their help with :class:`Command`."""
+
+    def command(  # type: ignore[override]
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any
+    ) -> Callable[[Any], Any]:
+        return super().command(name, cls=cls or Command, **kwargs)
+
+
+app = Typer(
     help=(
         "labelbot: train a text classifier by labeling, from Slack or the terminal.\n\n"
-        "Configuration comes from the environment: DATABASE_URL (default sqlite:///labelbot.db), "
-        "LABELBOT_ENCODER, LABELBOT_DATA_DIR (embeddings and models, default .labelbot/)."
+        "Configuration comes from the environment: DATABASE_URL (default sqlite:///labelbot.db, "
+        "in the current directory), LABELBOT_ENCODER, LABELBOT_DATA_DIR (embeddings and models, "
+        "default .labelbot/ in the current directory)."
     ),
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-project_app = typer.Typer(help="Create, list and configure projects.", no_args_is_help=True)
-labels_app = typer.Typer(
+project_app = Typer(help="Create, list and configure projects.", no_args_is_help=True)
+labels_app = Typer(
     help="Show and change a project's labels (its taxonomy), with their history.",
     no_args_is_help=True,
 )
 app.add_typer(project_app, name="project")
 app.add_typer(labels_app, name="labels")
 
+
+class _Console(Console):
+    """A console that never hard-wraps a plain line it prints somewhere other than a terminal:
+    a hint copied from a log must stay one command. Tables and panels still fit the width."""
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+        if soft_wrap is None and not self.is_terminal:
+            soft_wrap = all(isinstance(o, str | Text) for o in objects)
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
 # Data (example texts, label names, error messages) prints as it is: markup is off, so "[/]" in
 # a ticket or "[P1]" in a label name shows literally instead of crashing or vanishing. The few
 # styled lines are built with :func:`styled`, the data in them escaped (rich.markup.escape).
-out = Console(markup=False)
-err = Console(stderr=True, markup=False)
+out = _Console(markup=False)
+err = _Console(stderr=True, markup=False)
 F = TypeVar("F", bound=Callable[..., Any])
 MANY_CHOICES = 15  # more labels than this print in columns
+
+
+@app.callback()
+def _fit_output() -> None:
+    """Before any command: lay output that is not a terminal out :data:`WIDE` columns wide (a
+    wider COLUMNS is kept). Done here, not at import: the streams are known only now."""
+    for console in (out, err):
+        if not console.is_terminal and console.width < WIDE:
+            console.width = WIDE
 
 
 def styled(markup: str) -> Text:
@@ -80,10 +157,16 @@ def ask(prompt: str) -> str | None:
         return None
 
 
+class MissingDatabase(NotFoundError):
+    """DATABASE_URL names a SQLite file that does not exist, for a command that only reads or
+    changes what is there: it is not created (an empty one would only hide the mistake)."""
+
+
 def handle_errors(func: F) -> F:
     """Turn labelbot's errors into a one-line message and the error's exit code.
 
-    Options that are stored as they are (``--channel``, ``--actor``, ``--annotator``) are checked
+    A project that is not found is reported with the database it was looked for in. Options
+    that are stored as they are (``--channel``, ``--actor``, ``--annotator``) are checked
     against their column's width first, for every command that has them."""
 
     @wraps(func)
@@ -92,12 +175,33 @@ def handle_errors(func: F) -> F:
             check_lengths(kwargs)
             return func(*args, **kwargs)
         except LabelbotError as exc:
-            typer.echo(f"error: {exc}", err=True)  # one plain line: scripts grep it
+            message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            name = kwargs.get("name")
+            if isinstance(exc, MissingDatabase) and isinstance(name, str):
+                message = f"no project named {name!r}: {message}"
+            elif isinstance(exc, NotFoundError) and message.startswith("no project named "):
+                message += f" in {get_settings().database_shown()}"
+            typer.echo(f"error: {message}", err=True)  # one plain line: scripts grep it
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def workspace() -> Workspace:
-    """Open the configured database, migrating it to the current schema first."""
-    return Workspace.open()
+def workspace(*, create: bool = False) -> Workspace:
+    """Open the configured database, migrating it to the current schema first.
+
+    A SQLite file that does not exist is created only with ``create`` (`init`, `project
+    create`, the worker); any other command refuses with :class:`MissingDatabase`, naming the
+    absolute path it looked for: run from another directory, the default
+    ``sqlite:///labelbot.db`` names another file."""
+    settings = get_settings()
+    path = settings.sqlite_file()
+    if not create and path is not None and not path.exists():
+        given = settings.database_url.split("///", 1)[-1]
+        relative = "" if given.startswith(("/", "~")) else ", relative to the current directory"
+        raise MissingDatabase(
+            f"no database at {path} (DATABASE_URL {settings.database_url}{relative}); nothing "
+            "was created: run labelbot where its database is, or set DATABASE_URL "
+            "(`labelbot init` creates a new one)"
+        )
+    return Workspace.open(settings)

@@ -6,13 +6,14 @@ import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.common import (
+    MissingDatabase,
     app,
     err,
     handle_errors,
@@ -23,22 +24,22 @@ from bot.cli.common import (
     workspace,
 )
 from engine import exporting, projects
-from storage.errors import ConfigurationError, LabelbotError
+from storage.errors import ConfigurationError, InvalidInputError, LabelbotError
 
 
 @app.command()
 @handle_errors
 def init() -> None:
     """Create the database (or upgrade its schema) and the data directory."""
-    ws = workspace()
+    ws = workspace(create=True)
     if ws.db.url.get_backend_name() == "sqlite" and ws.db.url.database in (None, "", ":memory:"):
         raise ConfigurationError(
             "DATABASE_URL names an in-memory SQLite database, gone when this command ends: "
             "give a file, e.g. sqlite:///labelbot.db"
         )
     ws.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    out.print(f"database ready: {ws.db.url.render_as_string(hide_password=True)}")
-    out.print(f"data directory: {ws.settings.data_dir.resolve()}")
+    out.print(f"database ready: {ws.settings.database_shown()}")
+    out.print(f"data directory: {ws.settings.data_dir}")
 
 
 @project_app.command("create")
@@ -52,7 +53,9 @@ def project_create(
 ) -> None:
     """Create a project with its initial labels."""
     names = [n.strip() for n in labels.split(",") if n.strip()]
-    project = projects.create_project(workspace(), name=name, labels=names, channel_id=channel)
+    project = projects.create_project(
+        workspace(create=True), name=name, labels=names, channel_id=channel
+    )
     out.print(f"created project {project.name!r} with {len(names)} labels")
 
 
@@ -151,20 +154,57 @@ def project_set(
 @project_app.command("list")
 @handle_errors
 def project_list() -> None:
-    """List projects."""
-    ws = workspace()
-    table = Table("project", "examples", "labeled", "model", "channel")
-    for p in projects.list_projects(ws):
-        status = projects.project_status(ws, p.name)
+    """List projects, each with its active model's accuracy as `labelbot status` headlines it:
+    the audit estimate when there are audit labels, else the cross-validated one, marked so."""
+    from engine.evaluation import explain_status
+
+    try:
+        ws = workspace()
+    except MissingDatabase as exc:  # nothing to list, and nothing is created to say so
+        out.print(f"no projects: {exc}", highlight=False)
+        return
+    found = projects.list_projects(ws)
+    if not found:
+        out.print(
+            f"no projects yet in {ws.settings.database_shown()}: "
+            "`labelbot project create NAME --labels A,B`",
+            highlight=False,
+        )
+        return
+    table = Table("project", "examples", "labeled", "model (accuracy)", "channel")
+    measured = False
+    for p in found:
+        status = explain_status(projects.project_status(ws, p.name))
         model = status["model"]
-        acc = "-"
-        if model:
-            accuracy = model["metrics"].get("accuracy")  # none when too few labels to tell
-            acc = f"v{model['version']}" + (f" acc {accuracy:.3f}" if accuracy is not None else "")
+        measured |= bool(model and model["estimate"]["headline"])
         table.add_row(
-            p.name, str(status["examples"]), str(status["labeled"]), acc, p.channel_id or "-"
+            p.name,
+            str(status["examples"]),
+            str(status["labeled"]),
+            _model_cell(model),
+            p.channel_id or "-",
         )
     out.print(table)
+    if measured:
+        out.print(
+            "accuracy as `labelbot status NAME` headlines it: audit = on the audit labels "
+            "(drawn at random, never trained on); CV = cross-validated on the training labels "
+            "(reads low)",
+            highlight=False,
+        )
+
+
+def _model_cell(model: dict[str, Any] | None) -> str:
+    """The active model and its headline accuracy, written as `status` writes it: "v4 audit
+    75.0% (n=4)", "v2 CV 0.847"."""
+    if not model:
+        return "-"
+    head = model["estimate"]["headline"]
+    if head is None:  # too few labels to tell
+        return f"v{model['version']}"
+    if head["source"] == "audit":
+        return f"v{model['version']} audit {head['accuracy']:.1%} (n={head['n']})"
+    return f"v{model['version']} CV {head['accuracy']:.3f}"
 
 
 @labels_app.command("list")
@@ -184,7 +224,10 @@ def labels_list(name: Annotated[str, typer.Argument(help="Project name")]) -> No
 @handle_errors
 def labels_add(
     name: Annotated[str, typer.Argument(help="Project name")],
-    labels: Annotated[list[str], typer.Argument(help="New label names")],
+    labels: Annotated[
+        list[str],
+        typer.Argument(metavar="LABEL...", help="New label names (or one comma-separated list)"),
+    ],
     reason: Annotated[str, typer.Option(help="Why: kept in `labels history`")] = "",
     actor: Annotated[
         str | None, typer.Option(help="Who makes the change (default: your login name)")
@@ -193,12 +236,16 @@ def labels_add(
         list[str] | None,
         typer.Option(
             "--description",
+            metavar="TEXT",
             help="Guidelines for a new label, shown to labelers (repeat once per label, in order). "
             "The queue also finds a new label's first examples by its name and guidelines.",
         ),
     ] = None,
 ) -> None:
     """Add labels to a project's taxonomy (recorded in `labels history`).
+
+    Names are split on commas, as everywhere else: `labels add NAME A B` and `labels add NAME
+    A,B` both add A and B (so a label name never holds a comma).
 
     The queue is re-scored at once: once a project has labeled examples, the unlabeled examples
     nearest each new label's name (and guidelines) are asked first, until experts have given it
@@ -207,6 +254,9 @@ def labels_add(
     from bot.cli.taxonomy import default_actor, refresh_queue
     from engine import taxonomy
 
+    labels = [n.strip() for given in labels for n in given.split(",") if n.strip()]
+    if not labels:
+        raise InvalidInputError("no label names given: `labelbot labels add NAME A B`")
     if description and len(description) != len(labels):
         err.print(
             f"error: {len(description)} --description for {len(labels)} label(s): give one per "
@@ -258,17 +308,30 @@ def import_(
     from engine import training  # torch and scikit-learn load only when needed
 
     ws = workspace()
-    report = projects.import_file(
-        ws,
-        project=name,
-        path=file,
-        text_column=text_column,
-        label_column=label_column or "label",
-        id_column=id_column or "id",
-        require_label_column=label_column is not None,
-        require_id_column=id_column is not None,
-        progress=sys.stderr.isatty(),
-    )
+    try:
+        report = projects.import_file(
+            ws,
+            project=name,
+            path=file,
+            text_column=text_column,
+            label_column=label_column or "label",
+            id_column=id_column or "id",
+            require_label_column=label_column is not None,
+            require_id_column=id_column is not None,
+            embed=False,  # below, where an interruption can say what is left to do
+        )
+    except KeyboardInterrupt:
+        _interrupted("while reading and storing the file: the import is one transaction, so "
+                     "nothing was stored; run it again")  # fmt: skip
+    try:
+        # every example of the project not embedded yet: this file's new texts, and any an
+        # import interrupted earlier left (a re-run finishes its embedding here)
+        training.load_pool(ws, name, progress=sys.stderr.isatty())
+    except KeyboardInterrupt:
+        _interrupted(f"while embedding: the file's {report.inserted} new examples and "
+                     f"{report.annotations} labels are stored, but not every text is embedded "
+                     "yet; run the same import again to finish embedding (what is stored is "
+                     "skipped as duplicates)")  # fmt: skip
     out.print(
         f"imported {report.inserted} examples ({report.duplicates} duplicates skipped), "
         f"{report.annotations} labels"
@@ -285,8 +348,17 @@ def import_(
         )
     try:
         training.rescore_project(ws, name)
+    except KeyboardInterrupt:
+        _interrupted("while ordering the queue: the import is complete; the queue is ordered "
+                     "again when the project next trains")  # fmt: skip
     except LabelbotError as exc:  # the queue order is a convenience; the import itself stands
         err.print(f"note: queue not re-scored: {exc}")
+
+
+def _interrupted(what: str) -> NoReturn:
+    """Ctrl-C: one line on what was done and what is left, then the shell's exit code for it."""
+    err.print(f"interrupted {what}", highlight=False)
+    raise typer.Exit(130)
 
 
 @app.command()

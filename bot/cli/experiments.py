@@ -34,15 +34,16 @@ def _labeled_file(path: Path, label_column: str) -> tuple[list[str], list[str]]:
 def simulate_cmd(
     train: Annotated[Path, typer.Argument(help="Labeled pool (CSV/JSONL with text and label)")],
     test: Annotated[Path, typer.Option("--test", help="Labeled test file to score against")],
-    budget: Annotated[int, typer.Option(help="Labels to collect")] = 1000,
-    batch: Annotated[int, typer.Option(help="Labels per round between retrains")] = 50,
+    budget: Annotated[int, typer.Option(min=1, help="Labels to collect")] = 1000,
+    batch: Annotated[int, typer.Option(min=1, help="Labels per round between retrains")] = 50,
     seed_size: Annotated[
-        int | None, typer.Option(help="Cold-start labels (default: one per class, whole batches)")
+        int | None,
+        typer.Option(min=1, help="Cold-start labels (default: one per class, whole batches)"),
     ] = None,
     strategy: Annotated[
         str, typer.Option(help=f"Query strategy: {', '.join(STRATEGIES)}")
     ] = DEFAULT_STRATEGY,
-    seeds: Annotated[int, typer.Option(help="Independent runs to average")] = 3,
+    seeds: Annotated[int, typer.Option(min=1, help="Independent runs to average")] = 3,
     classifier: Annotated[str, typer.Option(help="linear, blend or auto")] = "auto",
     label_column: Annotated[str, typer.Option(help="Column holding the label")] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
@@ -51,8 +52,14 @@ def simulate_cmd(
 
     The test file must be held out: rows also in the training file (the same text) are
     warned about, and refused when they are half of it or more."""
+    from engine.classifier import KINDS
     from engine.simulation import check_test_overlap, labels_to_reach, simulate
+    from engine.strategies import get_strategy
 
+    # the options first: a typo should not wait for both files to be read and embedded
+    get_strategy(strategy)
+    if classifier not in KINDS:
+        raise InvalidInputError(f"unknown classifier {classifier!r}; valid: {', '.join(KINDS)}")
     pool_texts, pool_labels = _labeled_file(train, label_column)
     if len(pool_texts) < 2:  # the strategies rank a pool against itself
         raise InvalidInputError(

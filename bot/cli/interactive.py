@@ -26,7 +26,10 @@ from engine.labeling import Task
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
 
-HELP = "number = label · s = skip · f = flag · u = undo last · t = train now · q = quit"
+HELP = (
+    "number = label · s = skip (not shown to you again) · f = flag · u = undo last · "
+    "t = train now · q = quit"
+)
 QUIT = ("q", "quit", "exit")
 
 
@@ -58,6 +61,7 @@ def _show(task: Task) -> None:
             styled(escape(task.text) + hint),
             title=f"{task.project} · example {task.example_id}",
             subtitle=f"you today: {task.done_today} · waiting: {task.queue_left}",
+            expand=out.is_terminal,  # elsewhere (a pipe, a log) as wide as the text, no wider
         )
     )
     print_choices([choice.name for choice in task.labels])
@@ -98,8 +102,10 @@ def label(
     """Label examples in the terminal: the most useful example first, numbered labels.
 
     \b
-    Keys: a number labels the example · s skip · f flag (asks why) · u undo the last label ·
-    t train now · q quit (Ctrl-D and Ctrl-C too: the example goes back to the pool)."""
+    Keys: a number labels the example · s skip (for good: a skipped example waits for other
+    experts, never for you again) · f flag (asks why; the example leaves everyone's queue until
+    `labelbot flags resolve`) · u undo the last label · t train now · q quit (Ctrl-D and Ctrl-C
+    too: the example goes back to the pool)."""
     ws = workspace()
     who = annotator or login_name()
     if retrain_every is None:
@@ -109,7 +115,7 @@ def label(
     while True:
         task = labeling.next_task(ws, project=name, annotator=who)
         if task is None:
-            out.print("nothing left to label in this project — thank you!")
+            out.print(nothing_left(ws, name, who), highlight=False)
             return
         _show(task)
         answer = (ask(">") or "q").lower()  # Ctrl-D / Ctrl-C: leave as with q
@@ -124,6 +130,10 @@ def label(
             elif answer == "f":
                 labeling.flag(
                     ws, project=name, example_id=task.example_id, annotator=who, reason=reason
+                )
+                out.print(
+                    f"flagged: it leaves the queue until resolved (`labelbot flags {name}`)",
+                    highlight=False,
                 )
             elif answer == "u":
                 if last is None:
@@ -155,6 +165,36 @@ def label(
                 err.print(f"not understood: {answer!r}. {HELP}")
         except LabelbotError as exc:
             err.print(styled(f"[yellow]{escape(str(exc))}[/]"))
+
+
+def nothing_left(ws: Workspace, project: str, who: str) -> str:
+    """Why the queue has no example for ``who``: no examples yet, every one still waiting
+    skipped by them (or out with other experts), or truly all labeled."""
+    from engine.flags import set_aside
+
+    left = set_aside(ws, project=project, annotator=who)
+    if left.examples == 0:
+        return f"no examples yet: import some with `labelbot import {project} FILE`"
+    flagged = ""
+    if left.flagged:
+        are = "example is" if left.flagged == 1 else "examples are"
+        flagged = f" ({left.flagged} flagged {are} set aside: `labelbot flags {project}`)"
+    if left.skipped:
+        them = "example" if left.skipped == 1 else "examples"
+        others = left.waiting - left.skipped
+        also = f"; {others} more are out with other experts now" if others > 0 else ""
+        return (
+            f"nothing left for you ({who}): you skipped the {left.skipped} {them} still "
+            f"waiting, and a skip is for good: they wait for other experts (`labelbot label "
+            f"{project} --annotator SOMEONE`){also}{flagged}"
+        )
+    if left.waiting:
+        them = "example still waiting is" if left.waiting == 1 else "examples still waiting are"
+        return (
+            f"nothing free for you right now: the {left.waiting} {them} out with other experts "
+            f"(back in the queue if not answered in time){flagged}"
+        )
+    return f"nothing left to label in this project — thank you!{flagged}"
 
 
 def project_retrain_every(ws: Workspace, project: str) -> int:

@@ -6,6 +6,13 @@ four jobs polled every 15 s that is about a thousand lines an hour around the fe
 output, and its "skipped: maximum number of running instances" warning, which only says that a
 training round is still under way when the next poll comes (max_instances=1 on purpose), is
 logged at DEBUG.
+
+Alembic says at INFO which plugins it set up and which dialect it migrates ("Context impl
+SQLiteImpl.") each time a process brings the schema up to date: a dozen start-up lines that
+bury the ones that matter; they show at DEBUG only. Bolt's "As you gave `client` as well,
+`token` will be unused" warning is dropped: the bot hands Bolt its own client (with the token
+and retry handlers) on purpose, and Bolt warns only because it reads SLACK_BOT_TOKEN from the
+environment by itself as well.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import logging
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SKIPPED = "maximum number of running instances"
+_BOLT_TOKEN_UNUSED = "`token` will be unused"
 
 
 class _SkippedRunsAtDebug(logging.Filter):
@@ -29,15 +37,28 @@ class _SkippedRunsAtDebug(logging.Filter):
         return True
 
 
+class _BoltTokenUnused(logging.Filter):
+    """Drop Bolt's warning that the token is unused when a client is given too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _BOLT_TOKEN_UNUSED not in str(record.msg)
+
+
 def configure_logging(level: str | int = logging.INFO) -> None:
-    """Log at ``level`` (a name like "info" or a number); APScheduler's loggers at WARNING
-    unless ``level`` is DEBUG, its skipped-run warning at DEBUG either way."""
+    """Log at ``level`` (a name like "info" or a number); APScheduler's and Alembic's loggers
+    at WARNING unless ``level`` is DEBUG, APScheduler's skipped-run warning at DEBUG either way,
+    Bolt's unused-token warning never."""
     number = level if isinstance(level, int) else logging.getLevelName(level.upper())
     if not isinstance(number, int):
         number = logging.INFO
     logging.basicConfig(level=number, format=FORMAT)
     debug = number <= logging.DEBUG
-    logging.getLogger("apscheduler").setLevel(logging.NOTSET if debug else logging.WARNING)
-    scheduler = logging.getLogger("apscheduler.scheduler")
-    if not any(isinstance(f, _SkippedRunsAtDebug) for f in scheduler.filters):
-        scheduler.addFilter(_SkippedRunsAtDebug())
+    for name in ("apscheduler", "alembic"):
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
+    _add_filter(logging.getLogger("apscheduler.scheduler"), _SkippedRunsAtDebug)
+    _add_filter(logging.getLogger("slack_bolt.App"), _BoltTokenUnused)
+
+
+def _add_filter(logger: logging.Logger, kind: type[logging.Filter]) -> None:
+    if not any(isinstance(f, kind) for f in logger.filters):
+        logger.addFilter(kind())

@@ -29,7 +29,14 @@ ACTIONS = ("pin", "unpin", "rollback", "promote")
 )
 @handle_errors
 def models_cmd(
-    words: Annotated[list[str], typer.Argument(help="NAME, or ACTION NAME [VERSION]")],
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="NAME | ACTION NAME [VERSION]",
+            help="A project, or an action and its arguments (see above)",
+            show_default=False,
+        ),
+    ],
 ) -> None:
     from engine import training
 
@@ -147,7 +154,7 @@ def worker(
 
     configure_logging(logging.DEBUG if verbose else logging.INFO)
     log = logging.getLogger("labelbot.worker")
-    ws = workspace()
+    ws = workspace(create=True)  # a service may start before the first project is made
     every = poll_seconds or ws.settings.scheduler_poll_seconds
     services = None
     try:
@@ -162,7 +169,11 @@ def worker(
         log.info("Slack settings found: retraining, posting digests and notifications")
         services = build_services(slack, ws=ws)
         scheduler = bot_scheduler(services, poll_seconds=every, blocking=True)
-    out.print(f"labelbot worker: checking for work every {every:g} s (Ctrl-C to stop)")
+    out.print(
+        f"labelbot worker: checking for work every {every:g} s in "
+        f"{ws.settings.database_shown()} (Ctrl-C to stop)",
+        highlight=False,
+    )
     # systemd and Kubernetes stop a service with SIGTERM: stop as on Ctrl-C (a job under way
     # finishes and releases its lease before the process exits) rather than die mid-training.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -33,7 +33,14 @@ ACTIONS = ("approve", "reject")
 )
 @handle_errors
 def proposals_cmd(
-    words: Annotated[list[str], typer.Argument(help="NAME, or approve|reject NAME ID")],
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="NAME | approve|reject NAME ID",
+            help="A project, or an action and its arguments (see above)",
+            show_default=False,
+        ),
+    ],
     refresh: Annotated[bool, typer.Option("--refresh", help="Run the detectors now")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     status: Annotated[
@@ -143,7 +150,7 @@ def _table(rows: list[TaxonomyProposal], *, show_status: bool) -> Table:
     table.add_column("labels", overflow="fold")  # names are long; never cut one short
     table.add_column("score")
     table.add_column("key evidence", overflow="fold")
-    table.add_column("message", ratio=2)
+    table.add_column("message", ratio=2, overflow="fold")  # a long word wraps, never cut
     if show_status:
         table.add_column("status")
     for r in rows:

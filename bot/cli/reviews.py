@@ -46,6 +46,7 @@ def _show(task: Task) -> None:
                 f"[bold]{escape(task.suggestion[0])}[/] ({task.suggestion[1]:.0%})"
             ),
             title=f"{task.project} · review {task.review_id} · example {task.example_id}",
+            expand=out.is_terminal,  # elsewhere (a pipe, a log) as wide as the text, no wider
         )
     )
     print_choices([choice.name for choice in task.labels])

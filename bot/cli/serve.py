@@ -15,6 +15,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 3000,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Same as --log-level debug", show_default=False)
+    ] = False,
     scheduler: Annotated[
         bool,
         typer.Option(
@@ -32,7 +35,8 @@ def serve(
     REST API alone (/slack/events answers 503) and its scheduler only retrains.
     The scheduler checks for projects to retrain every LABELBOT_SCHEDULER_POLL_SECONDS (15)
     and posts digests on each project's schedule; any number of processes may run it.
-    Scheduler job runs are logged only with --log-level debug.
+    Scheduler job runs and the schema migration's details are logged only with --verbose
+    (--log-level debug).
     """
     import uvicorn
 
@@ -44,11 +48,17 @@ def serve(
     from bot.services import build_services
     from engine.scheduler import build_scheduler
 
+    if verbose:
+        log_level = "debug"
     configure_logging(log_level)
     settings, slack = get_serve_settings()
     services = build_services(settings)
     bolt = build_app(settings, services)
     api = create_api(settings, services, bolt=bolt, slack=slack)
+    out.print(
+        f"database {settings.database_shown()}, data directory {settings.data_dir}",
+        highlight=False,
+    )
     if not slack:
         out.print(
             "Slack off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET not set): serving the REST API "

@@ -1,0 +1,126 @@
+"""What experts set aside: flags (with a reason, out of everyone's queue until resolved) and
+skips (out of one expert's queue for good).
+
+Flagging hands the expert's example back as "released", and the queue passes over an example
+only while it has an open flag: resolving its flags is what brings it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import NotFoundError
+from storage.repositories import assignments, examples, flags, projects
+
+
+@dataclass(frozen=True)
+class FlagView:
+    """A flag as the CLI lists it: who set which example aside, why and when."""
+
+    id: int
+    example_id: int
+    external_id: str | None
+    text: str
+    annotator: str
+    reason: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "example_id": self.example_id,
+            "external_id": self.external_id,
+            "text": self.text,
+            "annotator": self.annotator,
+            "reason": self.reason,
+            "created_at": self.created_at.isoformat(),
+            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+            "resolved_by": self.resolved_by,
+        }
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What resolving an example's flags did: how many were open, and whether the example now
+    waits in the queue again (False when it has a label already)."""
+
+    example_id: int
+    resolved: int
+    requeued: bool
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Why the queue has nothing for an expert: the project's examples, those still waiting
+    for a label (flagged ones excluded), how many of those the expert skipped, and how many
+    examples are flagged."""
+
+    examples: int
+    waiting: int
+    skipped: int
+    flagged: int
+
+
+def list_flags(ws: Workspace, project: str, *, include_resolved: bool = False) -> list[FlagView]:
+    """The project's open flags (with ``include_resolved``, every flag), oldest first."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        rows = flags.flagged_examples(
+            session=session, project_id=found.id, open_only=not include_resolved
+        )
+    return [
+        FlagView(
+            id=int(f.id or 0),
+            example_id=int(e.id or 0),
+            external_id=e.external_id,
+            text=e.text,
+            annotator=f.annotator,
+            reason=f.reason,
+            created_at=f.created_at,
+            resolved_at=f.resolved_at,
+            resolved_by=f.resolved_by,
+        )
+        for f, e in rows
+    ]
+
+
+def resolve_flags(ws: Workspace, *, project: str, example_id: int, actor: str) -> Resolution:
+    """Resolve every open flag of the example (several experts may have flagged it): it goes
+    back to the queue unless it has a label. NotFoundError when it has no open flag."""
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        example = examples.find_example(session=session, example_id=example_id)
+        if example is None or example.project_id != found.id:
+            raise NotFoundError(f"no example #{example_id} in project {project!r}")
+        open_ones = flags.open_flags_of(session=session, example_id=example_id)
+        if not open_ones:
+            raise NotFoundError(
+                f"example #{example_id} of {project!r} has no open flag "
+                f"(`labelbot flags {project} --all` lists resolved ones too)"
+            )
+        for flag in open_ones:
+            assert flag.id is not None
+            flags.resolve_flag(session=session, flag_id=flag.id, resolved_by=actor)
+        labeled = flags.has_label(session=session, project_id=found.id, example_id=example_id)
+    return Resolution(example_id=example_id, resolved=len(open_ones), requeued=not labeled)
+
+
+def set_aside(ws: Workspace, *, project: str, annotator: str) -> SetAside:
+    """Counts that say why the queue has nothing for ``annotator`` (see :class:`SetAside`)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return SetAside(
+            examples=examples.count_examples(session=session, project_id=found.id),
+            waiting=assignments.count_free_examples(session=session, project_id=found.id),
+            skipped=flags.count_skipped(session=session, project_id=found.id, annotator=annotator),
+            flagged=len(flags.list_flags(session=session, project_id=found.id)),
+        )
