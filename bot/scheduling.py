@@ -190,7 +190,9 @@ def bot_scheduler(
     return scheduler
 
 
-def attach_scheduler(api: FastAPI, scheduler: Any) -> FastAPI:
+def attach_scheduler(
+    api: FastAPI, scheduler: Any, *, doing: str = "retraining and digests"
+) -> FastAPI:
     """Run ``scheduler`` for as long as ``api`` serves: started on start-up, shut down (waiting
     for a training round in progress, which a crash could interrupt safely anyway) on exit."""
     inner = api.router.lifespan_context
@@ -198,7 +200,7 @@ def attach_scheduler(api: FastAPI, scheduler: Any) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
         scheduler.start()
-        log.info("scheduler started: retraining and digests run in this process")
+        log.info("scheduler started: %s run in this process", doing)
         try:
             async with inner(app) as state:
                 yield state

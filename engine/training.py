@@ -389,14 +389,15 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> ModelRun:
         run = runs.get(version)
         if run is None or run.id is None:
             raise NotFoundError(f"project {name!r} has no model v{version} (have: {sorted(runs)})")
-        if run.status != "ready" or not run.artifact_path or not Path(run.artifact_path).exists():
+        stored = ws.settings.artifact_file(run.artifact_path) if run.artifact_path else None
+        if run.status != "ready" or stored is None or not stored.exists():
             raise InvalidInputError(f"model v{version} has no usable file (status {run.status})")
         mapping = class_map(ws, name, run, pool.classes)
         if mapping is None:
             raise InvalidInputError(
                 f"model v{version} was trained on a different set of labels; retrain instead"
             )
-        model = ws.memo.get(("model", run.id)) or load_model(Path(run.artifact_path))
+        model = ws.memo.get(("model", run.id)) or load_model(stored)
         ws.memo[("model", run.id)] = model
         mismatch = encoder_mismatch(ws, model)
         if mismatch is not None:
@@ -407,7 +408,7 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> ModelRun:
             pinned = locked.settings.get("pinned_version")
             now = models.get_model_run(session=session, run_id=run.id)
             path = now.artifact_path if now is not None else None
-            if path is None or not Path(path).exists():
+            if path is None or not ws.settings.artifact_file(path).exists():
                 # a retrain's prune chose it while its predictions were computed
                 raise ConflictError(
                     f"model v{version} of {name!r} lost its file while it was being activated "
@@ -468,7 +469,7 @@ def _prune_artifacts(ws: Workspace, project_id: int) -> None:
             protect=frozenset(protect),
         ):
             assert old.id is not None and old.artifact_path is not None
-            doomed.append(old.artifact_path)
+            doomed.append(str(ws.settings.artifact_file(old.artifact_path)))
             models.forget_artifact(session=session, run_id=old.id)
     for path in doomed:
         Path(path).unlink(missing_ok=True)
@@ -701,10 +702,15 @@ def _load_active(
         try:
             if not run.artifact_path:  # pruned: the database says so (the file went after)
                 raise FileNotFoundError(run.version)
-            model = load_model(Path(run.artifact_path))
+            model = load_model(ws.settings.artifact_file(run.artifact_path))
         except FileNotFoundError:
             pinned = project.settings.get("pinned_version") == run.version
-            where = run.artifact_path or "(it was pruned)"
+            where = (
+                f"{ws.settings.artifact_file(run.artifact_path)} "
+                f"(LABELBOT_DATA_DIR {ws.settings.data_dir})"
+                if run.artifact_path
+                else "(it was pruned)"
+            )
             return (
                 run,
                 None,

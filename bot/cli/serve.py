@@ -73,7 +73,11 @@ def serve(
                 "digests on each project's schedule"
             )
         else:  # as `labelbot worker` without Slack: nothing to post to
-            attach_scheduler(api, build_scheduler(services.ws, poll_seconds=poll))
+            attach_scheduler(
+                api,
+                build_scheduler(services.ws, poll_seconds=poll),
+                doing="retraining and scans (Slack is off: no digests)",
+            )
             out.print(f"scheduler on: checks for retraining every {poll:g} s (no digests)")
     else:
         out.print("scheduler off (--no-scheduler): run `labelbot worker` to retrain and digest")

@@ -123,6 +123,8 @@ def test_serve_without_slack_serves_the_rest_api_alone(env, caplog, tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "serving the REST API alone" in " ".join(result.output.split())
     assert "(no digests)" in result.output and "scheduler started" in caplog.text
+    assert "no digests) run in this process" in caplog.text  # the log agrees with the output
+    assert "retraining and digests run" not in caplog.text
     assert seen["projects"].status_code == 200 and seen["projects"].json() == []
     assert seen["anonymous"].status_code == 401
     assert seen["slack"].status_code == 503

@@ -294,3 +294,24 @@ def test_housekeeping_forgets_old_event_ids_and_lapsed_leases(ws: Workspace) -> 
     later = now + messaging.EVENT_MEMORY + timedelta(minutes=1)
     assert jobs.tidy(ws, now=later) == jobs.Tidied(events=1, leases=1)
     assert "tidy" in {job.id for job in build_scheduler(ws).get_jobs()}
+
+
+def test_a_model_stored_by_an_older_relative_path_is_found_under_the_data_dir(
+    loaded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Model files used to be stored by a path relative to the directory a command ran in
+    (".labelbot/models/NAME/vN.npz"); such a run answers from any directory, found under
+    LABELBOT_DATA_DIR, and new files are stored by absolute path."""
+    ws, truth = loaded
+    _label(ws, truth, 10)
+    run = training.train_project(ws, "bank")
+    assert run.artifact_path is not None and Path(run.artifact_path).is_absolute()
+    with session_scope(ws.db) as s:
+        stored = s.get(ModelRun, run.id)
+        assert stored is not None
+        stored.artifact_path = f".labelbot/models/bank/v{run.version}.npz"  # as stored before
+        s.add(stored)
+    ws.memo.clear()
+    monkeypatch.chdir(tmp_path)  # a directory with no .labelbot in it
+    (answer,) = training.predict_texts(ws, "bank", ["where is my new card?"])
+    assert answer.label in LABELS
