@@ -268,7 +268,10 @@ def label_name(services: Services, *, project: str, label: LabelRef) -> str:
 
 def _let_go(services: Services, *, user: str, project: str, example_id: int) -> None:
     try:
-        labeling.release(services.ws, project=project, example_id=example_id, annotator=user)
+        if not labeling.release(
+            services.ws, project=project, example_id=example_id, annotator=user
+        ):
+            return  # the same click, racing this one, let go of it and sent the next
     except StaleActionError:
         return  # not theirs (e.g. a forwarded message): nothing to let go of, nothing owed
     if not send_next(services, user=user, project=project, again=False):
@@ -277,7 +280,8 @@ def _let_go(services: Services, *, user: str, project: str, example_id: int) -> 
 
 def skip(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
     ref = messaging.example_ref(services.ws, example_id=example_id)
-    labeling.skip(services.ws, project=ref.project, example_id=example_id, annotator=user)
+    if not labeling.skip(services.ws, project=ref.project, example_id=example_id, annotator=user):
+        return  # skipped already: the same click, delivered twice, is answered once
     _continue(services, user=user, project=ref.project)
     skipped = views.skipped_message(example_id=example_id, text=ref.text, user_id=user)
     services.courier.update(skipped, channel=channel, ts=ts)
@@ -289,7 +293,8 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
     stored = messaging.label_for_key(services.ws, key=click_key(channel, ts, user))
     if stored is None or stored.example_id != example_id:
         raise StaleActionError("there is no label of yours on this message to undo")
-    labeling.undo(services.ws, annotation_id=stored.annotation_id, annotator=user)
+    if labeling.undo(services.ws, annotation_id=stored.annotation_id, annotator=user) is None:
+        return  # the same click, racing this one, undid it and offers the example again
     ref = messaging.example_ref(services.ws, example_id=example_id)
     note = f"<@{user}> undid the label *{escape(stored.label)}*: the example is below again."
     services.courier.update(views.info_message(note), channel=channel, ts=ts)

@@ -128,6 +128,8 @@ def next_task(
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
+        # one delivery to this expert at a time: two at once hand out one task, not two
+        assignments.hold_annotator(session=session, project_id=found.id, annotator=annotator)
         if reviews:
             review = _review_turn(session, found, annotator, ttl=ttl, now=now)
             if review is not None:
@@ -333,6 +335,8 @@ def submit_label(
         example = examples.get_example(session=session, example_id=example_id)
         if example.project_id != found.id:
             raise InvalidInputError(f"example {example_id} is not in project {project!r}")
+        # a split or retire in flight finishes first (this click then sees it), or waits for it
+        feedback.lock_for_vote(session=session, project_id=found.id)
         chosen = taxonomy_repo.get_clicked_label(session=session, project_id=found.id, name=label)
         assert chosen.id is not None
         existing, created = feedback.add_annotation(
@@ -413,30 +417,51 @@ def _maybe_request_more(session: Session, project: Project, example: Example) ->
         )
 
 
-def skip(ws: Workspace, *, project: str, example_id: int, annotator: str) -> None:
-    """Pass on an example: it goes back to the pool for others, never to this expert again."""
-    _close(ws, project=project, example_id=example_id, annotator=annotator, status="skipped")
+def skip(ws: Workspace, *, project: str, example_id: int, annotator: str) -> bool:
+    """Pass on an example: it goes back to the pool for others, never to this expert again.
+
+    False when it was skipped already: the same Skip delivered twice (a double click, one
+    delivery answered by two replicas) is done once, and the repeat has nothing more to do.
+    """
+    return _close(ws, project=project, example_id=example_id, annotator=annotator, status="skipped")
 
 
-def release(ws: Workspace, *, project: str, example_id: int, annotator: str) -> None:
-    """Give an example back to the pool unanswered (the expert stopped labeling)."""
-    _close(ws, project=project, example_id=example_id, annotator=annotator, status="released")
+def release(ws: Workspace, *, project: str, example_id: int, annotator: str) -> bool:
+    """Give an example back to the pool unanswered (the expert stopped labeling); False when
+    it was released already (see ``skip``)."""
+    return _close(
+        ws, project=project, example_id=example_id, annotator=annotator, status="released"
+    )
 
 
-def _close(ws: Workspace, *, project: str, example_id: int, annotator: str, status: str) -> None:
+def _close(ws: Workspace, *, project: str, example_id: int, annotator: str, status: str) -> bool:
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         held = assignments.get_assignment(
             session=session, project_id=found.id, example_id=example_id, annotator=annotator
         )
-        if held is None or held.id is None or held.status != "open":
-            raise StaleActionError("this example is no longer assigned to you")
-        assignments.close_assignment(session=session, assignment_id=held.id, status=status)
+        if held is not None and held.id is not None:
+            if assignments.close_assignment(session=session, assignment_id=held.id, status=status):
+                return True
+            # Closed meanwhile (or before): read again, as stored now. Closed the same way,
+            # it is this action again, racing or repeated; otherwise it was answered or lapsed.
+            held = assignments.get_assignment(
+                session=session, project_id=found.id, example_id=example_id, annotator=annotator
+            )
+            if held is not None and held.status == status:
+                return False
+        raise StaleActionError("this example is no longer assigned to you")
 
 
-def undo(ws: Workspace, *, annotation_id: int, annotator: str, now: datetime | None = None) -> int:
-    """Retract a label within the undo window; returns the example id (back in the pool)."""
+def undo(
+    ws: Workspace, *, annotation_id: int, annotator: str, now: datetime | None = None
+) -> int | None:
+    """Retract a label within the undo window; returns the example id (back in the pool).
+
+    None when the same undo, delivered twice at once, retracted it a moment ago: only one of
+    the two offers the example again. (An undo of a label undone before raises.)
+    """
     now = now or utcnow()
     with session_scope(ws.db) as session:
         from storage.models import Annotation
@@ -449,9 +474,10 @@ def undo(ws: Workspace, *, annotation_id: int, annotator: str, now: datetime | N
         if now > annotation.created_at + UNDO_WINDOW:
             minutes = int(UNDO_WINDOW.total_seconds() // 60)
             raise StaleActionError(f"undo is only possible for {minutes} minutes after labeling")
-        feedback.retract_annotation(
+        if not feedback.retract_annotation(
             session=session, annotation_id=annotation_id, annotator=annotator
-        )
+        ):
+            return None
         return annotation.example_id
 
 

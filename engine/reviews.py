@@ -121,7 +121,7 @@ def scan_project(
             opened += created is not None
         for review in reviews.list_reviews(session=session, project_id=project.id, status="open"):
             if _stale(review, votes[review.example_id], session=session):
-                reviews.decide_review(
+                decided = reviews.decide_review(
                     session=session,
                     review_id=int(review.id or 0),
                     status="dismissed",
@@ -129,7 +129,7 @@ def scan_project(
                     outcome_label_id=None,
                     now=now,
                 )
-                dismissed += 1
+                dismissed += decided is not None  # not when a reviewer decided it meanwhile
     return ScanReport(
         project=name,
         model_version=run.version if run is not None else None,
@@ -182,6 +182,10 @@ def submit_review(
     ``decision`` is "keep" or "change" (to ``label``, by default the model's suggestion; a
     change to the label it has is a keep). Raises InvalidInputError for one's own label or an
     unknown decision, StaleActionError when someone else decided it first.
+
+    The same verdict delivered twice at once (a double click, one delivery answered by two
+    replicas) is recorded once: the review is decided by a conditional update, and the one
+    that comes second is answered as a repeat (``created=False``).
     """
     if decision not in DECISIONS:
         raise InvalidInputError(f"decision must be one of {', '.join(DECISIONS)}; not {decision!r}")
@@ -189,6 +193,8 @@ def submit_review(
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
+        # a split or retire in flight finishes first (labels are then read as changed)
+        feedback.lock_for_vote(session=session, project_id=found.id)
         review = reviews.get_review(session=session, review_id=review_id)
         if review.project_id != found.id:
             raise InvalidInputError(f"review {review_id} is not in project {project!r}")
@@ -196,8 +202,7 @@ def submit_review(
         if repeated is not None and repeated.id == review.id:
             return _result(session, review, created=False)
         if review.status != "open":
-            by = f" by {review.reviewer}" if review.reviewer else ""
-            raise StaleActionError(f"review {review_id} was already decided ({review.status}{by})")
+            raise _decided(review)
         if annotator == review.annotator:
             raise InvalidInputError("a label is reviewed by another expert, not by its author")
         given = _counts_as(session, review.given_label_id)
@@ -219,7 +224,7 @@ def submit_review(
                     created_at=now,
                 )
                 status, outcome, annotation_id = "changed", chosen, stored.id
-        reviews.decide_review(
+        decided = reviews.decide_review(
             session=session,
             review_id=review_id,
             status=status,
@@ -229,12 +234,21 @@ def submit_review(
             key=key,
             now=now,
         )
+        if decided is None:  # decided since it was read (decide_review refreshed ``review``)
+            if review.decision_key == key:  # by this same verdict, delivered twice at once
+                return _result(session, review, created=False)
+            raise _decided(review)  # by someone else: this transaction rolls back, vote too
         held = session.get(Assignment, review.assignment_id) if review.assignment_id else None
         if held is not None and held.annotator == annotator and held.status == "open":
             assignments.close_assignment(
                 session=session, assignment_id=int(held.id or 0), status="done", now=now
             )
         return _result(session, review, created=True)
+
+
+def _decided(review: Review) -> StaleActionError:
+    by = f" by {review.reviewer}" if review.reviewer else ""
+    return StaleActionError(f"review {review.id} was already decided ({review.status}{by})")
 
 
 def _counts_as(session: Session, label_id: int) -> Label:

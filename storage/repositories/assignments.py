@@ -13,11 +13,12 @@ hold their example like any other assignment but are never handed out here as a 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, update
+from sqlalchemy import case, exists, func, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -107,7 +108,8 @@ def delivered_open_assignments(
 def get_assignment(
     *, session: Session, project_id: int, example_id: int, annotator: str
 ) -> Assignment | None:
-    """The latest assignment of ``example_id`` to ``annotator``, whatever its status."""
+    """The latest assignment of ``example_id`` to ``annotator``, whatever its status (as stored
+    now: a row this session loaded before is refreshed)."""
     return session.exec(
         select(Assignment)
         .where(
@@ -116,7 +118,24 @@ def get_assignment(
             Assignment.annotator == annotator,
         )
         .order_by(col(Assignment.id).desc())
+        .execution_options(populate_existing=True)
     ).first()
+
+
+def hold_annotator(*, session: Session, project_id: int, annotator: str) -> None:
+    """Make deliveries to ``annotator`` in the project take turns until this transaction ends.
+
+    "Does the expert hold an example already?" is a plain read: two deliveries at once (a Skip
+    delivered twice, ``/label`` on two replicas) would both find none and claim one each, with
+    SKIP LOCKED handing them different examples. A PostgreSQL advisory lock per (project,
+    expert) makes the second wait, then find the first one's claim. SQLite's BEGIN IMMEDIATE
+    serialises writers already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    name = f"labelbot:deliver:{project_id}:{annotator}".encode()
+    key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def claim_next_example(
@@ -138,6 +157,7 @@ def claim_next_example(
     expert gives it, evaluates models: ``audit_labeled_ids``).
     """
     now = now or utcnow()
+    hold_annotator(session=session, project_id=project_id, annotator=annotator)
     expire_assignments(session=session, project_id=project_id, now=now)
     open_one = get_open_assignment(
         session=session, project_id=project_id, annotator=annotator, now=now
@@ -344,13 +364,23 @@ def count_waiting_for_opinions(*, session: Session, project_id: int) -> int:
 def close_assignment(
     *, session: Session, assignment_id: int, status: str, now: datetime | None = None
 ) -> Assignment | None:
-    """Mark an assignment done / skipped / released; returns it (None if unknown)."""
-    assignment = session.get(Assignment, assignment_id)
-    if assignment is None:
+    """Mark an open assignment done / skipped / released; returns it, or None when it is
+    unknown or no longer open.
+
+    A conditional update: of two transactions closing one assignment at once (the same Skip
+    delivered twice), the second waits for the first and then updates nothing, so only one
+    goes on to deliver the next example.
+    """
+    closed = session.execute(
+        update(Assignment)
+        .where(col(Assignment.id) == assignment_id, col(Assignment.status) == "open")
+        .values(status=status, closed_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(closed, "rowcount", 0):
         return None
-    assignment.status = status
-    assignment.closed_at = now or utcnow()
-    session.add(assignment)
+    assignment = session.get(Assignment, assignment_id, populate_existing=True)
+    assert assignment is not None
     if assignment.purpose == "audit" and status in ("skipped", "released"):
         _give_up_audit_picks(session, [assignment.example_id])
     return assignment

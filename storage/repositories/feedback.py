@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError, StaleActionError
-from storage.models import Annotation, Comment, Example, Label, utcnow
+from storage.models import Annotation, Comment, Example, Label, Project, utcnow
 
 ADJUDICATION = "adjudication"  # the source of an annotation that settles a disagreement
 
@@ -72,17 +72,46 @@ def _by_key(session: Session, key: str) -> Annotation | None:
     return session.exec(select(Annotation).where(Annotation.idempotency_key == key)).first()
 
 
-def retract_annotation(*, session: Session, annotation_id: int, annotator: str) -> Annotation:
-    """Undo: mark the annotation retracted (kept for history); only its author may."""
+def retract_annotation(
+    *, session: Session, annotation_id: int, annotator: str, now: datetime | None = None
+) -> bool:
+    """Undo: mark the annotation retracted (kept for history); only its author may. True when
+    this call retracted it; False when it was retracted already.
+
+    A conditional update: of two undos at once (one click delivered twice), the second waits
+    for the first and then updates nothing, so only one offers the example again.
+    """
     annotation = session.get(Annotation, annotation_id)
     if annotation is None:
         raise NotFoundError(f"no annotation with id {annotation_id}")
     if annotation.annotator != annotator:
         raise StaleActionError("only the expert who gave a label can undo it")
-    if annotation.retracted_at is None:
-        annotation.retracted_at = utcnow()
-        session.add(annotation)
-    return annotation
+    retracted = session.execute(
+        update(Annotation)
+        .where(col(Annotation.id) == annotation_id, col(Annotation.retracted_at).is_(None))
+        .values(retracted_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.get(Annotation, annotation_id, populate_existing=True)  # what was stored, loaded
+    return bool(getattr(retracted, "rowcount", 0))
+
+
+def lock_for_vote(*, session: Session, project_id: int) -> None:
+    """Make a vote and a taxonomy change of the project take turns (PostgreSQL; SQLite's writers
+    take turns already). Take it before reading the clicked label.
+
+    A vote reads its label and then inserts an annotation; nothing in that conflicts with a
+    split or retire updating the label, so a click racing one was stored for a label that had
+    just stopped counting, and told it counts. ``FOR KEY SHARE`` on the project row waits for a
+    change in flight (``taxonomy.lock_taxonomy`` holds the row ``FOR UPDATE``), then reads the
+    label as changed; and a change starting meanwhile waits for this vote, then counts it. It
+    does not wait for imports or settings writes (``FOR NO KEY UPDATE``). The project row comes
+    before any label row, in the order a change takes them, so the two cannot deadlock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    query = select(Project.id).where(Project.id == project_id)
+    session.exec(query.with_for_update(read=True, key_share=True)).all()
 
 
 def list_annotations(*, session: Session, project_id: int) -> list[AnnotationRow]:

@@ -4,6 +4,9 @@ A review is delivered like an example, as an assignment with purpose ``review``,
 unique index keeps one delivery of an example out at a time and expiry returns an unanswered
 review to the pool. A reviewer is never the annotator whose label is reviewed, nor anyone who
 labeled the example themselves.
+
+Deciding is a conditional update of an open review: of two verdicts at once (a double click, a
+reviewer in Slack and another in the CLI), one is recorded and the other learns it came second.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func
+from sqlalchemy import exists, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError
 from storage.models import Annotation, Assignment, Review, utcnow
-from storage.repositories.assignments import expire_assignments, get_open_assignment
+from storage.repositories.assignments import (
+    expire_assignments,
+    get_open_assignment,
+    hold_annotator,
+)
 
 REVIEW = "review"  # the assignment purpose of a delivered review
 _CLAIM_ATTEMPTS = 5
@@ -124,6 +131,7 @@ def claim_next_review(
     not out with anyone, and not skipped by ``reviewer`` before.
     """
     now = now or utcnow()
+    hold_annotator(session=session, project_id=project_id, annotator=reviewer)
     expire_assignments(session=session, project_id=project_id, now=now)
     held = held_review(session=session, project_id=project_id, reviewer=reviewer, now=now)
     if held is not None:
@@ -196,15 +204,24 @@ def decide_review(
     outcome_annotation_id: int | None = None,
     key: str | None = None,
     now: datetime | None = None,
-) -> Review:
-    """Record a review's outcome (kept, changed or dismissed)."""
-    review = get_review(session=session, review_id=review_id)
-    review.status = status
-    review.reviewer = reviewer
-    review.outcome_label_id = outcome_label_id
-    review.outcome_annotation_id = outcome_annotation_id
-    review.decision_key = key
-    review.decided_at = now or utcnow()
-    session.add(review)
-    session.flush()
-    return review
+) -> Review | None:
+    """Record an open review's outcome (kept, changed or dismissed); returns the review, or None
+    when it was decided already and is left as it was. Either way the session's copy of the
+    review is refreshed: after a None it says who decided it, and with which key."""
+    decided = session.execute(
+        update(Review)
+        .where(col(Review.id) == review_id, col(Review.status) == "open")
+        .values(
+            status=status,
+            reviewer=reviewer,
+            outcome_label_id=outcome_label_id,
+            outcome_annotation_id=outcome_annotation_id,
+            decision_key=key,
+            decided_at=now or utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    review = session.get(Review, review_id, populate_existing=True)
+    if review is None:
+        raise NotFoundError(f"no review with id {review_id}")
+    return review if getattr(decided, "rowcount", 0) else None
