@@ -315,7 +315,7 @@ def _rest_router(services: Services) -> APIRouter:
     @router.get("/projects/{name}/status")
     def project_status(name: str) -> dict[str, Any]:
         # as `labelbot status --json`: model.estimate says which accuracy is the headline
-        return explain_status(projects.project_status(ws, name))
+        return explain_status(projects.project_status(ws, name), ws=ws)
 
     @router.post("/projects/{name}/predict")
     def predict(name: str, body: PredictIn) -> PredictOut:

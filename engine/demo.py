@@ -43,6 +43,7 @@ class DemoRound:
 class DemoResult:
     rounds: list[DemoRound] = field(default_factory=list)
     ceiling: float | None = None
+    examples: int = 0  # the queries stored: a text the data set repeats is stored once
     chart: Path | None = None
     database_url: str = ""
     seconds: float = 0.0
@@ -72,14 +73,18 @@ def run_demo(
     # An oracle never disagrees with itself: second opinions would only spend the budget.
     projects.update_settings(ws, project=name, batch_size=batch, multi_label_share=0.0)
 
-    on_step(f"importing {len(train_texts):,} Banking77 queries (embedded once, cached on disk)")
+    on_step(f"importing Banking77's {len(train_texts):,} training rows (embedded once, cached "
+            "on disk)")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         unlabeled = Path(tmp) / "banking77.csv"
         with unlabeled.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["text"])
             writer.writerows([t] for t in train_texts)
-        projects.import_file(ws, project=name, path=unlabeled, progress=True)
+        report = projects.import_file(ws, project=name, path=unlabeled, progress=True)
+    texts = "text" if report.duplicates == 1 else "texts"
+    repeated = f" ({report.duplicates:,} repeated {texts} stored once)" if report.duplicates else ""
+    on_step(f"{report.inserted:,} distinct queries to label{repeated}")
     test_X = ws.embed(test_texts, progress=True)
     index = {c: i for i, c in enumerate(classes)}
     test_y = np.array([index[lb] for lb in test_labels])
@@ -95,7 +100,9 @@ def run_demo(
         seeds=1, n_classes=len(classes), checkpoints=checkpoints,
     )  # fmt: skip
     random_at = {int(p["labels"]): p for p in baseline.curve}
-    result = DemoResult(ceiling=baseline.ceiling["accuracy"], database_url=database_url)
+    result = DemoResult(
+        ceiling=baseline.ceiling["accuracy"], examples=report.inserted, database_url=database_url
+    )
 
     on_step(f"labeling by oracle in batches of {batch} up to {budget} labels (3 simulated experts)")
     training.rescore_project(ws, name)  # cold start: diverse, representative examples first

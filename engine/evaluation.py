@@ -5,6 +5,8 @@ every number reported for a project comes from folds the model did not see.
 
 Cross-validation runs on the labels the query strategy chose: the hard, ambiguous cases, so it
 usually reads low (Kottke et al. 2017; 0.78 against 0.97 on a test set in one audited project).
+That caveat is said only where the queue did choose most of them (:func:`queue_chose_labels`):
+labels imported with the examples were picked by whoever made the file, not by the queue.
 Where a run has an audit estimate (engine/audit.py: uniformly drawn labels, held out of training)
 that is the headline; :func:`model_estimates` and :func:`per_class_f1` say which is which.
 """
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.metrics import (
@@ -24,7 +27,13 @@ from sklearn.metrics import (
 )
 
 from engine.classifier import Model, PoolGraph, build_pool_graph, stratified_folds, train_model
+from storage.db import session_scope
 from storage.errors import InvalidInputError
+from storage.repositories import assignments, feedback, projects
+from storage.repositories import taxonomy as taxonomy_repo
+
+if TYPE_CHECKING:
+    from engine.workspace import Workspace
 
 __all__ = [
     "CV_CAVEAT",
@@ -39,7 +48,9 @@ __all__ = [
     "explain_status",
     "metrics_from_predictions",
     "model_estimates",
+    "names_today",
     "per_class_f1",
+    "queue_chose_labels",
 ]
 
 # A class's only example is never in a training fold, so it is always missed: with one label per
@@ -52,6 +63,9 @@ TOO_FEW_TO_ESTIMATE = (
 # what is wrong with cross-validated numbers here, said wherever one is shown
 QUEUE_BIAS = "the queue chose those labels, hard cases first, so it usually reads low"
 CV_CAVEAT = f"cross-validated: {QUEUE_BIAS}"
+# the source of an annotation stored by `labelbot import` (engine.projects.import_file): its
+# example was chosen by whoever made the file, not delivered by the queue
+IMPORTED = "import"
 # Per-class F1 comes from the audit set once every class has this many audit labels there; with
 # fewer (10% of labels spread over dozens of classes) one unlucky example reads as F1 0. Below it
 # every class is cross-validated: one kind of score for all, so classes rank against each other.
@@ -224,10 +238,13 @@ class PerClassF1:
     f1: dict[str, float]
     support: dict[str, int]  # labels of the class the score rests on (audit or training labels)
 
-    def describe(self) -> str:
-        """What the scores are, for a heading or a note."""
+    def describe(self, *, queue_chosen: bool = True) -> str:
+        """What the scores are, for a heading or a note; the cross-validation caveat only when
+        the queue chose most training labels (:func:`queue_chose_labels`)."""
         if self.source == "audit":
             return "per-class F1 on the audit set (uniformly drawn labels, held out of training)"
+        if not queue_chosen:
+            return "per-class F1, cross-validated on the training labels"
         return f"per-class F1, {CV_CAVEAT}"
 
 
@@ -251,13 +268,21 @@ def per_class_f1(metrics: Mapping[str, Any]) -> PerClassF1:
 
 
 def model_estimates(
-    metrics: Mapping[str, Any], *, version: int, trained_on: int, labeled: int
+    metrics: Mapping[str, Any],
+    *,
+    version: int,
+    trained_on: int,
+    labeled: int,
+    queue_chosen: bool = True,
 ) -> dict[str, Any]:
     """Which estimate a stored run's numbers are, as JSON-able data with a sentence each:
     ``headline`` (the audit estimate with its interval when there is one, else the
     cross-validated one, marked so; None when neither), ``cross_validated`` (None when too few
     labels) and ``labels``: why the project's ``labeled`` count exceeds the ``trained_on``
-    labels of model v``version`` (audit labels are held out of training; later labels)."""
+    labels of model v``version`` (audit labels are held out of training; later labels).
+
+    ``queue_chosen``: whether the queue chose most training labels (:func:`queue_chose_labels`);
+    only then is the cross-validated figure marked as reading low (``biased``)."""
     audit: Mapping[str, Any] = metrics.get("audit") or {}
     n_audit = int(audit.get("n") or 0)
     cv = None
@@ -267,10 +292,10 @@ def model_estimates(
             "macro_f1": float(metrics.get("macro_f1") or 0.0),
             "labels": int(metrics.get("n_labels", trained_on)),
             "folds": int(metrics.get("folds", 0)),
-            "biased": True,
+            "biased": queue_chosen,
             "description": (
                 f"{cv_summary(metrics)} on its {int(metrics.get('n_labels', trained_on))} "
-                f"training labels ({QUEUE_BIAS})"
+                f"training labels" + (f" ({QUEUE_BIAS})" if queue_chosen else "")
             ),
         }
     headline: dict[str, Any] | None = None
@@ -295,7 +320,7 @@ def model_estimates(
         }
     elif cv is not None:
         headline = {"source": "cv", "accuracy": cv["accuracy"], "low": None, "high": None,
-                    "n": cv["labels"], "macro_f1": cv["macro_f1"], "biased": True,
+                    "n": cv["labels"], "macro_f1": cv["macro_f1"], "biased": cv["biased"],
                     "description": f"{cv['description']} (no audit labels yet)"}  # fmt: skip
     since = labeled - trained_on - n_audit
     parts = [f"{labeled} labeled: model v{version} trained on {trained_on}"]
@@ -317,32 +342,102 @@ def model_estimates(
     }
 
 
-def explain_status(info: dict[str, Any]) -> dict[str, Any]:
+def explain_status(info: dict[str, Any], *, ws: Workspace | None = None) -> dict[str, Any]:
     """``engine.projects.project_status``'s ``info`` with its model's numbers explained:
     ``model["estimate"]`` (:func:`model_estimates`) and ``model["per_class_f1"]`` (one kind of
-    score for every class, :func:`per_class_f1`, with what it is). Returns ``info``."""
+    score for every class, :func:`per_class_f1`, with what it is). Returns ``info``.
+
+    With ``ws`` (the project's workspace) the database is read for two things the stored
+    metrics cannot say: whether the queue chose most training labels (the cross-validation
+    caveat is said only then; without ``ws`` it always is), and what each class the model knew
+    is called today, so that a label renamed since keeps its score under its new name."""
     model = info.get("model")
     if model:
         metrics = model.get("metrics") or {}
+        queue_chosen, names = True, {}
+        if ws is not None:
+            project = str(info["project"])
+            queue_chosen = queue_chose_labels(ws, project, metrics)
+            trained_at = datetime.fromisoformat(str(model["trained_at"]))
+            names = names_today(ws, project, classes=metrics.get("labels") or [], as_of=trained_at)
         model["estimate"] = model_estimates(
             metrics, version=int(model["version"]), trained_on=int(model["labels"]),
-            labeled=int(info.get("labeled", 0)),
+            labeled=int(info.get("labeled", 0)), queue_chosen=queue_chosen,
         )  # fmt: skip
         scores = per_class_f1(metrics)
+        table: dict[str, dict[str, Any]] = {}
+        for lb, f1 in scores.f1.items():
+            table.setdefault(names.get(lb, lb), {"f1": f1, "support": scores.support.get(lb, 0)})
         model["per_class_f1"] = {
             "source": scores.source or None,
-            "description": scores.describe() if scores.source else None,
-            "scores": {
-                lb: {"f1": f1, "support": scores.support.get(lb, 0)} for lb, f1 in scores.f1.items()
-            },
+            "description": (scores.describe(queue_chosen=queue_chosen) if scores.source else None),
+            "scores": table,
         }
     return info
 
 
-def run_summary(metrics: Mapping[str, Any], *, version: int, kind: str, n_labels: int) -> str:
+def queue_chose_labels(ws: Workspace, project: str, metrics: Mapping[str, Any]) -> bool:
+    """Whether the queue chose most of a run's training labels: more than half of the examples
+    it trained on were first labeled through a delivery (Slack, `labelbot label`, a review; not
+    an import). Only then does its cross-validated accuracy read low for being measured on
+    the queue's hard picks. The run's labels are those up to the annotation it read last
+    (``annotations_read_through``), audit labels left out as training leaves them out; with
+    none to count, True (the caveat stays)."""
+    through = metrics.get("annotations_read_through")
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        rows = feedback.list_annotations(session=session, project_id=found.id)
+        audit = assignments.audit_labeled_ids(session=session, project_id=found.id)
+    first: dict[int, str] = {}  # example -> the source of its first live label the run read
+    for row in rows:  # oldest first
+        if row.current is None or row.example_id in audit:
+            continue  # a vote that no longer counts, or an audit label: neither trained it
+        if through is not None and row.id > int(through):
+            continue
+        first.setdefault(row.example_id, row.source)
+    if not first:
+        return True
+    delivered = sum(1 for source in first.values() if source != IMPORTED)
+    return 2 * delivered > len(first)
+
+
+def names_today(
+    ws: Workspace, project: str, *, classes: Sequence[str], as_of: datetime
+) -> dict[str, str]:
+    """The label each of a model's ``classes`` (its names when it was trained, at ``as_of``)
+    is, by the name it has today: a rename changes the name, never the label. A class whose
+    label is gone is left out; one merged since is its own label still (retired), not the
+    label it went into, whose score is its own."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        labels = projects.list_labels(session=session, project_id=found.id, active_only=False)
+        then = {lb.name: lb for lb in labels if lb.created_at <= as_of}
+        out: dict[str, str] = {}
+        for name in classes:
+            label = then.get(name) or taxonomy_repo.find_by_former_name(
+                session=session, project_id=found.id, name=name
+            )
+            if label is not None:
+                out[name] = label.name
+        return out
+
+
+def run_summary(
+    metrics: Mapping[str, Any],
+    *,
+    version: int,
+    kind: str,
+    n_labels: int,
+    queue_chosen: bool = True,
+) -> str:
     """One line on a run just trained: its honest accuracy (the audit estimate when there is
-    one, else cross-validated and marked so) and whether it answers now or was held back."""
-    estimate = model_estimates(metrics, version=version, trained_on=n_labels, labeled=n_labels)
+    one, else cross-validated, marked as reading low when the queue chose its labels:
+    ``queue_chosen``, :func:`queue_chose_labels`) and whether it answers now or was held
+    back."""
+    estimate = model_estimates(metrics, version=version, trained_on=n_labels, labeled=n_labels,
+                               queue_chosen=queue_chosen)  # fmt: skip
     head = estimate["headline"]
     said = head["description"] if head else cv_summary(metrics)
     promotion: Mapping[str, Any] = metrics.get("promotion") or {}

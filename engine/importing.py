@@ -11,12 +11,13 @@ import io
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from storage.errors import InvalidInputError
+from storage.hashing import content_hash
 from storage.models import Example
 
 # A text longer than this is almost certainly a broken file (a runaway quote swallowing the
@@ -63,6 +64,8 @@ def read_records(
     require_id_column: bool = False,
 ) -> list[Record]:
     """Parse and validate every row of ``path``; raise InvalidInputError naming the line."""
+    if path.is_dir():
+        raise InvalidInputError(f"{path}: is a directory; give a file in it")
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such file")
     content = _decode(path)
@@ -160,12 +163,36 @@ def _check_columns(
     found = ", ".join(sorted(columns)) or "none"
     if text_column not in columns:
         raise InvalidInputError(
-            f"{path}:1: no {text_column!r} column (columns: {found}); use --text-column"
+            f"{path}:1: no {text_column!r} column (columns: {found}); "
+            + (_separator_hint(columns) or "use --text-column")
         )
     if require_label and label_column and label_column not in columns:
         raise InvalidInputError(f"{path}:1: no {label_column!r} column (columns: {found})")
     if require_id and id_column and id_column not in columns:
         raise InvalidInputError(f"{path}:1: no {id_column!r} column (columns: {found})")
+
+
+def _separator_hint(columns: set[str]) -> str | None:
+    """What to do when the header looks split by another character than a comma: Excel in many
+    locales saves "CSV" separated by ';', and a tab-separated file may be named .csv or .txt."""
+    if any(";" in c for c in columns):
+        return "is it separated by ';'? save it comma-separated"
+    if any("\t" in c for c in columns):
+        return "is it separated by tabs? save it comma-separated, or name it .tsv"
+    return None
+
+
+def repeated_rows(records: Sequence[Record]) -> int:
+    """Rows whose text an earlier row has, as the import compares texts (by content hash):
+    stored once, so they count among an import's duplicates without being in the project
+    before it."""
+    seen: set[str] = set()
+    repeated = 0
+    for record in records:
+        digest = content_hash(record.text)
+        repeated += digest in seen
+        seen.add(digest)
+    return repeated
 
 
 def _record(

@@ -19,11 +19,14 @@ from bot.cli.common import (
     handle_errors,
     labels_app,
     out,
+    plural,
     project_app,
     styled,
     workspace,
 )
 from engine import exporting, projects
+from engine.importing import read_records, repeated_rows
+from engine.projects import ImportReport
 from storage.errors import ConfigurationError, InvalidInputError, LabelbotError
 
 
@@ -56,7 +59,13 @@ def project_create(
     project = projects.create_project(
         workspace(create=True), name=name, labels=names, channel_id=channel
     )
-    out.print(f"created project {project.name!r} with {len(names)} labels")
+    out.print(f"created project {project.name!r} with {plural(len(names), 'label')}")
+    if len(names) < 2:  # allowed (labels can be added later), but nothing trains until then
+        err.print(
+            f"note: a model needs at least 2 labels to tell apart: add more with `labelbot "
+            f"labels add {project.name} NAME`",
+            highlight=False,
+        )
 
 
 @project_app.command("set")
@@ -189,7 +198,7 @@ def project_list() -> None:
         out.print(
             "accuracy as `labelbot status NAME` headlines it: audit = on the audit labels "
             "(drawn at random, never trained on); CV = cross-validated on the training labels "
-            "(reads low)",
+            "(reads low when the queue chose them)",
             highlight=False,
         )
 
@@ -259,8 +268,8 @@ def labels_add(
         raise InvalidInputError("no label names given: `labelbot labels add NAME A B`")
     if description and len(description) != len(labels):
         err.print(
-            f"error: {len(description)} --description for {len(labels)} label(s): give one per "
-            "label, in order"
+            f"error: {len(description)} --description for {plural(len(labels), 'label')}: give "
+            "one per label, in order"
         )
         raise typer.Exit(2)
     ws = workspace()
@@ -269,9 +278,9 @@ def labels_add(
         descriptions=description or None, rescore=False,
     )  # fmt: skip
     added = [ref["name"] for ref in change.details["labels"]]
-    out.print(f"added {len(added)} label(s): {', '.join(added)}")
+    out.print(f"added {plural(len(added), 'label')}: {', '.join(added)}")
     if refresh_queue(ws, name):
-        out.print("queue re-scored for the new label(s)")
+        out.print(f"queue re-scored for the new {'label' if len(added) == 1 else 'labels'}")
 
 
 @app.command("import")
@@ -328,14 +337,17 @@ def import_(
         # import interrupted earlier left (a re-run finishes its embedding here)
         training.load_pool(ws, name, progress=sys.stderr.isatty())
     except KeyboardInterrupt:
-        _interrupted(f"while embedding: the file's {report.inserted} new examples and "
-                     f"{report.annotations} labels are stored, but not every text is embedded "
-                     "yet; run the same import again to finish embedding (what is stored is "
-                     "skipped as duplicates)")  # fmt: skip
-    out.print(
-        f"imported {report.inserted} examples ({report.duplicates} duplicates skipped), "
-        f"{report.annotations} labels"
-    )
+        _interrupted(f"while embedding: the file's {plural(report.inserted, 'new example')} "
+                     f"and {plural(report.annotations, 'label')} are stored, but not every text "
+                     "is embedded yet; run the same import again to finish embedding (what is "
+                     "stored is skipped as already in the project)")  # fmt: skip
+    repeats = 0
+    if report.duplicates:  # which of them the file itself repeats, and which the project had
+        repeats = repeated_rows(read_records(
+            file, text_column=text_column, label_column=label_column or "label",
+            id_column=id_column or "id",
+        ))  # fmt: skip
+    out.print(import_summary(report, repeats=repeats), highlight=False)
     if report.relabeled:
         texts = (
             "text labeled before now counts"
@@ -353,6 +365,33 @@ def import_(
                      "again when the project next trains")  # fmt: skip
     except LabelbotError as exc:  # the queue order is a convenience; the import itself stands
         err.print(f"note: queue not re-scored: {exc}")
+
+
+def import_summary(report: ImportReport, *, repeats: int = 0) -> str:
+    """What an import did, in one line: "imported 0 new examples; 15 already in the project
+    (their labels added as votes)". ``repeats``: rows whose text an earlier row of the same
+    file has (stored once, with the first labeled row's label)."""
+    known = max(report.duplicates - repeats, 0)
+    labels = report.annotations
+    parts = [f"imported {plural(report.inserted, 'new example')}"]
+    if known:
+        already = f"{known} already in the project"
+        if labels and not report.inserted:  # every label went to a text stored before
+            if labels == known:
+                already += " (its label added as a vote)" if known == 1 else (
+                    " (their labels added as votes)")  # fmt: skip
+            else:
+                already += f" ({plural(labels, 'label')} added to them as votes)"
+        parts.append(already)
+    if repeats:
+        rows = "row repeats" if repeats == 1 else "rows repeat"
+        parts.append(f"{repeats} {rows} an earlier row's text (stored once)")
+    if report.inserted or not known:
+        counted = plural(labels, "label")
+        if labels and known:
+            counted += " (added as votes where the text was already in the project)"
+        return "; ".join(parts) + ("; " if len(parts) > 1 else ", ") + counted
+    return "; ".join(parts)
 
 
 def _interrupted(what: str) -> NoReturn:
@@ -373,10 +412,12 @@ def train(
     the scheduler or another command is training the project)."""
     from engine import jobs  # torch and scikit-learn load only when needed
 
-    run = jobs.train_now(workspace(), name, kind=classifier, progress=sys.stderr.isatty())
-    from engine.evaluation import run_summary
+    ws = workspace()
+    run = jobs.train_now(ws, name, kind=classifier, progress=sys.stderr.isatty())
+    from engine.evaluation import queue_chose_labels, run_summary
 
-    summary = run_summary(run.metrics, version=run.version, kind=run.kind, n_labels=run.n_labels)
+    summary = run_summary(run.metrics, version=run.version, kind=run.kind, n_labels=run.n_labels,
+                          queue_chosen=queue_chose_labels(ws, name, run.metrics))  # fmt: skip
     out.print(summary, highlight=False, markup=False)
 
 
@@ -392,13 +433,17 @@ def status(
     and open mislabel reviews, when there are any."""
     from engine.evaluation import explain_status
 
-    info = explain_status(projects.project_status(workspace(), name))
+    ws = workspace()
+    # with ws: per-class F1 under today's names (a label renamed since keeps its score), and
+    # the cross-validation caveat only when the queue chose the training labels
+    info = explain_status(projects.project_status(ws, name), ws=ws)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
     out.print(styled(
-        f"[bold]{escape(name)}[/]: {info['examples']} examples, {info['labeled']} labeled, "
-        f"{info['queue']} waiting, {info['open_flags']} flagged, {info['comments']} comments"
+        f"[bold]{escape(name)}[/]: {plural(info['examples'], 'example')}, {info['labeled']} "
+        f"labeled, {info['queue']} waiting, {info['open_flags']} flagged, "
+        f"{plural(info['comments'], 'comment')}"
     ))  # fmt: skip
     model = info["model"]
     scores = (model or {}).get("per_class_f1") or {}
@@ -442,7 +487,7 @@ def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
     rare to learn, the experts' agreement and the open mislabel reviews."""
     notes = []
     rare = info["rare"]
-    if rare["too_rare"]:
+    if rare["too_rare"] and info["labeled"]:  # before any label, every class is "too rare"
         notes.append(
             f"too rare to learn (under {rare['minimum']} labels): {', '.join(rare['too_rare'])}"
         )
@@ -473,11 +518,13 @@ def export(
     """
     fmt = exporting.check_format(fmt)
     if out_file is None:
-        exporting.write_export(exporting.export_records(workspace(), name), sys.stdout, fmt)
+        count = exporting.write_export(exporting.export_records(workspace(), name), sys.stdout, fmt)
+        if not count:  # on stderr: stdout stays the (empty) export a pipe expects
+            err.print(f"{name} has no examples yet: nothing exported", highlight=False)
         return
     with exporting.replacing(out_file) as handle:
         count = exporting.write_export(exporting.export_records(workspace(), name), handle, fmt)
-    err.print(f"wrote {count} examples to {out_file}")
+    err.print(f"wrote {plural(count, 'example')} to {out_file}", highlight=False)
 
 
 @app.command()
@@ -500,7 +547,6 @@ def predict(
     """Classify the texts of a file with the project's active model (JSONL out: one line per
     row, {"id", "text", "label", "confidence", "top"}; "id" is null for a row without one)."""
     from engine import predicting  # torch and scikit-learn load only when needed
-    from engine.importing import read_records
 
     records = read_records(
         file,
@@ -521,4 +567,4 @@ def predict(
             row = {"id": rec.external_id, **res.to_dict()}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     if out_file is not None:
-        err.print(f"wrote {len(records)} predictions to {out_file}")
+        err.print(f"wrote {plural(len(records), 'prediction')} to {out_file}", highlight=False)

@@ -76,7 +76,7 @@ def simulate_cmd(
     if shared:
         err.print(
             f"warning: {shared} of the {len(test_texts)} rows of {test} "
-            f"({shared / len(test_texts):.0%}) are in {train} too: the model is scored on "
+            f"({share(shared, len(test_texts))}) are in {train} too: the model is scored on "
             "labels it trained on, so the curve reads high; test on held-out rows",
             highlight=False,
         )
@@ -115,6 +115,15 @@ def simulate_cmd(
     )
 
 
+def share(part: int, whole: int) -> str:
+    """``part`` of ``whole`` as a percentage that is not 0% when ``part`` is not 0: one decimal
+    under 1% ("0.5%"), "under 0.1%" below that."""
+    ratio = part / whole
+    if part and ratio < 0.001:
+        return "under 0.1%"
+    return f"{ratio:.1%}" if ratio < 0.01 else f"{ratio:.0%}"
+
+
 @app.command()
 @handle_errors
 def demo(
@@ -130,7 +139,9 @@ def demo(
     """
     from engine.demo import DemoRound, run_demo
 
-    out.print(styled("[bold]labelbot demo[/]: Banking77, 77 intents, 10,003 unlabeled queries"))
+    out.print(
+        styled("[bold]labelbot demo[/]: Banking77, 77 intents, its training queries unlabeled")
+    )
     out.print(
         "accuracy = the active model on the held-out test split; estimate = what the team sees "
         "live: accuracy on the audit labels (10% of deliveries, drawn at random, never trained on)",
@@ -163,7 +174,8 @@ def demo(
     ceiling = result.ceiling or 0.0
     out.print(
         f"\nafter {last.labels} labels: accuracy {last.accuracy:.3f} "
-        f"({last.accuracy / ceiling:.0%} of the {ceiling:.3f} reached with all 10,003 labels)"
+        f"({last.accuracy / ceiling:.0%} of the {ceiling:.3f} reached with all "
+        f"{result.examples:,} labels)"
         + (
             f", random sampling {last.random_accuracy:.3f}"
             if last.random_accuracy is not None

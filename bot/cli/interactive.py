@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -31,6 +32,7 @@ HELP = (
     "t = train now · q = quit"
 )
 QUIT = ("q", "quit", "exit")
+IMPORTED = "import"  # the annotator (and source) of a label `labelbot import` stored
 
 
 _WHY = {  # why the queue asks (engine.labeling.AskReason), as the Slack message says it
@@ -47,7 +49,7 @@ def _show(task: Task) -> None:
         now = "since retired"
         if earlier.into:
             now = f"since split into {' / '.join(earlier.into)}"
-        back = f"{', '.join(earlier.annotators)} labeled it {earlier.label}, {now}"
+        back = f"{_who_labeled(earlier.annotators, earlier.label)}, {now}"
         hint += f"\n[yellow]back for a new label: {escape(back)}[/]"
     if task.reason is not None and (why := _WHY.get(task.reason.kind)):
         hint += f"\n[cyan]{escape(why.format(label=task.reason.label))}[/]"
@@ -68,6 +70,16 @@ def _show(task: Task) -> None:
     out.print(styled(f"[dim]{HELP}[/]"))
 
 
+def _who_labeled(annotators: Sequence[str], label: str) -> str:
+    """Who gave an example the label that no longer counts: "dave labeled it X", "imported
+    as X" when the label came with the file (`import` is no person)."""
+    people = [a for a in annotators if a != IMPORTED]
+    if not people:
+        return f"imported as {label}"
+    said = f"{', '.join(people)} labeled it {label}"
+    return said + (" (and it was imported so)" if len(people) < len(annotators) else "")
+
+
 def _retrain(ws: Workspace, name: str) -> None:
     from engine import jobs  # torch and scikit-learn load only when needed
 
@@ -76,9 +88,10 @@ def _retrain(ws: Workspace, name: str) -> None:
     except LabelbotError as exc:
         err.print(styled(f"[yellow]not retrained:[/] {escape(str(exc))}"))
         return
-    from engine.evaluation import run_summary
+    from engine.evaluation import queue_chose_labels, run_summary
 
-    summary = run_summary(run.metrics, version=run.version, kind=run.kind, n_labels=run.n_labels)
+    summary = run_summary(run.metrics, version=run.version, kind=run.kind, n_labels=run.n_labels,
+                          queue_chosen=queue_chose_labels(ws, name, run.metrics))  # fmt: skip
     out.print(summary, highlight=False, markup=False)
 
 

@@ -42,6 +42,11 @@ def models_cmd(
 
     ws = workspace()
     if words[0] not in ACTIONS:
+        if len(words) == 2 and words[1].lstrip("v").isdigit():  # `models NAME 7`
+            raise InvalidInputError(
+                f"`models NAME` takes no version; did you mean `labelbot models pin "
+                f"{words[0]} {words[1]}`?"
+            )
         if len(words) != 1:
             raise InvalidInputError(f"unknown action {words[0]!r}: use {', '.join(ACTIONS)}")
         _list(ws, words[0])
@@ -77,9 +82,13 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
     from engine import projects, training
 
     pinned = projects.get_project(ws, name).settings.get("pinned_version")
+    versions = training.list_versions(ws, name)
+    if not versions:
+        out.print(f"no models yet: `labelbot train {name}`", highlight=False)
+        return
     table = Table("version", "trained", "labels", "kind", "CV acc", "audit acc", "status", "")
     sizes = set()  # audit set sizes the versions were scored on
-    for run in training.list_versions(ws, name):
+    for run in versions:
         audit = run.metrics.get("audit") or {}
         if audit.get("accuracy") is not None:
             sizes.add(audit.get("n"))

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import app, handle_errors, out, workspace
-from bot.cli.taxonomy import default_actor
+from bot.cli.taxonomy import back_in_queue, default_actor
 from storage.errors import InvalidInputError
 from storage.models import TaxonomyProposal
 
@@ -86,8 +86,9 @@ def proposals_cmd(
                   highlight=False)  # fmt: skip
         if decision.change is not None:
             if decision.change.requeued:
-                out.print(f"{decision.change.requeued} example(s) are back at the front of the "
-                          "queue, to be labeled again", highlight=False)  # fmt: skip
+                back = back_in_queue(decision.change.requeued)
+                out.print(f"{back} at the front of the queue, to be labeled again",
+                          highlight=False)  # fmt: skip
             out.print(f"the next model trains on the new labels (`labelbot train {name}`, or "
                       "the worker retrains on its own)", highlight=False)  # fmt: skip
     else:

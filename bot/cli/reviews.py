@@ -22,11 +22,12 @@ from bot.cli.common import (
     handle_errors,
     login_name,
     out,
+    plural,
     print_choices,
     styled,
     workspace,
 )
-from bot.cli.interactive import QUIT, hand_back
+from bot.cli.interactive import IMPORTED, QUIT, hand_back
 from engine import consensus, reviews
 from engine.labeling import Task, skip
 from storage.errors import LabelbotError
@@ -38,11 +39,16 @@ Project = Annotated[str, typer.Argument(help="Project name")]
 
 def _show(task: Task) -> None:
     assert task.suggestion is not None
+    given = f"[bold]{escape(str(task.given))}[/]"
+    said = (  # "import" is no person: the label came with the file
+        f"imported as {given}"
+        if task.given_by == IMPORTED
+        else f"{escape(str(task.given_by))} said {given}"
+    )
     out.print(
         Panel(
             styled(
-                f"{escape(task.text)}\n\n[bold]{escape(str(task.given))}[/] said "
-                f"{escape(str(task.given_by))}; the model suggests "
+                f"{escape(task.text)}\n\n{said}; the model suggests "
                 f"[bold]{escape(task.suggestion[0])}[/] ({task.suggestion[1]:.0%})"
             ),
             title=f"{task.project} · review {task.review_id} · example {task.example_id}",
@@ -76,8 +82,8 @@ def review(
     if scan:
         report = reviews.scan_project(ws, name)
         out.print(
-            f"scanned {report.labels} labels: {report.suspects} likely mislabels, "
-            f"{report.opened} new to review",
+            f"scanned {plural(report.labels, 'label')}: "
+            f"{plural(report.suspects, 'likely mislabel')}, {report.opened} new to review",
             highlight=False,
         )
     while True:

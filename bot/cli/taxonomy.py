@@ -51,11 +51,16 @@ def refresh_queue(ws: Workspace, name: str) -> int:
         return 0
 
 
+def back_in_queue(requeued: int) -> str:
+    """ "1 example is back", "8 examples are back"."""
+    return f"{requeued} example is back" if requeued == 1 else f"{requeued} examples are back"
+
+
 def _report(ws: Workspace, name: str, change: taxonomy.TaxonomyChange, *, retrains: bool) -> None:
     out.print(f"{name}: {change.summary}", highlight=False)
     if change.requeued:
         out.print(
-            f"{change.requeued} example(s) are back at the front of the queue, to be labeled again",
+            f"{back_in_queue(change.requeued)} at the front of the queue, to be labeled again",
             highlight=False,
         )
     if not retrains:

@@ -46,7 +46,7 @@ def test_cli_round_trip(cli_env, banking_slice, tmp_path: Path) -> None:  # type
     data = _csv(tmp_path / "bank.csv", rows)
     result = runner.invoke(app, ["import", "bank", str(data)])
     assert result.exit_code == 0, result.output
-    assert "imported 150 examples (0 duplicates skipped), 30 labels" in result.output
+    assert "imported 150 new examples, 30 labels" in result.output
     assert "note:" not in result.output
     # a second file gives one labeled text another label: a new vote, and it wins the tie
     text, label = rows[0]
@@ -55,7 +55,9 @@ def test_cli_round_trip(cli_env, banking_slice, tmp_path: Path) -> None:  # type
         app, ["import", "bank", str(_csv(tmp_path / "fix.csv", [(text, other)]))]
     )
     assert result.exit_code == 0, result.output
-    assert "imported 0 examples (1 duplicates skipped), 1 labels" in result.output
+    assert "imported 0 new examples; 1 already in the project (its label added as a vote)" in (
+        result.output
+    )
     assert "note: 1 text labeled before now counts as another label" in result.output
     result = runner.invoke(app, ["train", "bank"])
     assert result.exit_code == 0 and "model v1" in result.output, result.output
@@ -158,7 +160,7 @@ def test_cli_label_loop_shows_data_as_text_and_why_an_example_is_back(  # type: 
                            input="q\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Refund [/] now [bold]please" in result.output
-    assert "back for a new label: import labeled it [urgent], since split into [a] / b" in (
+    assert "back for a new label: imported as [urgent], since split into [a] / b" in (
         " ".join(result.output.split()))  # fmt: skip
     assert "[a]" in result.output and "Traceback" not in result.output
     assert "asked early" not in result.output  # being back is the reason it is asked

@@ -66,7 +66,7 @@ def test_list_refresh_approve_and_reject(cli_env, tmp_path: Path, banking_slice)
         f"proposal {split['id']} applied: split account_questions into minimum_age, fx_rates"
         in (" ".join(out.split()))
     )
-    assert "32 example(s) are back at the front of the queue" in out
+    assert "32 examples are back at the front of the queue" in out
     history = _run(runner, "labels", "history", "bank")
     assert f"proposal {split['id']}" in history
 

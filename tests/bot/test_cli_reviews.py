@@ -77,7 +77,7 @@ def test_review_loop_agreement_disagreements_adjudicate(
 
     _ok(runner, "train", "bank")
     out = _ok(runner, "review", "bank", "--annotator", "ana", "--scan", input="q\n")
-    assert "likely mislabels" in out
+    assert "1 likely mislabel," in out
     # nobody is offered their own labels; ben changes the flipped one, ana keeps ben's
     out = _ok(runner, "review", "bank", "--annotator", "ben", input="c\n" * 40)
     assert "said ben" not in out and "nothing to review" in out

@@ -58,7 +58,7 @@ def test_taxonomy_commands_change_labels_and_exports(
     assert "merged card_arrival, change_pin into cards (new); 16 examples mapped" in out
     out = _ok(runner, "labels", "split", "bank", "exchange_rate", "--into", "rates,fees")
     assert "split exchange_rate into rates, fees; 8 examples back in the queue" in out
-    assert "8 example(s) are back at the front of the queue" in out
+    assert "8 examples are back at the front of the queue" in out
     out = _ok(runner, "labels", "retire", "bank", "atm_support", "--map-to", "cards")
     assert "retired atm_support; its 8 examples count as cards" in out
     out = _ok(runner, "labels", "describe", "bank", "cards", "Anything about the card itself")
@@ -117,7 +117,7 @@ def test_labels_add_is_recorded_and_unchanged(cli_env) -> None:  # type: ignore[
     _ok(runner, "project", "create", "p", "--labels", "a,b")
     assert _ok(runner, "labels", "history", "p").strip() == ("p: no taxonomy changes yet")
     out = _ok(runner, "labels", "add", "p", "c", "d", "--reason", "new topics", "--actor", "bo")
-    assert "added 2 label(s): c, d" in out
+    assert "added 2 labels: c, d" in out
     entry = json.loads(_ok(runner, "labels", "history", "p", "--json"))
     assert (entry["kind"], entry["actor"], entry["summary"]) == ("add", "bo", "added c, d")
 
@@ -135,12 +135,12 @@ def test_labels_add_takes_guidelines_and_rescores_the_queue(
             writer.writerow([text, label if label in ("card_arrival", "age_limit") else ""])
     _ok(runner, "import", "bank", str(path))
     result = runner.invoke(app, ["labels", "add", "bank", "x", "y", "--description", "only one"])
-    assert result.exit_code == 2 and "1 --description for 2 label(s)" in result.output
+    assert result.exit_code == 2 and "1 --description for 2 labels" in result.output
     assert "no taxonomy changes yet" in _ok(runner, "labels", "history", "bank")  # nothing added
     guidelines = ["--description", "Rates between currencies", "--description", "Cash machines"]
     out = _ok(runner, "labels", "add", "bank", "exchange_rate", "atm_support", *guidelines)
-    assert "added 2 label(s): exchange_rate, atm_support" in out
-    assert "queue re-scored for the new label(s)" in out
+    assert "added 2 labels: exchange_rate, atm_support" in out
+    assert "queue re-scored for the new labels" in out
     listed = _ok(runner, "labels", "list", "bank")
     assert "Rates between currencies" in listed and "Cash machines" in listed
 

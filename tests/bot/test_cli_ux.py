@@ -265,7 +265,7 @@ def test_labels_add_splits_on_commas_and_a_new_name_cannot_hold_one() -> None:
     runner = CliRunner()
     _ok(runner, "project", "create", "p", "--labels", "a,b")
     added = _ok(runner, "labels", "add", "p", "c,d", "e")
-    assert "added 3 label(s): c, d, e" in added
+    assert "added 3 labels: c, d, e" in added
     listed = _ok(runner, "labels", "list", "p")
     assert "c,d" not in listed
     renamed = runner.invoke(app, ["labels", "rename", "p", "e", "x,y"])
@@ -326,7 +326,7 @@ def test_ctrl_c_during_an_import_says_what_is_stored_and_a_rerun_finishes(
     assert "6 examples, 6 labeled" in _ok(runner, "status", "p")
 
     again = _ok(runner, "import", "p", str(data))
-    assert "imported 0 examples (6 duplicates skipped)" in again
+    assert "imported 0 new examples; 6 already in the project" in again
 
 
 # --- L10, L11, L15: help, unwrapped lines, one-line errors ----------------------------------
