@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError
 from storage.models import Annotation, Example, ModelRun, Prediction, Project, utcnow
+from storage.repositories import projects
 
 
 def start_model_run(
@@ -76,15 +77,7 @@ def lock_models(*, session: Session, project_id: int) -> Project:
     is seen once committed (the import's re-score comes after it). ``populate_existing``
     returns the project as it is now. SQLite's write transactions are serial already (its
     compiler leaves the clause out). Returns the project, re-read."""
-    project = session.exec(
-        select(Project)
-        .where(Project.id == project_id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    ).first()
-    if project is None:
-        raise NotFoundError(f"no project with id {project_id}")
-    return project
+    return projects.lock_project_row(session=session, project_id=project_id)
 
 
 def get_model_run(*, session: Session, run_id: int) -> ModelRun | None:

@@ -62,6 +62,21 @@ def list_projects(*, session: Session) -> list[Project]:
     return list(session.exec(select(Project).order_by(col(Project.id))).all())
 
 
+def lock_project_row(*, session: Session, project_id: int) -> Project:
+    """The project, re-read (``populate_existing``) under its row lock until the transaction
+    ends: FOR NO KEY UPDATE on PostgreSQL (what an UPDATE of the row takes; rows that only
+    refer to it go on), nothing on SQLite, whose write transactions are serial already."""
+    project = session.exec(
+        select(Project)
+        .where(Project.id == project_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).first()
+    if project is None:
+        raise NotFoundError(f"no project with id {project_id}")
+    return project
+
+
 def update_project_settings(*, session: Session, project_id: int, **changes: Any) -> Project:
     """Merge ``changes`` into the project's settings JSON (a None value is stored as null).
 
@@ -71,14 +86,7 @@ def update_project_settings(*, session: Session, project_id: int, **changes: Any
     FOR NO KEY UPDATE is the lock the UPDATE takes anyway: clicks and imports, which only
     refer to the row, go on. ``populate_existing`` re-reads a copy the session loaded before
     the lock. SQLite's write transactions are serial already."""
-    project = session.exec(
-        select(Project)
-        .where(Project.id == project_id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    ).first()
-    if project is None:
-        raise NotFoundError(f"no project with id {project_id}")
+    project = lock_project_row(session=session, project_id=project_id)
     project.settings = {**project.settings, **changes}
     session.add(project)
     session.flush()
