@@ -23,6 +23,7 @@ from bot.cli.common import (
     workspace,
 )
 from engine import labeling
+from engine.evaluation import IMPORTED  # the annotator (and source) of imported labels
 from engine.labeling import Task
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
@@ -32,7 +33,6 @@ HELP = (
     "t = train now · q = quit"
 )
 QUIT = ("q", "quit", "exit")
-IMPORTED = "import"  # the annotator (and source) of a label `labelbot import` stored
 
 
 _WHY = {  # why the queue asks (engine.labeling.AskReason), as the Slack message says it

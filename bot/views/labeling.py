@@ -34,6 +34,7 @@ from bot.views.text import (
     section,
     select_menu,
 )
+from engine.evaluation import IMPORTED
 
 # Up to this many labels get one button each; beyond it a row of buttons stops being readable
 # and a static_select (searchable by typing) is used instead.
@@ -105,7 +106,10 @@ def _earlier_line(earlier: EarlierLabel) -> str:
     if len(earlier.annotators) > MAX_PEOPLE_NAMED:  # a cut list must not cut a mention
         named[-1] = f"{len(earlier.annotators) - MAX_PEOPLE_NAMED + 1} others"
     people = names_list(named) or "Someone"
-    head = f":leftwards_arrow_with_hook: {people} labeled it *{escape(earlier.label)}*, since "
+    did = f"{people} labeled it"
+    if list(earlier.annotators) == [IMPORTED]:  # no person: the label came with the file
+        did = "Imported as"
+    head = f":leftwards_arrow_with_hook: {did} *{escape(earlier.label)}*, since "
     if earlier.into:
         parts = names_list([f"*{escape(n)}*" for n in earlier.into], conjunction="or")
         return head + f"split: is it {parts}?"

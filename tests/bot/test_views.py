@@ -208,6 +208,14 @@ def test_an_example_back_for_a_new_label_says_why_with_names_escaped() -> None:
         ":leftwards_arrow_with_hook: alice labeled it *misc*, since retired: which label fits "
         "now?" in contexts
     )
+    imported = _card(5, earlier=[EarlierLabel("misc", ["import"])])
+    contexts = [e["text"] for b in labeling_message(imported)["blocks"] if b["type"] == "context"
+                for e in b["elements"]]  # fmt: skip
+    # no person labeled it: the label came with an imported file
+    assert (
+        ":leftwards_arrow_with_hook: Imported as *misc*, since retired: which label fits now?"
+        in contexts
+    )
     many = labeling_message(_card(4, earlier=[EarlierLabel("x", [f"U{i}" for i in range(9)])]))
     assert "<@U0>, <@U1>, <@U2>, <@U3> and 5 others labeled it *x*" in str(many["blocks"])
     plain = [e["text"] for b in labeling_message(_card(4))["blocks"] if b["type"] == "context"
