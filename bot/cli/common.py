@@ -122,11 +122,6 @@ def _fit_output() -> None:
             console.width = WIDE
 
 
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """A count and its noun, in the singular for one: "1 example", "3 examples"."""
-    return f"{count} {noun if count == 1 else many or noun + 's'}"
-
-
 def styled(markup: str) -> Text:
     """Console markup ("[bold]x[/]") made into text; escape any data inside it first. Emoji
     codes stay as typed: ":smile:" in an example is data, not a picture."""

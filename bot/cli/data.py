@@ -19,12 +19,12 @@ from bot.cli.common import (
     handle_errors,
     labels_app,
     out,
-    plural,
     project_app,
     styled,
     workspace,
 )
 from engine import exporting, projects
+from engine.forecast import counted
 from engine.importing import read_records, repeated_rows
 from engine.projects import ImportReport
 from storage.errors import ConfigurationError, InvalidInputError, LabelbotError
@@ -59,7 +59,7 @@ def project_create(
     project = projects.create_project(
         workspace(create=True), name=name, labels=names, channel_id=channel
     )
-    out.print(f"created project {project.name!r} with {plural(len(names), 'label')}")
+    out.print(f"created project {project.name!r} with {counted(len(names), 'label')}")
     if len(names) < 2:  # allowed (labels can be added later), but nothing trains until then
         err.print(
             f"note: a model needs at least 2 labels to tell apart: add more with `labelbot "
@@ -268,7 +268,7 @@ def labels_add(
         raise InvalidInputError("no label names given: `labelbot labels add NAME A B`")
     if description and len(description) != len(labels):
         err.print(
-            f"error: {len(description)} --description for {plural(len(labels), 'label')}: give "
+            f"error: {len(description)} --description for {counted(len(labels), 'label')}: give "
             "one per label, in order"
         )
         raise typer.Exit(2)
@@ -278,7 +278,7 @@ def labels_add(
         descriptions=description or None, rescore=False,
     )  # fmt: skip
     added = [ref["name"] for ref in change.details["labels"]]
-    out.print(f"added {plural(len(added), 'label')}: {', '.join(added)}")
+    out.print(f"added {counted(len(added), 'label')}: {', '.join(added)}")
     if refresh_queue(ws, name):
         out.print(f"queue re-scored for the new {'label' if len(added) == 1 else 'labels'}")
 
@@ -337,8 +337,8 @@ def import_(
         # import interrupted earlier left (a re-run finishes its embedding here)
         training.load_pool(ws, name, progress=sys.stderr.isatty())
     except KeyboardInterrupt:
-        _interrupted(f"while embedding: the file's {plural(report.inserted, 'new example')} "
-                     f"and {plural(report.annotations, 'label')} are stored, but not every text "
+        _interrupted(f"while embedding: the file's {counted(report.inserted, 'new example')} "
+                     f"and {counted(report.annotations, 'label')} are stored, but not every text "
                      "is embedded yet; run the same import again to finish embedding (what is "
                      "stored is skipped as already in the project)")  # fmt: skip
     repeats = 0
@@ -373,7 +373,7 @@ def import_summary(report: ImportReport, *, repeats: int = 0) -> str:
     file has (stored once, with the first labeled row's label)."""
     known = max(report.duplicates - repeats, 0)
     labels = report.annotations
-    parts = [f"imported {plural(report.inserted, 'new example')}"]
+    parts = [f"imported {counted(report.inserted, 'new example')}"]
     if known:
         already = f"{known} already in the project"
         if labels and not report.inserted:  # every label went to a text stored before
@@ -381,16 +381,16 @@ def import_summary(report: ImportReport, *, repeats: int = 0) -> str:
                 already += " (its label added as a vote)" if known == 1 else (
                     " (their labels added as votes)")  # fmt: skip
             else:
-                already += f" ({plural(labels, 'label')} added to them as votes)"
+                already += f" ({counted(labels, 'label')} added to them as votes)"
         parts.append(already)
     if repeats:
         rows = "row repeats" if repeats == 1 else "rows repeat"
         parts.append(f"{repeats} {rows} an earlier row's text (stored once)")
     if report.inserted or not known:
-        counted = plural(labels, "label")
+        given = counted(labels, "label")
         if labels and known:
-            counted += " (added as votes where the text was already in the project)"
-        return "; ".join(parts) + ("; " if len(parts) > 1 else ", ") + counted
+            given += " (added as votes where the text was already in the project)"
+        return "; ".join(parts) + ("; " if len(parts) > 1 else ", ") + given
     return "; ".join(parts)
 
 
@@ -441,9 +441,9 @@ def status(
         typer.echo(json.dumps(info, indent=2, default=str))
         return
     out.print(styled(
-        f"[bold]{escape(name)}[/]: {plural(info['examples'], 'example')}, {info['labeled']} "
+        f"[bold]{escape(name)}[/]: {counted(info['examples'], 'example')}, {info['labeled']} "
         f"labeled, {info['queue']} waiting, {info['open_flags']} flagged, "
-        f"{plural(info['comments'], 'comment')}"
+        f"{counted(info['comments'], 'comment')}"
     ))  # fmt: skip
     model = info["model"]
     scores = (model or {}).get("per_class_f1") or {}
@@ -524,7 +524,7 @@ def export(
         return
     with exporting.replacing(out_file) as handle:
         count = exporting.write_export(exporting.export_records(workspace(), name), handle, fmt)
-    err.print(f"wrote {plural(count, 'example')} to {out_file}", highlight=False)
+    err.print(f"wrote {counted(count, 'example')} to {out_file}", highlight=False)
 
 
 @app.command()
@@ -567,4 +567,4 @@ def predict(
             row = {"id": rec.external_id, **res.to_dict()}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     if out_file is not None:
-        err.print(f"wrote {plural(len(records), 'prediction')} to {out_file}", highlight=False)
+        err.print(f"wrote {counted(len(records), 'prediction')} to {out_file}", highlight=False)

@@ -22,13 +22,13 @@ from bot.cli.common import (
     handle_errors,
     login_name,
     out,
-    plural,
     print_choices,
     styled,
     workspace,
 )
 from bot.cli.interactive import IMPORTED, QUIT, hand_back
 from engine import consensus, reviews
+from engine.forecast import counted
 from engine.labeling import Task, skip
 from storage.errors import LabelbotError
 
@@ -82,8 +82,8 @@ def review(
     if scan:
         report = reviews.scan_project(ws, name)
         out.print(
-            f"scanned {plural(report.labels, 'label')}: "
-            f"{plural(report.suspects, 'likely mislabel')}, {report.opened} new to review",
+            f"scanned {counted(report.labels, 'label')}: "
+            f"{counted(report.suspects, 'likely mislabel')}, {report.opened} new to review",
             highlight=False,
         )
     while True:
