@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import Session, create_engine
@@ -25,6 +25,26 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def advisory_xact_lock(session: Session, kind: str, key: str) -> None:
+    """Take a PostgreSQL advisory lock on (``kind``, schema, ``key``) until the transaction ends;
+    nothing on SQLite, whose write transactions are serial already.
+
+    The key is ``hashtextextended('labelbot:<kind>:<schema>:<key>', 0)``: the schema keeps
+    deployments (and test runs) in different schemas of one database from waiting on each other.
+    concat(), unlike ||, skips a NULL schema, so the key is never NULL (which would lock nothing).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended("
+            "concat('labelbot:', CAST(:kind AS text), ':', current_schema(), ':',"
+            " CAST(:key AS text)), 0))"
+        ),
+        {"kind": kind, "key": key},
+    )
 
 
 def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:

@@ -13,15 +13,15 @@ hold their example like any other assignment but are never handed out here as a 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, text, update
+from sqlalchemy import case, exists, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.db import advisory_xact_lock
 from storage.models import (
     Annotation,
     Assignment,
@@ -131,11 +131,7 @@ def hold_annotator(*, session: Session, project_id: int, annotator: str) -> None
     expert) makes the second wait, then find the first one's claim. SQLite's BEGIN IMMEDIATE
     serialises writers already.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    name = f"labelbot:deliver:{project_id}:{annotator}".encode()
-    key = int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    advisory_xact_lock(session, "deliver", f"{project_id}:{annotator}")
 
 
 def claim_next_example(

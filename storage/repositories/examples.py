@@ -6,13 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from storage.db import advisory_xact_lock
 from storage.errors import NotFoundError
 from storage.hashing import content_hash
-from storage.models import Example, Project
+from storage.models import Example
+from storage.repositories.projects import share_project_row
 
 # Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 900
@@ -89,18 +91,8 @@ def lock_imports(*, session: Session, project_id: int) -> None:
     foreign key takes anyway: a change that locks the row FOR UPDATE (the taxonomy's) waits for
     the import, as before, while settings writes do not. SQLite's write transactions are
     serial already."""
-    if session.get_bind().dialect.name == "postgresql":
-        # concat(), unlike ||, skips a NULL schema: the key is never NULL (which locks nothing)
-        session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(hashtextextended("
-                "concat('labelbot:import:', current_schema(), ':', CAST(:project_id AS text)),"
-                " 0))"
-            ),
-            {"project_id": project_id},
-        )
-    held = select(Project.id).where(Project.id == project_id)
-    session.exec(held.with_for_update(read=True, key_share=True)).all()
+    advisory_xact_lock(session, "import", str(project_id))
+    share_project_row(session=session, project_id=project_id)
 
 
 def _insert_examples(session: Session) -> Any:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError, StaleActionError
-from storage.models import Annotation, Comment, Example, Label, Project, utcnow
+from storage.models import Annotation, Comment, Example, Label, utcnow
+from storage.repositories.projects import share_project_row
 
 ADJUDICATION = "adjudication"  # the source of an annotation that settles a disagreement
 
@@ -108,10 +109,7 @@ def lock_for_vote(*, session: Session, project_id: int) -> None:
     does not wait for imports or settings writes (``FOR NO KEY UPDATE``). The project row comes
     before any label row, in the order a change takes them, so the two cannot deadlock.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    query = select(Project.id).where(Project.id == project_id)
-    session.exec(query.with_for_update(read=True, key_share=True)).all()
+    share_project_row(session=session, project_id=project_id)
 
 
 def list_annotations(*, session: Session, project_id: int) -> list[AnnotationRow]:

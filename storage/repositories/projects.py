@@ -77,6 +77,17 @@ def lock_project_row(*, session: Session, project_id: int) -> Project:
     return project
 
 
+def share_project_row(*, session: Session, project_id: int) -> None:
+    """Hold the project's row FOR KEY SHARE until the transaction ends (PostgreSQL; nothing on
+    SQLite, whose write transactions are serial already): the lock a row referring to the
+    project takes anyway. It waits for, and holds off, a change that locks the row FOR UPDATE
+    (the taxonomy's), but not settings writes (FOR NO KEY UPDATE, ``lock_project_row``)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    query = select(Project.id).where(Project.id == project_id)
+    session.exec(query.with_for_update(read=True, key_share=True)).all()
+
+
 def update_project_settings(*, session: Session, project_id: int, **changes: Any) -> Project:
     """Merge ``changes`` into the project's settings JSON (a None value is stored as null).
 
