@@ -38,7 +38,7 @@ def _plain_proposals(ws: Workspace, name: str) -> list[str]:
 
 def _off_the_leaderboard(ws: Workspace, digest: Digest) -> set[str]:
     """The digest's labelers who ran `/label leaderboard off`: counted, never named."""
-    return {u for u, _ in digest.by_annotator if not rhythm.rhythm_of(ws, user=u).leaderboard}
+    return {u for u, _ in digest.by_annotator} & rhythm.leaderboard_opt_outs(ws)
 
 
 def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,22 @@ class Digest:
             return "no model yet"
         return f"model v{self.model_version}: accuracy not measurable yet (too few labels)"
 
+    def accuracy_detail(self) -> str:
+        """What follows the accuracy figure, in plain words: its interval (when measured on the
+        audit set), how it was measured, and its change since the previous model ("+2.0
+        points"); "" with no accuracy to show."""
+        acc = self.accuracy
+        if acc is None:
+            return ""
+        interval = f"(90% interval {acc.low:.1%}–{acc.high:.1%}) " if acc.low is not None else ""
+        how = "on the audit set" if acc.source == "audit" else f"cross-validated ({QUEUE_BIAS})"
+        change = (
+            f", {points_change(self.accuracy_change)} since the previous model"
+            if self.accuracy_change is not None
+            else ""
+        )
+        return f"{interval}{how}{change}"
+
     def forecast_line(self) -> str:
         """The forecast toward the target; a latest model that measures the target is there."""
         measured = self.accuracy.accuracy if self.accuracy is not None else None
@@ -120,18 +136,9 @@ class Digest:
         if self.accuracy is None:
             lines.append(self.no_accuracy())
         else:
-            acc = self.accuracy
-            interval = (
-                f" (90% interval {acc.low:.1%}–{acc.high:.1%})" if acc.low is not None else ""
-            )
-            change = (
-                f", {points_change(self.accuracy_change)} since the previous model"
-                if self.accuracy_change is not None
-                else ""
-            )
-            how = "on the audit set" if acc.source == "audit" else f"cross-validated ({QUEUE_BIAS})"
             lines.append(
-                f"model v{self.model_version}: accuracy {acc.accuracy:.1%}{interval} {how}{change}"
+                f"model v{self.model_version}: accuracy {self.accuracy.accuracy:.1%} "
+                + self.accuracy_detail()
             )
         if self.weakest:
             lines.append(
@@ -170,11 +177,9 @@ def _cv_point(run: ModelRun, before_change: bool = False) -> CurvePoint | None:
 
 
 def _before(run: ModelRun, changed: datetime | None) -> bool:
-    """Whether ``run`` was trained before the taxonomy change at ``changed``."""
-    if changed is None:
-        return False
-    at = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=UTC)
-    return at < (changed if changed.tzinfo else changed.replace(tzinfo=UTC))
+    """Whether ``run`` was trained before the taxonomy change at ``changed`` (both aware: the
+    run's time is stored as UTC, the change's as its event's aware ISO time)."""
+    return changed is not None and run.created_at < changed
 
 
 def _forecast(curve: list[CurvePoint], cv_curve: list[CurvePoint]) -> tuple[Forecast, str]:

@@ -3,14 +3,16 @@
 A thread is any (channel, thread_ts) pair a front-end opened for an example; replies arrive with
 that pair and a per-reply key, so a redelivered reply is stored once. A reply's edit or deletion
 may arrive before the reply (chat events come out of order, or redelivered): what they said is
-kept by the reply's key for REPLY_MEMORY, so a deleted reply is never stored after all and an
-edited one is stored as edited.
+kept by the reply's key, so a deleted reply is never stored after all and an edited one is stored
+as edited. The scheduler's housekeeping (``engine.jobs.tidy``) forgets a reply's events once none
+came for ``messaging.EVENT_MEMORY``: Slack retries an event within minutes and reorders them by
+seconds, so two days is ample.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from engine.workspace import Workspace
 from storage.db import session_scope
@@ -18,9 +20,6 @@ from storage.models import utcnow
 from storage.repositories import examples, replies, slack
 from storage.repositories import feedback as annotation_repo
 
-# How long a reply's events are remembered after the last one: Slack retries an event within
-# minutes and reorders them by seconds, so two days is ample (as for event ids).
-REPLY_MEMORY = timedelta(days=2)
 TEAM = "team"  # the thread in the project channel, where colleagues weigh in
 DM = "dm"  # the thread under the expert's own labeling message
 
@@ -68,9 +67,7 @@ def add_reply(
         thread = slack.get_thread(session=session, channel=channel, thread_ts=thread_ts)
         if thread is None:
             return None
-        now = utcnow()
-        replies.prune(session=session, before=now - REPLY_MEMORY)
-        earlier = replies.reply_arrived(session=session, external_key=key, now=now)
+        earlier = replies.reply_arrived(session=session, external_key=key, now=utcnow())
         if earlier.deleted:
             return None
         _, created = annotation_repo.add_comment(
@@ -94,10 +91,8 @@ def edit_reply(
         if slack.get_thread(session=session, channel=channel, thread_ts=thread_ts) is None:
             # No reply in a discussion: nothing to remember (most edits).
             return annotation_repo.edit_comment(session=session, external_key=key, text=text)
-        now = utcnow()
-        replies.prune(session=session, before=now - REPLY_MEMORY)
         return replies.record_edit(
-            session=session, external_key=key, text=text, edited_at=edited_at, now=now
+            session=session, external_key=key, text=text, edited_at=edited_at, now=utcnow()
         )
 
 
@@ -113,6 +108,4 @@ def delete_reply(ws: Workspace, *, key: str, channel: str, thread_ts: str | None
         )
         if not known:
             return annotation_repo.delete_comment(session=session, external_key=key)
-        now = utcnow()
-        replies.prune(session=session, before=now - REPLY_MEMORY)
-        return replies.record_deletion(session=session, external_key=key, now=now)
+        return replies.record_deletion(session=session, external_key=key, now=utcnow())

@@ -63,8 +63,9 @@ TOO_FEW_TO_ESTIMATE = (
 # what is wrong with cross-validated numbers here, said wherever one is shown
 QUEUE_BIAS = "the queue chose those labels, hard cases first, so it usually reads low"
 CV_CAVEAT = f"cross-validated: {QUEUE_BIAS}"
-# the source of an annotation stored by `labelbot import` (engine.projects.import_file): its
-# example was chosen by whoever made the file, not delivered by the queue
+# the source (and default annotator) of an annotation stored by `labelbot import`
+# (engine.projects.import_file): its example was chosen by whoever made the file, not
+# delivered by the queue. The one spelling of it: the writer and every reader import this.
 IMPORTED = "import"
 # Per-class F1 comes from the audit set once every class has this many audit labels there; with
 # fewer (10% of labels spread over dozens of classes) one unlucky example reads as F1 0. Below it

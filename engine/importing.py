@@ -11,13 +11,13 @@ import io
 import json
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.exporting import CSV_COLUMNS
 from storage.errors import InvalidInputError
-from storage.hashing import content_hash
 from storage.models import Example
 
 # A text longer than this is almost certainly a broken file (a runaway quote swallowing the
@@ -30,10 +30,8 @@ FORMATS = ("csv", "jsonl")
 EXPORT_SIGNATURE = frozenset({"annotations", "comments", "prediction"})
 # ... of which these are derived from the project it came from (its votes, its model), not
 # properties of the example: not kept as metadata. Its "meta" field is the metadata itself.
-EXPORT_DERIVED = frozenset(
-    {"annotations", "comments", "prediction", "confidence", "annotators", "annotation_count",
-     "disputed", "meta"}
-)  # fmt: skip
+# Every export column but id, text and label, so one added to the export is left out too.
+EXPORT_DERIVED = frozenset(CSV_COLUMNS) - {"id", "text", "label"}
 
 
 @dataclass(frozen=True)
@@ -180,19 +178,6 @@ def _separator_hint(columns: set[str]) -> str | None:
     if any("\t" in c for c in columns):
         return "is it separated by tabs? save it comma-separated, or name it .tsv"
     return None
-
-
-def repeated_rows(records: Sequence[Record]) -> int:
-    """Rows whose text an earlier row has, as the import compares texts (by content hash):
-    stored once, so they count among an import's duplicates without being in the project
-    before it."""
-    seen: set[str] = set()
-    repeated = 0
-    for record in records:
-        digest = content_hash(record.text)
-        repeated += digest in seen
-        seen.add(digest)
-    return repeated
 
 
 def _record(

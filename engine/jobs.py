@@ -14,10 +14,11 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import digest, messaging, proposing, reviews, taxonomy, training
@@ -26,7 +27,7 @@ from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
 from storage.errors import ConflictError, InvalidInputError, LabelbotError
 from storage.models import ModelRun, Project, TaxonomyProposal, utcnow
-from storage.repositories import feedback, leases, models, projects
+from storage.repositories import feedback, leases, models, projects, replies
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,19 @@ LEASE_MEMORY = timedelta(days=1)  # a lapsed lease is kept this long (who held i
 class Tidied:
     events: int  # Slack event ids forgotten (kept long enough to spot a redelivery)
     leases: int  # lapsed leases deleted
+    replies: int = 0  # thread replies' event records forgotten (engine.discussions)
 
 
 def tidy(ws: Workspace, *, now: datetime | None = None) -> Tidied:
-    """The scheduler's housekeeping: forget old Slack event ids and delete long-lapsed leases,
-    so neither table grows for good."""
+    """The scheduler's housekeeping: forget old Slack event ids and thread replies' event
+    records, and delete long-lapsed leases, so no such table grows for good."""
     now = now or utcnow()
     events = messaging.forget_old_events(ws, now=now)
     with session_scope(ws.db) as session:
         gone = leases.prune(session=session, before=now - LEASE_MEMORY)
-    return Tidied(events, gone)
+        # a reply's events, like event ids, are kept as long as Slack may still redeliver them
+        forgotten = replies.prune(session=session, before=now - messaging.EVENT_MEMORY)
+    return Tidied(events, gone, forgotten)
 
 
 # Drawn once per process (at import): HOST:PID alone is not unique. Two containers each run their
@@ -219,6 +223,12 @@ def _new_labels(session, project_id: int, ready: ModelRun | None) -> int:  # typ
     return feedback.count_annotations(session=session, project_id=project_id, since=since)
 
 
+def retrain_every(settings: Mapping[str, Any]) -> int:
+    """A project's ``retrain_every`` (from its settings): the new labels after which it is
+    retrained, by the scheduler and by `labelbot label`."""
+    return int(settings.get("retrain_every", DEFAULT_RETRAIN_EVERY))
+
+
 def retrain_decision(
     ws: Workspace, project: str, *, now: datetime | None = None
 ) -> RetrainDecision:
@@ -240,7 +250,7 @@ def retrain_decision(
         new = _new_labels(session, found.id, ready)
         classes = [lb.name for lb in projects.list_labels(session=session, project_id=found.id)]
     reference = since or found.created_at
-    every = int(found.settings.get("retrain_every", DEFAULT_RETRAIN_EVERY))
+    every = retrain_every(found.settings)
     minutes = float(found.settings.get("retrain_minutes", DEFAULT_RETRAIN_MINUTES))
     failed = ws.memo.get((TRAIN_FAILED, project))
     if failed is not None and now - failed[0] < timedelta(minutes=minutes):

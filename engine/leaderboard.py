@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from engine.evaluation import IMPORTED
 from engine.rhythm import Rhythm
 from engine.workspace import Workspace
 from storage.db import session_scope
@@ -20,7 +21,7 @@ from storage.models import utcnow
 from storage.repositories import feedback, people, projects
 
 WEEK = timedelta(days=7)
-NOT_BY_HAND = frozenset({"import", "simulation"})
+NOT_BY_HAND = frozenset({IMPORTED, "simulation"})
 TOP = 5
 
 

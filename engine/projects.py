@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.evaluation import IMPORTED
 from engine.importing import Record, read_records
 from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.taxonomy import stale_label_note
@@ -94,6 +95,9 @@ class ImportReport:
     annotations: int
     embedded: int
     relabeled: int = 0  # texts labeled before whose agreed label the file's labels changed
+    # rows whose text an earlier row of the file has: stored once, so among the duplicates
+    # without having been in the project before
+    repeated: int = 0
 
 
 def import_file(
@@ -108,7 +112,7 @@ def import_file(
     require_id_column: bool = False,
     embed: bool = True,
     progress: bool = False,
-    annotator: str = "import",
+    annotator: str = IMPORTED,
 ) -> ImportReport:
     """Import a CSV/JSONL file in one transaction; embed new texts afterwards (cached on disk).
 
@@ -144,7 +148,7 @@ def import_file(
                 example_id=example_id,
                 label_id=label.id,
                 annotator=annotator,
-                source="import",
+                source=IMPORTED,
                 key=f"import:{example_id}:{label.name}",
             )
             created += int(made)
@@ -163,6 +167,7 @@ def import_file(
         annotations=created,
         embedded=embedded,
         relabeled=relabeled,
+        repeated=len(added.ids) - len(set(added.ids)),  # a repeated text gets its first row's id
     )
 
 

@@ -167,13 +167,7 @@ def _still_current(
     key = key_text(p.key)
     if key in decided_now and decided_now[key] != decided_then.get(key):
         return False
-    if p.kind == "add":
-        return not set(p.labels) & active
-    named = set(p.labels)
-    nearest = p.evidence.get("nearest_label")
-    if p.kind == "rare" and p.evidence.get("suggestion") == "merge" and nearest:
-        named.add(str(nearest))  # approving merges it into that label
-    return named <= active
+    return not repo.outdated(kind=p.kind, labels=p.labels, evidence=p.evidence, active=active)
 
 
 def refresh_due(ws: Workspace, project: str) -> bool:
@@ -397,9 +391,8 @@ def default_names(row: TaxonomyProposal) -> list[str]:
         return _distinct([str(c["suggested_name"]) for c in ev.get("clusters", [])], row.labels[0])
     if row.kind == "add":
         return list(row.labels)
-    if row.kind == "rare" and ev.get("suggestion") == "merge" and ev.get("nearest_label"):
-        return [str(ev["nearest_label"])]
-    return []
+    into = repo.merge_target(kind=row.kind, evidence=ev)
+    return [into] if into is not None else []
 
 
 def names_allowed(row: TaxonomyProposal) -> tuple[int, int | None]:

@@ -161,6 +161,12 @@ def rhythm_of(ws: Workspace, *, user: str) -> Rhythm:
         )
 
 
+def leaderboard_opt_outs(ws: Workspace) -> set[str]:
+    """Everyone who ran `/label leaderboard off` (one query, however many people)."""
+    with session_scope(ws.db, read_only=True) as session:
+        return people.opted_out_of_leaderboard(session=session)
+
+
 def update_rhythm(ws: Workspace, *, user: str, **fields: object) -> Rhythm:
     """Store preferences (tz, quiet_start, quiet_end, nudge_at, snoozed_until, leaderboard)."""
     with session_scope(ws.db) as session:

@@ -61,8 +61,11 @@ def build_scheduler(
 
     def tidy() -> None:
         done = jobs.tidy(ws)
-        if done.events or done.leases:
-            log.info("tidied %d old event ids and %d lapsed leases", done.events, done.leases)
+        if done.events or done.leases or done.replies:
+            log.info(
+                "tidied %d old event ids, %d thread reply records and %d lapsed leases",
+                done.events, done.replies, done.leases,
+            )  # fmt: skip
 
     scheduler.add_job(tidy, "interval", seconds=TIDY_SECONDS, id="tidy")
     if send_digest is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import typer
@@ -19,6 +19,9 @@ from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
 from storage.errors import LabelbotError, NotFoundError
+
+if TYPE_CHECKING:
+    from storage.models import ModelRun
 
 # Output that is not a terminal (a pipe, a log, CI) is laid out this wide instead of rich's 80
 # columns: a command printed as a hint stays one line, and table cells are not cut short.
@@ -137,6 +140,25 @@ def print_choices(names: Sequence[str]) -> None:
             out.print(Text("  ") + cell)
     else:
         out.print(Columns(cells, padding=(0, 2), column_first=True))
+
+
+def example_ref(example_id: int, external_id: str | None) -> str:
+    """How a listing names an example: its #number, then the id it was imported with, if any."""
+    return f"#{example_id}" + (f" ({external_id})" if external_id is not None else "")
+
+
+def trained_line(ws: Workspace, name: str, run: ModelRun) -> str:
+    """One line on a run just trained (`labelbot train`, a retrain while labeling): its honest
+    accuracy, with the cross-validation caveat only when the queue chose its labels."""
+    from engine.evaluation import queue_chose_labels, run_summary  # scikit-learn: when needed
+
+    return run_summary(
+        run.metrics,
+        version=run.version,
+        kind=run.kind,
+        n_labels=run.n_labels,
+        queue_chosen=queue_chose_labels(ws, name, run.metrics),
+    )
 
 
 def login_name() -> str:

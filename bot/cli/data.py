@@ -21,11 +21,12 @@ from bot.cli.common import (
     out,
     project_app,
     styled,
+    trained_line,
     workspace,
 )
 from engine import exporting, projects
 from engine.forecast import counted
-from engine.importing import read_records, repeated_rows
+from engine.importing import read_records
 from engine.projects import ImportReport
 from storage.errors import ConfigurationError, InvalidInputError, LabelbotError
 
@@ -341,13 +342,7 @@ def import_(
                      f"and {counted(report.annotations, 'label')} are stored, but not every text "
                      "is embedded yet; run the same import again to finish embedding (what is "
                      "stored is skipped as already in the project)")  # fmt: skip
-    repeats = 0
-    if report.duplicates:  # which of them the file itself repeats, and which the project had
-        repeats = repeated_rows(read_records(
-            file, text_column=text_column, label_column=label_column or "label",
-            id_column=id_column or "id",
-        ))  # fmt: skip
-    out.print(import_summary(report, repeats=repeats), highlight=False)
+    out.print(import_summary(report), highlight=False)
     if report.relabeled:
         texts = (
             "text labeled before now counts"
@@ -367,10 +362,12 @@ def import_(
         err.print(f"note: queue not re-scored: {exc}")
 
 
-def import_summary(report: ImportReport, *, repeats: int = 0) -> str:
+def import_summary(report: ImportReport) -> str:
     """What an import did, in one line: "imported 0 new examples; 15 already in the project
-    (their labels added as votes)". ``repeats``: rows whose text an earlier row of the same
-    file has (stored once, with the first labeled row's label)."""
+    (their labels added as votes)". Its duplicates are either texts the project had or rows
+    whose text an earlier row of the same file has (``report.repeated``: stored once, with the
+    first labeled row's label)."""
+    repeats = report.repeated
     known = max(report.duplicates - repeats, 0)
     labels = report.annotations
     parts = [f"imported {counted(report.inserted, 'new example')}"]
@@ -414,11 +411,7 @@ def train(
 
     ws = workspace()
     run = jobs.train_now(ws, name, kind=classifier, progress=sys.stderr.isatty())
-    from engine.evaluation import queue_chose_labels, run_summary
-
-    summary = run_summary(run.metrics, version=run.version, kind=run.kind, n_labels=run.n_labels,
-                          queue_chosen=queue_chose_labels(ws, name, run.metrics))  # fmt: skip
-    out.print(summary, highlight=False, markup=False)
+    out.print(trained_line(ws, name, run), highlight=False, markup=False)
 
 
 @app.command()
@@ -496,8 +489,7 @@ def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
         notes.append(agreement["summary"])
     open_reviews = info["reviews"].get("open", 0)
     if open_reviews:
-        noun = "review" if open_reviews == 1 else "reviews"
-        notes.append(f"{open_reviews} mislabel {noun} open: `labelbot review {name}`")
+        notes.append(f"{counted(open_reviews, 'mislabel review')} open: `labelbot review {name}`")
     return notes
 
 

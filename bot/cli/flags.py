@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bot.cli.common import app, handle_errors, login_name, out, styled, workspace
+from bot.cli.common import app, example_ref, handle_errors, login_name, out, styled, workspace
+from engine.forecast import counted
 from storage.errors import InvalidInputError
 
 ACTIONS = ("resolve",)
@@ -68,7 +69,7 @@ def flags_cmd(
             out.print(f"{name}: no {which}", highlight=False)
             return
         for f in found:
-            ref = f"#{f.example_id}" + (f" ({f.external_id})" if f.external_id is not None else "")
+            ref = example_ref(f.example_id, f.external_id)
             text = " ".join(f.text.split())
             if len(text) > EXCERPT:
                 text = text[: EXCERPT - 1] + "…"
@@ -93,12 +94,12 @@ def flags_cmd(
     name, ref = rest
     example_id = find_example(ws, name, ref)
     done = flags.resolve_flags(ws, project=name, example_id=example_id, actor=actor or login_name())
-    noun = "flag" if done.resolved == 1 else "flags"
     then = (
         "it is back in the queue"
         if done.requeued
         else "it has a label already, so it stays out of the queue"
     )
     out.print(
-        f"{name}: example #{example_id}: {done.resolved} {noun} resolved; {then}", highlight=False
+        f"{name}: example #{example_id}: {counted(done.resolved, 'flag')} resolved; {then}",
+        highlight=False,
     )

@@ -20,10 +20,12 @@ from bot.cli.common import (
     out,
     print_choices,
     styled,
+    trained_line,
     workspace,
 )
 from engine import labeling
 from engine.evaluation import IMPORTED  # the annotator (and source) of imported labels
+from engine.forecast import counted
 from engine.labeling import Task
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
@@ -88,11 +90,7 @@ def _retrain(ws: Workspace, name: str) -> None:
     except LabelbotError as exc:
         err.print(styled(f"[yellow]not retrained:[/] {escape(str(exc))}"))
         return
-    from engine.evaluation import queue_chose_labels, run_summary
-
-    summary = run_summary(run.metrics, version=run.version, kind=run.kind, n_labels=run.n_labels,
-                          queue_chosen=queue_chose_labels(ws, name, run.metrics))  # fmt: skip
-    out.print(summary, highlight=False, markup=False)
+    out.print(trained_line(ws, name, run), highlight=False, markup=False)
 
 
 @app.command()
@@ -193,13 +191,12 @@ def nothing_left(ws: Workspace, project: str, who: str) -> str:
         are = "example is" if left.flagged == 1 else "examples are"
         flagged = f" ({left.flagged} flagged {are} set aside: `labelbot flags {project}`)"
     if left.skipped:
-        them = "example" if left.skipped == 1 else "examples"
         others = left.waiting - left.skipped
         also = f"; {others} more are out with other experts now" if others > 0 else ""
         return (
-            f"nothing left for you ({who}): you skipped the {left.skipped} {them} still "
-            f"waiting, and a skip is for good: they wait for other experts (`labelbot label "
-            f"{project} --annotator SOMEONE`){also}{flagged}"
+            f"nothing left for you ({who}): you skipped the {counted(left.skipped, 'example')} "
+            "still waiting, and a skip is for good: they wait for other experts (`labelbot "
+            f"label {project} --annotator SOMEONE`){also}{flagged}"
         )
     if left.waiting:
         them = "example still waiting is" if left.waiting == 1 else "examples still waiting are"
@@ -212,11 +209,9 @@ def nothing_left(ws: Workspace, project: str, who: str) -> str:
 
 def project_retrain_every(ws: Workspace, project: str) -> int:
     """The project's ``retrain_every``: the new labels after which the scheduler retrains."""
-    from engine import projects
-    from engine.jobs import DEFAULT_RETRAIN_EVERY
+    from engine import jobs, projects  # torch and scikit-learn load only when needed
 
-    found = projects.get_project(ws, project)
-    return int(found.settings.get("retrain_every", DEFAULT_RETRAIN_EVERY))
+    return jobs.retrain_every(projects.get_project(ws, project).settings)
 
 
 def hand_back(ws: Workspace, project: str, example_id: int, who: str) -> None:

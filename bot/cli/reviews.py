@@ -19,6 +19,7 @@ from bot.cli.common import (
     app,
     ask,
     err,
+    example_ref,
     handle_errors,
     login_name,
     out,
@@ -26,8 +27,9 @@ from bot.cli.common import (
     styled,
     workspace,
 )
-from bot.cli.interactive import IMPORTED, QUIT, hand_back
+from bot.cli.interactive import QUIT, hand_back
 from engine import consensus, reviews
+from engine.evaluation import IMPORTED
 from engine.forecast import counted
 from engine.labeling import Task, skip
 from storage.errors import LabelbotError
@@ -176,7 +178,7 @@ def disagreements(
             if (d.adjudicated)
             else ""
         )
-        ref = f"#{d.example_id}" + (f" ({d.external_id})" if d.external_id is not None else "")
+        ref = example_ref(d.example_id, d.external_id)
         out.print(styled(f"[bold]{escape(ref)}[/] {escape(d.text)}"))
         out.print(f"    {votes} · {model}{settled}", highlight=False)
 

@@ -6,8 +6,7 @@ from collections.abc import Collection, Sequence
 
 from bot.slack_text import escape, who
 from bot.views.text import Block, context, header, message, section
-from engine.digest import Digest, points_change
-from engine.evaluation import QUEUE_BIAS
+from engine.digest import Digest
 from engine.forecast import counted
 from engine.leaderboard import Standing
 
@@ -17,15 +16,8 @@ def _accuracy_line(d: Digest) -> str:
         return f"*Model v{d.model_version}:* accuracy not measurable yet (too few labels per class)"
     if d.accuracy is None:
         return "*Model:* none yet — it trains once a few classes have labels."
-    acc = d.accuracy
-    interval = f" (90% interval {acc.low:.1%}–{acc.high:.1%})" if acc.low is not None else ""
-    change = (
-        f", {points_change(d.accuracy_change)} since the previous model"
-        if d.accuracy_change
-        else ""
-    )
-    how = "on the audit set" if acc.source == "audit" else f"cross-validated ({QUEUE_BIAS})"
-    return f"*Model v{d.model_version}:* {acc.accuracy:.1%} accuracy{interval} {how}{change}"
+    detail = escape(d.accuracy_detail())
+    return f"*Model v{d.model_version}:* {d.accuracy.accuracy:.1%} accuracy {detail}"
 
 
 def _leaderboard(standings: Sequence[Standing]) -> str:

@@ -26,6 +26,7 @@ from bot.views.text import (
     section,
     select_menu,
 )
+from engine.evaluation import IMPORTED
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,16 @@ def parse_review_value(value: str) -> tuple[int, int, LabelRef]:
 
 def review_message(card: ReviewCard) -> Block:
     """The DM asking a second expert whether a label stands."""
+    given = f"*{escape(card.given)}*"
+    # "import" is no person: the label came with the file (as the labeling DM says it)
+    said = (
+        f"Imported as {given}"
+        if card.given_by == IMPORTED
+        else f"{who(card.given_by)} labeled this {given}"
+    )
     question = (
-        f"{who(card.given_by)} labeled this *{escape(card.given)}*; the model thinks "
-        f"*{escape(card.suggested)}* ({card.confidence:.0%}). Which is right?"
+        f"{said}; the model thinks *{escape(card.suggested)}* ({card.confidence:.0%}). "
+        "Which is right?"
     )
     value = str(card.example_id)
     row = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -180,18 +180,36 @@ def supersede_outdated(*, session: Session, project_id: int, active: Collection[
                 TaxonomyProposal.project_id == project_id, TaxonomyProposal.status == OPEN
             )
         )
-        if p.id is not None and _outdated(p, active)
+        if p.id is not None
+        and outdated(kind=p.kind, labels=p.labels, evidence=p.evidence, active=active)
     ]
     return supersede(session=session, proposal_ids=moot)
 
 
-def _outdated(proposal: TaxonomyProposal, active: Collection[str]) -> bool:
-    if proposal.kind == "add":
-        return any(lb in active for lb in proposal.labels)
-    evidence = proposal.evidence or {}
-    into = evidence.get("nearest_label") if evidence.get("suggestion") == "merge" else None
-    named = [*proposal.labels, *([into] if into else [])]  # a rare label's "merge it into X"
-    return not all(lb in active for lb in named)
+def merge_target(*, kind: str, evidence: Mapping[str, Any] | None) -> str | None:
+    """The label a rare label's proposal suggests merging it into (None: it suggests
+    gathering more examples, or is no rare label's)."""
+    ev = evidence or {}
+    nearest = ev.get("nearest_label")
+    if kind == "rare" and ev.get("suggestion") == "merge" and nearest:
+        return str(nearest)
+    return None
+
+
+def outdated(
+    *,
+    kind: str,
+    labels: Sequence[str],
+    evidence: Mapping[str, Any] | None,
+    active: Collection[str],
+) -> bool:
+    """Whether a taxonomy change made a proposal moot, given the ``active`` label names: an
+    "add" once a label it adds exists; any other once a label it names, or the label a rare
+    one would be merged into, is no longer active (merged, split, renamed, retired)."""
+    if kind == "add":
+        return any(lb in active for lb in labels)
+    into = merge_target(kind=kind, evidence=evidence)
+    return not all(lb in active for lb in [*labels, *([into] if into else [])])
 
 
 def set_proposal_message(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import select
 
 from bot import ids
-from engine import exporting
+from engine import exporting, jobs
 from storage.db import session_scope
 from storage.models import Comment, ReplyRecord, utcnow
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
@@ -215,4 +215,5 @@ def test_only_replies_in_discussions_are_remembered(bot: Bot, bank: dict[str, st
                                 seen_at=utcnow() - timedelta(days=3)))  # fmt: skip
     bot.slack.event(_deleted(CHANNEL, stale))
     bot.settle()
+    jobs.tidy(bot.ws)  # the scheduler's housekeeping job forgets old records
     assert _records(bot) == {f"slack:{CHANNEL}:{stale['ts']}": True}  # the old one pruned

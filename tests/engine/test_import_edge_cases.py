@@ -264,3 +264,14 @@ def test_a_reimport_says_which_texts_it_moved_to_another_label(project, tmp_path
     assert (report.inserted, report.duplicates, report.annotations) == (1, 3, 2)
     assert report.relabeled == 1  # a: yes -> no; b and c unchanged; d is new
     assert _labels(project) == {"a": "no", "b": "yes", "c": "no", "d": "maybe"}
+
+
+def test_the_report_tells_a_files_own_repeats_from_texts_stored_before(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path
+) -> None:
+    """``repeated`` counts the rows whose text an earlier row of the same file has (as the import
+    compares texts: "b" and "b " are one), apart from the texts the project had already."""
+    projects.import_file(project, project="p", path=_write(tmp_path, "one.csv", "text\na\n"))
+    path = _write(tmp_path, "two.csv", "text\na\nb\nb \nc\na\nb\n")
+    report = projects.import_file(project, project="p", path=path)
+    assert (report.rows, report.inserted, report.duplicates, report.repeated) == (6, 2, 4, 3)
