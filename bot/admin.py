@@ -188,9 +188,8 @@ def change_model(services: Services, *, verb: str, project: str, version: int | 
     if verb == "pin":
         training.pin_version(ws, project, version)
         return f"*{name}*: v{version} is active and pinned (retrains are kept, not promoted)."
-    pinned = projects.get_project(ws, project).settings.get("pinned_version")
-    training.activate_version(ws, project, version)
-    moved = f" The pin moved from v{pinned} to it." if pinned not in (None, version) else ""
+    pinned = training.activate_version(ws, project, version).pin_moved_from
+    moved = f" The pin moved from v{pinned} to it." if pinned is not None else ""
     return f"*{name}*: v{version} is active and answers from now on.{moved}"
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
@@ -228,15 +228,14 @@ def fit_learning_curve(
         lo, hi = np.clip(ends[0][last], 0, 1), np.clip(ends[1][last], 0, 1)
         spread = (max(float(acc[last] - lo), 0.0), max(float(hi - acc[last]), 0.0))
     fc = Forecast(ok=True, current_labels=current, message="", a=a, b=float(b), c=float(c),
-                  low_fit=low_fit, high_fit=high_fit, spread=spread)  # fmt: skip
+                  low_fit=low_fit, high_fit=high_fit, spread=spread, unit=unit)  # fmt: skip
     steps = ", ".join(
         f"{_round(m)} {unit} ≈ {acc_:.0%}{_range(fc.predict_range(m))}"
         for m, acc_ in fc.milestones()[:3]
     )
     ceiling = f"plateau ≈ {fc.plateau:.0%}" if fc.plateau_seen else "no plateau in sight yet"
     message = f"Forecast ({how} to {n.size} {points}): {steps}; {ceiling}."
-    return Forecast(ok=True, current_labels=current, message=message, a=a, b=float(b), c=float(c),
-                    low_fit=low_fit, high_fit=high_fit, spread=spread, unit=unit)  # fmt: skip
+    return replace(fc, message=message)
 
 
 def _fit(n: np.ndarray, acc: np.ndarray) -> tuple[float, float, float, str]:

@@ -26,11 +26,16 @@ def predict_texts(
 ) -> list[TextPrediction]:
     """Classify ``texts`` with the project's active model; a text already in the project gets
     its stored prediction (what the export shows), the others a fresh one."""
-    # every text goes through the model first: the same checks and errors as before (no model,
-    # a missing file, another encoder); a pool text's vector comes from the cache
-    fresh = training.predict_texts(ws, name, texts, top_k=top_k)
     stored = _stored(ws, name, texts, top_k=top_k)
-    return [stored.get(i, p) for i, p in enumerate(fresh)]
+    # only the texts without a stored prediction go through the model; it is called even when
+    # there are none, for the same checks and errors (no model, a missing file, another
+    # encoder): training.predict_texts makes them before it looks at the texts
+    fresh = iter(
+        training.predict_texts(
+            ws, name, [t for i, t in enumerate(texts) if i not in stored], top_k=top_k
+        )
+    )
+    return [stored[i] if i in stored else next(fresh) for i in range(len(texts))]
 
 
 def _stored(ws: Workspace, name: str, texts: list[str], *, top_k: int) -> dict[int, TextPrediction]:
@@ -46,10 +51,10 @@ def _stored(ws: Workspace, name: str, texts: list[str], *, top_k: int) -> dict[i
         if run is None or run.id is None:
             return {}
         known = examples.existing_hashes(session=session, project_id=project.id, hashes=hashes)
+        rows = models.get_predictions_for(session=session, example_ids=known.values())
         for i, (text, digest) in enumerate(zip(texts, hashes, strict=True)):
             example_id = known.get(digest)
-            row = None if example_id is None else models.get_prediction(
-                session=session, example_id=example_id)  # fmt: skip
+            row = None if example_id is None else rows.get(example_id)
             if row is None or row.model_run_id != run.id or row.label is None:
                 continue
             if len(row.probs) < min(top_k, len(run.classes)):

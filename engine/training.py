@@ -152,11 +152,13 @@ def train_project(
     try:
         with session_scope(ws.db, read_only=True) as session:
             project = projects.get_project(session=session, name=name)
-            found = models.get_active_model_run(session=session, project_id=pool.project_id)
-            active_before = found.id if found is not None else None
+        # the active run, also when its model cannot answer: what a promotion is decided on,
+        # and whether another run became active while this one trained (_overtaken)
+        active, previous_model, unusable = _load_active(ws, name)
+        active_before = active.id if active is not None else None
+        cannot_answer = None if unusable is None else _why_unusable(unusable)
         chosen = kind or str(project.settings.get("classifier", "auto"))
         graph = _graph(ws, pool)
-        active, previous_model, unusable = _load_active(ws, name)
         if unusable is not None:
             # a lost file or another encoder must not block training: the new model is what
             # gets the project out (it trains cold, and is not compared with the old one)
@@ -201,7 +203,7 @@ def train_project(
             active,
             pool.classes,
             metrics,
-            unusable=None if unusable is None else _why_unusable(unusable),
+            unusable=cannot_answer,
         )
         metrics["promotion"] = {"promoted": promote, "reason": reason}
         rows = _prediction_rows(ws, pool, model, project.settings) if promote else []
@@ -216,8 +218,9 @@ def train_project(
         if promote:
             # decided on what was read before training: a pin and the active model may have
             # changed since (a pin, a rollback, another training), and they win
-            again, why = promotion_decision(now.settings, active, pool.classes, metrics,
-                unusable=None if unusable is None else _why_unusable(unusable))  # fmt: skip
+            again, why = promotion_decision(
+                now.settings, active, pool.classes, metrics, unusable=cannot_answer
+            )
             held = (
                 _overtaken(session, pool.project_id, version=version, before=active_before)
                 if again
@@ -363,18 +366,27 @@ def promotion_decision(
     return True, "not worse than the active model"
 
 
-def activate_version(ws: Workspace, name: str, version: int) -> ModelRun:
+@dataclass(frozen=True)
+class Activation:
+    """What activating a version did: the run now active and, when another version was pinned,
+    that version (the pin moved from it to ``run``; read under the lock that moved it)."""
+
+    run: ModelRun
+    pin_moved_from: int | None = None
+
+
+def activate_version(ws: Workspace, name: str, version: int) -> Activation:
     """Make model ``version`` the active one now and re-score the queue with it; when another
-    version is pinned, the pin moves to this one."""
+    version is pinned, the pin moves to this one (``pin_moved_from`` says from which)."""
     return _activate(ws, name, version, pin=False)
 
 
 def pin_version(ws: Workspace, name: str, version: int) -> ModelRun:
     """Activate ``version`` and keep it active: retrains are stored but not promoted."""
-    return _activate(ws, name, version, pin=True)
+    return _activate(ws, name, version, pin=True).run
 
 
-def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> ModelRun:
+def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> Activation:
     """Activate ``version`` with its predictions (and, with ``pin``, pin it) in one transaction,
     in turn with retrains and prunes: a retrain that finishes later sees the pin or the hand
     pick and keeps it; a version whose file a prune deleted meanwhile is refused."""
@@ -397,9 +409,7 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> ModelRun:
             raise InvalidInputError(
                 f"model v{version} was trained on a different set of labels; retrain instead"
             )
-        model = ws.memo.get(("model", run.id)) or load_model(stored)
-        ws.memo[("model", run.id)] = model
-        mismatch = encoder_mismatch(ws, model)
+        model, mismatch = _load_run(ws, run)
         if mismatch is not None:
             raise InvalidInputError(f"model v{version} {mismatch}; retrain instead")
         rows = _prediction_rows(ws, pool, model, project.settings, mapping)
@@ -435,7 +445,8 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> ModelRun:
         if not relabeled:
             if added:  # texts imported meanwhile: scored now, with it
                 _rescore_after(ws, name, f"v{version}")
-            return run
+            moved = None if pinned in (None, version) else pinned
+            return Activation(run=run, pin_moved_from=moved)
         log.info("activating v%s of %s again: its labels changed meanwhile", version, name)
     raise ConflictError(
         f"the labels of {name!r} kept changing while v{version} was being activated; try again"
@@ -696,34 +707,27 @@ def _load_active(
         run = models.get_active_model_run(session=session, project_id=project.id)
     if run is None:
         return None, None, None
-    key = ("model", run.id)
-    model = ws.memo.get(key)
-    if model is None:
-        try:
-            if not run.artifact_path:  # pruned: the database says so (the file went after)
-                raise FileNotFoundError(run.version)
-            model = load_model(ws.settings.artifact_file(run.artifact_path))
-        except FileNotFoundError:
-            pinned = project.settings.get("pinned_version") == run.version
-            where = (
-                f"{ws.settings.artifact_file(run.artifact_path)} "
-                f"(LABELBOT_DATA_DIR {ws.settings.data_dir})"
-                if run.artifact_path
-                else "(it was pruned)"
-            )
-            return (
-                run,
-                None,
-                NotFoundError(
-                    f"model v{run.version} of {name!r} is missing its file {where}: "
-                    f"retrain with `labelbot train {name}`"
-                    + (f" (it is pinned: `labelbot models unpin {name}` first)" if pinned else "")
-                    + f", or make a version whose file exists answer with "
-                    f"`labelbot models rollback {name} VERSION`"
-                ),
-            )
-        ws.memo[key] = model
-    mismatch = encoder_mismatch(ws, model)
+    try:
+        model, mismatch = _load_run(ws, run)
+    except FileNotFoundError:
+        pinned = project.settings.get("pinned_version") == run.version
+        where = (
+            f"{ws.settings.artifact_file(run.artifact_path)} "
+            f"(LABELBOT_DATA_DIR {ws.settings.data_dir})"
+            if run.artifact_path
+            else "(it was pruned)"
+        )
+        return (
+            run,
+            None,
+            NotFoundError(
+                f"model v{run.version} of {name!r} is missing its file {where}: "
+                f"retrain with `labelbot train {name}`"
+                + (f" (it is pinned: `labelbot models unpin {name}` first)" if pinned else "")
+                + f", or make a version whose file exists answer with "
+                f"`labelbot models rollback {name} VERSION`"
+            ),
+        )
     if mismatch is not None:
         return (
             run,
@@ -734,6 +738,21 @@ def _load_active(
             ),
         )
     return run, model, None
+
+
+def _load_run(ws: Workspace, run: ModelRun) -> tuple[Model, str | None]:
+    """``run``'s model (kept in ``ws.memo`` once read from its file) and why it cannot take this
+    workspace's embeddings (:func:`encoder_mismatch`; None when it can). Raises
+    FileNotFoundError when its file is gone, or was pruned (no ``artifact_path``); each caller
+    says so in its own words."""
+    key = ("model", run.id)
+    model = ws.memo.get(key)
+    if model is None:
+        if not run.artifact_path:  # pruned: the database says so (the file went after)
+            raise FileNotFoundError(run.version)
+        model = load_model(ws.settings.artifact_file(run.artifact_path))
+        ws.memo[key] = model
+    return model, encoder_mismatch(ws, model)
 
 
 def _why_unusable(problem: LabelbotError) -> str:

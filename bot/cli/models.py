@@ -74,8 +74,9 @@ def models_cmd(
         training.pin_version(ws, name, version)
         out.print(f"{name}: v{version} is active and pinned")
     else:
-        training.activate_version(ws, name, version)
-        out.print(f"{name}: v{version} is active")
+        pinned = training.activate_version(ws, name, version).pin_moved_from
+        moved = f". The pin moved from v{pinned} to it." if pinned is not None else ""
+        out.print(f"{name}: v{version} is active{moved}")
 
 
 def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]

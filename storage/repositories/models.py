@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +14,9 @@ from sqlmodel import Session, col, select
 from storage.errors import NotFoundError
 from storage.models import Annotation, Example, ModelRun, Prediction, Project, utcnow
 from storage.repositories import projects
+
+# Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
+_CHUNK = 900
 
 
 def start_model_run(
@@ -178,6 +181,18 @@ def get_predictions(*, session: Session, project_id: int) -> dict[int, Predictio
 
 def get_prediction(*, session: Session, example_id: int) -> Prediction | None:
     return session.get(Prediction, example_id)
+
+
+def get_predictions_for(*, session: Session, example_ids: Iterable[int]) -> dict[int, Prediction]:
+    """Example id → its stored prediction, for those of ``example_ids`` that have one (one
+    ``IN`` query per :data:`_CHUNK` ids)."""
+    unique = sorted(set(example_ids))
+    found: dict[int, Prediction] = {}
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        rows = session.exec(select(Prediction).where(col(Prediction.example_id).in_(chunk))).all()
+        found.update({p.example_id: p for p in rows})
+    return found
 
 
 def stale_artifacts(

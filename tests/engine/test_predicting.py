@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine import exporting, predicting, training
+from engine.workspace import Workspace
+from storage.errors import ConfigurationError, NotFoundError
+from storage.repositories import models
+from tests.engine.test_training_recovery import RotatedEncoder
 from tests.helpers import label_next, load_slice
 
 
@@ -25,3 +31,61 @@ def test_a_pool_text_predicts_as_exported(ws, banking_slice, tmp_path: Path) -> 
     # a new text is predicted by the model, as before
     (new,) = training.predict_texts(ws, "bank", ["a text the project never saw"])
     assert got[-1] == new
+
+
+def test_only_texts_without_a_stored_prediction_go_through_the_model(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    truth = load_slice(ws, banking_slice, tmp_path)
+    label_next(ws, truth, 40)
+    training.train_project(ws, "bank")
+    records = list(exporting.export_records(ws, "bank"))[:3]
+    pool = [r["text"] for r in records]
+    new = ["a text the project never saw", "another one"]
+    asked: list[list[str]] = []
+    real = training.predict_texts
+
+    def spy(ws_, name, texts, *, top_k=3):  # type: ignore[no-untyped-def]
+        asked.append(list(texts))
+        return real(ws_, name, texts, top_k=top_k)
+
+    monkeypatch.setattr(training, "predict_texts", spy)
+    one_by_one = models.get_prediction
+    monkeypatch.setattr(models, "get_prediction", lambda **kw: pytest.fail("one query per text"))
+    got = predicting.predict_texts(ws, "bank", [new[0], pool[0], pool[1], new[1], pool[2]])
+    assert asked == [new]  # the pool texts' answers are the stored ones: not computed
+    assert [p.text for p in got] == [new[0], pool[0], pool[1], new[1], pool[2]]
+    for record, answer in zip(records, [got[1], got[2], got[4]], strict=True):
+        assert (answer.label, answer.confidence) == (
+            record["prediction"]["label"],
+            record["prediction"]["confidence"],
+        )
+    monkeypatch.setattr(models, "get_prediction", one_by_one)
+    assert [got[0], got[3]] == real(ws, "bank", new)
+    asked.clear()
+    assert predicting.predict_texts(ws, "bank", pool) == [got[1], got[2], got[4]]
+    assert asked == [[]]  # every text stored: the model is still asked, for its checks
+
+
+def test_stored_predictions_still_refuse_without_a_usable_model(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    """Every text in the pool, so none goes through the model: still the same errors as a new
+    text gets (no model yet, its file lost, another encoder)."""
+    truth = load_slice(ws, banking_slice, tmp_path)
+    pool = [text for text, _ in banking_slice[:2]]
+    with pytest.raises(NotFoundError, match="has no trained model yet"):
+        predicting.predict_texts(ws, "bank", pool)
+    label_next(ws, truth, 40)
+    run = training.train_project(ws, "bank")
+    assert len(predicting.predict_texts(ws, "bank", pool)) == 2
+    other = Workspace(settings=ws.settings, db=ws.db, _encoder=RotatedEncoder(ws.encoder))
+    with pytest.raises(ConfigurationError, match="the encoder now is"):
+        predicting.predict_texts(other, "bank", pool)
+    assert run.artifact_path
+    Path(run.artifact_path).unlink()
+    ws.memo.clear()
+    with pytest.raises(NotFoundError, match="missing its file"):
+        predicting.predict_texts(ws, "bank", pool)
+    with pytest.raises(NotFoundError, match="missing its file"):
+        predicting.predict_texts(ws, "bank", [])
