@@ -26,6 +26,7 @@ from storage.db import session_scope
 from storage.repositories import projects as project_repo
 from storage.repositories import proposals as proposal_repo
 from tests.engine.test_proposing import make_project
+from tests.storage.test_labeling_races import blocks_someone
 
 CUT = ("card_arrival_a", "card_arrival_b")  # one intent cut at random in two: a merge to find
 
@@ -177,15 +178,14 @@ def test_a_decision_while_the_refresh_saves_waits_for_it(
     rejecting = run(
         lambda: proposing.reject(replica, "bank", merge.id, actor="U0ADMIN", actor_is_admin=True)
     )
-    # wait until the rejection is blocked by the refresh's transaction, or has finished
-    waiting = sa.text(
-        "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
-    )
+    # wait until the rejection is blocked by the refresh's transaction, or has finished. Each
+    # poll is its own transaction: PostgreSQL snapshots pg_stat_activity at a transaction's
+    # first read, so one long-lived transaction would never see the rejection's backend if it
+    # connected after that read.
     deadline = time.monotonic() + 30
-    with ws.db.connect() as conn:
-        while rejecting.is_alive() and not conn.execute(waiting, {"pid": refresh_pid[0]}).scalar():
-            assert time.monotonic() < deadline, "the rejection neither finished nor waited"
-            rejecting.join(0.01)
+    while rejecting.is_alive() and not blocks_someone(ws.db, refresh_pid[0]):
+        assert time.monotonic() < deadline, "the rejection neither finished nor waited"
+        rejecting.join(0.01)
     go.set()
     refreshing.join(60)
     rejecting.join(60)
