@@ -15,6 +15,10 @@ outvoted expert rather than agreement (the examples `labelbot disagreements` lis
 
 The CSV form flattens that to one row per example (lists and ``meta`` as JSON in their cells);
 columns added later go at the end, so a script reading columns by position keeps working.
+``spreadsheet_safe`` is for a CSV opened in Excel, LibreOffice or Google Sheets: a cell that
+starts as a formula would (``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a ``'``
+in front, so an example text such as ``=HYPERLINK(...)`` shows as text instead of running
+(CSV injection, OWASP). Such a file is for reading: imported back, those texts keep the ``'``.
 """
 
 from __future__ import annotations
@@ -144,9 +148,21 @@ def check_format(fmt: str) -> str:
     return fmt.lower()
 
 
-def write_export(records: list[dict[str, Any]], out: TextIO, fmt: str = "jsonl") -> int:
-    """Write records as JSONL or CSV; returns how many were written."""
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_export(
+    records: list[dict[str, Any]],
+    out: TextIO,
+    fmt: str = "jsonl",
+    *,
+    spreadsheet_safe: bool = False,
+) -> int:
+    """Write records as JSONL or CSV; returns how many were written. ``spreadsheet_safe``
+    (CSV only) defuses cells a spreadsheet would read as formulas."""
     fmt = check_format(fmt)
+    if spreadsheet_safe and fmt != "csv":
+        raise InvalidInputError("spreadsheet-safe applies to CSV exports only (use --format csv)")
     if fmt == "jsonl":
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -154,8 +170,15 @@ def write_export(records: list[dict[str, Any]], out: TextIO, fmt: str = "jsonl")
     writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for row in _flat(records):
-        writer.writerow(row)
+        writer.writerow({k: _defused(v) for k, v in row.items()} if spreadsheet_safe else row)
     return len(records)
+
+
+def _defused(value: Any) -> Any:
+    """``value`` with a ``'`` in front when a spreadsheet would take it for a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _flat(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -176,9 +199,11 @@ def _flat(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         }
 
 
-def export_text(ws: Workspace, project: str, fmt: str = "jsonl") -> str:
+def export_text(
+    ws: Workspace, project: str, fmt: str = "jsonl", *, spreadsheet_safe: bool = False
+) -> str:
     buffer = io.StringIO()
-    write_export(export_records(ws, project), buffer, fmt)
+    write_export(export_records(ws, project), buffer, fmt, spreadsheet_safe=spreadsheet_safe)
     return buffer.getvalue()
 
 

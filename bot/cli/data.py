@@ -501,6 +501,14 @@ def export(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of stdout")
     ] = None,
+    spreadsheet_safe: Annotated[
+        bool,
+        typer.Option(
+            "--spreadsheet-safe",
+            help="CSV for opening in Excel or Sheets: a cell that starts with = + - @ gets a ' "
+            "in front, so it shows as text instead of running as a formula (not for re-import)",
+        ),
+    ] = False,
 ) -> None:
     """Export every example with its annotations, comments, the model's prediction and the
     metadata it was imported with ("meta"); "disputed" marks a label its experts' latest votes
@@ -509,13 +517,18 @@ def export(
     With --out, an existing file is replaced only once the export is complete.
     """
     fmt = exporting.check_format(fmt)
+    if spreadsheet_safe and fmt != "csv":  # before reading anything
+        raise InvalidInputError("--spreadsheet-safe applies to CSV exports only: add --format csv")
+    safe = {"spreadsheet_safe": spreadsheet_safe}
     if out_file is None:
-        count = exporting.write_export(exporting.export_records(workspace(), name), sys.stdout, fmt)
+        records = exporting.export_records(workspace(), name)
+        count = exporting.write_export(records, sys.stdout, fmt, **safe)
         if not count:  # on stderr: stdout stays the (empty) export a pipe expects
             err.print(f"{name} has no examples yet: nothing exported", highlight=False)
         return
     with exporting.replacing(out_file) as handle:
-        count = exporting.write_export(exporting.export_records(workspace(), name), handle, fmt)
+        records = exporting.export_records(workspace(), name)
+        count = exporting.write_export(records, handle, fmt, **safe)
     err.print(f"wrote {counted(count, 'example')} to {out_file}", highlight=False)
 
 

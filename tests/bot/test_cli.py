@@ -207,7 +207,7 @@ def test_cli_export_replaces_the_out_file_only_when_complete(  # type: ignore[no
     assert bad.exit_code == 2 and "unknown export format 'xml'" in bad.output
     assert out.read_text(encoding="utf-8") == kept
 
-    def fails_halfway(records, handle, fmt):  # type: ignore[no-untyped-def]
+    def fails_halfway(records, handle, fmt, **options):  # type: ignore[no-untyped-def]
         handle.write('{"id": "1"')
         raise LabelbotError("disk trouble")
 
@@ -223,6 +223,24 @@ def test_cli_export_replaces_the_out_file_only_when_complete(  # type: ignore[no
     assert out.read_text(encoding="utf-8") == kept
     as_csv = runner.invoke(app, ["export", "p", "--format", "Csv"])
     assert as_csv.exit_code == 0 and as_csv.output.startswith("id,text,label,")
+
+
+def test_cli_export_spreadsheet_safe(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--spreadsheet-safe defuses formula cells in a CSV; asked of a JSONL export it is a
+    one-line error that leaves an existing --out file as it was."""
+    runner = CliRunner()
+    runner.invoke(app, ["project", "create", "p", "--labels", "a,b"])
+    data = _csv(tmp_path / "p.csv", [("=1+1", "a"), ("plain", "")])
+    runner.invoke(app, ["import", "p", str(data)])
+    safe = runner.invoke(app, ["export", "p", "--format", "csv", "--spreadsheet-safe"])
+    assert safe.exit_code == 0, safe.output
+    texts = [row["text"] for row in csv.DictReader(safe.output.splitlines())]
+    assert texts == ["'=1+1", "plain"]
+    out = tmp_path / "keep.jsonl"
+    out.write_text("yesterday\n", encoding="utf-8")
+    bad = runner.invoke(app, ["export", "p", "--spreadsheet-safe", "--out", str(out)])
+    assert bad.exit_code == 2 and "applies to CSV exports only" in bad.output
+    assert out.read_text(encoding="utf-8") == "yesterday\n"
 
 
 def test_cli_out_path_that_cannot_be_written_is_a_one_line_error(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

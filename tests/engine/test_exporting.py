@@ -145,3 +145,32 @@ def test_an_export_id_or_number_names_the_example(bank, tmp_path: Path) -> None:
     projects.create_project(bank, name="other", labels=LABELS)
     with pytest.raises(NotFoundError):  # another project's example is not this project's
         exporting.find_example(bank, "other", f"#{t1}")
+
+
+def test_a_spreadsheet_safe_csv_defuses_cells_that_would_run_as_formulas(  # type: ignore[no-untyped-def]
+    ws, tmp_path: Path
+) -> None:
+    """A text that starts as a formula (=, +, -, @, a tab) runs when the CSV is opened in a
+    spreadsheet; --spreadsheet-safe puts a ' in front of such cells and of no other. The plain
+    export keeps texts as they are (it imports back as itself)."""
+    formulas = ['=HYPERLINK("http://x.example","refund")', "+1 234 my card", "-5 fee?", "@SUM(A1)"]
+    plain = ["My card has not arrived", "it costs 5 - why?"]
+    projects.create_project(ws, name="p", labels=["a", "b"])
+    rows = [[f"E{i}", t, "a"] for i, t in enumerate([*formulas, "\tindented", *plain])]
+    _import(ws, _write(tmp_path / "f.csv", ["id", "text", "label"], rows), project="p")
+    safe = {
+        r["id"]: r
+        for r in csv.DictReader(
+            io.StringIO(exporting.export_text(ws, "p", "csv", spreadsheet_safe=True))
+        )
+    }
+    raw = {r["id"]: r for r in csv.DictReader(io.StringIO(exporting.export_text(ws, "p", "csv")))}
+    stored = {r["id"]: r["text"] for r in exporting.export_records(ws, "p")}
+    for ident, text in stored.items():
+        assert raw[ident]["text"] == text  # unchanged without the flag
+        starts_as_formula = text[:1] in ("=", "+", "-", "@", "\t")
+        assert safe[ident]["text"] == ("'" + text if starts_as_formula else text), text
+    assert sum(text[:1] in "=+-@" for text in stored.values()) == len(formulas)
+    assert all(safe[i]["annotations"].startswith("[") for i in safe)  # JSON cells untouched
+    with pytest.raises(InvalidInputError, match="CSV exports only"):
+        exporting.export_text(ws, "p", "jsonl", spreadsheet_safe=True)
