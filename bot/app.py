@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from bot.config import SlackSettings
 from bot.listeners import register_all
 from bot.services import Services
+from bot.slack_text import Mrkdwn, escape
 from storage.errors import LabelbotError, StaleActionError
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def handle_error(
     """The one place listener errors end: logged, and the user told in an ephemeral message."""
     if isinstance(error, LabelbotError):
         log.info("%s for %s: %s", type(error).__name__, context.user_id, error)
-        text = f":warning: {_sentence(str(error))}"
+        text = f":warning: {_sentence(_mrkdwn(error))}"
         if isinstance(error, StaleActionError):
             text += " Nothing was changed."
     else:
@@ -74,6 +75,14 @@ def handle_error(
             client.chat_postMessage(channel=context.user_id, text=text)
     except Exception as exc:  # Slack unreachable: the error is logged above, the request ends
         log.warning("could not tell %s about the error: %s", context.user_id, exc)
+
+
+def _mrkdwn(error: LabelbotError) -> str:
+    """The error's message for a Slack text: escaped, as it may quote a label's name or other
+    user text (engine errors are plain text), unless labelbot wrote it as Mrkdwn."""
+    if len(error.args) == 1 and isinstance(error.args[0], Mrkdwn):
+        return error.args[0]
+    return escape(str(error))
 
 
 def _sentence(text: str) -> str:

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.proposal_cards import proposal_card
+from bot.slack_text import escape
 from bot.views.digest import digest_message
 from bot.views.proposals import plain_reason
 from engine import projects, proposing, rhythm
@@ -81,7 +82,7 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
 def _tell_admins(client: WebClient, ws: Workspace, name: str, channel: str) -> list[str]:
     admins = [str(a) for a in projects.get_project(ws, name).settings.get("admins") or []]
     text = (
-        f"I could not post the *{name}* digest: I am not a member of <#{channel}>. "
+        f"I could not post the *{escape(name)}* digest: I am not a member of <#{channel}>. "
         "Invite me there with `/invite @labelbot`, then the next digest will go out."
     )
     if not admins:

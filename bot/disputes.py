@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import admin
 from bot.services import Services
-from bot.slack_text import escape, who
+from bot.slack_text import Mrkdwn, escape, who
 from bot.views.disputes import (
     DisputeCard,
     dispute_message,
@@ -129,8 +129,10 @@ def settle(
     if settled is not None and settled.source == "adjudication":
         if settled.annotator == user:
             return None  # their own click again (a retry): settled already
-        raise StaleActionError(  # sent as mrkdwn (bot.app.handle_error): names are escaped
-            f"this was already settled as *{escape(settled.label)}* by {who(settled.annotator)}"
+        raise StaleActionError(  # mrkdwn (bot.app.handle_error): a mention, names escaped
+            Mrkdwn(
+                f"this was already settled as *{escape(settled.label)}* by {who(settled.annotator)}"
+            )
         )
     result = consensus.adjudicate(
         services.ws,

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import disputes, views
 from bot.services import Services
-from bot.slack_text import escape
+from bot.slack_text import Mrkdwn, escape
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
@@ -73,10 +73,12 @@ def resolve_project(services: Services, name: str | None, *, channel: str | None
     if mention:
         found = next((p.name for p in known if p.channel_id == mention.group(1)), None)
         if found is None:
-            raise NotFoundError(
-                f"no project has <#{mention.group(1)}> as its channel: name the project "
-                f"(`/label <project>`), or an admin binds one with "
-                f"`labelbot project set <project> --channel {mention.group(1)}`"
+            raise NotFoundError(  # mrkdwn: a channel link (bot.app.handle_error)
+                Mrkdwn(
+                    f"no project has <#{mention.group(1)}> as its channel: name the project "
+                    f"(`/label &lt;project&gt;`), or an admin binds one with "
+                    f"`labelbot project set &lt;project&gt; --channel {mention.group(1)}`"
+                )
             )
         return found
     if name:
@@ -322,8 +324,10 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
     ref = messaging.example_ref(services.ws, example_id=example_id)
     if not ref.channel:
         raise ConfigurationError(
-            f"project *{escape(ref.project)}* has no channel for discussions yet: ask an "
-            f"admin to set one (`labelbot project set {escape(ref.project)} --channel C0123`)"
+            Mrkdwn(
+                f"project *{escape(ref.project)}* has no channel for discussions yet: ask an "
+                f"admin to set one (`labelbot project set {escape(ref.project)} --channel C0123`)"
+            )
         )
     thread = _team_thread(services, user=user, ref=ref, channel=ref.channel)
     link = services.client.chat_getPermalink(channel=thread.channel, message_ts=thread.thread_ts)
@@ -386,8 +390,8 @@ def _post_root(
         posted = services.client.chat_postMessage(channel=channel, **root)
     except SlackApiError as exc:
         if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
-            raise ConfigurationError(
-                f"labelbot cannot post in <#{channel}>: invite it with `/invite @labelbot`"
+            raise ConfigurationError(  # mrkdwn: a channel link
+                Mrkdwn(f"labelbot cannot post in <#{channel}>: invite it with `/invite @labelbot`")
             ) from exc
         raise
     thread = discussions.Thread(ref.example_id, str(posted["channel"]), str(posted["ts"]))

@@ -22,6 +22,13 @@ def escape(text: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], text)
 
 
+class Mrkdwn(str):
+    """mrkdwn that labelbot wrote itself -- a mention, a channel link, *bold* -- with any user
+    data in it escaped already. An error raised with one is shown as written; every other
+    error's message is escaped as a whole (bot.app.handle_error), as engine errors quote names
+    as typed."""
+
+
 # Slack's markup for links, mentions and broadcasts in text it sends: <url>, <url|label>,
 # <@U123>, <@U123|name>, <#C123|name>, <!here>, <!subteam^S123|@team>, <!date^…|fallback>
 # (https://docs.slack.dev/messaging/formatting-message-text#advanced).

@@ -14,7 +14,7 @@ from bot import admin, flow, ids, rhythm_flow, taxonomy_flow
 from bot import views as blocks
 from bot.listeners.registrar import Registrar
 from bot.services import Services
-from bot.slack_text import plain_from_slack
+from bot.slack_text import escape, plain_from_slack
 from bot.views import admin as admin_views
 from storage.errors import InvalidInputError
 
@@ -137,7 +137,7 @@ def _admin_command(
     elif verb == "digest":
         posted = admin.post_digest_now(services, project=project)
         text = (
-            f"Digest of *{project}* posted in <#{posted.channel}>."
+            f"Digest of *{escape(project)}* posted in <#{posted.channel}>."
             if not posted.notified_admins
             else f"Not posted: labelbot is not in <#{posted.channel}> (admins were told)."
         )

@@ -1,0 +1,103 @@
+"""Error messages in Slack, over real HTTP on SQLite and PostgreSQL: an engine error that quotes
+a label's name reaches Slack escaped (`&`, `<`, `>`), so a name such as "<!channel> & co" can
+never broadcast, link or garble; labelbot's own markup in its errors (a channel link) is not
+escaped; and a modal's field errors, plain text, show the name as typed."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from bot import disputes, ids
+from engine import consensus, projects, taxonomy
+from tests.bot.conftest import CHANNEL, PROJECT, Bot
+from tests.fakes import payloads
+from tests.fakes.signing import signed_interactivity
+from tests.fakes.slack_client import button
+
+ADMIN, EXPERT = "U0ADMIN", "U0EXPERT"
+EVIL = "<!channel> & co"
+EVIL_ESCAPED = "&lt;!channel&gt; &amp; co"
+
+
+def _import_vote(bot: Bot, tmp_path: Path, *, project: str, label: str, annotator: str) -> None:
+    path = tmp_path / f"{len(list(tmp_path.iterdir()))}.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerow(["where is my new card", label])
+        writer.writerows([f"another text {i}", ""] for i in range(3))
+    projects.import_file(bot.ws, project=project, path=path, annotator=annotator)
+
+
+def test_an_engine_error_quoting_a_label_name_is_escaped(bot: Bot, tmp_path: Path) -> None:
+    """Settling on a label retired since the thread opened: the engine's StaleActionError
+    names the label, and the ephemeral answer (response_url) shows it escaped."""
+    projects.create_project(bot.ws, name="names", labels=["card", "lost", EVIL], channel_id=CHANNEL)
+    projects.update_settings(bot.ws, project="names", admins=[ADMIN])
+    _import_vote(bot, tmp_path, project="names", label="card", annotator="Walter")
+    _import_vote(bot, tmp_path, project="names", label="lost", annotator="Ana")
+    (found,) = consensus.disagreements(bot.ws, "names")
+    assert disputes.open_if_disputed(bot.services, project="names", example_id=found.example_id)
+    (root,) = bot.api.messages(CHANNEL)
+    taxonomy.retire_label(bot.ws, project="names", label=EVIL, actor=ADMIN, rescore=False)
+
+    _, menu = button(root, f"{ids.SETTLE}:other")  # "Another label…": the label nobody chose
+    (option,) = [o for o in menu["options"] if o["value"].endswith(f"|{EVIL}")]
+    bot.slack.click(ADMIN, root, f"{ids.SETTLE}:other", selected_option=option, channel=CHANNEL)
+    bot.settle()
+    (answer,) = bot.slack.ephemerals(ADMIN)
+    assert answer == (
+        f":warning: The label '{EVIL_ESCAPED}' was split or retired. Nothing was changed."
+    )
+    assert "<!channel>" not in answer
+    assert consensus.disagreements(bot.ws, "names")  # nothing was settled
+
+
+def test_labelbots_own_markup_in_an_error_is_not_escaped(bot: Bot, bank: dict[str, str]) -> None:
+    """Discuss when labelbot is not in the project channel: the answer links the channel."""
+    bot.slack.command(EXPERT)
+    bot.settle()
+    (message,) = bot.slack.open_examples(EXPERT)
+    bot.api.fail_next("chat.postMessage", error="not_in_channel")
+    bot.slack.click(EXPERT, message, ids.DISCUSS)
+    bot.settle()
+    (answer,) = bot.slack.ephemerals(EXPERT)
+    assert answer == (
+        f":warning: Labelbot cannot post in <#{CHANNEL}>: invite it with `/invite @labelbot`."
+    )
+
+
+def _submit_taxonomy(bot: Bot, view: dict[str, Any], op: str, label: str, names: str) -> Any:
+    label_ids = {lb.name: str(lb.id) for lb in projects.list_labels(bot.ws, project=PROJECT)}
+    values = {
+        ids.TAXONOMY_OPERATION_BLOCK: {ids.TAXONOMY_INPUT: {"selected_option": {"value": op}}},
+        ids.TAXONOMY_LABELS_BLOCK: {
+            ids.TAXONOMY_INPUT: {"selected_options": [{"value": label_ids[label]}]}
+        },
+        ids.TAXONOMY_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": names}},
+        ids.TAXONOMY_DESCRIPTION_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
+        ids.TAXONOMY_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
+    }
+    body = payloads.view_submission(
+        ADMIN, ids.TAXONOMY_MODAL, values, private_metadata=view["private_metadata"]
+    )
+    response = bot.slack.post(signed_interactivity(bot.slack.secret, body))
+    bot.settle()
+    return response.json()
+
+
+def test_modal_field_errors_are_plain_text_and_not_escaped(bot: Bot, bank: dict[str, str]) -> None:
+    """A view's `errors` are plain text: an escaped name would show as "&lt;!channel&gt;"."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    projects.add_labels(bot.ws, project=PROJECT, names=[EVIL])
+    bot.slack.command(ADMIN, f"taxonomy {PROJECT}")
+    bot.settle()
+    view = bot.api.calls("views.open")[-1].params["view"]
+    assert EVIL_ESCAPED in json.dumps(view["blocks"], ensure_ascii=False)  # the mrkdwn list
+
+    answer = _submit_taxonomy(bot, view, "rename", EVIL, EVIL)
+    assert answer["response_action"] == "errors"
+    assert answer["errors"] == {ids.TAXONOMY_NAMES_BLOCK: f"Label '{EVIL}' is already called that"}
