@@ -334,8 +334,12 @@ def _rest_router(services: Services) -> APIRouter:
         )
 
     @router.get("/projects/{name}/export")
-    def export(name: str, format: Literal["jsonl", "csv"] = "jsonl") -> Response:
-        text = exporting.export_text(ws, name, format)
+    def export(
+        name: str, format: Literal["jsonl", "csv"] = "jsonl", spreadsheet_safe: bool = False
+    ) -> Response:
+        """Every example as JSONL or CSV (the `labelbot export` format); ``spreadsheet_safe``
+        (CSV only) puts a ' before cells a spreadsheet would run as formulas."""
+        text = exporting.export_text(ws, name, format, spreadsheet_safe=spreadsheet_safe)
         return Response(text, media_type=MEDIA_TYPES[format])
 
     return router

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
 import pytest
 
 from bot import ids
-from engine import labeling, training
+from engine import labeling, projects, training
 from tests.bot.conftest import API_TOKEN, PROJECT, Bot
 from tests.fakes import payloads
 from tests.fakes.signing import signed_interactivity
@@ -54,6 +56,24 @@ def test_rest_api_needs_the_bearer_token(bot: Bot, bank: dict[str, str]) -> None
     assert len(export.text.splitlines()) == 150
     csv_export = http.get(f"/api/projects/{PROJECT}/export?format=csv", headers=AUTH)
     assert csv_export.text.startswith("id,text,label")
+
+
+def test_rest_export_spreadsheet_safe(bot: Bot, bank: dict[str, str], tmp_path: Path) -> None:
+    """?spreadsheet_safe=true defuses a text a spreadsheet would run; 422 for JSONL."""
+    (tmp_path / "more.csv").write_text('text\n"=HYPERLINK(""http://x.example"")"\n')
+    projects.import_file(bot.ws, project=PROJECT, path=tmp_path / "more.csv", embed=False)
+    http, url = bot.slack.http, f"/api/projects/{PROJECT}/export"
+    safe = http.get(url, params={"format": "csv", "spreadsheet_safe": "true"}, headers=AUTH)
+    plain = http.get(url, params={"format": "csv"}, headers=AUTH)
+    texts = {r["id"]: r["text"] for r in csv.DictReader(io.StringIO(safe.text))}
+    raw = {r["id"]: r["text"] for r in csv.DictReader(io.StringIO(plain.text))}
+    assert len(texts) == 151 and texts.keys() == raw.keys()
+    changed = {i: (raw[i], texts[i]) for i in raw if raw[i] != texts[i]}
+    assert list(changed.values()) == [
+        ('=HYPERLINK("http://x.example")', '\'=HYPERLINK("http://x.example")')
+    ]
+    jsonl = http.get(url, params={"spreadsheet_safe": "true"}, headers=AUTH)
+    assert jsonl.status_code == 422 and "CSV exports only" in jsonl.text
 
 
 @pytest.mark.slow
