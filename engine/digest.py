@@ -226,7 +226,7 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
             if r.status == "ready"
         ]
         active = models.get_active_model_run(session=session, project_id=project.id)
-        open_flags = len(flags.list_flags(session=session, project_id=project.id))
+        open_flags = flags.count_open_flags(session=session, project_id=project.id)
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
         proposed = proposals.list_proposals(session=session, project_id=project.id)
         active_labels = tax_repo.active_names(session=session, project_id=project.id)

@@ -109,7 +109,7 @@ def resolve_flags(ws: Workspace, *, project: str, example_id: int, actor: str) -
         for flag in open_ones:
             assert flag.id is not None
             flags.resolve_flag(session=session, flag_id=flag.id, resolved_by=actor)
-        labeled = flags.has_label(session=session, project_id=found.id, example_id=example_id)
+        labeled = assignments.has_label(session=session, project_id=found.id, example_id=example_id)
     return Resolution(example_id=example_id, resolved=len(open_ones), requeued=not labeled)
 
 
@@ -121,6 +121,8 @@ def set_aside(ws: Workspace, *, project: str, annotator: str) -> SetAside:
         return SetAside(
             examples=examples.count_examples(session=session, project_id=found.id),
             waiting=assignments.count_free_examples(session=session, project_id=found.id),
-            skipped=flags.count_skipped(session=session, project_id=found.id, annotator=annotator),
-            flagged=len(flags.list_flags(session=session, project_id=found.id)),
+            skipped=assignments.count_skipped(
+                session=session, project_id=found.id, annotator=annotator
+            ),
+            flagged=flags.count_open_flags(session=session, project_id=found.id),
         )

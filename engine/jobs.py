@@ -209,9 +209,7 @@ def _new_labels(session, project_id: int, ready: ModelRun | None) -> int:  # typ
     (a late label that was since retracted still counts: a retrain early, at worst)."""
     through = ready.metrics.get("annotations_read_through") if ready is not None else None
     if isinstance(through, int):
-        after = models.count_annotations_after(
-            session=session, project_id=project_id, after_id=through
-        )
+        after = feedback.count_annotations(session=session, project_id=project_id, after_id=through)
         seen = ready.metrics.get("annotations_through_count") if ready is not None else None
         if not isinstance(seen, int):  # a run from before the count was kept
             return after

@@ -250,10 +250,10 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         agreed = feedback.current_labels(session=session, project_id=pid)
         n_examples = examples.count_examples(session=session, project_id=pid)
         n_annotations = feedback.count_annotations(session=session, project_id=pid)
-        open_flags = len(flags.list_flags(session=session, project_id=pid))
+        open_flags = flags.count_open_flags(session=session, project_id=pid)
         waiting = assignments.count_free_examples(session=session, project_id=pid)
         run = models.get_active_model_run(session=session, project_id=pid)
-        n_comments = len(feedback.list_comments(session=session, project_id=pid))
+        n_comments = feedback.count_comments(session=session, project_id=pid)
     per_class = Counter(agreed.values())
     agreement = agreement_report(ws, name)
     model = None

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, Result, make_url
 from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import Session, create_engine
 
@@ -45,6 +46,20 @@ def advisory_xact_lock(session: Session, kind: str, key: str) -> None:
         ),
         {"kind": kind, "key": key},
     )
+
+
+def dialect_insert(session: Session, entity: Any) -> Any:
+    """INSERT INTO ``entity``'s table in the session's dialect: both have ON CONFLICT (an
+    upsert) and RETURNING, SQLAlchemy's generic insert neither."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(entity)
+    return sqlite.insert(entity)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched: ``Session.execute`` is typed to return a
+    plain Result, and only the CursorResult it returns for these statements has a rowcount."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:

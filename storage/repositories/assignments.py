@@ -21,7 +21,7 @@ from sqlalchemy import case, exists, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.db import advisory_xact_lock
+from storage.db import advisory_xact_lock, rowcount
 from storage.models import (
     Annotation,
     Assignment,
@@ -41,20 +41,26 @@ NOT_BLIND = ("review", "adjudication")
 
 
 def expire_assignments(*, session: Session, project_id: int, now: datetime | None = None) -> int:
-    """Return unanswered examples whose time ran out to the pool; the number returned."""
-    lapsed = (
-        col(Assignment.project_id) == project_id,
-        col(Assignment.status) == "open",
-        col(Assignment.expires_at) < (now or utcnow()),
-    )
-    audit_picks = session.exec(
-        select(Assignment.example_id).where(*lapsed, Assignment.purpose == "audit")
+    """Return unanswered examples whose time ran out to the pool; the number returned.
+
+    One UPDATE ... RETURNING: the audit picks given up are the ones this statement expired. A
+    read ahead of it could list a pick whose late answer committed between the two (the update
+    then passes it by), and take the answered pick's audit mark away."""
+    now = now or utcnow()
+    expired = session.execute(
+        update(Assignment)
+        .where(
+            col(Assignment.project_id) == project_id,
+            col(Assignment.status) == "open",
+            col(Assignment.expires_at) < now,
+        )
+        .values(status="expired", closed_at=now)
+        .returning(col(Assignment.example_id), col(Assignment.purpose))
     ).all()
-    result = session.execute(
-        update(Assignment).where(*lapsed).values(status="expired", closed_at=now or utcnow())
+    _give_up_audit_picks(
+        session, [example_id for example_id, purpose in expired if purpose == "audit"]
     )
-    _give_up_audit_picks(session, list(audit_picks))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return len(expired)
 
 
 def _give_up_audit_picks(session: Session, example_ids: Sequence[int]) -> None:
@@ -217,15 +223,11 @@ def _next_free_example(
     relabel = exists().where(
         col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
     )
-    flagged = exists().where(col(Flag.example_id) == Example.id, col(Flag.resolved_at).is_(None))
+    flagged = _flagged()
     taken = exists().where(
         col(Assignment.example_id) == Example.id, col(Assignment.status) == "open"
     )
-    skipped = exists().where(
-        col(Assignment.example_id) == Example.id,
-        col(Assignment.annotator) == annotator,
-        col(Assignment.status) == "skipped",
-    )
+    skipped = _skipped_by(annotator)
     # A second opinion is asked only of the ranked queue: an audit pick must come from the
     # unlabeled pool, or the audit set would stop being a uniform sample of it.
     available = ~labeled if uniform else (~labeled | _wanted_by(project_id, annotator))
@@ -257,6 +259,20 @@ def _labeled(project_id: int) -> Any:
         col(Annotation.example_id) == Example.id,
         col(Annotation.retracted_at).is_(None),
         col(Annotation.label_id).in_(counting_label_ids(project_id)),
+    )
+
+
+def _flagged() -> Any:
+    """An example has an open (unresolved) flag: it is out of everyone's queue."""
+    return exists().where(col(Flag.example_id) == Example.id, col(Flag.resolved_at).is_(None))
+
+
+def _skipped_by(annotator: str) -> Any:
+    """``annotator`` skipped the example: the queue never hands it to them again."""
+    return exists().where(
+        col(Assignment.example_id) == Example.id,
+        col(Assignment.annotator) == annotator,
+        col(Assignment.status) == "skipped",
     )
 
 
@@ -373,7 +389,7 @@ def close_assignment(
         .values(status=status, closed_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
-    if not getattr(closed, "rowcount", 0):
+    if not rowcount(closed):
         return None
     assignment = session.get(Assignment, assignment_id, populate_existing=True)
     assert assignment is not None
@@ -394,15 +410,35 @@ def set_assignment_message(
 
 def count_free_examples(*, session: Session, project_id: int) -> int:
     """How many examples still wait for a label (not labeled, not flagged)."""
-    labeled = _labeled(project_id)
-    flagged = exists().where(col(Flag.example_id) == Example.id, col(Flag.resolved_at).is_(None))
     return int(
         session.exec(
             select(func.count())
             .select_from(Example)
-            .where(Example.project_id == project_id, ~labeled, ~flagged)
+            .where(Example.project_id == project_id, ~_labeled(project_id), ~_flagged())
         ).one()
     )
+
+
+def count_skipped(*, session: Session, project_id: int, annotator: str) -> int:
+    """Examples ``annotator`` skipped that still wait for a label (no live annotation that
+    counts, no open flag): the queue never hands them to ``annotator`` again, only to others."""
+    query = (
+        select(func.count())
+        .select_from(Example)
+        .where(
+            Example.project_id == project_id,
+            _skipped_by(annotator),
+            ~_labeled(project_id),
+            ~_flagged(),
+        )
+    )
+    return int(session.exec(query).one())
+
+
+def has_label(*, session: Session, project_id: int, example_id: int) -> bool:
+    """Whether the example has a live annotation that counts (the queue then passes it by)."""
+    query = select(Example.id).where(col(Example.id) == example_id, _labeled(project_id))
+    return session.exec(query).first() is not None
 
 
 def count_assignments(

@@ -8,6 +8,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from storage.db import rowcount
 from storage.models import LabelingBatch, utcnow
 
 
@@ -62,7 +63,7 @@ def count_answer(
             agreed=LabelingBatch.agreed + int(bool(agreed)),
         )
     )
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
+    if rowcount(result) != 1:
         return None
     row = session.get(LabelingBatch, (project_id, user_id), populate_existing=True)
     assert row is not None

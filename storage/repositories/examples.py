@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.db import advisory_xact_lock
+from storage.db import advisory_xact_lock, dialect_insert
 from storage.errors import NotFoundError
 from storage.hashing import content_hash
 from storage.models import Example
@@ -66,7 +65,7 @@ def add_examples(*, session: Session, project_id: int, rows: Sequence[NewExample
     inserted = 0
     for start in range(0, len(values), _INSERT_CHUNK):
         statement = (
-            _insert_examples(session)
+            dialect_insert(session, Example)
             .values(values[start : start + _INSERT_CHUNK])
             .on_conflict_do_nothing(index_elements=["project_id", "content_hash"])
             .returning(col(Example.content_hash), col(Example.id))
@@ -93,13 +92,6 @@ def lock_imports(*, session: Session, project_id: int) -> None:
     serial already."""
     advisory_xact_lock(session, "import", str(project_id))
     share_project_row(session=session, project_id=project_id)
-
-
-def _insert_examples(session: Session) -> Any:
-    """INSERT INTO examples in the session's dialect: both have ON CONFLICT, the generic none."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(Example)
-    return sqlite.insert(Example)
 
 
 def existing_hashes(*, session: Session, project_id: int, hashes: Sequence[str]) -> dict[str, int]:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from storage.db import rowcount
 from storage.errors import NotFoundError, StaleActionError
 from storage.models import Annotation, Comment, Example, Label, utcnow
 from storage.repositories.projects import share_project_row
@@ -94,7 +95,7 @@ def retract_annotation(
         .execution_options(synchronize_session=False)
     )
     session.get(Annotation, annotation_id, populate_existing=True)  # what was stored, loaded
-    return bool(getattr(retracted, "rowcount", 0))
+    return bool(rowcount(retracted))
 
 
 def lock_for_vote(*, session: Session, project_id: int) -> None:
@@ -191,7 +192,10 @@ def count_annotations(
     project_id: int,
     annotator: str | None = None,
     since: datetime | None = None,
+    after_id: int | None = None,
 ) -> int:
+    """Live (not retracted) annotations of the project, optionally only ``annotator``'s, those
+    stored at or after ``since``, and those with an id above ``after_id``."""
     query = (
         select(func.count())
         .select_from(Annotation)
@@ -202,6 +206,8 @@ def count_annotations(
         query = query.where(Annotation.annotator == annotator)
     if since is not None:
         query = query.where(col(Annotation.created_at) >= since)
+    if after_id is not None:
+        query = query.where(col(Annotation.id) > after_id)
     return int(session.exec(query).one())
 
 
@@ -262,6 +268,18 @@ def list_comments(*, session: Session, project_id: int) -> list[Comment]:
             .where(Example.project_id == project_id)
             .order_by(col(Comment.created_at), col(Comment.id))
         ).all()
+    )
+
+
+def count_comments(*, session: Session, project_id: int) -> int:
+    """How many comments the project's examples have (``len(list_comments(...))``, counted)."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Comment)
+            .join(Example, col(Example.id) == Comment.example_id)
+            .where(Example.project_id == project_id)
+        ).one()
     )
 
 

@@ -3,17 +3,17 @@
 A flag keeps its example out of everyone's queue only while it is open (the queue's query skips
 examples with an unresolved flag), and flagging hands the expert's assignment back as
 "released", not "skipped": resolving an example's flags is what puts it back in the queue.
-Skips are the other way to set an example aside, from one expert only (``count_skipped``).
+Skips are the other way to set an example aside, from one expert only
+(``assignments.count_skipped``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import exists, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError
-from storage.models import Annotation, Assignment, Example, Flag, utcnow
-from storage.repositories.taxonomy import counting_label_ids
+from storage.models import Example, Flag, utcnow
 
 
 def add_flag(*, session: Session, example_id: int, annotator: str, reason: str) -> Flag:
@@ -45,6 +45,17 @@ def list_flags(*, session: Session, project_id: int, open_only: bool = True) -> 
     return list(session.exec(query.order_by(col(Flag.id))).all())
 
 
+def count_open_flags(*, session: Session, project_id: int) -> int:
+    """How many open flags the project has (``len(list_flags(...))`` without loading them)."""
+    query = (
+        select(func.count())
+        .select_from(Flag)
+        .join(Example, col(Example.id) == Flag.example_id)
+        .where(Example.project_id == project_id, col(Flag.resolved_at).is_(None))
+    )
+    return int(session.exec(query).one())
+
+
 def flagged_examples(
     *, session: Session, project_id: int, open_only: bool = True
 ) -> list[tuple[Flag, Example]]:
@@ -63,35 +74,3 @@ def open_flags_of(*, session: Session, example_id: int) -> list[Flag]:
     """An example's unresolved flags, oldest first (several experts may flag one example)."""
     query = select(Flag).where(Flag.example_id == example_id, col(Flag.resolved_at).is_(None))
     return list(session.exec(query.order_by(col(Flag.id))).all())
-
-
-def has_label(*, session: Session, project_id: int, example_id: int) -> bool:
-    """Whether the example has a live annotation that counts (the queue then passes it by)."""
-    query = select(Annotation.id).where(
-        Annotation.example_id == example_id,
-        col(Annotation.retracted_at).is_(None),
-        col(Annotation.label_id).in_(counting_label_ids(project_id)),
-    )
-    return session.exec(query.limit(1)).first() is not None
-
-
-def count_skipped(*, session: Session, project_id: int, annotator: str) -> int:
-    """Examples ``annotator`` skipped that still wait for a label (no live annotation that
-    counts, no open flag): the queue never hands them to ``annotator`` again, only to others."""
-    labeled = exists().where(
-        col(Annotation.example_id) == Example.id,
-        col(Annotation.retracted_at).is_(None),
-        col(Annotation.label_id).in_(counting_label_ids(project_id)),
-    )
-    flagged = exists().where(col(Flag.example_id) == Example.id, col(Flag.resolved_at).is_(None))
-    skipped = exists().where(
-        col(Assignment.example_id) == Example.id,
-        col(Assignment.annotator) == annotator,
-        col(Assignment.status) == "skipped",
-    )
-    query = (
-        select(func.count())
-        .select_from(Example)
-        .where(Example.project_id == project_id, skipped, ~labeled, ~flagged)
-    )
-    return int(session.exec(query).one())

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from storage.db import rowcount
 from storage.models import Lease
 
 
@@ -48,7 +49,7 @@ def try_acquire(
         )
         .values(owner=owner, expires_at=now + ttl, acquired_at=now)
     )
-    if int(getattr(taken, "rowcount", 0) or 0) == 1:
+    if rowcount(taken) == 1:
         return True
     if session.get(Lease, name) is not None:
         return False  # held by a live owner
@@ -82,4 +83,4 @@ def prune(*, session: Session, before: datetime) -> int:
     """Delete leases that lapsed before ``before`` (one-off claims, such as a disagreement
     thread's, would otherwise pile up); how many."""
     result = session.execute(delete(Lease).where(col(Lease.expires_at) < before))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from storage.db import dialect_insert
 from storage.errors import NotFoundError
 from storage.models import Annotation, Example, ModelRun, Prediction, Project, utcnow
 from storage.repositories import projects
@@ -133,8 +133,7 @@ def replace_predictions(
     if not rows:
         return
     now = utcnow()
-    dialect = session.get_bind().dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Prediction)
+    stmt = dialect_insert(session, Prediction)
     replaced = (
         "project_id", "model_run_id", "label", "confidence", "probs", "uncertainty",
         "priority", "reason", "updated_at",
@@ -236,22 +235,6 @@ def count_annotations_through(*, session: Session, project_id: int, through_id: 
             .select_from(Annotation)
             .join(Example, col(Example.id) == Annotation.example_id)
             .where(Example.project_id == project_id, col(Annotation.id) <= through_id)
-        ).one()
-    )
-
-
-def count_annotations_after(*, session: Session, project_id: int, after_id: int) -> int:
-    """Live (not retracted) annotations of the project stored after annotation ``after_id``."""
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(Annotation)
-            .join(Example, col(Example.id) == Annotation.example_id)
-            .where(
-                Example.project_id == project_id,
-                col(Annotation.id) > after_id,
-                col(Annotation.retracted_at).is_(None),
-            )
         ).one()
     )
 

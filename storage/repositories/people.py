@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select, update
 
+from storage.db import rowcount
 from storage.models import Person, utcnow
 
 FIELDS = frozenset(
@@ -64,7 +65,7 @@ def claim_unsolicited(*, session: Session, user_id: str, since: datetime, now: d
         .values(last_unsolicited_at=now)
     )
     session.expire_all()
-    return bool(result.rowcount == 1)
+    return rowcount(result) == 1
 
 
 def list_nudged(*, session: Session) -> list[Person]:

@@ -10,6 +10,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.db import rowcount
 from storage.errors import NotFoundError
 from storage.models import Assignment, Example, Flag, TaxonomyProposal, utcnow
 
@@ -145,7 +146,7 @@ def change_status(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    changed = int(getattr(result, "rowcount", 0) or 0) == 1
+    changed = rowcount(result) == 1
     if changed:
         row = session.get(TaxonomyProposal, proposal_id)
         if row is not None:
@@ -166,7 +167,7 @@ def supersede(*, session: Session, proposal_ids: Sequence[int], now: datetime | 
         .values(status="superseded", updated_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 def supersede_outdated(*, session: Session, project_id: int, active: Collection[str]) -> int:

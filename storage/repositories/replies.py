@@ -2,10 +2,10 @@
 delivered before the reply itself (or the reply redelivered after them), so what each event
 said is kept by the reply's comment key (`ReplyRecord`) for the ones that follow.
 
-Every function takes the record's row first and holds it to the end of the transaction (FOR
-UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already makes writers take turns): a reply and
-its deletion handled at once by two replicas then see each other's work, instead of each
-reading "nothing there yet" and the reply being stored after its deletion.
+Every function takes the record's row first and holds it to the end of the transaction (the
+upsert's row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already makes writers take turns): a
+reply and its deletion handled at once by two replicas then see each other's work, instead of
+each reading "nothing there yet" and the reply being stored after its deletion.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from storage.db import dialect_insert, rowcount
 from storage.models import ReplyRecord, utcnow
 from storage.repositories import feedback
 
@@ -30,24 +30,21 @@ class Earlier:
 
 
 def _claim(session: Session, external_key: str, now: datetime) -> ReplyRecord:
-    """The record under ``external_key`` (created when new), locked, marked seen ``now``."""
-    found = session.get(ReplyRecord, external_key, with_for_update=True, populate_existing=True)
-    if found is None:
-        try:
-            with session.begin_nested():
-                found = ReplyRecord(external_key=external_key, seen_at=now)
-                session.add(found)
-        except IntegrityError:
-            # An event about the same reply, handled at once elsewhere, inserted it first (the
-            # insert waited for that transaction's end): read what it wrote.
-            found = session.get(
-                ReplyRecord, external_key, with_for_update=True, populate_existing=True
-            )
-            if found is None:
-                raise
-    found.seen_at = now
-    session.add(found)
-    return found
+    """The record under ``external_key`` (created when new), locked, marked seen ``now``.
+
+    One upsert: ON CONFLICT DO UPDATE locks the row it updates, and an insert racing another
+    one of the same key waits for that transaction's end, then updates (and returns) the row it
+    committed, or inserts if it rolled back. No read before the write, no savepoint."""
+    insert = dialect_insert(session, ReplyRecord)
+    upsert = insert.values(
+        ReplyRecord(external_key=external_key, seen_at=now).model_dump()
+    ).on_conflict_do_update(
+        index_elements=[col(ReplyRecord.external_key)], set_={"seen_at": insert.excluded.seen_at}
+    )
+    record: ReplyRecord = session.scalars(
+        upsert.returning(ReplyRecord), execution_options={"populate_existing": True}
+    ).one()
+    return record
 
 
 def reply_arrived(*, session: Session, external_key: str, now: datetime | None = None) -> Earlier:
@@ -94,4 +91,4 @@ def prune(*, session: Session, before: datetime) -> int:
     """Forget records with no event since ``before`` (out-of-order deliveries and Slack's
     retries come within minutes, not days); how many."""
     result = session.execute(delete(ReplyRecord).where(col(ReplyRecord.seen_at) < before))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)

@@ -18,6 +18,7 @@ from sqlalchemy import exists, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.db import rowcount
 from storage.errors import NotFoundError
 from storage.models import Annotation, Assignment, Review, utcnow
 from storage.repositories.assignments import (
@@ -224,4 +225,4 @@ def decide_review(
     review = session.get(Review, review_id, populate_existing=True)
     if review is None:
         raise NotFoundError(f"no review with id {review_id}")
-    return review if getattr(decided, "rowcount", 0) else None
+    return review if rowcount(decided) else None

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.db import rowcount
 from storage.models import (
     Annotation,
     Assignment,
@@ -41,7 +42,7 @@ def record_event(*, session: Session, event_id: str, now: datetime | None = None
 def prune_events(*, session: Session, before: datetime) -> int:
     """Forget event ids older than ``before`` (Slack retries within minutes, not days)."""
     result = session.execute(delete(ProcessedEvent).where(col(ProcessedEvent.received_at) < before))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 # --- Outbox ------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def claim_next_message(
             .where(col(OutboxMessage.id) == found, *due)
             .values(next_attempt_at=lease_until)
         )
-        if int(getattr(taken, "rowcount", 0) or 0) == 1:
+        if rowcount(taken) == 1:
             return session.get(OutboxMessage, found, populate_existing=True)
         after_id = int(found)  # taken by another flusher between the read and the write
 
