@@ -34,19 +34,8 @@ def resolve_flag(*, session: Session, flag_id: int, resolved_by: str) -> Flag:
     return flag
 
 
-def list_flags(*, session: Session, project_id: int, open_only: bool = True) -> list[Flag]:
-    query = (
-        select(Flag)
-        .join(Example, col(Example.id) == Flag.example_id)
-        .where(Example.project_id == project_id)
-    )
-    if open_only:
-        query = query.where(col(Flag.resolved_at).is_(None))
-    return list(session.exec(query.order_by(col(Flag.id))).all())
-
-
 def count_open_flags(*, session: Session, project_id: int) -> int:
-    """How many open flags the project has (``len(list_flags(...))`` without loading them)."""
+    """How many open flags the project has."""
     query = (
         select(func.count())
         .select_from(Flag)
