@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
@@ -42,6 +43,7 @@ from storage.errors import (
     NotFoundError,
     StaleActionError,
 )
+from storage.models import Project
 
 BATCH_SIZE = 5
 log = logging.getLogger(__name__)
@@ -56,13 +58,18 @@ def click_key(channel: str, message_ts: str, user: str) -> str:
     return f"slack:{channel}:{message_ts}:{user}"
 
 
+def _channel_project(known: Sequence[Project], channel: str) -> str | None:
+    """The project whose channel is ``channel`` (the first, should two share it), or None."""
+    return next((p.name for p in known if p.channel_id == channel), None)
+
+
 def project_named(services: Services, word: str) -> str | None:
-    """The project ``word`` names: its name, or a mention of its channel (`#channel`)."""
+    """The project ``word`` names: a mention of its channel (`#channel`), or its name."""
+    known = projects.list_projects(services.ws)
     mention = CHANNEL_MENTION.fullmatch(word)
-    for project in projects.list_projects(services.ws):
-        if project.name == word or (mention and project.channel_id == mention.group(1)):
-            return project.name
-    return None
+    if mention:
+        return _channel_project(known, mention.group(1))
+    return next((p.name for p in known if p.name == word), None)
 
 
 def resolve_project(services: Services, name: str | None, *, channel: str | None = None) -> str:
@@ -71,7 +78,7 @@ def resolve_project(services: Services, name: str | None, *, channel: str | None
     known = projects.list_projects(services.ws)
     mention = CHANNEL_MENTION.fullmatch(name or "")
     if mention:
-        found = next((p.name for p in known if p.channel_id == mention.group(1)), None)
+        found = _channel_project(known, mention.group(1))
         if found is None:
             raise NotFoundError(  # mrkdwn: a channel link (bot.app.handle_error)
                 Mrkdwn(
@@ -89,9 +96,9 @@ def resolve_project(services: Services, name: str | None, *, channel: str | None
         )
     if len(known) == 1:
         return known[0].name
-    for project in known:
-        if channel and project.channel_id == channel:
-            return project.name
+    found = _channel_project(known, channel) if channel else None
+    if found is not None:
+        return found
     choices = ", ".join(f"`/label {p.name}`" for p in known[:20])
     raise InvalidInputError(f"which project? Try {choices}")
 

@@ -1,4 +1,5 @@
-"""What the listeners share: the workspace, the Web API client, the courier and thread pools.
+"""What the listeners share: the workspace, the Web API client, the courier, the thread pools
+and the workspace-admin check.
 
 Built once per process by `build_services` (nothing happens at import time) and handed to
 Bolt listeners through the request context (`context["services"]`).
@@ -14,6 +15,7 @@ from slack_sdk import WebClient
 
 from bot.config import SlackSettings
 from bot.delivery import Courier, make_client
+from bot.workspace_admins import WorkspaceAdmins
 from engine import labeling, rhythm
 from engine.labeling import BatchCount
 from engine.workspace import Workspace
@@ -72,10 +74,14 @@ class Services:
     dispatch_executor: ThreadPoolExecutor
     batches: Batches = field(init=False)
     home_viewers: HomeViewers = field(init=False)
+    # users.info for the workspace-admin fallback, its answers kept a few minutes: built once,
+    # so every listener shares what it learned.
+    workspace_admins: WorkspaceAdmins = field(init=False)
 
     def __post_init__(self) -> None:
         self.batches = Batches(self.ws)
         self.home_viewers = HomeViewers(self.ws)
+        self.workspace_admins = WorkspaceAdmins(self.client)
 
     def close(self) -> None:
         self.listener_executor.shutdown(wait=True, cancel_futures=False)

@@ -22,6 +22,13 @@ def escape(text: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], text)
 
 
+def unescape(text: str) -> str:
+    """The reverse of :func:`escape`: `&lt;`, `&gt;`, `&amp;` back to `<`, `>`, `&`, as Slack
+    sends them in any text a person typed. Slack's own markup (`<#C123|name>`) is made of real
+    `<` and `>`, and is left as it is."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 class Mrkdwn(str):
     """mrkdwn that labelbot wrote itself -- a mention, a channel link, *bold* -- with any user
     data in it escaped already. An error raised with one is shown as written; every other
@@ -55,8 +62,7 @@ def plain_from_slack(text: str) -> str:
             return f"{label} ({target})"
         return target
 
-    plain = _SLACK_MARKUP_RE.sub(readable, text)
-    return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return unescape(_SLACK_MARKUP_RE.sub(readable, text))
 
 
 # A Slack user id (U…, or W… on Enterprise Grid): capitals and digits only. Annotators are also

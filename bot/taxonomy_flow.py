@@ -262,7 +262,10 @@ def apply_edit(
     if any(key not in by_id for key in picked):
         return {labels_block: "A label you chose changed meanwhile: close and reopen the form."}
     labels = [by_id[key] for key in picked]
-    names = _names(_text(values, names_block))
+    typed = _text(values, names_block)
+    # Add and split take a comma-separated list; rename and merge one new name, passed as typed
+    # so that a comma in it meets the engine's rule (taxonomy.new_label_name) and its message.
+    names = ([typed] if typed else []) if op in ("rename", "merge") else _names(typed)
     description = _text(values, ids.TAXONOMY_DESCRIPTION_BLOCK)
     common: dict[str, Any] = {
         "project": project,
@@ -273,12 +276,12 @@ def apply_edit(
     need = {
         "add": (None, "Name the label(s) to add.") if not names else None,
         "rename": (labels_block, "Choose the one label to rename.") if not one
-        else (names_block, "Give the new name.") if len(names) != 1 else None,
+        else (names_block, "Give the new name.") if not names else None,
         "describe": (labels_block, "Choose the one label to describe.") if not one
         else (ids.TAXONOMY_DESCRIPTION_BLOCK, "Write the description.") if not description
         else None,
         "merge": (labels_block, "Choose two or more labels to merge.") if len(labels) < 2
-        else (names_block, "Give one name for the merged label.") if len(names) > 1 else None,
+        else None,
         "split": (labels_block, "Choose the one label to split.") if not one
         else (names_block, "Give two or more new names, comma-separated.") if len(names) < 2
         else None,

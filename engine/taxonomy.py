@@ -86,6 +86,19 @@ def is_admin(ws: Workspace, *, project: str, user_id: str) -> bool:
     return user_id in admins(ws, project=project)
 
 
+def new_label_name(name: str) -> str:
+    """A new label's name, spaces tidied; InvalidInputError when it holds a comma. Lists of
+    labels are comma-separated wherever people type them (`labelbot project create --labels`,
+    `labels add A,B`, `--into A1,A2`, the Slack forms), so a name with a comma could never be
+    named again. Every operation that names a label (add, rename, merge into a new label,
+    split) checks here."""
+    if "," in name:
+        raise InvalidInputError(
+            f"a label name cannot contain a comma: {name!r} (lists of labels are comma-separated)"
+        )
+    return " ".join(name.split())
+
+
 # --- the operations ------------------------------------------------------------------------------
 
 
@@ -104,7 +117,10 @@ def add_labels(
     def apply(session: Session, found: Project) -> dict[str, Any]:
         assert found.id is not None
         added = projects.add_labels(
-            session=session, project_id=found.id, names=list(names), descriptions=descriptions
+            session=session,
+            project_id=found.id,
+            names=[new_label_name(n) for n in names],
+            descriptions=descriptions,
         )
         return {"labels": [_ref(lb) for lb in added]}
 
@@ -127,7 +143,7 @@ def rename_label(
 
     def apply(session: Session, found: Project) -> dict[str, Any]:
         current = _active_label(session, found, label)
-        clean = " ".join(new_name.split())
+        clean = new_label_name(new_name)
         if clean == current.name:
             raise InvalidInputError(f"label {label!r} is already called that")
         _name_free(session, found, clean, doing=f"rename {label!r} to {clean!r}")
@@ -216,7 +232,7 @@ def merge_labels(
                 existing = projects.add_labels(
                     session=session,
                     project_id=found.id,
-                    names=[target_name],
+                    names=[new_label_name(target_name)],
                     descriptions=[description] if description is not None else None,
                 )[0]
                 created = True
@@ -258,7 +274,7 @@ def split_label(
     def apply(session: Session, found: Project) -> dict[str, Any]:
         assert found.id is not None
         old = _active_label(session, found, label)
-        names = [" ".join(n.split()) for n in into if n.strip()]
+        names = [new_label_name(n) for n in into if n.strip()]
         if len(names) < 2:
             raise InvalidInputError("a split needs at least two new labels: `--into A1,A2`")
         for name in names:

@@ -14,6 +14,7 @@ still the active one (a re-score), that the file it activates was not pruned (a 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,10 @@ _BATCH_PRIORITY = 1_000_000.0
 # Predictions computed while the active model or the labels changed are computed again (they
 # would be another model's, or name labels that are gone); after this many tries, a conflict.
 _SCORING_TRIES = 3
+# A model version as people type it: 3 or v3 (V3 too). \d is any decimal digit, as isdecimal()
+# (full-width ones from a phone's keyboard count; isdigit()'s "²", which int() refuses, does not).
+_VERSION = re.compile(r"[vV]?(\d+)")
+MAX_VERSION_DIGITS = 9  # a version past 999,999,999 is a typo (and past SQLite's INTEGER, 20)
 
 
 @dataclass
@@ -373,6 +378,21 @@ class Activation:
 
     run: ModelRun
     pin_moved_from: int | None = None
+
+
+def looks_like_version(word: str) -> bool:
+    """Whether ``word`` is written as a model version (``3``, ``v3``), valid or not: the edges
+    tell a version from a project name by it, and :func:`parse_version` says what is wrong."""
+    return _VERSION.fullmatch(word) is not None
+
+
+def parse_version(text: str) -> int:
+    """The model version ``text`` names (``3`` or ``v3``), for every edge (CLI, Slack): decimal
+    digits only, and few enough to be a version the database can look up."""
+    found = _VERSION.fullmatch(text)
+    if found is None or len(found.group(1)) > MAX_VERSION_DIGITS:
+        raise InvalidInputError(f"{text!r} is not a model version (e.g. 3 or v3)")
+    return int(found.group(1))
 
 
 def activate_version(ws: Workspace, name: str, version: int) -> Activation:

@@ -42,7 +42,7 @@ def models_cmd(
 
     ws = workspace()
     if words[0] not in ACTIONS:
-        if len(words) == 2 and words[1].lstrip("v").isdigit():  # `models NAME 7`
+        if len(words) == 2 and training.looks_like_version(words[1]):  # `models NAME 7`
             raise InvalidInputError(
                 f"`models NAME` takes no version; did you mean `labelbot models pin "
                 f"{words[0]} {words[1]}`?"
@@ -67,9 +67,9 @@ def models_cmd(
             highlight=False,
         )
         return
-    if len(rest) != 2 or not rest[1].lstrip("v").isdigit():
+    if len(rest) != 2:
         raise InvalidInputError(f"usage: labelbot models {action} NAME VERSION")
-    name, version = rest[0], int(rest[1].lstrip("v"))
+    name, version = rest[0], training.parse_version(rest[1])
     if action == "pin":
         training.pin_version(ws, name, version)
         out.print(f"{name}: v{version} is active and pinned")

@@ -16,22 +16,11 @@ from rich.table import Table
 from bot.cli.common import err, handle_errors, labels_app, login_name, out, workspace
 from engine import taxonomy
 from engine.workspace import Workspace
-from storage.errors import InvalidInputError, LabelbotError
+from storage.errors import LabelbotError
 
 
 def default_actor() -> str:
     return login_name()
-
-
-def one_name(name: str) -> str:
-    """A single new label name: a comma would make it one that `--labels` and `--into` (which
-    split on commas) could never name again."""
-    if "," in name:
-        raise InvalidInputError(
-            f"a label name cannot contain a comma: {name!r} (`--labels` and `--into` split on "
-            "commas)"
-        )
-    return name
 
 
 Project = Annotated[str, typer.Argument(help="Project name")]
@@ -86,7 +75,7 @@ def labels_rename(
     button that still shows the old name stores the renamed label."""
     ws = workspace()
     change = taxonomy.rename_label(
-        ws, project=name, label=old, new_name=one_name(new), actor=actor or default_actor(),
+        ws, project=name, label=old, new_name=new, actor=actor or default_actor(),
         reason=reason, rescore=False,
     )  # fmt: skip
     _report(ws, name, change, retrains=True)
@@ -109,7 +98,7 @@ def labels_merge(
     the merged label at once; the merged-away labels are kept, retired, in the history."""
     ws = workspace()
     change = taxonomy.merge_labels(
-        ws, project=name, labels=[first, second], into=into and one_name(into),
+        ws, project=name, labels=[first, second], into=into,
         actor=actor or default_actor(),
         reason=reason, rescore=False,
     )  # fmt: skip

@@ -14,8 +14,9 @@ from bot import admin, flow, ids, rhythm_flow, taxonomy_flow
 from bot import views as blocks
 from bot.listeners.registrar import Registrar
 from bot.services import Services
-from bot.slack_text import escape, plain_from_slack
+from bot.slack_text import escape, plain_from_slack, unescape
 from bot.views import admin as admin_views
+from engine import training
 from storage.errors import InvalidInputError
 
 MAX_BATCH = 100  # `/label <n>`: more than a sitting's work, and a bound for the database
@@ -48,7 +49,10 @@ def label_command(
     ack()
     services: Services = context["services"]
     user, channel = command["user_id"], command["channel_id"]
-    verb, rest = _first_word(command.get("text") or "")
+    text = command.get("text") or ""
+    # Slack sends a typed &, < and > as &amp;, &lt;, &gt;: names, versions and settings are read
+    # as typed, decoded once here (predict reads its text from Slack's own, markup and all).
+    verb, rest = _first_word(unescape(text))
     team = admin.installing_team(context)
     if verb.lower() == "help":
         respond(**blocks.info_message(USAGE), response_type="ephemeral")
@@ -60,8 +64,8 @@ def label_command(
         said = rhythm_flow.command(services, user=user, verb=verb.lower(), args=rest)
         respond(**blocks.info_message(said), response_type="ephemeral")
     elif verb.lower() == "predict":
-        project, text = _predict_args(services, rest, channel)
-        answer = flow.predict(services, text=plain_from_slack(text), project=project)
+        project, asked = _predict_args(services, _first_word(text)[1], channel)
+        answer = flow.predict(services, text=asked, project=project)
         respond(**answer, response_type="ephemeral")
     else:
         size = _batch_size(verb)
@@ -98,14 +102,16 @@ def _batch_size(word: str) -> int | None:
 
 def _predict_args(services: Services, rest: str, channel: str) -> tuple[str, str]:
     """`predict <text>` or `predict <project> <text>`, when the first word names a project
-    (or is a channel mention, `#channel`, of a project's channel)."""
+    (or is a channel mention, `#channel`, of a project's channel): the project and the text as
+    the person wrote it. ``rest`` is as Slack sent it: the text's links and mentions read as
+    they show in Slack (plain_from_slack)."""
     first, more = _first_word(rest)
-    named = flow.project_named(services, first) if more else None
+    named = flow.project_named(services, unescape(first)) if more else None
     if named is not None:
-        return named, more
+        return named, plain_from_slack(more)
     if not rest:
         raise InvalidInputError("give a text to classify: `/label predict <text>`")
-    return flow.resolve_project(services, None, channel=channel), rest
+    return flow.resolve_project(services, None, channel=channel), plain_from_slack(rest)
 
 
 def _admin_command(
@@ -114,7 +120,11 @@ def _admin_command(
 ) -> None:  # fmt: skip
     """`models`, `promote|rollback|pin|unpin`, `settings`, `digest`: admins only, but `models`."""
     first, more = _first_word(rest)
-    named = first and "=" not in first and not (verb in admin.MODEL_ACTIONS and _is_version(first))
+    named = (
+        first
+        and "=" not in first
+        and not (verb in admin.MODEL_ACTIONS and training.looks_like_version(first))
+    )
     project = flow.resolve_project(services, first if named else None, channel=channel)
     args = more if named else rest
     if verb == "models":
@@ -143,7 +153,7 @@ def _admin_command(
         )
         respond(**blocks.info_message(text), response_type="ephemeral")
     else:
-        version = admin.parse_version(args) if args else None
+        version = training.parse_version(args) if args else None
         text = admin.change_model(services, verb=verb, project=project, version=version)
         respond(**blocks.info_message(text), response_type="ephemeral")
 
@@ -170,7 +180,3 @@ def _taxonomy_command(
         # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
         client.views_open(trigger_id=command["trigger_id"], view=taxonomy_flow.editor(
             services, project=project))  # fmt: skip
-
-
-def _is_version(word: str) -> bool:
-    return word.lstrip("vV").isdecimal()

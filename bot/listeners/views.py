@@ -13,6 +13,7 @@ from bot.views import admin as admin_views
 from bot.views import flag_example_id
 from bot.views.proposals import proposal_modal_target
 from bot.views.taxonomy import taxonomy_project
+from bot.workspace_admins import AdminCheckError
 
 
 def register(app: Registrar) -> None:
@@ -91,6 +92,6 @@ def _refusal(context: BoltContext, *, user: str, project: str, doing: str) -> st
         allowed = admin.is_admin(
             context["services"], user=user, project=project, team=admin.installing_team(context)
         )
-    except admin.AdminCheckError as exc:
+    except AdminCheckError as exc:
         return str(exc)
     return None if allowed else admin_views.not_admin(doing, project).replace("*", "")

@@ -1,0 +1,90 @@
+"""Who administers the Slack workspace labelbot is installed in: users.info, asked once per user
+every few minutes, through a client that never waits past Slack's 3-second windows.
+
+Projects without ``admins`` fall back to the workspace's admins and owners (bot.admin.is_admin).
+One :class:`WorkspaceAdmins` per :class:`bot.services.Services`, built with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from http.client import HTTPException
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.delivery import single_try
+from storage.errors import LabelbotError
+
+log = logging.getLogger(__name__)
+
+# The workspace-admin check runs before an ack (a modal submission) or before views.open (whose
+# trigger_id lasts 3 seconds): users.info gets this long, once, and is never retried -- the
+# bot's client sleeps through a rate limit's Retry-After, past Slack's 3-second window.
+CHECK_TIMEOUT = 1.5  # seconds
+# users.info answers are kept this long (seconds): one lookup per admin per few minutes.
+CHECK_MEMORY = 300.0
+# users.info errors that mean "no member we can see", not "try again".
+NOT_A_MEMBER = frozenset({"user_not_found", "user_not_visible"})
+NOT_CHECKED = (
+    "Could not check your admin rights with Slack just now, so nothing was changed. "
+    "Please try again in a moment."
+)
+
+
+class AdminCheckError(LabelbotError):
+    """Slack did not say in time whether a user is a workspace admin: nothing was done."""
+
+
+@dataclass(frozen=True)
+class Member:
+    teams: frozenset[str]  # the workspaces the user belongs to
+    admin: bool  # a workspace admin or owner there
+    until: float  # time.monotonic() after which users.info is asked again
+
+
+class WorkspaceAdmins:
+    """users.info through a client that does not retry, its answers kept a few minutes."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.quick = single_try(client, timeout=CHECK_TIMEOUT)
+        self._known: dict[str, Member] = {}
+        self._lock = threading.Lock()
+
+    def member(self, user: str) -> Member:
+        """What Slack says of ``user``; AdminCheckError when it does not answer in time."""
+        now = time.monotonic()
+        with self._lock:
+            known = self._known.get(user)
+        if known is not None and known.until > now:
+            return known
+        try:
+            # https://docs.slack.dev/reference/methods/users.info (users:read)
+            found: dict[str, Any] = self.quick.users_info(user=user)["user"]
+        except SlackApiError as exc:  # rate limited (429), a server error, ...
+            error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+            if error not in NOT_A_MEMBER:
+                status = exc.response.status_code
+                log.warning(
+                    "users.info for %s: HTTP %s %s; admin check refused", user, status, error
+                )
+                raise AdminCheckError(NOT_CHECKED) from exc
+            found = {}
+        except (OSError, HTTPException) as exc:  # a timeout, a refused or dropped connection
+            log.warning("users.info for %s: %r; admin check refused", user, exc)
+            raise AdminCheckError(NOT_CHECKED) from exc
+        admin = bool(found.get("is_admin") or found.get("is_owner"))
+        member = Member(teams=_teams(found), admin=admin, until=now + CHECK_MEMORY)
+        with self._lock:
+            self._known[user] = member
+        return member
+
+
+def _teams(user: dict[str, Any]) -> frozenset[str]:
+    """The user's workspace, and on Enterprise Grid every workspace of the org they are in."""
+    grid = user.get("enterprise_user") or {}
+    return frozenset(str(t) for t in [user.get("team_id"), *(grid.get("teams") or [])] if t)

@@ -1,0 +1,79 @@
+"""A label name with a comma, typed in `labelbot labels rename|merge` or in the `/label taxonomy`
+form's rename and merge: each gets the engine's one message (engine.taxonomy.new_label_name)
+and nothing changes, over the CLI and real HTTP on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bot import ids
+from bot.cli import app
+from bot.cli import taxonomy as cli_taxonomy
+from engine import projects, taxonomy
+from tests.bot.conftest import PROJECT, Bot
+from tests.fakes import payloads
+from tests.fakes.signing import signed_interactivity
+
+ADMIN = "U0ADMIN"
+COMMA = "a label name cannot contain a comma: 'x,y' (lists of labels are comma-separated)"
+
+
+def _form(bot: Bot, op: str, labels: list[str], names: str) -> dict[str, Any]:
+    """Submit the `/label taxonomy` form; Slack's answer."""
+    bot.slack.command(ADMIN, f"taxonomy {PROJECT}")
+    bot.settle()
+    view = bot.api.calls("views.open")[-1].params["view"]
+    by_name = {lb.name: str(lb.id) for lb in projects.list_labels(bot.ws, project=PROJECT)}
+    values = {
+        ids.TAXONOMY_OPERATION_BLOCK: {ids.TAXONOMY_INPUT: {"selected_option": {"value": op}}},
+        ids.TAXONOMY_LABELS_BLOCK: {
+            ids.TAXONOMY_INPUT: {"selected_options": [{"value": by_name[n]} for n in labels]}
+        },
+        ids.TAXONOMY_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": names}},
+        ids.TAXONOMY_DESCRIPTION_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
+        ids.TAXONOMY_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
+    }
+    body = payloads.view_submission(
+        ADMIN, ids.TAXONOMY_MODAL, values, private_metadata=view["private_metadata"]
+    )
+    response = bot.slack.post(signed_interactivity(bot.slack.secret, body))
+    bot.settle()
+    answer: dict[str, Any] = json.loads(response.content or b"{}")
+    return answer
+
+
+def _labels(bot: Bot) -> list[str]:
+    return [lb.name for lb in projects.list_labels(bot.ws, project=PROJECT)]
+
+
+def test_the_cli_and_the_slack_form_get_the_engines_message(
+    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    monkeypatch.setattr(cli_taxonomy, "workspace", lambda create=False: bot.ws)
+    before = _labels(bot)
+    runner = CliRunner()
+    for args in (
+        ["labels", "rename", PROJECT, "change_pin", "x,y"],
+        ["labels", "merge", PROJECT, "age_limit", "exchange_rate", "--into", "x,y"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert " ".join(result.output.split()) == f"error: {COMMA}"
+
+    for op, labels in (("rename", ["change_pin"]), ("merge", ["age_limit", "exchange_rate"])):
+        answer = _form(bot, op, labels, "x,y")
+        assert answer == {
+            "response_action": "errors",
+            "errors": {ids.TAXONOMY_NAMES_BLOCK: "A" + COMMA[1:]},
+        }, op
+    assert _labels(bot) == before
+    assert taxonomy.label_history(bot.ws, project=PROJECT) == []
+
+    # add and split take a list: the form splits it at its commas, as before
+    assert _form(bot, "split", ["card_arrival"], "card_delivery, card_tracking") == {}
+    assert {"card_delivery", "card_tracking"} <= set(_labels(bot))
