@@ -12,7 +12,7 @@ import numpy as np
 from engine.evaluation import IMPORTED
 from engine.importing import Record, read_records
 from engine.rare import MIN_EXAMPLES, rare_labels
-from engine.taxonomy import stale_label_note
+from engine.taxonomy import new_label_name, stale_label_note
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
 from storage.errors import InvalidInputError, StaleActionError
@@ -32,7 +32,10 @@ def create_project(
         raise InvalidInputError("a project needs at least one label (--labels 'A,B,C')")
     with session_scope(ws.db) as session:
         return projects.create_project(
-            session=session, name=name, labels=labels, channel_id=channel_id
+            session=session,
+            name=name,
+            labels=[new_label_name(n) for n in labels],
+            channel_id=channel_id,
         )
 
 
@@ -67,7 +70,9 @@ def add_labels(ws: Workspace, *, project: str, names: list[str]) -> list[Label]:
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        return projects.add_labels(session=session, project_id=found.id, names=names)
+        return projects.add_labels(
+            session=session, project_id=found.id, names=[new_label_name(n) for n in names]
+        )
 
 
 def list_labels(ws: Workspace, *, project: str, active_only: bool = False) -> list[Label]:

@@ -29,3 +29,17 @@ def test_every_operation_that_names_a_label_refuses_a_comma(ws) -> None:  # type
 
     taxonomy.rename_label(label="a", new_name="  x   y ", **common)  # spaces tidied, as before
     assert [lb.name for lb in projects.list_labels(ws, project="p")][0] == "x y"
+
+
+def test_a_project_is_not_created_with_a_label_holding_a_comma(ws) -> None:  # type: ignore[no-untyped-def]
+    """Creating a project (and the engine's plain add) goes through the same rule: nothing is
+    stored when one of its labels holds a comma."""
+    with pytest.raises(InvalidInputError) as caught:
+        projects.create_project(ws, name="q", labels=["a", "x,y"])
+    assert str(caught.value) == COMMA
+    assert [p.name for p in projects.list_projects(ws)] == []
+    projects.create_project(ws, name="q", labels=["a", "  b  c "])
+    assert [lb.name for lb in projects.list_labels(ws, project="q")] == ["a", "b c"]
+    with pytest.raises(InvalidInputError):
+        projects.add_labels(ws, project="q", names=["x,y"])
+    assert [lb.name for lb in projects.list_labels(ws, project="q")] == ["a", "b c"]
