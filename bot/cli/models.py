@@ -179,15 +179,17 @@ def worker(
         log.info("Slack settings found: retraining, posting digests and notifications")
         services = build_services(slack, ws=ws)
         scheduler = bot_scheduler(services, poll_seconds=every, blocking=True)
-    out.print(
-        f"labelbot worker: checking for work every {every:g} s in "
-        f"{ws.settings.database_shown()} (Ctrl-C to stop)",
-        highlight=False,
-    )
     # systemd and Kubernetes stop a service with SIGTERM: stop as on Ctrl-C (a job under way
     # finishes and releases its lease before the process exits) rather than die mid-training.
+    # Installed before the line that says the worker runs, so a SIGTERM sent on seeing it stops
+    # the worker cleanly too.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        out.print(
+            f"labelbot worker: checking for work every {every:g} s in "
+            f"{ws.settings.database_shown()} (Ctrl-C to stop)",
+            highlight=False,
+        )
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         out.print("worker stopped")

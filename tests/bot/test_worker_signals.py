@@ -37,7 +37,7 @@ def test_sigterm_stops_the_worker_like_ctrl_c(tmp_path: Path, embedding_cache_di
             if "checking for work" in line:
                 break
         assert any("checking for work" in line for line in seen), "".join(seen)
-        time.sleep(0.5)  # inside scheduler.start()
+        time.sleep(0.5)  # most likely inside scheduler.start(); earlier stops cleanly too
         worker.send_signal(signal.SIGTERM)
         rest, _ = worker.communicate(timeout=60)
     finally:
