@@ -8,6 +8,7 @@ import time
 import pytest
 
 from engine import messaging, projects
+from storage.models import utcnow
 from tests.bot.conftest import API_TOKEN, BOT_TOKEN, PROJECT, SIGNING_SECRET, Bot, true_label
 from tests.fakes.signing import signed_interactivity
 
@@ -89,18 +90,23 @@ def test_outbox_gives_up_on_a_message_slack_will_never_take(bot: Bot, bank: dict
 
 
 def test_an_outbox_send_is_one_call_and_leaves_retrying_to_the_outbox(
-    bot: Bot, bank: dict[str, str]
+    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A client retry would sleep through Slack's Retry-After inside the message's lease; a long
     # one outlasts the lease and another replica sends the message again.
     messaging.enqueue(
         bot.ws, method="chat.postMessage", payload={"channel": U1, "text": "later"}, error="test"
     )
+    now = utcnow()  # the outbox's clock stands still unless the test moves it
+    monkeypatch.setattr(messaging, "utcnow", lambda: now)
     bot.api.fail_next("chat.postMessage", status=429, retry_after=30)
     assert bot.services.courier.flush() == 0
     assert len(bot.api.calls("chat.postMessage")) == 1  # no sleep, no second call
     assert messaging.outbox_size(bot.ws) == 1  # still pending, tried again after its backoff
     assert bot.services.courier.flush() == 0  # not due yet
+    now += messaging.backoff(1)
+    assert bot.services.courier.flush() == 1  # due after its backoff: sent by the outbox
+    assert len(bot.api.calls("chat.postMessage")) == 2 and messaging.outbox_size(bot.ws) == 0
 
 
 def test_secrets_never_reach_the_logs(

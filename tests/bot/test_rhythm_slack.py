@@ -4,7 +4,8 @@ on a controllable clock with the time zone users.info gives (Europe/Berlin in th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from bot import ids, rhythm_flow
 from engine import rhythm
@@ -12,6 +13,7 @@ from tests.bot.conftest import PROJECT, Bot
 from tests.fakes.slack_client import button
 
 U1 = "U0ALICE"
+BERLIN = ZoneInfo("Europe/Berlin")  # where users.info in the fake says U1 lives
 
 
 def utc(day: int, hour: int, minute: int = 0) -> datetime:
@@ -70,18 +72,28 @@ def test_snooze_releases_the_example_and_holds_back_the_nudge(
     payload = bot.slack.action_payload(
         U1, message, ids.SNOOZE, None, block_id=block_id, selected_option=option
     )
+    today = {rhythm.utcnow().astimezone(BERLIN).date()}  # the engine's clock, around the click
     assert bot.slack.post(signed_interactivity(bot.slack.secret, payload)).status_code == 200
     bot.settle()
+    today.add(rhythm.utcnow().astimezone(BERLIN).date())
     assert not bot.slack.open_examples(U1)  # the message now says snoozed
     assert "Snoozed" in next(m for m in bot.slack.dm(U1) if m["ts"] == message["ts"])["text"]
     until = rhythm.rhythm_of(bot.ws, user=U1).snoozed_until
     assert until is not None
-    # tomorrow 08:00 in Berlin (UTC+1), whatever the real clock says: 07:00 UTC
-    assert until.astimezone(UTC).hour == 7 and until > datetime.now(UTC)
+    # tomorrow 08:00 on the user's own clock, in winter (UTC+1) and summer (UTC+2) alike
+    wake = until.astimezone(BERLIN)
+    assert wake.time() == time(8, 0) and wake.date() in {d + timedelta(days=1) for d in today}
+    assert until > rhythm.utcnow()
 
     before = len(bot.slack.dm(U1))
-    assert rhythm_flow.send_nudges(bot.services, now=until.replace(hour=6)) == 0  # still snoozed
-    assert rhythm_flow.send_nudges(bot.services, now=until.replace(hour=8, minute=30)) == 1
+    # the evening before: past the 09:30 nudge and out of quiet hours, only the snooze holds it
+    evening = datetime.combine(wake.date() - timedelta(days=1), time(19, 0), tzinfo=BERLIN)
+    assert rhythm.why_not_now(rhythm.rhythm_of(bot.ws, user=U1), evening) == "snoozed"
+    assert rhythm_flow.send_nudges(bot.services, now=evening) == 0
+    assert rhythm_flow.send_nudges(bot.services, now=until - timedelta(hours=1)) == 0
+    later = until + timedelta(hours=1, minutes=30)  # 09:30 in Berlin: the nudge's own time
+    assert later.astimezone(BERLIN).time() == time(9, 30)
+    assert rhythm_flow.send_nudges(bot.services, now=later) == 1
     nudge = bot.slack.dm(U1)[-1]
     assert len(bot.slack.dm(U1)) == before + 1 and "waiting for you" in nudge["text"]
     assert button(nudge, ids.HOME_START_BATCH)[1]["value"] == PROJECT

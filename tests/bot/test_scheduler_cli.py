@@ -161,23 +161,35 @@ def scheduler_logging():  # type: ignore[no-untyped-def]
 
 def _scheduler_records(caplog, level: str) -> list[logging.LogRecord]:  # type: ignore[no-untyped-def]
     """Run a real scheduler whose job outlasts its interval, logging as `serve --log-level
-    level` does: what APScheduler logged."""
+    level` does, until the job has run and a run of it was skipped: what APScheduler logged."""
     import threading
-    import time
 
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from bot.cli.logs import configure_logging
 
     configure_logging(level)
     caplog.clear()
-    busy = threading.Event()
-    scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(lambda: busy.wait(0.6), "interval", seconds=0.2, id="slow")
+    running, skipped, busy = threading.Event(), threading.Event(), threading.Event()
+
+    def job() -> None:
+        running.set()  # "Running job" is logged before the job is called
+        busy.wait(30)
+
+    # misfire_grace_time=None: a run that starts late on a loaded machine is not skipped with a
+    # "was missed by" warning, which is not what this test is about
+    defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+    scheduler = BackgroundScheduler(job_defaults=defaults)
+    scheduler.add_job(job, "interval", seconds=0.2, id="slow")
+    # the skipped-run warning is logged before this event is dispatched
+    scheduler.add_listener(lambda event: skipped.set(), EVENT_JOB_MAX_INSTANCES)
     scheduler.start()
-    time.sleep(1.0)
-    busy.set()
-    scheduler.shutdown(wait=True)
+    try:
+        assert running.wait(30) and skipped.wait(30), "the job did not run, or no run was skipped"
+    finally:
+        busy.set()
+        scheduler.shutdown(wait=True)
     return [r for r in caplog.records if r.name.startswith("apscheduler")]
 
 

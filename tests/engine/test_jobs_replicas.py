@@ -5,8 +5,6 @@ labels that triggered it -- on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-import time
-from collections import Counter
 from datetime import timedelta
 
 from engine import jobs, projects
@@ -18,9 +16,10 @@ from storage.repositories import projects as project_repo
 
 
 def test_a_digest_due_in_two_schedulers_is_sent_once(ws, db_url_and_schema, encoder) -> None:  # type: ignore[no-untyped-def]
-    """B's cycle starts first and is slow on p1 (a rate-limited channel); A starts 0.2 s later,
-    sends p2 and p3 and releases their leases. B, reaching p2 and p3 with its "due" verdict
-    from the start of its cycle, must look again once it holds the lease."""
+    """B's cycle starts first and is slow on p1 (a rate-limited channel); A's whole cycle runs
+    meanwhile: it sends p2 and p3 and releases their leases. B, reaching p2 and p3 with its
+    "due" verdict from the start of its cycle, must look again once it holds the lease. The
+    order is forced, so each cycle's clock reads are ordered too (B's, then A's)."""
     for name in ("p1", "p2", "p3"):
         projects.create_project(ws, name=name, labels=["a", "b"], channel_id=f"C{name}")
         projects.update_settings(ws, project=name, digest_cron="* * * * *",
@@ -28,30 +27,37 @@ def test_a_digest_due_in_two_schedulers_is_sent_once(ws, db_url_and_schema, enco
     _, schema = db_url_and_schema
     sent: list[tuple[str, str]] = []
     lock = threading.Lock()
+    b_sending, a_done = threading.Event(), threading.Event()
+    errors: list[Exception] = []
 
-    def replica(owner: str, start_after: float, slow: bool) -> None:
+    def replica(owner: str) -> None:
         own = Workspace.open(ws.settings, schema=schema, encoder=encoder, migrate=False)
 
         def send(name: str) -> None:
             with lock:
                 sent.append((owner, name))
-            time.sleep(0.8 if slow and name == "p1" else 0.02)
+            if owner == "B" and name == "p1":  # slow: A's whole cycle runs meanwhile
+                b_sending.set()
+                assert a_done.wait(60), "A's cycle did not end"
 
-        time.sleep(start_after)
         try:
+            if owner == "A":
+                assert b_sending.wait(60), "B never sent p1"
             jobs.digest_cycle(own, send, owner=owner)
+        except Exception as exc:  # a thread's failure fails the test below
+            errors.append(exc)
         finally:
+            if owner == "A":
+                a_done.set()
             own.close()
 
-    threads = [
-        threading.Thread(target=replica, args=("B", 0.0, True)),
-        threading.Thread(target=replica, args=("A", 0.2, False)),
-    ]
+    threads = [threading.Thread(target=replica, args=(owner,)) for owner in ("B", "A")]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
-    assert Counter(name for _, name in sent) == {"p1": 1, "p2": 1, "p3": 1}, sent
+        t.join(timeout=120)
+    assert errors == []
+    assert sorted(sent) == [("A", "p2"), ("A", "p3"), ("B", "p1")], sent
 
 
 def _labels(ws: Workspace, n: int) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from engine.config import Settings
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import ConflictError
-from storage.models import utcnow
+from storage.models import Lease, utcnow
 from storage.repositories import leases, models
 from tests.helpers import label_next, load_slice
 
@@ -82,28 +82,53 @@ def test_training_by_hand_takes_the_schedulers_lease(loaded) -> None:  # type: i
         assert leases.holder(session=s, name="train:bank") is None  # released after
 
 
+def _train_lease(ws: Workspace) -> tuple[datetime, Lease]:
+    """The database's clock, and the stored training lease of "bank"."""
+    with session_scope(ws.db, read_only=True) as s:
+        lease = s.get(Lease, "train:bank")
+        assert lease is not None
+        return leases.database_now(s), lease
+
+
 def test_a_long_training_renews_its_lease(loaded, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     ws, _ = loaded
-    monkeypatch.setattr(jobs, "TRAIN_LEASE", timedelta(seconds=1))
-    training_started = threading.Event()
+    monkeypatch.setattr(jobs, "TRAIN_LEASE", timedelta(seconds=3))  # renewed every second
+    training_started, finish = threading.Event(), threading.Event()
     real = training.cv_metrics
 
     def slow(*args: Any, **kwargs: Any) -> Any:  # a large pool: longer than the lease
         training_started.set()
-        time.sleep(3)
+        finish.wait(60)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(training, "cv_metrics", slow)
     done: list[Any] = []
     worker = threading.Thread(target=lambda: done.append(jobs.train_now(ws, "bank")))
     worker.start()
-    assert training_started.wait(60)
-    time.sleep(1.8)  # well past the 1 s lease it took
-    with session_scope(ws.db) as s:
-        taken = leases.try_acquire(
-            session=s, name="train:bank", owner="worker-2", ttl=timedelta(minutes=15)
-        )
-    worker.join(60)
+    try:
+        assert training_started.wait(60)
+        _, taken_as = _train_lease(ws)
+        expiries = [taken_as.expires_at]
+        deadline = time.monotonic() + 60
+        # Watch, by the database's clock, until the lease as first seen would have lapsed and
+        # the trainer renewed it twice: held by it at every look, the expiry moving forward.
+        while True:
+            now, lease = _train_lease(ws)
+            assert lease.owner == taken_as.owner, "another owner took it"
+            assert lease.expires_at >= now, "it lapsed"
+            if lease.expires_at > expiries[-1]:
+                expiries.append(lease.expires_at)
+            if now > taken_as.expires_at and len(expiries) >= 3:
+                break
+            assert time.monotonic() < deadline, f"renewed {len(expiries) - 1} times in 60 s"
+            time.sleep(0.05)
+        with session_scope(ws.db) as s:
+            taken = leases.try_acquire(
+                session=s, name="train:bank", owner="worker-2", ttl=timedelta(minutes=15)
+            )
+    finally:
+        finish.set()
+        worker.join(60)
     assert not taken, "another process could start training meanwhile"
     assert done and done[0].version == 1
 
