@@ -16,9 +16,16 @@ labeling budget), in the default encoder's space,
   that ranks below intact ones cannot be told apart from them by how two-grouped it looks.
 
 The pairs are the bench's: ``fused_pairs`` with the same seeds (offset 0: the 5 published
-trials; ``--seed-offset 2000``: the 16 more cuts).
+trials; ``--seed-offset 2000``: the 16 more cuts; ``--dataset clinc150 --seed-offset 1000``: a
+development set).
+
+``--view`` scores another representation of the same texts: ``lexical`` (TF-IDF of the words,
+fit on the whole training split, reduced to 200 dimensions by truncated SVD) or ``both`` (the
+two unit vectors side by side) — does wording separate a fused pair that the encoder blurs?
 
     .venv/bin/python bench/split_separability.py [--trials 5] [--seed-offset 0]
+    .venv/bin/python bench/split_separability.py --dataset clinc150 --trials 16 \
+        --seed-offset 1000 --view lexical
 """
 
 from __future__ import annotations
@@ -71,6 +78,17 @@ def held_out_bimodality(X: np.ndarray, seed: int = 0) -> float:
     return float(np.mean(values))
 
 
+def lexical_view(texts: list[str], dims: int = 200) -> np.ndarray:
+    """Unit vectors of the texts' words: TF-IDF (sublinear counts, words in 2+ texts), reduced
+    by truncated SVD."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    counts = TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(texts)
+    reduced = TruncatedSVD(dims, random_state=0).fit_transform(counts)
+    return reduced / np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)
+
+
 def purity(X: np.ndarray, truth: np.ndarray) -> float:
     groups = KMeans(2, n_init=10, random_state=0).fit_predict(X)
     agree = float(np.mean(groups == truth))
@@ -81,8 +99,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--seed-offset", type=int, default=0)
+    parser.add_argument("--dataset", default="banking77", choices=("banking77", "clinc150"))
+    parser.add_argument("--view", default="encoder", choices=("encoder", "lexical", "both"))
     args = parser.parse_args()
-    texts, label_names = load_split(dataset_path("banking77", "train"))
+    texts, label_names = load_split(dataset_path(args.dataset, "train"), drop_labels=("oos",))
     names = sorted(set(label_names))
     y = np.array([names.index(n) for n in label_names])
     encoder = get_encoder()
@@ -90,6 +110,10 @@ def main() -> None:
     X = embed_texts(texts, encoder=encoder, cache=cache_for(get_settings().data_dir, encoder),
                     progress=True)  # fmt: skip
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    if args.view != "encoder":
+        words = lexical_view(texts)
+        X = words if args.view == "lexical" else np.hstack([X, words]) / np.sqrt(2)
+    print(f"{args.dataset}, {args.view} view")
     intact = np.array([held_out_bimodality(X[y == c]) for c in range(len(names))])
     print(f"\nintact classes ({len(names)}): held-out bimodality median {np.median(intact):.3f}, "
           f"90th percentile {np.percentile(intact, 90):.3f}, max {intact.max():.3f}\n")  # fmt: skip
