@@ -1,14 +1,26 @@
-"""The project digest as a channel message (the chart is uploaded beside it as a file)."""
+"""The project digest as a channel message (the chart is uploaded beside it as a file).
+
+Its lists (who labeled, the weakest classes, open proposals, the leaderboard) show what fits
+LIST_TEXT_MAX characters each, whole lines, then "… and N more": long names must not push the
+message past Slack's text budget for one message (bot.views.limits.MESSAGE_TEXT_BUDGET).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from bot.slack_text import escape, who
-from bot.views.text import Block, context, header, message, section
+from bot.slack_text import escape, truncate, who
+from bot.views.text import Block, context, fit_lines, header, message, section
 from engine.digest import Digest
 from engine.forecast import counted
 from engine.leaderboard import Standing
+
+LIST_TEXT_MAX = 2000  # each list's characters: the four of them and the rest stay in the budget
+PROPOSAL_LINE_MAX = 700
+
+
+def _more(n: int) -> str:
+    return f"… and {n} more"
 
 
 def _accuracy_line(d: Digest) -> str:
@@ -27,7 +39,7 @@ def _leaderboard(standings: Sequence[Standing]) -> str:
         place = medals[i] if i < len(medals) else f"{i + 1}."
         streak = f" · :fire: {s.streak}-day streak" if s.streak >= 2 else ""
         lines.append(f"{place} {who(s.annotator)} {s.labels}{streak}")
-    return "*This week's labelers*\n" + "\n".join(lines)
+    return "*This week's labelers*\n" + "\n".join(fit_lines(lines, LIST_TEXT_MAX, _more))
 
 
 def _labelers(by_annotator: Sequence[tuple[str, int]], unnamed: Collection[str]) -> str:
@@ -35,7 +47,7 @@ def _labelers(by_annotator: Sequence[tuple[str, int]], unnamed: Collection[str])
     (off the leaderboard) only counted, together."""
     named = [(u, n) for u, n in by_annotator if u not in unnamed]
     hidden = sum(n for u, n in by_annotator if u in unnamed)
-    parts = [f"{who(u)} {n}" for u, n in named[:10]]
+    parts = fit_lines([f"{who(u)} {n}" for u, n in named[:10]], LIST_TEXT_MAX, _more, joiner=", ")
     if hidden:
         parts.append(f"{hidden} by {'others' if parts else 'people'} off the leaderboard")
     return ", ".join(parts) or "nobody yet"
@@ -61,13 +73,21 @@ def digest_message(
         section(_accuracy_line(d)),
     ]
     if d.weakest:
-        weak = "\n".join(f"• {escape(lb)}: F1 {f1:.2f} ({n} labels)" for lb, f1, n in d.weakest)
+        weak = "\n".join(
+            fit_lines(
+                [f"• {escape(lb)}: F1 {f1:.2f} ({n} labels)" for lb, f1, n in d.weakest],
+                LIST_TEXT_MAX,
+                _more,
+            )
+        )
         blocks.append(section(f"*{escape(d.weakest_title())}*\n{weak}"))
     blocks.append(section(f"*Forecast* {escape(d.forecast_line())}"))
     blocks.append(section(("*Stop?* " if d.stop.stop else "") + escape(d.stop.reason)))
     if d.open_proposals:
         lines = list(proposals) if proposals is not None else [escape(m) for m in d.top_proposals]
-        top = "\n".join(f"• {line}" for line in lines)
+        bullets = [f"• {truncate(line, PROPOSAL_LINE_MAX)}" for line in lines]
+        listed = f"`/label proposals {escape(d.project)}`"
+        top = "\n".join(fit_lines(bullets, LIST_TEXT_MAX, lambda n: f"{_more(n)}: {listed}"))
         more = f" (top {len(d.top_proposals)})" if d.open_proposals > len(d.top_proposals) else ""
         blocks.append(section(f"*{d.open_proposals} taxonomy proposals open*{more}\n{top}"))
     if leaderboard:

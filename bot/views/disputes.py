@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from bot import ids
 from bot.slack_text import escape, shorten_middle, who
-from bot.views.labeling import example_section
+from bot.views.labeling import COMPACT_PREVIEW_MAX, EXAMPLE_PREVIEW_MAX, example_section, fit_menu
 from bot.views.text import (
     BUTTON_TEXT_MAX,
-    OPTION_TEXT_MAX,
     OPTION_VALUE_MAX,
     Block,
     actions,
@@ -55,7 +54,7 @@ def candidates(card: DisputeCard) -> list[str]:
     return out[:MAX_CANDIDATES]
 
 
-def _facts(card: DisputeCard) -> list[Block]:
+def _facts(card: DisputeCard, *, compact: bool = False) -> list[Block]:
     chose = "\n".join(f"• {who(u)} chose *{escape(lb)}*" for u, lb in card.votes)
     model = (
         f"The model says *{escape(card.model[0])}* ({card.model[1]:.0%})."
@@ -64,7 +63,11 @@ def _facts(card: DisputeCard) -> list[Block]:
     )
     return [
         section(f":scales: The experts disagree on an example from *{escape(card.project)}*:"),
-        example_section(card.example_id, card.text),
+        example_section(
+            card.example_id,
+            card.text,
+            preview_max=COMPACT_PREVIEW_MAX if compact else EXAMPLE_PREVIEW_MAX,
+        ),
         section(f"{chose}\n{model}", block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}"),
     ]
 
@@ -78,37 +81,48 @@ def dispute_message(card: DisputeCard) -> Block:
         )
         for i, label in enumerate(candidates(card))
     ]
-    menu = _other_labels(card)
-    if menu is not None:
-        row.append(menu)
     involved = ", ".join(who(u) for u in card.involved)
-    blocks = [
-        *_facts(card),
-        actions(row, block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}:settle"),
-        context(
+
+    others = _other_labels(card)
+
+    def build(compact: bool, text_max: int, shown: int) -> list[Block]:
+        menu = _menu(card, others[:shown], text_max)
+        settle = actions(
+            [*row, menu] if menu else row, block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}:settle"
+        )
+        about = (
             f"The final label is settled by a project admin or one of the experts involved "
             f"({involved}). Discuss in this thread; replies are kept with the example."
-        ),
-    ]
+        )
+        if shown < len(others):
+            about += f" The menu offers the first {shown} of {len(others)} other labels."
+        return [*_facts(card, compact=compact), settle, context(about)]
+
+    # a taxonomy of many long names outgrows Slack's text budget for one message
+    blocks = fit_menu(build, others).blocks
     return message(f"Experts disagree on an example from {escape(card.project)}", blocks)
 
 
-def _other_labels(card: DisputeCard) -> Block | None:
-    """A menu of the active labels nobody chose: both experts may be wrong."""
+def _other_labels(card: DisputeCard) -> list[str]:
+    """The active labels nobody chose, for a menu: both experts may be wrong."""
     offered = set(candidates(card))
     rest = [
         # an option's value holds at most 150 characters: a label named longer stays off the menu
         lb for lb in card.labels
         if lb not in offered and len(settle_value(card.example_id, lb)) <= OPTION_VALUE_MAX
     ]  # fmt: skip
-    if not rest:
+    return sorted(rest, key=str.casefold)
+
+
+def _menu(card: DisputeCard, labels: Sequence[str], text_max: int) -> Block | None:
+    if not labels:
         return None
     return select_menu(
         f"{ids.SETTLE}:other",
         "Another label…",
-        sorted(rest, key=str.casefold),
+        labels,
         lambda lb: {
-            "text": plain(shorten_middle(lb, OPTION_TEXT_MAX)),
+            "text": plain(shorten_middle(lb, text_max)),
             "value": settle_value(card.example_id, lb),
         },
     )

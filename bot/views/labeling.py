@@ -2,15 +2,20 @@
 
 Limits followed (https://docs.slack.dev/reference/block-kit/blocks/actions-block and
 .../block-elements/select-menu-element#static_select): at most 50 blocks per message, 25
-elements per actions block, 100 options per select, 100 option groups of 100 options each.
+elements per actions block, 100 options per select, 100 option groups of 100 options each; and
+the text of a message's blocks as a whole (bot.views.limits.MESSAGE_TEXT_BUDGET), which a menu of
+150 labels with guidelines outgrows: the guidelines share the room the rest leaves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from bot import ids
 from bot.slack_text import escape, names_list, shorten_middle, truncate, who
+from bot.views.limits import MESSAGE_TEXT_BUDGET, text_length
 from bot.views.models import (
     AskReason,
     EarlierLabel,
@@ -22,6 +27,7 @@ from bot.views.models import (
 from bot.views.text import (
     BUTTON_TEXT_MAX,
     OPTION_TEXT_MAX,
+    OPTION_TEXT_MIN,
     OPTION_VALUE_MAX,
     SECTION_TEXT_MAX,
     SELECT_OPTIONS_MAX,
@@ -33,6 +39,7 @@ from bot.views.text import (
     plain,
     section,
     select_menu,
+    water_level,
 )
 from engine.evaluation import IMPORTED
 
@@ -45,6 +52,11 @@ MAX_OPTION_GROUPS = 100
 MAX_PEOPLE_NAMED = 5  # who gave an example's earlier label: more are counted, not named
 # Room left in the 3,000-character section for the "…" when an example is cut.
 EXAMPLE_PREVIEW_MAX = SECTION_TEXT_MAX - 100
+# When a message with a menu of labels outgrows Slack's text budget, the example shows this much
+# (its full text a click away) and each context line this much, before label names are cut.
+COMPACT_PREVIEW_MAX = 1500
+COMPACT_LINE_MAX = 300
+DESCRIPTION_MIN = 20  # a guideline cut shorter than this tells nothing: the menu shows none
 
 
 def label_value(example_id: int, label: LabelChoice) -> str:
@@ -65,14 +77,56 @@ def parse_label_value(value: str) -> tuple[int, LabelRef]:
     return int(example_id), int(label_id)
 
 
-def example_section(example_id: int, text: str) -> Block:
+def example_section(example_id: int, text: str, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> Block:
     """The example text, escaped; long texts are cut with a button that opens the full text."""
     escaped = escape(text)
     block_id = f"{ids.EXAMPLE_TEXT_BLOCK}:{example_id}"
-    if len(escaped) <= EXAMPLE_PREVIEW_MAX:
+    if len(escaped) <= preview_max:
         return section(escaped or " ", block_id=block_id)
     more = button("Show full text", action_id=ids.SHOW_FULL_TEXT, value=str(example_id))
-    return section(truncate(escaped, EXAMPLE_PREVIEW_MAX), block_id=block_id, accessory=more)
+    return section(truncate(escaped, preview_max), block_id=block_id, accessory=more)
+
+
+class Fit(NamedTuple):
+    """How :func:`fit_menu` built a message: compact or not, how long the menu's names may be,
+    and how many of them it offers (the first ones)."""
+
+    compact: bool
+    option_text_max: int
+    shown: int
+    blocks: list[Block]
+
+
+def fit_menu(build: Callable[[bool, int, int], list[Block]], names: Sequence[str]) -> Fit:
+    """The blocks ``build(compact, option_text_max, shown)`` makes of a message with an example
+    and a menu of ``names`` (its first ``shown``), shrunk until their text fits Slack's budget
+    for one message, least harmful first: as built; compact (the example cut to
+    COMPACT_PREVIEW_MAX characters, its full text a click away); compact with every name cut in
+    its middle, down to OPTION_TEXT_MIN; and only past that (hundreds of labels) a menu of the
+    first names that fit, which ``build`` says. Slack refuses the whole message otherwise
+    (`msg_blocks_too_long`, see bot.views.limits)."""
+    every = len(names)
+    blocks = build(False, OPTION_TEXT_MAX, every)
+    if text_length(blocks) <= MESSAGE_TEXT_BUDGET:
+        return Fit(False, OPTION_TEXT_MAX, every, blocks)
+    blocks = build(True, OPTION_TEXT_MAX, every)
+    spare = MESSAGE_TEXT_BUDGET - text_length(blocks)
+    if spare >= 0:
+        return Fit(True, OPTION_TEXT_MAX, every, blocks)
+    lengths = [len(name) for name in names]
+    # the menu's names take min(length, 75) characters each as built (shorten_middle)
+    room = sum(min(n, OPTION_TEXT_MAX) for n in lengths) + spare
+    shorter = min(OPTION_TEXT_MAX, water_level(lengths, room))
+    if shorter >= OPTION_TEXT_MIN:
+        return Fit(True, shorter, every, build(True, shorter, every))
+    low, high = 1, every - 1  # how many names fit: the most for which the message does
+    while low < high:
+        middle = (low + high + 1) // 2
+        if text_length(build(True, OPTION_TEXT_MIN, middle)) <= MESSAGE_TEXT_BUDGET:
+            low = middle
+        else:
+            high = middle - 1
+    return Fit(True, OPTION_TEXT_MIN, low, build(True, OPTION_TEXT_MIN, low))
 
 
 def _suggestion_line(suggestion: Suggestion | None) -> str | None:
@@ -136,25 +190,27 @@ def _label_buttons(card: ExampleCard) -> list[Block]:
     ]
 
 
-def _option(example_id: int, label: LabelChoice) -> Block:
+def _option(example_id: int, label: LabelChoice, text_max: int, description_max: int) -> Block:
     option: Block = {
-        "text": plain(shorten_middle(label.name, OPTION_TEXT_MAX)),
+        "text": plain(shorten_middle(label.name, text_max)),
         # The engine passes label ids, so the value is short; a name-keyed one (no id) longer
         # than 150 characters is cut and answers "unknown label" on click.
         "value": truncate(label_value(example_id, label), OPTION_VALUE_MAX),
     }
-    if label.description:
-        option["description"] = plain(label.description, OPTION_TEXT_MAX)
+    if label.description and description_max:
+        option["description"] = plain(label.description, description_max)
     return option
 
 
-def _label_select(card: ExampleCard) -> Block:
-    by_name = {label.name: label for label in card.labels}
+def _label_select(
+    card: ExampleCard, labels: Sequence[LabelChoice], text_max: int, description_max: int
+) -> Block:
+    by_name = {label.name: label for label in labels}
     select = select_menu(
         ids.LABEL_SELECT,
-        f"Choose one of {len(card.labels)} labels (type to search)",
+        f"Choose one of {len(by_name)} labels (type to search)",
         list(by_name),
-        lambda name: _option(card.example_id, by_name[name]),
+        lambda name: _option(card.example_id, by_name[name], text_max, description_max),
     )
     elements = [select]
     if card.suggestion is not None:
@@ -173,31 +229,28 @@ def _label_select(card: ExampleCard) -> Block:
     return actions(elements, block_id=f"{ids.LABEL_SELECT_BLOCK}:{card.example_id}")
 
 
-def labeling_message(card: ExampleCard) -> Block:
-    """The DM asking one expert to label one example."""
-    if not card.labels:
-        raise ValueError(f"project {card.project!r} has no active labels to show")
-    if len(card.labels) > MAX_SELECT_OPTIONS * MAX_OPTION_GROUPS:
-        raise ValueError(f"{len(card.labels)} labels exceed Slack's 10,000 select options")
+def _head(card: ExampleCard, *, compact: bool) -> list[Block]:
+    """The example, the project's figures, and why it is asked (earlier labels, the reason,
+    the model's guess); ``compact`` cuts the example and those lines shorter."""
     facts = [
         f"*{escape(card.project)}*",
         f"you labeled {card.labeled_today} today",
         f"{card.queue_left} left in the queue",
     ]
-    blocks = [example_section(card.example_id, card.text), context(" · ".join(facts))]
-    blocks.extend(context(_earlier_line(e)) for e in card.earlier[:3])
-    for line in (_reason_line(card.reason), _suggestion_line(card.suggestion)):
-        if line:
-            blocks.append(context(line))
-    if len(card.labels) <= MAX_LABEL_BUTTONS:
-        blocks.extend(_label_buttons(card))
-        described = [
-            f"*{escape(lb.name)}*: {escape(lb.description)}" for lb in card.labels if lb.description
-        ]
-        if described:
-            blocks.append(context("\n".join(described)))
-    else:
-        blocks.append(_label_select(card))
+    preview = COMPACT_PREVIEW_MAX if compact else EXAMPLE_PREVIEW_MAX
+    blocks = [
+        example_section(card.example_id, card.text, preview_max=preview),
+        context(" · ".join(facts)),
+    ]
+    lines = [_earlier_line(e) for e in card.earlier[:3]]
+    lines += [
+        line for line in (_reason_line(card.reason), _suggestion_line(card.suggestion)) if line
+    ]
+    blocks.extend(context(truncate(line, COMPACT_LINE_MAX) if compact else line) for line in lines)
+    return blocks
+
+
+def _controls(card: ExampleCard) -> Block:
     value = str(card.example_id)
     controls = [
         button("Skip", action_id=ids.SKIP, value=value),
@@ -205,7 +258,74 @@ def labeling_message(card: ExampleCard) -> Block:
         button("Flag", action_id=ids.FLAG, value=value),
         snooze_menu(card.example_id),
     ]
-    blocks.append(actions(controls, block_id=f"{ids.CONTROLS_BLOCK}:{card.example_id}"))
+    return actions(controls, block_id=f"{ids.CONTROLS_BLOCK}:{card.example_id}")
+
+
+def guidelines_note(project: str) -> str:
+    """Where a label's whole guideline is read when the menu could show it only in part."""
+    name = escape(project)
+    return (
+        "Label guidelines are cut to fit one Slack message: `/label taxonomy "
+        f"{name}` (admins) or `labelbot labels list {name}` shows them in full."
+    )
+
+
+def _with_menu(card: ExampleCard) -> list[Block]:
+    """The labeling DM for more labels than buttons: the names are what must fit (see
+    :func:`fit_menu`); each option's guideline (its description, at most 75 characters) gets an
+    equal share of the room left, or none when that share is too short to read, and a note says
+    where the guidelines are read whole."""
+    labels = list({label.name: label for label in card.labels}.values())
+    names = [label.name for label in labels]
+
+    def build(
+        compact: bool, text_max: int, shown: int, description_max: int = 0, note: bool = False
+    ) -> list[Block]:
+        blocks = [*_head(card, compact=compact)]
+        blocks.append(_label_select(card, labels[:shown], text_max, description_max))
+        if shown < len(labels):
+            blocks.append(
+                context(
+                    f"The menu offers the first {shown} of {len(labels)} labels: no more fit in "
+                    f"one Slack message. `labelbot label {escape(card.project)}` offers them all."
+                )
+            )
+        if note:
+            blocks.append(context(guidelines_note(card.project)))
+        return [*blocks, _controls(card)]
+
+    fit = fit_menu(build, names)
+    lengths = [len(lb.description) for lb in labels[: fit.shown] if lb.description]
+    if not lengths:
+        return fit.blocks
+    spare = MESSAGE_TEXT_BUDGET - text_length(fit.blocks)
+    if sum(min(n, OPTION_TEXT_MAX) for n in lengths) <= spare:
+        return build(fit.compact, fit.option_text_max, fit.shown, OPTION_TEXT_MAX)
+    # the guidelines are cut or left out: the note says where to read them, and takes room too
+    fit = fit_menu(lambda c, t, s: build(c, t, s, note=True), names)
+    lengths = [len(lb.description) for lb in labels[: fit.shown] if lb.description]
+    spare = MESSAGE_TEXT_BUDGET - text_length(fit.blocks)
+    share = min(OPTION_TEXT_MAX, water_level(lengths, spare))
+    share = share if share >= DESCRIPTION_MIN else 0
+    return build(fit.compact, fit.option_text_max, fit.shown, share, note=True)
+
+
+def labeling_message(card: ExampleCard) -> Block:
+    """The DM asking one expert to label one example."""
+    if not card.labels:
+        raise ValueError(f"project {card.project!r} has no active labels to show")
+    if len(card.labels) > MAX_SELECT_OPTIONS * MAX_OPTION_GROUPS:
+        raise ValueError(f"{len(card.labels)} labels exceed Slack's 10,000 select options")
+    if len(card.labels) <= MAX_LABEL_BUTTONS:
+        blocks = [*_head(card, compact=False), *_label_buttons(card)]
+        described = [
+            f"*{escape(lb.name)}*: {escape(lb.description)}" for lb in card.labels if lb.description
+        ]
+        if described:
+            blocks.append(context("\n".join(described)))
+        blocks.append(_controls(card))
+    else:
+        blocks = _with_menu(card)
     fallback = f"Label this example from {escape(card.project)}: {truncate(escape(card.text), 200)}"
     return message(fallback, blocks)
 

@@ -1,7 +1,16 @@
 """A checker for the Block Kit limits Slack enforces, so tests and the fake Web API reject
-what Slack would reject with `invalid_blocks`. Numbers come from the Block Kit reference
-(https://docs.slack.dev/reference/block-kit/blocks, .../block-elements,
+what Slack would reject with `invalid_blocks` (or `msg_blocks_too_long`). Numbers come from the
+Block Kit reference (https://docs.slack.dev/reference/block-kit/blocks, .../block-elements,
 .../composition-objects) and the view reference (https://docs.slack.dev/reference/views).
+
+A message's blocks are also limited in their text as a whole, a limit Slack does not document:
+chat.postMessage and chat.update answer `msg_blocks_too_long` past "12,000 text characters with
+a buffer for block containers" (a Slack engineer, slackapi/bolt-js#2509), and a message whose
+`text` strings summed to 11,341 was refused (slackapi/bolt-js#2867). We count every `text`
+string in the blocks (sections, fields, context elements, headers, buttons, options and their
+descriptions, confirm dialogs, rich text) and keep messages under MESSAGE_TEXT_BUDGET. Modals and
+the Home tab have no such documented limit (100 blocks, see MAX_BLOCKS), and a modal showing an
+example's full text needs far more.
 """
 
 from __future__ import annotations
@@ -19,6 +28,29 @@ OPTIONS_MAX, OPTION_GROUPS_MAX = 100, 100
 OPTION_TEXT_MAX, OPTION_VALUE_MAX, OPTION_DESCRIPTION_MAX = 75, 150, 75
 PLACEHOLDER_MAX = 150
 MODAL_TEXT_MAX, PRIVATE_METADATA_MAX, CALLBACK_ID_MAX = 24, 3000, 255
+MESSAGE_TEXT_BUDGET = 11_000  # below the 11,341 characters refused in bolt-js#2867
+MSG_BLOCKS_TOO_LONG = "msg_blocks_too_long"
+
+
+def text_length(tree: Any) -> int:
+    """The characters of every string under a "text" key anywhere in ``tree`` (blocks, a block,
+    an element): what Slack's cumulative message limit counts."""
+    if isinstance(tree, Mapping):
+        return sum(
+            len(value) if key == "text" and isinstance(value, str) else text_length(value)
+            for key, value in tree.items()
+        )
+    if isinstance(tree, list | tuple):
+        return sum(text_length(item) for item in tree)
+    return 0
+
+
+def message_text_errors(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """[] when a message's blocks hold at most MESSAGE_TEXT_BUDGET characters of text."""
+    n = text_length(blocks)
+    if n <= MESSAGE_TEXT_BUDGET:
+        return []
+    return [f"{MSG_BLOCKS_TOO_LONG}: {n} characters of text > {MESSAGE_TEXT_BUDGET} in a message"]
 
 
 def _text(obj: Any) -> str:
@@ -111,6 +143,8 @@ def block_errors(blocks: Sequence[Mapping[str, Any]], *, surface: str = "message
         if len(block.get("block_id", "")) > BLOCK_ID_MAX:
             errors.append(f"blocks[{i}].block_id > {BLOCK_ID_MAX} chars")
         _check_block(f"blocks[{i}]", block, errors)
+    if surface == "message":
+        errors.extend(message_text_errors(blocks))
     return errors
 
 

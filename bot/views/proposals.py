@@ -2,18 +2,21 @@
 
 A message holds at most 50 blocks and a section 3,000 characters
 (https://docs.slack.dev/reference/block-kit/blocks); a proposal message uses under 12 blocks,
-and every example text is escaped and cut to ``SAMPLE_TEXT_MAX``.
+and every example text is escaped and cut to ``SAMPLE_TEXT_MAX``. The text of a message's blocks
+as a whole stays within bot.views.limits.MESSAGE_TEXT_BUDGET: groups of examples are left out
+(last first) and the proposals list shows fewer lines, each saying how many more there are.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot import ids
 from bot.slack_text import escape, split_chunks, truncate
+from bot.views.limits import MESSAGE_TEXT_BUDGET, text_length
 from bot.views.text import (
     MODAL_TITLE_MAX,
     SECTION_TEXT_MAX,
@@ -34,6 +37,7 @@ SAMPLES_PER_GROUP = 2  # examples shown per label / cluster
 GROUPS_SHOWN = 4
 LISTED_MAX = 20  # `/label proposals`: the strongest ones
 LISTED_REASON_MAX = 240
+LISTED_TEXT_MAX = 8000  # the list's lines together: the rest of the answer fits in the budget
 KIND_ICONS = {"merge": ":twisted_rightwards_arrows:", "split": ":scissors:",
               "add": ":heavy_plus_sign:", "rare": ":hourglass:"}  # fmt: skip
 
@@ -188,7 +192,7 @@ def plain_reason(card: ProposalCard) -> str:
     return escape(card.message)
 
 
-def _summary_blocks(card: ProposalCard) -> list[Block]:
+def _summary_blocks(card: ProposalCard, groups_max: int = GROUPS_SHOWN) -> list[Block]:
     icon = KIND_ICONS.get(card.kind, ":bulb:")
     labels = ", ".join(f"*{escape(lb)}*" for lb in card.labels)
     head = (
@@ -199,9 +203,30 @@ def _summary_blocks(card: ProposalCard) -> list[Block]:
     numbers = evidence_numbers(card.evidence)
     details = f"Details (score {card.score:.2f}): {escape(card.message)}"
     blocks.append(context(details, *(["Evidence: " + " · ".join(numbers)] if numbers else [])))
-    for title, texts in list(sample_groups(card.evidence))[:GROUPS_SHOWN]:
+    groups = list(sample_groups(card.evidence))[:GROUPS_SHOWN]
+    for title, texts in groups[:groups_max]:
         quoted = "\n".join(_quote(t) for t in texts[:SAMPLES_PER_GROUP])
         blocks.append(section(f"{title}\n{quoted}" if quoted else title))
+    if len(groups) > groups_max:
+        left_out = len(groups) - groups_max
+        blocks.append(
+            context(
+                f"… and {left_out} more group{'s' if left_out > 1 else ''} of examples, left out "
+                f"to fit one Slack message: `labelbot proposals {escape(card.project)} --json` "
+                "has all the evidence."
+            )
+        )
+    return blocks
+
+
+def _within_budget(build: Callable[[int], list[Block]]) -> list[Block]:
+    """``build(groups_max)``'s blocks with as many groups of examples as Slack's text budget
+    for one message leaves room for (bot.views.limits), the last ones left out first."""
+    blocks = build(GROUPS_SHOWN)
+    for fewer in range(GROUPS_SHOWN - 1, -1, -1):
+        if text_length(blocks) <= MESSAGE_TEXT_BUDGET:
+            break
+        blocks = build(fewer)
     return blocks
 
 
@@ -224,14 +249,17 @@ def proposal_message(card: ProposalCard) -> Block:
     if card.names:  # a change that names labels: the admin may choose other names
         buttons.append(button("Edit names & approve", action_id=ids.PROPOSAL_EDIT, value=value))
     buttons.append(button("Reject", action_id=ids.PROPOSAL_REJECT, value=value))
-    blocks = _summary_blocks(card)
-    blocks.append(context(escape(approval_effect(card))))
-    blocks.append(actions(buttons, block_id=f"{ids.PROPOSAL_ACTIONS_BLOCK}:{card.id}"))
-    blocks.append(
-        context(
-            "Only project admins can approve or reject. A rejected proposal comes back only "
-            f"if its evidence grows. `/label proposals {escape(card.project)}` lists them all."
-        )
+    footer = (
+        "Only project admins can approve or reject. A rejected proposal comes back only "
+        f"if its evidence grows. `/label proposals {escape(card.project)}` lists them all."
+    )
+    blocks = _within_budget(
+        lambda groups_max: [
+            *_summary_blocks(card, groups_max),
+            context(escape(approval_effect(card))),
+            actions(buttons, block_id=f"{ids.PROPOSAL_ACTIONS_BLOCK}:{card.id}"),
+            context(footer),
+        ]
     )
     fallback = f"Taxonomy proposal for {escape(card.project)}: {escape(card.message)}"
     return message(fallback, blocks)
@@ -253,11 +281,11 @@ def decided_message(
         if approved
         else f":no_entry_sign: Rejected by <@{user}>"
     )
-    blocks = [*_summary_blocks(card), section(verdict, block_id=f"{ids.PROPOSAL_RESULT_BLOCK}")]
+    after = [section(verdict, block_id=f"{ids.PROPOSAL_RESULT_BLOCK}")]
     if undone is not None:
         who, what = undone
         verdict = f":leftwards_arrow_with_hook: Undone by <@{who}>: {escape(what)}"
-        blocks.append(section(verdict))
+        after.append(section(verdict))
     elif undoable:
         undo = button(
             "Undo",
@@ -273,7 +301,8 @@ def decided_message(
                 "deny": plain("Cancel"),
             },
         )  # fmt: skip
-        blocks.append(actions([undo], block_id=f"{ids.PROPOSAL_ACTIONS_BLOCK}:{card.id}"))
+        after.append(actions([undo], block_id=f"{ids.PROPOSAL_ACTIONS_BLOCK}:{card.id}"))
+    blocks = _within_budget(lambda groups_max: [*_summary_blocks(card, groups_max), *after])
     return message(verdict, blocks)
 
 
@@ -283,7 +312,7 @@ def superseded_message(card: ProposalCard) -> Block:
         ":zzz: Superseded: the latest model no longer finds this, so there is nothing to "
         "decide. It is proposed again if the evidence returns."
     )
-    blocks = [*_summary_blocks(card), context(note)]
+    blocks = _within_budget(lambda groups_max: [*_summary_blocks(card, groups_max), context(note)])
     return message(f"Superseded taxonomy proposal for {escape(card.project)}", blocks)
 
 
@@ -297,11 +326,15 @@ def proposals_list(project: str, cards: Sequence[ProposalCard]) -> Block:
         f"· score {c.score:.2f} · {truncate(plain_reason(c), LISTED_REASON_MAX)}"
         for c in cards[:LISTED_MAX]
     ]
+    # long label names make long lines: fewer of them fit Slack's text budget for one message
+    while len(lines) > 1 and len("\n".join(lines)) > LISTED_TEXT_MAX:
+        lines.pop()
     blocks = [section(f"*Open taxonomy proposals of {escape(project)}*")]
     # 20 lines overflow one section's 3,000 characters: one section per chunk, none cut
     blocks += [section(chunk) for chunk in split_chunks("\n".join(lines), SECTION_TEXT_MAX)]
-    if len(cards) > LISTED_MAX:
-        blocks.append(context(f"… and {len(cards) - LISTED_MAX} more: `labelbot proposals`."))
+    if len(cards) > len(lines):
+        more = f"… and {len(cards) - len(lines)} more: `labelbot proposals {escape(project)}`."
+        blocks.append(context(more))
     blocks.append(context("Admins approve or reject them on their messages in the channel."))
     return message(f"Open taxonomy proposals of {escape(project)}", blocks)
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 from bot import ids
 from bot.slack_text import escape, shorten_middle, truncate, who
-from bot.views.labeling import example_section
+from bot.views.labeling import COMPACT_PREVIEW_MAX, EXAMPLE_PREVIEW_MAX, example_section, fit_menu
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
     BUTTON_TEXT_MAX,
-    OPTION_TEXT_MAX,
     Block,
     actions,
     button,
@@ -89,23 +88,32 @@ def review_message(card: ReviewCard) -> Block:
         button("Discuss", action_id=ids.DISCUSS, value=value),
     ]
     others = {lb.name: lb for lb in card.labels if lb.name not in (card.given, card.suggested)}
-    blocks = [
-        section(question, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}"),
-        example_section(card.example_id, card.text),
-        actions(row, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:choices"),
-    ]
-    if others:
-        select = select_menu(
-            ids.REVIEW_SELECT,
-            "Another label…",
-            list(others),
-            lambda name: {
-                "text": plain(shorten_middle(name, OPTION_TEXT_MAX)),
-                "value": review_value(card.review_id, card.example_id, others[name]),
-            },
-        )
-        blocks.append(actions([select], block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:other"))
-    blocks.append(context(f"*{escape(card.project)}* · a second look at a label the model doubts"))
+
+    def build(compact: bool, text_max: int, shown: int) -> list[Block]:
+        preview = COMPACT_PREVIEW_MAX if compact else EXAMPLE_PREVIEW_MAX
+        blocks = [
+            section(question, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}"),
+            example_section(card.example_id, card.text, preview_max=preview),
+            actions(row, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:choices"),
+        ]
+        if others:
+            select = select_menu(
+                ids.REVIEW_SELECT,
+                "Another label…",
+                list(others)[:shown],
+                lambda name: {
+                    "text": plain(shorten_middle(name, text_max)),
+                    "value": review_value(card.review_id, card.example_id, others[name]),
+                },
+            )
+            blocks.append(actions([select], block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:other"))
+        about = f"*{escape(card.project)}* · a second look at a label the model doubts"
+        if shown < len(others):
+            about += f" · the menu offers the first {shown} of {len(others)} other labels"
+        return [*blocks, context(about)]
+
+    # a taxonomy of many long names outgrows Slack's text budget for one message
+    blocks = fit_menu(build, list(others)).blocks
     fallback = f"Review a label from {escape(card.project)}: {truncate(escape(card.text), 200)}"
     return message(fallback, blocks)
 

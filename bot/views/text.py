@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from bot.slack_text import truncate
+from bot.slack_text import shorten_middle, truncate
+from bot.views.limits import MESSAGE_TEXT_BUDGET, text_length
 
 Block = dict[str, Any]
 
@@ -21,6 +23,7 @@ CONTEXT_TEXT_MAX = 2000
 MODAL_TITLE_MAX = 24
 HEADER_TEXT_MAX = 150
 FALLBACK_TEXT_MAX = 3000
+OPTION_TEXT_MIN = 16  # a label squeezed shorter than this in a menu is no longer recognisable
 
 
 def plain(text: str, limit: int | None = None) -> Block:
@@ -77,9 +80,73 @@ def message(text: str, blocks: list[Block]) -> Block:
     whenever blocks are sent (https://docs.slack.dev/reference/methods/chat.postMessage).
 
     It is parsed as mrkdwn like any message text, so callers escape user data in it too. Slack
-    cuts `text` at 40,000 characters; notifications show far less, so we keep it short.
+    cuts `text` at 40,000 characters; notifications show far less, so we keep it short. The
+    blocks' text as a whole is kept within Slack's budget for one message (:func:`fit_text`).
     """
-    return {"text": truncate(text, FALLBACK_TEXT_MAX), "blocks": blocks}
+    return {"text": truncate(text, FALLBACK_TEXT_MAX), "blocks": fit_text(blocks)}
+
+
+def water_level(lengths: Sequence[int], room: int) -> int:
+    """The largest cap c with ``sum(min(n, c) for n in lengths) <= room``: how long each of
+    several texts may stay for all of them to share ``room`` characters, the short ones whole
+    (``max(lengths)`` when everything fits; 0 when not even one character each does)."""
+    ordered = sorted(lengths)
+    below = 0  # the characters of the texts shorter than the cap being tried
+    for i, n in enumerate(ordered):
+        if below + n * (len(ordered) - i) > room:
+            return max(0, (room - below) // (len(ordered) - i))
+        below += n
+    return ordered[-1] if ordered else max(room, 0)
+
+
+def _texts(tree: Any, in_option: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Every object holding a "text" string in ``tree``, and whether it names a menu option."""
+    if isinstance(tree, dict):
+        if isinstance(tree.get("text"), str):
+            yield tree, in_option
+        for key, value in tree.items():
+            if key == "options":  # an option's own text (not its description) is a name
+                for option in value if isinstance(value, list) else []:
+                    if isinstance(option, dict) and isinstance(option.get("text"), dict):
+                        yield option["text"], True
+                        yield from _texts({k: v for k, v in option.items() if k != "text"})
+            elif not (key == "text" and isinstance(value, str)):
+                yield from _texts(value)
+    elif isinstance(tree, list):
+        for item in tree:
+            yield from _texts(item)
+
+
+def fit_text(blocks: list[Block], budget: int = MESSAGE_TEXT_BUDGET) -> list[Block]:
+    """``blocks`` whose text fits ``budget`` (see bot.views.limits): unchanged when it does,
+    else a copy with the longest texts cut to one common length, the short ones (buttons, most
+    labels) kept whole. Builders shrink their own parts first, more wisely (labels over help,
+    whole lines with "… and N more"); this is the last resort that keeps any message from being
+    refused with `msg_blocks_too_long`."""
+    if text_length(blocks) <= budget:
+        return blocks
+    fitted = copy.deepcopy(blocks)
+    found = list(_texts(fitted))
+    cap = max(len("…"), water_level([len(obj["text"]) for obj, _ in found], budget))
+    for obj, is_name in found:
+        if len(obj["text"]) > cap:
+            cut = shorten_middle if is_name else truncate  # names keep their telling ends
+            obj["text"] = cut(obj["text"], cap)
+    return fitted
+
+
+def fit_lines(
+    lines: Sequence[str], limit: int, more: Callable[[int], str], *, joiner: str = "\n"
+) -> list[str]:
+    """The first of ``lines`` that fit ``limit`` characters once joined, whole, followed by
+    ``more(n)`` (e.g. "… and 12 more") when ``n`` lines were left out."""
+    if len(joiner.join(lines)) <= limit:
+        return list(lines)
+    for kept in range(len(lines) - 1, -1, -1):
+        shown = [*lines[:kept], more(len(lines) - kept)]
+        if len(joiner.join(shown)) <= limit:
+            return shown
+    return [truncate(more(len(lines)), limit)]
 
 
 def select_menu(

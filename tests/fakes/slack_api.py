@@ -3,7 +3,9 @@
 slack_sdk talks to it for real (`WebClient(token=..., base_url=server.api_url)`), so tests
 exercise serialisation, retries and error handling the way production does. Every call is
 recorded; failures (429 with Retry-After, 5xx, `{"ok": false}`) can be programmed; Block Kit
-limits are checked on message and view methods the way Slack answers `invalid_blocks`.
+limits are checked on message and view methods the way Slack answers `invalid_blocks`, and a
+message whose blocks hold too much text in all is refused with `msg_blocks_too_long` (a limit
+Slack does not document: see bot.views.limits).
 Shapes follow https://docs.slack.dev/reference/methods/<method>.
 """
 
@@ -20,7 +22,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.views.limits import block_errors, view_errors
+from bot.views.limits import (
+    MSG_BLOCKS_TOO_LONG,
+    block_errors,
+    message_text_errors,
+    view_errors,
+)
 
 Params = dict[str, Any]
 # Form-encoded calls send these as JSON strings (slack_sdk does so for chat.* `blocks` and
@@ -253,12 +260,17 @@ class FakeSlackAPI:
 
     def _dispatch(self, method: str, params: Params) -> Params:
         errors: list[str] = []
+        too_long: list[str] = []
         if method in _MESSAGE_METHODS and params.get("blocks"):
-            errors = block_errors(params["blocks"])
+            too_long = message_text_errors(params["blocks"])
+            errors = [e for e in block_errors(params["blocks"]) if e not in too_long]
             if not errors and not params.get("text"):
                 self._state.warnings.append(f"{method}: blocks without a top-level text fallback")
         elif method.startswith("views.") and isinstance(params.get("view"), dict):
             errors = view_errors(params["view"])
+        if too_long and not errors:
+            # Slack says no more than this (slackapi/bolt-js#2867 asks for the count)
+            return {"ok": False, "error": MSG_BLOCKS_TOO_LONG}
         if errors:
             error = "invalid_blocks" if method in _MESSAGE_METHODS else "invalid_arguments"
             return {

@@ -1,0 +1,341 @@
+"""Slack refuses a message whose blocks hold too much text in all (`msg_blocks_too_long`, a limit
+it does not document: see bot.views.limits). The fake Web API refuses it the same way, and every
+message builder fits it with worst-case inputs, keeping what matters: every label selectable,
+the example's start, whole lines and a count of the rest."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import ids
+from bot.scheduling import proposal_poster
+from bot.slack_text import escape
+from bot.views import labeling_message, parse_label_value
+from bot.views.digest import digest_message
+from bot.views.disputes import DisputeCard, dispute_message
+from bot.views.labeling import guidelines_note
+from bot.views.limits import MESSAGE_TEXT_BUDGET, block_errors, text_length, view_errors
+from bot.views.models import EarlierLabel, ExampleCard, LabelChoice, Suggestion
+from bot.views.proposals import (
+    ProposalCard,
+    decided_message,
+    proposal_message,
+    proposals_list,
+    superseded_message,
+)
+from bot.views.review import ReviewCard, parse_review_value, review_message
+from bot.views.text import fit_text
+from engine import exporting, projects, proposing, taxonomy
+from engine.digest import CurvePoint, Digest
+from engine.forecast import Forecast, StopAdvice
+from engine.leaderboard import Standing
+from storage.db import session_scope
+from storage.repositories import projects as project_repo
+from storage.repositories import proposals as proposal_repo
+from tests.bot.conftest import Bot
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_client import choices, elements
+
+U1 = "U0ALICE"
+CHANNEL = "C0BUDGET"
+# CLINC150-like: 150 intents, each with a 300-character guideline
+NAMES = [f"intent_{i:03d}_{('transfer', 'balance', 'freeze', 'bill', 'alert')[i % 5]}" for i in range(150)]  # fmt: skip  # noqa: E501
+GUIDELINE = "Use this when the customer asks to move money between their own accounts. " * 4
+DESCRIBED = [LabelChoice(n, (f"{n}: " + GUIDELINE)[:300], i) for i, n in enumerate(NAMES)]
+# the longest text an import takes (engine.importing), with characters that grow when escaped
+TEXT = ("Dear bank, my card <4921> & the PIN stopped working. " * 1000)[:50_000]
+START = escape(TEXT)[:1000]
+# 200 characters, the most a label name holds, alike but for their ends
+LONG = [("Customer complaint about a delayed delivery & refund " * 4)[:192] + f" #{i:06d}" for i in range(150)]  # fmt: skip  # noqa: E501
+
+
+def _fits(payload: dict[str, Any]) -> str:
+    """Assert the payload is a valid message within the budget; its blocks as JSON."""
+    assert text_length(payload["blocks"]) <= MESSAGE_TEXT_BUDGET
+    assert block_errors(payload["blocks"]) == []
+    return json.dumps(payload["blocks"], ensure_ascii=False)
+
+
+def _options(payload: dict[str, Any], action_id: str) -> list[dict[str, Any]]:
+    (menu,) = [el for _, el in elements(payload) if el.get("action_id") == action_id]
+    return menu.get("options") or [o for g in menu["option_groups"] for o in g["options"]]
+
+
+def _card(labels: list[LabelChoice], **kw: Any) -> ExampleCard:
+    return ExampleCard(example_id=7, text=TEXT, project="clinc150", labels=labels, **kw)
+
+
+# --- the checker and the fake Web API --------------------------------------------------------
+
+
+def test_text_is_summed_over_every_text_string_of_the_blocks() -> None:
+    select = {"type": "static_select", "action_id": "s", "option_groups": [{
+        "label": {"type": "plain_text", "text": "ab"},
+        "options": [{"text": {"type": "plain_text", "text": "abc"}, "value": "v" * 99,
+                     "description": {"type": "plain_text", "text": "abcd"}}],
+    }]}  # fmt: skip
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "a"}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": "ab"}], "accessory": select},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "abc"}]},
+        {"type": "actions", "elements": [{
+            "type": "button", "action_id": "b", "value": "x" * 50,
+            "text": {"type": "plain_text", "text": "ab"},
+            "confirm": {"title": {"type": "plain_text", "text": "a"},
+                        "text": {"type": "plain_text", "text": "abc"}},
+        }]},
+        {"type": "rich_text", "elements": [{"type": "rich_text_section",
+                                             "elements": [{"type": "text", "text": "abcde"}]}]},
+    ]  # fmt: skip
+    # header 1, field 2, group label 2, option 3 + 4, context 3, button 2, confirm 1 + 3, rich 5
+    assert text_length(blocks) == 26  # values, action_ids and types are not text
+
+
+def test_the_budget_holds_for_messages_only() -> None:
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2000}}] * 6
+    assert any("msg_blocks_too_long" in e for e in block_errors(blocks))
+    assert block_errors(blocks[:5]) == []
+    # modals show an example's whole text (bot.views.modals): no such limit is documented
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Example"}, "blocks": blocks}
+    assert view_errors(modal) == [] and view_errors({**modal, "type": "home"}) == []
+
+
+def test_the_fake_web_api_refuses_too_much_text_as_slack_does(
+    slack_client: WebClient, slack_api: FakeSlackAPI
+) -> None:
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2000}}
+    with pytest.raises(SlackApiError) as refused:
+        slack_client.chat_postMessage(channel="C1", text="x", blocks=[section] * 6)
+    assert refused.value.response.data == {"ok": False, "error": "msg_blocks_too_long"}
+    posted = slack_client.chat_postMessage(channel="C1", text="x", blocks=[section] * 5)
+    with pytest.raises(SlackApiError) as refused:
+        slack_client.chat_update(channel="C1", ts=posted["ts"], text="x", blocks=[section] * 6)
+    assert refused.value.response["error"] == "msg_blocks_too_long"
+    assert slack_api.messages("C1")[0]["blocks"] == [section] * 5  # the update was refused
+
+
+def test_the_last_resort_cuts_the_longest_texts_and_keeps_short_ones() -> None:
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "a" * 9000}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "b" * 6000}},
+        {"type": "actions", "elements": [
+            {"type": "button", "action_id": "k", "value": "1",
+             "text": {"type": "plain_text", "text": "Keep"}},
+        ]},
+    ]  # fmt: skip
+    fitted = fit_text(blocks)
+    assert text_length(fitted) <= MESSAGE_TEXT_BUDGET
+    texts = [fitted[0]["text"]["text"], fitted[1]["text"]["text"]]
+    assert [len(t) for t in texts] == [5498, 5498] and all(t.endswith("…") for t in texts)
+    assert fitted[2] == blocks[2] and len(blocks[0]["text"]["text"]) == 9000  # a copy
+    within = blocks[1:]
+    assert fit_text(within) is within  # what fits is left as it is
+
+
+# --- the labeling DM -----------------------------------------------------------------------
+
+
+def test_150_labels_with_long_guidelines_all_fit_one_labeling_dm() -> None:
+    guess = Suggestion(NAMES[3], 0.41, runner_up=(NAMES[4], 0.38))
+    payload = labeling_message(_card(DESCRIBED, suggestion=guess))
+    blocks = _fits(payload)
+    options = _options(payload, ids.LABEL_SELECT)
+    # every label is offered, by its whole name, and a click names it by id
+    assert sorted(o["text"]["text"] for o in options) == sorted(NAMES)
+    assert sorted(parse_label_value(o["value"])[1] for o in options) == list(range(150))
+    assert payload["blocks"][0]["text"]["text"].startswith(START)  # the example's start
+    assert payload["blocks"][0]["accessory"]["action_id"] == ids.SHOW_FULL_TEXT
+    # the guidelines share what is left: each cut alike, and a note says where they are whole
+    shown = {len(o["description"]["text"]) for o in options}
+    assert len(shown) == 1 and 20 <= shown.pop() < 75
+    assert guidelines_note("clinc150") in blocks
+    assert f"✓ {NAMES[3]}" in blocks and "Model's guess" in blocks
+
+
+def test_guidelines_that_fit_are_shown_as_before() -> None:
+    short = [LabelChoice(n, f"About {n}: " + "x" * 100, i) for i, n in enumerate(NAMES[:77])]
+    payload = labeling_message(_card(short))
+    blocks = _fits(payload)
+    options = _options(payload, ids.LABEL_SELECT)
+    assert [o["description"]["text"] for o in options] == [
+        (f"About {n}: " + "x" * 100)[:74] + "…" for n in NAMES[:77]
+    ]
+    assert "Label guidelines are cut" not in blocks
+    assert payload["blocks"][0]["text"]["text"] == escape(TEXT)[:2899] + "…"
+
+
+def test_200_character_label_names_stay_apart_and_selectable() -> None:
+    earlier = [EarlierLabel(LONG[0], [f"U{i}" for i in range(20)], LONG[:40])] * 3
+    labels = [LabelChoice(n, "&" * 2000, i) for i, n in enumerate(LONG)]
+    payload = labeling_message(_card(labels, earlier=earlier, suggestion=Suggestion(LONG[1], 0.3)))
+    _fits(payload)
+    options = _options(payload, ids.LABEL_SELECT)
+    texts = [o["text"]["text"] for o in options]
+    assert len(set(texts)) == 150  # cut in their middle: the telling ends stay
+    assert {t[-7:] for t in texts} == {n[-7:] for n in LONG}
+    assert sorted(parse_label_value(o["value"])[1] for o in options) == list(range(150))
+    assert payload["blocks"][0]["text"]["text"].startswith(START)
+
+
+def test_a_taxonomy_too_large_for_one_message_offers_what_fits_and_says_so() -> None:
+    labels = [LabelChoice(f"label_{i:05d}", None, i) for i in range(10_000)]
+    payload = labeling_message(_card(labels))
+    blocks = _fits(payload)
+    offered = len(_options(payload, ids.LABEL_SELECT))
+    assert 300 < offered < 10_000
+    assert f"The menu offers the first {offered} of 10000 labels" in blocks
+    assert payload["blocks"][0]["text"]["text"].startswith(START)
+    assert {b["action_id"] for _, b in elements(payload)} >= {ids.SKIP, ids.DISCUSS, ids.FLAG}
+
+
+# --- the review and dispute DMs ------------------------------------------------------------
+
+
+def test_review_menu_of_150_long_names_fits() -> None:
+    card = ReviewCard(review_id=3, example_id=7, text=TEXT, project="clinc150", given=LONG[0],
+                      given_by=U1, suggested=LONG[1], confidence=0.9,
+                      labels=[LabelChoice(n, None, i) for i, n in enumerate(LONG)])  # fmt: skip
+    payload = review_message(card)
+    _fits(payload)
+    options = _options(payload, ids.REVIEW_SELECT)
+    assert sorted(parse_review_value(o["value"])[2] for o in options) == list(range(2, 150))
+    assert len({o["text"]["text"] for o in options}) == 148
+    assert payload["blocks"][1]["text"]["text"].startswith(START)
+
+
+def test_dispute_menu_of_150_long_names_fits() -> None:
+    names = [n[:120] + n[-10:] for n in LONG]  # a settle value holds the name: 150 at most
+    card = DisputeCard(example_id=7, text=TEXT, project="clinc150",
+                       votes=[(U1, names[0]), ("U0BOB", names[1])], model=(names[2], 0.5),
+                       involved=[U1, "U0BOB"], labels=names)  # fmt: skip
+    payload = dispute_message(card)
+    _fits(payload)
+    options = _options(payload, f"{ids.SETTLE}:other")
+    assert sorted(o["value"].partition("|")[2] for o in options) == sorted(names[3:])
+    assert payload["blocks"][1]["text"]["text"].startswith(START)
+
+
+# --- taxonomy proposals --------------------------------------------------------------------
+
+
+def _evidence() -> dict[str, Any]:
+    clusters = [
+        {"suggested_name": "&" * 200, "size": 10**6, "unlabeled": 10**6,
+         "words": [{"word": "&" * 50}] * 10, "examples": [{"text": "&" * 50_000}] * 10}
+        for _ in range(10)
+    ]  # fmt: skip
+    counts = {f"{'&' * 190}{i:02d}": 5 for i in range(50)}
+    return {"clusters": clusters, "counts": counts, "nearest_label": "&" * 200,
+            **{f"metric_{i}": 0.5 for i in range(30)}}  # fmt: skip
+
+
+def _proposal(kind: str) -> ProposalCard:
+    return ProposalCard(id=12, project="clinc150", kind=kind, labels=["&" * 200, "&" * 199 + "x"],
+                        score=0.9, message="&" * 5000, evidence=_evidence(),
+                        names=["&" * 200] * 10)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["merge", "split", "add", "rare"])
+def test_a_proposal_with_huge_evidence_fits_and_keeps_its_buttons(kind: str) -> None:
+    card = _proposal(kind)
+    posted = proposal_message(card)
+    blocks = _fits(posted)
+    assert {el["action_id"] for _, el in elements(posted)} == {
+        ids.PROPOSAL_APPROVE, ids.PROPOSAL_EDIT, ids.PROPOSAL_REJECT
+    }  # fmt: skip
+    assert posted["blocks"][0]["text"]["text"].startswith(":")  # the head: what and why
+    assert "of examples, left out to fit one Slack message" in blocks
+    assert "`labelbot proposals clinc150 --json` has all the evidence" in blocks
+    done = decided_message(card, user=U1, approved=True, summary="&" * 5000, undoable=True)
+    assert "Approved by <@U0ALICE>" in _fits(done)
+    assert "Superseded" in _fits(superseded_message(card))
+
+
+def test_the_proposals_list_shows_whole_lines_and_counts_the_rest() -> None:
+    cards = [
+        ProposalCard(i, "clinc150", "merge", ["&" * 200, "&" * 199 + "x"], 0.5, "&" * 3000)
+        for i in range(40)
+    ]
+    answer = proposals_list("clinc150", cards)
+    blocks = _fits(answer)
+    shown = blocks.count("· score 0.50 ·")
+    assert 1 <= shown < 20
+    assert f"… and {40 - shown} more: `labelbot proposals clinc150`." in blocks
+    assert f"`#{shown - 1}` merge" in blocks and f"`#{shown}` merge" not in blocks
+
+
+# --- the digest ----------------------------------------------------------------------------
+
+
+def test_the_digest_of_a_150_label_project_fits_with_counted_lists() -> None:
+    digest = Digest(
+        project="clinc150", channel=CHANNEL, since=datetime(2025, 1, 1, tzinfo=UTC),
+        labels_since=9000, by_annotator=[("&" * 199 + f"{i}", 100) for i in range(50)],
+        total_labels=20_000, model_version=5,
+        accuracy=CurvePoint(1000, 0.9, 0.8, 0.95, "audit"), accuracy_change=0.02,
+        weakest=[(n, 0.1, 3) for n in LONG], per_class_f1={}, curve=[],
+        forecast=Forecast(False, "not enough points to fit a curve yet", 5), target=0.95,
+        stop=StopAdvice(False, "keep labeling"), open_flags=3, open_discussions=2,
+        open_proposals=30, top_proposals=["&" * 3000] * 3,
+    )  # fmt: skip
+    leaders = [Standing("&" * 200, 50, 9)] * 50
+    payload = digest_message(digest, leaderboard=leaders)
+    blocks = _fits(payload)
+    sections = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section"]
+    weakest = next(s for s in sections if s.startswith("*Weakest classes"))
+    assert weakest.count("• ") + int(weakest.rsplit("… and ", 1)[1].split(" ")[0]) == 150
+    assert escape(LONG[0]) in weakest
+    assert "… and" in next(s for s in sections if s.startswith("*This week's labelers*"))
+    assert "more: `/label proposals clinc150`" in blocks
+    assert payload["blocks"][0]["text"]["text"] == "clinc150: weekly digest"
+
+
+# --- the real bot, over HTTP ---------------------------------------------------------------
+
+
+def test_a_clinc150_project_with_guidelines_gets_its_labeling_dm(bot: Bot, tmp_path: Path) -> None:
+    projects.create_project(bot.ws, name="clinc150", labels=NAMES)
+    for label in DESCRIBED:
+        taxonomy.describe_label(bot.ws, project="clinc150", label=label.name,
+                                description=label.description or "", actor="admin",
+                                rescore=False)  # fmt: skip
+    path = tmp_path / "clinc150.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["text"], [TEXT]])
+    projects.import_file(bot.ws, project="clinc150", path=path, embed=False)
+
+    bot.slack.command(U1, "clinc150")
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)  # Slack (the fake) took it
+    assert text_length(message["blocks"]) <= MESSAGE_TEXT_BUDGET
+    assert sorted(c.label for c in choices(message)) == sorted(NAMES)
+    assert message["blocks"][0]["text"]["text"].startswith(START)
+    bot.slack.choose(U1, message, NAMES[149])
+    bot.settle()
+    (record,) = exporting.export_records(bot.ws, "clinc150")
+    assert record["label"] == NAMES[149]
+
+
+def test_a_proposal_with_huge_evidence_is_posted_to_the_channel(bot: Bot) -> None:
+    projects.create_project(bot.ws, name="clinc150", labels=NAMES[:3], channel_id=CHANNEL)
+    evidence = _evidence()
+    with session_scope(bot.ws.db) as session:
+        found = project_repo.get_project(session=session, name="clinc150")
+        assert found.id is not None
+        proposal_repo.save_open_proposal(
+            session=session, project_id=found.id, kind="split", labels=[NAMES[0]],
+            key=proposing.key_text(["split", NAMES[0]]), score=0.8, evidence=evidence,
+            evidence_strength=1.0, message="&" * 5000,
+        )  # fmt: skip
+    assert proposal_poster(bot.services)() == 1
+    (posted,) = bot.api.messages(CHANNEL)
+    assert text_length(posted["blocks"]) <= MESSAGE_TEXT_BUDGET
+    assert ids.PROPOSAL_APPROVE in {el["action_id"] for _, el in elements(posted)}
