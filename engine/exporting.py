@@ -141,10 +141,14 @@ def find_example(ws: Workspace, project: str, ref: str) -> int:
     return named.pop()
 
 
-def check_format(fmt: str) -> str:
-    """The export format ``fmt`` names, in any case ("JSONL", "Csv"); InvalidInputError if none."""
+def check_format(fmt: str, *, spreadsheet_safe: bool = False) -> str:
+    """The export format ``fmt`` names, in any case ("JSONL", "Csv"); InvalidInputError if none,
+    or when ``spreadsheet_safe`` is asked of another format than CSV. Callers check before
+    reading the project, so a bad request costs nothing."""
     if fmt.lower() not in EXPORT_FORMATS:
         raise InvalidInputError(f"unknown export format {fmt!r}: use {' or '.join(EXPORT_FORMATS)}")
+    if spreadsheet_safe and fmt.lower() != "csv":
+        raise InvalidInputError("spreadsheet-safe applies to CSV exports only (format csv)")
     return fmt.lower()
 
 
@@ -160,9 +164,7 @@ def write_export(
 ) -> int:
     """Write records as JSONL or CSV; returns how many were written. ``spreadsheet_safe``
     (CSV only) defuses cells a spreadsheet would read as formulas."""
-    fmt = check_format(fmt)
-    if spreadsheet_safe and fmt != "csv":
-        raise InvalidInputError("spreadsheet-safe applies to CSV exports only (use --format csv)")
+    fmt = check_format(fmt, spreadsheet_safe=spreadsheet_safe)
     if fmt == "jsonl":
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -202,6 +204,7 @@ def _flat(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 def export_text(
     ws: Workspace, project: str, fmt: str = "jsonl", *, spreadsheet_safe: bool = False
 ) -> str:
+    check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # before reading the project
     buffer = io.StringIO()
     write_export(export_records(ws, project), buffer, fmt, spreadsheet_safe=spreadsheet_safe)
     return buffer.getvalue()

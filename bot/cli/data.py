@@ -516,9 +516,7 @@ def export(
 
     With --out, an existing file is replaced only once the export is complete.
     """
-    fmt = exporting.check_format(fmt)
-    if spreadsheet_safe and fmt != "csv":  # before reading anything
-        raise InvalidInputError("--spreadsheet-safe applies to CSV exports only: add --format csv")
+    fmt = exporting.check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # before reading
     safe = {"spreadsheet_safe": spreadsheet_safe}
     if out_file is None:
         records = exporting.export_records(workspace(), name)

@@ -69,34 +69,6 @@ def enqueue(
     return message
 
 
-def lease_due_messages(
-    *, session: Session, limit: int, lease_until: datetime, now: datetime | None = None
-) -> list[OutboxMessage]:
-    """Take up to ``limit`` due pending messages, oldest first, and push their next attempt to
-    ``lease_until`` so no other flusher picks them while this one sends (outside the
-    transaction: SQLite would otherwise hold its write lock for the whole HTTP round trip).
-
-    On PostgreSQL the rows are read with SKIP LOCKED, so concurrent flushers pass each other.
-    """
-    query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == "pending",
-            col(OutboxMessage.next_attempt_at) <= (now or utcnow()),
-        )
-        .order_by(col(OutboxMessage.id))
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    messages = list(session.exec(query).all())
-    for message in messages:
-        message.next_attempt_at = lease_until
-        session.add(message)
-    session.flush()
-    return messages
-
-
 def claim_next_message(
     *, session: Session, after_id: int, lease_until: datetime, now: datetime | None = None
 ) -> OutboxMessage | None:

@@ -174,3 +174,18 @@ def test_a_spreadsheet_safe_csv_defuses_cells_that_would_run_as_formulas(  # typ
     assert all(safe[i]["annotations"].startswith("[") for i in safe)  # JSON cells untouched
     with pytest.raises(InvalidInputError, match="CSV exports only"):
         exporting.export_text(ws, "p", "jsonl", spreadsheet_safe=True)
+
+
+def test_a_bad_export_request_is_refused_before_the_project_is_read(  # type: ignore[no-untyped-def]
+    ws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown format, or spreadsheet-safe asked of JSONL, costs no read of the project (a
+    REST caller gets its 422 at once, however large the project)."""
+
+    def read(*args, **kw):  # type: ignore[no-untyped-def]
+        raise AssertionError("the project was read")
+
+    monkeypatch.setattr(exporting, "export_records", read)
+    for fmt, safe in (("xml", False), ("jsonl", True), ("JSONL", True)):
+        with pytest.raises(InvalidInputError):
+            exporting.export_text(ws, "any", fmt, spreadsheet_safe=safe)
