@@ -87,9 +87,16 @@ def digest_message(
         lines = list(proposals) if proposals is not None else [escape(m) for m in d.top_proposals]
         bullets = [f"• {truncate(line, PROPOSAL_LINE_MAX)}" for line in lines]
         listed = f"`/label proposals {escape(d.project)}`"
-        top = "\n".join(fit_lines(bullets, LIST_TEXT_MAX, lambda n: f"{_more(n)}: {listed}"))
-        more = f" (top {len(d.top_proposals)})" if d.open_proposals > len(d.top_proposals) else ""
-        blocks.append(section(f"*{d.open_proposals} taxonomy proposals open*{more}\n{top}"))
+        # "… and N more" counts every open proposal not listed, not only the top ones cut
+        shown = fit_lines(
+            bullets,
+            LIST_TEXT_MAX,
+            lambda n: f"{_more(d.open_proposals - len(bullets) + n)}: {listed}",
+        )
+        whole = shown == bullets  # every top one listed: "(top N)" says which
+        top = f" (top {len(bullets)})" if whole and d.open_proposals > len(bullets) else ""
+        text = "\n".join(shown)
+        blocks.append(section(f"*{d.open_proposals} taxonomy proposals open*{top}\n{text}"))
     if leaderboard:
         blocks.append(section(_leaderboard(leaderboard)))
     blocks.append(

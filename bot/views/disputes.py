@@ -8,14 +8,17 @@ from dataclasses import dataclass
 
 from bot import ids
 from bot.slack_text import escape, shorten_middle, who
-from bot.views.labeling import COMPACT_PREVIEW_MAX, EXAMPLE_PREVIEW_MAX, example_section, fit_menu
+from bot.views.labeling import example_section
 from bot.views.text import (
     BUTTON_TEXT_MAX,
+    EXAMPLE_PREVIEW_MAX,
     OPTION_VALUE_MAX,
     Block,
     actions,
     button,
     context,
+    fit_menu,
+    menu_note,
     message,
     plain,
     section,
@@ -54,7 +57,7 @@ def candidates(card: DisputeCard) -> list[str]:
     return out[:MAX_CANDIDATES]
 
 
-def _facts(card: DisputeCard, *, compact: bool = False) -> list[Block]:
+def _facts(card: DisputeCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list[Block]:
     chose = "\n".join(f"• {who(u)} chose *{escape(lb)}*" for u, lb in card.votes)
     model = (
         f"The model says *{escape(card.model[0])}* ({card.model[1]:.0%})."
@@ -63,11 +66,7 @@ def _facts(card: DisputeCard, *, compact: bool = False) -> list[Block]:
     )
     return [
         section(f":scales: The experts disagree on an example from *{escape(card.project)}*:"),
-        example_section(
-            card.example_id,
-            card.text,
-            preview_max=COMPACT_PREVIEW_MAX if compact else EXAMPLE_PREVIEW_MAX,
-        ),
+        example_section(card.example_id, card.text, preview_max=preview_max),
         section(f"{chose}\n{model}", block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}"),
     ]
 
@@ -85,7 +84,7 @@ def dispute_message(card: DisputeCard) -> Block:
 
     others = _other_labels(card)
 
-    def build(compact: bool, text_max: int, shown: int) -> list[Block]:
+    def build(preview_max: int, text_max: int, shown: int) -> list[Block]:
         menu = _menu(card, others[:shown], text_max)
         settle = actions(
             [*row, menu] if menu else row, block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}:settle"
@@ -95,8 +94,8 @@ def dispute_message(card: DisputeCard) -> Block:
             f"({involved}). Discuss in this thread; replies are kept with the example."
         )
         if shown < len(others):
-            about += f" The menu offers the first {shown} of {len(others)} other labels."
-        return [*_facts(card, compact=compact), settle, context(about)]
+            about += f" {menu_note(shown, len(others), 'other labels')}"
+        return [*_facts(card, preview_max=preview_max), settle, context(about)]
 
     # a taxonomy of many long names outgrows Slack's text budget for one message
     blocks = fit_menu(build, others).blocks

@@ -9,9 +9,8 @@ the text of a message's blocks as a whole (bot.views.limits.MESSAGE_TEXT_BUDGET)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
 
 from bot import ids
 from bot.slack_text import escape, names_list, shorten_middle, truncate, who
@@ -26,15 +25,16 @@ from bot.views.models import (
 )
 from bot.views.text import (
     BUTTON_TEXT_MAX,
+    EXAMPLE_PREVIEW_MAX,
     OPTION_TEXT_MAX,
-    OPTION_TEXT_MIN,
     OPTION_VALUE_MAX,
-    SECTION_TEXT_MAX,
     SELECT_OPTIONS_MAX,
     Block,
     actions,
     button,
     context,
+    fit_menu,
+    menu_note,
     message,
     plain,
     section,
@@ -50,11 +50,8 @@ BUTTONS_PER_ROW = 5
 MAX_SELECT_OPTIONS = SELECT_OPTIONS_MAX
 MAX_OPTION_GROUPS = 100
 MAX_PEOPLE_NAMED = 5  # who gave an example's earlier label: more are counted, not named
-# Room left in the 3,000-character section for the "…" when an example is cut.
-EXAMPLE_PREVIEW_MAX = SECTION_TEXT_MAX - 100
-# When a message with a menu of labels outgrows Slack's text budget, the example shows this much
-# (its full text a click away) and each context line this much, before label names are cut.
-COMPACT_PREVIEW_MAX = 1500
+# When a message with a menu of labels outgrows Slack's text budget, each context line shows
+# this much beside the shorter example (COMPACT_PREVIEW_MAX), before label names are cut.
 COMPACT_LINE_MAX = 300
 DESCRIPTION_MIN = 20  # a guideline cut shorter than this tells nothing: the menu shows none
 
@@ -85,48 +82,6 @@ def example_section(example_id: int, text: str, *, preview_max: int = EXAMPLE_PR
         return section(escaped or " ", block_id=block_id)
     more = button("Show full text", action_id=ids.SHOW_FULL_TEXT, value=str(example_id))
     return section(truncate(escaped, preview_max), block_id=block_id, accessory=more)
-
-
-class Fit(NamedTuple):
-    """How :func:`fit_menu` built a message: compact or not, how long the menu's names may be,
-    and how many of them it offers (the first ones)."""
-
-    compact: bool
-    option_text_max: int
-    shown: int
-    blocks: list[Block]
-
-
-def fit_menu(build: Callable[[bool, int, int], list[Block]], names: Sequence[str]) -> Fit:
-    """The blocks ``build(compact, option_text_max, shown)`` makes of a message with an example
-    and a menu of ``names`` (its first ``shown``), shrunk until their text fits Slack's budget
-    for one message, least harmful first: as built; compact (the example cut to
-    COMPACT_PREVIEW_MAX characters, its full text a click away); compact with every name cut in
-    its middle, down to OPTION_TEXT_MIN; and only past that (hundreds of labels) a menu of the
-    first names that fit, which ``build`` says. Slack refuses the whole message otherwise
-    (`msg_blocks_too_long`, see bot.views.limits)."""
-    every = len(names)
-    blocks = build(False, OPTION_TEXT_MAX, every)
-    if text_length(blocks) <= MESSAGE_TEXT_BUDGET:
-        return Fit(False, OPTION_TEXT_MAX, every, blocks)
-    blocks = build(True, OPTION_TEXT_MAX, every)
-    spare = MESSAGE_TEXT_BUDGET - text_length(blocks)
-    if spare >= 0:
-        return Fit(True, OPTION_TEXT_MAX, every, blocks)
-    lengths = [len(name) for name in names]
-    # the menu's names take min(length, 75) characters each as built (shorten_middle)
-    room = sum(min(n, OPTION_TEXT_MAX) for n in lengths) + spare
-    shorter = min(OPTION_TEXT_MAX, water_level(lengths, room))
-    if shorter >= OPTION_TEXT_MIN:
-        return Fit(True, shorter, every, build(True, shorter, every))
-    low, high = 1, every - 1  # how many names fit: the most for which the message does
-    while low < high:
-        middle = (low + high + 1) // 2
-        if text_length(build(True, OPTION_TEXT_MIN, middle)) <= MESSAGE_TEXT_BUDGET:
-            low = middle
-        else:
-            high = middle - 1
-    return Fit(True, OPTION_TEXT_MIN, low, build(True, OPTION_TEXT_MIN, low))
 
 
 def _suggestion_line(suggestion: Suggestion | None) -> str | None:
@@ -212,7 +167,7 @@ def _label_select(
         list(by_name),
         lambda name: _option(card.example_id, by_name[name], text_max, description_max),
     )
-    elements = [select]
+    elements = [select] if by_name else []  # none fit (see fit_menu): the note says where to go
     if card.suggestion is not None:
         # One click to accept the model's guess, which a select cannot pre-offer: an
         # initial_option would make choosing that same label fire no action.
@@ -229,17 +184,18 @@ def _label_select(
     return actions(elements, block_id=f"{ids.LABEL_SELECT_BLOCK}:{card.example_id}")
 
 
-def _head(card: ExampleCard, *, compact: bool) -> list[Block]:
-    """The example, the project's figures, and why it is asked (earlier labels, the reason,
-    the model's guess); ``compact`` cuts the example and those lines shorter."""
+def _head(card: ExampleCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list[Block]:
+    """The example (up to ``preview_max`` characters), the project's figures, and why it is
+    asked (earlier labels, the reason, the model's guess); a shorter example than usual
+    (COMPACT_PREVIEW_MAX) comes with those lines cut shorter too."""
     facts = [
         f"*{escape(card.project)}*",
         f"you labeled {card.labeled_today} today",
         f"{card.queue_left} left in the queue",
     ]
-    preview = COMPACT_PREVIEW_MAX if compact else EXAMPLE_PREVIEW_MAX
+    compact = preview_max < EXAMPLE_PREVIEW_MAX
     blocks = [
-        example_section(card.example_id, card.text, preview_max=preview),
+        example_section(card.example_id, card.text, preview_max=preview_max),
         context(" · ".join(facts)),
     ]
     lines = [_earlier_line(e) for e in card.earlier[:3]]
@@ -279,15 +235,16 @@ def _with_menu(card: ExampleCard) -> list[Block]:
     names = [label.name for label in labels]
 
     def build(
-        compact: bool, text_max: int, shown: int, description_max: int = 0, note: bool = False
+        preview_max: int, text_max: int, shown: int, description_max: int = 0, note: bool = False
     ) -> list[Block]:
-        blocks = [*_head(card, compact=compact)]
-        blocks.append(_label_select(card, labels[:shown], text_max, description_max))
+        blocks = [*_head(card, preview_max=preview_max)]
+        select = _label_select(card, labels[:shown], text_max, description_max)
+        blocks += [select] if select["elements"] else []
         if shown < len(labels):
             blocks.append(
                 context(
-                    f"The menu offers the first {shown} of {len(labels)} labels: no more fit in "
-                    f"one Slack message. `labelbot label {escape(card.project)}` offers them all."
+                    f"{menu_note(shown, len(labels))} "
+                    f"`labelbot label {escape(card.project)}` offers them all."
                 )
             )
         if note:
@@ -300,14 +257,14 @@ def _with_menu(card: ExampleCard) -> list[Block]:
         return fit.blocks
     spare = MESSAGE_TEXT_BUDGET - text_length(fit.blocks)
     if sum(min(n, OPTION_TEXT_MAX) for n in lengths) <= spare:
-        return build(fit.compact, fit.option_text_max, fit.shown, OPTION_TEXT_MAX)
+        return build(fit.preview_max, fit.option_text_max, fit.shown, OPTION_TEXT_MAX)
     # the guidelines are cut or left out: the note says where to read them, and takes room too
     fit = fit_menu(lambda c, t, s: build(c, t, s, note=True), names)
     lengths = [len(lb.description) for lb in labels[: fit.shown] if lb.description]
     spare = MESSAGE_TEXT_BUDGET - text_length(fit.blocks)
     share = min(OPTION_TEXT_MAX, water_level(lengths, spare))
     share = share if share >= DESCRIPTION_MIN else 0
-    return build(fit.compact, fit.option_text_max, fit.shown, share, note=True)
+    return build(fit.preview_max, fit.option_text_max, fit.shown, share, note=True)
 
 
 def labeling_message(card: ExampleCard) -> Block:
@@ -317,7 +274,7 @@ def labeling_message(card: ExampleCard) -> Block:
     if len(card.labels) > MAX_SELECT_OPTIONS * MAX_OPTION_GROUPS:
         raise ValueError(f"{len(card.labels)} labels exceed Slack's 10,000 select options")
     if len(card.labels) <= MAX_LABEL_BUTTONS:
-        blocks = [*_head(card, compact=False), *_label_buttons(card)]
+        blocks = [*_head(card), *_label_buttons(card)]
         described = [
             f"*{escape(lb.name)}*: {escape(lb.description)}" for lb in card.labels if lb.description
         ]

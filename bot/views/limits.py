@@ -15,7 +15,7 @@ example's full text needs far more.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 MAX_BLOCKS = {"message": 50, "modal": 100, "home": 100}
@@ -30,19 +30,31 @@ PLACEHOLDER_MAX = 150
 MODAL_TEXT_MAX, PRIVATE_METADATA_MAX, CALLBACK_ID_MAX = 24, 3000, 255
 MESSAGE_TEXT_BUDGET = 11_000  # below the 11,341 characters refused in bolt-js#2867
 MSG_BLOCKS_TOO_LONG = "msg_blocks_too_long"
+# a mapping with a "text" string, and the last two keys on the way to it (see text_objects)
+TextObject = tuple[Mapping[str, Any], tuple[Any, Any]]
+
+
+def text_objects(tree: Any, keys: tuple[Any, Any] = (None, None)) -> Iterator[TextObject]:
+    """Every mapping holding a string under its "text" key anywhere in ``tree`` (blocks, a
+    block, an element), with the last two keys on its way (``("options", "text")`` for an
+    option's own text): the strings Slack's cumulative message limit counts. :func:`text_length`
+    and the builders' last resort (bot.views.text.fit_text) both walk with it, so they count
+    the same strings."""
+    if isinstance(tree, Mapping):
+        if isinstance(tree.get("text"), str):
+            yield tree, keys
+        for key, value in tree.items():
+            if not (key == "text" and isinstance(value, str)):
+                yield from text_objects(value, (keys[1], key))
+    elif isinstance(tree, list | tuple):
+        for item in tree:
+            yield from text_objects(item, keys)
 
 
 def text_length(tree: Any) -> int:
-    """The characters of every string under a "text" key anywhere in ``tree`` (blocks, a block,
-    an element): what Slack's cumulative message limit counts."""
-    if isinstance(tree, Mapping):
-        return sum(
-            len(value) if key == "text" and isinstance(value, str) else text_length(value)
-            for key, value in tree.items()
-        )
-    if isinstance(tree, list | tuple):
-        return sum(text_length(item) for item in tree)
-    return 0
+    """The characters of every string under a "text" key anywhere in ``tree``: what Slack's
+    cumulative message limit counts."""
+    return sum(len(obj["text"]) for obj, _ in text_objects(tree))
 
 
 def message_text_errors(blocks: Sequence[Mapping[str, Any]]) -> list[str]:

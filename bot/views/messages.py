@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.slack_text import escape, truncate
-from bot.views.labeling import EXAMPLE_PREVIEW_MAX
 from bot.views.models import Suggestion
-from bot.views.text import Block, context, message, section
+from bot.views.text import EXAMPLE_PREVIEW_MAX, Block, context, message, section
 
 BAR_WIDTH = 10
 

@@ -24,6 +24,7 @@ from bot.views.text import (
     actions,
     button,
     context,
+    fitting_prefix,
     message,
     plain,
     section,
@@ -327,8 +328,8 @@ def proposals_list(project: str, cards: Sequence[ProposalCard]) -> Block:
         for c in cards[:LISTED_MAX]
     ]
     # long label names make long lines: fewer of them fit Slack's text budget for one message
-    while len(lines) > 1 and len("\n".join(lines)) > LISTED_TEXT_MAX:
-        lines.pop()
+    # (the count of the rest has its own block: it takes none of this room)
+    lines = lines[: max(1, fitting_prefix(lines, LISTED_TEXT_MAX))]
     blocks = [section(f"*Open taxonomy proposals of {escape(project)}*")]
     # 20 lines overflow one section's 3,000 characters: one section per chunk, none cut
     blocks += [section(chunk) for chunk in split_chunks("\n".join(lines), SECTION_TEXT_MAX)]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot import ids
 from bot.slack_text import escape, shorten_middle, truncate, who
-from bot.views.labeling import COMPACT_PREVIEW_MAX, EXAMPLE_PREVIEW_MAX, example_section, fit_menu
+from bot.views.labeling import example_section
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
     BUTTON_TEXT_MAX,
@@ -20,6 +20,8 @@ from bot.views.text import (
     actions,
     button,
     context,
+    fit_menu,
+    menu_note,
     message,
     plain,
     section,
@@ -89,14 +91,13 @@ def review_message(card: ReviewCard) -> Block:
     ]
     others = {lb.name: lb for lb in card.labels if lb.name not in (card.given, card.suggested)}
 
-    def build(compact: bool, text_max: int, shown: int) -> list[Block]:
-        preview = COMPACT_PREVIEW_MAX if compact else EXAMPLE_PREVIEW_MAX
+    def build(preview_max: int, text_max: int, shown: int) -> list[Block]:
         blocks = [
             section(question, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}"),
-            example_section(card.example_id, card.text, preview_max=preview),
+            example_section(card.example_id, card.text, preview_max=preview_max),
             actions(row, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:choices"),
         ]
-        if others:
+        if shown:
             select = select_menu(
                 ids.REVIEW_SELECT,
                 "Another label…",
@@ -109,7 +110,7 @@ def review_message(card: ReviewCard) -> Block:
             blocks.append(actions([select], block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:other"))
         about = f"*{escape(card.project)}* · a second look at a label the model doubts"
         if shown < len(others):
-            about += f" · the menu offers the first {shown} of {len(others)} other labels"
+            about += f" · {menu_note(shown, len(others), 'other labels')}"
         return [*blocks, context(about)]
 
     # a taxonomy of many long names outgrows Slack's text budget for one message

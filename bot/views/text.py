@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, cast
 
 from bot.slack_text import shorten_middle, truncate
-from bot.views.limits import MESSAGE_TEXT_BUDGET, text_length
+from bot.views.limits import MESSAGE_TEXT_BUDGET, text_length, text_objects
 
 Block = dict[str, Any]
 
@@ -24,6 +24,11 @@ MODAL_TITLE_MAX = 24
 HEADER_TEXT_MAX = 150
 FALLBACK_TEXT_MAX = 3000
 OPTION_TEXT_MIN = 16  # a label squeezed shorter than this in a menu is no longer recognisable
+# Room left in the 3,000-character section for the "…" when an example is cut.
+EXAMPLE_PREVIEW_MAX = SECTION_TEXT_MAX - 100
+# When a message with a menu of labels outgrows Slack's text budget, the example shows this much
+# (its full text a click away) before label names are cut (see fit_menu).
+COMPACT_PREVIEW_MAX = 1500
 
 
 def plain(text: str, limit: int | None = None) -> Block:
@@ -99,54 +104,122 @@ def water_level(lengths: Sequence[int], room: int) -> int:
     return ordered[-1] if ordered else max(room, 0)
 
 
-def _texts(tree: Any, in_option: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
-    """Every object holding a "text" string in ``tree``, and whether it names a menu option."""
-    if isinstance(tree, dict):
-        if isinstance(tree.get("text"), str):
-            yield tree, in_option
-        for key, value in tree.items():
-            if key == "options":  # an option's own text (not its description) is a name
-                for option in value if isinstance(value, list) else []:
-                    if isinstance(option, dict) and isinstance(option.get("text"), dict):
-                        yield option["text"], True
-                        yield from _texts({k: v for k, v in option.items() if k != "text"})
-            elif not (key == "text" and isinstance(value, str)):
-                yield from _texts(value)
-    elif isinstance(tree, list):
-        for item in tree:
-            yield from _texts(item)
-
-
 def fit_text(blocks: list[Block], budget: int = MESSAGE_TEXT_BUDGET) -> list[Block]:
     """``blocks`` whose text fits ``budget`` (see bot.views.limits): unchanged when it does,
     else a copy with the longest texts cut to one common length, the short ones (buttons, most
     labels) kept whole. Builders shrink their own parts first, more wisely (labels over help,
-    whole lines with "… and N more"); this is the last resort that keeps any message from being
-    refused with `msg_blocks_too_long`."""
+    whole lines with "… and N more"); this is the last resort that keeps a message from being
+    refused with `msg_blocks_too_long`.
+
+    It fits whenever ``budget`` holds one character per text ("…" is the shortest a text is
+    cut to): a message's 50 blocks always do, unless a menu offers thousands of options, which
+    :func:`fit_menu` prevents. Past that every text is cut to "…" and the copy is still over
+    ``budget``: Slack refuses it, and the caller gets that error as any other."""
     if text_length(blocks) <= budget:
         return blocks
     fitted = copy.deepcopy(blocks)
-    found = list(_texts(fitted))
+    found = list(text_objects(fitted))
     cap = max(len("…"), water_level([len(obj["text"]) for obj, _ in found], budget))
-    for obj, is_name in found:
+    for obj, keys in found:
         if len(obj["text"]) > cap:
-            cut = shorten_middle if is_name else truncate  # names keep their telling ends
-            obj["text"] = cut(obj["text"], cap)
+            # an option's own text (not its description) names a choice: names keep their
+            # telling ends (every menu's options, the snooze menu's short ones included)
+            cut = shorten_middle if keys == ("options", "text") else truncate
+            cast(dict[str, Any], obj)["text"] = cut(obj["text"], cap)
     return fitted
+
+
+def fitting_prefix(
+    lines: Sequence[str],
+    limit: int,
+    more: Callable[[int], str] | None = None,
+    *,
+    joiner: str = "\n",
+) -> int:
+    """How many of the first ``lines`` fit ``limit`` characters once joined, whole, with
+    ``more(n)`` joined after them when ``n`` lines are left out (``more=None``: the count goes
+    elsewhere and takes no room here)."""
+    if len(joiner.join(lines)) <= limit:
+        return len(lines)
+    used = kept = 0  # the characters of the first ``kept`` lines, joined
+    for line in lines:
+        grown = used + (len(joiner) if kept else 0) + len(line)
+        left = len(lines) - kept - 1
+        tail = len(joiner) + len(more(left)) if more is not None and left else 0
+        if grown + tail > limit:
+            break
+        used, kept = grown, kept + 1
+    return kept
 
 
 def fit_lines(
     lines: Sequence[str], limit: int, more: Callable[[int], str], *, joiner: str = "\n"
 ) -> list[str]:
     """The first of ``lines`` that fit ``limit`` characters once joined, whole, followed by
-    ``more(n)`` (e.g. "… and 12 more") when ``n`` lines were left out."""
-    if len(joiner.join(lines)) <= limit:
-        return list(lines)
-    for kept in range(len(lines) - 1, -1, -1):
-        shown = [*lines[:kept], more(len(lines) - kept)]
-        if len(joiner.join(shown)) <= limit:
-            return shown
-    return [truncate(more(len(lines)), limit)]
+    ``more(n)`` (e.g. "… and 12 more") when ``n`` lines were left out. When not even the first
+    line fits whole, it is cut, and the count follows it when there is room: the result is
+    always within ``limit`` ([] for a limit of 0)."""
+    kept = fitting_prefix(lines, limit, more, joiner=joiner)
+    if kept:
+        return [*lines[:kept], more(len(lines) - kept)] if kept < len(lines) else list(lines)
+    if not lines:
+        return []
+    tail = [more(len(lines) - 1)] if len(lines) > 1 else []
+    room = limit - len(joiner.join(["", *tail]))  # the first line's room beside the count
+    if room < OPTION_TEXT_MIN:  # a line cut that short tells nothing: it takes all the room
+        tail, room = [], limit
+    return [truncate(lines[0], room), *tail] if room >= len("…") else []
+
+
+class Fit(NamedTuple):
+    """How :func:`fit_menu` built a message: how much of the example it shows, how long the
+    menu's names may be, and how many of them it offers (the first ones)."""
+
+    preview_max: int
+    option_text_max: int
+    shown: int
+    blocks: list[Block]
+
+
+def fit_menu(build: Callable[[int, int, int], list[Block]], names: Sequence[str]) -> Fit:
+    """The blocks ``build(preview_max, option_text_max, shown)`` makes of a message with an
+    example (shown up to ``preview_max`` characters) and a menu of ``names`` (its first
+    ``shown``), shrunk until their text fits Slack's budget for one message, least harmful
+    first: as built; the example cut to COMPACT_PREVIEW_MAX characters (its full text a click
+    away); every name also cut in its middle, down to OPTION_TEXT_MIN; and only past that
+    (hundreds of labels) a menu of the first names that fit, which ``build`` says
+    (:func:`menu_note`): none when not even one does, and ``build`` leaves the menu out. Slack
+    refuses the whole message otherwise (`msg_blocks_too_long`, see bot.views.limits)."""
+    every = len(names)
+    blocks = build(EXAMPLE_PREVIEW_MAX, OPTION_TEXT_MAX, every)
+    if text_length(blocks) <= MESSAGE_TEXT_BUDGET:
+        return Fit(EXAMPLE_PREVIEW_MAX, OPTION_TEXT_MAX, every, blocks)
+    blocks = build(COMPACT_PREVIEW_MAX, OPTION_TEXT_MAX, every)
+    spare = MESSAGE_TEXT_BUDGET - text_length(blocks)
+    if spare >= 0:
+        return Fit(COMPACT_PREVIEW_MAX, OPTION_TEXT_MAX, every, blocks)
+    lengths = [len(name) for name in names]
+    # the menu's names take min(length, 75) characters each as built (shorten_middle)
+    room = sum(min(n, OPTION_TEXT_MAX) for n in lengths) + spare
+    shorter = min(OPTION_TEXT_MAX, water_level(lengths, room))
+    if shorter >= OPTION_TEXT_MIN:
+        return Fit(COMPACT_PREVIEW_MAX, shorter, every, build(COMPACT_PREVIEW_MAX, shorter, every))
+    # how many names fit: the most for which the message does (``every`` does not; none may)
+    low, high = 0, every - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if text_length(build(COMPACT_PREVIEW_MAX, OPTION_TEXT_MIN, middle)) <= MESSAGE_TEXT_BUDGET:
+            low = middle
+        else:
+            high = middle - 1
+    return Fit(
+        COMPACT_PREVIEW_MAX, OPTION_TEXT_MIN, low, build(COMPACT_PREVIEW_MAX, OPTION_TEXT_MIN, low)
+    )
+
+
+def menu_note(shown: int, total: int, what: str = "labels") -> str:
+    """What a message says when its menu offers only the first ``shown`` of ``total``."""
+    return f"The menu offers the first {shown} of {total} {what}: no more fit in one Slack message."
 
 
 def select_menu(

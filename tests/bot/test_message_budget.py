@@ -22,7 +22,13 @@ from bot.views import labeling_message, parse_label_value
 from bot.views.digest import digest_message
 from bot.views.disputes import DisputeCard, dispute_message
 from bot.views.labeling import guidelines_note
-from bot.views.limits import MESSAGE_TEXT_BUDGET, block_errors, text_length, view_errors
+from bot.views.limits import (
+    MESSAGE_TEXT_BUDGET,
+    block_errors,
+    text_length,
+    text_objects,
+    view_errors,
+)
 from bot.views.models import EarlierLabel, ExampleCard, LabelChoice, Suggestion
 from bot.views.proposals import (
     ProposalCard,
@@ -32,7 +38,7 @@ from bot.views.proposals import (
     superseded_message,
 )
 from bot.views.review import ReviewCard, parse_review_value, review_message
-from bot.views.text import fit_text
+from bot.views.text import OPTION_TEXT_MIN, fit_lines, fit_menu, fit_text, section
 from engine import exporting, projects, proposing, taxonomy
 from engine.digest import CurvePoint, Digest
 from engine.forecast import Forecast, StopAdvice
@@ -288,14 +294,75 @@ def test_the_digest_of_a_150_label_project_fits_with_counted_lists() -> None:
     )  # fmt: skip
     leaders = [Standing("&" * 200, 50, 9)] * 50
     payload = digest_message(digest, leaderboard=leaders)
-    blocks = _fits(payload)
+    _fits(payload)
     sections = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section"]
     weakest = next(s for s in sections if s.startswith("*Weakest classes"))
     assert weakest.count("• ") + int(weakest.rsplit("… and ", 1)[1].split(" ")[0]) == 150
     assert escape(LONG[0]) in weakest
     assert "… and" in next(s for s in sections if s.startswith("*This week's labelers*"))
-    assert "more: `/label proposals clinc150`" in blocks
+    proposals = next(s for s in sections if s.startswith("*30 taxonomy proposals open*"))
+    listed = proposals.count("\n• ")
+    assert 1 <= listed < 3  # the top 3 do not all fit: the count covers every open one
+    assert f"… and {30 - listed} more: `/label proposals clinc150`" in proposals
+    assert "(top 3)" not in proposals
     assert payload["blocks"][0]["text"]["text"] == "clinc150: weekly digest"
+
+
+# --- the shared shrinking helpers ------------------------------------------------------------
+
+
+def test_text_length_and_the_last_resort_walk_the_same_strings() -> None:
+    nested = [{"a": [{"text": "ab", "b": {"text": {"type": "x", "text": "cde"}}}, ("fgh",)],
+               "options": [{"text": {"text": "ij"}, "description": {"text": "k"}}],
+               "text": {"text": "l", "text2": "not this", "more": [{"text": "mn"}]}}]  # fmt: skip
+    found = [obj["text"] for obj, _ in text_objects(nested)]
+    assert sorted(found) == ["ab", "cde", "ij", "k", "l", "mn"]
+    assert text_length(nested) == sum(map(len, found)) == 11
+    names = [obj["text"] for obj, keys in text_objects(nested) if keys == ("options", "text")]
+    assert names == ["ij"]
+
+
+def test_fit_text_cuts_every_text_to_one_character_when_there_are_more_texts_than_room() -> None:
+    blocks = [section("x" * 20) for _ in range(30)]
+    fitted = fit_text(blocks, budget=10)  # 30 texts, 10 characters: as documented, over
+    assert [b["text"]["text"] for b in fitted] == ["…"] * 30
+
+
+def _over(shown: int, *, fixed: int = 0) -> list[dict[str, Any]]:
+    """Blocks whose text is ``fixed`` characters plus 100 per name shown."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": "n" * n}}
+            for n in [fixed] + [100] * shown]  # fmt: skip
+
+
+def test_fit_menu_offers_none_of_an_empty_menu_or_when_not_one_name_fits() -> None:
+    built: list[tuple[int, int, int]] = []
+
+    def build(preview_max: int, text_max: int, shown: int) -> list[dict[str, Any]]:
+        built.append((preview_max, text_max, shown))
+        return _over(shown, fixed=MESSAGE_TEXT_BUDGET + 1)  # over budget whatever it offers
+
+    assert fit_menu(build, []).shown == 0
+    assert fit_menu(build, ["a" * 50] * 5).shown == 0
+    assert built[-1] == (built[-1][0], OPTION_TEXT_MIN, 0)  # what it returns was built for 0
+
+    def one_fits(preview_max: int, text_max: int, shown: int) -> list[dict[str, Any]]:
+        return _over(shown, fixed=MESSAGE_TEXT_BUDGET - 150)
+
+    fit = fit_menu(one_fits, ["a" * 50] * 5)
+    assert fit.shown == 1 and text_length(fit.blocks) <= MESSAGE_TEXT_BUDGET
+
+
+def test_fit_lines_counts_the_total_and_cuts_a_first_line_too_long_for_the_limit() -> None:
+    def more(n: int) -> str:
+        return f"… and {n} more"
+
+    assert fit_lines(["a", "b"], 10, more) == ["a", "b"]
+    assert fit_lines(["a" * 8] * 3, 22, more) == ["a" * 8, "… and 2 more"]
+    cut = fit_lines(["x" * 100, "y"], 40, more)  # not even the first line fits whole
+    assert cut == ["x" * 26 + "…", "… and 1 more"] and len("\n".join(cut)) == 40
+    assert fit_lines(["x" * 100, "y"], 20, more) == ["x" * 19 + "…"]  # no room for the count
+    assert fit_lines(["x" * 100], 0, more) == []
+    assert fit_lines([], 10, more) == []
 
 
 # --- the real bot, over HTTP ---------------------------------------------------------------
