@@ -15,8 +15,7 @@ from bot.cli import app
 from bot.cli import taxonomy as cli_taxonomy
 from engine import projects, taxonomy
 from tests.bot.conftest import PROJECT, Bot
-from tests.fakes import payloads
-from tests.fakes.signing import signed_interactivity
+from tests.bot.test_taxonomy_slack import _open_modal, _submit
 
 ADMIN = "U0ADMIN"
 COMMA = "a label name cannot contain a comma: 'x,y' (lists of labels are comma-separated)"
@@ -24,24 +23,7 @@ COMMA = "a label name cannot contain a comma: 'x,y' (lists of labels are comma-s
 
 def _form(bot: Bot, op: str, labels: list[str], names: str) -> dict[str, Any]:
     """Submit the `/label taxonomy` form; Slack's answer."""
-    bot.slack.command(ADMIN, f"taxonomy {PROJECT}")
-    bot.settle()
-    view = bot.api.calls("views.open")[-1].params["view"]
-    by_name = {lb.name: str(lb.id) for lb in projects.list_labels(bot.ws, project=PROJECT)}
-    values = {
-        ids.TAXONOMY_OPERATION_BLOCK: {ids.TAXONOMY_INPUT: {"selected_option": {"value": op}}},
-        ids.TAXONOMY_LABELS_BLOCK: {
-            ids.TAXONOMY_INPUT: {"selected_options": [{"value": by_name[n]} for n in labels]}
-        },
-        ids.TAXONOMY_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": names}},
-        ids.TAXONOMY_DESCRIPTION_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-        ids.TAXONOMY_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-    }
-    body = payloads.view_submission(
-        ADMIN, ids.TAXONOMY_MODAL, values, private_metadata=view["private_metadata"]
-    )
-    response = bot.slack.post(signed_interactivity(bot.slack.secret, body))
-    bot.settle()
+    response = _submit(bot, _open_modal(bot), op, labels, names)
     answer: dict[str, Any] = json.loads(response.content or b"{}")
     return answer
 

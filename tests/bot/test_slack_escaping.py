@@ -8,13 +8,11 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 from bot import disputes, ids
 from engine import consensus, projects, taxonomy
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
-from tests.fakes import payloads
-from tests.fakes.signing import signed_interactivity
+from tests.bot.test_taxonomy_slack import _submit
 from tests.fakes.slack_client import button
 
 ADMIN, EXPERT = "U0ADMIN", "U0EXPERT"
@@ -70,25 +68,6 @@ def test_labelbots_own_markup_in_an_error_is_not_escaped(bot: Bot, bank: dict[st
     )
 
 
-def _submit_taxonomy(bot: Bot, view: dict[str, Any], op: str, label: str, names: str) -> Any:
-    label_ids = {lb.name: str(lb.id) for lb in projects.list_labels(bot.ws, project=PROJECT)}
-    values = {
-        ids.TAXONOMY_OPERATION_BLOCK: {ids.TAXONOMY_INPUT: {"selected_option": {"value": op}}},
-        ids.TAXONOMY_LABELS_BLOCK: {
-            ids.TAXONOMY_INPUT: {"selected_options": [{"value": label_ids[label]}]}
-        },
-        ids.TAXONOMY_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": names}},
-        ids.TAXONOMY_DESCRIPTION_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-        ids.TAXONOMY_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-    }
-    body = payloads.view_submission(
-        ADMIN, ids.TAXONOMY_MODAL, values, private_metadata=view["private_metadata"]
-    )
-    response = bot.slack.post(signed_interactivity(bot.slack.secret, body))
-    bot.settle()
-    return response.json()
-
-
 def test_modal_field_errors_are_plain_text_and_not_escaped(bot: Bot, bank: dict[str, str]) -> None:
     """A view's `errors` are plain text: an escaped name would show as "&lt;!channel&gt;"."""
     projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
@@ -98,6 +77,6 @@ def test_modal_field_errors_are_plain_text_and_not_escaped(bot: Bot, bank: dict[
     view = bot.api.calls("views.open")[-1].params["view"]
     assert EVIL_ESCAPED in json.dumps(view["blocks"], ensure_ascii=False)  # the mrkdwn list
 
-    answer = _submit_taxonomy(bot, view, "rename", EVIL, EVIL)
+    answer = _submit(bot, view, "rename", [EVIL], EVIL).json()
     assert answer["response_action"] == "errors"
     assert answer["errors"] == {ids.TAXONOMY_NAMES_BLOCK: f"Label '{EVIL}' is already called that"}

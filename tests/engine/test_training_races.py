@@ -7,14 +7,12 @@ database shows it waiting for the other's lock). On SQLite and PostgreSQL unless
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from engine import jobs, labeling, projects, training
 from engine.config import Settings
@@ -25,6 +23,7 @@ from storage.models import utcnow
 from storage.repositories import feedback, models
 from storage.repositories import projects as project_repo
 from tests.helpers import label_next, load_slice
+from tests.storage.test_labeling_races import blocks_someone, wait_until
 
 
 @pytest.fixture
@@ -134,22 +133,6 @@ def test_a_retrain_keeps_and_scores_texts_imported_while_it_trained(  # type: ig
     assert _state(ws) == {"active": 2, "pinned": None, "predicted_by": [2], "unscored": 0}
 
 
-def _blocked_by(ws: Workspace, pid: int) -> bool:
-    """Whether some PostgreSQL backend waits for a lock held by backend ``pid``."""
-    with ws.db.connect() as c:
-        query = "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
-        return bool(c.execute(sa.text(query), {"pid": pid}).scalar())
-
-
-def _wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` (a state of the database, not a time) for up to 30 s."""
-    for _ in range(600):
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"gave up waiting: {what}")
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url_and_schema", ["postgres"], indirect=True)
 def test_two_rescores_at_once_take_turns(loaded, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -187,7 +170,7 @@ def test_two_rescores_at_once_take_turns(loaded, monkeypatch: pytest.MonkeyPatch
     first.start()
     assert wrote.wait(60) and not errors, errors
     second.start()
-    _wait_until(lambda: _blocked_by(ws, first_pid[0]), "the second re-score to wait")
+    wait_until(lambda: blocks_someone(ws.db, first_pid[0]), "the second re-score to wait", 30)
     release.set()
     for t in (first, second):
         t.join(60)

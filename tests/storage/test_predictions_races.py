@@ -6,18 +6,17 @@ writers really overlap, with the second writer held until the database shows it 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from storage.db import make_engine, session_scope
 from storage.repositories import examples, models, projects
 from storage.repositories.examples import NewExample
 from storage.repositories.models import PredictionRow
+from tests.storage.test_labeling_races import blocks_someone, wait_until
 
 
 def _project(db: Engine, n: int = 4) -> tuple[int, list[int]]:
@@ -63,22 +62,6 @@ def test_a_write_replaces_only_the_rows_of_the_examples_it_computed(db) -> None:
     assert len(_stored(db, project_id)) == 4
 
 
-def _blocked_by(db: Engine, pid: int) -> bool:
-    """Whether some PostgreSQL backend waits for a lock ``pid`` holds."""
-    with db.connect() as c:
-        query = "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
-        return bool(c.execute(sa.text(query), {"pid": pid}).scalar())
-
-
-def _wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` (a state of the database, not a time) for up to 30 s."""
-    for _ in range(600):
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"gave up waiting: {what}")
-
-
 def _overlap(
     db_url_and_schema: Any,
     first: Callable[[Any], None],
@@ -117,7 +100,7 @@ def _overlap(
     assert wrote.wait(30) and not errors, errors
     threads.append(threading.Thread(target=run_second, daemon=True))
     threads[1].start()
-    _wait_until(lambda: _blocked_by(engines[0], pids[0]), "the second writer to wait")
+    wait_until(lambda: blocks_someone(engines[0], pids[0]), "the second writer to wait", 30)
     release.set()
     for t in threads:
         t.join(30)
