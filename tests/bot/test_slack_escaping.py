@@ -5,13 +5,13 @@ escaped; and a modal's field errors, plain text, show the name as typed."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from bot import disputes, ids
 from engine import consensus, projects, taxonomy
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
+from tests.bot.test_security_fixes import _import_vote
 from tests.bot.test_taxonomy_slack import _submit
 from tests.fakes.slack_client import button
 
@@ -20,23 +20,13 @@ EVIL = "<!channel> & co"
 EVIL_ESCAPED = "&lt;!channel&gt; &amp; co"
 
 
-def _import_vote(bot: Bot, tmp_path: Path, *, project: str, label: str, annotator: str) -> None:
-    path = tmp_path / f"{len(list(tmp_path.iterdir()))}.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerow(["where is my new card", label])
-        writer.writerows([f"another text {i}", ""] for i in range(3))
-    projects.import_file(bot.ws, project=project, path=path, annotator=annotator)
-
-
 def test_an_engine_error_quoting_a_label_name_is_escaped(bot: Bot, tmp_path: Path) -> None:
     """Settling on a label retired since the thread opened: the engine's StaleActionError
     names the label, and the ephemeral answer (response_url) shows it escaped."""
     projects.create_project(bot.ws, name="names", labels=["card", "lost", EVIL], channel_id=CHANNEL)
     projects.update_settings(bot.ws, project="names", admins=[ADMIN])
-    _import_vote(bot, tmp_path, project="names", label="card", annotator="Walter")
-    _import_vote(bot, tmp_path, project="names", label="lost", annotator="Ana")
+    _import_vote(bot, tmp_path, label="card", annotator="Walter")
+    _import_vote(bot, tmp_path, label="lost", annotator="Ana")
     (found,) = consensus.disagreements(bot.ws, "names")
     assert disputes.open_if_disputed(bot.services, project="names", example_id=found.example_id)
     (root,) = bot.api.messages(CHANNEL)
