@@ -22,6 +22,10 @@ development set).
 ``--view`` scores another representation of the same texts: ``lexical`` (TF-IDF of the words,
 fit on the whole training split, reduced to 200 dimensions by truncated SVD) or ``both`` (the
 two unit vectors side by side) — does wording separate a fused pair that the encoder blurs?
+``whitened`` rescales the encoder's space by the other labels' pooled within-label covariance
+(shrunk by 10% toward its mean eigenvalue, to the power -1/2; the scored label's own examples
+left out): are the directions in which intact labels vary little the ones that tell two fused
+intents apart?
 
     .venv/bin/python bench/split_separability.py [--trials 5] [--seed-offset 0]
     .venv/bin/python bench/split_separability.py --dataset clinc150 --trials 16 \
@@ -89,6 +93,26 @@ def lexical_view(texts: list[str], dims: int = 200) -> np.ndarray:
     return reduced / np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)
 
 
+class Whitener:
+    """``x @ transform(excluded)``: the encoder's space rescaled by the within-label covariance of
+    every class but ``excluded``, pooled, shrunk toward its mean eigenvalue."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, shrink: float = 0.1) -> None:
+        self.scatter, self.count, self.shrink = {}, {}, shrink
+        for c in np.unique(y):
+            centered = X[y == c] - X[y == c].mean(axis=0)
+            self.scatter[int(c)], self.count[int(c)] = centered.T @ centered, len(centered)
+        self.total = sum(self.scatter.values())
+        self.n = sum(self.count.values()) - len(self.count)
+
+    def transform(self, excluded: list[int]) -> np.ndarray:
+        kept_n = self.n - sum(self.count[c] - 1 for c in excluded)
+        W = (self.total - sum(self.scatter[c] for c in excluded)) / kept_n
+        W += self.shrink * np.trace(W) / len(W) * np.eye(len(W))
+        values, vectors = np.linalg.eigh(W)
+        return (vectors / np.sqrt(values)) @ vectors.T
+
+
 def purity(X: np.ndarray, truth: np.ndarray) -> float:
     groups = KMeans(2, n_init=10, random_state=0).fit_predict(X)
     agree = float(np.mean(groups == truth))
@@ -100,7 +124,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--seed-offset", type=int, default=0)
     parser.add_argument("--dataset", default="banking77", choices=("banking77", "clinc150"))
-    parser.add_argument("--view", default="encoder", choices=("encoder", "lexical", "both"))
+    parser.add_argument("--view", default="encoder",
+                        choices=("encoder", "lexical", "both", "whitened"))  # fmt: skip
     args = parser.parse_args()
     texts, label_names = load_split(dataset_path(args.dataset, "train"), drop_labels=("oos",))
     names = sorted(set(label_names))
@@ -110,11 +135,17 @@ def main() -> None:
     X = embed_texts(texts, encoder=encoder, cache=cache_for(get_settings().data_dir, encoder),
                     progress=True)  # fmt: skip
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
-    if args.view != "encoder":
+    if args.view in ("lexical", "both"):
         words = lexical_view(texts)
         X = words if args.view == "lexical" else np.hstack([X, words]) / np.sqrt(2)
+    whitener = Whitener(X, y) if args.view == "whitened" else None
+
+    def view(rows: np.ndarray, labels: list[int]) -> np.ndarray:
+        """The scored label's examples (``labels``: its real classes) in the chosen view."""
+        return X[rows] if whitener is None else X[rows] @ whitener.transform(labels)
+
     print(f"{args.dataset}, {args.view} view")
-    intact = np.array([held_out_bimodality(X[y == c]) for c in range(len(names))])
+    intact = np.array([held_out_bimodality(view(y == c, [c])) for c in range(len(names))])
     print(f"\nintact classes ({len(names)}): held-out bimodality median {np.median(intact):.3f}, "
           f"90th percentile {np.percentile(intact, 90):.3f}, max {intact.max():.3f}\n")  # fmt: skip
     print("| trial | fused pair | examples | 2-means purity | recoverable | held-out bimodality "
@@ -122,8 +153,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for t, (a, b) in enumerate(fused_pairs(names, args, None, None)):
         members = np.isin(y, [a, b])
-        p = purity(X[members], (y[members] == a).astype(int))
-        score = held_out_bimodality(X[members])
+        p = purity(view(members, [a, b]), (y[members] == a).astype(int))
+        score = held_out_bimodality(view(members, [a, b]))
         print(f"| {t} | {names[a]} + {names[b]} | {members.sum()} | {p:.3f} | "
               f"{'yes' if p >= PURITY_TARGET else 'no'} | {score:.3f} | "
               f"{int((intact >= score).sum())} |", flush=True)  # fmt: skip
