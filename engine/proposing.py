@@ -416,7 +416,7 @@ def _plan(
     rescore: bool,
 ) -> Callable[[], taxonomy.TaxonomyChange] | None:
     """A function applying the proposal's change (None: nothing to apply), checked up front."""
-    chosen = [" ".join(n.split()) for n in names or () if n.strip()]
+    chosen = [projects.label_key(n) for n in names or () if n.strip()]
     if chosen:
         fewest, most = names_allowed(row)
         if len(chosen) < fewest or (most is not None and len(chosen) > most):

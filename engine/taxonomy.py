@@ -87,16 +87,16 @@ def is_admin(ws: Workspace, *, project: str, user_id: str) -> bool:
 
 
 def new_label_name(name: str) -> str:
-    """A new label's name, spaces tidied; InvalidInputError when it holds a comma. Lists of
-    labels are comma-separated wherever people type them (`labelbot project create --labels`,
-    `labels add A,B`, `--into A1,A2`, the Slack forms), so a name with a comma could never be
-    named again. Every operation that names a label (add, rename, merge into a new label,
-    split) checks here."""
+    """A new label's name as it will be stored (NFC, single spaces: storage's ``label_key``);
+    InvalidInputError when it holds a comma. Lists of labels are comma-separated wherever people
+    type them (`labelbot project create --labels`, `labels add A,B`, `--into A1,A2`, the Slack
+    forms), so a name with a comma could never be named again. Every operation that names a
+    label (add, rename, merge into a new label, split) checks here."""
     if "," in name:
         raise InvalidInputError(
             f"a label name cannot contain a comma: {name!r} (lists of labels are comma-separated)"
         )
-    return " ".join(name.split())
+    return projects.label_key(name)
 
 
 # --- the operations ------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def merge_labels(
         if repeated:
             raise InvalidInputError(f"cannot merge label {repeated[0]!r} with itself")
         sources = [_active_label(session, found, n) for n in labels]
-        target_name = " ".join((into or labels[0]).split())
+        target_name = projects.label_key(into or labels[0])
         target = next((lb for lb in sources if lb.name == target_name), None)
         created = False
         if target is None:
