@@ -72,6 +72,7 @@ TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
 # needs the token: deny by default, so a route added later is never public by mistake.
 PUBLIC_PATHS = frozenset({"/healthz", "/slack/events"})
 NOT_A_PAYLOAD = "the body is not a Slack payload"
+UNEXPECTED = "unexpected error; the server log has the details"
 
 
 def _predictable(text: str) -> str:
@@ -159,6 +160,10 @@ def create_api(
             # Bolt's "unhandled request" for an object that is no Slack request at all (`{}`):
             # everything Slack sends has a type (events, interactivity) or a command.
             raise HTTPException(400, NOT_A_PAYLOAD)
+        if bolt_response.status >= 500:
+            # Bolt failed before any listener of ours (its authorization's auth.test with the
+            # Web API unreachable, say): it has logged why, and answers 500 with no body.
+            return _error(bolt_response.status, UNEXPECTED)
         return to_starlette_response(bolt_response)
 
     @api.get("/healthz")
@@ -193,7 +198,7 @@ def create_api(
     @api.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Starlette still logs the traceback; the caller gets JSON like every other error.
-        return _error(500, "unexpected error; the server log has the details")
+        return _error(500, UNEXPECTED)
 
     return api
 

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 
 from bot.config import SlackSettings
 from bot.listeners import register_all
+from bot.listeners.events import rate_limited
 from bot.services import Services
 from bot.slack_text import Mrkdwn, escape
 from storage.errors import LabelbotError, StaleActionError
@@ -33,6 +34,9 @@ def build_app(settings: SlackSettings, services: Services) -> App:
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         listener_executor=services.listener_executor,
         token_verification_enabled=False,
+        # Slack's app_rate_limited notice needs no token: answered before Bolt authorizes
+        # (auth.test), so it is answered 200 even while Slack's Web API is unreachable
+        before_authorize=rate_limited,
     )
 
     def provide_services(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:

@@ -213,7 +213,8 @@ def workspace(*, create: bool = False) -> Workspace:
     """Open the configured database, migrating it to the current schema first.
 
     A SQLite file that does not exist is created only with ``create`` (`init`, `project
-    create`, the worker); any other command refuses with :class:`MissingDatabase`, naming the
+    create`, the worker); `serve` opens it without this check (bot.services.build_services),
+    so creates it too. Any other command refuses with :class:`MissingDatabase`, naming the
     absolute path it looked for: run from another directory, the default
     ``sqlite:///labelbot.db`` names another file."""
     settings = get_settings()

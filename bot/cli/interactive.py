@@ -28,7 +28,7 @@ from engine.evaluation import IMPORTED  # the annotator (and source) of imported
 from engine.forecast import counted
 from engine.labeling import Task
 from engine.workspace import Workspace
-from storage.errors import LabelbotError
+from storage.errors import InvalidInputError, LabelbotError
 
 HELP = (
     "number = label · s = skip (not shown to you again) · f = flag · u = undo last · "
@@ -156,8 +156,8 @@ def label(
             elif answer == "t":
                 _retrain(ws, name)
                 since_train = 0  # a model on every label so far: the count starts again
-            elif answer.isdecimal() and 1 <= int(answer) <= len(task.labels):
-                chosen = task.labels[int(answer) - 1].name
+            elif answer.isdecimal():
+                chosen = task.labels[label_index(answer, len(task.labels))].name
                 last = labeling.submit_label(
                     ws,
                     project=name,
@@ -176,6 +176,16 @@ def label(
                 err.print(f"not understood: {answer!r}. {HELP}")
         except LabelbotError as exc:
             err.print(styled(f"[yellow]{escape(str(exc))}[/]"))
+
+
+def label_index(answer: str, labels: int) -> int:
+    """The index of the label a typed number picks (``answer`` all digits) among the
+    ``labels`` shown, numbered from 1; a number that names none is refused, saying which do."""
+    number = int(answer) if len(answer) < 100 else 0  # int() refuses over 4,300 digits
+    if not 1 <= number <= labels:
+        choose = "1" if labels == 1 else f"1–{labels}"
+        raise InvalidInputError(f"no label {answer}: choose {choose}")
+    return number - 1
 
 
 def nothing_left(ws: Workspace, project: str, who: str) -> str:

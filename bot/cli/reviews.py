@@ -27,11 +27,12 @@ from bot.cli.common import (
     styled,
     workspace,
 )
-from bot.cli.interactive import QUIT, hand_back
+from bot.cli.interactive import QUIT, hand_back, label_index
 from engine import consensus, reviews
 from engine.evaluation import IMPORTED
 from engine.forecast import counted
 from engine.labeling import Task, skip
+from engine.workspace import Workspace
 from storage.errors import LabelbotError
 
 HELP = "k = keep · c = change to the suggestion · number = another label · s = skip · q = quit"
@@ -104,8 +105,10 @@ def review(
             if answer == "s":
                 skip(ws, project=name, example_id=task.example_id, annotator=who)
                 continue
-            if answer in ("k", "c") or (answer.isdigit() and 1 <= int(answer) <= len(task.labels)):
-                label = task.labels[int(answer) - 1].name if answer.isdigit() else None
+            if answer in ("k", "c") or answer.isdecimal():
+                label = None  # k, c: the label as given, or the model's suggestion
+                if answer.isdecimal():
+                    label = task.labels[label_index(answer, len(task.labels))].name
                 result = reviews.submit_review(
                     ws,
                     project=name,
@@ -163,16 +166,18 @@ def disagreements(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Examples whose experts chose different labels; settle one with `labelbot adjudicate`."""
-    found = consensus.disagreements(workspace(), name, include_settled=include_settled)
+    ws = workspace()
+    found = consensus.disagreements(ws, name, include_settled=include_settled)
     if as_json:
         typer.echo(json.dumps([d.to_dict() for d in found], indent=2))
         return
     if not found:
         out.print("no disagreements to settle")
         return
+    unscored = _unscored(ws, name) if any(d.model is None for d in found) else ""
     for d in found:
         votes = ", ".join(f"{v.annotator}: {v.label}" for v in d.votes)
-        model = f"model: {d.model[0]} ({d.model[1]:.0%})" if d.model else "no model yet"
+        model = f"model: {d.model[0]} ({d.model[1]:.0%})" if d.model else unscored
         settled = (
             f" · settled: {d.adjudicated.label} by {d.adjudicated.annotator}"
             if (d.adjudicated)
@@ -181,6 +186,16 @@ def disagreements(
         ref = example_ref(d.example_id, d.external_id)
         out.print(styled(f"[bold]{escape(ref)}[/] {escape(d.text)}"))
         out.print(f"    {votes} · {model}{settled}", highlight=False)
+
+
+def _unscored(ws: Workspace, name: str) -> str:
+    """What to say of an example with no stored prediction: there is no model yet, or the
+    active one gave it none (say a label was added since it was trained: until the next
+    model, the queue is scored without it)."""
+    from engine.training import list_versions
+
+    active = next((run for run in list_versions(ws, name) if run.is_active), None)
+    return "no model yet" if active is None else f"no prediction from model v{active.version} yet"
 
 
 @app.command()

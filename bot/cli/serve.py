@@ -14,6 +14,13 @@ from bot.cli.common import app, handle_errors, out
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 3000,
+    root_path: Annotated[
+        str,
+        typer.Option(
+            help="The path prefix a proxy serves this under and strips (e.g. /labelbot), as "
+            "uvicorn's --root-path: URLs the app writes (/openapi.json's servers) carry it",
+        ),
+    ] = "",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Same as --log-level debug", show_default=False)
@@ -89,7 +96,7 @@ def serve(
         socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP serves the rest
         out.print("connected to Slack in Socket Mode")
     try:
-        uvicorn.run(api, host=host, port=port, log_level=log_level)
+        uvicorn.run(api, host=host, port=port, log_level=log_level, root_path=root_path)
     finally:
         if socket_mode is not None:
             socket_mode.close()  # type: ignore[no-untyped-call]

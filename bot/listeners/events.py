@@ -31,7 +31,6 @@ def register(app: Registrar) -> None:
     app.event("app_home_opened")(home_opened)
     # One listener for message.im / message.channels / message.groups: all are `message`.
     app.event("message")(message_posted)
-    app.middleware(rate_limited)
 
 
 def _first_time(services: Services, body: dict[str, Any]) -> bool:

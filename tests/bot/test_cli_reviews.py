@@ -111,3 +111,25 @@ def test_review_loop_agreement_disagreements_adjudicate(
     assert "settled" in _ok(runner, "disagreements", "bank", "--all")
     bad = runner.invoke(app, ["adjudicate", "bank", example_id, "nope"])
     assert bad.exit_code == 2 and "unknown label" in bad.output
+
+
+def test_disagreements_say_whether_a_model_or_only_its_prediction_is_missing(
+    cli_env, banking_slice, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", ",".join(LABELS))
+    rows = list(banking_slice[:50])
+    _import(tmp_path / "ana.csv", rows, "ana")
+    text, label = rows[0]
+    _second_label(text, next(x for x in LABELS if x != label), "cy")
+
+    assert "no model yet" in _ok(runner, "disagreements", "bank")
+    _ok(runner, "train", "bank")
+    assert "model: " in _ok(runner, "disagreements", "bank")
+    # a label added since: model v1 stays active but cannot speak for today's labels, so the
+    # queue is re-scored without it and the example has no prediction until the next model
+    _ok(runner, "labels", "add", "bank", "card_delivery_estimate")
+    out = _ok(runner, "disagreements", "bank")
+    assert "no prediction from model v1 yet" in out and "no model yet" not in out
+    [item] = json.loads(_ok(runner, "disagreements", "bank", "--json"))
+    assert item["model"] is None

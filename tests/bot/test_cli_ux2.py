@@ -243,3 +243,35 @@ def test_the_demo_counts_the_queries_it_stored(
     )  # fmt: skip
     assert result.examples == 6
     assert any("6 distinct queries to label (1 repeated text stored once)" in s for s in steps)
+
+
+# --- README audit #17: a number that names no label ------------------------------------------
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_a_number_out_of_range_says_which_numbers_label(tmp_path: Path) -> None:
+    runner = CliRunner()
+    _run(runner, "project", "create", "p", "--labels", LABELS)  # three labels
+    _run(runner, "import", "p", str(_csv(tmp_path / "p.csv", [(t, "") for t, _ in TEXTS])))
+    said = _run(runner, "label", "p", "--annotator", "ann", input="9\n0\n²\n2\nq\n")
+    assert "no label 9: choose 1–3" in said and "no label 0: choose 1–3" in said
+    assert "not understood: '9'" not in said and "not understood: '²'" in said
+    assert "labeled Lease" in said  # the example stayed, and a number in range labels it
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_review_answers_a_number_out_of_range_the_same_way(tmp_path: Path) -> None:
+    from bot.cli.common import workspace
+    from engine import projects
+
+    runner = CliRunner()
+    _run(runner, "project", "create", "p", "--labels", LABELS)
+    ws = workspace()
+    projects.import_file(
+        ws, project="p", path=_csv(tmp_path / "p.csv", TEXTS[:1]), annotator="dave", embed=False
+    )
+    ws.close()
+    _open_review(TEXTS[0][0], "Lease")
+    said = _run(runner, "review", "p", "--annotator", "zed", input="9\n²\n3\n")
+    assert "no label 9: choose 1–3" in said and "not understood: '²'" in said
+    assert "changed: Employment" in said
