@@ -42,6 +42,9 @@ from storage.errors import InvalidInputError, NotFoundError
 from storage.repositories import examples, feedback, models, projects
 
 EXPORT_FORMATS = ("jsonl", "csv")
+# File names that say which format they hold, as the importer reads them (importing.detect_format;
+# its .tsv and .txt are left out: an export's CSV is comma-separated, and .txt says nothing).
+FORMAT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 CSV_COLUMNS = (
     "id",
     "text",
@@ -150,6 +153,11 @@ def check_format(fmt: str, *, spreadsheet_safe: bool = False) -> str:
     if spreadsheet_safe and fmt.lower() != "csv":
         raise InvalidInputError("spreadsheet-safe applies to CSV exports only (format csv)")
     return fmt.lower()
+
+
+def suffix_format(path: Path) -> str | None:
+    """The export format ``path``'s name says it holds (any case: "out.CSV"), or None."""
+    return FORMAT_SUFFIXES.get(path.suffix.lower())
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

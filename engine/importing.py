@@ -10,8 +10,9 @@ import csv
 import io
 import json
 import math
+import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,14 @@ def detect_format(path: Path) -> str:
     raise InvalidInputError(f"{path}: unknown file type {suffix!r}: use .csv or .jsonl")
 
 
+@dataclass(frozen=True)
+class ReadFile:
+    """A file's rows, and every column (CSV) or field name (JSONL, of any line) it has."""
+
+    records: list[Record]
+    columns: frozenset[str]
+
+
 def read_records(
     path: Path,
     *,
@@ -62,6 +71,26 @@ def read_records(
     require_id_column: bool = False,
 ) -> list[Record]:
     """Parse and validate every row of ``path``; raise InvalidInputError naming the line."""
+    return read_file(
+        path,
+        text_column=text_column,
+        label_column=label_column,
+        id_column=id_column,
+        require_label_column=require_label_column,
+        require_id_column=require_id_column,
+    ).records
+
+
+def read_file(
+    path: Path,
+    *,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    id_column: str | None = "id",
+    require_label_column: bool = False,
+    require_id_column: bool = False,
+) -> ReadFile:
+    """:func:`read_records`, with the file's column names (for :func:`column_notes`)."""
     if path.is_dir():
         raise InvalidInputError(f"{path}: is a directory; give a file in it")
     if not path.is_file():
@@ -70,27 +99,35 @@ def read_records(
     fmt = detect_format(path)
     rows = _csv_rows(path, content) if fmt == "csv" else _jsonl_rows(path, content)
     records: list[Record] = []
-    header_checked = False
+    columns: set[str] = set()
     for line, row in rows:
-        if not header_checked and fmt == "csv":
+        if not columns and fmt == "csv":  # every row has the header's columns
+            columns.update(row)
             _check_columns(
                 path,
-                set(row),
+                columns,
                 text_column,
                 label_column,
                 id_column,
                 require_label_column,
                 require_id_column,
             )
-            header_checked = True
-        if fmt == "jsonl" and text_column not in row:
-            raise InvalidInputError(f"{path}:{line}: no {text_column!r} field in this object")
+        if fmt == "jsonl":
+            columns.update(row)
+            if text_column not in row:
+                raise InvalidInputError(
+                    f"{path}:{line}: no {text_column!r} field in this object"
+                    + _other_case(row, text_column, "it has {found}: use --text-column {option}")
+                )
         records.append(_record(path, line, row, text_column, label_column, id_column))
     if fmt == "jsonl" and require_label_column and all(r.label is None for r in records):
-        raise InvalidInputError(f"{path}: no {label_column!r} field in any line")
+        raise InvalidInputError(
+            f"{path}: no {label_column!r} field in any line"
+            + _other_case(columns, str(label_column), "did you mean --label-column {option}?")
+        )
     if not records:
         raise InvalidInputError(f"{path}: the file has no rows")
-    return records
+    return ReadFile(records, frozenset(columns))
 
 
 def _decode(path: Path) -> str:
@@ -143,7 +180,9 @@ def _jsonl_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
+            raise InvalidInputError(
+                f"{path}:{number}: invalid JSON: {_json_problem(exc, exc.colno, 'column')}"
+            ) from exc
         if not isinstance(obj, dict):
             raise InvalidInputError(f"{path}:{number}: each line must be a JSON object")
         yield number, obj
@@ -158,16 +197,57 @@ def _check_columns(
     require_label: bool,
     require_id: bool,
 ) -> None:
+    if text_column not in columns and any(c.lstrip().startswith("{") for c in columns):
+        # JSON Lines named .csv (`labelbot export --out x.csv` wrote JSONL before it read the
+        # format from the suffix): its "columns" would be fragments of the first object
+        raise InvalidInputError(f"{path}:1: looks like JSON Lines, not CSV: name it .jsonl")
     found = ", ".join(sorted(columns)) or "none"
     if text_column not in columns:
         raise InvalidInputError(
             f"{path}:1: no {text_column!r} column (columns: {found}); "
-            + (_separator_hint(columns) or "use --text-column")
+            + (
+                _separator_hint(columns)
+                or _other_case(columns, text_column, "use --text-column {option}", sep="")
+                or "use --text-column"
+            )
         )
-    if require_label and label_column and label_column not in columns:
-        raise InvalidInputError(f"{path}:1: no {label_column!r} column (columns: {found})")
-    if require_id and id_column and id_column not in columns:
-        raise InvalidInputError(f"{path}:1: no {id_column!r} column (columns: {found})")
+    for name, option, required in (
+        (label_column, "--label-column", require_label),
+        (id_column, "--id-column", require_id),
+    ):
+        if required and name and name not in columns:
+            raise InvalidInputError(
+                f"{path}:1: no {name!r} column (columns: {found})"
+                + _other_case(columns, name, f"did you mean {option} {{option}}?")
+            )
+
+
+def _other_case(columns: Iterable[str], name: str, hint: str, *, sep: str = "; ") -> str:
+    """``hint`` (after ``sep``) when exactly one of ``columns`` is ``name`` in another case
+    ("Text" for "text"): ``{found}`` in it is that column quoted, ``{option}`` the column as an
+    option's value, quoted for the shell where it needs it. "" when none or several are."""
+    matches = [c for c in columns if c != name and c.casefold() == name.casefold()]
+    if len(matches) != 1:
+        return ""
+    return sep + hint.format(found=repr(matches[0]), option=shlex.quote(matches[0]))
+
+
+def column_notes(read: ReadFile, *, label_column: str | None) -> list[str]:
+    """What an import that went through may have missed: the file has no label column, but one
+    of that name in another case ("Label" for "label"), kept as metadata with its values.
+    Column names are matched exactly, as they always were, so nothing an import stores
+    changes: this only says so, naming the option that reads that column. (Importing again
+    with it adds those labels as votes: a text already stored is not stored twice.)"""
+    if label_column is None or label_column in read.columns:
+        return []
+    matches = [c for c in read.columns if c.casefold() == label_column.casefold()]
+    if len(matches) != 1 or not any(matches[0] in r.meta for r in read.records):
+        return []
+    return [
+        f"no {label_column!r} column, so no labels were read; {matches[0]!r} is kept as "
+        f"metadata: to import its labels, run the import again with --label-column "
+        f"{shlex.quote(matches[0])}"
+    ]
 
 
 def _separator_hint(columns: set[str]) -> str | None:
@@ -228,7 +308,8 @@ def _export_meta(path: Path, line: int, value: Any) -> dict[str, Any]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path}:{line}: 'meta' is not valid JSON: {exc.msg}") from exc
+            where = _json_problem(exc, exc.pos + 1, "character")
+            raise InvalidInputError(f"{path}:{line}: 'meta' is not valid JSON: {where}") from exc
         if problem := _unstorable(value):
             raise InvalidInputError(f"{path}:{line}: 'meta' {problem}")
     if not isinstance(value, dict):
@@ -236,6 +317,14 @@ def _export_meta(path: Path, line: int, value: Any) -> dict[str, Any]:
             f"{path}:{line}: 'meta' must be a JSON object (as `labelbot export` writes it)"
         )
     return value
+
+
+def _json_problem(exc: json.JSONDecodeError, at: int, unit: str) -> str:
+    """json's message with where it is: "Unterminated string starting at column 10". The
+    message alone may end in "starting at", its position left for str(exc), which says "line 1"
+    of the one line parsed."""
+    where = f"{unit} {at}"
+    return f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
 
 
 def _optional_str(value: Any) -> str | None:

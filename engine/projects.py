@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 
 from engine.evaluation import IMPORTED
-from engine.importing import Record, read_records
+from engine.importing import Record, column_notes, read_file
 from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.taxonomy import new_label_name, stale_label_note
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
 from storage.errors import InvalidInputError, StaleActionError
+from storage.hashing import content_hash
 from storage.models import Label, Project
 from storage.repositories import assignments, examples, feedback, flags, models, projects
 from storage.repositories import taxonomy as taxonomy_repo
@@ -103,6 +104,12 @@ class ImportReport:
     # rows whose text an earlier row of the file has: stored once, so among the duplicates
     # without having been in the project before
     repeated: int = 0
+    # what the file may have meant otherwise (importing.column_notes): one line each
+    notes: tuple[str, ...] = ()
+    # ids of the file's new examples that name more than one example now (another new one, or
+    # one stored before), in file order: ids need not be unique, but a command given such an id
+    # (adjudicate, flags resolve) then asks for the example's #number
+    shared_ids: tuple[str, ...] = ()
 
 
 def import_file(
@@ -126,7 +133,7 @@ def import_file(
     A text the file repeats takes the label of its first labeled row; rows of one text with
     labels that count differently fail, as an unknown label does, and nothing is imported.
     """
-    records = read_records(
+    read = read_file(
         path,
         text_column=text_column,
         label_column=label_column,
@@ -134,16 +141,26 @@ def import_file(
         require_label_column=require_label_column,
         require_id_column=require_id_column,
     )
+    records = read.records
     created = relabeled = 0
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         labels = _file_labels(session, path=path, project_id=found.id, records=records)
+        stored: set[int] | None = None  # the file's texts the project had (when it gives ids)
+        if any(r.external_id is not None for r in records):
+            examples.lock_imports(session=session, project_id=found.id)  # as add_examples does
+            hashes = [content_hash(r.text) for r in records]
+            known = examples.existing_hashes(session=session, project_id=found.id, hashes=hashes)
+            stored = set(known.values())
         added = examples.add_examples(
             session=session,
             project_id=found.id,
             rows=[NewExample(r.text, r.external_id, r.meta) for r in records],
         )
+        shared = []
+        if stored is not None and added.inserted:
+            shared = _shared_ids(session, found.id, records, added.ids, stored)
         given = _label_per_example(path, records, added.ids, labels)
         before = feedback.current_labels(session=session, project_id=found.id) if given else {}
         for example_id, label in given.items():
@@ -173,7 +190,31 @@ def import_file(
         embedded=embedded,
         relabeled=relabeled,
         repeated=len(added.ids) - len(set(added.ids)),  # a repeated text gets its first row's id
+        notes=tuple(column_notes(read, label_column=label_column)),
+        shared_ids=tuple(shared),
     )
+
+
+def _shared_ids(
+    session: Session, project_id: int, records: list[Record], ids: list[int], before: set[int]
+) -> list[str]:
+    """The ids the file's new examples were stored with (each new text's first row's, as
+    add_examples keeps it) that more than one example of the project has now, in file order.
+    Only new examples count: a re-imported file, whose texts are all stored, says nothing.
+    One read of the project's examples, as the embedding after an import does anyway."""
+    new: dict[int, str | None] = {}  # example id -> the id it was stored with
+    for rec, example_id in zip(records, ids, strict=True):
+        if example_id not in before:
+            new.setdefault(example_id, rec.external_id)
+    given = [i for i in dict.fromkeys(new.values()) if i is not None]
+    if not given:
+        return []
+    counts = Counter(
+        e.external_id
+        for e in examples.list_examples(session=session, project_id=project_id)
+        if e.external_id is not None
+    )
+    return [i for i in given if counts[i] > 1]
 
 
 @dataclass(frozen=True)

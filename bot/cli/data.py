@@ -314,6 +314,10 @@ def import_(
     A `labelbot export` file imports as such: its id, text and metadata ("meta") are kept and
     its label becomes one vote; who gave which vote, comments, the model's prediction and the
     other derived fields are left out.
+
+    Column names are matched exactly: when the file has no 'label' column but has one in
+    another case ('Label'), the summary says so and names the --label-column to give. Ids need
+    not be unique: when a new example's id is another example's too, the summary warns.
     """
     from engine import training  # torch and scikit-learn load only when needed
 
@@ -343,6 +347,10 @@ def import_(
                      "is embedded yet; run the same import again to finish embedding (what is "
                      "stored is skipped as already in the project)")  # fmt: skip
     out.print(import_summary(report), highlight=False)
+    for note in report.notes:
+        out.print(f"note: {note}", highlight=False, markup=False)
+    if report.shared_ids:
+        err.print(shared_ids_note(report.shared_ids), highlight=False, markup=False)
     if report.relabeled:
         texts = (
             "text labeled before now counts"
@@ -389,6 +397,18 @@ def import_summary(report: ImportReport) -> str:
             given += " (added as votes where the text was already in the project)"
         return "; ".join(parts) + ("; " if len(parts) > 1 else ", ") + given
     return "; ".join(parts)
+
+
+def shared_ids_note(ids: tuple[str, ...], shown: int = 5) -> str:
+    """One line on ids the import gave to more than one example: "warning: 2 ids now name more
+    than one example each ('x1', 's1'): ...". Ids need not be unique, so the import stands; a
+    command given such an id asks which example, by the #number it lists."""
+    named = ", ".join(repr(i) for i in ids[:shown]) + (", ..." if len(ids) > shown else "")
+    which = "id now names" if len(ids) == 1 else "ids now name"
+    return (
+        f"warning: {len(ids)} {which} more than one example each ({named}): commands that take "
+        "an example id (adjudicate, flags resolve) will ask for the #number of the one meant"
+    )
 
 
 def _interrupted(what: str) -> NoReturn:
@@ -493,11 +513,45 @@ def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
     return notes
 
 
+def _spoken(starts: tuple[str, ...]) -> str:
+    """The characters a spreadsheet takes a formula to start with, as words: "=, +, -, @, a tab
+    or a carriage return" (from exporting.FORMULA_STARTS, so the help lists what is guarded)."""
+    names = {"\t": "a tab", "\r": "a carriage return"}
+    said = [names.get(c, c) for c in starts]
+    return ", ".join(said[:-1]) + " or " + said[-1] if len(said) > 1 else "".join(said)
+
+
+_FORMULA_STARTS = _spoken(exporting.FORMULA_STARTS)
+
+
+def _export_format(fmt: str | None, out_file: Path | None) -> str:
+    """The format to export in: --format as given, else what the --out file's name says
+    (out.csv: csv), else jsonl. InvalidInputError when --format and that name disagree, so a
+    file named .csv never holds JSON Lines (the importer would read it as CSV)."""
+    named = None if out_file is None else exporting.suffix_format(out_file)
+    if fmt is None:
+        return named or "jsonl"
+    given = fmt.lower()
+    if out_file is not None and named and given in exporting.EXPORT_FORMATS and given != named:
+        raise InvalidInputError(
+            f"--format {fmt} does not match {out_file}, named as {named}: leave out --format "
+            f"to write {named}, or name the file {out_file.with_suffix('.' + given).name}"
+        )
+    return fmt
+
+
 @app.command()
 @handle_errors
 def export(
     name: Annotated[str, typer.Argument(help="Project name")],
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl or csv (default: as the --out file is named, .csv or .jsonl; else jsonl)",
+            show_default=False,
+        ),
+    ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of stdout")
     ] = None,
@@ -505,8 +559,9 @@ def export(
         bool,
         typer.Option(
             "--spreadsheet-safe",
-            help="CSV for opening in Excel or Sheets: a cell that starts with = + - @ gets a ' "
-            "in front, so it shows as text instead of running as a formula (not for re-import)",
+            help=f"CSV for opening in Excel or Sheets: a cell that starts with {_FORMULA_STARTS} "
+            "gets a ' in front, so it shows as text instead of running as a formula (not for "
+            "re-import)",
         ),
     ] = False,
 ) -> None:
@@ -514,8 +569,12 @@ def export(
     metadata it was imported with ("meta"); "disputed" marks a label its experts' latest votes
     disagree on, unsettled ("label" is then the majority's or the latest vote's).
 
-    With --out, an existing file is replaced only once the export is complete.
+    With --out, an existing file is replaced only once the export is complete. Without
+    --format, a --out file named .csv is written as CSV and one named .jsonl (or .ndjson) as
+    JSONL; any other name, and stdout, get JSONL. A --format that the --out name contradicts
+    (--format jsonl --out x.csv) is refused, and the file left as it was.
     """
+    fmt = _export_format(fmt, out_file)
     fmt = exporting.check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # before reading
     safe = {"spreadsheet_safe": spreadsheet_safe}
     if out_file is None:

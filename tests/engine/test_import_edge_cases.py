@@ -275,3 +275,30 @@ def test_the_report_tells_a_files_own_repeats_from_texts_stored_before(  # type:
     path = _write(tmp_path, "two.csv", "text\na\nb\nb \nc\na\nb\n")
     report = projects.import_file(project, project="p", path=path)
     assert (report.rows, report.inserted, report.duplicates, report.repeated) == (6, 2, 4, 3)
+
+
+def test_ids_the_import_gives_to_more_than_one_example_are_reported(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path
+) -> None:
+    """Ids need not be unique (the import stands), but a command given a shared one must ask
+    which example: the report names the new examples' ids that another example has too."""
+    seed = _write(tmp_path, "s.csv", "id,text\ns1,stored one\ns2,stored two\n")
+    assert projects.import_file(project, project="p", path=seed).shared_ids == ()
+    rows = [
+        ("x1", "first"),
+        ("x1", "second"),  # another new text under the same id
+        ("s1", "third"),  # an id a stored example has
+        ("x2", "stored one"),  # a stored text: not stored again, nor its id
+        ("", "fifth"),  # stored without an id: the first row of a text gives it...
+        ("s2", "fifth"),  # ... so this s2 is not stored
+        ("u1", "unique"),
+    ]
+    path = _write(tmp_path, "d.csv", "id,text\n" + "".join(f"{i},{t}\n" for i, t in rows))
+    report = projects.import_file(project, project="p", path=path)
+    assert (report.inserted, report.shared_ids) == (5, ("x1", "s1"))
+    by_id = [r["id"] for r in exporting.export_records(project, "p")]
+    assert by_id.count("x1") == 2 and by_id.count("s1") == 2 and "x2" not in by_id
+    # the same file again stores nothing new: nothing to report, though x1 still names two
+    assert projects.import_file(project, project="p", path=path).shared_ids == ()
+    later = _write(tmp_path, "e.csv", "id,text\nu2,later\n")
+    assert projects.import_file(project, project="p", path=later).shared_ids == ()

@@ -60,8 +60,22 @@ def test_text_only_jsonl_imports_unlabeled_examples(project, tmp_path: Path) -> 
         ("arr.jsonl", '{"text": "ok"}\n["x"]\n', r"arr.jsonl:2: each line must be a JSON object"),
         ("none.csv", "text,label\n", r"none.csv: the file has no rows"),
         ("quote.csv", 'text,label\nok,yes\n"unterminated,no\n', r"quote.csv"),
+        # where a line breaks: json's message alone ended at "starting at"
+        ("cut.jsonl", '{"text": "ok"}\n{"text": "cut\n', r"cut.jsonl:2: invalid JSON: "
+                      r"Unterminated string starting at column 10$"),
+        ("meta.csv", 'text,annotations,comments,prediction,meta\nok,[],[],,"{""a"": "\n',
+         r"meta.csv:2: 'meta' is not valid JSON: Expecting value at character 7$"),
+        # a column in another case is named; JSON Lines in a .csv is said to be that
+        ("caps.csv", "Text,label\nx,yes\n", r"caps.csv:1: no 'text' column \(columns: Text, "
+                     r"label\); use --text-column Text$"),
+        ("two.csv", "Text,TEXT\nx,y\n", r"two.csv:1: no 'text' column \(columns: TEXT, Text\); "
+                    r"use --text-column$"),
+        ("caps.jsonl", '{"Text": "x"}\n', r"caps.jsonl:1: no 'text' field in this object; it has "
+                       r"'Text': use --text-column Text$"),
+        ("lines.csv", '{"id": "1", "text": "x"}\n{"id": "2", "text": "y"}\n',
+         r"lines.csv:1: looks like JSON Lines, not CSV: name it .jsonl$"),
     ],
-)
+)  # fmt: skip
 def test_bad_files_fail_with_line_and_change_nothing(  # type: ignore[no-untyped-def]
     project, tmp_path: Path, name: str, content: str | bytes, message: str
 ) -> None:
@@ -81,6 +95,35 @@ def test_explicit_label_column_must_exist(project, tmp_path: Path) -> None:  # t
             project, project="p", path=path, label_column="category", require_label_column=True
         )
     assert _snapshot(project) == (0, 0)
+
+
+def test_a_label_column_in_another_case_is_noted_and_imported_as_before(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path
+) -> None:
+    """Column names are matched exactly, as they always were: "Label" is kept as metadata and
+    the report says which option reads it; an explicit one that is missing names it too."""
+    path = _write(tmp_path, "a.csv", "text,Label\nhello,yes\n")
+    report = projects.import_file(project, project="p", path=path)
+    assert (report.inserted, report.annotations) == (1, 0)
+    assert report.notes == (
+        "no 'label' column, so no labels were read; 'Label' is kept as metadata: to import "
+        "its labels, run the import again with --label-column Label",
+    )
+    with pytest.raises(InvalidInputError, match=r"did you mean --label-column Label\?$"):
+        projects.import_file(project, project="p", path=path, require_label_column=True)
+    jsonl = _write(tmp_path, "a.jsonl", '{"text": "hi", "Label": "yes"}\n')
+    with pytest.raises(InvalidInputError, match=r"any line; did you mean --label-column Label\?$"):
+        projects.import_file(project, project="p", path=jsonl, require_label_column=True)
+    # nothing to say: a label column as named, an empty one in another case, two candidates
+    for name, content in (
+        ("b.csv", "text,label,Label\nhi there,,yes\n"),
+        ("c.csv", "text,Label\nhi again,\n"),
+        ("d.csv", "text,Label,LABEL\nhi once more,yes,no\n"),
+    ):
+        assert (
+            projects.import_file(project, project="p", path=_write(tmp_path, name, content)).notes
+            == ()
+        )
 
 
 def test_postgres_planner_sees_the_imported_rows(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
