@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, ValidationError
 
-from engine.config import Settings
+from engine.config import Settings, settings_error
 from storage.errors import ConfigurationError
 
 SLACK_API_URL = "https://slack.com/api/"
@@ -58,14 +58,7 @@ def get_slack_settings(**overrides: object) -> SlackSettings:
     try:
         return SlackSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"])
-            if error["type"] == "missing":
-                problems.append(f"{name} is not set")
-            else:
-                problems.append(f"{name}: {error['msg']}")
-        raise ConfigurationError("; ".join(problems) + " (see README, 'Set up in Slack')") from None
+        raise settings_error(exc, see="Set up in Slack") from None
 
 
 class _SlackCredentials(Settings):
@@ -89,7 +82,10 @@ def get_serve_settings() -> tuple[SlackSettings, bool]:
     """
     import secrets
 
-    given = _SlackCredentials()
+    try:
+        given = _SlackCredentials()  # reads the engine's settings too: one may be invalid
+    except ValidationError as exc:
+        raise settings_error(exc, see="Configuration") from None
     if given.slack_bot_token is not None or given.slack_signing_secret is not None:
         return get_slack_settings(), True
     if not given.api_token:

@@ -543,6 +543,7 @@ def _project_progress(
         accuracy_low=estimate.low if estimate else None,
         accuracy_high=estimate.high if estimate else None,
         accuracy_source=estimate.source if estimate else None,
+        queue_chosen=figures.queue_chosen,
         model_version=figures.model_version,
         forecast=figures.forecast_line() if figures.curve else None,
         rare_classes=[lb for lb, n in summary.class_counts if n < MIN_EXAMPLES],

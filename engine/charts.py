@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+from engine.exporting import replacing
+
+
+def save_png(fig: Any, path: Path) -> Path:
+    """Save the matplotlib figure ``fig`` as a PNG at ``path`` as an export writes its file
+    (:func:`engine.exporting.replacing`): whole or not at all, and never into a folder that
+    does not exist. That is an InvalidInputError ("PATH: cannot write here (no such folder)"),
+    not a folder made: a mistyped ``--out /nope/d.png`` used to create /nope."""
+    with replacing(path) as handle:
+        fig.savefig(handle.buffer, format="png")
+    return path
 
 
 def learning_curve_png(
@@ -36,7 +50,10 @@ def learning_curve_png(
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    # the demo's --out-dir itself is made; a missing folder above it is refused by save_png
+    with contextlib.suppress(FileNotFoundError):
+        path.parent.mkdir(exist_ok=True)
+    try:
+        return save_png(fig, path)
+    finally:
+        plt.close(fig)

@@ -6,11 +6,16 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from storage.errors import ConfigurationError
+
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+# A year: an assignment's deadline is now + TTL, and a TTL near timedelta's limit would overflow
+# the datetime arithmetic instead of meaning "never expire".
+MAX_TTL_MINUTES = 365 * 24 * 60
 
 
 class Settings(BaseSettings):
@@ -40,17 +45,22 @@ class Settings(BaseSettings):
     )
     assignment_ttl_minutes: float = Field(
         default=30.0,
+        gt=0,
+        le=MAX_TTL_MINUTES,
+        allow_inf_nan=False,
         validation_alias="LABELBOT_ASSIGNMENT_TTL_MINUTES",
         description="Minutes before an unanswered example returns to the pool",
     )
     keep_models: int = Field(
         default=5,
+        ge=0,
         validation_alias="LABELBOT_KEEP_MODELS",
         description="Model files kept besides the active one (older runs keep their metrics)",
     )
     scheduler_poll_seconds: float = Field(
         default=15.0,
         gt=0,
+        allow_inf_nan=False,
         validation_alias="LABELBOT_SCHEDULER_POLL_SECONDS",
         description="Seconds between the scheduler's checks for projects to retrain",
     )
@@ -105,7 +115,32 @@ class Settings(BaseSettings):
         return url.render_as_string(hide_password=True)
 
 
+# variables whose value an error message leaves out (a token, a signing secret, a URL with a
+# password in it)
+SECRET_WORDS = ("token", "secret", "password", "url", "key")
+
+
+def settings_error(exc: ValidationError, *, see: str) -> ConfigurationError:
+    """A settings class's ValidationError as one line that names each variable at fault (its
+    environment name: pydantic reports the alias), and the README section ``see``, so the CLI
+    prints it as every configuration error (exit code 6) and not as pydantic's traceback."""
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "missing":
+            problems.append(f"{name} is not set")
+        else:
+            secret = any(word in name.lower() for word in SECRET_WORDS)
+            got = "" if secret else f" (got {str(error['input'])[:40]!r})"  # never echo a secret
+            problems.append(f"{name}: {error['msg']}{got}")
+    return ConfigurationError("; ".join(problems) + f" (see README, {see!r})")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; an invalid one is a ConfigurationError naming
+    its variable (nothing is cached then: the next call reads the environment again)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_error(exc, see="Configuration") from None

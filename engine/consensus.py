@@ -1,9 +1,13 @@
 """How much the experts agree, where they do not, and how the team settles it.
 
-Agreement is measured on **blind** labels only: the examples labeled by several experts who each
-saw the example without anyone's label (the multi-labeled share, engine.labeling). A reviewer's
-change saw the label and the model's view, and an adjudication settles a disagreement: neither is
-an independent opinion, so neither is counted (they still count as labels, see below).
+Agreement is measured on **blind** labels only: the examples sent to several experts who each
+saw the example without anyone's label (the multi-labeled share: examples with a multi-label
+request, engine.labeling), and on those only the experts' own labels. A reviewer's change saw the
+label and the model's view, an adjudication settles a disagreement, and an imported label is a
+file's, not an expert's: none is an independent opinion, so none is counted (they still count as
+labels, see below). Two labels that happen to meet on an example nobody asked twice (a label
+given in the queue, then another from a re-imported file or a late click) are not a measurement
+either: the second was not asked blind.
 
 A **disagreement** is an example whose experts' latest labels differ: blind labels, plus a
 reviewer's change that did not carry the vote (one that did settled it, like an adjudication).
@@ -55,8 +59,12 @@ class AgreementReport:
         return self.kappa if self.experts == 2 else self.alpha
 
     def describe(self) -> str:
-        if self.examples == 0:
-            return f"agreement: not measured yet ({self.waiting} examples wait for a 2nd expert)"
+        settle = f"; {self.disagreements} disagreements to settle" if self.disagreements else ""
+        if self.examples == 0:  # an imported label may still disagree with an expert's
+            return (
+                f"agreement: not measured yet ({self.waiting} examples wait for a 2nd expert)"
+                + settle
+            )
         name = "Cohen's kappa" if self.measure == "kappa" else "Krippendorff's alpha"
         value = "undefined" if self.value is None else f"{self.value:.2f}"
         observed = "" if self.observed is None else f", {self.observed:.0%} of pairs agree"
@@ -90,16 +98,21 @@ def agreement_report(ws: Workspace, project: str) -> AgreementReport:
         assert found.id is not None
         rows = feedback.list_annotations(session=session, project_id=found.id)
         waiting = assignments.count_waiting_for_opinions(session=session, project_id=found.id)
+        blind: dict[int, list[AnnotationRow]] = defaultdict(list)
+        for row in rows:
+            if row.current is not None and row.source not in assignments.NOT_BLIND:
+                blind[row.example_id].append(row)
+        # Only the examples asked of several experts (a request, looked up for the few that
+        # two experts labeled): elsewhere a second label was not asked blind.
+        paired = {
+            example_id: votes
+            for example_id, votes in blind.items()
+            if len({r.annotator for r in votes}) >= 2
+            and assignments.multi_label_request(session=session, example_id=example_id) is not None
+        }
     share, k, _ = multi_label_settings(found.settings)
-    blind: dict[int, list[AnnotationRow]] = defaultdict(list)
-    for row in rows:
-        if row.current is not None and row.source not in assignments.NOT_BLIND:
-            blind[row.example_id].append(row)
     triples = [
-        (example_id, r.annotator, r.current)
-        for example_id, votes in blind.items()
-        if len({r.annotator for r in votes}) >= 2
-        for r in votes
+        (example_id, r.annotator, r.current) for example_id, votes in paired.items() for r in votes
     ]
     result = measure_agreement(triples)
     return AgreementReport(

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine import taxonomy
 from engine.consensus import AgreementReport, agreement_report
-from engine.evaluation import QUEUE_BIAS, PerClassF1, per_class_f1
+from engine.evaluation import QUEUE_BIAS, PerClassF1, per_class_f1, queue_chose_labels
 from engine.forecast import (
     MIN_POINTS,
     Forecast,
@@ -78,20 +78,28 @@ class Digest:
     forecast_basis: str = ""  # the one kind of point the forecast is fit to: "audit" or "cv"
     # label count between the last model before the latest taxonomy change and the first after
     taxonomy_change_at: float | None = None
+    # whether the queue chose most of the active model's training labels
+    # (evaluation.queue_chose_labels, `labelbot status --json`'s "biased"): only then is a
+    # cross-validated figure said to read low; imported labels were chosen by no queue
+    queue_chosen: bool = True
+
+    def _cv(self, what: str) -> str:
+        """``what`` (a cross-validated score), with the queue's caveat when it applies."""
+        return f"{what} ({QUEUE_BIAS})" if self.queue_chosen else what
 
     def weakest_title(self) -> str:
         """What the weakest list ranks, and by which score."""
         if self.per_class_source == "audit":
             how = "F1 on the audit set"
         else:
-            how = f"cross-validated F1 ({QUEUE_BIAS})"
+            how = self._cv("cross-validated F1")
         return f"Weakest classes, under the {self.target:.0%} target by {how}"
 
     def per_class_title(self) -> str:
         """The chart's per-class panel title."""
         if self.per_class_source == "audit":
             return "per-class F1 on the audit set"
-        return "per-class F1, cross-validated (reads low)"
+        return "per-class F1, cross-validated" + (" (reads low)" if self.queue_chosen else "")
 
     def no_per_class(self) -> str:
         """Why there are no per-class scores."""
@@ -114,7 +122,7 @@ class Digest:
         if acc is None:
             return ""
         interval = f"(90% interval {acc.low:.1%}–{acc.high:.1%}) " if acc.low is not None else ""
-        how = "on the audit set" if acc.source == "audit" else f"cross-validated ({QUEUE_BIAS})"
+        how = "on the audit set" if acc.source == "audit" else self._cv("cross-validated")
         change = (
             f", {points_change(self.accuracy_change)} since the previous model"
             if self.accuracy_change is not None
@@ -154,8 +162,9 @@ class Digest:
         if self.open_proposals:
             lines.append(f"{self.open_proposals} open taxonomy proposals:")
             lines += [f"  - {m}" for m in self.top_proposals]
-        if self.agreement is not None and (self.agreement.examples or self.agreement.waiting):
-            lines.append(self.agreement.describe())
+        said = self.agreement  # once second opinions exist, or an import disagrees with someone
+        if said is not None and (said.examples or said.waiting or said.disagreements):
+            lines.append(said.describe())
         if self.open_reviews:
             lines.append(f"{self.open_reviews} likely mislabels wait for a second look")
         return lines
@@ -280,6 +289,7 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         cv_curve=cv_curve,
         forecast_basis=basis,
         taxonomy_change_at=_change_position(curve),
+        queue_chosen=active is None or queue_chose_labels(ws, name, active.metrics),
     )
 
 
@@ -319,14 +329,17 @@ def _change_position(curve: list[CurvePoint]) -> float | None:
 
 def render_chart(digest: Digest, path: Path) -> Path:
     """PNG: the learning curve (audit and cross-validated points told apart, the audit interval,
-    the forecast with its range) beside per-class F1."""
+    the forecast with its range) beside per-class F1. A folder that does not exist is refused
+    as an export refuses it, never made (:func:`engine.charts.save_png`)."""
+    from engine.charts import save_png
+
     fig = chart_figure(digest)  # sets the Agg backend before pyplot loads
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    try:
+        return save_png(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def chart_figure(digest: Digest) -> Any:
@@ -377,10 +390,14 @@ def _draw_curve(ax: Any, digest: Digest) -> None:
     (hollow squares), each kind its own line; models from before the latest taxonomy change
     faded behind a marked line; the forecast, fit to one kind, with its range."""
     audit = [p for p in digest.curve if p.source == "audit"]
+    cv_name = (
+        "cross-validated on the queue's picks (reads low)"
+        if digest.queue_chosen
+        else "cross-validated on the training labels"
+    )
     series = (
         (audit, "o", "tab:blue", "full", "accuracy on the audit set (unbiased)"),
-        (digest.cv_curve, "s", "tab:grey", "none",
-         "cross-validated on the queue's picks (reads low)"),
+        (digest.cv_curve, "s", "tab:grey", "none", cv_name),
     )  # fmt: skip
     for points, marker, color, fill, name in series:
         for old, style in ((True, {"alpha": 0.35}), (False, {"label": name})):

@@ -505,7 +505,8 @@ def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
             f"too rare to learn (under {rare['minimum']} labels): {', '.join(rare['too_rare'])}"
         )
     agreement = info["agreement"]
-    if agreement["examples"] or agreement["waiting"]:  # as the digest: once second opinions exist
+    # as the digest: once second opinions exist, or labels disagree (an import against an expert)
+    if agreement["examples"] or agreement["waiting"] or agreement["disagreements"]:
         notes.append(agreement["summary"])
     open_reviews = info["reviews"].get("open", 0)
     if open_reviews:

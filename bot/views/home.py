@@ -79,8 +79,10 @@ def _accuracy(project: ProjectProgress) -> str:
         text += f" (90% interval {project.accuracy_low:.1%}–{project.accuracy_high:.1%})"
     if project.accuracy_source == "audit":
         return text + " on the audit set"
-    if project.accuracy_source == "cv":
+    if project.accuracy_source == "cv" and project.queue_chosen:
         return text + " cross-validated (biased: no audit labels yet)"
+    if project.accuracy_source == "cv":
+        return text + " cross-validated (no audit labels yet)"
     return text
 
 

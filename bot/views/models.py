@@ -88,6 +88,9 @@ class ProjectProgress:
     accuracy_low: float | None = None  # 90% interval, when measured on the audit set
     accuracy_high: float | None = None
     accuracy_source: str | None = None  # "audit" (unbiased) or "cv" (cross-validated)
+    # the queue chose most of the model's training labels (hard cases first), so a
+    # cross-validated figure reads low; not when they were imported (as the digest says)
+    queue_chosen: bool = True
     model_version: int | None = None
     forecast: str | None = None  # one sentence: milestones, plateau, labels to the target
     rare_classes: Sequence[str] = ()  # active labels with too few labels to learn or measure

@@ -36,8 +36,10 @@ from storage.repositories.taxonomy import counting_label_ids
 _CLAIM_ATTEMPTS = 5
 LABELING = ("queue", "audit")  # the purposes of assignments that ask for a label
 # Annotations that are not an independent opinion: a reviewer saw the label and the model's
-# suggestion; an adjudicator settles a disagreement. They never count towards a second opinion.
-NOT_BLIND = ("review", "adjudication")
+# suggestion; an adjudicator settles a disagreement; an imported label (engine.evaluation's
+# IMPORTED) is a file's, given by no expert of the queue. They never count towards a second
+# opinion, nor towards agreement (engine.consensus).
+NOT_BLIND = ("review", "adjudication", "import")
 
 
 def expire_assignments(*, session: Session, project_id: int, now: datetime | None = None) -> int:

@@ -392,7 +392,7 @@ def test_status_says_what_is_too_rare_how_experts_agree_and_open_reviews(  # typ
 ) -> None:
     from bot.cli.common import workspace
     from storage.db import session_scope
-    from storage.repositories import examples, feedback, projects
+    from storage.repositories import assignments, examples, feedback, projects
 
     rows = [(f"nda text {i}", "NDA") for i in range(6)] + [("one lease", "Lease")]
     _labeled_project(tmp_path, "NDA,Lease,Hiring", rows, "ana")
@@ -401,20 +401,25 @@ def test_status_says_what_is_too_rare_how_experts_agree_and_open_reviews(  # typ
     assert "agreement" not in plain and "review" not in plain  # nothing to say yet
 
     ws = workspace()
-    with session_scope(ws.db) as s:  # a second expert on two of ana's examples: one disagrees
+    # two of ana's examples asked blind of two experts, cy and dee (ana's imported labels are
+    # no blind opinion): they agree; ana's NDA on the second still disagrees with their Lease
+    with session_scope(ws.db) as s:
         pid = int(projects.get_project(session=s, name="p").id or 0)
         ids = {lb.name: lb.id for lb in projects.list_labels(session=s, project_id=pid)}
         found = {e.text: e.id for e in examples.list_examples(session=s, project_id=pid)}
         for text, label in (("nda text 0", "NDA"), ("nda text 1", "Lease")):
-            feedback.add_annotation(
-                session=s, example_id=int(found[text] or 0), label_id=int(ids[label] or 0),
-                annotator="cy", source="cli", key=f"cy:{text}",
-            )  # fmt: skip
+            example_id = int(found[text] or 0)
+            assignments.request_more_labels(session=s, project_id=pid, example_id=example_id, k=2)
+            for who in ("cy", "dee"):
+                feedback.add_annotation(
+                    session=s, example_id=example_id, label_id=int(ids[label] or 0),
+                    annotator=who, source="cli", key=f"{who}:{text}",
+                )  # fmt: skip
     ws.close()
     _open_review("one lease", "NDA")
     _ok("project", "set", "p", "--rare-minimum", "2")
     plain = " ".join(_ok("status", "p").split())
-    # cy's Lease, the later of two votes, made Lease's second label
+    # cy's and dee's Lease, two votes to ana's one, made Lease's second label
     assert "too rare to learn (under 2 labels): Hiring agreement:" in plain, plain
     assert "agreement: Cohen's kappa" in plain
     assert "over 2 examples labeled blind by both experts" in plain

@@ -331,3 +331,19 @@ def test_long_names_are_cut_in_the_middle() -> None:
     assert shorten_middle("short", 75) == "short"
     emoji = "😀" * 10  # surrogate pairs when decoded with surrogatepass: never split
     assert shorten_middle(emoji, 5) == "😀😀…😀😀"
+
+
+@pytest.mark.parametrize("queue_chosen", [True, False])
+def test_home_calls_a_cross_validated_figure_biased_only_when_the_queue_chose_its_labels(
+    queue_chosen: bool,
+) -> None:
+    """As the digest and `status --json` ("biased"): labels imported with their examples are a
+    fair sample, so their cross-validated accuracy is not said to read low."""
+    project = ProjectProgress(
+        name="p", labeled=40, total=100, accuracy=0.8, accuracy_source="cv",
+        model_version=1, queue_chosen=queue_chosen, project_id=1,
+    )  # fmt: skip
+    home = home_tab(HomeStats(user_id="U1", labeled_today=0, labeled_total=40, projects=[project]))
+    text = json.dumps(home)
+    assert "cross-validated" in text
+    assert ("biased" in text) is queue_chosen
