@@ -228,14 +228,17 @@ def guidelines_note(project: str) -> str:
 
 def _with_menu(card: ExampleCard) -> list[Block]:
     """The labeling DM for more labels than buttons: the names are what must fit (see
-    :func:`fit_menu`); each option's guideline (its description, at most 75 characters) gets an
-    equal share of the room left, or none when that share is too short to read, and a note says
-    where the guidelines are read whole."""
+    :func:`fit_menu`, which shrinks the rest first); each option's guideline (its description,
+    at most 75 characters) comes whole when the room the menu leaves holds them all, else each
+    gets an equal share of it, or none when that share is too short to read, and a note says
+    where the guidelines are read whole. One :func:`fit_menu` pass: each message it tries is
+    built with its guidelines fitted, so the note's room is counted where it is needed."""
     labels = list({label.name: label for label in card.labels}.values())
     names = [label.name for label in labels]
+    note = context(guidelines_note(card.project))
 
-    def build(
-        preview_max: int, text_max: int, shown: int, description_max: int = 0, note: bool = False
+    def assemble(
+        preview_max: int, text_max: int, shown: int, description_max: int, with_note: bool
     ) -> list[Block]:
         blocks = [*_head(card, preview_max=preview_max)]
         select = _label_select(card, labels[:shown], text_max, description_max)
@@ -247,24 +250,26 @@ def _with_menu(card: ExampleCard) -> list[Block]:
                     f"`labelbot label {escape(card.project)}` offers them all."
                 )
             )
-        if note:
-            blocks.append(context(guidelines_note(card.project)))
+        if with_note:
+            blocks.append(note)
         return [*blocks, _controls(card)]
 
-    fit = fit_menu(build, names)
-    lengths = [len(lb.description) for lb in labels[: fit.shown] if lb.description]
-    if not lengths:
-        return fit.blocks
-    spare = MESSAGE_TEXT_BUDGET - text_length(fit.blocks)
-    if sum(min(n, OPTION_TEXT_MAX) for n in lengths) <= spare:
-        return build(fit.preview_max, fit.option_text_max, fit.shown, OPTION_TEXT_MAX)
-    # the guidelines are cut or left out: the note says where to read them, and takes room too
-    fit = fit_menu(lambda c, t, s: build(c, t, s, note=True), names)
-    lengths = [len(lb.description) for lb in labels[: fit.shown] if lb.description]
-    spare = MESSAGE_TEXT_BUDGET - text_length(fit.blocks)
-    share = min(OPTION_TEXT_MAX, water_level(lengths, spare))
-    share = share if share >= DESCRIPTION_MIN else 0
-    return build(fit.preview_max, fit.option_text_max, fit.shown, share, note=True)
+    def build(preview_max: int, text_max: int, shown: int) -> list[Block]:
+        bare = assemble(preview_max, text_max, shown, 0, False)
+        lengths = [len(lb.description) for lb in labels[:shown] if lb.description]
+        if not lengths:
+            return bare
+        spare = MESSAGE_TEXT_BUDGET - text_length(bare)
+        if sum(min(n, OPTION_TEXT_MAX) for n in lengths) <= spare:
+            return assemble(preview_max, text_max, shown, OPTION_TEXT_MAX, False)
+        # the guidelines are cut or left out: the note says where to read them, and takes room
+        # too (past the budget when not even it fits, and fit_menu shrinks the rest further)
+        share = min(OPTION_TEXT_MAX, water_level(lengths, spare - text_length(note)))
+        return assemble(
+            preview_max, text_max, shown, share if share >= DESCRIPTION_MIN else 0, True
+        )
+
+    return fit_menu(build, names).blocks
 
 
 def labeling_message(card: ExampleCard) -> Block:

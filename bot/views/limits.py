@@ -1,7 +1,15 @@
 """A checker for the Block Kit limits Slack enforces, so tests and the fake Web API reject
 what Slack would reject with `invalid_blocks` (or `msg_blocks_too_long`). Numbers come from the
 Block Kit reference (https://docs.slack.dev/reference/block-kit/blocks, .../block-elements,
-.../composition-objects) and the view reference (https://docs.slack.dev/reference/views).
+.../composition-objects) and the view reference (https://docs.slack.dev/reference/views); each
+group of constants below names its page. It checks the blocks and elements labelbot builds
+(section, context, header, actions, divider, input; button, overflow, static_select,
+multi_static_select, plain_text_input; text, option and confirmation dialog objects), not every
+kind Block Kit has.
+
+Lengths are Python ``len``: code points. Slack's reference says "characters" without saying how
+it counts them (UTF-16 code units or code points), nor whether `:tada:` counts as written; we
+count what we send, as written.
 
 A message's blocks are also limited in their text as a whole, a limit Slack does not document:
 chat.postMessage and chat.update answer `msg_blocks_too_long` past "12,000 text characters with
@@ -23,11 +31,30 @@ TEXT_LIMITS = {"section": 3000, "header": 150}
 FIELD_MAX, FIELDS_MAX = 2000, 10
 BLOCK_ID_MAX = ACTION_ID_MAX = 255
 BUTTON_TEXT_MAX, BUTTON_VALUE_MAX = 75, 2000
-ACTIONS_ELEMENTS_MAX, CONTEXT_ELEMENTS_MAX = 25, 10
+ACTIONS_ELEMENTS_MAX, CONTEXT_ELEMENTS_MAX = 25, 10  # .../blocks/actions-block, context-block
 OPTIONS_MAX, OPTION_GROUPS_MAX = 100, 100
 OPTION_TEXT_MAX, OPTION_VALUE_MAX, OPTION_DESCRIPTION_MAX = 75, 150, 75
 PLACEHOLDER_MAX = 150
 MODAL_TEXT_MAX, PRIVATE_METADATA_MAX, CALLBACK_ID_MAX = 24, 3000, 255
+# Any text object, wherever it is (a context block's texts included, which the context block's
+# own page does not limit): "The minimum length is 1 and maximum length is 3000 characters"
+# (https://docs.slack.dev/reference/block-kit/composition-objects/text-object).
+TEXT_TYPES = ("plain_text", "mrkdwn")
+TEXT_OBJECT_MIN, TEXT_OBJECT_MAX = 1, 3000
+# A confirmation dialog: title 100, text 300, confirm and deny buttons 30 characters, all four
+# required; title, confirm and deny plain_text (the reference's own example gives text as mrkdwn)
+# (https://docs.slack.dev/reference/block-kit/composition-objects/confirmation-dialog-object).
+CONFIRM_TITLE_MAX, CONFIRM_TEXT_MAX, CONFIRM_BUTTON_MAX = 100, 300, 30
+# An input block: label (required) and hint, plain_text, 2,000 characters each, and an element
+# (https://docs.slack.dev/reference/block-kit/blocks/input-block).
+INPUT_LABEL_MAX = INPUT_HINT_MAX = 2000
+# plain_text_input: min_length 0-3,000 and max_length 1-3,000 inclusive; its placeholder 150
+# (PLACEHOLDER_MAX). No limit is documented for initial_value
+# (https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element).
+TEXT_INPUT_MIN_LENGTH_RANGE, TEXT_INPUT_MAX_LENGTH_RANGE = (0, 3000), (1, 3000)
+# "An array of up to five option objects"
+# (https://docs.slack.dev/reference/block-kit/block-elements/overflow-menu-element).
+OVERFLOW_OPTIONS_MAX = 5
 MESSAGE_TEXT_BUDGET = 11_000  # below the 11,341 characters refused in bolt-js#2867
 MSG_BLOCKS_TOO_LONG = "msg_blocks_too_long"
 # a mapping with a "text" string, and the last two keys on the way to it (see text_objects)
@@ -67,6 +94,65 @@ def message_text_errors(blocks: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _text(obj: Any) -> str:
     return obj.get("text", "") if isinstance(obj, Mapping) else ""
+
+
+def _check_text_objects(where: str, tree: Any, errors: list[str]) -> None:
+    """Every text object in ``tree`` holds 1 to 3,000 characters (TEXT_OBJECT_MIN/MAX)."""
+    if isinstance(tree, Mapping):
+        text = tree.get("text")
+        if tree.get("type") in TEXT_TYPES and isinstance(text, str):
+            if len(text) < TEXT_OBJECT_MIN:
+                errors.append(f"{where}: a text object needs {TEXT_OBJECT_MIN}+ chars")
+            elif len(text) > TEXT_OBJECT_MAX:
+                errors.append(f"{where} > {TEXT_OBJECT_MAX} chars")
+        for key, value in tree.items():
+            if isinstance(value, Mapping | list | tuple):
+                _check_text_objects(f"{where}.{key}", value, errors)
+    elif isinstance(tree, list | tuple):
+        for i, item in enumerate(tree):
+            _check_text_objects(f"{where}[{i}]", item, errors)
+
+
+def _check_plain(where: str, obj: Any, limit: int, errors: list[str], *, required: bool) -> None:
+    """``obj`` is a plain_text object of at most ``limit`` characters (or absent, if allowed)."""
+    if obj is None:
+        if required:
+            errors.append(f"{where} is required")
+        return
+    if not isinstance(obj, Mapping) or obj.get("type") != "plain_text":
+        errors.append(f"{where} must be a plain_text object")
+    if len(_text(obj)) > limit:
+        errors.append(f"{where} > {limit} chars")
+
+
+def _check_confirm(where: str, confirm: Any, errors: list[str]) -> None:
+    if not isinstance(confirm, Mapping):
+        errors.append(f"{where} must be a confirmation dialog object")
+        return
+    _check_plain(f"{where}.title", confirm.get("title"), CONFIRM_TITLE_MAX, errors, required=True)
+    text = confirm.get("text")
+    if not isinstance(text, Mapping) or text.get("type") not in TEXT_TYPES:
+        errors.append(f"{where}.text must be a text object")
+    elif len(_text(text)) > CONFIRM_TEXT_MAX:
+        errors.append(f"{where}.text > {CONFIRM_TEXT_MAX} chars")
+    for name in ("confirm", "deny"):
+        _check_plain(
+            f"{where}.{name}", confirm.get(name), CONFIRM_BUTTON_MAX, errors, required=True
+        )
+    if confirm.get("style") not in (None, "primary", "danger"):
+        errors.append(f"{where}.style must be primary or danger")
+
+
+def _check_text_input(where: str, element: Mapping[str, Any], errors: list[str]) -> None:
+    for name, (low, high) in (
+        ("min_length", TEXT_INPUT_MIN_LENGTH_RANGE),
+        ("max_length", TEXT_INPUT_MAX_LENGTH_RANGE),
+    ):
+        value = element.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            errors.append(f"{where}.{name} must be an integer from {low} to {high}")
 
 
 def _check_options(where: str, element: Mapping[str, Any], errors: list[str]) -> None:
@@ -110,14 +196,31 @@ def _check_element(where: str, element: Mapping[str, Any], errors: list[str]) ->
         errors.append(f"{where}.placeholder > {PLACEHOLDER_MAX} chars")
     if "options" in element or "option_groups" in element:
         _check_options(where, element, errors)
+    if (
+        element.get("type") == "overflow"
+        and len(element.get("options") or []) > OVERFLOW_OPTIONS_MAX
+    ):
+        errors.append(f"{where}: {len(element['options'])} options > {OVERFLOW_OPTIONS_MAX}")
+    if element.get("type") == "plain_text_input":
+        _check_text_input(where, element, errors)
+    if "confirm" in element:
+        _check_confirm(f"{where}.confirm", element["confirm"], errors)
 
 
 def _check_block(where: str, block: Mapping[str, Any], errors: list[str]) -> None:
     kind = block.get("type")
-    limit = TEXT_LIMITS.get(str(kind))
-    if limit is not None and len(_text(block.get("text"))) > limit:
-        errors.append(f"{where}.text > {limit} chars")
+    if kind == "header":  # a plain_text object (.../blocks/header-block)
+        _check_plain(
+            f"{where}.text", block.get("text"), TEXT_LIMITS["header"], errors, required=True
+        )
+    if kind == "input":
+        _check_plain(f"{where}.label", block.get("label"), INPUT_LABEL_MAX, errors, required=True)
+        _check_plain(f"{where}.hint", block.get("hint"), INPUT_HINT_MAX, errors, required=False)
+        if not isinstance(block.get("element"), Mapping):
+            errors.append(f"{where}.element is required")
     if kind == "section":
+        if len(_text(block.get("text"))) > TEXT_LIMITS["section"]:
+            errors.append(f"{where}.text > {TEXT_LIMITS['section']} chars")
         if not _text(block.get("text")) and not block.get("fields"):
             errors.append(f"{where}: a section needs text or fields")
         fields = block.get("fields") or []
@@ -155,9 +258,10 @@ def block_errors(blocks: Sequence[Mapping[str, Any]], *, surface: str = "message
         if len(block.get("block_id", "")) > BLOCK_ID_MAX:
             errors.append(f"blocks[{i}].block_id > {BLOCK_ID_MAX} chars")
         _check_block(f"blocks[{i}]", block, errors)
+        _check_text_objects(f"blocks[{i}]", block, errors)
     if surface == "message":
         errors.extend(message_text_errors(blocks))
-    return errors
+    return list(dict.fromkeys(errors))  # a section's text is a text object too: said once
 
 
 def view_errors(view: Mapping[str, Any]) -> list[str]:
@@ -167,8 +271,9 @@ def view_errors(view: Mapping[str, Any]) -> list[str]:
         return [f"view.type must be modal or home, not {surface!r}"]
     errors = block_errors(view.get("blocks", []), surface=surface)
     for name in ("title", "submit", "close"):
-        if len(_text(view.get(name))) > MODAL_TEXT_MAX:
-            errors.append(f"view.{name} > {MODAL_TEXT_MAX} chars")
+        if view.get(name) is not None:  # plain_text, 24 characters (.../views/modal-views)
+            _check_plain(f"view.{name}", view[name], MODAL_TEXT_MAX, errors, required=False)
+            _check_text_objects(f"view.{name}", view[name], errors)
     if surface == "modal" and not _text(view.get("title")):
         errors.append("view.title is required for a modal")
     if len(view.get("private_metadata", "")) > PRIVATE_METADATA_MAX:

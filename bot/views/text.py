@@ -181,6 +181,31 @@ class Fit(NamedTuple):
     blocks: list[Block]
 
 
+def _largest(
+    attempt: Callable[[int], list[Block] | None], low: int, high: int, guess: int
+) -> tuple[int, list[Block]] | None:
+    """The largest ``v`` in ``low..high`` for which ``attempt(v)`` gives blocks (it does up to
+    some ``v``, then no more), with them: ``guess`` and the one after it are tried first (an
+    exact guess costs two attempts), then a binary search; None when not even ``low`` does."""
+    found: tuple[int, list[Block]] | None = None
+    below, above = low - 1, high + 1  # the largest known to fit, the smallest known not to
+
+    def check(value: int) -> None:
+        nonlocal found, below, above
+        blocks = attempt(value)
+        if blocks is None:
+            above = value
+        else:
+            below, found = value, (value, blocks)
+
+    for value in (guess, guess + 1):
+        if below < value < above:
+            check(value)
+    while above - below > 1:
+        check((below + above) // 2)
+    return found
+
+
 def fit_menu(build: Callable[[int, int, int], list[Block]], names: Sequence[str]) -> Fit:
     """The blocks ``build(preview_max, option_text_max, shown)`` makes of a message with an
     example (shown up to ``preview_max`` characters) and a menu of ``names`` (its first
@@ -189,7 +214,11 @@ def fit_menu(build: Callable[[int, int, int], list[Block]], names: Sequence[str]
     away); every name also cut in its middle, down to OPTION_TEXT_MIN; and only past that
     (hundreds of labels) a menu of the first names that fit, which ``build`` says
     (:func:`menu_note`): none when not even one does, and ``build`` leaves the menu out. Slack
-    refuses the whole message otherwise (`msg_blocks_too_long`, see bot.views.limits)."""
+    refuses the whole message otherwise (`msg_blocks_too_long`, see bot.views.limits).
+
+    ``build`` may also shrink its other text as the menu does (bot.views.labeling fits label
+    guidelines in the room the names leave): the message it makes must only not grow when
+    names are shorter or fewer."""
     every = len(names)
     blocks = build(EXAMPLE_PREVIEW_MAX, OPTION_TEXT_MAX, every)
     if text_length(blocks) <= MESSAGE_TEXT_BUDGET:
@@ -198,17 +227,27 @@ def fit_menu(build: Callable[[int, int, int], list[Block]], names: Sequence[str]
     spare = MESSAGE_TEXT_BUDGET - text_length(blocks)
     if spare >= 0:
         return Fit(COMPACT_PREVIEW_MAX, OPTION_TEXT_MAX, every, blocks)
+
+    def attempt(text_max: int, shown: int) -> list[Block] | None:
+        tried = build(COMPACT_PREVIEW_MAX, text_max, shown)
+        return tried if text_length(tried) <= MESSAGE_TEXT_BUDGET else None
+
     lengths = [len(name) for name in names]
-    # the menu's names take min(length, 75) characters each as built (shorten_middle)
+    # the menu's names take min(length, 75) characters each as built (shorten_middle): the
+    # longest that fit, were the rest of the text fixed, is the guess; tried, as it may not be
     room = sum(min(n, OPTION_TEXT_MAX) for n in lengths) + spare
-    shorter = min(OPTION_TEXT_MAX, water_level(lengths, room))
-    if shorter >= OPTION_TEXT_MIN:
-        return Fit(COMPACT_PREVIEW_MAX, shorter, every, build(COMPACT_PREVIEW_MAX, shorter, every))
+    guess = min(OPTION_TEXT_MAX - 1, max(OPTION_TEXT_MIN, water_level(lengths, room)))
+    every_name = _largest(
+        lambda text_max: attempt(text_max, every), OPTION_TEXT_MIN, OPTION_TEXT_MAX - 1, guess
+    )
+    if every_name is not None:
+        shorter, blocks = every_name
+        return Fit(COMPACT_PREVIEW_MAX, shorter, every, blocks)
     # how many names fit: the most for which the message does (``every`` does not; none may)
     low, high = 0, every - 1
     while low < high:
         middle = (low + high + 1) // 2
-        if text_length(build(COMPACT_PREVIEW_MAX, OPTION_TEXT_MIN, middle)) <= MESSAGE_TEXT_BUDGET:
+        if attempt(OPTION_TEXT_MIN, middle) is not None:
             low = middle
         else:
             high = middle - 1

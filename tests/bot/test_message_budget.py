@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from bot import ids
 from bot.scheduling import proposal_poster
 from bot.slack_text import escape
-from bot.views import labeling_message, parse_label_value
+from bot.views import labeling, labeling_message, parse_label_value
 from bot.views.digest import digest_message
 from bot.views.disputes import DisputeCard, dispute_message
 from bot.views.labeling import guidelines_note
@@ -38,7 +38,16 @@ from bot.views.proposals import (
     superseded_message,
 )
 from bot.views.review import ReviewCard, parse_review_value, review_message
-from bot.views.text import OPTION_TEXT_MIN, fit_lines, fit_menu, fit_text, section
+from bot.views.text import (
+    COMPACT_PREVIEW_MAX,
+    EXAMPLE_PREVIEW_MAX,
+    OPTION_TEXT_MAX,
+    OPTION_TEXT_MIN,
+    fit_lines,
+    fit_menu,
+    fit_text,
+    section,
+)
 from engine import exporting, projects, proposing, taxonomy
 from engine.digest import CurvePoint, Digest
 from engine.forecast import Forecast, StopAdvice
@@ -352,6 +361,24 @@ def test_fit_menu_offers_none_of_an_empty_menu_or_when_not_one_name_fits() -> No
     assert fit.shown == 1 and text_length(fit.blocks) <= MESSAGE_TEXT_BUDGET
 
 
+def test_fit_menu_cuts_names_no_shorter_than_the_rest_of_the_message_needs() -> None:
+    # as in the labeling DM, the rest of the message may shrink once the names are cut (its note
+    # on guidelines goes when the guidelines then fit whole): the names keep the room that frees
+    def text(n: int) -> dict[str, Any]:
+        return {"type": "section", "text": {"type": "mrkdwn", "text": "x" * n}}
+
+    def build(preview_max: int, text_max: int, shown: int) -> list[dict[str, Any]]:
+        note = [text(1000)] if text_max == OPTION_TEXT_MAX else []  # needed only when uncut
+        names = [text(min(60, text_max)) for _ in range(shown)]
+        return [text(2750), text(2750), *note, *names]  # 5,500 besides the names and the note
+
+    fit = fit_menu(build, ["n" * 60] * 100)  # as built: 5,500 + 1,000 + 100 × 60 = budget + 1,500
+    # 100 names of 55 characters fill the budget exactly once the note is gone (not 45 each,
+    # which would make room for the note too)
+    assert (fit.option_text_max, fit.shown) == (55, 100)
+    assert text_length(fit.blocks) == MESSAGE_TEXT_BUDGET
+
+
 def test_fit_lines_counts_the_total_and_cuts_a_first_line_too_long_for_the_limit() -> None:
     def more(n: int) -> str:
         return f"… and {n} more"
@@ -406,3 +433,41 @@ def test_a_proposal_with_huge_evidence_is_posted_to_the_channel(bot: Bot) -> Non
     (posted,) = bot.api.messages(CHANNEL)
     assert text_length(posted["blocks"]) <= MESSAGE_TEXT_BUDGET
     assert ids.PROPOSAL_APPROVE in {el["action_id"] for _, el in elements(posted)}
+
+
+def test_the_labeling_dm_fits_its_menu_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    passes: list[int] = []
+
+    def counted(build: Any, names: Any) -> Any:
+        passes.append(len(names))
+        return fit_menu(build, names)
+
+    monkeypatch.setattr(labeling, "fit_menu", counted)
+    payload = labeling_message(_card(DESCRIBED))  # guidelines cut: the note's room is needed
+    assert guidelines_note("clinc150") in _fits(payload)
+    assert passes == [150]
+
+
+def test_guidelines_that_fit_beside_a_shorter_example_come_whole_without_the_note() -> None:
+    # two guidelines of 50 characters, and an example as long as leaves 99 beside the menu: one
+    # too few for both whole, and too few for the note. Shown shorter (its full text a click
+    # away), the example makes room for both: nothing is cut, and no note says it is.
+    labels = [LabelChoice(f"label_{i:03d}_" + "n" * 65, "g" * 50 if i < 2 else None, i)
+              for i in range(110)]  # fmt: skip
+    without_guidelines = [LabelChoice(lb.name, None, lb.id) for lb in labels]
+
+    def length(example: int, card_labels: list[LabelChoice]) -> int:
+        card = ExampleCard(example_id=7, text="t" * example, project="p", labels=card_labels)
+        return text_length(labeling_message(card)["blocks"])
+
+    leaving_99 = 2000 + (MESSAGE_TEXT_BUDGET - 99) - length(2000, without_guidelines)
+    assert length(leaving_99, without_guidelines) == MESSAGE_TEXT_BUDGET - 99
+    assert leaving_99 <= EXAMPLE_PREVIEW_MAX and len(guidelines_note("p")) > 99
+    card = ExampleCard(example_id=7, text="t" * leaving_99, project="p", labels=labels)
+    payload = labeling_message(card)
+    blocks = _fits(payload)
+    described = [o["description"]["text"] for o in _options(payload, ids.LABEL_SELECT)
+                 if "description" in o]  # fmt: skip
+    assert described == ["g" * 50, "g" * 50]
+    assert "Label guidelines are cut" not in blocks
+    assert payload["blocks"][0]["text"]["text"] == "t" * (COMPACT_PREVIEW_MAX - 1) + "…"

@@ -5,7 +5,8 @@ exercise serialisation, retries and error handling the way production does. Ever
 recorded; failures (429 with Retry-After, 5xx, `{"ok": false}`) can be programmed; Block Kit
 limits are checked on message and view methods the way Slack answers `invalid_blocks`, and a
 message whose blocks hold too much text in all is refused with `msg_blocks_too_long` (a limit
-Slack does not document: see bot.views.limits).
+Slack does not document: see bot.views.limits). Messages posted to a response_url are checked
+the same way and refused as Slack refuses a webhook: HTTP 400 with the error as the body.
 Shapes follow https://docs.slack.dev/reference/methods/<method>.
 """
 
@@ -65,6 +66,7 @@ class _State:
     uploads: dict[str, bytes] = field(default_factory=dict)
     users: dict[str, Params] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    refused: list[Call] = field(default_factory=list)  # response_url posts answered with a 400
     delays: dict[str, tuple[float, str | None]] = field(default_factory=dict)  # method -> (s, ch)
 
 
@@ -217,6 +219,12 @@ class FakeSlackAPI:
         with self._cond:
             return list(self._state.warnings)
 
+    def refused(self, call: Call) -> bool:
+        """Whether Slack refused ``call`` (a response_url post with invalid blocks), so that
+        nobody saw it."""
+        with self._cond:
+            return any(call is c for c in self._state.refused)
+
     @property
     def uploads(self) -> dict[str, bytes]:
         with self._cond:
@@ -226,8 +234,9 @@ class FakeSlackAPI:
     def _handle(
         self, method: str, params: Params, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        call = Call(method, params, headers, body)
         with self._cond:
-            self._state.calls.append(Call(method, params, headers, body))
+            self._state.calls.append(call)
             self._cond.notify_all()
             seconds, channel = self._state.delays.get(method, (0.0, None))
         if seconds and channel in (None, params.get("channel")):
@@ -241,12 +250,29 @@ class FakeSlackAPI:
                     queue.pop(0)  # type: ignore[union-attr]
             if failure is not None:
                 return _failure_response(failure)
-            if method in ("upload", "response_url"):
-                if method == "upload":
-                    self._state.uploads[params["file_id"]] = body
+            if method == "response_url":
+                return self._respond(call)
+            if method == "upload":
+                self._state.uploads[params["file_id"]] = body
                 return 200, {"Content-Type": "text/plain"}, f"OK - {len(body)}".encode()
             result = self._authorize(params, headers) or self._dispatch(method, params)
         return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(result).encode()
+
+    def _respond(self, call: Call) -> tuple[int, dict[str, str], bytes]:
+        """A post to a response_url: a message payload like chat.postMessage's, under the same
+        block limits (https://docs.slack.dev/interactivity/handling-user-interaction), refused
+        as a webhook refuses one: HTTP 400 with the error alone as text (Slack's webhooks answer
+        "invalid_blocks" so: sourcegraph/sourcegraph#49979). What a response_url answers to too
+        much text in all is not documented; we answer as chat.postMessage does."""
+        blocks = call.params.get("blocks") or []
+        errors = block_errors(blocks) if isinstance(blocks, list) else []
+        if errors:
+            too_long = message_text_errors(blocks)
+            error = MSG_BLOCKS_TOO_LONG if errors == too_long else "invalid_blocks"
+            self._state.refused.append(call)
+            self._state.warnings.append(f"response_url: {error}: {'; '.join(errors)}")
+            return 400, {"Content-Type": "text/plain"}, error.encode()
+        return 200, {"Content-Type": "text/plain"}, f"OK - {len(call.body)}".encode()
 
     def _authorize(self, params: Params, headers: dict[str, str]) -> Params | None:
         token = headers.get("authorization", "").removeprefix("Bearer ").strip() or params.get(

@@ -181,9 +181,10 @@ class SlackSim:
         return [m for m in self.dm(user) if choices(m)]
 
     def ephemerals(self, user: str) -> list[str]:
-        """Texts sent back through `user`'s response_url (ephemeral answers), oldest first."""
+        """Texts sent back through `user`'s response_url (ephemeral answers), oldest first;
+        not those Slack refused (invalid blocks), which nobody saw."""
         return [
             str(c.params.get("text", ""))
             for c in self.api.calls("response_url")
-            if c.params["_to"] == user
+            if c.params["_to"] == user and not self.api.refused(c)
         ]
