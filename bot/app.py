@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse, Respond
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookResponse
 
 from bot.config import SlackSettings
 from bot.listeners import register_all
@@ -41,12 +42,34 @@ def build_app(settings: SlackSettings, services: Services) -> App:
 
     def provide_services(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
         context["services"] = services
+        given = context.respond
+        if given is not None and given.response_url:
+            context["respond"] = CheckedRespond(
+                response_url=given.response_url, proxy=given.proxy, ssl=given.ssl
+            )
         return next()
 
     app.use(provide_services)
     register_all(app, on_error=handle_error)
     app.error(handle_error)
     return app
+
+
+class CheckedRespond(Respond):
+    """Bolt's ``respond()``, which does not raise when Slack refuses the message (a
+    response_url answers HTTP 400 ``invalid_blocks``, or 404 once it has expired after 30
+    minutes or 5 uses): the refusal is logged, or the answer would vanish without a trace.
+    https://docs.slack.dev/interactivity/handling-user-interaction"""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> WebhookResponse:
+        answer = super().__call__(*args, **kwargs)
+        if answer.status_code >= 400:
+            log.warning(
+                "Slack refused an answer to a response_url: HTTP %s %s",
+                answer.status_code,
+                str(answer.body)[:200],
+            )
+        return answer
 
 
 def handle_error(

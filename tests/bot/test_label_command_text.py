@@ -4,6 +4,10 @@ the project bound to that channel."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from bot.app import UNEXPECTED
 from engine import projects
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
@@ -60,3 +64,18 @@ def test_a_channel_mention_names_its_project(bot: Bot, bank: dict[str, str]) -> 
     answer = _answer(bot, EXPERT, "<#C0RANDOM|random>")
     assert "No project has <#C0RANDOM> as its channel" in answer
     assert "--channel C0RANDOM" in answer
+
+
+def test_an_answer_slack_refuses_is_logged_not_lost_without_a_trace(
+    bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bolt's respond() does not raise when a response_url answers 400 (invalid_blocks) or 404
+    (expired): labelbot logs it, so an answer that never reached the user shows in the log."""
+    bot.api.fail_next("response_url", status=400, retry_after=None)
+    with caplog.at_level(logging.WARNING, logger="bot.app"):
+        bot.slack.command(EXPERT, "help")
+        bot.settle()
+    refused = [r for r in caplog.records if "Slack refused an answer" in r.getMessage()]
+    assert len(refused) == 1 and "HTTP 400" in refused[0].getMessage()
+    assert _answer(bot, EXPERT, "help")  # the next answer goes through: nothing else broke
+    assert len([r for r in caplog.records if "Slack refused" in r.getMessage()]) == 1
