@@ -106,7 +106,11 @@ class Model:
         return proba
 
     def save(self, path: Path) -> None:
-        """Write an .npz of plain arrays atomically (temporary file + os.replace); no pickle."""
+        """Write an .npz of plain arrays atomically (temporary file + os.replace); no pickle.
+
+        The data and the rename are synced to disk before this returns: the caller then commits
+        the file as the active model, and a power loss must not leave that row pointing at an
+        empty or partial file (a rename can reach the disk before the data it names)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {
@@ -128,10 +132,28 @@ class Model:
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **arrays)  # type: ignore[arg-type]
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _sync_dir(path.parent)
+
+
+def _sync_dir(folder: Path) -> None:
+    """fsync ``folder`` so a rename into it is on disk (POSIX). Windows cannot open a folder,
+    and some file systems refuse to sync one: the rename is then as durable as they make it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_model(path: Path) -> Model:

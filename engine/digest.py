@@ -15,7 +15,13 @@ from typing import Any
 
 from engine import taxonomy
 from engine.consensus import AgreementReport, agreement_report
-from engine.evaluation import QUEUE_BIAS, PerClassF1, per_class_f1, queue_chose_labels
+from engine.evaluation import (
+    QUEUE_BIAS,
+    PerClassF1,
+    names_today,
+    per_class_f1,
+    queue_chose_labels,
+)
 from engine.forecast import (
     MIN_POINTS,
     Forecast,
@@ -259,7 +265,11 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         same = [p for p in earlier if p.source == current.source]
         if same:
             change = current.accuracy - same[-1].accuracy
-    per_class = per_class_f1(active.metrics) if active is not None else PerClassF1("", {}, {})
+    per_class = PerClassF1("", {}, {})
+    if active is not None:
+        per_class = _today(per_class_f1(active.metrics), names_today(
+            ws, name, classes=active.metrics.get("labels") or [], as_of=active.created_at
+        ))  # fmt: skip
     per_class = _only(per_class, set(active_labels))
     target = float(project.settings.get("target_accuracy", DEFAULT_TARGET))
     return Digest(
@@ -296,6 +306,17 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
 def points_change(change: float) -> str:
     """An accuracy change in percentage points ("+2.5 points"; a percent would read relative)."""
     return f"{change * 100:+.1f} points".replace("-", "\u2212")
+
+
+def _today(scores: PerClassF1, names: dict[str, str]) -> PerClassF1:
+    """The scores under each class's label's name today (evaluation.names_today): a label
+    renamed since keeps its score, and one whose old name another label took since does not
+    lend it that label's; a class whose label is gone is left out."""
+    return dataclasses.replace(
+        scores,
+        f1={names[lb]: f1 for lb, f1 in scores.f1.items() if lb in names},
+        support={names[lb]: n for lb, n in scores.support.items() if lb in names},
+    )
 
 
 def _only(scores: PerClassF1, labels: set[str]) -> PerClassF1:

@@ -30,7 +30,7 @@ from engine.classifier import Model, PoolGraph, build_pool_graph, stratified_fol
 from storage.db import session_scope
 from storage.errors import InvalidInputError
 from storage.repositories import assignments, feedback, projects
-from storage.repositories import taxonomy as taxonomy_repo
+from storage.repositories import models as model_repo
 
 if TYPE_CHECKING:
     from engine.workspace import Workspace
@@ -407,22 +407,19 @@ def names_today(
     ws: Workspace, project: str, *, classes: Sequence[str], as_of: datetime
 ) -> dict[str, str]:
     """The label each of a model's ``classes`` (its names when it was trained, at ``as_of``)
-    is, by the name it has today: a rename changes the name, never the label. A class whose
-    label is gone is left out; one merged since is its own label still (retired), not the
-    label it went into, whose score is its own."""
+    is, by the name it has today: a rename changes the name, never the label. The label is the
+    one that had the name at ``as_of`` (from the rename history), not the one that has it
+    today: two labels may have swapped names since. A class whose label is gone is left out;
+    one merged since is its own label still (retired), not the label it went into, whose score
+    is its own."""
+
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        labels = projects.list_labels(session=session, project_id=found.id, active_only=False)
-        then = {lb.name: lb for lb in labels if lb.created_at <= as_of}
-        out: dict[str, str] = {}
-        for name in classes:
-            label = then.get(name) or taxonomy_repo.find_by_former_name(
-                session=session, project_id=found.id, name=name
-            )
-            if label is not None:
-                out[name] = label.name
-        return out
+        labels = model_repo.class_labels(
+            session=session, project_id=found.id, classes=classes, as_of=as_of
+        )
+        return {name: lb.name for name, lb in zip(classes, labels, strict=True) if lb is not None}
 
 
 def run_summary(

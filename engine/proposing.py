@@ -5,10 +5,12 @@ examples, its experts' disagreements and the examples they set aside (skipped, f
 discussed without labeling them), and stores what they find: the same key keeps its row (and
 its Slack message) with fresh evidence, open
 proposals no longer found become ``superseded``, and a decided proposal (rejected, approved or
-applied) is held back until its evidence has grown by ``engine.proposals.EVIDENCE_GROWTH``.
+applied) is held back until its evidence has grown (``engine.proposals.filter_rejected``; a
+rename carries the decision over to the label's new name).
 
 :func:`approve` applies the change through :mod:`engine.taxonomy` (so it is a recorded event
-like any other); :func:`reject` records the answer. Only admins decide: the caller says whether
+like any other; the proposal becomes ``applied`` in the change's own transaction);
+:func:`reject` records the answer. Only admins decide: the caller says whether
 the actor is one (``actor_is_admin``), because a project without its own admins falls back to
 the Slack workspace's admins, whom only the bot can see (:func:`may_decide` combines the two).
 The CLI acts as the local operator and passes True.
@@ -28,7 +30,7 @@ import numpy as np
 from engine import taxonomy
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError, NotFoundError, StaleActionError
+from storage.errors import InvalidInputError, LabelbotError, NotFoundError, StaleActionError
 from storage.models import TaxonomyProposal, utcnow
 from storage.repositories import examples, feedback, models, projects
 from storage.repositories import proposals as repo
@@ -57,7 +59,7 @@ class Decision:
 
 def key_text(key: Sequence[str]) -> str:
     """A proposal key as stored (JSON), e.g. ``'["merge", "A", "B"]'``."""
-    return json.dumps(list(key), ensure_ascii=False)
+    return repo.key_text(key)
 
 
 def may_decide(ws: Workspace, *, project: str, user_id: str, workspace_admin: bool) -> bool:
@@ -300,30 +302,43 @@ def approve(
 
     merge: into the label with more examples (or ``names[0]``); split: into the clusters'
     suggested names; add: the suggested name; rare: merge into the nearest label when that is
-    the suggestion, else "gather more", which changes nothing (the proposal is ``approved``;
-    applied ones are ``applied``). A failed change leaves the proposal open.
+    the suggestion, else "gather more", which changes nothing (the proposal is ``approved``).
+
+    A change and the proposal's move from open to ``applied`` (with the change's event id)
+    commit in one transaction, under the taxonomy's lock: a failed change, or a process killed
+    while applying it, leaves the proposal open (its Slack buttons still work), never decided
+    without its change. The queue is re-scored after that commit (``rescore``): a crash there
+    leaves the change and the proposal applied, and the next re-score catches up.
     """
     _require_admin(actor_is_admin, actor, "approve")
     row = open_proposal(ws, project, proposal_id)
-    apply = _plan(ws, project, row, names=names, actor=actor, reason=reason, rescore=rescore)
-    if apply is None:
+    plan = _plan(ws, project, row, names=names, actor=actor, reason=reason, rescore=rescore)
+    if plan is None:
         label = row.labels[0] if row.labels else "it"
         summary = f"nothing to change now: gather more examples of {label}"
         _claim(ws, row, status="approved", actor=actor, reason=reason.strip() or summary)
         return Decision(get_proposal(ws, proposal_id), summary)
-    _claim(ws, row, status="approved", actor=actor, reason=reason.strip())
+    kind, apply = plan
+
+    def mark_applied(session: Any, details: dict[str, Any], event_id: int) -> None:
+        # in the change's transaction: of two admins approving at once, the first applies it
+        # and the second's change fails or, should it apply, is rolled back here
+        won = repo.change_status(
+            session=session, proposal_id=proposal_id, status="applied", actor=actor,
+            reason=reason.strip() or taxonomy.summarize(kind, details), label_event_id=event_id,
+        )  # fmt: skip
+        if not won:
+            now = repo.get_proposal(session=session, proposal_id=proposal_id)
+            raise StaleActionError(_decided_note(now))
+
     try:
-        change = apply()
-    except BaseException:
-        with session_scope(ws.db) as session:
-            repo.change_status(
-                session=session, proposal_id=proposal_id, status="open", from_status="approved"
-            )
+        with taxonomy.committing_with(mark_applied):
+            change = apply()
+    except LabelbotError:
+        now = get_proposal(ws, proposal_id)
+        if now.status != "open":  # decided (or superseded) meanwhile: that is why it failed
+            raise StaleActionError(_decided_note(now)) from None
         raise
-    with session_scope(ws.db) as session:
-        repo.change_status(session=session, proposal_id=proposal_id, status="applied",
-                           from_status="approved", reason=reason.strip() or change.summary,
-                           label_event_id=change.event_id)  # fmt: skip
     return Decision(get_proposal(ws, proposal_id), change.summary, change)
 
 
@@ -359,7 +374,8 @@ def open_proposal(ws: Workspace, project: str, proposal_id: int) -> TaxonomyProp
 
 
 def _claim(ws: Workspace, row: TaxonomyProposal, *, status: str, actor: str, reason: str) -> None:
-    """Open → ``status`` in one conditional write: of two admins clicking at once, one wins.
+    """Open → ``status`` in one conditional write: of two admins clicking at once, one wins
+    (a rejection, or an approval that changes nothing; see :func:`approve` for the others).
 
     Under the taxonomy's lock, like a refresh's save: a decision lands before or after it,
     never between its re-read of the decided keys and its write (which would re-open the key)."""
@@ -414,8 +430,9 @@ def _plan(
     actor: str,
     reason: str,
     rescore: bool,
-) -> Callable[[], taxonomy.TaxonomyChange] | None:
-    """A function applying the proposal's change (None: nothing to apply), checked up front."""
+) -> tuple[str, Callable[[], taxonomy.TaxonomyChange]] | None:
+    """The kind of change the proposal makes and a function applying it (None: nothing to
+    apply), checked up front."""
     chosen = [projects.label_key(n) for n in names or () if n.strip()]
     if chosen:
         fewest, most = names_allowed(row)
@@ -425,16 +442,18 @@ def _plan(
     why = f"proposal {row.id}" + (f": {reason.strip()}" if reason.strip() else "")
     common: dict[str, Any] = {"project": project, "actor": actor, "reason": why, "rescore": rescore}
     if row.kind == "merge":
-        return lambda: taxonomy.merge_labels(ws, labels=list(row.labels), into=parts[0], **common)
+        return "merge", lambda: taxonomy.merge_labels(
+            ws, labels=list(row.labels), into=parts[0], **common
+        )
     if row.kind == "split":
-        return lambda: taxonomy.split_label(ws, label=row.labels[0], into=parts, **common)
+        return "split", lambda: taxonomy.split_label(ws, label=row.labels[0], into=parts, **common)
     if row.kind == "add":
-        return lambda: taxonomy.add_labels(ws, names=parts, **common)
+        return "add", lambda: taxonomy.add_labels(ws, names=parts, **common)
     if row.kind == "rare":
         if not parts:
             return None
         merged = [str(row.evidence["nearest_label"]), row.labels[0]]
-        return lambda: taxonomy.merge_labels(ws, labels=merged, into=parts[0], **common)
+        return "merge", lambda: taxonomy.merge_labels(ws, labels=merged, into=parts[0], **common)
     raise InvalidInputError(f"proposal {row.id} has an unknown kind {row.kind!r}")
 
 

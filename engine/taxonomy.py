@@ -30,7 +30,10 @@ do (the CLI acts as the local operator).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,9 +43,11 @@ from storage.db import session_scope
 from storage.errors import ConflictError, InvalidInputError, LabelbotError, StaleActionError
 from storage.models import Label, Project
 from storage.repositories import examples, projects
+from storage.repositories import models as model_repo
 from storage.repositories import proposals as proposal_repo
 from storage.repositories import taxonomy as repo
 
+log = logging.getLogger(__name__)
 TAXONOMY_CHANGED_AT = "taxonomy_changed_at"  # project setting: ISO time of the last change
 # storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
 Session = Any
@@ -214,10 +219,12 @@ def merge_labels(
         assert found.id is not None
         if len(labels) < 2:
             raise InvalidInputError("a merge needs at least two labels: `merge NAME A B`")
-        repeated = sorted({n for n in labels if list(labels).count(n) > 1})
+        sources = [_active_label(session, found, n) for n in labels]
+        # by id: "age_limit " or a decomposed "é" name the same label as its stored spelling
+        ids = [lb.id for lb in sources]
+        repeated = sorted({lb.name for lb in sources if ids.count(lb.id) > 1})
         if repeated:
             raise InvalidInputError(f"cannot merge label {repeated[0]!r} with itself")
-        sources = [_active_label(session, found, n) for n in labels]
         target_name = projects.label_key(into or labels[0])
         target = next((lb for lb in sources if lb.name == target_name), None)
         created = False
@@ -306,9 +313,9 @@ def retire_label(
         old = _active_label(session, found, label)
         target = None
         if map_to is not None:
-            if map_to == label:
-                raise InvalidInputError(f"cannot retire {label!r} and map it to itself")
             target = _active_label(session, found, map_to)
+            if target.id == old.id:  # by id: another spelling of the same name is the same label
+                raise InvalidInputError(f"cannot retire {old.name!r} and map it to itself")
         if len(projects.list_labels(session=session, project_id=found.id)) < 2:
             raise InvalidInputError(f"cannot retire {label!r}: it is the project's last label")
         mapped = 0
@@ -590,24 +597,27 @@ def earlier_labels(*, session: Session, example_id: int) -> list[EarlierLabel]:
 
 
 def names_now(
-    ws: Workspace, *, project: str, names: Sequence[str], as_of: datetime
+    ws: Workspace,
+    *,
+    project: str,
+    names: Sequence[str],
+    as_of: datetime,
+    label_ids: Sequence[int] | None = None,
 ) -> list[str | None]:
     """What each label called ``names[i]`` at ``as_of`` (a model's classes when it was trained)
     counts as now: its name after renames, the label it was merged into, or None (split, or
-    retired without a mapping). A label added since under a name the model knew is not it."""
+    retired without a mapping). The label is the one with id ``label_ids[i]`` (the run's
+    ``label_ids``), else the one that had the name at ``as_of``: never the label that has it
+    today (two labels may have swapped names), nor one added since."""
+
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        labels = projects.list_labels(session=session, project_id=found.id, active_only=False)
-        then = {lb.name: lb for lb in labels if lb.created_at <= as_of}
+        labels = model_repo.class_labels(
+            session=session, project_id=found.id, classes=names, as_of=as_of, label_ids=label_ids
+        )
         targets = repo.label_targets(session=session, project_id=found.id)
-        out: list[str | None] = []
-        for name in names:
-            label = then.get(name) or repo.find_by_former_name(
-                session=session, project_id=found.id, name=name
-            )
-            out.append(targets.get(int(label.id or 0)) if label is not None else None)
-        return out
+        return [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
 
 
 def stale_label_note(*, session: Session, label: Label) -> str:
@@ -666,6 +676,22 @@ def _followers(session: Session, labels: Sequence[Label]) -> dict[str, list[int]
 
 # --- shared machinery ----------------------------------------------------------------------------
 
+Then = Callable[[Session, dict[str, Any], int], None]  # (session, details, event id)
+_COMMITTING_WITH: ContextVar[Then | None] = ContextVar("committing_with", default=None)
+
+
+@contextmanager
+def committing_with(then: Then) -> Iterator[None]:
+    """Every change made in the block also runs ``then(session, details, event id)`` in its
+    transaction, once its event exists: both commit, or (``then`` raising, the process dying)
+    neither does. ``engine.proposing`` marks the proposal it applies this way, so a crash never
+    leaves a proposal decided with its change missing. Per thread (a context variable)."""
+    token = _COMMITTING_WITH.set(then)
+    try:
+        yield
+    finally:
+        _COMMITTING_WITH.reset(token)
+
 
 def _change(
     ws: Workspace,
@@ -677,7 +703,7 @@ def _change(
     apply: Callable[[Session, Project], dict[str, Any]],
     retrain: bool = True,
     rescore: bool = True,
-    then: Callable[[Session, dict[str, Any], int], None] | None = None,
+    then: Then | None = None,
 ) -> TaxonomyChange:
     """Run one change in one transaction: apply it, count the examples it sent back to the
     queue, record the event and (unless only guidelines changed) mark the model stale.
@@ -689,6 +715,7 @@ def _change(
         assert found.id is not None
         repo.lock_taxonomy(session=session, project_id=found.id)
         before = set(repo.examples_to_relabel(session=session, project_id=found.id))
+        names_before = _names_by_id(session, found)
         details = apply(session, found)
         after = set(repo.examples_to_relabel(session=session, project_id=found.id))
         details["requeued"] = len(after - before)
@@ -702,8 +729,14 @@ def _change(
             reason=reason.strip(),
             details=details,
         )
-        if then is not None:
-            then(session, details, int(event.id or 0))
+        # decided proposals name labels: they follow a rename (or an undone one), so an
+        # admin's answer keeps holding a proposal back under the label's new name
+        renamed = {names_before[i]: name for i, name in _names_by_id(session, found).items()
+                   if names_before.get(i, name) != name}  # fmt: skip
+        proposal_repo.follow_renames(session=session, project_id=found.id, renamed=renamed)
+        for hook in (then, _COMMITTING_WITH.get()):
+            if hook is not None:
+                hook(session, details, int(event.id or 0))
         if retrain:
             projects.update_project_settings(
                 session=session,
@@ -712,17 +745,34 @@ def _change(
             )
         labels = repo.active_names(session=session, project_id=found.id)
         proposal_repo.supersede_outdated(session=session, project_id=found.id, active=labels)
+    summary = summarize(kind, details)
     if rescore and retrain:
-        refresh_queue(ws, project)
+        try:
+            refresh_queue(ws, project)
+        except LabelbotError as exc:
+            # the change has committed and stands: a failed re-score leaves the queue in its old
+            # order (and the model is stale: the next retrain re-scores), it must not read as a
+            # failed change, which a retry would then find already made
+            log.warning(
+                "re-scoring %s after change #%s (%s) failed: %s", project, event.id, kind, exc
+            )
+            details = {**details, "rescore_pending": str(exc)}
+            summary += "; queue re-score pending"
     return TaxonomyChange(
         event_id=int(event.id or 0),
         kind=kind,
-        summary=summarize(kind, details),
+        summary=summary,
         labels=labels,
         requeued=int(details["requeued"]),
         mapped=int(details.get("mapped", 0)),
         details=details,
     )
+
+
+def _names_by_id(session: Session, project: Project) -> dict[int, str]:
+    assert project.id is not None
+    labels = projects.list_labels(session=session, project_id=project.id, active_only=False)
+    return {int(lb.id or 0): lb.name for lb in labels}
 
 
 def _ref(label: Label) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,7 @@ class Pool:
     y: np.ndarray  # class index per example, -1 when unlabeled
     audit: np.ndarray  # True for examples labeled through an audit pick (a uniform draw)
     label_texts: list[str] = field(default_factory=list)  # per class: what it is searched from
+    label_ids: list[int] = field(default_factory=list)  # per class: its label's id
     # The highest annotation id when the labels were read: later ones are new to a model trained
     # on this pool (the retrain trigger counts them: engine.jobs.retrain_decision) ...
     read_through: int = 0
@@ -109,6 +112,7 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
         rows = examples.list_examples(session=session, project_id=project.id)
         labels = projects.list_labels(session=session, project_id=project.id)
         classes = [lb.name for lb in labels]
+        label_ids = [int(lb.id or 0) for lb in labels]
         label_texts = [label_query(lb.name, lb.description) for lb in labels]
         agreed = feedback.current_labels(
             session=session, project_id=project.id, active_labels=set(classes)
@@ -122,7 +126,7 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
     y = np.array([index.get(agreed.get(int(i), ""), -1) for i in ids], dtype=np.int64)
     audit = np.array([int(i) in audited for i in ids], dtype=bool)
     return Pool(project_id=project.id, example_ids=ids, X=X, classes=classes, y=y, audit=audit,
-                label_texts=label_texts, read_through=read_through,
+                label_texts=label_texts, label_ids=label_ids, read_through=read_through,
                 read_count=read_count)  # fmt: skip
 
 
@@ -151,7 +155,11 @@ def train_project(
         )
     with session_scope(ws.db) as session:
         run = models.start_model_run(
-            session=session, project_id=pool.project_id, n_labels=len(lab), classes=pool.classes
+            session=session,
+            project_id=pool.project_id,
+            n_labels=len(lab),
+            classes=pool.classes,
+            label_ids=pool.label_ids,
         )
     assert run.id is not None
     try:
@@ -169,7 +177,7 @@ def train_project(
             # gets the project out (it trains cold, and is not compared with the old one)
             log.warning("training %s without the active model: %s", name, unusable)
         previous = (active, previous_model) if active and previous_model else None
-        warm = previous[1] if previous and previous[0].classes == pool.classes else None
+        warm = previous[1] if previous and _same_labels(previous[0], pool) else None
         model = train_model(
             pool.X[lab],
             pool.y[lab],
@@ -209,6 +217,7 @@ def train_project(
             pool.classes,
             metrics,
             unusable=cannot_answer,
+            label_ids=pool.label_ids,
         )
         metrics["promotion"] = {"promoted": promote, "reason": reason}
         rows = _prediction_rows(ws, pool, model, project.settings) if promote else []
@@ -224,7 +233,12 @@ def train_project(
             # decided on what was read before training: a pin and the active model may have
             # changed since (a pin, a rollback, another training), and they win
             again, why = promotion_decision(
-                now.settings, active, pool.classes, metrics, unusable=cannot_answer
+                now.settings,
+                active,
+                pool.classes,
+                metrics,
+                unusable=cannot_answer,
+                label_ids=pool.label_ids,
             )
             held = (
                 _overtaken(session, pool.project_id, version=version, before=active_before)
@@ -279,8 +293,21 @@ def _labels_changed(session: Any, pool: Pool) -> bool:
     """Whether the labels changed (renamed, merged, split, added, retired) since ``pool`` was
     read: predictions computed from it name labels of before. Read under
     :func:`models.lock_models`, which taxonomy changes take turns with."""
-    classes = [lb.name for lb in projects.list_labels(session=session, project_id=pool.project_id)]
-    return classes != pool.classes
+    labels = projects.list_labels(session=session, project_id=pool.project_id)
+    return [lb.name for lb in labels] != pool.classes or not _same_ids(
+        [int(lb.id or 0) for lb in labels], pool.label_ids
+    )
+
+
+def _same_ids(a: list[int] | None, b: list[int] | None) -> bool:
+    """Whether two lists of label ids are the same, where both are known (a run recorded
+    before they were kept has none; its names decide)."""
+    return a is None or b is None or not a or not b or list(a) == list(b)
+
+
+def _same_labels(run: ModelRun, pool: Pool) -> bool:
+    """Whether ``run``'s classes are ``pool``'s, in order: the same names of the same labels."""
+    return list(run.classes) == pool.classes and _same_ids(run.label_ids, pool.label_ids)
 
 
 def _texts_added(session: Any, pool: Pool) -> bool:
@@ -319,7 +346,7 @@ def _audit_metrics(
         return {}
     out: dict[str, Any] = {}
     candidates = {"audit": model}
-    if previous is not None and previous[0].classes == pool.classes:
+    if previous is not None and _same_labels(previous[0], pool):
         candidates["audit_active"] = previous[1]
     for key, scorer in candidates.items():
         probs = _pool_proba(scorer, pool, idx)
@@ -341,6 +368,7 @@ def promotion_decision(
     metrics: dict[str, Any],
     *,
     unusable: str | None = None,
+    label_ids: list[int] | None = None,
 ) -> tuple[bool, str]:
     """Whether a freshly trained model should replace the active one, and why.
 
@@ -349,6 +377,8 @@ def promotion_decision(
     on the audit set (an unbiased sample) by more than the active model's interval. Labels chosen
     by active learning are a biased sample, so cross-validated scores never gate a promotion.
     An active model that cannot answer (``unusable`` says why) is replaced unless pinned.
+    ``label_ids``: the ids of ``classes``' labels (told apart from the active model's by them
+    too, when both are known: two labels may have swapped names).
     """
     pinned = settings.get("pinned_version")
     if pinned is not None:
@@ -357,7 +387,7 @@ def promotion_decision(
         return True, "first model"
     if unusable is not None:
         return True, f"the active model v{active.version} cannot answer: {unusable}"
-    if active.classes != classes:
+    if active.classes != classes or not _same_ids(active.label_ids, label_ids):
         return True, "the taxonomy changed since the active model"
     new_audit = metrics.get("audit") or {}
     # the active model scored on the same audit labels now; else what it scored when trained
@@ -424,7 +454,7 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> Activatio
         stored = ws.settings.artifact_file(run.artifact_path) if run.artifact_path else None
         if run.status != "ready" or stored is None or not stored.exists():
             raise InvalidInputError(f"model v{version} has no usable file (status {run.status})")
-        mapping = class_map(ws, name, run, pool.classes)
+        mapping = class_map(ws, name, run, pool.classes, pool.label_ids)
         if mapping is None:
             raise InvalidInputError(
                 f"model v{version} was trained on a different set of labels; retrain instead"
@@ -658,7 +688,7 @@ def rescore_project(ws: Workspace, name: str) -> int:
             log.warning("re-scoring %s as a cold start: %s", name, unusable)
         with session_scope(ws.db, read_only=True) as session:
             project = projects.get_project(session=session, name=name)
-        mapping = class_map(ws, name, run, pool.classes) if run and loaded else None
+        mapping = class_map(ws, name, run, pool.classes, pool.label_ids) if run and loaded else None
         model = loaded if mapping is not None else None
         rows = _prediction_rows(ws, pool, model, project.settings, mapping)
         with session_scope(ws.db) as session:
@@ -681,15 +711,25 @@ def rescore_project(ws: Workspace, name: str) -> int:
     )
 
 
-def class_map(ws: Workspace, name: str, run: ModelRun, classes: list[str]) -> np.ndarray | None:
-    """A 0/1 matrix (the run's classes × ``classes``, today's labels) that carries the run's
-    probabilities over to today's taxonomy: a renamed label is the same class, merged labels'
-    probabilities add up. None when the run cannot speak for today's labels: one of its labels
-    was split or retired without a mapping, or a label was added since (the model never saw
-    it); the queue then falls back to a cold start until the next model."""
-    if list(run.classes) == list(classes):
-        return np.eye(len(classes))
-    now = taxonomy.names_now(ws, project=name, names=run.classes, as_of=run.created_at)
+def class_map(
+    ws: Workspace,
+    name: str,
+    run: ModelRun,
+    classes: list[str],
+    label_ids: list[int] | None = None,
+) -> np.ndarray | None:
+    """A 0/1 matrix (the run's classes × ``classes``, today's labels, whose ids are
+    ``label_ids``) that carries the run's probabilities over to today's taxonomy: a renamed
+    label is the same class, merged labels' probabilities add up. Classes are followed by label
+    (``taxonomy.names_now``), never by name: two labels may have swapped names. None when the
+    run cannot speak for today's labels: one of its labels was split or retired without a
+    mapping, or a label was added since (the model never saw it); the queue then falls back to
+    a cold start until the next model."""
+    if run.label_ids is not None and label_ids is not None and run.label_ids == label_ids:
+        return np.eye(len(classes))  # the same labels, in the same order
+    now = taxonomy.names_now(
+        ws, project=name, names=run.classes, as_of=run.created_at, label_ids=run.label_ids
+    )
     if any(n is None for n in now) or set(now) != set(classes):
         return None
     return _onto([str(n) for n in now], classes)
@@ -719,8 +759,9 @@ def _load_active(
     ws: Workspace, name: str
 ) -> tuple[ModelRun | None, Model | None, LabelbotError | None]:
     """(active run, its model, why the model cannot answer): the model is None with a reason
-    when its file is missing or it takes another encoder's embeddings; all None before the
-    first model. Training goes on without it; predictions refuse with the reason."""
+    when its file is missing, cannot be read (empty or damaged: NotFoundError, like a missing
+    one) or it takes another encoder's embeddings; all None before the first model. Training
+    goes on without it (and replaces it); predictions refuse with the reason."""
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
@@ -729,7 +770,7 @@ def _load_active(
         return None, None, None
     try:
         model, mismatch = _load_run(ws, run)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotFoundError) as exc:
         pinned = project.settings.get("pinned_version") == run.version
         where = (
             f"{ws.settings.artifact_file(run.artifact_path)} "
@@ -737,14 +778,22 @@ def _load_active(
             if run.artifact_path
             else "(it was pruned)"
         )
+        if isinstance(exc, NotFoundError):  # the file is there, but empty or damaged
+            log.warning("model v%s of %s is unusable: %s", run.version, name, exc)
+            cause = exc.__cause__
+            detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+            problem = f"cannot be read: its file {where} is empty or damaged ({detail})"
+        else:
+            problem = f"is missing its file {where}"
+        unusable = DamagedModelFile if isinstance(exc, NotFoundError) else NotFoundError
         return (
             run,
             None,
-            NotFoundError(
-                f"model v{run.version} of {name!r} is missing its file {where}: "
+            unusable(
+                f"model v{run.version} of {name!r} {problem}: "
                 f"retrain with `labelbot train {name}`"
                 + (f" (it is pinned: `labelbot models unpin {name}` first)" if pinned else "")
-                + f", or make a version whose file exists answer with "
+                + f", or make a version whose file is usable answer with "
                 f"`labelbot models rollback {name} VERSION`"
             ),
         )
@@ -763,20 +812,46 @@ def _load_active(
 def _load_run(ws: Workspace, run: ModelRun) -> tuple[Model, str | None]:
     """``run``'s model (kept in ``ws.memo`` once read from its file) and why it cannot take this
     workspace's embeddings (:func:`encoder_mismatch`; None when it can). Raises
-    FileNotFoundError when its file is gone, or was pruned (no ``artifact_path``); each caller
-    says so in its own words."""
+    FileNotFoundError when its file is gone, or was pruned (no ``artifact_path``), and
+    NotFoundError naming the file when it cannot be read (empty or damaged, e.g. cut short by a
+    crash); each caller says so in its own words."""
     key = ("model", run.id)
     model = ws.memo.get(key)
     if model is None:
         if not run.artifact_path:  # pruned: the database says so (the file went after)
             raise FileNotFoundError(run.version)
-        model = load_model(ws.settings.artifact_file(run.artifact_path))
+        path = ws.settings.artifact_file(run.artifact_path)
+        try:
+            model = load_model(path)
+        except FileNotFoundError:
+            raise
+        # what np.load and the reads of its arrays raise on an empty, cut-short or overwritten
+        # file (no pickle: load_model refuses it, with a ValueError)
+        except (
+            EOFError,
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            zipfile.BadZipFile,
+            zlib.error,
+        ) as exc:
+            raise NotFoundError(
+                f"the file of model v{run.version}, {path}, is empty or damaged "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
         ws.memo[key] = model
     return model, encoder_mismatch(ws, model)
 
 
+class DamagedModelFile(NotFoundError):
+    """The active model's file is there but cannot be read (empty, cut short by a crash)."""
+
+
 def _why_unusable(problem: LabelbotError) -> str:
     """What :func:`_load_active`'s error says, in a few words (a promotion's reason)."""
+    if isinstance(problem, DamagedModelFile):
+        return "its file is empty or damaged"
     if isinstance(problem, NotFoundError):
         return "its file is missing"
     return "it was trained on another encoder's embeddings"
@@ -837,7 +912,9 @@ def predict_texts(
     # Today's names: a label renamed since answers under its new name, merged labels as the
     # label they were merged into (their probabilities added). A label split or retired since
     # keeps the name the model knew until the next model (the taxonomy change retrains).
-    now = taxonomy.names_now(ws, project=name, names=run.classes, as_of=run.created_at)
+    now = taxonomy.names_now(
+        ws, project=name, names=run.classes, as_of=run.created_at, label_ids=run.label_ids
+    )
     sources = [n or old for n, old in zip(now, run.classes, strict=True)]
     names = list(dict.fromkeys(sources))
     probs = model.predict_proba(ws.embed(texts, persist=False)) @ _onto(sources, names)

@@ -105,6 +105,10 @@ class ModelRun(SQLModel, table=True):
     metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # The label names in class-index order, as the artifact's outputs are ordered.
     classes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The ids of those labels, in the same order: what each class is for good, whatever the
+    # names become (two labels may swap names). None on runs recorded before they were kept
+    # (migration 0013): those are resolved from the rename history.
+    label_ids: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     artifact_path: str | None = None
     status: str = Field(default="training", max_length=20)  # training | ready | failed
     is_active: bool = False

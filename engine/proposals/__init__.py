@@ -37,7 +37,11 @@ __all__ = [
     "rare_labels",
 ]
 
-EVIDENCE_GROWTH = 1.5  # a rejected proposal returns once its supporting evidence is 1.5x larger
+# A rejected proposal returns once its supporting evidence is 1.5x larger, and larger by at
+# least 3: the factor alone would bring back one rejected at strength 1 or 2 (a merge's few
+# confidently confused examples, a small cluster) after a single new example.
+EVIDENCE_GROWTH = 1.5
+EVIDENCE_MIN_GROWTH = 3.0
 
 
 def propose_all(
@@ -96,11 +100,13 @@ def filter_rejected(
     rejected: Mapping[Key, float],
     *,
     growth: float = EVIDENCE_GROWTH,
+    min_growth: float = EVIDENCE_MIN_GROWTH,
 ) -> list[Proposal]:
-    """Proposals whose key was never rejected, or whose evidence grew ``growth``-fold since."""
+    """Proposals whose key was never rejected, or whose evidence has grown since: to at least
+    ``growth`` times the strength at rejection, and by at least ``min_growth``."""
     out = []
     for p in proposals:
         before = rejected.get(tuple(p.key))
-        if before is None or p.evidence_strength >= growth * max(before, 1.0):
+        if before is None or p.evidence_strength >= max(growth * before, before + min_growth):
             out.append(p)
     return out

@@ -12,24 +12,43 @@ from sqlmodel import Session, col, select
 
 from storage.db import dialect_insert
 from storage.errors import NotFoundError
-from storage.models import Annotation, Example, ModelRun, Prediction, Project, utcnow
-from storage.repositories import projects
+from storage.models import (
+    Annotation,
+    Example,
+    Label,
+    LabelEvent,
+    ModelRun,
+    Prediction,
+    Project,
+    utcnow,
+)
+from storage.repositories import projects, taxonomy
 
 # Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 900
 
 
 def start_model_run(
-    *, session: Session, project_id: int, n_labels: int, classes: list[str]
+    *,
+    session: Session,
+    project_id: int,
+    n_labels: int,
+    classes: list[str],
+    label_ids: list[int] | None = None,
 ) -> ModelRun:
-    """Record a model being trained; its version is one past the project's latest."""
+    """Record a model being trained; its version is one past the project's latest.
+    ``label_ids``: the ids of the labels ``classes`` name, in the same order."""
     latest = session.exec(
         select(func.coalesce(func.max(ModelRun.version), 0)).where(
             ModelRun.project_id == project_id
         )
     ).one()
     run = ModelRun(
-        project_id=project_id, version=int(latest) + 1, n_labels=n_labels, classes=classes
+        project_id=project_id,
+        version=int(latest) + 1,
+        n_labels=n_labels,
+        classes=classes,
+        label_ids=label_ids,
     )
     session.add(run)
     session.flush()
@@ -66,6 +85,72 @@ def activate_model_run(*, session: Session, project_id: int, run_id: int) -> Non
         update(ModelRun).where(col(ModelRun.project_id) == project_id).values(is_active=False)
     )
     session.execute(update(ModelRun).where(col(ModelRun.id) == run_id).values(is_active=True))
+
+
+def class_labels(
+    *,
+    session: Session,
+    project_id: int,
+    classes: Sequence[str],
+    as_of: datetime,
+    label_ids: Sequence[int] | None = None,
+) -> list[Label | None]:
+    """The label each of a run's ``classes`` is, whatever it is called today (None: it is gone).
+
+    By the id stored beside each class (``label_ids``, ``ModelRun.label_ids``) when the run has
+    them; a run recorded before they were kept is read by the name each label had at ``as_of``,
+    when the run started (:func:`names_at`), never by today's names: two labels may have
+    swapped names since, or one taken a name another gave up. Either way a label created after
+    ``as_of`` is none of them (an id SQLite handed out again after an undo removed a label)."""
+    labels = {
+        int(lb.id): lb
+        for lb in projects.list_labels(session=session, project_id=project_id, active_only=False)
+        if lb.id is not None and lb.created_at <= as_of
+    }
+    if label_ids is not None and len(label_ids) == len(classes):
+        return [labels.get(int(i)) for i in label_ids]
+    events = taxonomy.list_events(session=session, project_id=project_id)
+    then = {name: labels[i] for i, name in names_at(labels.values(), events, as_of).items()}
+    out: list[Label | None] = []
+    for name in classes:
+        label = then.get(name)
+        if label is None:
+            # renamed between the read of the run's labels and its start: the latest label
+            # renamed from the name by then
+            label = next(
+                (
+                    labels.get(int(e.details["label_id"]))
+                    for e in reversed(events)
+                    if e.kind == "rename"
+                    and e.created_at <= as_of
+                    and projects.label_key(str(e.details.get("old", ""))) == name
+                ),
+                None,
+            )
+        out.append(label)
+    return out
+
+
+def names_at(
+    labels: Iterable[Label], events: Sequence[LabelEvent], as_of: datetime
+) -> dict[int, str]:
+    """Each of ``labels`` (by id) and its name at ``as_of``: today's name, taken back through
+    the renames after then (and the undos of renames), latest first. ``events``: the project's
+    taxonomy changes, oldest first (``taxonomy.list_events``)."""
+    known = {int(lb.id): lb.name for lb in labels if lb.id is not None}
+    names = dict(known)
+    by_id = {e.id: e for e in events}
+    for event in reversed(events):
+        if event.created_at <= as_of:
+            continue
+        d = event.details
+        if event.kind == "rename":  # before it, the label had its old name
+            names[int(d["label_id"])] = projects.label_key(str(d["old"]))
+        elif event.kind == "undo" and d.get("kind") == "rename":  # before it, the renamed one
+            undone = by_id.get(int(d["event_id"]))
+            if undone is not None:
+                names[int(d["label_id"])] = str(undone.details["new"])
+    return {i: name for i, name in names.items() if i in known}  # not labels made after as_of
 
 
 def lock_models(*, session: Session, project_id: int) -> Project:

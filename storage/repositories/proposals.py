@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,11 @@ from storage.models import Assignment, Example, Flag, TaxonomyProposal, utcnow
 OPEN = "open"
 DECIDED = ("approved", "rejected", "applied")  # an admin's answer: held back until evidence grows
 STATUSES = (OPEN, *DECIDED, "superseded")
+
+
+def key_text(key: Sequence[str]) -> str:
+    """A proposal key as stored (JSON), e.g. ``'["merge", "A", "B"]'``."""
+    return json.dumps(list(key), ensure_ascii=False)
 
 
 def save_open_proposal(
@@ -112,6 +118,39 @@ def decided_strengths(*, session: Session, project_id: int) -> dict[str, float]:
         .group_by(TaxonomyProposal.key)
     ).all()
     return {str(key): float(strength) for key, strength in rows}
+
+
+def follow_renames(*, session: Session, project_id: int, renamed: Mapping[str, str]) -> int:
+    """Decided proposals naming a renamed label (``renamed``: old name -> new name) name it by
+    its new name, in ``key`` and ``labels``, so the decision still holds the proposal back (the
+    detectors key proposals by label name). A merge's names are sorted again, as the detector
+    sorts them. An "add" is keyed by words, not labels, and is left alone; so is ``message``,
+    the text the admin decided on. Returns the proposals changed."""
+    if not renamed:
+        return 0
+    rows = session.exec(
+        select(TaxonomyProposal).where(
+            TaxonomyProposal.project_id == project_id,
+            col(TaxonomyProposal.status).in_(DECIDED),
+            TaxonomyProposal.kind != "add",
+        )
+    ).all()
+    changed = 0
+    for row in rows:
+        kind, *names = json.loads(row.key)
+        new_names = [renamed.get(n, n) for n in names]
+        labels = [renamed.get(n, n) for n in row.labels]
+        if new_names == names and labels == list(row.labels):
+            continue
+        if kind == "merge":  # keyed with its names sorted ("merge", first, second)
+            new_names, labels = sorted(new_names), sorted(labels)
+        row.key = key_text([kind, *new_names])
+        row.labels = labels
+        row.updated_at = utcnow()
+        session.add(row)
+        changed += 1
+    session.flush()
+    return changed
 
 
 def change_status(

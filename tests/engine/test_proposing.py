@@ -171,6 +171,51 @@ def test_rejected_split_returns_only_when_the_evidence_grows(ws, seven_intents, 
     assert proposing.get_proposal(ws, split.id).status == "rejected"  # history kept
 
 
+def test_a_rejection_follows_its_label_through_a_rename_and_its_undo(
+    ws, seven_intents, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Keys name labels: a rename (even of the capitals only) carries the decision over to the
+    new name, and undoing the rename carries it back, so the same evidence stays held back."""
+    make_project(ws, tmp_path, seven_intents, rename=FUSED, labeled=16)
+    (split,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
+    proposing.reject(ws, "bank", split.id, actor="ana", actor_is_admin=True, reason="one label")
+    taxonomy.rename_label(ws, project="bank", label="account_questions",
+                          new_name="Account questions", actor="ana")  # fmt: skip
+    assert not [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
+    row = proposing.get_proposal(ws, split.id)
+    assert (row.status, row.key, row.labels) == (
+        "rejected", '["split", "Account questions"]', ["Account questions"],
+    )  # fmt: skip
+    assert "account_questions" in row.message  # the text the admin decided on is kept
+
+    taxonomy.undo_last(ws, project="bank", actor="ana")  # the old name again
+    assert proposing.get_proposal(ws, split.id).key == '["split", "account_questions"]'
+    assert not [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
+    assert proposing.get_proposal(ws, split.id).status == "rejected"
+
+
+def test_a_weak_rejection_returns_only_after_a_few_more_examples() -> None:
+    """Evidence must grow 1.5-fold and by at least 3: at strength 2, one more example (3 =
+    1.5 x 2) is not enough; at 20, the factor decides (30, not 23)."""
+    from engine.proposals import Proposal, filter_rejected
+
+    def at(strength: float) -> Proposal:
+        return Proposal(kind="merge", labels=("a", "b"), score=0.5, evidence={},
+                        key=("merge", "a", "b"), message="",
+                        evidence_strength=strength)  # fmt: skip
+
+    weak = {("merge", "a", "b"): 2.0}
+    assert filter_rejected([at(3.0)], weak) == [] and filter_rejected([at(4.0)], weak) == []
+    assert filter_rejected([at(5.0)], weak) == [at(5.0)]
+    never = {("merge", "a", "b"): 0.0}  # rejected with no evidence at all
+    assert filter_rejected([at(2.0)], never) == []
+    assert filter_rejected([at(3.0)], never) == [at(3.0)]
+    strong = {("merge", "a", "b"): 20.0}
+    assert filter_rejected([at(29.0)], strong) == []
+    assert filter_rejected([at(30.0)], strong) == [at(30.0)]
+    assert filter_rejected([at(1.0)], {("split", "a"): 9.0}) == [at(1.0)]  # another key
+
+
 def test_cut_label_gets_a_merge_and_stale_proposals_are_superseded(
     ws, banking_slice, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]

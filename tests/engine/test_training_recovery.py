@@ -1,6 +1,6 @@
-"""An active model that cannot answer -- its file lost, or trained on another encoder's
-embeddings -- never blocks training: the retrain goes on without it and replaces it, and
-until then predictions refuse, saying how to get out. On SQLite and PostgreSQL."""
+"""An active model that cannot answer -- its file lost, empty or damaged, or trained on another
+encoder's embeddings -- never blocks training: the retrain goes on without it and replaces it,
+and until then predictions refuse, saying how to get out. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -55,6 +55,50 @@ def test_a_lost_model_file_skips_the_warm_start_and_the_retrain_replaces_it(  # 
     assert "agreement_previous" not in v2.metrics and "audit_active" not in v2.metrics
     [answer] = training.predict_texts(ws, "bank", ["my card has not arrived"])
     assert answer.label == "card_arrival"
+
+
+@pytest.mark.parametrize("keep", ["nothing", "half"])
+def test_an_empty_or_cut_short_model_file_is_unusable_and_the_retrain_replaces_it(  # type: ignore[no-untyped-def]
+    loaded, keep: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a power loss can leave behind a committed "active" row: the file's name, but none
+    or part of its bytes. Predictions refuse, naming the file; training and re-scoring go on."""
+    ws, truth = loaded
+    v1 = training.train_project(ws, "bank")
+    assert v1.artifact_path
+    path = Path(v1.artifact_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if keep == "half" else b"")
+    ws.memo.clear()  # as in a process that never loaded it
+    with (
+        caplog.at_level("WARNING", logger="engine.training"),
+        pytest.raises(NotFoundError) as refused,
+    ):
+        training.predict_texts(ws, "bank", ["my card has not arrived"])
+    message = str(refused.value)
+    assert f"model v1 of 'bank' cannot be read: its file {path}" in message
+    assert "is empty or damaged (" in message
+    assert "`labelbot train bank`" in message and "`labelbot models rollback bank" in message
+    assert f"model v1 of bank is unusable: the file of model v1, {path}, is empty" in caplog.text
+    assert training.rescore_project(ws, "bank") > 0  # a cold start, not an error
+    label_next(ws, truth, 5, annotators=("U1",))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="engine.training"):
+        v2 = training.train_project(ws, "bank")
+    assert "training bank without the active model" in caplog.text
+    assert v2.status == "ready" and v2.is_active
+    reason = v2.metrics["promotion"]["reason"]
+    assert reason == "the active model v1 cannot answer: its file is empty or damaged"
+    assert "agreement_previous" not in v2.metrics  # trained cold: nothing read from v1
+    [answer] = training.predict_texts(ws, "bank", ["my card has not arrived"])
+    assert answer.label == "card_arrival"
+    assert [(r.version, r.status) for r in training.list_versions(ws, "bank")] == [
+        (1, "ready"),
+        (2, "ready"),
+    ]
+    with pytest.raises(NotFoundError, match=r"the file of model v1, .* is empty or damaged"):
+        training.activate_version(ws, "bank", 1)  # a rollback to it is refused, saying why
+    assert training.active_model(ws, "bank")[0].version == 2  # type: ignore[index]
 
 
 def test_a_lost_file_of_a_pinned_model_says_to_unpin(loaded) -> None:  # type: ignore[no-untyped-def]
@@ -147,3 +191,34 @@ def test_the_model_file_keeps_its_encoder(tmp_path: Path) -> None:
     model.encoder = "all-MiniLM-L6-v2@int8"
     model.save(tmp_path / "m.npz")
     assert load_model(tmp_path / "m.npz").encoder == "all-MiniLM-L6-v2@int8"
+
+
+def test_the_model_file_is_on_disk_before_it_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller commits the file as the active model right after save(): its bytes must be
+    synced before the rename, and the rename itself (the folder) after it."""
+    import os
+    import stat
+
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        calls.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    model = Model(kind="linear", n_classes=2, weight=np.ones((4, 2)), bias=np.zeros(2))
+    model.save(tmp_path / "m.npz")
+    assert calls == ["fsync file", "replace", "fsync folder"]
+    monkeypatch.undo()
+    from engine.classifier import load_model
+
+    assert load_model(tmp_path / "m.npz").n_classes == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left

@@ -153,3 +153,34 @@ def test_replicas_starting_together_take_turns_on_a_fresh_database(db) -> None: 
             failures.append(err[-1500:])
     assert failures == []
     assert current_revision(db) == REVISIONS[-1]
+
+
+def test_0013_keeps_runs_and_leaves_their_label_ids_unknown(db) -> None:  # type: ignore[no-untyped-def]
+    """Runs recorded before 0013 keep their classes and have no label ids (the engine resolves
+    them from the rename history); a downgrade drops the column and keeps the runs."""
+    _downgrade_to_base(db)
+    upgrade(db, "0012")
+    then = datetime(2026, 1, 1, tzinfo=UTC)
+    metadata = sa.MetaData()
+    with db.begin() as conn:
+        metadata.reflect(conn, only=["projects", "model_runs"])
+        projects, runs = metadata.tables["projects"], metadata.tables["model_runs"]
+        conn.execute(projects.insert().values(name="p", description="", created_at=then,
+                                              settings={}))  # fmt: skip
+        project_id = conn.execute(sa.select(projects.c.id)).scalar_one()
+        conn.execute(runs.insert().values(
+            project_id=project_id, version=1, created_at=then, n_labels=6, kind="linear",
+            metrics={}, classes=["a", "b"], status="ready", is_active=True,
+        ))  # fmt: skip
+    upgrade(db)
+    with db.connect() as conn:
+        runs = sa.Table("model_runs", sa.MetaData(), autoload_with=conn)
+        assert conn.execute(sa.select(runs.c.classes, runs.c.label_ids)).one() == (["a", "b"], None)
+    config = alembic_config(db)
+    with db.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+    with db.connect() as conn:
+        runs = sa.Table("model_runs", sa.MetaData(), autoload_with=conn)
+        assert "label_ids" not in runs.c
+        assert conn.execute(sa.select(runs.c.classes)).scalar_one() == ["a", "b"]

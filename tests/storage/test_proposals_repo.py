@@ -108,3 +108,43 @@ def test_set_aside_examples_are_skipped_or_openly_flagged(db) -> None:  # type: 
         flags.resolve_flag(session=s, flag_id=resolved.id, resolved_by="bo")
     with session_scope(db, read_only=True) as s:
         assert repo.set_aside_example_ids(session=s, project_id=pid) == [ids[0], ids[2]]
+
+
+def test_decided_proposals_follow_renames_and_open_ones_are_left_alone(db) -> None:  # type: ignore[no-untyped-def]
+    pid = _project(db)
+    rows = {}
+    with session_scope(db) as s:
+        for kind, labels, status in [
+            ("merge", ["A", "B"], "rejected"),
+            ("rare", ["A"], "approved"),
+            ("split", ["B"], "applied"),
+            ("split", ["A"], "open"),  # undecided: a taxonomy change supersedes it instead
+            ("add", ["A"], "rejected"),  # keyed by words, not by label
+        ]:
+            key = repo.key_text([kind, *labels]) if kind != "add" else '["add", "w1", "w2"]'
+            row, _ = repo.save_open_proposal(
+                session=s, project_id=pid, kind=kind, labels=labels, key=key, score=0.5,
+                evidence={}, evidence_strength=4.0, message=f"{kind} {labels}",
+            )  # fmt: skip
+            if status != "open":
+                assert repo.change_status(session=s, proposal_id=row.id, status=status)
+            rows[(kind, status)] = row.id
+
+    def stored(kind: str, status: str) -> tuple[str, list[str], str]:
+        with session_scope(db, read_only=True) as s:
+            row = repo.get_proposal(session=s, proposal_id=rows[(kind, status)])
+            return row.key, row.labels, row.message
+
+    with session_scope(db) as s:  # A renamed Z: a merge's names sorted again, as keyed
+        assert repo.follow_renames(session=s, project_id=pid, renamed={"A": "Z"}) == 2
+    assert stored("merge", "rejected") == ('["merge", "B", "Z"]', ["B", "Z"], "merge ['A', 'B']")
+    assert stored("rare", "approved")[:2] == ('["rare", "Z"]', ["Z"])
+    assert stored("split", "applied")[:2] == ('["split", "B"]', ["B"])
+    assert stored("split", "open")[:2] == ('["split", "A"]', ["A"])
+    assert stored("add", "rejected")[:2] == ('["add", "w1", "w2"]', ["A"])
+    with session_scope(db) as s:  # two names swapped in one change: each follows its label
+        assert repo.follow_renames(session=s, project_id=pid, renamed={"B": "Z", "Z": "B"}) == 3
+        assert repo.decided_strengths(session=s, project_id=pid) == {
+            '["merge", "B", "Z"]': 4.0, '["rare", "B"]': 4.0, '["split", "Z"]': 4.0,
+            '["add", "w1", "w2"]': 4.0,
+        }  # fmt: skip

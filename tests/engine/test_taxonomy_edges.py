@@ -1,0 +1,85 @@
+"""Taxonomy changes at their edges, on SQLite and PostgreSQL: a label named in another spelling
+is the same label (so it cannot be mapped or merged into itself), and a change that committed
+stands even when the re-score after it fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import projects, taxonomy, training
+from engine.workspace import Workspace
+from storage.errors import InvalidInputError
+from tests.helpers import load_slice
+
+CAFE = "caf\u00e9"  # "é" as one code point: how the name is stored (NFC)
+SPELLINGS = [
+    ("age_limit", "age_limit "),  # a trailing space
+    ("age_limit", "age_limit\u00a0"),  # a no-break space, as pasted from a chat
+    (CAFE, "cafe\u0301"),  # "e" + a combining acute accent
+]
+
+
+def _unchanged(ws: Workspace, label: str) -> None:
+    assert taxonomy.label_history(ws, project="p") == []
+    found = {lb.name: lb for lb in projects.list_labels(ws, project="p")}[label]
+    assert found.active and found.mapped_to_id is None
+
+
+@pytest.mark.parametrize(("label", "other"), SPELLINGS)
+def test_retiring_a_label_mapped_to_another_spelling_of_itself_is_refused(  # type: ignore[no-untyped-def]
+    ws, label: str, other: str
+) -> None:
+    projects.create_project(ws, name="p", labels=["age_limit", CAFE, "change_pin"])
+    with pytest.raises(InvalidInputError, match=f"cannot retire '{label}' and map it to itself"):
+        taxonomy.retire_label(ws, project="p", label=label, map_to=other, actor="ana")
+    with pytest.raises(InvalidInputError, match=f"cannot retire '{label}' and map it to itself"):
+        taxonomy.retire_label(ws, project="p", label=other, map_to=label, actor="ana")
+    _unchanged(ws, label)
+
+
+@pytest.mark.parametrize(("label", "other"), SPELLINGS)
+def test_merging_a_label_with_another_spelling_of_itself_is_refused(  # type: ignore[no-untyped-def]
+    ws, label: str, other: str
+) -> None:
+    projects.create_project(ws, name="p", labels=["age_limit", CAFE, "change_pin"])
+    with pytest.raises(InvalidInputError, match=f"cannot merge label '{label}' with itself"):
+        taxonomy.merge_labels(ws, project="p", labels=[label, other], actor="ana")
+    with pytest.raises(InvalidInputError, match=f"cannot merge label '{label}' with itself"):
+        taxonomy.merge_labels(
+            ws, project="p", labels=[other, "change_pin", label], into="both", actor="ana"
+        )
+    _unchanged(ws, label)
+    assert "both" not in [lb.name for lb in projects.list_labels(ws, project="p")]
+    # the same labels, each once, merge as before
+    change = taxonomy.merge_labels(ws, project="p", labels=[other, "change_pin"], actor="ana")
+    assert change.summary.startswith(f"merged change_pin into {label}")
+
+
+def test_a_change_stands_when_the_rescore_after_it_fails(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The re-score is a convenience after the change: when it fails (here LABELBOT_ENCODER
+    names an encoder that cannot be loaded), the change is still reported as made, with the
+    re-score pending, instead of an error that a retry would answer with "was retired"."""
+    load_slice(ws, banking_slice[:20], tmp_path)
+    broken = Workspace(
+        settings=ws.settings.model_copy(update={"encoder": "no-such-encoder"}), db=ws.db
+    )
+    with caplog.at_level("WARNING", logger="engine.taxonomy"):
+        change = taxonomy.retire_label(broken, project="bank", label="age_limit", actor="ana")
+    assert change.kind == "retire"
+    assert change.summary == (
+        "retired age_limit; 0 examples back in the queue; queue re-score pending"
+    )
+    assert "encoder 'no-such-encoder' cannot be loaded" in change.details["rescore_pending"]
+    assert "age_limit" not in change.labels
+    assert "re-scoring bank after change" in caplog.text and "no-such-encoder" in caplog.text
+    [entry] = taxonomy.label_history(ws, project="bank")  # recorded once, as it was made
+    assert entry.id == change.event_id
+    assert entry.summary == "retired age_limit; 0 examples back in the queue"
+    assert "rescore_pending" not in entry.details
+    with pytest.raises(InvalidInputError, match="'age_limit' was retired"):
+        taxonomy.retire_label(broken, project="bank", label="age_limit", actor="ana")
+    assert training.rescore_project(ws, "bank") == 20  # with a working encoder: re-scored
