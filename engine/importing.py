@@ -61,26 +61,6 @@ class ReadFile:
     columns: frozenset[str]
 
 
-def read_records(
-    path: Path,
-    *,
-    text_column: str = "text",
-    label_column: str | None = "label",
-    id_column: str | None = "id",
-    require_label_column: bool = False,
-    require_id_column: bool = False,
-) -> list[Record]:
-    """Parse and validate every row of ``path``; raise InvalidInputError naming the line."""
-    return read_file(
-        path,
-        text_column=text_column,
-        label_column=label_column,
-        id_column=id_column,
-        require_label_column=require_label_column,
-        require_id_column=require_id_column,
-    ).records
-
-
 def read_file(
     path: Path,
     *,
@@ -90,7 +70,8 @@ def read_file(
     require_label_column: bool = False,
     require_id_column: bool = False,
 ) -> ReadFile:
-    """:func:`read_records`, with the file's column names (for :func:`column_notes`)."""
+    """Parse and validate every row of ``path`` (InvalidInputError naming the line), with the
+    file's column names (for :func:`column_notes`)."""
     if path.is_dir():
         raise InvalidInputError(f"{path}: is a directory; give a file in it")
     if not path.is_file():

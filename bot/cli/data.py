@@ -26,7 +26,7 @@ from bot.cli.common import (
 )
 from engine import exporting, projects
 from engine.forecast import counted
-from engine.importing import read_records
+from engine.importing import read_file
 from engine.projects import ImportReport
 from storage.errors import ConfigurationError, InvalidInputError, LabelbotError
 
@@ -611,13 +611,13 @@ def predict(
     row, {"id", "text", "label", "confidence", "top"}; "id" is null for a row without one)."""
     from engine import predicting  # torch and scikit-learn load only when needed
 
-    records = read_records(
+    records = read_file(
         file,
         text_column=text_column,
         label_column=None,
         id_column=id_column or "id",
         require_id_column=id_column is not None,
-    )
+    ).records
     ws = workspace()
     # The output file is opened before the (slow) embedding, so a path that cannot be written
     # fails at once; it replaces an existing file only once every prediction is written.

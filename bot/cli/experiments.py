@@ -13,16 +13,16 @@ from rich.table import Table
 
 from bot.cli.common import app, err, handle_errors, out, styled
 from engine.config import get_settings
-from engine.importing import read_records
+from engine.importing import read_file
 from engine.strategies import DEFAULT_STRATEGY, STRATEGIES
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError
 
 
 def _labeled_file(path: Path, label_column: str) -> tuple[list[str], list[str]]:
-    records = read_records(
+    records = read_file(
         path, label_column=label_column, id_column=None, require_label_column=True
-    )
+    ).records
     missing = [r.line for r in records if r.label is None]
     if missing:
         raise InvalidInputError(f"{path}:{missing[0]}: every row needs a label to simulate")

@@ -8,7 +8,6 @@ the rename history: each label's name when the run started."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from engine import exporting, projects, taxonomy, training
 from engine.digest import build_digest
 from engine.evaluation import explain_status
 from engine.workspace import Workspace
+from tests.engine.test_taxonomy import _start
 
 LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
 SWAP = {"age_limit": "change_pin", "change_pin": "age_limit"}  # each old name -> its label now
@@ -28,19 +28,7 @@ FREED = {"age_limit": "minimum_age", "change_pin": "age_limit"}
 def seeded(ws: Workspace, banking_slice: list[tuple[str, str]], tmp_path: Path):  # type: ignore[no-untyped-def]
     """Project "bank": the 150-row Banking77 slice, 6 examples per class labeled by import
     (3 of change_pin, so that its scores differ from age_limit's), and model v1."""
-    projects.create_project(ws, name="bank", labels=LABELS)
-    path = tmp_path / "slice.csv"
-    seen: dict[str, int] = {}
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for text, label in banking_slice:
-            seen[label] = seen.get(label, 0) + 1
-            writer.writerow(
-                [text, label if seen[label] <= (3 if label == "change_pin" else 6) else ""]
-            )
-    projects.import_file(ws, project="bank", path=path)
-    training.train_project(ws, "bank")
+    _start(ws, banking_slice, tmp_path, LABELS, few="change_pin", n_few=3)
     truth = dict(banking_slice)
     texts = [t for t, label in truth.items() if label in ("age_limit", "change_pin")][:20]
     return ws, texts

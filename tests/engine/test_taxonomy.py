@@ -25,9 +25,11 @@ LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_ra
 PER_CLASS = 6  # seed labels per class (imported); the other 24 per class stay unlabeled
 
 
-def _start(ws, banking_slice, tmp_path: Path, labels: list[str], few: str = "") -> None:  # type: ignore[no-untyped-def]
+def _start(
+    ws, banking_slice, tmp_path: Path, labels: list[str], few: str = "", n_few: int = 2
+) -> None:  # type: ignore[no-untyped-def]
     """Project "bank" with ``labels``: the 150-row slice imported, the first 6 examples of each of
-    those labels labeled (2 of label ``few``), and a first model."""
+    those labels labeled (``n_few`` of label ``few``), and a first model."""
     projects.create_project(ws, name="bank", labels=labels)
     path = tmp_path / "slice.csv"
     seen: dict[str, int] = {}
@@ -36,7 +38,7 @@ def _start(ws, banking_slice, tmp_path: Path, labels: list[str], few: str = "") 
         writer.writerow(["text", "label"])
         for text, label in banking_slice:
             seen[label] = seen.get(label, 0) + 1
-            keep = 2 if label == few else PER_CLASS
+            keep = n_few if label == few else PER_CLASS
             writer.writerow([text, label if label in labels and seen[label] <= keep else ""])
     projects.import_file(ws, project="bank", path=path)
     training.train_project(ws, "bank")
