@@ -267,9 +267,9 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
             change = current.accuracy - same[-1].accuracy
     per_class = PerClassF1("", {}, {})
     if active is not None:
-        per_class = _today(per_class_f1(active.metrics), names_today(
-            ws, name, classes=active.metrics.get("labels") or [], as_of=active.created_at
-        ))  # fmt: skip
+        scores = per_class_f1(active.metrics)
+        classes = active.metrics.get("labels") or list(scores.f1)  # the model's class names
+        per_class = _today(scores, names_today(ws, name, classes=classes, as_of=active.created_at))
     per_class = _only(per_class, set(active_labels))
     target = float(project.settings.get("target_accuracy", DEFAULT_TARGET))
     return Digest(
