@@ -359,12 +359,11 @@ def submit_label(
                 raise StaleActionError(taxonomy.stale_label_note(session=session, label=chosen))
         guess, others_labeled = None, False
         if created:
-            others = [
-                a
-                for a in feedback.example_annotations(session=session, example_id=example_id)
-                if a.annotator != annotator and a.current is not None
-            ]
-            if others and not _wants_another_opinion(session, example_id, others):
+            rows = feedback.example_annotations(session=session, example_id=example_id)
+            others = [a for a in rows if a.annotator != annotator and a.current is not None]
+            # back for a relabel (its agreed label was split), an outvoted vote left: open
+            waiting = feedback.agreed_label([a for a in rows if a.id != existing.id]) is None
+            if others and not waiting and not _wants_another_opinion(session, example_id, others):
                 raise StaleActionError(
                     f"this example was already labeled *{others[0].label}* by {others[0].annotator}"
                 )

@@ -124,12 +124,21 @@ def _configure_sqlite(engine: Engine) -> None:
 def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
     """A transaction: commits on success, rolls back on any exception.
 
+    ``read_only``: the transaction reads one snapshot of the database, as of its first
+    statement, so a read of several statements (a training pool: the labels, then the votes)
+    never sees a change committed half-way. SQLite's deferred read transaction is one snapshot
+    (and takes no write lock); on PostgreSQL it is REPEATABLE READ, READ ONLY (the default,
+    READ COMMITTED, takes a new snapshot per statement), which also refuses any write.
+
     A value the database refuses (too long for its column, a NUL byte, NaN in JSON: PostgreSQL
     checks these, SQLite does not) becomes an InvalidInputError: a safety net for input that
     slipped past validation, so the user sees one line instead of the SQL statement."""
     bind: Any = engine
     if read_only and is_sqlite(engine):
         bind = engine.execution_options(sqlite_begin="DEFERRED")
+    elif read_only:
+        # set on the connection for this checkout; the pool resets it when it is returned
+        bind = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
     with Session(bind, expire_on_commit=False) as session:
         try:
             yield session

@@ -31,7 +31,7 @@ from storage.models import (
     Prediction,
     utcnow,
 )
-from storage.repositories.taxonomy import counting_label_ids
+from storage.repositories.taxonomy import counting_label_ids, relabel_despite_votes
 
 _CLAIM_ATTEMPTS = 5
 LABELING = ("queue", "audit")  # the purposes of assignments that ask for a label
@@ -212,7 +212,7 @@ def _labeled_meanwhile(session: Session, project_id: int, example_id: int, annot
     the unique index cannot object; a new statement sees their committed label.
     """
     query = select(Example.id).where(
-        Example.id == example_id, _labeled(project_id), ~_wanted_by(project_id, annotator)
+        Example.id == example_id, _labeled(session, project_id), ~_wanted_by(project_id, annotator)
     )
     return session.exec(query).first() is not None
 
@@ -220,7 +220,7 @@ def _labeled_meanwhile(session: Session, project_id: int, example_id: int, annot
 def _next_free_example(
     session: Session, project_id: int, annotator: str, *, uniform: bool = False
 ) -> Example | None:
-    labeled = _labeled(project_id)
+    labeled = _labeled(session, project_id)
     # Examples whose label was split (or retired unmapped) go first: they wait to be relabeled.
     relabel = exists().where(
         col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
@@ -232,7 +232,9 @@ def _next_free_example(
     skipped = _skipped_by(annotator)
     # A second opinion is asked only of the ranked queue: an audit pick must come from the
     # unlabeled pool, or the audit set would stop being a uniform sample of it.
-    available = ~labeled if uniform else (~labeled | _wanted_by(project_id, annotator))
+    # an example back for a relabel is not asked of an expert whose vote of it still counts
+    free = ~labeled & ~_counted_by(project_id, annotator)
+    available = free if uniform else (free | _wanted_by(project_id, annotator))
     ordering: list[Any] = (
         [func.random()]
         if uniform
@@ -254,12 +256,25 @@ def _next_free_example(
     return session.exec(query).first()
 
 
-def _labeled(project_id: int) -> Any:
+def _labeled(session: Session, project_id: int) -> Any:
     """An example has a label that counts: a live annotation of an active label or of one
-    mapped to an active label (a split or unmapped retired label's annotation does not count)."""
+    mapped to an active label (a split or unmapped retired label's annotation does not count),
+    unless the label its votes agreed on was split or retired unmapped and only an outvoted or
+    overruled vote is left (``relabel_despite_votes``): it waits to be labeled again."""
+    waiting = relabel_despite_votes(session=session, project_id=project_id)
     return exists().where(
         col(Annotation.example_id) == Example.id,
         col(Annotation.retracted_at).is_(None),
+        col(Annotation.label_id).in_(counting_label_ids(project_id)),
+    ) & col(Example.id).not_in(waiting)
+
+
+def _counted_by(project_id: int, annotator: str) -> Any:
+    """``annotator`` gave the example a live label that still counts."""
+    return exists().where(
+        col(Annotation.example_id) == Example.id,
+        col(Annotation.retracted_at).is_(None),
+        col(Annotation.annotator) == annotator,
         col(Annotation.label_id).in_(counting_label_ids(project_id)),
     )
 
@@ -416,7 +431,7 @@ def count_free_examples(*, session: Session, project_id: int) -> int:
         session.exec(
             select(func.count())
             .select_from(Example)
-            .where(Example.project_id == project_id, ~_labeled(project_id), ~_flagged())
+            .where(Example.project_id == project_id, ~_labeled(session, project_id), ~_flagged())
         ).one()
     )
 
@@ -430,7 +445,7 @@ def count_skipped(*, session: Session, project_id: int, annotator: str) -> int:
         .where(
             Example.project_id == project_id,
             _skipped_by(annotator),
-            ~_labeled(project_id),
+            ~_labeled(session, project_id),
             ~_flagged(),
         )
     )
@@ -439,7 +454,7 @@ def count_skipped(*, session: Session, project_id: int, annotator: str) -> int:
 
 def has_label(*, session: Session, project_id: int, example_id: int) -> bool:
     """Whether the example has a live annotation that counts (the queue then passes it by)."""
-    query = select(Example.id).where(col(Example.id) == example_id, _labeled(project_id))
+    query = select(Example.id).where(col(Example.id) == example_id, _labeled(session, project_id))
     return session.exec(query).first() is not None
 
 

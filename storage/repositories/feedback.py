@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import case, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -24,8 +24,9 @@ ADJUDICATION = "adjudication"  # the source of an annotation that settles a disa
 @dataclass(frozen=True)
 class AnnotationRow:
     """A live annotation: ``label`` is what the expert clicked (by id: a rename shows the new
-    name), ``current`` the active label it counts as after merges and retirements, or None while
-    the example waits to be labeled again (its label was split, or retired without a mapping)."""
+    name), ``current`` the active label it counts as after merges and retirements, or None when
+    its label was split, or retired without a mapping; then ``stale_since`` is when that change
+    was made (None while it is being made: not recorded yet)."""
 
     id: int
     example_id: int
@@ -34,6 +35,7 @@ class AnnotationRow:
     source: str
     created_at: datetime
     current: str | None = None
+    stale_since: datetime | None = None
 
 
 def add_annotation(
@@ -122,16 +124,27 @@ def list_annotations(*, session: Session, project_id: int) -> list[AnnotationRow
 
 
 def _annotation_rows(session: Session, where: tuple[Any, ...]) -> list[AnnotationRow]:
-    # The clicked label, and the label it counts as now (mapped_to_id is kept resolved).
+    # The clicked label, and the label it counts as now (mapped_to_id is kept resolved): its
+    # own name while active, else its target's (None: split, or retired without a mapping).
+    # Columns, not Label objects: a Label already in the session would keep what it read then.
     target = aliased(Label)
+    counts_as = case((col(Label.active).is_(True), col(Label.name)), else_=col(target.name))
     rows = session.exec(
-        select(Annotation, Label.name, Label.active, target.name)
+        select(Annotation, Label.name, counts_as, Label.project_id)
         .join(Label, col(Label.id) == Annotation.label_id)
         .outerjoin(target, col(target.id) == Label.mapped_to_id)
         .join(Example, col(Example.id) == Annotation.example_id)
         .where(*where)
         .order_by(col(Annotation.created_at), col(Annotation.id))
     ).all()
+    # When the votes that no longer count stopped counting: read from the history, only when
+    # there are such votes (most reads have none).
+    since: dict[int, dict[int, datetime]] = {}
+    for _, _, current, project_id in rows:
+        if current is None and project_id not in since:
+            from storage.repositories.taxonomy import stale_since
+
+            since[project_id] = stale_since(session=session, project_id=project_id)
     return [
         AnnotationRow(
             id=int(a.id or 0),
@@ -140,28 +153,24 @@ def _annotation_rows(session: Session, where: tuple[Any, ...]) -> list[Annotatio
             annotator=a.annotator,
             source=a.source,
             created_at=a.created_at,
-            current=name if active else mapped,
+            current=current,
+            stale_since=since.get(project_id, {}).get(a.label_id),
         )
-        for a, name, active, mapped in rows
+        for a, name, current, project_id in rows
     ]
 
 
 def current_labels(
     *, session: Session, project_id: int, active_labels: set[str] | None = None
 ) -> dict[int, str]:
-    """The agreed label of each labeled example: the majority vote, ties to the latest vote.
+    """The agreed label of each labeled example (:func:`agreed_label`).
 
-    Votes are mapped through the taxonomy's history first (a vote for a merged label is a vote
-    for the merge target); votes for a split label, or one retired without a mapping, count for
-    nothing, so an example with only such votes is unlabeled until someone labels it again.
-    With ``active_labels`` given, only votes for those labels count.
-
-    An adjudication (source ``adjudication``: the team settled a disagreement) is not a vote but
-    the decision: the latest one that counts is the agreed label, whatever the votes say.
+    With ``active_labels`` given, only votes for those labels count (votes for a split or
+    unmapped retired label still decide whether the example waits to be labeled again).
     """
     rows: dict[int, list[AnnotationRow]] = defaultdict(list)
     for row in list_annotations(session=session, project_id=project_id):
-        if row.current is not None and (active_labels is None or row.current in active_labels):
+        if row.current is None or active_labels is None or row.current in active_labels:
             rows[row.example_id].append(row)
     agreed: dict[int, str] = {}
     for example_id, votes in rows.items():
@@ -172,14 +181,36 @@ def current_labels(
 
 
 def agreed_label(rows: Sequence[AnnotationRow]) -> str | None:
-    """One example's agreed label from its live annotations, oldest first (``current_labels``'
-    rule: the latest adjudication, else the majority vote with ties to the latest vote)."""
-    labels = [r.current for r in rows if r.current is not None]
-    decided = [r.current for r in rows if r.current is not None and r.source == ADJUDICATION]
+    """One example's agreed label from its live annotations, oldest first; None when it has
+    none, or waits to be labeled again.
+
+    Votes are mapped through the taxonomy's history first (a vote for a merged label is a vote
+    for the merge target). An adjudication (source ``adjudication``: the team settled a
+    disagreement) is not a vote but the decision: the latest one is the agreed label, whatever
+    the votes say. Otherwise the majority wins, ties to the latest vote.
+
+    A vote for a label since split, or retired without a mapping, still takes part (all such
+    votes as one choice: "label it again"): when it wins (the majority's label, the latest of a
+    tie, or the latest adjudication was that label) the example has no agreed label and waits
+    to be labeled again into today's labels, rather than falling to a vote the majority or the
+    team had rejected. Once someone labels it again (a vote that counts, given after the
+    change) such votes are set aside.
+    """
+    newest = max((r.created_at for r in rows if r.current is not None), default=None)
+    live = [
+        r
+        for r in rows
+        if r.current is not None
+        or r.stale_since is None
+        or newest is None
+        or newest <= r.stale_since
+    ]
+    decided = [r.current for r in live if r.source == ADJUDICATION]
     if decided:
         return decided[-1]
-    if not labels:
+    if not live:
         return None
+    labels = [r.current for r in live]  # None: a label that no longer counts
     counts = Counter(labels)
     top = max(counts.values())
     # votes are oldest first: the latest vote among the tied labels wins.

@@ -10,6 +10,7 @@ in ``label_events``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, func, or_, update
@@ -177,7 +178,10 @@ def label_targets(*, session: Session, project_id: int) -> dict[int, str | None]
 
 
 def examples_to_relabel(*, session: Session, project_id: int) -> list[int]:
-    """Examples with live annotations of which none counts (all of split or retired labels)."""
+    """Examples waiting to be labeled again: their agreed label (``feedback.agreed_label``,
+    decided from every live vote before the taxonomy maps it) was split or retired without a
+    mapping. Most have no vote that counts at all; the few with one (outvoted, or overruled by
+    an adjudication) are :func:`relabel_despite_votes`."""
     live = exists().where(
         col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
     )
@@ -186,15 +190,64 @@ def examples_to_relabel(*, session: Session, project_id: int) -> list[int]:
         col(Annotation.retracted_at).is_(None),
         col(Annotation.label_id).in_(counting_label_ids(project_id)),
     )
-    return [
+    only_stale = {
         int(i)
         for i in session.exec(
-            select(Example.id)
-            .where(Example.project_id == project_id, live, ~counted)
-            .order_by(col(Example.id))
+            select(Example.id).where(Example.project_id == project_id, live, ~counted)
         ).all()
         if i is not None
-    ]
+    }
+    return sorted(only_stale | set(relabel_despite_votes(session=session, project_id=project_id)))
+
+
+def relabel_despite_votes(*, session: Session, project_id: int) -> list[int]:
+    """Examples waiting to be labeled again although a vote of theirs still counts: the label
+    of their majority (or their adjudication) was split or retired without a mapping, and the
+    votes left, outvoted or overruled, do not decide. Only examples with votes of both kinds
+    are read (after a split, the few labeled by several experts, not all its examples), so it
+    is cheap enough to ask for every example handed out."""
+    from storage.repositories import feedback
+
+    def voted(counting: bool) -> Any:
+        ids = counting_label_ids(project_id)
+        return (
+            select(Annotation.example_id)
+            .join(Example, col(Example.id) == Annotation.example_id)
+            .where(
+                Example.project_id == project_id,
+                col(Annotation.retracted_at).is_(None),
+                col(Annotation.label_id).in_(ids)
+                if counting
+                else col(Annotation.label_id).not_in(ids),
+            )
+        )
+
+    mixed = select(Example.id).where(
+        col(Example.id).in_(voted(True)), col(Example.id).in_(voted(False))
+    )
+    by_example: dict[int, list[feedback.AnnotationRow]] = {}
+    for row in feedback.annotations_of_examples(session=session, example_ids=mixed):
+        by_example.setdefault(row.example_id, []).append(row)
+    return sorted(i for i, rows in by_example.items() if feedback.agreed_label(rows) is None)
+
+
+def stale_since(*, session: Session, project_id: int) -> dict[int, datetime]:
+    """Label id -> when it stopped counting, for the labels whose annotations count for nothing
+    now: the time of the split or unmapped retire (not undone) that retired it, or the label it
+    counted as then (a label merged into one split later is one of the split's followers)."""
+    events = list_events(session=session, project_id=project_id)
+    undone = {int(e.details.get("event_id", 0)) for e in events if e.kind == "undo"}
+    since: dict[int, datetime] = {}
+    for event in events:  # oldest first: the latest change that stopped a label wins
+        unmapped_retire = event.kind == "retire" and event.details.get("map_to") is None
+        if event.id in undone or not (event.kind == "split" or unmapped_retire):
+            continue
+        ref = event.details.get("label") or {}
+        followers = event.details.get("followers") or {}
+        for label_id in [ref.get("id"), *(i for ids in followers.values() for i in ids)]:
+            if label_id is not None:
+                since[int(label_id)] = event.created_at
+    return since
 
 
 def count_label_examples(*, session: Session, label_ids: list[int]) -> int:
@@ -274,18 +327,26 @@ def split_into(*, session: Session, label: Label) -> list[str] | None:
 
 
 def stale_annotations(*, session: Session, example_id: int) -> list[tuple[Annotation, Label]]:
-    """Why the example is back in the queue to be labeled again: its live annotations, oldest
-    first, when none of them counts (their labels were split, or retired without a mapping);
-    [] when one still counts. One query: it runs for every example handed out."""
+    """Why the example is back in the queue to be labeled again: its live annotations that no
+    longer count (their labels were split, or retired without a mapping), oldest first, when it
+    waits for a relabel; [] when its agreed label still counts. One query unless the example
+    has votes of both kinds: it runs for every example handed out."""
     rows = session.exec(
         select(Annotation, Label)
         .join(Label, col(Label.id) == Annotation.label_id)
         .where(Annotation.example_id == example_id, col(Annotation.retracted_at).is_(None))
         .order_by(col(Annotation.created_at), col(Annotation.id))
     ).all()
-    if any(label.active or label.mapped_to_id is not None for _, label in rows):
-        return []
-    return [(annotation, label) for annotation, label in rows]
+    stale = [(a, label) for a, label in rows if not label.active and label.mapped_to_id is None]
+    if not stale or len(stale) == len(rows):
+        return stale
+    # votes of both kinds: the agreed label decides (an outvoted split vote is no reason)
+    from storage.repositories import feedback
+
+    agreed = feedback.agreed_label(
+        feedback.example_annotations(session=session, example_id=example_id)
+    )
+    return stale if agreed is None else []
 
 
 def active_names(*, session: Session, project_id: int) -> list[str]:
