@@ -208,22 +208,28 @@ def relabel_despite_votes(*, session: Session, project_id: int) -> list[int]:
     is cheap enough to ask for every example handed out."""
     from storage.repositories import feedback
 
-    def voted(counting: bool) -> Any:
-        ids = counting_label_ids(project_id)
-        return (
-            select(Annotation.example_id)
-            .join(Example, col(Example.id) == Annotation.example_id)
-            .where(
-                Example.project_id == project_id,
-                col(Annotation.retracted_at).is_(None),
-                col(Annotation.label_id).in_(ids)
-                if counting
-                else col(Annotation.label_id).not_in(ids),
-            )
+    # the labels whose votes count for nothing now (the complement of counting_label_ids): none
+    # in a project that never split or retired a label unmapped, which then reads nothing more
+    stale = session.exec(
+        select(Label.id).where(
+            Label.project_id == project_id,
+            col(Label.active).is_(False),
+            col(Label.mapped_to_id).is_(None),
         )
-
-    mixed = select(Example.id).where(
-        col(Example.id).in_(voted(True)), col(Example.id).in_(voted(False))
+    ).all()
+    if not stale:
+        return []
+    stale_votes = select(Annotation.example_id).where(
+        col(Annotation.retracted_at).is_(None), col(Annotation.label_id).in_(stale)
+    )
+    mixed = (
+        select(Annotation.example_id)
+        .where(
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.example_id).in_(stale_votes),
+            col(Annotation.label_id).in_(counting_label_ids(project_id)),
+        )
+        .distinct()
     )
     by_example: dict[int, list[feedback.AnnotationRow]] = {}
     for row in feedback.annotations_of_examples(session=session, example_ids=mixed):
