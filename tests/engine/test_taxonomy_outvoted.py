@@ -93,6 +93,13 @@ def _everywhere(ws: Workspace, example_id: int) -> list[str | None]:
     ]
 
 
+def _split(ws: Workspace, into: list[str]) -> taxonomy.TaxonomyChange:
+    """Split change_pin into ``into`` as admin ana, without re-scoring (there is no model)."""
+    return taxonomy.split_label(
+        ws, project="bank", label="change_pin", into=into, actor="ana", rescore=False
+    )
+
+
 def test_a_split_of_the_majority_label_requeues_the_example_despite_an_outvoted_vote(
     bank: Workspace,
 ) -> None:
@@ -105,10 +112,7 @@ def test_a_split_of_the_majority_label_requeues_the_example_despite_an_outvoted_
     _vote(ws, only, "change_pin", "U1")
     assert _agreed(ws) == {outvoted: "change_pin", kept: "age_limit", only: "change_pin"}
 
-    change = taxonomy.split_label(
-        ws, project="bank", label="change_pin", into=["pin_new", "pin_reset"], actor="ana",
-        rescore=False,
-    )  # fmt: skip
+    change = _split(ws, ["pin_new", "pin_reset"])
     assert change.requeued == 2  # outvoted's and only's: the split label was their label
     assert "2 examples" in change.summary
     assert _to_relabel(ws) == sorted([outvoted, only])
@@ -142,10 +146,7 @@ def test_a_tie_goes_to_the_latest_vote_before_the_split_maps_it(bank: Workspace)
     _vote(ws, latest_kept, "age_limit", "U2")  # 1:1, the latest: age_limit
     assert _agreed(ws) == {latest_split: "change_pin", latest_kept: "age_limit"}
 
-    change = taxonomy.split_label(
-        ws, project="bank", label="change_pin", into=["pin_new", "pin_reset"], actor="ana",
-        rescore=False,
-    )  # fmt: skip
+    change = _split(ws, ["pin_new", "pin_reset"])
     assert change.requeued == 1
     assert _to_relabel(ws) == [latest_split]
     assert _agreed(ws) == {latest_kept: "age_limit"}
@@ -161,10 +162,7 @@ def test_a_split_of_the_adjudicated_label_does_not_bring_back_an_overruled_vote(
     consensus.adjudicate(ws, project="bank", example_id=eid, label="change_pin", actor="lead")
     assert _agreed(ws) == {eid: "change_pin"}
 
-    change = taxonomy.split_label(
-        ws, project="bank", label="change_pin", into=["pin_a", "pin_b"], actor="ana",
-        rescore=False,
-    )  # fmt: skip
+    change = _split(ws, ["pin_a", "pin_b"])
     assert change.requeued == 1
     assert _to_relabel(ws) == [eid]
     assert _everywhere(ws, eid) == [None, None, None]  # not exchange_rate, the overruled vote
@@ -209,8 +207,7 @@ def test_votes_merged_into_the_split_label_count_with_it(bank: Workspace) -> Non
                           rescore=False)  # fmt: skip
     assert _agreed(ws) == {eid: "change_pin"}
 
-    change = taxonomy.split_label(ws, project="bank", label="change_pin", into=["pin", "age"],
-                                  actor="ana", rescore=False)  # fmt: skip
+    change = _split(ws, ["pin", "age"])
     assert change.requeued == 1
     assert _everywhere(ws, eid) == [None, None, None]
 
@@ -227,8 +224,7 @@ def test_the_queue_asks_again_for_an_example_whose_majority_label_was_split(
     eid = _ids(ws)[1]
     for who, label in (("U1", "change_pin"), ("U2", "change_pin"), ("U3", "age_limit")):
         _vote(ws, eid, label, who)
-    taxonomy.split_label(ws, project="bank", label="change_pin", into=["pin_new", "pin_reset"],
-                         actor="ana", rescore=False)  # fmt: skip
+    _split(ws, ["pin_new", "pin_reset"])
     task = labeling.next_task(ws, project="bank", annotator="U4")
     assert task is not None and task.example_id == eid  # relabels come first
     result = labeling.submit_label(
