@@ -11,7 +11,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
@@ -121,12 +122,40 @@ def _card(task: Task) -> views.ExampleCard:
     )
 
 
+# One delivery to an expert at a time (per project): two of their requests landing at once (a
+# Skip and `/label`, on two replicas say) both found the example not yet posted and posted it
+# twice. The later one waits for the earlier's lease (one chat.postMessage, retries included),
+# then decides on what it left; past the wait it goes ahead rather than send nothing.
+DELIVERY_LEASE = timedelta(seconds=60)
+DELIVERY_WAIT_S = 15.0
+DELIVERY_POLL_S = 0.05
+
+
+@contextmanager
+def _one_delivery_at_a_time(services: Services, *, user: str, project: str) -> Iterator[None]:
+    name = f"deliver:{user}:{project}"
+    deadline = time.monotonic() + DELIVERY_WAIT_S
+    while True:
+        with jobs.claim(services.ws, name, ttl=DELIVERY_LEASE) as got:
+            if got or time.monotonic() >= deadline:
+                if not got:
+                    log.warning("delivering to %s in %s without the lease %s", user, project, name)
+                yield
+                return
+        time.sleep(DELIVERY_POLL_S)
+
+
 def send_next(services: Services, *, user: str, project: str, again: bool = True) -> bool:
     """DM ``user`` their next example of ``project``; False when the queue is empty.
 
     With ``again=False`` an example already delivered (still waiting in the DM) is not posted
-    a second time.
+    a second time. Deliveries to one expert in one project take turns (across replicas).
     """
+    with _one_delivery_at_a_time(services, user=user, project=project):
+        return _send_next(services, user=user, project=project, again=again)
+
+
+def _send_next(services: Services, *, user: str, project: str, again: bool) -> bool:
     task = labeling.next_task(services.ws, project=project, annotator=user, reviews=True)
     if task is None:
         return False

@@ -197,3 +197,40 @@ def test_a_failed_thread_post_is_retried_by_the_next_round(
     assert _threads(ws) == 0
     assert disputes.post_all_disputes(b) == 1  # the claim was released
     assert len(slack_api.messages(CHANNEL)) == 1 and _threads(ws) == 1
+
+
+# --- deliveries to one expert ----------------------------------------------------------------
+
+
+def _live_cards(slack_api: FakeSlackAPI, user: str) -> list[str]:
+    """The DM messages to ``user`` that still carry an example's buttons."""
+    dm = slack_api.dm_channel(user)
+    return [m["ts"] for m in slack_api.messages(dm) if "'actions'" in str(m.get("blocks"))]
+
+
+@pytest.mark.parametrize("again", [(False, False), (True, False)], ids=["skip+skip", "label+skip"])
+def test_two_deliveries_at_once_post_one_live_card(
+    ws: Workspace,
+    replicas: tuple[Services, Services],
+    slack_api: FakeSlackAPI,
+    tmp_path: Path,
+    again: tuple[bool, bool],
+) -> None:
+    """Two requests of one expert land at once, on two replicas (a Skip and `/label`, say):
+    each asks for the expert's next example. Both used to find it not yet posted and post it,
+    leaving two live copies (a click on the second: "you already labeled this example")."""
+    from bot import flow
+
+    _project(ws, tmp_path)
+    user = "U0ANA"
+    slack_api.slow_down("chat.postMessage", SLOW, channel=user)
+    a, b = replicas
+    sent = _together(
+        lambda: flow.send_next(a, user=user, project=PROJECT, again=again[0]),
+        lambda: flow.send_next(b, user=user, project=PROJECT, again=again[1]),
+    )
+    assert sent == [True, True]  # both requests are answered: an example is on its way
+    assert len(_live_cards(slack_api, user)) == 1
+    slack_api.slow_down("chat.postMessage", 0)
+    assert flow.send_next(a, user=user, project=PROJECT, again=False)  # already on screen
+    assert len(_live_cards(slack_api, user)) == 1
