@@ -102,13 +102,13 @@ def agreement_report(ws: Workspace, project: str) -> AgreementReport:
         for row in rows:
             if row.current is not None and row.source not in assignments.NOT_BLIND:
                 blind[row.example_id].append(row)
-        # Only the examples asked of several experts (a request, looked up for the few that
-        # two experts labeled): elsewhere a second label was not asked blind.
+        # Only the examples asked of several experts (a request): elsewhere a second label
+        # was not asked blind.
+        requested = assignments.requested_examples(session=session, project_id=found.id)
         paired = {
             example_id: votes
             for example_id, votes in blind.items()
-            if len({r.annotator for r in votes}) >= 2
-            and assignments.multi_label_request(session=session, example_id=example_id) is not None
+            if len({r.annotator for r in votes}) >= 2 and example_id in requested
         }
     share, k, _ = multi_label_settings(found.settings)
     triples = [

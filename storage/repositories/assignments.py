@@ -376,6 +376,12 @@ def multi_label_request(*, session: Session, example_id: int) -> MultiLabelReque
     return session.get(MultiLabelRequest, example_id)
 
 
+def requested_examples(*, session: Session, project_id: int) -> set[int]:
+    """The project's examples that were asked of several experts (one query, for reports)."""
+    query = select(MultiLabelRequest.example_id).where(MultiLabelRequest.project_id == project_id)
+    return set(session.exec(query).all())
+
+
 def count_waiting_for_opinions(*, session: Session, project_id: int) -> int:
     """Examples that were asked of several experts and have not got all their labels yet."""
     return int(
