@@ -24,6 +24,7 @@ from bot.views.disputes import (
     settled_message,
     settled_reply,
 )
+from bot.views.models import LabelChoice, LabelRef
 from engine import consensus, discussions, disputes, jobs, messaging, projects
 from storage.errors import StaleActionError
 
@@ -42,7 +43,8 @@ def _card(services: Services, project: str, found: consensus.Disagreement) -> Di
         model=found.model,
         involved=found.involved,
         labels=[
-            lb.name for lb in projects.list_labels(services.ws, project=project, active_only=True)
+            LabelChoice(lb.name, None, lb.id)
+            for lb in projects.list_labels(services.ws, project=project, active_only=True)
         ],
     )
 
@@ -105,6 +107,17 @@ def post_all_disputes(services: Services) -> int:
     return opened
 
 
+def _label_name(services: Services, *, project: str, label: LabelRef) -> str:
+    """The name a settle button's label has now: renamed since, the new one; retired since, its
+    name still (the adjudication refuses it as retired)."""
+    if isinstance(label, str):
+        return label
+    try:
+        return projects.label_name(services.ws, project=project, label_id=label)
+    except StaleActionError:  # an undo removed it (this thread's message is not redrawn)
+        raise StaleActionError("that label no longer exists: an undo removed it") from None
+
+
 def may_settle(
     services: Services, *, user: str, project: str, involved: list[str], team: str | None
 ) -> bool:
@@ -114,10 +127,11 @@ def may_settle(
 
 
 def settle(
-    services: Services, *, user: str, example_id: int, label: str, channel: str, ts: str,
+    services: Services, *, user: str, example_id: int, label: LabelRef, channel: str, ts: str,
     team: str | None,
 ) -> str | None:  # fmt: skip
-    """Store the final label (once per click) and show it; the refusal to tell, if any."""
+    """Store the final label (once per click) and show it; the refusal to tell, if any.
+    ``label``: the label's id (what buttons carry), or its name (messages from before ids)."""
     project = messaging.example_ref(services.ws, example_id=example_id).project
     every = consensus.disagreements(services.ws, project, include_settled=True)
     found = next((d for d in every if d.example_id == example_id), None)
@@ -138,7 +152,7 @@ def settle(
         services.ws,
         project=project,
         example_id=example_id,
-        label=label,
+        label=_label_name(services, project=project, label=label),
         actor=user,
         key=f"slack:{channel}:{ts}:{user}",
     )

@@ -40,7 +40,8 @@ REVIEW_SELECT = "review_select"
 REVIEW_BLOCK = "review"
 
 # --- Disagreement threads (project channel): admins and the experts involved settle them ------
-# Buttons carry f"{example id}|{label}"; each label button gets f"{SETTLE}:{i}".
+# Buttons carry f"{example id}/{label id}" (f"{example id}|{label}" on messages posted before
+# ids were carried); each label button gets f"{SETTLE}:{i}".
 SETTLE = "dispute_settle"
 SETTLE_PATTERN = re.compile(rf"^{SETTLE}:\w+$")
 DISPUTE_BLOCK = "dispute"

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from slack_sdk.errors import SlackApiError
 
+from bot.admin import straight_punctuation
 from bot.services import Services
 from bot.slack_text import escape
 from bot.views.rhythm import nudge_message, snoozed_message
@@ -53,7 +54,7 @@ def command(services: Services, *, user: str, verb: str, args: str) -> str:
     what to answer (ephemeral)."""
     current = remember_tz(services, user=user)
     where = f"your time ({escape(current.tz or 'UTC')})"
-    arg = args.strip().lower()
+    arg = straight_punctuation(args).strip().lower()  # 22:00–07:30, typed with a dash
     if verb == "nudge":
         if arg == "off":
             rhythm.update_rhythm(services.ws, user=user, nudge_at=None)

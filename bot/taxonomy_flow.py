@@ -231,8 +231,10 @@ def _choices(services: Services, project: str) -> list[views.LabelChoice]:
 def editor(services: Services, *, project: str) -> Block:
     """The modal for `/label taxonomy` (views.open it with the command's trigger_id)."""
     last = taxonomy.last_undoable(services.ws, project=project)
-    undo = None if last is None else f"#{last.id} {last.summary} (by {last.actor})"
-    return taxonomy_views.taxonomy_modal(project, _choices(services, project), undo)
+    if last is None:
+        return taxonomy_views.taxonomy_modal(project, _choices(services, project))
+    shown = f"#{last.id} {last.summary} (by {last.actor})"
+    return taxonomy_views.taxonomy_modal(project, _choices(services, project), shown, undo=last.id)
 
 
 def _field(values: Values, block: str) -> dict[str, Any]:
@@ -248,9 +250,10 @@ def _names(text: str) -> list[str]:
 
 
 def apply_edit(
-    services: Services, *, user: str, project: str, values: Values
+    services: Services, *, user: str, project: str, values: Values, private_metadata: str
 ) -> taxonomy.TaxonomyChange | dict[str, str]:
-    """Apply the submitted change (without re-scoring), or the errors to show, by block id."""
+    """Apply the submitted change (without re-scoring), or the errors to show, by block id.
+    ``private_metadata``: the form's, which names the change its "Undo" would revert."""
     op = str((_field(values, ids.TAXONOMY_OPERATION_BLOCK).get("selected_option") or {})
              .get("value") or "")  # fmt: skip
     by_id = {lb.key: lb.name for lb in _choices(services, project)}
@@ -292,6 +295,9 @@ def apply_edit(
     }  # fmt: skip
     if op not in need:
         return {ids.TAXONOMY_OPERATION_BLOCK: "Choose a change."}
+    if op == "undo":
+        named = taxonomy_views.taxonomy_undo(private_metadata)
+        return _undo(services, named=named, common=common)
     missing = need[op]
     if missing is not None:
         return {missing[0] or names_block: missing[1]}
@@ -299,9 +305,7 @@ def apply_edit(
         return _apply(services, op, labels, names, description, common)
     except (InvalidInputError, NotFoundError, ConflictError) as exc:  # e.g. a name taken
         at_fault = (
-            ids.TAXONOMY_OPERATION_BLOCK
-            if op == "undo"
-            else names_block
+            names_block
             if names
             else ids.TAXONOMY_DESCRIPTION_BLOCK
             if op == "describe"
@@ -336,10 +340,36 @@ def _apply(
         return taxonomy.merge_labels(ws, labels=labels, into=into, rescore=False, **common)
     if op == "split":
         return taxonomy.split_label(ws, label=labels[0], into=names, rescore=False, **common)
-    if op == "undo":
-        return taxonomy.undo_last(ws, rescore=False, **common)
     map_to = names[0] if names else None
     return taxonomy.retire_label(ws, label=labels[0], map_to=map_to, rescore=False, **common)
+
+
+def _undo(
+    services: Services, *, named: int | None, common: dict[str, Any]
+) -> taxonomy.TaxonomyChange | dict[str, str]:
+    """Undo the change the form named when it opened, and only while it is the latest, as the
+    proposal message's Undo does (undo_proposal): a change made since (another admin's form, a
+    proposal approved, the CLI) is not what the admin chose to revert, and an undo cannot be
+    undone. Else the errors to show in the form."""
+    block, project = ids.TAXONOMY_OPERATION_BLOCK, str(common["project"])
+    reopen = (
+        " Nothing was changed: close this form and run `/label taxonomy` again to see the "
+        "latest change."
+    )
+    if named is None:  # nothing to undo when the form opened (or a form from before ids)
+        latest = taxonomy.last_undoable(services.ws, project=project)
+        if latest is None:
+            return {block: f"Project {project!r} has no taxonomy change left to undo."}
+        made = f"change #{latest.id} ({latest.summary}) was made since it opened"
+        return {block: f"This form named no change to undo: {made}.{reopen}"}
+    try:
+        return taxonomy.undo_last(services.ws, rescore=False, event_id=named, **common)
+    except (InvalidInputError, NotFoundError, ConflictError, StaleActionError) as exc:
+        text = str(exc)
+        latest = taxonomy.last_undoable(services.ws, project=project)
+        if latest is None or latest.id != named:  # not the change the form named any more
+            text = f"{text.rstrip('.')}.{reopen}"
+        return {block: text[:1].upper() + text[1:]}
 
 
 def confirm_edit(

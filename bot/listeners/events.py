@@ -54,11 +54,13 @@ def message_posted(event: dict[str, Any], body: dict[str, Any], context: BoltCon
         _deleted(services, event)
         return
     thread_ts = event.get("thread_ts")
+    text = reply_text(event)
     if (
         event.get("subtype") not in REPLY_SUBTYPES
         or event.get("bot_id")  # our own posts (Bolt drops those too) and other apps'
         or not thread_ts
         or thread_ts == event.get("ts")  # a thread's root, not a reply
+        or not text  # nothing said, attached or shared (an unfurl, blocks only): no comment
         or not _first_time(services, body)
     ):
         return
@@ -68,7 +70,7 @@ def message_posted(event: dict[str, Any], body: dict[str, Any], context: BoltCon
         thread_ts=thread_ts,
         ts=event["ts"],
         user=event.get("user", ""),
-        text=reply_text(event),
+        text=text,
     )
 
 
@@ -118,9 +120,21 @@ def rate_limited(body: dict[str, Any], next: Callable[[], BoltResponse]) -> Bolt
 
 
 def reply_text(event: dict[str, Any]) -> str:
-    """A reply as the comment keeps it: the text as typed, and the names of attached files."""
+    """A reply as the comment keeps it: the text as typed, the names of attached files, and
+    where a message shared into the thread comes from ("" when the reply has none of these).
+
+    A shared (forwarded) message arrives as an attachment with ``is_share`` and its permalink
+    in ``from_url``, the reply's own text empty unless the sharer added a comment: it is named
+    by its link, as files are by their names, not copied (its words are its author's, not the
+    sharer's). Other attachments (link previews) add nothing to what was typed."""
     text = plain_from_slack(event.get("text") or "")
+    notes = []
     files = [f.get("name") or f.get("title") or "a file" for f in event.get("files") or []]
     if files:
-        text = f"{text}\n[attached: {', '.join(files)}]".strip()
-    return text
+        notes.append(f"[attached: {', '.join(files)}]")
+    for shared in (a for a in event.get("attachments") or [] if a.get("is_share")):
+        link = shared.get("from_url") or shared.get("original_url")
+        notes.append(f"[shared a message: {link}]" if link else "[shared a message]")
+    if notes:
+        text = "\n".join([text, *notes]).strip()
+    return text if text.strip() else ""

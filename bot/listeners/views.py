@@ -52,8 +52,9 @@ def taxonomy_submitted(
         ack(response_action="errors", errors={ids.TAXONOMY_OPERATION_BLOCK: refusal})
         return
     outcome = taxonomy_flow.apply_edit(
-        services, user=user, project=project, values=view["state"]["values"]
-    )
+        services, user=user, project=project, values=view["state"]["values"],
+        private_metadata=view["private_metadata"],
+    )  # fmt: skip
     if isinstance(outcome, dict):
         ack(response_action="errors", errors=outcome)
         return

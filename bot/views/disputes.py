@@ -1,5 +1,10 @@
 """The disagreement thread's root message: who chose what, the model's view, and the buttons
-that settle the final label (project admins and the experts involved)."""
+that settle the final label (project admins and the experts involved).
+
+Buttons and the "Another label…" menu carry f"{example id}/{label id}": a menu option's value
+holds 150 characters and a label's name up to 200, and an id follows a rename. Messages posted
+before ids were used carry f"{example id}|{label name}", which still settles by name.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from dataclasses import dataclass
 from bot import ids
 from bot.slack_text import escape, shorten_middle, who
 from bot.views.labeling import example_section
+from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
     BUTTON_TEXT_MAX,
     EXAMPLE_PREVIEW_MAX,
@@ -36,16 +42,26 @@ class DisputeCard:
     votes: Sequence[tuple[str, str]]  # (expert, label), oldest first
     model: tuple[str, float] | None
     involved: Sequence[str]
-    labels: Sequence[str] = ()  # every active label: the settle menu offers those not on buttons
+    # every active label (with its id: a bare name has none): the settle menu offers those not
+    # on buttons
+    labels: Sequence[LabelChoice | str] = ()
 
 
-def settle_value(example_id: int, label: str) -> str:
-    return f"{example_id}|{label}"
+def settle_value(example_id: int, label: str | LabelChoice) -> str:
+    """A settle button's or option's value: by label id when the label has one, else by name."""
+    if isinstance(label, LabelChoice) and label.id is not None:
+        return f"{example_id}/{label.id}"
+    name = label.name if isinstance(label, LabelChoice) else label
+    return f"{example_id}|{name}"
 
 
-def parse_settle_value(value: str) -> tuple[int, str]:
-    example_id, _, label = value.partition("|")
-    return int(example_id), label
+def parse_settle_value(value: str) -> tuple[int, LabelRef]:
+    """Inverse of `settle_value`: the example id and the label's id (int) or name (str)."""
+    if "|" in value:  # a name may hold "/", never an id
+        example_id, _, name = value.partition("|")
+        return int(example_id), name
+    example_id, _, label_id = value.partition("/")
+    return int(example_id), int(label_id)
 
 
 def candidates(card: DisputeCard) -> list[str]:
@@ -71,21 +87,29 @@ def _facts(card: DisputeCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list
     ]
 
 
+def _by_name(card: DisputeCard) -> dict[str, LabelChoice]:
+    return {
+        lb.name: lb for lb in (LabelChoice(x) if isinstance(x, str) else x for x in card.labels)
+    }
+
+
 def dispute_message(card: DisputeCard) -> Block:
+    by_name = _by_name(card)
     row = [
         button(
             f"Settle: {shorten_middle(label, BUTTON_TEXT_MAX - 8)}",
             action_id=f"{ids.SETTLE}:{i}",
-            value=settle_value(card.example_id, label),
+            # a label chosen and retired since has no id here: by name, refused as retired
+            value=settle_value(card.example_id, by_name.get(label, label)),
         )
         for i, label in enumerate(candidates(card))
     ]
     involved = ", ".join(who(u) for u in card.involved)
 
-    others = _other_labels(card)
+    others, total = _other_labels(card, by_name)
 
     def build(preview_max: int, text_max: int, shown: int) -> list[Block]:
-        menu = _menu(card, others[:shown], text_max)
+        menu = _menu(card.example_id, [by_name[n] for n in others[:shown]], text_max)
         settle = actions(
             [*row, menu] if menu else row, block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}:settle"
         )
@@ -93,8 +117,8 @@ def dispute_message(card: DisputeCard) -> Block:
             f"The final label is settled by a project admin or one of the experts involved "
             f"({involved}). Discuss in this thread; replies are kept with the example."
         )
-        if shown < len(others):
-            about += f" {menu_note(shown, len(others), 'other labels')}"
+        if shown < total:
+            about += f" {menu_note(shown, total, 'other labels')}"
         return [*_facts(card, preview_max=preview_max), settle, context(about)]
 
     # a taxonomy of many long names outgrows Slack's text budget for one message
@@ -102,27 +126,29 @@ def dispute_message(card: DisputeCard) -> Block:
     return message(f"Experts disagree on an example from {escape(card.project)}", blocks)
 
 
-def _other_labels(card: DisputeCard) -> list[str]:
-    """The active labels nobody chose, for a menu: both experts may be wrong."""
+def _other_labels(card: DisputeCard, by_name: dict[str, LabelChoice]) -> tuple[list[str], int]:
+    """The names of the active labels nobody chose, for a menu (both experts may be wrong), and
+    how many labels that is: one without an id travels by name, and if named too long for an
+    option's value (150 characters) stays off the menu, which its note then counts."""
     offered = set(candidates(card))
-    rest = [
-        # an option's value holds at most 150 characters: a label named longer stays off the menu
-        lb for lb in card.labels
-        if lb not in offered and len(settle_value(card.example_id, lb)) <= OPTION_VALUE_MAX
+    rest = [lb for name, lb in by_name.items() if name not in offered]
+    fits = [
+        lb.name for lb in rest if len(settle_value(card.example_id, lb)) <= OPTION_VALUE_MAX
     ]  # fmt: skip
-    return sorted(rest, key=str.casefold)
+    return sorted(fits, key=str.casefold), len(rest)
 
 
-def _menu(card: DisputeCard, labels: Sequence[str], text_max: int) -> Block | None:
+def _menu(example_id: int, labels: Sequence[LabelChoice], text_max: int) -> Block | None:
     if not labels:
         return None
+    by_name = {lb.name: lb for lb in labels}
     return select_menu(
         f"{ids.SETTLE}:other",
         "Another label…",
-        labels,
-        lambda lb: {
-            "text": plain(shorten_middle(lb, text_max)),
-            "value": settle_value(card.example_id, lb),
+        list(by_name),
+        lambda name: {
+            "text": plain(shorten_middle(name, text_max)),
+            "value": settle_value(example_id, by_name[name]),
         },
     )
 

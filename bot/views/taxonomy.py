@@ -42,12 +42,21 @@ DESCRIPTION_MAX = 2000
 REASON_MAX = 500
 
 
-def taxonomy_metadata(project: str) -> str:
-    return json.dumps({"project": project})
+def taxonomy_metadata(project: str, undo: int | None = None) -> str:
+    """The form's project, and the id of the change its "Undo" names (None: nothing to undo
+    when it opened), so that a submission undoes that change or none."""
+    return json.dumps({"project": project, "undo": undo})
 
 
 def taxonomy_project(private_metadata: str) -> str:
     return str(json.loads(private_metadata or "{}")["project"])
+
+
+def taxonomy_undo(private_metadata: str) -> int | None:
+    """The change the form's "Undo" named when it opened (None too for a form opened before
+    forms named it: which change it showed is unknown)."""
+    undo = json.loads(private_metadata or "{}").get("undo")
+    return None if undo is None else int(undo)
 
 
 def _label_line(label: LabelChoice) -> str:
@@ -91,10 +100,14 @@ def _text_input(*, max_length: int, multiline: bool = False, placeholder: str) -
 
 
 def taxonomy_modal(
-    project: str, labels: Sequence[LabelChoice], last_change: str | None = None
+    project: str,
+    labels: Sequence[LabelChoice],
+    last_change: str | None = None,
+    *,
+    undo: int | None = None,
 ) -> Block:
     """The labels with their descriptions, and a form for one change; ``last_change`` is what
-    "Undo the last change" would revert (None: nothing to undo)."""
+    "Undo the last change" would revert (None: nothing to undo), ``undo`` that change's id."""
     listing = "\n".join(_label_line(lb) for lb in labels) or "_no labels yet_"
     chunks = split_chunks(listing, SECTION_TEXT_MAX)
     blocks: list[Block] = [section(f"*Labels of {escape(project)}* ({len(labels)})")]
@@ -160,7 +173,7 @@ def taxonomy_modal(
     return {
         "type": "modal",
         "callback_id": ids.TAXONOMY_MODAL,
-        "private_metadata": taxonomy_metadata(project),
+        "private_metadata": taxonomy_metadata(project, undo),
         "title": plain(truncate(f"Labels: {project}", MODAL_TITLE_MAX), MODAL_TITLE_MAX),
         "submit": plain("Apply", MODAL_TITLE_MAX),
         "close": plain("Cancel", MODAL_TITLE_MAX),

@@ -227,7 +227,7 @@ def test_review_menu_of_150_long_names_fits() -> None:
 
 
 def test_dispute_menu_of_150_long_names_fits() -> None:
-    names = [n[:120] + n[-10:] for n in LONG]  # a settle value holds the name: 150 at most
+    names = [n[:120] + n[-10:] for n in LONG]  # bare names (no ids) travel by name: 150 at most
     card = DisputeCard(example_id=7, text=TEXT, project="clinc150",
                        votes=[(U1, names[0]), ("U0BOB", names[1])], model=(names[2], 0.5),
                        involved=[U1, "U0BOB"], labels=names)  # fmt: skip
