@@ -193,10 +193,16 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
     return len(shown)
 
 
-def start_batch(services: Services, *, user: str, project: str, size: int = BATCH_SIZE) -> bool:
-    """Deliver the first of ``size`` examples; the loop stops after that many answers."""
+def start_batch(
+    services: Services, *, user: str, project: str, size: int = BATCH_SIZE, again: bool = True
+) -> bool:
+    """Deliver the first of ``size`` examples; the loop stops after that many answers.
+
+    A click ("5 more", "Label 5 now") passes ``again=False``: an example already waiting in the
+    DM stays there (a double click posted it twice). Typed, `/label 5` posts it again, below.
+    """
     services.batches.start(user, project, size)
-    return send_next(services, user=user, project=project)
+    return send_next(services, user=user, project=project, again=again)
 
 
 def flag_form(example_id: int, *, channel: str, ts: str) -> Block:
@@ -450,8 +456,15 @@ def flag(
     reason: str,
     origin: tuple[str, str] | None,
 ) -> None:
-    """Store the flag (the example leaves the queue), mark the DM, send the next example."""
+    """Store the flag (the example leaves the queue), mark the DM, send the next example.
+
+    Not once the flagger has labeled it (from the message the form came from, while the form
+    was open, say): their label stays, with its Undo, and they are told to undo it first."""
     ref = messaging.example_ref(services.ws, example_id=example_id)
+    if messaging.labeled_by(services.ws, example_id=example_id, annotator=user):
+        raise StaleActionError(
+            f"you labeled example {example_id} already: Undo your label first to flag it"
+        )
     labeling.flag(
         services.ws, project=ref.project, example_id=example_id, annotator=user, reason=reason
     )

@@ -23,7 +23,8 @@ MAX_BATCH = 100  # `/label <n>`: more than a sitting's work, and a bound for the
 
 USAGE = (
     "*/label* sends you the example the model is least sure about, in a DM.\n"
-    "`/label` · `/label <project>` or `/label #channel` · `/label 5` (a batch of 5, up to 100) · "
+    "`/label` · `/label <project>` or `/label #channel` · `/label 5` or `/label <project> 5` "
+    "(a batch of 5, up to 100) · "
     "`/label predict <text>` (ask the model) · `/label models [project]` · `/label help`\n"
     "Project admins: `/label promote|rollback|pin <project> <version>` · "
     "`/label unpin <project>` · "
@@ -68,9 +69,8 @@ def label_command(
         answer = flow.predict(services, text=asked, project=project)
         respond(**answer, response_type="ephemeral")
     else:
-        size = _batch_size(verb)
-        name = rest if size else verb
-        project = flow.resolve_project(services, name or None, channel=channel)
+        name, size = _label_args(verb, rest)
+        project = flow.resolve_project(services, name, channel=channel)
         sent = (
             flow.start_batch(services, user=user, project=project, size=size)
             if size
@@ -85,6 +85,26 @@ def _first_word(text: str) -> tuple[str, str]:
     (Shift+Enter), a tab or a no-break space (pasted, or typed by some keyboards)."""
     words = text.split(None, 1)
     return (words[0], words[1].strip()) if len(words) == 2 else ((words or [""])[0], "")
+
+
+def _label_args(verb: str, rest: str) -> tuple[str | None, int | None]:
+    """`/label [project] [n]`, the two in either order: the project named (or None) and the
+    batch size (None: one example). Any other word is refused rather than dropped unread."""
+    name: str | None = None
+    size: int | None = None
+    for word in f"{verb} {rest}".split():
+        number = _batch_size(word)
+        if number is not None and size is None:
+            size = number
+        elif number is None and name is None:
+            name = word
+        else:
+            raise InvalidInputError(
+                f"`/label` takes a project and a batch size, not {word!r} as well: "
+                f"`/label <project> 5` asks for a batch of 5 (up to {MAX_BATCH}), "
+                "`/label <project>` for one example; `/label help` lists the rest"
+            )
+    return name, size
 
 
 def _batch_size(word: str) -> int | None:

@@ -51,8 +51,8 @@ class Registrar:
         return self._register(self._app.view(constraints))
 
     def middleware(self, middleware: Listener) -> None:
-        """A global middleware, for what no listener can match (a request that is no event,
-        action or command); it runs before every listener."""
+        """A global middleware: it runs before every listener, and for what no listener can
+        match (a request that is no event, action or command)."""
         self._app.middleware(middleware)
 
     def _register(self, decorate: Callable[..., Any]) -> Callable[[Listener], Listener]:
