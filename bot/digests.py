@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import tempfile
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.proposal_cards import proposal_card
 from bot.slack_text import escape
@@ -45,6 +46,9 @@ def _off_the_leaderboard(ws: Workspace, digest: Digest) -> set[str]:
 def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     """Post the digest of ``name`` to its channel, with its chart as an uploaded PNG.
 
+    Once the message is posted the digest is sent: a chart upload that fails (a rate limit,
+    Slack's file host down or out of reach) is logged and ``file_id`` is None, never raised.
+
     The bot must be a member of the channel: a ``not_in_channel`` answer is turned into a direct
     message to the project's admins saying how to fix it (never a silent failure); with no
     admins set it is raised as a ConfigurationError.
@@ -62,21 +66,38 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
         try:
             # https://docs.slack.dev/reference/methods/chat.postMessage
             posted = client.chat_postMessage(channel=digest.channel, **payload)
-            # files upload v2: files.getUploadURLExternal + completeUploadExternal
-            # (https://docs.slack.dev/messaging/working-with-files#upload)
-            upload = client.files_upload_v2(
-                channel=digest.channel,
-                file=str(chart),
-                filename=chart.name,
-                title=f"{name}: learning curve and per-class F1",
-            )
         except SlackApiError as exc:
             if exc.response.get("error") != "not_in_channel":
                 raise
             admins = _tell_admins(client, ws, name, digest.channel)
             return PostedDigest(digest.channel, None, None, admins)
+        # The digest is sent now: the message stands on its own. Raising for the chart would
+        # leave the digest due, and the next round would post the whole message again.
+        file_id = _upload_chart(client, chart, channel=digest.channel, name=name)
+    return PostedDigest(digest.channel, posted.get("ts"), file_id, [])
+
+
+def _upload_chart(client: WebClient, chart: Path, *, channel: str, name: str) -> str | None:
+    """Upload the digest's chart to ``channel``; its file id, or None when the upload failed
+    (logged: the digest goes without its chart, the next one has its own)."""
+    try:
+        # files upload v2: files.getUploadURLExternal, a POST to the URL it gives (Slack's file
+        # host), then files.completeUploadExternal
+        # (https://docs.slack.dev/messaging/working-with-files#upload)
+        upload = client.files_upload_v2(
+            channel=channel,
+            file=str(chart),
+            filename=chart.name,
+            title=f"{name}: learning curve and per-class F1",
+        )
+    except (SlackClientError, OSError, HTTPException) as exc:
+        # SlackClientError: an API error (after the client's retries) or the file host's
+        # refusal; OSError and HTTPException: the connection (URLError, a timeout, a reset)
+        log.warning("digest for %s posted without its chart: the upload failed: %s", name, exc)
+        return None
     files = upload.get("files") or [{}]
-    return PostedDigest(digest.channel, posted.get("ts"), files[0].get("id"), [])
+    file_id = files[0].get("id")
+    return None if file_id is None else str(file_id)
 
 
 def _tell_admins(client: WebClient, ws: Workspace, name: str, channel: str) -> list[str]:

@@ -36,8 +36,9 @@ def digest_sender(services: Services) -> Callable[[str], None]:
     digest_cycle marks the digest sent once this returns. A project that cannot get one (no
     channel, the bot not in it and no admins to tell, a channel Slack does not know) is logged
     and counted as sent too: the job runs every minute with nobody to answer, so retrying would
-    only repeat the warning. A transient failure (rate limit, Slack down) is raised: the digest
-    stays due and the next round tries again.
+    only repeat the warning. A transient failure of the message (rate limit, Slack down) is
+    raised: the digest stays due and the next round tries again. Once the message is posted the
+    digest is sent: post_digest logs a chart it could not upload, never raises for it.
     """
 
     def send(name: str) -> None:

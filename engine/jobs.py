@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -162,14 +162,21 @@ def _train_leased(
     with _training_lease(ws, name, owner=owner) as got:
         if not got:
             return None
-        with session_scope(ws.db) as session:
-            found = projects.get_project(session=session, name=name)
-            assert found.id is not None
-            # a run left "training" by a process that died is marked failed, not awaited
-            models.fail_abandoned_runs(
-                session=session, project_id=found.id, started_before=utcnow() - TRAIN_LEASE
-            )
-        return training.train_project(ws, name, kind=kind, progress=progress)
+        return _train_held(ws, name, kind=kind, progress=progress)
+
+
+def _train_held(
+    ws: Workspace, name: str, *, kind: str | None = None, progress: bool = False
+) -> ModelRun:
+    """Train ``name``; the caller holds its training lease."""
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=name)
+        assert found.id is not None
+        # The lease's holder is the only trainer: a run still "training" now was left by a
+        # process that died (or whose lease lapsed), however recently it started. It is marked
+        # failed, not awaited, with no cut-off by this process's clock.
+        models.fail_abandoned_runs(session=session, project_id=found.id)
+    return training.train_project(ws, name, kind=kind, progress=progress)
 
 
 def train_now(
@@ -323,11 +330,18 @@ def _retrain_one(
     on_trained: Callable[[str, ModelRun], None] | None,
 ) -> RetrainOutcome | None:
     """Retrain ``name`` if it is due (None when it is not)."""
-    decision = retrain_decision(ws, name, now=now)
-    if not decision.due:
+    if not retrain_decision(ws, name, now=now).due:
         return None
     try:
-        run = _train_leased(ws, name, owner=owner)
+        with _training_lease(ws, name, owner=owner) as got:
+            if not got:
+                return RetrainOutcome(name, None, "another process is training it")
+            # read again under the lease: another process may have trained these labels and
+            # released the lease since the read above (which then trained them twice)
+            decision = retrain_decision(ws, name, now=now)
+            if not decision.due:
+                return None
+            run = _train_held(ws, name)
     except LabelbotError as exc:
         # e.g. labels in only one class so far, an encoder that cannot load: wait before the
         # next try (a failure after the run was recorded is waited out the same way)
@@ -336,8 +350,6 @@ def _retrain_one(
             return RetrainOutcome(name, None, str(exc))
         log.warning("retraining %s failed: %s", name, exc)
         return RetrainOutcome(name, None, f"failed: {exc}")
-    if run is None:
-        return RetrainOutcome(name, None, "another process is training it")
     ws.memo.pop((TRAIN_FAILED, name), None)
     _refresh_statistics(ws)
     if on_trained is not None:
@@ -366,17 +378,29 @@ def project_timezone(project: Project) -> ZoneInfo:
 
 
 def next_digest_time(project: Project, *, after: datetime) -> datetime | None:
-    """The first digest time of the project's cron schedule strictly after ``after``."""
+    """The first digest time of the project's cron schedule strictly after ``after``, and later
+    than it on the project's wall clock too.
+
+    The night the clocks go back, the repeated hour's local times come twice, an hour apart:
+    the trigger returns both, and a digest scheduled then (a night-time ``30 2 * * *``) would go
+    out twice. The second one is not later on the wall clock than a digest sent at the first,
+    so it is skipped."""
     from apscheduler.triggers.cron import CronTrigger
 
     expr = str(project.settings.get("digest_cron", DEFAULT_DIGEST_CRON))
     if expr in DIGEST_OFF:
         return None
+    zone = project_timezone(project)
     try:
-        trigger = CronTrigger.from_crontab(expr, timezone=project_timezone(project))
+        trigger = CronTrigger.from_crontab(expr, timezone=zone)
     except ValueError as exc:
         raise InvalidInputError(f"invalid digest schedule {expr!r}: {exc}") from exc
+    wall = after.astimezone(zone).replace(tzinfo=None)
     fire: datetime | None = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    while fire is not None and fire.astimezone(zone).replace(tzinfo=None) <= wall:
+        # stepped on in UTC: wall-clock arithmetic on a time in the repeated hour loses its fold
+        step = fire.astimezone(UTC) + timedelta(microseconds=1)
+        fire = trigger.get_next_fire_time(None, step)
     return fire
 
 
@@ -465,8 +489,8 @@ def _refresh_one(
     if not proposing.refresh_due(ws, name):
         return False
     with _lease(ws, f"proposals:{name}", owner=owner, ttl=PROPOSALS_LEASE, now=now) as got:
-        if not got:
-            return False
+        if not got or not proposing.refresh_due(ws, name):
+            return False  # another process holds it, or refreshed them since the read above
         try:
             open_now = proposing.refresh_proposals(ws, name)
         except LabelbotError as exc:

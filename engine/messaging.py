@@ -89,11 +89,11 @@ def drain(
         # Claimed one at a time, right before sending: a lease taken for a whole batch would
         # lapse while earlier messages are still being sent, and another replica's flush would
         # send the rest a second time.
-        at = now or utcnow()
-        lease_until = max(at, utcnow()) + OUTBOX_LEASE
+        # The claim's times come from the database's clock (unless a test gives ``now``): a
+        # replica whose clock runs ahead must not see another's live claim as lapsed.
         with session_scope(ws.db) as session:
             claimed = slack.claim_next_message(
-                session=session, after_id=after, lease_until=lease_until, now=at
+                session=session, after_id=after, lease=OUTBOX_LEASE, now=now
             )
             if claimed is None:
                 break
@@ -108,7 +108,7 @@ def drain(
         except PermanentFailure as exc:
             with session_scope(ws.db) as session:
                 slack.mark_failed(
-                    session=session, message_id=pending.id, error=str(exc), retry_at=None
+                    session=session, message_id=pending.id, error=str(exc), retry_after=None
                 )
             continue
         attempts = pending.attempts + 1
@@ -117,9 +117,9 @@ def drain(
                 slack.mark_sent(session=session, message_id=pending.id)
                 sent += 1
             else:
-                retry_at = utcnow() + backoff(attempts) if attempts < OUTBOX_MAX_ATTEMPTS else None
+                wait = backoff(attempts) if attempts < OUTBOX_MAX_ATTEMPTS else None
                 slack.mark_failed(
-                    session=session, message_id=pending.id, error=error, retry_at=retry_at
+                    session=session, message_id=pending.id, error=error, retry_after=wait
                 )
     return sent
 

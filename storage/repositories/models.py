@@ -324,14 +324,15 @@ def count_annotations_through(*, session: Session, project_id: int, through_id: 
     )
 
 
-def fail_abandoned_runs(*, session: Session, project_id: int, started_before: datetime) -> int:
-    """Mark runs stuck in ``training`` since before ``started_before`` (their process died)."""
+def fail_abandoned_runs(*, session: Session, project_id: int) -> int:
+    """Mark every run of the project still in ``training`` as failed (abandoned); how many.
+
+    Called by the holder of the project's training lease before it starts its own run: that
+    holder is the only trainer, so a run still training was left by a process that died. No
+    cut-off by age: a run's ``created_at`` is its own process's clock, and one killed in its
+    first minutes would otherwise stay ``training`` after the next model."""
     stuck = session.exec(
-        select(ModelRun).where(
-            ModelRun.project_id == project_id,
-            ModelRun.status == "training",
-            col(ModelRun.created_at) < started_before,
-        )
+        select(ModelRun).where(ModelRun.project_id == project_id, ModelRun.status == "training")
     ).all()
     for run in stuck:
         run.status = "failed"

@@ -1,11 +1,16 @@
 """What the chat front-end needs stored: handled events, the outbox, discussion threads, and
 the few lookups a click needs (the annotation a key stored, who holds an example now).
+
+The outbox's times (when a message is due, how long a claim on it lasts) come from the
+database's clock, as the leases' do (storage.repositories.leases): replicas on several machines
+compare them against one clock, so one whose clock runs ahead cannot take a message another
+replica claimed a moment ago and send it a second time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -22,6 +27,7 @@ from storage.models import (
     ProcessedEvent,
     utcnow,
 )
+from storage.repositories.leases import database_now
 from storage.repositories.taxonomy import counting_label_ids
 
 # --- Events ------------------------------------------------------------------------------------
@@ -62,7 +68,7 @@ def enqueue(
         payload=payload,
         assignment_id=assignment_id,
         last_error=(error or "")[:500] or None,
-        next_attempt_at=next_attempt_at or utcnow(),
+        next_attempt_at=next_attempt_at or database_now(session),
     )
     session.add(message)
     session.flush()
@@ -70,17 +76,20 @@ def enqueue(
 
 
 def claim_next_message(
-    *, session: Session, after_id: int, lease_until: datetime, now: datetime | None = None
+    *, session: Session, after_id: int, lease: timedelta, now: datetime | None = None
 ) -> OutboxMessage | None:
     """Take the oldest due pending message with an id above ``after_id`` and push its next
-    attempt to ``lease_until``: one message, claimed right before it is sent, so the lease covers
-    one Slack call however long the flush takes (None when nothing is due).
+    attempt ``lease`` from now: one message, claimed right before it is sent, so the lease
+    covers one Slack call however long the flush takes (None when nothing is due).
 
     The claim is a conditional write (still pending and due), so two flushers never both take
     a message, on SQLite and PostgreSQL alike; on PostgreSQL SKIP LOCKED lets them pass each
-    other instead of queueing behind one row.
+    other instead of queueing behind one row. ``now`` defaults to the database's clock; pass
+    one only to simulate time (tests): the lease then runs from the later of the two.
     """
-    now = now or utcnow()
+    clock = database_now(session)
+    now = now or clock
+    lease_until = max(now, clock) + lease
     due = (
         col(OutboxMessage.id) > after_id,
         col(OutboxMessage.status) == "pending",
@@ -113,17 +122,18 @@ def mark_sent(*, session: Session, message_id: int, now: datetime | None = None)
 
 
 def mark_failed(
-    *, session: Session, message_id: int, error: str, retry_at: datetime | None
+    *, session: Session, message_id: int, error: str, retry_after: timedelta | None
 ) -> None:
-    """Record a failed attempt; ``retry_at=None`` gives up on the message (status ``dead``)."""
+    """Record a failed attempt, to be tried again ``retry_after`` from now (the database's
+    clock); ``retry_after=None`` gives up on the message (status ``dead``)."""
     message = session.get(OutboxMessage, message_id)
     if message is not None:
         message.attempts += 1
         message.last_error = error[:500]
-        if retry_at is None:
+        if retry_after is None:
             message.status = "dead"
         else:
-            message.next_attempt_at = retry_at
+            message.next_attempt_at = database_now(session) + retry_after
         session.add(message)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from engine import messaging, projects
 from storage.models import utcnow
+from storage.repositories import slack as outbox_repo
 from tests.bot.conftest import API_TOKEN, BOT_TOKEN, PROJECT, SIGNING_SECRET, Bot, true_label
 from tests.fakes.signing import signed_interactivity
 
@@ -97,8 +98,8 @@ def test_an_outbox_send_is_one_call_and_leaves_retrying_to_the_outbox(
     messaging.enqueue(
         bot.ws, method="chat.postMessage", payload={"channel": U1, "text": "later"}, error="test"
     )
-    now = utcnow()  # the outbox's clock stands still unless the test moves it
-    monkeypatch.setattr(messaging, "utcnow", lambda: now)
+    now = utcnow()  # the outbox's clock (the database's) stands still unless the test moves it
+    monkeypatch.setattr(outbox_repo, "database_now", lambda session: now)
     bot.api.fail_next("chat.postMessage", status=429, retry_after=30)
     assert bot.services.courier.flush() == 0
     assert len(bot.api.calls("chat.postMessage")) == 1  # no sleep, no second call
