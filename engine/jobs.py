@@ -8,6 +8,7 @@ project is trained by one process at a time (a lease in the database).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,16 +67,55 @@ def tidy(ws: Workspace, *, now: datetime | None = None) -> Tidied:
     return Tidied(events, gone, forgotten)
 
 
+def _pid_space() -> str | None:
+    """This machine's running kernel (its boot id) and the PID namespace this process is in,
+    as 4 hex digits; None without Linux's /proc. Processes with the same mark see the same
+    PIDs: one can tell whether another is still running."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        space = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    return hashlib.sha256(f"{boot} {space}".encode()).hexdigest()[:4]
+
+
 # Drawn once per process (at import): HOST:PID alone is not unique. Two containers each run their
 # process as PID 1, and share a host name under `docker run --network host`, k8s `hostNetwork`
 # or a fixed compose `hostname:`; leases are "already ours" for the same owner, so such replicas
-# would hold every lease together. A forked child keeps the token but has its own PID.
-_PROCESS_TOKEN = secrets.token_hex(4)
+# would hold every lease together. A forked child keeps the token but has its own PID. The
+# token's first half is the PID namespace's mark (random without one), its second half random:
+# two containers differ in both, as likely as two tokens of 8 random digits do.
+_PID_SPACE = _pid_space()
+_PROCESS_TOKEN = (_PID_SPACE or secrets.token_hex(2)) + secrets.token_hex(2)
 
 
 def default_owner() -> str:
     """This process, as a lease owner: ``HOST:PID:TOKEN``, the token random per process."""
     return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
+
+
+def owner_ended(owner: str) -> bool:
+    """Whether lease owner ``owner`` (``HOST:PID:TOKEN``, maybe ``:THREAD`` after it) is known to
+    have ended: a process of this host and of this PID namespace since this boot (its token
+    carries our mark) whose PID no longer runs. A process elsewhere (another machine, another
+    container that shares this host's name), one that may be running, or any owner on a system
+    without /proc is not known to have ended: its lease lapses when it expires."""
+    host, pid, token, *_ = [*owner.split(":"), "", ""]
+    if (
+        _PID_SPACE is None
+        or host != socket.gethostname()
+        or not token.startswith(_PID_SPACE)
+        or not pid.isdigit()
+        or int(pid) == os.getpid()
+    ):
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: checks the PID exists, sends nothing
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # PermissionError: it runs, as another user
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -85,19 +126,61 @@ class RetrainDecision:
     reason: str
 
 
+RELEASE_RETRY_S = 1.0  # the pause before a lease's release is tried again
+
+
 @contextmanager
 def _lease(
     ws: Workspace, name: str, *, owner: str, ttl: timedelta, now: datetime | None = None
 ) -> Iterator[bool]:
-    """Hold lease ``name`` for the block (yields False when another process holds it)."""
+    """Hold lease ``name`` for the block (yields False when another process holds it).
+
+    A lease whose owner has ended (:func:`owner_ended`: a process of this machine that died
+    holding it) is taken over at once, not waited out. The release is tried again once after
+    a database error: a process that died of one (a long import holding SQLite's write lock
+    past the busy timeout) meets it again on the way out, and its lease would otherwise be
+    held by nobody until it lapses."""
     with session_scope(ws.db) as session:
         got = leases.try_acquire(session=session, name=name, owner=owner, ttl=ttl, now=now)
+        if not got:
+            got = _take_over_ended(session, name, owner=owner, ttl=ttl, now=now)
     try:
         yield got
     finally:
         if got:
+            _release(ws, name, owner=owner)
+
+
+def _take_over_ended(
+    session: Any, name: str, *, owner: str, ttl: timedelta, now: datetime | None
+) -> bool:
+    """Take lease ``name`` over for ``owner`` if its holder has ended; whether it was taken."""
+    holder = leases.holder(session=session, name=name, now=now)
+    if holder is None or not owner_ended(holder):
+        return False
+    if not leases.take_over(
+        session=session, name=name, owner=owner, holder=holder, ttl=ttl, now=now
+    ):
+        return False  # another process took it over first
+    log.warning("took lease %s over from %s: that process has ended", name, holder)
+    return True
+
+
+def _release(ws: Workspace, name: str, *, owner: str) -> None:
+    """Give lease ``name`` up, trying twice; one that cannot be released is logged, not raised
+    (the work under it is done, or failed with its own error): it lapses when it expires, or
+    is taken over once this process has ended."""
+    for attempt in (1, 2):
+        try:
             with session_scope(ws.db) as session:
                 leases.release(session=session, name=name, owner=owner)
+            return
+        except Exception as exc:  # the database: busy, unreachable, the connection dropped
+            if attempt == 2:
+                log.warning("could not release lease %s (%s); it lapses when it expires", name, exc)
+                return
+            log.warning("releasing lease %s failed (%s); trying again", name, exc)
+            time.sleep(RELEASE_RETRY_S)
 
 
 def thread_owner() -> str:
@@ -185,14 +268,22 @@ def train_now(
     """Train ``name`` now (``labelbot train``, a retrain from ``labelbot label``) under the
     same lease as the scheduler: two trainings of one project never overlap, so neither can
     make a model on older labels active over a newer one. Raises ConflictError, at once, when
-    another process is training it: its model, on nearly the same labels, is moments away."""
+    another process is training it: its model, on nearly the same labels, is moments away. A
+    lease left by a process of this machine that died is taken over (:func:`_lease`)."""
     run = _train_leased(ws, name, owner=thread_owner(), kind=kind, progress=progress)
     if run is None:
         with session_scope(ws.db, read_only=True) as session:
-            who = leases.holder(session=session, name=f"train:{name}")
+            lease = leases.held(session=session, name=f"train:{name}")
+        if lease is None:  # released since
+            raise ConflictError(
+                f"training of {name!r} already running in another process; try again in a moment"
+            )
+        until = lease.expires_at.replace(tzinfo=lease.expires_at.tzinfo or UTC).astimezone(UTC)
+        # a process on another machine (or in another container) may have died: nothing here
+        # can tell, and its lease, no longer renewed, lapses when it expires
         raise ConflictError(
-            f"training of {name!r} already running in another process"
-            f"{f' ({who})' if who else ''}; try again in a moment"
+            f"training of {name!r} already running in another process ({lease.owner}); try "
+            f"again when it finishes, or after {until:%H:%M:%S} UTC if that process has died"
         )
     return run
 

@@ -2,6 +2,9 @@
 
 SQLite is the zero-set-up default; PostgreSQL (``postgresql+psycopg://...``) is for teams that run
 several bot replicas. Every command brings the schema up to date through Alembic on start-up.
+
+A database too busy to answer (SQLite's write lock held past the busy timeout by a long import,
+a PostgreSQL lock or statement timeout) is a one-line ConflictError, not the driver's traceback.
 """
 
 from __future__ import annotations
@@ -17,11 +20,19 @@ from sqlalchemy.engine import Connection, Engine, Result, make_url
 from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import Session, create_engine
 
-from storage.errors import ConfigurationError, InvalidInputError
+from storage.errors import ConfigurationError, ConflictError, InvalidInputError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Writers wait this long for SQLite's single write lock before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY = 5  # sqlite3.SQLITE_BUSY: the primary code of "database is locked" (and its variants)
+# PostgreSQL's SQLSTATEs for "waited too long": lock_not_available (lock_timeout, NOWAIT) and
+# query_canceled (statement_timeout)
+POSTGRES_BUSY = ("55P03", "57014")
+BUSY = (
+    "the database is busy: another labelbot process (an import?) holds its write lock; try "
+    "again when it finishes"
+)
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -132,7 +143,9 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
 
     A value the database refuses (too long for its column, a NUL byte, NaN in JSON: PostgreSQL
     checks these, SQLite does not) becomes an InvalidInputError: a safety net for input that
-    slipped past validation, so the user sees one line instead of the SQL statement."""
+    slipped past validation, so the user sees one line instead of the SQL statement. A
+    database too busy to answer in time becomes a ConflictError the same way (:func:`busy_error`).
+    """
     bind: Any = engine
     if read_only and is_sqlite(engine):
         bind = engine.execution_options(sqlite_begin="DEFERRED")
@@ -146,9 +159,34 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
         except DataError as exc:
             session.rollback()
             raise InvalidInputError(f"the database refused a value: {_reason(exc)}") from exc
+        except OperationalError as exc:
+            session.rollback()
+            busy = busy_error(exc)
+            if busy is not None:
+                raise busy from exc
+            raise
         except BaseException:
             session.rollback()
             raise
+
+
+def busy_error(exc: BaseException) -> ConflictError | None:
+    """``exc`` as the one-line ConflictError of a database too busy to answer (None for any
+    other error): SQLite's "database is locked" once its busy timeout has passed (another
+    process held the write lock throughout: a long import), PostgreSQL's lock or statement
+    timeout (``lock_timeout``, ``statement_timeout``, where the operator set them)."""
+    if not isinstance(exc, OperationalError):
+        return None
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)  # the extended code: its low byte is primary
+    if isinstance(code, int) and code & 0xFF == SQLITE_BUSY:
+        return ConflictError(BUSY)
+    if getattr(orig, "sqlstate", None) in POSTGRES_BUSY:
+        return ConflictError(
+            f"the database is busy ({_reason(exc)}): another process holds a lock this needs "
+            "(an import? a migration?); try again when it finishes"
+        )
+    return None
 
 
 def _reason(exc: Exception) -> str:
@@ -223,13 +261,18 @@ MIGRATION_LOCK_KEY = 0x6C61_6265_6C62  # "labelb"
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the schema to ``revision`` with Alembic (idempotent).
 
-    - Replicas starting together take turns (a PostgreSQL advisory lock for the transaction;
-      SQLite's BEGIN IMMEDIATE already serialises): the second one finds the work done.
+    - A schema that is current already (every command's start-up, nearly always) locks
+      nothing: its revision is read in a read transaction, which on SQLite waits for no writer,
+      so `labelbot status` still answers while a long import holds the write lock.
+    - An upgrade takes the lock and reads the revision again under it: replicas starting
+      together take turns (a PostgreSQL advisory lock for the transaction; SQLite's BEGIN
+      IMMEDIATE already serialises), and the second one finds the work done.
     - On SQLite, foreign keys are off while tables are rebuilt (batch mode copies a table and
       drops the old one, which referencing rows would otherwise forbid), and checked before the
       commit: Alembic's documented recipe.
     - A database at a revision this code does not know (migrated by a newer labelbot) is a
-      one-line ConfigurationError, as is a migration that fails (it is rolled back whole).
+      one-line ConfigurationError, as is a migration that fails (it is rolled back whole); a
+      database too busy to take the lock is a one-line ConflictError (:func:`busy_error`).
     """
     from alembic import command
     from alembic.script import ScriptDirectory
@@ -239,6 +282,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config(engine)
     script = ScriptDirectory.from_config(config)
     newest = script.get_current_head()
+    reader = engine.execution_options(sqlite_begin="DEFERRED") if is_sqlite(engine) else engine
+    with connect(reader) as connection:
+        current = _revision(connection)
+    _refuse_unknown_revision(current, script, newest)
+    if current == newest and revision in ("head", newest):
+        return
     with connect(engine) as connection:
         raw = connection.connection.dbapi_connection if is_sqlite(engine) else None
         if raw is not None:
@@ -249,11 +298,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                     connection.exec_driver_sql(
                         f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
                     )
-                _refuse_unknown_revision(connection, script, newest)
+                # again, under the lock: another process may have upgraded it since the read
+                _refuse_unknown_revision(_revision(connection), script, newest)
                 config.attributes["connection"] = connection
                 try:
                     command.upgrade(config, revision)
                 except (CommandError, SQLAlchemyError) as exc:
+                    busy = busy_error(exc)
+                    if busy is not None:
+                        raise busy from exc
                     raise ConfigurationError(
                         f"upgrading the database schema to {revision} failed, and nothing was "
                         f"changed: {_reason(exc)}"
@@ -266,15 +319,23 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                             f"to missing rows (first in table {broken[0][0]!r}); nothing was "
                             "changed"
                         )
+        except OperationalError as exc:  # the lock, not taken in time
+            busy = busy_error(exc)
+            if busy is not None:
+                raise busy from exc
+            raise
         finally:
             if raw is not None:
                 raw.execute("PRAGMA foreign_keys=ON")
 
 
-def _refuse_unknown_revision(connection: Connection, script: Any, newest: str | None) -> None:
+def _revision(connection: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    current = MigrationContext.configure(connection).get_current_revision()
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _refuse_unknown_revision(current: str | None, script: Any, newest: str | None) -> None:
     if current is None:
         return
     try:
@@ -290,7 +351,5 @@ def _refuse_unknown_revision(connection: Connection, script: Any, newest: str | 
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     with connect(engine) as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return _revision(connection)

@@ -6,7 +6,8 @@ the Slack ``@app.error`` handler, FastAPI exception handlers) can turn it into a
     LabelbotError
     ├── NotFoundError        a project, label, example or model that does not exist
     ├── InvalidInputError    a malformed file, an unknown label, a bad argument
-    ├── ConflictError        a unique name taken, a concurrent change that lost
+    ├── ConflictError        a unique name taken, a concurrent change that lost, work another
+    │                        process holds (a training's lease, the database's write lock)
     ├── StaleActionError     an example already labeled, a retired label, an expired undo
     └── ConfigurationError   a missing or invalid setting (names the environment variable)
 
@@ -35,7 +36,8 @@ class InvalidInputError(LabelbotError):
 
 
 class ConflictError(LabelbotError):
-    """A unique name already taken, or a concurrent change that lost."""
+    """A unique name already taken, a concurrent change that lost, or work another process
+    holds: a project's training, the database itself (busy past its timeout: storage.db)."""
 
     exit_code = 4
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 import typer
@@ -18,6 +18,7 @@ from typer.core import TyperCommand
 from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
+from storage.db import busy_error
 from storage.errors import LabelbotError, NotFoundError
 
 if TYPE_CHECKING:
@@ -187,9 +188,11 @@ class MissingDatabase(NotFoundError):
 def handle_errors(func: F) -> F:
     """Turn labelbot's errors into a one-line message and the error's exit code.
 
-    A project that is not found is reported with the database it was looked for in. Options
-    that are stored as they are (``--channel``, ``--actor``, ``--annotator``) are checked
-    against their column's width first, for every command that has them."""
+    A project that is not found is reported with the database it was looked for in. A database
+    too busy to answer (a long import holding SQLite's write lock) is a conflict, exit code 4,
+    wherever the driver's error surfaced. Options that are stored as they are (``--channel``,
+    ``--actor``, ``--annotator``) are checked against their column's width first, for every
+    command that has them."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -197,16 +200,24 @@ def handle_errors(func: F) -> F:
             check_lengths(kwargs)
             return func(*args, **kwargs)
         except LabelbotError as exc:
-            message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            name = kwargs.get("name")
-            if isinstance(exc, MissingDatabase) and isinstance(name, str):
-                message = f"no project named {name!r}: {message}"
-            elif isinstance(exc, NotFoundError) and message.startswith("no project named "):
-                message += f" in {get_settings().database_shown()}"
-            typer.echo(f"error: {message}", err=True)  # one plain line: scripts grep it
-            raise typer.Exit(exc.exit_code) from None
+            _fail(exc, kwargs.get("name"))
+        except Exception as exc:
+            busy = busy_error(exc)  # storage turns it into one where it can; this is the net
+            if busy is None:
+                raise
+            _fail(busy, kwargs.get("name"))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(exc: LabelbotError, name: object) -> NoReturn:
+    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    if isinstance(exc, MissingDatabase) and isinstance(name, str):
+        message = f"no project named {name!r}: {message}"
+    elif isinstance(exc, NotFoundError) and message.startswith("no project named "):
+        message += f" in {get_settings().database_shown()}"
+    typer.echo(f"error: {message}", err=True)  # one plain line: scripts grep it
+    raise typer.Exit(exc.exit_code) from None
 
 
 def workspace(*, create: bool = False) -> Workspace:

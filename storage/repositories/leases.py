@@ -3,7 +3,9 @@
 A lease is a row naming its owner and when it lapses. Acquiring is a single conditional write —
 take the row if it is free, lapsed, or already ours — so it is safe across processes on SQLite and
 PostgreSQL alike. A process that dies simply lets its lease lapse; the work is picked up again by
-whoever polls next (jobs are derived from state, never held only in memory).
+whoever polls next (jobs are derived from state, never held only in memory). One that knows the
+owner has died (engine.jobs: a process of its own machine that is gone) takes it over at once,
+with a write conditional on that owner still holding it.
 
 Times come from the database's clock, not the process's: replicas on different machines compare
 every lease against one clock, so one whose clock runs ahead cannot treat a live lease as lapsed,
@@ -61,6 +63,26 @@ def try_acquire(
     return True
 
 
+def take_over(
+    *,
+    session: Session,
+    name: str,
+    owner: str,
+    holder: str,
+    ttl: timedelta,
+    now: datetime | None = None,
+) -> bool:
+    """Take lease ``name`` from ``holder`` (a process known to have died) for ``owner`` until
+    ``now + ttl``; False if ``holder`` no longer holds it (another process took it first)."""
+    now = now or database_now(session)
+    taken = session.execute(
+        update(Lease)
+        .where(col(Lease.name) == name, col(Lease.owner) == holder)
+        .values(owner=owner, expires_at=now + ttl, acquired_at=now)
+    )
+    return rowcount(taken) == 1
+
+
 def release(*, session: Session, name: str, owner: str) -> None:
     """Give the lease up (only its owner can): it lapses now, by the database's clock."""
     session.execute(
@@ -73,10 +95,17 @@ def release(*, session: Session, name: str, owner: str) -> None:
 def holder(*, session: Session, name: str, now: datetime | None = None) -> str | None:
     """Who holds lease ``name`` (None when nobody or it lapsed), by the database's clock unless
     ``now`` is given."""
+    lease = held(session=session, name=name, now=now)
+    return None if lease is None else lease.owner
+
+
+def held(*, session: Session, name: str, now: datetime | None = None) -> Lease | None:
+    """Lease ``name`` while someone holds it (who, and until when); None when nobody does or it
+    lapsed, by the database's clock unless ``now`` is given."""
     lease = session.get(Lease, name)
     if lease is None or lease.expires_at < (now or database_now(session)):
         return None
-    return lease.owner
+    return lease
 
 
 def prune(*, session: Session, before: datetime) -> int:
