@@ -33,7 +33,12 @@ class Project(SQLModel, table=True):
 
 class Label(SQLModel, table=True):
     __tablename__ = "labels"
-    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_labels_project_name"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "name", name="uq_labels_project_name"),
+        # SQLite: an id is never handed out again (migration 0014), not even the id of a label
+        # an undo removed, which a button still on screen or a model's class may carry
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)

@@ -152,6 +152,7 @@ def claim_next_example(
     audit: bool = False,
 ) -> tuple[Example, Assignment] | None:
     """Give ``annotator`` the highest-priority free example, or their open one; None when empty.
+    An open one that no longer waits for their label (``_still_asked``) is released first.
 
     Free means: no live annotation that counts (see ``_labeled``) or still wanted by more experts
     and not labeled by this one (``_wanted_by``), no unresolved flag, not out with anyone, and not
@@ -168,8 +169,12 @@ def claim_next_example(
     )
     if open_one is not None:
         example = session.get(Example, open_one.example_id)
-        if example is not None:
+        if example is not None and _still_asked(session, project_id, open_one):
             return example, open_one
+        # no longer theirs to label (an undone split or retire made its label count again, a
+        # label came from elsewhere): let go of it, or every click on it would be refused
+        assert open_one.id is not None
+        close_assignment(session=session, assignment_id=open_one.id, status="released", now=now)
     for _ in range(_CLAIM_ATTEMPTS):
         example = _next_free_example(session, project_id, annotator, uniform=audit)
         if example is None:
@@ -196,6 +201,18 @@ def claim_next_example(
             continue  # another expert claimed (or even labeled) it meanwhile: take the next
         return example, assignment
     return None
+
+
+def _still_asked(session: Session, project_id: int, held: Assignment) -> bool:
+    """Whether the example ``held`` is out for still waits for its holder's label, as
+    ``_next_free_example`` would choose it now (being out with them aside). A taxonomy change
+    can settle it meanwhile: an undo makes its old label count again. A query or two, and only
+    when an expert asks for a task while holding one (a click closes its assignment first)."""
+    wanted = ~_labeled(session, project_id) & ~_counted_by(project_id, held.annotator)
+    if held.purpose != "audit":  # an audit pick is never a second opinion
+        wanted = wanted | _wanted_by(project_id, held.annotator)
+    query = select(Example.id).where(Example.id == held.example_id, wanted)
+    return session.exec(query).first() is not None
 
 
 class _Taken(Exception):

@@ -318,8 +318,15 @@ def get_clicked_label(*, session: Session, project_id: int, name: str) -> Label:
 def split_into(*, session: Session, label: Label) -> list[str] | None:
     """The labels a split label was split into, as they are called now (a part renamed since
     by its new name, a part merged away since by its target's, a part retired unmapped left
-    out); None if it was not split."""
-    for event in reversed(list_events(session=session, project_id=label.project_id)):
+    out); None if it was not split: a split that was undone does not count (as in
+    :func:`stale_since`), and a label that counts now (active, or mapped) is not split."""
+    if label.active or label.mapped_to_id is not None:
+        return None
+    events = list_events(session=session, project_id=label.project_id)
+    undone = {int(e.details.get("event_id", 0)) for e in events if e.kind == "undo"}
+    for event in reversed(events):
+        if event.id in undone:
+            continue
         if event.kind == "split" and event.details.get("label", {}).get("id") == label.id:
             out: list[str] = []
             for ref in event.details["into"]:
