@@ -9,6 +9,10 @@ Nothing is read before it is needed: a /slack/events body is capped (``MAX_SLACK
 signature checked before Bolt parses it, and a request without the bearer token is refused
 before its body is read (``TokenFirst``): every path needs it but ``PUBLIC_PATHS``. Every error
 answers JSON, ``{"error": <labelbot error class or HTTP status phrase>, "detail": <message>}``.
+
+/openapi.json describes what the routes really do: the bearer token (declared there, checked by
+``TokenFirst``), each error a route answers in that shape (``ErrorOut``), the export's media
+types and predict's limits. tests/bot/test_api_contract.py provokes every error it declares.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from collections.abc import AsyncIterator, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, Field
+from fastapi.security import HTTPBearer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
@@ -35,9 +40,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.app import build_app
 from bot.config import SlackSettings
 from bot.services import Services
-from engine import exporting, messaging, predicting, projects
+from engine import exporting, messaging, predicting, projects, training
 from engine.evaluation import explain_status
-from engine.importing import text_problem
+from engine.importing import MAX_TEXT_CHARS, text_problem
+from engine.workspace import Workspace
 from storage.errors import (
     ConfigurationError,
     ConflictError,
@@ -57,12 +63,19 @@ STATUS = {
     ConfigurationError: 503,
 }
 MAX_TEXTS = 1000
+# All the texts of one predict request together, in characters. The encoder reads only the
+# first 256 tokens of a text (about 1,000-1,500 characters), but the tokenizer splits all of it
+# first: 1,000 texts at the 50,000-character limit spent about a minute in the tokenizer and
+# grew the process by 1.2 GB for good, to read 2-3% of each. 2,000 characters for each of
+# MAX_TEXTS texts is more than the encoder reads; longer texts go in smaller batches.
+MAX_PREDICT_CHARS = 2_000_000
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 # Slack's payloads are a few KB. The largest is a modal's submission: labelbot's modals have a
 # few inputs of at most 3,000 characters, under half a megabyte even as escaped emoji.
 MAX_SLACK_BODY = 1 << 20
 # A predict request of MAX_TEXTS texts at the import limit (MAX_TEXT_CHARS), as plain ASCII,
-# with room for the JSON around them.
+# with room for the JSON around them; MAX_PREDICT_CHARS fits even with every character escaped
+# (12 bytes for "\ud83d\ude00").
 MAX_API_BODY = 64 << 20
 # A load balancer's probe wants an answer, not a hang (psycopg waits 10 s to connect).
 HEALTH_TIMEOUT_S = 2.0
@@ -84,15 +97,61 @@ def _predictable(text: str) -> str:
     return text
 
 
+class Problem(BaseModel):
+    """One reason a request failed validation, without the input itself."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every error: labelbot's error class (``NotFoundError``, ...) or the HTTP
+    status phrase, and a message; for a request that fails validation, one problem a field."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: str
+    detail: str | list[Problem]
+
+
+class HealthOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ok: Literal[True]
+    outbox: int = Field(description="messages waiting for Slack")
+
+
+class HealthDown(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ok: Literal[False]
+    error: str
+
+
 class ProjectOut(BaseModel):
     name: str
     description: str
     channel: str | None
 
 
+# The import's rules (text_problem), which _predictable checks: here only for the schema, so a
+# refusal keeps its own words ("empty text", "over the 50,000 limit").
+TEXT_RULES = {
+    "minLength": 1,
+    "maxLength": MAX_TEXT_CHARS,
+    "pattern": r"\S",
+    "description": f"not empty or blank, at most {MAX_TEXT_CHARS:,} characters (without the "
+    "spaces around it), no NUL character, valid Unicode (no lone surrogate): as an import",
+}
+
+
 class PredictIn(BaseModel):
-    texts: list[Annotated[str, AfterValidator(_predictable)]] = Field(
-        min_length=1, max_length=MAX_TEXTS
+    texts: list[
+        Annotated[str, AfterValidator(_predictable), Field(json_schema_extra=TEXT_RULES)]
+    ] = Field(
+        min_length=1,
+        max_length=MAX_TEXTS,
+        description=f"1 to {MAX_TEXTS:,} texts, {MAX_PREDICT_CHARS:,} characters in all "
+        "(413 over that)",
     )
 
 
@@ -166,7 +225,16 @@ def create_api(
             return _error(bolt_response.status, UNEXPECTED)
         return to_starlette_response(bolt_response)
 
-    @api.get("/healthz")
+    @api.get(
+        "/healthz",
+        responses={
+            200: {"model": HealthOut, "description": "The database answers"},
+            503: {
+                "model": HealthDown,
+                "description": f"The database did not answer within {HEALTH_TIMEOUT_S:g} s",
+            },
+        },
+    )
     async def healthz() -> JSONResponse:
         try:
             outbox = await asyncio.wait_for(
@@ -305,9 +373,29 @@ class BodyLimit:
         await self.app(scope, receive_capped, send)
 
 
+# Declared only, for /openapi.json: TokenFirst checks the token, before the body is read.
+BEARER = HTTPBearer(scheme_name="LABELBOT_API_TOKEN", description=TOKEN_REQUIRED, auto_error=False)
+NO_SUCH_PROJECT = "No project of that name"
+
+
+def _errors(when: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status answered as ``ErrorOut``, and when."""
+    return {status: {"model": ErrorOut, "description": why} for status, why in when.items()}
+
+
 def _rest_router(services: Services) -> APIRouter:
     """The REST API; ``TokenFirst`` has checked the bearer token of every request."""
-    router = APIRouter(prefix="/api")
+    router = APIRouter(
+        prefix="/api",
+        dependencies=[Security(BEARER)],
+        responses={
+            **_errors({401: f"No valid bearer token: {TOKEN_REQUIRED}"}),
+            "default": {
+                "model": ErrorOut,
+                "description": "Any other error (405, 500) has the same shape",
+            },
+        },
+    )
     ws = services.ws
 
     @router.get("/projects")
@@ -317,14 +405,40 @@ def _rest_router(services: Services) -> APIRouter:
             for p in projects.list_projects(ws)
         ]
 
-    @router.get("/projects/{name}/status")
+    @router.get("/projects/{name}/status", responses=_errors({404: NO_SUCH_PROJECT}))
     def project_status(name: str) -> dict[str, Any]:
         # as `labelbot status --json`: model.estimate says which accuracy is the headline
         return explain_status(projects.project_status(ws, name), ws=ws)
 
-    @router.post("/projects/{name}/predict")
+    @router.post(
+        "/projects/{name}/predict",
+        responses=_errors(
+            {
+                404: f"{NO_SUCH_PROJECT}, or its active model's file is missing or damaged",
+                409: "The project has no trained model yet: ask again once it has one",
+                413: f"The body is over {MAX_API_BODY:,} bytes, or its texts over "
+                f"{MAX_PREDICT_CHARS:,} characters in all",
+                422: "A text the import would refuse, no texts or over "
+                f"{MAX_TEXTS:,}, a body that is not JSON",
+                503: "The active model was trained on another encoder's embeddings",
+            }
+        ),
+    )
     def predict(name: str, body: PredictIn) -> PredictOut:
-        found = predicting.predict_texts(ws, name, body.texts)  # a pool text: as exported
+        total = sum(map(len, body.texts))
+        if total > MAX_PREDICT_CHARS:
+            raise HTTPException(
+                413,
+                f"the texts have {total:,} characters in all, over the {MAX_PREDICT_CHARS:,} "
+                "a request may have: send them in smaller batches",
+            )
+        try:
+            found = predicting.predict_texts(ws, name, body.texts)  # a pool text: as exported
+        except NotFoundError as exc:
+            no_model = _without_a_model(ws, name)
+            if no_model is None:
+                raise
+            raise no_model from exc
         return PredictOut(
             project=name,
             predictions=[
@@ -338,16 +452,56 @@ def _rest_router(services: Services) -> APIRouter:
             ],
         )
 
-    @router.get("/projects/{name}/export")
+    @router.get(
+        "/projects/{name}/export",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Every example: JSON Lines, or CSV with a header row",
+                "content": {t: {"schema": {"type": "string"}} for t in MEDIA_TYPES.values()},
+            },
+            **_errors(
+                {
+                    404: NO_SUCH_PROJECT,
+                    422: "An unknown format, spreadsheet_safe with JSONL, or a spreadsheet_safe "
+                    "that is no boolean",
+                }
+            ),
+        },
+    )
     def export(
-        name: str, format: Literal["jsonl", "csv"] = "jsonl", spreadsheet_safe: bool = False
+        name: str,
+        format: Annotated[
+            str,
+            Query(
+                description="jsonl or csv, in any case (as `labelbot export --format`)",
+                json_schema_extra={"pattern": "^([Jj][Ss][Oo][Nn][Ll]|[Cc][Ss][Vv])$"},
+            ),
+        ] = "jsonl",
+        spreadsheet_safe: bool = False,
     ) -> Response:
         """Every example as JSONL or CSV (the `labelbot export` format); ``spreadsheet_safe``
         (CSV only) puts a ' before cells a spreadsheet would run as formulas."""
-        text = exporting.export_text(ws, name, format, spreadsheet_safe=spreadsheet_safe)
-        return Response(text, media_type=MEDIA_TYPES[format])
+        fmt = exporting.check_format(format, spreadsheet_safe=spreadsheet_safe)
+        text = exporting.export_text(ws, name, fmt, spreadsheet_safe=spreadsheet_safe)
+        return Response(text, media_type=MEDIA_TYPES[fmt])
 
     return router
+
+
+def _without_a_model(ws: Workspace, name: str) -> ConflictError | None:
+    """The error for predicting with project ``name`` when it has no model yet (None when it
+    has one, or is no project): in the engine both are NotFoundError, but a client waits for
+    the one and fixes its request for the other."""
+    try:
+        if training.active_model(ws, name) is not None:
+            return None
+    except LabelbotError:  # no such project, or its model cannot answer: as the engine said
+        return None
+    return ConflictError(
+        f"project {name!r} has no trained model yet: once it has labels in at least 2 classes, "
+        f"run `labelbot train {name}` (or wait for the scheduler to train it) and ask again"
+    )
 
 
 async def _retry_outbox(services: Services, interval: float) -> None:

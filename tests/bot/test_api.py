@@ -46,7 +46,7 @@ def test_rest_api_needs_the_bearer_token(bot: Bot, bank: dict[str, str]) -> None
     missing = http.get("/api/projects/nope/status", headers=AUTH)
     assert missing.status_code == 404 and missing.json()["error"] == "NotFoundError"
     no_model = http.post(f"/api/projects/{PROJECT}/predict", json={"texts": [AGE]}, headers=AUTH)
-    assert no_model.status_code == 404 and "no trained model" in no_model.json()["detail"]
+    assert no_model.status_code == 409 and "no trained model" in no_model.json()["detail"]
     assert (
         http.post(f"/api/projects/{PROJECT}/predict", json={"texts": []}, headers=AUTH).status_code
         == 422
