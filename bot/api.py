@@ -483,7 +483,9 @@ def _rest_router(services: Services) -> APIRouter:
         """Every example as JSONL or CSV (the `labelbot export` format); ``spreadsheet_safe``
         (CSV only) puts a ' before cells a spreadsheet would run as formulas."""
         fmt = exporting.check_format(format, spreadsheet_safe=spreadsheet_safe)
-        text = exporting.export_text(ws, name, fmt, spreadsheet_safe=spreadsheet_safe)
+        text = exporting.export_text(
+            ws, name, fmt, spreadsheet_safe=spreadsheet_safe, bom=spreadsheet_safe
+        )
         return Response(text, media_type=MEDIA_TYPES[fmt])
 
     return router

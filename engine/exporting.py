@@ -19,6 +19,11 @@ columns added later go at the end, so a script reading columns by position keeps
 starts as a formula would (``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a ``'``
 in front, so an example text such as ``=HYPERLINK(...)`` shows as text instead of running
 (CSV injection, OWASP). Such a file is for reading: imported back, those texts keep the ``'``.
+It also starts with a UTF-8 byte order mark: Excel reads a CSV without one in the system's
+code page (ANSI), so "café" showed as "cafÃ©". The importer skips the mark.
+
+`labelbot predict` writes its predictions in the same two formats (:func:`write_predictions`),
+chosen the same way: by ``--format``, else by the ``--out`` file's name.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import os
 import secrets
 import shutil
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -161,6 +166,8 @@ def suffix_format(path: Path) -> str | None:
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What tells Excel a CSV is UTF-8 (U+FEFF, written as EF BB BF): spreadsheet-safe files start so.
+BOM = "\ufeff"
 
 
 def write_export(
@@ -169,10 +176,16 @@ def write_export(
     fmt: str = "jsonl",
     *,
     spreadsheet_safe: bool = False,
+    bom: bool | None = None,
 ) -> int:
     """Write records as JSONL or CSV; returns how many were written. ``spreadsheet_safe``
-    (CSV only) defuses cells a spreadsheet would read as formulas."""
+    (CSV only) defuses cells a spreadsheet would read as formulas and, unless ``bom`` is
+    False, starts with the byte order mark that says UTF-8 to Excel."""
     fmt = check_format(fmt, spreadsheet_safe=spreadsheet_safe)
+    if bom is None:
+        bom = spreadsheet_safe
+    if bom:
+        out.write(BOM)
     if fmt == "jsonl":
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -209,12 +222,50 @@ def _flat(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         }
 
 
+# predict's JSONL fields, in order: the CSV's columns ("top" as JSON in its cell)
+PREDICTION_COLUMNS = ("id", "text", "label", "confidence", "top")
+
+
+def write_predictions(rows: Iterable[dict[str, Any]], out: TextIO, fmt: str = "jsonl") -> int:
+    """Write predict's rows ({"id", "text", "label", "confidence", "top"}) as JSONL or CSV
+    (an id of None as an empty cell); returns how many were written."""
+    fmt = check_format(fmt)
+    writer = None
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=list(PREDICTION_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+    count = 0
+    for row in rows:
+        if writer is None:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            writer.writerow(
+                {
+                    **row,
+                    "id": "" if row["id"] is None else row["id"],
+                    "top": json.dumps(row["top"], ensure_ascii=False),
+                }
+            )
+        count += 1
+    return count
+
+
 def export_text(
-    ws: Workspace, project: str, fmt: str = "jsonl", *, spreadsheet_safe: bool = False
+    ws: Workspace,
+    project: str,
+    fmt: str = "jsonl",
+    *,
+    spreadsheet_safe: bool = False,
+    bom: bool = False,
 ) -> str:
+    """The export as one string. Without the byte order mark unless ``bom``: it marks a
+    file's encoding, and this text is encoded by its caller (a response body that is saved
+    as a file for Excel wants it: ``bom=spreadsheet_safe``)."""
     check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # before reading the project
     buffer = io.StringIO()
-    write_export(export_records(ws, project), buffer, fmt, spreadsheet_safe=spreadsheet_safe)
+    write_export(
+        export_records(ws, project), buffer, fmt, spreadsheet_safe=spreadsheet_safe, bom=bom
+    )
     return buffer.getvalue()
 
 

@@ -78,7 +78,7 @@ def read_file(
         raise InvalidInputError(f"{path}: no such file")
     content = _decode(path)
     fmt = detect_format(path)
-    rows = _csv_rows(path, content) if fmt == "csv" else _jsonl_rows(path, content)
+    rows = _csv_rows(path, content, text_column) if fmt == "csv" else _jsonl_rows(path, content)
     records: list[Record] = []
     columns: set[str] = set()
     for line, row in rows:
@@ -122,7 +122,7 @@ def _decode(path: Path) -> str:
         ) from exc
 
 
-def _csv_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _csv_rows(path: Path, content: str, text_column: str) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(sys.maxsize)  # we enforce our own, clearer, limit per text
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
     reader = csv.reader(io.StringIO(content, newline=""), dialect=dialect, strict=True)
@@ -133,6 +133,12 @@ def _csv_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]]:
         header = next(reader, None)
         if header is None:
             raise InvalidInputError(f"{path}: the file is empty")
+        _check_header(path, header, text_column)
+        # A column without a name (Excel keeps a few empty ones after the last) is left out
+        # while it is empty: a value in it is refused below rather than kept under the name ""
+        # or one made up, which would stay in the metadata and every export.
+        unnamed = [i for i, name in enumerate(header) if not name.strip()]
+        text_at = header.index(text_column) if text_column in header else None
         while True:
             start = reader.line_num + 1
             cells = next(reader, None)
@@ -142,13 +148,51 @@ def _csv_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             if len(cells) > len(header):
                 raise InvalidInputError(f"{path}:{start}: more values than the header has columns")
-            # As csv.DictReader: missing cells are None, a repeated column keeps the last value.
+            if text_at is not None and text_at >= len(cells):
+                values = "1 value" if len(cells) == 1 else f"{len(cells)} values"
+                raise InvalidInputError(
+                    f"{path}:{start}: {values} where the header has {len(header)} columns: "
+                    f"no {text_column!r} value"
+                )
+            for i in unnamed:
+                if i < len(cells) and cells[i].strip():
+                    raise InvalidInputError(
+                        f"{path}:{start}: a value in column {i + 1}, which has no name in the "
+                        "header (line 1): name that column, or delete it"
+                    )
+            # As csv.DictReader: missing cells are None (the header's names are unique).
             yield (
                 start,
-                {name: cells[i] if i < len(cells) else None for i, name in enumerate(header)},
+                {
+                    name: cells[i] if i < len(cells) else None
+                    for i, name in enumerate(header)
+                    if i not in unnamed
+                },
             )
     except csv.Error as exc:
         raise InvalidInputError(f"{path}:{start}: malformed CSV: {exc}") from exc
+
+
+def _check_header(path: Path, header: list[str], text_column: str) -> None:
+    """A header that is no CSV header (JSON Lines named .csv), or that names a column twice:
+    csv.DictReader keeps the last of two columns of one name, and the other's values were
+    lost without a word (Excel makes such a header when a column is copied)."""
+    if text_column not in header and any(c.lstrip().startswith("{") for c in header):
+        # JSON Lines named .csv (`labelbot export --out x.csv` wrote JSONL before it read the
+        # format from the suffix): its "columns" would be fragments of the first object
+        raise InvalidInputError(f"{path}:1: looks like JSON Lines, not CSV: name it .jsonl")
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(header, start=1):
+        if name.strip():
+            positions.setdefault(name, []).append(i)
+    for name, where in positions.items():
+        if len(where) > 1:
+            times = "twice" if len(where) == 2 else f"{len(where)} times"
+            numbers = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
+            raise InvalidInputError(
+                f"{path}:1: column {name!r} appears {times} (columns {numbers}); "
+                "give each column its own name"
+            )
 
 
 def _jsonl_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -178,10 +222,6 @@ def _check_columns(
     require_label: bool,
     require_id: bool,
 ) -> None:
-    if text_column not in columns and any(c.lstrip().startswith("{") for c in columns):
-        # JSON Lines named .csv (`labelbot export --out x.csv` wrote JSONL before it read the
-        # format from the suffix): its "columns" would be fragments of the first object
-        raise InvalidInputError(f"{path}:1: looks like JSON Lines, not CSV: name it .jsonl")
     found = ", ".join(sorted(columns)) or "none"
     if text_column not in columns:
         raise InvalidInputError(
@@ -266,8 +306,8 @@ def _record(
             f"{path}:{line}: text of {len(text):,} characters is over the "
             f"{MAX_TEXT_CHARS:,} limit; split long documents before import"
         )
-    label = _optional_str(row.get(label_column)) if label_column else None
-    external_id = _optional_str(row.get(id_column)) if id_column else None
+    label = _optional_str(path, line, label_column, row) if label_column else None
+    external_id = _optional_str(path, line, id_column, row) if id_column else None
     if external_id is not None and len(external_id) > MAX_ID_CHARS:
         raise InvalidInputError(
             f"{path}:{line}: id of {len(external_id):,} characters is over the {MAX_ID_CHARS} limit"
@@ -308,11 +348,26 @@ def _json_problem(exc: json.JSONDecodeError, at: int, unit: str) -> str:
     return f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
 
 
-def _optional_str(value: Any) -> str | None:
+def _optional_str(path: Path, line: int, name: str, row: dict[str, Any]) -> str | None:
+    """The id or label in ``row[name]``, stripped; None when absent, null or blank. A JSON
+    number is kept as its digits (7 is "7", as the CSV cell 7 would be; 2.5 is "2.5").
+    true, a list or an object is refused: str() made them Python's "True", "[1, 2]"."""
+    value = row.get(name)
     if value is None:
         return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        kind = json.dumps(value) if isinstance(value, bool) else _json_kind(value)
+        raise InvalidInputError(f"{path}:{line}: {name!r} must be a string or a number, not {kind}")
     text = str(value).strip()
     return text or None
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def text_problem(text: str) -> str | None:

@@ -142,7 +142,7 @@ def import_file(
         require_id_column=require_id_column,
     )
     records = read.records
-    created = relabeled = 0
+    relabeled = 0
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
@@ -163,17 +163,20 @@ def import_file(
             shared = _shared_ids(session, found.id, records, added.ids, stored)
         given = _label_per_example(path, records, added.ids, labels)
         before = feedback.current_labels(session=session, project_id=found.id) if given else {}
+        votes = []
         for example_id, label in given.items():
             assert label.id is not None
-            _, made = feedback.add_annotation(
-                session=session,
-                example_id=example_id,
-                label_id=label.id,
-                annotator=annotator,
-                source=IMPORTED,
-                key=f"import:{example_id}:{label.name}",
+            votes.append(
+                feedback.NewAnnotation(
+                    example_id=example_id,
+                    label_id=label.id,
+                    annotator=annotator,
+                    source=IMPORTED,
+                    key=f"import:{example_id}:{label.name}",  # the same file again adds none
+                )
             )
-            created += int(made)
+        # in bulk (a few statements), inside this one transaction
+        created = feedback.add_annotations(session=session, rows=votes)
         if before:
             after = feedback.current_labels(session=session, project_id=found.id)
             relabeled = sum(1 for i, old in before.items() if after.get(i) != old)

@@ -603,14 +603,33 @@ def predict(
             "named 'id', if any)"
         ),
     ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl or csv (default: as the --out file is named, .csv or .jsonl; else jsonl)",
+            show_default=False,
+        ),
+    ] = None,
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="Write JSONL here instead of stdout")
+        Path | None, typer.Option("--out", help="Write here instead of stdout")
     ] = None,
 ) -> None:
-    """Classify the texts of a file with the project's active model (JSONL out: one line per
-    row, {"id", "text", "label", "confidence", "top"}; "id" is null for a row without one)."""
+    """Classify the texts of a file with the project's active model: one line per row,
+    {"id", "text", "label", "confidence", "top"}; "id" is null for a row without one.
+
+    JSONL, or CSV with those columns ("top" as JSON, a missing id an empty cell). As for
+    export: without --format, a --out file named .csv gets CSV and one named .jsonl (or
+    .ndjson) JSONL; any other name, and stdout, get JSONL. A --format that the --out name
+    contradicts (--format jsonl --out x.csv) is refused, and the file left as it was.
+    """
     from engine import predicting  # torch and scikit-learn load only when needed
 
+    fmt = _export_format(fmt, out_file)  # before reading anything, in export's words
+    if fmt.lower() not in exporting.EXPORT_FORMATS:
+        raise InvalidInputError(
+            f"unknown format {fmt!r}: use {' or '.join(exporting.EXPORT_FORMATS)}"
+        )
     records = read_file(
         file,
         text_column=text_column,
@@ -626,8 +645,10 @@ def predict(
             sys.stdout if out_file is None else stack.enter_context(exporting.replacing(out_file))
         )
         results = predicting.predict_texts(ws, name, [r.text for r in records])
-        for rec, res in zip(records, results, strict=True):
-            row = {"id": rec.external_id, **res.to_dict()}
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        rows = (
+            {"id": rec.external_id, **res.to_dict()}
+            for rec, res in zip(records, results, strict=True)
+        )
+        exporting.write_predictions(rows, handle, fmt)
     if out_file is not None:
         err.print(f"wrote {counted(len(records), 'prediction')} to {out_file}", highlight=False)

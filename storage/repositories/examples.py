@@ -12,13 +12,11 @@ from sqlmodel import Session, col, select
 from storage.db import advisory_xact_lock, dialect_insert
 from storage.errors import NotFoundError
 from storage.hashing import content_hash
-from storage.models import Example
+from storage.models import Example, utcnow
 from storage.repositories.projects import share_project_row
 
 # Keep IN (...) lists well under SQLite's and PostgreSQL's parameter limits.
 _CHUNK = 900
-# Rows per multi-row INSERT: 7 columns each, well under both databases' parameter limits.
-_INSERT_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -49,28 +47,33 @@ def add_examples(*, session: Session, project_id: int, rows: Sequence[NewExample
     lock_imports(session=session, project_id=project_id)
     hashes = [content_hash(row.text) for row in rows]
     known = existing_hashes(session=session, project_id=project_id, hashes=hashes)
+    now = utcnow()
     fresh: dict[str, dict[str, Any]] = {}
     for row, digest in zip(rows, hashes, strict=True):
         if digest in known or digest in fresh:
             continue
-        example = Example(
-            project_id=project_id,
-            external_id=row.external_id,
-            text=row.text,
-            meta=row.meta,
-            content_hash=digest,
-        )
-        fresh[digest] = example.model_dump(exclude={"id"})
-    values = list(fresh.values())
+        # the columns an Example(...) row has, without building one per row (a third of a
+        # 20,000-row import's time went to constructing and dumping them)
+        fresh[digest] = {
+            "project_id": project_id,
+            "external_id": row.external_id,
+            "text": row.text,
+            "meta": row.meta,
+            "content_hash": digest,
+            "created_at": now,
+            "audit": False,
+        }
     inserted = 0
-    for start in range(0, len(values), _INSERT_CHUNK):
+    if fresh:
+        # executed for all the rows at once: SQLAlchemy sends multi-row statements of up to
+        # 1,000 rows, compiled once (a list in .values() is compiled anew for every chunk)
+        table = Example.__table__  # type: ignore[attr-defined]
         statement = (
-            dialect_insert(session, Example)
-            .values(values[start : start + _INSERT_CHUNK])
+            dialect_insert(session, table)
             .on_conflict_do_nothing(index_elements=["project_id", "content_hash"])
-            .returning(col(Example.content_hash), col(Example.id))
+            .returning(table.c.content_hash, table.c.id)
         )
-        for digest, example_id in session.execute(statement).all():
+        for digest, example_id in session.execute(statement, list(fresh.values())).all():
             known[digest] = int(example_id)
             inserted += 1
     missing = [d for d in fresh if d not in known]  # stored meanwhile by another transaction
