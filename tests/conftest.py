@@ -103,6 +103,17 @@ def ws(db_url_and_schema, encoder, embedding_cache_dir):  # type: ignore[no-unty
     workspace.close()
 
 
+@pytest.fixture
+def replica(ws, db_url_and_schema, encoder):  # type: ignore[no-untyped-def]
+    """A second process on ``ws``'s database (its own engine and connection pool)."""
+    from engine.workspace import Workspace
+
+    _, schema = db_url_and_schema
+    other = Workspace.open(ws.settings, schema=schema, encoder=encoder, migrate=False)
+    yield other
+    other.close()
+
+
 BANKING_SLICE_LABELS = ("card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate")
 
 

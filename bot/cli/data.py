@@ -30,6 +30,16 @@ from engine.importing import read_file
 from engine.projects import ImportReport
 from storage.errors import ConfigurationError, InvalidInputError, LabelbotError
 
+# export's and predict's output format, chosen alike
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="jsonl or csv (default: as the --out file is named, .csv or .jsonl; else jsonl)",
+        show_default=False,
+    ),
+]
+
 
 @app.command()
 @handle_errors
@@ -545,14 +555,7 @@ def _export_format(fmt: str | None, out_file: Path | None) -> str:
 @handle_errors
 def export(
     name: Annotated[str, typer.Argument(help="Project name")],
-    fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="jsonl or csv (default: as the --out file is named, .csv or .jsonl; else jsonl)",
-            show_default=False,
-        ),
-    ] = None,
+    fmt: FormatOption = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of stdout")
     ] = None,
@@ -603,14 +606,7 @@ def predict(
             "named 'id', if any)"
         ),
     ] = None,
-    fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="jsonl or csv (default: as the --out file is named, .csv or .jsonl; else jsonl)",
-            show_default=False,
-        ),
-    ] = None,
+    fmt: FormatOption = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of stdout")
     ] = None,

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from bot.api import create_api
 from bot.config import SlackSettings
 from bot.services import Services, build_services
-from engine import projects, training
+from engine import labeling, projects, training
 from engine.workspace import Workspace
 from tests.fakes.server import ServerThread
 from tests.fakes.slack_api import FakeSlackAPI
@@ -157,3 +157,15 @@ def true_label(bot: Bot, truth: dict[str, str], message: dict[str, object]) -> s
     eid = example_id(message)
     assert eid is not None, "not a labeling message"
     return truth[messaging.example_ref(bot.ws, example_id=eid).text]
+
+
+def train_bank(bot: Bot, bank: dict[str, str], *, labels: int = 30) -> None:
+    """Label ``labels`` examples of the bank project by their true label, and train a model."""
+    for i in range(labels):
+        task = labeling.next_task(bot.ws, project=PROJECT, annotator="U0SEED")
+        assert task is not None
+        labeling.submit_label(
+            bot.ws, project=PROJECT, example_id=task.example_id, label=bank[task.text],
+            annotator="U0SEED", source="cli", key=f"seed:{i}",
+        )  # fmt: skip
+    training.train_project(bot.ws, PROJECT)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot import ids
-from engine import labeling, projects, training
-from tests.bot.conftest import API_TOKEN, PROJECT, Bot
+from engine import projects
+from tests.bot.conftest import API_TOKEN, PROJECT, Bot, train_bank
 from tests.fakes import payloads
 from tests.fakes.signing import signed_interactivity
 
@@ -21,14 +21,7 @@ AGE = "How old do I need to be to open an account?"
 
 @pytest.fixture
 def trained(bot: Bot, bank: dict[str, str]) -> Bot:
-    for i in range(30):
-        task = labeling.next_task(bot.ws, project=PROJECT, annotator="U0SEED")
-        assert task is not None
-        labeling.submit_label(
-            bot.ws, project=PROJECT, example_id=task.example_id, label=bank[task.text],
-            annotator="U0SEED", source="cli", key=f"seed:{i}",
-        )  # fmt: skip
-    training.train_project(bot.ws, PROJECT)
+    train_bank(bot, bank)
     return bot
 
 

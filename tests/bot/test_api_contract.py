@@ -16,9 +16,9 @@ import jsonschema
 import pytest
 
 from bot import api as http_api
-from engine import labeling, training
+from engine import training
 from storage.db import make_engine
-from tests.bot.conftest import API_TOKEN, PROJECT, Bot
+from tests.bot.conftest import API_TOKEN, PROJECT, Bot, train_bank
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 API = f"/api/projects/{PROJECT}"
@@ -279,17 +279,6 @@ def _check(spec: dict[str, Any], key: tuple[str, str, str], answer: httpx.Respon
     jsonschema.validate(answer.json(), schema, cls=jsonschema.Draft202012Validator)
 
 
-def _train(bot: Bot, bank: dict[str, str]) -> None:
-    for i in range(30):
-        task = labeling.next_task(bot.ws, project=PROJECT, annotator="U0SEED")
-        assert task is not None
-        labeling.submit_label(
-            bot.ws, project=PROJECT, example_id=task.example_id, label=bank[task.text],
-            annotator="U0SEED", source="cli", key=f"seed:{i}",
-        )  # fmt: skip
-    training.train_project(bot.ws, PROJECT)
-
-
 def test_every_answer_the_schema_declares_is_the_answer_the_api_gives(
     bot: Bot, bank: dict[str, str]
 ) -> None:
@@ -308,7 +297,7 @@ def test_every_answer_the_schema_declares_is_the_answer_the_api_gives(
     for key in sorted(set(cases) - later):
         for provoke in cases[key]:
             _check(spec, key, provoke(http))
-    _train(bot, bank)
+    train_bank(bot, bank)
     for key in sorted(later):
         for provoke in cases[key]:
             _check(spec, key, provoke(http))

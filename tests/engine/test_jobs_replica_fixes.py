@@ -5,7 +5,6 @@ another replica did between this one's read and its lease is not done a second t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,6 @@ from storage.db import session_scope
 from storage.repositories import leases, models
 from storage.repositories import projects as project_repo
 from tests.helpers import label_next, load_slice
-
-
-@pytest.fixture
-def replica(ws: Workspace, db_url_and_schema, encoder) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
-    """A second process on the same database (its own engine and connection pool)."""
-    _, schema = db_url_and_schema
-    other = Workspace.open(ws.settings, schema=schema, encoder=encoder, migrate=False)
-    yield other
-    other.close()
 
 
 @pytest.fixture

@@ -40,14 +40,6 @@ def _clock_ahead(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def replica(ws: Workspace, db_url_and_schema, encoder) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
-    _, schema = db_url_and_schema
-    other = Workspace.open(ws.settings, schema=schema, encoder=encoder, migrate=False)
-    yield other
-    other.close()
-
-
 def _queue(ws: Workspace) -> int:
     return messaging.enqueue(ws, method="chat.postMessage", payload={"channel": "C1", "text": "hi"})
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,6 @@ from tests.engine.test_proposing import make_project
 from tests.storage.test_labeling_races import blocks_someone
 
 CUT = ("card_arrival_a", "card_arrival_b")  # one intent cut at random in two: a merge to find
-
-
-@pytest.fixture
-def replica(ws: Workspace, db_url_and_schema, encoder) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
-    """A second process on the same database (its own engine and connection pool)."""
-    _, schema = db_url_and_schema
-    other = Workspace.open(ws.settings, schema=schema, encoder=encoder, migrate=False)
-    yield other
-    other.close()
 
 
 @pytest.fixture
