@@ -6,9 +6,12 @@ Bolt's synchronous dispatch (signature check, listener matching, waiting for the
 Bolt's own ``listener_executor`` after their ack.
 
 Nothing is read before it is needed: a /slack/events body is capped (``MAX_SLACK_BODY``) and its
-signature checked before Bolt parses it, and a request without the bearer token is refused
-before its body is read (``TokenFirst``): every path needs it but ``PUBLIC_PATHS``. Every error
-answers JSON, ``{"error": <labelbot error class or HTTP status phrase>, "detail": <message>}``.
+signature checked before Bolt parses it (its headers, and the timestamp's freshness, before the
+body is even read), and a request without the bearer token is refused before its body is read
+(``TokenFirst``): every path needs it but ``PUBLIC_PATHS``. A body must keep coming: one that
+stalls or trickles is cut off with a 408 (``BodyLimit``), and a client that hangs up mid-body is
+one line in the log, not a traceback. Every error answers JSON,
+``{"error": <labelbot error class or HTTP status phrase>, "detail": <message>}``.
 
 /openapi.json describes what the routes really do: the bearer token (declared there, checked by
 ``TokenFirst``), each error a route answers in that shape (``ErrorOut``), the export's media
@@ -35,6 +38,7 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_sdk.signature import SignatureVerifier
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import build_app
@@ -77,6 +81,17 @@ MAX_SLACK_BODY = 1 << 20
 # with room for the JSON around them; MAX_PREDICT_CHARS fits even with every character escaped
 # (12 bytes for "\ud83d\ude00").
 MAX_API_BODY = 64 << 20
+# uvicorn has no read timeout: a client that stalls mid-body would hold its connection (a file
+# descriptor) and the part of the body sent so far for good, without any credential; 1,100 of
+# them took the server down. So a body must keep coming (at most BODY_READ_TIMEOUT_S between two
+# chunks) and be complete within BODY_TIMEOUT_S (a trickle of a byte every few seconds), else
+# 408. Slack sends its few KB at once; MAX_API_BODY in BODY_TIMEOUT_S is 0.5 MB/s.
+BODY_READ_TIMEOUT_S = 15.0
+BODY_TIMEOUT_S = 120.0
+TIMED_OUT = "the request body did not arrive in time"
+# Slack's tolerance for a request's timestamp (slack_sdk's SignatureVerifier: 5 minutes).
+SLACK_MAX_AGE_S = 300
+UNSIGNED = "the request is not signed with the app's signing secret"
 # A load balancer's probe wants an answer, not a hang (psycopg waits 10 s to connect).
 HEALTH_TIMEOUT_S = 2.0
 TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
@@ -202,9 +217,14 @@ def create_api(
                 "this server runs without Slack (no SLACK_BOT_TOKEN or SLACK_SIGNING_SECRET "
                 "set): it serves the REST API alone"
             )
+        # The signature needs the body; its headers and the timestamp's age do not: most junk
+        # is refused before any of its body is read (and so held).
+        if not _signature_headers_fresh(verifier, request.headers):
+            # closed: the unread body would otherwise hold it until the keep-alive timeout
+            raise HTTPException(401, UNSIGNED, {"Connection": "close"})
         body = await request.body()
         if not _signed_by_slack(verifier, body, request.headers):
-            raise HTTPException(401, "the request is not signed with the app's signing secret")
+            raise HTTPException(401, UNSIGNED)
         try:
             bolt_request = to_bolt_request(request, body)
         except (ValueError, AttributeError):
@@ -288,6 +308,15 @@ def _signed_by_slack(verifier: SignatureVerifier, body: bytes, headers: Headers)
         return False
 
 
+def _signature_headers_fresh(verifier: SignatureVerifier, headers: Headers) -> bool:
+    """Slack's signature headers are there, and the timestamp is one Slack's check would take
+    (``SLACK_MAX_AGE_S``, by the verifier's clock): what can be checked before the body."""
+    stamp = headers.get("x-slack-request-timestamp", "")
+    if not headers.get("x-slack-signature") or not stamp.isdigit():
+        return False
+    return abs(verifier.clock.now() - int(stamp)) <= SLACK_MAX_AGE_S
+
+
 def _slack_kind(body: Mapping[str, Any]) -> str | None:
     """What a parsed Slack request is: its ``type`` or slash ``command``; None when neither."""
     kind = body.get("type") or body.get("command")
@@ -342,7 +371,10 @@ class TokenFirst:
 
 class BodyLimit:
     """ASGI middleware: a body over its path's cap is refused before it is read (by its
-    Content-Length) or as soon as it passes the cap (a chunked body): 413.
+    Content-Length) or as soon as it passes the cap (a chunked body): 413. A body that stalls
+    (``BODY_READ_TIMEOUT_S``) or is not complete in ``BODY_TIMEOUT_S`` is cut off: 408, and the
+    connection closed. A client that hangs up mid-body is logged in one line (uvicorn logged
+    each with a 60-line traceback at ERROR: anyone could flood the log for free).
 
     Starlette's own limit (``max_body_size``) answers plain text when the Content-Length is over.
     """
@@ -361,16 +393,34 @@ class BodyLimit:
             await _error(413, too_large)(scope, receive, send)
             return
         received = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BODY_TIMEOUT_S
+        complete = False
 
         async def receive_capped() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # after the body, an app may wait for the disconnect as long as it likes
+                return await receive()
+            wait = max(0.0, min(BODY_READ_TIMEOUT_S, deadline - loop.time()))
+            try:
+                message = await asyncio.wait_for(receive(), wait)
+            except TimeoutError:  # the app's read fails, and its HTTPException handler answers
+                log.info("%s %s: %s", scope["method"], _route_path(scope), TIMED_OUT)
+                raise HTTPException(408, TIMED_OUT, {"Connection": "close"}) from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
             received += len(message.get("body", b""))
-            if received > cap:  # the app's read fails, and its HTTPException handler answers
+            if received > cap:  # as above
                 raise HTTPException(413, too_large)
             return message
 
-        await self.app(scope, receive_capped, send)
+        try:
+            await self.app(scope, receive_capped, send)
+        except ClientDisconnect:  # raised by the app's read; there is no one left to answer
+            log.info(
+                "%s %s: the client hung up before the whole body came",
+                scope["method"],
+                _route_path(scope),
+            )
 
 
 # Declared only, for /openapi.json: TokenFirst checks the token, before the body is read.

@@ -1,7 +1,9 @@
 """Mislabel reviews in the DM: show one, store the verdict once, move on.
 
-The engine (engine.reviews) decides what a keep or a change means; here a click becomes
-``submit_review`` with the click's idempotency key (message ts + user, as for labels).
+The engine (engine.reviews) decides what a keep or a change means, and that only the expert the
+review was sent to may answer it; here a click becomes ``submit_review`` with the click's
+idempotency key (message ts + user, as for labels). The example is the review's own: a button's
+copy of its id is only what the message showed.
 """
 
 from __future__ import annotations
@@ -43,13 +45,15 @@ def decide(
     review_id: int,
     decision: str,
     label: LabelRef,
-    example_id: int,
+    example_id: int | None = None,
     agreed: bool,
     channel: str,
     ts: str,
 ) -> None:
-    """Store the verdict exactly once; the message says who decided; the next task follows."""
-    ref = messaging.example_ref(services.ws, example_id=example_id)
+    """Store the verdict exactly once; the message says who decided; the next task follows.
+    ``example_id`` is the button's copy, unused: the review says which example it is about."""
+    own = reviews.review_example(services.ws, review_id=review_id)
+    ref = messaging.example_ref(services.ws, example_id=own)
     result = reviews.submit_review(
         services.ws,
         project=ref.project,
@@ -62,7 +66,7 @@ def decide(
     if not result.created:
         return  # a retry or a double click: stored and answered already
     done = reviewed_message(
-        example_id=example_id,
+        example_id=own,
         text=ref.text,
         status=result.status,
         label=result.label,
@@ -71,4 +75,4 @@ def decide(
     services.courier.update(done, channel=channel, ts=ts)  # before the next task can fail
     flow.answered(services, user=user, project=ref.project, agreed=agreed)
     if result.status == "changed":  # a change that did not carry the vote is a disagreement
-        disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
+        disputes.open_if_disputed(services, project=ref.project, example_id=own)

@@ -13,6 +13,10 @@ until an expert other than its author answers:
   where several experts gave the old label the majority stands, and the example is listed by
   ``consensus.disagreements`` for the team to adjudicate.
 
+Only the expert a review was delivered to (``next_review``: a Slack DM, `labelbot review`) may
+answer it, while no one else has been sent it since; not its author, and not an admin either: an
+admin overrules a label with ``consensus`` adjudication, not through someone else's review.
+
 The reviewed annotation is never changed: it stays in history, and the review records the outcome.
 A decided (annotation, suggestion) pair is never re-opened by a later scan; an open review whose
 label has since changed or been undone is dismissed.
@@ -181,7 +185,9 @@ def submit_review(
 
     ``decision`` is "keep" or "change" (to ``label``, by default the model's suggestion; a
     change to the label it has is a keep). Raises InvalidInputError for one's own label or an
-    unknown decision, StaleActionError when someone else decided it first.
+    unknown decision; StaleActionError when someone else decided it first, or when the review
+    is not out with ``annotator`` (sent to someone else since their hold expired, or never
+    delivered to them).
 
     The same verdict delivered twice at once (a double click, one delivery answered by two
     replicas) is recorded once: the review is decided by a conditional update, and the one
@@ -205,6 +211,14 @@ def submit_review(
             raise _decided(review)
         if annotator == review.annotator:
             raise InvalidInputError("a label is reviewed by another expert, not by its author")
+        # The verdict of the expert it was delivered to (a button only they see; a forged one
+        # needs the signing secret): not of anyone who knows or guesses a review id.
+        held = session.get(Assignment, review.assignment_id) if review.assignment_id else None
+        if held is None or held.annotator != annotator:
+            raise StaleActionError(
+                f"review {review_id} is not yours to answer: it went to another expert since "
+                "(or never to you)"
+            )
         given = _counts_as(session, review.given_label_id)
         status, outcome, annotation_id = "kept", given, None
         if decision == "change":
@@ -238,12 +252,17 @@ def submit_review(
             if review.decision_key == key:  # by this same verdict, delivered twice at once
                 return _result(session, review, created=False)
             raise _decided(review)  # by someone else: this transaction rolls back, vote too
-        held = session.get(Assignment, review.assignment_id) if review.assignment_id else None
-        if held is not None and held.annotator == annotator and held.status == "open":
+        if held.status == "open":
             assignments.close_assignment(
                 session=session, assignment_id=int(held.id or 0), status="done", now=now
             )
         return _result(session, review, created=True)
+
+
+def review_example(ws: Workspace, *, review_id: int) -> int:
+    """The example review ``review_id`` is about (a button's copy of it is not to be trusted)."""
+    with session_scope(ws.db, read_only=True) as session:
+        return reviews.get_review(session=session, review_id=review_id).example_id
 
 
 def _decided(review: Review) -> StaleActionError:

@@ -73,12 +73,31 @@ def rowcount(result: Result[Any]) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def masked_url(url: str) -> str:
+    """``url`` with its password as ``***``, even when it does not parse (where sqlalchemy's
+    ``render_as_string(hide_password=True)`` cannot help). A URL that does not parse is most
+    often one whose password has an unescaped ``@``, ``/``, ``:`` or ``#``: so the user info is
+    everything after ``://`` up to the *last* ``@``, and all of it after its first ``:`` goes."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"
+
+
 def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
     """An engine for ``url``; ``schema`` pins PostgreSQL's search_path (tests isolate by it)."""
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
-        raise ConfigurationError(f"DATABASE_URL is not a valid database URL: {url!r}") from exc
+        raise ConfigurationError(
+            f"DATABASE_URL is not a valid database URL: {masked_url(url)!r} (special characters "
+            "in the user name or password must be percent-encoded: @ as %40, : as %3A, / as "
+            "%2F, # as %23)"
+        ) from exc
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"echo": echo}
     if backend == "sqlite":

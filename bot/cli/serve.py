@@ -8,6 +8,14 @@ import typer
 
 from bot.cli.common import app, handle_errors, out
 
+# At most this many connections at once; uvicorn answers 503 past it. Without a limit, 1,100
+# stalled connections used up a default 1,024 file descriptors and the server stopped accepting
+# at all (the body timeouts are bot.api.BODY_READ_TIMEOUT_S and BODY_TIMEOUT_S).
+MAX_CONNECTIONS = 500
+# An idle keep-alive connection is closed after this many seconds (uvicorn's default, made
+# explicit: a proxy in front should time out its idle upstream connections sooner).
+KEEP_ALIVE_S = 5
+
 
 @app.command()
 @handle_errors
@@ -25,6 +33,14 @@ def serve(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Same as --log-level debug", show_default=False)
     ] = False,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Connections served at once (uvicorn's --limit-concurrency); past it, 503. "
+            "Keep it under the process's file descriptor limit (ulimit -n)",
+        ),
+    ] = MAX_CONNECTIONS,
     scheduler: Annotated[
         bool,
         typer.Option(
@@ -44,6 +60,9 @@ def serve(
     and posts digests on each project's schedule; any number of processes may run it.
     Scheduler job runs and the schema migration's details are logged only with --verbose
     (--log-level debug).
+    A request body that stalls is cut off (408), but headers that never end are below the app:
+    serving beyond localhost, put a reverse proxy with its own timeouts in front (TLS needs one
+    anyway).
     """
     import uvicorn
 
@@ -96,7 +115,15 @@ def serve(
         socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP serves the rest
         out.print("connected to Slack in Socket Mode")
     try:
-        uvicorn.run(api, host=host, port=port, log_level=log_level, root_path=root_path)
+        uvicorn.run(
+            api,
+            host=host,
+            port=port,
+            log_level=log_level,
+            root_path=root_path,
+            limit_concurrency=max_connections,
+            timeout_keep_alive=KEEP_ALIVE_S,
+        )
     finally:
         if socket_mode is not None:
             socket_mode.close()  # type: ignore[no-untyped-call]

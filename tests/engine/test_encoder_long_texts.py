@@ -13,7 +13,20 @@ import pytest
 from engine import encoders
 from engine.encoders import HEAD_CHARS, MAX_LENGTH
 
-WORDS = "card arrived late refund pending transfer declined why was my top-up reverted".split()
+WORDS = [
+    "card",
+    "arrived",
+    "late",
+    "refund",
+    "pending",
+    "transfer",
+    "declined",
+    "why",
+    "was",
+    "my",
+    "top-up",
+    "reverted",
+]
 
 
 def _prose(n_chars: int, seed: int = 0) -> str:
@@ -52,9 +65,7 @@ def _whole(encoder: Any, texts: list[str]) -> list[list[int]]:
     )["input_ids"]
 
 
-def test_a_long_text_is_tokenized_from_its_head_with_the_same_ids(
-    encoder: Any, spy: Spy
-) -> None:
+def test_a_long_text_is_tokenized_from_its_head_with_the_same_ids(encoder: Any, spy: Spy) -> None:
     texts = [_prose(50_000, seed) for seed in range(3)] + ["short text", _prose(HEAD_CHARS - 5)]
     ids = encoder._token_ids(texts)
     assert ids == _whole(encoder, texts)

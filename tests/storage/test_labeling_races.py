@@ -227,6 +227,8 @@ def test_a_review_verdict_delivered_twice_is_new_once(
     bank: Workspace, monkeypatch: pytest.MonkeyPatch, decision: str
 ) -> None:
     review_id = label_and_doubt(bank, annotator="U1")
+    sent = reviews.next_review(bank, project=PROJECT, annotator="U2")  # only U2 may answer it
+    assert sent is not None and sent.review_id == review_id
     pause_after(monkeypatch, reviews_repo, "review_by_key", Rendezvous(bank.db))
 
     def verdict() -> reviews.ReviewResult:
@@ -249,18 +251,20 @@ def test_a_review_verdict_delivered_twice_is_new_once(
 def test_two_reviewers_at_once_one_verdict_counts(
     bank: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two experts (the CLI and Slack, say) decide one review at once: the second is told it
-    was decided, and nothing of theirs is stored."""
+    """Two verdicts on one review at once (its expert answers it in Slack and in `labelbot
+    review`, say): the second is told it was decided, and nothing of it is stored."""
     review_id = label_and_doubt(bank, annotator="U1")
+    sent = reviews.next_review(bank, project=PROJECT, annotator="U2")  # only U2 may answer it
+    assert sent is not None and sent.review_id == review_id
     pause_after(monkeypatch, reviews_repo, "review_by_key", Rendezvous(bank.db))
 
-    def verdict(who: str) -> Callable[[], reviews.ReviewResult]:
+    def verdict(where: str) -> Callable[[], reviews.ReviewResult]:
         return lambda: reviews.submit_review(
-            bank, project=PROJECT, review_id=review_id, annotator=who, decision="change",
-            key=f"cli:{who}",
+            bank, project=PROJECT, review_id=review_id, annotator="U2", decision="change",
+            key=f"{where}:U2",
         )  # fmt: skip
 
-    results = together(verdict("U2"), verdict("U3"))
+    results = together(verdict("cli"), verdict("slack"))
     won = [r for r in results if isinstance(r, reviews.ReviewResult)]
     lost = [r for r in results if isinstance(r, StaleActionError)]
     assert len(won) == 1 and won[0].created and len(lost) == 1, results
@@ -268,7 +272,7 @@ def test_two_reviewers_at_once_one_verdict_counts(
     with session_scope(bank.db, read_only=True) as s:
         review = reviews_repo.get_review(session=s, review_id=review_id)
         stored = feedback.example_annotations(session=s, example_id=review.example_id)
-    assert [a.annotator for a in stored] == ["U1", review.reviewer]  # the loser's vote is gone
+    assert [a.annotator for a in stored] == ["U1", "U2"]  # one vote: the loser's is gone
 
 
 # --- #9: Undo twice ----------------------------------------------------------------------------
