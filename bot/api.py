@@ -363,7 +363,11 @@ class TokenFirst:
             and _route_path(scope) not in PUBLIC_PATHS
             and not _token_ok(self.settings, Headers(scope=scope).get("authorization"))
         ):
-            response = _error(401, TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer"})
+            # answered before the body is read: close, or the unread body holds the connection
+            # until the keep-alive timeout
+            response = _error(
+                401, TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer", "Connection": "close"}
+            )
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -390,7 +394,7 @@ class BodyLimit:
         too_large = f"the request body is over the {cap:,}-byte limit"
         length = Headers(scope=scope).get("content-length", "")
         if length.isdigit() and int(length) > cap:
-            await _error(413, too_large)(scope, receive, send)
+            await _error(413, too_large, {"Connection": "close"})(scope, receive, send)
             return
         received = 0
         loop = asyncio.get_running_loop()
@@ -410,7 +414,7 @@ class BodyLimit:
             complete = message["type"] != "http.request" or not message.get("more_body", False)
             received += len(message.get("body", b""))
             if received > cap:  # as above
-                raise HTTPException(413, too_large)
+                raise HTTPException(413, too_large, {"Connection": "close"})
             return message
 
         try:

@@ -167,3 +167,25 @@ def test_serve_limits_the_connections(rest_only: pytest.MonkeyPatch) -> None:  #
     assert config.limit_concurrency == serve_cli.MAX_CONNECTIONS
     assert config.timeout_keep_alive == serve_cli.KEEP_ALIVE_S
     assert serve(rest_only, "--max-connections", "20")["config"].limit_concurrency == 20
+
+
+@SQLITE
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Content-Length": "1000"}, 401),  # no token
+        ({**AUTH, "Content-Length": str(http_api.MAX_API_BODY + 1)}, 413),  # announced too big
+    ],
+    ids=["no-token", "too-big"],
+)
+def test_a_request_refused_before_its_body_closes_the_connection(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch, headers: dict[str, str], status: int
+) -> None:
+    """Refused before its body is read: the connection is closed at once, not held open with
+    the unread body until the keep-alive timeout."""
+    monkeypatch.setattr(http_api, "BODY_READ_TIMEOUT_S", 60.0)  # only the early refusal answers
+    started = time.monotonic()
+    sock = connect(bot.url, PREDICT, headers, b"12345")
+    answered_status, answered, _ = answer(sock)
+    assert answered_status == status and answered["connection"] == "close"
+    assert time.monotonic() - started < 3
