@@ -145,21 +145,39 @@ def _one_delivery_at_a_time(services: Services, *, user: str, project: str) -> I
         time.sleep(DELIVERY_POLL_S)
 
 
-def send_next(services: Services, *, user: str, project: str, again: bool = True) -> bool:
+# A click that starts a batch ("Label 5 now", "5 more") moves an example already waiting in
+# the DM down to a new message, where the expert is looking, unless that message is this recent:
+# then the click is most likely the second of a double click, which posted the example twice.
+REPOST_AFTER_S = 60.0
+
+
+def send_next(
+    services: Services,
+    *,
+    user: str,
+    project: str,
+    again: bool = True,
+    again_after: float | None = None,
+) -> bool:
     """DM ``user`` their next example of ``project``; False when the queue is empty.
 
     With ``again=False`` an example already delivered (still waiting in the DM) is not posted
-    a second time. Deliveries to one expert in one project take turns (across replicas).
+    a second time, unless its message is over ``again_after`` seconds old. Deliveries to one
+    expert in one project take turns (across replicas).
     """
     with _one_delivery_at_a_time(services, user=user, project=project):
-        return _send_next(services, user=user, project=project, again=again)
+        return _send_next(
+            services, user=user, project=project, again=again, again_after=again_after
+        )
 
 
-def _send_next(services: Services, *, user: str, project: str, again: bool) -> bool:
+def _send_next(
+    services: Services, *, user: str, project: str, again: bool, again_after: float | None
+) -> bool:
     task = labeling.next_task(services.ws, project=project, annotator=user, reviews=True)
     if task is None:
         return False
-    if not again and task.delivered:
+    if not again and task.delivered and not _older(task.shown_in, again_after):
         return True
     if task.kind == "review":
         from bot import review_flow  # it imports this module
@@ -193,16 +211,31 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
     return len(shown)
 
 
+def _older(shown_in: tuple[str, str] | None, seconds: float | None) -> bool:
+    """Whether the message ``shown_in`` (channel, Slack ts) was posted over ``seconds`` ago."""
+    if shown_in is None or seconds is None:
+        return False
+    try:
+        return time.time() - float(shown_in[1]) > seconds
+    except ValueError:  # not a Slack ts: leave the message where it is
+        return False
+
+
 def start_batch(
-    services: Services, *, user: str, project: str, size: int = BATCH_SIZE, again: bool = True
+    services: Services, *, user: str, project: str, size: int = BATCH_SIZE, click: bool = False
 ) -> bool:
     """Deliver the first of ``size`` examples; the loop stops after that many answers.
 
-    A click ("5 more", "Label 5 now") passes ``again=False``: an example already waiting in the
-    DM stays there (a double click posted it twice). Typed, `/label 5` posts it again, below.
+    Typed, `/label 5` posts an example already waiting in the DM again, below. A click ("5
+    more", "Label 5 now") does so only when that message is over ``REPOST_AFTER_S`` old: a
+    double click posted it twice.
     """
     services.batches.start(user, project, size)
-    return send_next(services, user=user, project=project, again=again)
+    if click:
+        return send_next(
+            services, user=user, project=project, again=False, again_after=REPOST_AFTER_S
+        )
+    return send_next(services, user=user, project=project)
 
 
 def flag_form(example_id: int, *, channel: str, ts: str) -> Block:

@@ -112,7 +112,7 @@ def start_batch(
     services: Services = context["services"]
     user = body["user"]["id"]
     project = flow.resolve_project(services, action["value"])
-    if not flow.start_batch(services, user=user, project=project, again=False):
+    if not flow.start_batch(services, user=user, project=project, click=True):
         services.courier.post(info_message(flow.queue_empty(project)), channel=user)
 
 
@@ -274,7 +274,7 @@ def batch_more(
     project = flow.resolve_project(services, action["value"])
     services.courier.update(batch_closed(project=project, more=True), channel=where["channel"],
                             ts=where["ts"])  # fmt: skip
-    if not flow.start_batch(services, user=where["user"], project=project, again=False):
+    if not flow.start_batch(services, user=where["user"], project=project, click=True):
         services.courier.post(info_message(flow.queue_empty(project)), channel=where["user"])
 
 

@@ -239,6 +239,21 @@ def _double_click(bot: Bot, payload: dict[str, Any]) -> None:
     bot.settle()
 
 
+def _label_5_now(bot: Bot) -> dict[str, Any]:
+    """U1's click on "Label 5 now" in the Home tab: a view, no message, channel or
+    response_url."""
+    bot.slack.event(payloads.app_home_opened(U1))
+    bot.settle()
+    home = bot.api.calls("views.publish")[-1].params["view"]
+    block_id, start = button(home, ids.HOME_START_BATCH)
+    payload = payloads.block_actions(U1, ids.HOME_START_BATCH, start["value"], "", "", [],
+                                     block_id=block_id)  # fmt: skip
+    payload.update(container={"type": "view", "view_id": "V0HOME"}, view=home)
+    for key in ("message", "channel", "response_url"):
+        payload.pop(key)
+    return payload
+
+
 def test_a_double_click_on_5_more_posts_the_example_once(bot: Bot, bank: dict[str, str]) -> None:
     bot.slack.command(U1, "1")
     bot.settle()
@@ -259,16 +274,7 @@ def test_a_double_click_on_5_more_posts_the_example_once(bot: Bot, bank: dict[st
 def test_a_double_click_on_label_5_now_posts_the_example_once(
     bot: Bot, bank: dict[str, str]
 ) -> None:
-    bot.slack.event(payloads.app_home_opened(U1))
-    bot.settle()
-    home = bot.api.calls("views.publish")[-1].params["view"]
-    block_id, start = button(home, ids.HOME_START_BATCH)
-    payload = payloads.block_actions(U1, ids.HOME_START_BATCH, start["value"], "", "", [],
-                                     block_id=block_id)  # fmt: skip
-    # a click on the Home tab: a view, no message, channel or response_url
-    payload.update(container={"type": "view", "view_id": "V0HOME"}, view=home)
-    for key in ("message", "channel", "response_url"):
-        payload.pop(key)
+    payload = _label_5_now(bot)
     _double_click(bot, payload)
     assert len(_labeling_posts(bot, 0)) == 1 and len(bot.slack.open_examples(U1)) == 1
 
@@ -280,6 +286,24 @@ def test_a_double_click_on_label_5_now_posts_the_example_once(
         bot.slack.choose(U1, message, true_label(bot, bank, message))
         bot.settle()
     assert bot.slack.dm(U1)[-1]["text"].startswith("5 done — ")
+
+
+def test_label_5_now_moves_an_example_waiting_since_long_ago_down(
+    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A click long after the example was posted (not a double click) brings it down to a new
+    message, where the expert is looking; the old one loses its buttons."""
+    bot.slack.command(U1)
+    bot.settle()
+    (first,) = bot.slack.open_examples(U1)
+    monkeypatch.setattr(flow, "REPOST_AFTER_S", 0.0)  # the waiting message counts as old
+    payload = _label_5_now(bot)
+    before = len(bot.api.calls("chat.postMessage"))
+    bot.slack.post(signed_interactivity(bot.slack.secret, payload))
+    bot.settle()
+    (moved,) = _labeling_posts(bot, before)
+    (now,) = bot.slack.open_examples(U1)
+    assert now["ts"] != first["ts"] and example_id(now) == example_id(first)
 
 
 def test_typed_label_n_still_moves_a_waiting_example_down(bot: Bot, bank: dict[str, str]) -> None:
