@@ -45,13 +45,13 @@ def decide(
     review_id: int,
     decision: str,
     label: LabelRef,
-    example_id: int | None = None,
     agreed: bool,
     channel: str,
     ts: str,
 ) -> None:
     """Store the verdict exactly once; the message says who decided; the next task follows.
-    ``example_id`` is the button's copy, unused: the review says which example it is about."""
+    The review says which example it is about (not the button, whose copy a forged payload
+    could change)."""
     own = reviews.review_example(services.ws, review_id=review_id)
     ref = messaging.example_ref(services.ws, example_id=own)
     result = reviews.submit_review(

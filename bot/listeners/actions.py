@@ -225,9 +225,9 @@ def _decide(
 
 def _review(context: BoltContext, action: dict[str, Any], body: dict[str, Any], keep: bool) -> None:
     value = action["selected_option"]["value"] if "selected_option" in action else action["value"]
-    review_id, example_id, label = parse_review_value(value)
+    review_id, _, label = parse_review_value(value)  # the example: the review's own
     review_flow.decide(
-        context["services"], review_id=review_id, example_id=example_id, label=label,
+        context["services"], review_id=review_id, label=label,
         decision="keep" if keep else "change",
         agreed=action["action_id"] == ids.REVIEW_CHANGE,  # to the model's suggestion
         **_where(body),
