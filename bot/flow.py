@@ -201,14 +201,28 @@ def _moved(services: Services, where: tuple[str, str]) -> None:
         log.info("could not retire the earlier copy %s: %s", where, exc.response.get("error"))
 
 
+SETTLED_NOTE = "A taxonomy change settled this example's label: nothing to do here."
+
+
 def redraw_on_screen(services: Services, *, project: str) -> int:
     """Redraw every labeling message of ``project`` still waiting for an answer with today's
     labels (after a taxonomy change: a merged or retired label's button goes, an added one
-    appears); how many were redrawn. https://docs.slack.dev/reference/methods/chat.update"""
+    appears); how many were redrawn. https://docs.slack.dev/reference/methods/chat.update
+
+    An example the change settled (an undo made its old label count again) has nothing left
+    to ask: its message says so and the expert's next example follows."""
+    settled = labeling.let_go_of_settled(services.ws, project=project)
     shown = labeling.tasks_on_screen(services.ws, project=project)
     for task, channel, ts in shown:
         services.courier.update(views.labeling_message(_card(task)), channel=channel, ts=ts)
-    return len(shown)
+    for gone in settled:
+        note = views.info_message(SETTLED_NOTE)
+        try:
+            services.courier.update(note, channel=gone.channel, ts=gone.ts)
+        except SlackApiError as exc:  # deleted by the expert, say: the next one still follows
+            log.info("could not retire %s: %s", gone, exc.response.get("error"))
+        send_next(services, user=gone.annotator, project=project, again=False)
+    return len(shown) + len(settled)
 
 
 def _older(shown_in: tuple[str, str] | None, seconds: float | None) -> bool:

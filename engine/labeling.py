@@ -148,6 +148,26 @@ def next_task(
         return _shown_task(session, found, example, assignment, annotator, now)
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A labeling message on an expert's screen whose example no longer waits for them."""
+
+    annotator: str
+    channel: str
+    ts: str
+
+
+def let_go_of_settled(ws: Workspace, *, project: str, now: datetime | None = None) -> list[Settled]:
+    """Release the examples out with experts that a taxonomy change settled (an undone split or
+    retire made their old label count again); where each one's message is, so the bot can
+    replace it rather than leave buttons that answer "already labeled"."""
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        released = assignments.release_settled(session=session, project_id=found.id, now=now)
+        return [Settled(a.annotator, str(a.channel), str(a.message_ts)) for a in released]
+
+
 def tasks_on_screen(
     ws: Workspace, *, project: str, now: datetime | None = None
 ) -> list[tuple[Task, str, str]]:

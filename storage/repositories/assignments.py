@@ -113,6 +113,25 @@ def delivered_open_assignments(
     )
 
 
+def release_settled(
+    *, session: Session, project_id: int, now: datetime | None = None
+) -> list[Assignment]:
+    """Let go of every delivered labeling assignment of the project whose example no longer
+    waits for its holder's label (``_still_asked``: an undone split or retire made its old label
+    count again, say); the released ones, oldest first, so their messages can say so."""
+    now = now or utcnow()
+    released = []
+    for held in delivered_open_assignments(session=session, project_id=project_id, now=now):
+        if _still_asked(session, project_id, held):
+            continue
+        assert held.id is not None
+        closed = close_assignment(session=session, assignment_id=held.id, status="released",
+                                  now=now)  # fmt: skip
+        if closed is not None:  # None: a click closed it meanwhile
+            released.append(closed)
+    return released
+
+
 def get_assignment(
     *, session: Session, project_id: int, example_id: int, annotator: str
 ) -> Assignment | None:

@@ -312,3 +312,31 @@ def test_a_change_from_the_cli_redraws_screens_on_the_next_round(
     (now,) = bot.slack.open_examples(EXPERT)
     offered = {c.label for c in choices(now)}
     assert now["ts"] == before["ts"] and "pin_change" in offered and "change_pin" not in offered
+
+
+def test_an_example_an_undo_settled_gives_way_to_the_next(bot: Bot, bank: dict[str, str]) -> None:
+    """An expert held an example sent back by a retire; the admin undid the retire, so its old
+    label counts again. Its message said so at once and the next example followed: before, the
+    buttons stayed and the first click answered "already labeled"."""
+    from engine import labeling
+
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN], audit_share=0.0,
+                             multi_label_share=0.0)  # fmt: skip
+    seeded = labeling.next_task(bot.ws, project=PROJECT, annotator="U0SEED")
+    assert seeded is not None
+    labeling.submit_label(bot.ws, project=PROJECT, example_id=seeded.example_id, key="seed",
+                          label="age_limit", annotator="U0SEED", source="slack")  # fmt: skip
+    taxonomy.retire_label(bot.ws, project=PROJECT, label="age_limit", actor=ADMIN)
+    held = _deliver(bot)
+    assert example_id(held) == seeded.example_id  # a relabel comes first
+
+    assert not _submit(bot, _open_modal(bot), "undo").content
+
+    (gone,) = [m for m in bot.slack.dm(EXPERT) if m["ts"] == held["ts"]]
+    assert not choices(gone) and "settled this example's label" in json.dumps(gone["blocks"])
+    (now,) = bot.slack.open_examples(EXPERT)
+    assert now["ts"] != held["ts"] and example_id(now) != seeded.example_id
+    bot.slack.choose(EXPERT, now, true_label(bot, bank, now))
+    bot.settle()
+    assert not any("already" in t for t in bot.slack.ephemerals(EXPERT))
+    assert len(bot.slack.open_examples(EXPERT)) == 1  # and the one after that
