@@ -14,11 +14,16 @@ from bot.config import SlackSettings
 from bot.listeners import register_all
 from bot.listeners.events import rate_limited
 from bot.services import Services
-from bot.slack_text import Mrkdwn, escape
+from bot.slack_text import Mrkdwn, escape, truncate
+from bot.views.text import FALLBACK_TEXT_MAX
 from storage.errors import LabelbotError, StaleActionError
 
 log = logging.getLogger(__name__)
 
+# An error's ephemeral answer: within what Slack advises for a message's text (4,000) and as
+# long as a message's fallback text (bot.views.text.FALLBACK_TEXT_MAX); Slack would cut it only
+# past 40,000 (https://docs.slack.dev/reference/methods/chat.postMessage).
+ERROR_TEXT_MAX = FALLBACK_TEXT_MAX
 UNEXPECTED = "Sorry, something went wrong on labelbot's side (it is logged). Please try again."
 
 
@@ -82,9 +87,9 @@ def handle_error(
     """The one place listener errors end: logged, and the user told in an ephemeral message."""
     if isinstance(error, LabelbotError):
         log.info("%s for %s: %s", type(error).__name__, context.user_id, error)
-        text = f":warning: {_sentence(_mrkdwn(error))}"
-        if isinstance(error, StaleActionError):
-            text += " Nothing was changed."
+        said = " Nothing was changed." if isinstance(error, StaleActionError) else ""
+        room = ERROR_TEXT_MAX - len(":warning: ") - len(said) - 1  # 1: _sentence's period
+        text = f":warning: {_sentence(_cut_list(_mrkdwn(error), room))}{said}"
     else:
         log.error(
             "listener failed on a %s request",
@@ -110,6 +115,23 @@ def _mrkdwn(error: LabelbotError) -> str:
     if len(error.args) == 1 and isinstance(error.args[0], Mrkdwn):
         return error.args[0]
     return escape(str(error))
+
+
+def _cut_list(text: str, limit: int) -> str:
+    """``text`` in ``limit`` characters. An engine error that lists every label or project
+    ("unknown label 'x' (labels: a, b, …)") grows with the taxonomy, to 30,000 characters and
+    more: it keeps its start and whole names, and says how many more were left out
+    ("…, … and 140 more)"); names are comma-separated (a label name holds no comma). Text
+    with no list to cut is cut as any other (:func:`bot.slack_text.truncate`)."""
+    if len(text) <= limit:
+        return text
+    closing = ")" if text.endswith(")") else ""
+    longest = f", … and {text.count(', ')} more{closing}"  # the note can take no more room
+    cut = text.rfind(", ", 0, limit - len(longest) + 1)
+    if cut < limit // 2:  # no list to cut at whole names
+        return truncate(text, limit)
+    left = text[cut + 2 :].removesuffix(closing).count(", ") + 1
+    return f"{text[:cut]}, … and {left} more{closing}"
 
 
 def _sentence(text: str) -> str:

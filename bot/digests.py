@@ -46,8 +46,9 @@ def _off_the_leaderboard(ws: Workspace, digest: Digest) -> set[str]:
 def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     """Post the digest of ``name`` to its channel, with its chart as an uploaded PNG.
 
-    Once the message is posted the digest is sent: a chart upload that fails (a rate limit,
-    Slack's file host down or out of reach) is logged and ``file_id`` is None, never raised.
+    Once the message is posted the digest is sent: the chart is drawn after it, and a chart
+    that cannot be drawn or uploaded (a rate limit, Slack's file host down or out of reach) is
+    logged and ``file_id`` is None, never raised.
 
     The bot must be a member of the channel: a ``not_in_channel`` answer is turned into a direct
     message to the project's admins saying how to fix it (never a silent failure); with no
@@ -61,20 +62,32 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     payload = digest_message(digest, leaderboard=weekly_leaderboard(ws, name),
                              proposals=_plain_proposals(ws, name),
                              unnamed=_off_the_leaderboard(ws, digest))  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        chart = render_chart(digest, Path(tmp) / f"{name}-digest.png")
-        try:
-            # https://docs.slack.dev/reference/methods/chat.postMessage
-            posted = client.chat_postMessage(channel=digest.channel, **payload)
-        except SlackApiError as exc:
-            if exc.response.get("error") != "not_in_channel":
-                raise
-            admins = _tell_admins(client, ws, name, digest.channel)
-            return PostedDigest(digest.channel, None, None, admins)
-        # The digest is sent now: the message stands on its own. Raising for the chart would
-        # leave the digest due, and the next round would post the whole message again.
-        file_id = _upload_chart(client, chart, channel=digest.channel, name=name)
+    try:
+        # https://docs.slack.dev/reference/methods/chat.postMessage
+        posted = client.chat_postMessage(channel=digest.channel, **payload)
+    except SlackApiError as exc:
+        if exc.response.get("error") != "not_in_channel":
+            raise
+        admins = _tell_admins(client, ws, name, digest.channel)
+        return PostedDigest(digest.channel, None, None, admins)
+    # The digest is sent now: the message stands on its own. Raising for the chart (drawn only
+    # now) would leave the digest due, and the next round would post the whole message again.
+    file_id = _send_chart(client, digest, channel=digest.channel, name=name)
     return PostedDigest(digest.channel, posted.get("ts"), file_id, [])
+
+
+def _send_chart(client: WebClient, digest: Digest, *, channel: str, name: str) -> str | None:
+    """Draw the digest's chart and upload it; its file id, or None when either failed (logged:
+    the digest, posted already, goes without its chart)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            chart = render_chart(digest, Path(tmp) / f"{name}-digest.png")
+        except Exception:  # matplotlib may raise anything; the message is out already
+            # logged with its traceback: a chart that cannot be drawn is a bug to fix, and the
+            # digest must not wait for it (a "$" in a label name once stopped every digest)
+            log.exception("digest for %s posted without its chart: drawing it failed", name)
+            return None
+        return _upload_chart(client, chart, channel=channel, name=name)
 
 
 def _upload_chart(client: WebClient, chart: Path, *, channel: str, name: str) -> str | None:

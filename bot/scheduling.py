@@ -38,7 +38,7 @@ def digest_sender(services: Services) -> Callable[[str], None]:
     and counted as sent too: the job runs every minute with nobody to answer, so retrying would
     only repeat the warning. A transient failure of the message (rate limit, Slack down) is
     raised: the digest stays due and the next round tries again. Once the message is posted the
-    digest is sent: post_digest logs a chart it could not upload, never raises for it.
+    digest is sent: post_digest logs a chart it could not draw or upload, never raises for it.
     """
 
     def send(name: str) -> None:

@@ -65,15 +65,17 @@ def plain_from_slack(text: str) -> str:
     return unescape(_SLACK_MARKUP_RE.sub(readable, text))
 
 
-# A Slack user id (U…, or W… on Enterprise Grid): capitals and digits only. Annotators are also
-# plain names (`labelbot label --annotator Walter`, an importer's), which must not become mentions.
-_USER_ID_RE = re.compile(r"[UW][A-Z0-9]+")
+# A Slack user id (U…, or W… on Enterprise Grid): capitals and digits, with a digit among them
+# (Slack's own examples: U012AB3CD, W0123ABC). Annotators are also plain names (`labelbot label
+# --annotator Walter`, an importer's column), which must not become mentions, in capitals too:
+# "WALTER" or "UMA" is a name, not an id.
+_USER_ID_RE = re.compile(r"[UW](?=[A-Z0-9]*[0-9])[A-Z0-9]+")
 
 
 def who(user: str) -> str:
     """A mention for a Slack user id, the escaped name for anyone else (an importer's name, a
-    terminal labeler's): "Walter" stays "Walter", and a name can never form a mention or a
-    broadcast."""
+    terminal labeler's): "Walter" and "WALTER" stay as typed, and a name can never form a
+    mention or a broadcast."""
     return f"<@{user}>" if _USER_ID_RE.fullmatch(user) else escape(user)
 
 
@@ -88,24 +90,46 @@ def _is_high_surrogate(char: str) -> bool:
     return "\ud800" <= char <= "\udbff"
 
 
+# Slack markup labelbot writes in mrkdwn: a mention (<@U123>, <@U123|name>), a channel
+# (<#C123|name>), a broadcast or date (<!here>, <!date^…|…>), a link (<https://…|label>,
+# <mailto:…>). A cut inside one leaves "<@U00…", which Slack shows as broken text. User text is
+# escaped (`&lt;`), so a raw "<" in mrkdwn is always markup; in plain text (a button's label) a
+# "<" is the user's own, and only what looks like markup is kept whole.
+_MARKUP_RE = re.compile(r"<(?:[@#!]|[A-Za-z][A-Za-z0-9+.-]*:)[^<>]*>")
+
+
+def safe_cut(text: str, cut: int) -> int:
+    """The largest position ``<= cut`` at which ``text`` may be cut: never inside Slack markup
+    (``<@U123>``, ``<#C1|x>``, ``<https://…|label>``), an escape sequence (`&amp;`, `&lt;`,
+    `&gt;`) or a UTF-16 surrogate pair (text decoded with `surrogatepass` or copied from JSON
+    escapes)."""
+    if cut >= len(text):
+        return len(text)
+    opening = text.rfind("<", 0, cut)
+    if opening >= 0:
+        markup = _MARKUP_RE.match(text, opening)
+        if markup is not None and markup.end() > cut:
+            cut = opening
+    tail = _ENTITY_TAIL_RE.search(text, max(0, cut - 4), cut)
+    if tail is not None and text.startswith(("amp;", "lt;", "gt;"), tail.start() + 1):
+        cut = tail.start()
+    if cut > 0 and _is_high_surrogate(text[cut - 1]):
+        cut -= 1
+    return cut
+
+
 def truncate(text: str, limit: int, *, ellipsis: str = ELLIPSIS) -> str:
     """Cut `text` to at most `limit` characters, ending in `ellipsis` when cut.
 
-    Never ends inside an escape sequence (`&amp;`, `&lt;`, `&gt;`) -- a half entity such as
-    "&am" shows up as garbage in Slack -- and never splits a UTF-16 surrogate pair, which can
-    appear in text decoded with `surrogatepass` or copied from JSON escapes.
+    Never ends inside Slack markup (a mention cut to "<@U00" is broken text), an escape
+    sequence (a half entity such as "&am" shows up as garbage in Slack) or a surrogate pair
+    (:func:`safe_cut`).
     """
     if limit < len(ellipsis):
         raise ValueError(f"limit {limit} is shorter than the ellipsis {ellipsis!r}")
     if len(text) <= limit:
         return text
-    head = text[: limit - len(ellipsis)]
-    tail = _ENTITY_TAIL_RE.search(head)
-    if tail is not None and text.startswith(("amp;", "lt;", "gt;"), tail.start() + 1):
-        head = head[: tail.start()]
-    if head and _is_high_surrogate(head[-1]):
-        head = head[:-1]
-    return head + ellipsis
+    return text[: safe_cut(text, limit - len(ellipsis))] + ellipsis
 
 
 def shorten_middle(text: str, limit: int) -> str:
@@ -126,7 +150,8 @@ def shorten_middle(text: str, limit: int) -> str:
 def split_chunks(text: str, limit: int) -> list[str]:
     """Split escaped `text` into pieces of at most `limit` characters, preferring line breaks.
 
-    Like `truncate`, a cut never lands inside an escape sequence or a surrogate pair.
+    Like `truncate`, a cut never lands inside Slack markup, an escape sequence or a surrogate
+    pair.
     """
     chunks: list[str] = []
     rest = text
@@ -139,8 +164,8 @@ def split_chunks(text: str, limit: int) -> list[str]:
             tail = _ENTITY_TAIL_RE.search(rest[:cut])
             if tail is not None:
                 cut = tail.start()
-            if _is_high_surrogate(rest[cut - 1]):
-                cut -= 1
+        # a line break or space inside a link's label (<https://…|two words>) is no place either
+        cut = safe_cut(rest, cut) or limit
         chunks.append(rest[:cut])
         rest = rest[cut:].lstrip("\n") if rest[cut : cut + 1] == "\n" else rest[cut:]
     if rest:

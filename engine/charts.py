@@ -46,9 +46,12 @@ def learning_curve_png(
         ax.axhline(0.95 * ceiling, color="grey", linestyle=":", linewidth=1, label="95% of ceiling")
     ax.set_xlabel("labels")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    # titles and curve names as written: matplotlib reads "$…$" as mathtext (and raises on
+    # invalid TeX), and a name is whatever its caller chose
+    ax.set_title(title, parse_math=False)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
+    for text in ax.legend(loc="lower right").get_texts():
+        text.set_parse_math(False)
     fig.tight_layout()
     # the demo's --out-dir itself is made; a missing folder above it is refused by save_png
     with contextlib.suppress(FileNotFoundError):

@@ -8,6 +8,7 @@ discussions — plus a chart. The engine builds the figures; the bot turns them 
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -387,15 +388,23 @@ def chart_figure(digest: Digest) -> Any:
                   transform=left.transAxes)  # fmt: skip
         left.set_xticks([])
         left.set_yticks([])
-    left.set_title(f"{digest.project}: learning curve")
-    items = sorted(digest.per_class_f1.items(), key=lambda kv: kv[1])[:25]
+    # names as typed: matplotlib reads "$…$" as mathtext, and a label named "fee_$5_to_$10"
+    # raised (no digest was posted) or "price $5-$10" was drawn in italics without its "$"
+    left.set_title(_wrapped(f"{digest.project}: learning curve", CURVE_TITLE_WIDTH),
+                   parse_math=False)  # fmt: skip
+    items = sorted(digest.per_class_f1.items(), key=lambda kv: kv[1])[:BARS]
     if items:
-        right.barh([lb[:28] for lb, _ in items], [f1 for _, f1 in items], color="tab:orange")
+        # one row per class at its own position: names given as categories put every name
+        # cut alike ("Customer complaint about del") on one row, its bars drawn over each other
+        rows = range(len(items))
+        right.barh(rows, [f1 for _, f1 in items], color="tab:orange")
+        right.set_yticks(rows, tick_names([lb for lb, _ in items]), parse_math=False)
         right.set_xlim(0, 1)
         right.tick_params(axis="y", labelsize=7)
         right.set_xlabel("F1")
         title = digest.per_class_title()
-        right.set_title(f"{title} (weakest 25)" if len(digest.per_class_f1) > 25 else title)
+        title = f"{title} (weakest {BARS})" if len(digest.per_class_f1) > BARS else title
+        right.set_title(_wrapped(title, PANEL_TITLE_WIDTH), parse_math=False)
     else:
         right.text(0.5, 0.5, digest.no_per_class(), ha="center", va="center", wrap=True,
                    transform=right.transAxes)  # fmt: skip
@@ -404,6 +413,42 @@ def chart_figure(digest: Digest) -> Any:
         right.set_title("per-class F1")
     fig.tight_layout()
     return fig
+
+
+BARS = 25  # classes on the per-class panel: the weakest
+TICK_NAME_MAX = 28  # characters of a class name beside its bar (at 7 points)
+# characters per line of the panels' titles (at matplotlib's 12 points) that fit their width
+CURVE_TITLE_WIDTH, PANEL_TITLE_WIDTH = 60, 36
+
+
+def _wrapped(title: str, width: int) -> str:
+    """``title`` on lines of at most ``width`` characters (a long project name breaks too)."""
+    return "\n".join(textwrap.wrap(title, width, break_long_words=True)) or title
+
+
+def _shorten_middle(name: str, limit: int) -> str:
+    """``name`` cut to ``limit`` characters in its middle: names that start alike keep apart
+    by their ends ("Customer compl…delivery #003")."""
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return name[: keep - keep // 2] + "…" + name[len(name) - keep // 2 :]
+
+
+def tick_names(names: list[str], limit: int = TICK_NAME_MAX) -> list[str]:
+    """The names beside the per-class bars: at most ``limit`` characters, cut in the middle,
+    and all different, so no two classes read alike (a cut that still clashes gets " (2)")."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        shown, n = _shorten_middle(name, limit), 1
+        while shown in seen:
+            n += 1
+            suffix = f" ({n})"
+            shown = _shorten_middle(name, limit - len(suffix)) + suffix
+        seen.add(shown)
+        out.append(shown)
+    return out
 
 
 def _draw_curve(ax: Any, digest: Digest) -> None:

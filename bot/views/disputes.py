@@ -19,10 +19,12 @@ from bot.views.text import (
     BUTTON_TEXT_MAX,
     EXAMPLE_PREVIEW_MAX,
     OPTION_VALUE_MAX,
+    SECTION_TEXT_MAX,
     Block,
     actions,
     button,
     context,
+    fit_lines,
     fit_menu,
     menu_note,
     message,
@@ -74,16 +76,22 @@ def candidates(card: DisputeCard) -> list[str]:
 
 
 def _facts(card: DisputeCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list[Block]:
-    chose = "\n".join(f"• {who(u)} chose *{escape(lb)}*" for u, lb in card.votes)
     model = (
         f"The model says *{escape(card.model[0])}* ({card.model[1]:.0%})."
         if card.model
         else "No model view yet."
     )
+    # whole lines and a count: a cut at 3,000 characters used to take the model's line and
+    # leave a mention broken ("• <@U000…")
+    chose = fit_lines(
+        [f"• {who(u)} chose *{escape(lb)}*" for u, lb in card.votes],
+        SECTION_TEXT_MAX - len(model) - 1,
+        lambda n: f"• … and {n} more",
+    )
     return [
         section(f":scales: The experts disagree on an example from *{escape(card.project)}*:"),
         example_section(card.example_id, card.text, preview_max=preview_max),
-        section(f"{chose}\n{model}", block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}"),
+        section("\n".join([*chose, model]), block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}"),
     ]
 
 

@@ -4,13 +4,24 @@ project's progress. Home views hold up to 100 blocks, so projects and classes ar
 from __future__ import annotations
 
 from bot import ids
-from bot.slack_text import escape
+from bot.slack_text import escape, truncate
 from bot.views.models import HomeStats, ProjectProgress
-from bot.views.text import Block, button, context, header, mrkdwn, section
+from bot.views.text import (
+    SECTION_TEXT_MAX,
+    Block,
+    button,
+    context,
+    fit_lines,
+    fitting_prefix,
+    header,
+    mrkdwn,
+    section,
+)
 from engine.rare import MIN_EXAMPLES as RARE_BELOW  # fewer labels than this: a rare class
 
 MAX_PROJECTS = 20  # 4 blocks each + 4 for the top stays under the 100-block limit
 MAX_CLASSES_SHOWN = 20
+RARE_LINE_MAX = 1000  # of the 3,000 the class counts' section holds
 BATCH_SIZE = 5
 BAR_WIDTH = 12
 
@@ -20,18 +31,49 @@ def _bar(count: int, biggest: int) -> str:
     return "█" * filled + "░" * (BAR_WIDTH - filled)
 
 
-def _class_counts(project: ProjectProgress) -> str:
+def _class_counts(project: ProjectProgress, room: int) -> list[str]:
+    """The biggest classes' counts, one line each, in ``room`` characters: whole lines, then
+    "… and N more classes" counting every class not shown (the line always survives)."""
     counts = sorted(project.class_counts, key=lambda c: (-c.count, c.label.casefold()))
     if not counts:
-        return "_No labels yet._"
+        return ["_No labels yet._"]
     biggest = counts[0].count
     lines = [
         f"`{_bar(c.count, biggest)}` {c.count:>5}  {escape(c.label)}"
         for c in counts[:MAX_CLASSES_SHOWN]
     ]
-    if len(counts) > MAX_CLASSES_SHOWN:
-        lines.append(f"_… and {len(counts) - MAX_CLASSES_SHOWN} more classes_")
-    return "\n".join(lines)
+    hidden = len(counts) - len(lines)
+
+    def more(n: int) -> str:
+        return f"_… and {n + hidden} more classes_"
+
+    if not hidden:
+        return fit_lines(lines, room, more)
+    # the longest "more" line this can take (every line left out) keeps its room
+    kept = fitting_prefix(lines, room - len(more(len(lines))) - 1)
+    return [*lines[:kept], more(len(lines) - kept)]
+
+
+def _rare_line(project: ProjectProgress) -> str:
+    """The rare classes in RARE_LINE_MAX characters: whole names, then "and N more"."""
+    head = f"*Rare classes* (fewer than {RARE_BELOW} labels): "
+    names = [escape(lb) for lb in project.rare_classes[:MAX_CLASSES_SHOWN]]
+    hidden = len(project.rare_classes) - len(names)
+
+    def more(n: int) -> str:
+        return f" and {n + hidden} more"
+
+    room = RARE_LINE_MAX - len(head)
+    if hidden:  # the count always follows: the longest it can be keeps its room
+        kept = fitting_prefix(names, room - len(more(len(names))), joiner=", ")
+    else:
+        kept = fitting_prefix(names, room, more, joiner=", ")
+    if not kept:  # not even one name whole (1,000 characters of "&amp;"): the first, cut
+        left = len(names) - 1 + hidden
+        tail = more(len(names) - 1) if left else ""
+        return head + truncate(names[0], room - len(tail)) + tail
+    left = len(names) - kept + hidden
+    return head + ", ".join(names[:kept]) + (more(len(names) - kept) if left else "")
 
 
 def _project_blocks(project: ProjectProgress) -> list[Block]:
@@ -51,13 +93,11 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
         fields.append(mrkdwn(f"*Agreement*\n{escape(project.agreement)}"))
     if project.open_reviews:
         fields.append(mrkdwn(f"*Reviews*\n{project.open_reviews} likely mislabels wait"))
-    counts = _class_counts(project)
-    if project.rare_classes:
-        rare = ", ".join(escape(lb) for lb in project.rare_classes[:MAX_CLASSES_SHOWN])
-        more = len(project.rare_classes) - MAX_CLASSES_SHOWN
-        counts += f"\n*Rare classes* (fewer than {RARE_BELOW} labels): {rare}" + (
-            f" and {more} more" if more > 0 else ""
-        )
+    # the counts and the rare classes share one section (3,000 characters): the rare line gets
+    # its own room first, so long names cut neither it nor the count of classes not shown
+    rare = [_rare_line(project)] if project.rare_classes else []
+    room = SECTION_TEXT_MAX - sum(len(line) + 1 for line in rare)
+    counts = "\n".join([*_class_counts(project, room), *rare])
     # 4 blocks per project: the forecast and rare classes ride in existing blocks (100-block cap)
     return [
         {"type": "divider"},

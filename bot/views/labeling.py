@@ -14,7 +14,7 @@ from datetime import datetime
 
 from bot import ids
 from bot.slack_text import escape, names_list, shorten_middle, truncate, who
-from bot.views.limits import MESSAGE_TEXT_BUDGET, text_length
+from bot.views.limits import CONTEXT_ELEMENTS_MAX, MESSAGE_TEXT_BUDGET, text_length
 from bot.views.models import (
     AskReason,
     EarlierLabel,
@@ -25,6 +25,7 @@ from bot.views.models import (
 )
 from bot.views.text import (
     BUTTON_TEXT_MAX,
+    CONTEXT_TEXT_MAX,
     EXAMPLE_PREVIEW_MAX,
     OPTION_TEXT_MAX,
     OPTION_VALUE_MAX,
@@ -226,6 +227,33 @@ def guidelines_note(project: str) -> str:
     )
 
 
+def _guidelines(card: ExampleCard, room: int) -> list[Block]:
+    """Each label's guideline under the buttons, one context element each (a context block
+    holds 10, each text up to CONTEXT_TEXT_MAX): whole when they all fit the ``room`` the rest
+    of the message leaves, else each cut to an equal share of it (the short ones whole, one
+    too short to read left out) and a note saying where they are read in full. One text for
+    them all, cut at 2,000 characters, used to drop every guideline past the sixth or so."""
+    described = [lb for lb in card.labels if lb.description]
+    if not described:
+        return []
+    heads = [f"*{escape(lb.name)}*: " for lb in described]
+    bodies = [escape(lb.description) for lb in described]
+    lines = [head + body for head, body in zip(heads, bodies, strict=True)]
+    if sum(map(len, lines)) > room or max(map(len, lines)) > CONTEXT_TEXT_MAX:
+        note = guidelines_note(card.project)
+        share = water_level([len(b) for b in bodies], room - sum(map(len, heads)) - len(note))
+        lines = [
+            head + truncate(body, max(len("…"), min(share, CONTEXT_TEXT_MAX - len(head))))
+            for head, body in zip(heads, bodies, strict=True)
+            if len(body) <= share or share >= DESCRIPTION_MIN
+        ]
+        lines.append(note)
+    return [
+        context(*lines[start : start + CONTEXT_ELEMENTS_MAX])
+        for start in range(0, len(lines), CONTEXT_ELEMENTS_MAX)
+    ]
+
+
 def _with_menu(card: ExampleCard) -> list[Block]:
     """The labeling DM for more labels than buttons: the names are what must fit (see
     :func:`fit_menu`, which shrinks the rest first); each option's guideline (its description,
@@ -279,13 +307,9 @@ def labeling_message(card: ExampleCard) -> Block:
     if len(card.labels) > MAX_SELECT_OPTIONS * MAX_OPTION_GROUPS:
         raise ValueError(f"{len(card.labels)} labels exceed Slack's 10,000 select options")
     if len(card.labels) <= MAX_LABEL_BUTTONS:
-        blocks = [*_head(card), *_label_buttons(card)]
-        described = [
-            f"*{escape(lb.name)}*: {escape(lb.description)}" for lb in card.labels if lb.description
-        ]
-        if described:
-            blocks.append(context("\n".join(described)))
-        blocks.append(_controls(card))
+        blocks = [*_head(card), *_label_buttons(card), _controls(card)]
+        room = MESSAGE_TEXT_BUDGET - text_length(blocks)
+        blocks[-1:-1] = _guidelines(card, room)
     else:
         blocks = _with_menu(card)
     fallback = f"Label this example from {escape(card.project)}: {truncate(escape(card.text), 200)}"

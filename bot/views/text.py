@@ -37,7 +37,12 @@ def plain(text: str, limit: int | None = None) -> Block:
 
 
 def mrkdwn(text: str) -> Block:
-    return {"type": "mrkdwn", "text": text}
+    """A mrkdwn object, ``verbatim``: Slack still renders *bold*, `code` and the markup labelbot
+    writes (<@U123>, <#C123>, <!date^…>), but leaves plain words as written: a URL or a
+    channel name in user text (an example, a guideline) is not made a link, and no mention is
+    parsed from it (https://docs.slack.dev/reference/block-kit/composition-objects/text-object,
+    "verbatim")."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def section(text: str, *, block_id: str | None = None, accessory: Block | None = None) -> Block:

@@ -225,8 +225,12 @@ def test_an_example_back_for_a_new_label_says_why_with_names_escaped() -> None:
 
 def test_the_card_says_why_it_asks_and_the_models_second_guess() -> None:
     def lines(**kw: Any) -> list[str]:
-        return [e["text"] for b in labeling_message(_card(4, **kw))["blocks"]
-                if b["type"] == "context" for e in b["elements"]][1:-1]  # fmt: skip
+        # the context lines above the buttons, past the project's figures (the guidelines,
+        # one element each, come under the buttons)
+        blocks = labeling_message(_card(4, **kw))["blocks"]
+        above = blocks[: next(i for i, b in enumerate(blocks) if b["type"] == "actions")]
+        return [e["text"] for b in above if b["type"] == "context"
+                for e in b["elements"]][1:]  # fmt: skip
 
     guess = Suggestion("a<b", 0.41, runner_up=("c&d", 0.38))
     assert lines(suggestion=guess) == ["Model's guess: *a&lt;b* (41%), or *c&amp;d* (38%)"]

@@ -1,0 +1,102 @@
+"""The digest chart's per-class panel and titles with the names people give labels and
+projects: a "$" (matplotlib's mathtext), names alike in their first 28 characters, long titles.
+Checked on the figure's data (its tick labels, its bars, its layout), not on pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pytest
+
+from engine.charts import learning_curve_png
+from engine.digest import CurvePoint, Digest, chart_figure, render_chart
+from engine.forecast import Forecast, StopAdvice
+
+DOLLARS = ["fee_$5_to_$10", "refund_over_$50_or_$100", "cashback_$_offer_$", "price $5-$10"]
+
+
+def _digest(per_class: dict[str, float], project: str = "bank") -> Digest:
+    point = CurvePoint(100, 0.8, None, None, "cv")
+    return Digest(
+        project=project, channel="C1", since=None, labels_since=1, by_annotator=[],
+        total_labels=100, model_version=3, accuracy=point, accuracy_change=None, weakest=[],
+        per_class_f1=per_class, curve=[point],
+        forecast=Forecast(ok=False, message="too few points", current_labels=100), target=0.9,
+        stop=StopAdvice(False, "keep going"), open_flags=0, open_discussions=0,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def figure():  # type: ignore[no-untyped-def]
+    made: list[Any] = []
+
+    def make(digest: Digest) -> Any:
+        made.append(chart_figure(digest))
+        return made[-1]
+
+    yield make
+    for fig in made:
+        plt.close(fig)
+
+
+def _ticks(fig: Any) -> list[str]:
+    return [t.get_text() for t in fig.axes[1].get_yticklabels()]
+
+
+def test_a_dollar_in_a_label_name_is_drawn_as_typed(figure, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """matplotlib reads "$…$" as mathtext: "fee_$5_to_$10" raised (and no digest went out),
+    "price $5-$10" lost its "$" to italics."""
+    per_class = {name: 0.2 + i / 10 for i, name in enumerate(DOLLARS)}
+    fig = figure(_digest(per_class, project="costs $x$"))
+    assert _ticks(fig) == DOLLARS  # weakest first, each name whole and as typed
+    texts = [*fig.axes[1].get_yticklabels(), fig.axes[0].title, fig.axes[1].title]
+    assert all(not t.get_parse_math() for t in texts)
+    assert fig.axes[0].get_title() == "costs $x$: learning curve"
+    fig.canvas.draw()  # the layout is computed: raised ValueError (ParseSyntaxException)
+    png = render_chart(_digest(per_class), tmp_path / "d.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_classes_alike_in_their_first_28_characters_keep_their_own_rows(figure) -> None:  # type: ignore[no-untyped-def]
+    per_class = {f"Customer complaint about delivery #{i:03d}": 0.1 + i / 1000 for i in range(30)}
+    per_class |= {f"other_{i:03d}": 0.9 for i in range(120)}
+    fig = figure(_digest(per_class))
+    ax = fig.axes[1]
+    ticks = _ticks(fig)
+    assert len(ax.patches) == len(ticks) == len(set(ticks)) == 25  # a row per class
+    # each bar sits on its own row, beside its own name
+    assert sorted(p.get_y() + p.get_height() / 2 for p in ax.patches) == list(ax.get_yticks())
+    assert all(len(t) <= 28 for t in ticks)
+    assert ticks[0] == "Customer compl…delivery #000" and ticks[-1].endswith("#024")
+
+
+def test_tick_names_are_unique_even_when_only_their_middles_differ() -> None:
+    from engine.digest import tick_names
+
+    names = [f"Customer complaint {c} about the delivery" for c in "abc"] + ["short"]
+    shown = tick_names(names)
+    assert len(set(shown)) == 4 and all(len(s) <= 28 for s in shown)
+    assert shown[0] == "Customer compl… the delivery"
+    assert shown[1:3] == ["Customer com…he delivery (2)", "Customer com…he delivery (3)"]
+    assert shown[3] == "short"
+
+
+def test_the_titles_fit_the_figure(figure) -> None:  # type: ignore[no-untyped-def]
+    """The title "per-class F1, cross-validated (reads low) (weakest 25)" ran off the right
+    edge, and a long project name off the learning curve's."""
+    per_class = {f"class {i}": i / 40 for i in range(40)}
+    fig = figure(_digest(per_class, project="a project with a long name " * 4))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        box = ax.title.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, ax.get_title()
+    assert "(weakest 25)" in fig.axes[1].get_title()
+
+
+def test_a_learning_curve_draws_its_title_and_curve_names_as_written(tmp_path: Path) -> None:
+    curves = {DOLLARS[0]: [(10.0, 0.5), (20.0, 0.6)], "random $x_1$": [(10.0, 0.4), (20.0, 0.5)]}
+    png = learning_curve_png(curves, tmp_path / "curve.png", title=f"bank: {DOLLARS[1]}")
+    assert png.read_bytes()[:4] == b"\x89PNG"
