@@ -404,7 +404,7 @@ def _current_card(
         project=project,
         labels=[views.LabelChoice(lb.name, lb.description or None, lb.id) for lb in labels],
         labeled_today=progress.labeled_today(services.ws, annotator=user, project=project),
-        queue_left=projects.project_status(services.ws, project)["queue"],
+        queue_left=projects.queue_size(services.ws, project),
     )
 
 

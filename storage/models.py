@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 
 def utcnow() -> datetime:
@@ -73,6 +73,8 @@ class Example(SQLModel, table=True):
 
 class Annotation(SQLModel, table=True):
     __tablename__ = "annotations"
+    # "labels today" on every labeling message: one expert's recent labels, not every example
+    __table_args__ = (Index("ix_annotations_annotator_created", "annotator", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     example_id: int = Field(foreign_key="examples.id", index=True)
@@ -123,7 +125,6 @@ class Prediction(SQLModel, table=True):
     """The active model's view of one example, and the example's place in the labeling queue."""
 
     __tablename__ = "predictions"
-    __table_args__ = (Index("ix_predictions_project_priority", "project_id", "priority"),)
 
     example_id: int = Field(foreign_key="examples.id", primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)
@@ -139,6 +140,16 @@ class Prediction(SQLModel, table=True):
     # "strategy", "strategy": name}, {"kind": "rare" | "no_examples", "label": name}; None beyond.
     reason: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# The labeling queue's order (priority first, ties by example id): a claim walks it and stops at
+# the first free example (storage.repositories.assignments), without sorting the project.
+Index(
+    "ix_predictions_queue",
+    col(Prediction.project_id),
+    col(Prediction.priority).desc(),
+    col(Prediction.example_id),
+)
 
 
 class Assignment(SQLModel, table=True):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, update
+from sqlalchemy import exists, func, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -27,6 +27,7 @@ from storage.models import (
     Assignment,
     Example,
     Flag,
+    Label,
     MultiLabelRequest,
     Prediction,
     utcnow,
@@ -256,40 +257,94 @@ def _labeled_meanwhile(session: Session, project_id: int, example_id: int, annot
 def _next_free_example(
     session: Session, project_id: int, annotator: str, *, uniform: bool = False
 ) -> Example | None:
-    labeled = _labeled(session, project_id)
-    # Examples whose label was split (or retired unmapped) go first: they wait to be relabeled.
-    relabel = exists().where(
-        col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
-    )
-    flagged = _flagged()
-    taken = exists().where(
-        col(Assignment.example_id) == Example.id, col(Assignment.status) == "open"
-    )
-    skipped = _skipped_by(annotator)
-    # A second opinion is asked only of the ranked queue: an audit pick must come from the
-    # unlabeled pool, or the audit set would stop being a uniform sample of it.
-    # an example back for a relabel is not asked of an expert whose vote of it still counts
-    free = ~labeled & ~_counted_by(project_id, annotator)
-    available = free if uniform else (free | _wanted_by(project_id, annotator))
-    ordering: list[Any] = (
-        [func.random()]
-        if uniform
-        else [
-            case((relabel, 1), else_=0).desc(),
-            col(Prediction.priority).desc().nulls_last(),
-            col(Example.id),
-        ]
-    )
-    query = (
+    """The queue's next example for ``annotator`` (see :func:`claim_next_example`), in three
+    small queries rather than one that sorts the whole project on every click: examples back
+    for a relabel or another opinion first, then the rest by priority (walking the predictions'
+    priority index, so the first free one ends the search), then examples imported since the
+    last scoring, oldest first. With ``uniform``, any free example at random (an audit pick)."""
+    rest = (~_flagged(), ~_taken(), ~_skipped_by(annotator))
+    free = ~_labeled(session, project_id) & ~_counted_by(project_id, annotator)
+    if uniform:
+        # An audit pick comes from the unlabeled pool only (not a second opinion), or the audit
+        # set would stop being a uniform sample of it.
+        query = select(Example).where(Example.project_id == project_id, free, *rest)
+        return _first_free(session, query.order_by(func.random()))
+    # Examples whose label was split (or retired unmapped) go first: they wait to be relabeled;
+    # so do those waiting for another expert's opinion. An example back for a relabel is not
+    # asked of an expert whose vote of it still counts.
+    back = (
         select(Example)
         .outerjoin(Prediction, col(Prediction.example_id) == Example.id)
-        .where(Example.project_id == project_id, available, ~flagged, ~taken, ~skipped)
-        .order_by(*ordering)
-        .limit(1)
+        .where(
+            Example.project_id == project_id,
+            col(Example.id).in_(_maybe_back(session, project_id)),
+            _live(),
+            free | _wanted_by(project_id, annotator),
+            *rest,
+        )
+        .order_by(col(Prediction.priority).desc().nulls_last(), col(Example.id))
     )
+    found = _first_free(session, back)
+    if found is not None:
+        return found
+    ranked = (
+        select(Example)
+        .join(Prediction, col(Prediction.example_id) == Example.id)
+        .where(col(Prediction.project_id) == project_id, ~_live(), *rest)
+        .order_by(col(Prediction.priority).desc(), col(Prediction.example_id))
+    )
+    found = _first_free(session, ranked)
+    if found is not None:
+        return found
+    unscored = ~exists().where(col(Prediction.example_id) == Example.id)
+    newest = (
+        select(Example)
+        .where(Example.project_id == project_id, unscored, ~_live(), *rest)
+        .order_by(col(Example.id))
+    )
+    return _first_free(session, newest)
+
+
+def _first_free(session: Session, query: Any) -> Example | None:
+    """The query's first example; on PostgreSQL locked for this claim, passing over examples
+    another transaction is claiming right now."""
+    query = query.limit(1)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Example)
-    return session.exec(query).first()
+    found: Example | None = session.exec(query).first()
+    return found
+
+
+def _live() -> Any:
+    """The example has a live (not retracted) annotation, counting or not."""
+    return exists().where(
+        col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
+    )
+
+
+def _taken() -> Any:
+    """The example is out with an expert (an open assignment)."""
+    return exists().where(
+        col(Assignment.example_id) == Example.id, col(Assignment.status) == "open"
+    )
+
+
+def _maybe_back(session: Session, project_id: int) -> Any:
+    """Ids of the few examples that can be back in the queue although labeled: those with a
+    live vote of a label that no longer counts (split, retired unmapped), and those asked of
+    several experts. A superset: the caller's conditions decide."""
+    requested = select(MultiLabelRequest.example_id).where(
+        MultiLabelRequest.project_id == project_id
+    )
+    stale = select(Label.id).where(
+        Label.project_id == project_id,
+        col(Label.active).is_(False),
+        col(Label.mapped_to_id).is_(None),
+    )
+    stale_votes = select(Annotation.example_id).where(
+        col(Annotation.retracted_at).is_(None), col(Annotation.label_id).in_(stale)
+    )
+    return union(requested, stale_votes)
 
 
 def _labeled(session: Session, project_id: int) -> Any:
@@ -468,14 +523,28 @@ def set_assignment_message(
 
 
 def count_free_examples(*, session: Session, project_id: int) -> int:
-    """How many examples still wait for a label (not labeled, not flagged)."""
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(Example)
-            .where(Example.project_id == project_id, ~_labeled(session, project_id), ~_flagged())
-        ).one()
+    """How many examples still wait for a label (not labeled, not flagged): the project's
+    examples less those labeled or flagged, both read from the labels and flags (a few
+    thousand rows) rather than by testing every example (every labeling message shows it)."""
+    waiting = relabel_despite_votes(session=session, project_id=project_id)
+    labeled = (
+        select(Annotation.example_id)
+        .join(Example, col(Example.id) == Annotation.example_id)
+        .where(
+            Example.project_id == project_id,
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.label_id).in_(counting_label_ids(project_id)),
+            col(Annotation.example_id).not_in(waiting),
+        )
     )
+    flagged = (
+        select(Flag.example_id)
+        .join(Example, col(Example.id) == Flag.example_id)
+        .where(Example.project_id == project_id, col(Flag.resolved_at).is_(None))
+    )
+    done = select(func.count()).select_from(union(labeled, flagged).subquery())
+    total = select(func.count()).select_from(Example).where(Example.project_id == project_id)
+    return int(session.exec(total).one()) - int(session.exec(done).one())
 
 
 def count_skipped(*, session: Session, project_id: int, annotator: str) -> int:

@@ -1,0 +1,191 @@
+"""Does a click slow down as a project grows? The queue's next example at 2k and 50k examples.
+
+Every click hands the expert their next example (``labeling.next_task``: claim the most useful
+free one). Until 2026-12-02 that was one query sorting every example of the project by "back for
+a relabel first, then priority"; now it is three small queries, the main one walking the
+predictions' priority index. This bench builds a project of ``--sizes`` examples (1,000 of them
+labeled by import, every example scored with a random priority, as a trained model leaves it),
+then times ``--clicks`` clicks, each the database work of one: store a label
+(``labeling.submit_label``) and claim the next example (``labeling.next_task``, which also
+counts the queue left for the message), alternating the former query (kept here as the
+reference) and today's in one loop, on SQLite (a file) and PostgreSQL (a fresh schema).
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/queue_scale.py [--sizes 2000,50000] [--clicks 40]
+                                                          [--db sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+LABELS = [f"intent_{i}" for i in range(20)]
+LABELED = 1000
+
+
+def former_next_free_example(session: Any, project_id: int, annotator: str, *,
+                             uniform: bool = False) -> Any:  # fmt: skip
+    """The single query the queue ran before (ranked picks; audit picks are unchanged)."""
+    from sqlalchemy import case, exists, func
+    from sqlmodel import col, select
+
+    from storage.models import Annotation, Assignment, Example, Prediction
+    from storage.repositories import assignments as a
+
+    relabel = exists().where(
+        col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
+    )
+    taken = exists().where(
+        col(Assignment.example_id) == Example.id, col(Assignment.status) == "open"
+    )
+    free = ~a._labeled(session, project_id) & ~a._counted_by(project_id, annotator)
+    available = free if uniform else (free | a._wanted_by(project_id, annotator))
+    ordering = (
+        [func.random()]
+        if uniform
+        else [
+            case((relabel, 1), else_=0).desc(),
+            col(Prediction.priority).desc().nulls_last(),
+            col(Example.id),
+        ]
+    )
+    query = (
+        select(Example)
+        .outerjoin(Prediction, col(Prediction.example_id) == Example.id)
+        .where(
+            Example.project_id == project_id,
+            available,
+            ~a._flagged(),
+            ~taken,
+            ~a._skipped_by(annotator),
+        )  # fmt: skip
+        .order_by(*ordering)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Example)
+    return session.exec(query).first()
+
+
+def build(ws: Any, tmp: Path, size: int) -> None:
+    """Project "bench": ``size`` texts, the first ``LABELED`` labeled, all scored at random."""
+    from engine import projects
+    from storage.db import session_scope
+    from storage.repositories import examples, models
+    from storage.repositories import projects as projects_repo
+
+    rng = random.Random(size)
+    projects.create_project(ws, name="bench", labels=LABELS)
+    projects.update_settings(ws, project="bench", audit_share=0.0, multi_label_share=0.0)
+    path = tmp / "in.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for i in range(size):
+            writer.writerow([f"text {i} {rng.random()}", rng.choice(LABELS) if i < LABELED else ""])
+    projects.import_file(ws, project="bench", path=path, embed=False)
+    with session_scope(ws.db) as session:
+        project_id = projects_repo.get_project(session=session, name="bench").id
+        assert project_id is not None
+        ids = [int(e.id or 0) for e in examples.list_examples(session=session,
+                                                            project_id=project_id)]  # fmt: skip
+        rows = [
+            models.PredictionRow(
+                example_id=i,
+                label=None,
+                confidence=None,
+                probs=[],
+                uncertainty=0.0,
+                priority=rng.random(),
+            )  # fmt: skip
+            for i in ids
+        ]
+        models.replace_predictions(session=session, project_id=project_id, model_run_id=None,
+                                   rows=rows)  # fmt: skip
+
+
+def run(db: str, size: int, clicks: int) -> dict[str, list[float]]:
+    """Milliseconds of each click with the former query and with today's, on a fresh database."""
+    import sqlalchemy as sa
+
+    from engine import labeling
+    from engine.config import Settings
+    from engine.workspace import Workspace
+    from storage.repositories import assignments
+
+    todays = assignments._next_free_example
+    with tempfile.TemporaryDirectory() as tmp:
+        schema = None
+        if db == "sqlite":
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        else:
+            url, schema = POSTGRES_URL, f"bench_{uuid.uuid4().hex[:12]}"
+            admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        ws = Workspace.open(Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=Path(tmp)), schema=schema)
+        times: dict[str, list[float]] = {"former": [], "today": []}
+        try:
+            build(ws, Path(tmp), size)
+            task = labeling.next_task(ws, project="bench", annotator="U1")
+            for i in range(clicks):
+                which = "former" if i % 2 == 0 else "today"
+                assignments._next_free_example = (  # type: ignore[assignment]
+                    former_next_free_example if which == "former" else todays
+                )
+                assert task is not None
+                start = time.perf_counter()
+                labeling.submit_label(ws, project="bench", example_id=task.example_id,
+                                      label=LABELS[i % len(LABELS)], annotator="U1",
+                                      source="slack", key=f"k{i}")  # fmt: skip
+                task = labeling.next_task(ws, project="bench", annotator="U1")
+                times[which].append((time.perf_counter() - start) * 1000)
+            return times
+        finally:
+            assignments._next_free_example = todays  # type: ignore[assignment]
+            ws.close()
+            if schema is not None:
+                with admin.connect() as conn:
+                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", default="2000,50000", help="examples per project, comma-separated"
+    )
+    parser.add_argument("--clicks", type=int, default=40, help="clicks per size (half each query)")
+    parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
+    args = parser.parse_args()
+    print(f"\n## A click's database work (store a label, claim the next), {LABELED:,} labeled\n")
+    print("| database | examples | former p50 / p95 (ms) | today p50 / p95 (ms) | speed-up (p50) |")
+    print("|---|---|---|---|---|")
+    for db in args.db.split(","):
+        for size in (int(s) for s in args.sizes.split(",")):
+            t = run(db.strip(), size, args.clicks)
+            old, new = t["former"], t["today"]
+            p95 = lambda v: sorted(v)[int(0.95 * (len(v) - 1))]  # noqa: E731
+            ratio = statistics.median(old) / statistics.median(new)
+            print(f"| {db} | {size:,} | {statistics.median(old):.0f} / {p95(old):.0f} "
+                  f"| {statistics.median(new):.0f} / {p95(new):.0f} | {ratio:.1f}x |",
+                  flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
