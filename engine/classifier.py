@@ -429,21 +429,45 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 # --- the pool graph and label spreading ------------------------------------------------------
 
 
+# One block of a neighbour search holds its similarities (float32) and argpartition's indices
+# (int64: numpy has no narrower argpartition) for every pool row: 12 bytes x rows x pool. Sizing
+# the block by the pool keeps that near this budget (2048 rows at 50k held 1.6 GB, with -S);
+# smaller blocks also partition faster (in cache), and 100+ rows keep the matmul efficient.
+KNN_BLOCK_BYTES = 96 * 2**20
+KNN_MAX_BLOCK = 2048
+
+
+def knn_block(n_pool: int) -> int:
+    """Rows per block so that a block's working set stays near ``KNN_BLOCK_BYTES``."""
+    return max(16, min(KNN_MAX_BLOCK, KNN_BLOCK_BYTES // (12 * max(n_pool, 1))))
+
+
 def knn(
-    X: np.ndarray, pool: np.ndarray, *, k: int, block: int = 2048
+    X: np.ndarray, pool: np.ndarray, *, k: int, block: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices and cosine similarities of each row's k nearest pool rows (unit vectors)."""
     k = min(k, len(pool))
+    block = block or knn_block(len(pool))
     idx = np.empty((len(X), k), dtype=np.int64)
     sim = np.empty((len(X), k), dtype=np.float32)
     for s in range(0, len(X), block):
-        S = X[s : s + block] @ pool.T
-        top = np.argpartition(-S, k - 1, axis=1)[:, :k]
-        top_sim = np.take_along_axis(S, top, axis=1)
-        order = np.argsort(-top_sim, axis=1)
-        idx[s : s + block] = np.take_along_axis(top, order, axis=1)
-        sim[s : s + block] = np.take_along_axis(top_sim, order, axis=1)
+        top, neg = top_k_negated(np.matmul(X[s : s + block], pool.T), k)
+        idx[s : s + block] = top
+        np.negative(neg, out=sim[s : s + block])
     return idx, sim
+
+
+def top_k_negated(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of each row's k largest values, largest first, and those values negated.
+
+    ``S`` is negated in place (it is overwritten): partitioning it is then the same selection,
+    equal values included, as partitioning a negated copy, without that block-sized copy.
+    """
+    np.negative(S, out=S)
+    top = np.argpartition(S, k - 1, axis=1)[:, :k].copy()  # let the (rows, n) int64 array go
+    neg = np.take_along_axis(S, top, axis=1)
+    order = np.argsort(neg, axis=1)
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(neg, order, axis=1)
 
 
 @dataclass
@@ -464,13 +488,24 @@ class PoolGraph:
 
 
 def build_pool_graph(pool: np.ndarray, k: int = 10) -> PoolGraph:
-    """kNN graph by blocked matmul on unit vectors: ~2-3 s for 10k x 384 on 2 cores."""
+    """kNN graph by blocked matmul on unit vectors: ~2-3 s for 10k x 384 on 2 cores (quadratic:
+    engine.pool_graph keeps a project's graph on disk and extends it for imported rows)."""
     pool = np.ascontiguousarray(pool, dtype=np.float32)
-    n = len(pool)
+    k = graph_k(len(pool), k)
+    idx, sim = knn(pool, pool, k=k + 1)
+    return graph_from_neighbours(pool, idx, sim)
+
+
+def graph_k(n: int, k: int) -> int:
+    """The neighbours per row of a pool of ``n``: ``k``, or all the others in a smaller pool."""
     if n < 2:
         raise InvalidInputError("a pool graph needs at least two embeddings")
-    k = min(k, n - 1)
-    idx, sim = knn(pool, pool, k=k + 1)
+    return min(k, n - 1)
+
+
+def graph_from_neighbours(pool: np.ndarray, idx: np.ndarray, sim: np.ndarray) -> PoolGraph:
+    """The graph from each pool row's k + 1 nearest pool rows (itself among them, as a rule)."""
+    n, k = len(pool), idx.shape[1] - 1
     rows = np.repeat(np.arange(n), k)
     keep = idx != np.arange(n)[:, None]  # drop self; if a duplicate displaced it, drop the last
     keep[keep.sum(axis=1) > k, -1] = False

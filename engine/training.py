@@ -25,9 +25,10 @@ import numpy as np
 
 from engine import taxonomy
 from engine.audit import audit_report
-from engine.classifier import Model, PoolGraph, build_pool_graph, load_model, train_model
+from engine.classifier import Model, PoolGraph, load_model, train_model
 from engine.evaluation import cv_metrics
 from engine.forecast import prediction_agreement
+from engine.pool_graph import graph_path, pool_graph
 from engine.rare import RareClassBoost, label_query
 from engine.strategies import (
     DEFAULT_STRATEGY,
@@ -131,11 +132,13 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
 
 
 def _graph(ws: Workspace, pool: Pool) -> PoolGraph:
-    # The kNN graph costs seconds on 10k examples: build it once per pool content.
+    # The kNN graph costs seconds on 10k examples: build it once per pool content, in this
+    # process (the memo) and across processes and imports (the file engine.pool_graph keeps).
     key = ("graph", pool.project_id, len(pool.example_ids), int(pool.example_ids[-1]))
     graph = ws.memo.get(key)
     if graph is None:
-        graph = build_pool_graph(pool.X)
+        path = graph_path(ws.settings.data_dir, encoder=ws.encoder.name, project_id=pool.project_id)
+        graph = pool_graph(pool.X, path=path)
         ws.memo = {k: v for k, v in ws.memo.items() if k[:2] != key[:2]}
         ws.memo[key] = graph
     return graph
@@ -171,7 +174,8 @@ def train_project(
         active_before = active.id if active is not None else None
         cannot_answer = None if unusable is None else _why_unusable(unusable)
         chosen = kind or str(project.settings.get("classifier", "auto"))
-        graph = _graph(ws, pool)
+        # a linear head never reads the graph (neither does its cross-validation)
+        graph = _graph(ws, pool) if chosen != "linear" else None
         if unusable is not None:
             # a lost file or another encoder must not block training: the new model is what
             # gets the project out (it trains cold, and is not compared with the old one)
