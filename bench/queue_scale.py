@@ -8,7 +8,8 @@ labeled by import, every example scored with a random priority, as a trained mod
 then times ``--clicks`` clicks, each the database work of one: store a label
 (``labeling.submit_label``) and claim the next example (``labeling.next_task``, which also
 counts the queue left for the message), alternating the former query (kept here as the
-reference) and today's in one loop, on SQLite (a file) and PostgreSQL (a fresh schema).
+reference) and today's in one loop, on SQLite (a file) and PostgreSQL (a fresh schema); then as
+many audit picks (a uniform draw over the free examples), former and today's alternating.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/queue_scale.py [--sizes 2000,50000] [--clicks 40]
                                                           [--db sqlite,postgres]
@@ -119,6 +120,23 @@ def build(ws: Any, tmp: Path, size: int) -> None:
                                    rows=rows)  # fmt: skip
 
 
+def audit_picks(ws: Any, k: int, *, former: Any, today: Any) -> dict[str, list[float]]:
+    """Milliseconds of ``k`` audit picks (a uniform draw over the free examples), alternating
+    the former query (every free example sorted at random) and today's (rejection sampling)."""
+    from storage.db import session_scope
+    from storage.repositories import projects as projects_repo
+
+    times: dict[str, list[float]] = {"audit former": [], "audit today": []}
+    with session_scope(ws.db) as session:
+        project_id = projects_repo.get_project(session=session, name="bench").id
+        for i in range(k):
+            which, pick = ("audit former", former) if i % 2 == 0 else ("audit today", today)
+            start = time.perf_counter()
+            assert pick(session, project_id, "U1", uniform=True) is not None
+            times[which].append((time.perf_counter() - start) * 1000)
+    return times
+
+
 def run(db: str, size: int, clicks: int) -> dict[str, list[float]]:
     """Milliseconds of each click with the former query and with today's, on a fresh database."""
     import sqlalchemy as sa
@@ -155,6 +173,7 @@ def run(db: str, size: int, clicks: int) -> dict[str, list[float]]:
                                       source="slack", key=f"k{i}")  # fmt: skip
                 task = labeling.next_task(ws, project="bench", annotator="U1")
                 times[which].append((time.perf_counter() - start) * 1000)
+            times.update(audit_picks(ws, clicks, former=former_next_free_example, today=todays))
             return times
         finally:
             assignments._next_free_example = todays  # type: ignore[assignment]
@@ -174,17 +193,20 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
     args = parser.parse_args()
     print(f"\n## A click's database work (store a label, claim the next), {LABELED:,} labeled\n")
-    print("| database | examples | former p50 / p95 (ms) | today p50 / p95 (ms) | speed-up (p50) |")
-    print("|---|---|---|---|---|")
+    print("| database | examples | what | former p50 / p95 (ms) | today p50 / p95 (ms) "
+          "| speed-up (p50) |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    p95 = lambda v: sorted(v)[int(0.95 * (len(v) - 1))]  # noqa: E731
     for db in args.db.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             t = run(db.strip(), size, args.clicks)
-            old, new = t["former"], t["today"]
-            p95 = lambda v: sorted(v)[int(0.95 * (len(v) - 1))]  # noqa: E731
-            ratio = statistics.median(old) / statistics.median(new)
-            print(f"| {db} | {size:,} | {statistics.median(old):.0f} / {p95(old):.0f} "
-                  f"| {statistics.median(new):.0f} / {p95(new):.0f} | {ratio:.1f}x |",
-                  flush=True)  # fmt: skip
+            rows = [("click", t["former"], t["today"]),
+                    ("audit pick", t["audit former"], t["audit today"])]  # fmt: skip
+            for what, old, new in rows:
+                ratio = statistics.median(old) / statistics.median(new)
+                print(f"| {db} | {size:,} | {what} | {statistics.median(old):.0f} / {p95(old):.0f} "
+                      f"| {statistics.median(new):.0f} / {p95(new):.0f} | {ratio:.1f}x |",
+                      flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ hold their example like any other assignment but are never handed out here as a 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -267,8 +268,7 @@ def _next_free_example(
     if uniform:
         # An audit pick comes from the unlabeled pool only (not a second opinion), or the audit
         # set would stop being a uniform sample of it.
-        query = select(Example).where(Example.project_id == project_id, free, *rest)
-        return _first_free(session, query.order_by(func.random()))
+        return _random_free(session, project_id, (free, *rest))
     # Examples whose label was split (or retired unmapped) go first: they wait to be relabeled;
     # so do those waiting for another expert's opinion. An example back for a relabel is not
     # asked of an expert whose vote of it still counts.
@@ -303,6 +303,37 @@ def _next_free_example(
         .order_by(col(Example.id))
     )
     return _first_free(session, newest)
+
+
+# Draws of a random example before an audit pick sorts the free ones at random instead.
+_AUDIT_DRAWS = 16
+_audit_rng = random.Random()
+
+
+def _random_free(session: Session, project_id: int, conditions: tuple[Any, ...]) -> Example | None:
+    """A free example drawn uniformly at random, without sorting the project on each pick.
+
+    Rejection sampling: draw any example of the project uniformly (a random offset in id
+    order, an index walk) and keep it if it is free; each kept draw is uniform over the free
+    examples. Where few are free, after ``_AUDIT_DRAWS`` misses, every free one is sorted at
+    random, which is uniform too, so the pick stays a uniform sample whichever way it is made
+    (the audit's accuracy estimate rests on that; a walk to the next free id after a random one
+    would favour examples that follow runs of labeled ones)."""
+    total = int(
+        session.exec(
+            select(func.count()).select_from(Example).where(Example.project_id == project_id)
+        ).one()
+    )
+    in_order = select(Example.id).where(Example.project_id == project_id).order_by(col(Example.id))
+    for _ in range(_AUDIT_DRAWS if total else 0):
+        drawn = session.exec(in_order.offset(_audit_rng.randrange(total)).limit(1)).first()
+        if drawn is None:
+            break  # examples removed meanwhile: sort instead
+        found = _first_free(session, select(Example).where(Example.id == drawn, *conditions))
+        if found is not None:
+            return found
+    query = select(Example).where(Example.project_id == project_id, *conditions)
+    return _first_free(session, query.order_by(func.random()))
 
 
 def _first_free(session: Session, query: Any) -> Example | None:
