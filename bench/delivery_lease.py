@@ -19,75 +19,51 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from fresh_db import fresh_workspace  # noqa: E402  (bench/, the script's own folder)
+
 LABELS = ["pos", "neg", "other"]
 
 
 def run(db: str, clicks: int) -> tuple[list[float], list[float]]:
     """Milliseconds of each lease round and each click, on a fresh database."""
-    import sqlalchemy as sa
-
     from bot import flow
     from engine import labeling, projects
-    from engine.config import Settings
-    from engine.workspace import Workspace
 
-    with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        if db == "sqlite":
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        else:
-            url, schema = POSTGRES_URL, f"bench_{uuid.uuid4().hex[:12]}"
-            admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        ws = Workspace.open(Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=Path(tmp)), schema=schema)
-        try:
-            projects.create_project(ws, name="bench", labels=LABELS)
-            projects.update_settings(ws, project="bench", audit_share=0.0, multi_label_share=0.0)
-            path = Path(tmp) / "in.csv"
-            with path.open("w", encoding="utf-8", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["text"])
-                writer.writerows([f"example number {i} about card {i % 17}"] for i in range(2000))
-            projects.import_file(ws, project="bench", path=path, embed=False)
-            services = SimpleNamespace(ws=ws)  # all the lease reads of the bot's services
-            lease_ms: list[float] = []
-            click_ms: list[float] = []
+    with fresh_workspace(db) as (ws, tmp):
+        projects.create_project(ws, name="bench", labels=LABELS)
+        projects.update_settings(ws, project="bench", audit_share=0.0, multi_label_share=0.0)
+        path = tmp / "in.csv"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text"])
+            writer.writerows([f"example number {i} about card {i % 17}"] for i in range(2000))
+        projects.import_file(ws, project="bench", path=path, embed=False)
+        services = SimpleNamespace(ws=ws)  # all the lease reads of the bot's services
+        lease_ms: list[float] = []
+        click_ms: list[float] = []
+        task = labeling.next_task(ws, project="bench", annotator="U1")
+        for i in range(clicks):
+            assert task is not None
+            start = time.perf_counter()
+            with flow._one_delivery_at_a_time(services, user="U1", project="bench"):  # type: ignore[arg-type]
+                pass
+            lease_ms.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            labeling.submit_label(ws, project="bench", example_id=task.example_id,
+                                  label=LABELS[i % 3], annotator="U1", source="slack",
+                                  key=f"k{i}")  # fmt: skip
             task = labeling.next_task(ws, project="bench", annotator="U1")
-            for i in range(clicks):
-                assert task is not None
-                start = time.perf_counter()
-                with flow._one_delivery_at_a_time(services, user="U1", project="bench"):  # type: ignore[arg-type]
-                    pass
-                lease_ms.append((time.perf_counter() - start) * 1000)
-                start = time.perf_counter()
-                labeling.submit_label(ws, project="bench", example_id=task.example_id,
-                                      label=LABELS[i % 3], annotator="U1", source="slack",
-                                      key=f"k{i}")  # fmt: skip
-                task = labeling.next_task(ws, project="bench", annotator="U1")
-                click_ms.append((time.perf_counter() - start) * 1000)
-            return lease_ms, click_ms
-        finally:
-            ws.close()
-            if schema is not None:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
+            click_ms.append((time.perf_counter() - start) * 1000)
+        return lease_ms, click_ms
 
 
 def _p(values: list[float], q: float) -> float:

@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from fresh_db import fresh_workspace  # noqa: E402  (bench/, the script's own folder)
+
 # fmt: off
 WORDS = ("card", "pin", "atm", "cash", "transfer", "refund", "charge", "fee", "pending", "declined",
          "wallet", "account", "balance", "limit", "rate", "exchange", "top-up", "app", "verify",
@@ -61,37 +58,17 @@ def write_csv(path: Path, rows: int, *, swap: bool = False, seed: int = 0) -> in
 
 def run(db: str, files: dict[str, Path]) -> list[tuple[str, float, int, int]]:
     """(scenario, seconds, examples inserted, annotations stored) on a fresh database."""
-    import sqlalchemy as sa
-
     from engine import projects
-    from engine.config import Settings
-    from engine.workspace import Workspace
 
-    with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        if db == "sqlite":
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        else:
-            url, schema = POSTGRES_URL, f"bench_{uuid.uuid4().hex[:12]}"
-            admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        ws = Workspace.open(Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=Path(tmp)), schema=schema)
-        try:
-            projects.create_project(ws, name="bench", labels=["pos", "neg"])
-            out = []
-            for scenario, path in files.items():
-                start = time.perf_counter()
-                report = projects.import_file(ws, project="bench", path=path, embed=False)
-                seconds = time.perf_counter() - start
-                out.append((scenario, seconds, report.inserted, report.annotations))
-            return out
-        finally:
-            ws.close()
-            if schema is not None:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
+    with fresh_workspace(db) as (ws, _):
+        projects.create_project(ws, name="bench", labels=["pos", "neg"])
+        out = []
+        for scenario, path in files.items():
+            start = time.perf_counter()
+            report = projects.import_file(ws, project="bench", path=path, embed=False)
+            seconds = time.perf_counter() - start
+            out.append((scenario, seconds, report.inserted, report.annotations))
+        return out
 
 
 def main() -> None:

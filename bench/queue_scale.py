@@ -19,22 +19,18 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from fresh_db import fresh_workspace  # noqa: E402  (bench/, the script's own folder)
+
 LABELS = [f"intent_{i}" for i in range(20)]
 LABELED = 1000
 
@@ -138,28 +134,16 @@ def audit_picks(ws: Any, k: int, *, former: Any, today: Any) -> dict[str, list[f
 
 
 def run(db: str, size: int, clicks: int) -> dict[str, list[float]]:
-    """Milliseconds of each click with the former query and with today's, on a fresh database."""
-    import sqlalchemy as sa
-
+    """Milliseconds of each click with the former query and with today's, then of each audit
+    pick, on a fresh database."""
     from engine import labeling
-    from engine.config import Settings
-    from engine.workspace import Workspace
     from storage.repositories import assignments
 
     todays = assignments._next_free_example
-    with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        if db == "sqlite":
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        else:
-            url, schema = POSTGRES_URL, f"bench_{uuid.uuid4().hex[:12]}"
-            admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        ws = Workspace.open(Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=Path(tmp)), schema=schema)
-        times: dict[str, list[float]] = {"former": [], "today": []}
+    times: dict[str, list[float]] = {"former": [], "today": []}
+    with fresh_workspace(db) as (ws, tmp):
         try:
-            build(ws, Path(tmp), size)
+            build(ws, tmp, size)
             task = labeling.next_task(ws, project="bench", annotator="U1")
             for i in range(clicks):
                 which = "former" if i % 2 == 0 else "today"
@@ -173,15 +157,10 @@ def run(db: str, size: int, clicks: int) -> dict[str, list[float]]:
                                       source="slack", key=f"k{i}")  # fmt: skip
                 task = labeling.next_task(ws, project="bench", annotator="U1")
                 times[which].append((time.perf_counter() - start) * 1000)
-            times.update(audit_picks(ws, clicks, former=former_next_free_example, today=todays))
-            return times
         finally:
             assignments._next_free_example = todays  # type: ignore[assignment]
-            ws.close()
-            if schema is not None:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
+        times.update(audit_picks(ws, clicks, former=former_next_free_example, today=todays))
+        return times
 
 
 def main() -> None:
