@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.cli import (  # noqa: F401  (each registers commands)
     data,
+    database,
     experiments,
     flags,
     interactive,

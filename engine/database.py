@@ -1,0 +1,103 @@
+"""Moving a labelbot database: a whole copy into another, empty database (`labelbot db copy`),
+e.g. from the zero-set-up SQLite file to PostgreSQL when a team runs several replicas."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from storage.copying import CHUNK_ROWS, CopyReport, Progress, copy_database, open_database
+from storage.db import masked_url
+from storage.errors import InvalidInputError, NotFoundError
+
+__all__ = ["CopyReport", "copy_to", "shown_url"]
+
+
+def copy_to(
+    *,
+    source_url: str,
+    target_url: str,
+    source_option: str = "DATABASE_URL",
+    target_option: str = "--to",
+    source_schema: str | None = None,
+    target_schema: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> CopyReport:
+    """Copy the database at ``source_url`` into the empty one at ``target_url``, both brought to
+    the current schema first (storage.copying). The options name where each URL came from in
+    errors; the schemas pin PostgreSQL's search_path, as Workspace.open's does (tests).
+
+    Refused before anything is written: a SQLite source file that does not exist (an empty one
+    would be created and copied), an in-memory target (gone when the command ends), and a
+    target that is the source itself."""
+    source_file = _sqlite_file(source_url)
+    if source_file is not None and not source_file.exists():
+        raise NotFoundError(
+            f"no database at {source_file} ({source_option} {source_url}); nothing was copied"
+        )
+    if _in_memory(target_url):
+        raise InvalidInputError(
+            f"{target_option} names an in-memory SQLite database, gone when this command ends: "
+            "give a file, e.g. sqlite:///labelbot-copy.db"
+        )
+    if _same(source_url, source_schema, target_url, target_schema):
+        raise InvalidInputError(
+            f"{target_option} names the source database itself ({shown_url(target_url)}): "
+            "give another, empty database"
+        )
+    source = open_database(source_url, schema=source_schema, role="source", option=source_option)
+    try:
+        target = open_database(
+            target_url, schema=target_schema, role="target", option=target_option
+        )
+        try:
+            return copy_database(source, target, chunk_rows=chunk_rows, progress=progress)
+        finally:
+            target.dispose()
+    finally:
+        source.dispose()
+
+
+def shown_url(url: str) -> str:
+    """A database URL as messages show it: a SQLite file by its absolute path, a password as
+    ``***``."""
+    path = _sqlite_file(url)
+    return f"sqlite:///{path}" if path is not None else masked_url(url)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The absolute path of the SQLite file ``url`` names (relative to the current directory),
+    as Settings.sqlite_file reads DATABASE_URL; None for anything else."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # sqlalchemy's ArgumentError: storage.copying.open_database says it well
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a SQLite URI filename: left to SQLite
+        return None
+    return Path(os.path.abspath(Path(database).expanduser()))
+
+
+def _in_memory(url: str) -> bool:
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+def _same(source: str, source_schema: str | None, target: str, target_schema: str | None) -> bool:
+    source_file, target_file = _sqlite_file(source), _sqlite_file(target)
+    if source_file is not None or target_file is not None:
+        return source_file == target_file
+    try:
+        a, b = make_url(source), make_url(target)
+    except Exception:
+        return False
+    a, b = (url.set(drivername="postgresql", password=None) for url in (a, b))
+    return (a, source_schema) == (b, target_schema)

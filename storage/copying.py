@@ -1,0 +1,388 @@
+"""Copying a whole labelbot database into another, empty one (`labelbot db copy`): SQLite to
+PostgreSQL as a team grows, PostgreSQL to SQLite for a local copy, SQLite to SQLite.
+
+Every row of every table is copied with its ids, so what refers to rows from outside the
+database (model files under LABELBOT_DATA_DIR named by run, Slack buttons carrying label and
+example ids, the ``message_ts`` of messages already posted) keeps working against the copy.
+
+- Both databases are at the current migration head first; ``alembic_version`` is the
+  migration's, never copied. Leases are not copied (:data:`SKIPPED`).
+- The source is read in one snapshot (:func:`storage.db.session_scope` ``read_only``: SQLite's
+  deferred read transaction, PostgreSQL's REPEATABLE READ), so the bot may keep running on it.
+- The target is written in one transaction: a row it refuses (a value too long for its column
+  or a NUL byte, which PostgreSQL checks and SQLite does not) leaves it as empty as it was, and
+  the error names the table and the row. A target with any labelbot row is refused untouched.
+- Tables go in foreign-key order, rows by primary key in chunks of :data:`CHUNK_ROWS` (streamed,
+  never a whole table in memory). A column that refers to its own table (``labels.mapped_to_id``:
+  a label merged into one created after it) is filled in a second pass, once its rows are in.
+- JSON is copied as the text stored, so SQL NULL and JSON ``null`` stay apart and nothing is
+  re-serialised; datetimes go through their column type (aware UTC both ways).
+- Id counters: the next id the copy hands out is past every id the source ever handed out,
+  not only past the ids copied (SQLite's ``sqlite_sequence`` for AUTOINCREMENT tables, migration
+  0014: an undo removes labels whose ids must never return; PostgreSQL's sequences).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.db import _reason, busy_error, connect, is_sqlite, make_engine, session_scope, upgrade
+from storage.errors import ConfigurationError, ConflictError, InvalidInputError
+
+CHUNK_ROWS = 2_000
+# Not copied. A lease names a process working on the source (host, PID, token) and when its
+# hold lapses: in the copy it would only hold work back (a project's training, for up to 15
+# minutes) for a process that never connects to it. Nothing in a lease is history. Every other
+# table is copied, the short-lived ones too: Slack event ids and reply records (two days) keep
+# a redelivered event or a deleted reply from being stored twice after the switch, pending
+# outbox messages and open assignments and batches carry on where the source left them.
+SKIPPED = ("leases",)
+
+# (table, rows copied so far over all tables, rows to copy over all tables)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    """What a copy did: each table copied with its rows, in the order copied."""
+
+    tables: tuple[tuple[str, int], ...]
+    skipped: tuple[str, ...] = SKIPPED
+
+    @property
+    def rows(self) -> int:
+        return sum(n for _, n in self.tables)
+
+
+def open_database(url: str, *, schema: str | None = None, role: str, option: str) -> Engine:
+    """An engine on ``url`` with its schema at the current head. Errors are storage.db's
+    (an unparsable URL, an unreachable server, an unknown revision), naming the ``role``
+    ("source", "target") and the ``option`` the URL came from instead of DATABASE_URL; a
+    password is never shown. A URL that does not parse is bad input unless it is DATABASE_URL
+    (configuration)."""
+    try:
+        engine = make_engine(url, schema=schema)
+    except ConfigurationError as exc:
+        kind = ConfigurationError if option == "DATABASE_URL" else InvalidInputError
+        raise kind(_named(exc, role=role, option=option)) from None
+    try:
+        connect(engine).close()
+        upgrade(engine)
+    except ConfigurationError as exc:
+        engine.dispose()
+        raise ConfigurationError(_named(exc, role=role, option=option)) from None
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _named(exc: Exception, *, role: str, option: str) -> str:
+    message = str(exc).replace("the database", f"the {role} database", 1)
+    return message.replace("DATABASE_URL", option)
+
+
+def copy_database(
+    source: Engine,
+    target: Engine,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> CopyReport:
+    """Copy every labelbot row of ``source`` into ``target`` (both at the current head; see the
+    module docstring). ConflictError when the target holds rows already, InvalidInputError when
+    it refuses one (nothing is then written), ConflictError when either is too busy."""
+    tables, deferred = _plan()
+    try:
+        with _writing(target) as out:
+            _lock(out, tables)
+            _refuse_rows(out, tables)
+            with session_scope(source, read_only=True) as session:
+                src = session.connection()
+                # the first statement: the snapshot every later one reads (SQLite, PostgreSQL)
+                total = {t.name: _count(src, t) for t in tables}
+                highest = _source_counters(src, tables)
+                copied: list[tuple[str, int]] = []
+                done, rows = 0, sum(total.values())
+                for table in tables:
+
+                    def on_chunk(k: int, name: str = table.name, before: int = done) -> None:
+                        if progress is not None:
+                            progress(name, before + k, rows)
+
+                    n, last = _copy_table(
+                        src,
+                        out,
+                        table,
+                        deferred.get(table.name, ()),
+                        chunk_rows=chunk_rows,
+                        on_chunk=on_chunk,
+                    )
+                    done += n
+                    copied.append((table.name, n))
+                    if last is not None:
+                        highest[table.name] = max(highest.get(table.name, 0), last)
+                for table in tables:
+                    if deferred.get(table.name):
+                        _fill_deferred(src, out, table, deferred[table.name], chunk_rows)
+                _carry_counters(out, tables, highest)
+    except OperationalError as exc:
+        busy = busy_error(exc)
+        if busy is not None:
+            raise busy from exc
+        raise
+    return CopyReport(tables=tuple(copied))
+
+
+def _plan() -> tuple[list[Table], dict[str, tuple[Column[Any], ...]]]:
+    """The tables to copy in foreign-key order, and per table the columns to fill in a second
+    pass: those referring to a table not copied before it, i.e. to their own table, or across
+    a cycle between tables (none today; SQLAlchemy's order breaks one somewhere, with a
+    warning)."""
+    tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in SKIPPED]
+    deferred: dict[str, tuple[Column[Any], ...]] = {}
+    for at, table in enumerate(tables):
+        before = set(tables[:at])
+        later = tuple(fk.parent for fk in table.foreign_keys if fk.column.table not in before)
+        for column in later:
+            if not column.nullable:  # cannot be inserted empty and filled in after
+                raise ConfigurationError(
+                    f"cannot copy table {table.name!r}: its column {column.name!r} refers to "
+                    "rows copied later and cannot be left empty meanwhile"
+                )
+        if later:
+            deferred[table.name] = later
+    return tables, deferred
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """One write transaction on the target (SQLite: BEGIN IMMEDIATE, storage.db), committed
+    when the block ends and rolled back whole on any error."""
+    with connect(engine) as connection, connection.begin():
+        yield connection
+
+
+def _lock(connection: Connection, tables: Sequence[Table]) -> None:
+    """PostgreSQL: no other process writes the target's tables until the copy commits (reads go
+    on), so the emptiness checked is the emptiness written into. SQLite's write lock, taken by
+    BEGIN IMMEDIATE, does this already."""
+    if is_sqlite(connection.engine):
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(t.name) for t in tables)
+    connection.exec_driver_sql(f"LOCK TABLE {names} IN EXCLUSIVE MODE")
+
+
+def _refuse_rows(connection: Connection, tables: Sequence[Table]) -> None:
+    for table in tables:
+        if connection.execute(select(1).select_from(table).limit(1)).first() is not None:
+            raise ConflictError(
+                f"the target database is not empty: table {table.name!r} has rows; labelbot "
+                "copies only into a database without labelbot data, and changed nothing there"
+            )
+
+
+def _count(connection: Connection, table: Table) -> int:
+    return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _id_column(table: Table) -> Column[Any] | None:
+    """The table's single integer primary key, whose ids a counter hands out; None otherwise
+    (predictions are keyed by their example, leases by name)."""
+    keys = list(table.primary_key.columns)
+    if len(keys) != 1 or not isinstance(keys[0].type, Integer) or keys[0].foreign_keys:
+        return None
+    return keys[0]
+
+
+def _source_counters(connection: Connection, tables: Sequence[Table]) -> dict[str, int]:
+    """The highest id the source ever handed out, per table where it keeps one beyond its rows:
+    SQLite's sqlite_sequence (AUTOINCREMENT tables), PostgreSQL's sequences. Read in the
+    snapshot's transaction; a sequence is not transactional, so one moved on since is read as
+    it is now, which is only ever higher."""
+    if is_sqlite(connection.engine):
+        known = connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+        ).first()
+        if known is None:
+            return {}
+        rows = connection.exec_driver_sql("SELECT name, seq FROM sqlite_sequence").all()
+        return {str(name): int(seq) for name, seq in rows if seq is not None}
+    counters = {}
+    for table, sequence in _sequences(connection, tables):
+        last, called = connection.exec_driver_sql(
+            f"SELECT last_value, is_called FROM {sequence}"
+        ).one()
+        counters[table.name] = int(last) if called else int(last) - 1
+    return counters
+
+
+def _sequences(connection: Connection, tables: Sequence[Table]) -> list[tuple[Table, str]]:
+    """PostgreSQL: each table's id sequence, as the server names it (schema-qualified, quoted)."""
+    found = []
+    for table in tables:
+        column = _id_column(table)
+        if column is None:
+            continue
+        name = connection.execute(
+            select(func.pg_get_serial_sequence(table.name, column.name))
+        ).scalar_one()
+        if name is not None:
+            found.append((table, str(name)))
+    return found
+
+
+def _copy_table(
+    src: Connection,
+    out: Connection,
+    table: Table,
+    deferred: Sequence[Column[Any]],
+    *,
+    chunk_rows: int,
+    on_chunk: Callable[[int], None] | None,
+) -> tuple[int, int | None]:
+    """Stream ``table``'s rows from ``src`` into ``out``, ``chunk_rows`` at a time; the rows
+    copied and the highest id among them (None without an integer id)."""
+    columns = list(table.columns)
+    keys = [f"v{i}" for i in range(len(columns))]
+    # JSON as the text stored: SQL NULL stays NULL, JSON null stays "null", nothing re-encoded
+    read = [cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in columns]
+    query = select(*read).order_by(*table.primary_key.columns)
+    insert = table.insert().values(
+        {c.name: _value(c, key, out, c in deferred) for c, key in zip(columns, keys, strict=True)}
+    )
+    id_column = _id_column(table)
+    id_at = columns.index(id_column) if id_column is not None else None
+    copied, last = 0, None
+    result = src.execute(query.execution_options(yield_per=chunk_rows))
+    for chunk in result.partitions(chunk_rows):
+        params = [dict(zip(keys, row, strict=True)) for row in chunk]
+        _insert(out, insert, params, table, keys)
+        copied += len(params)
+        if id_at is not None:
+            last = int(chunk[-1][id_at])
+        if on_chunk is not None:
+            on_chunk(copied)
+    return copied, last
+
+
+def _value(column: Column[Any], key: str, out: Connection, later: bool) -> Any:
+    if later:
+        return null()
+    if isinstance(column.type, JSON):
+        text = bindparam(key, type_=Text)
+        # PostgreSQL takes JSON text only as JSON; SQLite stores the text as it is
+        return text if is_sqlite(out.engine) else cast(text, column.type)
+    return bindparam(key, type_=column.type)
+
+
+def _insert(
+    out: Connection, insert: Any, params: list[dict[str, Any]], table: Table, keys: list[str]
+) -> None:
+    """Insert one chunk under a savepoint; when the target refuses it, find the row it refuses
+    (one at a time, each under its own savepoint) and name it."""
+    try:
+        with out.begin_nested():
+            out.execute(insert, params)
+        return
+    except (DataError, IntegrityError) as exc:
+        refused: Exception = exc
+    for row in params:
+        try:
+            with out.begin_nested():
+                out.execute(insert, row)
+        except (DataError, IntegrityError) as exc:
+            raise _refusal(table, keys, row, exc) from exc
+    raise _refusal(table, keys, None, refused) from refused
+
+
+def _refusal(
+    table: Table, keys: list[str], row: dict[str, Any] | None, exc: Exception
+) -> InvalidInputError:
+    where = ""
+    if row is not None:
+        names = [c.name for c in table.columns]
+        shown = ", ".join(
+            f"{c.name}={row[keys[names.index(c.name)]]!r}" for c in table.primary_key.columns
+        )
+        where = f" ({shown})"
+    return InvalidInputError(
+        f"the target database refused a row of table {table.name!r}{where}: {_reason(exc)}; "
+        "nothing was copied"
+    )
+
+
+def _fill_deferred(
+    src: Connection, out: Connection, table: Table, columns: Sequence[Column[Any]], chunk_rows: int
+) -> None:
+    """Set the columns inserted empty, now that every row they may refer to is in."""
+    keys = list(table.primary_key.columns)
+    query = (
+        select(*keys, *columns)
+        .where(or_(*(c.is_not(None) for c in columns)))
+        .order_by(*keys)
+        .execution_options(yield_per=chunk_rows)
+    )
+    update = (
+        table.update()
+        .where(and_(*(k == bindparam(f"k{i}", type_=k.type) for i, k in enumerate(keys))))
+        .values({c.name: bindparam(f"d{j}", type_=c.type) for j, c in enumerate(columns)})
+    )
+    names = [f"k{i}" for i in range(len(keys))] + [f"d{j}" for j in range(len(columns))]
+    for chunk in src.execute(query).partitions(chunk_rows):
+        out.execute(update, [dict(zip(names, row, strict=True)) for row in chunk])
+
+
+def _carry_counters(out: Connection, tables: Sequence[Table], highest: dict[str, int]) -> None:
+    """Make the target's next ids follow ``highest`` (per table: the highest id the source
+    handed out, or copied). PostgreSQL: setval on each id sequence. SQLite: sqlite_sequence for
+    its AUTOINCREMENT tables; its other tables give max(id) + 1, as on any SQLite database."""
+    if not is_sqlite(out.engine):
+        for table, sequence in _sequences(out, tables):
+            if highest.get(table.name, 0) > 0:
+                regclass = cast(literal(sequence), REGCLASS)
+                out.execute(select(func.setval(regclass, highest[table.name])))
+        return
+    autoincrement = {
+        str(name)
+        for name, sql in out.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+        )
+        if sql is not None and "AUTOINCREMENT" in str(sql).upper()
+    }
+    for table in tables:
+        n = highest.get(table.name, 0)
+        if table.name not in autoincrement or n <= 0:
+            continue
+        changed = out.exec_driver_sql(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (n, table.name)
+        )
+        if not changed.rowcount:
+            out.exec_driver_sql(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table.name, n)
+            )
