@@ -47,7 +47,6 @@ from typing import Any
 import numpy as np
 
 from engine.proposals.base import (
-    POOL_BLOCK,
     SAMPLE_EXAMPLES,
     LabeledData,
     Proposal,
@@ -124,6 +123,10 @@ MIN_MAD = 0.02  # floor on the spread, so near-identical labels (synthetic data)
 FIT_ROUNDS = 5  # refits of the size line without its outliers
 FIT_TRIM = 3.0  # robust SDs from the line beyond which a label is left out of the refit
 RESTARTS = 8  # 2-means restarts (k-means++ seeding) per fit
+# Pool rows projected at a time (:func:`project`): a block is centred in float64 (d x 8 bytes a
+# row), so the former 65,536-row blocks added ~215 MB at 50,000 examples. A power of two, so that
+# every row sits where it did in OpenBLAS's tiles: the coordinates are the same to the bit.
+PROJECT_BLOCK = 8_192
 
 
 def propose_splits(
@@ -165,6 +168,10 @@ def propose_splits(
         if by_labels or by_pool:
             chosen = everything if by_pool else lab
             assert chosen is not None
+            chosen = {
+                **chosen,
+                "silhouette": view_silhouette(whole_view if by_pool else labeled, c),
+            }
             if by_pool and basis is not None:
                 chosen = {**chosen, "assign": refine_groups(
                     np.vstack([data.unit[chosen["rows"]], data.pool_unit(chosen["pool"])]),
@@ -231,10 +238,13 @@ def project(data: LabeledData, basis: tuple[np.ndarray, np.ndarray]) -> LabeledD
     pool = None
     if data.has_pool:
         assert data.pool_embeddings is not None
-        pool = np.vstack([
-            (unit_rows(data.pool_embeddings[s : s + POOL_BLOCK]) - centre) @ V.T
-            for s in range(0, len(data.pool_embeddings), POOL_BLOCK)
-        ])  # fmt: skip
+        pool = np.empty(
+            (len(data.pool_embeddings), len(V)),
+            dtype=np.result_type(data.pool_embeddings, centre, V),
+        )
+        for s in range(0, len(pool), PROJECT_BLOCK):
+            block = unit_rows(data.pool_embeddings[s : s + PROJECT_BLOCK]) - centre
+            pool[s : s + PROJECT_BLOCK] = block @ V.T
     return LabeledData(embeddings=(data.unit - centre) @ V.T, labels=data.labels,
                        label_names=data.label_names, texts=data.texts,
                        example_ids=data.example_ids, pool_embeddings=pool,
@@ -303,7 +313,8 @@ def _scored_view(data: LabeledData, *, use_pool: bool, min_cluster_size: int, se
         parts[c] = (data.unit[rows], data.pool_unit(pool) if len(pool) else data.unit[:0])
         X = np.vstack(parts[c])
         if len(X) >= 2 * min_cluster_size:
-            stats[c] = split_stats(X, seed=seed + c)
+            # the silhouette only describes a proposed label: computed for those alone
+            stats[c] = split_stats(X, seed=seed + c, with_silhouette=False)
             stats[c]["rows"], stats[c]["pool"] = rows, pool
     if len(stats) < MIN_REFERENCE_LABELS:
         return _EMPTY_VIEW
@@ -409,22 +420,33 @@ def on_line(line: tuple[float, float], size: Any) -> Any:
     return line[0] + line[1] * np.log(size)
 
 
-def split_stats(X: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
+def split_stats(X: np.ndarray, *, seed: int = 0, with_silhouette: bool = True) -> dict[str, Any]:
     """2-means of one label's unit embeddings X: ``assign`` (0/1 per row, group 0 the larger),
-    ``group_cosine`` (between the groups' mean directions), ``silhouette`` and ``elbow``."""
+    ``group_cosine`` (between the groups' mean directions), ``silhouette`` (unless
+    ``with_silhouette`` is False: :func:`view_silhouette` gives it later) and ``elbow``."""
     rng = np.random.default_rng(seed)
     Z = _principal_scores(X)
     assign, w2 = two_means(Z, rng)
     if (assign == 1).sum() > (assign == 0).sum():
         assign = 1 - assign
     if assign.min() == assign.max():
-        return {"assign": assign, "group_cosine": 1.0, "silhouette": 0.0, "elbow": 1.0}
-    return {
-        "assign": assign,
-        "group_cosine": _cosine_between(X, assign),
-        "silhouette": silhouette(Z, assign),
-        "elbow": elbow(Z, w2, rng),
-    }
+        out: dict[str, Any] = {"assign": assign, "group_cosine": 1.0, "elbow": 1.0}
+    else:
+        out = {"assign": assign, "group_cosine": _cosine_between(X, assign),
+               "elbow": elbow(Z, w2, rng)}  # fmt: skip
+    if with_silhouette:
+        out["silhouette"] = silhouette(Z, assign)  # 0.0 for one group
+    return out
+
+
+def view_silhouette(view: _View, c: int) -> float:
+    """The silhouette of label ``c``'s 2-means groups in ``view``: what :func:`split_stats`
+    gives with ``with_silhouette``, from the same rows (it is all pairwise distances, so a view
+    computes it only for the labels it proposes)."""
+    st = view.stats[c]
+    if st["assign"].min() == st["assign"].max():
+        return 0.0
+    return silhouette(_principal_scores(np.vstack(view.parts[c])), st["assign"])
 
 
 def refine_groups(
@@ -554,7 +576,13 @@ def silhouette(Z: np.ndarray, assign: np.ndarray) -> float:
     """Mean silhouette width of a two-group partition (Rousseeuw 1987); 0 if a group is empty."""
     if assign.min() == assign.max():
         return 0.0
-    D = np.sqrt(np.maximum(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(axis=2), 0.0))
+    # row blocks of ~8 MB: all pairs' differences at once took n x n x d x 8 bytes (74 MB for
+    # 300 rows in 106 directions, 208 MB in the whole embedding); each sum is the same as before
+    step = max(1, 1_000_000 // max(Z.size, 1))
+    D = np.vstack([
+        np.sqrt(np.maximum(((Z[s : s + step, None, :] - Z[None, :, :]) ** 2).sum(axis=2), 0.0))
+        for s in range(0, len(Z), step)
+    ])  # fmt: skip
     s = np.zeros(len(Z))
     for g in (0, 1):
         own, other = assign == g, assign != g
