@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from slack_bolt import App
@@ -537,10 +537,12 @@ def _rest_router(services: Services) -> APIRouter:
         """Every example as JSONL or CSV (the `labelbot export` format); ``spreadsheet_safe``
         (CSV only) puts a ' before cells a spreadsheet would run as formulas."""
         fmt = exporting.check_format(format, spreadsheet_safe=spreadsheet_safe)
-        text = exporting.export_text(
+        # sent as it is read (a large project is never whole in memory); a missing project
+        # is a 404 before the first byte
+        pieces = exporting.export_stream(
             ws, name, fmt, spreadsheet_safe=spreadsheet_safe, bom=spreadsheet_safe
         )
-        return Response(text, media_type=MEDIA_TYPES[fmt])
+        return StreamingResponse(pieces, media_type=MEDIA_TYPES[fmt])
 
     return router
 

@@ -22,6 +22,9 @@ in front, so an example text such as ``=HYPERLINK(...)`` shows as text instead o
 It also starts with a UTF-8 byte order mark: Excel reads a CSV without one in the system's
 code page (ANSI), so "café" showed as "cafÃ©". The importer skips the mark.
 
+An export is written as it is read, :data:`EXPORT_PAGE` examples at a time
+(:func:`iter_export_records`): its memory does not grow with the project.
+
 `labelbot predict` writes its predictions in the same two formats (:func:`write_predictions`),
 chosen the same way: by ``--format``, else by the ``--out`` file's name.
 """
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import secrets
@@ -37,6 +41,7 @@ import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -65,51 +70,101 @@ CSV_COLUMNS = (
 )
 
 
+# Examples read (and held) at a time: an export's memory stays that of one page, however large
+# the project (the scale audit measured +5 KB of RSS per example when it read them all at once).
+EXPORT_PAGE = 2000
+
+
 def export_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
-    """One JSON-able record per example, in import order."""
+    """One JSON-able record per example, in import order, all at once (a caller that writes
+    them should stream them: :func:`iter_export_records`)."""
+    return list(iter_export_records(ws, project))
+
+
+def iter_export_records(
+    ws: Workspace, project: str, *, page: int = EXPORT_PAGE
+) -> Iterator[dict[str, Any]]:
+    """:func:`export_records`' records as they are read, ``page`` examples at a time.
+
+    All pages are read in one read-only transaction, so they show one snapshot of the project
+    (a label given while the export runs is in none of them); it stays open, and holds its
+    database connection, until the records are all read or the iterator is dropped. The
+    project is looked up at once: a missing one is a NotFoundError here, before the caller
+    has written anything."""
+    pages = _record_pages(ws, project, page)
+    next(pages)  # up to the project's look-up
+    return itertools.chain.from_iterable(pages)
+
+
+def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[str, Any]]]:
+    """An empty list once the project is found, then the records of each page of examples."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        rows = examples.list_examples(session=session, project_id=found.id)
+        yield []
         active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
-        agreed = feedback.current_labels(session=session, project_id=found.id, active_labels=active)
-        by_example: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        votes = feedback.list_annotations(session=session, project_id=found.id)
-        for a in votes:
-            by_example[a.example_id].append(
-                {
-                    "label": a.label,
-                    "annotator": a.annotator,
-                    "source": a.source,
-                    "created_at": a.created_at.isoformat(),
-                }
+        scored = models.get_active_model_run(session=session, project_id=found.id) is not None
+        after = 0
+        while rows := examples.examples_after(
+            session=session, project_id=found.id, after_id=after, limit=page
+        ):
+            first, after = rows[0][0], rows[-1][0]
+            votes = feedback.annotations_between(
+                session=session, project_id=found.id, first_id=first, last_id=after
             )
-        notes: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for c in feedback.list_comments(session=session, project_id=found.id):
-            notes[c.example_id].append(
-                {"author": c.author, "text": c.text, "created_at": c.created_at.isoformat()}
+            notes = feedback.comments_between(
+                session=session, project_id=found.id, first_id=first, last_id=after
             )
-        run = models.get_active_model_run(session=session, project_id=found.id)
-        predictions = models.get_predictions(session=session, project_id=found.id) if run else {}
+            predictions = (
+                models.predictions_between(
+                    session=session, project_id=found.id, first_id=first, last_id=after
+                )
+                if scored
+                else {}
+            )
+            yield _records(rows, votes, notes, predictions, active)
+
+
+def _records(
+    rows: list[tuple[int, str | None, str, dict[str, Any]]],
+    votes: list[feedback.AnnotationRow],
+    notes: list[tuple[int, str, str, datetime]],
+    predictions: dict[int, tuple[str | None, float | None]],
+    active: set[str],
+) -> list[dict[str, Any]]:
+    """The records of one page of examples, from their votes, comments and predictions."""
+    agreed = feedback.agreed_labels(votes, active_labels=active)
     disputed = open_disagreements(votes)
+    by_example: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for a in votes:
+        by_example[a.example_id].append(
+            {
+                "label": a.label,
+                "annotator": a.annotator,
+                "source": a.source,
+                "created_at": a.created_at.isoformat(),
+            }
+        )
+    comments: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for example_id, author, text, created_at in notes:
+        comments[example_id].append(
+            {"author": author, "text": text, "created_at": created_at.isoformat()}
+        )
     records = []
-    for ex in rows:
-        assert ex.id is not None
-        pred = predictions.get(ex.id)
+    for example_id, external_id, text, meta in rows:
+        label, confidence = predictions.get(example_id, (None, None))
         records.append(
             {
-                "id": ex.external_id if ex.external_id is not None else str(ex.id),
-                "text": ex.text,
-                "label": agreed.get(ex.id),
-                "annotations": by_example.get(ex.id, []),
-                "comments": notes.get(ex.id, []),
+                "id": external_id if external_id is not None else str(example_id),
+                "text": text,
+                "label": agreed.get(example_id),
+                "annotations": by_example.get(example_id, []),
+                "comments": comments.get(example_id, []),
                 "prediction": (
-                    {"label": pred.label, "confidence": pred.confidence}
-                    if pred is not None and pred.label is not None
-                    else None
+                    {"label": label, "confidence": confidence} if label is not None else None
                 ),
-                "meta": dict(ex.meta or {}),
-                "disputed": ex.id in disputed,
+                "meta": meta,
+                "disputed": example_id in disputed,
             }
         )
     return records
@@ -171,30 +226,63 @@ BOM = "\ufeff"
 
 
 def write_export(
-    records: list[dict[str, Any]],
+    records: Iterable[dict[str, Any]],
     out: TextIO,
     fmt: str = "jsonl",
     *,
     spreadsheet_safe: bool = False,
     bom: bool | None = None,
 ) -> int:
-    """Write records as JSONL or CSV; returns how many were written. ``spreadsheet_safe``
+    """Write records as JSONL or CSV, each as it comes (:func:`export_lines`); returns how
+    many were written."""
+    written = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal written
+        for record in records:
+            written += 1
+            yield record
+
+    for line in export_lines(counted(), fmt, spreadsheet_safe=spreadsheet_safe, bom=bom):
+        out.write(line)
+    return written
+
+
+def export_lines(
+    records: Iterable[dict[str, Any]],
+    fmt: str = "jsonl",
+    *,
+    spreadsheet_safe: bool = False,
+    bom: bool | None = None,
+) -> Iterator[str]:
+    """The export's text, one record at a time (a CSV row may hold line breaks in quotes):
+    the byte order mark if asked, CSV's header, then a line per record. ``spreadsheet_safe``
     (CSV only) defuses cells a spreadsheet would read as formulas and, unless ``bom`` is
     False, starts with the byte order mark that says UTF-8 to Excel."""
     fmt = check_format(fmt, spreadsheet_safe=spreadsheet_safe)
     if bom is None:
         bom = spreadsheet_safe
     if bom:
-        out.write(BOM)
+        yield BOM
     if fmt == "jsonl":
         for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return len(records)
-    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+            yield json.dumps(record, ensure_ascii=False) + "\n"
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     writer.writeheader()
+    yield _drained(buffer)
     for row in _flat(records):
         writer.writerow({k: _defused(v) for k, v in row.items()} if spreadsheet_safe else row)
-    return len(records)
+        yield _drained(buffer)
+
+
+def _drained(buffer: io.StringIO) -> str:
+    """What ``buffer`` holds, emptying it."""
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
 
 
 def _defused(value: Any) -> Any:
@@ -204,7 +292,7 @@ def _defused(value: Any) -> Any:
     return value
 
 
-def _flat(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _flat(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for r in records:
         pred = r["prediction"] or {}
         yield {
@@ -258,15 +346,43 @@ def export_text(
     spreadsheet_safe: bool = False,
     bom: bool = False,
 ) -> str:
-    """The export as one string. Without the byte order mark unless ``bom``: it marks a
-    file's encoding, and this text is encoded by its caller (a response body that is saved
-    as a file for Excel wants it: ``bom=spreadsheet_safe``)."""
-    check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # before reading the project
-    buffer = io.StringIO()
-    write_export(
-        export_records(ws, project), buffer, fmt, spreadsheet_safe=spreadsheet_safe, bom=bom
+    """The export as one string (:func:`export_stream` sends it in pieces). Without the byte
+    order mark unless ``bom``: it marks a file's encoding, and this text is encoded by its
+    caller (a response body that is saved as a file for Excel wants it:
+    ``bom=spreadsheet_safe``)."""
+    return "".join(export_stream(ws, project, fmt, spreadsheet_safe=spreadsheet_safe, bom=bom))
+
+
+def export_stream(
+    ws: Workspace,
+    project: str,
+    fmt: str = "jsonl",
+    *,
+    spreadsheet_safe: bool = False,
+    bom: bool = False,
+    piece: int = 64 * 1024,
+) -> Iterator[str]:
+    """:func:`export_text` in pieces of about ``piece`` characters, read as they are taken (a
+    response body sent while it is read). The format is checked before the project is read,
+    and the project looked up before the first piece: errors come before any text."""
+    check_format(fmt, spreadsheet_safe=spreadsheet_safe)
+    lines = export_lines(
+        iter_export_records(ws, project), fmt, spreadsheet_safe=spreadsheet_safe, bom=bom
     )
-    return buffer.getvalue()
+    return _joined(lines, piece)
+
+
+def _joined(lines: Iterator[str], piece: int) -> Iterator[str]:
+    held: list[str] = []
+    size = 0
+    for line in lines:
+        held.append(line)
+        size += len(line)
+        if size >= piece:
+            yield "".join(held)
+            held, size = [], 0
+    if held:
+        yield "".join(held)
 
 
 @contextmanager
@@ -285,7 +401,7 @@ def replacing(path: Path) -> Iterator[TextIO]:
     try:
         handle = temporary.open("x", encoding="utf-8", newline="")
     except OSError as exc:
-        raise InvalidInputError(f"{path}: cannot write here ({_reason(exc)})") from exc
+        raise _unwritable(path, exc, target.parent) from exc
     done = False
     try:
         with handle:
@@ -295,14 +411,18 @@ def replacing(path: Path) -> Iterator[TextIO]:
                 shutil.copymode(target, temporary)  # keep the replaced file's permissions
             os.replace(temporary, target)
         except OSError as exc:
-            raise InvalidInputError(f"{path}: cannot write here ({_reason(exc)})") from exc
+            raise _unwritable(path, exc, target.parent) from exc
         done = True
     finally:
         if not done:
             temporary.unlink(missing_ok=True)
 
 
-def _reason(exc: OSError) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "no such folder"
-    return (exc.strerror or str(exc)).lower()
+def _unwritable(path: Path | str, exc: OSError, folder: Path) -> InvalidInputError:
+    """The error for an output path the OS refused: "no such folder" only when it is missing
+    (a /proc path refuses a new file with ENOENT although its folder is there)."""
+    if isinstance(exc, FileNotFoundError) and not folder.is_dir():
+        reason = "no such folder"
+    else:
+        reason = (exc.strerror or str(exc)).lower()
+    return InvalidInputError(f"{path}: cannot write here ({reason})")

@@ -13,10 +13,13 @@ still the active one (a re-score), that the file it activates was not pruned (a 
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,9 @@ import numpy as np
 
 from engine import taxonomy
 from engine.audit import audit_report
-from engine.classifier import Model, PoolGraph, load_model, train_model
+from engine.classifier import KINDS, Model, PoolGraph, load_model, train_model
 from engine.evaluation import cv_metrics
-from engine.forecast import prediction_agreement
+from engine.forecast import counted, prediction_agreement
 from engine.pool_graph import graph_path, pool_graph
 from engine.rare import RareClassBoost, label_query
 from engine.strategies import (
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 20  # examples the strategy ranks first after each model (the next batch asked)
 TOP_K = 5  # probabilities stored per example
+_TOP_BLOCK = 4096  # pool rows sorted at a time for their top classes
 # The query strategy's batch is asked first: its priorities sit above every uncertainty score.
 _BATCH_PRIORITY = 1_000_000.0
 # Predictions computed while the active model or the labels changed are computed again (they
@@ -148,13 +152,16 @@ def train_project(
     ws: Workspace, name: str, *, kind: str | None = None, seed: int = 0, progress: bool = False
 ) -> ModelRun:
     """Train, evaluate (cross-validated on the labeled set), activate and re-score the pool."""
+    if kind is not None and kind not in KINDS:  # before a run is recorded: a typo leaves none
+        raise InvalidInputError(f"unknown classifier kind {kind!r}; valid: {', '.join(KINDS)}")
     pool = load_pool(ws, name, progress=progress)
     lab = pool.labeled
     present = np.unique(pool.y[lab])
     if len(lab) < 2 or len(present) < 2:
+        classes = "class" if len(present) == 1 else "classes"
         raise InvalidInputError(
             f"project {name!r} needs labels in at least 2 classes to train "
-            f"(has {len(lab)} labels in {len(present)} classes)"
+            f"(has {counted(len(lab), 'label')} in {len(present)} {classes})"
         )
     with session_scope(ws.db) as session:
         run = models.start_model_run(
@@ -567,26 +574,86 @@ def _prediction_rows(
         uncertainty = rng.random(n) * 1e-3  # beyond the cold-start batch: random, not file order
     priority = uncertainty.astype(np.float64).copy()
     priority[np.asarray(picked, dtype=np.int64)] = _BATCH_PRIORITY - np.arange(len(picked))
-    rows: list[PredictionRow] = []
-    for i in range(n):
-        label = confidence = None
-        top: list[Any] = []
-        if probs is not None:
-            order = np.argsort(-probs[i])[:TOP_K]
-            top = [[pool.classes[j], round(float(probs[i, j]), 4)] for j in order]
-            label, confidence = top[0][0], top[0][1]
-        rows.append(
-            PredictionRow(
-                example_id=int(pool.example_ids[i]),
-                label=label,
-                confidence=confidence,
-                probs=top,
-                uncertainty=float(uncertainty[i]),
-                priority=float(priority[i]),
-                reason=why.get(i),
+    with _collector_paused():
+        return _rows(pool, probs, uncertainty, priority, why)
+
+
+def _rows(
+    pool: Pool,
+    probs: np.ndarray | None,
+    uncertainty: np.ndarray,
+    priority: np.ndarray,
+    why: dict[int, dict[str, Any]],
+) -> list[PredictionRow]:
+    """The rows to store: each example's top classes, uncertainty, priority and reason."""
+    n = len(pool.example_ids)
+    tops: list[list[Any]] = [[] for _ in range(n)] if probs is None else _top_classes(probs, pool)
+    return [
+        PredictionRow(
+            example_id=example_id,
+            label=top[0][0] if top else None,
+            confidence=top[0][1] if top else None,
+            probs=top,
+            uncertainty=score,
+            priority=rank,
+            reason=why.get(i),
+        )
+        for i, (example_id, top, score, rank) in enumerate(
+            zip(
+                np.asarray(pool.example_ids, dtype=np.int64).tolist(),
+                tops,
+                uncertainty.tolist(),
+                priority.tolist(),
+                strict=True,
             )
         )
-    return rows
+    ]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while a pool's rows are made: a few hundred
+    thousand small lists at 50k examples, none in a cycle, and each collection they would set
+    off walks every object the process holds (most of the time of making them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _top_classes(probs: np.ndarray, pool: Pool) -> list[list[Any]]:
+    """Each row's ``TOP_K`` classes, most probable first: ``[[name, probability], ...]`` with
+    probabilities rounded to 4 places, as sorting and rounding one row at a time gave them.
+
+    A block of rows at a time: argsort sorts each row of a block as it sorts that row alone
+    (the same algorithm on the same values), so tied classes come out in the same order; the
+    block keeps its temporaries to a few MB at any pool size."""
+    tops: list[list[Any]] = []
+    for start in range(0, len(probs), _TOP_BLOCK):
+        block = np.asarray(probs[start : start + _TOP_BLOCK])
+        order = np.argsort(-block, axis=1)[:, :TOP_K]
+        values = _rounded(np.take_along_axis(block, order, axis=1).astype(np.float64))
+        tops.extend(
+            [[pool.classes[j], v] for j, v in zip(classes, row, strict=True)]
+            for classes, row in zip(order.tolist(), values.tolist(), strict=True)
+        )
+    return tops
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """``round(v, 4)`` of every value, Python's rounding (the nearest 4-place decimal, as a
+    float), in numpy: rint(v * 1e4) / 1e4 is that, except where v * 1e4 lies within the
+    product's rounding error of a half (it may then round the other way) or is too large to
+    tell; those few go through Python's round."""
+    scaled = values * 1e4
+    out = np.rint(scaled) / 1e4
+    unsure = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6) | ~(np.abs(values) < 1e6)
+    if unsure.any():
+        out[unsure] = [round(v, 4) for v in values[unsure].tolist()]
+    return out
 
 
 def _next_batch(

@@ -27,9 +27,29 @@ from bot.cli.common import (
 from engine import exporting, projects
 from engine.forecast import counted
 from engine.importing import read_file
+from engine.project_settings import (
+    MAX_BATCH_SIZE,
+    MAX_LABELERS,
+    MAX_RARE_MINIMUM,
+    MAX_RETRAIN_EVERY,
+    MAX_RETRAIN_MINUTES,
+)
 from engine.projects import ImportReport
-from storage.errors import ConfigurationError, InvalidInputError, LabelbotError
+from engine.strategies import STRATEGIES
+from engine.workspace import Workspace
+from storage.errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    LabelbotError,
+    NotFoundError,
+)
 
+# export's and predict's output file: "-" is stdout, as for most tools (not a file named "-")
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", help="Write here instead of stdout ('-': stdout)", show_default=False),
+]
 # export's and predict's output format, chosen alike
 FormatOption = Annotated[
     str | None,
@@ -41,7 +61,7 @@ FormatOption = Annotated[
 ]
 
 
-@app.command()
+@app.command(short_help="Create or upgrade the database and data directory.")
 @handle_errors
 def init() -> None:
     """Create the database (or upgrade its schema) and the data directory."""
@@ -79,7 +99,7 @@ def project_create(
         )
 
 
-@project_app.command("set")
+@project_app.command("set", short_help="Change a project's settings and show them all.")
 @handle_errors
 def project_set(
     name: Annotated[str, typer.Argument(help="Project name")],
@@ -94,19 +114,29 @@ def project_set(
         str | None, typer.Option(help="Digest schedule (crontab), e.g. '0 9 * * mon-fri'; 'off'")
     ] = None,
     retrain_every: Annotated[
-        int | None, typer.Option(help="Retrain after this many new labels")
+        int | None,
+        typer.Option(help=f"Retrain after this many new labels (1 to {MAX_RETRAIN_EVERY:,})"),
     ] = None,
     retrain_minutes: Annotated[
-        float | None, typer.Option(help="... or this many minutes after the last model")
+        float | None,
+        typer.Option(
+            help=f"... or this many minutes after the last model (over 0, at most "
+            f"{MAX_RETRAIN_MINUTES:,}: a year)"
+        ),
     ] = None,
     audit_share: Annotated[
-        float | None, typer.Option(help="Share of deliveries drawn at random for honest metrics")
+        float | None,
+        typer.Option(help="Share of deliveries drawn at random for honest metrics (0 to 0.5)"),
     ] = None,
     target_accuracy: Annotated[
-        float | None, typer.Option(help="Accuracy the forecast aims at")
+        float | None, typer.Option(help="Accuracy the forecast aims at (over 0, at most 1)")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Examples ranked per query round")] = None,
-    strategy: Annotated[str | None, typer.Option(help="Query strategy name")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=f"Examples ranked per query round (1 to {MAX_BATCH_SIZE:,})")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help=f"Query strategy: {', '.join(STRATEGIES)}")
+    ] = None,
     review_share: Annotated[
         float | None,
         typer.Option(help="Share of each expert's deliveries that are mislabel reviews (0 to 1)"),
@@ -116,7 +146,8 @@ def project_set(
         typer.Option(help="Share of examples labeled blind by several experts (0 to 1)"),
     ] = None,
     multi_label_k: Annotated[
-        int | None, typer.Option(help="Experts who each label one of those examples (2 to 10)")
+        int | None,
+        typer.Option(help=f"Experts who each label one of those examples (2 to {MAX_LABELERS})"),
     ] = None,
     multi_label_audit: Annotated[
         bool | None,
@@ -135,7 +166,10 @@ def project_set(
         ),
     ] = None,
     rare_minimum: Annotated[
-        int | None, typer.Option(help="Labels a class needs to stop counting as too rare")
+        int | None,
+        typer.Option(
+            help=f"Labels a class needs to stop counting as too rare (1 to {MAX_RARE_MINIMUM:,})"
+        ),
     ] = None,
 ) -> None:
     """Change a project's settings; prints the channel and every setting in effect, defaults
@@ -171,7 +205,7 @@ def project_set(
         out.print(f"{key} = {value}", highlight=False, markup=False)
 
 
-@project_app.command("list")
+@project_app.command("list", short_help="List projects with their models' accuracy.")
 @handle_errors
 def project_list() -> None:
     """List projects, each with its active model's accuracy as `labelbot status` headlines it:
@@ -240,7 +274,7 @@ def labels_list(name: Annotated[str, typer.Argument(help="Project name")]) -> No
     out.print(table)
 
 
-@labels_app.command("add")
+@labels_app.command("add", short_help="Add labels to a project's taxonomy.")
 @handle_errors
 def labels_add(
     name: Annotated[str, typer.Argument(help="Project name")],
@@ -294,11 +328,13 @@ def labels_add(
         out.print(f"queue re-scored for the new {'label' if len(added) == 1 else 'labels'}")
 
 
-@app.command("import")
+@app.command("import", short_help="Import examples, and any labels, from a file.")
 @handle_errors
 def import_(
     name: Annotated[str, typer.Argument(help="Project name")],
-    file: Annotated[Path, typer.Argument(help="CSV or JSONL file of examples")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV (.csv, .tsv, .txt) or JSONL (.jsonl, .ndjson) file")
+    ],
     text_column: Annotated[str, typer.Option(help="Column holding the text")] = "text",
     label_column: Annotated[
         str | None,
@@ -427,7 +463,7 @@ def _interrupted(what: str) -> NoReturn:
     raise typer.Exit(130)
 
 
-@app.command()
+@app.command(short_help="Train a model now and re-score the queue.")
 @handle_errors
 def train(
     name: Annotated[str, typer.Argument(help="Project name")],
@@ -435,16 +471,36 @@ def train(
         str | None, typer.Option(help="linear, blend, or auto (chosen by cross-validation)")
     ] = None,
 ) -> None:
-    """Train a model on the labels so far, evaluate it and re-score the queue (refused while
-    the scheduler or another command is training the project)."""
-    from engine import jobs  # torch and scikit-learn load only when needed
+    """Train a model on the labels so far, evaluate it and re-score the queue.
 
+    Refused while the scheduler or another command is training the project. On a terminal, a
+    progress bar shows the embedding of new texts, then a spinner the training itself.
+    """
+    from engine import jobs, training  # torch and scikit-learn load only when needed
+    from engine.classifier import KINDS
+
+    # before the lease and the model run are recorded: a typo must not leave a failed version
+    if classifier is not None and classifier not in KINDS:
+        raise InvalidInputError(
+            f"unknown classifier kind {classifier!r}; valid: {', '.join(KINDS)}"
+        )
     ws = workspace()
-    run = jobs.train_now(ws, name, kind=classifier, progress=sys.stderr.isatty())
+    try:
+        if not sys.stderr.isatty():
+            run = jobs.train_now(ws, name, kind=classifier)
+        else:
+            # the texts not embedded yet first, with their own progress bar (it cannot run
+            # inside the spinner); training then finds every vector cached
+            training.load_pool(ws, name, progress=True)
+            with err.status(f"training {name}: fitting and cross-validating…"):
+                run = jobs.train_now(ws, name, kind=classifier)
+    except KeyboardInterrupt:
+        _interrupted(f"while training: a run stopped part-way is not made active; `labelbot "
+                     f"models {name}` shows the model that answers")  # fmt: skip
     out.print(trained_line(ws, name, run), highlight=False, markup=False)
 
 
-@app.command()
+@app.command(short_help="Counts, per-label F1 and the model's accuracy.")
 @handle_errors
 def status(
     name: Annotated[str, typer.Argument(help="Project name")],
@@ -551,14 +607,12 @@ def _export_format(fmt: str | None, out_file: Path | None) -> str:
     return fmt
 
 
-@app.command()
+@app.command(short_help="Export every example with its labels.")
 @handle_errors
 def export(
     name: Annotated[str, typer.Argument(help="Project name")],
     fmt: FormatOption = None,
-    out_file: Annotated[
-        Path | None, typer.Option("--out", help="Write here instead of stdout")
-    ] = None,
+    out_file: OutOption = None,
     spreadsheet_safe: Annotated[
         bool,
         typer.Option(
@@ -578,22 +632,38 @@ def export(
     JSONL; any other name, and stdout, get JSONL. A --format that the --out name contradicts
     (--format jsonl --out x.csv) is refused, and the file left as it was.
     """
+    out_file = _out_path(out_file)
     fmt = _export_format(fmt, out_file)
     fmt = exporting.check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # before reading
     safe = {"spreadsheet_safe": spreadsheet_safe}
-    if out_file is None:
-        records = exporting.export_records(workspace(), name)
-        count = exporting.write_export(records, sys.stdout, fmt, **safe)
-        if not count:  # on stderr: stdout stays the (empty) export a pipe expects
-            err.print(f"{name} has no examples yet: nothing exported", highlight=False)
-        return
-    with exporting.replacing(out_file) as handle:
-        records = exporting.export_records(workspace(), name)
-        count = exporting.write_export(records, handle, fmt, **safe)
+    try:
+        if out_file is None:
+            records = exporting.iter_export_records(workspace(), name)  # written as read
+            count = exporting.write_export(records, sys.stdout, fmt, **safe)
+            if not count:  # on stderr: stdout stays the (empty) export a pipe expects
+                err.print(f"{name} has no examples yet: nothing exported", highlight=False)
+            return
+        with exporting.replacing(out_file) as handle:
+            records = exporting.iter_export_records(workspace(), name)
+            count = exporting.write_export(records, handle, fmt, **safe)
+    except KeyboardInterrupt:
+        _interrupted(f"while exporting: {_unfinished(out_file)}")
     err.print(f"wrote {counted(count, 'example')} to {out_file}", highlight=False)
 
 
-@app.command()
+def _out_path(out_file: Path | None) -> Path | None:
+    """--out as given; None (stdout) for "-"."""
+    return None if out_file is not None and str(out_file) == "-" else out_file
+
+
+def _unfinished(out_file: Path | None) -> str:
+    """What an interrupted export or predict left: an --out file is replaced only once complete."""
+    if out_file is None:
+        return "the output on stdout is incomplete"
+    return f"nothing was written to {out_file} (a file there is left as it was)"
+
+
+@app.command(short_help="Classify a file's texts with the active model.")
 @handle_errors
 def predict(
     name: Annotated[str, typer.Argument(help="Project name")],
@@ -607,9 +677,7 @@ def predict(
         ),
     ] = None,
     fmt: FormatOption = None,
-    out_file: Annotated[
-        Path | None, typer.Option("--out", help="Write here instead of stdout")
-    ] = None,
+    out_file: OutOption = None,
 ) -> None:
     """Classify the texts of a file with the project's active model: one line per row,
     {"id", "text", "label", "confidence", "top"}; "id" is null for a row without one.
@@ -621,6 +689,7 @@ def predict(
     """
     from engine import predicting  # torch and scikit-learn load only when needed
 
+    out_file = _out_path(out_file)
     fmt = _export_format(fmt, out_file)  # before reading anything, in export's words
     if fmt.lower() not in exporting.EXPORT_FORMATS:
         raise InvalidInputError(
@@ -636,15 +705,40 @@ def predict(
     ws = workspace()
     # The output file is opened before the (slow) embedding, so a path that cannot be written
     # fails at once; it replaces an existing file only once every prediction is written.
-    with ExitStack() as stack:
-        handle = (
-            sys.stdout if out_file is None else stack.enter_context(exporting.replacing(out_file))
-        )
-        results = predicting.predict_texts(ws, name, [r.text for r in records])
-        rows = (
-            {"id": rec.external_id, **res.to_dict()}
-            for rec, res in zip(records, results, strict=True)
-        )
-        exporting.write_predictions(rows, handle, fmt)
+    try:
+        with ExitStack() as stack:
+            handle = (
+                sys.stdout
+                if out_file is None
+                else stack.enter_context(exporting.replacing(out_file))
+            )
+            try:
+                results = predicting.predict_texts(ws, name, [r.text for r in records])
+            except NotFoundError as exc:
+                raise _without_a_model(ws, name) or exc from None
+            rows = (
+                {"id": rec.external_id, **res.to_dict()}
+                for rec, res in zip(records, results, strict=True)
+            )
+            exporting.write_predictions(rows, handle, fmt)
+    except KeyboardInterrupt:
+        _interrupted(f"while predicting: {_unfinished(out_file)}")
     if out_file is not None:
         err.print(f"wrote {counted(len(records), 'prediction')} to {out_file}", highlight=False)
+
+
+def _without_a_model(ws: Workspace, name: str) -> ConflictError | None:
+    """Predicting before project ``name`` has a model: a conflict (exit 4, as the REST API's
+    409), since it goes away once the project is trained; None when the project has a model
+    or is no project (the engine's not-found error stands: exit 3)."""
+    from engine import training
+
+    try:
+        if training.active_model(ws, name) is not None:
+            return None
+    except LabelbotError:  # no such project, or its model cannot answer: as the engine said
+        return None
+    return ConflictError(
+        f"project {name!r} has no trained model yet: label examples in at least 2 classes, "
+        f"then run `labelbot train {name}`"
+    )

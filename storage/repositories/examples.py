@@ -146,6 +146,24 @@ def list_examples(*, session: Session, project_id: int) -> list[Example]:
     )
 
 
+def examples_after(
+    *, session: Session, project_id: int, after_id: int, limit: int
+) -> list[tuple[int, str | None, str, dict[str, Any]]]:
+    """Up to ``limit`` of the project's examples with an id above ``after_id``, in id order,
+    as ``(id, external_id, text, meta)``: a page of an export. Columns, not Example objects
+    (an export reads every example once; the identity map would keep them all), and paged by
+    id rather than OFFSET, so a page far into the project costs what the first one does."""
+    rows = session.exec(
+        select(Example.id, Example.external_id, Example.text, Example.meta)
+        .where(Example.project_id == project_id, col(Example.id) > after_id)
+        .order_by(col(Example.id))
+        .limit(limit)
+    ).all()
+    return [
+        (int(i or 0), external_id, text, dict(meta or {})) for i, external_id, text, meta in rows
+    ]
+
+
 def count_examples(*, session: Session, project_id: int) -> int:
     return int(
         session.exec(

@@ -255,6 +255,23 @@ def current_labels(
     return agreed
 
 
+def agreed_labels(
+    rows: Sequence[AnnotationRow], *, active_labels: set[str] | None = None
+) -> dict[int, str]:
+    """:func:`current_labels` of the examples among ``rows`` (their live annotations, oldest
+    first), for a caller that has read them already (an export, a page at a time)."""
+    by_example: dict[int, list[AnnotationRow]] = defaultdict(list)
+    for row in rows:
+        if row.current is None or active_labels is None or row.current in active_labels:
+            by_example[row.example_id].append(row)
+    agreed: dict[int, str] = {}
+    for example_id, votes in by_example.items():
+        label = agreed_label(votes)
+        if label is not None:
+            agreed[example_id] = label
+    return agreed
+
+
 def agreed_label(rows: Sequence[AnnotationRow]) -> str | None:
     """One example's agreed label from its live annotations, oldest first; None when it has
     none, or waits to be labeled again.
@@ -375,6 +392,42 @@ def list_comments(*, session: Session, project_id: int) -> list[Comment]:
             .order_by(col(Comment.created_at), col(Comment.id))
         ).all()
     )
+
+
+def annotations_between(
+    *, session: Session, project_id: int, first_id: int, last_id: int
+) -> list[AnnotationRow]:
+    """The live annotations of the project's examples with ids from ``first_id`` to
+    ``last_id``, oldest first: a page of an export (each example's votes in the order
+    :func:`list_annotations` gives them)."""
+    return _annotation_rows(
+        session,
+        (
+            Example.project_id == project_id,
+            col(Annotation.example_id) >= first_id,
+            col(Annotation.example_id) <= last_id,
+            col(Annotation.retracted_at).is_(None),
+        ),
+    )
+
+
+def comments_between(
+    *, session: Session, project_id: int, first_id: int, last_id: int
+) -> list[tuple[int, str, str, datetime]]:
+    """``(example_id, author, text, created_at)`` of the comments on the project's examples
+    with ids from ``first_id`` to ``last_id``, oldest first (:func:`list_comments`' order): a
+    page of an export."""
+    rows = session.exec(
+        select(Comment.example_id, Comment.author, Comment.text, Comment.created_at)
+        .join(Example, col(Example.id) == Comment.example_id)
+        .where(
+            Example.project_id == project_id,
+            col(Comment.example_id) >= first_id,
+            col(Comment.example_id) <= last_id,
+        )
+        .order_by(col(Comment.created_at), col(Comment.id))
+    ).all()
+    return [(int(e), author, text, created_at) for e, author, text, created_at in rows]
 
 
 def count_comments(*, session: Session, project_id: int) -> int:

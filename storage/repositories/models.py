@@ -263,6 +263,21 @@ def get_predictions(*, session: Session, project_id: int) -> dict[int, Predictio
     return {p.example_id: p for p in rows}
 
 
+def predictions_between(
+    *, session: Session, project_id: int, first_id: int, last_id: int
+) -> dict[int, tuple[str | None, float | None]]:
+    """Example id -> its stored prediction's (label, confidence), for the project's examples
+    with ids from ``first_id`` to ``last_id``: a page of an export (columns, not objects)."""
+    rows = session.exec(
+        select(Prediction.example_id, Prediction.label, Prediction.confidence).where(
+            Prediction.project_id == project_id,
+            col(Prediction.example_id) >= first_id,
+            col(Prediction.example_id) <= last_id,
+        )
+    ).all()
+    return {int(example_id): (label, confidence) for example_id, label, confidence in rows}
+
+
 def get_prediction(*, session: Session, example_id: int) -> Prediction | None:
     return session.get(Prediction, example_id)
 
