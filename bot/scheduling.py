@@ -176,7 +176,7 @@ def bot_scheduler(
     disagreement threads, sends daily nudges, and redraws examples on screen after a taxonomy
     change, through Slack; and, from build_scheduler, refreshes proposals and scans for likely
     mislabels after each new model (the reviews reach experts as they ask for work)."""
-    seconds = poll_seconds or services.settings.scheduler_poll_seconds
+    seconds = services.settings.scheduler_poll_seconds if poll_seconds is None else poll_seconds
     scheduler = build_scheduler(
         services.ws,
         send_digest=digest_sender(services),

@@ -62,7 +62,8 @@ class AgreementReport:
         settle = f"; {self.disagreements} disagreements to settle" if self.disagreements else ""
         if self.examples == 0:  # an imported label may still disagree with an expert's
             return (
-                f"agreement: not measured yet ({self.waiting} examples wait for a 2nd expert)"
+                f"agreement: not measured yet ({self.waiting} "
+                f"{'example waits' if self.waiting == 1 else 'examples wait'} for a 2nd expert)"
                 + settle
             )
         name = "Cohen's kappa" if self.measure == "kappa" else "Krippendorff's alpha"

@@ -22,6 +22,7 @@ from engine.datasets import dataset_path, load_split
 from engine.evaluation import metrics_from_predictions
 from engine.simulation import simulate
 from engine.workspace import Workspace
+from storage.errors import InvalidInputError
 
 EXPERTS = ("alice", "bob", "carol")
 
@@ -59,6 +60,8 @@ def run_demo(
     on_step: Callable[[str], None] = lambda _msg: None,
     on_round: Callable[[DemoRound], None] = lambda _r: None,
 ) -> DemoResult:
+    if budget < 1 or batch < 1:  # before anything is made: a refused demo leaves nothing
+        raise InvalidInputError(f"budget and batch must be at least 1 (got {budget}, {batch})")
     started = time.perf_counter()
     base = settings or get_settings()
     if database_url is None:

@@ -91,6 +91,7 @@ app = Typer(
 )
 project_app = Typer(help="Create, list and configure projects.", no_args_is_help=True)
 labels_app = Typer(
+    short_help="Show and change a project's labels (its taxonomy).",
     help="Show and change a project's labels (its taxonomy), with their history.",
     no_args_is_help=True,
 )

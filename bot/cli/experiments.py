@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +15,7 @@ from rich.table import Table
 
 from bot.cli.common import app, err, handle_errors, out, styled
 from engine.config import get_settings
+from engine.forecast import counted
 from engine.importing import read_file
 from engine.strategies import DEFAULT_STRATEGY, STRATEGIES
 from engine.workspace import Workspace
@@ -29,7 +32,7 @@ def _labeled_file(path: Path, label_column: str) -> tuple[list[str], list[str]]:
     return [r.text for r in records], [str(r.label) for r in records]
 
 
-@app.command(name="simulate")
+@app.command(name="simulate", short_help="Simulate active learning on labeled files.")
 @handle_errors
 def simulate_cmd(
     train: Annotated[Path, typer.Argument(help="Labeled pool (CSV/JSONL with text and label)")],
@@ -101,7 +104,7 @@ def simulate_cmd(
     if as_json:
         typer.echo(json.dumps(result.to_json()))
         return
-    table = Table("labels", "accuracy", "macro-F1", title=f"{strategy} ({seeds} seeds)")
+    table = Table("labels", "accuracy", "macro-F1", title=f"{strategy} ({counted(seeds, 'seed')})")
     for point in result.curve:
         table.add_row(
             str(int(point["labels"])), f"{point['accuracy']:.3f}", f"{point['macro_f1']:.3f}"
@@ -124,11 +127,11 @@ def share(part: int, whole: int) -> str:
     return f"{ratio:.1%}" if ratio < 0.01 else f"{ratio:.0%}"
 
 
-@app.command()
+@app.command(short_help="A simulated labeling session on Banking77.")
 @handle_errors
 def demo(
-    budget: Annotated[int, typer.Option(help="Labels to collect")] = 1000,
-    batch: Annotated[int, typer.Option(help="Labels per round between retrains")] = 50,
+    budget: Annotated[int, typer.Option(help="Labels to collect (at least 1)")] = 1000,
+    batch: Annotated[int, typer.Option(help="Labels per round between retrains (at least 1)")] = 50,
     out_dir: Annotated[Path, typer.Option(help="Where to write the chart")] = Path("demo-output"),
 ) -> None:
     """A full simulated labeling session on bundled Banking77 data (SQLite, no set-up).
@@ -137,6 +140,12 @@ def demo(
     assignments, query strategy, retraining); the model is scored on the held-out test split after
     every batch, beside random sampling. Writes a learning-curve chart at the end.
     """
+    # before the banner and the ~10 s of loading: --batch 0 was a traceback, and a refused run
+    # left its temporary database behind
+    for option, value in (("--budget", budget), ("--batch", batch)):
+        if value < 1:
+            raise InvalidInputError(f"{option} must be at least 1 (got {value})")
+
     from engine.demo import DemoRound, run_demo
 
     out.print(
@@ -163,13 +172,21 @@ def demo(
             highlight=False,
         )
 
-    result = run_demo(
-        budget=budget,
-        batch=batch,
-        out_dir=out_dir,
-        on_step=lambda msg: out.print(styled(f"[cyan]•[/] {escape(msg)}")),
-        on_round=on_round,
-    )
+    # the session's database is kept to explore afterwards, but not when the demo fails or is
+    # stopped: then it is half made, and nobody is told where it is
+    scratch = Path(tempfile.mkdtemp(prefix="labelbot-demo-"))
+    try:
+        result = run_demo(
+            budget=budget,
+            batch=batch,
+            out_dir=out_dir,
+            database_url=f"sqlite:///{scratch / 'demo.db'}",
+            on_step=lambda msg: out.print(styled(f"[cyan]•[/] {escape(msg)}")),
+            on_round=on_round,
+        )
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     last = result.rounds[-1]
     ceiling = result.ceiling or 0.0
     out.print(

@@ -22,14 +22,16 @@ EXCERPT = 100  # characters of an example's text in the list
 
 @app.command(
     "flags",
+    short_help="Examples experts flagged; resolve them.",
     help=(
         "Examples experts flagged (`f` while labeling, Flag in Slack): out of the queue until "
         "resolved.\n\n"
         "\b\n"
-        "  labelbot flags NAME [--all] [--json]      list the open flags (--all: resolved too)\n"
-        "  labelbot flags resolve NAME EXAMPLE_ID    resolve an example's flags: it goes back\n"
-        "                                            to the queue (EXAMPLE_ID: its #number or\n"
-        "                                            the id an export shows)"
+        "  labelbot flags NAME [--all] [--json]\n"
+        "      list the open flags (--all: resolved too)\n"
+        "  labelbot flags resolve NAME EXAMPLE_ID\n"
+        "      resolve an example's flags: it goes back to the queue\n"
+        "      (EXAMPLE_ID: its #number or the id an export shows)"
     ),
 )
 @handle_errors

@@ -93,7 +93,7 @@ def _retrain(ws: Workspace, name: str) -> None:
     out.print(trained_line(ws, name, run), highlight=False, markup=False)
 
 
-@app.command()
+@app.command(short_help="Label examples in the terminal, most useful first.")
 @handle_errors
 def label(
     name: Annotated[str, typer.Argument(help="Project name")],
@@ -112,7 +112,6 @@ def label(
 ) -> None:
     """Label examples in the terminal: the most useful example first, numbered labels.
 
-    \b
     Keys: a number labels the example · s skip (for good: a skipped example waits for other
     experts, never for you again) · f flag (asks why; the example leaves everyone's queue until
     `labelbot flags resolve`) · u undo the last label · t train now · q quit (Ctrl-D and Ctrl-C

@@ -11,6 +11,8 @@ from bot.cli.common import app, handle_errors, out, workspace
 from storage.errors import InvalidInputError
 
 ACTIONS = ("pin", "unpin", "rollback", "promote")
+# `worker --poll-seconds` below this is refused: the scheduler would do little but poll
+MIN_POLL_SECONDS = 0.1
 
 
 @app.command(
@@ -20,8 +22,8 @@ ACTIONS = ("pin", "unpin", "rollback", "promote")
         # \b: click keeps the next paragraph's lines as they are instead of reflowing them
         "\b\n"
         "  labelbot models NAME                  list versions with their metrics\n"
-        "  labelbot models pin NAME VERSION      activate VERSION and keep it (retrains are\n"
-        "                                        stored, not promoted)\n"
+        "  labelbot models pin NAME VERSION      activate VERSION and keep it\n"
+        "                                        (retrains are stored, not promoted)\n"
         "  labelbot models unpin NAME            let better retrains replace it again\n"
         "  labelbot models rollback NAME VERSION go back to an earlier version now\n"
         "  labelbot models promote NAME VERSION  activate a version that was held back"
@@ -130,12 +132,16 @@ def _audit_cell(audit: dict[str, Any]) -> str:
     return f"{audit['accuracy']:.3f}" + ("" if n is None else f" (n={n})")
 
 
-@app.command()
+@app.command(short_help="Retrain and post digests, apart from `serve`.")
 @handle_errors
 def worker(
     poll_seconds: Annotated[
         float | None,
-        typer.Option(help="Seconds between checks (default: LABELBOT_SCHEDULER_POLL_SECONDS)"),
+        typer.Option(
+            help=f"Seconds between checks, at least {MIN_POLL_SECONDS:g} (default: "
+            "LABELBOT_SCHEDULER_POLL_SECONDS, 15)",
+            show_default=False,
+        ),
     ] = None,
     verbose: Annotated[
         bool,
@@ -155,7 +161,18 @@ def worker(
     adds debug output and every scheduler job run.
     """
     import logging
+    import math
     import signal
+
+    # before anything starts: a negative interval made the scheduler spin (100% CPU, its memory
+    # growing), and 0 is refused as LABELBOT_SCHEDULER_POLL_SECONDS=0 is, not read as "unset"
+    if poll_seconds is not None and not (
+        math.isfinite(poll_seconds) and poll_seconds >= MIN_POLL_SECONDS
+    ):
+        raise InvalidInputError(
+            f"--poll-seconds must be at least {MIN_POLL_SECONDS:g} (got {poll_seconds:g}); "
+            "leave it out for LABELBOT_SCHEDULER_POLL_SECONDS (default 15)"
+        )
 
     from bot.cli.logs import configure_logging
     from bot.config import get_slack_settings
@@ -165,7 +182,7 @@ def worker(
     configure_logging(logging.DEBUG if verbose else logging.INFO)
     log = logging.getLogger("labelbot.worker")
     ws = workspace(create=True)  # a service may start before the first project is made
-    every = poll_seconds or ws.settings.scheduler_poll_seconds
+    every = ws.settings.scheduler_poll_seconds if poll_seconds is None else poll_seconds
     services = None
     try:
         slack = get_slack_settings()

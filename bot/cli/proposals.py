@@ -21,14 +21,16 @@ ACTIONS = ("approve", "reject")
 
 @app.command(
     "proposals",
+    short_help="Taxonomy changes the model proposes.",
     help=(
         "Taxonomy changes the model proposes (merge, split, add, rare labels), with evidence.\n\n"
         "\b\n"
-        "  labelbot proposals NAME [--refresh] [--json]  list the open ones (--refresh: detect "
-        "now)\n"
-        "  labelbot proposals approve NAME ID [--into A,B] apply one (--into: other label names)\n"
-        "  labelbot proposals reject NAME ID [--reason R]  reject one: it is not proposed again "
-        "until its evidence grows"
+        "  labelbot proposals NAME [--refresh] [--json]\n"
+        "      list the open ones (--refresh: detect now)\n"
+        "  labelbot proposals approve NAME ID [--into A,B]\n"
+        "      apply one (--into: other label names)\n"
+        "  labelbot proposals reject NAME ID [--reason R]\n"
+        "      reject one: it is not proposed again until its evidence grows"
     ),
 )
 @handle_errors

@@ -10,7 +10,7 @@ import typer
 from bot.cli.common import app, err, handle_errors, out, workspace
 
 
-@app.command()
+@app.command(short_help="The project digest: show it here, or post it.")
 @handle_errors
 def digest(
     name: Annotated[str, typer.Argument(help="Project name")],

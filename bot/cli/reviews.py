@@ -62,7 +62,7 @@ def _show(task: Task) -> None:
     out.print(styled(f"[dim]{HELP}[/]"))
 
 
-@app.command()
+@app.command(short_help="Review labels the model doubts.")
 @handle_errors
 def review(
     name: Project,
@@ -77,7 +77,6 @@ def review(
 
     Reviews are opened by a scan: `--scan` here, or the worker after each model.
 
-    \b
     Keys: k keep the label · c change it to the model's suggestion · a number picks another
     label · s skip · q quit (Ctrl-D and Ctrl-C too: the review goes back to the pool)."""
     ws = workspace()
@@ -130,7 +129,7 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-@app.command()
+@app.command(short_help="How much the experts agree (kappa / alpha).")
 @handle_errors
 def agreement(
     name: Project,
@@ -156,7 +155,7 @@ def agreement(
     out.print(table)
 
 
-@app.command()
+@app.command(short_help="Examples whose experts chose different labels.")
 @handle_errors
 def disagreements(
     name: Project,
@@ -198,7 +197,7 @@ def _unscored(ws: Workspace, name: str) -> str:
     return "no model yet" if active is None else f"no prediction from model v{active.version} yet"
 
 
-@app.command()
+@app.command(short_help="Settle an example's label over the votes.")
 @handle_errors
 def adjudicate(
     name: Project,

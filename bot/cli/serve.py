@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import app, handle_errors, out
+from storage.errors import InvalidInputError
 
 # At most this many connections at once; uvicorn answers 503 past it. Without a limit, 1,100
 # stalled connections used up a default 1,024 file descriptors and the server stopped accepting
@@ -15,13 +16,17 @@ MAX_CONNECTIONS = 500
 # An idle keep-alive connection is closed after this many seconds (uvicorn's default, made
 # explicit: a proxy in front should time out its idle upstream connections sooner).
 KEEP_ALIVE_S = 5
+# --log-level: uvicorn's levels (uvicorn.config.LOG_LEVELS), the common ones first
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical", "trace")
 
 
-@app.command()
+@app.command(short_help="Serve Slack, the REST API and the scheduler.")
 @handle_errors
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 3000,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (0 to 65535; 0: any free port)")
+    ] = 3000,
     root_path: Annotated[
         str,
         typer.Option(
@@ -29,7 +34,9 @@ def serve(
             "uvicorn's --root-path: URLs the app writes (/openapi.json's servers) carry it",
         ),
     ] = "",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    log_level: Annotated[
+        str, typer.Option(help=f"{', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}")
+    ] = "info",
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Same as --log-level debug", show_default=False)
     ] = False,
@@ -64,6 +71,17 @@ def serve(
     serving beyond localhost, put a reverse proxy with its own timeouts in front (TLS needs one
     anyway).
     """
+    # the options first, before anything is built or printed: uvicorn would fail on them only
+    # after the database, Slack and the scheduler are set up, with a traceback
+    if not 0 <= port <= 65535:
+        raise InvalidInputError(f"--port must be 0 to 65535 (0: any free port), not {port}")
+    log_level = "debug" if verbose else log_level.lower()
+    if log_level not in LOG_LEVELS:
+        raise InvalidInputError(
+            f"unknown --log-level {log_level!r}: use {', '.join(LOG_LEVELS[:-1])} or "
+            f"{LOG_LEVELS[-1]}"
+        )
+
     import uvicorn
 
     from bot.api import create_api
@@ -74,8 +92,6 @@ def serve(
     from bot.services import build_services
     from engine.scheduler import build_scheduler
 
-    if verbose:
-        log_level = "debug"
     configure_logging(log_level)
     settings, slack = get_serve_settings()
     services = build_services(settings)

@@ -169,7 +169,7 @@ def labels_describe(
         out.print(f"the queue now looks for {label} with these guidelines", highlight=False)
 
 
-@labels_app.command("undo")
+@labels_app.command("undo", short_help="Undo the latest taxonomy change.")
 @handle_errors
 def labels_undo(
     name: Project,
@@ -208,7 +208,7 @@ def labels_undo(
     _report(ws, name, change, retrains=change.details.get("kind") != "describe")
 
 
-@labels_app.command("history")
+@labels_app.command("history", short_help="The taxonomy's change log, oldest first.")
 @handle_errors
 def labels_history(
     name: Project,
