@@ -82,8 +82,7 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         texts = {
-            int(e.id or 0): e.text
-            for e in examples.list_examples(session=session, project_id=found.id)
+            i: text for i, text, _ in examples.example_texts(session=session, project_id=found.id)
         }
         notes = feedback.list_annotations(session=session, project_id=found.id)
         aside = repo.set_aside_example_ids(session=session, project_id=found.id)

@@ -114,7 +114,7 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
         read_through, read_count = models.annotation_watermark(
             session=session, project_id=project.id
         )
-        rows = examples.list_examples(session=session, project_id=project.id)
+        rows = examples.example_texts(session=session, project_id=project.id)
         labels = projects.list_labels(session=session, project_id=project.id)
         classes = [lb.name for lb in labels]
         label_ids = [int(lb.id or 0) for lb in labels]
@@ -126,8 +126,8 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
     if not rows:
         raise InvalidInputError(f"project {name!r} has no examples yet: `labelbot import` some")
     index = {c: i for i, c in enumerate(classes)}
-    ids = np.array([r.id for r in rows], dtype=np.int64)
-    X = ws.embed([r.text for r in rows], hashes=[r.content_hash for r in rows], progress=progress)
+    ids = np.array([i for i, _, _ in rows], dtype=np.int64)
+    X = ws.embed([t for _, t, _ in rows], hashes=[h for _, _, h in rows], progress=progress)
     y = np.array([index.get(agreed.get(int(i), ""), -1) for i in ids], dtype=np.int64)
     audit = np.array([int(i) in audited for i in ids], dtype=bool)
     return Pool(project_id=project.id, example_ids=ids, X=X, classes=classes, y=y, audit=audit,

@@ -146,6 +146,18 @@ def list_examples(*, session: Session, project_id: int) -> list[Example]:
     )
 
 
+def example_texts(*, session: Session, project_id: int) -> list[tuple[int, str, str]]:
+    """``(id, text, content_hash)`` of every example of the project, in id order (the pool order
+    the engine indexes by): columns, not Example objects, for reads of the whole pool (a
+    training, a proposals refresh), which need no metadata and no identity map."""
+    rows = session.exec(
+        select(Example.id, Example.text, Example.content_hash)
+        .where(Example.project_id == project_id)
+        .order_by(col(Example.id))
+    ).all()
+    return [(int(i or 0), text, digest) for i, text, digest in rows]
+
+
 def examples_after(
     *, session: Session, project_id: int, after_id: int, limit: int
 ) -> list[tuple[int, str | None, str, dict[str, Any]]]:
