@@ -44,10 +44,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.app import build_app
 from bot.config import SlackSettings
 from bot.services import Services
-from engine import exporting, messaging, predicting, projects, training
+from engine import exporting, messaging, predicting, projects
 from engine.evaluation import explain_status
 from engine.importing import MAX_TEXT_CHARS, text_problem
-from engine.workspace import Workspace
 from storage.errors import (
     ConfigurationError,
     ConflictError,
@@ -486,13 +485,8 @@ def _rest_router(services: Services) -> APIRouter:
                 f"the texts have {total:,} characters in all, over the {MAX_PREDICT_CHARS:,} "
                 "a request may have: send them in smaller batches",
             )
-        try:
-            found = predicting.predict_texts(ws, name, body.texts)  # a pool text: as exported
-        except NotFoundError as exc:
-            no_model = _without_a_model(ws, name)
-            if no_model is None:
-                raise
-            raise no_model from exc
+        # no model yet is a conflict (409, ask again later), no such project 404
+        found = predicting.predict_texts(ws, name, body.texts)  # a pool text: as exported
         return PredictOut(
             project=name,
             predictions=[
@@ -545,21 +539,6 @@ def _rest_router(services: Services) -> APIRouter:
         return StreamingResponse(pieces, media_type=MEDIA_TYPES[fmt])
 
     return router
-
-
-def _without_a_model(ws: Workspace, name: str) -> ConflictError | None:
-    """The error for predicting with project ``name`` when it has no model yet (None when it
-    has one, or is no project): in the engine both are NotFoundError, but a client waits for
-    the one and fixes its request for the other."""
-    try:
-        if training.active_model(ws, name) is not None:
-            return None
-    except LabelbotError:  # no such project, or its model cannot answer: as the engine said
-        return None
-    return ConflictError(
-        f"project {name!r} has no trained model yet: once it has labels in at least 2 classes, "
-        f"run `labelbot train {name}` (or wait for the scheduler to train it) and ask again"
-    )
 
 
 async def _retry_outbox(services: Services, interval: float) -> None:

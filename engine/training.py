@@ -973,9 +973,11 @@ def predict_texts(
 ) -> list[TextPrediction]:
     """Classify new texts with the project's active model."""
     loaded = active_model(ws, name)
-    if loaded is None:
-        raise NotFoundError(
-            f"project {name!r} has no trained model yet: run `labelbot train {name}`"
+    if loaded is None:  # a conflict, not "not found": it passes once the project is trained
+        raise ConflictError(
+            f"project {name!r} has no trained model yet: once it has labels in at least 2 "
+            f"classes, run `labelbot train {name}` (or wait for the scheduler to train it) and "
+            "ask again"
         )
     run, model = loaded
     if not texts:

@@ -36,13 +36,10 @@ from engine.project_settings import (
 )
 from engine.projects import ImportReport
 from engine.strategies import STRATEGIES
-from engine.workspace import Workspace
 from storage.errors import (
     ConfigurationError,
-    ConflictError,
     InvalidInputError,
     LabelbotError,
-    NotFoundError,
 )
 
 # export's and predict's output file: "-" is stdout, as for most tools (not a file named "-")
@@ -712,10 +709,8 @@ def predict(
                 if out_file is None
                 else stack.enter_context(exporting.replacing(out_file))
             )
-            try:
-                results = predicting.predict_texts(ws, name, [r.text for r in records])
-            except NotFoundError as exc:
-                raise _without_a_model(ws, name) or exc from None
+            # no model yet: a conflict (exit 4, as the REST API's 409); no such project: exit 3
+            results = predicting.predict_texts(ws, name, [r.text for r in records])
             rows = (
                 {"id": rec.external_id, **res.to_dict()}
                 for rec, res in zip(records, results, strict=True)
@@ -725,20 +720,3 @@ def predict(
         _interrupted(f"while predicting: {_unfinished(out_file)}")
     if out_file is not None:
         err.print(f"wrote {counted(len(records), 'prediction')} to {out_file}", highlight=False)
-
-
-def _without_a_model(ws: Workspace, name: str) -> ConflictError | None:
-    """Predicting before project ``name`` has a model: a conflict (exit 4, as the REST API's
-    409), since it goes away once the project is trained; None when the project has a model
-    or is no project (the engine's not-found error stands: exit 3)."""
-    from engine import training
-
-    try:
-        if training.active_model(ws, name) is not None:
-            return None
-    except LabelbotError:  # no such project, or its model cannot answer: as the engine said
-        return None
-    return ConflictError(
-        f"project {name!r} has no trained model yet: label examples in at least 2 classes, "
-        f"then run `labelbot train {name}`"
-    )

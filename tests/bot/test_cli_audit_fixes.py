@@ -186,7 +186,7 @@ def test_predict_before_the_first_model_is_a_conflict_not_a_missing_project(
     _one_line_error(
         _invoke("predict", "c", str(data), "--out", str(out)),
         4,
-        "project 'c' has no trained model yet: label examples in at least 2 classes, then run "
+        "project 'c' has no trained model yet: once it has labels in at least 2 classes, run "
         "`labelbot train c`",
     )
     assert out.read_text(encoding="utf-8") == "KEEP\n"

@@ -9,7 +9,7 @@ import pytest
 
 from engine import exporting, predicting, training
 from engine.workspace import Workspace
-from storage.errors import ConfigurationError, NotFoundError
+from storage.errors import ConfigurationError, ConflictError, NotFoundError
 from storage.repositories import models
 from tests.engine.test_training_recovery import RotatedEncoder
 from tests.helpers import label_next, load_slice
@@ -74,7 +74,7 @@ def test_stored_predictions_still_refuse_without_a_usable_model(  # type: ignore
     text gets (no model yet, its file lost, another encoder)."""
     truth = load_slice(ws, banking_slice, tmp_path)
     pool = [text for text, _ in banking_slice[:2]]
-    with pytest.raises(NotFoundError, match="has no trained model yet"):
+    with pytest.raises(ConflictError, match="has no trained model yet"):
         predicting.predict_texts(ws, "bank", pool)
     label_next(ws, truth, 40)
     run = training.train_project(ws, "bank")
