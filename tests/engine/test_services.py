@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine import exporting, labeling, projects, training
-from storage.errors import InvalidInputError, NotFoundError, StaleActionError
+from storage.errors import ConflictError, InvalidInputError, StaleActionError
 from storage.models import utcnow
 from tests.helpers import label_next, load_slice
 
@@ -188,7 +188,7 @@ def test_training_needs_two_classes_and_predict_needs_a_model(loaded) -> None:  
     ws, _ = loaded
     with pytest.raises(InvalidInputError, match="at least 2 classes"):
         training.train_project(ws, "bank")
-    with pytest.raises(NotFoundError, match="no trained model"):
+    with pytest.raises(ConflictError, match="no trained model"):  # until it is trained
         training.predict_texts(ws, "bank", ["hi"])
 
 
