@@ -32,7 +32,8 @@ def copy_to(
 
     Refused before anything is written: a SQLite source file that does not exist (an empty one
     would be created and copied), an in-memory target (gone when the command ends), and a
-    target that is the source itself."""
+    target that is the source itself. A copy that fails into a SQLite file it created removes
+    that file, so nothing is left behind (an existing target file is left as it was)."""
     source_file = _sqlite_file(source_url)
     if source_file is not None and not source_file.exists():
         raise NotFoundError(
@@ -49,16 +50,30 @@ def copy_to(
             "give another, empty database"
         )
     source = open_database(source_url, schema=source_schema, role="source", option=source_option)
+    target_file = _sqlite_file(target_url)
+    made = target_file is not None and not target_file.exists()
     try:
-        target = open_database(
-            target_url, schema=target_schema, role="target", option=target_option
-        )
         try:
-            return copy_database(source, target, chunk_rows=chunk_rows, progress=progress)
-        finally:
-            target.dispose()
+            target = open_database(
+                target_url, schema=target_schema, role="target", option=target_option
+            )
+            try:
+                return copy_database(source, target, chunk_rows=chunk_rows, progress=progress)
+            finally:
+                target.dispose()
+        except BaseException:
+            if made:  # a SQLite file this copy created holds nothing but the schema: remove it
+                assert target_file is not None
+                _remove_sqlite(target_file)
+            raise
     finally:
         source.dispose()
+
+
+def _remove_sqlite(path: Path) -> None:
+    """Delete a SQLite database file and the journal files SQLite keeps beside it."""
+    for name in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        name.unlink(missing_ok=True)
 
 
 def shown_url(url: str) -> str:

@@ -360,7 +360,13 @@ def test_a_row_sqlite_refuses_mid_copy_leaves_the_target_empty(
     target_url = f"sqlite:///{tmp_path / 'copy.db'}"
     with pytest.raises(InvalidInputError, match=r"table 'annotations' \(id=5000\)"):
         copy_to(source_url=source.settings.database_url, target_url=target_url, chunk_rows=3)
-    target = make_engine(target_url)
+    assert not list(tmp_path.glob("copy.db*"))  # the file it created is gone, journals too
+    kept = tmp_path / "kept.db"  # an existing target file is left, and left empty
+    kept.touch()  # an empty file is an empty SQLite database
+    with pytest.raises(InvalidInputError, match=r"table 'annotations' \(id=5000\)"):
+        copy_to(source_url=source.settings.database_url, target_url=f"sqlite:///{kept}",
+                chunk_rows=3)  # fmt: skip
+    target = make_engine(f"sqlite:///{kept}")
     assert _empty(target)
     target.dispose()
 
