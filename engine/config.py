@@ -89,18 +89,8 @@ class Settings(BaseSettings):
         return path.absolute()
 
     def sqlite_file(self) -> Path | None:
-        """The absolute path of the SQLite file DATABASE_URL names (a relative one is relative
-        to the current directory); None for PostgreSQL or an in-memory SQLite database."""
-        try:
-            url = make_url(self.database_url)
-        except Exception:  # sqlalchemy's ArgumentError; storage.db.make_engine says it well
-            return None
-        database = url.database
-        if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
-            return None
-        if database.startswith("file:"):  # a SQLite URI filename: left to SQLite
-            return None
-        return Path(os.path.abspath(Path(database).expanduser()))
+        """The absolute path of the SQLite file DATABASE_URL names (:func:`sqlite_file`)."""
+        return sqlite_file(self.database_url)
 
     def database_shown(self) -> str:
         """DATABASE_URL as a message should show it: a SQLite file by its absolute path, a
@@ -113,6 +103,21 @@ class Settings(BaseSettings):
         if path is not None:
             url = url.set(database=str(path))
         return url.render_as_string(hide_password=True)
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The absolute path of the SQLite file ``database_url`` names (a relative one is relative
+    to the current directory); None for PostgreSQL or an in-memory SQLite database."""
+    try:
+        url = make_url(database_url)
+    except Exception:  # sqlalchemy's ArgumentError; storage.db.make_engine says it well
+        return None
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a SQLite URI filename: left to SQLite
+        return None
+    return Path(os.path.abspath(Path(database).expanduser()))
 
 
 # variables whose value an error message leaves out (a token, a signing secret, a URL with a

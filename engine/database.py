@@ -3,11 +3,11 @@ e.g. from the zero-set-up SQLite file to PostgreSQL when a team runs several rep
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from engine.config import sqlite_file
 from storage.copying import CHUNK_ROWS, CopyReport, Progress, copy_database, open_database
 from storage.db import masked_url
 from storage.errors import InvalidInputError, NotFoundError
@@ -34,7 +34,7 @@ def copy_to(
     would be created and copied), an in-memory target (gone when the command ends), and a
     target that is the source itself. A copy that fails into a SQLite file it created removes
     that file, so nothing is left behind (an existing target file is left as it was)."""
-    source_file = _sqlite_file(source_url)
+    source_file = sqlite_file(source_url)
     if source_file is not None and not source_file.exists():
         raise NotFoundError(
             f"no database at {source_file} ({source_option} {source_url}); nothing was copied"
@@ -50,7 +50,7 @@ def copy_to(
             "give another, empty database"
         )
     source = open_database(source_url, schema=source_schema, role="source", option=source_option)
-    target_file = _sqlite_file(target_url)
+    target_file = sqlite_file(target_url)
     made = target_file is not None and not target_file.exists()
     try:
         try:
@@ -79,23 +79,8 @@ def _remove_sqlite(path: Path) -> None:
 def shown_url(url: str) -> str:
     """A database URL as messages show it: a SQLite file by its absolute path, a password as
     ``***``."""
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     return f"sqlite:///{path}" if path is not None else masked_url(url)
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The absolute path of the SQLite file ``url`` names (relative to the current directory),
-    as Settings.sqlite_file reads DATABASE_URL; None for anything else."""
-    try:
-        parsed = make_url(url)
-    except Exception:  # sqlalchemy's ArgumentError: storage.copying.open_database says it well
-        return None
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return None
-    if database.startswith("file:"):  # a SQLite URI filename: left to SQLite
-        return None
-    return Path(os.path.abspath(Path(database).expanduser()))
 
 
 def _in_memory(url: str) -> bool:
@@ -107,7 +92,7 @@ def _in_memory(url: str) -> bool:
 
 
 def _same(source: str, source_schema: str | None, target: str, target_schema: str | None) -> bool:
-    source_file, target_file = _sqlite_file(source), _sqlite_file(target)
+    source_file, target_file = sqlite_file(source), sqlite_file(target)
     if source_file is not None or target_file is not None:
         return source_file == target_file
     try:
