@@ -98,6 +98,14 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
             "in the user name or password must be percent-encoded: @ as %40, : as %3A, / as "
             "%2F, # as %23)"
         ) from exc
+    if parsed.host and "@" in parsed.host:
+        # sqlalchemy splits user info at the *first* "@": an unescaped "@" in the password
+        # leaves the rest of the password in the host name, which every "cannot connect"
+        # message (ours, the driver's) would then print
+        raise ConfigurationError(
+            f"DATABASE_URL is not a valid database URL: {masked_url(url)!r} (its host name "
+            "holds an '@': an '@' in the user name or password must be percent-encoded as %40)"
+        )
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"echo": echo}
     if backend == "sqlite":

@@ -16,6 +16,9 @@ BROKEN = [
     "postgresql+psycopg://alice:PW-SECRET@127.0.0.1:notaport/db",
     "postgresql+psycopg://alice:PW:SECRET@127.0.0.1:notaport/db",
     "postgresql+psycopg://alice:PW@SECRET@db.example:port/db",
+    # this one parses (the port is a number): the "@" then leaves "SECRET@127.0.0.1" as the
+    # host name, which a "cannot connect" message would print
+    "postgresql+psycopg://alice:PW@SECRET@127.0.0.1:5432/db",
 ]
 
 
@@ -57,3 +60,24 @@ def test_the_cli_prints_it_without_the_password(
 )
 def test_masked_url(url: str, shown: str) -> None:
     assert masked_url(url) == shown
+
+
+def test_a_url_with_an_unescaped_at_never_reaches_a_connect_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The URL parses (as user "alice", password "PW", host "SECRET@127.0.0.1"), so without a
+    check it got as far as connecting, and "cannot connect ... at SECRET@127.0.0.1:5432" and
+    the driver's "failed to resolve host 'SECRET@127.0.0.1'" printed the rest of the password."""
+    from engine.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", BROKEN[3])
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        for args in (["project", "list"], ["db", "copy", "--to", f"sqlite:///{tmp_path}/c.db"]):
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code != 0, args
+            assert "SECRET" not in result.output, result.output
+            assert "%40" in result.output, result.output
+    finally:
+        get_settings.cache_clear()
