@@ -83,6 +83,7 @@ def project_create(
     ] = None,
 ) -> None:
     """Create a project with its initial labels."""
+    _check_not_a_command_word(name)
     names = [n.strip() for n in labels.split(",") if n.strip()]
     project = projects.create_project(
         workspace(create=True), name=name, labels=names, channel_id=channel
@@ -93,6 +94,26 @@ def project_create(
             f"note: a model needs at least 2 labels to tell apart: add more with `labelbot "
             f"labels add {project.name} NAME`",
             highlight=False,
+        )
+
+
+def _check_not_a_command_word(name: str) -> None:
+    """Refuse a project name that a command would read as one of its own words: `labelbot
+    models pin` is the action, never the project "pin", and `/label taxonomy` or `/label 5` in
+    Slack are a verb and a batch size. Such a project could be created but not reached."""
+    from bot import ids
+    from bot.cli import flags, models, proposals
+
+    if name.isdigit():
+        raise InvalidInputError(
+            f"invalid project name {name!r}: `/label {name}` in Slack asks for a batch of "
+            f"{name}; use a name with a letter in it"
+        )
+    words = {*ids.COMMAND_VERBS, *models.ACTIONS, *flags.ACTIONS, *proposals.ACTIONS}
+    if name.lower() in words:
+        raise InvalidInputError(
+            f"invalid project name {name!r}: it is a command word (reserved: "
+            f"{', '.join(sorted(words))}); choose another name"
         )
 
 
