@@ -1,0 +1,51 @@
+"""Slack's error codes, grouped by what labelbot does about them.
+
+A Web API call refused with one of ``AUTH_ERRORS`` says the bot token itself no longer works
+(the app was uninstalled or reinstalled, the token revoked or rotated, the bot user
+deactivated): every call will fail alike until an operator fixes it, so nothing is marked done
+and nothing is given up. One of ``CHANNEL_ERRORS`` says a channel cannot take the bot's
+messages: that project's admins are told, and the other projects go on.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.errors import SlackApiError
+
+__all__ = ["AUTH_ERRORS", "CHANNEL_ERRORS", "error_code", "is_auth_error", "is_channel_error"]
+
+# https://docs.slack.dev/reference/methods/chat.postMessage#errors (and auth.test's)
+AUTH_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "no_permission",
+        "org_login_required",
+    }
+)
+CHANNEL_ERRORS = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "channel_is_archived"}
+)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The ``error`` of a refused Slack Web API call, or None for any other exception."""
+    if not isinstance(exc, SlackApiError):
+        return None
+    data = exc.response.data if exc.response is not None else None
+    error = data.get("error") if isinstance(data, dict) else None
+    return str(error) if error else None
+
+
+def is_auth_error(exc: BaseException) -> bool:
+    """Whether Slack refused the bot token itself (every call fails until it is fixed)."""
+    return error_code(exc) in AUTH_ERRORS
+
+
+def is_channel_error(exc: BaseException) -> bool:
+    """Whether Slack refused a channel: the bot is not in it, or it is archived or gone."""
+    return error_code(exc) in CHANNEL_ERRORS
