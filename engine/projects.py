@@ -1,8 +1,9 @@
-"""Project services: create projects, edit the taxonomy, import data, report status."""
+"""Project services: create and delete projects, edit the taxonomy, import data, report status."""
 
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,22 @@ from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.taxonomy import new_label_name, stale_label_note
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
-from storage.errors import InvalidInputError, StaleActionError
+from storage.errors import ConflictError, InvalidInputError, StaleActionError
 from storage.hashing import content_hash
 from storage.models import Label, Project
-from storage.repositories import assignments, examples, feedback, flags, models, projects
+from storage.repositories import (
+    assignments,
+    examples,
+    feedback,
+    flags,
+    leases,
+    models,
+    project_deletion,
+    projects,
+)
 from storage.repositories import taxonomy as taxonomy_repo
 from storage.repositories.examples import NewExample
+from storage.repositories.project_deletion import Contents
 
 # storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
 Session = Any
@@ -65,6 +76,104 @@ def list_projects(ws: Workspace) -> list[Project]:
 def get_project(ws: Workspace, name: str) -> Project:
     with session_scope(ws.db, read_only=True) as session:
         return projects.get_project(session=session, name=name)
+
+
+def project_contents(ws: Workspace, name: str) -> Contents:
+    """What project ``name`` holds: what :func:`delete_project` would remove."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=name)
+        assert found.id is not None
+        return project_deletion.project_contents(session=session, project_id=found.id)
+
+
+@dataclass(frozen=True)
+class DeletedProject:
+    """What :func:`delete_project` removed: the project's contents, the rows deleted per table,
+    the files removed, and those that could not be ("PATH (why)")."""
+
+    name: str
+    project_id: int
+    contents: Contents
+    tables: tuple[tuple[str, int], ...]
+    files: tuple[Path, ...]
+    kept: tuple[str, ...] = ()
+
+
+def delete_project(ws: Workspace, name: str) -> DeletedProject:
+    """Delete project ``name`` and every row that belongs to it, in one transaction
+    (storage.repositories.project_deletion); once that is committed, its files: its model
+    files (``models/NAME/`` in the data dir, and any run's file stored elsewhere) and its pool
+    graphs (``graphs/<encoder>/project-<id>.npz``, every encoder's). The embedding cache is
+    shared by text, not kept per project: it stays. A file already gone is no error.
+
+    ConflictError, nothing deleted, while another process trains the project: its model file
+    would be written after the removal."""
+    from engine.jobs import TRAIN_FAILED, owner_ended  # the scheduler's module, when needed
+
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=name)
+        assert found.id is not None
+        project_id = found.id
+        lease = leases.held(session=session, name=f"train:{name}")  # engine.jobs' lease name
+        if lease is not None and not owner_ended(lease.owner):
+            raise ConflictError(
+                f"project {name!r} is being trained by another process ({lease.owner}); "
+                "nothing was deleted: try again when the training is done"
+            )
+        deleted = project_deletion.delete_project(session=session, project_id=project_id)
+
+    def gone(key: Any) -> bool:  # this process's memo of it: pool graphs, models, a failure
+        if not isinstance(key, tuple) or len(key) < 2:
+            return False
+        kind, of = key[:2]
+        return (
+            (kind == "graph" and of == project_id)
+            or (kind == "model" and of in deleted.model_runs)
+            or key == (TRAIN_FAILED, name)
+        )
+
+    ws.memo = {k: v for k, v in ws.memo.items() if not gone(k)}
+    files, kept = _remove_files(ws, name, project_id, deleted.artifacts)
+    return DeletedProject(
+        name=name,
+        project_id=project_id,
+        contents=deleted.contents,
+        tables=deleted.tables,
+        files=tuple(files),
+        kept=tuple(kept),
+    )
+
+
+def _remove_files(
+    ws: Workspace, name: str, project_id: int, artifacts: tuple[str, ...]
+) -> tuple[list[Path], list[str]]:
+    """Remove a deleted project's files: (those removed, those that could not be, with why)."""
+    data_dir = ws.settings.data_dir
+    doomed = [ws.settings.artifact_file(stored) for stored in artifacts]
+    model_dir = data_dir / "models" / name
+    own_dir = name not in ("", ".", "..") and "/" not in name and "\\" not in name
+    if own_dir and model_dir.is_dir():  # the runs' files, pruned ones' leftovers, temporary files
+        doomed += sorted(p for p in model_dir.rglob("*") if not p.is_dir())
+    graphs = data_dir / "graphs"
+    if graphs.is_dir():  # engine.pool_graph: one per encoder, and a save's temporary file
+        for pattern in (f"project-{project_id}.npz", f".project-{project_id}.npz.*.tmp"):
+            doomed += sorted(graphs.rglob(pattern))
+    removed: list[Path] = []
+    kept: list[str] = []
+    for path in dict.fromkeys(doomed):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            kept.append(f"{path} ({exc.strerror or exc})")
+            continue
+        removed.append(path)
+    if own_dir and model_dir.is_dir():  # deepest first; one still holding a file stays
+        for directory in [*sorted(model_dir.rglob("*"), reverse=True), model_dir]:
+            with suppress(OSError):  # not empty (what could not go is reported), or a file
+                directory.rmdir()
+    return removed, kept
 
 
 def add_labels(ws: Workspace, *, project: str, names: list[str]) -> list[Label]:

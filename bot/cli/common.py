@@ -89,7 +89,7 @@ app = Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-project_app = Typer(help="Create, list and configure projects.", no_args_is_help=True)
+project_app = Typer(help="Create, list, configure and delete projects.", no_args_is_help=True)
 labels_app = Typer(
     short_help="Show and change a project's labels (its taxonomy).",
     help="Show and change a project's labels (its taxonomy), with their history.",

@@ -15,6 +15,7 @@ from rich.table import Table
 from bot.cli.common import (
     MissingDatabase,
     app,
+    ask,
     err,
     handle_errors,
     labels_app,
@@ -277,6 +278,72 @@ def _model_cell(model: dict[str, Any] | None) -> str:
     if head["source"] == "audit":
         return f"v{model['version']} audit {head['accuracy']:.1%} (n={head['n']})"
     return f"v{model['version']} CV {head['accuracy']:.3f}"
+
+
+@project_app.command("delete", short_help="Delete a project with all its data and files.")
+@handle_errors
+def project_delete(
+    name: Annotated[str, typer.Argument(help="Project name")],
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Delete without asking (needed when stdin is no terminal)"),
+    ] = False,
+) -> None:
+    """Delete a project for good: its examples, labels given, comments, flags, model versions,
+    proposals, reviews and Slack bookkeeping, in one transaction; then its files in
+    LABELBOT_DATA_DIR (model files, pool graph). Other projects, and the embedding cache
+    (shared by text), stay as they are.
+
+    Says first what will go. On a terminal it then asks for the project's name to confirm;
+    --yes deletes without asking, and is needed when stdin is not a terminal (a script).
+    Refused while another process trains the project. A click on an old Slack message of the
+    project answers that its example no longer exists.
+    """
+    ws = workspace()
+    held = projects.project_contents(ws, name)  # an unknown project: exit 3, before anything
+    out.print(
+        f"project {name!r} holds {counted(held.examples, 'example')}, "
+        f"{counted(held.annotations, 'label')} given, {counted(held.comments, 'comment')}, "
+        f"{counted(held.model_versions, 'model version')}, "
+        f"{counted(held.open_proposals, 'open proposal')}: deleting it removes them all, and "
+        f"its files in {ws.settings.data_dir}; it cannot be undone",
+        highlight=False,
+    )
+    if not yes:
+        _confirm_deletion(name)
+    deleted = projects.delete_project(ws, name)
+    gone = deleted.contents
+    out.print(
+        f"deleted project {name!r}: {counted(gone.examples, 'example')}, "
+        f"{counted(gone.annotations, 'label')}, {counted(gone.model_versions, 'model version')}",
+        highlight=False,
+    )
+    for path in deleted.files:
+        out.print(f"removed {path}", highlight=False)
+    if deleted.kept:  # the rows are gone: what is left on disk is said, and is an error
+        err.print(
+            f"error: could not remove {counted(len(deleted.kept), 'file')}: "
+            f"{'; '.join(deleted.kept)}; remove them by hand",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def _confirm_deletion(name: str) -> None:
+    """Ask for the project's name on a terminal; anything else deletes nothing (exit 1). Without
+    a terminal to ask on, refuse (exit 2): --yes says it."""
+    if not sys.stdin.isatty():
+        err.print(
+            f"error: not deleted: stdin is not a terminal to confirm on; pass --yes to delete "
+            f"{name!r}",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    answer = ask(f"type the project's name ({name}) to delete it:")
+    if answer != name:
+        said = "no answer" if not answer else f"{answer!r} is not {name!r}"
+        err.print(f"not deleted: {said}", highlight=False)
+        raise typer.Exit(1)
 
 
 @labels_app.command("list")
