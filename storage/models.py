@@ -20,7 +20,10 @@ def utcnow() -> datetime:
 
 
 class Project(SQLModel, table=True):
+    # SQLite: no table hands an id out twice (AUTOINCREMENT; migrations 0014 and 0016), not even
+    # the ids of a deleted project's rows, which buttons on old Slack messages still carry
     __tablename__ = "projects"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=100)
@@ -58,6 +61,7 @@ class Example(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("project_id", "content_hash", name="uq_examples_project_hash"),
         Index("ix_examples_project_external", "project_id", "external_id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -74,7 +78,10 @@ class Example(SQLModel, table=True):
 class Annotation(SQLModel, table=True):
     __tablename__ = "annotations"
     # "labels today" on every labeling message: one expert's recent labels, not every example
-    __table_args__ = (Index("ix_annotations_annotator_created", "annotator", "created_at"),)
+    __table_args__ = (
+        Index("ix_annotations_annotator_created", "annotator", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     example_id: int = Field(foreign_key="examples.id", index=True)
@@ -89,6 +96,7 @@ class Annotation(SQLModel, table=True):
 
 class Comment(SQLModel, table=True):
     __tablename__ = "comments"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: int | None = Field(default=None, primary_key=True)
     example_id: int = Field(foreign_key="examples.id", index=True)
@@ -101,7 +109,10 @@ class Comment(SQLModel, table=True):
 
 class ModelRun(SQLModel, table=True):
     __tablename__ = "model_runs"
-    __table_args__ = (UniqueConstraint("project_id", "version", name="uq_model_runs_version"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "version", name="uq_model_runs_version"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)
@@ -165,6 +176,7 @@ class Assignment(SQLModel, table=True):
             postgresql_where=text("status = 'open'"),
         ),
         Index("ix_assignments_annotator_status", "annotator", "status"),
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -185,6 +197,7 @@ class Flag(SQLModel, table=True):
     """An example an expert flagged (with a reason); it leaves the queue until resolved."""
 
     __tablename__ = "flags"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: int | None = Field(default=None, primary_key=True)
     example_id: int = Field(foreign_key="examples.id", index=True)
@@ -223,7 +236,10 @@ class OutboxMessage(SQLModel, table=True):
     """A Web API call (e.g. ``chat.postMessage``) that could not be delivered yet; retried later."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     method: str = Field(max_length=64)
@@ -243,7 +259,10 @@ class DiscussionThread(SQLModel, table=True):
     replies in it become comments on that example."""
 
     __tablename__ = "discussion_threads"
-    __table_args__ = (UniqueConstraint("channel", "thread_ts", name="uq_discussion_threads_ts"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "thread_ts", name="uq_discussion_threads_ts"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     example_id: int = Field(foreign_key="examples.id", index=True)
@@ -280,6 +299,7 @@ class LabelEvent(SQLModel, table=True):
     when, why, and what (``details``: the label ids and names involved, as they were then)."""
 
     __tablename__ = "label_events"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)
@@ -312,6 +332,7 @@ class TaxonomyProposal(SQLModel, table=True):
             postgresql_where=text("status = 'open'"),
         ),
         Index("ix_proposals_project_status", "project_id", "status"),
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -355,6 +376,7 @@ class Review(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("annotation_id", "suggested_label_id", name="uq_reviews_suggestion"),
         Index("ix_reviews_project_status", "project_id", "status"),
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)

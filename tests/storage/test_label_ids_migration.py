@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from storage.db import alembic_config, current_revision, upgrade
+from tests.storage.test_migrations import REVISIONS
 
 THEN = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -105,7 +106,7 @@ def test_0014_keeps_every_label_and_what_refers_to_it_and_never_reuses_an_id(db)
 
     upgrade(db)
 
-    assert current_revision(db) == "0015"  # and on to the latest
+    assert current_revision(db) == REVISIONS[-1]  # and on to the latest
     assert {name: _rows(db, name) for name in before} == before  # every row, every id
     with db.connect() as conn:
         if db.dialect.name == "sqlite":
