@@ -7,13 +7,19 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse, Respond
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.authorize import Authorize
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
 from bot.config import SlackSettings
+from bot.delivery import single_try
 from bot.listeners import register_all
 from bot.listeners.events import rate_limited
 from bot.services import Services
+from bot.slack_errors import error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape, truncate
 from bot.views.text import FALLBACK_TEXT_MAX
 from storage.errors import LabelbotError, StaleActionError
@@ -25,21 +31,36 @@ log = logging.getLogger(__name__)
 # past 40,000 (https://docs.slack.dev/reference/methods/chat.postMessage).
 ERROR_TEXT_MAX = FALLBACK_TEXT_MAX
 UNEXPECTED = "Sorry, something went wrong on labelbot's side (it is logged). Please try again."
+# A bot token Slack refuses (bot.slack_errors.AUTH_ERRORS) fails every Web API call until the
+# app is reinstalled or SLACK_BOT_TOKEN replaced: trying again cannot help, an admin can.
+TOKEN_REFUSED = (
+    "Slack refused labelbot's bot token{code}, so labelbot cannot send or update messages. "
+    "Please tell whoever runs labelbot: the app needs to be reinstalled, or its token replaced."
+)
+# Slack waits 3 seconds for the answer to a request, and Bolt answers only once it has
+# authorized it: auth.test (asked once, then kept) gets one try of 2 seconds, so a Web API that
+# hangs or refuses connections fails the first requests fast rather than after the client's
+# 10 s timeout and retries.
+AUTH_TEST_TIMEOUT_S = 2.0
 
 
 def build_app(settings: SlackSettings, services: Services) -> App:
     """A Bolt app (synchronous listeners, run after their ack in ``services.listener_executor``).
 
     Bolt checks every request's signature and timestamp (RequestVerification) and drops the
-    bot's own events; ``auth.test`` runs on the first request, so building makes no call. An
-    error a listener raises after its ack goes to :func:`handle_error` without passing through
-    Bolt, which would turn the acked answer into a 500 (bot/listeners/registrar.py).
+    bot's own events; ``auth.test`` runs on the first request that needs it (:class:`BotIdentity`),
+    so building makes no call. An error a listener raises after its ack goes to
+    :func:`handle_error` without passing through Bolt, which would turn the acked answer into a
+    500 (bot/listeners/registrar.py).
     """
     app = App(
-        client=services.client,
+        # The token comes with the authorization (BotIdentity); a client's own token would be
+        # ignored, with a warning at every start.
+        client=_without_token(services.client),
+        authorize=BotIdentity(services.client),
+        user_facing_authorize_error_message=f":warning: {TOKEN_REFUSED.format(code='')}",
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         listener_executor=services.listener_executor,
-        token_verification_enabled=False,
         # Slack's app_rate_limited notice needs no token: answered before Bolt authorizes
         # (auth.test), so it is answered 200 even while Slack's Web API is unreachable
         before_authorize=rate_limited,
@@ -58,6 +79,65 @@ def build_app(settings: SlackSettings, services: Services) -> App:
     register_all(app, on_error=handle_error)
     app.error(handle_error)
     return app
+
+
+class SlackUnavailableError(Exception):
+    """Slack's Web API refused auth.test for a reason other than the token (a rate limit, a
+    server error): the request fails (500), and the next one asks again."""
+
+
+class BotIdentity(Authorize):
+    """Bolt's authorization for labelbot's one workspace, as Bolt's own (SingleTeamAuthorization)
+    but with a deadline: the bot's identity from auth.test
+    (https://docs.slack.dev/reference/methods/auth.test), asked by the first request that needs
+    it, in one try of ``timeout`` seconds, and kept once Slack answers.
+
+    Until then each request asks again. A Web API out of reach or too slow fails the request
+    (Bolt answers 500) within ``timeout``; so does a rate limit or a server error; a refused
+    token (invalid_auth, token_revoked…) is answered by Bolt with TOKEN_REFUSED.
+    """
+
+    def __init__(self, client: WebClient, *, timeout: float = AUTH_TEST_TIMEOUT_S) -> None:
+        self._client = single_try(client, timeout=timeout)
+        self._answer: SlackResponse | None = None
+
+    def __call__(
+        self,
+        *,
+        context: BoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult:
+        answer = self._answer
+        if answer is None:
+            try:
+                answer = self._client.auth_test()
+            except SlackApiError as exc:
+                if is_auth_error(exc):
+                    raise  # Bolt logs it and answers TOKEN_REFUSED
+                raise SlackUnavailableError(f"auth.test failed: {error_code(exc)}") from exc
+            self._answer = answer
+        return AuthorizeResult.from_auth_test_response(
+            auth_test_response=answer,
+            bot_token=self._client.token,
+            bot_scopes=answer.headers.get("x-oauth-scopes"),
+        )
+
+
+def _without_token(client: WebClient) -> WebClient:
+    """``client``'s settings (address, timeout, retries) without its token, for Bolt's app."""
+    return WebClient(
+        base_url=client.base_url,
+        timeout=client.timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        headers=client.headers,
+        retry_handlers=client.retry_handlers,
+    )
 
 
 class CheckedRespond(Respond):
@@ -90,6 +170,17 @@ def handle_error(
         said = " Nothing was changed." if isinstance(error, StaleActionError) else ""
         room = ERROR_TEXT_MAX - len(":warning: ") - len(said) - 1  # 1: _sentence's period
         text = f":warning: {_sentence(_cut_list(_mrkdwn(error), room))}{said}"
+    elif is_auth_error(error):
+        # No traceback, and no "try again": nothing in labelbot to fix, nothing a retry can do.
+        # The client's TokenWatch (bot.delivery) logs the refused token itself, as an ERROR.
+        code = error_code(error)
+        log.warning(
+            "a %s request of %s ended: Slack refused the bot token (%s)",
+            body.get("type") or body.get("command") or "unknown",
+            context.user_id,
+            code,
+        )
+        text = f":warning: {TOKEN_REFUSED.format(code=f' (`{code}`)')}"
     else:
         log.error(
             "listener failed on a %s request",

@@ -18,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk.errors import SlackApiError
 
 from bot import disputes, views
+from bot.delivery import CONNECTION_ERRORS, transient_error
 from bot.services import Services
+from bot.slack_errors import error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
@@ -201,6 +203,19 @@ def _moved(services: Services, where: tuple[str, str]) -> None:
         log.info("could not retire the earlier copy %s: %s", where, exc.response.get("error"))
 
 
+def _answered(services: Services, message: Block, *, channel: str, ts: str) -> None:
+    """chat.update of the message an expert just answered (labeled, skipped, undone, flagged):
+    its buttons go. What was stored stays stored and the loop goes on whatever Slack says here
+    (what it could not take now is queued by the courier). A refusal (the expert deleted the
+    message: message_not_found) is logged; so is a refused bot token, which refuses the next
+    message too, and that failure tells the expert (bot.app.handle_error)."""
+    try:
+        services.courier.update(message, channel=channel, ts=ts)
+    except SlackApiError as exc:
+        log.warning("could not update the answered message %s/%s: %s", channel, ts,
+                    error_code(exc))  # fmt: skip
+
+
 SETTLED_NOTE = "A taxonomy change settled this example's label: nothing to do here."
 
 
@@ -306,7 +321,7 @@ def apply_label(
             # A second copy of an example they labeled from another message: its buttons go
             # (the error handler says why). A copy now with another expert is left alone.
             note = views.info_message(f"<@{user}> labeled this example from another message.")
-            services.courier.update(note, channel=channel, ts=ts)
+            _answered(services, note, channel=channel, ts=ts)
         raise
     if repeated is not None:
         return  # a retry or a double click: stored and answered already
@@ -342,7 +357,7 @@ def apply_label(
         undo_until=result.undo_until,
     )
     # The answered message first: whatever happens to the next one, this one loses its buttons.
-    services.courier.update(labeled, channel=channel, ts=ts)
+    _answered(services, labeled, channel=channel, ts=ts)
     guess = result.model_guess
     agreed = None if guess is None else guess == (result.counts_as or result.label)
     _continue(services, user=user, project=ref.project, agreed=agreed)
@@ -375,7 +390,7 @@ def skip(services: Services, *, user: str, example_id: int, channel: str, ts: st
         return  # skipped already: the same click, delivered twice, is answered once
     _continue(services, user=user, project=ref.project)
     skipped = views.skipped_message(example_id=example_id, text=ref.text, user_id=user)
-    services.courier.update(skipped, channel=channel, ts=ts)
+    _answered(services, skipped, channel=channel, ts=ts)
 
 
 def undo(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
@@ -388,7 +403,7 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
         return  # the same click, racing this one, undid it and offers the example again
     ref = messaging.example_ref(services.ws, example_id=example_id)
     note = f"<@{user}> undid the label *{escape(stored.label)}*: the example is below again."
-    services.courier.update(views.info_message(note), channel=channel, ts=ts)
+    _answered(services, views.info_message(note), channel=channel, ts=ts)
     card = _current_card(services, user=user, project=ref.project, ref=ref)
     services.courier.post(views.labeling_message(card), channel=channel)
 
@@ -519,7 +534,7 @@ def flag(
         note = (
             f"Flagged by <@{user}>: _{escape(reason)}_. It left the queue until someone reviews it."
         )
-        services.courier.update(views.info_message(note), channel=origin[0], ts=origin[1])
+        _answered(services, views.info_message(note), channel=origin[0], ts=origin[1])
     _continue(services, user=user, project=ref.project)
 
 
@@ -646,8 +661,29 @@ def _project_progress(
 
 
 def refresh_homes(services: Services) -> int:
-    """Re-publish App Home for those who opened it lately (after a new model); how many."""
+    """Re-publish App Home for those who opened it lately (after a new model); how many were
+    refreshed, newest viewers first.
+
+    A viewer Slack refuses (a deactivated user: user_not_found, say) is logged and skipped. A
+    rate limit past the client's retries, a server error or Slack out of reach ends the round:
+    views.publish is limited for the whole workspace (Tier 4), and each next viewer would wait
+    out Retry-After (or the timeout) again, for nothing; a tab is drawn anew whenever its user
+    opens it. A refused bot token fails every call alike: it goes up to the caller.
+    """
     users = services.home_viewers.recent()
+    refreshed = 0
     for user in users:
-        publish_home(services, user=user)
-    return len(users)
+        try:
+            publish_home(services, user=user)
+        except (SlackApiError, *CONNECTION_ERRORS) as exc:
+            why = transient_error(exc)
+            if why is not None:
+                log.warning("App Home refresh stopped after %d of %d viewers: %s",
+                            refreshed, len(users), why)  # fmt: skip
+                break
+            if is_auth_error(exc):
+                raise
+            log.warning("could not refresh the App Home of %s: %s", user, error_code(exc))
+            continue
+        refreshed += 1
+    return refreshed
