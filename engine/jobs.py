@@ -550,8 +550,9 @@ def proposal_cycle(
     now: datetime | None = None,
     on_refreshed: Callable[[str, list[TaxonomyProposal]], None] | None = None,
 ) -> list[str]:
-    """Refresh the taxonomy proposals of every project whose active model is not the one its
-    proposals were computed with (so: after each retrain); returns the names refreshed.
+    """Refresh the taxonomy proposals of every project where they are due
+    (``proposing.refresh_due``: a new active or held-back model, new labels, flags or skips,
+    or a day with any change); returns the names refreshed.
 
     ``on_refreshed(project, open_proposals)`` lets the bot post the new ones.
     """
@@ -577,10 +578,10 @@ def _refresh_one(
     on_refreshed: Callable[[str, list[TaxonomyProposal]], None] | None,
 ) -> bool:
     """Refresh ``name``'s proposals if they are due; whether they were."""
-    if not proposing.refresh_due(ws, name):
+    if not proposing.refresh_due(ws, name, now=now):
         return False
     with _lease(ws, f"proposals:{name}", owner=owner, ttl=PROPOSALS_LEASE, now=now) as got:
-        if not got or not proposing.refresh_due(ws, name):
+        if not got or not proposing.refresh_due(ws, name, now=now):
             return False  # another process holds it, or refreshed them since the read above
         try:
             open_now = proposing.refresh_proposals(ws, name)

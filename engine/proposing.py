@@ -22,7 +22,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, LabelbotError, NotFoundError, StaleActionError
 from storage.models import TaxonomyProposal, utcnow
-from storage.repositories import examples, feedback, models, projects
+from storage.repositories import assignments, examples, feedback, flags, models, projects
 from storage.repositories import proposals as repo
 from storage.repositories import taxonomy as taxonomy_repo
 
@@ -41,6 +41,13 @@ if TYPE_CHECKING:  # the detectors load scikit-learn: imported when a refresh ru
 
 MODEL_RUN_SETTING = "proposals_model_run_id"  # the active model run of the last refresh
 REFRESHED_AT_SETTING = "proposals_refreshed_at"
+# What the last refresh read (repo.refresh_watermark): the newest ready model run and the counts
+# of labels, flags and skips, compared at every poll to tell whether a refresh is due.
+SEEN_SETTING = "proposals_seen"
+REFRESH_GROWTH = 0.1  # a count that grew by this share since the last refresh makes one due...
+REFRESH_MIN_GROWTH = 5  # ...and by at least this many (an add needs a group of set-aside examples)
+REFRESH_INTERVAL = timedelta(days=1)  # after this long, any change at all makes one due
+NEW_LABEL_REQUEST = "new_label"  # MultiLabelRequest.reason: set aside, then an add was approved
 POOL_SAMPLE = 50_000  # unlabeled examples the detectors see: ~300 per label for 150 labels
 
 
@@ -88,6 +95,8 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
         aside = repo.set_aside_example_ids(session=session, project_id=found.id)
         decided = repo.decided_strengths(session=session, project_id=found.id)
         active = models.get_active_model_run(session=session, project_id=found.id)
+        # read before the detectors run: what comes in while they do makes the next one due
+        seen = repo.refresh_watermark(session=session, project_id=found.id)
     labeled = np.flatnonzero(pool.y >= 0)  # audit labels too: no model is evaluated here
     row_of = {int(i): r for r, i in enumerate(pool.example_ids.tolist())}
     index = {name: i for i, name in enumerate(pool.classes)}
@@ -127,7 +136,10 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
         taxonomy_repo.lock_taxonomy(session=session, project_id=found.id)
         decided_now = repo.decided_strengths(session=session, project_id=found.id)
         active_now = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
-        proposals = [p for p in proposals if _still_current(p, decided, decided_now, active_now)]
+        claimed = repo.claimed_example_ids(session=session, project_id=found.id)
+        proposals = [
+            p for p in proposals if _still_current(p, decided, decided_now, active_now, claimed)
+        ]
         before = repo.list_proposals(session=session, project_id=found.id)
         kept: set[int] = set()
         for p in proposals:
@@ -153,31 +165,71 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
             **{
                 MODEL_RUN_SETTING: active.id if active is not None else None,
                 REFRESHED_AT_SETTING: now.isoformat(),
+                SEEN_SETTING: seen,
             },
         )
         return repo.list_proposals(session=session, project_id=found.id)
 
 
 def _still_current(
-    p: Proposal, decided_then: dict[str, float], decided_now: dict[str, float], active: set[str]
+    p: Proposal,
+    decided_then: dict[str, float],
+    decided_now: dict[str, float],
+    active: set[str],
+    claimed: set[int],
 ) -> bool:
     """Whether a proposal the detectors found may still be saved as open: its key was not decided
     while they ran (an admin's answer wins over a refresh that read before it: a decision since
     raises the key's strength, see ``filter_rejected``), every label it names is still active,
-    and the label an "add" suggests has not been created meanwhile."""
+    and the label an "add" suggests has not been created meanwhile, nor another label from its
+    examples (``claimed``: an approved add's)."""
     key = key_text(p.key)
     if key in decided_now and decided_now[key] != decided_then.get(key):
         return False
-    return not repo.outdated(kind=p.kind, labels=p.labels, evidence=p.evidence, active=active)
+    return not repo.outdated(
+        kind=p.kind, labels=p.labels, evidence=p.evidence, active=active, claimed=claimed
+    )
 
 
-def refresh_due(ws: Workspace, project: str) -> bool:
-    """True when the project's active model is not the one its proposals were computed with."""
+def refresh_due(ws: Workspace, project: str, *, now: datetime | None = None) -> bool:
+    """Whether the project's proposals should be computed again. Once it has a ready model
+    (before that, there is little to look at), when any of:
+
+    - the active model is not the one of the last refresh;
+    - a model run finished since (the detectors train their own probes, so a run held back by
+      a pin or by the audit set is news too);
+    - the labels, flags or skips grew by ``REFRESH_GROWTH`` (and ``REFRESH_MIN_GROWTH``) since;
+    - ``REFRESH_INTERVAL`` passed and anything above, or the taxonomy, changed at all.
+
+    A few counts in one statement: the scheduler asks at every poll."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         active = models.get_active_model_run(session=session, project_id=found.id)
-    return active is not None and found.settings.get(MODEL_RUN_SETTING) != active.id
+        seen_now = repo.refresh_watermark(session=session, project_id=found.id)
+    if active is None and not seen_now["run"]:
+        return False
+    settings = found.settings
+    if active is not None and settings.get(MODEL_RUN_SETTING) != active.id:
+        return True
+    seen = settings.get(SEEN_SETTING) or {}  # none: refreshed before counts were kept
+    if seen_now["run"] != seen.get("run"):
+        return True
+    counts = ("labels", "flags", "skips")
+    grown = [seen_now[k] - int(seen.get(k, 0)) for k in counts]
+    if any(
+        g >= max(REFRESH_MIN_GROWTH, REFRESH_GROWTH * int(seen.get(k, 0)))
+        for g, k in zip(grown, counts, strict=True)
+    ):
+        return True
+    last = settings.get(REFRESHED_AT_SETTING)
+    if not isinstance(last, str):
+        return True
+    refreshed = datetime.fromisoformat(last)
+    if (now or utcnow()) - refreshed < REFRESH_INTERVAL:
+        return False
+    changed = taxonomy.changed_at(found)
+    return any(grown) or (changed is not None and changed > refreshed)
 
 
 def last_refreshed(ws: Workspace, project: str) -> datetime | None:
@@ -329,6 +381,8 @@ def approve(
         if not won:
             now = repo.get_proposal(session=session, proposal_id=proposal_id)
             raise StaleActionError(_decided_note(now))
+        if kind == "add":
+            _take_up_set_aside(session, row, actor=actor)
 
     try:
         with taxonomy.committing_with(mark_applied):
@@ -355,6 +409,28 @@ def reject(
     row = open_proposal(ws, project, proposal_id)
     _claim(ws, row, status="rejected", actor=actor, reason=reason.strip())
     return Decision(get_proposal(ws, proposal_id), f"rejected: {row.message}")
+
+
+def _take_up_set_aside(session: Any, row: TaxonomyProposal, *, actor: str) -> None:
+    """An approved "add": the examples experts set aside that made the group (``evidence.ids``)
+    have a label to go to now. Their open flags are resolved (they left everyone's queue until
+    then), the unlabeled ones go to the front of the queue, through the same door as a split's
+    relabels (``assignments._maybe_back``: a request for one expert's label), and other open
+    adds holding any of them are superseded: one group, one new label. In the approval's
+    transaction. A skip stays: the expert who skipped is not asked again."""
+    ids = [int(i) for i in row.evidence.get("ids") or ()]
+    flags.resolve_open_flags(
+        session=session, project_id=row.project_id, example_ids=ids, resolved_by=actor
+    )
+    for example_id in ids:
+        if not assignments.has_label(
+            session=session, project_id=row.project_id, example_id=example_id
+        ):
+            assignments.request_more_labels(
+                session=session, project_id=row.project_id, example_id=example_id, k=1,
+                reason=NEW_LABEL_REQUEST,
+            )  # fmt: skip
+    repo.supersede_claimed(session=session, project_id=row.project_id, example_ids=ids)
 
 
 def _require_admin(actor_is_admin: bool, actor: str, verb: str) -> None:

@@ -46,7 +46,8 @@ def build_scheduler(
 
     scheduler.add_job(retrain, "interval", seconds=poll_seconds, id="retrain")
 
-    def proposals() -> None:  # after each retrain: the new model's view of the taxonomy
+    # after each retrain (held back or not), as labels, flags and skips come in, and daily
+    def proposals() -> None:
         for name in jobs.proposal_cycle(ws, owner=who):
             log.info("taxonomy proposals refreshed for %s", name)
 

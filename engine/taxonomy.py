@@ -620,13 +620,66 @@ def names_now(
         return [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
 
 
-def stale_label_note(*, session: Session, label: Label) -> str:
-    """Why a click on the retired ``label`` cannot be stored, and what to pick instead."""
-    into = repo.split_into(session=session, label=label)
-    if into:
-        return f"the label {label.name!r} was split into {', '.join(into)}: pick one of those"
-    names = ", ".join(repo.active_names(session=session, project_id=label.project_id))
-    return f"the label {label.name!r} was retired; pick another ({names})"
+def stale_label_note(*, session: Session, label: Label, clicked: str | None = None) -> str:
+    """Why a click on the retired ``label`` cannot be stored, and what to pick instead.
+
+    Names the label as the button showed it: ``clicked`` when given (a name it had before a
+    rename: "'card_arrival' (renamed arrival)"), else its name with the names it had before.
+    Follows the label through the changes since (merged into a label that was merged, retired
+    or split in turn) to where its examples stand now: "... was merged into card_and_atm,
+    which was split into cards, atms: pick one of those"."""
+    events = repo.list_events(session=session, project_id=label.project_id)
+    undone = {int(e.details.get("event_id", 0)) for e in events if e.kind == "undo"}
+    live = [e for e in events if e.id not in undone]
+    shown = projects.label_key(clicked) if clicked else label.name
+    if shown != label.name:
+        head = f"the label {shown!r} (renamed {label.name})"
+    else:
+        former = [projects.label_key(str(e.details.get("old", ""))) for e in live
+                  if e.kind == "rename" and e.details.get("label_id") == label.id]  # fmt: skip
+        former = list(dict.fromkeys(n for n in former if n and n != label.name))
+        head = f"the label {label.name!r}" + (f" (formerly {', '.join(former)})" if former else "")
+    steps: list[str] = []
+    current, seen = label, {label.id}
+    while True:
+        step = _retired_by(live, current)
+        into = None if step is None else step[1]
+        if step is None or step[0] == "split":
+            parts = repo.split_into(session=session, label=current) if step else None
+            if parts:
+                steps.append(f"was split into {', '.join(parts)}: pick one of those")
+                break
+        if into is None or into in seen:
+            names = ", ".join(repo.active_names(session=session, project_id=label.project_id))
+            steps.append(f"was retired; pick another ({names})")
+            break
+        try:
+            target = repo.label_by_id(session=session, project_id=label.project_id, label_id=into)
+        except InvalidInputError:  # removed by an undo since
+            target = None
+        if target is None or target.active:  # counts as an active label: nothing stale here
+            names = ", ".join(repo.active_names(session=session, project_id=label.project_id))
+            steps.append(f"was retired; pick another ({names})")
+            break
+        verb = "merged into" if step is not None and step[0] == "merge" else "retired, mapped to"
+        steps.append(f"was {verb} {target.name}")
+        current = target
+        seen.add(target.id)
+    return head + " " + ", which ".join(steps)
+
+
+def _retired_by(events: Sequence[Any], label: Label) -> tuple[str, int | None] | None:
+    """How the latest of ``events`` (not undone) that retired ``label`` did it: ("merge",
+    target id), ("retire", the label it was mapped to, or None) or ("split", None); None when
+    no event retired it."""
+    for event in reversed(events):
+        d = event.details
+        if event.kind == "merge" and any(ref.get("id") == label.id for ref in d.get("from", [])):
+            return "merge", int(d["into"]["id"])
+        if event.kind in ("split", "retire") and (d.get("label") or {}).get("id") == label.id:
+            mapped = d.get("map_to") if event.kind == "retire" else None
+            return event.kind, int(mapped["id"]) if mapped else None
+    return None
 
 
 def summarize(kind: str, details: dict[str, Any]) -> str:
@@ -729,8 +782,9 @@ def _change(
             reason=reason.strip(),
             details=details,
         )
-        # decided proposals name labels: they follow a rename (or an undone one), so an
-        # admin's answer keeps holding a proposal back under the label's new name
+        # proposals name labels: they follow a rename (or an undone one), so an admin's answer
+        # keeps holding a proposal back under the label's new name, and an open proposal stays
+        # open (same id, same Slack message, redrawn by the next sync) instead of superseded
         renamed = {names_before[i]: name for i, name in _names_by_id(session, found).items()
                    if names_before.get(i, name) != name}  # fmt: skip
         proposal_repo.follow_renames(session=session, project_id=found.id, renamed=renamed)

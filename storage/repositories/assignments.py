@@ -278,7 +278,6 @@ def _next_free_example(
         .where(
             Example.project_id == project_id,
             col(Example.id).in_(_maybe_back(session, project_id)),
-            _live(),
             free | _wanted_by(project_id, annotator),
             *rest,
         )
@@ -361,9 +360,10 @@ def _taken() -> Any:
 
 
 def _maybe_back(session: Session, project_id: int) -> Any:
-    """Ids of the few examples that can be back in the queue although labeled: those with a
-    live vote of a label that no longer counts (split, retired unmapped), and those asked of
-    several experts. A superset: the caller's conditions decide."""
+    """Ids of the few examples that go first: those with a live vote of a label that no longer
+    counts (split, retired unmapped), those asked of several experts, and those set aside as
+    fitting no label until an approved "add" gave them one (a request for one label,
+    ``engine.proposing``). A superset: the caller's conditions decide."""
     requested = select(MultiLabelRequest.example_id).where(
         MultiLabelRequest.project_id == project_id
     )
@@ -500,7 +500,9 @@ def multi_label_request(*, session: Session, example_id: int) -> MultiLabelReque
 
 def requested_examples(*, session: Session, project_id: int) -> set[int]:
     """The project's examples that were asked of several experts (one query, for reports)."""
-    query = select(MultiLabelRequest.example_id).where(MultiLabelRequest.project_id == project_id)
+    query = select(MultiLabelRequest.example_id).where(
+        MultiLabelRequest.project_id == project_id, col(MultiLabelRequest.k) >= 2
+    )
     return set(session.exec(query).all())
 
 
@@ -512,6 +514,7 @@ def count_waiting_for_opinions(*, session: Session, project_id: int) -> int:
             .select_from(MultiLabelRequest)
             .where(
                 MultiLabelRequest.project_id == project_id,
+                col(MultiLabelRequest.k) >= 2,  # k=1: a set-aside example, not a 2nd opinion
                 col(MultiLabelRequest.k) > _experts(project_id),
             )
         ).one()

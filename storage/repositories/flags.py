@@ -9,6 +9,8 @@ Skips are the other way to set an example aside, from one expert only
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -63,3 +65,27 @@ def open_flags_of(*, session: Session, example_id: int) -> list[Flag]:
     """An example's unresolved flags, oldest first (several experts may flag one example)."""
     query = select(Flag).where(Flag.example_id == example_id, col(Flag.resolved_at).is_(None))
     return list(session.exec(query.order_by(col(Flag.id))).all())
+
+
+def resolve_open_flags(
+    *, session: Session, project_id: int, example_ids: Collection[int], resolved_by: str
+) -> list[int]:
+    """Resolve every open flag of the project's ``example_ids`` (as ``flags resolve`` does for
+    one example); returns the examples whose flags were resolved, in id order."""
+    if not example_ids:
+        return []
+    query = (
+        select(Flag)
+        .join(Example, col(Example.id) == Flag.example_id)
+        .where(
+            Example.project_id == project_id,
+            col(Flag.example_id).in_(list(example_ids)),
+            col(Flag.resolved_at).is_(None),
+        )
+    )
+    done: set[int] = set()
+    for flag in session.exec(query).all():
+        assert flag.id is not None
+        resolve_flag(session=session, flag_id=flag.id, resolved_by=resolved_by)
+        done.add(int(flag.example_id))
+    return sorted(done)

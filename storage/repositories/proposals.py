@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -121,22 +122,31 @@ def decided_strengths(*, session: Session, project_id: int) -> dict[str, float]:
 
 
 def follow_renames(*, session: Session, project_id: int, renamed: Mapping[str, str]) -> int:
-    """Decided proposals naming a renamed label (``renamed``: old name -> new name) name it by
-    its new name, in ``key`` and ``labels``, so the decision still holds the proposal back (the
-    detectors key proposals by label name). A merge's names are sorted again, as the detector
-    sorts them. An "add" is keyed by words, not labels, and is left alone; so is ``message``,
-    the text the admin decided on. Returns the proposals changed."""
+    """Proposals naming a renamed label (``renamed``: old name -> new name) name it by its new
+    name, in ``key`` and ``labels`` (a merge's names sorted again, as the detector sorts them).
+    A decided one so that the decision still holds the proposal back (the detectors key
+    proposals by label name); its ``message``, the text the admin decided on, stays. An open
+    one keeps its id and stays open, its evidence and message following too (a rename changes
+    no evidence): its posted Slack message is redrawn by the next sync. An "add" is keyed by
+    words, not labels: only an open one's nearest label follows. Returns the proposals changed."""
     if not renamed:
         return 0
     rows = session.exec(
-        select(TaxonomyProposal).where(
+        select(TaxonomyProposal)
+        .where(
             TaxonomyProposal.project_id == project_id,
-            col(TaxonomyProposal.status).in_(DECIDED),
-            TaxonomyProposal.kind != "add",
+            col(TaxonomyProposal.status).in_((OPEN, *DECIDED)),
         )
+        .order_by(col(TaxonomyProposal.id))
     ).all()
+    open_keys = {row.key for row in rows if row.status == OPEN}
     changed = 0
     for row in rows:
+        if row.status == OPEN:
+            changed += _follow_renames_open(session, row, renamed, open_keys)
+            continue
+        if row.kind == "add":
+            continue
         kind, *names = json.loads(row.key)
         new_names = [renamed.get(n, n) for n in names]
         labels = [renamed.get(n, n) for n in row.labels]
@@ -151,6 +161,96 @@ def follow_renames(*, session: Session, project_id: int, renamed: Mapping[str, s
         changed += 1
     session.flush()
     return changed
+
+
+def _follow_renames_open(
+    session: Session, row: TaxonomyProposal, renamed: Mapping[str, str], open_keys: set[str]
+) -> int:
+    """One open proposal under the labels' new names (1), or as it was (0): nothing of it
+    named a renamed label, or another open proposal holds the key it would take (it is then
+    superseded as naming a label that is gone)."""
+    ev = dict(row.evidence or {})
+    mentioned = [*row.labels, *_names_in_evidence(ev)]
+    if not any(n in renamed for n in mentioned):
+        return 0
+    labels, key = list(row.labels), row.key
+    if row.kind != "add":
+        kind, *names = json.loads(row.key)
+        new_names = [renamed.get(n, n) for n in names]
+        labels = [renamed.get(n, n) for n in row.labels]
+        if kind == "merge":
+            new_names, labels = sorted(new_names), sorted(labels)
+        key = key_text([kind, *new_names])
+        if key != row.key and key in open_keys:
+            return 0
+    row.labels = labels
+    if key != row.key:
+        open_keys.discard(row.key)
+        open_keys.add(key)
+        row.key = key
+    new_ev = _renamed_evidence(ev, renamed, mentioned)
+    # a split's suggested names made from the label's own ("A_1") follow it in the text too
+    suggested: dict[str, str] = {}
+    for old, new in zip(ev.get("clusters") or [], new_ev.get("clusters") or [], strict=False):
+        if isinstance(old, dict) and old.get("suggested_name") != new.get("suggested_name"):
+            suggested[str(old["suggested_name"])] = str(new["suggested_name"])
+    row.evidence = new_ev
+    row.message = _renamed_text(row.message, {**renamed, **suggested}, [*mentioned, *suggested])
+    row.updated_at = utcnow()
+    session.add(row)
+    return 1
+
+
+def _names_in_evidence(ev: Mapping[str, Any]) -> list[str]:
+    """Label names a proposal's evidence mentions: the label a rare label or an added one is
+    nearest, the labels a merge counts (``counts``)."""
+    nearest = [str(ev["nearest_label"])] if ev.get("nearest_label") else []
+    return [*nearest, *(str(n) for n in ev.get("counts") or {})]
+
+
+def _renamed_evidence(
+    ev: dict[str, Any], renamed: Mapping[str, str], mentioned: Sequence[str]
+) -> dict[str, Any]:
+    """``ev`` with its label names renamed: the nearest label, the keys of a merge's
+    per-label figures ("A" or "A->B"), and a split's suggested names made from the label's
+    own ("A_1")."""
+    out = dict(ev)
+    if out.get("nearest_label") in renamed:
+        out["nearest_label"] = renamed[str(out["nearest_label"])]
+
+    def name_key(key: str) -> str:
+        if key in renamed:
+            return renamed[key]
+        for a in mentioned:  # "A->B": both are labels the proposal names
+            b = key[len(a) + 2 :]
+            if key.startswith(f"{a}->") and b in mentioned:
+                return f"{renamed.get(a, a)}->{renamed.get(b, b)}"
+        return key
+
+    for field in ("counts", "examples", "mean_probability_on_other", "confident_joint"):
+        if isinstance(out.get(field), dict):
+            out[field] = {name_key(str(k)): v for k, v in out[field].items()}
+    if isinstance(out.get("clusters"), list):
+        out["clusters"] = [_renamed_cluster(c, renamed, i) for i, c in enumerate(out["clusters"])]
+    return out
+
+
+def _renamed_cluster(cluster: Any, renamed: Mapping[str, str], index: int) -> Any:
+    if not isinstance(cluster, dict):
+        return cluster
+    for old, new in renamed.items():
+        if cluster.get("suggested_name") == f"{old}_{index + 1}":  # no words: named after it
+            return {**cluster, "suggested_name": f"{new}_{index + 1}"}
+    return cluster
+
+
+def _renamed_text(text: str, renamed: Mapping[str, str], mentioned: Sequence[str]) -> str:
+    """``text`` with each renamed label's old name replaced by its new one, where it stands as
+    a whole name. Every name the proposal mentions is matched, longest first, so a label named
+    like the start of another ("card" and "card arrival") is not replaced inside it."""
+    names = sorted({*mentioned, *renamed}, key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
+    return pattern.sub(lambda m: renamed.get(m.group(1), m.group(1)), text)
 
 
 def change_status(
@@ -242,12 +342,16 @@ def outdated(
     labels: Sequence[str],
     evidence: Mapping[str, Any] | None,
     active: Collection[str],
+    claimed: Collection[int] = (),
 ) -> bool:
     """Whether a taxonomy change made a proposal moot, given the ``active`` label names: an
-    "add" once a label it adds exists; any other once a label it names, or the label a rare
-    one would be merged into, is no longer active (merged, split, renamed, retired)."""
+    "add" once a label it adds exists, or once one of its examples is in ``claimed`` (the
+    examples of an approved "add": their group has its label now, under whatever name); any
+    other once a label it names, or the label a rare one would be merged into, is no longer
+    active (merged, split, renamed, retired)."""
     if kind == "add":
-        return any(lb in active for lb in labels)
+        ids = {int(i) for i in (evidence or {}).get("ids") or ()}
+        return any(lb in active for lb in labels) or not ids.isdisjoint(claimed)
     into = merge_target(kind=kind, evidence=evidence)
     return not all(lb in active for lb in [*labels, *([into] if into else [])])
 
@@ -335,3 +439,73 @@ def reject_undone(*, session: Session, label_event_id: int, undo_event_id: int) 
         session.add(row)
     session.flush()
     return [int(r.id or 0) for r in rows]
+
+
+def claimed_example_ids(*, session: Session, project_id: int) -> set[int]:
+    """The examples of the project's applied "add" proposals: their group has its label now, so
+    another "add" holding one of them is moot (``outdated``'s ``claimed``). An undone add is
+    rejected (:func:`reject_undone`) and claims nothing."""
+    rows = session.exec(
+        select(TaxonomyProposal.evidence).where(
+            TaxonomyProposal.project_id == project_id,
+            TaxonomyProposal.kind == "add",
+            TaxonomyProposal.status == "applied",
+        )
+    ).all()
+    return {int(i) for evidence in rows for i in (evidence or {}).get("ids") or ()}
+
+
+def supersede_claimed(
+    *, session: Session, project_id: int, example_ids: Collection[int], now: datetime | None = None
+) -> list[int]:
+    """Open "add" proposals holding one of ``example_ids`` (an approved add's examples: two
+    groups of one set-aside intent must not become two labels), marked ``superseded`` at once;
+    returns their ids."""
+    claimed = {int(i) for i in example_ids}
+    if not claimed:
+        return []
+    rows = session.exec(
+        select(TaxonomyProposal).where(
+            TaxonomyProposal.project_id == project_id,
+            TaxonomyProposal.status == OPEN,
+            TaxonomyProposal.kind == "add",
+        )
+    ).all()
+    moot = [
+        int(p.id)
+        for p in rows
+        if p.id is not None
+        and outdated(kind=p.kind, labels=p.labels, evidence=p.evidence, active=(), claimed=claimed)
+    ]
+    supersede(session=session, proposal_ids=moot, now=now)
+    return moot
+
+
+def refresh_watermark(*, session: Session, project_id: int) -> dict[str, int]:
+    """What a refresh of the proposals reads, in one cheap statement (the scheduler asks at
+    every poll): the newest ready model run's id (``run``; 0: none yet, held back or active),
+    and how many annotations (``labels``), flags (``flags``) and skips (``skips``) the project
+    has. Retracted annotations and resolved flags count too: nothing is deleted, so the counts
+    only grow, and growth says new evidence came in."""
+    from storage.models import Annotation, ModelRun
+
+    def count(table: Any, *where: Any, of_example: bool = True) -> Any:
+        query = select(func.count()).select_from(table)
+        if of_example:
+            query = query.join(Example, col(Example.id) == table.example_id)
+            where = (Example.project_id == project_id, *where)
+        return query.where(*where).scalar_subquery()
+
+    run = (
+        select(func.coalesce(func.max(ModelRun.id), 0))
+        .where(ModelRun.project_id == project_id, ModelRun.status == "ready")
+        .scalar_subquery()
+    )
+    skips = count(
+        Assignment,
+        Assignment.project_id == project_id,
+        Assignment.status == "skipped",
+        of_example=False,
+    )
+    row = session.execute(select(run, count(Annotation), count(Flag), skips)).one()
+    return dict(zip(("run", "labels", "flags", "skips"), (int(v or 0) for v in row), strict=True))

@@ -110,7 +110,7 @@ def test_set_aside_examples_are_skipped_or_openly_flagged(db) -> None:  # type: 
         assert repo.set_aside_example_ids(session=s, project_id=pid) == [ids[0], ids[2]]
 
 
-def test_decided_proposals_follow_renames_and_open_ones_are_left_alone(db) -> None:  # type: ignore[no-untyped-def]
+def test_proposals_follow_renames_and_open_ones_stay_open(db) -> None:  # type: ignore[no-untyped-def]
     pid = _project(db)
     rows = {}
     with session_scope(db) as s:
@@ -118,7 +118,7 @@ def test_decided_proposals_follow_renames_and_open_ones_are_left_alone(db) -> No
             ("merge", ["A", "B"], "rejected"),
             ("rare", ["A"], "approved"),
             ("split", ["B"], "applied"),
-            ("split", ["A"], "open"),  # undecided: a taxonomy change supersedes it instead
+            ("split", ["A"], "open"),  # undecided: stays open, its message follows too
             ("add", ["A"], "rejected"),  # keyed by words, not by label
         ]:
             key = repo.key_text([kind, *labels]) if kind != "add" else '["add", "w1", "w2"]'
@@ -136,15 +136,16 @@ def test_decided_proposals_follow_renames_and_open_ones_are_left_alone(db) -> No
             return row.key, row.labels, row.message
 
     with session_scope(db) as s:  # A renamed Z: a merge's names sorted again, as keyed
-        assert repo.follow_renames(session=s, project_id=pid, renamed={"A": "Z"}) == 2
+        assert repo.follow_renames(session=s, project_id=pid, renamed={"A": "Z"}) == 3
     assert stored("merge", "rejected") == ('["merge", "B", "Z"]', ["B", "Z"], "merge ['A', 'B']")
     assert stored("rare", "approved")[:2] == ('["rare", "Z"]', ["Z"])
     assert stored("split", "applied")[:2] == ('["split", "B"]', ["B"])
-    assert stored("split", "open")[:2] == ('["split", "A"]', ["A"])
+    assert stored("split", "open") == ('["split", "Z"]', ["Z"], "split ['Z']")
     assert stored("add", "rejected")[:2] == ('["add", "w1", "w2"]', ["A"])
     with session_scope(db) as s:  # two names swapped in one change: each follows its label
-        assert repo.follow_renames(session=s, project_id=pid, renamed={"B": "Z", "Z": "B"}) == 3
+        assert repo.follow_renames(session=s, project_id=pid, renamed={"B": "Z", "Z": "B"}) == 4
         assert repo.decided_strengths(session=s, project_id=pid) == {
             '["merge", "B", "Z"]': 4.0, '["rare", "B"]': 4.0, '["split", "Z"]': 4.0,
             '["add", "w1", "w2"]': 4.0,
         }  # fmt: skip
+    assert stored("split", "open") == ('["split", "B"]', ["B"], "split ['B']")
