@@ -376,7 +376,9 @@ def submit_label(
             target = session.get(Label, chosen.mapped_to_id) if chosen.mapped_to_id else None
             counts_as = target.name if target is not None else None
             if target is None and created:
-                raise StaleActionError(taxonomy.stale_label_note(session=session, label=chosen))
+                raise StaleActionError(
+                    taxonomy.stale_label_note(session=session, label=chosen, clicked=label)
+                )
         guess, others_labeled = None, False
         if created:
             rows = feedback.example_annotations(session=session, example_id=example_id)

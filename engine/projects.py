@@ -361,7 +361,7 @@ def _file_labels(
             target = session.get(Label, label.mapped_to_id) if label.mapped_to_id else None
             counts_as = target.name if target is not None else None
         if counts_as is None:  # split, or retired without a mapping
-            note = stale_label_note(session=session, label=label)
+            note = stale_label_note(session=session, label=label, clicked=rec.label)
             raise InvalidInputError(f"{path}:{rec.line}: {note}")
         out[rec.label] = _FileLabel(label, counts_as)
     return out
