@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import build_app
 from bot.config import SlackSettings
+from bot.delivery import token_watch
 from bot.services import Services
 from engine import exporting, messaging, predicting, projects
 from engine.evaluation import explain_status
@@ -133,6 +134,15 @@ class HealthOut(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ok: Literal[True]
     outbox: int = Field(description="messages waiting for Slack")
+    dead: int = Field(
+        description="messages given up in the last 24 hours (Slack refused them for good, or "
+        "they failed 12 times)"
+    )
+    slack: str = Field(
+        description='"ok"; or the error Slack last refused the bot token with in this process '
+        '(e.g. "token_revoked", "invalid_auth", "app_uninstalled"): reinstall the app or update '
+        'SLACK_BOT_TOKEN; or "off" when this server runs without Slack'
+    )
 
 
 class HealthDown(BaseModel):
@@ -247,7 +257,10 @@ def create_api(
     @api.get(
         "/healthz",
         responses={
-            200: {"model": HealthOut, "description": "The database answers"},
+            200: {
+                "model": HealthOut,
+                "description": "The database answers (whatever Slack says of the bot token)",
+            },
             503: {
                 "model": HealthDown,
                 "description": f"The database did not answer within {HEALTH_TIMEOUT_S:g} s",
@@ -255,15 +268,22 @@ def create_api(
         },
     )
     async def healthz() -> JSONResponse:
+        """A refused bot token answers 200 all the same (``slack`` says it): the token is every
+        replica's, so a load balancer that took this one out for it would take them all out,
+        and with them the REST API and Slack's own notice (app_uninstalled), for a fault no
+        replica can fix; ``ok`` is whether this replica can serve at all (its database)."""
+
+        def counts() -> tuple[int, int]:
+            return messaging.outbox_size(services.ws), messaging.dead_count(services.ws)
+
         try:
-            outbox = await asyncio.wait_for(
-                asyncio.to_thread(messaging.outbox_size, services.ws), HEALTH_TIMEOUT_S
-            )
+            outbox, dead = await asyncio.wait_for(asyncio.to_thread(counts), HEALTH_TIMEOUT_S)
         except Exception as exc:  # a probe reports: any failure to query means "unavailable"
             reason = str(exc).strip().split("\n")[0] or type(exc).__name__
             log.warning("health check: database unavailable: %s", reason)
             return JSONResponse({"ok": False, "error": "database unavailable"}, status_code=503)
-        return JSONResponse({"ok": True, "outbox": outbox})
+        said = _token_state(services) if slack else "off"
+        return JSONResponse({"ok": True, "outbox": outbox, "dead": dead, "slack": said})
 
     api.include_router(_rest_router(services))
 
@@ -288,6 +308,12 @@ def create_api(
         return _error(500, UNEXPECTED)
 
     return api
+
+
+def _token_state(services: Services) -> str:
+    """/healthz's ``slack``: what Slack last said of the bot token to this process."""
+    watch = token_watch(services.client)
+    return (watch.problem if watch is not None else None) or "ok"
 
 
 def _error(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> JSONResponse:

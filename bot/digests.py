@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from http.client import HTTPException
 from pathlib import Path
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.delivery import transient_error
 from bot.proposal_cards import proposal_card
+from bot.slack_errors import CHANNEL_ERRORS, error_code, is_auth_error
 from bot.slack_text import escape
 from bot.views.digest import digest_message
 from bot.views.proposals import plain_reason
-from engine import projects, proposing, rhythm
+from engine import jobs, projects, proposing, rhythm
 from engine.digest import TOP_PROPOSALS, Digest, build_digest, render_chart
 from engine.leaderboard import weekly_leaderboard
 from engine.workspace import Workspace
@@ -23,13 +28,29 @@ from storage.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
+# Slack's refusals of a message's content: a labelbot bug (Block Kit limits), told as one.
+# https://docs.slack.dev/reference/methods/chat.postMessage#errors
+CONTENT_ERRORS = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long"}
+)
+# The admins hear of one refusal (project, error, channel, admins) at most this often: the
+# proposal and disagreement jobs meet it every poll (15 s). A little under a day, so that a
+# daily digest refused at the same time each day is told each day.
+TELL_AGAIN_AFTER = timedelta(hours=23)
+
 
 @dataclass(frozen=True)
 class PostedDigest:
     channel: str
     ts: str | None
     file_id: str | None
-    notified_admins: list[str]
+    notified_admins: list[str]  # not posted: Slack refused it, and these admins were told why
+    refused: str | None = None  # Slack's error code when it was not posted
+
+
+class NobodyTold(ConfigurationError):
+    """Slack refused a project's message and no admin could be told (none set, or every DM
+    refused); logged as an ERROR already, where it was raised."""
 
 
 def _plain_proposals(ws: Workspace, name: str) -> list[str]:
@@ -50,9 +71,12 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     that cannot be drawn or uploaded (a rate limit, Slack's file host down or out of reach) is
     logged and ``file_id`` is None, never raised.
 
-    The bot must be a member of the channel: a ``not_in_channel`` answer is turned into a direct
-    message to the project's admins saying how to fix it (never a silent failure); with no
-    admins set it is raised as a ConfigurationError.
+    A channel that refuses it (the bot not in it, archived, unknown: ``CHANNEL_ERRORS``) or a
+    message Slack refuses (``CONTENT_ERRORS``, a labelbot bug) is turned into a direct message
+    to the project's admins saying how to fix it (never a silent failure; see
+    :func:`tell_admins`), and ``notified_admins`` names them. When no admin could be told it
+    raises NobodyTold, and when they were told of it lately a ConfigurationError (both say why
+    it was not posted). Any other refusal (the token, a rate limit) is raised as it is.
     """
     digest = build_digest(ws, name)
     if not digest.channel:
@@ -66,10 +90,20 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
         # https://docs.slack.dev/reference/methods/chat.postMessage
         posted = client.chat_postMessage(channel=digest.channel, **payload)
     except SlackApiError as exc:
-        if exc.response.get("error") != "not_in_channel":
+        code = error_code(exc)
+        if code is None or code not in CHANNEL_ERRORS | CONTENT_ERRORS:
             raise
-        admins = _tell_admins(client, ws, name, digest.channel)
-        return PostedDigest(digest.channel, None, None, admins)
+        told = tell_admins(client, ws, project=name, channel=digest.channel, error=code,
+                           what="digest")  # fmt: skip
+        if not told:
+            cause = refusal_cause(code, project=name, channel=digest.channel)
+            if told is None:
+                raise ConfigurationError(f"{cause} (the admins were told of it already)") from None
+            raise NobodyTold(
+                f"{cause}; no admin could be told (none set, or Slack refused their DMs: see "
+                f"the log): {_set_admins(name)}"
+            ) from None
+        return PostedDigest(digest.channel, None, None, told, refused=code)
     # The digest is sent now: the message stands on its own. Raising for the chart (drawn only
     # now) would leave the digest due, and the next round would post the whole message again.
     file_id = _send_chart(client, digest, channel=digest.channel, name=name)
@@ -113,18 +147,133 @@ def _upload_chart(client: WebClient, chart: Path, *, channel: str, name: str) ->
     return None if file_id is None else str(file_id)
 
 
-def _tell_admins(client: WebClient, ws: Workspace, name: str, channel: str) -> list[str]:
-    admins = [str(a) for a in projects.get_project(ws, name).settings.get("admins") or []]
-    text = (
-        f"I could not post the *{escape(name)}* digest: I am not a member of <#{channel}>. "
-        "Invite me there with `/invite @labelbot`, then the next digest will go out."
-    )
-    if not admins:
-        raise ConfigurationError(
-            f"the bot is not in channel {channel} (project {name!r}): invite it with "
-            f"/invite @labelbot; set admins to be told: labelbot project set {name} --admins U123"
+# --- what the admins are told when Slack refuses a project's message ----------------------------
+
+
+def refusal_cause(error: str, *, project: str, channel: str) -> str:
+    """Slack's refusal of a message of ``project`` to ``channel``, what it means and what fixes
+    it, in plain text (the log, a ConfigurationError); for CHANNEL_ERRORS and CONTENT_ERRORS."""
+    fix = f"set another with labelbot project set {project} --channel C0123"
+    if error == "not_in_channel":
+        return f"Slack said {error} (the bot is not in {channel}): invite it with /invite @labelbot"
+    if error in ("is_archived", "channel_is_archived"):
+        return f"Slack said {error} ({channel} is archived): unarchive it or {fix}"
+    if error == "channel_not_found":
+        return f"Slack said {error} ({channel} deleted, mistyped or private): {fix}"
+    return f"Slack said {error} (refused the message to {channel}): a labelbot bug, report it"
+
+
+def _set_admins(project: str) -> str:
+    return f"set admins to be told with labelbot project set {project} --admins U123"
+
+
+def _advice(error: str, *, project: str, channel: str) -> str:
+    """What the admins' DM says after "I could not post …:", as mrkdwn."""
+    fix = f"set another channel with `labelbot project set {escape(project)} --channel C0123`"
+    if error == "not_in_channel":
+        return (
+            f"I am not a member of <#{channel}>. Invite me there with `/invite @labelbot`, "
+            "then I will post there again."
         )
+    if error in ("is_archived", "channel_is_archived"):
+        return f"<#{channel}> is archived. Unarchive it, or {fix} (and `/invite @labelbot` there)."
+    if error == "channel_not_found":
+        return (
+            f"Slack does not know the channel `{escape(channel)}`: it was deleted, its id is "
+            f"mistyped, or it is private and I am not in it. Invite me with `/invite @labelbot` "
+            f"if it is private; else {fix}."
+        )
+    return (
+        f"Slack refused my message as `{escape(error)}`. That is a bug in labelbot, not "
+        "something you set: please report it (labelbot's log names the project and the error)."
+    )
+
+
+def tell_admins(
+    client: WebClient,
+    ws: Workspace,
+    *,
+    project: str,
+    channel: str,
+    error: str,
+    what: str,
+    item: str = "",
+) -> list[str] | None:
+    """DM the project's admins that Slack refused its ``what`` ("digest", "taxonomy
+    proposals") in ``channel`` with ``error``, and how to fix it; the admins told, [] when none
+    could be (logged as an ERROR with the cause), or None when they were told of it within
+    TELL_AGAIN_AFTER (nothing sent, logged at INFO). ``item`` ("proposal #3") is for the log.
+
+    Once per TELL_AGAIN_AFTER across processes: a lease named for the refusal is taken and left
+    to lapse (its name ends with the project's, so deleting the project deletes it). A new
+    channel or new admins are a new refusal, told at once. Each DM is tried on its own: one
+    admin Slack refuses (deactivated, say) does not keep the others from hearing of it.
+    """
+    cause = refusal_cause(error, project=project, channel=channel)
+    of = f"{what} for {project}" + (f" ({item})" if item else "")
+    admins = [str(a) for a in projects.get_project(ws, project).settings.get("admins") or []]
+    mark = hashlib.sha256(" ".join([channel, *sorted(admins)]).encode()).hexdigest()[:8]
+    # A fresh owner: the lease is free again only once it lapses, whoever asks.
+    owner = f"{jobs.default_owner()}:{secrets.token_hex(4)}"
+    if not jobs.renew_claim(
+        ws, f"told-admins:{error}:{mark}:{project}", ttl=TELL_AGAIN_AFTER, owner=owner
+    ):
+        log.info("%s not posted: %s (reported already)", of, cause)
+        return None
+    text = f"I could not post the {what} of *{escape(project)}*: " + _advice(
+        error, project=project, channel=channel
+    )
+    told: list[str] = []
+    failed: list[str] = []
     for admin in admins:
-        client.chat_postMessage(channel=admin, text=text)
-    log.warning("digest for %s not posted: bot not in %s; told %s", name, channel, admins)
-    return admins
+        try:
+            client.chat_postMessage(channel=admin, text=text)
+        except (SlackClientError, OSError, HTTPException) as exc:
+            failed.append(f"{admin} ({error_code(exc) or type(exc).__name__})")
+        else:
+            told.append(admin)
+    not_told = f"could not tell {', '.join(failed)}" if failed else ""
+    if told:
+        log.warning("%s not posted: %s; told %s%s", of, cause, ", ".join(told),
+                    f"; {not_told}" if not_told else "")  # fmt: skip
+    else:
+        log.error("%s not posted: %s; no admin could be told (%s)", of, cause,
+                  not_told or f"none set: {_set_admins(project)}")  # fmt: skip
+    return told
+
+
+def refused(
+    client: WebClient,
+    ws: Workspace,
+    exc: Exception,
+    *,
+    project: str,
+    channel: str,
+    what: str,
+    item: str = "",
+) -> bool:
+    """Deal with Slack's refusal ``exc`` of one of ``project``'s messages (``item``, e.g.
+    "proposal #3") to ``channel``, for a scheduler job posting many: True when the next message
+    of the project may go on, False when the rest of the project must wait for the next round.
+
+    - The token refused (every call fails alike), Slack down or out of reach: ``exc`` is raised
+      again, and the caller's round stops.
+    - The channel refused (CHANNEL_ERRORS): the admins are told (:func:`tell_admins`); False.
+    - A rate limit or another transient error: logged; False (the next round tries again).
+    - This message refused (CONTENT_ERRORS: the admins are told; or any other error): True.
+    """
+    if not isinstance(exc, SlackApiError) or is_auth_error(exc) or exc.response.status_code >= 500:
+        raise exc  # a connection error, the token, Slack itself failing: the round is over
+    code = error_code(exc)
+    if code in CHANNEL_ERRORS | CONTENT_ERRORS:
+        assert code is not None
+        tell_admins(client, ws, project=project, channel=channel, error=code, what=what, item=item)
+        return code in CONTENT_ERRORS
+    of = f" ({item})" if item else ""
+    transient = transient_error(exc)
+    if transient is not None:
+        log.warning("%s for %s%s not posted to %s: Slack said %s; the next round tries again",
+                    what, project, of, channel, transient)  # fmt: skip
+        return False
+    log.warning("%s for %s%s not posted to %s: Slack said %s", what, project, of, channel, code)
+    return True

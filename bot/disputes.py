@@ -15,6 +15,8 @@ from datetime import timedelta
 from slack_sdk.errors import SlackApiError
 
 from bot import admin
+from bot.delivery import CONNECTION_ERRORS
+from bot.digests import refused
 from bot.services import Services
 from bot.slack_text import Mrkdwn, escape, who
 from bot.views.disputes import (
@@ -97,13 +99,27 @@ def open_if_disputed(services: Services, *, project: str, example_id: int) -> bo
 
 
 def post_all_disputes(services: Services) -> int:
-    """Open a thread for every unsettled disagreement that has none yet; how many opened."""
+    """Open a thread for every unsettled disagreement that has none yet; how many opened.
+
+    A refusal is logged with the project, channel, example and error, and the admins told when
+    it is theirs to fix (bot.digests.refused). One message refused goes on with the next; a
+    channel refused (archived, gone, the bot not in it) or rate limited skips the rest of that
+    project this round, and the other projects still get theirs. A refused token or Slack down
+    or out of reach stops the round: every call would fail alike.
+    """
     opened = 0
     for project in projects.list_projects(services.ws):
-        if not project.channel_id:
+        channel = project.channel_id
+        if not channel:
             continue
         for found in consensus.disagreements(services.ws, project.name):
-            opened += _open(services, project=project.name, channel=project.channel_id, found=found)
+            try:
+                opened += _open(services, project=project.name, channel=channel, found=found)
+            except (SlackApiError, *CONNECTION_ERRORS) as exc:
+                if not refused(services.client, services.ws, exc, project=project.name,
+                               channel=channel, what="disagreement threads",
+                               item=f"example {found.example_id}"):  # fmt: skip
+                    break
     return opened
 
 

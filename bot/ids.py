@@ -97,7 +97,7 @@ LABEL_COMMAND = "/label"
 
 # `/label <verb> ...`: one command, dispatched on its first word (bot/listeners/commands.py).
 # Anything else is `/label [project]` or `/label <n> [project]` (the labeling loop).
-LABEL_VERBS: tuple[str, ...] = ("help", "predict")
+LABEL_VERBS: tuple[str, ...] = ("help", "predict", "guidelines")
 # Verbs that change models or settings, or post to the channel: project admins only
 # (`models` only reads, so everyone may use it).
 ADMIN_VERBS: tuple[str, ...] = ("promote", "rollback", "pin", "unpin", "settings", "digest")
@@ -115,7 +115,14 @@ COMMAND_VERBS: tuple[str, ...] = (
 COMMANDS: tuple[str, ...] = (LABEL_COMMAND,)
 SHORTCUTS: tuple[str, ...] = (CLASSIFY_SHORTCUT,)
 # Events API subscriptions (manifest names: `message.im` etc., not the payload's event.type).
-EVENTS: tuple[str, ...] = ("app_home_opened", "message.im", "message.channels", "message.groups")
+EVENTS: tuple[str, ...] = (
+    "app_home_opened",
+    "message.im",
+    "message.channels",
+    "message.groups",
+    "app_uninstalled",  # the bot token stopped working: logged, and shown in /healthz
+    "tokens_revoked",
+)
 ACTIONS: tuple[str | re.Pattern[str], ...] = (
     LABEL_PATTERN,
     LABEL_SELECT,
@@ -163,6 +170,8 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "message.im": ("im:history",),
     "message.channels": ("channels:history",),
     "message.groups": ("groups:history",),
+    "app_uninstalled": (),
+    "tokens_revoked": (),
 }
 # Slash commands and shortcuts both need the `commands` scope.
 INTERACTION_SCOPES: tuple[str, ...] = ("commands",)

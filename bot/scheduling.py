@@ -18,9 +18,10 @@ from fastapi import FastAPI
 from slack_sdk.errors import SlackApiError
 
 from bot import disputes, flow, rhythm_flow, taxonomy_flow
-from bot.delivery import transient_error
-from bot.digests import post_digest
+from bot.delivery import CONNECTION_ERRORS, transient_error
+from bot.digests import NobodyTold, post_digest
 from bot.services import Services
+from bot.slack_errors import error_code, is_auth_error
 from bot.views import admin as admin_views
 from engine import projects, taxonomy, training
 from engine.scheduler import build_scheduler
@@ -34,26 +35,29 @@ def digest_sender(services: Services) -> Callable[[str], None]:
     """``send`` for engine.jobs.digest_cycle: post the project's digest to its channel.
 
     digest_cycle marks the digest sent once this returns. A project that cannot get one (no
-    channel, the bot not in it and no admins to tell, a channel Slack does not know) is logged
+    channel; its channel refused and the admins told, or none could be: post_digest) is logged
     and counted as sent too: the job runs every minute with nobody to answer, so retrying would
-    only repeat the warning. A transient failure of the message (rate limit, Slack down) is
-    raised: the digest stays due and the next round tries again. Once the message is posted the
-    digest is sent: post_digest logs a chart it could not draw or upload, never raises for it.
+    only repeat the warning. What a later round may get through is raised, and the digest stays
+    due: a transient failure (rate limit, Slack down), and the bot token refused (logged once an
+    hour by the client's bot.delivery.TokenWatch: the digest goes out once the token is fixed).
+    Once the message is posted the digest is sent: post_digest logs a chart it could not draw or
+    upload, never raises for it.
     """
 
     def send(name: str) -> None:
         try:
-            posted = post_digest(services.client, services.ws, name)
+            post_digest(services.client, services.ws, name)
+        except NobodyTold:
+            return  # logged as an ERROR with its cause where it was raised
         except ConfigurationError as exc:
             log.warning("digest for %s not posted: %s", name, exc)
             return
         except SlackApiError as exc:
-            if transient_error(exc) is not None:
-                raise
-            log.warning("digest for %s not posted: Slack said %s", name, exc.response.get("error"))
+            if is_auth_error(exc) or transient_error(exc) is not None:
+                raise  # the token (logged by the client's TokenWatch) or Slack: still due
+            log.warning("digest for %s not posted: Slack said %s", name, error_code(exc))
             return
-        if posted.notified_admins:
-            log.warning("digest for %s: bot not in %s", name, posted.channel)
+        # refused and the admins told: logged once, by digests.tell_admins
 
     return send
 
@@ -107,17 +111,26 @@ def proposal_poster(services: Services) -> Callable[[], int]:
     It polls rather than hooking the proposal job: proposals refreshed anywhere (the scheduler
     in another process, `labelbot proposals --refresh`) reach the channel the same way, and
     ``unposted`` is one small query per project. A Slack failure leaves them unposted (the
-    next round tries again) and never stops the other jobs.
+    next round tries again) and never stops the other jobs; one project's never stops the other
+    projects' (taxonomy_flow.post_all_proposals).
     """
 
     def post() -> int:
         try:
             return taxonomy_flow.post_all_proposals(services)
-        except SlackApiError as exc:
-            log.warning("proposals not posted: Slack said %s", exc.response.get("error"))
+        except (SlackApiError, *CONNECTION_ERRORS) as exc:
+            _round_stopped(exc, "proposals not posted")
             return 0
 
     return post
+
+
+def _round_stopped(exc: Exception, what: str) -> None:
+    """A job's round stopped by a failure every call would meet: the token, or Slack itself
+    (each project's own refusals are dealt with where they happen: bot.digests.refused)."""
+    if is_auth_error(exc):
+        return  # every job meets it: the client's TokenWatch logs it, once an hour (bot.delivery)
+    log.warning("%s: Slack said %s", what, transient_error(exc) or error_code(exc) or exc)
 
 
 def dispute_poster(services: Services) -> Callable[[], int]:
@@ -127,8 +140,8 @@ def dispute_poster(services: Services) -> Callable[[], int]:
     def post() -> int:
         try:
             return disputes.post_all_disputes(services)
-        except SlackApiError as exc:
-            log.warning("disagreement threads not opened: Slack said %s", exc.response.get("error"))
+        except (SlackApiError, *CONNECTION_ERRORS) as exc:
+            _round_stopped(exc, "disagreement threads not opened")
             return 0
 
     return post

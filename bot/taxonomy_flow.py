@@ -13,9 +13,14 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot import flow, ids, views
+from bot.delivery import CONNECTION_ERRORS
+from bot.digests import CONTENT_ERRORS, refused
 from bot.proposal_cards import proposal_card
 from bot.services import Services
+from bot.slack_errors import error_code
 from bot.slack_text import escape
 from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
@@ -41,7 +46,8 @@ def post_proposals(services: Services, *, project: str) -> int:
     so Approve / Reject can update it. Every scheduler runs this, so a process first claims the
     project's proposals (a lease) and reads what is unposted only then: one message per
     proposal however many processes poll. A failed post releases the claim with the proposal
-    still unposted, and the next round retries it.
+    still unposted, and the next round retries it. A message Slack refuses as such (a labelbot
+    bug: too long, invalid blocks) is logged, the admins told, and the next proposal posted.
     https://docs.slack.dev/reference/methods/chat.postMessage
     """
     channel = projects.get_project(services.ws, project).channel_id
@@ -56,7 +62,14 @@ def post_proposals(services: Services, *, project: str) -> int:
             if posted and not jobs.renew_claim(services.ws, claim, ttl=POSTING_LEASE):
                 break  # the claim lapsed and someone else took over: the rest is theirs
             payload = proposal_views.proposal_message(proposal_card(project, row))
-            sent = services.client.chat_postMessage(channel=channel, **payload)
+            try:
+                sent = services.client.chat_postMessage(channel=channel, **payload)
+            except SlackApiError as exc:
+                if error_code(exc) not in CONTENT_ERRORS:
+                    raise  # the channel, the token, Slack itself: the caller's to deal with
+                refused(services.client, services.ws, exc, project=project, channel=channel,
+                        what="taxonomy proposals", item=f"proposal #{row.id}")  # fmt: skip
+                continue  # this message is wrong (a bug), not the channel: the next may go
             proposing.record_message(
                 services.ws, int(row.id or 0), channel=str(sent["channel"]),
                 message_ts=str(sent["ts"]), message_hash=_digest(payload),
@@ -95,12 +108,23 @@ def _digest(payload: Block) -> str:
 
 def post_all_proposals(services: Services) -> int:
     """For the scheduler: post every project's new proposals (however they were refreshed:
-    the proposal job, `labelbot proposals --refresh`, another worker)."""
-    return sum(
-        post_proposals(services, project=p.name)
-        for p in projects.list_projects(services.ws)
-        if p.channel_id
-    )
+    the proposal job, `labelbot proposals --refresh`, another worker).
+
+    One project's refusal (its channel archived or gone, the bot not in it, a rate limit) is
+    logged with the project, channel and error, its admins told when it is theirs to fix
+    (bot.digests.refused), and the other projects still get theirs. A refused token or Slack
+    down or out of reach stops the round: every call would fail alike.
+    """
+    posted = 0
+    for project in projects.list_projects(services.ws):
+        if not project.channel_id:
+            continue
+        try:
+            posted += post_proposals(services, project=project.name)
+        except (SlackApiError, *CONNECTION_ERRORS) as exc:
+            refused(services.client, services.ws, exc, project=project.name,
+                    channel=project.channel_id, what="taxonomy proposals")  # fmt: skip
+    return posted
 
 
 def proposals_list(services: Services, *, project: str) -> Block:

@@ -4,6 +4,7 @@ could not be sent yet, where each example was delivered, and the checks a click 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,12 @@ EVENT_MEMORY = timedelta(days=2)  # Slack retries an event for about an hour at 
 OUTBOX_MAX_ATTEMPTS = 12
 OUTBOX_MAX_BACKOFF = timedelta(minutes=15)
 OUTBOX_LEASE = timedelta(minutes=2)  # a flusher that dies mid-send frees its messages after this
+# While the front-end takes nothing at all (its credentials are refused), one message is tried
+# this often: the others wait their turn, and none is given up for it.
+OUTBOX_BLOCKED_RETRY = timedelta(minutes=1)
+DEAD_WITHIN = timedelta(hours=24)  # what `dead_count` counts: messages given up lately
+
+log = logging.getLogger(__name__)
 
 
 def first_delivery(ws: Workspace, *, event_id: str) -> bool:
@@ -81,7 +88,12 @@ def drain(
 
     ``send`` returns None on success, an error string on a failure worth retrying (the message
     is tried again later, with backoff), and raises ``PermanentFailure`` for a call that can
-    never succeed (the message is then given up as ``dead``).
+    never succeed (the message is then given up as ``dead``, with a warning) or
+    ``DeliveryBlocked`` when nothing can be sent now (the message waits, the round ends).
+
+    A message that delivers an assignment's example is dropped unsent (status ``dropped``)
+    when the assignment no longer wants it: closed, expired (the example may be with another
+    expert by now) or delivered already (the expert asked again and got it).
     """
     sent = 0
     after = 0
@@ -101,31 +113,68 @@ def drain(
                 int(claimed.id or 0), claimed.method, dict(claimed.payload),
                 claimed.assignment_id, claimed.attempts,
             )  # fmt: skip
+            unwanted = None
+            if pending.assignment_id is not None:
+                unwanted = slack.unwanted_delivery(
+                    session=session, assignment_id=pending.assignment_id
+                )
+                if unwanted is not None:
+                    slack.mark_dropped(session=session, message_id=pending.id, reason=unwanted)
         after = pending.id  # each due message is tried once per drain, oldest first
+        if unwanted is not None:
+            log.info("outbox #%d dropped unsent: %s", pending.id, unwanted)
+            continue
         error: str | None
         try:
             error = send(pending)
+        except DeliveryBlocked as exc:
+            with session_scope(ws.db) as session:
+                slack.mark_failed(
+                    session=session, message_id=pending.id, error=str(exc),
+                    retry_after=OUTBOX_BLOCKED_RETRY, counted=False,
+                )  # fmt: skip
+            break  # every other message would fail alike
         except PermanentFailure as exc:
             with session_scope(ws.db) as session:
                 slack.mark_failed(
                     session=session, message_id=pending.id, error=str(exc), retry_after=None
                 )
+            _given_up(pending, str(exc))
             continue
         attempts = pending.attempts + 1
+        wait = backoff(attempts) if attempts < OUTBOX_MAX_ATTEMPTS else None
         with session_scope(ws.db) as session:
             if error is None:
                 slack.mark_sent(session=session, message_id=pending.id)
                 sent += 1
             else:
-                wait = backoff(attempts) if attempts < OUTBOX_MAX_ATTEMPTS else None
                 slack.mark_failed(
                     session=session, message_id=pending.id, error=error, retry_after=wait
                 )
+        if error is not None and wait is None:
+            _given_up(pending, f"{error} ({attempts} attempts)")
     return sent
+
+
+def _given_up(pending: Pending, error: str) -> None:
+    log.warning(
+        "outbox #%d given up (dead): %s to %s, assignment %s: %s",
+        pending.id,
+        pending.method,
+        pending.payload.get("channel"),
+        pending.assignment_id,
+        error,
+    )
 
 
 class PermanentFailure(Exception):
     """Raised by an outbox sender for a call that retrying cannot fix (e.g. invalid blocks)."""
+
+
+class DeliveryBlocked(Exception):
+    """Raised by an outbox sender when nothing can be sent at all for now (the front-end
+    refuses labelbot's credentials): the message stays pending, the attempt is not counted
+    against it, and the round ends."""
 
 
 def outbox_size(ws: Workspace, *, status: str = "pending") -> int:
@@ -133,15 +182,38 @@ def outbox_size(ws: Workspace, *, status: str = "pending") -> int:
         return slack.count_outbox(session=session, status=status)
 
 
+def dead_count(ws: Workspace, *, within: timedelta = DEAD_WITHIN) -> int:
+    """How many messages were given up (``dead``) within ``within`` before now."""
+    with session_scope(ws.db, read_only=True) as session:
+        return slack.count_dead(session=session, within=within)
+
+
 # --- Deliveries and clicks ---------------------------------------------------------------------
 
 
-def record_delivery(ws: Workspace, *, assignment_id: int, channel: str, message_ts: str) -> None:
-    """Remember where an assigned example was delivered (to update that message later)."""
+def record_delivery(
+    ws: Workspace,
+    *,
+    assignment_id: int,
+    channel: str,
+    message_ts: str,
+    outbox_id: int | None = None,
+) -> None:
+    """Remember where an assigned example was delivered (to update that message later), and
+    drop any other delivery of it still in the outbox (``outbox_id``: the one that delivered
+    it): sent later, it would be a second live message of the example."""
     with session_scope(ws.db) as session:
         assignments.set_assignment_message(
             session=session, assignment_id=assignment_id, channel=channel, message_ts=message_ts
         )
+        dropped = slack.drop_pending_deliveries(
+            session=session,
+            assignment_id=assignment_id,
+            reason=f"assignment {assignment_id} was delivered already (message {message_ts})",
+            keep=outbox_id,
+        )
+    if dropped:
+        log.info("assignment %d delivered: %d queued delivery(ies) dropped", assignment_id, dropped)
 
 
 @dataclass(frozen=True)

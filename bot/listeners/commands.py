@@ -1,4 +1,5 @@
-"""`/label [project] | predict <text> | <n> | help | proposals [project]`, one's rhythm:
+"""`/label [project] | predict <text> | <n> | help | proposals [project]`,
+`guidelines [project] [page]` (every label's whole guideline, for anyone), one's rhythm:
 `nudge HH:MM|off`, `quiet HH:MM-HH:MM|off`, `leaderboard on|off`; and the admins'
 verbs: `models [project]`, `promote|rollback|pin <project> <version>`, `unpin [project]`,
 `settings [project] [key=value ...]`, `digest [project]`, `taxonomy [project]` (a modal)."""
@@ -16,7 +17,8 @@ from bot.listeners.registrar import Registrar
 from bot.services import Services
 from bot.slack_text import escape, plain_from_slack, unescape
 from bot.views import admin as admin_views
-from engine import training
+from bot.views import guidelines as guideline_views
+from engine import projects, training
 from storage.errors import InvalidInputError
 
 MAX_BATCH = 100  # `/label <n>`: more than a sitting's work, and a bound for the database
@@ -25,7 +27,8 @@ USAGE = (
     "*/label* sends you the example the model is least sure about, in a DM.\n"
     "`/label` · `/label <project>` or `/label #channel` · `/label 5` or `/label <project> 5` "
     "(a batch of 5, up to 100) · "
-    "`/label predict <text>` (ask the model) · `/label models [project]` · `/label help`\n"
+    "`/label predict <text>` (ask the model) · `/label guidelines [project]` (every label's "
+    "full guidelines) · `/label models [project]` · `/label help`\n"
     "Project admins: `/label promote|rollback|pin <project> <version>` · "
     "`/label unpin <project>` · "
     '`/label settings <project> retrain_every=30 digest_cron="0 9 * * mon-fri" '
@@ -61,6 +64,8 @@ def label_command(
         _admin_command(services, verb.lower(), rest, user, channel, respond, team)
     elif verb.lower() in ids.TAXONOMY_VERBS:
         _taxonomy_command(services, verb.lower(), rest, command, respond, client, team)
+    elif verb.lower() == "guidelines":
+        _guidelines_command(services, rest, command, respond, client)
     elif verb.lower() in ids.RHYTHM_VERBS:
         said = rhythm_flow.command(services, user=user, verb=verb.lower(), args=rest)
         respond(**blocks.info_message(said), response_type="ephemeral")
@@ -200,3 +205,36 @@ def _taxonomy_command(
         # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
         client.views_open(trigger_id=command["trigger_id"], view=taxonomy_flow.editor(
             services, project=project))  # fmt: skip
+
+
+def _guidelines_command(
+    services: Services, rest: str, command: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
+    """`guidelines [project] [page]` (anyone, read-only): every active label with its whole
+    guideline, in an ephemeral message when they fit one, else in a modal of 100 blocks; a
+    page number shows the next page of a modal that outgrew one (it says so)."""
+    words = rest.split()
+    page = int(words.pop()) if words and words[-1].isdecimal() else None
+    if len(words) > 1:
+        raise InvalidInputError(
+            "`/label guidelines` takes a project and a page: `/label guidelines <project>`"
+        )
+    name = words[0] if words else None
+    project = flow.resolve_project(services, name, channel=command["channel_id"])
+    labels = [
+        blocks.LabelChoice(lb.name, lb.description or None, lb.id)
+        for lb in projects.list_labels(services.ws, project=project, active_only=True)
+    ]
+    pages = guideline_views.page_count(labels)
+    if page is not None and not 1 <= page <= pages:
+        raise InvalidInputError(
+            f"the guidelines of {project} take {pages} page{'s' if pages > 1 else ''}: "
+            f"`/label guidelines {project}` shows the first"
+        )
+    answer = guideline_views.guidelines_message(project, labels) if page is None else None
+    if answer is not None:
+        respond(**answer, response_type="ephemeral")
+    else:
+        # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
+        view = guideline_views.guidelines_modal(project, labels, page=page or 1)
+        client.views_open(trigger_id=command["trigger_id"], view=view)

@@ -1,5 +1,6 @@
 """Events API: the App Home tab, and replies in discussion threads (kept as comments, edited
-and deleted with them); Slack's notice that it is dropping events."""
+and deleted with them); Slack's notice that it is dropping events, and its notices that the
+bot token no longer works (the app uninstalled, the token revoked)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from slack_bolt import BoltContext, BoltResponse
 
 from bot import flow
+from bot.delivery import TOKEN_ADVICE, token_watch
 from bot.listeners.registrar import Registrar
 from bot.services import Services
 from bot.slack_text import plain_from_slack
@@ -31,6 +33,9 @@ def register(app: Registrar) -> None:
     app.event("app_home_opened")(home_opened)
     # One listener for message.im / message.channels / message.groups: all are `message`.
     app.event("message")(message_posted)
+    # Bolt answers these without checking the token (auth.test would fail by now).
+    app.event("app_uninstalled")(token_lost)
+    app.event("tokens_revoked")(token_lost)
 
 
 def _first_time(services: Services, body: dict[str, Any]) -> bool:
@@ -101,6 +106,24 @@ def _deleted(services: Services, event: dict[str, Any]) -> None:
         return
     thread_ts = None if previous is None else previous.get("thread_ts") or ts
     flow.reply_deleted(services, channel=event["channel"], ts=ts, thread_ts=thread_ts)
+
+
+def token_lost(event: dict[str, Any], context: BoltContext) -> None:
+    """Slack says the app was uninstalled, or tokens of it revoked: every Web API call will be
+    refused until an operator reinstalls it or sets a new SLACK_BOT_TOKEN. Logged as Slack's
+    refusals of the token are (bot.delivery.TokenWatch), and shown in /healthz; a redelivery
+    is not logged again. https://docs.slack.dev/reference/events/app_uninstalled
+    https://docs.slack.dev/reference/events/tokens_revoked"""
+    kind = str(event.get("type"))
+    if kind == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
+        log.info("Slack revoked user tokens of the app: the bot token is not among them")
+        return
+    services: Services = context["services"]
+    watch = token_watch(services.client)
+    if watch is not None:
+        watch.refused(kind)
+    else:
+        log.error("Slack refuses the bot token (%s): %s", kind, TOKEN_ADVICE)
 
 
 def rate_limited(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:

@@ -222,8 +222,8 @@ def guidelines_note(project: str) -> str:
     """Where a label's whole guideline is read when the menu could show it only in part."""
     name = escape(project)
     return (
-        "Label guidelines are cut to fit one Slack message: `/label taxonomy "
-        f"{name}` (admins) or `labelbot labels list {name}` shows them in full."
+        "Label guidelines are cut to fit one Slack message: `/label guidelines "
+        f"{name}` shows them in full (`labelbot labels list {name}` in a terminal)."
     )
 
 

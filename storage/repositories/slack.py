@@ -122,25 +122,94 @@ def mark_sent(*, session: Session, message_id: int, now: datetime | None = None)
 
 
 def mark_failed(
-    *, session: Session, message_id: int, error: str, retry_after: timedelta | None
+    *,
+    session: Session,
+    message_id: int,
+    error: str,
+    retry_after: timedelta | None,
+    counted: bool = True,
 ) -> None:
     """Record a failed attempt, to be tried again ``retry_after`` from now (the database's
-    clock); ``retry_after=None`` gives up on the message (status ``dead``)."""
+    clock); ``retry_after=None`` gives up on the message (status ``dead``; its
+    ``next_attempt_at`` then says when, for :func:`count_dead`). With ``counted`` False the
+    attempt says nothing about the message (nothing could be sent at all) and is not counted
+    towards giving up."""
     message = session.get(OutboxMessage, message_id)
     if message is not None:
-        message.attempts += 1
+        message.attempts += 1 if counted else 0
         message.last_error = error[:500]
+        message.next_attempt_at = database_now(session) + (retry_after or timedelta(0))
         if retry_after is None:
             message.status = "dead"
-        else:
-            message.next_attempt_at = database_now(session) + retry_after
         session.add(message)
+
+
+def mark_dropped(*, session: Session, message_id: int, reason: str) -> None:
+    """Give up on a message that is no longer wanted (status ``dropped``): not a failure."""
+    message = session.get(OutboxMessage, message_id)
+    if message is not None:
+        message.status = "dropped"
+        message.last_error = reason[:500]
+        session.add(message)
+
+
+def drop_pending_deliveries(
+    *, session: Session, assignment_id: int, reason: str, keep: int | None = None
+) -> int:
+    """Drop the pending messages that would deliver an assignment's example (all but ``keep``):
+    it has been delivered another way. How many were dropped."""
+    conditions = [
+        col(OutboxMessage.assignment_id) == assignment_id,
+        col(OutboxMessage.status) == "pending",
+    ]
+    if keep is not None:
+        conditions.append(col(OutboxMessage.id) != keep)
+    result = session.execute(
+        update(OutboxMessage).where(*conditions).values(status="dropped", last_error=reason[:500])
+    )
+    return rowcount(result)
+
+
+def unwanted_delivery(
+    *, session: Session, assignment_id: int, now: datetime | None = None
+) -> str | None:
+    """Why delivering an assignment's example now would be wrong (it is closed or expired, or
+    it was delivered already: a second live message of it), or None when it is still wanted."""
+    row = session.exec(
+        select(
+            Assignment.status,
+            col(Assignment.expires_at) >= (now or utcnow()),
+            Assignment.message_ts,
+        ).where(Assignment.id == assignment_id)
+    ).first()
+    if row is None:
+        return f"assignment {assignment_id} is gone"
+    status, unexpired, message_ts = row
+    if status != "open":
+        return f"assignment {assignment_id} is {status}"
+    if not unexpired:
+        return f"assignment {assignment_id} expired"
+    if message_ts is not None:
+        return f"assignment {assignment_id} was delivered already (message {message_ts})"
+    return None
 
 
 def count_outbox(*, session: Session, status: str = "pending") -> int:
     return int(
         session.exec(
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == status)
+        ).one()
+    )
+
+
+def count_dead(*, session: Session, within: timedelta) -> int:
+    """Messages given up within ``within`` before now (the database's clock)."""
+    since = database_now(session) - within
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status == "dead", col(OutboxMessage.next_attempt_at) >= since)
         ).one()
     )
 

@@ -27,7 +27,7 @@ def trained(bot: Bot, bank: dict[str, str]) -> Bot:
 
 def test_rest_api_needs_the_bearer_token(bot: Bot, bank: dict[str, str]) -> None:
     http = bot.slack.http
-    assert http.get("/healthz").json() == {"ok": True, "outbox": 0}
+    assert http.get("/healthz").json() == {"ok": True, "outbox": 0, "dead": 0, "slack": "ok"}
     assert http.get("/api/projects").status_code == 401
     wrong = http.get("/api/projects", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"

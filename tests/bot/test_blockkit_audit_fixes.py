@@ -95,8 +95,8 @@ def test_guidelines_too_long_for_one_message_are_cut_fairly_and_say_where_they_a
         (line,) = [t for t in texts if t.startswith(f"*{name.replace('&', '&amp;')}*: ")]
         assert f": {i:02d} Read this &amp; that." in line and line.endswith("…")
     assert texts[-1] == (
-        "Label guidelines are cut to fit one Slack message: `/label taxonomy bank &lt;&amp;&gt;` "
-        "(admins) or `labelbot labels list bank &lt;&amp;&gt;` shows them in full."
+        "Label guidelines are cut to fit one Slack message: `/label guidelines bank &lt;&amp;&gt;` "
+        "shows them in full (`labelbot labels list bank &lt;&amp;&gt;` in a terminal)."
     )
 
 

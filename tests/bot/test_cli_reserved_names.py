@@ -17,7 +17,9 @@ def _invoke(*args: str) -> Any:
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.mark.parametrize("name", ["pin", "resolve", "approve", "Taxonomy", "nudge", "5", "007"])
+@pytest.mark.parametrize(
+    "name", ["pin", "resolve", "approve", "Taxonomy", "nudge", "guidelines", "5", "007"]
+)
 def test_a_command_word_is_refused_as_a_project_name(cli_env: Any, name: str) -> None:  # noqa: F811
     result = _invoke("project", "create", name, "--labels", "a,b")
     assert result.exit_code == 2, result.output

@@ -108,8 +108,8 @@ def test_every_listener_answers_a_registry_entry(app: App) -> None:
     assert registered == matched, f"listeners outside bot/ids.py: {registered - matched}"
     assert (
         len(app._listeners)
-        == len(ids.COMMANDS) + len(ids.SHORTCUTS) + len(ids.ACTIONS) + len(ids.VIEW_SUBMISSIONS) + 2
-    )
+        == len(ids.COMMANDS) + len(ids.SHORTCUTS) + len(ids.ACTIONS) + len(ids.VIEW_SUBMISSIONS) + 4
+    )  # events: app_home_opened, message (im/channels/groups), app_uninstalled, tokens_revoked
 
 
 def test_undeclared_ids_match_nothing(app: App) -> None:
