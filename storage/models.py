@@ -246,7 +246,7 @@ class OutboxMessage(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # When the call delivers an example, the assignment to record the message on once sent.
     assignment_id: int | None = Field(default=None, foreign_key="assignments.id")
-    status: str = Field(default="pending", max_length=20)  # pending | sent | dead
+    status: str = Field(default="pending", max_length=20)  # pending | sent | dead | dropped
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
