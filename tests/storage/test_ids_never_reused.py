@@ -6,6 +6,7 @@ and id."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +19,8 @@ from storage.models import Annotation, Example, LabelEvent, Project
 from tests.helpers import label_next, load_slice
 from tests.storage.test_migrations import _downgrade_to_base, _fill_every_table
 
-# Every table 0016 gives AUTOINCREMENT on SQLite
-TABLES = (
-    "projects",
-    "examples",
-    "annotations",
-    "comments",
-    "model_runs",
-    "assignments",
-    "flags",
-    "outbox",
-    "discussion_threads",
-    "label_events",
-    "proposals",
-    "reviews",
-)
+# Every table 0016 gives AUTOINCREMENT on SQLite (a module name that starts with a digit)
+TABLES = importlib.import_module("storage.migrations.versions.0016_ids_never_reused").TABLES
 
 
 def _max_ids(ws: Workspace) -> dict[str, int]:
