@@ -24,6 +24,7 @@ from bot.services import Services
 from bot.slack_errors import error_code, is_auth_error
 from bot.views import admin as admin_views
 from engine import projects, taxonomy, training
+from engine.jobs import StillDue
 from engine.scheduler import build_scheduler
 from storage.errors import ConfigurationError
 from storage.models import ModelRun
@@ -53,10 +54,17 @@ def digest_sender(services: Services) -> Callable[[str], None]:
             log.warning("digest for %s not posted: %s", name, exc)
             return
         except SlackApiError as exc:
-            if is_auth_error(exc) or transient_error(exc) is not None:
-                raise  # the token (logged by the client's TokenWatch) or Slack: still due
+            if is_auth_error(exc):  # logged once an hour by the client's TokenWatch
+                raise StillDue(
+                    f"Slack refuses the bot token ({error_code(exc)})", stop_round=True
+                ) from exc
+            reason = transient_error(exc)
+            if reason is not None:
+                raise StillDue(f"Slack answered {reason}") from exc
             log.warning("digest for %s not posted: Slack said %s", name, error_code(exc))
             return
+        except CONNECTION_ERRORS as exc:
+            raise StillDue(f"Slack unreachable ({type(exc).__name__})") from exc
         # refused and the admins told: logged once, by digests.tell_admins
 
     return send

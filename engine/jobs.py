@@ -503,6 +503,17 @@ def digest_due(project: Project, *, now: datetime) -> bool:
     return fire is not None and fire <= now
 
 
+class StillDue(Exception):
+    """Raised by a digest ``send`` that could not deliver now but may later (the chat service
+    rate limited, down, or refusing the bot's credentials): the digest stays due, and the cycle
+    logs one line without a traceback (the job runs every minute). ``stop_round``: every other
+    project would fail alike (the credentials), so the round ends here."""
+
+    def __init__(self, reason: str, *, stop_round: bool = False) -> None:
+        super().__init__(reason)
+        self.stop_round = stop_round
+
+
 def digest_cycle(
     ws: Workspace,
     send: Callable[[str], None],
@@ -528,6 +539,10 @@ def digest_cycle(
                 send(project.name)
                 digest.mark_sent(ws, project.name, now=now)
                 sent.append(project.name)
+        except StillDue as exc:
+            log.info("digest of %s still due: %s", project.name, exc)
+            if exc.stop_round:
+                break
         except Exception:  # isolation: the other projects still get theirs
             log.exception("digest of %s failed", project.name)
     return sent

@@ -270,9 +270,12 @@ def test_a_refused_token_keeps_the_digest_due_stops_rounds_and_is_logged_once(
         assert proposals() == 0 and threads() == 0
         assert _cycle(bot) == []
     assert _last_digest(bot) is None and _last_digest(bot, OTHER) is None  # still due
-    # every call fails alike: each round stops at its first (one proposal, one thread)
-    assert len(bot.api.calls("chat.postMessage")) == 3 * (1 + 1 + 2)  # + two digests a cycle
+    # every call fails alike: each round stops at its first (one proposal, one thread, one
+    # digest), and the digests that stay due say so in one quiet line, without a traceback
+    assert len(bot.api.calls("chat.postMessage")) == 3 * (1 + 1 + 1)
     assert _dms(bot) == []
+    assert not [r for r in caplog.records if r.exc_info], "a traceback every minute"
+    assert not any("digest of" in x and "failed" in x for x in _lines(caplog))
     token = [x for x in _lines(caplog, logging.ERROR) if x.startswith("Slack refuses")]
     assert token == [TOKEN_LINE.format("token_revoked")]
     bot.api.all_error = "invalid_auth"  # another cause: said once too
