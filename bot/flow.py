@@ -229,7 +229,14 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
     settled = labeling.let_go_of_settled(services.ws, project=project)
     shown = labeling.tasks_on_screen(services.ws, project=project)
     for task, channel, ts in shown:
-        services.courier.update(views.labeling_message(_card(task)), channel=channel, ts=ts)
+        try:
+            services.courier.update(views.labeling_message(_card(task)), channel=channel, ts=ts)
+        except SlackApiError as exc:
+            if is_auth_error(exc):
+                raise  # every other message would fail alike
+            # deleted by the expert, say: its old buttons are still answered with today's
+            # labels, and the other messages are redrawn
+            log.info("could not redraw %s in %s: %s", task.example_id, channel, error_code(exc))
     for gone in settled:
         note = views.info_message(SETTLED_NOTE)
         try:

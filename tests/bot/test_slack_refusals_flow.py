@@ -213,3 +213,27 @@ def test_a_rate_limited_auth_test_fails_the_request_fast(bot: Bot, bank: dict[st
     started = time.monotonic()
     answer = bot.slack.command(U1)
     assert time.monotonic() - started < 3 and answer.status_code == 500
+
+
+def test_a_refused_redraw_after_a_taxonomy_change_does_not_stop_the_others(
+    bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a change, each waiting message is redrawn with today's labels; one that Slack
+    refuses (deleted by its expert) is logged and the next is still redrawn."""
+    from bot import flow
+    from engine import taxonomy
+
+    first = _start(bot)
+    bot.slack.command("U0BOB")
+    bot.settle()
+    (second,) = bot.slack.open_examples("U0BOB")
+    taxonomy.add_labels(bot.ws, project=PROJECT, names=["brand_new"], actor="t", rescore=False)
+    bot.api.fail_next("chat.update", error=GONE)  # the first redraw, whichever it is
+    with caplog.at_level(logging.INFO):
+        assert flow.redraw_on_screen(bot.services, project=PROJECT) == 2
+    shown = [x for user in (U1, "U0BOB") for x in bot.slack.open_examples(user)]
+    assert sorted(example_id(x) for x in shown) == sorted(map(example_id, (first, second)))
+    redrawn = [x for x in shown if "brand_new" in [c.text for c in choices(x)]]
+    assert len(redrawn) == 1  # the other one, although the first was refused
+    assert len(bot.api.calls("chat.update")) == 2
+    assert GONE in caplog.text
