@@ -34,14 +34,14 @@ def digest(
     if post:
         from bot.config import get_slack_settings
         from bot.delivery import make_client
-        from bot.digests import post_digest
+        from bot.digests import post_digest, refusal_cause
 
         posted = post_digest(make_client(get_slack_settings()), ws, name)
         if posted.notified_admins:
-            err.print(
-                f"not posted: the bot is not in {posted.channel}; told "
-                + ", ".join(posted.notified_admins)
+            cause = refusal_cause(
+                posted.refused or "not_in_channel", project=name, channel=posted.channel
             )
+            err.print(f"not posted: {cause}; told " + ", ".join(posted.notified_admins))
             raise typer.Exit(1)
         mark_sent(ws, name)
         out.print(f"digest posted to {posted.channel} (message {posted.ts})")

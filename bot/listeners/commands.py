@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 
 from bot import admin, flow, ids, rhythm_flow, taxonomy_flow
 from bot import views as blocks
+from bot.digests import refusal_cause
 from bot.listeners.registrar import Registrar
 from bot.services import Services
 from bot.slack_text import escape, plain_from_slack, unescape
@@ -171,10 +172,13 @@ def _admin_command(
         respond(**answer, response_type="ephemeral")
     elif verb == "digest":
         posted = admin.post_digest_now(services, project=project)
+        cause = refusal_cause(
+            posted.refused or "not_in_channel", project=project, channel=posted.channel
+        )
         text = (
             f"Digest of *{escape(project)}* posted in <#{posted.channel}>."
             if not posted.notified_admins
-            else f"Not posted: labelbot is not in <#{posted.channel}> (admins were told)."
+            else f"Not posted: {escape(cause)} (admins were told)."
         )
         respond(**blocks.info_message(text), response_type="ephemeral")
     else:

@@ -286,3 +286,14 @@ def test_a_refused_token_keeps_the_digest_due_stops_rounds_and_is_logged_once(
     bot.api.all_error = None  # the app reinstalled: what waited goes out
     assert _cycle(bot) == [PROJECT, OTHER]
     assert proposals() == 2 and threads() == 2
+
+
+def test_digest_now_says_why_slack_refused_it(two: Bot) -> None:
+    """`/label digest` in an archived channel says it is archived (not "labelbot is not in")."""
+    bot = two
+    bot.api.fail_target("chat.postMessage", CHANNEL, "is_archived")
+    bot.slack.command(A1, "digest", channel=CHANNEL)
+    bot.settle()
+    (said,) = bot.slack.ephemerals(A1)
+    assert "Not posted: Slack said is_archived (C0PROJECT is archived)" in said, said
+    assert "not in" not in said
