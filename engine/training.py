@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+import secrets
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -220,7 +221,9 @@ def train_project(
         metrics["annotations_read_through"] = pool.read_through
         metrics["annotations_through_count"] = pool.read_count
         model.encoder = ws.encoder.name
-        path = ws.model_dir(name) / f"v{run.version}.npz"
+        # a name of its own, not only vN: a database and its `db copy` sharing one data dir
+        # both have a v3, and one's training replaced the other's active model file
+        path = ws.model_dir(name) / f"v{run.version}-{secrets.token_hex(4)}.npz"
         model.save(path)
         promote, reason = promotion_decision(
             project.settings,

@@ -306,6 +306,8 @@ def test_a_model_stored_by_an_older_relative_path_is_found_under_the_data_dir(
     _label(ws, truth, 10)
     run = training.train_project(ws, "bank")
     assert run.artifact_path is not None and Path(run.artifact_path).is_absolute()
+    stored_file = Path(run.artifact_path)  # named as files were then, too
+    stored_file.rename(stored_file.with_name(f"v{run.version}.npz"))
     with session_scope(ws.db) as s:
         stored = s.get(ModelRun, run.id)
         assert stored is not None
