@@ -397,6 +397,16 @@ def replacing(path: Path) -> Iterator[TextIO]:
     target = Path(os.path.realpath(path))  # through a symlink, to the file it names
     if target.is_dir():
         raise InvalidInputError(f"{path}: is a folder; name a file to write")
+    if target.exists() and not target.is_file():
+        # a device or a pipe (/dev/null, /dev/stdout, a FIFO a script reads): written as it is,
+        # never replaced by a regular file beside it (as root, renaming over /dev/null worked)
+        try:
+            special = target.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise _unwritable(path, exc, target.parent) from exc
+        with special:
+            yield special
+        return
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         handle = temporary.open("x", encoding="utf-8", newline="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -19,7 +20,7 @@ from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
 from storage.db import busy_error
-from storage.errors import LabelbotError, NotFoundError
+from storage.errors import ConfigurationError, LabelbotError, NotFoundError
 
 if TYPE_CHECKING:
     from storage.models import ModelRun
@@ -202,6 +203,10 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except LabelbotError as exc:
             _fail(exc, kwargs.get("name"))
+        except OSError as exc:
+            if exc.errno not in _DISK_ERRNOS:
+                raise
+            _fail(_disk_error(exc), kwargs.get("name"))
         except Exception as exc:
             busy = busy_error(exc)  # storage turns it into one where it can; this is the net
             if busy is None:
@@ -209,6 +214,24 @@ def handle_errors(func: F) -> F:
             _fail(busy, kwargs.get("name"))
 
     return wrapper  # type: ignore[return-value]
+
+
+# A file labelbot could not write or read: a full disk, a read-only or forbidden directory.
+_DISK_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+)
+
+
+def _disk_error(exc: OSError) -> ConfigurationError:
+    """A one-line error for a file the command could not write (or read): which, and why. What
+    was committed before stays committed (an import's rows, say); nothing half-written is kept
+    (model, export and cache files are written beside and moved into place)."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return ConfigurationError(
+        f"could not write{where}: {exc.strerror or exc}; free some space or point "
+        "LABELBOT_DATA_DIR (or --out) somewhere writable, then run it again (what was stored "
+        "before this stays stored)"
+    )
 
 
 def _fail(exc: LabelbotError, name: object) -> NoReturn:
