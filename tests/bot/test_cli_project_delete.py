@@ -11,12 +11,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from bot.cli import app
+from tests.bot.test_cli_audit_fixes import _invoke, _ok
 
 TEXTS = [
     ("the receiving party keeps the information confidential", "NDA"),
@@ -49,16 +47,6 @@ def env(
     get_settings.cache_clear()
 
 
-def _invoke(*args: str, **kwargs: Any) -> Any:
-    return CliRunner().invoke(app, list(args), **kwargs)
-
-
-def _ok(*args: str) -> str:
-    result = _invoke(*args)
-    assert result.exit_code == 0, result.output
-    return str(result.output)
-
-
 def _project(name: str, tmp_path: Path, *, train: bool = True) -> None:
     _ok("project", "create", name, "--labels", "NDA,Lease")
     path = tmp_path / f"{name}.csv"
@@ -77,6 +65,11 @@ def _files(env: dict[str, str]) -> set[str]:
     return {str(p.relative_to(root)) for p in found if p.is_file() and "embeddings" not in p.parts}
 
 
+def _models(files: set[str], project: str) -> set[str]:
+    """The project's model files among ``files`` (named vN-<random>.npz)."""
+    return {f for f in files if f.startswith(f"models/{project}/v")}
+
+
 def _projects() -> list[str]:
     return [line.split()[1] for line in _ok("project", "list").splitlines() if "│" in line]
 
@@ -88,7 +81,8 @@ def test_yes_deletes_says_what_went_and_leaves_the_other_project(
     _project("keep", tmp_path)
     _ok("labels", "add", "trial", "Other")  # a taxonomy change too
     before = _files(env)
-    assert {"models/trial/v1.npz", "models/keep/v1.npz"} <= before
+    (trial_model,) = _models(before, "trial")
+    (keep_model,) = _models(before, "keep")
     kept_export = _ok("export", "keep")
 
     result = _invoke("project", "delete", "trial", "--yes")
@@ -104,12 +98,12 @@ def test_yes_deletes_says_what_went_and_leaves_the_other_project(
     removed = {line.removeprefix("removed ") for line in lines[2:]}
     root = env["LABELBOT_DATA_DIR"]
     assert {str(Path(root, p)) for p in before - _files(env)} == removed
-    assert f"{root}/models/trial/v1.npz" in removed
+    assert f"{root}/{trial_model}" in removed
     assert any(p.startswith(f"{root}/graphs/") and p.endswith("/project-1.npz") for p in removed)
     assert len(removed) == 2
     assert _projects() == ["keep"]
     assert _ok("export", "keep") == kept_export
-    assert "models/keep/v1.npz" in _files(env)
+    assert keep_model in _files(env)
     assert any(Path(root, "embeddings").rglob("*.npz"))  # the shared cache stays
 
 
@@ -179,7 +173,7 @@ def test_at_a_terminal_it_asks_for_the_name(env: dict[str, str], tmp_path: Path)
     code, shown = _at_a_terminal(env, "trial\n", "project", "delete", "trial")
     assert code == 0, shown
     assert "deleted project 'trial': 4 examples, 4 labels, 1 model version" in shown
-    assert _projects() == [] and not _files(env) & {"models/trial/v1.npz"}
+    assert _projects() == [] and not _models(_files(env), "trial")
 
 
 def test_help_fits_80_columns() -> None:
