@@ -22,11 +22,18 @@ $(STAMP): pyproject.toml
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/labelbot demo
 
+# The suite runs in parallel worker processes (pytest-xdist), one per core up to 4: most tests
+# wait on SQLite, PostgreSQL or loopback HTTP, and on 2 cores two workers halve the wall time
+# (README, Development). Each test has its own database either way. `make test WORKERS=0` runs it
+# in one process; a single file is quickest as `.venv/bin/pytest tests/...`.
+WORKERS ?= auto
+PYTEST  := HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(WORKERS) --maxprocesses 4 --durations 15
+
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-fast: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .
