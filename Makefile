@@ -38,7 +38,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy engine storage
+	$(BIN)/mypy engine storage bot
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/engine_speed.py

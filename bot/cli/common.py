@@ -34,9 +34,10 @@ class Command(TyperCommand):
     """Help in the shape labelbot's README shows, whatever typer's version: arguments by their
     names in capitals (or their metavar), `[NAME]` when optional, with no Python type beside
     them (typer 0.2x writes required arguments in braces, `{name}`, and lists as
-    `<list[str]>`)."""
+    `<list[str]>`). The click objects are typed Any: typer 0.29 vendors its own click
+    (typer._click), older ones use click itself."""
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
             if param.param_type_name == "argument":
@@ -46,7 +47,7 @@ class Command(TyperCommand):
                 pieces.extend(param.get_usage_pieces(ctx))
         return pieces
 
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_options(self, ctx: Any, formatter: Any) -> None:
         arguments, options = [], []
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
@@ -64,16 +65,17 @@ class Command(TyperCommand):
                 formatter.write_dl(options)
 
 
-def _argument_name(param: click.Parameter) -> str:
+def _argument_name(param: Any) -> str:
     if param.metavar:
-        return param.metavar
+        return str(param.metavar)
     return str(param.name).upper() + ("..." if param.nargs != 1 else "")
 
 
 class Typer(typer.Typer):
     """typer.Typer whose commands render their help with :class:`Command`."""
 
-    def command(  # type: ignore[override]
+    # older typers: its signature differs (override); typer 0.29: nothing to ignore
+    def command(  # type: ignore[override, unused-ignore]
         self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any
     ) -> Callable[[Any], Any]:
         return super().command(name, cls=cls or Command, **kwargs)

@@ -237,7 +237,7 @@ def _guidelines(card: ExampleCard, room: int) -> list[Block]:
     if not described:
         return []
     heads = [f"*{escape(lb.name)}*: " for lb in described]
-    bodies = [escape(lb.description) for lb in described]
+    bodies = [escape(lb.description or "") for lb in described]
     lines = [head + body for head, body in zip(heads, bodies, strict=True)]
     if sum(map(len, lines)) > room or max(map(len, lines)) > CONTEXT_TEXT_MAX:
         note = guidelines_note(card.project)
