@@ -156,6 +156,23 @@ def _sync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# What Model.save always writes, small enough to read for a look at a file (not the pool)
+_HEADER = ("kind", "n_classes", "weight", "bias", "temperature", "k")
+
+
+def check_model_file(path: Path) -> None:
+    """Look at a model file without loading it: its zip index is whole (a file cut short, by a
+    full disk or a crash, loses it: the index is written last) and its small arrays read back.
+    Raises what :func:`load_model` raises on such a file; the pool and spread arrays, the bulk
+    of a blend's file, are not read."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        missing = [key for key in _HEADER if key not in data.files]
+        if missing:
+            raise KeyError(f"no {', '.join(missing)} in the file")
+        for key in _HEADER:
+            np.asarray(data[key])  # read back (zipfile checks each member's CRC)
+
+
 def load_model(path: Path) -> Model:
     """Read a model written by :meth:`Model.save`."""
     with np.load(Path(path), allow_pickle=False) as data:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,9 @@ MAX_SMALL_SHARDS = 32
 # New vectors are written to the cache every this many texts while a long embedding runs, so an
 # interrupted import (Ctrl-C, a killed process) keeps what it encoded: the re-run starts there.
 CHECKPOINT_TEXTS = SMALL_SHARD_ROWS
+# The temporary file a shard is written to (".shard-<uuid hex>.npz.tmp"): a process killed
+# while writing leaves it (engine.training.remove_leftovers)
+TEMP_NAME = re.compile(r"\.shard-[0-9a-f]{32}\.npz\.tmp")
 
 Vectors = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
@@ -94,11 +98,15 @@ class EmbeddingCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"shard-{uuid.uuid4().hex}.npz"
         tmp = self.directory / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            np.savez(fh, keys=keys, vectors=rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.directory / name)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, keys=keys, vectors=rows)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.directory / name)
+        except BaseException:  # a full disk, Ctrl-C; only a killed process leaves it behind
+            tmp.unlink(missing_ok=True)
+            raise
         self._add_shard(name, keys, rows, repoint=repoint)
 
     def _merge_small_shards(self) -> None:

@@ -259,6 +259,13 @@ def _train_held(
         # process that died (or whose lease lapsed), however recently it started. It is marked
         # failed, not awaited, with no cut-off by this process's clock.
         models.fail_abandoned_runs(session=session, project_id=found.id)
+    # Files a killed process left half-written beside the models, graphs and embeddings: here,
+    # at the start of every training (`labelbot train`, `label`'s retrain key, the scheduler),
+    # so a data dir used only from the command line is tidied too, once per training rather
+    # than at every poll; under the lease, as the database's leftovers are. Deleting is safe
+    # only because of the age: another project's training, an import or a predict may be
+    # writing beside them now, and their files are minutes old at most.
+    training.remove_leftovers(ws.settings.data_dir)
     return training.train_project(ws, name, kind=kind, progress=progress)
 
 
@@ -286,6 +293,31 @@ def train_now(
             f"again when it finishes, or after {until:%H:%M:%S} UTC if that process has died"
         )
     return run
+
+
+STOPPED = "stopped: the training process ended without finishing; the next training marks it failed"
+
+
+def training_states(ws: Workspace, name: str) -> dict[int, str]:
+    """Each run of ``name`` still marked ``training`` (by version): "training" while a process holds
+    the project's training lease, "stopped" when none does -- its process was killed (SIGKILL,
+    out of memory, a power loss) and the next training marks it failed
+    (``models.fail_abandoned_runs``). The lease counts as not held once released or lapsed (at
+    most TRAIN_LEASE after its last renewal), or at once when its owner is a process of this
+    machine that has ended (:func:`owner_ended`). Reads only, for `status` and `models`.
+
+    The runs and the lease are read in one snapshot: a run that finished, or one that started,
+    while they were read is not taken for one left by a dead process."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=name)
+        assert found.id is not None
+        runs = models.list_model_runs(session=session, project_id=found.id)
+        versions = [r.version for r in runs if r.status == "training"]
+        if not versions:
+            return {}
+        lease = leases.held(session=session, name=f"train:{name}")
+    alive = lease is not None and not owner_ended(lease.owner)
+    return dict.fromkeys(versions, "training" if alive else "stopped")
 
 
 def _runs(session, project_id: int) -> tuple[ModelRun | None, ModelRun | None]:  # type: ignore[no-untyped-def]

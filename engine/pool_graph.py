@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -33,11 +34,14 @@ from engine.classifier import (
     top_k_negated,
 )
 
-__all__ = ["DEFAULT_K", "extend_neighbours", "graph_path", "pool_graph", "row_keys"]
+__all__ = ["DEFAULT_K", "TEMP_NAME", "extend_neighbours", "graph_path", "pool_graph", "row_keys"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_K = 10  # build_pool_graph's default: what train_model and cross-validation build
+# The temporary file _save writes beside a graph (".project-7.npz.<8 random characters>.tmp",
+# tempfile.mkstemp's): a process killed while writing leaves it (engine.training.remove_leftovers)
+TEMP_NAME = re.compile(r"\.project-\d+\.npz\.[a-z0-9_]{8}\.tmp")
 
 
 def graph_path(data_dir: Path, *, encoder: str, project_id: int) -> Path:

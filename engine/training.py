@@ -15,23 +15,35 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
 import secrets
+import time
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from engine import taxonomy
 from engine.audit import audit_report
-from engine.classifier import KINDS, Model, PoolGraph, load_model, train_model
+from engine.classifier import (
+    KINDS,
+    Model,
+    PoolGraph,
+    check_model_file,
+    load_model,
+    train_model,
+)
+from engine.embeddings import TEMP_NAME as SHARD_TEMP_NAME
 from engine.evaluation import cv_metrics
 from engine.forecast import counted, prediction_agreement
+from engine.pool_graph import TEMP_NAME as GRAPH_TEMP_NAME
 from engine.pool_graph import graph_path, pool_graph
 from engine.rare import RareClassBoost, label_query
 from engine.strategies import (
@@ -55,6 +67,7 @@ from storage.repositories import assignments, examples, feedback, models, projec
 from storage.repositories.models import PredictionRow
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DEFAULT_BATCH = 20  # examples the strategy ranks first after each model (the next batch asked)
 TOP_K = 5  # probabilities stored per example
@@ -68,6 +81,12 @@ _SCORING_TRIES = 3
 # (full-width ones from a phone's keyboard count; isdigit()'s "²", which int() refuses, does not).
 _VERSION = re.compile(r"[vV]?(\d+)")
 MAX_VERSION_DIGITS = 9  # a version past 999,999,999 is a typo (and past SQLite's INTEGER, 20)
+# The temporary file Model.save writes beside a model file train_project names (vN-<8 hex>.npz;
+# vN.npz before): ".v3-1a2b3c4d.npz.<8 random characters>.tmp", tempfile.mkstemp's
+MODEL_TEMP_NAME = re.compile(r"\.v\d+(?:-[0-9a-f]{8})?\.npz\.[a-z0-9_]{8}\.tmp")
+# A temporary file older than this is no write in progress, whichever process made it: each is
+# written in seconds, and its modification time moves on while it is written
+LEFTOVER_AGE = timedelta(hours=1)
 
 
 @dataclass
@@ -282,6 +301,54 @@ def train_project(
     if stale:
         _rescore_after(ws, name, f"v{version}")
     return run
+
+
+def remove_leftovers(
+    data_dir: Path, *, older_than: timedelta = LEFTOVER_AGE, now: float | None = None
+) -> list[Path]:
+    """Delete the temporary files that processes killed while writing (SIGKILL, the OOM killer,
+    a power loss) left beside the model files, pool graphs and embedding shards under
+    ``data_dir``: only names of the exact forms their writers use (``MODEL_TEMP_NAME``,
+    ``pool_graph.TEMP_NAME``, ``embeddings.TEMP_NAME``), in the folders they write to, and only
+    once unchanged for ``older_than`` (a write in progress in another process is never
+    touched). ``now``: seconds since the epoch (tests). Returns what was deleted; one that
+    cannot be is logged and left (this is tidying: it never stops the caller)."""
+    cutoff = (time.time() if now is None else now) - older_than.total_seconds()
+    removed: list[Path] = []
+    for folder, pattern in (
+        ("models", MODEL_TEMP_NAME),  # models/<project>/
+        ("graphs", GRAPH_TEMP_NAME),  # graphs/<encoder>/
+        ("embeddings", SHARD_TEMP_NAME),  # embeddings/<encoder>/
+    ):
+        for sub in _subfolders(Path(data_dir) / folder):
+            try:
+                entries = list(os.scandir(sub))
+            except OSError:  # gone since, or not readable: nothing to tidy there
+                continue
+            for entry in entries:
+                try:
+                    if (
+                        pattern.fullmatch(entry.name)
+                        and entry.is_file(follow_symlinks=False)
+                        and entry.stat(follow_symlinks=False).st_mtime < cutoff
+                    ):
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+                except FileNotFoundError:
+                    continue  # another process tidied it first
+                except OSError as exc:
+                    log.warning("cannot remove the leftover file %s: %s", entry.path, exc)
+    if removed:
+        log.info("removed %s left by killed processes", counted(len(removed), "temporary file"))
+    return removed
+
+
+def _subfolders(folder: Path) -> list[str]:
+    """The folders directly in ``folder`` (none when it does not exist)."""
+    try:
+        return [e.path for e in os.scandir(folder) if e.is_dir()]
+    except OSError:
+        return []
 
 
 def _overtaken(session: Any, project_id: int, *, version: int, before: int | None) -> str | None:
@@ -845,32 +912,10 @@ def _load_active(
     try:
         model, mismatch = _load_run(ws, run)
     except (FileNotFoundError, NotFoundError) as exc:
+        # no log line here: predict's error says it all (the CLI printed both, two lines of
+        # the same news), and training and re-scoring log their own, naming what they do next
         pinned = project.settings.get("pinned_version") == run.version
-        where = (
-            f"{ws.settings.artifact_file(run.artifact_path)} "
-            f"(LABELBOT_DATA_DIR {ws.settings.data_dir})"
-            if run.artifact_path
-            else "(it was pruned)"
-        )
-        if isinstance(exc, NotFoundError):  # the file is there, but empty or damaged
-            log.warning("model v%s of %s is unusable: %s", run.version, name, exc)
-            cause = exc.__cause__
-            detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-            problem = f"cannot be read: its file {where} is empty or damaged ({detail})"
-        else:
-            problem = f"is missing its file {where}"
-        unusable = DamagedModelFile if isinstance(exc, NotFoundError) else NotFoundError
-        return (
-            run,
-            None,
-            unusable(
-                f"model v{run.version} of {name!r} {problem}: "
-                f"retrain with `labelbot train {name}`"
-                + (f" (it is pinned: `labelbot models unpin {name}` first)" if pinned else "")
-                + f", or make a version whose file is usable answer with "
-                f"`labelbot models rollback {name} VERSION`"
-            ),
-        )
+        return run, None, _unusable(ws, name, run=run, exc=exc, pinned=pinned)
     if mismatch is not None:
         return (
             run,
@@ -892,30 +937,94 @@ def _load_run(ws: Workspace, run: ModelRun) -> tuple[Model, str | None]:
     key = ("model", run.id)
     model = ws.memo.get(key)
     if model is None:
-        if not run.artifact_path:  # pruned: the database says so (the file went after)
-            raise FileNotFoundError(run.version)
-        path = ws.settings.artifact_file(run.artifact_path)
-        try:
-            model = load_model(path)
-        except FileNotFoundError:
-            raise
-        # what np.load and the reads of its arrays raise on an empty, cut-short or overwritten
-        # file (no pickle: load_model refuses it, with a ValueError)
-        except (
-            EOFError,
-            OSError,
-            ValueError,
-            KeyError,
-            TypeError,
-            zipfile.BadZipFile,
-            zlib.error,
-        ) as exc:
-            raise NotFoundError(
-                f"the file of model v{run.version}, {path}, is empty or damaged "
-                f"({type(exc).__name__}: {exc})"
-            ) from exc
+        model = _read_run_file(ws, run, read=load_model)
         ws.memo[key] = model
     return model, encoder_mismatch(ws, model)
+
+
+# what np.load and the reads of its arrays raise on an empty, cut-short or overwritten file (no
+# pickle: load_model refuses it, with a ValueError); FileNotFoundError, an OSError, is let through
+_UNREADABLE = (EOFError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
+
+
+def _read_run_file(ws: Workspace, run: ModelRun, *, read: Callable[[Path], _T]) -> _T:
+    """``read`` applied to ``run``'s file. Raises FileNotFoundError when the file is gone, or
+    was pruned (no ``artifact_path``), and NotFoundError naming the file when it cannot be read
+    (empty or damaged, e.g. cut short by a crash)."""
+    if not run.artifact_path:  # pruned: the database says so (the file went after)
+        raise FileNotFoundError(run.version)
+    path = ws.settings.artifact_file(run.artifact_path)
+    try:
+        return read(path)
+    except FileNotFoundError:
+        raise
+    except _UNREADABLE as exc:
+        raise NotFoundError(
+            f"the file of model v{run.version}, {path}, is empty or damaged "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _unusable(
+    ws: Workspace,
+    name: str,
+    *,
+    run: ModelRun,
+    exc: FileNotFoundError | NotFoundError,
+    pinned: bool,
+) -> NotFoundError:
+    """The error saying that ``run``'s file is missing (``exc`` a FileNotFoundError) or cannot
+    be read (a NotFoundError from :func:`_read_run_file`), and how to get out."""
+    where = (
+        f"{ws.settings.artifact_file(run.artifact_path)} (LABELBOT_DATA_DIR {ws.settings.data_dir})"
+        if run.artifact_path
+        else "(it was pruned)"
+    )
+    if isinstance(exc, NotFoundError):  # the file is there, but empty or damaged
+        cause = exc.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        problem = f"cannot be read: its file {where} is empty or damaged ({detail})"
+    else:
+        problem = f"is missing its file {where}"
+    unusable = DamagedModelFile if isinstance(exc, NotFoundError) else NotFoundError
+    return unusable(
+        f"model v{run.version} of {name!r} {problem}: "
+        f"retrain with `labelbot train {name}`"
+        + (f" (it is pinned: `labelbot models unpin {name}` first)" if pinned else "")
+        + f", or roll back to a version whose file is usable with "
+        f"`labelbot models rollback {name} VERSION`"
+    )
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """Why the active model cannot answer, seen from its file: ``short`` for a table's cell,
+    ``message`` (one line) saying which file and what to do."""
+
+    version: int
+    short: str
+    message: str
+
+
+def active_model_problem(ws: Workspace, name: str) -> FileProblem | None:
+    """What is wrong with the active model's file (None: nothing seen, or no model yet), for
+    `status` and `models`: missing, pruned, or unreadable (empty, cut short by a full disk or a
+    crash). A cheap look (:func:`~engine.classifier.check_model_file`: the file's index and
+    small arrays), and the encoder is not loaded: a model trained on another encoder's
+    embeddings is found out only when it is used (predict says so). Writes nothing."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        run = models.get_active_model_run(session=session, project_id=project.id)
+    if run is None:
+        return None
+    try:
+        _read_run_file(ws, run, read=check_model_file)
+    except (FileNotFoundError, NotFoundError) as exc:
+        pinned = project.settings.get("pinned_version") == run.version
+        error = _unusable(ws, name, run=run, exc=exc, pinned=pinned)
+        return FileProblem(version=run.version, short=_why_unusable(error), message=str(error))
+    return None
 
 
 class DamagedModelFile(NotFoundError):

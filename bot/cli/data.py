@@ -595,12 +595,26 @@ def status(
     90% interval when there is one, the cross-validated one marked as such (it reads low: the
     queue chose those labels); then the classes still too rare to learn, the experts' agreement
     and open mislabel reviews, when there are any."""
+    from engine import jobs, training
     from engine.evaluation import explain_status
 
     ws = workspace()
     # with ws: per-class F1 under today's names (a label renamed since keeps its score), and
     # the cross-validation caveat only when the queue chose the training labels
     info = explain_status(projects.project_status(ws, name), ws=ws)
+    # what the stored rows cannot say: whether a run marked training still has a process (one
+    # killed reads "stopped"), and whether the active model's file is there and readable
+    info["training"] = [
+        {
+            "version": version,
+            "state": state,
+            "description": jobs.STOPPED if state == "stopped" else "training now",
+        }
+        for version, state in sorted(jobs.training_states(ws, name).items())
+    ]
+    if info["model"]:
+        problem = training.active_model_problem(ws, name)
+        info["model"]["file_problem"] = None if problem is None else problem.message
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
@@ -648,8 +662,14 @@ def _model_lines(model: dict[str, Any] | None) -> list[str]:
 
 def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
     """What status adds after the table, when there is something to say: the classes still too
-    rare to learn, the experts' agreement and the open mislabel reviews."""
+    rare to learn, the experts' agreement and the open mislabel reviews; first, whether the
+    active model's file is unusable and a run's training process ended without finishing."""
     notes = []
+    problem = (info["model"] or {}).get("file_problem")
+    if problem:
+        notes.append(problem)
+    for run in info.get("training", []):
+        notes.append(f"v{run['version']} {run['description']}")
     rare = info["rare"]
     if rare["too_rare"] and info["labeled"]:  # before any label, every class is "too rare"
         notes.append(

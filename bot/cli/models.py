@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from bot.cli.common import app, handle_errors, out, workspace
 from storage.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from storage.models import ModelRun
 
 ACTIONS = ("pin", "unpin", "rollback", "promote")
 # `worker --poll-seconds` below this is refused: the scheduler would do little but poll
@@ -82,13 +85,16 @@ def models_cmd(
 
 
 def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
-    from engine import projects, training
+    from engine import jobs, projects, training
 
     pinned = projects.get_project(ws, name).settings.get("pinned_version")
     versions = training.list_versions(ws, name)
     if not versions:
         out.print(f"no models yet: `labelbot train {name}`", highlight=False)
         return
+    # a run left "training" by a killed process reads "stopped"; the active model's file looked at
+    states = jobs.training_states(ws, name)
+    problem = training.active_model_problem(ws, name)
     table = Table("version", "trained", "labels", "kind", "CV acc", "audit acc", "status", "")
     sizes = set()  # audit set sizes the versions were scored on
     for run in versions:
@@ -97,7 +103,7 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
             sizes.add(audit.get("n"))
         marks = []
         if run.is_active:
-            marks.append("active")
+            marks.append("active" if problem is None else f"active, but {problem.short}")
         if run.version == pinned:
             marks.append("pinned")
         promotion = run.metrics.get("promotion") or {}
@@ -110,10 +116,15 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
             run.kind,
             f"{run.metrics['accuracy']:.3f}" if "accuracy" in run.metrics else "-",
             _audit_cell(audit),
-            run.status + ("" if run.artifact_path or run.status != "ready" else " (file pruned)"),
+            _status_cell(run, states.get(run.version)),
             ", ".join(marks),
         )
     out.print(table)
+    for run in versions:
+        if states.get(run.version) == "stopped":
+            out.print(f"v{run.version} {jobs.STOPPED}", highlight=False)
+    if problem is not None:
+        out.print(problem.message, highlight=False, markup=False)
     if len(sizes) > 1:  # each version was scored on the audit labels there were when it trained
         out.print(
             "audit acc: measured when each version was trained, on the n audit labels there "
@@ -121,6 +132,15 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
             "reads 1.000 easily)",
             highlight=False,
         )
+
+
+def _status_cell(run: ModelRun, state: str | None) -> str:
+    """A run's status as the table shows it: "stopped" for one whose training process ended
+    without finishing (``state``, from ``jobs.training_states``), "(file pruned)" after a
+    finished one whose file was deleted."""
+    if run.status == "training" and state == "stopped":
+        return "stopped"
+    return run.status + ("" if run.artifact_path or run.status != "ready" else " (file pruned)")
 
 
 def _audit_cell(audit: dict[str, Any]) -> str:

@@ -79,7 +79,8 @@ def test_an_empty_or_cut_short_model_file_is_unusable_and_the_retrain_replaces_i
     assert f"model v1 of 'bank' cannot be read: its file {path}" in message
     assert "is empty or damaged (" in message
     assert "`labelbot train bank`" in message and "`labelbot models rollback bank" in message
-    assert f"model v1 of bank is unusable: the file of model v1, {path}, is empty" in caplog.text
+    # the error is the one word on it (a log line too made the CLI print it twice)
+    assert [r.getMessage() for r in caplog.records if str(path) in r.getMessage()] == []
     assert training.rescore_project(ws, "bank") > 0  # a cold start, not an error
     label_next(ws, truth, 5, annotators=("U1",))
     caplog.clear()
