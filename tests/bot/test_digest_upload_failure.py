@@ -33,9 +33,14 @@ def services(
     url, _ = db_url_and_schema
     built = build_services(slack_settings(url, slack_api.api_url, embedding_cache_dir), ws=ws)
     projects.create_project(ws, name=PROJECT, labels=["a", "b"], channel_id=CHANNEL)
+    now = utcnow()
+    # at the hour opposite this one: it fired about 12 hours ago, and fires next about 12 hours
+    # from now, never within the test's rounds (a midnight digest, with the rounds started just
+    # before midnight, was due again at the round after it)
+    daily = f"0 {(now.hour + 12) % 24} * * *"
     projects.update_settings(
-        ws, project=PROJECT, digest_cron="0 0 * * *", timezone="UTC",
-        last_digest_at=(utcnow() - timedelta(days=1)).isoformat(),
+        ws, project=PROJECT, digest_cron=daily, timezone="UTC",
+        last_digest_at=(now - timedelta(days=1)).isoformat(),
     )  # fmt: skip
     yield built
     built.listener_executor.shutdown(wait=True)
