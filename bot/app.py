@@ -19,7 +19,13 @@ from bot.delivery import single_try
 from bot.listeners import register_all
 from bot.listeners.events import rate_limited
 from bot.services import Services
-from bot.slack_errors import error_code, is_auth_error
+from bot.slack_errors import (
+    CHANNEL_ERRORS,
+    CONTENT_ERRORS,
+    RATE_LIMITED,
+    error_code,
+    is_auth_error,
+)
 from bot.slack_text import Mrkdwn, escape, truncate
 from bot.views.text import FALLBACK_TEXT_MAX
 from storage.errors import LabelbotError, StaleActionError
@@ -157,6 +163,45 @@ class CheckedRespond(Respond):
         return answer
 
 
+def _slack_refusal(error: Exception, body: dict[str, Any], context: BoltContext) -> str:
+    """What the user is told when a Web API call of their request was refused (other than the
+    token): why, and whether trying again can help. Logged as a warning when it is Slack's or
+    the workspace's doing, as an error with its traceback when it is labelbot's (a message Slack
+    refuses as built, an error code labelbot does not know)."""
+    code = str(error_code(error))
+    request = body.get("type") or body.get("command") or "unknown"
+    said = f"(`{escape(code)}`)"
+    if code == RATE_LIMITED:
+        log.warning("a %s request of %s ended: Slack rate-limited it", request, context.user_id)
+        return (
+            f":warning: Slack is limiting how fast labelbot may write just now {said}. What you "
+            "did before this is kept; please try again in a minute."
+        )
+    if code in CHANNEL_ERRORS:
+        log.warning("a %s request of %s ended: Slack said %s", request, context.user_id, code)
+        why = {
+            "not_in_channel": "labelbot is not a member of that channel: invite it with "
+            "`/invite @labelbot`, then try again",
+            "channel_not_found": "Slack does not know that channel (deleted, or private "
+            "without labelbot in it): a project admin can set another with `labelbot project "
+            "set NAME --channel C0123`",
+        }.get(code, "that channel is archived: unarchive it, or a project admin can set "
+              "another with `labelbot project set NAME --channel C0123`")  # fmt: skip
+        return f":warning: Slack refused labelbot's message {said}: {why}."
+    log.error("a %s request of %s ended: Slack said %s", request, context.user_id, code,
+              exc_info=error)  # fmt: skip
+    if code in CONTENT_ERRORS:
+        return (
+            f":warning: Slack refused a message labelbot built {said}. That is a bug in "
+            "labelbot (it is logged), and trying again will not help: please tell whoever runs "
+            "labelbot."
+        )
+    return (
+        f":warning: Slack refused a request of labelbot's {said} (it is logged). Please try "
+        "again, and tell whoever runs labelbot if it keeps happening."
+    )
+
+
 def handle_error(
     error: Exception,
     body: dict[str, Any],
@@ -181,6 +226,8 @@ def handle_error(
             code,
         )
         text = f":warning: {TOKEN_REFUSED.format(code=f' (`{code}`)')}"
+    elif error_code(error) is not None:
+        text = _slack_refusal(error, body, context)
     else:
         log.error(
             "listener failed on a %s request",

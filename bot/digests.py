@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.delivery import transient_error
 from bot.proposal_cards import proposal_card
-from bot.slack_errors import CHANNEL_ERRORS, error_code, is_auth_error
+from bot.slack_errors import CHANNEL_ERRORS, CONTENT_ERRORS, error_code, is_auth_error
 from bot.slack_text import escape
 from bot.views.digest import digest_message
 from bot.views.proposals import plain_reason
@@ -28,11 +28,6 @@ from storage.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
-# Slack's refusals of a message's content: a labelbot bug (Block Kit limits), told as one.
-# https://docs.slack.dev/reference/methods/chat.postMessage#errors
-CONTENT_ERRORS = frozenset(
-    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long"}
-)
 # The admins hear of one refusal (project, error, channel, admins) at most this often: the
 # proposal and disagreement jobs meet it every poll (15 s). A little under a day, so that a
 # daily digest refused at the same time each day is told each day.

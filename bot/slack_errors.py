@@ -4,14 +4,24 @@ A Web API call refused with one of ``AUTH_ERRORS`` says the bot token itself no 
 (the app was uninstalled or reinstalled, the token revoked or rotated, the bot user
 deactivated): every call will fail alike until an operator fixes it, so nothing is marked done
 and nothing is given up. One of ``CHANNEL_ERRORS`` says a channel cannot take the bot's
-messages: that project's admins are told, and the other projects go on.
+messages: that project's admins are told, and the other projects go on. One of
+``CONTENT_ERRORS`` refuses a message labelbot built (past a Block Kit limit): a labelbot bug,
+which no retry mends.
 """
 
 from __future__ import annotations
 
 from slack_sdk.errors import SlackApiError
 
-__all__ = ["AUTH_ERRORS", "CHANNEL_ERRORS", "error_code", "is_auth_error", "is_channel_error"]
+__all__ = [
+    "AUTH_ERRORS",
+    "CHANNEL_ERRORS",
+    "CONTENT_ERRORS",
+    "RATE_LIMITED",
+    "error_code",
+    "is_auth_error",
+    "is_channel_error",
+]
 
 # https://docs.slack.dev/reference/methods/chat.postMessage#errors (and auth.test's)
 AUTH_ERRORS = frozenset(
@@ -30,6 +40,12 @@ AUTH_ERRORS = frozenset(
 CHANNEL_ERRORS = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "channel_is_archived"}
 )
+# Slack's refusals of a message's content: a labelbot bug (Block Kit limits), told as one.
+CONTENT_ERRORS = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long"}
+)
+# What a Web API call refused for its rate says once the client's own retries are spent
+RATE_LIMITED = "ratelimited"
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -17,10 +17,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot import flow, ids, views
 from bot.delivery import CONNECTION_ERRORS
-from bot.digests import CONTENT_ERRORS, refused
+from bot.digests import refused
 from bot.proposal_cards import proposal_card
 from bot.services import Services
-from bot.slack_errors import error_code
+from bot.slack_errors import CONTENT_ERRORS, error_code
 from bot.slack_text import escape
 from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
