@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine import labeling, projects, training
@@ -56,3 +60,24 @@ def label_next(
             source=source,
             key=f"{who}:{task.example_id}",
         )
+
+
+@contextmanager
+def python_child(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    """``python -c``-style child process (``args`` after the interpreter), its stdin and stdout
+    piped as text; killed and reaped however the test ends."""
+    process = subprocess.Popen(
+        [sys.executable, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
+
+
+def sigkill(process: subprocess.Popen[str]) -> None:
+    """Kill ``process`` as the OOM killer or `kill -9` would, and see that it died of it."""
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pytest
 from tests.bot.test_cli_audit_fixes import _ok
 from tests.bot.test_cli_project_delete import _project
 from tests.bot.test_cli_project_delete import env as env  # noqa: F401  (the fixture)
+from tests.helpers import python_child, sigkill
 
 STOPPED = "stopped: the training process ended without finishing; the next training marks it failed"
 
@@ -42,22 +40,10 @@ def trained(env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:  #
 
 
 def _kill_a_training(env: dict[str, str]) -> None:
-    trainer = subprocess.Popen(
-        [sys.executable, "-c", KILLED_TRAINER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    )
-    try:
+    with python_child("-c", KILLED_TRAINER, env={**os.environ, **env}) as trainer:
         assert trainer.stdout is not None
         assert trainer.stdout.readline().strip() == "cross-validating"
-        trainer.send_signal(signal.SIGKILL)
-        assert trainer.wait(timeout=60) == -signal.SIGKILL
-    finally:
-        if trainer.poll() is None:
-            trainer.kill()
-            trainer.wait(timeout=60)
+        sigkill(trainer)
 
 
 def _active_file(name: str) -> Path:

@@ -9,9 +9,6 @@ The trainer is a real second process, killed with SIGKILL (SQLite and PostgreSQL
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,7 @@ from engine.config import Settings
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.repositories import leases, models
-from tests.helpers import label_next, load_slice
+from tests.helpers import label_next, load_slice, python_child, sigkill
 
 # A training's first steps, in another process: it takes the lease as `labelbot train` does
 # (jobs._training_lease, renewed), records its run, says which, then waits to be killed
@@ -80,22 +77,11 @@ def test_a_run_whose_trainer_was_killed_reads_stopped_without_a_write(  # type: 
 ) -> None:
     ws = loaded
     url, schema = db_url_and_schema
-    trainer = subprocess.Popen(
-        [sys.executable, "-c", TRAINER, url, schema or ""],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with python_child("-c", TRAINER, url, schema or "") as trainer:
         assert trainer.stdout is not None
         version = int(trainer.stdout.readline())
         assert jobs.training_states(ws, "bank") == {version: "training"}  # it is alive
-        trainer.send_signal(signal.SIGKILL)
-        assert trainer.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if trainer.poll() is None:
-            trainer.kill()
-            trainer.wait(timeout=30)
+        sigkill(trainer)
     with session_scope(ws.db, read_only=True) as s:  # it died holding its lease
         assert leases.held(session=s, name="train:bank") is not None
     # a process of this machine that has ended holds no training: at once, not 15 minutes on

@@ -11,7 +11,6 @@ import logging
 import re
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC
 
@@ -24,6 +23,7 @@ from engine.workspace import Workspace
 from storage.db import make_engine, session_scope
 from storage.errors import ConflictError, NotFoundError
 from storage.repositories import leases
+from tests.helpers import python_child
 from tests.storage.write_lock import SqliteWriteLock
 
 LEASE = "train:bank"
@@ -56,16 +56,8 @@ def ws(db_url_and_schema) -> Iterator[Workspace]:  # type: ignore[no-untyped-def
 @pytest.fixture
 def trainer(db_url_and_schema) -> Iterator[subprocess.Popen[str]]:  # type: ignore[no-untyped-def]
     url, schema = db_url_and_schema
-    process = subprocess.Popen(
-        [sys.executable, "-c", TRAINER, url, schema or ""],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    yield process
-    if process.poll() is None:
-        process.kill()
-    process.wait(timeout=30)
+    with python_child("-c", TRAINER, url, schema or "") as process:
+        yield process
 
 
 def _holder(ws: Workspace) -> str | None:
