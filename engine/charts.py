@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,97 @@ def save_png(fig: Any, path: Path) -> Path:
     (:func:`engine.exporting.replacing`): whole or not at all, and never into a folder that
     does not exist. That is an InvalidInputError ("PATH: cannot write here (no such folder)"),
     not a folder made: a mistyped ``--out /nope/d.png`` used to create /nope."""
+    fit_fonts(fig)
     with replacing(path) as handle:
         fig.savefig(handle.buffer, format="png")
     return path
+
+
+# matplotlib's stand-in that draws every character as a box naming its script: no glyph at all
+_LAST_RESORT = "Last Resort"
+
+
+@functools.cache
+def _charmaps() -> tuple[tuple[str, str, frozenset[int]], ...]:
+    """(family, file, code points) of every font matplotlib can use: those it ships (DejaVu,
+    STIX) and those installed on the machine (a CJK font installed with the system's packages
+    is used; labelbot never downloads one)."""
+    from matplotlib import font_manager, ft2font
+
+    found = []
+    for entry in font_manager.fontManager.ttflist:
+        if entry.name.startswith(_LAST_RESORT):
+            continue
+        try:
+            codes = frozenset(ft2font.FT2Font(entry.fname).get_charmap())
+        except (OSError, RuntimeError, ValueError):  # an unreadable font file: not a candidate
+            continue
+        found.append((entry.name, entry.fname, codes))
+    return tuple(found)
+
+
+def _drawn(text: str) -> list[str]:
+    """The characters of ``text`` that need a glyph: not spaces, nor joiners, bidi marks or
+    variation selectors, which shape their neighbours and draw nothing themselves."""
+    return [
+        c
+        for c in dict.fromkeys(text)
+        if not c.isspace()
+        and unicodedata.category(c) not in ("Cc", "Cf")
+        and not 0xFE00 <= ord(c) <= 0xFE0F
+    ]
+
+
+def missing_glyphs(text: str) -> str:
+    """The characters of ``text`` no font matplotlib can use draws (CJK or Devanagari on a
+    machine with no such font installed: matplotlib draws boxes and warns "Glyph … missing")."""
+    covered = set().union(*(codes for _, _, codes in _charmaps()))
+    return "".join(c for c in _drawn(text) if ord(c) not in covered)
+
+
+def fit_fonts(fig: Any) -> None:
+    """Give each text of ``fig`` whose font lacks some of its characters the fonts that have
+    them, after its own (matplotlib falls back glyph by glyph along a family list): a label
+    "⭐ VIP" draws its star from STIX, which matplotlib ships, and Japanese names draw where a
+    CJK font is installed. Characters no font has are left to the caller (:func:`chart_names`)."""
+    from matplotlib import font_manager
+    from matplotlib.text import Text
+
+    for artist in fig.findobj(Text):
+        text = artist.get_text()
+        if not text or text.isascii():
+            continue
+        own = font_manager.findfont(artist.get_fontproperties())
+        own_codes = next((codes for _, f, codes in _charmaps() if f == own), frozenset())
+        lacking = [ord(c) for c in _drawn(text) if ord(c) not in own_codes]
+        if not lacking:
+            continue
+        extra: list[str] = []
+        for family, _, codes in _charmaps():
+            if family not in extra and any(code in codes for code in lacking):
+                extra.append(family)
+                lacking = [code for code in lacking if code not in codes]
+            if not lacking:
+                break
+        if extra:
+            own_family = font_manager.get_font(own).family_name
+            artist.set_fontfamily([own_family, *extra])
+
+
+def chart_names(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Names as a chart can draw them: a name with a character no font here has is shown as
+    "#1", "#2", … (in order), and the key maps each such id to its name, for the message that
+    carries the chart, which Slack draws in any script. A chart of boxes reads as nothing."""
+    shown: list[str] = []
+    key: dict[str, str] = {}
+    for name in names:
+        if missing_glyphs(name):
+            ident = f"#{len(key) + 1}"
+            key[ident] = name
+            shown.append(ident)
+        else:
+            shown.append(name)
+    return shown, key
 
 
 def learning_curve_png(
@@ -52,6 +142,7 @@ def learning_curve_png(
     ax.grid(True, alpha=0.3)
     for text in ax.legend(loc="lower right").get_texts():
         text.set_parse_math(False)
+    fit_fonts(fig)  # before the layout measures the texts: each with the fonts that draw it
     fig.tight_layout()
     # the demo's --out-dir itself is made; a missing folder above it is refused by save_png
     with contextlib.suppress(FileNotFoundError):

@@ -6,6 +6,7 @@ first, then the examples and their labels go in one transaction.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -113,6 +114,16 @@ def read_file(
 
 def _decode(path: Path) -> str:
     raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode Text" (*.txt) and many Windows tools write UTF-16 with a byte order
+        # mark: the one way out of older Excel that keeps Japanese, Arabic or Hindi text whole
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"{path}: not valid UTF-16 (a broken character at byte {exc.start}); "
+                "save the file as UTF-8"
+            ) from exc
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -124,7 +135,7 @@ def _decode(path: Path) -> str:
 
 def _csv_rows(path: Path, content: str, text_column: str) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(sys.maxsize)  # we enforce our own, clearer, limit per text
-    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+    dialect = "excel-tab" if _tab_separated(path, content) else "excel"
     reader = csv.reader(io.StringIO(content, newline=""), dialect=dialect, strict=True)
     # Each record is reported at the line it starts on: reader.line_num is the line the reader
     # stopped at, further on for a quoted cell over several lines or an unterminated quote.
@@ -171,6 +182,14 @@ def _csv_rows(path: Path, content: str, text_column: str) -> Iterator[tuple[int,
             )
     except csv.Error as exc:
         raise InvalidInputError(f"{path}:{start}: malformed CSV: {exc}") from exc
+
+
+def _tab_separated(path: Path, content: str) -> bool:
+    """A .tsv, or a .txt whose header line has tabs and no comma: Excel's "Unicode Text" is
+    tab-separated (read as comma-separated, its header was one column and no text column)."""
+    suffix = path.suffix.lower()
+    header = content.split("\n", 1)[0]
+    return suffix == ".tsv" or (suffix == ".txt" and "\t" in header and "," not in header)
 
 
 def _check_header(path: Path, header: list[str], text_column: str) -> None:

@@ -31,6 +31,7 @@ do (the CLI acts as the local operator).
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -93,15 +94,37 @@ def is_admin(ws: Workspace, *, project: str, user_id: str) -> bool:
 
 def new_label_name(name: str) -> str:
     """A new label's name as it will be stored (NFC, single spaces: storage's ``label_key``);
-    InvalidInputError when it holds a comma. Lists of labels are comma-separated wherever people
-    type them (`labelbot project create --labels`, `labels add A,B`, `--into A1,A2`, the Slack
-    forms), so a name with a comma could never be named again. Every operation that names a
-    label (add, rename, merge into a new label, split) checks here."""
+    InvalidInputError when it holds a comma or an invisible character (:func:`_invisible`).
+    Lists of labels are comma-separated wherever people type them (`labelbot project create
+    --labels`, `labels add A,B`, `--into A1,A2`, the Slack forms), so a name with a comma could
+    never be named again. Every operation that names a label (project create, add, rename,
+    merge into a new label, split) checks here."""
     if "," in name:
         raise InvalidInputError(
             f"a label name cannot contain a comma: {name!r} (lists of labels are comma-separated)"
         )
+    hidden = [c for c in dict.fromkeys(projects.label_key(name)) if _invisible(c)]
+    if hidden:
+        which = ", ".join(
+            f"U+{ord(c):04X} {unicodedata.name(c, 'control character')}" for c in hidden
+        )
+        raise InvalidInputError(
+            f"a label name cannot contain invisible characters: {name!r} has {which} "
+            "(it would look like another name)"
+        )
     return projects.label_key(name)
+
+
+def _invisible(char: str) -> bool:
+    """A character that draws nothing and is no part of a word: a control character, a zero-width
+    space, a soft hyphen, a byte order mark, a bidi mark or override (U+202E would show the
+    rest of the name backwards). "NDA" with a zero-width space inside beside "NDA" would be
+    two labels that read alike on every button, and could never be typed again. ZWJ and ZWNJ
+    stay: emoji sequences (a family) and Persian or Hindi words need them; emoji tags too (the
+    flag of England)."""
+    if char in "\u200c\u200d" or 0xE0020 <= ord(char) <= 0xE007F:
+        return False
+    return unicodedata.category(char) in ("Cc", "Cf")
 
 
 # --- the operations ------------------------------------------------------------------------------
