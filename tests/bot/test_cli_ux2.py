@@ -180,10 +180,13 @@ def test_import_hints_for_a_directory_and_another_separator(tmp_path: Path) -> N
     said = _run(runner, "import", "p", str(semi), code=2)
     assert "no 'text' column (columns: text;label); is it separated by ';'? save it " in said
     assert "comma-separated" in said
-    tabbed = tmp_path / "tabbed.txt"
+    tabbed = tmp_path / "tabbed.csv"
     tabbed.write_text("text\tlabel\nthe tenant pays\tLease\n", encoding="utf-8")
     said = _run(runner, "import", "p", str(tabbed), code=2)
     assert "is it separated by tabs? save it comma-separated, or name it .tsv" in said
+    # a .txt with tabs is what Excel's "Unicode Text" writes: read as tab-separated
+    said = _run(runner, "import", "p", str(tabbed.rename(tmp_path / "tabbed.txt")))
+    assert "imported 1 new example" in said
     plain = tmp_path / "plain.csv"
     plain.write_text("body,label\nthe tenant pays,Lease\n", encoding="utf-8")
     said = _run(runner, "import", "p", str(plain), code=2)
