@@ -46,7 +46,6 @@ from bot.config import SlackSettings
 from bot.delivery import token_watch
 from bot.services import Services
 from engine import exporting, messaging, predicting, projects
-from engine.evaluation import explain_status
 from engine.importing import MAX_TEXT_CHARS, text_problem
 from storage.errors import (
     ConfigurationError,
@@ -486,8 +485,9 @@ def _rest_router(services: Services) -> APIRouter:
 
     @router.get("/projects/{name}/status", responses=_errors({404: NO_SUCH_PROJECT}))
     def project_status(name: str) -> dict[str, Any]:
-        # as `labelbot status --json`: model.estimate says which accuracy is the headline
-        return explain_status(projects.project_status(ws, name), ws=ws)
+        # `labelbot status --json`'s very JSON (one function): model.estimate says which
+        # accuracy is the headline, model.file_problem and training what the rows cannot
+        return projects.status_report(ws, name)
 
     @router.post(
         "/projects/{name}/predict",

@@ -89,6 +89,12 @@ class Digest:
     # (evaluation.queue_chose_labels, `labelbot status --json`'s "biased"): only then is a
     # cross-validated figure said to read low; imported labels were chosen by no queue
     queue_chosen: bool = True
+    # the active model was trained before the latest taxonomy change: its accuracy and F1
+    # measured the classes as they were (as `labelbot status` says, `before_taxonomy_change`)
+    model_before_change: bool = False
+    model_pinned: bool = False  # the active version is pinned: newer ones are kept, not used
+    # examples with an agreed label (`labelbot status`'s "labeled"); total_labels counts votes
+    labeled_examples: int = 0
 
     def _cv(self, what: str) -> str:
         """``what`` (a cross-validated score), with the queue's caveat when it applies."""
@@ -135,7 +141,18 @@ class Digest:
             if self.accuracy_change is not None
             else ""
         )
-        return f"{interval}{how}{change}"
+        return f"{interval}{how}{change}{self.model_notes()}"
+
+    def model_notes(self) -> str:
+        """What the active model's figures belong to, when it is not simply the latest: a
+        pinned version, one trained before the latest taxonomy change ("" otherwise)."""
+        notes = []
+        if self.model_pinned:
+            notes.append(f"v{self.model_version} is pinned")
+        if self.model_before_change:
+            notes.append("trained before the latest taxonomy change: it measured the labels as "
+                         "they were then")  # fmt: skip
+        return "".join(f"; {n}" for n in notes)
 
     def forecast_line(self) -> str:
         """The forecast toward the target; a latest model that measures the target is there."""
@@ -144,8 +161,10 @@ class Digest:
 
     def summary(self) -> list[str]:
         """The digest as plain lines (the terminal view; Slack gets blocks built from the same)."""
+        # new labels are votes (a second opinion is one); "labeled" is examples, as in status
         lines = [f"{self.project}: {self.labels_since} new labels" + (
-            f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else "")]  # fmt: skip
+            f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else "")
+            + f" ({counted(self.labeled_examples, 'example')} labeled in all)"]  # fmt: skip
         if self.by_annotator:
             lines.append("by " + ", ".join(f"{who} ({n})" for who, n in self.by_annotator))
         if self.accuracy is None:
@@ -246,6 +265,7 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
         proposed = proposals.list_proposals(session=session, project_id=project.id)
         active_labels = tax_repo.active_names(session=session, project_id=project.id)
+        labeled = len(feedback.current_labels(session=session, project_id=project.id))
     changed = taxonomy.changed_at(project)
     curve = [p for r in runs if (p := _point(r, _before(r, changed))) is not None]
     cv_curve = [p for r in runs if (p := _cv_point(r, _before(r, changed))) is not None]
@@ -301,6 +321,10 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         forecast_basis=basis,
         taxonomy_change_at=_change_position(curve),
         queue_chosen=active is None or queue_chose_labels(ws, name, active.metrics),
+        model_before_change=active is not None and _before(active, changed),
+        model_pinned=active is not None
+        and project.settings.get("pinned_version") == active.version,
+        labeled_examples=labeled,
     )
 
 

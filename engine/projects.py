@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.evaluation import IMPORTED
+from engine.evaluation import IMPORTED, explain_status
 from engine.importing import Record, column_notes, read_file
 from engine.rare import MIN_EXAMPLES, rare_labels
-from engine.taxonomy import new_label_name, stale_label_note
+from engine.taxonomy import changed_at, new_label_name, stale_label_note
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
 from storage.errors import ConflictError, InvalidInputError, StaleActionError
@@ -416,12 +416,17 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
     agreement = agreement_report(ws, name)
     model = None
     if run is not None:
+        changed = changed_at(project)
         model = {
             "version": run.version,
             "kind": run.kind,
             "trained_at": run.created_at.isoformat(),
             "labels": run.n_labels,
             "metrics": run.metrics,
+            # what the figures below belong to: a version a person chose to keep (newer ones
+            # are stored, not promoted), and one that measured the classes as they were
+            "pinned": project.settings.get("pinned_version") == run.version,
+            "before_taxonomy_change": changed is not None and run.created_at < changed,
         }
     return {
         "project": name,
@@ -447,6 +452,31 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         "agreement": {**agreement.to_dict(), "summary": agreement.describe()},
         "reviews": review_counts(ws, project=name),
     }
+
+
+def status_report(ws: Workspace, name: str) -> dict[str, Any]:
+    """What `labelbot status NAME --json` prints and `GET /api/projects/NAME/status` answers
+    (one function, so the two never differ): :func:`project_status` with its model's numbers
+    explained (``evaluation.explain_status``: which accuracy is the headline, what the per-class
+    F1 is), and what the stored rows cannot say: each run still marked training (``training``:
+    "training now", or stopped because its process died) and whether the active model's file
+    is usable (``model.file_problem``)."""
+    from engine import jobs, training  # the scheduler's and trainer's modules, when needed
+
+    info = explain_status(project_status(ws, name), ws=ws)
+    info["training"] = [
+        {
+            "version": version,
+            "state": state,
+            "description": jobs.STOPPED if state == "stopped" else "training now",
+        }
+        for version, state in sorted(jobs.training_states(ws, name).items())
+    ]
+    model = info["model"]
+    if model:
+        problem = training.active_model_problem(ws, name)
+        model["file_problem"] = None if problem is None else problem.message
+    return info
 
 
 def _rare(labels: list[Label], per_class: Counter[str], minimum: int) -> dict[str, Any]:

@@ -595,26 +595,11 @@ def status(
     90% interval when there is one, the cross-validated one marked as such (it reads low: the
     queue chose those labels); then the classes still too rare to learn, the experts' agreement
     and open mislabel reviews, when there are any."""
-    from engine import jobs, training
-    from engine.evaluation import explain_status
-
     ws = workspace()
-    # with ws: per-class F1 under today's names (a label renamed since keeps its score), and
-    # the cross-validation caveat only when the queue chose the training labels
-    info = explain_status(projects.project_status(ws, name), ws=ws)
-    # what the stored rows cannot say: whether a run marked training still has a process (one
-    # killed reads "stopped"), and whether the active model's file is there and readable
-    info["training"] = [
-        {
-            "version": version,
-            "state": state,
-            "description": jobs.STOPPED if state == "stopped" else "training now",
-        }
-        for version, state in sorted(jobs.training_states(ws, name).items())
-    ]
-    if info["model"]:
-        problem = training.active_model_problem(ws, name)
-        info["model"]["file_problem"] = None if problem is None else problem.message
+    # the REST API's status too (one function): per-class F1 under today's names, the
+    # cross-validation caveat only when the queue chose the training labels, runs still marked
+    # training (a killed one reads "stopped"), and whether the active model's file is usable
+    info = projects.status_report(ws, name)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
@@ -665,7 +650,19 @@ def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
     rare to learn, the experts' agreement and the open mislabel reviews; first, whether the
     active model's file is unusable and a run's training process ended without finishing."""
     notes = []
-    problem = (info["model"] or {}).get("file_problem")
+    model = info["model"] or {}
+    if model.get("pinned"):  # the figures above are a person's choice, maybe not the newest
+        notes.append(
+            f"v{model['version']} is pinned: retrains are kept, not promoted "
+            f"(`labelbot models {name}`)"
+        )
+    if model.get("before_taxonomy_change"):  # as the digest says it, beside its figures
+        notes.append(
+            f"model v{model['version']} was trained before the latest taxonomy change: its "
+            "accuracy and F1 measured the labels as they were then (the next training measures "
+            "today's)"
+        )
+    problem = model.get("file_problem")
     if problem:
         notes.append(problem)
     for run in info.get("training", []):
