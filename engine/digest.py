@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import taxonomy
+from engine.charts import chart_names, fit_fonts
 from engine.consensus import AgreementReport, agreement_report
 from engine.evaluation import (
     QUEUE_BIAS,
@@ -32,6 +33,7 @@ from engine.forecast import (
     stop_signal,
 )
 from engine.reviews import review_counts
+from engine.text import cluster_end, cluster_start
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import ModelRun, utcnow
@@ -107,6 +109,15 @@ class Digest:
         else:
             how = self._cv("cross-validated F1")
         return f"Weakest classes, under the {self.target:.0%} target by {how}"
+
+    def chart_classes(self) -> list[tuple[str, float]]:
+        """(class, F1) of the chart's per-class panel: the weakest ``BARS``, weakest first."""
+        return sorted(self.per_class_f1.items(), key=lambda kv: kv[1])[:BARS]
+
+    def chart_key(self) -> dict[str, str]:
+        """The chart's stand-ins ("#1" → "請求書") for class names no font on this machine can
+        draw (:func:`engine.charts.chart_names`): the message carrying the chart names them."""
+        return chart_names([name for name, _ in self.chart_classes()])[1]
 
     def per_class_title(self) -> str:
         """The chart's per-class panel title."""
@@ -416,13 +427,15 @@ def chart_figure(digest: Digest) -> Any:
     # raised (no digest was posted) or "price $5-$10" was drawn in italics without its "$"
     left.set_title(_wrapped(f"{digest.project}: learning curve", CURVE_TITLE_WIDTH),
                    parse_math=False)  # fmt: skip
-    items = sorted(digest.per_class_f1.items(), key=lambda kv: kv[1])[:BARS]
+    items = digest.chart_classes()
     if items:
         # one row per class at its own position: names given as categories put every name
         # cut alike ("Customer complaint about del") on one row, its bars drawn over each other
         rows = range(len(items))
         right.barh(rows, [f1 for _, f1 in items], color="tab:orange")
-        right.set_yticks(rows, tick_names([lb for lb, _ in items]), parse_math=False)
+        # a name no font here draws would be a row of boxes: "#1", named in the message
+        shown, _ = chart_names([lb for lb, _ in items])
+        right.set_yticks(rows, tick_names(shown), parse_math=False)
         right.set_xlim(0, 1)
         right.tick_params(axis="y", labelsize=7)
         right.set_xlabel("F1")
@@ -435,6 +448,7 @@ def chart_figure(digest: Digest) -> Any:
         right.set_xticks([])
         right.set_yticks([])
         right.set_title("per-class F1")
+    fit_fonts(fig)  # before the layout measures the texts: each with the fonts that draw it
     fig.tight_layout()
     return fig
 
@@ -456,7 +470,9 @@ def _shorten_middle(name: str, limit: int) -> str:
     if len(name) <= limit:
         return name
     keep = limit - 1
-    return name[: keep - keep // 2] + "…" + name[len(name) - keep // 2 :]
+    # neither end breaks a character as read (a flag, an emoji sequence, a letter's accents)
+    head = name[: cluster_start(name, keep - keep // 2)]
+    return head + "…" + name[cluster_end(name, len(name) - keep // 2) :]
 
 
 def tick_names(names: list[str], limit: int = TICK_NAME_MAX) -> list[str]:

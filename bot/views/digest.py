@@ -17,6 +17,9 @@ from engine.leaderboard import Standing
 
 LIST_TEXT_MAX = 2000  # each list's characters: the four of them and the rest stay in the budget
 PROPOSAL_LINE_MAX = 700
+# the chart key's characters (names no font on the server draws, at most the 25 bars): kept
+# small, as it comes on top of the four lists within the message's budget
+KEY_TEXT_MAX = 800
 
 
 def _more(n: int) -> str:
@@ -107,6 +110,13 @@ def digest_message(
             f"and {d.per_class_title()}"
         )
     )
+    key = d.chart_key()
+    if key:  # names no font on the server draws: the chart shows "#1", "#2" in their place
+        pairs = fit_lines(
+            [f"{ident} {escape(name)}" for ident, name in key.items()], KEY_TEXT_MAX, _more,
+            joiner=" · ",
+        )  # fmt: skip
+        blocks.append(context("Chart key: " + " · ".join(pairs)))
     acc = f"{d.accuracy.accuracy:.0%}" if d.accuracy else d.no_accuracy()
     return message(
         f"{escape(d.project)} digest: {d.labels_since} new labels, accuracy {acc}", blocks

@@ -4,6 +4,7 @@ Checked on the figure's data (its tick labels, its bars, its layout), not on pix
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,38 @@ def test_a_learning_curve_draws_its_title_and_curve_names_as_written(tmp_path: P
     curves = {DOLLARS[0]: [(10.0, 0.5), (20.0, 0.6)], "random $x_1$": [(10.0, 0.4), (20.0, 0.5)]}
     png = learning_curve_png(curves, tmp_path / "curve.png", title=f"bank: {DOLLARS[1]}")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+# A code point no font has (plane 16's last private-use one): a name holding it can never be
+# drawn, whatever fonts the machine running the tests has installed
+UNDRAWABLE = "invoice \U0010fffd"
+
+
+def test_a_name_no_font_draws_is_a_numbered_stand_in_named_in_the_message(figure) -> None:  # type: ignore[no-untyped-def]
+    """A name of boxes tells nobody which bar is which (Japanese or Hindi names on a server with
+    no such font): the bar is "#1", and the digest message, which Slack draws in any script,
+    names it. A name that some font draws (an emoji from STIX, accents) keeps its bar's name."""
+    from bot.views.digest import digest_message
+
+    per_class = {UNDRAWABLE: 0.3, "café ⭐": 0.5, "plain": 0.7}
+    digest = _digest(per_class)
+    assert digest.chart_key() == {"#1": UNDRAWABLE}
+    assert _ticks(figure(digest)) == ["#1", "café ⭐", "plain"]
+    sent = json.dumps(digest_message(digest), ensure_ascii=False)
+    assert f"Chart key: #1 {UNDRAWABLE}" in sent
+    assert "Chart key" not in json.dumps(digest_message(_digest({"café ⭐": 0.5, "plain": 0.7})))
+
+
+def test_a_name_cut_beside_its_bar_keeps_its_emoji_whole() -> None:
+    """The bar's name is cut in its middle: never inside an emoji sequence (a family joined by
+    zero-width joiners lost members, leaving a joiner at the start of the tail)."""
+    from engine.digest import tick_names
+
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+    (shown,) = tick_names([family * 10])
+    head, tail = shown.split("…")
+    assert len(shown) <= 28
+    assert not tail.startswith("\u200d") and not head.endswith("\u200d")
+    assert head.count(family) * len(family) == len(head) and tail.count(family) * len(
+        family
+    ) == len(tail)
