@@ -72,7 +72,11 @@ def digest_message(
     since = f" since {d.since:%b %d}" if d.since else ""
     blocks = [
         header(f"{d.project}: weekly digest"),
-        section(f"*{d.labels_since} new labels*{since} ({d.total_labels} in all) — {labelers}"),
+        # labels are votes (a second opinion is one); "labeled" is examples, as status and Home say
+        section(
+            f"*{d.labels_since} new labels*{since} ({d.total_labels} in all; "
+            f"{counted(d.labeled_examples, 'example')} labeled) — {labelers}"
+        ),
         section(_accuracy_line(d)),
     ]
     if d.weakest:

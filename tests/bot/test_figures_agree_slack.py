@@ -66,6 +66,9 @@ def test_slack_digest_says_which_model_its_figures_are(
     assert "Model v1:" in blocks
     assert "v1 is pinned" in blocks
     assert "trained before the latest taxonomy change" in blocks
+    # its "labeled" is examples, as status counts them (its "in all" is votes)
+    labeled = projects.status_report(bot.ws, PROJECT)["labeled"]
+    assert f"; {labeled} examples labeled)" in blocks
     # `labelbot status` says the same of the same model
     said = _cli(bot, monkeypatch)
     assert "model v1 (" in said and "v1 is pinned: retrains are kept, not promoted" in said
