@@ -38,7 +38,6 @@ from engine import (
     training,
 )
 from engine.labeling import Task
-from engine.rare import MIN_EXAMPLES
 from storage.errors import (
     ConfigurationError,
     ConflictError,
@@ -657,13 +656,15 @@ def _project_progress(
         queue_chosen=figures.queue_chosen,
         model_version=figures.model_version,
         forecast=figures.forecast_line() if figures.curve else None,
-        rare_classes=[lb for lb, n in summary.class_counts if n < MIN_EXAMPLES],
+        rare_classes=summary.too_rare,  # `labelbot status`'s, under the project's rare_minimum
+        rare_minimum=summary.rare_minimum,
         agreement=(
             figures.agreement.describe()
             if figures.agreement is not None and figures.agreement.examples
             else None
         ),
         open_reviews=figures.open_reviews,
+        model_notes=figures.model_notes(),
     )
 
 

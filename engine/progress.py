@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.projects import project_status
+from engine.rare import MIN_EXAMPLES
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import utcnow
@@ -20,6 +21,10 @@ class ProjectSummary:
     total: int
     class_counts: list[tuple[str, int]]
     accuracy: float | None
+    # `labelbot status`'s "rare": the active classes under the project's rare_minimum, rarest
+    # first, and that minimum (App Home shows the same classes)
+    too_rare: list[str] = field(default_factory=list)
+    rare_minimum: int = MIN_EXAMPLES
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ def user_progress(
                 total=status["examples"],
                 class_counts=[(lb["name"], lb["count"]) for lb in status["labels"] if lb["active"]],
                 accuracy=float(accuracy) if accuracy is not None else None,
+                too_rare=list(status["rare"]["too_rare"]),
+                rare_minimum=int(status["rare"]["minimum"]),
             )
         )
     return UserProgress(annotator, today, total, summaries)

@@ -17,7 +17,6 @@ from bot.views.text import (
     mrkdwn,
     section,
 )
-from engine.rare import MIN_EXAMPLES as RARE_BELOW  # fewer labels than this: a rare class
 
 MAX_PROJECTS = 20  # 4 blocks each + 4 for the top stays under the 100-block limit
 MAX_CLASSES_SHOWN = 20
@@ -55,8 +54,9 @@ def _class_counts(project: ProjectProgress, room: int) -> list[str]:
 
 
 def _rare_line(project: ProjectProgress) -> str:
-    """The rare classes in RARE_LINE_MAX characters: whole names, then "and N more"."""
-    head = f"*Rare classes* (fewer than {RARE_BELOW} labels): "
+    """The rare classes (under the project's rare_minimum, as `labelbot status` says) in
+    RARE_LINE_MAX characters: whole names, then "and N more"."""
+    head = f"*Rare classes* (fewer than {project.rare_minimum} labels): "
     names = [escape(lb) for lb in project.rare_classes[:MAX_CLASSES_SHOWN]]
     hidden = len(project.rare_classes) - len(names)
 
@@ -108,7 +108,13 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
 
 
 def _accuracy(project: ProjectProgress) -> str:
-    """The digest's estimate: audit accuracy with its 90% interval, else cross-validated."""
+    """The digest's estimate: audit accuracy with its 90% interval, else cross-validated; then
+    what the figures belong to, as the digest and `labelbot status` say (a pinned version, one
+    trained before the latest taxonomy change)."""
+    return _estimate(project) + escape(project.model_notes)
+
+
+def _estimate(project: ProjectProgress) -> str:
     if project.accuracy is None and project.model_version is not None:
         return f"v{project.model_version}: not measurable yet (too few labels per class)"
     if project.accuracy is None:

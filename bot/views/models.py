@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from engine.rare import MIN_EXAMPLES
+
 # What a label button or menu option carries back: the label's id (an int) when the engine
 # gave one, else its name. Ids keep values short (a menu option's value holds 150 characters, a
 # label's name up to 200) and survive renames; the flow turns them back into names.
@@ -93,9 +95,15 @@ class ProjectProgress:
     queue_chosen: bool = True
     model_version: int | None = None
     forecast: str | None = None  # one sentence: milestones, plateau, labels to the target
-    rare_classes: Sequence[str] = ()  # active labels with too few labels to learn or measure
+    # active labels with fewer than rare_minimum labels (the project's setting), rarest first:
+    # `labelbot status`'s "too rare" list (engine.projects.project_status's "rare")
+    rare_classes: Sequence[str] = ()
+    rare_minimum: int = MIN_EXAMPLES
     agreement: str | None = None  # one sentence: kappa / alpha between experts, when measured
     open_reviews: int = 0  # likely mislabels waiting for a second expert
+    # what the model's figures belong to (engine.digest.Digest.model_notes, as the digest and
+    # `labelbot status` say it): "; v1 is pinned; trained before the latest taxonomy change..."
+    model_notes: str = ""
 
 
 @dataclass(frozen=True)
