@@ -653,6 +653,7 @@ def _project_progress(
         accuracy_low=estimate.low if estimate else None,
         accuracy_high=estimate.high if estimate else None,
         accuracy_source=estimate.source if estimate else None,
+        accuracy_measured_on=estimate.measured_on if estimate else None,
         queue_chosen=figures.queue_chosen,
         model_version=figures.model_version,
         forecast=figures.forecast_line() if figures.curve else None,

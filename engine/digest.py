@@ -56,6 +56,7 @@ class CurvePoint:
     source: str  # "audit" (unbiased) or "cv" (cross-validated on labels the strategy chose)
     # trained before the latest taxonomy change: it measured other classes (not in the forecast)
     before_change: bool = False
+    measured_on: int | None = None  # audit labels the estimate rests on ("audit" points)
 
 
 @dataclass
@@ -146,7 +147,8 @@ class Digest:
         if acc is None:
             return ""
         interval = f"(90% interval {acc.low:.1%}–{acc.high:.1%}) " if acc.low is not None else ""
-        how = "on the audit set" if acc.source == "audit" else self._cv("cross-validated")
+        on = f" of {acc.measured_on} labels" if acc.measured_on else ""
+        how = f"on the audit set{on}" if acc.source == "audit" else self._cv("cross-validated")
         change = (
             f", {points_change(self.accuracy_change)} since the previous model"
             if self.accuracy_change is not None
@@ -212,7 +214,8 @@ def _point(run: ModelRun, before_change: bool = False) -> CurvePoint | None:
     audit = run.metrics.get("audit") or {}
     if audit.get("n"):
         return CurvePoint(run.n_labels, float(audit["accuracy"]), float(audit["low"]),
-                          float(audit["high"]), "audit", before_change)  # fmt: skip
+                          float(audit["high"]), "audit", before_change,
+                          measured_on=int(audit["n"]))  # fmt: skip
     return _cv_point(run, before_change)
 
 

@@ -124,7 +124,8 @@ def _estimate(project: ProjectProgress) -> str:
     if project.accuracy_low is not None and project.accuracy_high is not None:
         text += f" (90% interval {project.accuracy_low:.1%}–{project.accuracy_high:.1%})"
     if project.accuracy_source == "audit":
-        return text + " on the audit set"
+        on = f" of {project.accuracy_measured_on} labels" if project.accuracy_measured_on else ""
+        return text + f" on the audit set{on}"  # as the digest says it
     if project.accuracy_source == "cv" and project.queue_chosen:
         return text + " cross-validated (biased: no audit labels yet)"
     if project.accuracy_source == "cv":

@@ -90,6 +90,7 @@ class ProjectProgress:
     accuracy_low: float | None = None  # 90% interval, when measured on the audit set
     accuracy_high: float | None = None
     accuracy_source: str | None = None  # "audit" (unbiased) or "cv" (cross-validated)
+    accuracy_measured_on: int | None = None  # audit labels an "audit" estimate rests on
     # the queue chose most of the model's training labels (hard cases first), so a
     # cross-validated figure reads low; not when they were imported (as the digest says)
     queue_chosen: bool = True

@@ -48,6 +48,8 @@ def test_home_shows_status_rare_classes_and_which_model(bot: Bot, bank: dict[str
     assert status["model"]["pinned"] and status["model"]["before_taxonomy_change"]
     assert accuracy.startswith("*Estimated accuracy*\nv1: ") and accuracy.endswith(notes)
     assert "v1 is pinned" in accuracy and "trained before the latest taxonomy change" in accuracy
+    n = projects.status_report(bot.ws, PROJECT)["model"]["estimate"]["headline"]["n"]
+    assert f" on the audit set of {n} labels" in accuracy  # the n status gives
 
     training.unpin(bot.ws, PROJECT)
     training.train_project(bot.ws, PROJECT)  # v3: today's classes, not pinned

@@ -68,6 +68,9 @@ def test_status_and_digest_say_which_model_the_figures_are(
     assert point is not None and head is not None
     assert (head["source"], head["accuracy"], head["low"], head["high"]) == (
         point.source, point.accuracy, point.low, point.high)  # fmt: skip
+    # and on how many audit labels: status gives its n, the digest said only "the audit set"
+    assert head["source"] == "audit" and head["n"] > 0
+    assert f"on the audit set of {head['n']} labels" in figures.accuracy_detail()
     # both say the figures are a pinned version's, one trained before the merge and rename
     assert report["model"]["pinned"] and report["model"]["before_taxonomy_change"]
     # per-class F1: the digest's (and so App Home's) classes are the labels in use today, by
