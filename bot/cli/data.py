@@ -272,12 +272,16 @@ def _model_cell(model: dict[str, Any] | None) -> str:
     75.0% (n=4)", "v2 CV 0.847"."""
     if not model:
         return "-"
+    # what the figure belongs to, as status says in its notes
+    marks = (("pinned", "pinned"), ("before_taxonomy_change", "before the taxonomy change"))
+    notes = [word for key, word in marks if model.get(key)]
+    said = f" ({', '.join(notes)})" if notes else ""
     head = model["estimate"]["headline"]
     if head is None:  # too few labels to tell
-        return f"v{model['version']}"
+        return f"v{model['version']}{said}"
     if head["source"] == "audit":
-        return f"v{model['version']} audit {head['accuracy']:.1%} (n={head['n']})"
-    return f"v{model['version']} CV {head['accuracy']:.3f}"
+        return f"v{model['version']} audit {head['accuracy']:.1%} (n={head['n']}){said}"
+    return f"v{model['version']} CV {head['accuracy']:.3f}{said}"
 
 
 @project_app.command("delete", short_help="Delete a project with all its data and files.")

@@ -209,6 +209,13 @@ def test_project_list_shows_the_estimate_status_headlines(tmp_path: Path) -> Non
     assert "v1 audit 75.0% (n=4)" in listed
     assert "0.847" not in listed  # the cross-validated figure is not passed off as "acc"
 
+    # a pinned version's figure, or one from before a taxonomy change, says so, as status does
+    _ok(runner, "models", "pin", "cv", "1")
+    _ok(runner, "labels", "rename", "cv", LABELS.split(",")[0], "Renamed")
+    listed = " ".join(_ok(runner, "project", "list").split())
+    assert f"v1 CV {cv.group(1)} (pinned, before the taxonomy change)" in listed
+    assert "v1 audit 75.0% (n=4) │" in listed  # the other project: neither
+
 
 # --- M8: quiet start-up logs ---------------------------------------------------------------
 
