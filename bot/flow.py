@@ -642,7 +642,8 @@ def publish_home(services: Services, *, user: str) -> None:
 def _project_progress(
     services: Services, summary: progress.ProjectSummary
 ) -> views.ProjectProgress:
-    figures = digest.build_digest(services.ws, summary.name)
+    # status's "labeled", which the summary holds: not counted again on every Home visit
+    figures = digest.build_digest(services.ws, summary.name, labeled=summary.labeled)
     estimate = figures.accuracy
     return views.ProjectProgress(
         name=summary.name,

@@ -104,15 +104,21 @@ def safe_cut(text: str, cut: int) -> int:
     accents: :func:`cluster_start`)."""
     if cut >= len(text):
         return len(text)
-    opening = text.rfind("<", 0, cut)
-    if opening >= 0:
-        markup = _MARKUP_RE.match(text, opening)
-        if markup is not None and markup.end() > cut:
-            cut = opening
-    tail = _ENTITY_TAIL_RE.search(text, max(0, cut - 4), cut)
-    if tail is not None and text.startswith(("amp;", "lt;", "gt;"), tail.start() + 1):
-        cut = tail.start()
-    return cluster_start(text, cut)
+    # each step only moves the cut back, and one can land inside what another kept whole (a
+    # cluster's start inside "&amp;" before a combining accent): again until none moves it
+    while True:
+        before = cut
+        opening = text.rfind("<", 0, cut)
+        if opening >= 0:
+            markup = _MARKUP_RE.match(text, opening)
+            if markup is not None and markup.end() > cut:
+                cut = opening
+        tail = _ENTITY_TAIL_RE.search(text, max(0, cut - 4), cut)
+        if tail is not None and text.startswith(("amp;", "lt;", "gt;"), tail.start() + 1):
+            cut = tail.start()
+        cut = cluster_start(text, cut)
+        if cut == before:
+            return cut
 
 
 def truncate(text: str, limit: int, *, ellipsis: str = ELLIPSIS) -> str:

@@ -18,7 +18,6 @@ def save_png(fig: Any, path: Path) -> Path:
     (:func:`engine.exporting.replacing`): whole or not at all, and never into a folder that
     does not exist. That is an InvalidInputError ("PATH: cannot write here (no such folder)"),
     not a folder made: a mistyped ``--out /nope/d.png`` used to create /nope."""
-    fit_fonts(fig)
     with replacing(path) as handle:
         fig.savefig(handle.buffer, format="png")
     return path
@@ -40,7 +39,10 @@ def _charmaps() -> tuple[tuple[str, str, frozenset[int]], ...]:
         if entry.name.startswith(_LAST_RESORT):
             continue
         try:
-            codes = frozenset(ft2font.FT2Font(entry.fname).get_charmap())
+            font = ft2font.FT2Font(entry.fname)
+            if not font.face_flags & ft2font.FaceFlags.SCALABLE:
+                continue  # a bitmap font (Noto Color Emoji): matplotlib cannot size it, raises
+            codes = frozenset(font.get_charmap())
         except (OSError, RuntimeError, ValueError):  # an unreadable font file: not a candidate
             continue
         found.append((entry.name, entry.fname, codes))
@@ -62,8 +64,14 @@ def _drawn(text: str) -> list[str]:
 def missing_glyphs(text: str) -> str:
     """The characters of ``text`` no font matplotlib can use draws (CJK or Devanagari on a
     machine with no such font installed: matplotlib draws boxes and warns "Glyph … missing")."""
-    covered = set().union(*(codes for _, _, codes in _charmaps()))
+    covered = _covered()
     return "".join(c for c in _drawn(text) if ord(c) not in covered)
+
+
+@functools.cache
+def _covered() -> frozenset[int]:
+    """Every code point some usable font has (made once: a digest asks for each of its names)."""
+    return frozenset().union(*(codes for _, _, codes in _charmaps()))
 
 
 def fit_fonts(fig: Any) -> None:

@@ -8,6 +8,7 @@ discussions — plus a chart. The engine builds the figures; the bot turns them 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,8 @@ from storage.db import session_scope
 from storage.models import ModelRun, utcnow
 from storage.repositories import feedback, flags, models, projects, proposals
 from storage.repositories import taxonomy as tax_repo
+
+log = logging.getLogger(__name__)
 
 WEAKEST = 5  # classes listed as weakest (only those under the project's target)
 TOP_PROPOSALS = 3  # taxonomy proposals quoted (the rest are counted)
@@ -117,8 +120,16 @@ class Digest:
 
     def chart_key(self) -> dict[str, str]:
         """The chart's stand-ins ("#1" → "請求書") for class names no font on this machine can
-        draw (:func:`engine.charts.chart_names`): the message carrying the chart names them."""
-        return chart_names([name for name, _ in self.chart_classes()])[1]
+        draw (:func:`engine.charts.chart_names`): the message carrying the chart names them.
+        Called before the digest is posted, and the chart is optional: a failure to read the
+        fonts (a broken font cache) is logged and gives no key, never stops the digest."""
+        if all(name.isascii() for name, _ in self.chart_classes()):
+            return {}  # matplotlib's own fonts draw ASCII: no font is read
+        try:
+            return chart_names([name for name, _ in self.chart_classes()])[1]
+        except Exception:  # the chart would fail alike, and is logged and left out there too
+            log.warning("cannot tell which class names the chart can draw", exc_info=True)
+            return {}
 
     def per_class_title(self) -> str:
         """The chart's per-class panel title."""
@@ -206,6 +217,9 @@ class Digest:
             lines.append(said.describe())
         if self.open_reviews:
             lines.append(f"{self.open_reviews} likely mislabels wait for a second look")
+        key = self.chart_key()
+        if key:  # the chart's bars for names no font here draws are "#1", "#2"
+            lines.append("chart key: " + " · ".join(f"{i} {name}" for i, name in key.items()))
         return lines
 
 
@@ -260,8 +274,12 @@ def _forecast(curve: list[CurvePoint], cv_curve: list[CurvePoint]) -> tuple[Fore
     return fc, kind
 
 
-def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Digest:
-    """Gather everything a digest shows for project ``name``."""
+def build_digest(
+    ws: Workspace, name: str, *, now: datetime | None = None, labeled: int | None = None
+) -> Digest:
+    """Gather everything a digest shows for project ``name``. ``labeled``: the examples with
+    an agreed label, when the caller has it from ``project_status`` already (App Home, drawn at
+    every visit, does): it is counted here otherwise, which reads every label once more."""
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
@@ -279,7 +297,8 @@ def build_digest(ws: Workspace, name: str, *, now: datetime | None = None) -> Di
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
         proposed = proposals.list_proposals(session=session, project_id=project.id)
         active_labels = tax_repo.active_names(session=session, project_id=project.id)
-        labeled = len(feedback.current_labels(session=session, project_id=project.id))
+        if labeled is None:
+            labeled = len(feedback.current_labels(session=session, project_id=project.id))
     changed = taxonomy.changed_at(project)
     curve = [p for r in runs if (p := _point(r, _before(r, changed))) is not None]
     cv_curve = [p for r in runs if (p := _cv_point(r, _before(r, changed))) is not None]

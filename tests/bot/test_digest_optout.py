@@ -37,7 +37,8 @@ def test_people_off_the_leaderboard_are_counted_not_named(bot: Bot, bank: dict[s
     assert "off the weekly leaderboard" in bot.slack.ephemerals(SHY)[-1]
     _label(bot, bank, SHY, 2)
     only_shy = _digest_text(bot)
-    assert "*2 new labels* (2 in all; 2 examples labeled) \\u2014 2 by people off the leaderboard" in only_shy
+    said = "*2 new labels* (2 in all; 2 examples labeled) \\u2014 2 by people off the leaderboard"
+    assert said in only_shy
     assert SHY not in only_shy
 
     _label(bot, bank, SHY, 2)

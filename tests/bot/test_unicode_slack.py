@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack_text import shorten_middle, split_chunks, truncate
+from bot.slack_text import escape, shorten_middle, split_chunks, truncate
 from bot.views import ExampleCard, LabelChoice, labeling_message
 from bot.views.limits import block_errors
 
@@ -135,3 +135,12 @@ def test_a_labeling_dm_with_names_in_many_scripts_through_slack(bot, tmp_path) -
     (record,) = [r for r in exporting.export_records(bot.ws, "intl") if r["label"]]
     assert record["label"] == family
     assert not bot.api.warnings  # Slack took every message as built
+
+
+def test_a_cut_kept_out_of_a_cluster_is_kept_out_of_an_entity_and_markup_too() -> None:
+    """Each rule moves the cut back, and one can land where another forbids: an accent after
+    "&" (escaped "&amp;") moved the cut into the entity, a joiner after a mention into the
+    mention ("a &amp…", "<@U123ABC…" were sent)."""
+    assert truncate(escape("a &\u0301 tail tail tail"), 8) == "a …"
+    cut = truncate("<@U123ABC>\u200d<@U456DEF> rest rest rest", 15)
+    assert "<@" not in cut or cut.startswith("<@U123ABC>")

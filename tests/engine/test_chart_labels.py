@@ -120,6 +120,7 @@ def test_a_name_no_font_draws_is_a_numbered_stand_in_named_in_the_message(figure
     assert _ticks(figure(digest)) == ["#1", "café ⭐", "plain"]
     sent = json.dumps(digest_message(digest), ensure_ascii=False)
     assert f"Chart key: #1 {UNDRAWABLE}" in sent
+    assert f"chart key: #1 {UNDRAWABLE}" in digest.summary()  # `labelbot digest`, its PNG too
     assert "Chart key" not in json.dumps(digest_message(_digest({"café ⭐": 0.5, "plain": 0.7})))
 
 
