@@ -475,7 +475,10 @@ def status_report(ws: Workspace, name: str) -> dict[str, Any]:
     model = info["model"]
     if model:
         problem = training.active_model_problem(ws, name)
-        model["file_problem"] = None if problem is None else problem.message
+        # read after the model: a rollback or promotion in between made another version
+        # active, whose file problem would be said of this one
+        same = problem is not None and problem.version == model["version"]
+        model["file_problem"] = problem.message if same else None
     return info
 
 
