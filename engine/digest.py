@@ -239,12 +239,6 @@ def _cv_point(run: ModelRun, before_change: bool = False) -> CurvePoint | None:
     return CurvePoint(run.n_labels, float(run.metrics["accuracy"]), None, None, "cv", before_change)
 
 
-def _before(run: ModelRun, changed: datetime | None) -> bool:
-    """Whether ``run`` was trained before the taxonomy change at ``changed`` (both aware: the
-    run's time is stored as UTC, the change's as its event's aware ISO time)."""
-    return changed is not None and run.created_at < changed
-
-
 def _forecast(curve: list[CurvePoint], cv_curve: list[CurvePoint]) -> tuple[Forecast, str]:
     """The forecast fit to one kind of point, and which: the audit points when there are
     :data:`MIN_POINTS` since the latest taxonomy change, else the cross-validated ones (CV on
@@ -300,8 +294,9 @@ def build_digest(
         if labeled is None:
             labeled = len(feedback.current_labels(session=session, project_id=project.id))
     changed = taxonomy.changed_at(project)
-    curve = [p for r in runs if (p := _point(r, _before(r, changed))) is not None]
-    cv_curve = [p for r in runs if (p := _cv_point(r, _before(r, changed))) is not None]
+    before = {r.id: taxonomy.trained_before(r, changed) for r in runs}
+    curve = [p for r in runs if (p := _point(r, before[r.id])) is not None]
+    cv_curve = [p for r in runs if (p := _cv_point(r, before[r.id])) is not None]
     forecast, basis = _forecast(curve, cv_curve)
     current = _point(active) if active is not None else None
     agreements = [
@@ -354,7 +349,7 @@ def build_digest(
         forecast_basis=basis,
         taxonomy_change_at=_change_position(curve),
         queue_chosen=active is None or queue_chose_labels(ws, name, active.metrics),
-        model_before_change=active is not None and _before(active, changed),
+        model_before_change=active is not None and taxonomy.trained_before(active, changed),
         model_pinned=active is not None
         and project.settings.get("pinned_version") == active.version,
         labeled_examples=labeled,

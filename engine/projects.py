@@ -13,7 +13,7 @@ import numpy as np
 from engine.evaluation import IMPORTED, explain_status
 from engine.importing import Record, column_notes, read_file
 from engine.rare import MIN_EXAMPLES, rare_labels
-from engine.taxonomy import changed_at, new_label_name, stale_label_note
+from engine.taxonomy import changed_at, new_label_name, stale_label_note, trained_before
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
 from storage.errors import ConflictError, InvalidInputError, StaleActionError
@@ -426,7 +426,7 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
             # what the figures below belong to: a version a person chose to keep (newer ones
             # are stored, not promoted), and one that measured the classes as they were
             "pinned": project.settings.get("pinned_version") == run.version,
-            "before_taxonomy_change": changed is not None and run.created_at < changed,
+            "before_taxonomy_change": trained_before(run, changed),
         }
     return {
         "project": name,
@@ -477,8 +477,9 @@ def status_report(ws: Workspace, name: str) -> dict[str, Any]:
         problem = training.active_model_problem(ws, name)
         # read after the model: a rollback or promotion in between made another version
         # active, whose file problem would be said of this one
-        same = problem is not None and problem.version == model["version"]
-        model["file_problem"] = problem.message if same else None
+        if problem is not None and problem.version != model["version"]:
+            problem = None
+        model["file_problem"] = None if problem is None else problem.message
     return info
 
 

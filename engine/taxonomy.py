@@ -42,7 +42,7 @@ from typing import Any
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import ConflictError, InvalidInputError, LabelbotError, StaleActionError
-from storage.models import Label, Project
+from storage.models import Label, ModelRun, Project
 from storage.repositories import examples, projects
 from storage.repositories import models as model_repo
 from storage.repositories import proposals as proposal_repo
@@ -893,3 +893,10 @@ def changed_at(project: Project) -> datetime | None:
     """When the project's taxonomy last changed in a way the model must follow (None: never)."""
     value = project.settings.get(TAXONOMY_CHANGED_AT)
     return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def trained_before(run: ModelRun, changed: datetime | None) -> bool:
+    """Whether ``run`` was trained before the taxonomy change at ``changed`` (:func:`changed_at`;
+    both aware: the run's time is stored as UTC, the change's as its event's aware ISO time):
+    its accuracy and F1 measured the labels as they were then."""
+    return changed is not None and run.created_at < changed
