@@ -20,7 +20,6 @@ class ProjectSummary:
     labeled: int
     total: int
     class_counts: list[tuple[str, int]]
-    accuracy: float | None
     # `labelbot status`'s "rare": the active classes under the project's rare_minimum, rarest
     # first, and that minimum (App Home shows the same classes)
     too_rare: list[str] = field(default_factory=list)
@@ -56,15 +55,12 @@ def user_progress(
     summaries = []
     for name in names[:max_projects]:
         status = project_status(ws, name)
-        model = status["model"]
-        accuracy = model["metrics"].get("accuracy") if model else None
         summaries.append(
             ProjectSummary(
                 name=name,
                 labeled=status["labeled"],
                 total=status["examples"],
                 class_counts=[(lb["name"], lb["count"]) for lb in status["labels"] if lb["active"]],
-                accuracy=float(accuracy) if accuracy is not None else None,
                 too_rare=list(status["rare"]["too_rare"]),
                 rare_minimum=int(status["rare"]["minimum"]),
             )
