@@ -960,9 +960,17 @@ def _read_run_file(ws: Workspace, run: ModelRun, *, read: Callable[[Path], _T]) 
         raise
     except _UNREADABLE as exc:
         raise NotFoundError(
-            f"the file of model v{run.version}, {path}, is empty or damaged "
+            f"the file of model v{run.version}, {path}, {_unreadable_because(exc)} "
             f"({type(exc).__name__}: {exc})"
         ) from exc
+
+
+def _unreadable_because(cause: BaseException | None) -> str:
+    """Why a model file that is there cannot be read, in words: a file this process may not
+    read (made by another user, say) is no damaged one, and another fix is needed."""
+    if isinstance(cause, PermissionError):
+        return "is not readable by this process (give it read access)"
+    return "is empty or damaged"
 
 
 def _unusable(
@@ -983,7 +991,7 @@ def _unusable(
     if isinstance(exc, NotFoundError):  # the file is there, but empty or damaged
         cause = exc.__cause__
         detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-        problem = f"cannot be read: its file {where} is empty or damaged ({detail})"
+        problem = f"cannot be read: its file {where} {_unreadable_because(cause)} ({detail})"
     else:
         problem = f"is missing its file {where}"
     unusable = DamagedModelFile if isinstance(exc, NotFoundError) else NotFoundError
@@ -1023,7 +1031,10 @@ def active_model_problem(ws: Workspace, name: str) -> FileProblem | None:
     except (FileNotFoundError, NotFoundError) as exc:
         pinned = project.settings.get("pinned_version") == run.version
         error = _unusable(ws, name, run=run, exc=exc, pinned=pinned)
-        return FileProblem(version=run.version, short=_why_unusable(error), message=str(error))
+        short = _why_unusable(error)
+        if isinstance(exc.__cause__, PermissionError):
+            short = "its file is not readable by this process"
+        return FileProblem(version=run.version, short=short, message=str(error))
     return None
 
 

@@ -153,6 +153,28 @@ def test_an_active_model_file_missing_or_cut_short_is_said(loaded) -> None:  # t
     assert training.active_model_problem(ws, "bank") is None
 
 
+def test_a_model_file_this_process_may_not_read_is_not_called_damaged(  # type: ignore[no-untyped-def]
+    loaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file made by another user (a `labelbot train` run as root, the bot as itself) is
+    whole: "empty or damaged" sent people to retrain, when read access was the fix. The read
+    is refused as the OS would (the tests run as root, whom no file mode stops)."""
+    ws = loaded
+    run = jobs.train_now(ws, "bank")
+    assert run.artifact_path is not None
+    path = ws.settings.artifact_file(run.artifact_path)
+
+    def refused(file: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(training, "check_model_file", refused)
+    problem = training.active_model_problem(ws, "bank")
+    assert problem is not None and problem.short == "its file is not readable by this process"
+    assert f"its file {path} (LABELBOT_DATA_DIR" in problem.message
+    assert "is not readable by this process (give it read access)" in problem.message
+    assert "empty or damaged" not in problem.message
+
+
 def _plant(path: Path, *, age: float) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"PK\x03\x04 half a file")
