@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 
-from engine.text import cluster_end, cluster_start
-
-ELLIPSIS = "…"
+from engine.text import ELLIPSIS, cluster_start
+from engine.text import shorten_middle as shorten_middle  # the views cut names with it
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _ESCAPE_RE = re.compile(r"[&<>]")
@@ -133,19 +132,6 @@ def truncate(text: str, limit: int, *, ellipsis: str = ELLIPSIS) -> str:
     if len(text) <= limit:
         return text
     return text[: safe_cut(text, limit - len(ellipsis))] + ellipsis
-
-
-def shorten_middle(text: str, limit: int) -> str:
-    """Cut `text` (plain text, a label's name) to `limit` characters in its middle: long names
-    often start alike ("Customer complaint about delayed delivery of … by express courier",
-    "… by standard post"), so their ends keep them apart on a button or in a menu."""
-    if len(text) <= limit:
-        return text
-    keep = limit - len(ELLIPSIS)
-    # neither end breaks a character: a flag, an emoji sequence, a letter and its accents
-    head = text[: cluster_start(text, keep - keep // 2)]
-    tail = text[cluster_end(text, len(text) - keep // 2) :]
-    return head + ELLIPSIS + tail
 
 
 def split_chunks(text: str, limit: int) -> list[str]:

@@ -34,7 +34,7 @@ from engine.forecast import (
     stop_signal,
 )
 from engine.reviews import review_counts
-from engine.text import cluster_end, cluster_start
+from engine.text import shorten_middle
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import ModelRun, utcnow
@@ -481,28 +481,17 @@ def _wrapped(title: str, width: int) -> str:
     return "\n".join(textwrap.wrap(title, width, break_long_words=True)) or title
 
 
-def _shorten_middle(name: str, limit: int) -> str:
-    """``name`` cut to ``limit`` characters in its middle: names that start alike keep apart
-    by their ends ("Customer compl…delivery #003")."""
-    if len(name) <= limit:
-        return name
-    keep = limit - 1
-    # neither end breaks a character as read (a flag, an emoji sequence, a letter's accents)
-    head = name[: cluster_start(name, keep - keep // 2)]
-    return head + "…" + name[cluster_end(name, len(name) - keep // 2) :]
-
-
 def tick_names(names: list[str], limit: int = TICK_NAME_MAX) -> list[str]:
     """The names beside the per-class bars: at most ``limit`` characters, cut in the middle,
     and all different, so no two classes read alike (a cut that still clashes gets " (2)")."""
     seen: set[str] = set()
     out: list[str] = []
     for name in names:
-        shown, n = _shorten_middle(name, limit), 1
+        shown, n = shorten_middle(name, limit), 1
         while shown in seen:
             n += 1
             suffix = f" ({n})"
-            shown = _shorten_middle(name, limit - len(suffix)) + suffix
+            shown = shorten_middle(name, limit - len(suffix)) + suffix
         seen.add(shown)
         out.append(shown)
     return out

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["cluster_end", "cluster_start"]
+__all__ = ["ELLIPSIS", "cluster_end", "cluster_start", "shorten_middle"]
+
+ELLIPSIS = "…"
 
 
 def _is_high_surrogate(char: str) -> bool:
@@ -76,3 +78,16 @@ def cluster_end(text: str, start: int) -> int:
         if _is_boundary(text, i):
             return i
     return start + 1 if start < len(text) and 0xDC00 <= ord(text[start]) <= 0xDFFF else start
+
+
+def shorten_middle(text: str, limit: int) -> str:
+    """Cut `text` (plain text, a label's name) to `limit` characters in its middle: long names
+    often start alike ("Customer complaint about delayed delivery of … by express courier",
+    "… by standard post"), so their ends keep them apart on a button or in a menu."""
+    if len(text) <= limit:
+        return text
+    keep = limit - len(ELLIPSIS)
+    # neither end breaks a character: a flag, an emoji sequence, a letter and its accents
+    head = text[: cluster_start(text, keep - keep // 2)]
+    tail = text[cluster_end(text, len(text) - keep // 2) :]
+    return head + ELLIPSIS + tail
