@@ -184,3 +184,19 @@ def test_0013_keeps_runs_and_leaves_their_label_ids_unknown(db) -> None:  # type
         runs = sa.Table("model_runs", sa.MetaData(), autoload_with=conn)
         assert "label_ids" not in runs.c
         assert conn.execute(sa.select(runs.c.classes)).scalar_one() == ["a", "b"]
+
+
+def test_the_migrations_build_the_schema_the_models_describe(db) -> None:  # type: ignore[no-untyped-def]
+    """A column, index or constraint added to a SQLModel table without its migration works in a
+    test database made from the models and fails on a team's database made by the migrations:
+    the two must agree (alembic's autogenerate comparison finds nothing to add or drop)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
+
+    with db.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, SQLModel.metadata)
+    assert differences == []
