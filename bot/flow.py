@@ -617,10 +617,12 @@ def predict(services: Services, *, text: str, project: str, what: str | None = N
     the import rules refuse (empty, blank, too long) is an InvalidInputError about ``what``."""
     predictable(text, what=what)
     suggestions: list[views.Suggestion] = []
+    notes: list[str] = []
     if training.active_model(services.ws, project) is not None:
         (prediction,) = predicting.predict_texts(services.ws, project, [text])
         suggestions = [views.Suggestion(label, p) for label, p in prediction.top]
-    return views.prediction_answer(text=text, predictions=suggestions, project=project)
+        notes = predicting.answer_notes(services.ws, project)
+    return views.prediction_answer(text=text, predictions=suggestions, project=project, notes=notes)
 
 
 def publish_home(services: Services, *, user: str) -> None:

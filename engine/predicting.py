@@ -11,14 +11,14 @@ classes than ``top_k`` asks for), are predicted by the active model as before.
 
 from __future__ import annotations
 
-from engine import training
+from engine import taxonomy, training
 from engine.training import TextPrediction
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.hashing import content_hash
 from storage.repositories import examples, models, projects
 
-__all__ = ["predict_texts"]
+__all__ = ["answer_notes", "predict_texts"]
 
 
 def predict_texts(
@@ -62,3 +62,13 @@ def _stored(ws: Workspace, name: str, texts: list[str], *, top_k: int) -> dict[i
             top = [(str(lb), float(p)) for lb, p in row.probs[:top_k]]
             out[i] = TextPrediction(text=text, label=top[0][0], confidence=top[0][1], top=top)
     return out
+
+
+def answer_notes(ws: Workspace, name: str) -> list[str]:
+    """What the active model's answers cannot say yet, after taxonomy changes it predates
+    (``taxonomy.model_gaps``): to show beside its predictions until the next model."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        run = models.get_active_model_run(session=session, project_id=project.id)
+    return [] if run is None else taxonomy.model_gaps(ws, project=name, run=run)

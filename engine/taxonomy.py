@@ -643,8 +643,11 @@ def names_now(
         return [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
 
 
-def stale_label_note(*, session: Session, label: Label, clicked: str | None = None) -> str:
-    """Why a click on the retired ``label`` cannot be stored, and what to pick instead.
+def stale_label_note(
+    *, session: Session, label: Label, clicked: str | None = None, advice: bool = True
+) -> str:
+    """Why a click on the retired ``label`` cannot be stored, and what to pick instead
+    (``advice=False``: only where it went, for a prediction that still names it).
 
     Names the label as the button showed it: ``clicked`` when given (a name it had before a
     rename: "'card_arrival' (renamed arrival)"), else its name with the names it had before.
@@ -670,25 +673,67 @@ def stale_label_note(*, session: Session, label: Label, clicked: str | None = No
         if step is None or step[0] == "split":
             parts = repo.split_into(session=session, label=current) if step else None
             if parts:
-                steps.append(f"was split into {', '.join(parts)}: pick one of those")
+                steps.append(f"was split into {', '.join(parts)}"
+                             + (": pick one of those" if advice else ""))  # fmt: skip
                 break
         if into is None or into in seen:
-            names = ", ".join(repo.active_names(session=session, project_id=label.project_id))
-            steps.append(f"was retired; pick another ({names})")
+            steps.append(_retired_note(session, label, advice=advice))
             break
         try:
             target = repo.label_by_id(session=session, project_id=label.project_id, label_id=into)
         except InvalidInputError:  # removed by an undo since
             target = None
         if target is None or target.active:  # counts as an active label: nothing stale here
-            names = ", ".join(repo.active_names(session=session, project_id=label.project_id))
-            steps.append(f"was retired; pick another ({names})")
+            steps.append(_retired_note(session, label, advice=advice))
             break
         verb = "merged into" if step is not None and step[0] == "merge" else "retired, mapped to"
         steps.append(f"was {verb} {target.name}")
         current = target
         seen.add(target.id)
     return head + " " + ", which ".join(steps)
+
+
+def _retired_note(session: Session, label: Label, *, advice: bool) -> str:
+    if not advice:
+        return "was retired"
+    names = ", ".join(repo.active_names(session=session, project_id=label.project_id))
+    return f"was retired; pick another ({names})"
+
+
+def model_gaps(ws: Workspace, *, project: str, run: ModelRun) -> list[str]:
+    """What ``run`` (a project's model) cannot say in today's taxonomy, one line each: a class
+    of it split or retired since (it still answers under that name: :func:`names_now`), and
+    labels added since, which it never answers. Empty when it speaks for every label today;
+    the next model, trained on the mapped labels, closes each gap."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        labels = model_repo.class_labels(
+            session=session,
+            project_id=found.id,
+            classes=run.classes,
+            as_of=run.created_at,
+            label_ids=run.label_ids,
+        )
+        targets = repo.label_targets(session=session, project_id=found.id)
+        notes, covered = [], set()
+        for name, label in zip(run.classes, labels, strict=True):
+            now = None if label is None else targets.get(int(label.id or 0))
+            if now is not None:
+                covered.add(now)
+            elif label is not None:
+                covered.update(repo.split_into(session=session, label=label) or [])
+                where = stale_label_note(session=session, label=label, clicked=name, advice=False)
+                notes.append(f"{where} since model v{run.version}, which still answers {name!r} "
+                             "for it until the next model")  # fmt: skip
+        new = [lb.name for lb in projects.list_labels(session=session, project_id=found.id)
+               if lb.created_at > run.created_at and lb.name not in covered]  # fmt: skip
+        if new:
+            some = "a label" if len(new) == 1 else "labels"
+            notes.append(f"model v{run.version} predates {some} {', '.join(new)}: it never "
+                         "answers " + ("it" if len(new) == 1 else "them")
+                         + " until the next model")  # fmt: skip
+        return notes
 
 
 def _retired_by(events: Sequence[Any], label: Label) -> tuple[str, int | None] | None:

@@ -829,3 +829,5 @@ def predict(
         _interrupted(f"while predicting: {_unfinished(out_file)}")
     if out_file is not None:
         err.print(f"wrote {counted(len(records), 'prediction')} to {out_file}", highlight=False)
+    for note in predicting.answer_notes(ws, name):  # after a taxonomy change, until the retrain
+        err.print(f"note: {note} (`labelbot train {name}`)", highlight=False, markup=False)

@@ -32,8 +32,11 @@ def _bar(confidence: float) -> str:
     return "█" * filled + "░" * (BAR_WIDTH - filled)
 
 
-def prediction_answer(*, text: str, predictions: Sequence[Suggestion], project: str) -> Block:
-    """Answer to `/label predict <text>` and the "Classify with labelbot" shortcut."""
+def prediction_answer(
+    *, text: str, predictions: Sequence[Suggestion], project: str, notes: Sequence[str] = ()
+) -> Block:
+    """Answer to `/label predict <text>` and the "Classify with labelbot" shortcut; ``notes``
+    (plain text) say what the model cannot answer yet after a taxonomy change."""
     if not predictions:
         lines = "_No model yet: label a few more examples first._"
         fallback = f"No model yet for {escape(project)}"
@@ -47,6 +50,7 @@ def prediction_answer(*, text: str, predictions: Sequence[Suggestion], project: 
         section(_quote(text, 1000)),
         section(lines),
         context(f"Model for *{escape(project)}*"),
+        *(context(f":information_source: {escape(n)}") for n in notes[:3]),
     ]
     return message(fallback, blocks)
 

@@ -1,0 +1,58 @@
+"""After a split, `labelbot predict` and `/label predict` say that the model still answers under
+the split label's old name until the next model."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine import taxonomy
+from tests.bot.conftest import PROJECT, Bot, train_bank
+from tests.bot.test_cli_taxonomy import LABELS, _ok, cli_env  # noqa: F401  (fixture)
+
+SPLIT_NOTE = "was split into atm_find, atm_fee since model v1, which still answers 'atm_support'"
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_predict_notes_a_split_the_model_predates(banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", LABELS)
+    path = tmp_path / "bank.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(banking_slice[:40])
+    _ok(runner, "import", "bank", str(path))
+    _ok(runner, "train", "bank")
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\nWhere is the nearest cash machine?\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    before = _ok(runner, "predict", "bank", str(texts), "--out", str(out))
+    assert "note:" not in before
+
+    _ok(runner, "labels", "split", "bank", "atm_support", "--into", "atm_find,atm_fee")
+    after = _ok(runner, "predict", "bank", str(texts), "--out", str(out))
+    assert SPLIT_NOTE in " ".join(after.split())
+    assert "labelbot train bank" in after
+    _ok(runner, "train", "bank")
+    assert "note:" not in _ok(runner, "predict", "bank", str(texts), "--out", str(out))
+
+
+def test_slack_predict_answer_carries_the_note(bot: Bot, bank: dict[str, str]) -> None:
+    def answer() -> str:
+        bot.slack.command("U0ALICE", "predict Where is the nearest cash machine?")
+        bot.settle()
+        (*_, call) = [c for c in bot.api.calls("response_url") if c.params["_to"] == "U0ALICE"]
+        assert not bot.api.refused(call)  # valid blocks
+        return json.dumps(call.params["blocks"])
+
+    train_bank(bot, bank)
+    assert "since model v1" not in answer()
+    taxonomy.split_label(
+        bot.ws, project=PROJECT, label="atm_support", into=["atm_find", "atm_fee"], actor="U0ADMIN"
+    )
+    assert SPLIT_NOTE in answer()
