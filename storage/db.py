@@ -330,6 +330,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config(engine)
     script = ScriptDirectory.from_config(config)
     newest = script.get_current_head()
+    if newest is None:  # else "ready" on a database without a table
+        raise ConfigurationError(
+            f"no schema migrations in {MIGRATIONS_DIR / 'versions'}: labelbot was installed "
+            "without its data files; reinstall it (pip install . or the wheel)"
+        )
     reader = engine.execution_options(sqlite_begin="DEFERRED") if is_sqlite(engine) else engine
     with connect(reader) as connection:
         current = _revision(connection)

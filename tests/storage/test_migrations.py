@@ -200,3 +200,18 @@ def test_the_migrations_build_the_schema_the_models_describe(db) -> None:  # typ
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         differences = compare_metadata(context, SQLModel.metadata)
     assert differences == []
+
+
+def test_an_install_without_its_migrations_is_a_clear_error(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that left the migration files out would have said "database ready" on a
+    database without a table."""
+    import storage.db
+
+    (tmp_path / "versions").mkdir()
+    for name in ("env.py", "script.py.mako"):
+        (tmp_path / name).write_text((storage.db.MIGRATIONS_DIR / name).read_text())
+    monkeypatch.setattr(storage.db, "MIGRATIONS_DIR", tmp_path)
+    with pytest.raises(ConfigurationError, match="installed without its data files"):
+        upgrade(sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}"))
