@@ -5,6 +5,13 @@ slack_sdk retries only connection errors unless told otherwise
 Retry-After) and server errors. A message that still cannot be delivered is queued in the
 database and `Courier.flush` (run periodically by `labelbot serve`) sends it later.
 
+chat.postMessage is not idempotent: an answer lost after Slack stored the message (a timeout, a
+5xx, a connection dropped after the request went out) does not say whether it did. Each post
+therefore carries a delivery key in its message metadata, made before the first try; before
+sending a post again after such a failure (the client's own retries and the outbox alike), the
+conversation's recent history is searched for that key, and a message found there is the
+post's result (`find_post`). A 429 needs no search: Slack did not process the call.
+
 Every call's answer also passes a `TokenWatch`: when Slack refuses the bot token itself (the app
 uninstalled, the token revoked or rotated, the bot user deactivated: bot.slack_errors), that is
 logged as an ERROR (once an hour per error code), /healthz reports it, and the outbox keeps its
@@ -17,6 +24,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
@@ -28,10 +36,11 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.handler import RetryHandler, default_interval_calculator
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web import SlackResponse
 
 from bot.config import SlackSettings
 from bot.slack_errors import AUTH_ERRORS, error_code, is_auth_error
@@ -49,6 +58,24 @@ TRANSIENT_ERRORS = frozenset(
 )
 CONNECTION_ERRORS = (URLError, ConnectionError, TimeoutError)
 TOKEN_ADVICE = "reinstall the app or update SLACK_BOT_TOKEN"
+
+# The message metadata's event_type on every chat.postMessage; its event_payload holds the post's
+# delivery key and when it was first tried, in Unix seconds
+# (https://docs.slack.dev/messaging/message-metadata).
+DELIVERY_EVENT = "labelbot_delivery"
+# Answers after which a post may have been stored all the same: Slack says of internal_error and
+# fatal_error "it's possible some aspect of the operation succeeded before the error was raised"
+# (https://docs.slack.dev/reference/methods/chat.postMessage#errors). Not ratelimited (a 429 is
+# refused before any work), nor request_timeout (the POST body arrived truncated).
+UNSURE_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable"})
+POST_RETRIES = 2  # a chat.postMessage the client tries again itself (5xx, connection dropped)
+# The search for an earlier try: from its first try, less this margin (Slack's clock against
+# ours), at most LOOKUP_PAGES pages of LOOKUP_LIMIT messages (15: the most conversations.history
+# gives a non-Marketplace app per call since 2025, https://docs.slack.dev/apis/web-api/rate-limits).
+LOOKUP_MARGIN_S = 60.0
+LOOKUP_LIMIT = 15
+LOOKUP_PAGES = 2
+LOOKUP_TIMEOUT_S = 5.0
 
 
 class TokenWatch(RetryHandler):
@@ -128,18 +155,107 @@ def _answer(response: HttpResponse | None) -> dict[str, Any]:
     return {}
 
 
+def _is_post(request: HttpRequest) -> bool:
+    return request.url.rstrip("/").endswith("/" + POST)
+
+
+class ConnectionRetries(ConnectionErrorRetryHandler):
+    """slack_sdk's retries of a dropped connection, except for chat.postMessage: the request may
+    have reached Slack, and `DeliveryClient` looks for the message before posting it again."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return not _is_post(request) and super()._can_retry(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class ServerErrorRetries(ServerErrorRetryHandler):
+    """slack_sdk's retries of a 500 or 503, except for chat.postMessage (see ConnectionRetries)."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return not _is_post(request) and super()._can_retry(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class DeliveryClient(WebClient):
+    """A WebClient whose chat.postMessage is never sent twice on a guess: the post gets a
+    delivery key (`with_delivery_key`), and after an answer that leaves open whether Slack
+    stored it (`may_have_landed`) the conversation is searched for that key (`find_post`)
+    before the post is tried again (up to POST_RETRIES times, for a 5xx or a dropped
+    connection, as slack_sdk's handlers did) or the failure goes to the caller. A message
+    found is the answer, as chat.postMessage would have given it."""
+
+    def api_call(
+        self,
+        api_method: str,
+        *,
+        http_verb: str = "POST",
+        files: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+    ) -> SlackResponse:
+        if api_method != POST or json is None or files or data:
+            return super().api_call(
+                api_method, http_verb=http_verb, files=files, data=data, params=params,
+                json=json, headers=headers, auth=auth,
+            )  # fmt: skip
+        payload = with_delivery_key(json)
+        attempt = 0
+        while True:
+            try:
+                return super().api_call(
+                    POST, http_verb=http_verb, params=params, json=payload, headers=headers,
+                    auth=auth,
+                )  # fmt: skip
+            except (SlackApiError, *CONNECTION_ERRORS) as exc:
+                unsure = may_have_landed(exc)
+                again = attempt < POST_RETRIES and _retried_here(exc)
+                if not unsure and not again:
+                    raise
+                if again:
+                    time.sleep(default_interval_calculator.calculate_sleep_duration(attempt))
+                found = find_post(self, payload) if unsure else None
+                if found is not None:
+                    return SlackResponse(
+                        client=self, http_verb="POST", api_url=f"{self.base_url}{POST}",
+                        req_args={"json": payload}, data=found, headers={}, status_code=200,
+                    )  # fmt: skip
+                if not again:
+                    raise
+                attempt += 1
+
+
 def make_client(settings: SlackSettings) -> WebClient:
-    """The bot's Web API client, pointed at ``SLACK_API_URL``, retrying what can be retried,
+    """The bot's Web API client, pointed at ``SLACK_API_URL``, retrying what can be retried
+    (a chat.postMessage only once it is sure the earlier try did not land: DeliveryClient),
     with a ``TokenWatch`` (first: it must see every answer, retried or not)."""
-    return WebClient(
+    return DeliveryClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=10,
         retry_handlers=[
             TokenWatch(),
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            ConnectionRetries(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=2),
-            ServerErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetries(max_retry_count=2),
         ],
     )
 
@@ -174,6 +290,126 @@ def transient_error(exc: Exception) -> str | None:
     return None
 
 
+def with_delivery_key(payload: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
+    """A chat.postMessage payload whose metadata carries a delivery key, unique to this post
+    and made before its first try (``payload`` itself when it has one already): every retry of
+    the post, by the client or the outbox, sends the same key."""
+    if delivery_key(payload) is not None:
+        return payload
+    meta = payload.get("metadata") or {}
+    extra = meta.get("event_payload") or {}
+    return {
+        **payload,
+        "metadata": {
+            "event_type": meta.get("event_type") or DELIVERY_EVENT,
+            "event_payload": {
+                **extra,
+                "delivery_key": uuid.uuid4().hex,
+                "first_try": round(time.time() if now is None else now, 3),
+            },
+        },
+    }
+
+
+def delivery_key(payload: dict[str, Any]) -> str | None:
+    meta = payload.get("metadata")
+    event = meta.get("event_payload") if isinstance(meta, dict) else None
+    key = event.get("delivery_key") if isinstance(event, dict) else None
+    return str(key) if key else None
+
+
+def may_have_landed(exc: Exception) -> bool:
+    """Whether a failed chat.postMessage may have been stored by Slack all the same: a 5xx,
+    an answer that says so (UNSURE_ERRORS), a timeout, a connection lost after the request went
+    out. Not a 429 or another error answer, nor a connection that was never made."""
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        if status == 429:
+            return False
+        return status >= 500 or error_code(exc) in UNSURE_ERRORS
+    if isinstance(exc, URLError):
+        # urllib raises it while connecting or sending (a new connection per call): not all of
+        # the request went out, and Slack does not act on a truncated one. (An HTTP error
+        # status comes as a SlackApiError: slack_sdk reads the answer.)
+        return False
+    # Raised while waiting for the answer: the request was sent.
+    return isinstance(exc, CONNECTION_ERRORS)
+
+
+def _retried_here(exc: Exception) -> bool:
+    """What slack_sdk's handlers retry: a 500 or 503, a connection that failed or was reset.
+    Not a timeout waiting for the answer: Slack may still be storing the message; the outbox
+    tries again later."""
+    if isinstance(exc, SlackApiError):
+        return exc.response.status_code in (500, 503)
+    return isinstance(exc, (URLError, ConnectionResetError))
+
+
+def find_post(client: WebClient, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The message an earlier try of the chat.postMessage ``payload`` left in Slack, shaped as
+    chat.postMessage answers (ok, channel, ts, message); None when there is none, or when the
+    search itself failed (logged): posting again beats losing the message.
+
+    conversations.history of the channel (conversations.replies of the thread for a reply) from
+    the post's first try on, with include_all_metadata (without it Slack leaves metadata out):
+    im:history, channels:history and groups:history cover the DMs and project channels
+    labelbot posts to. A DM addressed by user id is found with conversations.open (im:write).
+    https://docs.slack.dev/reference/methods/conversations.history
+    """
+    key = delivery_key(payload)
+    if key is None:
+        return None
+    event = payload["metadata"]["event_payload"]
+    since = float(event.get("first_try") or time.time()) - LOOKUP_MARGIN_S
+    timeout = min(float(client.timeout or LOOKUP_TIMEOUT_S), LOOKUP_TIMEOUT_S)
+    reader = single_try(client, timeout=timeout)
+    try:
+        channel = _conversation(reader, str(payload.get("channel", "")))
+        found = _search(reader, channel, key=key, since=since, thread=payload.get("thread_ts"))
+    except (SlackApiError, *CONNECTION_ERRORS) as exc:
+        # A refused token is logged by the TokenWatch, and refuses the post too.
+        (log.debug if is_auth_error(exc) else log.warning)(
+            "could not check whether an earlier try of a chat.postMessage to %s landed (%s): "
+            "sending it again", payload.get("channel"), refusal(exc),
+        )  # fmt: skip
+        return None
+    if found is None:
+        return None
+    log.info("chat.postMessage to %s had landed (%s) though its answer was lost: not sent again",
+             channel, found["ts"])  # fmt: skip
+    return {"ok": True, "channel": channel, "ts": str(found["ts"]), "message": found}
+
+
+def _conversation(client: WebClient, channel: str) -> str:
+    """The conversation id of a post's ``channel``: a user id names the DM with them."""
+    if channel[:1] in ("U", "W"):
+        opened = client.conversations_open(users=channel)
+        return str(opened["channel"]["id"])
+    return channel
+
+
+def _search(
+    client: WebClient, channel: str, *, key: str, since: float, thread: str | None
+) -> dict[str, Any] | None:
+    cursor: str | None = None
+    for _ in range(LOOKUP_PAGES):
+        window: dict[str, Any] = {
+            "channel": channel, "oldest": f"{since:.6f}", "limit": LOOKUP_LIMIT,
+            "include_all_metadata": True, "cursor": cursor,
+        }  # fmt: skip
+        if thread:
+            answer = client.conversations_replies(ts=thread, **window)
+        else:
+            answer = client.conversations_history(**window)
+        for message in answer.get("messages") or []:
+            if isinstance(message, dict) and delivery_key(message) == key:
+                return message
+        cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+        if not answer.get("has_more") or not cursor:
+            return None
+    return None
+
+
 class Courier:
     """Posts and updates messages; what Slack cannot take now goes to the outbox."""
 
@@ -200,6 +436,8 @@ class Courier:
         payload = {"channel": channel, **message}
         if thread_ts is not None:
             payload["thread_ts"] = thread_ts
+        # Keyed before the first try, so that the outbox's tries send the same key.
+        payload = with_delivery_key(payload)
         data = self._call(POST, payload, assignment_id=assignment_id)
         if data is None:
             return None
@@ -239,8 +477,11 @@ class Courier:
         return messaging.drain(self.ws, send=self._resend, limit=limit)
 
     def _resend(self, pending: Pending) -> str | None:
+        # Queued because a try failed: unless every try was refused outright, one may have
+        # landed (and its answer been lost), so a keyed post is looked for before it is sent.
+        found = find_post(self.once, pending.payload) if pending.method == POST else None
         try:
-            response = self.once.api_call(pending.method, json=pending.payload)
+            response = found or self.once.api_call(pending.method, json=pending.payload)
         except (SlackApiError, *CONNECTION_ERRORS) as exc:
             if is_auth_error(exc):
                 # Not this message's fault: every call fails alike until the token is fixed

@@ -158,6 +158,11 @@ SCOPES_NEEDED: dict[str, tuple[str, ...]] = {
     "users.info": ("users:read",),
     "views.open": (),
     "views.publish": (),
+    # bot.delivery.find_post: an earlier try of a post whose answer was lost, looked for by its
+    # delivery key in the DM (im:*) or project channel (channels:history, groups:history)
+    "conversations.history": ("im:history", "channels:history", "groups:history"),
+    "conversations.replies": ("im:history", "channels:history", "groups:history"),
+    "conversations.open": ("im:write",),
     # files_upload_v2 (digest charts)
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),

@@ -2,7 +2,9 @@
 
 slack_sdk talks to it for real (`WebClient(token=..., base_url=server.api_url)`), so tests
 exercise serialisation, retries and error handling the way production does. Every call is
-recorded; failures (429 with Retry-After, 5xx, `{"ok": false}`) can be programmed; Block Kit
+recorded; failures (429 with Retry-After, 5xx, `{"ok": false}`) can be programmed, and so can
+an answer lost after the call took effect (`lose_answer`: Slack stored the message, the client
+saw a 5xx, a dropped connection or nothing in time); Block Kit
 limits are checked on message and view methods the way Slack answers `invalid_blocks`, and a
 message whose blocks hold too much text in all is refused with `msg_blocks_too_long` (a limit
 Slack does not document: see bot.views.limits). Messages posted to a response_url are checked
@@ -15,6 +17,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -56,9 +59,21 @@ class _Failure:
 
 
 @dataclass
+class _LostAnswer:
+    status: int | None  # None: the connection is closed without an answer
+    late: float  # seconds to wait before answering (past the client's timeout, say)
+    times: int
+
+
+# What `_handle` returns to make the handler hang up without answering.
+DROP = -1
+
+
+@dataclass
 class _State:
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    lost: dict[str, list[_LostAnswer]] = field(default_factory=dict)
     messages: dict[str, dict[str, Params]] = field(default_factory=dict)  # channel -> ts -> msg
     dms: dict[str, str] = field(default_factory=dict)  # user id -> D channel id
     views: dict[str, Params] = field(default_factory=dict)
@@ -165,6 +180,18 @@ class FakeSlackAPI:
         with self._cond:
             self._state.failures.setdefault(method, []).append(failure)
 
+    def lose_answer(
+        self, method: str, *, status: int | None = 503, late: float = 0.0, times: int = 1
+    ) -> None:
+        """Make the next `times` calls of `method` take effect (a chat.postMessage is stored)
+        and then lose the answer, as Slack's edge can: HTTP `status` (a 5xx with an HTML body)
+        instead of the result, or -- with `status=None` -- the connection closed without an
+        answer. With `late=` seconds the answer (the lost one, or the real one when `status`
+        is 200) comes that much later: past the client's timeout, the client never sees it."""
+        lost = _LostAnswer(status, late, times)
+        with self._cond:
+            self._state.lost.setdefault(method, []).append(lost)
+
     def slow_down(self, method: str, seconds: float, *, channel: str | None = None) -> None:
         """Answer `method` (only for `channel`, when given) after `seconds`, as a Slack under
         load or rate limiting would: the call is recorded at once, its effect comes after the
@@ -250,13 +277,22 @@ class FakeSlackAPI:
                     queue.pop(0)  # type: ignore[union-attr]
             if failure is not None:
                 return _failure_response(failure)
+            lost = _take(self._state.lost, method)
             if method == "response_url":
                 return self._respond(call)
             if method == "upload":
                 self._state.uploads[params["file_id"]] = body
                 return 200, {"Content-Type": "text/plain"}, f"OK - {len(body)}".encode()
             result = self._authorize(params, headers) or self._dispatch(method, params)
-        return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(result).encode()
+        answer = json.dumps(result).encode()
+        if lost is not None:  # done; the answer goes astray
+            if lost.late:
+                time.sleep(lost.late)
+            if lost.status is None:
+                return DROP, {}, b""
+            if lost.status != 200:
+                return _failure_response(_Failure(lost.status, None, None, 1))
+        return 200, {"Content-Type": "application/json; charset=utf-8"}, answer
 
     def _respond(self, call: Call) -> tuple[int, dict[str, str], bytes]:
         """A post to a response_url: a message payload like chat.postMessage's, under the same
@@ -352,6 +388,17 @@ class FakeSlackAPI:
         return stored
 
 
+def _take(queues: dict[str, list[_LostAnswer]], method: str) -> _LostAnswer | None:
+    queue = queues.get(method)
+    if not queue:
+        return None
+    lost = queue[0]
+    lost.times -= 1
+    if lost.times <= 0:
+        queue.pop(0)
+    return lost
+
+
 def _failure_response(failure: _Failure) -> tuple[int, dict[str, str], bytes]:
     headers = {"Content-Type": "application/json; charset=utf-8"}
     if failure.status == 429:
@@ -437,12 +484,69 @@ def _replies(api: FakeSlackAPI, p: Params) -> Params:
     ]
     if not thread:
         return {"ok": False, "error": "thread_not_found"}
+    # The root comes first whatever the window; the replies in it follow, oldest first.
+    first, replies = thread[0], _window(thread[1:], p)
+    page, more = _page(replies, p, newest_first=False)
     return {
         "ok": True,
-        "messages": thread,
-        "has_more": False,
-        "response_metadata": {"next_cursor": ""},
+        "messages": [_shown(m, p) for m in [first, *page]],
+        "has_more": more,
+        "response_metadata": {"next_cursor": str(_offset(p) + len(page)) if more else ""},
     }
+
+
+def _history(api: FakeSlackAPI, p: Params) -> Params:
+    """conversations.history (https://docs.slack.dev/reference/methods/conversations.history):
+    the channel's messages newest first, thread replies left out; `oldest`/`latest` bound the
+    window (exclusive unless `inclusive`), `limit` and `cursor` page it, and message metadata
+    comes back only with `include_all_metadata`. A user id is not a conversation here (post to
+    it, then read the DM's D channel id from the answer or conversations.open)."""
+    channel = p.get("channel", "")
+    if not channel or channel[:1] in ("U", "W"):
+        return {"ok": False, "error": "channel_not_found"}
+    timeline = [m for m in api.messages(channel) if m.get("thread_ts") in (None, m["ts"])]
+    page, more = _page(_window(timeline, p), p, newest_first=True)
+    return {
+        "ok": True,
+        "messages": [_shown(m, p) for m in page],
+        "has_more": more,
+        "pin_count": 0,
+        "response_metadata": {"next_cursor": str(_offset(p) + len(page)) if more else ""},
+    }
+
+
+def _flag(p: Params, name: str) -> bool:
+    return str(p.get(name, "")).lower() in ("1", "true")
+
+
+def _window(messages: list[Params], p: Params) -> list[Params]:
+    inclusive = _flag(p, "inclusive")
+    oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+
+    def inside(ts: float) -> bool:
+        if inclusive:
+            return oldest <= ts <= latest
+        return oldest < ts < latest
+
+    return [m for m in messages if inside(float(m["ts"]))]
+
+
+def _offset(p: Params) -> int:
+    return int(p.get("cursor") or 0)
+
+
+def _page(messages: list[Params], p: Params, *, newest_first: bool) -> tuple[list[Params], bool]:
+    ordered = sorted(messages, key=lambda m: float(m["ts"]), reverse=newest_first)
+    start, limit = _offset(p), int(p.get("limit") or 100)
+    return ordered[start : start + limit], start + limit < len(ordered)
+
+
+def _shown(message: Params, p: Params) -> Params:
+    """A copy of a stored message as a read answers it: no metadata unless asked for."""
+    shown = copy.deepcopy(message)
+    if not _flag(p, "include_all_metadata"):
+        shown.pop("metadata", None)
+    return shown
 
 
 def _auth_test(api: FakeSlackAPI, p: Params) -> Params:
@@ -526,6 +630,7 @@ _METHODS: dict[str, Callable[[FakeSlackAPI, Params], Params]] = {
     "chat.getPermalink": _permalink,
     "conversations.open": _open,
     "conversations.replies": _replies,
+    "conversations.history": _history,
     "conversations.info": _conversations_info,
     "users.info": _users_info,
     "views.open": _views_open,
@@ -570,11 +675,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         status, out_headers, out = fake._handle(method, params, headers, body)
-        self.send_response(status)
-        for name, value in {**out_headers, "Content-Length": str(len(out))}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(out)
+        if status == DROP:  # hang up without a word (see FakeSlackAPI.lose_answer)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        try:
+            self.send_response(status)
+            for name, value in {**out_headers, "Content-Length": str(len(out))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(out)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (its timeout): as on Slack
 
     do_GET = do_POST = _serve
 
