@@ -157,11 +157,15 @@ class ProjectOut(BaseModel):
 
 
 # The import's rules (text_problem), which _predictable checks: here only for the schema, so a
-# refusal keeps its own words ("empty text", "over the 50,000 limit").
+# refusal keeps its own words ("empty text", "over the 50,000 limit"). `not` says what `pattern`
+# cannot: no NUL, and not blank by Python's str.strip, whose spaces are \s as a JavaScript
+# validator reads it (ECMA-262) and five more (\x1c-\x1f, \x85; Rust's \s has \x85 only). A
+# lone surrogate stays in the description: a pattern for it means another thing in each dialect.
 TEXT_RULES = {
     "minLength": 1,
     "maxLength": MAX_TEXT_CHARS,
     "pattern": r"\S",
+    "not": {"pattern": r"\x00|^[\s\x1c-\x1f\x85]*$"},
     "description": f"not empty or blank, at most {MAX_TEXT_CHARS:,} characters (without the "
     "spaces around it), no NUL character, valid Unicode (no lone surrogate): as an import",
 }
@@ -293,6 +297,9 @@ def create_api(
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        why = _unparsed_body(exc)
+        if why is not None:  # a body that is not JSON is a 422, as the schema says
+            return _error(422, [{"type": "json_invalid", "loc": ["body"], "msg": why}])
         return _error(exc.status_code, exc.detail, exc.headers)
 
     @api.exception_handler(RequestValidationError)
@@ -313,6 +320,27 @@ def _token_state(services: Services) -> str:
     """/healthz's ``slack``: what Slack last said of the bot token to this process."""
     watch = token_watch(services.client)
     return (watch.problem if watch is not None else None) or "ok"
+
+
+def _unparsed_body(exc: StarletteHTTPException) -> str | None:
+    """Why FastAPI could not parse a JSON body, when ``exc`` is its 400 for that; else None.
+
+    FastAPI answers a body json.loads refuses with a JSONDecodeError as a 422 (json_invalid),
+    and any other failure of json.loads as a 400 raised from it: bytes that are not UTF-8 (nor
+    UTF-16 or -32), nesting deeper than Python's recursion limit, an integer over Python's 4,300
+    digits. None of them is JSON this API reads either. labelbot's own 400s (/slack/events')
+    are raised without a cause.
+    """
+    cause = exc.__cause__
+    if exc.status_code != 400 or not isinstance(cause, ValueError | RecursionError):
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return "JSON decode error: the body is not UTF-8"
+    if isinstance(cause, RecursionError):
+        return "JSON decode error: nested too deeply"
+    if "digits" in str(cause):
+        return "JSON decode error: a number with too many digits"
+    return "JSON decode error"
 
 
 def _error(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -498,7 +526,7 @@ def _rest_router(services: Services) -> APIRouter:
                 413: f"The body is over {MAX_API_BODY:,} bytes, or its texts over "
                 f"{MAX_PREDICT_CHARS:,} characters in all",
                 422: "A text the import would refuse, no texts or over "
-                f"{MAX_TEXTS:,}, a body that is not JSON",
+                f"{MAX_TEXTS:,}, a body that is not JSON (or not sent as application/json)",
                 503: "The active model was trained on another encoder's embeddings",
             }
         ),
@@ -552,7 +580,14 @@ def _rest_router(services: Services) -> APIRouter:
                 json_schema_extra={"pattern": "^([Jj][Ss][Oo][Nn][Ll]|[Cc][Ss][Vv])$"},
             ),
         ] = "jsonl",
-        spreadsheet_safe: bool = False,
+        spreadsheet_safe: Annotated[
+            bool,
+            Query(
+                description="CSV only: put a ' before cells a spreadsheet would run as "
+                "formulas, and start with a byte order mark (for Excel); true with format "
+                "jsonl answers 422",
+            ),
+        ] = False,
     ) -> Response:
         """Every example as JSONL or CSV (the `labelbot export` format); ``spreadsheet_safe``
         (CSV only) puts a ' before cells a spreadsheet would run as formulas."""
