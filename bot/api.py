@@ -197,6 +197,12 @@ class PredictionOut(BaseModel):
 class PredictOut(BaseModel):
     project: str
     predictions: list[PredictionOut]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the active model cannot answer yet after a taxonomy change it "
+        "predates, one line each (a label split or retired since is still answered under its "
+        "old name, a label added since never is); empty once the next model is trained",
+    )
 
 
 def create_api(
@@ -552,6 +558,7 @@ def _rest_router(services: Services) -> APIRouter:
                 )
                 for p in found
             ],
+            notes=predicting.answer_notes(ws, name),
         )
 
     @router.get(

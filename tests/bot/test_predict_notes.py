@@ -1,5 +1,5 @@
-"""After a split, `labelbot predict` and `/label predict` say that the model still answers under
-the split label's old name until the next model."""
+"""After a split, `labelbot predict`, `/label predict` and the predict API say that the model
+still answers under the split label's old name until the next model."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from engine import taxonomy
 from tests.bot.conftest import PROJECT, Bot, train_bank
+from tests.bot.test_api import AUTH
 from tests.bot.test_cli_taxonomy import LABELS, _ok, cli_env  # noqa: F401  (fixture)
 
 SPLIT_NOTE = "was split into atm_find, atm_fee since model v1, which still answers 'atm_support'"
@@ -52,7 +53,22 @@ def test_slack_predict_answer_carries_the_note(bot: Bot, bank: dict[str, str]) -
 
     train_bank(bot, bank)
     assert "since model v1" not in answer()
+    assert _api_notes(bot) == []
     taxonomy.split_label(
         bot.ws, project=PROJECT, label="atm_support", into=["atm_find", "atm_fee"], actor="U0ADMIN"
     )
     assert SPLIT_NOTE in answer()
+    (note,) = _api_notes(bot)  # the REST API says it too, beside the predictions
+    assert SPLIT_NOTE in note
+
+
+def _api_notes(bot: Bot) -> list[str]:
+    answer = bot.slack.http.post(
+        f"/api/projects/{PROJECT}/predict",
+        headers=AUTH,
+        json={"texts": ["Where is the nearest cash machine?"]},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"][0]["label"]
+    notes: list[str] = answer.json()["notes"]
+    return notes
