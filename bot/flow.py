@@ -126,8 +126,10 @@ def _card(task: Task) -> views.ExampleCard:
 # One delivery to an expert at a time (per project): two of their requests landing at once (a
 # Skip and `/label`, on two replicas say) both found the example not yet posted and posted it
 # twice. The later one waits for the earlier's lease (one chat.postMessage, retries included),
-# then decides on what it left; past the wait it goes ahead rather than send nothing.
-DELIVERY_LEASE = timedelta(seconds=60)
+# then decides on what it left; past the wait it goes ahead rather than send nothing. The lease
+# outlasts the slowest post: three tries of 10 s, each lost answer followed by a search of the
+# conversation (bot.delivery.find_post, up to 3 calls of 5 s), and the backoff between them.
+DELIVERY_LEASE = timedelta(seconds=120)
 DELIVERY_WAIT_S = 15.0
 DELIVERY_POLL_S = 0.05
 
