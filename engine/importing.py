@@ -28,6 +28,10 @@ MAX_TEXT_CHARS = 50_000
 # The width of the column ids are stored in: PostgreSQL refuses a longer one only at INSERT time.
 MAX_ID_CHARS: int = Example.__table__.c.external_id.type.length  # type: ignore[attr-defined]
 FORMATS = ("csv", "jsonl")
+# Metadata nested deeper than this is refused: Python's json (reading the file, and writing the
+# value for storage and export) recurses once per level and fails near 1,000 levels with a
+# RecursionError; no real record nests anywhere near this.
+MAX_DEPTH = 100
 # A labelbot export (engine.exporting) read back: every record of one has these fields...
 EXPORT_SIGNATURE = frozenset({"annotations", "comments", "prediction"})
 # ... of which these are derived from the project it came from (its votes, its model), not
@@ -76,8 +80,12 @@ def read_file(
     if path.is_dir():
         raise InvalidInputError(f"{path}: is a directory; give a file in it")
     if not path.is_file():
+        if path.exists():  # a FIFO, a socket, a device: reading it may block forever
+            raise InvalidInputError(f"{path}: not a regular file")
         raise InvalidInputError(f"{path}: no such file")
-    content = _decode(path)
+    # a second byte order mark (a file saved as UTF-8 with BOM twice) would stick to the
+    # first column's name, invisibly: 'text' would not be found
+    content = _decode(path).lstrip("\ufeff")
     fmt = detect_format(path)
     rows = _csv_rows(path, content, text_column) if fmt == "csv" else _jsonl_rows(path, content)
     records: list[Record] = []
@@ -113,7 +121,19 @@ def read_file(
 
 
 def _decode(path: Path) -> str:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:  # not "could not write": the CLI's net for OSError is for writes
+        raise InvalidInputError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        # before UTF-16: UTF-32-LE's byte order mark starts with UTF-16-LE's
+        try:
+            return raw.decode("utf-32")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"{path}: not valid UTF-32 (a broken character at byte {exc.start}); "
+                "save the file as UTF-8"
+            ) from exc
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # Excel's "Unicode Text" (*.txt) and many Windows tools write UTF-16 with a byte order
         # mark: the one way out of older Excel that keeps Japanese, Arabic or Hindi text whole
@@ -124,6 +144,13 @@ def _decode(path: Path) -> str:
                 f"{path}: not valid UTF-16 (a broken character at byte {exc.start}); "
                 "save the file as UTF-8"
             ) from exc
+    if b"\x00" in raw.split(b"\n", 1)[0]:
+        # UTF-16 or UTF-32 without a byte order mark decodes as "UTF-8" with a NUL byte
+        # beside every letter: the header would read " t e x t", and no column would match
+        raise InvalidInputError(
+            f"{path}:1: NUL bytes (\\x00) in the first line: is the file UTF-16 or UTF-32 without "
+            "a byte order mark? save the file as UTF-8"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -142,8 +169,11 @@ def _csv_rows(path: Path, content: str, text_column: str) -> Iterator[tuple[int,
     start = 1
     try:
         header = next(reader, None)
+        while header == []:  # blank lines before the header: it is the first line with text
+            header = next(reader, None)
         if header is None:
             raise InvalidInputError(f"{path}: the file is empty")
+        header_at = reader.line_num
         _check_header(path, header, text_column)
         # A column without a name (Excel keeps a few empty ones after the last) is left out
         # while it is empty: a value in it is refused below rather than kept under the name ""
@@ -157,6 +187,16 @@ def _csv_rows(path: Path, content: str, text_column: str) -> Iterator[tuple[int,
                 return
             if not cells:  # a blank line
                 continue
+            if (
+                len(header) > 1
+                and cells[-1] == header[-1]
+                and [c.removeprefix("\ufeff") for c in cells] == header
+            ):
+                # two files joined: read as a row, its text "text" would be stored as an example
+                raise InvalidInputError(
+                    f"{path}:{start}: the header (line {header_at}) again: are two files "
+                    "joined? delete this line"
+                )
             if len(cells) > len(header):
                 raise InvalidInputError(f"{path}:{start}: more values than the header has columns")
             if text_at is not None and text_at >= len(cells):
@@ -188,7 +228,7 @@ def _tab_separated(path: Path, content: str) -> bool:
     """A .tsv, or a .txt whose header line has tabs and no comma: Excel's "Unicode Text" is
     tab-separated (read as comma-separated, its header was one column and no text column)."""
     suffix = path.suffix.lower()
-    header = content.split("\n", 1)[0]
+    header = next((line for line in content.split("\n") if line.strip("\r")), "")
     return suffix == ".tsv" or (suffix == ".txt" and "\t" in header and "," not in header)
 
 
@@ -222,14 +262,48 @@ def _jsonl_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = _loads(line)
         except json.JSONDecodeError as exc:
             raise InvalidInputError(
                 f"{path}:{number}: invalid JSON: {_json_problem(exc, exc.colno, 'column')}"
             ) from exc
+        except _Unreadable as exc:
+            raise InvalidInputError(f"{path}:{number}: {exc}") from exc
         if not isinstance(obj, dict):
             raise InvalidInputError(f"{path}:{number}: each line must be a JSON object")
         yield number, obj
+
+
+class _Unreadable(Exception):
+    """Valid JSON that Python's json cannot read whole, or that would lose a value."""
+
+
+def _loads(text: str) -> Any:
+    """json.loads, with what it raises for valid but unreadable JSON turned into _Unreadable:
+    nesting deep enough to exhaust the stack (RecursionError), an integer of more digits than
+    Python converts (ValueError), and an object naming a key twice, whose first value json
+    drops without a word (as a CSV header naming a column twice would)."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise _Unreadable(f"nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):
+            raise
+        raise _Unreadable(
+            f"a number of more than {sys.get_int_max_str_digits():,} digits; write it as a string"
+        ) from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _Unreadable(f"the field {twice!r} appears twice in one object; keep one")
+    return obj
 
 
 def _check_columns(
@@ -241,7 +315,7 @@ def _check_columns(
     require_label: bool,
     require_id: bool,
 ) -> None:
-    found = ", ".join(sorted(columns)) or "none"
+    found = ", ".join(map(_shown, sorted(columns))) or "none"
     if text_column not in columns:
         raise InvalidInputError(
             f"{path}:1: no {text_column!r} column (columns: {found}); "
@@ -266,10 +340,22 @@ def _other_case(columns: Iterable[str], name: str, hint: str, *, sep: str = "; "
     """``hint`` (after ``sep``) when exactly one of ``columns`` is ``name`` in another case
     ("Text" for "text"): ``{found}`` in it is that column quoted, ``{option}`` the column as an
     option's value, quoted for the shell where it needs it. "" when none or several are."""
-    matches = [c for c in columns if c != name and c.casefold() == name.casefold()]
+    matches = [c for c in columns if c != name and _loose(c) == _loose(name)]
     if len(matches) != 1:
         return ""
     return sep + hint.format(found=repr(matches[0]), option=shlex.quote(matches[0]))
+
+
+def _loose(name: str) -> str:
+    """A column name as a reader sees it: in any case, without spaces or a byte order mark
+    around it (a BOM mid-file, from files joined, sticks to a name)."""
+    return name.strip(" \t\ufeff").casefold()
+
+
+def _shown(name: str) -> str:
+    """A column name in a list of them: quoted where spaces around it or an invisible
+    character would otherwise not show ("' text'", "'\\ufefftext'")."""
+    return name if name.isprintable() and name == name.strip() and name else repr(name)
 
 
 def column_notes(read: ReadFile, *, label_column: str | None) -> list[str]:
@@ -346,10 +432,12 @@ def _export_meta(path: Path, line: int, value: Any) -> dict[str, Any]:
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = _loads(value)
         except json.JSONDecodeError as exc:
             where = _json_problem(exc, exc.pos + 1, "character")
             raise InvalidInputError(f"{path}:{line}: 'meta' is not valid JSON: {where}") from exc
+        except _Unreadable as exc:
+            raise InvalidInputError(f"{path}:{line}: 'meta': {exc}") from exc
         if problem := _unstorable(value):
             raise InvalidInputError(f"{path}:{line}: 'meta' {problem}")
     if not isinstance(value, dict):
@@ -402,13 +490,15 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def _unstorable(value: Any) -> str | None:
+def _unstorable(value: Any, depth: int = 0) -> str | None:
     """Why ``value`` (a cell, or any value in a JSON line) cannot be stored, or None.
 
     SQLite keeps all of these; PostgreSQL refuses them at INSERT time, as a traceback without
     the file's line: a NUL byte in text, NaN or Infinity in JSON (json.loads accepts them, and
     turns a number like 1e999 into infinity), and a lone surrogate ("\\ud800" in JSON), which
-    is no Unicode character and cannot be encoded for storage, hashing or the encoder.
+    is no Unicode character and cannot be encoded for storage, hashing or the encoder. A value
+    nested over MAX_DEPTH levels is refused too: storing or exporting it recurses as deep (and
+    so would this check, past Python's recursion limit, without the bound).
     """
     if isinstance(value, str):
         if "\x00" in value:
@@ -422,9 +512,11 @@ def _unstorable(value: Any) -> str | None:
         name = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
         return f"is {name}, not a finite number; use null"
     if isinstance(value, dict):
-        return next(
-            (p for k, v in value.items() for p in (_unstorable(k), _unstorable(v)) if p), None
-        )
-    if isinstance(value, list):
-        return next((p for p in map(_unstorable, value) if p is not None), None)
-    return None
+        items: Iterable[Any] = (*value.keys(), *value.values())
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    if depth >= MAX_DEPTH:
+        return f"is nested more than {MAX_DEPTH} levels deep"
+    return next((p for v in items if (p := _unstorable(v, depth + 1)) is not None), None)
