@@ -245,9 +245,10 @@ def create_api(
             raise HTTPException(401, UNSIGNED)
         try:
             bolt_request = to_bolt_request(request, body)
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError, KeyError):
             # Bolt parses the body as it builds the request: JSON (or a form's `payload`) that
-            # does not parse, or parses to something other than an object.
+            # does not parse, or parses to something other than an object, or a user, channel
+            # or team that is a number or a boolean where Slack sends an object or an id.
             raise HTTPException(400, NOT_A_PAYLOAD) from None
         loop = asyncio.get_running_loop()
         bolt_response = await loop.run_in_executor(

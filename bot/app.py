@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from slack_bolt import App, BoltContext, BoltResponse, Respond
 from slack_bolt.authorization import AuthorizeResult
@@ -18,6 +19,7 @@ from bot.config import SlackSettings
 from bot.delivery import single_try
 from bot.listeners import register_all
 from bot.listeners.events import rate_limited
+from bot.listeners.shape import WellFormed
 from bot.services import Services
 from bot.slack_errors import (
     CHANNEL_ERRORS,
@@ -67,15 +69,25 @@ def build_app(settings: SlackSettings, services: Services) -> App:
         user_facing_authorize_error_message=f":warning: {TOKEN_REFUSED.format(code='')}",
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         listener_executor=services.listener_executor,
-        # Slack's app_rate_limited notice needs no token: answered before Bolt authorizes
-        # (auth.test), so it is answered 200 even while Slack's Web API is unreachable
-        before_authorize=rate_limited,
+        # A malformed request is answered 400 before Bolt builds anything from it
+        # (bot/listeners/shape.py); Slack's app_rate_limited notice needs no token: answered
+        # before Bolt authorizes (auth.test), so it is answered 200 even while Slack's Web API
+        # is unreachable
+        before_authorize=WellFormed(rate_limited),
     )
+    slack_hosts = response_url_hosts(services.client)
 
     def provide_services(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
         context["services"] = services
         given = context.respond
         if given is not None and given.response_url:
+            if not slack_url(given.response_url, slack_hosts):
+                # labelbot posts its answers to the response_url: one that is not Slack's
+                # would make it send a request wherever the payload says (SSRF)
+                log.warning("refused a request whose response_url is not Slack's: %.200r",
+                            given.response_url)  # fmt: skip
+                return BoltResponse(status=400, body="Not a request Slack sends: its "
+                                    "response_url is not Slack's.")  # fmt: skip
             context["respond"] = CheckedRespond(
                 response_url=given.response_url, proxy=given.proxy, ssl=given.ssl
             )
@@ -85,6 +97,31 @@ def build_app(settings: SlackSettings, services: Services) -> App:
     register_all(app, on_error=handle_error)
     app.error(handle_error)
     return app
+
+
+# Slack's response_urls are https://hooks.slack.com/... (https://docs.slack.dev/interactivity/
+# handling-user-interaction); the host of a Web API elsewhere (SLACK_API_URL: a proxy, a
+# test's fake) is trusted for them too, on any port.
+RESPONSE_URL_HOSTS = (("https", "hooks.slack.com"), ("https", "hooks.slack-gov.com"))
+
+
+def response_url_hosts(client: WebClient) -> tuple[tuple[str, str], ...]:
+    """The (scheme, host) pairs a response_url may point at."""
+    api = urlsplit(client.base_url)
+    return (*RESPONSE_URL_HOSTS, (api.scheme.lower(), (api.hostname or "").lower()))
+
+
+def slack_url(url: object, hosts: tuple[tuple[str, str], ...]) -> bool:
+    """Whether ``url`` is a response_url labelbot may post to: on one of ``hosts``."""
+    if not isinstance(url, str) or not url.isascii():
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is no number
+    except ValueError:
+        return False
+    host = (parts.scheme.lower(), (parts.hostname or "").lower())
+    return host in hosts and not parts.username and (port is None or 0 < port < 65536)
 
 
 class SlackUnavailableError(Exception):

@@ -208,13 +208,12 @@ def approve_edited(
 ) -> proposing.Decision | dict[str, str]:
     """Approve with the admin's names from the modal (without re-scoring), or the errors to
     show in the form: a wrong number of names, a name taken, the proposal decided meanwhile."""
-    field = values.get(ids.PROPOSAL_NAMES_BLOCK, {}).get(ids.TAXONOMY_INPUT, {})
-    names = _names(str(field.get("value") or ""))
-    reason = values.get(ids.PROPOSAL_REASON_BLOCK, {}).get(ids.TAXONOMY_INPUT, {})
+    names = _names(_text(values, ids.PROPOSAL_NAMES_BLOCK))
+    reason = _text(values, ids.PROPOSAL_REASON_BLOCK)
     try:
         return proposing.approve(
             services.ws, project, proposal_id, actor=user, actor_is_admin=True,
-            names=names, reason=str(reason.get("value") or ""), rescore=False,
+            names=names, reason=reason, rescore=False,
         )  # fmt: skip
     except (InvalidInputError, NotFoundError, ConflictError, StaleActionError) as exc:
         text = str(exc)
@@ -262,11 +261,19 @@ def editor(services: Services, *, project: str) -> Block:
 
 
 def _field(values: Values, block: str) -> dict[str, Any]:
-    return values.get(block, {}).get(ids.TAXONOMY_INPUT, {})
+    """One input's state, {} when the form does not hold it as Slack shapes it (a form of an
+    older labelbot, an edited payload): the field then reads as left empty."""
+    found = _mapping(_mapping(values).get(block)).get(ids.TAXONOMY_INPUT)
+    return _mapping(found)
+
+
+def _mapping(found: object) -> dict[str, Any]:
+    return found if isinstance(found, dict) else {}
 
 
 def _text(values: Values, block: str) -> str:
-    return str(_field(values, block).get("value") or "").strip()
+    value = _field(values, block).get("value")
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _names(text: str) -> list[str]:
@@ -278,13 +285,12 @@ def apply_edit(
 ) -> taxonomy.TaxonomyChange | dict[str, str]:
     """Apply the submitted change (without re-scoring), or the errors to show, by block id.
     ``private_metadata``: the form's, which names the change its "Undo" would revert."""
-    op = str((_field(values, ids.TAXONOMY_OPERATION_BLOCK).get("selected_option") or {})
+    op = str(_mapping(_field(values, ids.TAXONOMY_OPERATION_BLOCK).get("selected_option"))
              .get("value") or "")  # fmt: skip
     by_id = {lb.key: lb.name for lb in _choices(services, project)}
-    picked = [
-        str(o.get("value")) for o in _field(values, ids.TAXONOMY_LABELS_BLOCK).get(
-            "selected_options") or []
-    ]  # fmt: skip
+    options = _field(values, ids.TAXONOMY_LABELS_BLOCK).get("selected_options")
+    picked = [str(_mapping(o).get("value")) for o in options] if isinstance(
+        options, list) else []  # fmt: skip
     labels_block, names_block = ids.TAXONOMY_LABELS_BLOCK, ids.TAXONOMY_NAMES_BLOCK
     if any(key not in by_id for key in picked):
         return {labels_block: "A label you chose changed meanwhile: close and reopen the form."}
@@ -320,7 +326,11 @@ def apply_edit(
     if op not in need:
         return {ids.TAXONOMY_OPERATION_BLOCK: "Choose a change."}
     if op == "undo":
-        named = taxonomy_views.taxonomy_undo(private_metadata)
+        try:
+            named = taxonomy_views.taxonomy_undo(private_metadata)
+        except (ValueError, TypeError, AttributeError):  # a form labelbot cannot read
+            return {ids.TAXONOMY_OPERATION_BLOCK: "This form is out of date: close it and open "
+                    "`/label taxonomy` again."}  # fmt: skip
         return _undo(services, named=named, common=common)
     missing = need[op]
     if missing is not None:

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot import admin, disputes, flow, ids, review_flow, rhythm_flow, taxonomy_flow
 from bot.listeners.registrar import Registrar
+from bot.listeners.shape import STALE, example_id, read
 from bot.services import Services
 from bot.views import admin as admin_views
 from bot.views import info_message, parse_label_value
@@ -17,6 +18,7 @@ from bot.views.disputes import parse_settle_value
 from bot.views.proposals import parse_proposal_value
 from bot.views.review import parse_review_value
 from bot.views.rhythm import batch_closed, parse_snooze_value
+from storage.errors import StaleActionError
 
 
 def register(app: Registrar) -> None:
@@ -44,7 +46,9 @@ def register(app: Registrar) -> None:
 
 def _where(body: dict[str, Any]) -> dict[str, str]:
     """The clicker and the message clicked on (the labeling DM)."""
-    container = body["container"]
+    container = body.get("container") or {}
+    if "channel_id" not in container or "message_ts" not in container:
+        raise StaleActionError(STALE)  # a click on no message (bot.listeners.shape checks both)
     return {
         "user": body["user"]["id"],
         "channel": container["channel_id"],
@@ -52,11 +56,18 @@ def _where(body: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _chosen(action: dict[str, Any]) -> object:
+    """The value of the option chosen in a menu, or of the button clicked."""
+    if "selected_option" in action:
+        return (action["selected_option"] or {}).get("value")
+    return action.get("value")
+
+
 def label_clicked(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
 ) -> None:
     ack()
-    example_id, label = parse_label_value(action["value"])
+    example_id, label = read(parse_label_value, action.get("value"))
     flow.apply_label(context["services"], example_id=example_id, label=label, **_where(body))
 
 
@@ -64,7 +75,7 @@ def label_selected(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
 ) -> None:
     ack()
-    example_id, label = parse_label_value(action["selected_option"]["value"])
+    example_id, label = read(parse_label_value, _chosen(action))
     flow.apply_label(context["services"], example_id=example_id, label=label, **_where(body))
 
 
@@ -72,37 +83,37 @@ def skip_clicked(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
 ) -> None:
     ack()
-    flow.skip(context["services"], example_id=int(action["value"]), **_where(body))
+    flow.skip(context["services"], example_id=example_id(action.get("value")), **_where(body))
 
 
 def undo_clicked(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
 ) -> None:
     ack()
-    flow.undo(context["services"], example_id=int(action["value"]), **_where(body))
+    flow.undo(context["services"], example_id=example_id(action.get("value")), **_where(body))
 
 
 def discuss_clicked(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
 ) -> None:
     ack()
-    flow.discuss(context["services"], example_id=int(action["value"]), **_where(body))
+    flow.discuss(context["services"], example_id=example_id(action.get("value")), **_where(body))
 
 
 def flag_clicked(ack: Ack, action: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
     ack()
     where = _where(body)
-    form = flow.flag_form(int(action["value"]), channel=where["channel"], ts=where["ts"])
+    form = flow.flag_form(example_id(action.get("value")), channel=where["channel"], ts=where["ts"])
     # trigger_id expires 3 s after the click: open the modal first, before anything slow.
-    client.views_open(trigger_id=body["trigger_id"], view=form)
+    client.views_open(trigger_id=read(str, body.get("trigger_id")), view=form)
 
 
 def show_full_text(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
     ack()
-    view = flow.full_text(context["services"], example_id=int(action["value"]))
-    client.views_open(trigger_id=body["trigger_id"], view=view)
+    view = flow.full_text(context["services"], example_id=example_id(action.get("value")))
+    client.views_open(trigger_id=read(str, body.get("trigger_id")), view=view)
 
 
 def start_batch(
@@ -111,7 +122,7 @@ def start_batch(
     ack()
     services: Services = context["services"]
     user = body["user"]["id"]
-    project = flow.resolve_project(services, action["value"])
+    project = flow.resolve_project(services, read(str, action.get("value")))
     if not flow.start_batch(services, user=user, project=project, click=True):
         services.courier.post(info_message(flow.queue_empty(project)), channel=user)
 
@@ -123,7 +134,7 @@ def promote_clicked(
     ack()
     services: Services = context["services"]
     user = body["user"]["id"]
-    project, version = admin_views.parse_promote_value(action["value"])
+    project, version = read(admin_views.parse_promote_value, action.get("value"))
     if not admin.is_admin(
         services, user=user, project=project, team=admin.installing_team(context)
     ):
@@ -135,8 +146,8 @@ def promote_clicked(
         return
     admin.change_model(services, verb="promote", project=project, version=version)
     done = admin_views.promoted_notice(project=project, version=version, user=user)
-    container = body["container"]
-    services.courier.update(done, channel=container["channel_id"], ts=container["message_ts"])
+    where = _where(body)
+    services.courier.update(done, channel=where["channel"], ts=where["ts"])
 
 
 def proposal_approved(
@@ -160,7 +171,7 @@ def _proposal_admin(
     """(user, project, proposal id) of a click on a proposal's message when the clicker is one
     of the project's admins; otherwise None, after telling them so (ephemeral)."""
     user = body["user"]["id"]
-    project, proposal_id = parse_proposal_value(action["value"])
+    project, proposal_id = read(parse_proposal_value, action.get("value"))
     team = admin.installing_team(context)
     if admin.is_admin(context["services"], user=user, project=project, team=team):
         return user, project, proposal_id
@@ -186,7 +197,7 @@ def proposal_edit_clicked(
     _, project, proposal_id = clicked
     form = taxonomy_flow.edit_form(services, project=project, proposal_id=proposal_id)
     # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
-    client.views_open(trigger_id=body["trigger_id"], view=form)
+    client.views_open(trigger_id=read(str, body.get("trigger_id")), view=form)
 
 
 def proposal_undo_clicked(
@@ -199,10 +210,10 @@ def proposal_undo_clicked(
     if clicked is None:
         return
     user, project, proposal_id = clicked
-    container = body["container"]
+    where = _where(body)
     taxonomy_flow.undo_proposal(
         services, project=project, proposal_id=proposal_id, user=user,
-        channel=container["channel_id"], ts=container["message_ts"],
+        channel=where["channel"], ts=where["ts"],
     )  # fmt: skip
 
 
@@ -216,16 +227,15 @@ def _decide(
     if clicked is None:
         return
     user, project, proposal_id = clicked
-    container = body["container"]
+    where = _where(body)
     taxonomy_flow.decide(
         context["services"], approve=approve, project=project, proposal_id=proposal_id, user=user,
-        channel=container["channel_id"], ts=container["message_ts"],
+        channel=where["channel"], ts=where["ts"],
     )  # fmt: skip
 
 
 def _review(context: BoltContext, action: dict[str, Any], body: dict[str, Any], keep: bool) -> None:
-    value = action["selected_option"]["value"] if "selected_option" in action else action["value"]
-    review_id, _, label = parse_review_value(value)  # the example: the review's own
+    review_id, _, label = read(parse_review_value, _chosen(action))  # the example: the review's own
     review_flow.decide(
         context["services"], review_id=review_id, label=label,
         decision="keep" if keep else "change",
@@ -254,8 +264,7 @@ def settle_clicked(
     """A button (or the "Another label" menu) on a disagreement thread: admins and the experts
     involved settle the label."""
     ack()
-    value = action["selected_option"]["value"] if "selected_option" in action else action["value"]
-    example_id, label = parse_settle_value(value)
+    example_id, label = read(parse_settle_value, _chosen(action))
     services: Services = context["services"]
     refusal = disputes.settle(
         services, example_id=example_id, label=label, team=admin.installing_team(context),
@@ -271,7 +280,7 @@ def batch_more(
     ack()
     services: Services = context["services"]
     where = _where(body)
-    project = flow.resolve_project(services, action["value"])
+    project = flow.resolve_project(services, read(str, action.get("value")))
     services.courier.update(batch_closed(project=project, more=True), channel=where["channel"],
                             ts=where["ts"])  # fmt: skip
     if not flow.start_batch(services, user=where["user"], project=project, click=True):
@@ -283,7 +292,7 @@ def batch_done(
 ) -> None:
     ack()
     where = _where(body)
-    done = batch_closed(project=action["value"], more=False)
+    done = batch_closed(project=read(str, action.get("value")), more=False)
     context["services"].courier.update(done, channel=where["channel"], ts=where["ts"])
 
 
@@ -291,5 +300,5 @@ def snooze_chosen(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
 ) -> None:
     ack()
-    example_id, length = parse_snooze_value(action["selected_option"]["value"])
+    example_id, length = read(parse_snooze_value, _chosen(action))
     rhythm_flow.snooze(context["services"], example_id=example_id, length=length, **_where(body))

@@ -3,17 +3,22 @@ the admin's own label names."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from slack_bolt import Ack, BoltContext
 
 from bot import admin, flow, ids, taxonomy_flow
 from bot.listeners.registrar import Registrar
+from bot.listeners.shape import read
 from bot.views import admin as admin_views
 from bot.views import flag_example_id
 from bot.views.proposals import proposal_modal_target
 from bot.views.taxonomy import taxonomy_project
 from bot.workspace_admins import AdminCheckError
+from storage.errors import LabelbotError, StaleActionError
+
+T = TypeVar("T")
 
 
 def register(app: Registrar) -> None:
@@ -25,8 +30,9 @@ def register(app: Registrar) -> None:
 def flag_submitted(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
 ) -> None:
-    field = view["state"]["values"][ids.FLAG_REASON_BLOCK][ids.FLAG_REASON_INPUT]
-    reason = (field.get("value") or "").strip()
+    field = view["state"]["values"].get(ids.FLAG_REASON_BLOCK, {}).get(ids.FLAG_REASON_INPUT)
+    reason = field.get("value") if isinstance(field, dict) else None
+    reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
         ack(response_action="errors", errors={ids.FLAG_REASON_BLOCK: "Say briefly what is wrong."})
         return
@@ -34,9 +40,9 @@ def flag_submitted(
     flow.flag(
         context["services"],
         user=body["user"]["id"],
-        example_id=flag_example_id(view["private_metadata"]),
+        example_id=read(flag_example_id, view.get("private_metadata")),
         reason=reason,
-        origin=flow.flag_origin(view["private_metadata"]),
+        origin=read(flow.flag_origin, view.get("private_metadata") or ""),
     )
 
 
@@ -46,14 +52,14 @@ def taxonomy_submitted(
     """Apply one change before the ack (a single transaction, milliseconds), so a bad one keeps
     the modal open with its errors; re-scoring and the notices come after."""
     services = context["services"]
-    user, project = body["user"]["id"], taxonomy_project(view["private_metadata"])
+    user, project = body["user"]["id"], _form_target(ack, taxonomy_project, view)
     refusal = _refusal(context, user=user, project=project, doing="change the labels")
     if refusal is not None:
         ack(response_action="errors", errors={ids.TAXONOMY_OPERATION_BLOCK: refusal})
         return
     outcome = taxonomy_flow.apply_edit(
         services, user=user, project=project, values=view["state"]["values"],
-        private_metadata=view["private_metadata"],
+        private_metadata=view.get("private_metadata") or "",
     )  # fmt: skip
     if isinstance(outcome, dict):
         ack(response_action="errors", errors=outcome)
@@ -70,7 +76,7 @@ def proposal_submitted(
     reason; the channel message and the queue follow after."""
     services = context["services"]
     user = body["user"]["id"]
-    project, proposal_id = proposal_modal_target(view["private_metadata"])
+    project, proposal_id = _form_target(ack, proposal_modal_target, view)
     refusal = _refusal(context, user=user, project=project, doing="approve taxonomy proposals")
     if refusal is not None:
         ack(response_action="errors", errors={ids.PROPOSAL_NAMES_BLOCK: refusal})
@@ -86,6 +92,17 @@ def proposal_submitted(
     taxonomy_flow.show_approved(services, user=user, project=project, decision=outcome)
 
 
+def _form_target(ack: Ack, parse: Callable[[str], T], view: dict[str, Any]) -> T:
+    """What the form is about, from its private_metadata; a form labelbot cannot read (of an
+    older labelbot, an edited payload) is closed (acked: an error before the ack would be
+    answered 500) and the error handler tells the submitter, in the DM, that it is out of date."""
+    try:
+        return read(parse, view.get("private_metadata"))
+    except StaleActionError:
+        ack()
+        raise
+
+
 def _refusal(context: BoltContext, *, user: str, project: str, doing: str) -> str | None:
     """Why the form is refused (shown in it, and nothing applied), or None for a project admin.
     A check Slack did not answer in time refuses too: the ack cannot wait for it."""
@@ -93,6 +110,6 @@ def _refusal(context: BoltContext, *, user: str, project: str, doing: str) -> st
         allowed = admin.is_admin(
             context["services"], user=user, project=project, team=admin.installing_team(context)
         )
-    except AdminCheckError as exc:
+    except (AdminCheckError, LabelbotError) as exc:  # e.g. the project deleted meanwhile
         return str(exc)
     return None if allowed else admin_views.not_admin(doing, project).replace("*", "")
