@@ -159,9 +159,9 @@ def _is_post(request: HttpRequest) -> bool:
     return request.url.rstrip("/").endswith("/" + POST)
 
 
-class ConnectionRetries(ConnectionErrorRetryHandler):
-    """slack_sdk's retries of a dropped connection, except for chat.postMessage: the request may
-    have reached Slack, and `DeliveryClient` looks for the message before posting it again."""
+class _NotPosts(RetryHandler):
+    """A slack_sdk retry handler that leaves chat.postMessage alone: the request may have
+    reached Slack, and `DeliveryClient` looks for the message before posting it again."""
 
     def _can_retry(
         self,
@@ -176,20 +176,12 @@ class ConnectionRetries(ConnectionErrorRetryHandler):
         )
 
 
-class ServerErrorRetries(ServerErrorRetryHandler):
-    """slack_sdk's retries of a 500 or 503, except for chat.postMessage (see ConnectionRetries)."""
+class ConnectionRetries(_NotPosts, ConnectionErrorRetryHandler):
+    """slack_sdk's retries of a dropped connection, except for chat.postMessage."""
 
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return not _is_post(request) and super()._can_retry(
-            state=state, request=request, response=response, error=error
-        )
+
+class ServerErrorRetries(_NotPosts, ServerErrorRetryHandler):
+    """slack_sdk's retries of a 500 or 503, except for chat.postMessage."""
 
 
 class DeliveryClient(WebClient):

@@ -120,30 +120,29 @@ def read_file(
     return ReadFile(records, frozenset(columns))
 
 
+_WIDE_ENCODINGS = (
+    ("utf-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)),
+    ("utf-16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)),
+)
+
+
 def _decode(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:  # not "could not write": the CLI's net for OSError is for writes
         raise InvalidInputError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
-    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        # before UTF-16: UTF-32-LE's byte order mark starts with UTF-16-LE's
-        try:
-            return raw.decode("utf-32")
-        except UnicodeDecodeError as exc:
-            raise InvalidInputError(
-                f"{path}: not valid UTF-32 (a broken character at byte {exc.start}); "
-                "save the file as UTF-8"
-            ) from exc
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        # Excel's "Unicode Text" (*.txt) and many Windows tools write UTF-16 with a byte order
-        # mark: the one way out of older Excel that keeps Japanese, Arabic or Hindi text whole
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise InvalidInputError(
-                f"{path}: not valid UTF-16 (a broken character at byte {exc.start}); "
-                "save the file as UTF-8"
-            ) from exc
+    # UTF-32 first: UTF-32-LE's byte order mark starts with UTF-16-LE's. Excel's "Unicode Text"
+    # (*.txt) and many Windows tools write UTF-16 with a byte order mark: the one way out of
+    # older Excel that keeps Japanese, Arabic or Hindi text whole.
+    for encoding, marks in _WIDE_ENCODINGS:
+        if raw.startswith(marks):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise InvalidInputError(
+                    f"{path}: not valid {encoding.upper()} (a broken character at byte "
+                    f"{exc.start}); save the file as UTF-8"
+                ) from exc
     if b"\x00" in raw.split(b"\n", 1)[0]:
         # UTF-16 or UTF-32 without a byte order mark decodes as "UTF-8" with a NUL byte
         # beside every letter: the header would read " t e x t", and no column would match
