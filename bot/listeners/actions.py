@@ -45,7 +45,9 @@ def register(app: Registrar) -> None:
 
 
 def _where(body: dict[str, Any]) -> dict[str, str]:
-    """The clicker and the message clicked on (the labeling DM)."""
+    """The clicker and the message clicked on (the labeling DM). The shape of ``user`` and
+    ``trigger_id`` is checked before any listener runs (bot.listeners.shape); a click on no
+    message (a forged container) is out of date."""
     container = body.get("container") or {}
     if "channel_id" not in container or "message_ts" not in container:
         raise StaleActionError(STALE)  # a click on no message (bot.listeners.shape checks both)
@@ -105,7 +107,7 @@ def flag_clicked(ack: Ack, action: dict[str, Any], body: dict[str, Any], client:
     where = _where(body)
     form = flow.flag_form(example_id(action.get("value")), channel=where["channel"], ts=where["ts"])
     # trigger_id expires 3 s after the click: open the modal first, before anything slow.
-    client.views_open(trigger_id=read(str, body.get("trigger_id")), view=form)
+    client.views_open(trigger_id=body["trigger_id"], view=form)
 
 
 def show_full_text(
@@ -113,7 +115,7 @@ def show_full_text(
 ) -> None:
     ack()
     view = flow.full_text(context["services"], example_id=example_id(action.get("value")))
-    client.views_open(trigger_id=read(str, body.get("trigger_id")), view=view)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 def start_batch(
@@ -197,7 +199,7 @@ def proposal_edit_clicked(
     _, project, proposal_id = clicked
     form = taxonomy_flow.edit_form(services, project=project, proposal_id=proposal_id)
     # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
-    client.views_open(trigger_id=read(str, body.get("trigger_id")), view=form)
+    client.views_open(trigger_id=body["trigger_id"], view=form)
 
 
 def proposal_undo_clicked(
