@@ -31,6 +31,17 @@ def _ok(runner: CliRunner, *args: str) -> str:
     return result.output
 
 
+def _bank(runner: CliRunner, tmp_path: Path, rows: list[tuple[str, str]]) -> None:
+    """The project "bank" with the five intents, ``rows`` (text, label) imported."""
+    _ok(runner, "project", "create", "bank", "--labels", LABELS)
+    path = tmp_path / "bank.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    _ok(runner, "import", "bank", str(path))
+
+
 def _export(runner: CliRunner, tmp_path: Path) -> list[dict]:  # type: ignore[type-arg]
     out = tmp_path / "export.jsonl"
     _ok(runner, "export", "bank", "--out", str(out))
@@ -41,13 +52,7 @@ def test_taxonomy_commands_change_labels_and_exports(
     cli_env, banking_slice, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
-    _ok(runner, "project", "create", "bank", "--labels", LABELS)
-    path = tmp_path / "bank.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(banking_slice[:40])  # 8 labeled examples per class
-    _ok(runner, "import", "bank", str(path))
+    _bank(runner, tmp_path, banking_slice[:40])  # 8 labeled examples per class
 
     out = _ok(runner, "labels", "rename", "bank", "age_limit", "minimum_age", "--actor", "ana")
     assert "renamed age_limit to minimum_age" in out

@@ -3,7 +3,6 @@ still answers under the split label's old name until the next model."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 from engine import taxonomy
 from tests.bot.conftest import PROJECT, Bot, train_bank
 from tests.bot.test_api import AUTH
-from tests.bot.test_cli_taxonomy import LABELS, _ok, cli_env  # noqa: F401  (fixture)
+from tests.bot.test_cli_taxonomy import _bank, _ok, cli_env  # noqa: F401  (fixture)
 
 SPLIT_NOTE = "was split into atm_find, atm_fee since model v1, which still answers 'atm_support'"
 
@@ -21,13 +20,7 @@ SPLIT_NOTE = "was split into atm_find, atm_fee since model v1, which still answe
 @pytest.mark.usefixtures("cli_env")
 def test_cli_predict_notes_a_split_the_model_predates(banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
-    _ok(runner, "project", "create", "bank", "--labels", LABELS)
-    path = tmp_path / "bank.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(banking_slice[:40])
-    _ok(runner, "import", "bank", str(path))
+    _bank(runner, tmp_path, banking_slice[:40])
     _ok(runner, "train", "bank")
     texts = tmp_path / "texts.csv"
     texts.write_text("text\nWhere is the nearest cash machine?\n", encoding="utf-8")
