@@ -46,7 +46,7 @@ from bot.config import SlackSettings
 from bot.delivery import token_watch
 from bot.services import Services
 from engine import exporting, messaging, predicting, projects
-from engine.importing import MAX_TEXT_CHARS, text_problem
+from engine.importing import INVISIBLE_RANGES, MAX_TEXT_CHARS, text_problem
 from storage.errors import (
     ConfigurationError,
     ConflictError,
@@ -161,13 +161,17 @@ class ProjectOut(BaseModel):
 # cannot: no NUL, and not blank by Python's str.strip, whose spaces are \s as a JavaScript
 # validator reads it (ECMA-262) and five more (\x1c-\x1f, \x85; Rust's \s has \x85 only). A
 # lone surrogate stays in the description: a pattern for it means another thing in each dialect.
+# Invisible characters (engine.importing.INVISIBLE_RANGES) the same way, those of the Basic
+# Multilingual Plane: one above it (a tag) is a surrogate pair to a JavaScript validator.
+_BLANK = "".join(f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in INVISIBLE_RANGES if hi <= 0xFFFF)
 TEXT_RULES = {
     "minLength": 1,
     "maxLength": MAX_TEXT_CHARS,
     "pattern": r"\S",
-    "not": {"pattern": r"\x00|^[\s\x1c-\x1f\x85]*$"},
+    "not": {"pattern": rf"\x00|^[\s\x01-\x1f\x7f-\x9f{_BLANK}]*$"},
     "description": f"not empty or blank, at most {MAX_TEXT_CHARS:,} characters (without the "
-    "spaces around it), no NUL character, valid Unicode (no lone surrogate): as an import",
+    "spaces around it), not only invisible characters (zero-width spaces, joiners, direction "
+    "marks, tags), no NUL character, valid Unicode (no lone surrogate): as an import",
 }
 
 

@@ -13,6 +13,7 @@ import json
 import math
 import shlex
 import sys
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -403,8 +404,8 @@ def _record(
             name = "text" if key == text_column else repr(key)
             raise InvalidInputError(f"{path}:{line}: {name} {problem}")
     text = text.strip()
-    if not text:
-        raise InvalidInputError(f"{path}:{line}: empty text")
+    if problem := _empty_problem(text):
+        raise InvalidInputError(f"{path}:{line}: {problem}")
     if len(text) > MAX_TEXT_CHARS:
         raise InvalidInputError(
             f"{path}:{line}: text of {len(text):,} characters is over the "
@@ -476,14 +477,44 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+# Characters that show nothing on their own (beyond str.isspace and control characters): format
+# characters such as the zero-width space, joiners, direction marks and the byte order mark;
+# variation selectors and tags; and the fillers that render blank (Hangul, braille). A text of
+# only these looks empty to a labeler in Slack and carries nothing the encoder could learn from.
+INVISIBLE_RANGES = (
+        (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+        (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+        (0x2060, 0x2064), (0x2066, 0x206F), (0x2800, 0x2800), (0x3164, 0x3164),
+        (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF9, 0xFFFB),
+        (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+_INVISIBLE = frozenset(chr(c) for lo, hi in INVISIBLE_RANGES for c in range(lo, hi + 1))
+
+
+def _invisible(text: str) -> str | None:
+    """``text``'s first character if every character of it is invisible, else None."""
+    if all(c.isspace() or c in _INVISIBLE or unicodedata.category(c) == "Cc" for c in text):
+        return text[0]
+    return None
+
+
+def _empty_problem(text: str) -> str | None:
+    """Why the stripped ``text`` is empty as a labeler would see it, or None."""
+    if not text:
+        return "empty text"
+    if (shown := _invisible(text)) is not None:
+        return f"empty text: only invisible characters (U+{ord(shown):04X})"
+    return None
+
+
 def text_problem(text: str) -> str | None:
     """Why ``text`` could not be imported (what the predict API refuses too), or None."""
     problem = _unstorable(text)
     if problem is not None:
         return f"text {problem}"
     stripped = text.strip()
-    if not stripped:
-        return "empty text"
+    if problem := _empty_problem(stripped):
+        return problem
     if len(stripped) > MAX_TEXT_CHARS:
         return f"text of {len(stripped):,} characters is over the {MAX_TEXT_CHARS:,} limit"
     return None

@@ -158,6 +158,29 @@ def test_a_column_with_spaces_around_its_name_is_shown_and_named(tmp_path: Path)
     )
 
 
+# --- texts that look empty ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [("\u200b", "200B"), ("\u200b\u200d\u2060", "200B"), ("\x07", "0007"), ("\u3164", "3164")],
+    ids=ascii,
+)
+def test_a_text_of_only_invisible_characters_is_refused(
+    tmp_path: Path, cell: str, shown: str
+) -> None:
+    """It was stored, and sent to labelers as a message that shows nothing to label."""
+    path = _write(tmp_path, "blank.csv", f"text,label\nok,yes\n {cell} ,no\n")
+    _refused(path, f"{path}:3: empty text: only invisible characters (U+{shown})")
+
+
+@pytest.mark.parametrize("text", ["a\u200b", "\u200bcafe\u0301", "\U0001f600", "\u0600"], ids=ascii)
+def test_a_text_with_a_visible_character_is_kept(tmp_path: Path, text: str) -> None:
+    path = _write(tmp_path, "shown.csv", f"text\n{text}\n")
+    (record,) = read_file(path).records
+    assert record.text == text
+
+
 # --- files that are no files -------------------------------------------------------------------
 
 
@@ -191,6 +214,7 @@ def test_a_file_that_cannot_be_read_says_so_from_the_cli(tmp_path: Path, cli_env
         ("big.jsonl", '{"text": "new", "n": ' + "1" * 5000 + "}\n", ":1: a number of"),
         ("twice.jsonl", '{"text": "new", "label": "yes", "label": "no"}\n', ":1: the field"),
         ("joined.csv", "text,label\nnew,yes\ntext,label\n", ":3: the header"),
+        ("zwsp.jsonl", '{"text": "new"}\n{"text": "\\u200b\\ufeff"}\n', ":2: empty text: only"),
     ],
 )
 def test_a_refused_file_stores_nothing(  # type: ignore[no-untyped-def]
