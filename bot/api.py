@@ -1,4 +1,5 @@
-"""The HTTP face of labelbot: Bolt at POST /slack/events, GET /healthz, and a small REST API.
+"""The HTTP face of labelbot: Bolt at POST /slack/events, GET /healthz, GET /metrics (for
+Prometheus, bot.metrics) and a small REST API.
 
 Bolt's synchronous dispatch (signature check, listener matching, waiting for the ack) runs in
 ``services.dispatch_executor``, never on the event loop: the bundled FastAPI adapter calls
@@ -39,13 +40,24 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import build_app
 from bot.config import SlackSettings
 from bot.delivery import token_watch
+from bot.metrics import (
+    CONTENT_TYPE,
+    HttpMetrics,
+    RequestTimer,
+    RouteTemplates,
+    exposition,
+    render_state,
+    route_path,
+)
 from bot.services import Services
-from engine import exporting, messaging, predicting, projects
+from engine import exporting, gauges, messaging, predicting, projects
+from engine.gauges import ProjectGauges
 from engine.importing import INVISIBLE_RANGES, MAX_TEXT_CHARS, text_problem
 from storage.errors import (
     ConfigurationError,
@@ -93,6 +105,7 @@ SLACK_MAX_AGE_S = 300
 UNSIGNED = "the request is not signed with the app's signing secret"
 # A load balancer's probe wants an answer, not a hang (psycopg waits 10 s to connect).
 HEALTH_TIMEOUT_S = 2.0
+METRICS_TIMEOUT_S = 5.0  # a scrape's database reads; Prometheus's default scrape timeout is 10 s
 TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
 # The only paths served without the bearer token: a load balancer's probe, and Slack's Request
 # URL (signed with the app's signing secret instead). Everything else, /openapi.json included,
@@ -230,7 +243,16 @@ def create_api(
 
     api = FastAPI(title="labelbot", lifespan=lifespan, docs_url=None, redoc_url=None)
     api.add_middleware(BodyLimit)
-    api.add_middleware(TokenFirst, settings=settings)  # the outer one: before BodyLimit
+    api.add_middleware(TokenFirst, settings=settings)  # before BodyLimit
+    traffic = HttpMetrics()
+    # the outermost: it times and counts the answers of the two above too (401, 413, 408)
+    templates = RouteTemplates(
+        lambda: [
+            *api.openapi()["paths"],
+            *(r.path for r in api.routes if isinstance(r, Route)),
+        ]
+    )
+    api.add_middleware(RequestTimer, metrics=traffic, routes=templates)
 
     @api.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:
@@ -298,6 +320,45 @@ def create_api(
             return JSONResponse({"ok": False, "error": "database unavailable"}, status_code=503)
         said = _token_state(services) if slack else "off"
         return JSONResponse({"ok": True, "outbox": outbox, "dead": dead, "slack": said})
+
+    @api.get(
+        "/metrics",
+        response_class=Response,
+        dependencies=[Security(BEARER)],
+        responses={
+            200: {
+                "description": "Prometheus text format (0.0.4): this process's HTTP requests "
+                "and their durations, and the database's state (each project's counts, its "
+                "model's version, age and accuracy; labelbot_database_up 0 when the database "
+                "did not answer)",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **_errors({401: f"No valid bearer token: {TOKEN_REQUIRED}"}),
+            "default": {"model": ErrorOut, "description": "Any other error (405, 500)"},
+        },
+    )
+    async def metrics() -> Response:
+        """For Prometheus: ``authorization: {credentials_file: ...}`` in the scrape config
+        (the bearer token, as every path but /healthz and /slack/events)."""
+
+        def state() -> tuple[list[ProjectGauges], int, int]:
+            ws = services.ws
+            return gauges.project_gauges(ws), messaging.outbox_size(ws), messaging.dead_count(ws)
+
+        found: list[ProjectGauges] | None
+        try:
+            found, outbox, dead = await asyncio.wait_for(
+                asyncio.to_thread(state), METRICS_TIMEOUT_S
+            )
+        except Exception as exc:  # the process's own figures are worth giving all the same
+            reason = str(exc).strip().split("\n")[0] or type(exc).__name__
+            log.warning("metrics: database unavailable: %s", reason)
+            found, outbox, dead = None, 0, 0
+        lines = render_state(
+            found, outbox=outbox, dead=dead, slack=_token_state(services) if slack else None
+        )
+        body = exposition([*lines, *traffic.render()])
+        return Response(body, media_type=CONTENT_TYPE)
 
     api.include_router(_rest_router(services))
 
@@ -386,16 +447,6 @@ def _slack_kind(body: Mapping[str, Any]) -> str | None:
     return kind if isinstance(kind, str) and kind else None
 
 
-def _route_path(scope: Scope) -> str:
-    """The path the router matches (as Starlette's own get_route_path): served under a root
-    path (uvicorn --root-path, behind a path-prefix proxy), ``scope["path"]`` starts with it."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
-        return path[len(root) :]
-    return path
-
-
 def _token_ok(settings: SlackSettings, authorization: str | None) -> bool:
     expected = settings.api_token.get_secret_value() if settings.api_token else None
     scheme, _, token = (authorization or "").partition(" ")
@@ -423,7 +474,7 @@ class TokenFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and _route_path(scope) not in PUBLIC_PATHS
+            and route_path(scope) not in PUBLIC_PATHS
             and not _token_ok(self.settings, Headers(scope=scope).get("authorization"))
         ):
             # answered before the body is read: close, or the unread body holds the connection
@@ -453,7 +504,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cap = MAX_API_BODY if _route_path(scope).startswith("/api/") else MAX_SLACK_BODY
+        cap = MAX_API_BODY if route_path(scope).startswith("/api/") else MAX_SLACK_BODY
         too_large = f"the request body is over the {cap:,}-byte limit"
         length = Headers(scope=scope).get("content-length", "")
         if length.isdigit() and int(length) > cap:
@@ -472,7 +523,7 @@ class BodyLimit:
             try:
                 message = await asyncio.wait_for(receive(), wait)
             except TimeoutError:  # the app's read fails, and its HTTPException handler answers
-                log.info("%s %s: %s", scope["method"], _route_path(scope), TIMED_OUT)
+                log.info("%s %s: %s", scope["method"], route_path(scope), TIMED_OUT)
                 raise HTTPException(408, TIMED_OUT, {"Connection": "close"}) from None
             complete = message["type"] != "http.request" or not message.get("more_body", False)
             received += len(message.get("body", b""))
@@ -486,7 +537,7 @@ class BodyLimit:
             log.info(
                 "%s %s: the client hung up before the whole body came",
                 scope["method"],
-                _route_path(scope),
+                route_path(scope),
             )
 
 

@@ -334,6 +334,16 @@ def count_annotations(
     return int(session.exec(query).one())
 
 
+def count_annotated_examples(*, session: Session, project_id: int) -> int:
+    """Examples of the project with at least one live (not retracted) annotation."""
+    query = (
+        select(func.count(func.distinct(Annotation.example_id)))
+        .join(Example, col(Example.id) == Annotation.example_id)
+        .where(Example.project_id == project_id, col(Annotation.retracted_at).is_(None))
+    )
+    return int(session.exec(query).one())
+
+
 def add_comment(
     *,
     session: Session,

@@ -44,6 +44,7 @@ def test_the_schema_declares_the_token_the_errors_the_media_types_and_the_limits
     }
     assert set(operations) == {
         ("get", "/healthz"),
+        ("get", "/metrics"),
         ("get", "/api/projects"),
         ("get", "/api/projects/{name}/status"),
         ("post", "/api/projects/{name}/predict"),
@@ -216,6 +217,9 @@ def provocations(bot: Bot) -> tuple[dict[tuple[str, str, str], list[Provoke]], s
     cases: dict[tuple[str, str, str], list[Provoke]] = {
         ("get", "/healthz", "200"): [lambda h: h.get("/healthz")],
         ("get", "/healthz", "503"): [_database_down(bot)],
+        ("get", "/metrics", "200"): [lambda h: h.get("/metrics", headers=AUTH)],
+        ("get", "/metrics", "401"): [lambda h: h.get("/metrics")],
+        ("get", "/metrics", "default"): [lambda h: h.post("/metrics", headers=AUTH)],
         ("get", "/api/projects", "200"): [lambda h: h.get("/api/projects", headers=AUTH)],
         ("get", "/api/projects", "401"): [
             lambda h: h.get("/api/projects"),
