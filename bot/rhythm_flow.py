@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import datetime
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -22,11 +23,40 @@ from storage.errors import InvalidInputError, StaleActionError
 log = logging.getLogger(__name__)
 
 
+def _slack_zone(found: dict[str, Any]) -> str | None:
+    """The zone to store from a users.info user: its IANA name when this machine's tz database
+    knows it, else its current offset (``tz_offset``, seconds east of UTC) as a fixed zone,
+    rather than UTC; None when Slack gives neither."""
+    tz, offset = found.get("tz"), found.get("tz_offset")
+    if tz and rhythm.zone_named(str(tz)) is not None:
+        return str(tz)
+    if isinstance(offset, int) and not isinstance(offset, bool) and abs(offset) < 86_400:
+        if tz:
+            log.warning(
+                "time zone %r of %s is unknown here: using UTC offset %s",
+                tz,
+                found.get("id"),
+                offset,
+            )
+        return rhythm.offset_name(offset)
+    return None
+
+
 def remember_tz(services: Services, *, user: str) -> rhythm.Rhythm:
     """The person's rhythm with their time zone from users.info
-    (https://docs.slack.dev/reference/methods/users.info), stored for the scheduler."""
-    tz = services.client.users_info(user=user)["user"].get("tz")
-    return rhythm.update_rhythm(services.ws, user=user, tz=str(tz) if tz else None)
+    (https://docs.slack.dev/reference/methods/users.info), stored for the scheduler.
+
+    A users.info that fails (rate limited, a user it will not show) or gives no usable zone
+    keeps the zone stored before: the command or snooze still goes through."""
+    try:
+        found = services.client.users_info(user=user)["user"]
+    except SlackApiError as exc:
+        log.warning("time zone of %s not refreshed: Slack said %s", user, exc.response.get("error"))
+        return rhythm.rhythm_of(services.ws, user=user)
+    tz = _slack_zone(found)
+    if tz is None:
+        return rhythm.rhythm_of(services.ws, user=user)
+    return rhythm.update_rhythm(services.ws, user=user, tz=tz)
 
 
 def snooze(

@@ -495,9 +495,69 @@ def project_timezone(project: Project) -> ZoneInfo:
     name = str(project.settings.get("timezone", "UTC"))
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a directory
         log.warning("project %s has an unknown timezone %r; using UTC", project.name, name)
         return ZoneInfo("UTC")
+
+
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_day(text: str) -> int:
+    """A crontab day of the week: 0-7 (0 and 7 are Sunday) or a name; ValueError otherwise."""
+    if text.isdigit() and int(text) <= 7:
+        return int(text) % 7
+    return _CRON_DAYS.index(text[:3].lower())
+
+
+def _days_of_week(field: str) -> str:
+    """A crontab day-of-week field as APScheduler reads it.
+
+    APScheduler 3's ``CronTrigger.from_crontab`` passes the field through, and its day 0 is
+    Monday where crontab's is Sunday: "1-5" would mean Tuesday to Saturday, and "7" (Sunday in
+    crontab) is refused. Numbered days are written out by name; a field without digits means
+    the same to both."""
+    if not any(c.isdigit() for c in field):
+        return field
+    days: set[int] = set()
+    try:
+        for item in field.split(","):
+            span, _, step = item.partition("/")
+            if span == "*":
+                first, last = 0, 7
+            else:
+                start, dash, end = span.partition("-")
+                first = _cron_day(start)
+                last = (_cron_day(end) or 7) if dash else (7 if step else first)
+            if first > last or (step and int(step) < 1):
+                raise ValueError(item)
+            days.update(d % 7 for d in range(first, last + 1, int(step) if step else 1))
+    except ValueError:
+        raise ValueError(
+            f"day of the week {field!r}: use 0-7 (0 and 7 are Sunday) or sun-sat, e.g. 1-5"
+        ) from None
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def _digest_trigger(expr: str, zone: ZoneInfo) -> Any:
+    """The CronTrigger of the crontab ``expr``, its days of the week numbered as in crontab.
+
+    A day of the month and a day of the week given together must both match (APScheduler's
+    rule, not classic cron's "either"): ``0 9 1-7 * mon`` is the first Monday of the month."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = expr.split()
+    if len(fields) != 5:
+        return CronTrigger.from_crontab(expr, timezone=zone)  # its own error message
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_days_of_week(weekday),
+        timezone=zone,
+    )
 
 
 def next_digest_time(project: Project, *, after: datetime) -> datetime | None:
@@ -507,15 +567,13 @@ def next_digest_time(project: Project, *, after: datetime) -> datetime | None:
     The night the clocks go back, the repeated hour's local times come twice, an hour apart:
     the trigger returns both, and a digest scheduled then (a night-time ``30 2 * * *``) would go
     out twice. The second one is not later on the wall clock than a digest sent at the first,
-    so it is skipped."""
-    from apscheduler.triggers.cron import CronTrigger
-
+    so it is skipped. A time the clocks skip when they go forward comes an hour late that day."""
     expr = str(project.settings.get("digest_cron", DEFAULT_DIGEST_CRON))
     if expr in DIGEST_OFF:
         return None
     zone = project_timezone(project)
     try:
-        trigger = CronTrigger.from_crontab(expr, timezone=zone)
+        trigger = _digest_trigger(expr, zone)
     except ValueError as exc:
         raise InvalidInputError(f"invalid digest schedule {expr!r}: {exc}") from exc
     wall = after.astimezone(zone).replace(tzinfo=None)

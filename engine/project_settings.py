@@ -131,7 +131,7 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     if "timezone" in checked:
         try:
             ZoneInfo(str(checked["timezone"]))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a directory
             raise InvalidInputError(
                 f"unknown timezone {checked['timezone']!r} (e.g. Europe/Berlin)"
             ) from None

@@ -9,19 +9,48 @@ that moment (the nudge today); the day is the person's local day.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError
-from storage.models import utcnow
-from storage.repositories import people
+from storage.models import Person, utcnow
+from storage.repositories import leases, people
 
 # Quiet hours unless a person sets their own: evenings, nights and early mornings.
 DEFAULT_QUIET = (20 * 60, 8 * 60)
 SNOOZES = {"1h": "1 hour", "tomorrow": "until tomorrow"}
+# A fixed offset from UTC, stored when Slack's zone name is one this machine's tz database lacks
+# (bot.rhythm_flow.remember_tz): "UTC+05:45", "UTC-03:00".
+_OFFSET = re.compile(r"UTC([+-])(\d\d):([0-5]\d)")
+
+
+def zone_named(name: str) -> tzinfo | None:
+    """The time zone ``name`` (an IANA name, or a fixed offset as :func:`offset_name` writes it),
+    or None when it names none: not only unknown names fail, a directory of the tz database
+    ("America") or an over-long name fails with an OSError."""
+    fixed = _OFFSET.fullmatch(name)
+    if fixed:
+        sign, hours, minutes = fixed.groups()
+        offset = timedelta(hours=int(hours), minutes=int(minutes))
+        if offset >= timedelta(hours=24):
+            return None
+        return timezone(-offset if sign == "-" else offset, name)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def offset_name(seconds: int) -> str:
+    """ "UTC+05:45" for an offset of ``seconds`` east of UTC (Slack's ``tz_offset``)."""
+    sign = "-" if seconds < 0 else "+"
+    minutes = abs(seconds) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -37,11 +66,10 @@ class Rhythm:
     leaderboard: bool = True
 
     @property
-    def zone(self) -> ZoneInfo:
-        try:
-            return ZoneInfo(self.tz or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC")
+    def zone(self) -> tzinfo:
+        """Their time zone; UTC when unknown (never an error: one bad name must not stop the
+        nudges and leaderboards of everyone else)."""
+        return (zone_named(self.tz) if self.tz else None) or UTC
 
     @property
     def quiet(self) -> tuple[int, int]:
@@ -145,20 +173,32 @@ def clock(minutes: int) -> str:
 # --- Services ----------------------------------------------------------------------------------
 
 
+def _rhythm(found: Person | None) -> Rhythm:
+    if found is None:
+        return Rhythm()
+    return Rhythm(
+        tz=found.tz,
+        quiet_start=found.quiet_start,
+        quiet_end=found.quiet_end,
+        nudge_at=found.nudge_at,
+        snoozed_until=found.snoozed_until,
+        last_unsolicited_at=found.last_unsolicited_at,
+        leaderboard=found.leaderboard,
+    )
+
+
+def _clock(session: Any, now: datetime | None) -> datetime:
+    """``now`` if given (tests, simulations), else the database's clock: the one clock every
+    replica shares. Each process's own may be minutes off, and the day's one message stamped
+    by a replica whose clock runs ahead, just before a person's midnight, would count as
+    tomorrow's (losing it); one whose clock runs behind would see yesterday's claim as due
+    again (a second message the same evening)."""
+    return now or leases.database_now(session)
+
+
 def rhythm_of(ws: Workspace, *, user: str) -> Rhythm:
     with session_scope(ws.db, read_only=True) as session:
-        found = people.get_person(session=session, user_id=user)
-        if found is None:
-            return Rhythm()
-        return Rhythm(
-            tz=found.tz,
-            quiet_start=found.quiet_start,
-            quiet_end=found.quiet_end,
-            nudge_at=found.nudge_at,
-            snoozed_until=found.snoozed_until,
-            last_unsolicited_at=found.last_unsolicited_at,
-            leaderboard=found.leaderboard,
-        )
+        return _rhythm(people.get_person(session=session, user_id=user))
 
 
 def leaderboard_opt_outs(ws: Workspace) -> set[str]:
@@ -176,31 +216,33 @@ def update_rhythm(ws: Workspace, *, user: str, **fields: object) -> Rhythm:
 
 def snooze(ws: Workspace, *, user: str, length: str, now: datetime | None = None) -> datetime:
     """Snooze ``user``: no unsolicited message until the returned moment."""
-    now = now or utcnow()
-    until = snooze_end(rhythm_of(ws, user=user), now, length)
-    update_rhythm(ws, user=user, snoozed_until=until)
+    with session_scope(ws.db) as session:
+        now = _clock(session, now)
+        until = snooze_end(_rhythm(people.get_person(session=session, user_id=user)), now, length)
+        people.save_person(session=session, user_id=user, snoozed_until=until)
     return until
 
 
 def claim_unsolicited(ws: Workspace, *, user: str, now: datetime | None = None) -> bool:
     """May labelbot write to ``user`` unasked now? True claims today's one message (atomically:
-    two processes asking at once get one True)."""
-    now = now or utcnow()
-    rhythm = rhythm_of(ws, user=user)
-    if why_not_now(rhythm, now) is not None:
-        return False
+    two processes asking at once get one True). The database's clock unless ``now`` is given."""
     with session_scope(ws.db) as session:
+        now = _clock(session, now)
+        rhythm = _rhythm(people.get_person(session=session, user_id=user))
+        if why_not_now(rhythm, now) is not None:
+            return False
         return people.claim_unsolicited(
             session=session, user_id=user, since=day_start(rhythm, now), now=now
         )
 
 
 def due_nudges(ws: Workspace, *, now: datetime | None = None) -> list[str]:
-    """Those whose daily nudge is due now (the caller checks there is work, then claims)."""
-    now = now or utcnow()
+    """Those whose daily nudge is due now (the caller checks there is work, then claims), by
+    the database's clock unless ``now`` is given."""
     with session_scope(ws.db, read_only=True) as session:
-        users = [p.user_id for p in people.list_nudged(session=session)]
-    return [u for u in users if nudge_due(rhythm_of(ws, user=u), now)]
+        now = _clock(session, now)
+        nudged = people.list_nudged(session=session)
+        return [p.user_id for p in nudged if nudge_due(_rhythm(p), now)]
 
 
 def saw_home(ws: Workspace, *, user: str, now: datetime | None = None) -> None:

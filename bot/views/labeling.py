@@ -10,7 +10,7 @@ the text of a message's blocks as a whole (bot.views.limits.MESSAGE_TEXT_BUDGET)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot import ids
 from bot.slack_text import escape, names_list, shorten_middle, truncate, who
@@ -328,9 +328,13 @@ def snooze_menu(example_id: int) -> Block:
     }
 
 
-def _slack_date(moment: datetime) -> str:
+def _slack_date(moment: datetime, *, day: bool = False) -> str:
     """Slack renders `<!date^…>` in each reader's own timezone
-    (https://docs.slack.dev/messaging/formatting-message-text#date-formatting)."""
+    (https://docs.slack.dev/messaging/formatting-message-text#date-formatting); with ``day``
+    the day too ("tomorrow 08:00", "Friday 08:00"), for a moment that may not be today."""
+    if day:
+        fallback = moment.astimezone(UTC).strftime("%a %b %d %H:%M UTC")
+        return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
     fallback = moment.strftime("%H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{time}}|{fallback}>"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot import ids
 from bot.slack_text import escape
@@ -42,10 +42,10 @@ def parse_snooze_value(value: str) -> tuple[int, str]:
 
 def snoozed_message(*, user: str, until: datetime) -> Block:
     text = (
-        f"<@{user}> snoozed labelbot until {_slack_date(until)}: no reminders until then. "
-        "`/label` brings the next example back at any time."
+        f"<@{user}> snoozed labelbot until {_slack_date(until, day=True)}: no reminders until "
+        "then. `/label` brings the next example back at any time."
     )
-    return message(f"Snoozed until {until:%H:%M UTC}", [section(text)])
+    return message(f"Snoozed until {until.astimezone(UTC):%a %H:%M} UTC", [section(text)])
 
 
 def nudge_message(*, project: str, waiting: int) -> Block:

@@ -4,6 +4,7 @@ on a controllable clock with the time zone users.info gives (Europe/Berlin in th
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -77,9 +78,13 @@ def test_snooze_releases_the_example_and_holds_back_the_nudge(
     bot.settle()
     today.add(rhythm.utcnow().astimezone(BERLIN).date())
     assert not bot.slack.open_examples(U1)  # the message now says snoozed
-    assert "Snoozed" in next(m for m in bot.slack.dm(U1) if m["ts"] == message["ts"])["text"]
+    snoozed = next(m for m in bot.slack.dm(U1) if m["ts"] == message["ts"])
+    assert "Snoozed" in snoozed["text"]
     until = rhythm.rhythm_of(bot.ws, user=U1).snoozed_until
     assert until is not None
+    # the day too: Slack writes "tomorrow 08:00" in the reader's zone, not a bare "08:00"
+    shown = f"<!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|"
+    assert shown in json.dumps(snoozed["blocks"])
     # tomorrow 08:00 on the user's own clock, in winter (UTC+1) and summer (UTC+2) alike
     wake = until.astimezone(BERLIN)
     assert wake.time() == time(8, 0) and wake.date() in {d + timedelta(days=1) for d in today}

@@ -141,3 +141,11 @@ def test_shown_settings_fill_in_defaults_and_hide_bookkeeping() -> None:
     assert shown["timezone"] == "UTC (default)"
     bare = shown_settings(Project(name="q", settings={}))
     assert bare["channel"] == "none" and bare["admins"].startswith("none")
+
+
+@pytest.mark.parametrize("name", ["America", "Europe/", "x" * 300, "Mars/Olympus"])
+def test_a_timezone_that_names_no_zone_is_refused_plainly(name: str) -> None:
+    """A folder of the tz database ("America") escaped as IsADirectoryError, an over-long
+    name as OSError: a traceback from `labelbot project set`, where a clear error belongs."""
+    with pytest.raises(InvalidInputError, match="unknown timezone"):
+        check_settings({"timezone": name})
