@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from slack_bolt import App, BoltContext, BoltResponse, Respond
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
 from slack_sdk import WebClient
@@ -16,7 +16,7 @@ from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
 from bot.config import SlackSettings
-from bot.delivery import single_try
+from bot.delivery import delivery_client, single_try
 from bot.listeners import register_all
 from bot.listeners.events import rate_limited
 from bot.listeners.shape import WellFormed
@@ -61,7 +61,7 @@ def build_app(settings: SlackSettings, services: Services) -> App:
     :func:`handle_error` without passing through Bolt, which would turn the acked answer into a
     500 (bot/listeners/registrar.py).
     """
-    app = App(
+    app = LabelbotApp(
         # The token comes with the authorization (BotIdentity); a client's own token would be
         # ignored, with a warning at every start.
         client=_without_token(services.client),
@@ -100,28 +100,54 @@ def build_app(settings: SlackSettings, services: Services) -> App:
 
 
 # Slack's response_urls are https://hooks.slack.com/... (https://docs.slack.dev/interactivity/
-# handling-user-interaction); the host of a Web API elsewhere (SLACK_API_URL: a proxy, a
-# test's fake) is trusted for them too, on any port.
-RESPONSE_URL_HOSTS = (("https", "hooks.slack.com"), ("https", "hooks.slack-gov.com"))
+# handling-user-interaction), on the default port; the Web API's own origin (SLACK_API_URL: a
+# proxy, a test's fake) is trusted for them too, on its port only: another port of that host
+# is another service.
+RESPONSE_URL_HOSTS = (("https", "hooks.slack.com", 443), ("https", "hooks.slack-gov.com", 443))
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+Origin = tuple[str, str, int]  # scheme, host, port
 
 
-def response_url_hosts(client: WebClient) -> tuple[tuple[str, str], ...]:
-    """The (scheme, host) pairs a response_url may point at."""
-    api = urlsplit(client.base_url)
-    return (*RESPONSE_URL_HOSTS, (api.scheme.lower(), (api.hostname or "").lower()))
+def response_url_hosts(client: WebClient) -> tuple[Origin, ...]:
+    """The origins (scheme, host, port) a response_url may point at."""
+    api = _origin(client.base_url)
+    return RESPONSE_URL_HOSTS if api is None else (*RESPONSE_URL_HOSTS, api)
 
 
-def slack_url(url: object, hosts: tuple[tuple[str, str], ...]) -> bool:
-    """Whether ``url`` is a response_url labelbot may post to: on one of ``hosts``."""
-    if not isinstance(url, str) or not url.isascii():
-        return False
+def _origin(url: str) -> Origin | None:
+    """``url``'s scheme and host (lower-cased) and port (the scheme's default when it names
+    none); None for a URL with a port that is no number or 0, none for its scheme, or a user."""
     try:
         parts = urlsplit(url)
-        port = parts.port  # raises on a port that is no number
+        port = parts.port  # raises on a port that is no number or out of range
     except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    port = DEFAULT_PORTS.get(scheme) if port is None else port
+    if port is None or port == 0 or parts.username is not None:
+        return None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def slack_url(url: object, hosts: tuple[Origin, ...]) -> bool:
+    """Whether ``url`` is a response_url labelbot may post to: at one of the origins ``hosts``
+    (scheme, host and port alike)."""
+    if not isinstance(url, str) or not url.isascii():
         return False
-    host = (parts.scheme.lower(), (parts.hostname or "").lower())
-    return host in hosts and not parts.username and (port is None or 0 < port < 65536)
+    return _origin(url) in hosts
+
+
+class LabelbotApp(App):
+    """Bolt's App, whose per-request client (the ``client`` listeners and the error handler are
+    given) is a :class:`bot.delivery.DeliveryClient`, so that a chat.postMessage through it is
+    never sent twice on a guess. Bolt makes that client a plain ``WebClient`` copy of the app's
+    for each request, in ``App._init_context`` (slack_bolt/app/app.py); it is replaced there,
+    before any middleware (authorization sets its token) sees it."""
+
+    def _init_context(self, req: BoltRequest) -> None:
+        super()._init_context(req)
+        req.context["client"] = delivery_client(req.context.client)
 
 
 class SlackUnavailableError(Exception):

@@ -8,9 +8,10 @@ database and `Courier.flush` (run periodically by `labelbot serve`) sends it lat
 chat.postMessage is not idempotent: an answer lost after Slack stored the message (a timeout, a
 5xx, a connection dropped after the request went out) does not say whether it did. Each post
 therefore carries a delivery key in its message metadata, made before the first try; before
-sending a post again after such a failure (the client's own retries and the outbox alike), the
-conversation's recent history is searched for that key, and a message found there is the
-post's result (`find_post`). A 429 needs no search: Slack did not process the call.
+sending a post again after such a failure (the client's own retries, those of the clients Bolt
+makes for each request, and the outbox alike), the conversation's history since that first try
+is searched for that key, and a message found there is the post's result (`find_post`). A 429
+needs no search: Slack did not process the call.
 
 Every call's answer also passes a `TokenWatch`: when Slack refuses the bot token itself (the app
 uninstalled, the token revoked or rotated, the bot user deactivated: bot.slack_errors), that is
@@ -69,13 +70,17 @@ DELIVERY_EVENT = "labelbot_delivery"
 # refused before any work), nor request_timeout (the POST body arrived truncated).
 UNSURE_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable"})
 POST_RETRIES = 2  # a chat.postMessage the client tries again itself (5xx, connection dropped)
-# The search for an earlier try: from its first try, less this margin (Slack's clock against
-# ours), at most LOOKUP_PAGES pages of LOOKUP_LIMIT messages (15: the most conversations.history
-# gives a non-Marketplace app per call since 2025, https://docs.slack.dev/apis/web-api/rate-limits).
+# The search for an earlier try reads the conversation from the post's first try on, less
+# LOOKUP_MARGIN_S (Slack's clock against ours; `oldest`), newest first, LOOKUP_LIMIT messages a
+# page (15: the most conversations.history gives a non-Marketplace app per call since 2025,
+# https://docs.slack.dev/apis/web-api/rate-limits), following the cursor until that window is
+# read. It stops short after LOOKUP_PAGES pages (600 messages; 40 calls stay under Tier 3's
+# 50 a minute) or LOOKUP_TIMEOUT_S seconds in all (a busy channel, a slow Slack): then, as when
+# the search fails (a 429 among them), the post is sent again.
 LOOKUP_MARGIN_S = 60.0
 LOOKUP_LIMIT = 15
-LOOKUP_PAGES = 2
-LOOKUP_TIMEOUT_S = 5.0
+LOOKUP_PAGES = 40
+LOOKUP_TIMEOUT_S = 10.0
 
 
 class TokenWatch(RetryHandler):
@@ -235,6 +240,22 @@ class DeliveryClient(WebClient):
                 attempt += 1
 
 
+def delivery_client(client: WebClient) -> DeliveryClient:
+    """A DeliveryClient with ``client``'s settings: token, address, timeout, TLS, proxy, headers,
+    team, logger and retry handlers (the same handler objects: its ``TokenWatch`` too)."""
+    return DeliveryClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        headers=dict(client.headers),
+        team_id=client.default_params.get("team_id"),
+        logger=client.logger,
+        retry_handlers=list(client.retry_handlers),
+    )
+
+
 def make_client(settings: SlackSettings) -> WebClient:
     """The bot's Web API client, pointed at ``SLACK_API_URL``, retrying what can be retried
     (a chat.postMessage only once it is sure the earlier try did not land: DeliveryClient),
@@ -343,7 +364,8 @@ def find_post(client: WebClient, payload: dict[str, Any]) -> dict[str, Any] | No
     search itself failed (logged): posting again beats losing the message.
 
     conversations.history of the channel (conversations.replies of the thread for a reply) from
-    the post's first try on, with include_all_metadata (without it Slack leaves metadata out):
+    the post's first try on, page after page (cut short by LOOKUP_PAGES or LOOKUP_TIMEOUT_S:
+    logged, as a failed search), with include_all_metadata (without it Slack leaves metadata out):
     im:history, channels:history and groups:history cover the DMs and project channels
     labelbot posts to. A DM addressed by user id is found with conversations.open (im:write).
     https://docs.slack.dev/reference/methods/conversations.history
@@ -353,12 +375,14 @@ def find_post(client: WebClient, payload: dict[str, Any]) -> dict[str, Any] | No
         return None
     event = payload["metadata"]["event_payload"]
     since = float(event.get("first_try") or time.time()) - LOOKUP_MARGIN_S
-    timeout = min(float(client.timeout or LOOKUP_TIMEOUT_S), LOOKUP_TIMEOUT_S)
-    reader = single_try(client, timeout=timeout)
+    deadline = time.monotonic() + LOOKUP_TIMEOUT_S
+    reader = single_try(client, timeout=min(float(client.timeout or LOOKUP_TIMEOUT_S),
+                                            LOOKUP_TIMEOUT_S))  # fmt: skip
     try:
         channel = _conversation(reader, str(payload.get("channel", "")))
-        found = _search(reader, channel, key=key, since=since, thread=payload.get("thread_ts"))
-    except (SlackApiError, *CONNECTION_ERRORS) as exc:
+        found = _search(reader, channel, key=key, since=since, thread=payload.get("thread_ts"),
+                        deadline=deadline)  # fmt: skip
+    except (SlackApiError, *CONNECTION_ERRORS, SearchCutShort) as exc:
         # A refused token is logged by the TokenWatch, and refuses the post too.
         (log.debug if is_auth_error(exc) else log.warning)(
             "could not check whether an earlier try of a chat.postMessage to %s landed (%s): "
@@ -372,6 +396,11 @@ def find_post(client: WebClient, payload: dict[str, Any]) -> dict[str, Any] | No
     return {"ok": True, "channel": channel, "ts": str(found["ts"]), "message": found}
 
 
+class SearchCutShort(Exception):
+    """The search for an earlier try stopped before it had read the whole window (its pages or
+    its time ran out): whether that try landed is not known."""
+
+
 def _conversation(client: WebClient, channel: str) -> str:
     """The conversation id of a post's ``channel``: a user id names the DM with them."""
     if channel[:1] in ("U", "W"):
@@ -381,25 +410,39 @@ def _conversation(client: WebClient, channel: str) -> str:
 
 
 def _search(
-    client: WebClient, channel: str, *, key: str, since: float, thread: str | None
+    client: WebClient,
+    channel: str,
+    *,
+    key: str,
+    since: float,
+    thread: str | None,
+    deadline: float,
 ) -> dict[str, Any] | None:
+    """The message carrying delivery ``key`` among those posted after ``since`` (Unix seconds),
+    paging with the cursor until Slack has no more; raises SearchCutShort past LOOKUP_PAGES
+    pages or the ``deadline`` (time.monotonic), each call given what is left of it.
+    https://docs.slack.dev/apis/web-api/pagination"""
+    window: dict[str, Any] = {
+        "channel": channel, "oldest": f"{since:.6f}", "limit": LOOKUP_LIMIT,
+        "include_all_metadata": True,
+    }  # fmt: skip
     cursor: str | None = None
-    for _ in range(LOOKUP_PAGES):
-        window: dict[str, Any] = {
-            "channel": channel, "oldest": f"{since:.6f}", "limit": LOOKUP_LIMIT,
-            "include_all_metadata": True, "cursor": cursor,
-        }  # fmt: skip
+    for page in range(1, LOOKUP_PAGES + 1):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SearchCutShort(f"its {LOOKUP_TIMEOUT_S:g} s ran out, {page - 1} pages read")
+        client.timeout = min(client.timeout, left)  # type: ignore[assignment]
         if thread:
-            answer = client.conversations_replies(ts=thread, **window)
+            answer = client.conversations_replies(ts=thread, cursor=cursor, **window)
         else:
-            answer = client.conversations_history(**window)
+            answer = client.conversations_history(cursor=cursor, **window)
         for message in answer.get("messages") or []:
             if isinstance(message, dict) and delivery_key(message) == key:
                 return message
         cursor = (answer.get("response_metadata") or {}).get("next_cursor")
         if not answer.get("has_more") or not cursor:
-            return None
-    return None
+            return None  # the whole window is read
+    raise SearchCutShort(f"{LOOKUP_PAGES} pages of {LOOKUP_LIMIT} messages read, and more left")
 
 
 class Courier:

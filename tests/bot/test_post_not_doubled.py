@@ -9,6 +9,7 @@ then loses the answer (`FakeSlackAPI.lose_answer`).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -16,13 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
 
+from bot import delivery, ids
 from bot.delivery import Courier, make_client
 from engine import messaging, projects
 from engine.workspace import Workspace
 from storage.models import utcnow
 from storage.repositories import slack as outbox_repo
-from tests.bot.conftest import CHANNEL, PROJECT, Bot, slack_settings, true_label
+from tests.bot.conftest import BOT_TOKEN, CHANNEL, PROJECT, Bot, slack_settings, true_label
+from tests.fakes import payloads
+from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_api import FakeSlackAPI
 
 SQLITE = pytest.mark.parametrize("db_url_and_schema", ["sqlite"], indirect=True)
@@ -174,6 +179,121 @@ def test_a_search_that_fails_is_logged_and_the_post_sent_again(
     assert "missing_scope" in caplog.text and "sending it again" in caplog.text
 
 
+OTHERS = 50  # other messages in the window: past the first page, and the old 2 pages
+
+
+def _landed_among_others(
+    courier: Courier, slack_api: FakeSlackAPI, monkeypatch: pytest.MonkeyPatch, *, thread: bool
+) -> tuple[dict[str, Any], list[Any]]:
+    """A post whose outbox try landed unanswered, and OTHERS messages in its window where the
+    search reaches them first: after it in the conversation (conversations.history reads newest
+    first), before it in its thread for a reply (conversations.replies reads oldest first).
+    Returns the landed message and the outbox's clock (the database's "now", to move)."""
+    now = [utcnow()]
+    monkeypatch.setattr(outbox_repo, "database_now", lambda session: now[0])
+    dm = slack_api.dm_channel(U1)
+    posted = courier.post(HELLO, channel=U1) if thread else None
+    root = posted[1] if posted else None
+    chatter = WebClient(token=BOT_TOKEN, base_url=slack_api.api_url)
+
+    def others() -> None:
+        for i in range(OTHERS):
+            chatter.chat_postMessage(channel=dm, text=f"other {i}", thread_ts=root)
+
+    if thread:
+        others()
+    slack_api.fail_next("chat.postMessage", status=503, times=3)  # refused: nothing stored
+    assert courier.post(HELLO, channel=dm, thread_ts=root) is None
+    slack_api.lose_answer("chat.postMessage", status=503)  # the outbox's try lands, unanswered
+    assert courier.flush() == 0 and messaging.outbox_size(courier.ws) == 1
+    (landed,) = [m for m in _dm(slack_api) if m.get("text") == HELLO["text"]][thread:]
+    if not thread:
+        others()
+    return landed, now
+
+
+@SQLITE
+@pytest.mark.parametrize("thread", [False, True], ids=["conversation", "thread"])
+def test_an_earlier_try_far_back_in_the_conversation_is_found(
+    courier: Courier, slack_api: FakeSlackAPI, monkeypatch: pytest.MonkeyPatch, thread: bool
+) -> None:
+    """The search read 30 messages only: an earlier try with 50 other messages read before it
+    was missed and the post doubled. It reads the whole window since the first try, paging."""
+    method = "conversations.replies" if thread else "conversations.history"
+    landed, now = _landed_among_others(courier, slack_api, monkeypatch, thread=thread)
+    searched = len(slack_api.calls(method))
+    now[0] += messaging.backoff(1)
+    assert courier.flush() == 1
+    key = landed["metadata"]["event_payload"]["delivery_key"]
+    assert [m["ts"] for m in _dm(slack_api) if delivery.delivery_key(m) == key] == [landed["ts"]]
+    assert messaging.outbox_size(courier.ws) == 0
+    pages = slack_api.calls(method)[searched:]
+    # one window (the first try, less the margin), paged with the cursor Slack gave: 51
+    # messages in pages of 15
+    first_try = landed["metadata"]["event_payload"]["first_try"]
+    assert {p.params["oldest"] for p in pages} == {f"{first_try - delivery.LOOKUP_MARGIN_S:.6f}"}
+    assert {int(p.params["limit"]) for p in pages} == {delivery.LOOKUP_LIMIT}
+    assert len(pages) == -(-(OTHERS + 1) // delivery.LOOKUP_LIMIT)
+    cursors = [p.params.get("cursor") for p in pages]
+    assert cursors[0] is None and all(cursors[1:]) and len(set(cursors)) == len(pages)
+
+
+@SQLITE
+@pytest.mark.parametrize("cap", ["pages", "time"])
+def test_a_search_cut_short_is_logged_and_the_post_sent_again(
+    courier: Courier,
+    slack_api: FakeSlackAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    cap: str,
+) -> None:
+    """A window too long to read (LOOKUP_PAGES pages, LOOKUP_TIMEOUT_S seconds) is not taken
+    for one without the post: better a rare double than a lost message, and the log says so."""
+    landed, now = _landed_among_others(courier, slack_api, monkeypatch, thread=False)
+    if cap == "pages":
+        monkeypatch.setattr(delivery, "LOOKUP_PAGES", 2)
+    else:
+        monkeypatch.setattr(delivery, "LOOKUP_TIMEOUT_S", 0.5)
+        slack_api.slow_down("conversations.history", 0.2)
+    now[0] += messaging.backoff(1)
+    with caplog.at_level(logging.WARNING, logger="bot.delivery"):
+        assert courier.flush() == 1
+    key = landed["metadata"]["event_payload"]["delivery_key"]
+    assert len([m for m in _dm(slack_api) if delivery.delivery_key(m) == key]) == 2
+    assert "sending it again" in caplog.text
+    # cut short between pages, or in the middle of one (that call's time is what was left)
+    why = ["2 pages of 15"] if cap == "pages" else ["0.5 s ran out", "timed out"]
+    assert any(w in caplog.text for w in why)
+
+
+@SQLITE
+@pytest.mark.parametrize("lost", ["answer-lost", "refused"])
+def test_a_post_through_bolts_request_client_is_posted_once(
+    bot: Bot, caplog: pytest.LogCaptureFixture, lost: str
+) -> None:
+    """The client Bolt gives listeners and the error handler for each request is a
+    DeliveryClient: the DM telling of an error after a modal (no response_url) is keyed, found
+    when its answer is lost, and tried again when Slack refused it. Bolt's plain WebClient
+    copy gave up on both (the user not told)."""
+    user = "U0FLAGGER"
+    if lost == "answer-lost":
+        bot.api.lose_answer("chat.postMessage", status=503)
+    else:
+        bot.api.fail_next("chat.postMessage", status=503)  # refused: nothing stored
+    reason = {ids.FLAG_REASON_INPUT: {"type": "plain_text_input", "value": "x"}}
+    submission = payloads.view_submission(
+        user, ids.FLAG_MODAL, {ids.FLAG_REASON_BLOCK: reason},
+        private_metadata=json.dumps({"example_id": 999999}),
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="bot"):
+        assert bot.slack.post(signed_interactivity(bot.slack.secret, submission)).status_code == 200
+        bot.settle()
+    (told,) = bot.slack.dm(user)  # once
+    assert "999999" in told["text"] and told["metadata"]["event_payload"]["delivery_key"]
+    assert len(bot.api.calls("chat.postMessage")) == (1 if lost == "answer-lost" else 2)
+    assert "could not tell" not in caplog.text
+
+
 def test_an_example_whose_post_was_unanswered_is_delivered_once(
     bot: Bot, bank: dict[str, str]
 ) -> None:
@@ -210,3 +330,29 @@ def test_fake_history_answers_as_slack_does(slack_api: FakeSlackAPI) -> None:
     )
     assert [m["text"] for m in rest["messages"]] == ["m1"] and not rest["has_more"]
     assert rest["messages"][0]["metadata"] == meta
+
+
+def test_fake_cursors_are_slacks(slack_api: FakeSlackAPI) -> None:
+    """Cursors are opaque (base64 "next_ts:…", as Slack's), a page resumes where the last one
+    stopped even when messages arrive in between, one the fake did not make is invalid_cursor,
+    and conversations.replies pages the same way (the root first on every page)."""
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token=BOT_TOKEN, base_url=slack_api.api_url)
+    sent = [client.chat_postMessage(channel=CHANNEL, text=f"m{i}")["ts"] for i in range(5)]
+    first = client.conversations_history(channel=CHANNEL, limit=2)
+    cursor = first["response_metadata"]["next_cursor"]
+    assert not cursor.isdigit()
+    client.chat_postMessage(channel=CHANNEL, text="newer")  # arrives between the pages
+    rest = client.conversations_history(channel=CHANNEL, limit=2, cursor=cursor)
+    assert [m["text"] for m in [*first["messages"], *rest["messages"]]] == ["m4", "m3", "m2", "m1"]
+    with pytest.raises(SlackApiError) as refused:
+        client.conversations_history(channel=CHANNEL, cursor="2")
+    assert refused.value.response["error"] == "invalid_cursor"
+    for i in range(3):
+        client.chat_postMessage(channel=CHANNEL, text=f"r{i}", thread_ts=sent[0])
+    thread = {"channel": CHANNEL, "ts": sent[0], "oldest": sent[0], "limit": 2}
+    page = client.conversations_replies(**thread)
+    more = client.conversations_replies(**thread, cursor=page["response_metadata"]["next_cursor"])
+    assert [m["text"] for m in page["messages"]] == ["m0", "r0", "r1"] and page["has_more"]
+    assert [m["text"] for m in more["messages"]] == ["m0", "r2"] and not more["has_more"]

@@ -231,15 +231,16 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def elsewhere() -> Iterator[str]:
-    """An HTTP server on loopback that is not Slack's (the fake Web API is on 127.0.0.1),
-    recording what is posted to it."""
+@pytest.fixture(params=["127.0.0.2", "127.0.0.1"], ids=["another-host", "another-port"])
+def elsewhere(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An HTTP server on loopback that is not Slack's, recording what is posted to it: on
+    another host than the fake Web API (127.0.0.1), or on that host at another port (a port of
+    SLACK_API_URL's host was trusted too)."""
     _Recorder.hits = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), _Recorder)
+    server = http.server.ThreadingHTTPServer((request.param, 0), _Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.2:{server.server_address[1]}"
+    yield f"http://{request.param}:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
 
@@ -249,7 +250,7 @@ def test_labelbot_answers_only_at_slacks_response_urls(
     bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture, elsewhere: str, kind: str
 ) -> None:
     """labelbot posted its answer to whatever response_url the payload named (SSRF): only
-    hooks.slack.com and the Web API's own host (SLACK_API_URL) are Slack's."""
+    hooks.slack.com and the Web API's own origin (SLACK_API_URL: host and port) are Slack's."""
     target = f"{elsewhere}/internal/admin"
     if kind == "command":
         form = payloads.slash_command(EXPERT, "help", bot.api.dm_channel(EXPERT),

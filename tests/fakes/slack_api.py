@@ -14,6 +14,7 @@ Shapes follow https://docs.slack.dev/reference/methods/<method>.
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -187,7 +189,8 @@ class FakeSlackAPI:
         and then lose the answer, as Slack's edge can: HTTP `status` (a 5xx with an HTML body)
         instead of the result, or -- with `status=None` -- the connection closed without an
         answer. With `late=` seconds the answer (the lost one, or the real one when `status`
-        is 200) comes that much later: past the client's timeout, the client never sees it."""
+        is 200) comes that much later: past the client's timeout, the client never sees it.
+        `method` "response_url" (or "upload") loses the answer to a post there the same way."""
         lost = _LostAnswer(status, late, times)
         with self._cond:
             self._state.lost.setdefault(method, []).append(lost)
@@ -279,12 +282,14 @@ class FakeSlackAPI:
                 return _failure_response(failure)
             lost = _take(self._state.lost, method)
             if method == "response_url":
-                return self._respond(call)
-            if method == "upload":
+                answer = self._respond(call)
+            elif method == "upload":
                 self._state.uploads[params["file_id"]] = body
-                return 200, {"Content-Type": "text/plain"}, f"OK - {len(body)}".encode()
-            result = self._authorize(params, headers) or self._dispatch(method, params)
-        answer = json.dumps(result).encode()
+                answer = 200, {"Content-Type": "text/plain"}, f"OK - {len(body)}".encode()
+            else:
+                result = self._authorize(params, headers) or self._dispatch(method, params)
+                json_type = {"Content-Type": "application/json; charset=utf-8"}
+                answer = 200, json_type, json.dumps(result).encode()
         if lost is not None:  # done; the answer goes astray
             if lost.late:
                 time.sleep(lost.late)
@@ -292,7 +297,7 @@ class FakeSlackAPI:
                 return DROP, {}, b""
             if lost.status != 200:
                 return _failure_response(_Failure(lost.status, None, None, 1))
-        return 200, {"Content-Type": "application/json; charset=utf-8"}, answer
+        return answer
 
     def _respond(self, call: Call) -> tuple[int, dict[str, str], bytes]:
         """A post to a response_url: a message payload like chat.postMessage's, under the same
@@ -478,40 +483,56 @@ def _open(api: FakeSlackAPI, p: Params) -> Params:
 
 
 def _replies(api: FakeSlackAPI, p: Params) -> Params:
+    """conversations.replies (https://docs.slack.dev/reference/methods/conversations.replies):
+    the thread's root, then its replies oldest first, windowed and paged as conversations.history
+    (`oldest`, `latest`, `inclusive`, `limit` -- 1,000 unless given, at most 1,000 -- and
+    `cursor`)."""
     root = p.get("ts")
     thread = [
         m for m in api.messages(p.get("channel", "")) if root in (m["ts"], m.get("thread_ts"))
     ]
     if not thread:
         return {"ok": False, "error": "thread_not_found"}
+    window = _window(thread[1:], p)
+    if isinstance(window, str):
+        return {"ok": False, "error": window}
+    paged = _page(window, p, newest_first=False, default_limit=1000, max_limit=1000)
+    if paged is None:
+        return {"ok": False, "error": "invalid_cursor"}
     # The root comes first whatever the window; the replies in it follow, oldest first.
-    first, replies = thread[0], _window(thread[1:], p)
-    page, more = _page(replies, p, newest_first=False)
+    page, cursor = paged
     return {
         "ok": True,
-        "messages": [_shown(m, p) for m in [first, *page]],
-        "has_more": more,
-        "response_metadata": {"next_cursor": str(_offset(p) + len(page)) if more else ""},
+        "messages": [_shown(m, p) for m in [thread[0], *page]],
+        "has_more": bool(cursor),
+        "response_metadata": {"next_cursor": cursor},
     }
 
 
 def _history(api: FakeSlackAPI, p: Params) -> Params:
     """conversations.history (https://docs.slack.dev/reference/methods/conversations.history):
     the channel's messages newest first, thread replies left out; `oldest`/`latest` bound the
-    window (exclusive unless `inclusive`), `limit` and `cursor` page it, and message metadata
-    comes back only with `include_all_metadata`. A user id is not a conversation here (post to
-    it, then read the DM's D channel id from the answer or conversations.open)."""
+    window (exclusive unless `inclusive`), `limit` (100 unless given, at most 999) and `cursor`
+    page it, and message metadata comes back only with `include_all_metadata`. A user id is not
+    a conversation here (post to it, then read the DM's D channel id from the answer or
+    conversations.open)."""
     channel = p.get("channel", "")
     if not channel or channel[:1] in ("U", "W"):
         return {"ok": False, "error": "channel_not_found"}
     timeline = [m for m in api.messages(channel) if m.get("thread_ts") in (None, m["ts"])]
-    page, more = _page(_window(timeline, p), p, newest_first=True)
+    window = _window(timeline, p)
+    if isinstance(window, str):
+        return {"ok": False, "error": window}
+    paged = _page(window, p, newest_first=True, default_limit=100, max_limit=999)
+    if paged is None:
+        return {"ok": False, "error": "invalid_cursor"}
+    page, cursor = paged
     return {
         "ok": True,
         "messages": [_shown(m, p) for m in page],
-        "has_more": more,
+        "has_more": bool(cursor),
         "pin_count": 0,
-        "response_metadata": {"next_cursor": str(_offset(p) + len(page)) if more else ""},
+        "response_metadata": {"next_cursor": cursor},
     }
 
 
@@ -519,26 +540,72 @@ def _flag(p: Params, name: str) -> bool:
     return str(p.get(name, "")).lower() in ("1", "true")
 
 
-def _window(messages: list[Params], p: Params) -> list[Params]:
-    inclusive = _flag(p, "inclusive")
-    oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+def _ts(value: object) -> Decimal | None:
+    """A message timestamp ("1712345678.123456") as an exact number; None if it is none."""
+    try:
+        ts = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return ts if ts.is_finite() and ts >= 0 else None
 
-    def inside(ts: float) -> bool:
+
+def _window(messages: list[Params], p: Params) -> list[Params] | str:
+    """The messages between `oldest` and `latest` (exclusive unless `inclusive`), or the error
+    Slack answers to a bound that is no timestamp."""
+    inclusive = _flag(p, "inclusive")
+    oldest = _ts(p.get("oldest") or 0)
+    latest = _ts(p["latest"]) if p.get("latest") else Decimal("Infinity")
+    if oldest is None:
+        return "invalid_ts_oldest"
+    if latest is None:
+        return "invalid_ts_latest"
+
+    def inside(ts: Decimal) -> bool:
         if inclusive:
             return oldest <= ts <= latest
         return oldest < ts < latest
 
-    return [m for m in messages if inside(float(m["ts"]))]
+    return [m for m in messages if inside(Decimal(m["ts"]))]
 
 
-def _offset(p: Params) -> int:
-    return int(p.get("cursor") or 0)
+# Slack's cursors are opaque strings; for messages they are base64 of "next_ts:" and the digits
+# of the timestamp the next page starts at, so a page resumes there even when messages arrive
+# in between. A cursor Slack did not make is answered `invalid_cursor`.
+_CURSOR_PREFIX = "next_ts:"
 
 
-def _page(messages: list[Params], p: Params, *, newest_first: bool) -> tuple[list[Params], bool]:
-    ordered = sorted(messages, key=lambda m: float(m["ts"]), reverse=newest_first)
-    start, limit = _offset(p), int(p.get("limit") or 100)
-    return ordered[start : start + limit], start + limit < len(ordered)
+def _cursor(ts: str) -> str:
+    return base64.b64encode(f"{_CURSOR_PREFIX}{ts.replace('.', '')}".encode()).decode()
+
+
+def _resume_at(cursor: str) -> Decimal | None:
+    try:
+        decoded = base64.b64decode(cursor, validate=True).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    digits = decoded.removeprefix(_CURSOR_PREFIX)
+    if decoded == digits or not digits.isdigit() or len(digits) <= 6:
+        return None
+    return Decimal(f"{digits[:-6]}.{digits[-6:]}")
+
+
+def _page(
+    messages: list[Params], p: Params, *, newest_first: bool, default_limit: int, max_limit: int
+) -> tuple[list[Params], str] | None:
+    """One page of `messages` from the `cursor` on (None: a cursor Slack would refuse), `limit`
+    long, and the cursor of the next page ("" at the end)."""
+    ordered = sorted(messages, key=lambda m: Decimal(m["ts"]), reverse=newest_first)
+    start = 0
+    if p.get("cursor"):
+        resume = _resume_at(str(p["cursor"]))
+        if resume is None:
+            return None
+        past = [Decimal(m["ts"]) > resume if newest_first else Decimal(m["ts"]) < resume
+                for m in ordered]  # fmt: skip
+        start = past.index(False) if False in past else len(ordered)
+    limit = min(max(int(p.get("limit") or default_limit), 1), max_limit)
+    page, rest = ordered[start : start + limit], ordered[start + limit :]
+    return page, _cursor(rest[0]["ts"]) if rest else ""
 
 
 def _shown(message: Params, p: Params) -> Params:
