@@ -1,7 +1,8 @@
-"""Reading CSV / JSONL files of examples, validated whole before anything is stored.
+"""Reading CSV / JSONL files of examples, row by row, each validated as it is read.
 
-A malformed file fails with the line number and imports nothing: every row is parsed and checked
-first, then the examples and their labels go in one transaction.
+A malformed file fails with the line number and imports nothing: the file is read and checked
+a block at a time (FileRows), and an import stores its rows a chunk at a time in one
+transaction, undone by the first bad row (engine.projects.import_file).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import math
 import shlex
@@ -17,7 +19,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from engine.exporting import CSV_COLUMNS
 from storage.errors import InvalidInputError
@@ -77,49 +79,105 @@ def read_file(
     require_id_column: bool = False,
 ) -> ReadFile:
     """Parse and validate every row of ``path`` (InvalidInputError naming the line), with the
-    file's column names (for :func:`column_notes`)."""
-    if path.is_dir():
-        raise InvalidInputError(f"{path}: is a directory; give a file in it")
-    if not path.is_file():
-        if path.exists():  # a FIFO, a socket, a device: reading it may block forever
-            raise InvalidInputError(f"{path}: not a regular file")
-        raise InvalidInputError(f"{path}: no such file")
-    # a second byte order mark (a file saved as UTF-8 with BOM twice) would stick to the
-    # first column's name, invisibly: 'text' would not be found
-    content = _decode(path).lstrip("\ufeff")
-    fmt = detect_format(path)
-    rows = _csv_rows(path, content, text_column) if fmt == "csv" else _jsonl_rows(path, content)
-    records: list[Record] = []
-    columns: set[str] = set()
-    for line, row in rows:
-        if not columns and fmt == "csv":  # every row has the header's columns
-            columns.update(row)
-            _check_columns(
-                path,
-                columns,
-                text_column,
-                label_column,
-                id_column,
-                require_label_column,
-                require_id_column,
-            )
-        if fmt == "jsonl":
-            columns.update(row)
-            if text_column not in row:
-                raise InvalidInputError(
-                    f"{path}:{line}: no {text_column!r} field in this object"
-                    + _other_case(row, text_column, "it has {found}: use --text-column {option}")
-                )
-        records.append(_record(path, line, row, text_column, label_column, id_column))
-    if fmt == "jsonl" and require_label_column and all(r.label is None for r in records):
-        raise InvalidInputError(
-            f"{path}: no {label_column!r} field in any line"
-            + _other_case(columns, str(label_column), "did you mean --label-column {option}?")
-        )
-    if not records:
-        raise InvalidInputError(f"{path}: the file has no rows")
-    return ReadFile(records, frozenset(columns))
+    file's column names (for :func:`column_notes`). Every row in memory: an import streams
+    the same rows from :class:`FileRows` instead."""
+    rows = FileRows(
+        path,
+        text_column=text_column,
+        label_column=label_column,
+        id_column=id_column,
+        require_label_column=require_label_column,
+        require_id_column=require_id_column,
+    )
+    records = list(rows)
+    return ReadFile(records, frozenset(rows.columns))
 
+
+class FileRows:
+    """The rows of a file as Records, read, decoded and checked as they are iterated, so a file
+    of any size takes the memory of one block of it (READ_BYTES) and one row. Each iteration
+    reads the file again from its start, and raises InvalidInputError at the first bad row
+    (the rows before it already yielded: a caller storing them undoes that). After an
+    iteration, ``columns`` has every column (CSV) or field name (JSONL) the file has, and
+    ``meta_columns`` those some row kept a value of as metadata."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        text_column: str = "text",
+        label_column: str | None = "label",
+        id_column: str | None = "id",
+        require_label_column: bool = False,
+        require_id_column: bool = False,
+    ) -> None:
+        if path.is_dir():
+            raise InvalidInputError(f"{path}: is a directory; give a file in it")
+        if not path.is_file():
+            if path.exists():  # a FIFO, a socket, a device: reading it may block forever
+                raise InvalidInputError(f"{path}: not a regular file")
+            raise InvalidInputError(f"{path}: no such file")
+        self.path = path
+        self.text_column = text_column
+        self.label_column = label_column
+        self.id_column = id_column
+        self.require_label_column = require_label_column
+        self.require_id_column = require_id_column
+        self.columns: set[str] = set()
+        self.meta_columns: set[str] = set()
+
+    def __iter__(self) -> Iterator[Record]:
+        path, text_column = self.path, self.text_column
+        blocks = _decoded(path)
+        # the first block read and decoded before the type is looked at, as when the whole
+        # file was: an unreadable or undecodable file says so whatever its name
+        first = next(blocks, "")
+        fmt = detect_format(path)
+        text = itertools.chain([first], blocks)
+        rows = _csv_rows(path, text, text_column) if fmt == "csv" else _jsonl_rows(path, text)
+        columns: set[str] = set()
+        kept: set[str] = set()
+        self.columns, self.meta_columns = columns, kept
+        any_rows = labeled = False
+        for line, row in rows:
+            if not columns and fmt == "csv":  # every row has the header's columns
+                columns.update(row)
+                _check_columns(
+                    path,
+                    columns,
+                    text_column,
+                    self.label_column,
+                    self.id_column,
+                    self.require_label_column,
+                    self.require_id_column,
+                )
+            if fmt == "jsonl":
+                columns.update(row)
+                if text_column not in row:
+                    raise InvalidInputError(
+                        f"{path}:{line}: no {text_column!r} field in this object"
+                        + _other_case(
+                            row, text_column, "it has {found}: use --text-column {option}"
+                        )
+                    )
+            record = _record(path, line, row, text_column, self.label_column, self.id_column)
+            kept.update(record.meta)
+            any_rows = True
+            labeled = labeled or record.label is not None
+            yield record
+        if fmt == "jsonl" and self.require_label_column and not labeled:
+            raise InvalidInputError(
+                f"{path}: no {self.label_column!r} field in any line"
+                + _other_case(
+                    columns, str(self.label_column), "did you mean --label-column {option}?"
+                )
+            )
+        if not any_rows:
+            raise InvalidInputError(f"{path}: the file has no rows")
+
+
+# Bytes read and decoded at a time.
+READ_BYTES = 1 << 20
 
 _WIDE_ENCODINGS = (
     ("utf-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)),
@@ -127,43 +185,122 @@ _WIDE_ENCODINGS = (
 )
 
 
-def _decode(path: Path) -> str:
+def _read(handle: BinaryIO, path: Path, size: int | None = None) -> bytes:
     try:
-        raw = path.read_bytes()
+        return handle.read(size or READ_BYTES)
     except OSError as exc:  # not "could not write": the CLI's net for OSError is for writes
         raise InvalidInputError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
-    # UTF-32 first: UTF-32-LE's byte order mark starts with UTF-16-LE's. Excel's "Unicode Text"
-    # (*.txt) and many Windows tools write UTF-16 with a byte order mark: the one way out of
-    # older Excel that keeps Japanese, Arabic or Hindi text whole.
-    for encoding, marks in _WIDE_ENCODINGS:
-        if raw.startswith(marks):
-            try:
-                return raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                raise InvalidInputError(
-                    f"{path}: not valid {encoding.upper()} (a broken character at byte "
-                    f"{exc.start}); save the file as UTF-8"
-                ) from exc
-    if b"\x00" in raw.split(b"\n", 1)[0]:
-        # UTF-16 or UTF-32 without a byte order mark decodes as "UTF-8" with a NUL byte
-        # beside every letter: the header would read " t e x t", and no column would match
-        raise InvalidInputError(
-            f"{path}:1: NUL bytes (\\x00) in the first line: is the file UTF-16 or UTF-32 without "
-            "a byte order mark? save the file as UTF-8"
-        )
+
+
+def _decoded(path: Path) -> Iterator[str]:
+    """The text of ``path``, READ_BYTES at a time, without its byte order mark(s)."""
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InvalidInputError(
-            f"{path}:{line}: not valid UTF-8 (byte {raw[exc.start]:#04x}); save the file as UTF-8"
-        ) from exc
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+    with handle:
+        data = _read(handle, path, max(READ_BYTES, 4))  # a byte order mark whole
+        # UTF-32 first: UTF-32-LE's byte order mark starts with UTF-16-LE's. Excel's "Unicode
+        # Text" (*.txt) and many Windows tools write UTF-16 with a byte order mark: the one way
+        # out of older Excel that keeps Japanese, Arabic or Hindi text whole.
+        wide = next((enc for enc, marks in _WIDE_ENCODINGS if data.startswith(marks)), None)
+        offset = 0  # the file's bytes before ``data``
+        if wide is None:
+            while b"\n" not in data and (more := _read(handle, path)):
+                data += more  # the whole first line, for the check below
+            if b"\x00" in data.split(b"\n", 1)[0]:
+                # UTF-16 or UTF-32 without a byte order mark decodes as "UTF-8" with a NUL byte
+                # beside every letter: the header would read " t e x t", and no column would match
+                raise InvalidInputError(
+                    f"{path}:1: NUL bytes (\\x00) in the first line: is the file UTF-16 or "
+                    "UTF-32 without a byte order mark? save the file as UTF-8"
+                )
+            if data.startswith(codecs.BOM_UTF8):
+                data, offset = data[3:], 3
+        decoder = cast(
+            codecs.BufferedIncrementalDecoder, codecs.getincrementaldecoder(wide or "utf-8")()
+        )
+        newlines = 0  # in the file's bytes before ``data``
+        at_start = True
+        while True:
+            pending = decoder.buffer  # the bytes of a character cut by the last block's end
+            try:
+                text = decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                raise _decoding_error(
+                    path, wide, pending + data, exc.start, offset - len(pending), newlines
+                ) from exc
+            offset += len(data)
+            newlines += data.count(b"\n")
+            if at_start:
+                # a second byte order mark (a file saved as UTF-8 with BOM twice) would stick
+                # to the first column's name, invisibly: 'text' would not be found
+                text = text.lstrip("\ufeff")
+                at_start = not text
+            if text:
+                yield text
+            if not data:
+                return
+            data = _read(handle, path)
 
 
-def _csv_rows(path: Path, content: str, text_column: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _decoding_error(
+    path: Path, wide: str | None, data: bytes, at: int, offset: int, newlines: int
+) -> InvalidInputError:
+    """The error for a broken character at ``data[at]``; ``data`` starts at the file's byte
+    ``offset``, after ``newlines`` line ends."""
+    if wide is not None:
+        return InvalidInputError(
+            f"{path}: not valid {wide.upper()} (a broken character at byte {offset + at}); "
+            "save the file as UTF-8"
+        )
+    line = newlines + data[:at].count(b"\n") + 1
+    return InvalidInputError(
+        f"{path}:{line}: not valid UTF-8 (byte {data[at]:#04x}); save the file as UTF-8"
+    )
+
+
+def _lines(blocks: Iterable[str]) -> Iterator[str]:
+    """The lines of the text in ``blocks`` as io.StringIO(text, newline="") gives them (ended by
+    "\\n", "\\r\\n" or "\\r", kept), however the blocks cut them: what csv.reader reads."""
+    rest: list[str] = []  # the start of a line the blocks so far have not ended
+    for block in blocks:
+        if "\n" not in block and "\r" not in block:
+            rest.append(block)
+            continue
+        lines = io.StringIO("".join(rest) + block, newline="").readlines()
+        last = lines.pop()
+        yield from lines
+        # a line ended by "\\r" may go on with "\\n" in the next block
+        if last.endswith("\n"):
+            yield last
+            rest = []
+        else:
+            rest = [last]
+    if rest and (last := "".join(rest)):
+        yield last
+
+
+def _split_lines(blocks: Iterable[str]) -> Iterator[str]:
+    """The text in ``blocks`` split at "\\n" as str.split("\\n") splits it, however the blocks
+    cut it."""
+    rest: list[str] = []
+    for block in blocks:
+        pieces = block.split("\n")
+        rest.append(pieces[0])
+        if len(pieces) > 1:
+            yield "".join(rest)
+            yield from pieces[1:-1]
+            rest = [pieces[-1]]
+    yield "".join(rest)
+
+
+def _csv_rows(
+    path: Path, blocks: Iterable[str], text_column: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(sys.maxsize)  # we enforce our own, clearer, limit per text
-    dialect = "excel-tab" if _tab_separated(path, content) else "excel"
-    reader = csv.reader(io.StringIO(content, newline=""), dialect=dialect, strict=True)
+    dialect = "excel-tab" if _tab_separated(path) else "excel"
+    reader = csv.reader(_lines(blocks), dialect=dialect, strict=True)
     # Each record is reported at the line it starts on: reader.line_num is the line the reader
     # stopped at, further on for a quoted cell over several lines or an unterminated quote.
     start = 1
@@ -224,12 +361,15 @@ def _csv_rows(path: Path, content: str, text_column: str) -> Iterator[tuple[int,
         raise InvalidInputError(f"{path}:{start}: malformed CSV: {exc}") from exc
 
 
-def _tab_separated(path: Path, content: str) -> bool:
+def _tab_separated(path: Path) -> bool:
     """A .tsv, or a .txt whose header line has tabs and no comma: Excel's "Unicode Text" is
     tab-separated (read as comma-separated, its header was one column and no text column)."""
     suffix = path.suffix.lower()
-    header = next((line for line in content.split("\n") if line.strip("\r")), "")
-    return suffix == ".tsv" or (suffix == ".txt" and "\t" in header and "," not in header)
+    if suffix != ".txt":
+        return suffix == ".tsv"
+    lines = _split_lines(_decoded(path))  # read as far as the header only
+    header = next((line for line in lines if line.strip("\r")), "")
+    return "\t" in header and "," not in header
 
 
 def _check_header(path: Path, header: list[str], text_column: str) -> None:
@@ -254,10 +394,10 @@ def _check_header(path: Path, header: list[str], text_column: str) -> None:
             )
 
 
-def _jsonl_rows(path: Path, content: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl_rows(path: Path, blocks: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     # Lines end at "\n" only: str.splitlines() also breaks at U+2028, U+2029 and U+0085, which
     # JSON strings may hold unescaped (our own export writes them so), cutting a record in two.
-    for number, raw in enumerate(content.split("\n"), start=1):
+    for number, raw in enumerate(_split_lines(blocks), start=1):
         line = raw.removesuffix("\r")
         if not line.strip():
             continue
@@ -358,7 +498,7 @@ def _shown(name: str) -> str:
     return name if name.isprintable() and name == name.strip() and name else repr(name)
 
 
-def column_notes(read: ReadFile, *, label_column: str | None) -> list[str]:
+def column_notes(read: ReadFile | FileRows, *, label_column: str | None) -> list[str]:
     """What an import that went through may have missed: the file has no label column, but one
     of that name in another case ("Label" for "label"), kept as metadata with its values.
     Column names are matched exactly, as they always were, so nothing an import stores
@@ -367,7 +507,12 @@ def column_notes(read: ReadFile, *, label_column: str | None) -> list[str]:
     if label_column is None or label_column in read.columns:
         return []
     matches = [c for c in read.columns if c.casefold() == label_column.casefold()]
-    if len(matches) != 1 or not any(matches[0] in r.meta for r in read.records):
+    if len(matches) != 1:
+        return []
+    if isinstance(read, FileRows):  # read whole: the columns it kept values of
+        if matches[0] not in read.meta_columns:
+            return []
+    elif not any(matches[0] in r.meta for r in read.records):
         return []
     return [
         f"no {label_column!r} column, so no labels were read; {matches[0]!r} is kept as "

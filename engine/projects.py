@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from engine.evaluation import IMPORTED, explain_status
-from engine.importing import Record, column_notes, read_file
+from engine.importing import FileRows, Record, column_notes
 from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.taxonomy import changed_at, new_label_name, stale_label_note, trained_before
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
 from storage.errors import ConflictError, InvalidInputError, StaleActionError
-from storage.hashing import content_hash
-from storage.models import Label, Project
+from storage.models import Label, Project, utcnow
 from storage.repositories import (
     assignments,
     examples,
@@ -221,6 +223,16 @@ class ImportReport:
     shared_ids: tuple[str, ...] = ()
 
 
+# Rows stored at a time, all in the import's one transaction: an import holds about one chunk
+# of the file's rows, and a few dozen bytes per distinct text of it, whatever the file's size.
+IMPORT_CHUNK = 5_000
+# Texts embedded per call after an import: the vectors of one call are in memory at a time.
+EMBED_CHUNK = 20_000
+# A first labeled row is kept as line * _LABEL_SLOTS + the number of its label name: one int
+# per labeled text. A file names few labels (each must be one of the project's).
+_LABEL_SLOTS = 1 << 20
+
+
 def import_file(
     ws: Workspace,
     *,
@@ -241,8 +253,12 @@ def import_file(
     merged (or retired with a mapping) is stored as named and counts as the label it went into.
     A text the file repeats takes the label of its first labeled row; rows of one text with
     labels that count differently fail, as an unknown label does, and nothing is imported.
+
+    The file is read twice, a row at a time: once to check every row (a malformed file fails
+    before the transaction begins), then to store it IMPORT_CHUNK rows at a time; a row of a
+    text repeated with another label, found as it is stored, rolls all of it back.
     """
-    read = read_file(
+    rows = FileRows(
         path,
         text_column=text_column,
         label_column=label_column,
@@ -250,83 +266,157 @@ def import_file(
         require_label_column=require_label_column,
         require_id_column=require_id_column,
     )
-    records = read.records
-    relabeled = 0
+    named: dict[str, int] = {}  # each label name in the file -> the first line naming it
+    for rec in rows:
+        if rec.label is not None:
+            named.setdefault(rec.label, rec.line)
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        labels = _file_labels(session, path=path, project_id=found.id, records=records)
-        stored: set[int] | None = None  # the file's texts the project had (when it gives ids)
-        if any(r.external_id is not None for r in records):
-            examples.lock_imports(session=session, project_id=found.id)  # as add_examples does
-            hashes = [content_hash(r.text) for r in records]
-            known = examples.existing_hashes(session=session, project_id=found.id, hashes=hashes)
-            stored = set(known.values())
-        added = examples.add_examples(
-            session=session,
-            project_id=found.id,
-            rows=[NewExample(r.text, r.external_id, r.meta) for r in records],
-        )
-        shared = []
-        if stored is not None and added.inserted:
-            shared = _shared_ids(session, found.id, records, added.ids, stored)
-        given = _label_per_example(path, records, added.ids, labels)
-        before = feedback.current_labels(session=session, project_id=found.id) if given else {}
-        votes = []
-        for example_id, label in given.items():
-            assert label.id is not None
-            votes.append(
-                feedback.NewAnnotation(
-                    example_id=example_id,
-                    label_id=label.id,
-                    annotator=annotator,
-                    source=IMPORTED,
-                    key=f"import:{example_id}:{label.name}",  # the same file again adds none
-                )
-            )
-        # in bulk (a few statements), inside this one transaction
-        created = feedback.add_annotations(session=session, rows=votes)
-        if before:
+        state = _Import(path=path, project_id=found.id, annotator=annotator, when=utcnow())
+        for name, line in named.items():  # every unknown label refused before a row is stored
+            state.label_number(session, name, line)
+        for chunk in _batched(rows, IMPORT_CHUNK):
+            state.store(session, chunk)
+        relabeled = 0
+        if state.before:
             after = feedback.current_labels(session=session, project_id=found.id)
-            relabeled = sum(1 for i, old in before.items() if after.get(i) != old)
+            relabeled = sum(1 for i, old in state.before.items() if after.get(i) != old)
+        shared = _shared_ids(session, found.id, state.examples) if state.ids_given else []
     refresh_statistics(ws.db)  # the new rows, for the planner of every click that follows
     embedded = 0
     if embed:
-        ws.embed([r.text for r in records], progress=progress)
-        embedded = len(records)
+        # read back by id, a chunk at a time: the file's texts are not kept for it
+        for ids in _batched(state.examples, EMBED_CHUNK):
+            with session_scope(ws.db, read_only=True) as session:
+                texts = examples.example_texts_of(session=session, example_ids=ids)
+            ws.embed([t for _, t, _ in texts], hashes=[h for _, _, h in texts], progress=progress)
+        embedded = state.rows
     return ImportReport(
-        rows=len(records),
-        inserted=added.inserted,
-        duplicates=added.duplicates,
-        annotations=created,
+        rows=state.rows,
+        inserted=state.inserted,
+        duplicates=state.rows - state.inserted,
+        annotations=state.annotations,
         embedded=embedded,
         relabeled=relabeled,
-        repeated=len(added.ids) - len(set(added.ids)),  # a repeated text gets its first row's id
-        notes=tuple(column_notes(read, label_column=label_column)),
+        repeated=state.repeated,
+        notes=tuple(column_notes(rows, label_column=label_column)),
         shared_ids=tuple(shared),
     )
 
 
-def _shared_ids(
-    session: Session, project_id: int, records: list[Record], ids: list[int], before: set[int]
-) -> list[str]:
+_T = TypeVar("_T")
+
+
+def _batched(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    """``items`` in lists of ``size`` (itertools.batched, new in Python 3.12)."""
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+@dataclass
+class _Import:
+    """An import in progress: what it keeps from one chunk of rows to the next."""
+
+    path: Path
+    project_id: int
+    annotator: str
+    when: datetime  # every vote's created_at, as when they were stored in one statement
+    rows: int = 0
+    inserted: int = 0
+    repeated: int = 0  # rows whose text an earlier row of the file has
+    annotations: int = 0
+    ids_given: bool = False  # some row has an id
+    analyze_at: int = IMPORT_CHUNK  # examples stored when the database's statistics go stale
+    # each example of the file, in the order of its first row -> whether this import stored it
+    examples: dict[int, bool] = field(default_factory=dict)
+    # each example the file labels -> its first labeled row, as line * _LABEL_SLOTS + the
+    # number of its label name in ``names``
+    first_label: dict[int, int] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
+    labels: dict[str, tuple[int, _FileLabel]] = field(default_factory=dict)
+    before: dict[int, str] | None = None  # the agreed labels before the first vote stored
+
+    def label_number(self, session: Session, name: str, line: int) -> int:
+        """The number of label ``name`` (first named at ``line``), resolved when first met."""
+        known = self.labels.get(name)
+        if known is None:
+            if len(self.names) >= _LABEL_SLOTS:
+                raise InvalidInputError(f"{self.path}:{line}: more than {_LABEL_SLOTS:,} labels")
+            known = (len(self.names), _file_label(session, self.path, self.project_id, name, line))
+            self.labels[name] = known
+            self.names.append(name)
+        return known[0]
+
+    def store(self, session: Session, chunk: list[Record]) -> None:
+        """Store a chunk of the file's rows and their labels' votes."""
+        self.ids_given = self.ids_given or any(r.external_id is not None for r in chunk)
+        added = examples.add_examples(
+            session=session,
+            project_id=self.project_id,
+            rows=[NewExample(r.text, r.external_id, r.meta) for r in chunk],
+        )
+        self.rows += len(chunk)
+        self.inserted += added.inserted
+        if self.inserted >= self.analyze_at:  # each time the import's examples have doubled
+            examples.analyze_examples(session=session)
+            self.analyze_at = 2 * self.inserted
+        votes = []
+        for rec, example_id in zip(chunk, added.ids, strict=True):
+            if example_id in self.examples:  # a repeated text gets its first row's example
+                self.repeated += 1
+            else:
+                self.examples[example_id] = example_id in added.new
+            if rec.label is None:
+                continue
+            number = self.label_number(session, rec.label, rec.line)
+            first = self.first_label.get(example_id)
+            if first is None:
+                self.first_label[example_id] = rec.line * _LABEL_SLOTS + number
+                label = self.labels[rec.label][1].label
+                assert label.id is not None
+                votes.append(
+                    feedback.NewAnnotation(
+                        example_id=example_id,
+                        label_id=label.id,
+                        annotator=self.annotator,
+                        source=IMPORTED,
+                        key=f"import:{example_id}:{label.name}",  # the same file again adds none
+                    )
+                )
+                continue
+            # the same text as an earlier row: keeping either label would drop the other
+            line, earlier = divmod(first, _LABEL_SLOTS)
+            name = self.names[earlier]
+            if self.labels[rec.label][1].counts_as != self.labels[name][1].counts_as:
+                raise InvalidInputError(
+                    f"{self.path}:{rec.line}: the same text as line {line} with another label "
+                    f"({rec.label!r} here, {name!r} there); give each text one label"
+                )
+        if votes and self.before is None:
+            self.before = feedback.current_labels(session=session, project_id=self.project_id)
+        # in bulk (a few statements), inside the import's one transaction
+        self.annotations += feedback.add_annotations(
+            session=session, rows=votes, created_at=self.when
+        )
+
+
+def _shared_ids(session: Session, project_id: int, new: dict[int, bool]) -> list[str]:
     """The ids the file's new examples were stored with (each new text's first row's, as
     add_examples keeps it) that more than one example of the project has now, in file order.
     Only new examples count: a re-imported file, whose texts are all stored, says nothing.
-    One read of the project's examples, as the embedding after an import does anyway."""
-    new: dict[int, str | None] = {}  # example id -> the id it was stored with
-    for rec, example_id in zip(records, ids, strict=True):
-        if example_id not in before:
-            new.setdefault(example_id, rec.external_id)
-    given = [i for i in dict.fromkeys(new.values()) if i is not None]
-    if not given:
+    ``new``: the file's examples, in file order, each with whether the import stored it."""
+    shared = {
+        example_id: external_id
+        for example_id, external_id in examples.examples_sharing_external_ids(
+            session=session, project_id=project_id
+        )
+        if new.get(example_id)
+    }
+    if not shared:
         return []
-    counts = Counter(
-        e.external_id
-        for e in examples.list_examples(session=session, project_id=project_id)
-        if e.external_id is not None
-    )
-    return [i for i in given if counts[i] > 1]
+    return list(dict.fromkeys(shared[i] for i in new if i in shared))
 
 
 @dataclass(frozen=True)
@@ -337,53 +427,26 @@ class _FileLabel:
     counts_as: str
 
 
-def _file_labels(
-    session: Session, *, path: Path, project_id: int, records: list[Record]
-) -> dict[str, _FileLabel]:
-    """Each label name in the file, resolved as a click on it is (taxonomy.get_clicked_label);
-    InvalidInputError at the first line naming a label that is unknown or counts as nothing."""
-    out: dict[str, _FileLabel] = {}
-    for rec in records:
-        if rec.label is None or rec.label in out:
-            continue
-        try:
-            label = taxonomy_repo.get_clicked_label(
-                session=session, project_id=project_id, name=rec.label
-            )
-        except InvalidInputError as exc:  # never had it: it can be added
-            raise InvalidInputError(
-                f"{path}:{rec.line}: {exc}; add it first with `labelbot labels add`"
-            ) from None
-        except StaleActionError as exc:  # removed by an undo
-            raise InvalidInputError(f"{path}:{rec.line}: {exc}") from None
-        counts_as: str | None = label.name
-        if not label.active:
-            target = session.get(Label, label.mapped_to_id) if label.mapped_to_id else None
-            counts_as = target.name if target is not None else None
-        if counts_as is None:  # split, or retired without a mapping
-            note = stale_label_note(session=session, label=label, clicked=rec.label)
-            raise InvalidInputError(f"{path}:{rec.line}: {note}")
-        out[rec.label] = _FileLabel(label, counts_as)
-    return out
-
-
-def _label_per_example(
-    path: Path, records: list[Record], ids: list[int], labels: dict[str, _FileLabel]
-) -> dict[int, Label]:
-    """The label to store for each example the file labels: its first labeled row's. Rows of
-    the same text (ids[i] is row i's example) whose labels count differently: InvalidInputError
-    naming both lines, since keeping either label would silently drop the other."""
-    first: dict[int, tuple[int, str]] = {}  # example id -> (line, label name)
-    for rec, example_id in zip(records, ids, strict=True):
-        if rec.label is None:
-            continue
-        line, name = first.setdefault(example_id, (rec.line, rec.label))
-        if labels[rec.label].counts_as != labels[name].counts_as:
-            raise InvalidInputError(
-                f"{path}:{rec.line}: the same text as line {line} with another label "
-                f"({rec.label!r} here, {name!r} there); give each text one label"
-            )
-    return {example_id: labels[name].label for example_id, (_, name) in first.items()}
+def _file_label(session: Session, path: Path, project_id: int, name: str, line: int) -> _FileLabel:
+    """Label ``name``, first named at ``line``, resolved as a click on it is
+    (taxonomy.get_clicked_label); InvalidInputError at that line when it is unknown or counts
+    as nothing."""
+    try:
+        label = taxonomy_repo.get_clicked_label(session=session, project_id=project_id, name=name)
+    except InvalidInputError as exc:  # never had it: it can be added
+        raise InvalidInputError(
+            f"{path}:{line}: {exc}; add it first with `labelbot labels add`"
+        ) from None
+    except StaleActionError as exc:  # removed by an undo
+        raise InvalidInputError(f"{path}:{line}: {exc}") from None
+    counts_as: str | None = label.name
+    if not label.active:
+        target = session.get(Label, label.mapped_to_id) if label.mapped_to_id else None
+        counts_as = target.name if target is not None else None
+    if counts_as is None:  # split, or retired without a mapping
+        note = stale_label_note(session=session, label=label, clicked=name)
+        raise InvalidInputError(f"{path}:{line}: {note}")
+    return _FileLabel(label, counts_as)
 
 
 def queue_size(ws: Workspace, name: str) -> int:
