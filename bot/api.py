@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
@@ -37,6 +37,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -112,6 +113,46 @@ TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
 # needs the token: deny by default, so a route added later is never public by mistake.
 PUBLIC_PATHS = frozenset({"/healthz", "/slack/events"})
 NOT_A_PAYLOAD = "the body is not a Slack payload"
+# An export holds one database connection from its first byte to its last, as long as the
+# client takes to read it. The pool has 15 (storage.db.make_engine): 15 slow downloads took them
+# all, and every Slack click then failed after the pool's 30 s wait (bench/serve_load.py). So
+# at most EXPORT_SLOTS stream at once in a process; another waits up to EXPORT_WAIT_S for a
+# slot, then answers 503 with Retry-After. A client that takes no piece for EXPORT_SEND_TIMEOUT_S
+# (it stopped reading) is cut off, so a stuck download cannot hold a slot for good.
+EXPORT_SLOTS = 4
+EXPORT_WAIT_S = 30.0
+EXPORT_SEND_TIMEOUT_S = 120.0
+EXPORTS_BUSY = (
+    "{slots} exports are being downloaded from this server already (each holds a database "
+    "connection until it ends): try again when one has finished"
+)
+
+
+class ExportSlots:
+    """How many exports stream at once in this process: at most ``EXPORT_SLOTS`` (read when
+    asked, so a test or an operator's patch takes effect at once)."""
+
+    def __init__(self) -> None:
+        self.busy = 0
+        self._changed = asyncio.Condition()
+
+    async def take(self, wait: float) -> bool:
+        """Take a slot, waiting up to ``wait`` seconds for one; False when none came."""
+        async with self._changed:
+            try:
+                async with asyncio.timeout(wait):
+                    await self._changed.wait_for(lambda: self.busy < EXPORT_SLOTS)
+            except TimeoutError:
+                return False
+            self.busy += 1
+            return True
+
+    async def give_back(self) -> None:
+        async with self._changed:
+            self.busy -= 1
+            self._changed.notify()
+
+
 UNEXPECTED = "unexpected error; the server log has the details"
 
 
@@ -565,6 +606,7 @@ def _rest_router(services: Services) -> APIRouter:
         },
     )
     ws = services.ws
+    export_slots = ExportSlots()
 
     @router.get("/projects")
     def list_projects() -> list[ProjectOut]:
@@ -630,11 +672,14 @@ def _rest_router(services: Services) -> APIRouter:
                     404: NO_SUCH_PROJECT,
                     422: "An unknown format, spreadsheet_safe with JSONL, or a spreadsheet_safe "
                     "that is no boolean",
+                    503: f"{EXPORT_SLOTS} exports are streaming from this server already and "
+                    f"none ended within {EXPORT_WAIT_S:g} s: retry after the Retry-After "
+                    "seconds",
                 }
             ),
         },
     )
-    def export(
+    async def export(
         name: str,
         format: Annotated[
             str,
@@ -655,14 +700,63 @@ def _rest_router(services: Services) -> APIRouter:
         """Every example as JSONL or CSV (the `labelbot export` format); ``spreadsheet_safe``
         (CSV only) puts a ' before cells a spreadsheet would run as formulas."""
         fmt = exporting.check_format(format, spreadsheet_safe=spreadsheet_safe)
-        # sent as it is read (a large project is never whole in memory); a missing project
-        # is a 404 before the first byte
-        pieces = exporting.export_stream(
-            ws, name, fmt, spreadsheet_safe=spreadsheet_safe, bom=spreadsheet_safe
-        )
-        return StreamingResponse(pieces, media_type=MEDIA_TYPES[fmt])
+        if not await export_slots.take(EXPORT_WAIT_S):
+            busy = EXPORTS_BUSY.format(slots=EXPORT_SLOTS)
+            raise HTTPException(503, busy, {"Retry-After": "30"})
+        try:
+            # sent as it is read (a large project is never whole in memory); a missing project
+            # is a 404 before the first byte
+            pieces = await run_in_threadpool(
+                exporting.export_stream,
+                ws,
+                name,
+                fmt,
+                spreadsheet_safe=spreadsheet_safe,
+                bom=spreadsheet_safe,
+            )
+        except BaseException:
+            await export_slots.give_back()
+            raise
+        return ExportResponse(pieces, media_type=MEDIA_TYPES[fmt], slot=export_slots)
 
     return router
+
+
+class ExportResponse(StreamingResponse):
+    """An export's body: its database connection and its slot are given back as soon as the
+    response ends, however it ends (sent whole, the client gone, or cut off after
+    ``EXPORT_SEND_TIMEOUT_S`` without taking a piece).
+
+    Starlette's StreamingResponse leaves the iterator of a response the client hung up on to
+    the garbage collector: the export's read transaction, and its connection, stayed checked
+    out until the next collection of cycles (and were then closed under it, with an "Exception
+    ignored" traceback each)."""
+
+    def __init__(self, pieces: Iterator[str], *, media_type: str, slot: ExportSlots) -> None:
+        super().__init__(pieces, media_type=media_type)
+        self._pieces = pieces
+        self._slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_in_time(message: Message) -> None:
+            async with asyncio.timeout(EXPORT_SEND_TIMEOUT_S):
+                await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_in_time)
+        except TimeoutError:  # the client stopped reading: the connection is closed by uvicorn
+            log.info(
+                "%s: the client took no data for %gs", route_path(scope), EXPORT_SEND_TIMEOUT_S
+            )
+        finally:
+            try:
+                # no thread is in the iterator now (Starlette waits for its next()); closing it
+                # ends the read transaction and returns the connection to the pool
+                close = getattr(self._pieces, "close", None)
+                if close is not None:
+                    await asyncio.shield(run_in_threadpool(close))
+            finally:
+                await self._slot.give_back()
 
 
 async def _retry_outbox(services: Services, interval: float) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,49 @@ if TYPE_CHECKING:
     from engine.encoders import Encoder
 
 
+# Entries kept in a workspace's memo. Every retrain added its model (a few hundred KB for a
+# small project; bench/serve_load.py: 10 retrains, +10 entries, +3.5 MB) and none ever left, so a
+# long-running `labelbot serve` grew with every model it trained or loaded. Everything kept is
+# read again from its file (a model, a pool graph) or recomputed when it is gone.
+MEMO_LIMIT = 64
+
+
+class Memo(dict[Any, Any]):
+    """A dict that keeps at most ``limit`` entries: setting a key makes it the newest, and the
+    oldest go beyond the limit. Its views are copies, taken under a lock: a thread may iterate
+    it while another sets a key (a plain dict raises "changed size during iteration")."""
+
+    def __init__(self, items: Mapping[Any, Any] | None = None, *, limit: int | None = None) -> None:
+        super().__init__()
+        self.limit = MEMO_LIMIT if limit is None else limit
+        self._lock = threading.RLock()
+        for key, value in (items or {}).items():
+            self[key] = value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        with self._lock:
+            super().pop(key, None)  # set again: the newest
+            super().__setitem__(key, value)
+            while len(self) > self.limit:
+                super().__delitem__(next(super().__iter__()))
+
+    def __iter__(self) -> Iterator[Any]:
+        with self._lock:
+            return iter(list(super().keys()))
+
+    def keys(self) -> list[Any]:  # type: ignore[override]
+        with self._lock:
+            return list(super().keys())
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        with self._lock:
+            return list(super().values())
+
+    def items(self) -> list[tuple[Any, Any]]:  # type: ignore[override]
+        with self._lock:
+            return list(super().items())
+
+
 @dataclass
 class Workspace:
     """Everything a service needs; build it once per process with :meth:`open`."""
@@ -26,8 +70,17 @@ class Workspace:
     db: Engine
     _encoder: Encoder | None = None
     _cache: EmbeddingCache | None = None
-    # In-process memo (pool graphs, loaded models) keyed by what makes them valid.
-    memo: dict[Any, Any] = field(default_factory=dict)
+    # In-process memo (pool graphs, loaded models) keyed by what makes them valid; bounded
+    # (MEMO_LIMIT), also when code assigns it a new dict (``ws.memo = {...}``).
+    _memo: Memo = field(default_factory=Memo, repr=False)
+
+    @property
+    def memo(self) -> Memo:
+        return self._memo
+
+    @memo.setter
+    def memo(self, value: Mapping[Any, Any]) -> None:
+        self._memo = Memo(value)
 
     @classmethod
     def open(

@@ -205,6 +205,20 @@ def _model_of_another_encoder(bot: Bot) -> Provoke:
     return provoke
 
 
+def _exports_busy() -> Provoke:
+    """No export slot free (the process allows none here) within the wait for one."""
+
+    def provoke(http: httpx.Client) -> httpx.Response:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(http_api, "EXPORT_SLOTS", 0)
+            patch.setattr(http_api, "EXPORT_WAIT_S", 0.05)
+            answer = http.get(f"{API}/export", headers=AUTH)
+        assert answer.headers["retry-after"] == "30"
+        return answer
+
+    return provoke
+
+
 def provocations(bot: Bot) -> tuple[dict[tuple[str, str, str], list[Provoke]], set[str]]:
     """(method, path, status) → requests that must get that answer; the second part: the
     statuses that need a trained model (the rest are provoked before there is one)."""
@@ -262,6 +276,7 @@ def provocations(bot: Bot) -> tuple[dict[tuple[str, str, str], list[Provoke]], s
             lambda h: h.get(f"{API}/export", params={"spreadsheet_safe": "true"}, headers=AUTH),
             lambda h: h.get(f"{API}/export", params={"spreadsheet_safe": "maybe"}, headers=AUTH),
         ],
+        ("get", export, "503"): [_exports_busy()],
         ("get", export, "default"): [lambda h: h.post(f"{API}/export", headers=AUTH)],
     }
     return cases, {f"{predict} 200", f"{predict} 503"}
