@@ -261,6 +261,10 @@ class PredictOut(BaseModel):
         "predates, one line each (a label split or retired since is still answered under its "
         "old name, a label added since never is); empty once the next model is trained",
     )
+    model_version: int = Field(
+        description="The version of the model that gave every prediction of this answer (a "
+        "model promoted meanwhile answers the next request)"
+    )
 
 
 def create_api(
@@ -644,7 +648,7 @@ def _rest_router(services: Services) -> APIRouter:
                 "a request may have: send them in smaller batches",
             )
         # no model yet is a conflict (409, ask again later), no such project 404
-        found = predicting.predict_texts(ws, name, body.texts)  # a pool text: as exported
+        said = predicting.answer(ws, name, body.texts)  # a pool text: as exported
         return PredictOut(
             project=name,
             predictions=[
@@ -654,9 +658,10 @@ def _rest_router(services: Services) -> APIRouter:
                     confidence=p.confidence,
                     top=[LabelProbability(label=lb, probability=pr) for lb, pr in p.top],
                 )
-                for p in found
+                for p in said.predictions
             ],
-            notes=predicting.answer_notes(ws, name),
+            notes=said.notes,
+            model_version=said.version,
         )
 
     @router.get(

@@ -621,9 +621,10 @@ def predict(services: Services, *, text: str, project: str, what: str | None = N
     suggestions: list[views.Suggestion] = []
     notes: list[str] = []
     if training.active_model(services.ws, project) is not None:
-        (prediction,) = predicting.predict_texts(services.ws, project, [text])
+        said = predicting.answer(services.ws, project, [text])
+        (prediction,) = said.predictions
         suggestions = [views.Suggestion(label, p) for label, p in prediction.top]
-        notes = predicting.answer_notes(services.ws, project)
+        notes = said.notes
     return views.prediction_answer(text=text, predictions=suggestions, project=project, notes=notes)
 
 

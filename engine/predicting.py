@@ -11,45 +11,66 @@ classes than ``top_k`` asks for), are predicted by the active model as before.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from engine import taxonomy, training
 from engine.training import TextPrediction
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.hashing import content_hash
+from storage.models import ModelRun
 from storage.repositories import examples, models, projects
 
-__all__ = ["answer_notes", "predict_texts"]
+__all__ = ["Answer", "answer", "answer_notes", "predict_texts"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request's predictions, all by model v``version``, and what that model cannot
+    answer yet (:func:`answer_notes`)."""
+
+    predictions: list[TextPrediction]
+    notes: list[str]
+    version: int
+
+
+def answer(ws: Workspace, name: str, texts: list[str], *, top_k: int = 3) -> Answer:
+    """Classify ``texts`` with the project's active model; a text already in the project gets
+    its stored prediction (what the export shows), the others a fresh one. The active model is
+    read once: a model promoted meanwhile (a retrain, a rollback) answers the next request, not
+    half of this one, and the notes are of the model that answered."""
+    run, model = training.answering_model(ws, name)  # first: no model, its file, its encoder
+    stored = _stored(ws, name, texts, run=run, top_k=top_k)
+    fresh = iter(
+        training.predict_with(
+            ws, name, run, model, [t for i, t in enumerate(texts) if i not in stored], top_k=top_k
+        )
+    )
+    return Answer(
+        predictions=[stored[i] if i in stored else next(fresh) for i in range(len(texts))],
+        notes=taxonomy.model_gaps(ws, project=name, run=run),
+        version=run.version,
+    )
 
 
 def predict_texts(
     ws: Workspace, name: str, texts: list[str], *, top_k: int = 3
 ) -> list[TextPrediction]:
-    """Classify ``texts`` with the project's active model; a text already in the project gets
-    its stored prediction (what the export shows), the others a fresh one."""
-    stored = _stored(ws, name, texts, top_k=top_k)
-    # only the texts without a stored prediction go through the model; it is called even when
-    # there are none, for the same checks and errors (no model, a missing file, another
-    # encoder): training.predict_texts makes them before it looks at the texts
-    fresh = iter(
-        training.predict_texts(
-            ws, name, [t for i, t in enumerate(texts) if i not in stored], top_k=top_k
-        )
-    )
-    return [stored[i] if i in stored else next(fresh) for i in range(len(texts))]
+    """:func:`answer`'s predictions alone."""
+    return answer(ws, name, texts, top_k=top_k).predictions
 
 
-def _stored(ws: Workspace, name: str, texts: list[str], *, top_k: int) -> dict[int, TextPrediction]:
-    """Index in ``texts`` → the active model's stored prediction, for texts in the project."""
-    if not texts:
+def _stored(
+    ws: Workspace, name: str, texts: list[str], *, run: ModelRun, top_k: int
+) -> dict[int, TextPrediction]:
+    """Index in ``texts`` → the stored prediction of ``run``, for texts in the project."""
+    if not texts or run.id is None:
         return {}
     hashes = [content_hash(t) for t in texts]
     out: dict[int, TextPrediction] = {}
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
-        run = models.get_active_model_run(session=session, project_id=project.id)
-        if run is None or run.id is None:
-            return {}
         known = examples.existing_hashes(session=session, project_id=project.id, hashes=hashes)
         rows = models.get_predictions_for(session=session, example_ids=known.values())
         for i, (text, digest) in enumerate(zip(texts, hashes, strict=True)):

@@ -1095,14 +1095,29 @@ def predict_texts(
     ws: Workspace, name: str, texts: list[str], *, top_k: int = 3
 ) -> list[TextPrediction]:
     """Classify new texts with the project's active model."""
+    run, model = answering_model(ws, name)
+    return predict_with(ws, name, run, model, texts, top_k=top_k)
+
+
+def answering_model(ws: Workspace, name: str) -> tuple[ModelRun, Model]:
+    """:func:`active_model`, or a ConflictError before the project's first model (a conflict,
+    not "not found": asking again passes once the project is trained)."""
     loaded = active_model(ws, name)
-    if loaded is None:  # a conflict, not "not found": it passes once the project is trained
+    if loaded is None:
         raise ConflictError(
             f"project {name!r} has no trained model yet: once it has labels in at least 2 "
             f"classes, run `labelbot train {name}` (or wait for the scheduler to train it) and "
             "ask again"
         )
-    run, model = loaded
+    return loaded
+
+
+def predict_with(
+    ws: Workspace, name: str, run: ModelRun, model: Model, texts: list[str], *, top_k: int = 3
+) -> list[TextPrediction]:
+    """Classify new texts with ``model``, the model of the project's run ``run`` (as
+    :func:`active_model` gave them: one read, so that every answer of a request is one
+    model's, whatever is promoted meanwhile)."""
     if not texts:
         return []
     # Today's names: a label renamed since answers under its new name, merged labels as the

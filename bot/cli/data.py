@@ -819,15 +819,15 @@ def predict(
                 else stack.enter_context(exporting.replacing(out_file))
             )
             # no model yet: a conflict (exit 4, as the REST API's 409); no such project: exit 3
-            results = predicting.predict_texts(ws, name, [r.text for r in records])
+            said = predicting.answer(ws, name, [r.text for r in records])
             rows = (
                 {"id": rec.external_id, **res.to_dict()}
-                for rec, res in zip(records, results, strict=True)
+                for rec, res in zip(records, said.predictions, strict=True)
             )
             exporting.write_predictions(rows, handle, fmt)
     except KeyboardInterrupt:
         _interrupted(f"while predicting: {_unfinished(out_file)}")
     if out_file is not None:
         err.print(f"wrote {counted(len(records), 'prediction')} to {out_file}", highlight=False)
-    for note in predicting.answer_notes(ws, name):  # after a taxonomy change, until the retrain
+    for note in said.notes:  # after a taxonomy change, until the retrain
         err.print(f"note: {note} (`labelbot train {name}`)", highlight=False, markup=False)

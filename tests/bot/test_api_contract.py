@@ -322,4 +322,6 @@ def test_every_answer_the_schema_declares_is_the_answer_the_api_gives(
             _check(spec, key, provoke(http))
     # and the 200 of predict is what the model says, now that there is one
     (ok,) = cases[("post", "/api/projects/{name}/predict", "200")]
-    assert [p["label"] for p in ok(http).json()["predictions"]][0] == "age_limit"
+    answer = ok(http).json()
+    assert [p["label"] for p in answer["predictions"]][0] == "age_limit"
+    assert answer["model_version"] == 1  # the model that gave every prediction of it

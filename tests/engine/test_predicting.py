@@ -43,13 +43,13 @@ def test_only_texts_without_a_stored_prediction_go_through_the_model(  # type: i
     pool = [r["text"] for r in records]
     new = ["a text the project never saw", "another one"]
     asked: list[list[str]] = []
-    real = training.predict_texts
+    real, with_model = training.predict_texts, training.predict_with
 
-    def spy(ws_, name, texts, *, top_k=3):  # type: ignore[no-untyped-def]
+    def spy(ws_, name, run, model, texts, *, top_k=3):  # type: ignore[no-untyped-def]
         asked.append(list(texts))
-        return real(ws_, name, texts, top_k=top_k)
+        return with_model(ws_, name, run, model, texts, top_k=top_k)
 
-    monkeypatch.setattr(training, "predict_texts", spy)
+    monkeypatch.setattr(training, "predict_with", spy)
     one_by_one = models.get_prediction
     monkeypatch.setattr(models, "get_prediction", lambda **kw: pytest.fail("one query per text"))
     got = predicting.predict_texts(ws, "bank", [new[0], pool[0], pool[1], new[1], pool[2]])
