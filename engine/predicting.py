@@ -7,11 +7,18 @@ outside takes the spread of its nearest pool neighbours (``engine.classifier``),
 sent back through predict moved by up to 0.23 in confidence and, rarely, changed label. Texts
 the project does not hold, or whose stored prediction is from another model (or holds fewer
 classes than ``top_k`` asks for), are predicted by the active model as before.
+
+Many texts (`labelbot predict` on a file) are answered a chunk at a time by :class:`Answering`,
+every chunk by the model it read first: after a promotion meanwhile, the stored predictions are
+the new model's, so the rest of the file's pool texts are predicted afresh by the first.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from engine import taxonomy, training
 from engine.training import TextPrediction
@@ -21,7 +28,14 @@ from storage.hashing import content_hash
 from storage.models import ModelRun
 from storage.repositories import examples, models, projects
 
-__all__ = ["Answer", "answer", "answer_notes", "predict_texts"]
+__all__ = ["CHUNK", "Answer", "Answering", "answer", "answer_notes", "predict_texts"]
+
+
+# Texts answered at a time when a caller streams many (`labelbot predict` on a file): one
+# chunk's rows, vectors (2,000 x 384 float32: 3 MB) and predictions in memory, not the file's.
+CHUNK = 2_000
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -34,23 +48,50 @@ class Answer:
     version: int
 
 
+class Answering:
+    """The project's active model, read once, answering any number of texts a chunk at a time:
+    a model promoted meanwhile (a retrain, a rollback) answers the next request, not the rest
+    of this one. Raises as :func:`training.answering_model` does (no model yet: a conflict)."""
+
+    def __init__(self, ws: Workspace, name: str, *, top_k: int = 3) -> None:
+        self._ws, self._name, self._top_k = ws, name, top_k
+        self.run, self._model = training.answering_model(ws, name)  # its file, its encoder
+
+    @property
+    def version(self) -> int:
+        return self.run.version
+
+    def answer(self, texts: list[str]) -> list[TextPrediction]:
+        """``texts`` classified: a text already in the project gets its stored prediction of
+        this model (what the export shows), the others a fresh one."""
+        ws, name, run, top_k = self._ws, self._name, self.run, self._top_k
+        stored = _stored(ws, name, texts, run=run, top_k=top_k)
+        todo = [t for i, t in enumerate(texts) if i not in stored]
+        fresh = iter(training.predict_with(ws, name, run, self._model, todo, top_k=top_k))
+        return [stored[i] if i in stored else next(fresh) for i in range(len(texts))]
+
+    def in_chunks(
+        self, items: Iterable[_T], *, text: Callable[[_T], str], chunk: int | None = None
+    ) -> Iterator[list[tuple[_T, TextPrediction]]]:
+        """Each item with the prediction for ``text(item)``, ``chunk`` (default :data:`CHUNK`)
+        items at a time, read from ``items`` as they are answered: memory for one chunk,
+        however many items there are."""
+        it = iter(items)
+        while batch := list(itertools.islice(it, chunk or CHUNK)):
+            yield list(zip(batch, self.answer([text(x) for x in batch]), strict=True))
+
+    def notes(self) -> list[str]:
+        """What this model cannot answer yet, after taxonomy changes it predates."""
+        return taxonomy.model_gaps(self._ws, project=self._name, run=self.run)
+
+
 def answer(ws: Workspace, name: str, texts: list[str], *, top_k: int = 3) -> Answer:
     """Classify ``texts`` with the project's active model; a text already in the project gets
     its stored prediction (what the export shows), the others a fresh one. The active model is
-    read once: a model promoted meanwhile (a retrain, a rollback) answers the next request, not
-    half of this one, and the notes are of the model that answered."""
-    run, model = training.answering_model(ws, name)  # first: no model, its file, its encoder
-    stored = _stored(ws, name, texts, run=run, top_k=top_k)
-    fresh = iter(
-        training.predict_with(
-            ws, name, run, model, [t for i, t in enumerate(texts) if i not in stored], top_k=top_k
-        )
-    )
-    return Answer(
-        predictions=[stored[i] if i in stored else next(fresh) for i in range(len(texts))],
-        notes=taxonomy.model_gaps(ws, project=name, run=run),
-        version=run.version,
-    )
+    read once (:class:`Answering`), and the notes are of the model that answered."""
+    answering = Answering(ws, name, top_k=top_k)  # first: no model, its file, its encoder
+    predictions = answering.answer(texts)
+    return Answer(predictions=predictions, notes=answering.notes(), version=answering.version)
 
 
 def predict_texts(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -27,7 +28,7 @@ from bot.cli.common import (
 )
 from engine import exporting, projects
 from engine.forecast import counted
-from engine.importing import read_file
+from engine.importing import FileRows
 from engine.project_settings import (
     MAX_BATCH_SIZE,
     MAX_LABELERS,
@@ -42,6 +43,9 @@ from storage.errors import (
     InvalidInputError,
     LabelbotError,
 )
+
+if TYPE_CHECKING:
+    from engine.predicting import Answering
 
 # export's and predict's output file: "-" is stdout, as for most tools (not a file named "-")
 OutOption = Annotated[
@@ -792,6 +796,10 @@ def predict(
     export: without --format, a --out file named .csv gets CSV and one named .jsonl (or
     .ndjson) JSONL; any other name, and stdout, get JSONL. A --format that the --out name
     contradicts (--format jsonl --out x.csv) is refused, and the file left as it was.
+
+    The whole file is checked first (a malformed row writes nothing), then predicted and written
+    a chunk at a time, every row by the model active when predict began; on a terminal, a
+    progress bar shows a big file's progress.
     """
     from engine import predicting  # torch and scikit-learn load only when needed
 
@@ -801,13 +809,20 @@ def predict(
         raise InvalidInputError(
             f"unknown format {fmt!r}: use {' or '.join(exporting.EXPORT_FORMATS)}"
         )
-    records = read_file(
+    rows = FileRows(
         file,
         text_column=text_column,
         label_column=None,
         id_column=id_column or "id",
         require_id_column=id_column is not None,
-    ).records
+    )
+    # The file is read twice, a row at a time, as an import reads it: once to check every row,
+    # so a malformed one fails (with its line) before anything is predicted or written, to
+    # stdout as to --out; then to predict it a chunk at a time, each chunk written as answered.
+    try:
+        total = sum(1 for _ in rows)
+    except KeyboardInterrupt:
+        _interrupted("while checking the file: nothing was predicted or written")
     ws = workspace()
     # The output file is opened before the (slow) embedding, so a path that cannot be written
     # fails at once; it replaces an existing file only once every prediction is written.
@@ -818,16 +833,45 @@ def predict(
                 if out_file is None
                 else stack.enter_context(exporting.replacing(out_file))
             )
-            # no model yet: a conflict (exit 4, as the REST API's 409); no such project: exit 3
-            said = predicting.answer(ws, name, [r.text for r in records])
-            rows = (
-                {"id": rec.external_id, **res.to_dict()}
-                for rec, res in zip(records, said.predictions, strict=True)
-            )
-            exporting.write_predictions(rows, handle, fmt)
+            # no model yet: a conflict (exit 4, as the REST API's 409); no such project: exit 3.
+            # Read once: every chunk of the file is answered by this model, whatever is
+            # promoted meanwhile.
+            answering = predicting.Answering(ws, name)
+            shown = sys.stderr.isatty() and total > predicting.CHUNK
+            # a bar on a terminal that stdout is printing predictions to would garble both
+            shown = shown and (out_file is not None or not sys.stdout.isatty())
+            advance = stack.enter_context(_predict_progress(total, enabled=shown))
+            count = exporting.write_predictions(_predicted(answering, rows, advance), handle, fmt)
     except KeyboardInterrupt:
         _interrupted(f"while predicting: {_unfinished(out_file)}")
     if out_file is not None:
-        err.print(f"wrote {counted(len(records), 'prediction')} to {out_file}", highlight=False)
-    for note in said.notes:  # after a taxonomy change, until the retrain
+        err.print(f"wrote {counted(count, 'prediction')} to {out_file}", highlight=False)
+    for note in answering.notes():  # after a taxonomy change, until the retrain
         err.print(f"note: {note} (`labelbot train {name}`)", highlight=False, markup=False)
+
+
+def _predicted(
+    answering: Answering, rows: FileRows, advance: Callable[[int], None] | None
+) -> Iterator[dict[str, Any]]:
+    """predict's output rows, the file's rows answered a chunk at a time as they are read."""
+    for chunk in answering.in_chunks(rows, text=lambda r: r.text):
+        for rec, res in chunk:
+            yield {"id": rec.external_id, **res.to_dict()}
+        if advance is not None:
+            advance(len(chunk))
+
+
+@contextmanager
+def _predict_progress(total: int, *, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """One bar over the file's rows on stderr (a terminal only), gone when predict ends, as the
+    import's embedding bar and the database copy's."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    # stdout is not redirected through the bar: it carries the predictions when there is no --out
+    with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False) as bar:
+        task = bar.add_task("Predicting", total=total)
+        yield lambda k: bar.advance(task, k)

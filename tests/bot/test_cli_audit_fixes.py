@@ -204,7 +204,7 @@ def _interrupt(*_: object, **__: object) -> None:
 def test_ctrl_c_in_train_predict_and_export_says_so_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine import exporting, jobs, predicting
+    from engine import exporting, jobs, training
 
     data = _project(tmp_path)
     _ok("train", "c")
@@ -213,7 +213,7 @@ def test_ctrl_c_in_train_predict_and_export_says_so_in_one_line(
     cases = [
         (jobs, "train_now", ["train", "c"], "interrupted while training: a run stopped part-way "
          "is not made active; `labelbot models c` shows the model that answers"),
-        (predicting, "predict_texts", ["predict", "c", str(data), "--out", str(out)],
+        (training, "predict_with", ["predict", "c", str(data), "--out", str(out)],
          f"interrupted while predicting: nothing was written to {out} (a file there is left "
          "as it was)"),
         (exporting, "write_export", ["export", "c", "--out", str(out)],
