@@ -5,12 +5,55 @@ Tokens are ``SecretStr`` so they never appear in a repr, a log line or a traceba
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from engine.config import Settings, settings_error
 from storage.errors import ConfigurationError
 
 SLACK_API_URL = "https://slack.com/api/"
+
+# Where each Slack credential is found (https://api.slack.com/apps, the app's pages), for the
+# errors that say a value was pasted into the wrong variable.
+BOT_TOKEN_HOME = "the Bot User OAuth Token (xoxb-…, under OAuth & Permissions)"
+APP_TOKEN_HOME = "an app-level token (xapp-…, under Basic Information → App-Level Tokens)"
+SECRET_HOME = "the Signing Secret (under Basic Information → App Credentials)"
+QUOTES = "\"'`“”‘’"
+
+
+def _credential(value: SecretStr, *, kind: str) -> SecretStr:
+    """A Slack credential as pasted: whitespace around it (a newline from a file, a space from a
+    copy) is dropped, as no credential holds any; quotes around it are refused (a shell strips
+    them, but a .env read by systemd or docker keeps them), and so is a value of another kind,
+    naming the variable it belongs in. The message never quotes the value."""
+    raw = value.get_secret_value().strip()
+    if not raw or any(c.isspace() for c in raw):
+        raise PydanticCustomError(
+            "malformed_credential", "is empty or holds spaces: paste {kind} alone", {"kind": kind}
+        )
+    if raw[0] in QUOTES or raw[-1] in QUOTES:
+        raise PydanticCustomError(
+            "quoted_credential",
+            "has quotes around it: remove them (a systemd EnvironmentFile or docker --env-file "
+            "keeps quotes as part of the value)",
+        )
+    return SecretStr(raw)
+
+
+def _bot_token_kind(token: str) -> str | None:
+    """Why ``token`` cannot be the bot token, or None when it looks like one (xoxb-, or
+    xoxe.xoxb- with token rotation on)."""
+    if token.startswith(("xoxb-", "xoxe.xoxb-")):
+        return None
+    if token.startswith("xapp-"):
+        return (
+            f"is an app-level token (xapp-…): it belongs in SLACK_APP_TOKEN; set {BOT_TOKEN_HOME}"
+        )
+    if token.startswith(("xoxp-", "xoxe.xoxp-")):
+        return f"is a user token (xoxp-…): labelbot would post as that person; set {BOT_TOKEN_HOME}"
+    if token.startswith("xoxe-"):
+        return f"is a refresh token (xoxe-…), not an access token; set {BOT_TOKEN_HOME}"
+    return f"is not a Slack bot token (they start with xoxb-): set {BOT_TOKEN_HOME}"
 
 
 class SlackSettings(Settings):
@@ -52,6 +95,50 @@ class SlackSettings(Settings):
         description="Seconds between retries of undelivered messages (0: off)",
     )
 
+    @field_validator("slack_bot_token", mode="after")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr) -> SecretStr:
+        value = _credential(value, kind=BOT_TOKEN_HOME)
+        why = _bot_token_kind(value.get_secret_value())
+        if why is not None:
+            raise PydanticCustomError("wrong_token", why)
+        return value
+
+    @field_validator("slack_signing_secret", mode="after")
+    @classmethod
+    def _signing_secret_shape(cls, value: SecretStr) -> SecretStr:
+        value = _credential(value, kind=SECRET_HOME)
+        if value.get_secret_value().startswith(("xox", "xapp-")):
+            raise PydanticCustomError(
+                "wrong_secret",
+                "holds a token (xox…/xapp-…), not the signing secret: set {home}",
+                {"home": SECRET_HOME},
+            )
+        return value
+
+    @field_validator("slack_app_token", mode="after")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if not _set(value):  # SLACK_APP_TOKEN= (empty): no Socket Mode, as when not set
+            return None
+        assert value is not None
+        value = _credential(value, kind=APP_TOKEN_HOME)
+        token = value.get_secret_value()
+        if token.startswith(("xoxb-", "xoxe.xoxb-")):
+            raise PydanticCustomError(
+                "wrong_token",
+                "is a bot token (xoxb-…): it belongs in SLACK_BOT_TOKEN; SLACK_APP_TOKEN takes "
+                "{home}, for Socket Mode",
+                {"home": APP_TOKEN_HOME},
+            )
+        if not token.startswith("xapp-"):
+            raise PydanticCustomError(
+                "wrong_token",
+                "is not an app-level token (they start with xapp-): set {home}",
+                {"home": APP_TOKEN_HOME},
+            )
+        return value
+
 
 def get_slack_settings(**overrides: object) -> SlackSettings:
     """The bot's settings; a missing variable is a ConfigurationError that names it."""
@@ -78,7 +165,8 @@ def get_serve_settings() -> tuple[SlackSettings, bool]:
     for teams that use labelbot without Slack; Slack's credentials in them are placeholders that
     nothing uses (no Slack request is served, the outbox is off; the signing secret is random).
     Otherwise a ConfigurationError that says which variables to set. One credential set without
-    the other means Slack was meant: its error names the missing one.
+    the other means Slack was meant: its error names the missing one. A variable set empty
+    counts as not set.
     """
     import secrets
 
@@ -86,7 +174,7 @@ def get_serve_settings() -> tuple[SlackSettings, bool]:
         given = _SlackCredentials()  # reads the engine's settings too: one may be invalid
     except ValidationError as exc:
         raise settings_error(exc, see="Configuration") from None
-    if given.slack_bot_token is not None or given.slack_signing_secret is not None:
+    if _set(given.slack_bot_token) or _set(given.slack_signing_secret):
         return get_slack_settings(), True
     if not given.api_token:
         raise ConfigurationError(
@@ -99,3 +187,9 @@ def get_serve_settings() -> tuple[SlackSettings, bool]:
         outbox_interval_s=0,
     )
     return rest_only, False
+
+
+def _set(value: SecretStr | None) -> bool:
+    """Whether a variable is set to something: one set empty (``SLACK_BOT_TOKEN=`` in a compose
+    file or an EnvironmentFile) counts as not set."""
+    return value is not None and bool(value.get_secret_value().strip())

@@ -15,12 +15,15 @@ from slack_sdk.errors import SlackApiError
 
 __all__ = [
     "AUTH_ERRORS",
+    "BOT_SCOPES",
     "CHANNEL_ERRORS",
     "CONTENT_ERRORS",
     "RATE_LIMITED",
     "error_code",
     "is_auth_error",
     "is_channel_error",
+    "missing_scopes",
+    "scope_advice",
 ]
 
 # https://docs.slack.dev/reference/methods/chat.postMessage#errors (and auth.test's)
@@ -65,3 +68,42 @@ def is_auth_error(exc: BaseException) -> bool:
 def is_channel_error(exc: BaseException) -> bool:
     """Whether Slack refused a channel: the bot is not in it, or it is archived or gone."""
     return error_code(exc) in CHANNEL_ERRORS
+
+
+# The bot token's scopes labelbot uses, as manifest.yml asks for them (tests/bot/
+# test_operator_mistakes.py checks the two agree): manifest.yml is not in an installed package.
+BOT_SCOPES = (
+    "chat:write",
+    "commands",
+    "im:write",
+    "im:history",
+    "channels:history",
+    "groups:history",
+    "users:read",
+    "files:write",
+)
+SCOPE_FIX = (
+    "add them to the app (https://api.slack.com/apps → the app → OAuth & Permissions → Bot "
+    "Token Scopes, or paste manifest.yml again under App Manifest), then reinstall it to the "
+    "workspace (its page offers to once the scopes change)"
+)
+
+
+def missing_scopes(granted: str | None) -> list[str]:
+    """The scopes of ``BOT_SCOPES`` that ``granted`` (Slack's ``x-oauth-scopes`` header: comma
+    separated) lacks; none when Slack did not say (the header is absent)."""
+    if granted is None:
+        return []
+    have = {scope.strip() for scope in granted.split(",")}
+    return [scope for scope in BOT_SCOPES if scope not in have]
+
+
+def scope_advice(exc: BaseException) -> str | None:
+    """What to do about a call Slack refused with ``missing_scope`` (its answer names the scope
+    it ``needed``); None for any other exception."""
+    if error_code(exc) != "missing_scope":
+        return None
+    assert isinstance(exc, SlackApiError)
+    data = exc.response.data if isinstance(exc.response.data, dict) else {}
+    needed = str(data.get("needed") or "a scope")
+    return f"the Slack app lacks the scope {needed}: {SCOPE_FIX}"

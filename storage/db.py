@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, Result, make_url
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.engine import URL, Connection, Engine, Result, make_url
+from sqlalchemy.exc import DataError, NoSuchModuleError, OperationalError
 from sqlmodel import Session, create_engine
 
 from storage.errors import ConfigurationError, ConflictError, InvalidInputError
@@ -88,8 +88,20 @@ def masked_url(url: str) -> str:
     return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"
 
 
+def _host_and_path(parsed: URL) -> str:
+    """What a ``sqlite://NAME/...`` URL meant as its file: its host and path."""
+    return parsed.host + (f"/{parsed.database}" if parsed.database else "") if parsed.host else ""
+
+
 def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
     """An engine for ``url``; ``schema`` pins PostgreSQL's search_path (tests isolate by it)."""
+    if "://" not in url:  # a file name or path alone ("labelbot.db"): no URL at all
+        raise ConfigurationError(
+            f"DATABASE_URL is not a database URL: {masked_url(url)!r}: write one such as "
+            "sqlite:///labelbot.db (a file relative to the current directory), "
+            "sqlite:////var/lib/labelbot/labelbot.db (an absolute path: four slashes) or "
+            "postgresql+psycopg://user:password@host/db"
+        )
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
@@ -108,6 +120,13 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
         )
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"echo": echo}
+    if backend == "sqlite" and parsed.host:
+        # sqlite://labelbot.db: two slashes make "labelbot.db" a host name, which SQLite has not
+        raise ConfigurationError(
+            f"DATABASE_URL {masked_url(url)!r} names a host; a SQLite URL has three slashes "
+            f"before a relative path (sqlite:///{_host_and_path(parsed)}) and four before an "
+            "absolute one (sqlite:////var/lib/labelbot.db)"
+        )
     if backend == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
@@ -131,9 +150,23 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
             connect_args["options"] = f"-csearch_path={schema}"
         kwargs["connect_args"] = connect_args
         kwargs["pool_pre_ping"] = True
-        engine = create_engine(parsed, **kwargs)
+        try:
+            engine = create_engine(parsed, **kwargs)
+        except (ImportError, NoSuchModuleError) as exc:  # postgresql+psycopg2://, +asyncpg://
+            rest = masked_url(url).partition("://")[2]
+            raise ConfigurationError(
+                f"DATABASE_URL names the driver {parsed.drivername!r}, which is not installed "
+                f"({exc}): labelbot uses psycopg 3, write postgresql+psycopg://{rest}"
+            ) from None
         _configure_postgres(engine)
         return engine
+    if backend in ("postgres", "pgsql", "psql"):
+        # Heroku's and many hosts' spelling, which SQLAlchemy 1.4 and later refuse
+        rest = masked_url(url).partition("://")[2]
+        raise ConfigurationError(
+            f"DATABASE_URL starts with {parsed.drivername}://, which SQLAlchemy does not "
+            f"accept: write postgresql+psycopg://{rest} (or postgresql://)"
+        )
     raise ConfigurationError(
         f"DATABASE_URL uses an unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://"
     )

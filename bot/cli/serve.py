@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.common import app, handle_errors, out
-from storage.errors import InvalidInputError
+from bot.cli.common import app, err, handle_errors, out
+from storage.errors import ConfigurationError, InvalidInputError
+
+if TYPE_CHECKING:
+    from bot.config import SlackSettings
+    from bot.services import Services
 
 # At most this many connections at once; uvicorn answers 503 past it. Without a limit, 1,100
 # stalled connections used up a default 1,024 file descriptors and the server stopped accepting
@@ -18,6 +24,12 @@ MAX_CONNECTIONS = 500
 KEEP_ALIVE_S = 5
 # --log-level: uvicorn's levels (uvicorn.config.LOG_LEVELS), the common ones first
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical", "trace")
+# The start-up auth.test (one try): long enough for a slow Slack, short enough not to hold up a
+# start when Slack is out of reach (the first Slack request asks again: bot.app.BotIdentity).
+SLACK_CHECK_TIMEOUT_S = 5.0
+# A LABELBOT_API_TOKEN shorter than this is warned about: it guards exports of every project.
+API_TOKEN_MIN = 16
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 @app.command(short_help="Serve Slack, the REST API and the scheduler.")
@@ -67,6 +79,11 @@ def serve(
     and posts digests on each project's schedule; any number of processes may run it.
     Scheduler job runs and the schema migration's details are logged only with --verbose
     (--log-level debug).
+    At start it refuses a Slack credential in the wrong variable and a LABELBOT_DATA_DIR it
+    cannot create, asks Slack once who the bot is (printed; a refused token or a scope the app
+    lacks is a warning, and it serves anyway), and warns about an unknown LABELBOT_ENCODER or a
+    short LABELBOT_API_TOKEN. Requests refused for their Slack signature are logged at most every
+    10 minutes, saying whether SLACK_SIGNING_SECRET or the server's clock is wrong.
     A request body that stalls is cut off (408), but headers that never end are below the app:
     serving beyond localhost, put a reverse proxy with its own timeouts in front (TLS needs one
     anyway).
@@ -90,10 +107,12 @@ def serve(
     from bot.config import get_serve_settings
     from bot.scheduling import attach_scheduler, bot_scheduler
     from bot.services import build_services
+    from bot.signature_watch import SignatureWatch
     from engine.scheduler import build_scheduler
 
     configure_logging(log_level)
     settings, slack = get_serve_settings()
+    check_data_dir(settings.data_dir)  # before anything is opened
     services = build_services(settings)
     bolt = build_app(settings, services)
     api = create_api(settings, services, bolt=bolt, slack=slack)
@@ -101,6 +120,10 @@ def serve(
         f"database {settings.database_shown()}, data directory {settings.data_dir}",
         highlight=False,
     )
+    check_encoder(settings.encoder)
+    check_api_token(settings)
+    if slack:
+        check_slack(services)
     if not slack:
         out.print(
             "Slack off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET not set): serving the REST API "
@@ -128,11 +151,15 @@ def serve(
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         socket_mode = SocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
-        socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP serves the rest
+        try:
+            socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP the rest
+        except Exception as exc:
+            services.close()
+            raise socket_mode_error(exc) from None
         out.print("connected to Slack in Socket Mode")
     try:
         uvicorn.run(
-            api,
+            SignatureWatch(api),  # logs why Slack's requests are refused (the signing secret)
             host=host,
             port=port,
             log_level=log_level,
@@ -144,3 +171,138 @@ def serve(
         if socket_mode is not None:
             socket_mode.close()  # type: ignore[no-untyped-call]
         services.close()
+
+
+def warn(text: str) -> None:
+    err.print(f"warning: {text}", highlight=False, soft_wrap=True)
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """LABELBOT_DATA_DIR must be a directory labelbot can create and write to (model files,
+    embedding caches): else ConfigurationError (exit 6) now, not a failure at the first
+    import or retrain. One that exists but cannot be written to is only warned about (a
+    replica that only predicts reads it)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"LABELBOT_DATA_DIR {str(data_dir)!r} cannot be created ({exc.strerror or exc}): "
+            "set it to a directory labelbot may write to"
+        ) from None
+    probe = data_dir / f".write-check-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        warn(
+            f"LABELBOT_DATA_DIR {str(data_dir)!r} cannot be written to ({exc.strerror or exc}): "
+            "imports, training and model files will fail until it can"
+        )
+
+
+def check_encoder(name: str) -> None:
+    """Warn when LABELBOT_ENCODER names nothing labelbot could load offline: imports, training
+    and predictions would fail with it (loading it here would cost seconds and memory)."""
+    from engine.encoders import MODELS
+
+    if name in MODELS or Path(name).expanduser().is_dir():
+        return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # not a repository id, or no hub library: not in the cache either way
+        cached = False
+    if not cached:
+        warn(
+            f"LABELBOT_ENCODER {name!r} is neither {', '.join(MODELS)} (the bundled encoder), "
+            "a local model directory, nor a model in the local Hugging Face cache: imports, "
+            "training and predictions will fail until it names one (or unset it)"
+        )
+
+
+def check_api_token(settings: SlackSettings) -> None:
+    """Say whether the REST API can be used, and warn about a token short enough to guess."""
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    if not token:
+        out.print(
+            "REST API off (LABELBOT_API_TOKEN not set): /api/*, /metrics and /openapi.json "
+            "answer 401 to everyone"
+        )
+    elif len(token) < API_TOKEN_MIN or token != token.strip():
+        why = "has spaces around it" if token != token.strip() else f"is {len(token)} characters"
+        warn(
+            f"LABELBOT_API_TOKEN {why}: it guards every project's data, so use at least 32 "
+            f"random characters, e.g. from `{MAKE_TOKEN}`"
+        )
+
+
+def check_slack(services: Services) -> None:
+    """Ask Slack once whether it takes the bot token, and say what it answered: the bot and its
+    workspace, a scope the app lacks, or the refusal (logged by the client's TokenWatch and
+    shown in /healthz too). labelbot serves either way: the REST API and /healthz need no
+    Slack, and the outbox keeps messages until the token works."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.delivery import CONNECTION_ERRORS, single_try
+    from bot.slack_errors import SCOPE_FIX, error_code, is_auth_error, missing_scopes
+
+    client = single_try(services.client, timeout=SLACK_CHECK_TIMEOUT_S)
+    try:
+        # https://docs.slack.dev/reference/methods/auth.test
+        answer = client.auth_test()
+    except SlackApiError as exc:
+        code = error_code(exc) or f"HTTP {exc.response.status_code}"
+        if is_auth_error(exc):  # the client's TokenWatch has logged it, with TOKEN_ADVICE
+            warn(
+                f"Slack refused SLACK_BOT_TOKEN ({code}): serving anyway; /healthz shows "
+                f'"slack": "{code}" and Slack users are told the token is refused'
+            )
+            return
+        if code == "not_allowed_token_type":
+            advice = "SLACK_BOT_TOKEN must be the Bot User OAuth Token (xoxb-…)"
+        else:
+            advice = "Slack requests will fail until it answers"
+        warn(f"Slack refused SLACK_BOT_TOKEN ({code}): {advice}; serving anyway")
+        return
+    except (*CONNECTION_ERRORS, OSError) as exc:
+        warn(
+            f"Slack's Web API at {client.base_url} did not answer ({type(exc).__name__}: {exc}): "
+            "Slack requests will fail until it does; serving anyway"
+        )
+        return
+    out.print(
+        f"Slack: bot @{answer.get('user')} ({answer.get('user_id')}) in workspace "
+        f"{answer.get('team')} ({answer.get('team_id')}, {answer.get('url')})",
+        highlight=False,
+    )
+    granted = next(
+        (str(v) for k, v in answer.headers.items() if k.lower() == "x-oauth-scopes"), None
+    )
+    lacking = missing_scopes(granted)
+    if lacking:
+        warn(f"the Slack app lacks the scopes {', '.join(lacking)}: {SCOPE_FIX}")
+
+
+def socket_mode_error(exc: Exception) -> Exception:
+    """Why Socket Mode could not connect, as one line (it was a traceback): Slack refused
+    SLACK_APP_TOKEN (revoked, another app's, or without connections:write), or could not be
+    reached. Anything else is raised as it is."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.delivery import CONNECTION_ERRORS
+    from bot.slack_errors import error_code
+
+    if isinstance(exc, SlackApiError):
+        code = error_code(exc) or f"HTTP {exc.response.status_code}"
+        return ConfigurationError(
+            f"Slack refused SLACK_APP_TOKEN ({code}) when connecting in Socket Mode: set an "
+            "app-level token of this app with the connections:write scope (Basic Information → "
+            "App-Level Tokens), or unset SLACK_APP_TOKEN to take Slack's requests over HTTP only"
+        )
+    if isinstance(exc, (*CONNECTION_ERRORS, OSError)):
+        return ConfigurationError(
+            f"could not connect to Slack in Socket Mode ({type(exc).__name__}: {exc}): check "
+            "that this server reaches Slack (SLACK_API_URL, a proxy), or unset SLACK_APP_TOKEN"
+        )
+    return exc
