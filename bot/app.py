@@ -27,6 +27,7 @@ from bot.slack_errors import (
     RATE_LIMITED,
     error_code,
     is_auth_error,
+    scope_advice,
 )
 from bot.slack_text import Mrkdwn, escape, truncate
 from bot.views.text import FALLBACK_TEXT_MAX
@@ -251,6 +252,15 @@ def _slack_refusal(error: Exception, body: dict[str, Any], context: BoltContext)
         }.get(code, "that channel is archived: unarchive it, or a project admin can set "
               "another with `labelbot project set NAME --channel C0123`")  # fmt: skip
         return f":warning: Slack refused labelbot's message {said}: {why}."
+    advice = scope_advice(error)
+    if advice is not None:  # the app's setup, not labelbot's code: the fix, not a traceback
+        log.warning(
+            "a %s request of %s ended: Slack said %s: %s", request, context.user_id, code, advice
+        )
+        return (
+            f":warning: labelbot's Slack app lacks a permission {said}. Trying again will not "
+            "help: please tell whoever runs labelbot (its log says which permission to add)."
+        )
     log.error("a %s request of %s ended: Slack said %s", request, context.user_id, code,
               exc_info=error)  # fmt: skip
     if code in CONTENT_ERRORS:

@@ -105,5 +105,6 @@ def scope_advice(exc: BaseException) -> str | None:
         return None
     assert isinstance(exc, SlackApiError)
     data = exc.response.data if isinstance(exc.response.data, dict) else {}
-    needed = str(data.get("needed") or "a scope")
-    return f"the Slack app lacks the scope {needed}: {SCOPE_FIX}"
+    needed = data.get("needed")
+    lacks = f"the scope {needed}" if needed else "a scope it needs (Slack did not say which)"
+    return f"the Slack app lacks {lacks}: {SCOPE_FIX}"

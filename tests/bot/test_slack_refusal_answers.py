@@ -24,6 +24,8 @@ U1 = "U0ALICE"
         ("is_archived", "that channel is archived", False, False),
         ("channel_not_found", "a project admin can set another", False, False),
         ("msg_too_long", "a message labelbot built (`msg_too_long`). That is a bug", False, True),
+        # the app's setup, not labelbot's code: no "try again", no traceback (was both)
+        ("missing_scope", "labelbot's Slack app lacks a permission", False, False),
         (
             "restricted_action",
             "Slack refused a request of labelbot's (`restricted_action`)",

@@ -58,6 +58,7 @@ class _Failure:
     error: str | None
     retry_after: int | None
     times: int
+    needed: str | None = None  # missing_scope: the scope Slack says the call needs
 
 
 @dataclass
@@ -174,11 +175,13 @@ class FakeSlackAPI:
         retry_after: int | None = 1,
         times: int = 1,
         error: str | None = None,
+        needed: str | None = None,
     ) -> None:
         """Make the next `times` calls of `method` fail: HTTP 429 (with Retry-After), a 5xx,
         or -- with `error=` -- HTTP 200 `{"ok": false, "error": error}` as Slack does for
-        `not_in_channel`, `channel_not_found`, `expired_trigger_id`..."""
-        failure = _Failure(200 if error else status, error, retry_after, times)
+        `not_in_channel`, `channel_not_found`, `expired_trigger_id`...; with `needed=`, the
+        scope a `missing_scope` answer names (Slack adds `needed` and `provided`)."""
+        failure = _Failure(200 if error else status, error, retry_after, times, needed)
         with self._cond:
             self._state.failures.setdefault(method, []).append(failure)
 
@@ -410,7 +413,10 @@ def _failure_response(failure: _Failure) -> tuple[int, dict[str, str], bytes]:
         headers["Retry-After"] = str(failure.retry_after or 0)
         return 429, headers, json.dumps({"ok": False, "error": "ratelimited"}).encode()
     if failure.error is not None:
-        return 200, headers, json.dumps({"ok": False, "error": failure.error}).encode()
+        answer: dict[str, object] = {"ok": False, "error": failure.error}
+        if failure.needed is not None:
+            answer |= {"needed": failure.needed, "provided": "chat:write,commands"}
+        return 200, headers, json.dumps(answer).encode()
     return failure.status, {"Content-Type": "text/html"}, b"<html>Slack is having trouble</html>"
 
 
