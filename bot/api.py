@@ -57,6 +57,7 @@ from bot.metrics import (
     route_path,
 )
 from bot.services import Services
+from bot.signature_watch import SignatureWatch
 from engine import exporting, gauges, messaging, predicting, projects
 from engine.gauges import ProjectGauges
 from engine.importing import INVISIBLE_RANGES, MAX_TEXT_CHARS, text_problem
@@ -104,6 +105,12 @@ TIMED_OUT = "the request body did not arrive in time"
 # Slack's tolerance for a request's timestamp (slack_sdk's SignatureVerifier: 5 minutes).
 SLACK_MAX_AGE_S = 300
 UNSIGNED = "the request is not signed with the app's signing secret"
+# A signed request whose timestamp is out of Slack's window: when every request says so, it is
+# this server's clock that is off (bot.signature_watch logs the same with the skew).
+CLOCK_SKEWED = (
+    "the request's timestamp is more than 5 minutes from this server's clock (Slack's are "
+    "accepted within 5 minutes): check this server's clock (NTP)"
+)
 # A load balancer's probe wants an answer, not a hang (psycopg waits 10 s to connect).
 HEALTH_TIMEOUT_S = 2.0
 METRICS_TIMEOUT_S = 5.0  # a scrape's database reads; Prometheus's default scrape timeout is 10 s
@@ -289,8 +296,9 @@ def create_api(
     api = FastAPI(title="labelbot", lifespan=lifespan, docs_url=None, redoc_url=None)
     api.add_middleware(BodyLimit)
     api.add_middleware(TokenFirst, settings=settings)  # before BodyLimit
+    api.add_middleware(SignatureWatch)  # logs why Slack's requests are refused (every server)
     traffic = HttpMetrics()
-    # the outermost: it times and counts the answers of the two above too (401, 413, 408)
+    # the outermost: it times and counts the answers of those above too (401, 413, 408)
     templates = RouteTemplates(
         lambda: [
             *api.openapi()["paths"],
@@ -310,7 +318,7 @@ def create_api(
         # is refused before any of its body is read (and so held).
         if not _signature_headers_fresh(verifier, request.headers):
             # closed: the unread body would otherwise hold it until the keep-alive timeout
-            raise HTTPException(401, UNSIGNED, {"Connection": "close"})
+            raise HTTPException(401, _unfresh_detail(request.headers), {"Connection": "close"})
         body = await request.body()
         if not _signed_by_slack(verifier, body, request.headers):
             raise HTTPException(401, UNSIGNED)
@@ -484,6 +492,13 @@ def _signature_headers_fresh(verifier: SignatureVerifier, headers: Headers) -> b
     if not headers.get("x-slack-signature") or not stamp.isdigit():
         return False
     return abs(verifier.clock.now() - int(stamp)) <= SLACK_MAX_AGE_S
+
+
+def _unfresh_detail(headers: Headers) -> str:
+    """Why a request failed :func:`_signature_headers_fresh`: signed, with a timestamp out of
+    Slack's window (the clock, when every request says so), or no Slack signature at all."""
+    stamp = headers.get("x-slack-request-timestamp", "")
+    return CLOCK_SKEWED if headers.get("x-slack-signature") and stamp.isdigit() else UNSIGNED
 
 
 def _slack_kind(body: Mapping[str, Any]) -> str | None:

@@ -44,7 +44,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 
 from bot.config import SlackSettings
-from bot.slack_errors import AUTH_ERRORS, error_code, is_auth_error
+from bot.slack_errors import AUTH_ERRORS, SCOPE_FIX, error_code, is_auth_error
 from engine import messaging
 from engine.messaging import DeliveryBlocked, Pending, PermanentFailure
 from engine.workspace import Workspace
@@ -91,7 +91,10 @@ class TokenWatch(RetryHandler):
     one watch sees the answers of every client made from the bot's (``single_try`` keeps it).
     A refusal of the token (``bot.slack_errors.AUTH_ERRORS``) is logged as an ERROR, at most
     once per ``repeat_after`` seconds for each error code; the next answer that is ``ok``
-    clears it.
+    clears it. A call refused for a scope the app lacks (``missing_scope``) is logged as an
+    ERROR naming the scope and how to add it, at most once per ``repeat_after`` seconds for
+    each scope: calls made outside any Slack request (digests, nudges, the outbox) have nobody
+    else to say it. Other calls' ``ok`` answers do not clear it (the scope is still missing).
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class TokenWatch(RetryHandler):
         self._lock = threading.Lock()
         self._problem: str | None = None
         self._logged: dict[str, float] = {}  # error code -> when it was last logged (clock)
+        self._scopes_logged: dict[str, float] = {}  # scope needed -> when it was last logged
 
     @property
     def problem(self) -> str | None:
@@ -118,6 +122,19 @@ class TokenWatch(RetryHandler):
                 return
             self._logged[code] = now
         log.error("Slack refuses the bot token (%s): %s", code, TOKEN_ADVICE)
+
+    def lacks_scope(self, needed: str | None, method: str) -> None:
+        """A ``method`` call refused for the scope ``needed`` (None: Slack did not say)."""
+        key = needed or ""
+        now = self._clock()
+        with self._lock:
+            last = self._scopes_logged.get(key)
+            if last is not None and now - last < self.repeat_after:
+                return
+            self._scopes_logged[key] = now
+        lacks = f"the scope {needed}" if needed else "a scope it needs (Slack did not say which)"
+        log.error("Slack refused %s (missing_scope): the Slack app lacks %s: %s",
+                  method, lacks, SCOPE_FIX)  # fmt: skip
 
     def accepted(self) -> None:
         if self._problem is None:
@@ -141,6 +158,10 @@ class TokenWatch(RetryHandler):
             self.accepted()
         elif answer.get("error") in AUTH_ERRORS:
             self.refused(str(answer["error"]))
+        elif answer.get("error") == "missing_scope":
+            needed = answer.get("needed")
+            method = request.url.rstrip("/").rsplit("/", 1)[-1]
+            self.lacks_scope(str(needed) if needed else None, method)
         return False
 
 

@@ -21,7 +21,7 @@ from bot import disputes, flow, rhythm_flow, taxonomy_flow
 from bot.delivery import CONNECTION_ERRORS, transient_error
 from bot.digests import NobodyTold, post_digest
 from bot.services import Services
-from bot.slack_errors import error_code, is_auth_error
+from bot.slack_errors import error_code, is_auth_error, scope_advice
 from bot.views import admin as admin_views
 from engine import projects, taxonomy, training
 from engine.jobs import StillDue
@@ -61,7 +61,9 @@ def digest_sender(services: Services) -> Callable[[str], None]:
             reason = transient_error(exc)
             if reason is not None:
                 raise StillDue(f"Slack answered {reason}") from exc
-            log.warning("digest for %s not posted: Slack said %s", name, error_code(exc))
+            advice = scope_advice(exc)  # the app's setup: what to add, not just the code
+            log.warning("digest for %s not posted: Slack said %s%s", name, error_code(exc),
+                        f": {advice}" if advice is not None else "")  # fmt: skip
             return
         except CONNECTION_ERRORS as exc:
             raise StillDue(f"Slack unreachable ({type(exc).__name__})") from exc

@@ -47,8 +47,9 @@ ADVICE = {
 
 
 class SignatureWatch:
-    """ASGI middleware around the app: every 401 of ``/slack/events`` to a request that carries
-    Slack's signature headers is counted by cause and logged (see the module's docstring)."""
+    """ASGI middleware (bot.api.create_api adds it): every 401 of ``/slack/events`` to a request
+    that carries Slack's signature headers is counted by cause and logged (see the module's
+    docstring)."""
 
     def __init__(
         self,

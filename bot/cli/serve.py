@@ -107,7 +107,6 @@ def serve(
     from bot.config import get_serve_settings
     from bot.scheduling import attach_scheduler, bot_scheduler
     from bot.services import build_services
-    from bot.signature_watch import SignatureWatch
     from engine.scheduler import build_scheduler
 
     configure_logging(log_level)
@@ -159,7 +158,7 @@ def serve(
         out.print("connected to Slack in Socket Mode")
     try:
         uvicorn.run(
-            SignatureWatch(api),  # logs why Slack's requests are refused (the signing secret)
+            api,  # create_api's SignatureWatch logs why Slack's requests are refused
             host=host,
             port=port,
             log_level=log_level,

@@ -9,11 +9,18 @@ channel's messages carry it). On Enterprise Grid the team may be the organisatio
 a user of another workspace of the installing organisation (T…) is told apart by the
 organisation the request names for its actor (Bolt's ``actor_enterprise_id``). A request that
 names no team (app_home_opened, a message in a channel shared with nobody) goes through.
+
+A refused request that Slack sent for another workspace than the bot token's (Bolt's
+``team_id``), outside a Slack Connect channel, most likely says that SLACK_BOT_TOKEN is another
+workspace's install (everyone is refused then): that is logged as a WARNING for the operator,
+at most once per ``WRONG_INSTALL_REPEAT_S`` for each workspace.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +40,8 @@ Middleware = Callable[..., BoltResponse | None]
 class OutsiderError(LabelbotError):
     """A request from a user of another organisation than labelbot's: nothing was done."""
 
+
+WRONG_INSTALL_REPEAT_S = 600.0
 
 REFUSAL = (
     "only people of the organisation that installed labelbot can use it, and you joined this "
@@ -70,10 +79,52 @@ def is_member(
     return grid_workspace and enterprise == home_enterprise
 
 
-def members_only(on_error: ErrorHandler) -> Middleware:
+def slack_connect(body: dict[str, Any]) -> bool:
+    """Whether the request says it comes through a channel shared with another organisation
+    (an event's ``is_ext_shared_channel``, a channel object's ``is_ext_shared``)."""
+    channel = body.get("channel")
+    shared = isinstance(channel, dict) and channel.get("is_ext_shared")
+    return bool(body.get("is_ext_shared_channel") or shared)
+
+
+class WrongInstallWatch:
+    """Logs a request Slack sent for another workspace than the bot token's: at most once per
+    ``repeat_after`` seconds for each workspace (a misinstall refuses every request)."""
+
+    def __init__(
+        self,
+        *,
+        repeat_after: float = WRONG_INSTALL_REPEAT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.repeat_after = repeat_after
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}  # the request's workspace -> when last logged
+
+    def seen(self, *, team: str, home_team: str) -> None:
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(team)
+            if last is not None and now - last < self.repeat_after:
+                return
+            self._last[team] = now
+        log.warning(
+            "a request from workspace %s while SLACK_BOT_TOKEN is %s's: if every request says "
+            "so, the token is another workspace's install: install the app to %s and use that "
+            "token",
+            team,
+            home_team,
+            team,
+        )
+
+
+def members_only(on_error: ErrorHandler, *, watch: WrongInstallWatch | None = None) -> Middleware:
     """The middleware: a member's request goes on to its listener; anyone else's is answered
     200 at once (Slack must not retry it) and, but for an event, refused in an ephemeral
-    message through ``on_error``, the app's one error handler, after the answer."""
+    message through ``on_error``, the app's one error handler, after the answer. A refusal of
+    a request sent for another workspace than the token's goes to ``watch`` too."""
+    watch = watch or WrongInstallWatch()
 
     def members_only(
         body: dict[str, Any], context: BoltContext, client: WebClient, next: Callable[[], Any]
@@ -96,6 +147,16 @@ def members_only(on_error: ErrorHandler) -> Middleware:
             home_team,
             home_enterprise,
         )
+        sent_for = context.team_id  # the installation Slack sent it to (Bolt reads it so)
+        if (
+            sent_for
+            and home_team
+            and authorized is not None
+            and sent_for != home_team
+            and (home_enterprise is None or context.enterprise_id != home_enterprise)
+            and not slack_connect(body)
+        ):
+            watch.seen(team=sent_for, home_team=home_team)
         if body.get("type") != "event_callback":  # nobody waits on an event: the log says it
             services: Services = context["services"]
             services.listener_executor.submit(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,19 @@ from slack_sdk.errors import SlackApiError
 from starlette.datastructures import Headers
 from typer.testing import CliRunner, Result
 
+from bot.api import UNSIGNED
 from bot.cli import app
+from bot.delivery import TokenWatch
+from bot.listeners.members import WrongInstallWatch
+from bot.scheduling import digest_sender
 from bot.signature_watch import SignatureWatch
-from bot.slack_errors import BOT_SCOPES, scope_advice
-from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET
+from bot.slack_errors import BOT_SCOPES, SCOPE_FIX, scope_advice
+from engine import jobs
+from storage.models import utcnow
+from tests.bot.conftest import BOT_TOKEN, PROJECT, SIGNING_SECRET, Bot
+from tests.fakes import payloads
 from tests.fakes.server import ServerThread
-from tests.fakes.signing import sign
+from tests.fakes.signing import sign, signed_event, signed_slash_command
 from tests.fakes.slack_api import FakeSlackAPI, Params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -343,3 +351,146 @@ def test_slack_variables_set_empty_count_as_not_set(
     env.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)  # one set: Slack was meant, the other is named
     result, _ = serve(env)
     assert result.exit_code == 6 and "SLACK_SIGNING_SECRET: is empty" in result.output
+
+
+# --- follow-ups: the clock in the 401, scopes outside requests, another workspace's token -------
+
+
+def test_a_signed_request_out_of_the_clocks_window_is_answered_so(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every server (create_api) says it: the 401's detail, and SignatureWatch's log line."""
+    caplog.set_level(logging.WARNING)
+    http = bot.slack.http
+    stale = sign(SIGNING_SECRET, "{}", "application/json", timestamp=int(time.time()) - 600)
+    wrong = sign("not-the-secret", "{}", "application/json")
+    word = {**wrong.headers, "X-Slack-Request-Timestamp": "yesterday"}
+    answers = [
+        http.post("/slack/events", content=stale.body, headers=stale.headers),
+        http.post("/slack/events", content=b"{}"),  # no Slack headers at all
+        http.post("/slack/events", content=wrong.body, headers=wrong.headers),
+        http.post("/slack/events", content=wrong.body, headers=word),
+    ]
+    assert [a.status_code for a in answers] == [401] * 4
+    skewed, *unsigned = [a.json()["detail"] for a in answers]
+    assert skewed == (
+        "the request's timestamp is more than 5 minutes from this server's clock (Slack's are "
+        "accepted within 5 minutes): check this server's clock (NTP)"
+    )
+    assert unsigned == [UNSIGNED] * 3
+    lines = watch_lines(caplog)  # the bot fixture's server has the watch: no serve wrap needed
+    assert len(lines) == 2
+    assert "behind this server's clock" in lines[0]
+    assert "signature does not match SLACK_SIGNING_SECRET" in lines[1]
+
+
+def _scope_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "bot.delivery"
+        and r.levelno == logging.ERROR
+        and "missing_scope" in r.getMessage()
+    ]
+
+
+def test_a_missing_scope_outside_any_request_is_logged_once_an_hour_per_scope(
+    slack_api: FakeSlackAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [0.0]
+    watch = TokenWatch(clock=lambda: now[0])
+    client = WebClient(token=BOT_TOKEN, base_url=slack_api.api_url, retry_handlers=[watch])
+    calls = [(0, "files:write"), (10, "files:write"), (20, "users:read"), (30, None),
+             (3700, "files:write")]  # fmt: skip
+    for second, needed in calls:
+        now[0] = second
+        slack_api.fail_next("chat.postMessage", error="missing_scope", needed=needed)
+        with pytest.raises(SlackApiError):
+            client.chat_postMessage(channel="C1", text="hi")
+        client.chat_postMessage(channel="C1", text="hi")  # an ok answer clears nothing
+    lines = _scope_errors(caplog)
+    assert [line.split(": ")[1] for line in lines] == [
+        "the Slack app lacks the scope files:write",
+        "the Slack app lacks the scope users:read",
+        "the Slack app lacks a scope it needs (Slack did not say which)",
+        "the Slack app lacks the scope files:write",  # an hour on
+    ]
+    assert all(line.startswith("Slack refused chat.postMessage (missing_scope)") for line in lines)
+    assert all(line.endswith(SCOPE_FIX) for line in lines)
+    assert watch.problem is None  # the token itself is fine
+
+
+def test_a_digest_refused_for_a_scope_names_the_scope(
+    bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    bot.api.fail_next("chat.postMessage", error="missing_scope", needed="chat:write")
+    sent = jobs.digest_cycle(bot.ws, digest_sender(bot.services), now=utcnow() + timedelta(days=8))
+    assert sent == [PROJECT]  # no retry would mend it: counted as sent, as before
+    [line] = [r.getMessage() for r in caplog.records if r.name == "bot.scheduling"]
+    assert line == (
+        f"digest for {PROJECT} not posted: Slack said missing_scope: the Slack app lacks the "
+        f"scope chat:write: {SCOPE_FIX}"
+    )
+    [logged] = _scope_errors(caplog)  # and the client's TokenWatch, as for any call
+    assert "the scope chat:write" in logged
+
+
+def _wrong_install_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "bot.listeners.members" and r.levelno == logging.WARNING
+    ]
+
+
+def test_requests_for_another_workspace_than_the_tokens_are_told_to_the_operator(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SLACK_BOT_TOKEN is T111's install while Slack sends T999's requests here (the app's
+    Request URL, the token from another install): everyone is refused, the log says why."""
+    caplog.set_level(logging.INFO)
+    user = "U0THEIRS"
+    for _ in range(3):
+        form = payloads.slash_command(user, "", "C0THEIRS", response_url=bot.api.response_url(user))
+        form.update(team_id="T999", user_team="T999")
+        assert bot.slack.post(signed_slash_command(SIGNING_SECRET, form)).status_code == 200
+        bot.settle()
+    assert _wrong_install_lines(caplog) == [  # once, not once per request
+        "a request from workspace T999 while SLACK_BOT_TOKEN is T111's: if every request says "
+        "so, the token is another workspace's install: install the app to T999 and use that "
+        "token"
+    ]
+    assert len(bot.slack.ephemerals(user)) == 3  # still refused, as before
+
+
+def test_a_slack_connect_channel_is_no_wrong_install(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    for shared in (True, False):
+        envelope = payloads.event_callback(
+            payloads.message_event("C0SHARED", "U0THEIRS", "hello", "1700000000.000100")
+        )
+        envelope["event"]["user_team"] = "T999"
+        envelope["team_id"] = "T999"
+        envelope["authorizations"][0]["team_id"] = "T999"
+        envelope["is_ext_shared_channel"] = shared
+        assert bot.slack.post(signed_event(SIGNING_SECRET, envelope)).status_code == 200
+        bot.settle()
+        assert len(_wrong_install_lines(caplog)) == (0 if shared else 1), shared
+
+
+def test_the_wrong_install_warning_repeats_after_ten_minutes_per_workspace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    watch = WrongInstallWatch(clock=lambda: now[0])
+    for second, team in ((0, "T999"), (10, "T999"), (20, "T888"), (599, "T999"), (600, "T999")):
+        now[0] = second
+        watch.seen(team=team, home_team="T111")
+    assert [line.split(" while")[0] for line in _wrong_install_lines(caplog)] == [
+        "a request from workspace T999",
+        "a request from workspace T888",
+        "a request from workspace T999",
+    ]
