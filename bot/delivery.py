@@ -45,6 +45,7 @@ from slack_sdk.web import SlackResponse
 
 from bot.config import SlackSettings
 from bot.slack_errors import AUTH_ERRORS, SCOPE_FIX, error_code, is_auth_error
+from bot.throttle import Throttle
 from engine import messaging
 from engine.messaging import DeliveryBlocked, Pending, PermanentFailure
 from engine.workspace import Workspace
@@ -101,12 +102,10 @@ class TokenWatch(RetryHandler):
         self, *, repeat_after: float = 3600.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         super().__init__(max_retry_count=0)
-        self.repeat_after = repeat_after
-        self._clock = clock
         self._lock = threading.Lock()
         self._problem: str | None = None
-        self._logged: dict[str, float] = {}  # error code -> when it was last logged (clock)
-        self._scopes_logged: dict[str, float] = {}  # scope needed -> when it was last logged
+        self._codes = Throttle(repeat_after, clock=clock)  # by the token's error code
+        self._scopes = Throttle(repeat_after, clock=clock)  # by the scope needed
 
     @property
     def problem(self) -> str | None:
@@ -114,24 +113,15 @@ class TokenWatch(RetryHandler):
         return self._problem
 
     def refused(self, code: str) -> None:
-        now = self._clock()
         with self._lock:
             self._problem = code
-            last = self._logged.get(code)
-            if last is not None and now - last < self.repeat_after:
-                return
-            self._logged[code] = now
-        log.error("Slack refuses the bot token (%s): %s", code, TOKEN_ADVICE)
+        if self._codes.due(code):
+            log.error("Slack refuses the bot token (%s): %s", code, TOKEN_ADVICE)
 
     def lacks_scope(self, needed: str | None, method: str) -> None:
         """A ``method`` call refused for the scope ``needed`` (None: Slack did not say)."""
-        key = needed or ""
-        now = self._clock()
-        with self._lock:
-            last = self._scopes_logged.get(key)
-            if last is not None and now - last < self.repeat_after:
-                return
-            self._scopes_logged[key] = now
+        if not self._scopes.due(needed or ""):
+            return
         lacks = f"the scope {needed}" if needed else "a scope it needs (Slack did not say which)"
         log.error("Slack refused %s (missing_scope): the Slack app lacks %s: %s",
                   method, lacks, SCOPE_FIX)  # fmt: skip
@@ -141,7 +131,7 @@ class TokenWatch(RetryHandler):
             return
         with self._lock:
             was, self._problem = self._problem, None
-            self._logged.clear()
+        self._codes.clear()
         if was is not None:
             log.info("Slack takes the bot token again (it refused it with %s)", was)
 

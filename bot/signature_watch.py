@@ -20,6 +20,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.metrics import route_path
+from bot.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,8 @@ class SignatureWatch:
         self.app = app
         self.repeat_after = repeat_after
         self._clock = clock  # Unix time, as Slack's timestamps
-        self._monotonic = monotonic
+        self._causes = Throttle(repeat_after, clock=monotonic)
         self._lock = threading.Lock()
-        self._last: dict[str, float] = {}  # cause -> when it was last logged (monotonic)
         self._unlogged: dict[str, int] = {}  # cause -> refusals since its last line
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,14 +86,11 @@ class SignatureWatch:
             return  # not signed at all: nothing Slack sent
         skew = round(self._clock() - int(stamp))
         cause = STALE if abs(skew) > MAX_AGE_S else BAD_SIGNATURE
-        now = self._monotonic()
         with self._lock:
             count = self._unlogged.get(cause, 0) + 1
-            last = self._last.get(cause)
-            if last is not None and now - last < self.repeat_after:
+            if not self._causes.due(cause):
                 self._unlogged[cause] = count
                 return
-            self._last[cause] = now
             self._unlogged[cause] = 0
         log.warning(
             "refused %d signed request(s) to %s (401; said at most every %g min): %s",

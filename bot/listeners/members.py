@@ -19,7 +19,6 @@ at most once per ``WRONG_INSTALL_REPEAT_S`` for each workspace.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from slack_sdk import WebClient
 from bot.admin import installing_team
 from bot.listeners.registrar import ErrorHandler
 from bot.services import Services
+from bot.throttle import Throttle
 from storage.errors import LabelbotError
 
 log = logging.getLogger(__name__)
@@ -97,18 +97,11 @@ class WrongInstallWatch:
         repeat_after: float = WRONG_INSTALL_REPEAT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.repeat_after = repeat_after
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}  # the request's workspace -> when last logged
+        self._teams = Throttle(repeat_after, clock=clock)  # by the request's workspace
 
     def seen(self, *, team: str, home_team: str) -> None:
-        now = self._clock()
-        with self._lock:
-            last = self._last.get(team)
-            if last is not None and now - last < self.repeat_after:
-                return
-            self._last[team] = now
+        if not self._teams.due(team):
+            return
         log.warning(
             "a request from workspace %s while SLACK_BOT_TOKEN is %s's: if every request says "
             "so, the token is another workspace's install: install the app to %s and use that "
