@@ -31,7 +31,7 @@ from engine import taxonomy
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, LabelbotError, NotFoundError, StaleActionError
-from storage.models import TaxonomyProposal, utcnow
+from storage.models import NEW_LABEL_REQUEST, TaxonomyProposal, utcnow
 from storage.repositories import assignments, examples, feedback, flags, models, projects
 from storage.repositories import proposals as repo
 from storage.repositories import taxonomy as taxonomy_repo
@@ -47,7 +47,6 @@ SEEN_SETTING = "proposals_seen"
 REFRESH_GROWTH = 0.1  # a count that grew by this share since the last refresh makes one due...
 REFRESH_MIN_GROWTH = 5  # ...and by at least this many (an add needs a group of set-aside examples)
 REFRESH_INTERVAL = timedelta(days=1)  # after this long, any change at all makes one due
-NEW_LABEL_REQUEST = "new_label"  # MultiLabelRequest.reason: set aside, then an add was approved
 POOL_SAMPLE = 50_000  # unlabeled examples the detectors see: ~300 per label for 150 labels
 
 

@@ -401,6 +401,11 @@ class Review(SQLModel, table=True):
     decision_key: str | None = Field(default=None, max_length=255, unique=True)
 
 
+# MultiLabelRequest.reason of an example set aside as fitting no label until an approved "add"
+# gave it one (engine.proposing): it waits for a label, not for a second opinion.
+NEW_LABEL_REQUEST = "new_label"
+
+
 class MultiLabelRequest(SQLModel, table=True):
     """An example that ``k`` different experts should label (chosen when its first label came):
     it stays in the queue, for experts who have not labeled it, until ``k`` of them have."""
@@ -410,7 +415,7 @@ class MultiLabelRequest(SQLModel, table=True):
     example_id: int = Field(foreign_key="examples.id", primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)
     k: int = 2
-    reason: str = Field(default="sample", max_length=20)  # sample | audit
+    reason: str = Field(default="sample", max_length=20)  # sample | audit | NEW_LABEL_REQUEST
     created_at: datetime = Field(default_factory=utcnow)
 
 

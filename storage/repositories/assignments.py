@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, union, update
+from sqlalchemy import exists, func, or_, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.db import advisory_xact_lock, rowcount
 from storage.models import (
+    NEW_LABEL_REQUEST,
     Annotation,
     Assignment,
     Example,
@@ -361,11 +362,17 @@ def _taken() -> Any:
 
 def _maybe_back(session: Session, project_id: int) -> Any:
     """Ids of the few examples that go first: those with a live vote of a label that no longer
-    counts (split, retired unmapped), those asked of several experts, and those set aside as
-    fitting no label until an approved "add" gave them one (a request for one label,
-    ``engine.proposing``). A superset: the caller's conditions decide."""
+    counts (split, retired unmapped), those asked of several experts that have a first opinion
+    (a live vote: one whose only vote was undone is a new example again, not a second opinion,
+    and does not pass a relabel), and those set aside as fitting no label until an approved
+    "add" gave them one (``NEW_LABEL_REQUEST``). A superset: the caller's conditions decide."""
+    voted = exists().where(
+        col(Annotation.example_id) == MultiLabelRequest.example_id,
+        col(Annotation.retracted_at).is_(None),
+    )
     requested = select(MultiLabelRequest.example_id).where(
-        MultiLabelRequest.project_id == project_id
+        MultiLabelRequest.project_id == project_id,
+        or_(col(MultiLabelRequest.reason) == NEW_LABEL_REQUEST, voted),
     )
     stale = select(Label.id).where(
         Label.project_id == project_id,

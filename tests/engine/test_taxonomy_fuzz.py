@@ -39,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from engine import consensus, exporting, labeling, predicting, projects, taxonomy, training
@@ -57,12 +58,21 @@ STEPS = 70
 # on SQLite a removed label's id given to a new label (I17, step 34) and an example an undo
 # settled handed out again and again (I18, step 29); on PostgreSQL the latter (step 14).
 SEEDS = {"sqlite": 20, "postgresql": 9}
+# The audit picks' random draws (storage.repositories.assignments), seeded too: unseeded, one CI
+# run in about ten walked into an example whose only vote was undone, still asked of a second
+# expert, handed out before two relabels (I7; PostgreSQL, audit seed 11).
+AUDIT_SEEDS = {"sqlite": 0, "postgresql": 11}
 
 
 def test_a_random_walk_of_labeling_and_taxonomy_changes_keeps_every_promise(
-    ws: Workspace, banking_slice: list[tuple[str, str]], tmp_path: Path
+    ws: Workspace,
+    banking_slice: list[tuple[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    walk = Walk(ws, seed=SEEDS[ws.db.dialect.name])
+    dialect = ws.db.dialect.name
+    monkeypatch.setattr(assignment_repo, "_audit_rng", random.Random(AUDIT_SEEDS[dialect]))
+    walk = Walk(ws, seed=SEEDS[dialect])
     walk.setup(banking_slice[:40], tmp_path / "import.csv")
     walk.go(STEPS)
     report = [f"[{step}] {inv} {detail}" for inv, step, detail in walk.violations]
