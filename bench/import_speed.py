@@ -42,6 +42,7 @@ sys.path.insert(0, str(CODE))
 # the last commit before imports streamed (whole file decoded, every row a Record in a list)
 BASELINE = "e0494f6"
 
+from baseline import extract  # noqa: E402  (bench/, as fresh_db)
 from fresh_db import fresh_workspace  # noqa: E402  (bench/, the script's own folder)
 
 # fmt: off
@@ -123,17 +124,9 @@ def memory_table(rows: int, dbs: list[str], baseline: str) -> None:
         write_csv(path, rows)
         size = path.stat().st_size / 2**20
         codes = {"this tree": ROOT}
-        old = Path(tmp) / "baseline"
-        old.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", baseline, "engine", "storage"],
-            capture_output=True,
-        )
-        if archive.returncode == 0:
-            subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        old = extract(ROOT, baseline, Path(tmp) / "baseline", ("engine", "storage"))
+        if old is not None:
             codes = {f"{baseline} (before)": old, **codes}
-        else:
-            print(f"\n(no baseline: git archive {baseline} failed: {archive.stderr.decode()})")
         print(f"\n## Memory: import of {rows:,} CSV rows ({size:.0f} MiB), embedding off\n")
         print(f"| {'database':<10} | {'code':<18} | {'RSS before':>10} | {'peak RSS':>9} "
               f"| {'import':>8} | {'seconds':>8} |")  # fmt: skip

@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # the code measured: this tree's, or a baseline's (--code-root, in a child process)
 CODE = Path(sys.argv[sys.argv.index("--code-root") + 1]) if "--code-root" in sys.argv else ROOT
 sys.path.insert(0, str(CODE))
+from baseline import extract  # noqa: E402  (bench/, the script's own folder)
+
 # the last commit before predict streamed (whole file in memory, all texts embedded at once)
 BASELINE = "3bcddec"
 LABELS = [f"intent_{i}" for i in range(20)]
@@ -199,17 +201,9 @@ def main() -> None:
         big = build(data, args.pool, args.rows)
         size = big.stat().st_size / 2**20
         codes = {"this tree": ROOT}
-        old = Path(tmp) / "baseline"
-        old.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", args.baseline, "bot", "engine", "storage"],
-            capture_output=True,
-        )
-        if archive.returncode == 0:
-            subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        old = extract(ROOT, args.baseline, Path(tmp) / "baseline", ("bot", "engine", "storage"))
+        if old is not None:
             codes = {f"{args.baseline} (before)": old, **codes}
-        else:
-            print(f"\n(no baseline: git archive {args.baseline} failed: {archive.stderr.decode()})")
         print(
             f"\n## Memory: `labelbot predict` of {args.rows:,} CSV rows ({size:.0f} MiB) to "
             f"{args.format}, project of {args.pool:,} examples, fake encoder\n"
