@@ -24,6 +24,8 @@ from storage.repositories import leases, people
 # Quiet hours unless a person sets their own: evenings, nights and early mornings.
 DEFAULT_QUIET = (20 * 60, 8 * 60)
 SNOOZES = {"1h": "1 hour", "tomorrow": "until tomorrow"}
+# When a person's day ends for "until tomorrow": the night belongs to the day before it.
+DAY_ROLLOVER = timedelta(hours=4)
 # A fixed offset from UTC, stored when Slack's zone name is one this machine's tz database lacks
 # (bot.rhythm_flow.remember_tz): "UTC+05:45", "UTC-03:00".
 _OFFSET = re.compile(r"UTC([+-])(\d\d):([0-5]\d)")
@@ -134,14 +136,20 @@ def nudge_due(rhythm: Rhythm, now: datetime) -> bool:
 
 
 def snooze_end(rhythm: Rhythm, now: datetime, length: str) -> datetime:
-    """When a snooze of ``length`` ("1h" or "tomorrow": the end of tomorrow's quiet hours)."""
+    """When a snooze of ``length`` ("1h" or "tomorrow": the end of the next night's quiet hours,
+    the coming morning for someone still up after midnight)."""
     if length == "1h":
         return now + timedelta(hours=1)
     if length != "tomorrow":
         raise InvalidInputError(f"snooze for {', '.join(SNOOZES)}, not {length!r}")
-    tomorrow = local(rhythm, now).date() + timedelta(days=1)
+    # Someone still up at 00:30 means the morning after their night, not the one after that:
+    # their day ends at DAY_ROLLOVER, not at midnight (a snooze at 00:30 lasted ~31.5 h).
+    tomorrow = (local(rhythm, now) - DAY_ROLLOVER).date() + timedelta(days=1)
     wake = rhythm.quiet[1] if rhythm.quiet[0] != rhythm.quiet[1] else DEFAULT_QUIET[1]
     morning = datetime.combine(tomorrow, time(wake // 60, wake % 60), tzinfo=rhythm.zone)
+    while morning.astimezone(UTC) <= now:  # a wake time before the rollover (quiet 22:00-03:00)
+        tomorrow += timedelta(days=1)
+        morning = datetime.combine(tomorrow, time(wake // 60, wake % 60), tzinfo=rhythm.zone)
     return morning.astimezone(UTC)
 
 

@@ -5,7 +5,7 @@ on a controllable clock with the time zone users.info gives (Europe/Berlin in th
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import ids, rhythm_flow
@@ -73,10 +73,15 @@ def test_snooze_releases_the_example_and_holds_back_the_nudge(
     payload = bot.slack.action_payload(
         U1, message, ids.SNOOZE, None, block_id=block_id, selected_option=option
     )
-    today = {rhythm.utcnow().astimezone(BERLIN).date()}  # the engine's clock, around the click
+
+    # the engine's clock, around the click; the night (before 04:00) is the day before's
+    def day() -> date:
+        return (rhythm.utcnow().astimezone(BERLIN) - rhythm.DAY_ROLLOVER).date()
+
+    today = {day()}
     assert bot.slack.post(signed_interactivity(bot.slack.secret, payload)).status_code == 200
     bot.settle()
-    today.add(rhythm.utcnow().astimezone(BERLIN).date())
+    today.add(day())
     assert not bot.slack.open_examples(U1)  # the message now says snoozed
     snoozed = next(m for m in bot.slack.dm(U1) if m["ts"] == message["ts"])
     assert "Snoozed" in snoozed["text"]

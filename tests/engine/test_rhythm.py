@@ -57,12 +57,26 @@ def test_snooze_one_hour_and_until_tomorrow_morning_in_their_zone() -> None:
     now = utc(25, 15, 0)  # 16:00 Berlin, 00:00 Tokyo (the 26th)
     assert rhythm.snooze_end(BERLIN, now, "1h") == utc(25, 16, 0)
     assert rhythm.snooze_end(BERLIN, now, "tomorrow") == utc(26, 7, 0)  # 08:00 Berlin, the 26th
-    assert rhythm.snooze_end(TOKYO, now, "tomorrow") == utc(26, 23, 0)  # 08:00 Tokyo, the 27th
+    # 00:00 in Tokyo: the night is still the 25th's, so "tomorrow" is the coming morning
+    assert rhythm.snooze_end(TOKYO, now, "tomorrow") == utc(25, 23, 0)  # 08:00 Tokyo, the 26th
     snoozed = Rhythm(tz="Europe/Berlin", snoozed_until=utc(25, 16, 0))
     assert rhythm.why_not_now(snoozed, utc(25, 15, 30)) == "snoozed"
     assert rhythm.why_not_now(snoozed, utc(25, 16, 0)) is None
     with pytest.raises(InvalidInputError):
         rhythm.snooze_end(BERLIN, now, "forever")
+
+
+def test_until_tomorrow_after_midnight_is_the_coming_morning_not_the_next() -> None:
+    # Someone still up at 00:30 who asks for tomorrow means after their night: 7.5 h, not 31.5 h
+    assert rhythm.snooze_end(BERLIN, utc(25, 23, 30), "tomorrow") == utc(26, 7, 0)
+    assert rhythm.snooze_end(BERLIN, utc(26, 2, 59), "tomorrow") == utc(26, 7, 0)  # 03:59
+    # from 04:00 on, the day is the new one: tomorrow is the next calendar day
+    assert rhythm.snooze_end(BERLIN, utc(26, 3, 0), "tomorrow") == utc(27, 7, 0)
+    assert rhythm.snooze_end(BERLIN, utc(26, 22, 59), "tomorrow") == utc(27, 7, 0)  # 23:59
+    # a wake time before the rollover never ends a snooze in the past
+    early = Rhythm(tz="Europe/Berlin", quiet_start=22 * 60, quiet_end=3 * 60)
+    assert rhythm.snooze_end(early, utc(26, 2, 30), "tomorrow") == utc(27, 2, 0)  # 03:30 -> 03:00
+    assert rhythm.snooze_end(early, utc(26, 0, 30), "tomorrow") == utc(26, 2, 0)  # 01:30 -> 03:00
 
 
 def test_the_nudge_comes_at_its_local_time_once_a_local_day() -> None:
