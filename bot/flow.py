@@ -403,17 +403,33 @@ def skip(services: Services, *, user: str, example_id: int, channel: str, ts: st
 
 def undo(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
     """Retract the label given on this message and offer the example again, in a new message
-    (a new message is a new idempotency key, so the relabel is stored)."""
+    (a new message is a new idempotency key, so the relabel is stored), held for this expert
+    meanwhile: back in the pool it could go to someone else, whose label would refuse theirs."""
     stored = messaging.label_for_key(services.ws, key=click_key(channel, ts, user))
     if stored is None or stored.example_id != example_id:
         raise StaleActionError("there is no label of yours on this message to undo")
-    if labeling.undo(services.ws, annotation_id=stored.annotation_id, annotator=user) is None:
+    undone = labeling.undo_to_relabel(
+        services.ws, annotation_id=stored.annotation_id, annotator=user
+    )
+    if undone is None:
         return  # the same click, racing this one, undid it and offers the example again
+    label = escape(stored.label)
+    if undone.assignment_id is None:
+        # out with another expert for a second opinion: two live copies would race, and the
+        # later click be refused; the queue sends it back if it still wants this expert's label
+        note = (
+            f"<@{user}> undid the label *{label}*. Another expert has this example now: it "
+            "comes back to you if it still needs your label."
+        )
+        _answered(services, views.info_message(note), channel=channel, ts=ts)
+        return
     ref = messaging.example_ref(services.ws, example_id=example_id)
-    note = f"<@{user}> undid the label *{escape(stored.label)}*: the example is below again."
+    note = f"<@{user}> undid the label *{label}*: the example is below again."
     _answered(services, views.info_message(note), channel=channel, ts=ts)
     card = _current_card(services, user=user, project=ref.project, ref=ref)
-    services.courier.post(views.labeling_message(card), channel=channel)
+    services.courier.post(
+        views.labeling_message(card), channel=channel, assignment_id=undone.assignment_id
+    )
 
 
 def _current_card(

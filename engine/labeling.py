@@ -483,23 +483,64 @@ def undo(
     None when the same undo, delivered twice at once, retracted it a moment ago: only one of
     the two offers the example again. (An undo of a label undone before raises.)
     """
+    with session_scope(ws.db) as session:
+        undone = _retract(session, annotation_id=annotation_id, annotator=annotator, now=now)
+        return None if undone is None else undone.id
+
+
+@dataclass(frozen=True)
+class Relabel:
+    """An undone label whose example is offered to its expert again: ``assignment_id`` holds
+    it for them meanwhile; None when it is out with another expert (a second opinion)."""
+
+    example_id: int
+    assignment_id: int | None
+
+
+def undo_to_relabel(
+    ws: Workspace, *, annotation_id: int, annotator: str, now: datetime | None = None
+) -> Relabel | None:
+    """``undo``, and hold the example for the expert who undid it, in the same transaction: it
+    is offered to them again (Slack's Undo posts it anew), and back in the pool it could be sent
+    to someone else meanwhile, whose label would then refuse theirs. None as for ``undo``."""
     now = now or utcnow()
     with session_scope(ws.db) as session:
-        from storage.models import Annotation
-
-        annotation = session.get(Annotation, annotation_id)
-        if annotation is None:
-            raise StaleActionError("that label no longer exists")
-        if annotation.retracted_at is not None:
-            raise StaleActionError("that label was already undone")
-        if now > annotation.created_at + UNDO_WINDOW:
-            minutes = int(UNDO_WINDOW.total_seconds() // 60)
-            raise StaleActionError(f"undo is only possible for {minutes} minutes after labeling")
-        if not feedback.retract_annotation(
-            session=session, annotation_id=annotation_id, annotator=annotator
-        ):
+        undone = _retract(session, annotation_id=annotation_id, annotator=annotator, now=now)
+        if undone is None:
             return None
-        return annotation.example_id
+        assert undone.id is not None
+        held = assignments.hold_again(
+            session=session,
+            project_id=undone.project_id,
+            example_id=undone.id,
+            annotator=annotator,
+            ttl=timedelta(minutes=ws.settings.assignment_ttl_minutes),
+            now=now,
+        )
+        return Relabel(undone.id, None if held is None else held.id)
+
+
+def _retract(
+    session: Session, *, annotation_id: int, annotator: str, now: datetime | None
+) -> Example | None:
+    """Retract the annotation (see ``undo``); its example, or None when it was retracted by a
+    racing twin of this undo a moment ago."""
+    now = now or utcnow()
+    from storage.models import Annotation
+
+    annotation = session.get(Annotation, annotation_id)
+    if annotation is None:
+        raise StaleActionError("that label no longer exists")
+    if annotation.retracted_at is not None:
+        raise StaleActionError("that label was already undone")
+    if now > annotation.created_at + UNDO_WINDOW:
+        minutes = int(UNDO_WINDOW.total_seconds() // 60)
+        raise StaleActionError(f"undo is only possible for {minutes} minutes after labeling")
+    if not feedback.retract_annotation(
+        session=session, annotation_id=annotation_id, annotator=annotator
+    ):
+        return None
+    return examples.get_example(session=session, example_id=annotation.example_id)
 
 
 def flag(ws: Workspace, *, project: str, example_id: int, annotator: str, reason: str) -> int:

@@ -152,6 +152,43 @@ def get_assignment(
     ).first()
 
 
+def hold_again(
+    *,
+    session: Session,
+    project_id: int,
+    example_id: int,
+    annotator: str,
+    ttl: timedelta,
+    now: datetime | None = None,
+) -> Assignment | None:
+    """Hold ``example_id`` for ``annotator`` again: a new open assignment, so that nobody else
+    is sent it while it is offered to them again (after they undid their label on it). None
+    when it is out with another expert (the partial unique index on open assignments says so);
+    their own open assignment of it, if they hold one already. An audit pick stays one."""
+    now = now or utcnow()
+    earlier = get_assignment(
+        session=session, project_id=project_id, example_id=example_id, annotator=annotator
+    )
+    if earlier is not None and earlier.status == "open":
+        return earlier
+    purpose = earlier.purpose if earlier is not None and earlier.purpose in LABELING else "queue"
+    held = Assignment(
+        project_id=project_id,
+        example_id=example_id,
+        annotator=annotator,
+        created_at=now,
+        expires_at=now + ttl,
+        purpose=purpose,
+    )
+    try:
+        with session.begin_nested():
+            session.add(held)
+            session.flush()
+    except IntegrityError:
+        return None  # out with someone else: their copy is live
+    return held
+
+
 def hold_annotator(*, session: Session, project_id: int, annotator: str) -> None:
     """Make deliveries to ``annotator`` in the project take turns until this transaction ends.
 
