@@ -315,6 +315,13 @@ def queue_empty(project: str) -> str:
     return f"Nothing left to label in *{escape(project)}* right now. Thank you!"
 
 
+def _labeled_elsewhere(services: Services, *, user: str, channel: str, ts: str) -> None:
+    """A second copy of an example the expert labeled from another message: its buttons go
+    (the error handler says why). A copy now with another expert is left alone."""
+    note = views.info_message(f"<@{user}> labeled this example from another message.")
+    _answered(services, note, channel=channel, ts=ts)
+
+
 def apply_label(
     services: Services, *, user: str, example_id: int, label: LabelRef, channel: str, ts: str
 ) -> None:
@@ -326,10 +333,7 @@ def apply_label(
         )
     except StaleActionError:
         if messaging.labeled_by(services.ws, example_id=example_id, annotator=user):
-            # A second copy of an example they labeled from another message: its buttons go
-            # (the error handler says why). A copy now with another expert is left alone.
-            note = views.info_message(f"<@{user}> labeled this example from another message.")
-            _answered(services, note, channel=channel, ts=ts)
+            _labeled_elsewhere(services, user=user, channel=channel, ts=ts)
         raise
     if repeated is not None:
         return  # a retry or a double click: stored and answered already
@@ -344,7 +348,10 @@ def apply_label(
             key=key,
         )
     except StaleActionError:
-        if messaging.labeled_by_others(services.ws, example_id=example_id, annotator=user):
+        if messaging.labeled_by(services.ws, example_id=example_id, annotator=user):
+            # a click on another live copy, at the same time, stored this expert's vote
+            _labeled_elsewhere(services, user=user, channel=channel, ts=ts)
+        elif messaging.labeled_by_others(services.ws, example_id=example_id, annotator=user):
             # Someone else labeled it first: let go of it so the loop does not offer it again,
             # and keep the expert going; the error handler then says what happened.
             _let_go(services, user=user, project=ref.project, example_id=example_id)

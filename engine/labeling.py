@@ -344,7 +344,8 @@ def submit_label(
 
     A label since renamed (a button showing the old name) is stored under its new name; one
     since merged (or retired with a mapping) is stored as clicked and counts as the merge target.
-    Raises StaleActionError when the label was split or retired without a mapping, or someone
+    Raises StaleActionError when the label was split or retired without a mapping, the expert
+    has a vote on the example that counts (given from another message), or someone
     else already labeled the example (unless it waits for more experts' labels: a second
     opinion); InvalidInputError for a label the project never had.
     """
@@ -357,6 +358,8 @@ def submit_label(
             raise InvalidInputError(f"example {example_id} is not in project {project!r}")
         # a split or retire in flight finishes first (this click then sees it), or waits for it
         feedback.lock_for_vote(session=session, project_id=found.id)
+        # two clicks at once on two live copies of the example: one vote, the other refused
+        feedback.lock_voter(session=session, example_id=example_id, annotator=annotator)
         chosen = taxonomy_repo.get_clicked_label(session=session, project_id=found.id, name=label)
         assert chosen.id is not None
         existing, created = feedback.add_annotation(
@@ -382,6 +385,15 @@ def submit_label(
         guess, others_labeled = None, False
         if created:
             rows = feedback.example_annotations(session=session, example_id=example_id)
+            mine = [
+                a
+                for a in rows
+                if a.annotator == annotator and a.id != existing.id and a.current is not None
+            ]
+            if mine:  # from another message (a vote of a split label no longer counts: relabel)
+                raise StaleActionError(
+                    f"you already labeled this example *{mine[0].label}* from another message"
+                )
             others = [a for a in rows if a.annotator != annotator and a.current is not None]
             # back for a relabel (its agreed label was split), an outvoted vote left: open
             waiting = feedback.agreed_label([a for a in rows if a.id != existing.id]) is None

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.db import dialect_insert, rowcount
+from storage.db import advisory_xact_lock, dialect_insert, rowcount
 from storage.errors import NotFoundError, StaleActionError
 from storage.models import Annotation, Comment, Example, Label, utcnow
 from storage.repositories.projects import share_project_row
@@ -151,6 +151,14 @@ def retract_annotation(
     )
     session.get(Annotation, annotation_id, populate_existing=True)  # what was stored, loaded
     return bool(rowcount(retracted))
+
+
+def lock_voter(*, session: Session, example_id: int, annotator: str) -> None:
+    """Make one expert's votes on one example take turns until this transaction ends
+    (PostgreSQL; SQLite's writers take turns already): two clicks at once on two live copies of
+    the example carry two keys, so neither is a repeat of the other, and each would find no
+    earlier vote of the expert's in its snapshot."""
+    advisory_xact_lock(session, "vote", f"{example_id}:{annotator}")
 
 
 def lock_for_vote(*, session: Session, project_id: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot import flow, ids
+from bot import flow, ids, views
 from engine import messaging, projects
 from storage.db import is_sqlite, session_scope
 from storage.repositories import assignments, feedback
@@ -153,3 +153,39 @@ def test_one_undo_delivered_twice_offers_the_example_once(
     assert _updates(bot, message) == 2  # labeled, then "undid the label": once each
     if not is_sqlite(bot.ws.db):  # there the repeat runs after the first: "already undone"
         assert bot.slack.ephemerals(U1) == []
+
+
+def test_two_live_copies_of_one_example_clicked_at_once_store_one_vote(
+    bot: Bot, quiet: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two messages of one example in one DM (a re-post whose older copy Slack would not let
+    labelbot retire), a label clicked on each at once: two keys, neither a repeat of the other.
+    One vote is stored; the other copy says it was labeled from another message."""
+    message = _first_example(bot, U1)
+    eid = example_id(message)
+    assert eid is not None
+    ref = messaging.example_ref(bot.ws, example_id=eid)
+    card = flow._current_card(bot.services, user=U1, project=PROJECT, ref=ref)
+    bot.services.courier.post(views.labeling_message(card), channel=U1)
+    copies = [m for m in bot.slack.open_examples(U1) if example_id(m) == eid]
+    assert len(copies) == 2
+    right = quiet[ref.text]
+    wrong = next(lb for lb in set(quiet.values()) if lb != right)
+    pause_before(monkeypatch, feedback, "add_annotation", Rendezvous(bot.ws.db))
+
+    answers = together(
+        lambda: bot.slack.choose(U1, copies[0], right),
+        lambda: bot.slack.choose(U1, copies[1], wrong),
+    )
+    assert [a.status_code for a in answers] == [200, 200]
+    bot.settle()
+
+    with session_scope(bot.ws.db, read_only=True) as s:
+        votes = feedback.example_annotations(session=s, example_id=eid)
+    assert len(votes) == 1 and votes[0].annotator == U1, votes
+    shown = {m["ts"]: m["text"] for m in bot.slack.dm(U1)}
+    texts = sorted(shown[c["ts"]] for c in copies)
+    assert any("Labeled" in t for t in texts), texts
+    assert any("labeled this example from another message" in t for t in texts), texts
+    assert [m for m in bot.slack.open_examples(U1) if example_id(m) == eid] == []
+    assert any("already labeled" in e for e in bot.slack.ephemerals(U1))

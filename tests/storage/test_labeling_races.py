@@ -300,6 +300,39 @@ def test_an_undo_delivered_twice_is_applied_once(
         assert sorted(results, key=str) == [task.example_id, None], results
 
 
+def test_two_copies_of_one_example_clicked_at_once_store_one_vote(
+    bank: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One expert, two live messages of one example (a re-post whose older copy could not be
+    retired, say), a click on each at once: two keys, so key idempotency lets both through;
+    one vote is stored, the other click is told the expert labeled it already (found by
+    bench/soak.py: an expert with two live votes on one example)."""
+    task = labeling.next_task(bank, project=PROJECT, annotator="U1")
+    assert task is not None
+    pause_before(monkeypatch, feedback, "add_annotation", Rendezvous(bank.db))
+
+    def click(key: str, label: str) -> labeling.LabelResult:
+        return labeling.submit_label(
+            bank, project=PROJECT, example_id=task.example_id, label=label, annotator="U1",
+            source="slack", key=key,
+        )  # fmt: skip
+
+    results = together(
+        lambda: click("slack:D1:1.0:U1", LABELS[0]), lambda: click("slack:D1:2.0:U1", LABELS[1])
+    )
+    stored = [r for r in results if isinstance(r, labeling.LabelResult)]
+    refused = [r for r in results if isinstance(r, StaleActionError)]
+    assert len(stored) == 1 and len(refused) == 1, results
+    assert "already labeled" in str(refused[0])
+    with session_scope(bank.db, read_only=True) as s:
+        votes = feedback.example_annotations(session=s, example_id=task.example_id)
+    assert [(v.annotator, v.label) for v in votes] == [("U1", stored[0].label)]
+    # a retry of the stored click is still answered as stored, not refused
+    again = click("slack:D1:1.0:U1" if stored[0].label == LABELS[0] else "slack:D1:2.0:U1",
+                  stored[0].label)  # fmt: skip
+    assert not again.created and again.annotation_id == stored[0].annotation_id
+
+
 # --- #10: a click racing a split of its label --------------------------------------------------
 
 
