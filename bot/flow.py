@@ -373,6 +373,9 @@ def apply_label(
     )
     # The answered message first: whatever happens to the next one, this one loses its buttons.
     _answered(services, labeled, channel=channel, ts=ts)
+    if result.shown_in is not None and result.shown_in != (channel, ts):
+        # labeled from another copy (a re-post): the one it was delivered in loses its buttons
+        _labeled_elsewhere(services, user=user, channel=result.shown_in[0], ts=result.shown_in[1])
     guess = result.model_guess
     agreed = None if guess is None else guess == (result.counts_as or result.label)
     _continue(services, user=user, project=ref.project, agreed=agreed)

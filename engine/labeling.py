@@ -104,6 +104,9 @@ class LabelResult:
     # read in the same transaction, for what a click does next (0 extra round trips):
     model_guess: str | None = None  # the active model's label for the example
     others_labeled: bool = False  # someone else holds a label on it that still counts
+    # where the assignment this label answered was shown (channel, ts): another live copy when
+    # the click came from elsewhere (a re-post), whose buttons must go too
+    shown_in: tuple[str, str] | None = None
 
 
 def _start_of_day(now: datetime) -> datetime:
@@ -383,6 +386,7 @@ def submit_label(
                     taxonomy.stale_label_note(session=session, label=chosen, clicked=label)
                 )
         guess, others_labeled = None, False
+        shown_in: tuple[str, str] | None = None
         if created:
             rows = feedback.example_annotations(session=session, example_id=example_id)
             mine = [
@@ -408,6 +412,8 @@ def submit_label(
             )
             if held is not None and held.id is not None and held.status == "open":
                 assignments.close_assignment(session=session, assignment_id=held.id, status="done")
+                if held.channel and held.message_ts:
+                    shown_in = (held.channel, held.message_ts)
             prediction = models.get_prediction(session=session, example_id=example_id)
             guess = None if prediction is None else prediction.label
             others_labeled = bool(others)
@@ -421,6 +427,7 @@ def submit_label(
             counts_as=counts_as,
             model_guess=guess,
             others_labeled=others_labeled,
+            shown_in=shown_in,
         )
 
 

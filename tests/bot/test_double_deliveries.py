@@ -189,3 +189,30 @@ def test_two_live_copies_of_one_example_clicked_at_once_store_one_vote(
     assert any("labeled this example from another message" in t for t in texts), texts
     assert [m for m in bot.slack.open_examples(U1) if example_id(m) == eid] == []
     assert any("already labeled" in e for e in bot.slack.ephemerals(U1))
+
+
+def test_a_label_from_another_copy_retires_the_delivered_one(
+    bot: Bot, quiet: dict[str, str]
+) -> None:
+    """The example's delivered message (the one its assignment records) loses its buttons when
+    the expert labels it from another live copy, rather than waiting to refuse a click."""
+    delivered = _first_example(bot, U1)
+    eid = example_id(delivered)
+    assert eid is not None
+    ref = messaging.example_ref(bot.ws, example_id=eid)
+    card = flow._current_card(bot.services, user=U1, project=PROJECT, ref=ref)
+    bot.services.courier.post(views.labeling_message(card), channel=U1)
+    (copy,) = [
+        m
+        for m in bot.slack.open_examples(U1)
+        if example_id(m) == eid and m["ts"] != delivered["ts"]
+    ]
+
+    assert bot.slack.choose(U1, copy, quiet[ref.text]).status_code == 200
+    bot.settle()
+
+    shown = {m["ts"]: m for m in bot.slack.dm(U1)}
+    assert "Labeled" in shown[copy["ts"]]["text"]
+    assert "labeled this example from another message" in shown[delivered["ts"]]["text"]
+    assert [m for m in bot.slack.open_examples(U1) if example_id(m) == eid] == []
+    assert bot.slack.ephemerals(U1) == []
