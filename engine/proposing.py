@@ -4,7 +4,8 @@
 examples, its experts' disagreements and the examples they set aside (skipped, flagged, or
 discussed without labeling them), and stores what they find: the same key keeps its row (and
 its Slack message) with fresh evidence, open
-proposals no longer found become ``superseded``, and a decided proposal (rejected, approved or
+proposals no longer found become ``superseded`` (found again within ``REOPEN_WITHIN``, the same
+row opens again), and a decided proposal (rejected, approved or
 applied) is held back until its evidence has grown (``engine.proposals.filter_rejected``; a
 rename carries the decision over to the label's new name).
 
@@ -47,6 +48,10 @@ SEEN_SETTING = "proposals_seen"
 REFRESH_GROWTH = 0.1  # a count that grew by this share since the last refresh makes one due...
 REFRESH_MIN_GROWTH = 5  # ...and by at least this many (an add needs a group of set-aside examples)
 REFRESH_INTERVAL = timedelta(days=1)  # after this long, any change at all makes one due
+# A proposal found again this soon after a refresh superseded it is the same one, open again
+# (its message shows its buttons again), not a new post: near a detector's threshold one comes
+# and goes as the first labels arrive (bench/soak.py saw one merge posted twice within seconds).
+REOPEN_WITHIN = timedelta(hours=1)
 POOL_SAMPLE = 50_000  # unlabeled examples the detectors see: ~300 per label for 150 labels
 
 
@@ -153,6 +158,7 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
                 evidence_strength=float(p.evidence_strength),
                 message=p.message,
                 now=now,
+                reopen_since=now - REOPEN_WITHIN,
             )
             kept.add(int(row.id or 0))
         repo.supersede(

@@ -38,9 +38,13 @@ def save_open_proposal(
     evidence_strength: float,
     message: str,
     now: datetime | None = None,
+    reopen_since: datetime | None = None,
 ) -> tuple[TaxonomyProposal, bool]:
     """The open proposal with ``key`` with this evidence: the same row when one is open (it
-    keeps its id and its Slack message), else a new one. Returns (row, created)."""
+    keeps its id and its Slack message), else the latest one with ``key`` superseded since
+    ``reopen_since``, open again (its message shows it again, instead of a new post: a
+    proposal near a detector's threshold comes and goes as labels arrive), else a new one.
+    Returns (row, created)."""
     fields: dict[str, Any] = {
         "kind": kind,
         "labels": list(labels),
@@ -51,6 +55,10 @@ def save_open_proposal(
     }
     row = _open_with_key(session, project_id, key)
     created = False
+    if row is None and reopen_since is not None:
+        row = _superseded_with_key(session, project_id, key, since=reopen_since)
+        if row is not None:
+            row.status = OPEN
     if row is None:
         row = TaxonomyProposal(project_id=project_id, key=key, **fields)
         try:
@@ -75,6 +83,23 @@ def _open_with_key(session: Session, project_id: int, key: str) -> TaxonomyPropo
             TaxonomyProposal.project_id == project_id,
             TaxonomyProposal.key == key,
             TaxonomyProposal.status == OPEN,
+        )
+    ).first()
+
+
+def _superseded_with_key(
+    session: Session, project_id: int, key: str, *, since: datetime
+) -> TaxonomyProposal | None:
+    """The latest proposal with ``key``, if it was superseded at ``since`` or later (a later
+    one decided, or superseded before, is not reopened)."""
+    same_key = (TaxonomyProposal.project_id == project_id, TaxonomyProposal.key == key)
+    latest = select(func.max(TaxonomyProposal.id)).where(*same_key).scalar_subquery()
+    return session.exec(
+        select(TaxonomyProposal).where(
+            *same_key,
+            TaxonomyProposal.id == latest,
+            TaxonomyProposal.status == "superseded",
+            col(TaxonomyProposal.updated_at) >= since,
         )
     ).first()
 

@@ -22,6 +22,7 @@ from bot.views.proposals import (
 )
 from engine import projects, proposing, taxonomy
 from storage.db import session_scope
+from storage.models import utcnow
 from storage.repositories import projects as project_repo
 from storage.repositories import proposals as repo
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
@@ -100,6 +101,37 @@ def test_proposal_is_posted_once_with_its_evidence_and_buttons(
     row = proposing.get_proposal(bot.ws, pid)
     assert (row.channel, row.message_ts) == (CHANNEL, message["ts"])
     assert not bot.api.warnings
+
+
+def test_a_proposal_found_again_shows_its_buttons_in_the_same_message(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Superseded, then found again soon (a proposal near a detector's threshold): its one
+    message gets its buttons back; the channel gets no second post of it."""
+    bot.api.add_user("U0OWNER", is_owner=True)
+    pid = _merge(bot)
+    post = proposal_poster(bot.services)
+    assert post() == 1
+    with session_scope(bot.ws.db) as session:
+        repo.supersede(session=session, proposal_ids=[pid])
+    post()
+    assert not _action_ids(_posted(bot))
+
+    row = proposing.get_proposal(bot.ws, pid)
+    with session_scope(bot.ws.db) as session:  # the next refresh finds it again, as it saves
+        again, created = repo.save_open_proposal(
+            session=session, project_id=row.project_id, kind="merge", labels=row.labels,
+            key=row.key, score=row.score, evidence=row.evidence,
+            evidence_strength=row.evidence_strength, message=row.message,
+            reopen_since=utcnow() - proposing.REOPEN_WITHIN,
+        )  # fmt: skip
+        assert (again.id, created) == (pid, False)
+    assert post() == 0  # nothing new to post
+    message = _posted(bot)  # still one proposal message in the channel: the same one
+    assert message["ts"] == row.message_ts and _action_ids(message)
+    bot.slack.click("U0OWNER", message, ids.PROPOSAL_APPROVE, channel=CHANNEL)
+    bot.settle()
+    assert proposing.get_proposal(bot.ws, pid).status == "applied"
 
 
 def test_only_admins_approve_and_approval_merges(bot: Bot, bank: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ from engine import digest, discussions, jobs, labeling, projects, proposing, tax
 from engine.datasets import dataset_path
 from storage.db import session_scope
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
+from storage.models import utcnow
 from storage.repositories import examples, feedback
 from storage.repositories import projects as project_repo
 from storage.repositories import proposals as proposal_repo
@@ -214,6 +215,29 @@ def test_a_weak_rejection_returns_only_after_a_few_more_examples() -> None:
     assert filter_rejected([at(29.0)], strong) == []
     assert filter_rejected([at(30.0)], strong) == [at(30.0)]
     assert filter_rejected([at(1.0)], {("split", "a"): 9.0}) == [at(1.0)]  # another key
+
+
+def test_a_proposal_found_again_soon_after_it_was_superseded_opens_again(
+    ws, seven_intents, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Near a detector's threshold a proposal comes and goes as labels arrive: found again
+    within REOPEN_WITHIN, it is the same row (and Slack message), not a new post."""
+    make_project(ws, tmp_path, seven_intents, rename=FUSED, labeled=16)
+    (split,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
+    with session_scope(ws.db) as s:  # a refresh in between no longer found it
+        proposal_repo.supersede(session=s, proposal_ids=[split.id])
+
+    (again,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
+    assert again.id == split.id and again.status == "open"
+
+    with session_scope(ws.db) as s:  # dropped, and not found again for over REOPEN_WITHIN
+        earlier = utcnow() - proposing.REOPEN_WITHIN - timedelta(minutes=1)
+        proposal_repo.supersede(session=s, proposal_ids=[split.id], now=earlier)
+    (later,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
+    assert later.id != split.id and later.key == split.key  # a new proposal, a new post
+    assert proposing.get_proposal(ws, split.id).status == "superseded"
+    rows = proposing.list_proposals(ws, "bank", status="open")
+    assert len({r.key for r in rows}) == len(rows)  # one open row per key, as ever
 
 
 def test_cut_label_gets_a_merge_and_stale_proposals_are_superseded(
