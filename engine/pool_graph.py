@@ -1,6 +1,6 @@
 """The project's kNN pool graph, kept on disk and extended as examples are imported.
 
-Building the graph compares every pool row with every other: quadratic, about a minute at 50k
+Building the exact graph compares every pool row with every other: quadratic, 37 s at 50k
 examples on 2 cores. Every process used to build it again (each ``labelbot train``, each worker
 or server start, each training after an import). The graph's neighbour lists are now saved
 beside the embedding cache, ``<data_dir>/graphs/<encoder>/project-<id>.npz``, with a fingerprint
@@ -8,9 +8,18 @@ of each row's embedding. A later build whose pool starts with the same rows load
 computes only what the m new rows change: their own neighbours (m x n) and whether they enter the
 old rows' lists (n_old x m). So an import costs O(m n d) instead of O(n^2 d).
 
-The result is the exact kNN graph, as a fresh build gives. Where two candidates have exactly the
-same similarity at the k-th place, the one kept may differ from a fresh build's (both are
-exact). It is deterministic: the same pools in the same order give the same graph.
+Up to ``EXACT_MAX_ROWS`` rows the result is the exact kNN graph, as a fresh build gives. Where
+two candidates have exactly the same similarity at the k-th place, the one kept may differ from
+a fresh build's (both are exact). It is deterministic: the same pools in the same order give the
+same graph.
+
+A bigger pool's first build is approximate (engine.inverted_file, recall@10 >= 0.99 on text
+embeddings), and the file says so (``approximate``; a file written before it existed holds exact
+lists). Extending approximate lists stays exact in what it adds: the new rows' own lists, and
+their entry into the old rows' lists, are searched against the whole pool (m x n), so the
+extended lists miss at most what the first build missed. An import too big for that to be
+cheaper than a new approximate build (m n > ``EXTEND_ROWS_PER_ROOT`` n^1.5) builds again, and
+approximate lists are never kept for a pool of ``EXACT_MAX_ROWS`` rows or fewer.
 """
 
 from __future__ import annotations
@@ -26,11 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.classifier import (
+    EXACT_MAX_ROWS,
     PoolGraph,
     graph_from_neighbours,
     graph_k,
+    is_approximate,
     knn,
     knn_block,
+    pool_neighbours,
     top_k_negated,
 )
 
@@ -42,6 +54,11 @@ DEFAULT_K = 10  # build_pool_graph's default: what train_model and cross-validat
 # The temporary file _save writes beside a graph (".project-7.npz.<8 random characters>.tmp",
 # tempfile.mkstemp's): a process killed while writing leaves it (engine.training.remove_leftovers)
 TEMP_NAME = re.compile(r"\.project-\d+\.npz\.[a-z0-9_]{8}\.tmp")
+# Above EXACT_MAX_ROWS, an import of m rows into a pool of n is searched exactly (2 m n dot
+# products) while m <= this * sqrt(n), about what an approximate build costs (bench/pool_graph.py
+# under load: 12 s to add 2,000 rows to 100k vs 21 s to build; 185 s to add 6,000 to 300k vs 77
+# s): a bigger import builds the lists again, approximately.
+EXTEND_ROWS_PER_ROOT = 5.0
 
 
 def graph_path(data_dir: Path, *, encoder: str, project_id: int) -> Path:
@@ -49,20 +66,24 @@ def graph_path(data_dir: Path, *, encoder: str, project_id: int) -> Path:
     return Path(data_dir) / "graphs" / encoder / f"project-{project_id}.npz"
 
 
-def pool_graph(pool: np.ndarray, *, path: Path, k: int = DEFAULT_K) -> PoolGraph:
-    """The kNN graph of ``pool`` (unit rows), reusing and updating the lists saved at ``path``."""
+def pool_graph(
+    pool: np.ndarray, *, path: Path, k: int = DEFAULT_K, exact_max: int = EXACT_MAX_ROWS
+) -> PoolGraph:
+    """The kNN graph of ``pool`` (unit rows), reusing and updating the lists saved at ``path``;
+    a first build of more than ``exact_max`` rows is approximate."""
     pool = np.ascontiguousarray(pool, dtype=np.float32)
-    width = graph_k(len(pool), k) + 1  # each row's list holds the row itself
+    n = len(pool)
+    width = graph_k(n, k) + 1  # each row's list holds the row itself
     keys = row_keys(pool)
     stored = _load(path)
-    if stored is not None and _extends(stored, keys, width):
-        old_keys, idx, sim = stored
-        if len(old_keys) < len(pool):
+    if stored is not None and _reusable(stored, keys, width, exact_max=exact_max):
+        old_keys, idx, sim, approx = stored
+        if len(old_keys) < n:
             idx, sim = extend_neighbours(pool, idx, sim)
-            _save(path, keys, idx, sim)
+            _save(path, keys, idx, sim, approximate=approx)
     else:
-        idx, sim = knn(pool, pool, k=width)
-        _save(path, keys, idx, sim)
+        idx, sim = pool_neighbours(pool, width=width, exact_max=exact_max)
+        _save(path, keys, idx, sim, approximate=is_approximate(n, exact_max=exact_max))
     return graph_from_neighbours(pool, idx, sim)
 
 
@@ -99,16 +120,22 @@ def row_keys(pool: np.ndarray) -> np.ndarray:
     return np.frombuffer(digests, dtype="<u8")
 
 
-Stored = tuple[np.ndarray, np.ndarray, np.ndarray]  # row keys, neighbour indices, similarities
+# row keys, neighbour indices, similarities, whether the lists are approximate
+Stored = tuple[np.ndarray, np.ndarray, np.ndarray, bool]
 
 
-def _extends(stored: Stored, keys: np.ndarray, width: int) -> bool:
-    """Whether the saved lists are of the first rows of this pool, and as long as it needs."""
-    old_keys, idx, _ = stored
+def _reusable(stored: Stored, keys: np.ndarray, width: int, *, exact_max: int) -> bool:
+    """Whether the saved lists are of the first rows of this pool, as long as it needs, exact if
+    it is small, and few enough rows short that extending them beats a new build."""
+    old_keys, idx, _, approx = stored
+    n, n_new = len(keys), len(keys) - len(old_keys)
+    big = is_approximate(n, exact_max=exact_max)
     return (
-        len(old_keys) <= len(keys)
+        n_new >= 0
         and idx.shape == (len(old_keys), width)
         and bool(np.array_equal(old_keys, keys[: len(old_keys)]))
+        and (big or not approx)
+        and (not big or n_new <= EXTEND_ROWS_PER_ROOT * np.sqrt(n))
     )
 
 
@@ -116,6 +143,8 @@ def _load(path: Path) -> Stored | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             keys, idx, sim = data["keys"], data["idx"], data["sim"]
+            # written before approximate lists existed: exact ones
+            approx = bool(data["approximate"]) if "approximate" in data.files else False
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -124,10 +153,12 @@ def _load(path: Path) -> Stored | None:
     if idx.ndim != 2 or idx.shape != sim.shape or len(idx) != len(keys):
         log.warning("ignoring pool graph %s: %d keys, lists %s", path, len(keys), idx.shape)
         return None
-    return keys, idx.astype(np.int64), sim.astype(np.float32)
+    return keys, idx.astype(np.int64), sim.astype(np.float32), approx
 
 
-def _save(path: Path, keys: np.ndarray, idx: np.ndarray, sim: np.ndarray) -> None:
+def _save(
+    path: Path, keys: np.ndarray, idx: np.ndarray, sim: np.ndarray, *, approximate: bool
+) -> None:
     """Write atomically (temporary file + os.replace): a reader sees a whole file or none.
 
     Not synced: after a power loss a torn file is unreadable, and the graph is built again.
@@ -142,7 +173,7 @@ def _save(path: Path, keys: np.ndarray, idx: np.ndarray, sim: np.ndarray) -> Non
         return
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, keys=keys, idx=small, sim=sim)
+            np.savez(fh, keys=keys, idx=small, sim=sim, approximate=np.bool_(approximate))
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

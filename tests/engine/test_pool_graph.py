@@ -180,6 +180,7 @@ def test_the_graph_is_saved_loaded_and_extended_for_new_rows(tmp_path: Path) -> 
     saved = _saved(path)
     assert saved["idx"].dtype == np.int32 and saved["idx"].shape == (2000, 11)
     assert np.array_equal(saved["keys"], row_keys(X[:2000]))
+    assert not saved["approximate"]  # a small pool: the exact lists
 
     # the next process loads the lists: proven by a list the file holds and a search would not
     doctored = dict(saved, sim=np.ones_like(saved["sim"]))
