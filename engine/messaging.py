@@ -224,6 +224,12 @@ class ExampleRef:
     channel: str | None  # the project's channel, for discussions
 
 
+def delivered_in(ws: Workspace, *, assignment_id: int) -> tuple[str, str] | None:
+    """Where an assigned example was delivered (channel, ts), None while it was not."""
+    with session_scope(ws.db, read_only=True) as session:
+        return assignments.assignment_message(session=session, assignment_id=assignment_id)
+
+
 def example_ref(ws: Workspace, *, example_id: int) -> ExampleRef:
     with session_scope(ws.db, read_only=True) as session:
         example = examples.get_example(session=session, example_id=example_id)

@@ -600,6 +600,14 @@ def set_assignment_message(
         session.add(assignment)
 
 
+def assignment_message(*, session: Session, assignment_id: int) -> tuple[str, str] | None:
+    """Where the assignment's example was delivered (channel, message ts), None if not yet."""
+    assignment = session.get(Assignment, assignment_id, populate_existing=True)
+    if assignment is None or not assignment.channel or not assignment.message_ts:
+        return None
+    return assignment.channel, assignment.message_ts
+
+
 def count_free_examples(*, session: Session, project_id: int) -> int:
     """How many examples still wait for a label (not labeled, not flagged): the project's
     examples less those labeled or flagged, both read from the labels and flags (a few

@@ -134,3 +134,42 @@ def test_an_undone_second_opinion_out_with_another_expert_offers_no_rival_copy(
     assert not choices(undone)
     assert _open_holders(bot, eid) == [U2]
     assert projects.project_status(bot.ws, PROJECT)["annotations"] == 0
+
+
+def test_a_delivery_between_the_undo_and_its_post_leaves_one_copy(
+    bot: Bot, pair: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/label` on another replica just after the undo held the example and before the undo
+    posted it: that delivery finds it held for the expert and posts it; the undo then does not
+    post a second live copy (bench/soak.py saw one, whose second click was refused)."""
+    from bot import flow
+    from engine import labeling
+
+    bot.slack.command(U1)
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)
+    eid = example_id(message)
+    bot.slack.choose(U1, message, _truth(bot, pair, message))
+    bot.settle()
+    # Alice answers her next example too, so that the undone one is what a delivery hands her
+    (other,) = bot.slack.open_examples(U1)
+    bot.slack.choose(U1, other, _truth(bot, pair, other))
+    bot.settle()
+    original = labeling.undo_to_relabel
+
+    def then_a_delivery(*args: Any, **kwargs: Any) -> Any:
+        undone = original(*args, **kwargs)
+        flow.send_next(bot.services, user=U1, project=PROJECT, again=False)
+        return undone
+
+    monkeypatch.setattr(labeling, "undo_to_relabel", then_a_delivery)
+    (labeled,) = [m for m in bot.slack.dm(U1) if m["ts"] == message["ts"]]
+    bot.slack.click(U1, labeled, ids.UNDO)
+    bot.settle()
+
+    offered = [m for m in bot.slack.open_examples(U1) if example_id(m) == eid]
+    assert len(offered) == 1, [m["ts"] for m in offered]
+    assert bot.slack.choose(U1, offered[0], _truth(bot, pair, offered[0])).status_code == 200
+    bot.settle()
+    assert bot.slack.ephemerals(U1) == []
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 2
