@@ -21,9 +21,14 @@ def rare_labels(
     seed: int = 0,
 ) -> list[Proposal]:
     """Labels with under ``min_examples`` examples, or under ``few_examples`` and an out-of-fold
-    F1 below ``min_f1``; each suggests "gather more" or merging into its nearest label."""
+    F1 below ``min_f1``, once the median label has ``min_examples``; each suggests "gather
+    more" or merging into its nearest label."""
     counts = data.counts()
-    if counts.sum() == 0:
+    if counts.sum() == 0 or np.median(counts) < min_examples:
+        # While most labels are this rare (a project's seed labels, its first clicks) the queue
+        # is gathering them all, and "gather more" would be said of nearly every label: one
+        # post per label, superseded within minutes (bench/soak.py saw 10 in its first 9 s). A
+        # label is called too rare once it lags behind: the median label has min_examples.
         return []
     f1 = _per_class_f1(data, seed=seed) if len(data.labels) > 1 else np.zeros(data.n_classes)
     cent = centroids(data)

@@ -378,6 +378,19 @@ def test_rare_labels_suggest_gathering_or_merging() -> None:
     assert found["empty"].message == "empty has no examples yet: gather more examples of empty."
 
 
+def test_no_label_is_called_too_rare_while_most_labels_are() -> None:
+    """At a project's start every label has its few seed labels: "gather more" of each would be
+    one channel post per label. A label is too rare once it lags behind the median label."""
+    X, y, _, _ = _blobs(n_classes=6, d=32, seed=7)
+    names = [f"l{c}" for c in range(6)]
+    first = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(6)])  # 3 of each
+    assert rare_labels(_data(X[first], y[first], names, ["t"] * len(first))) == []
+    # the others reach 5, l5 stays at 3: it lags, and is called too rare
+    more = np.concatenate([np.flatnonzero(y == c)[:5] for c in range(5)] + [first[y[first] == 5]])
+    found = rare_labels(_data(X[more], y[more], names, ["t"] * len(more)))
+    assert [p.labels for p in found] == [("l5",)]
+
+
 def test_a_poorly_learned_label_with_enough_examples_is_not_called_too_few() -> None:
     """8 examples right next to l0: enough to count as learnable (no rare label in `status`),
     but the model cannot tell them from l0. The rare check says it is hard to learn, and its

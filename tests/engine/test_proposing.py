@@ -352,8 +352,9 @@ def test_examples_discussed_instead_of_labeled_suggest_a_new_label(
 
 
 def test_only_admins_decide_and_a_decision_is_made_once(ws, banking_slice, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    make_project(ws, tmp_path, banking_slice, labeled=3)  # 3 per label: all rare
-    rare = proposing.refresh_proposals(ws, "bank")[0]
+    make_project(ws, tmp_path, banking_slice, labeled=6)
+    projects.add_labels(ws, project="bank", names=["newcomer"])  # no examples: too rare
+    (rare,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "rare"]
     with pytest.raises(proposing.NotAdminError):
         proposing.approve(ws, "bank", rare.id, actor="U2", actor_is_admin=False)
     with pytest.raises(proposing.NotAdminError):
@@ -377,7 +378,8 @@ def test_only_admins_decide_and_a_decision_is_made_once(ws, banking_slice, tmp_p
 def test_proposal_cycle_follows_the_active_model_and_digest_lists_them(
     ws, banking_slice, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    make_project(ws, tmp_path, banking_slice, labeled=4)
+    make_project(ws, tmp_path, banking_slice, labeled=6)
+    projects.add_labels(ws, project="bank", names=["newcomer"])  # no examples: too rare
     assert jobs.proposal_cycle(ws) == []  # no model yet: nothing to refresh
     training.train_project(ws, "bank")
     posted: list[tuple[str, int]] = []
