@@ -155,6 +155,17 @@ def test_one_undo_delivered_twice_offers_the_example_once(
         assert bot.slack.ephemerals(U1) == []
 
 
+def _second_copy(bot: Bot, message: dict[str, Any]) -> tuple[int, messaging.ExampleRef]:
+    """Post a second live copy of the example ``message`` shows in U1's DM (as a re-post whose
+    older copy Slack would not let labelbot retire leaves); its id and text."""
+    eid = example_id(message)
+    assert eid is not None
+    ref = messaging.example_ref(bot.ws, example_id=eid)
+    card = flow._current_card(bot.services, user=U1, project=PROJECT, ref=ref)
+    bot.services.courier.post(views.labeling_message(card), channel=U1)
+    return eid, ref
+
+
 def test_two_live_copies_of_one_example_clicked_at_once_store_one_vote(
     bot: Bot, quiet: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,11 +173,7 @@ def test_two_live_copies_of_one_example_clicked_at_once_store_one_vote(
     labelbot retire), a label clicked on each at once: two keys, neither a repeat of the other.
     One vote is stored; the other copy says it was labeled from another message."""
     message = _first_example(bot, U1)
-    eid = example_id(message)
-    assert eid is not None
-    ref = messaging.example_ref(bot.ws, example_id=eid)
-    card = flow._current_card(bot.services, user=U1, project=PROJECT, ref=ref)
-    bot.services.courier.post(views.labeling_message(card), channel=U1)
+    eid, ref = _second_copy(bot, message)
     copies = [m for m in bot.slack.open_examples(U1) if example_id(m) == eid]
     assert len(copies) == 2
     right = quiet[ref.text]
@@ -197,11 +204,7 @@ def test_a_label_from_another_copy_retires_the_delivered_one(
     """The example's delivered message (the one its assignment records) loses its buttons when
     the expert labels it from another live copy, rather than waiting to refuse a click."""
     delivered = _first_example(bot, U1)
-    eid = example_id(delivered)
-    assert eid is not None
-    ref = messaging.example_ref(bot.ws, example_id=eid)
-    card = flow._current_card(bot.services, user=U1, project=PROJECT, ref=ref)
-    bot.services.courier.post(views.labeling_message(card), channel=U1)
+    eid, ref = _second_copy(bot, delivered)
     (copy,) = [
         m
         for m in bot.slack.open_examples(U1)

@@ -45,8 +45,8 @@ def _truth(bot: Bot, truth: dict[str, str], message: dict) -> str:  # type: igno
     return truth[messaging.example_ref(bot.ws, example_id=eid).text]
 
 
-def _label_then_undo(bot: Bot, truth: dict[str, str], user: str) -> int:
-    """``user`` labels their first example, then undoes it; returns its id."""
+def _label_first(bot: Bot, truth: dict[str, str], user: str) -> tuple[dict, int]:  # type: ignore[type-arg]
+    """``user`` types /label and labels the example sent; the message and the example's id."""
     bot.slack.command(user)
     bot.settle()
     (message,) = bot.slack.open_examples(user)
@@ -54,6 +54,12 @@ def _label_then_undo(bot: Bot, truth: dict[str, str], user: str) -> int:
     assert eid is not None
     bot.slack.choose(user, message, _truth(bot, truth, message))
     bot.settle()
+    return message, eid
+
+
+def _label_then_undo(bot: Bot, truth: dict[str, str], user: str) -> int:
+    """``user`` labels their first example, then undoes it; returns its id."""
+    message, eid = _label_first(bot, truth, user)
     (labeled,) = [m for m in bot.slack.dm(user) if m["ts"] == message["ts"]]
     assert bot.slack.click(user, labeled, ids.UNDO).status_code == 200
     bot.settle()
@@ -114,12 +120,7 @@ def test_an_undone_second_opinion_out_with_another_expert_offers_no_rival_copy(
 ) -> None:
     # every example asks two experts: after Alice's label it goes on to Bob
     projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0)
-    bot.slack.command(U1)
-    bot.settle()
-    (message,) = bot.slack.open_examples(U1)
-    eid = example_id(message)
-    bot.slack.choose(U1, message, _truth(bot, pair, message))
-    bot.settle()
+    message, eid = _label_first(bot, pair, U1)
     bot.slack.command(U2)
     bot.settle()
     assert [example_id(m) for m in bot.slack.open_examples(U2)] == [eid]
@@ -145,12 +146,7 @@ def test_a_delivery_between_the_undo_and_its_post_leaves_one_copy(
     from bot import flow
     from engine import labeling
 
-    bot.slack.command(U1)
-    bot.settle()
-    (message,) = bot.slack.open_examples(U1)
-    eid = example_id(message)
-    bot.slack.choose(U1, message, _truth(bot, pair, message))
-    bot.settle()
+    message, eid = _label_first(bot, pair, U1)
     # Alice answers her next example too, so that the undone one is what a delivery hands her
     (other,) = bot.slack.open_examples(U1)
     bot.slack.choose(U1, other, _truth(bot, pair, other))
