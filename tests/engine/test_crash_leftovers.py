@@ -248,6 +248,7 @@ def test_the_patterns_are_the_names_the_writers_use(tmp_path: Path) -> None:
                 np.zeros(2, dtype="<u8"),
                 np.zeros((2, 2), dtype=np.int64),
                 np.zeros((2, 2), dtype=np.float32),
+                approximate=False,
             )
         cache = embeddings.EmbeddingCache(tmp_path / "embeddings", "enc")
         with pytest.raises(KeyboardInterrupt):
