@@ -436,11 +436,11 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
     ref = messaging.example_ref(services.ws, example_id=example_id)
     note = f"<@{user}> undid the label *{label}*: the example is below again."
     _answered(services, views.info_message(note), channel=channel, ts=ts)
-    card = _current_card(services, user=user, project=ref.project, ref=ref)
     # a delivery to this expert at the same time (/label on another replica) finds the example
     # held for them and posts it: then it is below already, and a second copy would race it
     with _one_delivery_at_a_time(services, user=user, project=ref.project):
         if messaging.delivered_in(services.ws, assignment_id=undone.assignment_id) is None:
+            card = _current_card(services, user=user, project=ref.project, ref=ref)
             services.courier.post(
                 views.labeling_message(card), channel=channel, assignment_id=undone.assignment_id
             )

@@ -504,11 +504,11 @@ class PoolGraph:
         return np.where(sim[:, 0] > (1 - 1e-5) * norms, idx[:, 0], -1)
 
 
-# Up to this many rows the graph is exact (blocked matmul, quadratic: ~6 s at 20k on 2 cores;
+# Up to this many rows the graph is exact (blocked matmul, quadratic: ~7 s at 20k on 2 cores;
 # the label-efficiency pools, 10k and 15k, stay exact to the bit). Above, its lists come from
-# engine.inverted_file: approximate, recall@10 >= 0.99 on text embeddings, 6x faster at 50k,
-# 17x at 100k, 77-94 s at 300k where the exact build takes an estimated 20-50 min
-# (bench/pool_graph.py on 2 shared cores).
+# engine.inverted_file: approximate, recall@10 >= 0.99 on text embeddings, 6.9x faster at 50k,
+# 13x at 100k, 87 s at 300k where the exact build takes an estimated ~28 min
+# (bench/pool_graph.py on 2 shared cores, 2026-12-03).
 EXACT_MAX_ROWS = 20_000
 
 
