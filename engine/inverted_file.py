@@ -2,10 +2,11 @@
 
 The exact lists compare every row with every other, O(n^2 d): 37-47 s at 50k rows on 2 cores,
 about half an hour at 300k. Here spherical k-means (fit on a sample) cuts the pool into
-``CELLS_PER_ROOT`` * sqrt(n) cells, and each row is compared only with the rows of its
-``PROBE`` nearest cells (its own among them): the IVF of Jegou et al. 2011 ("Product quantization for nearest neighbor
-search") without quantizing, so similarities are exact dot products and the only error is a
-neighbour outside the probed cells. With c sqrt(n) cells the search is O(n^1.5 d probe / c).
+``CELLS_PER_ROOT`` * sqrt(n) cells, and each row is compared only with the rows of its ``PROBE``
+nearest cells (its own among them): the IVF of Jegou et al. 2011 ("Product quantization for
+nearest neighbor search") without quantizing, so similarities are exact dot products and the
+only error is a neighbour outside the probed cells. With c sqrt(n) cells the search is O(n^1.5 d
+probe / c).
 
 The search runs cell by cell: the rows that probe a cell are multiplied with its members in one
 matmul (in blocks of bounded size, ``knn_block``), and each row's running top-k is merged with
