@@ -114,8 +114,8 @@ def label(
 
     Keys: a number labels the example · s skip (for good: a skipped example waits for other
     experts, never for you again) · f flag (asks why; the example leaves everyone's queue until
-    `labelbot flags resolve`) · u undo the last label · t train now · q quit (Ctrl-D and Ctrl-C
-    too: the example goes back to the pool)."""
+    `labelbot flags resolve`) · u undo the last label (its example comes back, to be labeled
+    again) · t train now · q quit (Ctrl-D and Ctrl-C too: the example goes back to the pool)."""
     ws = workspace()
     who = annotator or login_name()
     if retrain_every is None:
@@ -149,8 +149,7 @@ def label(
                 if last is None:
                     err.print("nothing to undo")
                 else:
-                    labeling.undo(ws, annotation_id=last.annotation_id, annotator=who)
-                    out.print(f"undone: {last.label}")
+                    _undo(ws, name, who, last, shown=task.example_id)
                     last = None
             elif answer == "t":
                 _retrain(ws, name)
@@ -221,6 +220,23 @@ def project_retrain_every(ws: Workspace, project: str) -> int:
     from engine import jobs, projects  # torch and scikit-learn load only when needed
 
     return jobs.retrain_every(projects.get_project(ws, project).settings)
+
+
+def _undo(ws: Workspace, project: str, who: str, last: labeling.LabelResult, *, shown: int) -> None:
+    """Retract the last label and show its example next, to be labeled again: the example on
+    screen goes back to the pool, and the undone one is held for this expert meanwhile (as
+    Slack's Undo does), or left to the expert who has it now for a second opinion."""
+    relabel = labeling.undo_to_relabel(ws, annotation_id=last.annotation_id, annotator=who)
+    if relabel is not None and relabel.assignment_id is None:
+        out.print(
+            f"undone: {last.label} (another expert has that example now: it comes back to you "
+            "if it still needs your label)",
+            highlight=False,
+        )
+        return
+    out.print(f"undone: {last.label} — label it again:", highlight=False)
+    if relabel is not None and relabel.example_id != shown:
+        hand_back(ws, project, shown, who)
 
 
 def hand_back(ws: Workspace, project: str, example_id: int, who: str) -> None:

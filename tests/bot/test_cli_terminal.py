@@ -3,6 +3,7 @@ back, text prints as typed, options refuse nonsense."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -93,3 +94,38 @@ def test_every_key_is_understood_and_nonsense_is_not(tmp_path: Path) -> None:
     refused = re.findall(r"not understood: '([^']*)'", result.output)
     assert refused == ["²"], result.output
     assert "no label 9: choose 1–2" in result.output  # a number, but no label's
+
+
+def test_undo_brings_the_undone_example_back_and_holds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """u shows the undone example next, held for this expert while they decide, and hands back
+    the one that was on screen. Before, the example on screen came back and the undone one went
+    to the pool: the expert had no way to label it again, and anyone could be sent it."""
+    from bot.cli import interactive
+    from bot.cli.common import workspace
+
+    runner = _project(tmp_path)
+    answers = iter(["1", "u", "2", "q"])
+    asked_bob: list[int | None] = []
+
+    def ask(prompt: str) -> str | None:
+        answer = next(answers)
+        if answer == "2":  # at the prompt after the undo: what would bob be sent now?
+            task = labeling.next_task(workspace(), project="p", annotator="bob")
+            asked_bob.append(None if task is None else task.example_id)
+        return answer
+
+    monkeypatch.setattr(interactive, "ask", ask)
+    result = runner.invoke(app, ["label", "p", "--annotator", "ann"])
+    assert result.exit_code == 0, result.output
+    first, second, again = (int(n) for n in re.findall(r"example (\d+)", result.output)[:3])
+    assert "undone: a — label it again" in result.output
+    assert again == first and second != first
+    assert asked_bob and asked_bob[0] != first  # held for ann: bob was sent another one
+    flat = " ".join(result.output.split())
+    shown_first = min((t for t, _ in TEXTS), key=lambda t: flat.find(t) % (len(flat) + 1))
+    exported = runner.invoke(app, ["export", "p", "--format", "jsonl"]).output
+    labeled = {row["text"]: row["label"] for row in map(json.loads, exported.splitlines())}
+    assert labeled[shown_first] == "b"  # the relabel stands, on the undone example
+    assert sum(label is not None for label in labeled.values()) == 1  # and nothing else
