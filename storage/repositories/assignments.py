@@ -84,15 +84,18 @@ def get_open_assignment(
     now: datetime | None = None,
     purposes: Sequence[str] = LABELING,
 ) -> Assignment | None:
-    """The annotator's unexpired open assignment of one of ``purposes`` (labeling by default)."""
+    """The annotator's unexpired open assignment of one of ``purposes`` (labeling by default);
+    the oldest when they hold two (the example an undo gives back to them, and the next one)."""
     return session.exec(
-        select(Assignment).where(
+        select(Assignment)
+        .where(
             Assignment.project_id == project_id,
             Assignment.annotator == annotator,
             Assignment.status == "open",
             col(Assignment.purpose).in_(purposes),
             col(Assignment.expires_at) >= (now or utcnow()),
         )
+        .order_by(col(Assignment.created_at), col(Assignment.id))
     ).first()
 
 
