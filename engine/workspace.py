@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,16 +25,66 @@ if TYPE_CHECKING:
 # long-running `labelbot serve` grew with every model it trained or loaded. Everything kept is
 # read again from its file (a model, a pool graph) or recomputed when it is gone.
 MEMO_LIMIT = 64
+# ... and the bytes of the arrays they hold, each array counted once (a model trained in this
+# process shares its pool's vectors with the pool graph). A blend model holds its pool's
+# label-spreading distributions (n x C) and, read from its file, its own copy of the pool's
+# vectors (n x 384): `labelbot serve` answering predictions for a project of 100,000 examples
+# kept 154 MB more after every retrain (bench/memo_memory.py: 1.85 GB after 12, so ~10 GB after
+# 64; now 0.93 GB from the 6th on). The newest entry stays whatever its size.
+MEMO_BYTES = 1 << 30
+
+
+def footprint(values: Iterable[Any]) -> int:
+    """Bytes of the numpy arrays (and scipy sparse matrices' arrays) held by ``values``, through
+    dataclass fields, tuples, lists and dict values, each array counted once."""
+    seen: dict[int, int] = {}
+    for value in values:
+        _arrays(value, seen, depth=0)
+    return sum(seen.values())
+
+
+def _arrays(value: Any, seen: dict[int, int], *, depth: int) -> None:
+    if isinstance(value, np.ndarray):
+        base = value
+        while isinstance(base.base, np.ndarray):  # a view holds its base's memory
+            base = base.base
+        seen[id(base)] = base.nbytes
+        return
+    if depth > 3 or isinstance(value, str | bytes | int | float):
+        return
+    if hasattr(value, "indptr") and hasattr(value, "data"):  # scipy.sparse CSR/CSC
+        for part in (value.data, value.indices, value.indptr):
+            _arrays(part, seen, depth=depth + 1)
+        return
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts: Any = (getattr(value, f.name) for f in dataclasses.fields(value))
+    elif isinstance(value, tuple | list):
+        parts = value
+    elif isinstance(value, dict):
+        parts = value.values()
+    else:
+        return
+    for part in parts:
+        _arrays(part, seen, depth=depth + 1)
 
 
 class Memo(dict[Any, Any]):
-    """A dict that keeps at most ``limit`` entries: setting a key makes it the newest, and the
-    oldest go beyond the limit. Its views are copies, taken under a lock: a thread may iterate
-    it while another sets a key (a plain dict raises "changed size during iteration")."""
+    """A dict that keeps at most ``limit`` entries holding at most ``max_bytes`` of arrays
+    (:func:`footprint`): setting a key makes it the newest, and the oldest go beyond either
+    bound (the newest stays, however large). Its views are copies, taken under a lock: a thread
+    may iterate it while another sets a key (a plain dict raises "changed size during
+    iteration")."""
 
-    def __init__(self, items: Mapping[Any, Any] | None = None, *, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        items: Mapping[Any, Any] | None = None,
+        *,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         super().__init__()
         self.limit = MEMO_LIMIT if limit is None else limit
+        self.max_bytes = MEMO_BYTES if max_bytes is None else max_bytes
         self._lock = threading.RLock()
         for key, value in (items or {}).items():
             self[key] = value
@@ -44,6 +95,14 @@ class Memo(dict[Any, Any]):
             super().__setitem__(key, value)
             while len(self) > self.limit:
                 super().__delitem__(next(super().__iter__()))
+            while len(self) > 1 and footprint(super().values()) > self.max_bytes:
+                super().__delitem__(next(super().__iter__()))
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the arrays its entries hold, each counted once."""
+        with self._lock:
+            return footprint(list(super().values()))
 
     def __iter__(self) -> Iterator[Any]:
         with self._lock:
