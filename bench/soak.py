@@ -30,7 +30,7 @@ Checks, each a line of the table:
   application_name each process is given through PGAPPNAME); models trained.
 
     .venv/bin/python bench/soak.py [--duration 300] [--experts 6] [--replicas 2]
-                                   [--db postgres|sqlite] [--labels 10] [--per-label 40]
+                                   [--db postgres|sqlite] [--labels 10] [--per-label 100]
                                    [--think 1.0] [--keep]
 
 --keep leaves the work folder (each process's log, and timeline.txt: every request and every
@@ -43,6 +43,7 @@ import argparse
 import collections
 import copy
 import csv
+import json
 import os
 import random
 import re
@@ -783,6 +784,13 @@ def run(args: argparse.Namespace) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _names(labels: object) -> str:
+    """A proposal's labels as stored (JSON: a list, or its text on SQLite)."""
+    if isinstance(labels, str):
+        labels = json.loads(labels)
+    return " + ".join(str(name) for name in labels or [])  # type: ignore[attr-defined]
+
+
 def report(args: argparse.Namespace, api: RecordingSlack, engine: sa.Engine, url: str,
            procs: list[Proc], gold: dict[int, str], labels: list[str], mix: dict[str, float],
            workdir: Path) -> None:  # fmt: skip
@@ -830,6 +838,8 @@ def report(args: argparse.Namespace, api: RecordingSlack, engine: sa.Engine, url
         read = conn.execute(sa.text("SELECT status, count(*) FROM model_runs GROUP BY status"))
         models: dict[str, int] = {str(r[0]): int(r[1]) for r in read.all()}
         votes = conn.execute(sa.text("SELECT count(*) FROM annotations")).scalar_one()
+        proposed = conn.execute(sa.text("SELECT kind, labels, status FROM proposals ORDER BY id"))
+        proposals = [(str(r[0]), _names(r[1]), str(r[2])) for r in proposed.all()]
     dead = [p.name for p in procs if p.popen.poll() is not None]
     dump_timeline(workdir / "timeline.txt", api, stats, args.experts)
 
@@ -883,6 +893,10 @@ def report(args: argparse.Namespace, api: RecordingSlack, engine: sa.Engine, url
     row("digest charts uploaded", len(api.calls("files.completeUploadExternal")))
     row("models (by status)", models)
     row("votes in the database", votes)
+    kinds = collections.Counter(kind for kind, _, _ in proposals)
+    fates = collections.Counter(status for _, _, status in proposals)
+    row("proposals in the database", len(proposals),
+        f"{dict(kinds)}; {dict(fates)}")  # fmt: skip
     row(f"experts waiting {WAIT_S:g} s in vain", stats.stuck, "then they type /label")
     row("expert threads failed", len(stats.failures))
     for f in stats.failures[:3]:
@@ -907,6 +921,10 @@ def report(args: argparse.Namespace, api: RecordingSlack, engine: sa.Engine, url
         print("ephemeral answers (what experts were told):")
         for text, n in ephemerals.most_common(8):
             print(f"  {n:>4} x {text}")
+    if proposals:
+        print("proposals (kind, labels, status), oldest first:")
+        for kind, names, status in proposals:
+            print(f"  {kind:<6} {names}  {status}")
     for name, found in logs.items():
         for text, n in found["samples"]:
             print(f"  {name}: {n} x {text}")
@@ -928,7 +946,9 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--labels", type=int, default=10, help="Banking77 intents (>15: a menu)")
-    parser.add_argument("--per-label", type=int, default=40)
+    parser.add_argument(
+        "--per-label", type=int, default=100, help="examples per label (100: clicks last 5 min)"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="labeled rows imported per label")
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds before a click")
     parser.add_argument("--skip", type=float, default=0.06)
