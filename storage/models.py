@@ -346,6 +346,9 @@ class TaxonomyProposal(SQLModel, table=True):
     evidence_strength: float = 0.0
     message: str = ""
     status: str = Field(default="open", max_length=20)  # open|approved|rejected|applied|superseded
+    # How many refreshes have found it (one that reopens it included): the bot posts it once a
+    # second one does, or once it has stood for an hour (engine.proposing.unposted).
+    times_found: int = Field(default=1, sa_column_kwargs={"server_default": "2"})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     decided_by: str | None = Field(default=None, max_length=200)

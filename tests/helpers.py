@@ -9,9 +9,11 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from engine import labeling, projects, training
 from engine.workspace import Workspace
+from storage.models import TaxonomyProposal
 
 SLICE_LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
 
@@ -81,3 +83,13 @@ def sigkill(process: subprocess.Popen[str]) -> None:
     """Kill ``process`` as the OOM killer or `kill -9` would, and see that it died of it."""
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=60) == -signal.SIGKILL
+
+
+def save_found_twice(**fields: Any) -> tuple[TaxonomyProposal, bool]:
+    """``storage.repositories.proposals.save_open_proposal`` twice, as two refreshes in a row
+    leave a proposal they both find: the bot posts it (``engine.proposing.unposted``) only then,
+    or once it has stood for an hour. Returns the second save's (row, created)."""
+    from storage.repositories import proposals
+
+    proposals.save_open_proposal(**fields)
+    return proposals.save_open_proposal(**fields)

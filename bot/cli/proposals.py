@@ -115,6 +115,7 @@ def _record(row: TaxonomyProposal) -> dict[str, Any]:
         "evidence": row.evidence,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
+        "times_found": row.times_found,  # refreshes that found it; Slack gets it from 2 (or 1 h)
         "decided_by": row.decided_by,
         "decided_at": row.decided_at.isoformat() if row.decided_at else None,
         "reason": row.reason,

@@ -44,7 +44,7 @@ def save_open_proposal(
     keeps its id and its Slack message), else the latest one with ``key`` superseded since
     ``reopen_since``, open again (its message shows it again, instead of a new post: a
     proposal near a detector's threshold comes and goes as labels arrive), else a new one.
-    Returns (row, created)."""
+    ``times_found`` counts the saves that found it. Returns (row, created)."""
     fields: dict[str, Any] = {
         "kind": kind,
         "labels": list(labels),
@@ -72,6 +72,7 @@ def save_open_proposal(
                 raise
     for name, value in fields.items():
         setattr(row, name, value)
+    row.times_found += 1
     row.updated_at = now or utcnow()
     session.add(row)
     return row, created

@@ -54,10 +54,10 @@ from engine.forecast import Forecast, StopAdvice
 from engine.leaderboard import Standing
 from storage.db import session_scope
 from storage.repositories import projects as project_repo
-from storage.repositories import proposals as proposal_repo
 from tests.bot.conftest import Bot
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_client import choices, elements
+from tests.helpers import save_found_twice
 
 U1 = "U0ALICE"
 CHANNEL = "C0BUDGET"
@@ -424,7 +424,7 @@ def test_a_proposal_with_huge_evidence_is_posted_to_the_channel(bot: Bot) -> Non
     with session_scope(bot.ws.db) as session:
         found = project_repo.get_project(session=session, name="clinc150")
         assert found.id is not None
-        proposal_repo.save_open_proposal(
+        save_found_twice(
             session=session, project_id=found.id, kind="split", labels=[NAMES[0]],
             key=proposing.key_text(["split", NAMES[0]]), score=0.8, evidence=evidence,
             evidence_strength=1.0, message="&" * 5000,

@@ -29,6 +29,7 @@ from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.fakes import payloads
 from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_client import example_id
+from tests.helpers import save_found_twice
 
 ADMIN, EXPERT = "U0ADMIN", "U0EXPERT"
 LONG = "x" * 5000 + " <!channel> & more"
@@ -38,7 +39,7 @@ def _propose(bot: Bot, kind: str, labels: list[str], evidence: dict[str, Any], m
     with session_scope(bot.ws.db) as session:
         found = project_repo.get_project(session=session, name=PROJECT)
         assert found.id is not None
-        row, _ = repo.save_open_proposal(
+        row, _ = save_found_twice(
             session=session, project_id=found.id, kind=kind, labels=labels,
             key=proposing.key_text([kind, *labels]), score=0.8, evidence=evidence,
             evidence_strength=1.0, message=msg,
@@ -101,6 +102,26 @@ def test_proposal_is_posted_once_with_its_evidence_and_buttons(
     row = proposing.get_proposal(bot.ws, pid)
     assert (row.channel, row.message_ts) == (CHANNEL, message["ts"])
     assert not bot.api.warnings
+
+
+def test_a_proposal_is_posted_once_a_second_refresh_finds_it(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Near a detector's threshold a proposal comes and goes as labels arrive: found by one
+    refresh it waits (the next one supersedes most such); found again, it is posted."""
+    fields: dict[str, Any] = {"kind": "merge", "labels": ["age_limit", "exchange_rate"],
+                              "key": proposing.key_text(["merge", "age_limit", "exchange_rate"]),
+                              "score": 0.8, "evidence": {}, "evidence_strength": 1.0,
+                              "message": "merge them"}  # fmt: skip
+    project_id = int(projects.get_project(bot.ws, PROJECT).id or 0)
+    with session_scope(bot.ws.db) as session:
+        repo.save_open_proposal(session=session, project_id=project_id, **fields)
+    post = proposal_poster(bot.services)
+    assert post() == 0 and not bot.api.messages(CHANNEL)  # before, posted at once
+    with session_scope(bot.ws.db) as session:  # the next refresh finds it again
+        repo.save_open_proposal(session=session, project_id=project_id, **fields)
+    assert post() == 1
+    assert "merge them" in _posted(bot)["text"]
 
 
 def test_a_proposal_found_again_shows_its_buttons_in_the_same_message(

@@ -22,9 +22,9 @@ from storage.db import session_scope
 from storage.models import DiscussionThread
 from storage.repositories import feedback
 from storage.repositories import projects as project_repo
-from storage.repositories import proposals as proposal_repo
 from tests.bot.conftest import slack_settings
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.helpers import save_found_twice
 
 PROJECT, CHANNEL = "bank", "C0SLOW"
 LABELS = ["card_arrival", "age_limit", "atm_support"]
@@ -88,7 +88,7 @@ def _propose(ws: Workspace, kind: str, labels: list[str]) -> int:
     with session_scope(ws.db) as session:
         found = project_repo.get_project(session=session, name=PROJECT)
         assert found.id is not None
-        row, _ = proposal_repo.save_open_proposal(
+        row, _ = save_found_twice(
             session=session, project_id=found.id, kind=kind, labels=labels,
             key=proposing.key_text([kind, *labels]), score=0.8, evidence={},
             evidence_strength=1.0, message=f"{kind} {' and '.join(labels)}",

@@ -18,9 +18,9 @@ from engine import jobs, labeling, projects, proposing, training
 from storage.db import session_scope
 from storage.models import Lease, utcnow
 from storage.repositories import projects as project_repo
-from storage.repositories import proposals as proposal_repo
 from tests.bot.conftest import BOT_TOKEN, CHANNEL, LABELS, PROJECT, Bot
 from tests.fakes.refusing import RefusingSlackAPI
+from tests.helpers import save_found_twice
 
 pytestmark = pytest.mark.parametrize("db_url_and_schema", ["sqlite"], indirect=True)
 
@@ -63,7 +63,7 @@ def two(bot: Bot, bank: dict[str, str], banking_slice, tmp_path: Path) -> Bot:  
 def _propose(bot: Bot, project: str, labels: list[str]) -> int:
     with session_scope(bot.ws.db) as session:
         found = project_repo.get_project(session=session, name=project)
-        row, _ = proposal_repo.save_open_proposal(
+        row, _ = save_found_twice(
             session=session, project_id=int(found.id or 0), kind="merge", labels=labels,
             key=proposing.key_text(["merge", *labels]), score=0.8,
             evidence={"confusion": 0.3, "mixing": 0.2, "counts": {}, "examples": {}},

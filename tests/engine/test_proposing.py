@@ -389,9 +389,14 @@ def test_proposal_cycle_follows_the_active_model_and_digest_lists_them(
     assert posted and posted[0][0] == "bank" and posted[0][1] > 0
     assert jobs.proposal_cycle(ws) == []  # same model: nothing new to look at
     assert proposing.last_refreshed(ws, "bank") is not None
-    assert [p.id for p in proposing.unposted(ws, "bank")] == [
-        p.id for p in proposing.list_proposals(ws, "bank")
-    ]
+    # found by one refresh: not posted yet, unless it stands for an hour with no refresh since
+    everyone = [p.id for p in proposing.list_proposals(ws, "bank")]
+    assert proposing.unposted(ws, "bank") == []
+    later = utcnow() + proposing.CONFIRM_AFTER + timedelta(seconds=1)
+    assert [p.id for p in proposing.unposted(ws, "bank", now=later)] == everyone
+    # a second refresh finds them again: the bot may post them now
+    assert [p.id for p in proposing.refresh_proposals(ws, "bank")] == everyone
+    assert [p.id for p in proposing.unposted(ws, "bank")] == everyone
     first = proposing.list_proposals(ws, "bank")[0]
     proposing.record_message(ws, first.id, channel="C1", message_ts="1.0")
     assert first.id not in {p.id for p in proposing.unposted(ws, "bank")}
