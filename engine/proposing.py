@@ -53,8 +53,9 @@ REFRESH_INTERVAL = timedelta(days=1)  # after this long, any change at all makes
 # and goes as the first labels arrive (bench/soak.py saw one merge posted twice within seconds).
 REOPEN_WITHIN = timedelta(hours=1)
 # The bot posts a proposal once a second refresh finds it, or once it has stood this long with
-# no refresh since (a quiet project): bench/soak.py's oracle labeling of a 10-label project
-# found 7 proposals in 40 refreshes, none of them in two in a row, and each had been posted.
+# no refresh since (a quiet project): a 10-label project labeled by oracle, 25 labels between
+# refreshes, got 7 proposals in 40 refreshes, none found by two in a row, and every one was
+# posted; bench/soak.py's runs posted 6-11 in 5 minutes, 1-2 with this wait (bench/README.md).
 CONFIRM_REFRESHES = 2
 CONFIRM_AFTER = timedelta(hours=1)
 POOL_SAMPLE = 50_000  # unlabeled examples the detectors see: ~300 per label for 150 labels
