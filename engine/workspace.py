@@ -70,10 +70,10 @@ def _arrays(value: Any, seen: dict[int, int], *, depth: int) -> None:
 
 class Memo(dict[Any, Any]):
     """A dict that keeps at most ``limit`` entries holding at most ``max_bytes`` of arrays
-    (:func:`footprint`): setting a key makes it the newest, and the oldest go beyond either
-    bound (the newest stays, however large). Its views are copies, taken under a lock: a thread
-    may iterate it while another sets a key (a plain dict raises "changed size during
-    iteration")."""
+    (:func:`footprint`): setting a key, or reading it with ``get``, makes it the newest, and
+    the oldest go beyond either bound (the newest stays, however large). Its views are
+    copies, taken under a lock: a thread may iterate it while another sets a key (a plain dict
+    raises "changed size during iteration")."""
 
     def __init__(
         self,
@@ -97,6 +97,16 @@ class Memo(dict[Any, Any]):
                 super().__delitem__(next(super().__iter__()))
             while len(self) > 1 and footprint(super().values()) > self.max_bytes:
                 super().__delitem__(next(super().__iter__()))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The entry, made the newest (the oldest go first: a pool graph read at every retrain
+        stays, older models go)."""
+        with self._lock:
+            if not super().__contains__(key):
+                return default
+            value = super().pop(key)
+            super().__setitem__(key, value)
+            return value
 
     @property
     def nbytes(self) -> int:

@@ -30,6 +30,10 @@ def test_the_oldest_entries_go_once_the_arrays_exceed_the_budget() -> None:
         memo[("model", i)] = _block(3)
     assert list(memo) == [("model", 1), ("model", 2), ("model", 3)]  # 9 MB kept, not 12
     memo[("model", 1)] = memo[("model", 1)]  # set again: the newest
+    assert memo.get(("model", 2)) is not None  # read: the newest too (the graph read each retrain)
+    memo["other"] = _block(3)
+    assert list(memo) == [("model", 1), ("model", 2), "other"]  # 3 went, not 2
+    assert memo.get("gone", 7) == 7
     memo["big"] = _block(25)  # larger than the budget alone: it stays, and only it
     assert list(memo) == ["big"] and memo.nbytes == 25 * MB
 
