@@ -159,7 +159,7 @@ def _graph(ws: Workspace, pool: Pool) -> PoolGraph:
     # The kNN graph costs seconds on 10k examples: build it once per pool content, in this
     # process (the memo) and across processes and imports (the file engine.pool_graph keeps).
     key = ("graph", pool.project_id, len(pool.example_ids), int(pool.example_ids[-1]))
-    graph = ws.memo.get(key)
+    graph: PoolGraph | None = ws.memo.get(key)
     if graph is None:
         path = graph_path(ws.settings.data_dir, encoder=ws.encoder.name, project_id=pool.project_id)
         graph = pool_graph(pool.X, path=path)
