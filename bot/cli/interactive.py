@@ -227,7 +227,10 @@ def _undo(ws: Workspace, project: str, who: str, last: labeling.LabelResult, *, 
     screen goes back to the pool, and the undone one is held for this expert meanwhile (as
     Slack's Undo does), or left to the expert who has it now for a second opinion."""
     relabel = labeling.undo_to_relabel(ws, annotation_id=last.annotation_id, annotator=who)
-    if relabel is not None and relabel.assignment_id is None:
+    if relabel is None:  # the same undo from another terminal of theirs, a moment before
+        out.print(f"undone: {last.label}", highlight=False)
+        return
+    if relabel.assignment_id is None:
         out.print(
             f"undone: {last.label} (another expert has that example now: it comes back to you "
             "if it still needs your label)",
@@ -235,7 +238,7 @@ def _undo(ws: Workspace, project: str, who: str, last: labeling.LabelResult, *, 
         )
         return
     out.print(f"undone: {last.label} — label it again:", highlight=False)
-    if relabel is not None and relabel.example_id != shown:
+    if relabel.example_id != shown:
         hand_back(ws, project, shown, who)
 
 
