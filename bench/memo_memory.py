@@ -10,9 +10,9 @@ bounded by a count only (64 entries), so a process that saw 64 retrains of a lar
 
 The bench builds a project of ``--pool`` examples (20 labels; the fake encoder of
 bench/predict_memory.py, so that a large pool takes seconds to embed, not hours), then
-``--retrains`` times: ``--per-round`` more labels by import, a retrain (``--kind``) (the worker: the
-training process's own memo), and a prediction through the predict API's code in a second
-workspace (a serve replica: the new active model read from its file). Every entry either
+``--retrains`` times: ``--per-round`` more labels by import, a retrain of kind ``--kind`` (the
+worker: the training process's own memo), and a prediction through the predict API's code in a
+second workspace (a serve replica: the new active model read from its file). Every entry either
 memo receives is also set in a memo bounded by the count alone (the behaviour before), so both
 are measured on the same models in the same run. "MB held" is the bytes of the numpy arrays
 the memo keeps alive, each array counted once (``engine.workspace.footprint``).
@@ -25,15 +25,13 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from predict_memory import LABELS, _text, open_ws  # noqa: E402  (bench/, the script's folder)
+# bench/, the script's folder; it puts the checkout on sys.path for the engine imports below
+from predict_memory import LABELS, _text, open_ws
 
 MB = 1 << 20
 
