@@ -21,7 +21,7 @@ from bot.slack_text import escape
 from bot.views.digest import digest_message
 from bot.views.proposals import plain_reason
 from engine import jobs, projects, proposing, rhythm
-from engine.digest import TOP_PROPOSALS, Digest, build_digest, render_chart
+from engine.digest import Digest, build_digest, render_chart
 from engine.leaderboard import weekly_leaderboard
 from engine.workspace import Workspace
 from storage.errors import ConfigurationError
@@ -48,10 +48,11 @@ class NobodyTold(ConfigurationError):
     refused); logged as an ERROR already, where it was raised."""
 
 
-def _plain_proposals(ws: Workspace, name: str) -> list[str]:
+def _plain_proposals(ws: Workspace, digest: Digest) -> list[str]:
     """The digest's strongest open proposals, each as its plain-words reason with its number."""
-    rows = proposing.list_proposals(ws, name)[:TOP_PROPOSALS]
-    return [f"`#{row.id}` {plain_reason(proposal_card(name, row))}" for row in rows]
+    rows = {row.id: row for row in proposing.list_proposals(ws, digest.project)}
+    shown = [rows[i] for i in digest.top_proposal_ids if i in rows]
+    return [f"`#{row.id}` {plain_reason(proposal_card(digest.project, row))}" for row in shown]
 
 
 def _off_the_leaderboard(ws: Workspace, digest: Digest) -> set[str]:
@@ -79,7 +80,7 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
             f"project {name!r} has no channel: `labelbot project set {name} --channel C0123`"
         )
     payload = digest_message(digest, leaderboard=weekly_leaderboard(ws, name),
-                             proposals=_plain_proposals(ws, name),
+                             proposals=_plain_proposals(ws, digest),
                              unnamed=_off_the_leaderboard(ws, digest))  # fmt: skip
     try:
         # https://docs.slack.dev/reference/methods/chat.postMessage

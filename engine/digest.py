@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import taxonomy
+from engine import proposing, taxonomy
 from engine.charts import chart_names, fit_fonts
 from engine.consensus import AgreementReport, agreement_report
 from engine.evaluation import (
@@ -82,8 +82,11 @@ class Digest:
     open_flags: int
     open_discussions: int
     generated_at: datetime = field(default_factory=utcnow)
-    open_proposals: int = 0  # taxonomy changes the model proposes, waiting for an admin
+    # taxonomy changes the model proposes, waiting for an admin: the confirmed ones, as the
+    # channel gets them (engine.proposing.confirmed); one a single refresh found waits
+    open_proposals: int = 0
     top_proposals: list[str] = field(default_factory=list)  # the strongest ones' messages
+    top_proposal_ids: list[int] = field(default_factory=list)  # and their ids
     agreement: AgreementReport | None = None  # expert agreement on multi-labeled examples
     open_reviews: int = 0  # likely mislabels waiting for a second expert
     per_class_source: str = "cv"  # "audit" or "cv": what per_class_f1 and weakest are
@@ -210,7 +213,7 @@ class Digest:
             f"{counted(self.open_discussions, 'open discussion')}"
         )
         if self.open_proposals:
-            lines.append(f"{self.open_proposals} open taxonomy proposals:")
+            lines.append(f"{counted(self.open_proposals, 'open taxonomy proposal')}:")
             lines += [f"  - {m}" for m in self.top_proposals]
         said = self.agreement  # once second opinions exist, or an import disagrees with someone
         if said is not None and (said.examples or said.waiting or said.disagreements):
@@ -289,7 +292,12 @@ def build_digest(
         active = models.get_active_model_run(session=session, project_id=project.id)
         open_flags = flags.count_open_flags(session=session, project_id=project.id)
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
-        proposed = proposals.list_proposals(session=session, project_id=project.id)
+        moment = now or utcnow()
+        proposed = [
+            p
+            for p in proposals.list_proposals(session=session, project_id=project.id)
+            if proposing.confirmed(p, moment)
+        ]
         active_labels = tax_repo.active_names(session=session, project_id=project.id)
         if labeled is None:
             labeled = len(feedback.current_labels(session=session, project_id=project.id))
@@ -339,9 +347,10 @@ def build_digest(
         stop=stop,
         open_flags=open_flags,
         open_discussions=discussions,
-        generated_at=now or utcnow(),
+        generated_at=moment,
         open_proposals=len(proposed),
         top_proposals=[p.message for p in proposed[:TOP_PROPOSALS]],
+        top_proposal_ids=[p.id for p in proposed[:TOP_PROPOSALS] if p.id is not None],
         agreement=agreement_report(ws, name),
         open_reviews=review_counts(ws, project=name)["open"],
         per_class_source=per_class.source or "cv",

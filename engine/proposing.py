@@ -310,18 +310,23 @@ def get_proposal(
 
 
 def unposted(ws: Workspace, project: str, *, now: datetime | None = None) -> list[TaxonomyProposal]:
-    """Open proposals the bot has not posted yet (no message recorded) and may post now: found
-    by a second refresh (``CONFIRM_REFRESHES``), or standing for ``CONFIRM_AFTER`` with no
-    refresh since to say otherwise (a quiet project). One found by a single refresh waits:
-    near a detector's threshold proposals come and go as labels arrive, and the next refresh,
-    after the next retrain, supersedes most of them (bench/README.md, Soak)."""
+    """Open proposals the bot has not posted yet (no message recorded) and may post now
+    (:func:`confirmed`)."""
     now = now or utcnow()
-    return [
-        p
-        for p in list_proposals(ws, project)
-        if p.message_ts is None
-        and (p.times_found >= CONFIRM_REFRESHES or _aware(p.created_at) <= now - CONFIRM_AFTER)
-    ]
+    return [p for p in list_proposals(ws, project) if p.message_ts is None and confirmed(p, now)]
+
+
+def confirmed(proposal: TaxonomyProposal, now: datetime) -> bool:
+    """Whether ``proposal`` is firm enough to show the channel: posted already, found by a
+    second refresh (``CONFIRM_REFRESHES``), or standing for ``CONFIRM_AFTER`` with no refresh
+    since to say otherwise (a quiet project). One found by a single refresh waits: near a
+    detector's threshold proposals come and go as labels arrive, and the next refresh, after
+    the next retrain, supersedes most of them (bench/README.md, Soak)."""
+    return (
+        proposal.message_ts is not None
+        or proposal.times_found >= CONFIRM_REFRESHES
+        or _aware(proposal.created_at) <= now - CONFIRM_AFTER
+    )
 
 
 def _aware(moment: datetime) -> datetime:

@@ -103,7 +103,8 @@ def digest_message(
         whole = shown == bullets  # every top one listed: "(top N)" says which
         top = f" (top {len(bullets)})" if whole and d.open_proposals > len(bullets) else ""
         text = "\n".join(shown)
-        blocks.append(section(f"*{d.open_proposals} taxonomy proposals open*{top}\n{text}"))
+        opened = counted(d.open_proposals, "taxonomy proposal")
+        blocks.append(section(f"*{opened} open*{top}\n{text}"))
     if leaderboard:
         blocks.append(section(_leaderboard(leaderboard)))
     blocks.append(

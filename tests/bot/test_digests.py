@@ -14,7 +14,7 @@ from storage.db import session_scope
 from storage.errors import ConfigurationError
 from storage.repositories import projects as project_repo
 from storage.repositories import proposals as proposal_repo
-from tests.helpers import label_next, load_slice
+from tests.helpers import label_next, load_slice, save_found_twice
 
 
 @pytest.fixture
@@ -31,12 +31,19 @@ def _trained(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_digest_posts_blocks_and_uploads_the_chart(trained, slack_api, slack_client) -> None:  # type: ignore[no-untyped-def]
-    with session_scope(trained.db) as session:  # an open proposal (detection: test_proposing)
+    with session_scope(trained.db) as session:  # open proposals (detection: test_proposing)
         found = project_repo.get_project(session=session, name="bank")
-        proposal_repo.save_open_proposal(
+        save_found_twice(
             session=session, project_id=int(found.id or 0), kind="rare", labels=["age_limit"],
             key='["rare", "age_limit"]', score=0.7, evidence={"count": 2, "suggestion": "gather"},
             evidence_strength=1.0, message="age_limit has 2 examples (out-of-fold F1 0.10)",
+        )  # fmt: skip
+        # found by one refresh only: the channel does not get it yet, nor does the digest
+        proposal_repo.save_open_proposal(
+            session=session, project_id=int(found.id or 0), kind="rare", labels=["card_arrival"],
+            key='["rare", "card_arrival"]', score=0.9, evidence_strength=1.0,
+            evidence={"count": 1, "suggestion": "gather"},
+            message="card_arrival has 1 example (out-of-fold F1 0.00)",
         )  # fmt: skip
     posted = post_digest(slack_client, trained, "bank")
     assert posted.channel == "C42" and posted.ts and posted.file_id
@@ -44,8 +51,9 @@ def test_digest_posts_blocks_and_uploads_the_chart(trained, slack_api, slack_cli
     assert message.params["channel"] == "C42" and "bank digest" in message.params["text"]
     text = str(message.params["blocks"])
     assert "40 new labels" in text and "Model v4" in text and "<@U1> 20" in text
-    (open_,) = proposing.list_proposals(trained, "bank")
+    open_ = next(p for p in proposing.list_proposals(trained, "bank") if p.labels == ["age_limit"])
     assert f"`#{open_.id}` *age_limit* has only 2 examples, too few for the model" in text
+    assert "*1 taxonomy proposal open*" in text and "card_arrival" not in text
     assert "out-of-fold F1" not in text  # plain words, not the detector's statistics
     assert slack_api.calls("files.getUploadURLExternal")
     (done,) = slack_api.calls("files.completeUploadExternal")

@@ -18,6 +18,7 @@ import pytest
 
 from engine import digest, discussions, jobs, labeling, projects, proposing, taxonomy, training
 from engine.datasets import dataset_path
+from engine.forecast import counted
 from storage.db import session_scope
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
 from storage.models import utcnow
@@ -392,8 +393,10 @@ def test_proposal_cycle_follows_the_active_model_and_digest_lists_them(
     # found by one refresh: not posted yet, unless it stands for an hour with no refresh since
     everyone = [p.id for p in proposing.list_proposals(ws, "bank")]
     assert proposing.unposted(ws, "bank") == []
+    assert digest.build_digest(ws, "bank").open_proposals == 0  # nor listed in the digest
     later = utcnow() + proposing.CONFIRM_AFTER + timedelta(seconds=1)
     assert [p.id for p in proposing.unposted(ws, "bank", now=later)] == everyone
+    assert digest.build_digest(ws, "bank", now=later).top_proposal_ids == everyone[:3]
     # a second refresh finds them again: the bot may post them now
     assert [p.id for p in proposing.refresh_proposals(ws, "bank")] == everyone
     assert [p.id for p in proposing.unposted(ws, "bank")] == everyone
@@ -403,8 +406,8 @@ def test_proposal_cycle_follows_the_active_model_and_digest_lists_them(
 
     d = digest.build_digest(ws, "bank")
     assert d.open_proposals == posted[0][1] and len(d.top_proposals) == min(3, d.open_proposals)
-    assert d.top_proposals[0] == first.message
-    assert f"{d.open_proposals} open taxonomy proposals:" in d.summary()
+    assert d.top_proposals[0] == first.message and d.top_proposal_ids[0] == first.id
+    assert f"{counted(d.open_proposals, 'open taxonomy proposal')}:" in d.summary()
     assert timedelta(0) <= d.generated_at - proposing.last_refreshed(ws, "bank")  # type: ignore[operator]
 
 
