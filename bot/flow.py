@@ -49,8 +49,9 @@ from storage.models import Project
 
 BATCH_SIZE = 5
 log = logging.getLogger(__name__)
-# A channel mention as Slack sends it in a command's text (should_escape: false):
-# <#C0123|name>, or <#C0123> / <#C0123|> without the name.
+# A channel mention as Slack sends it in a command's text (manifest.yml: should_escape: true,
+# so that a typed #channel or @user arrives as its id): <#C0123|name>, or <#C0123> / <#C0123|>
+# without the name.
 CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^<>]*)?>")
 
 

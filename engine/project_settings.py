@@ -101,7 +101,7 @@ def parse_settings(pairs: Mapping[str, str]) -> dict[str, Any]:
             elif key in _BOOLS:
                 parsed[key] = _switch(key, text)
             elif key == "admins":
-                parsed[key] = [a.strip().strip("<@>") for a in text.split(",") if a.strip()]
+                parsed[key] = [a for a in text.split(",") if a.strip()]
             else:
                 parsed[key] = text
         except ValueError:
@@ -128,6 +128,8 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     for key in checked:
         if key not in EDITABLE:
             raise InvalidInputError(f"unknown setting {key!r}: use {', '.join(EDITABLE)}")
+    if "admins" in checked:  # ids as typed, or as Slack writes a mention in /label settings
+        checked["admins"] = [projects.as_user_id(str(a)) for a in checked["admins"]]
     if "timezone" in checked:
         try:
             ZoneInfo(str(checked["timezone"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
@@ -39,6 +40,36 @@ from storage.repositories.project_deletion import Contents
 Session = Any
 
 
+# Slack ids as stored: a channel's (C…; G… an old private channel; D… a direct message) and a
+# user's (U…; W… on Enterprise Grid), also taken as Slack writes a mention of one in a command's
+# text (<#C0123|name>, <@U0123|name>). A name ("#general", "@walter") is not an id: stored, it
+# would fail later (a digest to a channel Slack cannot find; an admin who never matches).
+_CHANNEL_ID = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|[^<>]*)?>|([CGD][A-Z0-9]+)")
+_USER_ID = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>|([UW][A-Z0-9]+)")
+
+
+def as_channel_id(text: str) -> str:
+    """The Slack channel id ``text`` is or mentions; InvalidInputError for anything else."""
+    found = _CHANNEL_ID.fullmatch(text.strip())
+    if found is None:
+        raise InvalidInputError(
+            f"{text!r} is not a Slack channel id: use the id, e.g. C0123ABCD (in Slack, the "
+            "channel's name, then About: Channel ID at the bottom)"
+        )
+    return found.group(1) or found.group(2)
+
+
+def as_user_id(text: str) -> str:
+    """The Slack user id ``text`` is or mentions; InvalidInputError for anything else."""
+    found = _USER_ID.fullmatch(text.strip())
+    if found is None:
+        raise InvalidInputError(
+            f"{text!r} is not a Slack user id: use the id, e.g. U0123ABCD (in Slack, their "
+            "profile, then ⋮: Copy member ID), or @-mention them in /label settings"
+        )
+    return found.group(1) or found.group(2)
+
+
 def create_project(
     ws: Workspace, *, name: str, labels: list[str], channel_id: str | None = None
 ) -> Project:
@@ -49,7 +80,7 @@ def create_project(
             session=session,
             name=name,
             labels=[new_label_name(n) for n in labels],
-            channel_id=channel_id,
+            channel_id=None if channel_id is None else as_channel_id(channel_id),
         )
 
 
@@ -67,7 +98,8 @@ def set_channel(ws: Workspace, *, project: str, channel_id: str | None) -> None:
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        projects.set_project_channel(session=session, project_id=found.id, channel_id=channel_id)
+        checked = None if channel_id is None else as_channel_id(channel_id)
+        projects.set_project_channel(session=session, project_id=found.id, channel_id=checked)
 
 
 def list_projects(ws: Workspace) -> list[Project]:

@@ -84,14 +84,16 @@ def project_create(
     name: Annotated[str, typer.Argument(help="Project name (letters, digits, _ - .)")],
     labels: Annotated[str, typer.Option("--labels", help="Comma-separated labels: 'A,B,C'")],
     channel: Annotated[
-        str | None, typer.Option("--channel", help="Slack channel ID for threads and digests")
+        str | None,
+        typer.Option("--channel", help="Slack channel ID for threads and digests (C0123ABCD)"),
     ] = None,
 ) -> None:
     """Create a project with its initial labels."""
     _check_not_a_command_word(name)
     names = [n.strip() for n in labels.split(",") if n.strip()]
+    checked = None if channel is None else projects.as_channel_id(channel)  # before any file
     project = projects.create_project(
-        workspace(create=True), name=name, labels=names, channel_id=channel
+        workspace(create=True), name=name, labels=names, channel_id=checked
     )
     out.print(f"created project {project.name!r} with {counted(len(names), 'label')}")
     if len(names) < 2:  # allowed (labels can be added later), but nothing trains until then
@@ -127,7 +129,8 @@ def _check_not_a_command_word(name: str) -> None:
 def project_set(
     name: Annotated[str, typer.Argument(help="Project name")],
     channel: Annotated[
-        str | None, typer.Option(help="Slack channel ID for threads and digests")
+        str | None,
+        typer.Option(help="Slack channel ID for threads and digests (C0123ABCD); 'none' unbinds"),
     ] = None,
     admins: Annotated[
         str | None, typer.Option(help="Comma-separated Slack user IDs who administer the project")
@@ -220,8 +223,9 @@ def project_set(
             "rare_minimum": rare_minimum,
         }
     )
-    if channel is not None:
-        projects.set_channel(ws, project=name, channel_id=channel)
+    if channel is not None:  # "none" (or "") unbinds the project from its channel
+        unbind = channel.strip().lower() in ("", "none")
+        projects.set_channel(ws, project=name, channel_id=None if unbind else channel)
     if changes:
         projects.update_settings(ws, project=name, **changes)
     for key, value in shown_settings(projects.get_project(ws, name)).items():

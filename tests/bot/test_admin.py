@@ -119,6 +119,8 @@ def test_settings_are_validated_like_the_cli(bot: Bot, bank: dict[str, str]) -> 
         ("retrain_every=many", "Setting retrain_every must be a whole number"),
         ("colour=blue", "Unknown setting 'colour'"),
         ("retrain_every 30", "Write settings as key=value"),
+        # a name typed where Slack did not turn it into a mention: it never matches a click
+        ("admins=@walter", "'@walter' is not a Slack user id"),
     ]:
         bot.slack.command(ADMIN, f"settings {PROJECT} {text}")
         bot.settle()
@@ -132,14 +134,15 @@ def test_settings_are_validated_like_the_cli(bot: Bot, bank: dict[str, str]) -> 
     bot.slack.command(
         ADMIN,
         f'settings {PROJECT} retrain_every=30 digest_cron="0 9 * * mon-fri" '
-        "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9",
+        "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9 "
+        f"admins=<@{ADMIN}|ann>,<@U0SECOND>",  # @-mentions, as Slack sends them (should_escape)
     )
     bot.settle()
     assert "Updated `retrain_every`" in _answer(bot, ADMIN)
     settings = projects.get_project(bot.ws, PROJECT).settings
     assert settings["retrain_every"] == 30 and settings["digest_cron"] == "0 9 * * mon-fri"
     assert settings["timezone"] == "Europe/Berlin" and settings["audit_share"] == 0.1
-    assert settings["target_accuracy"] == 0.9
+    assert settings["target_accuracy"] == 0.9 and settings["admins"] == [ADMIN, "U0SECOND"]
 
 
 def test_digest_command_posts_blocks_and_a_png(bot: Bot, bank: dict[str, str]) -> None:

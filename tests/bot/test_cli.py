@@ -303,6 +303,7 @@ def test_project_set_takes_every_documented_setting_and_prints_them_all(cli_env)
         assert line in lines, out
     assert "taxonomy_changed_at" not in out
     assert _ok("project", "set", "p", "--rare-boost").count("rare_boost = true") == 1
+    assert _ok("project", "set", "p", "--channel", "none").splitlines()[0] == "channel = none"
     ws.close()
 
 
@@ -313,6 +314,8 @@ def test_project_set_takes_every_documented_setting_and_prints_them_all(cli_env)
         ("--multi-label-share", "nan", "setting multi_label_share must be a finite number"),
         ("--multi-label-k", "1", "setting multi_label_k must be between 2 and 10"),
         ("--rare-minimum", "0", "setting rare_minimum must be between 1 and 1,000"),
+        ("--admins", "U01,@ann", "'@ann' is not a Slack user id"),
+        ("--channel", "#legal", "'#legal' is not a Slack channel id"),
     ],
 )
 def test_project_set_refuses_bad_values_in_one_line(  # type: ignore[no-untyped-def]
@@ -328,6 +331,7 @@ def test_project_set_refuses_bad_values_in_one_line(  # type: ignore[no-untyped-
     assert result.output.strip().splitlines() == [result.output.strip()], result.output
     ws = workspace()
     assert projects.get_project(ws, "p").settings == {}
+    assert projects.get_project(ws, "p").channel_id is None
     ws.close()
 
 

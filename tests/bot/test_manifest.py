@@ -110,6 +110,9 @@ def test_http_mode_urls_and_surfaces(manifest: Manifest) -> None:
     assert settings["event_subscriptions"]["request_url"] == REQUEST_URL
     assert settings["interactivity"] == {"is_enabled": True, "request_url": REQUEST_URL}
     assert all(c["url"] == REQUEST_URL for c in features["slash_commands"])
+    # a typed #channel / @user reaches `/label` as its id (<#C0123|name>, <@U0123|name>):
+    # `/label #channel` and `settings ... admins=@ann` need the id, which a name does not give
+    assert all(c["should_escape"] for c in features["slash_commands"])
     # app_home_opened only fires for an enabled Home tab; message.im needs a writable DM tab.
     assert features["app_home"]["home_tab_enabled"]
     assert features["app_home"]["messages_tab_enabled"]
