@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
 from http import HTTPStatus
@@ -57,7 +58,7 @@ from bot.metrics import (
     route_path,
 )
 from bot.services import Services
-from bot.signature_watch import SignatureWatch
+from bot.signature_watch import SignatureWatch, signed_timestamp
 from engine import exporting, gauges, messaging, predicting, projects
 from engine.gauges import ProjectGauges
 from engine.importing import INVISIBLE_RANGES, MAX_TEXT_CHARS, text_problem
@@ -341,6 +342,10 @@ def create_api(
             # Bolt failed before any listener of ours (its authorization's auth.test with the
             # Web API unreachable, say): it has logged why, and answers 500 with no body.
             return _error(bolt_response.status, UNEXPECTED)
+        if bolt_response.status >= 400 and not _json_body(bolt_response.body):
+            # our own refusals of a signed request that Slack would not send (bot.app,
+            # bot.listeners.shape): JSON like every other error
+            return _error(bolt_response.status, bolt_response.body)
         return to_starlette_response(bolt_response)
 
     @api.get(
@@ -373,6 +378,9 @@ def create_api(
             return JSONResponse({"ok": False, "error": "database unavailable"}, status_code=503)
         said = _token_state(services) if slack else "off"
         return JSONResponse({"ok": True, "outbox": outbox, "dead": dead, "slack": said})
+
+    # HEAD as well, for uptime checkers that probe so (the status and headers of a GET, no body)
+    api.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
 
     @api.get(
         "/metrics",
@@ -417,8 +425,11 @@ def create_api(
 
     @api.exception_handler(LabelbotError)
     async def labelbot_error(_: Request, exc: LabelbotError) -> JSONResponse:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status)
+        # the documented class a refinement belongs to (a damaged model file is NotFoundError):
+        # clients branch on these names
+        kind, status = next(((k, c) for k, c in STATUS.items() if isinstance(exc, k)),
+                            (type(exc), 400))  # fmt: skip
+        return JSONResponse({"error": kind.__name__, "detail": str(exc)}, status_code=status)
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -481,24 +492,29 @@ def _signed_by_slack(verifier: SignatureVerifier, body: bytes, headers: Headers)
             headers.get("x-slack-request-timestamp"),
             headers.get("x-slack-signature"),
         )
-    except ValueError:  # not UTF-8, or a timestamp that is no integer: nothing Slack signed
+    except (ValueError, OverflowError):  # not UTF-8, a timestamp no integer: nothing signed
         return False
 
 
 def _signature_headers_fresh(verifier: SignatureVerifier, headers: Headers) -> bool:
     """Slack's signature headers are there, and the timestamp is one Slack's check would take
     (``SLACK_MAX_AGE_S``, by the verifier's clock): what can be checked before the body."""
-    stamp = headers.get("x-slack-request-timestamp", "")
-    if not headers.get("x-slack-signature") or not stamp.isdigit():
-        return False
-    return abs(verifier.clock.now() - int(stamp)) <= SLACK_MAX_AGE_S
+    stamp = signed_timestamp(headers)
+    return stamp is not None and abs(verifier.clock.now() - stamp) <= SLACK_MAX_AGE_S
 
 
 def _unfresh_detail(headers: Headers) -> str:
     """Why a request failed :func:`_signature_headers_fresh`: signed, with a timestamp out of
     Slack's window (the clock, when every request says so), or no Slack signature at all."""
-    stamp = headers.get("x-slack-request-timestamp", "")
-    return CLOCK_SKEWED if headers.get("x-slack-signature") and stamp.isdigit() else UNSIGNED
+    return CLOCK_SKEWED if signed_timestamp(headers) is not None else UNSIGNED
+
+
+def _json_body(body: str) -> bool:
+    """Whether a Bolt response's body is a JSON object already."""
+    try:
+        return isinstance(json.loads(body), dict)
+    except ValueError:
+        return False
 
 
 def _slack_kind(body: Mapping[str, Any]) -> str | None:

@@ -29,6 +29,21 @@ SLACK_PATH = "/slack/events"
 MAX_AGE_S = 300
 REPEAT_AFTER_S = 600.0
 
+# Digits of a Unix time in seconds (10 until the year 2286): a longer "timestamp" is no time
+# Slack sends, and int() of thousands of digits is slow or refused.
+STAMP_DIGITS = 12
+
+
+def signed_timestamp(headers: Headers) -> int | None:
+    """The request's X-Slack-Request-Timestamp when it is signed (X-Slack-Signature) and the
+    timestamp is a plain ASCII whole number of seconds; None otherwise (``isdigit`` alone takes
+    "²" and other Unicode digits, which int() refuses)."""
+    stamp = headers.get("x-slack-request-timestamp", "")
+    if not headers.get("x-slack-signature") or not stamp.isascii() or not stamp.isdigit():
+        return None
+    return int(stamp) if len(stamp) <= STAMP_DIGITS else None
+
+
 BAD_SIGNATURE = "bad_signature"
 STALE = "stale_timestamp"
 ADVICE = {
@@ -81,10 +96,10 @@ class SignatureWatch:
 
     def refused(self, headers: Headers) -> None:
         """Count a 401 to a request with these headers, and log it when its cause is due."""
-        stamp = headers.get("x-slack-request-timestamp", "")
-        if not headers.get("x-slack-signature") or not stamp.isdigit():
-            return  # not signed at all: nothing Slack sent
-        skew = round(self._clock() - int(stamp))
+        stamp = signed_timestamp(headers)
+        if stamp is None:
+            return  # not signed, or no time: nothing Slack sent
+        skew = round(self._clock() - stamp)
         cause = STALE if abs(skew) > MAX_AGE_S else BAD_SIGNATURE
         with self._lock:
             count = self._unlogged.get(cause, 0) + 1

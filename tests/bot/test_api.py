@@ -28,6 +28,8 @@ def trained(bot: Bot, bank: dict[str, str]) -> Bot:
 def test_rest_api_needs_the_bearer_token(bot: Bot, bank: dict[str, str]) -> None:
     http = bot.slack.http
     assert http.get("/healthz").json() == {"ok": True, "outbox": 0, "dead": 0, "slack": "ok"}
+    head = http.head("/healthz")  # an uptime checker's probe: no token, no body
+    assert head.status_code == 200 and head.content == b""
     assert http.get("/api/projects").status_code == 401
     wrong = http.get("/api/projects", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
@@ -122,3 +124,18 @@ def test_predictions_of_new_text_leave_the_embedding_cache_alone(trained: Bot) -
         )
         assert answer.status_code == 200
     assert shards() == before and len(bot.ws.cache) == known
+
+
+def test_a_damaged_model_file_answers_the_documented_error_name(trained: Bot) -> None:
+    """DamagedModelFile is a NotFoundError: clients branch on the README's names (404)."""
+    from engine import training
+
+    found = training.active_model(trained.ws, PROJECT)
+    assert found is not None and found[0].artifact_path
+    Path(found[0].artifact_path).write_bytes(b"")
+    trained.ws.memo.clear()  # as in a replica that never loaded it
+    answer = trained.slack.http.post(
+        f"/api/projects/{PROJECT}/predict", json={"texts": [AGE]}, headers=AUTH
+    )
+    assert answer.status_code == 404 and answer.json()["error"] == "NotFoundError"
+    assert "is empty or damaged" in answer.json()["detail"]

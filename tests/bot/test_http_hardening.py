@@ -120,7 +120,9 @@ def test_an_unsigned_request_is_401(
 def test_a_non_numeric_timestamp_is_401_and_a_malformed_signed_body_400(
     bot: Bot, logged: pytest.LogCaptureFixture
 ) -> None:
-    for timestamp in ("abc", "1e10"):
+    # digits past any time: int() of 5,000 is refused, a 400-digit time overflows a float;
+    # "²" (a Unicode digit, as Latin-1 bytes) is a digit to str.isdigit but not to int()
+    for timestamp in ("abc", "1e10", "9" * 400, "9" * 5000, b"\xb2", "\u0661\u0662".encode()):
         signed = sign(bot.slack.secret, "command=%2Flabel", FORM)
         headers = {**signed.headers, "X-Slack-Request-Timestamp": timestamp}
         answer = bot.slack.http.post("/slack/events", content=signed.body, headers=headers)

@@ -203,7 +203,8 @@ def test_a_slash_command_without_its_user_or_channel_is_answered_400(
         form[field] = value
     response = bot.slack.post(sign(bot.slack.secret, urlencode(form), FORM))
     bot.settle()
-    assert response.status_code == 400 and field in response.text
+    assert response.status_code == 400 and field in response.json()["detail"]
+    assert response.json()["error"] == "Bad Request"  # JSON, as every other error
     assert _no_errors(caplog) == []
 
 
@@ -262,7 +263,7 @@ def test_labelbot_answers_only_at_slacks_response_urls(
         payload["response_url"] = target
         response = bot.slack.post(signed_interactivity(bot.slack.secret, payload))
     bot.settle()
-    assert response.status_code == 400 and "response_url" in response.text
+    assert response.status_code == 400 and "response_url" in response.json()["detail"]
     assert _Recorder.hits == []
     assert _no_errors(caplog) == []
 
