@@ -28,7 +28,7 @@ from bot.views.disputes import (
 )
 from bot.views.models import LabelChoice, LabelRef
 from engine import consensus, discussions, disputes, jobs, messaging, projects
-from storage.errors import StaleActionError
+from storage.errors import LabelGone, StaleActionError
 
 log = logging.getLogger(__name__)
 # How long a claim to open an example's thread lasts: one chat.postMessage with the client's
@@ -123,17 +123,6 @@ def post_all_disputes(services: Services) -> int:
     return opened
 
 
-def _label_name(services: Services, *, project: str, label: LabelRef) -> str:
-    """The name a settle button's label has now: renamed since, the new one; retired since, its
-    name still (the adjudication refuses it as retired)."""
-    if isinstance(label, str):
-        return label
-    try:
-        return projects.label_name(services.ws, project=project, label_id=label)
-    except StaleActionError:  # an undo removed it (this thread's message is not redrawn)
-        raise StaleActionError("that label no longer exists: an undo removed it") from None
-
-
 def may_settle(
     services: Services, *, user: str, project: str, involved: list[str], team: str | None
 ) -> bool:
@@ -164,14 +153,17 @@ def settle(
                 f"this was already settled as *{escape(settled.label)}* by {who(settled.annotator)}"
             )
         )
-    result = consensus.adjudicate(
-        services.ws,
-        project=project,
-        example_id=example_id,
-        label=_label_name(services, project=project, label=label),
-        actor=user,
-        key=f"slack:{channel}:{ts}:{user}",
-    )
+    try:
+        result = consensus.adjudicate(
+            services.ws,
+            project=project,
+            example_id=example_id,
+            label=label,  # by id: renamed since, it counts under its new name
+            actor=user,
+            key=f"slack:{channel}:{ts}:{user}",
+        )
+    except LabelGone:  # this thread's message is not redrawn, so say only why
+        raise StaleActionError("that label no longer exists: an undo removed it") from None
     if not result.created:
         return None  # a retry or a double click
     card = _card(services, project, found)

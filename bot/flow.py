@@ -343,7 +343,7 @@ def apply_label(
             services.ws,
             project=ref.project,
             example_id=example_id,
-            label=label_name(services, project=ref.project, label=label),
+            label=label,  # its id (a name only from a message sent before ids were)
             annotator=user,
             source="slack",
             key=key,

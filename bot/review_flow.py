@@ -60,7 +60,7 @@ def decide(
         review_id=review_id,
         annotator=user,
         decision=decision,
-        label=flow.label_name(services, project=ref.project, label=label),
+        label=label,
         key=flow.click_key(channel, ts, user),
     )
     if not result.created:

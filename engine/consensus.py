@@ -277,7 +277,7 @@ def adjudicate(
     *,
     project: str,
     example_id: int,
-    label: str,
+    label: str | int,
     actor: str,
     key: str | None = None,
     now: datetime | None = None,
@@ -295,7 +295,7 @@ def adjudicate(
         if not chosen.active:
             target = session.get(Label, chosen.mapped_to_id) if chosen.mapped_to_id else None
             if target is None:
-                raise StaleActionError(f"the label {label!r} was split or retired")
+                raise StaleActionError(f"the label {chosen.name!r} was split or retired")
             chosen = target
         before = feedback.agreed_label(
             feedback.example_annotations(session=session, example_id=example_id)

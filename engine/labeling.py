@@ -337,13 +337,15 @@ def submit_label(
     *,
     project: str,
     example_id: int,
-    label: str,
+    label: str | int,
     annotator: str,
     source: str,
     key: str,
     now: datetime | None = None,
 ) -> LabelResult:
-    """Store ``annotator``'s label for the example, exactly once per ``key``.
+    """Store ``annotator``'s label for the example, exactly once per ``key``. ``label``: the
+    label's id as shown (a button, a menu option, a terminal's key: it stays the label the
+    expert saw, whatever it is called by the time of the click), or a name.
 
     A label since renamed (a button showing the old name) is stored under its new name; one
     since merged (or retired with a mapping) is stored as clicked and counts as the merge target.
@@ -383,7 +385,11 @@ def submit_label(
             counts_as = target.name if target is not None else None
             if target is None and created:
                 raise StaleActionError(
-                    taxonomy.stale_label_note(session=session, label=chosen, clicked=label)
+                    taxonomy.stale_label_note(
+                        session=session,
+                        label=chosen,
+                        clicked=label if isinstance(label, str) else None,
+                    )
                 )
         guess, others_labeled = None, False
         shown_in: tuple[str, str] | None = None

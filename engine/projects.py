@@ -233,7 +233,7 @@ def label_name(ws: Workspace, *, project: str, label_id: int) -> str:
     for label in list_labels(ws, project=project):
         if label.id == label_id:
             return label.name
-    raise StaleActionError("that label no longer exists; the message now shows today's labels")
+    raise StaleActionError(taxonomy_repo.GONE)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ def submit_review(
     review_id: int,
     annotator: str,
     decision: str,
-    label: str | None = None,
+    label: str | int | None = None,
     key: str,
     now: datetime | None = None,
 ) -> ReviewResult:
@@ -222,9 +222,9 @@ def submit_review(
         given = _counts_as(session, review.given_label_id)
         status, outcome, annotation_id = "kept", given, None
         if decision == "change":
-            name = label or _counts_as(session, review.suggested_label_id).name
+            picked = label if label is not None else review.suggested_label_id
             clicked = taxonomy_repo.get_clicked_label(
-                session=session, project_id=found.id, name=name
+                session=session, project_id=found.id, name=picked
             )
             chosen = _counts_as(session, int(clicked.id or 0))
             if chosen.id != given.id:

@@ -175,8 +175,9 @@ def rename_label(
         if clean == current.name:
             raise InvalidInputError(f"label {label!r} is already called that")
         _name_free(session, found, clean, doing=f"rename {label!r} to {clean!r}")
+        old = current.name  # as stored, not as typed ("age_limit " pasted with its space)
         repo.rename_label(session=session, label=current, new_name=clean)
-        return {"label_id": current.id, "old": label, "new": current.name}
+        return {"label_id": current.id, "old": old, "new": current.name}
 
     return _change(
         ws, project, kind="rename", actor=actor, reason=reason, apply=apply, rescore=rescore

@@ -48,6 +48,11 @@ class StaleActionError(LabelbotError):
     exit_code = 5
 
 
+class LabelGone(StaleActionError):
+    """A label picked by id (from a button, a menu, a terminal's list) that no longer exists:
+    an undo removed it."""
+
+
 class ConfigurationError(LabelbotError):
     """A missing or invalid setting; the message names the environment variable."""
 

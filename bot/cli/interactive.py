@@ -155,17 +155,19 @@ def label(
                 _retrain(ws, name)
                 since_train = 0  # a model on every label so far: the count starts again
             elif answer.isdecimal():
-                chosen = task.labels[label_index(answer, len(task.labels))].name
+                picked = task.labels[label_index(answer, len(task.labels))]
                 last = labeling.submit_label(
                     ws,
                     project=name,
                     example_id=task.example_id,
-                    label=chosen,
+                    # by id: the label shown, even if renamed (and its name reused) since
+                    label=picked.name if picked.id is None else picked.id,
                     annotator=who,
                     source="cli",
                     key=f"cli:{uuid.uuid4().hex}",
                 )
-                out.print(styled(f"labeled [bold]{escape(chosen)}[/]"))
+                now_called = last.counts_as or last.label
+                out.print(styled(f"labeled [bold]{escape(now_called)}[/]"))
                 since_train += 1
                 if retrain_every and since_train >= retrain_every:
                     _retrain(ws, name)

@@ -105,9 +105,10 @@ def review(
                 skip(ws, project=name, example_id=task.example_id, annotator=who)
                 continue
             if answer in ("k", "c") or answer.isdecimal():
-                label = None  # k, c: the label as given, or the model's suggestion
+                label: str | int | None = None  # k, c: as given, or the model's suggestion
                 if answer.isdecimal():
-                    label = task.labels[label_index(answer, len(task.labels))].name
+                    picked = task.labels[label_index(answer, len(task.labels))]
+                    label = picked.name if picked.id is None else picked.id  # as in `label`
                 result = reviews.submit_review(
                     ws,
                     project=name,

@@ -17,9 +17,9 @@ from sqlalchemy import delete, exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.errors import InvalidInputError, StaleActionError
+from storage.errors import InvalidInputError, LabelGone, StaleActionError
 from storage.models import Annotation, Example, Label, LabelEvent, Project, Review, utcnow
-from storage.repositories.projects import _clean_label, get_label, list_labels
+from storage.repositories.projects import _clean_label, get_label, label_key, list_labels
 
 
 def lock_taxonomy(*, session: Session, project_id: int) -> None:
@@ -288,17 +288,29 @@ def labels_mapped_to(*, session: Session, label_id: int) -> list[int]:
 
 
 def find_by_former_name(*, session: Session, project_id: int, name: str) -> Label | None:
-    """The label once called ``name`` (renamed since), from the rename events; latest first."""
+    """The label once called ``name`` (renamed since), from the rename events; latest first.
+    Names compare as stored (label_key): a rename typed with a trailing space or a decomposed
+    accent recorded the name so in the events written before that was normalised."""
+    key = label_key(name)
     for event in reversed(list_events(session=session, project_id=project_id)):
-        if event.kind == "rename" and event.details.get("old") == name:
+        if event.kind == "rename" and label_key(str(event.details.get("old", ""))) == key:
             return session.get(Label, int(event.details["label_id"]))
     return None
 
 
-def get_clicked_label(*, session: Session, project_id: int, name: str) -> Label:
-    """The label a click names: by its name, or by a name it had before a rename (a button
+GONE = "that label no longer exists; the message now shows today's labels"
+
+
+def get_clicked_label(*, session: Session, project_id: int, name: str | int) -> Label:
+    """The label a click names: by its id (a button, a menu option, a terminal's key: whatever
+    it has been called since), else by its name or a name it had before a rename (a button
     sent before the rename still carries the old one). A label an undo removed:
     StaleActionError (the message is redrawn); unknown: InvalidInputError."""
+    if isinstance(name, int):
+        found = session.get(Label, name)
+        if found is None or found.project_id != project_id:
+            raise LabelGone(GONE)  # ids come from what labelbot showed: removed since
+        return found
     try:
         return get_label(session=session, project_id=project_id, name=name)
     except InvalidInputError:

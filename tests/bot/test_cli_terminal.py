@@ -130,3 +130,34 @@ def test_undo_brings_the_undone_example_back_and_holds_it(
     labeled = {row["text"]: row["label"] for row in map(json.loads, exported.splitlines())}
     assert labeled[shown_first] == "b"  # the relabel stands, on the undone example
     assert sum(label is not None for label in labeled.values()) == 1  # and nothing else
+
+
+def test_a_key_stores_the_label_shown_though_it_was_renamed_and_its_name_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the example is on screen an admin renames `a` and adds a new label called `a`:
+    key 1 (shown as `a`) is the label that was shown, now called `a_old`, not the newcomer."""
+    from bot.cli import interactive
+    from bot.cli.common import ask, workspace
+    from engine import taxonomy
+
+    runner = _project(tmp_path)
+    answers = iter(["1", "q"])
+
+    def admin_acts_then_ann_presses(prompt: str) -> str | None:
+        if prompt == ">" and not hasattr(admin_acts_then_ann_presses, "done"):
+            admin_acts_then_ann_presses.done = True  # type: ignore[attr-defined]
+            ws = workspace()
+            taxonomy.rename_label(ws, project="p", label="a", new_name="a_old", actor="admin")
+            taxonomy.add_labels(ws, project="p", names=["a"], actor="admin")
+            ws.close()
+        return next(answers, None) if prompt == ">" else ask(prompt)
+
+    monkeypatch.setattr(interactive, "ask", admin_acts_then_ann_presses)
+    result = runner.invoke(app, ["label", "p", "--annotator", "ann"])
+    assert result.exit_code == 0, result.output
+    assert "labeled a_old" in result.output, result.output
+    exported = runner.invoke(app, ["export", "p", "--format", "jsonl"])
+    rows = [json.loads(line) for line in exported.output.splitlines()]
+    (labeled,) = [r for r in rows if r.get("label")]
+    assert labeled["label"] == "a_old", labeled

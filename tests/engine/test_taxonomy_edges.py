@@ -83,3 +83,21 @@ def test_a_change_stands_when_the_rescore_after_it_fails(  # type: ignore[no-unt
     with pytest.raises(InvalidInputError, match="'age_limit' was retired"):
         taxonomy.retire_label(broken, project="bank", label="age_limit", actor="ana")
     assert training.rescore_project(ws, "bank") == 20  # with a working encoder: re-scored
+
+
+@pytest.mark.parametrize(("label", "typed"), SPELLINGS)
+def test_a_rename_typed_in_another_spelling_keeps_the_old_name_known(  # type: ignore[no-untyped-def]
+    ws, tmp_path: Path, label: str, typed: str
+) -> None:
+    """The rename records the name as stored: the old name still counts as the label (a file
+    that uses it, a button or key sent before), and the history shows it as it was."""
+    projects.create_project(ws, name="p", labels=["age_limit", CAFE, "change_pin"])
+    taxonomy.rename_label(ws, project="p", label=typed, new_name="renamed", actor="ana")
+    (event,) = taxonomy.label_history(ws, project="p")
+    assert event.details["old"] == label
+    path = tmp_path / "old_names.csv"
+    path.write_text(f"text,label\nan example under the old name,{label}\n", encoding="utf-8")
+    report = projects.import_file(ws, project="p", path=path, label_column="label")
+    assert report.annotations == 1
+    counts = {lb["name"]: lb["count"] for lb in projects.project_status(ws, "p")["labels"]}
+    assert counts["renamed"] == 1

@@ -45,7 +45,7 @@ from sqlmodel import select
 from engine import consensus, exporting, labeling, predicting, projects, taxonomy, training
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError, LabelbotError, StaleActionError
+from storage.errors import InvalidInputError, LabelbotError, LabelGone, StaleActionError
 from storage.models import Annotation, Assignment, Example, Label, utcnow
 from storage.repositories import assignments as assignment_repo
 from tests.engine.taxonomy_oracle import OAnn, OEvent, OLabel, Oracle
@@ -259,22 +259,20 @@ class Walk:
         o = self.o
         self.touch(ex)
         before = len(o.anns)
-        try:  # the button carries the label's id, as bot.flow.label_name reads it
-            name = projects.label_name(self.ws, project=PROJECT, label_id=label_id)
-        except StaleActionError as exc:
-            if label_id not in o.removed:
-                self.fail("I14-click", f"label {label_id} has no name: {exc}")
-            self.log(f"{who} clicks removed label {label_id} on #{ex}: {exc}")
-            return
-        if label_id in o.removed:
-            self.fail("I14-click", f"removed label {label_id} is called {name!r}")
-            return
-        counts = o.resolve(label_id)
-        try:
+        name = f"label {label_id}"
+        counts = None if label_id in o.removed else o.resolve(label_id)
+        try:  # the button carries the label's id, and the click stores it by id (bot.flow)
             result = labeling.submit_label(
-                self.ws, project=PROJECT, example_id=ex, label=name, annotator=who,
+                self.ws, project=PROJECT, example_id=ex, label=label_id, annotator=who,
                 source="slack", key=f"{who}:{uuid.uuid4().hex}",
             )  # fmt: skip
+        except LabelGone as exc:
+            if label_id not in o.removed:
+                self.fail("I14-click", f"label {label_id} is gone: {exc}")
+            if self.count_annotations() != before:
+                self.fail("I14-click", f"removed label {label_id} refused but stored")
+            self.log(f"{who} clicks removed label {label_id} on #{ex}: {exc}")
+            return
         except StaleActionError as exc:
             self.log(f"{who} clicks {name!r} on #{ex}: refused, {exc}")
             if self.count_annotations() != before:
