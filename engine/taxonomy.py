@@ -283,6 +283,7 @@ def merge_labels(
             "created": created,
             "mapped": mapped,
             "followers": followers,
+            "rejoined": _rejoin(session, found),
         }
 
     return _change(
@@ -353,6 +354,7 @@ def retire_label(
             "map_to": _ref(target) if target is not None else None,
             "mapped": mapped,
             "followers": followers,
+            "rejoined": _rejoin(session, found) if target is not None else [],
         }
 
     return _change(
@@ -521,6 +523,7 @@ def _undo_describe(session: Session, project: Project, d: Details, _: Sequence[A
 
 
 def _undo_merge(session: Session, project: Project, d: Details, earlier: Sequence[Any]) -> Details:
+    _unjoin(session, project, d)
     restored = [_restore(session, project, ref, d, earlier) for ref in d["from"]]
     removed = []
     if d.get("created"):
@@ -545,6 +548,7 @@ def _undo_split(session: Session, project: Project, d: Details, earlier: Sequenc
 
 
 def _undo_retire(session: Session, project: Project, d: Details, earlier: Sequence[Any]) -> Details:
+    _unjoin(session, project, d)
     return {"restored": [_restore(session, project, d["label"], d, earlier).name]}
 
 
@@ -751,6 +755,14 @@ def _retired_by(events: Sequence[Any], label: Label) -> tuple[str, int | None] |
     return None
 
 
+def _rejoined(details: dict[str, Any]) -> str:
+    """ "; split label X's 12 examples count again", for the splits a change brought together."""
+    return "".join(
+        f"; split label {ref['name']}'s {ref.get('examples', 0)} examples count again"
+        for ref in details.get("rejoined") or []
+    )
+
+
 def summarize(kind: str, details: dict[str, Any]) -> str:
     """One line for the history table."""
     if kind == "add":
@@ -764,7 +776,7 @@ def summarize(kind: str, details: dict[str, Any]) -> str:
         new = " (new)" if details.get("created") else ""
         return (
             f"merged {sources} into {details['into']['name']}{new}; "
-            f"{details.get('mapped', 0)} examples mapped"
+            f"{details.get('mapped', 0)} examples mapped" + _rejoined(details)
         )
     if kind == "split":
         names = ", ".join(ref["name"] for ref in details["into"])
@@ -776,7 +788,7 @@ def summarize(kind: str, details: dict[str, Any]) -> str:
         if details.get("map_to"):
             return (
                 f"retired {details['label']['name']}; its {details.get('mapped', 0)} examples "
-                f"count as {details['map_to']['name']}"
+                f"count as {details['map_to']['name']}" + _rejoined(details)
             )
         return (
             f"retired {details['label']['name']}; "
@@ -787,6 +799,36 @@ def summarize(kind: str, details: dict[str, Any]) -> str:
         again = f"; {restored} examples count again" if restored else ""
         return f"undid #{details['event_id']} ({details['summary']}){again}"
     return kind
+
+
+def _rejoin(session: Session, project: Project) -> list[dict[str, Any]]:
+    """Split labels whose parts this change brought back under one label count as it again
+    (a split, then a merge of its parts: its examples need no relabel), and so do the labels
+    that counted as them before the split. Repeated until none is left: a split label counting
+    again can complete an earlier split of which it is a part. Recorded so that the change's
+    undo splits them again."""
+    assert project.id is not None
+    rejoined: list[dict[str, Any]] = []
+    while found := repo.rejoined_splits(session=session, project_id=project.id):
+        for label, into, followers in found:
+            repo.map_label(session=session, label=label, to_label_id=into)
+            for follower in followers:
+                repo.map_label(session=session, label=follower, to_label_id=into)
+            ids = [int(label.id or 0)] + [int(f.id or 0) for f in followers]
+            examples = repo.count_label_examples(session=session, label_ids=ids)
+            rejoined.append({**_ref(label), "into": into, "examples": examples,
+                             "followers": [int(f.id or 0) for f in followers]})  # fmt: skip
+    return rejoined
+
+
+def _unjoin(session: Session, project: Project, details: Details) -> None:
+    """Undo :func:`_rejoin`: the split labels (and their followers) count as nothing again;
+    their parts decide."""
+    for ref in reversed(details.get("rejoined") or []):
+        for follower in ref.get("followers") or []:
+            label = _label(session, project, {"id": follower})
+            repo.map_label(session=session, label=label, to_label_id=None)
+        repo.map_label(session=session, label=_label(session, project, ref), to_label_id=None)
 
 
 def _followers(session: Session, labels: Sequence[Label]) -> dict[str, list[int]]:

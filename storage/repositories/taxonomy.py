@@ -351,6 +351,36 @@ def split_into(*, session: Session, label: Label) -> list[str] | None:
     return None
 
 
+def rejoined_splits(*, session: Session, project_id: int) -> list[tuple[Label, int, list[Label]]]:
+    """Split labels whose parts all count as one active label now (merged back together, or
+    into a label with others; or retired, mapped, into another part): (the split label, the
+    id of that label, the labels that counted as the split label before its split and count
+    as nothing since). Its examples, sent back to be labeled into the parts, are that label's
+    again. A part retired unmapped keeps the split open: its share of the examples is unknown."""
+    events = list_events(session=session, project_id=project_id)
+    undone = {int(e.details.get("event_id", 0)) for e in events if e.kind == "undo"}
+    latest: dict[int, LabelEvent] = {}  # split label id -> its live split, the latest
+    for event in events:
+        if event.kind == "split" and event.id not in undone:
+            latest[int(event.details["label"]["id"])] = event
+    found: list[tuple[Label, int, list[Label]]] = []
+    for label_id, event in latest.items():
+        label = session.get(Label, label_id)
+        if label is None or label.active or label.mapped_to_id is not None:
+            continue  # undone since, or counting as a label already
+        counts: set[int | None] = set()
+        for ref in event.details["into"]:
+            part = session.get(Label, int(ref["id"]))
+            # mappings are kept one hop deep (map_label re-points a retired label's followers)
+            counts.add(None if part is None else part.id if part.active else part.mapped_to_id)
+        if len(counts) == 1 and None not in counts:
+            before = (event.details.get("followers") or {}).get(str(label_id), [])
+            followers = [f for i in before if (f := session.get(Label, int(i))) is not None
+                         and not f.active and f.mapped_to_id is None]  # fmt: skip
+            found.append((label, int(next(iter(counts)) or 0), followers))
+    return found
+
+
 def stale_annotations(*, session: Session, example_id: int) -> list[tuple[Annotation, Label]]:
     """Why the example is back in the queue to be labeled again: its live annotations that no
     longer count (their labels were split, or retired without a mapping), oldest first, when it

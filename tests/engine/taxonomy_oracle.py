@@ -57,7 +57,8 @@ class Oracle:
         self.events: list[OEvent] = []
 
     def resolve(self, label_id: int) -> int | None:
-        """The active label ``label_id`` counts as now, walking its chain; None: it waits."""
+        """The active label ``label_id`` counts as now, walking its chain; None: it waits. A
+        split label whose parts all count as one label counts as it (merged back together)."""
         seen: set[int] = set()
         cur: int | None = label_id
         while cur is not None:
@@ -65,7 +66,11 @@ class Oracle:
                 return cur
             assert cur not in seen, f"the oracle's labels form a cycle at {cur}"
             seen.add(cur)
-            cur = self.labels[cur].to
+            label = self.labels[cur]
+            if label.to is None and label.split_into:
+                parts = {self.resolve(p) if p in self.labels else None for p in label.split_into}
+                return parts.pop() if len(parts) == 1 else None
+            cur = label.to
         return None
 
     def terminal(self, label_id: int) -> int:

@@ -10,7 +10,10 @@ import pytest
 
 from engine import projects, taxonomy, training
 from engine.workspace import Workspace
+from storage.db import session_scope
 from storage.errors import InvalidInputError
+from storage.repositories import projects as projects_repo
+from storage.repositories import taxonomy as taxonomy_repo
 from tests.helpers import load_slice
 
 CAFE = "caf\u00e9"  # "é" as one code point: how the name is stored (NFC)
@@ -101,3 +104,36 @@ def test_a_rename_typed_in_another_spelling_keeps_the_old_name_known(  # type: i
     assert report.annotations == 1
     counts = {lb["name"]: lb["count"] for lb in projects.project_status(ws, "p")["labels"]}
     assert counts["renamed"] == 1
+
+
+def test_a_split_whose_parts_are_merged_back_needs_no_relabel(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Split fx into fx_a, fx_b, then merge both parts: fx's examples count as the merge's label
+    at once (their answer is known), and undoing the merge sends them back to be relabeled."""
+    projects.create_project(ws, name="p", labels=["fx", "card", "atm"])
+    path = tmp_path / "p.csv"
+    rows = [f"rate question {i},fx" for i in range(6)] + [f"card question {i},card" for i in (1, 2)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    projects.import_file(ws, project="p", path=path, embed=False)
+
+    def counts() -> dict[str, int]:  # the active labels' examples
+        labels = projects.project_status(ws, "p")["labels"]
+        return {lb["name"]: lb["count"] for lb in labels if lb["active"]}
+
+    split = taxonomy.split_label(ws, project="p", label="fx", into=["fx_a", "fx_b"], actor="ana")
+    assert split.details["requeued"] == 6
+    merged = taxonomy.merge_labels(ws, project="p", labels=["fx_a", "fx_b"], into="rates",
+                                   actor="ana")  # fmt: skip
+    assert merged.details["restored_examples"] == 6 and counts()["rates"] == 6
+    assert "split label fx's 6 examples count again" in taxonomy.summarize("merge", merged.details)
+    with session_scope(ws.db, read_only=True) as session:
+        project_id = int(projects_repo.get_project(session=session, name="p").id or 0)
+        assert taxonomy_repo.examples_to_relabel(session=session, project_id=project_id) == []
+    taxonomy.undo_last(ws, project="p", actor="ana")  # the split stands again: relabel
+    assert counts() == {"card": 2, "atm": 0, "fx_a": 0, "fx_b": 0}
+
+    # merging only one part with another label leaves the split open
+    taxonomy.merge_labels(ws, project="p", labels=["fx_a", "atm"], actor="ana")
+    assert "rates" not in counts() and counts()["fx_a"] == 0
+    # a part retired into the other part: the split's examples are all that part's
+    retired = taxonomy.retire_label(ws, project="p", label="fx_a", map_to="fx_b", actor="ana")
+    assert [r["name"] for r in retired.details["rejoined"]] == ["fx"] and counts()["fx_b"] == 6

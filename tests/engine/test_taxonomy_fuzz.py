@@ -62,6 +62,7 @@ SEEDS = {"sqlite": 20, "postgresql": 9}
 # run in about ten walked into an example whose only vote was undone, still asked of a second
 # expert, handed out before two relabels (I7; PostgreSQL, audit seed 11).
 AUDIT_SEEDS = {"sqlite": 0, "postgresql": 11}
+REJOIN_SEED = 1
 
 
 def test_a_random_walk_of_labeling_and_taxonomy_changes_keeps_every_promise(
@@ -79,10 +80,31 @@ def test_a_random_walk_of_labeling_and_taxonomy_changes_keeps_every_promise(
     assert report == [], "\n".join(report[:5] + ["--- the walk so far:", *walk.trace[-60:]])
 
 
+def test_a_walk_that_merges_split_parts_back_keeps_every_promise(
+    ws: Workspace,
+    banking_slice: list[tuple[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Splits, then merges of what their parts count as: the split label's examples count as
+    the merge's label again (its answer is known), and an undo splits them once more."""
+    monkeypatch.setattr(assignment_repo, "_audit_rng", random.Random(0))
+    walk = Walk(ws, seed=REJOIN_SEED, rejoins=True)
+    walk.setup(banking_slice[:40], tmp_path / "import.csv")
+    walk.go(STEPS)
+    report = [f"[{step}] {inv} {detail}" for inv, step, detail in walk.violations]
+    assert report == [], "\n".join(report[:5] + ["--- the walk so far:", *walk.trace[-60:]])
+    rejoined = [
+        line for line in walk.trace if "examples count again" in line and "split label" in line
+    ]
+    assert rejoined, "the walk never merged a split's parts back: choose another seed"
+
+
 class Walk:
-    def __init__(self, ws: Workspace, *, seed: int) -> None:
+    def __init__(self, ws: Workspace, *, seed: int, rejoins: bool = False) -> None:
         self.ws = ws
         self.rng = random.Random(seed)
+        self.rejoins = rejoins  # also merge the labels a split's parts count as (it rejoins)
         self.o = Oracle()
         self.trace: list[str] = []
         self.violations: list[tuple[str, int, str]] = []
@@ -362,6 +384,7 @@ class Walk:
         kinds = ["add", "add", "rename", "rename_case", "rename_freed", "describe", "merge_new",
                  "merge_first", "merge_second", "split", "retire_map", "retire", "undo", "undo",
                  "undo"]  # fmt: skip
+        kinds += ["merge_parts", "merge_parts", "split"] if self.rejoins else []
         kind = self.rng.choice(kinds)
         if kind == "undo":
             self.undo_change()
@@ -418,8 +441,19 @@ class Walk:
         if len(o.active()) < 2:
             return
         a_, b_ = self.rng.sample(o.active(), 2)
+        if kind == "merge_parts":  # the two labels a split's parts count as: it rejoins
+            pairs = []
+            for lb in o.labels.values():
+                if lb.active or lb.to is not None or not lb.split_into:
+                    continue
+                now = [o.resolve(p) for p in lb.split_into]
+                if None not in now and len(set(now)) == 2:
+                    pairs.append(sorted({int(i or 0) for i in now}))
+            if pairs:
+                first, second = self.rng.choice(pairs)
+                a_, b_ = o.labels[first], o.labels[second]
         into = {"merge_new": self.fresh("merged"), "merge_first": a_.name,
-                "merge_second": b_.name}[kind]  # fmt: skip
+                "merge_parts": a_.name, "merge_second": b_.name}[kind]  # fmt: skip
 
         def apply(event: OEvent) -> set[str]:
             target = next((lb for lb in o.labels.values() if lb.name == into), None)
