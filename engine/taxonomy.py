@@ -174,7 +174,7 @@ def rename_label(
         clean = new_label_name(new_name)
         if clean == current.name:
             raise InvalidInputError(f"label {label!r} is already called that")
-        _name_free(session, found, clean, doing=f"rename {label!r} to {clean!r}")
+        _name_free(session, found, clean, doing=f"rename {label!r} to {clean!r}", keep=current)
         old = current.name  # as stored, not as typed ("age_limit " pasted with its space)
         repo.rename_label(session=session, label=current, new_name=clean)
         return {"label_id": current.id, "old": old, "new": current.name}
@@ -260,6 +260,7 @@ def merge_labels(
                     "choose another name"
                 )
             if existing is None:
+                _name_free(session, found, target_name, doing=f"merge into {target_name!r}")
                 existing = projects.add_labels(
                     session=session,
                     project_id=found.id,
@@ -511,7 +512,8 @@ def _undo_add(session: Session, project: Project, d: Details, _: Sequence[Any]) 
 
 def _undo_rename(session: Session, project: Project, d: Details, _: Sequence[Any]) -> Details:
     label = _label(session, project, {"id": d["label_id"]})
-    _name_free(session, project, d["old"], doing=f"rename {label.name!r} back to {d['old']!r}")
+    _name_free(session, project, d["old"], doing=f"rename {label.name!r} back to {d['old']!r}",
+               keep=label)  # fmt: skip
     repo.rename_label(session=session, label=label, new_name=d["old"])
     return {"label_id": label.id, "name": label.name}
 
@@ -963,18 +965,30 @@ def _active_label(session: Session, project: Project, name: str) -> Label:
     return label
 
 
-def _name_free(session: Session, project: Project, name: str, *, doing: str) -> None:
-    existing = _find(session, project, name)
+def _name_free(
+    session: Session, project: Project, name: str, *, doing: str, keep: Label | None = None
+) -> None:
+    """Refuse ``name`` when a label of the project, active or retired, has it or a name that
+    looks like it (case, width: storage's ``label_fold``); ``keep``, the label being renamed,
+    may take another case of its own name."""
+    assert project.id is not None
+    fold = projects.label_fold(name)
+    existing = next(
+        (lb for lb in projects.list_labels(session=session, project_id=project.id,
+                                           active_only=False)
+         if projects.label_fold(lb.name) == fold and (keep is None or lb.id != keep.id)),
+        None,
+    )  # fmt: skip
     if existing is None:
         return
-    state = "a label" if existing.active else "a retired label"
     hint = (
         "; a split creates new labels (to move examples into an existing one, merge or retire "
         "with --map-to)"
         if doing.startswith("split")
         else ""
     )
-    raise ConflictError(f"cannot {doing}: {state} already has that name{hint}")
+    raise ConflictError(f"cannot {doing}: {projects.name_taken(projects.label_key(name), existing)}"
+                        f"{hint}")  # fmt: skip
 
 
 def changed_at(project: Project) -> datetime | None:

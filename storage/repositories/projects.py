@@ -116,6 +116,13 @@ def label_key(name: str) -> str:
     return " ".join(unicodedata.normalize("NFC", name).split())
 
 
+def label_fold(name: str) -> str:
+    """What two label names that look alike share: case and compatibility forms folded away
+    ("Lease", "lease", "LEASE" and full-width "Ｌｅａｓｅ" all give "lease"). Two labels of a
+    project never share it: on a button or in a menu they could not be told apart."""
+    return unicodedata.normalize("NFKC", label_key(name)).casefold()
+
+
 def _clean_label(name: str) -> str:
     clean = label_key(name)
     if not clean:
@@ -134,16 +141,20 @@ def add_labels(
 ) -> list[Label]:
     """Append labels to a project's taxonomy; a name already there (active or not) is a conflict."""
     cleaned = [_clean_label(n) for n in names]
-    if len(set(cleaned)) != len(cleaned):
-        dupes = sorted({n for n in cleaned if cleaned.count(n) > 1})
-        raise InvalidInputError(f"duplicate label names: {', '.join(dupes)}")
+    folded = [label_fold(n) for n in cleaned]
+    if len(set(folded)) != len(folded):
+        dupes = sorted({n for n, f in zip(cleaned, folded, strict=True) if folded.count(f) > 1})
+        raise InvalidInputError(
+            f"duplicate label names: {', '.join(dupes)} (names that differ only in case or "
+            "width look alike on a button)"
+        )
     existing = {
-        label.name
+        label_fold(label.name): label
         for label in list_labels(session=session, project_id=project_id, active_only=False)
     }
-    taken = [n for n in cleaned if n in existing]
+    taken = [(n, existing[f]) for n, f in zip(cleaned, folded, strict=True) if f in existing]
     if taken:
-        raise ConflictError(f"labels already exist: {', '.join(taken)}")
+        raise ConflictError("; ".join(name_taken(n, label) for n, label in taken))
     start = session.exec(
         select(func.coalesce(func.max(Label.position), -1)).where(Label.project_id == project_id)
     ).one()
@@ -166,6 +177,17 @@ def list_labels(*, session: Session, project_id: int, active_only: bool = True) 
     if active_only:
         query = query.where(col(Label.active).is_(True))
     return list(session.exec(query.order_by(col(Label.position), col(Label.id))).all())
+
+
+def name_taken(name: str, label: Label) -> str:
+    """Why ``name`` cannot be given: ``label`` has it, or a name that looks like it."""
+    alike = "" if label.name == name else f" ({label.name!r}: it differs only in case or width)"
+    if label.active:
+        return f"label {name!r} already exists{alike}"
+    return (
+        f"a retired label has the name {name!r}{alike}: retired labels keep their names for the "
+        "history; choose another name (or undo the retirement, if it was the last change)"
+    )
 
 
 def get_label(*, session: Session, project_id: int, name: str) -> Label:

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from storage.db import rowcount
 from storage.errors import NotFoundError
 from storage.models import Assignment, Example, Flag, TaxonomyProposal, utcnow
+from storage.repositories.projects import label_fold
 
 OPEN = "open"
 DECIDED = ("approved", "rejected", "applied")  # an admin's answer: held back until evidence grows
@@ -375,9 +376,10 @@ def outdated(
     examples of an approved "add": their group has its label now, under whatever name); any
     other once a label it names, or the label a rare one would be merged into, is no longer
     active (merged, split, renamed, retired)."""
-    if kind == "add":
+    if kind == "add":  # a label that looks like its name ("Lost_Card" for "lost_card") exists
         ids = {int(i) for i in (evidence or {}).get("ids") or ()}
-        return any(lb in active for lb in labels) or not ids.isdisjoint(claimed)
+        existing = {label_fold(name) for name in active}
+        return any(label_fold(lb) in existing for lb in labels) or not ids.isdisjoint(claimed)
     into = merge_target(kind=kind, evidence=evidence)
     return not all(lb in active for lb in [*labels, *([into] if into else [])])
 

@@ -91,7 +91,11 @@ def test_bad_submissions_keep_the_modal_open_with_errors(bot: Bot, bank: dict[st
     view = _open_modal(bot)
     before = _active(bot)
     for args, block, words in [
-        (("rename", ["change_pin"], "age_limit"), ids.TAXONOMY_NAMES_BLOCK, "already has that"),
+        (
+            ("rename", ["change_pin"], "age_limit"),
+            ids.TAXONOMY_NAMES_BLOCK,
+            "label 'age_limit' already exists",
+        ),
         (("rename", [], "x"), ids.TAXONOMY_LABELS_BLOCK, "Choose the one label"),
         (("merge", ["age_limit"]), ids.TAXONOMY_LABELS_BLOCK, "two or more"),
         (("split", ["card_arrival"], "only_one"), ids.TAXONOMY_NAMES_BLOCK, "two or more"),

@@ -11,7 +11,7 @@ import pytest
 from engine import projects, taxonomy, training
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError
+from storage.errors import ConflictError, InvalidInputError
 from storage.repositories import projects as projects_repo
 from storage.repositories import taxonomy as taxonomy_repo
 from tests.helpers import load_slice
@@ -137,3 +137,35 @@ def test_a_split_whose_parts_are_merged_back_needs_no_relabel(ws, tmp_path: Path
     # a part retired into the other part: the split's examples are all that part's
     retired = taxonomy.retire_label(ws, project="p", label="fx_a", map_to="fx_b", actor="ana")
     assert [r["name"] for r in retired.details["rejoined"]] == ["fx"] and counts()["fx_b"] == 6
+
+
+def test_names_that_look_alike_are_refused_and_a_retired_name_says_so(ws) -> None:  # type: ignore[no-untyped-def]
+    """ "lease" beside "Lease" (or a full-width "Ｌｅａｓｅ") could not be told apart on a button:
+    refused wherever a name is given, with the label it looks like; a label may still change
+    the case of its own name."""
+    projects.create_project(ws, name="p", labels=["Lease", "NDA", "fees"])
+    for call in (
+        lambda: taxonomy.add_labels(ws, project="p", names=["lease"], actor="ana"),
+        lambda: taxonomy.add_labels(
+            ws, project="p", names=["\uff2c\uff45\uff41\uff53\uff45"], actor="ana"
+        ),  # fmt: skip
+        lambda: taxonomy.rename_label(ws, project="p", label="NDA", new_name="LEASE", actor="a"),
+        lambda: taxonomy.split_label(ws, project="p", label="NDA", into=["x", "lease"], actor="a"),
+        lambda: taxonomy.merge_labels(
+            ws, project="p", labels=["NDA", "fees"], into="lease", actor="ana"
+        ),  # fmt: skip
+    ):
+        with pytest.raises(ConflictError, match=r"\('Lease': it differs only in case or width\)"):
+            call()
+    with pytest.raises(InvalidInputError, match="duplicate label names: Nda, nda"):
+        projects.create_project(ws, name="q", labels=["nda", "Nda"])
+    assert taxonomy.label_history(ws, project="p") == []
+
+    taxonomy.rename_label(ws, project="p", label="Lease", new_name="lease", actor="ana")
+    taxonomy.undo_last(ws, project="p", actor="ana")  # back to "Lease": its own name
+    taxonomy.retire_label(ws, project="p", label="fees", actor="ana")
+    with pytest.raises(ConflictError, match="a retired label has the name 'fees': retired"):
+        taxonomy.add_labels(ws, project="p", names=["fees"], actor="ana")
+    assert [lb.name for lb in projects.list_labels(ws, project="p", active_only=True)] == [
+        "Lease", "NDA"
+    ]  # fmt: skip

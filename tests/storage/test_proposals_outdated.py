@@ -13,6 +13,8 @@ GATHER = {"suggestion": "gather_more", "nearest_label": "refunds"}
 def test_an_add_is_moot_once_a_label_it_adds_exists() -> None:
     assert not outdated(kind="add", labels=["fees"], evidence={}, active=ACTIVE)
     assert outdated(kind="add", labels=["fees", "cards"], evidence={}, active=ACTIVE)
+    # a label added by hand in another case stands for it: approving would be refused anyway
+    assert outdated(kind="add", labels=["Cards"], evidence={}, active=ACTIVE)
 
 
 def test_a_merge_or_split_is_moot_once_a_label_it_names_is_gone() -> None:
