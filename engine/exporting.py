@@ -48,7 +48,13 @@ from typing import Any, TextIO
 from engine.consensus import open_disagreements
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError, NotFoundError
+from storage.errors import (
+    DISK_ERRNOS,
+    ConfigurationError,
+    InvalidInputError,
+    LabelbotError,
+    NotFoundError,
+)
 from storage.repositories import examples, feedback, models, projects
 
 EXPORT_FORMATS = ("jsonl", "csv")
@@ -428,11 +434,14 @@ def replacing(path: Path) -> Iterator[TextIO]:
             temporary.unlink(missing_ok=True)
 
 
-def _unwritable(path: Path | str, exc: OSError, folder: Path) -> InvalidInputError:
+def _unwritable(path: Path | str, exc: OSError, folder: Path) -> LabelbotError:
     """The error for an output path the OS refused: "no such folder" only when it is missing
-    (a /proc path refuses a new file with ENOENT although its folder is there)."""
+    (a /proc path refuses a new file with ENOENT although its folder is there), an input error
+    like any other path that cannot be one; a place the machine refuses to write to, a
+    configuration error."""
     if isinstance(exc, FileNotFoundError) and not folder.is_dir():
         reason = "no such folder"
     else:
         reason = (exc.strerror or str(exc)).lower()
-    return InvalidInputError(f"{path}: cannot write here ({reason})")
+    kind = ConfigurationError if exc.errno in DISK_ERRNOS else InvalidInputError
+    return kind(f"{path}: cannot write here ({reason})")

@@ -16,6 +16,8 @@ The tree lives in storage/ because it is the bottom layer; engine/ and bot/ impo
 
 from __future__ import annotations
 
+import errno
+
 
 class LabelbotError(Exception):
     """Base class of every error labelbot raises on purpose."""
@@ -57,3 +59,10 @@ class ConfigurationError(LabelbotError):
     """A missing or invalid setting; the message names the environment variable."""
 
     exit_code = 6
+
+
+# What the machine refuses, not a path as typed: a full disk, a read-only or forbidden place. A
+# file labelbot cannot write for one of these is a ConfigurationError (exit 6).
+DISK_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import getpass
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -20,7 +19,7 @@ from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
 from storage.db import busy_error
-from storage.errors import ConfigurationError, LabelbotError, NotFoundError
+from storage.errors import DISK_ERRNOS, ConfigurationError, LabelbotError, NotFoundError
 
 if TYPE_CHECKING:
     from storage.models import ModelRun
@@ -206,7 +205,7 @@ def handle_errors(func: F) -> F:
         except LabelbotError as exc:
             _fail(exc, kwargs.get("name"))
         except OSError as exc:
-            if exc.errno not in _DISK_ERRNOS:
+            if exc.errno not in DISK_ERRNOS:  # a file it could not write (full, read-only, ...)
                 raise
             _fail(_disk_error(exc), kwargs.get("name"))
         except Exception as exc:
@@ -216,12 +215,6 @@ def handle_errors(func: F) -> F:
             _fail(busy, kwargs.get("name"))
 
     return wrapper  # type: ignore[return-value]
-
-
-# A file labelbot could not write or read: a full disk, a read-only or forbidden directory.
-_DISK_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
-)
 
 
 def _disk_error(exc: OSError) -> ConfigurationError:

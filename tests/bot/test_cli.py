@@ -256,6 +256,11 @@ def test_cli_out_path_that_cannot_be_written_is_a_one_line_error(cli_env, tmp_pa
         assert result.output == f"error: {missing}: cannot write here (no such folder)\n"
     folder = runner.invoke(app, ["export", "p", "--out", str(tmp_path)])
     assert folder.exit_code == 2 and "is a folder" in folder.output
+    # a place the machine refuses (sysfs takes no new file, even from root): exit 6, as a full
+    # disk or a read-only folder (README), not 2 as a mistyped path
+    refused = runner.invoke(app, ["export", "p", "--out", "/sys/labelbot-export.jsonl"])
+    assert refused.exit_code == 6, refused.output
+    assert refused.output.startswith("error: /sys/labelbot-export.jsonl: cannot write here (")
 
 
 def test_cli_predict_refuses_a_lone_surrogate_with_its_line(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
