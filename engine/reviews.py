@@ -107,7 +107,7 @@ def scan_project(
             given = pool.classes[suspect.given]
             # the latest live annotation behind the agreed label is the one under review
             behind = [r for r in votes[example_id] if r.current == given]
-            if not behind:
+            if not behind or _settled(votes[example_id]):
                 continue
             annotation = behind[-1]
             created = reviews.add_review(
@@ -150,6 +150,13 @@ def _stale(review: Review, rows: list[feedback.AnnotationRow], *, session: Sessi
     live = any(r.id == review.annotation_id for r in rows)
     current = given.name if given is not None and given.active else None
     return not live or current is None or feedback.agreed_label(rows) != current
+
+
+def _settled(rows: list[feedback.AnnotationRow]) -> bool:
+    """An admin settled the example (`labelbot adjudicate`, a disagreement thread): its label
+    stands over any vote, so a reviewer's "change" would change nothing. Not reviewed (the
+    adjudication dismissed any review open then)."""
+    return any(r.source == feedback.ADJUDICATION for r in rows)
 
 
 def next_review(

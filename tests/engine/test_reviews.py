@@ -180,3 +180,36 @@ def test_a_review_is_opened_only_for_a_suggestion_the_model_gives_even_odds(  # 
     listed = reviews.list_reviews(ws, project="bank", status="open")
     assert report.opened == len(listed) > 0
     assert all(r.confidence >= reviews.MIN_REVIEW_CONFIDENCE for r in listed)
+
+
+def test_an_example_an_admin_settled_is_not_reviewed(flipped) -> None:  # type: ignore[no-untyped-def]
+    """An adjudication stands over any vote, so a reviewer's change would change nothing: the
+    scan opens no review for a settled example, before or after (the adjudication dismisses
+    one open then, even when it settles on the label under review)."""
+    from engine import consensus
+    from storage.repositories import examples
+
+    ws, _, flips = flipped
+    training.train_project(ws, "bank")
+    with session_scope(ws.db, read_only=True) as s:
+        project_id = int(projects_repo.get_project(session=s, name="bank").id or 0)
+        rows = examples.list_examples(session=s, project_id=project_id)
+        by_text = {e.text: int(e.id or 0) for e in rows}
+
+    def settle_as_given(text: str) -> None:
+        with session_scope(ws.db, read_only=True) as s:
+            given = feedback.example_annotations(session=s, example_id=by_text[text])[-1].label
+        consensus.adjudicate(ws, project="bank", example_id=by_text[text], label=given,
+                             actor="root")  # fmt: skip
+
+    settled = sorted(flips)[0]  # a flipped label, settled as given: the admin's call
+    settle_as_given(settled)
+    [report] = jobs.review_cycle(ws)
+    listed = {r.text for r in reviews.list_reviews(ws, project="bank", status="open")}
+    assert report.opened > 0 and settled not in listed
+
+    later = sorted(listed)[0]  # under review, then settled as given: not asked again
+    settle_as_given(later)
+    assert later not in {r.text for r in reviews.list_reviews(ws, project="bank", status="open")}
+    assert reviews.scan_project(ws, "bank").opened == 0
+    assert later not in {r.text for r in reviews.list_reviews(ws, project="bank", status="open")}
