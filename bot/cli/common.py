@@ -19,7 +19,13 @@ from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
 from storage.db import busy_error
-from storage.errors import DISK_ERRNOS, ConfigurationError, LabelbotError, NotFoundError
+from storage.errors import (
+    DISK_ERRNOS,
+    ConfigurationError,
+    InvalidInputError,
+    LabelbotError,
+    NotFoundError,
+)
 
 if TYPE_CHECKING:
     from storage.models import ModelRun
@@ -188,6 +194,19 @@ class MissingDatabase(NotFoundError):
     changes what is there: it is not created (an empty one would only hide the mistake)."""
 
 
+def _person(given: str, option: str) -> str | None:
+    """An --actor or --annotator as given: stripped, None when blank (the login name is used)."""
+    from engine.evaluation import IMPORTED
+
+    name = given.strip()
+    if name == IMPORTED:
+        raise InvalidInputError(
+            f"--{option} {IMPORTED!r} is the name labels imported from a file go by (they are "
+            "counted apart from people's): choose another name"
+        )
+    return name or None
+
+
 def handle_errors(func: F) -> F:
     """Turn labelbot's errors into a one-line message and the error's exit code.
 
@@ -195,12 +214,17 @@ def handle_errors(func: F) -> F:
     too busy to answer (a long import holding SQLite's write lock) is a conflict, exit code 4,
     wherever the driver's error surfaced. Options that are stored as they are (``--channel``,
     ``--actor``, ``--annotator``) are checked against their column's width first, for every
-    command that has them."""
+    command that has them; a name (``--actor``, ``--annotator``) is taken without the spaces
+    around it, a blank one as none given (the login name), and the name imported labels go by
+    is refused."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             check_lengths(kwargs)
+            for key in ("actor", "annotator"):
+                if isinstance(kwargs.get(key), str):
+                    kwargs[key] = _person(kwargs[key], key)
             return func(*args, **kwargs)
         except LabelbotError as exc:
             _fail(exc, kwargs.get("name"))

@@ -161,3 +161,24 @@ def test_a_key_stores_the_label_shown_though_it_was_renamed_and_its_name_reused(
     rows = [json.loads(line) for line in exported.output.splitlines()]
     (labeled,) = [r for r in rows if r.get("label")]
     assert labeled["label"] == "a_old", labeled
+
+
+def test_a_blank_name_is_the_login_name_and_the_importers_name_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--annotator "  "` stored a name of spaces; `--annotator import` mixed a person's labels
+    with a file's (counted apart: agreement, the leaderboard)."""
+    from bot.cli import common
+
+    monkeypatch.setattr(common.getpass, "getuser", lambda: "walter")
+    runner = _project(tmp_path)
+    done = runner.invoke(app, ["label", "p", "--annotator", "  "], input="1\nq\n")
+    assert done.exit_code == 0, done.output
+    exported = runner.invoke(app, ["export", "p", "--format", "jsonl"])
+    rows = [json.loads(line) for line in exported.output.splitlines()]
+    assert [a["annotator"] for r in rows for a in r["annotations"]] == ["walter"]
+    for command in (["label", "p", "--annotator", " import "],
+                    ["labels", "add", "p", "c", "--actor", "import"]):  # fmt: skip
+        refused = runner.invoke(app, command, input="q\n")
+        assert refused.exit_code == 2, refused.output
+        assert "is the name labels imported from a file go by" in refused.output
