@@ -554,7 +554,7 @@ def _record(
     if len(text) > MAX_TEXT_CHARS:
         raise InvalidInputError(
             f"{path}:{line}: text of {len(text):,} characters is over the "
-            f"{MAX_TEXT_CHARS:,} limit; split long documents before import"
+            f"{MAX_TEXT_CHARS:,} limit; split long documents first"
         )
     label = _optional_str(path, line, label_column, row) if label_column else None
     external_id = _optional_str(path, line, id_column, row) if id_column else None

@@ -56,6 +56,7 @@ REOPEN_WITHIN = timedelta(hours=1)
 # no refresh since (a quiet project): a 10-label project labeled by oracle, 25 labels between
 # refreshes, got 7 proposals in 40 refreshes, none found by two in a row, and every one was
 # posted; bench/soak.py's runs posted 6-11 in 5 minutes, 1-2 with this wait (bench/README.md).
+STATUSES = repo.STATUSES  # a proposal's: open, approved, rejected, applied, superseded
 CONFIRM_REFRESHES = 2
 CONFIRM_AFTER = timedelta(hours=1)
 POOL_SAMPLE = 50_000  # unlabeled examples the detectors see: ~300 per label for 150 labels

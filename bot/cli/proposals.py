@@ -58,6 +58,10 @@ def proposals_cmd(
 ) -> None:
     from engine import proposing
 
+    if status != "all" and status not in proposing.STATUSES:
+        raise InvalidInputError(
+            f"unknown status {status!r}: use {', '.join(proposing.STATUSES)} or all"
+        )
     ws = workspace()
     if words[0] not in ACTIONS:
         if len(words) != 1:

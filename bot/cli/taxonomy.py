@@ -89,7 +89,11 @@ def labels_merge(
     second: Annotated[str, typer.Argument(metavar="B", help="Another label to merge")],
     into: Annotated[
         str | None,
-        typer.Option("--into", help="The merged label: A, B or a new name (default: A)"),
+        typer.Option(
+            "--into",
+            help="The merged label: A, B, another existing label (merged in too) or a new name "
+            "(default: A)",
+        ),
     ] = None,
     reason: Reason = "",
     actor: Actor = None,
@@ -166,7 +170,8 @@ def labels_describe(
     )  # fmt: skip
     _report(ws, name, change, retrains=False)
     if change.details.get("searched"):
-        out.print(f"the queue now looks for {label} with these guidelines", highlight=False)
+        how = "with these guidelines" if guideline.strip() else "by its name alone"
+        out.print(f"the queue now looks for {label} {how}", highlight=False)
 
 
 @labels_app.command("undo", short_help="Undo the latest taxonomy change.")

@@ -86,7 +86,8 @@ def test_list_refresh_approve_and_reject(cli_env, tmp_path: Path, banking_slice)
     assert "no proposal" in _run(runner, "proposals", "reject", "bank", "999", code=3)
     assert "usage" in _run(runner, "proposals", "approve", "bank", code=2)
     assert "unknown action" in _run(runner, "proposals", "bank", "extra", code=2)
-    assert "unknown status" in _run(runner, "proposals", "bank", "--status", "odd", code=2)
+    odd = _run(runner, "proposals", "bank", "--status", "odd", code=2)
+    assert "unknown status 'odd': use open, approved, rejected, applied, superseded or all" in odd
 
 
 def test_digest_message_shows_open_proposals() -> None:

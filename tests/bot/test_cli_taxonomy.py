@@ -148,6 +148,11 @@ def test_labels_add_takes_guidelines_and_rescores_the_queue(
     assert "queue re-scored for the new labels" in out
     listed = _ok(runner, "labels", "list", "bank")
     assert "Rates between currencies" in listed and "Cash machines" in listed
+    # a label with few examples is searched by its guidelines at once, or by its name alone
+    described = _ok(runner, "labels", "describe", "bank", "atm_support", "ATMs and cash")
+    assert "the queue now looks for atm_support with these guidelines" in described
+    cleared = _ok(runner, "labels", "describe", "bank", "atm_support", "")
+    assert "the queue now looks for atm_support by its name alone" in cleared
 
 
 def test_taxonomy_errors_are_one_line_with_exit_codes(cli_env) -> None:  # type: ignore[no-untyped-def]
