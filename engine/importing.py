@@ -125,6 +125,8 @@ class FileRows:
         self.require_id_column = require_id_column
         self.columns: set[str] = set()
         self.meta_columns: set[str] = set()
+        # cells that look like rows swallowed by a stray quote (CSV): see RunawayCell
+        self.runaways: list[RunawayCell] = []
 
     def __iter__(self) -> Iterator[Record]:
         path, text_column = self.path, self.text_column
@@ -134,7 +136,12 @@ class FileRows:
         first = next(blocks, "")
         fmt = detect_format(path)
         text = itertools.chain([first], blocks)
-        rows = _csv_rows(path, text, text_column) if fmt == "csv" else _jsonl_rows(path, text)
+        self.runaways = []
+        rows = (
+            _csv_rows(path, text, text_column, self.runaways)
+            if fmt == "csv"
+            else _jsonl_rows(path, text)
+        )
         columns: set[str] = set()
         kept: set[str] = set()
         self.columns, self.meta_columns = columns, kept
@@ -295,8 +302,37 @@ def _split_lines(blocks: Iterable[str]) -> Iterator[str]:
     yield "".join(rest)
 
 
+@dataclass(frozen=True)
+class RunawayCell:
+    """A quoted CSV value over several lines whose lines after its first each hold as many
+    separators as a row: most likely rows read into one value after a stray quote (a valid
+    file all the same, so it is said, not refused)."""
+
+    line: int  # where its row starts
+    end: int  # the line its row ends on
+    column: str
+    rows: int  # its lines that look like rows
+
+
+# A value is taken for swallowed rows from this many row-like lines after its first: a message
+# over two lines with commas in its second is common, three lines each with exactly a row's
+# separators is not.
+RUNAWAY_ROWS = 2
+
+
+def _runaway(cell: str, separator: str, columns: int) -> int:
+    """How many lines of ``cell`` after its first look like rows (0 unless they all do)."""
+    rest = cell.split("\n")[1:]
+    if len(rest) < RUNAWAY_ROWS or columns < 2:
+        return 0
+    return len(rest) if all(line.count(separator) == columns - 1 for line in rest) else 0
+
+
 def _csv_rows(
-    path: Path, blocks: Iterable[str], text_column: str
+    path: Path,
+    blocks: Iterable[str],
+    text_column: str,
+    runaways: list[RunawayCell] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(sys.maxsize)  # we enforce our own, clearer, limit per text
     dialect = "excel-tab" if _tab_separated(path) else "excel"
@@ -348,6 +384,11 @@ def _csv_rows(
                         f"{path}:{start}: a value in column {i + 1}, which has no name in the "
                         "header (line 1): name that column, or delete it"
                     )
+            if runaways is not None and reader.line_num > start:  # a value over several lines
+                separator = "\t" if dialect == "excel-tab" else ","
+                for i, cell in enumerate(cells):
+                    if i < len(header) and (n := _runaway(cell, separator, len(header))):
+                        runaways.append(RunawayCell(start, reader.line_num, header[i], n))
             # As csv.DictReader: missing cells are None (the header's names are unique).
             yield (
                 start,
@@ -499,11 +540,28 @@ def _shown(name: str) -> str:
 
 
 def column_notes(read: ReadFile | FileRows, *, label_column: str | None) -> list[str]:
-    """What an import that went through may have missed: the file has no label column, but one
-    of that name in another case ("Label" for "label"), kept as metadata with its values.
+    """What an import that went through may have missed: rows a stray quote read into one
+    value (:class:`RunawayCell`, a FileRows' iteration), and a file with no label column but
+    one of that name in another case ("Label" for "label"), kept as metadata with its values.
     Column names are matched exactly, as they always were, so nothing an import stores
     changes: this only says so, naming the option that reads that column. (Importing again
     with it adds those labels as votes: a text already stored is not stored twice.)"""
+    notes = [_runaway_note(cell) for cell in getattr(read, "runaways", [])[:MAX_RUNAWAY_NOTES]]
+    return notes + _label_column_notes(read, label_column=label_column)
+
+
+MAX_RUNAWAY_NOTES = 3  # lines of the report: the first few say what to look for
+
+
+def _runaway_note(cell: RunawayCell) -> str:
+    return (
+        f"line {cell.line}: the {cell.column!r} value runs to line {cell.end} and holds "
+        f'{cell.rows} lines that look like rows: a stray quote (") in it? They were read as '
+        "part of that one value; check the file, fix the quote and import it again"
+    )
+
+
+def _label_column_notes(read: ReadFile | FileRows, *, label_column: str | None) -> list[str]:
     if label_column is None or label_column in read.columns:
         return []
     matches = [c for c in read.columns if c.casefold() == label_column.casefold()]
@@ -568,6 +626,12 @@ def _record(
         kept = _export_meta(path, line, row.get("meta"))
         used |= EXPORT_DERIVED
     meta = {k: v for k, v in row.items() if k not in used and v not in (None, "")}
+    for key, value in meta.items():  # a stray quote can run a metadata value to the file's end
+        if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            raise InvalidInputError(
+                f"{path}:{line}: the {key!r} value of {len(value):,} characters is over the "
+                f"{MAX_TEXT_CHARS:,} limit for a value kept with the text (a stray quote?)"
+            )
     return Record(line=line, text=text, label=label, external_id=external_id, meta={**kept, **meta})
 
 

@@ -302,3 +302,34 @@ def test_ids_the_import_gives_to_more_than_one_example_are_reported(  # type: ig
     assert projects.import_file(project, project="p", path=path).shared_ids == ()
     later = _write(tmp_path, "e.csv", "id,text\nu2,later\n")
     assert projects.import_file(project, project="p", path=later).shared_ids == ()
+
+
+def test_rows_a_stray_quote_swallowed_are_pointed_out(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A quote opened in row 2 and closed in row 5 reads rows 3-5 into row 2's notes: a valid
+    file, so the import goes through, and its report says where to look. A message that merely
+    runs over lines is not taken for rows."""
+    swallowed = (
+        'text,label,notes\nrow a,yes,"customer said hi\nrow b,no,ok\nrow c,yes,ok\n'
+        'row d,no,see above"\nrow e,yes,fine\n'
+    )
+    report = projects.import_file(project, project="p", path=_write(tmp_path, "s.csv", swallowed),
+                                  embed=False)  # fmt: skip
+    assert report.inserted == 2
+    assert report.notes[0].startswith(
+        "line 2: the 'notes' value runs to line 5 and holds 3 lines that look like rows"
+    )
+    prose = 'text,label,notes\nrow f,yes,"Dear team,\nI paid twice\nthanks, ann"\n'
+    report = projects.import_file(project, project="p", path=_write(tmp_path, "m.csv", prose),
+                                  embed=False)  # fmt: skip
+    assert report.inserted == 1 and report.notes == ()
+
+
+def test_a_runaway_metadata_value_fails_with_its_line(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A quote never closed in a metadata column would take the rest of a large file into one
+    value: over the text's limit it fails, naming the line, and stores nothing."""
+    body = "\n".join(f"row {i},yes,ok" for i in range(6_000))
+    content = f'text,label,notes\nfirst,yes,"oops\n{body}"\n'
+    before = _snapshot(project)
+    with pytest.raises(InvalidInputError, match=r"r.csv:2: the 'notes' value of [\d,]+ characters"):
+        projects.import_file(project, project="p", path=_write(tmp_path, "r.csv", content))
+    assert _snapshot(project) == before
