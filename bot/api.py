@@ -276,10 +276,16 @@ class PredictOut(BaseModel):
 
 
 def create_api(
-    settings: SlackSettings, services: Services, *, bolt: App | None = None, slack: bool = True
+    settings: SlackSettings,
+    services: Services,
+    *,
+    bolt: App | None = None,
+    slack: bool = True,
+    max_requests: int | None = None,
 ) -> FastAPI:
     """The FastAPI app; ``bolt`` defaults to ``build_app(settings, services)``. With ``slack``
-    False (the REST API alone, bot.config.get_serve_settings) /slack/events answers 503."""
+    False (the REST API alone, bot.config.get_serve_settings) /slack/events answers 503.
+    ``max_requests``: requests in flight at once, past which one is answered 503 (:class:`Busy`)."""
     bolt = bolt or build_app(settings, services)
     verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
 
@@ -298,8 +304,10 @@ def create_api(
     api.add_middleware(BodyLimit)
     api.add_middleware(TokenFirst, settings=settings)  # before BodyLimit
     api.add_middleware(SignatureWatch)  # logs why Slack's requests are refused (every server)
+    if max_requests is not None:
+        api.add_middleware(Busy, most=max_requests)
     traffic = HttpMetrics()
-    # the outermost: it times and counts the answers of those above too (401, 413, 408)
+    # the outermost: it times and counts the answers of those above too (401, 413, 408, 503)
     templates = RouteTemplates(
         lambda: [
             *api.openapi()["paths"],
@@ -561,6 +569,38 @@ class TokenFirst:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+BUSY_RETRY_AFTER_S = 1
+BUSY = "the server is answering as many requests as it may at once: try again in a moment"
+
+
+class Busy:
+    """ASGI middleware: past ``most`` requests in flight, a new one is answered at once with a
+    JSON 503 and Retry-After, as every other error, without being read. ``/healthz`` is always
+    let through: a load balancer that took a busy replica out would only send its load to the
+    others. (uvicorn's own limit, which ``labelbot serve`` sets a little above this one, also
+    counts idle keep-alive connections and answers plain text: it stays as the cap on open
+    files.)"""
+
+    def __init__(self, app: ASGIApp, *, most: int) -> None:
+        self.app = app
+        self.most = most
+        self.in_flight = 0  # one event loop: no lock needed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or route_path(scope) == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.most:
+            headers = {"Retry-After": str(BUSY_RETRY_AFTER_S), "Connection": "close"}
+            await _error(503, BUSY, headers)(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class BodyLimit:

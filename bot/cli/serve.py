@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # stalled connections used up a default 1,024 file descriptors and the server stopped accepting
 # at all (the body timeouts are bot.api.BODY_READ_TIMEOUT_S and BODY_TIMEOUT_S).
 MAX_CONNECTIONS = 500
+HEALTH_HEADROOM = 16  # connections past --max-connections for /healthz probes (bot.api.Busy)
 # An idle keep-alive connection is closed after this many seconds (uvicorn's default, made
 # explicit: a proxy in front should time out its idle upstream connections sooner).
 KEEP_ALIVE_S = 5
@@ -114,7 +115,7 @@ def serve(
     check_data_dir(settings.data_dir)  # before anything is opened
     services = build_services(settings)
     bolt = build_app(settings, services)
-    api = create_api(settings, services, bolt=bolt, slack=slack)
+    api = create_api(settings, services, bolt=bolt, slack=slack, max_requests=max_connections)
     out.print(
         f"database {settings.database_shown()}, data directory {settings.data_dir}",
         highlight=False,
@@ -163,7 +164,9 @@ def serve(
             port=port,
             log_level=log_level,
             root_path=root_path,
-            limit_concurrency=max_connections,
+            # the app answers past max_connections itself (bot.api.Busy: JSON, /healthz let
+            # through); uvicorn's cap, a little above, bounds open connections (idle ones too)
+            limit_concurrency=max_connections + HEALTH_HEADROOM,
             timeout_keep_alive=KEEP_ALIVE_S,
         )
     finally:

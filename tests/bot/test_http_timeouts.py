@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -169,9 +170,21 @@ def test_serve_limits_the_connections(rest_only: pytest.MonkeyPatch) -> None:  #
     config = serve(rest_only)["config"]
     # under a default file descriptor limit (ulimit -n 1024), with room for the rest
     assert config.limit_concurrency is not None and config.limit_concurrency <= 900
-    assert config.limit_concurrency == serve_cli.MAX_CONNECTIONS
+    # the app answers past --max-connections itself (bot.api.Busy: JSON, /healthz let through);
+    # uvicorn's cap, a little above it, bounds the open connections
+    headroom = serve_cli.HEALTH_HEADROOM
+    assert config.limit_concurrency == serve_cli.MAX_CONNECTIONS + headroom
+    assert _busy_limit(config.app) == serve_cli.MAX_CONNECTIONS
     assert config.timeout_keep_alive == serve_cli.KEEP_ALIVE_S
-    assert serve(rest_only, "--max-connections", "20")["config"].limit_concurrency == 20
+    twenty = serve(rest_only, "--max-connections", "20")["config"]
+    assert twenty.limit_concurrency == 20 + headroom and _busy_limit(twenty.app) == 20
+
+
+def _busy_limit(api: Any) -> int:
+    from bot.api import Busy
+
+    (most,) = [m.kwargs["most"] for m in api.user_middleware if m.cls is Busy]
+    return int(most)
 
 
 @SQLITE
