@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from engine.text import ELLIPSIS, cluster_start
-from engine.text import shorten_middle as shorten_middle  # the views cut names with it
+from engine.text import shorten_apart as shorten_apart  # the views cut names with these
+from engine.text import shorten_middle as shorten_middle
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _ESCAPE_RE = re.compile(r"[&<>]")

@@ -5,7 +5,9 @@ or half a family."""
 
 from __future__ import annotations
 
+import os
 import unicodedata
+from collections.abc import Iterable
 
 __all__ = ["ELLIPSIS", "cluster_end", "cluster_start", "shorten_middle"]
 
@@ -91,3 +93,43 @@ def shorten_middle(text: str, limit: int) -> str:
     head = text[: cluster_start(text, keep - keep // 2)]
     tail = text[cluster_end(text, len(text) - keep // 2) :]
     return head + ELLIPSIS + tail
+
+
+def shorten_apart(names: Iterable[str], limit: int) -> dict[str, str]:
+    """Each name cut to ``limit`` characters as :func:`shorten_middle` cuts it, except where
+    two would then read the same ("Billing — variant 007 — …" and "… 008 …" both cut to their
+    common start and end): those show where they differ instead, after a few characters of
+    their start ("Billing —…variant 007 — escalated…"). Best effort: names that differ only
+    in several far-apart places may still read alike."""
+    names = list(dict.fromkeys(names))
+    shown = {name: shorten_middle(name, limit) for name in names}
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(shown[name], []).append(name)
+    for same in groups.values():
+        if len(same) < 2:
+            continue
+        for name in same:
+            others = [o for o in same if o != name]
+            differs = min(len(os.path.commonprefix([name, o])) for o in others)
+            shown[name] = _around(name, differs, limit)
+    return shown
+
+
+def _around(text: str, at: int, limit: int) -> str:
+    """``text`` cut to ``limit`` characters so that position ``at`` shows: its start, then the
+    part from a little before ``at`` on (an ellipsis for each cut)."""
+    if len(text) <= limit:
+        return text
+    if at + _CONTEXT < limit - len(ELLIPSIS):  # the difference shows in a cut of the start
+        return text[: cluster_start(text, limit - len(ELLIPSIS))] + ELLIPSIS
+    head = text[: cluster_start(text, limit // 3)]
+    begin = cluster_end(text, max(len(head), at - _CONTEXT))
+    room = limit - len(head) - len(ELLIPSIS)
+    if len(text) - begin <= room:
+        return head + ELLIPSIS + text[begin:]
+    stop = cluster_start(text, begin + room - len(ELLIPSIS))
+    return head + ELLIPSIS + text[begin:stop] + ELLIPSIS
+
+
+_CONTEXT = 8  # characters shown before where two names differ

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape, shorten_middle, who
+from bot.slack_text import escape, shorten_apart, shorten_middle, who
 from bot.views.labeling import example_section
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
@@ -150,12 +150,13 @@ def _menu(example_id: int, labels: Sequence[LabelChoice], text_max: int) -> Bloc
     if not labels:
         return None
     by_name = {lb.name: lb for lb in labels}
+    shown = shorten_apart(by_name, text_max)
     return select_menu(
         f"{ids.SETTLE}:other",
         "Another label…",
         list(by_name),
         lambda name: {
-            "text": plain(shorten_middle(name, text_max)),
+            "text": plain(shown[name]),
             "value": settle_value(example_id, by_name[name]),
         },
     )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot import ids
-from bot.slack_text import escape, names_list, shorten_middle, truncate, who
+from bot.slack_text import escape, names_list, shorten_apart, shorten_middle, truncate, who
 from bot.views.limits import CONTEXT_ELEMENTS_MAX, MESSAGE_TEXT_BUDGET, text_length
 from bot.views.models import (
     AskReason,
@@ -128,9 +128,10 @@ def _earlier_line(earlier: EarlierLabel) -> str:
 
 def _label_buttons(card: ExampleCard) -> list[Block]:
     suggested = card.suggestion.label if card.suggestion else None
+    shown = shorten_apart((label.name for label in card.labels), BUTTON_TEXT_MAX)
     elements = [
         button(
-            shorten_middle(label.name, BUTTON_TEXT_MAX),
+            shown[label.name],
             action_id=f"{ids.LABEL}:{i}",
             value=label_value(card.example_id, label),
             style="primary" if label.name == suggested else None,
@@ -146,9 +147,9 @@ def _label_buttons(card: ExampleCard) -> list[Block]:
     ]
 
 
-def _option(example_id: int, label: LabelChoice, text_max: int, description_max: int) -> Block:
+def _option(example_id: int, label: LabelChoice, text: str, description_max: int) -> Block:
     option: Block = {
-        "text": plain(shorten_middle(label.name, text_max)),
+        "text": plain(text),
         # The engine passes label ids, so the value is short; a name-keyed one (no id) longer
         # than 150 characters is cut and answers "unknown label" on click.
         "value": truncate(label_value(example_id, label), OPTION_VALUE_MAX),
@@ -162,11 +163,12 @@ def _label_select(
     card: ExampleCard, labels: Sequence[LabelChoice], text_max: int, description_max: int
 ) -> Block:
     by_name = {label.name: label for label in labels}
+    shown = shorten_apart(by_name, text_max)  # two cut alike would read the same in the menu
     select = select_menu(
         ids.LABEL_SELECT,
         f"Choose one of {len(by_name)} labels (type to search)",
         list(by_name),
-        lambda name: _option(card.example_id, by_name[name], text_max, description_max),
+        lambda name: _option(card.example_id, by_name[name], shown[name], description_max),
     )
     elements = [select] if by_name else []  # none fit (see fit_menu): the note says where to go
     if card.suggestion is not None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape, shorten_middle, truncate, who
+from bot.slack_text import escape, shorten_apart, shorten_middle, truncate, who
 from bot.views.labeling import example_section
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
@@ -98,12 +98,13 @@ def review_message(card: ReviewCard) -> Block:
             actions(row, block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:choices"),
         ]
         if shown:
+            texts = shorten_apart(others, text_max)
             select = select_menu(
                 ids.REVIEW_SELECT,
                 "Another label…",
                 list(others)[:shown],
                 lambda name: {
-                    "text": plain(shorten_middle(name, text_max)),
+                    "text": plain(texts[name]),
                     "value": review_value(card.review_id, card.example_id, others[name]),
                 },
             )

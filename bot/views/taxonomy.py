@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 
 from bot import ids
-from bot.slack_text import escape, shorten_middle, split_chunks, truncate
+from bot.slack_text import escape, shorten_apart, split_chunks, truncate
 from bot.views.models import LabelChoice
 from bot.views.text import (
     MODAL_TITLE_MAX,
@@ -68,15 +68,18 @@ def _label_line(label: LabelChoice) -> str:
     return f"• *{escape(label.name)}*{about}"
 
 
-def _option(label: LabelChoice) -> Block:
+def _option(label: LabelChoice, text: str) -> Block:
     # The label id as value: names can outgrow an option value's 150 characters.
-    return {"text": plain(shorten_middle(label.name, OPTION_TEXT_MAX)), "value": label.key}
+    return {"text": plain(text), "value": label.key}
 
 
 def label_options(labels: Sequence[LabelChoice]) -> Block:
     """``options`` up to 100 labels, else alphabetical ``option_groups`` of at most 100 each."""
     by_name = {lb.name: lb for lb in labels}
-    return option_list(sorted(by_name, key=str.casefold), lambda name: _option(by_name[name]))
+    shown = shorten_apart(by_name, OPTION_TEXT_MAX)
+    return option_list(
+        sorted(by_name, key=str.casefold), lambda name: _option(by_name[name], shown[name])
+    )
 
 
 def _input(block_id: str, label: str, element: Block, *, hint: str, optional: bool) -> Block:
@@ -120,7 +123,8 @@ def taxonomy_modal(
         "options": [{"text": plain(t), "value": v} for v, t in OPERATIONS.items()],
     }
     picker: Block = {"type": "multi_static_select", "placeholder": plain("Labels")}
-    picker.update(label_options(labels) if labels else {"options": [_option(LabelChoice("-"))]})
+    none = {"options": [_option(LabelChoice("-"), "-")]}
+    picker.update(label_options(labels) if labels else none)
     blocks += [
         {"type": "divider"},
         _input(

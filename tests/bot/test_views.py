@@ -337,6 +337,37 @@ def test_long_names_are_cut_in_the_middle() -> None:
     assert shorten_middle(emoji, 5) == "😀😀…😀😀"
 
 
+def test_long_names_that_differ_in_the_middle_read_apart_on_buttons_and_in_menus() -> None:
+    """Cut in the middle alike, 150 names differing only there read the same in the menu (and
+    4 on buttons): each now shows where it differs, within the limits."""
+    from bot.slack_text import shorten_apart
+
+    def named(n: int) -> list[LabelChoice]:
+        return [
+            LabelChoice(f"Customer complaint about billing - variant {i:03d} "
+                        f"{'detail ' * 6}- escalated to tier 2", description="", id=i)
+            for i in range(n)
+        ]  # fmt: skip
+
+    for n, texts in (
+        (150, lambda m: [o["text"]["text"] for o in _select_options(m)]),
+        (4, lambda m: [b["text"]["text"] for b in _elements(m, "button")][:4]),
+    ):
+        message = labeling_message(ExampleCard(
+            example_id=1, text="t", project="p", labels=named(n), labeled_today=0, queue_left=1
+        ))  # fmt: skip
+        shown = texts(message)
+        assert len(set(shown)) == n and max(map(len, shown)) <= 75, shown[:3]
+        assert all(f"variant {i:03d}" in t for i, t in enumerate(shown))
+        assert block_errors(message["blocks"]) == []
+    # names that cut apart already are cut as before
+    plain_cut = shorten_apart(["a" * 100 + "x", "b" * 100 + "x"], 75)
+    assert sorted(plain_cut.values()) == [
+        "a" * 37 + "…" + "a" * 36 + "x",
+        "b" * 37 + "…" + "b" * 36 + "x",
+    ]
+
+
 @pytest.mark.parametrize("queue_chosen", [True, False])
 def test_home_calls_a_cross_validated_figure_biased_only_when_the_queue_chose_its_labels(
     queue_chosen: bool,
