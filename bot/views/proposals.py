@@ -32,6 +32,7 @@ from bot.views.text import (
 
 CONFIRM_TEXT_MAX = 300  # a confirmation dialog's text
 NAMES_MAX = 500
+INPUT_MAX = 3000  # a plain_text_input's max_length
 REASON_MAX = 500
 SAMPLE_TEXT_MAX = 160  # one example quoted as evidence
 SAMPLES_PER_GROUP = 2  # examples shown per label / cluster
@@ -359,12 +360,15 @@ def proposal_modal(card: ProposalCard) -> Block:
         f"{KIND_ICONS.get(card.kind, ':bulb:')} *{escape(card.kind)}* "
         f"{', '.join(f'*{escape(lb)}*' for lb in card.labels)}\n{escape(card.message)}"
     )
-    names = {
+    given = ", ".join(card.names)
+    names: Block = {
         "type": "plain_text_input",
         "action_id": ids.TAXONOMY_INPUT,
-        "initial_value": truncate(", ".join(card.names), NAMES_MAX),
-        "max_length": NAMES_MAX,
+        # never cut: a cut name, submitted unchanged, would be approved as "name…"
+        "max_length": max(NAMES_MAX, min(len(given), INPUT_MAX)),
     }
+    if len(given) <= INPUT_MAX:
+        names["initial_value"] = given
     reason = {
         "type": "plain_text_input",
         "action_id": ids.TAXONOMY_INPUT,

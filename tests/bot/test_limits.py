@@ -229,6 +229,10 @@ def test_the_modals_we_build_pass_the_input_checks(slack_client: WebClient) -> N
         assert view_errors(modal) == []
         opened = slack_client.views_open(trigger_id="t", view=modal)  # the fake took it
         assert opened["ok"]
+    # the names approving would use, whole (2,018 characters): a cut one would be approved
+    given = [e["initial_value"] for b in modals[1]["blocks"] if b["type"] == "input"
+             for e in [b["element"]] if "initial_value" in e]  # fmt: skip
+    assert given == [", ".join(["n" * 200] * 10)]
 
 
 def test_a_response_url_refuses_what_chat_post_message_refuses(slack_api: FakeSlackAPI) -> None:
