@@ -21,7 +21,7 @@ from bot import disputes, views
 from bot.delivery import CONNECTION_ERRORS, transient_error
 from bot.services import Services
 from bot.slack_errors import error_code, is_auth_error
-from bot.slack_text import Mrkdwn, escape
+from bot.slack_text import Mrkdwn, escape, who
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
@@ -42,7 +42,9 @@ from storage.errors import (
     ConfigurationError,
     ConflictError,
     InvalidInputError,
+    LabeledByOther,
     NotFoundError,
+    SkippedBefore,
     StaleActionError,
 )
 from storage.models import Project
@@ -335,6 +337,8 @@ def apply_label(
     except StaleActionError:
         if messaging.labeled_by(services.ws, example_id=example_id, annotator=user):
             _labeled_elsewhere(services, user=user, channel=channel, ts=ts)
+        else:
+            _gone_elsewhere(services, user=user, example_id=example_id, channel=channel, ts=ts)
         raise
     if repeated is not None:
         return  # a retry or a double click: stored and answered already
@@ -348,14 +352,26 @@ def apply_label(
             source="slack",
             key=key,
         )
-    except StaleActionError:
+    except StaleActionError as exc:
         if messaging.labeled_by(services.ws, example_id=example_id, annotator=user):
             # a click on another live copy, at the same time, stored this expert's vote
             _labeled_elsewhere(services, user=user, channel=channel, ts=ts)
         elif messaging.labeled_by_others(services.ws, example_id=example_id, annotator=user):
-            # Someone else labeled it first: let go of it so the loop does not offer it again,
-            # and keep the expert going; the error handler then says what happened.
-            _let_go(services, user=user, project=ref.project, example_id=example_id)
+            # Someone else labeled it first (its hold lapsed and it went on): let go of it so
+            # the loop does not offer it again, and keep the expert going; the message says so
+            # and the error handler what happened.
+            sent = _let_go(services, user=user, project=ref.project, example_id=example_id)
+            _gone_elsewhere(services, user=user, example_id=example_id, channel=channel, ts=ts,
+                            next_sent=sent)  # fmt: skip
+            if isinstance(exc, LabeledByOther):  # the labeler as a mention, not a raw id
+                raise StaleActionError(
+                    Mrkdwn(
+                        f"this example was already labeled *{escape(exc.label)}* by "
+                        f"{who(exc.annotator)}"
+                    )  # fmt: skip
+                ) from exc
+        elif isinstance(exc, SkippedBefore):
+            pass  # a Skip of this delivery won the race: its answer stands, and it went on
         else:
             # A label split or retired since the message went out: the same message offers
             # the current labels (nothing was stored, so its key is still free for the pick).
@@ -391,21 +407,56 @@ def label_name(services: Services, *, project: str, label: LabelRef) -> str:
     return projects.label_name(services.ws, project=project, label_id=label)
 
 
-def _let_go(services: Services, *, user: str, project: str, example_id: int) -> None:
+def _let_go(services: Services, *, user: str, project: str, example_id: int) -> bool:
+    """Release the example and send the next; False when it was not held (its hold lapsed,
+    or it was never theirs: :func:`_gone_elsewhere` goes on, where owed)."""
     try:
         if not labeling.release(
             services.ws, project=project, example_id=example_id, annotator=user
         ):
-            return  # the same click, racing this one, let go of it and sent the next
+            return True  # the same click, racing this one, let go of it and sent the next
     except StaleActionError:
-        return  # not theirs (e.g. a forwarded message): nothing to let go of, nothing owed
+        return False
+    if not send_next(services, user=user, project=project, again=False):
+        services.courier.post(views.info_message(queue_empty(project)), channel=user)
+    return True
+
+
+def _gone_elsewhere(
+    services: Services,
+    *,
+    user: str,
+    example_id: int,
+    channel: str,
+    ts: str,
+    next_sent: bool = False,
+) -> None:
+    """An example delivered to ``user`` whose hold lapsed, and which went to another expert
+    (who holds or labeled it): the message loses its buttons, saying so, and the expert's
+    next example follows (their batch goes on), so a late click is no dead end. Nothing when
+    it was never theirs or nobody else has it (messaging.gone_to)."""
+    other = messaging.gone_to(services.ws, example_id=example_id, annotator=user)
+    if other is None:
+        return
+    note = f"This example went to {who(other)} while it waited for you."
+    _answered(services, views.info_message(note), channel=channel, ts=ts)
+    if next_sent:
+        return
+    project = messaging.example_ref(services.ws, example_id=example_id).project
     if not send_next(services, user=user, project=project, again=False):
         services.courier.post(views.info_message(queue_empty(project)), channel=user)
 
 
 def skip(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
     ref = messaging.example_ref(services.ws, example_id=example_id)
-    if not labeling.skip(services.ws, project=ref.project, example_id=example_id, annotator=user):
+    try:
+        skipped_now = labeling.skip(
+            services.ws, project=ref.project, example_id=example_id, annotator=user
+        )
+    except StaleActionError:
+        _gone_elsewhere(services, user=user, example_id=example_id, channel=channel, ts=ts)
+        raise
+    if not skipped_now:
         return  # skipped already: the same click, delivered twice, is answered once
     _continue(services, user=user, project=ref.project)
     skipped = views.skipped_message(example_id=example_id, text=ref.text, user_id=user)

@@ -23,7 +23,7 @@ from engine.agreement import DEFAULT_LABELERS, DEFAULT_SHARE, chosen_for_multipl
 from engine.audit import DEFAULT_AUDIT_SHARE, audit_slots
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError, StaleActionError
+from storage.errors import InvalidInputError, LabeledByOther, SkippedBefore, StaleActionError
 from storage.models import Assignment, Example, Label, Project, Review, utcnow
 from storage.repositories import (
     assignments,
@@ -408,8 +408,11 @@ def submit_label(
             # back for a relabel (its agreed label was split), an outvoted vote left: open
             waiting = feedback.agreed_label([a for a in rows if a.id != existing.id]) is None
             if others and not waiting and not _wants_another_opinion(session, example_id, others):
-                raise StaleActionError(
-                    f"this example was already labeled *{others[0].label}* by {others[0].annotator}"
+                first = others[0]
+                raise LabeledByOther(
+                    f"this example was already labeled *{first.label}* by {first.annotator}",
+                    label=first.label,
+                    annotator=first.annotator,
                 )
             if not others:  # the first label: does this example want more experts?
                 _maybe_request_more(session, found, example)
@@ -417,9 +420,19 @@ def submit_label(
                 session=session, project_id=found.id, example_id=example_id, annotator=annotator
             )
             if held is not None and held.id is not None and held.status == "open":
-                assignments.close_assignment(session=session, assignment_id=held.id, status="done")
-                if held.channel and held.message_ts:
-                    shown_in = (held.channel, held.message_ts)
+                # closed on condition: a Skip of the same delivery committing first wins
+                if assignments.close_assignment(
+                    session=session, assignment_id=held.id, status="done"
+                ):
+                    if held.channel and held.message_ts:
+                        shown_in = (held.channel, held.message_ts)
+                else:
+                    held = assignments.get_assignment(
+                        session=session, project_id=found.id, example_id=example_id,
+                        annotator=annotator,
+                    )  # fmt: skip
+            if held is not None and held.status == "skipped":
+                raise SkippedBefore("you skipped this example: it went back to the pool")
             prediction = models.get_prediction(session=session, example_id=example_id)
             guess = None if prediction is None else prediction.label
             others_labeled = bool(others)

@@ -278,6 +278,27 @@ def prepare_label(
         return ref, None
 
 
+def gone_to(ws: Workspace, *, example_id: int, annotator: str) -> str | None:
+    """The expert the example went to instead of ``annotator``, when it was delivered to them
+    and their hold lapsed: another expert who holds it now, or whose label counts (earliest
+    first). None when it was never theirs (a click on someone else's message), or when nobody
+    else has it (a late click is then taken as it is)."""
+    with session_scope(ws.db, read_only=True) as session:
+        example = examples.get_example(session=session, example_id=example_id)
+        mine = assignments.get_assignment(
+            session=session, project_id=example.project_id, example_id=example_id,
+            annotator=annotator,
+        )  # fmt: skip
+        if mine is None:
+            return None
+        holder = slack.open_holder(session=session, example_id=example_id)
+        if holder is not None and holder != annotator:
+            return holder
+        others = [a for a in slack.live_labelers(session=session, example_id=example_id)
+                  if a != annotator]  # fmt: skip
+        return others[0] if others else None
+
+
 def labeled_by(ws: Workspace, *, example_id: int, annotator: str) -> bool:
     """Whether ``annotator`` has a live label on the example."""
     with session_scope(ws.db, read_only=True) as session:

@@ -50,6 +50,21 @@ class StaleActionError(LabelbotError):
     exit_code = 5
 
 
+class LabeledByOther(StaleActionError):
+    """Another expert's label counts for the example already (and it wants no second opinion):
+    ``label`` and ``annotator`` say whose, for a surface that shows people its own way."""
+
+    def __init__(self, message: str, *, label: str, annotator: str) -> None:
+        super().__init__(message)
+        self.label = label
+        self.annotator = annotator
+
+
+class SkippedBefore(StaleActionError):
+    """A label for an example the expert skipped (a Skip and a label click at once on one
+    message, or a copy of it): the Skip stands, the label is not stored."""
+
+
 class LabelGone(StaleActionError):
     """A label picked by id (from a button, a menu, a terminal's list) that no longer exists:
     an undo removed it."""

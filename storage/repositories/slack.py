@@ -297,6 +297,20 @@ def open_holder(*, session: Session, example_id: int, now: datetime | None = Non
     ).first()
 
 
+def live_labelers(*, session: Session, example_id: int) -> list[str]:
+    """Who labeled the example with a label that still counts, earliest first."""
+    rows = session.exec(
+        select(Annotation.annotator)
+        .where(
+            Annotation.example_id == example_id,
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.label_id).in_(counting_label_ids()),
+        )
+        .order_by(col(Annotation.created_at), col(Annotation.id))
+    ).all()
+    return list(dict.fromkeys(rows))
+
+
 def has_live_annotation(
     *, session: Session, example_id: int, annotator: str, others: bool = False
 ) -> bool:
