@@ -275,7 +275,7 @@ def export_lines(
             yield json.dumps(record, ensure_ascii=False) + "\n"
         return
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer = CsvRows(buffer, CSV_COLUMNS)
     writer.writeheader()
     yield _drained(buffer)
     for row in _flat(records):
@@ -320,13 +320,34 @@ def _flat(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 PREDICTION_COLUMNS = ("id", "text", "label", "confidence", "top")
 
 
+class CsvRows:
+    """csv.DictWriter with rows ended by "\n", which quotes a value holding a "\n" but not one
+    holding a lone "\r" (its quoting looks at the line terminator): every reader would end the
+    row there. A row with a "\r" in a value is written with every value quoted; the others as
+    before, byte for byte."""
+
+    def __init__(self, out: TextIO, fields: Iterable[str]) -> None:
+        names = list(fields)
+        self._plain = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+        self._quoted = csv.DictWriter(
+            out, fieldnames=names, lineterminator="\n", quoting=csv.QUOTE_ALL
+        )
+
+    def writeheader(self) -> None:
+        self._plain.writeheader()
+
+    def writerow(self, row: dict[str, Any]) -> None:
+        carriage = any(isinstance(v, str) and "\r" in v for v in row.values())
+        (self._quoted if carriage else self._plain).writerow(row)
+
+
 def write_predictions(rows: Iterable[dict[str, Any]], out: TextIO, fmt: str = "jsonl") -> int:
     """Write predict's rows ({"id", "text", "label", "confidence", "top"}) as JSONL or CSV
     (an id of None as an empty cell); returns how many were written."""
     fmt = check_format(fmt)
     writer = None
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=list(PREDICTION_COLUMNS), lineterminator="\n")
+        writer = CsvRows(out, PREDICTION_COLUMNS)
         writer.writeheader()
     count = 0
     for row in rows:

@@ -189,3 +189,30 @@ def test_a_bad_export_request_is_refused_before_the_project_is_read(  # type: ig
     for fmt, safe in (("xml", False), ("jsonl", True), ("JSONL", True)):
         with pytest.raises(InvalidInputError):
             exporting.export_text(ws, "any", fmt, spreadsheet_safe=safe)
+
+
+def test_a_lone_carriage_return_in_a_text_keeps_the_csv_one_row_per_example(  # type: ignore[no-untyped-def]
+    bank, tmp_path: Path
+) -> None:
+    """csv quoted "\\n" but not a lone "\\r" (it looks at the line terminator): every reader ended
+    the row there, and the export did not import back. Such a row is quoted whole."""
+    path = tmp_path / "cr.jsonl"
+    path.write_text(json.dumps({"id": "CR", "text": "first part\rsecond part"}) + "\n")
+    _import(bank, path)
+    text = exporting.export_text(bank, "bank", "csv")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert len(rows) == len(exporting.export_records(bank, "bank"))
+    assert {r["id"]: r["text"] for r in rows}["CR"] == "first part\rsecond part"
+    assert "\nT2," in text  # the other rows are written as before, unquoted
+    back = tmp_path / "back.csv"
+    back.write_text(text, encoding="utf-8", newline="")
+    projects.create_project(bank, name="copy", labels=LABELS)
+    _import(bank, back, project="copy")
+    assert _by_id(exporting.export_records(bank, "copy"))["CR"]["text"] == "first part\rsecond part"
+
+    out = io.StringIO(newline="")
+    predicted = [{"id": "q1", "text": "x\ry", "label": "a", "confidence": 0.5, "top": []},
+                 {"id": "q2", "text": "z", "label": "b", "confidence": 0.5, "top": []}]  # fmt: skip
+    assert exporting.write_predictions(predicted, out, "csv") == 2
+    read = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert [(r["id"], r["text"]) for r in read] == [("q1", "x\ry"), ("q2", "z")]
