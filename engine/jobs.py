@@ -397,7 +397,7 @@ def retrain_decision(
         )  # fmt: skip
     changed = taxonomy.changed_at(found)
     if ready is not None and (
-        (changed is not None and changed > ready.created_at)
+        taxonomy.trained_before(ready, changed)
         or list(ready.classes) != classes  # changed while its pool was read: not its labels
     ):
         # labels merged, split, renamed, added or retired: the active model's classes are stale

@@ -50,6 +50,7 @@ from storage.repositories import taxonomy as repo
 
 log = logging.getLogger(__name__)
 TAXONOMY_CHANGED_AT = "taxonomy_changed_at"  # project setting: ISO time of the last change
+TAXONOMY_AS_OF = "taxonomy_as_of"  # a model's metric: that setting when its labels were read
 # storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
 Session = Any
 
@@ -998,7 +999,18 @@ def changed_at(project: Project) -> datetime | None:
 
 
 def trained_before(run: ModelRun, changed: datetime | None) -> bool:
-    """Whether ``run`` was trained before the taxonomy change at ``changed`` (:func:`changed_at`;
-    both aware: the run's time is stored as UTC, the change's as its event's aware ISO time):
-    its accuracy and F1 measured the labels as they were then."""
-    return changed is not None and run.created_at < changed
+    """Whether ``run`` was trained before the taxonomy change at ``changed`` (:func:`changed_at`):
+    its accuracy and F1 measured the labels as they were then, and it is due a retrain.
+
+    Decided by the change stamp the run's training read with its labels (``TAXONOMY_AS_OF``):
+    both stamps come from one clock, the one of the process that made the changes. A run's
+    own time comes from the trainer's clock, which may run behind a replica's: compared with
+    the stamp, every model looked older than the change and was retrained at every poll. Runs
+    trained before the stamp was kept are compared by time (both aware: the run's is stored as
+    UTC, the change's as its event's aware ISO time)."""
+    if changed is None:
+        return False
+    if TAXONOMY_AS_OF in run.metrics:
+        seen = run.metrics[TAXONOMY_AS_OF]
+        return not isinstance(seen, str) or datetime.fromisoformat(seen) < changed
+    return run.created_at < changed

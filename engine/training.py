@@ -107,6 +107,9 @@ class Pool:
     # ... and how many annotations had an id up to it then: one that commits later with a lower
     # id (ids are handed out at INSERT, transactions commit in any order) raises the count.
     read_count: int = 0
+    # The project's last taxonomy change (its TAXONOMY_CHANGED_AT stamp) when the labels were
+    # read: a model trained on this pool knows the taxonomy as of it (taxonomy.trained_before)
+    taxonomy_as_of: str | None = None
 
     @property
     def labeled(self) -> np.ndarray:
@@ -143,6 +146,7 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
             session=session, project_id=project.id, active_labels=set(classes)
         )
         audited = assignments.audit_labeled_ids(session=session, project_id=project.id)
+        as_of = project.settings.get(taxonomy.TAXONOMY_CHANGED_AT)
     if not rows:
         raise InvalidInputError(f"project {name!r} has no examples yet: `labelbot import` some")
     index = {c: i for i, c in enumerate(classes)}
@@ -152,7 +156,8 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
     audit = np.array([int(i) in audited for i in ids], dtype=bool)
     return Pool(project_id=project.id, example_ids=ids, X=X, classes=classes, y=y, audit=audit,
                 label_texts=label_texts, label_ids=label_ids, read_through=read_through,
-                read_count=read_count)  # fmt: skip
+                read_count=read_count,
+                taxonomy_as_of=as_of if isinstance(as_of, str) else None)  # fmt: skip
 
 
 def _graph(ws: Workspace, pool: Pool) -> PoolGraph:
@@ -239,6 +244,7 @@ def train_project(
             )
         metrics["annotations_read_through"] = pool.read_through
         metrics["annotations_through_count"] = pool.read_count
+        metrics[taxonomy.TAXONOMY_AS_OF] = pool.taxonomy_as_of
         model.encoder = ws.encoder.name
         # a name of its own, not only vN: a database and its `db copy` sharing one data dir
         # both have a v3, and one's training replaced the other's active model file

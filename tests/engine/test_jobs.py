@@ -13,6 +13,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import ModelRun, Project, utcnow
 from storage.repositories import leases, models
+from storage.repositories import projects as projects_repo
 from tests.helpers import SLICE_LABELS as LABELS
 from tests.helpers import label_next, load_slice
 
@@ -38,6 +39,35 @@ def test_n_labels_trigger(loaded) -> None:  # type: ignore[no-untyped-def]
     outcomes = jobs.retrain_cycle(ws, owner="w1")
     assert [(o.project, o.version) for o in outcomes] == [("bank", 1)]
     assert not jobs.retrain_decision(ws, "bank").due  # nothing new since v1
+
+
+def test_a_change_stamped_by_a_clock_running_ahead_retrains_once(loaded) -> None:  # type: ignore[no-untyped-def]
+    """A rename made on a replica whose clock runs 5 minutes ahead: compared with each model's
+    own (trainer's clock) time, the change looked newer than every model, and every poll
+    retrained. Each model now keeps the change stamp it read its labels under."""
+    from engine import taxonomy
+
+    ws, truth = loaded
+    projects.update_settings(ws, project="bank", retrain_every=10, retrain_minutes=10)
+    _label(ws, truth, 12)
+    assert [o.version for o in jobs.retrain_cycle(ws, owner="w1")] == [1]
+    taxonomy.rename_label(ws, project="bank", label="age_limit", new_name="age_rules", actor="a")
+    ahead = (utcnow() + timedelta(minutes=5)).isoformat()
+    projects.update_settings(ws, project="bank", **{taxonomy.TAXONOMY_CHANGED_AT: ahead})
+    decision = jobs.retrain_decision(ws, "bank")
+    assert decision.due and decision.reason == "the taxonomy changed since the last model"
+    assert [o.version for o in jobs.retrain_cycle(ws, owner="w1")] == [2]
+    assert not jobs.retrain_decision(ws, "bank").due  # v2 read the change: nothing to do
+    assert jobs.retrain_cycle(ws, owner="w1") == []
+    v2 = models_of(ws)[-1]
+    assert v2.metrics[taxonomy.TAXONOMY_AS_OF] == ahead
+    assert not taxonomy.trained_before(v2, taxonomy.changed_at(projects.get_project(ws, "bank")))
+
+
+def models_of(ws: Workspace) -> list[ModelRun]:
+    with session_scope(ws.db, read_only=True) as session:
+        project_id = int(projects_repo.get_project(session=session, name="bank").id or 0)
+        return models.list_model_runs(session=session, project_id=project_id)
 
 
 def test_a_retrain_refreshes_postgres_statistics_at_most_every_ten_minutes(loaded) -> None:  # type: ignore[no-untyped-def]
