@@ -17,7 +17,7 @@ from bot.admin import straight_punctuation
 from bot.services import Services
 from bot.slack_text import escape
 from bot.views.rhythm import nudge_message, snoozed_message
-from engine import labeling, messaging, progress, projects, rhythm
+from engine import flags, labeling, messaging, progress, projects, rhythm
 from storage.errors import InvalidInputError, StaleActionError
 
 log = logging.getLogger(__name__)
@@ -118,12 +118,18 @@ def command(services: Services, *, user: str, verb: str, args: str) -> str:
 
 
 def _work_for(services: Services, user: str) -> tuple[str, int] | None:
-    """The project with the most examples waiting, among those ``user`` labels (else all)."""
+    """The project with the most examples waiting for ``user``, among those they label (else
+    all): waiting for a label, less those they skipped (never sent to them again)."""
     mine = [p.name for p in progress.user_progress(services.ws, annotator=user).projects]
     names = mine or [p.name for p in projects.list_projects(services.ws)]
-    waiting = [(n, projects.queue_size(services.ws, n)) for n in names]
+    waiting = [(n, _waiting_for(services, n, user)) for n in names]
     waiting = [(n, q) for n, q in waiting if q > 0]
     return max(waiting, key=lambda nq: nq[1]) if waiting else None
+
+
+def _waiting_for(services: Services, project: str, user: str) -> int:
+    counts = flags.set_aside(services.ws, project=project, annotator=user)
+    return max(0, counts.waiting - counts.skipped)
 
 
 def send_nudges(services: Services, *, now: datetime | None = None) -> int:

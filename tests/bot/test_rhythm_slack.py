@@ -137,6 +137,26 @@ def test_no_nudge_without_work(bot: Bot) -> None:
     assert rhythm.rhythm_of(bot.ws, user=U1).last_unsolicited_at is None
 
 
+def test_no_nudge_when_what_waits_is_what_the_expert_skipped(bot: Bot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Skipped examples never come back to that expert: "3 examples are waiting for you" and
+    then nothing to label was a nudge to nowhere. Another expert is nudged for them."""
+    from engine import labeling, projects
+
+    projects.create_project(bot.ws, name="small", labels=["a", "b"])
+    path = tmp_path / "small.csv"
+    path.write_text("text,label\nfirst one,a\nsecond one,\nthird one,\nfourth one,\n")
+    projects.import_file(bot.ws, project="small", path=path, embed=False, annotator=U1)
+    while (task := labeling.next_task(bot.ws, project="small", annotator=U1)) is not None:
+        labeling.skip(bot.ws, project="small", example_id=task.example_id, annotator=U1)
+    for user in (U1, "U0OTHER"):
+        bot.slack.command(user, "nudge 09:30")
+    bot.settle()
+    assert rhythm_flow.send_nudges(bot.services, now=utc(25, 10, 0)) == 1
+    assert not [m for m in bot.slack.dm(U1) if "waiting for you" in m.get("text", "")]
+    (nudge,) = [m for m in bot.slack.dm("U0OTHER") if "waiting for you" in m.get("text", "")]
+    assert "3 examples" in nudge["text"]
+
+
 def test_leaderboard_opt_out_command(bot: Bot) -> None:
     bot.slack.command(U1, "leaderboard off")
     bot.settle()
