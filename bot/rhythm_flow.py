@@ -94,6 +94,15 @@ def command(services: Services, *, user: str, verb: str, args: str) -> str:
             return f"Your daily nudge is {now}. `/label nudge 09:30` or `/label nudge off`."
         at = rhythm.parse_clock(arg)
         rhythm.update_rhythm(services.ws, user=user, nudge_at=at)
+        comes = rhythm.nudge_time(rhythm.rhythm_of(services.ws, user=user))
+        if comes is not None and comes != at:
+            start, end = current.quiet
+            return (
+                f"{rhythm.clock(at)} is in your quiet hours ({rhythm.clock(start)}–"
+                f"{rhythm.clock(end)} {where}), so I'll nudge you when they end, at "
+                f"{rhythm.clock(comes)}, on days there is work for you (`/label quiet` changes "
+                "them)."
+            )
         return (
             f"I'll nudge you at {rhythm.clock(at)} {where} on days there is work for you "
             "(never in your quiet hours, never more than one message a day)."

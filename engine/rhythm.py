@@ -93,8 +93,11 @@ def _minutes(moment: datetime) -> int:
 
 def in_quiet_hours(rhythm: Rhythm, now: datetime) -> bool:
     """Whether ``now`` falls in the person's quiet hours, on their own clock (may wrap midnight)."""
+    return _quiet_at(rhythm, _minutes(local(rhythm, now)))
+
+
+def _quiet_at(rhythm: Rhythm, minute: int) -> bool:
     start, end = rhythm.quiet
-    minute = _minutes(local(rhythm, now))
     if start == end:
         return False  # "quiet off"
     if start < end:
@@ -128,11 +131,21 @@ def why_not_now(rhythm: Rhythm, now: datetime) -> str | None:
     return None
 
 
+def nudge_time(rhythm: Rhythm) -> int | None:
+    """When the daily nudge comes (minutes after local midnight): the time asked for, or the
+    end of the quiet hours when it falls in them (a 22:00 nudge with quiet hours 20:00-08:00
+    could otherwise never come: each day's 22:00 is quiet)."""
+    if rhythm.nudge_at is None:
+        return None
+    return rhythm.quiet[1] if _quiet_at(rhythm, rhythm.nudge_at) else rhythm.nudge_at
+
+
 def nudge_due(rhythm: Rhythm, now: datetime) -> bool:
     """The daily nudge: asked for, its local time reached today, and nothing forbids a message."""
-    if rhythm.nudge_at is None:
+    at = nudge_time(rhythm)
+    if at is None:
         return False
-    return _minutes(local(rhythm, now)) >= rhythm.nudge_at and why_not_now(rhythm, now) is None
+    return _minutes(local(rhythm, now)) >= at and why_not_now(rhythm, now) is None
 
 
 def snooze_end(rhythm: Rhythm, now: datetime, length: str) -> datetime:

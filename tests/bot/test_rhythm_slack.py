@@ -125,6 +125,13 @@ def test_nudges_respect_quiet_hours_and_the_daily_cap(bot: Bot, bank: dict[str, 
     assert len(nudges) == 2
 
 
+def test_a_nudge_time_in_quiet_hours_says_when_it_comes(bot: Bot) -> None:
+    bot.slack.command(U1, "nudge 22:00")
+    bot.settle()
+    said = bot.slack.ephemerals(U1)[-1]
+    assert "22:00 is in your quiet hours (20:00–08:00" in said and "at 08:00" in said
+
+
 def test_no_nudge_without_work(bot: Bot) -> None:
     from engine import projects
 

@@ -91,6 +91,17 @@ def test_the_nudge_comes_at_its_local_time_once_a_local_day() -> None:
     assert not rhythm.nudge_due(Rhythm(tz="America/New_York"), utc(25, 15, 0))  # never asked
 
 
+def test_a_nudge_asked_for_in_quiet_hours_comes_when_they_end() -> None:
+    """22:00 with quiet hours 20:00-08:00: every day's 22:00 is quiet, so it never came."""
+    late = Rhythm(tz="America/New_York", nudge_at=22 * 60)  # the default quiet hours
+    assert rhythm.nudge_time(late) == 8 * 60
+    assert not rhythm.nudge_due(late, utc(25, 12, 59))  # 07:59 in New York
+    assert rhythm.nudge_due(late, utc(25, 13, 0))  # 08:00
+    early = Rhythm(tz="America/New_York", nudge_at=7 * 60, quiet_start=0, quiet_end=6 * 60)
+    assert rhythm.nudge_time(early) == 7 * 60  # outside them: as asked
+    assert rhythm.nudge_time(Rhythm(nudge_at=22 * 60, quiet_start=0, quiet_end=0)) == 22 * 60
+
+
 def test_one_unsolicited_message_a_day(ws) -> None:  # type: ignore[no-untyped-def]
     rhythm.update_rhythm(ws, user="U1", tz="Asia/Tokyo")
     morning = utc(25, 1, 0)  # 10:00 in Tokyo
