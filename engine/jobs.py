@@ -527,8 +527,11 @@ def _days_of_week(field: str) -> str:
                 first, last = 0, 7
             else:
                 start, dash, end = span.partition("-")
-                first = _cron_day(start)
-                last = (_cron_day(end) or 7) if dash else (7 if step else first)
+                # 7 is Sunday at a range's end ("0-7": every day; "7-7": Sunday alone)
+                first = 7 if start == "7" else _cron_day(start)
+                last = (7 if end == "7" else _cron_day(end)) if dash else (7 if step else first)
+                if dash and last == 0 and first > 0:
+                    last = 7  # a range that ends on Sunday written as 0 or sun ("5-0", "fri-sun")
             if first > last or (step and int(step) < 1):
                 raise ValueError(item)
             days.update(d % 7 for d in range(first, last + 1, int(step) if step else 1))

@@ -48,6 +48,13 @@ def test_numbered_weekdays_are_crontabs_sunday_is_0_and_7() -> None:
     assert fires("0 9 * * */2", saturday, 4) == [  # crontab: Sunday, Tuesday, Thursday, Saturday
         "Sun 03-08 09:00", "Tue 03-10 09:00", "Thu 03-12 09:00", "Sat 03-14 09:00",
     ]  # fmt: skip
+    # a range of Sunday alone is Sunday alone (7-7 and 0-0 were read as 0 to 7: every day)
+    for sunday in ("7-7", "0-0"):
+        assert fires(f"0 9 * * {sunday}", saturday, 2) == ["Sun 03-08 09:00", "Sun 03-15 09:00"]
+    assert len(fires("0 9 * * 0-7", saturday, 7)) == 7  # and 0 to 7, every day
+    assert fires("0 9 * * 6-0", saturday, 3) == [  # Saturday to Sunday, written with 0
+        "Sun 03-08 09:00", "Sat 03-14 09:00", "Sun 03-15 09:00",
+    ]  # fmt: skip
     # names meant the same before and still do
     assert fires("0 9 * * mon-fri", saturday, 1) == ["Mon 03-09 09:00"]
     # Sunday as 7 is a valid schedule now (it was refused as out of range)
