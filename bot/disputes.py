@@ -25,6 +25,7 @@ from bot.views.disputes import (
     not_allowed,
     settled_message,
     settled_reply,
+    undisputed_message,
 )
 from bot.views.models import LabelChoice, LabelRef
 from engine import consensus, discussions, disputes, jobs, messaging, projects
@@ -131,6 +132,30 @@ def may_settle(
     return user in involved or admin.is_admin(services, user=user, project=project, team=team)
 
 
+def refresh_thread(services: Services, *, project: str, example_id: int) -> None:
+    """Redraw an unsettled disagreement thread's root after a vote was taken back: the votes as
+    they are now, or, when the experts agree again, a note without Settle buttons. A Slack
+    failure is logged: the next Settle click answers from the votes as they are."""
+    thread = disputes.dispute_thread(services.ws, example_id=example_id)
+    if thread is None:
+        return
+    every = consensus.disagreements(services.ws, project, include_settled=True)
+    found = next((d for d in every if d.example_id == example_id), None)
+    if found is not None and found.adjudicated is not None:
+        return  # settled: its message says so already
+    ref = messaging.example_ref(services.ws, example_id=example_id)
+    root = (
+        dispute_message(_card(services, project, found))
+        if found is not None
+        else undisputed_message(example_id, ref.text, project)
+    )
+    try:
+        services.courier.update(root, channel=thread.channel, ts=thread.thread_ts)
+    except SlackApiError as exc:
+        log.warning("could not redraw the disagreement on example %d: Slack said %s",
+                    example_id, exc.response.get("error"))  # fmt: skip
+
+
 def settle(
     services: Services, *, user: str, example_id: int, label: LabelRef, channel: str, ts: str,
     team: str | None,
@@ -141,6 +166,7 @@ def settle(
     every = consensus.disagreements(services.ws, project, include_settled=True)
     found = next((d for d in every if d.example_id == example_id), None)
     if found is None:
+        refresh_thread(services, project=project, example_id=example_id)  # its buttons go
         raise StaleActionError(f"the experts no longer disagree on example {example_id}")
     if not may_settle(services, user=user, project=project, involved=found.involved, team=team):
         return not_allowed(project)

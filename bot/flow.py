@@ -318,6 +318,14 @@ def queue_empty(project: str) -> str:
     return f"Nothing left to label in *{escape(project)}* right now. Thank you!"
 
 
+def sent_to_dm(project: str) -> str:
+    """`/label` typed in a channel: where the example went (nothing else shows there)."""
+    return (
+        f"Your next example of *{escape(project)}* is in your direct messages with labelbot "
+        "(under Apps in the sidebar)."
+    )
+
+
 def _labeled_elsewhere(services: Services, *, user: str, channel: str, ts: str) -> None:
     """A second copy of an example the expert labeled from another message: its buttons go
     (the error handler says why). A copy now with another expert is left alone."""
@@ -475,6 +483,9 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
     )
     if undone is None:
         return  # the same click, racing this one, undid it and offers the example again
+    project = messaging.example_ref(services.ws, example_id=example_id).project
+    services.batches.give_back(user, project)  # the relabel counts in the batch instead
+    disputes.refresh_thread(services, project=project, example_id=example_id)
     label = escape(stored.label)
     if undone.assignment_id is None:
         # out with another expert for a second opinion: two live copies would race, and the
@@ -529,8 +540,7 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
         f"Discussion on this example in <#{thread.channel}>: "
         f"<{link['permalink']}|open the thread>. Replies there (and here) are saved with it."
     )
-    services.courier.post(views.info_message(note), channel=channel, thread_ts=ts)
-    discussions.open_thread(
+    opened = discussions.open_thread(
         services.ws,
         example_id=example_id,
         channel=channel,
@@ -538,6 +548,8 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
         kind=discussions.DM,
         opened_by=user,
     )
+    if opened:  # a second Discuss click finds the note in the thread already
+        services.courier.post(views.info_message(note), channel=channel, thread_ts=ts)
 
 
 # A Discuss click that finds another click opening the example's thread waits this long for

@@ -34,6 +34,12 @@ class Batches:
     def start(self, user: str, project: str, size: int) -> None:
         labeling.start_batch(self._ws, project=project, user=user, size=size)
 
+    def end(self, user: str, project: str) -> None:
+        labeling.end_batch(self._ws, project=project, user=user)
+
+    def give_back(self, user: str, project: str) -> None:
+        labeling.give_back_batch_answer(self._ws, project=project, user=user)
+
     def consume(self, user: str, project: str, *, agreed: bool | None = None) -> BatchCount | None:
         """Count one answer (``agreed``: with the model's view; None when it had none): what is
         left of the batch and its tally, or None when no batch is running."""

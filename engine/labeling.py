@@ -574,6 +574,14 @@ def _retract(
     if now > annotation.created_at + UNDO_WINDOW:
         minutes = int(UNDO_WINDOW.total_seconds() // 60)
         raise StaleActionError(f"undo is only possible for {minutes} minutes after labeling")
+    if annotation.source != feedback.ADJUDICATION:
+        rows = feedback.example_annotations(session=session, example_id=annotation.example_id)
+        settled = [r for r in rows if r.source == feedback.ADJUDICATION]
+        if settled:  # the admin decided over the votes: taking one back changes nothing
+            raise StaleActionError(
+                f"this example was settled as *{settled[-1].label}* since your label: your "
+                "label stays part of its record"
+            )
     if not feedback.retract_annotation(
         session=session, annotation_id=annotation_id, annotator=annotator
     ):
@@ -624,6 +632,23 @@ def start_batch(ws: Workspace, *, project: str, user: str, size: int) -> None:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         batches.start_batch(session=session, project_id=found.id, user_id=user, size=size)
+
+
+def end_batch(ws: Workspace, *, project: str, user: str) -> None:
+    """Drop ``user``'s running batch, if any: a plain `/label` goes on until the queue is empty."""
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        batches.end_batch(session=session, project_id=found.id, user_id=user)
+
+
+def give_back_batch_answer(ws: Workspace, *, project: str, user: str) -> None:
+    """An answer undone: its place in ``user``'s running batch is open again (the relabel
+    counts in its stead)."""
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        batches.give_back(session=session, project_id=found.id, user_id=user)
 
 
 def count_batch_answer(

@@ -77,13 +77,15 @@ def label_command(
     else:
         name, size = _label_args(verb, rest)
         project = flow.resolve_project(services, name, channel=channel)
-        sent = (
-            flow.start_batch(services, user=user, project=project, size=size)
-            if size
-            else flow.send_next(services, user=user, project=project)
-        )
+        if size:
+            sent = flow.start_batch(services, user=user, project=project, size=size)
+        else:
+            services.batches.end(user, project)  # one without a size goes on: no summary cuts it
+            sent = flow.send_next(services, user=user, project=project)
         if not sent:
             respond(**blocks.info_message(flow.queue_empty(project)), response_type="ephemeral")
+        elif not channel.startswith("D"):  # typed in a channel: the example is in the DM
+            respond(**blocks.info_message(flow.sent_to_dm(project)), response_type="ephemeral")
 
 
 def _first_word(text: str) -> tuple[str, str]:

@@ -170,6 +170,20 @@ def settled_message(card: DisputeCard, *, label: str, user: str) -> Block:
     return message(f"Settled as {escape(label)} by <@{user}>", blocks)
 
 
+def undisputed_message(example_id: int, text: str, project: str) -> Block:
+    """The thread's root once its experts agree again (a vote taken back): nothing to settle."""
+    note = (
+        ":information_source: The experts no longer disagree on this example (a label was "
+        "taken back): nothing to settle."
+    )
+    blocks = [
+        section(f"An example from *{escape(project)}*:"),
+        example_section(example_id, text),
+        context(note),
+    ]
+    return message("The experts no longer disagree on this example", blocks)
+
+
 def settled_reply(card: DisputeCard, *, label: str, user: str) -> Block:
     """The thread reply telling everyone involved (they are mentioned) how it was settled."""
     involved = " ".join(who(u) for u in card.involved if u != user)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -43,16 +44,42 @@ def start_batch(*, session: Session, project_id: int, user_id: str, size: int) -
     session.flush()
 
 
+# A batch not finished within this is dropped: "/label 5" abandoned in the morning does not
+# cut the evening's labeling short with a summary of answers that belonged to another session.
+BATCH_TTL = timedelta(hours=12)
+
+
+def end_batch(*, session: Session, project_id: int, user_id: str) -> None:
+    """Drop ``user_id``'s batch in the project, if any (a plain `/label` goes on without end)."""
+    key = (col(LabelingBatch.project_id) == project_id, col(LabelingBatch.user_id) == user_id)
+    session.execute(delete(LabelingBatch).where(*key))
+
+
+def give_back(*, session: Session, project_id: int, user_id: str) -> None:
+    """An answer taken back (an undo): its place in the running batch, if any, is open again
+    (the agreement tally is read within the answers counted: count_answer)."""
+    key = (col(LabelingBatch.project_id) == project_id, col(LabelingBatch.user_id) == user_id)
+    session.execute(
+        update(LabelingBatch)
+        .where(*key, col(LabelingBatch.done) > 0)
+        .values(remaining=LabelingBatch.remaining + 1, done=LabelingBatch.done - 1)
+    )
+
+
 def count_answer(
     *, session: Session, project_id: int, user_id: str, agreed: bool | None
 ) -> BatchCount | None:
-    """Count one answer in ``user_id``'s running batch; None when none is running.
+    """Count one answer in ``user_id``'s running batch; None when none is running (one started
+    over BATCH_TTL ago is dropped).
 
     One conditional UPDATE takes the row (a row lock on PostgreSQL, the write lock on SQLite)
     until the transaction ends, so two answers on two replicas are counted one after the other
     and exactly one of them sees the batch end; the ended batch's row is deleted with it.
     """
     key = (col(LabelingBatch.project_id) == project_id, col(LabelingBatch.user_id) == user_id)
+    session.execute(
+        delete(LabelingBatch).where(*key, col(LabelingBatch.started_at) < utcnow() - BATCH_TTL)
+    )
     result = session.execute(
         update(LabelingBatch)
         .where(*key, col(LabelingBatch.remaining) > 0)
@@ -67,8 +94,9 @@ def count_answer(
         return None
     row = session.get(LabelingBatch, (project_id, user_id), populate_existing=True)
     assert row is not None
-    count = BatchCount(remaining=row.remaining, done=row.done, compared=row.compared,
-                       agreed=row.agreed)  # fmt: skip
+    compared = min(row.compared, row.done)  # an undone answer's relabel is counted again
+    count = BatchCount(remaining=row.remaining, done=row.done, compared=compared,
+                       agreed=min(row.agreed, compared))  # fmt: skip
     if row.remaining <= 0:
         session.execute(delete(LabelingBatch).where(*key))
         session.expire_all()
