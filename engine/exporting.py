@@ -7,7 +7,8 @@ The JSONL form is one object per example::
      "comments": [{"author", "text", "created_at"}],
      "prediction": {"label", "confidence"} or null,
      "meta": {the columns imported beside the text},
-     "disputed": true while the experts' latest votes differ and nobody settled it}
+     "disputed": true while the experts' latest votes differ and nobody settled it,
+     "flags": [{"annotator", "reason", "created_at", "resolved_at", "resolved_by"}]}
 
 ``label`` is the label the model trains on (feedback.current_labels: an adjudication, else the
 majority vote, a tie going to the latest vote); ``disputed`` says when that is a tie-break or an
@@ -55,7 +56,8 @@ from storage.errors import (
     LabelbotError,
     NotFoundError,
 )
-from storage.repositories import examples, feedback, models, projects
+from storage.models import Flag
+from storage.repositories import examples, feedback, flags, models, projects
 
 EXPORT_FORMATS = ("jsonl", "csv")
 # File names that say which format they hold, as the importer reads them (importing.detect_format;
@@ -73,6 +75,7 @@ CSV_COLUMNS = (
     "confidence",
     "meta",
     "disputed",
+    "flags",
 )
 
 
@@ -121,6 +124,9 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
             notes = feedback.comments_between(
                 session=session, project_id=found.id, first_id=first, last_id=after
             )
+            flagged = flags.flags_between(
+                session=session, project_id=found.id, first_id=first, last_id=after
+            )
             predictions = (
                 models.predictions_between(
                     session=session, project_id=found.id, first_id=first, last_id=after
@@ -128,7 +134,7 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
                 if scored
                 else {}
             )
-            yield _records(rows, votes, notes, predictions, active)
+            yield _records(rows, votes, notes, predictions, active, flagged)
 
 
 def _records(
@@ -137,8 +143,9 @@ def _records(
     notes: list[tuple[int, str, str, datetime]],
     predictions: dict[int, tuple[str | None, float | None]],
     active: set[str],
+    flagged: Iterable[Flag] = (),
 ) -> list[dict[str, Any]]:
-    """The records of one page of examples, from their votes, comments and predictions."""
+    """The records of one page of examples, from their votes, comments, predictions and flags."""
     agreed = feedback.agreed_labels(votes, active_labels=active)
     disputed = open_disagreements(votes)
     by_example: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -156,6 +163,17 @@ def _records(
         comments[example_id].append(
             {"author": author, "text": text, "created_at": created_at.isoformat()}
         )
+    set_aside: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for flag in flagged:
+        set_aside[flag.example_id].append(
+            {
+                "annotator": flag.annotator,
+                "reason": flag.reason,
+                "created_at": flag.created_at.isoformat(),
+                "resolved_at": flag.resolved_at.isoformat() if flag.resolved_at else None,
+                "resolved_by": flag.resolved_by,
+            }
+        )
     records = []
     for example_id, external_id, text, meta in rows:
         label, confidence = predictions.get(example_id, (None, None))
@@ -171,6 +189,7 @@ def _records(
                 ),
                 "meta": meta,
                 "disputed": example_id in disputed,
+                "flags": set_aside.get(example_id, []),
             }
         )
     return records
@@ -313,6 +332,7 @@ def _flat(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             "confidence": "" if pred.get("confidence") is None else pred["confidence"],
             "meta": json.dumps(r["meta"], ensure_ascii=False),
             "disputed": "true" if r["disputed"] else "false",
+            "flags": json.dumps(r.get("flags", []), ensure_ascii=False),  # older records: none
         }
 
 

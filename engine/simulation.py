@@ -56,14 +56,19 @@ class SimulationResult:
             ]
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-able: strategy, kind, mean curve, per-seed runs and the ceiling."""
+        """JSON-able: strategy, kind, mean curve, per-seed runs and the ceiling (label counts
+        as whole numbers, as the table shows them)."""
         return {
             "strategy": self.strategy,
             "kind": self.kind,
-            "curve": self.curve,
-            "runs": self.runs,
-            "ceiling": self.ceiling,
+            "curve": [_counted(p) for p in self.curve],
+            "runs": [[_counted(p) for p in run] for run in self.runs],
+            "ceiling": _counted(self.ceiling),
         }
+
+
+def _counted(point: dict[str, float]) -> dict[str, Any]:
+    return {**point, "labels": int(point["labels"])} if "labels" in point else dict(point)
 
 
 def labels_to_reach(

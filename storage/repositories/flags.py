@@ -89,3 +89,20 @@ def resolve_open_flags(
         resolve_flag(session=session, flag_id=flag.id, resolved_by=resolved_by)
         done.add(int(flag.example_id))
     return sorted(done)
+
+
+def flags_between(*, session: Session, project_id: int, first_id: int, last_id: int) -> list[Flag]:
+    """The flags, open and resolved, of the project's examples with ids from ``first_id`` to
+    ``last_id``, oldest first: a page of an export."""
+    return list(
+        session.exec(
+            select(Flag)
+            .join(Example, col(Example.id) == Flag.example_id)
+            .where(
+                Example.project_id == project_id,
+                col(Flag.example_id) >= first_id,
+                col(Flag.example_id) <= last_id,
+            )
+            .order_by(col(Flag.created_at), col(Flag.id))
+        ).all()
+    )

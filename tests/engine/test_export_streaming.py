@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
-from engine import consensus, exporting, labeling, projects, taxonomy, training
+from engine import consensus, exporting, flags, labeling, projects, taxonomy, training
 from engine.consensus import open_disagreements
 from engine.workspace import Workspace
 from storage.db import session_scope
+from storage.models import Flag
 from storage.repositories import examples, feedback, models
 from storage.repositories import projects as project_repo
 
@@ -61,6 +63,16 @@ def _former_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
             )
         run = models.get_active_model_run(session=session, project_id=found.id)
         predictions = models.get_predictions(session=session, project_id=found.id) if run else {}
+        flagged: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        mine = {int(e.id or 0) for e in rows}
+        for f in sorted(session.exec(select(Flag)).all(), key=lambda f: (f.created_at, f.id)):
+            if f.example_id in mine:
+                flagged[f.example_id].append(
+                    {"annotator": f.annotator, "reason": f.reason,
+                     "created_at": f.created_at.isoformat(),
+                     "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
+                     "resolved_by": f.resolved_by}
+                )  # fmt: skip
     disputed = open_disagreements(votes)
     records = []
     for ex in rows:
@@ -80,6 +92,7 @@ def _former_records(ws: Workspace, project: str) -> list[dict[str, Any]]:
                 ),
                 "meta": dict(ex.meta or {}),
                 "disputed": ex.id in disputed,
+                "flags": flagged.get(ex.id, []),
             }
         )
     return records
@@ -109,6 +122,7 @@ def _former_text(records: list[dict[str, Any]], fmt: str, safe: bool, bom: bool)
             "confidence": "" if pred.get("confidence") is None else pred["confidence"],
             "meta": json.dumps(r["meta"], ensure_ascii=False),
             "disputed": "true" if r["disputed"] else "false",
+            "flags": json.dumps(r["flags"], ensure_ascii=False),
         }
         if safe:
             row = {
@@ -177,6 +191,9 @@ def history(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
     labeling.comment(ws, example_id=free[0], author="U1", text='=1+1, "really"?\nhmm')
     labeling.comment(ws, example_id=free[0], author="U2", text="café ☕")
     labeling.comment(ws, example_id=ids[-1], author="U3", text="@here")
+    labeling.flag(ws, project="bank", example_id=free[7], annotator="U1", reason="=not english")
+    labeling.flag(ws, project="bank", example_id=free[8], annotator="U2", reason="two intents")
+    flags.resolve_flags(ws, project="bank", example_id=free[8], actor="U9")
     return ws
 
 
@@ -190,6 +207,8 @@ def test_the_export_writes_the_bytes_the_former_one_did(history) -> None:  # typ
     assert len(former) == 155 and any(r["disputed"] for r in former)  # the history is there
     assert any(r["prediction"] for r in former) and any(r["comments"] for r in former)
     assert any(r["label"] == "account" for r in former) and "fx_buy" in "".join(shown)
+    resolved = [f for r in former for f in r["flags"] if f["resolved_by"] == "U9"]
+    assert len([r for r in former if r["flags"]]) == 2 and len(resolved) == 1
     for fmt, safe, bom in [("jsonl", False, False), ("csv", False, False), ("csv", True, False),
                            ("csv", True, True)]:  # fmt: skip
         expected = _former_text(former, fmt, safe, bom)

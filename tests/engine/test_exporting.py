@@ -65,7 +65,7 @@ def test_exports_carry_the_imported_metadata(bank) -> None:  # type: ignore[no-u
     header = next(reader)
     # new columns go at the end: every column a script read by position is where it was
     assert header[: len(FIRST_CSV_COLUMNS)] == FIRST_CSV_COLUMNS
-    assert header[len(FIRST_CSV_COLUMNS) :] == ["meta", "disputed"]
+    assert header[len(FIRST_CSV_COLUMNS) :] == ["meta", "disputed", "flags"]
     rows = {row[0]: dict(zip(header, row, strict=True)) for row in reader}
     assert json.loads(rows["T1"]["meta"]) == {"channel": "email", "priority": "2"}
     assert json.loads(rows["T3"]["meta"]) == {}

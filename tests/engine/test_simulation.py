@@ -21,6 +21,8 @@ def test_simulate_json_shape_and_improvement() -> None:
     d = json.loads(json.dumps(result.to_json()))
     assert d["strategy"] == "margin"
     assert [p["labels"] for p in d["curve"]] == [10, 20, 30, 40, 50, 60]
+    # whole numbers in the JSON, as in the table ("labels": 10, not 10.0)
+    assert all(type(p["labels"]) is int for p in [*d["curve"], *d["runs"][0], d["ceiling"]])
     assert len(d["runs"]) == 2 and all(len(r) == 6 for r in d["runs"])
     assert set(d["ceiling"]) == {"accuracy", "macro_f1", "labels"} and d["ceiling"]["labels"] == 180
     assert d["curve"][-1]["accuracy"] > d["curve"][0]["accuracy"]
