@@ -175,7 +175,9 @@ def test_on_enterprise_grid_the_whole_organisation_may_label(
     (message,) = bot.slack.open_examples(org_user)
     _choose(bot, org_user, message, _any_label(message), team=grid, enterprise=grid)
     assert _annotations(bot) == 2
-    assert not bot.slack.ephemerals(colleague) and not bot.slack.ephemerals(org_user)
+    # typed in the channel: each is told only where the example went, nothing refused
+    for user in (colleague, org_user):
+        assert all("in your direct messages" in t for t in bot.slack.ephemerals(user))
 
     # another organisation, Grid or not, is still outside
     _command(bot, EXT, "", team=OTHER_TEAM, user_team=OTHER_TEAM, enterprise="E999")

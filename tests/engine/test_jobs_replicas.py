@@ -21,7 +21,7 @@ def test_a_digest_due_in_two_schedulers_is_sent_once(ws, db_url_and_schema, enco
     "due" verdict from the start of its cycle, must look again once it holds the lease. The
     order is forced, so each cycle's clock reads are ordered too (B's, then A's)."""
     for name in ("p1", "p2", "p3"):
-        projects.create_project(ws, name=name, labels=["a", "b"], channel_id=f"C{name}")
+        projects.create_project(ws, name=name, labels=["a", "b"], channel_id=f"C{name.upper()}")
         projects.update_settings(ws, project=name, digest_cron="* * * * *",
                                  last_digest_at="2026-01-01T00:00:00+00:00")  # fmt: skip
     _, schema = db_url_and_schema

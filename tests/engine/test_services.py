@@ -60,7 +60,8 @@ def test_loop_trains_a_useful_model_and_exports(loaded) -> None:  # type: ignore
 
     records = exporting.export_records(ws, "bank")
     assert len(records) == 150
-    keys = {"id", "text", "label", "annotations", "comments", "prediction", "meta", "disputed"}
+    keys = {"id", "text", "label", "annotations", "comments", "prediction", "meta", "disputed",
+            "flags"}  # fmt: skip
     assert all(set(r) == keys for r in records)
     unlabeled = [r for r in records if r["label"] is None]
     correct = sum(r["prediction"]["label"] == truth[r["text"]] for r in unlabeled)
