@@ -50,23 +50,20 @@ _USER_ID = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>|([UW][A-Z0-9]+)")
 
 def as_channel_id(text: str) -> str:
     """The Slack channel id ``text`` is or mentions; InvalidInputError for anything else."""
-    found = _CHANNEL_ID.fullmatch(text.strip())
-    if found is None:
-        raise InvalidInputError(
-            f"{text!r} is not a Slack channel id: use the id, e.g. C0123ABCD (in Slack, the "
-            "channel's name, then About: Channel ID at the bottom)"
-        )
-    return found.group(1) or found.group(2)
+    return _slack_id(text, _CHANNEL_ID, "channel id", "C0123ABCD (in Slack, the channel's "
+                     "name, then About: Channel ID at the bottom)")  # fmt: skip
 
 
 def as_user_id(text: str) -> str:
     """The Slack user id ``text`` is or mentions; InvalidInputError for anything else."""
-    found = _USER_ID.fullmatch(text.strip())
+    return _slack_id(text, _USER_ID, "user id", "U0123ABCD (in Slack, their profile, then ⋮: "
+                     "Copy member ID), or @-mention them in /label settings")  # fmt: skip
+
+
+def _slack_id(text: str, pattern: re.Pattern[str], what: str, example: str) -> str:
+    found = pattern.fullmatch(text.strip())
     if found is None:
-        raise InvalidInputError(
-            f"{text!r} is not a Slack user id: use the id, e.g. U0123ABCD (in Slack, their "
-            "profile, then ⋮: Copy member ID), or @-mention them in /label settings"
-        )
+        raise InvalidInputError(f"{text!r} is not a Slack {what}: use the id, e.g. {example}")
     return found.group(1) or found.group(2)
 
 
