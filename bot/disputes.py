@@ -139,8 +139,8 @@ def refresh_thread(services: Services, *, project: str, example_id: int) -> None
     thread = disputes.dispute_thread(services.ws, example_id=example_id)
     if thread is None:
         return
-    every = consensus.disagreements(services.ws, project, include_settled=True)
-    found = next((d for d in every if d.example_id == example_id), None)
+    found = next(iter(consensus.disagreements(services.ws, project, include_settled=True,
+                                              example_id=example_id)), None)  # fmt: skip
     if found is not None and found.adjudicated is not None:
         return  # settled: its message says so already
     ref = messaging.example_ref(services.ws, example_id=example_id)

@@ -408,13 +408,6 @@ def apply_label(
         disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
 
 
-def label_name(services: Services, *, project: str, label: LabelRef) -> str:
-    """The name a clicked label has now (buttons and menu options carry label ids)."""
-    if isinstance(label, str):
-        return label
-    return projects.label_name(services.ws, project=project, label_id=label)
-
-
 def _let_go(services: Services, *, user: str, project: str, example_id: int) -> bool:
     """Release the example and send the next; False when it was not held (its hold lapsed,
     or it was never theirs: :func:`_gone_elsewhere` goes on, where owed)."""
