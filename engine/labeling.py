@@ -363,8 +363,9 @@ def submit_label(
             raise InvalidInputError(f"example {example_id} is not in project {project!r}")
         # a split or retire in flight finishes first (this click then sees it), or waits for it
         feedback.lock_for_vote(session=session, project_id=found.id)
-        # two clicks at once on two live copies of the example: one vote, the other refused
-        feedback.lock_voter(session=session, example_id=example_id, annotator=annotator)
+        # two clicks at once (one expert's two live copies of the example, or two experts'): the
+        # second reads the first's vote, and is refused or counted as a second opinion
+        feedback.lock_votes(session=session, example_id=example_id)
         chosen = taxonomy_repo.get_clicked_label(session=session, project_id=found.id, name=label)
         assert chosen.id is not None
         existing, created = feedback.add_annotation(

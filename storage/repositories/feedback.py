@@ -153,12 +153,14 @@ def retract_annotation(
     return bool(rowcount(retracted))
 
 
-def lock_voter(*, session: Session, example_id: int, annotator: str) -> None:
-    """Make one expert's votes on one example take turns until this transaction ends
-    (PostgreSQL; SQLite's writers take turns already): two clicks at once on two live copies of
-    the example carry two keys, so neither is a repeat of the other, and each would find no
-    earlier vote of the expert's in its snapshot."""
-    advisory_xact_lock(session, "vote", f"{example_id}:{annotator}")
+def lock_votes(*, session: Session, example_id: int) -> None:
+    """Make the votes on one example take turns until this transaction ends (PostgreSQL;
+    SQLite's writers take turns already). Each vote reads the example's votes before it adds its
+    own: one expert's two clicks at once on two live copies of the example carry two keys (so
+    neither is a repeat of the other), and two experts' clicks at once (a hold that lapsed and
+    went to the other) would each find no earlier vote in its snapshot and both be stored, none
+    told "already labeled by", no disagreement opened."""
+    advisory_xact_lock(session, "vote", str(example_id))
 
 
 def lock_for_vote(*, session: Session, project_id: int) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from engine import labeling, projects, reviews, taxonomy
 from engine.workspace import Workspace
 from storage.db import is_sqlite, session_scope
-from storage.errors import StaleActionError
+from storage.errors import LabeledByOther, StaleActionError
 from storage.models import Assignment
 from storage.repositories import assignments, feedback
 from storage.repositories import projects as projects_repo
@@ -331,6 +331,32 @@ def test_two_copies_of_one_example_clicked_at_once_store_one_vote(
     again = click("slack:D1:1.0:U1" if stored[0].label == LABELS[0] else "slack:D1:2.0:U1",
                   stored[0].label)  # fmt: skip
     assert not again.created and again.annotation_id == stored[0].annotation_id
+
+
+def test_two_experts_clicking_one_example_at_once_store_one_vote(
+    bank: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """U1's hold lapsed and the example went to U2; both click at once (two replicas): the
+    second is told who labeled it first, as when the clicks come one after the other (found by
+    an audit: on PostgreSQL both votes were stored, neither told, no disagreement opened)."""
+    task = labeling.next_task(bank, project=PROJECT, annotator="U1")
+    assert task is not None
+    pause_before(monkeypatch, feedback, "add_annotation", Rendezvous(bank.db))
+
+    def click(annotator: str, label: str) -> labeling.LabelResult:
+        return labeling.submit_label(
+            bank, project=PROJECT, example_id=task.example_id, label=label,
+            annotator=annotator, source="slack", key=f"slack:D1:1.0:{annotator}",
+        )  # fmt: skip
+
+    results = together(lambda: click("U1", LABELS[0]), lambda: click("U2", LABELS[1]))
+    stored = [r for r in results if isinstance(r, labeling.LabelResult)]
+    refused = [r for r in results if isinstance(r, LabeledByOther)]
+    assert len(stored) == 1 and len(refused) == 1, results
+    assert refused[0].label == stored[0].label
+    with session_scope(bank.db, read_only=True) as s:
+        votes = feedback.example_annotations(session=s, example_id=task.example_id)
+    assert [v.label for v in votes if v.current is not None] == [stored[0].label]
 
 
 # --- #10: a click racing a split of its label --------------------------------------------------
