@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.errors import ConflictError, InvalidInputError, NotFoundError
@@ -31,20 +32,30 @@ def create_project(
         raise InvalidInputError(
             f"invalid project name {name!r}: use letters, digits, '_', '-' or '.' (max 100)"
         )
-    if session.exec(select(Project).where(Project.name == name)).first() is not None:
-        raise ConflictError(f"project {name!r} already exists")
+    taken = ConflictError(f"project {name!r} already exists")
+    if project_named(session=session, name=name) is not None:
+        raise taken
     project = Project(
         name=name, channel_id=channel_id, description=description, settings=settings or {}
     )
-    session.add(project)
-    session.flush()
+    try:
+        # two creates of one name at once (two replicas, two terminals): the second insert waits
+        # for the first and loses on the unique name, answered like the check above
+        with session.begin_nested():
+            session.add(project)
+    except IntegrityError:
+        raise taken from None
     assert project.id is not None
     add_labels(session=session, project_id=project.id, names=labels)
     return project
 
 
+def project_named(*, session: Session, name: str) -> Project | None:
+    return session.exec(select(Project).where(Project.name == name)).first()
+
+
 def get_project(*, session: Session, name: str) -> Project:
-    project = session.exec(select(Project).where(Project.name == name)).first()
+    project = project_named(session=session, name=name)
     if project is None:
         known = ", ".join(p.name for p in list_projects(session=session)) or "none yet"
         raise NotFoundError(f"no project named {name!r} (projects: {known})")

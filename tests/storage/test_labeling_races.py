@@ -23,7 +23,7 @@ from sqlalchemy import text
 from engine import labeling, projects, reviews, taxonomy
 from engine.workspace import Workspace
 from storage.db import is_sqlite, session_scope
-from storage.errors import LabeledByOther, StaleActionError
+from storage.errors import ConflictError, LabeledByOther, StaleActionError
 from storage.models import Assignment
 from storage.repositories import assignments, feedback
 from storage.repositories import projects as projects_repo
@@ -357,6 +357,24 @@ def test_two_experts_clicking_one_example_at_once_store_one_vote(
     with session_scope(bank.db, read_only=True) as s:
         votes = feedback.example_annotations(session=s, example_id=task.example_id)
     assert [v.label for v in votes if v.current is not None] == [stored[0].label]
+
+
+def test_two_creates_of_one_project_name_at_once_answer_already_exists(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``labelbot project create bank`` at once (two terminals, two replicas): one project;
+    the other is told it exists, a ConflictError, not a unique-constraint traceback (found by
+    an audit on PostgreSQL)."""
+    pause_after(monkeypatch, projects_repo, "project_named", Rendezvous(ws.db))
+    results = together(
+        lambda: projects.create_project(ws, name=PROJECT, labels=LABELS),
+        lambda: projects.create_project(ws, name=PROJECT, labels=LABELS),
+    )
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], ConflictError), results
+    assert "already exists" in str(refused[0])
+    with session_scope(ws.db, read_only=True) as s:
+        assert [p.name for p in projects_repo.list_projects(session=s)] == [PROJECT]
 
 
 # --- #10: a click racing a split of its label --------------------------------------------------
