@@ -1003,14 +1003,16 @@ def trained_before(run: ModelRun, changed: datetime | None) -> bool:
     its accuracy and F1 measured the labels as they were then, and it is due a retrain.
 
     Decided by the change stamp the run's training read with its labels (``TAXONOMY_AS_OF``):
-    both stamps come from one clock, the one of the process that made the changes. A run's
-    own time comes from the trainer's clock, which may run behind a replica's: compared with
-    the stamp, every model looked older than the change and was retrained at every poll. Runs
-    trained before the stamp was kept are compared by time (both aware: the run's is stored as
-    UTC, the change's as its event's aware ISO time)."""
+    a run that read the latest stamp knows the latest taxonomy, any other stamp is of an earlier
+    change (or none). Stamps are compared for equality, never by order: each is the clock of the
+    replica that made its change, and replicas' clocks differ (a change stamped by a clock
+    running ahead, then one by a clock behind, read as "no change since"; and a run's own time,
+    from the trainer's clock, read every model as older than a change stamped ahead, so it was
+    retrained at every poll). Runs trained before the stamp was kept are compared by time (both
+    aware: the run's is stored as UTC, the change's as its event's aware ISO time)."""
     if changed is None:
         return False
     if TAXONOMY_AS_OF in run.metrics:
         seen = run.metrics[TAXONOMY_AS_OF]
-        return not isinstance(seen, str) or datetime.fromisoformat(seen) < changed
+        return not isinstance(seen, str) or datetime.fromisoformat(seen) != changed
     return run.created_at < changed

@@ -62,6 +62,12 @@ def test_a_change_stamped_by_a_clock_running_ahead_retrains_once(loaded) -> None
     v2 = models_of(ws)[-1]
     assert v2.metrics[taxonomy.TAXONOMY_AS_OF] == ahead
     assert not taxonomy.trained_before(v2, taxonomy.changed_at(projects.get_project(ws, "bank")))
+    # then a change on a replica whose clock is right (behind the first one's stamp): v2 was
+    # trained before it, and status says so (compared by order, the stamp read as older)
+    taxonomy.rename_label(ws, project="bank", label="age_rules", new_name="age_policy", actor="a")
+    assert taxonomy.trained_before(v2, taxonomy.changed_at(projects.get_project(ws, "bank")))
+    assert projects.project_status(ws, "bank")["model"]["before_taxonomy_change"] is True
+    assert jobs.retrain_decision(ws, "bank").due
 
 
 def models_of(ws: Workspace) -> list[ModelRun]:
