@@ -730,6 +730,7 @@ def publish_home(services: Services, *, user: str) -> None:
         labeled_today=mine.labeled_today,
         labeled_total=mine.labeled_total,
         projects=[_project_progress(services, p) for p in mine.projects],
+        more_projects=mine.more_projects,
     )
     services.client.views_publish(user_id=user, view=views.home_tab(stats))
 

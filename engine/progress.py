@@ -31,29 +31,38 @@ class UserProgress:
     annotator: str
     labeled_today: int
     labeled_total: int
-    projects: list[ProjectSummary]
+    projects: list[ProjectSummary]  # at most max_projects: the annotator's own first
+    more_projects: int = 0  # projects left out of ``projects``
+    labeled_in: list[str] = field(default_factory=list)  # projects the annotator has labels in
 
 
 def user_progress(
     ws: Workspace, *, annotator: str, now: datetime | None = None, max_projects: int = 20
 ) -> UserProgress:
-    """The annotator's label counts across projects and each project's status."""
+    """The annotator's label counts across projects and each project's status: at most
+    ``max_projects`` of them, those the annotator labels first (then by age), with how many
+    more there are."""
     now = now or utcnow()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     today = total = 0
+    names: list[str] = []
+    labeled_in: list[str] = []
     with session_scope(ws.db, read_only=True) as session:
-        names = []
         for project in projects.list_projects(session=session):
             assert project.id is not None
             names.append(project.name)
-            total += annotation_repo.count_annotations(
+            given = annotation_repo.count_annotations(
                 session=session, project_id=project.id, annotator=annotator
             )
+            total += given
+            if given:
+                labeled_in.append(project.name)
             today += annotation_repo.count_annotations(
                 session=session, project_id=project.id, annotator=annotator, since=midnight
             )
+    shown = (labeled_in + [n for n in names if n not in set(labeled_in)])[:max_projects]
     summaries = []
-    for name in names[:max_projects]:
+    for name in shown:
         status = project_status(ws, name)
         summaries.append(
             ProjectSummary(
@@ -65,7 +74,10 @@ def user_progress(
                 rare_minimum=int(status["rare"]["minimum"]),
             )
         )
-    return UserProgress(annotator, today, total, summaries)
+    return UserProgress(
+        annotator, today, total, summaries, more_projects=len(names) - len(shown),
+        labeled_in=labeled_in,
+    )  # fmt: skip
 
 
 def labeled_today(

@@ -148,6 +148,12 @@ def home_tab(stats: HomeStats) -> Block:
         )
     for project in stats.projects[:MAX_PROJECTS]:
         blocks.extend(_project_blocks(project))
-    if len(stats.projects) > MAX_PROJECTS:
-        blocks.append(context(f"… and {len(stats.projects) - MAX_PROJECTS} more projects."))
+    more = max(0, len(stats.projects) - MAX_PROJECTS) + stats.more_projects
+    if more:
+        blocks.append(
+            context(
+                f"… and {more:,} more project{'s' if more != 1 else ''}: "
+                "`/label <project>` labels any of them."
+            )
+        )
     return {"type": "home", "blocks": blocks}

@@ -115,6 +115,7 @@ class HomeStats:
     labeled_today: int
     labeled_total: int
     projects: Sequence[ProjectProgress] = field(default_factory=tuple)
+    more_projects: int = 0  # projects not in ``projects`` (the engine shows a user's own first)
 
 
 @dataclass(frozen=True)
