@@ -27,6 +27,7 @@ from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
 from engine import jobs, projects, proposing, taxonomy
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +129,17 @@ def post_all_proposals(services: Services) -> int:
 
 
 def proposals_list(services: Services, *, project: str) -> Block:
+    """`/label proposals`: the open proposals the channel gets (the digest's, posted or about
+    to be), and how many more a first look found (`labelbot proposals` lists those too)."""
     rows = proposing.list_proposals(services.ws, project)
-    return proposal_views.proposals_list(project, [proposal_card(project, r) for r in rows])
+    now = utcnow()
+    shown = [r for r in rows if proposing.confirmed(r, now)]
+    return proposal_views.proposals_list(
+        project,
+        [proposal_card(project, r) for r in shown],
+        unconfirmed=len(rows) - len(shown),
+        channel=projects.get_project(services.ws, project).channel_id,
+    )
 
 
 def decide(

@@ -318,11 +318,25 @@ def superseded_message(card: ProposalCard) -> Block:
     return message(f"Superseded taxonomy proposal for {escape(card.project)}", blocks)
 
 
-def proposals_list(project: str, cards: Sequence[ProposalCard]) -> Block:
-    """Answer to `/label proposals [project]` (ephemeral): the open proposals, strongest first."""
+def proposals_list(
+    project: str,
+    cards: Sequence[ProposalCard],
+    *,
+    unconfirmed: int = 0,
+    channel: str | None = None,
+) -> Block:
+    """Answer to `/label proposals [project]` (ephemeral): the open proposals the channel gets,
+    strongest first; ``unconfirmed``: how many more one look found so far (not posted until a
+    second look finds them too); ``channel``: where their messages are (None: no channel)."""
+    found_once = (
+        f"{unconfirmed} more found by one look so far wait for a second look before they are "
+        f"posted: `labelbot proposals {escape(project)}` lists them."
+        if unconfirmed
+        else ""
+    )
     if not cards:
         text = f"*{escape(project)}* has no open taxonomy proposals."
-        return message(text, [section(text)])
+        return message(text, [section(text)] + ([context(found_once)] if found_once else []))
     lines = [
         f"`#{c.id}` {escape(c.kind)} {', '.join(escape(lb) for lb in c.labels)} "
         f"· score {c.score:.2f} · {truncate(plain_reason(c), LISTED_REASON_MAX)}"
@@ -337,7 +351,17 @@ def proposals_list(project: str, cards: Sequence[ProposalCard]) -> Block:
     if len(cards) > len(lines):
         more = f"… and {len(cards) - len(lines)} more: `labelbot proposals {escape(project)}`."
         blocks.append(context(more))
-    blocks.append(context("Admins approve or reject them on their messages in the channel."))
+    if found_once:
+        blocks.append(context(found_once))
+    if channel:
+        where = f"Admins approve or reject them on their messages in <#{channel}>."
+    else:
+        where = (
+            "The project has no channel, so they are not posted: admins decide with "
+            f"`labelbot proposals approve {escape(project)} ID` (or `reject`), or give it one "
+            f"with `labelbot project set {escape(project)} --channel C…`."
+        )
+    blocks.append(context(where))
     return message(f"Open taxonomy proposals of {escape(project)}", blocks)
 
 

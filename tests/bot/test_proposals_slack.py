@@ -210,6 +210,37 @@ def test_proposals_command_lists_them_for_anyone(bot: Bot, bank: dict[str, str])
     assert f"`#{pid}` merge age_limit, exchange_rate" in listed
 
 
+def test_proposals_command_lists_what_the_channel_gets_and_counts_the_rest(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """`/label proposals` lists what the digest lists (the proposals the channel gets), counts
+    those one look found so far, and says where to decide them: a project without a channel
+    has no messages to click (an audit found unposted ones listed under "on their messages in
+    the channel")."""
+    pid = _merge(bot)  # found twice: the channel's
+    project_id = int(projects.get_project(bot.ws, PROJECT).id or 0)
+    with session_scope(bot.ws.db) as session:  # found by one look: not the channel's yet
+        once, _ = repo.save_open_proposal(
+            session=session, project_id=project_id, kind="merge",
+            labels=["atm_support", "change_pin"],
+            key=proposing.key_text(["merge", "atm_support", "change_pin"]), score=0.9,
+            evidence={}, evidence_strength=1.0, message="merge atm and pin",
+        )  # fmt: skip
+    bot.slack.command(EXPERT, f"proposals {PROJECT}")
+    bot.settle()
+    listed = json.dumps(bot.api.calls("response_url")[-1].params["blocks"])
+    assert f"`#{pid}` merge" in listed and f"`#{once.id}`" not in listed
+    assert "1 more found by one look" in listed
+    assert f"on their messages in <#{CHANNEL}>" in listed
+
+    projects.set_channel(bot.ws, project=PROJECT, channel_id=None)
+    bot.slack.command(EXPERT, f"proposals {PROJECT}")
+    bot.settle()
+    listed = json.dumps(bot.api.calls("response_url")[-1].params["blocks"])
+    assert "on their messages" not in listed
+    assert f"labelbot proposals approve {PROJECT} ID" in listed
+
+
 def test_split_evidence_renders_each_cluster_within_limits() -> None:
     clusters = [
         {"suggested_name": f"part_{i}", "size": 10, "words": [{"word": "w", "share": 0.5,
