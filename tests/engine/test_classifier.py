@@ -93,3 +93,31 @@ def test_warm_start_matches_cold_fit() -> None:
     cold = train_model(X, y, n_classes=6, kind="linear", temperature=1.0)
     agree = (warm.predict_proba(X).argmax(1) == cold.predict_proba(X).argmax(1)).mean()
     assert agree > 0.97
+
+
+def test_first_model_with_singletons_keeps_its_probability_on_labeled_classes() -> None:
+    """A project's first labels, [2, 1, 1, 1, 1, 1] of 40 classes: the singletons' out-of-fold
+    rows (their class absent from the fold) must not inflate the temperature, and the 34
+    never-labeled classes must not take the probability (was 63% of each row at 77 classes)."""
+    X, y = blobs(20, 6, spread=1.2, seed=2)
+    keep = np.concatenate([np.flatnonzero(y == c)[: 2 if c == 0 else 1] for c in range(6)])
+    model = train_model(X[keep], y[keep], n_classes=40, kind="linear")
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert proba[:, 6:].sum(axis=1).max() < 1e-6
+    acc = float((proba.argmax(1) == y).mean())
+    assert acc > 0.5  # chance among the six labeled classes is 0.17
+    assert float(proba.max(1).mean()) > 0.3  # not spread near-uniformly (1/6, or 1/40)
+    assert model.temperature <= 1.0
+
+
+def test_temperature_counts_only_rows_whose_class_the_fold_knew() -> None:
+    """Enough labels to fit T (3 per class) plus singletons: T is fit and stays moderate, and a
+    confident head is not flattened towards uniform by the singletons' rows."""
+    X, y = blobs(30, 8, spread=1.2, seed=3)
+    keep = np.concatenate([np.flatnonzero(y == c)[: 1 if c >= 5 else 4] for c in range(8)])
+    model = train_model(X[keep], y[keep], n_classes=30, kind="linear")
+    assert model.temperature < 2.0
+    proba = model.predict_proba(X)
+    assert proba[:, 8:].sum(axis=1).max() < 1e-6
+    assert float(proba.max(1).mean()) > 0.4
