@@ -305,10 +305,10 @@ def _continue(services: Services, *, user: str, project: str, agreed: bool | Non
                                 agreed=count.agreed, size=BATCH_SIZE)  # fmt: skip
         services.courier.post(summary, channel=user)
         return
-    _next_or_done(services, user=user, project=project)
+    next_or_done(services, user=user, project=project)
 
 
-def _next_or_done(services: Services, *, user: str, project: str) -> None:
+def next_or_done(services: Services, *, user: str, project: str) -> None:
     """The expert's next example, or word that the queue is empty."""
     if not send_next(services, user=user, project=project, again=False):
         services.courier.post(views.info_message(queue_empty(project)), channel=user)
@@ -423,7 +423,7 @@ def _let_go(services: Services, *, user: str, project: str, example_id: int) -> 
             return True  # the same click, racing this one, let go of it and sent the next
     except StaleActionError:
         return False
-    _next_or_done(services, user=user, project=project)
+    next_or_done(services, user=user, project=project)
     return True
 
 
@@ -448,7 +448,7 @@ def _gone_elsewhere(
     if next_sent:
         return
     project = messaging.example_ref(services.ws, example_id=example_id).project
-    _next_or_done(services, user=user, project=project)
+    next_or_done(services, user=user, project=project)
 
 
 def skip(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:

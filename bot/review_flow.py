@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot import disputes, flow
 from bot.services import Services
 from bot.views.models import LabelChoice, LabelRef
-from bot.views.review import ReviewCard, review_message, reviewed_message
+from bot.views.review import ReviewCard, review_message, reviewed_message, withdrawn_message
 from engine import messaging, reviews
 from engine.labeling import Task
 
@@ -49,7 +49,8 @@ def decide(
     channel: str,
     ts: str,
 ) -> None:
-    """Store the verdict exactly once; the message says who decided; the next task follows.
+    """Store the verdict exactly once; the message says who decided (or, for a review withdrawn
+    meanwhile, why it asks nothing now); the next task follows.
     The review says which example it is about (not the button, whose copy a forged payload
     could change)."""
     own = reviews.review_example(services.ws, review_id=review_id)
@@ -65,6 +66,11 @@ def decide(
     )
     if not result.created:
         return  # a retry or a double click: stored and answered already
+    if result.status == "dismissed":  # withdrawn while on screen: nothing stored, next one
+        why = withdrawn_message(example_id=own, text=ref.text, reason=result.reason or "")
+        services.courier.update(why, channel=channel, ts=ts)
+        flow.next_or_done(services, user=user, project=ref.project)
+        return
     done = reviewed_message(
         example_id=own,
         text=ref.text,

@@ -270,22 +270,24 @@ def review_task(
     annotator: str,
     now: datetime,
 ) -> Task:
-    """The task a reviewer sees: the example, the label under review and the model's view."""
+    """The task a reviewer sees: the example, the label under review and the model's view,
+    named as they count now (a label merged since, as its merge target)."""
+    assert project.id is not None
     example = examples.get_example(session=session, example_id=review.example_id)
-    given = session.get(Label, review.given_label_id)
-    suggested = session.get(Label, review.suggested_label_id)
-    assert given is not None and suggested is not None
+    counted = reviews.counted_labels(session=session, project_id=project.id)
+    given, suggested = counted[review.given_label_id], counted[review.suggested_label_id]
+    assert given is not None and suggested is not None  # else moot: never delivered
     task = _task(
         session,
         project,
         example,
         assignment,
-        (suggested.name, float(review.confidence)),
+        (suggested[1], float(review.confidence)),
         annotator,
         now,
     )
     return replace(
-        task, kind="review", review_id=review.id, given=given.name, given_by=review.annotator
+        task, kind="review", review_id=review.id, given=given[1], given_by=review.annotator
     )
 
 

@@ -18,14 +18,18 @@ answer it, while no one else has been sent it since; not its author, and not an 
 admin overrules a label with ``consensus`` adjudication, not through someone else's review.
 
 The reviewed annotation is never changed: it stays in history, and the review records the outcome.
-A decided (annotation, suggestion) pair is never re-opened by a later scan; an open review whose
-label has since changed or been undone is dismissed.
+A decided (annotation, suggestion) pair is never re-opened by a later scan. An open review that
+asks nothing any more (storage.repositories.reviews.moot_reason: its label changed or undone, or
+its label or the suggestion split or retired, or both merged into one) is dismissed: by the scan,
+by the taxonomy change that made it so (engine.taxonomy), and by delivery, which passes over it.
+A verdict on one still on screen is answered as withdrawn (``status`` "dismissed", with the
+``reason``), and changes nothing.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,6 +75,7 @@ class ReviewResult:
     agreed: str | None  # the example's agreed label now
     annotation_id: int | None  # the reviewer's annotation (a change), else None
     created: bool  # False when the same key was already stored
+    reason: str | None = None  # why a review withdrawn meanwhile (status dismissed) asks nothing
 
 
 def scan_project(
@@ -90,7 +95,7 @@ def scan_project(
             suspects = [s for s in suspects if s.confidence >= MIN_REVIEW_CONFIDENCE]
         except InvalidInputError:
             suspects = []  # e.g. too few labels per class for the folds: nothing to doubt yet
-    opened = dismissed = 0
+    opened = 0
     with session_scope(ws.db) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
@@ -123,17 +128,8 @@ def scan_project(
                 model_version=run.version if run is not None else None,
             )
             opened += created is not None
-        for review in reviews.list_reviews(session=session, project_id=project.id, status="open"):
-            if _stale(review, votes[review.example_id], session=session):
-                decided = reviews.decide_review(
-                    session=session,
-                    review_id=int(review.id or 0),
-                    status="dismissed",
-                    reviewer=None,
-                    outcome_label_id=None,
-                    now=now,
-                )
-                dismissed += decided is not None  # not when a reviewer decided it meanwhile
+        # not those a reviewer decided meanwhile
+        dismissed = len(reviews.dismiss_moot(session=session, project_id=project.id, now=now))
     return ScanReport(
         project=name,
         model_version=run.version if run is not None else None,
@@ -142,14 +138,6 @@ def scan_project(
         opened=opened,
         dismissed=dismissed,
     )
-
-
-def _stale(review: Review, rows: list[feedback.AnnotationRow], *, session: Session) -> bool:
-    """The reviewed annotation was undone, or the example's agreed label is no longer it."""
-    given = session.get(Label, review.given_label_id)
-    live = any(r.id == review.annotation_id for r in rows)
-    current = given.name if given is not None and given.active else None
-    return not live or current is None or feedback.agreed_label(rows) != current
 
 
 def _settled(rows: list[feedback.AnnotationRow]) -> bool:
@@ -214,18 +202,25 @@ def submit_review(
         repeated = reviews.review_by_key(session=session, key=key)
         if repeated is not None and repeated.id == review.id:
             return _result(session, review, created=False)
+        # The verdict of the expert it was delivered to (a button only they see; a forged one
+        # needs the signing secret): not of anyone who knows or guesses a review id.
+        held = session.get(Assignment, review.assignment_id) if review.assignment_id else None
+        mine = held is not None and held.annotator == annotator
+        if review.status == "dismissed" and mine:
+            return _withdrawn(session, review, now=now)  # while it was on their screen
         if review.status != "open":
             raise _decided(review)
         if annotator == review.annotator:
             raise InvalidInputError("a label is reviewed by another expert, not by its author")
-        # The verdict of the expert it was delivered to (a button only they see; a forged one
-        # needs the signing secret): not of anyone who knows or guesses a review id.
-        held = session.get(Assignment, review.assignment_id) if review.assignment_id else None
-        if held is None or held.annotator != annotator:
+        if held is None or not mine:
             raise StaleActionError(
                 f"review {review_id} is not yours to answer: it went to another expert since "
                 "(or never to you)"
             )
+        if reviews.moot_reason(session=session, review=review) is not None:
+            # turned moot on their screen (a delivery from before the change that made it so)
+            reviews.dismiss_review(session=session, review=review, now=now)
+            return _withdrawn(session, review, now=now)
         given = _counts_as(session, review.given_label_id)
         status, outcome, annotation_id = "kept", given, None
         if decision == "change":
@@ -270,6 +265,37 @@ def review_example(ws: Workspace, *, review_id: int) -> int:
     """The example review ``review_id`` is about (a button's copy of it is not to be trusted)."""
     with session_scope(ws.db, read_only=True) as session:
         return reviews.get_review(session=session, review_id=review_id).example_id
+
+
+def _withdrawn(session: Session, review: Review, *, now: datetime) -> ReviewResult:
+    """The answer to a verdict on a review dismissed while it was out with its reviewer: why it
+    asks nothing now; its delivery let go of (once: a repeat finds it so)."""
+    if review.assignment_id is not None:
+        assignments.close_assignment(
+            session=session, assignment_id=review.assignment_id, status="released", now=now
+        )
+    return replace(_result(session, review, created=True), reason=_why_moot(session, review))
+
+
+def _why_moot(session: Session, review: Review) -> str:
+    """In words: why a dismissed review asks nothing any more."""
+    if review.reviewer is not None:  # an adjudication dismissed it
+        return "the example's label was settled since"
+    given, suggested = (
+        session.get(Label, label_id)
+        for label_id in (review.given_label_id, review.suggested_label_id)
+    )
+    assert given is not None and suggested is not None
+    why = reviews.moot_reason(session=session, review=review)
+    if why == reviews.UNDONE:
+        return f"the label {given.name!r} under review was taken back"
+    if why == reviews.GIVEN_GONE:
+        return f"the label {given.name!r} was split or retired since"
+    if why == reviews.SUGGESTION_GONE:
+        return f"the suggested label {suggested.name!r} was split or retired since"
+    if why == reviews.SAME_LABEL:
+        return f"{given.name!r} and {suggested.name!r} count as one label since"
+    return "the example's label changed since"
 
 
 def _decided(review: Review) -> StaleActionError:

@@ -46,6 +46,7 @@ from storage.models import Label, ModelRun, Project
 from storage.repositories import examples, projects
 from storage.repositories import models as model_repo
 from storage.repositories import proposals as proposal_repo
+from storage.repositories import reviews as review_repo
 from storage.repositories import taxonomy as repo
 
 log = logging.getLogger(__name__)
@@ -884,6 +885,9 @@ def _change(
         before = set(repo.examples_to_relabel(session=session, project_id=found.id))
         names_before = _names_by_id(session, found)
         details = apply(session, found)
+        # a review whose label (or suggestion) no longer counts, or now counts as the other,
+        # asks nothing: dismissed with the change, so none goes out that no answer can settle
+        review_repo.dismiss_moot(session=session, project_id=found.id)
         after = set(repo.examples_to_relabel(session=session, project_id=found.id))
         details["requeued"] = len(after - before)
         if before - after:  # an undo: examples whose labels count again

@@ -118,6 +118,10 @@ def review(
                     label=label,
                     key=f"cli:{uuid.uuid4().hex}",
                 )
+                if result.status == "dismissed":  # withdrawn since it was shown
+                    err.print(f"this review was withdrawn: {result.reason}. Nothing was changed.",
+                              highlight=False)  # fmt: skip
+                    continue
                 out.print(styled(f"{result.status}: [bold]{escape(result.label)}[/] "
                                  f"(agreed: {result.agreed})"))  # fmt: skip
             else:

@@ -126,3 +126,9 @@ def reviewed_message(*, example_id: int, text: str, status: str, label: str, use
     result = f"{verb} *{escape(label)}* by <@{user_id}>"
     blocks = [example_section(example_id, text), context(result)]
     return message(f"{verb} {escape(label)} by <@{user_id}>", blocks)
+
+
+def withdrawn_message(*, example_id: int, text: str, reason: str) -> Block:
+    """The review DM answered after the review was withdrawn: why it asks nothing now."""
+    note = f"This review was withdrawn: {escape(reason)}. Nothing was changed."
+    return message(note, [example_section(example_id, text), context(note)])

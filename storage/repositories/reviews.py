@@ -7,21 +7,31 @@ labeled the example themselves.
 
 Deciding is a conditional update of an open review: of two verdicts at once (a double click, a
 reviewer in Slack and another in the CLI), one is recorded and the other learns it came second.
+
+A review can turn moot while it waits (:func:`moot_reason`): its label taken back or outvoted,
+or a taxonomy change that leaves its label or the suggestion counting as nothing, or both as one
+label. A moot review is dismissed wherever it is met: by the taxonomy change itself
+(:func:`dismiss_moot`), and by delivery, which passes over it (existing data heals), so a
+reviewer is never handed a question no answer can settle.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.db import rowcount
 from storage.errors import NotFoundError
-from storage.models import Annotation, Assignment, Review, utcnow
+from storage.models import Annotation, Assignment, Label, Review, utcnow
+from storage.repositories import feedback
 from storage.repositories.assignments import (
+    close_assignment,
     expire_assignments,
     get_open_assignment,
     hold_annotator,
@@ -29,6 +39,13 @@ from storage.repositories.assignments import (
 
 REVIEW = "review"  # the assignment purpose of a delivered review
 _CLAIM_ATTEMPTS = 5
+
+# Why an open review is moot (:func:`moot_reason`)
+UNDONE = "undone"  # the reviewed annotation was taken back
+GIVEN_GONE = "given_gone"  # the reviewed label was split, or retired without a mapping
+SUGGESTION_GONE = "suggestion_gone"  # the suggested label was split, or retired unmapped
+SAME_LABEL = "same_label"  # a merge (or a retire mapped) made both count as one label
+RELABELED = "relabeled"  # the example's agreed label is no longer the reviewed one
 
 
 def add_review(
@@ -103,19 +120,123 @@ def count_reviews(*, session: Session, project_id: int) -> dict[str, int]:
     return dict(counts)
 
 
+def counted_labels(*, session: Session, project_id: int) -> dict[int, tuple[int, str] | None]:
+    """Each label of the project (by id) -> the active label it counts as (id, name): itself
+    while active, its merge or retire target (``mapped_to_id`` is kept resolved), or None when
+    it was split or retired without a mapping. Columns, not Label objects, so a Label the
+    session read before a change in this same transaction does not answer for it."""
+    rows = session.execute(
+        sa_select(col(Label.id), col(Label.name), col(Label.active), col(Label.mapped_to_id))
+        .where(col(Label.project_id) == project_id)
+    ).all()  # fmt: skip
+    names = {int(label_id): str(name) for label_id, name, _, _ in rows}
+    out: dict[int, tuple[int, str] | None] = {}
+    for label_id, name, active, mapped_to in rows:
+        if active:
+            out[int(label_id)] = (int(label_id), str(name))
+        elif mapped_to is not None and int(mapped_to) in names:
+            out[int(label_id)] = (int(mapped_to), names[int(mapped_to)])
+        else:
+            out[int(label_id)] = None
+    return out
+
+
+def moot_reason(
+    *,
+    session: Session,
+    review: Review,
+    rows: Sequence[feedback.AnnotationRow] | None = None,
+    counted: dict[int, tuple[int, str] | None] | None = None,
+) -> str | None:
+    """Why ``review`` asks nothing any more (one of UNDONE, GIVEN_GONE, SUGGESTION_GONE,
+    SAME_LABEL, RELABELED), or None while its question stands. A label merged or retired into
+    another still counts, as that label (a verdict is stored as it): the review stands while its
+    two labels count as two. ``rows`` (the example's live annotations) and ``counted``
+    (:func:`counted_labels`) spare a caller checking many reviews the reads."""
+    if rows is None:
+        rows = feedback.example_annotations(session=session, example_id=review.example_id)
+    if counted is None:
+        counted = counted_labels(session=session, project_id=review.project_id)
+    given = counted.get(review.given_label_id)
+    suggested = counted.get(review.suggested_label_id)
+    if not any(r.id == review.annotation_id for r in rows):
+        return UNDONE
+    if given is None:
+        return GIVEN_GONE
+    if suggested is None:
+        return SUGGESTION_GONE
+    if given[0] == suggested[0]:
+        return SAME_LABEL
+    if feedback.agreed_label(rows) != given[1]:
+        return RELABELED
+    return None
+
+
+def dismiss_moot(*, session: Session, project_id: int, now: datetime | None = None) -> list[Review]:
+    """Dismiss the project's open reviews that are moot (:func:`moot_reason`); those dismissed.
+    A delivery of one is let go of, so its example is free for whoever it waits for (its
+    message still answers a click, see engine.reviews.submit_review)."""
+    open_ = list_reviews(session=session, project_id=project_id, status="open")
+    if not open_:
+        return []
+    by_example: dict[int, list[feedback.AnnotationRow]] = {r.example_id: [] for r in open_}
+    for row in feedback.annotations_of_examples(
+        session=session,
+        example_ids=select(Review.example_id).where(
+            Review.project_id == project_id, Review.status == "open"
+        ),
+    ):
+        by_example[row.example_id].append(row)
+    counted = counted_labels(session=session, project_id=project_id)
+    dismissed = []
+    for review in open_:
+        rows = by_example[review.example_id]
+        if moot_reason(session=session, review=review, rows=rows, counted=counted) is None:
+            continue
+        if dismiss_review(session=session, review=review, now=now) is not None:
+            dismissed.append(review)
+    return dismissed
+
+
+def dismiss_review(
+    *, session: Session, review: Review, now: datetime | None = None
+) -> Review | None:
+    """Dismiss an open review that is moot (None: decided meanwhile) and let go of its delivery."""
+    decided = decide_review(
+        session=session,
+        review_id=int(review.id or 0),
+        status="dismissed",
+        reviewer=None,
+        outcome_label_id=None,
+        now=now,
+    )
+    if decided is not None and decided.assignment_id is not None:
+        close_assignment(
+            session=session, assignment_id=decided.assignment_id, status="released", now=now
+        )
+    return decided
+
+
 def held_review(
     *, session: Session, project_id: int, reviewer: str, now: datetime | None = None
 ) -> tuple[Review, Assignment] | None:
-    """The open review delivered to ``reviewer`` and not answered yet, if any."""
+    """The open review delivered to ``reviewer`` and not answered yet, if any.
+
+    A held review that is moot now is dismissed, and a delivery whose review was dismissed
+    meanwhile (an adjudication) let go of: neither is handed out again, and the reviewer's
+    next task is another one."""
     held = get_open_assignment(
         session=session, project_id=project_id, annotator=reviewer, now=now, purposes=(REVIEW,)
     )
     if held is None:
         return None
-    review = session.exec(
-        select(Review).where(Review.assignment_id == held.id, Review.status == "open")
-    ).first()
-    return (review, held) if review is not None else None
+    review = session.exec(select(Review).where(Review.assignment_id == held.id)).first()
+    if review is not None and review.status == "open":
+        if moot_reason(session=session, review=review) is None:
+            return review, held
+        dismiss_review(session=session, review=review, now=now)
+    close_assignment(session=session, assignment_id=int(held.id or 0), status="released", now=now)
+    return None
 
 
 def claim_next_review(
@@ -129,7 +250,8 @@ def claim_next_review(
     """Deliver the most doubtful open review ``reviewer`` may answer (or the one they hold).
 
     Eligible: open, not of ``reviewer``'s own label, on an example ``reviewer`` never labeled,
-    not out with anyone, and not skipped by ``reviewer`` before.
+    not out with anyone, and not skipped by ``reviewer`` before. A moot one met on the way is
+    dismissed (:func:`moot_reason`), and the next one taken.
     """
     now = now or utcnow()
     hold_annotator(session=session, project_id=project_id, annotator=reviewer)
@@ -137,10 +259,17 @@ def claim_next_review(
     held = held_review(session=session, project_id=project_id, reviewer=reviewer, now=now)
     if held is not None:
         return held
-    for _ in range(_CLAIM_ATTEMPTS):
+    attempts = 0
+    while attempts < _CLAIM_ATTEMPTS:
         review = _next_review(session, project_id, reviewer)
         if review is None:
             return None
+        if moot_reason(session=session, review=review) is not None:
+            dismiss_review(
+                session=session, review=review, now=now
+            )  # passed over for good: each one once
+            continue
+        attempts += 1
         assignment = Assignment(
             project_id=project_id,
             example_id=review.example_id,
