@@ -242,11 +242,14 @@ def _cv_point(run: ModelRun, before_change: bool = False) -> CurvePoint | None:
     return CurvePoint(run.n_labels, float(run.metrics["accuracy"]), None, None, "cv", before_change)
 
 
-def _forecast(curve: list[CurvePoint], cv_curve: list[CurvePoint]) -> tuple[Forecast, str]:
+def _forecast(
+    curve: list[CurvePoint], cv_curve: list[CurvePoint], current: int | None = None
+) -> tuple[Forecast, str]:
     """The forecast fit to one kind of point, and which: the audit points when there are
     :data:`MIN_POINTS` since the latest taxonomy change, else the cross-validated ones (CV on
     the queue's picks reads low, and more so early: mixed with audit points it makes the curve
-    look steeper than it is). Points from before a taxonomy change measured other classes."""
+    look steeper than it is). Points from before a taxonomy change measured other classes.
+    ``current``: the training labels the labels still needed count from (the latest model's)."""
     audit = [p for p in curve if p.source == "audit" and not p.before_change]
     if len(audit) >= MIN_POINTS:
         basis, kind, points = audit, "audit", "audit-set points"
@@ -261,6 +264,7 @@ def _forecast(curve: list[CurvePoint], cv_curve: list[CurvePoint]) -> tuple[Fore
         high=[p.high or 0.0 for p in basis] if bounded else None,
         points=points,
         unit="training labels",
+        current=current,
     )
     earlier = sum(p.before_change for p in cv_curve)
     if not fc.ok and earlier:
@@ -305,7 +309,9 @@ def build_digest(
     before = {r.id: taxonomy.trained_before(r, changed) for r in runs}
     curve = [p for r in runs if (p := _point(r, before[r.id])) is not None]
     cv_curve = [p for r in runs if (p := _cv_point(r, before[r.id])) is not None]
-    forecast, basis = _forecast(curve, cv_curve)
+    # the labels still needed count from the labels trained on today: the latest model's,
+    # fewer than an earlier model's after labels were undone (not the most ever trained on)
+    forecast, basis = _forecast(curve, cv_curve, runs[-1].n_labels if runs else None)
     current = _point(active) if active is not None else None
     agreements = [
         float(r.metrics["agreement_previous"]) for r in runs if "agreement_previous" in r.metrics
@@ -506,6 +512,15 @@ def tick_names(names: list[str], limit: int = TICK_NAME_MAX) -> list[str]:
     return out
 
 
+def by_label_count(points: list[CurvePoint]) -> list[CurvePoint]:
+    """A curve's points as its line joins them: in label-count order, one per count, the latest
+    model's (``points`` come in version order). A model can train on fewer labels than the one
+    before it (labels undone, a split's examples waiting to be relabeled): drawn in version
+    order the line ran back and the interval band folded over itself."""
+    latest = {p.labels: p for p in points}
+    return [latest[n] for n in sorted(latest)]
+
+
 def _draw_curve(ax: Any, digest: Digest) -> None:
     """Audit points (filled circles, with their 90% intervals) and cross-validated points
     (hollow squares), each kind its own line; models from before the latest taxonomy change
@@ -522,12 +537,13 @@ def _draw_curve(ax: Any, digest: Digest) -> None:
     )  # fmt: skip
     for points, marker, color, fill, name in series:
         for old, style in ((True, {"alpha": 0.35}), (False, {"label": name})):
-            part = [p for p in points if p.before_change is old]
+            part = by_label_count([p for p in points if p.before_change is old])
             if part:
                 ax.plot([p.labels for p in part], [p.accuracy for p in part], marker=marker,
                         color=color, fillstyle=fill, linestyle="-" if fill == "full" else "--",
                         **style)  # fmt: skip
-    bounded = [p for p in audit if p.low is not None and p.high is not None]
+    # one band over both sides of a taxonomy change, as before; by label count, as the lines
+    bounded = by_label_count([p for p in audit if p.low is not None and p.high is not None])
     if len({p.labels for p in bounded}) >= 2:  # a band needs width
         ax.fill_between([p.labels for p in bounded], [p.low or 0.0 for p in bounded],
                         [p.high or 0.0 for p in bounded], color="tab:blue", alpha=0.15,

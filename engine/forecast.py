@@ -188,8 +188,13 @@ def fit_learning_curve(
     high: Sequence[float] | None = None,
     points: str = "points",
     unit: str = "labels",
+    current: int | None = None,
 ) -> Forecast:
     """Fit ``acc(n) = a - b n^-c`` (bounded; later points weigh more); never raises.
+
+    ``current``: the label count today, which the labels still needed and the milestones count
+    from (the most labels of any point when not given: a model trained after labels were undone
+    has fewer than an earlier one).
 
     ``low`` / ``high``: each point's 90% interval ends; with them the forecast has a range (the
     curve refit to all the lower ends and to all the upper ends, never narrower than the latest
@@ -204,7 +209,8 @@ def fit_learning_curve(
         if np.isfinite(lo).all() and np.isfinite(hi).all():
             ends = lo, hi
     n, acc = n[keep], acc[keep]
-    current = int(n.max()) if n.size else 0
+    if current is None:
+        current = int(n.max()) if n.size else 0
     if n.size < MIN_POINTS or np.unique(n).size < MIN_DISTINCT_COUNTS:
         return Forecast(ok=False, current_labels=current, message=(
             f"Too few points to forecast yet ({counted(n.size, 'model')} at "
