@@ -5,6 +5,8 @@ engine.disputes remembers the thread. A thread opens after the label that create
 disagreement (after the ack) and, for any missed that way (another process, a Slack hiccup),
 from the scheduler job ``post_all_disputes``. Every replica's label handler and scheduler may
 try at once: each first claims the example (a lease in the database), then checks again.
+Each later vote on an example in dispute redraws its thread's root with the votes as they are
+(``open_if_disputed``), as an Undo does (``refresh_thread``).
 """
 
 from __future__ import annotations
@@ -79,7 +81,9 @@ def _open(services: Services, *, project: str, channel: str, found: consensus.Di
 
 
 def open_if_disputed(services: Services, *, project: str, example_id: int) -> bool:
-    """After a label: open the example's disagreement thread if it now has one; True if opened.
+    """After a vote: open the example's disagreement thread if it now has one; True if opened.
+    A thread it has already, unsettled, is redrawn with the votes as they are now: a vote
+    given again after an Undo (the thread had lost its Settle buttons), a third expert's.
 
     A Slack failure is logged, not raised: the label is stored, and the scheduler job opens
     the thread on its next round.
@@ -91,7 +95,10 @@ def open_if_disputed(services: Services, *, project: str, example_id: int) -> bo
     if not found:
         return False
     try:
-        return _open(services, project=project, channel=channel, found=found[0])
+        if _open(services, project=project, channel=channel, found=found[0]):
+            return True
+        _redraw(services, project=project, found=found[0])
+        return False
     except SlackApiError as exc:
         log.warning(
             "disagreement on example %d: Slack said %s", example_id, exc.response.get("error")
@@ -136,24 +143,39 @@ def refresh_thread(services: Services, *, project: str, example_id: int) -> None
     """Redraw an unsettled disagreement thread's root after a vote was taken back: the votes as
     they are now, or, when the experts agree again, a note without Settle buttons. A Slack
     failure is logged: the next Settle click answers from the votes as they are."""
-    thread = disputes.dispute_thread(services.ws, example_id=example_id)
-    if thread is None:
+    if disputes.dispute_thread(services.ws, example_id=example_id) is None:
         return
     found = next(iter(consensus.disagreements(services.ws, project, include_settled=True,
                                               example_id=example_id)), None)  # fmt: skip
     if found is not None and found.adjudicated is not None:
         return  # settled: its message says so already
-    ref = messaging.example_ref(services.ws, example_id=example_id)
-    root = (
-        dispute_message(_card(services, project, found))
-        if found is not None
-        else undisputed_message(example_id, ref.text, project)
-    )
     try:
-        services.courier.update(root, channel=thread.channel, ts=thread.thread_ts)
+        _redraw(services, project=project, found=found, example_id=example_id)
     except SlackApiError as exc:
         log.warning("could not redraw the disagreement on example %d: Slack said %s",
                     example_id, exc.response.get("error"))  # fmt: skip
+
+
+def _redraw(
+    services: Services,
+    *,
+    project: str,
+    found: consensus.Disagreement | None,
+    example_id: int | None = None,
+) -> None:
+    """Redraw the root of the example's unsettled thread (if it has one): ``found``'s votes
+    with Settle buttons, or (None: the experts agree again) a note without them."""
+    example_id = found.example_id if found is not None else example_id
+    assert example_id is not None
+    thread = disputes.dispute_thread(services.ws, example_id=example_id)
+    if thread is None:
+        return  # another process is opening it, with the votes as they are
+    if found is not None:
+        root = dispute_message(_card(services, project, found))
+    else:
+        ref = messaging.example_ref(services.ws, example_id=example_id)
+        root = undisputed_message(example_id, ref.text, project)
+    services.courier.update(root, channel=thread.channel, ts=thread.thread_ts)
 
 
 def settle(
