@@ -27,7 +27,7 @@ from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
 from engine import jobs, projects, proposing, taxonomy
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
-from storage.models import utcnow
+from storage.models import TaxonomyProposal, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +82,53 @@ def post_proposals(services: Services, *, project: str) -> int:
 
 def sync_messages(services: Services, *, project: str) -> int:
     """Update the posted proposal messages that no longer show what is stored: an open one
-    whose evidence a refresh changed, a superseded one (its buttons give way to a note).
+    whose evidence a refresh changed, a superseded one (its buttons give way to a note), one
+    decided in the CLI or another process (the verdict), one whose change was undone since.
     https://docs.slack.dev/reference/methods/chat.update"""
     updated = 0
+    history: dict[int, taxonomy.HistoryEntry] | None = None
     for row in proposing.posted_to_sync(services.ws, project):
         card = proposal_card(project, row)
-        if row.status == "superseded":
-            payload, digest = proposal_views.superseded_message(card), proposing.SUPERSEDED_HASH
-        else:
+        final = proposing.final_marker(row)
+        if final is None:  # open
             payload = proposal_views.proposal_message(card)
-            digest = _digest(payload)
-            if digest == row.message_hash:
+            marker = _digest(payload)
+            if marker == row.message_hash:
                 continue
+        else:
+            marker = final
+            if row.status == "superseded":
+                payload = proposal_views.superseded_message(card)
+            else:
+                if history is None:
+                    entries = taxonomy.label_history(services.ws, project=project)
+                    history = {e.id: e for e in entries}
+                payload = _verdict(card, row, history)
         assert row.channel is not None and row.message_ts is not None
         services.courier.update(payload, channel=row.channel, ts=row.message_ts)
-        proposing.record_message_hash(services.ws, int(row.id or 0), digest)
+        proposing.record_message_hash(services.ws, int(row.id or 0), marker)
         updated += 1
     return updated
+
+
+def _verdict(
+    card: proposal_views.ProposalCard,
+    row: TaxonomyProposal,
+    history: dict[int, taxonomy.HistoryEntry],
+) -> Block:
+    """A decided proposal's message as the decision on it shows it: who decided, the change it
+    made (its Undo button while nobody undid it), or who undid it."""
+    applied = history.get(row.label_event_id) if row.label_event_id is not None else None
+    if row.status == "rejected" and applied is None:
+        return proposal_views.decided_message(card, user=row.decided_by or "", approved=False,
+                                              summary="")  # fmt: skip
+    undo = history.get(applied.undone_by) if applied and applied.undone_by else None
+    return proposal_views.decided_message(
+        card, user=row.decided_by or "", approved=True,
+        summary=applied.summary if applied is not None else row.reason or "",
+        undoable=applied is not None and undo is None,
+        undone=(undo.actor, undo.summary) if undo is not None else None,
+    )  # fmt: skip
 
 
 def _digest(payload: Block) -> str:
@@ -182,6 +212,9 @@ def _show_decision(
     )  # fmt: skip
     if channel and ts:
         services.courier.update(done, channel=channel, ts=ts)
+        marker = proposing.final_marker(decision.proposal)
+        if marker is not None:  # the sync leaves it be
+            proposing.record_message_hash(services.ws, int(decision.proposal.id or 0), marker)
     if decision.change is not None:
         after_change(services, project=project, change=decision.change)
 
@@ -204,6 +237,7 @@ def undo_proposal(
         undone=(user, change.summary),
     )  # fmt: skip
     services.courier.update(done, channel=channel, ts=ts)
+    proposing.record_message_hash(services.ws, proposal_id, proposing.UNDONE_MARKER)
     after_change(services, project=project, change=change)
 
 

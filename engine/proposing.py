@@ -350,16 +350,19 @@ def record_message(
                                   message_ts=message_ts, message_hash=message_hash)  # fmt: skip
 
 
-SUPERSEDED_HASH = "superseded"  # the message says the proposal was superseded: nothing to sync
+SUPERSEDED_HASH = repo.FINAL_MARKERS["superseded"]  # the message says it was superseded
+final_marker = repo.final_marker
+UNDONE_MARKER = repo.UNDONE_MARKER
 
 
 def posted_to_sync(ws: Workspace, project: str) -> list[TaxonomyProposal]:
-    """Posted proposals whose channel message may need an update: open ones (fresh evidence)
-    and superseded ones whose message does not say so yet."""
+    """Posted proposals whose channel message may need an update: open ones (fresh evidence),
+    and the others whose message does not show their status yet (superseded, decided in the
+    CLI or another process, undone)."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        return repo.posted_to_sync(session=session, project_id=found.id, final_hash=SUPERSEDED_HASH)
+        return repo.posted_to_sync(session=session, project_id=found.id)
 
 
 def record_message_hash(ws: Workspace, proposal_id: int, message_hash: str) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import ids
-from bot.slack_text import escape, split_chunks, truncate
+from bot.slack_text import escape, split_chunks, truncate, who
 from bot.views.limits import MESSAGE_TEXT_BUDGET, text_length
 from bot.views.text import (
     MODAL_TITLE_MAX,
@@ -279,14 +279,14 @@ def decided_message(
     """The proposal message once decided: the buttons give way to who decided what; an applied
     change keeps an Undo button (``undoable``) until someone undoes it (``undone``: who, what)."""
     verdict = (
-        f":white_check_mark: Approved by <@{user}>: {escape(summary)}"
+        f":white_check_mark: Approved by {who(user)}: {escape(summary)}"
         if approved
-        else f":no_entry_sign: Rejected by <@{user}>"
+        else f":no_entry_sign: Rejected by {who(user)}"
     )
     after = [section(verdict, block_id=f"{ids.PROPOSAL_RESULT_BLOCK}")]
     if undone is not None:
-        who, what = undone
-        verdict = f":leftwards_arrow_with_hook: Undone by <@{who}>: {escape(what)}"
+        undoer, what = undone
+        verdict = f":leftwards_arrow_with_hook: Undone by {who(undoer)}: {escape(what)}"
         after.append(section(verdict))
     elif undoable:
         undo = button(

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, case, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -412,20 +412,45 @@ def set_message_hash(*, session: Session, proposal_id: int, message_hash: str) -
     )
 
 
-def posted_to_sync(*, session: Session, project_id: int, final_hash: str) -> list[TaxonomyProposal]:
+# What a posted message shows once its proposal's status is final (``message_hash``): the sync
+# redraws a message whose marker is not its proposal's (decided in the CLI or another process,
+# superseded, or its change undone since).
+FINAL_MARKERS = {
+    "superseded": "superseded",
+    "applied": "decided:applied",
+    "approved": "decided:approved",
+    "rejected": "decided:rejected",
+}
+UNDONE_MARKER = "decided:undone"  # rejected because its applied change was undone
+
+
+def final_marker(row: TaxonomyProposal) -> str | None:
+    """The marker of what ``row``'s message shows once it says its final status (None: open)."""
+    if row.status == "rejected" and row.label_event_id is not None:
+        return UNDONE_MARKER
+    return FINAL_MARKERS.get(row.status)
+
+
+def posted_to_sync(*, session: Session, project_id: int) -> list[TaxonomyProposal]:
     """Posted proposals whose message may be out of date: the open ones (a refresh may have
-    changed their evidence) and the superseded ones whose message does not say so yet
-    (``message_hash`` is not ``final_hash``). Decided ones are updated when decided."""
-    superseded_unsaid = (col(TaxonomyProposal.status) == "superseded") & (
-        func.coalesce(TaxonomyProposal.message_hash, "") != final_hash
-    )
+    changed their evidence), and the others whose message does not show their status yet
+    (``message_hash`` is not their :func:`final_marker`): superseded, decided elsewhere than on
+    the message (the CLI, another process), or applied and then undone."""
+    status = col(TaxonomyProposal.status)
+    marker = case(
+        (and_(status == "rejected", col(TaxonomyProposal.label_event_id).isnot(None)),
+         UNDONE_MARKER),
+        *((status == s, m) for s, m in FINAL_MARKERS.items()),
+        else_="",
+    )  # fmt: skip
+    unsaid = (status != OPEN) & (func.coalesce(TaxonomyProposal.message_hash, "") != marker)
     return list(
         session.exec(
             select(TaxonomyProposal)
             .where(
                 TaxonomyProposal.project_id == project_id,
                 col(TaxonomyProposal.message_ts).isnot(None),
-                (col(TaxonomyProposal.status) == OPEN) | superseded_unsaid,
+                (status == OPEN) | unsaid,
             )
             .order_by(col(TaxonomyProposal.id))
         ).all()

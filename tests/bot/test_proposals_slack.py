@@ -241,6 +241,46 @@ def test_proposals_command_lists_what_the_channel_gets_and_counts_the_rest(
     assert f"labelbot proposals approve {PROJECT} ID" in listed
 
 
+def test_messages_follow_decisions_and_undos_made_elsewhere(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """A proposal approved on its message and then undone in the CLI (or the /label taxonomy
+    form) said "Approved by" with a live Undo button; one approved in the CLI kept its Approve
+    and Reject buttons. The scheduler's next round redraws each once, as stored."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    pid = _merge(bot)
+    post = proposal_poster(bot.services)
+    post()
+    bot.slack.click(ADMIN, _posted(bot), ids.PROPOSAL_APPROVE, channel=CHANNEL)
+    bot.settle()
+    assert ids.PROPOSAL_UNDO in _action_ids(_posted(bot))
+    updates = len(bot.api.calls("chat.update"))
+    post()  # the message shows the decision already: nothing to redraw
+    assert len(bot.api.calls("chat.update")) == updates
+
+    taxonomy.undo_last(bot.ws, project=PROJECT, actor="carol")
+    post()  # the scheduler's next round
+    assert proposing.get_proposal(bot.ws, pid).status == "rejected"
+    message = _posted(bot)
+    shown = json.dumps(message["blocks"])
+    assert f"Approved by <@{ADMIN}>" in shown and "Undone by carol" in shown
+    assert ids.PROPOSAL_UNDO not in _action_ids(message)
+    updates = len(bot.api.calls("chat.update"))
+    post()
+    assert len(bot.api.calls("chat.update")) == updates  # once
+
+    # another one, approved from the terminal: its message says so, its buttons go
+    again = _propose(bot, "merge", ["atm_support", "change_pin"], {"confusion": 0.3},
+                     "Merge atm_support and change_pin")  # fmt: skip
+    post()
+    proposing.approve(bot.ws, PROJECT, again, actor="dave", actor_is_admin=True)
+    post()
+    (second,) = [m for m in bot.api.messages(CHANNEL) if m.get("ts") != message.get("ts")
+                 and ids.PROPOSAL_UNDO in _action_ids(m)]  # fmt: skip
+    assert "Approved by dave" in json.dumps(second["blocks"])
+    assert not {ids.PROPOSAL_APPROVE, ids.PROPOSAL_REJECT} & set(_action_ids(second))
+
+
 def test_split_evidence_renders_each_cluster_within_limits() -> None:
     clusters = [
         {"suggested_name": f"part_{i}", "size": 10, "words": [{"word": "w", "share": 0.5,
