@@ -48,6 +48,7 @@ TOP_PROPOSALS = 3  # taxonomy proposals quoted (the rest are counted)
 DEFAULT_TARGET = 0.9  # accuracy a project aims for unless it sets `target_accuracy`
 # what the curve's and the forecast's label counts are: a model's training labels
 LABELS_AXIS = "training labels (audit labels held out)"
+PREVIOUS = "the previous model"  # what an accuracy change is measured from, as a rule
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,9 @@ class Digest:
     model_pinned: bool = False  # the active version is pinned: newer ones are kept, not used
     # examples with an agreed label (`labelbot status`'s "labeled"); total_labels counts votes
     labeled_examples: int = 0
+    # the model ``accuracy_change`` is measured from: "the previous model", or "v4" when the
+    # audit comparison is with the model active when this one was trained, not the one before
+    change_from: str = PREVIOUS
 
     def _cv(self, what: str) -> str:
         """``what`` (a cross-validated score), with the queue's caveat when it applies."""
@@ -164,7 +168,7 @@ class Digest:
         on = f" of {acc.measured_on} labels" if acc.measured_on else ""
         how = f"on the audit set{on}" if acc.source == "audit" else self._cv("cross-validated")
         change = (
-            f", {points_change(self.accuracy_change)} since the previous model"
+            f", {points_change(self.accuracy_change)} since {self.change_from}"
             if self.accuracy_change is not None
             else ""
         )
@@ -234,6 +238,46 @@ def _point(run: ModelRun, before_change: bool = False) -> CurvePoint | None:
                           float(audit["high"]), "audit", before_change,
                           measured_on=int(audit["n"]))  # fmt: skip
     return _cv_point(run, before_change)
+
+
+def _accuracy_change(
+    active: ModelRun | None,
+    current: CurvePoint | None,
+    runs: list[ModelRun],
+    before: dict[int | None, bool],
+) -> tuple[float | None, str]:
+    """The active model's accuracy change (and from which model), only where the two scores
+    measure the same thing; None otherwise.
+
+    On the audit set: against the score the previously active model got on this model's own
+    audit labels when it was trained (``audit_active``, engine.training); the earlier model's
+    stored score was on the audit labels of its day, fewer or others, and the difference of two
+    samples was no change in the model. Cross-validated: against the latest earlier model's
+    cross-validated score, unless the taxonomy changed between them (other classes)."""
+    if active is None or current is None:
+        return None, PREVIOUS
+    earlier = [r for r in runs if r.version < active.version]
+    if current.source == "audit":
+        same = active.metrics.get("audit_active") or {}
+        if same.get("accuracy") is None:
+            return None, PREVIOUS
+        version = active.metrics.get("audit_active_version")
+        prior = earlier[-1].version if earlier else None
+        named = PREVIOUS if version is None or version == prior else f"v{version}"
+        return current.accuracy - float(same["accuracy"]), named
+    for run in reversed(earlier):
+        point = _point(run)
+        if point is not None and point.source == current.source:
+            if not _same_classes(run, active) or before.get(run.id) != before.get(active.id):
+                return None, PREVIOUS  # trained on other classes: no change to speak of
+            return current.accuracy - point.accuracy, PREVIOUS
+    return None, PREVIOUS
+
+
+def _same_classes(a: ModelRun, b: ModelRun) -> bool:
+    """Whether two runs were trained on the same labels (names, and ids where both have them)."""
+    ids = a.label_ids is None or b.label_ids is None or list(a.label_ids) == list(b.label_ids)
+    return list(a.classes) == list(b.classes) and ids
 
 
 def _cv_point(run: ModelRun, before_change: bool = False) -> CurvePoint | None:
@@ -322,12 +366,7 @@ def build_digest(
     stop = stop_signal(
         forecast, agreements, current.accuracy if current else 0.0, interval=evidence
     )
-    change = None
-    if active is not None and current is not None:
-        earlier = [p for r in runs if r.version < active.version and (p := _point(r))]
-        same = [p for p in earlier if p.source == current.source]
-        if same:
-            change = current.accuracy - same[-1].accuracy
+    change, change_from = _accuracy_change(active, current, runs, before)
     per_class = PerClassF1("", {}, {})
     if active is not None:
         scores = per_class_f1(active.metrics)
@@ -345,6 +384,7 @@ def build_digest(
         model_version=active.version if active else None,
         accuracy=current,
         accuracy_change=change,
+        change_from=change_from,
         weakest=_weakest(per_class, target),
         per_class_f1=per_class.f1,
         curve=curve,

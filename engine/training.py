@@ -435,6 +435,8 @@ def _audit_metrics(
     candidates = {"audit": model}
     if previous is not None and _same_labels(previous[0], pool):
         candidates["audit_active"] = previous[1]
+        # which model that was: the digest's accuracy change is measured from it
+        out["audit_active_version"] = previous[0].version
     for key, scorer in candidates.items():
         probs = _pool_proba(scorer, pool, idx)
         report = audit_report(
