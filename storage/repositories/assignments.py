@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, or_, union, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.db import advisory_xact_lock, rowcount
@@ -505,7 +506,19 @@ def audit_labeled_ids(*, session: Session, project_id: int) -> set[int]:
     ``Example.audit`` marks an example once it is *drawn*; that is not enough: an expert can skip
     or release an audit pick (or let it expire), and the example then returns through the ranked
     queue, where the strategy chooses it -- a hard or ambiguous one more often than not. Only
-    the draws that were answered make the audit set a uniform sample."""
+    the draws that were answered make the audit set a uniform sample. A label the expert gave
+    after the example came back to them from the queue (an audit pick left to expire, drawn
+    again by the strategy) answers the queue's delivery, not the draw: a one-expert team got
+    the strategy's hardest picks in its audit set, kept out of training. A label given to the
+    draw and relabeled later from the queue (its label split) still answered the draw."""
+    again = aliased(Assignment)
+    redelivered = exists().where(
+        col(again.example_id) == col(Assignment.example_id),
+        col(again.annotator) == col(Assignment.annotator),
+        col(again.purpose) != "audit",
+        col(again.created_at) > col(Assignment.created_at),
+        col(again.created_at) <= col(Annotation.created_at),
+    )
     query = (
         select(Assignment.example_id)
         .distinct()
@@ -520,6 +533,7 @@ def audit_labeled_ids(*, session: Session, project_id: int) -> set[int]:
             col(Assignment.status).in_(_AUDIT_ANSWERED),
             col(Annotation.retracted_at).is_(None),
             col(Annotation.created_at) >= col(Assignment.created_at),
+            ~redelivered,
         )
     )
     return {int(i) for i in session.exec(query).all()}

@@ -69,3 +69,31 @@ def test_an_audit_label_undone_and_given_again_stays_audit(  # type: ignore[no-u
     _label(ws, truth, "U1", pick)
     pool = training.load_pool(ws, "bank")
     assert [int(i) for i in pool.example_ids[pool.audited]] == [pick[0]]
+
+
+def test_an_expired_audit_pick_labeled_from_the_queue_by_the_same_expert_trains(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    """A one-expert team: U1 leaves an audit pick to expire; the strategy later hands the same
+    example back to U1 through the ranked queue, and U1 labels it there. That label answers the
+    queue's pick (the README: "the label it gets there trains models like any other"), not the
+    uniform draw: it was held out of training as an audit label."""
+    truth = load_slice(ws, banking_slice[:20], tmp_path)
+    projects.update_settings(ws, project="bank", audit_share=1.0, multi_label_share=0.0)
+    pid = int(projects.get_project(ws, "bank").id or 0)
+    pick = _pick(ws, "U1")
+    later = utcnow() + timedelta(minutes=ws.settings.assignment_ttl_minutes + 1)
+    with session_scope(ws.db) as s:
+        assert assignments.expire_assignments(session=s, project_id=pid, now=later) == 1
+    projects.update_settings(ws, project="bank", audit_share=0.0)
+    again = None
+    while (task := labeling.next_task(ws, project="bank", annotator="U1", now=later)) is not None:
+        if task.example_id == pick[0]:
+            again = task
+        _label(ws, truth, "U1", (task.example_id, task.text), now=later)
+        later += timedelta(seconds=1)
+    assert again is not None, "the expired pick never came back through the queue"
+    pool = training.load_pool(ws, "bank")
+    assert (pool.y >= 0).all()
+    assert pick[0] not in {int(i) for i in pool.example_ids[pool.audited]}
+    assert len(pool.audited) == 0
