@@ -64,6 +64,7 @@ class ScanReport:
     suspects: int  # flagged by confident learning
     opened: int  # new reviews (the rest were queued or decided before)
     dismissed: int  # open reviews whose label changed meanwhile
+    waiting: str | None = None  # why no label could be doubted yet (too few), else None
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,20 @@ def scan_project(
     pool = load_pool(ws, name)
     lab = np.flatnonzero(pool.y >= 0)  # audit labels too: a wrong one misjudges every model
     suspects = []
-    if len(lab) >= MIN_LABELS and len(np.unique(pool.y[lab])) >= 2:
+    waiting = None
+    if len(lab) < MIN_LABELS or len(np.unique(pool.y[lab])) < 2:
+        waiting = (
+            f"the scan needs {MIN_LABELS} agreed labels of at least 2 labels to doubt any "
+            f"(it has {len(lab)} of {len(np.unique(pool.y[lab]))})"
+        )
+    else:
         try:
             suspects = detect_mislabels(
                 pool.X[lab], pool.y[lab], n_classes=len(pool.classes), seed=seed
             )
             suspects = [s for s in suspects if s.confidence >= MIN_REVIEW_CONFIDENCE]
-        except InvalidInputError:
-            suspects = []  # e.g. too few labels per class for the folds: nothing to doubt yet
+        except InvalidInputError as exc:  # e.g. too few labels per class for the folds
+            suspects, waiting = [], f"nothing to doubt yet: {exc}"
     opened = 0
     with session_scope(ws.db) as session:
         project = projects.get_project(session=session, name=name)
@@ -137,6 +144,7 @@ def scan_project(
         suspects=len(suspects),
         opened=opened,
         dismissed=dismissed,
+        waiting=waiting,
     )
 
 
@@ -331,7 +339,7 @@ def _result(session: Session, review: Review, *, created: bool) -> ReviewResult:
 
 @dataclass(frozen=True)
 class ReviewRow:
-    """A review as listed (`labelbot review --list`, App Home)."""
+    """A review as listed (`labelbot review NAME --list`)."""
 
     id: int
     example_id: int
@@ -345,7 +353,11 @@ class ReviewRow:
     outcome: str | None
 
 
+REVIEW_STATUSES = ("open", "kept", "changed", "dismissed")
+
+
 def list_reviews(ws: Workspace, *, project: str, status: str | None = None) -> list[ReviewRow]:
+    """The project's reviews (``status`` None: all of them)."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None

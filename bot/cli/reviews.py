@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -33,7 +34,7 @@ from engine.evaluation import IMPORTED
 from engine.forecast import counted
 from engine.labeling import Task, skip
 from engine.workspace import Workspace
-from storage.errors import LabelbotError
+from storage.errors import InvalidInputError, LabelbotError
 
 HELP = "k = keep · c = change to the suggestion · number = another label · s = skip · q = quit"
 
@@ -72,6 +73,13 @@ def review(
     scan: Annotated[
         bool, typer.Option(help="Look for likely mislabels first (needs labels in 2+ classes)")
     ] = False,
+    listing: Annotated[
+        bool, typer.Option("--list", help="List the reviews instead of reviewing (see --status)")
+    ] = False,
+    status: Annotated[
+        str, typer.Option(help="--list: open, kept, changed, dismissed or all")
+    ] = "open",
+    as_json: Annotated[bool, typer.Option("--json", help="--list: print JSON")] = False,
 ) -> None:
     """Review labels the model doubts (other experts' labels, most doubtful first).
 
@@ -80,6 +88,11 @@ def review(
     Keys: k keep the label · c change it to the model's suggestion · a number picks another
     label · s skip · q quit (Ctrl-D and Ctrl-C too: the review goes back to the pool)."""
     ws = workspace()
+    if listing or as_json:
+        if scan:
+            reviews.scan_project(ws, name)
+        _list(ws, name, status=status, as_json=as_json)
+        return
     who = annotator or login_name()
     if scan:
         report = reviews.scan_project(ws, name)
@@ -88,6 +101,8 @@ def review(
             f"{counted(report.suspects, 'likely mislabel')}, {report.opened} new to review",
             highlight=False,
         )
+        if report.waiting:
+            out.print(report.waiting[:1].upper() + report.waiting[1:] + ".", highlight=False)
     while True:
         task = reviews.next_review(ws, project=name, annotator=who)
         if task is None:
@@ -128,6 +143,32 @@ def review(
                 err.print(f"not understood: {answer!r}. {HELP}")
         except LabelbotError as exc:
             err.print(styled(f"[yellow]{escape(str(exc))}[/]"))
+
+
+def _list(ws: Workspace, name: str, *, status: str, as_json: bool) -> None:
+    """`review --list`: the project's reviews in ``status``, most doubtful first."""
+    if status not in (*reviews.REVIEW_STATUSES, "all"):
+        raise InvalidInputError(
+            f"unknown status {status!r}: use {', '.join(reviews.REVIEW_STATUSES)} or all"
+        )
+    rows = reviews.list_reviews(ws, project=name, status=None if status == "all" else status)
+    rows.sort(key=lambda r: (-r.confidence, r.id))
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        out.print(f"no {'' if status == 'all' else status + ' '}reviews in {name}", highlight=False)
+        return
+    table = Table("review", "example", "text", "given", "suggested", "status", "reviewer")
+    for r in rows:
+        table.add_row(
+            str(r.id), str(r.example_id), escape(r.text[:60] + ("…" if len(r.text) > 60 else "")),
+            f"{escape(r.given)} ({escape(r.given_by)})",
+            f"{escape(r.suggested)} ({r.confidence:.0%})",
+            r.status if r.outcome is None else f"{r.status}: {escape(r.outcome)}",
+            escape(r.reviewer or "—"),
+        )  # fmt: skip
+    out.print(table)
 
 
 def _num(value: float | None) -> str:

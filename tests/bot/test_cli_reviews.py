@@ -78,6 +78,16 @@ def test_review_loop_agreement_disagreements_adjudicate(
     _ok(runner, "train", "bank")
     out = _ok(runner, "review", "bank", "--annotator", "ana", "--scan", input="q\n")
     assert "1 likely mislabel," in out
+    # the open reviews, listed: the flipped one among them, as given and as suggested
+    listed = json.loads(_ok(runner, "review", "bank", "--list", "--json"))
+    flagged = [r for r in listed if r["text"] == flipped]
+    assert len(flagged) == 1 and listed == sorted(listed, key=lambda r: -r["confidence"])
+    assert (flagged[0]["given"], flagged[0]["given_by"], flagged[0]["status"]) == (
+        "exchange_rate", "ana", "open",
+    )  # fmt: skip
+    assert "exchange_rate (ana)" in _ok(runner, "review", "bank", "--list")
+    bad = runner.invoke(app, ["review", "bank", "--list", "--status", "closed"])
+    assert bad.exit_code == 2 and "unknown status 'closed'" in bad.output
     # nobody is offered their own labels; ben changes the flipped one, ana keeps ben's
     out = _ok(runner, "review", "bank", "--annotator", "ben", input="c\n" * 40)
     assert "said ben" not in out and "nothing to review" in out
@@ -86,6 +96,9 @@ def test_review_loop_agreement_disagreements_adjudicate(
     assert "said ana" not in out and "nothing to review" in out
     status = json.loads(_ok(runner, "status", "bank", "--json"))
     assert status["reviews"]["changed"] >= 1 and status["reviews"]["open"] == 0
+    assert "no open reviews" in _ok(runner, "review", "bank", "--list")
+    decided = json.loads(_ok(runner, "review", "bank", "--list", "--status", "changed", "--json"))
+    assert any(r["text"] == flipped and r["outcome"] == "card_arrival" for r in decided)
     assert status["rare"]["too_rare"] == []
 
     # a second expert on two of ana's examples: one agrees, one does not
@@ -135,3 +148,14 @@ def test_disagreements_say_whether_a_model_or_only_its_prediction_is_missing(
     assert "no prediction from model v1 yet" in out and "no model yet" not in out
     [item] = json.loads(_ok(runner, "disagreements", "bank", "--json"))
     assert item["model"] is None
+
+
+def test_a_scan_with_too_few_labels_says_what_it_needs(
+    cli_env, banking_slice, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", ",".join(LABELS))
+    _import(tmp_path / "ana.csv", list(banking_slice[:6]), "ana")
+    out = _ok(runner, "review", "bank", "--scan", input="q\n")
+    assert "scanned 6 labels: 0 likely mislabels" in out
+    assert "The scan needs 20 agreed labels" in out and "it has 6" in out
