@@ -26,6 +26,7 @@ from typing import Any
 
 from engine.agreement import measure_agreement
 from engine.labeling import multi_label_settings
+from engine.taxonomy import stale_label_note
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, StaleActionError
@@ -294,8 +295,11 @@ def adjudicate(
         chosen = taxonomy_repo.get_clicked_label(session=session, project_id=found.id, name=label)
         if not chosen.active:
             target = session.get(Label, chosen.mapped_to_id) if chosen.mapped_to_id else None
-            if target is None:
-                raise StaleActionError(f"the label {chosen.name!r} was split or retired")
+            if target is None:  # where its examples went, and what to pick instead
+                raise StaleActionError(
+                    stale_label_note(session=session, label=chosen,
+                                     clicked=label if isinstance(label, str) else None)
+                )  # fmt: skip
             chosen = target
         before = feedback.agreed_label(
             feedback.example_annotations(session=session, example_id=example_id)

@@ -156,6 +156,15 @@ def test_disagreements_and_adjudication(bank) -> None:  # type: ignore[no-untype
         ])
     )  # fmt: skip
 
+    # a label split since: refused, saying where it went and what to pick instead
+    from engine import taxonomy
+
+    taxonomy.split_label(ws, project="bank", label="exchange_rate", into=["fx_a", "fx_b"],
+                         actor="lead", rescore=False)  # fmt: skip
+    with pytest.raises(StaleActionError, match=r"split into fx_a, fx_b: pick one of those"):
+        consensus.adjudicate(ws, project="bank", example_id=split, label="exchange_rate",
+                             actor="lead")  # fmt: skip
+    taxonomy.undo_last(ws, project="bank", actor="lead", rescore=False)
     settled = consensus.adjudicate(
         ws, project="bank", example_id=split, label="card_arrival", actor="lead"
     )
