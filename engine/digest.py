@@ -24,6 +24,7 @@ from engine.evaluation import (
     names_today,
     per_class_f1,
     queue_chose_labels,
+    waiting_note,
 )
 from engine.forecast import (
     MIN_POINTS,
@@ -108,6 +109,9 @@ class Digest:
     # the model ``accuracy_change`` is measured from: "the previous model", or "v4" when the
     # audit comparison is with the model active when this one was trained, not the one before
     change_from: str = PREVIOUS
+    # "2 more audit labels wait to be relabeled, …: not measured" (evaluation.waiting_note): the
+    # active model's audit score left them out (their label was split or retired); "" if none
+    audit_waiting: str = ""
 
     def _cv(self, what: str) -> str:
         """``what`` (a cross-validated score), with the queue's caveat when it applies."""
@@ -172,7 +176,8 @@ class Digest:
             if self.accuracy_change is not None
             else ""
         )
-        return f"{interval}{how}{change}{self.model_notes()}"
+        waiting = f"; {self.audit_waiting}" if self.audit_waiting else ""
+        return f"{interval}{how}{change}{waiting}{self.model_notes()}"
 
     def model_notes(self) -> str:
         """What the active model's figures belong to, when it is not simply the latest: a
@@ -408,6 +413,7 @@ def build_digest(
         model_pinned=active is not None
         and project.settings.get("pinned_version") == active.version,
         labeled_examples=labeled,
+        audit_waiting=waiting_note(active.metrics) if active is not None else "",
     )
 
 

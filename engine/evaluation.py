@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from engine.workspace import Workspace
 
 __all__ = [
+    "AUDIT_WAITING",
     "CV_CAVEAT",
     "QUEUE_BIAS",
     "Metrics",
@@ -51,6 +52,7 @@ __all__ = [
     "names_today",
     "per_class_f1",
     "queue_chose_labels",
+    "waiting_note",
 ]
 
 # A class's only example is never in a training fold, so it is always missed: with one label per
@@ -268,6 +270,21 @@ def per_class_f1(metrics: Mapping[str, Any]) -> PerClassF1:
     )
 
 
+# A model's metric: audit labels left out of its audit scores because their label was split or
+# retired since they were given (they wait to be relabeled): the audit set scored is not the
+# whole uniform draw, and what it reads is said with the score (:func:`waiting_note`).
+AUDIT_WAITING = "audit_waiting"
+
+
+def waiting_note(metrics: Mapping[str, Any]) -> str:
+    """The note "2 more audit labels wait to be relabeled, …: not measured"; "" if none wait."""
+    n = int(metrics.get(AUDIT_WAITING) or 0)
+    if not n:
+        return ""
+    wait = "audit labels wait" if n != 1 else "audit label waits"
+    return f"{n} more {wait} to be relabeled, their label split or retired: not measured"
+
+
 def model_estimates(
     metrics: Mapping[str, Any],
     *,
@@ -300,6 +317,7 @@ def model_estimates(
             ),
         }
     headline: dict[str, Any] | None = None
+    waiting = waiting_note(metrics)
     if n_audit and audit.get("accuracy") is not None:
         pct = round(100 * float(audit.get("confidence", 0.9)))
         headline = {
@@ -316,13 +334,19 @@ def model_estimates(
             "description": (
                 f"accuracy {float(audit['accuracy']):.1%} ({pct}% interval "
                 f"{float(audit['low']):.1%}–{float(audit['high']):.1%}) on {n_audit} audit "
-                f"label{'s' if n_audit != 1 else ''} (drawn at random, never trained on: unbiased)"
+                f"label{'s' if n_audit != 1 else ''} (drawn at random, never trained on"
+                # some of the draw left out: no longer the whole uniform sample
+                + (f"; {waiting})" if waiting else ": unbiased)")
             ),
         }
     elif cv is not None:
         headline = {"source": "cv", "accuracy": cv["accuracy"], "low": None, "high": None,
                     "n": cv["labels"], "macro_f1": cv["macro_f1"], "biased": cv["biased"],
                     "description": f"{cv['description']} (no audit labels yet)"}  # fmt: skip
+    if headline is not None and waiting:
+        headline["waiting"] = int(metrics[AUDIT_WAITING])
+        if headline["source"] == "cv":  # every audit label waits: there are some
+            headline["description"] = f"{cv['description'] if cv else ''} ({waiting})"
     since = labeled - trained_on - n_audit
     parts = [f"{labeled} labeled: model v{version} trained on {trained_on}"]
     if n_audit:

@@ -41,7 +41,7 @@ from engine.classifier import (
     train_model,
 )
 from engine.embeddings import TEMP_NAME as SHARD_TEMP_NAME
-from engine.evaluation import cv_metrics
+from engine.evaluation import AUDIT_WAITING, cv_metrics
 from engine.forecast import counted, prediction_agreement
 from engine.pool_graph import TEMP_NAME as GRAPH_TEMP_NAME
 from engine.pool_graph import graph_path, pool_graph
@@ -427,11 +427,16 @@ def _pool_proba(model: Model, pool: Pool, idx: np.ndarray | None = None) -> np.n
 def _audit_metrics(
     pool: Pool, model: Model, previous: tuple[ModelRun, Model] | None, *, seed: int
 ) -> dict[str, Any]:
-    """Audit-set scores of the new model and, on the same labels, of the active one."""
+    """Audit-set scores of the new model and, on the same labels, of the active one; and how
+    many audit labels are not among them (``AUDIT_WAITING``): their label was split or retired
+    and they wait to be relabeled, so the audit set scored is no longer the whole uniform draw."""
     idx = pool.audited
-    if len(idx) == 0:
-        return {}
     out: dict[str, Any] = {}
+    waiting = int(((pool.y < 0) & pool.audit).sum())
+    if waiting:
+        out[AUDIT_WAITING] = waiting
+    if len(idx) == 0:
+        return out
     candidates = {"audit": model}
     if previous is not None and _same_labels(previous[0], pool):
         candidates["audit_active"] = previous[1]
