@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine import taxonomy
+from engine import rhythm, taxonomy
 from engine.agreement import DEFAULT_LABELERS, DEFAULT_SHARE, chosen_for_multiple_labeling
 from engine.audit import DEFAULT_AUDIT_SHARE, audit_slots
 from engine.workspace import Workspace
@@ -107,10 +107,6 @@ class LabelResult:
     # where the assignment this label answered was shown (channel, ts): another live copy when
     # the click came from elsewhere (a re-post), whose buttons must go too
     shown_in: tuple[str, str] | None = None
-
-
-def _start_of_day(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def next_task(
@@ -302,8 +298,9 @@ def _task(
 ) -> Task:
     assert project.id is not None and example.id is not None and assignment.id is not None
     labels = projects.list_labels(session=session, project_id=project.id)
+    midnight = rhythm.day_start_of(session=session, user=annotator, now=now)  # theirs
     done_today = feedback.count_annotations(
-        session=session, project_id=project.id, annotator=annotator, since=_start_of_day(now)
+        session=session, project_id=project.id, annotator=annotator, since=midnight
     )
     queue_left = assignments.count_free_examples(session=session, project_id=project.id)
     return Task(

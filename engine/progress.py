@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from engine import rhythm
 from engine.projects import project_status
 from engine.rare import MIN_EXAMPLES
 from engine.workspace import Workspace
@@ -43,11 +44,11 @@ def user_progress(
     ``max_projects`` of them, those the annotator labels first (then by age), with how many
     more there are."""
     now = now or utcnow()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     today = total = 0
     names: list[str] = []
     labeled_in: list[str] = []
     with session_scope(ws.db, read_only=True) as session:
+        midnight = rhythm.day_start_of(session=session, user=annotator, now=now)
         for project in projects.list_projects(session=session):
             assert project.id is not None
             names.append(project.name)
@@ -83,9 +84,10 @@ def user_progress(
 def labeled_today(
     ws: Workspace, *, annotator: str, project: str, now: datetime | None = None
 ) -> int:
-    """How many live labels ``annotator`` gave in ``project`` since midnight UTC."""
-    midnight = (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
+    """How many live labels ``annotator`` gave in ``project`` since their midnight (their
+    Slack time zone once known, else UTC)."""
     with session_scope(ws.db, read_only=True) as session:
+        midnight = rhythm.day_start_of(session=session, user=annotator, now=now or utcnow())
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         return annotation_repo.count_annotations(

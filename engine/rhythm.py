@@ -15,6 +15,8 @@ from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlmodel import Session
+
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError
@@ -113,6 +115,12 @@ def day_start(rhythm: Rhythm, now: datetime) -> datetime:
     """Midnight of the person's local day, in UTC."""
     today = local(rhythm, now).date()
     return datetime.combine(today, time(0), tzinfo=rhythm.zone).astimezone(UTC)
+
+
+def day_start_of(*, session: Session, user: str, now: datetime) -> datetime:
+    """Midnight of ``user``'s local day in UTC (their Slack time zone once known, else UTC's):
+    the "today" of "you labeled N today", as of streaks and quiet hours."""
+    return day_start(_rhythm(people.get_person(session=session, user_id=user)), now)
 
 
 def messaged_today(rhythm: Rhythm, now: datetime) -> bool:
