@@ -282,3 +282,9 @@ def workspace(*, create: bool = False) -> Workspace:
             "(`labelbot init` creates a new one)"
         )
     return Workspace.open(settings)
+
+
+def interrupted(what: str) -> NoReturn:
+    """Ctrl-C: one line on what was done and what is left, then the shell's exit code for it."""
+    err.print(f"interrupted {what}", highlight=False)
+    raise typer.Exit(130)

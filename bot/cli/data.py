@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,7 @@ from bot.cli.common import (
     ask,
     err,
     handle_errors,
+    interrupted,
     labels_app,
     out,
     project_app,
@@ -478,14 +479,14 @@ def import_(
             embed=False,  # below, where an interruption can say what is left to do
         )
     except KeyboardInterrupt:
-        _interrupted("while reading and storing the file: the import is one transaction, so "
+        interrupted("while reading and storing the file: the import is one transaction, so "
                      "nothing was stored; run it again")  # fmt: skip
     try:
         # every example of the project not embedded yet: this file's new texts, and any an
         # import interrupted earlier left (a re-run finishes its embedding here)
         training.load_pool(ws, name, progress=sys.stderr.isatty())
     except KeyboardInterrupt:
-        _interrupted(f"while embedding: the file's {counted(report.inserted, 'new example')} "
+        interrupted(f"while embedding: the file's {counted(report.inserted, 'new example')} "
                      f"and {counted(report.annotations, 'label')} are stored, but not every text "
                      "is embedded yet; run the same import again to finish embedding (what is "
                      "stored is skipped as already in the project)")  # fmt: skip
@@ -507,7 +508,7 @@ def import_(
     try:
         training.rescore_project(ws, name)
     except KeyboardInterrupt:
-        _interrupted("while ordering the queue: the import is complete; the queue is ordered "
+        interrupted("while ordering the queue: the import is complete; the queue is ordered "
                      "again when the project next trains")  # fmt: skip
     except LabelbotError as exc:  # the queue order is a convenience; the import itself stands
         err.print(f"note: queue not re-scored: {exc}")
@@ -554,12 +555,6 @@ def shared_ids_note(ids: tuple[str, ...], shown: int = 5) -> str:
     )
 
 
-def _interrupted(what: str) -> NoReturn:
-    """Ctrl-C: one line on what was done and what is left, then the shell's exit code for it."""
-    err.print(f"interrupted {what}", highlight=False)
-    raise typer.Exit(130)
-
-
 @app.command(short_help="Train a model now and re-score the queue.")
 @handle_errors
 def train(
@@ -592,7 +587,7 @@ def train(
             with err.status(f"training {name}: fitting and cross-validating…"):
                 run = jobs.train_now(ws, name, kind=classifier)
     except KeyboardInterrupt:
-        _interrupted(f"while training: a run stopped part-way is not made active; `labelbot "
+        interrupted(f"while training: a run stopped part-way is not made active; `labelbot "
                      f"models {name}` shows the model that answers")  # fmt: skip
     out.print(trained_line(ws, name, run), highlight=False, markup=False)
 
@@ -761,7 +756,7 @@ def export(
             records = exporting.iter_export_records(workspace(), name)
             count = exporting.write_export(records, handle, fmt, **safe)
     except KeyboardInterrupt:
-        _interrupted(f"while exporting: {_unfinished(out_file)}")
+        interrupted(f"while exporting: {_unfinished(out_file)}")
     err.print(f"wrote {counted(count, 'example')} to {out_file}", highlight=False)
 
 
@@ -826,7 +821,7 @@ def predict(
     try:
         total = sum(1 for _ in rows)
     except KeyboardInterrupt:
-        _interrupted("while checking the file: nothing was predicted or written")
+        interrupted("while checking the file: nothing was predicted or written")
     ws = workspace()
     # The output file is opened before the (slow) embedding, so a path that cannot be written
     # fails at once; it replaces an existing file only once every prediction is written.
@@ -847,7 +842,7 @@ def predict(
             advance = stack.enter_context(_predict_progress(total, enabled=shown))
             count = exporting.write_predictions(_predicted(answering, rows, advance), handle, fmt)
     except KeyboardInterrupt:
-        _interrupted(f"while predicting: {_unfinished(out_file)}")
+        interrupted(f"while predicting: {_unfinished(out_file)}")
     if out_file is not None:
         err.print(f"wrote {counted(count, 'prediction')} to {out_file}", highlight=False)
     for note in answering.notes():  # after a taxonomy change, until the retrain

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import app, err, handle_errors, out, styled
+from bot.cli.common import app, err, handle_errors, interrupted, out, styled
 from engine.config import get_settings
 from engine.forecast import counted
 from engine.importing import read_file
@@ -85,22 +85,25 @@ def simulate_cmd(
         )
     classes = sorted(set(pool_labels))
     index = {c: i for i, c in enumerate(classes)}
-    ws = Workspace.open(get_settings(), migrate=False)
-    pool_X = ws.embed(pool_texts, progress=not as_json)
-    test_X = ws.embed(test_texts, progress=not as_json)
-    result = simulate(
-        pool_X,
-        np.array([index[lb] for lb in pool_labels]),
-        test_X,
-        np.array([index[lb] for lb in test_labels]),
-        strategy=strategy,
-        budget=budget,
-        batch=batch,
-        seed_size=seed_size,
-        seeds=seeds,
-        kind=classifier,
-        n_classes=len(classes),
-    )
+    try:
+        ws = Workspace.open(get_settings(), migrate=False)
+        pool_X = ws.embed(pool_texts, progress=not as_json)
+        test_X = ws.embed(test_texts, progress=not as_json)
+        result = simulate(
+            pool_X,
+            np.array([index[lb] for lb in pool_labels]),
+            test_X,
+            np.array([index[lb] for lb in test_labels]),
+            strategy=strategy,
+            budget=budget,
+            batch=batch,
+            seed_size=seed_size,
+            seeds=seeds,
+            kind=classifier,
+            n_classes=len(classes),
+        )
+    except KeyboardInterrupt:
+        interrupted("the simulation: nothing was stored (the texts embedded so far stay cached)")
     if as_json:
         typer.echo(json.dumps(result.to_json()))
         return
@@ -184,6 +187,9 @@ def demo(
             on_step=lambda msg: out.print(styled(f"[cyan]•[/] {escape(msg)}")),
             on_round=on_round,
         )
+    except KeyboardInterrupt:
+        shutil.rmtree(scratch, ignore_errors=True)
+        interrupted("the demo: its half-made database was removed; `labelbot demo` starts over")
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

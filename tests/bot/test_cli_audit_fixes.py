@@ -231,6 +231,39 @@ def test_ctrl_c_in_train_predict_and_export_says_so_in_one_line(
     assert out.read_text(encoding="utf-8") == "KEEP\n"
 
 
+@pytest.mark.usefixtures("cli_env")
+def test_ctrl_c_in_demo_and_simulate_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They exited 130 with nothing said (the README: "Ctrl-C exits 130 with one line")."""
+    import tempfile
+
+    from engine import demo, simulation
+
+    data = tmp_path / "pool.csv"
+    data.write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(8)),
+                    "utf-8")  # fmt: skip
+    test = tmp_path / "test.csv"
+    test.write_text("text,label\nheld out a,a\nheld out b,b\n", "utf-8")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    cases = [
+        (demo, "run_demo", ["demo", "--budget", "100"],
+         "interrupted the demo: its half-made database was removed"),
+        (simulation, "simulate", ["simulate", str(data), "--test", str(test)],
+         "interrupted the simulation: nothing was stored"),
+    ]  # fmt: skip
+    for module, name, args, said in cases:
+        with monkeypatch.context() as m:
+            m.setattr(module, name, _interrupt)
+            result = _invoke(*args)
+        assert result.exit_code == 130, result.output
+        last = result.output.strip().splitlines()[-1]  # after the demo's header, one line
+        assert last.startswith("interrupted") and said in last, result.output
+    assert list(scratch.iterdir()) == []  # the demo's database went with it
+
+
 # --- `--out -` ---------------------------------------------------------------------------------
 
 
