@@ -264,6 +264,10 @@ def _progress(name: str, total: int, *, enabled: bool) -> Iterator[Callable[[int
     from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    if not console.is_terminal:  # a log or a pipe: a bar there is only a blank line
+        yield None
+        return
+    with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"Embedding with {name}", total=total)
         yield lambda k: bar.advance(task, k)

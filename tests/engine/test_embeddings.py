@@ -140,6 +140,16 @@ def test_only_missing_texts_are_encoded_and_order_is_kept(
     assert (vectors * direct).sum(axis=1).min() > 0.98
 
 
+def test_progress_off_a_terminal_writes_nothing(
+    counting: CountingEncoder, cache: EmbeddingCache, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make demo > log`: the transient bar left a blank line in the log for each embedding
+    (found by a fresh-clone audit); off a terminal there is no bar at all."""
+    embed_texts(["one text", "two text"], encoder=counting, cache=cache, progress=True)
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+
+
 def test_precomputed_hashes_are_used_as_keys(
     counting: CountingEncoder, cache: EmbeddingCache
 ) -> None:
