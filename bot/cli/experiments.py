@@ -197,8 +197,8 @@ def demo(
     ceiling = result.ceiling or 0.0
     out.print(
         f"\nafter {last.labels} labels: accuracy {last.accuracy:.3f} "
-        f"({last.accuracy / ceiling:.0%} of the {ceiling:.3f} reached with all "
-        f"{result.examples:,} labels)"
+        f"({last.accuracy / ceiling:.0%} of the {ceiling:.3f} reached with the whole "
+        f"training set labeled, {result.examples:,} queries)"
         + (
             f", random sampling {last.random_accuracy:.3f}"
             if last.random_accuracy is not None
