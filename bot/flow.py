@@ -762,7 +762,9 @@ def _project_progress(
             else None
         ),
         open_reviews=figures.open_reviews,
-        model_notes=figures.model_notes(),
+        # as the digest's accuracy line: audit labels left out (their label split), then whose
+        model_notes=(f"; {figures.audit_waiting}" if figures.audit_waiting else "")
+        + figures.model_notes(),
     )
 
 

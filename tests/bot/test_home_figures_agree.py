@@ -60,3 +60,21 @@ def test_home_shows_status_rare_classes_and_which_model(bot: Bot, bank: dict[str
     assert "pinned" not in accuracy and "taxonomy change" not in accuracy
     assert projects.project_status(bot.ws, PROJECT)["rare"]["too_rare"] == []
     assert "Rare classes" not in counts["text"]["text"]
+
+
+def test_home_says_audit_labels_wait_after_a_split(bot: Bot, bank: dict[str, str]) -> None:
+    """The digest and `labelbot status` say how many audit labels wait to be relabeled after a
+    split (left out of the score); Home said the score alone."""
+    projects.update_settings(bot.ws, project=PROJECT, audit_share=0.5)
+    train_bank(bot, bank, labels=40)
+    pool = training.load_pool(bot.ws, PROJECT)
+    audited = [pool.classes[int(c)] for c in pool.y[pool.audited]]
+    label = max(set(audited), key=audited.count)
+    taxonomy.split_label(bot.ws, project=PROJECT, label=label, into=[f"{label}_a", f"{label}_b"],
+                         actor=ADMIN)  # fmt: skip
+    training.train_project(bot.ws, PROJECT)
+    figures = digest.build_digest(bot.ws, PROJECT)
+    assert figures.audit_waiting.startswith(f"{audited.count(label)} more audit label")
+    _, fields, _ = _home(bot)
+    accuracy = next(f["text"] for f in fields["fields"] if "Estimated accuracy" in f["text"])
+    assert figures.audit_waiting in accuracy, accuracy
