@@ -15,13 +15,13 @@ from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlmodel import Session
-
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError
 from storage.models import Person, utcnow
 from storage.repositories import leases, people
+
+Session = Any  # a storage session (only storage imports sqlmodel)
 
 # Quiet hours unless a person sets their own: evenings, nights and early mornings.
 DEFAULT_QUIET = (20 * 60, 8 * 60)
