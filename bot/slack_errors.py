@@ -18,6 +18,7 @@ __all__ = [
     "BOT_SCOPES",
     "CHANNEL_ERRORS",
     "CONTENT_ERRORS",
+    "MESSAGE_GONE",
     "RATE_LIMITED",
     "error_code",
     "is_auth_error",
@@ -47,6 +48,10 @@ CHANNEL_ERRORS = frozenset(
 CONTENT_ERRORS = frozenset(
     {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long"}
 )
+# chat.update of one message Slack no longer lets the bot change (deleted in the channel, or
+# never the bot's): that message is lost to labelbot, the others of its channel are not.
+# https://docs.slack.dev/reference/methods/chat.update#errors
+MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 # What a Web API call refused for its rate says once the client's own retries are spent
 RATE_LIMITED = "ratelimited"
 

@@ -20,7 +20,7 @@ from bot.delivery import CONNECTION_ERRORS
 from bot.digests import refused
 from bot.proposal_cards import proposal_card
 from bot.services import Services
-from bot.slack_errors import CONTENT_ERRORS, error_code
+from bot.slack_errors import CONTENT_ERRORS, MESSAGE_GONE, error_code
 from bot.slack_text import escape
 from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
@@ -105,9 +105,17 @@ def sync_messages(services: Services, *, project: str) -> int:
                     history = {e.id: e for e in entries}
                 payload = _verdict(card, row, history)
         assert row.channel is not None and row.message_ts is not None
-        services.courier.update(payload, channel=row.channel, ts=row.message_ts)
+        try:
+            services.courier.update(payload, channel=row.channel, ts=row.message_ts)
+        except SlackApiError as exc:
+            if error_code(exc) not in MESSAGE_GONE:
+                raise  # the channel, the token, Slack itself: every message would fail alike
+            # deleted in the channel, say: the others are still redrawn, this one not again
+            log.info("proposal #%s's message %s/%s is gone (%s): not redrawn", row.id,
+                     row.channel, row.message_ts, error_code(exc))  # fmt: skip
+        else:
+            updated += 1
         proposing.record_message_hash(services.ws, int(row.id or 0), marker)
-        updated += 1
     return updated
 
 

@@ -281,6 +281,28 @@ def test_messages_follow_decisions_and_undos_made_elsewhere(
     assert not {ids.PROPOSAL_APPROVE, ids.PROPOSAL_REJECT} & set(_action_ids(second))
 
 
+def test_a_deleted_proposal_message_does_not_hold_up_the_others(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """An admin deleted one proposal's message in the channel: chat.update of it is refused
+    (message_not_found), and that stopped the sync of every later proposal message, every
+    round (found by a review of the sync of decisions made elsewhere)."""
+    first = _propose(bot, "merge", ["age_limit", "exchange_rate"], {"confusion": 0.3}, "Merge a")
+    second = _propose(bot, "merge", ["atm_support", "change_pin"], {"confusion": 0.3}, "Merge b")
+    post = proposal_poster(bot.services)
+    post()
+    rows = {p: proposing.get_proposal(bot.ws, p) for p in (first, second)}
+    bot.api.delete_message(CHANNEL, str(rows[first].message_ts))
+    for pid in (first, second):
+        proposing.reject(bot.ws, PROJECT, pid, actor="carol", actor_is_admin=True)
+    post()
+    (message,) = [m for m in bot.api.messages(CHANNEL) if m["ts"] == rows[second].message_ts]
+    assert "Rejected by carol" in json.dumps(message["blocks"])
+    updates = len(bot.api.calls("chat.update"))
+    post()  # the gone message is not tried again, round after round
+    assert len(bot.api.calls("chat.update")) == updates
+
+
 def test_split_evidence_renders_each_cluster_within_limits() -> None:
     clusters = [
         {"suggested_name": f"part_{i}", "size": 10, "words": [{"word": "w", "share": 0.5,

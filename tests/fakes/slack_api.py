@@ -78,6 +78,7 @@ class _State:
     failures: dict[str, list[_Failure]] = field(default_factory=dict)
     lost: dict[str, list[_LostAnswer]] = field(default_factory=dict)
     messages: dict[str, dict[str, Params]] = field(default_factory=dict)  # channel -> ts -> msg
+    deleted: set[tuple[str, str]] = field(default_factory=set)  # (channel, ts) deleted by a person
     dms: dict[str, str] = field(default_factory=dict)  # user id -> D channel id
     views: dict[str, Params] = field(default_factory=dict)
     home_views: dict[str, Params] = field(default_factory=dict)
@@ -219,6 +220,14 @@ class FakeSlackAPI:
         with self._cond:
             seeded = {"type": "message", "user": user, "text": text}
             return str(self._store(channel, seeded, thread_ts)["ts"])
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        """A person deletes a message in Slack: gone, and chat.update of it is refused
+        (message_not_found) from then on."""
+        with self._cond:
+            channel = self._channel(channel)
+            self._state.messages.get(channel, {}).pop(ts, None)
+            self._state.deleted.add((channel, ts))
 
     def messages(self, channel: str) -> list[Params]:
         with self._cond:
@@ -443,7 +452,7 @@ def _update(api: FakeSlackAPI, p: Params) -> Params:
     channel = api._channel(p.get("channel", ""))
     stored = api._state.messages.get(channel, {}).get(p.get("ts", ""))
     if stored is None:
-        if api.strict_messages:
+        if api.strict_messages or (channel, str(p.get("ts", ""))) in api._state.deleted:
             return {"ok": False, "error": "message_not_found"}
         stored = {
             "type": "message",
