@@ -241,9 +241,7 @@ def test_proposals_command_lists_what_the_channel_gets_and_counts_the_rest(
     assert f"labelbot proposals approve {PROJECT} ID" in listed
 
 
-def test_messages_follow_decisions_and_undos_made_elsewhere(
-    bot: Bot, bank: dict[str, str]
-) -> None:
+def test_messages_follow_decisions_and_undos_made_elsewhere(bot: Bot, bank: dict[str, str]) -> None:
     """A proposal approved on its message and then undone in the CLI (or the /label taxonomy
     form) said "Approved by" with a live Undo button; one approved in the CLI kept its Approve
     and Reject buttons. The scheduler's next round redraws each once, as stored."""
