@@ -22,7 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.classifier import fit_linear, fit_temperature, linear_logits, softmax, stratified_folds
+from engine.classifier import (
+    MIN_TEMPERATURE_ROWS,
+    absent_classes,
+    fit_linear,
+    fit_temperature,
+    linear_logits,
+    softmax,
+    stratified_folds,
+)
 from storage.errors import InvalidInputError
 
 __all__ = [
@@ -59,7 +67,11 @@ def out_of_fold_proba(
     """(n, n_classes) probabilities, each row from a linear head trained on the other folds.
 
     Folds are stratified (:func:`engine.classifier.stratified_folds`); one temperature is fit on the
-    pooled out-of-fold logits (Guo et al. 2017) so ``confidence`` reads as a probability.
+    pooled out-of-fold logits (Guo et al. 2017) so ``confidence`` reads as a probability, as the
+    product's classifier fits it: on the rows whose class their fold's head was trained on (a
+    class's only example is absent from its own fold, and such rows' loss pushed T to 8-20:
+    every probability near uniform, no review ever confident), T=1 under
+    ``MIN_TEMPERATURE_ROWS`` of them, and classes a head never saw stay at ``ABSENT_LOGIT``.
     """
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)
@@ -70,11 +82,17 @@ def out_of_fold_proba(
     if not splits:
         raise InvalidInputError(f"need at least two labeled examples for {folds}-fold scores")
     logits = np.empty((len(y), n_classes), dtype=np.float32)
+    fixed = np.zeros((len(y), n_classes), dtype=bool)  # classes the row's head never saw
+    seen = np.zeros(len(y), dtype=bool)  # rows whose own class their head saw
     for train, test in splits:
         weight, bias = fit_linear(X[train], y[train], n_classes=n_classes)
         logits[test] = linear_logits(X[test], weight, bias)
-    temperature = fit_temperature(logits, y)
-    return softmax(logits / temperature)
+        fixed[test] = absent_classes(bias, weight)
+        seen[test] = np.isin(y[test], y[train])
+    temperature = 1.0
+    if seen.sum() >= MIN_TEMPERATURE_ROWS:
+        temperature = fit_temperature(logits[seen], y[seen], fixed=fixed[seen])
+    return softmax(np.where(fixed, logits, logits / temperature))
 
 
 def confident_joint(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
