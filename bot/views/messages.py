@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.slack_text import escape, truncate
+from bot.views.labeling import example_section
 from bot.views.models import Suggestion
-from bot.views.text import EXAMPLE_PREVIEW_MAX, Block, context, message, section
+from bot.views.text import Block, context, message, section
 
 BAR_WIDTH = 10
 
@@ -21,7 +22,8 @@ def discussion_root(*, example_id: int, text: str, project: str, opener: str) ->
     """The channel message a Discuss click posts; the thread under it is the discussion."""
     blocks = [
         section(f"<@{opener}> wants a second opinion on an example from *{escape(project)}*:"),
-        section(_quote(text, EXAMPLE_PREVIEW_MAX)),
+        # a long example is cut with "Show full text", as in the DM and the disagreement thread
+        example_section(example_id, text),
         context(f"Example #{example_id} · reply in this thread; labelbot keeps the discussion."),
     ]
     return message(f"Discussion on an example from {escape(project)}", blocks)

@@ -187,6 +187,10 @@ def test_long_text_is_cut_with_a_way_to_read_it_all() -> None:
     shown = "".join(b["text"]["text"] for b in modal["blocks"])
     assert shown.replace(" ", "") == escape("a & b " * 2000).replace(" ", "")
     assert VIEWS["huge_text"]["blocks"][-1]["type"] == "context"  # says it was cut
+    # the channel post of a Discuss click too: those asked for a second opinion read it all
+    (cut,) = [b for b in MESSAGES["discussion"]["blocks"] if b.get("accessory")]
+    assert cut["accessory"]["action_id"] == ids.SHOW_FULL_TEXT
+    assert cut["accessory"]["value"] == "42"
 
 
 def test_user_text_cannot_mention_or_break_entities() -> None:
