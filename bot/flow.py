@@ -644,7 +644,12 @@ def reply_key(channel: str, ts: str) -> str:
 def thread_reply(
     services: Services, *, channel: str, thread_ts: str, ts: str, user: str, text: str
 ) -> bool:
-    """Keep a reply in a discussion thread as a comment on its example (once per message)."""
+    """Keep a reply in a discussion thread as a comment on its example (once per message),
+    dated when it was written (its ts): Slack may deliver a thread's replies out of order."""
+    try:
+        written = slack_time(ts)
+    except ValueError:  # not a Slack ts: dated on arrival
+        written = None
     stored = discussions.add_reply(
         services.ws,
         channel=channel,
@@ -652,6 +657,7 @@ def thread_reply(
         author=user,
         text=text,
         key=reply_key(channel, ts),
+        written_at=written,
     )
     return stored is not None
 

@@ -58,11 +58,19 @@ def open_thread(
 
 
 def add_reply(
-    ws: Workspace, *, channel: str, thread_ts: str, author: str, text: str, key: str
+    ws: Workspace,
+    *,
+    channel: str,
+    thread_ts: str,
+    author: str,
+    text: str,
+    key: str,
+    written_at: datetime | None = None,
 ) -> int | None:
     """Store a thread reply as a comment (once per ``key``; as edited, when its edit came
-    first); the example id, or None when the thread is not a discussion we know, the reply was
-    already stored, or it was deleted before it arrived."""
+    first), dated ``written_at`` (when it was written; None: now); the example id, or None when
+    the thread is not a discussion we know, the reply was already stored, or it was deleted
+    before it arrived."""
     with session_scope(ws.db) as session:
         thread = slack.get_thread(session=session, channel=channel, thread_ts=thread_ts)
         if thread is None:
@@ -76,6 +84,7 @@ def add_reply(
             author=author,
             text=earlier.text if earlier.text is not None else text,
             external_key=key,
+            created_at=written_at,
         )
         return thread.example_id if created else None
 

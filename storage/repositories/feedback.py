@@ -361,13 +361,16 @@ def add_comment(
     author: str,
     text: str,
     external_key: str | None = None,
+    created_at: datetime | None = None,
 ) -> tuple[Comment, bool]:
-    """Store a comment; a redelivered one (same ``external_key``) is stored once."""
+    """Store a comment (``created_at``: when it was written, default now); a redelivered one
+    (same ``external_key``) is stored once."""
     if external_key is not None:
         existing = _comment_by_key(session, external_key)
         if existing is not None:
             return existing, False
-    comment = Comment(example_id=example_id, author=author, text=text, external_key=external_key)
+    comment = Comment(example_id=example_id, author=author, text=text, external_key=external_key,
+                      created_at=created_at or utcnow())  # fmt: skip
     try:
         with session.begin_nested():
             session.add(comment)

@@ -84,6 +84,31 @@ def test_discuss_opens_a_thread_and_keeps_replies_once(bot: Bot, bank: dict[str,
     assert len(bot.api.messages(CHANNEL)) == 1
 
 
+def test_replies_delivered_out_of_order_are_kept_in_the_order_written(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Slack does not promise event order: the answer arrived before its question and the
+    export listed it first, dated on arrival. Comments are dated by their Slack ts."""
+    message = _start(bot)
+    eid = example_id(message)
+    bot.slack.click(U1, message, ids.DISCUSS)
+    bot.settle()
+    (root,) = bot.api.messages(CHANNEL)
+    question = payloads.message_event(CHANNEL, U2, "is it a card question?", "1700000060.000100",
+                                      thread_ts=root["ts"])  # fmt: skip
+    answer = payloads.message_event(CHANNEL, U3, "yes: card_arrival", "1700000120.000200",
+                                    thread_ts=root["ts"])  # fmt: skip
+    for event in (answer, question):  # the later one first
+        assert bot.slack.event(event).status_code == 200
+        bot.settle()
+    record = next(r for r in exporting.export_records(bot.ws, PROJECT) if r["id"] == str(eid))
+    kept = [(c["text"], c["created_at"][:19]) for c in record["comments"]]
+    assert kept == [
+        ("is it a card question?", "2023-11-14T22:14:20"),
+        ("yes: card_arrival", "2023-11-14T22:15:20"),
+    ]
+
+
 def test_discuss_without_the_bot_in_the_channel_says_how_to_fix(
     bot: Bot, bank: dict[str, str]
 ) -> None:
