@@ -38,7 +38,8 @@ def test_an_engine_error_quoting_a_label_name_is_escaped(bot: Bot, tmp_path: Pat
     bot.settle()
     (answer,) = bot.slack.ephemerals(ADMIN)
     assert answer == (
-        f":warning: The label '{EVIL_ESCAPED}' was split or retired. Nothing was changed."
+        f":warning: The label '{EVIL_ESCAPED}' was retired; pick another (card, lost). "
+        "Nothing was changed."
     )
     assert "<!channel>" not in answer
     assert consensus.disagreements(bot.ws, "names")  # nothing was settled

@@ -1,4 +1,4 @@
-""""You labeled N today" counts from the expert's own midnight (their Slack time zone once
+""" "You labeled N today" counts from the expert's own midnight (their Slack time zone once
 known, as streaks and quiet hours do), not UTC's: for an expert in California, UTC's day turns
 at 4 pm and the count fell to 0 mid-afternoon. On SQLite and PostgreSQL."""
 
