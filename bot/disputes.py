@@ -29,6 +29,7 @@ from bot.views.disputes import (
     settled_reply,
     undisputed_message,
 )
+from bot.views.messages import info_message
 from bot.views.models import LabelChoice, LabelRef
 from engine import consensus, discussions, disputes, jobs, messaging, projects
 from storage.errors import LabelGone, StaleActionError
@@ -77,7 +78,30 @@ def _open(services: Services, *, project: str, channel: str, found: consensus.Di
             kind=disputes.DISPUTE,
             opened_by="labelbot",
         )
+    _point_discussion_here(
+        services, example_id, channel=str(posted["channel"]), ts=str(posted["ts"])
+    )
     return True
+
+
+def _point_discussion_here(services: Services, example_id: int, *, channel: str, ts: str) -> None:
+    """An example discussed already (Discuss) gets a word in that thread: the disagreement has
+    its own post, with the Settle buttons (a Discuss click after this one points here)."""
+    discussed = discussions.discuss_thread(services.ws, example_id=example_id)
+    if discussed is None:
+        return
+    try:
+        link = services.client.chat_getPermalink(channel=channel, message_ts=ts)
+        note = (
+            f"The experts now disagree on this example: <{link['permalink']}|settle it there>. "
+            "Replies in either thread are kept with it."
+        )
+        services.courier.post(
+            info_message(note), channel=discussed.channel, thread_ts=discussed.thread_ts
+        )
+    except SlackApiError as exc:  # the disagreement is posted: this word is a courtesy
+        log.warning("disagreement on example %d not linked from its discussion: Slack said %s",
+                    example_id, exc.response.get("error"))  # fmt: skip
 
 
 def open_if_disputed(services: Services, *, project: str, example_id: int) -> bool:

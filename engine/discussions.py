@@ -31,13 +31,28 @@ class Thread:
     thread_ts: str
 
 
-def team_thread(ws: Workspace, *, example_id: int) -> Thread | None:
-    """The project-channel thread already opened on an example, if any."""
+DISPUTE = "dispute"  # the thread a disagreement between experts opens (engine.disputes)
+
+
+def example_thread(ws: Workspace, *, example_id: int, kinds: tuple[str, ...]) -> Thread | None:
+    """The first thread of the first of ``kinds`` opened on an example, if any."""
     with session_scope(ws.db, read_only=True) as session:
-        found = slack.example_thread(session=session, example_id=example_id, kind=TEAM)
-        if found is None:
-            return None
-        return Thread(found.example_id, found.channel, found.thread_ts)
+        for kind in kinds:
+            found = slack.example_thread(session=session, example_id=example_id, kind=kind)
+            if found is not None:
+                return Thread(found.example_id, found.channel, found.thread_ts)
+    return None
+
+
+def team_thread(ws: Workspace, *, example_id: int) -> Thread | None:
+    """The project-channel thread already opened on an example, if any: its Discuss thread,
+    else its disagreement thread (Discuss points there rather than open a second thread)."""
+    return example_thread(ws, example_id=example_id, kinds=(TEAM, DISPUTE))
+
+
+def discuss_thread(ws: Workspace, *, example_id: int) -> Thread | None:
+    """The example's Discuss thread in the project channel, if any (not its disagreement's)."""
+    return example_thread(ws, example_id=example_id, kinds=(TEAM,))
 
 
 def open_thread(

@@ -7,18 +7,12 @@ comments like any discussion), so it is opened once whichever process notices it
 
 from __future__ import annotations
 
-from engine.discussions import Thread
+from engine.discussions import DISPUTE, Thread, example_thread
 from engine.workspace import Workspace
-from storage.db import session_scope
-from storage.repositories import slack
 
-DISPUTE = "dispute"
+__all__ = ["DISPUTE", "dispute_thread"]
 
 
 def dispute_thread(ws: Workspace, *, example_id: int) -> Thread | None:
     """The thread already opened on the example's disagreement, if any."""
-    with session_scope(ws.db, read_only=True) as session:
-        found = slack.example_thread(session=session, example_id=example_id, kind=DISPUTE)
-        if found is None:
-            return None
-        return Thread(found.example_id, found.channel, found.thread_ts)
+    return example_thread(ws, example_id=example_id, kinds=(DISPUTE,))

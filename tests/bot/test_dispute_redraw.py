@@ -72,3 +72,49 @@ def test_a_third_experts_vote_appears_on_the_thread(bot: Bot, bank: Any) -> None
     root = _root(bot)
     assert f"<@{CY}> chose *{LABELS[3]}*" in str(root["blocks"])
     assert _settle_buttons(root) == [LABELS[0], LABELS[2], LABELS[3]]
+
+
+def _roots(bot: Bot) -> list[dict[str, Any]]:
+    return [m for m in bot.api.messages(CHANNEL) if m.get("thread_ts", m["ts"]) == m["ts"]]
+
+
+def test_discuss_on_an_example_in_dispute_points_to_its_thread(bot: Bot, bank: Any) -> None:
+    """A third expert's Discuss on an example the first two disagree on opened a second thread
+    beside the disagreement's (found by an audit); it now points to that one."""
+    projects.update_settings(
+        bot.ws, project=PROJECT, multi_label_share=1.0, multi_label_k=3, audit_share=0.0
+    )
+    example = example_id(_vote(bot, ANA, LABELS[0]))
+    _vote(bot, BOB, LABELS[2], example)
+    (dispute,) = _roots(bot)
+    bot.slack.command(CY, "")
+    bot.settle()
+    (message,) = [m for m in bot.slack.open_examples(CY) if example_id(m) == example]
+    bot.slack.click(CY, message, ids.DISCUSS)
+    bot.settle()
+    assert [r["ts"] for r in _roots(bot)] == [dispute["ts"]]  # no second thread
+    (note,) = [m for m in bot.slack.dm(CY) if m.get("thread_ts") == message["ts"]]
+    assert "open the thread" in note["text"]
+
+
+def test_a_disagreement_on_a_discussed_example_says_so_in_the_discussion(
+    bot: Bot, bank: Any
+) -> None:
+    """Discussed first, then disagreed on: the disagreement's post (with its Settle buttons)
+    is linked from the Discuss thread, not left beside it unmentioned."""
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
+    bot.slack.command(ANA, "")
+    bot.settle()
+    (message,) = bot.slack.open_examples(ANA)
+    example = example_id(message)
+    bot.slack.click(ANA, message, ids.DISCUSS)
+    bot.settle()
+    (discussion,) = _roots(bot)
+    bot.slack.choose(ANA, message, LABELS[0])
+    bot.settle()
+    _vote(bot, BOB, LABELS[2], example)
+    dispute = next(r for r in _roots(bot) if r["ts"] != discussion["ts"])
+    assert _settle_buttons(dispute) == [LABELS[0], LABELS[2]]
+    words = [m for m in bot.api.messages(CHANNEL) if m.get("thread_ts") == discussion["ts"]
+             and m["ts"] != discussion["ts"]]  # fmt: skip
+    assert len(words) == 1 and "The experts now disagree on this example" in words[0]["text"]
