@@ -130,6 +130,8 @@ def next_task(
         # one delivery to this expert at a time: two at once hand out one task, not two
         assignments.hold_annotator(session=session, project_id=found.id, annotator=annotator)
         if reviews:
+            # a split or retire in flight finishes first: a review it makes moot is not shown
+            feedback.lock_for_vote(session=session, project_id=found.id)
             review = _review_turn(session, found, annotator, ttl=ttl, now=now)
             if review is not None:
                 return review_task(session, found, *review, annotator=annotator, now=now)

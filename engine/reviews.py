@@ -90,9 +90,10 @@ def scan_project(
     suspects = []
     waiting = None
     if len(lab) < MIN_LABELS or len(np.unique(pool.y[lab])) < 2:
+        kinds = len(np.unique(pool.y[lab]))
         waiting = (
-            f"the scan needs {MIN_LABELS} agreed labels of at least 2 labels to doubt any "
-            f"(it has {len(lab)} of {len(np.unique(pool.y[lab]))})"
+            f"the scan needs {MIN_LABELS} agreed labels, of 2 labels or more, to doubt any "
+            f"(there are {len(lab)}, of {kinds} label{'s' if kinds != 1 else ''})"
         )
     else:
         try:
@@ -165,6 +166,8 @@ def next_review(
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
+        # a split or retire in flight finishes first: a review it makes moot is not shown
+        feedback.lock_for_vote(session=session, project_id=found.id)
         claimed = reviews.claim_next_review(
             session=session, project_id=found.id, reviewer=annotator, ttl=ttl, now=now
         )
@@ -207,6 +210,10 @@ def submit_review(
         review = reviews.get_review(session=session, review_id=review_id)
         if review.project_id != found.id:
             raise InvalidInputError(f"review {review_id} is not in project {project!r}")
+        # a reviewer's change is a vote: it and an expert's vote on the example take turns
+        # (the review is read again once it is this one's turn: the other may have decided it)
+        feedback.lock_votes(session=session, example_id=review.example_id)
+        review = reviews.get_review(session=session, review_id=review_id, fresh=True)
         repeated = reviews.review_by_key(session=session, key=key)
         if repeated is not None and repeated.id == review.id:
             return _result(session, review, created=False)

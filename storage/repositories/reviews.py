@@ -89,8 +89,9 @@ def add_review(
     return review
 
 
-def get_review(*, session: Session, review_id: int) -> Review:
-    review = session.get(Review, review_id)
+def get_review(*, session: Session, review_id: int, fresh: bool = False) -> Review:
+    """A review by id; ``fresh``: as stored now, not as this session read it before."""
+    review = session.get(Review, review_id, populate_existing=fresh)
     if review is None:
         raise NotFoundError(f"no review with id {review_id}")
     return review

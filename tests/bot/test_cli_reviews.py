@@ -158,4 +158,4 @@ def test_a_scan_with_too_few_labels_says_what_it_needs(
     _import(tmp_path / "ana.csv", list(banking_slice[:6]), "ana")
     out = _ok(runner, "review", "bank", "--scan", input="q\n")
     assert "scanned 6 labels: 0 likely mislabels" in out
-    assert "The scan needs 20 agreed labels" in out and "it has 6" in out
+    assert "The scan needs 20 agreed labels" in out and "there are 6, of" in out
