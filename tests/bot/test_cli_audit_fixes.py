@@ -200,6 +200,15 @@ def _interrupt(*_: object, **__: object) -> None:
     raise KeyboardInterrupt
 
 
+def _interrupted(monkeypatch: pytest.MonkeyPatch, module: object, name: str, args: list[str]):  # type: ignore[no-untyped-def]
+    """The command run with ``module.name`` interrupted by Ctrl-C: it exits 130."""
+    with monkeypatch.context() as m:
+        m.setattr(module, name, _interrupt)
+        result = _invoke(*args)
+    assert result.exit_code == 130, result.output
+    return result
+
+
 @pytest.mark.usefixtures("cli_env")
 def test_ctrl_c_in_train_predict_and_export_says_so_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -222,10 +231,7 @@ def test_ctrl_c_in_train_predict_and_export_says_so_in_one_line(
          "interrupted while exporting: the output on stdout is incomplete"),
     ]  # fmt: skip
     for module, name, args, said in cases:
-        with monkeypatch.context() as m:
-            m.setattr(module, name, _interrupt)
-            result = _invoke(*args)
-        assert result.exit_code == 130, result.output
+        result = _interrupted(monkeypatch, module, name, args)
         assert len(result.output.strip().splitlines()) == 1, result.output
         assert said in " ".join(result.output.split()), result.output
     assert out.read_text(encoding="utf-8") == "KEEP\n"
@@ -255,10 +261,7 @@ def test_ctrl_c_in_demo_and_simulate_says_so_in_one_line(
          "interrupted the simulation: nothing was stored"),
     ]  # fmt: skip
     for module, name, args, said in cases:
-        with monkeypatch.context() as m:
-            m.setattr(module, name, _interrupt)
-            result = _invoke(*args)
-        assert result.exit_code == 130, result.output
+        result = _interrupted(monkeypatch, module, name, args)
         last = result.output.strip().splitlines()[-1]  # after the demo's header, one line
         assert last.startswith("interrupted") and said in last, result.output
     assert list(scratch.iterdir()) == []  # the demo's database went with it
