@@ -5,7 +5,6 @@ process, PostgreSQL's by a second connection; the timeouts are cut short so no t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -43,9 +42,10 @@ def test_a_current_schema_opens_while_another_process_holds_the_write_lock(sqlit
     """Every command upgrades on start-up: that took BEGIN IMMEDIATE even with nothing to do,
     so `labelbot status` died after the busy timeout (30 s) with a traceback during an import."""
     with sqlite_write_lock(_path(sqlite_db)):
-        started = time.monotonic()
+        # held throughout: an upgrade that took the write lock would fail after the busy
+        # timeout ("database is locked"), whatever the machine's speed (no timing asserted: a
+        # loaded CI box took 4.6 s to import and check the migrations)
         upgrade(sqlite_db)
-        assert time.monotonic() - started < BUSY_TIMEOUT_MS / 1000, "it waited for the lock"
         with session_scope(sqlite_db, read_only=True) as s:
             assert [p.name for p in projects.list_projects(session=s)] == ["p1"]
 
