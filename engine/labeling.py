@@ -272,7 +272,7 @@ def review_task(
     named as they count now (a label merged since, as its merge target)."""
     assert project.id is not None
     example = examples.get_example(session=session, example_id=review.example_id)
-    counted = reviews.counted_labels(session=session, project_id=project.id)
+    counted = taxonomy_repo.label_targets(session=session, project_id=project.id)
     given, suggested = counted[review.given_label_id], counted[review.suggested_label_id]
     assert given is not None and suggested is not None  # else moot: never delivered
     task = _task(
@@ -280,13 +280,11 @@ def review_task(
         project,
         example,
         assignment,
-        (suggested[1], float(review.confidence)),
+        (suggested, float(review.confidence)),
         annotator,
         now,
     )
-    return replace(
-        task, kind="review", review_id=review.id, given=given[1], given_by=review.annotator
-    )
+    return replace(task, kind="review", review_id=review.id, given=given, given_by=review.annotator)
 
 
 def _task(

@@ -22,13 +22,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, update
-from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.db import rowcount
 from storage.errors import NotFoundError
-from storage.models import Annotation, Assignment, Label, Review, utcnow
+from storage.models import Annotation, Assignment, Review, utcnow
 from storage.repositories import feedback
 from storage.repositories.assignments import (
     close_assignment,
@@ -36,6 +35,7 @@ from storage.repositories.assignments import (
     get_open_assignment,
     hold_annotator,
 )
+from storage.repositories.taxonomy import label_targets
 
 REVIEW = "review"  # the assignment purpose of a delivered review
 _CLAIM_ATTEMPTS = 5
@@ -121,43 +121,22 @@ def count_reviews(*, session: Session, project_id: int) -> dict[str, int]:
     return dict(counts)
 
 
-def counted_labels(*, session: Session, project_id: int) -> dict[int, tuple[int, str] | None]:
-    """Each label of the project (by id) -> the active label it counts as (id, name): itself
-    while active, its merge or retire target (``mapped_to_id`` is kept resolved), or None when
-    it was split or retired without a mapping. Columns, not Label objects, so a Label the
-    session read before a change in this same transaction does not answer for it."""
-    rows = session.execute(
-        sa_select(col(Label.id), col(Label.name), col(Label.active), col(Label.mapped_to_id))
-        .where(col(Label.project_id) == project_id)
-    ).all()  # fmt: skip
-    names = {int(label_id): str(name) for label_id, name, _, _ in rows}
-    out: dict[int, tuple[int, str] | None] = {}
-    for label_id, name, active, mapped_to in rows:
-        if active:
-            out[int(label_id)] = (int(label_id), str(name))
-        elif mapped_to is not None and int(mapped_to) in names:
-            out[int(label_id)] = (int(mapped_to), names[int(mapped_to)])
-        else:
-            out[int(label_id)] = None
-    return out
-
-
 def moot_reason(
     *,
     session: Session,
     review: Review,
     rows: Sequence[feedback.AnnotationRow] | None = None,
-    counted: dict[int, tuple[int, str] | None] | None = None,
+    counted: dict[int, str | None] | None = None,
 ) -> str | None:
     """Why ``review`` asks nothing any more (one of UNDONE, GIVEN_GONE, SUGGESTION_GONE,
     SAME_LABEL, RELABELED), or None while its question stands. A label merged or retired into
     another still counts, as that label (a verdict is stored as it): the review stands while its
     two labels count as two. ``rows`` (the example's live annotations) and ``counted``
-    (:func:`counted_labels`) spare a caller checking many reviews the reads."""
+    (``taxonomy.label_targets``) spare a caller checking many reviews the reads."""
     if rows is None:
         rows = feedback.example_annotations(session=session, example_id=review.example_id)
     if counted is None:
-        counted = counted_labels(session=session, project_id=review.project_id)
+        counted = label_targets(session=session, project_id=review.project_id)
     given = counted.get(review.given_label_id)
     suggested = counted.get(review.suggested_label_id)
     if not any(r.id == review.annotation_id for r in rows):
@@ -166,9 +145,9 @@ def moot_reason(
         return GIVEN_GONE
     if suggested is None:
         return SUGGESTION_GONE
-    if given[0] == suggested[0]:
+    if given == suggested:  # active names are unique: one label
         return SAME_LABEL
-    if feedback.agreed_label(rows) != given[1]:
+    if feedback.agreed_label(rows) != given:
         return RELABELED
     return None
 
@@ -188,7 +167,7 @@ def dismiss_moot(*, session: Session, project_id: int, now: datetime | None = No
         ),
     ):
         by_example[row.example_id].append(row)
-    counted = counted_labels(session=session, project_id=project_id)
+    counted = label_targets(session=session, project_id=project_id)
     dismissed = []
     for review in open_:
         rows = by_example[review.example_id]
