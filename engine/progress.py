@@ -61,7 +61,8 @@ def user_progress(
             today += annotation_repo.count_annotations(
                 session=session, project_id=project.id, annotator=annotator, since=midnight
             )
-    shown = (labeled_in + [n for n in names if n not in set(labeled_in)])[:max_projects]
+    mine = set(labeled_in)
+    shown = (labeled_in + [n for n in names if n not in mine])[:max_projects]
     summaries = []
     for name in shown:
         status = project_status(ws, name)
