@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         validation_alias="LABELBOT_DATA_DIR",
         description="Where embeddings caches and model artifacts live (made absolute on load)",
     )
+    models_dir: Path | None = Field(
+        default=None,
+        validation_alias="LABELBOT_MODELS_DIR",
+        description="Where model files live (default: the data directory's models/)",
+    )
     api_token: str | None = Field(
         default=None,
         validation_alias="LABELBOT_API_TOKEN",
@@ -65,25 +70,37 @@ class Settings(BaseSettings):
         description="Seconds between the scheduler's checks for projects to retrain",
     )
 
-    @field_validator("data_dir", mode="after")
+    @field_validator("models_dir", mode="before")
     @classmethod
-    def _absolute_data_dir(cls, value: Path) -> Path:
+    def _unset_when_empty(cls, value: object) -> object:
+        """``LABELBOT_MODELS_DIR=`` (set but empty) means the default, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("data_dir", "models_dir", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path | None) -> Path | None:
         """A relative data directory is taken against the directory the settings are loaded in,
         once: the model files and caches written under it are then found by the same absolute
         path from any directory (a server's WorkingDirectory, a CLI run elsewhere)."""
-        return Path(os.path.abspath(value.expanduser()))
+        return None if value is None else Path(os.path.abspath(value.expanduser()))
+
+    @property
+    def models_root(self) -> Path:
+        """The folder that holds each project's model files (``<root>/<project>/``):
+        LABELBOT_MODELS_DIR, else ``models/`` under the data directory."""
+        return self.models_dir if self.models_dir is not None else self.data_dir / "models"
 
     def artifact_file(self, stored: str) -> Path:
         """Where the model file stored as ``stored`` (a model run's ``artifact_path``) is.
 
         An absolute path is used as it is. A relative one was written by a labelbot that kept
         ``data_dir`` relative (".labelbot/models/NAME/vN.npz", relative to the directory that
-        command ran in): it is looked for in this ``data_dir`` (``models/NAME/vN.npz`` under
-        it), else, failing that, in the current directory as before."""
+        command ran in): it is looked for under :attr:`models_root` (``NAME/vN.npz``), else,
+        failing that, in the current directory as before."""
         path = Path(stored)
         if path.is_absolute():
             return path
-        under_data_dir = self.data_dir / "models" / Path(*path.parts[-2:])
+        under_data_dir = self.models_root / Path(*path.parts[-2:])
         if under_data_dir.exists() or not path.exists():
             return under_data_dir
         return path.absolute()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import labeling, projects, training
-from engine.config import Settings, get_settings
+from engine.config import Settings, get_settings, sqlite_file
 from engine.datasets import dataset_path, load_split
 from engine.evaluation import metrics_from_predictions
 from engine.simulation import simulate
@@ -66,7 +66,14 @@ def run_demo(
     base = settings or get_settings()
     if database_url is None:
         database_url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='labelbot-demo-')) / 'demo.db'}"
-    settings = base.model_copy(update={"database_url": database_url})
+    update: dict[str, object] = {"database_url": database_url}
+    demo_file = sqlite_file(database_url)
+    if demo_file is not None:
+        # the session's model files live beside its database, not in the data directory's
+        # models/banking77-demo where every demo run would leave its own (~60 MB each); the
+        # embedding cache stays shared, so the next demo does not embed Banking77 again
+        update["models_dir"] = demo_file.parent / "models"
+    settings = base.model_copy(update=update)
     ws = Workspace.open(settings)
     train_texts, train_labels = load_split(dataset_path("banking77", "train"))
     test_texts, test_labels = load_split(dataset_path("banking77", "test"))

@@ -265,7 +265,7 @@ def _train_held(
     # than at every poll; under the lease, as the database's leftovers are. Deleting is safe
     # only because of the age: another project's training, an import or a predict may be
     # writing beside them now, and their files are minutes old at most.
-    training.remove_leftovers(ws.settings.data_dir)
+    training.remove_leftovers(ws.settings.data_dir, models_dir=ws.settings.models_root)
     return training.train_project(ws, name, kind=kind, progress=progress)
 
 

@@ -181,7 +181,7 @@ def _remove_files(
     """Remove a deleted project's files: (those removed, those that could not be, with why)."""
     data_dir = ws.settings.data_dir
     doomed = [ws.settings.artifact_file(stored) for stored in artifacts]
-    model_dir = data_dir / "models" / name
+    model_dir = ws.settings.models_root / name
     own_dir = name not in ("", ".", "..") and "/" not in name and "\\" not in name
     if own_dir and model_dir.is_dir():  # the runs' files, pruned ones' leftovers, temporary files
         doomed += sorted(p for p in model_dir.rglob("*") if not p.is_dir())

@@ -310,23 +310,28 @@ def train_project(
 
 
 def remove_leftovers(
-    data_dir: Path, *, older_than: timedelta = LEFTOVER_AGE, now: float | None = None
+    data_dir: Path,
+    *,
+    models_dir: Path | None = None,
+    older_than: timedelta = LEFTOVER_AGE,
+    now: float | None = None,
 ) -> list[Path]:
     """Delete the temporary files that processes killed while writing (SIGKILL, the OOM killer,
     a power loss) left beside the model files, pool graphs and embedding shards under
     ``data_dir``: only names of the exact forms their writers use (``MODEL_TEMP_NAME``,
     ``pool_graph.TEMP_NAME``, ``embeddings.TEMP_NAME``), in the folders they write to, and only
     once unchanged for ``older_than`` (a write in progress in another process is never
-    touched). ``now``: seconds since the epoch (tests). Returns what was deleted; one that
+    touched). ``models_dir``: where the model files are, if not ``data_dir/models``.
+    ``now``: seconds since the epoch (tests). Returns what was deleted; one that
     cannot be is logged and left (this is tidying: it never stops the caller)."""
     cutoff = (time.time() if now is None else now) - older_than.total_seconds()
     removed: list[Path] = []
     for folder, pattern in (
-        ("models", MODEL_TEMP_NAME),  # models/<project>/
-        ("graphs", GRAPH_TEMP_NAME),  # graphs/<encoder>/
-        ("embeddings", SHARD_TEMP_NAME),  # embeddings/<encoder>/
+        (models_dir or Path(data_dir) / "models", MODEL_TEMP_NAME),  # <models>/<project>/
+        (Path(data_dir) / "graphs", GRAPH_TEMP_NAME),  # graphs/<encoder>/
+        (Path(data_dir) / "embeddings", SHARD_TEMP_NAME),  # embeddings/<encoder>/
     ):
-        for sub in _subfolders(Path(data_dir) / folder):
+        for sub in _subfolders(folder):
             try:
                 entries = list(os.scandir(sub))
             except OSError:  # gone since, or not readable: nothing to tidy there
@@ -997,7 +1002,7 @@ def _unusable(
     """The error saying that ``run``'s file is missing (``exc`` a FileNotFoundError) or cannot
     be read (a NotFoundError from :func:`_read_run_file`), and how to get out."""
     where = (
-        f"{ws.settings.artifact_file(run.artifact_path)} (LABELBOT_DATA_DIR {ws.settings.data_dir})"
+        f"{ws.settings.artifact_file(run.artifact_path)} (model files: {ws.settings.models_root})"
         if run.artifact_path
         else "(it was pruned)"
     )

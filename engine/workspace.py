@@ -208,7 +208,7 @@ class Workspace:
         )
 
     def model_dir(self, project_name: str) -> Path:
-        path = self.settings.data_dir / "models" / project_name
+        path = self.settings.models_root / project_name
         path.mkdir(parents=True, exist_ok=True)
         return path
 

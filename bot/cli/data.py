@@ -319,7 +319,9 @@ def project_delete(
         f"{counted(held.annotations, 'label')} given, {counted(held.comments, 'comment')}, "
         f"{counted(held.model_versions, 'model version')}, "
         f"{counted(held.open_proposals, 'open proposal')}: deleting it removes them all, and "
-        f"its files in {ws.settings.data_dir}; it cannot be undone",
+        f"its files in {ws.settings.data_dir}"
+        + (f" and {ws.settings.models_dir}" if ws.settings.models_dir is not None else "")
+        + "; it cannot be undone",
         highlight=False,
     )
     if not yes:

@@ -113,6 +113,8 @@ def serve(
     configure_logging(log_level)
     settings, slack = get_serve_settings()
     check_data_dir(settings.data_dir)  # before anything is opened
+    if settings.models_dir is not None:
+        check_data_dir(settings.models_dir, variable="LABELBOT_MODELS_DIR")
     services = build_services(settings)
     bolt = build_app(settings, services)
     api = create_api(settings, services, bolt=bolt, slack=slack, max_requests=max_connections)
@@ -179,16 +181,16 @@ def warn(text: str) -> None:
     err.print(f"warning: {text}", highlight=False, soft_wrap=True)
 
 
-def check_data_dir(data_dir: Path) -> None:
-    """LABELBOT_DATA_DIR must be a directory labelbot can create and write to (model files,
-    embedding caches): else ConfigurationError (exit 6) now, not a failure at the first
-    import or retrain. One that exists but cannot be written to is only warned about (a
-    replica that only predicts reads it)."""
+def check_data_dir(data_dir: Path, *, variable: str = "LABELBOT_DATA_DIR") -> None:
+    """LABELBOT_DATA_DIR (or ``variable``, LABELBOT_MODELS_DIR) must be a directory labelbot
+    can create and write to (model files, embedding caches): else ConfigurationError (exit 6)
+    now, not a failure at the first import or retrain. One that exists but cannot be written
+    to is only warned about (a replica that only predicts reads it)."""
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigurationError(
-            f"LABELBOT_DATA_DIR {str(data_dir)!r} cannot be created ({exc.strerror or exc}): "
+            f"{variable} {str(data_dir)!r} cannot be created ({exc.strerror or exc}): "
             "set it to a directory labelbot may write to"
         ) from None
     probe = data_dir / f".write-check-{os.getpid()}"
@@ -197,7 +199,7 @@ def check_data_dir(data_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         warn(
-            f"LABELBOT_DATA_DIR {str(data_dir)!r} cannot be written to ({exc.strerror or exc}): "
+            f"{variable} {str(data_dir)!r} cannot be written to ({exc.strerror or exc}): "
             "imports, training and model files will fail until it can"
         )
 

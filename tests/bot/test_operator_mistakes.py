@@ -288,6 +288,18 @@ def test_a_data_dir_that_cannot_be_made_stops_serve_before_anything_opens(
     assert not (tmp_path / "team.db").exists()
 
 
+def test_a_models_dir_that_cannot_be_made_stops_serve_too(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("x")
+    env.setenv("LABELBOT_MODELS_DIR", str(tmp_path / "a-file" / "models"))
+    result, _ = serve(env)
+    assert result.exit_code == 6, result.output
+    assert result.output.startswith("error: LABELBOT_MODELS_DIR ")
+    assert "cannot be created (Not a directory)" in result.output
+    assert not (tmp_path / "team.db").exists()
+
+
 def test_an_unknown_encoder_is_warned_at_start(env: pytest.MonkeyPatch) -> None:
     env.setenv("LABELBOT_ENCODER", "no-such-org/no-such-model")
     result, _ = serve(env)
