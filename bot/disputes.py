@@ -20,6 +20,7 @@ from bot import admin
 from bot.delivery import CONNECTION_ERRORS
 from bot.digests import refused
 from bot.services import Services
+from bot.slack_errors import error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape, who
 from bot.views.disputes import (
     DisputeCard,
@@ -180,6 +181,34 @@ def refresh_thread(services: Services, *, project: str, example_id: int) -> None
                     example_id, exc.response.get("error"))  # fmt: skip
 
 
+def refresh_threads(services: Services, *, project: str) -> int:
+    """Redraw every unsettled disagreement thread of ``project`` after a taxonomy change: the
+    votes named as they count now, the Settle buttons and menu with today's labels (a label
+    added or split since is offered, a retired one not), or a note when the change made the
+    experts agree. How many were redrawn. A refused token stops it (every update would fail
+    alike); any other refusal (a deleted root, say) is logged and the rest are redrawn."""
+    threads = disputes.dispute_threads(services.ws, project=project)
+    if not threads:
+        return 0
+    every = consensus.disagreements(services.ws, project, include_settled=True)
+    by_example = {d.example_id: d for d in every}
+    redrawn = 0
+    for thread in threads:
+        found = by_example.get(thread.example_id)
+        if found is not None and found.adjudicated is not None:
+            continue  # settled: its message says so already
+        try:
+            _redraw(services, project=project, found=found, example_id=thread.example_id)
+        except SlackApiError as exc:
+            if is_auth_error(exc):
+                raise
+            log.info("could not redraw the disagreement on example %d: Slack said %s",
+                     thread.example_id, error_code(exc))  # fmt: skip
+            continue
+        redrawn += 1
+    return redrawn
+
+
 def _redraw(
     services: Services,
     *,
@@ -234,8 +263,14 @@ def settle(
             actor=user,
             key=f"slack:{channel}:{ts}:{user}",
         )
-    except LabelGone:  # this thread's message is not redrawn, so say only why
+    except LabelGone:
+        refresh_thread(services, project=project, example_id=example_id)  # today's labels
         raise StaleActionError("that label no longer exists: an undo removed it") from None
+    except StaleActionError:
+        # a label split or retired since the thread was drawn: the refusal says where it went
+        # and what to pick, and the thread now offers those labels
+        refresh_thread(services, project=project, example_id=example_id)
+        raise
     if not result.created:
         return None  # a retry or a double click
     card = _card(services, project, found)

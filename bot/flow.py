@@ -35,6 +35,7 @@ from engine import (
     predicting,
     progress,
     projects,
+    reviews,
     training,
 )
 from engine.labeling import Task
@@ -224,17 +225,23 @@ SETTLED_NOTE = "A taxonomy change settled this example's label: nothing to do he
 
 
 def redraw_on_screen(services: Services, *, project: str) -> int:
-    """Redraw every labeling message of ``project`` still waiting for an answer with today's
-    labels (after a taxonomy change: a merged or retired label's button goes, an added one
-    appears); how many were redrawn. https://docs.slack.dev/reference/methods/chat.update
+    """Redraw every message of ``project`` still waiting for an answer with today's labels
+    (after a taxonomy change: a merged or retired label's button goes, an added one appears):
+    labeling messages, reviews on reviewers' screens and unsettled disagreement threads; how
+    many were redrawn. https://docs.slack.dev/reference/methods/chat.update
 
     An example the change settled (an undo made its old label count again) has nothing left
     to ask: its message says so and the expert's next example follows."""
+    from bot import review_flow  # it imports this module
+
     settled = labeling.let_go_of_settled(services.ws, project=project)
     shown = labeling.tasks_on_screen(services.ws, project=project)
-    for task, channel, ts in shown:
+    in_review = reviews.reviews_on_screen(services.ws, project=project)
+    drawn = [(views.labeling_message(_card(task)), task, c, ts) for task, c, ts in shown]
+    drawn += [(review_flow.message(task), task, c, ts) for task, c, ts in in_review]
+    for message, task, channel, ts in drawn:
         try:
-            services.courier.update(views.labeling_message(_card(task)), channel=channel, ts=ts)
+            services.courier.update(message, channel=channel, ts=ts)
         except SlackApiError as exc:
             if is_auth_error(exc):
                 raise  # every other message would fail alike
@@ -248,7 +255,8 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
         except SlackApiError as exc:  # deleted by the expert, say: the next one still follows
             log.info("could not retire %s: %s", gone, exc.response.get("error"))
         send_next(services, user=gone.annotator, project=project, again=False)
-    return len(shown) + len(settled)
+    threads = disputes.refresh_threads(services, project=project)
+    return len(drawn) + len(settled) + threads
 
 
 def _older(shown_in: tuple[str, str] | None, seconds: float | None) -> bool:

@@ -12,8 +12,10 @@ from bot import disputes, flow
 from bot.services import Services
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.review import ReviewCard, review_message, reviewed_message, withdrawn_message
+from bot.views.text import Block
 from engine import messaging, reviews
 from engine.labeling import Task
+from storage.errors import StaleActionError
 
 
 def card(task: Task) -> ReviewCard:
@@ -31,11 +33,23 @@ def card(task: Task) -> ReviewCard:
     )
 
 
+def message(task: Task) -> Block:
+    """The review's DM as it should read now (``task`` from engine.reviews / labeling)."""
+    return review_message(card(task))
+
+
+def _redraw(services: Services, *, project: str, review_id: int, channel: str, ts: str) -> None:
+    """Redraw the review's message with today's labels, if it is still open and shown there."""
+    for task, shown_channel, shown_ts in reviews.reviews_on_screen(
+        services.ws, project=project, review_id=review_id
+    ):
+        if (shown_channel, shown_ts) == (channel, ts):
+            services.courier.update(message(task), channel=channel, ts=ts)
+
+
 def post_review(services: Services, *, user: str, task: Task) -> tuple[str, str] | None:
     """DM the review; where it was posted (None when queued for later)."""
-    return services.courier.post(
-        review_message(card(task)), channel=user, assignment_id=task.assignment_id
-    )
+    return services.courier.post(message(task), channel=user, assignment_id=task.assignment_id)
 
 
 def decide(
@@ -55,15 +69,21 @@ def decide(
     could change)."""
     own = reviews.review_example(services.ws, review_id=review_id)
     ref = messaging.example_ref(services.ws, example_id=own)
-    result = reviews.submit_review(
-        services.ws,
-        project=ref.project,
-        review_id=review_id,
-        annotator=user,
-        decision=decision,
-        label=label,
-        key=flow.click_key(channel, ts, user),
-    )
+    try:
+        result = reviews.submit_review(
+            services.ws,
+            project=ref.project,
+            review_id=review_id,
+            annotator=user,
+            decision=decision,
+            label=label,
+            key=flow.click_key(channel, ts, user),
+        )
+    except StaleActionError:
+        # a label split or retired since the card was drawn: the refusal says where it went,
+        # and the same message now offers today's labels (nothing was stored)
+        _redraw(services, project=ref.project, review_id=review_id, channel=channel, ts=ts)
+        raise
     if not result.created:
         return  # a retry or a double click: stored and answered already
     if result.status == "dismissed":  # withdrawn while on screen: nothing stored, next one

@@ -37,6 +37,7 @@ import numpy as np
 
 from engine.labeling import Task, review_task
 from engine.mislabels import detect_mislabels
+from engine.taxonomy import stale_label_note
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, StaleActionError
@@ -282,6 +283,31 @@ def review_example(ws: Workspace, *, review_id: int) -> int:
         return reviews.get_review(session=session, review_id=review_id).example_id
 
 
+def reviews_on_screen(
+    ws: Workspace, *, project: str, review_id: int | None = None, now: datetime | None = None
+) -> list[tuple[Task, str, str]]:
+    """(task, channel, message ts) for every open review on a reviewer's screen (only
+    ``review_id``'s when given), as it should read now: today's labels in its menu, the labels
+    under review named as they count now. After a taxonomy change the bot redraws them, as it
+    does labeling messages (engine.labeling.tasks_on_screen). One the change made moot is left
+    out: the change dismissed it, and a click on it says so."""
+    now = now or utcnow()
+    out = []
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        for review, held in reviews.delivered_open_reviews(
+            session=session, project_id=found.id, now=now
+        ):
+            if review_id is not None and review.id != review_id:
+                continue
+            if reviews.moot_reason(session=session, review=review) is not None:
+                continue
+            task = review_task(session, found, review, held, annotator=held.annotator, now=now)
+            out.append((task, str(held.channel), str(held.message_ts)))
+    return out
+
+
 def _withdrawn(session: Session, review: Review, *, now: datetime) -> ReviewResult:
     """The answer to a verdict on a review dismissed while it was out with its reviewer: why it
     asks nothing now; its delivery let go of (once: a repeat finds it so)."""
@@ -325,8 +351,8 @@ def _counts_as(session: Session, label_id: int) -> Label:
     if label.active:
         return label
     target: Label | None = session.get(Label, label.mapped_to_id) if label.mapped_to_id else None
-    if target is None:
-        raise StaleActionError(f"the label {label.name!r} was split or retired since")
+    if target is None:  # where it went and what to pick, as a labeling click is told
+        raise StaleActionError(stale_label_note(session=session, label=label))
     return target
 
 

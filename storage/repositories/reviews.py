@@ -219,6 +219,27 @@ def held_review(
     return None
 
 
+def delivered_open_reviews(
+    *, session: Session, project_id: int, now: datetime | None = None
+) -> list[tuple[Review, Assignment]]:
+    """The project's open reviews whose message is on a reviewer's screen (delivered, not
+    answered, the delivery unexpired), oldest delivery first: what a taxonomy change redraws."""
+    rows = session.exec(
+        select(Review, Assignment)
+        .join(Assignment, col(Review.assignment_id) == col(Assignment.id))
+        .where(
+            Review.project_id == project_id,
+            Review.status == "open",
+            Assignment.status == "open",
+            Assignment.purpose == REVIEW,
+            col(Assignment.expires_at) > (now or utcnow()),
+            col(Assignment.message_ts).isnot(None),
+        )
+        .order_by(col(Assignment.id))
+    ).all()
+    return [(review, held) for review, held in rows]
+
+
 def claim_next_review(
     *,
     session: Session,

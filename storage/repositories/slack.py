@@ -22,6 +22,7 @@ from storage.models import (
     Annotation,
     Assignment,
     DiscussionThread,
+    Example,
     Label,
     OutboxMessage,
     ProcessedEvent,
@@ -253,6 +254,20 @@ def example_thread(*, session: Session, example_id: int, kind: str) -> Discussio
         .where(DiscussionThread.example_id == example_id, DiscussionThread.kind == kind)
         .order_by(col(DiscussionThread.id))
     ).first()
+
+
+def project_threads(*, session: Session, project_id: int, kind: str) -> list[DiscussionThread]:
+    """The project's threads of ``kind`` (one per example: the first opened), oldest first."""
+    rows = session.exec(
+        select(DiscussionThread)
+        .join(Example, col(Example.id) == col(DiscussionThread.example_id))
+        .where(Example.project_id == project_id, DiscussionThread.kind == kind)
+        .order_by(col(DiscussionThread.id))
+    ).all()
+    first: dict[int, DiscussionThread] = {}
+    for row in rows:
+        first.setdefault(row.example_id, row)
+    return list(first.values())
 
 
 # --- Lookups a click needs ---------------------------------------------------------------------
