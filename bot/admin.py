@@ -138,5 +138,5 @@ def post_digest_now(services: Services, *, project: str) -> PostedDigest:
     """Post the digest to the channel now; it counts as the latest digest once posted."""
     posted = post_digest(services.client, services.ws, project)
     if not posted.notified_admins:
-        digest.mark_sent(services.ws, project)
+        digest.mark_sent(services.ws, project, counted_until=posted.counted_until)
     return posted

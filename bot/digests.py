@@ -7,7 +7,7 @@ import logging
 import secrets
 import tempfile
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.client import HTTPException
 from pathlib import Path
 
@@ -41,6 +41,8 @@ class PostedDigest:
     file_id: str | None
     notified_admins: list[str]  # not posted: Slack refused it, and these admins were told why
     refused: str | None = None  # Slack's error code when it was not posted
+    # the digest counted labels up to here (engine.digest.mark_sent's counted_until)
+    counted_until: datetime | None = None
 
 
 class NobodyTold(ConfigurationError):
@@ -99,11 +101,15 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
                 f"{cause}; no admin could be told (none set, or Slack refused their DMs: see "
                 f"the log): {_set_admins(name)}"
             ) from None
-        return PostedDigest(digest.channel, None, None, told, refused=code)
+        return PostedDigest(
+            digest.channel, None, None, told, refused=code, counted_until=digest.generated_at
+        )
     # The digest is sent now: the message stands on its own. Raising for the chart (drawn only
     # now) would leave the digest due, and the next round would post the whole message again.
     file_id = _send_chart(client, digest, channel=digest.channel, name=name)
-    return PostedDigest(digest.channel, posted.get("ts"), file_id, [])
+    return PostedDigest(
+        digest.channel, posted.get("ts"), file_id, [], counted_until=digest.generated_at
+    )
 
 
 def _send_chart(client: WebClient, digest: Digest, *, channel: str, name: str) -> str | None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,8 +33,9 @@ from storage.models import ModelRun
 log = logging.getLogger(__name__)
 
 
-def digest_sender(services: Services) -> Callable[[str], None]:
-    """``send`` for engine.jobs.digest_cycle: post the project's digest to its channel.
+def digest_sender(services: Services) -> Callable[[str], datetime | None]:
+    """``send`` for engine.jobs.digest_cycle: post the project's digest to its channel; up to
+    when it counted labels (the next digest counts from there).
 
     digest_cycle marks the digest sent once this returns. A project that cannot get one (no
     channel; its channel refused and the admins told, or none could be: post_digest) is logged
@@ -45,14 +47,14 @@ def digest_sender(services: Services) -> Callable[[str], None]:
     upload, never raises for it.
     """
 
-    def send(name: str) -> None:
+    def send(name: str) -> datetime | None:
         try:
-            post_digest(services.client, services.ws, name)
+            return post_digest(services.client, services.ws, name).counted_until
         except NobodyTold:
-            return  # logged as an ERROR with its cause where it was raised
+            return None  # logged as an ERROR with its cause where it was raised
         except ConfigurationError as exc:
             log.warning("digest for %s not posted: %s", name, exc)
-            return
+            return None
         except SlackApiError as exc:
             if is_auth_error(exc):  # logged once an hour by the client's TokenWatch
                 raise StillDue(
@@ -64,7 +66,7 @@ def digest_sender(services: Services) -> Callable[[str], None]:
             advice = scope_advice(exc)  # the app's setup: what to add, not just the code
             log.warning("digest for %s not posted: Slack said %s%s", name, error_code(exc),
                         f": {advice}" if advice is not None else "")  # fmt: skip
-            return
+            return None
         except CONNECTION_ERRORS as exc:
             raise StillDue(f"Slack unreachable ({type(exc).__name__})") from exc
         # refused and the admins told: logged once, by digests.tell_admins

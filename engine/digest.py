@@ -64,6 +64,10 @@ class CurvePoint:
     measured_on: int | None = None  # audit labels the estimate rests on ("audit" points)
 
 
+# where the last digest sent stopped counting labels (its generated_at): the next one starts there
+COUNTED_UNTIL = "digest_counted_until"
+
+
 @dataclass
 class Digest:
     project: str
@@ -333,9 +337,15 @@ def build_digest(
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
-        last = project.settings.get("last_digest_at")
+        # The labels since the last digest's cut-off (else the time it was sent: digests sent
+        # before the cut-off was kept) up to this digest's, ``generated_at``: a label stored
+        # while a digest is built and sent is counted in the next one, not in both
+        last = project.settings.get(COUNTED_UNTIL) or project.settings.get("last_digest_at")
         since = datetime.fromisoformat(last) if isinstance(last, str) else None
-        counts = feedback.annotators_since(session=session, project_id=project.id, since=since)
+        moment = now or utcnow()
+        counts = feedback.annotators_since(
+            session=session, project_id=project.id, since=since, until=moment
+        )
         total = feedback.count_annotations(session=session, project_id=project.id)
         runs = [
             r
@@ -345,7 +355,6 @@ def build_digest(
         active = models.get_active_model_run(session=session, project_id=project.id)
         open_flags = flags.count_open_flags(session=session, project_id=project.id)
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
-        moment = now or utcnow()
         proposed = [
             p
             for p in proposals.list_proposals(session=session, project_id=project.id)
@@ -624,11 +633,20 @@ def _draw_curve(ax: Any, digest: Digest) -> None:
     ax.legend(loc="lower right", fontsize=8)
 
 
-def mark_sent(ws: Workspace, name: str, *, now: datetime | None = None) -> None:
-    """Remember when the last digest went out (the next one counts labels from here)."""
+def mark_sent(
+    ws: Workspace, name: str, *, now: datetime | None = None, counted_until: datetime | None = None
+) -> None:
+    """Remember when the last digest went out (``now``: the schedule's next one is due after
+    it) and up to when it counted labels (``counted_until``: the digest's ``generated_at``;
+    the next one counts from there). Without ``counted_until`` the labels are taken as counted
+    up to ``now``."""
+    sent = now or utcnow()
     with session_scope(ws.db) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
         projects.update_project_settings(
-            session=session, project_id=project.id, last_digest_at=(now or utcnow()).isoformat()
+            session=session,
+            project_id=project.id,
+            last_digest_at=sent.isoformat(),
+            **{COUNTED_UNTIL: (counted_until or sent).isoformat()},
         )

@@ -609,12 +609,15 @@ class StillDue(Exception):
 
 def digest_cycle(
     ws: Workspace,
-    send: Callable[[str], None],
+    send: Callable[[str], object],
     *,
     owner: str | None = None,
     now: datetime | None = None,
 ) -> list[str]:
-    """Send each due project's digest through ``send`` (the bot posts it); returns the names."""
+    """Send each due project's digest through ``send`` (the bot posts it); returns the names.
+    ``send`` may return up to when the digest it sent counted labels (its ``generated_at``):
+    the next one counts from there, so a label stored while this one was built is counted
+    once, in the next; else labels are taken as counted up to the round's start."""
     owner = owner or default_owner()
     given, now = now, now or utcnow()  # the lease keeps the database's clock unless told a time
     sent: list[str] = []
@@ -629,8 +632,13 @@ def digest_cycle(
             ) as got:
                 if not got or not digest_due(_reread(ws, project.name), now=now):
                     continue  # another process holds it, or sent it since the cycle began
-                send(project.name)
-                digest.mark_sent(ws, project.name, now=now)
+                counted = send(project.name)
+                digest.mark_sent(
+                    ws,
+                    project.name,
+                    now=now,
+                    counted_until=counted if isinstance(counted, datetime) else None,
+                )
                 sent.append(project.name)
         except StillDue as exc:
             log.info("digest of %s still due: %s", project.name, exc)

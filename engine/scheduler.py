@@ -23,7 +23,7 @@ TIDY_SECONDS = 3600.0  # housekeeping (old event ids, lapsed leases): hourly is 
 def build_scheduler(
     ws: Workspace,
     *,
-    send_digest: Callable[[str], None] | None = None,
+    send_digest: Callable[[str], object] | None = None,
     on_trained: Callable[[str, Any], None] | None = None,
     poll_seconds: float = DEFAULT_POLL_SECONDS,
     owner: str | None = None,

@@ -43,7 +43,7 @@ def digest(
             )
             err.print(f"not posted: {cause}; told " + ", ".join(posted.notified_admins))
             raise typer.Exit(1)
-        mark_sent(ws, name)
+        mark_sent(ws, name, counted_until=posted.counted_until)
         out.print(f"digest posted to {posted.channel} (message {posted.ts})")
         return
     built = build_digest(ws, name)

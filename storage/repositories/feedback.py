@@ -510,9 +510,10 @@ def count_open_discussions(*, session: Session, project_id: int) -> int:
 
 
 def annotators_since(
-    *, session: Session, project_id: int, since: datetime | None
+    *, session: Session, project_id: int, since: datetime | None, until: datetime | None = None
 ) -> dict[str, int]:
-    """Live labels given since ``since`` (all time when None), per annotator."""
+    """Live labels given since ``since`` (all time when None) and before ``until`` (when
+    given), per annotator."""
     query = (
         select(Annotation.annotator, func.count())
         .join(Example, col(Example.id) == Annotation.example_id)
@@ -521,4 +522,6 @@ def annotators_since(
     )
     if since is not None:
         query = query.where(col(Annotation.created_at) >= since)
+    if until is not None:
+        query = query.where(col(Annotation.created_at) < until)
     return {str(who): int(n) for who, n in session.exec(query).all()}
