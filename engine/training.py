@@ -946,6 +946,13 @@ def _load_active(
     return run, model, None
 
 
+def _where_models_live(ws: Workspace) -> str:
+    """The setting that says where model files live, with its value, for an error message."""
+    if ws.settings.models_dir is not None:
+        return f"LABELBOT_MODELS_DIR {ws.settings.models_dir}"
+    return f"LABELBOT_DATA_DIR {ws.settings.data_dir}"
+
+
 def _load_run(ws: Workspace, run: ModelRun) -> tuple[Model, str | None]:
     """``run``'s model (kept in ``ws.memo`` once read from its file) and why it cannot take this
     workspace's embeddings (:func:`encoder_mismatch`; None when it can). Raises
@@ -954,6 +961,13 @@ def _load_run(ws: Workspace, run: ModelRun) -> tuple[Model, str | None]:
     crash); each caller says so in its own words."""
     key = ("model", run.id)
     model = ws.memo.get(key)
+    if model is not None and not (
+        run.artifact_path and ws.settings.artifact_file(run.artifact_path).exists()
+    ):
+        # its file went since it was read (deleted by hand, pruned): answered as every other
+        # process and `labelbot status` answer, not from this one's memory until it restarts
+        ws.memo.pop(key, None)
+        model = None
     if model is None:
         model = _read_run_file(ws, run, read=load_model)
         ws.memo[key] = model
@@ -1002,7 +1016,7 @@ def _unusable(
     """The error saying that ``run``'s file is missing (``exc`` a FileNotFoundError) or cannot
     be read (a NotFoundError from :func:`_read_run_file`), and how to get out."""
     where = (
-        f"{ws.settings.artifact_file(run.artifact_path)} (model files: {ws.settings.models_root})"
+        f"{ws.settings.artifact_file(run.artifact_path)} ({_where_models_live(ws)})"
         if run.artifact_path
         else "(it was pruned)"
     )

@@ -89,3 +89,22 @@ def test_stored_predictions_still_refuse_without_a_usable_model(  # type: ignore
         predicting.predict_texts(ws, "bank", pool)
     with pytest.raises(NotFoundError, match="missing its file"):
         predicting.predict_texts(ws, "bank", [])
+
+
+def test_a_model_file_deleted_under_a_running_process_is_missed_at_once(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    """A server that had read the model kept answering from memory after its file was deleted,
+    while `labelbot status` (and every other replica) said the file was missing; after a
+    restart it started refusing. It now refuses at once, and answers again once retrained."""
+    truth = load_slice(ws, banking_slice, tmp_path)
+    label_next(ws, truth, 40)
+    run = training.train_project(ws, "bank")
+    new = ["how long until my card arrives"]
+    assert len(predicting.predict_texts(ws, "bank", new)) == 1  # read, and kept in memory
+    assert run.artifact_path
+    Path(run.artifact_path).unlink()
+    with pytest.raises(NotFoundError, match="missing its file"):
+        predicting.predict_texts(ws, "bank", new)
+    training.train_project(ws, "bank")
+    assert len(predicting.predict_texts(ws, "bank", new)) == 1
