@@ -215,6 +215,20 @@ def test_models_with_a_version_suggests_pin(tmp_path: Path) -> None:
 # --- L13: the demo counts what it stored --------------------------------------------------------
 
 
+def tiny_demo_data(
+    monkeypatch: pytest.MonkeyPatch, train: list[tuple[str, str]], test: list[tuple[str, str]]
+) -> None:
+    """The demo runs on ``train`` and ``test`` (text, label) rows instead of Banking77's."""
+    from engine import demo
+
+    def load_split(split: str) -> tuple[list[str], list[str]]:
+        rows = train if split == "train" else test
+        return [t for t, _ in rows], [lb for _, lb in rows]
+
+    monkeypatch.setattr(demo, "dataset_path", lambda _name, split: split)
+    monkeypatch.setattr(demo, "load_split", load_split)
+
+
 def test_the_demo_counts_the_queries_it_stored(
     tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -232,12 +246,7 @@ def test_the_demo_counts_the_queries_it_stored(
     ]
     test = [("card not here yet", "card"), ("new pin needed", "pin")]
 
-    def load_split(split: str) -> tuple[list[str], list[str]]:
-        rows = train if split == "train" else test
-        return [t for t, _ in rows], [lb for _, lb in rows]
-
-    monkeypatch.setattr(demo, "dataset_path", lambda _name, split: split)
-    monkeypatch.setattr(demo, "load_split", load_split)
+    tiny_demo_data(monkeypatch, train, test)
     steps: list[str] = []
     result = demo.run_demo(
         budget=4, batch=2, out_dir=tmp_path / "out",

@@ -13,28 +13,22 @@ from pathlib import Path
 import pytest
 
 from tests.bot.test_cli_audit_fixes import _invoke
-from tests.bot.test_cli_project_delete import _project
+from tests.bot.test_cli_project_delete import _project, env  # noqa: F401 (a fixture)
+from tests.bot.test_cli_ux2 import tiny_demo_data
 
 
 @pytest.fixture
-def env(
-    tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+def models_env(
+    env: dict[str, str],  # noqa: F811 (the imported fixture)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[dict[str, str]]:
+    """test_cli_project_delete's data dir of the test's own, and a models dir beside it."""
     from engine.config import get_settings
 
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (embedding_cache_dir / "embeddings").mkdir(exist_ok=True)
-    (data_dir / "embeddings").symlink_to(embedding_cache_dir / "embeddings")
-    values = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "LABELBOT_DATA_DIR": str(data_dir),
-        "LABELBOT_MODELS_DIR": str(tmp_path / "models-volume"),
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("LABELBOT_MODELS_DIR", str(tmp_path / "models-volume"))
     get_settings.cache_clear()
-    yield values
+    yield {**env, "LABELBOT_MODELS_DIR": str(tmp_path / "models-volume")}
     get_settings.cache_clear()
 
 
@@ -43,14 +37,14 @@ def _files(folder: Path) -> list[Path]:
 
 
 def test_model_files_go_to_the_models_dir_and_leave_with_the_project(
-    env: dict[str, str], tmp_path: Path
+    models_env: dict[str, str], tmp_path: Path
 ) -> None:
-    models = Path(env["LABELBOT_MODELS_DIR"])
+    models = Path(models_env["LABELBOT_MODELS_DIR"])
     _project("trial", tmp_path)
 
     written = _files(models / "trial")
     assert [p.suffix for p in written] == [".npz"]
-    assert not (Path(env["LABELBOT_DATA_DIR"]) / "models").exists()  # nothing there any more
+    assert not (Path(models_env["LABELBOT_DATA_DIR"]) / "models").exists()  # nothing there any more
 
     text = tmp_path / "new.csv"
     text.write_text("text\nthe tenant must pay the rent\n", encoding="utf-8")
@@ -65,14 +59,14 @@ def test_model_files_go_to_the_models_dir_and_leave_with_the_project(
 
 
 def test_an_empty_models_dir_means_the_default(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    models_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from engine.config import Settings
 
     monkeypatch.setenv("LABELBOT_MODELS_DIR", "")
     settings = Settings()
     assert settings.models_dir is None
-    assert settings.models_root == Path(env["LABELBOT_DATA_DIR"]) / "models"
+    assert settings.models_root == Path(models_env["LABELBOT_DATA_DIR"]) / "models"
 
 
 def test_leftovers_are_tidied_in_the_models_dir(tmp_path: Path) -> None:
@@ -104,12 +98,7 @@ def test_the_demo_keeps_its_model_files_beside_its_database(
     ]  # fmt: skip
     test = [("card not here yet", "card"), ("new pin needed", "pin")]
 
-    def load_split(split: str) -> tuple[list[str], list[str]]:
-        rows = train if split == "train" else test
-        return [t for t, _ in rows], [lb for _, lb in rows]
-
-    monkeypatch.setattr(demo, "dataset_path", lambda _name, split: split)
-    monkeypatch.setattr(demo, "load_split", load_split)
+    tiny_demo_data(monkeypatch, train, test)
     session = tmp_path / "session"
     session.mkdir()
     data_dir = tmp_path / "data"
