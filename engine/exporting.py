@@ -229,6 +229,26 @@ def find_example(ws: Workspace, project: str, ref: str) -> int:
     return named.pop()
 
 
+def predictions_note(ws: Workspace, project: str) -> str | None:
+    """Why an export of ``project`` holds no model predictions while it has an active model:
+    a label was added, split or retired since that model was trained, and its predictions
+    cannot be carried over to today's labels (the queue is a cold start until the next model,
+    engine.training.class_map); None when the export has them, or there is no model yet."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        active = models.get_active_model_run(session=session, project_id=found.id)
+        if active is None or active.id is None:
+            return None
+        if models.has_predictions_of(session=session, project_id=found.id, model_run_id=active.id):
+            return None
+    return (
+        f"no predictions in this export: a label was added, split or retired since model "
+        f"v{active.version} was trained, so its predictions do not name today's labels; the "
+        f"next model fills them (`labelbot train {project}`)"
+    )
+
+
 def check_format(fmt: str, *, spreadsheet_safe: bool = False) -> str:
     """The export format ``fmt`` names, in any case ("JSONL", "Csv"); InvalidInputError if none,
     or when ``spreadsheet_safe`` is asked of another format than CSV. Callers check before

@@ -501,7 +501,7 @@ def _check_columns(
         raise InvalidInputError(
             f"{path}:1: no {text_column!r} column (columns: {found}); "
             + (
-                _separator_hint(columns)
+                _separator_hint(columns, tabs=path.suffix.lower() == ".tsv")
                 or _other_case(columns, text_column, "use --text-column {option}", sep="")
                 or "use --text-column"
             )
@@ -579,9 +579,12 @@ def _label_column_notes(read: ReadFile | FileRows, *, label_column: str | None) 
     ]
 
 
-def _separator_hint(columns: set[str]) -> str | None:
-    """What to do when the header looks split by another character than a comma: Excel in many
-    locales saves "CSV" separated by ';', and a tab-separated file may be named .csv or .txt."""
+def _separator_hint(columns: set[str], *, tabs: bool = False) -> str | None:
+    """What to do when the header looks split by another character than the one expected (a
+    comma; a tab in a .tsv, ``tabs``): Excel in many locales saves "CSV" separated by ';', a
+    tab-separated file may be named .csv or .txt, and a comma-separated one .tsv."""
+    if tabs and any("," in c for c in columns):
+        return "is it comma-separated? name it .csv"
     if any(";" in c for c in columns):
         return "is it separated by ';'? save it comma-separated"
     if any("\t" in c for c in columns):

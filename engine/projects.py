@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -366,6 +366,7 @@ class _Import:
     names: list[str] = field(default_factory=list)
     labels: dict[str, tuple[int, _FileLabel]] = field(default_factory=dict)
     before: dict[int, str] | None = None  # the agreed labels before the first vote stored
+    targets: dict[int, str | None] | None = None  # label id -> the label it counts as, once read
 
     def label_number(self, session: Session, name: str, line: int) -> int:
         """The number of label ``name`` (first named at ``line``), resolved when first met."""
@@ -377,6 +378,25 @@ class _Import:
             self.labels[name] = known
             self.names.append(name)
         return known[0]
+
+    def not_given_yet(
+        self, session: Session, votes: list[feedback.NewAnnotation], *, new: Collection[int]
+    ) -> list[feedback.NewAnnotation]:
+        """``votes`` less those an import gave already: a live imported vote on the example
+        for a label that counts as the same one now (itself, renamed since; merged into the
+        same label). The same file again, or the project's own export, adds no second vote
+        (by name, a rename made the file's label look new)."""
+        old = [v.example_id for v in votes if v.example_id not in new]
+        given = feedback.live_votes_by_source(session=session, example_ids=old, source=IMPORTED)
+        if not given:
+            return votes
+        if self.targets is None:
+            self.targets = taxonomy_repo.label_targets(session=session, project_id=self.project_id)
+        counts = self.targets
+        return [
+            v for v in votes
+            if counts.get(v.label_id) not in {counts.get(i) for i in given.get(v.example_id, ())}
+        ]  # fmt: skip
 
     def store(self, session: Session, chunk: list[Record]) -> None:
         """Store a chunk of the file's rows and their labels' votes."""
@@ -411,7 +431,8 @@ class _Import:
                         label_id=label.id,
                         annotator=self.annotator,
                         source=IMPORTED,
-                        key=f"import:{example_id}:{label.name}",  # the same file again adds none
+                        # the same file again adds none (a label's id: renamed since, the same)
+                        key=f"import:{example_id}:{label.id}",
                     )
                 )
                 continue
@@ -423,6 +444,7 @@ class _Import:
                     f"{self.path}:{rec.line}: the same text as line {line} with another label "
                     f"({rec.label!r} here, {name!r} there); give each text one label"
                 )
+        votes = self.not_given_yet(session, votes, new=added.new)
         if votes and self.before is None:
             self.before = feedback.current_labels(session=session, project_id=self.project_id)
         # in bulk (a few statements), inside the import's one transaction
@@ -462,7 +484,16 @@ def _file_label(session: Session, path: Path, project_id: int, name: str, line: 
     as nothing."""
     try:
         label = taxonomy_repo.get_clicked_label(session=session, project_id=project_id, name=name)
-    except InvalidInputError as exc:  # never had it: it can be added
+    except InvalidInputError as exc:  # never had it: it can be added, unless it looks alike
+        fold = projects.label_fold(name)
+        alike = next((lb for lb in projects.list_labels(session=session, project_id=project_id,
+                                                        active_only=False)
+                      if projects.label_fold(lb.name) == fold), None)  # fmt: skip
+        if alike is not None:  # `labels add` would refuse it: say which label it looks like
+            raise InvalidInputError(
+                f"{path}:{line}: unknown label {name!r}: did you mean {alike.name!r}? (it "
+                "differs only in case or width; use the label's name as it is)"
+            ) from None
         raise InvalidInputError(
             f"{path}:{line}: {exc}; add it first with `labelbot labels add`"
         ) from None

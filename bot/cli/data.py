@@ -707,6 +707,11 @@ def _export_format(fmt: str | None, out_file: Path | None) -> str:
     (out.csv: csv), else jsonl. InvalidInputError when --format and that name disagree, so a
     file named .csv never holds JSON Lines (the importer would read it as CSV)."""
     named = None if out_file is None else exporting.suffix_format(out_file)
+    if out_file is not None and out_file.suffix.lower() == ".tsv":  # `import` reads it as tabs
+        raise InvalidInputError(
+            f"{out_file}: an export is comma-separated CSV or JSON Lines, not tab-separated: "
+            f"name it {out_file.with_suffix('.csv').name} or {out_file.with_suffix('.jsonl').name}"
+        )
     if fmt is None:
         return named or "jsonl"
     given = fmt.lower()
@@ -753,6 +758,7 @@ def export(
             count = exporting.write_export(records, sys.stdout, fmt, **safe)
             if not count:  # on stderr: stdout stays the (empty) export a pipe expects
                 err.print(f"{name} has no examples yet: nothing exported", highlight=False)
+            _predictions_note(name, count)
             return
         with exporting.replacing(out_file) as handle:
             records = exporting.iter_export_records(workspace(), name)
@@ -760,6 +766,14 @@ def export(
     except KeyboardInterrupt:
         interrupted(f"while exporting: {_unfinished(out_file)}")
     err.print(f"wrote {counted(count, 'example')} to {out_file}", highlight=False)
+    _predictions_note(name, count)
+
+
+def _predictions_note(name: str, count: int) -> None:
+    """On stderr, after an export: why its predictions are empty, when a change emptied them."""
+    note = exporting.predictions_note(workspace(), name) if count else None
+    if note is not None:
+        err.print(f"note: {note}", highlight=False)
 
 
 def _out_path(out_file: Path | None) -> Path | None:

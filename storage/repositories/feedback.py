@@ -473,6 +473,26 @@ def example_annotations(*, session: Session, example_id: int) -> list[Annotation
     )
 
 
+def live_votes_by_source(
+    *, session: Session, example_ids: Sequence[int], source: str
+) -> dict[int, set[int]]:
+    """The labels (ids) of the live votes from ``source`` on each of ``example_ids`` (those with
+    any): what an import checks so that the same file again, or its export, adds none."""
+    found: dict[int, set[int]] = defaultdict(set)
+    if not example_ids:
+        return found
+    rows = session.exec(
+        select(Annotation.example_id, Annotation.label_id).where(
+            col(Annotation.example_id).in_(list(example_ids)),
+            Annotation.source == source,
+            col(Annotation.retracted_at).is_(None),
+        )
+    ).all()
+    for example_id, label_id in rows:
+        found[int(example_id)].add(int(label_id))
+    return found
+
+
 def annotations_of_examples(*, session: Session, example_ids: Any) -> list[AnnotationRow]:
     """The live annotations of the examples ``example_ids`` (a subquery of ids), oldest first."""
     return _annotation_rows(

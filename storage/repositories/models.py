@@ -278,6 +278,17 @@ def predictions_between(
     return {int(example_id): (label, confidence) for example_id, label, confidence in rows}
 
 
+def has_predictions_of(*, session: Session, project_id: int, model_run_id: int) -> bool:
+    """Whether any stored prediction of the project is model run ``model_run_id``'s (none are
+    after a taxonomy change the run cannot speak for: a cold start's rows name no model)."""
+    found = session.exec(
+        select(Prediction.example_id)
+        .where(Prediction.project_id == project_id, Prediction.model_run_id == model_run_id)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def get_prediction(*, session: Session, example_id: int) -> Prediction | None:
     return session.get(Prediction, example_id)
 

@@ -34,7 +34,8 @@ def _rows(n: int, *, swap: bool = False) -> list[tuple[str, str, str]]:
 
 
 def _annotations(ws, project: str) -> list[tuple[str, str, str, str, str]]:  # type: ignore[no-untyped-def]
-    """(text, label, annotator, source, key with the example id left out) of every vote."""
+    """(text, label, annotator, source, key with the example id left out and the label id
+    named) of every vote."""
     from sqlmodel import col, select
 
     from storage.models import Example, Label
@@ -49,10 +50,24 @@ def _annotations(ws, project: str) -> list[tuple[str, str, str, str, str]]:  # t
             .order_by(col(Annotation.id))
         ).all()
         return [
-            (text, name, a.annotator, a.source, a.idempotency_key.replace(str(a.example_id), "N"))
+            (
+                text,
+                name,
+                a.annotator,
+                a.source,
+                _key(a.idempotency_key, a.example_id, a.label_id, name),
+            )
             for text, name, a in rows
             if a.retracted_at is None
         ]
+
+
+def _key(key: str, example_id: int, label_id: int, name: str) -> str:
+    """An import vote's key, ``import:<example id>:<label id>``, as ``import:N:<label name>``:
+    the same in two projects, whose ids differ."""
+    kind, example, label = key.split(":")
+    assert (example, label) == (str(example_id), str(label_id)), key
+    return f"{kind}:N:{name}"
 
 
 def test_an_import_stores_its_labels_in_a_few_statements(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
