@@ -222,7 +222,8 @@ def claim_next_example(
     skipped by this annotator; examples waiting for a relabel or a second opinion come first.
     With ``audit`` the example is drawn uniformly at random instead, and marked as drawn for the
     audit stream until the pick is answered, skipped, released or expires (its label, if this
-    expert gives it, evaluates models: ``audit_labeled_ids``).
+    expert gives it, evaluates models: ``audit_labeled_ids``); when no unlabeled example is left
+    to draw, the queue's next one comes instead, as an ordinary delivery.
     """
     now = now or utcnow()
     hold_annotator(session=session, project_id=project_id, annotator=annotator)
@@ -240,6 +241,12 @@ def claim_next_example(
         close_assignment(session=session, assignment_id=open_one.id, status="released", now=now)
     for _ in range(_CLAIM_ATTEMPTS):
         example = _next_free_example(session, project_id, annotator, uniform=audit)
+        if example is None and audit:
+            # no unlabeled example left to draw (second opinions and relabels may still wait):
+            # the queue's next one. Returning None here stopped everyone for good: no delivery,
+            # so the count that made this an audit slot never moved past it.
+            audit = False
+            example = _next_free_example(session, project_id, annotator)
         if example is None:
             return None
         assert example.id is not None
