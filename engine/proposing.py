@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import taxonomy
+from engine.rare import MIN_EXAMPLES
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, LabelbotError, NotFoundError, StaleActionError
@@ -137,6 +138,7 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
             skipped_ids=[int(pool.example_ids[r]) for r in rows],
             rejected={tuple(json.loads(k)): v for k, v in decided.items()},
             seed=seed,
+            rare_minimum=int(found.settings.get("rare_minimum", MIN_EXAMPLES)),
         )
     now = utcnow()
     with session_scope(ws.db) as session:

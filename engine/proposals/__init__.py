@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from engine.proposals.additions import propose_additions
 from engine.proposals.base import Key, LabeledData, Proposal, out_of_fold_proba
 from engine.proposals.merges import Disagreement, confident_joint, propose_merges
-from engine.proposals.rare import rare_labels
+from engine.proposals.rare import FEW_EXAMPLES, MIN_EXAMPLES, rare_labels
 from engine.proposals.splits import propose_splits, split_views
 
 __all__ = [
@@ -54,8 +54,11 @@ def propose_all(
     skipped_ids: Sequence[int] | None = None,
     rejected: Mapping[Key, float] | None = None,
     seed: int = 0,
+    rare_minimum: int = MIN_EXAMPLES,
 ) -> list[Proposal]:
     """Every kind of proposal, highest score first, minus those rejected on as much evidence.
+    ``rare_minimum``: the labels a class needs to stop counting as too rare to learn (the
+    project's setting, as `labelbot status` and the queue read it).
 
     Out-of-fold probabilities are computed once and shared by the merge and rare-label checks.
     ``rejected`` maps a rejected proposal's key to its ``evidence_strength`` at rejection.
@@ -76,6 +79,7 @@ def propose_all(
             skipped_ids=skipped_ids,
             rejected=rejected,
             seed=seed,
+            rare_minimum=rare_minimum,
         )
 
 
@@ -88,6 +92,7 @@ def _propose_all(
     skipped_ids: Sequence[int] | None,
     rejected: Mapping[Key, float] | None,
     seed: int,
+    rare_minimum: int,
 ) -> list[Proposal]:
     if data.oof_proba is None and len(data.labels) > 1:
         proba = out_of_fold_proba(data.embeddings, data.labels, n_classes=data.n_classes, seed=seed)
@@ -96,7 +101,12 @@ def _propose_all(
     found = [
         *propose_merges(data, disagreements=disagreements, seed=seed, views=views),
         *propose_splits(data, seed=seed, views=views),
-        *rare_labels(data, seed=seed),
+        *rare_labels(
+            data,
+            min_examples=rare_minimum,
+            few_examples=max(FEW_EXAMPLES, rare_minimum),
+            seed=seed,
+        ),
     ]
     if skipped_embeddings is not None and len(skipped_texts):
         found += propose_additions(
