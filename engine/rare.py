@@ -46,6 +46,10 @@ SIM_CHUNK = 32_768  # candidate rows per similarity block: 32k x 500 examples is
 # were asked, and experts put them elsewhere (a label the data may not hold, or a name that says
 # little). Its neighbours take over from its first example; until then the cold start covers it.
 NAME_TRIES = 20
+# An unlabeled text this close (cosine) to a rare label's labeled example is a copy of it (the
+# encoder ignores case: "What are the exchange rates?" and its lower-case twin read 1.0): asking
+# it gathers nothing new, so it is not picked for the label.
+NEAR_COPY = 0.99
 
 
 def label_query(name: str, description: str = "") -> str:
@@ -186,6 +190,11 @@ class RareClassBoost:
         slots = min(n, math.floor(exact) + int(rng.random() < exact - math.floor(exact)))
         if slots == 0:
             return _no_picks()
+        if embeddings is not None:
+            candidates = _without_copies(embeddings, candidates,
+                                         labeled_idx[np.isin(labeled_y, rare)])  # fmt: skip
+            if len(candidates) == 0:
+                return _no_picks()
         need = self.minimum - counts[rare]
         depth = int(need.max()) + slots  # enough ranked rows per label to survive collisions
         sources: list[np.ndarray] = []  # (depth, len(rare)) candidate positions, best first
@@ -227,6 +236,20 @@ class RareClassBoost:
 def _no_picks() -> tuple[np.ndarray, np.ndarray]:
     """No rare-label picks: (rows, the label each was picked for), both empty."""
     return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+
+
+def _without_copies(
+    embeddings: np.ndarray, candidates: np.ndarray, labeled: np.ndarray
+) -> np.ndarray:
+    """``candidates`` less those within ``NEAR_COPY`` of an embedding of ``labeled`` rows."""
+    if len(labeled) == 0 or len(candidates) == 0:
+        return candidates
+    examples = _unit(np.asarray(embeddings[labeled], np.float32))
+    keep = np.ones(len(candidates), dtype=bool)
+    for s in range(0, len(candidates), SIM_CHUNK):
+        block = _unit(np.asarray(embeddings[candidates[s : s + SIM_CHUNK]], np.float32))
+        keep[s : s + len(block)] = (block @ examples.T).max(axis=1) < NEAR_COPY
+    return candidates[keep]
 
 
 def _nearest(

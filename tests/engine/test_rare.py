@@ -180,3 +180,27 @@ def test_label_query_reads_the_name_and_the_guidelines() -> None:
     assert label_query("age_limit", "  Minimum age to open an account ") == (
         "age limit: Minimum age to open an account"
     )
+
+
+def test_a_copy_of_a_labeled_example_is_not_picked_for_its_label() -> None:
+    """The encoder ignores case: an unlabeled lower-case twin of a rare label's labeled text
+    reads 1.0 and ranked first, asked "to find more examples" of a label it could not add to
+    (an audit saw 5 of 80 deliveries so). Copies are passed over, by neighbours and scores."""
+    X, y = _pool()
+    labeled = _labeled(y, rare_count=2)
+    twins = np.array([20, 70, 120])  # unlabeled rows made copies of class 7's labeled texts
+    X = X.copy()
+    X[twins[0]] = X[labeled[y[labeled] == 7][0]]
+    X[twins[1]] = X[labeled[y[labeled] == 7][1]]
+    X[twins[2]] = X[labeled[y[labeled] == 7][0]] * 1.0001  # within NEAR_COPY
+    probs = np.full((len(y), 8), 0.1, dtype=np.float32)
+    probs[twins, 7] = 0.99  # and the model is sure of them
+    strategy = RareClassBoost(base="random", share=0.5)
+    candidates = np.setdiff1d(np.arange(len(y)), labeled)
+    picks, for_label = strategy.select_explained(
+        probs=probs, candidates=candidates, n=10, embeddings=X, rng=np.random.default_rng(0),
+        labeled_idx=labeled, labeled_y=y[labeled], n_classes=8,
+    )  # fmt: skip
+    assert (for_label == 7).sum() >= 3  # the help still picks for class 7
+    assert not set(picks[for_label == 7].tolist()) & set(twins.tolist())
+    assert (y[picks[for_label == 7]] == 7).all()  # its real neighbours instead
