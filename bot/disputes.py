@@ -131,8 +131,13 @@ def open_if_disputed(services: Services, *, project: str, example_id: int) -> bo
         return False
 
 
-def post_all_disputes(services: Services) -> int:
+def post_all_disputes(services: Services, *, seen: dict[int, object] | None = None) -> int:
     """Open a thread for every unsettled disagreement that has none yet; how many opened.
+
+    With ``seen`` (the scheduler job's memory, kept between rounds), each open thread whose
+    votes changed since the last round is redrawn too: a vote or an Undo given outside Slack
+    (`labelbot label`, another process whose redraw failed). A vote in Slack redraws its thread
+    at once; the round after may redraw it once more, with the same content.
 
     A refusal is logged with the project, channel, example and error, and the admins told when
     it is theirs to fix (bot.digests.refused). One message refused goes on with the next; a
@@ -145,7 +150,10 @@ def post_all_disputes(services: Services) -> int:
         channel = project.channel_id
         if not channel:
             continue
-        for found in consensus.disagreements(services.ws, project.name):
+        every = consensus.disagreements(services.ws, project.name, include_settled=True)
+        for found in every:
+            if found.adjudicated is not None:
+                continue  # settled
             try:
                 opened += _open(services, project=project.name, channel=channel, found=found)
             except (SlackApiError, *CONNECTION_ERRORS) as exc:
@@ -153,7 +161,47 @@ def post_all_disputes(services: Services) -> int:
                                channel=channel, what="disagreement threads",
                                item=f"example {found.example_id}"):  # fmt: skip
                     break
+        if seen is not None:
+            _follow_votes(services, project=project.name, every=every, seen=seen)
     return opened
+
+
+def _follow_votes(
+    services: Services,
+    *,
+    project: str,
+    every: list[consensus.Disagreement],
+    seen: dict[int, object],
+) -> int:
+    """Redraw the project's unsettled threads whose votes changed since ``seen`` noted them
+    (the first sight only notes them); how many were redrawn. Slack's refusals are logged."""
+    by_example = {d.example_id: d for d in every}
+    redrawn = 0
+    for thread in disputes.dispute_threads(services.ws, project=project):
+        found = by_example.get(thread.example_id)
+        votes = None if found is None else tuple((v.annotator, v.label) for v in found.votes)
+        before = seen.get(thread.example_id, votes)
+        seen[thread.example_id] = votes
+        if before == votes or (found is not None and found.adjudicated is not None):
+            continue
+        redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
+    return redrawn
+
+
+def _redrawn(
+    services: Services, *, project: str, found: consensus.Disagreement | None, example_id: int
+) -> bool:
+    """:func:`_redraw`, and whether Slack took it: a refused token is raised (every update
+    would fail alike), any other refusal (a deleted root, say) logged."""
+    try:
+        _redraw(services, project=project, found=found, example_id=example_id)
+    except SlackApiError as exc:
+        if is_auth_error(exc):
+            raise
+        log.info("could not redraw the disagreement on example %d: Slack said %s",
+                 example_id, error_code(exc))  # fmt: skip
+        return False
+    return True
 
 
 def may_settle(
@@ -197,15 +245,7 @@ def refresh_threads(services: Services, *, project: str) -> int:
         found = by_example.get(thread.example_id)
         if found is not None and found.adjudicated is not None:
             continue  # settled: its message says so already
-        try:
-            _redraw(services, project=project, found=found, example_id=thread.example_id)
-        except SlackApiError as exc:
-            if is_auth_error(exc):
-                raise
-            log.info("could not redraw the disagreement on example %d: Slack said %s",
-                     thread.example_id, error_code(exc))  # fmt: skip
-            continue
-        redrawn += 1
+        redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
     return redrawn
 
 

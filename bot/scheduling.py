@@ -147,11 +147,13 @@ def _round_stopped(exc: Exception, what: str) -> None:
 
 def dispute_poster(services: Services) -> Callable[[], int]:
     """A job opening a thread for each disagreement none was opened for (after a label normally
-    does it; this catches those another process or a Slack failure missed)."""
+    does it; this catches those another process or a Slack failure missed), and redrawing a
+    thread whose votes changed outside Slack (it remembers each thread's votes in memory)."""
+    seen: dict[int, object] = {}
 
     def post() -> int:
         try:
-            return disputes.post_all_disputes(services)
+            return disputes.post_all_disputes(services, seen=seen)
         except (SlackApiError, *CONNECTION_ERRORS) as exc:
             _round_stopped(exc, "disagreement threads not opened")
             return 0

@@ -118,3 +118,36 @@ def test_a_disagreement_on_a_discussed_example_says_so_in_the_discussion(
     words = [m for m in bot.api.messages(CHANNEL) if m.get("thread_ts") == discussion["ts"]
              and m["ts"] != discussion["ts"]]  # fmt: skip
     assert len(words) == 1 and "The experts now disagree on this example" in words[0]["text"]
+
+
+def test_a_vote_given_outside_slack_redraws_the_thread_on_the_next_round(
+    bot: Bot, bank: Any
+) -> None:
+    """A third vote from the command line (or an Undo there) left the thread's root as it was
+    until the next vote in Slack; the scheduler's dispute job now redraws it, once."""
+    from bot.scheduling import dispute_poster
+    from engine import labeling
+
+    projects.update_settings(
+        bot.ws, project=PROJECT, multi_label_share=1.0, multi_label_k=3, audit_share=0.0
+    )
+    example = example_id(_vote(bot, ANA, LABELS[0]))
+    _vote(bot, BOB, LABELS[2], example)
+    job = dispute_poster(bot.services)
+    assert job() == 0  # the first round notes each thread's votes
+    updates = len(bot.api.calls("chat.update"))
+    assert job() == 0 and len(bot.api.calls("chat.update")) == updates  # nothing changed
+
+    task = labeling.next_task(bot.ws, project=PROJECT, annotator=CY)
+    assert task is not None and task.example_id == example
+    labeling.submit_label(bot.ws, project=PROJECT, example_id=example, label=LABELS[3],
+                          annotator=CY, source="cli", key="cli:cy")  # fmt: skip
+    assert f"<@{CY}>" not in str(_root(bot)["blocks"])
+
+    job()
+    root = _root(bot)
+    assert f"<@{CY}> chose *{LABELS[3]}*" in str(root["blocks"])
+    assert _settle_buttons(root) == [LABELS[0], LABELS[2], LABELS[3]]
+    redrawn = len(bot.api.calls("chat.update"))
+    job()
+    assert len(bot.api.calls("chat.update")) == redrawn  # once
