@@ -19,6 +19,7 @@ BOT_TOKEN_HOME = "the Bot User OAuth Token (xoxb-…, under OAuth & Permissions)
 APP_TOKEN_HOME = "an app-level token (xapp-…, under Basic Information → App-Level Tokens)"
 SECRET_HOME = "the Signing Secret (under Basic Information → App Credentials)"
 QUOTES = "\"'`“”‘’"
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 def _credential(value: SecretStr, *, kind: str) -> SecretStr:
@@ -31,11 +32,36 @@ def _credential(value: SecretStr, *, kind: str) -> SecretStr:
         raise PydanticCustomError(
             "malformed_credential", "is empty or holds spaces: paste {kind} alone", {"kind": kind}
         )
+    _refuse_quotes(raw)
+    return SecretStr(raw)
+
+
+def _refuse_quotes(raw: str) -> None:
     if raw[0] in QUOTES or raw[-1] in QUOTES:
         raise PydanticCustomError(
             "quoted_credential",
             "has quotes around it: remove them (a systemd EnvironmentFile or docker --env-file "
             "keeps quotes as part of the value)",
+        )
+
+
+def _api_token(value: SecretStr | None) -> SecretStr | None:
+    """LABELBOT_API_TOKEN as set, treated like a Slack credential: whitespace around it is
+    dropped (HTTP drops it from a header's value, so no client could send it: a trailing space
+    from a .env line locked every client out), quotes around it are refused, and set empty it
+    counts as not set (the REST API is off). A character no header can carry (a line break, a
+    non-ASCII letter) is refused too. The message never quotes the value."""
+    raw = value.get_secret_value().strip() if value is not None else ""
+    if not raw:
+        return None
+    _refuse_quotes(raw)
+    if any(not " " <= c <= "~" for c in raw):
+        raise PydanticCustomError(
+            "malformed_credential",
+            "holds a character an HTTP header cannot carry (a tab, a line break or a non-ASCII "
+            "one), so no client could send it: use at least 32 random characters, e.g. from "
+            "`{make}`",
+            {"make": MAKE_TOKEN},
         )
     return SecretStr(raw)
 
@@ -94,6 +120,11 @@ class SlackSettings(Settings):
         validation_alias="LABELBOT_OUTBOX_INTERVAL",
         description="Seconds between retries of undelivered messages (0: off)",
     )
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _api_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        return _api_token(value)
 
     @field_validator("slack_bot_token", mode="after")
     @classmethod
@@ -155,6 +186,15 @@ class _SlackCredentials(Settings):
     slack_signing_secret: SecretStr | None = Field(
         default=None, validation_alias="SLACK_SIGNING_SECRET"
     )
+    # as SlackSettings reads it: one with only spaces is not set, one in quotes is refused
+    api_token: SecretStr | None = Field(  # type: ignore[assignment]
+        default=None, validation_alias="LABELBOT_API_TOKEN"
+    )
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _api_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        return _api_token(value)
 
 
 def get_serve_settings() -> tuple[SlackSettings, bool]:

@@ -111,7 +111,10 @@ class Settings(BaseSettings):
 
     def database_shown(self) -> str:
         """DATABASE_URL as a message should show it: a SQLite file by its absolute path, a
-        PostgreSQL password hidden."""
+        password hidden, in the user info or as a query parameter (``?password=``, which libpq
+        takes too)."""
+        from storage.db import masked_url
+
         try:
             url = make_url(self.database_url)
         except Exception:
@@ -119,7 +122,7 @@ class Settings(BaseSettings):
         path = self.sqlite_file()
         if path is not None:
             url = url.set(database=str(path))
-        return url.render_as_string(hide_password=True)
+        return masked_url(url.render_as_string(hide_password=True))
 
 
 def sqlite_file(database_url: str) -> Path | None:

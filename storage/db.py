@@ -9,10 +9,12 @@ a PostgreSQL lock or statement timeout) is a one-line ConflictError, not the dri
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -77,7 +79,9 @@ def masked_url(url: str) -> str:
     """``url`` with its password as ``***``, even when it does not parse (where sqlalchemy's
     ``render_as_string(hide_password=True)`` cannot help). A URL that does not parse is most
     often one whose password has an unescaped ``@``, ``/``, ``:`` or ``#``: so the user info is
-    everything after ``://`` up to the *last* ``@``, and all of it after its first ``:`` goes."""
+    everything after ``://`` up to the *last* ``@``, and all of it after its first ``:`` goes.
+    A password given as a query parameter (``?password=``, ``?sslpassword=``) goes too."""
+    url = _QUERY_PARAM.sub(_mask_param, url)
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url
@@ -86,6 +90,21 @@ def masked_url(url: str) -> str:
         return url
     user, colon, _ = userinfo.partition(":")
     return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"
+
+
+# A query parameter, up to the next "&" (a "#" may be part of an unescaped password). libpq
+# takes any connection keyword there, password and sslpassword (the client key's passphrase)
+# among them: https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS
+_QUERY_PARAM = re.compile(r"([?&])([^=&]*)=([^&]*)")
+
+
+def _mask_param(match: re.Match[str]) -> str:
+    """A query parameter with its value as ``***`` when its name (percent-decoded, as libpq and
+    sqlalchemy read it; in any case) holds "password"."""
+    sep, key, value = match.groups()
+    if "password" in unquote_plus(key).lower():
+        value = "***"
+    return f"{sep}{key}={value}"
 
 
 def _host_and_path(parsed: URL) -> str:

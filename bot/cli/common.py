@@ -18,7 +18,7 @@ from typer.core import TyperCommand
 from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
-from storage.db import busy_error
+from storage.db import busy_error, masked_url
 from storage.errors import (
     DISK_ERRNOS,
     ConfigurationError,
@@ -277,8 +277,8 @@ def workspace(*, create: bool = False) -> Workspace:
         given = settings.database_url.split("///", 1)[-1]
         relative = "" if given.startswith(("/", "~")) else ", relative to the current directory"
         raise MissingDatabase(
-            f"no database at {path} (DATABASE_URL {settings.database_url}{relative}); nothing "
-            "was created: run labelbot where its database is, or set DATABASE_URL "
+            f"no database at {path} (DATABASE_URL {masked_url(settings.database_url)}{relative}); "
+            "nothing was created: run labelbot where its database is, or set DATABASE_URL "
             "(`labelbot init` creates a new one)"
         )
     return Workspace.open(settings)
