@@ -27,6 +27,7 @@ from engine.evaluation import (
     waiting_note,
 )
 from engine.forecast import (
+    MIN_AUDIT_LABELS,
     MIN_POINTS,
     Forecast,
     StopAdvice,
@@ -299,11 +300,18 @@ def _forecast(
     curve: list[CurvePoint], cv_curve: list[CurvePoint], current: int | None = None
 ) -> tuple[Forecast, str]:
     """The forecast fit to one kind of point, and which: the audit points when there are
-    :data:`MIN_POINTS` since the latest taxonomy change, else the cross-validated ones (CV on
-    the queue's picks reads low, and more so early: mixed with audit points it makes the curve
-    look steeper than it is). Points from before a taxonomy change measured other classes.
-    ``current``: the training labels the labels still needed count from (the latest model's)."""
-    audit = [p for p in curve if p.source == "audit" and not p.before_change]
+    :data:`MIN_POINTS` since the latest taxonomy change that each rest on
+    :data:`MIN_AUDIT_LABELS` audit labels, else the cross-validated ones (CV on the queue's
+    picks reads low, and more so early: mixed with audit points it makes the curve look steeper
+    than it is). An audit point is scored on the audit labels of its model's day: the first
+    rest on a handful, and a few lucky 100%s read as a falling curve. Points from before a
+    taxonomy change measured other classes. ``current``: the training labels the labels still
+    needed count from (the latest model's)."""
+    audit = [
+        p
+        for p in curve
+        if p.source == "audit" and not p.before_change and (p.measured_on or 0) >= MIN_AUDIT_LABELS
+    ]
     if len(audit) >= MIN_POINTS:
         basis, kind, points = audit, "audit", "audit-set points"
     else:
@@ -318,7 +326,14 @@ def _forecast(
         points=points,
         unit="training labels",
         current=current,
+        measured_on=[p.measured_on or 0 for p in basis] if bounded else None,
     )
+    scored = [p for p in curve if p.source == "audit" and not p.before_change]
+    if kind == "cv" and len(scored) > len(audit):
+        # the chart shows audit points the forecast does not read: say why
+        fc = dataclasses.replace(fc, message=(
+            f"{fc.message} Audit-set points count once a model is scored on {MIN_AUDIT_LABELS} "
+            f"audit labels: {len(audit)} so far, {MIN_POINTS} needed."))  # fmt: skip
     earlier = sum(p.before_change for p in cv_curve)
     if not fc.ok and earlier:
         # the models before the change are left out: say so, or "0 models" reads as a bug

@@ -6,10 +6,19 @@ later points more as they are measured on more labels. ``a`` is the plateau: wha
 to with unlimited labels of this kind. Fits never raise: a :class:`Forecast` says in ``message``
 when there are too few points or the curve does not fit.
 
-The forecast's range comes from the points' own uncertainty. Every model is scored on the same
-audit labels (all collected so far), so their luck is shared: an audit sample that happens to be
-easy lifts every point at once. The range is therefore the curve refit to the lower ends of all
-the points' 90% intervals and to all their upper ends (one shared draw of that luck, at each end
+Audit points are not all alike. Each model is scored on the audit labels of its day (all those
+collected so far), so the audit set grows with the labels and the first points rest on a handful:
+100% on 2 audit labels has a 90% interval of 43%–100%, and a model at 95% scores 100% on 16 labels
+about half the time. The digest counts an audit point only once it rests on
+:data:`MIN_AUDIT_LABELS` (fewer than :data:`MIN_POINTS` such points: the cross-validated ones
+instead), and the fit weighs each point by the audit labels it rests on (``measured_on``; the
+binomial variance falls as 1/n). The points share their earlier audit labels, so they are not
+independent draws: a fall from a lucky early 100% to a later 96% is the early luck diluted, not
+the model getting worse. A curve therefore counts as falling only when its slope is below
+:data:`FALLING_SLOPE` by more than the points' own binomial noise explains.
+
+The forecast's range comes from the points' own uncertainty: the curve refit to the lower ends of
+all the points' 90% intervals and to all their upper ends (the luck the points share, at each end
 of its 90% range) — and never narrower than the latest point's own interval, placed around the
 forecast. That floor matters because the audit set grows with the labels: its intervals shrink
 from point to point even when accuracy stands still (100% on 2, 5, 7, 10 audit labels has lower
@@ -21,6 +30,11 @@ labels exist, and a forecast is made before they do. So the range at every label
 least the latest interval's half-widths below and above the forecast (the curve shifted down and
 up by them, :attr:`Forecast.spread`). The range does not cover a curve that bends differently
 from a power law; ``bench/forecast.py`` measures how often it held the accuracy later reached.
+
+The labels still needed are given only when the evidence can say something: not when the range
+runs from "already there" to "out of reach" (any figure between is the fit's whim), nor when the
+curve reaches the target only past :data:`EXTRAPOLATION_LIMIT` times today's labels (a power law
+fit to the labels so far, extrapolated over more than a decade of them, is a guess).
 
 The stop signal needs three things at once: the forecast plateau is near (current accuracy within
 a couple of points of it); the model has stopped changing its mind: successive models' argmax
@@ -42,6 +56,8 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from storage.errors import InvalidInputError
 
 __all__ = [
+    "EXTRAPOLATION_LIMIT",
+    "MIN_AUDIT_LABELS",
     "Forecast",
     "StopAdvice",
     "fit_learning_curve",
@@ -63,6 +79,15 @@ OPEN_CEILING = 0.995  # a fit pinned at the bound a = 1 has not seen the curve b
 # audit share that is 250 to 1,000 labels: a project is not told to stop before it could know.
 # Matching the 2-point gap instead would need ~600 audit labels at 90%: no project would ever stop.
 MAX_STOP_INTERVAL = 0.10
+Z90 = 1.645  # the normal quantile of a two-sided 90% interval, as the audit's intervals use
+# An audit point counts for the forecast once it rests on this many audit labels. A perfect score
+# on n labels has Wilson's 90% lower end n / (n + 1.645^2): 43% on 2, 79% on 10, 88% on 20. On
+# fewer than 20 a 100% cannot tell a model at a 90% target from one at 80%, and such points are
+# the ones that read 100% by luck. (The stop signal asks for more, 25 at 100%: it claims more.)
+MIN_AUDIT_LABELS = 20
+# Labels still needed are not quoted beyond this multiple of the labels so far: the curve is fit
+# to one decade of label counts at best, and a power law read further out is a guess.
+EXTRAPOLATION_LIMIT = 10
 
 
 def _power_law(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
@@ -157,19 +182,39 @@ class Forecast:
         if measured is not None and measured >= target:
             return f"{self.message} The latest model already measures {measured:.0%}."
         need = self.labels_to_reach(target)
+        bounds = self.labels_to_reach_range(target)
+        unknown = self._unforecastable(need, bounds)
+        if unknown:
+            return (f"{self.message} Too early to forecast the {self.unit} needed to reach "
+                    f"{target:.0%}: {unknown}.")  # fmt: skip
         if need is None:
             return f"{self.message} {target:.0%} looks out of reach: plateau ≈ {self.plateau:.0%}."
         more = need - self.current_labels
         if more <= 0:
             return f"{self.message} The model is already at about {target:.0%}."
         span = ""
-        bounds = self.labels_to_reach_range(target)
         if bounds is not None:
             ahead = bounds[0] - self.current_labels
             fewest = _round(ahead) if ahead > 0 else "0"
             most = "out of reach" if bounds[1] is None else _round(bounds[1] - self.current_labels)
             span = f" (range {fewest} to {most})" if fewest != most else ""
         return f"{self.message} About {_round(more)} more {self.unit} to reach {target:.0%}{span}."
+
+    @property
+    def _horizon(self) -> int:
+        """The most total labels a figure is quoted for (:data:`EXTRAPOLATION_LIMIT`)."""
+        return EXTRAPOLATION_LIMIT * max(self.current_labels, 1)
+
+    def _unforecastable(self, need: int | None, bounds: tuple[int, int | None] | None) -> str:
+        """Why the labels still needed cannot be told from this evidence; "" when they can."""
+        # the model may be there already or never get there: any figure is the fit's whim
+        already = bounds is not None and bounds[0] <= self.current_labels
+        if already and bounds is not None and (bounds[1] is None or bounds[1] > self._horizon):
+            return "the evidence allows anything from none to out of reach"
+        if need is not None and need > self._horizon:
+            today = f"{self.current_labels:,} {self.unit}"
+            return f"the curve gets there only past {EXTRAPOLATION_LIMIT}× today's {today}"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -189,6 +234,7 @@ def fit_learning_curve(
     points: str = "points",
     unit: str = "labels",
     current: int | None = None,
+    measured_on: Sequence[int] | None = None,
 ) -> Forecast:
     """Fit ``acc(n) = a - b n^-c`` (bounded; later points weigh more); never raises.
 
@@ -199,16 +245,27 @@ def fit_learning_curve(
     ``low`` / ``high``: each point's 90% interval ends; with them the forecast has a range (the
     curve refit to all the lower ends and to all the upper ends, never narrower than the latest
     point's interval). ``points`` names the points in the message ("audit points"), ``unit``
-    what ``labels`` counts ("training labels")."""
+    what ``labels`` counts ("training labels").
+
+    ``measured_on``: the audit labels each point's accuracy rests on. With it the points weigh
+    by those (not by their training labels) and a curve counts as falling only beyond their
+    binomial noise (see the module docstring)."""
     n = np.asarray(labels, dtype=float)
     acc = np.asarray(accuracy, dtype=float)
     keep = np.isfinite(n) & np.isfinite(acc) & (n > 0)
+    size = None
+    if measured_on is not None and len(measured_on) == len(acc):
+        size = np.asarray(measured_on, dtype=float)
+        keep &= np.isfinite(size) & (size > 0)
     ends = None
     if low is not None and high is not None and len(low) == len(high) == len(acc):
         lo, hi = np.asarray(low, dtype=float)[keep], np.asarray(high, dtype=float)[keep]
         if np.isfinite(lo).all() and np.isfinite(hi).all():
             ends = lo, hi
     n, acc = n[keep], acc[keep]
+    # what a point's noise scales with: its audit labels when known, else its training labels
+    # (a cross-validated score rests on all of them)
+    weight = n if size is None else size[keep]
     if current is None:
         current = int(n.max()) if n.size else 0
     if n.size < MIN_POINTS or np.unique(n).size < MIN_DISTINCT_COUNTS:
@@ -216,18 +273,18 @@ def fit_learning_curve(
             f"Too few points to forecast yet ({counted(n.size, 'model')} at "
             f"{counted(np.unique(n).size, 'label count')}; need {MIN_POINTS} at "
             f"{MIN_DISTINCT_COUNTS} or more label counts)."))  # fmt: skip
-    a, b, c, how = _fit(n, acc)
+    a, b, c, how = _fit(n, acc, weight)
     # a curve that falls with more labels (noisy early scores, a changing taxonomy) has no
     # power-law reading; a flat one does: it is at its plateau (noise may tilt it a little)
-    sigma = 1 / np.sqrt(n / n.max())
-    slope = np.polyfit(np.log(n), acc, 1, w=1 / sigma)[0]
-    if not (np.isfinite(a) and np.isfinite(b)) or slope < -FALLING_SLOPE:
+    falling = _falls(n, acc, weight, audit=size is not None)
+    if not (np.isfinite(a) and np.isfinite(b)) or falling:
+        on = "" if points == "points" else f" on the {points}"
         return Forecast(ok=False, current_labels=current, message=(
-            "No forecast: accuracy is not rising with labels."))  # fmt: skip
+            f"No forecast: accuracy{on} is not rising with labels."))  # fmt: skip
     a = min(float(a), 1.0)
     low_fit = high_fit = spread = None
     if ends is not None:
-        low_fit, high_fit = (_fit(n, np.clip(e, 0.0, 1.0))[:3] for e in ends)
+        low_fit, high_fit = (_fit(n, np.clip(e, 0.0, 1.0), weight)[:3] for e in ends)
         # the latest point's interval (the one measured on the most audit labels; the last of
         # several at the same count): today's evidence, which no later label sharpens
         last = int(np.flatnonzero(n == n.max())[-1])
@@ -244,11 +301,39 @@ def fit_learning_curve(
     return replace(fc, message=message)
 
 
-def _fit(n: np.ndarray, acc: np.ndarray) -> tuple[float, float, float, str]:
-    """(a, b, c, how): the weighted power-law fit, or a fixed-exponent one when that fails."""
+def _falls(n: np.ndarray, acc: np.ndarray, weight: np.ndarray, *, audit: bool) -> bool:
+    """Whether accuracy falls with labels: the weighted slope against log labels is below
+    -:data:`FALLING_SLOPE` and, for audit points (``weight``: their audit labels), its 90%
+    interval is below zero too: lucky early scores on a few audit labels are no fall."""
+    x = np.log(n)
+    w = weight / weight.max()  # 1 / sigma^2, up to a factor
+    slope = float(np.polyfit(x, acc, 1, w=np.sqrt(w))[0])
+    if slope >= -FALLING_SLOPE or not audit:
+        return slope < -FALLING_SLOPE
+    # each point's binomial variance p(1-p)/n at the points' common accuracy (Agresti-Coull's
+    # pseudo-counts keep it above zero at 100%); the slope's standard error follows from them.
+    # Points sharing audit labels are treated as independent: that overstates the noise of a
+    # fall between them, so a curve is called falling only on clear evidence.
+    top = float(weight.max())
+    mean = float(np.average(acc, weights=weight))
+    p = (mean * top + Z90**2 / 2) / (top + Z90**2)
+    inverse_var = weight / (p * (1 - p))
+    centre = float(np.average(x, weights=inverse_var))
+    spread = float(np.sum(inverse_var * (x - centre) ** 2))
+    if spread <= 0:
+        return False
+    return slope + Z90 / math.sqrt(spread) < 0
+
+
+def _fit(
+    n: np.ndarray, acc: np.ndarray, weight: np.ndarray | None = None
+) -> tuple[float, float, float, str]:
+    """(a, b, c, how): the weighted power-law fit, or a fixed-exponent one when that fails.
+    ``weight``: what each point's noise scales with (its training labels when not given)."""
     # sigma ~ 1/sqrt(n): a score measured on more labels is less noisy, and the later points are
     # the ones that say where the curve is heading
-    sigma = 1 / np.sqrt(n / n.max())
+    w = n if weight is None else weight
+    sigma = 1 / np.sqrt(w / w.max())
     a0 = min(1.0, acc.max() + 0.02)
     b0 = max(a0 - acc.min(), 1e-3) * n.min() ** FALLBACK_EXPONENT
     try:
