@@ -9,6 +9,13 @@
   A text takes the spread label distribution of its k nearest pool items. Spreading uses the
   unlabeled pool, which helps most when few labels are known; whether it helps depends on the
   data, so ``kind="auto"`` chooses by cross-validation on the labeled set only.
+
+Calibration, so that a confidence reads as the chance of being right on the project's traffic
+(bench/calibration.py): the head's temperature is fit on out-of-fold rows and shrunk towards a
+prior when they are few; the blend gets its own temperature (label spreading's distributions are
+diffuse: the 50/50 average was 0.1-0.25 under-confident from 200 labels on); and a text may belong
+to a class with no label yet, which the model can only get wrong: that chance, the "unseen share",
+is taken off every labeled class's probability and spread evenly over the never-labeled ones.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ __all__ = [
     "load_model",
     "stratified_folds",
     "train_model",
+    "unseen_share",
 ]
 
 KINDS = ("auto", "linear", "blend")
@@ -45,9 +53,16 @@ MIN_LABELS_PER_CLASS_FOR_BLEND = 2.0  # below this, CV cannot compare kinds reli
 CV_FOLDS = 3  # folds for temperature fitting and kind selection: cheap and enough to rank two kinds
 L2_C = 10.0  # inverse L2 strength as in sklearn's LogisticRegression(C=10), the measured anchor
 ABSENT_LOGIT = -30.0  # bias of classes with no examples: probability ~1e-13, never argmax
-# Fewer out-of-fold rows than this fit no temperature (T=1): 2-5 rows fit T anywhere from 0.05 to
-# 0.2 on Banking77 (confidence 0.97 at accuracy 0.54); from ~12 rows T stayed near the best one.
-MIN_TEMPERATURE_ROWS = 10
+# The out-of-fold temperature is shrunk towards a prior, weighted like this many rows: 2-6 rows fit
+# T anywhere from 0.05 to 0.4 on Banking77, and T=1 (the former fallback below 10 rows) left a
+# first model 0.3 under-confident, 0.3 over-confident one label later. The priors are what
+# 100-1,000 Banking77 labels fit (T 0.3-0.5, blend 0.67-0.81); CLINC150 only checks them.
+PRIOR_TEMPERATURE = 0.3
+PRIOR_BLEND_TEMPERATURE = 0.75
+PRIOR_ROWS = 10.0
+# The unseen share stays below this fraction of the never-labeled classes' share of all classes:
+# then each never-labeled class gets less than any row's top labeled class (never the argmax).
+MAX_UNSEEN_OF_ABSENT = 0.98
 SPREAD_ALPHA = 0.9  # Zhou et al.'s alpha: how far labels travel (0.9**30 ~ 0.04 after 30 steps)
 SPREAD_STEPS = 30
 PROBA_CHUNK = 65_536  # rows scored at a time
@@ -63,6 +78,10 @@ class Model:
     weight: np.ndarray  # (d, C)
     bias: np.ndarray  # (C,)
     temperature: float = 1.0
+    # The blend's own temperature, on its log-probabilities (1: none); see calibrate_blend.
+    blend_temperature: float = 1.0
+    # Probability that a text's class has no label yet, spread over those classes (unseen_share).
+    unseen: float = 0.0
     pool: np.ndarray | None = None  # (n_pool, d) for the blend
     spread: np.ndarray | None = None  # (n_pool, C) row-normalised label-spreading distributions
     k: int = 10
@@ -97,7 +116,8 @@ class Model:
         if self.kind == "blend" and self.pool is not None and self.spread is not None:
             idx, sim = knn(X, self.pool, k=self.k)
             proba = _blend(proba, _neighbour_spread(self.spread, idx, sim))
-        return proba
+            calibrate_blend(proba, self.absent(), self.blend_temperature)
+        return add_unseen(proba, self.absent(), self.unseen)
 
     def predict_proba_pool(self) -> np.ndarray:
         """Probabilities for the pool the model was trained with (no neighbour search needed)."""
@@ -106,7 +126,12 @@ class Model:
         proba = self.linear_proba(self.pool)
         if self.kind == "blend" and self.spread is not None:
             proba = _blend(proba, self.spread)
-        return proba
+            calibrate_blend(proba, self.absent(), self.blend_temperature)
+        return add_unseen(proba, self.absent(), self.unseen)
+
+    def absent(self) -> np.ndarray:
+        """Classes the model was trained without (no label yet)."""
+        return absent_classes(self.bias, self.weight)
 
     def save(self, path: Path) -> None:
         """Write an .npz of plain arrays atomically (temporary file + os.replace); no pickle.
@@ -122,6 +147,8 @@ class Model:
             "weight": self.weight,
             "bias": self.bias,
             "temperature": np.array(self.temperature),
+            "blend_temperature": np.array(self.blend_temperature),
+            "unseen": np.array(self.unseen),
             "k": np.array(self.k),
         }
         if self.encoder is not None:
@@ -187,11 +214,18 @@ def load_model(path: Path) -> Model:
             weight=data["weight"],
             bias=data["bias"],
             temperature=float(data["temperature"]),
+            # files written before these were kept: the probabilities they gave then
+            blend_temperature=_scalar(data, "blend_temperature", 1.0),
+            unseen=_scalar(data, "unseen", 0.0),
             pool=pool,
             spread=spread,
             k=int(data["k"]),
             encoder=str(data["encoder"]) if "encoder" in data.files else None,
         )
+
+
+def _scalar(data: np.lib.npyio.NpzFile, key: str, default: float) -> float:
+    return float(data[key]) if key in data.files else default
 
 
 def train_model(
@@ -213,7 +247,8 @@ def train_model(
     ``labeled_idx`` says which pool rows ``X`` are (found by exact match in the pool when omitted).
     ``kind="auto"`` picks linear vs blend by cross-validation on the labeled set.
     ``warm_start`` (the previous round's model) makes retraining ~10x faster (0.3 s at 10k labels x
-    77 classes); ``temperature`` reuses a known temperature instead of refitting it on 3 folds.
+    77 classes); ``temperature`` reuses a known temperature instead of refitting it on 3 folds
+    (and, with a blend ``warm_start``, its blend temperature). The unseen share is always new.
     """
     X, y = _check_inputs(X, y, n_classes=n_classes, kind=kind)
     if kind != "linear" and pool is not None:
@@ -224,15 +259,29 @@ def train_model(
         kind = choose_kind(
             X, y, n_classes=n_classes, graph=graph, labeled_idx=labeled_idx, seed=seed
         )
-    if temperature is None:
-        temperature = _oof_temperature(X, y, n_classes=n_classes, seed=seed)
+    blend_temperature = None
+    if temperature is not None and warm_start is not None and warm_start.kind == "blend":
+        blend_temperature = warm_start.blend_temperature
+    if temperature is None or (kind == "blend" and blend_temperature is None):
+        blend_graph = None
+        if kind == "blend" and graph is not None and labeled_idx is not None:
+            blend_graph = (graph, labeled_idx)
+        fit_t, blend_temperature = _oof_temperatures(
+            X, y, n_classes=n_classes, seed=seed, temperature=temperature, blend=blend_graph
+        )
+        temperature = fit_t if temperature is None else temperature
     if warm_start is not None and warm_start.weight.shape == (X.shape[1], n_classes):
         init = (warm_start.weight, warm_start.bias)
         weight, bias = fit_linear(X, y, n_classes=n_classes, init=init, max_iter=WARM_ITERS)
     else:
         weight, bias = fit_linear(X, y, n_classes=n_classes)
     model = Model(
-        kind="linear", n_classes=n_classes, weight=weight, bias=bias, temperature=temperature
+        kind="linear",
+        n_classes=n_classes,
+        weight=weight,
+        bias=bias,
+        temperature=temperature,
+        unseen=unseen_share(y, n_classes=n_classes),
     )
     if kind == "blend":
         if graph is None or labeled_idx is None:
@@ -241,6 +290,7 @@ def train_model(
         model.pool = graph.pool
         model.k = graph.k
         model.spread = spread_labels(graph, labeled_idx, y, n_classes=n_classes)
+        model.blend_temperature = blend_temperature if blend_temperature is not None else 1.0
     return model
 
 
@@ -287,28 +337,114 @@ def scale_bias(bias: np.ndarray, weight: np.ndarray, temperature: float) -> np.n
     return out
 
 
-def _oof_temperature(X: np.ndarray, y: np.ndarray, *, n_classes: int, seed: int) -> float:
-    """Temperature fit on out-of-fold logits, so it calibrates the head on texts it has not seen.
+def unseen_share(y: np.ndarray, *, n_classes: int) -> float:
+    """Estimated chance that a new text's class has no label yet.
+
+    Good's (1953) estimate of the unseen mass, the share of labels whose class has one label
+    (also the share of out-of-fold rows whose class their fold never saw: folds deal a class's
+    labels round-robin), holds for a random sample. Picks made for diversity (the cold start's
+    k-means) are mostly singletons and would read as nearly all unseen, so it is capped by the
+    never-labeled classes' share of all classes, the estimate when nothing says which classes
+    are common; on a random sample that one is the larger (common classes are labeled first).
+    """
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
+    absent = float((counts == 0).sum()) / n_classes
+    singletons = float((counts == 1).sum()) / max(len(y), 1)
+    return min(singletons, MAX_UNSEEN_OF_ABSENT * absent)
+
+
+def add_unseen(proba: np.ndarray, absent: np.ndarray, unseen: float) -> np.ndarray:
+    """Scale every labeled class by ``1 - unseen`` and share ``unseen`` evenly among the
+    ``absent`` classes, in place (row chunks: no pool-sized temporaries). One scalar per model:
+    every row's ranking of classes, and the ranking of rows by margin, stay as they were."""
+    if unseen <= 0 or not absent.any():
+        return proba
+    cols = np.flatnonzero(absent)
+    for start in range(0, len(proba), PROBA_CHUNK):
+        block = proba[start : start + PROBA_CHUNK]
+        block *= np.float32(1 - unseen)
+        block[:, cols] = np.float32(unseen / len(cols))
+    return proba
+
+
+def calibrate_blend(proba: np.ndarray, absent: np.ndarray, temperature: float) -> np.ndarray:
+    """Rows p of a blend become p ** (1/T), renormalised, in place: temperature scaling of its
+    log-probabilities. Never-labeled classes are set to 0 (the unseen share is added later)."""
+    proba[:, absent] = 0.0
+    if temperature == 1.0:
+        return proba
+    for start in range(0, len(proba), PROBA_CHUNK):
+        block = proba[start : start + PROBA_CHUNK]
+        np.power(block, np.float32(1 / temperature), out=block)
+        block /= np.maximum(block.sum(axis=1, keepdims=True), np.float32(1e-30))
+    return proba
+
+
+def shrunk_temperature(
+    logits: np.ndarray, y: np.ndarray, *, fixed: np.ndarray | None, prior: float
+) -> float:
+    """:func:`fit_temperature` on ``logits``, its log shrunk towards ``log(prior)`` as if the
+    prior had been fit on ``PRIOR_ROWS`` rows: no rows give the prior, many give the fit, and
+    no row count is a cliff between them."""
+    if len(y) == 0:
+        return prior
+    fit = fit_temperature(logits, y, fixed=fixed)
+    weight = len(y) / (len(y) + PRIOR_ROWS)
+    return float(np.exp(weight * np.log(fit) + (1 - weight) * np.log(prior)))
+
+
+def _oof_temperatures(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    seed: int,
+    temperature: float | None = None,
+    blend: tuple[PoolGraph, np.ndarray] | None = None,
+) -> tuple[float, float | None]:
+    """The head's temperature (``temperature`` when known) and, given the pool graph and the
+    labeled rows' pool indices, the blend's, both fit on out-of-fold rows.
 
     Only rows whose class the fold's head was trained on count: a class's single example sits in
     one fold's test set, where its class is absent (``ABSENT_LOGIT``), and such rows' huge loss
-    would push T to its cap. With fewer than ``MIN_TEMPERATURE_ROWS`` such rows, T is 1.
+    pushed T to its cap (every row near uniform). Those texts are what :func:`unseen_share`
+    accounts for instead.
     """
-    folds = _folds(y, seed=seed)
-    logits, targets, fixed = [], [], []
-    for train, test in folds:
-        seen = np.isin(y[test], y[train])
-        if not seen.any():
-            continue
-        w, b = fit_linear(X[train], y[train], n_classes=n_classes)
-        logits.append(linear_logits(X[test[seen]], w, b))
-        targets.append(y[test[seen]])
-        fixed.append(np.broadcast_to(absent_classes(b, w), logits[-1].shape))
-    if sum(len(t) for t in targets) < MIN_TEMPERATURE_ROWS:
-        return 1.0
-    return fit_temperature(
-        np.concatenate(logits), np.concatenate(targets), fixed=np.concatenate(fixed)
+    folds = []
+    for train, test in _folds(y, seed=seed):
+        seen = test[np.isin(y[test], y[train])]
+        if len(seen):
+            w, b = fit_linear(X[train], y[train], n_classes=n_classes)
+            folds.append((train, seen, w, b))
+    if temperature is None:
+        logits = [linear_logits(X[seen], w, b) for _, seen, w, b in folds]
+        fixed = [np.broadcast_to(absent_classes(b, w), z.shape) for (*_, w, b), z in
+                 zip(folds, logits, strict=True)]  # fmt: skip
+        temperature = shrunk_temperature(
+            np.concatenate(logits) if logits else np.empty((0, n_classes)),
+            np.concatenate([y[seen] for _, seen, _, _ in folds]) if folds else np.empty(0, int),
+            fixed=np.concatenate(fixed) if fixed else None,
+            prior=PRIOR_TEMPERATURE,
+        )
+    if blend is None:
+        return temperature, None
+    graph, labeled_idx = blend
+    logp, targets, absent = [], [], []
+    for train, seen, w, b in folds:
+        p_lin = softmax(linear_logits(X[seen], w / temperature, scale_bias(b, w, temperature)))
+        spread = spread_labels(graph, labeled_idx[train], y[train], n_classes=n_classes)
+        gone = absent_classes(b, w)
+        p = calibrate_blend(_blend(p_lin, spread[labeled_idx[seen]]), gone, 1.0)
+        logp.append(np.log(np.maximum(p, 1e-30)))
+        targets.append(y[seen])
+        absent.append(np.broadcast_to(gone, p.shape))
+    blend_t = shrunk_temperature(
+        np.concatenate(logp) if logp else np.empty((0, n_classes)),
+        np.concatenate(targets) if targets else np.empty(0, int),
+        fixed=np.concatenate(absent) if absent else None,
+        prior=PRIOR_BLEND_TEMPERATURE,
     )
+    return temperature, blend_t
 
 
 def _folds(y: np.ndarray, *, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

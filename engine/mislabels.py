@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.classifier import (
-    MIN_TEMPERATURE_ROWS,
+    PRIOR_TEMPERATURE,
     absent_classes,
     fit_linear,
-    fit_temperature,
     linear_logits,
+    shrunk_temperature,
     softmax,
     stratified_folds,
 )
@@ -70,8 +70,10 @@ def out_of_fold_proba(
     pooled out-of-fold logits (Guo et al. 2017) so ``confidence`` reads as a probability, as the
     product's classifier fits it: on the rows whose class their fold's head was trained on (a
     class's only example is absent from its own fold, and such rows' loss pushed T to 8-20:
-    every probability near uniform, no review ever confident), T=1 under
-    ``MIN_TEMPERATURE_ROWS`` of them, and classes a head never saw stay at ``ABSENT_LOGIT``.
+    every probability near uniform, no review ever confident), shrunk towards the classifier's
+    prior when they are few, and classes a head never saw stay at ``ABSENT_LOGIT``. No unseen
+    share is added: every row here is of a labeled class, and the question is whether its
+    label is right, not whether its class has labels.
     """
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)
@@ -89,9 +91,9 @@ def out_of_fold_proba(
         logits[test] = linear_logits(X[test], weight, bias)
         fixed[test] = absent_classes(bias, weight)
         seen[test] = np.isin(y[test], y[train])
-    temperature = 1.0
-    if seen.sum() >= MIN_TEMPERATURE_ROWS:
-        temperature = fit_temperature(logits[seen], y[seen], fixed=fixed[seen])
+    temperature = shrunk_temperature(
+        logits[seen], y[seen], fixed=fixed[seen], prior=PRIOR_TEMPERATURE
+    )
     return softmax(np.where(fixed, logits, logits / temperature))
 
 

@@ -44,7 +44,11 @@ def test_classes_with_zero_or_one_example() -> None:
     model = train_model(X[keep], y[keep], n_classes=6, kind="auto")  # classes 3, 4, 5: no examples
     proba = model.predict_proba(X)
     assert proba.shape == (len(X), 6)
-    assert proba[:, 3:].max() < 1e-6
+    # one singleton in 41 labels: Good's estimate of the chance a text is of an unseen class,
+    # shared evenly by the three never-labeled classes, none of which is ever the top guess
+    assert model.unseen == pytest.approx(1 / 41)
+    np.testing.assert_allclose(proba[:, 3:], model.unseen / 3, rtol=1e-5)
+    assert proba.argmax(1).max() < 3
     assert model.predict_proba(X[y == 0]).argmax(1).tolist().count(0) > 15
 
 
@@ -97,17 +101,21 @@ def test_warm_start_matches_cold_fit() -> None:
 
 def test_first_model_with_singletons_keeps_its_probability_on_labeled_classes() -> None:
     """A project's first labels, [2, 1, 1, 1, 1, 1] of 40 classes: the singletons' out-of-fold
-    rows (their class absent from the fold) must not inflate the temperature, and the 34
-    never-labeled classes must not take the probability (was 63% of each row at 77 classes)."""
+    rows (their class absent from the fold) must not inflate the temperature (it flattened the
+    labeled classes towards uniform and gave the never-labeled ones 63% of each row at 77
+    classes); the never-labeled classes get the unseen share, evenly, never the top guess."""
     X, y = blobs(20, 6, spread=1.2, seed=2)
     keep = np.concatenate([np.flatnonzero(y == c)[: 2 if c == 0 else 1] for c in range(6)])
     model = train_model(X[keep], y[keep], n_classes=40, kind="linear")
     proba = model.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
-    assert proba[:, 6:].sum(axis=1).max() < 1e-6
+    assert model.unseen == pytest.approx(5 / 7)  # 5 of 7 labels are their class's only one
+    np.testing.assert_allclose(proba[:, 6:].sum(axis=1), model.unseen, rtol=1e-4)
+    assert np.ptp(proba[:, 6:]) < 1e-6
     acc = float((proba.argmax(1) == y).mean())
     assert acc > 0.5  # chance among the six labeled classes is 0.17
-    assert float(proba.max(1).mean()) > 0.3  # not spread near-uniformly (1/6, or 1/40)
+    within = proba[:, :6] / (1 - model.unseen)
+    assert float(within.max(1).mean()) > 0.3  # not spread near-uniformly (1/6)
     assert model.temperature <= 1.0
 
 
@@ -119,5 +127,6 @@ def test_temperature_counts_only_rows_whose_class_the_fold_knew() -> None:
     model = train_model(X[keep], y[keep], n_classes=30, kind="linear")
     assert model.temperature < 2.0
     proba = model.predict_proba(X)
-    assert proba[:, 8:].sum(axis=1).max() < 1e-6
-    assert float(proba.max(1).mean()) > 0.4
+    assert model.unseen == pytest.approx(3 / 23)  # 3 singletons among 23 labels
+    np.testing.assert_allclose(proba[:, 8:].sum(axis=1), model.unseen, rtol=1e-4)
+    assert float((proba[:, :8] / (1 - model.unseen)).max(1).mean()) > 0.4
