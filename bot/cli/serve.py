@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -158,6 +161,12 @@ def serve(
             services.close()
             raise socket_mode_error(exc) from None
         out.print("connected to Slack in Socket Mode")
+    # uvicorn stops gracefully on SIGTERM (systemd, docker stop, Kubernetes), then raises the
+    # signal again once it has returned; under SIGTERM's default action that killed the process
+    # there, before the `finally` below: listeners still running after their ack (a click's
+    # answer and the next example, waiting on a slow or rate-limited Slack) died mid-call and
+    # the delivery lease stayed held. Raised as SystemExit instead, the `finally` waits for them.
+    terminate = _exit_on_sigterm()
     try:
         uvicorn.run(
             api,  # create_api's SignatureWatch logs why Slack's requests are refused
@@ -174,6 +183,31 @@ def serve(
         if socket_mode is not None:
             socket_mode.close()  # type: ignore[no-untyped-call]
         services.close()
+        terminate.restore()
+        out.print("stopped: the answers in progress were finished", highlight=False)
+
+
+@dataclass
+class _SigtermHandler:
+    """SIGTERM raising SystemExit(143) (128 + the signal, the shell's convention) while serve
+    runs, and the handler it replaced, given back by :meth:`restore`."""
+
+    previous: Any = None
+    installed: bool = False
+
+    def restore(self) -> None:
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def _exit_on_sigterm() -> _SigtermHandler:
+    if threading.current_thread() is not threading.main_thread():
+        return _SigtermHandler()  # only the main thread may set handlers (tests call serve)
+
+    def terminated(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    return _SigtermHandler(signal.signal(signal.SIGTERM, terminated), installed=True)
 
 
 def warn(text: str) -> None:
