@@ -39,6 +39,15 @@ def load_slice(
     return dict(rows)
 
 
+def labeled_csv(path: Path, rows: Sequence[tuple[str, str]]) -> Path:
+    """``path`` written as a CSV of (text, label) rows under a text,label header."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
 def label_next(
     ws: Workspace,
     truth: dict[str, str],

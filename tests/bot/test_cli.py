@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from tests.helpers import labeled_csv as _csv
 
 LABELS = "card_arrival,age_limit,atm_support,change_pin,exchange_rate"
 
@@ -27,14 +28,6 @@ def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.Monke
     get_settings.cache_clear()
     yield {"DATABASE_URL": f"sqlite:///{db}", "LABELBOT_DATA_DIR": str(embedding_cache_dir)}
     get_settings.cache_clear()
-
-
-def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
 
 
 def test_cli_round_trip(cli_env, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ recorded or left behind by a refused command, predict before the first model a c
 
 from __future__ import annotations
 
-import csv
 import json
 import signal
 import tempfile
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
+from tests.helpers import labeled_csv as _csv
 
 TEXTS = [
     ("the receiving party keeps the information confidential", "NDA"),
@@ -40,14 +40,6 @@ def _one_line_error(result: Any, code: int, said: str) -> None:
     assert result.exit_code == code, result.output
     assert result.output.strip().splitlines() == [result.output.strip()], result.output
     assert said in result.output and "Traceback" not in result.output, result.output
-
-
-def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
 
 
 def _project(tmp_path: Path, *, labeled: bool = True) -> Path:

@@ -3,47 +3,25 @@ list`: a LABELBOT_API_TOKEN as a .env line keeps it (a space after it, quotes ar
 or is refused naming the variable, like Slack's credentials; a database password given as the
 URL's query parameter (libpq takes ``?password=``) is never printed."""
 
+# ruff: noqa: F811 (the fixtures imported below are parameters of the tests)
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
 from engine.config import Settings
 from storage.db import masked_url
-from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.conftest import POSTGRES_URL, _postgres_schema_engine
+from tests.bot.test_cli_db_copy import pg_url  # noqa: F401 (a fixture)
+from tests.bot.test_operator_mistakes import env  # noqa: F401 (a fixture: serve's environment)
 from tests.fakes.server import ServerThread
-from tests.fakes.slack_api import FakeSlackAPI
 
 TOKEN = "abcdefghijklmnopqrstuvwxyz123456"  # 32 characters: nothing to warn about
 SECRET = "S3CRETPW"
-
-
-@pytest.fixture
-def env(tmp_path: Path, slack_api: FakeSlackAPI, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """`serve`'s environment with Slack's credentials, on a fresh SQLite database."""
-    from engine.config import get_settings
-
-    monkeypatch.chdir(tmp_path)  # no .env here
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'team.db'}")
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("LABELBOT_OUTBOX_INTERVAL", "0")
-    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-    monkeypatch.setenv("SLACK_API_URL", slack_api.api_url)
-    for name in ("SLACK_APP_TOKEN", "LABELBOT_API_TOKEN", "LABELBOT_ENCODER"):
-        monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
 
 
 def without_slack(env: pytest.MonkeyPatch) -> None:
@@ -161,18 +139,6 @@ def test_database_shown_hides_a_password_in_the_query(tmp_path: Path) -> None:
     assert pg.database_shown() == "postgresql+psycopg://u@h:5432/db?sslpassword=***"
     lite = Settings(DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}?Password={SECRET}")
     assert lite.database_shown() == f"sqlite:///{tmp_path / 'x.db'}?Password=***"
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema (psycopg takes it from the URL)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin, engine = _postgres_schema_engine(name)
-    engine.dispose()
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-    admin.dispose()
 
 
 def said(args: list[str]) -> str:

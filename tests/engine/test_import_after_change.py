@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,9 @@ import pytest
 from engine import exporting, projects, taxonomy, training
 from storage.errors import InvalidInputError
 from tests.helpers import label_next, load_slice
+from tests.helpers import labeled_csv as _csv
 
 TENANT = "The tenant shall pay rent monthly"
-
-
-def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
 
 
 def _votes(ws: Any, project: str, text: str) -> tuple[str | None, list[str]]:
