@@ -26,7 +26,9 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.error import URLError
 
@@ -47,8 +49,9 @@ from bot.config import SlackSettings
 from bot.slack_errors import AUTH_ERRORS, SCOPE_FIX, error_code, is_auth_error
 from bot.throttle import Throttle
 from engine import messaging
-from engine.messaging import DeliveryBlocked, Pending, PermanentFailure
+from engine.messaging import DeliveryBlocked, Pending, PermanentFailure, Superseded
 from engine.workspace import Workspace
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ LOOKUP_MARGIN_S = 60.0
 LOOKUP_LIMIT = 15
 LOOKUP_PAGES = 40
 LOOKUP_TIMEOUT_S = 10.0
+# How many messages a Courier remembers the last edit that went through of (see Courier).
+EDITS_REMEMBERED = 4096
 
 
 class TokenWatch(RetryHandler):
@@ -457,7 +462,18 @@ def _search(
 
 
 class Courier:
-    """Posts and updates messages; what Slack cannot take now goes to the outbox."""
+    """Posts and updates messages; what Slack cannot take now goes to the outbox.
+
+    A chat.update replaces the whole message, so of the updates of one message only the
+    newest may show, wherever and whenever each is sent: they are ordered by when they were
+    first tried (an update made while another one waits out a rate limit is newer). One that
+    goes through drops the older ones still queued (messaging.rewritten); one queued supersedes
+    the older ones queued, and is dropped itself when a newer one is known (messaging.enqueue),
+    and the outbox sends none older than one it knows of (messaging.drain). The Courier also
+    remembers, for its last EDITS_REMEMBERED messages, when the newest update that went through
+    was first tried: an older one that fails after it (its retries took longer) is not queued,
+    and the outbox does not send one queued before it (this process's updates; another
+    replica's direct updates are seen through the rows they dropped)."""
 
     def __init__(self, client: WebClient, ws: Workspace) -> None:
         self.client = client
@@ -466,6 +482,8 @@ class Courier:
         # retry (a rate limit's Retry-After can be a minute) could outlast the message's lease,
         # and another replica would then send it a second time.
         self.once = single_try(client)
+        self._edits: OrderedDict[str, datetime] = OrderedDict()  # message key -> first try
+        self._edits_lock = threading.Lock()
 
     def post(
         self,
@@ -495,11 +513,25 @@ class Courier:
         return where
 
     def update(self, message: dict[str, Any], *, channel: str, ts: str) -> bool:
-        """chat.update (https://docs.slack.dev/reference/methods/chat.update); False if queued."""
-        return self._call(UPDATE, {"channel": channel, "ts": ts, **message}) is not None
+        """chat.update (https://docs.slack.dev/reference/methods/chat.update); False if queued
+        (or superseded by a newer update of the message that went through meanwhile)."""
+        key = message_key(channel, ts)
+        first_try = utcnow()
+        payload = {"channel": channel, "ts": ts, **message}
+        if self._call(UPDATE, payload, rewrites=key, first_try=first_try) is None:
+            return False
+        self._went_through(key, first_try)
+        messaging.rewritten(self.ws, message_key=key, first_try=first_try)
+        return True
 
     def _call(
-        self, method: str, payload: dict[str, Any], *, assignment_id: int | None = None
+        self,
+        method: str,
+        payload: dict[str, Any],
+        *,
+        assignment_id: int | None = None,
+        rewrites: str | None = None,
+        first_try: datetime | None = None,
     ) -> dict[str, Any] | None:
         try:
             response = self.client.api_call(method, json=payload)
@@ -507,9 +539,14 @@ class Courier:
             reason = transient_error(exc)
             if reason is None:
                 raise
+            if self._outdated(rewrites, first_try):
+                log.info("%s of %s failed after retries (%s): not queued, a newer one went "
+                         "through meanwhile", method, rewrites, reason)  # fmt: skip
+                return None
             queued = messaging.enqueue(
-                self.ws, method=method, payload=payload, assignment_id=assignment_id, error=reason
-            )
+                self.ws, method=method, payload=payload, assignment_id=assignment_id,
+                error=reason, rewrites=rewrites, first_try=first_try,
+            )  # fmt: skip
             log.warning(
                 "%s failed after retries (%s): queued as outbox #%d", method, reason, queued
             )
@@ -518,11 +555,29 @@ class Courier:
         assert isinstance(data, dict)
         return data
 
+    def _went_through(self, key: str, first_try: datetime) -> None:
+        with self._edits_lock:
+            self._edits[key] = max(first_try, self._edits.get(key, first_try))
+            self._edits.move_to_end(key)
+            while len(self._edits) > EDITS_REMEMBERED:
+                self._edits.popitem(last=False)
+
+    def _outdated(self, key: str | None, first_try: datetime | None) -> bool:
+        """Whether an update of ``key`` first tried later than ``first_try`` went through."""
+        if key is None or first_try is None:
+            return False
+        with self._edits_lock:
+            newest = self._edits.get(key)
+        return newest is not None and newest > first_try
+
     def flush(self, limit: int = 50) -> int:
         """Send what the outbox holds and is due; the number delivered."""
         return messaging.drain(self.ws, send=self._resend, limit=limit)
 
     def _resend(self, pending: Pending) -> str | None:
+        key, first_try = pending.message_key, pending.first_try
+        if self._outdated(key, first_try):
+            raise Superseded(f"a newer update of {key} went through")
         # Queued because a try failed: unless every try was refused outright, one may have
         # landed (and its answer been lost), so a keyed post is looked for before it is sent.
         found = find_post(self.once, pending.payload) if pending.method == POST else None
@@ -537,6 +592,8 @@ class Courier:
             if reason is None:
                 raise PermanentFailure(refusal(exc)) from exc
             return reason
+        if key is not None and first_try is not None:
+            self._went_through(key, first_try)
         if pending.assignment_id is not None and pending.method == POST:
             messaging.record_delivery(
                 self.ws,
@@ -546,6 +603,11 @@ class Courier:
                 outbox_id=pending.id,
             )
         return None
+
+
+def message_key(channel: str, ts: str) -> str:
+    """The outbox's key of a message (messaging.enqueue's ``rewrites``): its channel and ts."""
+    return f"{channel}:{ts}"
 
 
 def refusal(exc: Exception) -> str:

@@ -362,7 +362,10 @@ def apply_label(
             _gone_elsewhere(services, user=user, example_id=example_id, channel=channel, ts=ts)
         raise
     if repeated is not None:
-        return  # a retry or a double click: stored and answered already
+        # a retry, a double click, or a click on a message whose answer never reached Slack
+        _answer_again(services, user=user, ref=ref, stored=repeated, clicked=label,
+                      channel=channel, ts=ts)  # fmt: skip
+        return
     try:
         result = labeling.submit_label(
             services.ws,
@@ -419,6 +422,55 @@ def apply_label(
     _continue(services, user=user, project=ref.project, agreed=agreed)
     if result.others_labeled:
         disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
+
+
+def _answer_again(
+    services: Services,
+    *,
+    user: str,
+    ref: messaging.ExampleRef,
+    stored: messaging.StoredLabel,
+    clicked: LabelRef,
+    channel: str,
+    ts: str,
+) -> None:
+    """A click on a message this expert answered already (its key stored a label): a retry of
+    the click, a double click, or a click on buttons still showing because the answer's
+    chat.update never reached Slack (queued, dropped, given up). The message is drawn as
+    answered again (one chat.update, its content the same as the first answer's while the
+    undo window lasts), the example the expert holds is delivered if it was not (never a new
+    one: a batch may have ended on this answer), and a different label clicked now is refused
+    in an ephemeral saying which label stands and how to change it."""
+    label = escape(stored.label)
+    if stored.retracted:
+        note = f"<@{user}> undid the label *{label}* given on this message."
+        _answered(services, views.info_message(note), channel=channel, ts=ts)
+    else:
+        until = None if stored.labeled_at is None else stored.labeled_at + labeling.UNDO_WINDOW
+        answered = views.labeled_message(
+            example_id=ref.example_id, text=ref.text, label=stored.label, user_id=user,
+            undo_until=until if until is not None and until > datetime.now(UTC) else None,
+        )  # fmt: skip
+        _answered(services, answered, channel=channel, ts=ts)
+    if messaging.holds_example(services.ws, project=ref.project, annotator=user):
+        send_next(services, user=user, project=ref.project, again=False)
+    if stored.retracted:
+        raise StaleActionError(Mrkdwn(f"you undid your label *{label}* on this message"))
+    if not _same_label(clicked, stored):
+        raise StaleActionError(
+            Mrkdwn(
+                f"you labeled this example *{label}* already; to change it, click Undo on the "
+                "message (while it is offered)"
+            )
+        )
+
+
+def _same_label(clicked: LabelRef, stored: messaging.StoredLabel) -> bool:
+    """Whether a button's label (its id; a name on a message sent before ids were) is the one
+    stored."""
+    if isinstance(clicked, int):
+        return clicked == stored.label_id
+    return clicked == stored.label
 
 
 def _let_go(services: Services, *, user: str, project: str, example_id: int) -> bool:

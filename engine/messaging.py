@@ -49,6 +49,8 @@ class Pending:
     payload: dict[str, Any]
     assignment_id: int | None
     attempts: int
+    message_key: str | None = None  # the message it rewrites (enqueue's ``rewrites``)
+    first_try: datetime | None = None
 
 
 def enqueue(
@@ -58,18 +60,61 @@ def enqueue(
     payload: dict[str, Any],
     assignment_id: int | None = None,
     error: str | None = None,
+    rewrites: str | None = None,
+    first_try: datetime | None = None,
 ) -> int:
-    """Queue a call that could not be delivered; :func:`drain` retries it later."""
+    """Queue a call that could not be delivered; :func:`drain` retries it later.
+
+    ``rewrites``: the key of a message the call replaces whole (an edit of it), first tried at
+    ``first_try``. Edits of one message go out in the order they were made, and only the last:
+    queued, the call supersedes the older edits still pending (dropped unsent), and it is itself
+    dropped at once when a newer edit of the message is known (queued or sent already).
+    """
+    first_try = first_try or utcnow()
     with session_scope(ws.db) as session:
+        newer = None
+        if rewrites is not None:
+            newer = slack.newer_rewrite(session=session, message_key=rewrites, than=first_try)
         queued = slack.enqueue(
             session=session,
             method=method,
             payload=payload,
             assignment_id=assignment_id,
-            error=error,
+            error=error if newer is None else f"superseded by outbox #{newer}",
+            message_key=rewrites,
+            first_try=first_try,
+            status="pending" if newer is None else "dropped",
         )
         assert queued.id is not None
-        return queued.id
+        dropped = 0
+        if rewrites is not None and newer is None:
+            dropped = slack.drop_older_rewrites(
+                session=session, message_key=rewrites, before=first_try,
+                reason=f"superseded by outbox #{queued.id}", keep=queued.id,
+            )  # fmt: skip
+    if newer is not None:
+        log.info("outbox #%d dropped unsent: superseded by outbox #%d", queued.id, newer)
+    if dropped:
+        log.info("outbox #%d supersedes %d queued edit(s) of %s", queued.id, dropped, rewrites)
+    return queued.id
+
+
+def rewritten(ws: Workspace, *, message_key: str, first_try: datetime) -> int:
+    """An edit of the message ``message_key``, first tried at ``first_try``, went through: the
+    older edits of it still queued are dropped unsent (sent later, they would undo it). How
+    many were dropped. Only writes when there are some (a read otherwise)."""
+    with session_scope(ws.db, read_only=True) as session:
+        if not slack.has_older_rewrites(session=session, message_key=message_key,
+                                        before=first_try):  # fmt: skip
+            return 0
+    with session_scope(ws.db) as session:
+        dropped = slack.drop_older_rewrites(
+            session=session, message_key=message_key, before=first_try,
+            reason=f"superseded: a newer edit of {message_key} went through",
+        )  # fmt: skip
+    if dropped:
+        log.info("%d queued edit(s) of %s dropped: a newer one went through", dropped, message_key)
+    return dropped
 
 
 def backoff(attempts: int) -> timedelta:
@@ -93,7 +138,9 @@ def drain(
 
     A message that delivers an assignment's example is dropped unsent (status ``dropped``)
     when the assignment no longer wants it: closed, expired (the example may be with another
-    expert by now) or delivered already (the expert asked again and got it).
+    expert by now) or delivered already (the expert asked again and got it). So is an edit of
+    a message when a newer edit of it is known (queued, or sent: :func:`enqueue`), and one for
+    which ``send`` raises ``Superseded`` (the front-end knows of a newer edit that went through).
     """
     sent = 0
     after = 0
@@ -111,15 +158,22 @@ def drain(
                 break
             pending = Pending(
                 int(claimed.id or 0), claimed.method, dict(claimed.payload),
-                claimed.assignment_id, claimed.attempts,
+                claimed.assignment_id, claimed.attempts, claimed.message_key, claimed.created_at,
             )  # fmt: skip
             unwanted = None
             if pending.assignment_id is not None:
                 unwanted = slack.unwanted_delivery(
                     session=session, assignment_id=pending.assignment_id
                 )
-                if unwanted is not None:
-                    slack.mark_dropped(session=session, message_id=pending.id, reason=unwanted)
+            if pending.message_key is not None:
+                newer = slack.newer_rewrite(
+                    session=session, message_key=pending.message_key,
+                    than=claimed.created_at, than_id=pending.id,
+                )  # fmt: skip
+                if newer is not None:
+                    unwanted = f"superseded by outbox #{newer}"
+            if unwanted is not None:
+                slack.mark_dropped(session=session, message_id=pending.id, reason=unwanted)
         after = pending.id  # each due message is tried once per drain, oldest first
         if unwanted is not None:
             log.info("outbox #%d dropped unsent: %s", pending.id, unwanted)
@@ -127,6 +181,11 @@ def drain(
         error: str | None
         try:
             error = send(pending)
+        except Superseded as exc:
+            with session_scope(ws.db) as session:
+                slack.mark_dropped(session=session, message_id=pending.id, reason=str(exc))
+            log.info("outbox #%d dropped unsent: %s", pending.id, exc)
+            continue
         except DeliveryBlocked as exc:
             with session_scope(ws.db) as session:
                 slack.mark_failed(
@@ -169,6 +228,11 @@ def _given_up(pending: Pending, error: str) -> None:
 
 class PermanentFailure(Exception):
     """Raised by an outbox sender for a call that retrying cannot fix (e.g. invalid blocks)."""
+
+
+class Superseded(Exception):
+    """Raised by an outbox sender for an edit of a message older than one that went through
+    since it was queued: the message is dropped unsent."""
 
 
 class DeliveryBlocked(Exception):
@@ -243,15 +307,31 @@ class StoredLabel:
     example_id: int
     label: str
     retracted: bool
+    label_id: int = 0
+    labeled_at: datetime | None = None
+
+
+def _stored(found: slack.KeyedAnnotation) -> StoredLabel:
+    return StoredLabel(found.id, found.example_id, found.label, found.retracted,
+                       found.label_id, found.created_at)  # fmt: skip
 
 
 def label_for_key(ws: Workspace, *, key: str) -> StoredLabel | None:
     """What a click with this idempotency key already stored, if anything."""
     with session_scope(ws.db, read_only=True) as session:
         found = slack.annotation_by_key(session=session, key=key)
-        if found is None:
-            return None
-        return StoredLabel(found.id, found.example_id, found.label, found.retracted)
+        return None if found is None else _stored(found)
+
+
+def holds_example(ws: Workspace, *, project: str, annotator: str) -> bool:
+    """Whether ``annotator`` holds an example of ``project`` to label (delivered or not)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        held = assignments.get_open_assignment(
+            session=session, project_id=found.id, annotator=annotator
+        )
+        return held is not None
 
 
 def prepare_label(
@@ -269,7 +349,7 @@ def prepare_label(
         ref = ExampleRef(example_id, project.name, example.text, project.channel_id)
         found = slack.annotation_by_key(session=session, key=key)
         if found is not None:
-            return ref, StoredLabel(found.id, found.example_id, found.label, found.retracted)
+            return ref, _stored(found)
         holder = slack.open_holder(session=session, example_id=example_id)
         if holder is not None and holder != annotator:
             raise StaleActionError("this example is now with another expert")

@@ -238,6 +238,7 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_message_key", "message_key"),
         {"sqlite_autoincrement": True},
     )
 
@@ -246,9 +247,14 @@ class OutboxMessage(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # When the call delivers an example, the assignment to record the message on once sent.
     assignment_id: int | None = Field(default=None, foreign_key="assignments.id")
+    # When the call rewrites a message whole (chat.update), that message (channel and ts): a
+    # newer call with the same key supersedes this one, and it is never sent after that.
+    message_key: str | None = Field(default=None, max_length=128)
     status: str = Field(default="pending", max_length=20)  # pending | sent | dead | dropped
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
+    # For a call with a message_key, when it was first tried: what orders it among the calls
+    # to the same message (queued in another order when their retries took longer).
     created_at: datetime = Field(default_factory=utcnow)
     next_attempt_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None

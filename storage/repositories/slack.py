@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -63,13 +63,21 @@ def enqueue(
     assignment_id: int | None = None,
     error: str | None = None,
     next_attempt_at: datetime | None = None,
+    message_key: str | None = None,
+    first_try: datetime | None = None,
+    status: str = "pending",
 ) -> OutboxMessage:
+    """Queue a call; ``message_key``: the message it rewrites whole, ``first_try`` when it was
+    first tried (``created_at``: it orders the calls to one message)."""
     message = OutboxMessage(
         method=method,
         payload=payload,
         assignment_id=assignment_id,
+        message_key=message_key,
+        status=status,
         last_error=(error or "")[:500] or None,
         next_attempt_at=next_attempt_at or database_now(session),
+        created_at=first_try or utcnow(),
     )
     session.add(message)
     session.flush()
@@ -167,6 +175,63 @@ def drop_pending_deliveries(
         conditions.append(col(OutboxMessage.id) != keep)
     result = session.execute(
         update(OutboxMessage).where(*conditions).values(status="dropped", last_error=reason[:500])
+    )
+    return rowcount(result)
+
+
+def newer_rewrite(
+    *, session: Session, message_key: str, than: datetime, than_id: int | None = None
+) -> int | None:
+    """A call to the message ``message_key`` first tried after ``than`` (or at ``than`` and
+    queued after outbox #``than_id``), pending, sent or superseded itself (not given up): its
+    id, or None. Such a call is newer than one first tried at ``than``, which must not be
+    sent after it."""
+    newer = col(OutboxMessage.created_at) > than
+    if than_id is not None:
+        newer = or_(
+            newer,
+            and_(col(OutboxMessage.created_at) == than, col(OutboxMessage.id) > than_id),
+        )
+    found = session.exec(
+        select(OutboxMessage.id)
+        .where(
+            col(OutboxMessage.message_key) == message_key,
+            col(OutboxMessage.status) != "dead",
+            newer,
+        )
+        .limit(1)
+    ).first()
+    return None if found is None else int(found)
+
+
+def _older_rewrites(message_key: str, before: datetime, keep: int | None) -> list[Any]:
+    conditions = [
+        col(OutboxMessage.message_key) == message_key,
+        col(OutboxMessage.status) == "pending",
+        col(OutboxMessage.created_at) <= before,
+    ]
+    if keep is not None:
+        conditions.append(col(OutboxMessage.id) != keep)
+    return conditions
+
+
+def has_older_rewrites(*, session: Session, message_key: str, before: datetime) -> bool:
+    """Whether calls to the message ``message_key`` first tried by ``before`` are pending."""
+    found = session.exec(
+        select(OutboxMessage.id).where(*_older_rewrites(message_key, before, None)).limit(1)
+    ).first()
+    return found is not None
+
+
+def drop_older_rewrites(
+    *, session: Session, message_key: str, before: datetime, reason: str, keep: int | None = None
+) -> int:
+    """Drop the pending calls to the message ``message_key`` first tried by ``before`` (all but
+    ``keep``): a newer one rewrote it, or will. How many were dropped."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(*_older_rewrites(message_key, before, keep))
+        .values(status="dropped", last_error=reason[:500])
     )
     return rowcount(result)
 
@@ -280,6 +345,8 @@ class KeyedAnnotation:
     label: str
     annotator: str
     retracted: bool
+    label_id: int = 0
+    created_at: datetime | None = None
 
 
 def annotation_by_key(*, session: Session, key: str) -> KeyedAnnotation | None:
@@ -298,6 +365,8 @@ def annotation_by_key(*, session: Session, key: str) -> KeyedAnnotation | None:
         label=name,
         annotator=annotation.annotator,
         retracted=annotation.retracted_at is not None,
+        label_id=annotation.label_id,
+        created_at=annotation.created_at,
     )
 
 
