@@ -62,9 +62,11 @@ from bot.signature_watch import SignatureWatch, signed_timestamp
 from engine import exporting, gauges, messaging, predicting, projects
 from engine.gauges import ProjectGauges
 from engine.importing import INVISIBLE_RANGES, MAX_TEXT_CHARS, text_problem
+from engine.scheduler import DatabaseWatch
 from storage.errors import (
     ConfigurationError,
     ConflictError,
+    DatabaseUnavailable,
     InvalidInputError,
     LabelbotError,
     NotFoundError,
@@ -79,7 +81,10 @@ STATUS = {
     ConflictError: 409,
     StaleActionError: 409,
     ConfigurationError: 503,
+    DatabaseUnavailable: 503,
 }
+# A database that cannot be reached: a client may try again after this (the message says so).
+UNAVAILABLE_RETRY_AFTER_S = 60
 MAX_TEXTS = 1000
 # All the texts of one predict request together, in characters. The encoder reads only the
 # first 256 tokens of a text (about 1,000-1,500 characters), but the tokenizer splits all of it
@@ -437,7 +442,15 @@ def create_api(
         # clients branch on these names
         kind, status = next(((k, c) for k, c in STATUS.items() if isinstance(exc, k)),
                             (type(exc), 400))  # fmt: skip
-        return JSONResponse({"error": kind.__name__, "detail": str(exc)}, status_code=status)
+        # a database outage passes: say when to try again, as the Busy and export 503s do
+        headers = (
+            {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)}
+            if isinstance(exc, DatabaseUnavailable)
+            else None
+        )
+        return JSONResponse(
+            {"error": kind.__name__, "detail": str(exc)}, status_code=status, headers=headers
+        )
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -836,13 +849,20 @@ class ExportResponse(StreamingResponse):
 
 
 async def _retry_outbox(services: Services, interval: float) -> None:
-    """Every ``interval`` seconds, send what Slack could not take before."""
+    """Every ``interval`` seconds, send what Slack could not take before. A database that
+    cannot be reached is one WARNING line a minute while it lasts (not a traceback a round),
+    and one line when it answers again."""
+    watch = DatabaseWatch("outbox")
     while True:
         await asyncio.sleep(interval)
         try:
             sent = await asyncio.to_thread(services.courier.flush)
+        except DatabaseUnavailable as exc:
+            watch.failed("flush", exc)
+            continue
         except Exception:  # keep retrying: one bad round must not end delivery for good
             log.exception("outbox flush failed")
             continue
+        watch.reached()
         if sent:
             log.info("outbox: delivered %d queued message(s)", sent)

@@ -31,7 +31,7 @@ from bot.slack_errors import (
 )
 from bot.slack_text import Mrkdwn, escape, truncate
 from bot.views.text import FALLBACK_TEXT_MAX
-from storage.errors import LabelbotError, StaleActionError
+from storage.errors import DatabaseUnavailable, LabelbotError, StaleActionError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 # past 40,000 (https://docs.slack.dev/reference/methods/chat.postMessage).
 ERROR_TEXT_MAX = FALLBACK_TEXT_MAX
 UNEXPECTED = "Sorry, something went wrong on labelbot's side (it is logged). Please try again."
+# Not the driver's words (they name the database's host): what happened, and what to do.
+DATABASE_UNAVAILABLE = (
+    "labelbot cannot reach its database just now, so nothing was stored. Please try again in "
+    "a minute."
+)
 # A bot token Slack refuses (bot.slack_errors.AUTH_ERRORS) fails every Web API call until the
 # app is reinstalled or SLACK_BOT_TOKEN replaced: trying again cannot help, an admin can.
 TOKEN_REFUSED = (
@@ -283,7 +288,12 @@ def handle_error(
     respond: Respond | None = None,
 ) -> None:
     """The one place listener errors end: logged, and the user told in an ephemeral message."""
-    if isinstance(error, LabelbotError):
+    if isinstance(error, DatabaseUnavailable):
+        # an outage, not a bug: one line (the operator sees the cause in it), no traceback
+        what = body.get("type") or body.get("command") or "unknown"
+        log.warning("a %s request of %s ended: %s", what, context.user_id, error)
+        text = f":warning: {DATABASE_UNAVAILABLE}"
+    elif isinstance(error, LabelbotError):
         log.info("%s for %s: %s", type(error).__name__, context.user_id, error)
         said = " Nothing was changed." if isinstance(error, StaleActionError) else ""
         room = ERROR_TEXT_MAX - len(":warning: ") - len(said) - 1  # 1: _sentence's period

@@ -26,7 +26,7 @@ from bot.slack_errors import error_code, is_auth_error, scope_advice
 from bot.views import admin as admin_views
 from engine import projects, taxonomy, training
 from engine.jobs import StillDue
-from engine.scheduler import build_scheduler
+from engine.scheduler import DatabaseWatch, build_scheduler
 from storage.errors import ConfigurationError
 from storage.models import ModelRun
 
@@ -204,17 +204,23 @@ def bot_scheduler(
     change, through Slack; and, from build_scheduler, refreshes proposals and scans for likely
     mislabels after each new model (the reviews reach experts as they ask for work)."""
     seconds = services.settings.scheduler_poll_seconds if poll_seconds is None else poll_seconds
+    # one watch for every job: a database outage is a WARNING per job a minute, not tracebacks
+    watch = DatabaseWatch()
     scheduler = build_scheduler(
         services.ws,
         send_digest=digest_sender(services),
         on_trained=training_notifier(services),
         poll_seconds=seconds,
         blocking=blocking,
+        watch=watch,
     )
-    scheduler.add_job(proposal_poster(services), "interval", seconds=seconds, id="post_proposals")
-    scheduler.add_job(dispute_poster(services), "interval", seconds=seconds, id="post_disputes")
-    scheduler.add_job(nudger(services), "interval", seconds=seconds, id="send_nudges")
-    scheduler.add_job(screen_redrawer(services), "interval", seconds=seconds, id="redraw_screens")
+    for job, make in (
+        ("post_proposals", proposal_poster),
+        ("post_disputes", dispute_poster),
+        ("send_nudges", nudger),
+        ("redraw_screens", screen_redrawer),
+    ):
+        scheduler.add_job(watch.guard(job, make(services)), "interval", seconds=seconds, id=job)
     return scheduler
 
 

@@ -4,7 +4,9 @@ SQLite is the zero-set-up default; PostgreSQL (``postgresql+psycopg://...``) is 
 several bot replicas. Every command brings the schema up to date through Alembic on start-up.
 
 A database too busy to answer (SQLite's write lock held past the busy timeout by a long import,
-a PostgreSQL lock or statement timeout) is a one-line ConflictError, not the driver's traceback.
+a PostgreSQL lock or statement timeout) is a one-line ConflictError, not the driver's traceback;
+one that cannot be reached just now (the server down, restarting or out of connections) is a
+one-line DatabaseUnavailable (:func:`unavailable_error`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from sqlalchemy.engine import URL, Connection, Engine, Result, make_url
 from sqlalchemy.exc import DataError, NoSuchModuleError, OperationalError
 from sqlmodel import Session, create_engine
 
-from storage.errors import ConfigurationError, ConflictError, InvalidInputError
+from storage.errors import (
+    ConfigurationError,
+    ConflictError,
+    DatabaseUnavailable,
+    InvalidInputError,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Writers wait this long for SQLite's single write lock before failing with "database is locked".
@@ -34,6 +41,21 @@ POSTGRES_BUSY = ("55P03", "57014")
 BUSY = (
     "the database is busy: another labelbot process (an import?) holds its write lock; try "
     "again when it finishes"
+)
+# PostgreSQL's SQLSTATEs of a server that cannot serve this connection now: admin_shutdown,
+# crash_shutdown, cannot_connect_now (57P01-57P03: pg_terminate_backend, a restart, recovery),
+# too_many_connections (53300); and class 08, connection_exception. A connection that failed
+# before the server answered a query has none (libpq gives no SQLSTATE there): refused, timed
+# out, or the server's FATAL at start-up (too many connections, CONNECTION LIMIT 0).
+POSTGRES_UNAVAILABLE = frozenset({"57P01", "57P02", "57P03", "53300"})
+SQLITE_CANTOPEN = 14  # sqlite3.SQLITE_CANTOPEN: "unable to open database file"
+# The server's own words, at start-up, for "not now" rather than "not this URL" (what
+# :func:`connect` makes a DatabaseUnavailable; anything else there is a ConfigurationError).
+POSTGRES_NOT_NOW = (
+    "too many connections",
+    "connection slots are reserved",
+    "the database system is",  # starting up, shutting down, in recovery mode
+    "terminating connection due to administrator command",
 )
 
 
@@ -244,7 +266,8 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
     A value the database refuses (too long for its column, a NUL byte, NaN in JSON: PostgreSQL
     checks these, SQLite does not) becomes an InvalidInputError: a safety net for input that
     slipped past validation, so the user sees one line instead of the SQL statement. A
-    database too busy to answer in time becomes a ConflictError the same way (:func:`busy_error`).
+    database too busy to answer in time becomes a ConflictError the same way (:func:`busy_error`),
+    one that cannot be reached a DatabaseUnavailable (:func:`unavailable_error`).
     """
     bind: Any = engine
     if read_only and is_sqlite(engine):
@@ -261,9 +284,9 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
             raise InvalidInputError(f"the database refused a value: {_reason(exc)}") from exc
         except OperationalError as exc:
             session.rollback()
-            busy = busy_error(exc)
-            if busy is not None:
-                raise busy from exc
+            known = busy_error(exc) or unavailable_error(exc)
+            if known is not None:
+                raise known from exc
             raise
         except BaseException:
             session.rollback()
@@ -289,6 +312,36 @@ def busy_error(exc: BaseException) -> ConflictError | None:
     return None
 
 
+def unavailable_error(exc: BaseException) -> DatabaseUnavailable | None:
+    """``exc`` as the one-line DatabaseUnavailable of a database that cannot be reached just
+    now (None for any other error): on PostgreSQL a connection that could not be made or was
+    dropped (no SQLSTATE, class 08, 57P01-57P03, 53300: the server down or restarting,
+    ``pg_terminate_backend``, ``CONNECTION LIMIT``, too many connections); on SQLite a file it
+    cannot open (its directory gone, or out of file descriptors). A busy database is not one
+    (:func:`busy_error`)."""
+    if not isinstance(exc, OperationalError) or busy_error(exc) is not None:
+        return None
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return _unavailable(exc) if code & 0xFF == SQLITE_CANTOPEN else None
+    if not hasattr(orig, "sqlstate"):  # neither SQLite's nor psycopg's: not ours to judge
+        return _unavailable(exc) if exc.connection_invalidated else None
+    state = getattr(orig, "sqlstate", None)
+    if state is None or state.startswith("08") or state in POSTGRES_UNAVAILABLE:
+        return _unavailable(exc)
+    return None
+
+
+def _unavailable(exc: OperationalError) -> DatabaseUnavailable:
+    reason = " ".join(_reason(exc).split())  # libpq pads "FATAL:  too many connections"
+    return DatabaseUnavailable(
+        f"the database cannot be reached just now ({reason}); nothing was stored: try again "
+        "in a minute",
+        reason=reason,
+    )
+
+
 def _reason(exc: Exception) -> str:
     """The driver's own message, first line (and PostgreSQL's detail), without the SQL."""
     orig = getattr(exc, "orig", None)
@@ -299,7 +352,9 @@ def _reason(exc: Exception) -> str:
 
 def connect(engine: Engine) -> Connection:
     """A connection; a database that cannot be reached is a ConfigurationError naming where it
-    was looked for (never the password)."""
+    was looked for (never the password): at start-up a refused connection is as likely a wrong
+    URL as a server that is down. One the server refuses for now (too many connections, starting
+    up or shutting down: :data:`POSTGRES_NOT_NOW`) is a DatabaseUnavailable instead."""
     try:
         return engine.connect()
     except OperationalError as exc:
@@ -309,6 +364,14 @@ def connect(engine: Engine) -> Connection:
             if url.get_backend_name() == "sqlite"
             else f"{url.database!r} at {url.host or 'localhost'}:{url.port or 5432}"
         )
+        said = str(exc.orig).lower()
+        if unavailable_error(exc) is not None and any(m in said for m in POSTGRES_NOT_NOW):
+            reason = " ".join(_reason(exc).split())
+            raise DatabaseUnavailable(
+                f"the database {where} cannot be reached just now ({reason}); nothing was "
+                "changed: try again in a minute",
+                reason=reason,
+            ) from None
         raise ConfigurationError(
             f"cannot connect to the database {where}: {_reason(exc)}; check DATABASE_URL"
         ) from None

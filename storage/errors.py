@@ -9,7 +9,9 @@ the Slack ``@app.error`` handler, FastAPI exception handlers) can turn it into a
     ├── ConflictError        a unique name taken, a concurrent change that lost, work another
     │                        process holds (a training's lease, the database's write lock)
     ├── StaleActionError     an example already labeled, a retired label, an expired undo
-    └── ConfigurationError   a missing or invalid setting (names the environment variable)
+    ├── ConfigurationError   a missing or invalid setting (names the environment variable)
+    └── DatabaseUnavailable  the database cannot be reached just now (down, restarting, full of
+                             connections, refusing this database): retry later
 
 The tree lives in storage/ because it is the bottom layer; engine/ and bot/ import it from here.
 """
@@ -74,6 +76,20 @@ class ConfigurationError(LabelbotError):
     """A missing or invalid setting; the message names the environment variable."""
 
     exit_code = 6
+
+
+class DatabaseUnavailable(LabelbotError):
+    """The database cannot be reached just now: the server is down or restarting, refuses
+    connections (to this database, or past its connection limit), or dropped the connection.
+    Nothing labelbot can fix, and nothing a user did wrong: the same request works once it is
+    back (storage.db classifies the driver's errors). ``reason``: the driver's words, for a
+    log line that says it without the advice to users (the message itself when none)."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 # What the machine refuses, not a path as typed: a full disk, a read-only or forbidden place. A
