@@ -240,6 +240,7 @@ def train_model(
     labeled_idx: np.ndarray | None = None,
     warm_start: Model | None = None,
     temperature: float | None = None,
+    calibrate: bool = True,
 ) -> Model:
     """Train a model on labeled embeddings ``X`` with class ids ``y`` in ``[0, n_classes)``.
 
@@ -249,6 +250,9 @@ def train_model(
     ``warm_start`` (the previous round's model) makes retraining ~10x faster (0.3 s at 10k labels x
     77 classes); ``temperature`` reuses a known temperature instead of refitting it on 3 folds
     (and, with a blend ``warm_start``, its blend temperature). The unseen share is always new.
+    ``calibrate=False``: no temperature is fit (T=1, the blend's too) for a caller that reads
+    only the argmax, which no temperature changes (cross-validation, the all-labels ceiling):
+    a blend's own would cost 3 more linear fits and label spreadings over the pool.
     """
     X, y = _check_inputs(X, y, n_classes=n_classes, kind=kind)
     if kind != "linear" and pool is not None:
@@ -260,7 +264,9 @@ def train_model(
             X, y, n_classes=n_classes, graph=graph, labeled_idx=labeled_idx, seed=seed
         )
     blend_temperature = None
-    if temperature is not None and warm_start is not None and warm_start.kind == "blend":
+    if not calibrate:
+        temperature, blend_temperature = 1.0, 1.0
+    elif temperature is not None and warm_start is not None and warm_start.kind == "blend":
         blend_temperature = warm_start.blend_temperature
     if temperature is None or (kind == "blend" and blend_temperature is None):
         blend_graph = None

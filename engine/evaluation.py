@@ -174,7 +174,7 @@ def cross_validate(
             seed=seed,
             graph=graph,
             labeled_idx=None if labeled_idx is None else labeled_idx[train],
-            temperature=1.0,  # argmax does not depend on the temperature: skip fitting it
+            calibrate=False,  # argmax does not depend on the temperatures: skip fitting them
         )
         pred[test] = model.predict_proba(X[test]).argmax(axis=1)
     return metrics_from_predictions(

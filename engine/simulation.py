@@ -185,7 +185,7 @@ def ceiling_of(
     """Test scores of the same kind of model trained on every pool label."""
     idx = np.arange(len(pool_y))
     model = train_model(pool_X, pool_y, n_classes=n_classes, pool=pool_X, kind=kind, graph=graph,
-                        labeled_idx=idx, temperature=1.0)  # fmt: skip
+                        labeled_idx=idx, calibrate=False)  # fmt: skip
     acc, f1 = _score(model, test_X, test_y, n_classes)
     return {"accuracy": acc, "macro_f1": f1, "labels": float(len(pool_y))}
 

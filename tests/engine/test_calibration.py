@@ -121,3 +121,33 @@ def test_calibration_survives_a_save(traffic, tmp_path: Path) -> None:  # type: 
     loaded = load_model(tmp_path / "m.npz")
     assert (loaded.unseen, loaded.blend_temperature) == (model.unseen, model.blend_temperature)
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-3)
+
+
+def test_cross_validation_fits_no_temperature_it_cannot_use(
+    traffic, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Cross-validation reads only the argmax, which no temperature changes: each fold spreads
+    labels once, for its model. Fitting the blend's own temperature there made every retrain's
+    cross-validation 4x the work (3 more linear fits and spreadings over the pool per fold)."""
+    from engine import classifier
+    from engine.classifier import build_pool_graph
+    from engine.evaluation import cross_validate
+
+    X, y = traffic
+    graph = build_pool_graph(X)
+    labeled = np.random.default_rng(0).permutation(len(y))[:200]
+    spreads: list[int] = []
+    real = classifier.spread_labels
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        spreads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifier, "spread_labels", counted)
+    cross_validate(X[labeled], y[labeled], n_classes=INTENTS, pool=X, kind="blend", folds=3,
+                   graph=graph, labeled_idx=labeled)  # fmt: skip
+    assert len(spreads) == 3  # one per fold
+    spreads.clear()
+    train_model(X[labeled], y[labeled], n_classes=INTENTS, pool=X, kind="blend", graph=graph,
+                labeled_idx=labeled)  # fmt: skip
+    assert len(spreads) > 1  # a model for use still fits its blend temperature on its folds
