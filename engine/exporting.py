@@ -230,10 +230,14 @@ def find_example(ws: Workspace, project: str, ref: str) -> int:
 
 
 def predictions_note(ws: Workspace, project: str) -> str | None:
-    """Why an export of ``project`` holds no model predictions while it has an active model:
-    a label was added, split or retired since that model was trained, and its predictions
-    cannot be carried over to today's labels (the queue is a cold start until the next model,
-    engine.training.class_map); None when the export has them, or there is no model yet."""
+    """Why an export of ``project`` holds no model predictions while it has an active model,
+    when the active model's are missing: its file cannot be used (the re-scoring fell back to
+    a cold start: status and predict say the same), or a label was added, split or retired
+    since it was trained, so its predictions cannot be carried over to today's labels (the
+    queue is a cold start until the next model, engine.training.class_map). None when the
+    export has them, or there is no model yet."""
+    from engine import taxonomy, training
+
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
@@ -242,10 +246,19 @@ def predictions_note(ws: Workspace, project: str) -> str | None:
             return None
         if models.has_predictions_of(session=session, project_id=found.id, model_run_id=active.id):
             return None
+    problem = training.active_model_problem(ws, project)
+    if problem is not None:
+        return f"no predictions in this export: {problem.message}"
+    if taxonomy.trained_before(active, taxonomy.changed_at(found)):
+        return (
+            f"no predictions in this export: a label was added, split or retired since model "
+            f"v{active.version} was trained, so its predictions do not name today's labels; the "
+            f"next model fills them (`labelbot train {project}`)"
+        )
     return (
-        f"no predictions in this export: a label was added, split or retired since model "
-        f"v{active.version} was trained, so its predictions do not name today's labels; the "
-        f"next model fills them (`labelbot train {project}`)"
+        f"no predictions in this export: model v{active.version}'s were not stored (`labelbot "
+        f"predict {project} FILE` says why, if it cannot answer); `labelbot train {project}` "
+        "stores a new model's"
     )
 
 

@@ -167,6 +167,7 @@ def serve(
     # answer and the next example, waiting on a slow or rate-limited Slack) died mid-call and
     # the delivery lease stayed held. Raised as SystemExit instead, the `finally` waits for them.
     terminate = _exit_on_sigterm()
+    interrupted = False
     try:
         uvicorn.run(
             api,  # create_api's SignatureWatch logs why Slack's requests are refused
@@ -179,12 +180,16 @@ def serve(
             limit_concurrency=max_connections + HEALTH_HEADROOM,
             timeout_keep_alive=KEEP_ALIVE_S,
         )
+    except KeyboardInterrupt:  # SIGINT, raised again by uvicorn after its graceful shutdown
+        interrupted = True
+        raise
     finally:
         if socket_mode is not None:
             socket_mode.close()  # type: ignore[no-untyped-call]
         services.close()
         terminate.restore()
-        out.print("stopped: the answers in progress were finished", highlight=False)
+        if interrupted or terminate.received:  # not when it never served (a port in use)
+            out.print("stopped: the answers in progress were finished", highlight=False)
 
 
 @dataclass
@@ -194,6 +199,7 @@ class _SigtermHandler:
 
     previous: Any = None
     installed: bool = False
+    received: bool = False  # SIGTERM came
 
     def restore(self) -> None:
         if self.installed:
@@ -204,10 +210,14 @@ def _exit_on_sigterm() -> _SigtermHandler:
     if threading.current_thread() is not threading.main_thread():
         return _SigtermHandler()  # only the main thread may set handlers (tests call serve)
 
+    handler = _SigtermHandler()
+
     def terminated(signum: int, _frame: Any) -> None:
+        handler.received = True
         raise SystemExit(128 + signum)
 
-    return _SigtermHandler(signal.signal(signal.SIGTERM, terminated), installed=True)
+    handler.previous, handler.installed = signal.signal(signal.SIGTERM, terminated), True
+    return handler
 
 
 def warn(text: str) -> None:

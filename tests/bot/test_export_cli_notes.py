@@ -50,3 +50,22 @@ def test_a_tsv_export_is_refused_and_a_comma_separated_tsv_import_is_told_why(
     told = _invoke("import", "other", str(out))
     assert told.exit_code == 2
     assert "is it comma-separated? name it .csv" in told.stderr.replace("\n", " ")
+
+
+def test_an_export_emptied_because_the_model_file_is_gone_says_that(
+    env: dict[str, str],  # noqa: F811 (the imported fixture)
+    tmp_path: Path,
+) -> None:
+    """Not a taxonomy change: the note said "a label was added, split or retired" (a review of
+    the note found it) when the re-scoring fell back to a cold start for a missing file."""
+    _project("trial", tmp_path)
+    for model_file in (Path(env["LABELBOT_DATA_DIR"]) / "models" / "trial").glob("*.npz"):
+        model_file.unlink()
+    more = tmp_path / "more.csv"
+    more.write_text("text\nthe landlord keeps the deposit\n", encoding="utf-8")
+    _ok("import", "trial", str(more))  # its re-scoring finds the file gone: a cold start
+
+    said = _invoke("export", "trial", "--out", str(tmp_path / "e.jsonl")).stderr.replace("\n", " ")
+
+    assert "note: no predictions in this export: model v1 of 'trial' is missing its file" in said
+    assert "split or retired" not in said

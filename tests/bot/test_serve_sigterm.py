@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_client import SlackSim, choices
@@ -101,3 +102,31 @@ def test_sigterm_lets_a_click_in_progress_finish(
     dm = sim.dm(EXPERT)
     assert dm[0]["text"].startswith(f"Labeled {choices(first)[0].label} by <@{EXPERT}>")
     assert len(sim.open_examples(EXPERT)) == 1  # the next example made it
+
+
+def test_a_serve_that_never_served_does_not_say_it_stopped(
+    tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port taken: uvicorn says so and exits 3; no "the answers in progress were finished"
+    after it (a review found that line printed whatever ended serve)."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from engine.config import get_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'serve.db'}")
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
+    monkeypatch.setenv("LABELBOT_OUTBOX_INTERVAL", "0")
+    monkeypatch.setenv("LABELBOT_API_TOKEN", "a-rest-token-of-thirty-two-chars")
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port), "--no-scheduler"])
+    get_settings.cache_clear()
+    assert result.exit_code != 0, result.output
+    assert "stopped:" not in result.output
