@@ -11,15 +11,11 @@ from bot import ids
 from bot.delivery import UPDATE
 from engine import messaging, projects
 from tests.bot.conftest import PROJECT, Bot, true_label
+from tests.bot.test_outbox_superseded import U1, _now
 from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_client import button, choices
 
-U1 = "U0ALICE"
 POST = "chat.postMessage"
-
-
-def _now(bot: Bot, ts: str) -> dict[str, object]:
-    return next(m for m in bot.slack.dm(U1) if m["ts"] == ts)
 
 
 def test_a_click_on_a_message_whose_answer_was_lost_shows_the_answer(
