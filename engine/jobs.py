@@ -27,7 +27,7 @@ from engine import digest, messaging, proposing, reviews, taxonomy, training
 from engine.reviews import ScanReport
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
-from storage.errors import ConflictError, InvalidInputError, LabelbotError
+from storage.errors import ConflictError, DatabaseUnavailable, InvalidInputError, LabelbotError
 from storage.models import ModelRun, Project, TaxonomyProposal, utcnow
 from storage.repositories import feedback, leases, models, projects, replies
 
@@ -436,6 +436,8 @@ def retrain_cycle(
     for name in names:
         try:
             outcome = _retrain_one(ws, name, owner=owner, now=now, on_trained=on_trained)
+        except DatabaseUnavailable:
+            raise  # every project would fail alike: the round stops (the job says so once)
         except Exception as exc:  # isolation: the other projects still retrain
             log.exception("retraining %s failed", name)
             outcome = RetrainOutcome(name, None, f"failed: {type(exc).__name__}: {exc}")
@@ -465,6 +467,8 @@ def _retrain_one(
             if not decision.due:
                 return None
             run = _train_held(ws, name)
+    except DatabaseUnavailable:
+        raise  # not the training's fault: tried again at the next poll, not after a wait
     except LabelbotError as exc:
         # e.g. labels in only one class so far, an encoder that cannot load: wait before the
         # next try (a failure after the run was recorded is waited out the same way)
@@ -644,6 +648,8 @@ def digest_cycle(
             log.info("digest of %s still due: %s", project.name, exc)
             if exc.stop_round:
                 break
+        except DatabaseUnavailable:
+            raise  # every project would fail alike: the round stops (the job says so once)
         except Exception:  # isolation: the other projects still get theirs
             log.exception("digest of %s failed", project.name)
     return sent
@@ -680,6 +686,8 @@ def proposal_cycle(
         try:
             if _refresh_one(ws, name, owner=owner, now=now, on_refreshed=on_refreshed):
                 refreshed.append(name)
+        except DatabaseUnavailable:
+            raise  # every project would fail alike: the round stops (the job says so once)
         except Exception:  # isolation: the other projects are still refreshed
             log.exception("proposals for %s failed", name)
     return refreshed
@@ -739,6 +747,8 @@ def review_cycle(
     for name, version in due:
         try:
             report = _scan_one(ws, name, version, owner=owner, now=now, on_scanned=on_scanned)
+        except DatabaseUnavailable:
+            raise  # every project would fail alike: the round stops (the job says so once)
         except Exception:  # isolation: the other projects are still scanned
             log.exception("mislabel scan of %s failed", name)
             continue
