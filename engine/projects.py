@@ -485,10 +485,7 @@ def _file_label(session: Session, path: Path, project_id: int, name: str, line: 
     try:
         label = taxonomy_repo.get_clicked_label(session=session, project_id=project_id, name=name)
     except InvalidInputError as exc:  # never had it: it can be added, unless it looks alike
-        fold = projects.label_fold(name)
-        alike = next((lb for lb in projects.list_labels(session=session, project_id=project_id,
-                                                        active_only=False)
-                      if projects.label_fold(lb.name) == fold), None)  # fmt: skip
+        alike = projects.look_alike(session=session, project_id=project_id, name=name)
         if alike is not None:  # `labels add` would refuse it: say which label it looks like
             raise InvalidInputError(
                 f"{path}:{line}: unknown label {name!r}: did you mean {alike.name!r}? (it "

@@ -977,12 +977,9 @@ def _name_free(
     looks like it (case, width: storage's ``label_fold``); ``keep``, the label being renamed,
     may take another case of its own name."""
     assert project.id is not None
-    fold = projects.label_fold(name)
-    existing = next(
-        (lb for lb in projects.list_labels(session=session, project_id=project.id,
-                                           active_only=False)
-         if projects.label_fold(lb.name) == fold and (keep is None or lb.id != keep.id)),
-        None,
+    existing = projects.look_alike(
+        session=session, project_id=project.id, name=name,
+        besides=None if keep is None else keep.id,
     )  # fmt: skip
     if existing is None:
         return

@@ -190,6 +190,19 @@ def list_labels(*, session: Session, project_id: int, active_only: bool = True) 
     return list(session.exec(query.order_by(col(Label.position), col(Label.id))).all())
 
 
+def look_alike(
+    *, session: Session, project_id: int, name: str, besides: int | None = None
+) -> Label | None:
+    """The project's label (active or retired) whose name looks like ``name`` (the same
+    :func:`label_fold`), other than label ``besides``; None if none."""
+    fold = label_fold(name)
+    return next(
+        (lb for lb in list_labels(session=session, project_id=project_id, active_only=False)
+         if label_fold(lb.name) == fold and lb.id != besides),
+        None,
+    )  # fmt: skip
+
+
 def name_taken(name: str, label: Label) -> str:
     """Why ``name`` cannot be given: ``label`` has it, or a name that looks like it."""
     alike = "" if label.name == name else f" ({label.name!r}: it differs only in case or width)"
