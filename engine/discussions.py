@@ -17,7 +17,7 @@ from datetime import datetime
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import utcnow
-from storage.repositories import examples, replies, slack
+from storage.repositories import examples, projects, replies, slack
 from storage.repositories import feedback as annotation_repo
 
 TEAM = "team"  # the thread in the project channel, where colleagues weigh in
@@ -32,6 +32,7 @@ class Thread:
 
 
 DISPUTE = "dispute"  # the thread a disagreement between experts opens (engine.disputes)
+FLAGGED = "flag"  # the thread a flag opens in the project channel (engine.flags)
 
 
 def example_thread(ws: Workspace, *, example_id: int, kinds: tuple[str, ...]) -> Thread | None:
@@ -42,6 +43,16 @@ def example_thread(ws: Workspace, *, example_id: int, kinds: tuple[str, ...]) ->
             if found is not None:
                 return Thread(found.example_id, found.channel, found.thread_ts)
     return None
+
+
+def project_threads(ws: Workspace, *, project: str, kind: str) -> list[Thread]:
+    """Every thread of ``kind`` opened in ``project`` (the first one of each example), oldest
+    first."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        rows = slack.project_threads(session=session, project_id=found.id, kind=kind)
+        return [Thread(r.example_id, r.channel, r.thread_ts) for r in rows]
 
 
 def team_thread(ws: Workspace, *, example_id: int) -> Thread | None:

@@ -7,10 +7,8 @@ comments like any discussion), so it is opened once whichever process notices it
 
 from __future__ import annotations
 
-from engine.discussions import DISPUTE, Thread, example_thread
+from engine.discussions import DISPUTE, Thread, example_thread, project_threads
 from engine.workspace import Workspace
-from storage.db import session_scope
-from storage.repositories import projects, slack
 
 __all__ = ["DISPUTE", "dispute_thread", "dispute_threads"]
 
@@ -22,8 +20,4 @@ def dispute_thread(ws: Workspace, *, example_id: int) -> Thread | None:
 
 def dispute_threads(ws: Workspace, *, project: str) -> list[Thread]:
     """Every disagreement thread opened in ``project`` (settled or not), oldest first."""
-    with session_scope(ws.db, read_only=True) as session:
-        found = projects.get_project(session=session, name=project)
-        assert found.id is not None
-        rows = slack.project_threads(session=session, project_id=found.id, kind=DISPUTE)
-        return [Thread(r.example_id, r.channel, r.thread_ts) for r in rows]
+    return project_threads(ws, project=project, kind=DISPUTE)

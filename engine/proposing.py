@@ -23,7 +23,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from engine.rare import MIN_EXAMPLES
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, LabelbotError, NotFoundError, StaleActionError
-from storage.models import NEW_LABEL_REQUEST, TaxonomyProposal, utcnow
+from storage.models import NEW_LABEL_REQUEST, TaxonomyProposal, as_utc, utcnow
 from storage.repositories import assignments, examples, feedback, flags, models, projects
 from storage.repositories import proposals as repo
 from storage.repositories import taxonomy as taxonomy_repo
@@ -328,13 +328,8 @@ def confirmed(proposal: TaxonomyProposal, now: datetime) -> bool:
     return (
         proposal.message_ts is not None
         or proposal.times_found >= CONFIRM_REFRESHES
-        or _aware(proposal.created_at) <= now - CONFIRM_AFTER
+        or as_utc(proposal.created_at) <= now - CONFIRM_AFTER
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    """A stored time as UTC-aware (SQLite gives it back naive)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def record_message(

@@ -19,6 +19,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as UTC-aware (SQLite gives it back naive, in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class Project(SQLModel, table=True):
     # SQLite: no table hands an id out twice (AUTOINCREMENT; migrations 0014 and 0016), not even
     # the ids of a deleted project's rows, which buttons on old Slack messages still carry
