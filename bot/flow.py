@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
-from bot import disputes, views
+from bot import disputes, flag_threads, views
 from bot.delivery import CONNECTION_ERRORS, transient_error
 from bot.services import Services
 from bot.slack_errors import error_code, is_auth_error
@@ -676,7 +676,8 @@ def flag(
     reason: str,
     origin: tuple[str, str] | None,
 ) -> None:
-    """Store the flag (the example leaves the queue), mark the DM, send the next example.
+    """Store the flag (the example leaves the queue), mark the DM, send the next example, and
+    surface the flag in the project channel (bot.flag_threads).
 
     Not once the flagger has labeled it (from the message the form came from, while the form
     was open, say): their label stays, with its Undo, and they are told to undo it first."""
@@ -694,6 +695,7 @@ def flag(
         )
         _answered(services, views.info_message(note), channel=origin[0], ts=origin[1])
     _continue(services, user=user, project=ref.project)
+    flag_threads.surface(services, project=ref.project, example_id=example_id)
 
 
 def reply_key(channel: str, ts: str) -> str:

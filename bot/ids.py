@@ -46,6 +46,11 @@ SETTLE = "dispute_settle"
 SETTLE_PATTERN = re.compile(rf"^{SETTLE}:\w+$")
 DISPUTE_BLOCK = "dispute"
 
+# --- Flag threads (project channel): admins and the experts who flagged resolve them ----------
+# The button's value is the example id; the click resolves the flags open when it lands.
+FLAG_RESOLVE = "flag_resolve"
+FLAG_THREAD_BLOCK = "flagged"
+
 # --- Batches and the busy expert's rhythm (DM) ----------------------------------------------
 BATCH_MORE = "batch_more"  # value: project name
 BATCH_DONE = "batch_done"
@@ -141,6 +146,7 @@ ACTIONS: tuple[str | re.Pattern[str], ...] = (
     REVIEW_CHANGE,
     REVIEW_SELECT,
     SETTLE_PATTERN,
+    FLAG_RESOLVE,
     BATCH_MORE,
     BATCH_DONE,
     SNOOZE,

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from slack_sdk.errors import SlackApiError
 
-from bot import disputes, flow, rhythm_flow, taxonomy_flow
+from bot import disputes, flag_threads, flow, rhythm_flow, taxonomy_flow
 from bot.delivery import CONNECTION_ERRORS, transient_error
 from bot.digests import NobodyTold, post_digest
 from bot.services import Services
@@ -161,6 +161,23 @@ def dispute_poster(services: Services) -> Callable[[], int]:
     return post
 
 
+def flag_poster(services: Services) -> Callable[[], int]:
+    """A job opening a thread in the project channel for each recent flag none was opened for
+    (a flag in Slack normally does it; this catches flags from `labelbot label` and those a
+    Slack failure missed), and redrawing a thread whose flags changed outside it (resolved
+    with `labelbot flags resolve`; it remembers each thread's flags in memory)."""
+    seen: dict[int, object] = {}
+
+    def post() -> int:
+        try:
+            return flag_threads.post_all_flags(services, seen=seen)
+        except (SlackApiError, *CONNECTION_ERRORS) as exc:
+            _round_stopped(exc, "flag threads not opened")
+            return 0
+
+    return post
+
+
 def screen_redrawer(services: Services) -> Callable[[], int]:
     """A job redrawing the examples on experts' screens after a taxonomy change made outside
     Slack (the CLI, another process); changes made in Slack redraw them at once.
@@ -217,6 +234,7 @@ def bot_scheduler(
     for job, make in (
         ("post_proposals", proposal_poster),
         ("post_disputes", dispute_poster),
+        ("post_flags", flag_poster),
         ("send_nudges", nudger),
         ("redraw_screens", screen_redrawer),
     ):

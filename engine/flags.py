@@ -7,14 +7,23 @@ only while it has an open flag: resolving its flags is what brings it back.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from engine.discussions import FLAGGED, Thread, example_thread, project_threads
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import NotFoundError
+from storage.models import as_utc, utcnow
 from storage.repositories import assignments, examples, flags, projects
+
+# How far back the scheduler's round looks for flags with no thread in the project channel (a
+# flag from `labelbot label`, or one whose post failed): a flag raised in Slack gets its thread
+# at once, and a database upgraded with older open flags does not flood the channel with them.
+SURFACE_WITHIN = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -126,3 +135,74 @@ def set_aside(ws: Workspace, *, project: str, annotator: str) -> SetAside:
             ),
             flagged=flags.count_open_flags(session=session, project_id=found.id),
         )
+
+
+@dataclass(frozen=True)
+class FlaggedExample:
+    """An example and every flag raised on it, open and resolved, oldest first: what its thread
+    in the project channel shows."""
+
+    example_id: int
+    project: str
+    text: str
+    flags: list[FlagView]
+    labeled: bool  # it has a label (resolving its flags does not put it back in the queue)
+
+    @property
+    def open(self) -> list[FlagView]:
+        return [f for f in self.flags if f.resolved_at is None]
+
+    @property
+    def state(self) -> tuple[tuple[int, str | None], ...]:
+        """What its thread's root shows, to tell when it must be redrawn."""
+        return tuple((f.id, f.resolved_by) for f in self.flags)
+
+
+def flagged_examples(
+    ws: Workspace, project: str, *, example_ids: Collection[int] | None = None,
+    open_only: bool = False,
+) -> list[FlaggedExample]:  # fmt: skip
+    """The project's flagged examples (those of ``example_ids``; with ``open_only``, those with
+    an open flag), each with all its flags, in the order of their first flag."""
+    grouped: dict[int, list[FlagView]] = defaultdict(list)
+    for view in list_flags(ws, project, include_resolved=True):
+        if example_ids is None or view.example_id in example_ids:
+            grouped[view.example_id].append(view)
+    if open_only:
+        grouped = {e: v for e, v in grouped.items() if any(f.resolved_at is None for f in v)}
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return [
+            FlaggedExample(
+                example_id=eid,
+                project=project,
+                text=rows[0].text,
+                flags=rows,
+                labeled=assignments.has_label(session=session, project_id=found.id, example_id=eid),
+            )
+            for eid, rows in grouped.items()
+        ]
+
+
+def flag_thread(ws: Workspace, *, example_id: int) -> Thread | None:
+    """The project-channel thread opened on the example's flags, if any."""
+    return example_thread(ws, example_id=example_id, kinds=(FLAGGED,))
+
+
+def flag_threads(ws: Workspace, *, project: str) -> list[Thread]:
+    """Every flag thread opened in ``project`` (its flags open or resolved), oldest first."""
+    return project_threads(ws, project=project, kind=FLAGGED)
+
+
+def to_surface(ws: Workspace, project: str) -> list[FlaggedExample]:
+    """The project's examples with an open flag raised within ``SURFACE_WITHIN`` and no flag
+    thread yet: those the scheduler's round opens a thread for."""
+    threaded = {t.example_id for t in flag_threads(ws, project=project)}
+    since = utcnow() - SURFACE_WITHIN
+    return [
+        found
+        for found in flagged_examples(ws, project, open_only=True)
+        if found.example_id not in threaded
+        and any(as_utc(f.created_at) >= since for f in found.open)
+    ]

@@ -1,5 +1,5 @@
-"""Clicks in the labeling DM, on the App Home tab, on a held-back model's notice and on a
-taxonomy proposal."""
+"""Clicks in the labeling DM, on the App Home tab, on a held-back model's notice, on a
+taxonomy proposal and on disagreement and flag threads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import admin, disputes, flow, ids, review_flow, rhythm_flow, taxonomy_flow
+from bot import (
+    admin,
+    disputes,
+    flag_threads,
+    flow,
+    ids,
+    review_flow,
+    rhythm_flow,
+    taxonomy_flow,
+)
 from bot.listeners.registrar import Registrar
 from bot.listeners.shape import STALE, example_id, read
 from bot.services import Services
@@ -39,6 +48,7 @@ def register(app: Registrar) -> None:
     app.action(ids.REVIEW_CHANGE)(review_changed)
     app.action(ids.REVIEW_SELECT)(review_changed)
     app.action(ids.SETTLE_PATTERN)(settle_clicked)
+    app.action(ids.FLAG_RESOLVE)(flag_resolve_clicked)
     app.action(ids.BATCH_MORE)(batch_more)
     app.action(ids.BATCH_DONE)(batch_done)
     app.action(ids.SNOOZE)(snooze_chosen)
@@ -271,6 +281,19 @@ def settle_clicked(
     refusal = disputes.settle(
         services, example_id=example_id, label=label, team=admin.installing_team(context),
         **_where(body),
+    )  # fmt: skip
+    if refusal:
+        respond(**info_message(refusal), response_type="ephemeral", replace_original=False)
+
+
+def flag_resolve_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
+) -> None:
+    """Resolve on a flag thread: admins and the experts who flagged it put it back."""
+    ack()
+    refusal = flag_threads.resolve(
+        context["services"], example_id=example_id(action.get("value")),
+        team=admin.installing_team(context), **_where(body),
     )  # fmt: skip
     if refusal:
         respond(**info_message(refusal), response_type="ephemeral", replace_original=False)
