@@ -119,13 +119,18 @@ def _follow(services: Services, *, project: str, seen: dict[int, object]) -> int
     threads = {t.example_id: t for t in flags.flag_threads(services.ws, project=project)}
     if not threads:
         return 0
-    every = flags.flagged_examples(services.ws, project, example_ids=set(threads))
+    states = flags.flag_states(services.ws, project)
+    changed = set()
+    for example_id in threads:
+        state = states.get(example_id)
+        before = seen.get(example_id, state)
+        seen[example_id] = state
+        if before != state:
+            changed.add(example_id)
     redrawn = 0
-    for found in every:
-        before = seen.get(found.example_id, found.state)
-        seen[found.example_id] = found.state
-        if before == found.state:
-            continue
+    for found in (
+        flags.flagged_examples(services.ws, project, example_ids=changed) if changed else []
+    ):
         thread = threads[found.example_id]
         try:
             services.courier.update(

@@ -153,9 +153,27 @@ class FlaggedExample:
         return [f for f in self.flags if f.resolved_at is None]
 
     @property
-    def state(self) -> tuple[tuple[int, str | None], ...]:
+    def state(self) -> object:
         """What its thread's root shows, to tell when it must be redrawn."""
-        return tuple((f.id, f.resolved_by) for f in self.flags)
+        return _state(self.flags)
+
+
+def _grouped(ws: Workspace, project: str) -> dict[int, list[FlagView]]:
+    """The project's flags, open and resolved, by example, in the order of their first flag."""
+    grouped: dict[int, list[FlagView]] = defaultdict(list)
+    for view in list_flags(ws, project, include_resolved=True):
+        grouped[view.example_id].append(view)
+    return grouped
+
+
+def flag_states(ws: Workspace, project: str) -> dict[int, object]:
+    """Each flagged example's :attr:`FlaggedExample.state`, without reading its labels: what a
+    round compares to tell which threads to redraw."""
+    return {eid: _state(rows) for eid, rows in _grouped(ws, project).items()}
+
+
+def _state(flags: list[FlagView]) -> object:
+    return tuple((f.id, f.resolved_by) for f in flags)
 
 
 def flagged_examples(
@@ -164,12 +182,14 @@ def flagged_examples(
 ) -> list[FlaggedExample]:  # fmt: skip
     """The project's flagged examples (those of ``example_ids``; with ``open_only``, those with
     an open flag), each with all its flags, in the order of their first flag."""
-    grouped: dict[int, list[FlagView]] = defaultdict(list)
-    for view in list_flags(ws, project, include_resolved=True):
-        if example_ids is None or view.example_id in example_ids:
-            grouped[view.example_id].append(view)
-    if open_only:
-        grouped = {e: v for e, v in grouped.items() if any(f.resolved_at is None for f in v)}
+    grouped = {
+        eid: rows
+        for eid, rows in _grouped(ws, project).items()
+        if (example_ids is None or eid in example_ids)
+        and (not open_only or any(f.resolved_at is None for f in rows))
+    }
+    if not grouped:
+        return []
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
