@@ -37,12 +37,14 @@ import io
 import itertools
 import json
 import os
+import re
 import secrets
 import shutil
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -492,6 +494,7 @@ def replacing(path: Path) -> Iterator[TextIO]:
         handle = temporary.open("x", encoding="utf-8", newline="")
     except OSError as exc:
         raise _unwritable(path, exc, target.parent) from exc
+    _sweep_leftovers(target, keep=temporary)
     done = False
     try:
         with handle:
@@ -506,6 +509,35 @@ def replacing(path: Path) -> Iterator[TextIO]:
     finally:
         if not done:
             temporary.unlink(missing_ok=True)
+
+
+# A temporary file :func:`replacing` made (".<name>.<8 hex>.tmp") and left this long unchanged is
+# no write in progress but a process killed while writing (SIGKILL, a power loss): an export
+# writes on as it goes, so its file's modification time keeps moving.
+LEFTOVER_AGE = timedelta(hours=1)
+
+
+def _sweep_leftovers(target: Path, *, keep: Path, now: float | None = None) -> list[Path]:
+    """Delete the temporary files of earlier writes of ``target`` that a killed process left
+    beside it (only names of :func:`replacing`'s exact form for this target, unchanged for
+    ``LEFTOVER_AGE``); what was deleted. One that cannot be is left: this is tidying."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp")
+    cutoff = (time.time() if now is None else now) - LEFTOVER_AGE.total_seconds()
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name == keep.name or not pattern.fullmatch(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
 
 
 def _unwritable(path: Path | str, exc: OSError, folder: Path) -> LabelbotError:
