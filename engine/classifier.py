@@ -109,17 +109,21 @@ class Model:
             out[start : start + PROBA_CHUNK] = block
         return out
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """(n, n_classes) probabilities for any texts' embeddings; rows sum to 1."""
+    def predict_proba(self, X: np.ndarray, *, onto: np.ndarray | None = None) -> np.ndarray:
+        """(n, n_classes) probabilities for any texts' embeddings; rows sum to 1.
+
+        ``onto`` (a 0/1 matrix, this model's classes × today's labels: each class goes to one
+        label) gives them for today's labels instead, merged classes added up; see
+        :meth:`with_unseen`."""
         X = np.asarray(X, dtype=np.float32)
         proba = self.linear_proba(X)
         if self.kind == "blend" and self.pool is not None and self.spread is not None:
             idx, sim = knn(X, self.pool, k=self.k)
             proba = _blend(proba, _neighbour_spread(self.spread, idx, sim))
             calibrate_blend(proba, self.absent(), self.blend_temperature)
-        return add_unseen(proba, self.absent(), self.unseen)
+        return self.with_unseen(proba, onto)
 
-    def predict_proba_pool(self) -> np.ndarray:
+    def predict_proba_pool(self, *, onto: np.ndarray | None = None) -> np.ndarray:
         """Probabilities for the pool the model was trained with (no neighbour search needed)."""
         if self.pool is None:
             raise InvalidInputError("this model was trained without a pool")
@@ -127,7 +131,23 @@ class Model:
         if self.kind == "blend" and self.spread is not None:
             proba = _blend(proba, self.spread)
             calibrate_blend(proba, self.absent(), self.blend_temperature)
-        return add_unseen(proba, self.absent(), self.unseen)
+        return self.with_unseen(proba, onto)
+
+    def with_unseen(self, proba: np.ndarray, onto: np.ndarray | None = None) -> np.ndarray:
+        """The head's (or blend's) ``proba``, carried ``onto`` today's labels when given, with
+        the unseen share spread over the classes without a label.
+
+        The mapping comes first: a label made of merged never-labeled classes is one class with
+        no label, and gets one class's part of the share, never the sum of its sources' (that
+        sum made it the guess for most texts). A label with any labeled source gets what its
+        sources learned, and the share is capped again for the classes as they are now."""
+        absent = self.absent()
+        unseen = self.unseen
+        if onto is not None and not _is_identity(onto):
+            proba = (proba @ np.asarray(onto, dtype=np.float32)).astype(np.float32, copy=False)
+            absent = ~np.asarray(onto, dtype=bool)[~absent].any(axis=0)
+            unseen = min(unseen, MAX_UNSEEN_OF_ABSENT * float(absent.mean()))
+        return add_unseen(proba, absent, unseen)
 
     def absent(self) -> np.ndarray:
         """Classes the model was trained without (no label yet)."""
@@ -371,6 +391,10 @@ def add_unseen(proba: np.ndarray, absent: np.ndarray, unseen: float) -> np.ndarr
         block *= np.float32(1 - unseen)
         block[:, cols] = np.float32(unseen / len(cols))
     return proba
+
+
+def _is_identity(onto: np.ndarray) -> bool:
+    return onto.shape[0] == onto.shape[1] and bool((onto == np.eye(len(onto))).all())
 
 
 def calibrate_blend(proba: np.ndarray, absent: np.ndarray, temperature: float) -> np.ndarray:

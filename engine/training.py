@@ -421,12 +421,15 @@ def _rescore_after(ws: Workspace, name: str, what: str) -> None:
         log.warning("re-scoring %s after %s became active failed: %s", name, what, exc)
 
 
-def _pool_proba(model: Model, pool: Pool, idx: np.ndarray | None = None) -> np.ndarray:
-    """Probabilities for pool rows (all, or ``idx``); the blend reuses its own pool's spread."""
+def _pool_proba(
+    model: Model, pool: Pool, idx: np.ndarray | None = None, *, onto: np.ndarray | None = None
+) -> np.ndarray:
+    """Probabilities for pool rows (all, or ``idx``); the blend reuses its own pool's spread.
+    ``onto`` carries them over to today's labels (:func:`class_map`, ``Model.predict_proba``)."""
     if model.pool is not None and len(model.pool) == len(pool.example_ids):
-        probs = model.predict_proba_pool()
+        probs = model.predict_proba_pool(onto=onto)
         return probs if idx is None else probs[idx]
-    return model.predict_proba(pool.X if idx is None else pool.X[idx])
+    return model.predict_proba(pool.X if idx is None else pool.X[idx], onto=onto)
 
 
 def _audit_metrics(
@@ -649,9 +652,7 @@ def _prediction_rows(
     probs: np.ndarray | None = None
     uncertainty = np.zeros(n)
     if model is not None:
-        probs = _pool_proba(model, pool)
-        if mapping is not None:
-            probs = probs @ mapping
+        probs = _pool_proba(model, pool, onto=mapping)
         uncertainty = uncertainty_scores(probs, "margin")
     picked = np.array([], dtype=np.int64)
     reasons: list[dict[str, Any]] = []
@@ -896,7 +897,8 @@ def class_map(
 
 def _onto(sources: list[str], targets: list[str]) -> np.ndarray:
     """The 0/1 matrix sending each of ``sources`` (a model's classes, as named today) to its
-    column in ``targets``: probabilities @ it adds up the classes that became one."""
+    column in ``targets``: probabilities @ it adds up the classes that became one. Give it to
+    ``Model.predict_proba`` (``onto``), which maps before it spreads the unseen share."""
     mapping = np.zeros((len(sources), len(targets)))
     mapping[np.arange(len(sources)), [targets.index(s) for s in sources]] = 1.0
     return mapping
@@ -1160,7 +1162,7 @@ def predict_with(
     )
     sources = [n or old for n, old in zip(now, run.classes, strict=True)]
     names = list(dict.fromkeys(sources))
-    probs = model.predict_proba(ws.embed(texts, persist=False)) @ _onto(sources, names)
+    probs = model.predict_proba(ws.embed(texts, persist=False), onto=_onto(sources, names))
     out = []
     for text, row in zip(texts, probs, strict=True):
         order = np.argsort(-row)[:top_k]
