@@ -75,7 +75,9 @@ def serve(
     """Serve Slack (POST /slack/events), GET /healthz and the REST API (/api/...).
 
     Needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; with SLACK_APP_TOKEN set it also connects
-    through Socket Mode (no public URL needed). LABELBOT_API_TOKEN enables the REST API.
+    through Socket Mode (no public URL needed; a connection lost, or SLACK_APP_TOKEN refused
+    when reconnecting, is logged and shown in /healthz). LABELBOT_API_TOKEN enables the REST
+    API.
     Without Slack: with neither Slack variable set but LABELBOT_API_TOKEN set, it serves the
     REST API alone (/slack/events answers 503) and its scheduler only retrains.
     The scheduler checks for projects to retrain every LABELBOT_SCHEDULER_POLL_SECONDS (15)
@@ -152,12 +154,15 @@ def serve(
         out.print("scheduler off (--no-scheduler): run `labelbot worker` to retrain and digest")
     socket_mode = None
     if slack and settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.socket_mode import SocketModeHandler
 
-        socket_mode = SocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
+        socket_mode = SocketModeHandler(
+            bolt, app_token=settings.slack_app_token.get_secret_value(), client=services.client
+        )
         try:
             socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP the rest
         except Exception as exc:
+            socket_mode.close()
             services.close()
             raise socket_mode_error(exc) from None
         out.print("connected to Slack in Socket Mode")
@@ -185,7 +190,7 @@ def serve(
         raise
     finally:
         if socket_mode is not None:
-            socket_mode.close()  # type: ignore[no-untyped-call]
+            socket_mode.close()
         services.close()
         terminate.restore()
         if interrupted or terminate.received:  # not when it never served (a port in use)

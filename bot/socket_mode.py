@@ -1,0 +1,291 @@
+"""Socket Mode: Slack's requests over a WebSocket that labelbot opens with SLACK_APP_TOKEN
+(https://docs.slack.dev/apis/events-api/using-socket-mode), beside POST /slack/events.
+
+slack_bolt's handler, with three differences:
+
+- Its apps.connections.open calls (the app-level token) go through a client of their own
+  (:func:`connections_client`). Through Bolt's client they passed the bot client's TokenWatch,
+  so a refused app token was logged and shown in /healthz as a refused *bot* token, and an
+  accepted one cleared a bot token that Slack still refused.
+- The connection is watched (:class:`ConnectionWatch`, :func:`state` for /healthz). Its loss is
+  one WARNING and its return one INFO; Slack refusing the app token once it has connected is an
+  ERROR naming SLACK_APP_TOKEN, once an hour. slack_sdk's own ERRORs about a failure said so,
+  repeated at each try (every ``PING_INTERVAL_S``) and with a traceback when Slack had asked
+  for the reconnection, are dropped; a failure labelbot has not said passes.
+- Every envelope is acknowledged. slack_bolt acknowledges only what Bolt answers 200, so a
+  request labelbot refuses (400: a malformed payload, a response_url not Slack's; 404: no
+  listener for it) was sent again by Slack (events), or shown to the user as an error after
+  3 seconds; it gets an empty acknowledgement instead, after a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
+from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.builtin import SocketModeClient
+from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+from slack_sdk.web import SlackResponse
+
+from bot.delivery import TRANSIENT_ERRORS, TokenWatch
+from bot.slack_errors import RATE_LIMITED, error_code
+from bot.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+# The Socket Mode client's own log lines (connecting, reconnecting, its errors). slack_bolt
+# logs them as "slack_bolt.App", among Bolt's.
+SDK_LOGGER = "slack_sdk.socket_mode"
+# How often the client pings Slack and checks its connection, reconnecting when it is down
+# (slack_bolt's default).
+PING_INTERVAL_S = 10.0
+REFUSAL_REPEAT_S = 3600.0  # Slack refusing the app token is logged again after this long
+APP_TOKEN_ADVICE = (
+    "set SLACK_APP_TOKEN to an app-level token of this app with the connections:write scope "
+    "(Basic Information → App-Level Tokens)"
+)
+
+_current: ConnectionWatch | None = None  # the running handler's (see SocketModeHandler)
+
+
+def state() -> str | None:
+    """The Socket Mode connection, for /healthz: "connected", "reconnecting", or
+    "refused: <error>" while Slack refuses SLACK_APP_TOKEN; None when not in Socket Mode."""
+    watch = _current
+    return None if watch is None else watch.state()
+
+
+class ConnectionWatch:
+    """What this process knows of its Socket Mode connection, and what it logs about it.
+
+    Told each apps.connections.open (:meth:`connecting`), each failure to connect
+    (:meth:`failed`) and each connection made (:meth:`connected`); whether the connection is up
+    now it asks the client. Nothing is logged before the first connection: ``labelbot serve``
+    stops with one line when that fails.
+    """
+
+    def __init__(
+        self, *, repeat_after: float = REFUSAL_REPEAT_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.client: BaseSocketModeClient | None = None
+        self._lock = threading.Lock()
+        self._started = False  # connected once
+        self._down = False  # found down (and said so), not back yet
+        self._refused: str | None = None  # the error Slack last refused the app token with
+        self._said: set[str] = set()  # failures told since the last connection (their str)
+        self._warned: set[str] = set()  # the same, with their type: each is warned of once
+        self._refusals = Throttle(repeat_after, clock=clock)
+
+    def state(self) -> str:
+        if self._refused is not None:
+            return f"refused: {self._refused}"
+        if self.client is not None and self.client.is_connected():
+            return "connected"
+        return "reconnecting"
+
+    def connecting(self) -> None:
+        """A new connection is asked for: Slack asked for it (the old one still up), or the
+        client found the connection down."""
+        client = self.client
+        if client is None or client.closed or client.is_connected():
+            return
+        with self._lock:
+            if not self._started or self._down:
+                return
+            self._down = True
+        log.warning(
+            "the Socket Mode connection to Slack is down: reconnecting (Slack's requests cannot "
+            "reach labelbot until it is back)"
+        )
+
+    def failed(self, exc: BaseException) -> None:
+        """A try to connect failed with ``exc`` (it is raised on to the client, which logs it
+        and tries again)."""
+        if error_code(exc) == RATE_LIMITED:
+            return  # the client waits Retry-After and tries again itself
+        code = _refusal(exc)
+        told = str(exc)
+        with self._lock:
+            new = f"{type(exc).__name__}: {told}" not in self._warned
+            self._warned.add(f"{type(exc).__name__}: {told}")
+            if told:
+                self._said.add(told)
+            started = self._started
+            if code is not None:
+                self._refused = code
+        if not started:
+            return
+        if code is not None:
+            if self._refusals.due(code):
+                log.error(
+                    "Slack refuses SLACK_APP_TOKEN (%s): Socket Mode cannot reconnect, and "
+                    "Slack's requests cannot reach labelbot until it does: %s",
+                    code,
+                    APP_TOKEN_ADVICE,
+                )
+        elif new:
+            log.warning(
+                "Socket Mode could not reconnect to Slack (%s: %s): trying again",
+                type(exc).__name__,
+                told or "no detail",
+            )
+
+    def connected(self) -> None:
+        with self._lock:
+            started, self._started = self._started, True
+            down, self._down = self._down, False
+            refused, self._refused = self._refused, None
+            self._said.clear()
+            self._warned.clear()
+        self._refusals.clear()
+        if not started:
+            return
+        if refused is not None:
+            log.info("Slack takes SLACK_APP_TOKEN again (it refused it with %s)", refused)
+        if down:
+            log.info("the Socket Mode connection to Slack is back")
+
+    def said(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` is about a failure this watch has told (or holds back)."""
+        with self._lock:
+            said = list(self._said)
+        if not said:
+            return False
+        text = record.getMessage()
+        error = record.exc_info[1] if record.exc_info else None
+        return any(s in text for s in said) or (error is not None and str(error) in said)
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The error Slack refused the app token's call with; None when it did not answer, or
+    answered that it could not now (a 5xx, ``internal_error``...)."""
+    code = error_code(exc)
+    if not isinstance(exc, SlackApiError) or code is None or code in TRANSIENT_ERRORS:
+        return None
+    return code
+
+
+class _SaidOnce(logging.Filter):
+    """Drops the Socket Mode client's WARNINGs and ERRORs about a failure the watch has told:
+    they come again at each try, some with a traceback, and say no more."""
+
+    def __init__(self, watch: ConnectionWatch) -> None:
+        super().__init__()
+        self.watch = watch
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING or not self.watch.said(record)
+
+
+class _ConnectionsClient(WebClient):
+    """The Socket Mode client's Web API client: apps.connections.open, told to the watch."""
+
+    watch: ConnectionWatch
+
+    def apps_connections_open(self, *, app_token: str, **kwargs: Any) -> SlackResponse:
+        self.watch.connecting()
+        try:
+            return super().apps_connections_open(app_token=app_token, **kwargs)
+        except Exception as exc:
+            self.watch.failed(exc)
+            raise
+
+
+def connections_client(client: WebClient, watch: ConnectionWatch) -> WebClient:
+    """A client for apps.connections.open with ``client``'s address, timeout, TLS, proxy and
+    retries, but not its TokenWatch: the app-level token's answers say nothing of the bot
+    token's (and no bot token is sent: the call carries the app token)."""
+    connections = _ConnectionsClient(
+        base_url=client.base_url,
+        timeout=client.timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        headers=dict(client.headers),
+        retry_handlers=[h for h in client.retry_handlers if not isinstance(h, TokenWatch)],
+    )
+    connections.watch = watch
+    return connections
+
+
+class _WatchedClient(SocketModeClient):
+    """slack_sdk's Socket Mode client, telling the watch of each connection made or not."""
+
+    def __init__(self, watch: ConnectionWatch, **kwargs: Any) -> None:
+        self.watch = watch
+        super().__init__(**kwargs)
+        watch.client = self
+
+    def connect(self) -> None:
+        try:
+            super().connect()
+        except Exception as exc:
+            self.watch.failed(exc)
+            raise
+        self.watch.connected()
+
+
+class SocketModeHandler(BaseSocketModeHandler):
+    """slack_bolt's built-in Socket Mode handler, with the differences the module describes.
+    ``client`` is the bot's Web API client (its settings are copied, not its TokenWatch)."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        app_token: str,
+        client: WebClient,
+        ping_interval: float = PING_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        global _current
+        self.app = app
+        self.watch = ConnectionWatch(clock=clock)
+        self._quiet = _SaidOnce(self.watch)
+        logger = logging.getLogger(SDK_LOGGER)
+        logger.addFilter(self._quiet)
+        self.client = _WatchedClient(
+            self.watch,
+            app_token=app_token,
+            logger=logger,
+            web_client=connections_client(client, self.watch),
+            proxy=client.proxy,
+            ping_interval=ping_interval,
+        )
+        self.client.socket_mode_request_listeners.append(self.handle)
+        _current = self.watch
+
+    def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:
+        started = time.time()
+        answer = run_bolt_app(self.app, req)
+        if answer.status == 200:
+            send_response(client, req, answer, started)
+            return
+        # Bolt answered it as POST /slack/events would (refused, or no listener: logged there);
+        # acknowledged all the same, or Slack sends the event again and the user sees an error
+        log.info(
+            "Socket Mode: acknowledged a request refused with HTTP %s (%s: %.200s), so that "
+            "Slack does not send it again",
+            answer.status,
+            req.type,
+            answer.body,
+        )
+        client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+
+    def close(self) -> None:
+        global _current
+        try:
+            self.client.close()
+        finally:
+            logging.getLogger(SDK_LOGGER).removeFilter(self._quiet)
+            if _current is self.watch:
+                _current = None
