@@ -60,9 +60,17 @@ ABSENT_LOGIT = -30.0  # bias of classes with no examples: probability ~1e-13, ne
 PRIOR_TEMPERATURE = 0.3
 PRIOR_BLEND_TEMPERATURE = 0.75
 PRIOR_ROWS = 10.0
+# The lowest temperature a fit may give. When every out-of-fold row is right the held-out NLL
+# only falls as T does, and the fit ran to its 0.05 bound: the next model then showed its
+# occasional wrong answers at 100% (3 of 8 at 80 labels of 4 skewed Banking77 classes).
+MIN_FIT_TEMPERATURE = 0.2
 # The unseen share stays below this fraction of the never-labeled classes' share of all classes:
 # then each never-labeled class gets less than any row's top labeled class (never the argmax).
 MAX_UNSEEN_OF_ABSENT = 0.98
+# Good's estimate counts at least this many singletons while a class has no label (1/n): on
+# skewed Banking77 sets it was as close or closer than add-one smoothing, (n1 + 1) / (n + 1),
+# which over-corrected at 10-20 labels (bench/README.md, calibration).
+MIN_UNSEEN_SINGLETONS = 1.0
 SPREAD_ALPHA = 0.9  # Zhou et al.'s alpha: how far labels travel (0.9**30 ~ 0.04 after 30 steps)
 SPREAD_STEPS = 30
 PROBA_CHUNK = 65_536  # rows scored at a time
@@ -261,6 +269,7 @@ def train_model(
     warm_start: Model | None = None,
     temperature: float | None = None,
     calibrate: bool = True,
+    new_classes: np.ndarray | None = None,
 ) -> Model:
     """Train a model on labeled embeddings ``X`` with class ids ``y`` in ``[0, n_classes)``.
 
@@ -273,6 +282,8 @@ def train_model(
     ``calibrate=False``: no temperature is fit (T=1, the blend's too) for a caller that reads
     only the argmax, which no temperature changes (cross-validation, the all-labels ceiling):
     a blend's own would cost 3 more linear fits and label spreadings over the pool.
+    ``new_classes`` (boolean, per class): classes added after labels had been given, for
+    :func:`unseen_share`.
     """
     X, y = _check_inputs(X, y, n_classes=n_classes, kind=kind)
     if kind != "linear" and pool is not None:
@@ -307,7 +318,7 @@ def train_model(
         weight=weight,
         bias=bias,
         temperature=temperature,
-        unseen=unseen_share(y, n_classes=n_classes),
+        unseen=unseen_share(y, n_classes=n_classes, new=new_classes),
     )
     if kind == "blend":
         if graph is None or labeled_idx is None:
@@ -363,20 +374,29 @@ def scale_bias(bias: np.ndarray, weight: np.ndarray, temperature: float) -> np.n
     return out
 
 
-def unseen_share(y: np.ndarray, *, n_classes: int) -> float:
+def unseen_share(y: np.ndarray, *, n_classes: int, new: np.ndarray | None = None) -> float:
     """Estimated chance that a new text's class has no label yet.
 
     Good's (1953) estimate of the unseen mass, the share of labels whose class has one label
     (also the share of out-of-fold rows whose class their fold never saw: folds deal a class's
-    labels round-robin), holds for a random sample. Picks made for diversity (the cold start's
-    k-means) are mostly singletons and would read as nearly all unseen, so it is capped by the
-    never-labeled classes' share of all classes, the estimate when nothing says which classes
-    are common; on a random sample that one is the larger (common classes are labeled first).
+    labels round-robin), holds for a random sample. It is at least 1/n while any class has no
+    label: with no singleton it said 0, and the model 100% on the texts of a class not labeled
+    yet. Picks made for diversity (the cold start's k-means) are mostly singletons and would
+    read as nearly all unseen, so it is capped by the never-labeled classes' share of all
+    classes, the estimate when nothing says which classes are common; on a random sample that
+    one is the larger (common classes are labeled first).
+
+    ``new`` (boolean, per class) marks classes added after labels had been given (a label
+    added, or a split's halves): the labels given before could not name them, so Good's
+    estimate says nothing about them; each never-labeled one adds its share of all classes.
     """
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
-    absent = float((counts == 0).sum()) / n_classes
-    singletons = float((counts == 1).sum()) / max(len(y), 1)
-    return min(singletons, MAX_UNSEEN_OF_ABSENT * absent)
+    never = counts == 0
+    if not never.any():
+        return 0.0
+    good = max(float((counts == 1).sum()), MIN_UNSEEN_SINGLETONS) / max(len(y), 1)
+    added = float((never & new).sum()) / n_classes if new is not None else 0.0
+    return min(good + MAX_UNSEEN_OF_ABSENT * added, MAX_UNSEEN_OF_ABSENT * float(never.mean()))
 
 
 def add_unseen(proba: np.ndarray, absent: np.ndarray, unseen: float) -> np.ndarray:
@@ -413,12 +433,12 @@ def calibrate_blend(proba: np.ndarray, absent: np.ndarray, temperature: float) -
 def shrunk_temperature(
     logits: np.ndarray, y: np.ndarray, *, fixed: np.ndarray | None, prior: float
 ) -> float:
-    """:func:`fit_temperature` on ``logits``, its log shrunk towards ``log(prior)`` as if the
-    prior had been fit on ``PRIOR_ROWS`` rows: no rows give the prior, many give the fit, and
-    no row count is a cliff between them."""
+    """:func:`fit_temperature` on ``logits`` (at least ``MIN_FIT_TEMPERATURE``), its log shrunk
+    towards ``log(prior)`` as if the prior had been fit on ``PRIOR_ROWS`` rows: no rows give the
+    prior, many give the fit, and no row count is a cliff between them."""
     if len(y) == 0:
         return prior
-    fit = fit_temperature(logits, y, fixed=fixed)
+    fit = max(fit_temperature(logits, y, fixed=fixed), MIN_FIT_TEMPERATURE)
     weight = len(y) / (len(y) + PRIOR_ROWS)
     return float(np.exp(weight * np.log(fit) + (1 - weight) * np.log(prior)))
 

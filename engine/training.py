@@ -160,6 +160,34 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
                 taxonomy_as_of=as_of if isinstance(as_of, str) else None)  # fmt: skip
 
 
+def _added_after_labels(ws: Workspace, pool: Pool, lab: np.ndarray) -> np.ndarray:
+    """Which of the pool's classes without a label to train on were added (a label added, a
+    split's halves) after labels had been given: those labels could not name them, so they say
+    nothing of how common such a class is (``classifier.unseen_share``)."""
+    out = np.zeros(len(pool.classes), dtype=bool)
+    never = np.flatnonzero(np.bincount(pool.y[lab], minlength=len(pool.classes)) == 0)
+    if not len(never):
+        return out
+    with session_scope(ws.db, read_only=True) as session:
+        made = {
+            int(lb.id or 0): lb.created_at
+            for lb in projects.list_labels(session=session, project_id=pool.project_id)
+        }
+        given = feedback.count_annotations(session=session, project_id=pool.project_id)
+        when = {int(c): made.get(pool.label_ids[c]) for c in never if c < len(pool.label_ids)}
+        # latest first: once a label had no label given before it, no earlier one had
+        for c, created in sorted(
+            ((c, t) for c, t in when.items() if t is not None), key=lambda ct: ct[1], reverse=True
+        ):
+            since = feedback.count_annotations(
+                session=session, project_id=pool.project_id, since=created
+            )
+            if since >= given:
+                break
+            out[c] = True
+    return out
+
+
 def _graph(ws: Workspace, pool: Pool) -> PoolGraph:
     # The kNN graph costs seconds on 10k examples: build it once per pool content, in this
     # process (the memo) and across processes and imports (the file engine.pool_graph keeps).
@@ -224,6 +252,7 @@ def train_project(
             graph=graph,
             labeled_idx=lab,
             warm_start=warm,
+            new_classes=_added_after_labels(ws, pool, lab),
         )
         metrics = cv_metrics(
             pool.X[lab],

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import exporting, projects, taxonomy, training
+from engine import classifier, exporting, projects, taxonomy, training
+from engine.classifier import (
+    train_model,
+    unseen_share,
+)
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.repositories import models as model_repo
@@ -71,3 +75,60 @@ def test_merged_unlabeled_labels_are_never_the_guess(ws, banking_slice, tmp_path
     guesses = [r["prediction"]["label"] for r in records if r["prediction"]]
     assert len(guesses) == len(texts)
     assert [g for g in guesses if g in unlabeled] == []
+
+
+def _unit(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
+    x = rng.normal(size=(rows, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_a_label_added_after_the_labels_gets_its_share(ws, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No class had exactly one label, so Good's estimate said no text is of a class without
+    a label, though a label had been added after the labels were given: its texts were all
+    answered wrong at 96-100%."""
+    old = SLICE_LABELS[:4]
+    projects.create_project(ws, name="bank", labels=old)
+    quota = dict(zip(old, [12, 6, 4, 4], strict=True))
+    seeded = []
+    for text, label in banking_slice:
+        if quota.get(label, 0) > 0:
+            quota[label] -= 1
+            seeded.append((text, label))
+    chosen = {t for t, _ in seeded}
+    rest = [(t, "") for t, _ in banking_slice if t not in chosen]
+    projects.import_file(ws, project="bank", path=labeled_csv(tmp_path / "s.csv", seeded + rest))
+    taxonomy.add_labels(ws, project="bank", names=["exchange_rate"], actor="a")
+
+    training.train_project(ws, "bank", kind="linear")
+    loaded = training.active_model(ws, "bank")
+    assert loaded is not None
+    # its share of the classes (0.98 / 5), not 0
+    assert abs(loaded[1].unseen - 0.98 / 5) < 1e-6
+    new_texts = [t for t, lb in banking_slice if lb == "exchange_rate"]
+    got = training.predict_texts(ws, "bank", new_texts)
+    assert max(p.confidence for p in got) <= 1 - 0.98 / 5 + 1e-4
+
+
+def test_good_estimate_is_smoothed_while_a_class_has_no_label() -> None:
+    """A class present from the start but not labeled yet: with no singleton the estimate was 0
+    (every answer could read 100%); it is now at least 1/n."""
+    y = np.repeat(np.arange(4), [24, 8, 4, 4])
+    assert unseen_share(y, n_classes=5) == 1 / 40
+    assert unseen_share(y, n_classes=4) == 0.0  # every class labeled: none unseen
+    new = np.array([False, False, False, False, True])
+    assert unseen_share(y, n_classes=5, new=new) == 0.98 / 5  # 1/40 + 0.98/5, capped
+
+
+def test_temperature_does_not_collapse_when_every_fold_row_is_right(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Well-separated classes: every out-of-fold row right, the fit ran to its 0.05 bound and
+    the next model showed its rare wrong answers at 100%."""
+    rng = np.random.default_rng(0)
+    centres = _unit(rng, 4, 32) * 4
+    y = np.repeat(np.arange(4), [40, 20, 10, 10])
+    X = centres[y] + _unit(rng, len(y), 32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    model = train_model(X, y, n_classes=4, kind="linear")
+    assert model.temperature >= 0.2
+    # the rows are separable: without the floor the fit runs to its own bound
+    monkeypatch.setattr(classifier, "MIN_FIT_TEMPERATURE", 0.0)
+    assert train_model(X, y, n_classes=4, kind="linear").temperature < 0.1
