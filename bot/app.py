@@ -16,7 +16,7 @@ from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
 from bot.config import SlackSettings
-from bot.delivery import delivery_client, single_try
+from bot.delivery import delivery_client, single_try, transient_error
 from bot.listeners import register_all
 from bot.listeners.events import rate_limited
 from bot.listeners.shape import WellFormed
@@ -45,6 +45,8 @@ DATABASE_UNAVAILABLE = (
     "labelbot cannot reach its database just now, so nothing was stored. Please try again in "
     "a minute."
 )
+# Slack down or out of reach (bot.delivery.transient_error): its trouble, which passes
+SLACK_UNAVAILABLE = "Slack did not answer labelbot just now{code}. Please try again in a minute."
 # A bot token Slack refuses (bot.slack_errors.AUTH_ERRORS) fails every Web API call until the
 # app is reinstalled or SLACK_BOT_TOKEN replaced: trying again cannot help, an admin can.
 TOKEN_REFUSED = (
@@ -257,6 +259,11 @@ def _slack_refusal(error: Exception, body: dict[str, Any], context: BoltContext)
         }.get(code, "that channel is archived: unarchive it, or a project admin can set "
               "another with `labelbot project set NAME --channel C0123`")  # fmt: skip
         return f":warning: Slack refused labelbot's message {said}: {why}."
+    trouble = transient_error(error)
+    if trouble is not None:  # Slack's trouble (a 5xx, internal_error): retrying later may help
+        log.warning("a %s request of %s ended: Slack did not answer (%s)", request,
+                    context.user_id, trouble)  # fmt: skip
+        return f":warning: {SLACK_UNAVAILABLE.format(code=f' {said}')}"
     advice = scope_advice(error)
     if advice is not None:  # the app's setup, not labelbot's code: the fix, not a traceback
         log.warning(
@@ -311,6 +318,12 @@ def handle_error(
         text = f":warning: {TOKEN_REFUSED.format(code=f' (`{code}`)')}"
     elif error_code(error) is not None:
         text = _slack_refusal(error, body, context)
+    elif (why := transient_error(error)) is not None:
+        # Slack down or out of reach (a 5xx, a timeout): nothing in labelbot to fix
+        log.warning("a %s request of %s ended: Slack did not answer (%s)",
+                    body.get("type") or body.get("command") or "unknown", context.user_id,
+                    why)  # fmt: skip
+        text = f":warning: {SLACK_UNAVAILABLE.format(code='')}"
     else:
         log.error(
             "listener failed on a %s request",
