@@ -15,18 +15,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import disputes, flag_threads, views
-from bot.delivery import CONNECTION_ERRORS, transient_error
+from bot.delivery import CONNECTION_ERRORS, refusal, single_try, transient_error
 from bot.services import Services
-from bot.slack_errors import error_code, is_auth_error
+from bot.slack_errors import CONTENT_ERRORS, error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape, who
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
 from engine import (
-    digest,
     discussions,
     importing,
     jobs,
@@ -42,7 +42,9 @@ from engine.labeling import Task
 from storage.errors import (
     ConfigurationError,
     ConflictError,
+    DatabaseUnavailable,
     InvalidInputError,
+    LabelbotError,
     LabeledByOther,
     NotFoundError,
     SkippedBefore,
@@ -786,28 +788,34 @@ def predict(services: Services, *, text: str, project: str, what: str | None = N
     return views.prediction_answer(text=text, predictions=suggestions, project=project, notes=notes)
 
 
-def publish_home(services: Services, *, user: str) -> None:
+def publish_home(
+    services: Services,
+    *,
+    user: str,
+    summaries: dict[str, progress.ProjectSummary | None] | None = None,
+    client: WebClient | None = None,
+) -> None:
     """views.publish the App Home tab (https://docs.slack.dev/reference/methods/views.publish).
 
-    The model figures are the digest's (engine.digest.build_digest): the audit estimate with its
-    interval, the forecast, rare classes — so Home and the channel never tell different stories.
+    The model figures are the digest's (engine.digest.home_digest, worked out as build_digest
+    does): the audit estimate with its interval, the forecast, rare classes — so Home and the
+    channel never tell different stories. ``summaries``: the projects' figures kept across the
+    viewers of one refresh (each project is summed up once); ``client``: the one to publish
+    with (the services' own by default).
     """
-    mine = progress.user_progress(services.ws, annotator=user)
+    mine = progress.user_progress(services.ws, annotator=user, summaries=summaries)
     stats = views.HomeStats(
         user_id=user,
         labeled_today=mine.labeled_today,
         labeled_total=mine.labeled_total,
-        projects=[_project_progress(services, p) for p in mine.projects],
+        projects=[_project_progress(p) for p in mine.projects],
         more_projects=mine.more_projects,
     )
-    services.client.views_publish(user_id=user, view=views.home_tab(stats))
+    (client or services.client).views_publish(user_id=user, view=views.home_tab(stats))
 
 
-def _project_progress(
-    services: Services, summary: progress.ProjectSummary
-) -> views.ProjectProgress:
-    # status's "labeled", which the summary holds: not counted again on every Home visit
-    figures = digest.build_digest(services.ws, summary.name, labeled=summary.labeled)
+def _project_progress(summary: progress.ProjectSummary) -> views.ProjectProgress:
+    figures = summary.figures
     estimate = figures.accuracy
     return views.ProjectProgress(
         name=summary.name,
@@ -836,21 +844,30 @@ def _project_progress(
     )
 
 
+# views.publish refuses a view as built (a Block Kit limit: labelbot's bug) with invalid_arguments
+# and its reasons in response_metadata.messages; each viewer's tab is built alike
+VIEW_REFUSED = CONTENT_ERRORS | {"invalid_arguments"}
+
+
 def refresh_homes(services: Services) -> int:
     """Re-publish App Home for those who opened it lately (after a new model); how many were
-    refreshed, newest viewers first.
+    refreshed, newest viewers first. Each project's figures are worked out once for all of them.
 
-    A viewer Slack refuses (a deactivated user: user_not_found, say) is logged and skipped. A
-    rate limit past the client's retries, a server error or Slack out of reach ends the round:
-    views.publish is limited for the whole workspace (Tier 4), and each next viewer would wait
-    out Retry-After (or the timeout) again, for nothing; a tab is drawn anew whenever its user
-    opens it. A refused bot token fails every call alike: it goes up to the caller.
+    A viewer Slack refuses (a deactivated user: user_not_found, say), or one whose tab cannot be
+    drawn (a labelbot error), is logged and skipped. A rate limit, a server error or Slack out
+    of reach ends the round: each call is made once (no Retry-After sleep: views.publish is
+    limited for the whole workspace, Tier 4, and the next viewer would only wait it out again);
+    a tab is drawn anew whenever its user opens it. A view Slack refuses as built ends it too,
+    with one ERROR saying why (the next viewer's is built alike). A refused bot token, or the
+    database out of reach, fails every viewer alike: it goes up to the caller.
     """
     users = services.home_viewers.recent()
+    client = single_try(services.client)
+    summaries: dict[str, progress.ProjectSummary | None] = {}
     refreshed = 0
     for user in users:
         try:
-            publish_home(services, user=user)
+            publish_home(services, user=user, summaries=summaries, client=client)
         except (SlackApiError, *CONNECTION_ERRORS) as exc:
             why = transient_error(exc)
             if why is not None:
@@ -859,7 +876,17 @@ def refresh_homes(services: Services) -> int:
                 break
             if is_auth_error(exc):
                 raise
+            if error_code(exc) in VIEW_REFUSED:
+                log.error("App Home refresh stopped after %d of %d viewers: Slack refused the "
+                          "view labelbot built for %s: %s", refreshed, len(users), user,
+                          refusal(exc))  # fmt: skip
+                break
             log.warning("could not refresh the App Home of %s: %s", user, error_code(exc))
+            continue
+        except DatabaseUnavailable:
+            raise  # every next viewer would meet it too: the caller logs it once
+        except LabelbotError as exc:
+            log.warning("could not refresh the App Home of %s: %s", user, exc)
             continue
         refreshed += 1
     return refreshed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from bot.views import admin as admin_views
 from engine import projects, taxonomy, training
 from engine.jobs import StillDue
 from engine.scheduler import DatabaseWatch, build_scheduler
-from storage.errors import ConfigurationError
+from storage.errors import ConfigurationError, DatabaseUnavailable
 from storage.models import ModelRun
 
 log = logging.getLogger(__name__)
@@ -74,16 +75,20 @@ def digest_sender(services: Services) -> Callable[[str], datetime | None]:
     return send
 
 
-def training_notifier(services: Services) -> Callable[[str, ModelRun], None]:
+def training_notifier(
+    services: Services, *, home: HomeRefresh | None = None
+) -> Callable[[str, ModelRun], None]:
     """``on_trained`` for engine.jobs.retrain_cycle.
 
     A model held back by the promotion gate is announced in the project channel with the reason
-    and a Promote button (admins only); a promoted one refreshes the App Home of recent viewers.
+    and a Promote button (admins only); a promoted one has the App Home of recent viewers
+    refreshed, off the retrain job (``home``: a new :class:`HomeRefresh` if None).
     """
+    home = home or HomeRefresh(services)
 
     def on_trained(name: str, run: ModelRun) -> None:
         try:
-            _tell(services, name, run)
+            _tell(services, name, run, home)
         except SlackApiError as exc:
             # The model is stored either way; one project's channel must not stop the retrain
             # round for the others (the courier has already queued what a retry could fix).
@@ -93,12 +98,13 @@ def training_notifier(services: Services) -> Callable[[str, ModelRun], None]:
     return on_trained
 
 
-def _tell(services: Services, name: str, run: ModelRun) -> None:
+def _tell(services: Services, name: str, run: ModelRun, home: HomeRefresh) -> None:
     """Held back: the channel hears why, with a Promote button. Promoted: Home refreshes."""
     promotion = run.metrics.get("promotion") or {}
     if promotion.get("promoted", run.is_active):
-        refreshed = flow.refresh_homes(services)
-        log.info("%s v%s promoted; refreshed %d App Home views", name, run.version, refreshed)
+        queued = home.request()
+        log.info("%s v%s promoted; App Home refresh %s", name, run.version,
+                 "queued" if queued else "already queued")  # fmt: skip
         return
     project = projects.get_project(services.ws, name)
     if not project.channel_id:
@@ -115,6 +121,58 @@ def _tell(services: Services, name: str, run: ModelRun) -> None:
         active=active,
     )
     services.courier.post(notice, channel=project.channel_id)
+
+
+class HomeRefresh:
+    """The App Home refresh after promoted models (flow.refresh_homes), run on a listener thread
+    rather than in the retrain job: drawing Home for up to 200 viewers takes a while, and the
+    retrain round (one at a time) would wait for it before training the next project.
+
+    One refresh at a time, and at most one more waiting: models promoted before the waiting one
+    starts are all drawn by it, so a round that promotes many projects refreshes Home once or
+    twice, not once per project.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._lock = threading.Lock()
+        self._one_at_a_time = threading.Lock()
+        self._waiting = False
+
+    def request(self) -> bool:
+        """Queue a refresh; False when one is waiting to start already (it will draw this)."""
+        with self._lock:
+            if self._waiting:
+                return False
+            self._waiting = True
+        try:
+            self._services.listener_executor.submit(self._run)
+        except RuntimeError:  # the pool is shut down: the process is stopping
+            with self._lock:
+                self._waiting = False
+            log.info("App Home not refreshed: shutting down")
+            return False
+        return True
+
+    def _run(self) -> None:
+        with self._one_at_a_time:
+            with self._lock:
+                self._waiting = False  # models promoted from now on need another refresh
+            self._refresh()
+
+    def _refresh(self) -> None:
+        try:
+            refreshed = flow.refresh_homes(self._services)
+        except SlackApiError as exc:  # the token refused (logged by the client's TokenWatch)
+            log.warning("App Home not refreshed: Slack said %s", error_code(exc))
+            return
+        except DatabaseUnavailable as exc:
+            log.warning("App Home not refreshed: %s", exc)
+            return
+        except Exception:  # nobody waits on this thread's result: the log is the only trace
+            log.exception("App Home refresh failed")
+            return
+        log.info("refreshed %d App Home views after a new model", refreshed)
 
 
 def proposal_poster(services: Services) -> Callable[[], int]:

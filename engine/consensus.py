@@ -93,12 +93,17 @@ class AgreementReport:
         }
 
 
-def agreement_report(ws: Workspace, project: str) -> AgreementReport:
-    """Cohen's kappa (two experts) or Krippendorff's alpha (more), overall and per label."""
+def agreement_report(
+    ws: Workspace, project: str, *, rows: list[AnnotationRow] | None = None
+) -> AgreementReport:
+    """Cohen's kappa (two experts) or Krippendorff's alpha (more), overall and per label.
+    ``rows``: the project's live annotations (feedback.list_annotations), when the caller has
+    read them already (App Home reads them once for all its figures)."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        rows = feedback.list_annotations(session=session, project_id=found.id)
+        if rows is None:
+            rows = feedback.list_annotations(session=session, project_id=found.id)
         waiting = assignments.count_waiting_for_opinions(session=session, project_id=found.id)
         blind: dict[int, list[AnnotationRow]] = defaultdict(list)
         for row in rows:

@@ -39,11 +39,13 @@ from engine.reviews import review_counts
 from engine.text import shorten_middle
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.models import ModelRun, utcnow
+from storage.models import ModelRun, Project, utcnow
 from storage.repositories import feedback, flags, models, projects, proposals
 from storage.repositories import taxonomy as tax_repo
 
 log = logging.getLogger(__name__)
+# storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
+Session = Any
 
 WEAKEST = 5  # classes listed as weakest (only those under the project's target)
 TOP_PROPOSALS = 3  # taxonomy proposals quoted (the rest are counted)
@@ -347,8 +349,8 @@ def build_digest(
     ws: Workspace, name: str, *, now: datetime | None = None, labeled: int | None = None
 ) -> Digest:
     """Gather everything a digest shows for project ``name``. ``labeled``: the examples with
-    an agreed label, when the caller has it from ``project_status`` already (App Home, drawn at
-    every visit, does): it is counted here otherwise, which reads every label once more."""
+    an agreed label, when the caller has it from ``project_status`` already: it is counted
+    here otherwise, which reads every label once more."""
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
@@ -362,12 +364,7 @@ def build_digest(
             session=session, project_id=project.id, since=since, until=moment
         )
         total = feedback.count_annotations(session=session, project_id=project.id)
-        runs = [
-            r
-            for r in models.list_model_runs(session=session, project_id=project.id)
-            if r.status == "ready"
-        ]
-        active = models.get_active_model_run(session=session, project_id=project.id)
+        runs, active = _runs(session, project.id)
         open_flags = flags.count_open_flags(session=session, project_id=project.id)
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
         proposed = [
@@ -378,6 +375,93 @@ def build_digest(
         active_labels = tax_repo.active_names(session=session, project_id=project.id)
         if labeled is None:
             labeled = len(feedback.current_labels(session=session, project_id=project.id))
+    model = _model_figures(project, runs, active)
+    per_class = PerClassF1("", {}, {})
+    if active is not None:
+        scores = per_class_f1(active.metrics)
+        classes = active.metrics.get("labels") or list(scores.f1)  # the model's class names
+        per_class = _today(scores, names_today(ws, name, classes=classes, as_of=active.created_at))
+    per_class = _only(per_class, set(active_labels))
+    return Digest(
+        project=name,
+        channel=project.channel_id,
+        since=since,
+        labels_since=sum(counts.values()),
+        by_annotator=sorted(counts.items(), key=lambda kv: -kv[1]),
+        total_labels=total,
+        weakest=_weakest(per_class, model["target"]),
+        per_class_f1=per_class.f1,
+        open_flags=open_flags,
+        open_discussions=discussions,
+        generated_at=moment,
+        open_proposals=len(proposed),
+        top_proposals=[p.message for p in proposed[:TOP_PROPOSALS]],
+        top_proposal_ids=[p.id for p in proposed[:TOP_PROPOSALS] if p.id is not None],
+        agreement=agreement_report(ws, name),
+        open_reviews=review_counts(ws, project=name)["open"],
+        per_class_source=per_class.source or "cv",
+        queue_chosen=active is None or queue_chose_labels(ws, name, active.metrics),
+        labeled_examples=labeled,
+        **model,
+    )
+
+
+def home_digest(
+    ws: Workspace,
+    name: str,
+    *,
+    labeled: int,
+    rows: list[feedback.AnnotationRow] | None = None,
+    now: datetime | None = None,
+) -> Digest:
+    """The figures of :func:`build_digest` that App Home shows, worked out the same way (the
+    active model's accuracy with its interval and change, the forecast, the queue's caveat, the
+    model notes, expert agreement, open reviews), without what only the channel's digest says:
+    labels since the last digest (0, nobody), per-class F1 and the weakest classes (none),
+    flags, discussions and proposals (0). ``labeled``: the examples with an agreed label;
+    ``rows``: the project's live annotations when the caller has read them (App Home reads them
+    once for every figure), else they are read here."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        runs, active = _runs(session, project.id)
+        if rows is None:
+            rows = feedback.list_annotations(session=session, project_id=project.id)
+    return Digest(
+        project=name,
+        channel=project.channel_id,
+        since=None,
+        labels_since=0,
+        by_annotator=[],
+        total_labels=len(rows),
+        weakest=[],
+        per_class_f1={},
+        open_flags=0,
+        open_discussions=0,
+        generated_at=now or utcnow(),
+        agreement=agreement_report(ws, name, rows=rows),
+        open_reviews=review_counts(ws, project=name)["open"],
+        queue_chosen=active is None or queue_chose_labels(ws, name, active.metrics, rows=rows),
+        labeled_examples=labeled,
+        **_model_figures(project, runs, active),
+    )
+
+
+def _runs(session: Session, project_id: int) -> tuple[list[ModelRun], ModelRun | None]:
+    """The project's ready runs, oldest first, and its active one."""
+    runs = [
+        r for r in models.list_model_runs(session=session, project_id=project_id)
+        if r.status == "ready"
+    ]  # fmt: skip
+    return runs, models.get_active_model_run(session=session, project_id=project_id)
+
+
+def _model_figures(
+    project: Project, runs: list[ModelRun], active: ModelRun | None
+) -> dict[str, Any]:
+    """The :class:`Digest` fields on the models (the digest's and App Home's alike): the active
+    model's accuracy and change, the learning curves, the forecast and the stop signal, and
+    what the figures belong to (pinned, trained before the latest taxonomy change)."""
     changed = taxonomy.changed_at(project)
     before = {r.id: taxonomy.trained_before(r, changed) for r in runs}
     curve = [p for r in runs if (p := _point(r, before[r.id])) is not None]
@@ -396,49 +480,23 @@ def build_digest(
         forecast, agreements, current.accuracy if current else 0.0, interval=evidence
     )
     change, change_from = _accuracy_change(active, current, runs, before)
-    per_class = PerClassF1("", {}, {})
-    if active is not None:
-        scores = per_class_f1(active.metrics)
-        classes = active.metrics.get("labels") or list(scores.f1)  # the model's class names
-        per_class = _today(scores, names_today(ws, name, classes=classes, as_of=active.created_at))
-    per_class = _only(per_class, set(active_labels))
-    target = float(project.settings.get("target_accuracy", DEFAULT_TARGET))
-    return Digest(
-        project=name,
-        channel=project.channel_id,
-        since=since,
-        labels_since=sum(counts.values()),
-        by_annotator=sorted(counts.items(), key=lambda kv: -kv[1]),
-        total_labels=total,
-        model_version=active.version if active else None,
-        accuracy=current,
-        accuracy_change=change,
-        change_from=change_from,
-        weakest=_weakest(per_class, target),
-        per_class_f1=per_class.f1,
-        curve=curve,
-        forecast=forecast,
-        target=target,
-        stop=stop,
-        open_flags=open_flags,
-        open_discussions=discussions,
-        generated_at=moment,
-        open_proposals=len(proposed),
-        top_proposals=[p.message for p in proposed[:TOP_PROPOSALS]],
-        top_proposal_ids=[p.id for p in proposed[:TOP_PROPOSALS] if p.id is not None],
-        agreement=agreement_report(ws, name),
-        open_reviews=review_counts(ws, project=name)["open"],
-        per_class_source=per_class.source or "cv",
-        cv_curve=cv_curve,
-        forecast_basis=basis,
-        taxonomy_change_at=_change_position(curve),
-        queue_chosen=active is None or queue_chose_labels(ws, name, active.metrics),
-        model_before_change=active is not None and taxonomy.trained_before(active, changed),
-        model_pinned=active is not None
+    return {
+        "model_version": active.version if active else None,
+        "accuracy": current,
+        "accuracy_change": change,
+        "change_from": change_from,
+        "curve": curve,
+        "forecast": forecast,
+        "target": float(project.settings.get("target_accuracy", DEFAULT_TARGET)),
+        "stop": stop,
+        "cv_curve": cv_curve,
+        "forecast_basis": basis,
+        "taxonomy_change_at": _change_position(curve),
+        "model_before_change": active is not None and taxonomy.trained_before(active, changed),
+        "model_pinned": active is not None
         and project.settings.get("pinned_version") == active.version,
-        labeled_examples=labeled,
-        audit_waiting=waiting_note(active.metrics) if active is not None else "",
-    )
+        "audit_waiting": waiting_note(active.metrics) if active is not None else "",
+    }
 
 
 def points_change(change: float) -> str:

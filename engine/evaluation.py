@@ -401,18 +401,26 @@ def explain_status(info: dict[str, Any], *, ws: Workspace | None = None) -> dict
     return info
 
 
-def queue_chose_labels(ws: Workspace, project: str, metrics: Mapping[str, Any]) -> bool:
+def queue_chose_labels(
+    ws: Workspace,
+    project: str,
+    metrics: Mapping[str, Any],
+    *,
+    rows: list[feedback.AnnotationRow] | None = None,
+) -> bool:
     """Whether the queue chose most of a run's training labels: more than half of the examples
     it trained on were first labeled through a delivery (Slack, `labelbot label`, a review; not
     an import). Only then does its cross-validated accuracy read low for being measured on
     the queue's hard picks. The run's labels are those up to the annotation it read last
     (``annotations_read_through``), audit labels left out as training leaves them out; with
-    none to count, True (the caveat stays)."""
+    none to count, True (the caveat stays). ``rows``: the project's live annotations, when the
+    caller has read them already."""
     through = metrics.get("annotations_read_through")
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        rows = feedback.list_annotations(session=session, project_id=found.id)
+        if rows is None:
+            rows = feedback.list_annotations(session=session, project_id=found.id)
         audit = assignments.audit_labeled_ids(session=session, project_id=found.id)
     first: dict[int, str] = {}  # example -> the source of its first live label the run read
     for row in rows:  # oldest first

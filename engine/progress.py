@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engine import rhythm
-from engine.projects import project_status
-from engine.rare import MIN_EXAMPLES
+import numpy as np
+
+from engine import digest, rhythm
+from engine.digest import Digest
+from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.workspace import Workspace
 from storage.db import session_scope
+from storage.errors import NotFoundError
 from storage.models import utcnow
+from storage.repositories import examples, projects
 from storage.repositories import feedback as annotation_repo
-from storage.repositories import projects
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,9 @@ class ProjectSummary:
     labeled: int
     total: int
     class_counts: list[tuple[str, int]]
+    # the digest's figures App Home shows (engine.digest.home_digest): the model's accuracy,
+    # the forecast, agreement, open reviews
+    figures: Digest
     # `labelbot status`'s "rare": the active classes under the project's rare_minimum, rarest
     # first, and that minimum (App Home shows the same classes)
     too_rare: list[str] = field(default_factory=list)
@@ -37,49 +44,75 @@ class UserProgress:
     labeled_in: list[str] = field(default_factory=list)  # projects the annotator has labels in
 
 
+def project_summary(ws: Workspace, name: str) -> ProjectSummary:
+    """One project as App Home shows it: `labelbot status`'s counts (examples, agreed labels
+    per active class, rare classes) and the digest's figures (:func:`digest.home_digest`),
+    from one read of its annotations."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        labels = projects.list_labels(session=session, project_id=project.id, active_only=False)
+        total = examples.count_examples(session=session, project_id=project.id)
+        rows = annotation_repo.list_annotations(session=session, project_id=project.id)
+    agreed = annotation_repo.agreed_labels(rows)  # status's "labeled" (current_labels)
+    per_class = Counter(agreed.values())
+    active = [lb.name for lb in labels if lb.active]
+    minimum = int(project.settings.get("rare_minimum", MIN_EXAMPLES))
+    counts = np.array([per_class.get(n, 0) for n in active], dtype=np.int64)
+    return ProjectSummary(
+        name=name,
+        labeled=len(agreed),
+        total=total,
+        class_counts=[(n, per_class.get(n, 0)) for n in active],
+        figures=digest.home_digest(ws, name, labeled=len(agreed), rows=rows),
+        too_rare=[active[i] for i in rare_labels(counts, minimum).tolist()],
+        rare_minimum=minimum,
+    )
+
+
 def user_progress(
-    ws: Workspace, *, annotator: str, now: datetime | None = None, max_projects: int = 20
+    ws: Workspace,
+    *,
+    annotator: str,
+    now: datetime | None = None,
+    max_projects: int = 20,
+    summaries: dict[str, ProjectSummary | None] | None = None,
 ) -> UserProgress:
-    """The annotator's label counts across projects and each project's status: at most
+    """The annotator's label counts across projects and each project's summary: at most
     ``max_projects`` of them, those the annotator labels first (then by age), with how many
-    more there are."""
+    more there are. A project deleted meanwhile is left out.
+
+    ``summaries``: the projects' summaries a caller keeps for several annotators (the App Home
+    refresh after a new model): each project is summarized once, the first time it is shown
+    (None: deleted)."""
     now = now or utcnow()
-    today = total = 0
-    names: list[str] = []
-    labeled_in: list[str] = []
     with session_scope(ws.db, read_only=True) as session:
         midnight = rhythm.day_start_of(session=session, user=annotator, now=now)
-        for project in projects.list_projects(session=session):
-            assert project.id is not None
-            names.append(project.name)
-            given = annotation_repo.count_annotations(
-                session=session, project_id=project.id, annotator=annotator
-            )
-            total += given
-            if given:
-                labeled_in.append(project.name)
-            today += annotation_repo.count_annotations(
-                session=session, project_id=project.id, annotator=annotator, since=midnight
-            )
+        listed = projects.list_projects(session=session)
+        given = annotation_repo.annotations_per_project(session=session, annotator=annotator)
+        today = annotation_repo.annotations_per_project(
+            session=session, annotator=annotator, since=midnight
+        )
+    names = [p.name for p in listed]
+    labeled_in = [p.name for p in listed if given.get(p.id or 0)]
     mine = set(labeled_in)
     shown = (labeled_in + [n for n in names if n not in mine])[:max_projects]
-    summaries = []
+    known = {} if summaries is None else summaries
     for name in shown:
-        status = project_status(ws, name)
-        summaries.append(
-            ProjectSummary(
-                name=name,
-                labeled=status["labeled"],
-                total=status["examples"],
-                class_counts=[(lb["name"], lb["count"]) for lb in status["labels"] if lb["active"]],
-                too_rare=list(status["rare"]["too_rare"]),
-                rare_minimum=int(status["rare"]["minimum"]),
-            )
-        )
+        if name not in known:
+            try:
+                known[name] = project_summary(ws, name)
+            except NotFoundError:  # deleted since it was listed: not shown, nor counted
+                known[name] = None
+    found = [s for name in shown if (s := known[name]) is not None]
     return UserProgress(
-        annotator, today, total, summaries, more_projects=len(names) - len(shown),
+        annotator,
+        sum(today.values()),
+        sum(given.values()),
+        found,
+        more_projects=len(names) - len(shown),
         labeled_in=labeled_in,
-    )  # fmt: skip
+    )
 
 
 def labeled_today(

@@ -344,6 +344,24 @@ def count_annotations(
     return int(session.exec(query).one())
 
 
+def annotations_per_project(
+    *, session: Session, annotator: str, since: datetime | None = None
+) -> dict[int, int]:
+    """``annotator``'s live (not retracted) annotations in each project they labeled (by
+    project id), those stored at or after ``since`` when given: :func:`count_annotations` of
+    every project in one query (App Home counts them at every visit)."""
+    query = (
+        select(Example.project_id, func.count())
+        .select_from(Annotation)
+        .join(Example, col(Example.id) == Annotation.example_id)
+        .where(Annotation.annotator == annotator, col(Annotation.retracted_at).is_(None))
+        .group_by(col(Example.project_id))
+    )
+    if since is not None:
+        query = query.where(col(Annotation.created_at) >= since)
+    return {int(pid): int(n) for pid, n in session.exec(query).all()}
+
+
 def count_annotated_examples(*, session: Session, project_id: int) -> int:
     """Examples of the project with at least one live (not retracted) annotation."""
     query = (

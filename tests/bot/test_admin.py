@@ -215,6 +215,7 @@ def test_app_home_shows_the_audit_estimate_and_refreshes_after_a_model(
 
     _label(bot, bank, 5)
     (outcome,) = jobs.retrain_cycle(bot.ws, on_trained=training_notifier(bot.services))
+    bot.settle()  # the Home refresh runs on a listener thread, after the retrain job's hook
     run = training.list_versions(bot.ws, PROJECT)[-1]
     assert outcome.version == 3
     if (run.metrics.get("promotion") or {}).get("promoted"):
