@@ -107,19 +107,56 @@ app.add_typer(project_app, name="project")
 app.add_typer(labels_app, name="labels")
 
 
+def _shown_as(code: int) -> str:
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Control Pictures block: "␛" for ESC, one column wide
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+# Characters a terminal obeys instead of showing: C0 controls but newline and tab, DEL, C1
+# controls (0x9b is CSI on some terminals), and the bidi controls that reorder what follows
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_VISIBLE = {
+    code: _shown_as(code)
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI)
+    if code not in (0x09, 0x0A)
+}
+
+
+def printable(text: str) -> str:
+    """``text`` (stored data: an example imported from outsiders, a flag's reason, a name) made
+    safe for a terminal: escape sequences (clear the screen, hide text, move the cursor, set
+    the title, hyperlinks) and bidi overrides would act instead of showing, so each control
+    character shows as a visible stand-in: "␛" for ESC (the Control Pictures), "\\x9b" for
+    a C1 control, "\\u202e" for a bidi control. Newlines and tabs stay; "\\r\\n" is a
+    newline. Every line the consoles print goes through it (:class:`_Console`, :func:`styled`);
+    machine output (--json, exports) does not, and stays as stored."""
+    if "\r\n" in text:
+        text = text.replace("\r\n", "\n")
+    return text.translate(_VISIBLE)
+
+
 class _Console(Console):
     """A console that never hard-wraps a plain line it prints somewhere other than a terminal:
-    a hint copied from a log must stay one command. Tables and panels still fit the width."""
+    a hint copied from a log must stay one command. Tables and panels still fit the width.
+    Every string it renders (a line, a table cell) is :func:`printable` first."""
 
     def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
         if soft_wrap is None and not self.is_terminal:
             soft_wrap = all(isinstance(o, str | Text) for o in objects)
         super().print(*objects, soft_wrap=soft_wrap, **kwargs)
 
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
 
 # Data (example texts, label names, error messages) prints as it is: markup is off, so "[/]" in
 # a ticket or "[P1]" in a label name shows literally instead of crashing or vanishing. The few
 # styled lines are built with :func:`styled`, the data in them escaped (rich.markup.escape).
+# Control characters in data show as visible stand-ins (:func:`printable`), never reach the
+# terminal: plain strings through the consoles' render_str, styled lines through styled().
 out = _Console(markup=False)
 err = _Console(stderr=True, markup=False)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -137,8 +174,9 @@ def _fit_output() -> None:
 
 def styled(markup: str) -> Text:
     """Console markup ("[bold]x[/]") made into text; escape any data inside it first. Emoji
-    codes stay as typed: ":smile:" in an example is data, not a picture."""
-    return Text.from_markup(markup, emoji=False)
+    codes stay as typed: ":smile:" in an example is data, not a picture. Control characters in
+    the data show as :func:`printable` stand-ins."""
+    return Text.from_markup(printable(markup), emoji=False)
 
 
 def print_choices(names: Sequence[str]) -> None:
@@ -254,7 +292,7 @@ def _disk_error(exc: OSError) -> ConfigurationError:
 
 
 def _fail(exc: LabelbotError, name: object) -> NoReturn:
-    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    message = " ".join(line.strip() for line in printable(str(exc)).splitlines() if line.strip())
     if isinstance(exc, MissingDatabase) and isinstance(name, str):
         message = f"no project named {name!r}: {message}"
     elif isinstance(exc, NotFoundError) and message.startswith("no project named "):
