@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -207,6 +208,21 @@ def trained_line(ws: Workspace, name: str, run: ModelRun) -> str:
         n_labels=run.n_labels,
         queue_chosen=queue_chose_labels(ws, name, run.metrics),
     )
+
+
+def train_shown(ws: Workspace, name: str, *, kind: str | None = None) -> ModelRun:
+    """Train ``name`` now (`labelbot train`, a retrain while labeling) as a terminal shows it:
+    a progress bar while the texts not embedded yet are embedded, then a spinner while the model
+    fits and is cross-validated. Not on a terminal (a pipe, a log): quietly."""
+    from engine import jobs, training  # torch and scikit-learn load only when needed
+
+    if not sys.stderr.isatty():
+        return jobs.train_now(ws, name, kind=kind)
+    # the texts not embedded yet first, with their own progress bar (it cannot run inside the
+    # spinner); training then finds every vector cached
+    training.load_pool(ws, name, progress=True)
+    with err.status(f"training {name}: fitting and cross-validating…"):
+        return jobs.train_now(ws, name, kind=kind)
 
 
 def login_name() -> str:

@@ -24,6 +24,7 @@ from bot.cli.common import (
     out,
     project_app,
     styled,
+    train_shown,
     trained_line,
     workspace,
 )
@@ -570,7 +571,6 @@ def train(
     Refused while the scheduler or another command is training the project. On a terminal, a
     progress bar shows the embedding of new texts, then a spinner the training itself.
     """
-    from engine import jobs, training  # torch and scikit-learn load only when needed
     from engine.classifier import KINDS
 
     # before the lease and the model run are recorded: a typo must not leave a failed version
@@ -580,14 +580,7 @@ def train(
         )
     ws = workspace()
     try:
-        if not sys.stderr.isatty():
-            run = jobs.train_now(ws, name, kind=classifier)
-        else:
-            # the texts not embedded yet first, with their own progress bar (it cannot run
-            # inside the spinner); training then finds every vector cached
-            training.load_pool(ws, name, progress=True)
-            with err.status(f"training {name}: fitting and cross-validating…"):
-                run = jobs.train_now(ws, name, kind=classifier)
+        run = train_shown(ws, name, kind=classifier)  # a progress bar and spinner on a terminal
     except KeyboardInterrupt:
         interrupted(f"while training: a run stopped part-way is not made active; `labelbot "
                      f"models {name}` shows the model that answers")  # fmt: skip

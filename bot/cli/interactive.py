@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from typing import Annotated
@@ -10,31 +12,38 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.panel import Panel
+from rich.text import Text
 
 from bot.cli.common import (
     app,
     ask,
     err,
     handle_errors,
+    interrupted,
     login_name,
     out,
     print_choices,
+    printable,
     styled,
+    train_shown,
     trained_line,
     workspace,
 )
 from engine import labeling
 from engine.evaluation import IMPORTED  # the annotator (and source) of imported labels
 from engine.forecast import counted
-from engine.labeling import Task
+from engine.labeling import LabelChoice, Task
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError, LabelbotError
 
 HELP = (
-    "number = label · s = skip (not shown to you again) · f = flag · u = undo last · "
+    "number or name = label · s = skip (not shown to you again) · f = flag · u = undo last · "
     "t = train now · q = quit"
 )
 QUIT = ("q", "quit", "exit")
+KEYS = (*QUIT, "s", "f", "u", "t")  # a label named like a key is picked by its number
+LABELING = "while labeling"
+SHOWN_AT_MOST = 6  # changed labels named in the "labels changed" line; then "and N more"
 
 
 _WHY = {  # why the queue asks (engine.labeling.AskReason), as the Slack message says it
@@ -45,6 +54,10 @@ _WHY = {  # why the queue asks (engine.labeling.AskReason), as the Slack message
 
 
 def _show(task: Task) -> None:
+    """The labels first, the example last, right above the prompt: with many labels (77 take
+    most of a screen) the text and the model's guess must not scroll away."""
+    print_choices([choice.name for choice in task.labels])
+    out.print(styled(f"[dim]{HELP}[/]"))
     # example texts and label names are data, not markup: "[/]" in a ticket must not crash
     hint = ""
     for earlier in task.earlier:
@@ -56,20 +69,24 @@ def _show(task: Task) -> None:
     if task.reason is not None and (why := _WHY.get(task.reason.kind)):
         hint += f"\n[cyan]{escape(why.format(label=task.reason.label))}[/]"
     if task.suggestion:
-        guess = f"model suggests: {task.suggestion[0]} ({task.suggestion[1]:.0%})"
+        guess = f"model suggests: {_numbered(task, *task.suggestion)}"
         if task.runner_up:
-            guess += f", or {task.runner_up[0]} ({task.runner_up[1]:.0%})"
+            guess += f", or {_numbered(task, *task.runner_up)}"
         hint += f"\n[dim]{escape(guess)}[/]"
     out.print(
         Panel(
             styled(escape(task.text) + hint),
-            title=f"{task.project} · example {task.example_id}",
+            title=Text(printable(f"{task.project} · example {task.example_id}")),
             subtitle=f"you today: {task.done_today} · waiting: {task.queue_left}",
             expand=out.is_terminal,  # elsewhere (a pipe, a log) as wide as the text, no wider
         )
     )
-    print_choices([choice.name for choice in task.labels])
-    out.print(styled(f"[dim]{HELP}[/]"))
+
+
+def _numbered(task: Task, name: str, probability: float) -> str:
+    """A guess as the key that picks it: "[27] card_not_working (87%)"."""
+    number = next((i for i, c in enumerate(task.labels, start=1) if c.name == name), None)
+    return ("" if number is None else f"[{number}] ") + f"{name} ({probability:.0%})"
 
 
 def _who_labeled(annotators: Sequence[str], label: str) -> str:
@@ -82,11 +99,181 @@ def _who_labeled(annotators: Sequence[str], label: str) -> str:
     return said + (" (and it was imported so)" if len(people) < len(annotators) else "")
 
 
-def _retrain(ws: Workspace, name: str) -> None:
-    from engine import jobs  # torch and scikit-learn load only when needed
+def labels_changed(before: Sequence[LabelChoice], now: Sequence[LabelChoice]) -> str:
+    """How the numbered labels changed between two examples ('' if they did not): gone, new,
+    renamed, renumbered. A merge, split or retire in another shell re-numbers the list, and a
+    number typed from habit would store another label."""
 
+    def numbered(choices: Sequence[LabelChoice]) -> dict[object, tuple[int, str]]:
+        return {(c.name if c.id is None else c.id): (i, c.name) for i, c in enumerate(choices, 1)}
+
+    old, new = numbered(before), numbered(now)
+    if list(old.items()) == list(new.items()):
+        return ""
+    gone = [name for key, (_, name) in old.items() if key not in new]
+    added = [f"[{i}] {name}" for key, (i, name) in new.items() if key not in old]
+    kept = [(old[key], here) for key, here in new.items() if key in old]
+    renamed = [f"{was} is now {name}" for (_, was), (_, name) in kept if was != name]
+    moved = [f"{name} [{was}] → [{i}]" for (was, _), (i, name) in kept if was != i]
+    parts = [
+        f"{what}: {_some(names)}"
+        for what, names in zip(
+            ("gone", "new", "renamed", "renumbered"), (gone, added, renamed, moved), strict=True
+        )
+        if names
+    ]
+    return "; ".join(parts)
+
+
+def _some(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:SHOWN_AT_MOST])
+    return shown + (f" and {len(names) - SHOWN_AT_MOST} more" if len(names) > SHOWN_AT_MOST else "")
+
+
+def pick_label(typed: str, labels: Sequence[LabelChoice]) -> LabelChoice | None:
+    """The label an answer names: its number as shown, or its exact name (in any case); None
+    when it names none (a number that names none is refused, saying which do)."""
+    if typed.isdecimal():
+        return labels[label_index(typed, len(labels))]
+    wanted = _folded(typed)
+    return next((choice for choice in labels if _folded(choice.name) == wanted), None)
+
+
+def _folded(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+_BOLD = re.compile(r"(?<!\S)\*(\S(?:.*?\S)?)\*(?=[\s.,:;!?)]|$)")
+
+
+def terminal_words(message: str) -> str:
+    """An engine message worded for Slack, said at a terminal: no mrkdwn asterisks around
+    names ("*Lease*" is Slack's bold), and "another message" is another terminal too."""
+    plain = _BOLD.sub(r"\1", message)
+    return plain.replace("from another message", "from another terminal or message")
+
+
+class _Loop:
+    """One expert's labeling session: the example on screen, the labels shown with the last
+    one, the last label (for u) and the labels since the last model."""
+
+    def __init__(self, ws: Workspace, name: str, who: str, retrain_every: int) -> None:
+        self.ws, self.name, self.who, self.retrain_every = ws, name, who, retrain_every
+        self.since_train = 0
+        self.last: labeling.LabelResult | None = None
+        self.shown: list[LabelChoice] | None = None  # the labels, as numbered last time
+        self.task: Task | None = None
+        self.open = False  # the example on screen is held for this expert, unanswered
+        self.doing = LABELING  # what a Ctrl-C stops, for its one line
+
+    def run(self) -> None:
+        while True:
+            self.task = task = labeling.next_task(self.ws, project=self.name, annotator=self.who)
+            if task is None:
+                out.print(nothing_left(self.ws, self.name, self.who), highlight=False)
+                return
+            self.open = True
+            _show(task)
+            if self.shown is not None and (changed := labels_changed(self.shown, task.labels)):
+                out.print(styled(
+                    f"[yellow]labels changed since the last example: {escape(changed)} — "
+                    "check the number before you answer[/]"
+                ))  # fmt: skip
+            self.shown = task.labels
+            while (step := self.answer(task)) is None:  # refused: ask again, nothing reprinted
+                pass
+            if not step:
+                return
+
+    def answer(self, task: Task) -> bool | None:
+        """Act on one answer: True on to the next example, False quit, None ask again."""
+        typed = ask(">")  # None: Ctrl-D / Ctrl-C, leave as with q
+        key = (typed or "q").lower()
+        reason = ask("why flag it?") if key == "f" else ""
+        if typed is None or key in QUIT or reason is None:
+            hand_back(self.ws, self.name, task.example_id, self.who)
+            self.open = False
+            out.print("bye — your example went back to the pool")
+            return False
+        try:
+            return self._act(task, typed, key, reason)
+        except LabelbotError as exc:
+            err.print(styled(f"[yellow]{escape(terminal_words(str(exc)))}[/]"))
+            # refused as typed (no label 9): ask again; else something changed: show it again
+            return None if isinstance(exc, _Refused) else True
+
+    def _act(self, task: Task, typed: str, key: str, reason: str) -> bool | None:
+        ws, name, who = self.ws, self.name, self.who
+        if key == "s":
+            labeling.skip(ws, project=name, example_id=task.example_id, annotator=who)
+            self.open = False
+        elif key == "f":
+            labeling.flag(
+                ws, project=name, example_id=task.example_id, annotator=who, reason=reason
+            )
+            self.open = False
+            out.print(
+                f"flagged: it leaves the queue until resolved (`labelbot flags {name}`)",
+                highlight=False,
+            )
+        elif key == "u":
+            if self.last is None:
+                err.print("nothing to undo")
+                return None
+            _undo(ws, name, who, self.last, shown=task.example_id)
+            self.last = None
+        elif key == "t":
+            self.retrain("training now…")
+            self.since_train = 0  # a model on every label so far: the count starts again
+        else:
+            try:
+                picked = pick_label(typed, task.labels)
+            except InvalidInputError as exc:
+                raise _Refused(str(exc)) from None
+            if picked is None:
+                err.print(f"not understood: {typed!r}. {HELP}", highlight=False)
+                return None
+            self.last = labeling.submit_label(
+                ws,
+                project=name,
+                example_id=task.example_id,
+                # by id: the label shown, even if renamed (and its name reused) since
+                label=picked.name if picked.id is None else picked.id,
+                annotator=who,
+                source="cli",
+                key=f"cli:{uuid.uuid4().hex}",
+            )
+            self.open = False
+            now_called = self.last.counts_as or self.last.label
+            out.print(styled(f"labeled [bold]{escape(now_called)}[/]"))
+            self.since_train += 1
+            if self.retrain_every and self.since_train >= self.retrain_every:
+                self.retrain(f"retraining after {counted(self.since_train, 'label')}…")
+                self.since_train = 0
+        return True
+
+    def retrain(self, saying: str) -> None:
+        out.print(saying, highlight=False)  # at once: a retrain takes a while
+        self.doing = "while training (a run stopped part-way is not made active)"
+        _retrain(self.ws, self.name)
+        self.doing = LABELING
+
+    def interrupted(self) -> None:
+        """Ctrl-C while working: hand the example on screen back, one line, exit 130."""
+        back = ""
+        if self.task is not None and self.open:
+            hand_back(self.ws, self.name, self.task.example_id, self.who)
+            back = "; your example went back to the pool"
+        interrupted(f"{self.doing}: your labels so far are stored{back}")
+
+
+class _Refused(InvalidInputError):
+    """An answer refused as typed (a number that names no label): asked again, not reprinted."""
+
+
+def _retrain(ws: Workspace, name: str) -> None:
     try:
-        run = jobs.train_now(ws, name)  # the scheduler's lease: never two trainings at once
+        run = train_shown(ws, name)  # the scheduler's lease: never two trainings at once
     except LabelbotError as exc:
         err.print(styled(f"[yellow]not retrained:[/] {escape(str(exc))}"))
         return
@@ -112,70 +299,20 @@ def label(
 ) -> None:
     """Label examples in the terminal: the most useful example first, numbered labels.
 
-    Keys: a number labels the example · s skip (for good: a skipped example waits for other
-    experts, never for you again) · f flag (asks why; the example leaves everyone's queue until
-    `labelbot flags resolve`) · u undo the last label (its example comes back, to be labeled
-    again) · t train now · q quit (Ctrl-D and Ctrl-C too: the example goes back to the pool)."""
+    Keys: a number (or a label's name) labels the example · s skip (for good: a skipped
+    example waits for other experts, never for you again) · f flag (asks why; the example leaves
+    everyone's queue until `labelbot flags resolve`) · u undo the last label (its example comes
+    back, to be labeled again) · t train now · q quit (Ctrl-D and Ctrl-C too: the example goes
+    back to the pool)."""
     ws = workspace()
     who = annotator or login_name()
     if retrain_every is None:
         retrain_every = project_retrain_every(ws, name)
-    since_train = 0
-    last: labeling.LabelResult | None = None
-    while True:
-        task = labeling.next_task(ws, project=name, annotator=who)
-        if task is None:
-            out.print(nothing_left(ws, name, who), highlight=False)
-            return
-        _show(task)
-        answer = (ask(">") or "q").lower()  # Ctrl-D / Ctrl-C: leave as with q
-        reason = ask("why flag it?") if answer == "f" else ""
-        if answer in QUIT or reason is None:
-            hand_back(ws, name, task.example_id, who)
-            out.print("bye — your example went back to the pool")
-            return
-        try:
-            if answer == "s":
-                labeling.skip(ws, project=name, example_id=task.example_id, annotator=who)
-            elif answer == "f":
-                labeling.flag(
-                    ws, project=name, example_id=task.example_id, annotator=who, reason=reason
-                )
-                out.print(
-                    f"flagged: it leaves the queue until resolved (`labelbot flags {name}`)",
-                    highlight=False,
-                )
-            elif answer == "u":
-                if last is None:
-                    err.print("nothing to undo")
-                else:
-                    _undo(ws, name, who, last, shown=task.example_id)
-                    last = None
-            elif answer == "t":
-                _retrain(ws, name)
-                since_train = 0  # a model on every label so far: the count starts again
-            elif answer.isdecimal():
-                picked = task.labels[label_index(answer, len(task.labels))]
-                last = labeling.submit_label(
-                    ws,
-                    project=name,
-                    example_id=task.example_id,
-                    # by id: the label shown, even if renamed (and its name reused) since
-                    label=picked.name if picked.id is None else picked.id,
-                    annotator=who,
-                    source="cli",
-                    key=f"cli:{uuid.uuid4().hex}",
-                )
-                now_called = last.counts_as or last.label
-                out.print(styled(f"labeled [bold]{escape(now_called)}[/]"))
-                since_train += 1
-                if retrain_every and since_train >= retrain_every:
-                    _retrain(ws, name)
-                    since_train = 0
-            else:
-                err.print(f"not understood: {answer!r}. {HELP}")
-        except LabelbotError as exc:
-            err.print(styled(f"[yellow]{escape(str(exc))}[/]"))
+    loop = _Loop(ws, name, who, retrain_every)
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        loop.interrupted()
 
 
 def label_index(answer: str, labels: int) -> int:
