@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
@@ -297,10 +299,14 @@ def create_api(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = None
+        stop = threading.Event()
         if settings.outbox_interval_s > 0:
-            task = asyncio.create_task(_retry_outbox(services, settings.outbox_interval_s))
+            task = asyncio.create_task(_retry_outbox(services, settings.outbox_interval_s, stop))
         yield
         if task is not None:
+            # Cancelling the task cannot stop the thread a round runs in: the round ends after
+            # the message in flight instead of sending the whole backlog (to a slow Slack).
+            stop.set()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -848,15 +854,21 @@ class ExportResponse(StreamingResponse):
                 await self._slot.give_back()
 
 
-async def _retry_outbox(services: Services, interval: float) -> None:
-    """Every ``interval`` seconds, send what Slack could not take before. A database that
-    cannot be reached is one WARNING line a minute while it lasts (not a traceback a round),
-    and one line when it answers again."""
+async def _retry_outbox(
+    services: Services, interval: float, stop: threading.Event | None = None
+) -> None:
+    """Every ``interval`` seconds, send what Slack could not take before, until ``stop`` is set
+    (a round under way ends after the message in flight). A database that cannot be reached is
+    one WARNING line a minute while it lasts (not a traceback a round), and one line when it
+    answers again; so is Slack taking no calls (the Courier's messaging.Reach)."""
     watch = DatabaseWatch("outbox")
-    while True:
+    flush = services.courier.flush
+    if stop is not None:
+        flush = functools.partial(flush, stop=stop)
+    while stop is None or not stop.is_set():
         await asyncio.sleep(interval)
         try:
-            sent = await asyncio.to_thread(services.courier.flush)
+            sent = await asyncio.to_thread(flush)
         except DatabaseUnavailable as exc:
             watch.failed("flush", exc)
             continue

@@ -49,7 +49,7 @@ from bot.config import SlackSettings
 from bot.slack_errors import AUTH_ERRORS, SCOPE_FIX, error_code, is_auth_error
 from bot.throttle import Throttle
 from engine import messaging
-from engine.messaging import DeliveryBlocked, Pending, PermanentFailure, Superseded
+from engine.messaging import DeliveryBlocked, Pending, PermanentFailure, Superseded, Unreachable
 from engine.workspace import Workspace
 from storage.models import utcnow
 
@@ -62,6 +62,9 @@ TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 CONNECTION_ERRORS = (URLError, ConnectionError, TimeoutError)
+# Of those, the answers that say Slack took no call just now, whatever the call: the outbox waits
+# for Slack (messaging.Reach) instead of counting them against a message (`slack_wide`).
+SLACK_WIDE_ERRORS = frozenset({"ratelimited", "service_unavailable"})
 TOKEN_ADVICE = "reinstall the app or update SLACK_BOT_TOKEN"
 
 # The message metadata's event_type on every chat.postMessage; its event_payload holds the post's
@@ -85,6 +88,16 @@ LOOKUP_MARGIN_S = 60.0
 LOOKUP_LIMIT = 15
 LOOKUP_PAGES = 40
 LOOKUP_TIMEOUT_S = 10.0
+# How an outbox message's last error starts when no try of the post can have landed (each was
+# refused before Slack acted on it: a 429, a connection never made), or the search since found
+# none: the next try needs no search (`Courier._resend`).
+NOT_LANDED = "did not land: "
+# The outbox's own calls log here: slack_sdk logs each failed call as an ERROR, which the outbox
+# reports itself (one WARNING an outage, messaging.Reach), so here they are DEBUG lines.
+OUTBOX_CALLS = logging.getLogger(__name__ + ".outbox_calls")
+# An attribute DeliveryClient sets on the error a chat.postMessage raises: whether one of its
+# tries may have landed (unknown, as True, on an error from any other client).
+_MAY_HAVE_LANDED = "labelbot_may_have_landed"
 # How many messages a Courier remembers the last edit that went through of (see Courier).
 EDITS_REMEMBERED = 4096
 
@@ -232,6 +245,7 @@ class DeliveryClient(WebClient):
             )  # fmt: skip
         payload = with_delivery_key(json)
         attempt = 0
+        unchecked = False  # an earlier try may have landed, and the search could not tell
         while True:
             try:
                 return super().api_call(
@@ -242,16 +256,21 @@ class DeliveryClient(WebClient):
                 unsure = may_have_landed(exc)
                 again = attempt < POST_RETRIES and _retried_here(exc)
                 if not unsure and not again:
+                    setattr(exc, _MAY_HAVE_LANDED, unchecked)
                     raise
                 if again:
                     time.sleep(default_interval_calculator.calculate_sleep_duration(attempt))
-                found = find_post(self, payload) if unsure else None
+                found = None
+                if unsure:
+                    found, searched = _look_for(self, payload)
+                    unchecked = unchecked or not searched
                 if found is not None:
                     return SlackResponse(
                         client=self, http_verb="POST", api_url=f"{self.base_url}{POST}",
                         req_args={"json": payload}, data=found, headers={}, status_code=200,
                     )  # fmt: skip
                 if not again:
+                    setattr(exc, _MAY_HAVE_LANDED, True)  # it may land yet, after the search
                     raise
                 attempt += 1
 
@@ -294,17 +313,33 @@ def token_watch(client: WebClient) -> TokenWatch | None:
     return next((h for h in client.retry_handlers if isinstance(h, TokenWatch)), None)
 
 
-def single_try(client: WebClient, *, timeout: float | None = None) -> WebClient:
+def single_try(
+    client: WebClient, *, timeout: float | None = None, logger: logging.Logger | None = None
+) -> WebClient:
     """A copy of ``client`` that makes each call once (no retry, no Retry-After sleep), for a
-    caller with its own deadline or its own retries; ``timeout`` in seconds, else the client's.
-    It keeps the client's ``TokenWatch``."""
+    caller with its own deadline or its own retries; ``timeout`` in seconds, else the client's;
+    ``logger`` the one slack_sdk logs to, else the client's. It keeps the client's
+    ``TokenWatch``."""
     watch = token_watch(client)
     return WebClient(
         token=client.token,
         base_url=client.base_url,
         timeout=client.timeout if timeout is None else timeout,  # type: ignore[arg-type]
         retry_handlers=[] if watch is None else [watch],
+        logger=logger or client.logger,
     )
+
+
+def slack_wide(exc: Exception) -> bool:
+    """Whether a failed call says nothing about the call itself: Slack took no call just then
+    (no connection, a timeout, a 5xx, a rate limit). Not an answer about this call, even one
+    worth retrying (an ``internal_error`` with HTTP 200)."""
+    if isinstance(exc, CONNECTION_ERRORS):
+        return True
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        return status == 429 or status >= 500 or error_code(exc) in SLACK_WIDE_ERRORS
+    return False
 
 
 def transient_error(exc: Exception) -> str | None:
@@ -377,7 +412,31 @@ def _retried_here(exc: Exception) -> bool:
 def find_post(client: WebClient, payload: dict[str, Any]) -> dict[str, Any] | None:
     """The message an earlier try of the chat.postMessage ``payload`` left in Slack, shaped as
     chat.postMessage answers (ok, channel, ts, message); None when there is none, or when the
-    search itself failed (logged): posting again beats losing the message.
+    search itself failed (logged): posting again beats losing the message."""
+    return _look_for(client, payload)[0]
+
+
+def _look_for(client: WebClient, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    """:func:`find_post`'s answer, and whether the search read its whole window (False when it
+    failed, logged)."""
+    try:
+        return search_post(client, payload), True
+    except (SlackApiError, *CONNECTION_ERRORS, SearchCutShort) as exc:
+        _search_failed(payload, exc)
+        return None, False
+
+
+def _search_failed(payload: dict[str, Any], exc: Exception) -> None:
+    # A refused token is logged by the TokenWatch, and refuses the post too.
+    (log.debug if is_auth_error(exc) else log.warning)(
+        "could not check whether an earlier try of a chat.postMessage to %s landed (%s): "
+        "sending it again", payload.get("channel"), refusal(exc),
+    )  # fmt: skip
+
+
+def search_post(client: WebClient, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """:func:`find_post`, raising what stopped the search (a SlackApiError, a connection error,
+    SearchCutShort) instead of logging it.
 
     conversations.history of the channel (conversations.replies of the thread for a reply) from
     the post's first try on, page after page (cut short by LOOKUP_PAGES or LOOKUP_TIMEOUT_S:
@@ -394,22 +453,20 @@ def find_post(client: WebClient, payload: dict[str, Any]) -> dict[str, Any] | No
     deadline = time.monotonic() + LOOKUP_TIMEOUT_S
     reader = single_try(client, timeout=min(float(client.timeout or LOOKUP_TIMEOUT_S),
                                             LOOKUP_TIMEOUT_S))  # fmt: skip
-    try:
-        channel = _conversation(reader, str(payload.get("channel", "")))
-        found = _search(reader, channel, key=key, since=since, thread=payload.get("thread_ts"),
-                        deadline=deadline)  # fmt: skip
-    except (SlackApiError, *CONNECTION_ERRORS, SearchCutShort) as exc:
-        # A refused token is logged by the TokenWatch, and refuses the post too.
-        (log.debug if is_auth_error(exc) else log.warning)(
-            "could not check whether an earlier try of a chat.postMessage to %s landed (%s): "
-            "sending it again", payload.get("channel"), refusal(exc),
-        )  # fmt: skip
-        return None
+    channel = _conversation(reader, str(payload.get("channel", "")))
+    found = _search(reader, channel, key=key, since=since, thread=payload.get("thread_ts"),
+                    deadline=deadline)  # fmt: skip
     if found is None:
         return None
     log.info("chat.postMessage to %s had landed (%s) though its answer was lost: not sent again",
              channel, found["ts"])  # fmt: skip
     return {"ok": True, "channel": channel, "ts": str(found["ts"]), "message": found}
+
+
+def _timed_out(exc: Exception) -> bool:
+    return isinstance(exc, TimeoutError) or (
+        isinstance(exc, URLError) and isinstance(exc.reason, TimeoutError)
+    )
 
 
 class SearchCutShort(Exception):
@@ -443,15 +500,25 @@ def _search(
         "include_all_metadata": True,
     }  # fmt: skip
     cursor: str | None = None
+    full = float(client.timeout)
     for page in range(1, LOOKUP_PAGES + 1):
         left = deadline - time.monotonic()
         if left <= 0:
             raise SearchCutShort(f"its {LOOKUP_TIMEOUT_S:g} s ran out, {page - 1} pages read")
         client.timeout = min(client.timeout, left)  # type: ignore[assignment]
-        if thread:
-            answer = client.conversations_replies(ts=thread, cursor=cursor, **window)
-        else:
-            answer = client.conversations_history(cursor=cursor, **window)
+        try:
+            if thread:
+                answer = client.conversations_replies(ts=thread, cursor=cursor, **window)
+            else:
+                answer = client.conversations_history(cursor=cursor, **window)
+        except CONNECTION_ERRORS as exc:
+            # A call given what was left of the search's time, and timed out: the search ran
+            # out of time (a slow Slack, many pages), not Slack out of reach.
+            if _timed_out(exc) and client.timeout < 0.9 * full:
+                raise SearchCutShort(
+                    f"its {LOOKUP_TIMEOUT_S:g} s ran out, {page - 1} pages read"
+                ) from exc
+            raise
         for message in answer.get("messages") or []:
             if isinstance(message, dict) and delivery_key(message) == key:
                 return message
@@ -473,15 +540,23 @@ class Courier:
     remembers, for its last EDITS_REMEMBERED messages, when the newest update that went through
     was first tried: an older one that fails after it (its retries took longer) is not queued,
     and the outbox does not send one queued before it (this process's updates; another
-    replica's direct updates are seen through the rows they dropped)."""
+    replica's direct updates are seen through the rows they dropped).
+
+    While Slack takes no call (down, unreachable, rate limiting, refusing the token), the outbox
+    tries one message at a time, about once a minute, counting none of it against the
+    message (``reach``: messaging.Reach); the first call that goes through again, the outbox's
+    or a post or update of the Courier's, makes every waiting message due at once."""
 
     def __init__(self, client: WebClient, ws: Workspace) -> None:
         self.client = client
         self.ws = ws
+        self.reach = messaging.Reach("Slack")
         # The outbox sends each message once per claim and retries on its own schedule: a client
         # retry (a rate limit's Retry-After can be a minute) could outlast the message's lease,
         # and another replica would then send it a second time.
-        self.once = single_try(client)
+        if _as_debug not in OUTBOX_CALLS.filters:
+            OUTBOX_CALLS.addFilter(_as_debug)
+        self.once = single_try(client, logger=OUTBOX_CALLS)
         self._edits: OrderedDict[str, datetime] = OrderedDict()  # message key -> first try
         self._edits_lock = threading.Lock()
 
@@ -539,6 +614,8 @@ class Courier:
             reason = transient_error(exc)
             if reason is None:
                 raise
+            if method == POST and getattr(exc, _MAY_HAVE_LANDED, True) is False:
+                reason = NOT_LANDED + reason
             if self._outdated(rewrites, first_try):
                 log.info("%s of %s failed after retries (%s): not queued, a newer one went "
                          "through meanwhile", method, rewrites, reason)  # fmt: skip
@@ -551,6 +628,7 @@ class Courier:
                 "%s failed after retries (%s): queued as outbox #%d", method, reason, queued
             )
             return None
+        self.reach.reached()
         data = response.data
         assert isinstance(data, dict)
         return data
@@ -570,17 +648,29 @@ class Courier:
             newest = self._edits.get(key)
         return newest is not None and newest > first_try
 
-    def flush(self, limit: int = 50) -> int:
-        """Send what the outbox holds and is due; the number delivered."""
-        return messaging.drain(self.ws, send=self._resend, limit=limit)
+    def flush(self, limit: int = 50, *, stop: threading.Event | None = None) -> int:
+        """Send what the outbox holds and is due; the number delivered. ``stop``: once set, the
+        round ends after the message in flight."""
+        return messaging.drain(self.ws, send=self._resend, limit=limit, reach=self.reach, stop=stop)
 
     def _resend(self, pending: Pending) -> str | None:
         key, first_try = pending.message_key, pending.first_try
         if self._outdated(key, first_try):
             raise Superseded(f"a newer update of {key} went through")
-        # Queued because a try failed: unless every try was refused outright, one may have
-        # landed (and its answer been lost), so a keyed post is looked for before it is sent.
-        found = find_post(self.once, pending.payload) if pending.method == POST else None
+        # Queued because a try failed: unless every try was refused outright (NOT_LANDED), one
+        # may have landed (and its answer been lost), so a keyed post is looked for before it
+        # is sent. A search Slack does not answer ends the round, the post unsent.
+        post = pending.method == POST
+        clean = not post or (pending.last_error or "").startswith(NOT_LANDED)
+        found = None
+        if not clean:
+            try:
+                found = search_post(self.once, pending.payload)
+                clean = True
+            except (SlackApiError, *CONNECTION_ERRORS, SearchCutShort) as exc:
+                if slack_wide(exc):
+                    raise Unreachable(transient_error(exc) or refusal(exc)) from exc
+                _search_failed(pending.payload, exc)
         try:
             response = found or self.once.api_call(pending.method, json=pending.payload)
         except (SlackApiError, *CONNECTION_ERRORS) as exc:
@@ -591,6 +681,10 @@ class Courier:
             reason = transient_error(exc)
             if reason is None:
                 raise PermanentFailure(refusal(exc)) from exc
+            if post and clean and not may_have_landed(exc):
+                reason = NOT_LANDED + reason
+            if slack_wide(exc):
+                raise Unreachable(reason) from exc
             return reason
         if key is not None and first_try is not None:
             self._went_through(key, first_try)
@@ -603,6 +697,13 @@ class Courier:
                 outbox_id=pending.id,
             )
         return None
+
+
+def _as_debug(record: logging.LogRecord) -> bool:
+    """A logging filter: the record as a DEBUG one, kept only where DEBUG is on (the logger's
+    level was checked against the record's own level)."""
+    record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+    return OUTBOX_CALLS.isEnabledFor(logging.DEBUG)
 
 
 def message_key(channel: str, ts: str) -> str:

@@ -5,6 +5,7 @@ could not be sent yet, where each example was delivered, and the checks a click 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,16 +14,23 @@ from typing import Any
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import StaleActionError
-from storage.models import utcnow
+from storage.models import as_utc, utcnow
 from storage.repositories import assignments, examples, projects, slack
 
 EVENT_MEMORY = timedelta(days=2)  # Slack retries an event for about an hour at most
+# A message the front-end answered with a failure of its own that may pass (Slack's
+# internal_error, say) is tried this many times, with backoff, before it is given up.
 OUTBOX_MAX_ATTEMPTS = 12
 OUTBOX_MAX_BACKOFF = timedelta(minutes=15)
 OUTBOX_LEASE = timedelta(minutes=2)  # a flusher that dies mid-send frees its messages after this
-# While the front-end takes nothing at all (its credentials are refused), one message is tried
-# this often: the others wait their turn, and none is given up for it.
-OUTBOX_BLOCKED_RETRY = timedelta(minutes=1)
+# While the front-end takes no call at all (down, rate limiting, its credentials refused), one
+# message is tried a round, and the rounds come 5 s, 10 s, 20 s... apart, at most this far: the
+# others wait their turn, and none is given up for it (see Reach).
+OUTBOX_PROBE_EVERY = timedelta(minutes=1)
+OUTBOX_BLOCKED_RETRY = OUTBOX_PROBE_EVERY
+# A message still unsent this long after its first try is given up (dead): news that old is
+# more confusing than helpful, and the expert has asked again by then.
+OUTBOX_MAX_AGE = timedelta(hours=24)
 DEAD_WITHIN = timedelta(hours=24)  # what `dead_count` counts: messages given up lately
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,7 @@ class Pending:
     attempts: int
     message_key: str | None = None  # the message it rewrites (enqueue's ``rewrites``)
     first_try: datetime | None = None
+    last_error: str | None = None  # why the last try failed (as the sender put it)
 
 
 def enqueue(
@@ -128,23 +137,37 @@ def drain(
     send: Callable[[Pending], str | None],
     limit: int = 50,
     now: datetime | None = None,
+    reach: Reach | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Try each due message once with ``send(pending) -> error or None``; the number sent.
 
-    ``send`` returns None on success, an error string on a failure worth retrying (the message
-    is tried again later, with backoff), and raises ``PermanentFailure`` for a call that can
-    never succeed (the message is then given up as ``dead``, with a warning) or
-    ``DeliveryBlocked`` when nothing can be sent now (the message waits, the round ends).
+    ``send`` returns None on success, an error string on a failure of the message's own worth
+    retrying (it is tried again later, with backoff, up to OUTBOX_MAX_ATTEMPTS times), and
+    raises ``PermanentFailure`` for a call that can never succeed (the message is then given up
+    as ``dead``, with a warning), or ``Unreachable`` / ``DeliveryBlocked`` when the front-end
+    takes no call just now: the message stays due, the try is not counted, the round ends, and
+    ``reach`` (this process's view of the front-end) holds the next rounds back until a probe
+    is due. A message unsent OUTBOX_MAX_AGE after its first try is given up unsent.
 
     A message that delivers an assignment's example is dropped unsent (status ``dropped``)
     when the assignment no longer wants it: closed, expired (the example may be with another
     expert by now) or delivered already (the expert asked again and got it). So is an edit of
     a message when a newer edit of it is known (queued, or sent: :func:`enqueue`), and one for
     which ``send`` raises ``Superseded`` (the front-end knows of a newer edit that went through).
+
+    ``stop``: once set, no further message is claimed; the round ends after the one in flight
+    (a server shutting down must not wait for a backlog sent to a slow front-end).
     """
+    if reach is not None and reach.down is not None:
+        with session_scope(ws.db, read_only=True) as session:
+            if not reach.due(now or slack.outbox_now(session=session)):
+                return 0  # the front-end takes nothing: not yet time for the next probe
     sent = 0
     after = 0
     for _ in range(limit):
+        if stop is not None and stop.is_set():
+            break
         # Claimed one at a time, right before sending: a lease taken for a whole batch would
         # lapse while earlier messages are still being sent, and another replica's flush would
         # send the rest a second time.
@@ -159,6 +182,7 @@ def drain(
             pending = Pending(
                 int(claimed.id or 0), claimed.method, dict(claimed.payload),
                 claimed.assignment_id, claimed.attempts, claimed.message_key, claimed.created_at,
+                claimed.last_error,
             )  # fmt: skip
             unwanted = None
             if pending.assignment_id is not None:
@@ -174,9 +198,21 @@ def drain(
                     unwanted = f"superseded by outbox #{newer}"
             if unwanted is not None:
                 slack.mark_dropped(session=session, message_id=pending.id, reason=unwanted)
+            clock = now or slack.outbox_now(session=session)
+            aged = unwanted is None and as_utc(claimed.created_at) < clock - OUTBOX_MAX_AGE
+            hours = OUTBOX_MAX_AGE.total_seconds() / 3600
+            too_old = f"unsent {hours:g} h after its first try (last: {claimed.last_error})"
+            if aged:
+                slack.mark_failed(
+                    session=session, message_id=pending.id, error=too_old, retry_after=None,
+                    counted=False,
+                )  # fmt: skip
         after = pending.id  # each due message is tried once per drain, oldest first
         if unwanted is not None:
             log.info("outbox #%d dropped unsent: %s", pending.id, unwanted)
+            continue
+        if aged:
+            _given_up(pending, too_old)
             continue
         error: str | None
         try:
@@ -186,20 +222,31 @@ def drain(
                 slack.mark_dropped(session=session, message_id=pending.id, reason=str(exc))
             log.info("outbox #%d dropped unsent: %s", pending.id, exc)
             continue
-        except DeliveryBlocked as exc:
+        except (Unreachable, DeliveryBlocked) as exc:
+            # Nothing about this message: it stays due (the oldest, it is the next probe, and
+            # the order of the others is kept), the try is not counted, and every other
+            # message would fail alike this round.
             with session_scope(ws.db) as session:
                 slack.mark_failed(
                     session=session, message_id=pending.id, error=str(exc),
-                    retry_after=OUTBOX_BLOCKED_RETRY, counted=False,
+                    retry_after=timedelta(0), counted=False,
                 )  # fmt: skip
-            break  # every other message would fail alike
+                at = now or slack.outbox_now(session=session)
+                waiting = slack.count_outbox(session=session)
+            if reach is not None:
+                reach.failed(str(exc), now=at, waiting=waiting)
+            break
         except PermanentFailure as exc:
             with session_scope(ws.db) as session:
                 slack.mark_failed(
                     session=session, message_id=pending.id, error=str(exc), retry_after=None
                 )
             _given_up(pending, str(exc))
+            if reach is not None:
+                reach.reached()  # it answered, refusing this one message
             continue
+        if reach is not None:
+            reach.reached()
         attempts = pending.attempts + 1
         wait = backoff(attempts) if attempts < OUTBOX_MAX_ATTEMPTS else None
         with session_scope(ws.db) as session:
@@ -213,6 +260,62 @@ def drain(
         if error is not None and wait is None:
             _given_up(pending, f"{error} ({attempts} attempts)")
     return sent
+
+
+class Reach:
+    """Whether the chat front-end takes calls, as this process's outbox last heard
+    (thread-safe); ``name`` names it in the log.
+
+    While it takes none (:func:`drain`'s sender raised ``Unreachable`` or ``DeliveryBlocked``),
+    a round is due 5 s after the failure, then 10 s, 20 s... after the next ones, at most
+    OUTBOX_PROBE_EVERY apart, and tries one message, the oldest due: the tries are not counted
+    against the messages, so an outage of any length gives none up (OUTBOX_MAX_AGE aside). The
+    messages themselves are never put off, only the rounds: once a call goes through again (a
+    probe, or any other call of the front-end's reported with :meth:`reached`), every waiting
+    message is due at once, in the order they were queued. One WARNING says when the front-end
+    stops taking calls, one INFO when it takes them again.
+    """
+
+    def __init__(self, name: str = "the front-end") -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._down: str | None = None  # why the last call failed, while nothing goes through
+        self._failures = 0  # rounds failed since
+        self._next: datetime | None = None  # when the next round is due
+
+    @property
+    def down(self) -> str | None:
+        """Why the front-end took the last call of the outbox's not, or None while it takes them."""
+        return self._down
+
+    def due(self, now: datetime) -> bool:
+        with self._lock:
+            return self._next is None or now >= self._next
+
+    def failed(self, reason: str, *, now: datetime, waiting: int) -> None:
+        """A round's call failed for a reason of the front-end's, at ``now`` (the outbox's clock)
+        with ``waiting`` messages pending."""
+        with self._lock:
+            was = self._down
+            self._down = reason
+            self._failures += 1
+            self._next = now + min(backoff(min(self._failures, 8)), OUTBOX_PROBE_EVERY)
+        if was is None:
+            log.warning(
+                "outbox: %s takes no calls (%s): %d message(s) wait for it, kept however long "
+                "it lasts (up to a day each); one is tried about once a minute until it answers",
+                self.name, reason, waiting,
+            )  # fmt: skip
+
+    def reached(self) -> None:
+        """A call went through: after an outage, logged once, and the rounds are due again."""
+        if self._down is None:
+            return
+        with self._lock:
+            was, self._down, self._failures, self._next = self._down, None, 0, None
+        if was is not None:
+            log.info("outbox: %s reachable again (it failed with %s): the waiting messages go out",
+                     self.name, was)  # fmt: skip
 
 
 def _given_up(pending: Pending, error: str) -> None:
@@ -235,10 +338,15 @@ class Superseded(Exception):
     since it was queued: the message is dropped unsent."""
 
 
+class Unreachable(Exception):
+    """Raised by an outbox sender when the front-end took no call just now, for no reason of
+    the message's (no connection, a timeout, a server error, a rate limit): the message stays
+    pending and due, the attempt is not counted against it, and the round ends (see Reach)."""
+
+
 class DeliveryBlocked(Exception):
     """Raised by an outbox sender when nothing can be sent at all for now (the front-end
-    refuses labelbot's credentials): the message stays pending, the attempt is not counted
-    against it, and the round ends."""
+    refuses labelbot's credentials): handled as ``Unreachable``."""
 
 
 def outbox_size(ws: Workspace, *, status: str = "pending") -> int:

@@ -260,6 +260,11 @@ def unwanted_delivery(
     return None
 
 
+def outbox_now(*, session: Session) -> datetime:
+    """The outbox's clock: the database's (see the module's docstring)."""
+    return database_now(session)
+
+
 def count_outbox(*, session: Session, status: str = "pending") -> int:
     return int(
         session.exec(
