@@ -53,18 +53,21 @@ class Tidied:
     events: int  # Slack event ids forgotten (kept long enough to spot a redelivery)
     leases: int  # lapsed leases deleted
     replies: int = 0  # thread replies' event records forgotten (engine.discussions)
+    outbox: int = 0  # outbox messages deleted: sent or dropped a week ago, given up 30 days ago
 
 
 def tidy(ws: Workspace, *, now: datetime | None = None) -> Tidied:
     """The scheduler's housekeeping: forget old Slack event ids and thread replies' event
-    records, and delete long-lapsed leases, so no such table grows for good."""
+    records, delete long-lapsed leases and the outbox's messages long done with (their payloads
+    with them), so no such table grows for good."""
     now = now or utcnow()
     events = messaging.forget_old_events(ws, now=now)
     with session_scope(ws.db) as session:
         gone = leases.prune(session=session, before=now - LEASE_MEMORY)
         # a reply's events, like event ids, are kept as long as Slack may still redeliver them
         forgotten = replies.prune(session=session, before=now - messaging.EVENT_MEMORY)
-    return Tidied(events, gone, forgotten)
+    outbox = messaging.forget_old_messages(ws, now=now)
+    return Tidied(events, gone, forgotten, outbox)
 
 
 def _pid_space() -> str | None:

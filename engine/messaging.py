@@ -31,6 +31,9 @@ OUTBOX_BLOCKED_RETRY = OUTBOX_PROBE_EVERY
 # A message still unsent this long after its first try is given up (dead): news that old is
 # more confusing than helpful, and the expert has asked again by then.
 OUTBOX_MAX_AGE = timedelta(hours=24)
+# How long the outbox keeps what is done with (its payloads included), for a look after the fact.
+OUTBOX_KEEP_SETTLED = timedelta(days=7)  # sent, or dropped unsent
+OUTBOX_KEEP_DEAD = timedelta(days=30)  # given up
 DEAD_WITHIN = timedelta(hours=24)  # what `dead_count` counts: messages given up lately
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,18 @@ def first_delivery(ws: Workspace, *, event_id: str) -> bool:
 def forget_old_events(ws: Workspace, *, now: datetime | None = None) -> int:
     with session_scope(ws.db) as session:
         return slack.prune_events(session=session, before=(now or utcnow()) - EVENT_MEMORY)
+
+
+def forget_old_messages(ws: Workspace, *, now: datetime | None = None) -> int:
+    """Delete the outbox's messages sent or dropped more than OUTBOX_KEEP_SETTLED ago and those
+    given up more than OUTBOX_KEEP_DEAD ago; how many."""
+    now = now or utcnow()
+    with session_scope(ws.db) as session:
+        return slack.prune_outbox(
+            session=session,
+            settled_before=now - OUTBOX_KEEP_SETTLED,
+            dead_before=now - OUTBOX_KEEP_DEAD,
+        )
 
 
 # --- Outbox ------------------------------------------------------------------------------------

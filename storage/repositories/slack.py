@@ -265,6 +265,23 @@ def outbox_now(*, session: Session) -> datetime:
     return database_now(session)
 
 
+def prune_outbox(*, session: Session, settled_before: datetime, dead_before: datetime) -> int:
+    """Delete the messages that are done with: sent, or dropped unsent, before
+    ``settled_before`` (a dropped one by when it was queued and last due), and given up before
+    ``dead_before``. Pending ones stay. How many were deleted."""
+    sent = and_(col(OutboxMessage.status) == "sent", col(OutboxMessage.sent_at) < settled_before)
+    dropped = and_(
+        col(OutboxMessage.status) == "dropped",
+        col(OutboxMessage.created_at) < settled_before,
+        col(OutboxMessage.next_attempt_at) < settled_before,
+    )
+    dead = and_(
+        col(OutboxMessage.status) == "dead", col(OutboxMessage.next_attempt_at) < dead_before
+    )
+    result = session.execute(delete(OutboxMessage).where(or_(sent, dropped, dead)))
+    return rowcount(result)
+
+
 def count_outbox(*, session: Session, status: str = "pending") -> int:
     return int(
         session.exec(
