@@ -47,6 +47,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot import socket_mode
 from bot.app import build_app
 from bot.config import SlackSettings
 from bot.delivery import token_watch
@@ -203,13 +204,18 @@ class HealthOut(BaseModel):
     ok: Literal[True]
     outbox: int = Field(description="messages waiting for Slack")
     dead: int = Field(
-        description="messages given up in the last 24 hours (Slack refused them for good, or "
-        "they failed 12 times)"
+        description="messages given up in the last 24 hours (Slack refused them for good, "
+        "answered internal_error 12 times, or they were still unsent a day after the first try)"
     )
     slack: str = Field(
         description='"ok"; or the error Slack last refused the bot token with in this process '
         '(e.g. "token_revoked", "invalid_auth", "app_uninstalled"): reinstall the app or update '
         'SLACK_BOT_TOKEN; or "off" when this server runs without Slack'
+    )
+    socket_mode: str | None = Field(
+        None,
+        description='only with SLACK_APP_TOKEN: "connected", "reconnecting", or "refused: '
+        '<error>" while Slack refuses SLACK_APP_TOKEN',
     )
 
 
@@ -396,7 +402,11 @@ def create_api(
             log.warning("health check: database unavailable: %s", reason)
             return JSONResponse({"ok": False, "error": "database unavailable"}, status_code=503)
         said = _token_state(services) if slack else "off"
-        return JSONResponse({"ok": True, "outbox": outbox, "dead": dead, "slack": said})
+        body: dict[str, Any] = {"ok": True, "outbox": outbox, "dead": dead, "slack": said}
+        connection = socket_mode.state()
+        if connection is not None:  # the connection is news, not a failure: ok stays true
+            body["socket_mode"] = connection
+        return JSONResponse(body)
 
     # HEAD as well, for uptime checkers that probe so (the status and headers of a GET, no body)
     api.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)

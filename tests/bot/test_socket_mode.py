@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from slack_sdk.errors import SlackApiError
 
@@ -216,3 +217,22 @@ def test_every_envelope_is_acknowledged_a_refused_one_too(
     for what, envelope in refused.items():
         assert sockets.acks(envelope) == [{"envelope_id": envelope}], what  # one, empty
     assert len(lines(caplog, "Socket Mode: acknowledged a request refused with HTTP")) == 3
+
+
+def test_healthz_shows_the_socket_mode_connection(socket_bot: SocketBot) -> None:
+    """/healthz says whether the Socket Mode connection is up; ``ok`` stays true (the server
+    answers, and a load balancer must not take it out for Slack's trouble)."""
+    from bot.api import create_api
+    from tests.fakes.server import ServerThread
+
+    services = socket_bot.services
+    with ServerThread(create_api(services.settings, services)) as server:
+        health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+        assert health["ok"] is True and health["socket_mode"] == "connected"
+        socket_bot.api.app_token_error = "token_revoked"
+        socket_bot.sockets.close_socket()
+        wait_until(lambda: socket_mode.state() == "refused: token_revoked")
+        health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+        assert health["ok"] is True and health["socket_mode"] == "refused: token_revoked"
+        socket_bot.handler.close()
+        assert "socket_mode" not in httpx.get(f"{server.url}/healthz", timeout=10).json()
