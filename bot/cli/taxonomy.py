@@ -13,7 +13,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli.common import err, handle_errors, labels_app, login_name, out, workspace
+from bot.cli.common import (
+    err,
+    handle_errors,
+    interrupted,
+    labels_app,
+    login_name,
+    out,
+    workspace,
+)
 from engine import taxonomy
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
@@ -38,6 +46,11 @@ def refresh_queue(ws: Workspace, name: str) -> int:
     except LabelbotError as exc:
         err.print(f"note: queue not re-scored: {exc}")
         return 0
+    except KeyboardInterrupt:  # after the change's commit: it stands, say so
+        interrupted(
+            "while ordering the queue: the change is stored (`labelbot labels history` shows "
+            "it); the queue is ordered again when the project next trains"
+        )
 
 
 def back_in_queue(requeued: int) -> str:
