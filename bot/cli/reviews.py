@@ -160,13 +160,13 @@ def _list(ws: Workspace, name: str, *, status: str, as_json: bool) -> None:
         out.print(f"no {'' if status == 'all' else status + ' '}reviews in {name}", highlight=False)
         return
     table = Table("review", "example", "text", "given", "suggested", "status", "reviewer")
-    for r in rows:
+    for r in rows:  # as they are: `out` prints no markup (escaped, "[p1]" showed as "\\[p1]")
         table.add_row(
-            str(r.id), str(r.example_id), escape(r.text[:60] + ("…" if len(r.text) > 60 else "")),
-            f"{escape(r.given)} ({escape(r.given_by)})",
-            f"{escape(r.suggested)} ({r.confidence:.0%})",
-            r.status if r.outcome is None else f"{r.status}: {escape(r.outcome)}",
-            escape(r.reviewer or "—"),
+            str(r.id), str(r.example_id), r.text[:60] + ("…" if len(r.text) > 60 else ""),
+            f"{r.given} ({r.given_by})",
+            f"{r.suggested} ({r.confidence:.0%})",
+            r.status if r.outcome is None else f"{r.status}: {r.outcome}",
+            r.reviewer or "—",
         )  # fmt: skip
     out.print(table)
 
