@@ -129,7 +129,7 @@ def command(services: Services, *, user: str, verb: str, args: str) -> str:
 def _work_for(services: Services, user: str) -> tuple[str, int] | None:
     """The project with the most examples waiting for ``user``, among those they label (else
     all): waiting for a label, less those they skipped (never sent to them again)."""
-    mine = progress.user_progress(services.ws, annotator=user).labeled_in
+    mine = progress.projects_labeled_by(services.ws, annotator=user)
     names = mine or [p.name for p in projects.list_projects(services.ws)]
     waiting = [(n, _waiting_for(services, n, user)) for n in names]
     waiting = [(n, q) for n, q in waiting if q > 0]

@@ -70,6 +70,15 @@ def project_summary(ws: Workspace, name: str) -> ProjectSummary:
     )
 
 
+def projects_labeled_by(ws: Workspace, *, annotator: str) -> list[str]:
+    """The projects ``annotator`` has given labels in, oldest project first: one count, no
+    project's figures (the nudge job asks only this)."""
+    with session_scope(ws.db, read_only=True) as session:
+        listed = projects.list_projects(session=session)
+        given = annotation_repo.annotations_per_project(session=session, annotator=annotator)
+    return [p.name for p in listed if given.get(p.id or 0)]
+
+
 def user_progress(
     ws: Workspace,
     *,

@@ -8,9 +8,11 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot import ids, rhythm_flow
 from engine import rhythm
-from tests.bot.conftest import PROJECT, Bot
+from tests.bot.conftest import PROJECT, Bot, true_label
 from tests.fakes.slack_client import button
 
 U1 = "U0ALICE"
@@ -190,3 +192,24 @@ def test_the_digest_shows_the_leaderboard_section() -> None:
     text = _leaderboard([Standing("U0ANA", 12, 4), Standing("U0BEN", 3, 1)])
     assert "<@U0ANA> 12 · :fire: 4-day streak" in text
     assert "<@U0BEN> 3" in text and "U0BEN> 3 ·" not in text
+
+
+def test_a_nudge_works_out_no_projects_figures(
+    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nudge job asks only where the expert labels: it drew every project's Home figures
+    (status, rare classes) for each nudge, to read one list of names."""
+    from engine import progress
+
+    bot.slack.command(U1, "nudge 09:30")
+    bot.slack.command(U1, "")
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)
+    bot.slack.choose(U1, message, true_label(bot, bank, message))
+    bot.settle()
+
+    def figures(*_: object, **__: object) -> None:
+        raise AssertionError("a nudge worked out a project's figures")
+
+    monkeypatch.setattr(progress, "project_summary", figures)
+    assert rhythm_flow.send_nudges(bot.services, now=utc(25, 10, 0)) == 1
