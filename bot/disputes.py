@@ -12,7 +12,6 @@ Each later vote on an example in dispute redraws its thread's root with the vote
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
 
@@ -22,6 +21,7 @@ from bot.digests import refused
 from bot.services import Services
 from bot.slack_errors import error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape, who
+from bot.threads import open_once
 from bot.views.disputes import (
     DisputeCard,
     dispute_message,
@@ -32,13 +32,10 @@ from bot.views.disputes import (
 )
 from bot.views.messages import info_message
 from bot.views.models import LabelChoice, LabelRef
-from engine import consensus, discussions, disputes, jobs, messaging, projects
+from engine import consensus, discussions, disputes, messaging, projects
 from storage.errors import LabelGone, StaleActionError
 
 log = logging.getLogger(__name__)
-# How long a claim to open an example's thread lasts: one chat.postMessage with the client's
-# retries fits many times over; lapses if its process dies between the post and the record.
-OPENING_LEASE = timedelta(minutes=5)
 
 
 def _card(services: Services, project: str, found: consensus.Disagreement) -> DisputeCard:
@@ -61,27 +58,13 @@ def _open(services: Services, *, project: str, channel: str, found: consensus.Di
 
     The claim is on the example, across processes (threads of one process too); a failed post
     releases it with no thread recorded, so the next round opens it."""
-    example_id = found.example_id
-    if disputes.dispute_thread(services.ws, example_id=example_id) is not None:
+    where = open_once(
+        services, example_id=found.example_id, kind=disputes.DISPUTE, channel=channel,
+        root=lambda: dispute_message(_card(services, project, found)),
+    )  # fmt: skip
+    if where is None:
         return False
-    with jobs.claim(services.ws, f"dispute:{example_id}", ttl=OPENING_LEASE) as got:
-        if not got or disputes.dispute_thread(services.ws, example_id=example_id) is not None:
-            return False  # someone else is opening it, or opened it since the first look
-        # Not queued: without the root's ts there is no thread to record.
-        posted = services.client.chat_postMessage(
-            channel=channel, **dispute_message(_card(services, project, found))
-        )
-        discussions.open_thread(
-            services.ws,
-            example_id=example_id,
-            channel=str(posted["channel"]),
-            thread_ts=str(posted["ts"]),
-            kind=disputes.DISPUTE,
-            opened_by="labelbot",
-        )
-    _point_discussion_here(
-        services, example_id, channel=str(posted["channel"]), ts=str(posted["ts"])
-    )
+    _point_discussion_here(services, found.example_id, channel=where[0], ts=where[1])
     return True
 
 

@@ -21,15 +21,15 @@ from bot.delivery import CONNECTION_ERRORS
 from bot.digests import refused
 from bot.services import Services
 from bot.slack_errors import error_code, is_auth_error
+from bot.threads import open_once
 from bot.views.flags import flag_message, flagged_too, not_allowed, resolved_reply
 from engine import discussions, flags, jobs, messaging, projects
 from engine.flags import FlaggedExample
 from storage.errors import NotFoundError, StaleActionError
 
 log = logging.getLogger(__name__)
-# How long a claim to open an example's flag thread lasts: one chat.postMessage with the
-# client's retries fits many times over; lapses if its process dies between post and record.
-OPENING_LEASE = timedelta(minutes=5)
+# How long a claim to resolve an example's flags lasts: a double click's second waits it out.
+RESOLVING_LEASE = timedelta(minutes=5)
 
 
 def _found(services: Services, *, project: str, example_id: int) -> FlaggedExample | None:
@@ -39,24 +39,12 @@ def _found(services: Services, *, project: str, example_id: int) -> FlaggedExamp
 
 def _open(services: Services, *, channel: str, found: FlaggedExample) -> bool:
     """Open the example's flag thread unless it has one or another thread or process is
-    opening it; True if opened. A failed post releases the claim with no thread recorded."""
-    example_id = found.example_id
-    if flags.flag_thread(services.ws, example_id=example_id) is not None:
-        return False
-    with jobs.claim(services.ws, f"flag-thread:{example_id}", ttl=OPENING_LEASE) as got:
-        if not got or flags.flag_thread(services.ws, example_id=example_id) is not None:
-            return False
-        # Not queued: without the root's ts there is no thread to record.
-        posted = services.client.chat_postMessage(channel=channel, **flag_message(found))
-        discussions.open_thread(
-            services.ws,
-            example_id=example_id,
-            channel=str(posted["channel"]),
-            thread_ts=str(posted["ts"]),
-            kind=discussions.FLAGGED,
-            opened_by="labelbot",
-        )
-    return True
+    opening it; True if opened (bot.threads.open_once)."""
+    opened = open_once(
+        services, example_id=found.example_id, kind=discussions.FLAGGED, channel=channel,
+        root=lambda: flag_message(found),
+    )  # fmt: skip
+    return opened is not None
 
 
 def surface(services: Services, *, project: str, example_id: int) -> bool:
@@ -166,7 +154,7 @@ def resolve(
         raise StaleActionError(f"example {example_id} has no flags")
     if not may_resolve(services, user=user, project=project, found=found, team=team):
         return not_allowed(project)
-    with jobs.claim(services.ws, f"flag-resolve:{example_id}", ttl=OPENING_LEASE) as got:
+    with jobs.claim(services.ws, f"flag-resolve:{example_id}", ttl=RESOLVING_LEASE) as got:
         if not got:
             return None  # a click racing this one (a double click) is resolving them
         try:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import disputes, flag_threads, views
+from bot import disputes, flag_threads, threads, views
 from bot.delivery import CONNECTION_ERRORS, refusal, single_try, transient_error
 from bot.services import Services
 from bot.slack_errors import CONTENT_ERRORS, error_code, is_auth_error
@@ -627,7 +627,7 @@ def _team_thread(
     if thread is not None:
         return thread
     name = f"discuss:{example_id}"
-    with jobs.claim(services.ws, name, ttl=disputes.OPENING_LEASE) as got:
+    with jobs.claim(services.ws, name, ttl=threads.OPENING_LEASE) as got:
         thread = discussions.team_thread(services.ws, example_id=example_id)
         if got and thread is None:
             return _post_root(services, user=user, ref=ref, channel=channel)
