@@ -32,11 +32,16 @@ def main() -> None:
     try:
         _run()
     except SystemExit as exc:
-        if sigterm.received and exc.code in (1, 130):  # Ctrl-C's codes: click's Abort, ours
+        # stopped by SIGTERM, whatever the command made of the interruption (130 said, click's
+        # 1, or 0 where Ctrl-C is the way to leave, as at `labelbot label`'s prompt): a
+        # `timeout` or a cancelled job must not read success; another code is its own failure
+        if sigterm.received and exc.code in (None, 0, 1, 130):
             raise SystemExit(TERMINATED) from None
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if sigterm.received:
+        raise SystemExit(TERMINATED)
 
 
 def _run() -> None:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.bot.test_cli_audit_fixes import _ok
 from tests.bot.test_cli_project_delete import _project, env  # noqa: F401  (the fixture)
 
 # `labelbot export`, its export held after the first record (as a large one is while written),
@@ -61,3 +62,37 @@ def test_sigterm_during_an_export_is_ctrl_c_with_exit_143(
     assert "interrupted while exporting" in rest and "Traceback" not in rest, rest
     assert sorted(p.name for p in out.iterdir()) == ["e.jsonl"]  # no .tmp left
     assert (out / "e.jsonl").read_text() == "yesterday's export\n"  # left as it was
+
+
+def test_sigterm_at_the_label_prompt_hands_the_example_back_and_exits_143(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """At `labelbot label`'s prompt Ctrl-C is the way to leave (exit 0); SIGTERM there took the
+    same way, so a `timeout` read success. The example still goes back to the pool."""
+    import select
+
+    _ok("project", "create", "trial", "--labels", "NDA,Lease")
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\nthe tenant pays the rent\nthe parties keep it confidential\n")
+    _ok("import", "trial", str(texts))
+    script = "import sys; from bot.console import main; sys.argv[0] = 'labelbot'; main()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, "label", "trial", "--annotator", "rev"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"},
+    )
+    assert process.stdout is not None
+    shown = b""
+    deadline = time.monotonic() + 120
+    while not shown.rstrip().endswith(b">"):  # the prompt: it waits for an answer
+        assert process.poll() is None and time.monotonic() < deadline, shown
+        if select.select([process.stdout], [], [], 1.0)[0]:
+            shown += os.read(process.stdout.fileno(), 4096)
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=60)
+    said = (shown + rest).decode()
+    assert process.returncode == 143, said
+    assert "went back to the pool" in said and "Traceback" not in said, said
