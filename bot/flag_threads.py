@@ -25,7 +25,8 @@ from bot.threads import open_once
 from bot.views.flags import flag_message, flagged_too, not_allowed, resolved_reply
 from engine import discussions, flags, jobs, messaging, projects
 from engine.flags import FlaggedExample
-from storage.errors import NotFoundError, StaleActionError
+from storage.errors import LabelbotError, NotFoundError, StaleActionError
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 # How long a claim to resolve an example's flags lasts: a double click's second waits it out.
@@ -52,8 +53,12 @@ def surface(services: Services, *, project: str, example_id: int) -> bool:
     its root with the flags as they are and say in the thread who flagged it again; True if a
     thread was opened. A Slack failure is logged, not raised: the flag is stored, and the
     scheduler's round opens the thread."""
-    channel = projects.get_project(services.ws, project).channel_id
-    found = _found(services, project=project, example_id=example_id)
+    try:
+        channel = projects.get_project(services.ws, project).channel_id
+        found = _found(services, project=project, example_id=example_id)
+    except LabelbotError as exc:  # the flag is stored: the round surfaces it, if still there
+        log.warning("flag on example %d not surfaced now: %s", example_id, exc)
+        return False
     if not channel or found is None or not found.open:
         return False
     try:
@@ -66,10 +71,10 @@ def surface(services: Services, *, project: str, example_id: int) -> bool:
         services.courier.post(
             flagged_too(found.open[-1]), channel=thread.channel, thread_ts=thread.thread_ts
         )
-    except (SlackApiError, *CONNECTION_ERRORS) as exc:
+    except (SlackApiError, *CONNECTION_ERRORS, LabelbotError) as exc:
         reason = error_code(exc) if isinstance(exc, SlackApiError) else exc
-        log.warning("flag on example %d not posted to %s: Slack said %s; the next round "
-                    "tries again", example_id, channel, reason)  # fmt: skip
+        log.warning("flag on example %d not posted to %s: %s; the next round tries again",
+                    example_id, channel, reason)  # fmt: skip
     return False
 
 
@@ -90,7 +95,10 @@ def post_all_flags(services: Services, *, seen: dict[int, object] | None = None)
             continue
         for found in flags.to_surface(services.ws, project.name):
             try:
-                opened += _open(services, channel=channel, found=found)
+                if _open(services, channel=channel, found=found):
+                    opened += 1
+                    if seen is not None:
+                        seen[found.example_id] = found.state  # drawn as it is
             except (SlackApiError, *CONNECTION_ERRORS) as exc:
                 if not refused(services.client, services.ws, exc, project=project.name,
                                channel=channel, what="flag threads",
@@ -108,13 +116,21 @@ def _follow(services: Services, *, project: str, seen: dict[int, object]) -> int
     if not threads:
         return 0
     states = flags.flag_states(services.ws, project)
+    recent = utcnow() - flags.SURFACE_WITHIN
     changed = set()
     for example_id in threads:
-        state = states.get(example_id)
-        before = seen.get(example_id, state)
-        seen[example_id] = state
-        if before != state:
+        current = states.get(example_id)
+        state = None if current is None else current.state
+        if example_id not in seen:
+            # first sight in this process: what the thread shows is not known (resolved with
+            # the CLI while no bot ran, a flag racing its opening): redraw the recent ones once
+            seen[example_id] = state
+            if current is not None and current.changed_at >= recent:
+                changed.add(example_id)
+            continue
+        if seen[example_id] != state:
             changed.add(example_id)
+        seen[example_id] = state
     redrawn = 0
     for found in (
         flags.flagged_examples(services.ws, project, example_ids=changed) if changed else []

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.discussions import FLAGGED, Thread, example_thread, project_threads
 from engine.workspace import Workspace
@@ -166,10 +166,24 @@ def _grouped(ws: Workspace, project: str) -> dict[int, list[FlagView]]:
     return grouped
 
 
-def flag_states(ws: Workspace, project: str) -> dict[int, object]:
-    """Each flagged example's :attr:`FlaggedExample.state`, without reading its labels: what a
-    round compares to tell which threads to redraw."""
-    return {eid: _state(rows) for eid, rows in _grouped(ws, project).items()}
+class FlagState(NamedTuple):
+    """What a flagged example's thread shows (:attr:`FlaggedExample.state`), and when its flags
+    last changed (a flag raised or resolved)."""
+
+    state: object
+    changed_at: datetime
+
+
+def flag_states(ws: Workspace, project: str) -> dict[int, FlagState]:
+    """Each flagged example's :class:`FlagState`, without reading its labels: what a round
+    compares to tell which threads to redraw."""
+    return {
+        eid: FlagState(
+            _state(rows),
+            max(as_utc(t) for f in rows for t in (f.created_at, f.resolved_at) if t is not None),
+        )
+        for eid, rows in _grouped(ws, project).items()
+    }
 
 
 def _state(flags: list[FlagView]) -> object:
@@ -217,12 +231,13 @@ def flag_threads(ws: Workspace, *, project: str) -> list[Thread]:
 
 def to_surface(ws: Workspace, project: str) -> list[FlaggedExample]:
     """The project's examples with an open flag raised within ``SURFACE_WITHIN`` and no flag
-    thread yet: those the scheduler's round opens a thread for."""
+    thread yet: those the scheduler's round opens a thread for (their labels are read only
+    for those: the open flags are read first)."""
     threaded = {t.example_id for t in flag_threads(ws, project=project)}
     since = utcnow() - SURFACE_WITHIN
-    return [
-        found
-        for found in flagged_examples(ws, project, open_only=True)
-        if found.example_id not in threaded
-        and any(as_utc(f.created_at) >= since for f in found.open)
-    ]
+    due = {
+        f.example_id
+        for f in list_flags(ws, project)  # open ones
+        if f.example_id not in threaded and as_utc(f.created_at) >= since
+    }
+    return flagged_examples(ws, project, example_ids=due, open_only=True) if due else []

@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from bot import ids
@@ -202,3 +203,43 @@ def test_old_open_flags_are_not_posted_all_at_once(bot: Bot, bank: dict[str, str
             session.add(flag)
     assert flag_poster(bot.services)() == 0
     assert _roots(bot) == []
+
+
+def test_a_resolution_no_running_bot_saw_is_drawn_by_the_next_one(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Resolved with the CLI while the bot was down (or just as its thread opened): a bot
+    starting afresh redraws the recent threads once, rather than note them as they are."""
+    task = labeling.next_task(bot.ws, project=PROJECT, annotator="walter")
+    assert task is not None
+    labeling.flag(bot.ws, project=PROJECT, example_id=task.example_id, annotator="walter",
+                  reason="garbled")  # fmt: skip
+    assert flag_poster(bot.services)() == 1  # opened, then the process stops
+    flags.resolve_flags(bot.ws, project=PROJECT, example_id=task.example_id, actor="cli")
+    restarted = flag_poster(bot.services)  # a new process: an empty memory
+    restarted()
+    (root,) = _roots(bot)
+    assert _resolve_buttons(root) == [] and "Resolved by cli" in json.dumps(root)
+    updates = len(bot.api.calls("chat.update"))
+    restarted()
+    assert len(bot.api.calls("chat.update")) == updates  # once
+
+
+def test_a_flag_is_stored_and_said_even_when_its_thread_cannot_be_looked_up(
+    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread is surfaced after the flag is stored: a database hiccup then is logged and
+    left to the round, not answered as if the flag had failed."""
+    from bot import flag_threads
+    from storage.errors import DatabaseUnavailable
+
+    def down(*_: object, **__: object) -> None:
+        raise DatabaseUnavailable("the database did not answer")
+
+    monkeypatch.setattr(flag_threads, "_found", down)
+    eid = _flag_in_slack(bot, ANA, "unreadable")
+    assert projects.project_status(bot.ws, PROJECT)["open_flags"] == 1
+    assert not [t for t in bot.slack.ephemerals(ANA) if "database" in t]
+    monkeypatch.undo()
+    assert flag_poster(bot.services)() == 1
+    assert f"Example #{eid}" in json.dumps(_roots(bot)[0]["blocks"])
