@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -226,10 +227,11 @@ def test_a_resolution_no_running_bot_saw_is_drawn_by_the_next_one(
 
 
 def test_a_flag_is_stored_and_said_even_when_its_thread_cannot_be_looked_up(
-    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The thread is surfaced after the flag is stored: a database hiccup then is logged and
-    left to the round, not answered as if the flag had failed."""
+    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """The thread is surfaced after the flag is stored: a database hiccup then is one warning
+    and left to the round, not handled as if the flag itself had failed."""
     from bot import flag_threads
     from storage.errors import DatabaseUnavailable
 
@@ -240,6 +242,9 @@ def test_a_flag_is_stored_and_said_even_when_its_thread_cannot_be_looked_up(
     eid = _flag_in_slack(bot, ANA, "unreadable")
     assert projects.project_status(bot.ws, PROJECT)["open_flags"] == 1
     assert not [t for t in bot.slack.ephemerals(ANA) if "database" in t]
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [m for m in said if f"flag on example {eid} not surfaced now" in m], said
+    assert not [m for m in said if "database" in m and "not surfaced" not in m], said
     monkeypatch.undo()
     assert flag_poster(bot.services)() == 1
     assert f"Example #{eid}" in json.dumps(_roots(bot)[0]["blocks"])
