@@ -117,8 +117,10 @@ def _shown_as(code: int) -> str:
 
 
 # Characters a terminal obeys instead of showing: C0 controls but newline and tab, DEL, C1
-# controls (0x9b is CSI on some terminals), and the bidi controls that reorder what follows
-_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+# controls (0x9b is CSI on some terminals), and the bidi embeddings, overrides and isolates
+# that reorder what follows (the plain marks U+200E, U+200F and U+061C are part of ordinary
+# Hebrew and Arabic text: they stay)
+_BIDI = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
 _VISIBLE = {
     code: _shown_as(code)
     for code in (*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI)

@@ -85,7 +85,9 @@ def test_printable_keeps_newlines_tabs_and_ordinary_text() -> None:
 
     assert printable("a\tb\nc — café ☕ [x]") == "a\tb\nc — café ☕ [x]"
     assert printable("one\r\ntwo\rthree") == "one\ntwo␍three"
-    assert printable("\x00\x1b\x7f\x85\u200f\u2066\u061c") == ("␀␛\u2421\\x85\\u200f\\u2066\\u061c")
+    assert printable("\x00\x1b\x7f\x85\u202e\u2066") == ("␀␛\u2421\\x85\\u202e\\u2066")
+    # the plain right-to-left and left-to-right marks are ordinary Hebrew and Arabic text
+    assert printable("שלום\u200f abc \u200e ب\u061c") == "שלום\u200f abc \u200e ب\u061c"
 
 
 # --- 2: Ctrl-C while it works -------------------------------------------------------------------
