@@ -6,11 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
-
 from engine import digest, rhythm
 from engine.digest import Digest
-from engine.rare import MIN_EXAMPLES, rare_labels
+from engine.projects import rare_summary
+from engine.rare import MIN_EXAMPLES
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import NotFoundError
@@ -55,17 +54,15 @@ def project_summary(ws: Workspace, name: str) -> ProjectSummary:
         total = examples.count_examples(session=session, project_id=project.id)
         rows = annotation_repo.list_annotations(session=session, project_id=project.id)
     agreed = annotation_repo.agreed_labels(rows)  # status's "labeled" (current_labels)
-    per_class = Counter(agreed.values())
-    active = [lb.name for lb in labels if lb.active]
     minimum = int(project.settings.get("rare_minimum", MIN_EXAMPLES))
-    counts = np.array([per_class.get(n, 0) for n in active], dtype=np.int64)
+    rare = rare_summary(labels, Counter(agreed.values()), minimum)  # as status counts them
     return ProjectSummary(
         name=name,
         labeled=len(agreed),
         total=total,
-        class_counts=[(n, per_class.get(n, 0)) for n in active],
+        class_counts=list(rare["counts"].items()),
         figures=digest.home_digest(ws, name, labeled=len(agreed), rows=rows),
-        too_rare=[active[i] for i in rare_labels(counts, minimum).tolist()],
+        too_rare=rare["too_rare"],
         rare_minimum=minimum,
     )
 

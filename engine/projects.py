@@ -568,7 +568,9 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
             for lb in labels
         ],
         "model": model,
-        "rare": _rare(labels, per_class, int(project.settings.get("rare_minimum", MIN_EXAMPLES))),
+        "rare": rare_summary(
+            labels, per_class, int(project.settings.get("rare_minimum", MIN_EXAMPLES))
+        ),
         "agreement": {**agreement.to_dict(), "summary": agreement.describe()},
         "reviews": review_counts(ws, project=name),
     }
@@ -603,7 +605,7 @@ def status_report(ws: Workspace, name: str) -> dict[str, Any]:
     return info
 
 
-def _rare(labels: list[Label], per_class: Counter[str], minimum: int) -> dict[str, Any]:
+def rare_summary(labels: list[Label], per_class: Counter[str], minimum: int) -> dict[str, Any]:
     """Labels per active class, and those still too rare to learn (the queue helps them)."""
     active = [lb.name for lb in labels if lb.active]
     counts = np.array([per_class.get(n, 0) for n in active], dtype=np.int64)

@@ -41,7 +41,6 @@ HELP = (
     "t = train now · q = quit"
 )
 QUIT = ("q", "quit", "exit")
-KEYS = (*QUIT, "s", "f", "u", "t")  # a label named like a key is picked by its number
 LABELING = "while labeling"
 SHOWN_AT_MOST = 6  # changed labels named in the "labels changed" line; then "and N more"
 
