@@ -12,10 +12,13 @@ slack_bolt's handler, with three differences:
   ERROR naming SLACK_APP_TOKEN, once an hour. slack_sdk's own ERRORs about a failure said so,
   repeated at each try (every ``PING_INTERVAL_S``) and with a traceback when Slack had asked
   for the reconnection, are dropped; a failure labelbot has not said passes.
-- Every envelope is acknowledged. slack_bolt acknowledges only what Bolt answers 200, so a
-  request labelbot refuses (400: a malformed payload, a response_url not Slack's; 404: no
+- A request labelbot refuses is acknowledged too. slack_bolt acknowledges only what Bolt
+  answers 200, so a refusal (400: a malformed payload, a response_url not Slack's; 404: no
   listener for it) was sent again by Slack (events), or shown to the user as an error after
-  3 seconds; it gets an empty acknowledgement instead, after a log line.
+  3 seconds, though sending it again cannot help; a 4xx gets an empty acknowledgement, after
+  a log line. A 5xx (Bolt failed: its authorization's auth.test could not reach Slack, a
+  middleware raised) is left unacknowledged, as slack_bolt leaves it: Slack sends an event
+  again, as it does after a 500 over HTTP, and a command or click shows the user an error.
 """
 
 from __future__ import annotations
@@ -270,8 +273,18 @@ class SocketModeHandler(BaseSocketModeHandler):
         if answer.status == 200:
             send_response(client, req, answer, started)
             return
-        # Bolt answered it as POST /slack/events would (refused, or no listener: logged there);
-        # acknowledged all the same, or Slack sends the event again and the user sees an error
+        if not 400 <= answer.status < 500:
+            # Bolt failed (it has logged why): unacknowledged, Slack sends an event again later,
+            # as after a 500 over HTTP; an acknowledgement would lose it for good
+            log.info(
+                "Socket Mode: left a request unacknowledged after HTTP %s (%s): Slack sends an "
+                "event again, and shows a command or click as failed",
+                answer.status,
+                req.type,
+            )
+            return
+        # Bolt refused it as POST /slack/events would (malformed, or no listener: logged there);
+        # acknowledged all the same: sent again, it would be refused again
         log.info(
             "Socket Mode: acknowledged a request refused with HTTP %s (%s: %.200s), so that "
             "Slack does not send it again",

@@ -7,8 +7,9 @@ Socket Mode client over a real WebSocket, and labelbot's handler (bot/socket_mod
 - A connection that is down is said: one WARNING, an ERROR naming SLACK_APP_TOKEN when Slack
   refuses it (once an hour), an INFO when it is back, and `state()` for /healthz; slack_sdk's
   ERRORs about it, repeated at each try, are dropped.
-- Every envelope is acknowledged, a request labelbot refuses too (it was not, and Slack sent
-  events again and showed users an error).
+- A request labelbot refuses (4xx) is acknowledged too (it was not, and Slack sent events
+  again and showed users an error); one Bolt fails (5xx) is not, so that Slack sends it again
+  (it was acknowledged, and the event was lost).
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def test_a_connection_down_is_logged_once_and_shown_until_it_is_back(
     assert socket_mode.state() is None  # not in Socket Mode any more
 
 
-def test_every_envelope_is_acknowledged_a_refused_one_too(
+def test_a_refused_request_is_acknowledged_once(
     socket_bot: SocketBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
@@ -217,6 +218,30 @@ def test_every_envelope_is_acknowledged_a_refused_one_too(
     for what, envelope in refused.items():
         assert sockets.acks(envelope) == [{"envelope_id": envelope}], what  # one, empty
     assert len(lines(caplog, "Socket Mode: acknowledged a request refused with HTTP")) == 3
+
+
+def test_a_request_bolt_fails_is_left_for_slack_to_send_again(
+    socket_bot: SocketBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bolt answers 500 when its authorization cannot reach Slack (auth.test, before its first
+    success): over HTTP Slack sends the event again, and so it does over the socket when the
+    envelope is not acknowledged. An acknowledged one was lost for good."""
+    caplog.set_level(logging.INFO)
+    api, sockets = socket_bot.api, socket_bot.sockets
+    api.fail_next("auth.test", error="internal_error")  # BotIdentity: SlackUnavailableError
+    opened = payloads.app_home_opened(USER)
+    failed = sockets.send("events_api", opened)
+    wait_until(lambda: bool(lines(caplog, "HTTP 500 (events_api")))  # the handler's decision
+    assert api.calls("auth.test") and not api.calls("views.publish")
+
+    # Slack sends it again (a new envelope, the same event): served, and acknowledged
+    resent = sockets.send("events_api", opened, retry_attempt=1, retry_reason="timeout")
+    assert sockets.wait_ack(resent)
+    api.wait_for("views.publish", 1)  # the Home tab is published: the event was not lost
+    assert sockets.acks(resent) == [{"envelope_id": resent}]
+    assert sockets.acks(failed) == []  # never acknowledged
+    unacknowledged = "Socket Mode: left a request unacknowledged after HTTP 500 (events_api)"
+    assert len(lines(caplog, unacknowledged)) == 1
 
 
 def test_healthz_shows_the_socket_mode_connection(socket_bot: SocketBot) -> None:

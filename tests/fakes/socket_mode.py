@@ -93,9 +93,18 @@ class SocketServer:
 
     # --- what Slack sends ---------------------------------------------------------------------
     def send(
-        self, kind: str, payload: dict[str, Any], *, envelope_id: str | None = None, conn: int = -1
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        envelope_id: str | None = None,
+        conn: int = -1,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
     ) -> str:
-        """An envelope of ``kind`` ("events_api", "interactive", "slash_commands"); its id."""
+        """An envelope of ``kind`` ("events_api", "interactive", "slash_commands"); its id. An
+        event Slack sends again (one not acknowledged) comes in a new envelope, its payload
+        unchanged, with ``retry_attempt`` 1, 2... and a ``retry_reason`` ("timeout")."""
         eid = envelope_id or f"env-{next(self._ids)}"
         envelope: dict[str, Any] = {
             "envelope_id": eid,
@@ -104,7 +113,7 @@ class SocketServer:
             "accepts_response_payload": kind != "events_api",
         }
         if kind == "events_api":
-            envelope.update(retry_attempt=0, retry_reason="")
+            envelope.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
         self._call(self.conns[conn].send_str(json.dumps(envelope)))
         return eid
 
