@@ -46,7 +46,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 
 from bot.config import SlackSettings
-from bot.slack_errors import AUTH_ERRORS, SCOPE_FIX, error_code, is_auth_error
+from bot.slack_errors import AUTH_ERRORS, RATE_LIMITED, SCOPE_FIX, error_code, is_auth_error
 from bot.throttle import Throttle
 from engine import messaging
 from engine.messaging import DeliveryBlocked, Pending, PermanentFailure, Superseded, Unreachable
@@ -340,6 +340,15 @@ def slack_wide(exc: Exception) -> bool:
         status = exc.response.status_code
         return status == 429 or status >= 500 or error_code(exc) in SLACK_WIDE_ERRORS
     return False
+
+
+def rate_limited(exc: Exception) -> bool:
+    """Whether Slack refused a call for its rate (HTTP 429, ``ratelimited``): a limit of that
+    method's (Slack counts each method's calls apart,
+    https://docs.slack.dev/apis/web-api/rate-limits), which says nothing of the others."""
+    if not isinstance(exc, SlackApiError):
+        return False
+    return exc.response.status_code == 429 or error_code(exc) == RATE_LIMITED
 
 
 def transient_error(exc: Exception) -> str | None:
@@ -659,7 +668,12 @@ class Courier:
             raise Superseded(f"a newer update of {key} went through")
         # Queued because a try failed: unless every try was refused outright (NOT_LANDED), one
         # may have landed (and its answer been lost), so a keyed post is looked for before it
-        # is sent. A search Slack does not answer ends the round, the post unsent.
+        # is sent. A search Slack does not answer (no connection, a timeout, a 5xx) ends the
+        # round, the post unsent: sent now, it could land a second time each round of an
+        # outage. A search refused for its rate is a failed search (logged, the post sent): a
+        # 429 is that method's own limit, not Slack's (conversations.history gives an app
+        # outside the Marketplace about a call a minute), and the message would otherwise
+        # stay the round's first, and the outbox stuck behind it, until given up.
         post = pending.method == POST
         clean = not post or (pending.last_error or "").startswith(NOT_LANDED)
         found = None
@@ -668,7 +682,7 @@ class Courier:
                 found = search_post(self.once, pending.payload)
                 clean = True
             except (SlackApiError, *CONNECTION_ERRORS, SearchCutShort) as exc:
-                if slack_wide(exc):
+                if slack_wide(exc) and not rate_limited(exc):
                     raise Unreachable(transient_error(exc) or refusal(exc)) from exc
                 _search_failed(pending.payload, exc)
         try:

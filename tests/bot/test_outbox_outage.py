@@ -1,7 +1,8 @@
 """Slack down for a long time, and back: the outbox gives up none of its messages for it, sends
 them all, once each and in order, as soon as Slack answers again, logs the outage once instead
 of every message's every try, and a server shutting down stops sending after the message in
-flight.
+flight. A rate limit on the search for a post's earlier try (a limit of conversations.*, not
+Slack down) holds up no message.
 
 The real Courier and WebClient talk over HTTP to the fake Slack, which answers every Web API call
 with a 503, a 429 or a dropped connection while it is "down". The outbox's clock (the
@@ -22,7 +23,15 @@ import pytest
 from sqlmodel import col, select
 
 from bot.api import create_api
-from bot.delivery import Courier, delivery_key, make_client, with_delivery_key
+from bot.delivery import (
+    LOOKUP_LIMIT,
+    NOT_LANDED,
+    Courier,
+    delivery_key,
+    make_client,
+    message_key,
+    with_delivery_key,
+)
 from bot.services import build_services
 from engine import messaging
 from engine.workspace import Workspace
@@ -286,3 +295,54 @@ def test_a_server_shutting_down_stops_the_outbox_round_under_way(
     assert rounds == [1]
     assert [m.status for m in _outbox(ws)] == ["sent", "pending", "pending"]
     assert len(slack_api.calls(POST)) == 1
+
+
+@pytest.mark.parametrize("limited_from", [1, 2], ids=["every-search", "second-page"])
+def test_a_rate_limited_search_holds_up_no_other_message(
+    courier: Courier,
+    slack_api: DownSlack,
+    clock: list[datetime],
+    caplog: pytest.LogCaptureFixture,
+    limited_from: int,
+) -> None:
+    """A post one of whose tries may have landed is searched for before it is sent. Slack's
+    429 to that search (conversations.history gives an app outside the Marketplace about one
+    call a minute: a window longer than a page meets it on page 2 every time) was taken for
+    Slack down: the round ended, the post stayed the next round's first, and nothing behind it
+    went out (the other expert's edit neither) for its 24 hours. A 429 is that method's own
+    limit: the search failed (logged), the post goes out, then the rest, in order, and the
+    outbox does not count Slack out of reach."""
+    shown = courier.post({"text": "example 1"}, channel=U2)
+    assert shown is not None
+    dm = slack_api.dm_channel(U1)
+    lost = with_delivery_key({"channel": dm, "text": "example 2"})  # its answer was lost
+    messaging.enqueue(courier.ws, method=POST, payload=lost, error="connection: TimeoutError")
+    messaging.enqueue(
+        courier.ws, method="chat.update", payload={"channel": shown[0], "ts": shown[1],
+        "text": "example 1: labeled"}, error="HTTP 503", rewrites=message_key(*shown),
+    )  # fmt: skip
+    later = with_delivery_key({"channel": dm, "text": "example 3"})
+    messaging.enqueue(courier.ws, method=POST, payload=later, error=NOT_LANDED + "HTTP 429")
+    for i in range(2 * LOOKUP_LIMIT):  # the window since its first try: two pages
+        slack_api.add_message(dm, text=f"chatter {i}", user=U1)
+    searches: list[str] = []
+
+    def history_limited(method: str) -> None:
+        search = method.startswith("conversations.")
+        if search:
+            searches.append(method)
+        slack_api.down = 429 if search and len(searches) >= limited_from else None
+
+    slack_api.on_call = history_limited
+    caplog.set_level(logging.INFO)
+    clock[0] += ROUND
+    assert courier.flush() == 3  # the first round, not after a day
+    assert courier.reach.down is None
+    assert [m.status for m in _outbox(courier.ws)] == ["sent"] * 3
+    assert _texts(slack_api, U2) == ["example 1: labeled"]
+    ours = [t for t in _texts(slack_api, U1) if not t.startswith("chatter")]
+    assert ours == ["example 2", "example 3"]  # sent once each, in order
+    assert searches == ["conversations.history"] * limited_from  # page 1 answered, or none
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and said[0].startswith("could not check whether an earlier try"), said
+    assert "ratelimited" in said[0] and "sending it again" in said[0]
