@@ -203,20 +203,28 @@ def _round_stopped(exc: Exception, what: str) -> None:
     log.warning("%s: Slack said %s", what, transient_error(exc) or error_code(exc) or exc)
 
 
-def dispute_poster(services: Services) -> Callable[[], int]:
-    """A job opening a thread for each disagreement none was opened for (after a label normally
-    does it; this catches those another process or a Slack failure missed), and redrawing a
-    thread whose votes changed outside Slack (it remembers each thread's votes in memory)."""
+def _thread_poster(
+    services: Services, post_all: Callable[..., int], what: str
+) -> Callable[[], int]:
+    """A job running ``post_all(services, seen=...)`` each round, with its memory of what each
+    thread shows kept between rounds; a round Slack stops is logged (:func:`_round_stopped`)."""
     seen: dict[int, object] = {}
 
     def post() -> int:
         try:
-            return disputes.post_all_disputes(services, seen=seen)
+            return post_all(services, seen=seen)
         except (SlackApiError, *CONNECTION_ERRORS) as exc:
-            _round_stopped(exc, "disagreement threads not opened")
+            _round_stopped(exc, f"{what} not opened")
             return 0
 
     return post
+
+
+def dispute_poster(services: Services) -> Callable[[], int]:
+    """A job opening a thread for each disagreement none was opened for (after a label normally
+    does it; this catches those another process or a Slack failure missed), and redrawing a
+    thread whose votes changed outside Slack (it remembers each thread's votes in memory)."""
+    return _thread_poster(services, disputes.post_all_disputes, "disagreement threads")
 
 
 def flag_poster(services: Services) -> Callable[[], int]:
@@ -224,16 +232,7 @@ def flag_poster(services: Services) -> Callable[[], int]:
     (a flag in Slack normally does it; this catches flags from `labelbot label` and those a
     Slack failure missed), and redrawing a thread whose flags changed outside it (resolved
     with `labelbot flags resolve`; it remembers each thread's flags in memory)."""
-    seen: dict[int, object] = {}
-
-    def post() -> int:
-        try:
-            return flag_threads.post_all_flags(services, seen=seen)
-        except (SlackApiError, *CONNECTION_ERRORS) as exc:
-            _round_stopped(exc, "flag threads not opened")
-            return 0
-
-    return post
+    return _thread_poster(services, flag_threads.post_all_flags, "flag threads")
 
 
 def screen_redrawer(services: Services) -> Callable[[], int]:
