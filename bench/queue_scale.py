@@ -9,7 +9,10 @@ then times ``--clicks`` clicks, each the database work of one: store a label
 (``labeling.submit_label``) and claim the next example (``labeling.next_task``, which also
 counts the queue left for the message), alternating the former query (kept here as the
 reference) and today's in one loop, on SQLite (a file) and PostgreSQL (a fresh schema); then as
-many audit picks (a uniform draw over the free examples), former and today's alternating.
+many audit picks (a uniform draw over the free examples), former and today's alternating; then
+as many counts of the queue left ("N left in the queue" on every labeling message), each after
+one more label: the former count over the whole project and today's (what was stored since the
+last count), both in one transaction.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/queue_scale.py [--sizes 2000,50000] [--clicks 40]
                                                           [--db sqlite,postgres]
@@ -77,6 +80,64 @@ def former_next_free_example(session: Any, project_id: int, annotator: str, *,
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Example)
     return session.exec(query).first()
+
+
+def former_count_free_examples(session: Any, project_id: int) -> int:
+    """The queue left as counted until 2026-12-04: the project's examples less the union of its
+    labeled and flagged ones, both counted anew on every delivery."""
+    from sqlalchemy import func, union
+    from sqlmodel import col, select
+
+    from storage.models import Annotation, Example, Flag
+    from storage.repositories.taxonomy import counting_label_ids, relabel_despite_votes
+
+    waiting = relabel_despite_votes(session=session, project_id=project_id)
+    labeled = (
+        select(Annotation.example_id)
+        .join(Example, col(Example.id) == Annotation.example_id)
+        .where(
+            Example.project_id == project_id,
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.label_id).in_(counting_label_ids(project_id)),
+            col(Annotation.example_id).not_in(waiting),
+        )
+    )
+    flagged = (
+        select(Flag.example_id)
+        .join(Example, col(Example.id) == Flag.example_id)
+        .where(Example.project_id == project_id, col(Flag.resolved_at).is_(None))
+    )
+    done = select(func.count()).select_from(union(labeled, flagged).subquery())
+    total = select(func.count()).select_from(Example).where(Example.project_id == project_id)
+    return int(session.exec(total).one()) - int(session.exec(done).one())
+
+
+def queue_left_counts(ws: Any, k: int) -> dict[str, list[float]]:
+    """Milliseconds of ``k`` counts of the queue left each way, one more label stored before
+    each pair (a delivery's count follows a click); the two must agree."""
+    from engine import labeling
+    from storage.db import session_scope
+    from storage.repositories import assignments
+    from storage.repositories import projects as projects_repo
+
+    times: dict[str, list[float]] = {"left former": [], "left today": []}
+    for i in range(k):
+        task = labeling.next_task(ws, project="bench", annotator="U2")
+        assert task is not None
+        labeling.submit_label(ws, project="bench", example_id=task.example_id,
+                              label=LABELS[i % len(LABELS)], annotator="U2", source="slack",
+                              key=f"left{i}")  # fmt: skip
+        with session_scope(ws.db) as session:
+            project_id = int(projects_repo.get_project(session=session, name="bench").id or 0)
+            start = time.perf_counter()
+            former = former_count_free_examples(session, project_id)
+            middle = time.perf_counter()
+            today = assignments.count_free_examples(session=session, project_id=project_id)
+            end = time.perf_counter()
+        assert former == today, (former, today)
+        times["left former"].append((middle - start) * 1000)
+        times["left today"].append((end - middle) * 1000)
+    return times
 
 
 def build(ws: Any, tmp: Path, size: int) -> None:
@@ -160,6 +221,7 @@ def run(db: str, size: int, clicks: int) -> dict[str, list[float]]:
         finally:
             assignments._next_free_example = todays  # type: ignore[assignment]
         times.update(audit_picks(ws, clicks, former=former_next_free_example, today=todays))
+        times.update(queue_left_counts(ws, clicks))
         return times
 
 
@@ -180,7 +242,8 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             t = run(db.strip(), size, args.clicks)
             rows = [("click", t["former"], t["today"]),
-                    ("audit pick", t["audit former"], t["audit today"])]  # fmt: skip
+                    ("audit pick", t["audit former"], t["audit today"]),
+                    ("queue left", t["left former"], t["left today"])]  # fmt: skip
             for what, old, new in rows:
                 ratio = statistics.median(old) / statistics.median(new)
                 print(f"| {db} | {size:,} | {what} | {statistics.median(old):.0f} / {p95(old):.0f} "

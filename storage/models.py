@@ -66,11 +66,13 @@ class Example(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("project_id", "content_hash", name="uq_examples_project_hash"),
         Index("ix_examples_project_external", "project_id", "external_id"),
+        # a project's examples in id order: the queue left counts only those added since
+        Index("ix_examples_project_id_order", "project_id", "id"),
         {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    project_id: int = Field(foreign_key="projects.id", index=True)
+    project_id: int = Field(foreign_key="projects.id")
     external_id: str | None = Field(default=None, max_length=200)
     text: str
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -85,12 +87,15 @@ class Annotation(SQLModel, table=True):
     # "labels today" on every labeling message: one expert's recent labels, not every example
     __table_args__ = (
         Index("ix_annotations_annotator_created", "annotator", "created_at"),
+        # the queue left: a project's labeled examples from its labels' live annotations alone,
+        # and how many of its annotations were retracted, without reading the rows
+        Index("ix_annotations_label_retracted", "label_id", "retracted_at", "example_id"),
         {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
     example_id: int = Field(foreign_key="examples.id", index=True)
-    label_id: int = Field(foreign_key="labels.id", index=True)
+    label_id: int = Field(foreign_key="labels.id")
     annotator: str = Field(max_length=200)
     source: str = Field(max_length=20)  # slack | cli | import | simulation
     created_at: datetime = Field(default_factory=utcnow)
