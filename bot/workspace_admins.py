@@ -1,5 +1,6 @@
 """Who administers the Slack workspace labelbot is installed in: users.info, asked once per user
-every few minutes, through a client that never waits past Slack's 3-second windows.
+every few minutes (an admin's "yes" every minute), through a client that never waits past
+Slack's 3-second windows.
 
 Projects without ``admins`` fall back to the workspace's admins and owners (bot.admin.is_admin).
 One :class:`WorkspaceAdmins` per :class:`bot.services.Services`, built with it.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any
@@ -26,8 +28,11 @@ log = logging.getLogger(__name__)
 # trigger_id lasts 3 seconds): users.info gets this long, once, and is never retried -- the
 # bot's client sleeps through a rate limit's Retry-After, past Slack's 3-second window.
 CHECK_TIMEOUT = 1.5  # seconds
-# users.info answers are kept this long (seconds): one lookup per admin per few minutes.
+# users.info answers are kept this long (seconds): one lookup per person per few minutes. A
+# workspace admin's "yes" is kept a minute only: one demoted in Slack loses labelbot's admin
+# powers within it (a "no" kept longer refuses nobody anything they may do).
 CHECK_MEMORY = 300.0
+ADMIN_MEMORY = 60.0
 # users.info errors that mean "no member we can see", not "try again".
 NOT_A_MEMBER = frozenset({"user_not_found", "user_not_visible"})
 NOT_CHECKED = (
@@ -44,20 +49,22 @@ class AdminCheckError(LabelbotError):
 class Member:
     teams: frozenset[str]  # the workspaces the user belongs to
     admin: bool  # a workspace admin or owner there
-    until: float  # time.monotonic() after which users.info is asked again
+    until: float  # WorkspaceAdmins.clock() after which users.info is asked again
 
 
 class WorkspaceAdmins:
-    """users.info through a client that does not retry, its answers kept a few minutes."""
+    """users.info through a client that does not retry, its answers kept a few minutes (an
+    admin's one minute)."""
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.quick = single_try(client, timeout=CHECK_TIMEOUT)
+        self.clock = clock  # when answers expire (tests move it on)
         self._known: dict[str, Member] = {}
         self._lock = threading.Lock()
 
     def member(self, user: str) -> Member:
         """What Slack says of ``user``; AdminCheckError when it does not answer in time."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             known = self._known.get(user)
         if known is not None and known.until > now:
@@ -78,7 +85,8 @@ class WorkspaceAdmins:
             log.warning("users.info for %s: %r; admin check refused", user, exc)
             raise AdminCheckError(NOT_CHECKED) from exc
         admin = bool(found.get("is_admin") or found.get("is_owner"))
-        member = Member(teams=_teams(found), admin=admin, until=now + CHECK_MEMORY)
+        kept = ADMIN_MEMORY if admin else CHECK_MEMORY
+        member = Member(teams=_teams(found), admin=admin, until=now + kept)
         with self._lock:
             self._known[user] = member
         return member
