@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.delivery import single_try
+from bot.slack_errors import AUTH_ERRORS
 from storage.errors import LabelbotError
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,26 @@ NOT_CHECKED = (
     "Could not check your admin rights with Slack just now, so nothing was changed. "
     "Please try again in a moment."
 )
+# users.info refusals that last until someone changes the app or its token (revoked, the bot
+# user deactivated, the users:read scope missing): "try again" would not help.
+LASTING_ERRORS = AUTH_ERRORS | {"missing_scope", "not_allowed_token_type"}
+NOT_ALLOWED = (
+    "Could not check your admin rights: Slack refused labelbot's question (`{error}`), and "
+    "that will not pass by itself, so nothing was changed. Ask whoever runs labelbot to fix "
+    "the app's token or scopes (users.info needs users:read); or name the project's admins "
+    "with `labelbot project set NAME --admins U0123ABCD`, which needs no such check."
+)
 
 
 class AdminCheckError(LabelbotError):
-    """Slack did not say in time whether a user is a workspace admin: nothing was done."""
+    """Slack did not say in time whether a user is a workspace admin: nothing was done.
+    ``error``: Slack's error code, if it gave one; ``lasting``: whether it lasts until someone
+    fixes the app (its token, its scopes), rather than passes (a rate limit, a timeout)."""
+
+    def __init__(self, message: str, *, error: str | None = None, lasting: bool = False) -> None:
+        super().__init__(message)
+        self.error = error
+        self.lasting = lasting
 
 
 @dataclass(frozen=True)
@@ -63,7 +80,8 @@ class WorkspaceAdmins:
         self._lock = threading.Lock()
 
     def member(self, user: str) -> Member:
-        """What Slack says of ``user``; AdminCheckError when it does not answer in time."""
+        """What Slack says of ``user``; AdminCheckError when it does not answer in time, or
+        refuses to (its message says whether trying again may help)."""
         now = self.clock()
         with self._lock:
             known = self._known.get(user)
@@ -79,7 +97,10 @@ class WorkspaceAdmins:
                 log.warning(
                     "users.info for %s: HTTP %s %s; admin check refused", user, status, error
                 )
-                raise AdminCheckError(NOT_CHECKED) from exc
+                if error in LASTING_ERRORS:
+                    said = NOT_ALLOWED.format(error=error)
+                    raise AdminCheckError(said, error=error, lasting=True) from exc
+                raise AdminCheckError(NOT_CHECKED, error=error) from exc
             found = {}
         except (OSError, HTTPException) as exc:  # a timeout, a refused or dropped connection
             log.warning("users.info for %s: %r; admin check refused", user, exc)
