@@ -28,7 +28,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.error import URLError
 
@@ -349,6 +349,23 @@ def rate_limited(exc: Exception) -> bool:
     if not isinstance(exc, SlackApiError):
         return False
     return exc.response.status_code == 429 or error_code(exc) == RATE_LIMITED
+
+
+def asked_to_wait(exc: Exception) -> timedelta | None:
+    """How long Slack asked not to be called again: a rate limit's Retry-After (seconds), or
+    None where it said nothing usable."""
+    if not rate_limited(exc):
+        return None
+    assert isinstance(exc, SlackApiError)
+    headers = {str(k).lower(): v for k, v in (exc.response.headers or {}).items()}
+    value = headers.get("retry-after")
+    if isinstance(value, list):  # slack_sdk keeps a header's values as a list
+        value = value[0] if value else None
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        return None
+    return timedelta(seconds=seconds) if 0 < seconds < float("inf") else None
 
 
 def transient_error(exc: Exception) -> str | None:
@@ -698,7 +715,7 @@ class Courier:
             if post and clean and not may_have_landed(exc):
                 reason = NOT_LANDED + reason
             if slack_wide(exc):
-                raise Unreachable(reason) from exc
+                raise Unreachable(reason, retry_after=asked_to_wait(exc)) from exc
             return reason
         if key is not None and first_try is not None:
             self._went_through(key, first_try)

@@ -249,7 +249,8 @@ def drain(
                 at = now or slack.outbox_now(session=session)
                 waiting = slack.count_outbox(session=session)
             if reach is not None:
-                reach.failed(str(exc), now=at, waiting=waiting)
+                wait = exc.retry_after if isinstance(exc, Unreachable) else None
+                reach.failed(str(exc), now=at, waiting=waiting, retry_after=wait)
             break
         except PermanentFailure as exc:
             with session_scope(ws.db) as session:
@@ -307,14 +308,22 @@ class Reach:
         with self._lock:
             return self._next is None or now >= self._next
 
-    def failed(self, reason: str, *, now: datetime, waiting: int) -> None:
+    def failed(
+        self, reason: str, *, now: datetime, waiting: int, retry_after: timedelta | None = None
+    ) -> None:
         """A round's call failed for a reason of the front-end's, at ``now`` (the outbox's clock)
-        with ``waiting`` messages pending."""
+        with ``waiting`` messages pending. ``retry_after``: the front-end asked for no call
+        before then (a rate limit's Retry-After): the next probe waits for it, up to
+        OUTBOX_MAX_BACKOFF (a probe sooner would only be refused again, and count against
+        labelbot's rate)."""
         with self._lock:
             was = self._down
             self._down = reason
             self._failures += 1
-            self._next = now + min(backoff(min(self._failures, 8)), OUTBOX_PROBE_EVERY)
+            wait = min(backoff(min(self._failures, 8)), OUTBOX_PROBE_EVERY)
+            if retry_after is not None:
+                wait = max(wait, min(retry_after, OUTBOX_MAX_BACKOFF))
+            self._next = now + wait
         if was is None:
             log.warning(
                 "outbox: %s takes no calls (%s): %d message(s) wait for it, kept however long "
@@ -356,7 +365,13 @@ class Superseded(Exception):
 class Unreachable(Exception):
     """Raised by an outbox sender when the front-end took no call just now, for no reason of
     the message's (no connection, a timeout, a server error, a rate limit): the message stays
-    pending and due, the attempt is not counted against it, and the round ends (see Reach)."""
+    pending and due, the attempt is not counted against it, and the round ends (see Reach).
+    ``retry_after``: how long the front-end asked to be left alone (a rate limit's
+    Retry-After), if it said."""
+
+    def __init__(self, reason: str, *, retry_after: timedelta | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class DeliveryBlocked(Exception):

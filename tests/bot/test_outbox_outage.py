@@ -55,6 +55,7 @@ class DownSlack(FakeSlackAPI):
 
     down: int | None = None
     on_call: Callable[[str], None] | None = None
+    retry_after = "0"  # a 429's Retry-After header
 
     def _handle(
         self, method: str, params: Any, headers: dict[str, str], body: bytes
@@ -69,7 +70,10 @@ class DownSlack(FakeSlackAPI):
         if status == DROP:
             return DROP, {}, b""
         if status == 429:
-            json_type = {"Content-Type": "application/json; charset=utf-8", "Retry-After": "0"}
+            json_type = {
+                "Content-Type": "application/json; charset=utf-8",
+                "Retry-After": self.retry_after,
+            }
             return 429, json_type, b'{"ok": false, "error": "ratelimited"}'
         return status, {"Content-Type": "text/html"}, b"<html>down</html>"
 
@@ -175,6 +179,34 @@ def test_a_long_outage_gives_up_no_message(
     back = [r.getMessage() for r in caplog.records if "reachable again" in r.getMessage()]
     assert len(back) == 1 and back[0].startswith("outbox: Slack reachable again")
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("retry_after", ["120", "3600", "soon"])
+def test_a_rate_limits_retry_after_paces_the_probes(
+    courier: Courier, slack_api: DownSlack, clock: list[datetime], retry_after: str
+) -> None:
+    """Slack answering 429 with Retry-After: 120 was probed every minute regardless (each
+    probe refused again, and counted against the app's rate). Probes now wait as long as Slack
+    asks, up to the outbox's longest backoff (15 minutes); a header that is no number is read
+    as no request (probes a minute apart, as for any outage)."""
+    _queue_while_down(courier, slack_api, 429)
+    # from here on (the live calls above sleep through a Retry-After, as they should)
+    slack_api.retry_after = retry_after
+    calls = len(slack_api.down_calls)
+    assert _flush_for(courier, clock, timedelta(minutes=60)) == 0
+    probes = len(slack_api.down_calls) - calls
+    # 60 minutes / the wait (without one: 5 s, 10 s, 20 s, 40 s, then a minute apart)
+    low, high = {"120": (29, 32), "3600": (4, 5), "soon": (60, 66)}[retry_after]
+    assert low <= probes <= high, probes
+    assert [(m.status, m.attempts) for m in _outbox(courier.ws)] == [("pending", 0)] * 4
+    slack_api.down = None
+    sent, waited = 0, timedelta(0)
+    while sent == 0 and waited < timedelta(minutes=16):
+        clock[0] += ROUND
+        waited += ROUND
+        sent = courier.flush()
+    assert sent == 4
+    _all_sent_once_in_order(courier, slack_api)
 
 
 @pytest.mark.parametrize("how", ["probe", "live-post"])
