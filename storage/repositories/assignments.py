@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import event, exists, func, or_, union, update
+from sqlalchemy import event, exists, func, literal, or_, union, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -661,10 +662,46 @@ def count_free_examples(*, session: Session, project_id: int) -> int:
         ).all()
     )
     counting = [i for i, active, to in labels if active or to is not None]
+    # the few labeled examples that wait for a relabel all the same (each has a vote that
+    # counts: among the labeled); none unless a label was split or retired unmapped
+    stale = any(not active and to is None for _, active, to in labels)
+    waiting = relabel_despite_votes(session=session, project_id=project_id) if stale else []
     memo = _queue_count(session, project_id)
+    now = time.monotonic()
+    fresh = memo is not None and memo.labels == labels and now - memo.counted_at < _RECOUNT_AFTER_S
     last_example = memo.last_example if memo is not None else 0
-    new_examples, highest_example, last_annotation, retracted = session.exec(
-        select(
+    since = memo.last_annotation if memo is not None and fresh else 0
+    # one statement, one snapshot: what was stored since, the highest annotation id it counts
+    # up to, the project's retracted labels, and its flagged examples not counted as labeled
+    upto = select(func.max(Annotation.id)).scalar_subquery()
+    earlier = aliased(Annotation)
+    newly_labeled = (
+        # the annotations added since, walked by id: `label_id + 0` keeps the planners off the
+        # labels' index, which would read every live label of the project instead
+        select(func.count(func.distinct(Annotation.example_id)))
+        .where(
+            col(Annotation.retracted_at).is_(None),
+            (col(Annotation.label_id) + 0).in_(counting),
+            col(Annotation.id) > since,
+            col(Annotation.id) <= upto,
+            ~exists().where(
+                col(earlier.example_id) == Annotation.example_id,
+                col(earlier.id) <= since,
+                col(earlier.retracted_at).is_(None),
+                col(earlier.label_id).in_(counting),
+            ),
+        )
+        .scalar_subquery()
+        if fresh
+        else literal(0)
+    )
+    labeled_now = exists().where(
+        col(Annotation.example_id) == Flag.example_id,
+        *_counts(counting),
+        col(Annotation.id) <= upto,
+    )
+    new_examples, highest_example, last_annotation, retracted, newly, flagged = session.execute(
+        sa_select(
             select(func.count())
             .select_from(Example)
             .where(Example.project_id == project_id, col(Example.id) > last_example)
@@ -672,7 +709,7 @@ def count_free_examples(*, session: Session, project_id: int) -> int:
             select(func.max(Example.id))
             .where(Example.project_id == project_id, col(Example.id) > last_example)
             .scalar_subquery(),
-            select(func.max(Annotation.id)).scalar_subquery(),
+            upto,
             select(func.count())
             .select_from(Annotation)
             .where(
@@ -680,16 +717,20 @@ def count_free_examples(*, session: Session, project_id: int) -> int:
                 col(Annotation.retracted_at).isnot(None),
             )
             .scalar_subquery(),
+            newly_labeled,
+            select(func.count(func.distinct(Flag.example_id)))
+            .where(
+                col(Flag.resolved_at).is_(None),
+                exists().where(
+                    col(Example.id) == Flag.example_id, col(Example.project_id) == project_id
+                ),
+                ~labeled_now | col(Flag.example_id).in_(waiting),
+            )
+            .scalar_subquery(),
         )
     ).one()
     last_annotation = int(last_annotation or 0)
-    now = time.monotonic()
-    if (
-        memo is None
-        or memo.labels != labels
-        or memo.retracted != retracted
-        or now - memo.counted_at >= _RECOUNT_AFTER_S
-    ):
+    if memo is None or not fresh or memo.retracted != retracted:
         examples, highest = session.exec(
             select(func.count(), func.max(Example.id)).where(Example.project_id == project_id)
         ).one()
@@ -708,48 +749,14 @@ def count_free_examples(*, session: Session, project_id: int) -> int:
             counted_at=now,
         )
     else:
-        earlier = aliased(Annotation)
-        # the annotations added since, walked by id: `label_id + 0` keeps the planners off the
-        # labels' index, which would read every live label of the project instead
-        newly_labeled = session.exec(
-            select(func.count(func.distinct(Annotation.example_id))).where(
-                col(Annotation.retracted_at).is_(None),
-                (col(Annotation.label_id) + 0).in_(counting),
-                col(Annotation.id) > memo.last_annotation,
-                col(Annotation.id) <= last_annotation,
-                ~exists().where(
-                    col(earlier.example_id) == Annotation.example_id,
-                    col(earlier.id) <= memo.last_annotation,
-                    col(earlier.retracted_at).is_(None),
-                    col(earlier.label_id).in_(counting),
-                ),
-            )
-        ).one()
         memo = replace(
             memo,
             examples=memo.examples + int(new_examples),
             last_example=max(memo.last_example, int(highest_example or 0)),
-            labeled=memo.labeled + int(newly_labeled),
+            labeled=memo.labeled + int(newly),
             last_annotation=max(memo.last_annotation, last_annotation),
         )
     _remember_queue_count(session, project_id, memo)
-    # the few examples labeled that wait for a relabel all the same (each has a vote that
-    # counts: among the labeled), and the flagged ones not counted as labeled
-    waiting = relabel_despite_votes(session=session, project_id=project_id)
-    labeled_now = exists().where(
-        col(Annotation.example_id) == Flag.example_id,
-        *_counts(counting),
-        col(Annotation.id) <= last_annotation,
-    )
-    flagged = session.exec(
-        select(func.count(func.distinct(Flag.example_id))).where(
-            col(Flag.resolved_at).is_(None),
-            exists().where(
-                col(Example.id) == Flag.example_id, col(Example.project_id) == project_id
-            ),
-            ~labeled_now | col(Flag.example_id).in_(waiting),
-        )
-    ).one()
     return memo.examples - (memo.labeled - len(waiting) + int(flagged))
 
 
