@@ -39,6 +39,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
+    inspect,
     literal,
     null,
     or_,
@@ -91,6 +92,11 @@ def open_database(url: str, *, schema: str | None = None, role: str, option: str
         raise kind(_named(exc, role=role, option=option)) from None
     try:
         connect(engine).close()
+        if role == "target":
+            # before the upgrade: a database holding labelbot data at an older revision is
+            # refused as it is, not upgraded first (its own, older labelbot could no longer
+            # open it) and then refused
+            _refuse_stored_rows(engine)
         upgrade(engine)
     except ConfigurationError as exc:
         engine.dispose()
@@ -201,10 +207,28 @@ def _lock(connection: Connection, tables: Sequence[Table]) -> None:
 def _refuse_rows(connection: Connection, tables: Sequence[Table]) -> None:
     for table in tables:
         if connection.execute(select(1).select_from(table).limit(1)).first() is not None:
-            raise ConflictError(
-                f"the target database is not empty: table {table.name!r} has rows; labelbot "
-                "copies only into a database without labelbot data, and changed nothing there"
-            )
+            raise _not_empty(table.name)
+
+
+def _refuse_stored_rows(engine: Engine) -> None:
+    """ConflictError when any labelbot table the database has, at whatever revision, holds a
+    row; read only (the check under the copy's lock, :func:`_refuse_rows`, stays)."""
+    with connect(engine) as connection:
+        present = set(inspect(connection).get_table_names())
+        quote = connection.dialect.identifier_preparer.quote
+        for table in _plan()[0]:
+            if table.name not in present:
+                continue
+            row = connection.exec_driver_sql(f"SELECT 1 FROM {quote(table.name)} LIMIT 1")
+            if row.first() is not None:
+                raise _not_empty(table.name)
+
+
+def _not_empty(table: str) -> ConflictError:
+    return ConflictError(
+        f"the target database is not empty: table {table!r} has rows; labelbot copies only "
+        "into a database without labelbot data, and changed nothing there"
+    )
 
 
 def _count(connection: Connection, table: Table) -> int:

@@ -299,6 +299,49 @@ def test_a_target_with_labelbot_data_is_refused_and_left_alone(
     target.dispose()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_target_with_data_at_an_older_revision_is_refused_before_any_upgrade(
+    source: Workspace, tmp_path: Path, pg_schema: str, kind: str
+) -> None:
+    """A `--to` naming another team's database, made by an older labelbot: the copy upgraded
+    its schema, then refused it as not empty and said it "changed nothing there", while that
+    team's older labelbot could no longer open it. It is refused as it is."""
+    from alembic import command
+
+    from storage.db import alembic_config, upgrade
+    from storage.repositories import projects as projects_repo
+
+    if kind == "sqlite":
+        url, schema = f"sqlite:///{tmp_path / 'theirs.db'}", None
+    else:
+        url, schema = POSTGRES_URL, pg_schema
+    theirs = make_engine(url, schema=schema)
+    upgrade(theirs)
+    with session_scope(theirs) as session:
+        projects_repo.create_project(session=session, name="theirs", labels=["x", "y"])
+    config = alembic_config(theirs)
+    with theirs.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+    before = dump_at(theirs)
+    with pytest.raises(ConflictError, match=r"table 'projects' has rows.*changed nothing there"):
+        copy_to(source_url=source.settings.database_url, target_url=url, target_schema=schema)
+    assert revision(theirs) == "0012"
+    assert dump_at(theirs) == before
+    theirs.dispose()
+
+
+def dump_at(engine: sa.engine.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows as stored, at whatever revision the schema is."""
+    with engine.connect() as conn:
+        metadata = sa.MetaData()
+        metadata.reflect(conn)
+        return {
+            t.name: sorted(map(tuple, conn.execute(sa.select(*t.columns))), key=repr)
+            for t in metadata.sorted_tables
+        }
+
+
 def _poison(ws: Workspace, sql: str, params: dict[str, Any]) -> None:
     """Write a row labelbot never would (SQLite does not check it), as an old version or a hand
     edit may have left one."""
