@@ -3,10 +3,12 @@ taxonomy proposal and on disagreement and flag threads."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import (
     admin,
@@ -18,9 +20,11 @@ from bot import (
     rhythm_flow,
     taxonomy_flow,
 )
+from bot.delivery import CONNECTION_ERRORS
 from bot.listeners.registrar import Registrar
 from bot.listeners.shape import STALE, example_id, read
 from bot.services import Services
+from bot.slack_errors import error_code
 from bot.views import admin as admin_views
 from bot.views import info_message, parse_label_value
 from bot.views.disputes import parse_settle_value
@@ -28,6 +32,8 @@ from bot.views.proposals import parse_proposal_value
 from bot.views.review import parse_review_value
 from bot.views.rhythm import batch_closed, parse_snooze_value
 from storage.errors import StaleActionError
+
+log = logging.getLogger(__name__)
 
 
 def register(app: Registrar) -> None:
@@ -66,6 +72,25 @@ def _where(body: dict[str, Any]) -> dict[str, str]:
         "channel": container["channel_id"],
         "ts": container["message_ts"],
     }
+
+
+NOT_IN_A_DM = (
+    "This button belongs in your direct messages with labelbot, and this click came from "
+    "elsewhere: nothing was changed."
+)
+
+
+def _in_dm(body: dict[str, Any], respond: Respond) -> dict[str, str] | None:
+    """:func:`_where` of a click on a button labelbot only posts in a DM (a batch's summary);
+    None, after telling the clicker (ephemeral), for a click whose message is in a channel: a
+    click made up by hand names any message there (a proposal card, a notice), which updating
+    would overwrite for good. A DM's id starts with D (its ``channel.name`` is
+    "directmessage"); a public or private channel's, a group DM's with C or G."""
+    where = _where(body)
+    if where["channel"].startswith("D"):
+        return where
+    respond(**info_message(NOT_IN_A_DM), response_type="ephemeral", replace_original=False)
+    return None
 
 
 def _chosen(action: dict[str, Any]) -> object:
@@ -156,10 +181,56 @@ def promote_clicked(
             replace_original=False,
         )
         return
+    where = _where(body)
+    refused = _not_the_notice(services, context, project=project, version=version, **where)
+    if refused is not None:
+        respond(**info_message(refused), response_type="ephemeral", replace_original=False)
+        return
     admin.change_model(services, verb="promote", project=project, version=version)
     done = admin_views.promoted_notice(project=project, version=version, user=user)
-    where = _where(body)
     services.courier.update(done, channel=where["channel"], ts=where["ts"])
+
+
+def _not_the_notice(
+    services: Services, context: BoltContext, *, project: str, version: int, user: str,
+    channel: str, ts: str,
+) -> str | None:  # fmt: skip
+    """None when the message clicked is, as Slack has it (conversations.history), labelbot's
+    held-back notice of ``project`` v``version``: a bot message of ours whose Promote button
+    carries that very value. Otherwise what to tell the clicker: a click made up by hand names
+    any message (a proposal card, another project's notice), which the promotion would
+    overwrite for good, and the project and version it promotes come from the click."""
+    wanted = admin_views.promote_value(project, version)
+    also = f"`/label promote {project} {version}` promotes it."
+    try:
+        # https://docs.slack.dev/reference/methods/conversations.history: the one message
+        answer = services.client.conversations_history(
+            channel=channel, oldest=ts, latest=ts, inclusive=True, limit=1
+        )
+    except (SlackApiError, *CONNECTION_ERRORS) as exc:
+        log.warning("promote click of %s: could not read message %s in %s: %s", user, ts,
+                    channel, error_code(exc) or repr(exc))  # fmt: skip
+        return f"Could not check the clicked message with Slack, so nothing was changed: {also}"
+    found = next((m for m in answer.get("messages") or [] if m.get("ts") == ts), None)
+    ours = (
+        found is not None
+        and found.get("bot_id")
+        and (context.bot_id is None or found.get("bot_id") == context.bot_id)
+    )
+    buttons = [
+        element
+        for block in (found or {}).get("blocks") or []
+        if isinstance(block, dict)
+        for element in block.get("elements") or []
+        if isinstance(element, dict)
+    ]
+    if ours and any(
+        b.get("action_id") == ids.PROMOTE_MODEL and b.get("value") == wanted for b in buttons
+    ):
+        return None
+    log.warning("promote click of %s on message %s in %s, which is not the notice of %s v%s: "
+                "refused", user, ts, channel, project, version)  # fmt: skip
+    return f"This message is not the notice of {project} v{version}, so nothing was changed: {also}"
 
 
 def proposal_approved(
@@ -300,11 +371,13 @@ def flag_resolve_clicked(
 
 
 def batch_more(
-    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
 ) -> None:
     ack()
     services: Services = context["services"]
-    where = _where(body)
+    where = _in_dm(body, respond)
+    if where is None:
+        return
     project = flow.resolve_project(services, read(str, action.get("value")))
     services.courier.update(batch_closed(project=project, more=True), channel=where["channel"],
                             ts=where["ts"])  # fmt: skip
@@ -313,10 +386,12 @@ def batch_more(
 
 
 def batch_done(
-    ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
 ) -> None:
     ack()
-    where = _where(body)
+    where = _in_dm(body, respond)
+    if where is None:
+        return
     done = batch_closed(project=read(str, action.get("value")), more=False)
     context["services"].courier.update(done, channel=where["channel"], ts=where["ts"])
 
