@@ -52,13 +52,27 @@ class Record:
     meta: dict[str, Any]
 
 
+# The file names the importer reads, by format.
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+# Spreadsheets' own formats: what a first import is most often tried with.
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+SAVE_AS_CSV = (
+    "save it as CSV UTF-8 (in Excel: File → Save As → CSV UTF-8 (Comma delimited)) and import that"
+)
+
+
 def detect_format(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
+    if suffix in JSONL_SUFFIXES:
         return "jsonl"
-    if suffix in (".csv", ".tsv", ".txt"):
+    if suffix in CSV_SUFFIXES:
         return "csv"
-    raise InvalidInputError(f"{path}: unknown file type {suffix!r}: use .csv or .jsonl")
+    *first, last = CSV_SUFFIXES + JSONL_SUFFIXES
+    said = f"{path}: unknown file type {suffix!r}: use {', '.join(first)} or {last}"
+    if suffix in SPREADSHEET_SUFFIXES:
+        said += f"; for a spreadsheet, {SAVE_AS_CSV}"
+    raise InvalidInputError(said)
 
 
 @dataclass(frozen=True)
@@ -207,6 +221,8 @@ def _decoded(path: Path) -> Iterator[str]:
         raise InvalidInputError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
     with handle:
         data = _read(handle, path, max(READ_BYTES, 4))  # a byte order mark whole
+        if (kind := _binary_kind(data)) is not None:
+            raise InvalidInputError(f"{path}: {kind}, not a text file; {SAVE_AS_CSV}")
         # UTF-32 first: UTF-32-LE's byte order mark starts with UTF-16-LE's. Excel's "Unicode
         # Text" (*.txt) and many Windows tools write UTF-16 with a byte order mark: the one way
         # out of older Excel that keeps Japanese, Arabic or Hindi text whole.
@@ -249,6 +265,25 @@ def _decoded(path: Path) -> Iterator[str]:
             if not data:
                 return
             data = _read(handle, path)
+
+
+def _binary_kind(data: bytes) -> str | None:
+    """What the file whose first bytes are ``data`` is, when its opening bytes say it is a
+    spreadsheet, a document or a PDF rather than text (read as text, each fails on its NUL
+    bytes, with a hint about UTF-16 that does not fit); None for anything else."""
+    if data.startswith(b"PK\x03\x04"):  # a ZIP archive: .xlsx, .ods and .docx are
+        if b"opendocument.spreadsheet" in data:
+            return "an OpenDocument spreadsheet (.ods)"
+        if b"xl/" in data:
+            return "an Excel workbook (.xlsx)"
+        if b"word/" in data:
+            return "a Word document (.docx)"
+        return "a ZIP archive (an Excel .xlsx, OpenDocument .ods or Word .docx file?)"
+    if data.startswith(b"\xd0\xcf\x11\xe0"):  # the compound file of Office 97-2003
+        return "an old Excel (.xls) or Word (.doc) file"
+    if data.startswith(b"%PDF-"):
+        return "a PDF"
+    return None
 
 
 def _decoding_error(

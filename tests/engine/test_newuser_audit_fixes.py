@@ -1,0 +1,95 @@
+"""What a first-time user's audit found in the engine: an Excel workbook or a PDF imported was
+refused with a hint about UTF-16 (its NUL bytes), and a spreadsheet's name was answered with
+only two of the five file types the importer reads."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from engine.importing import read_file
+from storage.errors import InvalidInputError
+
+SAVE_AS = "save it as CSV UTF-8 (in Excel: File → Save As → CSV UTF-8 (Comma delimited))"
+
+
+def _xlsx_like(path: Path) -> Path:
+    """A minimal workbook as Excel lays one out: a ZIP of XML parts under xl/."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        archive.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships/>')
+        archive.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook/>')
+        archive.writestr("xl/worksheets/sheet1.xml", "<worksheet><sheetData/></worksheet>")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def _refused(path: Path) -> str:
+    with pytest.raises(InvalidInputError) as caught:
+        read_file(path)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["tickets.xlsx", "tickets.csv"])
+def test_an_excel_workbook_is_named_with_how_to_save_it_as_csv(tmp_path: Path, name: str) -> None:
+    """Its name does not matter: the opening bytes say what it is."""
+    path = _xlsx_like(tmp_path / name)
+    said = _refused(path)
+    assert said.startswith(f"{path}: an Excel workbook (.xlsx), not a text file; {SAVE_AS}")
+    assert "UTF-16" not in said and "NUL" not in said
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"PK\x03\x04\x14\x00\x00\x00" + b"\x00" * 30 + b"mimetypeapplication/vnd.oasis."
+         b"opendocument.spreadsheet", "an OpenDocument spreadsheet (.ods)"),
+        (b"PK\x03\x04\x14\x00\x00\x00" + b"\x00" * 30 + b"word/document.xml",
+         "a Word document (.docx)"),
+        (b"PK\x03\x04\x14\x00\x00\x00" + b"\x00" * 30 + b"other.bin", "a ZIP archive"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64,
+         "an old Excel (.xls) or Word (.doc) file"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< >>\x00\n", "a PDF"),
+    ],
+    ids=["ods", "docx", "zip", "xls", "pdf"],
+)  # fmt: skip
+def test_other_binary_files_say_what_they_are(tmp_path: Path, content: bytes, kind: str) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(content)
+    said = _refused(path)
+    assert said.startswith(f"{path}: {kind}"), said
+    assert SAVE_AS in said and "UTF-16" not in said
+
+
+def test_utf16_without_a_byte_order_mark_keeps_its_hint(tmp_path: Path) -> None:
+    path = tmp_path / "nobom.csv"
+    path.write_bytes("text,label\nhello,yes\n".encode("utf-16-le"))
+    assert "UTF-16 or UTF-32 without a byte order mark" in _refused(path)
+
+
+def test_an_unknown_suffix_lists_every_one_the_importer_reads(tmp_path: Path) -> None:
+    path = tmp_path / "tickets.dat"
+    path.write_text("text\nhello\n")
+    assert _refused(path) == (
+        f"{path}: unknown file type '.dat': use .csv, .tsv, .txt, .jsonl or .ndjson"
+    )
+    # each of them is read
+    for suffix in (".csv", ".tsv", ".txt"):
+        (tmp_path / f"t{suffix}").write_text("text\nhello\n")
+        assert [r.text for r in read_file(tmp_path / f"t{suffix}").records] == ["hello"]
+    for suffix in (".jsonl", ".ndjson"):
+        (tmp_path / f"t{suffix}").write_text('{"text": "hello"}\n')
+        assert [r.text for r in read_file(tmp_path / f"t{suffix}").records] == ["hello"]
+
+
+def test_a_spreadsheet_name_on_a_text_file_says_how_to_save_it(tmp_path: Path) -> None:
+    path = tmp_path / "plain.xls"
+    path.write_text("text\nhello\n")
+    said = _refused(path)
+    assert re.match(re.escape(f"{path}: unknown file type '.xls': use .csv, "), said)
+    assert SAVE_AS in said
