@@ -20,8 +20,10 @@ is taken off every labeled class's probability and spread evenly over the never-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -186,7 +188,7 @@ class Model:
             # and spread distributions need no more than 3 significant digits
             arrays["pool"] = self.pool.astype(np.float16)
             arrays["spread"] = self.spread.astype(np.float16)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = shared_temp_file(path)
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **arrays)  # type: ignore[arg-type]
@@ -197,6 +199,45 @@ class Model:
             Path(tmp).unlink(missing_ok=True)
             raise
         _sync_dir(path.parent)
+
+
+_umask_lock = threading.Lock()
+_umask_read: int | None = None
+
+
+def _umask() -> int:
+    """The process's umask. Linux says it in /proc/self/status; elsewhere os.umask is the only
+    way to read it, by setting it (for every thread at once): that is done once, under a lock,
+    and briefly to 0o077, so a file another thread creates meanwhile is more private, never
+    less."""
+    global _umask_read
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
+        if _umask_read is None:
+            _umask_read = os.umask(0o077)
+            os.umask(_umask_read)
+        return _umask_read
+
+
+def shared_temp_file(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path`` (tempfile.mkstemp's, ".<name>.<8 characters>.tmp"), to
+    write and then os.replace onto ``path``, with the mode the umask gives a new file
+    (0o666 & ~umask). mkstemp makes it 0600 whatever the umask, and the file keeps that mode
+    once renamed: a model an admin trained, in a models folder every replica mounts, could not
+    be read by the service's own user (embeddings and exports follow the umask)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # not on Windows (mkstemp's file is readable there anyway); a file system without modes
+    # leaves the file as it made it
+    if hasattr(os, "fchmod"):
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
 
 
 def _sync_dir(folder: Path) -> None:

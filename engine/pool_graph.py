@@ -28,7 +28,6 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from engine.classifier import (
     knn,
     knn_block,
     pool_neighbours,
+    shared_temp_file,
     top_k_negated,
 )
 
@@ -167,7 +167,7 @@ def _save(
     small = idx.astype(np.int32) if len(idx) < 2**31 else idx
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = shared_temp_file(path)
     except OSError as exc:  # a read-only or full data dir: the graph is only a cache
         log.warning("cannot save the pool graph %s: %s", path, exc)
         return

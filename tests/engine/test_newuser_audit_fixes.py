@@ -1,17 +1,24 @@
 """What a first-time user's audit found in the engine: an Excel workbook or a PDF imported was
 refused with a hint about UTF-16 (its NUL bytes), and a spreadsheet's name was answered with
-only two of the five file types the importer reads."""
+only two of the five file types the importer reads; models and pool graphs were written 0600
+whatever the umask."""
 
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from engine.classifier import load_model, train_model
 from engine.importing import read_file
+from engine.pool_graph import graph_path, pool_graph
 from storage.errors import InvalidInputError
 
 SAVE_AS = "save it as CSV UTF-8 (in Excel: File → Save As → CSV UTF-8 (Comma delimited))"
@@ -93,3 +100,54 @@ def test_a_spreadsheet_name_on_a_text_file_says_how_to_save_it(tmp_path: Path) -
     said = _refused(path)
     assert re.match(re.escape(f"{path}: unknown file type '.xls': use .csv, "), said)
     assert SAVE_AS in said
+
+
+# --- files replicas share get the umask's mode ---------------------------------------------------
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], None]]:
+    """Set the process's umask for a test, the one it had put back after."""
+    before = os.umask(0o022)
+
+    def set_umask(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_umask
+    os.umask(before)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_a_saved_model_has_the_mode_the_umask_gives(
+    tmp_path: Path, umask: Callable[[int], None], mask: int, mode: int
+) -> None:
+    """It was 0600 whatever the umask: a service user could not read a model an admin trained
+    in the models folder every replica mounts."""
+    umask(mask)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 8)).astype(np.float32)
+    model = train_model(X, np.arange(40) % 2, n_classes=2, kind="linear")
+    path = tmp_path / "models" / "v1.npz"
+    model.save(path)
+    assert _mode(path) == mode
+    assert load_model(path).n_classes == 2
+    export = tmp_path / "export.csv"  # as an export (a plain open) is made
+    export.write_text("x")
+    assert _mode(export) == mode
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_a_saved_pool_graph_has_the_mode_the_umask_gives(
+    tmp_path: Path, umask: Callable[[int], None], mask: int, mode: int
+) -> None:
+    umask(mask)
+    X = np.random.default_rng(1).normal(size=(300, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    path = graph_path(tmp_path, encoder="enc", project_id=1)
+    pool_graph(X, path=path)
+    assert _mode(path) == mode
+    assert [p.name for p in path.parent.iterdir()] == ["project-1.npz"]
