@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -83,6 +83,23 @@ class Settings(BaseSettings):
         once: the model files and caches written under it are then found by the same absolute
         path from any directory (a server's WorkingDirectory, a CLI run elsewhere)."""
         return None if value is None else Path(os.path.abspath(value.expanduser()))
+
+    # Where pool graphs are kept instead of the data directory's graphs/: no setting, only a
+    # demo session's own folder (with_graphs_dir), whose project 1 would otherwise share its
+    # graph file with the project 1 of a database beside it
+    _graphs_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def graphs_root(self) -> Path:
+        """The folder that holds the pool graphs (``<root>/<encoder>/project-N.npz``,
+        engine.pool_graph): ``graphs/`` under the data directory, or a demo's own."""
+        return self._graphs_dir if self._graphs_dir is not None else self.data_dir / "graphs"
+
+    def with_graphs_dir(self, folder: Path) -> Settings:
+        """These settings, with the pool graphs kept in ``folder``."""
+        copy = self.model_copy()
+        copy._graphs_dir = Path(os.path.abspath(folder))
+        return copy
 
     @property
     def models_root(self) -> Path:

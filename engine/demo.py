@@ -74,6 +74,11 @@ def run_demo(
         # embedding cache stays shared, so the next demo does not embed Banking77 again
         update["models_dir"] = demo_file.parent / "models"
     settings = base.model_copy(update=update)
+    if demo_file is not None:
+        # and its pool graphs: the demo's project is id 1 in its own database, and graphs are
+        # named by project id: in the data directory's graphs/ it took the graph file of the
+        # user's own project 1, and each rebuilt the other's
+        settings = settings.with_graphs_dir(demo_file.parent / "graphs")
     ws = Workspace.open(settings)
     train_texts, train_labels = load_split(dataset_path("banking77", "train"))
     test_texts, test_labels = load_split(dataset_path("banking77", "test"))

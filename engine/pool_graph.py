@@ -61,9 +61,13 @@ TEMP_NAME = re.compile(r"\.project-\d+\.npz\.[a-z0-9_]{8}\.tmp")
 EXTEND_ROWS_PER_ROOT = 5.0
 
 
-def graph_path(data_dir: Path, *, encoder: str, project_id: int) -> Path:
-    """Where a project's graph is kept: one file per project and encoder."""
-    return Path(data_dir) / "graphs" / encoder / f"project-{project_id}.npz"
+def graph_path(
+    data_dir: Path, *, encoder: str, project_id: int, graphs_dir: Path | None = None
+) -> Path:
+    """Where a project's graph is kept: one file per project and encoder, under ``graphs_dir``
+    (Settings.graphs_root), else the data directory's graphs/."""
+    root = Path(graphs_dir) if graphs_dir is not None else Path(data_dir) / "graphs"
+    return root / encoder / f"project-{project_id}.npz"
 
 
 def pool_graph(

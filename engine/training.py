@@ -194,7 +194,12 @@ def _graph(ws: Workspace, pool: Pool) -> PoolGraph:
     key = ("graph", pool.project_id, len(pool.example_ids), int(pool.example_ids[-1]))
     graph: PoolGraph | None = ws.memo.get(key)
     if graph is None:
-        path = graph_path(ws.settings.data_dir, encoder=ws.encoder.name, project_id=pool.project_id)
+        path = graph_path(
+            ws.settings.data_dir,
+            encoder=ws.encoder.name,
+            project_id=pool.project_id,
+            graphs_dir=ws.settings.graphs_root,
+        )
         graph = pool_graph(pool.X, path=path)
         ws.memo = {k: v for k, v in ws.memo.items() if k[:2] != key[:2]}
         ws.memo[key] = graph

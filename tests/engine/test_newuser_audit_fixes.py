@@ -1,7 +1,7 @@
 """What a first-time user's audit found in the engine: an Excel workbook or a PDF imported was
 refused with a hint about UTF-16 (its NUL bytes), and a spreadsheet's name was answered with
 only two of the five file types the importer reads; models and pool graphs were written 0600
-whatever the umask."""
+whatever the umask; the demo kept its pool graph where the user's project 1 keeps its own."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 
 from engine.classifier import load_model, train_model
+from engine.config import Settings
 from engine.importing import read_file
 from engine.pool_graph import graph_path, pool_graph
 from storage.errors import InvalidInputError
+from tests.bot.test_cli_ux2 import tiny_demo_data
 
 SAVE_AS = "save it as CSV UTF-8 (in Excel: File → Save As → CSV UTF-8 (Comma delimited))"
 
@@ -151,3 +153,50 @@ def test_a_saved_pool_graph_has_the_mode_the_umask_gives(
     pool_graph(X, path=path)
     assert _mode(path) == mode
     assert [p.name for p in path.parent.iterdir()] == ["project-1.npz"]
+
+
+# --- the demo keeps its pool graphs in its own folder --------------------------------------------
+
+
+def test_pool_graphs_stay_in_the_data_directory_by_default(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    assert settings.graphs_root == tmp_path / "data" / "graphs"
+    assert graph_path(
+        settings.data_dir, encoder="enc", project_id=1, graphs_dir=settings.graphs_root
+    ) == graph_path(settings.data_dir, encoder="enc", project_id=1)
+    moved = settings.with_graphs_dir(tmp_path / "session" / "graphs")
+    assert moved.graphs_root == tmp_path / "session" / "graphs"
+    assert settings.graphs_root == tmp_path / "data" / "graphs"  # the original is as it was
+    assert moved.data_dir == settings.data_dir
+
+
+def test_the_demo_keeps_its_pool_graphs_beside_its_database(
+    tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's project is id 1 in its own database, as a user's first project is in theirs:
+    both kept their graph in the data directory's graphs/<encoder>/project-1.npz, and each
+    training rebuilt the other's."""
+    from engine import demo
+
+    intents = {
+        "card": ["my card has not arrived", "where is my new card", "card still not delivered",
+                 "the card never came", "still waiting for my card", "card delivery is late"],
+        "pin": ["how do I change my pin", "reset my pin please", "I forgot my pin code",
+                "pin locked after three tries", "new pin for my card", "change the pin number"],
+    }  # fmt: skip
+    train = [(t, lb) for lb, texts in intents.items() for t in texts]
+    tiny_demo_data(monkeypatch, train, [("card not here yet", "card"), ("new pin", "pin")])
+    session = tmp_path / "session"
+    session.mkdir()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (embedding_cache_dir / "embeddings").mkdir(exist_ok=True)
+    (data_dir / "embeddings").symlink_to(embedding_cache_dir / "embeddings")
+
+    demo.run_demo(
+        budget=6, batch=2, out_dir=tmp_path / "out",
+        database_url=f"sqlite:///{session / 'demo.db'}", settings=Settings(data_dir=data_dir),
+    )  # fmt: skip
+
+    assert [p.name for p in (session / "graphs").rglob("*.npz")] == ["project-1.npz"]
+    assert not (data_dir / "graphs").exists()
