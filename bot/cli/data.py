@@ -30,7 +30,7 @@ from bot.cli.common import (
 )
 from engine import exporting, projects
 from engine.forecast import counted
-from engine.importing import FileRows
+from engine.importing import SPREADSHEET_SUFFIXES, FileRows
 from engine.project_settings import (
     MAX_BATCH_SIZE,
     MAX_LABELERS,
@@ -695,11 +695,25 @@ def _spoken(starts: tuple[str, ...]) -> str:
 _FORMULA_STARTS = _spoken(exporting.FORMULA_STARTS)
 
 
-def _export_format(fmt: str | None, out_file: Path | None) -> str:
+def _export_format(
+    fmt: str | None, out_file: Path | None, *, spreadsheet_option: bool = False
+) -> str:
     """The format to export in: --format as given, else what the --out file's name says
     (out.csv: csv), else jsonl. InvalidInputError when --format and that name disagree, so a
-    file named .csv never holds JSON Lines (the importer would read it as CSV)."""
+    file named .csv never holds JSON Lines (the importer would read it as CSV), and for a
+    spreadsheet's name (x.xlsx), which no format written fits: the CSV to open in Excel is
+    suggested instead (with --spreadsheet-safe where the command has it,
+    ``spreadsheet_option``)."""
     named = None if out_file is None else exporting.suffix_format(out_file)
+    if out_file is not None and out_file.suffix.lower() in SPREADSHEET_SUFFIXES:
+        # it was written as JSON Lines, which a spreadsheet cannot open under that name
+        csv_name = out_file.with_suffix(".csv").name
+        option = f"--out {csv_name} --spreadsheet-safe" if spreadsheet_option else csv_name
+        raise InvalidInputError(
+            f"{out_file}: labelbot writes CSV or JSON Lines, not a spreadsheet's own format "
+            f"({out_file.suffix}): write {option} and open that in Excel, LibreOffice or "
+            "Google Sheets"
+        )
     if out_file is not None and out_file.suffix.lower() == ".tsv":  # `import` reads it as tabs
         raise InvalidInputError(
             f"{out_file}: an export is comma-separated CSV or JSON Lines, not tab-separated: "
@@ -738,11 +752,12 @@ def export(
 
     With --out, an existing file is replaced only once the export is complete. Without
     --format, a --out file named .csv is written as CSV and one named .jsonl (or .ndjson) as
-    JSONL; any other name, and stdout, get JSONL. A --format that the --out name contradicts
-    (--format jsonl --out x.csv) is refused, and the file left as it was.
+    JSONL; any other name, and stdout, get JSONL, but a spreadsheet's (.xlsx, .xls, .ods) is
+    refused: write .csv with --spreadsheet-safe to open in Excel. A --format that the --out
+    name contradicts (--format jsonl --out x.csv) is refused, and the file left as it was.
     """
     out_file = _out_path(out_file)
-    fmt = _export_format(fmt, out_file)
+    fmt = _export_format(fmt, out_file, spreadsheet_option=True)
     fmt = exporting.check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # before reading
     safe = {"spreadsheet_safe": spreadsheet_safe}
     try:
@@ -802,7 +817,8 @@ def predict(
 
     JSONL, or CSV with those columns ("top" as JSON, a missing id an empty cell). As for
     export: without --format, a --out file named .csv gets CSV and one named .jsonl (or
-    .ndjson) JSONL; any other name, and stdout, get JSONL. A --format that the --out name
+    .ndjson) JSONL; any other name, and stdout, get JSONL, but a spreadsheet's (.xlsx, .xls,
+    .ods) is refused: write .csv to open in Excel. A --format that the --out name
     contradicts (--format jsonl --out x.csv) is refused, and the file left as it was.
 
     The whole file is checked first (a malformed row writes nothing), then predicted and written

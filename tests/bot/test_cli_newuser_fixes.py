@@ -6,6 +6,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -27,3 +28,35 @@ def test_importing_an_excel_workbook_says_what_it_is(tmp_path: Path, cli_env) ->
     assert "an Excel workbook (.xlsx), not a text file" in result.output
     assert "File → Save As → CSV UTF-8 (Comma delimited)" in result.output
     assert "UTF-16" not in result.output
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".xls", ".ods", ".XLSX"])
+def test_a_spreadsheet_name_for_an_export_or_prediction_is_refused(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    cli_env,  # noqa: F811
+    suffix: str,
+) -> None:
+    """`export --out x.xlsx` wrote JSON Lines under that name, exit 0 (Excel cannot open it)."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["project", "create", "p", "--labels", "yes,no"]).exit_code == 0
+    data = tmp_path / "in.csv"
+    data.write_text("text,label\nhello there,yes\ngoodbye now,no\n", encoding="utf-8")
+    assert runner.invoke(app, ["import", "p", str(data)]).exit_code == 0
+    out = tmp_path / f"x{suffix}"
+    for extra in ([], ["--format", "csv"], ["--format", "jsonl"]):
+        result = runner.invoke(app, ["export", "p", "--out", str(out), *extra])
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.split())
+        assert f"{out}: labelbot writes CSV or JSON Lines, not a spreadsheet's own format" in said
+        assert "write --out x.csv --spreadsheet-safe and open that in Excel" in said
+        assert not out.exists()
+    result = runner.invoke(app, ["predict", "p", str(data), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "write x.csv and open that in Excel" in said  # predict has no --spreadsheet-safe
+    assert not out.exists()
+    # the CSV it points at is written
+    csv_out = tmp_path / "x.csv"
+    ok = runner.invoke(app, ["export", "p", "--out", str(csv_out), "--spreadsheet-safe"])
+    assert ok.exit_code == 0, ok.output
+    assert csv_out.read_text(encoding="utf-8-sig").startswith("id,text,label")
