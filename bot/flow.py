@@ -26,6 +26,7 @@ from bot.slack_text import Mrkdwn, escape, who
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
+from bot.workspace_admins import AdminCheckError
 from engine import (
     discussions,
     importing,
@@ -34,6 +35,7 @@ from engine import (
     messaging,
     predicting,
     progress,
+    project_settings,
     projects,
     reviews,
     training,
@@ -71,22 +73,104 @@ def _channel_project(known: Sequence[Project], channel: str) -> str | None:
     return next((p.name for p in known if p.channel_id == channel), None)
 
 
-def project_named(services: Services, word: str) -> str | None:
-    """The project ``word`` names: a mention of its channel (`#channel`), or its name."""
+# Guest accounts (Slack's multi- and single-channel guests) use only the projects their admins
+# opened to them (`labelbot project set NAME --guests allow`); nor are other projects named to
+# them. users.info says who is one (bot.workspace_admins, its answers kept a few minutes).
+GUEST_REFUSAL = (
+    "labelbot is not open to guest accounts in this workspace: ask a project admin to open "
+    "their project to guests (`labelbot project set NAME --guests allow`). Nothing was done."
+)
+GUEST_NOT_CHECKED = (
+    "Could not check with Slack just now whether your account may use labelbot (guest "
+    "accounts use only the projects opened to them), so nothing was done. Please try again "
+    "in a moment."
+)
+GUEST_NOT_ALLOWED = (
+    "Could not check whether your account may use labelbot: Slack refused labelbot's question "
+    "(`{error}`), and that will not pass by itself, so nothing was done. Ask whoever runs "
+    "labelbot to fix the app's token or scopes (users.info needs users:read)."
+)
+
+
+class GuestRefused(LabelbotError):
+    """A guest account asked for a project not open to guests (or could not be told from one
+    in time): nothing was done."""
+
+
+def is_guest(services: Services, user: str) -> bool:
+    """Whether ``user`` is a guest account, as users.info says (answers kept a few minutes);
+    GuestRefused when Slack does not say (labelbot fails closed)."""
+    try:
+        return services.workspace_admins.member(user).guest
+    except AdminCheckError as exc:
+        said = GUEST_NOT_ALLOWED.format(error=exc.error) if exc.lasting else GUEST_NOT_CHECKED
+        raise GuestRefused(said) from exc
+
+
+def open_to(services: Services, user: str | None, known: Sequence[Project]) -> list[Project]:
+    """The projects of ``known`` that ``user`` may use and see named: all of them for a full
+    member of the workspace (or no user said), those open to guests for a guest account.
+    users.info is asked only when some project is not open to guests."""
+    if user is None or all(project_settings.guests_allowed(p) for p in known):
+        return list(known)
+    if not is_guest(services, user):
+        return list(known)
+    return [p for p in known if project_settings.guests_allowed(p)]
+
+
+def _guest_refusal(known: Sequence[Project]) -> GuestRefused:
+    """The refusal of a guest account, naming the projects open to guests (``known``)."""
+    if not known:
+        return GuestRefused(GUEST_REFUSAL)
+    names = ", ".join(f"`/label {p.name}`" for p in known[:20])
+    return GuestRefused(
+        "that project is not open to guest accounts: ask one of its admins to open it "
+        f"(`labelbot project set NAME --guests allow`). Open to guests: {names}. "
+        "Nothing was done."
+    )
+
+
+def check_open(services: Services, *, user: str, project: str) -> None:
+    """Refuse (GuestRefused) a guest account ``project``, unless it is open to guests."""
     known = projects.list_projects(services.ws)
+    allowed = open_to(services, user, known)
+    if not any(p.name == project for p in allowed) and any(p.name == project for p in known):
+        raise _guest_refusal(allowed)
+
+
+def project_named(services: Services, word: str, *, user: str | None = None) -> str | None:
+    """The project ``word`` names: a mention of its channel (`#channel`), or its name; with
+    ``user``, only among those open to them (:func:`open_to`)."""
+    known = open_to(services, user, projects.list_projects(services.ws))
     mention = CHANNEL_MENTION.fullmatch(word)
     if mention:
         return _channel_project(known, mention.group(1))
     return next((p.name for p in known if p.name == word), None)
 
 
-def resolve_project(services: Services, name: str | None, *, channel: str | None = None) -> str:
+def resolve_project(
+    services: Services,
+    name: str | None,
+    *,
+    channel: str | None = None,
+    user: str | None = None,
+    lists_only: bool = False,
+) -> str:
     """The project named (or whose channel is mentioned), else the channel's project, else the
-    only one; or a helpful error."""
-    known = projects.list_projects(services.ws)
+    only one; or a helpful error.
+
+    With ``user``, a guest account reaches only the projects open to guests, and is named no
+    other (GuestRefused, which says so); with ``lists_only`` too (a command only a project's
+    admins may use, who check the user anyway), users.info is asked only before an answer
+    would name projects."""
+    everything = projects.list_projects(services.ws)
+    known = everything if lists_only else open_to(services, user, everything)
+    guest = len(known) < len(everything)
     mention = CHANNEL_MENTION.fullmatch(name or "")
     if mention:
         found = _channel_project(known, mention.group(1))
+        if found is None and guest:
+            raise _guest_refusal(known)
         if found is None:
             raise NotFoundError(  # mrkdwn: a channel link (bot.app.handle_error)
                 Mrkdwn(
@@ -97,16 +181,32 @@ def resolve_project(services: Services, name: str | None, *, channel: str | None
             )
         return found
     if name:
+        found = next((p.name for p in known if p.name == name), None)
+        if found is not None:
+            return found
+        if lists_only:  # the error below names every project
+            known = open_to(services, user, everything)
+            guest = len(known) < len(everything)
+        if guest:
+            raise _guest_refusal(known)
         return projects.get_project(services.ws, name).name
     if not known:
-        raise NotFoundError(
-            "there are no projects yet: an admin creates one with `labelbot project create`"
+        raise (
+            _guest_refusal(known)
+            if everything
+            else NotFoundError(
+                "there are no projects yet: an admin creates one with `labelbot project create`"
+            )
         )
     if len(known) == 1:
         return known[0].name
     found = _channel_project(known, channel) if channel else None
     if found is not None:
         return found
+    if lists_only:
+        known = open_to(services, user, everything)
+        if len(known) < len(everything):
+            raise _guest_refusal(known)
     choices = ", ".join(f"`/label {p.name}`" for p in known[:20])
     raise InvalidInputError(f"which project? Try {choices}")
 
@@ -301,8 +401,12 @@ def flag_origin(private_metadata: str) -> tuple[str, str] | None:
     return (meta["channel"], meta["ts"]) if "channel" in meta and "ts" in meta else None
 
 
-def full_text(services: Services, *, example_id: int) -> Block:
+def full_text(services: Services, *, example_id: int, user: str | None = None) -> Block:
+    """The example's whole text in a modal; a guest account's only from a project open to
+    guests (:func:`check_open`)."""
     ref = messaging.example_ref(services.ws, example_id=example_id)
+    if user is not None:
+        check_open(services, user=user, project=ref.project)
     return views.full_text_modal(ref.text, title=f"Example #{example_id}")
 
 
@@ -796,6 +900,8 @@ def publish_home(
     client: WebClient | None = None,
 ) -> None:
     """views.publish the App Home tab (https://docs.slack.dev/reference/methods/views.publish).
+    A guest account's shows only the projects open to guests (GuestRefused, nothing published,
+    when Slack does not say whether the user is one).
 
     The model figures are the digest's (engine.digest.home_digest, worked out as build_digest
     does): the audit estimate with its interval, the forecast, rare classes — so Home and the
@@ -803,13 +909,20 @@ def publish_home(
     viewers of one refresh (each project is summed up once); ``client``: the one to publish
     with (the services' own by default).
     """
+    everything = projects.list_projects(services.ws)
+    allowed = open_to(services, user, everything)  # a guest account: those open to guests
     mine = progress.user_progress(services.ws, annotator=user, summaries=summaries)
+    shown, more = mine.projects, mine.more_projects
+    if len(allowed) < len(everything):
+        names = {p.name for p in allowed}
+        shown = [p for p in shown if p.name in names]
+        more = max(0, len(names) - len(shown))
     stats = views.HomeStats(
         user_id=user,
         labeled_today=mine.labeled_today,
         labeled_total=mine.labeled_total,
-        projects=[_project_progress(p) for p in mine.projects],
-        more_projects=mine.more_projects,
+        projects=[_project_progress(p) for p in shown],
+        more_projects=more,
     )
     (client or services.client).views_publish(user_id=user, view=views.home_tab(stats))
 
@@ -885,6 +998,10 @@ def refresh_homes(services: Services) -> int:
             continue
         except DatabaseUnavailable:
             raise  # every next viewer would meet it too: the caller logs it once
+        except GuestRefused as exc:  # users.info unanswered: the next viewers' would be too
+            log.warning("App Home refresh stopped after %d of %d viewers: %s",
+                        refreshed, len(users), exc)  # fmt: skip
+            break
         except LabelbotError as exc:
             log.warning("could not refresh the App Home of %s: %s", user, exc)
             continue

@@ -66,6 +66,7 @@ class AdminCheckError(LabelbotError):
 class Member:
     teams: frozenset[str]  # the workspaces the user belongs to
     admin: bool  # a workspace admin or owner there
+    guest: bool  # a guest account (multi- or single-channel): is_(ultra_)restricted
     until: float  # WorkspaceAdmins.clock() after which users.info is asked again
 
 
@@ -107,7 +108,8 @@ class WorkspaceAdmins:
             raise AdminCheckError(NOT_CHECKED) from exc
         admin = bool(found.get("is_admin") or found.get("is_owner"))
         kept = ADMIN_MEMORY if admin else CHECK_MEMORY
-        member = Member(teams=_teams(found), admin=admin, until=now + kept)
+        guest = bool(found.get("is_restricted") or found.get("is_ultra_restricted"))
+        member = Member(teams=_teams(found), admin=admin, guest=guest, until=now + kept)
         with self._lock:
             self._known[user] = member
         return member

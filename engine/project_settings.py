@@ -35,6 +35,8 @@ EDITABLE: dict[str, str] = {
     "multi_label_audit": "every audit example is labeled by several experts too (true/false)",
     "rare_boost": "mix likely examples of rare labels into each batch (true/false)",
     "rare_minimum": "labels a class needs to stop counting as too rare to learn (integer ≥ 1)",
+    "guests": "whether Slack guest accounts (single- and multi-channel guests) may use the "
+    "project: allow or deny",
 }
 _INTS = ("retrain_every", "batch_size", "multi_label_k", "rare_minimum")
 _FLOATS = (
@@ -46,6 +48,9 @@ _FLOATS = (
 )
 _BOOLS = ("multi_label_audit", "rare_boost")
 _TRUE, _FALSE = ("true", "on", "yes", "1"), ("false", "off", "no", "0")
+# `guests`: whether Slack's guest accounts (users.info is_restricted / is_ultra_restricted) may
+# use the project; they may not unless its admins say so.
+GUESTS_ALLOW, GUESTS_DENY = "allow", "deny"
 # Upper bounds: far past any real use, yet small enough that the scheduler's timedelta and the
 # query rounds cannot overflow (a year of minutes; a retrain after a million labels).
 MAX_RETRAIN_MINUTES = 365 * 24 * 60
@@ -102,6 +107,8 @@ def parse_settings(pairs: Mapping[str, str]) -> dict[str, Any]:
                 parsed[key] = _switch(key, text)
             elif key == "admins":
                 parsed[key] = [a for a in text.split(",") if a.strip()]
+            elif key == "guests":
+                parsed[key] = text.strip().lower()
             else:
                 parsed[key] = text
         except ValueError:
@@ -130,6 +137,12 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInputError(f"unknown setting {key!r}: use {', '.join(EDITABLE)}")
     if "admins" in checked:  # ids as typed, or as Slack writes a mention in /label settings
         checked["admins"] = [projects.as_user_id(str(a)) for a in checked["admins"]]
+    if "guests" in checked:
+        checked["guests"] = str(checked["guests"]).strip().lower()
+        if checked["guests"] not in (GUESTS_ALLOW, GUESTS_DENY):
+            raise InvalidInputError(
+                f"setting guests must be {GUESTS_ALLOW} or {GUESTS_DENY}, not {changes['guests']!r}"
+            )
     if "timezone" in checked:
         try:
             ZoneInfo(str(checked["timezone"]))
@@ -204,7 +217,13 @@ def defaults() -> dict[str, Any]:
         "multi_label_audit": False,
         "rare_boost": True,
         "rare_minimum": MIN_EXAMPLES,
+        "guests": GUESTS_DENY,  # guest accounts are refused
     }
+
+
+def guests_allowed(project: Project) -> bool:
+    """Whether the project's admins opened it to Slack guest accounts (``guests``: allow)."""
+    return project.settings.get("guests") == GUESTS_ALLOW
 
 
 def shown_settings(project: Project) -> dict[str, str]:

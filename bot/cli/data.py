@@ -199,6 +199,14 @@ def project_set(
             help=f"Labels a class needs to stop counting as too rare (1 to {MAX_RARE_MINIMUM:,})"
         ),
     ] = None,
+    guests: Annotated[
+        str | None,
+        typer.Option(
+            help="allow: Slack guest accounts (single- and multi-channel guests) may use the "
+            "project; deny (the default): they are refused",
+            metavar="allow|deny",
+        ),
+    ] = None,
 ) -> None:
     """Change a project's settings; prints the channel and every setting in effect, defaults
     marked "(default)"."""
@@ -223,6 +231,7 @@ def project_set(
             "multi_label_audit": multi_label_audit,
             "rare_boost": rare_boost,
             "rare_minimum": rare_minimum,
+            "guests": guests,
         }
     )
     if channel is not None:  # "none" (or "") unbinds the project from its channel

@@ -149,7 +149,9 @@ def show_full_text(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
     ack()
-    view = flow.full_text(context["services"], example_id=example_id(action.get("value")))
+    view = flow.full_text(
+        context["services"], example_id=example_id(action.get("value")), user=body["user"]["id"]
+    )
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
@@ -159,7 +161,7 @@ def start_batch(
     ack()
     services: Services = context["services"]
     user = body["user"]["id"]
-    project = flow.resolve_project(services, read(str, action.get("value")))
+    project = flow.resolve_project(services, read(str, action.get("value")), user=user)
     if not flow.start_batch(services, user=user, project=project, click=True):
         services.courier.post(info_message(flow.queue_empty(project)), channel=user)
 
@@ -378,7 +380,7 @@ def batch_more(
     where = _in_dm(body, respond)
     if where is None:
         return
-    project = flow.resolve_project(services, read(str, action.get("value")))
+    project = flow.resolve_project(services, read(str, action.get("value")), user=where["user"])
     services.courier.update(batch_closed(project=project, more=True), channel=where["channel"],
                             ts=where["ts"])  # fmt: skip
     if not flow.start_batch(services, user=where["user"], project=project, click=True):

@@ -68,15 +68,18 @@ def label_command(
     elif verb.lower() == "guidelines":
         _guidelines_command(services, rest, command, respond, client)
     elif verb.lower() in ids.RHYTHM_VERBS:
+        known = projects.list_projects(services.ws)
+        if known and not flow.open_to(services, user, known):  # a guest, and no project theirs
+            raise flow.GuestRefused(flow.GUEST_REFUSAL)
         said = rhythm_flow.command(services, user=user, verb=verb.lower(), args=rest)
         respond(**blocks.info_message(said), response_type="ephemeral")
     elif verb.lower() == "predict":
-        project, asked = _predict_args(services, _first_word(text)[1], channel)
+        project, asked = _predict_args(services, _first_word(text)[1], channel, user)
         answer = flow.predict(services, text=asked, project=project)
         respond(**answer, response_type="ephemeral")
     else:
         name, size = _label_args(verb, rest)
-        project = flow.resolve_project(services, name, channel=channel)
+        project = flow.resolve_project(services, name, channel=channel, user=user)
         if size:
             sent = flow.start_batch(services, user=user, project=project, size=size)
         else:
@@ -128,18 +131,19 @@ def _batch_size(word: str) -> int | None:
     return size
 
 
-def _predict_args(services: Services, rest: str, channel: str) -> tuple[str, str]:
+def _predict_args(services: Services, rest: str, channel: str, user: str) -> tuple[str, str]:
     """`predict <text>` or `predict <project> <text>`, when the first word names a project
     (or is a channel mention, `#channel`, of a project's channel): the project and the text as
     the person wrote it. ``rest`` is as Slack sent it: the text's links and mentions read as
     they show in Slack (plain_from_slack)."""
     first, more = _first_word(rest)
-    named = flow.project_named(services, unescape(first)) if more else None
+    named = flow.project_named(services, unescape(first), user=user) if more else None
     if named is not None:
         return named, plain_from_slack(more)
     if not rest:
         raise InvalidInputError("give a text to classify: `/label predict <text>`")
-    return flow.resolve_project(services, None, channel=channel), plain_from_slack(rest)
+    project = flow.resolve_project(services, None, channel=channel, user=user)
+    return project, plain_from_slack(rest)
 
 
 def _admin_command(
@@ -153,7 +157,10 @@ def _admin_command(
         and "=" not in first
         and not (verb in admin.MODEL_ACTIONS and training.looks_like_version(first))
     )
-    project = flow.resolve_project(services, first if named else None, channel=channel)
+    # `models` is anyone's: a guest account sees only projects open to guests; the rest are
+    # admins' (checked below), and users.info is asked of them only before naming projects.
+    project = flow.resolve_project(services, first if named else None, channel=channel,
+                                   user=user, lists_only=verb != "models")  # fmt: skip
     args = more if named else rest
     if verb == "models":
         respond(**admin.versions(services, project=project), response_type="ephemeral")
@@ -200,7 +207,8 @@ def _taxonomy_command(
 ) -> None:
     """`proposals [project]` (anyone, ephemeral) and `taxonomy [project]` (admins: a modal)."""
     user, channel = command["user_id"], command["channel_id"]
-    project = flow.resolve_project(services, name or None, channel=channel)
+    project = flow.resolve_project(services, name or None, channel=channel, user=user,
+                                   lists_only=verb != "proposals")  # fmt: skip
     if verb == "proposals":
         listed = taxonomy_flow.proposals_list(services, project=project)
         respond(**listed, response_type="ephemeral")
@@ -226,7 +234,9 @@ def _guidelines_command(
             "`/label guidelines` takes a project and a page: `/label guidelines <project>`"
         )
     name = words[0] if words else None
-    project = flow.resolve_project(services, name, channel=command["channel_id"])
+    project = flow.resolve_project(
+        services, name, channel=command["channel_id"], user=command["user_id"]
+    )
     labels = [
         blocks.LabelChoice(lb.name, lb.description or None, lb.id)
         for lb in projects.list_labels(services.ws, project=project, active_only=True)

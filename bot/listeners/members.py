@@ -2,6 +2,9 @@
 its organisation). One Bolt middleware turns everyone else away -- a user of another
 organisation in a Slack Connect channel -- before any listener runs: they get no example, no
 prediction and no proposal, and nothing they send (a label, a flag, a thread reply) is stored.
+Every member passes here, guest accounts too: a guest may use only the projects opened to guests
+(bot.flow.open_to, asked where a project is chosen); a full member may use every project, in
+whichever channel, private or not (README, "Who may label").
 
 Requests say which team their user belongs to: ``user.team_id`` (clicks, shortcuts and forms),
 ``user_team`` or else ``team_id`` (slash commands), ``user_team`` in a message event (a shared

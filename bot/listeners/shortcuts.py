@@ -25,6 +25,8 @@ def classify_message(
     text = flow.predictable(
         plain_from_slack(shortcut["message"].get("text") or ""), what="this message"
     )
-    project = flow.resolve_project(services, None, channel=shortcut["channel"]["id"])
+    project = flow.resolve_project(
+        services, None, channel=shortcut["channel"]["id"], user=shortcut["user"]["id"]
+    )
     answer = flow.predict(services, text=text, project=project, what="this message")
     respond(**answer, response_type="ephemeral")
