@@ -22,7 +22,7 @@ archive` into a temporary folder), each in its own process; the table shows each
 resident memory before the import and at its peak (``ru_maxrss``), and the import's seconds.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/import_speed.py [--rows 20000] [--db sqlite,postgres]
-        [--speed-baseline 2e3b599] [--memory-rows 300000] [--memory-db sqlite] [--baseline e0494f6]
+        [--speed-baseline 9d49973] [--memory-rows 300000] [--memory-db sqlite] [--baseline e0494f6]
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ CODE = Path(sys.argv[sys.argv.index("--code-root") + 1]) if "--code-root" in sys
 sys.path.insert(0, str(CODE))
 # the last commit before imports streamed (whole file decoded, every row a Record in a list)
 BASELINE = "e0494f6"
-# the last commit before PostgreSQL's examples went as arrays (multi-row INSERTs of 1,000 rows,
-# IN lists of 900 hashes, each scanned anew by psycopg)
-SPEED_BASELINE = "2e3b599"
+# the last commit before PostgreSQL's labels went as arrays (multi-row INSERTs of 1,000 rows, an
+# IN list of each chunk's example ids, each scanned anew by psycopg); 2e3b599: before its
+# examples did
+SPEED_BASELINE = "9d49973"
 
 from baseline import extract  # noqa: E402  (bench/, as fresh_db)
 from fresh_db import fresh_workspace  # noqa: E402  (bench/, the script's own folder)

@@ -12,7 +12,7 @@ one-line DatabaseUnavailable (:func:`unavailable_error`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,27 @@ def dialect_insert(session: Session, entity: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(entity)
     return sqlite.insert(entity)
+
+
+def driver_rows(session: Session, statement: str, parameters: dict[str, Any]) -> Sequence[Any]:
+    """The rows of ``statement``, PostgreSQL driver SQL in psycopg's placeholders (``%(name)b``:
+    a list sent as one array, in binary), run on the session's connection: in its transaction,
+    its errors still SQLAlchemy's (a DataError is an InvalidInputError in ``session_scope``).
+
+    For the import's bulk statements: a whole chunk's rows as a few arrays (``unnest``,
+    ``= ANY``) in one short statement. SQLAlchemy's multi-row INSERTs of 1,000 rows and IN lists
+    of hundreds of values made statements too long for psycopg's cache, so it scanned each one
+    anew to turn its placeholders into PostgreSQL's (bench/README.md, "Import speed"); and a
+    text array in psycopg's text format escapes each element with a regex (binary does not)."""
+    return session.connection().exec_driver_sql(statement, parameters).all()
+
+
+def bound(session: Session, column: Any, value: Any) -> Any:
+    """``value`` as SQLAlchemy sends it for ``column`` (its type's bind processor: a
+    UTCDateTime converted to UTC), for :func:`driver_rows`, which passes values to the driver
+    as they are."""
+    process = column.type.bind_processor(session.get_bind().dialect)
+    return process(value) if process is not None else value
 
 
 def rowcount(result: Result[Any]) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
-from storage.db import advisory_xact_lock, dialect_insert
+from storage.db import advisory_xact_lock, bound, dialect_insert, driver_rows
 from storage.errors import NotFoundError
 from storage.hashing import content_hash
 from storage.models import Example, utcnow
@@ -93,9 +93,8 @@ def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> Sequence[Any]
     and unnested in order. The multi-row statements took psycopg about 15 s per 100,000 rows
     just to turn into PostgreSQL's placeholders: it caches no statement that long, so each one
     was scanned anew (bench/README.md, "Import speed"). The values are the ones the ORM would
-    send: the meta as the column's JSON text, created_at through the column's type; and driver
-    SQL on the session's connection is still SQLAlchemy's, in the session's transaction, its
-    errors SQLAlchemy's (a DataError is an InvalidInputError in ``session_scope``)."""
+    send: the meta as the column's JSON text, created_at through the column's type; and
+    ``driver_rows`` sends it in the session's transaction, its errors SQLAlchemy's."""
     table = Example.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
@@ -106,18 +105,17 @@ def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> Sequence[Any]
         )
         return session.execute(statement, rows).all()
     dumps = dialect._json_serializer or json.dumps  # as the JSON type's bind processor
-    created_at = table.c.created_at.type.bind_processor(dialect)  # UTCDateTime: to UTC
     first = rows[0]  # project_id, created_at and audit are the same in every row
     parameters = {
         "project_id": first["project_id"],
-        "created_at": created_at(first["created_at"]) if created_at else first["created_at"],
+        "created_at": bound(session, table.c.created_at, first["created_at"]),  # UTC
         "audit": first["audit"],
         "external_ids": [row["external_id"] for row in rows],
         "texts": [row["text"] for row in rows],
         "metas": [dumps(row["meta"]) for row in rows],
         "hashes": [row["content_hash"] for row in rows],
     }
-    return session.connection().exec_driver_sql(_INSERT_UNNESTED, parameters).all()
+    return driver_rows(session, _INSERT_UNNESTED, parameters)
 
 
 # PostgreSQL's insert of a chunk (see _insert_fresh), in psycopg's placeholders (%b: binary).
@@ -162,8 +160,8 @@ def existing_hashes(*, session: Session, project_id: int, hashes: Sequence[str])
     found: dict[str, int] = {}
     unique = sorted(set(hashes))
     if unique and session.get_bind().dialect.name == "postgresql":
-        stored = session.connection().exec_driver_sql(
-            _EXISTING_HASHES, {"project_id": project_id, "hashes": unique}
+        stored = driver_rows(
+            session, _EXISTING_HASHES, {"project_id": project_id, "hashes": unique}
         )
         return {digest: int(example_id) for digest, example_id in stored}
     for start in range(0, len(unique), _CHUNK):

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.db import advisory_xact_lock, dialect_insert, rowcount
+from storage.db import advisory_xact_lock, bound, dialect_insert, driver_rows, rowcount
 from storage.errors import NotFoundError, StaleActionError
 from storage.models import Annotation, Comment, Example, Label, utcnow
 from storage.repositories.projects import share_project_row
@@ -91,13 +91,17 @@ def add_annotations(
     ``key`` already stored, or given earlier in ``rows``, stores nothing. Returns how many
     were stored.
 
-    One ``INSERT ... ON CONFLICT (idempotency_key) DO NOTHING`` executed for all the rows
-    (SQLAlchemy sends it as multi-row statements of up to 1,000), instead of a lookup, a
-    savepoint and a flush per row, which were most of a 20,000-row import's 13 s on SQLite and
-    39 s on PostgreSQL (13,000 labels; bench/import_speed.py), all inside its transaction and
-    SQLite's write lock. A key another transaction stored meanwhile is skipped, not an error, as
-    add_annotation's savepoint makes it. Every row gets the same ``created_at`` (default:
-    now); rows of one time are ordered by id, that is as given.
+    One ``INSERT ... ON CONFLICT (idempotency_key) DO NOTHING`` for all the rows, instead of a
+    lookup, a savepoint and a flush per row, which were most of a 20,000-row import's 13 s on
+    SQLite and 39 s on PostgreSQL (13,000 labels; bench/import_speed.py), all inside its
+    transaction and SQLite's write lock. SQLite: executed for all the rows at once (SQLAlchemy
+    sends multi-row statements of up to 1,000). PostgreSQL: one statement however many the
+    rows, its columns as five arrays unnested in order (``driver_rows``; as the examples' insert,
+    ``examples._insert_fresh``): psycopg scanned each 1,000-row statement anew (too long for its
+    cache), most of the labels' time (bench/README.md, "Import speed"). A key another
+    transaction stored meanwhile is skipped, not an error, as add_annotation's savepoint makes
+    it. Every row gets the same ``created_at`` (default: now); rows of one time are ordered by
+    id, that is as given.
     """
     when = created_at or utcnow()
     fresh: dict[str, dict[str, Any]] = {}
@@ -117,12 +121,48 @@ def add_annotations(
     if not fresh:
         return 0
     table = Annotation.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        values = list(fresh.values())
+        parameters = {
+            "created_at": bound(session, table.c.created_at, when),  # UTC, as the ORM sends it
+            "example_ids": [row["example_id"] for row in values],
+            "label_ids": [row["label_id"] for row in values],
+            "annotators": [row["annotator"] for row in values],
+            "sources": [row["source"] for row in values],
+            "keys": list(fresh),
+        }
+        return len(driver_rows(session, _INSERT_UNNESTED, parameters))
     statement = (
         dialect_insert(session, table)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(table.c.id)
     )
     return len(session.execute(statement, list(fresh.values())).all())
+
+
+# PostgreSQL's insert of an import's annotations (see add_annotations), in psycopg's
+# placeholders (%b: binary). WITH ORDINALITY ... ORDER BY keeps the rows' order, so their ids
+# follow the input's as the multi-row VALUES' did.
+_INSERT_UNNESTED = (
+    f"INSERT INTO {Annotation.__tablename__}"
+    " (example_id, label_id, annotator, source, idempotency_key, created_at, retracted_at)"
+    " SELECT u.example_id, u.label_id, u.annotator, u.source, u.idempotency_key,"
+    " %(created_at)s, NULL"
+    " FROM unnest(CAST(%(example_ids)b AS integer[]), CAST(%(label_ids)b AS integer[]),"
+    " CAST(%(annotators)b AS text[]), CAST(%(sources)b AS text[]),"
+    " CAST(%(keys)b AS text[]))"
+    " WITH ORDINALITY AS u(example_id, label_id, annotator, source, idempotency_key, n)"
+    " ORDER BY u.n"
+    " ON CONFLICT (idempotency_key) DO NOTHING"
+    " RETURNING id"
+)
+# PostgreSQL's read of the imported votes on a chunk's examples (see live_votes_by_source): one
+# array, where an IN list of thousands of ids was scanned anew by psycopg, as the insert's were
+_LIVE_VOTES_BY_SOURCE = (
+    f"SELECT example_id, label_id FROM {Annotation.__tablename__}"
+    " WHERE example_id = ANY(CAST(%(example_ids)b AS integer[]))"
+    " AND source = %(source)s AND retracted_at IS NULL"
+)
 
 
 def _by_key(session: Session, key: str) -> Annotation | None:
@@ -499,13 +539,20 @@ def live_votes_by_source(
     found: dict[int, set[int]] = defaultdict(set)
     if not example_ids:
         return found
-    rows = session.exec(
-        select(Annotation.example_id, Annotation.label_id).where(
-            col(Annotation.example_id).in_(list(example_ids)),
-            Annotation.source == source,
-            col(Annotation.retracted_at).is_(None),
+    if session.get_bind().dialect.name == "postgresql":
+        rows: Sequence[Any] = driver_rows(
+            session,
+            _LIVE_VOTES_BY_SOURCE,
+            {"example_ids": list(example_ids), "source": source},
         )
-    ).all()
+    else:
+        rows = session.exec(
+            select(Annotation.example_id, Annotation.label_id).where(
+                col(Annotation.example_id).in_(list(example_ids)),
+                Annotation.source == source,
+                col(Annotation.retracted_at).is_(None),
+            )
+        ).all()
     for example_id, label_id in rows:
         found[int(example_id)].add(int(label_id))
     return found
