@@ -206,7 +206,7 @@ def describe_label(
         current = _active_label(session, found, label)
         old = current.description
         repo.describe_label(session=session, label=current, description=description)
-        count = repo.count_label_examples(session=session, label_ids=[int(current.id or 0)])
+        count = _examples_of(session, [current])  # with those merged or mapped into it
         return {"label_id": current.id, "name": current.name, "old": old, "new": description,
                 "searched": count < MIN_EXAMPLES}  # fmt: skip
 
@@ -276,8 +276,7 @@ def merge_labels(
         assert target.id is not None
         moved = [lb for lb in sources if lb.id != target.id]
         followers = _followers(session, moved)
-        moved_ids = [int(lb.id or 0) for lb in moved] + [i for f in followers.values() for i in f]
-        mapped = repo.count_label_examples(session=session, label_ids=moved_ids)
+        mapped = _examples_of(session, moved, followers)
         for lb in moved:
             repo.map_label(session=session, label=lb, to_label_id=target.id)
         return {
@@ -349,8 +348,7 @@ def retire_label(
         mapped = 0
         followers = _followers(session, [old])
         if target is not None:
-            ids = [int(old.id or 0), *followers[str(old.id)]]
-            mapped = repo.count_label_examples(session=session, label_ids=ids)
+            mapped = _examples_of(session, [old], followers)
         repo.map_label(session=session, label=old, to_label_id=target.id if target else None)
         return {
             "label": _ref(old),
@@ -814,12 +812,15 @@ def _rejoin(session: Session, project: Project) -> list[dict[str, Any]]:
     assert project.id is not None
     rejoined: list[dict[str, Any]] = []
     while found := repo.rejoined_splits(session=session, project_id=project.id):
+        waiting = set(repo.examples_to_relabel(session=session, project_id=project.id))
         for label, into, followers in found:
             repo.map_label(session=session, label=label, to_label_id=into)
             for follower in followers:
                 repo.map_label(session=session, label=follower, to_label_id=into)
-            ids = [int(label.id or 0)] + [int(f.id or 0) for f in followers]
-            examples = repo.count_label_examples(session=session, label_ids=ids)
+            # only those still waiting to be relabeled count again: the ones labeled into a
+            # part since the split counted already (and still count as that part's label)
+            left = set(repo.examples_to_relabel(session=session, project_id=project.id))
+            examples, waiting = len(waiting - left), left
             rejoined.append({**_ref(label), "into": into, "examples": examples,
                              "followers": [int(f.id or 0) for f in followers]})  # fmt: skip
     return rejoined
@@ -840,6 +841,18 @@ def _followers(session: Session, labels: Sequence[Label]) -> dict[str, list[int]
     retire folded them in), re-pointed by the change; kept in the event so it can be undone."""
     return {str(lb.id): repo.labels_mapped_to(session=session, label_id=int(lb.id or 0))
             for lb in labels}  # fmt: skip
+
+
+def _examples_of(
+    session: Session, labels: Sequence[Label], followers: dict[str, list[int]] | None = None
+) -> int:
+    """The examples that count as one of ``labels`` now (their agreed label, as `labelbot
+    status` counts): annotated with it, or with a label merged or mapped into it (its
+    :func:`_followers`, read unless given)."""
+    if followers is None:
+        followers = _followers(session, labels)
+    ids = [i for lb in labels for i in (int(lb.id or 0), *followers[str(lb.id)])]
+    return repo.count_label_examples(session=session, label_ids=ids)
 
 
 # --- shared machinery ----------------------------------------------------------------------------
