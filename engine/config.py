@@ -16,6 +16,9 @@ DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 # A year: an assignment's deadline is now + TTL, and a TTL near timedelta's limit would overflow
 # the datetime arithmetic instead of meaning "never expire".
 MAX_TTL_MINUTES = 365 * 24 * 60
+# The scheduler's shortest interval between checks (LABELBOT_SCHEDULER_POLL_SECONDS, `worker
+# --poll-seconds`): below it, it would do little but poll
+MIN_POLL_SECONDS = 0.1
 
 
 class Settings(BaseSettings):
@@ -64,7 +67,7 @@ class Settings(BaseSettings):
     )
     scheduler_poll_seconds: float = Field(
         default=15.0,
-        gt=0,
+        ge=MIN_POLL_SECONDS,
         allow_inf_nan=False,
         validation_alias="LABELBOT_SCHEDULER_POLL_SECONDS",
         description="Seconds between the scheduler's checks for projects to retrain",

@@ -8,14 +8,13 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import app, handle_errors, out, workspace
+from engine.config import MIN_POLL_SECONDS
 from storage.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from storage.models import ModelRun
 
 ACTIONS = ("pin", "unpin", "rollback", "promote")
-# `worker --poll-seconds` below this is refused: the scheduler would do little but poll
-MIN_POLL_SECONDS = 0.1
 
 
 @app.command(

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -60,3 +61,38 @@ def test_a_spreadsheet_name_for_an_export_or_prediction_is_refused(  # type: ign
     ok = runner.invoke(app, ["export", "p", "--out", str(csv_out), "--spreadsheet-safe"])
     assert ok.exit_code == 0, ok.output
     assert csv_out.read_text(encoding="utf-8-sig").startswith("id,text,label")
+
+
+def test_a_scheduler_poll_under_a_tenth_of_a_second_is_refused_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LABELBOT_SCHEDULER_POLL_SECONDS=0.01 was accepted (the scheduler polled 100 times a
+    second) while `worker --poll-seconds 0.01` was refused. Every command reads the settings
+    first (`project list` here: `worker` and `serve` would run on without the check)."""
+    from engine.config import get_settings
+
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout's
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LABELBOT_API_TOKEN", "t")  # serve's REST-only mode: no Slack needed
+    monkeypatch.setenv("LABELBOT_SCHEDULER_POLL_SECONDS", "0.01")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["project", "list"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 6, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: LABELBOT_SCHEDULER_POLL_SECONDS: "), line
+    assert "greater than or equal to 0.1" in line and "(got '0.01')" in line
+    assert not (tmp_path / "cli.db").exists()  # refused before anything was opened
+
+
+def test_the_settings_shortest_poll_is_the_workers() -> None:
+    from engine.config import Settings
+
+    assert Settings(scheduler_poll_seconds=0.1).scheduler_poll_seconds == 0.1
+    with pytest.raises(ValidationError, match="greater than or equal to 0.1"):
+        Settings(scheduler_poll_seconds=0.09)
+    refused = CliRunner().invoke(app, ["worker", "--poll-seconds", "0.09"])
+    assert refused.exit_code == 2 and "at least 0.1" in refused.output, refused.output

@@ -25,7 +25,7 @@ def settings_cache():  # type: ignore[no-untyped-def]
     [
         ("LABELBOT_KEEP_MODELS", "abc", ["project", "list"], "a valid integer"),
         ("LABELBOT_KEEP_MODELS", "-1", ["status", "p"], "greater than or equal to 0"),
-        ("LABELBOT_SCHEDULER_POLL_SECONDS", "0", ["worker"], "greater than 0"),
+        ("LABELBOT_SCHEDULER_POLL_SECONDS", "0", ["worker"], "greater than or equal to 0.1"),
         ("LABELBOT_SCHEDULER_POLL_SECONDS", "inf", ["worker"], "finite number"),
         ("LABELBOT_ASSIGNMENT_TTL_MINUTES", "soon", ["project", "list"], "a valid number"),
         ("LABELBOT_ASSIGNMENT_TTL_MINUTES", "0", ["project", "list"], "greater than 0"),
