@@ -197,10 +197,13 @@ def _records(
     return records
 
 
-def find_example(ws: Workspace, project: str, ref: str) -> int:
+def find_example(
+    ws: Workspace, project: str, ref: str, *, listed_by: str = "labelbot disagreements"
+) -> int:
     """The internal id of the example ``ref`` names: the ``id`` an export shows (the id it was
-    imported with, else its internal number), or ``#N``, the internal number that `labelbot
-    disagreements` shows. NotFoundError when none does; InvalidInputError when ``ref`` is one
+    imported with, else its internal number), or ``#N``, the internal number that the caller's
+    listing, the command ``listed_by`` (`labelbot disagreements`, `labelbot flags NAME`), shows.
+    NotFoundError when none does, naming that command; InvalidInputError when ``ref`` is one
     example's imported id and another's internal number (``#N`` then says which)."""
     text = ref.strip()
     number = text.removeprefix("#")
@@ -221,7 +224,7 @@ def find_example(ws: Workspace, project: str, ref: str) -> int:
     if not named:
         raise NotFoundError(
             f"no example {text!r} in project {project!r}: give the id an export shows, or the "
-            "#number `labelbot disagreements` shows"
+            f"#number `{listed_by}` shows"
         )
     if len(named) > 1:
         choices = ", ".join(f"#{i}" for i in sorted(named))

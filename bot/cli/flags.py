@@ -7,6 +7,7 @@ example back (unless it has a label by then).
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Annotated
 
 import typer
@@ -94,7 +95,7 @@ def flags_cmd(
     from engine.exporting import find_example
 
     name, ref = rest
-    example_id = find_example(ws, name, ref)
+    example_id = find_example(ws, name, ref, listed_by=f"labelbot flags {shlex.quote(name)}")
     done = flags.resolve_flags(ws, project=name, example_id=example_id, actor=actor or login_name())
     then = (
         "it is back in the queue"

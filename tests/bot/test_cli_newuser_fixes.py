@@ -96,3 +96,24 @@ def test_the_settings_shortest_poll_is_the_workers() -> None:
         Settings(scheduler_poll_seconds=0.09)
     refused = CliRunner().invoke(app, ["worker", "--poll-seconds", "0.09"])
     assert refused.exit_code == 2 and "at least 0.1" in refused.output, refused.output
+
+
+def test_flags_resolve_of_an_unknown_example_points_at_the_flags_listing(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    cli_env,  # noqa: F811
+) -> None:
+    """It said "or the #number `labelbot disagreements` shows" (adjudicate's listing)."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["project", "create", "tickets", "--labels", "a,b"]).exit_code == 0
+    data = tmp_path / "in.csv"
+    data.write_text("text\nhello there\n", encoding="utf-8")
+    assert runner.invoke(app, ["import", "tickets", str(data)]).exit_code == 0
+    result = runner.invoke(app, ["flags", "resolve", "tickets", "T9999"])
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    assert "or the #number `labelbot flags tickets` shows" in said, said
+    assert "disagreements" not in said
+    # adjudicate's numbers still come from `labelbot disagreements`
+    result = runner.invoke(app, ["adjudicate", "tickets", "T9999", "a"])
+    assert result.exit_code == 3, result.output
+    assert "or the #number `labelbot disagreements` shows" in " ".join(result.output.split())
