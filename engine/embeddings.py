@@ -129,6 +129,11 @@ class EmbeddingCache:
         self._refresh()
         return len(self._index)
 
+    def vector_dim(self) -> int | None:
+        """The size of the cached vectors (None while there are none)."""
+        self._refresh()
+        return self.dim
+
     def _refresh(self) -> None:
         """Load shards written since the last call (by this or another process)."""
         if not self.directory.is_dir():

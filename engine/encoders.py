@@ -8,10 +8,13 @@ with ONNX Runtime (see bench/encoder_precision.py for the accuracy check that ju
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import importlib.util
 import logging
 import os
 import re
+import sys
 import tempfile
 import threading
 import warnings
@@ -49,8 +52,15 @@ Vectors = npt.NDArray[np.float32]
 class Encoder(Protocol):
     """Turns texts into L2-normalised float32 vectors."""
 
-    name: str  # stable id used as the embedding-cache key; includes the precision ("x@int8")
-    dim: int
+    @property
+    def name(self) -> str:
+        """Stable id used as the embedding-cache key; includes the precision ("x@int8")."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """The length of a vector."""
+        ...
 
     def encode(
         self,
@@ -84,21 +94,100 @@ def get_encoder(
     # and the second's lazy `from transformers import ...` can run while the first is still
     # initialising the package (ImportError on the first concurrent requests after a start).
     with _LOADING:
-        name = name or DEFAULT_ENCODER
-        device = device or _default_device()
-        precision = precision or default_precision(device)
-        if precision not in PRECISIONS:
-            raise InvalidInputError(
-                f"unknown precision {precision!r}; expected one of {PRECISIONS}"
-            )
-        if precision == "int8" and device != "cpu":
-            raise InvalidInputError(f"precision 'int8' runs on CPU only, not on device {device!r}")
-        return _load_encoder(name, device, precision)
+        return _load_encoder(*encoder_config(name, device=device, precision=precision))
+
+
+class LazyEncoder:
+    """The encoder :func:`get_encoder` gives for these arguments, built when it first encodes.
+
+    Its ``name`` (the embedding cache's) is worked out from the configuration alone, and its
+    ``dim`` from ``known_dim`` (e.g. the cache's vectors) while that knows it: a command whose
+    texts are all cached (a taxonomy change re-scoring the queue, an import of known rows)
+    never loads the model, which took ~20 s and ~450 MB (transformers, ONNX Runtime)."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        device: str | None = None,
+        precision: str | None = None,
+        known_dim: Callable[[], int | None] | None = None,
+    ) -> None:
+        with _LOADING:  # PyTorch may be imported to pick the device: as get_encoder does
+            self._config = encoder_config(name, device=device, precision=precision)
+        self._name = encoder_name(_model_id(self._config[0]), self._config[2])
+        self._known_dim = known_dim
+        self._encoder: Encoder | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        if self._encoder is None and self._known_dim is not None:
+            known = self._known_dim()
+            if known is not None:
+                return known
+        return self.load().dim
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    def load(self) -> Encoder:
+        """The real encoder (built now if it was not)."""
+        if self._encoder is None:
+            name, device, precision = self._config
+            encoder = get_encoder(name, device=device, precision=precision)
+            if encoder.name != self._name:  # the cache would split in two: never silently
+                raise ConfigurationError(
+                    f"encoder {name!r} loaded as {encoder.name!r}, not {self._name!r} as "
+                    "its configuration says"
+                )
+            self._encoder = encoder
+        return self._encoder
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> Vectors:
+        return self.load().encode(texts, batch_size=batch_size, progress=progress)
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._encoder is not None else "not loaded"
+        return f"LazyEncoder(name={self._name!r}, {state})"
+
+
+def encoder_config(
+    name: str | None = None, *, device: str | None = None, precision: str | None = None
+) -> tuple[str, str, str]:
+    """(name, device, precision) that :func:`get_encoder` loads for these arguments, defaults
+    filled in and checked, without loading anything."""
+    name = name or DEFAULT_ENCODER
+    device = device or _default_device()
+    precision = precision or default_precision(device)
+    if precision not in PRECISIONS:
+        raise InvalidInputError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if precision == "int8" and device != "cpu":
+        raise InvalidInputError(f"precision 'int8' runs on CPU only, not on device {device!r}")
+    return name, device, precision
+
+
+def encoder_name(model_id: str, precision: str) -> str:
+    """The name (embedding-cache key) of model ``model_id`` run at ``precision``."""
+    return f"{model_id}@int8" if precision == "int8" else model_id
 
 
 def default_precision(device: str) -> str:
-    """int8 on CPU if ONNX Runtime is installed (within 0.5 points of fp32 accuracy), else fp32."""
-    if device == "cpu" and _onnx_available():
+    """int8 on CPU if ONNX Runtime is installed (within 0.5 points of fp32 accuracy), else fp32.
+
+    Whether it is installed is looked up, not imported (importing onnx alone takes seconds):
+    the precision names the embedding cache, which is read without loading the model."""
+    if device == "cpu" and _onnx_installed():
         return "int8"
     return "fp32"
 
@@ -112,9 +201,30 @@ def _load_encoder(name: str, device: str, precision: str) -> Encoder:
 
 
 def _default_device() -> str:
+    """Return "cuda" when PyTorch sees a GPU, else "cpu". PyTorch (seconds to import) is asked only
+    when it is imported already or a GPU could be there: on Linux without a GPU driver's device
+    files it could only answer "cpu"."""
+    if "torch" not in sys.modules and not _gpu_possible():
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# What a GPU's driver puts in place on Linux (NVIDIA, AMD ROCm, WSL 2), in a container too
+_GPU_FILES = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+
+
+def _gpu_possible() -> bool:
+    """False only where no GPU can be: Linux without any GPU driver's files (elsewhere, or
+    with any of them, PyTorch is asked)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(path) for path in _GPU_FILES) or bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def _onnx_installed() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 
 
 def _onnx_available() -> bool:
@@ -132,11 +242,21 @@ def _resolve(name: str) -> tuple[str, str]:
         return name, str(MODELS[name]())
     path = Path(name).expanduser()
     if path.is_dir():
+        return _model_id(name), str(path.resolve())
+    return _model_id(name), name
+
+
+def _model_id(name: str) -> str:
+    """The stable id of a registered name, a model directory or a hub id, worked out without
+    loading (or locating) the model."""
+    if name in MODELS:
+        return name
+    path = Path(name).expanduser()
+    if path.is_dir():
         # The directory name alone could collide ("model"), so a hash of the location is added.
-        resolved = str(path.resolve())
-        digest = hashlib.sha256(resolved.encode()).hexdigest()[:8]
-        return f"{_slug(path.name)}-{digest}", resolved
-    return _slug(name.replace("/", "--")), name
+        digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+        return f"{_slug(path.name)}-{digest}"
+    return _slug(name.replace("/", "--"))
 
 
 def _slug(text: str) -> str:
@@ -280,7 +400,7 @@ class TorchEncoder(_BaseEncoder):
         super().__init__(_load_tokenizer(source))
         self._model = _load_model(source).to(device)
         self._device = device
-        self.name = model_id
+        self.name = encoder_name(model_id, "fp32")
         self.dim = int(self._model.config.hidden_size)
 
     def _embed_batch(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Vectors:
@@ -314,7 +434,7 @@ class OnnxEncoder(_BaseEncoder):
         import onnxruntime
 
         super().__init__(_load_tokenizer(source))
-        self.name = f"{model_id}@int8"
+        self.name = encoder_name(model_id, "int8")
         self._workers = _cpu_count() if alone else 0
         options = onnxruntime.SessionOptions()
         if alone:

@@ -825,7 +825,7 @@ def _next_batch(
     counts = np.bincount(pool.y[lab], minlength=len(pool.classes))
     extra: dict[str, Any] = {}
     if pool.label_texts and len(lab) and (counts == 0).any():
-        extra["label_vectors"] = ws.embed(pool.label_texts)
+        extra["label_vectors"] = _label_vectors(ws, pool.label_texts, counts == 0)
     picked, for_label = strategy.select_explained(
         probs=probs, candidates=candidates, n=n, embeddings=pool.X, rng=rng, labeled_idx=lab,
         labeled_y=pool.y[lab], n_classes=len(pool.classes), **extra,
@@ -837,6 +837,18 @@ def _next_batch(
         for c in for_label.tolist()
     ]
     return picked, reasons
+
+
+def _label_vectors(ws: Workspace, texts: list[str], searched: np.ndarray) -> np.ndarray:
+    """The vectors of the label texts marked ``searched`` (the labels with no example yet),
+    zero rows for the others: only a label with no example is searched from its name
+    (rare.RareClassBoost), so a labeled one's text -- a renamed label's new name -- is not
+    embedded (which loaded the encoder, ~20 s, to re-score the queue after a rename)."""
+    rows = np.flatnonzero(searched)
+    vectors = ws.embed([texts[i] for i in rows])
+    out = np.zeros((len(texts), vectors.shape[1]), dtype=vectors.dtype)
+    out[rows] = vectors
+    return out
 
 
 def _quality(run: ModelRun) -> tuple[float, float, int]:

@@ -169,11 +169,17 @@ class Workspace:
 
     @property
     def encoder(self) -> Encoder:
+        """The configured encoder (LABELBOT_ENCODER). Its model is loaded only when a text is
+        not in the embedding cache: its name and size are known without it."""
         if self._encoder is None:
-            from engine.encoders import get_encoder
+            from engine.encoders import LazyEncoder
 
-            self._encoder = get_encoder(self.settings.encoder)
+            self._encoder = LazyEncoder(self.settings.encoder, known_dim=self._cached_dim)
         return self._encoder
+
+    def _cached_dim(self) -> int | None:
+        """The size of the vectors in the embedding cache (None while it holds none)."""
+        return self.cache.vector_dim()
 
     @property
     def cache(self) -> EmbeddingCache:
