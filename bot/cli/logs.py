@@ -18,6 +18,9 @@ environment by itself as well.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SKIPPED = "maximum number of running instances"
@@ -62,3 +65,28 @@ def configure_logging(level: str | int = logging.INFO) -> None:
 def _add_filter(logger: logging.Logger, kind: type[logging.Filter]) -> None:
     if not any(isinstance(f, kind) for f in logger.filters):
         logger.addFilter(kind())
+
+
+class _FromThread(logging.Filter):
+    """Drop the records one thread logs."""
+
+    def __init__(self, thread: int) -> None:
+        super().__init__()
+        self.thread = thread
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread
+
+
+@contextmanager
+def muted(logger: logging.Logger) -> Iterator[None]:
+    """What this thread logs to ``logger`` dropped while the block runs (other threads' records
+    kept): for a call whose failure labelbot says itself, in one line of its own. serve's start-up
+    Slack check: slack_sdk logs "ERROR slack_sdk.web.base_client: Failed to send a request to
+    Slack API server: ..." before labelbot's warning says the same."""
+    drop = _FromThread(threading.get_ident())
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)

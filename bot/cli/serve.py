@@ -298,13 +298,16 @@ def check_slack(services: Services) -> None:
     Slack, and the outbox keeps messages until the token works."""
     from slack_sdk.errors import SlackApiError
 
+    from bot.cli.logs import muted
     from bot.delivery import CONNECTION_ERRORS, single_try
     from bot.slack_errors import SCOPE_FIX, error_code, is_auth_error, missing_scopes
 
     client = single_try(services.client, timeout=SLACK_CHECK_TIMEOUT_S)
     try:
-        # https://docs.slack.dev/reference/methods/auth.test
-        answer = client.auth_test()
+        # https://docs.slack.dev/reference/methods/auth.test; slack_sdk's own ERROR line for an
+        # unreachable Slack is muted: the warning below says it in one line
+        with muted(client.logger):
+            answer = client.auth_test()
     except SlackApiError as exc:
         code = error_code(exc) or f"HTTP {exc.response.status_code}"
         if is_auth_error(exc):  # the client's TokenWatch has logged it, with TOKEN_ADVICE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
+from tests.bot.test_operator_mistakes import env, serve  # noqa: F401  (env: the fixture)
+from tests.fakes.slack_api import FakeSlackAPI
 
 
 def test_importing_an_excel_workbook_says_what_it_is(tmp_path: Path, cli_env) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
@@ -117,3 +120,26 @@ def test_flags_resolve_of_an_unknown_example_points_at_the_flags_listing(  # typ
     result = runner.invoke(app, ["adjudicate", "tickets", "T9999", "a"])
     assert result.exit_code == 3, result.output
     assert "or the #number `labelbot disagreements` shows" in " ".join(result.output.split())
+
+
+def test_slack_out_of_reach_at_serve_start_is_one_line(  # type: ignore[no-untyped-def]
+    env,  # noqa: F811
+    slack_api: FakeSlackAPI,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """slack_sdk logged "ERROR slack_sdk.web.base_client: Failed to send a request to Slack API
+    server: ..." before labelbot's own warning (README promises one line)."""
+    caplog.set_level(logging.DEBUG)
+    url = slack_api.api_url
+    slack_api.stop()
+    env.setenv("SLACK_API_URL", url)
+    result, _ = serve(env)
+    assert result.exit_code == 0, result.output
+    assert f"warning: Slack's Web API at {url} did not answer" in result.output
+    failed = [r for r in caplog.records if "Failed to send a request" in r.getMessage()]
+    assert failed == []
+    # muted only around the check: slack_sdk's logger is as it was
+    client_logger = logging.getLogger("slack_sdk.web.base_client")
+    assert client_logger.filters == []
+    client_logger.error("Failed to send a request to Slack API server: later")
+    assert caplog.records[-1].getMessage().endswith(": later")
