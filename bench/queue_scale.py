@@ -83,33 +83,10 @@ def former_next_free_example(session: Any, project_id: int, annotator: str, *,
 
 
 def former_count_free_examples(session: Any, project_id: int) -> int:
-    """The queue left as counted until 2026-12-04: the project's examples less the union of its
-    labeled and flagged ones, both counted anew on every delivery."""
-    from sqlalchemy import func, union
-    from sqlmodel import col, select
+    """The queue left as counted until 2026-12-04 (the test's reference, the same code)."""
+    from tests.storage.test_queue_left import former_count
 
-    from storage.models import Annotation, Example, Flag
-    from storage.repositories.taxonomy import counting_label_ids, relabel_despite_votes
-
-    waiting = relabel_despite_votes(session=session, project_id=project_id)
-    labeled = (
-        select(Annotation.example_id)
-        .join(Example, col(Example.id) == Annotation.example_id)
-        .where(
-            Example.project_id == project_id,
-            col(Annotation.retracted_at).is_(None),
-            col(Annotation.label_id).in_(counting_label_ids(project_id)),
-            col(Annotation.example_id).not_in(waiting),
-        )
-    )
-    flagged = (
-        select(Flag.example_id)
-        .join(Example, col(Example.id) == Flag.example_id)
-        .where(Example.project_id == project_id, col(Flag.resolved_at).is_(None))
-    )
-    done = select(func.count()).select_from(union(labeled, flagged).subquery())
-    total = select(func.count()).select_from(Example).where(Example.project_id == project_id)
-    return int(session.exec(total).one()) - int(session.exec(done).one())
+    return former_count(session, project_id)
 
 
 def queue_left_counts(ws: Any, k: int) -> dict[str, list[float]]:

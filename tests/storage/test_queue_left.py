@@ -31,9 +31,10 @@ from storage.repositories.taxonomy import counting_label_ids, relabel_despite_vo
 EXPERTS = ["ana", "bob", "cy"]
 
 
-def _former_count(session: Session, project_id: int) -> int:
-    """count_free_examples until 2026-12-04, as the reference: the project's examples less the
-    union of its labeled (relabels aside) and flagged ones, counted anew on every call."""
+def former_count(session: Session, project_id: int) -> int:
+    """count_free_examples until 2026-12-04, as the reference (bench/queue_scale.py's too): the
+    project's examples less the union of its labeled (relabels aside) and flagged ones, counted
+    anew on every call."""
     waiting = relabel_despite_votes(session=session, project_id=project_id)
     labeled = (
         select(Annotation.example_id)
@@ -75,7 +76,7 @@ def _counts(ws: Workspace) -> tuple[int, int, int]:
         pid = projects_repo.get_project(session=session, name="p").id
         assert pid is not None
         now = assignments.count_free_examples(session=session, project_id=pid)
-        return now, _former_count(session, pid), _by_example(session, pid)
+        return now, former_count(session, pid), _by_example(session, pid)
 
 
 def _import(ws: Workspace, tmp_path: Path, first: int, n: int) -> None:
