@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -113,6 +114,36 @@ def slack_settings(url: str, api_url: str, data_dir: Path, **extra: object) -> S
         LABELBOT_OUTBOX_INTERVAL=0,
         **extra,
     )
+
+
+def taxonomy_form(
+    user: str,
+    op: str,
+    *,
+    label_ids: list[str] | tuple[str, ...] = (),
+    names: str | None = None,
+    description: str | None = None,
+    reason: str | None = None,
+    private_metadata: str | None = None,
+) -> dict[str, object]:
+    """The `/label taxonomy` form submitted by ``user`` with change ``op`` (add, rename, merge,
+    ...) on the labels ``label_ids``: the form of project PROJECT unless ``private_metadata``
+    (the opened view's) says otherwise."""
+    from bot import ids
+    from tests.fakes import payloads
+
+    def field(value: object) -> dict[str, object]:
+        return {ids.TAXONOMY_INPUT: value}
+
+    values = {
+        ids.TAXONOMY_OPERATION_BLOCK: field({"selected_option": {"value": op}}),
+        ids.TAXONOMY_LABELS_BLOCK: field({"selected_options": [{"value": i} for i in label_ids]}),
+        ids.TAXONOMY_NAMES_BLOCK: field({"value": names}),
+        ids.TAXONOMY_DESCRIPTION_BLOCK: field({"value": description}),
+        ids.TAXONOMY_REASON_BLOCK: field({"value": reason}),
+    }
+    metadata = private_metadata or json.dumps({"project": PROJECT})
+    return payloads.view_submission(user, ids.TAXONOMY_MODAL, values, private_metadata=metadata)
 
 
 @pytest.fixture

@@ -4,14 +4,10 @@ anyone else's answer a few minutes. The checker's clock is moved on, not waited 
 
 from __future__ import annotations
 
-import json
-
 import httpx
 
-from bot import ids
 from engine import projects
-from tests.bot.conftest import PROJECT, Bot
-from tests.fakes import payloads
+from tests.bot.conftest import PROJECT, Bot, taxonomy_form
 from tests.fakes.signing import signed_interactivity
 
 ADMIN, MEMBER = "U0WSADMIN", "U0MEMBER"
@@ -29,16 +25,7 @@ class Clock:
 
 def _add_label(bot: Bot, name: str, user: str) -> httpx.Response:
     """Submit the taxonomy form with "add ``name``" (project admins only)."""
-    values = {
-        ids.TAXONOMY_OPERATION_BLOCK: {ids.TAXONOMY_INPUT: {"selected_option": {"value": "add"}}},
-        ids.TAXONOMY_LABELS_BLOCK: {ids.TAXONOMY_INPUT: {"selected_options": []}},
-        ids.TAXONOMY_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": name}},
-        ids.TAXONOMY_DESCRIPTION_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-        ids.TAXONOMY_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-    }
-    body = payloads.view_submission(
-        user, ids.TAXONOMY_MODAL, values, private_metadata=json.dumps({"project": PROJECT})
-    )
+    body = taxonomy_form(user, "add", names=name)
     answer = bot.slack.post(signed_interactivity(bot.slack.secret, body))
     bot.settle()
     return answer

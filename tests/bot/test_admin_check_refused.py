@@ -5,15 +5,13 @@ passing refusal (a rate limit) still says to try again."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from bot import ids
 from engine import projects
-from tests.bot.conftest import PROJECT, Bot
-from tests.fakes import payloads
+from tests.bot.conftest import PROJECT, Bot, taxonomy_form
 from tests.fakes.signing import signed_interactivity
 
 ADMIN = "U0WSADMIN"
@@ -23,16 +21,7 @@ ADVICE = "labelbot project set NAME --admins"
 
 def _submit_add(bot: Bot, name: str) -> str:
     """Submit the taxonomy form with "add ``name``": the error shown on the form."""
-    values = {
-        ids.TAXONOMY_OPERATION_BLOCK: {ids.TAXONOMY_INPUT: {"selected_option": {"value": "add"}}},
-        ids.TAXONOMY_LABELS_BLOCK: {ids.TAXONOMY_INPUT: {"selected_options": []}},
-        ids.TAXONOMY_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": name}},
-        ids.TAXONOMY_DESCRIPTION_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-        ids.TAXONOMY_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-    }
-    body = payloads.view_submission(
-        ADMIN, ids.TAXONOMY_MODAL, values, private_metadata=json.dumps({"project": PROJECT})
-    )
+    body = taxonomy_form(ADMIN, "add", names=name)
     answer: dict[str, Any] = bot.slack.post(signed_interactivity(bot.slack.secret, body)).json()
     bot.settle()
     assert answer["response_action"] == "errors", answer

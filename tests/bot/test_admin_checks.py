@@ -5,7 +5,6 @@ a member of the installing workspace counts as its admin."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -13,8 +12,7 @@ import httpx
 
 from bot import ids
 from engine import projects
-from tests.bot.conftest import PROJECT, Bot
-from tests.fakes import payloads
+from tests.bot.conftest import PROJECT, Bot, taxonomy_form
 from tests.fakes.signing import signed_interactivity
 
 ADMIN, OUTSIDER = "U0ADMIN", "U0OUTSIDER"
@@ -28,16 +26,7 @@ ANSWERED_WITHIN = 5.0
 
 def _add_label(bot: Bot, name: str, user: str = ADMIN) -> tuple[httpx.Response, float]:
     """Submit the taxonomy form with "add ``name``"; the answer and how long it took."""
-    values = {
-        ids.TAXONOMY_OPERATION_BLOCK: {ids.TAXONOMY_INPUT: {"selected_option": {"value": "add"}}},
-        ids.TAXONOMY_LABELS_BLOCK: {ids.TAXONOMY_INPUT: {"selected_options": []}},
-        ids.TAXONOMY_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": name}},
-        ids.TAXONOMY_DESCRIPTION_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-        ids.TAXONOMY_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
-    }
-    body = payloads.view_submission(
-        user, ids.TAXONOMY_MODAL, values, private_metadata=json.dumps({"project": PROJECT})
-    )
+    body = taxonomy_form(user, "add", names=name)
     started = time.perf_counter()
     response = bot.slack.post(signed_interactivity(bot.slack.secret, body))
     return response, time.perf_counter() - started

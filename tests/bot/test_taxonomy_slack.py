@@ -12,8 +12,7 @@ import httpx
 
 from bot import ids
 from engine import projects, taxonomy
-from tests.bot.conftest import CHANNEL, PROJECT, Bot, true_label
-from tests.fakes import payloads
+from tests.bot.conftest import CHANNEL, PROJECT, Bot, taxonomy_form, true_label
 from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_client import choices, example_id
 
@@ -37,16 +36,14 @@ def _submit(
     user: str = ADMIN,
 ) -> httpx.Response:
     ids_by_name = {lb.name: str(lb.id) for lb in projects.list_labels(bot.ws, project=PROJECT)}
-    values = {
-        ids.TAXONOMY_OPERATION_BLOCK: {ids.TAXONOMY_INPUT: {"selected_option": {"value": op}}},
-        ids.TAXONOMY_LABELS_BLOCK: {ids.TAXONOMY_INPUT: {
-            "selected_options": [{"value": ids_by_name[n]} for n in labels]}},
-        ids.TAXONOMY_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": names or None}},
-        ids.TAXONOMY_DESCRIPTION_BLOCK: {ids.TAXONOMY_INPUT: {"value": description or None}},
-        ids.TAXONOMY_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": "from the test"}},
-    }  # fmt: skip
-    body = payloads.view_submission(
-        user, ids.TAXONOMY_MODAL, values, private_metadata=view["private_metadata"]
+    body = taxonomy_form(
+        user,
+        op,
+        label_ids=[ids_by_name[n] for n in labels],
+        names=names or None,
+        description=description or None,
+        reason="from the test",
+        private_metadata=view["private_metadata"],
     )
     response = bot.slack.post(signed_interactivity(bot.slack.secret, body))
     bot.settle()
