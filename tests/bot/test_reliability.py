@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -106,7 +107,9 @@ def test_an_outbox_send_is_one_call_and_leaves_retrying_to_the_outbox(
     assert messaging.outbox_size(bot.ws) == 1  # still pending, tried again after its backoff
     assert bot.services.courier.flush() == 0  # not due yet
     now += messaging.backoff(1)
-    assert bot.services.courier.flush() == 1  # due after its backoff: sent by the outbox
+    assert bot.services.courier.flush() == 0  # nor after its backoff: Slack asked for 30 s
+    now += timedelta(seconds=30) - messaging.backoff(1)
+    assert bot.services.courier.flush() == 1  # due after the Retry-After: sent by the outbox
     assert len(bot.api.calls("chat.postMessage")) == 2 and messaging.outbox_size(bot.ws) == 0
 
 
