@@ -179,13 +179,12 @@ def _remove_files(
     ws: Workspace, name: str, project_id: int, artifacts: tuple[str, ...]
 ) -> tuple[list[Path], list[str]]:
     """Remove a deleted project's files: (those removed, those that could not be, with why)."""
-    data_dir = ws.settings.data_dir
     doomed = [ws.settings.artifact_file(stored) for stored in artifacts]
     model_dir = ws.settings.models_root / name
     own_dir = name not in ("", ".", "..") and "/" not in name and "\\" not in name
     if own_dir and model_dir.is_dir():  # the runs' files, pruned ones' leftovers, temporary files
         doomed += sorted(p for p in model_dir.rglob("*") if not p.is_dir())
-    graphs = data_dir / "graphs"
+    graphs = ws.settings.graphs_root  # data_dir/graphs, or a demo's own folder
     if graphs.is_dir():  # engine.pool_graph: one per encoder, and a save's temporary file
         for pattern in (f"project-{project_id}.npz", f".project-{project_id}.npz.*.tmp"):
             doomed += sorted(graphs.rglob(pattern))
