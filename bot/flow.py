@@ -813,7 +813,10 @@ def thread_reply(
     services: Services, *, channel: str, thread_ts: str, ts: str, user: str, text: str
 ) -> bool:
     """Keep a reply in a discussion thread as a comment on its example (once per message),
-    dated when it was written (its ts): Slack may deliver a thread's replies out of order."""
+    dated when it was written (its ts): Slack may deliver a thread's replies out of order.
+    Not a guest account's in a thread of a project closed to guests (:func:`_closed_to`)."""
+    if _closed_to(services, user=user, channel=channel, thread_ts=thread_ts):
+        return False
     try:
         written = slack_time(ts)
     except ValueError:  # not a Slack ts: dated on arrival
@@ -828,6 +831,41 @@ def thread_reply(
         written_at=written,
     )
     return stored is not None
+
+
+# Every kind of thread whose replies are kept: the Discuss thread in the project channel and
+# the one under the expert's DM, a disagreement's, a flag's.
+REPLY_THREADS = (discussions.TEAM, discussions.DM, discussions.DISPUTE, discussions.FLAGGED)
+
+
+def _closed_to(services: Services, *, user: str, channel: str, thread_ts: str) -> bool:
+    """Whether ``user`` is a guest account (or Slack does not say) replying in a thread of a
+    project closed to guests: their reply is not kept, so it is no comment, no discussion in
+    the exports. Nothing tells them (a note per reply would follow every message they write in
+    the thread); they see the thread's root in the channel anyway, and labelbot's answers
+    elsewhere name no such project. users.info is asked only while some project is closed to
+    guests (its answers kept a few minutes), the threads read only for a guest."""
+    known = projects.list_projects(services.ws)
+    closed = [p.name for p in known if not project_settings.guests_allowed(p)]
+    if not closed or not user:
+        return False
+    try:
+        if not is_guest(services, user):
+            return False
+        unknown = False
+    except GuestRefused:  # fail closed, but only in the threads of projects closed to guests
+        unknown = True
+    where = (channel, thread_ts)
+    for project in closed:
+        for kind in REPLY_THREADS:
+            found = discussions.project_threads(services.ws, project=project, kind=kind)
+            if any((t.channel, t.thread_ts) == where for t in found):
+                why = "Slack did not say whether they are a guest" if unknown else "a guest"
+                log.log(logging.WARNING if unknown else logging.INFO,
+                        "a reply of %s in thread %s/%s of %s (closed to guests) not kept: %s",
+                        user, channel, thread_ts, project, why)  # fmt: skip
+                return True
+    return False
 
 
 def reply_edited(

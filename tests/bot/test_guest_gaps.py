@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import project_settings, projects, training
-from tests.bot.conftest import Bot
+from bot import ids
+from bot.scheduling import flag_poster
+from engine import exporting, labeling, project_settings, projects, training
+from tests.bot.conftest import CHANNEL, PROJECT, Bot
+from tests.fakes import payloads
 
 GUEST, MEMBER, EXPERT = "U0GUEST", "U0MEMBER", "U0EXPERT"
 HR, PRIVATE = "hr_cases", "G0PRIVATE"
@@ -74,3 +77,61 @@ def test_an_admins_verb_names_no_closed_project_to_a_guest(bot: Bot) -> None:
     _open(bot, HR)
     said = _said(bot, GUEST, "settings retrain_every=5")
     assert "Only project admins can change settings" in said and HR in said
+
+
+def _comments(bot: Bot, example: int) -> list[tuple[str, str]]:
+    record = next(r for r in exporting.export_records(bot.ws, PROJECT) if r["id"] == str(example))
+    return [(c["author"], c["text"]) for c in record["comments"]]
+
+
+def _reply(bot: Bot, user: str, text: str, thread_ts: str, ts: str) -> None:
+    bot.slack.event(payloads.message_event(CHANNEL, user, text, ts, thread_ts=thread_ts))
+    bot.settle()
+
+
+def test_a_guests_thread_replies_are_not_kept(bot: Bot, bank: dict[str, str]) -> None:
+    """A flag's thread and a Discuss thread in the project channel: the guest's replies are
+    no comments (nor in the exports), and nothing is posted to them; a member's are kept."""
+    bot.api.add_user(GUEST, is_restricted=True)
+    task = labeling.next_task(bot.ws, project=PROJECT, annotator=EXPERT)
+    assert task is not None
+    labeling.flag(bot.ws, project=PROJECT, example_id=task.example_id, annotator=EXPERT,
+                  reason="not English")  # fmt: skip
+    assert flag_poster(bot.services)() == 1
+    (flag_root,) = bot.api.messages(CHANNEL)
+    bot.slack.command(MEMBER)
+    bot.settle()
+    (waiting,) = bot.slack.open_examples(MEMBER)
+    bot.slack.click(MEMBER, waiting, ids.DISCUSS)
+    bot.settle()
+    discussed = _example(waiting)
+    discuss_root = bot.api.messages(CHANNEL)[-1]
+    assert discuss_root["ts"] != flag_root["ts"]
+    posts = len(bot.api.calls("chat.postMessage")) + len(bot.api.calls("chat.postEphemeral"))
+
+    _reply(bot, GUEST, "It is Spanish, I can tell", flag_root["ts"], "1700000000.000100")
+    _reply(bot, GUEST, "I know this customer", discuss_root["ts"], "1700000000.000200")
+    _reply(bot, MEMBER, "Spanish indeed", flag_root["ts"], "1700000000.000300")
+    assert _comments(bot, task.example_id) == [(MEMBER, "Spanish indeed")]
+    assert _comments(bot, discussed) == []
+    assert len(bot.api.calls("chat.postMessage")) + len(bot.api.calls("chat.postEphemeral")) == (
+        posts
+    )
+
+    # Slack not saying whether an unknown user is a guest: not kept either (fails closed)
+    bot.api.fail_next("users.info", status=500)
+    _reply(bot, "U0NEWCOMER", "who knows", flag_root["ts"], "1700000000.000400")
+    assert len(_comments(bot, task.example_id)) == 1
+
+    # once the project is open to guests, theirs are kept as anyone's
+    _open(bot, PROJECT)
+    _reply(bot, GUEST, "Catalan, actually", flag_root["ts"], "1700000000.000500")
+    assert (GUEST, "Catalan, actually") in _comments(bot, task.example_id)
+
+
+def _example(message: dict[str, object]) -> int:
+    from tests.fakes.slack_client import example_id
+
+    found = example_id(message)
+    assert found is not None
+    return found
