@@ -13,6 +13,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from bot import flow
 from bot.admin import straight_punctuation
 from bot.services import Services
 from bot.slack_text import escape
@@ -128,9 +129,12 @@ def command(services: Services, *, user: str, verb: str, args: str) -> str:
 
 def _work_for(services: Services, user: str) -> tuple[str, int] | None:
     """The project with the most examples waiting for ``user``, among those they label (else
-    all): waiting for a label, less those they skipped (never sent to them again)."""
-    mine = progress.projects_labeled_by(services.ws, annotator=user)
-    names = mine or [p.name for p in projects.list_projects(services.ws)]
+    all): waiting for a label, less those they skipped (never sent to them again). Only those
+    open to them: a guest account's nudge names no project closed to guests (flow.open_to;
+    GuestRefused when Slack does not say who is one)."""
+    known = [p.name for p in flow.open_to(services, user, projects.list_projects(services.ws))]
+    mine = [n for n in progress.projects_labeled_by(services.ws, annotator=user) if n in known]
+    names = mine or known
     waiting = [(n, _waiting_for(services, n, user)) for n in names]
     waiting = [(n, q) for n, q in waiting if q > 0]
     return max(waiting, key=lambda nq: nq[1]) if waiting else None
@@ -145,7 +149,11 @@ def send_nudges(services: Services, *, now: datetime | None = None) -> int:
     """The scheduler job: nudge those whose time has come and who have work; how many."""
     sent = 0
     for user in rhythm.due_nudges(services.ws, now=now):
-        work = _work_for(services, user)
+        try:
+            work = _work_for(services, user)
+        except flow.GuestRefused as exc:  # users.info unanswered: the next users' would be too
+            log.warning("nudges stopped after %d sent: %s", sent, exc)
+            break
         if work is None:
             continue  # sent only when there is work
         if not rhythm.claim_unsolicited(services.ws, user=user, now=now):

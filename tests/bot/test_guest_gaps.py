@@ -7,11 +7,13 @@ on another expert's DM. bot.flow.open_to says which projects are a user's."""
 from __future__ import annotations
 
 import csv
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot import ids
+from bot import ids, rhythm_flow
 from bot.scheduling import flag_poster
 from engine import exporting, labeling, project_settings, projects, training
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
@@ -135,3 +137,30 @@ def _example(message: dict[str, object]) -> int:
     found = example_id(message)
     assert found is not None
     return found
+
+
+def _nudges(bot: Bot, user: str) -> list[dict[str, object]]:
+    return [m for m in bot.slack.dm(user) if "waiting for you" in str(m.get("text", ""))]
+
+
+def test_a_nudge_names_only_projects_open_to_the_user(
+    bot: Bot, bank: dict[str, str], tmp_path: Path
+) -> None:
+    """`bank` (150 examples waiting) is closed to guests, `handbook` (2) open: a guest who
+    labeled nothing is nudged about `handbook`; with nothing open to them, not at all."""
+    projects.create_project(bot.ws, name=OPEN, labels=["a", "b"])
+    _import(bot, OPEN, ["How do I book leave?", "Where is the pay slip?"], tmp_path)
+    _open(bot, OPEN)
+    bot.api.add_user(GUEST, is_restricted=True)
+    for user in (GUEST, MEMBER):
+        assert "I'll nudge you at 09:30" in _said(bot, user, "nudge 09:30")
+
+    assert rhythm_flow.send_nudges(bot.services, now=datetime(2026, 11, 25, 10, tzinfo=UTC)) == 2
+    (nudge,) = _nudges(bot, GUEST)
+    assert f"*{OPEN}*" in str(nudge["text"]) and PROJECT not in json.dumps(nudge)
+    (nudge,) = _nudges(bot, MEMBER)
+    assert f"*{PROJECT}*" in str(nudge["text"])  # a member: the most work waits there
+
+    _open(bot, OPEN, "deny")
+    assert rhythm_flow.send_nudges(bot.services, now=datetime(2026, 11, 26, 10, tzinfo=UTC)) == 1
+    assert len(_nudges(bot, GUEST)) == 1 and len(_nudges(bot, MEMBER)) == 2
