@@ -72,20 +72,29 @@ def _where(body: dict[str, Any]) -> dict[str, str]:
 
 
 NOT_IN_A_DM = (
-    "This button belongs in your direct messages with labelbot, and this click came from "
+    "This button belongs in your own direct messages with labelbot, and this click came from "
     "elsewhere: nothing was changed."
 )
 
 
-def _in_dm(body: dict[str, Any], respond: Respond) -> dict[str, str] | None:
-    """:func:`_where` of a click on a button labelbot only posts in a DM (a batch's summary);
-    None, after telling the clicker (ephemeral), for a click whose message is in a channel: a
-    click made up by hand names any message there (a proposal card, a notice), which updating
-    would overwrite for good. A DM's id starts with D (its ``channel.name`` is
-    "directmessage"); a public or private channel's, a group DM's with C or G."""
+def _in_dm(body: dict[str, Any], respond: Respond, client: WebClient) -> dict[str, str] | None:
+    """:func:`_where` of a click on a button labelbot only posts in the clicker's DM with it (a
+    batch's summary); None, after telling the clicker (ephemeral), for a click whose message is
+    elsewhere: a click made up by hand names any message -- a proposal card or a notice in a
+    channel, another expert's summary in their DM -- which updating would overwrite for good.
+    The clicker (``user``, which Slack vouches for) is asked of Slack, not of the click: their
+    DM with labelbot is the one conversations.open gives (the same every time; im:write).
+    https://docs.slack.dev/reference/methods/conversations.open"""
     where = _where(body)
+    # A DM's id starts with D; a public or private channel's, a group DM's with C or G: those
+    # need no call.
     if where["channel"].startswith("D"):
-        return where
+        opened = client.conversations_open(users=where["user"])
+        if (opened.get("channel") or {}).get("id") == where["channel"]:
+            return where
+        log.warning("a %s click by %s on message %s of %s, not their DM with labelbot: refused",
+                    (body.get("actions") or [{}])[0].get("action_id"), where["user"],
+                    where["ts"], where["channel"])  # fmt: skip
     respond(**info_message(NOT_IN_A_DM), response_type="ephemeral", replace_original=False)
     return None
 
@@ -365,14 +374,17 @@ def flag_resolve_clicked(
 
 
 def batch_more(
-    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
-) -> None:
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, client: WebClient,
+    context: BoltContext,
+) -> None:  # fmt: skip
     ack()
     services: Services = context["services"]
-    where = _in_dm(body, respond)
+    # the project first: a click on a deleted project's summary is told so, with no call to Slack
+    project = flow.resolve_project(services, read(str, action.get("value")),
+                                   user=body["user"]["id"])  # fmt: skip
+    where = _in_dm(body, respond, client)
     if where is None:
         return
-    project = flow.resolve_project(services, read(str, action.get("value")), user=where["user"])
     services.courier.update(batch_closed(project=project, more=True), channel=where["channel"],
                             ts=where["ts"])  # fmt: skip
     if not flow.start_batch(services, user=where["user"], project=project, click=True):
@@ -380,10 +392,11 @@ def batch_more(
 
 
 def batch_done(
-    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, context: BoltContext
-) -> None:
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], respond: Respond, client: WebClient,
+    context: BoltContext,
+) -> None:  # fmt: skip
     ack()
-    where = _in_dm(body, respond)
+    where = _in_dm(body, respond, client)
     if where is None:
         return
     done = batch_closed(project=read(str, action.get("value")), more=False)

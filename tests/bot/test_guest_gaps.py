@@ -6,6 +6,7 @@ on another expert's DM. bot.flow.open_to says which projects are a user's."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from bot.scheduling import flag_poster
 from engine import exporting, labeling, project_settings, projects, training
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.fakes import payloads
+from tests.fakes.signing import signed_interactivity
 
 GUEST, MEMBER, EXPERT = "U0GUEST", "U0MEMBER", "U0EXPERT"
 HR, PRIVATE = "hr_cases", "G0PRIVATE"
@@ -164,3 +166,36 @@ def test_a_nudge_names_only_projects_open_to_the_user(
     _open(bot, OPEN, "deny")
     assert rhythm_flow.send_nudges(bot.services, now=datetime(2026, 11, 26, 10, tzinfo=UTC)) == 1
     assert len(_nudges(bot, GUEST)) == 1 and len(_nudges(bot, MEMBER)) == 2
+
+
+def _batch_summary(bot: Bot, user: str) -> dict[str, object]:
+    """``user`` labels a batch of 1: its summary, with "5 more" and "Done for now"."""
+    bot.slack.command(user, "1")
+    bot.settle()
+    (message,) = bot.slack.open_examples(user)
+    bot.slack.choose(user, message, "card_arrival")
+    bot.settle()
+    return next(m for m in bot.slack.dm(user) if ids.BATCH_DONE in str(m.get("blocks")))
+
+
+def test_a_batch_summarys_buttons_work_only_in_the_clickers_own_dm(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    summary = _batch_summary(bot, EXPERT)
+    before = copy.deepcopy(summary)
+    for action in (ids.BATCH_DONE, ids.BATCH_MORE):  # made up by MEMBER, on EXPERT's DM
+        body = payloads.block_actions(
+            MEMBER, action, PROJECT, bot.api.dm_channel(EXPERT), str(summary["ts"]),
+            summary["blocks"], response_url=bot.api.response_url(MEMBER),
+        )  # fmt: skip
+        assert bot.slack.post(signed_interactivity(bot.slack.secret, body)).status_code == 200
+        bot.settle()
+        assert "direct messages" in bot.slack.ephemerals(MEMBER)[-1]
+        assert next(m for m in bot.slack.dm(EXPERT) if m["ts"] == summary["ts"]) == before
+    assert not bot.slack.dm(MEMBER)  # no batch started for the forger either
+
+    bot.slack.click(EXPERT, summary, ids.BATCH_MORE)  # the expert's own click
+    bot.settle()
+    now = next(m for m in bot.slack.dm(EXPERT) if m["ts"] == summary["ts"])
+    assert ids.BATCH_MORE not in str(now.get("blocks"))
+    assert len(bot.slack.open_examples(EXPERT)) == 1
