@@ -839,7 +839,7 @@ REPLY_THREADS = (discussions.TEAM, discussions.DM, discussions.DISPUTE, discussi
 
 
 def _closed_to(services: Services, *, user: str, channel: str, thread_ts: str) -> bool:
-    """Whether ``user`` is a guest account (or Slack does not say) replying in a thread of a
+    """Whether ``user`` is a guest account replying in a thread of a
     project closed to guests: their reply is not kept, so it is no comment, no discussion in
     the exports. Nothing tells them (a note per reply would follow every message they write in
     the thread); they see the thread's root in the channel anyway, and labelbot's answers
@@ -852,18 +852,19 @@ def _closed_to(services: Services, *, user: str, channel: str, thread_ts: str) -
     try:
         if not is_guest(services, user):
             return False
-        unknown = False
-    except GuestRefused:  # fail closed, but only in the threads of projects closed to guests
-        unknown = True
+    except GuestRefused:
+        # Kept: a reply is written, not read, so keeping a guest's shows them nothing, while
+        # dropping a member's during a Slack hiccup would lose their words for good.
+        log.warning("users.info did not answer: the reply of %s in %s/%s is kept", user,
+                    channel, thread_ts)  # fmt: skip
+        return False
     where = (channel, thread_ts)
     for project in closed:
         for kind in REPLY_THREADS:
             found = discussions.project_threads(services.ws, project=project, kind=kind)
             if any((t.channel, t.thread_ts) == where for t in found):
-                why = "Slack did not say whether they are a guest" if unknown else "a guest"
-                log.log(logging.WARNING if unknown else logging.INFO,
-                        "a reply of %s in thread %s/%s of %s (closed to guests) not kept: %s",
-                        user, channel, thread_ts, project, why)  # fmt: skip
+                log.info("a reply of guest account %s in thread %s/%s of %s (closed to guests)"
+                         " not kept", user, channel, thread_ts, project)  # fmt: skip
                 return True
     return False
 

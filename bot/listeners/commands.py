@@ -173,8 +173,7 @@ def _admin_command(
         }[verb]
     )
     if not admin.is_admin(services, user=user, project=project, team=team):
-        _not_admin(services, respond, user=user, project=project, doing=doing,
-                   named=bool(named) and first == project)  # fmt: skip
+        _not_admin(services, respond, user=user, project=project, doing=doing)
         return
     if verb == "settings":
         answer = admin.change_settings(services, project=project, text=args)
@@ -197,14 +196,13 @@ def _admin_command(
 
 
 def _not_admin(
-    services: Services, respond: Respond, *, user: str, project: str, doing: str, named: bool
+    services: Services, respond: Respond, *, user: str, project: str, doing: str
 ) -> None:
-    """Refuse one who is none of ``project``'s admins, naming it; but a project the command
-    did not name (the only one, the channel's, a `#channel` mention) is named to no guest
-    account it is closed to: they get the refusal of one naming a project not theirs
-    (flow.GuestRefused). users.info is asked only here, of those refused."""
-    if not named:
-        flow.check_open(services, user=user, project=project)
+    """Refuse one who is none of ``project``'s admins, naming it; but to a guest account it is
+    closed to, named or not (the only one, the channel's, a `#channel` mention), they get the
+    refusal of one naming a project not theirs (flow.GuestRefused), which tells them nothing of
+    whether it exists. users.info is asked only here, of those refused."""
+    flow.check_open(services, user=user, project=project)
     respond(**blocks.info_message(admin_views.not_admin(doing, project)), response_type="ephemeral")
 
 
@@ -225,8 +223,7 @@ def _taxonomy_command(
         listed = taxonomy_flow.proposals_list(services, project=project)
         respond(**listed, response_type="ephemeral")
     elif not admin.is_admin(services, user=user, project=project, team=team):
-        _not_admin(services, respond, user=user, project=project, doing="change the labels",
-                   named=name == project)  # fmt: skip
+        _not_admin(services, respond, user=user, project=project, doing="change the labels")
     else:
         # https://docs.slack.dev/reference/methods/views.open: the trigger_id lasts 3 seconds.
         client.views_open(trigger_id=command["trigger_id"], view=taxonomy_flow.editor(

@@ -74,6 +74,10 @@ def test_an_admins_verb_names_no_closed_project_to_a_guest(bot: Bot) -> None:
     assert not bot.api.calls("views.open")
     assert "retrain_every" not in projects.get_project(bot.ws, HR).settings  # nothing changed
 
+    # ... nor when the guest names it: the refusal of a project that does not exist
+    for text in (f"settings {HR} retrain_every=5", f"taxonomy {HR}", f"digest {HR}"):
+        assert _said(bot, GUEST, text) == unknown, text
+
     # a full member who is none of its admins is told whose it is, as before
     said = _said(bot, MEMBER, "taxonomy")
     assert "Only project admins can change the labels" in said and HR in said
@@ -122,10 +126,11 @@ def test_a_guests_thread_replies_are_not_kept(bot: Bot, bank: dict[str, str]) ->
         posts
     )
 
-    # Slack not saying whether an unknown user is a guest: not kept either (fails closed)
+    # Slack not saying whether a user is a guest: kept (a member's words are not lost to a
+    # Slack hiccup; a reply shows its writer nothing)
     bot.api.fail_next("users.info", status=500)
     _reply(bot, "U0NEWCOMER", "who knows", flag_root["ts"], "1700000000.000400")
-    assert len(_comments(bot, task.example_id)) == 1
+    assert ("U0NEWCOMER", "who knows") in _comments(bot, task.example_id)
 
     # once the project is open to guests, theirs are kept as anyone's
     _open(bot, PROJECT)
