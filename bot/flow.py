@@ -833,21 +833,19 @@ def thread_reply(
     return stored is not None
 
 
-# Every kind of thread whose replies are kept: the Discuss thread in the project channel and
-# the one under the expert's DM, a disagreement's, a flag's.
-REPLY_THREADS = (discussions.TEAM, discussions.DM, discussions.DISPUTE, discussions.FLAGGED)
-
-
 def _closed_to(services: Services, *, user: str, channel: str, thread_ts: str) -> bool:
-    """Whether ``user`` is a guest account replying in a thread of a
-    project closed to guests: their reply is not kept, so it is no comment, no discussion in
-    the exports. Nothing tells them (a note per reply would follow every message they write in
-    the thread); they see the thread's root in the channel anyway, and labelbot's answers
-    elsewhere name no such project. users.info is asked only while some project is closed to
-    guests (its answers kept a few minutes), the threads read only for a guest."""
-    known = projects.list_projects(services.ws)
-    closed = [p.name for p in known if not project_settings.guests_allowed(p)]
-    if not closed or not user:
+    """Whether ``user`` is a guest account replying in a thread of a project closed to guests:
+    their reply is not kept, so it is no comment, no discussion in the exports. Nothing tells
+    them (a note per reply would follow every message they write in the thread); they see the
+    thread's root in the channel anyway, and labelbot's answers elsewhere name no such project.
+    users.info is asked only of a reply in such a project's thread (its answers kept a few
+    minutes)."""
+    if not user:
+        return False
+    project = discussions.thread_project(services.ws, channel=channel, thread_ts=thread_ts)
+    if project is None or project_settings.guests_allowed(
+        projects.get_project(services.ws, project)
+    ):
         return False
     try:
         if not is_guest(services, user):
@@ -858,15 +856,9 @@ def _closed_to(services: Services, *, user: str, channel: str, thread_ts: str) -
         log.warning("users.info did not answer: the reply of %s in %s/%s is kept", user,
                     channel, thread_ts)  # fmt: skip
         return False
-    where = (channel, thread_ts)
-    for project in closed:
-        for kind in REPLY_THREADS:
-            found = discussions.project_threads(services.ws, project=project, kind=kind)
-            if any((t.channel, t.thread_ts) == where for t in found):
-                log.info("a reply of guest account %s in thread %s/%s of %s (closed to guests)"
-                         " not kept", user, channel, thread_ts, project)  # fmt: skip
-                return True
-    return False
+    log.info("a reply of guest account %s in thread %s/%s of %s (closed to guests) not kept",
+             user, channel, thread_ts, project)  # fmt: skip
+    return True
 
 
 def reply_edited(

@@ -55,6 +55,17 @@ def project_threads(ws: Workspace, *, project: str, kind: str) -> list[Thread]:
         return [Thread(r.example_id, r.channel, r.thread_ts) for r in rows]
 
 
+def thread_project(ws: Workspace, *, channel: str, thread_ts: str) -> str | None:
+    """The name of the project whose example the thread (channel, thread_ts) discusses, of any
+    kind; None when it is no discussion we know."""
+    with session_scope(ws.db, read_only=True) as session:
+        thread = slack.get_thread(session=session, channel=channel, thread_ts=thread_ts)
+        if thread is None:
+            return None
+        example = examples.get_example(session=session, example_id=thread.example_id)
+        return projects.get_project_by_id(session=session, project_id=example.project_id).name
+
+
 def team_thread(ws: Workspace, *, example_id: int) -> Thread | None:
     """The project-channel thread already opened on an example, if any: its Discuss thread,
     else its disagreement thread (Discuss points there rather than open a second thread)."""

@@ -16,7 +16,7 @@ import pytest
 
 from bot import ids, rhythm_flow
 from bot.scheduling import flag_poster
-from engine import exporting, labeling, project_settings, projects, training
+from engine import discussions, exporting, labeling, project_settings, projects, training
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.fakes import payloads
 from tests.fakes.signing import signed_interactivity
@@ -125,6 +125,16 @@ def test_a_guests_thread_replies_are_not_kept(bot: Bot, bank: dict[str, str]) ->
     assert len(bot.api.calls("chat.postMessage")) + len(bot.api.calls("chat.postEphemeral")) == (
         posts
     )
+
+    # an example's second thread of a kind (a second expert's DM thread) is its project's too
+    discussions.open_thread(bot.ws, example_id=discussed, channel="D0SECOND", thread_ts="17.5",
+                            kind=discussions.DM, opened_by=MEMBER)  # fmt: skip
+    bot.slack.event(payloads.message_event("D0SECOND", GUEST, "me too", "1700000000.000250",
+                                           thread_ts="17.5"))  # fmt: skip
+    bot.slack.event(payloads.message_event("D0SECOND", MEMBER, "so do I", "1700000000.000260",
+                                           thread_ts="17.5"))  # fmt: skip
+    bot.settle()
+    assert _comments(bot, discussed) == [(MEMBER, "so do I")]
 
     # Slack not saying whether a user is a guest: kept (a member's words are not lost to a
     # Slack hiccup; a reply shows its writer nothing)
