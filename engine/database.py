@@ -1,18 +1,56 @@
-"""Moving a labelbot database: a whole copy into another, empty database (`labelbot db copy`),
-e.g. from the zero-set-up SQLite file to PostgreSQL when a team runs several replicas."""
+"""The labelbot database as a whole: a copy into another, empty database (`labelbot db copy`),
+e.g. from the zero-set-up SQLite file to PostgreSQL when a team runs several replicas; a
+SQLite backup (`labelbot db backup`); the schema taken back to an older release's revision
+(`labelbot db downgrade`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from engine.config import sqlite_file
-from storage.copying import CHUNK_ROWS, CopyReport, Progress, copy_database, open_database
-from storage.db import masked_url
+from storage.copying import (
+    CHUNK_ROWS,
+    Backup,
+    CopyReport,
+    Progress,
+    backup_sqlite,
+    copy_database,
+    open_database,
+)
+from storage.db import (
+    SchemaChange,
+    current_revision,
+    downgrade,
+    make_engine,
+    masked_url,
+    migration_titles,
+)
 from storage.errors import InvalidInputError, NotFoundError
 
-__all__ = ["CopyReport", "copy_to", "shown_url"]
+__all__ = [
+    "Backup",
+    "CopyReport",
+    "DowngradePlan",
+    "SchemaChange",
+    "backup_to",
+    "copy_to",
+    "downgrade_database",
+    "downgrade_plan",
+    "shown_url",
+]
+
+
+@dataclass(frozen=True)
+class DowngradePlan:
+    """A downgrade to ``revision`` from ``current``: the migrations it undoes, newest first, as
+    (revision, what it did); none when the database is at ``revision`` already."""
+
+    current: str | None
+    revision: str
+    undone: tuple[tuple[str, str], ...]
 
 
 def copy_to(
@@ -101,3 +139,47 @@ def _same(source: str, source_schema: str | None, target: str, target_schema: st
         return False
     a, b = (url.set(drivername="postgresql", password=None) for url in (a, b))
     return (a, source_schema) == (b, target_schema)
+
+
+def _existing(url: str) -> None:
+    """NotFoundError for a SQLite file that does not exist (it would be created empty)."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise NotFoundError(f"no database at {path} (DATABASE_URL {masked_url(url)})")
+
+
+def downgrade_plan(url: str, revision: str, *, schema: str | None = None) -> DowngradePlan:
+    """What `labelbot db downgrade REVISION` would do to the database at ``url``, checked as
+    the downgrade checks it (storage.db.downgrade), changing nothing."""
+    _existing(url)
+    engine = make_engine(url, schema=schema)
+    try:
+        undone = migration_titles(engine, since=revision)
+        return DowngradePlan(
+            current=current_revision(engine), revision=revision, undone=tuple(undone)
+        )
+    finally:
+        engine.dispose()
+
+
+def downgrade_database(
+    url: str, revision: str, *, schema: str | None = None
+) -> SchemaChange | None:
+    """Bring the schema of the database at ``url`` back to ``revision`` (None: it was there)."""
+    _existing(url)
+    engine = make_engine(url, schema=schema)
+    try:
+        return downgrade(engine, revision)
+    finally:
+        engine.dispose()
+
+
+def backup_to(url: str, path: Path, *, force: bool = False) -> Backup:
+    """Back the SQLite database at ``url`` up into the file ``path`` as it is (storage.copying:
+    SQLite's online backup, no upgrade); refused on PostgreSQL, naming pg_dump."""
+    _existing(url)
+    engine = make_engine(url)
+    try:
+        return backup_sqlite(engine, path, force=force)
+    finally:
+        engine.dispose()

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from engine.config import Settings, get_settings
-from storage.db import make_engine, upgrade
+from storage.db import SchemaChange, make_engine, upgrade
 
 if TYPE_CHECKING:
     from engine.embeddings import EmbeddingCache
@@ -142,6 +142,9 @@ class Workspace:
     # In-process memo (pool graphs, loaded models) keyed by what makes them valid; bounded
     # (MEMO_LIMIT), also when code assigns it a new dict (``ws.memo = {...}``).
     _memo: Memo = field(default_factory=Memo, repr=False)
+    # What :meth:`open` did to the schema (None: nothing), for the edges to say it: after an
+    # upgrade, older labelbot releases can no longer open the database.
+    schema_change: SchemaChange | None = None
 
     @property
     def memo(self) -> Memo:
@@ -160,12 +163,12 @@ class Workspace:
         migrate: bool = True,
         encoder: Encoder | None = None,
     ) -> Workspace:
-        """Connect to the database (bringing its schema up to date) and return a workspace."""
+        """Connect to the database (bringing its schema up to date, what changed kept in
+        ``schema_change``) and return a workspace."""
         settings = settings or get_settings()
         db = make_engine(settings.database_url, schema=schema)
-        if migrate:
-            upgrade(db)
-        return cls(settings=settings, db=db, _encoder=encoder)
+        change = upgrade(db) if migrate else None
+        return cls(settings=settings, db=db, _encoder=encoder, schema_change=change)
 
     @property
     def encoder(self) -> Encoder:

@@ -5,7 +5,9 @@ Every row of every table is copied with its ids, so what refers to rows from out
 database (model files under LABELBOT_DATA_DIR named by run, Slack buttons carrying label and
 example ids, the ``message_ts`` of messages already posted) keeps working against the copy.
 
-- Both databases are at the current migration head first; ``alembic_version`` is the
+- Both databases are at the current migration head first: an empty target is brought there,
+  a source at an older revision is refused as it is (so is a target with data), never
+  upgraded, so the labelbot that made it can still open it; ``alembic_version`` is the
   migration's, never copied. Leases are not copied (:data:`SKIPPED`).
 - The source is read in one snapshot (:func:`storage.db.session_scope` ``read_only``: SQLite's
   deferred read transaction, PostgreSQL's REPEATABLE READ), so the bot may keep running on it.
@@ -24,9 +26,13 @@ example ids, the ``message_ts`` of messages already posted) keeps working agains
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -51,7 +57,19 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.db import _reason, busy_error, connect, is_sqlite, make_engine, session_scope, upgrade
+from storage.db import (
+    BUSY,
+    SQLITE_BUSY,
+    _reason,
+    busy_error,
+    connect,
+    current_revision,
+    is_sqlite,
+    make_engine,
+    revisions,
+    session_scope,
+    upgrade,
+)
 from storage.errors import ConfigurationError, ConflictError, InvalidInputError
 
 CHUNK_ROWS = 2_000
@@ -97,6 +115,10 @@ def open_database(url: str, *, schema: str | None = None, role: str, option: str
             # refused as it is, not upgraded first (its own, older labelbot could no longer
             # open it) and then refused
             _refuse_stored_rows(engine)
+        else:
+            # nor is the source upgraded: a copy taken as a backup before switching to a new
+            # labelbot left both the database and its "backup" unreadable by the old one
+            _refuse_older_source(engine, option=option)
         upgrade(engine)
     except ConfigurationError as exc:
         engine.dispose()
@@ -105,6 +127,23 @@ def open_database(url: str, *, schema: str | None = None, role: str, option: str
         engine.dispose()
         raise
     return engine
+
+
+def _refuse_older_source(engine: Engine, *, option: str) -> None:
+    """ConflictError when the source's schema is at a revision older than this code's newest
+    (read only; one it does not know is :func:`storage.db.upgrade`'s error, one without a
+    schema is upgraded as before: it holds no data)."""
+    current = current_revision(engine)
+    order = revisions()
+    if current is None or current not in order or current == order[-1]:
+        return
+    where = "" if option == "DATABASE_URL" else f" (with DATABASE_URL set to the {option} URL)"
+    raise ConflictError(
+        f"the source database's schema is at revision {current}, older than this labelbot's "
+        f"{order[-1]}: db copy does not upgrade it, so that the labelbot that made it can "
+        "still open it; back it up with `labelbot db backup FILE` (or with the labelbot that "
+        f"made it), or upgrade it first with `labelbot init`{where}; nothing was copied"
+    )
 
 
 def _named(exc: Exception, *, role: str, option: str) -> str:
@@ -410,3 +449,80 @@ def _carry_counters(out: Connection, tables: Sequence[Table], highest: dict[str,
             out.exec_driver_sql(
                 "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table.name, n)
             )
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A SQLite backup written: the file, its schema revision (None: no labelbot schema), its
+    size in bytes."""
+
+    path: Path
+    revision: str | None
+    size: int
+
+
+def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
+    """Copy ``engine``'s SQLite database into the file ``path`` with SQLite's online backup API,
+    as it is (its revision, no upgrade): one consistent snapshot, the WAL's committed pages
+    included, while the bot goes on writing (a `cp` of the file alone misses what the WAL holds
+    since its last checkpoint). Written beside ``path`` and moved into place, so a failed backup
+    leaves no half file. An existing ``path`` is refused unless ``force``. PostgreSQL: an
+    InvalidInputError naming pg_dump, its own tool."""
+    if not is_sqlite(engine):
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        raise InvalidInputError(
+            "labelbot db backup copies a SQLite database; back up PostgreSQL with its own tool: "
+            f"pg_dump -Fc -f FILE '{url}' (the URL without +psycopg; restore with pg_restore)"
+        )
+    database = engine.url.database
+    if not database or database == ":memory:":
+        raise InvalidInputError(
+            "DATABASE_URL names an in-memory SQLite database: there is no file to back up"
+        )
+    source = Path(database).expanduser().resolve()
+    target = path.expanduser().resolve()
+    if target == source:
+        raise InvalidInputError(f"{path} is the database itself: give another file")
+    if target.is_dir():
+        raise InvalidInputError(f"{path} is a directory: give a file name, e.g. {path}/backup.db")
+    if target.exists() and not force:
+        raise ConflictError(
+            f"{target} exists: pass --force to replace it, or give another file; nothing was "
+            "written"
+        )
+    if not target.parent.is_dir():
+        raise InvalidInputError(f"no directory {target.parent} to write {target.name} in")
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    written = Path(name)
+    try:
+        os.chmod(written, source.stat().st_mode & 0o777)  # as private as the database itself
+        out = sqlite3.connect(written)
+        try:
+            with connect(engine.execution_options(sqlite_begin="DEFERRED")) as connection:
+                raw = connection.connection.dbapi_connection
+                assert raw is not None
+                try:
+                    raw.backup(out)
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF != SQLITE_BUSY:
+                        raise
+                    raise ConflictError(BUSY) from exc
+            known = out.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
+            row = (
+                out.execute("SELECT version_num FROM alembic_version").fetchone() if known else None
+            )
+        finally:
+            out.close()  # the last connection: its WAL, if any, goes into the file
+        for suffix in ("-wal", "-shm", "-journal"):  # a replaced database's, never this one's
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+        os.replace(written, target)
+    except BaseException:
+        for leftover in (written, *(written.with_name(written.name + s) for s in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+        raise
+    return Backup(
+        path=target, revision=None if row is None else str(row[0]), size=target.stat().st_size
+    )

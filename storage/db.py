@@ -1,7 +1,9 @@
 """Engines, sessions and schema migrations.
 
 SQLite is the zero-set-up default; PostgreSQL (``postgresql+psycopg://...``) is for teams that run
-several bot replicas. Every command brings the schema up to date through Alembic on start-up.
+several bot replicas. Every command brings the schema up to date through Alembic on start-up
+(:func:`upgrade` returns what it changed, for the command to say it: older labelbot releases
+can no longer open the database); :func:`downgrade` takes it back for them.
 
 A database too busy to answer (SQLite's write lock held past the busy timeout by a long import,
 a PostgreSQL lock or statement timeout) is a one-line ConflictError, not the driver's traceback;
@@ -12,8 +14,9 @@ one-line DatabaseUnavailable (:func:`unavailable_error`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -29,6 +32,7 @@ from storage.errors import (
     ConflictError,
     DatabaseUnavailable,
     InvalidInputError,
+    LabelbotError,
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -440,10 +444,56 @@ def alembic_config(engine: Engine) -> Any:
 
 # Any constant will do: the key of the PostgreSQL advisory lock that makes migrations take turns.
 MIGRATION_LOCK_KEY = 0x6C61_6265_6C62  # "labelb"
+# PostgreSQL: how long a migration's statement waits for a table lock (0019's DROP INDEX takes
+# ACCESS EXCLUSIVE, which waits for every open transaction that read the table: a long export,
+# a training snapshot). Every other replica's reads of that table queue behind the waiting
+# DDL, so an unbounded wait froze every click; past this the migration gives up, rolled back.
+MIGRATION_LOCK_TIMEOUT_MS = 3_000
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision`` with Alembic (idempotent).
+@dataclass(frozen=True)
+class SchemaChange:
+    """A migration that ran: the schema's revision ``before`` (None: a database without one,
+    created now) and ``after``."""
+
+    before: str | None
+    after: str
+
+
+def revisions() -> list[str]:
+    """Every migration's revision, oldest first (the history is linear)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_script_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def migration_titles(engine: Engine, *, since: str) -> list[tuple[str, str]]:
+    """(revision, its docstring's first paragraph, :data:`TITLE_CHARS` at most) of each
+    migration after ``since`` up to the database's, newest first: what a downgrade to
+    ``since`` undoes. Checked as :func:`downgrade` checks it (an unknown revision, one newer
+    than the database's)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    current = _checked_downgrade(current_revision(engine), since, script)
+    if current is None:
+        return []
+    order = revisions()
+    undone = reversed(order[order.index(since) + 1 : order.index(current) + 1])
+    titles = []
+    for name in undone:
+        doc = " ".join((script.get_revision(name).doc or "").split("\n\n")[0].split())
+        titles.append((name, doc if len(doc) <= TITLE_CHARS else doc[: TITLE_CHARS - 1] + "…"))
+    return titles
+
+
+TITLE_CHARS = 100  # a migration's title: its docstring's first paragraph, cut to one line
+
+
+def upgrade(engine: Engine, revision: str = "head") -> SchemaChange | None:
+    """Create or upgrade the schema to ``revision`` with Alembic (idempotent): what changed, or
+    None when the schema was at ``revision`` already.
 
     - A schema that is current already (every command's start-up, nearly always) locks
       nothing: its revision is read in a read transaction, which on SQLite waits for no writer,
@@ -454,14 +504,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     - On SQLite, foreign keys are off while tables are rebuilt (batch mode copies a table and
       drops the old one, which referencing rows would otherwise forbid), and checked before the
       commit: Alembic's documented recipe.
+    - On PostgreSQL a statement waits at most :data:`MIGRATION_LOCK_TIMEOUT_MS` for a table's
+      lock, so other replicas' queries do not queue behind it for as long as a long read lasts.
     - A database at a revision this code does not know (migrated by a newer labelbot) is a
       one-line ConfigurationError, as is a migration that fails (it is rolled back whole); a
       database too busy to take the lock is a one-line ConflictError (:func:`busy_error`).
     """
-    from alembic import command
     from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
-    from sqlalchemy.exc import SQLAlchemyError
 
     config = alembic_config(engine)
     script = ScriptDirectory.from_config(config)
@@ -471,12 +520,83 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             f"no schema migrations in {MIGRATIONS_DIR / 'versions'}: labelbot was installed "
             "without its data files; reinstall it (pip install . or the wheel)"
         )
-    reader = engine.execution_options(sqlite_begin="DEFERRED") if is_sqlite(engine) else engine
-    with connect(reader) as connection:
-        current = _revision(connection)
+    current = current_revision(engine)
     _refuse_unknown_revision(current, script, newest)
     if current == newest and revision in ("head", newest):
-        return
+        return None
+
+    def check(before: str | None) -> None:
+        # again, under the lock: another process may have upgraded it since the read
+        _refuse_unknown_revision(before, script, newest)
+
+    target = newest if revision == "head" else revision
+    return _migrate(engine, config, target, check=check, direction="upgrade")
+
+
+def downgrade(engine: Engine, revision: str) -> SchemaChange | None:
+    """Bring the schema back to ``revision`` with the migrations' own downgrade steps, for an
+    older labelbot to run on it: what changed, or None when it is at ``revision`` already.
+    Locked and checked as :func:`upgrade` is. An unknown revision, or one newer than the
+    database's, is an InvalidInputError; a database at a revision this code does not know a
+    ConfigurationError (the newer labelbot that made it downgrades it)."""
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(engine)
+    script = ScriptDirectory.from_config(config)
+    if _checked_downgrade(current_revision(engine), revision, script) is None:
+        return None
+
+    def check(before: str | None) -> None:
+        if _checked_downgrade(before, revision, script) is None:
+            raise _Done
+
+    try:
+        return _migrate(engine, config, revision, check=check, direction="downgrade")
+    except _Done:  # another process downgraded it meanwhile
+        return None
+
+
+class _Done(Exception):
+    """The work is done already (found under the lock)."""
+
+
+def _checked_downgrade(current: str | None, revision: str, script: Any) -> str | None:
+    """The database's revision when a downgrade to ``revision`` has work to do, None when it
+    is there already; the errors of :func:`downgrade`."""
+    order = revisions()
+    if revision not in order:
+        raise InvalidInputError(
+            f"unknown schema revision {revision!r}: this labelbot knows {order[0]} to "
+            f"{order[-1]} (a labelbot release's newest revision is the one to give)"
+        )
+    if current is None:
+        raise InvalidInputError(
+            "the database has no labelbot schema yet: there is nothing to downgrade"
+        )
+    _refuse_unknown_revision(current, script, order[-1])
+    if order.index(revision) > order.index(current):
+        raise InvalidInputError(
+            f"the database schema is at revision {current}, older than {revision}: a downgrade "
+            f"only goes back (`labelbot init` upgrades it)"
+        )
+    return None if revision == current else current
+
+
+def _migrate(
+    engine: Engine,
+    config: Any,
+    revision: str,
+    *,
+    check: Callable[[str | None], None],
+    direction: str,
+) -> SchemaChange | None:
+    """Run Alembic's ``direction`` ("upgrade", "downgrade") to ``revision`` in one transaction
+    under the migration lock (see :func:`upgrade`); ``check(before)`` first, under the lock."""
+    from alembic import command
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    doing = "upgrading" if direction == "upgrade" else "downgrading"
     with connect(engine) as connection:
         raw = connection.connection.dbapi_connection if is_sqlite(engine) else None
         if raw is not None:
@@ -487,27 +607,26 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                     connection.exec_driver_sql(
                         f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
                     )
-                # again, under the lock: another process may have upgraded it since the read
-                _refuse_unknown_revision(_revision(connection), script, newest)
+                    # after the advisory lock: a replica waits for another's whole migration
+                    connection.exec_driver_sql(
+                        f"SET LOCAL lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}"
+                    )
+                before = _revision(connection)
+                check(before)
                 config.attributes["connection"] = connection
                 try:
-                    command.upgrade(config, revision)
+                    getattr(command, direction)(config, revision)
                 except (CommandError, SQLAlchemyError) as exc:
-                    busy = busy_error(exc)
-                    if busy is not None:
-                        raise busy from exc
-                    raise ConfigurationError(
-                        f"upgrading the database schema to {revision} failed, and nothing was "
-                        f"changed: {_reason(exc)}"
-                    ) from exc
+                    raise _migration_error(exc, doing=doing, revision=revision) from exc
                 if raw is not None:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if broken:
                         raise ConfigurationError(
-                            f"upgrading the database schema left {len(broken)} rows referring "
+                            f"{doing} the database schema left {len(broken)} rows referring "
                             f"to missing rows (first in table {broken[0][0]!r}); nothing was "
                             "changed"
                         )
+                after = _revision(connection)
         except OperationalError as exc:  # the lock, not taken in time
             busy = busy_error(exc)
             if busy is not None:
@@ -516,6 +635,37 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         finally:
             if raw is not None:
                 raw.execute("PRAGMA foreign_keys=ON")
+    if after is None or after == before:
+        return None
+    return SchemaChange(before=before, after=after)
+
+
+def _migration_error(exc: Exception, *, doing: str, revision: str) -> LabelbotError:
+    """A migration's failure as one line: a table lock not granted within
+    :data:`MIGRATION_LOCK_TIMEOUT_MS` (PostgreSQL's lock_not_available), another busy
+    database, or the migration's own error; each rolled back whole."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "55P03":
+        return ConflictError(
+            f"the database is busy: {doing} its schema to {revision} needs a table that "
+            "another process's long transaction (an export? a training?) is reading, and it "
+            f"waited {MIGRATION_LOCK_TIMEOUT_MS / 1000:g} s so as not to hold up the bot's "
+            "other processes; nothing was changed: try again when it finishes"
+        )
+    busy = busy_error(exc)
+    if busy is not None:
+        return busy
+    return ConfigurationError(
+        f"{doing} the database schema to {revision} failed, and nothing was changed: {_reason(exc)}"
+    )
+
+
+def _script_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
 
 
 def _revision(connection: Connection) -> str | None:
@@ -534,11 +684,15 @@ def _refuse_unknown_revision(current: str | None, script: Any, newest: str | Non
     if not known:
         raise ConfigurationError(
             f"the database schema is at revision {current}, which this labelbot does not know "
-            f"(its newest is {newest}): it was upgraded by a newer labelbot; upgrade labelbot "
-            "(or point DATABASE_URL at another database)"
+            f"(its newest is {newest}): it was upgraded by a newer labelbot; upgrade labelbot, "
+            f"or roll the database back with that newer labelbot (`labelbot db downgrade "
+            f"{newest}`), or point DATABASE_URL at another database"
         )
 
 
 def current_revision(engine: Engine) -> str | None:
-    with connect(engine) as connection:
+    """The schema's revision (None: no labelbot schema), read in a read transaction: on SQLite
+    it waits for no writer."""
+    reader = engine.execution_options(sqlite_begin="DEFERRED") if is_sqlite(engine) else engine
+    with connect(reader) as connection:
         return _revision(connection)

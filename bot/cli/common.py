@@ -19,7 +19,7 @@ from typer.core import TyperCommand
 from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
-from storage.db import busy_error, masked_url
+from storage.db import SchemaChange, busy_error, masked_url
 from storage.errors import (
     DISK_ERRNOS,
     ConfigurationError,
@@ -320,7 +320,8 @@ def _fail(exc: LabelbotError, name: object) -> NoReturn:
 
 
 def workspace(*, create: bool = False) -> Workspace:
-    """Open the configured database, migrating it to the current schema first.
+    """Open the configured database, migrating it to the current schema first (an upgrade of
+    an existing schema is said on stderr: :func:`schema_notice`).
 
     A SQLite file that does not exist is created only with ``create`` (`init`, `project
     create`, the worker); `serve` opens it without this check (bot.services.build_services),
@@ -337,7 +338,24 @@ def workspace(*, create: bool = False) -> Workspace:
             "nothing was created: run labelbot where its database is, or set DATABASE_URL "
             "(`labelbot init` creates a new one)"
         )
-    return Workspace.open(settings)
+    ws = Workspace.open(settings)
+    notice = schema_notice(ws.schema_change)
+    if notice is not None:
+        err.print(notice, highlight=False)
+    return ws
+
+
+def schema_notice(change: SchemaChange | None) -> str | None:
+    """What an automatic upgrade of an existing schema says, once (stderr; serve's log): the
+    older labelbot it was made by can no longer open it, and how to take it back. None when
+    nothing changed, or the schema was only created."""
+    if change is None or change.before is None:
+        return None
+    return (
+        f"upgraded the database schema {change.before} → {change.after}; labelbot releases "
+        f"older than this one can no longer open it (`labelbot db downgrade {change.before}` "
+        "with this labelbot rolls it back)"
+    )
 
 
 def interrupted(what: str) -> NoReturn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bot.cli.common import app, err, handle_errors, out
+from bot.cli.common import app, err, handle_errors, out, schema_notice
 from storage.errors import ConfigurationError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ def serve(
     The scheduler checks for projects to retrain every LABELBOT_SCHEDULER_POLL_SECONDS (15)
     and posts digests on each project's schedule; any number of processes may run it.
     Scheduler job runs and the schema migration's details are logged only with --verbose
-    (--log-level debug).
+    (--log-level debug); an upgrade of the database's schema is logged as a warning, with the
+    `labelbot db downgrade` that takes it back.
     At start it refuses a Slack credential in the wrong variable and a LABELBOT_DATA_DIR it
     cannot create, asks Slack once who the bot is (printed; a refused token or a scope the app
     lacks is a warning, and it serves anyway), and warns about an unknown LABELBOT_ENCODER or a
@@ -113,13 +115,18 @@ def serve(
     from bot.scheduling import attach_scheduler, bot_scheduler
     from bot.services import build_services
     from engine.scheduler import build_scheduler
+    from engine.workspace import Workspace
 
     configure_logging(log_level)
     settings, slack = get_serve_settings()
     check_data_dir(settings.data_dir)  # before anything is opened
     if settings.models_dir is not None:
         check_data_dir(settings.models_dir, variable="LABELBOT_MODELS_DIR")
-    services = build_services(settings)
+    ws = Workspace.open(settings)
+    notice = schema_notice(ws.schema_change)
+    if notice is not None:
+        logging.getLogger("labelbot.serve").warning(notice)
+    services = build_services(settings, ws=ws)
     bolt = build_app(settings, services)
     api = create_api(settings, services, bolt=bolt, slack=slack, max_requests=max_connections)
     out.print(
