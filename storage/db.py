@@ -211,7 +211,7 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        connect_args: dict[str, Any] = {"connect_timeout": 10, **_tcp_settings(parsed)}
         if schema:
             connect_args["options"] = f"-csearch_path={schema}"
         kwargs["connect_args"] = connect_args
@@ -236,6 +236,34 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
     raise ConfigurationError(
         f"DATABASE_URL uses an unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://"
     )
+
+
+# A server that stops answering without closing the connection (a network partition, a frozen
+# host) left a query waiting for minutes (Linux retransmits for ~15 minutes), its thread and its
+# pooled connection held. libpq's TCP settings end such a connection, and the query fails as a
+# DatabaseUnavailable: keepalive probes on an idle one (30 s without traffic, then 3 probes 10 s
+# apart), and TCP_USER_TIMEOUT on one whose sent data goes unacknowledged for 30 s. Neither cuts
+# a long query or an export: the server's kernel answers the probes and acknowledges the data
+# however long PostgreSQL takes (no statement_timeout for that reason). A setting in the URL's
+# own query string wins.
+POSTGRES_TCP = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,  # no effect where the system has no TCP_KEEPCNT (libpq's docs)
+}
+TCP_USER_TIMEOUT_MS = 30_000  # libpq 12 and later; no effect where the system lacks it (Linux)
+
+
+def _tcp_settings(url: URL) -> dict[str, Any]:
+    """:data:`POSTGRES_TCP`, and tcp_user_timeout where psycopg's libpq knows it (an older libpq
+    refuses the connection for an unknown option), less those ``url`` sets itself."""
+    import psycopg
+
+    settings: dict[str, Any] = dict(POSTGRES_TCP)
+    if psycopg.pq.version() >= 120000:
+        settings["tcp_user_timeout"] = TCP_USER_TIMEOUT_MS
+    return {k: v for k, v in settings.items() if k not in url.query}
 
 
 def _configure_postgres(engine: Engine) -> None:
