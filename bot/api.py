@@ -28,10 +28,11 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from http import HTTPStatus
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -88,6 +89,15 @@ STATUS = {
 }
 # A database that cannot be reached: a client may try again after this (the message says so).
 UNAVAILABLE_RETRY_AFTER_S = 60
+# What a client is told of it: not the driver's words, which name the database's host and port
+# (the log has them, UNAVAILABLE_LOG).
+UNAVAILABLE = (
+    "the database cannot be reached just now: nothing was stored; try again in a minute "
+    "(the server's log says why)"
+)
+UNAVAILABLE_LOG = "%s %s: 503: %s"
+# DatabaseDeadline's refusal, in the log
+DATABASE_LATE = "the database did not answer within {seconds:g} s"
 MAX_TEXTS = 1000
 # All the texts of one predict request together, in characters. The encoder reads only the
 # first 256 tokens of a text (about 1,000-1,500 characters), but the tokenizer splits all of it
@@ -171,6 +181,46 @@ class ExportSlots:
 
 UNEXPECTED = "unexpected error; the server log has the details"
 
+_R = TypeVar("_R")
+
+
+class DatabaseDeadline:
+    """One REST request's wait for the database: ``seconds`` in all
+    (LABELBOT_API_DEADLINE_SECONDS) for the calls made through :meth:`run`, past which it is
+    answered 503 DatabaseUnavailable with Retry-After. A server that stops answering without
+    closing the connection (a partition, a frozen host or process) held a request for minutes,
+    as long as the kernel's TCP retransmissions: /healthz answered 503 in 2 s meanwhile.
+
+    Only what waits for the database goes through it; predict's encoding does not (a large
+    batch on a slow CPU takes what it takes). A call past its time is left to finish in its
+    thread (no thread can be stopped): its connection fails once libpq's TCP settings give up
+    on the server (storage.db.POSTGRES_TCP), or finishes when the server answers again."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._left = seconds
+
+    async def run(self, func: Callable[..., _R], *args: Any, **kwargs: Any) -> _R:
+        """``func(*args, **kwargs)`` in a worker thread, within what is left of the deadline."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            async with asyncio.timeout(max(self._left, 0.0)) as limit:
+                # abandon_on_cancel: Starlette's run_in_threadpool would wait for the thread
+                # through the cancel, however long it hangs
+                return await anyio.to_thread.run_sync(
+                    functools.partial(func, *args, **kwargs), abandon_on_cancel=True
+                )
+        except TimeoutError:
+            if not limit.expired():
+                raise  # the call's own
+            raise DatabaseUnavailable(
+                f"{DATABASE_LATE.format(seconds=self.seconds)}; nothing was stored: try again "
+                "in a minute"
+            ) from None
+        finally:
+            self._left -= loop.time() - began
+
 
 def _predictable(text: str) -> str:
     """The same rules as an import (engine.importing.text_problem): a text predicts iff it
@@ -251,6 +301,8 @@ TEXT_RULES = {
 
 
 class PredictIn(BaseModel):
+    # a misspelt or hoped-for option ({"top_k": 5} before it existed) was ignored without a word
+    model_config = ConfigDict(extra="forbid")
     texts: list[
         Annotated[str, AfterValidator(_predictable), Field(json_schema_extra=TEXT_RULES)]
     ] = Field(
@@ -258,6 +310,15 @@ class PredictIn(BaseModel):
         max_length=MAX_TEXTS,
         description=f"1 to {MAX_TEXTS:,} texts, {MAX_PREDICT_CHARS:,} characters in all "
         "(413 over that)",
+    )
+    top_k: int | None = Field(
+        default=None,
+        ge=1,
+        strict=True,
+        description=f"How many labels each prediction's `top` lists, most probable first: 1 to "
+        f"the project's number of labels (422 over that); {predicting.TOP_K} when not given. "
+        "Labels the model had no labeled example of are never listed (`notes` names them), so "
+        "`top` may hold fewer",
     )
 
 
@@ -270,7 +331,10 @@ class PredictionOut(BaseModel):
     text: str
     label: str
     confidence: float
-    top: list[LabelProbability]
+    top: list[LabelProbability] = Field(
+        description="The most probable labels (`top_k`), highest first; never one the model "
+        "had no labeled example of"
+    )
 
 
 class PredictOut(BaseModel):
@@ -278,9 +342,10 @@ class PredictOut(BaseModel):
     predictions: list[PredictionOut]
     notes: list[str] = Field(
         default_factory=list,
-        description="What the active model cannot answer yet after a taxonomy change it "
-        "predates, one line each (a label split or retired since is still answered under its "
-        "old name, a label added since never is); empty once the next model is trained",
+        description="What the active model cannot answer, one line each: labels it had no "
+        "labeled example of (it never answers them), and taxonomy changes it predates (a label "
+        "split or retired since is still answered under its old name, a label added since "
+        "never is); empty once a model is trained on examples of every label",
     )
     model_version: int = Field(
         description="The version of the model that gave every prediction of this answer (a "
@@ -450,22 +515,22 @@ def create_api(
         body = exposition([*lines, *traffic.render()])
         return Response(body, media_type=CONTENT_TYPE)
 
-    api.include_router(_rest_router(services))
+    api.include_router(_rest_router(services, deadline=settings.api_deadline_s))
 
     @api.exception_handler(LabelbotError)
-    async def labelbot_error(_: Request, exc: LabelbotError) -> JSONResponse:
+    async def labelbot_error(request: Request, exc: LabelbotError) -> JSONResponse:
         # the documented class a refinement belongs to (a damaged model file is NotFoundError):
         # clients branch on these names
         kind, status = next(((k, c) for k, c in STATUS.items() if isinstance(exc, k)),
                             (type(exc), 400))  # fmt: skip
-        # a database outage passes: say when to try again, as the Busy and export 503s do
-        headers = (
-            {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)}
-            if isinstance(exc, DatabaseUnavailable)
-            else None
-        )
+        detail, headers = str(exc), None
+        if isinstance(exc, DatabaseUnavailable):
+            # an outage passes: say when to try again, as the Busy and export 503s do; the
+            # driver's words, which name the database's host, go to the log only
+            log.warning(UNAVAILABLE_LOG, request.method, route_path(request.scope), exc)
+            detail, headers = UNAVAILABLE, {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)}
         return JSONResponse(
-            {"error": kind.__name__, "detail": str(exc)}, status_code=status, headers=headers
+            {"error": kind.__name__, "detail": detail}, status_code=status, headers=headers
         )
 
     @api.exception_handler(StarletteHTTPException)
@@ -696,8 +761,9 @@ def _errors(when: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": why} for status, why in when.items()}
 
 
-def _rest_router(services: Services) -> APIRouter:
-    """The REST API; ``TokenFirst`` has checked the bearer token of every request."""
+def _rest_router(services: Services, *, deadline: float) -> APIRouter:
+    """The REST API; ``TokenFirst`` has checked the bearer token of every request. Each
+    request waits for the database ``deadline`` seconds in all (:class:`DatabaseDeadline`)."""
     router = APIRouter(
         prefix="/api",
         dependencies=[Security(BEARER)],
@@ -705,7 +771,9 @@ def _rest_router(services: Services) -> APIRouter:
             **_errors({401: f"No valid bearer token: {TOKEN_REQUIRED}"}),
             "default": {
                 "model": ErrorOut,
-                "description": "Any other error (405, 500) has the same shape",
+                "description": "Any other error (405, 500; 503 DatabaseUnavailable with "
+                "Retry-After when the database cannot be reached or does not answer within "
+                "LABELBOT_API_DEADLINE_SECONDS) has the same shape",
             },
         },
     )
@@ -713,17 +781,17 @@ def _rest_router(services: Services) -> APIRouter:
     export_slots = ExportSlots()
 
     @router.get("/projects")
-    def list_projects() -> list[ProjectOut]:
+    async def list_projects() -> list[ProjectOut]:
+        found = await DatabaseDeadline(deadline).run(projects.list_projects, ws)
         return [
-            ProjectOut(name=p.name, description=p.description, channel=p.channel_id)
-            for p in projects.list_projects(ws)
+            ProjectOut(name=p.name, description=p.description, channel=p.channel_id) for p in found
         ]
 
     @router.get("/projects/{name}/status", responses=_errors({404: NO_SUCH_PROJECT}))
-    def project_status(name: str) -> dict[str, Any]:
+    async def project_status(name: str) -> dict[str, Any]:
         # `labelbot status --json`'s very JSON (one function): model.estimate says which
         # accuracy is the headline, model.file_problem and training what the rows cannot
-        return projects.status_report(ws, name)
+        return await DatabaseDeadline(deadline).run(projects.status_report, ws, name)
 
     @router.post(
         "/projects/{name}/predict",
@@ -734,12 +802,15 @@ def _rest_router(services: Services) -> APIRouter:
                 413: f"The body is over {MAX_API_BODY:,} bytes, or its texts over "
                 f"{MAX_PREDICT_CHARS:,} characters in all",
                 422: "A text the import would refuse, no texts or over "
-                f"{MAX_TEXTS:,}, a body that is not JSON (or not sent as application/json)",
-                503: "The active model was trained on another encoder's embeddings",
+                f"{MAX_TEXTS:,}, a body that is not JSON (or not sent as application/json), a "
+                "field other than texts and top_k, a top_k out of its range",
+                503: "The active model was trained on another encoder's embeddings "
+                "(ConfigurationError); or the database cannot be reached or does not answer "
+                "within LABELBOT_API_DEADLINE_SECONDS (DatabaseUnavailable, with Retry-After)",
             }
         ),
     )
-    def predict(name: str, body: PredictIn) -> PredictOut:
+    async def predict(name: str, body: PredictIn) -> PredictOut:
         total = sum(map(len, body.texts))
         if total > MAX_PREDICT_CHARS:
             raise HTTPException(
@@ -747,8 +818,14 @@ def _rest_router(services: Services) -> APIRouter:
                 f"the texts have {total:,} characters in all, over the {MAX_PREDICT_CHARS:,} "
                 "a request may have: send them in smaller batches",
             )
+        texts, db = body.texts, DatabaseDeadline(deadline)
         # no model yet is a conflict (409, ask again later), no such project 404
-        said = predicting.answer(ws, name, body.texts)  # a pool text: as exported
+        answering = await db.run(predicting.Answering, ws, name, top_k=body.top_k)
+        stored = await db.run(answering.stored, texts)  # a pool text: as exported
+        # encoding takes what it takes: not the database's time
+        todo = [t for i, t in enumerate(texts) if i not in stored]
+        fresh = await run_in_threadpool(answering.fresh, todo)
+        notes = await db.run(answering.notes)
         return PredictOut(
             project=name,
             predictions=[
@@ -758,10 +835,10 @@ def _rest_router(services: Services) -> APIRouter:
                     confidence=p.confidence,
                     top=[LabelProbability(label=lb, probability=pr) for lb, pr in p.top],
                 )
-                for p in said.predictions
+                for p in answering.combined(texts, stored, fresh)
             ],
-            notes=said.notes,
-            model_version=said.version,
+            notes=notes,
+            model_version=answering.version,
         )
 
     @router.get(
@@ -778,8 +855,9 @@ def _rest_router(services: Services) -> APIRouter:
                     422: "An unknown format, spreadsheet_safe with JSONL, or a spreadsheet_safe "
                     "that is no boolean",
                     503: f"{EXPORT_SLOTS} exports are streaming from this server already and "
-                    f"none ended within {EXPORT_WAIT_S:g} s: retry after the Retry-After "
-                    "seconds",
+                    f"none ended within {EXPORT_WAIT_S:g} s; or the database cannot be reached "
+                    "or does not answer within LABELBOT_API_DEADLINE_SECONDS "
+                    "(DatabaseUnavailable): retry after the Retry-After seconds",
                 }
             ),
         },
@@ -811,7 +889,7 @@ def _rest_router(services: Services) -> APIRouter:
         try:
             # sent as it is read (a large project is never whole in memory); a missing project
             # is a 404 before the first byte
-            pieces = await run_in_threadpool(
+            pieces = await DatabaseDeadline(deadline).run(
                 exporting.export_stream,
                 ws,
                 name,

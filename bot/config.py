@@ -120,6 +120,14 @@ class SlackSettings(Settings):
         validation_alias="LABELBOT_OUTBOX_INTERVAL",
         description="Seconds between retries of undelivered messages (0: off)",
     )
+    api_deadline_s: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        validation_alias="LABELBOT_API_DEADLINE_SECONDS",
+        description="Seconds a REST API request may wait for the database in all (predict's "
+        "encoding does not count) before it is answered 503 DatabaseUnavailable",
+    )
 
     @field_validator("api_token", mode="after")
     @classmethod

@@ -11,10 +11,17 @@ classes than ``top_k`` asks for), are predicted by the active model as before.
 Many texts (`labelbot predict` on a file) are answered a chunk at a time by :class:`Answering`,
 every chunk by the model it read first: after a promotion meanwhile, the stored predictions are
 the new model's, so the rest of the file's pool texts are predicted afresh by the first.
+
+A label the model had no labeled example of (added, or a split's halves, while their examples
+wait in the queue) is never its answer, yet the model gives it a share of every text's
+probability (``engine.classifier.unseen_share``): always the same, ~0.11 for two such labels
+of nine, which put it in every ``top`` before the real runners-up. Such labels are left out of
+``top``, and the notes name them (:meth:`Answering.notes`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from engine import taxonomy, training
 from engine.training import TextPrediction
 from engine.workspace import Workspace
 from storage.db import session_scope
+from storage.errors import InvalidInputError
 from storage.hashing import content_hash
 from storage.models import ModelRun
 from storage.repositories import examples, models, projects
@@ -34,6 +42,7 @@ __all__ = ["CHUNK", "Answer", "Answering", "answer", "answer_notes", "predict_te
 # Texts answered at a time when a caller streams many (`labelbot predict` on a file): one
 # chunk's rows, vectors (2,000 x 384 float32: 3 MB) and predictions in memory, not the file's.
 CHUNK = 2_000
+TOP_K = 3  # labels in each answer's top, unless the caller asks for more or fewer
 
 _T = TypeVar("_T")
 
@@ -51,11 +60,32 @@ class Answer:
 class Answering:
     """The project's active model, read once, answering any number of texts a chunk at a time:
     a model promoted meanwhile (a retrain, a rollback) answers the next request, not the rest
-    of this one. Raises as :func:`training.answering_model` does (no model yet: a conflict)."""
+    of this one. Raises as :func:`training.answering_model` does (no model yet: a conflict).
 
-    def __init__(self, ws: Workspace, name: str, *, top_k: int = 3) -> None:
-        self._ws, self._name, self._top_k = ws, name, top_k
+    ``top_k``: the labels in each answer's ``top`` (default :data:`TOP_K`); asked for, it is 1
+    to the project's number of labels (InvalidInputError otherwise). Labels the model had no
+    labeled example of are never in it (:attr:`untrained`), so it may hold fewer.
+
+    :meth:`answer` reads the database and encodes; a caller that bounds its wait for the
+    database (the REST API) calls its parts instead: :meth:`stored` (the database),
+    :meth:`fresh` (encoding, and one short read of today's label names), :meth:`combined`."""
+
+    def __init__(self, ws: Workspace, name: str, *, top_k: int | None = None) -> None:
+        if top_k is not None:
+            _check_top_k(ws, name, top_k)
+        self._ws, self._name, self._top_k = ws, name, TOP_K if top_k is None else top_k
         self.run, self._model = training.answering_model(ws, name)  # its file, its encoder
+        run = self.run
+        now = taxonomy.names_now(
+            ws, project=name, names=run.classes, as_of=run.created_at, label_ids=run.label_ids
+        )
+        # the names it answers under, as training.predict_with gives them
+        sources = [n or old for n, old in zip(now, run.classes, strict=True)]
+        absent = self._model.absent()
+        learned = {s for s, a in zip(sources, absent, strict=True) if not a}
+        names = list(dict.fromkeys(sources))
+        self.untrained = [n for n in names if n not in learned]
+        self._answerable = len(names) - len(self.untrained)
 
     @property
     def version(self) -> int:
@@ -64,11 +94,44 @@ class Answering:
     def answer(self, texts: list[str]) -> list[TextPrediction]:
         """``texts`` classified: a text already in the project gets its stored prediction of
         this model (what the export shows), the others a fresh one."""
-        ws, name, run, top_k = self._ws, self._name, self.run, self._top_k
-        stored = _stored(ws, name, texts, run=run, top_k=top_k)
-        todo = [t for i, t in enumerate(texts) if i not in stored]
-        fresh = iter(training.predict_with(ws, name, run, self._model, todo, top_k=top_k))
-        return [stored[i] if i in stored else next(fresh) for i in range(len(texts))]
+        stored = self.stored(texts)
+        return self.combined(texts, stored, self.fresh(_unstored(texts, stored)))
+
+    def stored(self, texts: list[str]) -> dict[int, TextPrediction]:
+        """Index in ``texts`` → this model's stored prediction, for the texts the project holds
+        (a read of the database, no encoding)."""
+        asked = self._top_k + len(self.untrained)
+        found = _stored(self._ws, self._name, texts, run=self.run, top_k=asked)
+        out = {}
+        for i, said in found.items():
+            kept = self._shown(said)
+            # the stored row keeps only the top classes: more were asked for than it has left
+            if len(kept.top) >= min(self._top_k, self._answerable):
+                out[i] = kept
+        return out
+
+    def fresh(self, texts: list[str]) -> list[TextPrediction]:
+        """``texts`` predicted afresh: encoded (however long that takes), and one read of the
+        labels' names today."""
+        ws, name, run, model = self._ws, self._name, self.run, self._model
+        asked = self._top_k + len(self.untrained)
+        said = training.predict_with(ws, name, run, model, texts, top_k=asked)
+        return [self._shown(p) for p in said]
+
+    @staticmethod
+    def combined(
+        texts: list[str], stored: dict[int, TextPrediction], fresh: list[TextPrediction]
+    ) -> list[TextPrediction]:
+        """The answers to ``texts``, in their order, from :meth:`stored`'s and :meth:`fresh`'s
+        (which answered the texts ``stored`` lacks, in order)."""
+        rest = iter(fresh)
+        return [stored[i] if i in stored else next(rest) for i in range(len(texts))]
+
+    def _shown(self, said: TextPrediction) -> TextPrediction:
+        """``said`` with ``top_k`` labels in its top, none of them :attr:`untrained` (the model
+        never answers one of them: each would be there at the same made-up probability)."""
+        top = [(lb, p) for lb, p in said.top if lb not in self.untrained][: self._top_k]
+        return dataclasses.replace(said, top=top)
 
     def in_chunks(
         self, items: Iterable[_T], *, text: Callable[[_T], str], chunk: int | None = None
@@ -81,11 +144,14 @@ class Answering:
             yield list(zip(batch, self.answer([text(x) for x in batch]), strict=True))
 
     def notes(self) -> list[str]:
-        """What this model cannot answer yet, after taxonomy changes it predates."""
-        return taxonomy.model_gaps(self._ws, project=self._name, run=self.run)
+        """What this model cannot answer: labels it had no example of, and the taxonomy changes
+        it predates."""
+        return taxonomy.model_gaps(
+            self._ws, project=self._name, run=self.run, untrained=self.untrained
+        )
 
 
-def answer(ws: Workspace, name: str, texts: list[str], *, top_k: int = 3) -> Answer:
+def answer(ws: Workspace, name: str, texts: list[str], *, top_k: int | None = None) -> Answer:
     """Classify ``texts`` with the project's active model; a text already in the project gets
     its stored prediction (what the export shows), the others a fresh one. The active model is
     read once (:class:`Answering`), and the notes are of the model that answered."""
@@ -95,10 +161,25 @@ def answer(ws: Workspace, name: str, texts: list[str], *, top_k: int = 3) -> Ans
 
 
 def predict_texts(
-    ws: Workspace, name: str, texts: list[str], *, top_k: int = 3
+    ws: Workspace, name: str, texts: list[str], *, top_k: int | None = None
 ) -> list[TextPrediction]:
     """:func:`answer`'s predictions alone."""
     return answer(ws, name, texts, top_k=top_k).predictions
+
+
+def _check_top_k(ws: Workspace, name: str, top_k: int) -> None:
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        count = len(projects.list_labels(session=session, project_id=project.id))
+    if not 1 <= top_k <= count:
+        raise InvalidInputError(
+            f"top_k is {top_k}: project {name!r} has {count} labels, ask for 1 to {count}"
+        )
+
+
+def _unstored(texts: list[str], stored: dict[int, TextPrediction]) -> list[str]:
+    return [t for i, t in enumerate(texts) if i not in stored]
 
 
 def _stored(
@@ -127,10 +208,8 @@ def _stored(
 
 
 def answer_notes(ws: Workspace, name: str) -> list[str]:
-    """What the active model's answers cannot say yet, after taxonomy changes it predates
-    (``taxonomy.model_gaps``): to show beside its predictions until the next model."""
-    with session_scope(ws.db, read_only=True) as session:
-        project = projects.get_project(session=session, name=name)
-        assert project.id is not None
-        run = models.get_active_model_run(session=session, project_id=project.id)
-    return [] if run is None else taxonomy.model_gaps(ws, project=name, run=run)
+    """What the active model's answers cannot say (:meth:`Answering.notes`): to show beside
+    its predictions until the next model; none before the first model."""
+    if training.active_model(ws, name) is None:
+        return []
+    return Answering(ws, name).notes()

@@ -707,11 +707,15 @@ def _retired_note(session: Session, label: Label, *, advice: bool) -> str:
     return f"was retired; pick another ({names})"
 
 
-def model_gaps(ws: Workspace, *, project: str, run: ModelRun) -> list[str]:
+def model_gaps(
+    ws: Workspace, *, project: str, run: ModelRun, untrained: Sequence[str] = ()
+) -> list[str]:
     """What ``run`` (a project's model) cannot say in today's taxonomy, one line each: a class
-    of it split or retired since (it still answers under that name: :func:`names_now`), and
-    labels added since, which it never answers. Empty when it speaks for every label today;
-    the next model, trained on the mapped labels, closes each gap."""
+    of it split or retired since (it still answers under that name: :func:`names_now`), the
+    labels it had no labeled example of (``untrained``, as it answers under today's names: it
+    never answers them; a retrain after a split has none of the new labels until experts label
+    some of the examples sent back to the queue), and labels added since, which it never
+    answers. Empty when it speaks for every label today."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
@@ -733,6 +737,11 @@ def model_gaps(ws: Workspace, *, project: str, run: ModelRun) -> list[str]:
                 where = stale_label_note(session=session, label=label, clicked=name, advice=False)
                 notes.append(f"{where} since model v{run.version}, which still answers {name!r} "
                              "for it until the next model")  # fmt: skip
+        if untrained:
+            them = "it" if len(untrained) == 1 else "them"
+            notes.append(f"model v{run.version} had no labeled examples of "
+                         f"{', '.join(untrained)}: it never answers {them} until a model is "
+                         "trained with some")  # fmt: skip
         new = [lb.name for lb in projects.list_labels(session=session, project_id=found.id)
                if lb.created_at > run.created_at and lb.name not in covered]  # fmt: skip
         if new:
