@@ -68,7 +68,7 @@ class Answering:
 
     :meth:`answer` reads the database and encodes; a caller that bounds its wait for the
     database (the REST API) calls its parts instead: :meth:`stored` (the database),
-    :meth:`fresh` (encoding, and one short read of today's label names), :meth:`combined`."""
+    :meth:`fresh` (encoding only: today's label names are read with the model), :meth:`combined`."""
 
     def __init__(self, ws: Workspace, name: str, *, top_k: int | None = None) -> None:
         if top_k is not None:
@@ -76,7 +76,7 @@ class Answering:
         self._ws, self._name, self._top_k = ws, name, TOP_K if top_k is None else top_k
         self.run, self._model = training.answering_model(ws, name)  # its file, its encoder
         run = self.run
-        now = taxonomy.names_now(
+        self._names_now = now = taxonomy.names_now(
             ws, project=name, names=run.classes, as_of=run.created_at, label_ids=run.label_ids
         )
         # the names it answers under, as training.predict_with gives them
@@ -111,11 +111,12 @@ class Answering:
         return out
 
     def fresh(self, texts: list[str]) -> list[TextPrediction]:
-        """``texts`` predicted afresh: encoded (however long that takes), and one read of the
-        labels' names today."""
+        """``texts`` predicted afresh: encoded (however long that takes); no database read (the
+        labels' names were read with the model)."""
         ws, name, run, model = self._ws, self._name, self.run, self._model
         asked = self._top_k + len(self.untrained)
-        said = training.predict_with(ws, name, run, model, texts, top_k=asked)
+        said = training.predict_with(ws, name, run, model, texts, top_k=asked,
+                                     names_now=self._names_now)  # fmt: skip
         return [self._shown(p) for p in said]
 
     @staticmethod

@@ -1193,19 +1193,29 @@ def answering_model(ws: Workspace, name: str) -> tuple[ModelRun, Model]:
 
 
 def predict_with(
-    ws: Workspace, name: str, run: ModelRun, model: Model, texts: list[str], *, top_k: int = 3
+    ws: Workspace,
+    name: str,
+    run: ModelRun,
+    model: Model,
+    texts: list[str],
+    *,
+    top_k: int = 3,
+    names_now: list[str | None] | None = None,
 ) -> list[TextPrediction]:
     """Classify new texts with ``model``, the model of the project's run ``run`` (as
     :func:`active_model` gave them: one read, so that every answer of a request is one
-    model's, whatever is promoted meanwhile)."""
+    model's, whatever is promoted meanwhile). ``names_now``: today's names of ``run.classes``
+    (:func:`taxonomy.names_now`) read already, so that no database is read here."""
     if not texts:
         return []
     # Today's names: a label renamed since answers under its new name, merged labels as the
     # label they were merged into (their probabilities added). A label split or retired since
     # keeps the name the model knew until the next model (the taxonomy change retrains).
-    now = taxonomy.names_now(
-        ws, project=name, names=run.classes, as_of=run.created_at, label_ids=run.label_ids
-    )
+    now = names_now
+    if now is None:
+        now = taxonomy.names_now(
+            ws, project=name, names=run.classes, as_of=run.created_at, label_ids=run.label_ids
+        )
     sources = [n or old for n, old in zip(now, run.classes, strict=True)]
     names = list(dict.fromkeys(sources))
     probs = model.predict_proba(ws.embed(texts, persist=False), onto=_onto(sources, names))

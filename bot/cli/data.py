@@ -880,7 +880,14 @@ def predict(
     if out_file is not None:
         err.print(f"wrote {counted(count, 'prediction')} to {out_file}", highlight=False)
     for note in answering.notes():  # after a taxonomy change, until the retrain
-        err.print(f"note: {note} (`labelbot train {name}`)", highlight=False, markup=False)
+        # a label the model had no example of needs labels before a retrain can answer it
+        needs = (
+            "label some (`labelbot label {0}`), then "
+            if " had no labeled examples " in note
+            else ""
+        )
+        err.print(f"note: {note} ({needs.format(name)}`labelbot train {name}`)",
+                  highlight=False, markup=False)  # fmt: skip
 
 
 def _predicted(

@@ -37,6 +37,7 @@ def test_cli_predict_notes_a_split_the_model_predates(banking_slice, tmp_path: P
     assert SPLIT_NOTE not in retrained
     # the split's examples went back to the queue: v2 has none of the new labels
     assert "note: model v2 had no labeled examples of atm_find, atm_fee" in retrained
+    assert "(label some (`labelbot label bank`), then `labelbot train bank`)" in retrained
     top = json.loads(out.read_text(encoding="utf-8"))["top"]
     assert len(top) == 3 and not {"atm_find", "atm_fee"} & {t["label"] for t in top}
 

@@ -50,3 +50,29 @@ def test_notes_name_each_gap_until_the_next_model(ws, banking_slice, tmp_path: P
         "model v2 had no labeled examples of atm_find, atm_fee, lost_card: it never answers "
         "them until a model is trained with some"
     ]
+
+
+def test_fresh_predictions_read_no_database(ws, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Today's label names are read with the model, so predicting new texts afresh (the REST
+    API's encoding step, outside its database deadline) sends no statement to the database:
+    one stalling there would hold the request past the deadline."""
+    from sqlalchemy import event
+
+    truth = load_slice(ws, banking_slice, tmp_path)
+    label_next(ws, truth, 40)
+    training.train_project(ws, "bank")
+    taxonomy.rename_label(ws, project="bank", label="age_limit", new_name="minimum_age", actor="a")
+    answering = predicting.Answering(ws, "bank")
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        sent.append(statement)
+
+    event.listen(ws.db, "before_cursor_execute", seen)
+    try:
+        (got,) = answering.fresh(["How old must I be to open an account?"])
+    finally:
+        event.remove(ws.db, "before_cursor_execute", seen)
+    assert sent == []
+    assert "age_limit" not in {lb for lb, _ in got.top}  # answered under today's name
+    assert "minimum_age" in {lb for lb, _ in got.top}
