@@ -1,17 +1,18 @@
 """Socket Mode: Slack's requests over a WebSocket that labelbot opens with SLACK_APP_TOKEN
 (https://docs.slack.dev/apis/events-api/using-socket-mode), beside POST /slack/events.
 
-slack_bolt's handler, with three differences:
+slack_bolt's handler, with these differences:
 
 - Its apps.connections.open calls (the app-level token) go through a client of their own
   (:func:`connections_client`). Through Bolt's client they passed the bot client's TokenWatch,
   so a refused app token was logged and shown in /healthz as a refused *bot* token, and an
   accepted one cleared a bot token that Slack still refused.
-- The connection is watched (:class:`ConnectionWatch`, :func:`state` for /healthz). Its loss is
-  one WARNING and its return one INFO; Slack refusing the app token once it has connected is an
-  ERROR naming SLACK_APP_TOKEN, once an hour. slack_sdk's own ERRORs about a failure said so,
-  repeated at each try (every ``PING_INTERVAL_S``) and with a traceback when Slack had asked
-  for the reconnection, are dropped; a failure labelbot has not said passes.
+- The connection is watched (:class:`ConnectionWatch`, :func:`state` for /healthz). Its loss
+  (a reset, a broken pipe too) is one WARNING and its return one INFO; Slack refusing the app
+  token once it has connected is an ERROR naming SLACK_APP_TOKEN, once an hour. slack_sdk's
+  own ERRORs about a failure said so, repeated at each try or ping (every
+  ``PING_INTERVAL_S``) and with a traceback when Slack had asked for the reconnection, are
+  dropped; a failure labelbot has not said passes.
 - A request labelbot refuses is acknowledged too. slack_bolt acknowledges only what Bolt
   answers 200, so a refusal (400: a malformed payload, a response_url not Slack's; 404: no
   listener for it) was sent again by Slack (events), or shown to the user as an error after
@@ -19,10 +20,20 @@ slack_bolt's handler, with three differences:
   a log line. A 5xx (Bolt failed: its authorization's auth.test could not reach Slack, a
   middleware raised) is left unacknowledged, as slack_bolt leaves it: Slack sends an event
   again, as it does after a 500 over HTTP, and a command or click shows the user an error.
+- :meth:`SocketModeHandler.close` stops taking envelopes first, waits (at most
+  ``IN_FLIGHT_WAIT_S``) for those being served so that their acknowledgements go out, and only
+  then disconnects; it opens no connection and waits out no rate limit once begun, and waits
+  for slack_sdk's threads a bounded time. slack_sdk disconnected first (a modal's change was
+  applied and Slack showed the admin an error) and, under a rate limit on
+  apps.connections.open, reconnected during the shutdown, past Docker's and Kubernetes' grace.
+- Slack's ``disconnect`` (a refresh) is handled in a thread of its own: slack_sdk handled it on
+  its single message thread, and every request, on the old connection still open too, waited
+  for the new one (3 x Retry-After when apps.connections.open was rate-limited).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -34,13 +45,15 @@ from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.interval_runner import IntervalRunner
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web import SlackResponse
 
-from bot.delivery import TRANSIENT_ERRORS, TokenWatch
+from bot.delivery import TRANSIENT_ERRORS, TokenWatch, asked_to_wait, rate_limited
 from bot.slack_errors import RATE_LIMITED, error_code
 from bot.throttle import Throttle
 
@@ -53,6 +66,18 @@ SDK_LOGGER = "slack_sdk.socket_mode"
 # (slack_bolt's default).
 PING_INTERVAL_S = 10.0
 REFUSAL_REPEAT_S = 3600.0  # Slack refusing the app token is logged again after this long
+# apps.connections.open is Tier 1: a rate limit without Retry-After is waited out this long
+# (slack_sdk's default)
+RATE_LIMIT_WAIT_S = 30.0
+# At close, requests being served are waited for this long, so that their acknowledgements go
+# out (Slack shows a command or click as failed 3 s after it sent it anyway); the client's
+# threads then this long, in all: the whole stays within Docker's 10 s of grace.
+IN_FLIGHT_WAIT_S = 5.0
+THREADS_WAIT_S = 2.0
+DOWN = (
+    "the Socket Mode connection to Slack is down: reconnecting (Slack's requests cannot reach "
+    "labelbot until it is back)"
+)
 APP_TOKEN_ADVICE = (
     "set SLACK_APP_TOKEN to an app-level token of this app with the connections:write scope "
     "(Basic Information → App-Level Tokens)"
@@ -88,6 +113,8 @@ class ConnectionWatch:
         self._said: set[str] = set()  # failures told since the last connection (their str)
         self._warned: set[str] = set()  # the same, with their type: each is warned of once
         self._refusals = Throttle(repeat_after, clock=clock)
+        # set by SocketModeHandler.close: no connection is opened nor rate limit waited out
+        self.closing = threading.Event()
 
     def state(self) -> str:
         if self._refused is not None:
@@ -106,10 +133,20 @@ class ConnectionWatch:
             if not self._started or self._down:
                 return
             self._down = True
-        log.warning(
-            "the Socket Mode connection to Slack is down: reconnecting (Slack's requests cannot "
-            "reach labelbot until it is back)"
-        )
+        log.warning(DOWN)
+
+    def broken(self, exc: OSError) -> None:
+        """The connection failed under the client (reset, a broken pipe): said as the connection
+        down, once; slack_sdk's ERRORs about it (one at each ping until it gives the connection
+        up) are dropped. Nothing is said once the handler is closing."""
+        told = str(exc)
+        with self._lock:
+            if told:
+                self._said.add(told)
+            if self.closing.is_set() or not self._started or self._down:
+                return
+            self._down = True
+        log.warning("%s [%s: %s]", DOWN, type(exc).__name__, told or "no detail")
 
     def failed(self, exc: BaseException) -> None:
         """A try to connect failed with ``exc`` (it is raised on to the client, which logs it
@@ -179,8 +216,9 @@ def _refusal(exc: BaseException) -> str | None:
 
 
 class _SaidOnce(logging.Filter):
-    """Drops the Socket Mode client's WARNINGs and ERRORs about a failure the watch has told:
-    they come again at each try, some with a traceback, and say no more."""
+    """Drops the Socket Mode client's WARNINGs and ERRORs about a failure the watch has told (a
+    try to connect, the connection reset under it): they come again at each try or ping, some
+    with a traceback, and say no more."""
 
     def __init__(self, watch: ConnectionWatch) -> None:
         super().__init__()
@@ -190,12 +228,19 @@ class _SaidOnce(logging.Filter):
         return record.levelno < logging.WARNING or not self.watch.said(record)
 
 
+class _Closing(Exception):
+    """The handler is closing: no connection is opened any more."""
+
+
 class _ConnectionsClient(WebClient):
-    """The Socket Mode client's Web API client: apps.connections.open, told to the watch."""
+    """The Socket Mode client's Web API client: apps.connections.open, told to the watch, and
+    refused once the handler is closing."""
 
     watch: ConnectionWatch
 
     def apps_connections_open(self, *, app_token: str, **kwargs: Any) -> SlackResponse:
+        if self.watch.closing.is_set():
+            raise _Closing
         self.watch.connecting()
         try:
             return super().apps_connections_open(app_token=app_token, **kwargs)
@@ -207,34 +252,171 @@ class _ConnectionsClient(WebClient):
 def connections_client(client: WebClient, watch: ConnectionWatch) -> WebClient:
     """A client for apps.connections.open with ``client``'s address, timeout, TLS, proxy and
     retries, but not its TokenWatch: the app-level token's answers say nothing of the bot
-    token's (and no bot token is sent: the call carries the app token)."""
+    token's (and no bot token is sent: the call carries the app token). Nor its rate-limit
+    retries: the Socket Mode client waits out Retry-After itself (:meth:`_WatchedClient.
+    issue_new_wss_url`, which a shutdown interrupts); with both, a rate limit was waited out
+    three times, in a sleep that held up a shutdown."""
     connections = _ConnectionsClient(
         base_url=client.base_url,
         timeout=client.timeout,
         ssl=client.ssl,
         proxy=client.proxy,
         headers=dict(client.headers),
-        retry_handlers=[h for h in client.retry_handlers if not isinstance(h, TokenWatch)],
+        retry_handlers=[
+            h
+            for h in client.retry_handlers
+            if not isinstance(h, (TokenWatch, RateLimitErrorRetryHandler))
+        ],
     )
     connections.watch = watch
     return connections
 
 
 class _WatchedClient(SocketModeClient):
-    """slack_sdk's Socket Mode client, telling the watch of each connection made or not."""
+    """slack_sdk's Socket Mode client, telling the watch of each connection made or not and of
+    a connection failing under it, refreshing the connection in a thread of its own, and
+    closing as the module says."""
 
     def __init__(self, watch: ConnectionWatch, **kwargs: Any) -> None:
         self.watch = watch
+        self._serving = threading.Condition()  # guards _in_flight
+        self._in_flight = 0  # envelopes being served (run_message_listeners)
+        self._refresher: threading.Thread | None = None  # handling Slack's `disconnect`
         super().__init__(**kwargs)
         watch.client = self
 
     def connect(self) -> None:
+        if self.watch.closing.is_set():
+            raise _Closing
         try:
             super().connect()
+        except _Closing:
+            raise
         except Exception as exc:
             self.watch.failed(exc)
             raise
+        if self.watch.closing.is_set():  # made while close() began: not kept
+            self.disconnect()
+            raise _Closing
+        self._watch_pings()
         self.watch.connected()
+
+    def issue_new_wss_url(self) -> str:
+        """slack_sdk's, but a rate limit is said (at start-up, `serve` waits for it in silence
+        otherwise) and waited out in a wait that :meth:`close` ends."""
+        while not self.watch.closing.is_set():
+            try:
+                return str(self.web_client.apps_connections_open(app_token=self.app_token)["url"])
+            except SlackApiError as exc:
+                if not rate_limited(exc):
+                    self.logger.error(f"Failed to retrieve WSS URL: {exc}")  # as slack_sdk
+                    raise
+                wait = asked_to_wait(exc)
+                seconds = RATE_LIMIT_WAIT_S if wait is None else wait.total_seconds()
+                log.info(
+                    "Slack rate-limits Socket Mode connections (apps.connections.open): "
+                    "connecting again in %g s, as it asks",
+                    seconds,
+                )
+                self.watch.closing.wait(seconds)
+        raise _Closing
+
+    def connect_to_new_endpoint(self, force: bool = False) -> None:
+        if self.watch.closing.is_set():
+            return
+        if force and threading.current_thread() is self.message_processor.thread:
+            self._refresh_apart()  # Slack's `disconnect`
+            return
+        with contextlib.suppress(_Closing):
+            super().connect_to_new_endpoint(force)
+
+    def _refresh_apart(self) -> None:
+        """Connect anew in a thread of its own, one at a time: the message thread goes on
+        serving the old connection, which Slack keeps open until the new one is up."""
+        with self._serving:
+            if self._refresher is not None and self._refresher.is_alive():
+                return  # asked again while connecting: one new connection is enough
+            self._refresher = threading.Thread(
+                target=self._refresh, name="socket-mode-refresh", daemon=True
+            )
+            self._refresher.start()
+
+    def _refresh(self) -> None:
+        try:
+            self.connect_to_new_endpoint(force=True)
+        except Exception as exc:  # where slack_sdk logged it (on its message thread)
+            self.logger.exception(f"Failed to process a message: {exc}")
+
+    def _watch_pings(self) -> None:
+        """The watch is told when a ping fails (the connection reset, a broken pipe): slack_sdk
+        logs that as an ERROR at each ping, until the fifth gives the connection up."""
+        session = self.current_session
+        if session is None:
+            return
+        ping = session.ping
+
+        def watched(payload: str | bytes = "") -> None:
+            try:
+                ping(payload)
+            except OSError as exc:
+                self.watch.broken(exc)
+                raise
+
+        session.ping = watched  # type: ignore[method-assign]
+
+    def _on_error(self, error: Exception) -> None:
+        if isinstance(error, OSError):  # the connection failed: said once (slack_sdk: ERROR)
+            self.watch.broken(error)
+        super()._on_error(error)
+
+    def _run_current_session(self) -> None:
+        if not self.watch.closing.is_set():  # it would read the connection again
+            super()._run_current_session()  # type: ignore[no-untyped-call]
+
+    def run_message_listeners(self, message: dict[str, Any], raw_message: str) -> None:
+        with self._serving:
+            if self.watch.closing.is_set():
+                return  # not begun before close(): unacknowledged, Slack sends it again
+            self._in_flight += 1
+        try:
+            super().run_message_listeners(message, raw_message)
+        finally:
+            with self._serving:
+                self._in_flight -= 1
+                self._serving.notify_all()
+
+    def close(self) -> None:
+        """Take no new envelope, let those being served be acknowledged (at most
+        ``IN_FLIGHT_WAIT_S``), then disconnect; what waits unread, or read but not begun, stays
+        unacknowledged (Slack sends an event again). Opens no connection once begun."""
+        with self._serving:
+            self.watch.closing.set()
+        self.closed = True  # slack_sdk's message loop ends
+        self.auto_reconnect_enabled = False
+        runners: list[IntervalRunner] = [
+            self.message_processor,
+            self.current_session_runner,
+            self.current_app_monitor,
+        ]
+        for runner in runners:
+            runner.event.set()
+        self.current_session_state.terminated = True  # stop reading the connection
+        with self._serving:
+            if not self._serving.wait_for(lambda: self._in_flight == 0, IN_FLIGHT_WAIT_S):
+                log.warning(
+                    "Socket Mode: %d request(s) still being served after %g s at shutdown: "
+                    "their acknowledgements are lost",
+                    self._in_flight,
+                    IN_FLIGHT_WAIT_S,
+                )
+        self.current_session_state.terminated = True
+        self.disconnect()
+        deadline = time.monotonic() + THREADS_WAIT_S
+        threads = [r.thread for r in runners] + [self._refresher]
+        for thread in threads:
+            if thread is not None and thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        self.message_workers.shutdown(wait=False, cancel_futures=True)
 
 
 class SocketModeHandler(BaseSocketModeHandler):

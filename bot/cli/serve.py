@@ -169,8 +169,10 @@ def serve(
         try:
             socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP the rest
         except Exception as exc:
-            socket_mode.close()
-            services.close()
+            try:
+                socket_mode.close()
+            finally:
+                services.close()
             raise socket_mode_error(exc) from None
         out.print("connected to Slack in Socket Mode")
     # uvicorn stops gracefully on SIGTERM (systemd, docker stop, Kubernetes), then raises the
@@ -196,10 +198,12 @@ def serve(
         interrupted = True
         raise
     finally:
-        if socket_mode is not None:
-            socket_mode.close()
-        services.close()
-        terminate.restore()
+        try:
+            if socket_mode is not None:
+                socket_mode.close()  # bounded: it waits out no rate limit (bot.socket_mode)
+        finally:  # a second SIGTERM meanwhile, or a failure there: the listeners still end
+            services.close()
+            terminate.restore()
         if interrupted or terminate.received:  # not when it never served (a port in use)
             out.print("stopped: the answers in progress were finished", highlight=False)
 

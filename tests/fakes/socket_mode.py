@@ -26,6 +26,7 @@ class SocketServer:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.conns: list[web.WebSocketResponse] = []  # every connection made, in order
+        self._transports: list[asyncio.BaseTransport | None] = []  # conns[n]'s TCP connection
         self.received: list[tuple[int, dict[str, Any]]] = []  # (connection number, message)
         self.cond = threading.Condition()
         self._ids = itertools.count(1)
@@ -73,6 +74,7 @@ class SocketServer:
         with self.cond:
             number = len(self.conns)
             self.conns.append(ws)
+            self._transports.append(request.transport)
             self.cond.notify_all()
         hello = {
             "type": "hello",
@@ -124,6 +126,13 @@ class SocketServer:
 
     def close_socket(self, conn: int = -1, code: int = 1001) -> None:
         self._call(self.conns[conn].close(code=code))
+
+    def reset(self, conn: int = -1) -> None:
+        """The TCP connection cut without a WebSocket close frame, as a proxy or a NAT resets
+        it."""
+        transport = self._transports[conn]
+        assert transport is not None
+        self.loop.call_soon_threadsafe(transport.abort)
 
     # --- what the client sent back --------------------------------------------------------------
     def acks(self, eid: str) -> list[dict[str, Any]]:
