@@ -66,6 +66,7 @@ from storage.db import (
     current_revision,
     is_sqlite,
     make_engine,
+    masked_url,
     revisions,
     session_scope,
     upgrade,
@@ -469,7 +470,10 @@ def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
     leaves no half file. An existing ``path`` is refused unless ``force``. PostgreSQL: an
     InvalidInputError naming pg_dump, its own tool."""
     if not is_sqlite(engine):
-        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        # masked_url: a ?password= / ?sslpassword= query parameter goes too, not only user info
+        url = masked_url(
+            engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        )
         raise InvalidInputError(
             "labelbot db backup copies a SQLite database; back up PostgreSQL with its own tool: "
             f"pg_dump -Fc -f FILE '{url}' (the URL without +psycopg; restore with pg_restore)"

@@ -214,3 +214,21 @@ def test_db_backup_on_postgres_names_pg_dump(
         "tool: pg_dump -Fc -f FILE 'postgresql://me:***@db.example/labelbot' (the URL without "
         "+psycopg; restore with pg_restore)"
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("param", ["password", "sslpassword"])
+def test_db_backup_on_postgres_masks_a_password_query_parameter(
+    param: str, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pg_dump advice printed a ?password= (or ?sslpassword=) query parameter in clear."""
+    _environment(
+        monkeypatch,
+        f"postgresql+psycopg://me@db.example/labelbot?sslmode=require&{param}=s3cret",
+        embedding_cache_dir,
+    )
+    result = _invoke("db", "backup", "backup.dump")
+    assert result.exit_code == 2
+    assert "s3cret" not in result.output
+    assert "'postgresql://me@db.example/labelbot?" in result.stderr
+    assert f"{param}=***" in result.stderr and "sslmode=require" in result.stderr
