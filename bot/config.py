@@ -187,13 +187,18 @@ def get_slack_settings(**overrides: object) -> SlackSettings:
         raise settings_error(exc, see="Set up in Slack") from None
 
 
-class _SlackCredentials(Settings):
+class _SlackVariables(Settings):
     """Which of Slack's credentials the environment (or `.env`) sets; none is required."""
 
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(
         default=None, validation_alias="SLACK_SIGNING_SECRET"
     )
+
+
+class _SlackCredentials(_SlackVariables):
+    """Slack's credentials as set, and the REST API's token; none is required."""
+
     # as SlackSettings reads it: one with only spaces is not set, one in quotes is refused
     api_token: SecretStr | None = Field(  # type: ignore[assignment]
         default=None, validation_alias="LABELBOT_API_TOKEN"
@@ -235,6 +240,21 @@ def get_serve_settings() -> tuple[SlackSettings, bool]:
         outbox_interval_s=0,
     )
     return rest_only, False
+
+
+def get_worker_settings() -> SlackSettings | None:
+    """`labelbot worker`'s Slack settings: None when neither SLACK_BOT_TOKEN nor
+    SLACK_SIGNING_SECRET is set (it only retrains); with either set, Slack was meant, so
+    :func:`get_slack_settings`, whose ConfigurationError is serve's (a wrong token ran a worker
+    that posted no digest, having logged only that Slack was not set up). A variable set empty
+    counts as not set."""
+    try:
+        given = _SlackVariables()
+    except ValidationError as exc:
+        raise settings_error(exc, see="Configuration") from None
+    if _set(given.slack_bot_token) or _set(given.slack_signing_secret):
+        return get_slack_settings()
+    return None
 
 
 def _set(value: SecretStr | None) -> bool:

@@ -175,9 +175,10 @@ def worker(
     Retrains each project when enough new labels arrived (or time passed), one process per
     project at a time; any number of workers may run against the same PostgreSQL database.
     With SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET set it also posts digests and tells the
-    channel about held-back models; without them it only retrains. Ctrl-C or SIGTERM stops it
-    once a job under way has finished. It logs what it does (a retrain, a digest); --verbose
-    adds debug output and every scheduler job run.
+    channel about held-back models; with neither set it only retrains (Slack settings that
+    `labelbot serve` refuses are refused here too). Ctrl-C or SIGTERM stops it once a job under
+    way has finished. It logs what it does (a retrain, a digest); --verbose adds debug output
+    and every scheduler job run.
     """
     import logging
     import math
@@ -194,19 +195,20 @@ def worker(
         )
 
     from bot.cli.logs import configure_logging
-    from bot.config import get_slack_settings
+    from bot.config import get_worker_settings
     from engine.scheduler import build_scheduler
-    from storage.errors import ConfigurationError
 
     configure_logging(logging.DEBUG if verbose else logging.INFO)
     log = logging.getLogger("labelbot.worker")
     ws = workspace(create=True)  # a service may start before the first project is made
     every = ws.settings.scheduler_poll_seconds if poll_seconds is None else poll_seconds
     services = None
-    try:
-        slack = get_slack_settings()
-    except ConfigurationError as exc:
-        log.info("no Slack settings (%s): retraining only, no digests or notifications", exc)
+    slack = get_worker_settings()  # Slack settings that serve refuses: refused here too (exit 6)
+    if slack is None:
+        log.info(
+            "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set: retraining only, no digests "
+            "or notifications"
+        )
         scheduler = build_scheduler(ws, poll_seconds=every, blocking=True)
     else:
         from bot.scheduling import bot_scheduler

@@ -1,0 +1,126 @@
+"""Start-up configuration that `labelbot serve` and `labelbot worker` refuse with one line naming
+the variable (exit 6) instead of running on half-configured or dying with a traceback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import bot.scheduling  # bound before any test patches engine.scheduler
+from bot.cli import app
+from engine.config import get_settings
+from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET
+
+SLACK_VARS = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_API_URL",
+    "SLACK_APP_TOKEN",
+    "LABELBOT_OUTBOX_INTERVAL",
+    "LABELBOT_API_TOKEN",
+)
+
+
+@pytest.fixture
+def env(
+    tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.chdir(tmp_path)  # no .env with Slack variables
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
+    for name in SLACK_VARS:
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+class StoppedScheduler:
+    """Stands in for the BlockingScheduler: Ctrl-C at once."""
+
+    def start(self) -> None:
+        raise KeyboardInterrupt
+
+    def add_job(self, *args: Any, **kw: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The schedulers the worker built (none when it refused to start)."""
+    calls: list[dict[str, Any]] = []
+
+    def fake_build(ws: Any, **kw: Any) -> StoppedScheduler:
+        calls.append(kw)
+        return StoppedScheduler()
+
+    monkeypatch.setattr("engine.scheduler.build_scheduler", fake_build)
+    monkeypatch.setattr(bot.scheduling, "build_scheduler", fake_build)
+    return calls
+
+
+WRONG_SLACK = [
+    pytest.param(
+        {"SLACK_BOT_TOKEN": "xapp-1-wrongkind", "SLACK_SIGNING_SECRET": SIGNING_SECRET},
+        "SLACK_BOT_TOKEN: is an app-level token",
+        id="app-token-as-bot-token",
+    ),
+    pytest.param(
+        {"SLACK_BOT_TOKEN": f'"{BOT_TOKEN}"', "SLACK_SIGNING_SECRET": SIGNING_SECRET},
+        "SLACK_BOT_TOKEN: has quotes around it",
+        id="quoted",
+    ),
+    pytest.param({"SLACK_BOT_TOKEN": BOT_TOKEN}, "SLACK_SIGNING_SECRET", id="no-secret"),
+    pytest.param(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "LABELBOT_OUTBOX_INTERVAL": "-5",
+        },
+        "LABELBOT_OUTBOX_INTERVAL",
+        id="negative-outbox-interval",
+    ),
+]
+
+
+@pytest.mark.parametrize(("variables", "named"), WRONG_SLACK)
+def test_worker_refuses_slack_settings_that_serve_refuses(
+    env: pytest.MonkeyPatch,
+    built: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    variables: dict[str, str],
+    named: str,
+) -> None:
+    """It logged "no Slack settings (...): retraining only" and ran on without digests."""
+    for name, value in variables.items():
+        env.setenv(name, value)
+    caplog.set_level(logging.INFO)
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr.startswith("error: ") and named in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert built == [] and "retraining only" not in caplog.text
+
+
+@pytest.mark.parametrize("variables", [{}, {"SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": " "}])
+def test_worker_without_slack_variables_only_retrains(
+    env: pytest.MonkeyPatch,
+    built: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    variables: dict[str, str],
+) -> None:
+    """Neither variable set (or set empty, as a compose file does): retraining only."""
+    for name, value in variables.items():
+        env.setenv(name, value)
+    env.setenv("LABELBOT_OUTBOX_INTERVAL", "-5")  # Slack's setting: not read without Slack
+    caplog.set_level(logging.INFO)
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 0, result.output
+    assert "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set: retraining only" in caplog.text
+    (kw,) = built
+    assert "send_digest" not in kw
