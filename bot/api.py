@@ -58,12 +58,13 @@ from bot.metrics import (
     RequestTimer,
     RouteTemplates,
     exposition,
+    render_activity,
     render_state,
     route_path,
 )
 from bot.services import Services
 from bot.signature_watch import SignatureWatch, signed_timestamp
-from engine import exporting, gauges, messaging, predicting, projects
+from engine import exporting, gauges, jobs, messaging, predicting, projects
 from engine.gauges import ProjectGauges
 from engine.importing import INVISIBLE_RANGES, MAX_TEXT_CHARS, text_problem
 from engine.scheduler import DatabaseWatch
@@ -133,6 +134,20 @@ CLOCK_SKEWED = (
 # A load balancer's probe wants an answer, not a hang (psycopg waits 10 s to connect).
 HEALTH_TIMEOUT_S = 2.0
 METRICS_TIMEOUT_S = 5.0  # a scrape's database reads; Prometheus's default scrape timeout is 10 s
+# /healthz and /metrics while the database is down: once a minute each (DatabaseWatch), not
+# a line per probe and scrape, then "database reachable again"
+OUTAGE_LOG = "%s: database unavailable: %s; said once a minute while it lasts"
+
+
+def _outage_reason(exc: Exception, timeout_s: float) -> str:
+    """Why a probe or scrape got no answer from the database, in one line."""
+    if isinstance(exc, TimeoutError):  # asyncio.wait_for: no words of its own
+        return f"did not answer within {timeout_s:g} s"
+    if isinstance(exc, DatabaseUnavailable):  # its reason, without the advice to users
+        return exc.reason
+    return str(exc).strip().split("\n")[0] or type(exc).__name__
+
+
 TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
 # The only paths served without the bearer token: a load balancer's probe, and Slack's Request
 # URL (signed with the app's signing secret instead). Everything else, /openapi.json included,
@@ -389,6 +404,7 @@ def create_api(
     if max_requests is not None:
         api.add_middleware(Busy, most=max_requests)
     traffic = HttpMetrics()
+    health_watch, metrics_watch = DatabaseWatch("health check"), DatabaseWatch("metrics")
     # the outermost: it times and counts the answers of those above too (401, 413, 408, 503)
     templates = RouteTemplates(
         lambda: [
@@ -463,9 +479,10 @@ def create_api(
         try:
             outbox, dead = await asyncio.wait_for(asyncio.to_thread(counts), HEALTH_TIMEOUT_S)
         except Exception as exc:  # a probe reports: any failure to query means "unavailable"
-            reason = str(exc).strip().split("\n")[0] or type(exc).__name__
-            log.warning("health check: database unavailable: %s", reason)
+            if health_watch.due("probe"):  # a probe every few seconds: said once a minute
+                log.warning(OUTAGE_LOG, "health check", _outage_reason(exc, HEALTH_TIMEOUT_S))
             return JSONResponse({"ok": False, "error": "database unavailable"}, status_code=503)
+        health_watch.reached()
         said = _token_state(services) if slack else "off"
         body: dict[str, Any] = {"ok": True, "outbox": outbox, "dead": dead, "slack": said}
         connection = socket_mode.state()
@@ -506,13 +523,16 @@ def create_api(
                 asyncio.to_thread(state), METRICS_TIMEOUT_S
             )
         except Exception as exc:  # the process's own figures are worth giving all the same
-            reason = str(exc).strip().split("\n")[0] or type(exc).__name__
-            log.warning("metrics: database unavailable: %s", reason)
+            if metrics_watch.due("scrape"):
+                log.warning(OUTAGE_LOG, "metrics", _outage_reason(exc, METRICS_TIMEOUT_S))
             found, outbox, dead = None, 0, 0
+        else:
+            metrics_watch.reached()
         lines = render_state(
             found, outbox=outbox, dead=dead, slack=_token_state(services) if slack else None
         )
-        body = exposition([*lines, *traffic.render()])
+        activity = render_activity(jobs.ACTIVITY.snapshot())
+        body = exposition([*lines, *traffic.render(), *activity])
         return Response(body, media_type=CONTENT_TYPE)
 
     api.include_router(_rest_router(services, deadline=settings.api_deadline_s))

@@ -29,6 +29,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.gauges import ProjectGauges
+from engine.jobs import RETRAIN_BUCKETS, ActivitySnapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # seconds; 3.0 is Slack's deadline for an ack (a request answered later is retried by Slack)
@@ -264,6 +265,38 @@ def render_state(
     ]
     for name, help_text, rows in model_rows:
         lines += _gauge(name, help_text, rows)
+    return lines
+
+
+def render_activity(activity: ActivitySnapshot) -> list[str]:
+    """This process's scheduler (engine.jobs.ACTIVITY): retrains that failed by project, how
+    long retrains took, and when each job last ended without an error. Per process, as the HTTP
+    figures: a process that runs no scheduler (`serve --no-scheduler`) has none to give."""
+    lines = [
+        "# HELP labelbot_retrain_failures_total Scheduled retrains that failed in this process "
+        "(`labelbot status` says why).",
+        "# TYPE labelbot_retrain_failures_total counter",
+    ]
+    lines += [
+        f"labelbot_retrain_failures_total{_labels(project=project)} {n}"
+        for project, n in sorted(activity.failures.items())
+    ]
+    name = "labelbot_retrain_duration_seconds"
+    lines += [
+        f"# HELP {name} How long this process's scheduled retrains took (failed ones too).",
+        f"# TYPE {name} histogram",
+    ]
+    for bound, n in zip(RETRAIN_BUCKETS, activity.buckets, strict=True):
+        lines.append(f"{name}_bucket{_labels(le=_number(bound))} {n}")
+    lines.append(f"{name}_bucket{_labels(le='+Inf')} {activity.duration_count}")
+    lines.append(f"{name}_sum {_number(activity.duration_sum)}")
+    lines.append(f"{name}_count {activity.duration_count}")
+    lines += _gauge(
+        "labelbot_scheduler_job_last_success_timestamp_seconds",
+        "When a run of this scheduler job last ended without an error in this process (Unix "
+        "time): retrain, proposals, reviews, tidy (hourly), digests.",
+        [({"job": job}, when) for job, when in sorted(activity.last_success.items())],
+    )
     return lines
 
 

@@ -46,6 +46,75 @@ TRAIN_FAILED = "train_failed"
 
 
 LEASE_MEMORY = timedelta(days=1)  # a lapsed lease is kept this long (who held it, for the log)
+# upper bounds (seconds) of the retrain duration histogram: a small project trains in seconds,
+# a large one with its graph and cross-validation in minutes
+RETRAIN_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+
+@dataclass(frozen=True)
+class ActivitySnapshot:
+    failures: dict[str, int]  # project -> retrains that failed
+    buckets: tuple[int, ...]  # retrains that took at most RETRAIN_BUCKETS[i] seconds
+    duration_sum: float  # seconds, all retrains (failed ones too)
+    duration_count: int
+    last_success: dict[str, float]  # job -> when a run of it last ended without error (Unix time)
+
+
+class Activity:
+    """What this process's scheduler did, for on-call (bot.metrics exposes it; the engine knows
+    nothing of HTTP): the scheduled retrains that failed, by project, how long each retrain
+    took, when each job last ended without an error, and since when a run of each job is under
+    way. Per process (a counter starts at 0 when the process starts, as Prometheus expects);
+    thread-safe: jobs run in a thread pool. ``clock``: Unix time (tests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self._buckets = [0] * len(RETRAIN_BUCKETS)
+        self._sum = 0.0
+        self._count = 0
+        self._last_success: dict[str, float] = {}
+        self._running: dict[str, float] = {}  # job -> when its run under way started
+
+    def retrained(self, project: str, *, seconds: float, failed: bool) -> None:
+        with self._lock:
+            for i, bound in enumerate(RETRAIN_BUCKETS):
+                if seconds <= bound:
+                    self._buckets[i] += 1
+            self._sum += seconds
+            self._count += 1
+            if failed:
+                self._failures[project] = self._failures.get(project, 0) + 1
+
+    def job_started(self, job: str) -> None:
+        with self._lock:
+            self._running[job] = self._clock()
+
+    def job_ended(self, job: str, *, ok: bool) -> None:
+        with self._lock:
+            self._running.pop(job, None)
+            if ok:
+                self._last_success[job] = self._clock()
+
+    def running_for(self, job: str) -> float | None:
+        """Seconds the run of ``job`` under way has lasted; None when none is."""
+        with self._lock:
+            started = self._running.get(job)
+        return None if started is None else self._clock() - started
+
+    def snapshot(self) -> ActivitySnapshot:
+        with self._lock:
+            return ActivitySnapshot(
+                dict(self._failures),
+                tuple(self._buckets),
+                self._sum,
+                self._count,
+                dict(self._last_success),
+            )
+
+
+ACTIVITY = Activity()  # this process's (the scheduler's jobs record into it)
 
 
 @dataclass(frozen=True)
@@ -419,6 +488,7 @@ class RetrainOutcome:
     project: str
     version: int | None
     message: str
+    failed: bool = False  # the training failed (logged as a WARNING)
 
 
 def retrain_cycle(
@@ -442,8 +512,9 @@ def retrain_cycle(
         except DatabaseUnavailable:
             raise  # every project would fail alike: the round stops (the job says so once)
         except Exception as exc:  # isolation: the other projects still retrain
-            log.exception("retraining %s failed", name)
-            outcome = RetrainOutcome(name, None, f"failed: {type(exc).__name__}: {exc}")
+            if not isinstance(exc, OSError):  # a bug: its traceback (a full disk needs none)
+                log.exception("retraining %s failed", name)
+            outcome = _failed(ws, name, exc)
         if outcome is not None:
             outcomes.append(outcome)
     return outcomes
@@ -469,22 +540,42 @@ def _retrain_one(
             decision = retrain_decision(ws, name, now=now)
             if not decision.due:
                 return None
-            run = _train_held(ws, name)
+            started = time.monotonic()
+            try:
+                run = _train_held(ws, name)
+            except BaseException as exc:
+                # an outage, or labels not ready to train on, is no failure of the training
+                failed = not isinstance(exc, DatabaseUnavailable | InvalidInputError)
+                ACTIVITY.retrained(name, seconds=time.monotonic() - started, failed=failed)
+                raise
+            ACTIVITY.retrained(name, seconds=time.monotonic() - started, failed=False)
     except DatabaseUnavailable:
         raise  # not the training's fault: tried again at the next poll, not after a wait
     except LabelbotError as exc:
         # e.g. labels in only one class so far, an encoder that cannot load: wait before the
         # next try (a failure after the run was recorded is waited out the same way)
         ws.memo[(TRAIN_FAILED, name)] = (now or utcnow(), str(exc))
-        if isinstance(exc, InvalidInputError):
+        if isinstance(exc, InvalidInputError):  # not ready to train yet: no failure
             return RetrainOutcome(name, None, str(exc))
-        log.warning("retraining %s failed: %s", name, exc)
-        return RetrainOutcome(name, None, f"failed: {exc}")
+        return _failed(ws, name, exc)
     ws.memo.pop((TRAIN_FAILED, name), None)
     _refresh_statistics(ws)
     if on_trained is not None:
         on_trained(name, run)
     return RetrainOutcome(name, run.version, decision.reason)
+
+
+def _failed(ws: Workspace, name: str, exc: Exception) -> RetrainOutcome:
+    """A retrain of ``name`` that failed with ``exc``, naming the run it failed (the newest
+    failed run, when its reason is this one: a failure before a run was recorded has none)."""
+    text = training.failure_text(exc)
+    try:
+        failure = training.last_failure(ws, name)
+    except Exception:  # the reason is said all the same
+        failure = None
+    if failure is not None and failure["error"] == text:
+        return RetrainOutcome(name, None, f"training v{failure['version']} failed: {text}", True)
+    return RetrainOutcome(name, None, f"training failed: {text}", True)
 
 
 def _refresh_statistics(ws: Workspace) -> None:

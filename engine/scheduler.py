@@ -46,14 +46,21 @@ class DatabaseWatch:
         self._lock = threading.Lock()
         self._said: dict[str, float] = {}  # job -> when its last warning was logged (clock)
 
-    def failed(self, job: str, exc: DatabaseUnavailable) -> None:
-        """``job`` met the outage: logged unless it was within ``every`` seconds."""
+    def due(self, job: str) -> bool:
+        """``job`` met the outage: whether to say so (not within ``every`` seconds of the last
+        time), for a caller that words it itself (the REST API's /healthz and /metrics)."""
         now = self._clock()
         with self._lock:
             last = self._said.get(job)
             if last is not None and now - last < self.every:
-                return
+                return False
             self._said[job] = now
+        return True
+
+    def failed(self, job: str, exc: DatabaseUnavailable) -> None:
+        """``job`` met the outage: logged unless it was within ``every`` seconds."""
+        if not self.due(job):
+            return
         log.warning(
             "%s: %s skipped: the database cannot be reached (%s); retried at every poll, said "
             "once a minute while it lasts",
@@ -73,11 +80,18 @@ class DatabaseWatch:
         APScheduler would log as a traceback at every poll)."""
 
         def run() -> None:
+            # when it started and last succeeded: /metrics, and the warning about a run
+            # that has lasted long (bot.cli.logs)
+            jobs.ACTIVITY.job_started(job)
+            ok = False
             try:
                 func()
+                ok = True
             except DatabaseUnavailable as exc:
                 self.failed(job, exc)
                 return
+            finally:
+                jobs.ACTIVITY.job_ended(job, ok=ok)
             self.reached()
 
         run.__name__ = run.__qualname__ = job  # what APScheduler's own log lines name
@@ -110,7 +124,12 @@ def build_scheduler(
 
     def retrain() -> None:
         for outcome in jobs.retrain_cycle(ws, owner=who, on_trained=on_trained):
-            log.info("retrain %s: v%s (%s)", outcome.project, outcome.version, outcome.message)
+            if outcome.failed:  # the run keeps the reason: `labelbot status` and `models` say it
+                log.warning("retrain %s: %s", outcome.project, outcome.message)
+            elif outcome.version is None:
+                log.info("retrain %s: %s", outcome.project, outcome.message)
+            else:
+                log.info("retrain %s: v%s (%s)", outcome.project, outcome.version, outcome.message)
 
     scheduler.add_job(
         watch.guard("retrain", retrain), "interval", seconds=poll_seconds, id="retrain"

@@ -62,7 +62,7 @@ from storage.errors import (
     LabelbotError,
     NotFoundError,
 )
-from storage.models import ModelRun
+from storage.models import ModelRun, utcnow
 from storage.repositories import assignments, examples, feedback, models, projects
 from storage.repositories.models import PredictionRow
 
@@ -294,9 +294,11 @@ def train_project(
         )
         metrics["promotion"] = {"promoted": promote, "reason": reason}
         rows = _prediction_rows(ws, pool, model, project.settings) if promote else []
-    except BaseException:
+    except BaseException as exc:
+        # why, kept on the run: `labelbot status` and `labelbot models` say it afterwards
+        said = {"error": failure_text(exc), "failed_at": utcnow().isoformat(timespec="seconds")}
         with session_scope(ws.db) as session:
-            models.finish_model_run(session=session, run_id=run.id, status="failed")
+            models.finish_model_run(session=session, run_id=run.id, status="failed", metrics=said)
         raise
     run_id, version = run.id, run.version
     stale = False
@@ -878,6 +880,41 @@ def list_versions(ws: Workspace, name: str) -> list[ModelRun]:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
         return models.list_model_runs(session=session, project_id=project.id)
+
+
+FAILURE_TEXT_MAX = 300  # characters of a failed run's reason (one line: type and message)
+
+
+def failure_text(exc: BaseException) -> str:
+    """Why a training failed, as a failed run keeps it (``metrics["error"]``): one line, the
+    exception's type and the first line of its message, cut at FAILURE_TEXT_MAX characters."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return text if len(text) <= FAILURE_TEXT_MAX else text[: FAILURE_TEXT_MAX - 1] + "…"
+
+
+def run_failure(run: ModelRun) -> dict[str, Any]:
+    """A failed run as `status` and `models` say it: its version, when it failed (when it
+    started, for a run failed before that was kept) and why (``metrics["error"]``; a run failed
+    by an older version kept no reason)."""
+    at = run.metrics.get("failed_at")
+    if not isinstance(at, str):
+        at = run.created_at.isoformat(timespec="seconds")
+    error = run.metrics.get("error")
+    return {
+        "version": run.version,
+        "at": at,
+        "error": error if isinstance(error, str) else "no reason recorded",
+    }
+
+
+def last_failure(ws: Workspace, name: str) -> dict[str, Any] | None:
+    """The newest finished run of ``name`` if it failed (no training succeeded since), as
+    :func:`run_failure` says it; None otherwise. A run still training is passed over."""
+    done = [r for r in list_versions(ws, name) if r.status != "training"]
+    if not done or done[-1].status != "failed":
+        return None
+    return run_failure(done[-1])
 
 
 def rescore_project(ws: Workspace, name: str) -> int:

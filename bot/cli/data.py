@@ -611,6 +611,10 @@ def status(
     # cross-validation caveat only when the queue chose the training labels, runs still marked
     # training (a killed one reads "stopped"), and whether the active model's file is usable
     info = projects.status_report(ws, name)
+    # the newest training, when it failed (none succeeded since): its version, when and why
+    from engine import training  # the trainer's module, only when needed (numpy, sklearn)
+
+    info["last_failure"] = training.last_failure(ws, name)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
@@ -631,17 +635,20 @@ def status(
             "-" if f1 is None else f"{f1:.2f}",
         )
     out.print(table)
-    for line in _model_lines(model):
+    for line in _model_lines(model, failed=info["last_failure"] is not None):
         out.print(line, highlight=False, markup=False)
     for line in _status_notes(name, info):
         out.print(line, highlight=False, markup=False)
 
 
-def _model_lines(model: dict[str, Any] | None) -> list[str]:
+def _model_lines(model: dict[str, Any] | None, *, failed: bool = False) -> list[str]:
     """Which estimate is which: the headline (audit, with its interval, when measured), the
     cross-validated figure marked as such, why "labeled" is more than the model trained on,
-    and what the table's F1 column is."""
+    and what the table's F1 column is. ``failed``: the last training failed (the notes say
+    why), so no model is not for want of labels."""
     if not model:
+        if failed:
+            return ["no model yet"]
         return ["no model yet: label a few examples per class, then `labelbot train`"]
     estimate = model["estimate"]
     head, cv = estimate["headline"], estimate["cross_validated"]
@@ -676,6 +683,9 @@ def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
     problem = model.get("file_problem")
     if problem:
         notes.append(problem)
+    failure = info.get("last_failure")
+    if failure:
+        notes.append(failure_line(failure))
     for run in info.get("training", []):
         notes.append(f"v{run['version']} {run['description']}")
     rare = info["rare"]
@@ -691,6 +701,11 @@ def _status_notes(name: str, info: dict[str, Any]) -> list[str]:
     if open_reviews:
         notes.append(f"{counted(open_reviews, 'mislabel review')} open: `labelbot review {name}`")
     return notes
+
+
+def failure_line(failure: dict[str, Any]) -> str:
+    """A failed training as `status` and `models` say it (from training.run_failure)."""
+    return f"training v{failure['version']} failed at {failure['at']} ({failure['error']})"
 
 
 def _spoken(starts: tuple[str, ...]) -> str:

@@ -94,6 +94,7 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
     # a run left "training" by a killed process reads "stopped"; the active model's file looked at
     states = jobs.training_states(ws, name)
     problem = training.active_model_problem(ws, name)
+    failure = training.last_failure(ws, name)
     table = Table("version", "trained", "labels", "kind", "CV acc", "audit acc", "status", "")
     sizes = set()  # audit set sizes the versions were scored on
     for run in versions:
@@ -108,6 +109,8 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
         promotion = run.metrics.get("promotion") or {}
         if run.status == "ready" and not promotion.get("promoted", True):
             marks.append(f"held back: {promotion.get('reason', '')}")
+        if run.status == "failed" and (failure is None or run.version != failure["version"]):
+            marks.append(str(training.run_failure(run)["error"]))  # the last is said in full below
         table.add_row(
             f"v{run.version}",
             run.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -124,6 +127,10 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
             out.print(f"v{run.version} {jobs.STOPPED}", highlight=False)
     if problem is not None:
         out.print(problem.message, highlight=False, markup=False)
+    if failure is not None:  # the newest training failed: when and why, in full
+        from bot.cli.data import failure_line
+
+        out.print(failure_line(failure), highlight=False, markup=False)
     if len(sizes) > 1:  # each version was scored on the audit labels there were when it trained
         out.print(
             "audit acc: measured when each version was trained, on the n audit labels there "
