@@ -581,7 +581,8 @@ def status_report(ws: Workspace, name: str) -> dict[str, Any]:
     explained (``evaluation.explain_status``: which accuracy is the headline, what the per-class
     F1 is), and what the stored rows cannot say: each run still marked training (``training``:
     "training now", or stopped because its process died) and whether the active model's file
-    is usable (``model.file_problem``)."""
+    is usable (``model.file_problem``), and the newest training when it failed
+    (``last_failure``: version, at, error; None otherwise)."""
     from engine import jobs, training  # the scheduler's and trainer's modules, when needed
 
     info = explain_status(project_status(ws, name), ws=ws)
@@ -601,6 +602,8 @@ def status_report(ws: Workspace, name: str) -> dict[str, Any]:
         if problem is not None and problem.version != model["version"]:
             problem = None
         model["file_problem"] = None if problem is None else problem.message
+    # the newest training, when it failed (none succeeded since): its version, when and why
+    info["last_failure"] = training.last_failure(ws, name)
     return info
 
 

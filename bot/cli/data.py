@@ -611,10 +611,6 @@ def status(
     # cross-validation caveat only when the queue chose the training labels, runs still marked
     # training (a killed one reads "stopped"), and whether the active model's file is usable
     info = projects.status_report(ws, name)
-    # the newest training, when it failed (none succeeded since): its version, when and why
-    from engine import training  # the trainer's module, only when needed (numpy, sklearn)
-
-    info["last_failure"] = training.last_failure(ws, name)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return

@@ -101,5 +101,13 @@ def test_status_and_models_say_why_the_last_training_failed(  # type: ignore[no-
         assert "label a few examples per class" not in text
         listed = runner.invoke(app, ["models", "bank"], terminal_width=400).output
         assert line in listed
+        # the REST API's status is the same report (one function), the failure too
+        from engine import projects, workspace
+
+        ws = workspace.Workspace.open(get_settings())
+        try:
+            assert projects.status_report(ws, "bank")["last_failure"] == failure
+        finally:
+            ws.close()
     finally:
         get_settings.cache_clear()
