@@ -99,9 +99,15 @@ class Activity:
 
     def running_for(self, job: str) -> float | None:
         """Seconds the run of ``job`` under way has lasted; None when none is."""
+        run = self.run_under_way(job)
+        return None if run is None else run[1]
+
+    def run_under_way(self, job: str) -> tuple[float, float] | None:
+        """The run of ``job`` under way: when it started (its identity) and how long it has
+        lasted, in seconds; None when none is."""
         with self._lock:
             started = self._running.get(job)
-        return None if started is None else self._clock() - started
+        return None if started is None else (started, self._clock() - started)
 
     def snapshot(self) -> ActivitySnapshot:
         with self._lock:

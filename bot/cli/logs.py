@@ -27,16 +27,51 @@ _SKIPPED = "maximum number of running instances"
 _BOLT_TOKEN_UNUSED = "`token` will be unused"
 
 
+# A scheduler job's run that has lasted this long is said (once per run) when its next run is
+# skipped for it: a retrain or query stuck on a lock, a database that has slowed to a crawl.
+LONG_RUN_S = 600.0
+
+
 class _SkippedRunsAtDebug(logging.Filter):
     """Re-level APScheduler's "skipped: maximum number of running instances" to DEBUG: shown
-    only where its logger is enabled for DEBUG."""
+    only where its logger is enabled for DEBUG; a normal overlap (a retrain outlasting the poll)
+    says nothing. But once the run under way has lasted ``LONG_RUN_S``, the skip is one WARNING
+    per run naming the job and how long it has run (on-call had nothing else to go by: /healthz
+    answered ok and the log was silent while a retrain hung on a lock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._warned: dict[str, float] = {}  # job -> when the run said to be long started
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno <= logging.DEBUG or _SKIPPED not in str(record.msg):
             return True
+        if self._long_run(record):
+            return True
         if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
             return False
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+    def _long_run(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` was rewritten as the warning about a long run (first skip past
+        ``LONG_RUN_S`` of each run)."""
+        job = getattr(record.args[0], "id", None) if isinstance(record.args, tuple) else None
+        if not isinstance(job, str):
+            return False
+        from engine import jobs  # only when a run is skipped
+
+        run = jobs.ACTIVITY.run_under_way(job)
+        if run is None or run[1] < LONG_RUN_S or self._warned.get(job) == run[0]:
+            return False  # none, not long yet, or said of this run already
+        started, lasted = run
+        self._warned[job] = started
+        record.msg = (
+            "the scheduler's %s job has been running for %d min, so its next runs are skipped "
+            "until it ends: a training or query stuck on a lock, or a database that has slowed?"
+        )
+        record.args = (job, lasted // 60)
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 

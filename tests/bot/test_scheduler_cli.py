@@ -211,3 +211,47 @@ def test_worker_is_quiet_unless_verbose(env, built, scheduler_logging) -> None: 
     assert logging.getLogger("apscheduler").level == logging.WARNING
     assert CliRunner().invoke(app, ["worker", "--verbose"]).exit_code == 0
     assert logging.getLogger("apscheduler").level == logging.NOTSET  # the root's: DEBUG
+
+
+def test_a_run_that_lasts_is_said_once_when_its_next_runs_are_skipped(  # type: ignore[no-untyped-def]
+    caplog, scheduler_logging, monkeypatch
+) -> None:
+    """A normal overlap stays at DEBUG, but once the run under way has lasted LONG_RUN_S its
+    skipped run is one WARNING naming the job (a retrain hung on a lock: /healthz said ok and the
+    log was silent); once per run, whatever the skips after it."""
+    import threading
+    import time
+
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.cli import logs
+    from engine.scheduler import DatabaseWatch
+
+    monkeypatch.setattr(logs, "LONG_RUN_S", 0.5)
+    logs.configure_logging("info")
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    busy = threading.Event()
+    skips: list[float] = []
+    began = time.monotonic()
+    defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+    scheduler = BackgroundScheduler(job_defaults=defaults)
+    scheduler.add_job(DatabaseWatch().guard("stuck", lambda: busy.wait(60)), "interval",
+                      seconds=0.1, id="stuck")  # fmt: skip
+    scheduler.add_listener(
+        lambda e: skips.append(time.monotonic() - began), EVENT_JOB_MAX_INSTANCES
+    )
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not [s for s in skips if s > 1.5] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        busy.set()
+        scheduler.shutdown(wait=True)
+    assert [s for s in skips if s > 1.5], "no run was skipped past the long-run mark"
+    warned = [r.getMessage() for r in caplog.records
+              if r.name.startswith("apscheduler") and r.levelno == logging.WARNING]  # fmt: skip
+    assert len(warned) == 1, warned
+    assert "the scheduler's stuck job has been running for 0 min" in warned[0]
