@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine import labeling, predicting, taxonomy, training
+from engine import labeling, predicting, training
 from engine.workspace import Workspace
 from storage.repositories import models as stored_models
 from tests.engine.test_taxonomy import LABELS, _start
@@ -49,28 +49,19 @@ def test_a_promotion_during_a_request_answers_the_next_one(  # type: ignore[no-u
     training.activate_version(ws, "bank", 2)
 
     # v1 is promoted right after the request has read the stored predictions, before it
-    # reads anything else (the model again, or today's label names)
-    read_stored = promoted = False
+    # predicts the new text afresh (today's label names were read with the model, before)
+    promoted = False
     get_predictions_for = stored_models.get_predictions_for
 
-    def reading_stored(**kw: Any) -> Any:
-        nonlocal read_stored
-        read_stored = True
-        return get_predictions_for(**kw)
+    def reading_stored_then_promote(**kw: Any) -> Any:
+        nonlocal promoted
+        found = get_predictions_for(**kw)
+        if not promoted:
+            promoted = True
+            training.activate_version(ws, "bank", 1)
+        return found
 
-    def promote_then(real: Any) -> Any:
-        def call(*args: Any, **kw: Any) -> Any:
-            nonlocal promoted
-            if read_stored and not promoted:
-                promoted = True
-                training.activate_version(ws, "bank", 1)
-            return real(*args, **kw)
-
-        return call
-
-    monkeypatch.setattr(stored_models, "get_predictions_for", reading_stored)
-    monkeypatch.setattr(training, "active_model", promote_then(training.active_model))
-    monkeypatch.setattr(taxonomy, "names_now", promote_then(taxonomy.names_now))
+    monkeypatch.setattr(stored_models, "get_predictions_for", reading_stored_then_promote)
     said = predicting.answer(ws, "bank", [pool_text, NEW_TEXT])
     assert promoted  # the promotion did happen mid-request
     stored, fresh = said.predictions

@@ -45,9 +45,9 @@ def test_only_texts_without_a_stored_prediction_go_through_the_model(  # type: i
     asked: list[list[str]] = []
     real, with_model = training.predict_texts, training.predict_with
 
-    def spy(ws_, name, run, model, texts, *, top_k=3):  # type: ignore[no-untyped-def]
+    def spy(ws_, name, run, model, texts, **kw):  # type: ignore[no-untyped-def]
         asked.append(list(texts))
-        return with_model(ws_, name, run, model, texts, top_k=top_k)
+        return with_model(ws_, name, run, model, texts, **kw)
 
     monkeypatch.setattr(training, "predict_with", spy)
     one_by_one = models.get_prediction
