@@ -5,6 +5,8 @@ Tokens are ``SecretStr`` so they never appear in a repr, a log line or a traceba
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -64,6 +66,30 @@ def _api_token(value: SecretStr | None) -> SecretStr | None:
             {"make": MAKE_TOKEN},
         )
     return SecretStr(raw)
+
+
+def _slack_api_url(value: str) -> str:
+    """SLACK_API_URL as slack_sdk needs it: set empty (``SLACK_API_URL=`` in a compose file)
+    it is Slack's own; else an http(s) URL with a host, ending in "/" (slack_sdk joins each
+    method's name to it: without the "/" ``.../api`` became ``.../auth.test``). One without a
+    scheme made serve die at start with urllib's "unknown url type" traceback."""
+    url = value.strip()
+    if not url:
+        return SLACK_API_URL
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises ValueError for a port that is no number or out of range)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        valid = False
+    if not valid:
+        raise PydanticCustomError(
+            "bad_url",
+            "is not an http(s) URL with a host: write one such as {default}, or leave it "
+            "unset for Slack's own",
+            {"default": SLACK_API_URL},
+        )
+    return url if url.endswith("/") else url + "/"
 
 
 def _bot_token_kind(token: str) -> str | None:
@@ -133,6 +159,11 @@ class SlackSettings(Settings):
     @classmethod
     def _api_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
         return _api_token(value)
+
+    @field_validator("slack_api_url", mode="after")
+    @classmethod
+    def _slack_api_url_shape(cls, value: str) -> str:
+        return _slack_api_url(value)
 
     @field_validator("slack_bot_token", mode="after")
     @classmethod

@@ -124,3 +124,46 @@ def test_worker_without_slack_variables_only_retrains(
     assert "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set: retraining only" in caplog.text
     (kw,) = built
     assert "send_digest" not in kw
+
+
+def _slack(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    env.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+
+
+@pytest.mark.parametrize(
+    "url", ["slack.com/api", "ftp://slack.com/api/", "http://", "http://[::1/api/", " https:// "]
+)
+def test_serve_refuses_a_slack_api_url_without_scheme_or_host(
+    env: pytest.MonkeyPatch, url: str
+) -> None:
+    """It died at start with urllib's "unknown url type" traceback (exit 1)."""
+    _slack(env)
+    env.setenv("SLACK_API_URL", url)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr == (
+        "error: SLACK_API_URL: is not an http(s) URL with a host: write one such as "
+        "https://slack.com/api/, or leave it unset for Slack's own (see README, 'Set up in "
+        "Slack')\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "used"),
+    [
+        ("", "https://slack.com/api/"),
+        ("  ", "https://slack.com/api/"),
+        ("http://127.0.0.1:9/api", "http://127.0.0.1:9/api/"),
+        ("https://slack.example/api/", "https://slack.example/api/"),
+    ],
+)
+def test_slack_api_url_set_empty_is_slacks_own_and_ends_in_a_slash(
+    env: pytest.MonkeyPatch, url: str, used: str
+) -> None:
+    """Set empty (a compose file's `SLACK_API_URL=`) it was used as is: "/auth.test"."""
+    from bot.config import get_slack_settings
+
+    _slack(env)
+    env.setenv("SLACK_API_URL", url)
+    assert get_slack_settings().slack_api_url == used
