@@ -196,7 +196,14 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
     if backend == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file in the way, no permission: was a traceback
+                raise ConfigurationError(
+                    f"DATABASE_URL {masked_url(url)!r}: cannot create the directory {folder} "
+                    f"for its SQLite file ({_mkdir_failure(folder, exc)})"
+                ) from None
         kwargs["connect_args"] = {
             "check_same_thread": False,
             "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
@@ -283,6 +290,14 @@ def _configure_postgres(engine: Engine) -> None:
         cursor.execute("SET jit = off")
         cursor.close()
         dbapi_connection.autocommit = autocommit
+
+
+def _mkdir_failure(folder: Path, exc: OSError) -> str:
+    """Why ``folder`` could not be made: the file in its way, or the OS's reason."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    return f"{exc.strerror or exc}: {exc.filename or folder}"
 
 
 def _configure_sqlite(engine: Engine) -> None:

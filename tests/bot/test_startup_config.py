@@ -226,3 +226,22 @@ def test_import_of_new_texts_without_the_bundled_encoders_package_says_what_to_i
     result = runner.invoke(app, ["import", "p", str(rows), "--id-column", "id"])
     assert result.exit_code == 6, result.output
     assert result.stderr.endswith(MISSING_ENCODER), result.output
+
+
+@pytest.mark.parametrize("command", [["init"], ["serve", "--no-scheduler"]])
+@pytest.mark.parametrize("below", ["x.db", "sub/x.db"])
+def test_a_sqlite_path_through_a_file_is_one_line_naming_database_url(
+    env: pytest.MonkeyPatch, tmp_path: Path, command: list[str], below: str
+) -> None:
+    """DATABASE_URL=sqlite:////some/file/x.db with `file` a file: a FileExistsError traceback."""
+    (tmp_path / "afile").write_text("")
+    env.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'afile' / below}")
+    env.setenv("LABELBOT_API_TOKEN", "rest-token-" + "x" * 32)
+    env.setattr("uvicorn.run", lambda api, **kw: None)
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 6, result.output
+    assert result.stderr == (
+        f"error: DATABASE_URL 'sqlite:///{tmp_path / 'afile' / below}': cannot create the "
+        f"directory {(tmp_path / 'afile' / below).parent} for its SQLite file "
+        f"({tmp_path / 'afile'} is a file, not a directory)\n"
+    )
