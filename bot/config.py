@@ -14,6 +14,7 @@ from engine.config import Settings, settings_error
 from storage.errors import ConfigurationError
 
 SLACK_API_URL = "https://slack.com/api/"
+OUTBOX_INTERVAL_MAX_S = 3600
 
 # Where each Slack credential is found (https://api.slack.com/apps, the app's pages), for the
 # errors that say a value was pasted into the wrong variable.
@@ -140,9 +141,13 @@ class SlackSettings(Settings):
         validation_alias="LABELBOT_SLACK_WORKERS",
         description="Threads running listeners after their ack (Bolt's default is 5)",
     )
+    # inf or 1e300 switched the retries off without a word (0 says so); over an hour between
+    # retries is a typo, and a message held back that long is as good as lost
     outbox_interval_s: float = Field(
         default=15.0,
         ge=0,
+        le=OUTBOX_INTERVAL_MAX_S,
+        allow_inf_nan=False,
         validation_alias="LABELBOT_OUTBOX_INTERVAL",
         description="Seconds between retries of undelivered messages (0: off)",
     )

@@ -132,6 +132,7 @@ def test_worker_without_slack_variables_only_retrains(
 def _slack(env: pytest.MonkeyPatch) -> None:
     env.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
     env.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    env.setattr("uvicorn.run", lambda api, **kw: None)  # a serve that starts returns at once
 
 
 @pytest.mark.parametrize(
@@ -245,3 +246,33 @@ def test_a_sqlite_path_through_a_file_is_one_line_naming_database_url(
         f"directory {(tmp_path / 'afile' / below).parent} for its SQLite file "
         f"({tmp_path / 'afile'} is a file, not a directory)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("inf", "Input should be a finite number"),
+        ("nan", "Input should be a finite number"),
+        ("1e300", "Input should be less than or equal to 3600"),
+        ("3601", "Input should be less than or equal to 3600"),
+    ],
+)
+def test_serve_refuses_an_outbox_interval_that_silently_stops_retries(
+    env: pytest.MonkeyPatch, value: str, why: str
+) -> None:
+    """inf / 1e300 were taken: the outbox never retried again, and nothing said so."""
+    _slack(env)
+    env.setenv("LABELBOT_OUTBOX_INTERVAL", value)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr == (
+        f"error: LABELBOT_OUTBOX_INTERVAL: {why} (got {value!r}) (see README, 'Set up in Slack')\n"
+    )
+
+
+def test_an_outbox_interval_of_an_hour_is_taken(env: pytest.MonkeyPatch) -> None:
+    from bot.config import get_slack_settings
+
+    _slack(env)
+    env.setenv("LABELBOT_OUTBOX_INTERVAL", "3600")
+    assert get_slack_settings().outbox_interval_s == 3600
