@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import bot.scheduling  # bound before any test patches engine.scheduler
 from bot.cli import app
 from engine.config import get_settings
+from tests.bot import test_scheduler_cli
 from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET
 
 SLACK_VARS = (
@@ -43,29 +43,8 @@ def env(
     get_settings.cache_clear()
 
 
-class StoppedScheduler:
-    """Stands in for the BlockingScheduler: Ctrl-C at once."""
-
-    def start(self) -> None:
-        raise KeyboardInterrupt
-
-    def add_job(self, *args: Any, **kw: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The schedulers the worker built (none when it refused to start)."""
-    calls: list[dict[str, Any]] = []
-
-    def fake_build(ws: Any, **kw: Any) -> StoppedScheduler:
-        calls.append(kw)
-        return StoppedScheduler()
-
-    monkeypatch.setattr("engine.scheduler.build_scheduler", fake_build)
-    monkeypatch.setattr(bot.scheduling, "build_scheduler", fake_build)
-    return calls
-
+# the schedulers the worker built (none when it refused to start): the fixture of the worker's tests
+built = test_scheduler_cli.built
 
 WRONG_SLACK = [
     pytest.param(
