@@ -271,10 +271,8 @@ def test_an_encoder_that_cannot_load_is_not_retried_at_every_poll(  # type: igno
         LABELBOT_ENCODER=str(tmp_path / "no-such-model"),
     )
     broken = Workspace(settings=settings, db=ws.db)
-    with caplog.at_level("WARNING", logger="engine.jobs"):
-        [first] = jobs.retrain_cycle(broken, owner="w1")
-    assert first.version is None and "cannot be loaded" in first.message
-    assert caplog.text.count("retraining bank failed") == 1
+    # the failure is one outcome (the scheduler logs it as one WARNING), then waited out
+    [first] = jobs.retrain_cycle(broken, owner="w1")
+    assert first.failed and first.version is None and "cannot be loaded" in first.message
     assert jobs.retrain_cycle(broken, owner="w1") == []
-    assert caplog.text.count("retraining bank failed") == 1
     assert "cannot be loaded" in jobs.retrain_decision(broken, "bank").reason
