@@ -575,9 +575,10 @@ def create_api(
 
 
 def _token_state(services: Services) -> str:
-    """/healthz's ``slack``: what Slack last said of the bot token to this process."""
+    """/healthz's ``slack``: what Slack last said of the bot token to this process, or that
+    it has not answered (``TokenWatch.state``)."""
     watch = token_watch(services.client)
-    return (watch.problem if watch is not None else None) or "ok"
+    return watch.state if watch is not None else "ok"
 
 
 def _unparsed_body(exc: StarletteHTTPException) -> str | None:

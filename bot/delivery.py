@@ -66,6 +66,10 @@ CONNECTION_ERRORS = (URLError, ConnectionError, TimeoutError)
 # for Slack (messaging.Reach) instead of counting them against a message (`slack_wide`).
 SLACK_WIDE_ERRORS = frozenset({"ratelimited", "service_unavailable"})
 TOKEN_ADVICE = "reinstall the app or update SLACK_BOT_TOKEN"
+# What /healthz says of Slack before any call of this process has been answered, and while the
+# last one got no answer at all (TokenWatch.state).
+UNVERIFIED = "unverified"
+UNREACHABLE = "unreachable"
 
 # The message metadata's event_type on every chat.postMessage; its event_payload holds the post's
 # delivery key and when it was first tried, in Unix seconds
@@ -114,6 +118,11 @@ class TokenWatch(RetryHandler):
     ERROR naming the scope and how to add it, at most once per ``repeat_after`` seconds for
     each scope: calls made outside any Slack request (digests, nudges, the outbox) have nobody
     else to say it. Other calls' ``ok`` answers do not clear it (the scope is still missing).
+
+    It also keeps whether Slack answered at all: ``state`` is ``unverified`` before any call
+    of this process has had an answer (or failed to get one), ``unreachable`` while the last
+    call got no HTTP answer (no connection, a timeout: slack_sdk logs each), and ``ok`` once
+    one does, unless the token is refused (its error code, whatever else happens).
     """
 
     def __init__(
@@ -124,11 +133,26 @@ class TokenWatch(RetryHandler):
         self._problem: str | None = None
         self._codes = Throttle(repeat_after, clock=clock)  # by the token's error code
         self._scopes = Throttle(repeat_after, clock=clock)  # by the scope needed
+        self._reached: bool | None = None  # whether the last call got an answer (None: no call)
 
     @property
     def problem(self) -> str | None:
         """The error Slack refused the token with, or None while it takes it."""
         return self._problem
+
+    @property
+    def state(self) -> str:
+        """What /healthz says of Slack: the token's refusal, else ``ok``, ``unreachable`` or
+        ``unverified`` (see the class)."""
+        if self._problem is not None:
+            return self._problem
+        return {None: UNVERIFIED, False: UNREACHABLE, True: "ok"}[self._reached]
+
+    def reached(self, answered: bool) -> None:
+        """A call got an HTTP answer from Slack (``answered``), or none."""
+        was, self._reached = self._reached, answered
+        if answered and was is False:
+            log.info("Slack's Web API answers again")
 
     def refused(self, code: str) -> None:
         with self._lock:
@@ -161,6 +185,7 @@ class TokenWatch(RetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
+        self.reached(response is not None)
         answer = _answer(response)
         if answer.get("ok") is True:
             self.accepted()

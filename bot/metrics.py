@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.delivery import UNREACHABLE, UNVERIFIED
 from engine.gauges import ProjectGauges
 from engine.jobs import RETRAIN_BUCKETS, ActivitySnapshot
 
@@ -222,7 +223,13 @@ def render_state(
             "labelbot_slack_token_ok",
             "Whether Slack took the bot token when this process last used it (0: reinstall "
             "the app or update SLACK_BOT_TOKEN; /healthz says the error).",
-            [({}, 1 if slack == "ok" else 0)],
+            [({}, 0 if slack not in ("ok", UNVERIFIED, UNREACHABLE) else 1)],
+        )
+        lines += _gauge(
+            "labelbot_slack_reachable",
+            "Whether this process's last call to Slack's Web API got an answer (0 before its "
+            "first, and while Slack cannot be reached).",
+            [({}, 0 if slack in (UNVERIFIED, UNREACHABLE) else 1)],
         )
     if projects is None:
         return lines

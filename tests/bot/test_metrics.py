@@ -147,7 +147,11 @@ def test_without_the_database_the_process_figures_still_come(bot: Bot) -> None:
 
 
 def test_a_refused_bot_token_reads_zero(bot: Bot) -> None:
-    assert value(scrape(bot), "labelbot_slack_token_ok") == 1
+    fresh = scrape(bot)  # no call yet: nothing refused, nothing answered
+    assert value(fresh, "labelbot_slack_token_ok") == 1
+    assert value(fresh, "labelbot_slack_reachable") == 0
+    bot.services.client.auth_test()
+    assert value(scrape(bot), "labelbot_slack_reachable") == 1
     bot.api.token = "xoxb-rotated"  # the app reinstalled: SLACK_BOT_TOKEN is the old token
     bot.slack.command("U0ALICE")
     bot.settle()

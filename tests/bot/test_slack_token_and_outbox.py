@@ -6,11 +6,14 @@ send them: through the real courier and outbox, the fake Slack Web API and /heal
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.error import URLError
 
 import pytest
+from slack_sdk.errors import SlackApiError
 from sqlmodel import col, select
 
 from bot.delivery import TokenWatch
@@ -189,7 +192,41 @@ def test_revoked_user_tokens_leave_the_bot_token_alone(
     answer = bot.slack.http.post("/slack/events", content=signed.body, headers=signed.headers)
     bot.settle()
     assert answer.status_code == 200
-    assert _refusals(caplog) == [] and _health(bot)["slack"] == "ok"
+    assert _refusals(caplog) == [] and _health(bot)["slack"] == "unverified"  # no call yet
+
+
+def test_healthz_says_whether_slack_has_answered(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before any call has been answered Slack is ``unverified``, not ``ok``; a call that gets no
+    answer at all makes it ``unreachable`` until the next answer; a refused token outranks both."""
+    client = bot.services.client
+    assert _health(bot)["slack"] == "unverified"
+    client.auth_test()
+    assert _health(bot)["slack"] == "ok"
+    with socket.socket() as closed:  # a port nobody listens on: connection refused
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}/api/"
+    reachable = client.base_url
+    client.base_url = dead
+    try:
+        with pytest.raises(URLError):
+            client.auth_test()
+        assert _health(bot)["slack"] == "unreachable"
+        caplog.set_level(logging.INFO)
+        client.base_url = reachable
+        client.auth_test()
+        assert _health(bot)["slack"] == "ok"
+        assert "Slack's Web API answers again" in caplog.messages
+        bot.api.token = "xoxb-rotated"  # refused: the error code, unreachable or not
+        with pytest.raises(SlackApiError):
+            client.auth_test()
+        client.base_url = dead
+        with pytest.raises(URLError):
+            client.auth_test()
+        assert _health(bot)["slack"] == "invalid_auth"
+    finally:
+        client.base_url = reachable
 
 
 # --- F6: messages given up ---------------------------------------------------------------------
