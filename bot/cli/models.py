@@ -202,11 +202,14 @@ def worker(
         )
 
     from bot.cli.logs import configure_logging
+    from bot.cli.serve import check_engine_settings
     from bot.config import get_worker_settings
+    from engine.config import get_settings
     from engine.scheduler import build_scheduler
 
     configure_logging(logging.DEBUG if verbose else logging.INFO)
     log = logging.getLogger("labelbot.worker")
+    check_engine_settings(get_settings())  # every retrain would fail without them (exit 6)
     ws = workspace(create=True)  # a service may start before the first project is made
     every = ws.settings.scheduler_poll_seconds if poll_seconds is None else poll_seconds
     services = None

@@ -18,6 +18,7 @@ from storage.errors import ConfigurationError, InvalidInputError
 if TYPE_CHECKING:
     from bot.config import SlackSettings
     from bot.services import Services
+    from engine.config import Settings
 
 # At most this many connections at once; uvicorn answers 503 past it. Without a limit, 1,100
 # stalled connections used up a default 1,024 file descriptors and the server stopped accepting
@@ -119,10 +120,7 @@ def serve(
 
     configure_logging(log_level)
     settings, slack = get_serve_settings()
-    check_data_dir(settings.data_dir)  # before anything is opened
-    if settings.models_dir is not None:
-        check_data_dir(settings.models_dir, variable="LABELBOT_MODELS_DIR")
-    check_encoder(settings.encoder)
+    check_engine_settings(settings)  # before anything is opened
     ws = Workspace.open(settings)
     notice = schema_notice(ws.schema_change)
     if notice is not None:
@@ -238,6 +236,15 @@ def _exit_on_sigterm() -> _SigtermHandler:
 
 def warn(text: str) -> None:
     err.print(f"warning: {text}", highlight=False, soft_wrap=True)
+
+
+def check_engine_settings(settings: Settings) -> None:
+    """What `serve` and `worker` check before they open anything: the data (and models)
+    directory, and the encoder (`check_data_dir`, `check_encoder`)."""
+    check_data_dir(settings.data_dir)
+    if settings.models_dir is not None:
+        check_data_dir(settings.models_dir, variable="LABELBOT_MODELS_DIR")
+    check_encoder(settings.encoder)
 
 
 def check_data_dir(data_dir: Path, *, variable: str = "LABELBOT_DATA_DIR") -> None:

@@ -194,6 +194,25 @@ def test_serve_refuses_to_start_without_the_bundled_encoders_package(
     assert result.stderr == MISSING_ENCODER and served == []
 
 
+def test_worker_refuses_to_start_without_the_bundled_encoders_package(
+    env: pytest.MonkeyPatch, built: list[dict[str, Any]], no_encoder_package: None
+) -> None:
+    """The worker started, then every retrain with a text not embedded yet failed in the log."""
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr == MISSING_ENCODER and built == []
+
+
+def test_worker_refuses_a_data_directory_it_cannot_create(
+    env: pytest.MonkeyPatch, built: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("")
+    env.setenv("LABELBOT_DATA_DIR", str(tmp_path / "afile" / "data"))
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr.startswith("error: LABELBOT_DATA_DIR") and built == []
+
+
 def test_import_of_new_texts_without_the_bundled_encoders_package_says_what_to_install(
     env: pytest.MonkeyPatch, no_encoder_package: None, tmp_path: Path
 ) -> None:
