@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from functools import wraps
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -30,6 +31,20 @@ from storage.errors import (
 
 if TYPE_CHECKING:
     from storage.models import ModelRun
+
+
+class LogFormat(StrEnum):
+    """`serve`'s and `worker`'s --log-format (LABELBOT_LOG_FORMAT): lines for people, or one
+    JSON object a line for a log pipeline (bot.cli.logs.JsonLines)."""
+
+    text = "text"
+    json = "json"
+
+
+LOG_FORMAT_HELP = (
+    "text: lines for people; json: one JSON object a line (time, level, logger, message; "
+    "uvicorn's access lines add client, method, path, status), for a log pipeline"
+)
 
 # Output that is not a terminal (a pipe, a log, CI) is laid out this wide instead of rich's 80
 # columns: a command printed as a hint stays one line, and table cells are not cut short.

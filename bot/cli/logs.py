@@ -17,10 +17,13 @@ environment by itself as well.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SKIPPED = "maximum number of running instances"
@@ -82,14 +85,51 @@ class _BoltTokenUnused(logging.Filter):
         return _BOLT_TOKEN_UNUSED not in str(record.msg)
 
 
-def configure_logging(level: str | int = logging.INFO) -> None:
-    """Log at ``level`` (a name like "info" or a number); APScheduler's and Alembic's loggers
+class JsonLines(logging.Formatter):
+    """One JSON object a record: ``time`` (UTC, ISO 8601 with milliseconds), ``level``,
+    ``logger``, ``message``, and ``exception`` (the traceback) when there is one. uvicorn's
+    access lines also carry ``client``, ``method``, ``path`` and ``status`` as fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC)
+        entry: dict[str, Any] = {
+            "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.name == "uvicorn.access" and _access_args(record.args):
+            client, method, path, _, status = record.args  # type: ignore[misc]
+            entry.update(client=client, method=method, path=path, status=status)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def json_logging() -> bool:
+    """Whether the log is JSON lines (``configure_logging(form="json")``)."""
+    return any(isinstance(h.formatter, JsonLines) for h in logging.getLogger().handlers)
+
+
+def _access_args(args: object) -> bool:
+    """Whether ``args`` are uvicorn's access line's: client, method, path, HTTP version, status."""
+    return isinstance(args, tuple) and len(args) == 5 and isinstance(args[4], int)
+
+
+def configure_logging(level: str | int = logging.INFO, *, form: str = "text") -> None:
+    """Log at ``level`` (a name like "info" or a number) to stderr, as text lines (``FORMAT``)
+    or JSON lines (``form`` "json": :class:`JsonLines`); APScheduler's and Alembic's loggers
     at WARNING unless ``level`` is DEBUG, APScheduler's skipped-run warning at DEBUG either way,
-    Bolt's unused-token warning never."""
+    Bolt's unused-token warning never. uvicorn's loggers are left to pass their records up
+    here (serve runs it with ``log_config=None``), so its lines share the format."""
     number = level if isinstance(level, int) else logging.getLevelName(level.upper())
     if not isinstance(number, int):
         number = logging.INFO
-    logging.basicConfig(level=number, format=FORMAT)
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines() if form == "json" else logging.Formatter(FORMAT))
+    logging.basicConfig(level=number, handlers=[handler])  # nothing if a handler is there
     debug = number <= logging.DEBUG
     for name in ("apscheduler", "alembic"):
         logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)

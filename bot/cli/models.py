@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.common import app, handle_errors, out, workspace
+from bot.cli.common import LOG_FORMAT_HELP, LogFormat, app, handle_errors, out, workspace
 from engine.config import MIN_POLL_SECONDS
 from storage.errors import InvalidInputError
 
@@ -175,6 +175,9 @@ def worker(
             "--verbose", help="Debug logging, with every scheduler job run (quiet by default)"
         ),
     ] = False,
+    log_format: Annotated[
+        LogFormat, typer.Option(envvar="LABELBOT_LOG_FORMAT", help=LOG_FORMAT_HELP)
+    ] = LogFormat.text,
 ) -> None:
     """Run the scheduler on its own (for teams that train apart from the web servers, with
     `labelbot serve --no-scheduler`).
@@ -202,12 +205,12 @@ def worker(
         )
 
     from bot.cli.logs import configure_logging
-    from bot.cli.serve import check_engine_settings
+    from bot.cli.serve import check_engine_settings, say
     from bot.config import get_worker_settings
     from engine.config import get_settings
     from engine.scheduler import build_scheduler
 
-    configure_logging(logging.DEBUG if verbose else logging.INFO)
+    configure_logging(logging.DEBUG if verbose else logging.INFO, form=log_format.value)
     log = logging.getLogger("labelbot.worker")
     check_engine_settings(get_settings())  # every retrain would fail without them (exit 6)
     ws = workspace(create=True)  # a service may start before the first project is made
@@ -233,14 +236,14 @@ def worker(
     # the worker cleanly too.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        out.print(
+        say(
             f"labelbot worker: checking for work every {every:g} s in "
             f"{ws.settings.database_shown()} (Ctrl-C to stop)",
-            highlight=False,
+            logger="labelbot.worker",
         )
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
-        out.print("worker stopped")
+        say("worker stopped", logger="labelbot.worker")
     finally:
         signal.signal(signal.SIGTERM, previous)
         if services is not None:

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bot.cli.common import app, err, handle_errors, out, schema_notice
+from bot.cli.common import (
+    LOG_FORMAT_HELP,
+    LogFormat,
+    app,
+    err,
+    handle_errors,
+    out,
+    schema_notice,
+)
+from bot.cli.logs import json_logging
 from storage.errors import ConfigurationError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -57,6 +66,17 @@ def serve(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Same as --log-level debug", show_default=False)
     ] = False,
+    log_format: Annotated[
+        LogFormat, typer.Option(envvar="LABELBOT_LOG_FORMAT", help=LOG_FORMAT_HELP)
+    ] = LogFormat.text,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            envvar="LABELBOT_ACCESS_LOG",
+            help="A line per HTTP request (uvicorn's access log); /metrics counts them either way",
+        ),
+    ] = True,
     max_connections: Annotated[
         int,
         typer.Option(
@@ -118,7 +138,7 @@ def serve(
     from engine.scheduler import build_scheduler
     from engine.workspace import Workspace
 
-    configure_logging(log_level)
+    configure_logging(log_level, form=log_format.value)
     settings, slack = get_serve_settings()
     check_engine_settings(settings)  # before anything is opened
     ws = Workspace.open(settings)
@@ -128,15 +148,12 @@ def serve(
     services = build_services(settings, ws=ws)
     bolt = build_app(settings, services)
     api = create_api(settings, services, bolt=bolt, slack=slack, max_requests=max_connections)
-    out.print(
-        f"database {settings.database_shown()}, data directory {settings.data_dir}",
-        highlight=False,
-    )
+    say(f"database {settings.database_shown()}, data directory {settings.data_dir}")
     check_api_token(settings)
     if slack:
         check_slack(services)
     if not slack:
-        out.print(
+        say(
             "Slack off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET not set): serving the REST API "
             "alone; /slack/events answers 503"
         )
@@ -144,7 +161,7 @@ def serve(
         poll = settings.scheduler_poll_seconds
         if slack:
             attach_scheduler(api, bot_scheduler(services))
-            out.print(
+            say(
                 f"scheduler on: checks for retraining every {poll:g} s, "
                 "digests on each project's schedule"
             )
@@ -154,9 +171,9 @@ def serve(
                 build_scheduler(services.ws, poll_seconds=poll),
                 doing="retraining and scans (Slack is off: no digests)",
             )
-            out.print(f"scheduler on: checks for retraining every {poll:g} s (no digests)")
+            say(f"scheduler on: checks for retraining every {poll:g} s (no digests)")
     else:
-        out.print("scheduler off (--no-scheduler): run `labelbot worker` to retrain and digest")
+        say("scheduler off (--no-scheduler): run `labelbot worker` to retrain and digest")
     socket_mode = None
     if slack and settings.slack_app_token is not None:
         from bot.socket_mode import SocketModeHandler
@@ -172,7 +189,7 @@ def serve(
             finally:
                 services.close()
             raise socket_mode_error(exc) from None
-        out.print("connected to Slack in Socket Mode")
+        say("connected to Slack in Socket Mode")
     # uvicorn stops gracefully on SIGTERM (systemd, docker stop, Kubernetes), then raises the
     # signal again once it has returned; under SIGTERM's default action that killed the process
     # there, before the `finally` below: listeners still running after their ack (a click's
@@ -186,6 +203,8 @@ def serve(
             host=host,
             port=port,
             log_level=log_level,
+            log_config=None,  # its records pass up to configure_logging's handler, in its format
+            access_log=access_log,
             root_path=root_path,
             # the app answers past max_connections itself (bot.api.Busy: JSON, /healthz let
             # through); uvicorn's cap, a little above, bounds open connections (idle ones too)
@@ -203,7 +222,7 @@ def serve(
             services.close()
             terminate.restore()
         if interrupted or terminate.received:  # not when it never served (a port in use)
-            out.print("stopped: the answers in progress were finished", highlight=False)
+            say("stopped: the answers in progress were finished")
 
 
 @dataclass
@@ -234,8 +253,21 @@ def _exit_on_sigterm() -> _SigtermHandler:
     return handler
 
 
+def say(text: str, *, logger: str = "labelbot.serve") -> None:
+    """A line of what a long-running command does (start-up, shutdown): on stdout for people,
+    or, under --log-format json, an INFO record, so the log stays one stream of JSON lines."""
+    if json_logging():
+        logging.getLogger(logger).info(text)
+    else:
+        out.print(text, highlight=False)
+
+
 def warn(text: str) -> None:
-    err.print(f"warning: {text}", highlight=False, soft_wrap=True)
+    """A start-up warning: on stderr, or a WARNING record under --log-format json."""
+    if json_logging():
+        logging.getLogger("labelbot.serve").warning(text)
+    else:
+        err.print(f"warning: {text}", highlight=False, soft_wrap=True)
 
 
 def check_engine_settings(settings: Settings) -> None:
@@ -304,7 +336,7 @@ def check_api_token(settings: SlackSettings) -> None:
 
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not token:
-        out.print(
+        say(
             "REST API off (LABELBOT_API_TOKEN not set): /api/*, /metrics and /openapi.json "
             "answer 401 to everyone"
         )
@@ -352,10 +384,9 @@ def check_slack(services: Services) -> None:
             "Slack requests will fail until it does; serving anyway"
         )
         return
-    out.print(
+    say(
         f"Slack: bot @{answer.get('user')} ({answer.get('user_id')}) in workspace "
-        f"{answer.get('team')} ({answer.get('team_id')}, {answer.get('url')})",
-        highlight=False,
+        f"{answer.get('team')} ({answer.get('team_id')}, {answer.get('url')})"
     )
     granted = next(
         (str(v) for k, v in answer.headers.items() if k.lower() == "x-oauth-scopes"), None
