@@ -259,7 +259,8 @@ def approve_edited(
     services: Services, *, user: str, project: str, proposal_id: int, values: Values
 ) -> proposing.Decision | dict[str, str]:
     """Approve with the admin's names from the modal (without re-scoring), or the errors to
-    show in the form: a wrong number of names, a name taken, the proposal decided meanwhile."""
+    show in the form: a wrong number of names, a name taken, a label renamed since the form
+    opened, the proposal decided meanwhile."""
     names = _names(_text(values, ids.PROPOSAL_NAMES_BLOCK))
     reason = _text(values, ids.PROPOSAL_REASON_BLOCK)
     try:
@@ -267,6 +268,11 @@ def approve_edited(
             services.ws, project, proposal_id, actor=user, actor_is_admin=True,
             names=names, reason=reason, rescore=False,
         )  # fmt: skip
+    except proposing.RenamedSinceError as exc:
+        # the form was opened before the rename: it names the label as it was called then
+        return {ids.PROPOSAL_NAMES_BLOCK: f"{exc.old} is now called {exc.new}: close this form "
+                "and reopen the proposal to approve it under today's names. Nothing was "
+                "changed."}  # fmt: skip
     except (InvalidInputError, NotFoundError, ConflictError, StaleActionError) as exc:
         text = str(exc)
         if isinstance(exc, StaleActionError):

@@ -32,7 +32,13 @@ from engine import taxonomy
 from engine.rare import MIN_EXAMPLES
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError, LabelbotError, NotFoundError, StaleActionError
+from storage.errors import (
+    ConflictError,
+    InvalidInputError,
+    LabelbotError,
+    NotFoundError,
+    StaleActionError,
+)
 from storage.models import NEW_LABEL_REQUEST, TaxonomyProposal, as_utc, utcnow
 from storage.repositories import assignments, examples, feedback, flags, models, projects
 from storage.repositories import proposals as repo
@@ -65,6 +71,18 @@ POOL_SAMPLE = 50_000  # unlabeled examples the detectors see: ~300 per label for
 
 class NotAdminError(InvalidInputError):
     """Someone who is not one of the project's admins tried to decide a proposal."""
+
+
+class RenamedSinceError(ConflictError):
+    """A name given to approve a proposal is what one of its labels was called when the admin
+    read it (a form opened before the rename): approving under it would make a new label."""
+
+    def __init__(self, proposal_id: int, old: str, new: str) -> None:
+        self.old, self.new = old, new
+        super().__init__(
+            f"label {old!r} of proposal {proposal_id} is now called {new!r} (renamed since): "
+            f"to keep that label, give {new!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -545,6 +563,7 @@ def _plan(
         fewest, most = names_allowed(row)
         if len(chosen) < fewest or (most is not None and len(chosen) > most):
             raise InvalidInputError(_names_wanted(row, fewest, most, len(chosen)))
+        _refuse_former_names(ws, row, chosen)
     parts = chosen or default_names(row)
     why = f"proposal {row.id}" + (f": {reason.strip()}" if reason.strip() else "")
     common: dict[str, Any] = {"project": project, "actor": actor, "reason": why, "rescore": rescore}
@@ -562,6 +581,26 @@ def _plan(
         merged = [str(row.evidence["nearest_label"]), row.labels[0]]
         return "merge", lambda: taxonomy.merge_labels(ws, labels=merged, into=parts[0], **common)
     raise InvalidInputError(f"proposal {row.id} has an unknown kind {row.kind!r}")
+
+
+def _refuse_former_names(ws: Workspace, row: TaxonomyProposal, chosen: Sequence[str]) -> None:
+    """RenamedSinceError when a name the admin gave is a former name of a label the proposal
+    names: a form opened before that label was renamed still shows it, and submitted unchanged
+    it would merge into (or split off) a new label of that name instead of the renamed one.
+    An "add" names no existing label."""
+    if row.kind == "add":
+        return
+    into = repo.merge_target(kind=row.kind, evidence=row.evidence)
+    ours = {*row.labels, *([into] if into is not None else [])}
+    with session_scope(ws.db, read_only=True) as session:
+        for name in chosen:
+            if name in ours:
+                continue
+            label = taxonomy_repo.find_by_former_name(
+                session=session, project_id=row.project_id, name=name
+            )
+            if label is not None and label.active and label.name in ours:
+                raise RenamedSinceError(int(row.id or 0), name, label.name)
 
 
 def _names_wanted(row: TaxonomyProposal, fewest: int, most: int | None, given: int) -> str:

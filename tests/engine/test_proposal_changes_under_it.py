@@ -1,0 +1,72 @@
+"""Open proposals whose labels a taxonomy change touched, on SQLite and PostgreSQL: names given
+to approve that are a label's former name, proposals about a label that just changed meaning,
+suggested names another label has taken, and the note a decided one answers with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine import projects, proposing, taxonomy
+from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.errors import ConflictError
+from storage.repositories import projects as project_repo
+from storage.repositories import proposals as proposal_repo
+
+LABELS = ["age_limit", "exchange_rate", "change_pin", "card_arrival"]
+
+
+def _save(ws: Workspace, kind: str, labels: list[str], evidence: dict[str, Any],
+          message: str = "", *, key: list[str] | None = None) -> int:  # fmt: skip
+    with session_scope(ws.db) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        assert project.id is not None
+        row, _ = proposal_repo.save_open_proposal(
+            session=s, project_id=project.id, kind=kind, labels=labels,
+            key=proposing.key_text(key or [kind, *labels]), score=0.5, evidence=evidence,
+            evidence_strength=10.0, message=message or f"{kind} {', '.join(labels)}",
+        )  # fmt: skip
+        assert row.id is not None
+        return row.id
+
+
+def _active(ws: Workspace) -> list[str]:
+    return [lb.name for lb in projects.list_labels(ws, project="bank", active_only=True)]
+
+
+def test_a_former_name_given_to_approve_is_refused(ws: Workspace) -> None:
+    """The proposal follows a rename; a name the admin read before it (a form, a terminal
+    listing) would merge into a new label of the old name, or into whatever label took that
+    name since: refused, saying the new name."""
+    projects.create_project(ws, name="bank", labels=LABELS)
+    merge = _save(ws, "merge", ["age_limit", "exchange_rate"],
+                  {"counts": {"age_limit": 3, "exchange_rate": 9}})  # fmt: skip
+    taxonomy.rename_label(ws, project="bank", label="exchange_rate", new_name="fx", actor="b")
+    with pytest.raises(proposing.RenamedSinceError, match="'exchange_rate' .* now called 'fx'"):
+        proposing.approve(ws, "bank", merge, actor="a", actor_is_admin=True,
+                          names=["exchange_rate"], rescore=False)  # fmt: skip
+    # another label renamed to the freed name is not the one the admin meant either
+    taxonomy.rename_label(ws, project="bank", label="change_pin", new_name="exchange_rate",
+                          actor="b")  # fmt: skip
+    with pytest.raises(ConflictError, match="now called 'fx'"):
+        proposing.approve(ws, "bank", merge, actor="a", actor_is_admin=True,
+                          names=["exchange_rate"], rescore=False)  # fmt: skip
+    assert set(_active(ws)) == {"age_limit", "fx", "exchange_rate", "card_arrival"}
+    assert proposing.get_proposal(ws, merge).status == "open"
+
+    done = proposing.approve(ws, "bank", merge, actor="a", actor_is_admin=True, names=["fx"],
+                             rescore=False)  # fmt: skip
+    assert done.proposal.status == "applied" and "age_limit" not in _active(ws)
+
+
+def test_a_rare_labels_merge_target_renamed_since_is_refused(ws: Workspace) -> None:
+    projects.create_project(ws, name="bank", labels=LABELS)
+    rare = _save(ws, "rare", ["change_pin"],
+                 {"suggestion": "merge", "nearest_label": "age_limit", "count": 1})  # fmt: skip
+    taxonomy.rename_label(ws, project="bank", label="age_limit", new_name="min_age", actor="b")
+    with pytest.raises(proposing.RenamedSinceError, match="now called 'min_age'"):
+        proposing.approve(ws, "bank", rare, actor="a", actor_is_admin=True,
+                          names=["age_limit"], rescore=False)  # fmt: skip
+    assert "age_limit" not in _active(ws)
