@@ -153,6 +153,7 @@ TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
 # URL (signed with the app's signing secret instead). Everything else, /openapi.json included,
 # needs the token: deny by default, so a route added later is never public by mistake.
 PUBLIC_PATHS = frozenset({"/healthz", "/slack/events"})
+METRICS_PATH = "/metrics"  # LABELBOT_METRICS_TOKEN opens it (and only it)
 NOT_A_PAYLOAD = "the body is not a Slack payload"
 # An export holds one database connection from its first byte to its last, as long as the
 # client takes to read it. The pool has 15 (storage.db.make_engine): 15 slow downloads took them
@@ -494,7 +495,7 @@ def create_api(
     api.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
 
     @api.get(
-        "/metrics",
+        METRICS_PATH,
         response_class=Response,
         dependencies=[Security(BEARER)],
         responses={
@@ -646,14 +647,20 @@ def _slack_kind(body: Mapping[str, Any]) -> str | None:
     return kind if isinstance(kind, str) and kind else None
 
 
-def _token_ok(settings: SlackSettings, authorization: str | None) -> bool:
-    expected = settings.api_token.get_secret_value() if settings.api_token else None
+def _token_ok(settings: SlackSettings, authorization: str | None, path: str) -> bool:
+    """Whether ``authorization`` carries LABELBOT_API_TOKEN, or for ``METRICS_PATH``
+    LABELBOT_METRICS_TOKEN (which opens nothing else)."""
     scheme, _, token = (authorization or "").partition(" ")
-    return bool(
-        expected
-        and scheme.lower() == "bearer"
-        and hmac.compare_digest(token.encode(), expected.encode())
-    )
+    if scheme.lower() != "bearer":
+        return False
+    taken = [settings.api_token]
+    if path == METRICS_PATH:
+        taken.append(settings.metrics_token)
+    # every token compared (no early exit): how long it takes says nothing of which one matched
+    matches = [
+        hmac.compare_digest(token.encode(), t.get_secret_value().encode()) for t in taken if t
+    ]
+    return any(matches)
 
 
 class TokenFirst:
@@ -673,8 +680,8 @@ class TokenFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and route_path(scope) not in PUBLIC_PATHS
-            and not _token_ok(self.settings, Headers(scope=scope).get("authorization"))
+            and (path := route_path(scope)) not in PUBLIC_PATHS
+            and not _token_ok(self.settings, Headers(scope=scope).get("authorization"), path)
         ):
             # answered before the body is read: close, or the unread body holds the connection
             # until the keep-alive timeout

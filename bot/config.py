@@ -125,6 +125,12 @@ class SlackSettings(Settings):
         validation_alias="LABELBOT_API_TOKEN",
         description="Bearer token the REST API requires",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="LABELBOT_METRICS_TOKEN",
+        description="A bearer token GET /metrics takes besides LABELBOT_API_TOKEN, and nothing "
+        "else does: for a Prometheus that should not hold the key to every project's data",
+    )
     slack_api_url: str = Field(
         default=SLACK_API_URL,
         validation_alias="SLACK_API_URL",
@@ -160,7 +166,7 @@ class SlackSettings(Settings):
         "encoding does not count) before it is answered 503 DatabaseUnavailable",
     )
 
-    @field_validator("api_token", mode="after")
+    @field_validator("api_token", "metrics_token", mode="after")
     @classmethod
     def _api_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
         return _api_token(value)

@@ -335,16 +335,22 @@ def check_api_token(settings: SlackSettings) -> None:
     from bot.config import MAKE_TOKEN
 
     token = settings.api_token.get_secret_value() if settings.api_token else ""
+    metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
     if not token:
+        opens = " (/metrics takes LABELBOT_METRICS_TOKEN)" if metrics else ""
         say(
             "REST API off (LABELBOT_API_TOKEN not set): /api/*, /metrics and /openapi.json "
-            "answer 401 to everyone"
+            f"answer 401 to everyone{opens}"
         )
-    elif len(token) < API_TOKEN_MIN:
-        warn(
-            f"LABELBOT_API_TOKEN is {len(token)} characters: it guards every project's data, so "
-            f"use at least 32 random characters, e.g. from `{MAKE_TOKEN}`"
-        )
+    for name, value, guards in (
+        ("LABELBOT_API_TOKEN", token, "every project's data"),
+        ("LABELBOT_METRICS_TOKEN", metrics, "the projects' figures in /metrics"),
+    ):
+        if value and len(value) < API_TOKEN_MIN:
+            warn(
+                f"{name} is {len(value)} characters: it guards {guards}, so use at least 32 "
+                f"random characters, e.g. from `{MAKE_TOKEN}`"
+            )
 
 
 def check_slack(services: Services) -> None:

@@ -156,3 +156,35 @@ def test_a_refused_bot_token_reads_zero(bot: Bot) -> None:
     bot.slack.command("U0ALICE")
     bot.settle()
     assert value(scrape(bot), "labelbot_slack_token_ok") == 0
+
+
+def test_a_metrics_token_opens_metrics_and_nothing_else(bot: Bot) -> None:
+    """Prometheus holding LABELBOT_API_TOKEN held the key to every project's data;
+    LABELBOT_METRICS_TOKEN is a token for /metrics alone."""
+    import httpx
+
+    from bot.api import create_api
+    from tests.bot.conftest import slack_settings
+    from tests.fakes.server import ServerThread
+
+    metrics_token = "metrics-only-" + "m" * 32
+    settings = slack_settings(
+        str(bot.ws.settings.database_url),
+        bot.api.api_url,
+        bot.ws.settings.data_dir,
+        LABELBOT_METRICS_TOKEN=f" {metrics_token} ",  # spaces dropped, as the API token's
+    )
+    only = {"Authorization": f"Bearer {metrics_token}"}
+    with (
+        ServerThread(create_api(settings, bot.services)) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        scraped = http.get("/metrics", headers=only)
+        assert scraped.status_code == 200 and "labelbot_database_up 1" in scraped.text
+        assert http.get("/metrics", headers=AUTH).status_code == 200  # the API token too
+        for path in ("/api/projects", f"/api/projects/{PROJECT}/export", "/openapi.json"):
+            assert http.get(path, headers=only).status_code == 401, path
+        assert http.get("/api/projects", headers=AUTH).status_code == 200
+        wrong = {"Authorization": f"Bearer {metrics_token}x"}
+        assert http.get("/metrics", headers=wrong).status_code == 401
+    assert bot.slack.http.get("/metrics", headers=only).status_code == 401  # not set there
