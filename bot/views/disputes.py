@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape, shorten_apart, shorten_middle, who
+from bot.slack_text import escape, shorten_apart, who
 from bot.views.labeling import example_section
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
@@ -103,9 +103,11 @@ def _by_name(card: DisputeCard) -> dict[str, LabelChoice]:
 
 def dispute_message(card: DisputeCard) -> Block:
     by_name = _by_name(card)
+    # cut together: two long names that differ in their middle would cut to one button text
+    shown = shorten_apart(candidates(card), BUTTON_TEXT_MAX - len("Settle: "))
     row = [
         button(
-            f"Settle: {shorten_middle(label, BUTTON_TEXT_MAX - 8)}",
+            f"Settle: {shown[label]}",
             action_id=f"{ids.SETTLE}:{i}",
             # a label chosen and retired since has no id here: by name, refused as retired
             value=settle_value(card.example_id, by_name.get(label, label)),

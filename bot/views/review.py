@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape, shorten_apart, shorten_middle, truncate, who
+from bot.slack_text import escape, shorten_apart, truncate, who
 from bot.views.labeling import example_section
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
@@ -75,14 +75,18 @@ def review_message(card: ReviewCard) -> Block:
         "Which is right?"
     )
     value = str(card.example_id)
+    # each cut beside the other: two long names that differ in their middle would cut alike
+    pair = (card.given, card.suggested)
+    keep = shorten_apart(pair, BUTTON_TEXT_MAX - len("Keep "))[card.given]
+    change = shorten_apart(pair, BUTTON_TEXT_MAX - len("Change to "))[card.suggested]
     row = [
         button(
-            f"Keep {shorten_middle(card.given, BUTTON_TEXT_MAX - 5)}",
+            f"Keep {keep}",
             action_id=ids.REVIEW_KEEP,
             value=review_value(card.review_id, card.example_id, card.given),
         ),
         button(
-            f"Change to {shorten_middle(card.suggested, BUTTON_TEXT_MAX - 10)}",
+            f"Change to {change}",
             action_id=ids.REVIEW_CHANGE,
             style="primary",
             value=review_value(card.review_id, card.example_id, card.suggested),

@@ -238,6 +238,31 @@ def test_dispute_menu_of_150_long_names_fits() -> None:
     assert payload["blocks"][1]["text"]["text"].startswith(START)
 
 
+def test_settle_keep_and_change_buttons_of_long_names_alike_but_in_the_middle_read_apart() -> None:
+    """Each button's name used to be cut on its own: two names that differ only in their middle
+    kept the same start and end, and two "Settle: …" buttons read the same but settled
+    different labels."""
+    common = ("Customer complaint: the parcel was delivered {} and the refund for the shipping "
+              "fee was never paid back to the card")  # fmt: skip
+    late, damaged = common.format("late"), common.format("damaged")
+    labels = [LabelChoice(late, None, 1), LabelChoice(damaged, None, 2)]
+    dispute = dispute_message(DisputeCard(example_id=7, text=TEXT, project="p",
+                                          votes=[(U1, late), ("U0BOB", damaged)],
+                                          model=(late, 0.5), involved=[U1, "U0BOB"],
+                                          labels=labels))  # fmt: skip
+    _fits(dispute)
+    buttons = [el for _, el in elements(dispute) if el["type"] == "button"]
+    settle = {el["value"]: el["text"]["text"] for el in buttons if ids.SETTLE in el["action_id"]}
+    assert set(settle) == {"7/1", "7/2"}
+    assert "late" in settle["7/1"] and "damaged" in settle["7/2"]
+    review = review_message(ReviewCard(review_id=3, example_id=7, text=TEXT, project="p",
+                                       given=late, given_by=U1, suggested=damaged,
+                                       confidence=0.9, labels=labels))  # fmt: skip
+    _fits(review)
+    texts = {el["action_id"]: el["text"]["text"] for _, el in elements(review) if "text" in el}
+    assert "late" in texts[ids.REVIEW_KEEP] and "damaged" in texts[ids.REVIEW_CHANGE]
+
+
 # --- taxonomy proposals --------------------------------------------------------------------
 
 
