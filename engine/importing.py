@@ -16,8 +16,9 @@ import math
 import shlex
 import sys
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -586,6 +587,70 @@ def column_notes(read: ReadFile | FileRows, *, label_column: str | None) -> list
 
 
 MAX_RUNAWAY_NOTES = 3  # lines of the report: the first few say what to look for
+
+# The bundled encoder (all-MiniLM-L6-v2) learned English: a text mostly in another script comes
+# out as characters it barely knows (Chinese and Thai as [UNK], Arabic and Hindi one letter a
+# token), and a model trained on such texts stays poor however many labels it gets. An import
+# looks at its first SCRIPT_SAMPLE rows, each text's first SCRIPT_PREFIX characters, and says so
+# when at least SCRIPT_SHARE of those with letters are mostly in another script.
+SCRIPT_SAMPLE = 500
+SCRIPT_PREFIX = 200
+SCRIPT_SHARE = 0.2
+# Unicode names' first word for a script, as people call it (others are title-cased: Arabic)
+_SCRIPT_NAMES = {"CJK": "Chinese/Japanese (CJK)", "HANGUL": "Korean (Hangul)"}
+
+
+@dataclass
+class ScriptCount:
+    """What an import saw of its texts' scripts (:func:`main_script`), for :func:`script_note`."""
+
+    sampled: int = 0  # rows looked at, with letters
+    other: Counter[str] = field(default_factory=Counter)  # rows mostly in a script not Latin
+
+    def add(self, texts: Iterable[str]) -> None:
+        for text in itertools.islice(texts, max(0, SCRIPT_SAMPLE - self.sampled)):
+            script = main_script(text)
+            if script is None:
+                continue
+            self.sampled += 1
+            if script != "LATIN":
+                self.other[script] += 1
+
+    @property
+    def full(self) -> bool:
+        return self.sampled >= SCRIPT_SAMPLE
+
+
+def main_script(text: str) -> str | None:
+    """The script most of ``text``'s first letters are in, as the first word of their Unicode
+    names ("LATIN", "CJK", "ARABIC", "CYRILLIC", ...); LATIN when half of them or more are
+    Latin; None for a text without letters."""
+    counts: Counter[str] = Counter()
+    for char in text[:SCRIPT_PREFIX]:
+        if char.isalpha():
+            counts[unicodedata.name(char, "?").split(" ", 1)[0]] += 1
+    if not counts:
+        return None
+    if 2 * counts["LATIN"] >= counts.total():
+        return "LATIN"
+    return counts.most_common(1)[0][0]
+
+
+def script_note(seen: ScriptCount, *, encoder: str) -> str | None:
+    """The import report's note when many texts are in a script the bundled encoder
+    ``encoder`` does not read well; None when few are, or another encoder is set."""
+    other = seen.other.total()
+    if not seen.sampled or other < SCRIPT_SHARE * seen.sampled:
+        return None
+    scripts = ", ".join(
+        f"{_SCRIPT_NAMES.get(name, name.title())} {n}" for name, n in seen.other.most_common(4)
+    )
+    return (
+        f"{other} of the {seen.sampled} texts looked at are mostly in a script other than Latin "
+        f"({scripts}): the encoder {encoder} learned English, so a model trained on them will "
+        "stay poor; set LABELBOT_ENCODER to a local multilingual model directory (README, "
+        "'Texts in other languages') before labeling"
+    )
 
 
 def _runaway_note(cell: RunawayCell) -> str:

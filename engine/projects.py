@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from engine.config import DEFAULT_ENCODER
 from engine.evaluation import IMPORTED, explain_status
-from engine.importing import FileRows, Record, column_notes
+from engine.importing import FileRows, Record, ScriptCount, column_notes, script_note
 from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.taxonomy import changed_at, new_label_name, stale_label_note, trained_before
 from engine.workspace import Workspace
@@ -328,9 +329,18 @@ def import_file(
         embedded=embedded,
         relabeled=relabeled,
         repeated=state.repeated,
-        notes=tuple(column_notes(rows, label_column=label_column)),
+        notes=tuple(column_notes(rows, label_column=label_column) + _encoder_notes(ws, state)),
         shared_ids=tuple(shared),
     )
+
+
+def _encoder_notes(ws: Workspace, state: _Import) -> list[str]:
+    """The import report's note on texts the bundled encoder reads poorly (none for another
+    encoder: one set on purpose is taken to read them)."""
+    if ws.settings.encoder != DEFAULT_ENCODER:
+        return []
+    note = script_note(state.scripts, encoder=ws.settings.encoder)
+    return [] if note is None else [note]
 
 
 _T = TypeVar("_T")
@@ -366,6 +376,7 @@ class _Import:
     labels: dict[str, tuple[int, _FileLabel]] = field(default_factory=dict)
     before: dict[int, str] | None = None  # the agreed labels before the first vote stored
     targets: dict[int, str | None] | None = None  # label id -> the label it counts as, once read
+    scripts: ScriptCount = field(default_factory=ScriptCount)  # the first rows' scripts
 
     def label_number(self, session: Session, name: str, line: int) -> int:
         """The number of label ``name`` (first named at ``line``), resolved when first met."""
@@ -407,6 +418,8 @@ class _Import:
         )
         self.rows += len(chunk)
         self.inserted += added.inserted
+        if not self.scripts.full:
+            self.scripts.add(r.text for r in chunk)
         if self.inserted >= self.analyze_at:  # each time the import's examples have doubled
             examples.analyze_examples(session=session)
             self.analyze_at = 2 * self.inserted
