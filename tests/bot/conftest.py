@@ -80,7 +80,8 @@ class TrackingExecutor(ThreadPoolExecutor):
 
         return super().submit(run)
 
-    def settle(self, timeout: float = 15.0) -> None:
+    # generous: a loaded CI machine (2 cores, both test workers busy) ran a first /label past 15 s
+    def settle(self, timeout: float = 60.0) -> None:
         with self._idle:
             if not self._idle.wait_for(lambda: self._busy == 0, timeout):
                 raise AssertionError(f"listeners still busy after {timeout}s")
