@@ -94,7 +94,7 @@ def socket_bot(
             services.dispatch_executor.shutdown(wait=True)
 
 
-def wait_until(what: Callable[[], bool], timeout: float = 15.0) -> None:
+def wait_until(what: Callable[[], bool], timeout: float = 30.0) -> None:
     """Wait for ``what`` to hold (the client works in its own threads); fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while not what():

@@ -139,11 +139,11 @@ class SocketServer:
         with self.cond:
             return [m for _, m in self.received if m.get("envelope_id") == eid]
 
-    def wait_ack(self, eid: str, timeout: float = 10) -> bool:
+    def wait_ack(self, eid: str, timeout: float = 30) -> bool:
         with self.cond:
             return self.cond.wait_for(lambda: bool(self.acks(eid)), timeout)
 
-    def wait_conns(self, n: int, timeout: float = 10) -> bool:
+    def wait_conns(self, n: int, timeout: float = 30) -> bool:
         """Whether ``n`` connections have been made (in all) within ``timeout`` seconds."""
         with self.cond:
             return self.cond.wait_for(lambda: len(self.conns) >= n, timeout)
