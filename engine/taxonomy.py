@@ -123,7 +123,8 @@ def _invisible(char: str) -> bool:
     rest of the name backwards). "NDA" with a zero-width space inside beside "NDA" would be
     two labels that read alike on every button, and could never be typed again. ZWJ and ZWNJ
     stay: emoji sequences (a family) and Persian or Hindi words need them; emoji tags too (the
-    flag of England)."""
+    flag of England). Names are compared without them and variation selectors (storage's
+    ``label_fold``): "AB" with a ZWNJ inside beside "AB" is refused as a look-alike."""
     if char in "\u200c\u200d" or 0xE0020 <= ord(char) <= 0xE007F:
         return False
     return unicodedata.category(char) in ("Cc", "Cf")
@@ -996,8 +997,8 @@ def _name_free(
     session: Session, project: Project, name: str, *, doing: str, keep: Label | None = None
 ) -> None:
     """Refuse ``name`` when a label of the project, active or retired, has it or a name that
-    looks like it (case, width: storage's ``label_fold``); ``keep``, the label being renamed,
-    may take another case of its own name."""
+    looks like it (case, width, a joiner or variation selector: storage's ``label_fold``);
+    ``keep``, the label being renamed, may take another case of its own name."""
     assert project.id is not None
     existing = projects.look_alike(
         session=session, project_id=project.id, name=name,

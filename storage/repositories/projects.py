@@ -127,17 +127,44 @@ def label_key(name: str) -> str:
     return " ".join(unicodedata.normalize("NFC", name).split())
 
 
+# Characters a name keeps but that show nothing of their own: ZWNJ and ZWJ (Persian words and
+# emoji sequences need them) and the variation selectors, which only pick a glyph's style
+# ("😀" draws the same with U+FE0F after it). Names differing only in them look alike.
+_UNSEEN = dict.fromkeys([0x200C, 0x200D, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
+
+
 def label_fold(name: str) -> str:
     """What two label names that look alike share: case and compatibility forms folded away
-    ("Lease", "lease", "LEASE" and full-width "Ｌｅａｓｅ" all give "lease"). Two labels of a
-    project never share it: on a button or in a menu they could not be told apart."""
-    return unicodedata.normalize("NFKC", label_key(name)).casefold()
+    ("Lease", "lease", "LEASE" and full-width "Ｌｅａｓｅ" all give "lease"), joiners and
+    variation selectors dropped ("A", a ZWNJ, "B" gives "ab"). Two labels of a project never
+    share it: on a button or in a menu they could not be told apart. Computed, never stored:
+    a change here applies to every label already there."""
+    unseen_gone = unicodedata.normalize("NFKC", label_key(name).translate(_UNSEEN))
+    return " ".join(unseen_gone.split()).casefold()
+
+
+def _how_alike(name: str, other: str) -> str:
+    """What two names with one :func:`label_fold` differ in, for a refusal."""
+
+    def folded(text: str) -> str:
+        return unicodedata.normalize("NFKC", text).casefold()
+
+    if folded(name) == folded(other):
+        return "case or width"
+    if name.translate(_UNSEEN) == other.translate(_UNSEEN):
+        return "a joiner or variation selector, which does not show"
+    return "case, width and a joiner or variation selector, which does not show"
 
 
 def _clean_label(name: str) -> str:
     clean = label_key(name)
     if not clean:
         raise InvalidInputError("a label name cannot be empty")
+    if not label_fold(clean):
+        raise InvalidInputError(
+            f"a label name cannot be empty: {clean!r} is only joiners or variation selectors, "
+            "which show nothing"
+        )
     if len(clean) > 200:
         raise InvalidInputError(f"label name too long ({len(clean)} > 200): {clean[:40]!r}...")
     return clean
@@ -156,8 +183,8 @@ def add_labels(
     if len(set(folded)) != len(folded):
         dupes = sorted({n for n, f in zip(cleaned, folded, strict=True) if folded.count(f) > 1})
         raise InvalidInputError(
-            f"duplicate label names: {', '.join(dupes)} (names that differ only in case or "
-            "width look alike on a button)"
+            f"duplicate label names: {', '.join(dupes)} (names that differ only in case, "
+            "width, a joiner or a variation selector look alike on a button)"
         )
     existing = {
         label_fold(label.name): label
@@ -205,7 +232,11 @@ def look_alike(
 
 def name_taken(name: str, label: Label) -> str:
     """Why ``name`` cannot be given: ``label`` has it, or a name that looks like it."""
-    alike = "" if label.name == name else f" ({label.name!r}: it differs only in case or width)"
+    alike = (
+        ""
+        if label.name == name
+        else f" ({label.name!r}: it differs only in {_how_alike(name, label.name)})"
+    )
     if label.active:
         return f"label {name!r} already exists{alike}"
     return (
