@@ -501,7 +501,8 @@ def _file_label(session: Session, path: Path, project_id: int, name: str, line: 
         if alike is not None:  # `labels add` would refuse it: say which label it looks like
             raise InvalidInputError(
                 f"{path}:{line}: unknown label {name!r}: did you mean {alike.name!r}? (it "
-                "differs only in case or width; use the label's name as it is)"
+                f"differs only in {projects.how_alike(name, alike.name)}; use the label's name "
+                "as it is)"
             ) from None
         raise InvalidInputError(
             f"{path}:{line}: {exc}; add it first with `labelbot labels add`"

@@ -143,7 +143,7 @@ def label_fold(name: str) -> str:
     return " ".join(unseen_gone.split()).casefold()
 
 
-def _how_alike(name: str, other: str) -> str:
+def how_alike(name: str, other: str) -> str:
     """What two names with one :func:`label_fold` differ in, for a refusal."""
 
     def folded(text: str) -> str:
@@ -235,7 +235,7 @@ def name_taken(name: str, label: Label) -> str:
     alike = (
         ""
         if label.name == name
-        else f" ({label.name!r}: it differs only in {_how_alike(name, label.name)})"
+        else f" ({label.name!r}: it differs only in {how_alike(name, label.name)})"
     )
     if label.active:
         return f"label {name!r} already exists{alike}"

@@ -118,5 +118,6 @@ def test_an_import_naming_a_label_with_a_joiner_it_lacks_names_the_label(
     projects.create_project(ws, name="p", labels=["AB", "c"])
     path = tmp_path / "votes.csv"
     path.write_text("text,label\none,AB\ntwo,A\u200cB\n", encoding="utf-8")
-    with pytest.raises(InvalidInputError, match=r":3: unknown label '.*': did you mean 'AB'"):
+    with pytest.raises(InvalidInputError, match=r":3: unknown label '.*': did you mean 'AB'") as e:
         projects.import_file(ws, project="p", path=path, embed=False)
+    assert "differs only in a joiner or variation selector, which does not show" in str(e.value)
