@@ -198,7 +198,13 @@ def decide(
     ws = services.ws
     decide_fn = proposing.approve if approve else proposing.reject
     extra: dict[str, Any] = {"rescore": False} if approve else {}
-    decision = decide_fn(ws, project, proposal_id, actor=user, actor_is_admin=True, **extra)
+    try:
+        decision = decide_fn(ws, project, proposal_id, actor=user, actor_is_admin=True, **extra)
+    except taxonomy.NameTakenError as exc:
+        # the suggested name was taken since the card was drawn: the card has the way out
+        raise ConflictError(
+            f"{exc.reason.rstrip('.')}. Choose other names with Edit names & approve"
+        ) from None
     _show_decision(services, project, decision, approved=approve, user=user, channel=channel, ts=ts)
 
 

@@ -188,6 +188,9 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
                 reopen_since=now - REOPEN_WITHIN,
             )
             kept.add(int(row.id or 0))
+        # the detectors name new labels by their words, not knowing retired names (nor labels
+        # added since they read): suggested under a taken name, an Approve could never succeed
+        repo.free_suggested_names(session=session, project_id=found.id)
         repo.supersede(
             session=session, proposal_ids=[int(r.id or 0) for r in before if r.id not in kept]
         )

@@ -56,6 +56,16 @@ TAXONOMY_AS_OF = "taxonomy_as_of"  # a model's metric: that setting when its lab
 Session = Any
 
 
+class NameTakenError(ConflictError):
+    """A change would give a new label a name a label of the project has (active or retired),
+    or one that looks like it. ``reason`` says so without advice on the command line's flags,
+    for a surface that offers its own way to pick another name."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
 @dataclass(frozen=True)
 class TaxonomyChange:
     """What a change did: its event, the active labels after it, the examples it touched."""
@@ -147,11 +157,16 @@ def add_labels(
 
     def apply(session: Session, found: Project) -> dict[str, Any]:
         assert found.id is not None
+        clean = [new_label_name(n) for n in names]
+        taken = [
+            projects.name_taken(name, existing)
+            for name in clean
+            if (existing := projects.look_alike(session=session, project_id=found.id, name=name))
+        ]
+        if taken:  # as projects.add_labels says it, typed for the edges
+            raise NameTakenError("; ".join(taken))
         added = projects.add_labels(
-            session=session,
-            project_id=found.id,
-            names=[new_label_name(n) for n in names],
-            descriptions=descriptions,
+            session=session, project_id=found.id, names=clean, descriptions=descriptions
         )
         return {"labels": [_ref(lb) for lb in added]}
 
@@ -258,7 +273,7 @@ def merge_labels(
         if target is None:
             existing = _find(session, found, target_name)
             if existing is not None and not existing.active:
-                raise ConflictError(
+                raise NameTakenError(
                     f"cannot merge into {target_name!r}: a retired label has that name; "
                     "choose another name"
                 )
@@ -940,6 +955,8 @@ def _change(
             )
         labels = repo.active_names(session=session, project_id=found.id)
         proposal_repo.supersede_outdated(session=session, project_id=found.id, active=labels)
+        # a label added or renamed onto a name a split or an add suggests: it suggests another
+        proposal_repo.free_suggested_names(session=session, project_id=found.id)
     summary = summarize(kind, details)
     if rescore and retrain:
         try:
@@ -1012,8 +1029,8 @@ def _name_free(
         if doing.startswith("split")
         else ""
     )
-    raise ConflictError(f"cannot {doing}: {projects.name_taken(projects.label_key(name), existing)}"
-                        f"{hint}")  # fmt: skip
+    reason = f"cannot {doing}: {projects.name_taken(projects.label_key(name), existing)}"
+    raise NameTakenError(reason + hint, reason=reason)
 
 
 def changed_at(project: Project) -> datetime | None:

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from storage.db import rowcount
 from storage.errors import NotFoundError
 from storage.models import Assignment, Example, Flag, TaxonomyProposal, utcnow
-from storage.repositories.projects import label_fold
+from storage.repositories.projects import label_fold, list_labels
 
 OPEN = "open"
 DECIDED = ("approved", "rejected", "applied")  # an admin's answer: held back until evidence grows
@@ -351,6 +351,68 @@ def supersede_outdated(*, session: Session, project_id: int, active: Collection[
         and outdated(kind=p.kind, labels=p.labels, evidence=p.evidence, active=active)
     ]
     return supersede(session=session, proposal_ids=moot)
+
+
+def free_suggested_names(*, session: Session, project_id: int) -> int:
+    """Open proposals whose suggested new labels (a split's clusters, an add's label) have a
+    name a label of the project has, active or retired, or one that looks like it (storage's
+    ``label_fold``), suggest a free one instead ("arrival_late" becomes "arrival_late_2"): an
+    Approve under a taken name could never succeed. In ``evidence``, ``labels`` (an add's) and
+    the message; the key (a split's label, an add's words) stays. Run when proposals are saved
+    and after every taxonomy change (a label added or renamed onto a suggestion). Two clusters
+    suggesting one name get two. Returns the proposals changed."""
+    taken = {
+        label_fold(lb.name)
+        for lb in list_labels(session=session, project_id=project_id, active_only=False)
+    }
+    rows = session.exec(
+        select(TaxonomyProposal).where(
+            TaxonomyProposal.project_id == project_id,
+            TaxonomyProposal.status == OPEN,
+            col(TaxonomyProposal.kind).in_(("split", "add")),
+        )
+    ).all()
+    changed = 0
+    for row in rows:
+        ev = dict(row.evidence or {})
+        if row.kind == "split":  # the label it splits is not a suggestion: only its clusters
+            clusters = ev.get("clusters")
+            found = clusters if isinstance(clusters, list) else []
+            wanted = [str(c.get("suggested_name") or "") for c in found if isinstance(c, dict)]
+        else:
+            wanted = list(row.labels)
+        used = set(taken)
+        free = []
+        for name in wanted:
+            free.append(_free_name(name, used) if name else name)
+            used.add(label_fold(free[-1]))
+        if free == wanted:
+            continue
+        renamed = {old: new for old, new in zip(wanted, free, strict=True) if old != new}
+        if row.kind == "split":
+            names = iter(free)
+            ev["clusters"] = [
+                {**c, "suggested_name": next(names)} if isinstance(c, dict) else c
+                for c in ev["clusters"]
+            ]
+            row.evidence = ev
+        else:
+            row.labels = free
+        for old, new in renamed.items():  # the message quotes them as Python does ('name')
+            row.message = row.message.replace(repr(old), repr(new))
+        session.add(row)
+        changed += 1
+    session.flush()
+    return changed
+
+
+def _free_name(name: str, taken: Collection[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``...: the first whose ``label_fold`` is not taken."""
+    candidate, n = name, 1
+    while label_fold(candidate) in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
 
 
 def merge_target(*, kind: str, evidence: Mapping[str, Any] | None) -> str | None:

@@ -4,13 +4,23 @@ elsewhere, cards of a project whose channel was unset."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot import ids
 from bot.scheduling import proposal_poster
 from engine import projects, proposing, taxonomy
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
-from tests.bot.test_proposals_slack import ADMIN, _active, _edit_submit, _errors, _merge, _posted
+from tests.bot.test_proposals_slack import (
+    ADMIN,
+    _active,
+    _edit_submit,
+    _errors,
+    _merge,
+    _posted,
+    _propose,
+    _split,
+)
 
 
 def test_a_form_opened_before_a_rename_does_not_make_a_new_label(
@@ -42,3 +52,36 @@ def test_a_form_opened_before_a_rename_does_not_make_a_new_label(
     assert not _edit_submit(bot, view, "fx").content
     assert "age_limit" not in _active(bot) and "fx" in _active(bot)
     assert proposing.get_proposal(bot.ws, pid).status == "applied"
+
+
+def test_approve_after_a_label_took_the_suggested_name(bot: Bot, bank: dict[str, str]) -> None:
+    """The split suggests arrival_late; a label of that name is added by hand: the card is
+    redrawn with a free name, and Approve applies it."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    pid = _split(bot)
+    post = proposal_poster(bot.services)
+    post()
+    taxonomy.add_labels(bot.ws, project=PROJECT, names=["arrival_late"], actor="carol")
+    post()  # the sync redraws the card
+    message = _posted(bot)
+    assert "arrival_late_2" in json.dumps(message["blocks"])
+    bot.slack.click(ADMIN, message, ids.PROPOSAL_APPROVE, channel=CHANNEL)
+    bot.settle()
+    assert proposing.get_proposal(bot.ws, pid).status == "applied"
+    assert {"arrival_late", "arrival_late_2"} <= set(_active(bot))
+
+
+def test_a_name_taken_points_to_edit_names(bot: Bot, bank: dict[str, str]) -> None:
+    """A proposal stored before its suggestions were kept free (or a name taken between the
+    redraw and the click): the refusal points to the card's own way out, not a CLI flag."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    taxonomy.add_labels(bot.ws, project=PROJECT, names=["lost_card"], actor="carol")
+    taxonomy.retire_label(bot.ws, project=PROJECT, label="lost_card", actor="carol")
+    pid = _propose(bot, "add", ["lost_card"], {"ids": [1, 2]}, "Add a label like 'lost_card'?")
+    proposal_poster(bot.services)()
+    bot.slack.click(ADMIN, _posted(bot), ids.PROPOSAL_APPROVE, channel=CHANNEL)
+    bot.settle()
+    said = bot.slack.ephemerals(ADMIN)[-1]
+    assert "a retired label has the name 'lost_card'" in said.lower()
+    assert "Choose other names with Edit names &amp; approve" in said and "--" not in said
+    assert proposing.get_proposal(bot.ws, pid).status == "open"

@@ -4,6 +4,7 @@ suggested names another label has taken, and the note a decided one answers with
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,3 +71,56 @@ def test_a_rare_labels_merge_target_renamed_since_is_refused(ws: Workspace) -> N
         proposing.approve(ws, "bank", rare, actor="a", actor_is_admin=True,
                           names=["age_limit"], rescore=False)  # fmt: skip
     assert "age_limit" not in _active(ws)
+
+
+def test_a_label_added_onto_a_suggested_name_moves_the_suggestion(ws: Workspace) -> None:
+    """A split suggests arrival_late; someone adds Arrival_Late by hand: Approve would have
+    failed for ever (a split creates new labels). The suggestion moves to a free name, in the
+    evidence, the message and the names approving uses, and Approve works."""
+    projects.create_project(ws, name="bank", labels=LABELS)
+    clusters = [
+        {"suggested_name": "arrival_late", "size": 3},
+        {"suggested_name": "lost", "size": 2},
+    ]
+    split = _save(ws, "split", ["card_arrival"], {"clusters": clusters},
+                  "Split card_arrival? maybe 'arrival_late' and 'lost'.")  # fmt: skip
+    taxonomy.add_labels(ws, project="bank", names=["Arrival_Late", "arrival_late_2"], actor="c")
+    row = proposing.get_proposal(ws, split)
+    assert row.status == "open"
+    assert [c["suggested_name"] for c in row.evidence["clusters"]] == ["arrival_late_3", "lost"]
+    assert row.message == "Split card_arrival? maybe 'arrival_late_3' and 'lost'."
+    assert proposing.default_names(row) == ["arrival_late_3", "lost"]
+    proposing.approve(ws, "bank", split, actor="a", actor_is_admin=True, rescore=False)
+    assert {"arrival_late_3", "lost", "Arrival_Late"} <= set(_active(ws))
+
+
+def test_a_refresh_suggests_no_name_a_label_has_even_retired(
+    ws: Workspace, banking_slice: list[tuple[str, str]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The detectors name new labels by their words, knowing only the active labels: an add of
+    a retired label's name, or a split's two clusters named alike, are saved under free names."""
+    import engine.proposals
+    from engine.proposals import Proposal
+    from tests.engine.test_proposing import make_project
+
+    make_project(ws, tmp_path, banking_slice, labeled=6)
+    taxonomy.add_labels(ws, project="bank", names=["lost_card"], actor="c")
+    taxonomy.retire_label(ws, project="bank", label="lost_card", actor="c")
+    split_of = projects.list_labels(ws, project="bank", active_only=True)[0].name
+    found = [
+        Proposal(kind="add", labels=("lost_card",), score=0.5, evidence={"ids": [1]},
+                 key=("add", "card", "lost"), message="Add a label like 'lost_card'?"),
+        Proposal(kind="split", labels=(split_of,), score=0.5, key=("split", split_of),
+                 evidence={"clusters": [{"suggested_name": "Lost_Card"},
+                                        {"suggested_name": "lost_card"}]},
+                 message="Split? maybe 'Lost_Card' and 'lost_card'."),
+    ]  # fmt: skip
+    monkeypatch.setattr(engine.proposals, "propose_all", lambda *a, **k: found)
+    saved = {p.kind: p for p in proposing.refresh_proposals(ws, "bank")}
+    assert saved["add"].labels == ["lost_card_2"]
+    assert saved["add"].message == "Add a label like 'lost_card_2'?"
+    assert proposing.default_names(saved["split"]) == ["Lost_Card_2", "lost_card_3"]
+    proposing.approve(ws, "bank", int(saved["add"].id or 0), actor="a", actor_is_admin=True,
+                      rescore=False)  # fmt: skip
+    assert "lost_card_2" in _active(ws)
