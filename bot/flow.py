@@ -138,14 +138,24 @@ def check_open(services: Services, *, user: str, project: str) -> None:
         raise _guest_refusal(allowed)
 
 
-def project_named(services: Services, word: str, *, user: str | None = None) -> str | None:
-    """The project ``word`` names: a mention of its channel (`#channel`), or its name; with
-    ``user``, only among those open to them (:func:`open_to`)."""
-    known = open_to(services, user, projects.list_projects(services.ws))
+def _named(known: Sequence[Project], word: str) -> str | None:
+    """The project of ``known`` that ``word`` names: a mention of its channel, or its name."""
     mention = CHANNEL_MENTION.fullmatch(word)
     if mention:
         return _channel_project(known, mention.group(1))
     return next((p.name for p in known if p.name == word), None)
+
+
+def project_named(services: Services, word: str, *, user: str | None = None) -> str | None:
+    """The project ``word`` names: a mention of its channel (`#channel`), or its name; with
+    ``user``, only among those open to them (:func:`open_to`): a guest naming one closed to
+    them is refused (GuestRefused), as `/label <project>` refuses them, not read as text."""
+    everything = projects.list_projects(services.ws)
+    known = open_to(services, user, everything)
+    found = _named(known, word)
+    if found is None and len(known) < len(everything) and _named(everything, word):
+        raise _guest_refusal(known)
+    return found
 
 
 def resolve_project(
@@ -198,11 +208,15 @@ def resolve_project(
                 "there are no projects yet: an admin creates one with `labelbot project create`"
             )
         )
-    if len(known) == 1:
-        return known[0].name
+    # The channel's project before the only one: a guest in the channel of a project closed to
+    # them is refused there, not answered from the one project open to them.
     found = _channel_project(known, channel) if channel else None
     if found is not None:
         return found
+    if guest and channel and _channel_project(everything, channel) is not None:
+        raise _guest_refusal(known)
+    if len(known) == 1:
+        return known[0].name
     if lists_only:
         known = open_to(services, user, everything)
         if len(known) < len(everything):
