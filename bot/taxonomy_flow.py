@@ -21,7 +21,7 @@ from bot.digests import refused
 from bot.proposal_cards import proposal_card
 from bot.services import Services
 from bot.slack_errors import CONTENT_ERRORS, MESSAGE_GONE, error_code
-from bot.slack_text import escape
+from bot.slack_text import Mrkdwn, escape, who
 from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
@@ -200,12 +200,32 @@ def decide(
     extra: dict[str, Any] = {"rescore": False} if approve else {}
     try:
         decision = decide_fn(ws, project, proposal_id, actor=user, actor_is_admin=True, **extra)
+    except StaleActionError:
+        _refuse_stale(services, project=project, proposal_id=proposal_id)
+        raise
     except taxonomy.NameTakenError as exc:
         # the suggested name was taken since the card was drawn: the card has the way out
         raise ConflictError(
             f"{exc.reason.rstrip('.')}. Choose other names with Edit names & approve"
         ) from None
     _show_decision(services, project, decision, approved=approve, user=user, channel=channel, ts=ts)
+
+
+def _refuse_stale(services: Services, *, project: str, proposal_id: int) -> None:
+    """A click on a card whose proposal was decided (or superseded) elsewhere, before the
+    scheduler's sync redrew it: the card is redrawn now, as the sync does, and the clicker told
+    who decided it (StaleActionError, a mention). Returns while the proposal is open: the
+    refusal was about something else, and the caller raises it."""
+    row = proposing.get_proposal(services.ws, proposal_id, project=project)
+    if row.status == "open":
+        return
+    try:
+        sync_messages(services, project=project)
+    except (SlackApiError, *CONNECTION_ERRORS) as exc:
+        # the answer to the click matters more: the scheduler's next sync redraws it
+        log.warning("proposal #%s's card not redrawn after a stale click: %s", proposal_id, exc)
+    note = proposing.decided_note(services.ws, row, name=who)
+    raise StaleActionError(Mrkdwn(note))
 
 
 def _show_decision(
@@ -257,7 +277,11 @@ def undo_proposal(
 
 def edit_form(services: Services, *, project: str, proposal_id: int) -> Block:
     """The "Edit names & approve" modal of an open proposal (StaleActionError once decided)."""
-    row = proposing.open_proposal(services.ws, project, proposal_id)
+    try:
+        row = proposing.open_proposal(services.ws, project, proposal_id)
+    except StaleActionError:
+        _refuse_stale(services, project=project, proposal_id=proposal_id)
+        raise
     return proposal_views.proposal_modal(proposal_card(project, row))
 
 

@@ -443,7 +443,7 @@ def approve(
     except LabelbotError:
         now = get_proposal(ws, proposal_id)
         if now.status != "open":  # decided (or superseded) meanwhile: that is why it failed
-            raise StaleActionError(_decided_note(now)) from None
+            raise StaleActionError(decided_note(ws, now)) from None
         raise
     return Decision(get_proposal(ws, proposal_id), change.summary, change)
 
@@ -497,7 +497,7 @@ def open_proposal(ws: Workspace, project: str, proposal_id: int) -> TaxonomyProp
     """An open proposal of ``project`` (StaleActionError, saying who decided it, once decided)."""
     row = get_proposal(ws, proposal_id, project=project)
     if row.status != "open":
-        raise StaleActionError(_decided_note(row))
+        raise StaleActionError(decided_note(ws, row))
     return row
 
 
@@ -514,12 +514,29 @@ def _claim(ws: Workspace, row: TaxonomyProposal, *, status: str, actor: str, rea
             session=session, proposal_id=row.id, status=status, actor=actor, reason=reason
         )
     if not won:
-        raise StaleActionError(_decided_note(get_proposal(ws, row.id)))
+        raise StaleActionError(decided_note(ws, get_proposal(ws, row.id)))
 
 
-def _decided_note(row: TaxonomyProposal) -> str:
-    who = f" by {row.decided_by}" if row.decided_by else ""
+def _decided_note(row: TaxonomyProposal, name: Callable[[str], str] = str) -> str:
+    who = f" by {name(row.decided_by)}" if row.decided_by else ""
     return f"proposal {row.id} was already {row.status}{who}"
+
+
+def decided_note(ws: Workspace, row: TaxonomyProposal, *, name: Callable[[str], str] = str) -> str:
+    """Why ``row`` can be decided no more, and by whom (``name`` shows a person: the bot makes
+    a mention of a Slack id). An approved change undone since is stored as rejected, with the
+    approver as the decider: the note says who approved it and who undid it."""
+    if row.status != "rejected" or row.label_event_id is None:
+        return _decided_note(row, name)
+    with session_scope(ws.db, read_only=True) as session:
+        events = taxonomy_repo.list_events(session=session, project_id=row.project_id)
+    undo = next(
+        (e for e in events if e.kind == "undo" and e.details.get("event_id") == row.label_event_id),
+        None,
+    )
+    approved = f" by {name(row.decided_by)}" if row.decided_by else ""
+    undone = f" by {name(undo.actor)}" if undo is not None and undo.actor else ""
+    return f"proposal {row.id} was already approved{approved}, and its change undone{undone}"
 
 
 def default_names(row: TaxonomyProposal) -> list[str]:

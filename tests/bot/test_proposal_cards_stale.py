@@ -13,6 +13,7 @@ from engine import projects, proposing, taxonomy
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.bot.test_proposals_slack import (
     ADMIN,
+    _action_ids,
     _active,
     _edit_submit,
     _errors,
@@ -85,3 +86,42 @@ def test_a_name_taken_points_to_edit_names(bot: Bot, bank: dict[str, str]) -> No
     assert "a retired label has the name 'lost_card'" in said.lower()
     assert "Choose other names with Edit names &amp; approve" in said and "--" not in said
     assert proposing.get_proposal(bot.ws, pid).status == "open"
+
+
+def test_a_click_on_a_card_decided_elsewhere_redraws_it_and_names_the_decider(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Approved in the CLI (or another process) before the sync redrew the card: the click is
+    refused with a mention of who approved it, and the card shows the verdict at once."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    pid = _merge(bot)
+    proposal_poster(bot.services)()
+    stale = _posted(bot)
+    proposing.approve(bot.ws, PROJECT, pid, actor="U0ALICE", actor_is_admin=True, rescore=False)
+    bot.slack.click(ADMIN, stale, ids.PROPOSAL_APPROVE, channel=CHANNEL)
+    bot.settle()
+    said = bot.slack.ephemerals(ADMIN)[-1]
+    assert f"Proposal {pid} was already applied by <@U0ALICE>. Nothing was changed." in said
+    assert _action_ids(_posted(bot)) == {ids.PROPOSAL_UNDO}  # no next scheduler round needed
+
+    bot.slack.click(ADMIN, stale, ids.PROPOSAL_EDIT, channel=CHANNEL)  # no modal either
+    bot.settle()
+    assert "already applied by <@U0ALICE>" in bot.slack.ephemerals(ADMIN)[-1]
+
+
+def test_a_click_after_an_undo_says_who_approved_and_who_undid(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    pid = _merge(bot)
+    proposal_poster(bot.services)()
+    stale = _posted(bot)
+    proposing.approve(bot.ws, PROJECT, pid, actor="U0ALICE", actor_is_admin=True, rescore=False)
+    taxonomy.undo_last(bot.ws, project=PROJECT, actor="U0BOB", rescore=False)
+    bot.slack.click(ADMIN, stale, ids.PROPOSAL_REJECT, channel=CHANNEL)
+    bot.settle()
+    said = bot.slack.ephemerals(ADMIN)[-1]
+    assert f"Proposal {pid} was already approved by <@U0ALICE>, and its change undone by " in said
+    assert "<@U0BOB>" in said and "rejected" not in said
+    card = json.dumps(_posted(bot)["blocks"])
+    assert "Undone by <@U0BOB>" in card and not _action_ids(_posted(bot))

@@ -124,3 +124,21 @@ def test_a_refresh_suggests_no_name_a_label_has_even_retired(
     proposing.approve(ws, "bank", int(saved["add"].id or 0), actor="a", actor_is_admin=True,
                       rescore=False)  # fmt: skip
     assert "lost_card_2" in _active(ws)
+
+
+def test_a_decision_on_an_undone_proposal_names_who_approved_and_who_undid(
+    ws: Workspace,
+) -> None:
+    """An approved change undone since is stored as rejected, with the approver as decider: the
+    refusal does not say the approver rejected it."""
+    from storage.errors import StaleActionError
+
+    projects.create_project(ws, name="bank", labels=LABELS)
+    merge = _save(ws, "merge", ["age_limit", "exchange_rate"], {})
+    proposing.approve(ws, "bank", merge, actor="alice", actor_is_admin=True, rescore=False)
+    taxonomy.undo_last(ws, project="bank", actor="bob", rescore=False)
+    with pytest.raises(StaleActionError) as refused:
+        proposing.reject(ws, "bank", merge, actor="carol", actor_is_admin=True)
+    assert str(refused.value) == (
+        f"proposal {merge} was already approved by alice, and its change undone by bob"
+    )
