@@ -27,7 +27,7 @@ An export is written as it is read, :data:`EXPORT_PAGE` examples at a time
 (:func:`iter_export_records`): its memory does not grow with the project.
 
 `labelbot predict` writes its predictions in the same two formats (:func:`write_predictions`),
-chosen the same way: by ``--format``, else by the ``--out`` file's name.
+chosen the same way: by ``--format``, else by the ``--out`` file's name; ``spreadsheet_safe`` too.
 """
 
 from __future__ import annotations
@@ -336,8 +336,13 @@ def export_lines(
     writer.writeheader()
     yield _drained(buffer)
     for row in _flat(records):
-        writer.writerow({k: _defused(v) for k, v in row.items()} if spreadsheet_safe else row)
+        writer.writerow(_cells(row, spreadsheet_safe=spreadsheet_safe))
         yield _drained(buffer)
+
+
+def _cells(row: dict[str, Any], *, spreadsheet_safe: bool) -> dict[str, Any]:
+    """A CSV row as written: each cell :func:`_defused` when ``spreadsheet_safe``."""
+    return {k: _defused(v) for k, v in row.items()} if spreadsheet_safe else row
 
 
 def _drained(buffer: io.StringIO) -> str:
@@ -399,10 +404,20 @@ class CsvRows:
         (self._quoted if carriage else self._plain).writerow(row)
 
 
-def write_predictions(rows: Iterable[dict[str, Any]], out: TextIO, fmt: str = "jsonl") -> int:
+def write_predictions(
+    rows: Iterable[dict[str, Any]],
+    out: TextIO,
+    fmt: str = "jsonl",
+    *,
+    spreadsheet_safe: bool = False,
+) -> int:
     """Write predict's rows ({"id", "text", "label", "confidence", "top"}) as JSONL or CSV
-    (an id of None as an empty cell); returns how many were written."""
-    fmt = check_format(fmt)
+    (an id of None as an empty cell); returns how many were written. ``spreadsheet_safe``
+    (CSV only, as for an export) defuses formula cells and starts with the byte order mark:
+    predict's texts are often outsiders' (tickets, reviews), and the CSV is opened in Excel."""
+    fmt = check_format(fmt, spreadsheet_safe=spreadsheet_safe)
+    if spreadsheet_safe:
+        out.write(BOM)  # as a spreadsheet-safe export starts: Excel then reads it as UTF-8
     writer = None
     if fmt == "csv":
         writer = CsvRows(out, PREDICTION_COLUMNS)
@@ -412,13 +427,12 @@ def write_predictions(rows: Iterable[dict[str, Any]], out: TextIO, fmt: str = "j
         if writer is None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
-            writer.writerow(
-                {
-                    **row,
-                    "id": "" if row["id"] is None else row["id"],
-                    "top": json.dumps(row["top"], ensure_ascii=False),
-                }
-            )
+            cells = {
+                **row,
+                "id": "" if row["id"] is None else row["id"],
+                "top": json.dumps(row["top"], ensure_ascii=False),
+            }
+            writer.writerow(_cells(cells, spreadsheet_safe=spreadsheet_safe))
         count += 1
     return count
 

@@ -713,26 +713,32 @@ def _spoken(starts: tuple[str, ...]) -> str:
 
 
 _FORMULA_STARTS = _spoken(exporting.FORMULA_STARTS)
+# export's and predict's --spreadsheet-safe (CSV only: asked of JSON Lines, it is refused)
+SpreadsheetSafeOption = Annotated[
+    bool,
+    typer.Option(
+        "--spreadsheet-safe",
+        help=f"CSV for opening in Excel or Sheets: a cell that starts with {_FORMULA_STARTS} "
+        "gets a ' in front, so it shows as text instead of running as a formula, and the file "
+        "starts with a UTF-8 byte order mark (not for re-import)",
+    ),
+]
 
 
-def _export_format(
-    fmt: str | None, out_file: Path | None, *, spreadsheet_option: bool = False
-) -> str:
+def _export_format(fmt: str | None, out_file: Path | None) -> str:
     """The format to export in: --format as given, else what the --out file's name says
     (out.csv: csv), else jsonl. InvalidInputError when --format and that name disagree, so a
     file named .csv never holds JSON Lines (the importer would read it as CSV), and for a
-    spreadsheet's name (x.xlsx), which no format written fits: the CSV to open in Excel is
-    suggested instead (with --spreadsheet-safe where the command has it,
-    ``spreadsheet_option``)."""
+    spreadsheet's name (x.xlsx), which no format written fits: a CSV written with
+    --spreadsheet-safe (export and predict both have it) is suggested instead."""
     named = None if out_file is None else exporting.suffix_format(out_file)
     if out_file is not None and out_file.suffix.lower() in SPREADSHEET_SUFFIXES:
         # it was written as JSON Lines, which a spreadsheet cannot open under that name
         csv_name = out_file.with_suffix(".csv").name
-        option = f"--out {csv_name} --spreadsheet-safe" if spreadsheet_option else csv_name
         raise InvalidInputError(
             f"{out_file}: labelbot writes CSV or JSON Lines, not a spreadsheet's own format "
-            f"({out_file.suffix}): write {option} and open that in Excel, LibreOffice or "
-            "Google Sheets"
+            f"({out_file.suffix}): write --out {csv_name} --spreadsheet-safe and open that in "
+            "Excel, LibreOffice or Google Sheets"
         )
     if out_file is not None and out_file.suffix.lower() == ".tsv":  # `import` reads it as tabs
         raise InvalidInputError(
@@ -756,15 +762,7 @@ def export(
     name: Annotated[str, typer.Argument(help="Project name")],
     fmt: FormatOption = None,
     out_file: OutOption = None,
-    spreadsheet_safe: Annotated[
-        bool,
-        typer.Option(
-            "--spreadsheet-safe",
-            help=f"CSV for opening in Excel or Sheets: a cell that starts with {_FORMULA_STARTS} "
-            "gets a ' in front, so it shows as text instead of running as a formula (not for "
-            "re-import)",
-        ),
-    ] = False,
+    spreadsheet_safe: SpreadsheetSafeOption = False,
 ) -> None:
     """Export every example with its annotations, comments, the model's prediction and the
     metadata it was imported with ("meta"); "disputed" marks a label its experts' latest votes
@@ -777,7 +775,7 @@ def export(
     name contradicts (--format jsonl --out x.csv) is refused, and the file left as it was.
     """
     out_file = _out_path(out_file)
-    fmt = _export_format(fmt, out_file, spreadsheet_option=True)
+    fmt = _export_format(fmt, out_file)
     fmt = exporting.check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # before reading
     safe = {"spreadsheet_safe": spreadsheet_safe}
     try:
@@ -831,6 +829,7 @@ def predict(
     ] = None,
     fmt: FormatOption = None,
     out_file: OutOption = None,
+    spreadsheet_safe: SpreadsheetSafeOption = False,
 ) -> None:
     """Classify the texts of a file with the project's active model: one line per row,
     {"id", "text", "label", "confidence", "top"}; "id" is null for a row without one.
@@ -838,8 +837,10 @@ def predict(
     JSONL, or CSV with those columns ("top" as JSON, a missing id an empty cell). As for
     export: without --format, a --out file named .csv gets CSV and one named .jsonl (or
     .ndjson) JSONL; any other name, and stdout, get JSONL, but a spreadsheet's (.xlsx, .xls,
-    .ods) is refused: write .csv to open in Excel. A --format that the --out name
-    contradicts (--format jsonl --out x.csv) is refused, and the file left as it was.
+    .ods) is refused: write .csv with --spreadsheet-safe to open in Excel (the texts are often
+    outsiders', and "=..." would run as a formula). A --format that the --out name
+    contradicts (--format jsonl --out x.csv) is refused, and the file left as it was; so is
+    --spreadsheet-safe for JSONL.
 
     The whole file is checked first (a malformed row writes nothing), then predicted and written
     a chunk at a time, every row by the model active when predict began; on a terminal, a
@@ -853,6 +854,7 @@ def predict(
         raise InvalidInputError(
             f"unknown format {fmt!r}: use {' or '.join(exporting.EXPORT_FORMATS)}"
         )
+    fmt = exporting.check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # CSV only
     rows = FileRows(
         file,
         text_column=text_column,
@@ -885,7 +887,10 @@ def predict(
             # a bar on a terminal that stdout is printing predictions to would garble both
             shown = shown and (out_file is not None or not sys.stdout.isatty())
             advance = stack.enter_context(_predict_progress(total, enabled=shown))
-            count = exporting.write_predictions(_predicted(answering, rows, advance), handle, fmt)
+            predicted = _predicted(answering, rows, advance)
+            count = exporting.write_predictions(
+                predicted, handle, fmt, spreadsheet_safe=spreadsheet_safe
+            )
     except KeyboardInterrupt:
         interrupted(f"while predicting: {_unfinished(out_file)}")
     if out_file is not None:
