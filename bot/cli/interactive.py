@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import unicodedata
 import uuid
@@ -41,6 +42,10 @@ HELP = (
     "t = train now · q = quit"
 )
 QUIT = ("q", "quit", "exit")
+# the answers that act instead of labeling, and what each does (as the ambiguity line says it)
+COMMANDS = {"s": "skip", "f": "flag", "u": "undo", "t": "train now", **dict.fromkeys(QUIT, "quit")}
+# "/t" is t too (any number of them): the way to train when a label is named T
+ESCAPE = "/"
 LABELING = "while labeling"
 SHOWN_AT_MOST = 6  # changed labels named in the "labels changed" line; then "and N more"
 
@@ -142,6 +147,34 @@ def _folded(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
+def command_key(typed: str, labels: Sequence[LabelChoice]) -> str | None:
+    """The key an answer types: s, f, u, t, or q (for quit and exit too), in any case and
+    after any number of "/"; None when it is none (a label's number or name, or not
+    understood). A key that is also a label's name ("T", "quit") is refused as ambiguous,
+    naming the label's number and a form of the key that names no label: before, the key won,
+    and a label named T could not be given by its name."""
+    key = typed.lower()
+    bare = key.lstrip(ESCAPE)
+    if bare not in COMMANDS:
+        return None
+    named = pick_label(typed, labels)  # by name only: a key is never a number
+    if named is not None:
+        number = next(i for i, choice in enumerate(labels, start=1) if choice is named)
+        words = QUIT if bare in QUIT else (bare,)
+        # the labels are finitely many: some number of "/" before the key names none
+        other = next(
+            form
+            for escapes in itertools.count()
+            for word in words
+            if pick_label(form := ESCAPE * escapes + word, labels) is None
+        )
+        raise _Refused(
+            f"{typed!r} is both a label and a command: type {number} for the label, or "
+            f"{other} to {COMMANDS[bare]}"
+        )
+    return "q" if bare in QUIT else bare
+
+
 _BOLD = re.compile(r"(?<!\S)\*(\S(?:.*?\S)?)\*(?=[\s.,:;!?)]|$)")
 
 
@@ -187,9 +220,14 @@ class _Loop:
     def answer(self, task: Task) -> bool | None:
         """Act on one answer: True on to the next example, False quit, None ask again."""
         typed = ask(">")  # None: Ctrl-D / Ctrl-C, leave as with q
-        key = (typed or "q").lower()
+        try:
+            # Ctrl-D (None) leaves whatever the labels are called; a blank answer too, as before
+            key = "q" if not typed else command_key(typed, task.labels)
+        except _Refused as exc:  # a key and a label's name: which one is meant?
+            _warn(exc)
+            return None
         reason = ask("why flag it?") if key == "f" else ""
-        if typed is None or key in QUIT or reason is None:
+        if typed is None or key == "q" or reason is None:
             hand_back(self.ws, self.name, task.example_id, self.who)
             self.open = False
             out.print("bye — your example went back to the pool")
@@ -197,11 +235,12 @@ class _Loop:
         try:
             return self._act(task, typed, key, reason)
         except LabelbotError as exc:
-            err.print(styled(f"[yellow]{escape(terminal_words(str(exc)))}[/]"))
+            _warn(exc)
             # refused as typed (no label 9): ask again; else something changed: show it again
             return None if isinstance(exc, _Refused) else True
 
-    def _act(self, task: Task, typed: str, key: str, reason: str) -> bool | None:
+    def _act(self, task: Task, typed: str, key: str | None, reason: str) -> bool | None:
+        """Do what ``key`` says (s, f, u, t), or label the example as ``typed`` names (None)."""
         ws, name, who = self.ws, self.name, self.who
         if key == "s":
             labeling.skip(ws, project=name, example_id=task.example_id, annotator=who)
@@ -267,7 +306,13 @@ class _Loop:
 
 
 class _Refused(InvalidInputError):
-    """An answer refused as typed (a number that names no label): asked again, not reprinted."""
+    """An answer refused as typed (a number that names no label, a key that is a label's name
+    too): asked again, not reprinted."""
+
+
+def _warn(exc: LabelbotError) -> None:
+    """An answer's refusal, or what changed under it, in one yellow line."""
+    err.print(styled(f"[yellow]{escape(terminal_words(str(exc)))}[/]"))
 
 
 def _retrain(ws: Workspace, name: str) -> None:
@@ -302,7 +347,9 @@ def label(
     example waits for other experts, never for you again) · f flag (asks why; the example leaves
     everyone's queue until `labelbot flags resolve`) · u undo the last label (its example comes
     back, to be labeled again) · t train now · q quit (Ctrl-D and Ctrl-C too: the example goes
-    back to the pool)."""
+    back to the pool). A key that is also a label's name (a label called T or quit) is
+    refused as ambiguous, saying what to type instead: the label's number, or the key after a
+    / (/t trains) or another word for it (exit quits)."""
     ws = workspace()
     who = annotator or login_name()
     if retrain_every is None:
