@@ -24,15 +24,16 @@ from storage.errors import InvalidInputError
 
 MAX_BATCH = 100  # `/label <n>`: more than a sitting's work, and a bound for the database
 
+# mrkdwn, where a raw "<" is Slack markup (bot.slack_text): placeholders are written &lt;…&gt;.
 USAGE = (
     "*/label* sends you the example the model is least sure about, in a DM.\n"
-    "`/label` · `/label <project>` or `/label #channel` · `/label 5` or `/label <project> 5` "
-    "(a batch of 5, up to 100) · "
-    "`/label predict <text>` (ask the model) · `/label guidelines [project]` (every label's "
+    "`/label` · `/label &lt;project&gt;` or `/label #channel` · `/label 5` or "
+    "`/label &lt;project&gt; 5` (a batch of 5, up to 100) · "
+    "`/label predict &lt;text&gt;` (ask the model) · `/label guidelines [project]` (every label's "
     "full guidelines) · `/label models [project]` · `/label help`\n"
-    "Project admins: `/label promote|rollback|pin <project> <version>` · "
-    "`/label unpin <project>` · "
-    '`/label settings <project> retrain_every=30 digest_cron="0 9 * * mon-fri" '
+    "Project admins: `/label promote|rollback|pin &lt;project&gt; &lt;version&gt;` · "
+    "`/label unpin &lt;project&gt;` · "
+    '`/label settings &lt;project&gt; retrain_every=30 digest_cron="0 9 * * mon-fri" '
     "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9` · "
     "`/label digest [project]` (post it now) · "
     "`/label taxonomy [project]` (add, rename, describe, merge, split or retire labels, or "

@@ -52,7 +52,7 @@ def versions_message(project: str, versions: Sequence[ModelVersion]) -> Block:
     blocks.append(
         context(
             "Admins: `/label promote|rollback|pin "
-            f"{escape(project)} <version>` · `/label unpin {escape(project)}`. "
+            f"{escape(project)} &lt;version&gt;` · `/label unpin {escape(project)}`. "
             "Audit accuracy is measured on randomly drawn labels; CV on the chosen ones."
         )
     )

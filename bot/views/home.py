@@ -153,7 +153,7 @@ def home_tab(stats: HomeStats) -> Block:
         blocks.append(
             context(
                 f"… and {more:,} more project{'s' if more != 1 else ''}: "
-                "`/label <project>` labels any of them."
+                "`/label &lt;project&gt;` labels any of them."
             )
         )
     return {"type": "home", "blocks": blocks}

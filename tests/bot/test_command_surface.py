@@ -1,0 +1,73 @@
+"""The `/label` command's surface: what it says, as Slack shows it. mrkdwn holds no raw "<" but
+Slack's markup (a placeholder such as `<project>` reads as a link, and its brackets vanish)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from bot.listeners.commands import USAGE
+from bot.views import HomeStats, ModelVersion, ProjectProgress, home_tab, info_message
+from bot.views.admin import versions_message
+from tests.bot.test_views import MESSAGES, VIEWS
+
+# Slack's markup in mrkdwn: <@U…>/<@W…>, <#C…>/<#G…>, <!here>/<!date^…|…>, <https://…|…>,
+# <mailto:…> (https://docs.slack.dev/messaging/formatting-message-text#advanced).
+MARKUP = re.compile(r"<(?:@[UW][A-Z0-9]+|#[CG][A-Z0-9]+|!|https?://|mailto:)[^<>]*>")
+
+
+def stray_brackets(text: str) -> list[str]:
+    """Each raw "<" of mrkdwn ``text`` that opens no Slack markup, up to the next space."""
+    return [m.group() for m in re.finditer(r"<\S*", text) if not MARKUP.match(text, m.start())]
+
+
+def mrkdwn_texts(payload: Any) -> list[str]:
+    """Every mrkdwn text of a message or view: its text objects, and a message's top-level
+    text (the notification's, read as mrkdwn too)."""
+    found: list[str] = []
+    if isinstance(payload, dict):
+        if payload.get("type") == "mrkdwn" and isinstance(payload.get("text"), str):
+            found.append(payload["text"])
+        for value in payload.values():
+            found += mrkdwn_texts(value)
+    elif isinstance(payload, list):
+        for value in payload:
+            found += mrkdwn_texts(value)
+    return found
+
+
+def _all_texts(payload: dict[str, Any]) -> list[str]:
+    top = [payload["text"]] if isinstance(payload.get("text"), str) else []
+    return top + mrkdwn_texts(payload.get("blocks", []))
+
+
+MANY = HomeStats(
+    user_id="U1",
+    labeled_today=0,
+    labeled_total=0,
+    projects=[ProjectProgress(name=f"p{i}", labeled=0, total=10) for i in range(30)],
+)
+VERSIONS = [ModelVersion(1, "2025-01-01 09:00", 40, "linear", 0.7, 0.65, "ready", active=True)]
+SURFACE: dict[str, dict[str, Any]] = {
+    "help": info_message(USAGE),
+    "home_many_projects": home_tab(MANY),
+    "models": versions_message("a<b", VERSIONS),
+    **MESSAGES,
+    **VIEWS,
+}
+
+
+def test_the_checker_tells_markup_from_a_placeholder() -> None:
+    assert stray_brackets("<@U123> in <#C1|x>, <!here>, <https://a.b|c>, <mailto:a@b>") == []
+    assert stray_brackets("`/label <project>` &lt;ok&gt;") == ["<project>`"]
+
+
+@pytest.mark.parametrize("name", SURFACE)
+def test_no_mrkdwn_placeholder_reads_as_markup(name: str) -> None:
+    payload = SURFACE[name]
+    texts = _all_texts(payload) if "blocks" in payload else mrkdwn_texts(payload)
+    assert texts
+    for text in texts:
+        assert stray_brackets(text) == [], text
