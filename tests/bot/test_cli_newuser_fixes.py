@@ -57,7 +57,7 @@ def test_a_spreadsheet_name_for_an_export_or_prediction_is_refused(  # type: ign
     result = runner.invoke(app, ["predict", "p", str(data), "--out", str(out)])
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
-    assert "write x.csv and open that in Excel" in said  # predict has no --spreadsheet-safe
+    assert "write --out x.csv --spreadsheet-safe and open that in Excel" in said  # as export
     assert not out.exists()
     # the CSV it points at is written
     csv_out = tmp_path / "x.csv"
