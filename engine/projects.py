@@ -216,6 +216,12 @@ def add_labels(ws: Workspace, *, project: str, names: list[str]) -> list[Label]:
         )
 
 
+def name_key(name: str) -> str:
+    """What a typed label name is matched by: case, width, joiners and variation selectors
+    folded away, as two labels of a project never share it (storage's ``label_fold``)."""
+    return projects.label_fold(name)
+
+
 def list_labels(ws: Workspace, *, project: str, active_only: bool = False) -> list[Label]:
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)

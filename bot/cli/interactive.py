@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
-import unicodedata
 import uuid
 from collections.abc import Sequence
 from typing import Annotated
@@ -34,6 +33,7 @@ from engine import labeling
 from engine.evaluation import IMPORTED  # the annotator (and source) of imported labels
 from engine.forecast import counted
 from engine.labeling import LabelChoice, Task
+from engine.projects import name_key
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError, LabelbotError
 
@@ -139,12 +139,8 @@ def pick_label(typed: str, labels: Sequence[LabelChoice]) -> LabelChoice | None:
     when it names none (a number that names none is refused, saying which do)."""
     if typed.isdecimal():
         return labels[label_index(typed, len(labels))]
-    wanted = _folded(typed)
-    return next((choice for choice in labels if _folded(choice.name) == wanted), None)
-
-
-def _folded(name: str) -> str:
-    return unicodedata.normalize("NFC", name).casefold()
+    wanted = name_key(typed)  # as labels are told apart: "lease" names "Lease", so does "😀︎"
+    return next((choice for choice in labels if name_key(choice.name) == wanted), None)
 
 
 def command_key(typed: str, labels: Sequence[LabelChoice]) -> str | None:

@@ -154,3 +154,15 @@ def test_command_key_reads_keys_and_leaves_the_rest_to_the_labels() -> None:
         "q",
     ]
     assert [command_key(x, labels) for x in ("1", "nda", "sk", "/", "zzz")] == [None] * 5
+
+
+def test_a_name_is_matched_as_labels_are_told_apart() -> None:
+    """The prompt matched names by NFC and case alone: "😀" typed did not name a label stored
+    as "😀" + U+FE0F, though no other label may look like it."""
+    from bot.cli.interactive import pick_label
+
+    labels = [LabelChoice(name, "", i) for i, name in enumerate(["😀\ufe0f", "Lease", "A\u200cB"])]
+    assert pick_label("😀", labels) is labels[0]
+    assert pick_label("ｌｅａｓｅ", labels) is labels[1]  # full width, other case
+    assert pick_label("ab", labels) is labels[2]
+    assert pick_label("leases", labels) is None
