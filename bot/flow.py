@@ -7,6 +7,7 @@ of these. Engine errors (LabelbotError) travel up to the app's one error handler
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import re
@@ -18,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import disputes, flag_threads, threads, views
+from bot import disputes, flag_threads, ids, threads, views
 from bot.delivery import CONNECTION_ERRORS, refusal, single_try, transient_error
 from bot.services import Services
 from bot.slack_errors import CONTENT_ERRORS, error_code, is_auth_error
-from bot.slack_text import Mrkdwn, escape, who
+from bot.slack_text import Mrkdwn, escape, names_list, who
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
@@ -156,6 +157,24 @@ def project_named(services: Services, word: str, *, user: str | None = None) -> 
     if found is None and len(known) < len(everything) and _named(everything, word):
         raise _guest_refusal(known)
     return found
+
+
+def refuse_unknown_word(services: Services, word: str, *, user: str) -> None:
+    """Refuse (InvalidInputError) ``word``, the first of `/label <word> ...` that is no verb,
+    when it names no project but is close to a verb or to a project's name (in any case,
+    among those open to ``user``): `/label halp`, `/label predit my card`, `/label Bank`.
+    Any other word is left to :func:`resolve_project` (no project, a guest's refusal)."""
+    everything = projects.list_projects(services.ws)
+    if not word or CHANNEL_MENTION.fullmatch(word) or any(p.name == word for p in everything):
+        return
+    names = {p.name.lower(): p.name for p in open_to(services, user, everything)}
+    close = difflib.get_close_matches(word.lower(), [*ids.COMMAND_VERBS, *names], n=3)
+    if close:
+        tried = names_list([f"`/label {names.get(c, c)}`" for c in close], conjunction="or")
+        raise InvalidInputError(
+            f"unknown command or project {word!r}: did you mean {tried}? "
+            "`/label help` lists the commands"
+        )
 
 
 def resolve_project(

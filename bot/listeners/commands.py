@@ -79,6 +79,10 @@ def label_command(
         answer = flow.predict(services, text=asked, project=project)
         respond(**answer, response_type="ephemeral")
     else:
+        words = f"{verb} {rest}".split()
+        flow.refuse_unknown_word(
+            services, next((w for w in words if not w.isdecimal()), ""), user=user
+        )
         name, size = _label_args(verb, rest)
         project = flow.resolve_project(services, name, channel=channel, user=user)
         if size:

@@ -1,5 +1,7 @@
 """The `/label` command's surface: what it says, as Slack shows it. mrkdwn holds no raw "<" but
-Slack's markup (a placeholder such as `<project>` reads as a link, and its brackets vanish)."""
+Slack's markup (a placeholder such as `<project>` reads as a link, and its brackets vanish).
+Over real signed Bolt requests on SQLite and PostgreSQL: a mistyped command or project is
+answered with the closest commands and projects (none closed to a guest)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ import pytest
 from bot.listeners.commands import USAGE
 from bot.views import HomeStats, ModelVersion, ProjectProgress, home_tab, info_message
 from bot.views.admin import versions_message
+from tests.bot.conftest import PROJECT, Bot
 from tests.bot.test_views import MESSAGES, VIEWS
+
+MEMBER, GUEST = "U0MEMBER", "U0GUEST"
 
 # Slack's markup in mrkdwn: <@U…>/<@W…>, <#C…>/<#G…>, <!here>/<!date^…|…>, <https://…|…>,
 # <mailto:…> (https://docs.slack.dev/messaging/formatting-message-text#advanced).
@@ -71,3 +76,35 @@ def test_no_mrkdwn_placeholder_reads_as_markup(name: str) -> None:
     assert texts
     for text in texts:
         assert stray_brackets(text) == [], text
+
+
+def _said(bot: Bot, user: str, text: str, channel: str | None = None) -> str:
+    """`/label <text>` typed by ``user`` (in their DM unless ``channel``): the ephemeral answer."""
+    before = len(bot.slack.ephemerals(user))
+    bot.slack.command(user, text, channel=channel)
+    bot.settle()
+    return "\n".join(bot.slack.ephemerals(user)[before:])
+
+
+def test_a_typo_is_answered_with_the_closest_commands_and_projects(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    for typed, meant in (("halp", "help"), ("hepl", "help"), ("predit my card", "predict"),
+                         ("modles", "models"), ("Bank", PROJECT), ("BANK 5", PROJECT),
+                         ("5 bnak", PROJECT)):  # fmt: skip
+        said = _said(bot, MEMBER, typed)
+        word = next(w for w in typed.split() if not w.isdecimal())
+        assert f"Unknown command or project '{word}': did you mean " in said, (typed, said)
+        assert f"`/label {meant}`" in said and "`/label help` lists the commands" in said
+    assert not bot.slack.dm(MEMBER)
+    # a word like nothing known is answered as before; a project's own name still labels
+    assert "No project named 'xyzzy'" in _said(bot, MEMBER, "xyzzy")
+    assert _said(bot, MEMBER, f"{PROJECT} 2") == "" and bot.slack.open_examples(MEMBER)
+
+
+def test_a_guest_is_suggested_no_project_closed_to_them(bot: Bot, bank: dict[str, str]) -> None:
+    bot.api.add_user(GUEST, is_restricted=True)
+    said = _said(bot, GUEST, "bnak")
+    assert "not open to guest accounts" in said and PROJECT not in said
+    said = _said(bot, GUEST, "halp")
+    assert "`/label help`" in said and PROJECT not in said
