@@ -167,6 +167,11 @@ def _admin_command(
     project = flow.resolve_project(services, first if named else None, channel=channel,
                                    user=user, lists_only=verb != "models")  # fmt: skip
     args = more if named else rest
+    if verb in ("models", "digest", "unpin") and args:  # words left over: refused, not dropped
+        raise InvalidInputError(
+            f"`/label {verb}` takes a project and nothing else, not {args!r}: "
+            f"`/label {verb} [project]`"
+        )
     if verb == "models":
         respond(**admin.versions(services, project=project), response_type="ephemeral")
         return

@@ -1,7 +1,8 @@
 """The `/label` command's surface: what it says, as Slack shows it. mrkdwn holds no raw "<" but
 Slack's markup (a placeholder such as `<project>` reads as a link, and its brackets vanish).
 Over real signed Bolt requests on SQLite and PostgreSQL: a mistyped command or project is
-answered with the closest commands and projects (none closed to a guest)."""
+answered with the closest commands and projects (none closed to a guest); words left over
+after `models`, `digest` and `unpin` are refused with the usage, not dropped."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import pytest
 from bot.listeners.commands import USAGE
 from bot.views import HomeStats, ModelVersion, ProjectProgress, home_tab, info_message
 from bot.views.admin import versions_message
-from tests.bot.conftest import PROJECT, Bot
+from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.bot.test_views import MESSAGES, VIEWS
 
-MEMBER, GUEST = "U0MEMBER", "U0GUEST"
+MEMBER, GUEST, ADMIN = "U0MEMBER", "U0GUEST", "U0WSADMIN"
 
 # Slack's markup in mrkdwn: <@U…>/<@W…>, <#C…>/<#G…>, <!here>/<!date^…|…>, <https://…|…>,
 # <mailto:…> (https://docs.slack.dev/messaging/formatting-message-text#advanced).
@@ -108,3 +109,16 @@ def test_a_guest_is_suggested_no_project_closed_to_them(bot: Bot, bank: dict[str
     assert "not open to guest accounts" in said and PROJECT not in said
     said = _said(bot, GUEST, "halp")
     assert "`/label help`" in said and PROJECT not in said
+
+
+@pytest.mark.parametrize("typed", ["models bank extra", "digest bank extra", "unpin bank extra",
+                                   "unpin 3", "digest extra=1"])  # fmt: skip
+def test_words_left_over_are_refused_with_the_usage(
+    bot: Bot, bank: dict[str, str], typed: str
+) -> None:
+    bot.api.add_user(ADMIN, is_admin=True)  # a workspace admin: bank names no admins
+    verb = typed.split()[0]
+    said = _said(bot, ADMIN, typed)
+    assert f"`/label {verb}` takes a project and nothing else" in said, said
+    assert f"`/label {verb} [project]`" in said and "not a model version" not in said
+    assert not bot.api.messages(CHANNEL)  # no digest posted
