@@ -20,7 +20,7 @@ from bot.delivery import CONNECTION_ERRORS
 from bot.digests import refused
 from bot.proposal_cards import proposal_card
 from bot.services import Services
-from bot.slack_errors import CONTENT_ERRORS, MESSAGE_GONE, error_code
+from bot.slack_errors import CHANNEL_ERRORS, CONTENT_ERRORS, MESSAGE_GONE, error_code
 from bot.slack_text import Mrkdwn, escape, who
 from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
@@ -42,6 +42,7 @@ POSTING_LEASE = timedelta(minutes=5)
 
 def post_proposals(services: Services, *, project: str) -> int:
     """Post the project's open proposals not posted yet to its channel; how many were posted.
+    Then redraw the cards already posted (:func:`sync_messages`), with or without a channel.
 
     Posted directly (not through the outbox): the message's ts is what the proposal records,
     so Approve / Reject can update it. Every scheduler runs this, so a process first claims the
@@ -52,14 +53,17 @@ def post_proposals(services: Services, *, project: str) -> int:
     https://docs.slack.dev/reference/methods/chat.postMessage
     """
     channel = projects.get_project(services.ws, project).channel_id
-    if not channel:
-        return 0
+    if not channel and not proposing.posted_to_sync(services.ws, project):
+        return 0  # nothing to post nor to redraw: no claim taken (one write a project a round)
     claim = f"post-proposals:{project}"
     posted = 0
     with jobs.claim(services.ws, claim, ttl=POSTING_LEASE) as got:
         if not got:
             return 0  # another process (or thread) is posting them
-        for row in proposing.unposted(services.ws, project):
+        # no channel (unset since): nothing new is posted, the cards already posted still follow
+        to_post = proposing.unposted(services.ws, project) if channel else []
+        for row in to_post:
+            assert channel  # (only with one is there anything to post)
             if posted and not jobs.renew_claim(services.ws, claim, ttl=POSTING_LEASE):
                 break  # the claim lapsed and someone else took over: the rest is theirs
             payload = proposal_views.proposal_message(proposal_card(project, row))
@@ -87,6 +91,7 @@ def sync_messages(services: Services, *, project: str) -> int:
     https://docs.slack.dev/reference/methods/chat.update"""
     updated = 0
     history: dict[int, taxonomy.HistoryEntry] | None = None
+    channel = projects.get_project(services.ws, project).channel_id
     for row in proposing.posted_to_sync(services.ws, project):
         card = proposal_card(project, row)
         final = proposing.final_marker(row)
@@ -108,7 +113,11 @@ def sync_messages(services: Services, *, project: str) -> int:
         try:
             services.courier.update(payload, channel=row.channel, ts=row.message_ts)
         except SlackApiError as exc:
-            if error_code(exc) not in MESSAGE_GONE:
+            code = error_code(exc)
+            # a card in a channel the project left (unset or changed since, then archived, say)
+            # is as gone as a deleted one: its refusal is not the project channel's
+            left = code in CHANNEL_ERRORS and row.channel != channel
+            if code not in MESSAGE_GONE and not left:
                 raise  # the channel, the token, Slack itself: every message would fail alike
             # deleted in the channel, say: the others are still redrawn, this one not again
             log.info("proposal #%s's message %s/%s is gone (%s): not redrawn", row.id,
@@ -156,13 +165,12 @@ def post_all_proposals(services: Services) -> int:
     """
     posted = 0
     for project in projects.list_projects(services.ws):
-        if not project.channel_id:
-            continue
+        # a project without a channel posts nothing, but its cards posted before still follow
         try:
             posted += post_proposals(services, project=project.name)
         except (SlackApiError, *CONNECTION_ERRORS) as exc:
             refused(services.client, services.ws, exc, project=project.name,
-                    channel=project.channel_id, what="taxonomy proposals")  # fmt: skip
+                    channel=project.channel_id or "", what="taxonomy proposals")  # fmt: skip
     return posted
 
 

@@ -125,3 +125,37 @@ def test_a_click_after_an_undo_says_who_approved_and_who_undid(
     assert "<@U0BOB>" in said and "rejected" not in said
     card = json.dumps(_posted(bot)["blocks"])
     assert "Undone by <@U0BOB>" in card and not _action_ids(_posted(bot))
+
+
+def test_cards_follow_their_proposals_after_the_channel_is_unset(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """No channel now: nothing new is posted, but a card posted before shows its proposal's
+    verdict (decided in the CLI) instead of buttons for ever."""
+    pid = _merge(bot)
+    post = proposal_poster(bot.services)
+    post()
+    projects.set_channel(bot.ws, project=PROJECT, channel_id=None)
+    proposing.approve(bot.ws, PROJECT, pid, actor="alice", actor_is_admin=True, rescore=False)
+    _propose(bot, "split", ["change_pin"], {}, "Split change_pin?")
+    assert post() == 0
+    assert _action_ids(_posted(bot)) == {ids.PROPOSAL_UNDO}
+    assert len(bot.api.messages(CHANNEL)) == 1  # the new proposal is not posted anywhere
+
+
+def test_a_card_in_a_channel_the_project_left_does_not_stop_the_others(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """The project moved to another channel and the old one was archived: its cards cannot be
+    redrawn, and that refusal is not the new channel's. It is not tried again, and the round
+    goes on."""
+    first = _merge(bot)
+    post = proposal_poster(bot.services)
+    post()
+    projects.set_channel(bot.ws, project=PROJECT, channel_id="C0NEW")
+    proposing.reject(bot.ws, PROJECT, first, actor="alice", actor_is_admin=True)
+    _propose(bot, "split", ["change_pin"], {}, "Split change_pin?")
+    bot.api.fail_next("chat.update", error="is_archived")
+    assert post() == 1  # the new proposal goes to the new channel
+    updates = len(bot.api.calls("chat.update"))
+    assert post() == 0 and len(bot.api.calls("chat.update")) == updates  # not tried again
