@@ -123,15 +123,41 @@ def parse_settings(text: str) -> dict[str, str]:
     return pairs
 
 
-def change_settings(services: Services, *, project: str, text: str) -> Block:
+def change_settings(
+    services: Services, *, project: str, text: str, user: str, team: str | None
+) -> Block:
     """Validate (as `labelbot project set` does) and store; an empty ``text`` only shows them.
-    Either way the answer lists the channel and every setting in effect, defaults marked."""
+    Either way the answer lists the channel and every setting in effect, defaults marked.
+    New ``admins`` that would leave out ``user``, the admin making the change, are refused."""
     pairs = parse_settings(text)
-    changes = project_settings.parse_settings(pairs)
+    changes = project_settings.check_settings(project_settings.parse_settings(pairs))
+    if "admins" in changes:
+        _keep_yourself(services, project=project, admins=changes["admins"], user=user, team=team)
     if changes:
         project_settings.change_settings(services.ws, project=project, changes=changes)
     shown = project_settings.shown_settings(projects.get_project(services.ws, project))
     return admin_views.settings_message(project, shown, list(changes))
+
+
+def _keep_yourself(
+    services: Services, *, project: str, admins: list[str], user: str, team: str | None
+) -> None:
+    """Refuse new ``admins`` under which ``user`` would no longer administer ``project`` (see
+    :func:`is_admin`): an admin who leaves themselves out is locked out of the settings that
+    would undo it. No admins at all falls back to the workspace's admins and owners."""
+    if user in admins:
+        return
+    if not admins:
+        member = services.workspace_admins.member(user)
+        if member.admin and team is not None and team in member.teams:
+            return
+        why = "with no admins, only the workspace's admins and owners administer it"
+    else:
+        why = "you are not among the new admins"
+    raise InvalidInputError(
+        f"you would no longer be an admin of {project} ({why}): include yourself, e.g. "
+        f"`admins={','.join([*admins, user])}`. Nothing was changed"
+    )
 
 
 def post_digest_now(services: Services, *, project: str) -> PostedDigest:

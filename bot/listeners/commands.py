@@ -186,7 +186,8 @@ def _admin_command(
         _not_admin(services, respond, user=user, project=project, doing=doing)
         return
     if verb == "settings":
-        answer = admin.change_settings(services, project=project, text=args)
+        answer = admin.change_settings(services, project=project, text=args, user=user,
+                                       team=team)  # fmt: skip
         respond(**answer, response_type="ephemeral")
     elif verb == "digest":
         posted = admin.post_digest_now(services, project=project)

@@ -2,7 +2,8 @@
 Slack's markup (a placeholder such as `<project>` reads as a link, and its brackets vanish).
 Over real signed Bolt requests on SQLite and PostgreSQL: a mistyped command or project is
 answered with the closest commands and projects (none closed to a guest); words left over
-after `models`, `digest` and `unpin` are refused with the usage, not dropped."""
+after `models`, `digest` and `unpin` are refused with the usage, not dropped; an admin's
+`settings admins=...` that would leave them out is refused."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import pytest
 from bot.listeners.commands import USAGE
 from bot.views import HomeStats, ModelVersion, ProjectProgress, home_tab, info_message
 from bot.views.admin import versions_message
+from engine import projects
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.bot.test_views import MESSAGES, VIEWS
 
-MEMBER, GUEST, ADMIN = "U0MEMBER", "U0GUEST", "U0WSADMIN"
+MEMBER, GUEST, ADMIN, PROJECT_ADMIN = "U0MEMBER", "U0GUEST", "U0WSADMIN", "U0PADMIN"
 
 # Slack's markup in mrkdwn: <@U…>/<@W…>, <#C…>/<#G…>, <!here>/<!date^…|…>, <https://…|…>,
 # <mailto:…> (https://docs.slack.dev/messaging/formatting-message-text#advanced).
@@ -122,3 +124,30 @@ def test_words_left_over_are_refused_with_the_usage(
     assert f"`/label {verb}` takes a project and nothing else" in said, said
     assert f"`/label {verb} [project]`" in said and "not a model version" not in said
     assert not bot.api.messages(CHANNEL)  # no digest posted
+
+
+def _admins(bot: Bot) -> list[str]:
+    return list(projects.get_project(bot.ws, PROJECT).settings.get("admins") or [])
+
+
+def test_an_admin_cannot_leave_themselves_out_of_the_admins(bot: Bot, bank: dict[str, str]) -> None:
+    bot.api.add_user(ADMIN, is_admin=True)  # a workspace admin: bank names no admins
+    said = _said(bot, ADMIN, f"settings {PROJECT} admins=U0BOGUS")
+    assert f"You would no longer be an admin of {PROJECT}" in said, said
+    assert f"`admins=U0BOGUS,{ADMIN}`" in said and "Nothing was changed" in said
+    assert _admins(bot) == []
+    said = _said(bot, ADMIN, f"settings {PROJECT} admins=<@{PROJECT_ADMIN}|pa>,<@{ADMIN}|me>")
+    assert "Updated `admins`" in said and _admins(bot) == [PROJECT_ADMIN, ADMIN]
+
+    # a project admin who is no workspace admin: no admins would leave them out too
+    said = _said(bot, PROJECT_ADMIN, f"settings {PROJECT} admins=")
+    assert "workspace's admins and owners" in said and f"`admins={PROJECT_ADMIN}`" in said
+    said = _said(bot, PROJECT_ADMIN, f"settings {PROJECT} admins={ADMIN}")
+    assert "You would no longer be an admin" in said
+    assert _admins(bot) == [PROJECT_ADMIN, ADMIN]
+    said = _said(bot, PROJECT_ADMIN, f"settings {PROJECT} admins={PROJECT_ADMIN}")
+    assert "Updated `admins`" in said and _admins(bot) == [PROJECT_ADMIN]
+    # a workspace admin may clear the list: they administer it still
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    assert "Updated `admins`" in _said(bot, ADMIN, f"settings {PROJECT} admins=")
+    assert _admins(bot) == []
