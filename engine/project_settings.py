@@ -96,6 +96,11 @@ def parse_settings(pairs: Mapping[str, str]) -> dict[str, Any]:
     """Typed values from text (``{"retrain_every": "30"}`` → ``{"retrain_every": 30}``)."""
     parsed: dict[str, Any] = {}
     for key, text in pairs.items():
+        if key == "channel":  # shown with the settings, but bound where projects are made
+            raise InvalidInputError(
+                "unknown setting 'channel': a project's channel is set in the terminal, with "
+                "`labelbot project set NAME --channel C0123ABCD`"
+            )
         if key not in EDITABLE:
             raise InvalidInputError(f"unknown setting {key!r}: use {', '.join(EDITABLE)}")
         try:

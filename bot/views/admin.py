@@ -99,7 +99,8 @@ def promoted_notice(*, project: str, version: int, user: str) -> Block:
 
 def not_admin(doing: str, project: str) -> str:
     return (
-        f"Only project admins can {doing} in *{escape(project)}*. Nothing was changed. "
+        f"Only project admins can {doing} in *{escape(project)}*: the admins it names, or the "
+        "workspace's admins and owners while it names none. Nothing was changed. "
         f"Admins are set with `labelbot project set {escape(project)} --admins U123,U456`."
     )
 

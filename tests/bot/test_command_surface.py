@@ -3,14 +3,16 @@ Slack's markup (a placeholder such as `<project>` reads as a link, and its brack
 Over real signed Bolt requests on SQLite and PostgreSQL: a mistyped command or project is
 answered with the closest commands and projects (none closed to a guest); words left over
 after `models`, `digest` and `unpin` are refused with the usage, not dropped; an admin's
-`settings admins=...` that would leave them out is refused."""
+`settings admins=...` that would leave them out is refused; `channel=` points to the CLI."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bot.listeners.commands import USAGE
 from bot.views import HomeStats, ModelVersion, ProjectProgress, home_tab, info_message
@@ -151,3 +153,28 @@ def test_an_admin_cannot_leave_themselves_out_of_the_admins(bot: Bot, bank: dict
     projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
     assert "Updated `admins`" in _said(bot, ADMIN, f"settings {PROJECT} admins=")
     assert _admins(bot) == []
+
+
+def test_the_manifest_hint_says_what_the_help_says() -> None:
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text("utf-8"))
+    hint = manifest["features"]["slash_commands"][0]["usage_hint"]
+    optional = re.findall(r"`/label (\w+) \[project\]", USAGE)
+    assert {"models", "digest", "guidelines"} <= set(optional)
+    for verb in optional:
+        assert f"{verb} [project]" in hint, verb
+
+
+def test_settings_point_to_the_cli_for_the_channel_and_say_who_may_change_them(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    bot.api.add_user(ADMIN, is_admin=True)
+    before = projects.get_project(bot.ws, PROJECT)
+    said = _said(bot, ADMIN, f"settings {PROJECT} channel=C0XYZ")
+    assert "Unknown setting 'channel'" in said
+    assert "`labelbot project set NAME --channel C0123ABCD`" in said
+    after = projects.get_project(bot.ws, PROJECT)
+    assert (after.channel_id, after.settings) == (before.channel_id, before.settings)
+
+    said = _said(bot, MEMBER, f"settings {PROJECT} retrain_every=1")
+    assert f"Only project admins can change settings in *{PROJECT}*" in said
+    assert "workspace's admins and owners while it names none" in said
