@@ -27,7 +27,7 @@ from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
 from engine import jobs, projects, proposing, taxonomy
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
-from storage.models import TaxonomyProposal, utcnow
+from storage.models import Label, TaxonomyProposal, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ def sync_messages(services: Services, *, project: str) -> int:
     https://docs.slack.dev/reference/methods/chat.update"""
     updated = 0
     history: dict[int, taxonomy.HistoryEntry] | None = None
+    active: list[Label] | None = None
     channel = projects.get_project(services.ws, project).channel_id
     for row in proposing.posted_to_sync(services.ws, project):
         card = proposal_card(project, row)
@@ -103,7 +104,9 @@ def sync_messages(services: Services, *, project: str) -> int:
         else:
             marker = final
             if row.status == "superseded":
-                payload = proposal_views.superseded_message(card)
+                if active is None:
+                    active = projects.list_labels(services.ws, project=project, active_only=True)
+                payload = proposal_views.superseded_message(card, moot=_moot(row, active))
             else:
                 if history is None:
                     entries = taxonomy.label_history(services.ws, project=project)
@@ -126,6 +129,22 @@ def sync_messages(services: Services, *, project: str) -> int:
             updated += 1
         proposing.record_message_hash(services.ws, int(row.id or 0), marker)
     return updated
+
+
+def _moot(row: TaxonomyProposal, active: list[Label]) -> str:
+    """Why a superseded proposal went, when a taxonomy change is what made it moot: a label it
+    names is no longer one (merged, split, retired), or the label an add suggests exists now
+    (storage's look-alike rule). "" when the labels do not say: the model no longer finds it."""
+    names = {lb.name for lb in active}
+    if row.kind == "add":
+        folded = {projects.name_key(n): n for n in names}
+        made = [folded[projects.name_key(n)] for n in row.labels if projects.name_key(n) in folded]
+        return f"a label {made[0]} exists now" if made else ""
+    into = proposing.merge_target(row)
+    gone = [n for n in [*row.labels, *([into] if into else [])] if n not in names]
+    if not gone:
+        return ""
+    return f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} no longer a label"
 
 
 def _verdict(

@@ -556,6 +556,11 @@ def default_names(row: TaxonomyProposal) -> list[str]:
     return [into] if into is not None else []
 
 
+def merge_target(row: TaxonomyProposal) -> str | None:
+    """The label a rare label's proposal suggests merging it into (None: none)."""
+    return repo.merge_target(kind=row.kind, evidence=row.evidence)
+
+
 def names_allowed(row: TaxonomyProposal) -> tuple[int, int | None]:
     """(fewest, most) label names an admin may give when approving ``row`` (None: no limit).
     A split may go into more labels than the two groups the engine found."""

@@ -308,12 +308,20 @@ def decided_message(
     return message(verdict, blocks)
 
 
-def superseded_message(card: ProposalCard) -> Block:
-    """A posted proposal the latest model no longer finds: its evidence, no buttons."""
-    note = (
-        ":zzz: Superseded: the latest model no longer finds this, so there is nothing to "
-        "decide. It is proposed again if the evidence returns."
-    )
+def superseded_message(card: ProposalCard, *, moot: str = "") -> Block:
+    """A posted proposal that is not open any more: its evidence, no buttons, and why: the
+    latest model no longer finds it, or a taxonomy change made it moot (``moot``: which, in
+    plain words, e.g. "age_limit is no longer a label")."""
+    if moot:
+        note = (
+            f":zzz: Superseded: {escape(moot)} (a taxonomy change since), so there is nothing "
+            "to decide. It is proposed again if the evidence calls for it."
+        )
+    else:
+        note = (
+            ":zzz: Superseded: the latest model no longer finds this, so there is nothing to "
+            "decide. It is proposed again if the evidence returns."
+        )
     blocks = _within_budget(lambda groups_max: [*_summary_blocks(card, groups_max), context(note)])
     return message(f"Superseded taxonomy proposal for {escape(card.project)}", blocks)
 

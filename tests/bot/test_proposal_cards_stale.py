@@ -10,6 +10,8 @@ from typing import Any
 from bot import ids
 from bot.scheduling import proposal_poster
 from engine import projects, proposing, taxonomy
+from storage.db import session_scope
+from storage.repositories import proposals as proposal_repo
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.bot.test_proposals_slack import (
     ADMIN,
@@ -159,3 +161,22 @@ def test_a_card_in_a_channel_the_project_left_does_not_stop_the_others(
     assert post() == 1  # the new proposal goes to the new channel
     updates = len(bot.api.calls("chat.update"))
     assert post() == 0 and len(bot.api.calls("chat.update")) == updates  # not tried again
+
+
+def test_a_card_superseded_by_a_hand_change_says_so(bot: Bot, bank: dict[str, str]) -> None:
+    """Superseded because an admin retired one of its labels, the card says that, not that the
+    latest model no longer finds it; superseded by a refresh, it says the latter."""
+    merge = _merge(bot)
+    split = _split(bot)
+    post = proposal_poster(bot.services)
+    post()
+    taxonomy.retire_label(bot.ws, project=PROJECT, label="age_limit", actor="carol")
+    with session_scope(bot.ws.db) as session:  # as a refresh that no longer finds it does
+        proposal_repo.supersede(session=session, proposal_ids=[split])
+    assert proposing.get_proposal(bot.ws, merge).status == "superseded"
+    post()
+    cards = {m["blocks"][0]["block_id"]: json.dumps(m["blocks"]) for m in bot.api.messages(CHANNEL)}
+    by_hand = cards[f"{ids.PROPOSAL_BLOCK}:{merge}"]
+    assert "Superseded: age_limit is no longer a label (a taxonomy change since)" in by_hand
+    assert "latest model" not in by_hand
+    assert "the latest model no longer finds this" in cards[f"{ids.PROPOSAL_BLOCK}:{split}"]
