@@ -127,6 +127,7 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
         active = models.get_active_model_run(session=session, project_id=found.id)
         # read before the detectors run: what comes in while they do makes the next one due
         seen = repo.refresh_watermark(session=session, project_id=found.id)
+        changes = taxonomy.event_ids(session, found)
     labeled = np.flatnonzero(pool.y >= 0)  # audit labels too: no model is evaluated here
     row_of = {int(i): r for r, i in enumerate(pool.example_ids.tolist())}
     index = {name: i for i, name in enumerate(pool.classes)}
@@ -163,13 +164,20 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
         # The detectors ran for seconds on what was read above, outside any transaction. Under
         # the taxonomy's lock (taxonomy changes and decisions take it too) read again what may
         # have changed meanwhile: a proposal decided since, or naming a label merged, split,
-        # renamed or retired since, is not saved (an open row for it is superseded below).
+        # renamed or retired since, or one that absorbed another label's examples since (a
+        # merge's target), is not saved (an open row for it is superseded below).
         taxonomy_repo.lock_taxonomy(session=session, project_id=found.id)
         decided_now = repo.decided_strengths(session=session, project_id=found.id)
         active_now = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
         claimed = repo.claimed_example_ids(session=session, project_id=found.id)
+        reshaped = taxonomy.reshaped_since(session, found, changes)
         proposals = [
-            p for p in proposals if _still_current(p, decided, decided_now, active_now, claimed)
+            p
+            for p in proposals
+            if _still_current(p, decided, decided_now, active_now, claimed)
+            and not repo.about_any(
+                kind=p.kind, labels=p.labels, evidence=p.evidence, names=reshaped
+            )
         ]
         before = repo.list_proposals(session=session, project_id=found.id)
         kept: set[int] = set()

@@ -954,7 +954,10 @@ def _change(
                 **{TAXONOMY_CHANGED_AT: event.created_at.isoformat()},
             )
         labels = repo.active_names(session=session, project_id=found.id)
-        proposal_repo.supersede_outdated(session=session, project_id=found.id, active=labels)
+        proposal_repo.supersede_outdated(
+            session=session, project_id=found.id, active=labels,
+            reshaped=_reshaped(session, found, kind, details),
+        )  # fmt: skip
         # a label added or renamed onto a name a split or an add suggests: it suggests another
         proposal_repo.free_suggested_names(session=session, project_id=found.id)
     summary = summarize(kind, details)
@@ -979,6 +982,47 @@ def _change(
         mapped=int(details.get("mapped", 0)),
         details=details,
     )
+
+
+def _reshaped(session: Session, project: Project, kind: str, details: Details) -> list[str]:
+    """The active label whose examples a change changed without retiring it: a merge's target
+    and a retired label's ``map_to`` (examples of other labels count as it now), or the one an
+    undone merge or mapped retire gives them back from. An open proposal naming it was found
+    on the examples it had before (a split of the label that absorbed another), so it is
+    superseded with the change; the next refresh proposes it again if the evidence holds."""
+    assert project.id is not None
+    if kind == "undo":
+        events = repo.list_events(session=session, project_id=project.id)
+        undone = next((e for e in events if e.id == details.get("event_id")), None)
+        if undone is None:
+            return []
+        kind, details = undone.kind, undone.details
+    ref = details.get("into") if kind == "merge" else details.get("map_to")
+    if kind not in ("merge", "retire") or not ref:
+        return []
+    label = session.get(Label, int(ref["id"]))  # gone: a merge's new label that an undo removed
+    return [label.name] if label is not None and label.active else []
+
+
+def reshaped_since(session: Session, project: Project, seen: Sequence[int]) -> set[str]:
+    """The labels the project's changes other than ``seen`` (event ids read before) reshaped
+    (:func:`_reshaped`): a refresh that read the examples before them drops what it found
+    about these labels."""
+    assert project.id is not None
+    events = repo.list_events(session=session, project_id=project.id)
+    known = set(seen)
+    return {
+        name
+        for e in events
+        if e.id not in known
+        for name in _reshaped(session, project, e.kind, e.details)
+    }
+
+
+def event_ids(session: Session, project: Project) -> list[int]:
+    """The ids of the project's taxonomy changes so far (for :func:`reshaped_since`)."""
+    assert project.id is not None
+    return [int(e.id or 0) for e in repo.list_events(session=session, project_id=project.id)]
 
 
 def _names_by_id(session: Session, project: Project) -> dict[int, str]:

@@ -336,10 +336,17 @@ def supersede(*, session: Session, proposal_ids: Sequence[int], now: datetime | 
     return rowcount(result)
 
 
-def supersede_outdated(*, session: Session, project_id: int, active: Collection[str]) -> int:
+def supersede_outdated(
+    *,
+    session: Session,
+    project_id: int,
+    active: Collection[str],
+    reshaped: Collection[str] = (),
+) -> int:
     """Open proposals a taxonomy change made moot, marked ``superseded`` at once (not at the
     next refresh): one that names a label no longer active (merged, split, renamed, retired),
-    or one that adds a label that exists now."""
+    one that adds a label that exists now, and one that names a label in ``reshaped`` (a
+    merge's target, a retired label's map_to: its examples are not those it was found on)."""
     moot = [
         int(p.id)
         for p in session.exec(
@@ -348,7 +355,10 @@ def supersede_outdated(*, session: Session, project_id: int, active: Collection[
             )
         )
         if p.id is not None
-        and outdated(kind=p.kind, labels=p.labels, evidence=p.evidence, active=active)
+        and (
+            outdated(kind=p.kind, labels=p.labels, evidence=p.evidence, active=active)
+            or about_any(kind=p.kind, labels=p.labels, evidence=p.evidence, names=reshaped)
+        )
     ]
     return supersede(session=session, proposal_ids=moot)
 
@@ -413,6 +423,22 @@ def _free_name(name: str, taken: Collection[str]) -> str:
         n += 1
         candidate = f"{name}_{n}"
     return candidate
+
+
+def about_any(
+    *,
+    kind: str,
+    labels: Sequence[str],
+    evidence: Mapping[str, Any] | None,
+    names: Collection[str],
+) -> bool:
+    """Whether a proposal is about one of ``names``: a label it merges, splits or finds rare,
+    or the label a rare one would be merged into. An "add" is about its set-aside examples,
+    which no merge or retire changes."""
+    if kind == "add" or not names:
+        return False
+    into = merge_target(kind=kind, evidence=evidence)
+    return any(n in names for n in [*labels, *([into] if into else [])])
 
 
 def merge_target(*, kind: str, evidence: Mapping[str, Any] | None) -> str | None:

@@ -142,3 +142,88 @@ def test_a_decision_on_an_undone_proposal_names_who_approved_and_who_undid(
     assert str(refused.value) == (
         f"proposal {merge} was already approved by alice, and its change undone by bob"
     )
+
+
+def _statuses(ws: Workspace, *ids: int) -> list[str]:
+    return [proposing.get_proposal(ws, i).status for i in ids]
+
+
+def _about_exchange_rate(ws: Workspace) -> tuple[int, int, int, int]:
+    """A split of exchange_rate, a merge naming it, a rare label to merge into it and an add
+    whose nearest label it is."""
+    clusters = [{"suggested_name": "fx_a"}, {"suggested_name": "fx_b"}]
+    split = _save(ws, "split", ["exchange_rate"], {"clusters": clusters})
+    merge = _save(ws, "merge", ["change_pin", "exchange_rate"], {})
+    rare = _save(ws, "rare", ["card_arrival"],
+                 {"suggestion": "merge", "nearest_label": "exchange_rate", "count": 1})  # fmt: skip
+    add = _save(ws, "add", ["fees"], {"ids": [1], "nearest_label": "exchange_rate"},
+                key=["add", "fees"])  # fmt: skip
+    return split, merge, rare, add
+
+
+def test_proposals_about_a_merge_target_are_superseded_with_the_merge(ws: Workspace) -> None:
+    """age_limit merged into exchange_rate: a split of exchange_rate (or anything else found on
+    the examples it had) would be decided on old evidence; the next refresh finds it again if
+    it holds. An add is about its set-aside examples: it stays."""
+    projects.create_project(ws, name="bank", labels=[*LABELS, "other"])
+    approved = _save(ws, "merge", ["age_limit", "exchange_rate"],
+                     {"counts": {"age_limit": 3, "exchange_rate": 9}})  # fmt: skip
+    split, merge, rare, add = _about_exchange_rate(ws)
+    unrelated = _save(ws, "split", ["other"], {})
+    proposing.approve(ws, "bank", approved, actor="a", actor_is_admin=True, rescore=False)
+    assert _statuses(ws, split, merge, rare) == ["superseded"] * 3
+    assert _statuses(ws, add, unrelated) == ["open", "open"]
+
+
+def test_proposals_about_a_map_to_target_are_superseded_with_the_retire(ws: Workspace) -> None:
+    projects.create_project(ws, name="bank", labels=[*LABELS, "other"])
+    split, merge, rare, add = _about_exchange_rate(ws)
+    unrelated = _save(ws, "split", ["other"], {})
+    taxonomy.retire_label(ws, project="bank", label="age_limit", map_to="exchange_rate",
+                          actor="a", rescore=False)  # fmt: skip
+    assert _statuses(ws, split, merge, rare) == ["superseded"] * 3
+    assert _statuses(ws, add, unrelated) == ["open", "open"]
+
+
+def test_proposals_about_a_merge_target_are_superseded_when_the_merge_is_undone(
+    ws: Workspace,
+) -> None:
+    """Undone, the merge takes age_limit's examples back out of exchange_rate."""
+    projects.create_project(ws, name="bank", labels=LABELS)
+    taxonomy.merge_labels(ws, project="bank", labels=["age_limit", "exchange_rate"],
+                          into="exchange_rate", actor="a", rescore=False)  # fmt: skip
+    split, merge, rare, _ = _about_exchange_rate(ws)
+    taxonomy.undo_last(ws, project="bank", actor="a", rescore=False)
+    assert _statuses(ws, split, merge, rare) == ["superseded"] * 3
+    # a retire without map_to changes no other label: nothing about exchange_rate goes
+    again = _save(ws, "split", ["exchange_rate"], {}, key=["split", "exchange_rate"])
+    taxonomy.retire_label(ws, project="bank", label="age_limit", actor="a", rescore=False)
+    assert _statuses(ws, again) == ["open"]
+
+
+def test_a_refresh_during_a_merge_does_not_save_what_it_found_about_the_target(
+    ws: Workspace, banking_slice: list[tuple[str, str]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The detectors read the examples before another admin merged into exchange_rate, and
+    found a split of it: not saved (the next refresh looks again); one about another label is."""
+    import engine.proposals
+    from engine.proposals import Proposal
+    from tests.engine.test_proposing import make_project
+
+    make_project(ws, tmp_path, banking_slice, labeled=6)
+    names = [lb.name for lb in projects.list_labels(ws, project="bank", active_only=True)]
+    target, source, other = names[0], names[1], names[2]
+
+    def found(label: str) -> Proposal:
+        return Proposal(kind="split", labels=(label,), score=0.5, evidence={},
+                        key=("split", label), message=f"split {label}")  # fmt: skip
+
+    def detectors(*args: Any, **kw: Any) -> list[Proposal]:
+        taxonomy.merge_labels(ws, project="bank", labels=[source, target], into=target,
+                              actor="b", rescore=False)  # fmt: skip
+        return [found(target), found(other)]
+
+    monkeypatch.setattr(engine.proposals, "propose_all", detectors)
+    saved = proposing.refresh_proposals(ws, "bank")
+    assert [p.labels for p in saved] == [[other]]

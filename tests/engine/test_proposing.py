@@ -415,7 +415,8 @@ def test_a_taxonomy_change_supersedes_the_open_proposals_it_made_moot(
     ws, banking_slice, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     """At once, not at the next refresh: a proposal naming a label merged away (or a rare
-    label's "merge it into" one), and an "add" of a label that now exists. Others stay open."""
+    label's "merge it into" one) or the merge's target (found on the examples it had), and an
+    "add" of a label that now exists. Others stay open."""
     make_project(ws, tmp_path, banking_slice, labeled=0)
     saved = {}
     with session_scope(ws.db) as s:
@@ -447,5 +448,5 @@ def test_a_taxonomy_change_supersedes_the_open_proposals_it_made_moot(
     assert status(("merge", "age_limit")) == "superseded"  # names the merged-away label
     assert status(("rare", "change_pin")) == "superseded"  # "merge it into age_limit"
     assert status(("rare", "exchange_rate")) == "open"  # gather more: still sound
-    assert status(("split", "card_arrival")) == "open"  # the merge target is still a label
+    assert status(("split", "card_arrival")) == "superseded"  # the target took age_limit's
     assert status(("add", "lost_card")) == "superseded"  # added by hand meanwhile
