@@ -11,26 +11,10 @@ import pytest
 
 from engine import projects, proposing, taxonomy
 from engine.workspace import Workspace
-from storage.db import session_scope
 from storage.errors import ConflictError
-from storage.repositories import projects as project_repo
-from storage.repositories import proposals as proposal_repo
+from tests.engine.test_proposals_follow_renames import _save
 
 LABELS = ["age_limit", "exchange_rate", "change_pin", "card_arrival"]
-
-
-def _save(ws: Workspace, kind: str, labels: list[str], evidence: dict[str, Any],
-          message: str = "", *, key: list[str] | None = None) -> int:  # fmt: skip
-    with session_scope(ws.db) as s:
-        project = project_repo.get_project(session=s, name="bank")
-        assert project.id is not None
-        row, _ = proposal_repo.save_open_proposal(
-            session=s, project_id=project.id, kind=kind, labels=labels,
-            key=proposing.key_text(key or [kind, *labels]), score=0.5, evidence=evidence,
-            evidence_strength=10.0, message=message or f"{kind} {', '.join(labels)}",
-        )  # fmt: skip
-        assert row.id is not None
-        return row.id
 
 
 def _active(ws: Workspace) -> list[str]:

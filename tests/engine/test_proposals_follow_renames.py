@@ -24,14 +24,15 @@ MERGE_EVIDENCE: dict[str, Any] = {  # shaped as engine/proposals/merges.py write
 
 
 def _save(ws: Workspace, kind: str, labels: list[str], evidence: dict[str, Any],
-          message: str, *, key: list[str] | None = None) -> int:  # fmt: skip
+          message: str = "", *, key: list[str] | None = None) -> int:  # fmt: skip
+    """An open proposal of project "bank", saved as a refresh saves one; its id."""
     with session_scope(ws.db) as s:
         project = project_repo.get_project(session=s, name="bank")
         assert project.id is not None
         row, _ = proposal_repo.save_open_proposal(
             session=s, project_id=project.id, kind=kind, labels=labels,
             key=proposing.key_text(key or [kind, *labels]), score=0.5, evidence=evidence,
-            evidence_strength=10.0, message=message,
+            evidence_strength=10.0, message=message or f"{kind} {', '.join(labels)}",
         )  # fmt: skip
         assert row.id is not None
         return row.id
