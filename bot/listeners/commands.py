@@ -201,6 +201,13 @@ def _admin_command(
         )
         respond(**blocks.info_message(text), response_type="ephemeral")
     else:
+        if (
+            len(args.split()) > 1
+        ):  # `/label pin bank 3 extra`: refused, not "'3 extra' is no version"
+            raise InvalidInputError(
+                f"`/label {verb}` takes a project and a version, not {args!r}: "
+                f"`/label {verb} [project] <version>`"
+            )
         version = training.parse_version(args) if args else None
         text = admin.change_model(services, verb=verb, project=project, version=version)
         respond(**blocks.info_message(text), response_type="ephemeral")
@@ -228,7 +235,13 @@ def _taxonomy_command(
 ) -> None:
     """`proposals [project]` (anyone, ephemeral) and `taxonomy [project]` (admins: a modal)."""
     user, channel = command["user_id"], command["channel_id"]
-    project = flow.resolve_project(services, name or None, channel=channel, user=user,
+    first, more = _first_word(name)
+    if more:  # `/label taxonomy bank extra` said "No project named 'bank extra'"
+        raise InvalidInputError(
+            f"`/label {verb}` takes a project and nothing else, not {more!r}: "
+            f"`/label {verb} [project]`"
+        )
+    project = flow.resolve_project(services, first or None, channel=channel, user=user,
                                    lists_only=verb != "proposals")  # fmt: skip
     if verb == "proposals":
         listed = taxonomy_flow.proposals_list(services, project=project)

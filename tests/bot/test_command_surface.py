@@ -128,6 +128,25 @@ def test_words_left_over_are_refused_with_the_usage(
     assert not bot.api.messages(CHANNEL)  # no digest posted
 
 
+@pytest.mark.parametrize(
+    ("typed", "usage"),
+    [
+        ("taxonomy bank extra", "`/label taxonomy` takes a project and nothing else, not 'extra'"),
+        ("proposals bank extra", "`/label proposals` takes a project and nothing else"),
+        ("pin bank 1 extra", "`/label pin` takes a project and a version, not '1 extra'"),
+        ("rollback 1 2", "`/label rollback [project] &lt;version&gt;`"),  # escaped in mrkdwn
+    ],
+)
+def test_taxonomy_proposals_and_versions_refuse_words_left_over(
+    bot: Bot, bank: dict[str, str], typed: str, usage: str
+) -> None:
+    """They said "No project named 'bank extra'" and "'1 extra' is not a model version"."""
+    bot.api.add_user(ADMIN, is_admin=True)
+    said = _said(bot, ADMIN, typed)
+    assert usage in said, said
+    assert "No project named" not in said and "not a model version" not in said
+
+
 def _admins(bot: Bot) -> list[str]:
     return list(projects.get_project(bot.ws, PROJECT).settings.get("admins") or [])
 
