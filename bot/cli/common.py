@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -17,6 +18,7 @@ from rich.markup import escape
 from rich.text import Text
 from typer.core import TyperCommand
 
+from bot.cli.logs import json_logging
 from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
@@ -355,7 +357,9 @@ def workspace(*, create: bool = False) -> Workspace:
         )
     ws = Workspace.open(settings)
     notice = schema_notice(ws.schema_change)
-    if notice is not None:
+    if notice is not None and json_logging():  # the worker's --log-format json: a record
+        logging.getLogger("labelbot.schema").warning(notice)
+    elif notice is not None:
         err.print(notice, highlight=False)
     return ws
 

@@ -102,3 +102,33 @@ def test_json_lines_carry_the_traceback_and_text_the_logs_own_words() -> None:
     assert entry["message"] == "retrain of bank failed" and entry["level"] == "ERROR"
     assert entry["time"].endswith("Z") and "ValueError: broken \u00e9" in entry["exception"]
     assert "client" not in entry
+
+
+@pytest.mark.slow
+def test_the_workers_schema_upgrade_notice_is_a_json_record_too(
+    tmp_path: Path, embedding_cache_dir: Path
+) -> None:
+    """A worker that upgrades the schema said so in a plain line amid its JSON lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LABELBOT_"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'w.db'}",
+        LABELBOT_DATA_DIR=str(embedding_cache_dir),
+        HF_HUB_OFFLINE="1",
+        PYTHONUNBUFFERED="1",
+    )
+    cli = [sys.executable, "-c", "from bot.cli import main; main()"]
+    for args in (["init"], ["db", "downgrade", "0018", "--yes"]):
+        done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    env["LABELBOT_LOG_FORMAT"] = "json"
+    worker = subprocess.Popen([*cli, "worker"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert worker.stdout is not None
+        lines = [worker.stdout.readline() for _ in range(3)]  # notice, Slack off, checking
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        rest, _ = worker.communicate(timeout=60)
+    records = [json.loads(line) for line in [*lines, *rest.splitlines()]]
+    (notice,) = [r for r in records if r["logger"] == "labelbot.schema"]
+    assert notice["level"] == "WARNING" and "0018 → 0019" in notice["message"]
