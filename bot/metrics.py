@@ -190,7 +190,7 @@ PROJECT_GAUGES: tuple[tuple[str, str, Callable[[ProjectGauges], int]], ...] = (
     ("labelbot_project_examples", "Examples in the project.", lambda p: p.examples),
     (
         "labelbot_project_annotated_examples",
-        "Examples with at least one live label.",
+        "Examples with a live label that counts (status's labeled).",
         lambda p: p.annotated,
     ),
     ("labelbot_project_annotations", "Live (not retracted) labels.", lambda p: p.annotations),

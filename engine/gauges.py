@@ -29,7 +29,7 @@ class ModelGauges:
 class ProjectGauges:
     name: str
     examples: int
-    annotated: int  # examples with at least one live label
+    annotated: int  # examples with a label that counts (status's "labeled")
     annotations: int  # live labels
     queue: int  # examples free to hand out
     open_flags: int

@@ -18,6 +18,7 @@ from storage.db import advisory_xact_lock, bound, dialect_insert, driver_rows, r
 from storage.errors import NotFoundError, StaleActionError
 from storage.models import Annotation, Comment, Example, Label, utcnow
 from storage.repositories.projects import share_project_row
+from storage.repositories.taxonomy import counting_label_ids, relabel_despite_votes
 
 ADJUDICATION = "adjudication"  # the source of an annotation that settles a disagreement
 
@@ -403,13 +404,22 @@ def annotations_per_project(
 
 
 def count_annotated_examples(*, session: Session, project_id: int) -> int:
-    """Examples of the project with at least one live (not retracted) annotation."""
+    """Examples of the project with a label that counts today: ``len(current_labels(...))``,
+    what status, the digest and App Home call "labeled", counted in SQL. An example whose only
+    live votes are for a label since split or retired unmapped waits to be labeled again and is
+    not counted, nor one whose counting vote was outvoted or overruled by such a vote
+    (``taxonomy.relabel_despite_votes``, the rule the queue's count follows too)."""
     query = (
         select(func.count(func.distinct(Annotation.example_id)))
         .join(Example, col(Example.id) == Annotation.example_id)
-        .where(Example.project_id == project_id, col(Annotation.retracted_at).is_(None))
+        .where(
+            Example.project_id == project_id,
+            col(Annotation.retracted_at).is_(None),
+            col(Annotation.label_id).in_(counting_label_ids(project_id)),
+        )
     )
-    return int(session.exec(query).one())
+    waiting = relabel_despite_votes(session=session, project_id=project_id)
+    return int(session.exec(query).one()) - len(waiting)
 
 
 def add_comment(
