@@ -39,6 +39,7 @@ __all__ = [
     "AUDIT_WAITING",
     "CV_CAVEAT",
     "QUEUE_BIAS",
+    "WAITING_TO_RELABEL",
     "Metrics",
     "PerClassF1",
     "cross_validate",
@@ -276,13 +277,20 @@ def per_class_f1(metrics: Mapping[str, Any]) -> PerClassF1:
 AUDIT_WAITING = "audit_waiting"
 
 
+# How :func:`waiting_note` ends, for a view that has only the note to tell an estimate with
+# audit labels waiting from one with none given at all
+WAITING_TO_RELABEL = "to be relabeled, their label split or retired: not measured"
+
+
 def waiting_note(metrics: Mapping[str, Any]) -> str:
-    """The note "2 more audit labels wait to be relabeled, …: not measured"; "" if none wait."""
+    """The note "2 more audit labels wait to be relabeled, …: not measured" ("more" beside the
+    audit labels scored; without it when every one waits); "" if none wait."""
     n = int(metrics.get(AUDIT_WAITING) or 0)
     if not n:
         return ""
     wait = "audit labels wait" if n != 1 else "audit label waits"
-    return f"{n} more {wait} to be relabeled, their label split or retired: not measured"
+    more = "more " if int((metrics.get("audit") or {}).get("n") or 0) else ""
+    return f"{n} {more}{wait} {WAITING_TO_RELABEL}"
 
 
 def model_estimates(

@@ -17,6 +17,7 @@ from bot.views.text import (
     mrkdwn,
     section,
 )
+from engine.evaluation import WAITING_TO_RELABEL
 
 MAX_PROJECTS = 20  # 4 blocks each + 4 for the top stays under the 100-block limit
 MAX_CLASSES_SHOWN = 20
@@ -126,10 +127,13 @@ def _estimate(project: ProjectProgress) -> str:
     if project.accuracy_source == "audit":
         on = f" of {project.accuracy_measured_on} labels" if project.accuracy_measured_on else ""
         return text + f" on the audit set{on}"  # as the digest says it
+    # audit labels given, all waiting for a relabel: the notes say so ("3 audit labels wait")
+    given = WAITING_TO_RELABEL in project.model_notes
     if project.accuracy_source == "cv" and project.queue_chosen:
-        return text + " cross-validated (biased: no audit labels yet)"
+        return text + (" cross-validated (biased)" if given else
+                       " cross-validated (biased: no audit labels yet)")  # fmt: skip
     if project.accuracy_source == "cv":
-        return text + " cross-validated (no audit labels yet)"
+        return text + (" cross-validated" if given else " cross-validated (no audit labels yet)")
     return text
 
 

@@ -77,3 +77,48 @@ def test_labeled_gauge_counts_what_status_calls_labeled(bank: Workspace) -> None
     assert status["labeled"] == 1  # TEXTS[1]: change_pin
     assert gauge.annotated == status["labeled"]
     assert gauge.annotated + gauge.queue <= gauge.examples
+
+
+def test_audit_labels_all_waiting_are_not_more_nor_missing() -> None:
+    """Every audit label given waits for a relabel (their labels retired): the run has no audit
+    score, so the note says "3 audit labels wait" (not "3 more"), and App Home no longer says
+    "no audit labels yet" beside it."""
+    from bot.views.home import _estimate
+    from bot.views.models import ProjectProgress
+    from engine.evaluation import model_estimates, waiting_note
+
+    none_scored = {"accuracy": 1.0, "macro_f1": 1.0, "n_labels": 36, "audit_waiting": 3}
+    note = waiting_note(none_scored)
+    assert note.startswith("3 audit labels wait to be relabeled"), note
+    headline = model_estimates(none_scored, version=1, trained_on=36, labeled=39)["headline"]
+    assert "(3 audit labels wait to be relabeled" in headline["description"]
+    some_scored = {**none_scored, "audit": {"n": 5, "accuracy": 0.8, "low": 0.5, "high": 0.9}}
+    assert waiting_note(some_scored).startswith("3 more audit labels wait")
+
+    for queue_chosen in (True, False):
+        home = _estimate(
+            ProjectProgress(
+                name="bank",
+                labeled=39,
+                total=150,
+                accuracy=1.0,
+                accuracy_source="cv",
+                model_version=1,
+                queue_chosen=queue_chosen,
+                model_notes=f"; {note}",
+            )  # fmt: skip
+        )
+        assert "no audit labels yet" not in home, home
+        assert home.startswith("v1: 100.0% cross-validated"), home
+        never = _estimate(
+            ProjectProgress(
+                name="bank",
+                labeled=39,
+                total=150,
+                accuracy=1.0,
+                accuracy_source="cv",
+                model_version=1,
+                queue_chosen=queue_chosen,
+            )  # fmt: skip
+        )
+        assert never.endswith("no audit labels yet)"), never
