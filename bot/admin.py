@@ -54,7 +54,8 @@ def is_admin(services: Services, *, user: str, project: str, team: str | None) -
 
 
 def _version_row(run: ModelRun, pinned: object) -> views.ModelVersion:
-    audit = (run.metrics.get("audit") or {}).get("accuracy")
+    scored = run.metrics.get("audit") or {}
+    audit = scored.get("accuracy")
     promotion = run.metrics.get("promotion") or {}
     held = run.status == "ready" and not run.is_active and not promotion.get("promoted", True)
     return views.ModelVersion(
@@ -68,6 +69,7 @@ def _version_row(run: ModelRun, pinned: object) -> views.ModelVersion:
         active=run.is_active,
         pinned=run.version == pinned,
         held_back=str(promotion.get("reason", "")) if held else None,
+        audit_n=None if audit is None else int(scored.get("n") or 0),
     )
 
 

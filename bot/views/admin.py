@@ -27,6 +27,11 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
 
 
+def _n(labels: int | None) -> str:
+    """How many audit labels a score rests on, as the CLI's `labelbot models` says it."""
+    return "" if not labels else f" (n={labels})"
+
+
 def _version_line(v: ModelVersion) -> str:
     marks = [m for m, on in (("*active*", v.active), ("pinned", v.pinned)) if on]
     if v.held_back:
@@ -35,7 +40,7 @@ def _version_line(v: ModelVersion) -> str:
     tail = f" · {', '.join(marks)}" if marks else ""
     return (
         f"`v{v.version}` {v.trained} · {v.labels:,} labels · {escape(v.kind)} · "
-        f"audit {_pct(v.audit_accuracy)} · CV {_pct(v.cv_accuracy)}{status}{tail}"
+        f"audit {_pct(v.audit_accuracy)}{_n(v.audit_n)} · CV {_pct(v.cv_accuracy)}{status}{tail}"
     )
 
 

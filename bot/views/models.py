@@ -132,3 +132,4 @@ class ModelVersion:
     active: bool = False
     pinned: bool = False
     held_back: str | None = None  # why a ready version was not promoted
+    audit_n: int | None = None  # the audit labels ``audit_accuracy`` was measured on
