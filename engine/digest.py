@@ -21,6 +21,7 @@ from engine.consensus import AgreementReport, agreement_report
 from engine.evaluation import (
     QUEUE_BIAS,
     PerClassF1,
+    in_use,
     names_today,
     per_class_f1,
     queue_chose_labels,
@@ -381,7 +382,7 @@ def build_digest(
         scores = per_class_f1(active.metrics)
         classes = active.metrics.get("labels") or list(scores.f1)  # the model's class names
         per_class = _today(scores, names_today(ws, name, classes=classes, as_of=active.created_at))
-    per_class = _only(per_class, set(active_labels))
+    per_class = in_use(per_class, set(active_labels))
     return Digest(
         project=name,
         channel=project.channel_id,
@@ -512,16 +513,6 @@ def _today(scores: PerClassF1, names: dict[str, str]) -> PerClassF1:
         scores,
         f1={names[lb]: f1 for lb, f1 in scores.f1.items() if lb in names},
         support={names[lb]: n for lb, n in scores.support.items() if lb in names},
-    )
-
-
-def _only(scores: PerClassF1, labels: set[str]) -> PerClassF1:
-    """The scores of the labels still in use: a label merged or retired since the model was
-    trained is no class to work on (its examples count under their new label)."""
-    return dataclasses.replace(
-        scores,
-        f1={lb: f1 for lb, f1 in scores.f1.items() if lb in labels},
-        support={lb: n for lb, n in scores.support.items() if lb in labels},
     )
 
 

@@ -14,7 +14,7 @@ that is the headline; :func:`model_estimates` and :func:`per_class_f1` say which
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "cv_summary",
     "evaluate",
     "explain_status",
+    "in_use",
     "metrics_from_predictions",
     "model_estimates",
     "names_today",
@@ -271,6 +272,17 @@ def per_class_f1(metrics: Mapping[str, Any]) -> PerClassF1:
     )
 
 
+def in_use(scores: PerClassF1, labels: set[str]) -> PerClassF1:
+    """The scores of ``labels``, the labels in use today: a label merged or retired since the
+    model was trained is no class to work on (its examples count under their new label).
+    Status and the digest list the same classes."""
+    return replace(
+        scores,
+        f1={lb: f1 for lb, f1 in scores.f1.items() if lb in labels},
+        support={lb: n for lb, n in scores.support.items() if lb in labels},
+    )
+
+
 # A model's metric: audit labels left out of its audit scores because their label was split or
 # retired since they were given (they wait to be relabeled): the audit set scored is not the
 # whole uniform draw, and what it reads is said with the score (:func:`waiting_note`).
@@ -401,6 +413,12 @@ def explain_status(info: dict[str, Any], *, ws: Workspace | None = None) -> dict
         table: dict[str, dict[str, Any]] = {}
         for lb, f1 in scores.f1.items():
             table.setdefault(names.get(lb, lb), {"f1": f1, "support": scores.support.get(lb, 0)})
+        if "labels" in info:  # only the labels in use today, as the digest lists them
+            today = in_use(
+                replace(scores, f1={lb: s["f1"] for lb, s in table.items()}),
+                {str(lb["name"]) for lb in info["labels"] if lb["active"]},
+            )
+            table = {lb: table[lb] for lb in today.f1}
         model["per_class_f1"] = {
             "source": scores.source or None,
             "description": (scores.describe(queue_chosen=queue_chosen) if scores.source else None),

@@ -122,3 +122,40 @@ def test_audit_labels_all_waiting_are_not_more_nor_missing() -> None:
             )  # fmt: skip
         )
         assert never.endswith("no audit labels yet)"), never
+
+
+def test_per_class_f1_lists_the_labels_in_use_in_status_and_digest(
+    ws: Workspace, banking_slice: list[tuple[str, str]], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """After a merge and a retire, status (JSON and its table) and the digest list per-class
+    F1 for the same classes: the labels in use today, not the merged or retired ones."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from bot.cli import data as cli_data
+    from engine import digest, training
+    from tests.helpers import label_next, load_slice
+
+    truth = load_slice(ws, banking_slice, tmp_path)
+    label_next(ws, truth, 40)
+    training.train_project(ws, "bank")
+    before = projects.status_report(ws, "bank")["model"]["per_class_f1"]["scores"]
+    assert {"change_pin", "exchange_rate"} <= set(before)
+
+    taxonomy.merge_labels(ws, project="bank", labels=["card_arrival", "change_pin"],
+                          into="card_arrival", actor="U0")  # fmt: skip
+    taxonomy.retire_label(ws, project="bank", label="exchange_rate", actor="U0")
+    status = projects.status_report(ws, "bank")
+    scores = status["model"]["per_class_f1"]["scores"]
+    assert set(scores) == set(digest.build_digest(ws, "bank").per_class_f1)
+    assert not {"change_pin", "exchange_rate"} & set(scores)
+    assert set(scores) <= {lb["name"] for lb in status["labels"] if lb["active"]}
+
+    monkeypatch.setattr(cli_data, "workspace", lambda create=False: ws)
+    table = CliRunner().invoke(app, ["status", "bank"])
+    assert table.exit_code == 0, table.output
+    retired = [line for line in table.output.splitlines() if "(retired)" in line]
+    assert len(retired) == 2 and all(line.split("│")[3].strip() == "-" for line in retired), (
+        table.output
+    )
