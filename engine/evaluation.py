@@ -316,8 +316,9 @@ def model_estimates(
     """Which estimate a stored run's numbers are, as JSON-able data with a sentence each:
     ``headline`` (the audit estimate with its interval when there is one, else the
     cross-validated one, marked so; None when neither), ``cross_validated`` (None when too few
-    labels) and ``labels``: why the project's ``labeled`` count exceeds the ``trained_on``
-    labels of model v``version`` (audit labels are held out of training; later labels).
+    labels) and ``labels``: why the project's ``labeled`` count differs from the ``trained_on``
+    labels of model v``version`` (audit labels are held out of training; later labels; labels
+    that wait for a relabel since a taxonomy change).
 
     ``queue_chosen``: whether the queue chose most training labels (:func:`queue_chose_labels`);
     only then is the cross-validated figure marked as reading low (``biased``)."""
@@ -374,6 +375,10 @@ def model_estimates(
         parts.append(f"{n_audit} {are} held out of training to measure it")
     if since > 0:
         parts.append(f"{since} arrived after it was trained")
+    elif since < 0:  # fewer labeled than it counted: their label no longer counts
+        parts.append(
+            "some examples it counted now wait for a relabel, a label split or retired since"
+        )
     return {
         "headline": headline,
         "cross_validated": cv,
