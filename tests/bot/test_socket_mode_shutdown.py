@@ -107,7 +107,9 @@ def test_close_lets_the_request_being_served_be_acknowledged(
     late = server.send("events_api", payloads.app_home_opened(USER))  # (it wakes the reader)
     closing.join(30)
     assert not closing.is_alive()
-    assert server.acks(served) == [{"envelope_id": served}]  # sent before disconnecting
+    # sent before disconnecting (the fake server reads it in its own loop, perhaps a moment later)
+    assert server.wait_ack(served, timeout=15)
+    assert server.acks(served) == [{"envelope_id": served}]
     assert server.acks(late) == []  # not begun: Slack sends it again
     assert not sdk_errors(caplog)  # "Failed to run a request listener ... no longer active"
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
