@@ -395,6 +395,13 @@ def _names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
 
 
+# A split's new names must be free: how the form moves examples into a label that exists
+SPLIT_INTO_EXISTING = (
+    "; a split creates new labels (to move examples into an existing one, merge, or retire "
+    "naming it under New name(s))"
+)
+
+
 def apply_edit(
     services: Services, *, user: str, project: str, values: Values, private_metadata: str
 ) -> taxonomy.TaxonomyChange | dict[str, str]:
@@ -461,6 +468,8 @@ def apply_edit(
             else labels_block
         )
         text = str(exc)
+        if isinstance(exc, taxonomy.NameTakenError):  # the CLI's advice names its flags
+            text = exc.reason + (SPLIT_INTO_EXISTING if op == "split" else "")
         return {at_fault: text[:1].upper() + text[1:]}
 
 

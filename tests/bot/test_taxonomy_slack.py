@@ -105,6 +105,13 @@ def test_bad_submissions_keep_the_modal_open_with_errors(bot: Bot, bank: dict[st
         assert list(answer["errors"]) == [block] and words in answer["errors"][block], answer
     assert _active(bot) == before
 
+    # a split into a name that exists: the way the form offers, not the CLI's --map-to
+    answer = _submit(bot, view, "split", ["card_arrival"], "age_limit, card_tracking").json()
+    error = answer["errors"][ids.TAXONOMY_NAMES_BLOCK]
+    assert error.startswith("Cannot split") and "label 'age_limit' already exists" in error
+    assert "retire naming it under New name(s)" in error and "--map-to" not in error
+    assert _active(bot) == before
+
     answer = _submit(bot, view, "add", names="lost_card", user=EXPERT).json()
     assert (
         "Only project admins can change the labels"
