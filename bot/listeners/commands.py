@@ -31,9 +31,9 @@ USAGE = (
     "`/label &lt;project&gt; 5` (a batch of 5, up to 100) · "
     "`/label predict &lt;text&gt;` (ask the model) · `/label guidelines [project]` (every label's "
     "full guidelines) · `/label models [project]` · `/label help`\n"
-    "Project admins: `/label promote|rollback|pin &lt;project&gt; &lt;version&gt;` · "
-    "`/label unpin &lt;project&gt;` · "
-    '`/label settings &lt;project&gt; retrain_every=30 digest_cron="0 9 * * mon-fri" '
+    "Project admins ([project]: the channel's, or the only one, when left out): "
+    "`/label promote|rollback|pin [project] &lt;version&gt;` · `/label unpin [project]` · "
+    '`/label settings [project] retrain_every=30 digest_cron="0 9 * * mon-fri" '
     "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9` · "
     "`/label digest [project]` (post it now) · "
     "`/label taxonomy [project]` (add, rename, describe, merge, split or retire labels, or "
