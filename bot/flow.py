@@ -70,8 +70,18 @@ def click_key(channel: str, message_ts: str, user: str) -> str:
 
 
 def _channel_project(known: Sequence[Project], channel: str) -> str | None:
-    """The project whose channel is ``channel`` (the first, should two share it), or None."""
-    return next((p.name for p in known if p.channel_id == channel), None)
+    """The project of ``known`` whose channel is ``channel``, or None. Should several share
+    the channel, which one is not guessed: the answer asks, naming them (InvalidInputError)."""
+    found = [p.name for p in known if p.channel_id == channel]
+    if len(found) > 1:
+        choices = names_list([f"`/label {escape(n)}`" for n in found], conjunction="or")
+        raise InvalidInputError(  # mrkdwn: a channel link (bot.app.handle_error)
+            Mrkdwn(
+                f"which project? <#{channel}> is the channel of {len(found)} projects: "
+                f"try {choices}"
+            )
+        )
+    return found[0] if found else None
 
 
 # Guest accounts (Slack's multi- and single-channel guests) use only the projects their admins
@@ -232,7 +242,7 @@ def resolve_project(
     found = _channel_project(known, channel) if channel else None
     if found is not None:
         return found
-    if guest and channel and _channel_project(everything, channel) is not None:
+    if guest and channel and any(p.channel_id == channel for p in everything):
         raise _guest_refusal(known)
     if len(known) == 1:
         return known[0].name

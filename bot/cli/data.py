@@ -40,6 +40,7 @@ from engine.project_settings import (
 )
 from engine.projects import ImportReport
 from engine.strategies import STRATEGIES
+from engine.workspace import Workspace
 from storage.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -94,15 +95,32 @@ def project_create(
     _check_not_a_command_word(name)
     names = [n.strip() for n in labels.split(",") if n.strip()]
     checked = None if channel is None else projects.as_channel_id(channel)  # before any file
-    project = projects.create_project(
-        workspace(create=True), name=name, labels=names, channel_id=checked
-    )
+    ws = workspace(create=True)
+    project = projects.create_project(ws, name=name, labels=names, channel_id=checked)
     out.print(f"created project {project.name!r} with {counted(len(names), 'label')}")
+    _note_shared_channel(ws, project.name, checked)
     if len(names) < 2:  # allowed (labels can be added later), but nothing trains until then
         err.print(
             f"note: a model needs at least 2 labels to tell apart: add more with `labelbot "
             f"labels add {project.name} NAME`",
             highlight=False,
+        )
+
+
+def _note_shared_channel(ws: Workspace, name: str, channel: str | None) -> None:
+    """Say so when ``channel`` is another project's too: allowed (digests of both go there),
+    but `/label` there without a project's name then asks which."""
+    others = [
+        p.name
+        for p in projects.list_projects(ws)
+        if channel and p.channel_id == channel and p.name != name
+    ]
+    if others:
+        err.print(
+            f"note: {channel} is also the channel of {', '.join(map(repr, others))}: both "
+            "post there, and `/label` in it without a project's name asks which project",
+            highlight=False,
+            markup=False,
         )
 
 
@@ -237,6 +255,7 @@ def project_set(
     if channel is not None:  # "none" (or "") unbinds the project from its channel
         unbind = channel.strip().lower() in ("", "none")
         projects.set_channel(ws, project=name, channel_id=None if unbind else channel)
+        _note_shared_channel(ws, name, projects.get_project(ws, name).channel_id)
     if changes:
         projects.update_settings(ws, project=name, **changes)
     for key, value in shown_settings(projects.get_project(ws, name)).items():

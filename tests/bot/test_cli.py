@@ -305,6 +305,20 @@ def test_project_set_takes_every_documented_setting_and_prints_them_all(cli_env)
     ws.close()
 
 
+def test_a_channel_another_project_has_is_allowed_with_a_note(cli_env) -> None:  # type: ignore[no-untyped-def]
+    """Two projects may post in one channel; the CLI says so, and that `/label` there asks."""
+    _ok("project", "create", "p", "--labels", "a,b", "--channel", "C9")
+    made = CliRunner().invoke(app, ["project", "create", "q", "--labels", "a,b", "--channel", "C9"])
+    assert made.exit_code == 0, made.output
+    note = "note: C9 is also the channel of 'p': both post there, and `/label` in it"
+    assert note in made.stderr and "asks which project" in made.stderr
+    moved = CliRunner().invoke(app, ["project", "set", "p", "--channel", "<#C7|legal>"])
+    assert moved.exit_code == 0 and "note:" not in moved.stderr
+    back = CliRunner().invoke(app, ["project", "set", "p", "--channel", "C9"])
+    assert "note: C9 is also the channel of 'q'" in back.stderr
+    assert back.stdout.splitlines()[0] == "channel = C9"
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [

@@ -107,6 +107,24 @@ def test_a_typo_is_answered_with_the_closest_commands_and_projects(
     assert _said(bot, MEMBER, f"{PROJECT} 2") == "" and bot.slack.open_examples(MEMBER)
 
 
+def test_a_channel_two_projects_share_asks_which_one(bot: Bot, bank: dict[str, str]) -> None:
+    """Both projects post in the channel; `/label` there (or `/label #channel`) without a
+    project's name is not guessed to be the one created first: it asks, naming both."""
+    projects.create_project(bot.ws, name="legal", labels=["nda", "lease"], channel_id=CHANNEL)
+    for typed, channel in (("", CHANNEL), ("2", CHANNEL), (f"<#{CHANNEL}|labeling>", None)):
+        said = _said(bot, MEMBER, typed, channel=channel)
+        assert f"Which project? <#{CHANNEL}> is the channel of 2 projects: try " in said, said
+        assert f"`/label {PROJECT}` or `/label legal`" in said
+    assert not bot.slack.dm(MEMBER)
+    # named, each is itself (legal has no examples yet); a channel of one project is its own
+    assert _said(bot, MEMBER, "legal", channel=CHANNEL) == (
+        "Nothing left to label in *legal* right now. Thank you!"
+    )
+    projects.set_channel(bot.ws, project="legal", channel_id="C0LEGAL")
+    said = _said(bot, MEMBER, "", channel=CHANNEL)
+    assert said.startswith(f"Your next example of *{PROJECT}* is in your direct messages")
+
+
 def test_a_guest_is_suggested_no_project_closed_to_them(bot: Bot, bank: dict[str, str]) -> None:
     bot.api.add_user(GUEST, is_restricted=True)
     said = _said(bot, GUEST, "bnak")
