@@ -69,17 +69,27 @@ def click_key(channel: str, message_ts: str, user: str) -> str:
     return f"slack:{channel}:{message_ts}:{user}"
 
 
+class WhichProject(InvalidInputError):
+    """No project was named and the channel does not say which: the question, and the
+    projects to choose from (``names``)."""
+
+    def __init__(self, message: str, *, names: list[str]) -> None:
+        super().__init__(message)
+        self.names = names
+
+
 def _channel_project(known: Sequence[Project], channel: str) -> str | None:
     """The project of ``known`` whose channel is ``channel``, or None. Should several share
     the channel, which one is not guessed: the answer asks, naming them (InvalidInputError)."""
     found = [p.name for p in known if p.channel_id == channel]
     if len(found) > 1:
         choices = names_list([f"`/label {escape(n)}`" for n in found], conjunction="or")
-        raise InvalidInputError(  # mrkdwn: a channel link (bot.app.handle_error)
+        raise WhichProject(  # mrkdwn: a channel link (bot.app.handle_error)
             Mrkdwn(
                 f"which project? <#{channel}> is the channel of {len(found)} projects: "
                 f"try {choices}"
-            )
+            ),
+            names=found,
         )
     return found[0] if found else None
 
@@ -251,7 +261,7 @@ def resolve_project(
         if len(known) < len(everything):
             raise _guest_refusal(known)
     choices = ", ".join(f"`/label {p.name}`" for p in known[:20])
-    raise InvalidInputError(f"which project? Try {choices}")
+    raise WhichProject(f"which project? Try {choices}", names=[p.name for p in known])
 
 
 def _card(task: Task) -> views.ExampleCard:

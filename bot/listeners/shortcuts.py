@@ -8,7 +8,8 @@ from slack_bolt import Ack, BoltContext, Respond
 
 from bot import flow, ids
 from bot.listeners.registrar import Registrar
-from bot.slack_text import plain_from_slack
+from bot.slack_text import Mrkdwn, escape, names_list, plain_from_slack
+from storage.errors import InvalidInputError
 
 
 def register(app: Registrar) -> None:
@@ -25,8 +26,18 @@ def classify_message(
     text = flow.predictable(
         plain_from_slack(shortcut["message"].get("text") or ""), what="this message"
     )
-    project = flow.resolve_project(
-        services, None, channel=shortcut["channel"]["id"], user=shortcut["user"]["id"]
-    )
+    try:
+        project = flow.resolve_project(
+            services, None, channel=shortcut["channel"]["id"], user=shortcut["user"]["id"]
+        )
+    except flow.WhichProject as exc:  # "try `/label bank`" would label, not classify this
+        shown = names_list([f"`{escape(n)}`" for n in exc.names[:20]], conjunction="or")
+        raise InvalidInputError(
+            Mrkdwn(
+                f"which project should classify this message? This channel is not one "
+                f"project's: ask in a command, `/label predict {escape(exc.names[0])} "
+                f"&lt;text&gt;` (projects: {shown})"
+            )
+        ) from None
     answer = flow.predict(services, text=text, project=project, what="this message")
     respond(**answer, response_type="ephemeral")

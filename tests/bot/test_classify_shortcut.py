@@ -6,7 +6,7 @@ the model's guess for an empty text."""
 from __future__ import annotations
 
 from bot import ids
-from engine import labeling, training
+from engine import labeling, projects, training
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.fakes import payloads
 from tests.fakes.signing import signed_interactivity
@@ -45,3 +45,19 @@ def test_a_message_without_text_has_nothing_to_classify(bot: Bot, bank: dict[str
     assert answer.startswith(f"{PROJECT}: ")  # a text is classified as before
     answers = [str(c.params.get("blocks")) for c in bot.api.calls("response_url")]
     assert len([a for a in answers if "Model for" in a]) == 1  # no guess for the others
+
+
+def test_in_a_channel_of_two_projects_it_says_how_to_ask_one(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """`/label bank` would send an example to label, not classify the message: the answer says
+    how to ask a project's model, and which projects there are."""
+    projects.create_project(bot.ws, name="legal", labels=["nda", "lease"], channel_id=CHANNEL)
+    answer = _classify(bot, "my new card has not arrived yet", "4.0")
+    assert answer.startswith(":warning: Which project should classify this message?"), answer
+    assert f"`/label predict {PROJECT} &lt;text&gt;` (projects: `{PROJECT}` or `legal`)" in answer
+    assert "Try `/label" not in answer
+    # elsewhere, with one project bound there, it classifies as before
+    projects.set_channel(bot.ws, project="legal", channel_id="C0LEGAL")
+    _train(bot, bank)
+    assert _classify(bot, "my new card has not arrived yet", "5.0").startswith(f"{PROJECT}: ")
