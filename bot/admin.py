@@ -19,6 +19,7 @@ from bot.services import Services
 from bot.slack_text import escape
 from bot.views import admin as admin_views
 from bot.views.text import Block
+from bot.workspace_admins import AdminCheckError
 from engine import digest, project_settings, projects, training
 from storage.errors import InvalidInputError
 from storage.models import ModelRun
@@ -135,6 +136,7 @@ def change_settings(
     changes = project_settings.check_settings(project_settings.parse_settings(pairs))
     if "admins" in changes:
         _keep_yourself(services, project=project, admins=changes["admins"], user=user, team=team)
+        _check_people(services, admins=changes["admins"])
     if changes:
         project_settings.change_settings(services.ws, project=project, changes=changes)
     shown = project_settings.shown_settings(projects.get_project(services.ws, project))
@@ -160,6 +162,28 @@ def _keep_yourself(
         f"you would no longer be an admin of {project} ({why}): include yourself, e.g. "
         f"`admins={','.join([*admins, user])}`. Nothing was changed"
     )
+
+
+def _check_people(services: Services, *, admins: list[str]) -> None:
+    """Refuse new ``admins`` naming an id Slack does not know (a typo: a well-formed id of no
+    one the bot can see), or an account deactivated in Slack: such an admin could never
+    click. The check is users.info, kept a few minutes; when Slack does not answer in time,
+    the ids go unchecked (their shape was checked) rather than refuse the change."""
+    wrong: list[str] = []
+    for admin_id in admins:
+        try:
+            member = services.workspace_admins.member(admin_id)
+        except AdminCheckError:
+            return
+        if not member.found:
+            wrong.append(f"{admin_id} is no Slack user labelbot can see")
+        elif member.deactivated:
+            wrong.append(f"{admin_id}'s account is deactivated")
+    if wrong:
+        raise InvalidInputError(
+            f"cannot make them admins: {'; '.join(wrong)}. Use the member ID from their "
+            "Slack profile (⋮, Copy member ID), or @-mention them. Nothing was changed"
+        )
 
 
 def post_digest_now(services: Services, *, project: str) -> PostedDigest:

@@ -68,6 +68,12 @@ class Member:
     admin: bool  # a workspace admin or owner there
     guest: bool  # a guest account (multi- or single-channel): is_(ultra_)restricted
     until: float  # WorkspaceAdmins.clock() after which users.info is asked again
+    deactivated: bool = False  # an account deactivated in Slack (users.info: deleted)
+
+    @property
+    def found(self) -> bool:
+        """Whether Slack knows the user (users.info did not answer user_not_found)."""
+        return bool(self.teams)
 
 
 class WorkspaceAdmins:
@@ -109,7 +115,10 @@ class WorkspaceAdmins:
         admin = bool(found.get("is_admin") or found.get("is_owner"))
         kept = ADMIN_MEMORY if admin else CHECK_MEMORY
         guest = bool(found.get("is_restricted") or found.get("is_ultra_restricted"))
-        member = Member(teams=_teams(found), admin=admin, guest=guest, until=now + kept)
+        member = Member(
+            teams=_teams(found), admin=admin, guest=guest, until=now + kept,
+            deactivated=bool(found.get("deleted")),
+        )  # fmt: skip
         with self._lock:
             self._known[user] = member
         return member

@@ -192,6 +192,26 @@ def test_an_admin_cannot_leave_themselves_out_of_the_admins(bot: Bot, bank: dict
     assert _admins(bot) == []
 
 
+def test_admins_slack_does_not_know_or_deactivated_are_refused(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """A well-formed id of no one (a typo) or a deactivated account could never click as an
+    admin: users.info says so, and nothing changes. Slack not answering leaves them unchecked."""
+    bot.api.add_user(ADMIN, is_admin=True)
+    bot.api.forget_user("U0TYPO")
+    bot.api.add_user("U0GONE", deleted=True)
+    said = _said(bot, ADMIN, f"settings {PROJECT} admins={ADMIN},U0TYPO,<@U0GONE|gone>")
+    assert "Cannot make them admins: U0TYPO is no Slack user labelbot can see; U0GONE's " in said
+    assert "account is deactivated. Use the member ID" in said and "Nothing was changed" in said
+    assert _admins(bot) == []
+    said = _said(bot, ADMIN, f"settings {PROJECT} admins={ADMIN},{PROJECT_ADMIN}")
+    assert "Updated `admins`" in said and _admins(bot) == [ADMIN, PROJECT_ADMIN]
+    # users.info failing (here for an id not asked before): unchecked rather than refused
+    bot.api.fail_next("users.info", status=500, times=5)
+    said = _said(bot, ADMIN, f"settings {PROJECT} admins={ADMIN},U0NEW")
+    assert "Updated `admins`" in said and _admins(bot) == [ADMIN, "U0NEW"]
+
+
 def test_the_manifest_hint_says_what_the_help_says() -> None:
     manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text("utf-8"))
     hint = manifest["features"]["slash_commands"][0]["usage_hint"]

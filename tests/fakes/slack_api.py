@@ -84,6 +84,7 @@ class _State:
     home_views: dict[str, Params] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
     users: dict[str, Params] = field(default_factory=dict)
+    unknown_users: set[str] = field(default_factory=set)  # users.info: user_not_found
     warnings: list[str] = field(default_factory=list)
     refused: list[Call] = field(default_factory=list)  # response_url posts answered with a 400
     delays: dict[str, tuple[float, str | None]] = field(default_factory=dict)  # method -> (s, ch)
@@ -212,6 +213,12 @@ class FakeSlackAPI:
     def add_user(self, user_id: str, **fields: Any) -> None:
         with self._cond:
             self._state.users[user_id] = {**self._user(user_id), **fields}
+
+    def forget_user(self, user_id: str) -> None:
+        """An id Slack knows no one by (a typo, another workspace's): users.info answers
+        user_not_found."""
+        with self._cond:
+            self._state.unknown_users.add(user_id)
 
     def add_message(
         self, channel: str, *, text: str, user: str, thread_ts: str | None = None
@@ -674,7 +681,7 @@ def _views_publish(api: FakeSlackAPI, p: Params) -> Params:
 
 def _users_info(api: FakeSlackAPI, p: Params) -> Params:
     user = p.get("user", "")
-    if user[:1] not in ("U", "W"):
+    if user[:1] not in ("U", "W") or user in api._state.unknown_users:
         return {"ok": False, "error": "user_not_found"}
     return {"ok": True, "user": api._user(user)}
 
