@@ -371,8 +371,9 @@ def _csv_rows(
     runaways: list[RunawayCell] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(sys.maxsize)  # we enforce our own, clearer, limit per text
-    dialect = "excel-tab" if _tab_separated(path) else "excel"
-    reader = csv.reader(_lines(blocks), dialect=dialect, strict=True)
+    separator = _separator(path, text_column)
+    dialect = "excel-tab" if separator == "\t" else "excel"
+    reader = csv.reader(_lines(blocks), dialect=dialect, delimiter=separator, strict=True)
     # Each record is reported at the line it starts on: reader.line_num is the line the reader
     # stopped at, further on for a quoted cell over several lines or an unterminated quote.
     start = 1
@@ -421,7 +422,6 @@ def _csv_rows(
                         "header (line 1): name that column, or delete it"
                     )
             if runaways is not None and reader.line_num > start:  # a value over several lines
-                separator = "\t" if dialect == "excel-tab" else ","
                 for i, cell in enumerate(cells):
                     if i < len(header) and (n := _runaway(cell, separator, len(header))):
                         runaways.append(RunawayCell(start, reader.line_num, header[i], n))
@@ -438,15 +438,29 @@ def _csv_rows(
         raise InvalidInputError(f"{path}:{start}: malformed CSV: {exc}") from exc
 
 
-def _tab_separated(path: Path) -> bool:
-    """A .tsv, or a .txt whose header line has tabs and no comma: Excel's "Unicode Text" is
-    tab-separated (read as comma-separated, its header was one column and no text column)."""
+def _separator(path: Path, text_column: str) -> str:
+    """The file's separator, read from its suffix and header line: a tab in a .tsv, and in a
+    .txt whose header has tabs and no comma (Excel's "Unicode Text"); ';' in a .csv or .txt
+    whose header has no comma or tab, has ';' and names ``text_column`` when split at it
+    (Excel saves "CSV" so in locales whose decimal mark is a comma); else a comma. Read as
+    comma-separated, such a header was one column and no text column."""
     suffix = path.suffix.lower()
-    if suffix != ".txt":
-        return suffix == ".tsv"
+    if suffix == ".tsv":
+        return "\t"
     lines = _split_lines(_decoded(path))  # read as far as the header only
-    header = next((line for line in lines if line.strip("\r")), "")
-    return "\t" in header and "," not in header
+    header = next((line for line in lines if line.strip("\r")), "").rstrip("\r")
+    if "," in header:
+        return ","
+    if suffix == ".txt" and "\t" in header:
+        return "\t"
+    if ";" in header and "\t" not in header:
+        try:
+            columns = next(csv.reader([header], delimiter=";"), [])
+        except csv.Error:
+            return ","
+        if text_column in columns:
+            return ";"
+    return ","
 
 
 def _check_header(path: Path, header: list[str], text_column: str) -> None:
@@ -685,6 +699,10 @@ def _separator_hint(columns: set[str], *, tabs: bool = False) -> str | None:
     tab-separated file may be named .csv or .txt, and a comma-separated one .tsv."""
     if tabs and any("," in c for c in columns):
         return "is it comma-separated? name it .csv"
+    if len(columns) == 1 and ";" in (header := next(iter(columns))):
+        # read at ';' when the header names the text column there (_separator)
+        named = ", ".join(map(_shown, (c for c in header.split(";") if c.strip())))
+        return f"separated by ';', its columns are {named}: name the text one with --text-column"
     if any(";" in c for c in columns):
         return "is it separated by ';'? save it comma-separated"
     if any("\t" in c for c in columns):

@@ -175,11 +175,27 @@ def test_import_hints_for_a_directory_and_another_separator(tmp_path: Path) -> N
     said = _run(runner, "import", "p", str(folder), code=2)
     assert f"{folder}: is a directory" in said and "no such file" not in said
 
+    # Excel's "CSV" in locales with a decimal comma is separated by ';': read so when the
+    # header names the text column that way, its quoted cells as in any CSV
     semi = tmp_path / "semi.csv"
-    semi.write_text("text;label\nthe tenant pays;Lease\n", encoding="utf-8")
-    said = _run(runner, "import", "p", str(semi), code=2)
-    assert "no 'text' column (columns: text;label); is it separated by ';'? save it " in said
-    assert "comma-separated" in said
+    semi.write_text(
+        'id;text;label\n1;"the tenant pays; monthly";Lease\n2;both sign, then;NDA\n',
+        encoding="utf-8-sig",
+    )
+    said = _run(runner, "import", "p", str(semi), "--label-column", "label", "--id-column", "id")
+    assert "imported 2 new examples" in said
+    _run(runner, "export", "p", "--out", str(tmp_path / "out.jsonl"))
+    exported = json.loads((tmp_path / "out.jsonl").read_text("utf-8").splitlines()[0])
+    assert (exported["id"], exported["text"], exported["label"]) == (
+        "1", "the tenant pays; monthly", "Lease",
+    )  # fmt: skip
+    other = tmp_path / "other.csv"
+    other.write_text("body;label\nthe landlord may enter;Lease\n", encoding="utf-8")
+    said = _run(runner, "import", "p", str(other), code=2)
+    assert "no 'text' column (columns: body;label); separated by ';', its columns are " in said
+    assert "body, label: name the text one with --text-column" in said
+    said = _run(runner, "import", "p", str(other), "--text-column", "body")
+    assert "imported 1 new example" in said
     tabbed = tmp_path / "tabbed.csv"
     tabbed.write_text("text\tlabel\nthe tenant pays\tLease\n", encoding="utf-8")
     said = _run(runner, "import", "p", str(tabbed), code=2)
