@@ -107,6 +107,18 @@ MAX_TEXTS = 1000
 # MAX_TEXTS texts is more than the encoder reads; longer texts go in smaller batches.
 MAX_PREDICT_CHARS = 2_000_000
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
+# An export is a file: `curl -OJ` and a browser save it as NAME.jsonl or NAME.csv (a project's
+# name is letters, digits, '_', '-' and '.': nothing to escape), in UTF-8, said for JSON Lines
+# too (Starlette adds the charset to text/* alone, and a client without one guesses: Python's
+# requests runs a charset detector on the body)
+EXPORT_DISPOSITION = 'attachment; filename="{name}.{fmt}"'
+EXPORT_HEADERS = {
+    "Content-Disposition": {
+        "description": "attachment; the file name is the project's and the format's "
+        '(`attachment; filename="bank.csv"`)',
+        "schema": {"type": "string"},
+    }
+}
 # Slack's payloads are a few KB. The largest is a modal's submission: labelbot's modals have a
 # few inputs of at most 3,000 characters, under half a megabyte even as escaped emoji.
 MAX_SLACK_BODY = 1 << 20
@@ -874,8 +886,10 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
         response_class=Response,
         responses={
             200: {
-                "description": "Every example: JSON Lines, or CSV with a header row",
+                "description": "Every example: JSON Lines, or CSV with a header row; UTF-8 "
+                "(`charset=utf-8`), a download named after the project (Content-Disposition)",
                 "content": {t: {"schema": {"type": "string"}} for t in MEDIA_TYPES.values()},
+                "headers": EXPORT_HEADERS,
             },
             **_errors(
                 {
@@ -928,7 +942,12 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
         except BaseException:
             await export_slots.give_back()
             raise
-        return ExportResponse(pieces, media_type=MEDIA_TYPES[fmt], slot=export_slots)
+        return ExportResponse(
+            pieces,
+            media_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8",
+            headers={"Content-Disposition": EXPORT_DISPOSITION.format(name=name, fmt=fmt)},
+            slot=export_slots,
+        )
 
     return router
 
@@ -943,8 +962,15 @@ class ExportResponse(StreamingResponse):
     out until the next collection of cycles (and were then closed under it, with an "Exception
     ignored" traceback each)."""
 
-    def __init__(self, pieces: Iterator[str], *, media_type: str, slot: ExportSlots) -> None:
-        super().__init__(pieces, media_type=media_type)
+    def __init__(
+        self,
+        pieces: Iterator[str],
+        *,
+        media_type: str,
+        headers: Mapping[str, str],
+        slot: ExportSlots,
+    ) -> None:
+        super().__init__(pieces, media_type=media_type, headers=headers)
         self._pieces = pieces
         self._slot = slot
 
