@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.message
 import functools
 import hmac
 import json
@@ -574,9 +575,14 @@ def create_api(
         return _error(exc.status_code, exc.detail, exc.headers)
 
     @api.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Without pydantic's `input`: it echoes the request (a megabyte for 100,000 texts).
         problems = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
+        sent_as = _not_json(request.headers.get("content-type"))
+        if sent_as is not None and any(tuple(p["loc"]) == ("body",) for p in problems):
+            # FastAPI reads a body as JSON only when it says so; any other came to the model as
+            # bytes, "Input should be a valid dictionary or object to extract fields from"
+            problems = [{"type": "content_type", "loc": ["body"], "msg": NOT_JSON.format(sent_as)}]
         return _error(422, problems)
 
     @api.exception_handler(Exception)
@@ -613,6 +619,28 @@ def _unparsed_body(exc: StarletteHTTPException) -> str | None:
     if "digits" in str(cause):
         return "JSON decode error: a number with too many digits"
     return "JSON decode error"
+
+
+NOT_JSON = (
+    "the body must be sent as JSON, with Content-Type: application/json; it came {} (curl's "
+    "-d sends a form: add -H 'Content-Type: application/json', or use --json)"
+)
+
+
+def _not_json(content_type: str | None) -> str | None:
+    """How a body was sent when FastAPI does not read it as JSON (``NOT_JSON``'s words): with
+    no Content-Type, or one other than application/json or application/*+json; None when it
+    was sent as JSON."""
+    if not content_type:
+        return "without a Content-Type"
+    message = email.message.Message()  # as FastAPI parses it
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    if message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    ):
+        return None
+    return f"as {message.get_content_type()}"
 
 
 def _error(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> JSONResponse:
