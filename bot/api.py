@@ -16,7 +16,8 @@ one line in the log, not a traceback. Every error answers JSON,
 
 /openapi.json describes what the routes really do: the bearer token (declared there, checked by
 ``TokenFirst``), each error a route answers in that shape (``ErrorOut``), the export's media
-types and predict's limits. tests/bot/test_api_contract.py provokes every error it declares.
+types, predict's limits, status's fields (``StatusOut``) and examples of the bodies.
+tests/bot/test_api_contract.py provokes every error it declares.
 """
 
 from __future__ import annotations
@@ -273,7 +274,20 @@ class ErrorOut(BaseModel):
     """The body of every error: labelbot's error class (``NotFoundError``, ...) or the HTTP
     status phrase, and a message; for a request that fails validation, one problem a field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"error": "NotFoundError", "detail": "no project named 'bnak' (projects: bank)"},
+                {
+                    "error": "Unprocessable Entity",
+                    "detail": [
+                        {"type": "missing", "loc": ["body", "texts"], "msg": "Field required"}
+                    ],
+                },
+            ]
+        },
+    )
     error: str
     detail: str | list[Problem]
 
@@ -305,9 +319,179 @@ class HealthDown(BaseModel):
 
 
 class ProjectOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "bank", "description": "", "channel": "C0123ABCDEF"}]
+        }
+    )
     name: str
     description: str
     channel: str | None
+
+
+# --- GET /api/projects/{name}/status: `labelbot status --json`, described ----------------------
+# Only the schema: the route answers engine.projects.status_report's dict as it is (the CLI's
+# very JSON), never re-made through these models. Where its shape is fixed they forbid other
+# fields, so tests/bot/test_api_contract*.py fail when the two part; the raw stored figures
+# (model.metrics, agreement.per_label) stay open objects.
+_FIXED = ConfigDict(extra="forbid")
+
+
+class StatusLabel(BaseModel):
+    model_config = _FIXED
+    name: str
+    active: bool = Field(description="false once retired")
+    count: int = Field(description="agreed labels of this class")
+    description: str
+
+
+class Headline(BaseModel):
+    model_config = _FIXED
+    source: Literal["audit", "cv"] = Field(
+        description="audit: on audit labels, drawn at random and never trained on; cv: "
+        "cross-validated on the training labels (no audit labels yet)"
+    )
+    accuracy: float
+    low: float | None = Field(description="the interval's bounds (audit only)")
+    high: float | None
+    confidence: float | None = Field(None, description="the interval's level, 0.9 (audit only)")
+    n: int = Field(description="the labels it was measured on")
+    macro_f1: float | None
+    macro_f1_low: float | None = None
+    macro_f1_high: float | None = None
+    biased: bool = Field(description="true when it usually reads low (the queue chose the labels)")
+    waiting: int | None = Field(
+        None, description="audit labels left out, waiting for a relabel since a taxonomy change"
+    )
+    description: str
+
+
+class CrossValidated(BaseModel):
+    model_config = _FIXED
+    accuracy: float
+    macro_f1: float
+    labels: int
+    folds: int
+    biased: bool
+    description: str
+
+
+class LabelCounts(BaseModel):
+    model_config = _FIXED
+    labeled: int
+    trained_on: int
+    audit: int = Field(description="audit labels held out of training to measure the model")
+    since: int = Field(description="labels that arrived after the model was trained")
+    description: str
+
+
+class Estimate(BaseModel):
+    model_config = _FIXED
+    headline: Headline | None = Field(description="the accuracy to quote; null without one")
+    cross_validated: CrossValidated | None
+    labels: LabelCounts
+
+
+class ClassF1(BaseModel):
+    model_config = _FIXED
+    f1: float
+    support: int
+
+
+class PerClassF1(BaseModel):
+    model_config = _FIXED
+    source: Literal["audit", "cv"] | None
+    description: str | None
+    scores: dict[str, ClassF1] = Field(description="by today's label names, labels in use only")
+
+
+class ModelStatus(BaseModel):
+    model_config = _FIXED
+    version: int
+    kind: str
+    trained_at: str = Field(description="ISO 8601, with its UTC offset")
+    labels: int = Field(description="the labels it was trained on")
+    metrics: dict[str, Any] = Field(description="the raw stored metrics of the run")
+    pinned: bool = Field(description="the active version is pinned: retrains are not promoted")
+    before_taxonomy_change: bool = Field(
+        description="trained before the latest taxonomy change: its figures measured the "
+        "labels as they were then"
+    )
+    estimate: Estimate
+    per_class_f1: PerClassF1
+    file_problem: str | None = Field(
+        description="why the active model's file cannot answer (missing, damaged); null when fine"
+    )
+
+
+class Rare(BaseModel):
+    model_config = _FIXED
+    minimum: int
+    counts: dict[str, int]
+    too_rare: list[str] = Field(description="active labels with fewer than `minimum` examples")
+
+
+class Agreement(BaseModel):
+    model_config = _FIXED
+    examples: int
+    experts: int
+    observed: float | None
+    kappa: float | None
+    alpha: float | None
+    measure: Literal["kappa", "alpha"] = Field(description="kappa with two experts, else alpha")
+    value: float | None
+    per_label: list[dict[str, Any]]
+    waiting: int = Field(description="examples waiting for a second expert")
+    multi_label_share: float
+    multi_label_k: int
+    disagreements: int
+    summary: str
+
+
+class Reviews(BaseModel):
+    model_config = _FIXED
+    open: int
+    kept: int
+    changed: int
+    dismissed: int
+
+
+class Training(BaseModel):
+    model_config = _FIXED
+    version: int
+    state: Literal["training", "stopped"]
+    description: str
+
+
+class Failure(BaseModel):
+    model_config = _FIXED
+    version: int
+    at: str = Field(description="when it failed, ISO 8601")
+    error: str
+
+
+class StatusOut(BaseModel):
+    """What `labelbot status NAME --json` prints."""
+
+    model_config = _FIXED
+    project: str
+    channel: str | None
+    examples: int
+    labeled: int = Field(description="examples with an agreed label")
+    unlabeled: int
+    queue: int = Field(description="examples free to hand out to a labeler")
+    annotations: int
+    comments: int
+    open_flags: int
+    labels: list[StatusLabel]
+    model: ModelStatus | None = Field(description="the active model; null before the first")
+    rare: Rare
+    agreement: Agreement
+    reviews: Reviews = Field(description="mislabel reviews by state")
+    training: list[Training] = Field(description="runs still marked training")
+    last_failure: Failure | None = Field(
+        description="the newest training when it failed; null once one succeeds"
+    )
 
 
 # The import's rules (text_problem), which _predictable checks: here only for the schema, so a
@@ -331,7 +515,14 @@ TEXT_RULES = {
 
 class PredictIn(BaseModel):
     # a misspelt or hoped-for option ({"top_k": 5} before it existed) was ignored without a word
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"texts": ["How old do I need to be to open an account?", "card?"], "top_k": 2}
+            ]
+        },
+    )
     texts: list[
         Annotated[str, AfterValidator(_predictable), Field(json_schema_extra=TEXT_RULES)]
     ] = Field(
@@ -367,6 +558,37 @@ class PredictionOut(BaseModel):
 
 
 class PredictOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "project": "bank",
+                    "predictions": [
+                        {
+                            "text": "How old do I need to be to open an account?",
+                            "label": "age_limit",
+                            "confidence": 0.9981,
+                            "top": [
+                                {"label": "age_limit", "probability": 0.9981},
+                                {"label": "card_arrival", "probability": 0.0008},
+                            ],
+                        },
+                        {
+                            "text": "card?",
+                            "label": "card_arrival",
+                            "confidence": 0.9984,
+                            "top": [
+                                {"label": "card_arrival", "probability": 0.9984},
+                                {"label": "atm_support", "probability": 0.001},
+                            ],
+                        },
+                    ],
+                    "notes": [],
+                    "model_version": 1,
+                }
+            ]
+        }
+    )
     project: str
     predictions: list[PredictionOut]
     notes: list[str] = Field(
@@ -855,7 +1077,14 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
             ProjectOut(name=p.name, description=p.description, channel=p.channel_id) for p in found
         ]
 
-    @router.get("/projects/{name}/status", responses=_errors({404: NO_SUCH_PROJECT}))
+    @router.get(
+        "/projects/{name}/status",
+        response_model=None,  # the dict as it is: StatusOut only describes it
+        responses={
+            200: {"model": StatusOut, "description": "The JSON `labelbot status --json` prints"},
+            **_errors({404: NO_SUCH_PROJECT}),
+        },
+    )
     async def project_status(name: str) -> dict[str, Any]:
         # `labelbot status --json`'s very JSON (one function): model.estimate says which
         # accuracy is the headline, model.file_problem and training what the rows cannot
