@@ -379,7 +379,7 @@ def _csv_rows(
     start = 1
     try:
         header = next(reader, None)
-        while header == []:  # blank lines before the header: it is the first line with text
+        while header is not None and _blank(header):  # the header is the first line with text
             header = next(reader, None)
         if header is None:
             raise InvalidInputError(f"{path}: the file is empty")
@@ -395,7 +395,7 @@ def _csv_rows(
             cells = next(reader, None)
             if cells is None:
                 return
-            if not cells:  # a blank line
+            if _blank(cells):  # a blank line, or one of separators only (",,,")
                 continue
             if (
                 len(header) > 1
@@ -438,6 +438,14 @@ def _csv_rows(
         raise InvalidInputError(f"{path}:{start}: malformed CSV: {exc}") from exc
 
 
+def _blank(cells: list[str]) -> bool:
+    """A CSV line with nothing in it: an empty line, or one of separators only (",,,"), which
+    Excel writes for each row of a sheet's used range left empty (a row cleared or only
+    formatted, often many after the data). A cell of spaces is something: a row with one is
+    read, and refused when its text is empty."""
+    return all(cell == "" for cell in cells)
+
+
 def _separator(path: Path, text_column: str) -> str:
     """The file's separator, read from its suffix and header line: a tab in a .tsv, and in a
     .txt whose header has tabs and no comma (Excel's "Unicode Text"); ';' in a .csv or .txt
@@ -448,7 +456,8 @@ def _separator(path: Path, text_column: str) -> str:
     if suffix == ".tsv":
         return "\t"
     lines = _split_lines(_decoded(path))  # read as far as the header only
-    header = next((line for line in lines if line.strip("\r")), "").rstrip("\r")
+    # the first line with text: not one of separators only, which the reader skips (_blank)
+    header = next((line for line in lines if line.strip("\r,;\t")), "").rstrip("\r")
     if "," in header:
         return ","
     if suffix == ".txt" and "\t" in header:
