@@ -19,7 +19,8 @@ columns added later go at the end, so a script reading columns by position keeps
 ``spreadsheet_safe`` is for a CSV opened in Excel, LibreOffice or Google Sheets: a cell that
 starts as a formula would (``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a ``'``
 in front, so an example text such as ``=HYPERLINK(...)`` shows as text instead of running
-(CSV injection, OWASP). Such a file is for reading: imported back, those texts keep the ``'``.
+(CSV injection, OWASP). Imported back (engine.importing), an export's CSV loses those ``'``
+again (:func:`undefused`): its texts match the project's, its labels are known.
 It also starts with a UTF-8 byte order mark: Excel reads a CSV without one in the system's
 code page (ANSI), so "café" showed as "cafÃ©". The importer skips the mark.
 
@@ -354,9 +355,20 @@ def _drained(buffer: io.StringIO) -> str:
 
 
 def _defused(value: Any) -> Any:
-    """``value`` with a ``'`` in front when a spreadsheet would take it for a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """``value`` with a ``'`` in front when a spreadsheet would take it for a formula, and when
+    it starts with ``'`` before such a character: :func:`undefused` (what `labelbot import`
+    does to an export's cells) then gives every value back as it was."""
+    if isinstance(value, str) and value.lstrip("'").startswith(FORMULA_STARTS):
         return "'" + value
+    return value
+
+
+def undefused(value: str) -> str:
+    """A cell of a spreadsheet-safe CSV as it was before :func:`_defused`: without the ``'``
+    put before a character a spreadsheet would start a formula with (``'=SUM(1)``: ``=SUM(1)``);
+    any other value as it is."""
+    if value.startswith("'") and value[1:].lstrip("'").startswith(FORMULA_STARTS):
+        return value[1:]
     return value
 
 

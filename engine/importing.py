@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from engine.exporting import CSV_COLUMNS
+from engine.exporting import CSV_COLUMNS, undefused
 from storage.errors import InvalidInputError
 from storage.models import Example
 
@@ -182,6 +182,8 @@ class FileRows:
                             row, text_column, "it has {found}: use --text-column {option}"
                         )
                     )
+            if fmt == "csv" and row.keys() >= EXPORT_SIGNATURE:
+                row = _undefused(row, (text_column, self.label_column, self.id_column))
             record = _record(path, line, row, text_column, self.label_column, self.id_column)
             kept.update(record.meta)
             any_rows = True
@@ -717,6 +719,17 @@ def _separator_hint(columns: set[str], *, tabs: bool = False) -> str | None:
     if any("\t" in c for c in columns):
         return "is it separated by tabs? save it comma-separated, or name it .tsv"
     return None
+
+
+def _undefused(row: dict[str, Any], columns: Iterable[str | None]) -> dict[str, Any]:
+    """A row of a labelbot export's CSV with its ``columns`` (text, label, id) as stored: an
+    export written --spreadsheet-safe (or that file saved again from a spreadsheet) has a
+    ``'`` before a value a spreadsheet would run as a formula ("'=SUM(A1)", "'-1"). Kept, the
+    text would be stored again beside the project's own, and the label be unknown."""
+    return {
+        key: undefused(value) if key in columns and isinstance(value, str) else value
+        for key, value in row.items()
+    }
 
 
 def _record(

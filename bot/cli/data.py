@@ -739,7 +739,7 @@ SpreadsheetSafeOption = Annotated[
         "--spreadsheet-safe",
         help=f"CSV for opening in Excel or Sheets: a cell that starts with {_FORMULA_STARTS} "
         "gets a ' in front, so it shows as text instead of running as a formula, and the file "
-        "starts with a UTF-8 byte order mark (not for re-import)",
+        "starts with a UTF-8 byte order mark (labelbot import takes an export's ' off again)",
     ),
 ]
 

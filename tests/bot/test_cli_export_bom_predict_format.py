@@ -62,7 +62,7 @@ def test_a_spreadsheet_safe_csv_starts_with_a_bom_and_imports_back(tmp_path: Pat
     back = [json.loads(x) for x in _run(runner, "export", "d").splitlines()]
     assert [(r["id"], r["text"], r["label"]) for r in back] == [
         *((f"T{i}", text, label) for i, (text, label) in enumerate(TEXTS)),
-        ("F1", "'=1+1", "NDA"),  # defused, as the export's help says
+        ("F1", "=1+1", "NDA"),  # defused in the file, and undone as it is imported
     ]
     assert all("\ufeff" not in key for r in back for key in (*r, *r["meta"]))
     # to stdout too (redirected into a file for Excel)
