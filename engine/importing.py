@@ -373,16 +373,16 @@ def _csv_rows(
     runaways: list[RunawayCell] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(sys.maxsize)  # we enforce our own, clearer, limit per text
-    separator = _separator(path, text_column)
+    separator, declared = _separator(path, text_column)
     dialect = "excel-tab" if separator == "\t" else "excel"
     reader = csv.reader(_lines(blocks), dialect=dialect, delimiter=separator, strict=True)
     # Each record is reported at the line it starts on: reader.line_num is the line the reader
     # stopped at, further on for a quoted cell over several lines or an unterminated quote.
     start = 1
     try:
-        header = next(reader, None)
-        while header is not None and _blank(header):  # the header is the first line with text
-            header = next(reader, None)
+        header = _first_row(reader)  # the header is the first line with text
+        if declared and header is not None:  # after Excel's "sep=;" line, which names none
+            header = _first_row(reader)
         if header is None:
             raise InvalidInputError(f"{path}: the file is empty")
         header_at = reader.line_num
@@ -448,30 +448,51 @@ def _blank(cells: list[str]) -> bool:
     return all(cell == "" for cell in cells)
 
 
-def _separator(path: Path, text_column: str) -> str:
-    """The file's separator, read from its suffix and header line: a tab in a .tsv, and in a
-    .txt whose header has tabs and no comma (Excel's "Unicode Text"); ';' in a .csv or .txt
-    whose header has no comma or tab, has ';' and names ``text_column`` when split at it
+def _first_row(reader: Iterator[list[str]]) -> list[str] | None:
+    """The reader's next row that is not :func:`_blank`; None at the end of the file."""
+    row = next(reader, None)
+    while row is not None and _blank(row):
+        row = next(reader, None)
+    return row
+
+
+# Separators a first line "sep=X" may declare (Excel reads such a line, and tools that write
+# CSV for Excel put one first so that it opens in columns whatever the locale).
+DECLARED_SEPARATORS = ",;\t|"
+
+
+def _separator(path: Path, text_column: str) -> tuple[str, bool]:
+    """The file's separator, and whether its first line declares it ("sep=;", as Excel reads
+    it: that line is no header). Else read from its suffix and header line: a tab in a .tsv,
+    and in a .txt whose header has tabs and no comma (Excel's "Unicode Text"); ';' in a .csv or
+    .txt whose header has no comma or tab, has ';' and names ``text_column`` when split at it
     (Excel saves "CSV" so in locales whose decimal mark is a comma); else a comma. Read as
     comma-separated, such a header was one column and no text column."""
-    suffix = path.suffix.lower()
-    if suffix == ".tsv":
-        return "\t"
     lines = _split_lines(_decoded(path))  # read as far as the header only
     # the first line with text: not one of separators only, which the reader skips (_blank)
     header = next((line for line in lines if line.strip("\r,;\t")), "").rstrip("\r")
+    declared = header[4:5]
+    if (
+        header[:4].lower() == "sep="
+        and declared
+        and declared in DECLARED_SEPARATORS
+        and not header[5:].strip(declared)  # "sep=;", or "sep=;;;" padded to the columns
+    ):
+        return declared, True
+    if path.suffix.lower() == ".tsv":
+        return "\t", False
     if "," in header:
-        return ","
-    if suffix == ".txt" and "\t" in header:
-        return "\t"
+        return ",", False
+    if path.suffix.lower() == ".txt" and "\t" in header:
+        return "\t", False
     if ";" in header and "\t" not in header:
         try:
             columns = next(csv.reader([header], delimiter=";"), [])
         except csv.Error:
-            return ","
+            return ",", False
         if text_column in columns:
-            return ";"
-    return ","
+            return ";", False
+    return ",", False
 
 
 def _check_header(path: Path, header: list[str], text_column: str) -> None:

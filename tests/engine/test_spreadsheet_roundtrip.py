@@ -79,6 +79,30 @@ def test_a_row_with_a_value_but_no_text_is_still_refused(tmp_path: Path) -> None
             read_file(path)
 
 
+@pytest.mark.parametrize(
+    ("name", "first", "separator"),
+    [("t.csv", "sep=;", ";"), ("t.csv", "SEP=,", ","), ("t.txt", "sep=|", "|"),
+     ("t.tsv", "sep=;;;", ";"), ("t.csv", "sep=\t", "\t")],
+)  # fmt: skip
+def test_a_first_line_sep_declares_the_separator(
+    tmp_path: Path, name: str, first: str, separator: str
+) -> None:
+    """Excel reads a first line "sep=;" as the file's separator (tools that write CSV for Excel
+    put one first, so it opens in columns in every locale): it was read as the header, and
+    the import refused the file as having no 'text' column, its columns "sep=" ("name the
+    text one with --text-column")."""
+    s = separator
+    path = tmp_path / name
+    path.write_bytes(
+        f'\ufeff{first}\r\nid{s}text{s}label\r\n7{s}"card declined, again"{s}card\r\n'.encode()
+    )
+    read = read_file(path)
+    assert read.columns == {"id", "text", "label"}
+    assert [(r.line, r.external_id, r.text, r.label) for r in read.records] == [
+        (3, "7", "card declined, again", "card")
+    ]
+
+
 # texts, labels and ids a spreadsheet would run as formulas, one quoted as the defusing is
 TRICKY = [
     ("T1", "=SUM(A1:A2) is what the invoice shows", "+1", {"priority": "1.0"}),
