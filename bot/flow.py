@@ -321,7 +321,8 @@ def send_next(
     again: bool = True,
     again_after: float | None = None,
 ) -> bool:
-    """DM ``user`` their next example of ``project``; False when the queue is empty.
+    """DM ``user`` their next example of ``project``; False when the queue is empty, and a
+    NotFoundError saying how examples are imported when the project holds none.
 
     With ``again=False`` an example already delivered (still waiting in the DM) is not posted
     a second time, unless its message is over ``again_after`` seconds old. Deliveries to one
@@ -338,6 +339,8 @@ def _send_next(
 ) -> bool:
     task = labeling.next_task(services.ws, project=project, annotator=user, reviews=True)
     if task is None:
+        if projects.project_contents(services.ws, project).examples == 0:
+            raise NotFoundError(Mrkdwn(no_examples(project)))  # not "nothing left": none came
         return False
     if not again and task.delivered and not _older(task.shown_in, again_after):
         return True
@@ -488,6 +491,16 @@ def answered(services: Services, *, user: str, project: str, agreed: bool | None
 
 def queue_empty(project: str) -> str:
     return f"Nothing left to label in *{escape(project)}* right now. Thank you!"
+
+
+def no_examples(project: str) -> str:
+    """A project no examples were imported into: who adds them, and how (App Home says so
+    too). `/label`, `/label 5` and "Label 5 now" answer it, not :func:`queue_empty`."""
+    return (
+        f"no examples to label in *{escape(project)}* yet: an admin imports them with "
+        f"`labelbot import {escape(project)} FILE`, then `/label {escape(project)}` sends you "
+        "the first"
+    )
 
 
 def sent_to_dm(project: str) -> str:

@@ -100,12 +100,24 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
     room = SECTION_TEXT_MAX - sum(len(line) + 1 for line in rare)
     counts = "\n".join([*_class_counts(project, room), *rare])
     # 4 blocks per project: the forecast and rare classes ride in existing blocks (100-block cap)
+    if not project.total:  # nothing to label: who adds examples, not a button that says "none"
+        title = section(f"*{escape(project.name)}*\n{no_examples(project.name)}")
+    else:
+        title = section(f"*{escape(project.name)}*", accessory=start)
     return [
         {"type": "divider"},
-        section(f"*{escape(project.name)}*", accessory=start),
+        title,
         {"type": "section", "fields": fields},
         section(counts),
     ]
+
+
+def no_examples(project: str) -> str:
+    """A project no examples were imported into, as `/label` says it (bot.flow.no_examples)."""
+    return (
+        f"No examples to label yet: an admin imports them with "
+        f"`labelbot import {escape(project)} FILE`."
+    )
 
 
 def _accuracy(project: ProjectProgress) -> str:

@@ -43,7 +43,7 @@ def test_slack_markup_is_left_as_it_is(bot: Bot, bank: dict[str, str]) -> None:
     """Decoding leaves Slack's markup alone: a channel mention still names its project."""
     projects.create_project(bot.ws, name="other", labels=["a", "b"], channel_id="C0OTHER")
     assert "*other* has no models yet" in _answer(bot, EXPERT, "models <#C0OTHER|other>")
-    assert "Nothing left to label in *other*" in _answer(bot, EXPERT, "<#C0OTHER|other>")
+    assert "No examples to label in *other* yet" in _answer(bot, EXPERT, "<#C0OTHER|other>")
 
 
 def test_predict_reads_its_text_once(bot: Bot, bank: dict[str, str]) -> None:

@@ -53,7 +53,7 @@ def test_words_are_split_at_any_whitespace(bot: Bot, bank: dict[str, str]) -> No
 def test_a_channel_mention_names_its_project(bot: Bot, bank: dict[str, str]) -> None:
     projects.create_project(bot.ws, name="other", labels=["a", "b"], channel_id="C0OTHER")
     answer = _answer(bot, EXPERT, "<#C0OTHER|other>")  # from a DM: no channel to go by
-    assert "Nothing left to label in *other*" in answer
+    assert "No examples to label in *other* yet" in answer
     bot.slack.command(EXPERT, f"<#{CHANNEL}|bank>", channel="C0OTHER")
     bot.settle()
     assert len(bot.slack.open_examples(EXPERT)) == 1  # bank's, though asked in other's channel
