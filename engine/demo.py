@@ -100,6 +100,11 @@ def run_demo(
     texts = "text" if report.duplicates == 1 else "texts"
     repeated = f" ({report.duplicates:,} repeated {texts} stored once)" if report.duplicates else ""
     on_step(f"{report.inserted:,} distinct queries to label{repeated}")
+    if budget > report.inserted:
+        # the loop asked an empty queue for more without end: `--budget 20000` never finished
+        on_step(f"the budget ({budget:,} labels) is more than there are queries: all "
+                f"{report.inserted:,} are labeled")  # fmt: skip
+        budget = report.inserted
     test_X = ws.embed(test_texts, progress=True)
     index = {c: i for i, c in enumerate(classes)}
     test_y = np.array([index[lb] for lb in test_labels])
@@ -124,6 +129,7 @@ def run_demo(
     labeled = 0
     while labeled < budget:
         t0 = time.perf_counter()
+        before = labeled
         for i in range(min(batch, budget - labeled)):
             who = EXPERTS[i % len(EXPERTS)]
             task = labeling.next_task(ws, project=name, annotator=who)
@@ -134,6 +140,8 @@ def run_demo(
                 annotator=who, source="simulation", key=f"demo:{task.example_id}",
             )  # fmt: skip
             labeled += 1
+        if labeled == before and result.rounds:  # nothing left to label: the last round stands
+            break
         run = training.train_project(ws, name)
         loaded = training.active_model(ws, name)
         assert loaded is not None

@@ -1,0 +1,52 @@
+"""`labelbot demo` and `labelbot simulate` run as a newcomer runs them: a budget above the data
+ends, a bad --out-dir is refused before the work, the baseline has every row, the simulation
+shows its progress, and the chart's legend leaves the curves readable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bot.test_cli_ux2 import tiny_demo_data
+
+INTENTS = {
+    "card": ["my card has not arrived", "where is my new card", "card still not delivered"],
+    "pin": ["how do I change my pin", "reset my pin please", "I forgot my pin code"],
+    "rate": ["what exchange rate do you use", "the euro rate looks wrong", "rate for dollars"],
+}
+TRAIN = [(t, lb) for lb, texts in INTENTS.items() for t in texts]
+TEST = [("card not here yet", "card"), ("new pin needed", "pin"), ("pound rate", "rate")]
+
+
+def _demo(tmp_path: Path, embedding_cache_dir: Path, **kwargs: Any) -> Any:
+    from engine import demo
+    from engine.config import Settings
+
+    rounds: list[Any] = []
+
+    def on_round(r: Any) -> None:
+        rounds.append(r)
+        if len(rounds) > 10:  # the loop that never ended: fail instead of hanging
+            raise AssertionError(f"the demo goes on: {[r.labels for r in rounds]}")
+
+    kwargs.setdefault("out_dir", tmp_path / "out")
+    result = demo.run_demo(
+        database_url=f"sqlite:///{tmp_path / 'demo.db'}",
+        settings=Settings(data_dir=embedding_cache_dir), on_round=on_round, **kwargs,
+    )  # fmt: skip
+    return result
+
+
+def test_a_demo_budget_above_the_queries_labels_them_all_and_ends(
+    tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`labelbot demo --budget 20000` (Banking77 has 9,999 queries) never ended: once the queue
+    was empty, each round labeled nothing, retrained and printed the same row again."""
+    tiny_demo_data(monkeypatch, TRAIN, TEST)
+    steps: list[str] = []
+    result = _demo(tmp_path, embedding_cache_dir, budget=20, batch=4, on_step=steps.append)
+    assert [r.labels for r in result.rounds] == [4, 8, 9]
+    assert "the budget (20 labels) is more than there are queries: all 9 are labeled" in steps
+    assert (tmp_path / "out" / "learning_curve.png").is_file()
