@@ -50,3 +50,15 @@ def test_a_demo_budget_above_the_queries_labels_them_all_and_ends(
     assert [r.labels for r in result.rounds] == [4, 8, 9]
     assert "the budget (20 labels) is more than there are queries: all 9 are labeled" in steps
     assert (tmp_path / "out" / "learning_curve.png").is_file()
+
+
+def test_the_demo_baseline_has_the_first_rounds_too(
+    tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random sampling started at one label per class in whole batches (100 labels for
+    Banking77 in batches of 50): the first row of the table said "-" and the chart's random
+    curve began a batch late. Here 3 classes in batches of 2: it began at 4."""
+    tiny_demo_data(monkeypatch, TRAIN, TEST)
+    result = _demo(tmp_path, embedding_cache_dir, budget=6, batch=2)
+    assert [r.labels for r in result.rounds] == [2, 4, 6]
+    assert all(r.random_accuracy is not None for r in result.rounds), result.rounds
