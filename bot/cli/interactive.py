@@ -193,12 +193,15 @@ class _Loop:
         self.task: Task | None = None
         self.open = False  # the example on screen is held for this expert, unanswered
         self.doing = LABELING  # what a Ctrl-C stops, for its one line
+        # what this session stored, said as it ends (q, Ctrl-D, Ctrl-C, the end of the queue)
+        self.labeled = self.skipped = self.flagged = 0
 
     def run(self) -> None:
         while True:
             self.task = task = labeling.next_task(self.ws, project=self.name, annotator=self.who)
             if task is None:
                 out.print(nothing_left(self.ws, self.name, self.who), highlight=False)
+                self.summary()
                 return
             self.open = True
             _show(task)
@@ -227,6 +230,7 @@ class _Loop:
             hand_back(self.ws, self.name, task.example_id, self.who)
             self.open = False
             out.print("bye — your example went back to the pool")
+            self.summary()
             return False
         try:
             return self._act(task, typed, key, reason)
@@ -241,11 +245,13 @@ class _Loop:
         if key == "s":
             labeling.skip(ws, project=name, example_id=task.example_id, annotator=who)
             self.open = False
+            self.skipped += 1
         elif key == "f":
             labeling.flag(
                 ws, project=name, example_id=task.example_id, annotator=who, reason=reason
             )
             self.open = False
+            self.flagged += 1
             out.print(
                 f"flagged: it leaves the queue until resolved (`labelbot flags {name}`)",
                 highlight=False,
@@ -256,6 +262,9 @@ class _Loop:
                 return None
             _undo(ws, name, who, self.last, shown=task.example_id)
             self.last = None
+            # the label taken back is no longer this session's, nor a new one for the retrain
+            self.labeled = max(0, self.labeled - 1)
+            self.since_train = max(0, self.since_train - 1)
         elif key == "t":
             self.retrain("training now…")
             self.since_train = 0  # a model on every label so far: the count starts again
@@ -280,6 +289,7 @@ class _Loop:
             self.open = False
             now_called = self.last.counts_as or self.last.label
             out.print(styled(f"labeled [bold]{escape(now_called)}[/]"))
+            self.labeled += 1
             self.since_train += 1
             if self.retrain_every and self.since_train >= self.retrain_every:
                 self.retrain(f"retraining after {counted(self.since_train, 'label')}…")
@@ -292,12 +302,24 @@ class _Loop:
         _retrain(self.ws, self.name)
         self.doing = LABELING
 
+    def summary(self) -> None:
+        """One line on what this session stored, as it ends: the answers are in the database
+        as each is given, nothing waits to be saved."""
+        said = "nothing stored"
+        if self.labeled or self.skipped or self.flagged:
+            done = [counted(self.labeled, "label")]
+            done += [f"{n} skipped" for n in (self.skipped,) if n]
+            done += [f"{n} flagged" for n in (self.flagged,) if n]
+            said = f"{', '.join(done)} — all stored"
+        out.print(f"this session ({self.who}): {said}", highlight=False)
+
     def interrupted(self) -> None:
         """Ctrl-C while working: hand the example on screen back, one line, exit 130."""
         back = ""
         if self.task is not None and self.open:
             hand_back(self.ws, self.name, self.task.example_id, self.who)
             back = "; your example went back to the pool"
+        self.summary()
         interrupted(f"{self.doing}: your labels so far are stored{back}")
 
 
@@ -339,13 +361,13 @@ def label(
 ) -> None:
     """Label examples in the terminal: the most useful example first, numbered labels.
 
-    Keys: a number (or a label's name) labels the example · s skip (for good: a skipped
-    example waits for other experts, never for you again) · f flag (asks why; the example leaves
+    Keys: a number (or a label's name) labels the example · s skip (for good: a skipped example
+    waits for other experts, never for you again) · f flag (asks why; the example leaves
     everyone's queue until `labelbot flags resolve`) · u undo the last label (its example comes
     back, to be labeled again) · t train now · q quit (Ctrl-D and Ctrl-C too: the example goes
-    back to the pool). A key that is also a label's name (a label called T or quit) is
-    refused as ambiguous, saying what to type instead: the label's number, or the key after a
-    / (/t trains) or another word for it (exit quits)."""
+    back to the pool, and a line says what the session stored). A key that is also a label's
+    name (a label called T or quit) is refused as ambiguous, saying what to type instead: the
+    label's number, or the key after a / (/t trains) or another word for it (exit quits)."""
     ws = workspace()
     who = annotator or login_name()
     if retrain_every is None:

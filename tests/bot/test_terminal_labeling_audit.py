@@ -1,0 +1,94 @@
+"""`labelbot label` as an expert uses it: leaving says what the session stored, an undone label
+does not count toward the retrain, `g` shows the labels' guidelines, a name not understood gets
+the label it may mean, and an `f` typed by mistake is taken back with Enter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.bot.test_cli import _csv, cli_env  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+
+def _run(runner: CliRunner, *args: str, code: int = 0, **kwargs: object) -> str:
+    result = runner.invoke(app, list(args), **kwargs)  # type: ignore[arg-type]
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def _project(tmp_path: Path, labels: str = "a,b", texts: int = 4) -> CliRunner:
+    runner = CliRunner()
+    _run(runner, "project", "create", "p", "--labels", labels)
+    rows = [(f"text number {i} about cards", "") for i in range(texts)]
+    _run(runner, "import", "p", str(_csv(tmp_path / "p.csv", rows)))
+    return runner
+
+
+def _label(runner: CliRunner, keys: str, *more: str, code: int = 0) -> str:
+    return _run(runner, "label", "p", "--annotator", "ann", "--retrain-every", "0", *more,
+                input=keys, code=code)  # fmt: skip
+
+
+def _labels(runner: CliRunner) -> list[str | None]:
+    exported = _run(runner, "export", "p", "--format", "jsonl").splitlines()
+    return [json.loads(line)["label"] for line in exported]
+
+
+# --- leaving says what the session stored -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "leave", ["q\n", "", "exit\n"], ids=["q", "ctrl-d at the prompt", "exit"]
+)  # fmt: skip
+def test_leaving_says_what_the_session_stored(tmp_path: Path, leave: str) -> None:
+    """Leaving said only "bye — your example went back to the pool": nothing on what the
+    session had stored, so an expert who quit (or whose input ended) could not tell whether
+    their answers were kept. Now one line counts them: the labels (less the one undone), the
+    skips and the flags."""
+    runner = _project(tmp_path, texts=6)
+    said = _label(runner, "1\n2\nu\n2\ns\nf\nodd one\n" + leave)
+    assert "bye — your example went back to the pool" in said
+    assert "this session (ann): 2 labels, 1 skipped, 1 flagged — all stored" in said, said
+    assert sorted(x for x in _labels(runner) if x) == ["a", "b"]
+
+
+def test_leaving_at_once_says_nothing_was_stored(tmp_path: Path) -> None:
+    said = _label(_project(tmp_path), "q\n")
+    assert "this session (ann): nothing stored" in said, said
+
+
+def test_the_end_of_the_queue_says_what_the_session_stored(tmp_path: Path) -> None:
+    said = _label(_project(tmp_path, texts=2), "1\n2\n")
+    assert "nothing left to label in this project — thank you!" in said
+    assert "this session (ann): 2 labels — all stored" in said, said
+
+
+def test_ctrl_c_while_training_says_what_the_session_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine import jobs
+
+    def ctrl_c(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt  # what Ctrl-C raises, mid-training
+
+    monkeypatch.setattr(jobs, "train_now", ctrl_c)
+    runner = _project(tmp_path)
+    said = _label(runner, "1\nt\n", code=130)
+    assert "this session (ann): 1 label — all stored" in said, said
+    assert "interrupted while training" in said
+
+
+def test_an_undone_label_does_not_count_toward_the_retrain(tmp_path: Path) -> None:
+    """Label, undo, label again: one new label, but the loop counted two and retrained after
+    "2 labels" with --retrain-every 2. Now the undone one is taken off the count."""
+    runner = _project(tmp_path)
+    said = _label(runner, "1\nu\n1\nq\n", "--retrain-every", "2")
+    assert "retraining after" not in said, said
+    said = _label(runner, "1\nu\n1\n2\nq\n", "--retrain-every", "2")
+    assert said.count("retraining after 2 labels") == 1, said
