@@ -39,11 +39,19 @@ from storage.errors import InvalidInputError, LabelbotError
 
 HELP = (
     "number or name = label · s = skip (not shown to you again) · f = flag · u = undo last · "
-    "t = train now · q = quit"
+    "g = guidelines · t = train now · q = quit"
 )
 QUIT = ("q", "quit", "exit")
+GUIDELINES = ("g", "?")
 # the answers that act instead of labeling, and what each does (as the ambiguity line says it)
-COMMANDS = {"s": "skip", "f": "flag", "u": "undo", "t": "train now", **dict.fromkeys(QUIT, "quit")}
+COMMANDS = {
+    "s": "skip",
+    "f": "flag",
+    "u": "undo",
+    "t": "train now",
+    **dict.fromkeys(GUIDELINES, "show the guidelines"),
+    **dict.fromkeys(QUIT, "quit"),
+}
 # "/t" is t too (any number of them): the way to train when a label is named T
 ESCAPE = "/"
 LABELING = "while labeling"
@@ -62,6 +70,25 @@ def _show(task: Task) -> None:
     most of a screen) the text and the model's guess must not scroll away."""
     print_choices([choice.name for choice in task.labels])
     out.print(styled(f"[dim]{HELP}[/]"))
+    _panel(task)
+
+
+def _guidelines(task: Task) -> None:
+    """Every label, numbered as it is picked, with its guidelines (`labelbot labels describe`),
+    then the example again, right above the prompt."""
+    missing = False
+    for i, choice in enumerate(task.labels, start=1):
+        said = escape(choice.description.strip()) or "[dim]no guidelines yet[/]"
+        missing = missing or not choice.description.strip()
+        out.print(styled(f"[bold]{i:>3}[/] [bold]{escape(choice.name)}[/]: {said}"))
+    if missing:
+        how = f'labelbot labels describe {task.project} LABEL "..."'
+        out.print(styled(f"[dim]a label's guidelines are written with `{escape(how)}`[/]"))
+    _panel(task)
+
+
+def _panel(task: Task) -> None:
+    """The example, with why it is asked and the model's guess."""
     # example texts and label names are data, not markup: "[/]" in a ticket must not crash
     hint = ""
     for earlier in task.earlier:
@@ -144,8 +171,8 @@ def pick_label(typed: str, labels: Sequence[LabelChoice]) -> LabelChoice | None:
 
 
 def command_key(typed: str, labels: Sequence[LabelChoice]) -> str | None:
-    """The key an answer types: s, f, u, t, or q (for quit and exit too), in any case and
-    after any number of "/"; None when it is none (a label's number or name, or not
+    """The key an answer types: s, f, u, t, g (for ? too), or q (for quit and exit too), in
+    any case and after any number of "/"; None when it is none (a label's number or name, or not
     understood). A key that is also a label's name ("T", "quit") is refused as ambiguous,
     naming the label's number and a form of the key that names no label: before, the key won,
     and a label named T could not be given by its name."""
@@ -168,6 +195,8 @@ def command_key(typed: str, labels: Sequence[LabelChoice]) -> str | None:
             f"{typed!r} is both a label and a command: type {number} for the label, or "
             f"{other} to {COMMANDS[bare]}"
         )
+    if bare in GUIDELINES:
+        return "g"
     return "q" if bare in QUIT else bare
 
 
@@ -240,7 +269,7 @@ class _Loop:
             return None if isinstance(exc, _Refused) else True
 
     def _act(self, task: Task, typed: str, key: str | None, reason: str) -> bool | None:
-        """Do what ``key`` says (s, f, u, t), or label the example as ``typed`` names (None)."""
+        """Do what ``key`` says (s, f, u, g, t), or label the example as ``typed`` names (None)."""
         ws, name, who = self.ws, self.name, self.who
         if key == "s":
             labeling.skip(ws, project=name, example_id=task.example_id, annotator=who)
@@ -265,6 +294,9 @@ class _Loop:
             # the label taken back is no longer this session's, nor a new one for the retrain
             self.labeled = max(0, self.labeled - 1)
             self.since_train = max(0, self.since_train - 1)
+        elif key == "g":
+            _guidelines(task)
+            return None  # the example is on screen again: answer it
         elif key == "t":
             self.retrain("training now…")
             self.since_train = 0  # a model on every label so far: the count starts again
@@ -364,10 +396,11 @@ def label(
     Keys: a number (or a label's name) labels the example · s skip (for good: a skipped example
     waits for other experts, never for you again) · f flag (asks why; the example leaves
     everyone's queue until `labelbot flags resolve`) · u undo the last label (its example comes
-    back, to be labeled again) · t train now · q quit (Ctrl-D and Ctrl-C too: the example goes
-    back to the pool, and a line says what the session stored). A key that is also a label's
-    name (a label called T or quit) is refused as ambiguous, saying what to type instead: the
-    label's number, or the key after a / (/t trains) or another word for it (exit quits)."""
+    back, to be labeled again) · g (or ?) each label's guidelines · t train now · q quit (Ctrl-D
+    and Ctrl-C too: the example goes back to the pool, and a line says what the session stored).
+    A key that is also a label's name (a label called T or quit) is refused as ambiguous, saying
+    what to type instead: the label's number, or the key after a / (/t trains) or another word
+    for it (exit quits)."""
     ws = workspace()
     who = annotator or login_name()
     if retrain_every is None:

@@ -92,3 +92,32 @@ def test_an_undone_label_does_not_count_toward_the_retrain(tmp_path: Path) -> No
     assert "retraining after" not in said, said
     said = _label(runner, "1\nu\n1\n2\nq\n", "--retrain-every", "2")
     assert said.count("retraining after 2 labels") == 1, said
+
+
+# --- g: the labels' guidelines ------------------------------------------------------------------
+
+
+def test_g_shows_each_labels_guidelines_and_the_example_again(tmp_path: Path) -> None:
+    """The guidelines (`labelbot labels describe`, Slack's `/label guidelines`) could not be read
+    from the terminal loop: "g" and "?" were "not understood". Now both list every label,
+    numbered as it is picked, with its guidelines, then show the example again."""
+    runner = _project(tmp_path, labels="Lease,NDA")
+    _run(runner, "labels", "describe", "p", "Lease", "Renting a property: rent, deposit, term")
+    said = _label(runner, "g\n?\n1\nq\n")
+    assert "not understood" not in said, said
+    assert "g = guidelines" in said  # the keys line names it
+    assert said.count("1 Lease: Renting a property: rent, deposit, term") == 2, said
+    assert said.count("2 NDA: no guidelines yet") == 2, said
+    assert 'labelbot labels describe p LABEL "..."' in said
+    # the example is shown again after the guidelines, right above the prompt
+    after = said.split("2 NDA: no guidelines yet")[1]
+    assert "p · example" in after.split(">")[0], after
+    assert _labels(runner).count("Lease") == 1
+
+
+def test_g_is_refused_as_ambiguous_when_a_label_is_named_g(tmp_path: Path) -> None:
+    runner = _project(tmp_path, labels="G,other")
+    said = _label(runner, "g\n/g\n1\nq\n")
+    assert "'g' is both a label and a command: type 1 for the label, or /g to show the " in said
+    assert "2 other: no guidelines yet" in said
+    assert _labels(runner).count("G") == 1
