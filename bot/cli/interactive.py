@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import itertools
 import re
 import uuid
@@ -170,6 +171,22 @@ def pick_label(typed: str, labels: Sequence[LabelChoice]) -> LabelChoice | None:
     return next((choice for choice in labels if name_key(choice.name) == wanted), None)
 
 
+def _did_you_mean(typed: str, labels: Sequence[LabelChoice]) -> str:
+    """The label a name not understood may mean, as its number and name (" — did you mean 3
+    atm_support?"), or ".": the one label it begins or is part of ("pin" for change_pin), else
+    the one closest in spelling ("atm_suport"). Only said: a guess is never stored."""
+    wanted = name_key(typed)
+    keys = [name_key(choice.name) for choice in labels]
+    part = [i for i, key in enumerate(keys) if wanted in key]
+    if len(wanted) >= 2 and len(part) == 1:
+        found = part[0]
+    elif close := difflib.get_close_matches(wanted, keys, n=1, cutoff=0.75):
+        found = keys.index(close[0])
+    else:
+        return "."
+    return f" — did you mean {found + 1} {labels[found].name}?"
+
+
 def command_key(typed: str, labels: Sequence[LabelChoice]) -> str | None:
     """The key an answer types: s, f, u, t, g (for ? too), or q (for quit and exit too), in
     any case and after any number of "/"; None when it is none (a label's number or name, or not
@@ -306,7 +323,8 @@ class _Loop:
             except InvalidInputError as exc:
                 raise _Refused(str(exc)) from None
             if picked is None:
-                err.print(f"not understood: {typed!r}. {HELP}", highlight=False)
+                err.print(f"not understood: {typed!r}{_did_you_mean(typed, task.labels)} {HELP}",
+                          highlight=False)  # fmt: skip
                 return None
             self.last = labeling.submit_label(
                 ws,

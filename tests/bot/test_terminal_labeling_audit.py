@@ -121,3 +121,25 @@ def test_g_is_refused_as_ambiguous_when_a_label_is_named_g(tmp_path: Path) -> No
     assert "'g' is both a label and a command: type 1 for the label, or /g to show the " in said
     assert "2 other: no guidelines yet" in said
     assert _labels(runner).count("G") == 1
+
+
+# --- a name not understood: the label it may mean -----------------------------------------------
+
+
+def test_a_name_not_understood_says_the_label_it_may_mean(tmp_path: Path) -> None:
+    """A misspelt or partial name ("card arival", "pin") was only "not understood", with the
+    keys: with many labels the expert had to find the right one by eye. Now the line names the
+    label it may mean, with its number; nothing is stored on a guess."""
+    runner = _project(tmp_path, labels="card_arrival,change_pin,atm_support")
+    said = _label(runner, "card arival\npin\natm suport\nzzz\nq\n")
+    assert "not understood: 'card arival' — did you mean 1 card_arrival?" in said, said
+    assert "not understood: 'pin' — did you mean 2 change_pin?" in said, said
+    assert "not understood: 'atm suport' — did you mean 3 atm_support?" in said, said
+    assert "not understood: 'zzz'. number or name = label" in said, said
+    assert not any(_labels(runner))
+
+
+def test_a_name_part_of_several_labels_suggests_none(tmp_path: Path) -> None:
+    runner = _project(tmp_path, labels="card_arrival,card_lost")
+    said = _label(runner, "card\nq\n")
+    assert "not understood: 'card'. number or name" in said, said
