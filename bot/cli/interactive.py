@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
+import click
 import typer
 from rich.markup import escape
 from rich.panel import Panel
@@ -271,13 +272,16 @@ class _Loop:
         except _Refused as exc:  # a key and a label's name: which one is meant?
             _warn(exc)
             return None
-        reason = ask("why flag it?") if key == "f" else ""
+        reason = _flag_reason() if key == "f" else ""
         if typed is None or key == "q" or reason is None:
             hand_back(self.ws, self.name, task.example_id, self.who)
             self.open = False
             out.print("bye — your example went back to the pool")
             self.summary()
             return False
+        if key == "f" and not reason:  # "f" by mistake: Enter alone takes it back
+            err.print("not flagged (a flag needs a reason): answer the example", highlight=False)
+            return None
         try:
             return self._act(task, typed, key, reason)
         except LabelbotError as exc:
@@ -373,6 +377,19 @@ class _Loop:
         interrupted(f"{self.doing}: your labels so far are stored{back}")
 
 
+def _flag_reason() -> str | None:
+    """Why the expert flags the example: '' when they answer nothing (an "f" typed by mistake is
+    taken back so, where it was asked again and again until a reason or Ctrl-C ended the whole
+    session), None when they leave (Ctrl-D, Ctrl-C)."""
+    out.print(styled("[dim]a reason, for whoever resolves the flag (Enter alone: do not flag)[/]"))
+    try:
+        said = typer.prompt("why flag it?", default="", show_default=False, prompt_suffix=" ")
+    except (typer.Abort, click.exceptions.Abort, EOFError, KeyboardInterrupt):
+        out.print()
+        return None
+    return str(said).strip()
+
+
 class _Refused(InvalidInputError):
     """An answer refused as typed (a number that names no label, a key that is a label's name
     too): asked again, not reprinted."""
@@ -411,14 +428,14 @@ def label(
 ) -> None:
     """Label examples in the terminal: the most useful example first, numbered labels.
 
-    Keys: a number (or a label's name) labels the example · s skip (for good: a skipped example
-    waits for other experts, never for you again) · f flag (asks why; the example leaves
-    everyone's queue until `labelbot flags resolve`) · u undo the last label (its example comes
-    back, to be labeled again) · g (or ?) each label's guidelines · t train now · q quit (Ctrl-D
-    and Ctrl-C too: the example goes back to the pool, and a line says what the session stored).
-    A key that is also a label's name (a label called T or quit) is refused as ambiguous, saying
-    what to type instead: the label's number, or the key after a / (/t trains) or another word
-    for it (exit quits)."""
+    Keys: a number (or a label's name) labels the example · s skip (for good: a skipped
+    example waits for other experts, never for you again) · f flag (asks why, Enter alone takes
+    it back; the example leaves everyone's queue until `labelbot flags resolve`) · u undo the
+    last label (its example comes back, to be labeled again) · g (or ?) each label's guidelines
+    · t train now · q quit (Ctrl-D and Ctrl-C too: the example goes back to the pool, and a
+    line says what the session stored). A key that is also a label's name (a label called T or
+    quit) is refused as ambiguous, saying what to type instead: the label's number, or the key
+    after a / (/t trains) or another word for it (exit quits)."""
     ws = workspace()
     who = annotator or login_name()
     if retrain_every is None:

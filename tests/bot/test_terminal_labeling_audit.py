@@ -143,3 +143,19 @@ def test_a_name_part_of_several_labels_suggests_none(tmp_path: Path) -> None:
     runner = _project(tmp_path, labels="card_arrival,card_lost")
     said = _label(runner, "card\nq\n")
     assert "not understood: 'card'. number or name" in said, said
+
+
+# --- f typed by mistake ---------------------------------------------------------------------------
+
+
+def test_enter_alone_at_why_takes_the_flag_back(tmp_path: Path) -> None:
+    """After "f" the reason was asked again and again until one was typed: an "f" typed by
+    mistake ended in a flag with a made-up reason, or Ctrl-C and the session gone. Now Enter
+    alone takes it back, and the example is answered as usual."""
+    runner = _project(tmp_path)
+    said = _label(runner, "f\n\n1\nq\n")
+    assert "Enter alone: do not flag" in said
+    assert "not flagged (a flag needs a reason): answer the example" in said, said
+    assert "flagged: it leaves" not in said
+    assert json.loads(_run(runner, "flags", "p", "--json")) == []
+    assert _labels(runner).count("a") == 1
