@@ -152,8 +152,9 @@ def learning_curve_png(
         text.set_parse_math(False)
     fit_fonts(fig)  # before the layout measures the texts: each with the fonts that draw it
     fig.tight_layout()
-    # the demo's --out-dir itself is made; a missing folder above it is refused by save_png
-    with contextlib.suppress(FileNotFoundError):
+    # the demo's --out-dir itself is made; a missing folder above it, or a file where the folder
+    # should be (FileExistsError: it was a traceback), is refused by save_png
+    with contextlib.suppress(FileNotFoundError, FileExistsError):
         path.parent.mkdir(exist_ok=True)
     try:
         return save_png(fig, path)

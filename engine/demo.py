@@ -8,6 +8,7 @@ held-out test split after each batch, beside random sampling (the baseline every
 from __future__ import annotations
 
 import csv
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,6 +51,20 @@ class DemoResult:
     seconds: float = 0.0
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """InvalidInputError unless the chart can be written in ``out_dir`` (a folder, or one to make
+    in a folder that exists): said before the minutes of labeling, not after them, when a file
+    there was a traceback and a missing folder lost the whole session."""
+    target = Path(os.path.realpath(out_dir))
+    if target.exists() and not target.is_dir():
+        raise InvalidInputError(f"{out_dir}: not a folder (the demo writes its chart in it)")
+    folder = target if target.exists() else target.parent
+    if not folder.is_dir():
+        raise InvalidInputError(f"{out_dir}: cannot write here (no such folder)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"{out_dir}: cannot write here (permission denied)")
+
+
 def run_demo(
     *,
     budget: int = 1000,
@@ -62,6 +77,7 @@ def run_demo(
 ) -> DemoResult:
     if budget < 1 or batch < 1:  # before anything is made: a refused demo leaves nothing
         raise InvalidInputError(f"budget and batch must be at least 1 (got {budget}, {batch})")
+    check_out_dir(out_dir)
     started = time.perf_counter()
     base = settings or get_settings()
     if database_url is None:

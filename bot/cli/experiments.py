@@ -135,7 +135,9 @@ def share(part: int, whole: int) -> str:
 def demo(
     budget: Annotated[int, typer.Option(help="Labels to collect (at least 1)")] = 1000,
     batch: Annotated[int, typer.Option(help="Labels per round between retrains (at least 1)")] = 50,
-    out_dir: Annotated[Path, typer.Option(help="Where to write the chart")] = Path("demo-output"),
+    out_dir: Annotated[
+        Path, typer.Option(help="Folder for the chart, learning_curve.png (made if missing)")
+    ] = Path("demo-output"),
 ) -> None:
     """A full simulated labeling session on bundled Banking77 data (SQLite, no set-up).
 
@@ -149,7 +151,9 @@ def demo(
         if value < 1:
             raise InvalidInputError(f"{option} must be at least 1 (got {value})")
 
-    from engine.demo import DemoRound, run_demo
+    from engine.demo import DemoRound, check_out_dir, run_demo
+
+    check_out_dir(out_dir)  # a --out-dir that is a file was a traceback after the whole run
 
     out.print(
         styled("[bold]labelbot demo[/]: Banking77, 77 intents, its training queries unlabeled")

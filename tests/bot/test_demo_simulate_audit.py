@@ -4,11 +4,16 @@ shows its progress, and the chart's legend leaves the curves readable."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from bot.cli import app
+from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
+from tests.bot.test_cli_audit_fixes import temp_dir  # noqa: F401  (the fixture)
 from tests.bot.test_cli_ux2 import tiny_demo_data
 
 INTENTS = {
@@ -62,3 +67,32 @@ def test_the_demo_baseline_has_the_first_rounds_too(
     result = _demo(tmp_path, embedding_cache_dir, budget=6, batch=2)
     assert [r.labels for r in result.rounds] == [2, 4, 6]
     assert all(r.random_accuracy is not None for r in result.rounds), result.rounds
+
+
+@pytest.mark.usefixtures("cli_env", "temp_dir")
+@pytest.mark.parametrize("where", ["a-file", "a-file/chart", "no-such/chart"])
+def test_a_demo_out_dir_that_cannot_be_written_is_refused_before_the_work(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file given as --out-dir was a FileExistsError traceback, and a folder in a missing one
+    was refused: both after the whole session (minutes), whose database then went too."""
+    tiny_demo_data(monkeypatch, TRAIN, TEST)  # should it run anyway: seconds, not Banking77
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("keep\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["demo", "--budget", "4", "--batch", "2", "--out-dir", where])
+    assert result.exit_code == 2, result.output
+    said = "not a folder" if where == "a-file" else "cannot write here (no such folder)"
+    assert result.output.strip() == f"error: {where}: {said}" + (
+        " (the demo writes its chart in it)" if where == "a-file" else ""
+    ), result.output
+    assert list(Path(tempfile.gettempdir()).iterdir()) == []  # no session database made
+    assert (tmp_path / "a-file").read_text(encoding="utf-8") == "keep\n"
+
+
+def test_the_chart_refuses_a_file_where_its_folder_should_be(tmp_path: Path) -> None:
+    from engine.charts import learning_curve_png
+    from storage.errors import InvalidInputError
+
+    (tmp_path / "a-file").write_text("keep\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="cannot write here"):
+        learning_curve_png({"a": [(1, 0.5)]}, tmp_path / "a-file" / "curve.png", title="t")
