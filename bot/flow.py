@@ -1020,6 +1020,7 @@ def publish_home(
         labeled_total=mine.labeled_total,
         projects=[_project_progress(p) for p in shown],
         more_projects=more,
+        closed_projects=len(everything) - len(allowed),
     )
     (client or services.client).views_publish(user_id=user, view=views.home_tab(stats))
 

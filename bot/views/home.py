@@ -130,8 +130,8 @@ def _accuracy(project: ProjectProgress) -> str:
 def _estimate(project: ProjectProgress) -> str:
     if project.accuracy is None and project.model_version is not None:
         return f"v{project.model_version}: not measurable yet (too few labels per class)"
-    if project.accuracy is None:
-        return "no model yet"
+    if project.accuracy is None:  # what brings one, as `labelbot status` and predict say
+        return "no model yet: the first trains once a few examples per class are labeled"
     version = f"v{project.model_version}: " if project.model_version is not None else ""
     text = f"{version}{project.accuracy:.1%}"
     if project.accuracy_low is not None and project.accuracy_high is not None:
@@ -149,19 +149,42 @@ def _estimate(project: ProjectProgress) -> str:
     return text
 
 
-def home_tab(stats: HomeStats) -> Block:
-    """The view for `views.publish` when the user opens the Home tab."""
-    blocks: list[Block] = [
-        header("labelbot"),
-        section(
+# The empty states say who does what next: an admin in the terminal (the CLI), an expert here.
+NO_PROJECTS = (
+    "No projects yet: an admin creates one with `labelbot project create NAME --labels A,B` "
+    "and imports its examples with `labelbot import NAME FILE`."
+)
+NONE_OPEN_TO_GUESTS = (
+    "No project is open to guest accounts yet: ask a project admin to open theirs "
+    "(`labelbot project set NAME --guests allow`)."
+)
+
+
+def _greeting(stats: HomeStats) -> str:
+    """The user's counts; before their first label, how to begin instead of "0 ... Thank you"."""
+    if stats.labeled_total:
+        return (
             f"<@{stats.user_id}>, you labeled *{stats.labeled_today:,}* examples today "
             f"and *{stats.labeled_total:,}* in all. Thank you!"
-        ),
-    ]
-    if not stats.projects:
-        blocks.append(
-            context("No projects yet. An admin creates one with `labelbot project create`.")
         )
+    said = f"Welcome, <@{stats.user_id}>! You have not labeled any examples yet."
+    if any(p.total for p in stats.projects[:MAX_PROJECTS]):
+        said += (
+            f" Click *Label {BATCH_SIZE} now* beside a project: its examples come to your "
+            "direct messages with labelbot (the Messages tab above), one at a time, each with "
+            "a button per label. Or type `/label` anywhere in Slack; `/label help` lists the "
+            "commands."
+        )
+    return said
+
+
+def home_tab(stats: HomeStats) -> Block:
+    """The view for `views.publish` when the user opens the Home tab."""
+    blocks: list[Block] = [header("labelbot"), section(_greeting(stats))]
+    if not stats.projects and stats.closed_projects:  # a guest account, and none open to them
+        blocks.append(context(NONE_OPEN_TO_GUESTS))
+    elif not stats.projects:
+        blocks.append(context(NO_PROJECTS))
     for project in stats.projects[:MAX_PROJECTS]:
         blocks.extend(_project_blocks(project))
     more = max(0, len(stats.projects) - MAX_PROJECTS) + stats.more_projects

@@ -116,6 +116,7 @@ class HomeStats:
     labeled_total: int
     projects: Sequence[ProjectProgress] = field(default_factory=tuple)
     more_projects: int = 0  # projects not in ``projects`` (the engine shows a user's own first)
+    closed_projects: int = 0  # projects a guest account may not use (not open to guests)
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,24 @@ in Slack), in the same words on App Home, in `/label`'s answers and in the DM.
 
 - A project no examples were imported into is not "Nothing left to label ... Thank you!"
   (`/label`, `/label 5`, "Label 5 now"): the answer, and its row on App Home (with no button),
-  say an admin imports them with `labelbot import NAME FILE`."""
+  say an admin imports them with `labelbot import NAME FILE`.
+- App Home greets someone who has labeled nothing yet with how to begin, not "you labeled 0
+  examples ... Thank you!"; "no model yet" says what brings one; with no projects it says how
+  an admin creates one and imports its examples; a guest account with no project open to
+  guests is told that, not that there are no projects.
+- Home with 35 projects of 100-character names and 45 long labels full of `<`, `&`, `*` stays
+  within Slack's Block Kit limits, every user name escaped."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from bot import ids
 from bot.views.limits import view_errors
-from engine import projects
+from engine import project_settings, projects
 from tests.bot.conftest import PROJECT, Bot
 from tests.fakes import payloads
 
@@ -87,3 +94,61 @@ def test_a_project_without_examples_says_who_imports_them(
     assert _said(bot, EXPERT, EMPTY) == "" and bot.slack.open_examples(EXPERT)
     # and a project whose examples are all done is still "nothing left"
     assert "Nothing left to label" not in _said(bot, EXPERT, EMPTY)
+
+
+def test_home_greets_a_newcomer_with_how_to_begin(bot: Bot, bank: dict[str, str]) -> None:
+    view = _home(bot, EXPERT)
+    greeting = view["blocks"][1]["text"]["text"]
+    assert greeting.startswith(f"Welcome, <@{EXPERT}>! You have not labeled any examples yet.")
+    assert "Click *Label 5 now* beside a project" in greeting and "`/label help`" in greeting
+    assert "Thank you" not in greeting
+    assert (
+        "*Estimated accuracy*\\nno model yet: the first trains once a few examples per class "
+        "are labeled"
+    ) in _texts(view)
+
+    # after their first label: their counts, as before
+    bot.slack.command(EXPERT, PROJECT)
+    bot.settle()
+    (card,) = bot.slack.open_examples(EXPERT)
+    bot.slack.choose(EXPERT, card, "card_arrival")
+    bot.settle()
+    greeting = _home(bot, EXPERT)["blocks"][1]["text"]["text"]
+    assert greeting == f"<@{EXPERT}>, you labeled *1* examples today and *1* in all. Thank you!"
+
+
+def test_home_with_no_projects_says_how_an_admin_starts_one(bot: Bot) -> None:
+    view = _home(bot, EXPERT)
+    said = _texts(view)
+    assert (
+        "No projects yet: an admin creates one with `labelbot project create NAME --labels A,B` "
+        "and imports its examples with `labelbot import NAME FILE`."
+    ) in said
+    assert "Click *Label 5 now*" not in said  # no button to click
+    assert "no projects yet" in _said(bot, EXPERT, "")
+
+
+def test_home_of_a_guest_with_no_project_open_to_guests(bot: Bot, bank: dict[str, str]) -> None:
+    bot.api.add_user(GUEST, is_restricted=True)
+    said = _texts(_home(bot, GUEST))
+    assert "No project is open to guest accounts yet: ask a project admin" in said
+    assert "`labelbot project set NAME --guests allow`" in said
+    assert "No projects yet" not in said and PROJECT not in said
+    project_settings.change_settings(bot.ws, project=PROJECT, changes={"guests": "allow"})
+    said = _texts(_home(bot, GUEST))
+    assert PROJECT in said and "open to guest accounts" not in said
+
+
+def test_home_with_many_long_named_projects_and_labels_stays_in_slacks_limits(
+    bot: Bot, tmp_path: Path
+) -> None:
+    labels = [f"{'<a & b> *c*' * 17}{i:03d}" for i in range(45)]  # 190 characters each
+    for i in range(35):
+        name = f"p{i:02d}" + "x" * 97  # 100: the longest a name may be
+        projects.create_project(bot.ws, name=name, labels=labels)
+        _import(bot, name, tmp_path)
+    view = _home(bot, EXPERT)  # checked against Block Kit's limits
+    said = _texts(view)
+    assert "… and 15 more projects" in said
+    assert "&lt;a &amp; b&gt;" in said and not re.search(r"<a |& b", said)
+    assert "Click *Label 5 now*" in said
