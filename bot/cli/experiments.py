@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
+from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.progress import Progress
+from rich.table import Column, Table
 
 from bot.cli.common import app, err, handle_errors, interrupted, out, styled
 from engine.config import get_settings
@@ -89,25 +93,38 @@ def simulate_cmd(
         ws = Workspace.open(get_settings(), migrate=False)
         pool_X = ws.embed(pool_texts, progress=not as_json)
         test_X = ws.embed(test_texts, progress=not as_json)
-        result = simulate(
-            pool_X,
-            np.array([index[lb] for lb in pool_labels]),
-            test_X,
-            np.array([index[lb] for lb in test_labels]),
-            strategy=strategy,
-            budget=budget,
-            batch=batch,
-            seed_size=seed_size,
-            seeds=seeds,
-            kind=classifier,
-            n_classes=len(classes),
-        )
+        with _rounds_progress(strategy, seeds, min(budget, len(pool_texts)),
+                              enabled=not as_json) as progress:  # fmt: skip
+            result = simulate(
+                pool_X,
+                np.array([index[lb] for lb in pool_labels]),
+                test_X,
+                np.array([index[lb] for lb in test_labels]),
+                strategy=strategy,
+                budget=budget,
+                batch=batch,
+                seed_size=seed_size,
+                seeds=seeds,
+                kind=classifier,
+                n_classes=len(classes),
+                progress=progress,
+            )
     except KeyboardInterrupt:
         interrupted("the simulation: nothing was stored (the texts embedded so far stay cached)")
     if as_json:
         typer.echo(json.dumps(result.to_json()))
         return
-    table = Table("labels", "accuracy", "macro-F1", title=f"{strategy} ({counted(seeds, 'seed')})")
+    out.print(
+        f"accuracy and macro-F1: the model on {test} after that many labels, chosen by "
+        f"{strategy} (the mean over {counted(seeds, 'seed')})",
+        highlight=False,
+    )
+    table = Table(
+        Column("labels", justify="right"),
+        Column("accuracy", justify="right"),
+        Column("macro-F1", justify="right"),
+        title=f"{strategy} ({counted(seeds, 'seed')})",
+    )
     for point in result.curve:
         table.add_row(
             str(int(point["labels"])), f"{point['accuracy']:.3f}", f"{point['macro_f1']:.3f}"
@@ -119,6 +136,31 @@ def simulate_cmd(
         f"90% of it after {labels_to_reach(result, 0.9) or '>' + str(budget)} labels, "
         f"95% after {labels_to_reach(result, 0.95) or '>' + str(budget)}"
     )
+
+
+@contextlib.contextmanager
+def _rounds_progress(
+    strategy: str, seeds: int, budget: int, *, enabled: bool
+) -> Iterator[Callable[[int, int, float, float], None] | None]:
+    """A bar on stderr (a terminal only, gone at the end) over the simulation's rounds, as the
+    embedding's bar before it: at the defaults a real data set takes minutes, and nothing was
+    shown after the texts were embedded."""
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    with Progress(console=console, transient=True, redirect_stdout=False) as bar:
+        task = bar.add_task(f"Simulating {strategy}", total=seeds * budget)
+
+        def advance(seed: int, labels: int, accuracy: float, _macro_f1: float) -> None:
+            bar.update(
+                task,
+                completed=seed * budget + labels,
+                description=f"Simulating {strategy}: seed {seed + 1} of {seeds}, {labels} labels, "
+                f"accuracy {accuracy:.3f}",
+            )
+
+        yield advance
 
 
 def share(part: int, whole: int) -> str:

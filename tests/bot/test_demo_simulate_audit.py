@@ -4,6 +4,7 @@ shows its progress, and the chart's legend leaves the curves readable."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from bot.cli import app
 from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
 from tests.bot.test_cli_audit_fixes import temp_dir  # noqa: F401  (the fixture)
 from tests.bot.test_cli_ux2 import tiny_demo_data
+from tests.helpers import labeled_csv as _csv
 
 INTENTS = {
     "card": ["my card has not arrived", "where is my new card", "card still not delivered"],
@@ -96,3 +98,32 @@ def test_the_chart_refuses_a_file_where_its_folder_should_be(tmp_path: Path) -> 
     (tmp_path / "a-file").write_text("keep\n", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="cannot write here"):
         learning_curve_png({"a": [(1, 0.5)]}, tmp_path / "a-file" / "curve.png", title="t")
+
+
+def _simulate_files(tmp_path: Path) -> tuple[Path, Path]:
+    return _csv(tmp_path / "pool.csv", TRAIN), _csv(tmp_path / "test.csv", TEST)
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_simulate_shows_its_rounds_on_a_terminal_and_aligns_its_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the texts were embedded nothing showed until the table (minutes at the defaults
+    on a real data set); the table's numbers were left-aligned and its columns unexplained."""
+    pool, test = _simulate_files(tmp_path)
+    args = ["simulate", str(pool), "--test", str(test), "--budget", "6", "--batch", "2",
+            "--seeds", "2", "--classifier", "linear", "--strategy", "margin"]  # fmt: skip
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich draws its bars as on a terminal
+    shown = CliRunner().invoke(app, args)
+    assert shown.exit_code == 0, shown.output
+    assert "Simulating margin: seed 2 of 2, 6 labels" in shown.stderr, shown.stderr
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    piped = CliRunner().invoke(app, args)
+    assert piped.exit_code == 0, piped.output
+    assert piped.stderr == ""  # a pipe or a log: no bar
+    said = " ".join(piped.stdout.split())
+    assert f"accuracy and macro-F1: the model on {test} after that many labels" in said
+    assert "(the mean over 2 seeds)" in said
+    rows = [line for line in piped.stdout.splitlines() if line.startswith("│")]
+    assert rows and all(line.startswith("│      ") for line in rows), piped.stdout  # right-aligned
+    assert json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)["curve"]
