@@ -887,7 +887,12 @@ FAILURE_TEXT_MAX = 300  # characters of a failed run's reason (one line: type an
 
 def failure_text(exc: BaseException) -> str:
     """Why a training failed, as a failed run keeps it (``metrics["error"]``): one line, the
-    exception's type and the first line of its message, cut at FAILURE_TEXT_MAX characters."""
+    exception's type and the first line of its message, cut at FAILURE_TEXT_MAX characters; a
+    run stopped by Ctrl-C or by the process exiting says so, not "KeyboardInterrupt"."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C) while training"
+    if isinstance(exc, SystemExit):  # SIGTERM in serve and the worker (exit 143)
+        return "stopped while training: the process was asked to exit"
     first = (str(exc).strip().splitlines() or [""])[0]
     text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return text if len(text) <= FAILURE_TEXT_MAX else text[: FAILURE_TEXT_MAX - 1] + "…"

@@ -62,3 +62,8 @@ def test_failure_text_is_one_short_line() -> None:
     long = training.failure_text(ValueError("y" * 1000))
     assert "\n" not in long and len(long) == training.FAILURE_TEXT_MAX
     assert training.failure_text(MemoryError()) == "MemoryError"
+    # stopped, not broken: said in words (`labelbot models`, status), not as an exception name
+    assert training.failure_text(KeyboardInterrupt()) == "interrupted (Ctrl-C) while training"
+    assert training.failure_text(SystemExit(143)) == (
+        "stopped while training: the process was asked to exit"
+    )
