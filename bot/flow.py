@@ -143,10 +143,9 @@ def _guest_refusal(known: Sequence[Project]) -> GuestRefused:
     """The refusal of a guest account, naming the projects open to guests (``known``)."""
     if not known:
         return GuestRefused(GUEST_REFUSAL)
-    names = ", ".join(f"`/label {p.name}`" for p in known[:20])
     return GuestRefused(
         "that project is not open to guest accounts: ask one of its admins to open it "
-        f"(`labelbot project set NAME --guests allow`). Open to guests: {names}. "
+        f"(`labelbot project set NAME --guests allow`). Open to guests: {_choices(known)}. "
         "Nothing was done."
     )
 
@@ -260,8 +259,18 @@ def resolve_project(
         known = open_to(services, user, everything)
         if len(known) < len(everything):
             raise _guest_refusal(known)
-    choices = ", ".join(f"`/label {p.name}`" for p in known[:20])
-    raise WhichProject(f"which project? Try {choices}", names=[p.name for p in known])
+    raise WhichProject(f"which project? Try {_choices(known)}", names=[p.name for p in known])
+
+
+MAX_CHOICES = 20  # projects named in an answer; it says how many more there are
+
+
+def _choices(known: Sequence[Project]) -> str:
+    """``/label NAME`` for the first MAX_CHOICES projects of ``known``, then how many were left
+    out: 35 projects named as 20, and no word of the others, read as all there are."""
+    named = ", ".join(f"`/label {p.name}`" for p in known[:MAX_CHOICES])
+    left = len(known) - MAX_CHOICES
+    return named + (f", … and {left} more project{'s' if left != 1 else ''}" if left > 0 else "")
 
 
 def _card(task: Task) -> views.ExampleCard:

@@ -9,6 +9,7 @@ in Slack), in the same words on App Home, in `/label`'s answers and in the DM.
   examples ... Thank you!"; "no model yet" says what brings one; with no projects it says how
   an admin creates one and imports its examples; a guest account with no project open to
   guests is told that, not that there are no projects.
+- "Which project?" names 20 projects and says how many more there are.
 - Home with 35 projects of 100-character names and 45 long labels full of `<`, `&`, `*` stays
   within Slack's Block Kit limits, every user name escaped."""
 
@@ -137,6 +138,14 @@ def test_home_of_a_guest_with_no_project_open_to_guests(bot: Bot, bank: dict[str
     project_settings.change_settings(bot.ws, project=PROJECT, changes={"guests": "allow"})
     said = _texts(_home(bot, GUEST))
     assert PROJECT in said and "open to guest accounts" not in said
+
+
+def test_which_project_says_how_many_it_left_out(bot: Bot) -> None:
+    for i in range(35):
+        projects.create_project(bot.ws, name=f"p{i:02d}", labels=["a", "b"])
+    said = _said(bot, EXPERT, "")
+    assert said.startswith(":warning: Which project? Try `/label p00`, `/label p01`")
+    assert "`/label p19`, … and 15 more projects." in said and "p20" not in said, said
 
 
 def test_home_with_many_long_named_projects_and_labels_stays_in_slacks_limits(
