@@ -148,7 +148,9 @@ def learning_curve_png(
     # invalid TeX), and a name is whatever its caller chose
     ax.set_title(title, parse_math=False)
     ax.grid(True, alpha=0.3)
-    for text in ax.legend(loc="lower right").get_texts():
+    # "best": the corner with the fewest points; at the lower right it hid the curves of a short
+    # run (labelbot demo --budget 150: random sampling below 0.55, the legend over it)
+    for text in ax.legend(loc="best").get_texts():
         text.set_parse_math(False)
     fit_fonts(fig)  # before the layout measures the texts: each with the fonts that draw it
     fig.tight_layout()

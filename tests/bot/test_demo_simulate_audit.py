@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -127,3 +128,36 @@ def test_simulate_shows_its_rounds_on_a_terminal_and_aligns_its_table(
     rows = [line for line in piped.stdout.splitlines() if line.startswith("│")]
     assert rows and all(line.startswith("│      ") for line in rows), piped.stdout  # right-aligned
     assert json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)["curve"]
+
+
+def test_the_chart_legend_covers_no_point_of_a_curve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The legend sat at the lower right whatever the data: after a short demo (--budget 150)
+    it hid the random-sampling curve, the baseline the chart is there to show."""
+    from engine import charts
+
+    covered: list[tuple[float, float]] = []
+    save = charts.save_png
+
+    def check(fig: Any, path: Path) -> Path:
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        box = ax.get_legend().get_window_extent()
+        for line in ax.get_lines()[:2]:  # the two curves (the ceiling lines span the width)
+            xy = line.get_xydata()
+            for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:], strict=True):
+                for f in np.linspace(0, 1, 50):  # along each segment, not only its ends
+                    x, y = x0 + f * (x1 - x0), y0 + f * (y1 - y0)
+                    if box.contains(*ax.transData.transform((x, y))):
+                        covered.append((x, y))
+        return save(fig, path)
+
+    monkeypatch.setattr(charts, "save_png", check)
+    curves = {
+        "labelbot (active learning)": [(50, 0.384), (100, 0.562), (150, 0.650)],
+        "random sampling": [(50, 0.381), (100, 0.470), (150, 0.508)],
+    }
+    charts.learning_curve_png(curves, tmp_path / "curve.png", title="t", ceiling=0.931)
+    assert covered == []
+    assert (tmp_path / "curve.png").is_file()
