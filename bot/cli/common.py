@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 import typer
-from rich.columns import Columns
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand
 
@@ -206,8 +206,21 @@ def print_choices(names: Sequence[str]) -> None:
     if len(cells) <= MANY_CHOICES:
         for cell in cells:
             out.print(Text("  ") + cell)
-    else:
-        out.print(Columns(cells, padding=(0, 2), column_first=True))
+        return
+    # Down each column, the columns of one height (the last may be shorter), as many as fit:
+    # rich's Columns(column_first=True) made columns of uneven heights (1–5, 6–10, 11–14, …).
+    gap = 2
+    widest = max(cell.cell_len for cell in cells) + gap
+    across = max(1, min(len(cells), (out.width + gap) // widest))
+    down = -(-len(cells) // across)
+    across = -(-len(cells) // down)  # as few columns as that height needs
+    grid = Table.grid(padding=(0, gap))
+    for _ in range(across):
+        grid.add_column(no_wrap=True)
+    for row in range(down):
+        grid.add_row(*[cells[at] if (at := col * down + row) < len(cells) else Text()
+                       for col in range(across)])  # fmt: skip
+    out.print(grid)
 
 
 def example_ref(example_id: int, external_id: str | None) -> str:

@@ -3,6 +3,7 @@ back, text prints as typed, options refuse nonsense."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -182,3 +183,26 @@ def test_a_blank_name_is_the_login_name_and_the_importers_name_is_refused(
         refused = runner.invoke(app, command, input="q\n")
         assert refused.exit_code == 2, refused.output
         assert "is the name labels imported from a file go by" in refused.output
+
+
+@pytest.mark.parametrize(("n", "width"), [(16, 80), (18, 100), (40, 100), (77, 120), (150, 200)])
+def test_label_columns_run_down_in_equal_heights(
+    n: int, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read down each column, then the next: every column but the last has the same height
+    (rich's column_first layout made 1–5, 6–10, 11–14, 15–18), and the lines fit the width."""
+    from rich.console import Console
+
+    from bot.cli import common
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    monkeypatch.setattr(common, "out", console)
+    common.print_choices([f"intent_{i:03d}" for i in range(n)])
+    lines = [line for line in console.export_text().splitlines() if line.strip()]
+    rows = [[int(x) for x in re.findall(r"(\d+) intent_", line)] for line in lines]
+    down = len(rows)
+    assert all(len(line) <= width for line in lines)
+    assert len(rows[0]) > 1 and down < n  # columns, not one per line
+    for r, numbers in enumerate(rows):
+        assert numbers == [c * down + r + 1 for c in range(len(numbers))], rows
+    assert sorted(x for row in rows for x in row) == list(range(1, n + 1))
