@@ -201,8 +201,10 @@ def demo(
         styled("[bold]labelbot demo[/]: Banking77, 77 intents, its training queries unlabeled")
     )
     out.print(
-        "accuracy = the active model on the held-out test split; estimate = what the team sees "
-        "live: accuracy on the audit labels (10% of deliveries, drawn at random, never trained on)",
+        "accuracy = the active model on the held-out test split; random acc = the same after as "
+        "many labels drawn at random; estimate = what the team sees live: accuracy on the audit "
+        "labels (10% of deliveries, drawn at random, never trained on); model = the classifier "
+        "chosen; s = seconds the batch took",
         highlight=False,
     )
     header = (

@@ -161,3 +161,16 @@ def test_the_chart_legend_covers_no_point_of_a_curve(
     charts.learning_curve_png(curves, tmp_path / "curve.png", title="t", ceiling=0.931)
     assert covered == []
     assert (tmp_path / "curve.png").is_file()
+
+
+@pytest.mark.usefixtures("cli_env", "temp_dir")
+def test_the_demo_says_what_each_column_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """accuracy and estimate were explained; random acc, model and s were not."""
+    tiny_demo_data(monkeypatch, TRAIN, TEST)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["demo", "--budget", "4", "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stdout.split())
+    for column in ["random acc", "model", "s"]:
+        assert f"; {column} = " in said, said
+    assert f"learning curve: {tmp_path / 'demo-output' / 'learning_curve.png'}" in said
