@@ -415,6 +415,64 @@ def list_reviews(ws: Workspace, *, project: str, status: str | None = None) -> l
         ]
 
 
+def nothing_to_review(
+    ws: Workspace, *, project: str, annotator: str, scanned_now: bool = False
+) -> str:
+    """Why ``next_review`` has nothing for ``annotator``, in words: open reviews none of which
+    is theirs to answer, no scan since the active model (or no model yet), every review
+    answered, or a scan that doubted no label. `labelbot review`'s empty state: "nothing to
+    review" alone read the same before any scan as after one. ``scanned_now``: the caller has
+    just scanned and said what the scan found ("" when nothing more is to be said)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        counts = reviews.count_reviews(session=session, project_id=found.id)
+        run = models.get_active_model_run(session=session, project_id=found.id)
+        settings = dict(found.settings or {})
+        opened_by = [
+            r.model_version or 0 for r in reviews.list_reviews(session=session, project_id=found.id)
+        ]
+    if counts["open"]:
+        return (
+            f"{_plural(counts['open'], 'open review')}, none of them {annotator}'s to answer "
+            "(a label is reviewed by an expert other than its author who did not label or skip "
+            "the example; one out with another expert stays theirs until answered or its hold "
+            "lapses)"
+        )
+    try:  # the scheduler's last scan; a `--scan`'s shows in the model version of its reviews
+        scanned = max([int(settings.get("reviewed_version", 0)), *opened_by])
+    except (TypeError, ValueError):
+        scanned = max([0, *opened_by])
+    try:
+        off = float(settings.get("review_share", 1.0)) <= 0
+    except (TypeError, ValueError):
+        off = False
+    worker = (
+        "the worker does not scan this project: review_share is 0"
+        if off
+        else "the worker scans them after each retrain"
+    )
+    scan_now = f"`labelbot review {project} --scan` scans them now"
+    if scanned_now:
+        scanned = max(scanned, run.version if run is not None else 0)
+    elif run is None and not opened_by:
+        return f"no model yet, and the labels were never scanned ({worker}); {scan_now}"
+    if run is not None and scanned < run.version:
+        return f"the labels were not scanned since model v{run.version} ({worker}); {scan_now}"
+    decided = sum(counts[s] for s in ("kept", "changed", "dismissed"))
+    if decided:
+        parts = ", ".join(f"{counts[s]} {s}" for s in ("kept", "changed", "dismissed") if counts[s])
+        return f"every review is answered or withdrawn ({parts})"
+    if scanned_now:
+        return ""
+    since = f" of model v{run.version}" if run is not None else ""
+    return f"the scan{since} doubted none of the labels"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def review_counts(ws: Workspace, *, project: str) -> dict[str, int]:
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)

@@ -103,11 +103,21 @@ def review(
         )
         if report.waiting:
             out.print(report.waiting[:1].upper() + report.waiting[1:] + ".", highlight=False)
+    shown = 0
     while True:
         task = reviews.next_review(ws, project=name, annotator=who)
         if task is None:
-            out.print("nothing to review in this project — thank you!")
+            # why, when none was shown: before any scan and after one that doubted nothing
+            # read alike
+            why = (
+                ""
+                if shown
+                else reviews.nothing_to_review(ws, project=name, annotator=who, scanned_now=scan)
+            )
+            thanks = "nothing to review in this project — thank you!"
+            out.print(f"nothing to review: {why}." if why else thanks, highlight=False)
             return
+        shown += 1
         _show(task)
         answer = (ask(">") or "q").lower()  # Ctrl-D / Ctrl-C: leave as with q
         assert task.review_id is not None
