@@ -97,6 +97,7 @@ def decide(
         status=result.status,
         label=result.label,
         user_id=user,
+        agreed=result.agreed,
     )
     services.courier.update(done, channel=channel, ts=ts)  # before the next task can fail
     flow.answered(services, user=user, project=ref.project, agreed=agreed)

@@ -83,10 +83,16 @@ def review(
 ) -> None:
     """Review labels the model doubts (other experts' labels, most doubtful first).
 
-    Reviews are opened by a scan: `--scan` here, or the worker after each model.
+    Reviews are opened by a scan: `--scan` here, or the worker after each model. Each shows
+    the label under review, who gave it, and the label the model suggests with its
+    probability (from models that never saw the example's label).
 
-    Keys: k keep the label · c change it to the model's suggestion · a number picks another
-    label · s skip · q quit (Ctrl-D and Ctrl-C too: the review goes back to the pool)."""
+    Keys: k keep the label (it stands; a keep adds no vote) · c change it to the model's
+    suggestion · a number changes it to another label · s skip (not shown to you again) · q
+    quit (Ctrl-D and Ctrl-C too: the review goes back to the pool). A change is stored as your
+    vote beside the original label: it becomes the example's label where it carries the vote
+    (a label one expert gave), else the example is listed by `labelbot disagreements` for the
+    team to settle. The next model trains on the label that stands."""
     ws = workspace()
     if listing or as_json:
         if scan:
@@ -128,6 +134,7 @@ def review(
         try:
             if answer == "s":
                 skip(ws, project=name, example_id=task.example_id, annotator=who)
+                out.print("skipped: it is left to another expert", highlight=False)
                 continue
             if answer in ("k", "c") or answer.isdecimal():
                 label: str | int | None = None  # k, c: as given, or the model's suggestion
@@ -147,12 +154,27 @@ def review(
                     err.print(f"this review was withdrawn: {result.reason}. Nothing was changed.",
                               highlight=False)  # fmt: skip
                     continue
-                out.print(styled(f"{result.status}: [bold]{escape(result.label)}[/] "
-                                 f"(agreed: {result.agreed})"))  # fmt: skip
+                out.print(styled(_verdict(name, result)))
             else:
                 err.print(f"not understood: {answer!r}. {HELP}")
         except LabelbotError as exc:
             err.print(styled(f"[yellow]{escape(str(exc))}[/]"))
+
+
+def _verdict(name: str, result: reviews.ReviewResult) -> str:
+    """A verdict and what it did to the example's label (rich markup): "(agreed: X)" alone left
+    a reviewer to work out whether their change counted and for whom."""
+    label = f"[bold]{escape(result.label)}[/]"
+    if result.status == "kept":
+        return f"kept: {label} stands (a keep adds no vote)"
+    if result.agreed is None:
+        return f"changed: {label} is your vote"
+    if result.agreed == result.label:
+        return f"changed: {label} is the example's label now; the next model trains on it"
+    return (
+        f"changed: {label} is your vote, but [bold]{escape(result.agreed)}[/] keeps the "
+        f"majority; `labelbot disagreements {escape(name)}` lists it for the team to settle"
+    )
 
 
 def _list(ws: Workspace, name: str, *, status: str, as_json: bool) -> None:

@@ -124,12 +124,40 @@ def review_message(card: ReviewCard) -> Block:
     return message(fallback, blocks)
 
 
-def reviewed_message(*, example_id: int, text: str, status: str, label: str, user_id: str) -> Block:
-    """The review DM once answered: "Kept *X*" or "Changed to *Y*", by whom."""
+def reviewed_message(
+    *,
+    example_id: int,
+    text: str,
+    status: str,
+    label: str,
+    user_id: str,
+    agreed: str | None = None,
+) -> Block:
+    """The review DM once answered: "Kept *X*" or "Changed to *Y*", by whom, and what that did
+    to the example's label (``agreed``: its agreed label now, when known)."""
     verb = "Kept" if status == "kept" else "Changed to"
     result = f"{verb} *{escape(label)}* by <@{user_id}>"
+    effect = verdict_effect(status=status, label=label, agreed=agreed)
+    if effect:
+        result += f" · {effect}"
     blocks = [example_section(example_id, text), context(result)]
     return message(f"{verb} {escape(label)} by <@{user_id}>", blocks)
+
+
+def verdict_effect(*, status: str, label: str, agreed: str | None) -> str:
+    """What a verdict did, in Slack's words (mrkdwn): the label stands; it is now the
+    example's label for everyone; or it is one more vote that did not carry, a disagreement
+    for the team to settle. "" when the example's agreed label is not known."""
+    if agreed is None:
+        return ""
+    if status == "kept":
+        return "the label stands (a keep adds no vote)"
+    if agreed == label:
+        return f"*{escape(label)}* is the example's label now; the next model trains on it"
+    return (
+        f"your vote is added, but *{escape(agreed)}* keeps the majority: "
+        "a disagreement for the team to settle"
+    )
 
 
 def withdrawn_message(*, example_id: int, text: str, reason: str) -> Block:
