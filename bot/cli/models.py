@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from bot.cli.common import LOG_FORMAT_HELP, LogFormat, app, handle_errors, out, workspace
@@ -95,7 +96,8 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
     states = jobs.training_states(ws, name)
     problem = training.active_model_problem(ws, name)
     failure = training.last_failure(ws, name)
-    table = Table("version", "trained", "labels", "kind", "CV acc", "audit acc", "status", "")
+    table = Table("version", "trained (UTC)", "labels", "kind", "CV acc", "audit acc", "status", "")
+    table.columns[1].no_wrap = True
     sizes = set()  # audit set sizes the versions were scored on
     for run in versions:
         audit = run.metrics.get("audit") or {}
@@ -121,7 +123,14 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
             _status_cell(run, states.get(run.version)),
             ", ".join(marks),
         )
+    _fit(table)
     out.print(table)
+    out.print(
+        "labels: the labels a version trained on; CV acc: cross-validated on them (reads low "
+        "when the queue chose them); audit acc: on the n audit labels (drawn at random, never "
+        "trained on)",
+        highlight=False,
+    )
     for run in versions:
         if states.get(run.version) == "stopped":
             out.print(f"v{run.version} {jobs.STOPPED}", highlight=False)
@@ -138,6 +147,18 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
             "reads 1.000 easily)",
             highlight=False,
         )
+
+
+def _fit(table: Table) -> None:
+    """Without its borders when the boxed table is wider than the terminal: in 80 columns the
+    box left the eight columns too little room, and rich cut "2026-12-04" to "2026-12-…" and
+    "(n=125)" to "(n=1…"."""
+    from rich.measure import Measurement
+
+    if Measurement.get(out, out.options.update_width(10_000), table).maximum > out.width:
+        table.box = box.SIMPLE_HEAD
+        table.pad_edge = False
+        table.collapse_padding = True
 
 
 def _status_cell(run: ModelRun, state: str | None) -> str:

@@ -1,0 +1,77 @@
+"""The read-outs a team lead uses (`labelbot models`, `status`, `project list`, `flags`), read as
+one would on an 80-column terminal."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.bot.test_cli import LABELS, cli_env  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+
+def _ok(runner: CliRunner, *args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _stored_versions() -> None:
+    """Three versions of project bank, the last active, as training stores them."""
+    from engine.workspace import Workspace
+    from storage.db import session_scope
+    from storage.repositories import models, projects
+
+    ws = Workspace.open()
+    with session_scope(ws.db) as s:
+        pid = int(projects.get_project(session=s, name="bank").id or 0)
+        for n_labels, metrics in (
+            (55, {"accuracy": 0.927}),
+            (1234, {"accuracy": 0.795, "audit": {"accuracy": 0.88, "n": 125}}),
+            (73, {"accuracy": 0.808, "audit": {"accuracy": 0.9, "n": 130}}),
+        ):
+            run = models.start_model_run(
+                session=s, project_id=pid, n_labels=n_labels, classes=LABELS.split(",")
+            )
+            models.finish_model_run(
+                session=s, run_id=int(run.id or 0), status="ready", kind="linear",
+                metrics=metrics,
+            )  # fmt: skip
+            models.activate_model_run(session=s, project_id=pid, run_id=int(run.id or 0))
+    ws.close()
+
+
+def test_models_table_fits_80_columns_without_cutting_a_cell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On an 80-column terminal the heavy-boxed table cut the training time to "2026-12-…",
+    the kind to "line…" and the audit n to "(n=1…"; every cell now shows whole, the time says
+    it is UTC, and a line says what the columns are."""
+    from rich.console import Console
+
+    from bot.cli import models
+
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", LABELS)
+    _stored_versions()
+    console = Console(width=80, record=True, file=io.StringIO())
+    monkeypatch.setattr(models, "out", console)
+    _ok(runner, "models", "bank")
+    text = console.export_text()
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines), text
+    assert "…" not in text, text
+    assert "trained (UTC)" in text
+    rows = [line for line in lines if re.match(r"\s*v\d+ ", line)]
+    assert len(rows) == 3, text
+    for row in rows:  # the whole date and time on the version's line, and the kind
+        assert re.search(r" \d{4}-\d\d-\d\d \d\d:\d\d ", row) and " linear " in row, text
+    assert "(n=125)" in text and "(n=130)" in text
+    said = " ".join(text.split())
+    assert "labels: the labels a version trained on" in said
+    assert "audit acc: on the n audit labels" in said
