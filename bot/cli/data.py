@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from bot.cli.common import (
     MissingDatabase,
@@ -390,12 +390,13 @@ def _confirm_deletion(name: str) -> None:
         raise typer.Exit(1)
 
 
-@labels_app.command("list")
+@labels_app.command("list", short_help="List the labels and how many have each.")
 @handle_errors
 def labels_list(name: Annotated[str, typer.Argument(help="Project name")]) -> None:
-    """List a project's labels with how many examples each has."""
+    """List a project's labels: how many examples have each (labeled), whether it is active or
+    retired, and its description."""
     status = projects.project_status(workspace(), name)
-    table = Table("label", "examples", "active", "description")
+    table = Table(Column("label", overflow="fold"), "labeled", "active", "description")
     for lb in status["labels"]:
         table.add_row(
             lb["name"], str(lb["count"]), "yes" if lb["active"] else "retired", lb["description"]
@@ -641,7 +642,9 @@ def status(
     model = info["model"]
     scores = (model or {}).get("per_class_f1") or {}
     kind = {"audit": "F1 (audit)", "cv": "F1 (cross-validated)"}.get(str(scores.get("source")))
-    table = Table("label", "examples", kind or "F1")
+    # "labeled": the examples with each label (the headline's examples are all of them); a
+    # long name folds rather than ending in "…", so it can be copied into `labels rename`
+    table = Table(Column("label", overflow="fold"), "labeled", kind or "F1")
     for lb in info["labels"]:
         f1 = (scores.get("scores") or {}).get(lb["name"], {}).get("f1")
         table.add_row(
@@ -650,20 +653,30 @@ def status(
             "-" if f1 is None else f"{f1:.2f}",
         )
     out.print(table)
-    for line in _model_lines(model, failed=info["last_failure"] is not None):
+    for line in _model_lines(
+        model, failed=info["last_failure"] is not None, empty=not info["examples"], name=name
+    ):
         out.print(line, highlight=False, markup=False)
     for line in _status_notes(name, info):
         out.print(line, highlight=False, markup=False)
 
 
-def _model_lines(model: dict[str, Any] | None, *, failed: bool = False) -> list[str]:
+def _model_lines(
+    model: dict[str, Any] | None, *, failed: bool = False, empty: bool = False, name: str = "NAME"
+) -> list[str]:
     """Which estimate is which: the headline (audit, with its interval, when measured), the
     cross-validated figure marked as such, why "labeled" is more than the model trained on,
     and what the table's F1 column is. ``failed``: the last training failed (the notes say
-    why), so no model is not for want of labels."""
+    why), so no model is not for want of labels; ``empty``: no examples were imported yet,
+    the first step."""
     if not model:
         if failed:
             return ["no model yet"]
+        if empty:
+            return [
+                f"no model yet, and no examples: import them first (`labelbot import {name} "
+                "FILE`), then label a few per class (`labelbot label`, or /label in Slack)"
+            ]
         return ["no model yet: label a few examples per class, then `labelbot train`"]
     estimate = model["estimate"]
     head, cv = estimate["headline"], estimate["cross_validated"]

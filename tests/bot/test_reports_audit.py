@@ -75,3 +75,34 @@ def test_models_table_fits_80_columns_without_cutting_a_cell(
     said = " ".join(text.split())
     assert "labels: the labels a version trained on" in said
     assert "audit acc: on the n audit labels" in said
+
+
+def test_status_keeps_long_label_names_whole_and_says_to_import_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 80 columns a long label name ended in "…" (not copyable into `labels rename`); the
+    per-label column said "examples" where it counts labeled ones; and a project with no
+    examples was told to label some, then train (which refuses: nothing imported)."""
+    from rich.console import Console
+
+    from bot.cli import data
+
+    long = "fx_rate_question_about_foreign_currency_conversion_at_the_airport_kiosk"
+    runner = CliRunner()
+    _ok(runner, "project", "create", "p", "--labels", f"short,{long}")
+    console = Console(width=80, record=True, file=io.StringIO())
+    monkeypatch.setattr(data, "out", console)
+    _ok(runner, "status", "p")
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines()) and "…" not in text, text
+    first_cells = [line.split("│")[1].strip() for line in text.splitlines() if "│" in line]
+    assert long in "".join(first_cells), text  # folded over lines, every character kept
+    assert re.search(r"┃ label\s+┃ labeled ┃", text), text
+    said = " ".join(text.split())
+    assert "no model yet, and no examples: import them first (`labelbot import p FILE`)" in said
+
+    console = Console(width=80, record=True, file=io.StringIO())
+    monkeypatch.setattr(data, "out", console)
+    _ok(runner, "labels", "list", "p")
+    text = console.export_text()
+    assert "…" not in text and re.search(r"┃ label\s+┃ labeled ┃", text), text
