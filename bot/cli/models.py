@@ -89,8 +89,16 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
 
     pinned = projects.get_project(ws, name).settings.get("pinned_version")
     versions = training.list_versions(ws, name)
-    if not versions:
-        out.print(f"no models yet: `labelbot train {name}`", highlight=False)
+    if not versions:  # the next step, which is not training while there is nothing to learn
+        counts = projects.project_status(ws, name)
+        step = (
+            f"import examples first (`labelbot import {name} FILE`), then label a few per class"
+            if not counts["examples"]
+            else f"label a few examples per class (`labelbot label {name}`), then train"
+            if not counts["labeled"]
+            else f"`labelbot train {name}`"
+        )
+        out.print(f"no models yet: {step}", highlight=False, markup=False)
         return
     # a run left "training" by a killed process reads "stopped"; the active model's file looked at
     states = jobs.training_states(ws, name)

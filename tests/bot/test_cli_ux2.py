@@ -115,7 +115,10 @@ def test_status_keeps_a_renamed_labels_f1(tmp_path: Path) -> None:
 def test_an_empty_project_says_what_to_do(tmp_path: Path) -> None:
     runner = CliRunner()
     _run(runner, "project", "create", "empty", "--labels", "A,B")
-    assert _run(runner, "models", "empty") == "no models yet: `labelbot train empty`"
+    assert _run(runner, "models", "empty") == (
+        "no models yet: import examples first (`labelbot import empty FILE`), then label a few "
+        "per class"
+    )
 
     out = tmp_path / "empty.jsonl"
     written = runner.invoke(app, ["export", "empty", "--out", str(out)])

@@ -106,3 +106,17 @@ def test_status_keeps_long_label_names_whole_and_says_to_import_first(
     _ok(runner, "labels", "list", "p")
     text = console.export_text()
     assert "…" not in text and re.search(r"┃ label\s+┃ labeled ┃", text), text
+
+
+def test_models_without_a_version_names_the_next_step(tmp_path: pytest.TempPathFactory) -> None:
+    """It said "`labelbot train p`" to a project with nothing imported, which train refuses."""
+    runner = CliRunner()
+    _ok(runner, "project", "create", "p", "--labels", LABELS)
+    said = " ".join(_ok(runner, "models", "p").split())
+    assert "no models yet: import examples first (`labelbot import p FILE`)" in said
+    assert "labelbot train" not in said
+    path = tmp_path / "t.csv"  # type: ignore[operator]
+    path.write_text("text\nmy card has not arrived\nhow do I change my pin\n", encoding="utf-8")
+    _ok(runner, "import", "p", str(path))
+    said = " ".join(_ok(runner, "models", "p").split())
+    assert "no models yet: label a few examples per class (`labelbot label p`), then train" in said
