@@ -14,19 +14,13 @@ from bot.cli import app
 from engine import projects, reviews
 from tests.bot.conftest import LABELS as SLACK_LABELS
 from tests.bot.conftest import PROJECT, Bot
-from tests.bot.test_cli_reviews import LABELS, _import, _second_label
+from tests.bot.test_cli_reviews import (  # noqa: F401  (cli_env: the fixture)
+    LABELS,
+    _import,
+    _second_label,
+    cli_env,
+)
 from tests.bot.test_reviews_slack import ANA, BOB, _doubt, _label, _reviews
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from engine.config import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def _ok(runner: CliRunner, *args: str, input: str | None = None) -> str:
@@ -35,7 +29,8 @@ def _ok(runner: CliRunner, *args: str, input: str | None = None) -> str:
     return " ".join(result.output.split())  # rich wraps long lines: compare words
 
 
-def test_review_says_why_there_is_nothing_to_review(cli_env, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("cli_env")
+def test_review_says_why_there_is_nothing_to_review(banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
     _ok(runner, "project", "create", "bank", "--labels", ",".join(LABELS))
     rows = list(banking_slice)
@@ -64,9 +59,8 @@ def test_review_says_why_there_is_nothing_to_review(cli_env, banking_slice, tmp_
     assert "nothing to review: every review is answered or withdrawn (1 changed)" in out
 
 
-def test_a_change_that_does_not_carry_the_vote_says_so(
-    cli_env, banking_slice, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("cli_env")
+def test_a_change_that_does_not_carry_the_vote_says_so(banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
     _ok(runner, "project", "create", "bank", "--labels", ",".join(LABELS))
     rows = list(banking_slice)
