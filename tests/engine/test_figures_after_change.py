@@ -5,7 +5,6 @@ explains why "labeled" differs from what the model trained on. On SQLite and Pos
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -15,29 +14,10 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.repositories import examples, feedback
 from storage.repositories import projects as project_repo
+from tests.engine import test_taxonomy_outvoted as outvoted
+from tests.engine.test_taxonomy_outvoted import LABELS, TEXTS
 
-LABELS = ["age_limit", "change_pin", "exchange_rate"]
-TEXTS = [
-    "How old do I need to be to open an account?",
-    "I want to change the PIN of my card",
-    "What exchange rate do you use for euros?",
-    "Is there an age requirement for this card?",
-    "Where can I reset my PIN number?",
-    "Why was I charged a bad rate abroad?",
-]
-
-
-@pytest.fixture
-def bank(ws: Workspace, tmp_path: Path) -> Workspace:
-    """Project "bank": the six texts, unlabeled, no model."""
-    projects.create_project(ws, name="bank", labels=LABELS)
-    path = tmp_path / "bank.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text"])
-        writer.writerows([t] for t in TEXTS)
-    projects.import_file(ws, project="bank", path=path, embed=False)
-    return ws
+bank = outvoted.bank  # project "bank": the six texts, unlabeled, no model
 
 
 def _vote(ws: Workspace, text: str, label: str, who: str) -> None:
