@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.forecast import counted
 from engine.labeling import Task, review_task
 from engine.mislabels import detect_mislabels
 from engine.taxonomy import stale_label_note
@@ -434,7 +435,7 @@ def nothing_to_review(
         ]
     if counts["open"]:
         return (
-            f"{_plural(counts['open'], 'open review')}, none of them {annotator}'s to answer "
+            f"{counted(counts['open'], 'open review')}, none of them {annotator}'s to answer "
             "(a label is reviewed by an expert other than its author who did not label or skip "
             "the example; one out with another expert stays theirs until answered or its hold "
             "lapses)"
@@ -467,10 +468,6 @@ def nothing_to_review(
         return ""
     since = f" of model v{run.version}" if run is not None else ""
     return f"the scan{since} doubted none of the labels"
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def review_counts(ws: Workspace, *, project: str) -> dict[str, int]:
