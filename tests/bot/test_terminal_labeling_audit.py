@@ -10,24 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
-from tests.bot.test_cli import _csv, cli_env  # noqa: F401  (the fixture)
+from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
+from tests.bot.test_cli_label_terminal import _project, _run
 
 pytestmark = pytest.mark.usefixtures("cli_env")
-
-
-def _run(runner: CliRunner, *args: str, code: int = 0, **kwargs: object) -> str:
-    result = runner.invoke(app, list(args), **kwargs)  # type: ignore[arg-type]
-    assert result.exit_code == code, result.output
-    return result.output
-
-
-def _project(tmp_path: Path, labels: str = "a,b", texts: int = 4) -> CliRunner:
-    runner = CliRunner()
-    _run(runner, "project", "create", "p", "--labels", labels)
-    rows = [(f"text number {i} about cards", "") for i in range(texts)]
-    _run(runner, "import", "p", str(_csv(tmp_path / "p.csv", rows)))
-    return runner
 
 
 def _label(runner: CliRunner, keys: str, *more: str, code: int = 0) -> str:
@@ -59,7 +45,7 @@ def test_leaving_says_what_the_session_stored(tmp_path: Path, leave: str) -> Non
 
 
 def test_leaving_at_once_says_nothing_was_stored(tmp_path: Path) -> None:
-    said = _label(_project(tmp_path), "q\n")
+    said = _label(_project(tmp_path, texts=4), "q\n")
     assert "this session (ann): nothing stored" in said, said
 
 
@@ -78,7 +64,7 @@ def test_ctrl_c_while_training_says_what_the_session_stored(
         raise KeyboardInterrupt  # what Ctrl-C raises, mid-training
 
     monkeypatch.setattr(jobs, "train_now", ctrl_c)
-    runner = _project(tmp_path)
+    runner = _project(tmp_path, texts=4)
     said = _label(runner, "1\nt\n", code=130)
     assert "this session (ann): 1 label — all stored" in said, said
     assert "interrupted while training" in said
@@ -87,7 +73,7 @@ def test_ctrl_c_while_training_says_what_the_session_stored(
 def test_an_undone_label_does_not_count_toward_the_retrain(tmp_path: Path) -> None:
     """Label, undo, label again: one new label, but the loop counted two and retrained after
     "2 labels" with --retrain-every 2. Now the undone one is taken off the count."""
-    runner = _project(tmp_path)
+    runner = _project(tmp_path, texts=4)
     said = _label(runner, "1\nu\n1\nq\n", "--retrain-every", "2")
     assert "retraining after" not in said, said
     said = _label(runner, "1\nu\n1\n2\nq\n", "--retrain-every", "2")
@@ -101,7 +87,7 @@ def test_g_shows_each_labels_guidelines_and_the_example_again(tmp_path: Path) ->
     """The guidelines (`labelbot labels describe`, Slack's `/label guidelines`) could not be read
     from the terminal loop: "g" and "?" were "not understood". Now both list every label,
     numbered as it is picked, with its guidelines, then show the example again."""
-    runner = _project(tmp_path, labels="Lease,NDA")
+    runner = _project(tmp_path, texts=4, labels="Lease,NDA")
     _run(runner, "labels", "describe", "p", "Lease", "Renting a property: rent, deposit, term")
     said = _label(runner, "g\n?\n1\nq\n")
     assert "not understood" not in said, said
@@ -116,7 +102,7 @@ def test_g_shows_each_labels_guidelines_and_the_example_again(tmp_path: Path) ->
 
 
 def test_g_is_refused_as_ambiguous_when_a_label_is_named_g(tmp_path: Path) -> None:
-    runner = _project(tmp_path, labels="G,other")
+    runner = _project(tmp_path, texts=4, labels="G,other")
     said = _label(runner, "g\n/g\n1\nq\n")
     assert "'g' is both a label and a command: type 1 for the label, or /g to show the " in said
     assert "2 other: no guidelines yet" in said
@@ -130,7 +116,7 @@ def test_a_name_not_understood_says_the_label_it_may_mean(tmp_path: Path) -> Non
     """A misspelt or partial name ("card arival", "pin") was only "not understood", with the
     keys: with many labels the expert had to find the right one by eye. Now the line names the
     label it may mean, with its number; nothing is stored on a guess."""
-    runner = _project(tmp_path, labels="card_arrival,change_pin,atm_support")
+    runner = _project(tmp_path, texts=4, labels="card_arrival,change_pin,atm_support")
     said = _label(runner, "card arival\npin\natm suport\nzzz\nq\n")
     assert "not understood: 'card arival' — did you mean 1 card_arrival?" in said, said
     assert "not understood: 'pin' — did you mean 2 change_pin?" in said, said
@@ -140,7 +126,7 @@ def test_a_name_not_understood_says_the_label_it_may_mean(tmp_path: Path) -> Non
 
 
 def test_a_name_part_of_several_labels_suggests_none(tmp_path: Path) -> None:
-    runner = _project(tmp_path, labels="card_arrival,card_lost")
+    runner = _project(tmp_path, texts=4, labels="card_arrival,card_lost")
     said = _label(runner, "card\nq\n")
     assert "not understood: 'card'. number or name" in said, said
 
@@ -152,7 +138,7 @@ def test_enter_alone_at_why_takes_the_flag_back(tmp_path: Path) -> None:
     """After "f" the reason was asked again and again until one was typed: an "f" typed by
     mistake ended in a flag with a made-up reason, or Ctrl-C and the session gone. Now Enter
     alone takes it back, and the example is answered as usual."""
-    runner = _project(tmp_path)
+    runner = _project(tmp_path, texts=4)
     said = _label(runner, "f\n\n1\nq\n")
     assert "Enter alone: do not flag" in said
     assert "not flagged (a flag needs a reason): answer the example" in said, said
