@@ -75,32 +75,17 @@ def test_audit_labels_all_waiting_are_not_more_nor_missing() -> None:
     some_scored = {**none_scored, "audit": {"n": 5, "accuracy": 0.8, "low": 0.5, "high": 0.9}}
     assert waiting_note(some_scored).startswith("3 more audit labels wait")
 
+    def home(queue_chosen: bool, notes: str = "") -> str:
+        return _estimate(ProjectProgress(
+            name="bank", labeled=39, total=150, accuracy=1.0, accuracy_source="cv",
+            model_version=1, queue_chosen=queue_chosen, model_notes=notes,
+        ))  # fmt: skip
+
     for queue_chosen in (True, False):
-        home = _estimate(
-            ProjectProgress(
-                name="bank",
-                labeled=39,
-                total=150,
-                accuracy=1.0,
-                accuracy_source="cv",
-                model_version=1,
-                queue_chosen=queue_chosen,
-                model_notes=f"; {note}",
-            )  # fmt: skip
-        )
-        assert "no audit labels yet" not in home, home
-        assert home.startswith("v1: 100.0% cross-validated"), home
-        never = _estimate(
-            ProjectProgress(
-                name="bank",
-                labeled=39,
-                total=150,
-                accuracy=1.0,
-                accuracy_source="cv",
-                model_version=1,
-                queue_chosen=queue_chosen,
-            )  # fmt: skip
-        )
+        waiting = home(queue_chosen, f"; {note}")
+        assert "no audit labels yet" not in waiting, waiting
+        assert waiting.startswith("v1: 100.0% cross-validated"), waiting
+        never = home(queue_chosen)
         assert never.endswith("no audit labels yet)"), never
 
 
