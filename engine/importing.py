@@ -13,11 +13,12 @@ import io
 import itertools
 import json
 import math
+import re
 import shlex
 import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -152,27 +153,30 @@ class FileRows:
         fmt = detect_format(path)
         text = itertools.chain([first], blocks)
         self.runaways = []
-        rows = (
-            _csv_rows(path, text, text_column, self.runaways)
-            if fmt == "csv"
-            else _jsonl_rows(path, text)
-        )
         columns: set[str] = set()
         kept: set[str] = set()
         self.columns, self.meta_columns = columns, kept
+
+        def header_read(names: set[str], line: int) -> None:  # a CSV's, before its rows
+            columns.update(names)
+            _check_columns(
+                path,
+                line,
+                columns,
+                text_column,
+                self.label_column,
+                self.id_column,
+                self.require_label_column,
+                self.require_id_column,
+            )
+
+        rows = (
+            _csv_rows(path, text, text_column, self.runaways, header_read)
+            if fmt == "csv"
+            else _jsonl_rows(path, text)
+        )
         any_rows = labeled = False
         for line, row in rows:
-            if not columns and fmt == "csv":  # every row has the header's columns
-                columns.update(row)
-                _check_columns(
-                    path,
-                    columns,
-                    text_column,
-                    self.label_column,
-                    self.id_column,
-                    self.require_label_column,
-                    self.require_id_column,
-                )
             if fmt == "jsonl":
                 columns.update(row)
                 if text_column not in row:
@@ -232,32 +236,37 @@ def _decoded(path: Path) -> Iterator[str]:
         wide = next((enc for enc, marks in _WIDE_ENCODINGS if data.startswith(marks)), None)
         offset = 0  # the file's bytes before ``data``
         if wide is None:
-            while b"\n" not in data and (more := _read(handle, path)):
-                data += more  # the whole first line, for the check below
-            if b"\x00" in data.split(b"\n", 1)[0]:
-                # UTF-16 or UTF-32 without a byte order mark decodes as "UTF-8" with a NUL byte
-                # beside every letter: the header would read " t e x t", and no column would match
-                raise InvalidInputError(
-                    f"{path}:1: NUL bytes (\\x00) in the first line: is the file UTF-16 or "
-                    "UTF-32 without a byte order mark? save the file as UTF-8"
-                )
             if data.startswith(codecs.BOM_UTF8):
                 data, offset = data[3:], 3
+            while (found := _first_text_line(data)) is None and (more := _read(handle, path)):
+                data += more  # the whole first line with text, for the check below
+            if found is not None and b"\x00" in found[1]:
+                # UTF-16 or UTF-32 without a byte order mark decodes as "UTF-8" with a NUL byte
+                # beside every letter: the header would read " t e x t", and no column would match
+                where = "the first line" if found[0] == 1 else "the first line with text"
+                raise InvalidInputError(
+                    f"{path}:{found[0]}: NUL bytes (\\x00) in {where}: is the file UTF-16 or "
+                    "UTF-32 without a byte order mark? save the file as UTF-8"
+                )
         decoder = cast(
             codecs.BufferedIncrementalDecoder, codecs.getincrementaldecoder(wide or "utf-8")()
         )
-        newlines = 0  # in the file's bytes before ``data``
+        newlines = 0  # line ends in the file's bytes before ``data`` (as _line_ends counts)
+        cr_before = False  # whether those bytes end with "\r" (a "\r\n" cut in two)
         at_start = True
         while True:
             pending = decoder.buffer  # the bytes of a character cut by the last block's end
             try:
                 text = decoder.decode(data, final=not data)
             except UnicodeDecodeError as exc:
+                at = exc.start - len(pending)  # in ``data``; the cut character's start before it
+                line = newlines + _line_ends(data[: max(at, 0)], cr_before) + 1
                 raise _decoding_error(
-                    path, wide, pending + data, exc.start, offset - len(pending), newlines
+                    path, wide, pending + data, exc.start, offset - len(pending), line
                 ) from exc
             offset += len(data)
-            newlines += data.count(b"\n")
+            newlines += _line_ends(data, cr_before)
+            cr_before = data.endswith(b"\r") if data else cr_before
             if at_start:
                 # a second byte order mark (a file saved as UTF-8 with BOM twice) would stick
                 # to the first column's name, invisibly: 'text' would not be found
@@ -290,19 +299,43 @@ def _binary_kind(data: bytes) -> str | None:
 
 
 def _decoding_error(
-    path: Path, wide: str | None, data: bytes, at: int, offset: int, newlines: int
+    path: Path, wide: str | None, data: bytes, at: int, offset: int, line: int
 ) -> InvalidInputError:
     """The error for a broken character at ``data[at]``; ``data`` starts at the file's byte
-    ``offset``, after ``newlines`` line ends."""
+    ``offset``, and the broken character is on ``line``."""
     if wide is not None:
         return InvalidInputError(
             f"{path}: not valid {wide.upper()} (a broken character at byte {offset + at}); "
             "save the file as UTF-8"
         )
-    line = newlines + data[:at].count(b"\n") + 1
     return InvalidInputError(
         f"{path}:{line}: not valid UTF-8 (byte {data[at]:#04x}); save the file as UTF-8"
     )
+
+
+def _line_ends(data: bytes, cr_before: bool = False) -> int:
+    """How many lines ``data`` ends, each at "\\r\\n", "\\r" or "\\n" as csv.reader's lines
+    (:func:`_lines`) and an editor count them; ``cr_before``: the bytes before ``data`` end
+    with "\\r", whose line a "\\n" first in ``data`` ends with it (counted there already)."""
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return ends - 1 if cr_before and data.startswith(b"\n") else ends
+
+
+# A line end as the check for NUL bytes reads it: NUL bytes around it are part of it (UTF-16
+# or UTF-32 without a byte order mark has them beside each "\r" and "\n").
+_RAW_LINE_END = re.compile(rb"\x00*(?:\r\x00*\n|\r|\n)\x00*")
+
+
+def _first_text_line(data: bytes) -> tuple[int, bytes] | None:
+    """The number and bytes of the first line of ``data`` with something in it but blanks and
+    NUL bytes, once ``data`` holds it whole (a line end after it); None before."""
+    start = 0
+    for number, end in enumerate(_RAW_LINE_END.finditer(data), start=1):
+        line = data[start : end.start()]
+        if line.replace(b"\x00", b"").strip():
+            return number, line
+        start = end.end()
+    return None
 
 
 def _lines(blocks: Iterable[str]) -> Iterator[str]:
@@ -371,7 +404,12 @@ def _csv_rows(
     blocks: Iterable[str],
     text_column: str,
     runaways: list[RunawayCell] | None = None,
+    header_read: Callable[[set[str], int], None] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of a CSV file, each with the line it starts on as an editor numbers the file's
+    lines (blank lines and a "sep=" line before the header, and the lines of quoted values
+    over several lines, all counted); ``header_read`` is given the header's column names and
+    line before the first row is read."""
     csv.field_size_limit(sys.maxsize)  # we enforce our own, clearer, limit per text
     separator, declared = _separator(path, text_column)
     dialect = "excel-tab" if separator == "\t" else "excel"
@@ -380,13 +418,14 @@ def _csv_rows(
     # stopped at, further on for a quoted cell over several lines or an unterminated quote.
     start = 1
     try:
-        header = _first_row(reader)  # the header is the first line with text
+        header, header_at = _first_row(reader)  # the header is the first line with text
         if declared and header is not None:  # after Excel's "sep=;" line, which names none
-            header = _first_row(reader)
+            header, header_at = _first_row(reader)
         if header is None:
             raise InvalidInputError(f"{path}: the file is empty")
-        header_at = reader.line_num
-        _check_header(path, header, text_column)
+        _check_header(path, header_at, header, text_column)
+        if header_read is not None:
+            header_read({name for name in header if name.strip()}, header_at)
         # A column without a name (Excel keeps a few empty ones after the last) is left out
         # while it is empty: a value in it is refused below rather than kept under the name ""
         # or one made up, which would stay in the metadata and every export.
@@ -421,7 +460,7 @@ def _csv_rows(
                 if i < len(cells) and cells[i].strip():
                     raise InvalidInputError(
                         f"{path}:{start}: a value in column {i + 1}, which has no name in the "
-                        "header (line 1): name that column, or delete it"
+                        f"header (line {header_at}): name that column, or delete it"
                     )
             if runaways is not None and reader.line_num > start:  # a value over several lines
                 for i, cell in enumerate(cells):
@@ -448,12 +487,15 @@ def _blank(cells: list[str]) -> bool:
     return all(cell == "" for cell in cells)
 
 
-def _first_row(reader: Iterator[list[str]]) -> list[str] | None:
-    """The reader's next row that is not :func:`_blank`; None at the end of the file."""
+def _first_row(reader: Any) -> tuple[list[str] | None, int]:
+    """The csv.reader's next row that is not :func:`_blank`, and the line it starts on; None
+    at the end of the file."""
+    start = reader.line_num + 1
     row = next(reader, None)
     while row is not None and _blank(row):
+        start = reader.line_num + 1
         row = next(reader, None)
-    return row
+    return row, start
 
 
 # Separators a first line "sep=X" may declare (Excel reads such a line, and tools that write
@@ -468,9 +510,10 @@ def _separator(path: Path, text_column: str) -> tuple[str, bool]:
     .txt whose header has no comma or tab, has ';' and names ``text_column`` when split at it
     (Excel saves "CSV" so in locales whose decimal mark is a comma); else a comma. Read as
     comma-separated, such a header was one column and no text column."""
-    lines = _split_lines(_decoded(path))  # read as far as the header only
+    # read as far as the header only, its lines ended as the reader ends them (a lone "\r" too)
+    lines = _lines(_decoded(path))
     # the first line with text: not one of separators only, which the reader skips (_blank)
-    header = next((line for line in lines if line.strip("\r,;\t")), "").rstrip("\r")
+    header = next((line for line in lines if line.strip("\r\n,;\t")), "").rstrip("\r\n")
     declared = header[4:5]
     if (
         header[:4].lower() == "sep="
@@ -495,14 +538,14 @@ def _separator(path: Path, text_column: str) -> tuple[str, bool]:
     return ",", False
 
 
-def _check_header(path: Path, header: list[str], text_column: str) -> None:
+def _check_header(path: Path, line: int, header: list[str], text_column: str) -> None:
     """A header that is no CSV header (JSON Lines named .csv), or that names a column twice:
     csv.DictReader keeps the last of two columns of one name, and the other's values were
     lost without a word (Excel makes such a header when a column is copied)."""
     if text_column not in header and any(c.lstrip().startswith("{") for c in header):
         # JSON Lines named .csv (`labelbot export --out x.csv` wrote JSONL before it read the
         # format from the suffix): its "columns" would be fragments of the first object
-        raise InvalidInputError(f"{path}:1: looks like JSON Lines, not CSV: name it .jsonl")
+        raise InvalidInputError(f"{path}:{line}: looks like JSON Lines, not CSV: name it .jsonl")
     positions: dict[str, list[int]] = {}
     for i, name in enumerate(header, start=1):
         if name.strip():
@@ -512,7 +555,7 @@ def _check_header(path: Path, header: list[str], text_column: str) -> None:
             times = "twice" if len(where) == 2 else f"{len(where)} times"
             numbers = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
             raise InvalidInputError(
-                f"{path}:1: column {name!r} appears {times} (columns {numbers}); "
+                f"{path}:{line}: column {name!r} appears {times} (columns {numbers}); "
                 "give each column its own name"
             )
 
@@ -571,6 +614,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _check_columns(
     path: Path,
+    line: int,
     columns: set[str],
     text_column: str,
     label_column: str | None,
@@ -581,7 +625,7 @@ def _check_columns(
     found = ", ".join(map(_shown, sorted(columns))) or "none"
     if text_column not in columns:
         raise InvalidInputError(
-            f"{path}:1: no {text_column!r} column (columns: {found}); "
+            f"{path}:{line}: no {text_column!r} column (columns: {found}); "
             + (
                 _separator_hint(columns, tabs=path.suffix.lower() == ".tsv")
                 or _other_case(columns, text_column, "use --text-column {option}", sep="")
@@ -594,7 +638,7 @@ def _check_columns(
     ):
         if required and name and name not in columns:
             raise InvalidInputError(
-                f"{path}:1: no {name!r} column (columns: {found})"
+                f"{path}:{line}: no {name!r} column (columns: {found})"
                 + _other_case(columns, name, f"did you mean {option} {{option}}?")
             )
 
