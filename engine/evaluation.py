@@ -42,6 +42,7 @@ __all__ = [
     "WAITING_TO_RELABEL",
     "Metrics",
     "PerClassF1",
+    "accuracy_figure",
     "cross_validate",
     "cv_estimable",
     "cv_metrics",
@@ -211,12 +212,22 @@ def cv_metrics(
     return metrics.to_dict()
 
 
+def accuracy_figure(accuracy: float, *, source: str, n: int | None = None) -> str:
+    """A model's accuracy as `labelbot status`, `labelbot project list` and `labelbot models`
+    all write it (one function, so they never differ): an audit estimate as a percentage
+    ("75.0%", and "75.0% (n=4)" with the ``n`` audit labels it rests on), a cross-validated one
+    (``source`` "cv") as a fraction ("0.847")."""
+    if source == "audit":
+        return f"{float(accuracy):.1%}" + ("" if n is None else f" (n={n})")
+    return f"{float(accuracy):.3f}"
+
+
 def cv_summary(metrics: Mapping[str, Any]) -> str:
     """One phrase for a stored run's cross-validated scores, honest when there are none."""
     if metrics.get("accuracy") is None:
         return f"accuracy: {metrics.get('cv_skipped') or TOO_FEW_TO_ESTIMATE}"
     return (
-        f"cross-validated accuracy {float(metrics['accuracy']):.3f}, "
+        f"cross-validated accuracy {accuracy_figure(metrics['accuracy'], source='cv')}, "
         f"macro-F1 {float(metrics.get('macro_f1') or 0.0):.3f}"
     )
 
@@ -353,7 +364,7 @@ def model_estimates(
             "macro_f1_high": audit.get("macro_f1_high"),
             "biased": False,
             "description": (
-                f"accuracy {float(audit['accuracy']):.1%} ({pct}% interval "
+                f"accuracy {accuracy_figure(audit['accuracy'], source='audit')} ({pct}% interval "
                 f"{float(audit['low']):.1%}–{float(audit['high']):.1%}) on {n_audit} audit "
                 f"label{'s' if n_audit != 1 else ''} (drawn at random, never trained on"
                 # some of the draw left out: no longer the whole uniform sample

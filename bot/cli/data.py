@@ -50,6 +50,10 @@ from storage.errors import (
 if TYPE_CHECKING:
     from engine.predicting import Answering
 
+# a model whose figures measured the labels as they were (taxonomy.trained_before), as
+# `project list` and `models` mark it
+BEFORE_CHANGE = "before the taxonomy change"
+
 # export's and predict's output file: "-" is stdout, as for most tools (not a file named "-")
 OutOption = Annotated[
     Path | None,
@@ -306,20 +310,23 @@ def project_list() -> None:
 
 
 def _model_cell(model: dict[str, Any] | None) -> str:
-    """The active model and its headline accuracy, written as `status` writes it: "v4 audit
-    75.0% (n=4)", "v2 CV 0.847"."""
+    """The active model and its headline accuracy, written as `status` and `models` write it
+    (evaluation.accuracy_figure): "v4 audit 75.0% (n=4)", "v2 CV 0.847"."""
+    from engine.evaluation import accuracy_figure
+
     if not model:
         return "-"
     # what the figure belongs to, as status says in its notes
-    marks = (("pinned", "pinned"), ("before_taxonomy_change", "before the taxonomy change"))
+    marks = (("pinned", "pinned"), ("before_taxonomy_change", BEFORE_CHANGE))
     notes = [word for key, word in marks if model.get(key)]
     said = f" ({', '.join(notes)})" if notes else ""
     head = model["estimate"]["headline"]
     if head is None:  # too few labels to tell
         return f"v{model['version']}{said}"
     if head["source"] == "audit":
-        return f"v{model['version']} audit {head['accuracy']:.1%} (n={head['n']}){said}"
-    return f"v{model['version']} CV {head['accuracy']:.3f}{said}"
+        figure = accuracy_figure(head["accuracy"], source="audit", n=head["n"])
+        return f"v{model['version']} audit {figure}{said}"
+    return f"v{model['version']} CV {accuracy_figure(head['accuracy'], source='cv')}{said}"
 
 
 @project_app.command("delete", short_help="Delete a project with all its data and files.")

@@ -85,9 +85,13 @@ def models_cmd(
 
 
 def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
-    from engine import jobs, projects, training
+    from bot.cli.data import BEFORE_CHANGE
+    from engine import jobs, projects, taxonomy, training
+    from engine.evaluation import accuracy_figure
 
-    pinned = projects.get_project(ws, name).settings.get("pinned_version")
+    project = projects.get_project(ws, name)
+    pinned = project.settings.get("pinned_version")
+    changed = taxonomy.changed_at(project)  # the latest taxonomy change (None: never)
     versions = training.list_versions(ws, name)
     if not versions:  # the next step, which is not training while there is nothing to learn
         counts = projects.project_status(ws, name)
@@ -107,6 +111,7 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
     table = Table("version", "trained (UTC)", "labels", "kind", "CV acc", "audit acc", "status", "")
     table.columns[1].no_wrap = True
     sizes = set()  # audit set sizes the versions were scored on
+    before = False  # a version's figures measured the labels as they were before the change
     for run in versions:
         audit = run.metrics.get("audit") or {}
         if audit.get("accuracy") is not None:
@@ -119,6 +124,9 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
         promotion = run.metrics.get("promotion") or {}
         if run.status == "ready" and not promotion.get("promoted", True):
             marks.append(f"held back: {promotion.get('reason', '')}")
+        if run.status == "ready" and taxonomy.trained_before(run, changed):  # every one, not
+            marks.append(BEFORE_CHANGE)  # just the active: each measured the labels as they were
+            before = True
         if run.status == "failed" and (failure is None or run.version != failure["version"]):
             marks.append(str(training.run_failure(run)["error"]))  # the last is said in full below
         table.add_row(
@@ -126,7 +134,11 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
             run.created_at.strftime("%Y-%m-%d %H:%M"),
             str(run.n_labels),
             run.kind,
-            f"{run.metrics['accuracy']:.3f}" if "accuracy" in run.metrics else "-",
+            (
+                accuracy_figure(run.metrics["accuracy"], source="cv")
+                if run.metrics.get("accuracy") is not None
+                else "-"
+            ),
             _audit_cell(audit),
             _status_cell(run, states.get(run.version)),
             ", ".join(marks),
@@ -139,6 +151,12 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
         "trained on)",
         highlight=False,
     )
+    if before:
+        out.print(
+            f"{BEFORE_CHANGE}: trained before the latest taxonomy change, so its accuracy "
+            "measured the labels as they were then (the next training measures today's)",
+            highlight=False,
+        )
     for run in versions:
         if states.get(run.version) == "stopped":
             out.print(f"v{run.version} {jobs.STOPPED}", highlight=False)
@@ -152,7 +170,7 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
         out.print(
             "audit acc: measured when each version was trained, on the n audit labels there "
             "were then; versions with different n were scored on different sets (a small n "
-            "reads 1.000 easily)",
+            "reads 100.0% easily)",
             highlight=False,
         )
 
@@ -179,12 +197,14 @@ def _status_cell(run: ModelRun, state: str | None) -> str:
 
 
 def _audit_cell(audit: dict[str, Any]) -> str:
-    """Audit accuracy with the number of audit labels behind it: 1.000 on 3 labels is no
-    better than 0.880 on 25."""
+    """Audit accuracy with the number of audit labels behind it, as `status` and `project list`
+    write it: 100.0% on 3 labels is no better than 88.0% on 25."""
+    from engine.evaluation import accuracy_figure
+
     if audit.get("accuracy") is None:
         return "-"
     n = audit.get("n")
-    return f"{audit['accuracy']:.3f}" + ("" if n is None else f" (n={n})")
+    return accuracy_figure(audit["accuracy"], source="audit", n=None if n is None else int(n))
 
 
 @app.command(short_help="Retrain and post digests, apart from `serve`.")

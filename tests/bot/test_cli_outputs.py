@@ -83,7 +83,8 @@ def test_models_table_shows_how_many_audit_labels_each_accuracy_rests_on(
     ws.close()
     monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: one table row per version
     out = " ".join(_ok(runner, "models", "bank").split())
-    assert "1.000 (n=3)" in out and "0.880 (n=25)" in out
+    # as status and project list write an audit figure (README: "audit 100.0% (n=3)")
+    assert "100.0% (n=3)" in out and "88.0% (n=25)" in out and "1.000" not in out
     assert "versions with different n were scored on different sets" in out
 
 
