@@ -14,6 +14,7 @@ one is waiting (engine.reviews): a task with ``kind="review"``, answered with
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,11 +117,14 @@ def next_task(
     annotator: str,
     now: datetime | None = None,
     reviews: bool = False,
+    rng: random.Random | None = None,
 ) -> Task | None:
     """Claim the next example for ``annotator`` (or return the one they hold); None if none left.
 
     With ``reviews`` (for UIs that can show a review), a mislabel review held or due by the
-    project's ``review_share`` comes instead, as a task of ``kind="review"``.
+    project's ``review_share`` comes instead, as a task of ``kind="review"``. ``rng`` draws the
+    audit picks (a seeded one repeats them, as the demo's ``--seed``); live labeling leaves it
+    out.
     """
     now = now or utcnow()
     ttl = timedelta(minutes=ws.settings.assignment_ttl_minutes)
@@ -141,7 +145,13 @@ def next_task(
         )
         audit = bool(audit_slots(n_delivered=delivered, n=1, share=share)[0])
         claimed = assignments.claim_next_example(
-            session=session, project_id=found.id, annotator=annotator, ttl=ttl, now=now, audit=audit
+            session=session,
+            project_id=found.id,
+            annotator=annotator,
+            ttl=ttl,
+            now=now,
+            audit=audit,
+            rng=rng,
         )
         if claimed is None:
             return None

@@ -217,6 +217,7 @@ def claim_next_example(
     ttl: timedelta,
     now: datetime | None = None,
     audit: bool = False,
+    rng: random.Random | None = None,
 ) -> tuple[Example, Assignment] | None:
     """Give ``annotator`` the highest-priority free example, or their open one; None when empty.
     An open one that no longer waits for their label (``_still_asked``) is released first.
@@ -227,7 +228,8 @@ def claim_next_example(
     With ``audit`` the example is drawn uniformly at random instead, and marked as drawn for the
     audit stream until the pick is answered, skipped, released or expires (its label, if this
     expert gives it, evaluates models: ``audit_labeled_ids``); when no unlabeled example is left
-    to draw, the queue's next one comes instead, as an ordinary delivery.
+    to draw, the queue's next one comes instead, as an ordinary delivery. ``rng`` draws the
+    audit picks: a seeded one repeats them (the demo); by default a process-wide unseeded one.
     """
     now = now or utcnow()
     hold_annotator(session=session, project_id=project_id, annotator=annotator)
@@ -244,7 +246,7 @@ def claim_next_example(
         assert open_one.id is not None
         close_assignment(session=session, assignment_id=open_one.id, status="released", now=now)
     for _ in range(_CLAIM_ATTEMPTS):
-        example = _next_free_example(session, project_id, annotator, uniform=audit)
+        example = _next_free_example(session, project_id, annotator, uniform=audit, rng=rng)
         if example is None and audit:
             # no unlabeled example left to draw (second opinions and relabels may still wait):
             # the queue's next one. Returning None here stopped everyone for good: no delivery,
@@ -309,19 +311,25 @@ def _labeled_meanwhile(session: Session, project_id: int, example_id: int, annot
 
 
 def _next_free_example(
-    session: Session, project_id: int, annotator: str, *, uniform: bool = False
+    session: Session,
+    project_id: int,
+    annotator: str,
+    *,
+    uniform: bool = False,
+    rng: random.Random | None = None,
 ) -> Example | None:
     """The queue's next example for ``annotator`` (see :func:`claim_next_example`), in three
     small queries rather than one that sorts the whole project on every click: examples back
     for a relabel or another opinion first, then the rest by priority (walking the predictions'
     priority index, so the first free one ends the search), then examples imported since the
-    last scoring, oldest first. With ``uniform``, any free example at random (an audit pick)."""
+    last scoring, oldest first. With ``uniform``, any free example at random (an audit pick,
+    drawn with ``rng`` when given)."""
     rest = (~_flagged(), ~_taken(), ~_skipped_by(annotator))
     free = ~_labeled(session, project_id) & ~_counted_by(project_id, annotator)
     if uniform:
         # An audit pick comes from the unlabeled pool only (not a second opinion), or the audit
         # set would stop being a uniform sample of it.
-        return _random_free(session, project_id, (free, *rest))
+        return _random_free(session, project_id, (free, *rest), rng=rng)
     # Examples whose label was split (or retired unmapped) go first: they wait to be relabeled;
     # so do those waiting for another expert's opinion. An example back for a relabel is not
     # asked of an expert whose vote of it still counts.
@@ -362,7 +370,13 @@ _AUDIT_DRAWS = 16
 _audit_rng = random.Random()
 
 
-def _random_free(session: Session, project_id: int, conditions: tuple[Any, ...]) -> Example | None:
+def _random_free(
+    session: Session,
+    project_id: int,
+    conditions: tuple[Any, ...],
+    *,
+    rng: random.Random | None = None,
+) -> Example | None:
     """A free example drawn uniformly at random, without sorting the project on each pick.
 
     Rejection sampling: draw any example of the project uniformly (a random offset in id
@@ -370,7 +384,9 @@ def _random_free(session: Session, project_id: int, conditions: tuple[Any, ...])
     examples. Where few are free, after ``_AUDIT_DRAWS`` misses, every free one is sorted at
     random, which is uniform too, so the pick stays a uniform sample whichever way it is made
     (the audit's accuracy estimate rests on that; a walk to the next free id after a random one
-    would favour examples that follow runs of labeled ones)."""
+    would favour examples that follow runs of labeled ones). A given ``rng`` makes every draw
+    from it, so a seeded one repeats the picks."""
+    draw = _audit_rng if rng is None else rng
     total = int(
         session.exec(
             select(func.count()).select_from(Example).where(Example.project_id == project_id)
@@ -378,13 +394,23 @@ def _random_free(session: Session, project_id: int, conditions: tuple[Any, ...])
     )
     in_order = select(Example.id).where(Example.project_id == project_id).order_by(col(Example.id))
     for _ in range(_AUDIT_DRAWS if total else 0):
-        drawn = session.exec(in_order.offset(_audit_rng.randrange(total)).limit(1)).first()
+        drawn = session.exec(in_order.offset(draw.randrange(total)).limit(1)).first()
         if drawn is None:
             break  # examples removed meanwhile: sort instead
         found = _first_free(session, select(Example).where(Example.id == drawn, *conditions))
         if found is not None:
             return found
     query = select(Example).where(Example.project_id == project_id, *conditions)
+    if rng is not None:
+        # SQL's random() cannot be seeded: a seeded pick is a random offset among the free
+        # ones in id order instead (as uniform). Locked rows skipped on PostgreSQL can leave
+        # the offset past the end: then the unseeded sort below.
+        free = int(session.exec(select(func.count()).select_from(query.subquery())).one())
+        if not free:
+            return None
+        found = _first_free(session, query.order_by(col(Example.id)).offset(rng.randrange(free)))
+        if found is not None:
+            return found
     return _first_free(session, query.order_by(func.random()))
 
 
