@@ -14,6 +14,9 @@ stalls or trickles is cut off with a 408 (``BodyLimit``), and a client that hang
 one line in the log, not a traceback. Every error answers JSON,
 ``{"error": <labelbot error class or HTTP status phrase>, "detail": <message>}``.
 
+A path answers the same with a trailing slash as without (``TrailingSlash``: no redirect), and
+every GET route answers HEAD as well: its status and headers, no body (``_answer_head``).
+
 /openapi.json describes what the routes really do: the bearer token (declared there, checked by
 ``TokenFirst``), each error a route answers in that shape (``ErrorOut``), the export's media
 types, predict's limits, status's fields (``StatusOut``) and examples of the bodies.
@@ -38,6 +41,7 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from slack_bolt import App
@@ -633,7 +637,13 @@ def create_api(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    api = FastAPI(title="labelbot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    api = FastAPI(
+        title="labelbot",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,  # TrailingSlash serves the path instead
+    )
     api.add_middleware(BodyLimit)
     api.add_middleware(TokenFirst, settings=settings)  # before BodyLimit
     api.add_middleware(SignatureWatch)  # logs why Slack's requests are refused (every server)
@@ -641,7 +651,8 @@ def create_api(
         api.add_middleware(Busy, most=max_requests)
     traffic = HttpMetrics()
     health_watch, metrics_watch = DatabaseWatch("health check"), DatabaseWatch("metrics")
-    # the outermost: it times and counts the answers of those above too (401, 413, 408, 503)
+    # outermost but for TrailingSlash: it times and counts the answers of those above too
+    # (401, 413, 408, 503)
     templates = RouteTemplates(
         lambda: [
             *api.openapi()["paths"],
@@ -649,6 +660,7 @@ def create_api(
         ]
     )
     api.add_middleware(RequestTimer, metrics=traffic, routes=templates)
+    api.add_middleware(TrailingSlash)  # every middleware sees the path the router matches
 
     @api.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:
@@ -772,6 +784,7 @@ def create_api(
         return Response(body, media_type=CONTENT_TYPE)
 
     api.include_router(_rest_router(services, deadline=settings.api_deadline_s))
+    _answer_head(api.router)  # /metrics (/healthz has its own)
 
     @api.exception_handler(LabelbotError)
     async def labelbot_error(request: Request, exc: LabelbotError) -> JSONResponse:
@@ -794,7 +807,12 @@ def create_api(
         why = _unparsed_body(exc)
         if why is not None:  # a body that is not JSON is a 422, as the schema says
             return _error(422, [{"type": "json_invalid", "loc": ["body"], "msg": why}])
-        return _error(exc.status_code, exc.detail, exc.headers)
+        headers = exc.headers
+        allow = (headers or {}).get("Allow", "")
+        if exc.status_code == 405 and "GET" in allow.split(", ") and "HEAD" not in allow:
+            # the GET route's refusal: its HEAD (_answer_head) is another route
+            headers = {**(headers or {}), "Allow": f"{allow}, HEAD"}
+        return _error(exc.status_code, exc.detail, headers)
 
     @api.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -1051,6 +1069,56 @@ def _errors(when: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": why} for status, why in when.items()}
 
 
+class TrailingSlash:
+    """ASGI middleware, the outermost: a path with a trailing slash is served as the path
+    without it (``/api/projects/`` as ``/api/projects``), by every middleware and route alike
+    (the bearer token's check, the metrics' route template, a 404 for a path no route serves).
+
+    Starlette's own answer was a 307 to the other path (FastAPI's ``redirect_slashes``, off
+    here): curl without -L got no data, a POST had to be sent twice, and the Location named the
+    host and scheme this server sees, not the proxy's. No route ends in a slash
+    (tests/bot/test_api_slash_head.py checks), so none is lost."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = route_path(scope)
+            trimmed = path.rstrip("/")
+            if trimmed and trimmed != path:  # "/" stays: no route serves it
+                full: str = scope["path"]
+                scope = {**scope, "path": full[: len(full) - (len(path) - len(trimmed))]}
+        await self.app(scope, receive, send)
+
+
+def _answer_head(router: APIRouter) -> None:
+    """Every GET route of ``router`` answers HEAD too, by the same endpoint: the GET's status
+    and headers, no body (uvicorn sends none for a HEAD). Starlette's own routes do so,
+    FastAPI's do not (fastapi/fastapi#1773), and curl -I, uptime checkers and proxies probe
+    with HEAD. Left out of /openapi.json: HEAD is implied by GET (RFC 9110, 9.3.2), and its own
+    operation would repeat the GET's operationId. A path with a HEAD route of its own keeps it.
+    Call it once the router's routes are all added."""
+    routes = [r for r in router.routes if isinstance(r, APIRoute)]
+    answered = {r.path for r in routes if "HEAD" in (r.methods or ())}
+    for route in routes:
+        if "GET" not in (route.methods or ()) or route.path in answered:
+            continue
+        answered.add(route.path)
+        router.add_api_route(
+            route.path.removeprefix(router.prefix),
+            route.endpoint,
+            methods=["HEAD"],
+            include_in_schema=False,
+            response_model=route.response_model,
+            response_class=route.response_class,
+            status_code=route.status_code,
+            # the router adds its own again
+            dependencies=route.dependencies[len(router.dependencies) :],
+            name=route.name,
+        )
+
+
 def _rest_router(services: Services, *, deadline: float) -> APIRouter:
     """The REST API; ``TokenFirst`` has checked the bearer token of every request. Each
     request waits for the database ``deadline`` seconds in all (:class:`DatabaseDeadline`)."""
@@ -1162,6 +1230,7 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
         },
     )
     async def export(
+        request: Request,
         name: str,
         format: Annotated[
             str,
@@ -1182,6 +1251,13 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
         """Every example as JSONL or CSV (the `labelbot export` format); ``spreadsheet_safe``
         (CSV only) puts a ' before cells a spreadsheet would run as formulas."""
         fmt = exporting.check_format(format, spreadsheet_safe=spreadsheet_safe)
+        media_type = f"{MEDIA_TYPES[fmt]}; charset=utf-8"
+        headers = {"Content-Disposition": EXPORT_DISPOSITION.format(name=name, fmt=fmt)}
+        if request.method == "HEAD":
+            # the GET's status and headers without reading the examples: the project's
+            # look-up alone, and no slot (nothing streams)
+            await DatabaseDeadline(deadline).run(projects.get_project, ws, name)
+            return StreamingResponse(iter(()), media_type=media_type, headers=headers)
         if not await export_slots.take(EXPORT_WAIT_S):
             busy = EXPORTS_BUSY.format(slots=EXPORT_SLOTS)
             raise HTTPException(503, busy, {"Retry-After": "30"})
@@ -1199,13 +1275,9 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
         except BaseException:
             await export_slots.give_back()
             raise
-        return ExportResponse(
-            pieces,
-            media_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8",
-            headers={"Content-Disposition": EXPORT_DISPOSITION.format(name=name, fmt=fmt)},
-            slot=export_slots,
-        )
+        return ExportResponse(pieces, media_type=media_type, headers=headers, slot=export_slots)
 
+    _answer_head(router)
     return router
 
 
