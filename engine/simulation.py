@@ -28,7 +28,7 @@ __all__ = [
     "simulate",
 ]
 
-Progress = Callable[[int, int, float, float], None]  # (seed, labels, accuracy, macro_f1)
+Progress = Callable[[int, int, float, float], None]  # (run, labels, accuracy, macro_f1)
 RESELECT_EVERY = 5  # rounds between re-choosing the kind (and refitting the temperature)
 # A test set this much of which the pool holds too scores memory, not learning: refused.
 MAX_TEST_OVERLAP = 0.5
@@ -105,6 +105,7 @@ def simulate(
     batch: int = 50,
     seed_size: int | None = None,
     seeds: int = 3,
+    first_seed: int = 0,
     kind: str = "auto",
     checkpoints: Sequence[int] | None = None,
     progress: Progress | None = None,
@@ -116,13 +117,17 @@ def simulate(
 
     The first ``seed_size`` labels (default: one per class, rounded up to a whole batch) come from
     the k-means cold start, or at random for the ``random`` strategy. Test accuracy and macro-F1 are
-    recorded after every batch, or only at ``checkpoints`` (label counts) when given.
+    recorded after every batch, or only at ``checkpoints`` (label counts) when given. Run ``i``
+    draws with seed ``first_seed + i`` (``progress`` is told ``i``): the same arguments give the
+    same curves.
     """
     pool_X = np.asarray(pool_X, np.float32)
     pool_y = np.asarray(pool_y, np.int64)
     n_classes = n_classes or int(max(pool_y.max(), np.max(test_y)) + 1)
     if budget < 1 or batch < 1 or seeds < 1:
         raise InvalidInputError("budget, batch and seeds must be at least 1")
+    if first_seed < 0:  # numpy refuses a negative seed with a ValueError
+        raise InvalidInputError(f"the seed must be at least 0 (got {first_seed})")
     if np.unique(pool_y).size < 2:  # a classifier of one class is right by construction
         raise InvalidInputError(
             f"the pool has labels of {np.unique(pool_y).size} class: a simulation needs at "
@@ -136,12 +141,13 @@ def simulate(
         graph = build_pool_graph(pool_X)
     if ceiling is None:
         ceiling = ceiling_of(
-            pool_X, pool_y, test_X, test_y, n_classes=n_classes, kind=kind, graph=graph
-        )
+            pool_X, pool_y, test_X, test_y, n_classes=n_classes, kind=kind, graph=graph,
+            seed=first_seed,
+        )  # fmt: skip
     runs = [
         _one_run(pool_X, pool_y, test_X, test_y, strategy=strategy, budget=budget, batch=batch,
-                 seed_size=seed_size, seed=s, kind=kind, checkpoints=checkpoints,
-                 progress=progress, n_classes=n_classes, graph=graph)
+                 seed_size=seed_size, seed=first_seed + s, run=s, kind=kind,
+                 checkpoints=checkpoints, progress=progress, n_classes=n_classes, graph=graph)
         for s in range(seeds)
     ]  # fmt: skip
     return SimulationResult(strategy=strategy, kind=kind, runs=runs, ceiling=ceiling)
@@ -164,7 +170,7 @@ def compare_strategies(
         graph = build_pool_graph(pool_X)
     n_classes = kwargs.pop("n_classes", None) or int(max(np.max(pool_y), np.max(test_y)) + 1)
     ceiling = ceiling_of(pool_X, pool_y, test_X, test_y, n_classes=n_classes, kind=kind,
-                         graph=graph)  # fmt: skip
+                         graph=graph, seed=kwargs.get("first_seed", 0))  # fmt: skip
     return [
         simulate(pool_X, pool_y, test_X, test_y, strategy=s, kind=kind, graph=graph,
                  n_classes=n_classes, ceiling=ceiling, **kwargs)
@@ -181,11 +187,12 @@ def ceiling_of(
     n_classes: int,
     kind: str,
     graph: PoolGraph | None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Test scores of the same kind of model trained on every pool label."""
     idx = np.arange(len(pool_y))
     model = train_model(pool_X, pool_y, n_classes=n_classes, pool=pool_X, kind=kind, graph=graph,
-                        labeled_idx=idx, calibrate=False)  # fmt: skip
+                        labeled_idx=idx, calibrate=False, seed=seed)  # fmt: skip
     acc, f1 = _score(model, test_X, test_y, n_classes)
     return {"accuracy": acc, "macro_f1": f1, "labels": float(len(pool_y))}
 
@@ -201,6 +208,7 @@ def _one_run(
     batch: int,
     seed_size: int,
     seed: int,
+    run: int,
     kind: str,
     checkpoints: Sequence[int] | None,
     progress: Progress | None,
@@ -236,7 +244,7 @@ def _one_run(
             acc, f1 = _score(model, test_X, test_y, n_classes)
             curve.append({"labels": float(n), "accuracy": acc, "macro_f1": f1})
             if progress is not None:
-                progress(seed, n, acc, f1)
+                progress(run, n, acc, f1)
         if last:
             return curve
         candidates = np.setdiff1d(all_idx, labeled, assume_unique=True)
