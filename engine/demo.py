@@ -3,12 +3,17 @@
 Simulated experts drive the real loop — storage, assignments, the query strategy, retraining after
 every batch — with an oracle answering from the data set's labels. The active model is scored on the
 held-out test split after each batch, beside random sampling (the baseline every tool must beat).
+
+Every random draw of the session comes from its ``seed``: the queue's (k-means cold start, ties,
+exploration), the audit picks, training's folds and the baseline's. The same seed on the same
+machine prints the same curve; live labeling keeps its own draws (its audit picks unseeded).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import random
 import tempfile
 import time
 from collections.abc import Callable
@@ -69,6 +74,7 @@ def run_demo(
     *,
     budget: int = 1000,
     batch: int = 50,
+    seed: int = 0,
     out_dir: Path = Path("demo-output"),
     database_url: str | None = None,
     settings: Settings | None = None,
@@ -77,6 +83,8 @@ def run_demo(
 ) -> DemoResult:
     if budget < 1 or batch < 1:  # before anything is made: a refused demo leaves nothing
         raise InvalidInputError(f"budget and batch must be at least 1 (got {budget}, {batch})")
+    if seed < 0:  # numpy refuses a negative seed, with a traceback after the loading
+        raise InvalidInputError(f"the seed must be at least 0 (got {seed})")
     check_out_dir(out_dir)
     started = time.perf_counter()
     base = settings or get_settings()
@@ -102,7 +110,9 @@ def run_demo(
     name = "banking77-demo"
     projects.create_project(ws, name=name, labels=classes)
     # An oracle never disagrees with itself: second opinions would only spend the budget.
-    projects.update_settings(ws, project=name, batch_size=batch, multi_label_share=0.0)
+    # The project's seed setting seeds the queue's draws (training._prediction_rows): the k-means
+    # cold start, tie-breaks and exploration of each re-scoring.
+    projects.update_settings(ws, project=name, batch_size=batch, multi_label_share=0.0, seed=seed)
 
     on_step(f"importing Banking77's {len(train_texts):,} training rows (embedded once, cached "
             "on disk)")  # fmt: skip
@@ -133,7 +143,7 @@ def run_demo(
     checkpoints = list(range(batch, budget + 1, batch))
     baseline = simulate(
         pool_X, pool_y, test_X, test_y, strategy="random", budget=budget, batch=batch,
-        seeds=1, n_classes=len(classes), checkpoints=checkpoints,
+        seeds=1, first_seed=seed, n_classes=len(classes), checkpoints=checkpoints,
         # its first batch as the active model's: by default simulate starts at one label per
         # class in whole batches (100 for Banking77 in 50s), and the first rows had no baseline
         seed_size=batch,
@@ -145,13 +155,14 @@ def run_demo(
 
     on_step(f"labeling by oracle in batches of {batch} up to {budget} labels (3 simulated experts)")
     training.rescore_project(ws, name)  # cold start: diverse, representative examples first
+    audit_rng = random.Random(seed)  # which examples the audit slots draw
     labeled = 0
     while labeled < budget:
         t0 = time.perf_counter()
         before = labeled
         for i in range(min(batch, budget - labeled)):
             who = EXPERTS[i % len(EXPERTS)]
-            task = labeling.next_task(ws, project=name, annotator=who)
+            task = labeling.next_task(ws, project=name, annotator=who, rng=audit_rng)
             if task is None:
                 break
             labeling.submit_label(
@@ -161,7 +172,7 @@ def run_demo(
             labeled += 1
         if labeled == before and result.rounds:  # nothing left to label: the last round stands
             break
-        run = training.train_project(ws, name)
+        run = training.train_project(ws, name, seed=seed)
         loaded = training.active_model(ws, name)
         assert loaded is not None
         probs = loaded[1].predict_proba(test_X)

@@ -36,21 +36,30 @@ def _labeled_file(path: Path, label_column: str) -> tuple[list[str], list[str]]:
     return [r.text for r in records], [str(r.label) for r in records]
 
 
+def _at_least(least: int, **options: int | None) -> None:
+    """A one-line error (exit 2) for the first option below ``least``, named as typed
+    (``seed_size`` is --seed-size). Not typer's ``min=``: click printed its usage block."""
+    for key, value in options.items():
+        if value is not None and value < least:
+            option = "--" + key.replace("_", "-")
+            raise InvalidInputError(f"{option} must be at least {least} (got {value})")
+
+
 @app.command(name="simulate", short_help="Simulate active learning on labeled files.")
 @handle_errors
 def simulate_cmd(
     train: Annotated[Path, typer.Argument(help="Labeled pool (CSV/JSONL with text and label)")],
     test: Annotated[Path, typer.Option("--test", help="Labeled test file to score against")],
-    budget: Annotated[int, typer.Option(min=1, help="Labels to collect")] = 1000,
-    batch: Annotated[int, typer.Option(min=1, help="Labels per round between retrains")] = 50,
+    budget: Annotated[int, typer.Option(help="Labels to collect (at least 1)")] = 1000,
+    batch: Annotated[int, typer.Option(help="Labels per round between retrains (at least 1)")] = 50,
     seed_size: Annotated[
         int | None,
-        typer.Option(min=1, help="Cold-start labels (default: one per class, whole batches)"),
+        typer.Option(help="Cold-start labels (at least 1; default: one per class, whole batches)"),
     ] = None,
     strategy: Annotated[
         str, typer.Option(help=f"Query strategy: {', '.join(STRATEGIES)}")
     ] = DEFAULT_STRATEGY,
-    seeds: Annotated[int, typer.Option(min=1, help="Independent runs to average")] = 3,
+    seeds: Annotated[int, typer.Option(help="Independent runs to average (at least 1)")] = 3,
     classifier: Annotated[str, typer.Option(help="linear, blend or auto")] = "auto",
     label_column: Annotated[str, typer.Option(help="Column holding the label")] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
@@ -64,6 +73,7 @@ def simulate_cmd(
     from engine.strategies import get_strategy
 
     # the options first: a typo should not wait for both files to be read and embedded
+    _at_least(1, budget=budget, batch=batch, seed_size=seed_size, seeds=seeds)
     get_strategy(strategy)
     if classifier not in KINDS:
         raise InvalidInputError(f"unknown classifier {classifier!r}; valid: {', '.join(KINDS)}")
@@ -177,6 +187,13 @@ def share(part: int, whole: int) -> str:
 def demo(
     budget: Annotated[int, typer.Option(help="Labels to collect (at least 1)")] = 1000,
     batch: Annotated[int, typer.Option(help="Labels per round between retrains (at least 1)")] = 50,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seeds every random draw (cold start, queue, audit picks, training, the random "
+            "baseline): the same seed prints the same curve (at least 0)"
+        ),
+    ] = 0,
     out_dir: Annotated[
         Path, typer.Option(help="Folder for the chart, learning_curve.png (made if missing)")
     ] = Path("demo-output"),
@@ -185,20 +202,24 @@ def demo(
 
     Three simulated experts label by oracle in batches through the real loop (storage,
     assignments, query strategy, retraining); the model is scored on the held-out test split after
-    every batch, beside random sampling. Writes a learning-curve chart at the end.
+    every batch, beside random sampling. Writes a learning-curve chart at the end. Every
+    random draw comes from --seed: two runs with the same seed print the same numbers (the
+    seconds aside).
     """
     # before the banner and the ~10 s of loading: --batch 0 was a traceback, and a refused run
     # left its temporary database behind
-    for option, value in (("--budget", budget), ("--batch", batch)):
-        if value < 1:
-            raise InvalidInputError(f"{option} must be at least 1 (got {value})")
+    _at_least(1, budget=budget, batch=batch)
+    _at_least(0, seed=seed)
 
     from engine.demo import DemoRound, check_out_dir, run_demo
 
     check_out_dir(out_dir)  # a --out-dir that is a file was a traceback after the whole run
 
     out.print(
-        styled("[bold]labelbot demo[/]: Banking77, 77 intents, its training queries unlabeled")
+        styled(
+            "[bold]labelbot demo[/]: Banking77, 77 intents, its training queries unlabeled; "
+            f"seed {seed} (`--seed`: the same seed prints the same numbers)"
+        )
     )
     out.print(
         "accuracy = the active model on the held-out test split; random acc = the same after as "
@@ -230,6 +251,7 @@ def demo(
         result = run_demo(
             budget=budget,
             batch=batch,
+            seed=seed,
             out_dir=out_dir,
             database_url=f"sqlite:///{scratch / 'demo.db'}",
             on_step=lambda msg: out.print(styled(f"[cyan]•[/] {escape(msg)}")),
