@@ -372,6 +372,15 @@ def _result(session: Session, review: Review, *, created: bool) -> ReviewResult:
 
 
 @dataclass(frozen=True)
+class LabelNames:
+    """A label on a review, named as the live Slack card names it and as it was called."""
+
+    now: str | None  # the active label it counts as today (merged: the label it went into);
+    # None when it was split or retired since
+    then: str  # its name when the review was opened (the outcome's: when it was decided)
+
+
+@dataclass(frozen=True)
 class ReviewRow:
     """A review as listed (`labelbot review NAME --list`)."""
 
@@ -385,35 +394,63 @@ class ReviewRow:
     status: str
     reviewer: str | None
     outcome: str | None
+    # the three labels above through the taxonomy's history since (renames, merges): what the
+    # table shows. Not in the JSON (:meth:`to_dict`), whose fields stay as they were.
+    given_names: LabelNames | None = None
+    suggested_names: LabelNames | None = None
+    outcome_names: LabelNames | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The review as `labelbot review NAME --list --json` prints it."""
+        return {key: getattr(self, key) for key in JSON_FIELDS}
 
 
+# the fields `review --list --json` has always printed (``given`` etc.: each label's own name
+# today, the retired one's for a label merged since)
+JSON_FIELDS = ("id", "example_id", "text", "given", "given_by", "suggested", "confidence",
+               "status", "reviewer", "outcome")  # fmt: skip
 REVIEW_STATUSES = ("open", "kept", "changed", "dismissed")
 
 
 def list_reviews(ws: Workspace, *, project: str, status: str | None = None) -> list[ReviewRow]:
-    """The project's reviews (``status`` None: all of them)."""
+    """The project's reviews (``status`` None: all of them), each label also named as it
+    counts today and as it was called then (:class:`LabelNames`), as annotations are read:
+    a rename changes the name, a merge counts the label as the one it went into."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        names = {
-            int(lb.id or 0): lb.name
-            for lb in projects.list_labels(session=session, project_id=found.id, active_only=False)
-        }
-        return [
-            ReviewRow(
-                id=int(r.id or 0),
-                example_id=r.example_id,
-                text=examples.get_example(session=session, example_id=r.example_id).text,
-                given=names[r.given_label_id],
-                given_by=r.annotator,
-                suggested=names[r.suggested_label_id],
-                confidence=r.confidence,
-                status=r.status,
-                reviewer=r.reviewer,
-                outcome=names.get(r.outcome_label_id or -1),
+        labels = projects.list_labels(session=session, project_id=found.id, active_only=False)
+        names = {int(lb.id or 0): lb.name for lb in labels}
+        counted = taxonomy_repo.label_targets(session=session, project_id=found.id)
+        events = taxonomy_repo.list_events(session=session, project_id=found.id)
+
+        def named(label_id: int | None, at: datetime | None) -> LabelNames | None:
+            """``label_id`` named today and at ``at`` (back through the renames since)."""
+            if label_id is None:
+                return None
+            then = names if at is None else models.names_at(labels, events, at)
+            return LabelNames(now=counted.get(label_id), then=then.get(label_id, names[label_id]))
+
+        rows = []
+        for r in reviews.list_reviews(session=session, project_id=found.id, status=status):
+            rows.append(  # the names the review was opened with, and its outcome's when decided
+                ReviewRow(
+                    id=int(r.id or 0),
+                    example_id=r.example_id,
+                    text=examples.get_example(session=session, example_id=r.example_id).text,
+                    given=names[r.given_label_id],
+                    given_by=r.annotator,
+                    suggested=names[r.suggested_label_id],
+                    confidence=r.confidence,
+                    status=r.status,
+                    reviewer=r.reviewer,
+                    outcome=names.get(r.outcome_label_id or -1),
+                    given_names=named(r.given_label_id, r.created_at),
+                    suggested_names=named(r.suggested_label_id, r.created_at),
+                    outcome_names=named(r.outcome_label_id, r.decided_at),
+                )
             )
-            for r in reviews.list_reviews(session=session, project_id=found.id, status=status)
-        ]
+        return rows
 
 
 def nothing_to_review(

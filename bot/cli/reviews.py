@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -186,7 +185,7 @@ def _list(ws: Workspace, name: str, *, status: str, as_json: bool) -> None:
     rows = reviews.list_reviews(ws, project=name, status=None if status == "all" else status)
     rows.sort(key=lambda r: (-r.confidence, r.id))
     if as_json:
-        typer.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
+        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
         return
     if not rows:
         out.print(f"no {'' if status == 'all' else status + ' '}reviews in {name}", highlight=False)
@@ -195,12 +194,24 @@ def _list(ws: Workspace, name: str, *, status: str, as_json: bool) -> None:
     for r in rows:  # as they are: `out` prints no markup (escaped, "[p1]" showed as "\\[p1]")
         table.add_row(
             str(r.id), str(r.example_id), r.text[:60] + ("…" if len(r.text) > 60 else ""),
-            f"{r.given} ({r.given_by})",
-            f"{r.suggested} ({r.confidence:.0%})",
-            r.status if r.outcome is None else f"{r.status}: {r.outcome}",
+            f"{_named(r.given_names, r.given)} ({r.given_by})",
+            f"{_named(r.suggested_names, r.suggested)} ({r.confidence:.0%})",
+            r.status if r.outcome is None else f"{r.status}: {_named(r.outcome_names, r.outcome)}",
             r.reviewer or "—",
         )  # fmt: skip
     out.print(table)
+
+
+def _named(names: reviews.LabelNames | None, name: str) -> str:
+    """A review's label as the Slack card names it today, with the name it had when the review
+    was opened when that differs: "card_issue (was: card_problem)" after a rename or a merge."""
+    if names is None:
+        return name
+    shown = names.now or name  # split or retired since: nothing counts as it, say its own name
+    notes = [f"was: {names.then}"] if names.then != shown else []
+    if names.now is None:
+        notes.append("split or retired since")
+    return f"{shown} ({'; '.join(notes)})" if notes else shown
 
 
 def _num(value: float | None) -> str:
