@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import Counter
+import shlex
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -256,6 +257,11 @@ class ImportReport:
     # one stored before), in file order: ids need not be unique, but a command given such an id
     # (adjudicate, flags resolve) then asks for the example's #number
     shared_ids: tuple[str, ...] = ()
+    # the file's labels for texts stored before that added no vote (_left_alone), by reason:
+    # "imported" (an earlier import gave that vote), "agreed" (the example's agreed label
+    # already), "disputed" (the people who labeled it disagree, unsettled), "decided" (an
+    # adjudication decides its label): each said in ``notes``
+    left_alone: dict[str, int] = field(default_factory=dict)
 
 
 # Rows stored at a time, all in the import's one transaction: an import holds about one chunk
@@ -318,6 +324,7 @@ def import_file(
             after = feedback.current_labels(session=session, project_id=found.id)
             relabeled = sum(1 for i, old in state.before.items() if after.get(i) != old)
         shared = _shared_ids(session, found.id, state.examples) if state.ids_given else []
+    left_alone = {reason: n for reason, n in state.left_alone.items() if n}
     refresh_statistics(ws.db)  # the new rows, for the planner of every click that follows
     embedded = 0
     if embed:
@@ -335,9 +342,43 @@ def import_file(
         embedded=embedded,
         relabeled=relabeled,
         repeated=state.repeated,
-        notes=tuple(column_notes(rows, label_column=label_column) + _encoder_notes(ws, state)),
+        notes=tuple(
+            column_notes(rows, label_column=label_column)
+            + left_alone_notes(left_alone, project=project)
+            + _encoder_notes(ws, state)
+        ),
         shared_ids=tuple(shared),
+        left_alone=left_alone,
     )
+
+
+def left_alone_notes(left_alone: dict[str, int], *, project: str) -> list[str]:
+    """The import report's lines on the file's labels that added no vote, and why
+    (:func:`_left_alone`)."""
+    notes = []
+    same = [
+        (n, why)
+        for reason, why in (
+            ("agreed", "already the example's agreed label"),
+            ("imported", "given by an earlier import"),
+        )
+        if (n := left_alone.get(reason))
+    ]
+    if same:
+        said = "; ".join(f"{n:,} {why}" for n, why in same)
+        notes.append(f"{_of_the_file(sum(n for n, _ in same))} added nothing ({said})")
+    if n := left_alone.get("disputed"):
+        notes.append(
+            f"{_of_the_file(n)} left alone: experts disagree there (`labelbot disagreements "
+            f"{shlex.quote(project)}` lists them; `labelbot adjudicate` settles one)"
+        )
+    if n := left_alone.get("decided"):
+        notes.append(f"{_of_the_file(n)} left alone: an adjudication decides the label there")
+    return notes
+
+
+def _of_the_file(n: int) -> str:
+    return f"{n:,} of the file's labels"
 
 
 def _encoder_notes(ws: Workspace, state: _Import) -> list[str]:
@@ -383,6 +424,7 @@ class _Import:
     before: dict[int, str] | None = None  # the agreed labels before the first vote stored
     targets: dict[int, str | None] | None = None  # label id -> the label it counts as, once read
     scripts: ScriptCount = field(default_factory=ScriptCount)  # the first rows' scripts
+    left_alone: Counter[str] = field(default_factory=Counter)  # labels adding no vote, by reason
 
     def label_number(self, session: Session, name: str, line: int) -> int:
         """The number of label ``name`` (first named at ``line``), resolved when first met."""
@@ -406,13 +448,40 @@ class _Import:
         given = feedback.live_votes_by_source(session=session, example_ids=old, source=IMPORTED)
         if not given:
             return votes
-        if self.targets is None:
-            self.targets = taxonomy_repo.label_targets(session=session, project_id=self.project_id)
-        counts = self.targets
-        return [
+        counts = self.counts_as(session)
+        kept = [
             v for v in votes
             if counts.get(v.label_id) not in {counts.get(i) for i in given.get(v.example_id, ())}
         ]  # fmt: skip
+        self.left_alone["imported"] += len(votes) - len(kept)
+        return kept
+
+    def counts_as(self, session: Session) -> dict[int, str | None]:
+        """Each label id of the project -> the label it counts as, read once."""
+        if self.targets is None:
+            self.targets = taxonomy_repo.label_targets(session=session, project_id=self.project_id)
+        return self.targets
+
+    def leave_alone(
+        self, session: Session, votes: list[feedback.NewAnnotation], *, new: Collection[int]
+    ) -> list[feedback.NewAnnotation]:
+        """``votes`` less those on examples stored before that :func:`_left_alone` leaves
+        alone, each counted in ``left_alone`` by its reason."""
+        old = [v.example_id for v in votes if v.example_id not in new]
+        if not old:
+            return votes
+        rows: dict[int, list[feedback.AnnotationRow]] = defaultdict(list)
+        for row in feedback.annotations_of_examples(session=session, example_ids=old):
+            rows[row.example_id].append(row)
+        counts = self.counts_as(session)
+        kept = []
+        for vote in votes:
+            reason = _left_alone(rows.get(vote.example_id, []), counts.get(vote.label_id))
+            if reason is None:
+                kept.append(vote)
+            else:
+                self.left_alone[reason] += 1
+        return kept
 
     def store(self, session: Session, chunk: list[Record]) -> None:
         """Store a chunk of the file's rows and their labels' votes."""
@@ -463,12 +532,49 @@ class _Import:
                     f"({rec.label!r} here, {name!r} there); give each text one label"
                 )
         votes = self.not_given_yet(session, votes, new=added.new)
+        votes = self.leave_alone(session, votes, new=added.new)
         if votes and self.before is None:
             self.before = feedback.current_labels(session=session, project_id=self.project_id)
         # in bulk (a few statements), inside the import's one transaction
         self.annotations += feedback.add_annotations(
             session=session, rows=votes, created_at=self.when
         )
+
+
+def _left_alone(rows: list[feedback.AnnotationRow], label: str | None) -> str | None:
+    """Why a file's vote for ``label`` (the label it counts as) on an example with the live
+    annotations ``rows`` (oldest first) adds no vote, or None to store it. An import is a
+    file's word, not an expert's, and its export read back is no new evidence: it is left out
+    where the people who labeled the example disagree and nothing settled it ("disputed": one
+    more vote would tip it, quietly), where ``label`` is the agreed label already ("agreed":
+    it would add nothing now, and count that label twice in a later tie), and where an
+    adjudication decides the label ("decided": a vote cannot change it). Elsewhere it is one
+    more vote, as a click would be. (An earlier import's same vote: "imported", not_given_yet.)"""
+    if not rows:
+        return None
+    if _people_disagree(rows):
+        return "disputed"
+    if label is not None and feedback.agreed_label(rows) == label:
+        return "agreed"
+    if any(r.source == feedback.ADJUDICATION and r.current is not None for r in rows):
+        return "decided"
+    return None
+
+
+def _people_disagree(rows: list[feedback.AnnotationRow]) -> bool:
+    """Whether the example with the live annotations ``rows`` has an open disagreement (as
+    `labelbot disagreements` lists them, engine.consensus) between people: an imported vote
+    that differs from one expert's is one too, but not one between experts."""
+    from engine.consensus import open_disagreements  # its imports load only when needed
+
+    if not open_disagreements(rows):
+        return False
+    latest: dict[str, str] = {}
+    for row in rows:
+        if row.current is not None and row.source != IMPORTED:
+            latest.pop(row.annotator, None)
+            latest[row.annotator] = row.current
+    return len(set(latest.values())) > 1
 
 
 def _shared_ids(session: Session, project_id: int, new: dict[int, bool]) -> list[str]:

@@ -105,6 +105,7 @@ def test_a_file_of_many_chunks_reports_and_stores_as_one_chunk(  # type: ignore[
         4,  # repeated
         (),
         ("dup", "old"),
+        {},  # left_alone: no label of the file for a text labeled before
     )
     assert _stored(ws, "small") == _stored(ws, "whole")
     stored, votes = _stored(ws, "small")
