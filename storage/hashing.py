@@ -7,7 +7,9 @@ import unicodedata
 
 
 def normalize_text(text: str) -> str:
-    """Normalise text for hashing: Unicode NFC and collapsed whitespace."""
+    """Normalise text for hashing: Unicode NFC and collapsed whitespace. So "\\r\\n", "\\r" and
+    "\\n" are one text: a spreadsheet saves a cell's "\\r\\n" back as "\\n", and the file
+    imported again must find the example it stored (with its text as first written)."""
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
