@@ -2,7 +2,8 @@
 
 Slack asks apps to escape exactly three characters in message text -- `&`, `<` and `>` -- so
 that user text can never form a mention (`<@U123>`), a broadcast (`<!channel>`) or a link
-(https://docs.slack.dev/messaging/formatting-message-text#escaping).
+(https://docs.slack.dev/messaging/formatting-message-text#escaping). Its formatting
+characters (`*`, `_`, `~`, `` ` ``) have no escape; :func:`escape_mrkdwn` shows them as typed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,37 @@ _ENTITY_TAIL_RE = re.compile(r"&[a-z]{0,3}$")
 def escape(text: str) -> str:
     """Escape `&`, `<`, `>` so user text renders literally in mrkdwn."""
     return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], text)
+
+
+# Slack has no escape for its formatting characters (*bold*, _italic_, ~strike~, `code`): a
+# backslash shows as typed, `verbatim` only stops auto-linking, and a zero-width space beside
+# one is read as a word break, which is how apps *force* formatting (jsx-slack's "exact mode").
+# What Slack shows as typed, unformatted, is the fallback of a date it cannot format (the
+# invalid token {_}): jsx-slack's <Escape> and Cord's Slack bridge print formatting characters
+# that way. The reader sees, and copies, the characters themselves; nothing invisible is added
+# to a name someone types back (https://docs.slack.dev/messaging/formatting-message-text#date-formatting).
+_LITERAL = "<!date^00000000^{{_}}|{}>"
+_FORMATTING_RE = re.compile(r"[*_~`]+")
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def _literal_formatting(match: re.Match[str]) -> str:
+    run, text = match.group(), match.string
+    before, after = text[match.start() - 1 : match.start()], text[match.end() : match.end() + 1]
+    # Slack formats only at word breaks: one "_" inside a word (card_arrival, :white_check_mark:)
+    # opens and closes nothing, and stays as typed
+    if run == "_" and before in _WORD_CHARS and after in _WORD_CHARS:
+        return run
+    return _LITERAL.format(run)
+
+
+def escape_mrkdwn(text: str) -> str:
+    """User text for mrkdwn, shown as typed: :func:`escape`, and every `*`, `~`, `` ` `` and
+    every `_` not inside a word shown through Slack's date fallback, so that a label called
+    "a*b*c" or "_draft_" is neither bold nor italic, nor pairs with labelbot's own *bold*
+    around it. Inside `code` formatting never applies: there :func:`escape` is enough, and a
+    command to copy stays as written."""
+    return _FORMATTING_RE.sub(_literal_formatting, escape(text))
 
 
 def unescape(text: str) -> str:
@@ -78,7 +110,7 @@ def who(user: str) -> str:
     """A mention for a Slack user id, the escaped name for anyone else (an importer's name, a
     terminal labeler's): "Walter" and "WALTER" stay as typed, and a name can never form a
     mention or a broadcast."""
-    return f"<@{user}>" if _USER_ID_RE.fullmatch(user) else escape(user)
+    return f"<@{user}>" if _USER_ID_RE.fullmatch(user) else escape_mrkdwn(user)
 
 
 def names_list(items: list[str], *, conjunction: str = "and") -> str:
