@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.delivery import transient_error
 from bot.proposal_cards import proposal_card
 from bot.slack_errors import CHANNEL_ERRORS, CONTENT_ERRORS, error_code, is_auth_error
-from bot.slack_text import escape
+from bot.slack_text import escape, escape_mrkdwn
 from bot.views.digest import digest_message
 from bot.views.proposals import plain_reason
 from engine import jobs, projects, proposing, rhythm
@@ -222,7 +222,7 @@ def tell_admins(
     ):
         log.info("%s not posted: %s (reported already)", of, cause)
         return None
-    text = f"I could not post the {what} of *{escape(project)}*: " + _advice(
+    text = f"I could not post the {what} of *{escape_mrkdwn(project)}*: " + _advice(
         error, project=project, channel=channel
     )
     told: list[str] = []

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot import ids
-from bot.slack_text import escape
+from bot.slack_text import escape, escape_mrkdwn
 from bot.views.models import ModelVersion
 from bot.views.text import Block, actions, button, context, message, plain, section
 
@@ -35,11 +35,11 @@ def _n(labels: int | None) -> str:
 def _version_line(v: ModelVersion) -> str:
     marks = [m for m, on in (("*active*", v.active), ("pinned", v.pinned)) if on]
     if v.held_back:
-        marks.append(f"held back: {escape(v.held_back)}")
-    status = "" if v.status == "ready" else f" · {escape(v.status)}"
+        marks.append(f"held back: {escape_mrkdwn(v.held_back)}")
+    status = "" if v.status == "ready" else f" · {escape_mrkdwn(v.status)}"
     tail = f" · {', '.join(marks)}" if marks else ""
     return (
-        f"`v{v.version}` {v.trained} · {v.labels:,} labels · {escape(v.kind)} · "
+        f"`v{v.version}` {v.trained} · {v.labels:,} labels · {escape_mrkdwn(v.kind)} · "
         f"audit {_pct(v.audit_accuracy)}{_n(v.audit_n)} · CV {_pct(v.cv_accuracy)}{status}{tail}"
     )
 
@@ -47,11 +47,14 @@ def _version_line(v: ModelVersion) -> str:
 def versions_message(project: str, versions: Sequence[ModelVersion]) -> Block:
     """Answer to `/label models [project]` (ephemeral)."""
     if not versions:
-        text = f"*{escape(project)}* has no models yet: it trains once labels arrive."
+        text = f"*{escape_mrkdwn(project)}* has no models yet: it trains once labels arrive."
         return message(text, [section(text)])
     newest = sorted(versions, key=lambda v: -v.version)
     lines = "\n".join(_version_line(v) for v in newest[:MAX_VERSIONS_SHOWN])
-    blocks = [section(f"*Model versions of {escape(project)}* (newest first)"), section(lines)]
+    blocks = [
+        section(f"*Model versions of {escape_mrkdwn(project)}* (newest first)"),
+        section(lines),
+    ]
     if len(newest) > MAX_VERSIONS_SHOWN:
         blocks.append(context(f"… and {len(newest) - MAX_VERSIONS_SHOWN} older versions."))
     blocks.append(
@@ -61,7 +64,7 @@ def versions_message(project: str, versions: Sequence[ModelVersion]) -> Block:
             "Audit accuracy is measured on randomly drawn labels; CV on the chosen ones."
         )
     )
-    return message(f"Model versions of {escape(project)}", blocks)
+    return message(f"Model versions of {escape_mrkdwn(project)}", blocks)
 
 
 def held_back_notice(
@@ -71,8 +74,8 @@ def held_back_notice(
     now = f"v{active} keeps answering" if active is not None else "no version answers yet"
     score = "" if audit is None else f" (audit accuracy {audit:.1%})"
     text = (
-        f":pause_button: *{escape(project)}*: model v{version}{score} was trained but held back: "
-        f"{escape(reason)}. {now}."
+        f":pause_button: *{escape_mrkdwn(project)}*: model v{version}{score} was trained but "
+        f"held back: {escape_mrkdwn(reason)}. {now}."
     )
     promote = button(
         f"Promote v{version}",
@@ -98,14 +101,14 @@ def held_back_notice(
 
 def promoted_notice(*, project: str, version: int, user: str) -> Block:
     """The held-back notice once an admin promoted the model (replaces the button)."""
-    text = f":white_check_mark: <@{user}> promoted *{escape(project)}* model v{version}."
+    text = f":white_check_mark: <@{user}> promoted *{escape_mrkdwn(project)}* model v{version}."
     return message(text, [section(text)])
 
 
 def not_admin(doing: str, project: str) -> str:
     return (
-        f"Only project admins can {doing} in *{escape(project)}*: the admins it names, or the "
-        "workspace's admins and owners while it names none. Nothing was changed. "
+        f"Only project admins can {doing} in *{escape_mrkdwn(project)}*: the admins it names, "
+        "or the workspace's admins and owners while it names none. Nothing was changed. "
         f"Admins are set with `labelbot project set {escape(project)} --admins U123,U456`."
     )
 
@@ -114,13 +117,13 @@ def settings_message(project: str, settings: Mapping[str, Any], changed: Sequenc
     """Answer to `/label settings`: what changed (in bold), and every setting in effect, in the
     order given (engine.project_settings.shown_settings: the channel first)."""
     lines = "\n".join(
-        f"{'*' if k in changed else ''}`{escape(k)}` = {escape(str(value))}"
+        f"{'*' if k in changed else ''}`{escape(k)}` = {escape_mrkdwn(str(value))}"
         f"{'*' if k in changed else ''}"
         for k, value in settings.items()
     )
     head = (
-        f"Updated {', '.join(f'`{escape(k)}`' for k in changed)} of *{escape(project)}*."
+        f"Updated {', '.join(f'`{escape(k)}`' for k in changed)} of *{escape_mrkdwn(project)}*."
         if changed
-        else f"Settings of *{escape(project)}*:"
+        else f"Settings of *{escape_mrkdwn(project)}*:"
     )
     return message(head, [section(head), section(lines or "_none set: defaults apply_")])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from bot.slack_text import escape, truncate, who
+from bot.slack_text import escape, escape_mrkdwn, truncate, who
 from bot.views.text import Block, context, fit_lines, header, message, section
 from engine.digest import Digest
 from engine.forecast import counted
@@ -31,7 +31,7 @@ def _accuracy_line(d: Digest) -> str:
         return f"*Model v{d.model_version}:* accuracy not measurable yet (too few labels per class)"
     if d.accuracy is None:
         return "*Model:* none yet — it trains once a few classes have labels."
-    detail = escape(d.accuracy_detail())
+    detail = escape_mrkdwn(d.accuracy_detail())
     return f"*Model v{d.model_version}:* {d.accuracy.accuracy:.1%} accuracy {detail}"
 
 
@@ -82,16 +82,20 @@ def digest_message(
     if d.weakest:
         weak = "\n".join(
             fit_lines(
-                [f"• {escape(lb)}: F1 {f1:.2f} ({n} labels)" for lb, f1, n in d.weakest],
+                [f"• {escape_mrkdwn(lb)}: F1 {f1:.2f} ({n} labels)" for lb, f1, n in d.weakest],
                 LIST_TEXT_MAX,
                 _more,
             )
         )
-        blocks.append(section(f"*{escape(d.weakest_title())}*\n{weak}"))
-    blocks.append(section(f"*Forecast* {escape(d.forecast_line())}"))
-    blocks.append(section(("*Stop?* " if d.stop.stop else "") + escape(d.stop.reason)))
+        blocks.append(section(f"*{escape_mrkdwn(d.weakest_title())}*\n{weak}"))
+    blocks.append(section(f"*Forecast* {escape_mrkdwn(d.forecast_line())}"))
+    blocks.append(section(("*Stop?* " if d.stop.stop else "") + escape_mrkdwn(d.stop.reason)))
     if d.open_proposals:
-        lines = list(proposals) if proposals is not None else [escape(m) for m in d.top_proposals]
+        lines = (
+            list(proposals)
+            if proposals is not None
+            else [escape_mrkdwn(m) for m in d.top_proposals]
+        )
         bullets = [f"• {truncate(line, PROPOSAL_LINE_MAX)}" for line in lines]
         listed = f"`/label proposals {escape(d.project)}`"
         # "… and N more" counts every open proposal not listed, not only the top ones cut
@@ -118,11 +122,11 @@ def digest_message(
     key = d.chart_key()
     if key:  # names no font on the server draws: the chart shows "#1", "#2" in their place
         pairs = fit_lines(
-            [f"{ident} {escape(name)}" for ident, name in key.items()], KEY_TEXT_MAX, _more,
+            [f"{ident} {escape_mrkdwn(name)}" for ident, name in key.items()], KEY_TEXT_MAX, _more,
             joiner=" · ",
         )  # fmt: skip
         blocks.append(context("Chart key: " + " · ".join(pairs)))
     acc = f"{d.accuracy.accuracy:.0%}" if d.accuracy else d.no_accuracy()
     return message(
-        f"{escape(d.project)} digest: {d.labels_since} new labels, accuracy {acc}", blocks
+        f"{escape_mrkdwn(d.project)} digest: {d.labels_since} new labels, accuracy {acc}", blocks
     )

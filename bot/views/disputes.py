@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape, shorten_apart, who
+from bot.slack_text import escape_mrkdwn, shorten_apart, who
 from bot.views.labeling import example_section
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
@@ -77,19 +77,21 @@ def candidates(card: DisputeCard) -> list[str]:
 
 def _facts(card: DisputeCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list[Block]:
     model = (
-        f"The model says *{escape(card.model[0])}* ({card.model[1]:.0%})."
+        f"The model says *{escape_mrkdwn(card.model[0])}* ({card.model[1]:.0%})."
         if card.model
         else "No model view yet."
     )
     # whole lines and a count: a cut at 3,000 characters used to take the model's line and
     # leave a mention broken ("• <@U000…")
     chose = fit_lines(
-        [f"• {who(u)} chose *{escape(lb)}*" for u, lb in card.votes],
+        [f"• {who(u)} chose *{escape_mrkdwn(lb)}*" for u, lb in card.votes],
         SECTION_TEXT_MAX - len(model) - 1,
         lambda n: f"• … and {n} more",
     )
     return [
-        section(f":scales: The experts disagree on an example from *{escape(card.project)}*:"),
+        section(
+            f":scales: The experts disagree on an example from *{escape_mrkdwn(card.project)}*:"
+        ),
         example_section(card.example_id, card.text, preview_max=preview_max),
         section("\n".join([*chose, model]), block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}"),
     ]
@@ -133,7 +135,7 @@ def dispute_message(card: DisputeCard) -> Block:
 
     # a taxonomy of many long names outgrows Slack's text budget for one message
     blocks = fit_menu(build, others).blocks
-    return message(f"Experts disagree on an example from {escape(card.project)}", blocks)
+    return message(f"Experts disagree on an example from {escape_mrkdwn(card.project)}", blocks)
 
 
 def _other_labels(card: DisputeCard, by_name: dict[str, LabelChoice]) -> tuple[list[str], int]:
@@ -167,9 +169,9 @@ def _menu(example_id: int, labels: Sequence[LabelChoice], text_max: int) -> Bloc
 def settled_message(card: DisputeCard, *, label: str, user: str) -> Block:
     blocks = [
         *_facts(card),
-        context(f":white_check_mark: Settled as *{escape(label)}* by <@{user}>"),
+        context(f":white_check_mark: Settled as *{escape_mrkdwn(label)}* by <@{user}>"),
     ]
-    return message(f"Settled as {escape(label)} by <@{user}>", blocks)
+    return message(f"Settled as {escape_mrkdwn(label)} by <@{user}>", blocks)
 
 
 def undisputed_message(example_id: int, text: str, project: str) -> Block:
@@ -179,7 +181,7 @@ def undisputed_message(example_id: int, text: str, project: str) -> Block:
         "taken back): nothing to settle."
     )
     blocks = [
-        section(f"An example from *{escape(project)}*:"),
+        section(f"An example from *{escape_mrkdwn(project)}*:"),
         example_section(example_id, text),
         context(note),
     ]
@@ -189,12 +191,12 @@ def undisputed_message(example_id: int, text: str, project: str) -> Block:
 def settled_reply(card: DisputeCard, *, label: str, user: str) -> Block:
     """The thread reply telling everyone involved (they are mentioned) how it was settled."""
     involved = " ".join(who(u) for u in card.involved if u != user)
-    text = f"<@{user}> settled this as *{escape(label)}*. {involved}".strip()
+    text = f"<@{user}> settled this as *{escape_mrkdwn(label)}*. {involved}".strip()
     return message(text, [section(text)])
 
 
 def not_allowed(project: str) -> str:
     return (
-        f"Only an admin of *{escape(project)}* or the experts involved can settle this "
+        f"Only an admin of *{escape_mrkdwn(project)}* or the experts involved can settle this "
         "disagreement. Reply in the thread to weigh in."
     )

@@ -7,7 +7,7 @@ The button carries the example id; the click resolves whatever flags are open wh
 from __future__ import annotations
 
 from bot import ids
-from bot.slack_text import escape, who
+from bot.slack_text import escape_mrkdwn, who
 from bot.views.labeling import example_section
 from bot.views.text import (
     EXAMPLE_PREVIEW_MAX,
@@ -25,7 +25,7 @@ from engine.flags import FlaggedExample, FlagView
 
 def _reason(flag: FlagView) -> str:
     """One flag as a line: who, and their reason on one line (the modal allows several)."""
-    return f"{who(flag.annotator)}: “{escape(' '.join(flag.reason.split()))}”"
+    return f"{who(flag.annotator)}: “{escape_mrkdwn(' '.join(flag.reason.split()))}”"
 
 
 def _resolution(found: FlaggedExample) -> str:
@@ -41,7 +41,9 @@ def flag_message(found: FlaggedExample) -> Block:
     earlier = [f for f in found.flags if f.resolved_at is not None]
     lines = [f"• {_reason(f)}" for f in open_ones] or [f"• {_reason(f)}" for f in earlier]
     shown = fit_lines(lines, SECTION_TEXT_MAX, lambda n: f"• … and {n} more")
-    title = f":triangular_flag_on_post: An example from *{escape(found.project)}* was flagged:"
+    title = (
+        f":triangular_flag_on_post: An example from *{escape_mrkdwn(found.project)}* was flagged:"
+    )
     blocks = [
         section(title),
         example_section(found.example_id, found.text, preview_max=EXAMPLE_PREVIEW_MAX // 2),
@@ -49,7 +51,9 @@ def flag_message(found: FlaggedExample) -> Block:
     ]
     if not open_ones:
         blocks.append(context(f"Example #{found.example_id} · {_resolution(found)}"))
-        return message(f"A flagged example from {escape(found.project)} was resolved", blocks)
+        return message(
+            f"A flagged example from {escape_mrkdwn(found.project)} was resolved", blocks
+        )
     text = "Resolve: it keeps its label" if found.labeled else "Resolve: back to the queue"
     resolve = button(text, action_id=ids.FLAG_RESOLVE, value=str(found.example_id), style="primary")
     blocks += [
@@ -63,7 +67,7 @@ def flag_message(found: FlaggedExample) -> Block:
             "replies are kept with the example."
         ),
     ]
-    return message(f"An example from {escape(found.project)} was flagged", blocks)
+    return message(f"An example from {escape_mrkdwn(found.project)} was flagged", blocks)
 
 
 def flagged_too(flag: FlagView) -> Block:
@@ -83,6 +87,6 @@ def resolved_reply(found: FlaggedExample, *, user: str) -> Block:
 
 def not_allowed(project: str) -> str:
     return (
-        f"Only an admin of *{escape(project)}* or an expert who flagged this example can resolve "
-        "its flags. Reply in the thread to weigh in."
+        f"Only an admin of *{escape_mrkdwn(project)}* or an expert who flagged this example can "
+        "resolve its flags. Reply in the thread to weigh in."
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.slack_text import escape, split_chunks
+from bot.slack_text import escape, escape_mrkdwn, split_chunks
 from bot.views.limits import MAX_BLOCKS, MESSAGE_TEXT_BUDGET, text_length
 from bot.views.models import LabelChoice
 from bot.views.text import (
@@ -33,8 +33,8 @@ MESSAGE_SECTIONS_MAX = MAX_BLOCKS["message"] - 1  # and the heading
 
 
 def _entry(label: LabelChoice) -> str:
-    about = escape(label.description) if label.description else "_no guidelines yet_"
-    return f"*{escape(label.name)}*\n{about}"
+    about = escape_mrkdwn(label.description) if label.description else "_no guidelines yet_"
+    return f"*{escape_mrkdwn(label.name)}*\n{about}"
 
 
 def _sections(labels: Sequence[LabelChoice]) -> list[str]:
@@ -52,7 +52,7 @@ def _sections(labels: Sequence[LabelChoice]) -> list[str]:
 
 
 def _heading(project: str, labels: Sequence[LabelChoice]) -> str:
-    return f"*Label guidelines of {escape(project)}* ({len(labels)} labels)"
+    return f"*Label guidelines of {escape_mrkdwn(project)}* ({len(labels)} labels)"
 
 
 def page_count(labels: Sequence[LabelChoice]) -> int:
@@ -66,7 +66,7 @@ def guidelines_message(project: str, labels: Sequence[LabelChoice]) -> Block | N
     blocks = [section(_heading(project, labels)), *map(section, texts)]
     if len(texts) > MESSAGE_SECTIONS_MAX or text_length(blocks) > MESSAGE_TEXT_BUDGET:
         return None
-    return message(f"Label guidelines of {escape(project)}", blocks)
+    return message(f"Label guidelines of {escape_mrkdwn(project)}", blocks)
 
 
 def guidelines_modal(project: str, labels: Sequence[LabelChoice], *, page: int = 1) -> Block:

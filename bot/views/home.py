@@ -4,7 +4,7 @@ project's progress. Home views hold up to 100 blocks, so projects and classes ar
 from __future__ import annotations
 
 from bot import ids
-from bot.slack_text import escape, truncate
+from bot.slack_text import escape, escape_mrkdwn, truncate
 from bot.views.models import HomeStats, ProjectProgress
 from bot.views.text import (
     SECTION_TEXT_MAX,
@@ -39,7 +39,7 @@ def _class_counts(project: ProjectProgress, room: int) -> list[str]:
         return ["_No labels yet._"]
     biggest = counts[0].count
     lines = [
-        f"`{_bar(c.count, biggest)}` {c.count:>5}  {escape(c.label)}"
+        f"`{_bar(c.count, biggest)}` {c.count:>5}  {escape_mrkdwn(c.label)}"
         for c in counts[:MAX_CLASSES_SHOWN]
     ]
     hidden = len(counts) - len(lines)
@@ -58,7 +58,7 @@ def _rare_line(project: ProjectProgress) -> str:
     """The rare classes (under the project's rare_minimum, as `labelbot status` says) in
     RARE_LINE_MAX characters: whole names, then "and N more"."""
     head = f"*Rare classes* (fewer than {project.rare_minimum} labels): "
-    names = [escape(lb) for lb in project.rare_classes[:MAX_CLASSES_SHOWN]]
+    names = [escape_mrkdwn(lb) for lb in project.rare_classes[:MAX_CLASSES_SHOWN]]
     hidden = len(project.rare_classes) - len(names)
 
     def more(n: int) -> str:
@@ -89,9 +89,9 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
         mrkdwn(f"*Classes*\n{len(project.class_counts)}"),
     ]
     if project.forecast:
-        fields.append(mrkdwn(f"*Forecast*\n{escape(project.forecast)}"))
+        fields.append(mrkdwn(f"*Forecast*\n{escape_mrkdwn(project.forecast)}"))
     if project.agreement:
-        fields.append(mrkdwn(f"*Agreement*\n{escape(project.agreement)}"))
+        fields.append(mrkdwn(f"*Agreement*\n{escape_mrkdwn(project.agreement)}"))
     if project.open_reviews:
         fields.append(mrkdwn(f"*Reviews*\n{project.open_reviews} likely mislabels wait"))
     # the counts and the rare classes share one section (3,000 characters): the rare line gets
@@ -101,9 +101,9 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
     counts = "\n".join([*_class_counts(project, room), *rare])
     # 4 blocks per project: the forecast and rare classes ride in existing blocks (100-block cap)
     if not project.total:  # nothing to label: who adds examples, not a button that says "none"
-        title = section(f"*{escape(project.name)}*\n{no_examples(project.name)}")
+        title = section(f"*{escape_mrkdwn(project.name)}*\n{no_examples(project.name)}")
     else:
-        title = section(f"*{escape(project.name)}*", accessory=start)
+        title = section(f"*{escape_mrkdwn(project.name)}*", accessory=start)
     return [
         {"type": "divider"},
         title,
@@ -124,7 +124,7 @@ def _accuracy(project: ProjectProgress) -> str:
     """The digest's estimate: audit accuracy with its 90% interval, else cross-validated; then
     what the figures belong to, as the digest and `labelbot status` say (a pinned version, one
     trained before the latest taxonomy change)."""
-    return _estimate(project) + escape(project.model_notes)
+    return _estimate(project) + escape_mrkdwn(project.model_notes)
 
 
 def _estimate(project: ProjectProgress) -> str:

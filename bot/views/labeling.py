@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot import ids
-from bot.slack_text import escape, names_list, shorten_apart, shorten_middle, truncate, who
+from bot.slack_text import (
+    escape,
+    escape_mrkdwn,
+    names_list,
+    shorten_apart,
+    shorten_middle,
+    truncate,
+    who,
+)
 from bot.views.limits import CONTEXT_ELEMENTS_MAX, MESSAGE_TEXT_BUDGET, text_length
 from bot.views.models import (
     AskReason,
@@ -77,7 +85,7 @@ def parse_label_value(value: str) -> tuple[int, LabelRef]:
 
 def example_section(example_id: int, text: str, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> Block:
     """The example text, escaped; long texts are cut with a button that opens the full text."""
-    escaped = escape(text)
+    escaped = escape_mrkdwn(text)
     block_id = f"{ids.EXAMPLE_TEXT_BLOCK}:{example_id}"
     if len(escaped) <= preview_max:
         return section(escaped or " ", block_id=block_id)
@@ -88,10 +96,10 @@ def example_section(example_id: int, text: str, *, preview_max: int = EXAMPLE_PR
 def _suggestion_line(suggestion: Suggestion | None) -> str | None:
     if suggestion is None:
         return None
-    line = f"Model's guess: *{escape(suggestion.label)}* ({suggestion.confidence:.0%})"
+    line = f"Model's guess: *{escape_mrkdwn(suggestion.label)}* ({suggestion.confidence:.0%})"
     if suggestion.runner_up is not None:
         label, p = suggestion.runner_up
-        line += f", or *{escape(label)}* ({p:.0%})"
+        line += f", or *{escape_mrkdwn(label)}* ({p:.0%})"
     return line
 
 
@@ -99,7 +107,7 @@ def _reason_line(reason: AskReason | None) -> str | None:
     """Why the queue asks about this example, when it is not the model's plain uncertainty."""
     if reason is None:
         return None
-    label = escape(reason.label or "")
+    label = escape_mrkdwn(reason.label or "")
     if reason.kind == "no_examples" and label:
         return f":mag: Asked because it may be *{label}*, a label with no examples yet."
     if reason.kind == "rare" and label:
@@ -119,9 +127,9 @@ def _earlier_line(earlier: EarlierLabel) -> str:
     did = f"{people} labeled it"
     if list(earlier.annotators) == [IMPORTED]:  # no person: the label came with the file
         did = "Imported as"
-    head = f":leftwards_arrow_with_hook: {did} *{escape(earlier.label)}*, since "
+    head = f":leftwards_arrow_with_hook: {did} *{escape_mrkdwn(earlier.label)}*, since "
     if earlier.into:
-        parts = names_list([f"*{escape(n)}*" for n in earlier.into], conjunction="or")
+        parts = names_list([f"*{escape_mrkdwn(n)}*" for n in earlier.into], conjunction="or")
         return head + f"split: is it {parts}?"
     return head + "retired: which label fits now?"
 
@@ -192,7 +200,7 @@ def _head(card: ExampleCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list[
     asked (earlier labels, the reason, the model's guess); a shorter example than usual
     (COMPACT_PREVIEW_MAX) comes with those lines cut shorter too."""
     facts = [
-        f"*{escape(card.project)}*",
+        f"*{escape_mrkdwn(card.project)}*",
         f"you labeled {card.labeled_today} today",
         f"{card.queue_left} left in the queue",
     ]
@@ -238,8 +246,8 @@ def _guidelines(card: ExampleCard, room: int) -> list[Block]:
     described = [lb for lb in card.labels if lb.description]
     if not described:
         return []
-    heads = [f"*{escape(lb.name)}*: " for lb in described]
-    bodies = [escape(lb.description or "") for lb in described]
+    heads = [f"*{escape_mrkdwn(lb.name)}*: " for lb in described]
+    bodies = [escape_mrkdwn(lb.description or "") for lb in described]
     lines = [head + body for head, body in zip(heads, bodies, strict=True)]
     if sum(map(len, lines)) > room or max(map(len, lines)) > CONTEXT_TEXT_MAX:
         note = guidelines_note(card.project)
@@ -314,7 +322,8 @@ def labeling_message(card: ExampleCard) -> Block:
         blocks[-1:-1] = _guidelines(card, room)
     else:
         blocks = _with_menu(card)
-    fallback = f"Label this example from {escape(card.project)}: {truncate(escape(card.text), 200)}"
+    preview = escape_mrkdwn(truncate(card.text, 200))  # 200 characters as typed
+    fallback = f"Label this example from {escape_mrkdwn(card.project)}: {preview}"
     return message(fallback, blocks)
 
 
@@ -345,7 +354,7 @@ def labeled_message(
     *, example_id: int, text: str, label: str, user_id: str, undo_until: datetime | None
 ) -> Block:
     """The DM after a click: the buttons give way to who chose what, plus Undo while allowed."""
-    result = f"Labeled *{escape(label)}* by <@{user_id}>"
+    result = f"Labeled *{escape_mrkdwn(label)}* by <@{user_id}>"
     undo = None
     if undo_until is not None:
         undo = button("Undo", action_id=ids.UNDO, value=str(example_id))
@@ -355,7 +364,7 @@ def labeled_message(
     ]
     if undo_until is not None:
         blocks.append(context(f"Undo available until {_slack_date(undo_until)}"))
-    return message(f"Labeled {escape(label)} by <@{user_id}>", blocks)
+    return message(f"Labeled {escape_mrkdwn(label)} by <@{user_id}>", blocks)
 
 
 def skipped_message(*, example_id: int, text: str, user_id: str) -> Block:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.slack_text import escape, truncate
+from bot.slack_text import escape_mrkdwn, truncate
 from bot.views.labeling import example_section
 from bot.views.models import Suggestion
 from bot.views.text import Block, context, message, section
@@ -14,19 +14,21 @@ BAR_WIDTH = 10
 
 def _quote(text: str, limit: int) -> str:
     """Escaped text as a mrkdwn block quote (every line needs its own `>`)."""
-    quoted = "\n".join(f">{line}" for line in escape(text).splitlines())
+    quoted = "\n".join(f">{line}" for line in escape_mrkdwn(text).splitlines())
     return truncate(quoted or ">", limit)
 
 
 def discussion_root(*, example_id: int, text: str, project: str, opener: str) -> Block:
     """The channel message a Discuss click posts; the thread under it is the discussion."""
     blocks = [
-        section(f"<@{opener}> wants a second opinion on an example from *{escape(project)}*:"),
+        section(
+            f"<@{opener}> wants a second opinion on an example from *{escape_mrkdwn(project)}*:"
+        ),
         # a long example is cut with "Show full text", as in the DM and the disagreement thread
         example_section(example_id, text),
         context(f"Example #{example_id} · reply in this thread; labelbot keeps the discussion."),
     ]
-    return message(f"Discussion on an example from {escape(project)}", blocks)
+    return message(f"Discussion on an example from {escape_mrkdwn(project)}", blocks)
 
 
 def _bar(confidence: float) -> str:
@@ -41,18 +43,19 @@ def prediction_answer(
     (plain text) say what the model cannot answer yet after a taxonomy change."""
     if not predictions:
         lines = "_No model yet: label a few more examples first._"
-        fallback = f"No model yet for {escape(project)}"
+        fallback = f"No model yet for {escape_mrkdwn(project)}"
     else:
         lines = "\n".join(
-            f"`{_bar(p.confidence)}` {p.confidence:>4.0%}  *{escape(p.label)}*" for p in predictions
+            f"`{_bar(p.confidence)}` {p.confidence:>4.0%}  *{escape_mrkdwn(p.label)}*"
+            for p in predictions
         )
         best = predictions[0]
-        fallback = f"{escape(project)}: {escape(best.label)} ({best.confidence:.0%})"
+        fallback = f"{escape_mrkdwn(project)}: {escape_mrkdwn(best.label)} ({best.confidence:.0%})"
     blocks = [
         section(_quote(text, 1000)),
         section(lines),
-        context(f"Model for *{escape(project)}*"),
-        *(context(f":information_source: {escape(n)}") for n in notes[:3]),
+        context(f"Model for *{escape_mrkdwn(project)}*"),
+        *(context(f":information_source: {escape_mrkdwn(n)}") for n in notes[:3]),
     ]
     return message(fallback, blocks)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from bot import ids
-from bot.slack_text import escape, split_chunks
+from bot.slack_text import escape_mrkdwn, split_chunks
 from bot.views.text import MODAL_TITLE_MAX, SECTION_TEXT_MAX, Block, context, plain, section
 
 MODAL_BLOCKS_MAX = 100
@@ -56,7 +56,7 @@ def full_text_modal(text: str, *, title: str = "Full text") -> Block:
 
     A modal holds 100 blocks, so text past ~297,000 characters is cut with a note.
     """
-    chunks = split_chunks(escape(text), SECTION_TEXT_MAX)
+    chunks = split_chunks(escape_mrkdwn(text), SECTION_TEXT_MAX)
     blocks = [section(chunk) for chunk in chunks[: MODAL_BLOCKS_MAX - 1]]
     if len(chunks) > MODAL_BLOCKS_MAX - 1:
         blocks.append(context(f"Cut here: the text is {len(text):,} characters long."))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import ids
-from bot.slack_text import escape, split_chunks, truncate, who
+from bot.slack_text import escape, escape_mrkdwn, split_chunks, truncate, who
 from bot.views.limits import MESSAGE_TEXT_BUDGET, text_length
 from bot.views.text import (
     MODAL_TITLE_MAX,
@@ -113,11 +113,11 @@ def evidence_numbers(evidence: Mapping[str, Any]) -> list[str]:
         if isinstance(value, bool) or value is None:
             continue
         if isinstance(value, int | float):
-            out.append(f"{escape(name)} {_number(value)}")
+            out.append(f"{escape_mrkdwn(name)} {_number(value)}")
         elif isinstance(value, str) and key in ("nearest_label", "suggestion"):
-            out.append(f"{escape(name)} *{escape(value)}*")
+            out.append(f"{escape_mrkdwn(name)} *{escape_mrkdwn(value)}*")
         elif key == "counts" and isinstance(value, Mapping):
-            out += [f"*{escape(str(k))}* {int(v):,} examples" for k, v in value.items()]
+            out += [f"*{escape_mrkdwn(str(k))}* {int(v):,} examples" for k, v in value.items()]
     return out
 
 
@@ -130,8 +130,8 @@ def sample_groups(evidence: Mapping[str, Any]) -> Iterator[tuple[str, list[str]]
     """(title, example texts): the split's clusters, the merge's confusable examples of each
     label, or the add/rare proposal's examples."""
     for i, cluster in enumerate(evidence.get("clusters") or []):
-        name = escape(str(cluster.get("suggested_name") or f"cluster {i + 1}"))
-        words = ", ".join(escape(str(w["word"])) for w in (cluster.get("words") or [])[:5])
+        name = escape_mrkdwn(str(cluster.get("suggested_name") or f"cluster {i + 1}"))
+        words = ", ".join(escape_mrkdwn(str(w["word"])) for w in (cluster.get("words") or [])[:5])
         size, unlabeled = cluster.get("size"), cluster.get("unlabeled")
         counted = f"{size or 0} labeled + {unlabeled} unlabeled" if unlabeled else size
         title = f"Cluster {i + 1}: *{name}*" + (f" ({counted} examples)" if counted else "")
@@ -139,21 +139,21 @@ def sample_groups(evidence: Mapping[str, Any]) -> Iterator[tuple[str, list[str]]
     samples = evidence.get("examples")
     if isinstance(samples, Mapping):  # merge: each label's examples that look like the other
         for label, rows in samples.items():
-            yield f"*{escape(str(label))}* examples the model confuses", _texts(rows)
+            yield f"*{escape_mrkdwn(str(label))}* examples the model confuses", _texts(rows)
     elif samples:
         yield "Examples", _texts(samples)
 
 
 def _quote(text: str) -> str:
     one_line = " ".join(text.split())
-    return ">" + truncate(escape(one_line), SAMPLE_TEXT_MAX)
+    return ">" + truncate(escape_mrkdwn(one_line), SAMPLE_TEXT_MAX)
 
 
 def plain_reason(card: ProposalCard) -> str:
     """Why the change is proposed, in words an expert uses (mrkdwn, escaped); the statistics
     follow in the details."""
     ev = card.evidence
-    labels = [f"*{escape(lb)}*" for lb in card.labels]
+    labels = [f"*{escape_mrkdwn(lb)}*" for lb in card.labels]
     if card.kind == "merge" and len(labels) == 2:
         joint = ev.get("confident_joint") or {}
         looks = sum(int(v) for v in joint.values()) if isinstance(joint, Mapping) else 0
@@ -168,7 +168,7 @@ def plain_reason(card: ProposalCard) -> str:
         parts = []
         for c in ev["clusters"][:2]:
             n = int(c.get("size") or 0) + int(c.get("unlabeled") or 0)
-            parts.append(f"*{escape(str(c.get('suggested_name')))}* ({n:,} examples)")
+            parts.append(f"*{escape_mrkdwn(str(c.get('suggested_name')))}* ({n:,} examples)")
         return (
             f"{labels[0]} may hold two different things, {_and(parts)}: its examples form two "
             "groups further apart than a label's usually are. If your team tells them apart, "
@@ -184,26 +184,26 @@ def plain_reason(card: ProposalCard) -> str:
     if card.kind == "rare":
         count, nearest = ev.get("count"), ev.get("nearest_label")
         advice = (
-            f"merge it into *{escape(str(nearest))}*, or label more of it"
+            f"merge it into *{escape_mrkdwn(str(nearest))}*, or label more of it"
             if ev.get("suggestion") == "merge" and nearest
             else "label more of it (the queue already looks for them)"
         )
         if not count:
             return f"{labels[0]} has no examples yet: {advice}."
         return f"{labels[0]} has only {count} examples, too few for the model to learn: {advice}."
-    return escape(card.message)
+    return escape_mrkdwn(card.message)
 
 
 def _summary_blocks(card: ProposalCard, groups_max: int = GROUPS_SHOWN) -> list[Block]:
     icon = KIND_ICONS.get(card.kind, ":bulb:")
-    labels = ", ".join(f"*{escape(lb)}*" for lb in card.labels)
+    labels = ", ".join(f"*{escape_mrkdwn(lb)}*" for lb in card.labels)
     head = (
-        f"{icon} *Taxonomy proposal #{card.id}* in *{escape(card.project)}*: {escape(card.kind)} "
-        f"{labels}\n{plain_reason(card)}"
+        f"{icon} *Taxonomy proposal #{card.id}* in *{escape_mrkdwn(card.project)}*: "
+        f"{escape_mrkdwn(card.kind)} {labels}\n{plain_reason(card)}"
     )
     blocks = [section(head, block_id=f"{ids.PROPOSAL_BLOCK}:{card.id}")]
     numbers = evidence_numbers(card.evidence)
-    details = f"Details (score {card.score:.2f}): {escape(card.message)}"
+    details = f"Details (score {card.score:.2f}): {escape_mrkdwn(card.message)}"
     blocks.append(context(details, *(["Evidence: " + " · ".join(numbers)] if numbers else [])))
     groups = list(sample_groups(card.evidence))[:GROUPS_SHOWN]
     for title, texts in groups[:groups_max]:
@@ -258,12 +258,12 @@ def proposal_message(card: ProposalCard) -> Block:
     blocks = _within_budget(
         lambda groups_max: [
             *_summary_blocks(card, groups_max),
-            context(escape(approval_effect(card))),
+            context(escape_mrkdwn(approval_effect(card))),
             actions(buttons, block_id=f"{ids.PROPOSAL_ACTIONS_BLOCK}:{card.id}"),
             context(footer),
         ]
     )
-    fallback = f"Taxonomy proposal for {escape(card.project)}: {escape(card.message)}"
+    fallback = f"Taxonomy proposal for {escape_mrkdwn(card.project)}: {escape_mrkdwn(card.message)}"
     return message(fallback, blocks)
 
 
@@ -279,14 +279,14 @@ def decided_message(
     """The proposal message once decided: the buttons give way to who decided what; an applied
     change keeps an Undo button (``undoable``) until someone undoes it (``undone``: who, what)."""
     verdict = (
-        f":white_check_mark: Approved by {who(user)}: {escape(summary)}"
+        f":white_check_mark: Approved by {who(user)}: {escape_mrkdwn(summary)}"
         if approved
         else f":no_entry_sign: Rejected by {who(user)}"
     )
     after = [section(verdict, block_id=f"{ids.PROPOSAL_RESULT_BLOCK}")]
     if undone is not None:
         undoer, what = undone
-        verdict = f":leftwards_arrow_with_hook: Undone by {who(undoer)}: {escape(what)}"
+        verdict = f":leftwards_arrow_with_hook: Undone by {who(undoer)}: {escape_mrkdwn(what)}"
         after.append(section(verdict))
     elif undoable:
         undo = button(
@@ -314,8 +314,8 @@ def superseded_message(card: ProposalCard, *, moot: str = "") -> Block:
     plain words, e.g. "age_limit is no longer a label")."""
     if moot:
         note = (
-            f":zzz: Superseded: {escape(moot)} (a taxonomy change since), so there is nothing "
-            "to decide. It is proposed again if the evidence calls for it."
+            f":zzz: Superseded: {escape_mrkdwn(moot)} (a taxonomy change since), so there is "
+            "nothing to decide. It is proposed again if the evidence calls for it."
         )
     else:
         note = (
@@ -323,7 +323,7 @@ def superseded_message(card: ProposalCard, *, moot: str = "") -> Block:
             "decide. It is proposed again if the evidence returns."
         )
     blocks = _within_budget(lambda groups_max: [*_summary_blocks(card, groups_max), context(note)])
-    return message(f"Superseded taxonomy proposal for {escape(card.project)}", blocks)
+    return message(f"Superseded taxonomy proposal for {escape_mrkdwn(card.project)}", blocks)
 
 
 def proposals_list(
@@ -343,17 +343,17 @@ def proposals_list(
         else ""
     )
     if not cards:
-        text = f"*{escape(project)}* has no open taxonomy proposals."
+        text = f"*{escape_mrkdwn(project)}* has no open taxonomy proposals."
         return message(text, [section(text)] + ([context(found_once)] if found_once else []))
     lines = [
-        f"`#{c.id}` {escape(c.kind)} {', '.join(escape(lb) for lb in c.labels)} "
+        f"`#{c.id}` {escape_mrkdwn(c.kind)} {', '.join(escape_mrkdwn(lb) for lb in c.labels)} "
         f"· score {c.score:.2f} · {truncate(plain_reason(c), LISTED_REASON_MAX)}"
         for c in cards[:LISTED_MAX]
     ]
     # long label names make long lines: fewer of them fit Slack's text budget for one message
     # (the count of the rest has its own block: it takes none of this room)
     lines = lines[: max(1, fitting_prefix(lines, LISTED_TEXT_MAX))]
-    blocks = [section(f"*Open taxonomy proposals of {escape(project)}*")]
+    blocks = [section(f"*Open taxonomy proposals of {escape_mrkdwn(project)}*")]
     # 20 lines overflow one section's 3,000 characters: one section per chunk, none cut
     blocks += [section(chunk) for chunk in split_chunks("\n".join(lines), SECTION_TEXT_MAX)]
     if len(cards) > len(lines):
@@ -370,7 +370,7 @@ def proposals_list(
             f"with `labelbot project set {escape(project)} --channel C…`."
         )
     blocks.append(context(where))
-    return message(f"Open taxonomy proposals of {escape(project)}", blocks)
+    return message(f"Open taxonomy proposals of {escape_mrkdwn(project)}", blocks)
 
 
 def proposal_modal(card: ProposalCard) -> Block:
@@ -389,8 +389,9 @@ def proposal_modal(card: ProposalCard) -> Block:
         card.kind, ("Name of the merged label", "One of the merged labels, or a new name.")
     )
     head = (
-        f"{KIND_ICONS.get(card.kind, ':bulb:')} *{escape(card.kind)}* "
-        f"{', '.join(f'*{escape(lb)}*' for lb in card.labels)}\n{escape(card.message)}"
+        f"{KIND_ICONS.get(card.kind, ':bulb:')} *{escape_mrkdwn(card.kind)}* "
+        f"{', '.join(f'*{escape_mrkdwn(lb)}*' for lb in card.labels)}\n"
+        f"{escape_mrkdwn(card.message)}"
     )
     given = ", ".join(card.names)
     names: Block = {
@@ -416,7 +417,7 @@ def proposal_modal(card: ProposalCard) -> Block:
         "close": plain("Cancel", MODAL_TITLE_MAX),
         "blocks": [
             section(head),
-            context(escape(approval_effect(card))),
+            context(escape_mrkdwn(approval_effect(card))),
             {
                 "type": "input",
                 "block_id": ids.PROPOSAL_NAMES_BLOCK,

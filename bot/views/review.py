@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import ids
-from bot.slack_text import escape, shorten_apart, truncate, who
+from bot.slack_text import escape_mrkdwn, shorten_apart, truncate, who
 from bot.views.labeling import example_section
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.text import (
@@ -63,7 +63,7 @@ def parse_review_value(value: str) -> tuple[int, int, LabelRef]:
 
 def review_message(card: ReviewCard) -> Block:
     """The DM asking a second expert whether a label stands."""
-    given = f"*{escape(card.given)}*"
+    given = f"*{escape_mrkdwn(card.given)}*"
     # "import" is no person: the label came with the file (as the labeling DM says it)
     said = (
         f"Imported as {given}"
@@ -71,7 +71,7 @@ def review_message(card: ReviewCard) -> Block:
         else f"{who(card.given_by)} labeled this {given}"
     )
     question = (
-        f"{said}; the model thinks *{escape(card.suggested)}* ({card.confidence:.0%}). "
+        f"{said}; the model thinks *{escape_mrkdwn(card.suggested)}* ({card.confidence:.0%}). "
         "Which is right?"
     )
     value = str(card.example_id)
@@ -113,14 +113,15 @@ def review_message(card: ReviewCard) -> Block:
                 },
             )
             blocks.append(actions([select], block_id=f"{ids.REVIEW_BLOCK}:{card.review_id}:other"))
-        about = f"*{escape(card.project)}* · a second look at a label the model doubts"
+        about = f"*{escape_mrkdwn(card.project)}* · a second look at a label the model doubts"
         if shown < len(others):
             about += f" · {menu_note(shown, len(others), 'other labels')}"
         return [*blocks, context(about)]
 
     # a taxonomy of many long names outgrows Slack's text budget for one message
     blocks = fit_menu(build, list(others)).blocks
-    fallback = f"Review a label from {escape(card.project)}: {truncate(escape(card.text), 200)}"
+    preview = escape_mrkdwn(truncate(card.text, 200))  # 200 characters as typed
+    fallback = f"Review a label from {escape_mrkdwn(card.project)}: {preview}"
     return message(fallback, blocks)
 
 
@@ -136,12 +137,12 @@ def reviewed_message(
     """The review DM once answered: "Kept *X*" or "Changed to *Y*", by whom, and what that did
     to the example's label (``agreed``: its agreed label now, when known)."""
     verb = "Kept" if status == "kept" else "Changed to"
-    result = f"{verb} *{escape(label)}* by <@{user_id}>"
+    result = f"{verb} *{escape_mrkdwn(label)}* by <@{user_id}>"
     effect = verdict_effect(status=status, label=label, agreed=agreed)
     if effect:
         result += f" · {effect}"
     blocks = [example_section(example_id, text), context(result)]
-    return message(f"{verb} {escape(label)} by <@{user_id}>", blocks)
+    return message(f"{verb} {escape_mrkdwn(label)} by <@{user_id}>", blocks)
 
 
 def verdict_effect(*, status: str, label: str, agreed: str | None) -> str:
@@ -153,14 +154,14 @@ def verdict_effect(*, status: str, label: str, agreed: str | None) -> str:
     if status == "kept":
         return "the label stands (a keep adds no vote)"
     if agreed == label:
-        return f"*{escape(label)}* is the example's label now; the next model trains on it"
+        return f"*{escape_mrkdwn(label)}* is the example's label now; the next model trains on it"
     return (
-        f"your vote is added, but *{escape(agreed)}* keeps the majority: "
+        f"your vote is added, but *{escape_mrkdwn(agreed)}* keeps the majority: "
         "a disagreement for the team to settle"
     )
 
 
 def withdrawn_message(*, example_id: int, text: str, reason: str) -> Block:
     """The review DM answered after the review was withdrawn: why it asks nothing now."""
-    note = f"This review was withdrawn: {escape(reason)}. Nothing was changed."
+    note = f"This review was withdrawn: {escape_mrkdwn(reason)}. Nothing was changed."
     return message(note, [example_section(example_id, text), context(note)])

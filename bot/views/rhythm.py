@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot import ids
-from bot.slack_text import escape
+from bot.slack_text import escape_mrkdwn
 from bot.views.labeling import _slack_date
 from bot.views.text import Block, actions, button, context, message, section
 
@@ -17,7 +17,7 @@ def batch_summary(*, project: str, done: int, compared: int, agreed: int, size: 
         fallback = f"{done} done — {agreed} agreed with the model"
     else:
         fallback = f"{done} done — the model has no view yet"
-    text = f"*{fallback}* in *{escape(project)}*. Thanks!"
+    text = f"*{fallback}* in *{escape_mrkdwn(project)}*. Thanks!"
     row = [
         button(f"{size} more", action_id=ids.BATCH_MORE, value=project, style="primary"),
         button("Done for now", action_id=ids.BATCH_DONE, value=project),
@@ -28,9 +28,9 @@ def batch_summary(*, project: str, done: int, compared: int, agreed: int, size: 
 def batch_closed(*, project: str, more: bool) -> Block:
     """The summary once answered: its buttons go."""
     text = (
-        f"Another batch of *{escape(project)}* is on its way."
+        f"Another batch of *{escape_mrkdwn(project)}* is on its way."
         if more
-        else f"Done for now with *{escape(project)}*. `/label` whenever you have a minute."
+        else f"Done for now with *{escape_mrkdwn(project)}*. `/label` whenever you have a minute."
     )
     return message(text, [section(text)])
 
@@ -50,7 +50,7 @@ def snoozed_message(*, user: str, until: datetime) -> Block:
 
 def nudge_message(*, project: str, waiting: int) -> Block:
     """The opt-in daily nudge: sent only when there is work."""
-    text = f"{waiting} examples in *{escape(project)}* are waiting for you."
+    text = f"{waiting} examples in *{escape_mrkdwn(project)}* are waiting for you."
     row = [button("Label 5 now", action_id=ids.HOME_START_BATCH, value=project, style="primary")]
     return message(
         text,

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 
 from bot import ids
-from bot.slack_text import escape, shorten_apart, split_chunks, truncate
+from bot.slack_text import escape_mrkdwn, shorten_apart, split_chunks, truncate
 from bot.views.models import LabelChoice
 from bot.views.text import (
     MODAL_TITLE_MAX,
@@ -61,11 +61,11 @@ def taxonomy_undo(private_metadata: str) -> int | None:
 
 def _label_line(label: LabelChoice) -> str:
     about = (
-        f" — {escape(truncate(label.description, DESCRIPTION_SHOWN_MAX))}"
+        f" — {escape_mrkdwn(truncate(label.description, DESCRIPTION_SHOWN_MAX))}"
         if label.description
         else ""
     )
-    return f"• *{escape(label.name)}*{about}"
+    return f"• *{escape_mrkdwn(label.name)}*{about}"
 
 
 def _option(label: LabelChoice, text: str) -> Block:
@@ -113,7 +113,7 @@ def taxonomy_modal(
     "Undo the last change" would revert (None: nothing to undo), ``undo`` that change's id."""
     listing = "\n".join(_label_line(lb) for lb in labels) or "_no labels yet_"
     chunks = split_chunks(listing, SECTION_TEXT_MAX)
-    blocks: list[Block] = [section(f"*Labels of {escape(project)}* ({len(labels)})")]
+    blocks: list[Block] = [section(f"*Labels of {escape_mrkdwn(project)}* ({len(labels)})")]
     blocks += [section(chunk) for chunk in chunks[:LABEL_LIST_BLOCKS_MAX]]
     if len(chunks) > LABEL_LIST_BLOCKS_MAX:
         blocks.append(context("The list is cut here: `labelbot labels list` shows every label."))
