@@ -490,12 +490,14 @@ def import_(
     Duplicates (same text) are skipped and counted; a repeated text keeps its first label. A
     malformed file, an unknown label, or one text given two different labels fails with the
     line number and imports nothing. A label for a text already stored is added as a new vote
-    (the latest vote wins a tie), and the report says how many texts moved to another label.
+    (the latest vote wins a tie), unless it is the agreed label already, an import gave it, the
+    experts disagree there or an adjudication decides it: the report says how many were left
+    out, and how many texts moved to another label.
     A label since merged is kept and counts as the label it was merged into. New texts are
     embedded once and cached.
 
     A `labelbot export` file imports as such: its id, text and metadata ("meta") are kept and
-    its label becomes one vote; who gave which vote, comments, the model's prediction and the
+    its label becomes one vote where it adds one; who gave which vote, comments, the model's prediction and the
     other derived fields are left out.
 
     Column names are matched exactly: when the file has no 'label' column but has one in
