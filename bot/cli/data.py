@@ -497,8 +497,8 @@ def import_(
     embedded once and cached.
 
     A `labelbot export` file imports as such: its id, text and metadata ("meta") are kept and
-    its label becomes one vote where it adds one; who gave which vote, comments, the model's prediction and the
-    other derived fields are left out.
+    its label becomes one vote where it adds one; who gave which vote, comments, the model's
+    prediction and the other derived fields are left out.
 
     Column names are matched exactly: when the file has no 'label' column but has one in
     another case ('Label'), the summary says so and names the --label-column to give. Ids need
