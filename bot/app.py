@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,7 @@ from bot.slack_errors import (
     is_auth_error,
     scope_advice,
 )
-from bot.slack_text import Mrkdwn, escape, truncate
+from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, truncate
 from bot.views.text import FALLBACK_TEXT_MAX
 from storage.errors import DatabaseUnavailable, LabelbotError, StaleActionError
 
@@ -343,12 +344,28 @@ def handle_error(
         log.warning("could not tell %s about the error: %s", context.user_id, exc)
 
 
+# The code spans labelbot writes into its plain-text errors: a command to copy ("`labelbot
+# train NAME`", "`/label pin NAME 3`", "`--into A1,A2`", "`pip install …`") and, in
+# parentheses, Slack's error code ("(`missing_scope`)"). Slack formats nothing in code, so they
+# keep escape() and are copied as written. The rest, names and words quoted as typed among it,
+# is escape_mrkdwn'd: a name's own `, *, _ and ~ open nothing (unless it quotes a command).
+_CODE_SPAN_RE = re.compile(
+    r"(?<![^\s(])`(?:labelbot |/|--|pip |merge )[^`\n]*`|(?<=\()`[a-z]+(?:_[a-z]+)*`(?=\))"
+)
+
+
 def _mrkdwn(error: LabelbotError) -> str:
-    """The error's message for a Slack text: escaped, as it may quote a label's name or other
-    user text (engine errors are plain text), unless labelbot wrote it as Mrkdwn."""
+    """The error's message for a Slack text, unless labelbot wrote it as Mrkdwn (its user data
+    escaped already: shown as written, never escaped twice). Engine errors are plain text that
+    quotes names as typed ("unknown label 'a*b*c'"): each shows as typed (escape_mrkdwn), and
+    the commands in `code` stay as written (escape)."""
     if len(error.args) == 1 and isinstance(error.args[0], Mrkdwn):
         return error.args[0]
-    return escape(str(error))
+    text, shown, start = str(error), [], 0
+    for span in _CODE_SPAN_RE.finditer(text):
+        shown += [escape_mrkdwn(text[start : span.start()]), escape(span.group())]
+        start = span.end()
+    return "".join([*shown, escape_mrkdwn(text[start:])])
 
 
 def _cut_list(text: str, limit: int) -> str:

@@ -20,7 +20,7 @@ from bot.delivery import CONNECTION_ERRORS
 from bot.digests import refused
 from bot.services import Services
 from bot.slack_errors import error_code, is_auth_error
-from bot.slack_text import Mrkdwn, escape, who
+from bot.slack_text import Mrkdwn, escape_mrkdwn, who
 from bot.threads import open_once
 from bot.views.disputes import (
     DisputeCard,
@@ -274,7 +274,8 @@ def settle(
             return None  # their own click again (a retry): settled already
         raise StaleActionError(  # mrkdwn (bot.app.handle_error): a mention, names escaped
             Mrkdwn(
-                f"this was already settled as *{escape(settled.label)}* by {who(settled.annotator)}"
+                f"this was already settled as *{escape_mrkdwn(settled.label)}* by "
+                f"{who(settled.annotator)}"
             )
         )
     try:

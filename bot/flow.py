@@ -23,7 +23,7 @@ from bot import disputes, flag_threads, ids, threads, views
 from bot.delivery import CONNECTION_ERRORS, refusal, single_try, transient_error
 from bot.services import Services
 from bot.slack_errors import CONTENT_ERRORS, error_code, is_auth_error
-from bot.slack_text import Mrkdwn, escape, names_list, who
+from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, names_list, who
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block
@@ -499,14 +499,14 @@ def answered(services: Services, *, user: str, project: str, agreed: bool | None
 
 
 def queue_empty(project: str) -> str:
-    return f"Nothing left to label in *{escape(project)}* right now. Thank you!"
+    return f"Nothing left to label in *{escape_mrkdwn(project)}* right now. Thank you!"
 
 
 def no_examples(project: str) -> str:
     """A project no examples were imported into: who adds them, and how (App Home says so
     too). `/label`, `/label 5` and "Label 5 now" answer it, not :func:`queue_empty`."""
     return (
-        f"no examples to label in *{escape(project)}* yet: an admin imports them with "
+        f"no examples to label in *{escape_mrkdwn(project)}* yet: an admin imports them with "
         f"`labelbot import {escape(project)} FILE`, then `/label {escape(project)}` sends you "
         "the first"
     )
@@ -515,7 +515,7 @@ def no_examples(project: str) -> str:
 def sent_to_dm(project: str) -> str:
     """`/label` typed in a channel: where the example went (nothing else shows there)."""
     return (
-        f"Your next example of *{escape(project)}* is in your direct messages with labelbot "
+        f"Your next example of *{escape_mrkdwn(project)}* is in your direct messages with labelbot "
         "(under Apps in the sidebar)."
     )
 
@@ -571,7 +571,7 @@ def apply_label(
             if isinstance(exc, LabeledByOther):  # the labeler as a mention, not a raw id
                 raise StaleActionError(
                     Mrkdwn(
-                        f"this example was already labeled *{escape(exc.label)}* by "
+                        f"this example was already labeled *{escape_mrkdwn(exc.label)}* by "
                         f"{who(exc.annotator)}"
                     )  # fmt: skip
                 ) from exc
@@ -622,7 +622,7 @@ def _answer_again(
     undo window lasts), the example the expert holds is delivered if it was not (never a new
     one: a batch may have ended on this answer), and a different label clicked now is refused
     in an ephemeral saying which label stands and how to change it."""
-    label = escape(stored.label)
+    label = escape_mrkdwn(stored.label)
     if stored.retracted:
         note = f"<@{user}> undid the label *{label}* given on this message."
         _answered(services, views.info_message(note), channel=channel, ts=ts)
@@ -723,7 +723,7 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
     project = messaging.example_ref(services.ws, example_id=example_id).project
     services.batches.give_back(user, project)  # the relabel counts in the batch instead
     disputes.refresh_thread(services, project=project, example_id=example_id)
-    label = escape(stored.label)
+    label = escape_mrkdwn(stored.label)
     if undone.assignment_id is None:
         # out with another expert for a second opinion: two live copies would race, and the
         # later click be refused; the queue sends it back if it still wants this expert's label
@@ -767,8 +767,9 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
     if not ref.channel:
         raise ConfigurationError(
             Mrkdwn(
-                f"project *{escape(ref.project)}* has no channel for discussions yet: ask an "
-                f"admin to set one (`labelbot project set {escape(ref.project)} --channel C0123`)"
+                f"project *{escape_mrkdwn(ref.project)}* has no channel for discussions yet: "
+                f"ask an admin to set one (`labelbot project set {escape(ref.project)} --channel "
+                "C0123`)"
             )
         )
     thread = _team_thread(services, user=user, ref=ref, channel=ref.channel)
@@ -872,7 +873,8 @@ def flag(
     )
     if origin is not None:
         note = (
-            f"Flagged by <@{user}>: _{escape(reason)}_. It left the queue until someone reviews it."
+            f"Flagged by <@{user}>: _{escape_mrkdwn(reason)}_. It left the queue until someone "
+            "reviews it."
         )
         _answered(services, views.info_message(note), channel=origin[0], ts=origin[1])
     _continue(services, user=user, project=ref.project)

@@ -21,7 +21,7 @@ from bot.digests import refused
 from bot.proposal_cards import proposal_card
 from bot.services import Services
 from bot.slack_errors import CHANNEL_ERRORS, CONTENT_ERRORS, MESSAGE_GONE, error_code
-from bot.slack_text import Mrkdwn, escape, who
+from bot.slack_text import Mrkdwn, escape_mrkdwn, who
 from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
@@ -535,7 +535,10 @@ def confirm_edit(
 ) -> None:
     """After the modal closed: re-score, and tell the admin (DM) and the channel what changed."""
     after_change(services, project=project, change=change)
-    text = f"<@{user}> changed the labels of *{escape(project)}*: {escape(change.summary)}."
+    text = (
+        f"<@{user}> changed the labels of *{escape_mrkdwn(project)}*: "
+        f"{escape_mrkdwn(change.summary)}."
+    )
     if change.requeued:
         text += f" {change.requeued} example(s) are back in the queue to be labeled again."
     if change.kind == "add":

@@ -16,7 +16,7 @@ from bot import views as blocks
 from bot.digests import refusal_cause
 from bot.listeners.registrar import Registrar
 from bot.services import Services
-from bot.slack_text import escape, plain_from_slack, unescape
+from bot.slack_text import escape_mrkdwn, plain_from_slack, unescape
 from bot.views import admin as admin_views
 from bot.views import guidelines as guideline_views
 from engine import projects, training
@@ -195,9 +195,9 @@ def _admin_command(
             posted.refused or "not_in_channel", project=project, channel=posted.channel
         )
         text = (
-            f"Digest of *{escape(project)}* posted in <#{posted.channel}>."
+            f"Digest of *{escape_mrkdwn(project)}* posted in <#{posted.channel}>."
             if not posted.notified_admins
-            else f"Not posted: {escape(cause)} (admins were told)."
+            else f"Not posted: {escape_mrkdwn(cause)} (admins were told)."
         )
         respond(**blocks.info_message(text), response_type="ephemeral")
     else:
