@@ -2,7 +2,7 @@
 
 ``train_model`` returns a :class:`Model` whose ``predict_proba`` works for any embeddings.
 
-* ``"linear"``: a class-weighted multinomial logistic regression (a torch linear head fit
+* ``"linear"``: a class-weighted multinomial logistic regression (a linear head fit
   full-batch with L-BFGS), then temperature scaling (Guo et al. 2017) fit on out-of-fold logits.
 * ``"blend"``: 50/50 average of the linear head and label spreading (Zhou et al. 2004, "Learning
   with local and global consistency") over the k-nearest-neighbour graph of the project's pool.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from scipy.special import log_softmax
 from threadpoolctl import threadpool_limits
 
@@ -602,18 +602,16 @@ def _check_inputs(
 
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    """One BLAS/torch thread for the head: on 2 cores a 10k x 384 x 77 step took 14 ms on one
-    thread vs 36-55 ms on two (small sklearn fits were likewise 2-8x slower on two)."""
-    import torch
+    """One BLAS thread for the head: on 2 cores a 10k x 384 x 77 step took 14 ms on one thread
+    vs 36-55 ms on two (small sklearn fits were likewise 2-8x slower on two); bench/linear_head.py
+    measures it again for the numpy head."""
+    with threadpool_limits(limits=1):
+        yield
 
-    n = 1
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(before)
+
+# L-BFGS-B's stored corrections, as torch.optim.LBFGS's history_size=20 that the head used
+# before (bench/linear_head.py): fewer cost less per step but walk another path to the optimum.
+LBFGS_HISTORY = 20
 
 
 def fit_linear(
@@ -630,9 +628,11 @@ def fit_linear(
     Only classes with examples are fit; the others get zero weights and ``ABSENT_LOGIT`` bias.
     Deterministic: zero (or ``init``) start, full batch, no sampling. Warm-starting from the
     previous round's weights converges in a fraction of the steps.
-    """
-    import torch
 
+    numpy and scipy's L-BFGS-B with the gradient written out: torch (~290 MB and seconds to
+    import) was needed for nothing else in a retrain (bench/linear_head.py compares the two).
+    """
+    X = np.asarray(X, dtype=np.float32)
     n, d = X.shape
     present = np.flatnonzero(np.bincount(y, minlength=n_classes))
     weight = np.zeros((d, n_classes), dtype=np.float32)
@@ -640,42 +640,63 @@ def fit_linear(
     bias[present] = 0.0
     if len(present) < 2:
         return weight, bias
+    k = len(present)
     remap = np.full(n_classes, -1, dtype=np.int64)
-    remap[present] = np.arange(len(present))
+    remap[present] = np.arange(k)
     yc = remap[y]
-    counts = np.bincount(yc)
-    sample_w = (n / (len(present) * counts))[yc].astype(np.float32)
-    lam = 1.0 / (L2_C * n)
+    sample_w = 1.0 / (k * np.bincount(yc)[yc])  # sklearn's "balanced" n / (k * count), over n
+    theta = np.zeros(d * k + k)
+    if init is not None:
+        theta[: d * k] = np.asarray(init[0], dtype=np.float64)[:, present].ravel()
+        theta[d * k :] = np.clip(np.asarray(init[1], dtype=np.float64)[present], -10.0, None)
     with _one_thread():
-        Xt, yt, wt = torch.from_numpy(X), torch.from_numpy(yc), torch.from_numpy(sample_w)
-        W = torch.zeros(d, len(present))
-        b = torch.zeros(len(present))
-        if init is not None:
-            W[:] = torch.from_numpy(init[0][:, present])
-            b[:] = torch.from_numpy(np.clip(init[1][present], -10.0, None))
-        W.requires_grad_(True)
-        b.requires_grad_(True)
-        opt = torch.optim.LBFGS(
-            [W, b],
-            lr=1,
-            max_iter=max_iter,
-            tolerance_grad=1e-5,
-            tolerance_change=1e-9,
-            history_size=20,
-            line_search_fn="strong_wolfe",
+        # Stopping as torch's LBFGS did: max|gradient| <= 1e-5, a loss change below 1e-9 (the
+        # loss is ~0.05-4, so scipy's relative ftol is about absolute), 1.25 evaluations a step.
+        res = minimize(
+            _softmax_objective,
+            theta,
+            args=(X, yc, sample_w, 1.0 / (L2_C * n)),
+            method="L-BFGS-B",
+            jac=True,
+            options={
+                "maxiter": max_iter,
+                "maxfun": max_iter * 5 // 4,
+                "maxcor": LBFGS_HISTORY,
+                "gtol": 1e-5,
+                "ftol": 1e-9,
+            },
         )
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            ce = torch.nn.functional.cross_entropy(Xt @ W + b, yt, reduction="none")
-            loss: torch.Tensor = (wt * ce).sum() / n + 0.5 * lam * (W * W).sum()
-            loss.backward()  # type: ignore[no-untyped-call]
-            return loss
-
-        opt.step(closure)  # type: ignore[no-untyped-call]
-        weight[:, present] = W.detach().numpy()
-        bias[present] = b.detach().numpy()
+    weight[:, present] = res.x[: d * k].reshape(d, k)
+    bias[present] = res.x[d * k :]
     return weight, bias
+
+
+def _softmax_objective(
+    theta: np.ndarray, X: np.ndarray, y: np.ndarray, sample_w: np.ndarray, lam: float
+) -> tuple[float, np.ndarray]:
+    """sum_i w_i * cross-entropy_i + lam/2 * |W|^2 (the bias is not penalised) and its gradient
+    with respect to ``theta`` (W (d, k) then b (k,), raveled): w_i * (softmax - onehot) for the
+    logits, plus lam * W. The products run in float32 as torch's did, the sums in float64."""
+    n, d = X.shape
+    k = len(theta) // (d + 1)
+    flat_w = theta[: d * k]
+    rows = np.arange(n)
+    Z = X @ flat_w.reshape(d, k).astype(np.float32)
+    Z += theta[d * k :].astype(np.float32)
+    Z -= Z.max(axis=1, keepdims=True)
+    true = Z[rows, y].astype(np.float64)
+    np.exp(Z, out=Z)
+    total = Z.sum(axis=1, keepdims=True)
+    nll = np.log(total[:, 0], dtype=np.float64) - true
+    loss = float(sample_w @ nll) + 0.5 * lam * float(flat_w @ flat_w)
+    Z /= total  # the softmax, then the gradient with respect to the logits
+    Z[rows, y] -= 1.0
+    Z *= sample_w.astype(np.float32)[:, None]
+    grad = np.empty_like(theta)
+    grad[: d * k] = (X.T @ Z).ravel()
+    grad[: d * k] += lam * flat_w
+    grad[d * k :] = Z.sum(axis=0, dtype=np.float64)
+    return loss, grad
 
 
 def linear_logits(X: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
