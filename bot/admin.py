@@ -10,17 +10,18 @@ error handler.
 from __future__ import annotations
 
 import shlex
+from datetime import datetime
 
 from slack_bolt import BoltContext
 
 from bot import views
 from bot.digests import PostedDigest, post_digest
 from bot.services import Services
-from bot.slack_text import escape
+from bot.slack_text import escape_mrkdwn
 from bot.views import admin as admin_views
 from bot.views.text import Block
 from bot.workspace_admins import AdminCheckError
-from engine import digest, project_settings, projects, training
+from engine import digest, project_settings, projects, taxonomy, training
 from storage.errors import InvalidInputError
 from storage.models import ModelRun
 
@@ -54,9 +55,13 @@ def is_admin(services: Services, *, user: str, project: str, team: str | None) -
     return member.admin and team is not None and team in member.teams
 
 
-def _version_row(run: ModelRun, pinned: object) -> views.ModelVersion:
+def _version_row(run: ModelRun, pinned: object, changed: datetime | None) -> views.ModelVersion:
+    """One row of `/label models`, with what `labelbot models` says of the version: among it
+    whether it was trained before the latest taxonomy change (``changed``), which every such
+    version is marked with, the active one or not (its figures measured the labels as they
+    were then)."""
     scored = run.metrics.get("audit") or {}
-    audit = scored.get("accuracy")
+    audit, n = scored.get("accuracy"), scored.get("n")
     promotion = run.metrics.get("promotion") or {}
     held = run.status == "ready" and not run.is_active and not promotion.get("promoted", True)
     return views.ModelVersion(
@@ -70,19 +75,22 @@ def _version_row(run: ModelRun, pinned: object) -> views.ModelVersion:
         active=run.is_active,
         pinned=run.version == pinned,
         held_back=str(promotion.get("reason", "")) if held else None,
-        audit_n=None if audit is None else int(scored.get("n") or 0),
+        audit_n=None if audit is None or n is None else int(n),
+        before_taxonomy_change=run.status == "ready" and taxonomy.trained_before(run, changed),
     )
 
 
 def versions(services: Services, *, project: str) -> Block:
-    pinned = projects.get_project(services.ws, project).settings.get("pinned_version")
+    found = projects.get_project(services.ws, project)
+    pinned = found.settings.get("pinned_version")
+    changed = taxonomy.changed_at(found)  # the latest taxonomy change (None: never)
     runs = training.list_versions(services.ws, project)
-    return admin_views.versions_message(project, [_version_row(r, pinned) for r in runs])
+    return admin_views.versions_message(project, [_version_row(r, pinned, changed) for r in runs])
 
 
 def change_model(services: Services, *, verb: str, project: str, version: int | None) -> str:
     """promote / rollback / pin / unpin; returns the sentence to tell the admin."""
-    ws, name = services.ws, escape(project)
+    ws, name = services.ws, escape_mrkdwn(project)
     if verb == "unpin":
         training.unpin(ws, project)
         return f"*{name}* is unpinned: retrains that are not worse will be promoted again."

@@ -10,8 +10,16 @@ from bot import ids
 from bot.slack_text import escape, escape_mrkdwn
 from bot.views.models import ModelVersion
 from bot.views.text import Block, actions, button, context, message, plain, section
+from engine.evaluation import accuracy_figure
 
 MAX_VERSIONS_SHOWN = 15  # newest first; the CLI lists them all
+# a version whose figures measured the labels as they were, marked as `labelbot models` marks
+# it (bot.cli.data.BEFORE_CHANGE), and what that means
+BEFORE_CHANGE = "before the taxonomy change"
+BEFORE_CHANGE_NOTE = (
+    f"_{BEFORE_CHANGE}_: trained before the latest taxonomy change, so its accuracy measured "
+    "the labels as they were then (the next training measures today's)."
+)
 
 
 def promote_value(project: str, version: int) -> str:
@@ -23,24 +31,24 @@ def parse_promote_value(value: str) -> tuple[str, int]:
     return project, int(version)
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
-
-
-def _n(labels: int | None) -> str:
-    """How many audit labels a score rests on, as the CLI's `labelbot models` says it."""
-    return "" if not labels else f" (n={labels})"
+def _figure(value: float | None, *, source: str, n: int | None = None) -> str:
+    """An accuracy as `labelbot models`, `status` and `project list` write it
+    (evaluation.accuracy_figure): audit "75.0% (n=4)", CV "0.847"; "–" for none."""
+    return "–" if value is None else accuracy_figure(value, source=source, n=n)
 
 
 def _version_line(v: ModelVersion) -> str:
     marks = [m for m, on in (("*active*", v.active), ("pinned", v.pinned)) if on]
     if v.held_back:
         marks.append(f"held back: {escape_mrkdwn(v.held_back)}")
+    if v.before_taxonomy_change:
+        marks.append(BEFORE_CHANGE)
     status = "" if v.status == "ready" else f" · {escape_mrkdwn(v.status)}"
     tail = f" · {', '.join(marks)}" if marks else ""
     return (
         f"`v{v.version}` {v.trained} · {v.labels:,} labels · {escape_mrkdwn(v.kind)} · "
-        f"audit {_pct(v.audit_accuracy)}{_n(v.audit_n)} · CV {_pct(v.cv_accuracy)}{status}{tail}"
+        f"audit {_figure(v.audit_accuracy, source='audit', n=v.audit_n)} · "
+        f"CV {_figure(v.cv_accuracy, source='cv')}{status}{tail}"
     )
 
 
@@ -50,7 +58,8 @@ def versions_message(project: str, versions: Sequence[ModelVersion]) -> Block:
         text = f"*{escape_mrkdwn(project)}* has no models yet: it trains once labels arrive."
         return message(text, [section(text)])
     newest = sorted(versions, key=lambda v: -v.version)
-    lines = "\n".join(_version_line(v) for v in newest[:MAX_VERSIONS_SHOWN])
+    shown = newest[:MAX_VERSIONS_SHOWN]
+    lines = "\n".join(_version_line(v) for v in shown)
     blocks = [
         section(f"*Model versions of {escape_mrkdwn(project)}* (newest first)"),
         section(lines),
@@ -62,6 +71,7 @@ def versions_message(project: str, versions: Sequence[ModelVersion]) -> Block:
             "Admins: `/label promote|rollback|pin "
             f"{escape(project)} &lt;version&gt;` · `/label unpin {escape(project)}`. "
             "Audit accuracy is measured on randomly drawn labels; CV on the chosen ones."
+            + (f" {BEFORE_CHANGE_NOTE}" if any(v.before_taxonomy_change for v in shown) else "")
         )
     )
     return message(f"Model versions of {escape_mrkdwn(project)}", blocks)

@@ -134,3 +134,6 @@ class ModelVersion:
     pinned: bool = False
     held_back: str | None = None  # why a ready version was not promoted
     audit_n: int | None = None  # the audit labels ``audit_accuracy`` was measured on
+    # trained before the project's latest taxonomy change (engine.taxonomy.trained_before): its
+    # figures measured the labels as they were then
+    before_taxonomy_change: bool = False

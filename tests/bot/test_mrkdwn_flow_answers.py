@@ -261,6 +261,13 @@ def test_engine_errors_quote_names_as_typed_and_commands_as_written(
     bot.settle()
     said = _last_answer(bot, ADMIN)
     _shown(said, f":warning: Project '{PROJECT_TWIN}' has no model v7 (have: []).")
+    # the admin's model commands say what they did to the project, named as typed
+    bot.slack.command(ADMIN, f"unpin {PROJECT}")
+    bot.settle()
+    _shown(
+        _last_answer(bot, ADMIN),
+        f"*{PROJECT_TWIN}* is unpinned: retrains that are not worse will be promoted again.",
+    )
     # plain text with a command in it: the name in `code` as written, `<` escaped once
     bot.slack.command(ADMIN, f"pin {PROJECT}")
     bot.settle()
