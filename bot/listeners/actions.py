@@ -22,6 +22,7 @@ from bot import (
 from bot.listeners.registrar import Registrar
 from bot.listeners.shape import STALE, example_id, read
 from bot.services import Services
+from bot.slack_text import escape, escape_mrkdwn
 from bot.views import admin as admin_views
 from bot.views import info_message, parse_label_value
 from bot.views.disputes import parse_settle_value
@@ -231,8 +232,8 @@ def _not_the_notice(
     log.warning("promote click on message %s, which is not the notice of %s v%s: refused",
                 ts, project, version)  # fmt: skip
     return (
-        f"This message is not the notice of {project} v{version}, so nothing was changed: "
-        f"`/label promote {project} {version}` promotes it."
+        f"This message is not the notice of {escape_mrkdwn(project)} v{version}, so nothing was "
+        f"changed: `/label promote {escape(project)} {version}` promotes it."
     )
 
 
