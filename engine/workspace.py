@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from engine.config import Settings, get_settings
-from storage.db import SchemaChange, make_engine, upgrade
+from storage.db import NewerSchema, SchemaChange, make_engine, upgrade
 
 if TYPE_CHECKING:
     from engine.embeddings import EmbeddingCache
@@ -143,8 +143,9 @@ class Workspace:
     # (MEMO_LIMIT), also when code assigns it a new dict (``ws.memo = {...}``).
     _memo: Memo = field(default_factory=Memo, repr=False)
     # What :meth:`open` did to the schema (None: nothing), for the edges to say it: after an
-    # upgrade, older labelbot releases can no longer open the database.
-    schema_change: SchemaChange | None = None
+    # upgrade, older labelbot releases can no longer open the database; a NewerSchema is one a
+    # newer labelbot only added to, which this one runs on as it is.
+    schema_change: SchemaChange | NewerSchema | None = None
 
     @property
     def memo(self) -> Memo:
@@ -164,10 +165,12 @@ class Workspace:
         encoder: Encoder | None = None,
     ) -> Workspace:
         """Connect to the database (bringing its schema up to date, what changed kept in
-        ``schema_change``) and return a workspace."""
+        ``schema_change``) and return a workspace. A schema newer than this labelbot's is
+        refused (ConfigurationError) unless the newer labelbot marked it as one this labelbot
+        can run on (storage.db.upgrade's ``run_on_newer``)."""
         settings = settings or get_settings()
         db = make_engine(settings.database_url, schema=schema)
-        change = upgrade(db) if migrate else None
+        change = upgrade(db, run_on_newer=True) if migrate else None
         return cls(settings=settings, db=db, _encoder=encoder, schema_change=change)
 
     @property

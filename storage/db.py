@@ -3,7 +3,11 @@
 SQLite is the zero-set-up default; PostgreSQL (``postgresql+psycopg://...``) is for teams that run
 several bot replicas. Every command brings the schema up to date through Alembic on start-up
 (:func:`upgrade` returns what it changed, for the command to say it: older labelbot releases
-can no longer open the database); :func:`downgrade` takes it back for them.
+can no longer open the database); :func:`downgrade` takes it back for them. Each migration says
+from which labelbot schema revision on code can run on the schema it leaves (its
+``compatible_with``), which the database keeps beside alembic's version (:data:`COMPAT_TABLE`):
+a labelbot older than the database's schema runs on it when that names a revision it knows
+(a rolling upgrade's older replicas, restarting), and refuses it otherwise.
 
 A database too busy to answer (SQLite's write lock held past the busy timeout by a long import,
 a PostgreSQL lock or statement timeout) is a one-line ConflictError, not the driver's traceback;
@@ -21,10 +25,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from sqlalchemy import event, text
+from sqlalchemy import Column, MetaData, String, Table, delete, event, insert, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, Result, make_url
-from sqlalchemy.exc import DataError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import DataError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from storage.errors import (
@@ -473,11 +477,10 @@ def refresh_statistics(engine: Engine, tables: tuple[str, ...] = HOT_TABLES) -> 
         connection.commit()
 
 
-def alembic_config(engine: Engine) -> Any:
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+def alembic_config(engine: Engine, *, migrations: Path | None = None) -> Any:
+    """Alembic's configuration for ``engine``: the migrations in ``migrations``, labelbot's own
+    (:data:`MIGRATIONS_DIR`) unless given (a test's stand-in for a newer labelbot's)."""
+    config = _script_config(migrations)
     # "%%": the option is a ConfigParser value, where a bare "%" (a URL-encoded password, a
     # ?options=-csearch_path%3D... query) fails as "invalid interpolation syntax"
     url = engine.url.render_as_string(hide_password=False)
@@ -493,6 +496,27 @@ MIGRATION_LOCK_KEY = 0x6C61_6265_6C62  # "labelb"
 # DDL, so an unbounded wait froze every click; past this the migration gives up, rolled back.
 MIGRATION_LOCK_TIMEOUT_MS = 3_000
 
+# Beside alembic's version, the oldest labelbot schema revision whose code can run on the
+# database's schema: one row (revision, oldest_compatible), written in the transaction of each
+# upgrade and downgrade from the migrations' ``compatible_with`` (:func:`oldest_compatible`).
+# A labelbot that does not know the database's revision reads it (:func:`upgrade`'s
+# ``run_on_newer``). Created by migration 0020; like alembic_version it is the migrations'
+# bookkeeping: no model, not copied by `db copy` (the target's upgrade writes its own).
+COMPAT_TABLE = "labelbot_schema_compat"
+COMPAT_SINCE = "0020"  # the migration that creates it
+_COMPAT = Table(
+    COMPAT_TABLE,
+    MetaData(),
+    Column("revision", String(32), primary_key=True),
+    Column("oldest_compatible", String(32), nullable=False),
+)
+
+
+def bookkeeping_table(name: str | None, type_: str, _parents: Any = None) -> bool:
+    """False for the migrations' own tables, which no model describes (alembic's
+    ``include_name`` hook, for a comparison of the models with the schema)."""
+    return not (type_ == "table" and name == COMPAT_TABLE)
+
 
 @dataclass(frozen=True)
 class SchemaChange:
@@ -503,26 +527,65 @@ class SchemaChange:
     after: str
 
 
-def revisions() -> list[str]:
+@dataclass(frozen=True)
+class NewerSchema:
+    """A schema at ``revision``, newer than this code's ``newest``, that the newer labelbot
+    marked as one code from ``oldest_compatible`` on can run on (its migrations since only
+    added to it): this code runs on it and leaves it as it is."""
+
+    revision: str
+    newest: str
+    oldest_compatible: str
+
+
+def revisions(*, migrations: Path | None = None) -> list[str]:
     """Every migration's revision, oldest first (the history is linear)."""
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(_script_config())
+    return _order(ScriptDirectory.from_config(_script_config(migrations)))
+
+
+def _order(script: Any) -> list[str]:
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
-def migration_titles(engine: Engine, *, since: str) -> list[tuple[str, str]]:
+def oldest_compatible(revision: str, *, migrations: Path | None = None) -> str:
+    """The oldest revision whose code can run on the schema at ``revision``, as
+    :data:`COMPAT_TABLE` records it: the latest that the migrations up to ``revision`` declare
+    in their ``compatible_with``, so that a migration that only adds, after one that did not,
+    claims no more than that one allows. A migration that declares none, or one it cannot (a
+    revision unknown or after its own), counts as its own revision: only code that knows it
+    runs on it. Migrations before 0020 declare none."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_script_config(migrations))
+    return _oldest_compatible(script, _order(script), revision)
+
+
+def _oldest_compatible(script: Any, order: list[str], revision: str) -> str:
+    oldest = 0
+    for index, name in enumerate(order[: order.index(revision) + 1]):
+        declared = getattr(script.get_revision(name).module, "compatible_with", name)
+        if not isinstance(declared, str) or declared not in order[: index + 1]:
+            declared = name
+        oldest = max(oldest, order.index(declared))
+    return order[oldest]
+
+
+def migration_titles(
+    engine: Engine, *, since: str, migrations: Path | None = None
+) -> list[tuple[str, str]]:
     """(revision, its docstring's first paragraph, :data:`TITLE_CHARS` at most) of each
     migration after ``since`` up to the database's, newest first: what a downgrade to
     ``since`` undoes. Checked as :func:`downgrade` checks it (an unknown revision, one newer
     than the database's)."""
     from alembic.script import ScriptDirectory
 
-    script = ScriptDirectory.from_config(alembic_config(engine))
+    script = ScriptDirectory.from_config(alembic_config(engine, migrations=migrations))
     current = _checked_downgrade(current_revision(engine), since, script)
     if current is None:
         return []
-    order = revisions()
+    order = _order(script)
     undone = reversed(order[order.index(since) + 1 : order.index(current) + 1])
     titles = []
     for name in undone:
@@ -534,7 +597,13 @@ def migration_titles(engine: Engine, *, since: str) -> list[tuple[str, str]]:
 TITLE_CHARS = 100  # a migration's title: its docstring's first paragraph, cut to one line
 
 
-def upgrade(engine: Engine, revision: str = "head") -> SchemaChange | None:
+def upgrade(
+    engine: Engine,
+    revision: str = "head",
+    *,
+    run_on_newer: bool = False,
+    migrations: Path | None = None,
+) -> SchemaChange | NewerSchema | None:
     """Create or upgrade the schema to ``revision`` with Alembic (idempotent): what changed, or
     None when the schema was at ``revision`` already.
 
@@ -549,64 +618,89 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaChange | None:
       commit: Alembic's documented recipe.
     - On PostgreSQL a statement waits at most :data:`MIGRATION_LOCK_TIMEOUT_MS` for a table's
       lock, so other replicas' queries do not queue behind it for as long as a long read lasts.
+    - :data:`COMPAT_TABLE` is written in the migration's transaction.
     - A database at a revision this code does not know (migrated by a newer labelbot) is a
-      one-line ConfigurationError, as is a migration that fails (it is rolled back whole); a
-      database too busy to take the lock is a one-line ConflictError (:func:`busy_error`).
+      one-line ConfigurationError, unless ``run_on_newer`` and the newer labelbot recorded that
+      code from a revision this code knows can run on it: then it is left as it is, and the
+      NewerSchema returned says so. A migration that fails is a ConfigurationError too (it is
+      rolled back whole); a database too busy to take the lock a one-line ConflictError
+      (:func:`busy_error`).
+
+    ``migrations``: another directory of migrations than labelbot's (tests: a newer labelbot's).
     """
     from alembic.script import ScriptDirectory
 
-    config = alembic_config(engine)
+    config = alembic_config(engine, migrations=migrations)
     script = ScriptDirectory.from_config(config)
     newest = script.get_current_head()
     if newest is None:  # else "ready" on a database without a table
         raise ConfigurationError(
-            f"no schema migrations in {MIGRATIONS_DIR / 'versions'}: labelbot was installed "
+            f"no schema migrations in {Path(script.dir) / 'versions'}: labelbot was installed "
             "without its data files; reinstall it (pip install . or the wheel)"
         )
-    current = current_revision(engine)
-    _refuse_unknown_revision(current, script, newest)
+    order = _order(script)
+    reader = engine.execution_options(sqlite_begin="DEFERRED") if is_sqlite(engine) else engine
+    with connect(reader) as connection:
+        current = _revision(connection)
+        newer = _newer(connection, current, order, run_on_newer=run_on_newer)
+    if newer is not None:
+        return newer
     if current == newest and revision in ("head", newest):
         return None
 
-    def check(before: str | None) -> None:
+    def check(before: str | None, connection: Connection) -> None:
         # again, under the lock: another process may have upgraded it since the read
-        _refuse_unknown_revision(before, script, newest)
+        found = _newer(connection, before, order, run_on_newer=run_on_newer)
+        if found is not None:
+            raise _Done(found)
 
     target = newest if revision == "head" else revision
-    return _migrate(engine, config, target, check=check, direction="upgrade")
+    try:
+        return _migrate(engine, config, script, target, check=check, direction="upgrade")
+    except _Done as done:
+        return done.result
 
 
-def downgrade(engine: Engine, revision: str) -> SchemaChange | None:
+def downgrade(
+    engine: Engine, revision: str, *, migrations: Path | None = None
+) -> SchemaChange | None:
     """Bring the schema back to ``revision`` with the migrations' own downgrade steps, for an
     older labelbot to run on it: what changed, or None when it is at ``revision`` already.
-    Locked and checked as :func:`upgrade` is. An unknown revision, or one newer than the
+    Locked and checked as :func:`upgrade` is, :data:`COMPAT_TABLE` rewritten as ``revision``'s
+    migrations declare it (or dropped with 0020). An unknown revision, or one newer than the
     database's, is an InvalidInputError; a database at a revision this code does not know a
     ConfigurationError (the newer labelbot that made it downgrades it)."""
     from alembic.script import ScriptDirectory
 
-    config = alembic_config(engine)
+    config = alembic_config(engine, migrations=migrations)
     script = ScriptDirectory.from_config(config)
     if _checked_downgrade(current_revision(engine), revision, script) is None:
         return None
 
-    def check(before: str | None) -> None:
+    def check(before: str | None, _connection: Connection) -> None:
         if _checked_downgrade(before, revision, script) is None:
-            raise _Done
+            raise _Done(None)
 
     try:
-        return _migrate(engine, config, revision, check=check, direction="downgrade")
+        change = _migrate(engine, config, script, revision, check=check, direction="downgrade")
     except _Done:  # another process downgraded it meanwhile
         return None
+    assert not isinstance(change, NewerSchema)
+    return change
 
 
 class _Done(Exception):
-    """The work is done already (found under the lock)."""
+    """The work is done already, or is not this code's to do (found under the lock)."""
+
+    def __init__(self, result: NewerSchema | None) -> None:
+        super().__init__()
+        self.result = result
 
 
 def _checked_downgrade(current: str | None, revision: str, script: Any) -> str | None:
     """The database's revision when a downgrade to ``revision`` has work to do, None when it
     is there already; the errors of :func:`downgrade`."""
-    order = revisions()
+    order = _order(script)
     if revision not in order:
         raise InvalidInputError(
             f"unknown schema revision {revision!r}: this labelbot knows {order[0]} to "
@@ -616,7 +710,8 @@ def _checked_downgrade(current: str | None, revision: str, script: Any) -> str |
         raise InvalidInputError(
             "the database has no labelbot schema yet: there is nothing to downgrade"
         )
-    _refuse_unknown_revision(current, script, order[-1])
+    if current not in order:
+        raise _unknown_revision(current, order[-1])
     if order.index(revision) > order.index(current):
         raise InvalidInputError(
             f"the database schema is at revision {current}, older than {revision}: a downgrade "
@@ -628,16 +723,17 @@ def _checked_downgrade(current: str | None, revision: str, script: Any) -> str |
 def _migrate(
     engine: Engine,
     config: Any,
+    script: Any,
     revision: str,
     *,
-    check: Callable[[str | None], None],
+    check: Callable[[str | None, Connection], None],
     direction: str,
 ) -> SchemaChange | None:
     """Run Alembic's ``direction`` ("upgrade", "downgrade") to ``revision`` in one transaction
-    under the migration lock (see :func:`upgrade`); ``check(before)`` first, under the lock."""
+    under the migration lock (see :func:`upgrade`), :data:`COMPAT_TABLE` written in it;
+    ``check(before, connection)`` first, under the lock."""
     from alembic import command
     from alembic.util import CommandError
-    from sqlalchemy.exc import SQLAlchemyError
 
     doing = "upgrading" if direction == "upgrade" else "downgrading"
     with connect(engine) as connection:
@@ -655,10 +751,13 @@ def _migrate(
                         f"SET LOCAL lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}"
                     )
                 before = _revision(connection)
-                check(before)
+                check(before, connection)
                 config.attributes["connection"] = connection
                 try:
                     getattr(command, direction)(config, revision)
+                    after = _revision(connection)
+                    if after is not None:
+                        _record_compat(connection, script, after)
                 except (CommandError, SQLAlchemyError) as exc:
                     raise _migration_error(exc, doing=doing, revision=revision) from exc
                 if raw is not None:
@@ -669,7 +768,6 @@ def _migrate(
                             f"to missing rows (first in table {broken[0][0]!r}); nothing was "
                             "changed"
                         )
-                after = _revision(connection)
         except OperationalError as exc:  # the lock, not taken in time
             busy = busy_error(exc)
             if busy is not None:
@@ -681,6 +779,20 @@ def _migrate(
     if after is None or after == before:
         return None
     return SchemaChange(before=before, after=after)
+
+
+def _record_compat(connection: Connection, script: Any, revision: str) -> None:
+    """Write :data:`COMPAT_TABLE`'s row for the schema at ``revision``; nothing before
+    :data:`COMPAT_SINCE`, whose downgrade drops the table."""
+    order = _order(script)
+    if COMPAT_SINCE not in order or order.index(revision) < order.index(COMPAT_SINCE):
+        return
+    connection.execute(delete(_COMPAT))
+    connection.execute(
+        insert(_COMPAT).values(
+            revision=revision, oldest_compatible=_oldest_compatible(script, order, revision)
+        )
+    )
 
 
 def _migration_error(exc: Exception, *, doing: str, revision: str) -> LabelbotError:
@@ -703,11 +815,11 @@ def _migration_error(exc: Exception, *, doing: str, revision: str) -> LabelbotEr
     )
 
 
-def _script_config() -> Any:
+def _script_config(migrations: Path | None = None) -> Any:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations or MIGRATIONS_DIR))
     return config
 
 
@@ -717,20 +829,47 @@ def _revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _refuse_unknown_revision(current: str | None, script: Any, newest: str | None) -> None:
-    if current is None:
-        return
+def _newer(
+    connection: Connection, current: str | None, order: list[str], *, run_on_newer: bool
+) -> NewerSchema | None:
+    """None when this code knows the revision ``current`` (or there is no schema yet). When it
+    does not (a newer labelbot upgraded it): a NewerSchema where ``run_on_newer`` and the
+    database's :data:`COMPAT_TABLE` says code from a revision this code knows can run on it,
+    else the ConfigurationError naming the way out."""
+    if current is None or current in order:
+        return None
+    oldest = _recorded_compat(connection, current) if run_on_newer else None
+    if oldest is None or oldest not in order:
+        raise _unknown_revision(current, order[-1])
+    return NewerSchema(revision=current, newest=order[-1], oldest_compatible=oldest)
+
+
+def _recorded_compat(connection: Connection, current: str) -> str | None:
+    """The oldest revision whose code can run on the schema, as :data:`COMPAT_TABLE` records
+    it for the revision ``current``; None without the table, without one row for ``current``
+    (a migration run by other means than labelbot's left it behind), or when it cannot be
+    read as this code knows it (a newer labelbot changed it)."""
     try:
-        known = script.get_revision(current) is not None
-    except Exception:  # alembic raises its own ResolutionError / CommandError for an unknown id
-        known = False
-    if not known:
-        raise ConfigurationError(
-            f"the database schema is at revision {current}, which this labelbot does not know "
-            f"(its newest is {newest}): it was upgraded by a newer labelbot; upgrade labelbot, "
-            f"or roll the database back with that newer labelbot (`labelbot db downgrade "
-            f"{newest}`), or point DATABASE_URL at another database"
-        )
+        if not inspect(connection).has_table(COMPAT_TABLE):
+            return None
+        rows = connection.execute(select(_COMPAT.c.revision, _COMPAT.c.oldest_compatible)).all()
+    except SQLAlchemyError as exc:
+        known = busy_error(exc) or unavailable_error(exc)
+        if known is not None:
+            raise known from exc
+        return None
+    if len(rows) != 1 or rows[0][0] != current or not isinstance(rows[0][1], str):
+        return None
+    return str(rows[0][1])
+
+
+def _unknown_revision(current: str, newest: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"the database schema is at revision {current}, which this labelbot does not know "
+        f"(its newest is {newest}): it was upgraded by a newer labelbot; upgrade labelbot, "
+        f"or roll the database back with that newer labelbot (`labelbot db downgrade "
+        f"{newest}`), or point DATABASE_URL at another database"
+    )
 
 
 def current_revision(engine: Engine) -> str | None:

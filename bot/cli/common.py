@@ -22,7 +22,7 @@ from bot.cli.logs import json_logging
 from engine.config import get_settings
 from engine.project_settings import check_lengths
 from engine.workspace import Workspace
-from storage.db import SchemaChange, busy_error, masked_url
+from storage.db import NewerSchema, SchemaChange, busy_error, masked_url
 from storage.errors import (
     DISK_ERRNOS,
     ConfigurationError,
@@ -377,10 +377,18 @@ def workspace(*, create: bool = False) -> Workspace:
     return ws
 
 
-def schema_notice(change: SchemaChange | None) -> str | None:
+def schema_notice(change: SchemaChange | NewerSchema | None) -> str | None:
     """What an automatic upgrade of an existing schema says, once (stderr; serve's log): the
-    older labelbot it was made by can no longer open it, and how to take it back. None when
-    nothing changed, or the schema was only created."""
+    older labelbot it was made by can no longer open it, and how to take it back; or that the
+    schema is newer than this labelbot's and this one runs on it, as the newer one marked it.
+    None when nothing changed, or the schema was only created."""
+    if isinstance(change, NewerSchema):
+        return (
+            f"the database schema is at revision {change.revision}, newer than this labelbot's "
+            f"{change.newest}; the labelbot that upgraded it only added to it (labelbot from "
+            f"schema {change.oldest_compatible} on can run on it), so this labelbot runs on it "
+            "as it is, without what was added; upgrade labelbot when you can"
+        )
     if change is None or change.before is None:
         return None
     return (

@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.db import bookkeeping_table
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -34,6 +35,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         # SQLite cannot ALTER most things in place: batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=bookkeeping_table,  # labelbot_schema_compat has no model
     )
     with context.begin_transaction():
         context.run_migrations()
