@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from engine.config import get_settings
-from storage.db import current_revision, make_engine
+from storage.db import COMPAT_TABLE, current_revision, make_engine, revisions
 from tests.storage.test_db_copy import dump_at
 from tests.storage.test_upgrade_safety import HEAD, KINDS, OLD, database_at
 
@@ -126,13 +126,15 @@ def test_db_downgrade_says_what_it_undoes_asks_and_takes_the_schema_back(old_env
     done = _invoke("db", "downgrade", OLD, "--yes")
     assert done.exit_code == 0, done.output
     lines = done.stdout.splitlines()
+    undone = list(reversed(revisions()[revisions().index(OLD) + 1 :]))
     assert lines[0].endswith(
-        f"from schema revision {HEAD} to {OLD} undoes 2 migrations (what they added goes, with "
-        "what it holds); stop labelbot's processes on it first:"
+        f"from schema revision {HEAD} to {OLD} undoes {len(undone)} migrations (what they added "
+        "goes, with what it holds); stop labelbot's processes on it first:"
     )
-    assert [line.split()[0] for line in lines[1:3]] == ["0019", "0018"]
+    assert [line.split()[0] for line in lines[1 : 1 + len(undone)]] == undone
     assert lines[-1] == f"downgraded {HEAD} → {OLD}"
     assert current_revision(old_env) == OLD
+    assert len(upgraded.pop(COMPAT_TABLE)) == 1  # the migrations' bookkeeping, gone below 0020
     assert {t: len(r) for t, r in dump_at(old_env).items()} == {
         t: len(r) for t, r in upgraded.items()
     }
