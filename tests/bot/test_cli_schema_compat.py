@@ -1,0 +1,120 @@
+"""A rolling upgrade, from the terminal: a labelbot older than the database's schema, restarted,
+runs on a schema the newer labelbot only added to and says so once (stderr; serve's log); it
+refuses one the newer labelbot changed (exit 6); `labelbot init` records the mark."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import Result
+from typer.testing import CliRunner
+
+from bot.cli import app
+from engine.config import get_settings
+from storage.db import current_revision, make_engine, oldest_compatible, upgrade
+from tests.storage.test_schema_compat import (
+    ADDED,
+    HEAD,
+    KINDS,
+    RENAMED,
+    fresh_database,
+    mark,
+    newer_migrations,
+    refusal,
+)
+
+NOTICE = (
+    f"the database schema is at revision {ADDED}, newer than this labelbot's {HEAD}; the "
+    f"labelbot that upgraded it only added to it (labelbot from schema {HEAD} on can run on "
+    "it), so this labelbot runs on it as it is, without what was added; upgrade labelbot when "
+    "you can"
+)
+
+
+@pytest.fixture(params=KINDS)
+def env(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    embedding_cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[sa.Engine]:
+    """DATABASE_URL: a database this labelbot made, at its newest revision."""
+    for url, schema, engine in fresh_database(request.param, tmp_path):
+        if schema is not None:  # psycopg takes the search path from the URL
+            url = f"{url}?options=-csearch_path%3D{schema}"
+        _environment(monkeypatch, url, embedding_cache_dir)
+        yield engine
+        get_settings.cache_clear()
+
+
+def _environment(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_a_restarted_older_labelbot_runs_on_a_schema_the_newer_one_only_added_to(
+    env: sa.Engine, tmp_path: Path
+) -> None:
+    upgrade(env, ADDED, migrations=newer_migrations(tmp_path / "newer"))
+    made = _invoke("project", "create", "p", "--labels", "A,B")
+    assert made.exit_code == 0, made.output
+    assert made.stderr.strip().splitlines() == [NOTICE]
+    listed = _invoke("project", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "p" in listed.stdout.split()
+    assert listed.stderr.strip().splitlines() == [NOTICE]
+    assert current_revision(env) == ADDED and mark(env) == [(ADDED, HEAD)]
+
+
+def test_a_restarted_older_labelbot_refuses_a_schema_the_newer_one_changed(
+    env: sa.Engine, tmp_path: Path
+) -> None:
+    upgrade(env, RENAMED, migrations=newer_migrations(tmp_path / "newer"))
+    for args in (["project", "list"], ["init"]):
+        result = _invoke(*args)
+        assert result.exit_code == 6, result.output
+        assert result.stderr.strip().splitlines() == [f"error: {refusal(RENAMED)}"]
+    assert current_revision(env) == RENAMED
+
+
+def test_init_records_the_mark(
+    tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _environment(monkeypatch, f"sqlite:///{tmp_path / 'new.db'}", embedding_cache_dir)
+    result = _invoke("init")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    assert mark(engine) == [(HEAD, oldest_compatible(HEAD))]
+    engine.dispose()
+
+
+def test_serve_logs_that_it_runs_on_a_newer_schema(
+    tmp_path: Path,
+    embedding_cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for url, _, engine in fresh_database("sqlite", tmp_path):
+        upgrade(engine, ADDED, migrations=newer_migrations(tmp_path / "newer"))
+        _environment(monkeypatch, url, embedding_cache_dir)
+        monkeypatch.chdir(tmp_path)  # no .env
+        monkeypatch.setenv("LABELBOT_API_TOKEN", "rest-token-rest-token-rest-token")
+        for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr("uvicorn.run", lambda api, **kw: None)
+        with caplog.at_level(logging.INFO):
+            result = _invoke("serve", "--no-scheduler")
+            assert result.exit_code == 0, result.output
+        said = [r for r in caplog.records if "newer than this labelbot" in r.getMessage()]
+        assert [(r.levelname, r.getMessage()) for r in said] == [("WARNING", NOTICE)]
+        assert current_revision(engine) == ADDED
