@@ -367,3 +367,34 @@ def test_db_copy_into_postgres_records_the_mark(tmp_path: Path) -> None:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
             admin.dispose()
+
+
+@pytest.mark.parametrize("run_on_newer", [True, False])
+def test_an_upgrade_that_finds_a_newer_schema_under_its_lock_leaves_it_as_it_is(
+    database: tuple[str, str | None, sa.Engine], newer: Path, run_on_newer: bool
+) -> None:
+    """Replicas of both releases starting at once: the older one read a revision it knows
+    and older than its own, and the newer one's upgrade went first. Under the lock it reads the
+    revision again: it runs on the schema as it is, or refuses it, and changes nothing."""
+    url, schema, engine = database
+    before = ORDER[ORDER.index(COMPAT_SINCE) - 1]
+    downgrade(engine, before)
+    taken: list[object] = []
+
+    @sa.event.listens_for(engine, "checkout")
+    def newer_goes_first(*_: object) -> None:
+        taken.append(_)
+        if len(taken) == 2:  # the first reads the revision, the second migrates: before its lock
+            other = make_engine(url, schema=schema)
+            upgrade(other, ADDED, migrations=newer)
+            other.dispose()
+
+    if run_on_newer:
+        assert upgrade(engine, run_on_newer=True) == NewerSchema(ADDED, HEAD, HEAD)
+    else:
+        with pytest.raises(ConfigurationError) as raised:
+            upgrade(engine)
+        assert str(raised.value) == refusal(ADDED)
+    sa.event.remove(engine, "checkout", newer_goes_first)
+    assert len(taken) == 2
+    assert current_revision(engine) == ADDED and mark(engine) == [(ADDED, HEAD)]
