@@ -609,9 +609,10 @@ def _one_thread() -> Iterator[None]:
         yield
 
 
-# L-BFGS-B's stored corrections, as torch.optim.LBFGS's history_size=20 that the head used
-# before (bench/linear_head.py): fewer cost less per step but walk another path to the optimum.
-LBFGS_HISTORY = 20
+# L-BFGS-B's stored corrections. torch's LBFGS kept 20; with 10 the fits reach the same
+# objective (within 1e-6 on Banking77) and L-BFGS-B's own work, a third to a half of a fit at
+# 1k labels x 77 classes, is 1.5 ms a step instead of 2.9.
+LBFGS_HISTORY = 10
 
 
 def fit_linear(
@@ -645,17 +646,19 @@ def fit_linear(
     remap[present] = np.arange(k)
     yc = remap[y]
     sample_w = 1.0 / (k * np.bincount(yc)[yc])  # sklearn's "balanced" n / (k * count), over n
-    theta = np.zeros(d * k + k)
+    # theta: the weights as (k, d), raveled, then the bias; the logits are then (k, n), whose
+    # per-row max and sums run down contiguous rows (a tenth faster than (n, k) at 1k x 77)
+    theta = np.zeros(k * d + k)
     if init is not None:
-        theta[: d * k] = np.asarray(init[0], dtype=np.float64)[:, present].ravel()
-        theta[d * k :] = np.clip(np.asarray(init[1], dtype=np.float64)[present], -10.0, None)
+        theta[: k * d] = np.asarray(init[0], dtype=np.float64)[:, present].T.ravel()
+        theta[k * d :] = np.clip(np.asarray(init[1], dtype=np.float64)[present], -10.0, None)
     with _one_thread():
         # Stopping as torch's LBFGS did: max|gradient| <= 1e-5, a loss change below 1e-9 (the
         # loss is ~0.05-4, so scipy's relative ftol is about absolute), 1.25 evaluations a step.
         res = minimize(
             _softmax_objective,
             theta,
-            args=(X, yc, sample_w, 1.0 / (L2_C * n)),
+            args=(X, np.ascontiguousarray(X.T), yc * n + np.arange(n), sample_w, 1.0 / (L2_C * n)),
             method="L-BFGS-B",
             jac=True,
             options={
@@ -666,36 +669,42 @@ def fit_linear(
                 "ftol": 1e-9,
             },
         )
-    weight[:, present] = res.x[: d * k].reshape(d, k)
-    bias[present] = res.x[d * k :]
+    weight[:, present] = res.x[: k * d].reshape(k, d).T
+    bias[present] = res.x[k * d :]
     return weight, bias
 
 
 def _softmax_objective(
-    theta: np.ndarray, X: np.ndarray, y: np.ndarray, sample_w: np.ndarray, lam: float
+    theta: np.ndarray,
+    X: np.ndarray,
+    XT: np.ndarray,
+    true_at: np.ndarray,
+    sample_w: np.ndarray,
+    lam: float,
 ) -> tuple[float, np.ndarray]:
     """sum_i w_i * cross-entropy_i + lam/2 * |W|^2 (the bias is not penalised) and its gradient
-    with respect to ``theta`` (W (d, k) then b (k,), raveled): w_i * (softmax - onehot) for the
-    logits, plus lam * W. The products run in float32 as torch's did, the sums in float64."""
+    with respect to ``theta`` (W as (k, d), then b (k,), raveled): w_i * (softmax - onehot) for
+    the logits, plus lam * W. ``XT`` is ``X.T`` contiguous; ``true_at`` the index of each row's
+    class in the raveled (k, n) logits. The products run in float32 as torch's did, the sums in
+    float64."""
     n, d = X.shape
     k = len(theta) // (d + 1)
-    flat_w = theta[: d * k]
-    rows = np.arange(n)
-    Z = X @ flat_w.reshape(d, k).astype(np.float32)
-    Z += theta[d * k :].astype(np.float32)
-    Z -= Z.max(axis=1, keepdims=True)
-    true = Z[rows, y].astype(np.float64)
+    flat_w = theta[: k * d]
+    Z = flat_w.reshape(k, d).astype(np.float32) @ XT
+    Z += theta[k * d :].astype(np.float32)[:, None]
+    Z -= Z.max(axis=0)
+    true = Z.ravel().take(true_at).astype(np.float64)
     np.exp(Z, out=Z)
-    total = Z.sum(axis=1, keepdims=True)
-    nll = np.log(total[:, 0], dtype=np.float64) - true
-    loss = float(sample_w @ nll) + 0.5 * lam * float(flat_w @ flat_w)
+    total = Z.sum(axis=0)
+    loss = float(sample_w @ (np.log(total, dtype=np.float64) - true))
+    loss += 0.5 * lam * float(flat_w @ flat_w)
     Z /= total  # the softmax, then the gradient with respect to the logits
-    Z[rows, y] -= 1.0
-    Z *= sample_w.astype(np.float32)[:, None]
+    Z.ravel()[true_at] -= 1.0
+    Z *= sample_w.astype(np.float32)
     grad = np.empty_like(theta)
-    grad[: d * k] = (X.T @ Z).ravel()
-    grad[: d * k] += lam * flat_w
-    grad[d * k :] = Z.sum(axis=0, dtype=np.float64)
+    grad[: k * d] = (Z @ X).ravel()
+    grad[: k * d] += lam * flat_w
+    grad[k * d :] = Z.sum(axis=1, dtype=np.float64)
     return loss, grad
 
 
