@@ -1,8 +1,9 @@
-"""labelbot_schema_compat: beside alembic's version, the oldest labelbot schema revision whose
-code can run on this schema, so that an older labelbot runs on a schema a newer one only added to
+"""labelbot_schema_compat: from which schema revision on labelbot can run on this schema
 
-One row (revision, oldest_compatible), written by storage.db in the transaction of every upgrade
-and downgrade from each migration's ``compatible_with``. A labelbot that does not know the
+Beside alembic's version, the oldest labelbot schema revision whose code can run on this
+schema, so that an older labelbot runs on a schema a newer one only added to. One row
+(revision, oldest_compatible), written by storage.db in the transaction of every upgrade and
+downgrade from each migration's ``compatible_with``. A labelbot that does not know the
 database's revision runs on it when the row is about that revision and names one it knows;
 otherwise it refuses, as before. Labelbot at 0019 does not read it: the first release that can
 run on a newer schema is this one.
