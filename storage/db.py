@@ -521,10 +521,13 @@ def bookkeeping_table(name: str | None, type_: str, _parents: Any = None) -> boo
 @dataclass(frozen=True)
 class SchemaChange:
     """A migration that ran: the schema's revision ``before`` (None: a database without one,
-    created now) and ``after``."""
+    created now) and ``after``; ``kept_open_from``, on an upgrade that only added to a schema
+    that already carried :data:`COMPAT_TABLE`, the oldest revision whose code still runs on it
+    (code at ``before`` among them), else None."""
 
     before: str | None
     after: str
+    kept_open_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -778,7 +781,22 @@ def _migrate(
                 raw.execute("PRAGMA foreign_keys=ON")
     if after is None or after == before:
         return None
-    return SchemaChange(before=before, after=after)
+    return SchemaChange(
+        before=before, after=after, kept_open_from=_kept_open(script, before, after)
+    )
+
+
+def _kept_open(script: Any, before: str | None, after: str) -> str | None:
+    """The oldest revision whose code runs on the schema at ``after``, when an upgrade from
+    ``before`` left code at ``before`` able to (it reads :data:`COMPAT_TABLE`: ``before`` is at
+    or past :data:`COMPAT_SINCE`); None otherwise, downgrades included."""
+    order = _order(script)
+    if before not in order or COMPAT_SINCE not in order:
+        return None
+    if order.index(before) < order.index(COMPAT_SINCE) or order.index(after) <= order.index(before):
+        return None
+    oldest = _oldest_compatible(script, order, after)
+    return oldest if order.index(oldest) <= order.index(before) else None
 
 
 def _record_compat(connection: Connection, script: Any, revision: str) -> None:

@@ -379,7 +379,9 @@ def workspace(*, create: bool = False) -> Workspace:
 
 def schema_notice(change: SchemaChange | NewerSchema | None) -> str | None:
     """What an automatic upgrade of an existing schema says, once (stderr; serve's log): the
-    older labelbot it was made by can no longer open it, and how to take it back; or that the
+    older labelbot it was made by can no longer open it (or, when the upgrade only added to a
+    schema that carried the compatibility mark, that it keeps running on it), and how to take
+    it back; or that the
     schema is newer than this labelbot's and this one runs on it, as the newer one marked it.
     None when nothing changed, or the schema was only created."""
     if isinstance(change, NewerSchema):
@@ -391,6 +393,13 @@ def schema_notice(change: SchemaChange | NewerSchema | None) -> str | None:
         )
     if change is None or change.before is None:
         return None
+    if change.kept_open_from is not None:
+        return (
+            f"upgraded the database schema {change.before} → {change.after}; it only added to "
+            f"it, so labelbot from schema {change.kept_open_from} on (releases at "
+            f"{change.before} included) keeps running on it (`labelbot db downgrade "
+            f"{change.before}` with this labelbot rolls it back)"
+        )
     return (
         f"upgraded the database schema {change.before} → {change.after}; labelbot releases "
         f"older than this one can no longer open it (`labelbot db downgrade {change.before}` "

@@ -118,3 +118,25 @@ def test_serve_logs_that_it_runs_on_a_newer_schema(
         said = [r for r in caplog.records if "newer than this labelbot" in r.getMessage()]
         assert [(r.levelname, r.getMessage()) for r in said] == [("WARNING", NOTICE)]
         assert current_revision(engine) == ADDED
+
+
+def test_the_upgrade_notice_says_whether_the_release_before_keeps_running(
+    env: sa.Engine, tmp_path: Path
+) -> None:
+    """The newer labelbot's own notice: an upgrade that only added says the release it left
+    keeps running on it; one through a change says that release can no longer open it."""
+    from bot.cli.common import schema_notice
+
+    newer = newer_migrations(tmp_path / "newer")
+    added = upgrade(env, ADDED, migrations=newer)
+    assert schema_notice(added) == (
+        f"upgraded the database schema {HEAD} → {ADDED}; it only added to it, so labelbot from "
+        f"schema {HEAD} on (releases at {HEAD} included) keeps running on it (`labelbot db "
+        f"downgrade {HEAD}` with this labelbot rolls it back)"
+    )
+    changed = upgrade(env, RENAMED, migrations=newer)
+    assert schema_notice(changed) == (
+        f"upgraded the database schema {ADDED} → {RENAMED}; labelbot releases older than this "
+        f"one can no longer open it (`labelbot db downgrade {ADDED}` with this labelbot rolls "
+        "it back)"
+    )

@@ -212,7 +212,10 @@ def test_this_labelbot_runs_on_a_schema_a_newer_one_only_added_to(
     """A replica of the older release that restarts mid-rollout: it opens the database as it
     is, neither upgraded nor downgraded, and works on it; the newer labelbot carries on."""
     _, _, engine = database
-    assert upgrade(engine, ADDED, migrations=newer) == SchemaChange(before=HEAD, after=ADDED)
+    # the newer labelbot's upgrade says the code at HEAD keeps running on it
+    assert upgrade(engine, ADDED, migrations=newer) == SchemaChange(
+        before=HEAD, after=ADDED, kept_open_from=HEAD
+    )
     assert mark(engine) == [(ADDED, HEAD)]
     opened = upgrade(engine, run_on_newer=True)
     assert opened == NewerSchema(revision=ADDED, newest=HEAD, oldest_compatible=HEAD)
@@ -259,7 +262,10 @@ def test_this_labelbot_refuses_a_schema_a_newer_one_changed(
     with pytest.raises(sa.exc.SQLAlchemyError), session_scope(engine) as session:
         list_projects(session=session)
     # a migration that only adds after it does not make it readable again
-    assert upgrade(engine, migrations=newer) == SchemaChange(before=RENAMED, after=INDEXED)
+    # ... though code at RENAMED keeps running on it, as the upgrade says
+    assert upgrade(engine, migrations=newer) == SchemaChange(
+        before=RENAMED, after=INDEXED, kept_open_from=RENAMED
+    )
     assert mark(engine) == [(INDEXED, RENAMED)]
     with pytest.raises(ConfigurationError) as raised:
         upgrade(engine, run_on_newer=True)
@@ -398,3 +404,17 @@ def test_an_upgrade_that_finds_a_newer_schema_under_its_lock_leaves_it_as_it_is(
     sa.event.remove(engine, "checkout", newer_goes_first)
     assert len(taken) == 2
     assert current_revision(engine) == ADDED and mark(engine) == [(ADDED, HEAD)]
+
+
+def test_an_upgrade_says_whether_the_code_before_it_keeps_running(
+    database: tuple[str, str | None, sa.Engine], newer: Path
+) -> None:
+    """What the upgrade notice rests on: an upgrade that only added, from a schema that already
+    carried the mark, keeps the code at the schema it left running; one through a change does
+    not, nor does one from before 0020 (that code never reads the mark)."""
+    _, _, engine = database
+    assert upgrade(engine, RENAMED, migrations=newer) == SchemaChange(HEAD, RENAMED)
+    assert downgrade(engine, HEAD, migrations=newer) == SchemaChange(RENAMED, HEAD)
+    before = ORDER[ORDER.index(COMPAT_SINCE) - 1]
+    downgrade(engine, before)
+    assert upgrade(engine, ADDED, migrations=newer) == SchemaChange(before, ADDED)
