@@ -630,7 +630,7 @@ def fit_linear(
     Deterministic: zero (or ``init``) start, full batch, no sampling. Warm-starting from the
     previous round's weights converges in a fraction of the steps.
 
-    numpy and scipy's L-BFGS-B with the gradient written out: torch (~290 MB and seconds to
+    numpy and scipy's L-BFGS-B with the gradient written out: torch (~280 MB and seconds to
     import) was needed for nothing else in a retrain (bench/linear_head.py compares the two).
     """
     X = np.asarray(X, dtype=np.float32)

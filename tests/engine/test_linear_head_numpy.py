@@ -1,7 +1,7 @@
 """The linear head is fit with numpy and scipy's L-BFGS-B, not torch: the same objective and the
 same solution as the torch head it replaced (kept below as the reference), its contract (absent
 classes, fewer than two classes, warm start, determinism), and no torch import anywhere in a
-retrain, the proposals' refresh or the mislabel scan (torch was ~290 MB and seconds of import
+retrain, the proposals' refresh or the mislabel scan (torch was ~280 MB and seconds of import
 per process for the head alone; bench/linear_head.py)."""
 
 from __future__ import annotations
