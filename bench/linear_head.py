@@ -4,8 +4,9 @@ The head (``engine.classifier.fit_linear``) minimises sklearn's LogisticRegressi
 with class_weight="balanced" and C=10, divided by C*n. It was fit with torch.optim.LBFGS
 (strong Wolfe, 20 corrections): the only reason training, ``proposals --refresh`` and the
 mislabel review imported torch. It is now numpy with the gradient written out and scipy's
-L-BFGS-B (the same stopping rules, 10 corrections). The torch head is kept below
-(``torch_fit``) as the baseline; both run in the same process on real embeddings: the product
+L-BFGS-B (the same stopping rules, 10 corrections). The torch head is kept as the baseline
+(tests/engine/torch_head.py, the reference the tests hold the numpy head to, with the float64
+objective both are scored by); both run in the same process on real embeddings: the product
 encoder through the shared embedding cache, a random slice of n Banking77 training rows (77
 intents), held out on the test split. Cold start (zeros, 100 iterations) and warm start (from
 the torch head's cold fit on the slice's first n - 50 rows, ``WARM_ITERS`` iterations, as the
@@ -40,78 +41,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import classifier  # noqa: E402
-from engine.classifier import ABSENT_LOGIT, L2_C, WARM_ITERS, fit_linear  # noqa: E402
+from engine.classifier import WARM_ITERS, fit_linear  # noqa: E402
+from tests.engine.torch_head import objective, proba, torch_fit_linear  # noqa: E402
 
 Result = tuple[np.ndarray, np.ndarray]
 Fit = Callable[..., Result]
-
-
-def torch_fit(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    n_classes: int,
-    max_iter: int = 100,
-    init: tuple[np.ndarray, np.ndarray] | None = None,
-) -> Result:
-    """The head as it was until the numpy fit (engine/classifier.py, fit_linear and
-    _one_thread): torch.optim.LBFGS on the same objective, one torch and one BLAS thread."""
-    import torch
-
-    n, d = X.shape
-    present = np.flatnonzero(np.bincount(y, minlength=n_classes))
-    weight = np.zeros((d, n_classes), dtype=np.float32)
-    bias = np.full(n_classes, ABSENT_LOGIT, dtype=np.float32)
-    bias[present] = 0.0
-    if len(present) < 2:
-        return weight, bias
-    remap = np.full(n_classes, -1, dtype=np.int64)
-    remap[present] = np.arange(len(present))
-    yc = remap[y]
-    counts = np.bincount(yc)
-    sample_w = (n / (len(present) * counts))[yc].astype(np.float32)
-    lam = 1.0 / (L2_C * n)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            Xt, yt, wt = torch.from_numpy(X), torch.from_numpy(yc), torch.from_numpy(sample_w)
-            W = torch.zeros(d, len(present))
-            b = torch.zeros(len(present))
-            if init is not None:
-                W[:] = torch.from_numpy(init[0][:, present])
-                b[:] = torch.from_numpy(np.clip(init[1][present], -10.0, None))
-            W.requires_grad_(True)
-            b.requires_grad_(True)
-            opt = torch.optim.LBFGS(
-                [W, b],
-                lr=1,
-                max_iter=max_iter,
-                tolerance_grad=1e-5,
-                tolerance_change=1e-9,
-                history_size=20,
-                line_search_fn="strong_wolfe",
-            )
-
-            def closure() -> Any:
-                opt.zero_grad()
-                ce = torch.nn.functional.cross_entropy(Xt @ W + b, yt, reduction="none")
-                loss = (wt * ce).sum() / n + 0.5 * lam * (W * W).sum()
-                loss.backward()
-                return loss
-
-            opt.step(closure)
-            weight[:, present] = W.detach().numpy()
-            bias[present] = b.detach().numpy()
-    finally:
-        torch.set_num_threads(before)
-    return weight, bias
 
 
 @contextlib.contextmanager
@@ -130,29 +69,7 @@ def numpy_mt_fit(X: np.ndarray, y: np.ndarray, **kwargs: Any) -> Result:
         return fit_linear(X, y, **kwargs)
 
 
-FITS: dict[str, Fit] = {"torch": torch_fit, "numpy": fit_linear, "numpy-mt": numpy_mt_fit}
-
-
-def objective(X: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> float:
-    """The fit's objective over the classes with examples, in float64 for every method."""
-    present = np.flatnonzero(np.bincount(y, minlength=weight.shape[1]))
-    remap = np.full(weight.shape[1], -1)
-    remap[present] = np.arange(len(present))
-    yc = remap[y]
-    sample_w = 1.0 / (len(present) * np.bincount(yc)[yc])
-    W = weight[:, present].astype(np.float64)
-    z = X.astype(np.float64) @ W + bias[present]
-    z -= z.max(axis=1, keepdims=True)
-    nll = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), yc]
-    return float(sample_w @ nll) + 0.5 / (L2_C * len(y)) * float((W * W).sum())
-
-
-def proba(X: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    z = X.astype(np.float64) @ weight + bias
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    out: np.ndarray = p / p.sum(axis=1, keepdims=True)
-    return out
+FITS: dict[str, Fit] = {"torch": torch_fit_linear, "numpy": fit_linear, "numpy-mt": numpy_mt_fit}
 
 
 def timed(
@@ -201,7 +118,7 @@ def one_training(head: str, path: Path) -> None:
     data = np.load(path)
     X, y = data["X"], data["y"]
     if head == "torch":
-        classifier.fit_linear = torch_fit  # what train_model calls, for the whole process
+        classifier.fit_linear = torch_fit_linear  # what train_model calls, for the whole process
     classifier.train_model(X, y, n_classes=int(y.max()) + 1, kind="linear")
     # VmHWM, not ru_maxrss: Linux keeps the parent's ru_maxrss across fork and exec.
     status = Path("/proc/self/status").read_text().split("\n")
@@ -244,7 +161,7 @@ def main() -> None:
         X, y = X_all[order[:n]], y_all[order[:n]]
         last = (X, y)
         # The warm start: torch's cold fit 50 labels earlier, the same for every method.
-        init = torch_fit(X[: n - 50], y[: n - 50], n_classes=n_classes)
+        init = torch_fit_linear(X[: n - 50], y[: n - 50], n_classes=n_classes)
         optimum = np.inf  # the lowest objective of the cold fits: how far the warm ones stop
         for start in ("cold", "warm"):
             kwargs: dict[str, Any] = (

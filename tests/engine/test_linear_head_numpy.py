@@ -1,5 +1,5 @@
 """The linear head is fit with numpy and scipy's L-BFGS-B, not torch: the same objective and the
-same solution as the torch head it replaced (kept below as the reference), its contract (absent
+same solution as the torch head it replaced (tests/engine/torch_head.py), its contract (absent
 classes, fewer than two classes, warm start, determinism), and no torch import anywhere in a
 retrain, the proposals' refresh or the mislabel scan (torch was ~280 MB and seconds of import
 per process for the head alone; bench/linear_head.py)."""
@@ -15,99 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.classifier import (
-    ABSENT_LOGIT,
-    L2_C,
-    WARM_ITERS,
-    absent_classes,
-    fit_linear,
-)
+from engine.classifier import ABSENT_LOGIT, WARM_ITERS, absent_classes, fit_linear
 from engine.encoders import Encoder
+from tests.engine.torch_head import objective, proba, torch_fit_linear
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def torch_fit_linear(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    n_classes: int,
-    max_iter: int = 100,
-    init: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The head as it was (engine/classifier.py before the numpy fit): torch.optim.LBFGS with
-    strong Wolfe line search on the same objective, one thread."""
-    torch = pytest.importorskip("torch")
-    n, d = X.shape
-    present = np.flatnonzero(np.bincount(y, minlength=n_classes))
-    weight = np.zeros((d, n_classes), dtype=np.float32)
-    bias = np.full(n_classes, ABSENT_LOGIT, dtype=np.float32)
-    bias[present] = 0.0
-    if len(present) < 2:
-        return weight, bias
-    remap = np.full(n_classes, -1, dtype=np.int64)
-    remap[present] = np.arange(len(present))
-    yc = remap[y]
-    counts = np.bincount(yc)
-    sample_w = (n / (len(present) * counts))[yc].astype(np.float32)
-    lam = 1.0 / (L2_C * n)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        Xt, yt, wt = torch.from_numpy(X), torch.from_numpy(yc), torch.from_numpy(sample_w)
-        W = torch.zeros(d, len(present))
-        b = torch.zeros(len(present))
-        if init is not None:
-            W[:] = torch.from_numpy(init[0][:, present])
-            b[:] = torch.from_numpy(np.clip(init[1][present], -10.0, None))
-        W.requires_grad_(True)
-        b.requires_grad_(True)
-        opt = torch.optim.LBFGS(
-            [W, b],
-            lr=1,
-            max_iter=max_iter,
-            tolerance_grad=1e-5,
-            tolerance_change=1e-9,
-            history_size=20,
-            line_search_fn="strong_wolfe",
-        )
-
-        def closure():  # type: ignore[no-untyped-def]
-            opt.zero_grad()
-            ce = torch.nn.functional.cross_entropy(Xt @ W + b, yt, reduction="none")
-            loss = (wt * ce).sum() / n + 0.5 * lam * (W * W).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        weight[:, present] = W.detach().numpy()
-        bias[present] = b.detach().numpy()
-    finally:
-        torch.set_num_threads(before)
-    return weight, bias
-
-
-def objective(X: np.ndarray, y: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> float:
-    """sklearn's LogisticRegression(C=L2_C, class_weight="balanced") objective over C*n, over
-    the classes with examples, in float64: written out here, independent of the product's."""
-    present = np.flatnonzero(np.bincount(y, minlength=weight.shape[1]))
-    remap = np.full(weight.shape[1], -1)
-    remap[present] = np.arange(len(present))
-    yc = remap[y]
-    sample_w = len(y) / (len(present) * np.bincount(yc)[yc])
-    W = weight[:, present].astype(np.float64)
-    z = X.astype(np.float64) @ W + bias[present]
-    z -= z.max(axis=1, keepdims=True)
-    nll = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), yc]
-    return float(L2_C * (sample_w * nll).sum() + 0.5 * (W * W).sum()) / (L2_C * len(y))
-
-
-def proba(X: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    z = X.astype(np.float64) @ weight + bias
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    out: np.ndarray = p / p.sum(axis=1, keepdims=True)
-    return out
 
 
 def clustered(
