@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
@@ -18,6 +19,7 @@ from bot.app import build_app
 from bot.config import SlackSettings
 from bot.services import Services, build_services
 from engine import labeling, projects, training
+from engine.config import get_settings
 from engine.workspace import Workspace
 from tests.fakes.server import ServerThread
 from tests.fakes.slack_api import FakeSlackAPI
@@ -213,3 +215,41 @@ def train_bank(bot: Bot, bank: dict[str, str], *, labels: int = 30) -> None:
             annotator="U0SEED", source="cli", key=f"seed:{i}",
         )  # fmt: skip
     training.train_project(bot.ws, PROJECT)
+
+
+# --- The CLI on a test's database ------------------------------------------------------------
+
+
+def cli_environment(
+    monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path, *, schema: str | None = None
+) -> None:
+    """`labelbot`'s environment on the database ``url`` (a PostgreSQL ``schema`` goes in the
+    URL's search_path, where psycopg takes it from) and ``data_dir``, the settings read afresh."""
+    if schema is not None:
+        url = f"{url}?options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+
+
+def cli_on_each(
+    databases: Iterator[tuple[str, str | None, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: Path,
+) -> Iterator[Any]:
+    """The CLI's environment on each (url, schema, engine) of ``databases`` (tests/storage's
+    fresh_database, database_at) in turn: yields the engine."""
+    for url, schema, engine in databases:
+        cli_environment(monkeypatch, url, data_dir, schema=schema)
+        yield engine
+        get_settings.cache_clear()
+
+
+def rest_only_serve(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
+    """`labelbot serve` as an operator runs the REST API alone: from ``directory`` (no .env), an
+    API token, no Slack credential; uvicorn.run returns at once."""
+    monkeypatch.chdir(directory)
+    monkeypatch.setenv("LABELBOT_API_TOKEN", "rest-token-rest-token-rest-token")
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("uvicorn.run", lambda api, **kw: None)

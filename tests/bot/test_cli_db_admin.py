@@ -15,8 +15,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from bot.cli import app
-from engine.config import get_settings
 from storage.db import COMPAT_TABLE, current_revision, make_engine, revisions
+from tests.bot.conftest import cli_environment, cli_on_each, rest_only_serve
 from tests.storage.test_db_copy import dump_at
 from tests.storage.test_upgrade_safety import HEAD, KINDS, OLD, database_at
 
@@ -34,18 +34,7 @@ def old_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Any]:
     """DATABASE_URL: a database an older labelbot made (schema at 0017, one row per table)."""
-    for url, schema, engine in database_at(request.param, tmp_path):
-        if schema is not None:  # psycopg takes the search path from the URL
-            url = f"{url}?options=-csearch_path%3D{schema}"
-        _environment(monkeypatch, url, embedding_cache_dir)
-        yield engine
-        get_settings.cache_clear()
-
-
-def _environment(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> None:
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(data_dir))
-    get_settings.cache_clear()
+    yield from cli_on_each(database_at(request.param, tmp_path), monkeypatch, embedding_cache_dir)
 
 
 def _invoke(*args: str, stdin: str | None = None) -> Result:
@@ -66,7 +55,7 @@ def test_a_command_that_upgrades_the_schema_says_so_once(old_env: Any) -> None:
 def test_creating_a_database_says_what_it_said(
     tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _environment(monkeypatch, f"sqlite:///{tmp_path / 'new.db'}", embedding_cache_dir)
+    cli_environment(monkeypatch, f"sqlite:///{tmp_path / 'new.db'}", embedding_cache_dir)
     result = _invoke("init")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
@@ -80,12 +69,8 @@ def test_serve_logs_the_upgrade(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     for url, _, engine in database_at("sqlite", tmp_path):
-        _environment(monkeypatch, url, embedding_cache_dir)
-        monkeypatch.chdir(tmp_path)  # no .env
-        monkeypatch.setenv("LABELBOT_API_TOKEN", "rest-token-rest-token-rest-token")
-        for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setattr("uvicorn.run", lambda api, **kw: None)
+        cli_environment(monkeypatch, url, embedding_cache_dir)
+        rest_only_serve(monkeypatch, tmp_path)
         with caplog.at_level(logging.INFO):
             result = _invoke("serve", "--no-scheduler")
             assert result.exit_code == 0, result.output
@@ -177,7 +162,7 @@ def test_db_backup_copies_the_database_as_it_is(
     tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for url, _, engine in database_at("sqlite", tmp_path):
-        _environment(monkeypatch, url, embedding_cache_dir)
+        cli_environment(monkeypatch, url, embedding_cache_dir)
         target = tmp_path / "backup.db"
         made = _invoke("db", "backup", str(target))
         assert made.exit_code == 0, made.output
@@ -196,7 +181,7 @@ def test_db_backup_copies_the_database_as_it_is(
             "nothing was written"
         )
         assert _invoke("db", "backup", str(target), "--force").exit_code == 0
-        _environment(monkeypatch, f"sqlite:///{tmp_path / 'missing.db'}", embedding_cache_dir)
+        cli_environment(monkeypatch, f"sqlite:///{tmp_path / 'missing.db'}", embedding_cache_dir)
         missing = _invoke("db", "backup", str(tmp_path / "b2.db"))
         assert missing.exit_code == 3
         assert not (tmp_path / "missing.db").exists()
@@ -206,7 +191,7 @@ def test_db_backup_copies_the_database_as_it_is(
 def test_db_backup_on_postgres_names_pg_dump(
     embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _environment(
+    cli_environment(
         monkeypatch, "postgresql+psycopg://me:s3cret@db.example/labelbot", embedding_cache_dir
     )
     result = _invoke("db", "backup", "backup.dump")
@@ -224,7 +209,7 @@ def test_db_backup_on_postgres_masks_a_password_query_parameter(
     param: str, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The pg_dump advice printed a ?password= (or ?sslpassword=) query parameter in clear."""
-    _environment(
+    cli_environment(
         monkeypatch,
         f"postgresql+psycopg://me@db.example/labelbot?sslmode=require&{param}=s3cret",
         embedding_cache_dir,

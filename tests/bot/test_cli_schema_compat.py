@@ -14,8 +14,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from bot.cli import app
-from engine.config import get_settings
 from storage.db import current_revision, make_engine, oldest_compatible, upgrade
+from tests.bot.conftest import cli_environment, cli_on_each, rest_only_serve
 from tests.storage.test_schema_compat import (
     ADDED,
     HEAD,
@@ -43,18 +43,9 @@ def env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[sa.Engine]:
     """DATABASE_URL: a database this labelbot made, at its newest revision."""
-    for url, schema, engine in fresh_database(request.param, tmp_path):
-        if schema is not None:  # psycopg takes the search path from the URL
-            url = f"{url}?options=-csearch_path%3D{schema}"
-        _environment(monkeypatch, url, embedding_cache_dir)
-        yield engine
-        get_settings.cache_clear()
-
-
-def _environment(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> None:
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(data_dir))
-    get_settings.cache_clear()
+    yield from cli_on_each(
+        fresh_database(request.param, tmp_path), monkeypatch, embedding_cache_dir
+    )
 
 
 def _invoke(*args: str) -> Result:
@@ -89,7 +80,7 @@ def test_a_restarted_older_labelbot_refuses_a_schema_the_newer_one_changed(
 def test_init_records_the_mark(
     tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _environment(monkeypatch, f"sqlite:///{tmp_path / 'new.db'}", embedding_cache_dir)
+    cli_environment(monkeypatch, f"sqlite:///{tmp_path / 'new.db'}", embedding_cache_dir)
     result = _invoke("init")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
@@ -106,12 +97,8 @@ def test_serve_logs_that_it_runs_on_a_newer_schema(
 ) -> None:
     for url, _, engine in fresh_database("sqlite", tmp_path):
         upgrade(engine, ADDED, migrations=newer_migrations(tmp_path / "newer"))
-        _environment(monkeypatch, url, embedding_cache_dir)
-        monkeypatch.chdir(tmp_path)  # no .env
-        monkeypatch.setenv("LABELBOT_API_TOKEN", "rest-token-rest-token-rest-token")
-        for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setattr("uvicorn.run", lambda api, **kw: None)
+        cli_environment(monkeypatch, url, embedding_cache_dir)
+        rest_only_serve(monkeypatch, tmp_path)
         with caplog.at_level(logging.INFO):
             result = _invoke("serve", "--no-scheduler")
             assert result.exit_code == 0, result.output
