@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from tests.bot.conftest import cli_environment
 from tests.conftest import BANKING_SLICE_LABELS
 
 BEFORE = "before the taxonomy change"
@@ -26,11 +27,8 @@ def cli_db(db_url_and_schema: Any, embedding_cache_dir: Path, monkeypatch: pytes
     from engine.config import get_settings
 
     url, schema = db_url_and_schema
-    shown = url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
-    monkeypatch.setenv("DATABASE_URL", shown)
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
     monkeypatch.setenv("COLUMNS", "220")  # one table row per version
-    get_settings.cache_clear()
+    cli_environment(monkeypatch, url, embedding_cache_dir, schema=schema)
     yield
     get_settings.cache_clear()
 

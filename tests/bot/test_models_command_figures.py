@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from engine import labeling, projects, taxonomy, training
-from tests.bot.conftest import PROJECT, Bot
+from tests.bot.conftest import PROJECT, Bot, cli_environment
 from tests.bot.test_mrkdwn_escaping import mrkdwn_texts
 
 ADMIN = "U0ADMIN"
@@ -34,11 +34,8 @@ def cli(
     from engine.config import get_settings
 
     url, schema = db_url_and_schema
-    shown = url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
-    monkeypatch.setenv("DATABASE_URL", shown)
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
     monkeypatch.setenv("COLUMNS", "250")  # one table row per version
-    get_settings.cache_clear()
+    cli_environment(monkeypatch, url, embedding_cache_dir, schema=schema)
     yield
     get_settings.cache_clear()
 
