@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from tests.bot.conftest import cli_environment
 from tests.conftest import BANKING_SLICE_LABELS
+from tests.helpers import label_next
 
 BEFORE = "before the taxonomy change"
 
@@ -50,21 +51,13 @@ def _import(path: Path, rows: list[tuple[str, str]], name: str) -> None:
 def _audited_project(name: str, rows: list[tuple[str, str]], tmp_path: Path) -> None:
     """A project whose 40 labels came through the queue, half of them drawn as audit labels."""
     from bot.cli.common import workspace
-    from engine import labeling
 
     _ok("project", "create", name, "--labels", ",".join(BANKING_SLICE_LABELS))
     _ok("project", "set", name, "--audit-share", "0.5")
     _import(tmp_path / f"{name}.csv", [(text, "") for text, _ in rows], name)
-    truth = dict(rows)
     ws = workspace()
     try:
-        for _ in range(40):
-            task = labeling.next_task(ws, project=name, annotator="ana")
-            assert task is not None
-            labeling.submit_label(
-                ws, project=name, example_id=task.example_id, label=truth[task.text],
-                annotator="ana", source="cli", key=f"ana:{task.example_id}",
-            )  # fmt: skip
+        label_next(ws, dict(rows), 40, annotators=("ana",), project=name)
     finally:
         ws.close()
 

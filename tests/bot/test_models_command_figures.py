@@ -15,9 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from engine import labeling, projects, taxonomy, training
+from engine import projects, taxonomy, training
 from tests.bot.conftest import PROJECT, Bot, cli_environment
 from tests.bot.test_mrkdwn_escaping import mrkdwn_texts
+from tests.helpers import label_next
 
 ADMIN = "U0ADMIN"
 BEFORE = "before the taxonomy change"
@@ -38,16 +39,6 @@ def cli(
     cli_environment(monkeypatch, url, embedding_cache_dir, schema=schema)
     yield
     get_settings.cache_clear()
-
-
-def _label(bot: Bot, truth: dict[str, str], n: int) -> None:
-    for _ in range(n):
-        task = labeling.next_task(bot.ws, project=PROJECT, annotator="U1")
-        assert task is not None
-        labeling.submit_label(
-            bot.ws, project=PROJECT, example_id=task.example_id, label=truth[task.text],
-            annotator="U1", source="slack", key=f"U1:{task.example_id}",
-        )  # fmt: skip
 
 
 def _cli_rows() -> dict[int, list[str]]:
@@ -101,9 +92,9 @@ def test_models_figures_and_taxonomy_marks_agree_with_labelbot_models(
     bot: Bot, bank: dict[str, str], cli: None
 ) -> None:
     projects.update_settings(bot.ws, project=PROJECT, audit_share=0.5, admins=[ADMIN])
-    _label(bot, bank, 40)
+    label_next(bot.ws, bank, 40, project=PROJECT, source="slack")
     training.train_project(bot.ws, PROJECT)
-    _label(bot, bank, 20)
+    label_next(bot.ws, bank, 20, project=PROJECT, source="slack")
     training.train_project(bot.ws, PROJECT)
     slack = _agree(bot)
     for version in (1, 2):
@@ -121,7 +112,7 @@ def test_models_figures_and_taxonomy_marks_agree_with_labelbot_models(
     )
     assert note in whole and note in _cli_notes()
 
-    _label(bot, bank, 10)
+    label_next(bot.ws, bank, 10, project=PROJECT, source="slack")
     training.train_project(bot.ws, PROJECT)
     slack = _agree(bot)
     assert BEFORE in slack[1] and BEFORE in slack[2] and BEFORE not in slack[3]
