@@ -5,7 +5,6 @@ old name. `--json` keeps its fields. A real scan, rename and merge, on SQLite an
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from engine import reviews
 from tests.bot.test_cli_model_figures import cli_db  # noqa: F401  (the fixture)
+from tests.bot.test_cli_reviews import _import
 from tests.conftest import BANKING_SLICE_LABELS
 
 JSON_KEYS = {"id", "example_id", "text", "given", "given_by", "suggested", "confidence",
@@ -25,21 +25,6 @@ def _ok(*args: str, input: str | None = None) -> str:
     result = CliRunner().invoke(app, list(args), input=input)
     assert result.exit_code == 0, result.output
     return " ".join(str(result.output).split())
-
-
-def _import(path: Path, rows: list[tuple[str, str]], who: str) -> None:
-    from bot.cli.common import workspace
-    from engine import projects
-
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    ws = workspace()
-    try:
-        projects.import_file(ws, project="bank", path=path, annotator=who)
-    finally:
-        ws.close()
 
 
 def _row(listed: str, review_id: int) -> str:
