@@ -5,7 +5,6 @@ not only none of them. Through the real CLI, encoder and training, on SQLite and
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from tests.bot.conftest import cli_environment
 from tests.conftest import BANKING_SLICE_LABELS
-from tests.helpers import label_next
+from tests.helpers import label_next, labeled_csv
 
 BEFORE = "before the taxonomy change"
 
@@ -41,11 +40,7 @@ def _ok(*args: str) -> str:
 
 
 def _import(path: Path, rows: list[tuple[str, str]], name: str) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    _ok("import", name, str(path))
+    _ok("import", name, str(labeled_csv(path, rows)))
 
 
 def _audited_project(name: str, rows: list[tuple[str, str]], tmp_path: Path) -> None:
