@@ -23,6 +23,7 @@ from storage.db import session_scope
 from storage.repositories import examples, feedback
 from storage.repositories import projects as project_repo
 from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
+from tests.helpers import labeled_csv
 
 LABELS = ["yes", "no", "maybe"]
 AGREED = "the parcel arrived on time"  # ana: yes
@@ -31,14 +32,6 @@ SETTLED = "the parcel never arrived"  # ana: yes, ben: no, settled by lead as no
 ALONE = "the parcel arrived damaged"  # ana: yes
 FRESH = "the parcel was left next door"  # unlabeled
 TEXTS = [AGREED, DISPUTED, SETTLED, ALONE, FRESH]
-
-
-def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
 
 
 def _ids(ws: Workspace, project: str = "p") -> dict[str, int]:
@@ -133,7 +126,7 @@ def test_a_file_never_tips_a_dispute_nor_overrules_an_adjudication(
     yes, 2-1, and the example no longer a tie anyone looks at."""
     ws = labeled
     before = _votes(ws)
-    report = _import(ws, _csv(tmp_path / "sides.csv", [(DISPUTED, "yes"), (SETTLED, "yes")]))
+    report = _import(ws, labeled_csv(tmp_path / "sides.csv", [(DISPUTED, "yes"), (SETTLED, "yes")]))
     assert report.annotations == 0
     assert report.left_alone == {"disputed": 1, "decided": 1}
     assert _votes(ws) == before
@@ -148,7 +141,7 @@ def test_elsewhere_a_files_label_is_one_more_vote_once(labeled: Workspace, tmp_p
     """Against one expert's label (no dispute among experts) and on an unlabeled text, the
     file's label is a vote, as before; the same file again adds nothing, and says why."""
     ws = labeled
-    path = _csv(tmp_path / "fix.csv", [(ALONE, "no"), (FRESH, "maybe"), (AGREED, "yes")])
+    path = labeled_csv(tmp_path / "fix.csv", [(ALONE, "no"), (FRESH, "maybe"), (AGREED, "yes")])
     report = _import(ws, path)
     assert (report.annotations, report.relabeled) == (2, 1)
     assert report.left_alone == {"agreed": 1}
@@ -171,9 +164,9 @@ def test_an_import_against_one_expert_is_no_dispute_between_experts(
     """The file's no against ana's yes is listed as a disagreement (an import's against an
     expert's), but it is not experts who disagree: a later file is not left out for it."""
     ws = labeled
-    _import(ws, _csv(tmp_path / "one.csv", [(ALONE, "no")]))
+    _import(ws, labeled_csv(tmp_path / "one.csv", [(ALONE, "no")]))
     assert _ids(ws)[ALONE] in {d.example_id for d in consensus.disagreements(ws, "p")}
-    report = _import(ws, _csv(tmp_path / "two.csv", [(ALONE, "maybe")]))
+    report = _import(ws, labeled_csv(tmp_path / "two.csv", [(ALONE, "maybe")]))
     assert (report.annotations, report.left_alone) == (1, {})
 
 
