@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +53,33 @@ def _postgres_schema_engine(name: str):  # type: ignore[no-untyped-def]
             pytrace=False,
         )
     return admin, make_engine(POSTGRES_URL, schema=name)
+
+
+@contextmanager
+def empty_database(kind: str, path: Path) -> Iterator[tuple[str, str | None, Any]]:
+    """(url, schema, engine) of a database with no tables yet: the SQLite file ``path`` ("sqlite"),
+    or a fresh PostgreSQL schema ("postgres"), dropped afterwards; the engine disposed of."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from storage.db import make_engine
+
+    if kind == "sqlite":
+        url, schema, admin = f"sqlite:///{path}", None, None
+        engine = make_engine(url)
+    else:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        url = POSTGRES_URL
+        admin, engine = _postgres_schema_engine(schema)
+    try:
+        yield url, schema, engine
+    finally:
+        engine.dispose()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
 
 
 @pytest.fixture(scope="session")

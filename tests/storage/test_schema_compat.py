@@ -37,7 +37,7 @@ from storage.db import (
 )
 from storage.errors import ConfigurationError
 from storage.repositories.projects import create_project, get_project, list_labels, list_projects
-from tests.conftest import POSTGRES_URL, _postgres_schema_engine
+from tests.conftest import POSTGRES_URL, _postgres_schema_engine, empty_database
 
 ORDER = revisions()
 HEAD = ORDER[-1]
@@ -127,22 +127,9 @@ def newer_migrations(directory: Path) -> Path:
 def fresh_database(kind: str, tmp_path: Path) -> Iterator[tuple[str, str | None, sa.Engine]]:
     """(url, schema, engine) of an empty database this labelbot made: SQLite in ``tmp_path`` or
     a fresh PostgreSQL schema (dropped afterwards)."""
-    if kind == "sqlite":
-        url, schema, admin = f"sqlite:///{tmp_path / 'labelbot.db'}", None, None
-        engine = make_engine(url)
-    else:
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        url = POSTGRES_URL
-        admin, engine = _postgres_schema_engine(schema)
-    assert upgrade(engine) == SchemaChange(before=None, after=HEAD)
-    try:
+    with empty_database(kind, tmp_path / "labelbot.db") as (url, schema, engine):
+        assert upgrade(engine) == SchemaChange(before=None, after=HEAD)
         yield url, schema, engine
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 @pytest.fixture(params=KINDS)

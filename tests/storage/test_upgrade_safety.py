@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from storage.db import (
     upgrade,
 )
 from storage.errors import ConfigurationError, ConflictError, InvalidInputError
-from tests.conftest import POSTGRES_URL, _postgres_schema_engine
+from tests.conftest import empty_database
 from tests.storage.test_db_copy import dump_at
 from tests.storage.test_migrations import _fill_every_table
 
@@ -42,23 +41,10 @@ def database_at(
     """(url, schema, engine) of a database an older labelbot made: migrated by the project's
     own migrations up to ``revision`` only, one row in every table. SQLite in ``tmp_path`` or a
     fresh PostgreSQL schema (dropped afterwards)."""
-    if kind == "sqlite":
-        url, schema, admin = f"sqlite:///{tmp_path / 'old.db'}", None, None
-        engine = make_engine(url)
-    else:
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        url = POSTGRES_URL
-        admin, engine = _postgres_schema_engine(schema)
-    upgrade(engine, revision)
-    _fill_every_table(engine)
-    try:
+    with empty_database(kind, tmp_path / "old.db") as (url, schema, engine):
+        upgrade(engine, revision)
+        _fill_every_table(engine)
         yield url, schema, engine
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
