@@ -20,8 +20,8 @@ from pathlib import Path
 from bot import disputes, ids
 from engine import consensus, labeling, projects
 from tests.bot.conftest import CHANNEL, Bot, taxonomy_form
+from tests.bot.test_flag_threads import _flag_in_slack_from
 from tests.bot.test_mrkdwn_escaping import bold_words, mrkdwn_texts, parsed, seen
-from tests.fakes import payloads
 from tests.fakes.signing import signed_interactivity
 
 EXPERT, ADMIN, OTHER = "U0EXPERT", "U0ADMIN", "U0OTHER"
@@ -127,19 +127,7 @@ def test_the_labeling_loop_shows_names_and_a_flag_reason_as_typed(bot: Bot, tmp_
 
     # a flag's reason inside labelbot's _italic_: its own _ * ~ ` open and close nothing
     again = bot.slack.open_examples(EXPERT)[-1]
-    bot.slack.click(EXPERT, again, ids.FLAG)
-    bot.settle()
-    view = bot.api.calls("views.open")[-1].params["view"]
-    values = {
-        ids.FLAG_REASON_BLOCK: {
-            ids.FLAG_REASON_INPUT: {"type": "plain_text_input", "value": REASON}
-        }
-    }
-    body = payloads.view_submission(
-        EXPERT, ids.FLAG_MODAL, values, private_metadata=view["private_metadata"]
-    )
-    assert bot.slack.post(signed_interactivity(bot.slack.secret, body)).status_code == 200
-    bot.settle()
+    _flag_in_slack_from(bot, EXPERT, again, REASON)
     flagged = next(m for m in bot.slack.dm(EXPERT) if m["ts"] == again["ts"])
     want = f"Flagged by <@{EXPERT}>: _{REASON_TWIN}_. It left the queue until someone reviews it."
     _shown(flagged["text"], want)
