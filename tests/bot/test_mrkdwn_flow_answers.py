@@ -21,17 +21,26 @@ from bot import disputes, ids
 from engine import consensus, labeling, projects
 from tests.bot.conftest import CHANNEL, Bot, taxonomy_form
 from tests.bot.test_flag_threads import _flag_in_slack_from
-from tests.bot.test_mrkdwn_escaping import bold_words, mrkdwn_texts, parsed, seen
+from tests.bot.test_mrkdwn_escaping import (
+    PLAIN,
+    PROJECT,
+    PROJECT_TWIN,
+    STAR,
+    STAR_TWIN,
+    STRUCK,
+    STRUCK_TWIN,
+    bold_words,
+    mrkdwn_texts,
+    parsed,
+    seen,
+)
 from tests.fakes.signing import signed_interactivity
 
 EXPERT, ADMIN, OTHER = "U0EXPERT", "U0ADMIN", "U0OTHER"
 ELSEWHERE = "C0ELSEWHERE"  # a channel that is no project's
 
-# each user string and its twin: the same text with "§" where Slack would format
-PROJECT, PROJECT_TWIN = "q_draft_", "q_draft§"
-STAR, STAR_TWIN = "a*b*c", "a§b§c"
-STRUCK, STRUCK_TWIN = "~old~", "§old§"
-PLAIN = "card_arrival"
+# each user string and its twin (test_mrkdwn_escaping's): the same text with "§" where Slack
+# would format
 REASON = "_x_ *y* ~z~ `w`"
 REASON_TWIN = "§x§ §y§ §z§ §w§"
 TEXTS = ["where is my new card", "my card has not arrived", "what is the exchange rate"]
