@@ -34,6 +34,7 @@ from tests.bot.test_mrkdwn_escaping import (
     parsed,
     seen,
 )
+from tests.bot.test_security_fixes import _import_vote
 from tests.fakes.signing import signed_interactivity
 
 EXPERT, ADMIN, OTHER = "U0EXPERT", "U0ADMIN", "U0OTHER"
@@ -179,14 +180,8 @@ def test_no_examples_yet_names_the_project_as_typed_and_the_commands_as_written(
 def test_an_already_settled_dispute_names_its_label_as_typed(bot: Bot, tmp_path: Path) -> None:
     projects.create_project(bot.ws, name=PROJECT, labels=[STAR, STRUCK], channel_id=CHANNEL)
     projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
-    for label, annotator in ((STAR, "walter"), (STRUCK, "_ana_")):
-        path = tmp_path / f"{annotator}.csv"
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["text", "label"])
-            writer.writerow(["where is my new card", label])
-            writer.writerows([f"another text {i}", ""] for i in range(3))
-        projects.import_file(bot.ws, project=PROJECT, path=path, annotator=annotator)
+    _import_vote(bot, tmp_path, label=STAR, annotator="walter", project=PROJECT)
+    _import_vote(bot, tmp_path, label=STRUCK, annotator="_ana_", project=PROJECT)
     (found,) = consensus.disagreements(bot.ws, PROJECT)
     assert disputes.open_if_disputed(bot.services, project=PROJECT, example_id=found.example_id)
     (root,) = bot.api.messages(CHANNEL)

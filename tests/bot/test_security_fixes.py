@@ -140,14 +140,18 @@ def _mrkdwn(found: object) -> list[str]:
     return []
 
 
-def _import_vote(bot: Bot, tmp_path: Path, *, label: str, annotator: str) -> None:
+def _import_vote(
+    bot: Bot, tmp_path: Path, *, label: str, annotator: str, project: str = "names"
+) -> None:
+    """``annotator``'s ``label`` for "where is my new card" (and three texts unlabeled) imported
+    into ``project``."""
     path = tmp_path / f"{len(list(tmp_path.iterdir()))}.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
         writer.writerow(["where is my new card", label])
         writer.writerows([f"another text {i}", ""] for i in range(3))
-    projects.import_file(bot.ws, project="names", path=path, annotator=annotator)
+    projects.import_file(bot.ws, project=project, path=path, annotator=annotator)
 
 
 def test_a_disagreement_between_named_annotators_mentions_nobody(bot: Bot, tmp_path: Path) -> None:
