@@ -349,9 +349,11 @@ def handle_error(
 # parentheses, Slack's error code ("(`missing_scope`)"). Slack formats nothing in code, so they
 # keep escape() and are copied as written. The rest, names and words quoted as typed among it,
 # is escape_mrkdwn'd: a name's own `, *, _ and ~ open nothing (unless it quotes a command).
-_CODE_SPAN_RE = re.compile(
-    r"(?<![^\s(])`(?:labelbot |/|--|pip |merge )[^`\n]*`|(?<=\()`[a-z]+(?:_[a-z]+)*`(?=\))"
-)
+# labelbot's `code` in a plain-text error: a backtick pair that opens after a space, a
+# parenthesis or the start and closes before a space, punctuation or the end (a command to
+# copy, `admins=U1,U2`, Slack's error code in parentheses). Names are quoted ('a`b'), so a
+# name's own backticks do not open one.
+_CODE_SPAN_RE = re.compile(r"(?<![^\s(])`[^`\n]+`(?![^\s).,;:!?])")
 
 
 def _mrkdwn(error: LabelbotError) -> str:

@@ -279,6 +279,8 @@ def test_labelbots_code_spans_stay_code_and_a_names_backticks_read_as_typed() ->
     said = _mrkdwn(InvalidInputError("no label '`rm` *x*' in 'q': try `labelbot labels q`"))
     assert parsed(said) == "no label '§rm§ §x§' in 'q': try `labelbot labels q`", said
     assert seen(said) == "no label '`rm` *x*' in 'q': try `labelbot labels q`"
+    said = _mrkdwn(InvalidInputError("include yourself, e.g. `admins=U0A,U0B`. Nothing changed"))
+    assert said == "include yourself, e.g. `admins=U0A,U0B`. Nothing changed"
     said = _mrkdwn(InvalidInputError("Slack refused (`missing_scope`) & <more>"))
     assert said == "Slack refused (`missing_scope`) &amp; &lt;more&gt;"
     written = Mrkdwn(f"labeled *{STAR}* &amp; <@U0A>")  # escaped by whoever raised it
