@@ -60,6 +60,10 @@ def simulate_cmd(
         str, typer.Option(help=f"Query strategy: {', '.join(STRATEGIES)}")
     ] = DEFAULT_STRATEGY,
     seeds: Annotated[int, typer.Option(help="Independent runs to average (at least 1)")] = 3,
+    seed: Annotated[
+        int,
+        typer.Option(help="The first run's seed (at least 0); run i draws with seed + i"),
+    ] = 0,
     classifier: Annotated[str, typer.Option(help="linear, blend or auto")] = "auto",
     label_column: Annotated[str, typer.Option(help="Column holding the label")] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
@@ -74,6 +78,7 @@ def simulate_cmd(
 
     # the options first: a typo should not wait for both files to be read and embedded
     _at_least(1, budget=budget, batch=batch, seed_size=seed_size, seeds=seeds)
+    _at_least(0, seed=seed)
     get_strategy(strategy)
     if classifier not in KINDS:
         raise InvalidInputError(f"unknown classifier {classifier!r}; valid: {', '.join(KINDS)}")
@@ -115,6 +120,7 @@ def simulate_cmd(
                 batch=batch,
                 seed_size=seed_size,
                 seeds=seeds,
+                first_seed=seed,
                 kind=classifier,
                 n_classes=len(classes),
                 progress=progress,

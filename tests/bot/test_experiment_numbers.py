@@ -5,6 +5,7 @@ checked before anything is read or made: the files here do not exist."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from engine.demo import run_demo
 from storage.errors import InvalidInputError
 from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
 from tests.bot.test_cli_audit_fixes import stopped_after, temp_dir  # noqa: F401  (fixtures)
+from tests.helpers import labeled_csv
 
 
 def _refused(args: list[str], said: str) -> str:
@@ -36,6 +38,7 @@ def _refused(args: list[str], said: str) -> str:
         ("--seeds", "0", 1),
         ("--seeds", "-2", 1),
         ("--seed-size", "0", 1),
+        ("--seed", "-1", 0),
     ],
 )
 def test_simulate_refuses_a_number_below_its_least_in_one_line(
@@ -80,3 +83,28 @@ def test_simulate_help_says_the_least_of_each_number() -> None:
         "Independent runs to average (at least 1)",
     ]:
         assert text in said, said
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_simulate_seed_names_the_first_runs_seed(tmp_path: Path) -> None:
+    """`--seed S` starts the runs at S: `--seed 1 --seeds 1` is the second run of `--seeds 2`
+    (run i draws with seed + i), so one run can be repeated on its own."""
+    words = ["rent", "secret", "salary", "office", "notice", "term", "party", "clause"]
+    labels = ["Lease", "NDA", "Employment"]
+    texts = [(f"{words[i % 8]} {words[(i * 3) % 8]} {i}", labels[i % 3]) for i in range(24)]
+    pool = labeled_csv(tmp_path / "pool.csv", texts)
+    held_out = [(f"{words[i % 8]} and {words[(i * 5) % 8]}", labels[i % 3]) for i in range(12)]
+    test = labeled_csv(tmp_path / "test.csv", held_out)
+    common = ["simulate", str(pool), "--test", str(test), "--budget", "9", "--batch", "3",
+              "--seed-size", "3", "--strategy", "random", "--classifier", "linear",
+              "--json"]  # fmt: skip
+
+    def runs(*more: str) -> list[list[dict[str, float]]]:
+        result = CliRunner().invoke(app, [*common, *more])
+        assert result.exit_code == 0, result.output
+        return list(json.loads(result.output.splitlines()[-1])["runs"])
+
+    two = runs("--seeds", "2")
+    assert two[0] != two[1]  # the two runs drew different examples
+    assert runs("--seeds", "1", "--seed", "1") == [two[1]]
+    assert runs("--seeds", "1") == [two[0]]  # the default seed is 0
