@@ -116,8 +116,37 @@ class SocketServer:
         }
         if kind == "events_api":
             envelope.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
-        self._call(self.conns[conn].send_str(json.dumps(envelope)))
-        return eid
+        if conn != -1:
+            self._call(self.conns[conn].send_str(json.dumps(envelope)))
+            return eid
+        # as Slack does, on an open connection: the newest may be closing (the client, back
+        # after an outage, can connect twice and close one), then a newer one is taken
+        for _ in range(3):
+            try:
+                self._call(self.conns[self._newest_open()].send_str(json.dumps(envelope)))
+                return eid
+            except ConnectionResetError:
+                continue
+        raise AssertionError("no open Socket Mode connection took the envelope")
+
+    def _newest_open(self, timeout: float = 5.0) -> int:
+        """The newest connection whose TCP connection is not closing (waits for one)."""
+
+        def newest() -> int | None:
+            for number in reversed(range(len(self.conns))):
+                transport = self._transports[number]
+                if not self.conns[number].closed and not (
+                    transport is not None and transport.is_closing()
+                ):
+                    return number
+            return None
+
+        with self.cond:
+            self.cond.wait_for(lambda: newest() is not None, timeout)
+            found = newest()
+        if found is None:
+            raise AssertionError("no open Socket Mode connection")
+        return found
 
     def refresh(self, conn: int = -1) -> None:
         """Slack asks the client to connect anew (it does so every few hours)."""
