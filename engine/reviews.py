@@ -395,18 +395,24 @@ class ReviewRow:
     reviewer: str | None
     outcome: str | None
     # the three labels above through the taxonomy's history since (renames, merges): what the
-    # table shows. Not in the JSON (:meth:`to_dict`), whose fields stay as they were.
+    # table shows, and the JSON's ``given_now`` etc.
     given_names: LabelNames | None = None
     suggested_names: LabelNames | None = None
     outcome_names: LabelNames | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The review as `labelbot review NAME --list --json` prints it."""
-        return {key: getattr(self, key) for key in JSON_FIELDS}
+        """The review as `labelbot review NAME --list --json` prints it: its fields as they
+        always were, and each label as it counts today (``given_now``: the table's name, null
+        when split or retired since or when there is no outcome)."""
+        shown = {key: getattr(self, key) for key in JSON_FIELDS}
+        for key in ("given", "suggested", "outcome"):
+            names: LabelNames | None = getattr(self, f"{key}_names")
+            shown[f"{key}_now"] = names.now if names is not None else None
+        return shown
 
 
 # the fields `review --list --json` has always printed (``given`` etc.: each label's own name
-# today, the retired one's for a label merged since)
+# today, the retired one's for a label merged since); ``given_now`` etc. follow them
 JSON_FIELDS = ("id", "example_id", "text", "given", "given_by", "suggested", "confidence",
                "status", "reviewer", "outcome")  # fmt: skip
 REVIEW_STATUSES = ("open", "kept", "changed", "dismissed")

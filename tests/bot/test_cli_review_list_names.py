@@ -1,7 +1,9 @@
 """`labelbot review NAME --list` names a review's labels as the live Slack card does, as they
 count today (a rename's new name, a merge's target), with the name it had when the review was
 opened beside it when that differs: "fx_rate (was: exchange_rate)". It showed the merged label's
-old name. `--json` keeps its fields. A real scan, rename and merge, on SQLite and PostgreSQL."""
+old name. `--json` keeps its fields and adds each label as it counts today (`given_now`,
+`suggested_now`, `outcome_now`: null once split or retired). A real scan, rename, merge, retire
+and split, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from tests.conftest import BANKING_SLICE_LABELS
 
 JSON_KEYS = {"id", "example_id", "text", "given", "given_by", "suggested", "confidence",
              "status", "reviewer", "outcome"}  # fmt: skip
+NOW_KEYS = ("given_now", "suggested_now", "outcome_now")
 
 
 def _ok(*args: str, input: str | None = None) -> str:
@@ -32,6 +35,19 @@ def _row(listed: str, review_id: int) -> str:
     found = re.search(rf"│ {review_id} │(.*?)│ (?=\d+ │|└)", listed)
     assert found is not None, listed
     return found.group(1)
+
+
+def _listed(review_id: int) -> dict[str, object]:
+    """Review ``review_id`` as `review --list --status all --json` prints it."""
+    listed = json.loads(_ok("review", "bank", "--list", "--status", "all", "--json"))
+    (shown,) = [r for r in listed if r["id"] == review_id]
+    assert set(shown) == JSON_KEYS | set(NOW_KEYS)  # the JSON's fields as they were, and more
+    return dict(shown)
+
+
+def _labels(shown: dict[str, object]) -> tuple[object, ...]:
+    """(given, suggested, outcome) as stored, then as each counts now."""
+    return (shown["given"], shown["suggested"], shown["outcome"], *(shown[k] for k in NOW_KEYS))
 
 
 def test_the_review_list_names_labels_as_they_count_now(
@@ -55,6 +71,9 @@ def test_the_review_list_names_labels_as_they_count_now(
     (review,) = [r for r in listed if r["text"] == flipped]
     assert (review["given"], review["suggested"]) == ("exchange_rate", "card_arrival")
     rid = int(review["id"])
+    assert (review["given_now"], review["suggested_now"], review["outcome_now"]) == (
+        "exchange_rate", "card_arrival", None,
+    )  # fmt: skip
     row = _row(_ok("review", "bank", "--list"), rid)
     assert "exchange_rate (ana)" in row and "card_arrival (" in row and "was:" not in row, row
 
@@ -76,8 +95,10 @@ def test_the_review_list_names_labels_as_they_count_now(
         assert (task.given, task.suggestion and task.suggestion[0]) == ("fx_rate", "card_issue")
     finally:
         ws.close()
-    (shown,) = [r for r in json.loads(_ok("review", "bank", "--list", "--json")) if r["id"] == rid]
-    assert set(shown) == JSON_KEYS  # the JSON's fields as they were
+    # the stored names as they were (the merged-away label's own), and as each counts now
+    assert _labels(_listed(rid)) == (
+        "fx_rate", "card_arrival", None, "fx_rate", "card_issue", None,
+    )  # fmt: skip
 
     # ben changes it to the suggestion; the outcome follows a later rename too
     assert "changed: card_issue" in _ok("review", "bank", "--annotator", "ben", input="c\n")
@@ -86,3 +107,13 @@ def test_the_review_list_names_labels_as_they_count_now(
     assert "changed: card_trouble (was: card_issue)" in row, row
     assert re.search(r"card_trouble \(was: card_arrival\) \(\d+%\)", row), row
     assert "fx_rate (was: exchange_rate) (ana)" in row and "ben" in row, row
+    assert _labels(_listed(rid)) == (
+        "fx_rate", "card_arrival", "card_trouble", "fx_rate", "card_trouble", "card_trouble",
+    )  # fmt: skip
+
+    # retired and split since: nothing counts as them now
+    _ok("labels", "retire", "bank", "fx_rate")
+    _ok("labels", "split", "bank", "card_trouble", "--into", "card_late,card_lost")
+    assert _labels(_listed(rid)) == (
+        "fx_rate", "card_arrival", "card_trouble", None, None, None,
+    )  # fmt: skip
