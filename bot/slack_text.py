@@ -34,6 +34,10 @@ def escape(text: str) -> str:
 # to a name someone types back (https://docs.slack.dev/messaging/formatting-message-text#date-formatting).
 _LITERAL = "<!date^00000000^{{_}}|{}>"
 _FORMATTING_RE = re.compile(r"[*_~`]+")
+# A `>` that starts a line (after any spaces) makes it a block quote, escaped (`&gt;`) or not:
+# a guideline line "> 5 items: use bulk_order" would lose its `>` to a quote bar. Shown through
+# the same fallback. Elsewhere `&gt;` is plain text.
+_QUOTE_RE = re.compile(r"^([^\S\n]*)&gt;", re.MULTILINE)
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -47,13 +51,19 @@ def _literal_formatting(match: re.Match[str]) -> str:
     return _LITERAL.format(run)
 
 
+def _literal_quote(match: re.Match[str]) -> str:
+    return match.group(1) + _LITERAL.format("&gt;")
+
+
 def escape_mrkdwn(text: str) -> str:
-    """User text for mrkdwn, shown as typed: :func:`escape`, and every `*`, `~`, `` ` `` and
-    every `_` not inside a word shown through Slack's date fallback, so that a label called
-    "a*b*c" or "_draft_" is neither bold nor italic, nor pairs with labelbot's own *bold*
-    around it. Inside `code` formatting never applies: there :func:`escape` is enough, and a
-    command to copy stays as written."""
-    return _FORMATTING_RE.sub(_literal_formatting, escape(text))
+    """User text for mrkdwn, shown as typed: :func:`escape`, and every `*`, `~`, `` ` ``,
+    every `_` not inside a word and every `>` that starts a line shown through Slack's date
+    fallback, so that a label called "a*b*c" or "_draft_" is neither bold nor italic, nor pairs
+    with labelbot's own *bold* around it, and a guideline line "> 5 items" is no block quote.
+    The text's start counts as a line's (placed mid-line, the `>` reads the same). Inside
+    `code` formatting never applies: there :func:`escape` is enough, and a command to copy
+    stays as written."""
+    return _QUOTE_RE.sub(_literal_quote, _FORMATTING_RE.sub(_literal_formatting, escape(text)))
 
 
 def unescape(text: str) -> str:
@@ -171,7 +181,9 @@ def split_chunks(text: str, limit: int) -> list[str]:
     """Split escaped `text` into pieces of at most `limit` characters, preferring line breaks.
 
     Like `truncate`, a cut never lands inside Slack markup, an escape sequence or a surrogate
-    pair.
+    pair. Each piece after the first starts a section of its own, so a line: an escaped `>`
+    (`&gt;`) the cut brings to its start is shown as typed (:func:`escape_mrkdwn`), not as a
+    block quote.
     """
     chunks: list[str] = []
     rest = text
@@ -188,6 +200,8 @@ def split_chunks(text: str, limit: int) -> list[str]:
         cut = safe_cut(rest, cut) or limit
         chunks.append(rest[:cut])
         rest = rest[cut:].lstrip("\n") if rest[cut : cut + 1] == "\n" else rest[cut:]
+        if (quote := _QUOTE_RE.match(rest)) is not None:
+            rest = _literal_quote(quote) + rest[quote.end() :]
     if rest:
         chunks.append(rest)
     return chunks

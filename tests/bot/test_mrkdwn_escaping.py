@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack_text import escape, escape_mrkdwn, truncate, unescape, who
+from bot.slack_text import escape, escape_mrkdwn, split_chunks, truncate, unescape, who
 from bot.views import (
     AskReason,
     ClassCount,
@@ -137,6 +137,40 @@ def test_a_name_that_is_no_user_id_is_shown_as_typed() -> None:
     """An importer's annotator name (`who`): "_walter_" is not italic; a user id is a mention."""
     assert seen(who("_walter_")) == "_walter_" and "_" not in parsed(who("_walter_"))
     assert who("U012AB3CD") == "<@U012AB3CD>"
+
+
+# Slack quotes a line that starts with `>` (after any spaces), escaped or not
+QUOTED_LINE = re.compile(r"^[^\S\n]*(?:>|&gt;)", re.MULTILINE)
+GUIDELINE = "> 5 items: use bulk_order\n  >> fragile: careful_handling\nweight > 2 kg"
+
+
+def quoted_lines(text: str) -> list[str]:
+    """The lines of ``text`` Slack would show as a block quote (literals opaque)."""
+    return [line for line in parsed(text).splitlines() if QUOTED_LINE.match(line)]
+
+
+def test_a_line_starting_with_a_quote_mark_shows_as_typed() -> None:
+    """A guideline line "> 5 items" is no block quote: its `>` (at a line's start, after any
+    spaces) shows through the date fallback; a `>` elsewhere stays `&gt;`."""
+    out = escape_mrkdwn(GUIDELINE)
+    assert seen(out) == GUIDELINE and not quoted_lines(out), out
+    assert out.count("<!date^00000000^{_}|&gt;>") == 2  # the first `>` of each line only
+    assert out.endswith("\nweight &gt; 2 kg")
+    assert (
+        escape_mrkdwn("fees > 5 & <b>") == escape("fees > 5 & <b>") == "fees &gt; 5 &amp; &lt;b&gt;"
+    )
+
+
+def test_a_cut_keeps_a_quote_mark_literal_whole() -> None:
+    """Cut to any limit, a `>` shown as typed is kept whole or left out, never half a literal;
+    and a cut at a space before a mid-line `>` starts no quoted section."""
+    text = escape_mrkdwn("> x\n" * 50)
+    for limit in range(30, 120):
+        cut = truncate(text, limit)
+        assert LITERAL.sub("", cut).count("<") == 0 and not quoted_lines(cut), cut
+    pieces = split_chunks(escape("a " * 1000 + "> " * 500), 3000)
+    assert len(pieces) > 1 and all(len(p) <= 3000 and not quoted_lines(p) for p in pieces)
+    assert seen("".join(pieces)) == "a " * 1000 + "> " * 500
 
 
 # --- the builders: user strings add no formatting --------------------------------------------
@@ -282,6 +316,23 @@ def test_user_strings_add_no_formatting(builder: str) -> None:
     # and what they read is what was typed
     shown = "\n".join(seen(t) for t in evil_texts)
     assert STAR in shown
+
+
+def test_a_guideline_line_starting_with_a_quote_mark_is_no_block_quote() -> None:
+    """`/label guidelines` and the labeling DM show a guideline's "> 5 items" lines as typed;
+    a guideline long enough to run over several sections starts none with a quote either."""
+    labels = [LabelChoice("bulk_order", description=GUIDELINE, id=1)]
+    for view in (
+        guidelines_message(PROJECT, labels),
+        _labeling({**_twins(True), "about": GUIDELINE}),
+    ):
+        texts = list(mrkdwn_texts(view))
+        assert any(GUIDELINE in seen(t) for t in texts)
+        assert not [line for t in texts for line in quoted_lines(t)], texts
+    long = "a " * 1000 + "> " * 500
+    texts = list(mrkdwn_texts(guidelines_modal(PROJECT, [LabelChoice("x", description=long)])))
+    assert len(texts) > 2 and not [line for t in texts for line in quoted_lines(t)], texts
+    assert seen("".join(texts[1:])) == f"*x*\n{long}"
 
 
 def test_a_label_reads_as_typed_in_bold_and_on_its_button() -> None:
