@@ -186,6 +186,13 @@ EXPORTS_BUSY = (
     "{slots} exports are being downloaded from this server already (each holds a database "
     "connection until it ends): try again when one has finished"
 )
+EXPORTS_RETRY_AFTER_S = 30
+
+
+def _exports_busy() -> HTTPException:
+    """An export's 503 when no slot is free: the GET's after its wait, the HEAD's at once."""
+    busy = EXPORTS_BUSY.format(slots=EXPORT_SLOTS)
+    return HTTPException(503, busy, {"Retry-After": str(EXPORTS_RETRY_AFTER_S)})
 
 
 class ExportSlots:
@@ -195,6 +202,11 @@ class ExportSlots:
     def __init__(self) -> None:
         self.busy = 0
         self._changed = asyncio.Condition()
+
+    def free(self) -> bool:
+        """Whether a slot is free at this moment: a HEAD's answer, which neither waits for a
+        slot nor takes one."""
+        return self.busy < EXPORT_SLOTS
 
     async def take(self, wait: float) -> bool:
         """Take a slot, waiting up to ``wait`` seconds for one; False when none came."""
@@ -1254,13 +1266,16 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
         media_type = f"{MEDIA_TYPES[fmt]}; charset=utf-8"
         headers = {"Content-Disposition": EXPORT_DISPOSITION.format(name=name, fmt=fmt)}
         if request.method == "HEAD":
-            # the GET's status and headers without reading the examples: the project's
-            # look-up alone, and no slot (nothing streams)
+            # what the GET would answer now, without reading the examples or waiting: its 503
+            # while every slot is taken (an uptime checker's 200 then promised a download that
+            # waits and is refused), else the project's look-up alone. It takes no slot
+            # (nothing streams).
+            if not export_slots.free():
+                raise _exports_busy()
             await DatabaseDeadline(deadline).run(projects.get_project, ws, name)
             return StreamingResponse(iter(()), media_type=media_type, headers=headers)
         if not await export_slots.take(EXPORT_WAIT_S):
-            busy = EXPORTS_BUSY.format(slots=EXPORT_SLOTS)
-            raise HTTPException(503, busy, {"Retry-After": "30"})
+            raise _exports_busy()
         try:
             # sent as it is read (a large project is never whole in memory); a missing project
             # is a 404 before the first byte

@@ -4,6 +4,7 @@ GET's status and headers, no body. Through a real uvicorn, as a client sees it."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -187,9 +188,7 @@ def _statements(bot: Bot) -> Iterator[list[str]]:
         event.remove(bot.ws.db, "before_cursor_execute", seen)
 
 
-def test_head_of_an_export_reads_no_example_and_takes_no_slot(
-    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_head_of_an_export_reads_no_example(bot: Bot, bank: dict[str, str]) -> None:
     http, url = bot.slack.http, f"/api/projects/{PROJECT}/export"
     with _statements(bot) as sent:
         assert http.head(url, params={"format": "csv"}, headers=AUTH).status_code == 200
@@ -197,11 +196,29 @@ def test_head_of_an_export_reads_no_example_and_takes_no_slot(
     with _statements(bot) as sent:
         assert len(http.get(url, headers=AUTH).text.splitlines()) == 150
     assert [s for s in sent if "examples" in s]  # the GET reads them (the check can see it)
-    # every slot taken: a GET waits and is refused, a HEAD streams nothing and needs none
-    monkeypatch.setattr(bot_api, "EXPORT_SLOTS", 0)
+
+
+def test_head_of_an_export_with_every_slot_taken_is_the_gets_503_at_once(
+    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GET would wait EXPORT_WAIT_S for a slot and be refused: the HEAD says so now, without
+    the wait (a 200 promised a download the GET then refused)."""
+    http, url = bot.slack.http, f"/api/projects/{PROJECT}/export"
+    monkeypatch.setattr(bot_api, "EXPORT_SLOTS", 0)  # none free
     monkeypatch.setattr(bot_api, "EXPORT_WAIT_S", 0.05)
-    assert http.get(url, headers=AUTH).status_code == 503
-    assert http.head(url, headers=AUTH).status_code == 200
+    get = http.get(url, headers=AUTH)
+    monkeypatch.setattr(bot_api, "EXPORT_WAIT_S", 60.0)
+    started = time.monotonic()
+    head = http.head(url, headers=AUTH)
+    assert time.monotonic() - started < 10  # not the GET's wait
+    assert head.status_code == get.status_code == 503 and head.content == b""
+    assert head.headers["retry-after"] == get.headers["retry-after"] == "30"
+    _same_headers(get, head)
+    busy = bot_api.EXPORTS_BUSY.format(slots=0)
+    assert get.json() == {"error": "Service Unavailable", "detail": busy}
+    assert int(head.headers["content-length"]) == len(get.content)  # the same detail
+    # a bad format is still the 422 it was, before any slot
+    assert http.head(url, params={"format": "xml"}, headers=AUTH).status_code == 422
 
 
 def test_metrics_count_a_slash_and_a_head_under_the_route_template(

@@ -151,6 +151,39 @@ def test_a_download_that_stops_reading_is_cut_off_and_frees_its_slot(
     assert _until(lambda: _checked_out(bot) == 0), _checked_out(bot)
 
 
+def test_head_of_an_export_answers_what_a_get_would_now_and_takes_no_slot(
+    bot: Bot, big: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Downloads that read nothing hold the slots. While one is free, a HEAD answers 200 and
+    leaves it to the next download; with none free, the GET's 503 at once (not after the GET's
+    wait for a slot: before, a 200 that promised a download the GET then refused)."""
+    monkeypatch.setattr(http_api, "EXPORT_WAIT_S", 20.0)
+    url = f"{bot.url}/api/projects/{big}/export"
+    slots = http_api.EXPORT_SLOTS
+    held = [_slow_download(bot.url) for _ in range(slots - 1)]
+    try:
+        assert [_status(sock) for sock in held] == [200] * (slots - 1)
+        for _ in range(slots):  # a HEAD that took the last slot would leave the next none
+            assert httpx.head(url, headers=AUTH, timeout=10).status_code == 200
+        held.append(_slow_download(bot.url))
+        assert _status(held[-1]) == 200
+        started = time.monotonic()
+        head = httpx.head(url, headers=AUTH, timeout=30)
+        assert time.monotonic() - started < 10  # not the GET's 20 s
+        assert head.status_code == 503 and head.headers["retry-after"] == "30"
+        monkeypatch.setattr(http_api, "EXPORT_WAIT_S", 0.05)
+        get = httpx.get(url, headers=AUTH, timeout=10)  # the GET's refusal, after its wait
+        assert get.status_code == 503 and get.headers["retry-after"] == "30"
+        assert get.json()["detail"] == http_api.EXPORTS_BUSY.format(slots=slots)
+        assert head.headers["content-length"] == get.headers["content-length"]  # its detail
+        held.pop().close()  # one download given up: its slot comes back, and the HEAD says so
+        assert _until(lambda: httpx.head(url, headers=AUTH, timeout=10).status_code == 200)
+    finally:
+        for sock in held:
+            sock.close()
+    assert _until(lambda: _checked_out(bot) == 0), _checked_out(bot)
+
+
 def test_retrains_keep_the_workspace_memo_bounded_and_predict_answers(
     bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
