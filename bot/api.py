@@ -945,6 +945,8 @@ def _token_ok(settings: SlackSettings, authorization: str | None, path: str) -> 
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer":
         return False
+    # one or more spaces after the scheme (RFC 9110, 11.4), as FastAPI's HTTPBearer reads it
+    token = token.strip()
     taken = [settings.api_token]
     if path == METRICS_PATH:
         taken.append(settings.metrics_token)

@@ -41,6 +41,12 @@ def test_rest_api_needs_the_bearer_token(bot: Bot, bank: dict[str, str]) -> None
     assert http.get("/api/projects", headers=AUTH).json() == [
         {"name": PROJECT, "description": "", "channel": "C0PROJECT"}
     ]
+    # the scheme in any case, and any spaces after it (RFC 9110, 11.4: 1*SP)
+    for spelled in (f"bearer {API_TOKEN}", f"Bearer   {API_TOKEN}"):
+        assert http.get("/api/projects", headers={"Authorization": spelled}).status_code == 200
+    for wrong_token in (f"Bearer {API_TOKEN}x", f"Basic {API_TOKEN}", f"Bearer{API_TOKEN}"):
+        refused = http.get("/api/projects", headers={"Authorization": wrong_token})
+        assert refused.status_code == 401, wrong_token
     status = http.get(f"/api/projects/{PROJECT}/status", headers=AUTH).json()
     assert status["examples"] == 150 and status["model"] is None
     missing = http.get("/api/projects/nope/status", headers=AUTH)
