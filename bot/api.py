@@ -226,6 +226,13 @@ class ExportSlots:
 
 
 UNEXPECTED = "unexpected error; the server log has the details"
+BUSY_RETRY_AFTER_S = 1
+BUSY = "the server is answering as many requests as it may at once: try again in a moment"
+# Busy's refusal, which any route but /healthz may answer, in /openapi.json's words
+BUSY_WHEN = (
+    f"Service Unavailable with Retry-After: {BUSY_RETRY_AFTER_S} when the server is answering "
+    "`labelbot serve --max-connections` requests already"
+)
 
 _R = TypeVar("_R")
 
@@ -766,7 +773,10 @@ def create_api(
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             },
             **_errors({401: f"No valid bearer token: {TOKEN_REQUIRED}"}),
-            "default": {"model": ErrorOut, "description": "Any other error (405, 500)"},
+            "default": {
+                "model": ErrorOut,
+                "description": f"Any other error (405, 500; 503 {BUSY_WHEN})",
+            },
         },
     )
     async def metrics() -> Response:
@@ -987,10 +997,6 @@ class TokenFirst:
         await self.app(scope, receive, send)
 
 
-BUSY_RETRY_AFTER_S = 1
-BUSY = "the server is answering as many requests as it may at once: try again in a moment"
-
-
 class Busy:
     """ASGI middleware: past ``most`` requests in flight, a new one is answered at once with a
     JSON 503 and Retry-After, as every other error, without being read. ``/healthz`` is always
@@ -1143,9 +1149,10 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
             **_errors({401: f"No valid bearer token: {TOKEN_REQUIRED}"}),
             "default": {
                 "model": ErrorOut,
-                "description": "Any other error (405, 500; 503 DatabaseUnavailable with "
-                "Retry-After when the database cannot be reached or does not answer within "
-                "LABELBOT_API_DEADLINE_SECONDS) has the same shape",
+                "description": "Any other error (405; 408 for a body that stalls; 500; 503 "
+                "DatabaseUnavailable with Retry-After when the database cannot be reached or "
+                f"does not answer within LABELBOT_API_DEADLINE_SECONDS, or {BUSY_WHEN}) has the "
+                "same shape",
             },
         },
     )
@@ -1185,7 +1192,8 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
                 "field other than texts and top_k, a top_k out of its range",
                 503: "The active model was trained on another encoder's embeddings "
                 "(ConfigurationError); or the database cannot be reached or does not answer "
-                "within LABELBOT_API_DEADLINE_SECONDS (DatabaseUnavailable, with Retry-After)",
+                "within LABELBOT_API_DEADLINE_SECONDS (DatabaseUnavailable, with Retry-After); "
+                f"or {BUSY_WHEN}",
             }
         ),
     )
@@ -1238,7 +1246,8 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
                     503: f"{EXPORT_SLOTS} exports are streaming from this server already and "
                     f"none ended within {EXPORT_WAIT_S:g} s; or the database cannot be reached "
                     "or does not answer within LABELBOT_API_DEADLINE_SECONDS "
-                    "(DatabaseUnavailable): retry after the Retry-After seconds",
+                    f"(DatabaseUnavailable); or {BUSY_WHEN}: retry after the Retry-After "
+                    "seconds",
                 }
             ),
         },

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.api import BUSY, Busy, create_api
+from bot.api import BUSY, BUSY_WHEN, Busy, create_api
 from tests.bot.conftest import Bot
 
 
@@ -53,3 +53,27 @@ def test_serve_puts_the_limit_in_the_app(bot: Bot) -> None:
     api = create_api(settings, services, max_requests=7)
     assert [m.kwargs["most"] for m in api.user_middleware if m.cls is Busy] == [7]
     assert not [m for m in create_api(settings, services).user_middleware if m.cls is Busy]
+
+
+def test_each_route_s_schema_declares_the_busy_503(bot: Bot) -> None:
+    """A client reading /openapi.json learns that any route but /healthz may answer the
+    --max-connections 503: under the route's own 503 when it declares one, else its default."""
+    api = create_api(bot.services.settings, bot.services, max_requests=0)  # every request busy
+    paths = api.openapi()["paths"]
+
+    async def answers() -> dict[tuple[str, str], httpx.Response]:
+        transport = httpx.ASGITransport(app=api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return {
+                (method, path): await client.request(method, path.replace("{name}", "bank"))
+                for path, item in paths.items()
+                for method in item
+            }
+
+    for (method, path), answer in asyncio.run(answers()).items():
+        if path == "/healthz":
+            continue
+        assert answer.status_code == 503 and answer.json()["detail"] == BUSY, path
+        responses = paths[path][method]["responses"]
+        declared = responses.get("503", responses["default"])["description"]
+        assert BUSY_WHEN in declared and "Retry-After: 1" in declared, (path, declared)
