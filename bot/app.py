@@ -345,28 +345,33 @@ def handle_error(
 
 
 # The code spans labelbot writes into its plain-text errors: a command to copy ("`labelbot
-# train NAME`", "`/label pin NAME 3`", "`--into A1,A2`", "`pip install …`") and, in
-# parentheses, Slack's error code ("(`missing_scope`)"). Slack formats nothing in code, so they
-# keep escape() and are copied as written. The rest, names and words quoted as typed among it,
-# is escape_mrkdwn'd: a name's own `, *, _ and ~ open nothing (unless it quotes a command).
-# labelbot's `code` in a plain-text error: a backtick pair that opens after a space, a
-# parenthesis or the start and closes before a space, punctuation or the end (a command to
-# copy, `admins=U1,U2`, Slack's error code in parentheses). Names are quoted ('a`b'), so a
-# name's own backticks do not open one.
-_CODE_SPAN_RE = re.compile(r"(?<![^\s(])`[^`\n]+`(?![^\s).,;:!?])")
+# train NAME`", "`/label pin NAME 3`", "`--into A1,A2`", "`pip install …`", "`admins=U1,U2`")
+# and, in parentheses, Slack's error code ("(`missing_scope`)"): a backtick pair that opens
+# after a space, a parenthesis or the start and closes before a space, punctuation or the end.
+# Slack formats nothing in code, so they keep escape() and are copied as written. Engine
+# errors quote names as Python's repr does ('a`b', "it's"): a quote that opens after a
+# non-word character and closes before one (an apostrophe in "doesn't" or "experts' votes"
+# opens nothing; repr's escaped \' closes nothing), on one line. Scanned left to right,
+# whichever starts first is taken whole: a name's own backticks ('a `b` c') open no code, and
+# a command that quotes a name (`labelbot labels retire 'x y'`) stays code.
+_CODE_OR_NAME_RE = re.compile(
+    r"(?P<code>(?<![^\s(])`[^`\n]+`(?![^\s).,;:!?]))"
+    r"|(?<!\w)(?P<quote>['\"])(?:\\.|[^\\\n])*?(?P=quote)(?!\w)"
+)
 
 
 def _mrkdwn(error: LabelbotError) -> str:
     """The error's message for a Slack text, unless labelbot wrote it as Mrkdwn (its user data
     escaped already: shown as written, never escaped twice). Engine errors are plain text that
-    quotes names as typed ("unknown label 'a*b*c'"): each shows as typed (escape_mrkdwn), and
-    the commands in `code` stay as written (escape)."""
+    quotes names as typed ("unknown label 'a*b*c'"): each shows as typed (escape_mrkdwn, as
+    does the text around them), and the commands in `code` stay as written (escape)."""
     if len(error.args) == 1 and isinstance(error.args[0], Mrkdwn):
         return error.args[0]
     text, shown, start = str(error), [], 0
-    for span in _CODE_SPAN_RE.finditer(text):
-        shown += [escape_mrkdwn(text[start : span.start()]), escape(span.group())]
-        start = span.end()
+    for span in _CODE_OR_NAME_RE.finditer(text):
+        if span.group("code") is not None:  # a quoted name is text like the rest around it
+            shown += [escape_mrkdwn(text[start : span.start()]), escape(span.group())]
+            start = span.end()
     return "".join([*shown, escape_mrkdwn(text[start:])])
 
 

@@ -260,6 +260,12 @@ def test_engine_errors_quote_names_as_typed_and_commands_as_written(
         _last_answer(bot, ADMIN),
         f"*{PROJECT_TWIN}* is unpinned: retrains that are not worse will be promoted again.",
     )
+    # a name with a backtick after a space opens no code: "a `b` c" reads as typed
+    bot.slack.command(ADMIN, f'settings {PROJECT} timezone="a `b` c"')
+    bot.settle()
+    said = _last_answer(bot, ADMIN)
+    assert parsed(said) == ":warning: Unknown timezone 'a §b§ c' (e.g. Europe/Berlin).", said
+    assert seen(said) == ":warning: Unknown timezone 'a `b` c' (e.g. Europe/Berlin)."
     # plain text with a command in it: the name in `code` as written, `<` escaped once
     bot.slack.command(ADMIN, f"pin {PROJECT}")
     bot.settle()
@@ -279,6 +285,18 @@ def test_labelbots_code_spans_stay_code_and_a_names_backticks_read_as_typed() ->
     said = _mrkdwn(InvalidInputError("no label '`rm` *x*' in 'q': try `labelbot labels q`"))
     assert parsed(said) == "no label '§rm§ §x§' in 'q': try `labelbot labels q`", said
     assert seen(said) == "no label '`rm` *x*' in 'q': try `labelbot labels q`"
+    # a name quoted with a backtick after a space: as typed, the command after it still code
+    said = _mrkdwn(InvalidInputError("unknown label 'a `b` c'; run `labelbot labels list`"))
+    assert parsed(said) == "unknown label 'a §b§ c'; run `labelbot labels list`", said
+    assert seen(said) == "unknown label 'a `b` c'; run `labelbot labels list`"
+    said = _mrkdwn(InvalidInputError('unknown label "it\'s `b`" (see `labelbot labels list`)'))
+    assert parsed(said) == 'unknown label "it\'s §b§" (see `labelbot labels list`)', said
+    # a command that quotes a name stays code, the name in it as written
+    said = _mrkdwn(InvalidInputError("run `labelbot labels retire 'x y'` first"))
+    assert said == "run `labelbot labels retire 'x y'` first"
+    # an apostrophe inside or after a word opens no quote: the command between stays code
+    text = "it doesn't count: `labelbot agreement q` weighs the experts' votes"
+    assert _mrkdwn(InvalidInputError(text)) == text
     said = _mrkdwn(InvalidInputError("include yourself, e.g. `admins=U0A,U0B`. Nothing changed"))
     assert said == "include yourself, e.g. `admins=U0A,U0B`. Nothing changed"
     said = _mrkdwn(InvalidInputError("Slack refused (`missing_scope`) & <more>"))
