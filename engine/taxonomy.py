@@ -670,7 +670,8 @@ def stale_label_note(
     *, session: Session, label: Label, clicked: str | None = None, advice: bool = True
 ) -> str:
     """Why a click on the retired ``label`` cannot be stored, and what to pick instead
-    (``advice=False``: only where it went, for a prediction that still names it).
+    (``advice=False``: only where it went, for a prediction that still names it, or a change
+    that names it: there it may also count as an active label, "... was merged into fx").
 
     Names the label as the button showed it: ``clicked`` when given (a name it had before a
     rename: "'card_arrival' (renamed arrival)"), else its name with the names it had before.
@@ -706,11 +707,13 @@ def stale_label_note(
             target = repo.label_by_id(session=session, project_id=label.project_id, label_id=into)
         except InvalidInputError:  # removed by an undo since
             target = None
-        if target is None or target.active:  # counts as an active label: nothing stale here
+        if target is None:
             steps.append(_retired_note(session, label, advice=advice))
             break
         verb = "merged into" if step is not None and step[0] == "merge" else "retired, mapped to"
         steps.append(f"was {verb} {target.name}")
+        if target.active:  # where its examples count now (a change that names it is told so)
+            break
         current = target
         seen.add(target.id)
     return head + " " + ", which ".join(steps)
@@ -1045,12 +1048,16 @@ def _find(session: Session, project: Project, name: str) -> Label | None:
 
 
 def _active_label(session: Session, project: Project, name: str) -> Label:
-    """The active label called ``name``; unknown or retired names name the valid ones."""
+    """The active label called ``name``; unknown or retired names name the valid ones. A label
+    no longer active is said to be where it went ("was merged into fx", "was split into a, b"),
+    not just "retired": a merge and a split retire labels too, and the admin needs the name to
+    give instead."""
     assert project.id is not None
     label = projects.get_label(session=session, project_id=project.id, name=name)
     if not label.active:
         names = ", ".join(repo.active_names(session=session, project_id=project.id))
-        raise InvalidInputError(f"label {name!r} was retired (labels: {names})")
+        gone = stale_label_note(session=session, label=label, advice=False)
+        raise InvalidInputError(f"{gone} (labels: {names})")
     return label
 
 

@@ -175,6 +175,33 @@ def test_taxonomy_errors_are_one_line_with_exit_codes(cli_env) -> None:  # type:
     assert "--into" in helped and "--reason" in helped and "--actor" in helped
 
 
+def test_a_change_naming_a_merged_or_split_label_says_where_it_went(cli_env) -> None:  # type: ignore[no-untyped-def]
+    """A merge and a split retire labels too: a change that names one says where it went (the
+    name to give instead), not just "was retired"; nothing changes, exit 2."""
+    runner = CliRunner()
+    _ok(runner, "project", "create", "p", "--labels", "a,b,c,d,e")
+    _ok(runner, "labels", "merge", "p", "a", "b", "--into", "ab")
+    _ok(runner, "labels", "split", "p", "c", "--into", "c1,c2")
+    _ok(runner, "labels", "retire", "p", "d", "--map-to", "e")
+    _ok(runner, "labels", "merge", "p", "e", "ab", "--into", "abe")  # d counts as abe now
+    active = "(labels: c1, c2, abe)"
+    cases = [
+        (["labels", "rename", "p", "a", "x"], "the label 'a' was merged into ab, which was "
+         f"merged into abe {active}"),
+        (["labels", "merge", "p", "c", "c1"], f"the label 'c' was split into c1, c2 {active}"),
+        (["labels", "describe", "p", "d", "x"], "the label 'd' was retired, mapped to e, which "
+         f"was merged into abe {active}"),
+        (["labels", "retire", "p", "c1", "--map-to", "ab"], f"the label 'ab' was merged into "
+         f"abe {active}"),
+    ]  # fmt: skip
+    before = _ok(runner, "labels", "history", "p", "--json")
+    for args, message in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert " ".join(result.output.split()) == f"error: {message}", args
+    assert _ok(runner, "labels", "history", "p", "--json") == before
+
+
 def test_undo_dry_run_says_when_the_undo_would_be_refused(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
     _ok(runner, "project", "create", "p", "--labels", "a,b")
