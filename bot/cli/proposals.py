@@ -73,7 +73,9 @@ def proposals_cmd(
         if as_json:
             typer.echo(json.dumps([_record(r) for r in rows], indent=2, ensure_ascii=False))
         elif not rows:
-            hint = "" if refresh else f" (`labelbot proposals {name} --refresh` detects them now)"
+            # a refresh detects open proposals: no hint where the list is of decided ones
+            finds = not refresh and status in ("open", "all")
+            hint = f" (`labelbot proposals {name} --refresh` detects them now)" if finds else ""
             out.print(f"{name}: no {'' if status == 'all' else status + ' '}proposals{hint}")
         else:
             out.print(_table(rows, show_status=status != "open"))
@@ -85,6 +87,11 @@ def proposals_cmd(
     who = actor or default_actor()
     if action == "approve":
         names = [n for n in (into or "").split(",") if n.strip()] or None
+        if into is not None and names is None:  # `--into "$NAMES"` with the variable unset
+            raise InvalidInputError(
+                f"--into {into!r} names no label: give the names, comma-separated, or leave "
+                "--into out to use the proposal's own"
+            )
         decision = proposing.approve(
             ws, name, proposal_id, actor=who, actor_is_admin=True, names=names, reason=reason
         )

@@ -109,3 +109,38 @@ def test_digest_message_shows_open_proposals() -> None:
     text = json.dumps(digest_message(d))
     assert "5 taxonomy proposals open" in text and "Split C?" in text and "(top 3)" in text
     assert "5 open taxonomy proposals:" in d.summary()
+
+
+def test_approve_with_an_empty_into_is_refused(cli_env) -> None:  # type: ignore[no-untyped-def]
+    """`--into ""` (a shell variable left empty) used to apply the proposal's own names; it is
+    refused like any bad input, and the proposal stays open. An empty list of decided proposals
+    does not point at --refresh, which detects open ones."""
+    from engine.workspace import Workspace
+    from storage.db import session_scope
+    from storage.repositories import projects, proposals
+
+    runner = CliRunner()
+    _run(runner, "project", "create", "bank", "--labels", "card_arrival,age_limit")
+    ws = Workspace.open()
+    with session_scope(ws.db) as s:
+        pid = int(projects.get_project(session=s, name="bank").id or 0)
+        row, _ = proposals.save_open_proposal(
+            session=s, project_id=pid, kind="split", labels=["card_arrival"],
+            key='["split", "card_arrival"]', score=0.7, evidence_strength=9.0,
+            evidence={"clusters": [{"suggested_name": "late", "size": 5},
+                                   {"suggested_name": "track", "size": 4}]},
+            message="Split card_arrival?",
+        )  # fmt: skip
+        proposal_id = str(row.id)
+    ws.close()
+    for into in ("", " , "):
+        out = _run(runner, "proposals", "approve", "bank", proposal_id, "--into", into, code=2)
+        assert " ".join(out.split()) == (
+            f"error: --into {into!r} names no label: give the names, comma-separated, or leave "
+            "--into out to use the proposal's own"
+        )
+    [still] = json.loads(_run(runner, "proposals", "bank", "--json"))
+    assert still["status"] == "open" and still["into"] == ["late", "track"]
+    assert "no taxonomy changes yet" in _run(runner, "labels", "history", "bank")
+    rejected = " ".join(_run(runner, "proposals", "bank", "--status", "rejected").split())
+    assert rejected == "bank: no rejected proposals"
