@@ -112,4 +112,4 @@ def _refusal(context: BoltContext, *, user: str, project: str, doing: str) -> st
         )
     except (AdminCheckError, LabelbotError) as exc:  # e.g. the project deleted meanwhile
         return str(exc)
-    return None if allowed else admin_views.not_admin(doing, project).replace("*", "")
+    return None if allowed else admin_views.not_admin_in_form(doing, project)

@@ -116,10 +116,21 @@ def promoted_notice(*, project: str, version: int, user: str) -> Block:
 
 
 def not_admin(doing: str, project: str) -> str:
+    """The refusal to one who is none of ``project``'s admins, in mrkdwn."""
+    return _not_admin(doing, f"*{escape_mrkdwn(project)}*", escape(project))
+
+
+def not_admin_in_form(doing: str, project: str) -> str:
+    """:func:`not_admin` under a form's field, which Slack shows as plain text: the name as
+    typed, nothing escaped ("bank_" showed as "bank<!date^00000000^{_}|_>")."""
+    return _not_admin(doing, project, project)
+
+
+def _not_admin(doing: str, shown: str, typed: str) -> str:
     return (
-        f"Only project admins can {doing} in *{escape_mrkdwn(project)}*: the admins it names, "
+        f"Only project admins can {doing} in {shown}: the admins it names, "
         "or the workspace's admins and owners while it names none. Nothing was changed. "
-        f"Admins are set with `labelbot project set {escape(project)} --admins U123,U456`."
+        f"Admins are set with `labelbot project set {typed} --admins U123,U456`."
     )
 
 
