@@ -284,14 +284,20 @@ def undo_proposal(
     services: Services, *, project: str, proposal_id: int, user: str, channel: str, ts: str
 ) -> None:
     """An admin's Undo on an applied proposal's message: undo its change while it is the
-    latest (else the error handler says which change to undo first), then show who undid it."""
+    latest (else the error handler says which change to undo first), then show who undid it.
+    A change undone elsewhere (the CLI, the form) before the sync redrew the card: the card is
+    redrawn now and the clicker told who approved and who undid it, as Approve is."""
     row = proposing.get_proposal(services.ws, proposal_id, project=project)
     if row.label_event_id is None:
         raise StaleActionError(f"proposal {proposal_id} changed no label: nothing to undo")
-    change = taxonomy.undo_last(
-        services.ws, project=project, actor=user, rescore=False, event_id=row.label_event_id,
-        reason=f"Undo on proposal {proposal_id}'s message",
-    )  # fmt: skip
+    try:
+        change = taxonomy.undo_last(
+            services.ws, project=project, actor=user, rescore=False,
+            event_id=row.label_event_id, reason=f"Undo on proposal {proposal_id}'s message",
+        )  # fmt: skip
+    except StaleActionError:
+        _refuse_stale(services, project=project, proposal_id=proposal_id)
+        raise
     card = proposal_card(project, row)
     done = proposal_views.decided_message(
         card, user=row.decided_by or user, approved=True, summary=row.reason or "",

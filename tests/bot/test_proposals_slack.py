@@ -532,7 +532,7 @@ def test_undo_on_an_applied_proposal_takes_its_change_back(bot: Bot, bank: dict[
 
     bot.slack.click(ADMIN, approved, ids.PROPOSAL_UNDO, channel=CHANNEL)  # the old message
     bot.settle()
-    assert "was already undone" in bot.slack.ephemerals(ADMIN)[-1]
+    assert f"its change undone by <@{ADMIN}>" in bot.slack.ephemerals(ADMIN)[-1]
     assert [h.kind for h in taxonomy.label_history(bot.ws, project=PROJECT)].count("undo") == 2
 
 

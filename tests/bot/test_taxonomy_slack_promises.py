@@ -355,3 +355,26 @@ def test_a_non_admin_is_refused_in_the_form_with_the_project_named_as_typed(
     assert said.startswith("Only project admins can change the labels in bank_: ")
     assert "labelbot project set bank_ --admins" in said and "<!date" not in said
     assert [lb.name for lb in projects.list_labels(bot.ws, project="bank_")] == ["a", "b"]
+
+
+def test_undo_on_a_card_whose_change_was_undone_elsewhere(bot: Bot, bank: dict[str, str]) -> None:
+    """Approved on its card, its change undone in the CLI (or the form) before the scheduler's
+    round redrew the card: Undo on it names who approved and who undid it, undoes nothing more,
+    and redraws the card at once."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    pid = _merge(bot)
+    proposal_poster(bot.services)()
+    _click(bot, ADMIN, _posted(bot), ids.PROPOSAL_APPROVE)
+    bot.settle()
+    approved = _posted(bot)
+    taxonomy.undo_last(bot.ws, project=PROJECT, actor="U0BOB", rescore=False)
+    assert ids.PROPOSAL_UNDO in _action_ids(_posted(bot))  # the round has not come yet
+
+    _click(bot, ADMIN, approved, ids.PROPOSAL_UNDO)
+    bot.settle()
+    said = bot.slack.ephemerals(ADMIN)[-1]
+    assert f"Proposal {pid} was already approved by <@{ADMIN}>, and its change undone by " in said
+    assert "<@U0BOB>" in said and "Nothing was changed" in said
+    assert _history(bot) == ["merge", "undo"]
+    card = _posted(bot)
+    assert not _action_ids(card) and "Undone by <@U0BOB>" in json.dumps(card["blocks"])
