@@ -214,8 +214,6 @@ def decide(
     project: str,
     proposal_id: int,
     user: str,
-    channel: str,
-    ts: str,
 ) -> None:
     """An admin's Approve / Reject: apply or record it, then show the verdict on the message.
 
@@ -235,7 +233,7 @@ def decide(
         raise ConflictError(
             f"{exc.reason.rstrip('.')}. Choose other names with Edit names & approve"
         ) from None
-    _show_decision(services, project, decision, approved=approve, user=user, channel=channel, ts=ts)
+    _show_decision(services, project, decision, approved=approve, user=user)
 
 
 def _refuse_stale(services: Services, *, project: str, proposal_id: int) -> None:
@@ -262,17 +260,18 @@ def _show_decision(
     *,
     approved: bool,
     user: str,
-    channel: str | None,
-    ts: str | None,
 ) -> None:
-    """The verdict on the proposal's channel message, then what the change leaves to do."""
-    card = proposal_card(project, decision.proposal)
+    """The verdict on the proposal's own channel message (the one it records: a click made up
+    by hand may name another, which the verdict would overwrite for good), then what the
+    change leaves to do."""
+    row = decision.proposal
+    card = proposal_card(project, row)
     done = proposal_views.decided_message(
         card, user=user, approved=approved, summary=decision.summary,
         undoable=decision.change is not None,
     )  # fmt: skip
-    if channel and ts:
-        services.courier.update(done, channel=channel, ts=ts)
+    if row.channel and row.message_ts:
+        services.courier.update(done, channel=row.channel, ts=row.message_ts)
         marker = proposing.final_marker(decision.proposal)
         if marker is not None:  # the sync leaves it be
             proposing.record_message_hash(services.ws, int(decision.proposal.id or 0), marker)
@@ -280,11 +279,10 @@ def _show_decision(
         after_change(services, project=project, change=decision.change)
 
 
-def undo_proposal(
-    services: Services, *, project: str, proposal_id: int, user: str, channel: str, ts: str
-) -> None:
+def undo_proposal(services: Services, *, project: str, proposal_id: int, user: str) -> None:
     """An admin's Undo on an applied proposal's message: undo its change while it is the
-    latest (else the error handler says which change to undo first), then show who undid it.
+    latest (else the error handler says which change to undo first), then show who undid it
+    on the proposal's own message (as :func:`decide` does).
     A change undone elsewhere (the CLI, the form) before the sync redrew the card: the card is
     redrawn now and the clicker told who approved and who undid it, as Approve is."""
     row = proposing.get_proposal(services.ws, proposal_id, project=project)
@@ -303,8 +301,9 @@ def undo_proposal(
         card, user=row.decided_by or user, approved=True, summary=row.reason or "",
         undone=(user, change.summary),
     )  # fmt: skip
-    services.courier.update(done, channel=channel, ts=ts)
-    proposing.record_message_hash(services.ws, proposal_id, proposing.UNDONE_MARKER)
+    if row.channel and row.message_ts:
+        services.courier.update(done, channel=row.channel, ts=row.message_ts)
+        proposing.record_message_hash(services.ws, proposal_id, proposing.UNDONE_MARKER)
     after_change(services, project=project, change=change)
 
 
@@ -348,9 +347,7 @@ def show_approved(
 ) -> None:
     """After the modal closed: the verdict on the channel message where the proposal was
     posted, and the queue re-scored."""
-    row = decision.proposal
-    _show_decision(services, project, decision, approved=True, user=user,
-                   channel=row.channel, ts=row.message_ts)  # fmt: skip
+    _show_decision(services, project, decision, approved=True, user=user)
 
 
 def after_change(services: Services, *, project: str, change: taxonomy.TaxonomyChange) -> None:

@@ -297,11 +297,7 @@ def proposal_undo_clicked(
     if clicked is None:
         return
     user, project, proposal_id = clicked
-    where = _where(body)
-    taxonomy_flow.undo_proposal(
-        services, project=project, proposal_id=proposal_id, user=user,
-        channel=where["channel"], ts=where["ts"],
-    )  # fmt: skip
+    taxonomy_flow.undo_proposal(services, project=project, proposal_id=proposal_id, user=user)
 
 
 def _decide(
@@ -314,11 +310,9 @@ def _decide(
     if clicked is None:
         return
     user, project, proposal_id = clicked
-    where = _where(body)
     taxonomy_flow.decide(
-        context["services"], approve=approve, project=project, proposal_id=proposal_id, user=user,
-        channel=where["channel"], ts=where["ts"],
-    )  # fmt: skip
+        context["services"], approve=approve, project=project, proposal_id=proposal_id, user=user
+    )
 
 
 def _review(context: BoltContext, action: dict[str, Any], body: dict[str, Any], keep: bool) -> None:

@@ -378,3 +378,44 @@ def test_undo_on_a_card_whose_change_was_undone_elsewhere(bot: Bot, bank: dict[s
     assert _history(bot) == ["merge", "undo"]
     card = _posted(bot)
     assert not _action_ids(card) and "Undone by <@U0BOB>" in json.dumps(card["blocks"])
+
+
+def _value(message: dict[str, Any], action_id: str) -> str:
+    return str(next(el["value"] for b in message["blocks"] if b["type"] == "actions"
+                    for el in b["elements"] if el["action_id"] == action_id))  # fmt: skip
+
+
+def test_a_decision_is_shown_on_the_proposals_own_card(bot: Bot, bank: dict[str, str]) -> None:
+    """An admin's Approve whose click names another card than its proposal's (made up by hand):
+    the verdict went on the card clicked, which lost its own proposal's buttons for good, and
+    the approved proposal's card kept Approve (its sync saw the verdict recorded as shown). The
+    verdict goes on the proposal's own card, and the other card is left as it was; Undo alike."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    first = _merge(bot)
+    other = _propose(bot, "merge", ["atm_support", "change_pin"], {"confusion": 0.3}, "Merge b")
+    post = proposal_poster(bot.services)
+    post()
+    cards = {int(m["blocks"][0]["block_id"].split(":")[1]): m for m in bot.api.messages(CHANNEL)}
+    mine, theirs = json.loads(json.dumps(cards[first])), json.loads(json.dumps(cards[other]))
+
+    for action in (ids.PROPOSAL_APPROVE, ids.PROPOSAL_UNDO):
+        source = mine if action == ids.PROPOSAL_APPROVE else _card_of(bot, first)
+        body = bot.slack.action_payload(ADMIN, theirs, action, _value(source, action),
+                                        channel=CHANNEL)  # fmt: skip
+        assert bot.slack.post(signed_interactivity(bot.slack.secret, body)).status_code == 200
+        bot.settle()
+        assert _card_of(bot, other) == theirs  # buttons and all
+        assert proposing.get_proposal(bot.ws, other).status == "open"
+        post()  # the scheduler's round: nothing left to put right
+        assert _card_of(bot, other) == theirs
+    assert _history(bot) == ["merge", "undo"]
+    shown = _card_of(bot, first)
+    blocks = json.dumps(shown["blocks"])
+    assert f"Approved by <@{ADMIN}>" in blocks and f"Undone by <@{ADMIN}>" in blocks
+    assert not _action_ids(shown)
+
+
+def _card_of(bot: Bot, proposal_id: int) -> dict[str, Any]:
+    block = f"{ids.PROPOSAL_BLOCK}:{proposal_id}"
+    found = next(m for m in bot.api.messages(CHANNEL) if m["blocks"][0].get("block_id") == block)
+    return json.loads(json.dumps(found))
