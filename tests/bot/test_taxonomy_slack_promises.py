@@ -2,8 +2,9 @@
 drove through the real Bolt app, over real HTTP on SQLite and PostgreSQL: describe and retire
 from the `/label taxonomy` form, every bad change answered in the form (a refusal too, naming
 the project as typed), old buttons of a retired, split or removed label, and proposal cards
-clicked twice at once, clicked once superseded, approved while an expert holds an example,
-rejected and found again, and an *add* approved under the admin's own names."""
+clicked twice at once, clicked once superseded or once their change was undone elsewhere,
+clicked with another card's value, approved while an expert holds an example, rejected and
+found again, and an *add* approved under the admin's own names."""
 
 from __future__ import annotations
 
