@@ -200,6 +200,13 @@ class FileRows:
                     columns, str(self.label_column), "did you mean --label-column {option}?"
                 )
             )
+        # as a CSV without the column an --id-column names is refused (_check_columns): else
+        # a typo in it gave every row no id, `predict`'s output a null id on every line
+        if fmt == "jsonl" and self.require_id_column and self.id_column not in columns:
+            raise InvalidInputError(
+                f"{path}: no {self.id_column!r} field in any line"
+                + _other_case(columns, str(self.id_column), "did you mean --id-column {option}?")
+            )
         if not any_rows:
             raise InvalidInputError(f"{path}: the file has no rows")
 

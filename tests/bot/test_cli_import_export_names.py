@@ -175,3 +175,21 @@ def test_ids_given_to_more_than_one_example_are_warned_of(
     assert "warning" not in _run(runner, "import", "c", str(dup))
     later = _run(runner, "adjudicate", "c", "x1", "NDA", code=2)
     assert "'x1' names 2 examples" in later
+
+
+def test_an_id_column_no_json_line_has_is_refused_before_anything_is_written(
+    contracts: CliRunner, tmp_path: Path
+) -> None:
+    """As for a CSV without that column: a typo in --id-column gave every prediction a null id
+    (and an import no ids), without a word."""
+    tickets = _file(tmp_path / "t.jsonl", '{"text": "a lease", "Ticket": "T1"}\n')
+    out = tmp_path / "p.jsonl"
+    said = _run(contracts, "predict", "c", str(tickets), "--id-column", "ticket", "--out",
+                str(out), code=2)  # fmt: skip
+    assert said == (
+        f"error: {tickets}: no 'ticket' field in any line; did you mean --id-column Ticket?\n"
+    )
+    assert not out.exists()
+    said = _run(contracts, "import", "c", str(tickets), "--id-column", "ticket", code=2)
+    assert "no 'ticket' field in any line" in said
+    assert len(_run(contracts, "export", "c").splitlines()) == 3  # the seed's, nothing more

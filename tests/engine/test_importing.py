@@ -97,6 +97,25 @@ def test_explicit_label_column_must_exist(project, tmp_path: Path) -> None:  # t
     assert _snapshot(project) == (0, 0)
 
 
+def test_explicit_id_column_must_exist_in_jsonl_too(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A JSON Lines file without the field an --id-column names is refused as a CSV without
+    that column is, naming one in another case; a field that is null on some lines is not."""
+    path = _write(tmp_path, "a.jsonl", '{"text": "hello", "Ticket": "T1"}\n{"text": "bye"}\n')
+    with pytest.raises(
+        InvalidInputError, match=r"a.jsonl: no 'ticket' field in any line; did you mean "
+                                 r"--id-column Ticket\?$"
+    ):  # fmt: skip
+        projects.import_file(project, project="p", path=path, id_column="ticket",
+                             require_id_column=True)  # fmt: skip
+    assert _snapshot(project) == (0, 0)
+    some = _write(
+        tmp_path, "b.jsonl", '{"text": "hi", "ticket": null}\n{"text": "yo", "ticket": 7}\n'
+    )
+    report = projects.import_file(project, project="p", path=some, id_column="ticket",
+                                  require_id_column=True)  # fmt: skip
+    assert report.inserted == 2
+
+
 def test_a_label_column_in_another_case_is_noted_and_imported_as_before(  # type: ignore[no-untyped-def]
     project, tmp_path: Path
 ) -> None:
