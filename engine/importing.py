@@ -483,7 +483,29 @@ def _csv_rows(
                 },
             )
     except csv.Error as exc:
-        raise InvalidInputError(f"{path}:{start}: malformed CSV: {exc}") from exc
+        raise InvalidInputError(f"{path}:{start}: malformed CSV: {_csv_problem(exc)}") from exc
+
+
+# csv.reader's words for a quote that breaks a row ("unexpected end of data", "',' expected
+# after '"'") say nothing of the quote to a person who never read its source
+_AFTER_QUOTE = re.compile(r"'(.)' expected after '\"'")
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """What csv.reader's error means, said for the person who has to fix the file."""
+    said = str(exc)
+    if said == "unexpected end of data":  # a quote opened and never closed (strict=True)
+        return (
+            "a quoted value starts in this row and is never closed: the file ends inside it "
+            '(a stray quote (")?)'
+        )
+    if found := _AFTER_QUOTE.fullmatch(said):
+        separator = "a tab" if found[1] == "\t" else repr(found[1])
+        return (
+            f"text after the closing quote (\") of a value, where {separator} or the line's "
+            'end should be: write a quote inside a quoted value twice ("")'
+        )
+    return said
 
 
 def _blank(cells: list[str]) -> bool:

@@ -169,6 +169,29 @@ def test_csv_quoting_error_names_the_line_its_record_starts_on(  # type: ignore[
         projects.import_file(project, project="p", path=_write(tmp_path, "q.csv", content))
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("open.csv", 'text,label\ngood,yes\n"never closed,no\nmore,yes\n',
+         'open.csv:3: malformed CSV: a quoted value starts in this row and is never closed: '
+         'the file ends inside it (a stray quote (")?)'),
+        ("after.csv", 'text,label\n"quoted" then more,yes\n',
+         "after.csv:2: malformed CSV: text after the closing quote (\") of a value, where ',' or "
+         'the line\'s end should be: write a quote inside a quoted value twice ("")'),
+        ("semi.csv", 'text;label\n"quoted" then more;yes\n', "where ';' or the line's end"),
+        ("tabs.tsv", 'text\tlabel\n"quoted" then more\tyes\n', "where a tab or the line's end"),
+    ],
+)  # fmt: skip
+def test_a_broken_quote_is_said_in_words_and_stores_nothing(  # type: ignore[no-untyped-def]
+    project, tmp_path: Path, name: str, content: str, said: str
+) -> None:
+    """Not csv.reader's own "unexpected end of data" or "',' expected after '"'"."""
+    with pytest.raises(InvalidInputError) as caught:
+        projects.import_file(project, project="p", path=_write(tmp_path, name, content))
+    assert said in str(caught.value) and str(caught.value).startswith(str(tmp_path / name))
+    assert _snapshot(project) == (0, 0)
+
+
 def test_csv_rows_are_numbered_by_their_first_line(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     content = 'text,label\n\n"two\nlines",yes\n\n   ,no\n'
     with pytest.raises(InvalidInputError, match=r"e.csv:6: empty text"):
