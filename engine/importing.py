@@ -59,9 +59,8 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 # Spreadsheets' own formats: what a first import is most often tried with.
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
-SAVE_AS_CSV = (
-    "save it as CSV UTF-8 (in Excel: File → Save As → CSV UTF-8 (Comma delimited)) and import that"
-)
+# The advice for a spreadsheet given to `import` or `predict`: it names neither command.
+SAVE_AS_CSV = "save it as CSV UTF-8 (in Excel: File → Save As → CSV UTF-8 (Comma delimited))"
 
 
 def detect_format(path: Path) -> str:

@@ -783,7 +783,7 @@ def _export_format(fmt: str | None, out_file: Path | None) -> str:
         )
     if out_file is not None and out_file.suffix.lower() == ".tsv":  # `import` reads it as tabs
         raise InvalidInputError(
-            f"{out_file}: an export is comma-separated CSV or JSON Lines, not tab-separated: "
+            f"{out_file}: labelbot writes comma-separated CSV or JSON Lines, not tab-separated: "
             f"name it {out_file.with_suffix('.csv').name} or {out_file.with_suffix('.jsonl').name}"
         )
     if fmt is None:

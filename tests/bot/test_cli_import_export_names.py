@@ -193,3 +193,17 @@ def test_an_id_column_no_json_line_has_is_refused_before_anything_is_written(
     said = _run(contracts, "import", "c", str(tickets), "--id-column", "ticket", code=2)
     assert "no 'ticket' field in any line" in said
     assert len(_run(contracts, "export", "c").splitlines()) == 3  # the seed's, nothing more
+
+
+def test_predicts_refusals_speak_of_what_predict_does(contracts: CliRunner, tmp_path: Path) -> None:
+    """predict shares import's reading and export's output names: its refusals told a user of
+    predict to "import" the saved file, and that "an export" is not tab-separated."""
+    book = tmp_path / "tickets.xlsx"
+    book.write_bytes(b"PK\x03\x04" + b"\x00" * 26 + b"xl/workbook.xml")
+    said = _run(contracts, "predict", "c", str(book), code=2)
+    assert said.startswith(f"error: {book}: an Excel workbook (.xlsx), not a text file; save it ")
+    tickets = _file(tmp_path / "t.csv", "text\na lease\n")
+    tabbed = _run(contracts, "predict", "c", str(tickets), "--out", str(tmp_path / "p.tsv"), code=2)
+    assert "labelbot writes comma-separated CSV or JSON Lines, not tab-separated" in tabbed
+    for refused in (said, tabbed):
+        assert "import" not in refused and "export" not in refused, refused
