@@ -193,8 +193,10 @@ class FileRows:
             labeled = labeled or record.label is not None
             yield record
         if fmt == "jsonl" and self.require_label_column and not labeled:
+            # a field every line has, null or blank, is there: it holds no label
+            missing = "value" if self.label_column in columns else "field"
             raise InvalidInputError(
-                f"{path}: no {self.label_column!r} field in any line"
+                f"{path}: no {self.label_column!r} {missing} in any line"
                 + _other_case(
                     columns, str(self.label_column), "did you mean --label-column {option}?"
                 )

@@ -133,6 +133,12 @@ def test_a_label_column_in_another_case_is_noted_and_imported_as_before(  # type
     jsonl = _write(tmp_path, "a.jsonl", '{"text": "hi", "Label": "yes"}\n')
     with pytest.raises(InvalidInputError, match=r"any line; did you mean --label-column Label\?$"):
         projects.import_file(project, project="p", path=jsonl, require_label_column=True)
+    # a field that is there, null or blank on every line, is not said to be missing
+    empty = _write(
+        tmp_path, "e.jsonl", '{"text": "hi", "label": null}\n{"text": "yo", "label": ""}\n'
+    )
+    with pytest.raises(InvalidInputError, match=r"e.jsonl: no 'label' value in any line$"):
+        projects.import_file(project, project="p", path=empty, require_label_column=True)
     # nothing to say: a label column as named, an empty one in another case, two candidates
     for name, content in (
         ("b.csv", "text,label,Label\nhi there,,yes\n"),
