@@ -299,17 +299,53 @@ def find_by_former_name(*, session: Session, project_id: int, name: str) -> Labe
 
 
 GONE = "that label no longer exists; the message now shows today's labels"
+# what a change did to create a label, for the one that an undo of it removed
+_CREATED_BY = {"add": "added it", "merge": "made it by a merge", "split": "made it by a split"}
+
+
+def _created(event: LabelEvent) -> list[dict[str, Any]]:
+    """The labels ``event`` created ({"id", "name"} as it recorded them)."""
+    d = event.details
+    if event.kind == "add":
+        return list(d.get("labels", []))
+    if event.kind == "merge" and d.get("created"):
+        return [d["into"]]
+    if event.kind == "split":
+        return list(d.get("into", []))
+    return []
+
+
+def _gone_reason(*, session: Session, project_id: int, label_id: int) -> str:
+    """Why a label picked by id is gone: the label, named as the change that created it
+    recorded it (the row is deleted and an undo goes newest first, so that is its name when
+    removed), and the undo that removed it; GONE for an id the history does not know."""
+    events = list_events(session=session, project_id=project_id)
+    by_id = {e.id: e for e in events}
+    for undo in reversed(events):
+        undone = by_id.get(int(undo.details.get("event_id", 0))) if undo.kind == "undo" else None
+        if undone is None:
+            continue
+        for ref in _created(undone):
+            if int(ref.get("id") or 0) == label_id:
+                return (
+                    f"the label {ref['name']!r} no longer exists: it was removed when change "
+                    f"#{undone.id}, which {_CREATED_BY[undone.kind]}, was undone (#{undo.id}); "
+                    "the message now shows today's labels"
+                )
+    return GONE
 
 
 def get_clicked_label(*, session: Session, project_id: int, name: str | int) -> Label:
     """The label a click names: by its id (a button, a menu option, a terminal's key: whatever
     it has been called since), else by its name or a name it had before a rename (a button
     sent before the rename still carries the old one). A label an undo removed:
-    StaleActionError (the message is redrawn); unknown: InvalidInputError."""
+    StaleActionError naming it and the undo (the message is redrawn); unknown:
+    InvalidInputError."""
     if isinstance(name, int):
         found = session.get(Label, name)
         if found is None or found.project_id != project_id:
-            raise LabelGone(GONE)  # ids come from what labelbot showed: removed since
+            # ids come from what labelbot showed: removed since
+            raise LabelGone(_gone_reason(session=session, project_id=project_id, label_id=name))
         return found
     try:
         return get_label(session=session, project_id=project_id, name=name)

@@ -157,10 +157,15 @@ def test_old_buttons_of_a_retired_or_removed_label_store_nothing(
     assert "lost_card" in {c.label for c in choices(with_new)}
     assert not _submit(bot, _open_modal(bot), "undo").content  # the add undone: removed
     assert "lost_card" not in {lb.name for lb in projects.list_labels(bot.ws, project=PROJECT)}
+    *_, added, undo = taxonomy.label_history(bot.ws, project=PROJECT)
     bot.slack.choose(EXPERT, with_new, "lost_card")
     bot.settle()
     answer = bot.slack.ephemerals(EXPERT)[-1]
-    assert "That label no longer exists" in answer and "Nothing was changed" in answer
+    assert (  # the button's label by name, and why it went
+        f"The label 'lost_card' no longer exists: it was removed when change #{added.id}, which "
+        f"added it, was undone (#{undo.id}); the message now shows today's labels. Nothing was "
+        "changed."
+    ) in answer, answer
     assert _labels_of(bot, message) == []
 
     (now,) = bot.slack.open_examples(EXPERT)
