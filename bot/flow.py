@@ -26,7 +26,7 @@ from bot.slack_errors import CONTENT_ERRORS, error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, names_list, who
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
-from bot.views.text import Block
+from bot.views.text import Block, context
 from bot.workspace_admins import AdminCheckError
 from engine import (
     discussions,
@@ -621,8 +621,17 @@ def _answer_again(
     answered again (one chat.update, its content the same as the first answer's while the
     undo window lasts), the example the expert holds is delivered if it was not (never a new
     one: a batch may have ended on this answer), and a different label clicked now is refused
-    in an ephemeral saying which label stands and how to change it."""
+    in an ephemeral saying which label stands and how to change it.
+
+    A label a taxonomy change retired since (split, merged, retired) is told as what became of
+    it, on the message and in the ephemeral ("was split into late, lost: ... the example is
+    back in the queue"): "you labeled this example card_arrival already" alone read as if that
+    label still counted. That label clicked again is answered so too, unless it counts as
+    another (merged, mapped): then the vote stands as it is."""
     label = escape_mrkdwn(stored.label)
+    changed = None
+    if not stored.retracted:
+        changed = labeling.label_changed_since(services.ws, annotation_id=stored.annotation_id)
     if stored.retracted:
         note = f"<@{user}> undid the label *{label}* given on this message."
         _answered(services, views.info_message(note), channel=channel, ts=ts)
@@ -632,11 +641,23 @@ def _answer_again(
             example_id=ref.example_id, text=ref.text, label=stored.label, user_id=user,
             undo_until=until if until is not None and until > datetime.now(UTC) else None,
         )  # fmt: skip
+        if changed is not None:
+            answered["blocks"].append(context(f"Since then, {_since(changed, user=user)}"))
         _answered(services, answered, channel=channel, ts=ts)
     if messaging.holds_example(services.ws, project=ref.project, annotator=user):
         send_next(services, user=user, project=ref.project, again=False)
     if stored.retracted:
         raise StaleActionError(Mrkdwn(f"you undid your label *{label}* on this message"))
+    if changed is not None and (changed.counts_as is None or not _same_label(clicked, stored)):
+        change = ""
+        if changed.counts_as is not None:  # the vote stands: Undo takes it back
+            change = "; to change it, click Undo on the message (while it is offered)"
+        raise StaleActionError(
+            Mrkdwn(
+                f"you labeled this example *{label}* on this message; since then, "
+                f"{_since(changed, user=user)}{change}"
+            )
+        )
     if not _same_label(clicked, stored):
         raise StaleActionError(
             Mrkdwn(
@@ -644,6 +665,28 @@ def _answer_again(
                 "message (while it is offered)"
             )
         )
+
+
+def _since(changed: labeling.ChangedLabel, *, user: str) -> Mrkdwn:
+    """What became of a label since the expert gave it, and of its example (engine.labeling
+    reads both): where a split or retire sent it back, or what it counts as now."""
+    said = escape_mrkdwn(changed.note)
+    if changed.counts_as is not None:
+        return Mrkdwn(f"{said}: your label counts as *{escape_mrkdwn(changed.counts_as)}*")
+    if not changed.waits:
+        agreed = escape_mrkdwn(changed.agreed or "")
+        return Mrkdwn(
+            f"{said}: your label no longer counts, and the example counts as *{agreed}* now"
+        )
+    parts = [f"*{escape_mrkdwn(name)}*" for name in changed.into]
+    as_what = f"as {names_list(parts, conjunction='or')}" if parts else "with today's labels"
+    if changed.holder == user:
+        where = f"the example waits in your direct messages to be labeled again {as_what}"
+    elif changed.holder is not None:
+        where = f"another expert has the example now, to label it again {as_what}"
+    else:
+        where = f"the example is back in the queue, to be labeled again {as_what}"
+    return Mrkdwn(f"{said}: your label no longer counts, and {where}")
 
 
 def _same_label(clicked: LabelRef, stored: messaging.StoredLabel) -> bool:

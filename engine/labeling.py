@@ -25,7 +25,7 @@ from engine.audit import DEFAULT_AUDIT_SHARE, audit_slots
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, LabeledByOther, SkippedBefore, StaleActionError
-from storage.models import Assignment, Example, Label, Project, Review, utcnow
+from storage.models import Annotation, Assignment, Example, Label, Project, Review, utcnow
 from storage.repositories import (
     assignments,
     batches,
@@ -35,6 +35,7 @@ from storage.repositories import (
     models,
     projects,
     reviews,
+    slack,
 )
 from storage.repositories import taxonomy as taxonomy_repo
 
@@ -460,6 +461,48 @@ def submit_label(
         )
 
 
+@dataclass(frozen=True)
+class ChangedLabel:
+    """A stored label that a taxonomy change retired since it was given (split, merged,
+    retired), and where its example stands now: what a click on an old copy of the message it
+    was given on is told."""
+
+    note: str  # where the label went: "the label 'card_arrival' was split into late, lost"
+    counts_as: str | None  # the active label the vote counts as (merged, mapped); None: nothing
+    into: tuple[str, ...]  # the labels it was split into, as called now; () when not split
+    waits: bool  # its example waits to be labeled again (the change sent it back to the queue)
+    holder: str | None  # who holds the waiting example now; None while it is in the queue
+    agreed: str | None  # the example's agreed label now, when it waits for nothing
+
+
+def label_changed_since(ws: Workspace, *, annotation_id: int) -> ChangedLabel | None:
+    """What a taxonomy change made of the label of ``annotation_id`` since it was given; None
+    while that label is active. One read: a repeated click asks it before it is answered."""
+    with session_scope(ws.db, read_only=True) as session:
+        annotation = session.get(Annotation, annotation_id)
+        label = None if annotation is None else session.get(Label, annotation.label_id)
+        if annotation is None or label is None or label.active:
+            return None
+        target = session.get(Label, label.mapped_to_id) if label.mapped_to_id else None
+        note = taxonomy.stale_label_note(session=session, label=label, advice=False)
+        into = taxonomy_repo.split_into(session=session, label=label) or []
+        # the same reading the queue makes: no agreed label is an example sent back to be
+        # labeled again (feedback.agreed_label); one that counts is settled, whoever settled it
+        rows = feedback.example_annotations(session=session, example_id=annotation.example_id)
+        agreed = feedback.agreed_label(rows)
+        holder = None
+        if agreed is None:
+            holder = slack.open_holder(session=session, example_id=annotation.example_id)
+        return ChangedLabel(
+            note=note,
+            counts_as=None if target is None else target.name,
+            into=tuple(into),
+            waits=agreed is None,
+            holder=holder,
+            agreed=agreed,
+        )
+
+
 def _wants_another_opinion(
     session: Session, example_id: int, others: list[feedback.AnnotationRow]
 ) -> bool:
@@ -574,8 +617,6 @@ def _retract(
     """Retract the annotation (see ``undo``); its example, or None when it was retracted by a
     racing twin of this undo a moment ago."""
     now = now or utcnow()
-    from storage.models import Annotation
-
     annotation = session.get(Annotation, annotation_id)
     if annotation is None:
         raise StaleActionError("that label no longer exists")
