@@ -60,6 +60,26 @@ class Command(TyperCommand):
     `<list[str]>`). The click objects are typed Any: typer 0.29 vendors its own click
     (typer._click), older ones use click itself."""
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Click's, with a way out when a name starts with "-": a label such as ``-1`` is
+        read as an option (``labels retire p -1``: "No such option: -1"), and the fix, ``--``
+        before the names, is nowhere in click's answer. Only for a single-dash token on a
+        command that takes names; a mistyped ``--option`` keeps click's "Did you mean"."""
+        try:
+            out: list[str] = super().parse_args(ctx, args)
+        except Exception as exc:
+            name = getattr(exc, "option_name", None)
+            takes_names = any(p.param_type_name == "argument" for p in self.get_params(ctx))
+            if (type(exc).__name__ == "NoSuchOption" and isinstance(name, str)
+                    and not name.startswith("--") and takes_names):  # fmt: skip
+                usage = " ".join(self.collect_usage_pieces(ctx)).replace("[OPTIONS] ", "", 1)
+                exc.message = (  # type: ignore[attr-defined]
+                    f"No such option: {name}. If {name} is a name, put -- before the names, "
+                    f"after any options: {ctx.command_path} [OPTIONS] -- {usage}"
+                )
+            raise
+        return out
+
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):

@@ -219,3 +219,22 @@ def test_undo_dry_run_says_when_the_undo_would_be_refused(cli_env, tmp_path: Pat
     history = _ok(runner, "labels", "history", "p", "--json").splitlines()
     assert len(history) == 1  # neither the dry run nor the refused undo changed anything
     assert "c" in _ok(runner, "labels", "list", "p")
+
+
+def test_a_name_that_starts_with_a_dash_is_pointed_at_double_dash(cli_env) -> None:  # type: ignore[no-untyped-def]
+    """A label `-1` (as sentiment projects have) is read by click as an unknown option; the
+    answer says how to pass it, and the way it names works."""
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", "a,b")
+
+    result = runner.invoke(app, ["labels", "add", "bank", "-1"])
+    assert result.exit_code == 2
+    assert "If -1 is a name, put -- before the names, after any options" in result.output
+    assert "labels add [OPTIONS] -- NAME LABEL..." in " ".join(result.output.split())
+    _ok(runner, "labels", "add", "bank", "--", "-1")
+    assert "-1" in _ok(runner, "labels", "list", "bank")
+
+    # a mistyped long option keeps click's own answer (its suggestion), with no such hint
+    result = runner.invoke(app, ["labels", "retire", "bank", "a", "--mapto", "b"])
+    assert result.exit_code == 2
+    assert "--map-to" in result.output and "put -- before" not in result.output
