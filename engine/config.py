@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -73,11 +73,16 @@ class Settings(BaseSettings):
         description="Seconds between the scheduler's checks for projects to retrain",
     )
 
-    @field_validator("models_dir", mode="before")
+    @field_validator("encoder", "data_dir", "models_dir", mode="before")
     @classmethod
-    def _unset_when_empty(cls, value: object) -> object:
-        """``LABELBOT_MODELS_DIR=`` (set but empty) means the default, not the current directory."""
-        return None if isinstance(value, str) and not value.strip() else value
+    def _default_when_empty(cls, value: object, info: ValidationInfo) -> object:
+        """Set but empty (``LABELBOT_DATA_DIR=`` in a compose file) means the default, as an
+        empty Slack variable counts as not set: an empty data directory was the current
+        directory, which then filled with model files and caches, and an empty encoder name
+        slipped past serve's check that the bundled encoder is installed."""
+        if isinstance(value, str) and not value.strip():
+            return cls.model_fields[str(info.field_name)].default
+        return value
 
     @field_validator("data_dir", "models_dir", mode="after")
     @classmethod

@@ -194,6 +194,36 @@ def test_serve_refuses_to_start_without_the_bundled_encoders_package(
     assert result.stderr == MISSING_ENCODER and served == []
 
 
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_encoder_set_empty_is_the_bundled_one_and_serve_checks_its_package(
+    env: pytest.MonkeyPatch, no_encoder_package: None, empty: str
+) -> None:
+    """`LABELBOT_ENCODER=` (a compose file's) was the name "", which serve's check took for the
+    current directory: it started without the bundled encoder's package."""
+    env.setenv("LABELBOT_ENCODER", empty)
+    env.setenv("LABELBOT_API_TOKEN", "rest-token-" + "x" * 32)
+    served: list[Any] = []
+    env.setattr("uvicorn.run", lambda api, **kw: served.append(api))
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr == MISSING_ENCODER and served == []
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_a_data_directory_set_empty_is_the_default_not_the_current_directory(
+    env: pytest.MonkeyPatch, tmp_path: Path, empty: str
+) -> None:
+    """`LABELBOT_DATA_DIR=` was the current directory: model files and embedding caches were
+    written among whatever else it held (LABELBOT_MODELS_DIR= already meant the default)."""
+    env.setenv("LABELBOT_DATA_DIR", empty)
+    env.setenv("LABELBOT_API_TOKEN", "rest-token-" + "x" * 32)
+    env.setattr("uvicorn.run", lambda api, **kw: None)
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler"])
+    assert result.exit_code == 0, result.output
+    assert f"data directory {tmp_path / '.labelbot'}\n" in result.stdout
+    assert get_settings().models_root == tmp_path / ".labelbot" / "models"
+
+
 def test_worker_refuses_to_start_without_the_bundled_encoders_package(
     env: pytest.MonkeyPatch, built: list[dict[str, Any]], no_encoder_package: None
 ) -> None:
