@@ -42,7 +42,7 @@ from engine.taxonomy import stale_label_note
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, StaleActionError
-from storage.models import Assignment, Label, Review, utcnow
+from storage.models import Assignment, Label, Project, Review, utcnow
 from storage.repositories import assignments, examples, feedback, models, projects, reviews
 from storage.repositories import taxonomy as taxonomy_repo
 
@@ -87,6 +87,13 @@ def scan_project(
     """Flag the agreed labels the model confidently doubts; open a review for each new one."""
     from engine.training import load_pool  # numpy-heavy, and it embeds the pool
 
+    # the model whose labels this scan reads: the one active before the pool is loaded (a model
+    # promoted meanwhile may have trained on labels loaded too late to be scanned here)
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=name)
+        assert found.id is not None
+        active = models.get_active_model_run(session=session, project_id=found.id)
+        scanned_version = active.version if active is not None else None
     pool = load_pool(ws, name)
     lab = np.flatnonzero(pool.y >= 0)  # audit labels too: a wrong one misjudges every model
     suspects = []
@@ -140,6 +147,12 @@ def scan_project(
             opened += created is not None
         # not those a reviewer decided meanwhile
         dismissed = len(reviews.dismiss_moot(session=session, project_id=project.id, now=now))
+        if scanned_version is not None and _reviewed_version(project) < scanned_version:
+            # a scan on demand counts as the scheduler's: `labelbot review` would otherwise
+            # say "not scanned since vN" right after a `--scan` that opened no review
+            projects.update_project_settings(
+                session=session, project_id=project.id, reviewed_version=scanned_version
+            )
     return ScanReport(
         project=name,
         model_version=run.version if run is not None else None,
@@ -149,6 +162,14 @@ def scan_project(
         dismissed=dismissed,
         waiting=waiting,
     )
+
+
+def _reviewed_version(project: Project) -> int:
+    """The model version the project's last mislabel scan read (0: none yet, or stored badly)."""
+    try:
+        return int(project.settings.get("reviewed_version", 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _settled(rows: list[feedback.AnnotationRow]) -> bool:

@@ -128,3 +128,28 @@ def test_the_answered_dm_says_what_the_verdict_did(bot: Bot, bank: dict[str, str
     bot.settle()
     updated = next(m for m in bot.slack.dm(BOB) if m["ts"] == message["ts"])
     assert "the label stands (a keep adds no vote)" in str(updated["blocks"])
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_a_scan_on_demand_counts_as_the_scan_of_the_active_model(
+    banking_slice, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """`review --scan` that opened no review was forgotten: the next `labelbot review` said
+    "not scanned since model v1 … --scan scans them now" again, and the worker scanned anew."""
+    from bot.cli.common import workspace
+    from engine import jobs
+
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", ",".join(LABELS))
+    _import(tmp_path / "ana.csv", list(banking_slice), "ana")
+    _ok(runner, "train", "bank")
+    out = _ok(runner, "review", "bank", "--annotator", "ben", "--scan")
+    assert "0 new to review" in out
+    out = _ok(runner, "review", "bank", "--annotator", "ben")
+    assert "not scanned since" not in out
+    assert "nothing to review: the scan of model v1 doubted none of the labels" in out
+    ws = workspace()
+    try:
+        assert jobs.review_cycle(ws) == []  # v1's labels were scanned: not again
+    finally:
+        ws.close()
