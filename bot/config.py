@@ -5,10 +5,12 @@ Tokens are ``SecretStr`` so they never appear in a repr, a log line or a traceba
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.config import Settings, settings_error
 from storage.errors import ConfigurationError
@@ -303,3 +305,26 @@ def _set(value: SecretStr | None) -> bool:
     """Whether a variable is set to something: one set empty (``SLACK_BOT_TOKEN=`` in a compose
     file or an EnvironmentFile) counts as not set."""
     return value is not None and bool(value.get_secret_value().strip())
+
+
+class LogSettings(BaseSettings):
+    """`serve`'s and `worker`'s LABELBOT_LOG_FORMAT and LABELBOT_ACCESS_LOG as the environment
+    or `.env` sets them (None: not set). click reads them as the options' envvar from the
+    environment alone, so a `.env` that set them, as it sets every other variable, was ignored:
+    these fill in an option the command line and the environment left unset
+    (bot.cli.serve.from_dotenv). Set empty, one counts as not set, as click has it."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    log_format: Literal["text", "json"] | None = Field(
+        default=None, validation_alias="LABELBOT_LOG_FORMAT"
+    )
+    access_log: bool | None = Field(default=None, validation_alias="LABELBOT_ACCESS_LOG")
+
+
+def get_log_settings() -> LogSettings:
+    """The log variables; an invalid one is a ConfigurationError that names it."""
+    try:
+        return LogSettings()
+    except ValidationError as exc:
+        raise settings_error(exc, see="Configuration") from None

@@ -210,6 +210,7 @@ def _audit_cell(audit: dict[str, Any]) -> str:
 @app.command(short_help="Retrain and post digests, apart from `serve`.")
 @handle_errors
 def worker(
+    ctx: typer.Context,
     poll_seconds: Annotated[
         float | None,
         typer.Option(
@@ -254,11 +255,12 @@ def worker(
         )
 
     from bot.cli.logs import configure_logging
-    from bot.cli.serve import check_engine_settings, say
+    from bot.cli.serve import check_engine_settings, from_dotenv, say
     from bot.config import get_worker_settings
     from engine.config import get_settings
     from engine.scheduler import build_scheduler
 
+    log_format = LogFormat(from_dotenv(ctx, "log_format", log_format))
     configure_logging(logging.DEBUG if verbose else logging.INFO, form=log_format.value)
     log = logging.getLogger("labelbot.worker")
     check_engine_settings(get_settings())  # every retrain would fail without them (exit 6)

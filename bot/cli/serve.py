@@ -49,6 +49,7 @@ API_TOKEN_MIN = 16
 @app.command(short_help="Serve Slack, the REST API and the scheduler.")
 @handle_errors
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[
         int, typer.Option(help="Port to listen on (0 to 65535; 0: any free port)")
@@ -138,6 +139,8 @@ def serve(
     from engine.scheduler import build_scheduler
     from engine.workspace import Workspace
 
+    log_format = LogFormat(from_dotenv(ctx, "log_format", log_format))
+    access_log = bool(from_dotenv(ctx, "access_log", access_log))
     configure_logging(log_level, form=log_format.value)
     settings, slack = get_serve_settings()
     check_engine_settings(settings)  # before anything is opened
@@ -251,6 +254,19 @@ def _exit_on_sigterm() -> _SigtermHandler:
 
     handler.previous, handler.installed = signal.signal(signal.SIGTERM, terminated), True
     return handler
+
+
+def from_dotenv(ctx: typer.Context, option: str, value: Any) -> Any:
+    """``value``, the command's option ``option`` (log_format, access_log), or, when neither
+    the command line nor the environment set it, what `.env` sets (bot.config.LogSettings):
+    click reads the option's envvar from the environment alone."""
+    from bot.config import get_log_settings
+
+    source = ctx.get_parameter_source(option)
+    if getattr(source, "name", None) != "DEFAULT":  # the command line's or the environment's
+        return value
+    found = getattr(get_log_settings(), option)
+    return value if found is None else found
 
 
 def say(text: str, *, logger: str = "labelbot.serve") -> None:

@@ -304,3 +304,52 @@ def test_an_outbox_interval_of_an_hour_is_taken(env: pytest.MonkeyPatch) -> None
     _slack(env)
     env.setenv("LABELBOT_OUTBOX_INTERVAL", "3600")
     assert get_slack_settings().outbox_interval_s == 3600
+
+
+@pytest.fixture
+def logged(env: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The log format serve or the worker configured, and the access_log serve gave uvicorn."""
+    seen: dict[str, Any] = {}
+    for name in ("LABELBOT_LOG_FORMAT", "LABELBOT_ACCESS_LOG"):
+        env.delenv(name, raising=False)
+    env.setenv("LABELBOT_API_TOKEN", "rest-token-" + "x" * 32)
+    env.setattr("bot.cli.logs.configure_logging", lambda level, *, form: seen.update(form=form))
+    env.setattr("uvicorn.run", lambda api, **kw: seen.update(access_log=kw["access_log"]))
+    return seen
+
+
+def test_the_log_variables_are_read_from_dot_env_too(
+    env: pytest.MonkeyPatch, logged: dict[str, Any], built: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Every other variable came from `.env` as well; these two, read by click as the options'
+    envvar, did not: serve and the worker logged text lines, with an access line per request."""
+    (tmp_path / ".env").write_text("LABELBOT_LOG_FORMAT=json\nLABELBOT_ACCESS_LOG=false\n")
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler"])
+    assert result.exit_code == 0, result.output
+    assert logged == {"form": "json", "access_log": False}
+
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 0, result.output
+    assert logged["form"] == "json" and len(built) == 1
+
+
+def test_the_command_line_and_the_environment_come_before_dot_env(
+    env: pytest.MonkeyPatch, logged: dict[str, Any], tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("LABELBOT_LOG_FORMAT=json\nLABELBOT_ACCESS_LOG=false\n")
+    env.setenv("LABELBOT_LOG_FORMAT", "text")
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler", "--access-log"])
+    assert result.exit_code == 0, result.output
+    assert logged == {"form": "text", "access_log": True}
+
+
+def test_an_invalid_log_variable_in_dot_env_is_one_line_naming_it(
+    env: pytest.MonkeyPatch, logged: dict[str, Any], tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("LABELBOT_LOG_FORMAT=xml\n")
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr.startswith("error: LABELBOT_LOG_FORMAT: ") and "(got 'xml')" in (
+        result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1 and logged == {}
