@@ -224,11 +224,14 @@ class SlackSettings(Settings):
 
 
 def get_slack_settings(**overrides: object) -> SlackSettings:
-    """The bot's settings; a missing variable is a ConfigurationError that names it."""
+    """The bot's settings; a missing variable is a ConfigurationError that names it, and the
+    README section that says how to set it: 'Set up in Slack' for Slack's variables, else
+    'Configuration' (LABELBOT_OUTBOX_INTERVAL, LABELBOT_SLACK_WORKERS... are not in the other)."""
     try:
         return SlackSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise settings_error(exc, see="Set up in Slack") from None
+        slack = all(str(e["loc"][0]).startswith("SLACK_") for e in exc.errors())
+        raise settings_error(exc, see="Set up in Slack" if slack else "Configuration") from None
 
 
 class _SlackVariables(Settings):

@@ -294,8 +294,28 @@ def test_serve_refuses_an_outbox_interval_that_silently_stops_retries(
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 6, result.output
     assert result.stderr == (
-        f"error: LABELBOT_OUTBOX_INTERVAL: {why} (got {value!r}) (see README, 'Set up in Slack')\n"
+        f"error: LABELBOT_OUTBOX_INTERVAL: {why} (got {value!r}) (see README, 'Configuration')\n"
     )
+
+
+@pytest.mark.parametrize("slack", [True, False], ids=["slack", "rest-only"])
+@pytest.mark.parametrize(
+    ("variable", "value"), [("LABELBOT_SLACK_WORKERS", "0"), ("LABELBOT_API_DEADLINE_SECONDS", "0")]
+)
+def test_a_bad_setting_of_the_bots_points_to_the_section_that_documents_it(
+    env: pytest.MonkeyPatch, slack: bool, variable: str, value: str
+) -> None:
+    """They said "see README, 'Set up in Slack'", which does not describe them (a REST-only
+    serve's operator was sent there too); the Configuration table does."""
+    if slack:
+        _slack(env)
+    else:
+        env.setenv("LABELBOT_API_TOKEN", "rest-token-" + "x" * 32)
+    env.setenv(variable, value)
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr.startswith(f"error: {variable}: ")
+    assert result.stderr.endswith(f"(got {value!r}) (see README, 'Configuration')\n")
 
 
 def test_an_outbox_interval_of_an_hour_is_taken(env: pytest.MonkeyPatch) -> None:
