@@ -420,15 +420,19 @@ class ReviewRow:
     given_names: LabelNames | None = None
     suggested_names: LabelNames | None = None
     outcome_names: LabelNames | None = None
+    # the id the example was imported with (`labelbot adjudicate` takes it, or #example_id)
+    external_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The review as `labelbot review NAME --list --json` prints it: its fields as they
-        always were, and each label as it counts today (``given_now``: the table's name, null
-        when split or retired since or when there is no outcome)."""
+        always were, each label as it counts today (``given_now``: the table's name, null
+        when split or retired since or when there is no outcome), and the example's imported
+        id (``external_id``, null when it came without one)."""
         shown = {key: getattr(self, key) for key in JSON_FIELDS}
         for key in ("given", "suggested", "outcome"):
             names: LabelNames | None = getattr(self, f"{key}_names")
             shown[f"{key}_now"] = names.now if names is not None else None
+        shown["external_id"] = self.external_id
         return shown
 
 
@@ -460,11 +464,13 @@ def list_reviews(ws: Workspace, *, project: str, status: str | None = None) -> l
 
         rows = []
         for r in reviews.list_reviews(session=session, project_id=found.id, status=status):
+            example = examples.get_example(session=session, example_id=r.example_id)
             rows.append(  # the names the review was opened with, and its outcome's when decided
                 ReviewRow(
                     id=int(r.id or 0),
                     example_id=r.example_id,
-                    text=examples.get_example(session=session, example_id=r.example_id).text,
+                    text=example.text,
+                    external_id=example.external_id,
                     given=names[r.given_label_id],
                     given_by=r.annotator,
                     suggested=names[r.suggested_label_id],

@@ -76,8 +76,13 @@ def review(
         bool, typer.Option("--list", help="List the reviews instead of reviewing (see --status)")
     ] = False,
     status: Annotated[
-        str, typer.Option(help="--list: open, kept, changed, dismissed or all")
-    ] = "open",
+        str | None,
+        typer.Option(
+            help="--list: open (the default), kept, changed, dismissed or all; given "
+            "alone, it lists",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="--list: print JSON")] = False,
 ) -> None:
     """Review labels the model doubts (other experts' labels, most doubtful first).
@@ -93,21 +98,18 @@ def review(
     (a label one expert gave), else the example is listed by `labelbot disagreements` for the
     team to settle. The next model trains on the label that stands."""
     ws = workspace()
-    if listing or as_json:
+    if listing or as_json or status is not None:  # a --status alone asks for the list too
+        status = status or "open"
+        _check_status(status)  # before a scan: a typo leaves nothing half done
         if scan:
-            reviews.scan_project(ws, name)
+            report = reviews.scan_project(ws, name)
+            if not as_json:  # JSON alone, as `proposals --refresh --json` prints it
+                _said_scan(report)
         _list(ws, name, status=status, as_json=as_json)
         return
     who = annotator or login_name()
     if scan:
-        report = reviews.scan_project(ws, name)
-        out.print(
-            f"scanned {counted(report.labels, 'label')}: "
-            f"{counted(report.suspects, 'likely mislabel')}, {report.opened} new to review",
-            highlight=False,
-        )
-        if report.waiting:
-            out.print(report.waiting[:1].upper() + report.waiting[1:] + ".", highlight=False)
+        _said_scan(reviews.scan_project(ws, name))
     shown = 0
     while True:
         task = reviews.next_review(ws, project=name, annotator=who)
@@ -176,12 +178,26 @@ def _verdict(name: str, result: reviews.ReviewResult) -> str:
     )
 
 
-def _list(ws: Workspace, name: str, *, status: str, as_json: bool) -> None:
-    """`review --list`: the project's reviews in ``status``, most doubtful first."""
+def _said_scan(report: reviews.ScanReport) -> None:
+    """What a `--scan` found, and why it could doubt nothing when it had too few labels."""
+    out.print(
+        f"scanned {counted(report.labels, 'label')}: "
+        f"{counted(report.suspects, 'likely mislabel')}, {report.opened} new to review",
+        highlight=False,
+    )
+    if report.waiting:
+        out.print(report.waiting[:1].upper() + report.waiting[1:] + ".", highlight=False)
+
+
+def _check_status(status: str) -> None:
     if status not in (*reviews.REVIEW_STATUSES, "all"):
         raise InvalidInputError(
             f"unknown status {status!r}: use {', '.join(reviews.REVIEW_STATUSES)} or all"
         )
+
+
+def _list(ws: Workspace, name: str, *, status: str, as_json: bool) -> None:
+    """`review --list`: the project's reviews in ``status``, most doubtful first."""
     rows = reviews.list_reviews(ws, project=name, status=None if status == "all" else status)
     rows.sort(key=lambda r: (-r.confidence, r.id))
     if as_json:
@@ -193,7 +209,10 @@ def _list(ws: Workspace, name: str, *, status: str, as_json: bool) -> None:
     table = Table("review", "example", "text", "given", "suggested", "status", "reviewer")
     for r in rows:  # as they are: `out` prints no markup (escaped, "[p1]" showed as "\\[p1]")
         table.add_row(
-            str(r.id), str(r.example_id), r.text[:60] + ("…" if len(r.text) > 60 else ""),
+            # as `disagreements` names it ("#12 (T-881)"): `adjudicate` reads a bare 12 as an
+            # imported id, another example's where the file's ids were numbers
+            str(r.id), example_ref(r.example_id, r.external_id),
+            r.text[:60] + ("…" if len(r.text) > 60 else ""),
             f"{_named(r.given_names, r.given)} ({r.given_by})",
             f"{_named(r.suggested_names, r.suggested)} ({r.confidence:.0%})",
             r.status if r.outcome is None else f"{r.status}: {_named(r.outcome_names, r.outcome)}",

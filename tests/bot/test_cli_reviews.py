@@ -159,3 +159,55 @@ def test_a_scan_with_too_few_labels_says_what_it_needs(
     out = _ok(runner, "review", "bank", "--scan", input="q\n")
     assert "scanned 6 labels: 0 likely mislabels" in out
     assert "The scan needs 20 agreed labels" in out and "there are 6, of" in out
+
+
+def test_a_scan_with_the_list_says_what_it_found(cli_env, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`review --scan --list` scanned in silence: "needs 20 agreed labels" was never said, and
+    an empty list read as labels checked. Under --json the output stays JSON alone."""
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", ",".join(LABELS))
+    _import(tmp_path / "ana.csv", list(banking_slice[:6]), "ana")
+    out = _ok(runner, "review", "bank", "--scan", "--list")
+    assert "scanned 6 labels: 0 likely mislabels" in out
+    assert "The scan needs 20 agreed labels" in out and "no open reviews in bank" in out
+    assert json.loads(_ok(runner, "review", "bank", "--scan", "--list", "--json")) == []
+
+
+def test_a_status_alone_lists_the_reviews(cli_env, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`review NAME --status all` without --list started the review loop (--status ignored,
+    a bad one too), though --json alone lists: a --status asks for the list as well."""
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", ",".join(LABELS))
+    _import(tmp_path / "ana.csv", list(banking_slice[:6]), "ana")
+    out = _ok(runner, "review", "bank", "--status", "all", input="k\n")
+    assert "no reviews in bank" in out and "nothing to review" not in out
+    bad = runner.invoke(app, ["review", "bank", "--status", "closed", "--scan"], input="q\n")
+    assert bad.exit_code == 2 and bad.stdout == ""  # refused before the scan, one line
+    assert bad.stderr.strip() == (
+        "error: unknown status 'closed': use open, kept, changed, dismissed or all"
+    )
+
+
+def test_the_review_list_names_examples_as_adjudicate_reads_them(
+    cli_env, banking_slice, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The table's example column was the bare internal number: `adjudicate bank 3 …` reads a
+    bare 3 as an imported id, another example's where the file's ids were numbers. It names
+    the example as `disagreements` does ("#3 (T-2)"), and --json gives the imported id too."""
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", ",".join(LABELS))
+    rows = list(banking_slice)
+    flipped = rows[0][0]
+    rows[0] = (flipped, "exchange_rate")
+    path = tmp_path / "ids.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label"])
+        writer.writerows((f"T-{i}", text, label) for i, (text, label) in enumerate(rows))
+    _ok(runner, "import", "bank", str(path))
+    _ok(runner, "train", "bank")
+    _ok(runner, "review", "bank", "--scan", "--list")
+    listed = json.loads(_ok(runner, "review", "bank", "--list", "--json"))
+    [review] = [r for r in listed if r["text"] == flipped]
+    assert review["external_id"] == "T-0"
+    assert f"#{review['example_id']} (T-0)" in _ok(runner, "review", "bank", "--list")
