@@ -179,8 +179,11 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     if "strategy" in checked:
         get_strategy(str(checked["strategy"]))
     if "digest_cron" in checked:  # a bad schedule would stop digests: refuse it before storing
+        # "OFF" was refused as a crontab of one field, and "" stored as shown: a blank setting
+        cron = str(checked["digest_cron"]).strip()
+        off = cron.lower() in DIGEST_OFF
+        checked["digest_cron"] = "off" if off else cron
         probe = Project(name="probe", settings={"digest_cron": checked["digest_cron"]})
-        off = str(checked["digest_cron"]) in DIGEST_OFF
         if next_digest_time(probe, after=utcnow()) is None and not off:  # e.g. 30 February
             raise InvalidInputError(
                 f"digest schedule {checked['digest_cron']!r} never fires: check the day and "

@@ -149,3 +149,14 @@ def test_a_timezone_that_names_no_zone_is_refused_plainly(name: str) -> None:
     name as OSError: a traceback from `labelbot project set`, where a clear error belongs."""
     with pytest.raises(InvalidInputError, match="unknown timezone"):
         check_settings({"timezone": name})
+
+
+@pytest.mark.parametrize("text", ["off", "OFF", " Off ", "", "  ", "none", "None"])
+def test_digests_are_switched_off_by_any_way_of_writing_off(text: str) -> None:
+    """'OFF' was refused ("Wrong number of fields; got 1, expected 5"), and an empty value was
+    stored as it was: digests off, but the settings showed a blank `digest_cron = `."""
+    assert check_settings(parse_settings({"digest_cron": text})) == {"digest_cron": "off"}
+
+
+def test_a_schedule_is_stored_without_the_spaces_around_it() -> None:
+    assert check_settings({"digest_cron": " 0 9 * * 1-5 "}) == {"digest_cron": "0 9 * * 1-5"}
