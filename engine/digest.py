@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -133,6 +134,15 @@ class Digest:
             how = self._cv("cross-validated F1")
         return f"Weakest classes, under the {self.target:.0%} target by {how}"
 
+    def f1_figure(self, f1: float) -> str:
+        """A weak class's F1 as the weakest list writes it: two decimals, or three cut short
+        where two would round up to the target it is listed as under ("0.899", not "0.90"
+        under a 90% target)."""
+        shown = f"{f1:.2f}"
+        if float(shown) < self.target:
+            return shown
+        return f"{math.floor(f1 * 1000) / 1000:.3f}"
+
     def chart_classes(self) -> list[tuple[str, float]]:
         """(class, F1) of the chart's per-class panel: the weakest ``BARS``, weakest first."""
         return sorted(self.per_class_f1.items(), key=lambda kv: kv[1])[:BARS]
@@ -221,7 +231,7 @@ class Digest:
         if self.weakest:
             lines.append(
                 f"{self.weakest_title()}: "
-                + ", ".join(f"{lb} (F1 {f1:.2f}, n={n})" for lb, f1, n in self.weakest)
+                + ", ".join(f"{lb} (F1 {self.f1_figure(f1)}, n={n})" for lb, f1, n in self.weakest)
             )
         lines.append(self.forecast_line())
         lines.append(self.stop.reason)
@@ -525,13 +535,18 @@ def _weakest(scores: PerClassF1, target: float) -> list[tuple[str, float, int]]:
 
 def _change_position(curve: list[CurvePoint]) -> float | None:
     """Where the latest taxonomy change falls on the label axis: between the last model
-    before it and the first after (just past the last point when none came after)."""
+    before it and the first after (just past the last point when none came after). A split
+    or retire sends its examples back to the queue, so the models since often train on fewer
+    labels than the last one before: no line parts the two then, and it is drawn just before
+    the first model since, where today's curve starts (midway it put that model before it)."""
     before = [p.labels for p in curve if p.before_change]
     if not before:
         return None
     after = [p.labels for p in curve if not p.before_change]
-    if after:
+    if after and min(after) > max(before):
         return (max(before) + min(after)) / 2
+    if after:
+        return min(after) - max(1.0, 0.02 * min(after))
     return max(before) + max(1.0, 0.02 * max(before))
 
 

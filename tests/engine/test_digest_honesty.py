@@ -223,6 +223,29 @@ def test_weakest_says_cross_validated_and_only_names_weak_classes(project) -> No
     assert "under the 90% target" in d.weakest_title()
 
 
+def test_a_weak_f1_never_reads_as_the_target_it_is_under(project) -> None:  # type: ignore[no-untyped-def]
+    """0.8989 was written "F1 0.90" in a list "under the 90% target"."""
+    ws = project
+    _run(ws, "p", 120, 0.8, _audit(0.9, 0.8, 0.95, 14), f1={"a": 0.64, "b": 0.8989, "c": 0.97})
+    d = digest.build_digest(ws, "p")
+    (line,) = [line for line in d.summary() if line.startswith("Weakest")]
+    assert "a (F1 0.64, n=10)" in line and "b (F1 0.898, n=10)" in line, line
+    assert d.f1_figure(0.8999) == "0.899" and d.f1_figure(0.894) == "0.89"
+
+
+def test_the_taxonomy_line_comes_before_a_model_since_trained_on_fewer_labels(project) -> None:  # type: ignore[no-untyped-def]
+    """A split sends its examples back to the queue: the next model trains on fewer labels
+    than the last one before. Midway between the two, the line stood right of that model, as
+    if it came before the change."""
+    ws = project
+    _run(ws, "p", 200, 0.8, _audit(0.8, 0.7, 0.9, 10))
+    _run(ws, "p", 260, 0.8, _audit(0.85, 0.75, 0.9, 12))
+    taxonomy.add_labels(ws, project="p", names=["d"], actor="ana", rescore=False)
+    _run(ws, "p", 228, 0.82, _audit(0.9, 0.8, 0.95, 10))
+    d = digest.build_digest(ws, "p")
+    assert d.taxonomy_change_at is not None and 200 < d.taxonomy_change_at < 228
+
+
 def test_the_stop_signal_in_the_digest_asks_for_enough_audit_labels(project) -> None:  # type: ignore[no-untyped-def]
     """The audit's tiny.py: 100% on 2 audit labels, a flat curve and agreeing models."""
     ws = project
