@@ -746,9 +746,11 @@ def skip(services: Services, *, user: str, example_id: int, channel: str, ts: st
         raise
     if not skipped_now:
         return  # skipped already: the same click, delivered twice, is answered once
-    _continue(services, user=user, project=ref.project)
+    # The skipped message first, as for a label: a next example Slack refuses (or any failure
+    # on the way to it) must not leave this one's buttons live.
     skipped = views.skipped_message(example_id=example_id, text=ref.text, user_id=user)
     _answered(services, skipped, channel=channel, ts=ts)
+    _continue(services, user=user, project=ref.project)
 
 
 def undo(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:

@@ -1,0 +1,242 @@
+"""Promises of the labeling DM (README, "Set up in Slack" and "Reviews, agreement and the busy
+expert's rhythm in Slack") that no other test held, each through the real Bolt app over signed
+HTTP with the fake Slack Web API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from bot import ids
+from engine import exporting, projects
+from storage.db import session_scope
+from storage.models import LabelingBatch, utcnow
+from tests.bot.conftest import CHANNEL, PROJECT, Bot, train_bank, true_label
+from tests.fakes import payloads
+from tests.fakes.signing import signed_event
+from tests.fakes.slack_client import button, choices, elements, example_id
+
+U1, U2 = "U0ALICE", "U0BOB"
+
+
+def _project(bot: Bot, tmp_path: Path, name: str, labels: list[str], texts: list[str]) -> None:
+    projects.create_project(bot.ws, name=name, labels=labels, channel_id=CHANNEL)
+    path = tmp_path / f"{name}.csv"
+    path.write_text("text\n" + "".join(f"{t}\n" for t in texts), "utf-8")
+    projects.import_file(bot.ws, project=name, path=path, embed=False)
+
+
+def _first(bot: Bot, user: str, text: str = "") -> dict[str, Any]:
+    bot.slack.command(user, text)
+    bot.settle()
+    (message,) = bot.slack.open_examples(user)
+    return message
+
+
+def _kinds(message: dict[str, Any]) -> set[str]:
+    return {el["action_id"].split(":")[0] for _, el in elements(message)}
+
+
+def test_fifteen_labels_are_buttons_and_sixteen_a_menu(bot: Bot, tmp_path: Path) -> None:
+    """README: "one button per label (a menu when there are more than 15)": the boundary, and a
+    pick from the menu stores its label and sends the next example."""
+    for n, user in ((15, U1), (16, U2)):
+        name = f"p{n}"
+        labels = [f"topic_{i:02d}" for i in range(n)]
+        _project(bot, tmp_path, name, labels, [f"text {i} of {name}" for i in range(3)])
+        message = _first(bot, user, name)
+        offered = choices(message)
+        assert sorted(c.label for c in offered) == labels
+        if n == 15:
+            assert {c.action_id for c in offered} == {f"{ids.LABEL}:{i}" for i in range(15)}
+            assert ids.LABEL_SELECT not in _kinds(message)
+        else:
+            assert {c.action_id for c in offered} == {ids.LABEL_SELECT}
+            assert ids.LABEL not in _kinds(message)  # no model yet: no ✓ button either
+        assert {ids.SKIP, ids.DISCUSS, ids.FLAG} <= _kinds(message)
+        assert bot.slack.choose(user, message, labels[-1]).status_code == 200
+        bot.settle()
+        (record,) = [r for r in exporting.export_records(bot.ws, name) if r["label"]]
+        assert record["label"] == labels[-1]
+        answered = next(m for m in bot.slack.dm(user) if m["ts"] == message["ts"])
+        assert not choices(answered) and f"Labeled *{labels[-1]}*" in json.dumps(answered)
+        (nxt,) = bot.slack.open_examples(user)
+        assert example_id(nxt) != example_id(message)
+
+
+def test_the_models_guess_shows_once_there_is_a_model_and_never_on_a_blind_pick(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Before the first model: no guess, and the cold start's reason. With one: "Model's
+    guess"; an audit pick is asked blind, with neither guess nor reason. (No second opinions
+    here: those are blind too, test_multilabel.)"""
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=0.0, review_share=0.0)
+    message = _first(bot, U1)
+    said = json.dumps(message["blocks"])
+    assert "Model's guess" not in said and "Asked early" in said
+    bot.slack.choose(U1, message, true_label(bot, bank, message))
+    bot.settle()
+    train_bank(bot, bank)
+    for audit_share, guessed in ((0.0, True), (1.0, False)):
+        projects.update_settings(bot.ws, project=PROJECT, audit_share=audit_share)
+        (waiting,) = bot.slack.open_examples(U1)
+        bot.slack.choose(U1, waiting, true_label(bot, bank, waiting))
+        bot.settle()
+        (nxt,) = bot.slack.open_examples(U1)
+        said = json.dumps(nxt["blocks"])
+        assert ("Model's guess" in said) is guessed, said
+        assert guessed or "Asked" not in said  # a blind pick says no reason either
+
+
+def test_an_expert_with_nothing_left_is_told_so(bot: Bot, tmp_path: Path) -> None:
+    _project(bot, tmp_path, "tiny", ["yes", "no"], ["first text", "second text"])
+    message = _first(bot, U1, "tiny")
+    bot.slack.choose(U1, message, "yes")
+    bot.settle()
+    (second,) = bot.slack.open_examples(U1)
+    bot.slack.click(U1, second, ids.SKIP)  # skipping the last one leaves nothing either
+    bot.settle()
+    assert bot.slack.open_examples(U1) == []
+    last = bot.slack.dm(U1)[-1]
+    assert last["text"].startswith("Nothing left to label in *tiny*"), last["text"]
+    told = len(bot.slack.ephemerals(U1))
+    bot.slack.command(U1, "tiny")
+    bot.settle()
+    assert bot.slack.open_examples(U1) == []
+    assert "Nothing left to label in *tiny*" in bot.slack.ephemerals(U1)[told]
+
+
+def test_a_thread_reply_slack_sends_again_with_its_retry_headers_is_kept_once(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    message = _first(bot, U1)
+    bot.slack.click(U1, message, ids.DISCUSS)
+    bot.settle()
+    (root,) = bot.api.messages(CHANNEL)
+    reply = payloads.message_event(CHANNEL, U2, "a card question", "1700000000.000100",
+                                   thread_ts=root["ts"], event_id="Ev0RETRIED")  # fmt: skip
+    answers = []
+    for retry in (None, "1", "2"):
+        signed = signed_event(bot.slack.secret, reply)
+        headers = dict(signed.headers)
+        if retry is not None:
+            headers.update({"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_timeout"})
+        answers.append(
+            bot.slack.http.post("/slack/events", content=signed.body, headers=headers).status_code
+        )
+        bot.settle()
+    assert answers == [200, 200, 200]
+    record = next(
+        r for r in exporting.export_records(bot.ws, PROJECT) if r["id"] == str(example_id(message))
+    )
+    assert [c["text"] for c in record["comments"]] == ["a card question"]
+
+
+def test_buttons_clicked_by_someone_other_than_the_expert_change_nothing(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Bob's clicks on Alice's message (a copy of her DM, or a click made up by hand): Skip,
+    a label and Undo are refused and leave her example, her label and her message alone."""
+    message = _first(bot, U1)
+    alices = bot.api.dm_channel(U1)
+    label = true_label(bot, bank, message)
+    bot.slack.click(U2, message, ids.SKIP, channel=alices)
+    bot.settle()
+    bot.slack.choose(U2, message, label)
+    bot.settle()
+    assert "no longer assigned to you" in bot.slack.ephemerals(U2)[0]
+    assert "another expert" in bot.slack.ephemerals(U2)[1]
+    assert [m["ts"] for m in bot.slack.open_examples(U1)] == [message["ts"]]
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 0
+    bot.slack.choose(U1, message, label)
+    bot.settle()
+    (labeled,) = [m for m in bot.slack.dm(U1) if m["ts"] == message["ts"]]
+    bot.slack.click(U2, labeled, ids.UNDO, channel=alices)
+    bot.settle()
+    assert "no label of yours on this message" in bot.slack.ephemerals(U2)[-1]
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+    assert [m for m in bot.slack.dm(U1) if m["ts"] == message["ts"]] == [labeled]
+    assert bot.slack.open_examples(U2) == [] and bot.slack.dm(U2) == []
+
+
+def test_quiet_hours_do_not_hold_back_what_the_expert_asks_for(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    bot.slack.command(U1, "quiet 00:00-23:59")
+    bot.settle()
+    message = _first(bot, U1)
+    bot.slack.choose(U1, message, true_label(bot, bank, message))
+    bot.settle()
+    (nxt,) = bot.slack.open_examples(U1)
+    assert nxt["ts"] != message["ts"]
+
+
+def test_after_discuss_the_example_is_still_labeled_from_its_message(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    message = _first(bot, U1)
+    bot.slack.click(U1, message, ids.DISCUSS)
+    bot.settle()
+    assert [m["ts"] for m in bot.slack.open_examples(U1)] == [message["ts"]]
+    bot.slack.choose(U1, message, true_label(bot, bank, message))
+    bot.settle()
+    (nxt,) = bot.slack.open_examples(U1)
+    assert nxt["ts"] != message["ts"]
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+
+
+def test_the_skipped_message_is_updated_even_if_the_next_fails(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """As for a label: the skipped message loses its buttons first, so a next example Slack
+    refuses leaves no live copy of an example the expert passed on."""
+    message = _first(bot, U1)
+    bot.api.fail_next("chat.postMessage", status=200, error="invalid_blocks")
+    bot.slack.click(U1, message, ids.SKIP)
+    bot.settle()
+    skipped = next(m for m in bot.slack.dm(U1) if m["ts"] == message["ts"])
+    assert "Skipped" in skipped["text"] and not choices(skipped)
+
+
+def test_a_batch_left_unfinished_for_12_hours_lapses(bot: Bot, bank: dict[str, str]) -> None:
+    """`/label 2`, one answer, then the second half a day later: no summary of a batch from
+    another sitting, the next example follows as after a plain `/label`."""
+    message = _first(bot, U1, "2")
+    bot.slack.choose(U1, message, true_label(bot, bank, message))
+    bot.settle()
+    with session_scope(bot.ws.db) as session:
+        (batch,) = session.exec(select(LabelingBatch)).all()
+        batch.started_at = utcnow() - timedelta(hours=12, minutes=1)
+        session.add(batch)
+    (second,) = bot.slack.open_examples(U1)
+    bot.slack.choose(U1, second, true_label(bot, bank, second))
+    bot.settle()
+    assert not [m for m in bot.slack.dm(U1) if " done — " in m.get("text", "")]
+    (third,) = bot.slack.open_examples(U1)
+    assert third["ts"] != second["ts"]
+
+
+def test_a_menu_offers_the_models_guess_as_one_click(bot: Bot, bank: dict[str, str]) -> None:
+    """More than 15 labels and a model: beside the menu, a ✓ button for the model's guess (a
+    menu cannot offer it pre-chosen); its click stores that label as a menu pick would."""
+    projects.update_settings(bot.ws, project=PROJECT, audit_share=0.0, multi_label_share=0.0,
+                             review_share=0.0)  # fmt: skip
+    train_bank(bot, bank)
+    projects.add_labels(bot.ws, project=PROJECT, names=[f"extra_{i:02d}" for i in range(11)])
+    message = _first(bot, U1)
+    block_id, suggested = button(message, f"{ids.LABEL}:suggested")
+    assert block_id == button(message, ids.LABEL_SELECT)[0]  # one row: the menu, then ✓
+    guess = suggested["text"]["text"].removeprefix("✓ ")
+    assert f"Model's guess: *{guess}*" in json.dumps(message["blocks"])
+    bot.slack.click(U1, message, f"{ids.LABEL}:suggested")
+    bot.settle()
+    record = next(
+        r for r in exporting.export_records(bot.ws, PROJECT) if r["id"] == str(example_id(message))
+    )
+    assert record["label"] == guess
+    (nxt,) = bot.slack.open_examples(U1)
+    assert nxt["ts"] != message["ts"]
