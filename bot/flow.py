@@ -520,6 +520,24 @@ def sent_to_dm(project: str) -> str:
     )
 
 
+def typed_in_own_dm(services: Services, *, user: str, channel: str) -> bool:
+    """Whether ``channel``, where ``user`` typed a command, is their DM with labelbot, where the
+    example they asked for shows. A DM between two people has a D… id too, and `/label` typed
+    there showed nothing at all; labelbot's DM with them is the one conversations.open gives
+    (the same every time; im:write). https://docs.slack.dev/reference/methods/conversations.open
+    Asked only of a D… channel; when Slack does not answer, the command is answered as from
+    elsewhere: saying where the example went is harmless in the DM itself."""
+    if not channel.startswith("D"):
+        return False
+    try:
+        opened = services.client.conversations_open(users=user)
+    except (SlackApiError, *CONNECTION_ERRORS) as exc:
+        log.info("could not tell whether %s is the DM of %s with labelbot: %s", channel, user,
+                 transient_error(exc) or error_code(exc))  # fmt: skip
+        return False
+    return (opened.get("channel") or {}).get("id") == channel
+
+
 def _labeled_elsewhere(services: Services, *, user: str, channel: str, ts: str) -> None:
     """A second copy of an example the expert labeled from another message: its buttons go
     (the error handler says why). A copy now with another expert is left alone."""

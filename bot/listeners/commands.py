@@ -92,7 +92,8 @@ def label_command(
             sent = flow.send_next(services, user=user, project=project)
         if not sent:
             respond(**blocks.info_message(flow.queue_empty(project)), response_type="ephemeral")
-        elif not channel.startswith("D"):  # typed in a channel: the example is in the DM
+        elif not flow.typed_in_own_dm(services, user=user, channel=channel):
+            # typed in a channel, or a DM with someone else: the example is in labelbot's DM
             respond(**blocks.info_message(flow.sent_to_dm(project)), response_type="ephemeral")
 
 

@@ -240,3 +240,27 @@ def test_a_menu_offers_the_models_guess_as_one_click(bot: Bot, bank: dict[str, s
     assert record["label"] == guess
     (nxt,) = bot.slack.open_examples(U1)
     assert nxt["ts"] != message["ts"]
+
+
+def test_label_typed_in_a_dm_with_a_colleague_says_where_the_example_went(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """A DM between two people has a D… id too: `/label` typed there showed nothing (the
+    example went to the DM with labelbot, unannounced), as if typed in the DM with labelbot."""
+    for text in ("", "2"):
+        told = len(bot.slack.ephemerals(U1))
+        bot.slack.command(U1, text, channel="D0ALICEBOB")
+        bot.settle()
+        assert "is in your direct messages with labelbot" in bot.slack.ephemerals(U1)[told]
+    assert len(bot.slack.open_examples(U1)) == 1
+    assert bot.api.messages("D0ALICEBOB") == []
+    # in the DM with labelbot nothing more is said; where Slack does not say which DM that
+    # is, saying where the example went is harmless there too
+    for fail, said in ((False, []), (True, ["is in your direct messages with labelbot"])):
+        if fail:
+            bot.api.fail_next("conversations.open", error="internal_error")
+        told = len(bot.slack.ephemerals(U1))
+        bot.slack.command(U1)
+        bot.settle()
+        assert [s for s in said if s in " ".join(bot.slack.ephemerals(U1)[told:])] == said
+        assert len(bot.slack.ephemerals(U1)) - told == len(said)
