@@ -654,13 +654,7 @@ def _answer_again(
         note = f"<@{user}> undid the label *{label}* given on this message."
         _answered(services, views.info_message(note), channel=channel, ts=ts)
     else:
-        until = None if stored.labeled_at is None else stored.labeled_at + labeling.UNDO_WINDOW
-        answered = views.labeled_message(
-            example_id=ref.example_id, text=ref.text, label=stored.label, user_id=user,
-            undo_until=until if until is not None and until > datetime.now(UTC) else None,
-        )  # fmt: skip
-        if changed is not None:
-            answered["blocks"].append(context(f"Since then, {_since(changed, user=user)}"))
+        answered = _labeled_again(user=user, ref=ref, stored=stored, changed=changed)
         _answered(services, answered, channel=channel, ts=ts)
     if messaging.holds_example(services.ws, project=ref.project, annotator=user):
         send_next(services, user=user, project=ref.project, again=False)
@@ -683,6 +677,32 @@ def _answer_again(
                 "message (while it is offered)"
             )
         )
+
+
+def _labeled_again(
+    *,
+    user: str,
+    ref: messaging.ExampleRef,
+    stored: messaging.StoredLabel,
+    changed: labeling.ChangedLabel | None,
+) -> Block:
+    """The message of a label given (not undone) drawn again: Undo only while its window lasts,
+    and what became of the label since, when a taxonomy change retired it."""
+    answered = views.labeled_message(
+        example_id=ref.example_id, text=ref.text, label=stored.label, user_id=user,
+        undo_until=_undo_until(stored),
+    )  # fmt: skip
+    if changed is not None:
+        answered["blocks"].append(context(f"Since then, {_since(changed, user=user)}"))
+    return answered
+
+
+def _undo_until(stored: messaging.StoredLabel) -> datetime | None:
+    """Until when the label ``stored`` may be undone; None once that is past (or unknown)."""
+    if stored.labeled_at is None:
+        return None
+    until = stored.labeled_at + labeling.UNDO_WINDOW
+    return until if until > datetime.now(UTC) else None
 
 
 def _since(changed: labeling.ChangedLabel, *, user: str) -> Mrkdwn:
@@ -778,9 +798,19 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
     stored = messaging.label_for_key(services.ws, key=click_key(channel, ts, user))
     if stored is None or stored.example_id != example_id:
         raise StaleActionError("there is no label of yours on this message to undo")
-    undone = labeling.undo_to_relabel(
-        services.ws, annotation_id=stored.annotation_id, annotator=user
-    )
+    try:
+        undone = labeling.undo_to_relabel(
+            services.ws, annotation_id=stored.annotation_id, annotator=user
+        )
+    except StaleActionError:
+        if not stored.retracted and stored.labeled_at is not None and not _undo_until(stored):
+            # Past its window the button is refused for good, and Slack shows it until the
+            # message changes: the message is drawn again with the label and without it.
+            ref = messaging.example_ref(services.ws, example_id=example_id)
+            changed = labeling.label_changed_since(services.ws, annotation_id=stored.annotation_id)
+            kept = _labeled_again(user=user, ref=ref, stored=stored, changed=changed)
+            _answered(services, kept, channel=channel, ts=ts)
+        raise
     if undone is None:
         return  # the same click, racing this one, undid it and offers the example again
     project = messaging.example_ref(services.ws, example_id=example_id).project

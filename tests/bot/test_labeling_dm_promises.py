@@ -14,7 +14,7 @@ from sqlmodel import select
 from bot import ids
 from engine import exporting, projects
 from storage.db import session_scope
-from storage.models import LabelingBatch, utcnow
+from storage.models import Annotation, LabelingBatch, utcnow
 from tests.bot.conftest import CHANNEL, PROJECT, Bot, train_bank, true_label
 from tests.fakes import payloads
 from tests.fakes.signing import signed_event
@@ -264,3 +264,28 @@ def test_label_typed_in_a_dm_with_a_colleague_says_where_the_example_went(
         bot.settle()
         assert [s for s in said if s in " ".join(bot.slack.ephemerals(U1)[told:])] == said
         assert len(bot.slack.ephemerals(U1)) - told == len(said)
+
+
+def test_undo_past_its_window_is_refused_and_the_button_goes(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Undo is offered for 5 minutes ("Undo available until …"); a click after that changes
+    nothing, says why, and the message keeps its label without the button it no longer
+    honours. No copy of the example is posted again."""
+    message = _first(bot, U1)
+    label = true_label(bot, bank, message)
+    bot.slack.choose(U1, message, label)
+    bot.settle()
+    (labeled,) = [m for m in bot.slack.dm(U1) if m["ts"] == message["ts"]]
+    with session_scope(bot.ws.db) as session:
+        (annotation,) = session.exec(select(Annotation)).all()
+        annotation.created_at = utcnow() - timedelta(minutes=6)
+        session.add(annotation)
+    posts = len(bot.api.calls("chat.postMessage"))
+    bot.slack.click(U1, labeled, ids.UNDO)
+    bot.settle()
+    assert "only possible for 5 minutes" in bot.slack.ephemerals(U1)[-1]
+    assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
+    assert len(bot.api.calls("chat.postMessage")) == posts
+    (after,) = [m for m in bot.slack.dm(U1) if m["ts"] == message["ts"]]
+    assert f"Labeled *{label}*" in json.dumps(after) and ids.UNDO not in json.dumps(after)
