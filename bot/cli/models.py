@@ -178,13 +178,16 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
 def _fit(table: Table) -> None:
     """Without its borders when the boxed table is wider than the terminal: in 80 columns the
     box left the eight columns too little room, and rich cut "2026-12-04" to "2026-12-…" and
-    "(n=125)" to "(n=1…"."""
+    "(n=125)" to "(n=1…". Narrower still, a word too long for its column is folded onto the
+    next line, not cut: "(n=1…" read as one audit label."""
     from rich.measure import Measurement
 
     if Measurement.get(out, out.options.update_width(10_000), table).maximum > out.width:
         table.box = box.SIMPLE_HEAD
         table.pad_edge = False
         table.collapse_padding = True
+        for column in table.columns:
+            column.overflow = "fold"
 
 
 def _status_cell(run: ModelRun, state: str | None) -> str:

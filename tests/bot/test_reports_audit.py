@@ -120,3 +120,21 @@ def test_models_without_a_version_names_the_next_step(tmp_path: pytest.TempPathF
     _ok(runner, "import", "p", str(path))
     said = " ".join(_ok(runner, "models", "p").split())
     assert "no models yet: label a few examples per class (`labelbot label p`), then train" in said
+
+
+def test_models_table_cuts_no_cell_in_70_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under 80 columns the borderless table still cut cells: "(n=1…" read as one audit
+    label, "100.…" hid the accuracy. A word too long for its column is folded instead."""
+    from rich.console import Console
+
+    from bot.cli import models
+
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", LABELS)
+    _stored_versions()
+    console = Console(width=70, record=True, file=io.StringIO())
+    monkeypatch.setattr(models, "out", console)
+    _ok(runner, "models", "bank")
+    text = console.export_text()
+    assert all(len(line) <= 70 for line in text.splitlines()), text
+    assert "…" not in text, text
