@@ -104,22 +104,11 @@ def change_model(services: Services, *, verb: str, project: str, version: int | 
     return f"*{name}*: v{version} is active and answers from now on.{moved}"
 
 
-# Phones ("Smart Punctuation") and pasted text turn " and ' into curly quotes, and - into a
-# dash: read as typed, they make errors that point elsewhere (a cron split at its spaces), and
-# no setting or time takes them.
-_TYPOGRAPHIC = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
-
-
-def straight_punctuation(text: str) -> str:
-    """``text`` with typographic quotes and dashes (“ ” „ ‘ ’ – —) as their ASCII forms."""
-    return text.translate(_TYPOGRAPHIC)
-
-
 def parse_settings(text: str) -> dict[str, str]:
     """``retrain_every=30 digest_cron="0 9 * * mon-fri"`` → a dict of strings (typographic
     quotes and dashes read as ASCII ones)."""
     try:
-        words = shlex.split(straight_punctuation(text))
+        words = shlex.split(project_settings.straight_punctuation(text))
     except ValueError as exc:  # an unclosed quote
         raise InvalidInputError(f"cannot read the settings: {exc}") from None
     pairs: dict[str, str] = {}

@@ -14,11 +14,11 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot import flow
-from bot.admin import straight_punctuation
 from bot.services import Services
 from bot.slack_text import escape
 from bot.views.rhythm import nudge_message, snoozed_message
 from engine import flags, labeling, messaging, progress, projects, rhythm
+from engine.project_settings import straight_punctuation
 from storage.errors import InvalidInputError, StaleActionError
 
 log = logging.getLogger(__name__)

@@ -605,45 +605,98 @@ def project_timezone(project: Project) -> ZoneInfo:
 
 
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _cron_number(text: str) -> int:
+    """A crontab number: ASCII digits only (Python's int() takes "+2", "1_0" and "٢" too)."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(text)
+    return int(text)
 
 
 def _cron_day(text: str) -> int:
-    """A crontab day of the week: 0-7 (0 and 7 are Sunday) or a name; ValueError otherwise."""
-    if text.isdigit() and int(text) <= 7:
+    """A crontab day of the week: 0-7 (0 and 7 are Sunday) or a whole name, sun to sat, in any
+    case; ValueError otherwise ("monday", "mon!" and "mon–fri" with an en dash included)."""
+    if text.isascii() and text.isdigit():
+        if int(text) > 7:
+            raise ValueError(text)
         return int(text) % 7
-    return _CRON_DAYS.index(text[:3].lower())
+    return _CRON_DAYS.index(text.lower())
+
+
+def _cron_month(text: str) -> int:
+    """A crontab month: 1-12 or a whole name, jan to dec, in any case; ValueError otherwise."""
+    if text.isascii() and text.isdigit():
+        if not 1 <= int(text) <= 12:
+            raise ValueError(text)
+        return int(text)
+    return _CRON_MONTHS.index(text.lower()) + 1
 
 
 def _days_of_week(field: str) -> str:
-    """A crontab day-of-week field as APScheduler reads it.
+    """A crontab day-of-week field as APScheduler reads it: every day it names, by name.
 
     APScheduler 3's ``CronTrigger.from_crontab`` passes the field through, and its day 0 is
     Monday where crontab's is Sunday: "1-5" would mean Tuesday to Saturday, and "7" (Sunday in
-    crontab) is refused. Numbered days are written out by name; a field without digits means
-    the same to both."""
-    if not any(c.isdigit() for c in field):
-        return field
+    crontab) is refused. It also reads a name range from the item's start and ignores the rest:
+    "mon–fri" (an en dash) fired on Mondays only, and "mon-fri!" or "mon-fri/x" was taken. So
+    every field is read here, whole, and written out as the days' names."""
     days: set[int] = set()
     try:
         for item in field.split(","):
-            span, _, step = item.partition("/")
+            span, slash, step = item.partition("/")
             if span == "*":
                 first, last = 0, 7
             else:
                 start, dash, end = span.partition("-")
                 # 7 is Sunday at a range's end ("0-7": every day; "7-7": Sunday alone)
                 first = 7 if start == "7" else _cron_day(start)
-                last = (7 if end == "7" else _cron_day(end)) if dash else (7 if step else first)
+                last = (7 if end == "7" else _cron_day(end)) if dash else (7 if slash else first)
                 if dash and last == 0 and first > 0:
                     last = 7  # a range that ends on Sunday written as 0 or sun ("5-0", "fri-sun")
-            if first > last or (step and int(step) < 1):
+            every = _cron_number(step) if slash else 1
+            if first > last or every < 1:
                 raise ValueError(item)
-            days.update(d % 7 for d in range(first, last + 1, int(step) if step else 1))
+            days.update(d % 7 for d in range(first, last + 1, every))
     except ValueError:
         raise ValueError(
             f"day of the week {field!r}: use 0-7 (0 and 7 are Sunday) or sun-sat, e.g. 1-5"
         ) from None
     return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def _months(field: str) -> str:
+    """A crontab month field as APScheduler reads it: every month it names, by number.
+
+    APScheduler reads a month name range from the item's start, as it does days' names:
+    "jan–mar" (an en dash) was January alone, and "jan-mar!" was taken."""
+    months: set[int] = set()
+    try:
+        for item in field.split(","):
+            span, slash, step = item.partition("/")
+            if span == "*":
+                first, last = 1, 12
+            else:
+                start, dash, end = span.partition("-")
+                first = _cron_month(start)
+                last = _cron_month(end) if dash else (12 if slash else first)
+            every = _cron_number(step) if slash else 1
+            if first > last or every < 1:
+                raise ValueError(item)
+            months.update(range(first, last + 1, every))
+    except ValueError:
+        raise ValueError(f"month {field!r}: use 1-12 or jan-dec, e.g. 1-3 or jan-mar") from None
+    return ",".join(str(m) for m in sorted(months))
+
+
+def _days_of_month(field: str) -> str:
+    """A crontab day-of-month field, checked where APScheduler is lax: it reads "last" (the
+    month's last day) from an item's start, so "last!" or "lastly" was taken as "last"."""
+    for item in field.split(","):
+        if item.lower().startswith("last") and item.lower() != "last":
+            raise ValueError(f"day of the month {field!r}: use 1-31 or last, e.g. 1-7")
+    return field
 
 
 def _digest_trigger(expr: str, zone: ZoneInfo) -> Any:
@@ -660,8 +713,8 @@ def _digest_trigger(expr: str, zone: ZoneInfo) -> Any:
     return CronTrigger(
         minute=minute,
         hour=hour,
-        day=day,
-        month=month,
+        day=_days_of_month(day),
+        month=_months(month),
         day_of_week=_days_of_week(weekday),
         timezone=zone,
     )

@@ -73,6 +73,17 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 _SHARE_MOST: dict[str, float] = {"audit_share": 0.5, "review_share": 1.0, "multi_label_share": 1.0}
 
 
+# Phones ("Smart Punctuation"), word processors and pasted text turn " and ' into curly quotes,
+# and - into a dash: read as typed, they make errors that point elsewhere (a cron split at its
+# spaces), or a schedule APScheduler half reads, and no setting or time takes them.
+_TYPOGRAPHIC = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
+
+
+def straight_punctuation(text: str) -> str:
+    """``text`` with typographic quotes and dashes (“ ” „ ‘ ’ – —) as their ASCII forms."""
+    return text.translate(_TYPOGRAPHIC)
+
+
 # Options stored in a column of limited width (storage/models.py): checked up front, because
 # PostgreSQL refuses a longer value only at INSERT time (SQLite keeps it silently).
 MAX_LENGTHS: dict[str, int] = {
@@ -136,7 +147,12 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     from engine.strategies import get_strategy
     from storage.models import utcnow
 
-    checked = {k: v for k, v in changes.items() if v is not None}
+    # as `/label settings` reads them: "0 9 * * mon–fri" typed on a phone is mon-fri
+    checked = {
+        k: straight_punctuation(v) if isinstance(v, str) else v
+        for k, v in changes.items()
+        if v is not None
+    }
     for key in checked:
         if key not in EDITABLE:
             raise InvalidInputError(f"unknown setting {key!r}: use {', '.join(EDITABLE)}")

@@ -1,0 +1,44 @@
+"""`labelbot project set` and `labelbot digest` as a person runs them (typer's runner, SQLite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from engine.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, str(result.output)
+
+
+def test_an_en_dash_schedule_is_weekdays_and_a_bad_one_changes_nothing(cli_env) -> None:  # type: ignore[no-untyped-def]
+    """A schedule of "mon–fri" from a phone or a word processor was stored as typed and fired
+    on Mondays only; "mon-fri!" was taken. Now the first is mon-fri, and the second is refused with
+    nothing stored, the other options given with it included."""
+    assert _run("project", "create", "p", "--labels", "a,b")[0] == 0
+    code, out = _run("project", "set", "p", "--digest-cron", "0 9 * * mon–fri")
+    assert code == 0, out
+    assert "digest_cron = 0 9 * * mon-fri" in out.splitlines()
+    code, out = _run(
+        "project", "set", "p", "--retrain-every", "30", "--digest-cron", "0 9 * * mon-fri!"
+    )
+    assert code == 2, out
+    assert "day of the week 'mon-fri!'" in out
+    code, out = _run("project", "set", "p")
+    assert "digest_cron = 0 9 * * mon-fri" in out.splitlines()
+    assert "retrain_every = 20 (default)" in out.splitlines()
