@@ -961,9 +961,11 @@ def flag(
         raise StaleActionError(
             f"you labeled example {example_id} already: Undo your label first to flag it"
         )
-    labeling.flag(
+    flagged = labeling.flag(
         services.ws, project=ref.project, example_id=example_id, annotator=user, reason=reason
     )
+    if not flagged.created:
+        return  # the same form submitted again: the first submission is answered
     if origin is not None:
         note = (
             f"Flagged by <@{user}>: _{escape_mrkdwn(reason)}_. It left the queue until someone "

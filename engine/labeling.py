@@ -640,14 +640,34 @@ def _retract(
     return examples.get_example(session=session, example_id=annotation.example_id)
 
 
-def flag(ws: Workspace, *, project: str, example_id: int, annotator: str, reason: str) -> int:
+@dataclass(frozen=True)
+class Flagged:
+    """A flag stored (``created``), or found open already: the same expert's flag of the same
+    example for the same reason, submitted again (a form sent twice, one submission answered by
+    two replicas), which stores nothing more."""
+
+    flag_id: int
+    created: bool
+
+
+def flag(ws: Workspace, *, project: str, example_id: int, annotator: str, reason: str) -> Flagged:
     """Set an example aside with a reason; it leaves the queue until the flag is resolved."""
     if not reason.strip():
         raise InvalidInputError("a flag needs a reason")
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        created = flags.add_flag(
+        # the expert's requests take turns (as deliveries do): a repeat finds the first's flag
+        assignments.hold_annotator(session=session, project_id=found.id, annotator=annotator)
+        stored = next(
+            (
+                f
+                for f in flags.open_flags_of(session=session, example_id=example_id)
+                if f.annotator == annotator and f.reason == reason.strip()
+            ),
+            None,
+        )
+        created = stored or flags.add_flag(
             session=session, example_id=example_id, annotator=annotator, reason=reason
         )
         held = assignments.get_assignment(
@@ -656,7 +676,7 @@ def flag(ws: Workspace, *, project: str, example_id: int, annotator: str, reason
         if held is not None and held.id is not None and held.status == "open":
             assignments.close_assignment(session=session, assignment_id=held.id, status="released")
         assert created.id is not None
-        return created.id
+        return Flagged(created.id, created=stored is None)
 
 
 def comment(

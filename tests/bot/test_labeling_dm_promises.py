@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot import ids
+from bot import flow, ids
 from engine import exporting, projects
 from storage.db import session_scope
 from storage.models import Annotation, LabelingBatch, utcnow
 from tests.bot.conftest import CHANNEL, PROJECT, Bot, train_bank, true_label
 from tests.fakes import payloads
-from tests.fakes.signing import signed_event
+from tests.fakes.signing import signed_event, signed_interactivity
 from tests.fakes.slack_client import button, choices, elements, example_id
 
 U1, U2 = "U0ALICE", "U0BOB"
@@ -289,3 +289,35 @@ def test_undo_past_its_window_is_refused_and_the_button_goes(
     assert len(bot.api.calls("chat.postMessage")) == posts
     (after,) = [m for m in bot.slack.dm(U1) if m["ts"] == message["ts"]]
     assert f"Labeled *{label}*" in json.dumps(after) and ids.UNDO not in json.dumps(after)
+
+
+def test_a_flag_form_submitted_twice_flags_once(bot: Bot, bank: dict[str, str]) -> None:
+    """The same Flag form sent again (Submit clicked again after Slack said it got no answer,
+    or one submission answered by two replicas) stores no second flag, tells the thread of no
+    second one, and counts once in the batch."""
+    message = _first(bot, U1, "2")
+    eid = example_id(message)
+    assert eid is not None
+    form = flow.flag_form(eid, channel=bot.api.dm_channel(U1), ts=message["ts"])
+
+    def submit(reason: str) -> None:
+        typed = {"type": "plain_text_input", "value": reason}
+        values = {ids.FLAG_REASON_BLOCK: {ids.FLAG_REASON_INPUT: typed}}
+        body = payloads.view_submission(
+            U1, ids.FLAG_MODAL, values, private_metadata=form["private_metadata"]
+        )
+        assert bot.slack.post(signed_interactivity(bot.slack.secret, body)).status_code == 200
+        bot.settle()
+
+    for _ in range(2):
+        submit("a card number")
+    record = next(r for r in exporting.export_records(bot.ws, PROJECT) if r["id"] == str(eid))
+    assert [f["reason"] for f in record["flags"]] == ["a card number"]
+    (root,) = bot.api.messages(CHANNEL)
+    assert "again" not in json.dumps(root)
+    assert not [m for m in bot.slack.dm(U1) if " done — " in m.get("text", "")]
+    (nxt,) = bot.slack.open_examples(U1)
+    assert example_id(nxt) != eid
+    submit("and a name")  # another reason from the same expert: another flag, told in the thread
+    assert projects.project_status(bot.ws, PROJECT)["open_flags"] == 2
+    assert any("Flagged again" in m.get("text", "") for m in bot.api.messages(CHANNEL))
