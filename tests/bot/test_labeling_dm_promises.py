@@ -9,12 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import flow, ids
 from engine import exporting, projects
 from storage.db import session_scope
-from storage.models import Annotation, LabelingBatch, utcnow
+from storage.models import Annotation, Assignment, LabelingBatch, Prediction, utcnow
 from tests.bot.conftest import CHANNEL, PROJECT, Bot, train_bank, true_label
 from tests.fakes import payloads
 from tests.fakes.signing import signed_event, signed_interactivity
@@ -90,6 +90,24 @@ def test_the_models_guess_shows_once_there_is_a_model_and_never_on_a_blind_pick(
         said = json.dumps(nxt["blocks"])
         assert ("Model's guess" in said) is guessed, said
         assert guessed or "Asked" not in said  # a blind pick says no reason either
+        if guessed:  # the queue's first: the example the model is least sure of
+            assert example_id(nxt) == _first_in_queue(bot, but=example_id(nxt))
+
+
+def _first_in_queue(bot: Bot, *, but: int | None) -> int:
+    """The unlabeled example of highest priority (the model's doubt, as the strategy ranks it)
+    among those never handed out, and ``but``."""
+    with session_scope(bot.ws.db, read_only=True) as session:
+        handed = select(Assignment.example_id).where(Assignment.example_id != but)
+        query = (
+            select(Prediction.example_id)
+            .where(
+                col(Prediction.example_id).not_in(select(Annotation.example_id)),
+                col(Prediction.example_id).not_in(handed),
+            )
+            .order_by(col(Prediction.priority).desc(), col(Prediction.example_id))
+        )
+        return int(session.exec(query).first() or 0)
 
 
 def test_an_expert_with_nothing_left_is_told_so(bot: Bot, tmp_path: Path) -> None:
