@@ -143,6 +143,20 @@ class Digest:
             return shown
         return f"{math.floor(f1 * 1000) / 1000:.3f}"
 
+    def agreement_line(self) -> str:
+        """The experts' agreement ("agreement: Cohen's kappa 0.80 over 12 examples …") once
+        second opinions exist, or an import disagrees with someone; "" before."""
+        said = self.agreement
+        if said is None or not (said.examples or said.waiting or said.disagreements):
+            return ""
+        return said.describe()
+
+    def reviews_line(self) -> str:
+        """How many likely mislabels wait for a second expert; "" when none do."""
+        if not self.open_reviews:
+            return ""
+        return f"{self.open_reviews} likely mislabels wait for a second look"
+
     def chart_classes(self) -> list[tuple[str, float]]:
         """(class, F1) of the chart's per-class panel: the weakest ``BARS``, weakest first."""
         return sorted(self.per_class_f1.items(), key=lambda kv: kv[1])[:BARS]
@@ -242,11 +256,7 @@ class Digest:
         if self.open_proposals:
             lines.append(f"{counted(self.open_proposals, 'open taxonomy proposal')}:")
             lines += [f"  - {m}" for m in self.top_proposals]
-        said = self.agreement  # once second opinions exist, or an import disagrees with someone
-        if said is not None and (said.examples or said.waiting or said.disagreements):
-            lines.append(said.describe())
-        if self.open_reviews:
-            lines.append(f"{self.open_reviews} likely mislabels wait for a second look")
+        lines += [line for line in (self.agreement_line(), self.reviews_line()) if line]
         key = self.chart_key()
         if key:  # the chart's bars for names no font here draws are "#1", "#2"
             lines.append("chart key: " + " · ".join(f"{i} {name}" for i, name in key.items()))

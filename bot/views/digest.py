@@ -64,7 +64,8 @@ def digest_message(
     unnamed: Collection[str] = (),
 ) -> Block:
     """Labels since the last digest and by whom, accuracy, weakest classes, forecast, open items,
-    and the week's leaderboard with streaks (people who opted out are not in ``leaderboard``).
+    the experts' agreement and the likely mislabels waiting, and the week's leaderboard with
+    streaks (people who opted out are not in ``leaderboard``).
     ``proposals``: the strongest open proposals in plain words (mrkdwn), instead of their
     technical messages. ``unnamed``: who turned the leaderboard off, whose labels are counted
     without their names."""
@@ -82,7 +83,10 @@ def digest_message(
     if d.weakest:
         weak = "\n".join(
             fit_lines(
-                [f"• {escape_mrkdwn(lb)}: F1 {f1:.2f} ({n} labels)" for lb, f1, n in d.weakest],
+                [
+                    f"• {escape_mrkdwn(lb)}: F1 {d.f1_figure(f1)} ({n} labels)"
+                    for lb, f1, n in d.weakest
+                ],
                 LIST_TEXT_MAX,
                 _more,
             )
@@ -109,6 +113,9 @@ def digest_message(
         text = "\n".join(shown)
         opened = counted(d.open_proposals, "taxonomy proposal")
         blocks.append(section(f"*{opened} open*{top}\n{text}"))
+    said = [line for line in (d.agreement_line(), d.reviews_line()) if line]
+    if said:  # as `labelbot digest` says them
+        blocks.append(section("\n".join(escape_mrkdwn(line) for line in said)))
     if leaderboard:
         blocks.append(section(_leaderboard(leaderboard)))
     blocks.append(

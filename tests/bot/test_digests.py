@@ -15,6 +15,7 @@ from storage.errors import ConfigurationError
 from storage.repositories import projects as project_repo
 from storage.repositories import proposals as proposal_repo
 from tests.helpers import label_next, load_slice, save_found_twice
+from tests.helpers import labeled_csv as _csv
 
 
 @pytest.fixture
@@ -98,3 +99,66 @@ def test_cli_digest_and_project_set(  # type: ignore[no-untyped-def]
     assert ok.exit_code == 0 and "timezone = Europe/Berlin" in ok.output
     assert projects.get_project(trained, "bank").settings["admins"] == ["U1", "U2"]
     get_settings.cache_clear()
+
+
+def _agreement_and_a_review(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Project ``p`` (channel C42) labeled by an import; two of its examples asked blind of cy
+    and dee, who agree, ana's import disagreeing on one; a likely mislabel open; an active model
+    whose class b has F1 0.8989, under the 90% target."""
+    from storage.repositories import assignments, examples, feedback, models, reviews
+
+    projects.create_project(ws, name="p", labels=["a", "b", "c"], channel_id="C42")
+    rows = [(f"text {i}", "a") for i in range(6)] + [("one c", "c")]
+    projects.import_file(ws, project="p", path=_csv(tmp_path / "p.csv", rows), embed=False)
+    with session_scope(ws.db) as s:
+        pid = int(project_repo.get_project(session=s, name="p").id or 0)
+        ids = {
+            lb.name: int(lb.id or 0) for lb in project_repo.list_labels(session=s, project_id=pid)
+        }
+        found = {e.text: int(e.id or 0) for e in examples.list_examples(session=s, project_id=pid)}
+        for text, label in (("text 0", "a"), ("text 1", "b")):
+            assignments.request_more_labels(session=s, project_id=pid, example_id=found[text], k=2)
+            for who in ("cy", "dee"):
+                feedback.add_annotation(
+                    session=s, example_id=found[text], label_id=ids[label], annotator=who,
+                    source="slack", key=f"{who}:{text}",
+                )  # fmt: skip
+        (row,) = feedback.example_annotations(session=s, example_id=found["one c"])
+        reviews.add_review(
+            session=s, project_id=pid, example_id=found["one c"], annotation_id=row.id,
+            annotator=row.annotator, given_label_id=ids["c"], suggested_label_id=ids["a"],
+            confidence=0.9, margin=0.6,
+        )  # fmt: skip
+        f1 = {"a": 0.64, "b": 0.8989, "c": 0.97}
+        per_class = {
+            lb: {"precision": v, "recall": v, "f1": v, "support": 10} for lb, v in f1.items()
+        }
+        run = models.start_model_run(session=s, project_id=pid, n_labels=7, classes=list(f1))
+        models.finish_model_run(
+            session=s, run_id=int(run.id or 0), status="ready", kind="linear",
+            metrics={"accuracy": 0.8, "macro_f1": 0.8, "n_labels": 7, "folds": 5,
+                     "per_class": per_class},
+        )  # fmt: skip
+        models.activate_model_run(session=s, project_id=pid, run_id=int(run.id or 0))
+
+
+def test_the_slack_digest_says_agreement_mislabels_and_weak_f1_as_the_cli_does(  # type: ignore[no-untyped-def]
+    ws, slack_api, slack_client, tmp_path: Path
+) -> None:
+    """`labelbot digest` said how the experts agree and how many likely mislabels wait; the
+    channel's digest said neither, and wrote b's F1 of 0.8989 as "0.90" under the 90% target."""
+    from engine.digest import build_digest
+
+    _agreement_and_a_review(ws, tmp_path)
+    cli = build_digest(ws, "p").summary()
+    agreement = next(line for line in cli if line.startswith("agreement: "))
+    assert "Cohen's kappa" in agreement and "over 2 examples" in agreement, cli
+    assert "1 likely mislabels wait for a second look" in cli
+    assert any("b (F1 0.898, n=10)" in line for line in cli), cli
+    post_digest(slack_client, ws, "p")
+    (message,) = slack_api.calls("chat.postMessage")
+    text = str(message.params["blocks"])
+    assert agreement in text, text
+    assert "1 likely mislabels wait for a second look" in text
+    assert "b: F1 0.898 (10 labels)" in text and "F1 0.90 " not in text
+    assert "a: F1 0.64 (10 labels)" in text
