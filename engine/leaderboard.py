@@ -1,10 +1,11 @@
 """The weekly leaderboard and streaks for the digest: who labeled most in the last 7 days, and
 for how many days in a row each of them has labeled.
 
-Only answers given by hand count (not imports or simulations); people who opted out with
-`/label leaderboard off` (engine.rhythm) are left out. Days are each expert's own calendar days
-(their Slack time zone, UTC when unknown): labeling at 23:30 and again at 00:30 local time is two
-days of a streak, and an evening session that crosses midnight UTC is not.
+Only answers given by hand count (not imports or simulations, nor adjudications: settling a
+disagreement is a decision over the votes, not one more label, engine.consensus); people who
+opted out with `/label leaderboard off` (engine.rhythm) are left out. Days are each expert's own
+calendar days (their Slack time zone, UTC when unknown): labeling at 23:30 and again at 00:30
+local time is two days of a streak, and an evening session that crosses midnight UTC is not.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from storage.models import utcnow
 from storage.repositories import feedback, people, projects
 
 WEEK = timedelta(days=7)
-NOT_BY_HAND = frozenset({IMPORTED, "simulation"})
+NOT_BY_HAND = frozenset({IMPORTED, "simulation", feedback.ADJUDICATION})
 TOP = 5
 
 

@@ -608,11 +608,16 @@ def annotators_since(
     *, session: Session, project_id: int, since: datetime | None, until: datetime | None = None
 ) -> dict[str, int]:
     """Live labels given since ``since`` (all time when None) and before ``until`` (when
-    given), per annotator."""
+    given), per annotator. Adjudications are left out: settling a disagreement is a decision
+    over the votes, not one more label given (engine.consensus)."""
     query = (
         select(Annotation.annotator, func.count())
         .join(Example, col(Example.id) == Annotation.example_id)
-        .where(Example.project_id == project_id, col(Annotation.retracted_at).is_(None))
+        .where(
+            Example.project_id == project_id,
+            col(Annotation.retracted_at).is_(None),
+            Annotation.source != ADJUDICATION,
+        )
         .group_by(Annotation.annotator)
     )
     if since is not None:

@@ -32,11 +32,12 @@ def _project(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     projects.import_file(ws, project="p", path=path)
 
 
-def _label_at(ws, user: str, at: datetime) -> None:  # type: ignore[no-untyped-def]
+def _label_at(ws, user: str, at: datetime) -> int:  # type: ignore[no-untyped-def]
     task = labeling.next_task(ws, project="p", annotator=user, now=at)
     assert task is not None
     labeling.submit_label(ws, project="p", example_id=task.example_id, label="a", annotator=user,
                           source="slack", key=f"{user}:{task.example_id}", now=at)  # fmt: skip
+    return task.example_id
 
 
 def test_streaks_follow_each_experts_own_calendar(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -79,3 +80,24 @@ def test_weekly_leaderboard_from_labels(ws, tmp_path: Path) -> None:  # type: ig
 
     rhythm.update_rhythm(ws, user="U0BEN", leaderboard=False)
     assert leaderboard.weekly_leaderboard(ws, "p", now=NOW) == [Standing("U0ANA", 4, 4)]
+
+
+def test_adjudications_are_no_labeling(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An adjudication settles an example's label; it is no vote (engine.consensus). It was
+    counted as labeling all the same: "by U0LEAD (3)" among the digest's new labels, and U0LEAD
+    on the weekly leaderboard with 3 labels."""
+    from engine import consensus, digest
+
+    _project(ws, tmp_path)
+    at = NOW - timedelta(hours=2)
+    settled = [_label_at(ws, user, at) for user in ("U0ANA", "U0ANA", "U0ANA")]
+    for _ in range(2):
+        _label_at(ws, "U0BEN", at)
+    for example_id in settled:  # the lead overrules Ana's three
+        consensus.adjudicate(ws, project="p", example_id=example_id, label="b", actor="U0LEAD",
+                             now=at + timedelta(minutes=5))  # fmt: skip
+    board = leaderboard.weekly_leaderboard(ws, "p", now=NOW)
+    assert board == [Standing("U0ANA", 3, 1), Standing("U0BEN", 2, 1)]
+    d = digest.build_digest(ws, "p", now=NOW)
+    assert d.by_annotator == [("U0ANA", 3), ("U0BEN", 2)] and d.labels_since == 5
+    assert "U0LEAD" not in "\n".join(d.summary())
