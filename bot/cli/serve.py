@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical", "trace")
 SLACK_CHECK_TIMEOUT_S = 5.0
 # A LABELBOT_API_TOKEN shorter than this is warned about: it guards exports of every project.
 API_TOKEN_MIN = 16
+# uvicorn's exit code when it could not start (uvicorn.config.STARTUP_FAILURE): a port it
+# could not listen on, or the app's startup failing
+UVICORN_STARTUP_FAILURE = 3
 
 
 @app.command(short_help="Serve Slack, the REST API and the scheduler.")
@@ -108,8 +113,8 @@ def serve(
     Scheduler job runs and the schema migration's details are logged only with --verbose
     (--log-level debug); an upgrade of the database's schema is logged as a warning, with the
     `labelbot db downgrade` that takes it back.
-    At start it refuses a Slack credential in the wrong variable and a LABELBOT_DATA_DIR it
-    cannot create, asks Slack once who the bot is (printed; a refused token or a scope the app
+    At start it refuses a Slack credential in the wrong variable, a LABELBOT_DATA_DIR it
+    cannot create and a --host/--port it cannot listen on (a port in use), asks Slack once who the bot is (printed; a refused token or a scope the app
     lacks is a warning, and it serves anyway), and warns about an unknown LABELBOT_ENCODER or a
     short LABELBOT_API_TOKEN. Requests refused for their Slack signature are logged at most every
     10 minutes, saying whether SLACK_SIGNING_SECRET or the server's clock is wrong.
@@ -132,7 +137,7 @@ def serve(
 
     from bot.api import create_api
     from bot.app import build_app
-    from bot.cli.logs import configure_logging
+    from bot.cli.logs import configure_logging, muted
     from bot.config import get_serve_settings
     from bot.scheduling import attach_scheduler, bot_scheduler
     from bot.services import build_services
@@ -185,7 +190,10 @@ def serve(
             bolt, app_token=settings.slack_app_token.get_secret_value(), client=services.client
         )
         try:
-            socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP the rest
+            # slack_sdk logs each failed try as an ERROR (three, with its retries' INFO lines)
+            # before socket_mode_error's one line says the same
+            with muted(socket_mode.client.web_client.logger):
+                socket_mode.connect()  # type: ignore[no-untyped-call]  # own threads; HTTP the rest
         except Exception as exc:
             try:
                 socket_mode.close()
@@ -217,6 +225,13 @@ def serve(
     except KeyboardInterrupt:  # SIGINT, raised again by uvicorn after its graceful shutdown
         interrupted = True
         raise
+    except SystemExit as exc:
+        # uvicorn exits 3 when it cannot listen, having logged the OS's reason: 3 is labelbot's
+        # "not found", and no line said which option to change
+        problem = listen_problem(host, port) if exc.code == UVICORN_STARTUP_FAILURE else None
+        if problem is None:
+            raise
+        raise listen_error(host, port, problem) from None
     finally:
         try:
             if socket_mode is not None:
@@ -416,6 +431,43 @@ def check_slack(services: Services) -> None:
     lacking = missing_scopes(granted)
     if lacking:
         warn(f"the Slack app lacks the scopes {', '.join(lacking)}: {SCOPE_FIX}")
+
+
+def listen_problem(host: str, port: int) -> OSError | None:
+    """Why nothing may listen on ``host``:``port`` now (bound as asyncio binds uvicorn's
+    sockets: each address the host resolves to, SO_REUSEADDR on), or None when it may."""
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:  # a host name that does not resolve
+        return exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio: the IPv4 address is bound apart
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc
+    return None
+
+
+def listen_error(host: str, port: int, problem: OSError) -> ConfigurationError:
+    """``problem`` (from :func:`listen_problem`) as the one line that says which option to
+    change (exit 6, a configuration error)."""
+    reason = problem.strerror or str(problem)
+    if problem.errno == errno.EADDRINUSE:
+        advice = (
+            "another process listens on it (another labelbot serve?): stop it, or choose "
+            "another --port"
+        )
+    elif problem.errno == errno.EACCES:
+        advice = "ports under 1024 need privileges: choose --port 1024 or above"
+    else:
+        advice = "--host must be an address of this machine (0.0.0.0: all of its IPv4 ones)"
+    return ConfigurationError(f"cannot listen on {host} port {port} ({reason}): {advice}")
 
 
 def socket_mode_error(exc: Exception) -> Exception:
