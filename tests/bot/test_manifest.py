@@ -1,14 +1,13 @@
 """manifest.yml is a contract: valid per Slack's schema, least-privilege scopes, and in step
-with what the code declares in bot/ids.py.
-
-When the listener phase lands, a test will also assert that every listener registered on the
-Bolt app is declared in the bot/ids.py registry (and the reverse), making that registry the
-single source of truth between code and manifest.
+with what the code declares in bot/ids.py: every Web API method bot/ calls has its scopes there,
+and every method there is called. test_listener_registry.py checks the Bolt app's listeners
+against the same registry, which is so the single source of truth between code and manifest.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import re
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
+from slack_sdk import WebClient
 
 from bot import ids
 
@@ -122,16 +122,48 @@ def test_http_mode_urls_and_surfaces(manifest: Manifest) -> None:
     assert set(ids.COMMAND_VERBS) - {"help"} <= hint, set(ids.COMMAND_VERBS) - hint
 
 
+def _bot_source() -> str:
+    return "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in (ROOT / "bot").rglob("*.py")
+        if path.name != "ids.py"
+    )
+
+
+def _methods_of(function: str) -> set[str]:
+    """The Web API methods slack_sdk's ``WebClient.<function>`` calls: its ``api_call("...")``,
+    and those of the client's methods it calls (files_upload_v2's files.getUploadURLExternal and
+    files.completeUploadExternal)."""
+    source = inspect.getsource(getattr(WebClient, function))
+    methods = set(re.findall(r'api_call\(\s*"([\w.]+)"', source))
+    for inner in set(re.findall(r"self\.([a-z]+_\w+)\(", source)) - {function}:
+        if callable(getattr(WebClient, inner, None)):
+            methods |= _methods_of(inner)
+    return methods
+
+
+def test_every_web_api_method_called_has_its_scopes_in_the_registry() -> None:
+    """The reverse of the test below: a method bot/ calls (``client.users_info(...)``, or by its
+    name for ``api_call``, as the outbox does) but the registry lacks would have no scope checked
+    into the manifest, and fail with missing_scope in a real workspace only."""
+    source = _bot_source()
+    every = set().union(
+        *(_methods_of(name) for name in dir(WebClient) if re.fullmatch(r"[a-z]+_\w+", name))
+    )
+    called = {m for m in every if f'"{m}"' in source}  # api_call("chat.update", ...)
+    for function in set(re.findall(r"\.([a-z]+_\w+)\(", source)):
+        if function != "api_call" and callable(getattr(WebClient, function, None)):
+            called |= _methods_of(function)
+    assert {"chat.postMessage", "chat.update", "files.completeUploadExternal"} <= called
+    # apps.connections.open takes the app-level token (connections:write), no bot scope
+    missing = called - set(ids.SCOPES_NEEDED) - {"apps.connections.open"}
+    assert not missing, f"called, but no scopes in bot/ids.py SCOPES_NEEDED: {sorted(missing)}"
+
+
 def test_every_method_the_scopes_are_asked_for_is_called() -> None:
     """The registry the scopes come from names only methods bot/ calls (a scope kept for a
     method nobody calls is a harder install review for nothing)."""
-    from pathlib import Path
-
-    source = "\n".join(
-        path.read_text(encoding="utf-8")
-        for path in (Path(__file__).resolve().parents[2] / "bot").rglob("*.py")
-        if path.name != "ids.py"
-    )
+    source = _bot_source()
     uncalled = [
         method
         for method in ids.SCOPES_NEEDED
