@@ -20,7 +20,7 @@ from bot.slack_errors import CHANNEL_ERRORS, CONTENT_ERRORS, error_code, is_auth
 from bot.slack_text import escape, escape_mrkdwn
 from bot.views.digest import digest_message
 from bot.views.proposals import plain_reason
-from engine import jobs, projects, proposing, rhythm
+from engine import jobs, projects, proposing
 from engine.digest import Digest, build_digest, render_chart
 from engine.leaderboard import weekly_leaderboard
 from engine.workspace import Workspace
@@ -57,11 +57,6 @@ def _plain_proposals(ws: Workspace, digest: Digest) -> list[str]:
     return [f"`#{row.id}` {plain_reason(proposal_card(digest.project, row))}" for row in shown]
 
 
-def _off_the_leaderboard(ws: Workspace, digest: Digest) -> set[str]:
-    """The digest's labelers who ran `/label leaderboard off`: counted, never named."""
-    return {u for u, _ in digest.by_annotator} & rhythm.leaderboard_opt_outs(ws)
-
-
 def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     """Post the digest of ``name`` to its channel, with its chart as an uploaded PNG.
 
@@ -81,9 +76,9 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
         raise ConfigurationError(
             f"project {name!r} has no channel: `labelbot project set {name} --channel C0123`"
         )
-    payload = digest_message(digest, leaderboard=weekly_leaderboard(ws, name),
-                             proposals=_plain_proposals(ws, digest),
-                             unnamed=_off_the_leaderboard(ws, digest))  # fmt: skip
+    payload = digest_message(
+        digest, leaderboard=weekly_leaderboard(ws, name), proposals=_plain_proposals(ws, digest)
+    )
     try:
         # https://docs.slack.dev/reference/methods/chat.postMessage
         posted = client.chat_postMessage(channel=digest.channel, **payload)

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import proposing, taxonomy
+from engine import proposing, rhythm, taxonomy
 from engine.charts import chart_names, fit_fonts
 from engine.consensus import AgreementReport, agreement_report
 from engine.evaluation import (
@@ -121,6 +121,16 @@ class Digest:
     # "2 more audit labels wait to be relabeled, …: not measured" (evaluation.waiting_note): the
     # active model's audit score left them out (their label was split or retired); "" if none
     audit_waiting: str = ""
+    # the labelers of ``by_annotator`` who ran `/label leaderboard off`: counted, never named
+    unnamed: frozenset[str] = frozenset()
+
+    def named_labelers(self) -> list[tuple[str, int]]:
+        """``by_annotator`` without those off the leaderboard."""
+        return [(who, n) for who, n in self.by_annotator if who not in self.unnamed]
+
+    def unnamed_labels(self) -> int:
+        """The new labels of those off the leaderboard, counted together."""
+        return sum(n for who, n in self.by_annotator if who in self.unnamed)
 
     def _cv(self, what: str) -> str:
         """``what`` (a cross-validated score), with the queue's caveat when it applies."""
@@ -233,8 +243,13 @@ class Digest:
         lines = [f"{self.project}: {self.labels_since} new labels" + (
             f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else "")
             + f" ({counted(self.labeled_examples, 'example')} labeled in all)"]  # fmt: skip
-        if self.by_annotator:
-            lines.append("by " + ", ".join(f"{who} ({n})" for who, n in self.by_annotator))
+        named = ", ".join(f"{who} ({n})" for who, n in self.named_labelers())
+        hidden = self.unnamed_labels()  # as the channel's digest: counted, never named
+        if named:
+            others = f", {hidden} by others off the leaderboard" if hidden else ""
+            lines.append(f"by {named}{others}")
+        elif hidden:
+            lines.append(f"{hidden} by people off the leaderboard")
         if self.accuracy is None:
             lines.append(self.no_accuracy())
         else:
@@ -423,6 +438,7 @@ def build_digest(
         per_class_source=per_class.source or "cv",
         queue_chosen=active is None or queue_chose_labels(ws, name, active.metrics),
         labeled_examples=labeled,
+        unnamed=frozenset(counts.keys() & rhythm.leaderboard_opt_outs(ws)),
         **model,
     )
 

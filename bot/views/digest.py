@@ -7,7 +7,7 @@ message past Slack's text budget for one message (bot.views.limits.MESSAGE_TEXT_
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 from bot.slack_text import escape, escape_mrkdwn, truncate, who
 from bot.views.text import Block, context, fit_lines, header, message, section
@@ -45,11 +45,11 @@ def _leaderboard(standings: Sequence[Standing]) -> str:
     return "*This week's labelers*\n" + "\n".join(fit_lines(lines, LIST_TEXT_MAX, _more))
 
 
-def _labelers(by_annotator: Sequence[tuple[str, int]], unnamed: Collection[str]) -> str:
-    """Who gave the new labels, the most first: the first ten by name, those in ``unnamed``
-    (off the leaderboard) only counted, together."""
-    named = [(u, n) for u, n in by_annotator if u not in unnamed]
-    hidden = sum(n for u, n in by_annotator if u in unnamed)
+def _labelers(d: Digest) -> str:
+    """Who gave the new labels, the most first: the first ten by name, those off the
+    leaderboard (``Digest.unnamed``) only counted, together."""
+    named = d.named_labelers()
+    hidden = d.unnamed_labels()
     parts = fit_lines([f"{who(u)} {n}" for u, n in named[:10]], LIST_TEXT_MAX, _more, joiner=", ")
     if hidden:
         parts.append(f"{hidden} by {'others' if parts else 'people'} off the leaderboard")
@@ -61,15 +61,14 @@ def digest_message(
     *,
     leaderboard: Sequence[Standing] = (),
     proposals: Sequence[str] | None = None,
-    unnamed: Collection[str] = (),
 ) -> Block:
     """Labels since the last digest and by whom, accuracy, weakest classes, forecast, open items,
     the experts' agreement and the likely mislabels waiting, and the week's leaderboard with
     streaks (people who opted out are not in ``leaderboard``).
     ``proposals``: the strongest open proposals in plain words (mrkdwn), instead of their
-    technical messages. ``unnamed``: who turned the leaderboard off, whose labels are counted
-    without their names."""
-    labelers = _labelers(d.by_annotator, unnamed)
+    technical messages. Who turned the leaderboard off (``Digest.unnamed``) is counted without
+    a name."""
+    labelers = _labelers(d)
     since = f" since {d.since:%b %d}" if d.since else ""
     blocks = [
         header(f"{d.project}: weekly digest"),
