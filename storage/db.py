@@ -28,7 +28,13 @@ from urllib.parse import unquote_plus
 from sqlalchemy import Column, MetaData, String, Table, delete, event, insert, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, Result, make_url
-from sqlalchemy.exc import DataError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DataError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlmodel import Session, create_engine
 
 from storage.errors import (
@@ -429,7 +435,7 @@ def connect(engine: Engine) -> Connection:
     up or shutting down: :data:`POSTGRES_NOT_NOW`) is a DatabaseUnavailable instead."""
     try:
         return engine.connect()
-    except OperationalError as exc:
+    except DatabaseError as exc:  # OperationalError, or a file that is no SQLite database
         url = engine.url
         where = (
             f"SQLite file {url.database!r}"

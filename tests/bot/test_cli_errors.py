@@ -59,6 +59,21 @@ def test_a_database_that_cannot_be_reached_is_a_configuration_error(
     assert "s3cret-pw" not in output
 
 
+def test_a_file_that_is_no_sqlite_database_is_a_configuration_error(
+    tmp_path: Path, monkeypatch, settings_cache
+) -> None:  # type: ignore[no-untyped-def]
+    """DATABASE_URL naming a file of something else (a CSV, a backup dump) was a traceback:
+    SQLite opens any file and refuses it only at the first statement."""
+    other = tmp_path / "labels.csv"
+    other.write_text("text,label\nhello,a\n" * 200)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{other}")
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(tmp_path))
+    output = _one_line_error(["project", "list"], 6, "error: cannot connect to the database")
+    assert "labels.csv" in output and "file is not a database" in output
+    assert "DATABASE_URL" in output
+    assert other.read_text() == "text,label\nhello,a\n" * 200  # left as it was
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url_and_schema", ["postgres"], indirect=True)
 def test_values_too_long_for_postgres_are_refused_up_front(pg_cli_env) -> None:  # type: ignore[no-untyped-def]
