@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import digest, messaging, proposing, reviews, taxonomy, training
+from engine.project_settings import straight_punctuation
 from engine.reviews import ScanReport
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
@@ -728,7 +729,9 @@ def next_digest_time(project: Project, *, after: datetime) -> datetime | None:
     the trigger returns both, and a digest scheduled then (a night-time ``30 2 * * *``) would go
     out twice. The second one is not later on the wall clock than a digest sent at the first,
     so it is skipped. A time the clocks skip when they go forward comes an hour late that day."""
-    expr = str(project.settings.get("digest_cron", DEFAULT_DIGEST_CRON))
+    # typographic dashes as hyphens, as settings are checked: "mon–fri" stored before they
+    # were is the weekdays its admin meant, not an error logged at every poll
+    expr = straight_punctuation(str(project.settings.get("digest_cron", DEFAULT_DIGEST_CRON)))
     if expr in DIGEST_OFF:
         return None
     zone = project_timezone(project)
