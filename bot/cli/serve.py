@@ -114,8 +114,9 @@ def serve(
     (--log-level debug); an upgrade of the database's schema is logged as a warning, with the
     `labelbot db downgrade` that takes it back.
     At start it refuses a Slack credential in the wrong variable, a LABELBOT_DATA_DIR it
-    cannot create and a --host/--port it cannot listen on (a port in use), asks Slack once who the bot is (printed; a refused token or a scope the app
-    lacks is a warning, and it serves anyway), and warns about an unknown LABELBOT_ENCODER or a
+    cannot create and a --host/--port it cannot listen on (a port in use), asks Slack once who
+    the bot is (printed; a refused token or a scope the app lacks is a warning, and it serves
+    anyway), and warns about an unknown LABELBOT_ENCODER or a
     short LABELBOT_API_TOKEN. Requests refused for their Slack signature are logged at most every
     10 minutes, saying whether SLACK_SIGNING_SECRET or the server's clock is wrong.
     A request body that stalls is cut off (408), but headers that never end are below the app:
