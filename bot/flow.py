@@ -461,6 +461,15 @@ def flag_form(example_id: int, *, channel: str, ts: str) -> Block:
     return view
 
 
+def flag_form_for(
+    services: Services, *, user: str, example_id: int, channel: str, ts: str
+) -> Block:
+    """:func:`flag_form` for a Flag click by ``user``: only on a message sent to them
+    (engine.labeling.check_sent_to), since its submission writes over that message."""
+    labeling.check_sent_to(services.ws, example_id=example_id, annotator=user, channel=channel)
+    return flag_form(example_id, channel=channel, ts=ts)
+
+
 def flag_origin(private_metadata: str) -> tuple[str, str] | None:
     meta = json.loads(private_metadata or "{}")
     return (meta["channel"], meta["ts"]) if "channel" in meta and "ts" in meta else None
@@ -855,7 +864,10 @@ def _current_card(
 
 
 def discuss(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
-    """Open (or point to) the example's thread in the project channel; link it from the DM."""
+    """Open (or point to) the example's thread in the project channel; link it from the DM.
+    Only on a message sent to ``user`` (engine.labeling.check_sent_to): the note goes in its
+    thread."""
+    labeling.check_sent_to(services.ws, example_id=example_id, annotator=user, channel=channel)
     ref = messaging.example_ref(services.ws, example_id=example_id)
     if not ref.channel:
         raise ConfigurationError(
@@ -955,8 +967,12 @@ def flag(
     surface the flag in the project channel (bot.flag_threads).
 
     Not once the flagger has labeled it (from the message the form came from, while the form
-    was open, say): their label stays, with its Undo, and they are told to undo it first."""
+    was open, say): their label stays, with its Undo, and they are told to undo it first.
+    Nor from a form whose message (``origin``) was not sent to ``user``: a submission made up
+    by someone else (engine.labeling.check_sent_to)."""
     ref = messaging.example_ref(services.ws, example_id=example_id)
+    labeling.check_sent_to(services.ws, example_id=example_id, annotator=user,
+                           channel=origin[0] if origin is not None else None)  # fmt: skip
     if messaging.labeled_by(services.ws, example_id=example_id, annotator=user):
         raise StaleActionError(
             f"you labeled example {example_id} already: Undo your label first to flag it"

@@ -566,6 +566,28 @@ def _close(ws: Workspace, *, project: str, example_id: int, annotator: str, stat
         raise StaleActionError("this example is no longer assigned to you")
 
 
+NOT_SENT_TO_YOU = (
+    "this message is another expert's: only the expert it was sent to can use its buttons"
+)
+
+
+def check_sent_to(ws: Workspace, *, example_id: int, annotator: str, channel: str | None) -> None:
+    """Refuse (StaleActionError, :data:`NOT_SENT_TO_YOU`) a click on ``example_id``'s message
+    in ``channel`` (None: no message named) unless the example was sent to ``annotator`` there:
+    their latest assignment of it (a labeling message or a review) was delivered in that
+    conversation, their DM. The clicker's own assignment is looked up as Skip looks it up
+    (``_close``): a click copied or made up by someone else names the owner's DM, where a
+    Discuss would write its note and a flag "Flagged by …" over the owner's message."""
+    with session_scope(ws.db, read_only=True) as session:
+        example = examples.get_example(session=session, example_id=example_id)
+        held = assignments.get_assignment(
+            session=session, project_id=example.project_id, example_id=example_id,
+            annotator=annotator,
+        )  # fmt: skip
+        if channel is None or held is None or held.channel != channel:
+            raise StaleActionError(NOT_SENT_TO_YOU)
+
+
 def undo(
     ws: Workspace, *, annotation_id: int, annotator: str, now: datetime | None = None
 ) -> int | None:

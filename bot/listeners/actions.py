@@ -144,11 +144,15 @@ def discuss_clicked(
     flow.discuss(context["services"], example_id=example_id(action.get("value")), **_where(body))
 
 
-def flag_clicked(ack: Ack, action: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+def flag_clicked(
+    ack: Ack, action: dict[str, Any], body: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
     ack()
-    where = _where(body)
-    form = flow.flag_form(example_id(action.get("value")), channel=where["channel"], ts=where["ts"])
-    # trigger_id expires 3 s after the click: open the modal first, before anything slow.
+    # trigger_id expires 3 s after the click: the modal opens before anything slow (the check
+    # that the message is the clicker's is one read of the database).
+    form = flow.flag_form_for(
+        context["services"], example_id=example_id(action.get("value")), **_where(body)
+    )
     client.views_open(trigger_id=body["trigger_id"], view=form)
 
 

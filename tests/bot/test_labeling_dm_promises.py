@@ -339,3 +339,46 @@ def test_a_flag_form_submitted_twice_flags_once(bot: Bot, bank: dict[str, str]) 
     submit("and a name")  # another reason from the same expert: another flag, told in the thread
     assert projects.project_status(bot.ws, PROJECT)["open_flags"] == 2
     assert any("Flagged again" in m.get("text", "") for m in bot.api.messages(CHANNEL))
+
+
+def test_discuss_and_flag_clicked_by_someone_other_than_the_expert_change_nothing(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Bob's Discuss and Flag on Alice's message (a copy of her DM, or a click made up by
+    hand), and a flag form naming her message submitted as his: no note in her message's
+    thread, no thread in the channel, no flag, her message as it was. Her own clicks still
+    work."""
+    message = _first(bot, U1)
+    alices = bot.api.dm_channel(U1)
+    eid = example_id(message)
+    assert eid is not None
+    bot.slack.click(U2, message, ids.DISCUSS, channel=alices)
+    bot.settle()
+    bot.slack.click(U2, message, ids.FLAG, channel=alices)
+    bot.settle()
+    form = flow.flag_form(eid, channel=alices, ts=message["ts"])
+    typed = {"type": "plain_text_input", "value": "spam"}
+    body = payloads.view_submission(
+        U2, ids.FLAG_MODAL, {ids.FLAG_REASON_BLOCK: {ids.FLAG_REASON_INPUT: typed}},
+        private_metadata=form["private_metadata"],
+    )  # fmt: skip
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, body)).status_code == 200
+    bot.settle()
+
+    refused = ":warning: This message is another expert's: only the expert it was sent to can "
+    assert [t.startswith(refused) for t in bot.slack.ephemerals(U2)] == [True, True]
+    (told,) = bot.slack.dm(U2)  # a modal has no response_url: the refusal comes in the DM
+    assert told["text"].startswith(refused) and "Nothing was changed." in told["text"]
+    assert not bot.api.calls("views.open")
+    assert [m for m in bot.slack.dm(U1) if m["ts"] == message["ts"]] == [message]
+    assert [m["ts"] for m in bot.slack.dm(U1)] == [message["ts"]]  # no thread note either
+    assert bot.api.messages(CHANNEL) == []
+    record = next(r for r in exporting.export_records(bot.ws, PROJECT) if r["id"] == str(eid))
+    assert record["flags"] == [] and projects.project_status(bot.ws, PROJECT)["open_flags"] == 0
+
+    bot.slack.click(U1, message, ids.DISCUSS)
+    bot.settle()
+    bot.slack.click(U1, message, ids.FLAG)
+    bot.settle()
+    assert [m.get("thread_ts") for m in bot.slack.dm(U1)] == [None, message["ts"]]
+    assert len(bot.api.calls("views.open")) == 1 and bot.slack.ephemerals(U1) == []
