@@ -165,7 +165,8 @@ class Digest:
         """How many likely mislabels wait for a second expert; "" when none do."""
         if not self.open_reviews:
             return ""
-        return f"{self.open_reviews} likely mislabels wait for a second look"
+        waits = "waits" if self.open_reviews == 1 else "wait"
+        return f"{counted(self.open_reviews, 'likely mislabel')} {waits} for a second look"
 
     def chart_classes(self) -> list[tuple[str, float]]:
         """(class, F1) of the chart's per-class panel: the weakest ``BARS``, weakest first."""

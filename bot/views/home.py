@@ -18,6 +18,7 @@ from bot.views.text import (
     section,
 )
 from engine.evaluation import WAITING_TO_RELABEL
+from engine.forecast import counted
 
 MAX_PROJECTS = 20  # 4 blocks each + 4 for the top stays under the 100-block limit
 MAX_CLASSES_SHOWN = 20
@@ -93,7 +94,10 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
     if project.agreement:
         fields.append(mrkdwn(f"*Agreement*\n{escape_mrkdwn(project.agreement)}"))
     if project.open_reviews:
-        fields.append(mrkdwn(f"*Reviews*\n{project.open_reviews} likely mislabels wait"))
+        waiting = counted(project.open_reviews, "likely mislabel")
+        fields.append(
+            mrkdwn(f"*Reviews*\n{waiting} {'waits' if project.open_reviews == 1 else 'wait'}")
+        )
     # the counts and the rare classes share one section (3,000 characters): the rare line gets
     # its own room first, so long names cut neither it nor the count of classes not shown
     rare = [_rare_line(project)] if project.rare_classes else []

@@ -153,12 +153,12 @@ def test_the_slack_digest_says_agreement_mislabels_and_weak_f1_as_the_cli_does( 
     cli = build_digest(ws, "p").summary()
     agreement = next(line for line in cli if line.startswith("agreement: "))
     assert "Cohen's kappa" in agreement and "over 2 examples" in agreement, cli
-    assert "1 likely mislabels wait for a second look" in cli
+    assert "1 likely mislabel waits for a second look" in cli
     assert any("b (F1 0.898, n=10)" in line for line in cli), cli
     post_digest(slack_client, ws, "p")
     (message,) = slack_api.calls("chat.postMessage")
     text = str(message.params["blocks"])
     assert agreement in text, text
-    assert "1 likely mislabels wait for a second look" in text
+    assert "1 likely mislabel waits for a second look" in text
     assert "b: F1 0.898 (10 labels)" in text and "F1 0.90 " not in text
     assert "a: F1 0.64 (10 labels)" in text
