@@ -232,6 +232,16 @@ def cli_environment(
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def cli_env(
+    tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The CLI on a SQLite file of its own, embeddings from the session's cache."""
+    cli_environment(monkeypatch, f"sqlite:///{tmp_path / 'cli.db'}", embedding_cache_dir)
+    yield
+    get_settings.cache_clear()
+
+
 def cli_on_each(
     databases: Iterator[tuple[str, str | None, Any]],
     monkeypatch: pytest.MonkeyPatch,

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
 from engine import projects
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from engine.config import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def _run(*args: str) -> tuple[int, str]:

@@ -6,24 +6,12 @@ import csv
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
 from tests.engine.test_proposing import EXTRA, with_two_more_intents
 
 FUSED = {"age_limit": "account_questions", "exchange_rate": "account_questions"}
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from engine.config import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def _run(runner: CliRunner, *args: str, code: int = 0) -> str:

@@ -6,23 +6,11 @@ import csv
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
 
 LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from engine.config import get_settings
-
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("LABELBOT_DATA_DIR", str(embedding_cache_dir))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def _ok(runner: CliRunner, *args: str, input: str | None = None) -> str:
