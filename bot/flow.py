@@ -694,12 +694,14 @@ def _labeled_again(
     ref: messaging.ExampleRef,
     stored: messaging.StoredLabel,
     changed: labeling.ChangedLabel | None,
+    undo: bool = True,
 ) -> Block:
-    """The message of a label given (not undone) drawn again: Undo only while its window lasts,
-    and what became of the label since, when a taxonomy change retired it."""
+    """The message of a label given (not undone) drawn again: Undo only while its window lasts
+    (never with ``undo=False``: an undo refused for good), and what became of the label since,
+    when a taxonomy change retired it."""
     answered = views.labeled_message(
         example_id=ref.example_id, text=ref.text, label=stored.label, user_id=user,
-        undo_until=_undo_until(stored),
+        undo_until=_undo_until(stored) if undo else None,
     )  # fmt: skip
     if changed is not None:
         answered["blocks"].append(context(f"Since then, {_since(changed, user=user)}"))
@@ -811,14 +813,14 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
         undone = labeling.undo_to_relabel(
             services.ws, annotation_id=stored.annotation_id, annotator=user
         )
-    except StaleActionError:
-        if not stored.retracted and stored.labeled_at is not None and not _undo_until(stored):
-            # Past its window the button is refused for good, and Slack shows it until the
-            # message changes: the message is drawn again with the label and without it.
-            ref = messaging.example_ref(services.ws, example_id=example_id)
-            changed = labeling.label_changed_since(services.ws, annotation_id=stored.annotation_id)
-            kept = _labeled_again(user=user, ref=ref, stored=stored, changed=changed)
-            _answered(services, kept, channel=channel, ts=ts)
+    except labeling.UndoClosed:
+        # Past its window, or once the example was settled, the button is refused for good,
+        # and Slack shows it until the message changes: the message is drawn again with the
+        # label and without it.
+        ref = messaging.example_ref(services.ws, example_id=example_id)
+        changed = labeling.label_changed_since(services.ws, annotation_id=stored.annotation_id)
+        kept = _labeled_again(user=user, ref=ref, stored=stored, changed=changed, undo=False)
+        _answered(services, kept, channel=channel, ts=ts)
         raise
     if undone is None:
         return  # the same click, racing this one, undid it and offers the example again

@@ -633,6 +633,12 @@ def undo_to_relabel(
         return Relabel(undone.id, None if held is None else held.id)
 
 
+class UndoClosed(StaleActionError):
+    """An undo refused for good, however soon it is tried again: its window passed, or the
+    example was settled over the votes since. (One of an undo made already is not: that
+    label is no longer there to keep.)"""
+
+
 def _retract(
     session: Session, *, annotation_id: int, annotator: str, now: datetime | None
 ) -> Example | None:
@@ -646,12 +652,12 @@ def _retract(
         raise StaleActionError("that label was already undone")
     if now > annotation.created_at + UNDO_WINDOW:
         minutes = int(UNDO_WINDOW.total_seconds() // 60)
-        raise StaleActionError(f"undo is only possible for {minutes} minutes after labeling")
+        raise UndoClosed(f"undo is only possible for {minutes} minutes after labeling")
     if annotation.source != feedback.ADJUDICATION:
         rows = feedback.example_annotations(session=session, example_id=annotation.example_id)
         settled = [r for r in rows if r.source == feedback.ADJUDICATION]
         if settled:  # the admin decided over the votes: taking one back changes nothing
-            raise StaleActionError(
+            raise UndoClosed(
                 f"this example was settled as *{settled[-1].label}* since your label: your "
                 "label stays part of its record"
             )

@@ -15,7 +15,7 @@ from bot import flow, ids
 from engine import exporting, projects
 from storage.db import session_scope
 from storage.models import Annotation, Assignment, LabelingBatch, Prediction, utcnow
-from tests.bot.conftest import CHANNEL, PROJECT, Bot, train_bank, true_label
+from tests.bot.conftest import CHANNEL, LABELS, PROJECT, Bot, train_bank, true_label
 from tests.fakes import payloads
 from tests.fakes.signing import signed_event, signed_interactivity
 from tests.fakes.slack_client import button, choices, elements, example_id
@@ -307,6 +307,42 @@ def test_undo_past_its_window_is_refused_and_the_button_goes(
     assert len(bot.api.calls("chat.postMessage")) == posts
     (after,) = [m for m in bot.slack.dm(U1) if m["ts"] == message["ts"]]
     assert f"Labeled *{label}*" in json.dumps(after) and ids.UNDO not in json.dumps(after)
+
+
+def test_undo_after_the_disagreement_was_settled_is_refused_and_the_button_goes(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Alice and Bob disagree; Alice settles it from the thread. Bob's Undo, within its 5
+    minutes, is refused (his vote stays part of the record) and his message keeps his label
+    without the button it no longer honours. No copy of the example is posted again."""
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
+    alices = _first(bot, U1)
+    bot.slack.choose(U1, alices, LABELS[0])
+    bot.settle()
+    bobs = _first(bot, U2)  # the second opinion it waits for
+    assert example_id(bobs) == example_id(alices)
+    bot.slack.choose(U2, bobs, LABELS[2])
+    bot.settle()
+    (root,) = bot.api.messages(CHANNEL)
+    bot.slack.click(U1, root, f"{ids.SETTLE}:0", channel=CHANNEL)
+    bot.settle()
+    assert "Settled" in json.dumps(bot.api.messages(CHANNEL)[0]), bot.api.messages(CHANNEL)[0]
+    (labeled,) = [m for m in bot.slack.dm(U2) if m["ts"] == bobs["ts"]]
+    assert ids.UNDO in json.dumps(labeled)
+    posts = len(bot.api.calls("chat.postMessage"))
+    bot.slack.click(U2, labeled, ids.UNDO)
+    bot.settle()
+    said = bot.slack.ephemerals(U2)[-1]
+    assert "This example was settled as" in said and LABELS[0] in said, said
+    assert len(bot.api.calls("chat.postMessage")) == posts
+    record = next(
+        r for r in exporting.export_records(bot.ws, PROJECT) if r["id"] == str(example_id(bobs))
+    )
+    assert sorted(a["label"] for a in record["annotations"] if a["annotator"] != U1) == [
+        LABELS[2]
+    ], record
+    (after,) = [m for m in bot.slack.dm(U2) if m["ts"] == bobs["ts"]]
+    assert f"Labeled *{LABELS[2]}*" in json.dumps(after) and ids.UNDO not in json.dumps(after)
 
 
 def test_a_flag_form_submitted_twice_flags_once(bot: Bot, bank: dict[str, str]) -> None:
