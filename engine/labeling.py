@@ -635,8 +635,7 @@ def undo_to_relabel(
 
 class UndoClosed(StaleActionError):
     """An undo refused for good, however soon it is tried again: its window passed, or the
-    example was settled over the votes since. (One of an undo made already is not: that
-    label is no longer there to keep.)"""
+    example was settled over the votes since."""
 
 
 def _retract(
@@ -658,7 +657,7 @@ def _retract(
         settled = [r for r in rows if r.source == feedback.ADJUDICATION]
         if settled:  # the admin decided over the votes: taking one back changes nothing
             raise UndoClosed(
-                f"this example was settled as *{settled[-1].label}* since your label: your "
+                f"this example was settled as {settled[-1].label!r} since your label: your "
                 "label stays part of its record"
             )
     if not feedback.retract_annotation(
