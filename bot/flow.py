@@ -866,7 +866,8 @@ def _current_card(
 
 
 def discuss(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
-    """Open (or point to) the example's thread in the project channel; link it from the DM.
+    """Open (or point to) the example's thread in the project channel; link it from the DM,
+    whose thread becomes a discussion too, the replies written there so far kept with it.
     Only on a message sent to ``user`` (engine.labeling.check_sent_to): the note goes in its
     thread."""
     labeling.check_sent_to(services.ws, example_id=example_id, annotator=user, channel=channel)
@@ -895,6 +896,39 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
     )
     if opened:  # a second Discuss click finds the note in the thread already
         services.courier.post(views.info_message(note), channel=channel, thread_ts=ts)
+    # After the note, so that Slack not answering here (told as any failure) leaves the thread
+    # opened and noted, and Discuss clicked again reads it again.
+    _keep_earlier_replies(services, channel=channel, thread_ts=ts)
+
+
+# Pages of conversations.replies read for the replies written in a DM thread before Discuss.
+EARLIER_REPLIES_PAGE = 200
+EARLIER_REPLIES_PAGES = 5
+
+
+def _keep_earlier_replies(services: Services, *, channel: str, thread_ts: str) -> None:
+    """Keep the replies written under the labeling message before Discuss made its thread a
+    discussion ("Replies … here are saved", the note says): their events came while it was
+    none, and were let go. Read with conversations.replies (im:history), each kept as its
+    event would have been (:func:`thread_reply`), once per message: read again (another click)
+    or delivered again (an event late or resent), a reply is not stored twice.
+    https://docs.slack.dev/reference/methods/conversations.replies"""
+    cursor = None
+    for _ in range(EARLIER_REPLIES_PAGES):
+        answer = services.client.conversations_replies(
+            channel=channel, ts=thread_ts, limit=EARLIER_REPLIES_PAGE, cursor=cursor
+        )
+        for message in answer.get("messages") or []:
+            text = threads.kept_reply(message) if isinstance(message, dict) else ""
+            if text:
+                thread_reply(services, channel=channel, thread_ts=thread_ts,
+                             ts=str(message["ts"]), user=str(message.get("user") or ""),
+                             text=text)  # fmt: skip
+        cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+        if not answer.get("has_more") or not cursor:
+            return
+    log.warning("DM thread %s/%s: only the first %d replies written before Discuss were read",
+                channel, thread_ts, EARLIER_REPLIES_PAGE * EARLIER_REPLIES_PAGES)  # fmt: skip
 
 
 # A Discuss click that finds another click opening the example's thread waits this long for

@@ -1,12 +1,16 @@
-"""Opening an example's thread in a project channel once, however many replicas try at once
-(bot.disputes for disagreements, bot.flag_threads for flags)."""
+"""Discussion threads in Slack: opening an example's thread in a project channel once, however
+many replicas try at once (bot.disputes for disagreements, bot.flag_threads for flags), and
+reading a Slack message as a reply to keep, as the Events API delivers it and as
+conversations.replies lists it (bot.flow.discuss)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from bot.services import Services
+from bot.slack_text import plain_from_slack
 from bot.views.text import Block
 from engine import discussions, jobs
 
@@ -40,3 +44,45 @@ def open_once(
             opened_by="labelbot",
         )
     return where
+
+
+# Thread replies arrive as plain messages, as `thread_broadcast` when also sent to the channel
+# (https://docs.slack.dev/reference/events/message/thread_broadcast), or as `file_share` with a
+# file attached (https://docs.slack.dev/reference/events/message/file_share).
+REPLY_SUBTYPES = (None, "thread_broadcast", "file_share")
+
+
+def reply_text(message: dict[str, Any]) -> str:
+    """A reply as the comment keeps it: the text as typed, the names of attached files, and
+    where a message shared into the thread comes from ("" when the reply has none of these).
+
+    A shared (forwarded) message arrives as an attachment with ``is_share`` and its permalink
+    in ``from_url``, the reply's own text empty unless the sharer added a comment: it is named
+    by its link, as files are by their names, not copied (its words are its author's, not the
+    sharer's). Other attachments (link previews) add nothing to what was typed."""
+    text = plain_from_slack(message.get("text") or "")
+    notes = []
+    files = [f.get("name") or f.get("title") or "a file" for f in message.get("files") or []]
+    if files:
+        notes.append(f"[attached: {', '.join(files)}]")
+    for shared in (a for a in message.get("attachments") or [] if a.get("is_share")):
+        link = shared.get("from_url") or shared.get("original_url")
+        notes.append(f"[shared a message: {link}]" if link else "[shared a message]")
+    if notes:
+        text = "\n".join([text, *notes]).strip()
+    return text if text.strip() else ""
+
+
+def kept_reply(message: dict[str, Any]) -> str:
+    """The text a thread message is kept as, "" when it is no reply to keep: a thread's root,
+    a message in no thread, a bot's (labelbot's own posts, other apps'), an edit or a deletion
+    (other subtypes), or one with nothing said, attached or shared (an unfurl, blocks only)."""
+    thread_ts = message.get("thread_ts")
+    if (
+        message.get("subtype") not in REPLY_SUBTYPES
+        or message.get("bot_id")
+        or not thread_ts
+        or thread_ts == message.get("ts")
+    ):
+        return ""
+    return reply_text(message)

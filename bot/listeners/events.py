@@ -10,17 +10,12 @@ from typing import Any
 
 from slack_bolt import BoltContext, BoltResponse
 
-from bot import flow
+from bot import flow, threads
 from bot.delivery import TOKEN_ADVICE, token_watch
 from bot.listeners.registrar import Registrar
 from bot.services import Services
-from bot.slack_text import plain_from_slack
 from engine import messaging
 
-# Thread replies arrive as plain messages, as `thread_broadcast` when also sent to the channel
-# (https://docs.slack.dev/reference/events/message/thread_broadcast), or as `file_share` with a
-# file attached (https://docs.slack.dev/reference/events/message/file_share).
-REPLY_SUBTYPES = (None, "thread_broadcast", "file_share")
 # An edit carries the message as it is now in `message`
 # (https://docs.slack.dev/reference/events/message/message_changed); a deletion names it by
 # `deleted_ts` (https://docs.slack.dev/reference/events/message/message_deleted).
@@ -58,21 +53,13 @@ def message_posted(event: dict[str, Any], body: dict[str, Any], context: BoltCon
     if event.get("subtype") == DELETED:
         _deleted(services, event)
         return
-    thread_ts = event.get("thread_ts")
-    text = reply_text(event)
-    if (
-        event.get("subtype") not in REPLY_SUBTYPES
-        or event.get("bot_id")  # our own posts (Bolt drops those too) and other apps'
-        or not thread_ts
-        or thread_ts == event.get("ts")  # a thread's root, not a reply
-        or not text  # nothing said, attached or shared (an unfurl, blocks only): no comment
-        or not _first_time(services, body)
-    ):
+    text = threads.kept_reply(event)
+    if not text or not _first_time(services, body):
         return
     flow.thread_reply(
         services,
         channel=event["channel"],
-        thread_ts=thread_ts,
+        thread_ts=event["thread_ts"],
         ts=event["ts"],
         user=event.get("user", ""),
         text=text,
@@ -91,7 +78,7 @@ def _edited(services: Services, event: dict[str, Any]) -> None:
         channel=event["channel"],
         ts=message["ts"],
         thread_ts=message.get("thread_ts") or message["ts"],
-        text=reply_text(message),
+        text=threads.reply_text(message),
         edited_ts=event.get("event_ts") or event.get("ts") or message["ts"],
     )
 
@@ -140,24 +127,3 @@ def rate_limited(body: dict[str, Any], next: Callable[[], BoltResponse]) -> Bolt
         body.get("minute_rate_limited"),
     )
     return BoltResponse(status=200, body="")
-
-
-def reply_text(event: dict[str, Any]) -> str:
-    """A reply as the comment keeps it: the text as typed, the names of attached files, and
-    where a message shared into the thread comes from ("" when the reply has none of these).
-
-    A shared (forwarded) message arrives as an attachment with ``is_share`` and its permalink
-    in ``from_url``, the reply's own text empty unless the sharer added a comment: it is named
-    by its link, as files are by their names, not copied (its words are its author's, not the
-    sharer's). Other attachments (link previews) add nothing to what was typed."""
-    text = plain_from_slack(event.get("text") or "")
-    notes = []
-    files = [f.get("name") or f.get("title") or "a file" for f in event.get("files") or []]
-    if files:
-        notes.append(f"[attached: {', '.join(files)}]")
-    for shared in (a for a in event.get("attachments") or [] if a.get("is_share")):
-        link = shared.get("from_url") or shared.get("original_url")
-        notes.append(f"[shared a message: {link}]" if link else "[shared a message]")
-    if notes:
-        text = "\n".join([text, *notes]).strip()
-    return text if text.strip() else ""

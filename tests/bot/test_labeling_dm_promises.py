@@ -420,3 +420,49 @@ def test_discuss_and_flag_clicked_by_someone_other_than_the_expert_change_nothin
     bot.settle()
     assert [m.get("thread_ts") for m in bot.slack.dm(U1)] == [None, message["ts"]]
     assert len(bot.api.calls("views.open")) == 1 and bot.slack.ephemerals(U1) == []
+
+
+def _comments(bot: Bot, eid: int | None) -> list[tuple[str, str, str]]:
+    record = next(r for r in exporting.export_records(bot.ws, PROJECT) if r["id"] == str(eid))
+    return [(c["author"], c["text"], c["created_at"]) for c in record["comments"]]
+
+
+def test_replies_written_under_the_message_before_discuss_are_kept_once(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Discuss's note says "Replies there (and here) are saved": a reply written under the
+    labeling message before the click (its event came while the thread was no discussion) is
+    kept when Discuss is clicked, dated when it was written; that reply's event delivered
+    again after (under another event id) is not kept twice, nor is it on a second Discuss. A
+    reply after Discuss is kept as before."""
+    message = _first(bot, U1)
+    eid = example_id(message)
+    dm = bot.api.dm_channel(U1)
+
+    def reply(text: str, event_id: str, ts: str | None = None) -> str:
+        ts = ts or bot.api.add_message(dm, text=text, user=U1, thread_ts=message["ts"])
+        event = payloads.message_event(dm, U1, text, ts, thread_ts=message["ts"],
+                                       event_id=event_id)  # fmt: skip
+        assert bot.slack.event(event).status_code == 200
+        bot.settle()
+        return ts
+
+    early = reply("is a refund a card question?", "Ev0EARLY")
+    assert _comments(bot, eid) == []  # no discussion yet: nothing to keep it with
+    bot.slack.click(U1, message, ids.DISCUSS)
+    bot.settle()
+    written = flow.slack_time(early).isoformat()  # not when Discuss read it
+    assert _comments(bot, eid) == [(U1, "is a refund a card question?", written)]
+    assert bot.api.calls("conversations.replies")[-1].params["ts"] == message["ts"]
+
+    reply("is a refund a card question?", "Ev0RESENT", ts=early)  # the same message again
+    bot.slack.click(U1, message, ids.DISCUSS)
+    bot.settle()
+    assert [t for _, t, _ in _comments(bot, eid)] == ["is a refund a card question?"]
+    reply("no, a transfer", "Ev0LATER")
+    assert [t for _, t, _ in _comments(bot, eid)] == [
+        "is a refund a card question?",
+        "no, a transfer",
+    ]
+    notes = [m for m in bot.slack.dm(U1) if m.get("bot_id") and m.get("thread_ts")]
+    assert len(notes) == 1 and "(and here) are saved" in notes[0]["text"]
