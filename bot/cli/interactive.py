@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 import itertools
+import os
 import re
+import signal
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import Annotated
 
 import click
@@ -441,10 +444,45 @@ def label(
     if retrain_every is None:
         retrain_every = project_retrain_every(ws, name)
     loop = _Loop(ws, name, who, retrain_every)
+    with _hang_up_as_ctrl_c():
+        try:
+            loop.run()
+        except KeyboardInterrupt:
+            loop.interrupted()
+
+
+HUNG_UP = 128 + signal.SIGHUP  # the shell's exit code for a process that SIGHUP ended
+
+
+@contextlib.contextmanager
+def _hang_up_as_ctrl_c() -> Iterator[None]:
+    """A terminal window closed or an ssh connection dropped (SIGHUP) leaves as Ctrl-C does: the
+    example on screen goes back to the pool at once, where SIGHUP's default action killed the
+    process and left the example held from every other expert until its assignment lapsed
+    (30 minutes). What is said then goes nowhere; exit 129. Under nohup it stays ignored."""
+    hung_up = False
+
+    def hang_up(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal hung_up
+        hung_up = True
+        # the terminal is gone: a write to it fails (EIO) before the example is handed back
+        nowhere = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(nowhere, fd)
+        os.close(nowhere)
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGHUP)
+    if previous == signal.SIG_IGN:  # nohup: the person asked to outlive the terminal
+        yield
+        return
+    signal.signal(signal.SIGHUP, hang_up)
     try:
-        loop.run()
-    except KeyboardInterrupt:
-        loop.interrupted()
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        if hung_up:
+            raise typer.Exit(HUNG_UP)
 
 
 def label_index(answer: str, labels: int) -> int:

@@ -145,3 +145,41 @@ def test_enter_alone_at_why_takes_the_flag_back(tmp_path: Path) -> None:
     assert "flagged: it leaves" not in said
     assert json.loads(_run(runner, "flags", "p", "--json")) == []
     assert _labels(runner).count("a") == 1
+
+
+# --- a terminal closed at the prompt ----------------------------------------------------------
+
+
+def test_a_closed_terminal_hands_the_example_back_at_once(tmp_path: Path) -> None:
+    """Closing the terminal window (or losing the ssh connection) at the prompt sends SIGHUP,
+    whose default action killed `label` with its example still held: no other expert got it
+    until the assignment lapsed, 30 minutes on. It leaves as Ctrl-C does now, exit 129."""
+    import os
+    import pty
+    import select
+    import sys
+    import time
+
+    runner = _project(tmp_path, texts=1)
+    script = "import sys; from bot.console import main; sys.argv[0] = 'labelbot'; main()"
+    pid, terminal = pty.fork()  # the pty is the child's controlling terminal, as in a window
+    if pid == 0:  # the child: only exec, whatever happens
+        try:
+            os.execv(sys.executable, [sys.executable, "-c", script, "label", "p",
+                                      "--annotator", "ann", "--retrain-every", "0"])  # fmt: skip
+        finally:
+            os._exit(127)
+    shown, deadline = b"", time.monotonic() + 120
+    while not shown.rstrip().endswith(b">"):  # the prompt: the example is held for ann
+        assert time.monotonic() < deadline, shown
+        if select.select([terminal], [], [], 1.0)[0]:
+            shown += os.read(terminal, 4096)
+    assert b"p \xc2\xb7 example" in shown, shown
+    os.close(terminal)  # the window closes: the kernel hangs the terminal up
+    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        assert time.monotonic() < deadline, "it never ended"
+        time.sleep(0.1)
+    assert os.waitstatus_to_exitcode(ended[1]) == 129
+    # another expert gets the example now, not in 30 minutes
+    said = _run(runner, "label", "p", "--annotator", "bob", input="q\n")
+    assert "p · example" in said and "went back to the pool" in said, said
