@@ -16,7 +16,7 @@ from bot import views as blocks
 from bot.digests import refusal_cause
 from bot.listeners.registrar import Registrar
 from bot.services import Services
-from bot.slack_text import escape_mrkdwn, plain_from_slack, unescape
+from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, names_list, plain_from_slack, unescape
 from bot.views import admin as admin_views
 from bot.views import guidelines as guideline_views
 from engine import projects, training
@@ -62,22 +62,11 @@ def label_command(
     team = admin.installing_team(context)
     if verb.lower() == "help":
         respond(**blocks.info_message(USAGE), response_type="ephemeral")
-    elif verb.lower() in ids.MODEL_VERBS + ids.ADMIN_VERBS:
-        _admin_command(services, verb.lower(), rest, user, channel, respond, team)
-    elif verb.lower() in ids.TAXONOMY_VERBS:
-        _taxonomy_command(services, verb.lower(), rest, command, respond, client, team)
-    elif verb.lower() == "guidelines":
-        _guidelines_command(services, rest, command, respond, client)
-    elif verb.lower() in ids.RHYTHM_VERBS:
-        known = projects.list_projects(services.ws)
-        if known and not flow.open_to(services, user, known):  # a guest, and no project theirs
-            raise flow.GuestRefused(flow.GUEST_REFUSAL)
-        said = rhythm_flow.command(services, user=user, verb=verb.lower(), args=rest)
-        respond(**blocks.info_message(said), response_type="ephemeral")
-    elif verb.lower() == "predict":
-        project, asked = _predict_args(services, _first_word(text)[1], channel, user)
-        answer = flow.predict(services, text=asked, project=project)
-        respond(**answer, response_type="ephemeral")
+    elif verb.lower() in ids.COMMAND_VERBS:
+        try:
+            _subcommand(services, verb.lower(), rest, command, respond, client, team)
+        except flow.WhichProject as exc:  # its "try `/label bank`" would label, not do this
+            raise _which_project(services, verb.lower(), rest, exc, channel=channel) from None
     else:
         words = f"{verb} {rest}".split()
         flow.refuse_unknown_word(
@@ -95,6 +84,53 @@ def label_command(
         elif not flow.typed_in_own_dm(services, user=user, channel=channel):
             # typed in a channel, or a DM with someone else: the example is in labelbot's DM
             respond(**blocks.info_message(flow.sent_to_dm(project)), response_type="ephemeral")
+
+
+def _subcommand(
+    services: Services, verb: str, rest: str, command: dict[str, Any], respond: Respond,
+    client: WebClient, team: str | None,
+) -> None:  # fmt: skip
+    """Every verb of ids.COMMAND_VERBS but help; ``rest`` decoded, as typed."""
+    user, channel = command["user_id"], command["channel_id"]
+    if verb in ids.MODEL_VERBS + ids.ADMIN_VERBS:
+        _admin_command(services, verb, rest, user, channel, respond, team)
+    elif verb in ids.TAXONOMY_VERBS:
+        _taxonomy_command(services, verb, rest, command, respond, client, team)
+    elif verb == "guidelines":
+        _guidelines_command(services, rest, command, respond, client)
+    elif verb in ids.RHYTHM_VERBS:
+        known = projects.list_projects(services.ws)
+        if known and not flow.open_to(services, user, known):  # a guest, and no project theirs
+            raise flow.GuestRefused(flow.GUEST_REFUSAL)
+        said = rhythm_flow.command(services, user=user, verb=verb, args=rest)
+        respond(**blocks.info_message(said), response_type="ephemeral")
+    else:  # predict
+        raw = _first_word(command.get("text") or "")[1]
+        project, asked = _predict_args(services, raw, channel, user)
+        answer = flow.predict(services, text=asked, project=project)
+        respond(**answer, response_type="ephemeral")
+
+
+def _which_project(
+    services: Services, verb: str, rest: str, asked: flow.WhichProject, *, channel: str
+) -> flow.WhichProject:
+    """flow.resolve_project's question, answered with ``verb`` and what followed it: `/label
+    models bank`, `/label predict bank <text>` (the text is long, and the asker has it)."""
+    first, more = _first_word(rest)
+    if flow.CHANNEL_MENTION.fullmatch(first):  # `/label models #shared`: the project goes there
+        rest = more
+    tail = " &lt;text&gt;" if verb == "predict" else (f" {escape(rest)}" if rest else "")
+    names = asked.names[: flow.MAX_CHOICES]
+    shown = [f"`/label {verb} {escape(n)}{tail}`" for n in names]
+    left = len(asked.names) - len(names)
+    choices = (
+        f"{', '.join(shown)}, … and {left} more project{'s' if left != 1 else ''}"
+        if left > 0
+        else names_list(shown, conjunction="or")
+    )
+    sharing = [p for p in projects.list_projects(services.ws) if p.channel_id == channel]
+    where = f"<#{channel}> is the channel of {len(sharing)} projects: " if len(sharing) > 1 else ""
+    return flow.WhichProject(Mrkdwn(f"which project? {where}try {choices}"), names=names)
 
 
 def _first_word(text: str) -> tuple[str, str]:
