@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 
 from bot import ids
-from engine import labeling, projects, rhythm, training
+from engine import consensus, labeling, projects, rhythm, training
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
+from tests.fakes import payloads
 
 ADMIN, EXPERT = "U0ADMIN", "U0EXPERT"
 
@@ -126,3 +127,24 @@ def test_which_project_suggests_the_subcommand_asked_for(bot: Bot, bank: dict[st
     said = _said(bot, ADMIN, f"pin <#{CHANNEL}|labeling> 2")  # named by its channel, elsewhere
     assert "try `/label pin bank 2` or `/label pin legal 2`" in said, said
     assert "Try `/label bank`, `/label legal`" in _said(bot, ADMIN, "")
+
+
+def test_app_home_shows_agreement_and_open_reviews(bot: Bot, bank: dict[str, str]) -> None:
+    """README: "App Home shows agreement, open reviews and rare classes beside the model's
+    figures" -- the first two drawn by the app, not only by the view function."""
+    from tests.bot.test_reviews_slack import _doubt, _label
+
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
+    for _ in range(6):  # each example asked blind of both: a second opinion comes first
+        example = _label(bot, "U0ANA", "card_arrival")
+        assert _label(bot, "U0BOB", "card_arrival" if example % 3 else "atm_support") == example
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=0.0)
+    _doubt(bot, _label(bot, "U0ANA", "card_arrival"), "atm_support")
+
+    bot.slack.event(payloads.app_home_opened(EXPERT))
+    bot.settle()
+    view = bot.api.calls("views.publish")[-1].params["view"]
+    fields = [f["text"] for b in view["blocks"] for f in b.get("fields", [])]
+    agreement = consensus.agreement_report(bot.ws, PROJECT).describe()
+    assert f"*Agreement*\n{agreement}" in fields, fields
+    assert "*Reviews*\n1 likely mislabel waits" in fields, fields
