@@ -148,3 +148,13 @@ def test_app_home_shows_agreement_and_open_reviews(bot: Bot, bank: dict[str, str
     agreement = consensus.agreement_report(bot.ws, PROJECT).describe()
     assert f"*Agreement*\n{agreement}" in fields, fields
     assert "*Reviews*\n1 likely mislabel waits" in fields, fields
+
+
+def test_no_project_yet_is_said_by_every_subcommand_that_needs_one(bot: Bot) -> None:
+    bot.api.add_user(ADMIN, is_admin=True)
+    for typed in ("", "models", "settings", "digest", "guidelines", "proposals", "predict hi"):
+        said = _said(bot, ADMIN, typed)
+        assert "There are no projects yet: an admin creates one with `labelbot project create`" in (
+            said
+        ), (typed, said)
+    assert not bot.api.calls("chat.postMessage")
