@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from engine import taxonomy
 from tests.bot.conftest import PROJECT, Bot, train_bank
 from tests.bot.test_api import AUTH
-from tests.bot.test_cli_taxonomy import _bank, _ok, cli_env  # noqa: F401  (fixture)
+from tests.bot.test_cli_taxonomy import _bank, _ok
 
 SPLIT_NOTE = "was split into atm_find, atm_fee since model v1, which still answers 'atm_support'"
 

@@ -14,12 +14,7 @@ from bot.cli import app
 from engine import projects, reviews
 from tests.bot.conftest import LABELS as SLACK_LABELS
 from tests.bot.conftest import PROJECT, Bot
-from tests.bot.test_cli_reviews import (  # noqa: F401  (cli_env: the fixture)
-    LABELS,
-    _import,
-    _second_label,
-    cli_env,
-)
+from tests.bot.test_cli_reviews import LABELS, _import, _second_label
 from tests.bot.test_reviews_slack import ANA, BOB, _doubt, _label, _reviews
 
 
