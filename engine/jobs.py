@@ -635,6 +635,41 @@ def _cron_month(text: str) -> int:
     return _CRON_MONTHS.index(text.lower()) + 1
 
 
+def _cron_values(field: str, bounds: Callable[[str, bool], tuple[int, int]]) -> set[int]:
+    """Every value a crontab field names, read whole: its items split at ",", each a span ("*",
+    a value or a range) with an optional "/step"; ``bounds(span, stepped)`` gives the span's
+    first and last value. ValueError on anything else."""
+    values: set[int] = set()
+    for item in field.split(","):
+        span, slash, step = item.partition("/")
+        first, last = bounds(span, bool(slash))
+        every = _cron_number(step) if slash else 1
+        if first > last or every < 1:
+            raise ValueError(item)
+        values.update(range(first, last + 1, every))
+    return values
+
+
+def _day_span(span: str, stepped: bool) -> tuple[int, int]:
+    if span == "*":
+        return 0, 7
+    start, dash, end = span.partition("-")
+    # 7 is Sunday at a range's end ("0-7": every day; "7-7": Sunday alone)
+    first = 7 if start == "7" else _cron_day(start)
+    last = (7 if end == "7" else _cron_day(end)) if dash else (7 if stepped else first)
+    if dash and last == 0 and first > 0:
+        last = 7  # a range that ends on Sunday written as 0 or sun ("5-0", "fri-sun")
+    return first, last
+
+
+def _month_span(span: str, stepped: bool) -> tuple[int, int]:
+    if span == "*":
+        return 1, 12
+    start, dash, end = span.partition("-")
+    first = _cron_month(start)
+    return first, _cron_month(end) if dash else (12 if stepped else first)
+
+
 def _days_of_week(field: str) -> str:
     """A crontab day-of-week field as APScheduler reads it: every day it names, by name.
 
@@ -643,23 +678,8 @@ def _days_of_week(field: str) -> str:
     crontab) is refused. It also reads a name range from the item's start and ignores the rest:
     "mon–fri" (an en dash) fired on Mondays only, and "mon-fri!" or "mon-fri/x" was taken. So
     every field is read here, whole, and written out as the days' names."""
-    days: set[int] = set()
     try:
-        for item in field.split(","):
-            span, slash, step = item.partition("/")
-            if span == "*":
-                first, last = 0, 7
-            else:
-                start, dash, end = span.partition("-")
-                # 7 is Sunday at a range's end ("0-7": every day; "7-7": Sunday alone)
-                first = 7 if start == "7" else _cron_day(start)
-                last = (7 if end == "7" else _cron_day(end)) if dash else (7 if slash else first)
-                if dash and last == 0 and first > 0:
-                    last = 7  # a range that ends on Sunday written as 0 or sun ("5-0", "fri-sun")
-            every = _cron_number(step) if slash else 1
-            if first > last or every < 1:
-                raise ValueError(item)
-            days.update(d % 7 for d in range(first, last + 1, every))
+        days = {d % 7 for d in _cron_values(field, _day_span)}
     except ValueError:
         raise ValueError(
             f"day of the week {field!r}: use 0-7 (0 and 7 are Sunday) or sun-sat, e.g. 1-5"
@@ -672,20 +692,8 @@ def _months(field: str) -> str:
 
     APScheduler reads a month name range from the item's start, as it does days' names:
     "jan–mar" (an en dash) was January alone, and "jan-mar!" was taken."""
-    months: set[int] = set()
     try:
-        for item in field.split(","):
-            span, slash, step = item.partition("/")
-            if span == "*":
-                first, last = 1, 12
-            else:
-                start, dash, end = span.partition("-")
-                first = _cron_month(start)
-                last = _cron_month(end) if dash else (12 if slash else first)
-            every = _cron_number(step) if slash else 1
-            if first > last or every < 1:
-                raise ValueError(item)
-            months.update(range(first, last + 1, every))
+        months = _cron_values(field, _month_span)
     except ValueError:
         raise ValueError(f"month {field!r}: use 1-12 or jan-dec, e.g. 1-3 or jan-mar") from None
     return ",".join(str(m) for m in sorted(months))
