@@ -29,8 +29,9 @@ USAGE = (
     "*/label* sends you the example the model is least sure about, in a DM.\n"
     "`/label` · `/label &lt;project&gt;` or `/label #channel` · `/label 5` or "
     "`/label &lt;project&gt; 5` (a batch of 5, up to 100) · "
-    "`/label predict &lt;text&gt;` (ask the model) · `/label guidelines [project]` (every label's "
-    "full guidelines) · `/label models [project]` · `/label help`\n"
+    "`/label predict [project] &lt;text&gt;` (ask the model) · "
+    "`/label guidelines [project]` (every label's full guidelines) · "
+    "`/label models [project]` · `/label help`\n"
     "Project admins ([project]: the channel's, or the only one, when left out): "
     "`/label promote|rollback|pin [project] &lt;version&gt;` · `/label unpin [project]` · "
     '`/label settings [project] retrain_every=30 digest_cron="0 9 * * mon-fri" '

@@ -216,7 +216,9 @@ def test_the_manifest_hint_says_what_the_help_says() -> None:
     manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text("utf-8"))
     hint = manifest["features"]["slash_commands"][0]["usage_hint"]
     optional = re.findall(r"`/label (\w+) \[project\]", USAGE)
-    assert {"models", "digest", "guidelines", "unpin", "settings", "taxonomy"} <= set(optional)
+    assert {"models", "digest", "guidelines", "unpin", "settings", "taxonomy", "predict"} <= set(
+        optional
+    )
     for verb in optional:
         assert f"{verb} [project]" in hint, verb
     # every verb falls back to the channel's project: none is written as needing one
