@@ -147,9 +147,10 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     from engine.strategies import get_strategy
     from storage.models import utcnow
 
-    # as `/label settings` reads them: "0 9 * * mon–fri" typed on a phone is mon-fri
+    # as `/label settings` reads them: "0 9 * * mon–fri" typed on a phone is mon-fri, and
+    # spaces around a value (`--timezone ' Europe/Berlin'`, a pasted one) are no part of it
     checked = {
-        k: straight_punctuation(v) if isinstance(v, str) else v
+        k: straight_punctuation(v).strip() if isinstance(v, str) else v
         for k, v in changes.items()
         if v is not None
     }

@@ -160,3 +160,12 @@ def test_digests_are_switched_off_by_any_way_of_writing_off(text: str) -> None:
 
 def test_a_schedule_is_stored_without_the_spaces_around_it() -> None:
     assert check_settings({"digest_cron": " 0 9 * * 1-5 "}) == {"digest_cron": "0 9 * * 1-5"}
+
+
+def test_spaces_around_a_text_setting_are_no_part_of_it() -> None:
+    """`labelbot project set p --timezone ' Europe/Berlin'` was refused as an unknown timezone,
+    while `/label settings` read the same value (its words split at spaces)."""
+    assert check_settings({"timezone": " Europe/Berlin ", "strategy": " margin\t"}) == {
+        "timezone": "Europe/Berlin",
+        "strategy": "margin",
+    }
