@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 
 from bot import ids
-from engine import consensus, labeling, projects, rhythm, training
+from engine import consensus, projects, rhythm, training
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
+from tests.bot.test_classify_shortcut import _train as label_and_train
 from tests.fakes import payloads
 
 ADMIN, EXPERT = "U0ADMIN", "U0EXPERT"
@@ -24,15 +25,9 @@ def _said(bot: Bot, user: str, text: str) -> str:
 
 
 def _train(bot: Bot, truth: dict[str, str], models: int) -> None:
+    """``models`` model versions, each after 15 more labels by EXPERT."""
     for _ in range(models):
-        for _ in range(15):
-            task = labeling.next_task(bot.ws, project=PROJECT, annotator=EXPERT)
-            assert task is not None
-            labeling.submit_label(
-                bot.ws, project=PROJECT, example_id=task.example_id, label=truth[task.text],
-                annotator=EXPERT, source="slack", key=f"{EXPERT}:{task.example_id}",
-            )  # fmt: skip
-        training.train_project(bot.ws, PROJECT)
+        label_and_train(bot, truth, 15)
 
 
 def _active(bot: Bot) -> int | None:
