@@ -277,9 +277,9 @@ class _Loop:
             return None
         reason = _flag_reason() if key == "f" else ""
         if typed is None or key == "q" or reason is None:
-            hand_back(self.ws, self.name, task.example_id, self.who)
+            back = hand_back(self.ws, self.name, task.example_id, self.who)
             self.open = False
-            out.print("bye — your example went back to the pool")
+            out.print(f"bye — {'your example went back to the pool' if back else NOT_HELD}")
             self.summary()
             return False
         if key == "f" and not reason:  # "f" by mistake: Enter alone takes it back
@@ -373,8 +373,11 @@ class _Loop:
     def interrupted(self) -> None:
         """Ctrl-C while working: hand the example on screen back, one line, exit 130."""
         back = ""
-        if self.task is not None and self.open:
-            hand_back(self.ws, self.name, self.task.example_id, self.who)
+        if (
+            self.task is not None
+            and self.open
+            and hand_back(self.ws, self.name, self.task.example_id, self.who)
+        ):
             back = "; your example went back to the pool"
         self.summary()
         interrupted(f"{self.doing}: your labels so far are stored{back}")
@@ -551,8 +554,17 @@ def _undo(ws: Workspace, project: str, who: str, last: labeling.LabelResult, *, 
         hand_back(ws, project, shown, who)
 
 
-def hand_back(ws: Workspace, project: str, example_id: int, who: str) -> None:
-    """Let go of the example on screen as the person leaves; one taken over meanwhile (by
-    another terminal under the same name, say) is not theirs to hand back: leave anyway."""
-    with contextlib.suppress(LabelbotError):
+NOT_HELD = (
+    "the example on screen was no longer held for you (answered elsewhere, or its hold lapsed)"
+)
+
+
+def hand_back(ws: Workspace, project: str, example_id: int, who: str) -> bool:
+    """Let go of the example on screen as the person leaves; whether it went back to the pool.
+    One taken over meanwhile (answered from another terminal under the same name, say) is not
+    theirs to hand back: False, and they leave anyway."""
+    try:
         labeling.release(ws, project=project, example_id=example_id, annotator=who)
+    except LabelbotError:
+        return False
+    return True

@@ -27,7 +27,7 @@ from bot.cli.common import (
     styled,
     workspace,
 )
-from bot.cli.interactive import QUIT, hand_back, label_index
+from bot.cli.interactive import NOT_HELD, QUIT, hand_back, label_index
 from engine import consensus, reviews
 from engine.evaluation import IMPORTED
 from engine.forecast import counted
@@ -129,8 +129,9 @@ def review(
         answer = (ask(">") or "q").lower()  # Ctrl-D / Ctrl-C: leave as with q
         assert task.review_id is not None
         if answer in QUIT:
-            hand_back(ws, name, task.example_id, who)
-            out.print("bye — the review went back to the pool")
+            back = hand_back(ws, name, task.example_id, who)
+            gone = NOT_HELD.replace("example", "review")
+            out.print(f"bye — {'the review went back to the pool' if back else gone}")
             return
         try:
             if answer == "s":

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from engine import labeling
-from storage.errors import StaleActionError
 from tests.bot.test_cli import _csv, cli_env  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.usefixtures("cli_env")
@@ -46,16 +45,32 @@ def test_leaving_by_end_of_input_hands_the_example_back(tmp_path: Path, leave: s
 def test_q_quits_even_when_the_example_was_taken_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another terminal under the same name took the example: q still quits, first time."""
+    """Another terminal under the same name answered the example on screen: q still quits, at
+    once, and says the example was no longer held for this terminal; it said "your example went
+    back to the pool", which it did not (it is labeled)."""
+    from bot.cli import interactive
+    from bot.cli.common import workspace
+
     runner = _project(tmp_path)
 
-    def taken(*_: object, **__: object) -> None:
-        raise StaleActionError("this example is no longer assigned to you")
+    def other_terminal_then_q(prompt: str) -> str | None:
+        ws = workspace()
+        task = labeling.next_task(ws, project="p", annotator="ann")
+        assert task is not None
+        labeling.submit_label(ws, project="p", example_id=task.example_id, label="a",
+                              annotator="ann", source="cli", key="elsewhere")  # fmt: skip
+        ws.close()
+        return "q"
 
-    monkeypatch.setattr(labeling, "release", taken)
-    result = runner.invoke(app, ["label", "p", "--annotator", "ann"], input="q\n")
+    monkeypatch.setattr(interactive, "ask", other_terminal_then_q)
+    result = runner.invoke(app, ["label", "p", "--annotator", "ann"])
     assert result.exit_code == 0 and result.output.count(" · example ") == 1, result.output
-    assert "bye" in result.output
+    assert "bye — the example on screen was no longer held for you" in result.output
+    assert "went back to the pool" not in result.output
+    # and a plain q, nothing taken over, still says the example went back
+    monkeypatch.setattr(interactive, "ask", lambda prompt: "q")
+    plain = runner.invoke(app, ["label", "p", "--annotator", "ann"])
+    assert "bye — your example went back to the pool" in plain.output, plain.output
 
 
 def test_text_prints_as_typed_and_options_refuse_nonsense(tmp_path: Path) -> None:
