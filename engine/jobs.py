@@ -558,13 +558,19 @@ def _retrain_one(
             ACTIVITY.retrained(name, seconds=time.monotonic() - started, failed=False)
     except DatabaseUnavailable:
         raise  # not the training's fault: tried again at the next poll, not after a wait
-    except LabelbotError as exc:
-        # e.g. labels in only one class so far, an encoder that cannot load: wait before the
-        # next try (a failure after the run was recorded is waited out the same way)
-        ws.memo[(TRAIN_FAILED, name)] = (now or utcnow(), str(exc))
+    except Exception as exc:
+        # e.g. labels in only one class so far, an encoder that cannot load, a data dir that
+        # cannot be written (a full disk, a read-only mount: the pool's vectors are kept
+        # there before a run is recorded): wait before the next try, which would read and
+        # embed the whole pool again (a failure after the run was recorded is waited out the
+        # same way)
+        said = str(exc) if isinstance(exc, LabelbotError) else training.failure_text(exc)
+        ws.memo[(TRAIN_FAILED, name)] = (now or utcnow(), said)
         if isinstance(exc, InvalidInputError):  # not ready to train yet: no failure
             return RetrainOutcome(name, None, str(exc))
-        return _failed(ws, name, exc)
+        if isinstance(exc, LabelbotError):
+            return _failed(ws, name, exc)
+        raise  # retrain_cycle logs it (a bug's traceback) and goes on with the others
     ws.memo.pop((TRAIN_FAILED, name), None)
     _refresh_statistics(ws)
     if on_trained is not None:

@@ -276,3 +276,25 @@ def test_an_encoder_that_cannot_load_is_not_retried_at_every_poll(  # type: igno
     assert first.failed and first.version is None and "cannot be loaded" in first.message
     assert jobs.retrain_cycle(broken, owner="w1") == []
     assert "cannot be loaded" in jobs.retrain_decision(broken, "bank").reason
+
+
+def test_a_data_dir_that_cannot_be_written_is_not_retried_at_every_poll(  # type: ignore[no-untyped-def]
+    loaded, tmp_path: Path
+) -> None:
+    ws, _ = loaded
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    settings = Settings(
+        DATABASE_URL=ws.settings.database_url, LABELBOT_DATA_DIR=blocked / "data"
+    )  # a read-only mount or a full disk fails the same way: the pool's vectors cannot be kept
+    broken = Workspace(settings=settings, db=ws.db, _encoder=ws.encoder)
+    [first] = jobs.retrain_cycle(broken, owner="w1")
+    assert first.failed and first.version is None and "NotADirectoryError" in first.message
+    assert _runs(ws) == []  # it failed before a run was recorded
+    # the next poll neither embeds the pool again nor fails again: it waits retrain_minutes
+    assert jobs.retrain_cycle(broken, owner="w1") == []
+    waiting = jobs.retrain_decision(broken, "bank")
+    assert not waiting.due and "the last try failed (NotADirectoryError" in waiting.reason
+    later = utcnow() + timedelta(minutes=11)
+    [again] = jobs.retrain_cycle(broken, owner="w1", now=later)  # then it tries again
+    assert again.failed and "NotADirectoryError" in again.message
