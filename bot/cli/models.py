@@ -122,7 +122,8 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
         if run.version == pinned:
             marks.append("pinned")
         promotion = run.metrics.get("promotion") or {}
-        if run.status == "ready" and not promotion.get("promoted", True):
+        # held back when trained, and not made active by hand since (as /label models says it)
+        if run.status == "ready" and not run.is_active and not promotion.get("promoted", True):
             marks.append(f"held back: {promotion.get('reason', '')}")
         if run.status == "ready" and taxonomy.trained_before(run, changed):  # every one, not
             marks.append(BEFORE_CHANGE)  # just the active: each measured the labels as they were

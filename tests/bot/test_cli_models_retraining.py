@@ -1,0 +1,51 @@
+"""`labelbot models` as README's "Continuous retraining and honest numbers" promises it: a version
+promoted by hand answers and is no longer called held back; a rollback to a version whose file
+was pruned says so, and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.bot.test_cli import LABELS, _csv, cli_env  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+
+def _ok(runner: CliRunner, *args: str) -> str:
+    result = runner.invoke(app, list(args), terminal_width=300)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _row(listing: str, version: str) -> str:
+    [row] = [line for line in listing.splitlines() if line.strip("│ ").startswith(f"{version} ")]
+    return " ".join(row.split())
+
+
+@pytest.fixture
+def trained(banking_slice, tmp_path: Path) -> CliRunner:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _ok(runner, "project", "create", "bank", "--labels", LABELS)
+    rows = [(t, lb if i % 3 == 0 else "") for i, (t, lb) in enumerate(banking_slice)]
+    _ok(runner, "import", "bank", str(_csv(tmp_path / "b.csv", rows)))
+    _ok(runner, "train", "bank", "--classifier", "linear")
+    return runner
+
+
+def test_a_held_back_version_promoted_by_hand_is_not_listed_as_held_back(
+    trained: CliRunner,
+) -> None:
+    runner = trained
+    _ok(runner, "models", "pin", "bank", "1")
+    assert "held back" in _ok(runner, "train", "bank", "--classifier", "linear")
+    held = _row(_ok(runner, "models", "bank"), "v2")
+    assert "held back: v1 is pinned" in held and "active" not in held
+    assert "The pin moved from v1 to it" in _ok(runner, "models", "promote", "bank", "2")
+    promoted = _row(_ok(runner, "models", "bank"), "v2")
+    assert "active, pinned" in promoted
+    assert "held back" not in promoted  # it answers: "promote this one" would send them in circles
+    assert "held back" not in _row(_ok(runner, "models", "bank"), "v1")
