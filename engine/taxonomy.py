@@ -388,9 +388,10 @@ def last_undoable(ws: Workspace, *, project: str) -> HistoryEntry | None:
     return None if event is None else _entry(event)
 
 
-def undo_refusal(ws: Workspace, *, project: str) -> str | None:
-    """Why :func:`undo_last` would refuse to undo the latest change now (None: it would go
-    through, or nothing is left to undo). The undo is tried in a transaction rolled back."""
+def undo_refusal(ws: Workspace, *, project: str) -> LabelbotError | None:
+    """The error :func:`undo_last` would refuse to undo the latest change with now (None: it
+    would go through, or nothing is left to undo). The undo is tried in a transaction rolled
+    back."""
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
@@ -402,7 +403,7 @@ def undo_refusal(ws: Workspace, *, project: str) -> str | None:
             _UNDO[event.kind](session, found, event.details, events[: events.index(event)])
             session.flush()
         except LabelbotError as exc:
-            return str(exc)
+            return exc
         finally:
             session.rollback()
     return None

@@ -96,8 +96,10 @@ def project_create(
     ] = None,
 ) -> None:
     """Create a project with its initial labels."""
+    from bot.cli.taxonomy import label_names
+
     _check_not_a_command_word(name)
-    names = [n.strip() for n in labels.split(",") if n.strip()]
+    names = label_names(labels) if labels.strip() else []  # none: refused, as it was
     checked = None if channel is None else projects.as_channel_id(channel)  # before any file
     ws = workspace(create=True)
     project = projects.create_project(ws, name=name, labels=names, channel_id=checked)
@@ -436,16 +438,17 @@ def labels_add(
     """Add labels to a project's taxonomy (recorded in `labels history`).
 
     Names are split on commas, as everywhere else: `labels add NAME A B` and `labels add NAME
-    A,B` both add A and B (so a label name never holds a comma).
+    A,B` both add A and B (so a label name never holds a comma); an empty name between commas
+    (`A,,B`) is refused.
 
     The queue is re-scored at once: once a project has labeled examples, the unlabeled examples
     nearest each new label's name (and guidelines) are asked first, until experts have given it
     examples.
     """
-    from bot.cli.taxonomy import default_actor, refresh_queue
+    from bot.cli.taxonomy import default_actor, label_names, refresh_queue
     from engine import taxonomy
 
-    labels = [n.strip() for given in labels for n in given.split(",") if n.strip()]
+    labels = label_names(*labels) if any(given.strip() for given in labels) else []
     if not labels:
         raise InvalidInputError("no label names given: `labelbot labels add NAME A B`")
     if description and len(description) != len(labels):

@@ -24,7 +24,7 @@ from bot.cli.common import (
 )
 from engine import taxonomy
 from engine.workspace import Workspace
-from storage.errors import LabelbotError
+from storage.errors import InvalidInputError, LabelbotError
 
 
 def default_actor() -> str:
@@ -36,6 +36,22 @@ Reason = Annotated[str, typer.Option("--reason", help="Why: kept in `labels hist
 Actor = Annotated[
     str | None, typer.Option("--actor", help="Who makes the change (default: your login name)")
 ]
+
+
+def label_names(*given: str) -> list[str]:
+    """The label names in ``given`` (arguments, each a name or a comma-separated list), split
+    on commas, the spaces around each name dropped. An empty one ("c,,d", "c,d,", "c, ,d") is
+    refused: it is most often a name left out, which was dropped without a word."""
+    names = []
+    for text in given:
+        parts = [part.strip() for part in text.split(",")]
+        if "" in parts:
+            raise InvalidInputError(
+                f"an empty label name in {text!r}: write the names with one comma between each, "
+                "none at either end (A,B)"
+            )
+        names.extend(parts)
+    return names
 
 
 def refresh_queue(ws: Workspace, name: str) -> int:
@@ -133,7 +149,7 @@ def labels_split(
 ) -> None:
     """Split label A into new labels. A is retired (kept in the history); its examples count as
     unlabeled and go to the front of the queue, to be labeled again into the new labels."""
-    names = [n.strip() for n in into.split(",") if n.strip()]
+    names = label_names(into)
     ws = workspace()
     change = taxonomy.split_label(
         ws, project=name, label=label, into=names, actor=actor or default_actor(),
@@ -196,7 +212,9 @@ def labels_undo(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Only say which change an undo would take back, or why it is refused"
+            "--dry-run",
+            help="Only say which change an undo would take back, or why it would be refused "
+            "(exiting with the undo's error code, 2 when nothing is left to undo)",
         ),
     ] = False,
 ) -> None:
@@ -207,18 +225,18 @@ def labels_undo(
     label they came from, so no label given since is lost. An undo that would lose labels is
     refused. The undo is itself a recorded change (`labels history`)."""
     ws = workspace()
-    if dry_run:
+    if dry_run:  # says what the undo would do, and exits as it would: refused, with its code
         last = taxonomy.last_undoable(ws, project=name)
-        if last is None:
-            out.print(f"{name}: no taxonomy change left to undo", highlight=False)
-            return
+        if last is None:  # the undo's own error, exit 2: an action with nothing to act on
+            raise InvalidInputError(f"project {name!r} has no taxonomy change left to undo")
         when = last.created_at.strftime("%Y-%m-%d %H:%M")
         which = f"#{last.id} ({last.summary}), made by {last.actor} at {when} UTC"
         refusal = taxonomy.undo_refusal(ws, project=name)
-        if refusal is None:
-            out.print(f"{name}: an undo would take back {which}", highlight=False)
-        else:
-            out.print(f"{name}: an undo of {which} would be refused: {refusal}", highlight=False)
+        if refusal is not None:
+            refused = LabelbotError(f"an undo of {which} would be refused: {refusal}")
+            refused.exit_code = refusal.exit_code
+            raise refused
+        out.print(f"{name}: an undo would take back {which}", highlight=False)
         return
     change = taxonomy.undo_last(
         ws, project=name, actor=actor or default_actor(), reason=reason, rescore=False

@@ -94,7 +94,8 @@ def test_taxonomy_commands_change_labels_and_exports(
         _ok(runner, "labels", "undo", "bank")
     result = runner.invoke(app, ["labels", "undo", "bank"])
     assert result.exit_code == 2 and "no taxonomy change left to undo" in result.output
-    assert "no taxonomy change left to undo" in _ok(runner, "labels", "undo", "bank", "--dry-run")
+    dry = runner.invoke(app, ["labels", "undo", "bank", "--dry-run"])  # says what the undo would
+    assert (dry.exit_code, dry.output) == (result.exit_code, result.output)
     records = _export(runner, tmp_path)
     assert all(r["label"] == r["annotations"][0]["label"] for r in records if r["annotations"])
     history = [
@@ -163,6 +164,30 @@ def test_taxonomy_errors_are_one_line_with_exit_codes(cli_env) -> None:  # type:
     assert "--into" in helped and "--reason" in helped and "--actor" in helped
 
 
+def test_an_empty_name_between_commas_is_refused_and_nothing_changes(cli_env) -> None:  # type: ignore[no-untyped-def]
+    """Names "c,,d" added c and d: the name between the commas went without a word (a name
+    left out by mistake). Refused wherever names are given as a comma-separated list."""
+    runner = CliRunner()
+    _ok(runner, "project", "create", "p", "--labels", "a,b")
+    cases = [
+        (["labels", "add", "p", "c,,d"], "c,,d"),
+        (["labels", "add", "p", "c", "d, "], "d, "),
+        (["labels", "split", "p", "a", "--into", ",x,y"], ",x,y"),
+        (["project", "create", "q", "--labels", "c, ,d"], "c, ,d"),
+    ]
+    before = _ok(runner, "labels", "history", "p", "--json"), _ok(runner, "project", "list")
+    for args, given in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr == (
+            f"error: an empty label name in {given!r}: write the names with one comma between "
+            "each, none at either end (A,B)\n"
+        ), args
+    assert (_ok(runner, "labels", "history", "p", "--json"), _ok(runner, "project", "list")) == (
+        before
+    )
+
+
 def test_a_change_naming_a_merged_or_split_label_says_where_it_went(cli_env) -> None:  # type: ignore[no-untyped-def]
     """A merge and a split retire labels too: a change that names one says where it went (the
     name to give instead), not just "was retired"; nothing changes, exit 2."""
@@ -199,11 +224,13 @@ def test_undo_dry_run_says_when_the_undo_would_be_refused(cli_env, tmp_path: Pat
     path = tmp_path / "used.csv"
     path.write_text("text,label\nfirst text,c\n", encoding="utf-8")
     _ok(runner, "import", "p", str(path))  # c is used now: undoing its addition would lose it
-    out = " ".join(_ok(runner, "labels", "undo", "p", "--dry-run").split())
-    assert "p: an undo of #1 (added c), made by ana" in out
+    dry = runner.invoke(app, ["labels", "undo", "p", "--dry-run"])
+    out = " ".join(dry.stderr.split())
+    assert out.startswith("error: an undo of #1 (added c), made by ana at ")
     assert "would be refused: cannot undo adding 'c': 'c' has been used since" in out
     refused = runner.invoke(app, ["labels", "undo", "p"])
     assert refused.exit_code == 4 and "has been used since" in refused.output
+    assert dry.exit_code == refused.exit_code and dry.stdout == ""  # one line, the undo's status
     history = _ok(runner, "labels", "history", "p", "--json").splitlines()
     assert len(history) == 1  # neither the dry run nor the refused undo changed anything
     assert "c" in _ok(runner, "labels", "list", "p")
