@@ -132,19 +132,9 @@ def sync_messages(services: Services, *, project: str) -> int:
 
 
 def _moot(row: TaxonomyProposal, active: list[Label]) -> str:
-    """Why a superseded proposal went, when a taxonomy change is what made it moot: a label it
-    names is no longer one (merged, split, retired), or the label an add suggests exists now
-    (storage's look-alike rule). "" when the labels do not say: the model no longer finds it."""
-    names = {lb.name for lb in active}
-    if row.kind == "add":
-        folded = {projects.name_key(n): n for n in names}
-        made = [folded[projects.name_key(n)] for n in row.labels if projects.name_key(n) in folded]
-        return f"a label {made[0]} exists now" if made else ""
-    into = proposing.merge_target(row)
-    gone = [n for n in [*row.labels, *([into] if into else [])] if n not in names]
-    if not gone:
-        return ""
-    return f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} no longer a label"
+    """Why a superseded proposal went, when a taxonomy change made it moot (""; the model no
+    longer finds it): proposing.superseded_why, which the CLI's listing shares."""
+    return proposing.superseded_why(row, [lb.name for lb in active])  # escaped by the view
 
 
 def _verdict(
@@ -249,7 +239,7 @@ def _refuse_stale(services: Services, *, project: str, proposal_id: int) -> None
     except (SlackApiError, *CONNECTION_ERRORS) as exc:
         # the answer to the click matters more: the scheduler's next sync redraws it
         log.warning("proposal #%s's card not redrawn after a stale click: %s", proposal_id, exc)
-    note = proposing.decided_note(services.ws, row, name=who)
+    note = proposing.decided_note(services.ws, row, name=who, label=escape_mrkdwn)
     raise StaleActionError(Mrkdwn(note))
 
 

@@ -331,13 +331,19 @@ def list_proposals(
 def get_proposal(
     ws: Workspace, proposal_id: int, *, project: str | None = None
 ) -> TaxonomyProposal:
-    """One proposal by id (NotFoundError also when it belongs to another project)."""
+    """One proposal by id (NotFoundError also when it belongs to another project, and first
+    of all when ``project`` does not exist: it is that, not an unknown proposal)."""
     with session_scope(ws.db, read_only=True) as session:
-        row = repo.get_proposal(session=session, proposal_id=proposal_id)
-        if project is not None:
-            found = projects.get_project(session=session, name=project)
-            if row.project_id != found.id:
-                raise NotFoundError(f"no proposal {proposal_id} in project {project!r}")
+        found = None if project is None else projects.get_project(session=session, name=project)
+        try:
+            row = repo.get_proposal(session=session, proposal_id=proposal_id)
+        except NotFoundError:
+            if found is None:
+                raise
+            row = None
+        if found is not None and (row is None or row.project_id != found.id):
+            raise NotFoundError(f"no proposal {proposal_id} in project {project!r}")
+    assert row is not None
     return row
 
 
@@ -530,21 +536,86 @@ def _decided_note(row: TaxonomyProposal, name: Callable[[str], str] = str) -> st
     return f"proposal {row.id} was already {row.status}{who}"
 
 
-def decided_note(ws: Workspace, row: TaxonomyProposal, *, name: Callable[[str], str] = str) -> str:
+def decided_note(
+    ws: Workspace,
+    row: TaxonomyProposal,
+    *,
+    name: Callable[[str], str] = str,
+    label: Callable[[str], str] = str,
+) -> str:
     """Why ``row`` can be decided no more, and by whom (``name`` shows a person: the bot makes
-    a mention of a Slack id). An approved change undone since is stored as rejected, with the
-    approver as the decider: the note says who approved it and who undid it."""
-    if row.status != "rejected" or row.label_event_id is None:
+    a mention of a Slack id; ``label`` a label's name). An approved change undone since is
+    stored as rejected, with the approver as the decider: the note says who approved it and
+    who undid it; a superseded one says why it went, as its Slack card does."""
+    if row.status not in ("superseded", "rejected") or (
+        row.status == "rejected" and row.label_event_id is None
+    ):
         return _decided_note(row, name)
+    return f"proposal {row.id} was already {status_notes(ws, [row], name=name, label=label)[0]}"
+
+
+def status_notes(
+    ws: Workspace,
+    rows: Sequence[TaxonomyProposal],
+    *,
+    name: Callable[[str], str] = str,
+    label: Callable[[str], str] = str,
+) -> list[str]:
+    """Each proposal's state in words, as its Slack card tells it: "open", "applied by ana",
+    "rejected by bo: not now", "approved by ana, and its change undone by bo" (an approved
+    change undone since is stored as rejected), "superseded: age_limit is no longer a label (a
+    taxonomy change since)" or "superseded: the latest model no longer finds it". ``rows``
+    are of one project; ``name`` shows a person, ``label`` a label's name."""
+    if not rows:
+        return []
+    project_id = rows[0].project_id
     with session_scope(ws.db, read_only=True) as session:
-        events = taxonomy_repo.list_events(session=session, project_id=row.project_id)
-    undo = next(
-        (e for e in events if e.kind == "undo" and e.details.get("event_id") == row.label_event_id),
-        None,
-    )
-    approved = f" by {name(row.decided_by)}" if row.decided_by else ""
-    undone = f" by {name(undo.actor)}" if undo is not None and undo.actor else ""
-    return f"proposal {row.id} was already approved{approved}, and its change undone{undone}"
+        events = taxonomy_repo.list_events(session=session, project_id=project_id)
+        active = taxonomy_repo.active_names(session=session, project_id=project_id)
+    undone_by: dict[int, str] = {}
+    for e in events:  # the first undo of each change (oldest first)
+        if e.kind == "undo":
+            undone_by.setdefault(int(e.details.get("event_id") or 0), e.actor)
+    notes = []
+    for row in rows:
+        who = f" by {name(row.decided_by)}" if row.decided_by else ""
+        if row.status == "open":
+            notes.append("open")
+        elif row.status == "superseded":
+            moot = superseded_why(row, active, label=label)
+            notes.append(
+                f"superseded: {moot} (a taxonomy change since)"
+                if moot
+                else "superseded: the latest model no longer finds it"
+            )
+        elif row.status == "rejected" and row.label_event_id is not None:
+            undo = undone_by.get(row.label_event_id)
+            undone = f" by {name(undo)}" if undo else ""
+            notes.append(f"approved{who}, and its change undone{undone}")
+        else:
+            why = f": {row.reason}" if row.status == "rejected" and row.reason else ""
+            notes.append(f"{row.status}{who}{why}")
+    return notes
+
+
+def superseded_why(
+    row: TaxonomyProposal, active: Sequence[str], *, label: Callable[[str], str] = str
+) -> str:
+    """Why a superseded proposal went, when a taxonomy change is what made it moot: a label it
+    names is no longer one (merged, split, retired), or the label an add suggests exists now
+    (storage's look-alike rule). ``active``: the project's active label names. "" when the
+    labels do not say: the model no longer finds it. ``label`` shows a label's name."""
+    names = set(active)
+    if row.kind == "add":
+        folded = {projects.label_fold(n): n for n in names}
+        made = [folded[key] for n in row.labels if (key := projects.label_fold(n)) in folded]
+        return f"a label {label(made[0])} exists now" if made else ""
+    into = merge_target(row)
+    gone = [n for n in [*row.labels, *([into] if into else [])] if n not in names]
+    if not gone:
+        return ""
+    listed = ", ".join(label(n) for n in gone)
+    return f"{listed} {'is' if len(gone) == 1 else 'are'} no longer a label"
 
 
 def default_names(row: TaxonomyProposal) -> list[str]:

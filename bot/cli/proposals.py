@@ -6,6 +6,7 @@ The CLI acts as the local operator (an admin): decisions are recorded under ``--
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from bot.cli.common import app, handle_errors, out, workspace
 from bot.cli.taxonomy import back_in_queue, default_actor
-from storage.errors import InvalidInputError
+from storage.errors import InvalidInputError, NotFoundError
 from storage.models import TaxonomyProposal
 
 ACTIONS = ("approve", "reject")
@@ -70,21 +71,32 @@ def proposals_cmd(
         if refresh:
             proposing.refresh_proposals(ws, name)
         rows = proposing.list_proposals(ws, name, status=None if status == "all" else status)
+        # each one's state as its Slack card tells it: who decided, why it was superseded
+        notes = proposing.status_notes(ws, rows)
         if as_json:
-            typer.echo(json.dumps([_record(r) for r in rows], indent=2, ensure_ascii=False))
+            records = [_record(r, note) for r, note in zip(rows, notes, strict=True)]
+            typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
         elif not rows:
             # a refresh detects open proposals: no hint where the list is of decided ones
             finds = not refresh and status in ("open", "all")
             hint = f" (`labelbot proposals {name} --refresh` detects them now)" if finds else ""
             out.print(f"{name}: no {'' if status == 'all' else status + ' '}proposals{hint}")
         else:
-            out.print(_table(rows, show_status=status != "open"))
+            out.print(_table(rows, notes if status != "open" else None))
         return
     action, *rest = words
     if len(rest) != 2 or not rest[1].isdigit():
         raise InvalidInputError(f"usage: labelbot proposals {action} NAME ID")
     name, proposal_id = rest[0], int(rest[1])
     who = actor or default_actor()
+    try:
+        proposing.get_proposal(ws, proposal_id, project=name)
+    except NotFoundError as exc:
+        if not str(exc).startswith("no proposal "):
+            raise  # the project: the one-line error names the ones there are
+        raise NotFoundError(
+            f"{exc}: `labelbot proposals {shlex.quote(name)} --status all` lists its proposals"
+        ) from None
     if action == "approve":
         names = [n for n in (into or "").split(",") if n.strip()] or None
         if into is not None and names is None:  # `--into "$NAMES"` with the variable unset
@@ -110,7 +122,7 @@ def proposals_cmd(
                   highlight=False)  # fmt: skip
 
 
-def _record(row: TaxonomyProposal) -> dict[str, Any]:
+def _record(row: TaxonomyProposal, note: str) -> dict[str, Any]:
     from engine.proposing import default_names
 
     return {
@@ -119,6 +131,9 @@ def _record(row: TaxonomyProposal) -> dict[str, Any]:
         "labels": row.labels,
         "score": row.score,
         "status": row.status,
+        # the state in words, as the table and the Slack card say it: "rejected by bo: not
+        # now", "superseded: age_limit is no longer a label (a taxonomy change since)"
+        "status_note": note,
         "key": json.loads(row.key),
         "evidence_strength": row.evidence_strength,
         "message": row.message,
@@ -160,15 +175,17 @@ def _joined(separator: str, *parts: str) -> str:
     return separator.join(part for part in parts if part)
 
 
-def _table(rows: list[TaxonomyProposal], *, show_status: bool) -> Table:
+def _table(rows: list[TaxonomyProposal], notes: list[str] | None) -> Table:
+    """The proposals, with each one's state in words (``notes``) when the list has decided
+    ones."""
     table = Table("id", "kind")
     table.add_column("labels", overflow="fold")  # names are long; never cut one short
     table.add_column("score")
     table.add_column("key evidence", overflow="fold")
     table.add_column("message", ratio=2, overflow="fold")  # a long word wraps, never cut
-    if show_status:
-        table.add_column("status")
-    for r in rows:
+    if notes is not None:
+        table.add_column("status", overflow="fold")
+    for i, r in enumerate(rows):
         cells = [
             str(r.id),
             r.kind,
@@ -177,5 +194,5 @@ def _table(rows: list[TaxonomyProposal], *, show_status: bool) -> Table:
             key_evidence(r),
             r.message,
         ]
-        table.add_row(*cells, *([r.status] if show_status else []))
+        table.add_row(*cells, *([notes[i]] if notes is not None else []))
     return table

@@ -229,6 +229,7 @@ def test_clicks_on_a_superseded_card_change_nothing(bot: Bot, bank: dict[str, st
         bot.settle()
         said = bot.slack.ephemerals(ADMIN)[-1]
         assert f"Proposal {pid} was already superseded" in said, (action, said)
+        assert "age_limit is no longer a label (a taxonomy change since)" in said  # as its card
         assert "Nothing was changed" in said
     assert not bot.api.calls("views.open")  # no form for a proposal nobody can approve
     assert (_history(bot), sorted(_active(bot))) == before
