@@ -26,12 +26,15 @@ ACTIONS = ("approve", "reject")
     help=(
         "Taxonomy changes the model proposes (merge, split, add, rare labels), with evidence.\n\n"
         "\b\n"
-        "  labelbot proposals NAME [--refresh] [--json]\n"
-        "      list the open ones (--refresh: detect now)\n"
-        "  labelbot proposals approve NAME ID [--into A,B]\n"
-        "      apply one (--into: other label names)\n"
+        "  labelbot proposals NAME [--refresh] [--json] [--status S]\n"
+        "      list the open ones, strongest first (--refresh: detect now;\n"
+        "      --status: approved, rejected, applied, superseded or all)\n"
+        "  labelbot proposals approve NAME ID [--into A,B] [--reason R]\n"
+        "      apply one (--into: label names to use instead of its own\n"
+        "      names, which --json lists as into)\n"
         "  labelbot proposals reject NAME ID [--reason R]\n"
-        "      reject one: it is not proposed again until its evidence grows"
+        "      reject one: it is not proposed again until its evidence has\n"
+        "      grown by half (and by at least 3)"
     ),
 )
 @handle_errors

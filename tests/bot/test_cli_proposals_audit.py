@@ -81,3 +81,18 @@ def test_decided_and_missing_proposals_say_what_they_are(
     assert "superseded: empty_label is no longer a label" in _run(
         "proposals", "bank", "--status", "superseded"
     )
+
+
+def test_help_shows_every_form_the_readme_gives() -> None:
+    """README: `labelbot proposals NAME [--json] [--status ...]`, `proposals approve NAME ID
+    [--into A,B]` and `reject NAME ID --reason ...`. The help's synopsis had no --status (the
+    one way to see decided proposals), no --reason on approve, and did not say which names
+    approving uses by default."""
+    result = CliRunner().invoke(app, ["proposals", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "labelbot proposals NAME [--refresh] [--json] [--status S]" in text
+    assert "approved, rejected, applied, superseded or all" in text
+    assert "labelbot proposals approve NAME ID [--into A,B] [--reason R]" in text
+    assert "its own names, which --json lists as into" in text
+    assert "until its evidence has grown by half" in text
