@@ -591,7 +591,7 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> Activatio
             raise NotFoundError(f"project {name!r} has no model v{version} (have: {sorted(runs)})")
         stored = ws.settings.artifact_file(run.artifact_path) if run.artifact_path else None
         if run.status != "ready" or stored is None or not stored.exists():
-            raise InvalidInputError(f"model v{version} has no usable file (status {run.status})")
+            raise InvalidInputError(_no_file(ws, name, run, stored))
         mapping = class_map(ws, name, run, pool.classes, pool.label_ids)
         if mapping is None:
             raise InvalidInputError(
@@ -639,6 +639,25 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> Activatio
     raise ConflictError(
         f"the labels of {name!r} kept changing while v{version} was being activated; try again"
     )
+
+
+def _no_file(ws: Workspace, name: str, run: ModelRun, stored: Path | None) -> str:
+    """Why version ``run`` cannot be activated: it has no model file (it failed, is still
+    training, or its file was pruned or lost), and what to do instead."""
+    which = f"model v{run.version} of {name!r}"
+    choose = f"choose a version that has one (`labelbot models {name}` lists them)"
+    if run.status == "failed":
+        return f"{which} failed to train, so it has no model file: {choose}"
+    if run.status != "ready":
+        return f"{which} has not finished training (no model file yet): {choose}, or wait"
+    if stored is None:
+        return (
+            f"{which} has no file any more: old model files are pruned after each training "
+            f"(the newest LABELBOT_KEEP_MODELS, now {ws.settings.keep_models}, are kept besides "
+            f"the active, pinned and best one); {choose}, or retrain with `labelbot train {name}`"
+        )
+    retrain = f"or retrain with `labelbot train {name}`"
+    return f"{which} is missing its file {stored}: {choose}, {retrain}"
 
 
 def _prune_artifacts(ws: Workspace, project_id: int) -> None:

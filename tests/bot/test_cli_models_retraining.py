@@ -49,3 +49,24 @@ def test_a_held_back_version_promoted_by_hand_is_not_listed_as_held_back(
     assert "active, pinned" in promoted
     assert "held back" not in promoted  # it answers: "promote this one" would send them in circles
     assert "held back" not in _row(_ok(runner, "models", "bank"), "v1")
+
+
+def test_a_rollback_to_a_pruned_version_says_its_file_was_pruned(
+    trained: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.config import get_settings
+
+    runner = trained
+    monkeypatch.setenv("LABELBOT_KEEP_MODELS", "0")
+    get_settings.cache_clear()
+    _ok(runner, "train", "bank", "--classifier", "linear")
+    _ok(runner, "train", "bank", "--classifier", "linear")
+    listing = _ok(runner, "models", "bank")
+    [pruned, *_] = [v for v in ("v1", "v2") if "(file pruned)" in _row(listing, v)]
+    result = runner.invoke(app, ["models", "rollback", "bank", pruned], terminal_width=300)
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "(status ready)" not in said
+    assert f"model {pruned} of 'bank' has no file any more: old model files are pruned" in said
+    assert "LABELBOT_KEEP_MODELS, now 0," in said and "`labelbot models bank`" in said
+    assert _row(_ok(runner, "models", "bank"), "v3").endswith("ready │ active │")  # unchanged
