@@ -21,7 +21,7 @@ import secrets
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -588,7 +588,7 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> Activatio
             }
         run = runs.get(version)
         if run is None or run.id is None:
-            raise NotFoundError(f"project {name!r} has no model v{version} (have: {sorted(runs)})")
+            raise NotFoundError(f"project {name!r} has no model v{version} ({_versions(runs)})")
         stored = ws.settings.artifact_file(run.artifact_path) if run.artifact_path else None
         if run.status != "ready" or stored is None or not stored.exists():
             raise InvalidInputError(_no_file(ws, name, run, stored))
@@ -639,6 +639,17 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> Activatio
     raise ConflictError(
         f"the labels of {name!r} kept changing while v{version} was being activated; try again"
     )
+
+
+def _versions(versions: Iterable[int]) -> str:
+    """A project's versions as a refusal names them: every one of hundreds of retrains as a
+    Python list ("have: [1, 2, ...]") was unreadable, and "have: []" said nothing."""
+    have = sorted(versions)
+    if not have:
+        return "it has no models yet"
+    if len(have) == 1:
+        return f"its only version is v{have[0]}"
+    return f"its versions are v{have[0]} to v{have[-1]}"
 
 
 def _no_file(ws: Workspace, name: str, run: ModelRun, stored: Path | None) -> str:

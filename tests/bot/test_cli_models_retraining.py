@@ -70,3 +70,15 @@ def test_a_rollback_to_a_pruned_version_says_its_file_was_pruned(
     assert f"model {pruned} of 'bank' has no file any more: old model files are pruned" in said
     assert "LABELBOT_KEEP_MODELS, now 0," in said and "`labelbot models bank`" in said
     assert _row(_ok(runner, "models", "bank"), "v3").endswith("ready │ active │")  # unchanged
+
+
+def test_a_version_that_does_not_exist_is_refused_naming_those_that_do(
+    trained: CliRunner,
+) -> None:
+    runner = trained
+    result = runner.invoke(app, ["models", "rollback", "bank", "9"], terminal_width=300)
+    assert result.exit_code == 3
+    assert "has no model v9 (its only version is v1)" in result.output  # not "(have: [1])"
+    _ok(runner, "train", "bank", "--classifier", "linear")
+    result = runner.invoke(app, ["models", "pin", "bank", "9"], terminal_width=300)
+    assert "has no model v9 (its versions are v1 to v2)" in result.output

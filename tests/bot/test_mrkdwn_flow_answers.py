@@ -252,7 +252,7 @@ def test_engine_errors_quote_names_as_typed_and_commands_as_written(
     bot.slack.command(ADMIN, f"pin {PROJECT} 7")
     bot.settle()
     said = _last_answer(bot, ADMIN)
-    _shown(said, f":warning: Project '{PROJECT_TWIN}' has no model v7 (have: []).")
+    _shown(said, f":warning: Project '{PROJECT_TWIN}' has no model v7 (it has no models yet).")
     # the admin's model commands say what they did to the project, named as typed
     bot.slack.command(ADMIN, f"unpin {PROJECT}")
     bot.settle()
