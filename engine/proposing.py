@@ -234,6 +234,25 @@ def _still_current(
     )
 
 
+def too_few_labels(ws: Workspace, project: str) -> str:
+    """Why a refresh could find nothing yet, "" when it could: the detectors read labeled
+    examples of 2 labels or more (as :func:`refresh_proposals` checks)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        active = set(taxonomy_repo.active_names(session=session, project_id=found.id))
+        labeled = feedback.current_labels(
+            session=session, project_id=found.id, active_labels=active
+        )
+    kinds = len(set(labeled.values()))
+    if kinds >= 2:
+        return ""
+    return (
+        f"the detectors look at labeled examples of 2 labels or more (there are "
+        f"{len(labeled)}, of {kinds} label{'' if kinds == 1 else 's'})"
+    )
+
+
 def refresh_due(ws: Workspace, project: str, *, now: datetime | None = None) -> bool:
     """Whether the project's proposals should be computed again. Once it has a ready model
     (before that, there is little to look at), when any of:

@@ -83,6 +83,9 @@ def proposals_cmd(
             # a refresh detects open proposals: no hint where the list is of decided ones
             finds = not refresh and status in ("open", "all")
             hint = f" (`labelbot proposals {name} --refresh` detects them now)" if finds else ""
+            opened = refresh and status in ("open", "all")
+            waiting = proposing.too_few_labels(ws, name) if opened else ""
+            hint = f": {waiting}" if waiting else hint  # found nothing: it could not yet
             out.print(f"{name}: no {'' if status == 'all' else status + ' '}proposals{hint}")
         else:
             out.print(_table(rows, notes if status != "open" else None))

@@ -96,3 +96,21 @@ def test_help_shows_every_form_the_readme_gives() -> None:
     assert "labelbot proposals approve NAME ID [--into A,B] [--reason R]" in text
     assert "its own names, which --json lists as into" in text
     assert "until its evidence has grown by half" in text
+
+
+def test_a_refresh_with_too_few_labels_says_what_it_needs(
+    cli_db: None,  # noqa: F811
+    banking_slice: list[tuple[str, str]],
+    tmp_path: Path,
+) -> None:
+    """The detectors read labeled examples of 2 labels or more; a refresh before that found
+    nothing and said only "no open proposals", as `review --scan` says what it needs."""
+    _run("project", "create", "bank", "--labels", ",".join(BANKING_SLICE_LABELS))
+    one = [(t, lb) for t, lb in banking_slice if lb == "card_arrival"][:3]
+    _import(tmp_path / "bank.csv", one, "bank")
+    said = _run("proposals", "bank", "--refresh")
+    assert (
+        "bank: no open proposals: the detectors look at labeled examples of 2 labels or more "
+        "(there are 3, of 1 label)" in said
+    )
+    assert json.loads(_run("proposals", "bank", "--refresh", "--json")) == []  # JSON alone
