@@ -324,6 +324,15 @@ class LogSettings(BaseSettings):
     )
     access_log: bool | None = Field(default=None, validation_alias="LABELBOT_ACCESS_LOG")
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        """In any case, the spaces around it dropped, as the command line and the environment
+        take it (bot.cli.common.log_format); spaces alone count as not set."""
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
 
 def get_log_settings() -> LogSettings:
     """The log variables; an invalid one is a ConfigurationError that names it."""

@@ -73,6 +73,15 @@ class Settings(BaseSettings):
         description="Seconds between the scheduler's checks for projects to retrain",
     )
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _without_spaces_around(cls, value: object) -> object:
+        """DATABASE_URL without the spaces around it (a newline from a file, a space from a
+        copy), as a Slack token's: a URL holds none there, and one kept was "not a valid
+        database URL", or named a SQLite file with a newline at its end. Empty, it is still
+        refused (storage.db.make_engine)."""
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("encoder", "data_dir", "models_dir", mode="before")
     @classmethod
     def _default_when_empty(cls, value: object, info: ValidationInfo) -> object:

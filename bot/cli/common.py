@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from functools import wraps
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import click
 import typer
@@ -47,6 +47,28 @@ LOG_FORMAT_HELP = (
     "text: lines for people; json: one JSON object a line (time, level, logger, message; "
     "uvicorn's access lines add client, method, path, status), for a log pipeline"
 )
+
+
+def log_format(value: str) -> LogFormat:
+    """--log-format (or LABELBOT_LOG_FORMAT) in any case, the spaces around it dropped (`JSON`,
+    ` json` were refused), as LABELBOT_ACCESS_LOG and the other variables are read; spaces
+    alone are the default, as an empty variable is. Else click's one error, exit 2."""
+    if isinstance(value, LogFormat):  # the default
+        return value
+    name = value.strip().lower() or LogFormat.text.value
+    if name not in LogFormat.__members__:
+        choices = ", ".join(repr(member.value) for member in LogFormat)
+        raise typer.BadParameter(f"{value!r} is not one of {choices}")
+    return LogFormat(name)
+
+
+# `serve`'s and `worker`'s --log-format
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        envvar="LABELBOT_LOG_FORMAT", parser=log_format, metavar="<text|json>", help=LOG_FORMAT_HELP
+    ),
+]
 
 # Output that is not a terminal (a pipe, a log, CI) is laid out this wide instead of rich's 80
 # columns: a command printed as a hint stays one line, and table cells are not cut short.

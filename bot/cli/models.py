@@ -8,7 +8,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from bot.cli.common import LOG_FORMAT_HELP, LogFormat, app, handle_errors, out, workspace
+from bot.cli.common import LogFormat, LogFormatOption, app, handle_errors, out, workspace
 from engine.config import MIN_POLL_SECONDS
 from storage.errors import InvalidInputError
 
@@ -229,9 +229,7 @@ def worker(
             "--verbose", help="Debug logging, with every scheduler job run (quiet by default)"
         ),
     ] = False,
-    log_format: Annotated[
-        LogFormat, typer.Option(envvar="LABELBOT_LOG_FORMAT", help=LOG_FORMAT_HELP)
-    ] = LogFormat.text,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Run the scheduler on its own (for teams that train apart from the web servers, with
     `labelbot serve --no-scheduler`).

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bot.cli.common import (
-    LOG_FORMAT_HELP,
     LogFormat,
+    LogFormatOption,
     app,
     err,
     handle_errors,
@@ -72,9 +72,7 @@ def serve(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Same as --log-level debug", show_default=False)
     ] = False,
-    log_format: Annotated[
-        LogFormat, typer.Option(envvar="LABELBOT_LOG_FORMAT", help=LOG_FORMAT_HELP)
-    ] = LogFormat.text,
+    log_format: LogFormatOption = LogFormat.text,
     access_log: Annotated[
         bool,
         typer.Option(

@@ -362,3 +362,39 @@ def test_an_invalid_log_variable_in_dot_env_is_one_line_naming_it(
         result.stderr
     )
     assert len(result.stderr.strip().splitlines()) == 1 and logged == {}
+
+
+@pytest.mark.parametrize("given", [" JSON ", "Json\n"])
+def test_the_log_format_is_read_whatever_its_case_and_the_spaces_around_it(
+    env: pytest.MonkeyPatch,
+    logged: dict[str, Any],
+    built: list[dict[str, Any]],
+    tmp_path: Path,
+    given: str,
+) -> None:
+    """`JSON` was refused (exit 2) where `json` was taken, and so was ` json`: read as the
+    other variables are (LABELBOT_ACCESS_LOG=True, a Slack token with a newline after it)."""
+    env.setenv("LABELBOT_LOG_FORMAT", given)
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler"])
+    assert result.exit_code == 0, result.output
+    assert logged["form"] == "json"
+    logged.clear()
+    result = CliRunner().invoke(app, ["worker", "--log-format", given.strip().upper()])
+    assert result.exit_code == 0, result.output
+    assert logged["form"] == "json" and len(built) == 1
+
+    env.delenv("LABELBOT_LOG_FORMAT")
+    (tmp_path / ".env").write_text(f"LABELBOT_LOG_FORMAT={given.strip().title()}\n")
+    logged.clear()
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler"])
+    assert result.exit_code == 0, result.output
+    assert logged["form"] == "json"
+
+
+def test_an_unknown_log_format_is_still_refused(
+    env: pytest.MonkeyPatch, logged: dict[str, Any]
+) -> None:
+    env.setenv("LABELBOT_LOG_FORMAT", " xml ")
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler"])
+    assert result.exit_code == 2 and logged == {}
+    assert "' xml ' is not one of 'text', 'json'" in " ".join(result.stderr.split())

@@ -90,3 +90,26 @@ def test_a_setting_fixed_after_an_error_is_read_again(
         get_settings()
     monkeypatch.setenv("LABELBOT_KEEP_MODELS", "2")
     assert get_settings().keep_models == 2
+
+
+@pytest.mark.parametrize("around", [(" ", " "), ("", "\n"), ("\t", "  ")])
+def test_database_url_is_taken_without_the_spaces_around_it(
+    around: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings_cache: None,
+) -> None:
+    """A URL pasted with a space before it was "not a valid database URL", one with a newline
+    after it (from a file, `$(cat url)` keeps none, an EnvironmentFile may) named the SQLite
+    file "cli.db\\n": dropped, as around a Slack token or a project's text setting."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LABELBOT_DATA_DIR", str(tmp_path / "data"))
+    before, after = around
+    monkeypatch.setenv("DATABASE_URL", f"{before}sqlite:///{tmp_path / 'cli.db'}{after}")
+
+    result = CliRunner().invoke(app, ["init"])
+
+    assert result.exit_code == 0, result.output
+    names = [p.name for p in tmp_path.iterdir()]
+    assert "cli.db" in names and [n for n in names if n != n.strip()] == []
+    assert f"database ready: sqlite:///{tmp_path / 'cli.db'}\n" in result.output
