@@ -333,8 +333,10 @@ def adjudicate(
     )
     typed = example.strip()
     also = "" if typed.removeprefix("#") == str(example_id) else f" ({typed})"
+    # the label it had already: still stored, it settles the example over later votes
+    before = result.previous or "unlabeled"
+    was = "unchanged" if result.previous == result.label else f"was {before}"
     out.print(
-        f"example {result.example_id}{also}: {result.label} "
-        f"(was {result.previous or 'unlabeled'}), decided by {result.actor}",
+        f"example {result.example_id}{also}: {result.label} ({was}), decided by {result.actor}",
         highlight=False,
     )
