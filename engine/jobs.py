@@ -496,6 +496,9 @@ class RetrainOutcome:
     version: int | None
     message: str
     failed: bool = False  # the training failed (logged as a WARNING)
+    # another process holds the training lease: nothing done here (logged at DEBUG, not at
+    # every poll of every replica while a long training runs)
+    busy: bool = False
 
 
 def retrain_cycle(
@@ -541,7 +544,7 @@ def _retrain_one(
     try:
         with _training_lease(ws, name, owner=owner) as got:
             if not got:
-                return RetrainOutcome(name, None, "another process is training it")
+                return RetrainOutcome(name, None, "another process is training it", busy=True)
             # read again under the lease: another process may have trained these labels and
             # released the lease since the read above (which then trained them twice)
             decision = retrain_decision(ws, name, now=now)

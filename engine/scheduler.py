@@ -126,6 +126,8 @@ def build_scheduler(
         for outcome in jobs.retrain_cycle(ws, owner=who, on_trained=on_trained):
             if outcome.failed:  # the run keeps the reason: `labelbot status` and `models` say it
                 log.warning("retrain %s: %s", outcome.project, outcome.message)
+            elif outcome.busy:  # another replica's training: nothing this process did
+                log.debug("retrain %s: %s", outcome.project, outcome.message)
             elif outcome.version is None:
                 log.info("retrain %s: %s", outcome.project, outcome.message)
             else:

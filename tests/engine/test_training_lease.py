@@ -298,3 +298,24 @@ def test_a_data_dir_that_cannot_be_written_is_not_retried_at_every_poll(  # type
     later = utcnow() + timedelta(minutes=11)
     [again] = jobs.retrain_cycle(broken, owner="w1", now=later)  # then it tries again
     assert again.failed and "NotADirectoryError" in again.message
+
+
+def test_a_replica_waiting_for_anothers_training_says_so_only_in_verbose_logs(  # type: ignore[no-untyped-def]
+    loaded, caplog
+) -> None:
+    import logging
+
+    from engine.scheduler import build_scheduler
+
+    ws, _ = loaded
+    with session_scope(ws.db) as s:  # another replica is training it (minutes, on a big pool)
+        assert leases.try_acquire(
+            session=s, name="train:bank", owner="worker-2:42", ttl=jobs.TRAIN_LEASE
+        )
+    retrain = {job.id: job.func for job in build_scheduler(ws, owner="w1").get_jobs()}["retrain"]
+    with caplog.at_level(logging.DEBUG, logger="engine.scheduler"):
+        for _ in range(3):  # every poll while it trains
+            retrain()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "engine.scheduler"]
+    # nothing this process did: not a line per poll in the worker's log (--verbose shows it)
+    assert said == [("DEBUG", "retrain bank: another process is training it")] * 3
