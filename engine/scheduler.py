@@ -157,10 +157,12 @@ def build_scheduler(
 
     def tidy() -> None:
         done = jobs.tidy(ws)
-        if done.events or done.leases or done.replies:
+        if done.events or done.leases or done.replies or done.outbox:
             log.info(
-                "tidied %d old event ids, %d thread reply records and %d lapsed leases",
-                done.events, done.replies, done.leases,
+                "tidied %d old event ids, %d thread reply records, %d lapsed leases and %d "
+                "outbox %s sent, dropped or given up long ago",
+                done.events, done.replies, done.leases, done.outbox,
+                "message" if done.outbox == 1 else "messages",
             )  # fmt: skip
 
     scheduler.add_job(watch.guard("tidy", tidy), "interval", seconds=TIDY_SECONDS, id="tidy")

@@ -47,3 +47,30 @@ def test_tidy_deletes_the_outbox_messages_long_done_with(ws: Workspace) -> None:
             "sent lately", "dropped lately", "dead lately", "pending",
         ]  # fmt: skip
     assert jobs.tidy(ws, now=now).outbox == 0
+
+
+def test_the_tidy_job_says_how_many_outbox_messages_it_deleted(ws: Workspace, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from engine.scheduler import build_scheduler
+
+    long_ago = utcnow() - messaging.OUTBOX_KEEP_SETTLED - timedelta(days=1)
+    with session_scope(ws.db) as session:
+        session.add(
+            OutboxMessage(
+                method="chat.postMessage",
+                payload={"channel": "C1", "text": "old"},
+                status="sent",
+                created_at=long_ago,
+                next_attempt_at=long_ago,
+                sent_at=long_ago,
+            )
+        )
+    tidy = {job.id: job.func for job in build_scheduler(ws, owner="w1").get_jobs()}["tidy"]
+    with caplog.at_level(logging.INFO, logger="engine.scheduler"):
+        tidy()
+    said = [r.getMessage() for r in caplog.records if r.name == "engine.scheduler"]
+    assert said == [
+        "tidied 0 old event ids, 0 thread reply records, 0 lapsed leases and 1 outbox message "
+        "sent, dropped or given up long ago"
+    ]
