@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.agreement import measure_agreement
+from engine.forecast import counted
 from engine.labeling import multi_label_settings
 from engine.taxonomy import stale_label_note
 from engine.workspace import Workspace
@@ -60,7 +61,11 @@ class AgreementReport:
         return self.kappa if self.experts == 2 else self.alpha
 
     def describe(self) -> str:
-        settle = f"; {self.disagreements} disagreements to settle" if self.disagreements else ""
+        settle = (
+            f"; {counted(self.disagreements, 'disagreement')} to settle"
+            if self.disagreements
+            else ""
+        )
         if self.examples == 0:  # an imported label may still disagree with an expert's
             return (
                 f"agreement: not measured yet ({self.waiting} "
@@ -72,8 +77,8 @@ class AgreementReport:
         observed = "" if self.observed is None else f", {self.observed:.0%} of pairs agree"
         by_whom = "both experts" if self.experts == 2 else f"2 or more of {self.experts} experts"
         return (
-            f"agreement: {name} {value} over {self.examples} examples labeled blind by "
-            f"{by_whom}{observed}; {self.disagreements} disagreements to settle"
+            f"agreement: {name} {value} over {counted(self.examples, 'example')} labeled blind "
+            f"by {by_whom}{observed}; {counted(self.disagreements, 'disagreement')} to settle"
         )
 
     def to_dict(self) -> dict[str, Any]:

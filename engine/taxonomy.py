@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from engine.forecast import counted
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import ConflictError, InvalidInputError, LabelbotError, StaleActionError
@@ -789,9 +790,18 @@ def _retired_by(events: Sequence[Any], label: Label) -> tuple[str, int | None] |
 def _rejoined(details: dict[str, Any]) -> str:
     """ "; split label X's 12 examples count again", for the splits a change brought together."""
     return "".join(
-        f"; split label {ref['name']}'s {ref.get('examples', 0)} examples count again"
+        f"; split label {ref['name']}'s {_count_again(ref.get('examples', 0))}"
         for ref in details.get("rejoined") or []
     )
+
+
+def _counts(n: int) -> str:
+    """ "1 example counts", "3 examples count"."""
+    return f"{counted(n, 'example')} count{'s' if n == 1 else ''}"
+
+
+def _count_again(n: int) -> str:
+    return f"{_counts(n)} again"
 
 
 def summarize(kind: str, details: dict[str, Any]) -> str:
@@ -807,27 +817,28 @@ def summarize(kind: str, details: dict[str, Any]) -> str:
         new = " (new)" if details.get("created") else ""
         return (
             f"merged {sources} into {details['into']['name']}{new}; "
-            f"{details.get('mapped', 0)} examples mapped" + _rejoined(details)
+            f"{counted(details.get('mapped', 0), 'example')} mapped" + _rejoined(details)
         )
     if kind == "split":
         names = ", ".join(ref["name"] for ref in details["into"])
         return (
             f"split {details['label']['name']} into {names}; "
-            f"{details.get('requeued', 0)} examples back in the queue"
+            f"{counted(details.get('requeued', 0), 'example')} back in the queue"
         )
     if kind == "retire":
         if details.get("map_to"):
             return (
-                f"retired {details['label']['name']}; its {details.get('mapped', 0)} examples "
-                f"count as {details['map_to']['name']}" + _rejoined(details)
+                f"retired {details['label']['name']}; its "
+                f"{_counts(details.get('mapped', 0))} as {details['map_to']['name']}"
+                + _rejoined(details)
             )
         return (
             f"retired {details['label']['name']}; "
-            f"{details.get('requeued', 0)} examples back in the queue"
+            f"{counted(details.get('requeued', 0), 'example')} back in the queue"
         )
     if kind == "undo":
         restored = details.get("restored_examples")
-        again = f"; {restored} examples count again" if restored else ""
+        again = f"; {_count_again(restored)}" if restored else ""
         return f"undid #{details['event_id']} ({details['summary']}){again}"
     return kind
 

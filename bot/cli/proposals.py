@@ -117,9 +117,7 @@ def proposals_cmd(
                   highlight=False)  # fmt: skip
         if decision.change is not None:
             if decision.change.requeued:
-                back = back_in_queue(decision.change.requeued)
-                out.print(f"{back} at the front of the queue, to be labeled again",
-                          highlight=False)  # fmt: skip
+                out.print(back_in_queue(decision.change.requeued), highlight=False)
             out.print(f"the next model trains on the new labels (`labelbot train {name}`, or "
                       "the worker retrains on its own)", highlight=False)  # fmt: skip
     else:

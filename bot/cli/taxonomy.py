@@ -70,17 +70,15 @@ def refresh_queue(ws: Workspace, name: str) -> int:
 
 
 def back_in_queue(requeued: int) -> str:
-    """ "1 example is back", "8 examples are back"."""
-    return f"{requeued} example is back" if requeued == 1 else f"{requeued} examples are back"
+    """Where the examples a change sent back wait (the change's summary counted them)."""
+    they = "it waits" if requeued == 1 else "they wait"
+    return f"{they} at the front of the queue, to be labeled again"
 
 
 def _report(ws: Workspace, name: str, change: taxonomy.TaxonomyChange, *, retrains: bool) -> None:
     out.print(f"{name}: {change.summary}", highlight=False)
     if change.requeued:
-        out.print(
-            f"{back_in_queue(change.requeued)} at the front of the queue, to be labeled again",
-            highlight=False,
-        )
+        out.print(back_in_queue(change.requeued), highlight=False)
     if not retrains:
         return
     refresh_queue(ws, name)

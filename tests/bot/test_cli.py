@@ -439,5 +439,5 @@ def test_status_says_what_is_too_rare_how_experts_agree_and_open_reviews(  # typ
     assert "too rare to learn (under 2 labels): Hiring agreement:" in plain, plain
     assert "agreement: Cohen's kappa" in plain
     assert "over 2 examples labeled blind by both experts" in plain
-    assert "1 disagreements to settle" in plain
+    assert "1 disagreement to settle" in plain
     assert "1 mislabel review open" in plain

@@ -54,7 +54,8 @@ def test_list_refresh_approve_and_reject(cli_env, tmp_path: Path, banking_slice)
         f"proposal {split['id']} applied: split account_questions into minimum_age, fx_rates"
         in (" ".join(out.split()))
     )
-    assert "32 examples are back at the front of the queue" in out
+    assert "32 examples back in the queue" in " ".join(out.split())
+    assert "they wait at the front of the queue" in out and out.count("32 examples") == 1
     history = _run(runner, "labels", "history", "bank")
     assert f"proposal {split['id']}" in history
 

@@ -76,7 +76,7 @@ def test_an_imported_label_is_not_paired_with_an_experts(
     assert report.describe().startswith("agreement: not measured yet")
     assert projects.project_status(ws, "contracts")["agreement"]["examples"] == 0
     # the two labels still disagree: that is said (status, digest), as a question to settle
-    assert report.disagreements == 1 and "; 1 disagreements to settle" in report.describe()
+    assert report.disagreements == 1 and "; 1 disagreement to settle" in report.describe()
     assert report.describe() in digest.build_digest(ws, "contracts").summary()
     # the import is no expert's opinion: a clause asked of two experts still waits for one
     assert report.waiting == (1 if share else 0)
@@ -97,7 +97,7 @@ def test_a_blind_pair_counts_and_the_import_beside_it_does_not(
     assert (report.examples, report.experts, report.waiting) == (1, 2, 0)
     assert report.observed == 0.0  # alice and bob disagree; the import is not a third rater
     assert {row["label"] for row in report.per_label} == {"NDA", "Employment"}
-    assert "over 1 examples labeled blind by both experts" in report.describe()
+    assert "over 1 example labeled blind by both experts" in report.describe()
 
 
 def test_two_labels_on_an_example_nobody_asked_twice_are_no_pair(

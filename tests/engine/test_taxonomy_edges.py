@@ -169,3 +169,25 @@ def test_names_that_look_alike_are_refused_and_a_retired_name_says_so(ws) -> Non
     assert [lb.name for lb in projects.list_labels(ws, project="p", active_only=True)] == [
         "Lease", "NDA"
     ]  # fmt: skip
+
+
+def test_summaries_count_one_example_in_the_singular() -> None:
+    """ "1 examples back in the queue", "its 1 examples count as": the history's lines (and
+    the CLI and Slack answers that quote them) say one example as one."""
+    fx, fy = {"name": "fx_a"}, {"name": "fx_b"}
+    split = {"label": {"name": "fx"}, "into": [fx, fy], "requeued": 1}
+    assert (
+        taxonomy.summarize("split", split)
+        == "split fx into fx_a, fx_b; 1 example back in the queue"
+    )
+    retired = {"label": {"name": "old"}, "map_to": {"name": "new"}, "mapped": 1}
+    assert taxonomy.summarize("retire", retired) == "retired old; its 1 example counts as new"
+    merged = {"from": [fx, fy], "into": {"name": "fx"}, "mapped": 1,
+              "rejoined": [{"name": "fx", "examples": 1}]}  # fmt: skip
+    assert taxonomy.summarize("merge", merged) == (
+        "merged fx_a, fx_b into fx; 1 example mapped; split label fx's 1 example counts again"
+    )
+    undo = {"event_id": 3, "summary": "merged a, b into c", "restored_examples": 1}
+    assert taxonomy.summarize("undo", undo).endswith("; 1 example counts again")
+    many = {**retired, "mapped": 2}
+    assert taxonomy.summarize("retire", many) == "retired old; its 2 examples count as new"
