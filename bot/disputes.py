@@ -304,4 +304,8 @@ def settle(
     services.courier.post(
         settled_reply(card, label=result.label, user=user), channel=channel, thread_ts=ts
     )
+    from bot import flow  # it imports this module
+
+    # the voters' Undo is refused for good now: their labeled messages lose it at once
+    flow.close_undos(services, example_id=example_id)
     return None

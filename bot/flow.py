@@ -69,6 +69,14 @@ def click_key(channel: str, message_ts: str, user: str) -> str:
     return f"slack:{channel}:{message_ts}:{user}"
 
 
+def clicked_on(key: str) -> tuple[str, str, str] | None:
+    """The channel, message ts and user a :func:`click_key` names; None for another key."""
+    parts = key.split(":")
+    if len(parts) != 4 or parts[0] != "slack" or not all(parts[1:]):
+        return None
+    return parts[1], parts[2], parts[3]
+
+
 class WhichProject(InvalidInputError):
     """No project was named and the channel does not say which: the question, and the
     projects to choose from (``names``)."""
@@ -848,6 +856,25 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
             services.courier.post(
                 views.labeling_message(card), channel=channel, assignment_id=undone.assignment_id
             )
+
+
+def close_undos(services: Services, *, example_id: int) -> int:
+    """After the example was settled over the votes: each labeled message still offering Undo
+    (its window open) is drawn again without it, as a click on it would leave it (:func:`undo`
+    refuses it for good now). How many were redrawn; Slack's refusals are logged."""
+    ref = None
+    redrawn = 0
+    for key, stored in messaging.labels_given_in_slack(services.ws, example_id=example_id):
+        where = clicked_on(key)
+        if where is None or _undo_until(stored) is None:
+            continue  # not given on a message, or its Undo is gone already
+        channel, ts, user = where
+        ref = ref or messaging.example_ref(services.ws, example_id=example_id)
+        changed = labeling.label_changed_since(services.ws, annotation_id=stored.annotation_id)
+        kept = _labeled_again(user=user, ref=ref, stored=stored, changed=changed, undo=False)
+        _answered(services, kept, channel=channel, ts=ts)
+        redrawn += 1
+    return redrawn
 
 
 def _current_card(

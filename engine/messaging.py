@@ -461,6 +461,16 @@ def label_for_key(ws: Workspace, *, key: str) -> StoredLabel | None:
         return None if found is None else _stored(found)
 
 
+def labels_given_in_slack(ws: Workspace, *, example_id: int) -> list[tuple[str, StoredLabel]]:
+    """The example's labels given by a click in Slack and not undone, each with the click's
+    idempotency key (bot.flow.click_key: the message it was given on, and who clicked)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = slack.live_annotations_by_key(
+            session=session, example_id=example_id, source="slack"
+        )
+        return [(key, _stored(annotation)) for key, annotation in found]
+
+
 def holds_example(ws: Workspace, *, project: str, annotator: str) -> bool:
     """Whether ``annotator`` holds an example of ``project`` to label (delivered or not)."""
     with session_scope(ws.db, read_only=True) as session:

@@ -392,6 +392,38 @@ def annotation_by_key(*, session: Session, key: str) -> KeyedAnnotation | None:
     )
 
 
+def live_annotations_by_key(
+    *, session: Session, example_id: int, source: str
+) -> list[tuple[str, KeyedAnnotation]]:
+    """The example's annotations from ``source`` not taken back, each with its idempotency
+    key (a Slack click's names the message it was given on), oldest first."""
+    rows = session.exec(
+        select(Annotation, Label.name)
+        .join(Label, col(Label.id) == Annotation.label_id)
+        .where(
+            Annotation.example_id == example_id,
+            Annotation.source == source,
+            col(Annotation.retracted_at).is_(None),
+        )
+        .order_by(col(Annotation.id))
+    ).all()
+    return [
+        (
+            annotation.idempotency_key,
+            KeyedAnnotation(
+                id=int(annotation.id or 0),
+                example_id=annotation.example_id,
+                label=name,
+                annotator=annotation.annotator,
+                retracted=False,
+                label_id=annotation.label_id,
+                created_at=annotation.created_at,
+            ),
+        )
+        for annotation, name in rows
+    ]
+
+
 def open_holder(*, session: Session, example_id: int, now: datetime | None = None) -> str | None:
     """Who holds the example right now (an open, unexpired assignment), if anyone."""
     return session.exec(

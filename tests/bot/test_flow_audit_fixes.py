@@ -118,13 +118,14 @@ def test_a_vote_taken_back_redraws_the_disagreement(bot: Bot, bank: dict[str, st
 
 def test_a_vote_on_a_settled_example_cannot_be_taken_back(bot: Bot, bank: dict[str, str]) -> None:
     alices, _ = _disputed(bot, bank)
+    labeled = next(m for m in bot.slack.dm(ALICE) if m["ts"] == alices["ts"])  # with its Undo
     root = _root(bot)
     block_id, element = button(root, "dispute_settle:0")
     payload = bot.slack.action_payload(BOB, root, "dispute_settle:0", element["value"],
                                        block_id=block_id, channel=CHANNEL)  # fmt: skip
     assert bot.slack.post(signed_interactivity(bot.slack.secret, payload)).status_code == 200
     bot.settle()
-    labeled = next(m for m in bot.slack.dm(ALICE) if m["ts"] == alices["ts"])
+    # the message lost its Undo as the example was settled; a click sent before is refused
     bot.slack.click(ALICE, labeled, "label_undo")
     bot.settle()
     assert "was settled as" in bot.slack.ephemerals(ALICE)[-1]

@@ -309,26 +309,86 @@ def test_undo_past_its_window_is_refused_and_the_button_goes(
     assert f"Labeled *{label}*" in json.dumps(after) and ids.UNDO not in json.dumps(after)
 
 
+def _disagree(bot: Bot) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Alice labels an example LABELS[0], Bob (the second opinion it waits for) LABELS[2]:
+    their messages as they were delivered."""
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
+    alices = _first(bot, U1)
+    bot.slack.choose(U1, alices, LABELS[0])
+    bot.settle()
+    bobs = _first(bot, U2)
+    assert example_id(bobs) == example_id(alices)
+    bot.slack.choose(U2, bobs, LABELS[2])
+    bot.settle()
+    return alices, bobs
+
+
+def test_settling_a_disagreement_takes_the_voters_undo_away_at_once(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """An admin settles Alice's and Bob's disagreement within their 5 minutes: each voter's
+    labeled message is redrawn at once with their label and without the Undo the settlement
+    closed (it offered it until clicked, then refused it). A voter whose window had passed
+    already is not redrawn."""
+    admin = "U0ADMIN"
+    projects.update_settings(bot.ws, project=PROJECT, admins=[admin])
+    alices, bobs = _disagree(bot)
+    for user, message in ((U1, alices), (U2, bobs)):
+        (labeled,) = [m for m in bot.slack.dm(user) if m["ts"] == message["ts"]]
+        assert ids.UNDO in json.dumps(labeled)
+    updates = len(bot.api.calls("chat.update"))
+    (root,) = bot.api.messages(CHANNEL)
+    bot.slack.click(admin, root, f"{ids.SETTLE}:1", channel=CHANNEL)
+    bot.settle()
+    assert "Settled" in json.dumps(bot.api.messages(CHANNEL)[0])
+    redrawn = {
+        (c.params["channel"], c.params["ts"]): json.dumps(c.params)
+        for c in bot.api.calls("chat.update")[updates:]
+    }
+    for user, message, label in ((U1, alices, LABELS[0]), (U2, bobs, LABELS[2])):
+        where = (bot.api.dm_channel(user), message["ts"])
+        assert where in redrawn, (user, list(redrawn))
+        assert f"Labeled *{label}*" in redrawn[where] and ids.UNDO not in redrawn[where]
+        (labeled,) = [m for m in bot.slack.dm(user) if m["ts"] == message["ts"]]
+        assert ids.UNDO not in json.dumps(labeled)
+    assert bot.slack.ephemerals(U1) == bot.slack.ephemerals(U2) == []
+
+
+def test_settling_redraws_only_the_votes_whose_undo_is_still_offered(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Alice's Undo window passed before Bob settled: only Bob's message is redrawn (Alice's
+    says until when Undo was offered; a click on it is refused as any late one)."""
+    alices, bobs = _disagree(bot)
+    with session_scope(bot.ws.db) as session:
+        (first,) = session.exec(select(Annotation).where(Annotation.annotator == U1)).all()
+        first.created_at = utcnow() - timedelta(minutes=6)
+        session.add(first)
+    updates = len(bot.api.calls("chat.update"))
+    (root,) = bot.api.messages(CHANNEL)
+    bot.slack.click(U2, root, f"{ids.SETTLE}:0", channel=CHANNEL)
+    bot.settle()
+    redrawn = {
+        (c.params["channel"], c.params["ts"]) for c in bot.api.calls("chat.update")[updates:]
+    }
+    assert (bot.api.dm_channel(U2), bobs["ts"]) in redrawn
+    assert (bot.api.dm_channel(U1), alices["ts"]) not in redrawn
+
+
 def test_undo_after_the_disagreement_was_settled_is_refused_and_the_button_goes(
     bot: Bot, bank: dict[str, str]
 ) -> None:
     """Alice and Bob disagree; Alice settles it from the thread. Bob's Undo, within its 5
     minutes, is refused (his vote stays part of the record) and his message keeps his label
     without the button it no longer honours. No copy of the example is posted again."""
-    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
-    alices = _first(bot, U1)
-    bot.slack.choose(U1, alices, LABELS[0])
-    bot.settle()
-    bobs = _first(bot, U2)  # the second opinion it waits for
-    assert example_id(bobs) == example_id(alices)
-    bot.slack.choose(U2, bobs, LABELS[2])
-    bot.settle()
+    alices, bobs = _disagree(bot)
+    (labeled,) = [m for m in bot.slack.dm(U2) if m["ts"] == bobs["ts"]]
+    assert ids.UNDO in json.dumps(labeled)
     (root,) = bot.api.messages(CHANNEL)
     bot.slack.click(U1, root, f"{ids.SETTLE}:0", channel=CHANNEL)
     bot.settle()
     assert "Settled" in json.dumps(bot.api.messages(CHANNEL)[0]), bot.api.messages(CHANNEL)[0]
-    (labeled,) = [m for m in bot.slack.dm(U2) if m["ts"] == bobs["ts"]]
-    assert ids.UNDO in json.dumps(labeled)
+    # the button went as it was settled (the test below); a click sent before is refused
     posts = len(bot.api.calls("chat.postMessage"))
     bot.slack.click(U2, labeled, ids.UNDO)
     bot.settle()
