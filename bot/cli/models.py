@@ -27,7 +27,8 @@ ACTIONS = ("pin", "unpin", "rollback", "promote")
         "  labelbot models NAME                  list versions with their metrics\n"
         "  labelbot models pin NAME VERSION      activate VERSION and keep it\n"
         "                                        (retrains are stored, not promoted)\n"
-        "  labelbot models unpin NAME            let better retrains replace it again\n"
+        "  labelbot models unpin NAME            stop keeping it: retrains that are\n"
+        "                                        not worse replace it again\n"
         "  labelbot models rollback NAME VERSION go back to an earlier version now\n"
         "  labelbot models promote NAME VERSION  activate a version that was held back"
     ),

@@ -82,3 +82,12 @@ def test_a_version_that_does_not_exist_is_refused_naming_those_that_do(
     _ok(runner, "train", "bank", "--classifier", "linear")
     result = runner.invoke(app, ["models", "pin", "bank", "9"], terminal_width=300)
     assert "has no model v9 (its versions are v1 to v2)" in result.output
+
+
+def test_models_help_says_unpin_lets_retrains_that_are_not_worse_replace_it() -> None:
+    result = CliRunner().invoke(app, ["models", "--help"], terminal_width=100)
+    assert result.exit_code == 0
+    said = " ".join(result.output.split())
+    # as `models unpin` itself and README say: a retrain equal on the audit set is promoted too
+    assert "let better retrains" not in said
+    assert "unpin NAME stop keeping it: retrains that are not worse replace it again" in said
