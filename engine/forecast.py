@@ -455,3 +455,8 @@ def _round(n: float) -> str:
 def counted(n: int, noun: str) -> str:
     """The count with its noun: 1 model, 3 models."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def times(n: int) -> str:
+    """How often: once, twice, 3 times."""
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")

@@ -479,8 +479,9 @@ def _remove_created(session: Session, label: Label, doing: str) -> None:
     uses = repo.label_uses(session=session, label_id=int(label.id or 0))
     if uses:
         raise ConflictError(
-            f"cannot undo {doing}: {label.name!r} has been used since ({uses} labels, reviews "
-            "or mapped labels refer to it); retire or merge it instead"
+            f"cannot undo {doing}: {label.name!r} has been used since ({uses} "
+            f"{'use' if uses == 1 else 'uses'}: labels, reviews or mapped labels refer to it); "
+            "retire or merge it instead"
         )
     repo.delete_unused_label(session=session, label=label)
 

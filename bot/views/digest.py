@@ -83,7 +83,7 @@ def digest_message(
         weak = "\n".join(
             fit_lines(
                 [
-                    f"• {escape_mrkdwn(lb)}: F1 {d.f1_figure(f1)} ({n} labels)"
+                    f"• {escape_mrkdwn(lb)}: F1 {d.f1_figure(f1)} ({counted(n, 'label')})"
                     for lb, f1, n in d.weakest
                 ],
                 LIST_TEXT_MAX,

@@ -29,6 +29,8 @@ from bot.views.text import (
     plain,
     section,
 )
+from engine.forecast import counted, times
+from engine.proposals.words import confidently_look
 
 CONFIRM_TEXT_MAX = 300  # a confirmation dialog's text
 NAMES_MAX = 500
@@ -160,8 +162,8 @@ def plain_reason(card: ProposalCard) -> str:
         told = ev.get("disagreements")
         return (
             f"The model mixes up {labels[0]} and {labels[1]}"
-            + (f": {looks} examples confidently look like the other label" if looks else "")
-            + (f", and experts chose differently between them {told} times" if told else "")
+            + (f": {confidently_look(looks)} like the other label" if looks else "")
+            + (f", and experts chose differently between them {times(told)}" if told else "")
             + ". If they mean the same thing to your team, merge them."
         )
     if card.kind == "split" and ev.get("clusters"):
@@ -190,7 +192,10 @@ def plain_reason(card: ProposalCard) -> str:
         )
         if not count:
             return f"{labels[0]} has no examples yet: {advice}."
-        return f"{labels[0]} has only {count} examples, too few for the model to learn: {advice}."
+        return (
+            f"{labels[0]} has only {counted(count, 'example')}, too few for the model to learn: "
+            f"{advice}."
+        )
     return escape_mrkdwn(card.message)
 
 

@@ -8,6 +8,7 @@ from bot import ids
 from bot.slack_text import escape_mrkdwn
 from bot.views.labeling import _slack_date
 from bot.views.text import Block, actions, button, context, message, section
+from engine.forecast import counted
 
 
 def batch_summary(*, project: str, done: int, compared: int, agreed: int, size: int) -> Block:
@@ -50,7 +51,8 @@ def snoozed_message(*, user: str, until: datetime) -> Block:
 
 def nudge_message(*, project: str, waiting: int) -> Block:
     """The opt-in daily nudge: sent only when there is work."""
-    text = f"{waiting} examples in *{escape_mrkdwn(project)}* are waiting for you."
+    are = "is" if waiting == 1 else "are"
+    text = f"{counted(waiting, 'example')} in *{escape_mrkdwn(project)}* {are} waiting for you."
     row = [button("Label 5 now", action_id=ids.HOME_START_BATCH, value=project, style="primary")]
     return message(
         text,

@@ -65,8 +65,10 @@ import numpy as np
 from scipy.stats import rankdata
 
 from engine.classifier import knn
+from engine.forecast import times
 from engine.proposals.base import LabeledData, Proposal, centroids
 from engine.proposals.splits import SplitViews, glued_z, split_views
+from engine.proposals.words import confidently_look
 
 MERGE_THRESHOLD = 0.5  # each label puts ~1/4 of its pair mass on the other: hard to tell apart
 CANDIDATES = 200  # pairs given the two-sample test; the rest cannot reach the threshold
@@ -373,8 +375,8 @@ def _proposal(
         f"apart (confusion {confusion:.2f}, mixing {mixing:.2f}; 1 = indistinguishable), "
         f"a probe trained on the two alone separates them {_probe_words(probe[1])} (held-out "
         f"AUC {probe[0]:.2f}, z = {probe[1]:.1f} against shuffled names), "
-        f"{int(cj[a, b] + cj[b, a])} examples confidently look like the other label"
-        + (f", and experts disagreed between them {disagreements} times" if disagreements else "")
+        f"{confidently_look(int(cj[a, b] + cj[b, a]))} like the other label"
+        + (f", and experts disagreed between them {times(disagreements)}" if disagreements else "")
         + "."
         + (f" {_one_label_words(one_label_z, dims)}" if one_label_z is not None else "")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.forecast import counted
 from engine.proposals.base import LabeledData, Proposal, centroids
 
 MIN_EXAMPLES = 5  # below this a 5-fold estimate has empty folds and the head sees ~4 examples
@@ -68,10 +69,13 @@ def _message(name: str, n: int, f1: float, advice: str, *, min_examples: int) ->
     if not n:
         return f"{name} has no examples yet: {advice}."
     if n < min_examples:
-        return f"{name} has {n} examples (out-of-fold F1 {f1:.2f}), too few to learn: {advice}."
+        return (
+            f"{name} has {counted(n, 'example')} (out-of-fold F1 {f1:.2f}), too few to learn: "
+            f"{advice}."
+        )
     # enough examples to count as learnable elsewhere (status' rare labels): the model is poor
     # at it with this few, which is a different complaint
-    return (f"{name} is hard to learn from {n} examples (out-of-fold F1 {f1:.2f}): "
+    return (f"{name} is hard to learn from {counted(n, 'example')} (out-of-fold F1 {f1:.2f}): "
             f"{advice}.")  # fmt: skip
 
 

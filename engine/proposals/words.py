@@ -48,3 +48,8 @@ def distinctive_words(
 def suggest_name(group: Sequence[str], rest: Sequence[str], *, words: int = 2) -> str:
     """A snake_case name from the group's most distinctive words ("" when nothing stands out)."""
     return "_".join(w for w, _, _ in distinctive_words(group, rest, top=words))
+
+
+def confidently_look(n: int) -> str:
+    """ "1 example confidently looks", "3 examples confidently look" (merge evidence)."""
+    return f"{n} example confidently looks" if n == 1 else f"{n} examples confidently look"

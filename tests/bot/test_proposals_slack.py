@@ -403,6 +403,10 @@ def test_an_admin_approves_a_split_under_names_of_their_own(bot: Bot, bank: dict
     before = sorted(_active(bot))
     assert "takes 2 or more new labels; got 1" in _errors(_edit_submit(bot, view, "only_one"))
     assert "already" in _errors(_edit_submit(bot, view, "age_limit, lost_card"))
+    assert _errors(_edit_submit(bot, view, "card_delayed,,card_tracking")) == (
+        "An empty label name in 'card_delayed,,card_tracking': write the names with one comma "
+        "between each, none at either end (A,B)"
+    )  # a name left out, not dropped (as in the CLI and the `/label taxonomy` form)
     forged = _edit_submit(bot, view, "a_part, b_part", user=EXPERT)  # not an admin
     assert "Only project admins can approve" in _errors(forged)
     assert sorted(_active(bot)) == before
@@ -563,6 +567,13 @@ def test_each_kind_says_why_in_plain_words() -> None:
         "*tiny* has only 3 examples, too few for the model to learn: merge it into *big*, or "
         "label more of it."
     )
+    # one example, one disagreement: said in the singular ("1 examples ... 1 times")
+    one = card("merge", ["a", "b"], confident_joint={"a->b": 1}, disagreements=1)
+    assert plain_reason(one).startswith(
+        "The model mixes up *a* and *b*: 1 example confidently looks like the other label, "
+        "and experts chose differently between them once."
+    )
+    assert "has only 1 example, too few" in plain_reason(card("rare", ["tiny"], count=1))
 
 
 def test_the_proposals_list_shows_twenty_without_cutting_a_line() -> None:
@@ -617,3 +628,15 @@ def test_posted_messages_follow_refreshes_and_supersession(bot: Bot, bank: dict[
     bot.slack.click("U0OWNER", refreshed, ids.PROPOSAL_APPROVE, channel=CHANNEL)  # a stale copy
     bot.settle()
     assert "already superseded" in bot.slack.ephemerals("U0OWNER")[-1]
+
+
+def test_counts_of_one_read_in_the_singular() -> None:
+    """The nudge, the digest's weakest classes, a rare label's and a merge's engine message:
+    "1 examples ... are waiting", "(1 labels)", "has 1 examples", "1 times" read wrong."""
+    from bot.views.rhythm import nudge_message
+    from engine.proposals.rare import _message
+
+    assert nudge_message(project="p", waiting=1)["text"] == "1 example in *p* is waiting for you."
+    assert nudge_message(project="p", waiting=3)["text"].startswith("3 examples in *p* are")
+    said = _message("tiny", 1, 0.0, "label more of it", min_examples=5)
+    assert said == "tiny has 1 example (out-of-fold F1 0.00), too few to learn: label more of it."
