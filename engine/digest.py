@@ -271,7 +271,18 @@ class Digest:
         )
         if self.open_proposals:
             lines.append(f"{counted(self.open_proposals, 'open taxonomy proposal')}:")
-            lines += [f"  - {m}" for m in self.top_proposals]
+            # with their ids, for `labelbot proposals approve|reject NAME ID` (the channel's
+            # digest has buttons instead)
+            ids = self.top_proposal_ids
+            named = len(ids) == len(self.top_proposals)
+            lines += [
+                f"  - #{ids[i]} {m}" if named else f"  - {m}"
+                for i, m in enumerate(self.top_proposals)
+            ]
+            lines.append(
+                f"  (`labelbot proposals {self.project}` lists them all; "
+                f"`labelbot proposals approve|reject {self.project} ID` decides one)"
+            )
         lines += [line for line in (self.agreement_line(), self.reviews_line()) if line]
         key = self.chart_key()
         if key:  # the chart's bars for names no font here draws are "#1", "#2"

@@ -408,6 +408,9 @@ def test_proposal_cycle_follows_the_active_model_and_digest_lists_them(
     assert d.open_proposals == posted[0][1] and len(d.top_proposals) == min(3, d.open_proposals)
     assert d.top_proposals[0] == first.message and d.top_proposal_ids[0] == first.id
     assert f"{counted(d.open_proposals, 'open taxonomy proposal')}:" in d.summary()
+    # the terminal's digest gives each its id, to approve or reject it from there
+    assert f"  - #{first.id} {first.message}" in d.summary()
+    assert "`labelbot proposals approve|reject bank ID` decides one" in " ".join(d.summary())
     assert timedelta(0) <= d.generated_at - proposing.last_refreshed(ws, "bank")  # type: ignore[operator]
 
 
