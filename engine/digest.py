@@ -274,9 +274,9 @@ class Digest:
             # with their ids, for `labelbot proposals approve|reject NAME ID` (the channel's
             # digest has buttons instead)
             ids = self.top_proposal_ids
-            named = len(ids) == len(self.top_proposals)
+            with_ids = len(ids) == len(self.top_proposals)
             lines += [
-                f"  - #{ids[i]} {m}" if named else f"  - {m}"
+                f"  - #{ids[i]} {m}" if with_ids else f"  - {m}"
                 for i, m in enumerate(self.top_proposals)
             ]
             lines.append(
