@@ -66,6 +66,8 @@ def proposals_cmd(
         raise InvalidInputError(
             f"unknown status {status!r}: use {', '.join(proposing.STATUSES)} or all"
         )
+    _options_fit(words[0], refresh=refresh, as_json=as_json, status=status, into=into,
+                 reason=reason, actor=actor)  # fmt: skip
     ws = workspace()
     if words[0] not in ACTIONS:
         if len(words) != 1:
@@ -124,6 +126,41 @@ def proposals_cmd(
         proposing.reject(ws, name, proposal_id, actor=who, actor_is_admin=True, reason=reason)
         out.print(f"{name}: proposal {proposal_id} rejected; it returns only if its evidence grows",
                   highlight=False)  # fmt: skip
+
+
+def _options_fit(
+    first: str,
+    *,
+    refresh: bool,
+    as_json: bool,
+    status: str,
+    into: str | None,
+    reason: str,
+    actor: str | None,
+) -> None:
+    """Refuse an option the command form does not read: it was ignored without a word, so
+    `proposals reject … --into a,b` or `proposals approve … --json` seemed to do what they
+    said. The list reads --refresh, --json and --status; approve and reject read --reason and
+    --actor, and approve --into."""
+    given = {
+        "--refresh": refresh,
+        "--json": as_json,
+        "--status": status != "open",
+        "--into": into is not None,
+        "--reason": bool(reason),
+        "--actor": actor is not None,
+    }
+    if first in ACTIONS:
+        reads = {"--reason", "--actor"} | ({"--into"} if first == "approve" else set())
+        form = f"labelbot proposals {first} NAME ID"
+    else:
+        reads, form = {"--refresh", "--json", "--status"}, "labelbot proposals NAME"
+    stray = [option for option, on in given.items() if on and option not in reads]
+    if stray:
+        raise InvalidInputError(
+            f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not go with `{form}` "
+            f"(it reads {', '.join(sorted(reads))}): see `labelbot proposals --help`"
+        )
 
 
 def _record(row: TaxonomyProposal, note: str) -> dict[str, Any]:

@@ -114,3 +114,25 @@ def test_a_refresh_with_too_few_labels_says_what_it_needs(
         "(there are 3, of 1 label)" in said
     )
     assert json.loads(_run("proposals", "bank", "--refresh", "--json")) == []  # JSON alone
+
+
+def test_options_the_form_does_not_read_are_refused(
+    cli_db: None,  # noqa: F811
+    banking_slice: list[tuple[str, str]],
+    tmp_path: Path,
+) -> None:
+    """`reject … --into a,b`, `approve … --json`, `--reason` on the list: each was ignored
+    without a word, so the command seemed to do what it said. Refused (exit 2), nothing
+    decided; the options each form reads still work."""
+    rare = _rare_project(tmp_path, banking_slice)
+    pid = str(rare["card_arrival"])
+    into = _run("proposals", "reject", "bank", pid, "--into", "a,b", code=2)
+    assert "--into does not go with `labelbot proposals reject NAME ID`" in into
+    assert "(it reads --actor, --reason)" in into
+    both = _run("proposals", "approve", "bank", pid, "--json", "--refresh", code=2)
+    assert "--refresh, --json do not go with `labelbot proposals approve NAME ID`" in both
+    listed = _run("proposals", "bank", "--reason", "why", code=2)
+    assert "--reason does not go with `labelbot proposals NAME`" in listed
+    assert _listed("open")[int(pid)]["status"] == "open"  # nothing was decided
+    _run("proposals", "reject", "bank", pid, "--reason", "we gather more", "--actor", "ana")
+    assert _listed()[int(pid)]["status"] == "rejected"
