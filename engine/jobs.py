@@ -499,6 +499,9 @@ class RetrainOutcome:
     # another process holds the training lease: nothing done here (logged at DEBUG, not at
     # every poll of every replica while a long training runs)
     busy: bool = False
+    # why the new model does not answer (a version pinned, worse on the audit set): None when
+    # it was made active
+    held_back: str | None = None
 
 
 def retrain_cycle(
@@ -578,7 +581,9 @@ def _retrain_one(
     _refresh_statistics(ws)
     if on_trained is not None:
         on_trained(name, run)
-    return RetrainOutcome(name, run.version, decision.reason)
+    promotion = run.metrics.get("promotion") or {}
+    held = None if run.is_active else str(promotion.get("reason") or "see `labelbot models`")
+    return RetrainOutcome(name, run.version, decision.reason, held_back=held)
 
 
 def _failed(ws: Workspace, name: str, exc: Exception) -> RetrainOutcome:

@@ -130,6 +130,11 @@ def build_scheduler(
                 log.debug("retrain %s: %s", outcome.project, outcome.message)
             elif outcome.version is None:
                 log.info("retrain %s: %s", outcome.project, outcome.message)
+            elif outcome.held_back is not None:  # trained, but the active model answers still
+                log.info(
+                    "retrain %s: v%s (%s), held back, not answering: %s",
+                    outcome.project, outcome.version, outcome.message, outcome.held_back,
+                )  # fmt: skip
             else:
                 log.info("retrain %s: v%s (%s)", outcome.project, outcome.version, outcome.message)
 

@@ -319,3 +319,26 @@ def test_a_replica_waiting_for_anothers_training_says_so_only_in_verbose_logs(  
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "engine.scheduler"]
     # nothing this process did: not a line per poll in the worker's log (--verbose shows it)
     assert said == [("DEBUG", "retrain bank: another process is training it")] * 3
+
+
+def test_the_scheduler_log_says_when_its_new_model_was_held_back(  # type: ignore[no-untyped-def]
+    loaded, caplog
+) -> None:
+    import logging
+
+    from engine.scheduler import build_scheduler
+
+    ws, truth = loaded
+    jobs.train_now(ws, "bank")
+    training.pin_version(ws, "bank", 1)
+    label_next(ws, truth, 6, annotators=("U2",))
+    retrain = {job.id: job.func for job in build_scheduler(ws, owner="w1").get_jobs()}["retrain"]
+    with caplog.at_level(logging.INFO, logger="engine.scheduler"):
+        retrain()
+    said = [r.getMessage() for r in caplog.records if r.name == "engine.scheduler"]
+    # a worker without Slack tells nobody else: "retrain bank: v2 (...)" read as v2 answering
+    assert said == [
+        "retrain bank: v2 (6 new labels (threshold 5)), held back, not answering: v1 is pinned; "
+        "promote this one with `labelbot models promote`"
+    ]
+    assert _runs(ws)[-1] == (2, "ready", False)
