@@ -313,7 +313,10 @@ def approve_edited(
     """Approve with the admin's names from the modal (without re-scoring), or the errors to
     show in the form: a wrong number of names, a name taken, a label renamed since the form
     opened, the proposal decided meanwhile."""
-    names = _names(_text(values, ids.PROPOSAL_NAMES_BLOCK))
+    try:
+        names = _names(values, ids.PROPOSAL_NAMES_BLOCK)
+    except InvalidInputError as exc:  # "a,,b": a name left out, not one to drop
+        return {ids.PROPOSAL_NAMES_BLOCK: _refused(exc)}
     reason = _text(values, ids.PROPOSAL_REASON_BLOCK)
     try:
         return proposing.approve(
@@ -384,8 +387,17 @@ def _text(values: Values, block: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
+def _names(values: Values, block: str) -> list[str]:
+    """The comma-separated names typed in ``block`` (none when it was left empty); an empty
+    name between commas is refused (InvalidInputError), as in the CLI."""
+    typed = _text(values, block)
+    return taxonomy.label_names(typed) if typed else []
+
+
+def _refused(exc: Exception) -> str:
+    """An engine refusal as a form's error: a sentence."""
+    text = str(exc)
+    return text[:1].upper() + text[1:]
 
 
 # A split's new names must be free: how the form moves examples into a label that exists
@@ -411,9 +423,15 @@ def apply_edit(
         return {labels_block: "A label you chose changed meanwhile: close and reopen the form."}
     labels = [by_id[key] for key in picked]
     typed = _text(values, names_block)
-    # Add and split take a comma-separated list; rename and merge one new name, passed as typed
-    # so that a comma in it meets the engine's rule (taxonomy.new_label_name) and its message.
-    names = ([typed] if typed else []) if op in ("rename", "merge") else _names(typed)
+    # Add, split and retire take a comma-separated list (an empty name in it refused, as in the
+    # CLI); rename and merge one new name, passed as typed so that a comma in it meets the
+    # engine's rule (taxonomy.new_label_name) and its message. Describe and undo name none.
+    names = [typed] if typed and op in ("rename", "merge") else []
+    if op in ("add", "split", "retire"):
+        try:
+            names = _names(values, names_block)
+        except InvalidInputError as exc:
+            return {names_block: _refused(exc)}
     description = _text(values, ids.TAXONOMY_DESCRIPTION_BLOCK)
     common: dict[str, Any] = {
         "project": project,

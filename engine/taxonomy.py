@@ -105,6 +105,23 @@ def is_admin(ws: Workspace, *, project: str, user_id: str) -> bool:
     return user_id in admins(ws, project=project)
 
 
+def label_names(*given: str) -> list[str]:
+    """The label names in ``given`` (arguments, each a name or a comma-separated list), split
+    on commas, the spaces around each name dropped. An empty one ("c,,d", "c,d,", "c, ,d") is
+    refused: it is most often a name left out, which was dropped without a word. The CLI's
+    lists (`--labels`, `labels add`, `split --into`) and the Slack forms' split here."""
+    names = []
+    for text in given:
+        parts = [part.strip() for part in text.split(",")]
+        if "" in parts:
+            raise InvalidInputError(
+                f"an empty label name in {text!r}: write the names with one comma between each, "
+                "none at either end (A,B)"
+            )
+        names.extend(parts)
+    return names
+
+
 def new_label_name(name: str) -> str:
     """A new label's name as it will be stored (NFC, single spaces: storage's ``label_key``);
     InvalidInputError when it holds a comma or an invisible character (:func:`_invisible`).

@@ -23,6 +23,7 @@ from bot.cli.common import (
     workspace,
 )
 from engine import taxonomy
+from engine.taxonomy import label_names as label_names  # moved there (the Slack form's too)
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError, LabelbotError
 
@@ -36,22 +37,6 @@ Reason = Annotated[str, typer.Option("--reason", help="Why: kept in `labels hist
 Actor = Annotated[
     str | None, typer.Option("--actor", help="Who makes the change (default: your login name)")
 ]
-
-
-def label_names(*given: str) -> list[str]:
-    """The label names in ``given`` (arguments, each a name or a comma-separated list), split
-    on commas, the spaces around each name dropped. An empty one ("c,,d", "c,d,", "c, ,d") is
-    refused: it is most often a name left out, which was dropped without a word."""
-    names = []
-    for text in given:
-        parts = [part.strip() for part in text.split(",")]
-        if "" in parts:
-            raise InvalidInputError(
-                f"an empty label name in {text!r}: write the names with one comma between each, "
-                "none at either end (A,B)"
-            )
-        names.extend(parts)
-    return names
 
 
 def refresh_queue(ws: Workspace, name: str) -> int:

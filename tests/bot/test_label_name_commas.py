@@ -59,3 +59,35 @@ def test_the_cli_and_the_slack_form_get_the_engines_message(
     # add and split take a list: the form splits it at its commas, as before
     assert _form(bot, "split", ["card_arrival"], "card_delivery, card_tracking") == {}
     assert {"card_delivery", "card_tracking"} <= set(_labels(bot))
+
+
+def test_an_empty_name_in_the_forms_list_is_refused_as_in_the_cli(
+    bot: Bot, bank: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`a,,b`, a comma at either end or a name of spaces in the form's list (add, split, the
+    label a retire maps to) was dropped without a word: it is refused on the names field with
+    the CLI's message (`labels add`), and nothing changes. The spaces around each name go."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    monkeypatch.setattr(cli_taxonomy, "workspace", lambda create=False: bot.ws)
+    before = _labels(bot)
+    cli = CliRunner().invoke(app, ["labels", "add", PROJECT, "new_a,,new_b"])
+    assert cli.exit_code == 2 and cli.stderr.startswith("error: an empty label name in ")
+    for op, labels, names in (
+        ("add", [], "new_a,,new_b"),
+        ("add", [], "new_a, new_b,"),
+        ("split", ["card_arrival"], ", new_a, new_b"),
+        ("split", ["card_arrival"], "new_a, ,new_b"),
+        ("retire", ["card_arrival"], "age_limit,"),
+    ):
+        said = CliRunner().invoke(app, ["labels", "add", PROJECT, names]).stderr
+        message = said.removeprefix("error: ").strip()
+        assert message.startswith("an empty label name in "), said
+        assert _form(bot, op, labels, names) == {
+            "response_action": "errors",
+            "errors": {ids.TAXONOMY_NAMES_BLOCK: message[:1].upper() + message[1:]},
+        }, (op, names)
+    assert _labels(bot) == before
+    assert taxonomy.label_history(bot.ws, project=PROJECT) == []
+
+    assert _form(bot, "add", [], "  new_a ,new_b  ") == {}
+    assert _labels(bot) == [*before, "new_a", "new_b"]

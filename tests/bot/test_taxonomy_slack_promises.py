@@ -98,7 +98,8 @@ def test_every_bad_change_is_shown_in_the_form(bot: Bot, bank: dict[str, str]) -
          "already called that"),
         ({"op": "rename", "label_ids": [by_name["change_pin"]], "names": "pin\u200bchange"},
          names, "invisible"),
-        ({"op": "add", "names": " , ,"}, names, "Name the label"),
+        ({"op": "add", "names": "   "}, names, "Name the label"),
+        ({"op": "add", "names": " , ,"}, names, "An empty label name in ', ,'"),  # as the CLI
         ({"op": "add", "names": "lost_card, Lost_Card"}, names, "Duplicate label names"),
         ({"op": "split", "label_ids": [by_name["card_arrival"]], "names": "late, Late"}, names,
          "Duplicate label names"),
