@@ -595,7 +595,10 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> Activatio
         mapping = class_map(ws, name, run, pool.classes, pool.label_ids)
         if mapping is None:
             raise InvalidInputError(
-                f"model v{version} was trained on a different set of labels; retrain instead"
+                f"model v{version} of {name!r} was trained before the taxonomy changed (a label "
+                "split, retired or added since): it cannot answer for today's labels; choose a "
+                f"version trained since (`labelbot models {name}` lists them), or retrain with "
+                f"`labelbot train {name}`"
             )
         model, mismatch = _load_run(ws, run)
         if mismatch is not None:

@@ -91,3 +91,18 @@ def test_models_help_says_unpin_lets_retrains_that_are_not_worse_replace_it() ->
     # as `models unpin` itself and README say: a retrain equal on the audit set is promoted too
     assert "let better retrains" not in said
     assert "unpin NAME stop keeping it: retrains that are not worse replace it again" in said
+
+
+def test_a_rollback_to_a_version_from_before_a_split_says_what_to_do(trained: CliRunner) -> None:
+    runner = trained
+    _ok(runner, "labels", "split", "bank", "exchange_rate", "--into", "rate_buy,rate_sell")
+    _ok(runner, "train", "bank", "--classifier", "linear")
+    result = runner.invoke(app, ["models", "rollback", "bank", "1"], terminal_width=300)
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert said == (
+        "error: model v1 of 'bank' was trained before the taxonomy changed (a label split, "
+        "retired or added since): it cannot answer for today's labels; choose a version "
+        "trained since (`labelbot models bank` lists them), or retrain with `labelbot train "
+        "bank`"
+    )
