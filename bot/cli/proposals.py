@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import app, handle_errors, out, workspace
-from bot.cli.taxonomy import back_in_queue, default_actor
+from bot.cli.taxonomy import back_in_queue, default_actor, label_names
 from storage.errors import InvalidInputError, NotFoundError
 from storage.models import TaxonomyProposal
 
@@ -106,7 +106,9 @@ def proposals_cmd(
             f"{exc}: `labelbot proposals {shlex.quote(name)} --status all` lists its proposals"
         ) from None
     if action == "approve":
-        names = [n for n in (into or "").split(",") if n.strip()] or None
+        # the names as `labels split --into` reads them: spaces around dropped, an empty one
+        # ("a,,b") refused; a blank --into is the unset shell variable's, said as such
+        names = label_names(into) if into is not None and into.strip(" ,") else None
         if into is not None and names is None:  # `--into "$NAMES"` with the variable unset
             raise InvalidInputError(
                 f"--into {into!r} names no label: give the names, comma-separated, or leave "

@@ -128,6 +128,10 @@ def test_approve_with_an_empty_into_is_refused(cli_env) -> None:  # type: ignore
             f"error: --into {into!r} names no label: give the names, comma-separated, or leave "
             "--into out to use the proposal's own"
         )
+    # an empty name between commas is refused as `labels split --into` refuses it (it was
+    # dropped: "late,,track" applied late and track without a word)
+    gap = _run(runner, "proposals", "approve", "bank", proposal_id, "--into", "late,,track", code=2)
+    assert "an empty label name in 'late,,track'" in " ".join(gap.split())
     [still] = json.loads(_run(runner, "proposals", "bank", "--json"))
     assert still["status"] == "open" and still["into"] == ["late", "track"]
     assert "no taxonomy changes yet" in _run(runner, "labels", "history", "bank")
