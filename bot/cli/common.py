@@ -299,6 +299,19 @@ def train_shown(ws: Workspace, name: str, *, kind: str | None = None) -> ModelRu
         return jobs.train_now(ws, name, kind=kind)
 
 
+def options_fit(form: str, given: dict[str, bool], reads: set[str], *, command: str) -> None:
+    """Refuse (exit 2) an option the command's ``form`` does not read: ``given`` says which
+    options were given, ``reads`` which this form reads. One command with a list form and
+    action forms (`proposals`, `flags`) ignored the others' options without a word, so
+    `proposals reject … --into a,b` seemed to do what it said."""
+    stray = [option for option, on in given.items() if on and option not in reads]
+    if stray:
+        raise InvalidInputError(
+            f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not go with `{form}` "
+            f"(it reads {', '.join(sorted(reads)) or 'no option'}): see `labelbot {command} --help`"
+        )
+
+
 def login_name() -> str:
     """Who runs the command, for annotations and the taxonomy history."""
     try:

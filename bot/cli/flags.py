@@ -13,7 +13,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bot.cli.common import app, example_ref, handle_errors, login_name, out, styled, workspace
+from bot.cli.common import (
+    app,
+    example_ref,
+    handle_errors,
+    login_name,
+    options_fit,
+    out,
+    styled,
+    workspace,
+)
 from engine.forecast import counted
 from storage.errors import InvalidInputError
 
@@ -55,6 +64,12 @@ def flags_cmd(
 ) -> None:
     from engine import flags
 
+    given = {"--all": include_resolved, "--json": as_json, "--actor": actor is not None}
+    if words[0] in ACTIONS:
+        form, reads = f"labelbot flags {words[0]} NAME EXAMPLE_ID", {"--actor"}
+    else:
+        form, reads = "labelbot flags NAME", {"--all", "--json"}
+    options_fit(form, given, reads, command="flags")
     ws = workspace()
     if words[0] not in ACTIONS:
         if len(words) != 1:

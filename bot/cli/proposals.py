@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.common import app, handle_errors, out, workspace
+from bot.cli.common import app, handle_errors, options_fit, out, workspace
 from bot.cli.taxonomy import back_in_queue, default_actor, label_names
 from storage.errors import InvalidInputError, NotFoundError
 from storage.models import TaxonomyProposal
@@ -140,10 +140,8 @@ def _options_fit(
     reason: str,
     actor: str | None,
 ) -> None:
-    """Refuse an option the command form does not read: it was ignored without a word, so
-    `proposals reject … --into a,b` or `proposals approve … --json` seemed to do what they
-    said. The list reads --refresh, --json and --status; approve and reject read --reason and
-    --actor, and approve --into."""
+    """The list reads --refresh, --json and --status; approve and reject read --reason and
+    --actor, and approve --into (:func:`options_fit`)."""
     given = {
         "--refresh": refresh,
         "--json": as_json,
@@ -157,12 +155,7 @@ def _options_fit(
         form = f"labelbot proposals {first} NAME ID"
     else:
         reads, form = {"--refresh", "--json", "--status"}, "labelbot proposals NAME"
-    stray = [option for option, on in given.items() if on and option not in reads]
-    if stray:
-        raise InvalidInputError(
-            f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not go with `{form}` "
-            f"(it reads {', '.join(sorted(reads))}): see `labelbot proposals --help`"
-        )
+    options_fit(form, given, reads, command="proposals")
 
 
 def _record(row: TaxonomyProposal, note: str) -> dict[str, Any]:

@@ -97,6 +97,16 @@ def test_flags_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     assert nowhere.exit_code == 3 and "no example '#999'" in nowhere.output
     nothing = runner.invoke(app, ["flags", "nope"])
     assert nothing.exit_code == 3 and "no project named 'nope'" in nothing.output
+    # an option the form does not read was ignored without a word: refused, nothing resolved
+    stray = runner.invoke(app, ["flags", "p", "--actor", "lead"])
+    assert stray.exit_code == 2, stray.output
+    said = " ".join(stray.output.split())
+    assert "--actor does not go with `labelbot flags NAME` (it reads --all, --json)" in said
+    json_on_resolve = runner.invoke(app, ["flags", "resolve", "p", "#1", "--json"])
+    assert json_on_resolve.exit_code == 2, json_on_resolve.output
+    assert "--json does not go with `labelbot flags resolve NAME EXAMPLE_ID`" in " ".join(
+        json_on_resolve.output.split()
+    )
 
 
 def test_flags_and_skips_are_counted_and_resolved_in_the_engine(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
