@@ -371,6 +371,13 @@ def train_now(
             f"training of {name!r} already running in another process ({lease.owner}); try "
             f"again when it finishes, or after {until:%H:%M:%S} UTC if that process has died"
         )
+    # as after a scheduled retrain: a team that labels in a terminal and trains by hand (no
+    # worker) has its clicks planned with real row counts too. The model is trained and
+    # active by now: a failure here is no failure of the training
+    try:
+        _refresh_statistics(ws)
+    except Exception as exc:
+        log.warning("refreshing the planner's statistics after training %s failed: %s", name, exc)
     return run
 
 

@@ -342,3 +342,23 @@ def test_the_scheduler_log_says_when_its_new_model_was_held_back(  # type: ignor
         "promote this one with `labelbot models promote`"
     ]
     assert _runs(ws)[-1] == (2, "ready", False)
+
+
+def test_training_by_hand_refreshes_the_planners_statistics_as_a_retrain_does(loaded) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    ws, _ = loaded
+    if ws.db.dialect.name == "sqlite":
+        pytest.skip("ANALYZE is for PostgreSQL's planner (SQLite's does not use row counts)")
+
+    def counted() -> float:  # the annotations as the planner counts them (-1: never analyzed)
+        with ws.db.connect() as conn:
+            return float(
+                conn.execute(
+                    sa.text("SELECT reltuples FROM pg_class WHERE oid = 'annotations'::regclass")
+                ).scalar_one()
+            )
+
+    assert counted() <= 0  # the 12 clicks came after the import's ANALYZE
+    jobs.train_now(ws, "bank")  # `labelbot train`, the retrain key of `labelbot label`
+    assert counted() == 12  # README: ANALYZE "after each import and retrain"
