@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from functools import wraps
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import click
@@ -370,6 +373,9 @@ def handle_errors(func: F) -> F:
         except LabelbotError as exc:
             _fail(exc, kwargs.get("name"))
         except OSError as exc:
+            in_the_way = _file_in_the_way(exc)
+            if in_the_way is not None:
+                _fail(in_the_way, kwargs.get("name"))
             if exc.errno not in DISK_ERRNOS:  # a file it could not write (full, read-only, ...)
                 raise
             _fail(_disk_error(exc), kwargs.get("name"))
@@ -380,6 +386,30 @@ def handle_errors(func: F) -> F:
             _fail(busy, kwargs.get("name"))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _file_in_the_way(exc: OSError) -> ConfigurationError | None:
+    """LABELBOT_DATA_DIR (or LABELBOT_MODELS_DIR) naming a file, or a folder in one: the folder
+    labelbot makes in it (`init`, the encoder's, the embedding cache's) fails with EEXIST or
+    ENOTDIR, which was a traceback. One line naming the variable; None for any other error."""
+    if exc.errno not in (errno.EEXIST, errno.ENOTDIR) or not exc.filename:
+        return None
+    path = Path(os.fsdecode(exc.filename))
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is None:
+        return None
+    settings = get_settings()
+    for variable, folder in (
+        ("LABELBOT_MODELS_DIR", settings.models_dir),
+        ("LABELBOT_DATA_DIR", settings.data_dir),
+    ):
+        if folder is not None and (path == folder or folder in path.parents):
+            said = f"{folder}: cannot make {path} in it" if path != folder else str(folder)
+            return ConfigurationError(
+                f"{variable} {said}: {blocker} is a file, not a folder; point {variable} at a "
+                "folder (it is made if missing)"
+            )
+    return None
 
 
 def _disk_error(exc: OSError) -> ConfigurationError:
