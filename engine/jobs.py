@@ -40,7 +40,7 @@ DEFAULT_DIGEST_CRON = "0 9 * * mon-fri"  # weekdays 09:00 in the project's timez
 DIGEST_OFF = ("", "off", "none")  # digest_cron values that mean "no digests"
 TRAIN_LEASE = timedelta(minutes=15)  # renewed while training runs; lapses if its owner dies
 STATISTICS_INTERVAL = timedelta(minutes=10)  # planner statistics refreshed after a retrain
-# ws.memo key (with the project's name) of when this process's last try to train it failed, and
+# ws.notes key (with the project's name) of when this process's last try to train it failed, and
 # why: a failure before any run is recorded (labels in one class only, an encoder that cannot
 # load) is waited out like a failed run, not retried at every poll reading the whole pool.
 TRAIN_FAILED = "train_failed"
@@ -466,7 +466,7 @@ def retrain_decision(
     reference = since or found.created_at
     every = retrain_every(found.settings)
     minutes = float(found.settings.get("retrain_minutes", DEFAULT_RETRAIN_MINUTES))
-    failed = ws.memo.get((TRAIN_FAILED, project))
+    failed = ws.notes.get((TRAIN_FAILED, project))
     if failed is not None and now - failed[0] < timedelta(minutes=minutes):
         return RetrainDecision(
             project, False, new, f"the last try failed ({failed[1]}): trying again "
@@ -578,13 +578,13 @@ def _retrain_one(
         # embed the whole pool again (a failure after the run was recorded is waited out the
         # same way)
         said = str(exc) if isinstance(exc, LabelbotError) else training.failure_text(exc)
-        ws.memo[(TRAIN_FAILED, name)] = (now or utcnow(), said)
+        ws.notes[(TRAIN_FAILED, name)] = (now or utcnow(), said)
         if isinstance(exc, InvalidInputError):  # not ready to train yet: no failure
             return RetrainOutcome(name, None, str(exc))
         if isinstance(exc, LabelbotError):
             return _failed(ws, name, exc)
         raise  # retrain_cycle logs it (a bug's traceback) and goes on with the others
-    ws.memo.pop((TRAIN_FAILED, name), None)
+    ws.notes.pop((TRAIN_FAILED, name), None)
     _refresh_statistics(ws)
     if on_trained is not None:
         on_trained(name, run)
@@ -610,10 +610,10 @@ def _refresh_statistics(ws: Workspace) -> None:
     """Fresh planner statistics after a retrain rewrote the predictions and labels piled up, at
     most every ``STATISTICS_INTERVAL`` per process (see :func:`storage.db.refresh_statistics`)."""
     now = time.monotonic()
-    last = ws.memo.get("statistics_refreshed_at")
+    last = ws.notes.get("statistics_refreshed_at")
     if isinstance(last, float) and now - last < STATISTICS_INTERVAL.total_seconds():
         return
-    ws.memo["statistics_refreshed_at"] = now
+    ws.notes["statistics_refreshed_at"] = now
     refresh_statistics(ws.db)
 
 

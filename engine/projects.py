@@ -155,17 +155,16 @@ def delete_project(ws: Workspace, name: str) -> DeletedProject:
             )
         deleted = project_deletion.delete_project(session=session, project_id=project_id)
 
-    def gone(key: Any) -> bool:  # this process's memo of it: pool graphs, models, a failure
+    def gone(key: Any) -> bool:  # this process's memo of it: pool graphs, models
         if not isinstance(key, tuple) or len(key) < 2:
             return False
         kind, of = key[:2]
-        return (
-            (kind == "graph" and of == project_id)
-            or (kind == "model" and of in deleted.model_runs)
-            or key == (TRAIN_FAILED, name)
+        return (kind == "graph" and of == project_id) or (
+            kind == "model" and of in deleted.model_runs
         )
 
     ws.memo = {k: v for k, v in ws.memo.items() if not gone(k)}
+    ws.notes.pop((TRAIN_FAILED, name), None)
     files, kept = _remove_files(ws, name, project_id, deleted.artifacts)
     return DeletedProject(
         name=name,

@@ -142,6 +142,11 @@ class Workspace:
     # In-process memo (pool graphs, loaded models) keyed by what makes them valid; bounded
     # (MEMO_LIMIT), also when code assigns it a new dict (``ws.memo = {...}``).
     _memo: Memo = field(default_factory=Memo, repr=False)
+    # This process's small bookkeeping that must outlive the memo's evictions: when a training
+    # last failed (the scheduler waits it out) and when planner statistics were refreshed. In
+    # the memo, one large model or pool graph evicted them, and a failing training was tried
+    # again at every poll, reading and embedding the whole pool each time. Small values only.
+    notes: dict[Any, Any] = field(default_factory=dict, repr=False)
     # What :meth:`open` did to the schema (None: nothing), for the edges to say it: after an
     # upgrade, older labelbot releases can no longer open the database; a NewerSchema is one a
     # newer labelbot only added to, which this one runs on as it is.

@@ -103,7 +103,7 @@ def test_a_retrain_refreshes_postgres_statistics_at_most_every_ten_minutes(loade
     _label(ws, truth, 10)
     assert [o.version for o in jobs.retrain_cycle(ws, owner="w1")] == [2]
     assert planned_rows()["annotations"] == 10  # within the interval: not analyzed again
-    ws.memo["statistics_refreshed_at"] -= jobs.STATISTICS_INTERVAL.total_seconds()
+    ws.notes["statistics_refreshed_at"] -= jobs.STATISTICS_INTERVAL.total_seconds()
     _label(ws, truth, 10)
     assert [o.version for o in jobs.retrain_cycle(ws, owner="w1")] == [3]
     assert planned_rows()["annotations"] == 30  # the interval passed: fresh again

@@ -37,7 +37,7 @@ def test_an_outage_during_a_retrain_stops_the_round_and_is_no_failed_training(
         with pytest.raises(DatabaseUnavailable):
             jobs.retrain_cycle(ws, owner="w1")
     assert not [r for r in caplog.records if r.exc_info]  # no traceback from the round
-    assert (jobs.TRAIN_FAILED, "bank") not in ws.memo  # no wait before the next try
+    assert (jobs.TRAIN_FAILED, "bank") not in ws.notes  # no wait before the next try
     # back: the next poll trains at once
     assert [o.version for o in jobs.retrain_cycle(ws, owner="w1")] == [1]
 

@@ -295,6 +295,13 @@ def test_a_data_dir_that_cannot_be_written_is_not_retried_at_every_poll(  # type
     assert jobs.retrain_cycle(broken, owner="w1") == []
     waiting = jobs.retrain_decision(broken, "bank")
     assert not waiting.due and "the last try failed (NotADirectoryError" in waiting.reason
+    # the memo's entries come and go (a large model or pool graph evicts the older ones): the
+    # failure is kept apart from them, or the next poll read and embedded the pool again
+    broken.memo.limit = 1
+    broken.memo["a pool graph"] = "graph"
+    broken.memo["a large model"] = "model"
+    assert broken.memo.keys() == ["a large model"]
+    assert not jobs.retrain_decision(broken, "bank").due
     later = utcnow() + timedelta(minutes=11)
     [again] = jobs.retrain_cycle(broken, owner="w1", now=later)  # then it tries again
     assert again.failed and "NotADirectoryError" in again.message
