@@ -13,6 +13,7 @@ still the active one (a re-score), that the file it activates was not pruned (a 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -230,6 +231,7 @@ def train_project(
             label_ids=pool.label_ids,
         )
     assert run.id is not None
+    saved: Path | None = None  # the model file, once written: a failure after it deletes it
     try:
         with session_scope(ws.db, read_only=True) as session:
             project = projects.get_project(session=session, name=name)
@@ -284,6 +286,7 @@ def train_project(
         # both have a v3, and one's training replaced the other's active model file
         path = ws.model_dir(name) / f"v{run.version}-{secrets.token_hex(4)}.npz"
         model.save(path)
+        saved = path
         promote, reason = promotion_decision(
             project.settings,
             active,
@@ -295,6 +298,11 @@ def train_project(
         metrics["promotion"] = {"promoted": promote, "reason": reason}
         rows = _prediction_rows(ws, pool, model, project.settings) if promote else []
     except BaseException as exc:
+        # a file no run names is never pruned (a Ctrl-C or a database error while the pool's
+        # predictions were written left one per failed training): it goes with the failure
+        if saved is not None:
+            with contextlib.suppress(OSError):  # never instead of the failure itself
+                saved.unlink(missing_ok=True)
         # why, kept on the run: `labelbot status` and `labelbot models` say it afterwards
         said = {"error": failure_text(exc), "failed_at": utcnow().isoformat(timespec="seconds")}
         with session_scope(ws.db) as session:

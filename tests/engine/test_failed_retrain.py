@@ -67,3 +67,29 @@ def test_failure_text_is_one_short_line() -> None:
     assert training.failure_text(SystemExit(143)) == (
         "stopped while training: the process was asked to exit"
     )
+
+
+def test_a_training_that_fails_after_saving_its_model_leaves_no_file(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path, monkeypatch
+) -> None:
+    """Ctrl-C (or a database error) while the pool's predictions were worked out, after the
+    model file was written: the failed run names no file, so pruning never deleted it, and
+    each such failure left one behind."""
+    truth = load_slice(ws, banking_slice, tmp_path)
+    label_next(ws, truth, 20, annotators=("U1",))
+    monkeypatch.setattr(ws, "settings", ws.settings.model_copy(update={"models_dir": tmp_path}))
+
+    def interrupted(*_args: object, **_kwargs: object) -> object:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_prediction_rows", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            training.train_project(ws, "bank")
+    [run] = training.list_versions(ws, "bank")
+    assert run.status == "failed" and not run.artifact_path
+    assert list((tmp_path / "bank").glob("*.npz")) == []
+    ready = training.train_project(ws, "bank")  # the next one keeps its file
+    assert ready.status == "ready" and [p.name for p in (tmp_path / "bank").glob("*.npz")] == [
+        Path(str(ready.artifact_path)).name
+    ]
