@@ -287,3 +287,8 @@ def demo(
         f"explore it: DATABASE_URL={result.database_url} labelbot status banking77-demo",
         highlight=False,
     )
+    # the session's model files (megabytes a run) and pool graphs are beside its database
+    err.print(
+        f"when done exploring: rm -r {scratch} (its database, model files and pool graphs)",
+        highlight=False,
+    )

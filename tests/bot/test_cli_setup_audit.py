@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from engine.config import get_settings
+from tests.bot.test_cli_audit_fixes import temp_dir  # noqa: F401  (the fixture)
+from tests.bot.test_cli_ux2 import tiny_demo_data
+from tests.bot.test_demo_simulate_audit import TEST, TRAIN
 from tests.helpers import labeled_csv
 
 
@@ -43,3 +46,24 @@ def test_a_data_dir_that_is_a_file_is_one_line_naming_the_variable(
         assert line.startswith(f"error: LABELBOT_DATA_DIR {data_dir}"), line
         assert f"{in_the_way} is a file, not a folder" in line, line
     assert in_the_way.read_text(encoding="utf-8") == "keep\n"
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_the_demo_names_the_folder_to_remove(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    temp_dir: Path,  # noqa: F811
+) -> None:
+    """The README: each run's database, model files and pool graphs "stay together in one
+    temporary folder it names at the end (`rm -r` it when done exploring)"; the demo named only
+    the database's URL, so the model files beside it (megabytes a run) went unseen."""
+    tiny_demo_data(monkeypatch, TRAIN, TEST)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["demo", "--budget", "4", "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    (folder,) = temp_dir.glob("labelbot-demo-*")
+    assert sorted(p.name for p in folder.iterdir()) == ["demo.db", "graphs", "models"]
+    assert (
+        f"when done exploring: rm -r {folder} (its database, model files and pool graphs)"
+        in result.stderr.splitlines()
+    ), result.stderr
