@@ -599,8 +599,18 @@ def migration_titles(
     titles = []
     for name in undone:
         doc = " ".join((script.get_revision(name).doc or "").split("\n\n")[0].split())
-        titles.append((name, doc if len(doc) <= TITLE_CHARS else doc[: TITLE_CHARS - 1] + "…"))
+        titles.append((name, _shortened(doc)))
     return titles
+
+
+def _shortened(text: str) -> str:
+    """``text`` in :data:`TITLE_CHARS` at most: cut after its last whole word that fits, then
+    "…" (a cut at the width ended mid-word: "so it is no l…")."""
+    if len(text) <= TITLE_CHARS:
+        return text
+    head = text[:TITLE_CHARS]  # one more than is kept: a space there ends a whole word
+    kept = head[: head.rfind(" ")] if " " in head else head[: TITLE_CHARS - 1]
+    return kept.rstrip(" ,;:") + "…"
 
 
 TITLE_CHARS = 100  # a migration's title: its docstring's first paragraph, cut to one line

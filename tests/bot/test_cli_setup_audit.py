@@ -67,3 +67,29 @@ def test_the_demo_names_the_folder_to_remove(
         f"when done exploring: rm -r {folder} (its database, model files and pool graphs)"
         in result.stderr.splitlines()
     ), result.stderr
+
+
+def test_db_downgrade_cuts_a_long_migration_title_between_words(
+    tmp_path: Path, migrated_sqlite_template: Path
+) -> None:
+    """`db downgrade`'s list cut a migration's title at 100 characters, mid-word ("… so it is
+    no l…"): each long title now ends at a word, within the same width."""
+    import shutil
+
+    from alembic.script import ScriptDirectory
+
+    from storage.db import TITLE_CHARS, alembic_config, make_engine, migration_titles
+
+    path = tmp_path / "labelbot.db"
+    shutil.copyfile(migrated_sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    titles = dict(migration_titles(engine, since="0001"))
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    engine.dispose()
+    assert titles["0019"].startswith("Indexes for the queue left"), titles
+    cut = {name: title[:-1] for name, title in titles.items() if title.endswith("…")}
+    assert cut, titles  # some are long
+    for name, start in cut.items():
+        whole = " ".join((script.get_revision(name).doc or "").split("\n\n")[0].split())
+        assert len(start) < TITLE_CHARS and whole.startswith(start), (start, whole)
+        assert whole[len(start)] in " ,;:" and not start.endswith(" "), (start, whole)
