@@ -154,7 +154,11 @@ app = Typer(
         "labelbot: train a text classifier by labeling, from Slack or the terminal.\n\n"
         "Configuration comes from the environment: DATABASE_URL (default sqlite:///labelbot.db, "
         "in the current directory), LABELBOT_ENCODER, LABELBOT_DATA_DIR (embeddings and models, "
-        "default .labelbot/ in the current directory)."
+        "default .labelbot/ in the current directory), LABELBOT_MODELS_DIR (model files, if "
+        "not in the data directory).\n\n"
+        "Errors are one line on stderr; exit codes: 2 bad input, 3 not found, 4 conflict (the "
+        "database busy too), 5 stale action, 6 configuration, 7 database unavailable, 1 "
+        "stopped short (it says what is left), 130 Ctrl-C, 143 SIGTERM."
     ),
     no_args_is_help=True,
     rich_markup_mode=None,

@@ -232,8 +232,12 @@ def project_set(
         ),
     ] = None,
 ) -> None:
-    """Change a project's settings; prints the channel and every setting in effect, defaults
-    marked "(default)"."""
+    """Change a project's settings, then print the channel and every setting in effect.
+
+    With no option it changes nothing: `labelbot project set NAME` shows the channel and every
+    setting, defaults marked "(default)". Slack's `/label settings` changes the same settings
+    (not the channel).
+    """
     from engine.project_settings import check_settings, shown_settings
 
     ws = workspace()

@@ -93,3 +93,27 @@ def test_db_downgrade_cuts_a_long_migration_title_between_words(
         whole = " ".join((script.get_revision(name).doc or "").split("\n\n")[0].split())
         assert len(start) < TITLE_CHARS and whole.startswith(start), (start, whole)
         assert whole[len(start)] in " ,;:" and not start.endswith(" "), (start, whole)
+
+
+def test_project_set_help_says_that_alone_it_shows_the_settings() -> None:
+    """The README's way to see a project's settings and their defaults is `labelbot project set
+    NAME` with no option; its --help said only that it changes them."""
+    result = CliRunner().invoke(app, ["project", "set", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "With no option it changes nothing: `labelbot project set NAME`" in said, said
+    assert 'defaults marked "(default)"' in said, said
+
+
+def test_the_top_level_help_lists_the_exit_codes() -> None:
+    """A script calling labelbot learns what each exit code means from `labelbot --help`, as
+    the README's list has it; it said nothing of them."""
+    result = CliRunner().invoke(app, ["--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "Errors are one line on stderr; exit codes: 2 bad input, 3 not found, 4 conflict (the "
+        "database busy too), 5 stale action, 6 configuration, 7 database unavailable, 1 stopped "
+        "short (it says what is left), 130 Ctrl-C, 143 SIGTERM."
+    ) in said, said
+    assert "LABELBOT_MODELS_DIR" in said, said
