@@ -122,7 +122,8 @@ def project_contents(ws: Workspace, name: str) -> Contents:
 @dataclass(frozen=True)
 class DeletedProject:
     """What :func:`delete_project` removed: the project's contents, the rows deleted per table,
-    the files removed, and those that could not be ("PATH (why)")."""
+    the files removed, those that could not be ("PATH (why)"), and its model runs' files left
+    because they lie outside the data and models directories (``elsewhere``)."""
 
     name: str
     project_id: int
@@ -130,13 +131,17 @@ class DeletedProject:
     tables: tuple[tuple[str, int], ...]
     files: tuple[Path, ...]
     kept: tuple[str, ...] = ()
+    elsewhere: tuple[Path, ...] = ()
 
 
 def delete_project(ws: Workspace, name: str) -> DeletedProject:
     """Delete project ``name`` and every row that belongs to it, in one transaction
     (storage.repositories.project_deletion); once that is committed, its files: its model
-    files (``models/NAME/`` in the data dir, and any run's file stored elsewhere) and its pool
-    graphs (``graphs/<encoder>/project-<id>.npz``, every encoder's). The embedding cache is
+    files (``models/NAME/`` in the models root, and its runs' files anywhere in the data or
+    models directory) and its pool graphs (``graphs/<encoder>/project-<id>.npz``, every
+    encoder's). A run's file outside both is left and reported (``elsewhere``): a database
+    made with `db copy` names the first one's files by their absolute path, and a backup given
+    a data directory of its own removed the live database's models. The embedding cache is
     shared by text, not kept per project: it stays. A file already gone is no error.
 
     ConflictError, nothing deleted, while another process trains the project: its model file
@@ -165,7 +170,10 @@ def delete_project(ws: Workspace, name: str) -> DeletedProject:
 
     ws.memo = {k: v for k, v in ws.memo.items() if not gone(k)}
     ws.notes.pop((TRAIN_FAILED, name), None)
-    files, kept = _remove_files(ws, name, project_id, deleted.artifacts)
+    stored = [ws.settings.artifact_file(path) for path in deleted.artifacts]
+    roots = (ws.settings.data_dir, ws.settings.models_root)
+    elsewhere = [p for p in stored if not _inside(p, roots)]
+    files, kept = _remove_files(ws, name, project_id, [p for p in stored if p not in elsewhere])
     return DeletedProject(
         name=name,
         project_id=project_id,
@@ -173,14 +181,22 @@ def delete_project(ws: Workspace, name: str) -> DeletedProject:
         tables=deleted.tables,
         files=tuple(files),
         kept=tuple(kept),
+        elsewhere=tuple(p for p in dict.fromkeys(elsewhere) if p.is_file()),
     )
 
 
+def _inside(path: Path, roots: Iterable[Path]) -> bool:
+    """Whether ``path`` is in one of ``roots``, as written or with links resolved."""
+    shown = (path, path.resolve())
+    return any(p.is_relative_to(root) or p.is_relative_to(root.resolve())
+               for root in roots for p in shown)  # fmt: skip
+
+
 def _remove_files(
-    ws: Workspace, name: str, project_id: int, artifacts: tuple[str, ...]
+    ws: Workspace, name: str, project_id: int, doomed: list[Path]
 ) -> tuple[list[Path], list[str]]:
-    """Remove a deleted project's files: (those removed, those that could not be, with why)."""
-    doomed = [ws.settings.artifact_file(stored) for stored in artifacts]
+    """Remove a deleted project's files, its runs' ``doomed`` and what its folders hold:
+    (those removed, those that could not be, with why)."""
     model_dir = ws.settings.models_root / name
     own_dir = name not in ("", ".", "..") and "/" not in name and "\\" not in name
     if own_dir and model_dir.is_dir():  # the runs' files, pruned ones' leftovers, temporary files

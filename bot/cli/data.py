@@ -377,6 +377,14 @@ def project_delete(
     )
     for path in deleted.files:
         out.print(f"removed {path}", highlight=False)
+    if deleted.elsewhere:  # a `db copy`'s runs name the first database's files: theirs
+        err.print(
+            f"note: left {counted(len(deleted.elsewhere), 'model file')} outside "
+            "LABELBOT_DATA_DIR and LABELBOT_MODELS_DIR, which another database (a `labelbot db "
+            f"copy`) may still name: {'; '.join(map(str, deleted.elsewhere))}; remove "
+            f"{'it' if len(deleted.elsewhere) == 1 else 'them'} by hand if none does",
+            highlight=False,
+        )
     if deleted.kept:  # the rows are gone: what is left on disk is said, and is an error
         err.print(
             f"error: could not remove {counted(len(deleted.kept), 'file')}: "

@@ -4,6 +4,7 @@ read at the terminal."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,12 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from engine.config import get_settings
-from tests.bot.test_cli_audit_fixes import temp_dir  # noqa: F401  (the fixture)
+from tests.bot.test_cli_audit_fixes import (
+    _invoke,
+    _ok,
+    temp_dir,  # noqa: F401  (the fixture)
+)
+from tests.bot.test_cli_project_delete import _project, env  # noqa: F401  (a fixture)
 from tests.bot.test_cli_ux2 import tiny_demo_data
 from tests.bot.test_demo_simulate_audit import TEST, TRAIN
 from tests.helpers import labeled_csv
@@ -74,8 +80,6 @@ def test_db_downgrade_cuts_a_long_migration_title_between_words(
 ) -> None:
     """`db downgrade`'s list cut a migration's title at 100 characters, mid-word ("… so it is
     no l…"): each long title now ends at a word, within the same width."""
-    import shutil
-
     from alembic.script import ScriptDirectory
 
     from storage.db import TITLE_CHARS, alembic_config, make_engine, migration_titles
@@ -117,3 +121,38 @@ def test_the_top_level_help_lists_the_exit_codes() -> None:
         "short (it says what is left), 130 Ctrl-C, 143 SIGTERM."
     ) in said, said
     assert "LABELBOT_MODELS_DIR" in said, said
+
+
+def test_project_delete_leaves_model_files_outside_its_data_dir(
+    env: dict[str, str],  # noqa: F811 (the imported fixture)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README's way to keep a `db copy` as a backup: give it its own data directory, a
+    copy of the first. Its model runs still name the first one's files by their absolute path,
+    and `project delete` in the backup removed them there too (while saying "its files in" its
+    own folder): the live database lost its model. Files outside LABELBOT_DATA_DIR and
+    LABELBOT_MODELS_DIR are left, and named."""
+    _project("trial", tmp_path)
+    live = Path(env["LABELBOT_DATA_DIR"])
+    (live_model,) = (live / "models" / "trial").glob("v*.npz")
+    backup_db = tmp_path / "backup.db"
+    _ok("db", "copy", "--to", f"sqlite:///{backup_db}")
+    own = tmp_path / "backup-data"
+    shutil.copytree(live, own, symlinks=True)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{backup_db}")
+    _data_dir(monkeypatch, own)
+
+    result = _invoke("project", "delete", "trial", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert live_model.is_file()  # the live database's model is where it was
+    assert not (own / "models" / "trial").exists()  # the backup's own copy went
+    removed = [line for line in result.stdout.splitlines() if line.startswith("removed ")]
+    assert removed and all(line.startswith(f"removed {own}/") for line in removed), removed
+    said = " ".join(result.stderr.split())
+    assert (
+        f"note: left 1 model file outside LABELBOT_DATA_DIR and LABELBOT_MODELS_DIR, which "
+        f"another database (a `labelbot db copy`) may still name: {live_model}; remove it by "
+        "hand if none does"
+    ) in said, said
