@@ -191,19 +191,30 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # a child's data folder
     parser.add_argument("--code-root", type=Path, help=argparse.SUPPRESS)  # read above
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # a builder's data folder
     args = parser.parse_args()
     if args.child is not None:
         child(args.child, args.format)
         return
+    if args.build is not None:
+        build(args.build, args.pool, args.rows)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        big = build(data, args.pool, args.rows)
-        size = big.stat().st_size / 2**20
         codes = {"this tree": ROOT}
         old = extract(ROOT, args.baseline, Path(tmp) / "baseline", ("bot", "engine", "storage"))
         if old is not None:
             codes = {f"{args.baseline} (before)": old, **codes}
+        # built by the oldest code measured (its own process): its schema is the older one,
+        # which the newer code upgrades; the other way round the older code refuses it
+        subprocess.run(
+            [sys.executable, __file__, "--build", str(data), "--code-root",
+             str(next(iter(codes.values()))), "--pool", str(args.pool), "--rows", str(args.rows)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        big = data / "predict.csv"
+        size = big.stat().st_size / 2**20
         print(
             f"\n## Memory: `labelbot predict` of {args.rows:,} CSV rows ({size:.0f} MiB) to "
             f"{args.format}, project of {args.pool:,} examples, fake encoder\n"

@@ -39,8 +39,9 @@ LABELED = 1000
 
 
 def former_next_free_example(session: Any, project_id: int, annotator: str, *,
-                             uniform: bool = False) -> Any:  # fmt: skip
-    """The single query the queue ran before (ranked picks; audit picks are unchanged)."""
+                             uniform: bool = False, rng: Any = None) -> Any:  # fmt: skip
+    """The single query the queue ran before (ranked picks; audit picks are unchanged). ``rng``:
+    today's signature (the audit draw's generator); the former query drew in SQL."""
     from sqlalchemy import case, exists, func
     from sqlmodel import col, select
 
@@ -210,13 +211,19 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=40, help="clicks per size (half each query)")
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.clicks < 2:
+        parser.error("--clicks must be at least 2: they alternate the former query and today's")
+    if min(sizes) <= LABELED + 2 * args.clicks:
+        parser.error(f"--sizes: each must be over {LABELED + 2 * args.clicks:,} ({LABELED:,} "
+                     "labeled at the start, and two labels per click)")  # fmt: skip
     print(f"\n## A click's database work (store a label, claim the next), {LABELED:,} labeled\n")
     print("| database | examples | what | former p50 / p95 (ms) | today p50 / p95 (ms) "
           "| speed-up (p50) |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     p95 = lambda v: sorted(v)[int(0.95 * (len(v) - 1))]  # noqa: E731
     for db in args.db.split(","):
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in sizes:
             t = run(db.strip(), size, args.clicks)
             rows = [("click", t["former"], t["today"]),
                     ("audit pick", t["audit former"], t["audit today"]),
