@@ -31,6 +31,7 @@ from engine.encoders import Encoder, OnnxEncoder, _resolve, get_encoder  # noqa:
 
 DATA_DIRS = [ROOT / "engine" / "datasets" / "banking77", ROOT.parent / "shared/data/banking77"]
 SEEDS = (0, 1, 2)
+SMALL = 1000  # train texts of the "acc 1k" column
 
 
 def read_split(data: Path, split: str) -> tuple[list[str], list[str]]:
@@ -61,6 +62,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="use only the first N train/test texts")
     parser.add_argument("--precisions", default="fp32,int8-batched,int8")
     args = parser.parse_args()
+    if args.limit is not None and args.limit < SMALL:
+        parser.error(f"--limit must be at least {SMALL:,}: the 1k column trains on {SMALL:,} "
+                     "random train texts")  # fmt: skip
     data = args.data or next((d for d in DATA_DIRS if (d / "train.csv").exists()), None)
     if data is None:
         sys.exit(f"no Banking77 data in {', '.join(map(str, DATA_DIRS))}; pass --data")
@@ -88,7 +92,7 @@ def main() -> None:
         full = accuracy(train, y_tr, test, y_te)
         small = []
         for seed in SEEDS:
-            pick = np.random.default_rng(seed).choice(len(x_train), 1000, replace=False)
+            pick = np.random.default_rng(seed).choice(len(x_train), SMALL, replace=False)
             small.append(accuracy(train[pick], y_tr[pick], test, y_te))
         alone = np.vstack([encoder.encode([t]) for t in x_test[:DRIFT_TEXTS]])
         drift = float((test[:DRIFT_TEXTS] * alone).sum(axis=1).min())
