@@ -127,17 +127,31 @@ class Settings(BaseSettings):
     def artifact_file(self, stored: str) -> Path:
         """Where the model file stored as ``stored`` (a model run's ``artifact_path``) is.
 
-        An absolute path is used as it is. A relative one was written by a labelbot that kept
-        ``data_dir`` relative (".labelbot/models/NAME/vN.npz", relative to the directory that
-        command ran in): it is looked for under :attr:`models_root` (``NAME/vN.npz``), else,
-        failing that, in the current directory as before."""
+        An absolute path is used as it is, unless it lies outside :attr:`models_root` and
+        the same file is there (``NAME/vN-….npz``): a `labelbot db copy` names the first
+        database's files, and a copy given its own data directory (a copy of the first one's)
+        reads, prunes and deletes its own files, not the first one's. A relative one was
+        written by a labelbot that kept ``data_dir`` relative (".labelbot/models/NAME/vN.npz",
+        relative to the directory that command ran in): it is looked for under
+        :attr:`models_root` (``NAME/vN.npz``), else, failing that, in the current directory as
+        before."""
         path = Path(stored)
         if path.is_absolute():
-            return path
+            own = self.models_root.absolute() / Path(*path.parts[-2:])
+            return own if own != path and own.is_file() else path
         under_data_dir = self.models_root / Path(*path.parts[-2:])
         if under_data_dir.exists() or not path.exists():
             return under_data_dir
         return path.absolute()
+
+    def owns_file(self, path: Path) -> bool:
+        """Whether ``path`` lies in this installation's data directory or models directory (as
+        written or with links resolved). A model file outside both is another database's (a
+        `labelbot db copy` names the first one's files): pruning and `project delete` leave it."""
+        shown = (path, path.resolve())
+        roots = (self.data_dir, self.models_root)
+        return any(p.is_relative_to(root) or p.is_relative_to(root.resolve())
+                   for root in roots for p in shown)  # fmt: skip
 
     def sqlite_file(self) -> Path | None:
         """The absolute path of the SQLite file DATABASE_URL names (:func:`sqlite_file`)."""

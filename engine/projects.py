@@ -171,8 +171,7 @@ def delete_project(ws: Workspace, name: str) -> DeletedProject:
     ws.memo = {k: v for k, v in ws.memo.items() if not gone(k)}
     ws.notes.pop((TRAIN_FAILED, name), None)
     stored = [ws.settings.artifact_file(path) for path in deleted.artifacts]
-    roots = (ws.settings.data_dir, ws.settings.models_root)
-    elsewhere = [p for p in stored if not _inside(p, roots)]
+    elsewhere = [p for p in stored if not ws.settings.owns_file(p)]
     files, kept = _remove_files(ws, name, project_id, [p for p in stored if p not in elsewhere])
     return DeletedProject(
         name=name,
@@ -183,13 +182,6 @@ def delete_project(ws: Workspace, name: str) -> DeletedProject:
         kept=tuple(kept),
         elsewhere=tuple(p for p in dict.fromkeys(elsewhere) if p.is_file()),
     )
-
-
-def _inside(path: Path, roots: Iterable[Path]) -> bool:
-    """Whether ``path`` is in one of ``roots``, as written or with links resolved."""
-    shown = (path, path.resolve())
-    return any(p.is_relative_to(root) or p.is_relative_to(root.resolve())
-               for root in roots for p in shown)  # fmt: skip
 
 
 def _remove_files(

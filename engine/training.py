@@ -712,7 +712,8 @@ def _prune_artifacts(ws: Workspace, project_id: int) -> None:
             doomed.append(str(ws.settings.artifact_file(old.artifact_path)))
             models.forget_artifact(session=session, run_id=old.id)
     for path in doomed:
-        Path(path).unlink(missing_ok=True)
+        if ws.settings.owns_file(Path(path)):  # not another database's (Settings.owns_file)
+            Path(path).unlink(missing_ok=True)
 
 
 def _prediction_rows(

@@ -224,6 +224,34 @@ def test_old_model_files_are_pruned_but_runs_keep_metrics(loaded) -> None:  # ty
     assert all(r.metrics["accuracy"] > 0 for r in stored)
 
 
+def test_pruning_leaves_another_databases_model_files(loaded, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A `db copy` given a data directory of its own names the first database's model files
+    by their absolute paths; pruning in the copy deleted them, and the first database lost
+    models it still names. A file outside this installation's directories is left."""
+    ws, truth = loaded
+    _label_n(ws, truth, 15)
+    first = training.train_project(ws, "bank")
+    theirs = ws.settings.artifact_file(str(first.artifact_path))
+    # this installation now keeps its files elsewhere: v1's file is another database's
+    own = ws.settings.model_copy(update={"data_dir": tmp_path / "own-data"})
+    monkeypatch.setattr(ws, "settings", own)
+    ws.settings.keep_models = 0
+    assert not ws.settings.owns_file(theirs)
+    runs = [training.train_project(ws, "bank") for _ in range(3)]
+    assert theirs.is_file()  # pruned from the runs (or kept as the best), never deleted
+    mine = [ws.settings.artifact_file(str(r.artifact_path)) for r in runs]
+    assert all(ws.settings.owns_file(p) for p in mine)
+    from storage.db import session_scope
+    from storage.repositories import models
+
+    with session_scope(ws.db) as s:
+        stored = models.list_model_runs(session=s, project_id=first.project_id)
+    gone = [r for r in stored if r.artifact_path is None and r.id != first.id]
+    assert gone, "this installation's own old files are still pruned"
+    pruned = {g.id for g in gone}
+    assert not any(p.exists() for r, p in zip(runs, mine, strict=True) if r.id in pruned)
+
+
 def test_audit_stream_is_uniform_and_held_out(loaded) -> None:  # type: ignore[no-untyped-def]
     ws, truth = loaded
     projects.update_settings(ws, project="bank", audit_share=0.5)
