@@ -612,13 +612,15 @@ def chart_figure(digest: Digest) -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), dpi=100,
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 6), dpi=100,
                                       gridspec_kw={"width_ratios": [3, 2]})  # fmt: skip
     if digest.curve or digest.cv_curve:
         _draw_curve(left, digest)
         left.xaxis.set_major_locator(MaxNLocator(integer=True))  # label counts are whole
+        # as the digest's text and the target line's name write accuracy: "90%", not "0.9"
+        left.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
         left.set_xlabel(LABELS_AXIS)
         left.set_ylabel("accuracy")
         left.grid(True, alpha=0.3)
@@ -636,16 +638,16 @@ def chart_figure(digest: Digest) -> Any:
         # one row per class at its own position: names given as categories put every name
         # cut alike ("Customer complaint about del") on one row, its bars drawn over each other
         rows = range(len(items))
-        right.barh(rows, [f1 for _, f1 in items], color="tab:orange")
+        bars = right.barh(rows, [f1 for _, f1 in items], color="tab:orange")
         # a name no font here draws would be a row of boxes: "#1", named in the message
         shown, _ = chart_names([lb for lb, _ in items])
         right.set_yticks(rows, tick_names(shown), parse_math=False)
+        right.invert_yaxis()  # the weakest on top, as the digest lists them
         right.set_xlim(0, 1)
         right.tick_params(axis="y", labelsize=7)
         right.set_xlabel("F1")
-        title = digest.per_class_title()
-        title = f"{title} (weakest {BARS})" if len(digest.per_class_f1) > BARS else title
-        right.set_title(_wrapped(title, PANEL_TITLE_WIDTH), parse_math=False)
+        _bar_values(right, bars, digest, [f1 for _, f1 in items])
+        right.set_title(_panel_title(digest), parse_math=False)
     else:
         right.text(0.5, 0.5, digest.no_per_class(), ha="center", va="center", wrap=True,
                    transform=right.transAxes)  # fmt: skip
@@ -653,8 +655,36 @@ def chart_figure(digest: Digest) -> Any:
         right.set_yticks([])
         right.set_title("per-class F1")
     fit_fonts(fig)  # before the layout measures the texts: each with the fonts that draw it
-    fig.tight_layout()
+    legend = left.get_legend()
+    foot = 0.0  # the legend's share of the figure's height, kept free of the panels
+    if legend is not None:
+        height = legend.get_window_extent().height  # measured with the figure's renderer
+        foot = (height + 8) / fig.bbox.height
+    fig.tight_layout(rect=(0, foot, 1, 1))
     return fig
+
+
+def _panel_title(digest: Digest) -> str:
+    """The per-class panel's title: what the scores are on its first line, its caveats on the
+    second ("per-class F1, cross-validated" / "(reads low; weakest 25 of 77)"): wrapped at a
+    width it broke as "…(reads" / "low) (weakest 25)"."""
+    head, _, note = digest.per_class_title().partition(" (")
+    notes = [note.removesuffix(")")] if note else []
+    if len(digest.per_class_f1) > BARS:
+        notes.append(f"weakest {BARS} of {len(digest.per_class_f1)}")
+    title = _wrapped(head, PANEL_TITLE_WIDTH)
+    return f"{title}\n({'; '.join(notes)})" if notes else title
+
+
+def _bar_values(ax: Any, bars: Any, digest: Digest, values: list[float]) -> None:
+    """Each bar's F1 beside its end, inside a bar that reaches the right edge: a class at 0 had
+    no bar at all (it read as missing), and bars of 0.96 and 1.0 looked the same. Under the
+    target it is written as the weakest list writes it (0.8989 is 0.898, not the 0.90 aimed at)."""
+    for bar, value in zip(bars, values, strict=True):
+        shown = digest.f1_figure(value) if value < digest.target else f"{value:.2f}"
+        inside = value > 0.85  # past it the figure would run off the panel
+        ax.text(value - 0.01 if inside else value + 0.01, bar.get_y() + bar.get_height() / 2,
+                shown, va="center", ha="right" if inside else "left", fontsize=7)  # fmt: skip
 
 
 BARS = 25  # classes on the per-class panel: the weakest
@@ -747,7 +777,12 @@ def _draw_curve(ax: Any, digest: Digest) -> None:
                             color="tab:green", label="forecast range")  # fmt: skip
     ax.set_xlim(0, right_end)
     ax.axhline(digest.target, color="grey", linestyle=":", label=f"target {digest.target:.0%}")
-    ax.legend(loc="lower right", fontsize=8)
+    # under the plot, at the figure's foot, not on it: at the lower right it hid a lone model's
+    # interval, and the points of a curve far under the target (which sets the axis's top);
+    # chart_figure leaves it room (out of the layout: as part of the axes it squeezed them)
+    legend = ax.legend(loc="lower left", bbox_to_anchor=(0.01, 0.01), ncol=2, fontsize=8,
+                       bbox_transform=ax.figure.transFigure, frameon=False)  # fmt: skip
+    legend.set_in_layout(False)
 
 
 def mark_sent(

@@ -94,7 +94,7 @@ def test_the_titles_fit_the_figure(figure) -> None:  # type: ignore[no-untyped-d
     for ax in fig.axes:
         box = ax.title.get_window_extent(renderer)
         assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, ax.get_title()
-    assert "(weakest 25)" in fig.axes[1].get_title()
+    assert "(reads low; weakest 25 of 40)" in fig.axes[1].get_title()
 
 
 def test_a_learning_curve_draws_its_title_and_curve_names_as_written(tmp_path: Path) -> None:
@@ -137,3 +137,88 @@ def test_a_name_cut_beside_its_bar_keeps_its_emoji_whole() -> None:
     assert head.count(family) * len(family) == len(head) and tail.count(family) * len(
         family
     ) == len(tail)
+
+
+def _outside(fig: Any) -> list[str]:
+    """What of ``fig`` runs past its edges: each panel with the texts it draws (title, axis
+    labels, the ticks in view, the bar values), and the legend (at the figure's foot)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    edge = fig.bbox.padded(1)
+    parts = [(ax.get_title() or "panel", ax.get_tightbbox(renderer)) for ax in fig.axes]
+    parts += [("legend", ax.get_legend().get_window_extent(renderer))
+              for ax in fig.axes if ax.get_legend()]  # fmt: skip
+    return [
+        name
+        for name, box in parts
+        if box.x0 < edge.x0 or box.x1 > edge.x1 or box.y0 < edge.y0 or box.y1 > edge.y1
+    ]
+
+
+def test_the_legend_covers_no_part_of_the_curve(figure) -> None:  # type: ignore[no-untyped-def]
+    """The legend sat inside the curve's panel, at its lower right: there it hid a lone model's
+    90% interval (the bar under the point), and the points of any curve far under the target."""
+    import dataclasses
+
+    lone = CurvePoint(27, 1.0, 0.526, 1.0, "audit", measured_on=3)
+    fig = figure(dataclasses.replace(_digest({"a": 1.0, "b": 1.0}), curve=[lone], accuracy=lone))
+    fig.canvas.draw()
+    legend = fig.axes[0].get_legend().get_window_extent()
+    assert not any(legend.overlaps(ax.get_window_extent()) for ax in fig.axes)
+    assert fig.bbox.x0 <= legend.x0 and legend.x1 <= fig.bbox.x1 and legend.y0 >= fig.bbox.y0
+    assert "90% interval (audit)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert _outside(fig) == []
+
+
+def test_seventy_seven_long_names_and_a_long_project_stay_inside_the_figure(figure) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    per_class = {
+        f"balance_not_updated_after_cheque_or_cash_deposit_{i:02d}": i / 80 for i in range(77)
+    }
+    curve = [CurvePoint(n, 0.3 + n / 2000, None, None, "cv") for n in (100, 200, 300, 400, 500)]
+    d = dataclasses.replace(
+        _digest(per_class, project="customer support intents, second round " * 3),
+        curve=curve, cv_curve=curve, taxonomy_change_at=250.0,
+    )  # fmt: skip
+    fig = figure(d)
+    assert _outside(fig) == []
+    assert all(len(t) <= 28 for t in _ticks(fig))
+
+
+def test_the_per_class_title_breaks_between_what_it_is_and_its_caveats(figure) -> None:  # type: ignore[no-untyped-def]
+    """Wrapped at 36 characters it read "per-class F1, cross-validated (reads" / "low) (weakest
+    25)": a caveat cut in two, and two pairs of brackets."""
+    import dataclasses
+
+    per_class = {f"class {i}": i / 80 for i in range(77)}
+    assert figure(_digest(per_class)).axes[1].get_title() == (
+        "per-class F1, cross-validated\n(reads low; weakest 25 of 77)"
+    )
+    few = dataclasses.replace(_digest({"a": 0.5}), queue_chosen=False)
+    assert figure(few).axes[1].get_title() == "per-class F1, cross-validated"
+    audit = dataclasses.replace(_digest(per_class), per_class_source="audit")
+    assert figure(audit).axes[1].get_title() == "per-class F1 on the audit set\n(weakest 25 of 77)"
+
+
+def test_the_weakest_class_is_on_top_with_each_score_written_beside_its_bar(figure) -> None:  # type: ignore[no-untyped-def]
+    """The weakest was the bottom row (the digest lists it first), a class at F1 0 had no bar
+    at all (it read as a missing row), and 0.96 and 1.0 drew the same full bar."""
+    per_class = {"never_right": 0.0, "good": 0.96, "perfect": 1.0, "middling": 0.5, "near": 0.8989}
+    fig = figure(_digest(per_class))
+    ax = fig.axes[1]
+    fig.canvas.draw()
+    rows = {t.get_text(): t.get_window_extent().y0 for t in ax.get_yticklabels()}
+    assert max(rows, key=lambda name: rows[name]) == "never_right"
+    assert min(rows, key=lambda name: rows[name]) == "perfect"
+    values = sorted(t.get_text() for t in ax.texts)
+    assert values == ["0.00", "0.50", "0.898", "0.96", "1.00"]  # 0.898 as the weakest list
+    inside = ax.get_window_extent()
+    assert all(inside.contains(*t.get_window_extent().get_points().mean(axis=0)) for t in ax.texts)
+
+
+def test_the_curve_reads_accuracy_in_percent_as_the_digest_writes_it(figure) -> None:  # type: ignore[no-untyped-def]
+    fig = figure(_digest({"a": 0.5}))
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert ticks and all(t.endswith("%") for t in ticks), ticks
