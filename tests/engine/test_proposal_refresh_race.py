@@ -127,6 +127,7 @@ def test_a_label_renamed_during_a_refresh_is_not_named_by_open_proposals(
     assert proposing.get_proposal(ws, merge.id).status == "superseded"
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("db_url_and_schema", ["postgres"], indirect=True)
 def test_a_decision_while_the_refresh_saves_waits_for_it(
     ws: Workspace, replica: Workspace, merge, monkeypatch: pytest.MonkeyPatch

@@ -301,7 +301,7 @@ def test_a_target_with_labelbot_data_is_refused_and_left_alone(
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_target_with_data_at_an_older_revision_is_refused_before_any_upgrade(
-    source: Workspace, tmp_path: Path, pg_schema: str, kind: str
+    source: Workspace, tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     """A `--to` naming another team's database, made by an older labelbot: the copy upgraded
     its schema, then refused it as not empty and said it "changed nothing there", while that
@@ -314,7 +314,7 @@ def test_a_target_with_data_at_an_older_revision_is_refused_before_any_upgrade(
     if kind == "sqlite":
         url, schema = f"sqlite:///{tmp_path / 'theirs.db'}", None
     else:
-        url, schema = POSTGRES_URL, pg_schema
+        url, schema = POSTGRES_URL, request.getfixturevalue("pg_schema")  # not for sqlite
     theirs = make_engine(url, schema=schema)
     upgrade(theirs)
     with session_scope(theirs) as session:
