@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make demo DEMO_ARGS="--budget 200"`: any `labelbot demo` option (--budget, --batch, --seed, --out-dir)
+DEMO_ARGS ?=
 demo: install
-	HF_HUB_OFFLINE=1 $(BIN)/labelbot demo
+	HF_HUB_OFFLINE=1 $(BIN)/labelbot demo $(DEMO_ARGS)
 
 # The suite runs in parallel worker processes (pytest-xdist), one per core up to 4: most tests
 # wait on SQLite, PostgreSQL or loopback HTTP, and on 2 cores two workers halve the wall time
@@ -45,4 +47,4 @@ bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/label_efficiency.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
