@@ -133,6 +133,29 @@ def parse_settings(pairs: Mapping[str, str]) -> dict[str, Any]:
     return parsed
 
 
+def reset_keys(text: str) -> list[str]:
+    """The settings named in ``text`` (comma-separated, as `project set NAME` lists them, or
+    as their options are spelled: ``retrain-every``), to put back to their defaults; "all":
+    every editable setting. InvalidInputError names an unknown one and the known ones."""
+    names = [" ".join(part.split()).replace("-", "_") for part in text.split(",")]
+    if "" in names:
+        raise InvalidInputError(
+            f"an empty setting name in {text!r}: write the names with one comma between each"
+        )
+    if names == ["all"]:
+        return list(EDITABLE)
+    for key in names:
+        if key == "channel":
+            raise InvalidInputError(
+                "the channel is no setting to reset: `--channel none` unbinds the project"
+            )
+        if key not in EDITABLE:
+            raise InvalidInputError(
+                f"unknown setting {key!r} to reset: use {', '.join(EDITABLE)}, or all"
+            )
+    return list(dict.fromkeys(names))
+
+
 def _switch(key: str, text: str) -> bool:
     if text.strip().lower() in _TRUE:
         return True

@@ -93,6 +93,17 @@ def update_settings(ws: Workspace, *, project: str, **changes: Any) -> dict[str,
         ).settings
 
 
+def reset_settings(ws: Workspace, *, project: str, keys: list[str]) -> dict[str, Any]:
+    """Put settings ``keys`` (:func:`engine.project_settings.reset_keys`) back to their
+    defaults; returns all of the project's settings."""
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return projects.reset_project_settings(
+            session=session, project_id=found.id, keys=keys
+        ).settings
+
+
 def set_channel(ws: Workspace, *, project: str, channel_id: str | None) -> None:
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)

@@ -231,6 +231,14 @@ def project_set(
             metavar="allow|deny",
         ),
     ] = None,
+    reset: Annotated[
+        str | None,
+        typer.Option(
+            help="Put these settings back to their defaults: names as this command lists them "
+            "(retrain_every,timezone), or all",
+            metavar="SETTING,...",
+        ),
+    ] = None,
 ) -> None:
     """Change a project's settings, then print the channel and every setting in effect.
 
@@ -238,9 +246,9 @@ def project_set(
     setting, defaults marked "(default)". Slack's `/label settings` changes the same settings
     (not the channel).
     """
-    from engine.project_settings import check_settings, shown_settings
+    from engine.project_settings import check_settings, reset_keys, shown_settings
 
-    ws = workspace()
+    back = reset_keys(reset) if reset is not None else []
     admin_ids = None if admins is None else [a.strip() for a in admins.split(",") if a.strip()]
     changes = check_settings(
         {
@@ -262,12 +270,18 @@ def project_set(
             "guests": guests,
         }
     )
+    both = [key for key in back if key in changes]
+    if both:  # which one was meant?
+        raise InvalidInputError(f"{', '.join(both)}: given a value and --reset at once; choose one")
+    ws = workspace()
     if channel is not None:  # "none" (or "") unbinds the project from its channel
         unbind = channel.strip().lower() in ("", "none")
         projects.set_channel(ws, project=name, channel_id=None if unbind else channel)
         _note_shared_channel(ws, name, projects.get_project(ws, name).channel_id)
     if changes:
         projects.update_settings(ws, project=name, **changes)
+    if back:
+        projects.reset_settings(ws, project=name, keys=back)
     for key, value in shown_settings(projects.get_project(ws, name)).items():
         out.print(f"{key} = {value}", highlight=False, markup=False)
 

@@ -115,6 +115,16 @@ def update_project_settings(*, session: Session, project_id: int, **changes: Any
     return project
 
 
+def reset_project_settings(*, session: Session, project_id: int, keys: list[str]) -> Project:
+    """Remove ``keys`` from the project's settings JSON, so that their defaults apply again
+    (under the row lock, as :func:`update_project_settings` writes it)."""
+    project = lock_project_row(session=session, project_id=project_id)
+    project.settings = {k: v for k, v in project.settings.items() if k not in keys}
+    session.add(project)
+    session.flush()
+    return project
+
+
 def set_project_channel(*, session: Session, project_id: int, channel_id: str | None) -> None:
     project = get_project_by_id(session=session, project_id=project_id)
     project.channel_id = channel_id

@@ -169,3 +169,26 @@ def test_a_db_copy_with_its_own_data_dir_leaves_the_first_ones_model_files(
         "hand if none does"
     )
     assert (note not in said) if copied else (note in said), said
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_project_set_reset_puts_settings_back_to_their_defaults(tmp_path: Path) -> None:
+    """A setting once set stayed set: giving the default's value stored it as a choice (it no
+    longer followed the default), and `--timezone ''` was refused. `--reset` removes it."""
+    _project("trial", tmp_path, train=False)
+    _ok("project", "set", "trial", "--retrain-every", "7", "--timezone", "Europe/Berlin")
+    shown = _ok("project", "set", "trial", "--reset", "retrain-every, timezone")
+    assert "retrain_every = 20 (default)" in shown and "timezone = UTC (default)" in shown, shown
+    _ok("project", "set", "trial", "--batch-size", "5", "--rare-minimum", "3")
+    everything = _ok("project", "set", "trial", "--reset", "all")
+    assert "(default)" in everything and "batch_size = 5" not in everything
+    assert all(line.endswith("(default)") for line in everything.splitlines()[1:]), everything
+    for given, said in (
+        (["--reset", "retrain_evry"], "unknown setting 'retrain_evry' to reset: use"),
+        (["--reset", "channel"], "`--channel none` unbinds the project"),
+        (["--reset", "a,,b"], "an empty setting name in 'a,,b'"),
+        (["--reset", "batch_size", "--batch-size", "9"], "given a value and --reset at once"),
+    ):
+        refused = _invoke("project", "set", "trial", *given)
+        assert refused.exit_code == 2 and said in " ".join(refused.output.split()), refused.output
+    assert "batch_size = 20 (default)" in _ok("project", "set", "trial")  # nothing changed
