@@ -161,6 +161,9 @@ def downgrade(
     database's.
     """
     url = get_settings().database_url
+    # revisions are four digits (0017); "17" is the same one, not an unknown revision
+    revision = revision.strip()
+    revision = revision.zfill(4) if revision.isdecimal() and revision.isascii() else revision
     plan = downgrade_plan(url, revision)
     if not plan.undone:
         out.print(

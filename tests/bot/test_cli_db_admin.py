@@ -131,8 +131,8 @@ def test_db_downgrade_says_what_it_undoes_asks_and_takes_the_schema_back(old_env
 def test_db_downgrade_refusals_are_one_line(old_env: Any) -> None:
     for args, message in (
         (
-            ["17"],
-            f"error: unknown schema revision '17': this labelbot knows 0001 to {HEAD}",
+            ["17a"],
+            f"error: unknown schema revision '17a': this labelbot knows 0001 to {HEAD}",
         ),
         (
             ["0018", "--yes"],
@@ -145,6 +145,10 @@ def test_db_downgrade_refusals_are_one_line(old_env: Any) -> None:
         assert result.stderr.strip().splitlines() == [result.stderr.strip()]
         assert result.stderr.startswith(message), result.stderr
     assert current_revision(old_env) == OLD
+    # a revision without its leading zeros is that revision (it was "unknown revision '17'")
+    short = _invoke("db", "downgrade", OLD.lstrip("0"), "--yes")
+    assert short.exit_code == 0, short.output
+    assert short.stdout.strip() == f"the database schema is at {OLD} already: nothing to downgrade"
 
 
 def test_db_downgrade_help_says_when() -> None:
