@@ -5,6 +5,7 @@ shows its progress, and the chart's legend leaves the curves readable."""
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,29 @@ def test_the_demo_says_what_each_column_is(tmp_path: Path, monkeypatch: pytest.M
     for column in ["random acc", "model", "s"]:
         assert f"; {column} = " in said, said
     assert f"learning curve: {tmp_path / 'demo-output' / 'learning_curve.png'}" in said
+
+
+@pytest.mark.usefixtures("cli_env", "temp_dir")
+def test_the_demo_commands_to_copy_stay_whole_on_an_80_column_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal rich wrapped the hints at its width: "explore it: DATABASE_URL=…
+    labelbot" / "status banking77-demo", and a copied command ran in two halves."""
+    from bot.cli import common
+
+    tiny_demo_data(monkeypatch, TRAIN, TEST)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # as on a terminal, where rich wraps
+    for console in (common.out, common.err):
+        monkeypatch.setattr(console, "width", 80)
+    result = CliRunner().invoke(app, ["demo", "--budget", "4", "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    said = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line) for line in result.stderr.splitlines()]
+    assert any(
+        line.startswith("explore it: DATABASE_URL=sqlite:///")
+        and line.endswith(" labelbot status banking77-demo")
+        for line in said
+    ), said
+    assert any(line.startswith("when done exploring: rm -r ") for line in said), said
+    rows = [line for line in result.stdout.splitlines() if line.lstrip()[:1].isdigit()]
+    assert rows and all(len(line) <= 80 for line in rows), rows  # the curve's table fits
