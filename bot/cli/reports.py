@@ -50,4 +50,5 @@ def digest(
     for line in built.summary():
         out.print(line, highlight=False)
     chart = render_chart(built, out_file or Path(f"{name}-digest.png"))
-    out.print(f"chart: {chart.resolve()}")
+    # a path to open: the terminal wraps it, not rich (it broke a long one across two lines)
+    out.print(f"chart: {chart.resolve()}", soft_wrap=True)

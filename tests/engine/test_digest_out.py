@@ -57,3 +57,21 @@ def test_the_demo_chart_makes_its_own_folder_but_no_missing_parent(tmp_path: Pat
     with pytest.raises(InvalidInputError, match=r"cannot write here \(no such folder\)"):
         learning_curve_png(curves, tmp_path / "nope" / "out" / "curve.png", title="t")
     assert not (tmp_path / "nope").exists()
+
+
+def test_the_chart_path_stays_one_line_on_an_80_column_terminal(  # type: ignore[no-untyped-def]
+    cli_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal rich wrapped "chart: PATH" at its width, cutting a long path in two: the
+    path pasted or clicked named no file."""
+    from bot.cli import common
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["project", "create", "p", "--labels", "a,b"]).exit_code == 0
+    folder = tmp_path / "a folder with a rather long name for the weekly digest charts"
+    folder.mkdir()
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # as on a terminal, where rich wraps
+    monkeypatch.setattr(common.out, "width", 80)
+    result = runner.invoke(app, ["digest", "p", "--out", str(folder / "digest.png")])
+    assert result.exit_code == 0, result.output
+    assert f"chart: {(folder / 'digest.png').resolve()}" in result.stdout.splitlines()
