@@ -101,7 +101,10 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
         )
     # The digest is sent now: the message stands on its own. Raising for the chart (drawn only
     # now) would leave the digest due, and the next round would post the whole message again.
-    file_id = _send_chart(client, digest, channel=digest.channel, name=name)
+    # No model yet: the chart would be two empty boxes saying so, uploaded with every digest
+    # (the message says "no model yet" already)
+    charted = digest.charted
+    file_id = _send_chart(client, digest, channel=digest.channel, name=name) if charted else None
     return PostedDigest(
         digest.channel, posted.get("ts"), file_id, [], counted_until=digest.generated_at
     )

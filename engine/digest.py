@@ -197,6 +197,12 @@ class Digest:
             return "no per-class scores: no model yet"
         return f"no per-class scores: model v{self.model_version} has too few labels per class"
 
+    @property
+    def charted(self) -> bool:
+        """Whether the chart has something to show: a model, or a learning curve (before the
+        first model it is two empty boxes saying so)."""
+        return self.model_version is not None or bool(self.curve)
+
     def no_accuracy(self) -> str:
         """What to say when there is no accuracy to show: no model, or one with too few labels
         to measure (one per class cannot be cross-validated)."""

@@ -117,12 +117,16 @@ def digest_message(
         blocks.append(section("\n".join(escape_mrkdwn(line) for line in said)))
     if leaderboard:
         blocks.append(section(_leaderboard(leaderboard)))
+    chart = (
+        " · chart: learning curve (audit points filled, cross-validated hollow) with forecast, "
+        f"and {d.per_class_title()}"
+        if d.charted  # no chart is posted before the first model
+        else ""
+    )
     blocks.append(
         context(
             f"{counted(d.open_flags, 'open flag')} · "
-            f"{counted(d.open_discussions, 'open discussion')} · "
-            "chart: learning curve (audit points filled, cross-validated hollow) with forecast, "
-            f"and {d.per_class_title()}"
+            f"{counted(d.open_discussions, 'open discussion')}{chart}"
         )
     )
     key = d.chart_key()

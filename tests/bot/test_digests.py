@@ -63,6 +63,23 @@ def test_digest_posts_blocks_and_uploads_the_chart(trained, slack_api, slack_cli
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and 20_000 < len(png) < 500_000
 
 
+def test_a_digest_before_any_model_posts_no_empty_chart(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path, slack_api, slack_client
+) -> None:
+    """Before the first model the chart was two empty boxes saying "no model yet", uploaded
+    with every digest; the message says so already."""
+    truth = load_slice(ws, banking_slice, tmp_path, channel_id="C42")
+    label_next(ws, truth, 3, annotators=("U1",), source="slack")
+    posted = post_digest(slack_client, ws, "bank")
+    assert posted.ts and posted.file_id is None
+    (message,) = slack_api.calls("chat.postMessage")
+    blocks = str(message.params["blocks"])
+    assert "*Model:* none yet" in blocks and "chart:" not in blocks, blocks
+    assert not slack_api.calls("files.getUploadURLExternal")
+    training.train_project(ws, "bank")  # with a model, the chart comes again
+    assert post_digest(slack_client, ws, "bank").file_id
+
+
 def test_not_in_channel_tells_the_admins(trained, slack_api, slack_client) -> None:  # type: ignore[no-untyped-def]
     slack_api.fail_next("chat.postMessage", status=200, error="not_in_channel")
     with pytest.raises(ConfigurationError, match="invite it with /invite @labelbot"):
