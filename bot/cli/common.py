@@ -74,7 +74,7 @@ LogFormatOption = Annotated[
 ]
 
 # Output that is not a terminal (a pipe, a log, CI) is laid out this wide instead of rich's 80
-# columns: a command printed as a hint stays one line, and table cells are not cut short.
+# columns: table cells are not cut short (a plain line is never wrapped anywhere: _Console).
 WIDE = 200
 
 
@@ -208,13 +208,16 @@ def printable(text: str) -> str:
 
 
 class _Console(Console):
-    """A console that never hard-wraps a plain line it prints somewhere other than a terminal:
-    a hint copied from a log must stay one command. Tables and panels still fit the width.
-    Every string it renders (a line, a table cell) is :func:`printable` first."""
+    """A console that never hard-wraps a plain line (strings and Text only): the terminal
+    wraps it, or nothing does in a pipe or a log. Rich broke one at its width with a newline,
+    and a hint's command or path pasted from there ran or named two halves. Whatever needs
+    the width (a table, a panel, the columns of labels) is laid out to it as before, cells
+    and panel text wrapped inside. Every string it renders (a line, a cell) is
+    :func:`printable` first."""
 
     def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
-        if soft_wrap is None and not self.is_terminal:
-            soft_wrap = all(isinstance(o, str | Text) for o in objects)
+        if soft_wrap is None and all(isinstance(o, str | Text) for o in objects):
+            soft_wrap = True  # rich: no word wrapping, no cropping, no newline put in
         super().print(*objects, soft_wrap=soft_wrap, **kwargs)
 
     def render_str(self, text: str, **kwargs: Any) -> Text:

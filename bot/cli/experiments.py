@@ -281,22 +281,15 @@ def demo(
             else ""
         )
     )
-    # these lines carry a path or a command to copy: the terminal wraps them, not rich (at 80
-    # columns rich broke "… labelbot" / "status banking77-demo", and pasted, the newline ran
-    # half the command)
-    out.print(f"learning curve: {result.chart.resolve() if result.chart else '-'}", soft_wrap=True)
-    out.print(
-        f"the session's database: {result.database_url}  ({result.seconds:.0f} s in all)",
-        soft_wrap=True,
-    )
+    # paths and a command to copy: plain lines, so the terminal wraps them, not rich (_Console)
+    out.print(f"learning curve: {result.chart.resolve() if result.chart else '-'}")
+    out.print(f"the session's database: {result.database_url}  ({result.seconds:.0f} s in all)")
     err.print(
         f"explore it: DATABASE_URL={result.database_url} labelbot status banking77-demo",
         highlight=False,
-        soft_wrap=True,
     )
     # the session's model files (megabytes a run) and pool graphs are beside its database
     err.print(
         f"when done exploring: rm -r {scratch} (its database, model files and pool graphs)",
         highlight=False,
-        soft_wrap=True,
     )

@@ -50,5 +50,4 @@ def digest(
     for line in built.summary():
         out.print(line, highlight=False)
     chart = render_chart(built, out_file or Path(f"{name}-digest.png"))
-    # a path to open: the terminal wraps it, not rich (it broke a long one across two lines)
-    out.print(f"chart: {chart.resolve()}", soft_wrap=True)
+    out.print(f"chart: {chart.resolve()}")  # a plain line: the terminal wraps it (_Console)
