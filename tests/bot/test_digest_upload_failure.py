@@ -15,11 +15,12 @@ import pytest
 
 from bot.scheduling import digest_sender
 from bot.services import Services, build_services
-from engine import jobs, projects
+from engine import jobs, projects, training
 from engine.workspace import Workspace
 from storage.models import utcnow
 from tests.bot.conftest import slack_settings
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.helpers import label_next, load_slice
 
 PROJECT, CHANNEL = "bank", "C0DIGEST"
 ROUNDS = 4  # scheduler rounds, a minute apart
@@ -27,12 +28,20 @@ ROUNDS = 4  # scheduler rounds, a minute apart
 
 @pytest.fixture
 def services(
-    ws: Workspace, slack_api: FakeSlackAPI, db_url_and_schema, embedding_cache_dir
+    ws: Workspace,
+    slack_api: FakeSlackAPI,
+    db_url_and_schema,
+    embedding_cache_dir,
+    banking_slice,
+    tmp_path,
 ) -> Iterator[Services]:  # type: ignore[no-untyped-def]
-    """The bot's services, with a daily digest that is due now (yesterday's went out)."""
+    """The bot's services, with a daily digest that is due now (yesterday's went out), of a
+    project with a model (before the first one a digest has no chart to upload)."""
     url, _ = db_url_and_schema
     built = build_services(slack_settings(url, slack_api.api_url, embedding_cache_dir), ws=ws)
-    projects.create_project(ws, name=PROJECT, labels=["a", "b"], channel_id=CHANNEL)
+    truth = load_slice(ws, banking_slice[:40], tmp_path, project=PROJECT, channel_id=CHANNEL)
+    label_next(ws, truth, 20, annotators=("U1",))
+    training.train_project(ws, PROJECT)
     now = utcnow()
     # at the hour opposite this one: it fired about 12 hours ago, and fires next about 12 hours
     # from now, never within the test's rounds (a midnight digest, with the rounds started just
