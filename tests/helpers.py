@@ -73,6 +73,21 @@ def label_next(
         )
 
 
+def label_held_example(project: str, annotator: str, label: str) -> None:
+    """Label the example ``annotator`` holds in ``project``, as another terminal or message of
+    theirs would (through the CLI's workspace, as `labelbot label` there would)."""
+    from bot.cli.common import workspace
+
+    ws = workspace()
+    try:
+        task = labeling.next_task(ws, project=project, annotator=annotator)
+        assert task is not None
+        labeling.submit_label(ws, project=project, example_id=task.example_id, label=label,
+                              annotator=annotator, source="cli", key="elsewhere")  # fmt: skip
+    finally:
+        ws.close()
+
+
 @contextmanager
 def python_child(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
     """``python -c``-style child process (``args`` after the interpreter), its stdin and stdout

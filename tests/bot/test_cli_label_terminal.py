@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from engine import labeling
 from tests.bot.test_cli import _csv, cli_env  # noqa: F401  (the fixture)
+from tests.helpers import label_held_example
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -246,7 +246,6 @@ def test_a_label_from_another_terminal_is_said_without_slack_markup(
     """The same expert labeled the example in another terminal: "*a*" and "from another
     message" were Slack's words."""
     from bot.cli import interactive
-    from bot.cli.common import workspace
 
     runner = _project(tmp_path)
     answers = iter(["1", "q"])
@@ -254,12 +253,7 @@ def test_a_label_from_another_terminal_is_said_without_slack_markup(
     def other_terminal_first(prompt: str) -> str | None:
         if not hasattr(other_terminal_first, "done"):
             other_terminal_first.done = True  # type: ignore[attr-defined]
-            ws = workspace()
-            task = labeling.next_task(ws, project="p", annotator="ann")
-            assert task is not None
-            labeling.submit_label(ws, project="p", example_id=task.example_id, label="a",
-                                  annotator="ann", source="cli", key="elsewhere")  # fmt: skip
-            ws.close()
+            label_held_example("p", "ann", "a")
         return next(answers)
 
     monkeypatch.setattr(interactive, "ask", other_terminal_first)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from engine import labeling
 from tests.bot.test_cli import _csv, cli_env  # noqa: F401  (the fixture)
+from tests.helpers import label_held_example
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 TEXTS = [("my card :smile: never came", "a"), ("what is the fee", "b"), ("card lost", "a")]
@@ -49,17 +50,11 @@ def test_q_quits_even_when_the_example_was_taken_over(
     once, and says the example was no longer held for this terminal; it said "your example went
     back to the pool", which it did not (it is labeled)."""
     from bot.cli import interactive
-    from bot.cli.common import workspace
 
     runner = _project(tmp_path)
 
     def other_terminal_then_q(prompt: str) -> str | None:
-        ws = workspace()
-        task = labeling.next_task(ws, project="p", annotator="ann")
-        assert task is not None
-        labeling.submit_label(ws, project="p", example_id=task.example_id, label="a",
-                              annotator="ann", source="cli", key="elsewhere")  # fmt: skip
-        ws.close()
+        label_held_example("p", "ann", "a")
         return "q"
 
     monkeypatch.setattr(interactive, "ask", other_terminal_then_q)
