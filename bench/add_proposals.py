@@ -18,7 +18,17 @@ examples (all skipped, unlabeled) in id order, their texts and ids, on one BLAS 
 
 Per trial: the hidden class, the skips (hidden / noise), the add proposals, and the top (first)
 add proposal's size, purity (share of its members from the hidden class), recall (share of the
-skipped hidden-class examples it holds) and suggested name.
+skipped hidden-class examples it holds) and suggested name; "hidden-class groups": how many add
+proposals hold mostly (over half) hidden-class examples. 1 is the aim: more means an admin is
+asked for the same missing label more than once. A summary line counts the trials where the
+hidden class comes back as exactly one proposal.
+
+``--hide 2`` hides two classes per trial (drawn with ``choice`` without replacement; one hidden
+class keeps the published ``integers`` draw): each proposal is read as the hidden class most of
+its members come from (purity and recall against that class), the groups column counts per
+hidden class, and a proposal holding 3+ examples of two hidden classes is "mixed": two missing
+labels must stay two proposals. ``--dataset clinc150`` with ``--seed-offset`` is the development
+set (where add-proposal rules are chosen); Banking77 with offset 0 is the published run.
 
 Criterion, fixed before the first run: a trial passes when the top add proposal exists and its
 purity is >= 0.85 (PURITY_TARGET, as the split bench's). Target: 4 of 5 trials, in each table.
@@ -29,6 +39,8 @@ thresholds were not chosen on these trials and nothing is tuned to them.
 
     .venv/bin/python bench/add_proposals.py [--trials 5] [--budget 1000] [--noise 0.02] \
         [--json out.json]
+    .venv/bin/python bench/add_proposals.py --dataset clinc150 --trials 16 --budget 1500 \
+        --seed-offset 1000 [--hide 2]
 """
 
 from __future__ import annotations
@@ -62,6 +74,15 @@ from engine.strategies import DEFAULT_STRATEGY, select_cold_start  # noqa: E402
 ADD_SEED = 20_251_204  # fixed before the first run; trial t uses ADD_SEED + t
 TARGET_TRIALS = 4  # of 5: trials whose top add proposal has purity >= PURITY_TARGET
 HIDDEN = -1  # the hidden class's label id: no label in the taxonomy
+MIXED = 3  # a proposal holding this many (MIN_GROUP) of two hidden classes each mixes them
+
+
+def hidden_classes(n_classes: int, seed: int, hide: int) -> list[int]:
+    """The trial's hidden classes: one as published (``integers``), or ``hide`` distinct ones."""
+    rng = np.random.default_rng(seed)
+    if hide == 1:
+        return [int(rng.integers(n_classes))]
+    return [int(c) for c in rng.choice(n_classes, size=hide, replace=False)]
 
 
 def oracle_with_skips(
@@ -114,8 +135,8 @@ def hidden_add(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str],
     out = []
     for t in range(args.trials):
         seed = ADD_SEED + args.seed_offset + t
-        h = int(np.random.default_rng(seed).integers(len(names)))
-        keep = [c for c in range(len(names)) if c != h]
+        hid = hidden_classes(len(names), seed, args.hide)
+        keep = [c for c in range(len(names)) if c not in hid]
         remap = np.full(len(names), HIDDEN)
         remap[keep] = np.arange(len(keep))
         y2, names2 = remap[y], [names[c] for c in keep]
@@ -129,13 +150,23 @@ def hidden_add(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str],
                                      skipped_texts=[texts[r] for r in aside.tolist()],
                                      skipped_ids=aside.tolist())  # fmt: skip
         sizes = [p.evidence["size"] for p in adds]
-        hits = [int((y[p.evidence["ids"]] == h).sum()) for p in adds]
+        per = [[int((y[p.evidence["ids"]] == c).sum()) for c in hid] for p in adds]
+        # each proposal is read as the hidden class most of its members come from (trial's first
+        # if none): its purity and recall are that class's share of it and of that class's skips
+        cls = [int(np.argmax(k)) for k in per]
+        hits = [k[c] for k, c in zip(per, cls, strict=True)]
         top = adds[0] if adds else None
         purity = hits[0] / sizes[0] if top else None
-        recall = hits[0] / len(skip_h) if top and len(skip_h) else None
+        skipped_top = int((y[skip_h] == hid[cls[0]]).sum()) if top else 0
+        recall = hits[0] / skipped_top if top and skipped_top else None
+        # a proposal "holds" a hidden class when most (over half) of its members are from it
+        groups = [sum(k[i] * 2 > s for k, s in zip(per, sizes, strict=True))
+                  for i in range(len(hid))]  # fmt: skip
+        mixed = sum(sum(v >= MIXED for v in k) >= 2 for k in per)
         pure = [i + 1 for i, (k, s) in enumerate(zip(hits, sizes, strict=True))
                 if k / s >= PURITY_TARGET and k]  # fmt: skip
-        out.append({"trial": t, "hidden": names[h], "in_train": int((y == h).sum()),
+        out.append({"trial": t, "hidden": " + ".join(names[c] for c in hid),
+                    "in_train": " + ".join(str(int((y == c).sum())) for c in hid),
                     "labeled": len(rows), "skipped_hidden": len(skip_h),
                     "skipped_noise": len(skip_n), "add_proposals": len(adds),
                     "top_size": sizes[0] if top else None,
@@ -146,9 +177,11 @@ def hidden_add(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str],
                     "top_nearest_label": top.evidence["nearest_label"] if top else None,
                     "top_cohesion": top.evidence["cohesion"] if top else None,
                     "first_pure_rank": pure[0] if pure else None,
-                    "hidden_in_any_add": sum(hits),
-                    "adds": [{"name": p.labels[0], "size": s, "from_hidden": k}
-                             for p, s, k in zip(adds, sizes, hits, strict=True)],
+                    "hidden_in_any_add": sum(map(sum, per)),
+                    "hidden_groups": groups, "mixed_adds": mixed,
+                    "adds": [{"name": p.labels[0], "size": s, "from_hidden": sum(k),
+                              "per_hidden": k}
+                             for p, s, k in zip(adds, sizes, per, strict=True)],
                     "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
         print(f"  noise {noise} trial {t}: "
               f"{ {k: v for k, v in out[-1].items() if k != 'adds'} }", flush=True)  # fmt: skip
@@ -159,6 +192,16 @@ def passes(r: dict[str, Any]) -> bool:
     return r["top_purity"] is not None and r["top_purity"] >= PURITY_TARGET
 
 
+def one_each(r: dict[str, Any]) -> bool:
+    """Every hidden class came back as exactly one add proposal, and none holds two of them."""
+    return all(g == 1 for g in r["hidden_groups"]) and not r["mixed_adds"]
+
+
+def groups_cell(r: dict[str, Any]) -> str:
+    cell = " + ".join(map(str, r["hidden_groups"]))
+    return cell + (f" ({r['mixed_adds']} mixed)" if r["mixed_adds"] else "")
+
+
 def f(v: float | None) -> str:
     return "–" if v is None else f"{v:.2f}"
 
@@ -167,17 +210,25 @@ def print_table(noise: float, rows: list[dict[str, Any]]) -> None:
     print(f"\n### Hidden add, noise {noise:g} (skipped hidden / noise)\n")
     print("| trial | hidden class (in train) | labeled | skipped hidden / noise | add proposals "
           "| top: size | purity | recall | suggested name | nearest label | first pure rank "
-          "| pass |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| pass | hidden-class groups |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['trial']} | {r['hidden']} ({r['in_train']}) | {r['labeled']} "
               f"| {r['skipped_hidden']} / {r['skipped_noise']} | {r['add_proposals']} "
               f"| {r['top_size'] or '–'} | {f(r['top_purity'])} | {f(r['top_recall'])} "
               f"| {r['top_name'] or '–'} | {r['top_nearest_label'] or '–'} "
-              f"| {r['first_pure_rank'] or '–'} | {'yes' if passes(r) else 'no'} |")  # fmt: skip
+              f"| {r['first_pure_rank'] or '–'} | {'yes' if passes(r) else 'no'} "
+              f"| {groups_cell(r)} |")  # fmt: skip
     ok = sum(passes(r) for r in rows)
     print(f"\ntop add proposal with purity >= {PURITY_TARGET} in {ok} of {len(rows)} trials "
           f"(target: {TARGET_TRIALS} of 5)")  # fmt: skip
+    hide = len(rows[0]["hidden_groups"]) if rows else 1
+    what = "the hidden class" if hide == 1 else f"each of the {hide} hidden classes"
+    print(
+        f"{what} back as exactly one add proposal in {sum(map(one_each, rows))} of "
+        f"{len(rows)} trials (groups: {sum(sum(r['hidden_groups']) for r in rows)}; "
+        f"proposals mixing two hidden classes: {sum(r['mixed_adds'] for r in rows)})"
+    )
 
 
 def main() -> None:
@@ -199,10 +250,18 @@ def main() -> None:
         default=0,
         help="draw other hidden classes (the published numbers use 0)",
     )
+    parser.add_argument(
+        "--hide",
+        type=int,
+        default=1,
+        help="hidden classes per trial (2: are two missing labels kept apart?)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     if not 0.0 <= args.noise < 1.0:
         parser.error(f"--noise must be a share in [0, 1); got {args.noise}")
+    if args.hide < 1:
+        parser.error(f"--hide must be 1 or more hidden classes per trial; got {args.hide}")
     texts, label_names = load_split(dataset_path(args.dataset, "train"), drop_labels=("oos",))
     names = sorted(set(label_names))
     ids = {n: i for i, n in enumerate(names)}
