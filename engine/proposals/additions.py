@@ -30,6 +30,11 @@ def propose_additions(
     neighbouring labels' (median cosine to the nearest label), i.e. above the midpoint. A group
     must also sit closer to its own centre than to any existing label's centroid on average, so
     "unsure between A and B" skips do not become a new label.
+
+    One missing label often comes out of the linkage in pieces (its sub-phrasings). Two groups
+    are then proposed as one (:func:`join_fragments`) when they sit like the two halves of one
+    existing label: their centres are at least as close as the median label's halves' are, and
+    the same label is nearest to both.
     """
     from sklearn.cluster import AgglomerativeClustering
 
@@ -45,19 +50,21 @@ def propose_additions(
         n_clusters=None, metric="cosine", linkage="average", distance_threshold=1.0 - joins
     ).fit_predict(E)
     cent = centroids(data)[data.counts() > 0]
-    labeled_texts = list(data.texts) if data.texts is not None else []
-    out: list[Proposal] = []
+    found = []
     for g in np.unique(groups):
         members = np.flatnonzero(groups == g)
-        if len(members) < min_group:
-            continue
-        centre = unit_rows(E[members].mean(axis=0, keepdims=True))[0]
+        if len(members) >= min_group and not _placed(E, members, cent)[3]:
+            found.append(members)  # a group that sits inside an existing label is no addition
+    if len(found) > 1:
+        found = join_fragments(E, found, cent, halves_cosine(data, min_group=min_group))
+    for n, members in enumerate(found):
+        groups[members] = -1 - n  # joined groups read as one from here on
+    labeled_texts = list(data.texts) if data.texts is not None else []
+    out: list[Proposal] = []
+    for n, members in enumerate(found):
+        g = -1 - n
+        centre, best_label, label_sim, _ = _placed(E, members, cent)
         own = E[members] @ centre
-        to_label = E[members] @ cent.T if len(cent) else np.zeros((len(members), 0))
-        best_label = int(to_label.mean(axis=0).argmax()) if to_label.shape[1] else -1
-        label_sim = float(to_label[:, best_label].mean()) if best_label >= 0 else 0.0
-        if label_sim >= float(own.mean()):
-            continue  # the group sits inside an existing label
         texts = [skipped_texts[i] for i in members.tolist()]
         others = [t for i, t in enumerate(skipped_texts) if groups[i] != g] + labeled_texts
         words = distinctive_words(texts, others, top=3)
@@ -91,6 +98,65 @@ def propose_additions(
         ))  # fmt: skip
     out.sort(key=lambda p: (-p.evidence_strength, -p.score, p.key))
     return out
+
+
+def _placed(
+    E: np.ndarray, members: np.ndarray, cent: np.ndarray
+) -> tuple[np.ndarray, int, float, bool]:
+    """(unit centre, nearest label's index in ``cent`` or -1, members' mean cosine to it, whether
+    the group sits inside that label: closer to it than to its own centre on average)."""
+    centre = unit_rows(E[members].mean(axis=0, keepdims=True))[0]
+    to_label = E[members] @ cent.T if len(cent) else np.zeros((len(members), 0))
+    best = int(to_label.mean(axis=0).argmax()) if to_label.shape[1] else -1
+    label_sim = float(to_label[:, best].mean()) if best >= 0 else 0.0
+    return centre, best, label_sim, label_sim >= float((E[members] @ centre).mean())
+
+
+def join_fragments(
+    E: np.ndarray, found: list[np.ndarray], cent: np.ndarray, halves: float | None
+) -> list[np.ndarray]:
+    """Groups of rows of ``E`` joined where they read as pieces of one label: the closest pair
+    whose centres' cosine is at least ``halves`` (how close the two halves of a typical existing
+    label sit, :func:`halves_cosine`) and whose nearest label is the same is joined, until no such
+    pair is left, and only where the joined group is still no part of an existing label."""
+    found = list(found)
+    if halves is None:
+        return found
+    while len(found) > 1:
+        placed = [_placed(E, m, cent) for m in found]
+        C = np.stack([p[0] for p in placed])
+        near = np.array([p[1] for p in placed])
+        sim = C @ C.T
+        sim[near[:, None] != near[None, :]] = -np.inf
+        sim[np.tril_indices(len(found))] = -np.inf
+        order = np.argsort(-sim, axis=None, kind="stable")
+        pairs = [np.unravel_index(k, sim.shape) for k in order[: int(np.isfinite(sim).sum())]]
+        for a, b in pairs:
+            if sim[a, b] < halves:
+                return found
+            union = np.sort(np.concatenate([found[a], found[b]]))
+            if not _placed(E, union, cent)[3]:
+                found = [m for i, m in enumerate(found) if i not in (a, b)] + [union]
+                break
+        else:
+            return found
+    return found
+
+
+def halves_cosine(data: LabeledData, *, min_group: int = MIN_GROUP) -> float | None:
+    """Median over labels with ``2 * min_group``+ examples of the cosine between the centres of
+    the label's two halves, cut at its mean along its widest direction (first principal axis);
+    None with fewer than 2 such labels."""
+    out = []
+    for c in np.flatnonzero(data.counts() >= 2 * min_group):
+        U = data.unit[data.labels == c].astype(np.float64)
+        D = U - U.mean(axis=0)
+        side = D @ np.linalg.svd(D, full_matrices=False)[2][0] > 0
+        if side.sum() < 1 or (~side).sum() < 1:
+            continue
+        a, b = unit_rows(np.stack([U[side].mean(axis=0), U[~side].mean(axis=0)]))
+        out.append(float(a @ b))
+    return float(np.median(out)) if len(out) >= 2 else None
 
 
 def label_cohesion(data: LabeledData) -> tuple[float, float]:
