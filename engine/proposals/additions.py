@@ -11,6 +11,7 @@ import numpy as np
 from engine.proposals.base import LabeledData, Proposal, centroids, unit_rows
 from engine.proposals.words import distinctive_words
 
+HALVES_ROWS = 2_000  # rows of a label read for its halves (a large label's SVD stays cheap)
 MIN_GROUP = 3  # three experts' "fits nothing" on similar texts is a pattern; two may be chance
 FALLBACK_COHESION, FALLBACK_CROSS = 0.5, 0.2  # pairwise cosines assumed with < 2 usable labels
 
@@ -149,7 +150,8 @@ def halves_cosine(data: LabeledData, *, min_group: int = MIN_GROUP) -> float | N
     None with fewer than 2 such labels."""
     out = []
     for c in np.flatnonzero(data.counts() >= 2 * min_group):
-        U = data.unit[data.labels == c].astype(np.float64)
+        U = data.unit[data.labels == c]
+        U = U[:: -(-len(U) // HALVES_ROWS)].astype(np.float64)  # every k-th row of a large label
         D = U - U.mean(axis=0)
         side = D @ np.linalg.svd(D, full_matrices=False)[2][0] > 0
         if side.sum() < 1 or (~side).sum() < 1:

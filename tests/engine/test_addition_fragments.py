@@ -60,3 +60,19 @@ def test_two_missing_labels_stay_two_proposals() -> None:
     assert len(per_add) == 2
     assert all(max(counts) == sum(counts) for counts in per_add)  # each holds one intent only
     assert sorted(int(np.argmax(c)) for c in per_add) == [0, 1]
+
+
+def test_a_large_labels_halves_are_read_from_a_sample_of_its_rows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A label of 5,000 examples is read every 3rd row (HALVES_ROWS): the same halves, near
+    enough, without an SVD of all its rows."""
+    from engine.proposals import additions
+
+    rng = np.random.default_rng(3)
+    bases = _unit(rng.normal(size=(3, D)))
+    X = np.concatenate([_said_two_ways(rng, b, 1.0, 0.5, 5_000) for b in bases])
+    data = LabeledData(embeddings=X.astype(np.float32), labels=np.repeat(np.arange(3), 5_000),
+                       label_names=["a", "b", "c"])  # fmt: skip
+    sampled = halves_cosine(data)
+    monkeypatch.setattr(additions, "HALVES_ROWS", 10**9)
+    whole = halves_cosine(data)
+    assert sampled is not None and whole is not None and abs(sampled - whole) < 0.02
