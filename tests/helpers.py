@@ -73,6 +73,14 @@ def label_next(
         )
 
 
+def scheduler_job(ws: Workspace, job_id: str) -> Any:
+    """The function the scheduler (engine.scheduler.build_scheduler, owner "w1") runs as job
+    ``job_id`` ("retrain", "digest", "tidy", ...), to call it as one round would."""
+    from engine.scheduler import build_scheduler
+
+    return {job.id: job.func for job in build_scheduler(ws, owner="w1").get_jobs()}[job_id]
+
+
 def label_held_example(project: str, annotator: str, label: str) -> None:
     """Label the example ``annotator`` holds in ``project``, as another terminal or message of
     theirs would (through the CLI's workspace, as `labelbot label` there would)."""

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine import jobs, projects, training
-from engine.scheduler import build_scheduler
-from tests.helpers import label_next, load_slice
+from tests.helpers import label_next, load_slice, scheduler_job
 
 
 def test_a_failed_retrain_keeps_and_says_its_reason(  # type: ignore[no-untyped-def]
@@ -25,7 +24,7 @@ def test_a_failed_retrain_keeps_and_says_its_reason(  # type: ignore[no-untyped-
     blocker = tmp_path / "bank"
     blocker.write_text("not a folder")
     before = jobs.ACTIVITY.snapshot()
-    retrain = {job.id: job.func for job in build_scheduler(ws, owner="w1").get_jobs()}["retrain"]
+    retrain = scheduler_job(ws, "retrain")
     with caplog.at_level(logging.INFO):
         retrain()
     said = [r for r in caplog.records if r.name == "engine.scheduler"]

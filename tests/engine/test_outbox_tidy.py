@@ -52,7 +52,7 @@ def test_tidy_deletes_the_outbox_messages_long_done_with(ws: Workspace) -> None:
 def test_the_tidy_job_says_how_many_outbox_messages_it_deleted(ws: Workspace, caplog) -> None:  # type: ignore[no-untyped-def]
     import logging
 
-    from engine.scheduler import build_scheduler
+    from tests.helpers import scheduler_job
 
     long_ago = utcnow() - messaging.OUTBOX_KEEP_SETTLED - timedelta(days=1)
     with session_scope(ws.db) as session:
@@ -66,7 +66,7 @@ def test_the_tidy_job_says_how_many_outbox_messages_it_deleted(ws: Workspace, ca
                 sent_at=long_ago,
             )
         )
-    tidy = {job.id: job.func for job in build_scheduler(ws, owner="w1").get_jobs()}["tidy"]
+    tidy = scheduler_job(ws, "tidy")
     with caplog.at_level(logging.INFO, logger="engine.scheduler"):
         tidy()
     said = [r.getMessage() for r in caplog.records if r.name == "engine.scheduler"]

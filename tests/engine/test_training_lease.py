@@ -21,7 +21,7 @@ from storage.db import session_scope
 from storage.errors import ConflictError
 from storage.models import Lease, utcnow
 from storage.repositories import leases, models
-from tests.helpers import label_next, load_slice
+from tests.helpers import label_next, load_slice, scheduler_job
 
 
 @pytest.fixture
@@ -312,14 +312,12 @@ def test_a_replica_waiting_for_anothers_training_says_so_only_in_verbose_logs(  
 ) -> None:
     import logging
 
-    from engine.scheduler import build_scheduler
-
     ws, _ = loaded
     with session_scope(ws.db) as s:  # another replica is training it (minutes, on a big pool)
         assert leases.try_acquire(
             session=s, name="train:bank", owner="worker-2:42", ttl=jobs.TRAIN_LEASE
         )
-    retrain = {job.id: job.func for job in build_scheduler(ws, owner="w1").get_jobs()}["retrain"]
+    retrain = scheduler_job(ws, "retrain")
     with caplog.at_level(logging.DEBUG, logger="engine.scheduler"):
         for _ in range(3):  # every poll while it trains
             retrain()
@@ -333,13 +331,11 @@ def test_the_scheduler_log_says_when_its_new_model_was_held_back(  # type: ignor
 ) -> None:
     import logging
 
-    from engine.scheduler import build_scheduler
-
     ws, truth = loaded
     jobs.train_now(ws, "bank")
     training.pin_version(ws, "bank", 1)
     label_next(ws, truth, 6, annotators=("U2",))
-    retrain = {job.id: job.func for job in build_scheduler(ws, owner="w1").get_jobs()}["retrain"]
+    retrain = scheduler_job(ws, "retrain")
     with caplog.at_level(logging.INFO, logger="engine.scheduler"):
         retrain()
     said = [r.getMessage() for r in caplog.records if r.name == "engine.scheduler"]
