@@ -96,7 +96,7 @@ def project_create(
     ] = None,
 ) -> None:
     """Create a project with its initial labels."""
-    from bot.cli.taxonomy import label_names
+    from engine.taxonomy import label_names
 
     _check_not_a_command_word(name)
     names = label_names(labels) if labels.strip() else []  # none: refused, as it was
@@ -471,8 +471,9 @@ def labels_add(
     nearest each new label's name (and guidelines) are asked first, until experts have given it
     examples.
     """
-    from bot.cli.taxonomy import default_actor, label_names, refresh_queue
+    from bot.cli.taxonomy import default_actor, refresh_queue
     from engine import taxonomy
+    from engine.taxonomy import label_names
 
     labels = label_names(*labels) if any(given.strip() for given in labels) else []
     if not labels:

@@ -279,7 +279,9 @@ class _Loop:
         if typed is None or key == "q" or reason is None:
             back = hand_back(self.ws, self.name, task.example_id, self.who)
             self.open = False
-            out.print(f"bye — {'your example went back to the pool' if back else NOT_HELD}")
+            out.print(
+                f"bye — {'your example went back to the pool' if back else not_held('example')}"
+            )
             self.summary()
             return False
         if key == "f" and not reason:  # "f" by mistake: Enter alone takes it back
@@ -554,9 +556,12 @@ def _undo(ws: Workspace, project: str, who: str, last: labeling.LabelResult, *, 
         hand_back(ws, project, shown, who)
 
 
-NOT_HELD = (
-    "the example on screen was no longer held for you (answered elsewhere, or its hold lapsed)"
-)
+def not_held(what: str) -> str:
+    """What `q` says when the ``what`` ("example", "review") on screen was not this terminal's
+    to hand back (:func:`hand_back` False)."""
+    return (
+        f"the {what} on screen was no longer held for you (answered elsewhere, or its hold lapsed)"
+    )
 
 
 def hand_back(ws: Workspace, project: str, example_id: int, who: str) -> bool:

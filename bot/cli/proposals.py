@@ -13,7 +13,8 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import app, handle_errors, options_fit, out, workspace
-from bot.cli.taxonomy import back_in_queue, default_actor, label_names
+from bot.cli.taxonomy import back_in_queue, default_actor
+from engine.taxonomy import label_names
 from storage.errors import InvalidInputError, NotFoundError
 from storage.models import TaxonomyProposal
 

@@ -27,7 +27,7 @@ from bot.cli.common import (
     styled,
     workspace,
 )
-from bot.cli.interactive import NOT_HELD, QUIT, hand_back, label_index
+from bot.cli.interactive import QUIT, hand_back, label_index, not_held
 from engine import consensus, reviews
 from engine.evaluation import IMPORTED
 from engine.forecast import counted
@@ -130,8 +130,7 @@ def review(
         assert task.review_id is not None
         if answer in QUIT:
             back = hand_back(ws, name, task.example_id, who)
-            gone = NOT_HELD.replace("example", "review")
-            out.print(f"bye — {'the review went back to the pool' if back else gone}")
+            out.print(f"bye — {'the review went back to the pool' if back else not_held('review')}")
             return
         try:
             if answer == "s":

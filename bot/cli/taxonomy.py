@@ -23,7 +23,7 @@ from bot.cli.common import (
     workspace,
 )
 from engine import taxonomy
-from engine.taxonomy import label_names as label_names  # moved there (the Slack form's too)
+from engine.taxonomy import label_names
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError, LabelbotError
 
