@@ -453,8 +453,8 @@ def _round(n: float) -> str:
 
 
 def counted(n: int, noun: str) -> str:
-    """The count with its noun: 1 model, 3 models."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    """The count with its noun: 1 model, 3 models, 12,000 examples."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def times(n: int) -> str:

@@ -314,8 +314,8 @@ def project_list() -> None:
         measured |= bool(model and model["estimate"]["headline"])
         table.add_row(
             p.name,
-            str(status["examples"]),
-            str(status["labeled"]),
+            f"{status['examples']:,}",
+            f"{status['labeled']:,}",
             _model_cell(model),
             p.channel_id or "-",
         )
@@ -434,7 +434,7 @@ def labels_list(name: Annotated[str, typer.Argument(help="Project name")]) -> No
     table = Table(Column("label", overflow="fold"), "labeled", "active", "description")
     for lb in status["labels"]:
         table.add_row(
-            lb["name"], str(lb["count"]), "yes" if lb["active"] else "retired", lb["description"]
+            lb["name"], f"{lb['count']:,}", "yes" if lb["active"] else "retired", lb["description"]
         )
     out.print(table)
 
@@ -674,8 +674,8 @@ def status(
         typer.echo(json.dumps(info, indent=2, default=str))
         return
     out.print(styled(
-        f"[bold]{escape(name)}[/]: {counted(info['examples'], 'example')}, {info['labeled']} "
-        f"labeled, {info['queue']} waiting, {info['open_flags']} flagged, "
+        f"[bold]{escape(name)}[/]: {counted(info['examples'], 'example')}, {info['labeled']:,} "
+        f"labeled, {info['queue']:,} waiting, {info['open_flags']:,} flagged, "
         f"{counted(info['comments'], 'comment')}"
     ))  # fmt: skip
     model = info["model"]
@@ -688,7 +688,7 @@ def status(
         f1 = (scores.get("scores") or {}).get(lb["name"], {}).get("f1")
         table.add_row(
             lb["name"] + ("" if lb["active"] else " (retired)"),
-            str(lb["count"]),
+            f"{lb['count']:,}",
             "-" if f1 is None else f"{f1:.2f}",
         )
     out.print(table)
