@@ -86,12 +86,25 @@ class WhichProject(InvalidInputError):
         self.names = names
 
 
+MAX_CHOICES = 20  # projects named in an answer; it says how many more there are
+
+
+def some_of(commands: Sequence[str]) -> str:
+    """Up to MAX_CHOICES of ``commands`` (one per project) as prose, "a, b or c", and then how
+    many were left out: "a, …, t, … and 15 more projects"."""
+    left = len(commands) - MAX_CHOICES
+    if left <= 0:
+        return names_list(list(commands), conjunction="or")
+    more = f"{left} more project{'s' if left != 1 else ''}"
+    return f"{', '.join(commands[:MAX_CHOICES])}, … and {more}"
+
+
 def _channel_project(known: Sequence[Project], channel: str) -> str | None:
     """The project of ``known`` whose channel is ``channel``, or None. Should several share
     the channel, which one is not guessed: the answer asks, naming them (InvalidInputError)."""
     found = [p.name for p in known if p.channel_id == channel]
     if len(found) > 1:
-        choices = names_list([f"`/label {escape(n)}`" for n in found], conjunction="or")
+        choices = some_of([f"`/label {escape(n)}`" for n in found])
         raise WhichProject(  # mrkdwn: a channel link (bot.app.handle_error)
             Mrkdwn(
                 f"which project? <#{channel}> is the channel of {len(found)} projects: "
@@ -268,9 +281,6 @@ def resolve_project(
         if len(known) < len(everything):
             raise _guest_refusal(known)
     raise WhichProject(f"which project? Try {_choices(known)}", names=[p.name for p in known])
-
-
-MAX_CHOICES = 20  # projects named in an answer; it says how many more there are
 
 
 def _choices(known: Sequence[Project]) -> str:

@@ -16,7 +16,7 @@ from bot import views as blocks
 from bot.digests import refusal_cause
 from bot.listeners.registrar import Registrar
 from bot.services import Services
-from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, names_list, plain_from_slack, unescape
+from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, plain_from_slack, unescape
 from bot.views import admin as admin_views
 from bot.views import guidelines as guideline_views
 from engine import projects, training
@@ -121,16 +121,10 @@ def _which_project(
     if flow.CHANNEL_MENTION.fullmatch(first):  # `/label models #shared`: the project goes there
         rest = more
     tail = " &lt;text&gt;" if verb == "predict" else (f" {escape(rest)}" if rest else "")
-    names = asked.names[: flow.MAX_CHOICES]
-    shown = [f"`/label {verb} {escape(n)}{tail}`" for n in names]
-    left = len(asked.names) - len(names)
-    choices = (
-        f"{', '.join(shown)}, … and {left} more project{'s' if left != 1 else ''}"
-        if left > 0
-        else names_list(shown, conjunction="or")
-    )
+    choices = flow.some_of([f"`/label {verb} {escape(n)}{tail}`" for n in asked.names])
     sharing = [p for p in projects.list_projects(services.ws) if p.channel_id == channel]
     where = f"<#{channel}> is the channel of {len(sharing)} projects: " if len(sharing) > 1 else ""
+    names = asked.names[: flow.MAX_CHOICES]
     return flow.WhichProject(Mrkdwn(f"which project? {where}try {choices}"), names=names)
 
 
