@@ -857,7 +857,11 @@ def summarize(kind: str, details: dict[str, Any]) -> str:
     if kind == "undo":
         restored = details.get("restored_examples")
         again = f"; {_count_again(restored)}" if restored else ""
-        return f"undid #{details['event_id']} ({details['summary']}){again}"
+        # an undone merge or mapped retire that had closed a split reopens it: its examples
+        # wait to be labeled again, counted as the split counted them
+        requeued = details.get("requeued")
+        back = f"; {counted(requeued, 'example')} back in the queue" if requeued else ""
+        return f"undid #{details['event_id']} ({details['summary']}){again}{back}"
     return kind
 
 
