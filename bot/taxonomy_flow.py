@@ -550,8 +550,9 @@ def confirm_edit(
         f"<@{user}> changed the labels of *{escape_mrkdwn(project)}*: "
         f"{escape_mrkdwn(change.summary)}."
     )
-    if change.requeued:
-        text += f" {change.requeued} example(s) are back in the queue to be labeled again."
+    if change.requeued:  # the change's line counted them ("; 3 examples back in the queue")
+        they = "It waits" if change.requeued == 1 else "They wait"
+        text += f" {they} at the front of the queue, to be labeled again."
     if change.kind == "add":
         text += " The queue looks for their first examples by name and guidelines."
     services.courier.post(views.info_message(text), channel=user)
