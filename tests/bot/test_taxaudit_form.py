@@ -37,8 +37,10 @@ def _label(bot: Bot, bank: dict[str, str], label: str, n: int) -> None:
     for i in range(n):
         task = labeling.next_task(bot.ws, project=PROJECT, annotator="U0SEED")
         assert task is not None
-        labeling.submit_label(bot.ws, project=PROJECT, example_id=task.example_id, label=label,
-                              annotator="U0SEED", source="cli", key=f"seed:{label}:{i}")  # fmt: skip
+        labeling.submit_label(
+            bot.ws, project=PROJECT, example_id=task.example_id, label=label,
+            annotator="U0SEED", source="cli", key=f"seed:{label}:{i}",
+        )  # fmt: skip
 
 
 def test_a_split_from_the_form_counts_the_examples_back_once(
