@@ -302,6 +302,12 @@ def adjudicate(
         example = examples.get_example(session=session, example_id=example_id)
         if example.project_id != found.id:
             raise InvalidInputError(f"example {example_id} is not in project {project!r}")
+        # as a label click does (engine.labeling.submit_label): a split or retire in flight
+        # finishes first and this reads the label as changed (a Settle racing a split of its
+        # label was stored under a label counting as nothing, and told "settled"), and a vote
+        # on the example at the same moment takes its turn (``before`` is then the one replaced)
+        feedback.lock_for_vote(session=session, project_id=found.id)
+        feedback.lock_votes(session=session, example_id=example_id)
         chosen = taxonomy_repo.get_clicked_label(session=session, project_id=found.id, name=label)
         if not chosen.active:
             target = session.get(Label, chosen.mapped_to_id) if chosen.mapped_to_id else None
