@@ -170,6 +170,13 @@ def resolve(
         raise StaleActionError(f"example {example_id} has no flags")
     if not may_resolve(services, user=user, project=project, found=found, team=team):
         return not_allowed(project)
+    thread = flags.flag_thread(services.ws, example_id=example_id)
+    if thread is not None and (thread.channel, thread.thread_ts) != (channel, ts):
+        # a click made up to name another message (another example's flag thread, a card of
+        # the channel): resolving would draw this example's flags over it for good
+        log.warning("a Resolve click of example %d on message %s of %s, not its flag thread: "
+                    "refused", example_id, ts, channel)  # fmt: skip
+        raise StaleActionError(f"this message is not the flag thread of example {example_id}")
     with jobs.claim(services.ws, f"flag-resolve:{example_id}", ttl=RESOLVING_LEASE) as got:
         if not got:
             return None  # a click racing this one (a double click) is resolving them
