@@ -1019,9 +1019,19 @@ def _post_root(
         # Not queued: without the root's ts there is no thread to link to.
         posted = services.client.chat_postMessage(channel=channel, **root)
     except SlackApiError as exc:
-        if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
+        if exc.response.get("error") == "not_in_channel":
             raise ConfigurationError(  # mrkdwn: a channel link
                 Mrkdwn(f"labelbot cannot post in <#{channel}>: invite it with `/invite @labelbot`")
+            ) from exc
+        if exc.response.get("error") == "channel_not_found":  # inviting mends only the second
+            raise ConfigurationError(
+                Mrkdwn(
+                    f"Slack does not know <#{channel}>, the channel of "
+                    f"*{escape_mrkdwn(ref.project)}* (deleted, or private without labelbot in "
+                    "it): invite labelbot there with `/invite @labelbot`, or a project admin "
+                    f"sets another with `labelbot project set {escape(ref.project)} --channel "
+                    "C0123`"
+                )
             ) from exc
         raise
     thread = discussions.Thread(ref.example_id, str(posted["channel"]), str(posted["ts"]))
