@@ -19,6 +19,10 @@ MAX_TTL_MINUTES = 365 * 24 * 60
 # The scheduler's shortest interval between checks (LABELBOT_SCHEDULER_POLL_SECONDS, `worker
 # --poll-seconds`): below it, it would do little but poll
 MIN_POLL_SECONDS = 0.1
+# ... and its longest, a day: past it nothing is retrained for days, which is no schedule; far
+# past it (1e14) APScheduler's interval overflowed timedelta and `worker` and `serve` died at
+# start with a traceback
+MAX_POLL_SECONDS = 24 * 60 * 60
 
 
 class Settings(BaseSettings):
@@ -68,6 +72,7 @@ class Settings(BaseSettings):
     scheduler_poll_seconds: float = Field(
         default=15.0,
         ge=MIN_POLL_SECONDS,
+        le=MAX_POLL_SECONDS,
         allow_inf_nan=False,
         validation_alias="LABELBOT_SCHEDULER_POLL_SECONDS",
         description="Seconds between the scheduler's checks for projects to retrain",

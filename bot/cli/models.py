@@ -9,7 +9,7 @@ from rich import box
 from rich.table import Table
 
 from bot.cli.common import LogFormat, LogFormatOption, app, handle_errors, out, workspace
-from engine.config import MIN_POLL_SECONDS
+from engine.config import MAX_POLL_SECONDS, MIN_POLL_SECONDS
 from storage.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -219,8 +219,8 @@ def worker(
     poll_seconds: Annotated[
         float | None,
         typer.Option(
-            help=f"Seconds between checks, at least {MIN_POLL_SECONDS:g} (default: "
-            "LABELBOT_SCHEDULER_POLL_SECONDS, 15)",
+            help=f"Seconds between checks, at least {MIN_POLL_SECONDS:g} and at most "
+            f"{MAX_POLL_SECONDS:,} (a day) (default: LABELBOT_SCHEDULER_POLL_SECONDS, 15)",
             show_default=False,
         ),
     ] = None,
@@ -248,13 +248,15 @@ def worker(
     import signal
 
     # before anything starts: a negative interval made the scheduler spin (100% CPU, its memory
-    # growing), and 0 is refused as LABELBOT_SCHEDULER_POLL_SECONDS=0 is, not read as "unset"
+    # growing), and 0 is refused as LABELBOT_SCHEDULER_POLL_SECONDS=0 is, not read as "unset";
+    # 1e14 overflowed APScheduler's interval (a traceback)
     if poll_seconds is not None and not (
-        math.isfinite(poll_seconds) and poll_seconds >= MIN_POLL_SECONDS
+        math.isfinite(poll_seconds) and MIN_POLL_SECONDS <= poll_seconds <= MAX_POLL_SECONDS
     ):
         raise InvalidInputError(
-            f"--poll-seconds must be at least {MIN_POLL_SECONDS:g} (got {poll_seconds:g}); "
-            "leave it out for LABELBOT_SCHEDULER_POLL_SECONDS (default 15)"
+            f"--poll-seconds must be at least {MIN_POLL_SECONDS:g} and at most "
+            f"{MAX_POLL_SECONDS:,} (a day) (got {poll_seconds:g}); leave it out for "
+            "LABELBOT_SCHEDULER_POLL_SECONDS (default 15)"
         )
 
     from bot.cli.logs import configure_logging

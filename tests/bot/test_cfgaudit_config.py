@@ -1,0 +1,44 @@
+"""Configuration edges found by an audit of the README's Configuration section, run as a person
+runs them (typer's runner): each was a traceback or a misleading line."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from engine.config import get_settings
+from storage.errors import ConfigurationError
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, str(result.output)
+
+
+def _one_line(code: int, output: str, expected: int) -> None:
+    assert code == expected, output
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1, output
+
+
+@pytest.mark.parametrize("value", ["1e14", "1e308", "86401"])
+def test_a_poll_interval_past_a_day_is_refused_naming_the_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LABELBOT_SCHEDULER_POLL_SECONDS=1e14 passed the settings and stopped `worker` and
+    `serve` with APScheduler's OverflowError traceback ("days=1157407407; must have magnitude
+    <= 999999999"); 1e308 too."""
+    monkeypatch.setenv("LABELBOT_SCHEDULER_POLL_SECONDS", value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match="LABELBOT_SCHEDULER_POLL_SECONDS"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_worker_poll_seconds_past_a_day_is_refused(cli_env: None) -> None:
+    code, output = _run("worker", "--poll-seconds", "1e14")
+    _one_line(code, output, 2)
+    assert "--poll-seconds must be at least 0.1 and at most 86,400 (a day)" in output
