@@ -93,9 +93,14 @@ class Settings(BaseSettings):
         """Set but empty (``LABELBOT_DATA_DIR=`` in a compose file) means the default, as an
         empty Slack variable counts as not set: an empty data directory was the current
         directory, which then filled with model files and caches, and an empty encoder name
-        slipped past serve's check that the bundled encoder is installed."""
+        slipped past serve's check that the bundled encoder is installed. An encoder's name
+        is taken without the spaces around it, as DATABASE_URL is: no model's name holds
+        any there, and " all-MiniLM-L6-v2" failed every new text as a model that cannot be
+        loaded. (A folder keeps its spaces: one that holds them may hold a team's models.)"""
         if isinstance(value, str) and not value.strip():
             return cls.model_fields[str(info.field_name)].default
+        if info.field_name == "encoder" and isinstance(value, str):
+            return value.strip()
         return value
 
     @field_validator("data_dir", "models_dir", mode="after")

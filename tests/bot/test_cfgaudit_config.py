@@ -42,3 +42,16 @@ def test_worker_poll_seconds_past_a_day_is_refused(cli_env: None) -> None:
     code, output = _run("worker", "--poll-seconds", "1e14")
     _one_line(code, output, 2)
     assert "--poll-seconds must be at least 0.1 and at most 86,400 (a day)" in output
+
+
+def test_the_bundled_encoder_named_with_spaces_around_it_is_the_bundled_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A space after the name (a pasted value, an env file) made every new text fail: "encoder
+    ' all-MiniLM-L6-v2 ' cannot be loaded offline"; DATABASE_URL drops such spaces already."""
+    monkeypatch.setenv("LABELBOT_ENCODER", " all-MiniLM-L6-v2 \n")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().encoder == "all-MiniLM-L6-v2"
+    finally:
+        get_settings.cache_clear()
