@@ -144,6 +144,10 @@ def reset_keys(text: str) -> list[str]:
         )
     if names == ["all"]:
         return list(EDITABLE)
+    if "all" in names:  # "unknown setting 'all' to reset: use …, or all" read as a riddle
+        raise InvalidInputError(
+            f"'all' resets every setting: give it alone (--reset all), not with others ({text!r})"
+        )
     for key in names:
         if key == "channel":
             raise InvalidInputError(

@@ -55,3 +55,13 @@ def test_the_bundled_encoder_named_with_spaces_around_it_is_the_bundled_one(
         assert get_settings().encoder == "all-MiniLM-L6-v2"
     finally:
         get_settings.cache_clear()
+
+
+def test_reset_all_with_other_names_says_all_goes_alone(cli_env: None) -> None:
+    """`--reset all,timezone` said "unknown setting 'all' to reset: use …, or all"."""
+    assert _run("project", "create", "p", "--labels", "a,b")[0] == 0
+    assert _run("project", "set", "p", "--timezone", "Europe/Berlin")[0] == 0
+    code, output = _run("project", "set", "p", "--reset", "all,timezone")
+    _one_line(code, output, 2)
+    assert "'all' resets every setting: give it alone (--reset all)" in output
+    assert "timezone = Europe/Berlin" in _run("project", "set", "p")[1].splitlines()
