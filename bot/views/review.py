@@ -1,8 +1,9 @@
 """The mislabel review DM: someone else's label the model doubts, and the reviewer's verdict.
 
 "Keep *X*" / "Change to *Y*" (the model's suggestion) / a select of the other labels / Discuss.
-Buttons carry f"{review id}|{example id}|{label name}"; the menu's options, whose values hold
-150 characters, carry f"{review id}/{example id}/{label id}" (a label's name holds 200).
+Buttons and the menu's options carry f"{review id}/{example id}/{label id}" (an option's value
+holds 150 characters, a label's name 200; a name can change hands, an id cannot); a button
+for a label the card has no id of carries f"{review id}|{example id}|{label name}".
 """
 
 from __future__ import annotations
@@ -79,17 +80,25 @@ def review_message(card: ReviewCard) -> Block:
     pair = (card.given, card.suggested)
     keep = shorten_apart(pair, BUTTON_TEXT_MAX - len("Keep "))[card.given]
     change = shorten_apart(pair, BUTTON_TEXT_MAX - len("Change to "))[card.suggested]
+    # by label id where the card has it, as the menu's options: a name can change hands (a
+    # rename from the terminal before the card is redrawn, then another label given the old
+    # name) and "Change to X" then stored the label that took X's name
+    by_name = {lb.name: lb for lb in card.labels}
     row = [
         button(
             f"Keep {keep}",
             action_id=ids.REVIEW_KEEP,
-            value=review_value(card.review_id, card.example_id, card.given),
+            value=review_value(
+                card.review_id, card.example_id, by_name.get(card.given, card.given)
+            ),
         ),
         button(
             f"Change to {change}",
             action_id=ids.REVIEW_CHANGE,
             style="primary",
-            value=review_value(card.review_id, card.example_id, card.suggested),
+            value=review_value(
+                card.review_id, card.example_id, by_name.get(card.suggested, card.suggested)
+            ),
         ),
         button("Discuss", action_id=ids.DISCUSS, value=value),
     ]
