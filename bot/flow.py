@@ -1074,10 +1074,9 @@ def flag(
     if not flagged.created:
         return  # the same form submitted again: the first submission is answered
     if origin is not None:
-        note = (
-            f"Flagged by <@{user}>: _{escape_mrkdwn(reason)}_. It left the queue until someone "
-            "reviews it."
-        )
+        # on one line, as the flag thread shows it: Slack's _italics_ end at a line break
+        said = escape_mrkdwn(" ".join(reason.split()))
+        note = f"Flagged by <@{user}>: _{said}_. It left the queue until someone reviews it."
         _answered(services, views.info_message(note), channel=origin[0], ts=origin[1])
     _continue(services, user=user, project=ref.project)
     flag_threads.surface(services, project=ref.project, example_id=example_id)
