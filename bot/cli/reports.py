@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from http.client import HTTPException
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bot.cli.common import app, err, handle_errors, out, workspace
+from storage.errors import ConfigurationError, ConflictError, LabelbotError
 
 
 @app.command(short_help="The project digest: show it here, or post it.")
@@ -32,11 +34,20 @@ def digest(
 
     ws = workspace()
     if post:
+        from slack_sdk.errors import SlackClientError
+
+        from bot.cli.logs import muted
         from bot.config import get_slack_settings
-        from bot.delivery import make_client
+        from bot.delivery import CONNECTION_ERRORS, make_client
         from bot.digests import post_digest, refusal_cause
 
-        posted = post_digest(make_client(get_slack_settings()), ws, name)
+        client = make_client(get_slack_settings())
+        try:
+            # slack_sdk's own ERROR lines for an unreachable Slack are muted: the error says it
+            with muted(client.logger):
+                posted = post_digest(client, ws, name)
+        except (SlackClientError, *CONNECTION_ERRORS, HTTPException) as exc:
+            raise _not_posted(exc, project=name, api_url=client.base_url) from None
         if posted.notified_admins:
             cause = refusal_cause(
                 posted.refused or "not_in_channel", project=name, channel=posted.channel
@@ -51,3 +62,41 @@ def digest(
         out.print(line, highlight=False)
     chart = render_chart(built, out_file or Path(f"{name}-digest.png"))
     out.print(f"chart: {chart.resolve()}")  # a plain line: the terminal wraps it (_Console)
+
+
+def _not_posted(exc: Exception, *, project: str, api_url: str) -> LabelbotError:
+    """Why `digest --post` could not post (Slack refused the token or the call, or could not be
+    reached: each was a traceback) as one line with its exit code; nothing was marked sent."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.delivery import TOKEN_ADVICE, UNSURE_ERRORS, transient_error
+    from bot.slack_errors import error_code, is_auth_error, scope_advice
+
+    code = error_code(exc)
+    if is_auth_error(exc) or code == "not_allowed_token_type":
+        return ConfigurationError(
+            f"Slack refused SLACK_BOT_TOKEN ({code}): {TOKEN_ADVICE} (the Bot User OAuth Token, "
+            "xoxb-…); nothing was posted"
+        )
+    advice = scope_advice(exc)
+    if advice is not None:
+        return ConfigurationError(f"{advice}; nothing was posted")
+    if not isinstance(exc, SlackApiError):  # no answer: a refused connection, a timeout
+        return ConfigurationError(
+            f"could not reach Slack's Web API at {api_url} ({type(exc).__name__}: {exc}): check "
+            "that this machine reaches Slack (SLACK_API_URL, a proxy); nothing was posted"
+        )
+    why = transient_error(exc)
+    if code in UNSURE_ERRORS:  # Slack says some of the call may have happened all the same
+        return ConflictError(
+            f"Slack did not take the digest of {project} ({why or code}): it may have been "
+            "posted all the same; look in the channel before posting it again"
+        )
+    if why is not None:
+        return ConflictError(
+            f"Slack did not take the digest of {project} ({why}): nothing was posted; try "
+            "again in a while"
+        )
+    return LabelbotError(
+        f"Slack refused the digest of {project} ({code or exc}): nothing was posted"
+    )
