@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import app, err, handle_errors, out, workspace
-from storage.errors import ConfigurationError, ConflictError, LabelbotError
+from storage.errors import ConfigurationError, ConflictError, InvalidInputError, LabelbotError
 
 
 @app.command(short_help="The project digest: show it here, or post it.")
@@ -32,6 +32,11 @@ def digest(
     """
     from engine.digest import build_digest, mark_sent, render_chart
 
+    if post and out_file is not None:  # it was ignored without a word: no chart where asked
+        raise InvalidInputError(
+            "--out does not go with --post: the chart is uploaded to the channel with the "
+            f"digest; `labelbot digest {name} --out FILE` writes it here"
+        )
     ws = workspace()
     if post:
         from slack_sdk.errors import SlackClientError

@@ -4,6 +4,8 @@ option ignored without a word, and nothing is marked sent."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -39,6 +41,18 @@ def _last_digest() -> object:
         return projects.get_project(ws, "p").settings.get("last_digest_at")
     finally:
         ws.close()
+
+
+def test_post_with_out_is_refused_before_anything_is_posted(
+    slack_env: None, slack_api: FakeSlackAPI, tmp_path: Path
+) -> None:
+    """--out was ignored without a word with --post: no chart was written where it was asked."""
+    chart = tmp_path / "chart.png"
+    code, output = _run("digest", "p", "--post", "--out", str(chart))
+    _one_line(code, output, 2)
+    assert "--out does not go with --post" in output
+    assert not chart.exists() and not slack_api.calls("chat.postMessage")
+    assert _last_digest() is None
 
 
 def test_post_when_slack_refuses_the_token_is_one_line(
