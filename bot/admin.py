@@ -119,7 +119,13 @@ def parse_settings(text: str) -> dict[str, str]:
                 f"write settings as key=value, not {word!r} "
                 f'(e.g. retrain_every=30 digest_cron="0 9 * * mon-fri")'
             )
-        pairs[key.strip()] = value.strip()
+        key, value = key.strip(), value.strip()
+        if pairs.get(key, value) != value:  # the last one was stored without a word
+            raise InvalidInputError(
+                f"setting {key} is given twice ({pairs[key]} and {value}): give it once. "
+                "Nothing was changed"
+            )
+        pairs[key] = value
     return pairs
 
 
