@@ -136,7 +136,6 @@ def digest_message(
             joiner=" · ",
         )  # fmt: skip
         blocks.append(context("Chart key: " + " · ".join(pairs)))
-    acc = f"{d.accuracy.accuracy:.0%}" if d.accuracy else d.no_accuracy()
-    return message(
-        f"{escape_mrkdwn(d.project)} digest: {d.labels_since} new labels, accuracy {acc}", blocks
-    )
+    # "accuracy 92%", else why there is none ("no model yet": not "accuracy no model yet")
+    acc = f"accuracy {d.accuracy.accuracy:.0%}" if d.accuracy else d.no_accuracy()
+    return message(f"{escape_mrkdwn(d.project)} digest: {d.labels_since} new labels, {acc}", blocks)
