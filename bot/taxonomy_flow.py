@@ -440,7 +440,13 @@ def apply_edit(
     }
     one = len(labels) == 1
     need = {
-        "add": (None, "Name the label(s) to add.") if not names else None,
+        "add": (None, "Name the label(s) to add.") if not names
+        # one field, one label's guidelines (the CLI takes a --description per label): copied
+        # onto every label added, the second one got the first one's
+        else (ids.TAXONOMY_DESCRIPTION_BLOCK, "A description is one label's guidelines: add "
+              "that label alone with it, or leave Description empty and describe each label "
+              "after.") if description and len(names) > 1
+        else None,
         "rename": (labels_block, "Choose the one label to rename.") if not one
         else (names_block, "Give the new name.") if not names else None,
         "describe": (labels_block, "Choose the one label to describe.") if not one
@@ -494,7 +500,7 @@ def _apply(
 ) -> taxonomy.TaxonomyChange:
     ws = services.ws
     if op == "add":
-        described = [description] * len(names) if description else None
+        described = [description] if description else None  # one label (see apply_edit)
         return taxonomy.add_labels(ws, names=names, descriptions=described, rescore=False, **common)
     if op == "rename":
         return taxonomy.rename_label(

@@ -163,7 +163,8 @@ def taxonomy_modal(
                 multiline=True,
                 placeholder="What belongs under this label",
             ),  # fmt: skip
-            hint="Describe: the guidelines labelers see. Add: the new label's description.",
+            hint="Describe: the guidelines labelers see. Add: the new label's description "
+            "(one label at a time).",
             optional=True,
         ),
         _input(

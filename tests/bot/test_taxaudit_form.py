@@ -71,3 +71,28 @@ def test_an_undo_from_the_form_that_reopens_a_split_counts_them(
     told = bot.slack.dm(ADMIN)[-1]["text"]
     assert "undid #2" in told and told.count("back in the queue") == 1, told
     assert "2 examples back in the queue" in told, told
+
+
+def test_adding_several_labels_with_one_description_is_refused(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """The CLI takes one --description per label; the form has one Description field, which
+    was copied onto every label added: the second label got the first one's guidelines."""
+    from bot import ids
+
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    view = _open_modal(bot)
+    body = taxonomy_form(
+        ADMIN, "add", names="lost_card, stolen_card", description="A card the customer lost",
+        private_metadata=view["private_metadata"],
+    )  # fmt: skip
+    answer = bot.slack.post(signed_interactivity(bot.slack.secret, body)).json()
+    bot.settle()
+    assert answer["response_action"] == "errors"
+    error = answer["errors"][ids.TAXONOMY_DESCRIPTION_BLOCK]
+    assert "one label" in error, error
+    names = {lb.name for lb in projects.list_labels(bot.ws, project=PROJECT)}
+    assert not {"lost_card", "stolen_card"} & names
+    # one label with its description goes through
+    _submit(bot, "add", [], "lost_card")
+    assert "lost_card" in {lb.name for lb in projects.list_labels(bot.ws, project=PROJECT)}
