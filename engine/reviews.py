@@ -18,7 +18,8 @@ answer it, while no one else has been sent it since; not its author, and not an 
 admin overrules a label with ``consensus`` adjudication, not through someone else's review.
 
 The reviewed annotation is never changed: it stays in history, and the review records the outcome.
-A decided (annotation, suggestion) pair is never re-opened by a later scan. An open review that
+A pair a person decided (kept, changed, or settled over by an adjudication) is never re-opened by
+a later scan; one a change withdrew is, once its question stands again. An open review that
 asks nothing any more (storage.repositories.reviews.moot_reason: its label changed or undone, or
 its label or the suggestion split or retired, or both merged into one) is dismissed: by the scan,
 by the taxonomy change that made it so (engine.taxonomy), and by delivery, which passes over it.

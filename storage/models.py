@@ -386,9 +386,10 @@ class TaxonomyProposal(SQLModel, table=True):
 class Review(SQLModel, table=True):
     """An annotation the model confidently disagrees with, queued for a second expert.
 
-    One row per ``(annotation, suggested label)``, whatever its status: a decided review is never
-    re-opened by a later scan. The reviewed annotation stays as it was; the outcome is recorded
-    here (and a "change" adds the reviewer's own annotation, source ``review``).
+    One row per ``(annotation, suggested label)``, whatever its status: a review a person decided
+    is never re-opened by a later scan (one a change withdrew is, when its question stands
+    again). The reviewed annotation stays as it was; the outcome is recorded here (and a
+    "change" adds the reviewer's own annotation, source ``review``).
     """
 
     __tablename__ = "reviews"

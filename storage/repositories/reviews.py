@@ -61,7 +61,11 @@ def add_review(
     margin: float,
     model_version: int | None = None,
 ) -> Review | None:
-    """Open a review; None when this (annotation, suggestion) was reviewed or queued before."""
+    """Open a review; None when this (annotation, suggestion) is open already or a person
+    decided it. One a change withdrew (dismissed as moot, by no one: a merge of its two labels
+    since undone, a vote since taken back) is reopened when its question stands again, with
+    this scan's figures: otherwise the mislabel would be counted by every scan and never asked
+    about."""
     existing = session.exec(
         select(Review).where(
             Review.annotation_id == annotation_id,
@@ -69,7 +73,21 @@ def add_review(
         )
     ).first()
     if existing is not None:
-        return None
+        if existing.status != "dismissed" or existing.reviewer is not None:
+            return None  # open, or decided by a person (kept, changed, settled over)
+        if moot_reason(session=session, review=existing) is not None:
+            return None  # still moot
+        reopened = session.execute(
+            update(Review)
+            .where(col(Review.id) == existing.id, col(Review.status) == "dismissed",
+                   col(Review.reviewer).is_(None))
+            .values(status="open", decided_at=None, decision_key=None, assignment_id=None,
+                    outcome_label_id=None, outcome_annotation_id=None, confidence=confidence,
+                    margin=margin, model_version=model_version)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        session.refresh(existing)
+        return existing if rowcount(reopened) else None
     review = Review(
         project_id=project_id,
         example_id=example_id,
