@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from engine import projects
 from engine.workspace import Workspace
@@ -193,12 +193,7 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
                 f"setting guests must be {GUESTS_ALLOW} or {GUESTS_DENY}, not {changes['guests']!r}"
             )
     if "timezone" in checked:
-        try:
-            ZoneInfo(str(checked["timezone"]))
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a directory
-            raise InvalidInputError(
-                f"unknown timezone {checked['timezone']!r} (e.g. Europe/Berlin)"
-            ) from None
+        checked["timezone"] = _zone_name(str(checked["timezone"]))
     for key in _FLOATS:  # inf and nan pass every comparison below but break the scheduler
         if key in checked and not math.isfinite(float(checked[key])):
             raise InvalidInputError(f"setting {key} must be a finite number, not {checked[key]}")
@@ -234,6 +229,20 @@ def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
                 "month, or use 'off' for no digests"
             )
     return checked
+
+
+def _zone_name(name: str) -> str:
+    """``name`` as the zone database spells it: "europe/berlin" and "utc" were refused as
+    unknown timezones. InvalidInputError for a name no zone has, in any case."""
+    try:
+        ZoneInfo(name)
+        return name
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a directory
+        pass
+    alike = [zone for zone in available_timezones() if zone.casefold() == name.casefold()]
+    if len(alike) == 1:
+        return alike[0]
+    raise InvalidInputError(f"unknown timezone {name!r} (e.g. Europe/Berlin)")
 
 
 def change_settings(ws: Workspace, *, project: str, changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -65,3 +65,19 @@ def test_reset_all_with_other_names_says_all_goes_alone(cli_env: None) -> None:
     _one_line(code, output, 2)
     assert "'all' resets every setting: give it alone (--reset all)" in output
     assert "timezone = Europe/Berlin" in _run("project", "set", "p")[1].splitlines()
+
+
+def test_a_timezone_in_another_case_is_stored_as_its_zone_is_named(cli_env: None) -> None:
+    """`--timezone europe/berlin` (or `timezone=utc` in Slack) was "unknown timezone": zone
+    names are matched in any case and stored as the zone database spells them."""
+    assert _run("project", "create", "p", "--labels", "a,b")[0] == 0
+    code, output = _run("project", "set", "p", "--timezone", "europe/berlin")
+    assert code == 0, output
+    assert "timezone = Europe/Berlin" in output.splitlines()
+    code, output = _run("project", "set", "p", "--timezone", "utc")
+    assert code == 0, output
+    assert "timezone = UTC" in output.splitlines()
+    code, output = _run("project", "set", "p", "--timezone", "Mars/Olympus")
+    _one_line(code, output, 2)
+    assert "unknown timezone 'Mars/Olympus'" in output
+    assert "timezone = UTC" in _run("project", "set", "p")[1].splitlines()
