@@ -231,10 +231,10 @@ def describe_label(
     rescore: bool = True,
 ) -> TaxonomyChange:
     """Set a label's guidelines (shown to labelers on demand); the model is not affected. A
-    label with few examples is searched for by its name and guidelines (engine.rare): then the
-    queue is re-scored at once (``details["searched"]``; ``rescore=False`` leaves it to the
-    caller), so the new guidelines steer the next examples asked."""
-    from engine.rare import MIN_EXAMPLES
+    label with no example yet is searched for by its name and guidelines (engine.rare; one
+    with examples is searched from them): then the queue is re-scored at once
+    (``details["searched"]``; ``rescore=False`` leaves it to the caller), so the new
+    guidelines steer the next examples asked."""
 
     def apply(session: Session, found: Project) -> dict[str, Any]:
         current = _active_label(session, found, label)
@@ -242,7 +242,7 @@ def describe_label(
         repo.describe_label(session=session, label=current, description=description)
         count = _examples_of(session, [current])  # with those merged or mapped into it
         return {"label_id": current.id, "name": current.name, "old": old, "new": description,
-                "searched": count < MIN_EXAMPLES}  # fmt: skip
+                "searched": count == 0}  # fmt: skip
 
     change = _change(
         ws,

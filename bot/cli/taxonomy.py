@@ -173,8 +173,8 @@ def labels_describe(
     actor: Actor = None,
 ) -> None:
     """Set a label's guidelines (what belongs in it, borderline cases). The model is not
-    affected; for a label with under 5 examples the queue searches by the new guidelines at
-    once."""
+    affected; for a label with no example yet the queue searches by its name and the new
+    guidelines at once."""
     ws = workspace()
     change = taxonomy.describe_label(
         ws, project=name, label=label, description=guideline, actor=actor or default_actor(),

@@ -139,7 +139,7 @@ def test_labels_add_takes_guidelines_and_rescores_the_queue(
     assert "queue re-scored for the new labels" in out
     listed = _ok(runner, "labels", "list", "bank")
     assert "Rates between currencies" in listed and "Cash machines" in listed
-    # a label with few examples is searched by its guidelines at once, or by its name alone
+    # a label with no example yet is searched by its guidelines at once, or by its name alone
     described = _ok(runner, "labels", "describe", "bank", "atm_support", "ATMs and cash")
     assert "the queue now looks for atm_support with these guidelines" in described
     cleared = _ok(runner, "labels", "describe", "bank", "atm_support", "")

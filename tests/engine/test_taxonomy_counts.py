@@ -70,8 +70,13 @@ def test_guidelines_of_a_merge_target_count_the_examples_merged_into_it(  # type
     change = taxonomy.describe_label(ws, project="p", label="fee", description="Fees",
                                      actor="ana", rescore=False)  # fmt: skip
     assert change.details["searched"] is False
-    # a label with few examples of its own and none absorbed is still searched by them
+    # the queue searches by a label's words only while it has no example (engine.rare): atm's
+    # 2 examples are searched from, its guidelines steer nothing
     change = taxonomy.describe_label(ws, project="p", label="atm", description="Cash machines",
+                                     actor="ana", rescore=False)  # fmt: skip
+    assert change.details["searched"] is False
+    taxonomy.add_labels(ws, project="p", names=["loan"], actor="ana", rescore=False)
+    change = taxonomy.describe_label(ws, project="p", label="loan", description="Loans",
                                      actor="ana", rescore=False)  # fmt: skip
     assert change.details["searched"] is True
 
