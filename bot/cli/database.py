@@ -15,6 +15,7 @@ import typer
 from bot.cli.common import Typer, app, ask, err, handle_errors, out
 from engine.config import get_settings
 from engine.database import backup_to, copy_to, downgrade_database, downgrade_plan, shown_url
+from engine.forecast import counted
 
 db_app = Typer(
     short_help="Copy, back up or downgrade the database.",
@@ -79,14 +80,10 @@ def copy(
     for name, rows in report.tables:
         out.print(f"  {name:<{width}}  {rows:>9,}", highlight=False)
     out.print(
-        f"copied {_counted(len(report.tables), 'table')}, {_counted(report.rows, 'row')} from "
+        f"copied {counted(len(report.tables), 'table')}, {counted(report.rows, 'row')} from "
         f"{shown_url(source)} to {shown_url(to)} (not copied: {', '.join(report.skipped)})",
         highlight=False,
     )
-
-
-def _counted(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 @contextmanager
