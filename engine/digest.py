@@ -772,10 +772,9 @@ def _draw_curve(ax: Any, digest: Digest) -> None:
     if fc.ok:
         future = [last + i * max(last, 100) / 20 for i in range(41)]
         right_end = future[-1]
-        plateau = f"plateau ≈ {fc.plateau:.0%}" if fc.plateau_seen else "no plateau in sight yet"
         kind = "audit" if digest.forecast_basis == "audit" else "cross-validated"
         ax.plot(future, [fc.predict(n) for n in future], linestyle="--", color="tab:green",
-                label=f"forecast from {kind} points ({plateau})")  # fmt: skip
+                label=f"forecast from {kind} points ({fc.outlook})")  # fmt: skip
         ranges = [fc.predict_range(n) for n in future]
         if all(r is not None for r in ranges):
             ax.fill_between(future, [r[0] for r in ranges if r is not None],

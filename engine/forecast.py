@@ -71,7 +71,9 @@ MILESTONE_STEPS = (250, 500, 1000, 2000)
 MAX_FORECAST_LABELS = 1_000_000  # beyond this "reachable" means nothing for a labeling team
 FALLING_SLOPE = 0.005  # accuracy lost per e-fold of labels beyond which a curve counts as falling
 FALLBACK_EXPONENT = 0.5  # typical c (Figueroa et al.); used when the 3-parameter fit fails
-OPEN_CEILING = 0.995  # a fit pinned at the bound a = 1 has not seen the curve bend yet
+# A fit pinned at the bound a = 1 has not seen the curve bend yet, unless the curve is at 100%
+# already (:attr:`Forecast.at_ceiling`): then there is nothing left to bend towards.
+OPEN_CEILING = 0.995
 # The stop signal claims accuracy is within a couple of points of its plateau. Evidence whose 90%
 # interval is wider than this cannot tell a finished model from one 10 points short of it, so no
 # stop is advised on it: 100% needs 25 audit labels (Wilson's lower end n / (n + 1.645^2) >= 0.90),
@@ -111,6 +113,7 @@ class Forecast:
     # the latest point's interval half-widths (below, above): the range is never narrower
     spread: tuple[float, float] | None = None
     unit: str = "labels"  # what the label counts count, for the sentences
+    last_accuracy: float = float("nan")  # the latest point's (the one the spread comes from)
 
     @property
     def plateau(self) -> float:
@@ -121,6 +124,26 @@ class Forecast:
     def plateau_seen(self) -> bool:
         """Whether the curve has bent towards a plateau (a fit pinned at 100% has not)."""
         return self.ok and self.a < OPEN_CEILING
+
+    @property
+    def at_ceiling(self) -> bool:
+        """Whether the curve is at 100% already: a fit pinned at 100% whose latest point, or
+        its own value at today's labels, rounds to 100%. Such a curve has no plateau to show
+        but 100%, and saying "no plateau in sight yet" of it contradicts the stop line."""
+        if not self.ok or self.plateau_seen:
+            return False
+        latest = self.last_accuracy if math.isfinite(self.last_accuracy) else 0.0
+        return max(self.predict(self.current_labels), latest) >= OPEN_CEILING
+
+    @property
+    def outlook(self) -> str:
+        """Where the curve is heading, for the message and the chart's legend: "plateau ≈
+        92%", "at the ceiling (≈100%)" or "no plateau in sight yet"; "" without a fit."""
+        if not self.ok:
+            return ""
+        if self.plateau_seen:
+            return f"plateau ≈ {self.plateau:.0%}"
+        return "at the ceiling (≈100%)" if self.at_ceiling else "no plateau in sight yet"
 
     def predict(self, n: float) -> float:
         """Forecast accuracy at ``n`` labels, in [0, 1]; NaN without a fit."""
@@ -181,6 +204,11 @@ class Forecast:
             return self.message
         if measured is not None and measured >= target:
             return f"{self.message} The latest model already measures {measured:.0%}."
+        if target >= 1.0:
+            # a curve a - b n^-c only approaches a: no label count gets it to 100%
+            return (f"{self.message} 100% is never reached by a fitted curve (it only "
+                    "approaches its plateau): set target_accuracy to 0.98 or 0.99 for the "
+                    f"{self.unit} needed.")  # fmt: skip
         need = self.labels_to_reach(target)
         bounds = self.labels_to_reach_range(target)
         unknown = self._unforecastable(need, bounds)
@@ -290,14 +318,15 @@ def fit_learning_curve(
         last = int(np.flatnonzero(n == n.max())[-1])
         lo, hi = np.clip(ends[0][last], 0, 1), np.clip(ends[1][last], 0, 1)
         spread = (max(float(acc[last] - lo), 0.0), max(float(hi - acc[last]), 0.0))
+    latest = float(acc[int(np.flatnonzero(n == n.max())[-1])])
     fc = Forecast(ok=True, current_labels=current, message="", a=a, b=float(b), c=float(c),
-                  low_fit=low_fit, high_fit=high_fit, spread=spread, unit=unit)  # fmt: skip
+                  low_fit=low_fit, high_fit=high_fit, spread=spread, unit=unit,
+                  last_accuracy=latest)  # fmt: skip
     steps = ", ".join(
         f"{_round(m)} {unit} ≈ {acc_:.0%}{_range(fc.predict_range(m))}"
         for m, acc_ in fc.milestones()[:3]
     )
-    ceiling = f"plateau ≈ {fc.plateau:.0%}" if fc.plateau_seen else "no plateau in sight yet"
-    message = f"Forecast ({how} to {n.size} {points}): {steps}; {ceiling}."
+    message = f"Forecast ({how} to {n.size} {points}): {steps}; {fc.outlook}."
     return replace(fc, message=message)
 
 
@@ -406,26 +435,37 @@ def stop_signal(
         return StopAdvice(False, "Keep labeling: no forecast yet.")
     recent = list(agreements)[-window:]
     stable = len(recent) == window and float(np.mean(recent)) >= min_kappa
-    if not forecast.plateau_seen:  # no plateau to measure a gap to
+    if not forecast.plateau_seen:  # no plateau to measure a gap to, unless it is 100%
         if current_acc >= OPEN_CEILING and stable:
             done = StopAdvice(True, (
                 f"More labels will buy little: accuracy is {current_acc:.0%} and the last "
                 f"{window} models agree (kappa {np.mean(recent):.3f})."))  # fmt: skip
             return _unless_too_little_evidence(interval, current_acc, done)
-        return StopAdvice(False, "Keep labeling: the learning curve has not levelled off yet.")
+        if current_acc >= OPEN_CEILING:
+            return StopAdvice(False, (
+                f"Accuracy is at the ceiling ({current_acc:.0%}), but the model is still "
+                "changing."))  # fmt: skip
+        if not forecast.at_ceiling:
+            return StopAdvice(False, "Keep labeling: the learning curve has not levelled off yet.")
+    # a curve at the ceiling is as good as a plateau at 100%: the gap is to that
+    where = (
+        "the ceiling (100%)"
+        if forecast.at_ceiling
+        else f"the forecast plateau ({forecast.plateau:.0%})"
+    )
     gap = forecast.plateau - current_acc
     near = gap <= plateau_gap
     if near and stable:
         done = StopAdvice(
             True,
             f"More labels will buy little: accuracy {current_acc:.0%} is within {max(gap, 0):.1%} "
-            f"of the forecast plateau ({forecast.plateau:.0%}) and the last {window} models agree "
+            f"of {where} and the last {window} models agree "
             f"(kappa {np.mean(recent):.3f}). Consider stopping or revising the taxonomy.",
         )
         return _unless_too_little_evidence(interval, current_acc, done)
     if near:
-        return StopAdvice(False, "Near the forecast plateau, but the model is still changing.")
-    return StopAdvice(False, f"Keep labeling: about {gap:.0%} below the forecast plateau.")
+        return StopAdvice(False, f"Near {where}, but the model is still changing.")
+    return StopAdvice(False, f"Keep labeling: about {gap:.0%} below {where}.")
 
 
 def _unless_too_little_evidence(
