@@ -71,7 +71,7 @@ def digest_message(
     labelers = _labelers(d)
     since = f" since {d.since:%b %d}" if d.since else ""
     blocks = [
-        header(f"{d.project}: weekly digest"),
+        header(f"{d.project}: digest"),  # not "weekly": the default schedule is every weekday
         # labels are votes (a second opinion is one); "labeled" is examples, as status and Home say
         section(
             f"*{d.labels_since} new labels*{since} ({d.total_labels} in all; "

@@ -339,7 +339,7 @@ def test_the_digest_of_a_150_label_project_fits_with_counted_lists() -> None:
     assert 1 <= listed < 3  # the top 3 do not all fit: the count covers every open one
     assert f"… and {30 - listed} more: `/label proposals clinc150`" in proposals
     assert "(top 3)" not in proposals
-    assert payload["blocks"][0]["text"]["text"] == "clinc150: weekly digest"
+    assert payload["blocks"][0]["text"]["text"] == "clinc150: digest"  # weekdays by default
 
 
 # --- the shared shrinking helpers ------------------------------------------------------------
