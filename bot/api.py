@@ -36,6 +36,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response, Security
@@ -688,6 +689,11 @@ def create_api(
                 "this server runs without Slack (no SLACK_BOT_TOKEN or SLACK_SIGNING_SECRET "
                 "set): it serves the REST API alone"
             )
+        if await _ssl_check(request):
+            # Slack's SSL check of a slash command's URL: answered as Bolt's SslCheck answers
+            # it, before any signature check (it acts on nothing); refused, it would read as a
+            # wrong signing secret in the log
+            return Response(status_code=200)
         # The signature needs the body; its headers and the timestamp's age do not: most junk
         # is refused before any of its body is read (and so held).
         if not _signature_headers_fresh(verifier, request.headers):
@@ -908,6 +914,24 @@ def _not_json(content_type: str | None) -> str | None:
 def _error(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> JSONResponse:
     body = {"error": HTTPStatus(status).phrase, "detail": detail}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+SSL_CHECK_MAX_BYTES = 1024  # Slack's ssl_check is a short form ("ssl_check=1&token=…")
+
+
+async def _ssl_check(request: Request) -> bool:
+    """Whether the request is Slack's SSL check: a short form whose ``ssl_check`` is 1 (Bolt's
+    test, slack_bolt.middleware.ssl_check). Only a form that says it is short is read to find
+    out; any other body stays unread until its signature headers pass."""
+    headers = request.headers
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    size = headers.get("content-length", "")
+    if kind != "application/x-www-form-urlencoded" or not size.isdigit():
+        return False
+    if int(size) > SSL_CHECK_MAX_BYTES:
+        return False
+    body = await request.body()  # kept by starlette: the signed path reads it again
+    return parse_qs(body.decode("utf-8", "replace")).get("ssl_check") == ["1"]
 
 
 def _signed_by_slack(verifier: SignatureVerifier, body: bytes, headers: Headers) -> bool:
