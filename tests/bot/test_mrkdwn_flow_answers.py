@@ -253,13 +253,11 @@ def test_engine_errors_quote_names_as_typed_and_commands_as_written(
     bot.settle()
     said = _last_answer(bot, ADMIN)
     _shown(said, f":warning: Project '{PROJECT_TWIN}' has no model v7 (it has no models yet).")
-    # the admin's model commands say what they did to the project, named as typed
+    # the admin's model commands say what they did to the project, named as typed (nothing
+    # pinned here: nothing changed, as `labelbot models unpin` says)
     bot.slack.command(ADMIN, f"unpin {PROJECT}")
     bot.settle()
-    _shown(
-        _last_answer(bot, ADMIN),
-        f"*{PROJECT_TWIN}* is unpinned: retrains that are not worse will be promoted again.",
-    )
+    _shown(_last_answer(bot, ADMIN), f"No version of *{PROJECT_TWIN}* is pinned: nothing changed.")
     # a name with a backtick after a space opens no code: "a `b` c" reads as typed
     bot.slack.command(ADMIN, f'settings {PROJECT} timezone="a `b` c"')
     bot.settle()
