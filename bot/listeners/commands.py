@@ -74,7 +74,13 @@ def label_command(
             services, next((w for w in words if not w.isdecimal()), ""), user=user
         )
         name, size = _label_args(verb, rest)
-        project = flow.resolve_project(services, name, channel=channel, user=user)
+        try:
+            project = flow.resolve_project(services, name, channel=channel, user=user)
+        except flow.WhichProject as exc:  # its "try `/label bank`" would drop the batch size
+            if not size:
+                raise
+            typed = f"{name or ''} {size}".strip()  # the channel named, if any: `/label #x 5`
+            raise _which_project(services, "", typed, exc, channel=channel) from None
         if size:
             sent = flow.start_batch(services, user=user, project=project, size=size)
         else:
@@ -116,16 +122,21 @@ def _which_project(
     services: Services, verb: str, rest: str, asked: flow.WhichProject, *, channel: str
 ) -> flow.WhichProject:
     """flow.resolve_project's question, answered with ``verb`` and what followed it: `/label
-    models bank`, `/label predict bank <text>` (the text is long, and the asker has it)."""
+    models bank`, `/label predict bank <text>` (the text is long, and the asker has it),
+    `/label bank 5` (``verb`` "": a batch). A channel named in ``rest`` is the one asked about,
+    wherever the command was typed."""
     first, more = _first_word(rest)
-    if flow.CHANNEL_MENTION.fullmatch(first):  # `/label models #shared`: the project goes there
-        rest = more
+    if mention := flow.CHANNEL_MENTION.fullmatch(first):  # `/label models #shared`: the
+        rest, channel = more, mention.group(1)  # project goes there
     tail = " &lt;text&gt;" if verb == "predict" else (f" {escape(rest)}" if rest else "")
-    choices = flow.some_of([f"`/label {verb} {escape(n)}{tail}`" for n in asked.names])
+    command = f"/label {verb} " if verb else "/label "
+    choices = flow.some_of([f"`{command}{escape(n)}{tail}`" for n in asked.names])
     sharing = [p for p in projects.list_projects(services.ws) if p.channel_id == channel]
     where = f"<#{channel}> is the channel of {len(sharing)} projects: " if len(sharing) > 1 else ""
     names = asked.names[: flow.MAX_CHOICES]
-    return flow.WhichProject(Mrkdwn(f"which project? {where}try {choices}"), names=names)
+    # "Try" opens a sentence after the question; after the channel's clause it goes on one
+    said = f"which project? {where}try {choices}" if where else f"which project? Try {choices}"
+    return flow.WhichProject(Mrkdwn(said), names=names)
 
 
 def _first_word(text: str) -> tuple[str, str]:

@@ -111,10 +111,12 @@ def test_a_channel_two_projects_share_asks_which_one(bot: Bot, bank: dict[str, s
     """Both projects post in the channel; `/label` there (or `/label #channel`) without a
     project's name is not guessed to be the one created first: it asks, naming both."""
     projects.create_project(bot.ws, name="legal", labels=["nda", "lease"], channel_id=CHANNEL)
-    for typed, channel in (("", CHANNEL), ("2", CHANNEL), (f"<#{CHANNEL}|labeling>", None)):
+    for typed, channel, size in (("", CHANNEL, ""), ("2", CHANNEL, " 2"),
+                                 (f"<#{CHANNEL}|labeling>", None, "")):  # fmt: skip
         said = _said(bot, MEMBER, typed, channel=channel)
         assert f"Which project? <#{CHANNEL}> is the channel of 2 projects: try " in said, said
-        assert f"`/label {PROJECT}` or `/label legal`" in said
+        # `/label 2` is offered with its batch size: `/label bank` alone sends one example
+        assert f"`/label {PROJECT}{size}` or `/label legal{size}`" in said, said
     assert not bot.slack.dm(MEMBER)
     # named, each is itself (legal has no examples yet); a channel of one project is its own
     assert _said(bot, MEMBER, "legal", channel=CHANNEL).startswith(

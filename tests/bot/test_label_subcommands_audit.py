@@ -108,7 +108,7 @@ def test_which_project_suggests_the_subcommand_asked_for(bot: Bot, bank: dict[st
         ("proposals", ["`/label proposals bank`"]),
     ):
         said = _said(bot, ADMIN, typed)
-        assert said.startswith(":warning: Which project?"), (typed, said)
+        assert said.startswith(":warning: Which project? Try `/label "), (typed, said)
         for choice in shown:
             assert choice in said, (typed, said)
         assert "`/label bank`" not in said, (typed, said)
@@ -120,7 +120,10 @@ def test_which_project_suggests_the_subcommand_asked_for(bot: Bot, bank: dict[st
     said = bot.slack.ephemerals(ADMIN)[-1]
     assert f"<#{CHANNEL}> is the channel of 2 projects: try `/label models bank` or " in said
     said = _said(bot, ADMIN, f"pin <#{CHANNEL}|labeling> 2")  # named by its channel, elsewhere
-    assert "try `/label pin bank 2` or `/label pin legal 2`" in said, said
+    assert (  # the channel named is the shared one, whichever channel it was typed in
+        f"Which project? <#{CHANNEL}> is the channel of 2 projects: "
+        "try `/label pin bank 2` or `/label pin legal 2`"
+    ) in said, said
     assert "Try `/label bank`, `/label legal`" in _said(bot, ADMIN, "")
 
 
