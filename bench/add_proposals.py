@@ -6,7 +6,12 @@ start, then the default strategy with the queue's help for labels under 5 exampl
 by name for labels with none; the linear head, batches of 50: bench/taxonomy_proposals.py's
 queue). When the queue shows an example of the hidden class, the simulated expert SKIPS it: it is
 set aside and leaves the candidates, as a skip does in the product. With ``--noise`` the expert
-also skips that share of the other examples at random ("unsure"), as real experts do.
+also skips that share of the other examples ("unsure"), as real experts do: at random
+(``--noise-kind random``, the published tables), or ``borderline``: only examples whose
+neighbourhood mixes labels (fewer than BORDER_SHARE of their BORDER_K nearest neighbours share
+their true label), each picked one skipped with the probability that makes the pool-wide share
+``--noise``. Real doubt gathers there, between labels, so the set-aside pile holds groups that
+are no missing label: the harder case for the add detector (fixed before its first run).
 
 Skips count toward ``--budget``: the budget is the examples the expert looked at (labeled +
 skipped), since a real expert spends time on a skip too; 1,000 looked at is fewer than 1,000
@@ -94,11 +99,40 @@ def hidden_classes(
     return [int(c) for c in rng.choice(n_classes, size=hide, replace=False)]
 
 
+BORDER_K = 10  # neighbours read to call an example borderline (fixed before the first run)
+BORDER_SHARE = 0.7  # borderline: fewer than this share of them carry its own true label
+BORDER_CHUNK = 2048  # rows per block of the neighbour search
+
+
+def borderline_rows(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether each row's BORDER_K nearest neighbours (cosine; itself left out) mostly carry
+    another true label: where an expert is unsure which label fits."""
+    Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    out = np.zeros(len(y), dtype=bool)
+    for start in range(0, len(y), BORDER_CHUNK):
+        sims = Xn[start : start + BORDER_CHUNK] @ Xn.T
+        rows = np.arange(start, min(start + BORDER_CHUNK, len(y)))
+        sims[rows - start, rows] = -np.inf  # not its own neighbour
+        near = np.argpartition(-sims, BORDER_K, axis=1)[:, :BORDER_K]
+        same = (y[near] == y[rows, None]).mean(axis=1)
+        out[rows] = same < BORDER_SHARE
+    return out
+
+
 def oracle_with_skips(
-    X: np.ndarray, y: np.ndarray, *, names: list[str], budget: int, seed: int, noise: float
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    names: list[str],
+    budget: int,
+    seed: int,
+    noise: float,
+    border: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labeled rows, rows skipped as the hidden class, rows skipped at random) after the expert
+    """(labeled rows, rows skipped as the hidden class, rows skipped as unsure) after the expert
     looked at ``budget`` examples the labeling queue picked. ``y`` is HIDDEN for the hidden class.
+    ``border`` (:func:`borderline_rows`): only those rows are skipped as unsure, each with the
+    probability that makes the pool-wide share ``noise``; None: any row, at random.
     """
     rng = np.random.default_rng(seed)
     noise_rng = np.random.default_rng([seed, 1])
@@ -112,9 +146,13 @@ def oracle_with_skips(
     hidden: list[int] = []
     unsure: list[int] = []
 
+    odds = np.full(len(y), noise)
+    if border is not None:
+        odds = np.where(border, min(1.0, noise / max(border.mean(), 1e-12)), 0.0)
+
     def look(rows: np.ndarray) -> None:
         for r in rows.tolist():
-            doubt = noise_rng.random() < noise  # drawn for every pick: one stream per seed
+            doubt = noise_rng.random() < odds[r]  # drawn for every pick: one stream per seed
             if y[r] == HIDDEN:
                 hidden.append(r)
             elif doubt:
@@ -151,8 +189,9 @@ def hidden_add(X: np.ndarray, y: np.ndarray, names: list[str], texts: list[str],
         remap[keep] = np.arange(len(keep))
         y2, names2 = remap[y], [names[c] for c in keep]
         t0 = time.perf_counter()
+        border = borderline_rows(X, y2) if args.noise_kind == "borderline" and noise else None
         rows, skip_h, skip_n = oracle_with_skips(X, y2, names=names2, budget=args.budget,
-                                                 seed=seed, noise=noise)  # fmt: skip
+                                                 seed=seed, noise=noise, border=border)  # fmt: skip
         aside = np.sort(np.concatenate([skip_h, skip_n]))  # set-aside ids, in id order
         data = labeled_data(X, y2, names2, texts, rows)
         with threadpool_limits(limits=1, user_api="blas"):  # as propose_all runs
@@ -216,8 +255,9 @@ def f(v: float | None) -> str:
     return "–" if v is None else f"{v:.2f}"
 
 
-def print_table(noise: float, rows: list[dict[str, Any]]) -> None:
-    print(f"\n### Hidden add, noise {noise:g} (skipped hidden / noise)\n")
+def print_table(noise: float, rows: list[dict[str, Any]], noise_kind: str = "random") -> None:
+    kind = f" ({noise_kind})" if noise and noise_kind != "random" else ""
+    print(f"\n### Hidden add, noise {noise:g}{kind} (skipped hidden / noise)\n")
     print("| trial | hidden class (in train) | labeled | skipped hidden / noise | add proposals "
           "| top: size | purity | recall | suggested name | nearest label | first pure rank "
           "| pass | hidden-class groups |")  # fmt: skip
@@ -254,6 +294,9 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.02,
                         help="share of the other examples the expert skips at random (unsure); "
                              "a table at noise 0 is always printed first")  # fmt: skip
+    parser.add_argument("--noise-kind", choices=["random", "borderline"], default="random",
+                        help="which examples the unsure skips fall on: any (random), or those "
+                             "whose neighbours mix labels (borderline)")  # fmt: skip
     parser.add_argument(
         "--seed-offset",
         type=int,
@@ -297,7 +340,7 @@ def main() -> None:
     levels = [0.0] + ([args.noise] if args.noise > 0 else [])
     results = {str(noise): hidden_add(X, y, names, texts, args, noise, domains) for noise in levels}
     for noise in levels:
-        print_table(noise, results[str(noise)])
+        print_table(noise, results[str(noise)], args.noise_kind)
     print(f"\ntotal {time.perf_counter() - t0:.0f}s")
     if args.json:
         given = {k: str(v) for k, v in vars(args).items()}
