@@ -587,8 +587,10 @@ def apply_label(
     key = click_key(channel, ts, user)
     try:
         ref, repeated = messaging.prepare_label(
-            services.ws, example_id=example_id, annotator=user, key=key
+            services.ws, example_id=example_id, annotator=user, key=key, channel=channel
         )
+    except labeling.NotSentToYou:
+        raise  # a click copied or made up by someone else: their message is left as it is
     except StaleActionError:
         if messaging.labeled_by(services.ws, example_id=example_id, annotator=user):
             _labeled_elsewhere(services, user=user, channel=channel, ts=ts)
@@ -811,6 +813,12 @@ def _gone_elsewhere(
 
 
 def skip(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
+    """Pass the example on and send the next. Only on a message sent to ``user``
+    (engine.labeling.check_clicked_by_owner): a made-up click naming another expert's message
+    would write over it."""
+    labeling.check_clicked_by_owner(
+        services.ws, example_id=example_id, annotator=user, channel=channel
+    )
     ref = messaging.example_ref(services.ws, example_id=example_id)
     try:
         skipped_now = labeling.skip(

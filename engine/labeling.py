@@ -571,11 +571,35 @@ NOT_SENT_TO_YOU = (
 )
 
 
+class NotSentToYou(StaleActionError):
+    """A click on a message that was not sent to the clicker (:data:`NOT_SENT_TO_YOU`): a copied
+    or made-up one, naming another expert's DM or a channel message. Nothing may be written
+    over that message, nor anything else done for the click."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_SENT_TO_YOU)
+
+
+def check_clicked_by_owner(ws: Workspace, *, example_id: int, annotator: str, channel: str) -> None:
+    """Refuse (:class:`NotSentToYou`) a label or Skip click on ``example_id``'s message in
+    ``channel`` when the example was never sent to ``annotator``, or was sent to them in
+    another conversation (storage.repositories.assignments.sent_elsewhere). Unlike
+    :func:`check_sent_to`, a delivery whose conversation is not recorded yet passes: those
+    clicks store what they answer and a click may land before the post's channel is saved."""
+    with session_scope(ws.db, read_only=True) as session:
+        example = examples.get_example(session=session, example_id=example_id)
+        if assignments.sent_elsewhere(
+            session=session, project_id=example.project_id, example_id=example_id,
+            annotator=annotator, channel=channel,
+        ):  # fmt: skip
+            raise NotSentToYou()
+
+
 def check_sent_to(ws: Workspace, *, example_id: int, annotator: str, channel: str | None) -> None:
-    """Refuse (StaleActionError, :data:`NOT_SENT_TO_YOU`) a click on ``example_id``'s message
-    in ``channel`` (None: no message named) unless the example was sent to ``annotator`` there:
-    their latest assignment of it (a labeling message or a review) was delivered in that
-    conversation, their DM. The clicker's own assignment is looked up as Skip looks it up
+    """Refuse (:class:`NotSentToYou`) a click on ``example_id``'s message in ``channel`` (None:
+    no message named) unless the example was sent to ``annotator`` there: their latest
+    assignment of it (a labeling message or a review) was delivered in that conversation,
+    their DM. The clicker's own assignment is looked up as Skip looks it up
     (``_close``): a click copied or made up by someone else names the owner's DM, where a
     Discuss would write its note and a flag "Flagged by …" over the owner's message."""
     with session_scope(ws.db, read_only=True) as session:
@@ -585,7 +609,7 @@ def check_sent_to(ws: Workspace, *, example_id: int, annotator: str, channel: st
             annotator=annotator,
         )  # fmt: skip
         if channel is None or held is None or held.channel != channel:
-            raise StaleActionError(NOT_SENT_TO_YOU)
+            raise NotSentToYou()
 
 
 def undo(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.labeling import NotSentToYou
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import StaleActionError
@@ -483,13 +484,16 @@ def holds_example(ws: Workspace, *, project: str, annotator: str) -> bool:
 
 
 def prepare_label(
-    ws: Workspace, *, example_id: int, annotator: str, key: str
+    ws: Workspace, *, example_id: int, annotator: str, key: str, channel: str | None = None
 ) -> tuple[ExampleRef, StoredLabel | None]:
     """Everything to check before storing a click, in one read.
 
     Returns the example and, for a repeated key (a retry, a double click), what was stored.
-    Raises StaleActionError when the example is now out with someone else or this annotator
-    already labeled it from another message.
+    Raises NotSentToYou (engine.labeling) for a click in ``channel`` on a message that was not
+    sent to ``annotator`` (never theirs, or theirs in another conversation; one whose
+    conversation is not recorded yet counts as theirs), also once the owner's hold lapsed;
+    StaleActionError when the example is now out with someone else or this annotator already
+    labeled it from another message. ``channel`` None: no message to check (not a click).
     """
     with session_scope(ws.db, read_only=True) as session:
         example = examples.get_example(session=session, example_id=example_id)
@@ -498,6 +502,11 @@ def prepare_label(
         found = slack.annotation_by_key(session=session, key=key)
         if found is not None:
             return ref, _stored(found)
+        if channel is not None and assignments.sent_elsewhere(
+            session=session, project_id=example.project_id, example_id=example_id,
+            annotator=annotator, channel=channel,
+        ):  # fmt: skip
+            raise NotSentToYou()
         holder = slack.open_holder(session=session, example_id=example_id)
         if holder is not None and holder != annotator:
             raise StaleActionError("this example is now with another expert")

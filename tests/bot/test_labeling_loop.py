@@ -168,7 +168,7 @@ def test_stale_click_changes_nothing(bot: Bot, bank: dict[str, str]) -> None:
     bot.slack.choose(U2, message, label)
     bot.settle()
     assert projects.project_status(bot.ws, PROJECT)["annotations"] == 1
-    assert "already labeled" in bot.slack.ephemerals(U2)[-1]
+    assert "another expert's" in bot.slack.ephemerals(U2)[-1]  # never his, labeled or not
     assert "Nothing was changed" in bot.slack.ephemerals(U2)[-1]
 
 
