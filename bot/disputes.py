@@ -259,7 +259,9 @@ def settle(
     team: str | None,
 ) -> str | None:  # fmt: skip
     """Store the final label (once per click) and show it; the refusal to tell, if any.
-    ``label``: the label's id (what buttons carry), or its name (messages from before ids)."""
+    ``label``: the label's id (what buttons carry), or its name (messages from before ids).
+    Only on the example's own disagreement thread (``channel``, ``ts``): any other message is
+    refused, nothing changed."""
     project = messaging.example_ref(services.ws, example_id=example_id).project
     every = consensus.disagreements(services.ws, project, include_settled=True)
     found = next((d for d in every if d.example_id == example_id), None)
@@ -268,6 +270,15 @@ def settle(
         raise StaleActionError(f"the experts no longer disagree on example {example_id}")
     if not may_settle(services, user=user, project=project, involved=found.involved, team=team):
         return not_allowed(project)
+    thread = disputes.dispute_thread(services.ws, example_id=example_id)
+    if thread is None or (thread.channel, thread.thread_ts) != (channel, ts):
+        # a click made up to name another message (an expert's DM, another example's thread, a
+        # card of the channel): settling would draw this example's verdict over it for good
+        log.warning("a Settle click of example %d on message %s of %s, not its disagreement "
+                    "thread: refused", example_id, ts, channel)  # fmt: skip
+        raise StaleActionError(
+            f"this message is not the disagreement thread of example {example_id}"
+        )
     settled = found.adjudicated
     if settled is not None and settled.source == "adjudication":
         if settled.annotator == user:
