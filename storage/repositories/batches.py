@@ -50,14 +50,17 @@ BATCH_TTL = timedelta(hours=12)
 
 
 def end_batch(*, session: Session, project_id: int, user_id: str) -> None:
-    """Drop ``user_id``'s batch in the project, if any (a plain `/label` goes on without end)."""
+    """Drop ``user_id``'s batch in the project, if any, running or ended (a plain `/label` goes
+    on without end: an answer undone after it gives no place back)."""
     key = (col(LabelingBatch.project_id) == project_id, col(LabelingBatch.user_id) == user_id)
     session.execute(delete(LabelingBatch).where(*key))
 
 
 def give_back(*, session: Session, project_id: int, user_id: str) -> None:
-    """An answer taken back (an undo): its place in the running batch, if any, is open again
-    (the agreement tally is read within the answers counted: count_answer)."""
+    """An answer taken back (an undo): its place in the batch, if any, is open again (the
+    agreement tally is read within the answers counted: count_answer). Also in a batch that
+    ended on it: the relabel ends it again, with its summary, rather than go on to an example
+    nobody asked for."""
     key = (col(LabelingBatch.project_id) == project_id, col(LabelingBatch.user_id) == user_id)
     session.execute(
         update(LabelingBatch)
@@ -74,7 +77,9 @@ def count_answer(
 
     One conditional UPDATE takes the row (a row lock on PostgreSQL, the write lock on SQLite)
     until the transaction ends, so two answers on two replicas are counted one after the other
-    and exactly one of them sees the batch end; the ended batch's row is deleted with it.
+    and exactly one of them sees the batch end. The ended batch's row stays (``remaining`` 0,
+    counting nothing more) until a plain `/label` ends it, a new batch restarts it or BATCH_TTL
+    passes: an answer undone after the summary gives its place back (give_back).
     """
     key = (col(LabelingBatch.project_id) == project_id, col(LabelingBatch.user_id) == user_id)
     session.execute(
@@ -95,9 +100,5 @@ def count_answer(
     row = session.get(LabelingBatch, (project_id, user_id), populate_existing=True)
     assert row is not None
     compared = min(row.compared, row.done)  # an undone answer's relabel is counted again
-    count = BatchCount(remaining=row.remaining, done=row.done, compared=compared,
-                       agreed=min(row.agreed, compared))  # fmt: skip
-    if row.remaining <= 0:
-        session.execute(delete(LabelingBatch).where(*key))
-        session.expire_all()
-    return count
+    return BatchCount(remaining=row.remaining, done=row.done, compared=compared,
+                      agreed=min(row.agreed, compared))  # fmt: skip

@@ -32,7 +32,8 @@ def test_a_batch_counts_answers_and_ends_once(db) -> None:  # type: ignore[no-un
     last = counts[-1]
     assert last is not None and (last.done, last.compared, last.agreed) == (3, 2, 1)
     with session_scope(db) as s:
-        assert s.get(LabelingBatch, (pid, "U1")) is None  # an ended batch leaves no row
+        ended = s.get(LabelingBatch, (pid, "U1"))  # kept, counting nothing, for an undo
+        assert ended is not None and (ended.remaining, ended.done) == (0, 3)
         assert batches.count_answer(session=s, project_id=pid, user_id="U1", agreed=None) is None
         # a restart resets the tally; another expert's batch is separate
         batches.start_batch(session=s, project_id=pid, user_id="U1", size=5)
