@@ -878,7 +878,8 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
     # held for them and posts it: then it is below already, and a second copy would race it
     with _one_delivery_at_a_time(services, user=user, project=ref.project):
         if messaging.delivered_in(services.ws, assignment_id=undone.assignment_id) is None:
-            card = _current_card(services, user=user, project=ref.project, ref=ref)
+            # drawn as a fresh delivery would be: the guess, the reason, the earlier labels
+            card = _card(labeling.held_task(services.ws, assignment_id=undone.assignment_id))
             services.courier.post(
                 views.labeling_message(card), channel=channel, assignment_id=undone.assignment_id
             )
@@ -906,7 +907,13 @@ def close_undos(services: Services, *, example_id: int) -> int:
 def _current_card(
     services: Services, *, user: str, project: str, ref: messaging.ExampleRef
 ) -> views.ExampleCard:
-    """The example with today's labels (after an undo, or a click on a changed label)."""
+    """The example with today's labels (after an undo, or a click on a changed label), as a
+    fresh delivery draws it (engine.labeling.held_task): the model's guess, why it is asked and
+    its earlier labels, blind where the delivery was. Labels alone when it was never ``user``'s
+    (no delivery to draw it like)."""
+    task = labeling.latest_task(services.ws, example_id=ref.example_id, annotator=user)
+    if task is not None:
+        return _card(task)
     labels = projects.list_labels(services.ws, project=project, active_only=True)
     return views.ExampleCard(
         example_id=ref.example_id,

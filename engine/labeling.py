@@ -24,7 +24,13 @@ from engine.agreement import DEFAULT_LABELERS, DEFAULT_SHARE, chosen_for_multipl
 from engine.audit import DEFAULT_AUDIT_SHARE, audit_slots
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError, LabeledByOther, SkippedBefore, StaleActionError
+from storage.errors import (
+    InvalidInputError,
+    LabeledByOther,
+    NotFoundError,
+    SkippedBefore,
+    StaleActionError,
+)
 from storage.models import Annotation, Assignment, Example, Label, Project, Review, utcnow
 from storage.repositories import (
     assignments,
@@ -198,6 +204,36 @@ def tasks_on_screen(
             task = _shown_task(session, found, example, held, held.annotator, now)
             out.append((task, str(held.channel), str(held.message_ts)))
     return out
+
+
+def held_task(ws: Workspace, *, assignment_id: int, now: datetime | None = None) -> Task:
+    """The task of assignment ``assignment_id`` as a fresh delivery shows it (the model's guess
+    and runner-up, why it is asked, the labels a split or retire left behind; blind for an
+    audit pick or a second opinion): for an example offered again after an Undo, or a message
+    drawn again with today's labels. NotFoundError for an unknown assignment."""
+    now = now or utcnow()
+    with session_scope(ws.db, read_only=True) as session:
+        assignment = session.get(Assignment, assignment_id)
+        if assignment is None:
+            raise NotFoundError(f"assignment {assignment_id} not found")
+        found = projects.get_project_by_id(session=session, project_id=assignment.project_id)
+        example = examples.get_example(session=session, example_id=assignment.example_id)
+        return _shown_task(session, found, example, assignment, assignment.annotator, now)
+
+
+def latest_task(
+    ws: Workspace, *, example_id: int, annotator: str, now: datetime | None = None
+) -> Task | None:
+    """:func:`held_task` of ``annotator``'s latest assignment of the example; None when it was
+    never theirs."""
+    with session_scope(ws.db, read_only=True) as session:
+        example = examples.get_example(session=session, example_id=example_id)
+        mine = assignments.get_assignment(
+            session=session, project_id=example.project_id, example_id=example_id,
+            annotator=annotator,
+        )  # fmt: skip
+        mine_id = None if mine is None else mine.id
+    return None if mine_id is None else held_task(ws, assignment_id=mine_id, now=now)
 
 
 def _shown_task(
