@@ -284,11 +284,9 @@ def resolve_project(
 
 
 def _choices(known: Sequence[Project]) -> str:
-    """``/label NAME`` for the first MAX_CHOICES projects of ``known``, then how many were left
-    out: 35 projects named as 20, and no word of the others, read as all there are."""
-    named = ", ".join(f"`/label {p.name}`" for p in known[:MAX_CHOICES])
-    left = len(known) - MAX_CHOICES
-    return named + (f", … and {left} more project{'s' if left != 1 else ''}" if left > 0 else "")
+    """``/label NAME`` for each project of ``known`` as :func:`some_of` names them (in text
+    escaped as a whole: the names as typed)."""
+    return some_of([f"`/label {p.name}`" for p in known])
 
 
 def _card(task: Task) -> views.ExampleCard:

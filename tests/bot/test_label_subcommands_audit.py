@@ -124,7 +124,7 @@ def test_which_project_suggests_the_subcommand_asked_for(bot: Bot, bank: dict[st
         f"Which project? <#{CHANNEL}> is the channel of 2 projects: "
         "try `/label pin bank 2` or `/label pin legal 2`"
     ) in said, said
-    assert "Try `/label bank`, `/label legal`" in _said(bot, ADMIN, "")
+    assert "Try `/label bank` or `/label legal`" in _said(bot, ADMIN, "")
 
 
 def test_app_home_shows_agreement_and_open_reviews(bot: Bot, bank: dict[str, str]) -> None:
