@@ -29,8 +29,10 @@ def propose_additions(
     Groups are average-linkage clusters: two groups join while their mean pairwise cosine is
     closer to a typical label's inside (median within-label cosine) than to a typical pair of
     neighbouring labels' (median cosine to the nearest label), i.e. above the midpoint. A group
-    must also sit closer to its own centre than to any existing label's centroid on average, so
-    "unsure between A and B" skips do not become a new label.
+    must also hold together better than the labels claim it (:func:`_placed`): its members sit,
+    on average, closer to the centre of the group's other members than each sits to its own
+    nearest label's centroid, so "unsure between A and B" skips, which each sit near A or near B,
+    do not become a new label.
 
     One missing label often comes out of the linkage in pieces (its sub-phrasings). Two groups
     are then proposed as one (:func:`join_fragments`) when they sit like the two halves of one
@@ -105,12 +107,24 @@ def _placed(
     E: np.ndarray, members: np.ndarray, cent: np.ndarray
 ) -> tuple[np.ndarray, int, float, bool]:
     """(unit centre, nearest label's index in ``cent`` or -1, members' mean cosine to it, whether
-    the group sits inside that label: closer to it than to its own centre on average)."""
-    centre = unit_rows(E[members].mean(axis=0, keepdims=True))[0]
-    to_label = E[members] @ cent.T if len(cent) else np.zeros((len(members), 0))
+    existing labels claim the group: its members are on average at least as close to their own
+    nearest label's centroid (each its own) as to the centre of the group's other members).
+
+    Each member is left out of the centre it is compared with, as it is out of every label's
+    centroid: a small group's centre is made of the very examples it is read against (with 3,
+    a third of it), which would keep any 3 look-alike skips "closer to each other than to any
+    label" while each of them sits at its own label's border. Read per member, the labels' claim
+    covers groups between two labels (or more), whose members split between their nearest labels.
+    """
+    Em = E[members]
+    centre = unit_rows(Em.mean(axis=0, keepdims=True))[0]
+    to_label = Em @ cent.T if len(cent) else np.zeros((len(members), 0))
     best = int(to_label.mean(axis=0).argmax()) if to_label.shape[1] else -1
     label_sim = float(to_label[:, best].mean()) if best >= 0 else 0.0
-    return centre, best, label_sim, label_sim >= float((E[members] @ centre).mean())
+    others = Em.sum(axis=0, keepdims=True) - Em  # each member's group without it (none: 0)
+    to_others = (Em * others).sum(axis=1) / np.maximum(np.linalg.norm(others, axis=1), 1e-12)
+    claimed = float(to_label.max(axis=1).mean()) if best >= 0 else 0.0
+    return centre, best, label_sim, claimed >= float(to_others.mean())
 
 
 def join_fragments(
