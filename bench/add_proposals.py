@@ -26,7 +26,8 @@ add proposal's size, purity (share of its members from the hidden class), recall
 skipped hidden-class examples it holds) and suggested name; "hidden-class groups": how many add
 proposals hold mostly (over half) hidden-class examples. 1 is the aim: more means an admin is
 asked for the same missing label more than once. A summary line counts the trials where the
-hidden class comes back as exactly one proposal.
+hidden class comes back as exactly one proposal, and another the add proposals holding no
+hidden-class example at all (unsure skips grouped as if they were a missing label).
 
 ``--hide 2`` hides two classes per trial (drawn with ``choice`` without replacement; one hidden
 class keeps the published ``integers`` draw): each proposal is read as the hidden class most of
@@ -279,6 +280,9 @@ def print_table(noise: float, rows: list[dict[str, Any]], noise_kind: str = "ran
         f"{len(rows)} trials (groups: {sum(sum(r['hidden_groups']) for r in rows)}; "
         f"proposals mixing two hidden classes: {sum(r['mixed_adds'] for r in rows)})"
     )
+    extra = [sum(a["from_hidden"] == 0 for a in r["adds"]) for r in rows]
+    print(f"add proposals holding no hidden-class example: {sum(extra)} "
+          f"(in {sum(e > 0 for e in extra)} of {len(rows)} trials)")  # fmt: skip
 
 
 def main() -> None:
