@@ -543,11 +543,20 @@ def export_int8_onnx(source: str, target: Path) -> Path:
             )
         # Per-channel weight scales: per-tensor int8 loses ~5x more cosine similarity on MiniLM.
         quiet = _DropMessage("pre-processing before quantization")  # advice we tried: it fails
-        logging.getLogger().addFilter(quiet)
+        root = logging.getLogger()
+        # onnxruntime logs through the module-level logging.warning, which sets up the root
+        # logger's default handler when it has none: every later warning of the run would then
+        # print with a raw "WARNING:engine…:" prefix. A handler for the call keeps it from that.
+        held = logging.NullHandler() if not root.handlers else None
+        root.addFilter(quiet)
+        if held is not None:
+            root.addHandler(held)
         try:
             quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
         finally:
-            logging.getLogger().removeFilter(quiet)
+            root.removeFilter(quiet)
+            if held is not None:
+                root.removeHandler(held)
         os.replace(int8, target)
     return target
 
