@@ -30,7 +30,8 @@ def create_project(
     """Create a project with its initial taxonomy; the name must be new."""
     if not _NAME.fullmatch(name):
         raise InvalidInputError(
-            f"invalid project name {name!r}: use ASCII letters (a-z, A-Z), digits, '_', '-' or '.' (max 100)"
+            f"invalid project name {name!r}: use ASCII letters (a-z, A-Z), digits, '_', '-' "
+            "or '.' (max 100)"
         )
     taken = ConflictError(f"project {name!r} already exists")
     if project_named(session=session, name=name) is not None:

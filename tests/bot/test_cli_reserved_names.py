@@ -37,7 +37,8 @@ def test_names_that_only_contain_a_word_or_a_digit_are_fine(cli_env: Any) -> Non
     assert result.exit_code == 0, result.output
 
 
-def test_a_project_name_outside_ascii_says_which_letters(cli_env) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("cli_env")
+def test_a_project_name_outside_ascii_says_which_letters() -> None:
     result = CliRunner().invoke(app, ["project", "create", "café", "--labels", "a,b"])
     assert result.exit_code == 2
     assert "use ASCII letters (a-z, A-Z), digits" in result.output, result.output
