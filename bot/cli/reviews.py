@@ -336,6 +336,6 @@ def adjudicate(
     before = result.previous or "unlabeled"
     was = "unchanged" if result.previous == result.label else f"was {before}"
     out.print(
-        f"example {result.example_id}{also}: {result.label} ({was}), decided by {result.actor}",
+        f"example #{result.example_id}{also}: {result.label} ({was}), decided by {result.actor}",
         highlight=False,
     )

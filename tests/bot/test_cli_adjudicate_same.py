@@ -29,6 +29,6 @@ def test_adjudicating_the_label_an_example_has_says_it_is_unchanged(
     label = banking_slice[0][1]
     other = next(lb for lb in BANKING_SLICE_LABELS if lb != label)
     first = _ok("adjudicate", "bank", "#1", other, "--actor", "ana")
-    assert f"example 1: {other} (was {label}), decided by ana" in first
+    assert f"example #1: {other} (was {label}), decided by ana" in first
     again = _ok("adjudicate", "bank", "#1", other, "--actor", "bo")
-    assert f"example 1: {other} (unchanged), decided by bo" in again
+    assert f"example #1: {other} (unchanged), decided by bo" in again

@@ -180,7 +180,7 @@ def test_adjudicate_takes_the_id_an_export_shows(tmp_path: Path) -> None:
     assert item["external_id"] == "T0135"
     assert f"#{item['example_id']} (T0135) My card has not arrived yet" in listed
     out = _ok(runner, "adjudicate", "bank", "T0135", "card_arrival", "--actor", "lead")
-    assert f"example {item['example_id']} (T0135): card_arrival (was age_limit)" in out
+    assert f"example #{item['example_id']} (T0135): card_arrival (was age_limit)" in out
     [record] = [json.loads(x) for x in _ok(runner, "export", "bank").splitlines()]
     assert record["label"] == "card_arrival" and record["disputed"] is False
     unknown = runner.invoke(app, ["adjudicate", "bank", "T9", "card_arrival"])
