@@ -939,7 +939,24 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
             )
         )
     thread = _team_thread(services, user=user, ref=ref, channel=ref.channel)
-    link = services.client.chat_getPermalink(channel=thread.channel, message_ts=thread.thread_ts)
+    renewed = False
+    try:
+        link = services.client.chat_getPermalink(
+            channel=thread.channel, message_ts=thread.thread_ts
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") != "message_not_found":
+            raise
+        # its first message was deleted in the channel (tidied away): a thread no one can
+        # open, for good; set it aside and open a new one
+        log.info("example %d: its thread %s/%s was deleted in Slack; opening a new one",
+                 example_id, thread.channel, thread.thread_ts)  # fmt: skip
+        discussions.thread_gone(services.ws, channel=thread.channel, thread_ts=thread.thread_ts)
+        thread = _team_thread(services, user=user, ref=ref, channel=ref.channel)
+        link = services.client.chat_getPermalink(
+            channel=thread.channel, message_ts=thread.thread_ts
+        )
+        renewed = True
     note = (
         f"Discussion on this example in <#{thread.channel}>: "
         f"<{link['permalink']}|open the thread>. Replies there (and here) are saved with it."
@@ -952,7 +969,7 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
         kind=discussions.DM,
         opened_by=user,
     )
-    if opened:  # a second Discuss click finds the note in the thread already
+    if opened or renewed:  # a second Discuss click finds the note in the thread already
         services.courier.post(views.info_message(note), channel=channel, thread_ts=ts)
     # After the note, so that Slack not answering here (told as any failure) leaves the thread
     # opened and noted, and Discuss clicked again reads it again.

@@ -77,6 +77,13 @@ def discuss_thread(ws: Workspace, *, example_id: int) -> Thread | None:
     return example_thread(ws, example_id=example_id, kinds=(TEAM,))
 
 
+def thread_gone(ws: Workspace, *, channel: str, thread_ts: str) -> bool:
+    """The chat says the thread's first message is gone (deleted): the thread is set aside, so
+    the example's next Discuss opens a new one; its replies stay the example's comments."""
+    with session_scope(ws.db) as session:
+        return slack.set_thread_gone(session=session, channel=channel, thread_ts=thread_ts)
+
+
 def open_thread(
     ws: Workspace, *, example_id: int, channel: str, thread_ts: str, kind: str, opened_by: str
 ) -> bool:

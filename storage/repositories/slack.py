@@ -326,6 +326,21 @@ def add_thread(
     return thread, True
 
 
+GONE = "gone"  # the kind of a thread whose first message was deleted in the chat
+
+
+def set_thread_gone(*, session: Session, channel: str, thread_ts: str) -> bool:
+    """Mark the thread (channel, thread_ts) as gone: its first message was deleted, so no one
+    can open it; the example's next thread of that kind is then a new one. Replies it got stay
+    the example's comments (the row keeps mapping them). False when it is no thread we know."""
+    found = get_thread(session=session, channel=channel, thread_ts=thread_ts)
+    if found is None:
+        return False
+    found.kind = GONE
+    session.add(found)
+    return True
+
+
 def get_thread(*, session: Session, channel: str, thread_ts: str) -> DiscussionThread | None:
     return session.exec(
         select(DiscussionThread).where(

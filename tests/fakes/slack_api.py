@@ -487,6 +487,8 @@ def _ephemeral(api: FakeSlackAPI, p: Params) -> Params:
 
 def _permalink(api: FakeSlackAPI, p: Params) -> Params:
     channel, ts = p.get("channel", ""), p.get("message_ts", "")
+    if (api._channel(channel), ts) in api._state.deleted:  # as Slack answers for a deleted one
+        return {"ok": False, "error": "message_not_found"}
     link = f"https://labelbot-test.slack.com/archives/{channel}/p{ts.replace('.', '')}"
     return {"ok": True, "channel": channel, "permalink": link}
 
