@@ -227,13 +227,19 @@ def latest_task(
     """:func:`held_task` of ``annotator``'s latest assignment of the example; None when it was
     never theirs."""
     with session_scope(ws.db, read_only=True) as session:
-        example = examples.get_example(session=session, example_id=example_id)
-        mine = assignments.get_assignment(
-            session=session, project_id=example.project_id, example_id=example_id,
-            annotator=annotator,
-        )  # fmt: skip
+        mine = latest_assignment(session, example_id=example_id, annotator=annotator)
         mine_id = None if mine is None else mine.id
     return None if mine_id is None else held_task(ws, assignment_id=mine_id, now=now)
+
+
+def latest_assignment(session: Session, *, example_id: int, annotator: str) -> Assignment | None:
+    """``annotator``'s latest assignment of the example, whatever its status (None: it was
+    never theirs)."""
+    example = examples.get_example(session=session, example_id=example_id)
+    return assignments.get_assignment(
+        session=session, project_id=example.project_id, example_id=example_id,
+        annotator=annotator,
+    )  # fmt: skip
 
 
 def _shown_task(
@@ -639,11 +645,7 @@ def check_sent_to(ws: Workspace, *, example_id: int, annotator: str, channel: st
     (``_close``): a click copied or made up by someone else names the owner's DM, where a
     Discuss would write its note and a flag "Flagged by …" over the owner's message."""
     with session_scope(ws.db, read_only=True) as session:
-        example = examples.get_example(session=session, example_id=example_id)
-        held = assignments.get_assignment(
-            session=session, project_id=example.project_id, example_id=example_id,
-            annotator=annotator,
-        )  # fmt: skip
+        held = latest_assignment(session, example_id=example_id, annotator=annotator)
         if channel is None or held is None or held.channel != channel:
             raise NotSentToYou()
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.labeling import NotSentToYou
+from engine.labeling import NotSentToYou, latest_assignment
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import StaleActionError
@@ -521,12 +521,7 @@ def gone_to(ws: Workspace, *, example_id: int, annotator: str) -> str | None:
     first). None when it was never theirs (a click on someone else's message), or when nobody
     else has it (a late click is then taken as it is)."""
     with session_scope(ws.db, read_only=True) as session:
-        example = examples.get_example(session=session, example_id=example_id)
-        mine = assignments.get_assignment(
-            session=session, project_id=example.project_id, example_id=example_id,
-            annotator=annotator,
-        )  # fmt: skip
-        if mine is None:
+        if latest_assignment(session, example_id=example_id, annotator=annotator) is None:
             return None
         holder = slack.open_holder(session=session, example_id=example_id)
         if holder is not None and holder != annotator:

@@ -7,21 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from bot.cli import app
+from tests.bot.test_cfgaudit_config import _one_line, _run
 from tests.fakes.slack_api import FakeSlackAPI
-
-
-def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, str(result.output)
-
-
-def _one_line(code: int, output: str, expected: int) -> None:
-    assert code == expected, output
-    assert "Traceback" not in output
-    assert len(output.strip().splitlines()) == 1, output
 
 
 @pytest.fixture
