@@ -247,16 +247,16 @@ class Digest:
     def summary(self) -> list[str]:
         """The digest as plain lines (the terminal view; Slack gets blocks built from the same)."""
         # new labels are votes (a second opinion is one); "labeled" is examples, as in status
-        lines = [f"{self.project}: {self.labels_since} new labels" + (
+        lines = [f"{self.project}: {self.labels_since:,} new labels" + (
             f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else "")
             + f" ({counted(self.labeled_examples, 'example')} labeled in all)"]  # fmt: skip
-        named = ", ".join(f"{who} ({n})" for who, n in self.named_labelers())
+        named = ", ".join(f"{who} ({n:,})" for who, n in self.named_labelers())
         hidden = self.unnamed_labels()  # as the channel's digest: counted, never named
         if named:
-            others = f", {hidden} by others off the leaderboard" if hidden else ""
+            others = f", {hidden:,} by others off the leaderboard" if hidden else ""
             lines.append(f"by {named}{others}")
         elif hidden:
-            lines.append(f"{hidden} by people off the leaderboard")
+            lines.append(f"{hidden:,} by people off the leaderboard")
         if self.accuracy is None:
             lines.append(self.no_accuracy())
         else:

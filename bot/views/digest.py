@@ -50,9 +50,9 @@ def _labelers(d: Digest) -> str:
     leaderboard (``Digest.unnamed``) only counted, together."""
     named = d.named_labelers()
     hidden = d.unnamed_labels()
-    parts = fit_lines([f"{who(u)} {n}" for u, n in named[:10]], LIST_TEXT_MAX, _more, joiner=", ")
+    parts = fit_lines([f"{who(u)} {n:,}" for u, n in named[:10]], LIST_TEXT_MAX, _more, joiner=", ")
     if hidden:
-        parts.append(f"{hidden} by {'others' if parts else 'people'} off the leaderboard")
+        parts.append(f"{hidden:,} by {'others' if parts else 'people'} off the leaderboard")
     return ", ".join(parts) or "nobody yet"
 
 
@@ -74,7 +74,7 @@ def digest_message(
         header(f"{d.project}: digest"),  # not "weekly": the default schedule is every weekday
         # labels are votes (a second opinion is one); "labeled" is examples, as status and Home say
         section(
-            f"*{d.labels_since} new labels*{since} ({d.total_labels} in all; "
+            f"*{d.labels_since:,} new labels*{since} ({d.total_labels:,} in all; "
             f"{counted(d.labeled_examples, 'example')} labeled) — {labelers}"
         ),
         section(_accuracy_line(d)),
@@ -138,4 +138,5 @@ def digest_message(
         blocks.append(context("Chart key: " + " · ".join(pairs)))
     # "accuracy 92%", else why there is none ("no model yet": not "accuracy no model yet")
     acc = f"accuracy {d.accuracy.accuracy:.0%}" if d.accuracy else d.no_accuracy()
-    return message(f"{escape_mrkdwn(d.project)} digest: {d.labels_since} new labels, {acc}", blocks)
+    said = f"{escape_mrkdwn(d.project)} digest: {d.labels_since:,} new labels, {acc}"
+    return message(said, blocks)

@@ -38,3 +38,6 @@ def test_status_and_project_list_group_thousands(tmp_path: Path) -> None:
     assert "1,200" in row and "1,001" in row, listed.output
     labels = runner.invoke(app, ["labels", "list", "big"], terminal_width=200)
     assert "501" in labels.output and "500" in labels.output
+    digest = runner.invoke(app, ["digest", "big", "--out", str(tmp_path / "d.png")])
+    assert digest.exit_code == 0, digest.output
+    assert "big: 1,001 new labels" in digest.output and "(1,001)" in digest.output, digest.output
