@@ -148,10 +148,15 @@ def simulate_cmd(
     out.print(table)
     ceiling = result.ceiling
     out.print(
-        f"ceiling (all {int(ceiling['labels'])} labels): accuracy {ceiling['accuracy']:.3f}; "
-        f"90% of it after {labels_to_reach(result, 0.9) or '>' + str(budget)} labels, "
-        f"95% after {labels_to_reach(result, 0.95) or '>' + str(budget)}"
+        f"ceiling (all {int(ceiling['labels']):,} labels): accuracy {ceiling['accuracy']:.3f}; "
+        f"90% of it after {_reached(labels_to_reach(result, 0.9), budget)} labels, "
+        f"95% after {_reached(labels_to_reach(result, 0.95), budget)}"
     )
+
+
+def _reached(labels: int | None, budget: int) -> str:
+    """Labels to reach a share of the ceiling, or more than the budget when the run did not."""
+    return f">{budget:,}" if labels is None else f"{labels:,}"
 
 
 @contextlib.contextmanager

@@ -134,7 +134,7 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
         table.add_row(
             f"v{run.version}",
             run.created_at.strftime("%Y-%m-%d %H:%M"),
-            str(run.n_labels),
+            f"{run.n_labels:,}",
             run.kind,
             (
                 accuracy_figure(run.metrics["accuracy"], source="cv")

@@ -138,5 +138,5 @@ def digest_message(
         blocks.append(context("Chart key: " + " · ".join(pairs)))
     # "accuracy 92%", else why there is none ("no model yet": not "accuracy no model yet")
     acc = f"accuracy {d.accuracy.accuracy:.0%}" if d.accuracy else d.no_accuracy()
-    said = f"{escape_mrkdwn(d.project)} digest: {d.labels_since:,} new labels, {acc}"
-    return message(said, blocks)
+    notice = f"{escape_mrkdwn(d.project)} digest: {d.labels_since:,} new labels, {acc}"
+    return message(notice, blocks)

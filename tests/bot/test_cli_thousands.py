@@ -41,3 +41,15 @@ def test_status_and_project_list_group_thousands(tmp_path: Path) -> None:
     digest = runner.invoke(app, ["digest", "big", "--out", str(tmp_path / "d.png")])
     assert digest.exit_code == 0, digest.output
     assert "big: 1,001 new labels" in digest.output and "(1,001)" in digest.output, digest.output
+    trained = runner.invoke(app, ["train", "big"])
+    assert trained.exit_code == 0, trained.output
+    models = runner.invoke(app, ["models", "big"], terminal_width=200)
+    row = next(line for line in models.output.splitlines() if "v1" in line)
+    assert "1,001" in row, models.output
+
+
+def test_simulate_says_labels_to_reach_with_thousands() -> None:
+    from bot.cli.experiments import _reached
+
+    assert _reached(1200, 5000) == "1,200"
+    assert _reached(None, 5000) == ">5,000"
