@@ -41,7 +41,7 @@ def _leaderboard(standings: Sequence[Standing]) -> str:
     for i, s in enumerate(standings):
         place = medals[i] if i < len(medals) else f"{i + 1}."
         streak = f" · :fire: {s.streak}-day streak" if s.streak >= 2 else ""
-        lines.append(f"{place} {who(s.annotator)} {s.labels}{streak}")
+        lines.append(f"{place} {who(s.annotator)} {s.labels:,}{streak}")
     return "*This week's labelers*\n" + "\n".join(fit_lines(lines, LIST_TEXT_MAX, _more))
 
 

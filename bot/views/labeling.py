@@ -201,8 +201,8 @@ def _head(card: ExampleCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list[
     (COMPACT_PREVIEW_MAX) comes with those lines cut shorter too."""
     facts = [
         f"*{escape_mrkdwn(card.project)}*",
-        f"you labeled {card.labeled_today} today",
-        f"{card.queue_left} left in the queue",
+        f"you labeled {card.labeled_today:,} today",
+        f"{card.queue_left:,} left in the queue",
     ]
     compact = preview_max < EXAMPLE_PREVIEW_MAX
     blocks = [

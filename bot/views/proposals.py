@@ -135,8 +135,12 @@ def sample_groups(evidence: Mapping[str, Any]) -> Iterator[tuple[str, list[str]]
         name = escape_mrkdwn(str(cluster.get("suggested_name") or f"cluster {i + 1}"))
         words = ", ".join(escape_mrkdwn(str(w["word"])) for w in (cluster.get("words") or [])[:5])
         size, unlabeled = cluster.get("size"), cluster.get("unlabeled")
-        counted = f"{size or 0} labeled + {unlabeled} unlabeled" if unlabeled else size
-        title = f"Cluster {i + 1}: *{name}*" + (f" ({counted} examples)" if counted else "")
+        counted = _number(size or 0)
+        if unlabeled:
+            counted = f"{counted} labeled + {_number(unlabeled)} unlabeled"
+        title = f"Cluster {i + 1}: *{name}*" + (
+            f" ({counted} examples)" if size or unlabeled else ""
+        )
         yield title + (f" · {words}" if words else ""), _texts(cluster.get("examples"))
     samples = evidence.get("examples")
     if isinstance(samples, Mapping):  # merge: each label's examples that look like the other
@@ -178,7 +182,7 @@ def plain_reason(card: ProposalCard) -> str:
         )
     if card.kind == "add":
         size = ev.get("size")
-        many = f"{size} examples" if size else "Examples"
+        many = f"{_number(size)} examples" if size else "Examples"
         return (
             f"{many} that your experts skipped, flagged or discussed without labeling look "
             f"alike: a label such as {labels[0]} may be missing."

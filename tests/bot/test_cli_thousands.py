@@ -53,3 +53,15 @@ def test_simulate_says_labels_to_reach_with_thousands() -> None:
 
     assert _reached(1200, 5000) == "1,200"
     assert _reached(None, 5000) == ">5,000"
+
+
+def test_the_labeling_dm_groups_the_queue_left() -> None:
+    import json
+
+    from bot.views import ExampleCard, LabelChoice, labeling_message
+
+    card = ExampleCard(example_id=1, text="Where is my card?", project="bank",
+                       labels=[LabelChoice("a", None, 1), LabelChoice("b", None, 2)],
+                       labeled_today=1234, queue_left=9999)  # fmt: skip
+    said = json.dumps(labeling_message(card))
+    assert "you labeled 1,234 today" in said and "9,999 left in the queue" in said
