@@ -113,7 +113,7 @@ def _panel(task: Task) -> None:
         Panel(
             styled(escape(task.text) + hint),
             title=Text(printable(f"{task.project} · example {task.example_id}")),
-            subtitle=f"you today: {task.done_today} · waiting: {task.queue_left}",
+            subtitle=f"you today: {task.done_today:,} · waiting: {task.queue_left:,}",
             expand=out.is_terminal,  # elsewhere (a pipe, a log) as wide as the text, no wider
         )
     )

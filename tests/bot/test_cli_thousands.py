@@ -21,26 +21,28 @@ def test_counted_groups_thousands() -> None:
 def test_status_and_project_list_group_thousands(tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["project", "create", "big", "--labels", "yes,no"]).exit_code == 0
-    # 1,200 short texts (quick to embed), 1,001 of them labeled
-    rows = [(f"note {i}", ("yes", "no")[i % 2] if i <= 1000 else "") for i in range(1200)]
+    # 2,200 short texts (quick to embed), 1,001 of them labeled
+    rows = [(f"note {i}", ("yes", "no")[i % 2] if i <= 1000 else "") for i in range(2200)]
     done = runner.invoke(app, ["import", "big", str(_csv(tmp_path / "big.csv", rows))])
     assert done.exit_code == 0, done.output
-    assert "imported 1,200 new examples, 1,001 labels" in done.output
+    assert "imported 2,200 new examples, 1,001 labels" in done.output
     status = runner.invoke(app, ["status", "big"], terminal_width=200)
     assert status.exit_code == 0, status.output
-    assert "big: 1,200 examples, 1,001 labeled, 199 waiting" in status.output
+    assert "big: 2,200 examples, 1,001 labeled, 1,199 waiting" in status.output
     assert any(
         line.split()[:2] == ["│", "yes"] and "501" in line for line in status.output.splitlines()
     )
     listed = runner.invoke(app, ["project", "list"], terminal_width=200)
     assert listed.exit_code == 0, listed.output
     row = next(line for line in listed.output.splitlines() if " big " in line)
-    assert "1,200" in row and "1,001" in row, listed.output
+    assert "2,200" in row and "1,001" in row, listed.output
     labels = runner.invoke(app, ["labels", "list", "big"], terminal_width=200)
     assert "501" in labels.output and "500" in labels.output
     digest = runner.invoke(app, ["digest", "big", "--out", str(tmp_path / "d.png")])
     assert digest.exit_code == 0, digest.output
     assert "big: 1,001 new labels" in digest.output and "(1,001)" in digest.output, digest.output
+    labeling = runner.invoke(app, ["label", "big", "--annotator", "ann"], input="q\n")
+    assert "waiting: 1,199" in labeling.output, labeling.output
     trained = runner.invoke(app, ["train", "big"])
     assert trained.exit_code == 0, trained.output
     models = runner.invoke(app, ["models", "big"], terminal_width=200)
