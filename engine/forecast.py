@@ -311,17 +311,16 @@ def fit_learning_curve(
             f"No forecast: accuracy{on} is not rising with labels."))  # fmt: skip
     a = min(float(a), 1.0)
     low_fit = high_fit = spread = None
+    # the latest point (the one measured on the most labels; the last of several at one count)
+    last = int(np.flatnonzero(n == n.max())[-1])
     if ends is not None:
         low_fit, high_fit = (_fit(n, np.clip(e, 0.0, 1.0), weight)[:3] for e in ends)
-        # the latest point's interval (the one measured on the most audit labels; the last of
-        # several at the same count): today's evidence, which no later label sharpens
-        last = int(np.flatnonzero(n == n.max())[-1])
+        # its interval: today's evidence, which no later label sharpens
         lo, hi = np.clip(ends[0][last], 0, 1), np.clip(ends[1][last], 0, 1)
         spread = (max(float(acc[last] - lo), 0.0), max(float(hi - acc[last]), 0.0))
-    latest = float(acc[int(np.flatnonzero(n == n.max())[-1])])
     fc = Forecast(ok=True, current_labels=current, message="", a=a, b=float(b), c=float(c),
                   low_fit=low_fit, high_fit=high_fit, spread=spread, unit=unit,
-                  last_accuracy=latest)  # fmt: skip
+                  last_accuracy=float(acc[last]))  # fmt: skip
     steps = ", ".join(
         f"{_round(m)} {unit} ≈ {acc_:.0%}{_range(fc.predict_range(m))}"
         for m, acc_ in fc.milestones()[:3]

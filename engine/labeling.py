@@ -625,16 +625,22 @@ class NotSentToYou(StaleActionError):
 def check_clicked_by_owner(ws: Workspace, *, example_id: int, annotator: str, channel: str) -> None:
     """Refuse (:class:`NotSentToYou`) a label or Skip click on ``example_id``'s message in
     ``channel`` when the example was never sent to ``annotator``, or was sent to them in
-    another conversation (storage.repositories.assignments.sent_elsewhere). Unlike
+    another conversation (:func:`sent_elsewhere`). Unlike
     :func:`check_sent_to`, a delivery whose conversation is not recorded yet passes: those
     clicks store what they answer and a click may land before the post's channel is saved."""
     with session_scope(ws.db, read_only=True) as session:
-        example = examples.get_example(session=session, example_id=example_id)
-        if assignments.sent_elsewhere(
-            session=session, project_id=example.project_id, example_id=example_id,
-            annotator=annotator, channel=channel,
-        ):  # fmt: skip
+        if sent_elsewhere(session, example_id=example_id, annotator=annotator, channel=channel):
             raise NotSentToYou()
+
+
+def sent_elsewhere(session: Session, *, example_id: int, annotator: str, channel: str) -> bool:
+    """Whether a click by ``annotator`` on ``example_id``'s message in ``channel`` is on a
+    message that was not sent to them: they were never assigned the example, or their latest
+    assignment of it was delivered in another conversation. A delivery whose conversation is
+    not recorded yet counts as theirs: a click can land before the post's channel is saved,
+    and a post whose recording failed still went to them."""
+    mine = latest_assignment(session, example_id=example_id, annotator=annotator)
+    return mine is None or (mine.channel is not None and mine.channel != channel)
 
 
 def check_sent_to(ws: Workspace, *, example_id: int, annotator: str, channel: str | None) -> None:

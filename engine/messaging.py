@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.labeling import NotSentToYou, latest_assignment
+from engine.labeling import NotSentToYou, latest_assignment, sent_elsewhere
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import StaleActionError
@@ -502,10 +502,9 @@ def prepare_label(
         found = slack.annotation_by_key(session=session, key=key)
         if found is not None:
             return ref, _stored(found)
-        if channel is not None and assignments.sent_elsewhere(
-            session=session, project_id=example.project_id, example_id=example_id,
-            annotator=annotator, channel=channel,
-        ):  # fmt: skip
+        if channel is not None and sent_elsewhere(
+            session, example_id=example_id, annotator=annotator, channel=channel
+        ):
             raise NotSentToYou()
         holder = slack.open_holder(session=session, example_id=example_id)
         if holder is not None and holder != annotator:

@@ -654,20 +654,6 @@ def set_assignment_message(
         session.add(assignment)
 
 
-def sent_elsewhere(
-    *, session: Session, project_id: int, example_id: int, annotator: str, channel: str
-) -> bool:
-    """Whether a click by ``annotator`` on ``example_id``'s message in ``channel`` is on a
-    message that was not sent to them: they were never assigned the example, or their latest
-    assignment of it was delivered in another conversation. A delivery whose conversation is
-    not recorded yet counts as theirs: a click can land before the post's channel is saved,
-    and a post whose recording failed still went to them."""
-    mine = get_assignment(
-        session=session, project_id=project_id, example_id=example_id, annotator=annotator
-    )
-    return mine is None or (mine.channel is not None and mine.channel != channel)
-
-
 def assignment_message(*, session: Session, assignment_id: int) -> tuple[str, str] | None:
     """Where the assignment's example was delivered (channel, message ts), None if not yet."""
     assignment = session.get(Assignment, assignment_id, populate_existing=True)
