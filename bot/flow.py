@@ -486,14 +486,6 @@ def flag_form_for(
     return flag_form(example_id, channel=channel, ts=ts)
 
 
-def check_sent(services: Services, *, user: str, example_id: int, channel: str) -> None:
-    """Refuse (StaleActionError) a click on ``example_id``'s message in ``channel`` unless the
-    example was sent to ``user`` there (engine.labeling.check_sent_to): Snooze writes over the
-    message it is on, and a click made up by someone else names another expert's DM, or any
-    message of a channel."""
-    labeling.check_sent_to(services.ws, example_id=example_id, annotator=user, channel=channel)
-
-
 def flag_origin(private_metadata: str) -> tuple[str, str] | None:
     meta = json.loads(private_metadata or "{}")
     return (meta["channel"], meta["ts"]) if "channel" in meta and "ts" in meta else None

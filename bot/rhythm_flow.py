@@ -69,7 +69,10 @@ def snooze(
     channel: str,
     ts: str,
 ) -> datetime:
-    """Let go of the example on this message and stay quiet until the snooze ends."""
+    """Let go of the example on this message and stay quiet until the snooze ends. Only on a
+    message sent to ``user`` (engine.labeling.check_sent_to): the snooze note is written over
+    it, and a click made up by someone else names another expert's DM, or a channel message."""
+    labeling.check_sent_to(services.ws, example_id=example_id, annotator=user, channel=channel)
     remember_tz(services, user=user)
     until = rhythm.snooze(services.ws, user=user, length=length)
     ref = messaging.example_ref(services.ws, example_id=example_id)

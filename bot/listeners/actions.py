@@ -408,7 +408,4 @@ def snooze_chosen(
     ack()
     example_id, length = read(parse_snooze_value, _chosen(action))
     where = _where(body)
-    # only on a message sent to the clicker: the snooze note is written over it
-    flow.check_sent(context["services"], user=where["user"], example_id=example_id,
-                    channel=where["channel"])  # fmt: skip
     rhythm_flow.snooze(context["services"], example_id=example_id, length=length, **where)
