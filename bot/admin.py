@@ -92,9 +92,8 @@ def change_model(services: Services, *, verb: str, project: str, version: int | 
     """promote / rollback / pin / unpin; returns the sentence to tell the admin."""
     ws, name = services.ws, escape_mrkdwn(project)
     if verb == "unpin":
-        if projects.get_project(ws, project).settings.get("pinned_version") is None:
+        if training.unpin(ws, project) is None:
             return f"No version of *{name}* is pinned: nothing changed."  # as the CLI says
-        training.unpin(ws, project)
         return f"*{name}* is unpinned: retrains that are not worse will be promoted again."
     if version is None:
         raise InvalidInputError(f"which version? `/label {verb} {project} <version>`")

@@ -907,14 +907,19 @@ def _quality(run: ModelRun) -> tuple[float, float, int]:
     )
 
 
-def unpin(ws: Workspace, name: str) -> None:
-    """Let retrains replace the active model again (when they are not worse)."""
+def unpin(ws: Workspace, name: str) -> int | None:
+    """Let retrains replace the active model again (when they are not worse). The version
+    that was pinned; None when none was (nothing changed)."""
     with session_scope(ws.db) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
+        pinned = project.settings.get("pinned_version")
+        if pinned is None:
+            return None
         projects.update_project_settings(
             session=session, project_id=project.id, pinned_version=None
         )
+        return int(pinned)
 
 
 def list_versions(ws: Workspace, name: str) -> list[ModelRun]:

@@ -61,13 +61,10 @@ def models_cmd(
     if action == "unpin":
         if len(rest) != 1:
             raise InvalidInputError("usage: labelbot models unpin NAME")
-        from engine import projects
-
-        pinned = projects.get_project(ws, rest[0]).settings.get("pinned_version")
+        pinned = training.unpin(ws, rest[0])
         if pinned is None:
             out.print(f"{rest[0]}: no version is pinned; nothing changed", highlight=False)
             return
-        training.unpin(ws, rest[0])
         out.print(
             f"{rest[0]}: v{pinned} unpinned; retrains that are not worse will be promoted",
             highlight=False,
