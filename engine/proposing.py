@@ -516,7 +516,8 @@ def _take_up_set_aside(session: Any, row: TaxonomyProposal, *, actor: str) -> No
                 session=session, project_id=row.project_id, example_id=example_id, k=1,
                 reason=NEW_LABEL_REQUEST,
             )  # fmt: skip
-    repo.supersede_claimed(session=session, project_id=row.project_id, example_ids=ids)
+    repo.supersede_claimed(session=session, project_id=row.project_id, example_ids=ids,
+                           reason=f"proposal {row.id} took up its examples")  # fmt: skip
 
 
 def _require_admin(actor_is_admin: bool, actor: str, verb: str) -> None:
@@ -621,9 +622,16 @@ def superseded_why(
     row: TaxonomyProposal, active: Sequence[str], *, label: Callable[[str], str] = str
 ) -> str:
     """Why a superseded proposal went, when a taxonomy change is what made it moot: a label it
-    names is no longer one (merged, split, retired), or the label an add suggests exists now
-    (storage's look-alike rule). ``active``: the project's active label names. "" when the
-    labels do not say: the model no longer finds it. ``label`` shows a label's name."""
+    names is no longer one (merged, split, retired), the label an add suggests exists now
+    (storage's look-alike rule), the label it is about took in other examples (a merge's
+    target), or an approved add took up its examples. "" when the model no longer finds it.
+
+    The change stored its reason when it superseded the proposal (``row.reason``), which holds
+    after the change is undone; a row superseded before reasons were stored is read from
+    ``active``, the project's active label names. ``label`` shows label names (a stored reason
+    is plain words and names: shown through it whole)."""
+    if row.reason:
+        return label(row.reason)
     names = set(active)
     if row.kind == "add":
         folded = {projects.label_fold(n): n for n in names}

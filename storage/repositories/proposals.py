@@ -59,7 +59,7 @@ def save_open_proposal(
     if row is None and reopen_since is not None:
         row = _superseded_with_key(session, project_id, key, since=reopen_since)
         if row is not None:
-            row.status = OPEN
+            row.status, row.reason = OPEN, ""  # open again: why it went no longer holds
     if row is None:
         row = TaxonomyProposal(project_id=project_id, key=key, **fields)
         try:
@@ -320,8 +320,17 @@ def change_status(
     return changed
 
 
-def supersede(*, session: Session, proposal_ids: Sequence[int], now: datetime | None = None) -> int:
-    """Open proposals a refresh no longer finds: kept, marked ``superseded``."""
+def supersede(
+    *,
+    session: Session,
+    proposal_ids: Sequence[int],
+    now: datetime | None = None,
+    reason: str = "",
+) -> int:
+    """Open proposals a refresh no longer finds (``reason`` ""), or a taxonomy change made moot
+    (``reason``: why, in plain words, e.g. "age_limit is no longer a label"): kept, marked
+    ``superseded``. The reason is kept for the listing and the Slack card: what the labels say
+    later (an undo brings a label back) is not why it went."""
     if not proposal_ids:
         return 0
     result = session.execute(
@@ -330,7 +339,7 @@ def supersede(*, session: Session, proposal_ids: Sequence[int], now: datetime | 
             col(TaxonomyProposal.id).in_(list(proposal_ids)),
             col(TaxonomyProposal.status) == OPEN,
         )
-        .values(status="superseded", updated_at=now or utcnow())
+        .values(status="superseded", updated_at=now or utcnow(), reason=reason)
         .execution_options(synchronize_session=False)
     )
     return rowcount(result)
@@ -347,20 +356,45 @@ def supersede_outdated(
     next refresh): one that names a label no longer active (merged, split, renamed, retired),
     one that adds a label that exists now, and one that names a label in ``reshaped`` (a
     merge's target, a retired label's map_to: its examples are not those it was found on)."""
-    moot = [
-        int(p.id)
-        for p in session.exec(
-            select(TaxonomyProposal).where(
-                TaxonomyProposal.project_id == project_id, TaxonomyProposal.status == OPEN
-            )
+    moot: dict[str, list[int]] = {}  # why -> the proposals it made moot
+    for p in session.exec(
+        select(TaxonomyProposal).where(
+            TaxonomyProposal.project_id == project_id, TaxonomyProposal.status == OPEN
         )
-        if p.id is not None
-        and (
-            outdated(kind=p.kind, labels=p.labels, evidence=p.evidence, active=active)
-            or about_any(kind=p.kind, labels=p.labels, evidence=p.evidence, names=reshaped)
+    ):
+        why = moot_reason(
+            kind=p.kind, labels=p.labels, evidence=p.evidence, active=active, reshaped=reshaped
         )
-    ]
-    return supersede(session=session, proposal_ids=moot)
+        if p.id is not None and why:
+            moot.setdefault(why, []).append(int(p.id))
+    return sum(
+        supersede(session=session, proposal_ids=ids, reason=why) for why, ids in moot.items()
+    )
+
+
+def moot_reason(
+    *,
+    kind: str,
+    labels: Sequence[str],
+    evidence: Mapping[str, Any] | None,
+    active: Collection[str],
+    reshaped: Collection[str] = (),
+) -> str:
+    """Why the taxonomy (``active``, the label names, and ``reshaped``, see
+    :func:`supersede_outdated`) makes a proposal moot, in plain words: "age_limit is no longer
+    a label", "a label lost_card exists now", "exchange_rate's examples are not those it was
+    found on"; "" when it does not."""
+    if kind == "add":
+        folded = {label_fold(n): n for n in active}
+        made = [folded[key] for n in labels if (key := label_fold(n)) in folded]
+        return f"a label {made[0]} exists now" if made else ""
+    into = merge_target(kind=kind, evidence=evidence)
+    named = [*labels, *([into] if into else [])]
+    gone = [n for n in named if n not in active]
+    if gone:
+        return f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} no longer a label"
+    changed = [n for n in named if n in reshaped]
+    return f"{changed[0]}'s examples are not those it was found on" if changed else ""
 
 
 def free_suggested_names(*, session: Session, project_id: int) -> int:
@@ -597,11 +631,16 @@ def claimed_example_ids(*, session: Session, project_id: int) -> set[int]:
 
 
 def supersede_claimed(
-    *, session: Session, project_id: int, example_ids: Collection[int], now: datetime | None = None
+    *,
+    session: Session,
+    project_id: int,
+    example_ids: Collection[int],
+    now: datetime | None = None,
+    reason: str = "",
 ) -> list[int]:
     """Open "add" proposals holding one of ``example_ids`` (an approved add's examples: two
-    groups of one set-aside intent must not become two labels), marked ``superseded`` at once;
-    returns their ids."""
+    groups of one set-aside intent must not become two labels), marked ``superseded`` at once,
+    with ``reason`` (:func:`supersede`); returns their ids."""
     claimed = {int(i) for i in example_ids}
     if not claimed:
         return []
@@ -618,7 +657,7 @@ def supersede_claimed(
         if p.id is not None
         and outdated(kind=p.kind, labels=p.labels, evidence=p.evidence, active=(), claimed=claimed)
     ]
-    supersede(session=session, proposal_ids=moot, now=now)
+    supersede(session=session, proposal_ids=moot, now=now, reason=reason)
     return moot
 
 
