@@ -8,6 +8,15 @@ ephemeral note, showed the user an error icon as well. Each listener registered 
 an error raised after its ack goes to the app's error handler directly and never reaches Bolt
 (nor does the handler's own failure, which is logged); an error before the ack still does (Bolt
 then answers 500 and calls the same handler).
+
+Clicks, commands and shortcuts are acknowledged before their listener is handed to the
+listener pool (:func:`ack_first`, a listener middleware: it runs on the thread that answers
+Slack). Bolt acknowledges a request only once its listener has started and called ack(), so
+with every pool thread busy -- waiting out a rate limit's Retry-After (slack_sdk sleeps it,
+twice), a slow Web API -- a click waited in the queue past Slack's 3 seconds and was answered
+404: the user saw an error, and nothing was done. Their listeners acknowledge with nothing to
+say; a modal's submission is acknowledged by its listener (errors to show in the form), as
+Bolt does for events already (acknowledged before the listener runs).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 ErrorHandler = Callable[[Exception, dict[str, Any], BoltContext, WebClient, Any], None]
@@ -36,16 +45,16 @@ class Registrar:
         self._on_error = on_error
 
     def action(self, constraints: Any) -> Callable[[Listener], Listener]:
-        return self._register(self._app.action(constraints))
+        return self._register(self._app.action(constraints, middleware=[ack_first]))
 
     def command(self, command: Any) -> Callable[[Listener], Listener]:
-        return self._register(self._app.command(command))
+        return self._register(self._app.command(command, middleware=[ack_first]))
 
     def event(self, event: Any) -> Callable[[Listener], Listener]:
         return self._register(self._app.event(event))
 
     def shortcut(self, constraints: Any) -> Callable[[Listener], Listener]:
-        return self._register(self._app.shortcut(constraints))
+        return self._register(self._app.shortcut(constraints, middleware=[ack_first]))
 
     def view(self, constraints: Any) -> Callable[[Listener], Listener]:
         return self._register(self._app.view(constraints))
@@ -61,6 +70,14 @@ class Registrar:
             return listener
 
         return register
+
+
+def ack_first(ack: Ack, next: Callable[[], None]) -> None:
+    """Acknowledge the request now, on the thread that answers Slack, whether or not a listener
+    thread is free to run its listener (the module says why). The listener's own ack() changes
+    nothing after this one."""
+    ack()
+    next()
 
 
 def contained(listener: Listener, on_error: ErrorHandler) -> Listener:

@@ -60,7 +60,14 @@ def test_an_error_after_the_ack_leaves_the_answer_200_and_reaches_the_handler(
     assert handled == [("StaleActionError", "U1")]
 
 
+def _submission(callback_id: str) -> BoltRequest:
+    payload = payloads.view_submission("U1", callback_id, {})
+    return BoltRequest(body=urlencode({"payload": json.dumps(payload)}),
+                       headers={"content-type": ["application/x-www-form-urlencoded"]})  # fmt: skip
+
+
 def test_an_error_before_the_ack_is_bolts_to_answer(slack_api_url: str) -> None:
+    """A modal's submission is acknowledged by its listener (with the form's errors, if any)."""
     executor = ThreadPoolExecutor(max_workers=2)
     app = _app(executor, slack_api_url)
     seen: list[str] = []
@@ -69,11 +76,34 @@ def test_an_error_before_the_ack_is_bolts_to_answer(slack_api_url: str) -> None:
     def broken(ack: Ack) -> None:
         raise ValueError("before the ack")
 
-    Registrar(app, lambda *a: seen.append("registrar")).action("broken")(broken)
-    response = app.dispatch(_click("broken"))
+    Registrar(app, lambda *a: seen.append("registrar")).view("broken")(broken)
+    response = app.dispatch(_submission("broken"))
     executor.shutdown(wait=True)
     assert response.status == 500
     assert seen == ["ValueError"]  # Bolt's handler, not the registrar's
+
+
+def test_a_click_is_acknowledged_before_its_listener_runs(slack_api_url: str) -> None:
+    """A click (as a command or a shortcut) is answered 200 on the dispatching thread, with no
+    listener thread free to run its listener; an error its listener raises, even before its own
+    ack(), then goes to the registrar's handler."""
+    executor = ThreadPoolExecutor(max_workers=1)
+    app = _app(executor, slack_api_url)
+    handled: list[str] = []
+    busy, go = threading.Event(), threading.Event()
+    executor.submit(lambda: (busy.set(), go.wait(10)))  # the only thread, held
+    assert busy.wait(5)
+
+    def broken(ack: Ack) -> None:
+        raise ValueError("before its own ack")
+
+    Registrar(app, lambda error, *a: handled.append(type(error).__name__)).action("b")(broken)
+    response = app.dispatch(_click("b"))
+    assert response.status == 200 and handled == []  # answered; the listener still waits
+    go.set()
+    executor.shutdown(wait=True)
+    assert response.status == 200
+    assert handled == ["ValueError"]
 
 
 def test_an_error_handler_that_fails_after_the_ack_is_logged_not_raised(
