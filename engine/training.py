@@ -310,47 +310,74 @@ def train_project(
         raise
     run_id, version = run.id, run.version
     stale = False
-    with session_scope(ws.db) as session:
-        now = models.lock_models(session=session, project_id=pool.project_id)
-        if promote:
-            # decided on what was read before training: a pin and the active model may have
-            # changed since (a pin, a rollback, another training), and they win
-            again, why = promotion_decision(
-                now.settings,
-                active,
-                pool.classes,
-                metrics,
-                unusable=cannot_answer,
-                label_ids=pool.label_ids,
+    try:
+        with session_scope(ws.db) as session:
+            now = models.lock_models(session=session, project_id=pool.project_id)
+            if promote:
+                # decided on what was read before training: a pin and the active model may have
+                # changed since (a pin, a rollback, another training), and they win
+                again, why = promotion_decision(
+                    now.settings,
+                    active,
+                    pool.classes,
+                    metrics,
+                    unusable=cannot_answer,
+                    label_ids=pool.label_ids,
+                )
+                held = (
+                    _overtaken(session, pool.project_id, version=version, before=active_before)
+                    if again
+                    else why
+                )
+                if held is not None:
+                    promote = False
+                    metrics["promotion"] = {"promoted": False, "reason": held}
+            run = models.finish_model_run(
+                session=session,
+                run_id=run_id,
+                status="ready",
+                metrics=metrics,
+                artifact_path=str(path),
+                kind=model.kind,
             )
-            held = (
-                _overtaken(session, pool.project_id, version=version, before=active_before)
-                if again
-                else why
-            )
-            if held is not None:
-                promote = False
-                metrics["promotion"] = {"promoted": False, "reason": held}
-        run = models.finish_model_run(
-            session=session,
-            run_id=run_id,
-            status="ready",
-            metrics=metrics,
-            artifact_path=str(path),
-            kind=model.kind,
-        )
-        if promote:
-            models.activate_model_run(session=session, project_id=pool.project_id, run_id=run_id)
-            models.replace_predictions(
-                session=session, project_id=pool.project_id, model_run_id=run_id, rows=rows
-            )
-            run.is_active = True
-            stale = _labels_changed(session, pool) or _texts_added(session, pool)
+            if promote:
+                models.activate_model_run(
+                    session=session, project_id=pool.project_id, run_id=run_id
+                )
+                models.replace_predictions(
+                    session=session, project_id=pool.project_id, model_run_id=run_id, rows=rows
+                )
+                run.is_active = True
+                stale = _labels_changed(session, pool) or _texts_added(session, pool)
+    except BaseException as exc:
+        # Ctrl-C or a database error while the predictions were written (the longest write of
+        # a training, at a large pool): nothing of it was committed; the run fails as above
+        _fail_unfinished(ws, run_id, path, exc)
+        raise
     ws.memo[("model", run_id)] = model
     _prune_artifacts(ws, pool.project_id)
     if stale:
         _rescore_after(ws, name, f"v{version}")
     return run
+
+
+def _fail_unfinished(ws: Workspace, run_id: int, path: Path, exc: BaseException) -> None:
+    """Record run ``run_id`` as failed by ``exc`` and delete its file ``path``, after its last
+    transaction failed. Only while the run is still ``training``: a commit whose answer was lost
+    (a dropped connection) may have finished it, and its file may then be the active model's. A
+    database that cannot say leaves both (the next training fails the run); never raises."""
+    said = {"error": failure_text(exc), "failed_at": utcnow().isoformat(timespec="seconds")}
+    try:
+        with session_scope(ws.db) as session:
+            run = models.get_model_run(session=session, run_id=run_id)
+            if run is None or run.status != "training":
+                return
+            models.finish_model_run(session=session, run_id=run_id, status="failed", metrics=said)
+    except Exception as error:  # still busy, or gone: the caller raises the failure itself
+        log.warning("could not record the failure of model run %s: %s", run_id, error)
+        return
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def remove_leftovers(
