@@ -66,6 +66,9 @@ REOPEN_WITHIN = timedelta(hours=1)
 STATUSES = repo.STATUSES  # a proposal's: open, approved, rejected, applied, superseded
 CONFIRM_REFRESHES = 2
 CONFIRM_AFTER = timedelta(hours=1)
+# The largest id a proposal can have (PostgreSQL's INTEGER; SQLite refuses past 2**63): a
+# larger one, typed or on a button made up by hand, names none
+ID_MAX = 2**31 - 1
 POOL_SAMPLE = 50_000  # unlabeled examples the detectors see: ~300 per label for 150 labels
 
 
@@ -355,6 +358,8 @@ def get_proposal(
     with session_scope(ws.db, read_only=True) as session:
         found = None if project is None else projects.get_project(session=session, name=project)
         try:
+            if not 0 < proposal_id <= ID_MAX:  # no row's: the database would refuse the query
+                raise NotFoundError(f"no proposal with id {proposal_id}")
             row = repo.get_proposal(session=session, proposal_id=proposal_id)
         except NotFoundError:
             if found is None:

@@ -94,9 +94,12 @@ def proposals_cmd(
             out.print(_table(rows, notes if status != "open" else None))
         return
     action, *rest = words
-    if len(rest) != 2 or not rest[1].isdigit():
+    # the id as the digest and `/label proposals` print it too (#12); ASCII or full-width
+    # digits only (isdecimal: "²" passes isdigit() but not int())
+    number = rest[1].removeprefix("#") if len(rest) == 2 else ""
+    if not number.isdecimal():
         raise InvalidInputError(f"usage: labelbot proposals {action} NAME ID")
-    name, proposal_id = rest[0], int(rest[1])
+    name, proposal_id = rest[0], int(number)
     who = actor or default_actor()
     try:
         proposing.get_proposal(ws, proposal_id, project=name)
