@@ -66,6 +66,7 @@ REOPEN_WITHIN = timedelta(hours=1)
 STATUSES = repo.STATUSES  # a proposal's: open, approved, rejected, applied, superseded
 CONFIRM_REFRESHES = 2
 CONFIRM_AFTER = timedelta(hours=1)
+LABEL_NAME_MAX = 200  # storage's limit on a label's name (storage.models.Label.name)
 # The largest id a proposal can have (PostgreSQL's INTEGER; SQLite refuses past 2**63): a
 # larger one, typed or on a button made up by hand, names none
 ID_MAX = 2**31 - 1
@@ -660,11 +661,21 @@ def default_names(row: TaxonomyProposal) -> list[str]:
         # into the larger label (the first on a tie): fewer examples change their name
         return [max(row.labels, key=lambda n: int(counts.get(n, 0)))]
     if row.kind == "split":
-        return _distinct([str(c["suggested_name"]) for c in ev.get("clusters", [])], row.labels[0])
+        names = [str(c["suggested_name"]) for c in ev.get("clusters", [])]
+        return _distinct([_fitting(n) for n in names], _fitting(row.labels[0]))
     if row.kind == "add":
-        return list(row.labels)
+        return [_fitting(n) for n in row.labels]
     into = repo.merge_target(kind=row.kind, evidence=ev)
     return [into] if into is not None else []
+
+
+def _fitting(name: str) -> str:
+    """A suggested label name a label may have: one made from a long label's own name (a split's
+    "<label>_1", a taken one's "<name>_2") can pass storage's limit on names, and Approve would
+    be refused. Cut in its middle, where long names are most alike: the ends keep two apart."""
+    from engine.text import shorten_middle
+
+    return shorten_middle(name, LABEL_NAME_MAX)
 
 
 def merge_target(row: TaxonomyProposal) -> str | None:
@@ -752,5 +763,5 @@ def _distinct(names: Sequence[str], base: str) -> list[str]:
     """Suggested names made distinct (two clusters can share their most distinctive words)."""
     out: list[str] = []
     for i, name in enumerate(names):
-        out.append(name if name and name not in out else f"{base}_{i + 1}")
+        out.append(name if name and name not in out else _fitting(f"{base}_{i + 1}"))
     return out
