@@ -24,7 +24,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import digest, messaging, proposing, reviews, taxonomy, training
-from engine.project_settings import straight_punctuation
+from engine.project_settings import (
+    MAX_RETRAIN_EVERY,
+    MAX_RETRAIN_MINUTES,
+    straight_punctuation,
+)
 from engine.reviews import ScanReport
 from engine.workspace import Workspace
 from storage.db import refresh_statistics, session_scope
@@ -439,8 +443,57 @@ def _new_labels(session, project_id: int, ready: ModelRun | None) -> int:  # typ
 
 def retrain_every(settings: Mapping[str, Any]) -> int:
     """A project's ``retrain_every`` (from its settings): the new labels after which it is
-    retrained, by the scheduler and by `labelbot label`."""
-    return int(settings.get("retrain_every", DEFAULT_RETRAIN_EVERY))
+    retrained, by the scheduler and by `labelbot label`; the default when the stored value is
+    one `labelbot project set` refuses (:func:`_unusable_settings`)."""
+    every = _usable(settings, "retrain_every")
+    return DEFAULT_RETRAIN_EVERY if every is None else int(every)
+
+
+def retrain_minutes(settings: Mapping[str, Any]) -> float:
+    """A project's ``retrain_minutes``: the timer after which new labels retrain it (and a
+    failed training is tried again); the default when the stored value is one `labelbot
+    project set` refuses. 2e12 minutes, which an older labelbot took, overflowed the
+    scheduler's arithmetic and failed the project's retrain at every poll, with a traceback."""
+    minutes = _usable(settings, "retrain_minutes")
+    return DEFAULT_RETRAIN_MINUTES if minutes is None else float(minutes)
+
+
+_RETRAIN_DEFAULTS: dict[str, float] = {
+    "retrain_every": DEFAULT_RETRAIN_EVERY,
+    "retrain_minutes": DEFAULT_RETRAIN_MINUTES,
+}
+
+
+def _usable(settings: Mapping[str, Any], key: str) -> float | None:
+    """The stored ``retrain_every`` (a whole number, 1 to MAX_RETRAIN_EVERY) or
+    ``retrain_minutes`` (more than 0, at most MAX_RETRAIN_MINUTES), or its default when not
+    set; None when it is set to anything else (an older labelbot's value, a hand edit)."""
+    value = settings.get(key, _RETRAIN_DEFAULTS[key])
+    try:
+        number = int(value) if key == "retrain_every" else float(value)
+    except (TypeError, ValueError, OverflowError):  # text, None, nan or inf as a whole number
+        return None
+    most = MAX_RETRAIN_EVERY if key == "retrain_every" else MAX_RETRAIN_MINUTES
+    return number if 0 < number <= most else None  # nan fails it too
+
+
+def _unusable_settings(ws: Workspace, project: str, settings: Mapping[str, Any]) -> None:
+    """Say, once per workspace for each project, setting and value, that a retrain setting
+    stored is one `labelbot project set` refuses and its default is used instead (read at every
+    poll: a line each time would bury the log)."""
+    for key, default in _RETRAIN_DEFAULTS.items():
+        if _usable(settings, key) is not None:
+            continue
+        said = ("unusable_setting", project, key, repr(settings.get(key)))
+        if ws.notes.get(said):
+            continue
+        ws.notes[said] = True
+        log.warning(
+            "project %s: its %s setting %r cannot be used (stored by an older labelbot, or by "
+            "hand); the default, %g, is used until it is set again with `labelbot project set "
+            "%s --%s N`",
+            project, key, settings.get(key), default, project, key.replace("_", "-"),
+        )  # fmt: skip
 
 
 def retrain_decision(
@@ -464,8 +517,9 @@ def retrain_decision(
         new = _new_labels(session, found.id, ready)
         classes = [lb.name for lb in projects.list_labels(session=session, project_id=found.id)]
     reference = since or found.created_at
+    _unusable_settings(ws, project, found.settings)
     every = retrain_every(found.settings)
-    minutes = float(found.settings.get("retrain_minutes", DEFAULT_RETRAIN_MINUTES))
+    minutes = retrain_minutes(found.settings)
     failed = ws.notes.get((TRAIN_FAILED, project))
     if failed is not None and now - failed[0] < timedelta(minutes=minutes):
         return RetrainDecision(
