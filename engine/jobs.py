@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import digest, messaging, proposing, reviews, taxonomy, training
+from engine.forecast import counted
 from engine.project_settings import (
     MAX_RETRAIN_EVERY,
     MAX_RETRAIN_MINUTES,
@@ -544,11 +545,12 @@ def retrain_decision(
         return RetrainDecision(project, True, new, "the taxonomy changed since the last model")
     if new == 0:
         return RetrainDecision(project, False, 0, "no new labels since the last model")
+    said = counted(new, "new label")  # "1 new label", "1,200 new labels"
     if new >= every:
-        return RetrainDecision(project, True, new, f"{new} new labels (threshold {every})")
+        return RetrainDecision(project, True, new, f"{said} (threshold {every:,})")
     if now - reference >= timedelta(minutes=minutes):
-        return RetrainDecision(project, True, new, f"{new} new labels and {minutes:g} min passed")
-    return RetrainDecision(project, False, new, f"{new} new labels, waiting for {every}")
+        return RetrainDecision(project, True, new, f"{said} and {minutes:g} min passed")
+    return RetrainDecision(project, False, new, f"{said}, waiting for {every:,}")
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,16 @@ def test_settings_that_can_be_set_are_read_as_set() -> None:
     assert jobs.retrain_every({}) == jobs.DEFAULT_RETRAIN_EVERY
     assert jobs.retrain_minutes({"retrain_minutes": 0.5}) == 0.5
     assert jobs.retrain_minutes({}) == jobs.DEFAULT_RETRAIN_MINUTES
+
+
+def test_the_retrain_reason_counts_one_label_as_one(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    """What the worker logs ("retrain bank: v2 (1 new label and 10 min passed)"), in words."""
+    truth = load_slice(ws, banking_slice, tmp_path)
+    label_next(ws, truth, 1, annotators=("U1",))
+    assert jobs.retrain_decision(ws, "bank").reason == "1 new label, waiting for 20"
+    later = jobs.retrain_decision(ws, "bank", now=utcnow() + timedelta(minutes=11))
+    assert later.reason == "1 new label and 10 min passed"
+    _store_settings(ws, retrain_every=1)
+    assert jobs.retrain_decision(ws, "bank").reason == "1 new label (threshold 1)"
