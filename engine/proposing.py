@@ -96,6 +96,10 @@ class Decision:
     proposal: TaxonomyProposal
     summary: str
     change: taxonomy.TaxonomyChange | None = None  # None: rejected, or nothing to apply
+    # an approved add: its set-aside examples now at the front of the queue, and those whose
+    # open flags it resolved
+    queued: int = 0
+    unflagged: int = 0
 
 
 def key_text(key: Sequence[str]) -> str:
@@ -462,6 +466,7 @@ def approve(
         _claim(ws, row, status="approved", actor=actor, reason=reason.strip() or summary)
         return Decision(get_proposal(ws, proposal_id), summary)
     kind, apply = plan
+    taken_up: dict[str, int] = {}
 
     def mark_applied(session: Any, details: dict[str, Any], event_id: int) -> None:
         # in the change's transaction: of two admins approving at once, the first applies it
@@ -474,7 +479,7 @@ def approve(
             now = repo.get_proposal(session=session, proposal_id=proposal_id)
             raise StaleActionError(_decided_note(now))
         if kind == "add":
-            _take_up_set_aside(session, row, actor=actor)
+            taken_up.update(_take_up_set_aside(session, row, actor=actor))
 
     try:
         with taxonomy.committing_with(mark_applied):
@@ -484,7 +489,7 @@ def approve(
         if now.status != "open":  # decided (or superseded) meanwhile: that is why it failed
             raise StaleActionError(decided_note(ws, now)) from None
         raise
-    return Decision(get_proposal(ws, proposal_id), change.summary, change)
+    return Decision(get_proposal(ws, proposal_id), change.summary, change, **taken_up)
 
 
 def reject(
@@ -503,27 +508,30 @@ def reject(
     return Decision(get_proposal(ws, proposal_id), f"rejected: {row.message}")
 
 
-def _take_up_set_aside(session: Any, row: TaxonomyProposal, *, actor: str) -> None:
+def _take_up_set_aside(session: Any, row: TaxonomyProposal, *, actor: str) -> dict[str, int]:
     """An approved "add": the examples experts set aside that made the group (``evidence.ids``)
     have a label to go to now. Their open flags are resolved (they left everyone's queue until
     then), the unlabeled ones go to the front of the queue, through the same door as a split's
     relabels (``assignments._maybe_back``: a request for one expert's label), and other open
     adds holding any of them are superseded: one group, one new label. In the approval's
-    transaction. A skip stays: the expert who skipped is not asked again."""
+    transaction. A skip stays: the expert who skipped is not asked again. Returns how many
+    examples were queued and how many had their flags resolved (:class:`Decision`'s)."""
     ids = [int(i) for i in row.evidence.get("ids") or ()]
-    flags.resolve_open_flags(
+    unflagged = flags.resolve_open_flags(
         session=session, project_id=row.project_id, example_ids=ids, resolved_by=actor
     )
+    queued = 0
     for example_id in ids:
         if not assignments.has_label(
             session=session, project_id=row.project_id, example_id=example_id
         ):
-            assignments.request_more_labels(
+            queued += assignments.request_more_labels(
                 session=session, project_id=row.project_id, example_id=example_id, k=1,
                 reason=NEW_LABEL_REQUEST,
             )  # fmt: skip
     repo.supersede_claimed(session=session, project_id=row.project_id, example_ids=ids,
                            reason=f"proposal {row.id} took up its examples")  # fmt: skip
+    return {"queued": queued, "unflagged": len(unflagged)}
 
 
 def _require_admin(actor_is_admin: bool, actor: str, verb: str) -> None:

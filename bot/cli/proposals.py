@@ -14,6 +14,7 @@ from rich.table import Table
 
 from bot.cli.common import app, handle_errors, options_fit, out, workspace
 from bot.cli.taxonomy import back_in_queue, default_actor
+from engine.forecast import counted
 from engine.taxonomy import label_names
 from storage.errors import InvalidInputError, NotFoundError
 from storage.models import TaxonomyProposal
@@ -126,12 +127,27 @@ def proposals_cmd(
         if decision.change is not None:
             if decision.change.requeued:
                 out.print(back_in_queue(decision.change.requeued), highlight=False)
+            if decision.queued or decision.unflagged:  # an add: the examples behind it
+                out.print(_taken_up(decision.queued, decision.unflagged), highlight=False)
             out.print(f"the next model trains on the new labels (`labelbot train {name}`, or "
                       "the worker retrains on its own)", highlight=False)  # fmt: skip
     else:
         proposing.reject(ws, name, proposal_id, actor=who, actor_is_admin=True, reason=reason)
         out.print(f"{name}: proposal {proposal_id} rejected; it returns only if its evidence grows",
                   highlight=False)  # fmt: skip
+
+
+def _taken_up(queued: int, unflagged: int) -> str:
+    """What approving an add did to the set-aside examples behind it (README: they are asked
+    first, without the model's guess; their flags are resolved)."""
+    said = []
+    if queued:
+        they = "it waits" if queued == 1 else "they wait"
+        said.append(f"{counted(queued, 'set-aside example')} to label: {they} at the front of "
+                    "the queue, asked without the model's guess")  # fmt: skip
+    if unflagged:
+        said.append(f"the open flags of {counted(unflagged, 'example')} resolved")
+    return "; ".join(said)
 
 
 def _options_fit(
