@@ -870,7 +870,7 @@ def digest_cycle(
         found = projects.list_projects(session=session)
     for project in found:
         try:
-            if not digest_due(project, now=now):
+            if not _digest_due_or_said(ws, project, now=now):
                 continue
             with _lease(
                 ws, f"digest:{project.name}", owner=owner, ttl=timedelta(minutes=10), now=given
@@ -894,6 +894,24 @@ def digest_cycle(
         except Exception:  # isolation: the other projects still get theirs
             log.exception("digest of %s failed", project.name)
     return sent
+
+
+def _digest_due_or_said(ws: Workspace, project: Project, *, now: datetime) -> bool:
+    """:func:`digest_due`; False for a schedule that cannot be read (one stored before it was
+    checked as `project set` checks it today: "mon-fri!"), said once per workspace and
+    schedule as an ERROR naming the fix, not a traceback at every round (every minute)."""
+    try:
+        return digest_due(project, now=now)
+    except InvalidInputError as exc:
+        said = ("digest_schedule", project.name, str(exc))
+        if not ws.notes.get(said):
+            ws.notes[said] = True
+            log.error(
+                "digest of %s failed: %s; no digest is sent until it is set again with "
+                "`labelbot project set %s --digest-cron '%s'`",
+                project.name, exc, project.name, DEFAULT_DIGEST_CRON,
+            )  # fmt: skip
+        return False
 
 
 def _reread(ws: Workspace, name: str) -> Project:
