@@ -673,12 +673,23 @@ def _refresh_statistics(ws: Workspace) -> None:
     refresh_statistics(ws.db)
 
 
+_unknown_zones: set[tuple[str, str]] = set()  # (project, timezone) said already, this process
+_unknown_zones_lock = threading.Lock()
+
+
 def project_timezone(project: Project) -> ZoneInfo:
+    """The project's timezone; UTC for one this system does not know (stored by hand, or gone
+    from a newer tzdata), said once per process and zone: the digest job reads it every
+    minute, and a line each time buried the log."""
     name = str(project.settings.get("timezone", "UTC"))
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a directory
-        log.warning("project %s has an unknown timezone %r; using UTC", project.name, name)
+        with _unknown_zones_lock:
+            said = (project.name, name) in _unknown_zones
+            _unknown_zones.add((project.name, name))
+        if not said:
+            log.warning("project %s has an unknown timezone %r; using UTC", project.name, name)
         return ZoneInfo("UTC")
 
 

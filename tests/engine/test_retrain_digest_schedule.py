@@ -7,6 +7,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,3 +52,26 @@ def test_a_schedule_stored_before_it_was_checked_is_said_once(  # type: ignore[n
             None,
         )
     ]
+
+
+def test_an_unknown_timezone_is_said_once(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A timezone this system does not know (a hand edit, a zone gone from a newer tzdata) is
+    UTC, said once per process, not at every round of the digest job."""
+    name = f"tz{uuid.uuid4().hex[:8]}"  # said once per process: a project of its own
+    load_slice(ws, banking_slice[:5], tmp_path, project=name)
+    with session_scope(ws.db) as session:
+        found = project_repo.get_project(session=session, name=name)
+        assert found.id is not None
+        project_repo.update_project_settings(
+            session=session, project_id=found.id, timezone="Mars/Olympus_Mons",
+            digest_cron="0 9 * * *",
+        )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="engine.jobs"):
+        for minutes in (1, 2, 3):
+            jobs.digest_cycle(
+                ws, lambda _: None, owner="w1", now=utcnow() + timedelta(minutes=minutes)
+            )
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert said == [f"project {name} has an unknown timezone 'Mars/Olympus_Mons'; using UTC"]
