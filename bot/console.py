@@ -7,12 +7,20 @@ Ctrl-C does -- the same line on what was done and what is left, a half-written o
 removed, the transaction rolled back, leases released -- and exits 143 (128 + 15), where its
 default action killed the process on the spot. ``serve`` and ``worker`` set their own handler
 while they run, and give this one back.
+
+Python raises a signal's KeyboardInterrupt in whatever code runs when it arrives. Where that is
+a garbage-collection callback or a ``__del__`` (SQLAlchemy's and the import system's weakref
+callbacks run many times a second), Python prints the exception as "ignored" and carries on:
+the command ran to its end after a traceback, exit 0. Such a KeyboardInterrupt is delivered
+again (:func:`_redeliver`), to be raised in the command's own code.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 from typing import Any
 
 TERMINATED = 128 + signal.SIGTERM
@@ -26,9 +34,34 @@ class _Sigterm:
         raise KeyboardInterrupt
 
 
+# How soon a signal lost in a callback is sent again: long enough that the callback and the
+# unraisable hook have returned, too short for a person to notice.
+REDELIVER_AFTER_S = 0.05
+
+
+def _redeliver(sigterm: _Sigterm) -> Any:
+    """An unraisable hook that sends a lost KeyboardInterrupt's signal again, from another
+    thread once the hook has returned (sent from the hook itself, its handler would run in the
+    hook, where the exception is lost again); any other unraisable exception is printed as
+    before."""
+    printed = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            printed(unraisable)
+            return
+        signum = signal.SIGTERM if sigterm.received else signal.SIGINT
+        timer = threading.Timer(REDELIVER_AFTER_S, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+
+    return hook
+
+
 def main() -> None:
     sigterm = _Sigterm()
     previous = signal.signal(signal.SIGTERM, sigterm)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver(sigterm)
     try:
         _run()
     except SystemExit as exc:
@@ -40,6 +73,7 @@ def main() -> None:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
     if sigterm.received:
         raise SystemExit(TERMINATED)
 
