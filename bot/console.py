@@ -84,4 +84,8 @@ def _run() -> None:
     except KeyboardInterrupt:
         print("interrupted while starting; nothing was done", file=sys.stderr)
         raise SystemExit(130) from None
-    cli()
+    try:
+        cli()
+    except KeyboardInterrupt:  # typer building the commands: the command has not begun
+        print("interrupted while starting; nothing was done", file=sys.stderr)
+        raise SystemExit(130) from None

@@ -42,6 +42,20 @@ sys.argv = ["labelbot", *sys.argv[1:]]
 main()
 """
 
+# Ctrl-C while typer turns the app into click commands (after `bot.cli`'s imports)
+WHILE_TYPER_BUILDS = """
+import signal, sys
+import typer.main
+built = typer.main.get_command
+def get_command(app):
+    signal.raise_signal(signal.SIGINT)
+    return built(app)
+typer.main.get_command = get_command
+from bot.console import main
+sys.argv = ["labelbot", *sys.argv[1:]]
+main()
+"""
+
 
 def _run(script: str, values: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -68,3 +82,11 @@ def test_ctrl_c_in_a_garbage_collection_callback_still_stops_the_export(
     ], done.stderr
     assert out.read_text() == "yesterday's export\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_ctrl_c_while_typer_builds_the_command_is_one_line(
+    env: dict[str, str],  # noqa: F811
+) -> None:
+    done = _run(WHILE_TYPER_BUILDS, env, "project", "list")
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == ["interrupted while starting; nothing was done"]
