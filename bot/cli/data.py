@@ -534,8 +534,10 @@ def import_(
     another case ('Label'), the summary says so and names the --label-column to give. Ids need
     not be unique: when a new example's id is another example's too, the summary warns.
     """
-    from engine import training  # torch and scikit-learn load only when needed
-
+    try:
+        from engine import training  # torch and scikit-learn load only when needed
+    except KeyboardInterrupt:  # a second or two: Ctrl-C then ended it with nothing said
+        interrupted("while starting; nothing was done")
     ws = workspace()
     try:
         report = projects.import_file(
@@ -917,7 +919,10 @@ def predict(
     a chunk at a time, every row by the model active when predict began; on a terminal, a
     progress bar shows a big file's progress.
     """
-    from engine import predicting  # torch and scikit-learn load only when needed
+    try:
+        from engine import predicting  # torch and scikit-learn load only when needed
+    except KeyboardInterrupt:  # a second or two: Ctrl-C then ended it with nothing said
+        interrupted("while starting; nothing was done")
 
     out_file = _out_path(out_file)
     fmt = _export_format(fmt, out_file)  # before reading anything, in export's words

@@ -16,6 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.bot.test_cli_audit_fixes import _ok
 from tests.bot.test_cli_project_delete import _project, env  # noqa: F401  (the fixture)
 
 # the signal raised inside a weakref callback, as a garbage collection runs one; then a pause
@@ -56,6 +59,19 @@ sys.argv = ["labelbot", *sys.argv[1:]]
 main()
 """
 
+# Ctrl-C while predict or import loads its model code (torch, scikit-learn: a second or two)
+WHILE_LOADING = """
+import signal, sys
+module = sys.argv.pop(1)
+def loading(event, args):
+    if event == "import" and args[0] == module:
+        signal.raise_signal(signal.SIGINT)
+sys.addaudithook(loading)
+from bot.console import main
+sys.argv = ["labelbot", *sys.argv[1:]]
+main()
+"""
+
 
 def _run(script: str, values: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -90,3 +106,25 @@ def test_ctrl_c_while_typer_builds_the_command_is_one_line(
     done = _run(WHILE_TYPER_BUILDS, env, "project", "list")
     assert done.returncode == 130, done.stderr
     assert done.stderr.splitlines() == ["interrupted while starting; nothing was done"]
+
+
+@pytest.mark.parametrize(
+    ("command", "module"), [("predict", "engine.predicting"), ("import", "engine.training")]
+)
+def test_ctrl_c_while_predict_or_import_loads_its_model_code_is_one_line(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+    command: str,
+    module: str,
+) -> None:
+    _ok("project", "create", "trial", "--labels", "NDA,Lease")
+    texts = tmp_path / "new.csv"
+    texts.write_text("text\nthe tenant pays the rent\n")
+    args = [command, "trial", str(texts)]
+    if command == "predict":
+        args += ["--out", str(tmp_path / "p.jsonl")]
+    done = _run(WHILE_LOADING, env, module, *args)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == ["interrupted while starting; nothing was done"]
+    assert not (tmp_path / "p.jsonl").exists()
+    assert "0 examples" in _ok("status", "trial")  # nothing imported
