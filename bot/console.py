@@ -13,10 +13,16 @@ a garbage-collection callback or a ``__del__`` (SQLAlchemy's and the import syst
 callbacks run many times a second), Python prints the exception as "ignored" and carries on:
 the command ran to its end after a traceback, exit 0. Such a KeyboardInterrupt is delivered
 again (:func:`_redeliver`), to be raised in the command's own code.
+
+A Ctrl-C inside a database read closes the connection under SQLAlchemy, which then logs the
+cursor it could not close ("Error closing cursor" and two tracebacks) before the command's one
+line; the CLI configures no logging, so Python's last-resort handler printed it. Such records,
+whose exception came of the KeyboardInterrupt, are left out (:func:`_not_of_an_interrupt`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -58,10 +64,27 @@ def _redeliver(sigterm: _Sigterm) -> Any:
     return hook
 
 
+def _not_of_an_interrupt(record: logging.LogRecord) -> bool:
+    """False for a log record whose exception came of a KeyboardInterrupt (its cause or the
+    exception it was raised while handling): cleanup the interruption itself made fail."""
+    exc = record.exc_info[1] if record.exc_info else None
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return False
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return True
+
+
 def main() -> None:
     sigterm = _Sigterm()
     previous = signal.signal(signal.SIGTERM, sigterm)
     previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver(sigterm)
+    # serve and worker log through handlers of their own; every other command has none
+    last_resort = logging.lastResort
+    if last_resort is not None:
+        last_resort.addFilter(_not_of_an_interrupt)
     try:
         _run()
     except SystemExit as exc:
@@ -74,6 +97,8 @@ def main() -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         sys.unraisablehook = previous_hook
+        if last_resort is not None:
+            last_resort.removeFilter(_not_of_an_interrupt)
     if sigterm.received:
         raise SystemExit(TERMINATED)
 

@@ -45,6 +45,30 @@ sys.argv = ["labelbot", *sys.argv[1:]]
 main()
 """
 
+# Ctrl-C inside the database driver's fetch, in the middle of the export's reads
+IN_A_FETCH = """
+import signal, sys
+from sqlalchemy.engine import cursor
+fetched = cursor.CursorFetchStrategy.fetchall
+calls = 0
+class Fetching:
+    def __init__(self, raw):
+        self.raw = raw
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+    def fetchall(self):
+        signal.raise_signal(signal.SIGINT)
+        return self.raw.fetchall()
+def fetchall(self, result, dbapi_cursor):
+    global calls
+    calls += 1
+    return fetched(self, result, Fetching(dbapi_cursor) if calls == 5 else dbapi_cursor)
+cursor.CursorFetchStrategy.fetchall = fetchall
+from bot.console import main
+sys.argv = ["labelbot", *sys.argv[1:]]
+main()
+"""
+
 # Ctrl-C while typer turns the app into click commands (after `bot.cli`'s imports)
 WHILE_TYPER_BUILDS = """
 import signal, sys
@@ -98,6 +122,23 @@ def test_ctrl_c_in_a_garbage_collection_callback_still_stops_the_export(
     ], done.stderr
     assert out.read_text() == "yesterday's export\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_ctrl_c_inside_a_database_read_is_one_line_without_the_drivers_traceback(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """SQLAlchemy closes the connection on the KeyboardInterrupt and then logs that it could not
+    close the cursor ("Error closing cursor", two tracebacks), printed above the one line."""
+    _project("trial", tmp_path, train=False)
+    out = tmp_path / "e.jsonl"
+    done = _run(IN_A_FETCH, env, "export", "trial", "--out", str(out))
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == [
+        f"interrupted while exporting: nothing was written to {out} (a file there is left as "
+        "it was)"
+    ], done.stderr
+    assert not out.exists()
 
 
 def test_ctrl_c_while_typer_builds_the_command_is_one_line(
