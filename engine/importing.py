@@ -54,6 +54,17 @@ class Record:
     meta: dict[str, Any]
 
 
+class InterruptedAfterStoring(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) once an import's transaction has committed: its rows are stored,
+    and a run of the same import again skips them (a KeyboardInterrupt still, for any caller
+    that takes it as one)."""
+
+    def __init__(self, *, inserted: int, annotations: int) -> None:
+        super().__init__()
+        self.inserted = inserted
+        self.annotations = annotations
+
+
 # The file names the importer reads, by format.
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

@@ -17,7 +17,14 @@ import numpy as np
 
 from engine.config import DEFAULT_ENCODER
 from engine.evaluation import IMPORTED, explain_status
-from engine.importing import FileRows, Record, ScriptCount, column_notes, script_note
+from engine.importing import (
+    FileRows,
+    InterruptedAfterStoring,
+    Record,
+    ScriptCount,
+    column_notes,
+    script_note,
+)
 from engine.rare import MIN_EXAMPLES, rare_labels
 from engine.taxonomy import changed_at, new_label_name, stale_label_note, trained_before
 from engine.workspace import Workspace
@@ -343,15 +350,21 @@ def import_file(
             relabeled = sum(1 for i, old in state.before.items() if after.get(i) != old)
         shared = _shared_ids(session, found.id, state.examples) if state.ids_given else []
     left_alone = {reason: n for reason, n in state.left_alone.items() if n}
-    refresh_statistics(ws.db)  # the new rows, for the planner of every click that follows
-    embedded = 0
-    if embed:
-        # read back by id, a chunk at a time: the file's texts are not kept for it
-        for ids in _batched(state.examples, EMBED_CHUNK):
-            with session_scope(ws.db, read_only=True) as session:
-                texts = examples.example_texts_of(session=session, example_ids=ids)
-            ws.embed([t for _, t, _ in texts], hashes=[h for _, _, h in texts], progress=progress)
-        embedded = state.rows
+    try:  # committed: an interruption from here on leaves the rows stored, and says so
+        refresh_statistics(ws.db)  # the new rows, for the planner of every click that follows
+        embedded = 0
+        if embed:
+            # read back by id, a chunk at a time: the file's texts are not kept for it
+            for ids in _batched(state.examples, EMBED_CHUNK):
+                with session_scope(ws.db, read_only=True) as session:
+                    texts = examples.example_texts_of(session=session, example_ids=ids)
+                hashes = [h for _, _, h in texts]
+                ws.embed([t for _, t, _ in texts], hashes=hashes, progress=progress)
+            embedded = state.rows
+    except KeyboardInterrupt as exc:
+        raise InterruptedAfterStoring(
+            inserted=state.inserted, annotations=state.annotations
+        ) from exc
     return ImportReport(
         rows=state.rows,
         inserted=state.inserted,

@@ -30,7 +30,7 @@ from bot.cli.common import (
 )
 from engine import exporting, projects
 from engine.forecast import counted
-from engine.importing import SPREADSHEET_SUFFIXES, FileRows
+from engine.importing import SPREADSHEET_SUFFIXES, FileRows, InterruptedAfterStoring
 from engine.project_settings import (
     MAX_BATCH_SIZE,
     MAX_LABELERS,
@@ -551,6 +551,8 @@ def import_(
             require_id_column=id_column is not None,
             embed=False,  # below, where an interruption can say what is left to do
         )
+    except InterruptedAfterStoring as stop:  # committed: the rows stand
+        interrupted(f"after storing the file: its {_stored(stop.inserted, stop.annotations)}")
     except KeyboardInterrupt:
         interrupted("while reading and storing the file: the import is one transaction, so "
                      "nothing was stored; run it again")  # fmt: skip
@@ -559,10 +561,7 @@ def import_(
         # import interrupted earlier left (a re-run finishes its embedding here)
         training.load_pool(ws, name, progress=sys.stderr.isatty())
     except KeyboardInterrupt:
-        interrupted(f"while embedding: the file's {counted(report.inserted, 'new example')} "
-                     f"and {counted(report.annotations, 'label')} are stored, but not every text "
-                     "is embedded yet; run the same import again to finish embedding (what is "
-                     "stored is skipped as already in the project)")  # fmt: skip
+        interrupted(f"while embedding: the file's {_stored(report.inserted, report.annotations)}")
     out.print(import_summary(report), highlight=False)
     for note in report.notes:
         out.print(f"note: {note}", highlight=False, markup=False)
@@ -585,6 +584,15 @@ def import_(
                      "again when the project next trains")  # fmt: skip
     except LabelbotError as exc:  # the queue order is a convenience; the import itself stands
         err.print(f"note: queue not re-scored: {exc}")
+
+
+def _stored(inserted: int, annotations: int) -> str:
+    """What an import interrupted after its commit stored, and what is left to do."""
+    return (
+        f"{counted(inserted, 'new example')} and {counted(annotations, 'label')} are stored, "
+        "but not every text is embedded yet; run the same import again to finish embedding "
+        "(what is stored is skipped as already in the project)"
+    )
 
 
 def import_summary(report: ImportReport) -> str:

@@ -69,6 +69,19 @@ sys.argv = ["labelbot", *sys.argv[1:]]
 main()
 """
 
+# Ctrl-C once the import's transaction has committed, while PostgreSQL's planner statistics are
+# refreshed (ANALYZE: a second or more on a big database; SQLite's is a no-op, so stood in for)
+AFTER_THE_COMMIT = """
+import signal, sys
+from engine import projects
+def refresh_statistics(db):
+    signal.raise_signal(signal.SIGINT)
+projects.refresh_statistics = refresh_statistics
+from bot.console import main
+sys.argv = ["labelbot", *sys.argv[1:]]
+main()
+"""
+
 # Ctrl-C while typer turns the app into click commands (after `bot.cli`'s imports)
 WHILE_TYPER_BUILDS = """
 import signal, sys
@@ -139,6 +152,27 @@ def test_ctrl_c_inside_a_database_read_is_one_line_without_the_drivers_traceback
         "it was)"
     ], done.stderr
     assert not out.exists()
+
+
+def test_ctrl_c_after_the_import_committed_says_the_rows_are_stored(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """It said "the import is one transaction, so nothing was stored; run it again" of rows
+    that were stored."""
+    _ok("project", "create", "trial", "--labels", "NDA,Lease")
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text,label\nthe tenant pays the rent,Lease\nkeep it secret,NDA\n")
+    done = _run(AFTER_THE_COMMIT, env, "import", "trial", str(texts))
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == [
+        "interrupted after storing the file: its 2 new examples and 2 labels are stored, but "
+        "not every text is embedded yet; run the same import again to finish embedding (what "
+        "is stored is skipped as already in the project)"
+    ], done.stderr
+    assert "2 examples, 2 labeled" in _ok("status", "trial")
+    again = _ok("import", "trial", str(texts))
+    assert again.startswith("imported 0 new examples; 2 already in the project"), again
 
 
 def test_ctrl_c_while_typer_builds_the_command_is_one_line(
