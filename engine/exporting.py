@@ -519,14 +519,17 @@ def replacing(path: Path) -> Iterator[TextIO]:
             yield special
         return
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    # everything from the file's creation on is inside the try: Ctrl-C while the leftovers
+    # are swept (a scan of --out's folder) left the new, empty temporary file behind
+    done = made = False
     try:
-        handle = temporary.open("x", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise _unwritable(path, exc, target.parent) from exc
-    _sweep_leftovers(target, keep=temporary)
-    done = False
-    try:
+        try:
+            handle = temporary.open("x", encoding="utf-8", newline="")
+            made = True
+        except OSError as exc:  # "x": another's file of that name is never ours to delete
+            raise _unwritable(path, exc, target.parent) from exc
         with handle:
+            _sweep_leftovers(target, keep=temporary)
             yield handle
         try:
             if target.exists():
@@ -536,7 +539,7 @@ def replacing(path: Path) -> Iterator[TextIO]:
             raise _unwritable(path, exc, target.parent) from exc
         done = True
     finally:
-        if not done:
+        if made and not done:
             temporary.unlink(missing_ok=True)
 
 
