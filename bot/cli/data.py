@@ -574,7 +574,7 @@ def import_(
             else "texts labeled before now count"
         )
         out.print(
-            f"note: {report.relabeled} {texts} as another label "
+            f"note: {report.relabeled:,} {texts} as another label "
             "(the file's label is a new vote; see `labelbot export` for every vote)"
         )
     try:
@@ -605,7 +605,7 @@ def import_summary(report: ImportReport) -> str:
     labels = report.annotations
     parts = [f"imported {counted(report.inserted, 'new example')}"]
     if known:
-        already = f"{known} already in the project"
+        already = f"{known:,} already in the project"
         if labels and not report.inserted:  # every label went to a text stored before
             if labels == known:
                 already += " (its label added as a vote)" if known == 1 else (
@@ -615,7 +615,7 @@ def import_summary(report: ImportReport) -> str:
         parts.append(already)
     if repeats:
         rows = "row repeats" if repeats == 1 else "rows repeat"
-        parts.append(f"{repeats} {rows} an earlier row's text (stored once)")
+        parts.append(f"{repeats:,} {rows} an earlier row's text (stored once)")
     if report.inserted or not known:
         given = counted(labels, "label")
         if labels and known:
@@ -631,7 +631,7 @@ def shared_ids_note(ids: tuple[str, ...], shown: int = 5) -> str:
     named = ", ".join(repr(i) for i in ids[:shown]) + (", ..." if len(ids) > shown else "")
     which = "id now names" if len(ids) == 1 else "ids now name"
     return (
-        f"warning: {len(ids)} {which} more than one example each ({named}): commands that take "
+        f"warning: {len(ids):,} {which} more than one example each ({named}): commands that take "
         "an example id (adjudicate, flags resolve) will ask for the #number of the one meant"
     )
 
