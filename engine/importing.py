@@ -605,14 +605,19 @@ def _jsonl_rows(path: Path, blocks: Iterable[str]) -> Iterator[tuple[int, dict[s
     # Lines end at "\n" only: str.splitlines() also breaks at U+2028, U+2029 and U+0085, which
     # JSON strings may hold unescaped (our own export writes them so), cutting a record in two.
     for number, raw in enumerate(_split_lines(blocks), start=1):
+        # A byte order mark at a line's start is the start of another file joined on (`cat
+        # a.jsonl b.jsonl`, b saved with one): outside any JSON value, so read past it as the
+        # file's own first one is (json refused it: "Unexpected UTF-8 BOM").
         line = raw.removesuffix("\r")
+        marks = len(line) - len(line := line.lstrip("\ufeff"))
         if not line.strip():
             continue
         try:
             obj = _loads(line)
         except json.JSONDecodeError as exc:
+            where = exc.colno + marks  # the column in the line as the file has it
             raise InvalidInputError(
-                f"{path}:{number}: invalid JSON: {_json_problem(exc, exc.colno, 'column')}"
+                f"{path}:{number}: invalid JSON: {_json_problem(exc, where, 'column')}"
             ) from exc
         except _Unreadable as exc:
             raise InvalidInputError(f"{path}:{number}: {exc}") from exc
