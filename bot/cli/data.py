@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,6 +30,7 @@ from bot.cli.common import (
     workspace,
 )
 from engine import exporting, projects
+from engine.config import get_settings
 from engine.forecast import counted
 from engine.importing import SPREADSHEET_SUFFIXES, FileRows, InterruptedAfterStoring
 from engine.project_settings import (
@@ -884,8 +886,32 @@ def _predictions_note(name: str, count: int) -> None:
 
 
 def _out_path(out_file: Path | None) -> Path | None:
-    """--out as given; None (stdout) for "-"."""
-    return None if out_file is not None and str(out_file) == "-" else out_file
+    """--out as given; None (stdout) for "-". The SQLite database itself is refused (also its
+    -wal, -shm or -journal file, through a link too): `--out labelbot.db`, a name the shell
+    completed, replaced the whole database, every project in it, with the export."""
+    if out_file is None or str(out_file) == "-":
+        return None
+    database = get_settings().sqlite_file()
+    if database is not None and _same_file(out_file, database):
+        raise InvalidInputError(
+            f"{out_file}: is the database itself (DATABASE_URL {database}); writing there "
+            "would replace every project in it: name another file"
+        )
+    return out_file
+
+
+def _same_file(out_file: Path, database: Path) -> bool:
+    """Whether writing ``out_file`` writes over ``database`` or one of SQLite's files beside it."""
+    target = Path(os.path.realpath(out_file))
+    real = Path(os.path.realpath(database))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        kept = real.with_name(real.name + suffix)
+        if target == kept:
+            return True
+        with suppress(OSError):  # a hard link: another name of the same file
+            if target.exists() and kept.exists() and os.path.samefile(target, kept):
+                return True
+    return False
 
 
 def _unfinished(out_file: Path | None) -> str:
