@@ -84,7 +84,16 @@ def detect_format(path: Path) -> str:
     said = f"{path}: unknown file type {suffix!r}: use {', '.join(first)} or {last}"
     if suffix in SPREADSHEET_SUFFIXES:
         said += f"; for a spreadsheet, {SAVE_AS_CSV}"
+    elif suffix == ".json":
+        said += f"; {ONE_OBJECT_A_LINE}"
     raise InvalidInputError(said)
+
+
+# The advice for a JSON document given where JSON Lines are read: a .json file, or one array.
+ONE_OBJECT_A_LINE = (
+    "JSON Lines (.jsonl) has one object per line: for a JSON array of objects, "
+    "`jq -c '.[]' FILE.json > FILE.jsonl` writes them so"
+)
 
 
 @dataclass(frozen=True)
@@ -628,6 +637,12 @@ def _jsonl_rows(path: Path, blocks: Iterable[str]) -> Iterator[tuple[int, dict[s
             ) from exc
         except _Unreadable as exc:
             raise InvalidInputError(f"{path}:{number}: {exc}") from exc
+        if isinstance(obj, list) and obj and all(isinstance(o, dict) for o in obj):
+            # a JSON document's array of records, on one line: one record a line is wanted
+            raise InvalidInputError(
+                f"{path}:{number}: a JSON array of {len(obj):,} objects on one line; "
+                + ONE_OBJECT_A_LINE
+            )
         if not isinstance(obj, dict):
             raise InvalidInputError(f"{path}:{number}: each line must be a JSON object")
         yield number, obj
