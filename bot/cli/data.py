@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.markup import escape
@@ -858,13 +858,15 @@ def export(
     name contradicts (--format jsonl --out x.csv) is refused, and the file left as it was.
     """
     out_file = _out_path(out_file)
+    if out_file is None:
+        _stdout()  # there is one, before anything is read
     fmt = _export_format(fmt, out_file)
     fmt = exporting.check_format(fmt, spreadsheet_safe=spreadsheet_safe)  # before reading
     safe = {"spreadsheet_safe": spreadsheet_safe}
     try:
         if out_file is None:
             records = exporting.iter_export_records(workspace(), name)  # written as read
-            count = exporting.write_export(records, sys.stdout, fmt, **safe)
+            count = exporting.write_export(records, _stdout(), fmt, **safe)
             if not count:  # on stderr: stdout stays the (empty) export a pipe expects
                 err.print(f"{name} has no examples yet: nothing exported", highlight=False)
             _predictions_note(name, count)
@@ -898,6 +900,16 @@ def _out_path(out_file: Path | None) -> Path | None:
             "would replace every project in it: name another file"
         )
     return out_file
+
+
+def _stdout() -> TextIO:
+    """Where output without --out goes; refused when there is none: a closed stdout (`>&-`,
+    a service started without one), which Python leaves as None, was a traceback."""
+    if sys.stdout is None:
+        raise ConfigurationError(
+            "could not write: stdout is closed (nothing to write to); give --out FILE"
+        )
+    return sys.stdout
 
 
 def _same_file(out_file: Path, database: Path) -> bool:
@@ -959,6 +971,8 @@ def predict(
         interrupted("while starting; nothing was done")
 
     out_file = _out_path(out_file)
+    if out_file is None:
+        _stdout()  # there is one, before anything is read
     fmt = _export_format(fmt, out_file)  # before reading anything, in export's words
     if fmt.lower() not in exporting.EXPORT_FORMATS:
         raise InvalidInputError(
@@ -985,7 +999,7 @@ def predict(
     try:
         with ExitStack() as stack:
             handle = (
-                sys.stdout
+                _stdout()
                 if out_file is None
                 else stack.enter_context(exporting.replacing(out_file))
             )
