@@ -152,6 +152,17 @@ class DeletedProject:
     elsewhere: tuple[Path, ...] = ()
 
 
+class InterruptedAfterDeleting(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) once a project deletion has committed, while its files were being
+    removed: the rows are gone, and the files not yet removed (``model_dir`` and its pool
+    graphs, ``graphs``) have no project left to delete them with."""
+
+    def __init__(self, *, model_dir: Path, graphs: str) -> None:
+        super().__init__()
+        self.model_dir = model_dir
+        self.graphs = graphs
+
+
 def delete_project(ws: Workspace, name: str) -> DeletedProject:
     """Delete project ``name`` and every row that belongs to it, in one transaction
     (storage.repositories.project_deletion); once that is committed, its files: its model
@@ -186,11 +197,18 @@ def delete_project(ws: Workspace, name: str) -> DeletedProject:
             kind == "model" and of in deleted.model_runs
         )
 
-    ws.memo = {k: v for k, v in ws.memo.items() if not gone(k)}
-    ws.notes.pop((TRAIN_FAILED, name), None)
-    stored = [ws.settings.artifact_file(path) for path in deleted.artifacts]
-    elsewhere = [p for p in stored if not ws.settings.owns_file(p)]
-    files, kept = _remove_files(ws, name, project_id, [p for p in stored if p not in elsewhere])
+    try:  # committed: an interruption from here on leaves the rows deleted, and says so
+        ws.memo = {k: v for k, v in ws.memo.items() if not gone(k)}
+        ws.notes.pop((TRAIN_FAILED, name), None)
+        stored = [ws.settings.artifact_file(path) for path in deleted.artifacts]
+        elsewhere = [p for p in stored if not ws.settings.owns_file(p)]
+        owned = [p for p in stored if p not in elsewhere]
+        files, kept = _remove_files(ws, name, project_id, owned)
+    except KeyboardInterrupt as exc:
+        raise InterruptedAfterDeleting(
+            model_dir=ws.settings.models_root / name,
+            graphs=f"{ws.settings.graphs_root}/*/project-{project_id}.npz",
+        ) from exc
     return DeletedProject(
         name=name,
         project_id=project_id,

@@ -370,21 +370,29 @@ def project_delete(
     Refused while another process trains the project. A click on an old Slack message of the
     project answers that its example no longer exists.
     """
-    ws = workspace()
-    held = projects.project_contents(ws, name)  # an unknown project: exit 3, before anything
-    out.print(
-        f"project {name!r} holds {counted(held.examples, 'example')}, "
-        f"{counted(held.annotations, 'label')} given, {counted(held.comments, 'comment')}, "
-        f"{counted(held.model_versions, 'model version')}, "
-        f"{counted(held.open_proposals, 'open proposal')}: deleting it removes them all, and "
-        f"its files in {ws.settings.data_dir}"
-        + (f" and {ws.settings.models_dir}" if ws.settings.models_dir is not None else "")
-        + "; it cannot be undone",
-        highlight=False,
-    )
-    if not yes:
-        _confirm_deletion(name)
-    deleted = projects.delete_project(ws, name)
+    try:
+        ws = workspace()
+        held = projects.project_contents(ws, name)  # an unknown project: exit 3, before anything
+        out.print(
+            f"project {name!r} holds {counted(held.examples, 'example')}, "
+            f"{counted(held.annotations, 'label')} given, {counted(held.comments, 'comment')}, "
+            f"{counted(held.model_versions, 'model version')}, "
+            f"{counted(held.open_proposals, 'open proposal')}: deleting it removes them all, and "
+            f"its files in {ws.settings.data_dir}"
+            + (f" and {ws.settings.models_dir}" if ws.settings.models_dir is not None else "")
+            + "; it cannot be undone",
+            highlight=False,
+        )
+        if not yes:
+            _confirm_deletion(name)
+        deleted = projects.delete_project(ws, name)
+    except projects.InterruptedAfterDeleting as stop:
+        interrupted(f"after deleting project {name!r}: its rows are gone for good, but its "
+                     f"files may not all be: remove {stop.model_dir} and {stop.graphs} by "
+                     "hand")  # fmt: skip
+    except KeyboardInterrupt:
+        interrupted(f"while deleting project {name!r}: it is one transaction, so nothing was "
+                     "deleted")  # fmt: skip
     gone = deleted.contents
     out.print(
         f"deleted project {name!r}: {counted(gone.examples, 'example')}, "

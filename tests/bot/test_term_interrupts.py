@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot.test_cli_audit_fixes import _ok
+from tests.bot.test_cli_audit_fixes import _invoke, _ok
 from tests.bot.test_cli_project_delete import _project, env  # noqa: F401  (the fixture)
 
 # the signal raised inside a weakref callback, as a garbage collection runs one; then a pause
@@ -77,6 +77,32 @@ from engine import projects
 def refresh_statistics(db):
     signal.raise_signal(signal.SIGINT)
 projects.refresh_statistics = refresh_statistics
+from bot.console import main
+sys.argv = ["labelbot", *sys.argv[1:]]
+main()
+"""
+
+# Ctrl-C inside `project delete`'s transaction (deleting a big project's rows takes seconds)
+# or once it has committed, while the project's files are removed
+DURING_THE_DELETION = """
+import signal, sys
+from storage.repositories import project_deletion
+deleting = project_deletion.delete_project
+def delete_project(**kw):
+    deleted = deleting(**kw)
+    signal.raise_signal(signal.SIGINT)
+    return deleted
+project_deletion.delete_project = delete_project
+from bot.console import main
+sys.argv = ["labelbot", *sys.argv[1:]]
+main()
+"""
+WHILE_FILES_GO = """
+import signal, sys
+from engine import projects
+def remove_files(*args, **kw):
+    signal.raise_signal(signal.SIGINT)
+projects._remove_files = remove_files
 from bot.console import main
 sys.argv = ["labelbot", *sys.argv[1:]]
 main()
@@ -173,6 +199,37 @@ def test_ctrl_c_after_the_import_committed_says_the_rows_are_stored(
     assert "2 examples, 2 labeled" in _ok("status", "trial")
     again = _ok("import", "trial", str(texts))
     assert again.startswith("imported 0 new examples; 2 already in the project"), again
+
+
+def test_ctrl_c_during_a_project_deletion_says_nothing_was_deleted(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """It exited 130 with nothing said (typer's silent exit for a KeyboardInterrupt)."""
+    _project("trial", tmp_path)
+    done = _run(DURING_THE_DELETION, env, "project", "delete", "trial", "--yes")
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == [
+        "interrupted while deleting project 'trial': it is one transaction, so nothing was deleted"
+    ], done.stderr
+    assert "trial: 4 examples" in _ok("status", "trial")
+
+
+def test_ctrl_c_once_the_rows_are_deleted_names_the_files_left(
+    env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    _project("trial", tmp_path)
+    data = Path(env["LABELBOT_DATA_DIR"])
+    done = _run(WHILE_FILES_GO, env, "project", "delete", "trial", "--yes")
+    assert done.returncode == 130, done.stderr
+    [said] = done.stderr.splitlines()
+    assert said.startswith(
+        "interrupted after deleting project 'trial': its rows are gone for good, but its files "
+        f"may not all be: remove {data / 'models' / 'trial'} and "
+        f"{data / 'graphs'}/*/project-1.npz by hand"
+    ), said
+    assert "no project named 'trial'" in _invoke("status", "trial").output
 
 
 def test_ctrl_c_while_typer_builds_the_command_is_one_line(
