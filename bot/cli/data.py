@@ -572,6 +572,8 @@ def import_(
         training.load_pool(ws, name, progress=sys.stderr.isatty())
     except KeyboardInterrupt:
         interrupted(f"while embedding: the file's {_stored(report.inserted, report.annotations)}")
+    except LabelbotError as exc:  # the encoder cannot be loaded, say: the stored rows stand
+        raise _stored_before(exc, report) from exc
     out.print(import_summary(report), highlight=False)
     for note in report.notes:
         out.print(f"note: {note}", highlight=False, markup=False)
@@ -603,6 +605,17 @@ def _stored(inserted: int, annotations: int) -> str:
         "but not every text is embedded yet; run the same import again to finish embedding "
         "(what is stored is skipped as already in the project)"
     )
+
+
+def _stored_before(exc: LabelbotError, report: ImportReport) -> LabelbotError:
+    """``exc``, of the same kind (its exit code), saying that the import's rows are stored: an
+    error while embedding (an encoder that cannot be loaded) comes after the commit, and said
+    alone it read as if nothing had been imported."""
+    said = f"{exc}; the file's {_stored(report.inserted, report.annotations)}"
+    try:
+        return type(exc)(said)
+    except TypeError:  # a kind made otherwise: said as it is
+        return exc
 
 
 def import_summary(report: ImportReport) -> str:
