@@ -41,6 +41,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -506,9 +507,15 @@ def replacing(path: Path) -> Iterator[TextIO]:
     when the block starts, before the caller does its work.
     """
     target = Path(os.path.realpath(path))  # through a symlink, to the file it names
-    if target.is_dir():
+    try:
+        kind: int | None = os.stat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        kind = None  # a new file (its folder is looked at when it is made)
+    except OSError as exc:  # a name too long, a link loop: Path.is_dir() raised some of them
+        raise _unwritable(path, exc, target.parent) from exc
+    if kind is not None and stat.S_ISDIR(kind):
         raise InvalidInputError(f"{path}: is a folder; name a file to write")
-    if target.exists() and not target.is_file():
+    if kind is not None and not stat.S_ISREG(kind):
         # a device or a pipe (/dev/null, /dev/stdout, a FIFO a script reads): written as it is,
         # never replaced by a regular file beside it (as root, renaming over /dev/null worked)
         try:

@@ -13,8 +13,10 @@ import io
 import itertools
 import json
 import math
+import os
 import re
 import shlex
+import stat
 import sys
 import unicodedata
 from collections import Counter
@@ -146,12 +148,16 @@ class FileRows:
         require_label_column: bool = False,
         require_id_column: bool = False,
     ) -> None:
-        if path.is_dir():
+        try:
+            kind = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise InvalidInputError(f"{path}: no such file") from None
+        except OSError as exc:  # a name too long, a link loop, a folder it may not enter
+            raise InvalidInputError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+        if stat.S_ISDIR(kind):
             raise InvalidInputError(f"{path}: is a directory; give a file in it")
-        if not path.is_file():
-            if path.exists():  # a FIFO, a socket, a device: reading it may block forever
-                raise InvalidInputError(f"{path}: not a regular file")
-            raise InvalidInputError(f"{path}: no such file")
+        if not stat.S_ISREG(kind):  # a FIFO, a socket, a device: reading it may block forever
+            raise InvalidInputError(f"{path}: not a regular file")
         self.path = path
         self.text_column = text_column
         self.label_column = label_column
