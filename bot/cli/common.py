@@ -377,6 +377,10 @@ def handle_errors(func: F) -> F:
                 if isinstance(kwargs.get(key), str):
                     kwargs[key] = _person(kwargs[key], key)
             return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            # a command that says what it leaves catches it itself (`interrupted`); any other
+            # was ended by typer with exit 130 and nothing said
+            interrupted("before it finished")
         except LabelbotError as exc:
             _fail(exc, kwargs.get("name"))
         except OSError as exc:

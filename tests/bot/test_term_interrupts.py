@@ -108,6 +108,18 @@ sys.argv = ["labelbot", *sys.argv[1:]]
 main()
 """
 
+# Ctrl-C in a command that has no words of its own for it: `project list` reading the projects
+WHILE_LISTING = """
+import signal, sys
+from engine import projects
+def list_projects(ws):
+    signal.raise_signal(signal.SIGINT)
+projects.list_projects = list_projects
+from bot.console import main
+sys.argv = ["labelbot", *sys.argv[1:]]
+main()
+"""
+
 # Ctrl-C while typer turns the app into click commands (after `bot.cli`'s imports)
 WHILE_TYPER_BUILDS = """
 import signal, sys
@@ -230,6 +242,16 @@ def test_ctrl_c_once_the_rows_are_deleted_names_the_files_left(
         f"{data / 'graphs'}/*/project-1.npz by hand"
     ), said
     assert "no project named 'trial'" in _invoke("status", "trial").output
+
+
+def test_ctrl_c_in_a_command_without_words_for_it_still_says_one_line(
+    env: dict[str, str],  # noqa: F811
+) -> None:
+    """typer ends a command on a KeyboardInterrupt with exit 130 and nothing said."""
+    _ok("project", "create", "trial", "--labels", "NDA,Lease")
+    done = _run(WHILE_LISTING, env, "project", "list")
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == ["interrupted before it finished"]
 
 
 def test_ctrl_c_while_typer_builds_the_command_is_one_line(
