@@ -27,7 +27,7 @@ def test_a_long_first_line_is_scanned_once(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(importing, "_first_text_line", counted)
     array = tmp_path / "array.jsonl"
     array.write_text(json.dumps([{"text": f"ticket {i}"} for i in range(1_000)]) + "\n")
-    with pytest.raises(InvalidInputError, match="each line must be a JSON object"):
+    with pytest.raises(InvalidInputError, match="a JSON array of 1,000 objects on one line"):
         read_file(array)
     size = array.stat().st_size
     assert size > 100 * 64
