@@ -1156,17 +1156,33 @@ def _read_run_file(ws: Workspace, run: ModelRun, *, read: Callable[[Path], _T]) 
         raise
     except _UNREADABLE as exc:
         raise NotFoundError(
-            f"the file of model v{run.version}, {path}, {_unreadable_because(exc)} "
-            f"({type(exc).__name__}: {exc})"
+            f"the file of model v{run.version}, {path}, {_unreadable_because(exc, path)}"
         ) from exc
 
 
-def _unreadable_because(cause: BaseException | None) -> str:
-    """Why a model file that is there cannot be read, in words: a file this process may not
-    read (made by another user, say) is no damaged one, and another fix is needed."""
+# how every model file starts: Model.save writes an .npz, a zip archive
+_ZIP_MAGIC = b"PK"
+
+
+def _unreadable_because(cause: BaseException | None, path: Path) -> str:
+    """Why a model file that is there cannot be read, in words, ending with the error read: a
+    file this process may not read (made by another user, say) is no damaged one, and another
+    fix is needed. numpy's words are not repeated when they advise loading the file with
+    ``allow_pickle``, as it does for any file that is no archive (text, a pickle): a model file
+    never holds pickled data, and unpickling a file found in place of one runs its code."""
     if isinstance(cause, PermissionError):
-        return "is not readable by this process (give it read access)"
-    return "is empty or damaged"
+        return f"is not readable by this process (give it read access) (PermissionError: {cause})"
+    if "pickle" in str(cause):
+        try:
+            with path.open("rb") as file:
+                archive = file.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
+        except OSError:
+            archive = True
+        if not archive:
+            return "is not a readable model file (no .npz archive: overwritten or damaged)"
+        return "is not a readable model file (it holds pickled data, which no model file does)"
+    detail = f"{type(cause).__name__}: {cause}" if cause is not None else "no error"
+    return f"is empty or damaged ({detail})"
 
 
 def _unusable(
@@ -1185,9 +1201,8 @@ def _unusable(
         else "(it was pruned)"
     )
     if isinstance(exc, NotFoundError):  # the file is there, but empty or damaged
-        cause = exc.__cause__
-        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-        problem = f"cannot be read: its file {where} {_unreadable_because(cause)} ({detail})"
+        path = ws.settings.artifact_file(run.artifact_path or "")
+        problem = f"cannot be read: its file {where} {_unreadable_because(exc.__cause__, path)}"
     else:
         problem = f"is missing its file {where}"
     unusable = DamagedModelFile if isinstance(exc, NotFoundError) else NotFoundError
