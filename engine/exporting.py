@@ -207,6 +207,8 @@ def find_example(
     listing, the command ``listed_by`` (`labelbot disagreements`, `labelbot flags NAME`), shows.
     NotFoundError when none does, naming that command; InvalidInputError when ``ref`` is one
     example's imported id and another's internal number (``#N`` then says which)."""
+    from engine.proposing import ID_MAX  # the largest id a row can have
+
     text = ref.strip()
     number = text.removeprefix("#")
     with session_scope(ws.db, read_only=True) as session:
@@ -219,7 +221,14 @@ def find_example(
                     session=session, project_id=found.id, external_id=text
                 )
             )
-        if number.isdigit() and number.isascii():
+        # a number past the database's integers is no row's (SQLite raised OverflowError);
+        # the length first: int() refuses over 4,300 digits
+        if (
+            number.isdigit()
+            and number.isascii()
+            and len(number.lstrip("0")) <= len(str(ID_MAX))
+            and 0 < int(number) <= ID_MAX
+        ):
             example = examples.find_example(session=session, example_id=int(number))
             if example is not None and example.project_id == found.id:
                 named.add(int(number))

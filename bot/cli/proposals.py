@@ -100,15 +100,19 @@ def proposals_cmd(
     number = rest[1].removeprefix("#") if len(rest) == 2 else ""
     if not number.isdecimal():
         raise InvalidInputError(f"usage: labelbot proposals {action} NAME ID")
-    name, proposal_id = rest[0], int(number)
+    # int() refuses over 4,300 digits (ValueError): a number that long is past every id, and
+    # looked up as the first one past them (the project is still checked first)
+    too_long = len(number.lstrip("0")) > len(str(proposing.ID_MAX))
+    name, proposal_id = rest[0], proposing.ID_MAX + 1 if too_long else int(number)
     who = actor or default_actor()
     try:
         proposing.get_proposal(ws, proposal_id, project=name)
     except NotFoundError as exc:
         if not str(exc).startswith("no proposal "):
             raise  # the project: the one-line error names the ones there are
+        missing = f"no proposal {number} in project {name!r}" if too_long else str(exc)
         raise NotFoundError(
-            f"{exc}: `labelbot proposals {shlex.quote(name)} --status all` lists its proposals"
+            f"{missing}: `labelbot proposals {shlex.quote(name)} --status all` lists its proposals"
         ) from None
     if action == "approve":
         # the names as `labels split --into` reads them: spaces around dropped, an empty one
