@@ -15,8 +15,12 @@ Slack). Bolt acknowledges a request only once its listener has started and calle
 with every pool thread busy -- waiting out a rate limit's Retry-After (slack_sdk sleeps it,
 twice), a slow Web API -- a click waited in the queue past Slack's 3 seconds and was answered
 404: the user saw an error, and nothing was done. Their listeners acknowledge with nothing to
-say; a modal's submission is acknowledged by its listener (errors to show in the form), as
-Bolt does for events already (acknowledged before the listener runs).
+say, as Bolt does for events already (acknowledged before the listener runs).
+
+A modal's submission is answered by its listener, which alone knows whether the form has
+errors to show: it runs on the thread that answers Slack (:func:`answered_here`), reads the
+form and acknowledges it -- quickly: the database, no Web API call but a bounded one -- and
+returns what is left to do after the ack (:data:`Later`), which runs in the listener pool.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ from slack_sdk import WebClient
 
 ErrorHandler = Callable[[Exception, dict[str, Any], BoltContext, WebClient, Any], None]
 Listener = Callable[..., Any]
+# What a modal's listener leaves to do after its ack (bot/listeners/views.py), or None
+Later = Callable[[], None]
+
+_LATER = "labelbot_after_ack"  # the context key a submission's Later travels under
 
 _HANDLER_ARGS = ("body", "context", "client", "respond")  # what the error handler is given
 
@@ -57,7 +65,15 @@ class Registrar:
         return self._register(self._app.shortcut(constraints, middleware=[ack_first]))
 
     def view(self, constraints: Any) -> Callable[[Listener], Listener]:
-        return self._register(self._app.view(constraints))
+        """A modal's submission: its listener answers on the thread that answers Slack, and
+        returns a :data:`Later` (or None) for the listener pool (:func:`answered_here`)."""
+
+        def register(listener: Listener) -> Listener:
+            decorate = self._app.view(constraints, middleware=[answered_here(listener)])
+            decorate(contained(after_ack(listener), self._on_error))
+            return listener
+
+        return register
 
     def middleware(self, middleware: Listener) -> None:
         """A global middleware: it runs before every listener, and for what no listener can
@@ -78,6 +94,59 @@ def ack_first(ack: Ack, next: Callable[[], None]) -> None:
     nothing after this one."""
     ack()
     next()
+
+
+def answered_here(listener: Listener) -> Listener:
+    """A listener middleware that runs ``listener`` on the thread that answers Slack, and
+    keeps the :data:`Later` it returns for :func:`after_ack` in the listener pool.
+
+    An error before the ack is Bolt's (it answers 500 and calls the app's error handler); one
+    after it travels to the pool as the Later, to reach the error handler there: the handler
+    tells the user in a DM, a Web API call the answer must not wait for."""
+    own = inspect.signature(listener).parameters
+
+    def answer(**kwargs: Any) -> None:
+        context: BoltContext = kwargs["context"]
+        try:
+            later = listener(**{name: kwargs[name] for name in own})
+        except Exception as error:
+            if context.ack is None or context.ack.response is None:
+                raise
+            later = _raiser(error)
+        context[_LATER] = later
+        kwargs["next"]()
+
+    needed = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for name in ("context", "next")
+        if name not in own
+    ]
+    answer.__signature__ = inspect.Signature([*own.values(), *needed])  # type: ignore[attr-defined]
+    answer.__name__ = f"answered_here({getattr(listener, '__name__', 'listener')})"
+    return answer
+
+
+def after_ack(listener: Listener) -> Listener:
+    """The Bolt listener of a submission that :func:`answered_here` answered: it runs the
+    :data:`Later` ``listener`` returned, in the listener pool. Named after ``listener``."""
+
+    def run(context: BoltContext) -> None:
+        later: Later | None = context.get(_LATER)
+        if later is not None:
+            later()
+
+    run.__name__ = getattr(listener, "__name__", "listener")
+    run.__qualname__ = getattr(listener, "__qualname__", run.__name__)
+    run.__doc__ = listener.__doc__
+    run.__module__ = listener.__module__
+    return run
+
+
+def _raiser(error: Exception) -> Later:
+    def reraise() -> None:
+        raise error
+
+    return reraise
 
 
 def contained(listener: Listener, on_error: ErrorHandler) -> Listener:

@@ -1,15 +1,22 @@
 """Modal submissions: the flag form, the admins' taxonomy form and a proposal approved with
-the admin's own label names."""
+the admin's own label names.
+
+Each listener runs on the thread that answers Slack, whether or not a listener thread is free
+(bot/listeners/registrar.py, answered_here): it reads the form and acknowledges it, with the
+errors to show in it, and returns what is left to do (the Web API calls: the DM, the channel's
+messages), which runs after the ack in the listener pool.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from slack_bolt import Ack, BoltContext
 
 from bot import admin, flow, ids, taxonomy_flow
-from bot.listeners.registrar import Registrar
+from bot.listeners.registrar import Later, Registrar
 from bot.listeners.shape import read
 from bot.views import admin as admin_views
 from bot.views import flag_example_id
@@ -29,26 +36,30 @@ def register(app: Registrar) -> None:
 
 def flag_submitted(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
-) -> None:
+) -> Later | None:
     field = view["state"]["values"].get(ids.FLAG_REASON_BLOCK, {}).get(ids.FLAG_REASON_INPUT)
     reason = field.get("value") if isinstance(field, dict) else None
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
         ack(response_action="errors", errors={ids.FLAG_REASON_BLOCK: "Say briefly what is wrong."})
-        return
+        return None
     ack()
-    flow.flag(
-        context["services"],
-        user=body["user"]["id"],
-        example_id=read(flag_example_id, view.get("private_metadata")),
-        reason=reason,
-        origin=read(flow.flag_origin, view.get("private_metadata") or ""),
-    )
+
+    def flag() -> None:
+        flow.flag(
+            context["services"],
+            user=body["user"]["id"],
+            example_id=read(flag_example_id, view.get("private_metadata")),
+            reason=reason,
+            origin=read(flow.flag_origin, view.get("private_metadata") or ""),
+        )
+
+    return flag
 
 
 def taxonomy_submitted(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
-) -> None:
+) -> Later | None:
     """Apply one change before the ack (a single transaction, milliseconds), so a bad one keeps
     the modal open with its errors; re-scoring and the notices come after."""
     services = context["services"]
@@ -56,21 +67,22 @@ def taxonomy_submitted(
     refusal = _refusal(context, user=user, project=project, doing="change the labels")
     if refusal is not None:
         ack(response_action="errors", errors={ids.TAXONOMY_OPERATION_BLOCK: refusal})
-        return
+        return None
     outcome = taxonomy_flow.apply_edit(
         services, user=user, project=project, values=view["state"]["values"],
         private_metadata=view.get("private_metadata") or "",
     )  # fmt: skip
     if isinstance(outcome, dict):
         ack(response_action="errors", errors=outcome)
-        return
+        return None
     ack()
-    taxonomy_flow.confirm_edit(services, user=user, project=project, change=outcome)
+    return partial(taxonomy_flow.confirm_edit, services, user=user, project=project,
+                   change=outcome)  # fmt: skip
 
 
 def proposal_submitted(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
-) -> None:
+) -> Later | None:
     """Approve with the admin's names before the ack (one transaction), so a wrong number of
     names, a name already taken or a proposal decided meanwhile keeps the modal open with the
     reason; the channel message and the queue follow after."""
@@ -80,16 +92,17 @@ def proposal_submitted(
     refusal = _refusal(context, user=user, project=project, doing="approve taxonomy proposals")
     if refusal is not None:
         ack(response_action="errors", errors={ids.PROPOSAL_NAMES_BLOCK: refusal})
-        return
+        return None
     outcome = taxonomy_flow.approve_edited(
         services, user=user, project=project, proposal_id=proposal_id,
         values=view["state"]["values"],
     )  # fmt: skip
     if isinstance(outcome, dict):
         ack(response_action="errors", errors=outcome)
-        return
+        return None
     ack()
-    taxonomy_flow.show_approved(services, user=user, project=project, decision=outcome)
+    return partial(taxonomy_flow.show_approved, services, user=user, project=project,
+                   decision=outcome)  # fmt: skip
 
 
 def _form_target(ack: Ack, parse: Callable[[str], T], view: dict[str, Any]) -> T:
