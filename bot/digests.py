@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from http.client import HTTPException
 from pathlib import Path
@@ -50,11 +50,25 @@ class NobodyTold(ConfigurationError):
     refused); logged as an ERROR already, where it was raised."""
 
 
-def _plain_proposals(ws: Workspace, digest: Digest) -> list[str]:
-    """The digest's strongest open proposals, each as its plain-words reason with its number."""
+def _plain_proposals(ws: Workspace, digest: Digest) -> tuple[Digest, list[str]]:
+    """The digest's strongest open proposals, each as its plain-words reason with its number;
+    with the digest less those decided since it was built: left out of the list, they are out
+    of its "N open" count too (else a count of 2 over one line, or of 1 over none)."""
     rows = {row.id: row for row in proposing.list_proposals(ws, digest.project)}
     shown = [rows[i] for i in digest.top_proposal_ids if i in rows]
-    return [f"`#{row.id}` {plain_reason(proposal_card(digest.project, row))}" for row in shown]
+    decided = len(digest.top_proposal_ids) - len(shown)
+    if decided:
+        pairs = zip(digest.top_proposal_ids, digest.top_proposals, strict=True)
+        still = [(i, m) for i, m in pairs if i in rows]
+        digest = replace(
+            digest,
+            open_proposals=max(digest.open_proposals - decided, 0),
+            top_proposal_ids=[i for i, _ in still],
+            top_proposals=[m for _, m in still],
+        )
+    return digest, [
+        f"`#{row.id}` {plain_reason(proposal_card(digest.project, row))}" for row in shown
+    ]
 
 
 def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
@@ -71,14 +85,12 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     raises NobodyTold, and when they were told of it lately a ConfigurationError (both say why
     it was not posted). Any other refusal (the token, a rate limit) is raised as it is.
     """
-    digest = build_digest(ws, name)
+    digest, proposals = _plain_proposals(ws, build_digest(ws, name))
     if not digest.channel:
         raise ConfigurationError(
             f"project {name!r} has no channel: `labelbot project set {name} --channel C0123`"
         )
-    payload = digest_message(
-        digest, leaderboard=weekly_leaderboard(ws, name), proposals=_plain_proposals(ws, digest)
-    )
+    payload = digest_message(digest, leaderboard=weekly_leaderboard(ws, name), proposals=proposals)
     try:
         # https://docs.slack.dev/reference/methods/chat.postMessage
         posted = client.chat_postMessage(channel=digest.channel, **payload)
