@@ -278,7 +278,8 @@ class Digest:
         if self.open_proposals:
             lines.append(f"{counted(self.open_proposals, 'open taxonomy proposal')}:")
             # with their ids, for `labelbot proposals approve|reject NAME ID` (the channel's
-            # digest has buttons instead)
+            # digest lists them as `#id` lines too, with no buttons: the buttons are on each
+            # proposal's own card)
             ids = self.top_proposal_ids
             with_ids = len(ids) == len(self.top_proposals)
             lines += [
