@@ -76,7 +76,8 @@ def expire_assignments(*, session: Session, project_id: int, now: datetime | Non
 def _give_up_audit_picks(session: Session, example_ids: Sequence[int]) -> None:
     """Audit picks skipped, released or left to expire go back to the ranked queue: they are
     no longer marked as drawn for the audit stream (a late answer from the expert the pick was
-    sent to still counts as audit: ``audit_labeled_ids``)."""
+    sent to still counts as audit, unless another expert labeled it first:
+    ``audit_labeled_ids``)."""
     if example_ids:
         session.execute(update(Example).where(col(Example.id).in_(example_ids)).values(audit=False))
 
@@ -547,7 +548,15 @@ def audit_labeled_ids(*, session: Session, project_id: int) -> set[int]:
     after the example came back to them from the queue (an audit pick left to expire, drawn
     again by the strategy) answers the queue's delivery, not the draw: a one-expert team got
     the strategy's hardest picks in its audit set, kept out of training. A label given to the
-    draw and relabeled later from the queue (its label split) still answered the draw."""
+    draw and relabeled later from the queue (its label split) still answered the draw.
+
+    The answer must also come before any other expert's live label of the example. A pick left
+    to expire can be labeled by another expert from the queue (one that asks for a second
+    opinion), a model trained on that label, and the late answer come after: counted, it put an
+    example that model trained on into the audit set it is scored on (``audit_active``: the
+    promotion gate, the digest's change). Some such labels trained no model yet; telling them
+    apart would need each run's training set, and "labeled first" is the simple, conservative
+    line. The example trains, with both votes."""
     again = aliased(Assignment)
     redelivered = exists().where(
         col(again.example_id) == col(Assignment.example_id),
@@ -555,6 +564,13 @@ def audit_labeled_ids(*, session: Session, project_id: int) -> set[int]:
         col(again.purpose) != "audit",
         col(again.created_at) > col(Assignment.created_at),
         col(again.created_at) <= col(Annotation.created_at),
+    )
+    earlier = aliased(Annotation)
+    labeled_before = exists().where(
+        col(earlier.example_id) == col(Assignment.example_id),
+        col(earlier.annotator) != col(Assignment.annotator),
+        col(earlier.retracted_at).is_(None),
+        col(earlier.created_at) < col(Annotation.created_at),
     )
     query = (
         select(Assignment.example_id)
@@ -571,6 +587,7 @@ def audit_labeled_ids(*, session: Session, project_id: int) -> set[int]:
             col(Annotation.retracted_at).is_(None),
             col(Annotation.created_at) >= col(Assignment.created_at),
             ~redelivered,
+            ~labeled_before,
         )
     )
     return {int(i) for i in session.exec(query).all()}
