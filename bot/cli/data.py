@@ -897,6 +897,12 @@ def export(
             count = exporting.write_export(records, handle, fmt, **safe)
     except KeyboardInterrupt:
         interrupted(f"while exporting: {_unfinished(out_file)}")
+    if not count:  # as without --out (it said "wrote 0 examples"); the file is written all the same
+        held = "the header row only" if fmt == "csv" else "empty"
+        err.print(
+            f"{name} has no examples yet: nothing exported ({out_file}: {held})", highlight=False
+        )
+        return
     err.print(f"wrote {counted(count, 'example')} to {out_file}", highlight=False)
     _predictions_note(name, count)
 

@@ -122,7 +122,8 @@ def test_an_empty_project_says_what_to_do(tmp_path: Path) -> None:
 
     out = tmp_path / "empty.jsonl"
     written = runner.invoke(app, ["export", "empty", "--out", str(out)])
-    assert written.exit_code == 0 and f"wrote 0 examples to {out}" in written.output
+    assert written.exit_code == 0
+    assert f"empty has no examples yet: nothing exported ({out}: empty)" in written.output
     assert out.read_text() == ""
     piped = runner.invoke(app, ["export", "empty"])
     assert piped.exit_code == 0
