@@ -38,8 +38,9 @@ fit to the labels so far, extrapolated over more than a decade of them, is a gue
 
 The stop signal needs three things at once: the forecast plateau is near (current accuracy within
 a couple of points of it); the model has stopped changing its mind: successive models' argmax
-predictions on the pool agree (Cohen's kappa averaged over the last few models above 0.99) — the
-"stabilizing predictions" criterion of Bloodgood & Vijay-Shanker 2009, small-text's KappaAverage;
+predictions on the unlabeled examples (the paper's stop set; both models fit the labeled ones)
+agree (Cohen's kappa averaged over the last few models above 0.99) — the "stabilizing
+predictions" criterion of Bloodgood & Vijay-Shanker 2009, small-text's KappaAverage;
 and the current accuracy rests on enough evidence (:data:`MAX_STOP_INTERVAL`).
 """
 

@@ -273,10 +273,15 @@ def train_project(
             labeled_idx=lab,
         )
         metrics.update(_audit_metrics(pool, model, previous, seed=seed))
-        if warm is not None:
-            # how much the model still changes its mind: the stop signal's second half
+        unlabeled = np.flatnonzero(pool.y < 0)
+        if warm is not None and len(unlabeled):
+            # how much the model still changes its mind: the stop signal's second half. On the
+            # unlabeled examples only, the stop set of Bloodgood & Vijay-Shanker 2009
+            # ("A method for stopping active learning based on stabilizing predictions"): on
+            # the labeled ones both models fit the same labels, which pushed kappa up
             metrics["agreement_previous"] = prediction_agreement(
-                _pool_proba(warm, pool).argmax(axis=1), _pool_proba(model, pool).argmax(axis=1)
+                _pool_proba(warm, pool, unlabeled).argmax(axis=1),
+                _pool_proba(model, pool, unlabeled).argmax(axis=1),
             )
         metrics["annotations_read_through"] = pool.read_through
         metrics["annotations_through_count"] = pool.read_count
