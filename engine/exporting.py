@@ -48,7 +48,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from engine.consensus import open_disagreements
 from engine.workspace import Workspace
@@ -531,8 +531,11 @@ def replacing(path: Path) -> Iterator[TextIO]:
             special = target.open("w", encoding="utf-8", newline="")
         except OSError as exc:
             raise _unwritable(path, exc, target.parent) from exc
-        with special:
-            yield special
+        try:
+            yield _NamedWrites.of(special, path)
+        finally:
+            with _naming(path):  # closing writes what is buffered still
+                special.close()
         return
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     # everything from the file's creation on is inside the try: Ctrl-C while the leftovers
@@ -544,9 +547,12 @@ def replacing(path: Path) -> Iterator[TextIO]:
             made = True
         except OSError as exc:  # "x": another's file of that name is never ours to delete
             raise _unwritable(path, exc, target.parent) from exc
-        with handle:
+        try:
             _sweep_leftovers(target, keep=temporary)
-            yield handle
+            yield _NamedWrites.of(handle, path)
+        finally:
+            with _naming(path):  # closing writes what is buffered still
+                handle.close()
         try:
             if target.exists():
                 shutil.copymode(target, temporary)  # keep the replaced file's permissions
@@ -557,6 +563,46 @@ def replacing(path: Path) -> Iterator[TextIO]:
     finally:
         if made and not done:
             temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError that names no file (a write's or a close's: ENOSPC on a full disk or
+    /dev/full) raised inside is given ``path``'s name: the one-line error said "could not
+    write: No space left on device" without saying where (the temporary file's name, if any,
+    is none the user gave)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+
+
+class _NamedWrites:
+    """``handle`` as :func:`replacing` gives it out: a write that fails names ``path``
+    (:func:`_naming`), and only a write's: an error of the caller's own work in the block (the
+    embedding cache of predict, say) keeps its own."""
+
+    def __init__(self, handle: TextIO, path: Path) -> None:
+        self._handle, self._path = handle, path
+
+    @classmethod
+    def of(cls, handle: TextIO, path: Path) -> TextIO:
+        """``handle`` so wrapped, typed as the file it stands for (csv.writer and the
+        callers use write() and flush(); anything else is the handle's own)."""
+        return cast(TextIO, cls(handle, path))
+
+    def write(self, text: str) -> int:
+        with _naming(self._path):
+            return self._handle.write(text)
+
+    def flush(self) -> None:
+        with _naming(self._path):
+            self._handle.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
 
 
 # A temporary file :func:`replacing` made (".<name>.<8 hex>.tmp") and left this long unchanged is
