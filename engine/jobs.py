@@ -292,13 +292,14 @@ def renew_claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str | None =
 
 
 @contextmanager
-def _training_lease(ws: Workspace, name: str, *, owner: str) -> Iterator[bool]:
-    """Hold ``train:NAME`` for the block, renewed every third of ``TRAIN_LEASE`` while the
-    training runs (a large pool may train longer than the lease), so no other process starts
-    one meanwhile; it still lapses soon after a process that dies. Yields False when another
+def _renewed_lease(
+    ws: Workspace, name: str, *, owner: str, ttl: timedelta, now: datetime | None = None
+) -> Iterator[bool]:
+    """Hold lease ``name`` for the block, renewed every third of ``ttl`` while the block runs
+    (a large project's work may outlast the lease), so no other process starts the same work
+    meanwhile; it still lapses soon after a process that dies. Yields False when another
     process holds it."""
-    ttl = TRAIN_LEASE
-    with _lease(ws, f"train:{name}", owner=owner, ttl=ttl) as got:
+    with _lease(ws, name, owner=owner, ttl=ttl, now=now) as got:
         if not got:
             yield False
             return
@@ -307,19 +308,27 @@ def _training_lease(ws: Workspace, name: str, *, owner: str) -> Iterator[bool]:
         def renew() -> None:
             while not stop.wait(ttl.total_seconds() / 3):
                 try:
-                    if not renew_claim(ws, f"train:{name}", ttl=ttl, owner=owner):
-                        log.warning("the training lease of %s lapsed and was taken", name)
+                    if not renew_claim(ws, name, ttl=ttl, owner=owner):
+                        log.warning("lease %s lapsed and was taken", name)
                         return
                 except Exception:  # a database hiccup: the next tick tries again
-                    log.warning("renewing the training lease of %s failed", name, exc_info=True)
+                    log.warning("renewing lease %s failed", name, exc_info=True)
 
-        renewer = threading.Thread(target=renew, name=f"lease:train:{name}", daemon=True)
+        renewer = threading.Thread(target=renew, name=f"lease:{name}", daemon=True)
         renewer.start()
         try:
             yield True
         finally:
             stop.set()
             renewer.join()
+
+
+@contextmanager
+def _training_lease(ws: Workspace, name: str, *, owner: str) -> Iterator[bool]:
+    """Hold ``train:NAME`` for the block, renewed while the training runs
+    (:func:`_renewed_lease`). Yields False when another process holds it."""
+    with _renewed_lease(ws, f"train:{name}", owner=owner, ttl=TRAIN_LEASE) as got:
+        yield got
 
 
 def _train_leased(
@@ -932,7 +941,9 @@ def _reread(ws: Workspace, name: str) -> Project:
 
 # --- taxonomy proposals ------------------------------------------------------------------------
 
-PROPOSALS_LEASE = timedelta(minutes=10)  # detection takes seconds; lapses if its owner dies
+# detection takes seconds, a very large project's longer: renewed while it runs
+# (_renewed_lease); lapses if its owner dies
+PROPOSALS_LEASE = timedelta(minutes=10)
 
 
 def proposal_cycle(
@@ -974,7 +985,8 @@ def _refresh_one(
     """Refresh ``name``'s proposals if they are due; whether they were."""
     if not proposing.refresh_due(ws, name, now=now):
         return False
-    with _lease(ws, f"proposals:{name}", owner=owner, ttl=PROPOSALS_LEASE, now=now) as got:
+    lease = _renewed_lease(ws, f"proposals:{name}", owner=owner, ttl=PROPOSALS_LEASE, now=now)
+    with lease as got:
         if not got or not proposing.refresh_due(ws, name, now=now):
             return False  # another process holds it, or refreshed them since the read above
         try:
@@ -989,7 +1001,9 @@ def _refresh_one(
 
 # --- mislabel reviews ---------------------------------------------------------------------------
 
-REVIEWS_LEASE = timedelta(minutes=10)  # a scan takes seconds; lapses if its owner dies
+# a scan takes seconds, a very large project's longer: renewed while it runs (_renewed_lease);
+# lapses if its owner dies
+REVIEWS_LEASE = timedelta(minutes=10)
 
 
 def review_cycle(
@@ -1055,7 +1069,7 @@ def _scan_one(
     on_scanned: Callable[[str, ScanReport], None] | None,
 ) -> ScanReport | None:
     """Scan ``name`` for likely mislabels (None when another process holds it, or it failed)."""
-    with _lease(ws, f"reviews:{name}", owner=owner, ttl=REVIEWS_LEASE, now=now) as got:
+    with _renewed_lease(ws, f"reviews:{name}", owner=owner, ttl=REVIEWS_LEASE, now=now) as got:
         if not got or _reviewed_version(_reread(ws, name)) >= version:
             return None  # another process holds it, or scanned this model since the cycle began
         try:
