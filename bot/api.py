@@ -889,6 +889,28 @@ def _unparsed_body(exc: StarletteHTTPException) -> str | None:
     return "JSON decode error"
 
 
+class _Repeated(ValueError):
+    """A JSON object names a field twice (the first one it repeats: ``args[0]``)."""
+
+
+def _repeated_field(body: bytes) -> str | None:
+    """The first field a JSON object in ``body`` names twice (at any depth), or None. ``body``
+    is JSON FastAPI has parsed already (a dict: json keeps the last value of a repeated key)."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found = dict(pairs)
+        if len(found) != len(pairs):
+            seen: set[str] = set()
+            raise _Repeated(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+        return found
+
+    try:
+        json.loads(body, object_pairs_hook=unique)
+    except _Repeated as exc:
+        return str(exc.args[0])
+    return None
+
+
 NOT_JSON = (
     "the body must be sent as JSON, with Content-Type: application/json; it came {} (curl's "
     "-d sends a form: add -H 'Content-Type: application/json', or use --json)"
@@ -1213,7 +1235,8 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
                 f"{MAX_PREDICT_CHARS:,} characters in all",
                 422: "A text the import would refuse, no texts or over "
                 f"{MAX_TEXTS:,}, a body that is not JSON (or not sent as application/json), a "
-                "field other than texts and top_k, a top_k out of its range",
+                "field other than texts and top_k, a field named twice, a top_k out of its "
+                "range",
                 503: "The active model was trained on another encoder's embeddings "
                 "(ConfigurationError); or the database cannot be reached or does not answer "
                 "within LABELBOT_API_DEADLINE_SECONDS (DatabaseUnavailable, with Retry-After); "
@@ -1221,7 +1244,21 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
             }
         ),
     )
-    async def predict(name: str, body: PredictIn) -> PredictOut:
+    async def predict(name: str, body: PredictIn, request: Request) -> PredictOut:
+        # json.loads keeps a repeated field's last value: {"texts": ["a"], "texts": ["b"]}
+        # answered for "b" alone; refused as import refuses such an object. The body as
+        # FastAPI read it (Starlette keeps it), parsed again beside the event loop.
+        twice = await run_in_threadpool(_repeated_field, await request.body())
+        if twice is not None:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "duplicate_field",
+                        "loc": ("body", twice),
+                        "msg": f"the field {twice!r} appears twice in one object; keep one",
+                    }
+                ]
+            )
         total = sum(map(len, body.texts))
         if total > MAX_PREDICT_CHARS:
             raise HTTPException(
