@@ -2,8 +2,9 @@
 
 slack_sdk retries only connection errors unless told otherwise
 (https://docs.slack.dev/tools/python-slack-sdk/web#retryhandler); we add rate limits (429 with
-Retry-After) and server errors. A message that still cannot be delivered is queued in the
-database and `Courier.flush` (run periodically by `labelbot serve`) sends it later.
+a short Retry-After: RATE_LIMIT_WAIT_MAX_S) and server errors. A message that still cannot be
+delivered is queued in the database and `Courier.flush` (run periodically by `labelbot serve`)
+sends it later.
 
 chat.postMessage is not idempotent: an answer lost after Slack stored the message (a timeout, a
 5xx, a connection dropped after the request went out) does not say whether it did. Each post
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 import uuid
@@ -99,6 +101,13 @@ NOT_LANDED = "did not land: "
 # The outbox's own calls log here: slack_sdk logs each failed call as an ERROR, which the outbox
 # reports itself (one WARNING an outage, messaging.Reach), so here they are DEBUG lines.
 OUTBOX_CALLS = logging.getLogger(__name__ + ".outbox_calls")
+# A rate limit's Retry-After the bot's client waits out itself (twice at most, slack_sdk's
+# RateLimitErrorRetryHandler) only when it is this short, in seconds: a call made for a click
+# waits on a listener thread, and one of 30-60 s (twice) held that thread a minute or two, the
+# clicked message showing its buttons all along. A longer one fails the call at once: the
+# Courier queues the message in the outbox, which waits as long as Slack asked
+# (messaging.Reach); a call outside the Courier fails with Slack's ``ratelimited``.
+RATE_LIMIT_WAIT_MAX_S = 3.0
 # An attribute DeliveryClient sets on the error a chat.postMessage raises: whether one of its
 # tries may have landed (unknown, as True, on an error from any other client).
 _MAY_HAVE_LANDED = "labelbot_may_have_landed"
@@ -243,6 +252,61 @@ class ServerErrorRetries(_NotPosts, ServerErrorRetryHandler):
     """slack_sdk's retries of a 500 or 503, except for chat.postMessage."""
 
 
+class ShortRateLimitRetries(RateLimitErrorRetryHandler):
+    """slack_sdk's retries of a 429 after its Retry-After, for a short one only
+    (RATE_LIMIT_WAIT_MAX_S says why): a longer one, or one that is no number of seconds
+    (slack_sdk's own handler raised ValueError on "1.5"), is the caller's (the Courier's)."""
+
+    def __init__(self, max_retry_count: int = 2, *, longest: float = RATE_LIMIT_WAIT_MAX_S):
+        super().__init__(max_retry_count=max_retry_count)
+        self.longest = longest
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        wait = _retry_after(response)
+        return (
+            response is not None
+            and response.status_code == 429
+            and wait is not None
+            and (wait <= self.longest)
+        )
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        wait = _retry_after(response)
+        state.next_attempt_requested = True
+        time.sleep((1.0 if wait is None else wait) + random.random())  # jitter, as slack_sdk
+        state.increment_current_attempt()
+
+
+def _retry_after(response: HttpResponse | None) -> float | None:
+    """A 429's Retry-After in seconds (1 without one, as slack_sdk waits then), or None where
+    it is no number of seconds."""
+    if response is None:
+        return None
+    found = [v for k, v in response.headers.items() if str(k).lower() == "retry-after"]
+    if not found:
+        return 1.0
+    value = found[0][0] if isinstance(found[0], list) and found[0] else found[0]
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
+
+
 class DeliveryClient(WebClient):
     """A WebClient whose chat.postMessage is never sent twice on a guess: the post gets a
     delivery key (`with_delivery_key`), and after an answer that leaves open whether Slack
@@ -318,8 +382,9 @@ def delivery_client(client: WebClient) -> DeliveryClient:
 
 def make_client(settings: SlackSettings) -> WebClient:
     """The bot's Web API client, pointed at ``SLACK_API_URL``, retrying what can be retried
-    (a chat.postMessage only once it is sure the earlier try did not land: DeliveryClient),
-    with a ``TokenWatch`` (first: it must see every answer, retried or not)."""
+    (a chat.postMessage only once it is sure the earlier try did not land: DeliveryClient; a
+    rate limit only when it asks for a short wait: ShortRateLimitRetries), with a
+    ``TokenWatch`` (first: it must see every answer, retried or not)."""
     return DeliveryClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
@@ -327,7 +392,7 @@ def make_client(settings: SlackSettings) -> WebClient:
         retry_handlers=[
             TokenWatch(),
             ConnectionRetries(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=2),
+            ShortRateLimitRetries(max_retry_count=2),
             ServerErrorRetries(max_retry_count=2),
         ],
     )
