@@ -12,7 +12,9 @@ Python raises a signal's KeyboardInterrupt in whatever code runs when it arrives
 a garbage-collection callback or a ``__del__`` (SQLAlchemy's and the import system's weakref
 callbacks run many times a second), Python prints the exception as "ignored" and carries on:
 the command ran to its end after a traceback, exit 0. Such a KeyboardInterrupt is delivered
-again (:func:`_redeliver`), to be raised in the command's own code.
+again (:func:`_redeliver`), to be raised in the command's own code; so is the
+:class:`Terminated` that ``serve``'s SIGTERM handler raises (a SystemExit lost there was printed
+as "ignored" and the server ran on).
 
 A Ctrl-C inside a database read closes the connection under SQLAlchemy, which then logs the
 cursor it could not close ("Error closing cursor" and two tracebacks) before the command's one
@@ -40,23 +42,37 @@ class _Sigterm:
         raise KeyboardInterrupt
 
 
+class Terminated(SystemExit):
+    """The SystemExit a signal handler raises to stop the process (``serve``'s on SIGTERM),
+    with the shell's code for it (128 + the signal): one lost in a garbage-collection callback
+    or a ``__del__`` is sent again, as a lost KeyboardInterrupt is (:func:`_redeliver`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
 # How soon a signal lost in a callback is sent again: long enough that the callback and the
 # unraisable hook have returned, too short for a person to notice.
 REDELIVER_AFTER_S = 0.05
 
 
 def _redeliver(sigterm: _Sigterm) -> Any:
-    """An unraisable hook that sends a lost KeyboardInterrupt's signal again, from another
-    thread once the hook has returned (sent from the hook itself, its handler would run in the
-    hook, where the exception is lost again); any other unraisable exception is printed as
-    before."""
+    """An unraisable hook that sends a lost KeyboardInterrupt's or :class:`Terminated`'s
+    signal again, from another thread once the hook has returned (sent from the hook itself,
+    its handler would run in the hook, where the exception is lost again); any other
+    unraisable exception is printed as before."""
     printed = sys.unraisablehook
 
     def hook(unraisable: Any) -> None:
-        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        lost = unraisable.exc_value
+        if isinstance(lost, Terminated):
+            signum = lost.signum
+        elif isinstance(lost, KeyboardInterrupt):
+            signum = signal.SIGTERM if sigterm.received else signal.SIGINT
+        else:
             printed(unraisable)
             return
-        signum = signal.SIGTERM if sigterm.received else signal.SIGINT
         timer = threading.Timer(REDELIVER_AFTER_S, os.kill, (os.getpid(), signum))
         timer.daemon = True
         timer.start()

@@ -24,6 +24,7 @@ from bot.cli.common import (
     schema_notice,
 )
 from bot.cli.logs import json_logging
+from bot.console import Terminated
 from storage.errors import ConfigurationError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -264,7 +265,9 @@ def _exit_on_sigterm() -> _SigtermHandler:
 
     def terminated(signum: int, _frame: Any) -> None:
         handler.received = True
-        raise SystemExit(128 + signum)
+        # sent again when it lands in a garbage-collection callback or a __del__, where a
+        # plain SystemExit was printed as "ignored" and the server ran on (bot.console)
+        raise Terminated(signum)
 
     handler.previous, handler.installed = signal.signal(signal.SIGTERM, terminated), True
     return handler
