@@ -68,7 +68,7 @@ def _version_row(run: ModelRun, pinned: object, changed: datetime | None) -> vie
         version=run.version,
         trained=run.created_at.strftime("%Y-%m-%d %H:%M"),
         labels=run.n_labels,
-        kind=run.kind,
+        kind=training.kind_shown(run),
         cv_accuracy=run.metrics.get("accuracy"),
         audit_accuracy=None if audit is None else float(audit),
         status=run.status if run.artifact_path or run.status != "ready" else "file pruned",

@@ -961,6 +961,13 @@ def list_versions(ws: Workspace, name: str) -> list[ModelRun]:
         return models.list_model_runs(session=session, project_id=project.id)
 
 
+def kind_shown(run: ModelRun) -> str:
+    """The classifier a run trained, as the version listings show it: "-" for a failed,
+    stopped or running one, which has none yet (the column's stored default, "linear", would
+    name a model it never produced)."""
+    return run.kind if run.status == "ready" else "-"
+
+
 FAILURE_TEXT_MAX = 300  # characters of a failed run's reason (one line: type and message)
 
 

@@ -132,9 +132,7 @@ def _list(ws, name: str) -> None:  # type: ignore[no-untyped-def]
             f"v{run.version}",
             run.created_at.strftime("%Y-%m-%d %H:%M"),
             f"{run.n_labels:,}",
-            # the classifier a finished run trained; a failed, stopped or running one has none
-            # yet (the column's stored default, "linear", said one it never produced)
-            run.kind if run.status == "ready" else "-",
+            training.kind_shown(run),
             (
                 accuracy_figure(run.metrics["accuracy"], source="cv")
                 if run.metrics.get("accuracy") is not None

@@ -11,7 +11,10 @@ from zoneinfo import ZoneInfo
 from bot import ids
 from bot.scheduling import digest_sender, training_notifier
 from engine import jobs, labeling, projects, training
+from storage.db import session_scope
 from storage.models import ModelRun
+from storage.repositories import models as model_runs
+from storage.repositories import projects as project_rows
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.fakes import payloads
 
@@ -271,3 +274,26 @@ def test_settings_take_the_documented_knobs_and_show_every_setting(
     assert "`retrain_every` = 20 (default)" in answer
     assert "`target_accuracy` = 0.9 (default)" in answer
     assert "taxonomy_changed_at" not in answer
+
+
+def test_models_shows_no_kind_for_a_run_that_made_no_model(bot: Bot, bank: dict[str, str]) -> None:
+    """`/label models` says what `labelbot models` says of a stopped run: no classifier (the
+    column's stored default, "linear", named a model the run never produced)."""
+    (ready,) = _trained(bot, bank, 1)
+    with session_scope(bot.ws.db) as session:  # v2: a training whose process was killed
+        found = project_rows.get_project(session=session, name=PROJECT)
+        assert found.id is not None
+        model_runs.start_model_run(session=session, project_id=found.id, n_labels=20,
+                                   classes=sorted(set(bank.values())))  # fmt: skip
+    bot.slack.command(EXPERT, "models")
+    bot.settle()
+    lines = [
+        block["text"]["text"]
+        for block in bot.api.calls("response_url")[-1].params["blocks"]
+        if block.get("type") == "section"
+    ]
+    shown = "\n".join(lines)
+    v1 = next(line for line in shown.splitlines() if line.startswith("`v1`"))
+    v2 = next(line for line in shown.splitlines() if line.startswith("`v2`"))
+    assert f"labels · {ready.kind} · " in v1, shown
+    assert "labels · - · " in v2 and "linear" not in v2, shown
