@@ -6,7 +6,9 @@ as Slack documents it (``body["user"]["id"]``, ``action["value"]``); a payload o
 made them fail with a KeyError or TypeError -- logged as labelbot's bug and answered "something
 went wrong" -- or made Bolt itself fail with a 500 (``"actions": []`` breaks the arguments Bolt
 builds for every middleware). Here such a request is answered 400 with the reason, once, before
-Bolt builds anything from it; what Slack does send goes on unchanged.
+Bolt builds anything from it; what Slack does send goes on unchanged. The answer says
+``X-Slack-No-Retry: 1``: Slack re-sends an event answered with an error up to three times
+(https://docs.slack.dev/apis/events-api/#retries), and the same body would be refused again.
 
 Button values and a modal's private_metadata are labelbot's own text, read back by parsers in
 bot/views; :func:`read` turns a value they cannot read (a message of an older labelbot, an
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from slack_bolt import BoltRequest, BoltResponse
@@ -39,6 +41,8 @@ TS = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 # Row ids a button or form may carry: what a BIGINT column holds.
 ID_MAX = 2**63 - 1
 STALE = "this button or form is out of date (labelbot cannot read what it carries)"
+# Slack's Events API takes this header on an error answer as "do not send it again"
+NO_RETRY: dict[str, str | Sequence[str]] = {"X-Slack-No-Retry": "1"}
 
 
 def read(parse: Callable[[str], T], value: object) -> T:
@@ -212,9 +216,9 @@ def malformed(body: dict[str, Any]) -> str | None:
 
 
 class WellFormed(Middleware):
-    """Answers a malformed request 400 with the reason, before Bolt builds a listener's
-    arguments from it (a plain Middleware: Bolt builds no arguments for it); anything else goes
-    to ``then``, the app's other before-authorize step (``then(body=..., next=...)``)."""
+    """Answers a malformed request 400 with the reason (and NO_RETRY), before Bolt builds a
+    listener's arguments from it (a plain Middleware: Bolt builds no arguments for it); anything
+    else goes to ``then``, the app's other before-authorize step (``then(body=..., next=...)``)."""
 
     def __init__(self, then: Callable[..., BoltResponse | None]) -> None:
         self._then = then
@@ -230,5 +234,11 @@ class WellFormed(Middleware):
                 body.get("type") or body.get("command") or "Slack",
                 problem,
             )
-            return BoltResponse(status=400, body=f"Not a request Slack sends: {problem}.")
+            # JSON, as every other error of the server (bot/api.py passes a JSON one on
+            # unchanged, with its headers)
+            return BoltResponse(
+                status=400,
+                body={"error": "Bad Request", "detail": f"Not a request Slack sends: {problem}."},
+                headers=dict(NO_RETRY),
+            )
         return self._then(body=body, next=next)
