@@ -12,10 +12,11 @@ then answers 500 and calls the same handler).
 Clicks, commands and shortcuts are acknowledged before their listener is handed to the
 listener pool (:func:`ack_first`, a listener middleware: it runs on the thread that answers
 Slack). Bolt acknowledges a request only once its listener has started and called ack(), so
-with every pool thread busy -- waiting out a rate limit's Retry-After (slack_sdk sleeps it,
-twice), a slow Web API -- a click waited in the queue past Slack's 3 seconds and was answered
-404: the user saw an error, and nothing was done. Their listeners acknowledge with nothing to
-say, as Bolt does for events already (acknowledged before the listener runs).
+with every pool thread busy -- waiting out a rate limit's Retry-After (slack_sdk sleeps a
+short one twice: bot.delivery.RATE_LIMIT_WAIT_MAX_S), a slow Web API -- a click waited in the
+queue past Slack's 3 seconds and was answered 404: the user saw an error, and nothing was
+done. Their listeners acknowledge with nothing to say, as Bolt does for events already
+(acknowledged before the listener runs).
 
 A modal's submission is answered by its listener, which alone knows whether the form has
 errors to show: it runs on the thread that answers Slack (:func:`answered_here`), reads the

@@ -1,7 +1,8 @@
 """Slack's 3-second budget over real HTTP, with Bolt's own ack timeout (3 s, not the other
-tests' 30): a click, a command or a shortcut is answered at once while every listener thread
-is busy waiting out Slack's rate limit (slack_sdk sleeps each Retry-After), and is handled
-once a thread is free (bot/listeners/registrar.py, ack_first)."""
+tests' 30): a click, a command, a shortcut or a modal's submission is answered at once while
+every listener thread is busy waiting out Slack's rate limit (slack_sdk sleeps a short
+Retry-After, bot.delivery.RATE_LIMIT_WAIT_MAX_S), and is handled once a thread is free
+(bot/listeners/registrar.py: ack_first, answered_here)."""
 
 from __future__ import annotations
 
