@@ -48,6 +48,7 @@ def run_seed(data: dict[str, np.ndarray], seed: int, at: int, target: int) -> di
     cv: list[float] = []
     test: list[float] = []
     audit_at: dict[int, np.ndarray] = {}
+    unlabeled_at: list[np.ndarray] = []  # pool rows neither trained on nor audited, per model
 
     def record(n: int, model: Model, train: np.ndarray, audit: np.ndarray, kind: str) -> None:
         counts.append(n)
@@ -56,6 +57,7 @@ def run_seed(data: dict[str, np.ndarray], seed: int, at: int, target: int) -> di
         pool_pred.append(proba.argmax(1))
         test.append(float((model.predict_proba(data["test_X"]).argmax(1) == data["test_y"]).mean()))
         audit_at[n] = audit.copy()
+        unlabeled_at.append(np.setdiff1d(np.arange(len(pool_y)), np.union1d(train, audit)))
         if n <= at:
             cv.append(cross_validate(pool_X[train], pool_y[train], n_classes=n_classes,
                                      pool=pool_X, kind=kind, graph=graph, labeled_idx=train,
@@ -80,7 +82,12 @@ def run_seed(data: dict[str, np.ndarray], seed: int, at: int, target: int) -> di
     # end of session: the stop signal as the digest would compute it, from audit points only
     final = audit_at[counts[-1]]
     points = [float((p[final] == pool_y[final]).mean()) for p in pool_pred]
-    kappas = [prediction_agreement(a, b) for a, b in zip(pool_pred, pool_pred[1:], strict=False)]
+    # on the examples still unlabeled when the later model trained, as the engine does
+    # (engine.training: the stop set of Bloodgood & Vijay-Shanker 2009)
+    kappas = [
+        prediction_agreement(a[rows], b[rows])
+        for a, b, rows in zip(pool_pred, pool_pred[1:], unlabeled_at[1:], strict=False)
+    ]
     end = fit_learning_curve(counts, points)
     est = estimate_accuracy(pool_y[final], pool_pred[-1][final])
     advice = stop_signal(end, kappas, est.value, interval=(est.low, est.high))
