@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from slack_bolt import BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
+from engine.proposing import ID_MAX
 from storage.errors import StaleActionError
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,9 @@ USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 # A message's ts: seconds, a dot, microseconds (https://docs.slack.dev/messaging); digits alone
 # are taken too.
 TS = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
-# Row ids a button or form may carry: what a BIGINT column holds.
-ID_MAX = 2**63 - 1
+# Row ids a button or form may carry stop at engine.proposing.ID_MAX, what PostgreSQL's INTEGER
+# columns hold: a larger one named no row, but PostgreSQL refused the query ("integer out of
+# range") and the clicker was told that instead of "out of date".
 STALE = "this button or form is out of date (labelbot cannot read what it carries)"
 # Slack's Events API takes this header on an error answer as "do not send it again"
 NO_RETRY: dict[str, str | Sequence[str]] = {"X-Slack-No-Retry": "1"}
@@ -47,7 +49,7 @@ NO_RETRY: dict[str, str | Sequence[str]] = {"X-Slack-No-Retry": "1"}
 
 def read(parse: Callable[[str], T], value: object) -> T:
     """``parse(value)``, or a StaleActionError when ``value`` is no text ``parse`` can read or
-    names an id no row can have (negative, or past a BIGINT)."""
+    names an id no row can have (not positive, or past the database's INTEGER)."""
     if not isinstance(value, str):
         raise StaleActionError(STALE)
     try:
