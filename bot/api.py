@@ -45,7 +45,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from starlette.concurrency import run_in_threadpool
@@ -59,6 +59,7 @@ from bot import socket_mode
 from bot.app import build_app
 from bot.config import SlackSettings
 from bot.delivery import token_watch
+from bot.listeners.shape import NO_RETRY_HEADER
 from bot.metrics import (
     CONTENT_TYPE,
     HttpMetrics,
@@ -174,6 +175,9 @@ TOKEN_REQUIRED = "a valid bearer token is required (LABELBOT_API_TOKEN)"
 PUBLIC_PATHS = frozenset({"/healthz", "/slack/events"})
 METRICS_PATH = "/metrics"  # LABELBOT_METRICS_TOKEN opens it (and only it)
 NOT_A_PAYLOAD = "the body is not a Slack payload"
+# With every refusal of a signed request Slack would not send (as bot.listeners.shape's): Slack
+# re-sends an event answered with an error up to three times, and each would be refused alike
+NO_RETRY = {NO_RETRY_HEADER: "1"}
 # An export holds one database connection from its first byte to its last, as long as the
 # client takes to read it. The pool has 15 (storage.db.make_engine): 15 slow downloads took them
 # all, and every Slack click then failed after the pool's 30 s wait (bench/serve_load.py). So
@@ -708,7 +712,7 @@ def create_api(
             # Bolt parses the body as it builds the request: JSON (or a form's `payload`) that
             # does not parse, or parses to something other than an object, or a user, channel
             # or team that is a number or a boolean where Slack sends an object or an id.
-            raise HTTPException(400, NOT_A_PAYLOAD) from None
+            raise HTTPException(400, NOT_A_PAYLOAD, NO_RETRY) from None
         loop = asyncio.get_running_loop()
         bolt_response = await loop.run_in_executor(
             services.dispatch_executor, bolt.dispatch, bolt_request
@@ -716,15 +720,16 @@ def create_api(
         if bolt_response.status == 404 and not _slack_kind(bolt_request.body):
             # Bolt's "unhandled request" for an object that is no Slack request at all (`{}`):
             # everything Slack sends has a type (events, interactivity) or a command.
-            raise HTTPException(400, NOT_A_PAYLOAD)
+            raise HTTPException(400, NOT_A_PAYLOAD, NO_RETRY)
         if bolt_response.status >= 500:
             # Bolt failed before any listener of ours (its authorization's auth.test with the
             # Web API unreachable, say): it has logged why, and answers 500 with no body.
             return _error(bolt_response.status, UNEXPECTED)
         if bolt_response.status >= 400 and not _json_body(bolt_response.body):
             # our own refusals of a signed request that Slack would not send (bot.app,
-            # bot.listeners.shape): JSON like every other error
-            return _error(bolt_response.status, bolt_response.body)
+            # bot.listeners.shape): JSON like every other error, with the headers Bolt's
+            # answer has (its body's type and length go: the JSON has its own)
+            return _error(bolt_response.status, bolt_response.body, _bolt_headers(bolt_response))
         return to_starlette_response(bolt_response)
 
     @api.get(
@@ -979,6 +984,19 @@ def _unfresh_detail(headers: Headers) -> str:
     """Why a request failed :func:`_signature_headers_fresh`: signed, with a timestamp out of
     Slack's window (the clock, when every request says so), or no Slack signature at all."""
     return CLOCK_SKEWED if signed_timestamp(headers) is not None else UNSIGNED
+
+
+def _bolt_headers(response: BoltResponse) -> dict[str, str]:
+    """The headers of Bolt's ``response`` but its body's, for an answer of another body; a 400,
+    a refusal of a request Slack would not send, says NO_RETRY."""
+    headers = {
+        name: value  # Bolt's names are lower case
+        for name, value in response.first_headers_without_set_cookie().items()
+        if name not in ("content-type", "content-length")
+    }
+    if response.status == 400:
+        headers[NO_RETRY_HEADER.lower()] = "1"
+    return headers
 
 
 def _json_body(body: str) -> bool:

@@ -43,8 +43,10 @@ TS = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 # columns hold: a larger one named no row, but PostgreSQL refused the query ("integer out of
 # range") and the clicker was told that instead of "out of date".
 STALE = "this button or form is out of date (labelbot cannot read what it carries)"
-# Slack's Events API takes this header on an error answer as "do not send it again"
-NO_RETRY: dict[str, str | Sequence[str]] = {"X-Slack-No-Retry": "1"}
+# Slack's Events API takes this header on an error answer as "do not send it again" (bot/api.py
+# sends it with its own refusals too)
+NO_RETRY_HEADER = "X-Slack-No-Retry"
+NO_RETRY: dict[str, str | Sequence[str]] = {NO_RETRY_HEADER: "1"}
 
 
 def read(parse: Callable[[str], T], value: object) -> T:
