@@ -34,7 +34,7 @@ from tests.fakes import payloads
 from tests.fakes.server import ServerThread
 from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_client import SlackSim, example_id
+from tests.fakes.slack_client import Message, SlackSim, example_id
 from tests.helpers import load_slice
 
 WORKERS = 2
@@ -73,23 +73,8 @@ def test_a_command_is_answered_while_every_listener_thread_waits_out_a_rate_limi
 ) -> None:
     bot = busy_bot
     truth = load_slice(bot.ws, banking_slice, tmp_path, project=PROJECT, channel_id=CHANNEL)
-    experts = [f"U0EXPERT{i}" for i in range(WORKERS)]
-    shown = {}
-    for user in experts:
-        assert bot.slack.command(user).status_code == 200
-        bot.settle()
-        (shown[user],) = bot.slack.open_examples(user)
     # chat.update rate-limited (Retry-After 2 s, each try): each click's listener sleeps ~4 s
-    bot.api.fail_next("chat.update", 429, retry_after=2, times=100)
-    clicks = [
-        threading.Thread(
-            target=bot.slack.choose, args=(u, shown[u], true_label(bot, truth, shown[u]))
-        )
-        for u in experts
-    ]
-    for click in clicks:
-        click.start()
-    bot.api.wait_for("chat.update", WORKERS)  # both listener threads are in their first sleep
+    clicks, shown = _hold_every_listener_thread(bot, truth, retry_after=2)
 
     started = time.monotonic()
     answer = bot.slack.command("U0LATE")
@@ -101,7 +86,7 @@ def test_a_command_is_answered_while_every_listener_thread_waits_out_a_rate_limi
         click.join(timeout=60)
     bot.settle()
     labels = {r["id"]: r["label"] for r in exporting.export_records(bot.ws, PROJECT)}
-    for user in experts:
+    for user in shown:
         assert labels[str(example_id(shown[user]))] == true_label(bot, truth, shown[user])
     # the late command is handled once a thread is free: its example is in the DM
     assert len(bot.slack.open_examples("U0LATE")) == 1
@@ -109,10 +94,11 @@ def test_a_command_is_answered_while_every_listener_thread_waits_out_a_rate_limi
 
 def _hold_every_listener_thread(
     bot: Bot, truth: dict[str, str], retry_after: int
-) -> list[threading.Thread]:
+) -> tuple[list[threading.Thread], dict[str, Message]]:
     """WORKERS experts click a label while chat.update is rate-limited (Retry-After
     ``retry_after``, each try): every listener thread is busy in a click's listener, for
-    seconds. The clicks' threads, started; their labels are stored."""
+    seconds. The clicks' threads, started (their labels are stored), and the message each
+    expert clicked on."""
     experts = [f"U0EXPERT{i}" for i in range(WORKERS)]
     shown = {}
     for user in experts:
@@ -129,7 +115,7 @@ def _hold_every_listener_thread(
     for click in clicks:
         click.start()
     bot.api.wait_for("chat.update", WORKERS)  # both listener threads are in their first sleep
-    return clicks
+    return clicks, shown
 
 
 def _submitted(bot: Bot, body: dict[str, object]) -> tuple[httpx.Response, float]:
@@ -158,7 +144,7 @@ def test_a_flag_is_answered_while_every_listener_thread_waits_out_a_rate_limit(
         }
     }
     empty = {ids.FLAG_REASON_BLOCK: {ids.FLAG_REASON_INPUT: {"type": "plain_text_input"}}}
-    clicks = _hold_every_listener_thread(bot, truth, retry_after=2)
+    clicks, _ = _hold_every_listener_thread(bot, truth, retry_after=2)
 
     refused, waited = _submitted(bot, payloads.view_submission(
         flagger, ids.FLAG_MODAL, empty, private_metadata=form["private_metadata"]
@@ -194,7 +180,7 @@ def test_a_taxonomy_change_is_answered_while_every_listener_thread_waits_out_a_r
     admin = "U0ADMIN"
     projects.update_settings(bot.ws, project=PROJECT, admins=[admin])
     first, second, *_ = projects.list_labels(bot.ws, project=PROJECT)
-    clicks = _hold_every_listener_thread(bot, truth, retry_after=2)
+    clicks, _ = _hold_every_listener_thread(bot, truth, retry_after=2)
 
     taken, waited = _submitted(
         bot, taxonomy_form(admin, "rename", label_ids=[str(first.id)], names=second.name)
