@@ -105,8 +105,9 @@ OUTBOX_CALLS = logging.getLogger(__name__ + ".outbox_calls")
 # RateLimitErrorRetryHandler) only when it is this short, in seconds: a call made for a click
 # waits on a listener thread, and one of 30-60 s (twice) held that thread a minute or two, the
 # clicked message showing its buttons all along. A longer one fails the call at once: the
-# Courier queues the message in the outbox, which waits as long as Slack asked
-# (messaging.Reach); a call outside the Courier fails with Slack's ``ratelimited``.
+# Courier queues the message in the outbox, due only once that wait is over (up to
+# messaging.OUTBOX_MAX_BACKOFF; the outbox's own 429s wait likewise, messaging.Reach); a call
+# outside the Courier fails with Slack's ``ratelimited``.
 RATE_LIMIT_WAIT_MAX_S = 3.0
 # An attribute DeliveryClient sets on the error a chat.postMessage raises: whether one of its
 # tries may have landed (unknown, as True, on an error from any other client).
@@ -736,9 +737,12 @@ class Courier:
                 log.info("%s of %s failed after retries (%s): not queued, a newer one went "
                          "through meanwhile", method, rewrites, reason)  # fmt: skip
                 return None
+            # A rate limit longer than the client waits out (RATE_LIMIT_WAIT_MAX_S): the outbox
+            # waits the rest of it too, instead of a try within its next round refused again.
             queued = messaging.enqueue(
                 self.ws, method=method, payload=payload, assignment_id=assignment_id,
                 error=reason, rewrites=rewrites, first_try=first_try,
+                retry_after=asked_to_wait(exc),
             )  # fmt: skip
             log.warning(
                 "%s failed after retries (%s): queued as outbox #%d", method, reason, queued
@@ -764,10 +768,19 @@ class Courier:
             newest = self._edits.get(key)
         return newest is not None and newest > first_try
 
-    def flush(self, limit: int = 50, *, stop: threading.Event | None = None) -> int:
+    def flush(
+        self,
+        limit: int = 50,
+        *,
+        stop: threading.Event | None = None,
+        now: datetime | None = None,
+    ) -> int:
         """Send what the outbox holds and is due; the number delivered. ``stop``: once set, the
-        round ends after the message in flight."""
-        return messaging.drain(self.ws, send=self._resend, limit=limit, reach=self.reach, stop=stop)
+        round ends after the message in flight. ``now``: the outbox's clock (the database's
+        unless given: tests simulate time with it, see messaging.drain)."""
+        return messaging.drain(
+            self.ws, send=self._resend, limit=limit, reach=self.reach, stop=stop, now=now
+        )
 
     def _resend(self, pending: Pending) -> str | None:
         key, first_try = pending.message_key, pending.first_try

@@ -87,25 +87,35 @@ def enqueue(
     error: str | None = None,
     rewrites: str | None = None,
     first_try: datetime | None = None,
+    retry_after: timedelta | None = None,
 ) -> int:
     """Queue a call that could not be delivered; :func:`drain` retries it later.
 
     ``rewrites``: the key of a message the call replaces whole (an edit of it), first tried at
     ``first_try``. Edits of one message go out in the order they were made, and only the last:
     queued, the call supersedes the older edits still pending (dropped unsent), and it is itself
-    dropped at once when a newer edit of the message is known (queued or sent already).
+    dropped at once when a newer edit of the message is known (queued or sent already). That
+    order is the order of the first tries, whenever each edit is due.
+
+    ``retry_after``: the front-end asked for no call before then (a rate limit's Retry-After):
+    the first try from the outbox waits for it, up to OUTBOX_MAX_BACKOFF (one sooner would only
+    be refused again); without it the call is due at once.
     """
     first_try = first_try or utcnow()
     with session_scope(ws.db) as session:
         newer = None
         if rewrites is not None:
             newer = slack.newer_rewrite(session=session, message_key=rewrites, than=first_try)
+        due = None
+        if retry_after is not None and retry_after > timedelta(0):
+            due = slack.outbox_now(session=session) + min(retry_after, OUTBOX_MAX_BACKOFF)
         queued = slack.enqueue(
             session=session,
             method=method,
             payload=payload,
             assignment_id=assignment_id,
             error=error if newer is None else f"superseded by outbox #{newer}",
+            next_attempt_at=due,
             message_key=rewrites,
             first_try=first_try,
             status="pending" if newer is None else "dropped",
@@ -289,8 +299,9 @@ class Reach:
     against the messages, so an outage of any length gives none up (OUTBOX_MAX_AGE aside). The
     messages themselves are never put off, only the rounds: once a call goes through again (a
     probe, or any other call of the front-end's reported with :meth:`reached`), every waiting
-    message is due at once, in the order they were queued. One WARNING says when the front-end
-    stops taking calls, one INFO when it takes them again.
+    message is due at once, in the order they were queued (one queued with the wait a rate
+    limit asked for, :func:`enqueue`'s ``retry_after``, once that wait is over). One WARNING
+    says when the front-end stops taking calls, one INFO when it takes them again.
     """
 
     def __init__(self, name: str = "the front-end") -> None:

@@ -68,7 +68,9 @@ def enqueue(
     status: str = "pending",
 ) -> OutboxMessage:
     """Queue a call; ``message_key``: the message it rewrites whole, ``first_try`` when it was
-    first tried (``created_at``: it orders the calls to one message)."""
+    first tried (``created_at``: it orders the calls to one message). ``next_attempt_at``: when
+    it is first due (on the outbox's clock, the database's: :func:`outbox_now`), now without
+    it; a later one does not change that order."""
     message = OutboxMessage(
         method=method,
         payload=payload,

@@ -7,6 +7,7 @@ clicked message keeping its buttons all along -- over real HTTP and the fake Sla
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from slack_sdk.http_retry.request import HttpRequest
@@ -15,6 +16,8 @@ from slack_sdk.http_retry.state import RetryState
 
 from bot.delivery import RATE_LIMIT_WAIT_MAX_S, ShortRateLimitRetries
 from engine import exporting
+from storage.db import session_scope
+from storage.repositories.slack import outbox_now
 from tests.bot.conftest import PROJECT, Bot, true_label
 from tests.fakes.slack_client import choices, example_id
 
@@ -48,7 +51,10 @@ def test_a_click_rate_limited_for_long_frees_its_thread_and_is_shown_by_the_outb
     (still,) = [m for m in bot.slack.dm(EXPERT) if m["ts"] == shown["ts"]]
     assert choices(still)  # its edit waits in the outbox
 
-    assert bot.services.courier.flush() == 1
+    assert bot.services.courier.flush() == 0  # due once Slack's Retry-After has passed
+    with session_scope(bot.ws.db, read_only=True) as session:
+        later = outbox_now(session=session) + timedelta(seconds=LONG_WAIT_S + 1)
+    assert bot.services.courier.flush(now=later) == 1
     (edited,) = [m for m in bot.slack.dm(EXPERT) if m["ts"] == shown["ts"]]
     assert not choices(edited)  # shown as labeled: no buttons left to click
     assert len(bot.slack.open_examples(EXPERT)) == 1  # the next example, sent meanwhile
