@@ -872,6 +872,11 @@ class StillDue(Exception):
         self.stop_round = stop_round
 
 
+# a digest is sent in seconds, but a slow or rate-limited chat service may take longer: renewed
+# while it is sent (_renewed_lease), so no other replica sends it too; lapses if its owner dies
+DIGEST_LEASE = timedelta(minutes=10)
+
+
 def digest_cycle(
     ws: Workspace,
     send: Callable[[str], object],
@@ -892,9 +897,8 @@ def digest_cycle(
         try:
             if not _digest_due_or_said(ws, project, now=now):
                 continue
-            with _lease(
-                ws, f"digest:{project.name}", owner=owner, ttl=timedelta(minutes=10), now=given
-            ) as got:
+            lease_name = f"digest:{project.name}"
+            with _renewed_lease(ws, lease_name, owner=owner, ttl=DIGEST_LEASE, now=given) as got:
                 if not got or not digest_due(_reread(ws, project.name), now=now):
                     continue  # another process holds it, or sent it since the cycle began
                 counted = send(project.name)
