@@ -207,7 +207,7 @@ def find_example(
     listing, the command ``listed_by`` (`labelbot disagreements`, `labelbot flags NAME`), shows.
     NotFoundError when none does, naming that command; InvalidInputError when ``ref`` is one
     example's imported id and another's internal number (``#N`` then says which)."""
-    from engine.proposing import ID_MAX  # the largest id a row can have
+    from storage.models import ID_MAX  # the largest id a row can have
 
     text = ref.strip()
     number = text.removeprefix("#")

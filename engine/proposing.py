@@ -39,7 +39,7 @@ from storage.errors import (
     NotFoundError,
     StaleActionError,
 )
-from storage.models import NEW_LABEL_REQUEST, TaxonomyProposal, as_utc, utcnow
+from storage.models import ID_MAX, NEW_LABEL_REQUEST, TaxonomyProposal, as_utc, utcnow
 from storage.repositories import assignments, examples, feedback, flags, models, projects
 from storage.repositories import proposals as repo
 from storage.repositories import taxonomy as taxonomy_repo
@@ -67,9 +67,6 @@ STATUSES = repo.STATUSES  # a proposal's: open, approved, rejected, applied, sup
 CONFIRM_REFRESHES = 2
 CONFIRM_AFTER = timedelta(hours=1)
 LABEL_NAME_MAX = 200  # storage's limit on a label's name (storage.models.Label.name)
-# The largest id a proposal can have (PostgreSQL's INTEGER; SQLite refuses past 2**63): a
-# larger one, typed or on a button made up by hand, names none
-ID_MAX = 2**31 - 1
 POOL_SAMPLE = 50_000  # unlabeled examples the detectors see: ~300 per label for 150 labels
 
 

@@ -13,6 +13,11 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel, col
 
+# The largest id a row can have: PostgreSQL's INTEGER (SQLite refuses only past 2**63). A larger
+# one, typed or on a Slack button made up by hand, names no row, and is answered so before the
+# database is asked (which would refuse the query).
+ID_MAX = 2**31 - 1
+
 
 def utcnow() -> datetime:
     """Timezone-aware UTC now (SQLModel stores aware datetimes and returns them in UTC)."""

@@ -63,6 +63,7 @@ def proposals_cmd(
     ] = None,
 ) -> None:
     from engine import proposing
+    from storage.models import ID_MAX
 
     if status != "all" and status not in proposing.STATUSES:
         raise InvalidInputError(
@@ -102,8 +103,8 @@ def proposals_cmd(
         raise InvalidInputError(f"usage: labelbot proposals {action} NAME ID")
     # int() refuses over 4,300 digits (ValueError): a number that long is past every id, and
     # looked up as the first one past them (the project is still checked first)
-    too_long = len(number.lstrip("0")) > len(str(proposing.ID_MAX))
-    name, proposal_id = rest[0], proposing.ID_MAX + 1 if too_long else int(number)
+    too_long = len(number.lstrip("0")) > len(str(ID_MAX))
+    name, proposal_id = rest[0], ID_MAX + 1 if too_long else int(number)
     who = actor or default_actor()
     try:
         proposing.get_proposal(ws, proposal_id, project=name)

@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 from slack_bolt import BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
-from engine.proposing import ID_MAX
 from storage.errors import StaleActionError
+from storage.models import ID_MAX
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 # A message's ts: seconds, a dot, microseconds (https://docs.slack.dev/messaging); digits alone
 # are taken too.
 TS = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
-# Row ids a button or form may carry stop at engine.proposing.ID_MAX, what PostgreSQL's INTEGER
+# Row ids a button or form may carry stop at storage.models.ID_MAX, what PostgreSQL's INTEGER
 # columns hold: a larger one named no row, but PostgreSQL refused the query ("integer out of
 # range") and the clicker was told that instead of "out of date".
 STALE = "this button or form is out of date (labelbot cannot read what it carries)"

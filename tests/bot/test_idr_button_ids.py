@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from bot import ids
 from bot.listeners.shape import read
-from engine.proposing import ID_MAX
 from storage.errors import StaleActionError
+from storage.models import ID_MAX
 from tests.bot.conftest import Bot
 from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_client import choices, example_id
