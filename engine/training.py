@@ -360,7 +360,15 @@ def train_project(
         _fail_unfinished(ws, run_id, path, exc)
         raise
     ws.memo[("model", run_id)] = model
-    _prune_artifacts(ws, pool.project_id)
+    try:
+        _prune_artifacts(ws, pool.project_id)
+    except Exception as exc:  # noqa: BLE001 -- the model answers; old files wait for the next
+        # The run is committed and (if promoted) answers: a failure while old files are pruned
+        # (a busy database, a file the system will not delete) is no failed training, and
+        # raised here it was reported as one (`labelbot train` exit 1; the scheduler skipped
+        # the new model's notices). The next training prunes them.
+        log.warning("v%d of %s is ready; old model files were not pruned (%s): the next "
+                    "training prunes them", version, name, failure_text(exc))  # fmt: skip
     if stale:
         _rescore_after(ws, name, f"v{version}")
     return run
