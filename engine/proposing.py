@@ -641,19 +641,10 @@ def superseded_why(
     after the change is undone; a row superseded before reasons were stored is read from
     ``active``, the project's active label names. ``label`` shows label names (a stored reason
     is plain words and names: shown through it whole)."""
-    if row.reason:
-        return label(row.reason)
-    names = set(active)
-    if row.kind == "add":
-        folded = {projects.label_fold(n): n for n in names}
-        made = [folded[key] for n in row.labels if (key := projects.label_fold(n)) in folded]
-        return f"a label {label(made[0])} exists now" if made else ""
-    into = merge_target(row)
-    gone = [n for n in [*row.labels, *([into] if into else [])] if n not in names]
-    if not gone:
-        return ""
-    listed = ", ".join(label(n) for n in gone)
-    return f"{listed} {'is' if len(gone) == 1 else 'are'} no longer a label"
+    why = row.reason or repo.moot_reason(
+        kind=row.kind, labels=row.labels, evidence=row.evidence, active=set(active)
+    )
+    return label(why) if why else ""
 
 
 def default_names(row: TaxonomyProposal) -> list[str]:
