@@ -164,12 +164,21 @@ def bot(
 ) -> Iterator[Bot]:  # type: ignore[no-untyped-def]
     url, _ = db_url_and_schema
     settings = slack_settings(url, slack_api.api_url, embedding_cache_dir)
+    yield from serving(ws, slack_api, settings, ack_timeout=ACK_WAIT_IN_TESTS)
+
+
+def serving(
+    ws: Workspace, slack_api: FakeSlackAPI, settings: SlackSettings, *, ack_timeout: float | None
+) -> Iterator[Bot]:
+    """The bot built from ``settings``, served over loopback HTTP, for a fixture to yield;
+    ``ack_timeout``: Bolt's wait for a listener's ack (None: Bolt's own, 3 s, as in production)."""
     services = build_services(settings, ws=ws)
     services.listener_executor.shutdown()
     services.listener_executor = TrackingExecutor(settings.slack_workers)
     bolt = build_app(settings, services)
-    for listener in bolt._listeners:  # Bolt's own registry: no public setter
-        listener.ack_timeout = ACK_WAIT_IN_TESTS
+    if ack_timeout is not None:
+        for listener in bolt._listeners:  # Bolt's own registry: no public setter
+            listener.ack_timeout = ack_timeout
     with ServerThread(create_api(settings, services, bolt=bolt)) as server:
         slack = SlackSim(server.url, slack_api, SIGNING_SECRET)
         harness = Bot(ws, services, slack_api, slack, server.url)

@@ -15,26 +15,21 @@ import httpx
 import pytest
 
 from bot import ids
-from bot.api import create_api
-from bot.app import build_app
-from bot.services import build_services
 from engine import exporting, flags, projects
 from engine.workspace import Workspace
 from tests.bot.conftest import (
     CHANNEL,
     PROJECT,
-    SIGNING_SECRET,
     Bot,
-    TrackingExecutor,
+    serving,
     slack_settings,
     taxonomy_form,
     true_label,
 )
 from tests.fakes import payloads
-from tests.fakes.server import ServerThread
 from tests.fakes.signing import signed_interactivity
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_client import Message, SlackSim, example_id
+from tests.fakes.slack_client import Message, example_id
 from tests.helpers import load_slice
 
 WORKERS = 2
@@ -54,18 +49,7 @@ def busy_bot(
     settings = slack_settings(
         url, slack_api.api_url, embedding_cache_dir, LABELBOT_SLACK_WORKERS=WORKERS
     )
-    services = build_services(settings, ws=ws)
-    services.listener_executor.shutdown()
-    services.listener_executor = TrackingExecutor(settings.slack_workers)
-    bolt = build_app(settings, services)
-    with ServerThread(create_api(settings, services, bolt=bolt)) as server:
-        slack = SlackSim(server.url, slack_api, SIGNING_SECRET)
-        harness = Bot(ws, services, slack_api, slack, server.url)
-        yield harness
-        harness.settle()
-        slack.close()
-    services.listener_executor.shutdown(wait=True)
-    services.dispatch_executor.shutdown(wait=True)
+    yield from serving(ws, slack_api, settings, ack_timeout=None)
 
 
 def test_a_command_is_answered_while_every_listener_thread_waits_out_a_rate_limit(
