@@ -175,10 +175,14 @@ def settled_message(card: DisputeCard, *, label: str, user: str) -> Block:
 
 
 def undisputed_message(example_id: int, text: str, project: str) -> Block:
-    """The thread's root once its experts agree again (a vote taken back): nothing to settle."""
+    """The thread's root once its experts agree again: nothing to settle. Drawn after an Undo
+    and after a taxonomy change (a merge counts the votes as one label, a split or a retire
+    sets one aside for relabeling), and by the scheduler's round for either made elsewhere:
+    one note for all, so a round after the click does not redraw it with other words."""
     note = (
-        ":information_source: The experts no longer disagree on this example (a label was "
-        "taken back): nothing to settle."
+        ":information_source: The experts no longer disagree on this example (a vote was "
+        "taken back, or a change to the labels set one aside or made them agree): nothing to "
+        "settle."
     )
     blocks = [
         section(f"An example from *{escape_mrkdwn(project)}*:"),
