@@ -196,16 +196,23 @@ def _disagreeing(
     """example id -> (the experts' latest votes, the latest adjudication) where they differ."""
     by_example: dict[int, list[AnnotationRow]] = defaultdict(list)
     for row in rows:
-        if row.current is not None:
-            by_example[row.example_id].append(row)
+        by_example[row.example_id].append(row)
     out: dict[int, tuple[list[AnnotationRow], AnnotationRow | None]] = {}
-    for example_id, votes in by_example.items():
+    for example_id, every in by_example.items():
+        # A vote for a label split or retired since (current None) still disagrees with the
+        # label the example counts as, until someone labels it again (feedback.deciding_votes):
+        # the change did not answer the question ("A or B?" after A was split is "A1, A2 or
+        # B?"). An example waiting to be labeled again has no label to disagree with: the
+        # queue settles it, and only the votes that count can differ there.
+        waiting = feedback.agreed_label(every) is None
+        votes = [r for r in feedback.deciding_votes(every) if r.current is not None or not waiting]
         agreed = feedback.agreed_label(votes)
         # an adjudication, or a reviewer's change that carried the vote, settled the question
         deciding = [
             r
             for r in votes
-            if r.source == ADJUDICATION or (r.source == "review" and r.current == agreed)
+            if r.source == ADJUDICATION
+            or (r.source == "review" and r.current is not None and r.current == agreed)
         ]
         latest: dict[str, AnnotationRow] = {}
         for row in votes:

@@ -339,15 +339,7 @@ def agreed_label(rows: Sequence[AnnotationRow]) -> str | None:
     team had rejected. Once someone labels it again (a vote that counts, given after the
     change) such votes are set aside.
     """
-    newest = max((r.created_at for r in rows if r.current is not None), default=None)
-    live = [
-        r
-        for r in rows
-        if r.current is not None
-        or r.stale_since is None
-        or newest is None
-        or newest <= r.stale_since
-    ]
+    live = deciding_votes(rows)
     decided = [r.current for r in live if r.source == ADJUDICATION]
     if decided:
         return decided[-1]
@@ -358,6 +350,21 @@ def agreed_label(rows: Sequence[AnnotationRow]) -> str | None:
     top = max(counts.values())
     # votes are oldest first: the latest vote among the tied labels wins.
     return next(lb for lb in reversed(labels) if counts[lb] == top)
+
+
+def deciding_votes(rows: Sequence[AnnotationRow]) -> list[AnnotationRow]:
+    """The votes among one example's live annotations (oldest first) that :func:`agreed_label`
+    decides from: every vote that counts, and those for a label since split or retired without
+    a mapping until someone labels the example again after that change."""
+    newest = max((r.created_at for r in rows if r.current is not None), default=None)
+    return [
+        r
+        for r in rows
+        if r.current is not None
+        or r.stale_since is None
+        or newest is None
+        or newest <= r.stale_since
+    ]
 
 
 def count_annotations(
