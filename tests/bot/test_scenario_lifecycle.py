@@ -69,6 +69,11 @@ def _card(bot: Bot, pid: int) -> Message:
     return copy.deepcopy(found)
 
 
+def _actions(message: Message) -> set[str]:
+    return {el["action_id"] for b in message["blocks"] if b["type"] == "actions"
+            for el in b["elements"]}  # fmt: skip
+
+
 def _root_of(bot: Bot, posted: Message) -> Message:
     (found,) = [m for m in bot.api.messages(CHANNEL) if m["ts"] == posted["ts"]]
     return found
@@ -315,6 +320,7 @@ def test_a_projects_life_in_slack(
     assert (
         f"Approved by <@{ADMIN}>: merged arrival_lost into arrival_late" in _card(bot, pid)["text"]
     )
+    assert _actions(_card(bot, pid)) == {ids.PROPOSAL_UNDO}
     assert _record(bot, eid)["label"] == "arrival_late"  # Cy's arrival_lost counts as it
     for user in EXPERTS:
         assert "arrival_lost" not in _offered(_one_open(bot, user))
@@ -332,6 +338,7 @@ def test_a_projects_life_in_slack(
     bot.settle()
     assert proposing.get_proposal(bot.ws, pid2).status == "rejected"
     assert _card(bot, pid2)["text"].endswith(f"Rejected by <@{ADMIN}>")
+    assert _actions(_card(bot, pid2)) == set()
     assert bot.slack.ephemerals(ADMIN)[told:] == []
     assert "lost_card" in _active(bot)
     _no_trouble(bot, caplog)
