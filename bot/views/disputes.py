@@ -67,12 +67,21 @@ def parse_settle_value(value: str) -> tuple[int, LabelRef]:
 
 
 def candidates(card: DisputeCard) -> list[str]:
-    """The labels to settle on: those chosen, then the model's, each once."""
+    """The labels to settle on: those chosen, then the model's, each once; with the card's
+    ``labels`` given, only those among them: a label split or retired since (a vote for it
+    still disagrees, engine.consensus) would only be refused, and the refusal redraw the same
+    button again. The menu offers today's labels, its parts among them."""
+    active = set(_by_name(card))
     out: list[str] = []
     for label in [lb for _, lb in card.votes] + ([card.model[0]] if card.model else []):
-        if label not in out:
+        if label not in out and (not active or label in active):
             out.append(label)
     return out[:MAX_CANDIDATES]
+
+
+def _gone(card: DisputeCard, label: str) -> bool:
+    """Whether ``label`` is no label today (split or retired since it was chosen)."""
+    return bool(card.labels) and label not in _by_name(card)
 
 
 def _facts(card: DisputeCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list[Block]:
@@ -84,7 +93,11 @@ def _facts(card: DisputeCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list
     # whole lines and a count: a cut at 3,000 characters used to take the model's line and
     # leave a mention broken ("• <@U000…")
     chose = fit_lines(
-        [f"• {who(u)} chose *{escape_mrkdwn(lb)}*" for u, lb in card.votes],
+        [
+            f"• {who(u)} chose *{escape_mrkdwn(lb)}*"
+            + (" (no longer a label)" if _gone(card, lb) else "")
+            for u, lb in card.votes
+        ],
         SECTION_TEXT_MAX - len(model) - 1,
         lambda n: f"• … and {n} more",
     )
@@ -111,7 +124,7 @@ def dispute_message(card: DisputeCard) -> Block:
         button(
             f"Settle: {shown[label]}",
             action_id=f"{ids.SETTLE}:{i}",
-            # a label chosen and retired since has no id here: by name, refused as retired
+            # by name only for a card drawn without today's labels (a label then has no id)
             value=settle_value(card.example_id, by_name.get(label, label)),
         )
         for i, label in enumerate(candidates(card))

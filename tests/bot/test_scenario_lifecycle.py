@@ -20,7 +20,8 @@ from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.bot.test_proposals_slack import _propose
 from tests.bot.test_taxonomy_slack import _open_modal, _submit
 from tests.fakes import payloads
-from tests.fakes.slack_client import choices, example_id
+from tests.fakes.signing import signed_interactivity
+from tests.fakes.slack_client import button, choices, example_id
 
 ADMIN, ANA, BOB, CY = "U0ADMIN", "U0ANA", "U0BOB", "U0CY"
 EXPERTS = (ANA, BOB, CY)
@@ -468,3 +469,37 @@ def test_a_settled_thread_keeps_its_verdict_after_a_merge_of_its_labels(
 
     _submit(bot, _open_modal(bot), "merge", ["age_limit", "exchange_rate"], "account_rules")
     assert _root_of(bot, dispute)["text"].startswith("Settled as ")  # not "no longer disagree"
+
+
+def test_a_thread_whose_voted_label_was_split_offers_only_todays_labels(
+    bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ana's card_arrival against Bob's age_limit; card_arrival is split: the votes still
+    disagree, and the thread offered "Settle: card_arrival", which could only be refused, the
+    refusal redrawing the same button. Now it offers today's labels (the parts in the menu)."""
+    projects.update_settings(
+        bot.ws, project=PROJECT, admins=[ADMIN], audit_share=0.0, multi_label_share=1.0
+    )
+    for user, label in ((ANA, "card_arrival"), (BOB, "age_limit")):
+        bot.slack.command(user)
+        bot.settle()
+        bot.slack.choose(user, _one_open(bot, user), label)
+        bot.settle()
+    (dispute,) = _roots(bot)
+    _submit(bot, _open_modal(bot), "split", ["card_arrival"], "arr_a, arr_b")
+    assert consensus.disagreements(bot.ws, PROJECT)  # still a disagreement
+    root = _root_of(bot, dispute)
+    shown = json.dumps(root["blocks"])
+    assert f"<@{ANA}> chose *card_arrival* (no longer a label)" in shown
+    assert "Settle: card_arrival" not in shown and "Settle: age_limit" in shown
+    block_id, menu = button(root, f"{ids.SETTLE}:other")
+    option = next(o for o in menu["options"] if o["text"]["text"] == "arr_a")
+    payload = bot.slack.action_payload(ADMIN, root, f"{ids.SETTLE}:other", None,
+                                       block_id=block_id, selected_option=option,
+                                       channel=CHANNEL)  # fmt: skip
+    bot.slack.post(signed_interactivity(bot.slack.secret, payload))
+    bot.settle()
+    record = _record(bot, example_id(dispute))
+    assert record["label"] == "arr_a" and (ADMIN, "arr_a") in _votes(bot, example_id(dispute))
+    assert _root_of(bot, dispute)["text"] == f"Settled as arr_a by <@{ADMIN}>"
+    _no_trouble(bot, caplog)
