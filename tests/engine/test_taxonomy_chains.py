@@ -4,15 +4,18 @@ must tell the same story after a change and after its undo."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from engine import consensus, exporting, projects, taxonomy
+from engine import consensus, exporting, labeling, projects, taxonomy, training
 from engine.workspace import Workspace
 from storage.db import session_scope
+from storage.errors import ConflictError
 from storage.repositories import feedback
 from storage.repositories import projects as project_repo
+from storage.repositories import taxonomy as taxonomy_repo
 
 TEXTS = [f"question number {i} about the account" for i in range(4)]
 
@@ -104,3 +107,80 @@ def test_an_example_waiting_to_be_relabeled_is_no_dispute(p: Workspace) -> None:
     taxonomy.split_label(p, project="p", label="A", into=["A1", "A2"], actor="adm", rescore=False)
     assert {int(r["id"]): r["label"] for r in exporting.export_records(p, "p")}[outvoted] is None
     assert consensus.disagreements(p, "p") == [] and _disputed(p)[outvoted] is False
+
+
+def _readers_agree(ws: Workspace) -> dict[str, int]:
+    """What `labelbot status`, the export and the next model's training pool say each active
+    label has, checked to be the same story; the counts per label."""
+    status = projects.project_status(ws, "p")
+    records = exporting.export_records(ws, "p")
+    pool = training.load_pool(ws, "p")
+    counts = {lb["name"]: lb["count"] for lb in status["labels"] if lb["active"]}
+    assert all(lb["count"] == 0 for lb in status["labels"] if not lb["active"])
+    exported = Counter(r["label"] for r in records)
+    assert {k: v for k, v in exported.items() if k is not None} == {
+        k: v for k, v in counts.items() if v
+    }
+    assert exported.get(None, 0) == status["unlabeled"] == status["queue"]
+    assert sorted(pool.classes) == sorted(counts)
+    by_id = {int(r["id"]): r["label"] for r in records}
+    trained = {
+        int(i): pool.classes[y] if y >= 0 else None
+        for i, y in zip(pool.example_ids, pool.y, strict=True)
+    }
+    assert trained == by_id
+    with session_scope(ws.db, read_only=True) as s:
+        project_id = int(project_repo.get_project(session=s, name="p").id or 0)
+        waiting = set(taxonomy_repo.examples_to_relabel(session=s, project_id=project_id))
+    assert waiting <= {i for i, label in by_id.items() if label is None}
+    disputed = {int(r["id"]) for r in records if r["disputed"]}
+    assert disputed == {d.example_id for d in consensus.disagreements(ws, "p")}
+    assert consensus.agreement_report(ws, "p").disagreements == len(disputed)
+    return counts
+
+
+def test_chains_of_changes_keep_every_reader_in_step(p: Workspace) -> None:
+    """merge then split, relabel, undo twice; rename then merge into the freed old name, undo
+    twice; split then retire both parts (one mapped), undo three times: after every step the
+    status, the export, the training pool, the relabel list and the disputes agree, and every
+    undo restores the counts before its change."""
+    a, b, c, d = _ids(p)
+    _vote(p, a, "A", "ana")
+    _vote(p, a, "B", "bob")  # a tie, B the latest: disputed
+    _vote(p, b, "A", "ana")
+    _vote(p, c, "B", "ana")
+    _vote(p, d, "D", "ana")
+    start = _readers_agree(p)
+    assert start == {"A": 1, "B": 2, "D": 1}
+
+    def change(kind: str, **kw: object) -> dict[str, int]:
+        call = {"merge": taxonomy.merge_labels, "split": taxonomy.split_label,
+                "retire": taxonomy.retire_label, "rename": taxonomy.rename_label}[kind]  # fmt: skip
+        call(p, project="p", actor="adm", rescore=False, **kw)  # type: ignore[operator]
+        return _readers_agree(p)
+
+    def undo() -> dict[str, int]:
+        taxonomy.undo_last(p, project="p", actor="adm", rescore=False)
+        return _readers_agree(p)
+
+    assert change("merge", labels=["A", "B"], into="C") == {"C": 3, "D": 1}
+    assert change("split", label="C", into=["C1", "C2"]) == {"D": 1, "C1": 0, "C2": 0}
+    labeling.submit_label(p, project="p", example_id=b, label="C1", annotator="cy",
+                          source="slack", key="cy:b")  # fmt: skip
+    assert _readers_agree(p) == {"D": 1, "C1": 1, "C2": 0}
+    assert undo() == {"C": 3, "D": 1}  # cy's C1 counts as the label it came from
+    with pytest.raises(ConflictError, match="'C' has been used since"):
+        undo()  # C1 counts as C now: undoing the merge would lose cy's label
+    assert _readers_agree(p) == {"C": 3, "D": 1}
+
+    assert change("rename", label="D", new_name="X") == {"C": 3, "X": 1}
+    assert change("merge", labels=["X", "C"], into="D") == {"D": 4}  # the old name, a new label
+    assert undo() == {"C": 3, "X": 1}
+    assert undo() == {"C": 3, "D": 1}
+
+    assert change("split", label="D", into=["D1", "D2"]) == {"C": 3, "D1": 0, "D2": 0}
+    assert change("retire", label="D1") == {"C": 3, "D2": 0}
+    assert change("retire", label="D2", map_to="C") == {"C": 3}
+    assert undo() == {"C": 3, "D2": 0}
+    assert undo() == {"C": 3, "D1": 0, "D2": 0}
+    assert undo() == {"C": 3, "D": 1}
