@@ -503,18 +503,16 @@ def _skipped_by(annotator: str) -> Any:
 
 def _wanted_by(project_id: int, annotator: str) -> Any:
     """The example asks for more opinions and ``annotator`` has not given one: it has a
-    multi-label request, fewer than ``k`` experts gave it a blind label that counts, and none of
-    them is ``annotator``. (Retracted labels count for nothing, as everywhere.)"""
-    mine = exists().where(
-        col(Annotation.example_id) == Example.id,
-        col(Annotation.retracted_at).is_(None),
-        col(Annotation.annotator) == annotator,
-    )
+    multi-label request, fewer than ``k`` experts gave it a blind label that counts, and
+    ``annotator`` gave it no label that counts. (Retracted labels count for nothing, as
+    everywhere; nor does a vote for a label split or retired unmapped since: its expert is asked
+    again, or the request, counting only labels that count, waited for ever once every expert
+    had voted.)"""
     requested = exists().where(
         col(MultiLabelRequest.example_id) == Example.id,
         col(MultiLabelRequest.k) > _experts(project_id),
     )
-    return requested & ~mine
+    return requested & ~_counted_by(project_id, annotator)
 
 
 def _experts(project_id: int) -> Any:

@@ -184,3 +184,35 @@ def test_chains_of_changes_keep_every_reader_in_step(p: Workspace) -> None:
     assert undo() == {"C": 3, "D2": 0}
     assert undo() == {"C": 3, "D1": 0, "D2": 0}
     assert undo() == {"C": 3, "D": 1}
+
+
+def _answer(ws: Workspace, who: str, label: str) -> int | None:
+    """``who`` takes their next task and answers it with ``label``; the example id (None: none)."""
+    task = labeling.next_task(ws, project="p", annotator=who)
+    if task is None:
+        return None
+    key = f"{who}:{task.assignment_id}"
+    labeling.submit_label(ws, project="p", example_id=task.example_id, label=label,
+                          annotator=who, source="slack", key=key)  # fmt: skip
+    return task.example_id
+
+
+def test_a_second_opinion_asked_again_after_a_split_reaches_the_other_expert(p: Workspace) -> None:
+    """Every example goes to two experts (k=2). ana and bob both labeled one A; A is split. It
+    is labeled again into A1 by one of them, and still wants a second opinion that counts
+    (status: "1 example waits for a 2nd expert"). The other, whose only vote is for the split
+    label, is the one to ask: it used to be asked of nobody (an expert with any vote of it was
+    passed over), so the request waited for ever and the agreement never measured it."""
+    projects.update_settings(p, project="p", multi_label_share=1.0, multi_label_k=2,
+                             audit_share=0.0)  # fmt: skip
+    first = _answer(p, "ana", "A")
+    assert first is not None and _answer(p, "bob", "A") == first
+    taxonomy.split_label(p, project="p", label="A", into=["A1", "A2"], actor="adm", rescore=False)
+    assert consensus.agreement_report(p, "p").waiting == 1
+
+    assert _answer(p, "ana", "A1") == first  # back first, to be labeled again
+    assert consensus.agreement_report(p, "p").waiting == 1
+    assert _answer(p, "bob", "A2") == first  # the second opinion, in today's labels
+    report = consensus.agreement_report(p, "p")
+    assert report.waiting == 0 and report.examples == 1 and report.disagreements == 1
+    assert [d.example_id for d in consensus.disagreements(p, "p")] == [first]

@@ -265,7 +265,8 @@ class Walk:
             if free:
                 self.fail("I7-relabel-first", f"{who} got new #{ex}; relabels {free} were free")
         if o.agreed(ex) is not None and (
-            request is None or any(a.annotator == who for a in o.live(ex))
+            request is None
+            or any(a.annotator == who and o.resolve(a.label) is not None for a in o.live(ex))
         ):
             self.fail("I18-task-labelable", f"{who} handed #{ex}, which counts as "
                       f"{o.agreed_name(ex)!r} and asks no more opinions")  # fmt: skip
