@@ -15,12 +15,18 @@ from bot.cli import (  # noqa: F401  (each registers commands)
     serve,
     taxonomy,
 )
-from bot.cli.common import app
+from bot.cli.common import app, said_if_silent
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A Ctrl-C while click parses the command line (before the
+    command's own code runs) typer ends with exit 130 and nothing said: the line is said here,
+    as for a Ctrl-C anywhere else."""
+    try:
+        app()
+    except SystemExit as exc:
+        said_if_silent(exc)
+        raise
 
 
 __all__ = ["app", "main"]

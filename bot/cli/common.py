@@ -358,6 +358,32 @@ def _person(given: str, option: str) -> str | None:
     return name or None
 
 
+class _Command:
+    """Where this process's command got to, for :func:`said_if_silent`: ``began`` is set by
+    :func:`handle_errors` as the command's own code begins."""
+
+    began = False
+
+
+COMMAND = _Command()
+
+
+def said_if_silent(exc: SystemExit) -> None:
+    """Say the one line on a Ctrl-C that typer ended by itself with exit 130 and nothing said:
+    one that came outside the command's own code (while click parsed the command line, or as
+    the command ended), where :func:`handle_errors` and :func:`interrupted` never saw it. Typer
+    raises that exit *from* the KeyboardInterrupt; every exit labelbot raises on one is not."""
+    ended = exc.__context__
+    if exc.code != 130 or not isinstance(ended, typer.Exit):
+        return
+    if not isinstance(ended.__cause__, KeyboardInterrupt):
+        return
+    if COMMAND.began:  # its own code ran and said what it did; the interruption came after
+        err.print("interrupted as it ended", highlight=False)
+    else:
+        err.print("interrupted while starting; nothing was done", highlight=False)
+
+
 def handle_errors(func: F) -> F:
     """Turn labelbot's errors into a one-line message and the error's exit code.
 
@@ -371,6 +397,7 @@ def handle_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        COMMAND.began = True
         try:
             check_lengths(kwargs)
             for key in ("actor", "annotator"):
