@@ -251,8 +251,9 @@ def name_taken(name: str, label: Label) -> str:
     if label.active:
         return f"label {name!r} already exists{alike}"
     return (
-        f"a retired label has the name {name!r}{alike}: retired labels keep their names for the "
-        "history; choose another name (or undo the retirement, if it was the last change)"
+        f"a retired label has the name {name!r}{alike}: retired labels (also those merged or "
+        "split) keep their names for the history; choose another name (or undo the change "
+        "that retired it, if it was the last change)"
     )
 
 

@@ -486,6 +486,12 @@ def test_undo_walks_back_through_the_history_and_keeps_labels_given_since(seeded
                          into=["rate_fees", "rate_other"], actor="a")  # fmt: skip
     with pytest.raises(ConflictError, match="a retired label has the name .rate_today."):
         taxonomy.add_labels(ws, project="bank", names=["rate_today"], actor="a")  # still used
+    # a split label is retired too: the hint names the change that retired it, not "the
+    # retirement" (there was none to undo)
+    with pytest.raises(ConflictError, match="also those merged or split") as refused:
+        taxonomy.add_labels(ws, project="bank", names=["exchange_rate"], actor="a")
+    assert "undo the change that retired it" in str(refused.value)
+    assert "undo the retirement" not in str(refused.value)
 
 
 def test_undo_a_merge_restores_what_the_merged_label_had_absorbed(seeded) -> None:  # type: ignore[no-untyped-def]
