@@ -118,8 +118,9 @@ class Digest:
     # the model ``accuracy_change`` is measured from: "the previous model", or "v4" when the
     # audit comparison is with the model active when this one was trained, not the one before
     change_from: str = PREVIOUS
-    # "2 more audit labels wait to be relabeled, …: not measured" (evaluation.waiting_note): the
-    # active model's audit score left them out (their label was split or retired); "" if none
+    # "2 more audit labels were waiting to be relabeled when this model was trained, …: not
+    # measured" (evaluation.waiting_note): the active model's audit score left them out (their
+    # label was split or retired); "" if none
     audit_waiting: str = ""
     # the labelers of ``by_annotator`` who ran `/label leaderboard off`: counted, never named
     unnamed: frozenset[str] = frozenset()

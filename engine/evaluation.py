@@ -302,16 +302,20 @@ AUDIT_WAITING = "audit_waiting"
 
 # How :func:`waiting_note` ends, for a view that has only the note to tell an estimate with
 # audit labels waiting from one with none given at all
-WAITING_TO_RELABEL = "to be relabeled, their label split or retired: not measured"
+WAITING_TO_RELABEL = (
+    "to be relabeled when this model was trained, their label split or retired: not measured"
+)
 
 
 def waiting_note(metrics: Mapping[str, Any]) -> str:
-    """The note "2 more audit labels wait to be relabeled, …: not measured" ("more" beside the
-    audit labels scored; without it when every one waits); "" if none wait."""
+    """The note "2 more audit labels were waiting to be relabeled when this model was trained,
+    …: not measured" ("more" beside the audit labels scored; without it when every one waited);
+    "" if none did. Past tense: the count is the run's, and they may be relabeled since (the next
+    model measures them)."""
     n = int(metrics.get(AUDIT_WAITING) or 0)
     if not n:
         return ""
-    wait = "audit labels wait" if n != 1 else "audit label waits"
+    wait = "audit labels were waiting" if n != 1 else "audit label was waiting"
     more = "more " if int((metrics.get("audit") or {}).get("n") or 0) else ""
     return f"{n} {more}{wait} {WAITING_TO_RELABEL}"
 

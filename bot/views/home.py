@@ -143,7 +143,8 @@ def _estimate(project: ProjectProgress) -> str:
     if project.accuracy_source == "audit":
         on = f" of {project.accuracy_measured_on} labels" if project.accuracy_measured_on else ""
         return text + f" on the audit set{on}"  # as the digest says it
-    # audit labels given, all waiting for a relabel: the notes say so ("3 audit labels wait")
+    # audit labels given, all waiting for a relabel: the notes say so ("3 audit labels were
+    # waiting")
     given = WAITING_TO_RELABEL in project.model_notes
     if project.accuracy_source == "cv" and project.queue_chosen:
         return text + (" cross-validated (biased)" if given else

@@ -32,15 +32,15 @@ def test_audit_labels_waiting_after_a_split_are_said_not_measured(loaded) -> Non
     waiting = int(per_class.max())
     assert waiting > 0 and len(pool.audited) > waiting  # others remain to measure on
     before = digest.build_digest(ws, "bank")
-    assert "wait to be relabeled" not in before.accuracy_detail()
+    assert "to be relabeled" not in before.accuracy_detail()
 
     taxonomy.split_label(ws, project="bank", label=label, into=[f"{label}_a", f"{label}_b"],
                          actor="admin")  # fmt: skip
     run = training.train_project(ws, "bank")
     assert run.metrics["audit"]["n"] == len(pool.audited) - waiting
-    label_s = "labels wait" if waiting != 1 else "label waits"
-    note = (f"{waiting} more audit {label_s} to be relabeled, their label split or retired: "
-            "not measured")  # fmt: skip
+    label_s = "labels were waiting" if waiting != 1 else "label was waiting"
+    note = (f"{waiting} more audit {label_s} to be relabeled when this model was trained, their "
+            "label split or retired: not measured")  # fmt: skip
 
     d = digest.build_digest(ws, "bank")
     assert d.accuracy is not None and d.accuracy.source == "audit"

@@ -61,19 +61,20 @@ def test_labeled_gauge_counts_what_status_calls_labeled(bank: Workspace) -> None
 
 def test_audit_labels_all_waiting_are_not_more_nor_missing() -> None:
     """Every audit label given waits for a relabel (their labels retired): the run has no audit
-    score, so the note says "3 audit labels wait" (not "3 more"), and App Home no longer says
-    "no audit labels yet" beside it."""
+    score, so the note says "3 audit labels were waiting" (not "3 more"), and App Home no longer
+    says "no audit labels yet" beside it."""
     from bot.views.home import _estimate
     from bot.views.models import ProjectProgress
     from engine.evaluation import model_estimates, waiting_note
 
     none_scored = {"accuracy": 1.0, "macro_f1": 1.0, "n_labels": 36, "audit_waiting": 3}
     note = waiting_note(none_scored)
-    assert note.startswith("3 audit labels wait to be relabeled"), note
+    assert note.startswith("3 audit labels were waiting to be relabeled when this model was"), note
     headline = model_estimates(none_scored, version=1, trained_on=36, labeled=39)["headline"]
-    assert "(3 audit labels wait to be relabeled" in headline["description"]
+    assert "(3 audit labels were waiting to be relabeled" in headline["description"]
     some_scored = {**none_scored, "audit": {"n": 5, "accuracy": 0.8, "low": 0.5, "high": 0.9}}
-    assert waiting_note(some_scored).startswith("3 more audit labels wait")
+    assert waiting_note(some_scored).startswith("3 more audit labels were waiting")
+    assert waiting_note({**none_scored, "audit_waiting": 1}).startswith("1 audit label was waiting")
 
     def home(queue_chosen: bool, notes: str = "") -> str:
         return _estimate(ProjectProgress(
