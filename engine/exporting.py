@@ -285,7 +285,7 @@ def check_format(fmt: str, *, spreadsheet_safe: bool = False) -> str:
     if fmt.lower() not in EXPORT_FORMATS:
         raise InvalidInputError(f"unknown export format {fmt!r}: use {' or '.join(EXPORT_FORMATS)}")
     if spreadsheet_safe and fmt.lower() != "csv":
-        raise InvalidInputError("spreadsheet-safe applies to CSV exports only (format csv)")
+        raise InvalidInputError("spreadsheet-safe applies to CSV output only (format csv)")
     return fmt.lower()
 
 

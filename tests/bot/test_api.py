@@ -80,7 +80,7 @@ def test_rest_export_spreadsheet_safe(bot: Bot, bank: dict[str, str], tmp_path: 
         ('=HYPERLINK("http://x.example")', '\'=HYPERLINK("http://x.example")')
     ]
     jsonl = http.get(url, params={"spreadsheet_safe": "true"}, headers=AUTH)
-    assert jsonl.status_code == 422 and "CSV exports only" in jsonl.text
+    assert jsonl.status_code == 422 and "CSV output only" in jsonl.text
 
 
 @pytest.mark.slow

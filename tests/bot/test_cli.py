@@ -232,7 +232,7 @@ def test_cli_export_spreadsheet_safe(cli_env, tmp_path: Path) -> None:  # type: 
     out = tmp_path / "keep.jsonl"
     out.write_text("yesterday\n", encoding="utf-8")
     bad = runner.invoke(app, ["export", "p", "--spreadsheet-safe", "--out", str(out)])
-    assert bad.exit_code == 2 and "applies to CSV exports only" in bad.output
+    assert bad.exit_code == 2 and "applies to CSV output only" in bad.output
     assert out.read_text(encoding="utf-8") == "yesterday\n"
 
 

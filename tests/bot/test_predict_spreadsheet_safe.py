@@ -112,11 +112,11 @@ def test_predict_spreadsheet_safe_is_refused_for_jsonl_as_export_refuses_it(
     old.write_text("yesterday\n", encoding="utf-8")
     for extra in ([], ["--out", str(old)], ["--format", "jsonl"]):
         said = _run(runner, "predict", "c", str(texts), "--spreadsheet-safe", *extra, code=2)
-        assert "spreadsheet-safe applies to CSV exports only (format csv)" in said
+        assert "spreadsheet-safe applies to CSV output only (format csv)" in said
         assert '"label"' not in said
     assert old.read_text(encoding="utf-8") == "yesterday\n"
     said = _run(runner, "export", "c", "--spreadsheet-safe", code=2)  # the same words
-    assert "spreadsheet-safe applies to CSV exports only (format csv)" in said
+    assert "spreadsheet-safe applies to CSV output only (format csv)" in said
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".ods"])

@@ -172,7 +172,7 @@ def test_a_spreadsheet_safe_csv_defuses_cells_that_would_run_as_formulas(  # typ
         assert safe[ident]["text"] == ("'" + text if starts_as_formula else text), text
     assert sum(text[:1] in "=+-@" for text in stored.values()) == len(formulas)
     assert all(safe[i]["annotations"].startswith("[") for i in safe)  # JSON cells untouched
-    with pytest.raises(InvalidInputError, match="CSV exports only"):
+    with pytest.raises(InvalidInputError, match="CSV output only"):
         exporting.export_text(ws, "p", "jsonl", spreadsheet_safe=True)
 
 
