@@ -207,7 +207,8 @@ class BotIdentity(Authorize):
 
 
 def _without_token(client: WebClient) -> WebClient:
-    """``client``'s settings (address, timeout, retries) without its token, for Bolt's app."""
+    """``client``'s settings (address, timeout, retries, logger) without its token, for Bolt's
+    app."""
     return WebClient(
         base_url=client.base_url,
         timeout=client.timeout,
@@ -215,6 +216,7 @@ def _without_token(client: WebClient) -> WebClient:
         proxy=client.proxy,
         headers=client.headers,
         retry_handlers=client.retry_handlers,
+        logger=client.logger,
     )
 
 

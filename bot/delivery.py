@@ -101,6 +101,13 @@ NOT_LANDED = "did not land: "
 # The outbox's own calls log here: slack_sdk logs each failed call as an ERROR, which the outbox
 # reports itself (one WARNING an outage, messaging.Reach), so here they are DEBUG lines.
 OUTBOX_CALLS = logging.getLogger(__name__ + ".outbox_calls")
+# The bot's client logs here (make_client; Bolt's listeners' client too, bot.app). slack_sdk logs
+# an ERROR for each failed try ("Failed to send a request to Slack API server", "Failed to decode
+# Slack API response" for a 5xx's HTML page), three for one click's message in a Slack outage,
+# on every replica; the failure reaches labelbot as an error that it says itself, once (the
+# message queued, the outbox's one WARNING an outage, a listener's answer): DEBUG lines here.
+SLACK_CALLS = logging.getLogger(__name__ + ".slack_calls")
+FAILED_TRY = ("Failed to send a request to Slack API server", "Failed to decode Slack API response")
 # A rate limit's Retry-After the bot's client waits out itself (twice at most, slack_sdk's
 # RateLimitErrorRetryHandler) only when it is this short, in seconds: a call made for a click
 # waits on a listener thread, and one of 30-60 s (twice) held that thread a minute or two, the
@@ -386,10 +393,13 @@ def make_client(settings: SlackSettings) -> WebClient:
     (a chat.postMessage only once it is sure the earlier try did not land: DeliveryClient; a
     rate limit only when it asks for a short wait: ShortRateLimitRetries), with a
     ``TokenWatch`` (first: it must see every answer, retried or not)."""
+    if not any(isinstance(f, _FailedTryAsDebug) for f in SLACK_CALLS.filters):
+        SLACK_CALLS.addFilter(_FailedTryAsDebug())
     return DeliveryClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=10,
+        logger=SLACK_CALLS,
         retry_handlers=[
             TokenWatch(),
             ConnectionRetries(max_retry_count=2),
@@ -838,6 +848,17 @@ def _as_debug(record: logging.LogRecord) -> bool:
     level was checked against the record's own level)."""
     record.levelno, record.levelname = logging.DEBUG, "DEBUG"
     return OUTBOX_CALLS.isEnabledFor(logging.DEBUG)
+
+
+class _FailedTryAsDebug(logging.Filter):
+    """slack_sdk's ERROR line for a failed try (FAILED_TRY) as a DEBUG one, kept only where
+    DEBUG is on; its other lines as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not record.getMessage().startswith(FAILED_TRY):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return SLACK_CALLS.isEnabledFor(logging.DEBUG)
 
 
 def message_key(channel: str, ts: str) -> str:
