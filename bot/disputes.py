@@ -38,7 +38,11 @@ from storage.errors import LabelGone, StaleActionError
 log = logging.getLogger(__name__)
 
 
-def _card(services: Services, project: str, found: consensus.Disagreement) -> DisputeCard:
+def _card(
+    services: Services, project: str, found: consensus.Disagreement, *, chosen: bool = False
+) -> DisputeCard:
+    """The thread's card of ``found``; ``chosen``: each vote beside the label it clicked, where
+    that counts as another label now (a settled thread's root, whose votes a merge made agree)."""
     return DisputeCard(
         example_id=found.example_id,
         text=found.text,
@@ -50,6 +54,7 @@ def _card(services: Services, project: str, found: consensus.Disagreement) -> Di
             LabelChoice(lb.name, None, lb.id)
             for lb in projects.list_labels(services.ws, project=project, active_only=True)
         ],
+        chosen=[v.chosen for v in found.votes] if chosen else (),
     )
 
 
@@ -159,12 +164,16 @@ def _follow_votes(
     """Redraw the project's unsettled threads whose votes changed since ``seen`` noted them
     (the first sight only notes them); how many were redrawn. Slack's refusals are logged."""
     by_example = {d.example_id: d for d in every}
+    threads = disputes.dispute_threads(services.ws, project=project)
+    settled = consensus.settlements(services.ws, project) if threads else {}
     redrawn = 0
-    for thread in disputes.dispute_threads(services.ws, project=project):
-        found = by_example.get(thread.example_id)
+    for thread in threads:
+        found = by_example.get(thread.example_id) or settled.get(thread.example_id)
         votes = None if found is None else tuple((v.annotator, v.label) for v in found.votes)
         before = seen.get(thread.example_id, votes)
         seen[thread.example_id] = votes
+        # settled: its root says so (a merge since, which made its votes agree, is redrawn by
+        # the round's screen_redrawer, with the verdict's name today: refresh_threads)
         if before == votes or (found is not None and found.adjudicated is not None):
             continue
         redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
@@ -201,8 +210,7 @@ def refresh_thread(services: Services, *, project: str, example_id: int) -> None
     failure is logged: the next Settle click answers from the votes as they are."""
     if disputes.dispute_thread(services.ws, example_id=example_id) is None:
         return
-    found = next(iter(consensus.disagreements(services.ws, project, include_settled=True,
-                                              example_id=example_id)), None)  # fmt: skip
+    found = _found(services, project=project, example_id=example_id)
     if found is not None and found.adjudicated is not None:
         return  # settled: its message says so already
     try:
@@ -213,23 +221,39 @@ def refresh_thread(services: Services, *, project: str, example_id: int) -> None
 
 
 def refresh_threads(services: Services, *, project: str) -> int:
-    """Redraw every unsettled disagreement thread of ``project`` after a taxonomy change: the
-    votes named as they count now, the Settle buttons and menu with today's labels (a label
-    added or split since is offered, a retired one not), or a note when the change made the
-    experts agree. How many were redrawn. A refused token stops it (every update would fail
-    alike); any other refusal (a deleted root, say) is logged and the rest are redrawn."""
+    """Redraw every disagreement thread of ``project`` after a taxonomy change. An unsettled
+    one: the votes named as they count now, the Settle buttons and menu with today's labels (a
+    label added or split since is offered, a retired one not), or a note when the change made
+    the experts agree. A settled one keeps its verdict, named as it counts today (a rename, a
+    merge: its votes may now agree, it was settled all the same). How many were redrawn. A
+    refused token stops it (every update would fail alike); any other refusal (a deleted root,
+    say) is logged and the rest are redrawn."""
     threads = disputes.dispute_threads(services.ws, project=project)
     if not threads:
         return 0
     every = consensus.disagreements(services.ws, project, include_settled=True)
     by_example = {d.example_id: d for d in every}
+    settled = consensus.settlements(services.ws, project)
     redrawn = 0
     for thread in threads:
-        found = by_example.get(thread.example_id)
+        found = by_example.get(thread.example_id) or settled.get(thread.example_id)
         if found is not None and found.adjudicated is not None:
-            continue  # settled: its message says so already
+            if found.adjudicated.source == "adjudication":
+                redrawn += _redrawn(services, project=project, found=found,
+                                    example_id=thread.example_id)  # fmt: skip
+            continue  # settled by a reviewer's change: its root is left as it was
         redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
     return redrawn
+
+
+def _found(services: Services, *, project: str, example_id: int) -> consensus.Disagreement | None:
+    """The example's disagreement, settled or not; None when its experts agree and nobody
+    settled it (a settled one whose votes a merge made agree is found: it was settled)."""
+    found = consensus.disagreements(services.ws, project, include_settled=True,
+                                    example_id=example_id)  # fmt: skip
+    if found:
+        return found[0]
+    return consensus.settlements(services.ws, project, example_id=example_id).get(example_id)
 
 
 def _redraw(
@@ -239,14 +263,19 @@ def _redraw(
     found: consensus.Disagreement | None,
     example_id: int | None = None,
 ) -> None:
-    """Redraw the root of the example's unsettled thread (if it has one): ``found``'s votes
-    with Settle buttons, or (None: the experts agree again) a note without them."""
+    """Redraw the root of the example's thread (if it has one): ``found``'s votes with Settle
+    buttons, or its verdict once settled, or (None: the experts agree again) a note without
+    them."""
     example_id = found.example_id if found is not None else example_id
     assert example_id is not None
     thread = disputes.dispute_thread(services.ws, example_id=example_id)
     if thread is None:
         return  # another process is opening it, with the votes as they are
-    if found is not None:
+    if found is not None and found.adjudicated is not None:
+        verdict = found.adjudicated
+        root = settled_message(_card(services, project, found, chosen=True), label=verdict.label,
+                               user=verdict.annotator, chosen=verdict.chosen)  # fmt: skip
+    elif found is not None:
         root = dispute_message(_card(services, project, found))
     else:
         ref = messaging.example_ref(services.ws, example_id=example_id)
@@ -263,8 +292,7 @@ def settle(
     Only on the example's own disagreement thread (``channel``, ``ts``): any other message is
     refused, nothing changed."""
     project = messaging.example_ref(services.ws, example_id=example_id).project
-    every = consensus.disagreements(services.ws, project, include_settled=True)
-    found = next((d for d in every if d.example_id == example_id), None)
+    found = _found(services, project=project, example_id=example_id)
     if found is None:
         refresh_thread(services, project=project, example_id=example_id)  # its buttons go
         raise StaleActionError(f"the experts no longer disagree on example {example_id}")

@@ -156,6 +156,9 @@ class Vote:
     label: str
     source: str
     at: datetime
+    # the label clicked, under its name today (a rename follows; a label merged, split or
+    # retired since keeps its own name): ``label`` is what that counts as now
+    chosen: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,9 +194,11 @@ class Disagreement:
 
 
 def _disagreeing(
-    rows: list[AnnotationRow], *, include_settled: bool
+    rows: list[AnnotationRow], *, include_settled: bool, settled_only: bool = False
 ) -> dict[int, tuple[list[AnnotationRow], AnnotationRow | None]]:
-    """example id -> (the experts' latest votes, the latest adjudication) where they differ."""
+    """example id -> (the experts' latest votes, the latest adjudication) where they differ.
+    ``settled_only``: the settled examples instead, whether or not their votes differ today
+    (a merge since may have made them agree): what a settled thread's root shows."""
     by_example: dict[int, list[AnnotationRow]] = defaultdict(list)
     for row in rows:
         by_example[row.example_id].append(row)
@@ -220,6 +225,10 @@ def _disagreeing(
                 continue
             latest.pop(row.annotator, None)
             latest[row.annotator] = row
+        if settled_only:
+            if deciding:
+                out[example_id] = (list(latest.values()), deciding[-1])
+            continue
         if len({r.current for r in latest.values()}) < 2:
             continue
         if deciding and not include_settled:
@@ -241,6 +250,31 @@ def disagreements(
     """Examples whose experts chose different labels (unsettled ones, or all), oldest first;
     only ``example_id``'s when given (what a click needs: one example's annotations, not the
     project's)."""
+    return _described(ws, project, example_id=example_id, include_settled=include_settled)
+
+
+def settlements(
+    ws: Workspace, project: str, *, example_id: int | None = None
+) -> dict[int, Disagreement]:
+    """The project's settled disagreements by example id (only ``example_id``'s when given):
+    each example an adjudication, or a reviewer's change that carried the vote, still decides,
+    whether or not its experts' votes differ today. :func:`disagreements` lists only those
+    whose votes differ: a merge of the two labels since makes the votes agree, and the example
+    drops out of it, but it was settled all the same (its thread says by whom, and as what:
+    ``adjudicated``, named as it counts today). A verdict for a label split or retired since
+    no longer decides (the example waits to be labeled again): not listed."""
+    found = _described(ws, project, example_id=example_id, settled_only=True)
+    return {d.example_id: d for d in found}
+
+
+def _described(
+    ws: Workspace,
+    project: str,
+    *,
+    example_id: int | None,
+    include_settled: bool = False,
+    settled_only: bool = False,
+) -> list[Disagreement]:
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
@@ -253,7 +287,7 @@ def disagreements(
         by_example: dict[int, list[AnnotationRow]] = defaultdict(list)
         for row in rows:
             by_example[row.example_id].append(row)
-        found_ = _disagreeing(rows, include_settled=include_settled)
+        found_ = _disagreeing(rows, include_settled=include_settled, settled_only=settled_only)
         out = []
         for disputed, (votes, decision) in found_.items():  # by first vote: oldest first
             example = examples.get_example(session=session, example_id=disputed)
@@ -277,7 +311,7 @@ def disagreements(
 
 
 def _vote(row: AnnotationRow) -> Vote:
-    return Vote(row.annotator, row.current or row.label, row.source, row.created_at)
+    return Vote(row.annotator, row.current or row.label, row.source, row.created_at, row.label)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ class DisputeCard:
     # every active label (with its id: a bare name has none): the settle menu offers those not
     # on buttons
     labels: Sequence[LabelChoice | str] = ()
+    # beside each of ``votes`` (a settled thread's root): the label clicked, under its name
+    # today, where it counts as another label now (merged since), shown with that label
+    chosen: Sequence[str | None] = ()
 
 
 def settle_value(example_id: int, label: str | LabelChoice) -> str:
@@ -93,11 +96,7 @@ def _facts(card: DisputeCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list
     # whole lines and a count: a cut at 3,000 characters used to take the model's line and
     # leave a mention broken ("• <@U000…")
     chose = fit_lines(
-        [
-            f"• {who(u)} chose *{escape_mrkdwn(lb)}*"
-            + (" (no longer a label)" if _gone(card, lb) else "")
-            for u, lb in card.votes
-        ],
+        [_vote_line(card, i, u, lb) for i, (u, lb) in enumerate(card.votes)],
         SECTION_TEXT_MAX - len(model) - 1,
         lambda n: f"• … and {n} more",
     )
@@ -108,6 +107,14 @@ def _facts(card: DisputeCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list
         example_section(card.example_id, card.text, preview_max=preview_max),
         section("\n".join([*chose, model]), block_id=f"{ids.DISPUTE_BLOCK}:{card.example_id}"),
     ]
+
+
+def _vote_line(card: DisputeCard, i: int, user: str, label: str) -> str:
+    clicked = card.chosen[i] if i < len(card.chosen) else None
+    if clicked is not None and clicked != label:  # "chose age_limit (now account_rules)"
+        return f"• {who(user)} chose *{escape_mrkdwn(clicked)}* (now *{escape_mrkdwn(label)}*)"
+    gone = " (no longer a label)" if _gone(card, label) else ""
+    return f"• {who(user)} chose *{escape_mrkdwn(label)}*{gone}"
 
 
 def _by_name(card: DisputeCard) -> dict[str, LabelChoice]:
@@ -179,12 +186,20 @@ def _menu(example_id: int, labels: Sequence[LabelChoice], text_max: int) -> Bloc
     )
 
 
-def settled_message(card: DisputeCard, *, label: str, user: str) -> Block:
+def settled_message(
+    card: DisputeCard, *, label: str, user: str, chosen: str | None = None
+) -> Block:
+    """The thread's root once settled, as ``label`` by ``user``: drawn again after a taxonomy
+    change with the label as it counts today (``chosen``: the label picked, where that is
+    another one now: merged since), so a rename or a merge does not leave the old name."""
+    was = (
+        f" (chosen as *{escape_mrkdwn(chosen)}*)" if chosen is not None and chosen != label else ""
+    )
     blocks = [
         *_facts(card),
-        context(f":white_check_mark: Settled as *{escape_mrkdwn(label)}* by <@{user}>"),
+        context(f":white_check_mark: Settled as *{escape_mrkdwn(label)}*{was} by {who(user)}"),
     ]
-    return message(f"Settled as {escape_mrkdwn(label)} by <@{user}>", blocks)
+    return message(f"Settled as {escape_mrkdwn(label)} by {who(user)}", blocks)
 
 
 def undisputed_message(example_id: int, text: str, project: str) -> Block:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot import ids
+from bot import disputes, ids
 from bot.scheduling import proposal_poster
 from engine import consensus, exporting, projects, proposing
 from tests.bot.conftest import CHANNEL, PROJECT, Bot
@@ -445,12 +445,6 @@ def test_changes_while_a_dispute_and_a_proposal_are_open(
     _no_trouble(bot, caplog)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.consensus.disagreements(include_settled=True) drops a settled example whose "
-    "votes a merge made agree, so bot.disputes.refresh_threads draws 'no longer disagree' over "
-    "its 'Settled as … by …' root; needs an engine query saying the example was settled",
-)
 def test_a_settled_thread_keeps_its_verdict_after_a_merge_of_its_labels(
     bot: Bot, bank: dict[str, str]
 ) -> None:
@@ -463,12 +457,41 @@ def test_a_settled_thread_keeps_its_verdict_after_a_merge_of_its_labels(
         bot.slack.choose(user, _one_open(bot, user), label)
         bot.settle()
     (dispute,) = _roots(bot)
+    dispute = copy.deepcopy(dispute)  # its Settle buttons, for a stale click later
     bot.slack.click(ADMIN, dispute, f"{ids.SETTLE}:0", channel=CHANNEL)
     bot.settle()
     assert _root_of(bot, dispute)["text"] == f"Settled as age_limit by <@{ADMIN}>"
 
     _submit(bot, _open_modal(bot), "merge", ["age_limit", "exchange_rate"], "account_rules")
-    assert _root_of(bot, dispute)["text"].startswith("Settled as ")  # not "no longer disagree"
+    root = _root_of(bot, dispute)  # not "no longer disagree": the verdict, as it counts today
+    assert root["text"] == f"Settled as account_rules by <@{ADMIN}>"
+    shown = json.dumps(root["blocks"])
+    verdict = f"Settled as *account_rules* (chosen as *age_limit*) by <@{ADMIN}>"
+    assert f":white_check_mark: {verdict}" in shown
+    assert f"<@{ANA}> chose *age_limit* (now *account_rules*)" in shown
+    assert f"<@{BOB}> chose *exchange_rate* (now *account_rules*)" in shown
+    assert ids.SETTLE not in shown
+    drawn = len(bot.api.calls("chat.update"))
+
+    # the scheduler's round leaves it so (it drew "no longer disagree" over it too)
+    assert disputes.post_all_disputes(bot.services, seen={}) == 0
+    seen: dict[int, object] = {}
+    disputes.post_all_disputes(bot.services, seen=seen)
+    disputes.post_all_disputes(bot.services, seen=seen)
+    assert _root_of(bot, dispute)["text"] == f"Settled as account_rules by <@{ADMIN}>"
+    assert len(bot.api.calls("chat.update")) == drawn
+
+    # a rename follows the verdict; an old Settle button is told who settled it, as what
+    _submit(bot, _open_modal(bot), "rename", ["account_rules"], "rules")
+    assert _root_of(bot, dispute)["text"] == f"Settled as rules by <@{ADMIN}>"
+    disputes.refresh_thread(bot.services, project=PROJECT, example_id=example_id(dispute))
+    assert _root_of(bot, dispute)["text"] == f"Settled as rules by <@{ADMIN}>"
+    bot.slack.click(ANA, dispute, f"{ids.SETTLE}:1", channel=CHANNEL)
+    bot.settle()
+    assert bot.slack.ephemerals(ANA)[-1] == (
+        f":warning: This was already settled as *rules* by <@{ADMIN}>. Nothing was changed."
+    )
+    assert _record(bot, example_id(dispute))["label"] == "rules"
 
 
 def test_a_thread_whose_voted_label_was_split_offers_only_todays_labels(
