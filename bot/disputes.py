@@ -225,7 +225,9 @@ def refresh_threads(services: Services, *, project: str) -> int:
     one: the votes named as they count now, the Settle buttons and menu with today's labels (a
     label added or split since is offered, a retired one not), or a note when the change made
     the experts agree. A settled one keeps its verdict, named as it counts today (a rename, a
-    merge: its votes may now agree, it was settled all the same). How many were redrawn. A
+    merge: its votes may now agree, it was settled all the same), redrawn only when it shows a
+    label the latest change names (a CLI change of another label picked up with it may leave
+    the name the verdict was given under, which it was). How many were redrawn. A
     refused token stops it (every update would fail alike); any other refusal (a deleted root,
     say) is logged and the rest are redrawn."""
     threads = disputes.dispute_threads(services.ws, project=project)
@@ -234,16 +236,25 @@ def refresh_threads(services: Services, *, project: str) -> int:
     every = consensus.disagreements(services.ws, project, include_settled=True)
     by_example = {d.example_id: d for d in every}
     settled = consensus.settlements(services.ws, project)
+    touched = consensus.names_in_latest_change(services.ws, project)
     redrawn = 0
     for thread in threads:
         found = by_example.get(thread.example_id) or settled.get(thread.example_id)
         if found is not None and found.adjudicated is not None:
-            if found.adjudicated.source == "adjudication":
+            # settled by a reviewer's change, or showing no label the change touched: its root
+            # is left as it was
+            if found.adjudicated.source == "adjudication" and _shown(found) & touched:
                 redrawn += _redrawn(services, project=project, found=found,
                                     example_id=thread.example_id)  # fmt: skip
-            continue  # settled by a reviewer's change: its root is left as it was
+            continue
         redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
     return redrawn
+
+
+def _shown(found: consensus.Disagreement) -> set[str]:
+    """The label names a settled thread's root shows: each as clicked and as it counts."""
+    votes = [*found.votes, *([found.adjudicated] if found.adjudicated else [])]
+    return {name for v in votes for name in (v.label, v.chosen) if name is not None}
 
 
 def _found(services: Services, *, project: str, example_id: int) -> consensus.Disagreement | None:

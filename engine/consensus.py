@@ -267,6 +267,38 @@ def settlements(
     return {d.example_id: d for d in found}
 
 
+def names_in_latest_change(ws: Workspace, project: str) -> set[str]:
+    """Every name the project's latest taxonomy change mentions (an undo's, the undone
+    change's too): the labels it may have renamed, merged, split or retired. A settled thread
+    is redrawn after a change only when it shows one of them, so a change does not rewrite
+    every settled thread of the project's history (one chat.update each)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        events = taxonomy_repo.list_events(session=session, project_id=found.id)
+    if not events:
+        return set()
+    latest = events[-1]
+    mentioned = [latest.details]
+    if latest.kind == "undo":
+        undone = int(latest.details.get("event_id", 0))
+        mentioned += [e.details for e in events if e.id == undone]
+    names: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            names.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    collect(mentioned)
+    return names
+
+
 def _described(
     ws: Workspace,
     project: str,

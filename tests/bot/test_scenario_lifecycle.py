@@ -493,6 +493,13 @@ def test_a_settled_thread_keeps_its_verdict_after_a_merge_of_its_labels(
     )
     assert _record(bot, example_id(dispute))["label"] == "rules"
 
+    # a change of other labels leaves it as it is (no chat.update of every settled thread)
+    drawn = [c for c in bot.api.calls("chat.update") if c.params.get("ts") == dispute["ts"]]
+    _submit(bot, _open_modal(bot), "add", names="fees")
+    _submit(bot, _open_modal(bot), "rename", ["atm_support"], "atm")
+    assert [c for c in bot.api.calls("chat.update") if c.params.get("ts") == dispute["ts"]] == drawn
+    assert _root_of(bot, dispute)["text"] == f"Settled as rules by <@{ADMIN}>"
+
 
 def test_a_thread_whose_voted_label_was_split_offers_only_todays_labels(
     bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture
