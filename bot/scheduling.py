@@ -25,7 +25,7 @@ from bot.digests import NobodyTold, post_digest
 from bot.services import Services
 from bot.slack_errors import error_code, is_auth_error, scope_advice
 from bot.views import admin as admin_views
-from engine import projects, taxonomy, training
+from engine import labeling, projects, taxonomy, training
 from engine.jobs import StillDue
 from engine.scheduler import DatabaseWatch, build_scheduler
 from storage.errors import ConfigurationError, DatabaseUnavailable
@@ -239,9 +239,11 @@ def screen_redrawer(services: Services) -> Callable[[], int]:
     """A job redrawing the examples on experts' screens after a taxonomy change made outside
     Slack (the CLI, another process); changes made in Slack redraw them at once.
 
-    It remembers each project's last change time in memory: the first round only notes them,
-    and each later change is redrawn once per process (several replicas redraw the same content,
-    which is harmless). A Slack failure is retried on the next round.
+    It remembers each project's last change time in memory: each change is redrawn once per
+    process (several replicas redraw the same content). The first round
+    redraws only a project with a labeling message on screen posted before its last change: a
+    change made while no process ran (the bot stopped, `labelbot labels merge`, the bot
+    started) is redrawn too, not noted as if drawn. A Slack failure is retried on the next round.
     """
     seen: dict[str, object] = {}
 
@@ -249,7 +251,13 @@ def screen_redrawer(services: Services) -> Callable[[], int]:
         redrawn = 0
         for project in projects.list_projects(services.ws):
             changed = project.settings.get(taxonomy.TAXONOMY_CHANGED_AT)
-            if project.name in seen and seen[project.name] != changed:
+            if project.name in seen:
+                due = seen[project.name] != changed
+            else:
+                due = _shown_before(
+                    services, project=project.name, changed=taxonomy.changed_at(project)
+                )
+            if due:
                 try:
                     redrawn += flow.redraw_on_screen(services, project=project.name)
                 except SlackApiError as exc:
@@ -259,6 +267,20 @@ def screen_redrawer(services: Services) -> Callable[[], int]:
         return redrawn
 
     return redraw
+
+
+def _shown_before(services: Services, *, project: str, changed: datetime | None) -> bool:
+    """Whether a labeling message of ``project`` still on screen was posted before ``changed``
+    (its Slack ts is the time of the post; a chat.update keeps it)."""
+    if changed is None:
+        return False
+    for _, _, ts in labeling.tasks_on_screen(services.ws, project=project):
+        try:
+            if float(ts) < changed.timestamp():
+                return True
+        except ValueError:  # not a Slack ts: nothing to compare
+            continue
+    return False
 
 
 def nudger(services: Services) -> Callable[[], int]:
