@@ -119,29 +119,42 @@ def chart_names(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     return shown, key
 
 
-def learning_curve_png(
+# each curve its own marker and line as well as its colour: the random baseline stays told apart
+# from labelbot's curve in grey print, to colour-blind eyes and where their points coincide
+CURVE_STYLES = (("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"))  # (marker, line style)
+
+
+def learning_curve_figure(
     curves: Mapping[str, Sequence[tuple[float, float]]],
-    path: Path,
     *,
     title: str,
     ceiling: float | None = None,
+    ceiling_label: str = "all labels (ceiling)",
     ylabel: str = "test accuracy",
-) -> Path:
-    """Plot accuracy against labels, one line per curve (plus the all-labels ceiling); save PNG."""
+) -> Any:
+    """Accuracy against labels, one line per curve (plus the all-labels ceiling), as a
+    matplotlib figure (the caller saves and closes it)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    for name, points in curves.items():
+    for i, (name, points) in enumerate(curves.items()):
         xs = [p[0] for p in points]
         ys = [p[1] for p in points]
-        ax.plot(xs, ys, marker="o", markersize=3, linewidth=2, label=name)
+        marker, line = CURVE_STYLES[i % len(CURVE_STYLES)]
+        ax.plot(xs, ys, marker=marker, linestyle=line, markersize=5, linewidth=2, label=name)
     if ceiling is not None:
-        ax.axhline(ceiling, color="grey", linestyle="--", linewidth=1, label="all labels (ceiling)")
+        ax.axhline(ceiling, color="grey", linestyle="--", linewidth=1, label=ceiling_label)
         ax.axhline(0.95 * ceiling, color="grey", linestyle=":", linewidth=1, label="95% of ceiling")
+    # label counts from 0, in whole numbers: a one-round demo (--budget 30) drew its point on an
+    # axis of 28.5, 29.0, … 31.5 labels
+    ax.set_xlim(left=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # 0, 200, … 1000
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))  # 10,000, as the table
     ax.set_xlabel("labels")
     ax.set_ylabel(ylabel)
     # titles and curve names as written: matplotlib reads "$…$" as mathtext (and raises on
@@ -154,6 +167,24 @@ def learning_curve_png(
         text.set_parse_math(False)
     fit_fonts(fig)  # before the layout measures the texts: each with the fonts that draw it
     fig.tight_layout()
+    return fig
+
+
+def learning_curve_png(
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    path: Path,
+    *,
+    title: str,
+    ceiling: float | None = None,
+    ceiling_label: str = "all labels (ceiling)",
+    ylabel: str = "test accuracy",
+) -> Path:
+    """Plot accuracy against labels (:func:`learning_curve_figure`); save it as a PNG."""
+    fig = learning_curve_figure(
+        curves, title=title, ceiling=ceiling, ceiling_label=ceiling_label, ylabel=ylabel
+    )
+    import matplotlib.pyplot as plt
+
     # the demo's --out-dir itself is made; a missing folder above it, or a file where the folder
     # should be (FileExistsError: it was a traceback), is refused by save_png
     with contextlib.suppress(FileNotFoundError, FileExistsError):

@@ -153,7 +153,12 @@ def run_demo(
         ceiling=baseline.ceiling["accuracy"], examples=report.inserted, database_url=database_url
     )
 
-    on_step(f"labeling by oracle in batches of {batch} up to {budget} labels (3 simulated experts)")
+    if batch >= budget:  # "in batches of 50 up to 30 labels" (--budget 30) read as a slip
+        queries = "query" if budget == 1 else "queries"
+        on_step(f"labeling {budget:,} {queries} by oracle in one batch (3 simulated experts)")
+    else:
+        on_step(f"labeling by oracle in batches of {batch:,} up to {budget:,} labels (3 simulated "
+                "experts)")  # fmt: skip
     training.rescore_project(ws, name)  # cold start: diverse, representative examples first
     audit_rng = random.Random(seed)  # which examples the audit slots draw
     labeled = 0
@@ -201,6 +206,8 @@ def run_demo(
         out_dir / "learning_curve.png",
         title=f"Banking77 ({len(classes)} intents): test accuracy vs labels",
         ceiling=result.ceiling,
+        # what the dashed line is, in numbers: the table's last line compares with it
+        ceiling_label=f"all {result.examples:,} labels: {result.ceiling or 0:.3f} (ceiling)",
     )
     result.seconds = time.perf_counter() - started
     ws.close()
