@@ -12,6 +12,7 @@ machine prints the same curve; live labeling keeps its own draws (its audit pick
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import random
 import tempfile
@@ -68,6 +69,18 @@ def check_out_dir(out_dir: Path) -> None:
         raise InvalidInputError(f"{out_dir}: cannot write here (no such folder)")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InvalidInputError(f"{out_dir}: cannot write here (permission denied)")
+    # and a file made there for real: os.access answers for the mode bits, which root passes
+    # everywhere, where the file system refuses (/proc, /sys, a read-only or root-squashed
+    # share): the chart failed after the whole session, and the session's database went with it
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".labelbot-demo-"):
+            pass
+    except OSError as exc:
+        # /proc answers "no such file" for a folder that is there: the refusal is what it means
+        refused = exc.errno in (errno.EACCES, errno.EPERM, errno.ENOENT) or not exc.strerror
+        # else as it says: "read-only file system", "no space left on device"
+        why = "permission denied" if refused else str(exc.strerror).lower()
+        raise InvalidInputError(f"{out_dir}: cannot write here ({why})") from None
 
 
 def run_demo(

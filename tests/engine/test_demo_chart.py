@@ -110,3 +110,23 @@ def test_the_demo_chart_and_steps_say_what_a_short_run_did(
         ]
     ]
     assert result.chart is not None and result.chart.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("where", ["/proc", "/proc/labelbot-demo-out"])
+def test_an_out_dir_whose_file_system_refuses_files_is_refused_before_the_work(where: str) -> None:
+    """os.access answers by the mode bits, which root passes everywhere: as root, an --out-dir
+    in /proc or /sys (or a read-only or root-squashed share) passed the check, and writing the
+    chart failed after the whole session, whose database the CLI then removed."""
+    from engine.demo import check_out_dir
+    from storage.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"cannot write here \(permission denied\)$"):
+        check_out_dir(Path(where))
+
+
+def test_the_out_dir_check_leaves_nothing_behind(tmp_path: Path) -> None:
+    from engine.demo import check_out_dir
+
+    check_out_dir(tmp_path)  # an existing folder: the probe file goes again
+    check_out_dir(tmp_path / "new")  # one to make: probed in its parent, not made yet
+    assert list(tmp_path.iterdir()) == []
