@@ -45,6 +45,9 @@ class DemoRound:
     seconds: float
     # what the team would see live: the audit-set estimate and its 90% interval
     estimate: tuple[float, float, float] | None = None
+    # how many audit labels the estimate rests on: "0.000 (0.000-0.730)" after 10 labels is one
+    # audit label answered wrong, not a broken model (status and the digest say the n too)
+    audit_labels: int | None = None
 
 
 @dataclass
@@ -205,6 +208,7 @@ def run_demo(
             random_accuracy=rnd["accuracy"] if rnd else None,
             random_macro_f1=rnd["macro_f1"] if rnd else None,
             kind=run.kind, seconds=time.perf_counter() - t0, estimate=estimate,
+            audit_labels=int(audit["n"]) if audit and audit.get("n") is not None else None,
         )  # fmt: skip
         result.rounds.append(step)
         on_round(step)

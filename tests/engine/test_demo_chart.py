@@ -130,3 +130,33 @@ def test_the_out_dir_check_leaves_nothing_behind(tmp_path: Path) -> None:
     check_out_dir(tmp_path)  # an existing folder: the probe file goes again
     check_out_dir(tmp_path / "new")  # one to make: probed in its parent, not made yet
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_round_says_how_many_audit_labels_its_estimate_rests_on(
+    tmp_path: Path,
+    embedding_cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    banking_slice: list[tuple[str, str]],
+) -> None:
+    """The table's estimate read "0.000 (0.000-0.730)" after 10 labels with nothing to tell
+    one audit label answered wrong from a broken model: each round now carries its n."""
+    import sqlite3
+
+    from engine import demo
+    from engine.config import Settings
+
+    tiny_demo_data(monkeypatch, banking_slice[:120], banking_slice[120:])
+    database = tmp_path / "d.db"
+    result = demo.run_demo(
+        budget=30, batch=10, out_dir=tmp_path / "out", database_url=f"sqlite:///{database}",
+        settings=Settings(data_dir=embedding_cache_dir),
+    )  # fmt: skip
+    with sqlite3.connect(database) as conn:
+        (audited,) = conn.execute(
+            "SELECT COUNT(DISTINCT e.id) FROM examples e JOIN annotations a"
+            " ON a.example_id = e.id WHERE e.audit"
+        ).fetchone()
+    assert audited >= 1
+    last = result.rounds[-1]
+    assert last.estimate is not None and last.audit_labels == audited, result.rounds
+    assert all((r.estimate is None) == (r.audit_labels is None) for r in result.rounds)
