@@ -354,8 +354,14 @@ def settle(
     services.courier.post(
         settled_reply(card, label=result.label, user=user), channel=channel, thread_ts=ts
     )
-    from bot import flow  # it imports this module
+    from bot import flow, review_flow  # they import this module
 
     # the voters' Undo is refused for good now: their labeled messages lose it at once
     flow.close_undos(services, example_id=example_id)
+    # and a review of the example on someone's screen, which the verdict dismissed, says so
+    try:
+        review_flow.retire_withdrawn(services, project=project)
+    except SlackApiError as exc:  # settled and shown: a click on the review still answers
+        log.warning("a review withdrawn by the settle of example %d: Slack said %s",
+                    example_id, error_code(exc))  # fmt: skip
     return None

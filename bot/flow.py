@@ -414,7 +414,8 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
     many were redrawn. https://docs.slack.dev/reference/methods/chat.update
 
     An example the change settled (an undo made its old label count again) has nothing left
-    to ask: its message says so and the expert's next example follows."""
+    to ask: its message says so and the expert's next example follows. So does a review the
+    change made moot (its label or the suggestion split or retired, or both merged)."""
     from bot import review_flow  # it imports this module
 
     settled = labeling.let_go_of_settled(services.ws, project=project)
@@ -438,8 +439,9 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
         except SlackApiError as exc:  # deleted by the expert, say: the next one still follows
             log.info("could not retire %s: %s", gone, exc.response.get("error"))
         send_next(services, user=gone.annotator, project=project, again=False)
+    withdrawn = review_flow.retire_withdrawn(services, project=project)
     threads = disputes.refresh_threads(services, project=project)
-    return len(drawn) + len(settled) + threads
+    return len(drawn) + len(settled) + withdrawn + threads
 
 
 def _older(shown_in: tuple[str, str] | None, seconds: float | None) -> bool:

@@ -8,14 +8,21 @@ copy of its id is only what the message showed.
 
 from __future__ import annotations
 
+import logging
+
+from slack_sdk.errors import SlackApiError
+
 from bot import disputes, flow
 from bot.services import Services
+from bot.slack_errors import error_code, is_auth_error
 from bot.views.models import LabelChoice, LabelRef
 from bot.views.review import ReviewCard, review_message, reviewed_message, withdrawn_message
 from bot.views.text import Block
 from engine import messaging, reviews
 from engine.labeling import Task
 from storage.errors import StaleActionError
+
+log = logging.getLogger(__name__)
 
 
 def card(task: Task) -> ReviewCard:
@@ -45,6 +52,29 @@ def _redraw(services: Services, *, project: str, review_id: int, channel: str, t
     ):
         if (shown_channel, shown_ts) == (channel, ts):
             services.courier.update(message(task), channel=channel, ts=ts)
+
+
+def retire_withdrawn(services: Services, *, project: str) -> int:
+    """Tell each reviewer whose review on screen was withdrawn (a taxonomy change made it moot,
+    an adjudication settled its example) why, on that message, which loses its buttons; their
+    next task follows, as for an example a change settled (bot.flow.redraw_on_screen). Each is
+    told once (engine.reviews.let_go_of_withdrawn); how many. A refused token is raised (every
+    update would fail alike); any other refusal (the message deleted, say) is logged and the
+    next task still follows."""
+    gone = reviews.let_go_of_withdrawn(services.ws, project=project)
+    for review in gone:
+        note = withdrawn_message(
+            example_id=review.example_id, text=review.text, reason=review.reason
+        )
+        try:
+            services.courier.update(note, channel=review.channel, ts=review.ts)
+        except SlackApiError as exc:
+            if is_auth_error(exc):
+                raise
+            log.info("could not retire the review of %d in %s: %s", review.example_id,
+                     review.channel, error_code(exc))  # fmt: skip
+        flow.send_next(services, user=review.reviewer, project=project, again=False)
+    return len(gone)
 
 
 def post_review(services: Services, *, user: str, task: Task) -> tuple[str, str] | None:

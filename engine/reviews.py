@@ -23,8 +23,9 @@ a later scan; one a change withdrew is, once its question stands again. An open 
 asks nothing any more (storage.repositories.reviews.moot_reason: its label changed or undone, or
 its label or the suggestion split or retired, or both merged into one) is dismissed: by the scan,
 by the taxonomy change that made it so (engine.taxonomy), and by delivery, which passes over it.
-A verdict on one still on screen is answered as withdrawn (``status`` "dismissed", with the
-``reason``), and changes nothing.
+One still on a reviewer's screen is said to be withdrawn there, once (:func:`let_go_of_withdrawn`,
+after a change in Slack at once, after one from the CLI at the scheduler's round), and a verdict
+on it is answered as withdrawn (``status`` "dismissed", with the ``reason``), changing nothing.
 """
 
 from __future__ import annotations
@@ -313,7 +314,7 @@ def reviews_on_screen(
     ``review_id``'s when given), as it should read now: today's labels in its menu, the labels
     under review named as they count now. After a taxonomy change the bot redraws them, as it
     does labeling messages (engine.labeling.tasks_on_screen). One the change made moot is left
-    out: the change dismissed it, and a click on it says so."""
+    out: the change dismissed it, and :func:`let_go_of_withdrawn` lists it to say so."""
     now = now or utcnow()
     out = []
     with session_scope(ws.db, read_only=True) as session:
@@ -331,9 +332,59 @@ def reviews_on_screen(
     return out
 
 
+@dataclass(frozen=True)
+class Withdrawn:
+    """A review dismissed while on its reviewer's screen: where its message is, and why."""
+
+    reviewer: str
+    channel: str
+    ts: str
+    example_id: int
+    text: str
+    reason: str
+
+
+def let_go_of_withdrawn(
+    ws: Workspace, *, project: str, now: datetime | None = None
+) -> list[Withdrawn]:
+    """The reviews of ``project`` dismissed while their message was on a reviewer's screen (a
+    taxonomy change made them moot, an adjudication settled the example), each let go of and
+    noted as told, once across processes: so the bot says so on the message, which loses its
+    buttons, and sends the reviewer's next task, as for an example a change settled
+    (engine.labeling.let_go_of_settled). One already answered by a click is not listed."""
+    now = now or utcnow()
+    out = []
+    with session_scope(ws.db) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        for review, held in reviews.withdrawn_on_screen(
+            session=session, project_id=found.id, now=now
+        ):
+            if not reviews.mark_withdrawn_told(session=session, review_id=int(review.id or 0)):
+                continue  # told by another process, or a click, meanwhile
+            if held.status == "open":
+                assignments.close_assignment(
+                    session=session, assignment_id=int(held.id or 0), status="released", now=now
+                )
+            example = examples.get_example(session=session, example_id=review.example_id)
+            out.append(
+                Withdrawn(
+                    reviewer=held.annotator,
+                    channel=str(held.channel),
+                    ts=str(held.message_ts),
+                    example_id=review.example_id,
+                    text=example.text,
+                    reason=_why_moot(session, review),
+                )
+            )
+    return out
+
+
 def _withdrawn(session: Session, review: Review, *, now: datetime) -> ReviewResult:
     """The answer to a verdict on a review dismissed while it was out with its reviewer: why it
-    asks nothing now; its delivery let go of (once: a repeat finds it so)."""
+    asks nothing now; its delivery let go of (once: a repeat finds it so), and the reviewer
+    noted as told (a redraw after a change does not tell them again)."""
+    reviews.mark_withdrawn_told(session=session, review_id=int(review.id or 0))
     if review.assignment_id is not None:
         assignments.close_assignment(
             session=session, assignment_id=review.assignment_id, status="released", now=now

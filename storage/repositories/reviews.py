@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, update
+from sqlalchemy import and_, exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -256,6 +256,55 @@ def delivered_open_reviews(
         .order_by(col(Assignment.id))
     ).all()
     return [(review, held) for review, held in rows]
+
+
+def withdrawn_on_screen(
+    *, session: Session, project_id: int, now: datetime | None = None
+) -> list[tuple[Review, Assignment]]:
+    """The project's reviews dismissed while out with their reviewer (a change made them moot,
+    an adjudication settled the example) whose message still offers its buttons: delivered,
+    the delivery unexpired and not answered nor let go of before the dismissal, and nobody told
+    yet (:func:`mark_withdrawn_told`). Oldest delivery first."""
+    rows = session.exec(
+        select(Review, Assignment)
+        .join(Assignment, col(Review.assignment_id) == col(Assignment.id))
+        .where(
+            Review.project_id == project_id,
+            Review.status == "dismissed",
+            col(Review.decision_key).is_(None),
+            Assignment.purpose == REVIEW,
+            col(Assignment.expires_at) > (now or utcnow()),
+            col(Assignment.message_ts).isnot(None),
+            or_(
+                col(Assignment.status) == "open",  # an adjudication leaves the delivery out
+                # let go of with the dismissal (dismiss_review), or by a delivery since
+                and_(
+                    col(Assignment.status) == "released",
+                    col(Assignment.closed_at) >= col(Review.decided_at),
+                ),
+            ),
+        )
+        .order_by(col(Assignment.id))
+    ).all()
+    return [(review, held) for review, held in rows]
+
+
+def mark_withdrawn_told(*, session: Session, review_id: int) -> bool:
+    """Note that the reviewer was told review ``review_id`` was withdrawn (its message redrawn,
+    or their click on it answered); False when it was already (another process, a click).
+    The note is the dismissed review's ``decision_key``, which no verdict sets: a reopened
+    review clears it."""
+    told = session.execute(
+        update(Review)
+        .where(
+            col(Review.id) == review_id,
+            col(Review.status) == "dismissed",
+            col(Review.decision_key).is_(None),
+        )
+        .values(decision_key=f"withdrawn:{review_id}")
+        .execution_options(synchronize_session=False)
+    )
+    return bool(rowcount(told))
 
 
 def claim_next_review(
