@@ -424,6 +424,15 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
     drawn = [(views.labeling_message(_card(task)), task, c, ts) for task, c, ts in shown]
     drawn += [(review_flow.message(task), task, c, ts) for task, c, ts in in_review]
     for message, task, channel, ts in drawn:
+        # Read again just before its update: an expert who answered since the pass read the
+        # screens (a label, Skip, a review's Keep) had the message's buttons taken away, and
+        # redrawn now it would offer them again, the example maybe out with another expert by
+        # then (each process redraws a change: the one it was made in at once, the others at
+        # their next round). An answer between this read and the update can still lose to it.
+        if not labeling.still_on_screen(
+            services.ws, assignment_id=task.assignment_id, channel=channel, ts=ts
+        ):
+            continue
         try:
             services.courier.update(message, channel=channel, ts=ts)
         except SlackApiError as exc:

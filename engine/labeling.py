@@ -206,6 +206,15 @@ def tasks_on_screen(
     return out
 
 
+def still_on_screen(ws: Workspace, *, assignment_id: int, channel: str, ts: str) -> bool:
+    """Whether assignment ``assignment_id`` is still open, unexpired and shown in the message
+    (``channel``, ``ts``): not answered, skipped, released or moved since it was read."""
+    with session_scope(ws.db, read_only=True) as session:
+        return assignments.shown_open(
+            session=session, assignment_id=assignment_id, channel=channel, ts=ts
+        )
+
+
 def held_task(ws: Workspace, *, assignment_id: int, now: datetime | None = None) -> Task:
     """The task of assignment ``assignment_id`` as a fresh delivery shows it (the model's guess
     and runner-up, why it is asked, the labels a split or retire left behind; blind for an

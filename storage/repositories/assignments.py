@@ -125,6 +125,25 @@ def delivered_open_assignments(
     )
 
 
+def shown_open(
+    *, session: Session, assignment_id: int, channel: str, ts: str, now: datetime | None = None
+) -> bool:
+    """Whether assignment ``assignment_id`` is still open, unexpired and shown in the message
+    (``channel``, ``ts``): not answered, skipped, released or moved to another message since."""
+    return (
+        session.exec(
+            select(Assignment.id).where(
+                Assignment.id == assignment_id,
+                Assignment.status == "open",
+                col(Assignment.expires_at) > (now or utcnow()),
+                Assignment.channel == channel,
+                Assignment.message_ts == ts,
+            )
+        ).first()
+        is not None
+    )
+
+
 def release_settled(
     *, session: Session, project_id: int, now: datetime | None = None
 ) -> list[Assignment]:
