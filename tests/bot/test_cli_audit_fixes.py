@@ -256,7 +256,9 @@ def test_ctrl_c_in_demo_and_simulate_says_so_in_one_line(
         result = _interrupted(monkeypatch, module, name, args)
         last = result.output.strip().splitlines()[-1]  # after the demo's header, one line
         assert last.startswith("interrupted") and said in last, result.output
-    assert list(scratch.iterdir()) == []  # the demo's database went with it
+    # the demo's database went with it; other things may live there (torch's compile cache,
+    # torchinductor_<user>, when the test runs alone), so only the demo's own folders count
+    assert not [p.name for p in scratch.iterdir() if p.name.startswith("labelbot-demo-")]
 
 
 # --- `--out -` ---------------------------------------------------------------------------------
