@@ -652,7 +652,7 @@ def chart_figure(digest: Digest) -> Any:
         right.set_yticks(rows, tick_names(shown), parse_math=False)
         right.invert_yaxis()  # the weakest on top, as the digest lists them
         right.set_xlim(0, 1)
-        right.tick_params(axis="y", labelsize=7)
+        right.tick_params(axis="y", labelsize=CHART_SMALL_PT)
         right.set_xlabel("F1")
         _bar_values(right, bars, digest, [f1 for _, f1 in items])
         right.set_title(_panel_title(digest), parse_math=False)
@@ -674,8 +674,8 @@ def chart_figure(digest: Digest) -> Any:
 
 def _panel_title(digest: Digest) -> str:
     """The per-class panel's title: what the scores are on its first line, its caveats on the
-    second ("per-class F1, cross-validated" / "(reads low; weakest 25 of 77)"): wrapped at a
-    width it broke as "…(reads" / "low) (weakest 25)"."""
+    second ("per-class F1, cross-validated" / "(reads low; weakest 15 of 77)"): wrapped at a
+    width it broke as "…(reads" / "low) (weakest 15)"."""
     head, _, note = digest.per_class_title().partition(" (")
     notes = [note.removesuffix(")")] if note else []
     if len(digest.per_class_f1) > BARS:
@@ -692,11 +692,16 @@ def _bar_values(ax: Any, bars: Any, digest: Digest, values: list[float]) -> None
         shown = digest.f1_figure(value) if value < digest.target else f"{value:.2f}"
         inside = value > 0.85  # past it the figure would run off the panel
         ax.text(value - 0.01 if inside else value + 0.01, bar.get_y() + bar.get_height() / 2,
-                shown, va="center", ha="right" if inside else "left", fontsize=7)  # fmt: skip
+                shown, va="center", ha="right" if inside else "left",
+                fontsize=CHART_SMALL_PT)  # fmt: skip
 
 
-BARS = 25  # classes on the per-class panel: the weakest
-TICK_NAME_MAX = 28  # characters of a class name beside its bar (at 7 points)
+# Classes on the per-class panel (the weakest), and the smallest text on the chart: Slack's
+# preview shows the 1200 x 600 PNG about 720 px wide, where 25 bars' names and values at 7 points
+# were 5-6 px tall, unreadable until opened; 15 at 9 points read at the preview's size.
+BARS = 15
+CHART_SMALL_PT = 9.0
+TICK_NAME_MAX = 28  # characters of a class name beside its bar (at CHART_SMALL_PT)
 # characters per line of the panels' titles (at matplotlib's 12 points) that fit their width
 CURVE_TITLE_WIDTH, PANEL_TITLE_WIDTH = 60, 36
 
@@ -787,7 +792,8 @@ def _draw_curve(ax: Any, digest: Digest) -> None:
     # under the plot, at the figure's foot, not on it: at the lower right it hid a lone model's
     # interval, and the points of a curve far under the target (which sets the axis's top);
     # chart_figure leaves it room (out of the layout: as part of the axes it squeezed them)
-    legend = ax.legend(loc="lower left", bbox_to_anchor=(0.01, 0.01), ncol=2, fontsize=8,
+    legend = ax.legend(loc="lower left", bbox_to_anchor=(0.01, 0.01), ncol=2,
+                       fontsize=CHART_SMALL_PT,
                        bbox_transform=ax.figure.transFigure, frameon=False)  # fmt: skip
     legend.set_in_layout(False)
 

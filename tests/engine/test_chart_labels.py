@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from engine.charts import learning_curve_png
-from engine.digest import CurvePoint, Digest, chart_figure, render_chart
+from engine.digest import BARS, CurvePoint, Digest, chart_figure, render_chart
 from engine.forecast import Forecast, StopAdvice
 
 DOLLARS = ["fee_$5_to_$10", "refund_over_$50_or_$100", "cashback_$_offer_$", "price $5-$10"]
@@ -66,11 +66,11 @@ def test_classes_alike_in_their_first_28_characters_keep_their_own_rows(figure) 
     fig = figure(_digest(per_class))
     ax = fig.axes[1]
     ticks = _ticks(fig)
-    assert len(ax.patches) == len(ticks) == len(set(ticks)) == 25  # a row per class
+    assert len(ax.patches) == len(ticks) == len(set(ticks)) == BARS  # a row per class
     # each bar sits on its own row, beside its own name
     assert sorted(p.get_y() + p.get_height() / 2 for p in ax.patches) == list(ax.get_yticks())
     assert all(len(t) <= 28 for t in ticks)
-    assert ticks[0] == "Customer compl…delivery #000" and ticks[-1].endswith("#024")
+    assert ticks[0] == "Customer compl…delivery #000" and ticks[-1].endswith(f"#{BARS - 1:03d}")
 
 
 def test_tick_names_are_unique_even_when_only_their_middles_differ() -> None:
@@ -85,7 +85,7 @@ def test_tick_names_are_unique_even_when_only_their_middles_differ() -> None:
 
 
 def test_the_titles_fit_the_figure(figure) -> None:  # type: ignore[no-untyped-def]
-    """The title "per-class F1, cross-validated (reads low) (weakest 25)" ran off the right
+    """The title "per-class F1, cross-validated (reads low) (weakest 15)" ran off the right
     edge, and a long project name off the learning curve's."""
     per_class = {f"class {i}": i / 40 for i in range(40)}
     fig = figure(_digest(per_class, project="a project with a long name " * 4))
@@ -94,7 +94,7 @@ def test_the_titles_fit_the_figure(figure) -> None:  # type: ignore[no-untyped-d
     for ax in fig.axes:
         box = ax.title.get_window_extent(renderer)
         assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, ax.get_title()
-    assert "(reads low; weakest 25 of 40)" in fig.axes[1].get_title()
+    assert "(reads low; weakest 15 of 40)" in fig.axes[1].get_title()
 
 
 def test_a_learning_curve_draws_its_title_and_curve_names_as_written(tmp_path: Path) -> None:
@@ -188,17 +188,17 @@ def test_seventy_seven_long_names_and_a_long_project_stay_inside_the_figure(figu
 
 def test_the_per_class_title_breaks_between_what_it_is_and_its_caveats(figure) -> None:  # type: ignore[no-untyped-def]
     """Wrapped at 36 characters it read "per-class F1, cross-validated (reads" / "low) (weakest
-    25)": a caveat cut in two, and two pairs of brackets."""
+    15)": a caveat cut in two, and two pairs of brackets."""
     import dataclasses
 
     per_class = {f"class {i}": i / 80 for i in range(77)}
     assert figure(_digest(per_class)).axes[1].get_title() == (
-        "per-class F1, cross-validated\n(reads low; weakest 25 of 77)"
+        "per-class F1, cross-validated\n(reads low; weakest 15 of 77)"
     )
     few = dataclasses.replace(_digest({"a": 0.5}), queue_chosen=False)
     assert figure(few).axes[1].get_title() == "per-class F1, cross-validated"
     audit = dataclasses.replace(_digest(per_class), per_class_source="audit")
-    assert figure(audit).axes[1].get_title() == "per-class F1 on the audit set\n(weakest 25 of 77)"
+    assert figure(audit).axes[1].get_title() == "per-class F1 on the audit set\n(weakest 15 of 77)"
 
 
 def test_the_weakest_class_is_on_top_with_each_score_written_beside_its_bar(figure) -> None:  # type: ignore[no-untyped-def]
@@ -222,3 +222,22 @@ def test_the_curve_reads_accuracy_in_percent_as_the_digest_writes_it(figure) -> 
     fig.canvas.draw()
     ticks = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()]
     assert ticks and all(t.endswith("%") for t in ticks), ticks
+
+
+def test_the_small_print_reads_at_slacks_preview_size(figure) -> None:  # type: ignore[no-untyped-def]
+    """Slack previews the 1200 x 600 chart about 720 px wide: 25 bars' names and scores at 7
+    points (the legend at 8) were 5-6 px tall there. The per-class panel shows the weakest 15,
+    and no text on the chart is under 9 points."""
+    per_class = {f"class {i}": i / 80 for i in range(77)}
+    curve = [CurvePoint(n, 0.5 + n / 4000, 0.4, 0.9, "audit") for n in (100, 200, 300)]
+    import dataclasses
+
+    fig = figure(dataclasses.replace(_digest(per_class), curve=curve))
+    fig.canvas.draw()
+    assert len(_ticks(fig)) == 15 and _ticks(fig)[0] == "class 0"
+    assert tuple(fig.get_size_inches() * fig.dpi) == (1200, 600)
+    texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize") and a.get_visible())]
+    shown = [t for t in texts if getattr(t, "get_text", lambda: "")()]
+    assert shown and min(t.get_fontsize() for t in shown) >= 9, sorted(
+        (t.get_fontsize(), t.get_text()) for t in shown if t.get_fontsize() < 9
+    )
