@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from slack_sdk.errors import SlackApiError
 
-from bot import disputes, flag_threads, flow, rhythm_flow, taxonomy_flow
+from bot import disputes, flag_threads, flow, review_flow, rhythm_flow, taxonomy_flow
 from bot.delivery import CONNECTION_ERRORS, transient_error
 from bot.digests import NobodyTold, post_digest
 from bot.services import Services
@@ -28,7 +28,7 @@ from bot.views import admin as admin_views
 from engine import labeling, projects, taxonomy, training
 from engine.jobs import StillDue
 from engine.scheduler import DatabaseWatch, build_scheduler
-from storage.errors import ConfigurationError, DatabaseUnavailable
+from storage.errors import ConfigurationError, DatabaseUnavailable, NotFoundError
 from storage.models import ModelRun
 
 log = logging.getLogger(__name__)
@@ -237,13 +237,19 @@ def flag_poster(services: Services) -> Callable[[], int]:
 
 def screen_redrawer(services: Services) -> Callable[[], int]:
     """A job redrawing the examples on experts' screens after a taxonomy change made outside
-    Slack (the CLI, another process); changes made in Slack redraw them at once.
+    Slack (the CLI, another process); changes made in Slack redraw them at once. And, every
+    round, saying so on each review on screen that was withdrawn meanwhile.
 
     It remembers each project's last change time in memory: each change is redrawn once per
     process (several replicas redraw the same content). The first round
     redraws only a project with a labeling message on screen posted before its last change: a
     change made while no process ran (the bot stopped, `labelbot labels merge`, the bot
     started) is redrawn too, not noted as if drawn. A Slack failure is retried on the next round.
+
+    A review is withdrawn by more than a taxonomy change: the mislabel scan (another process's,
+    `labelbot review --scan`) dismisses one whose label was taken back or outvoted since. So each
+    round looks for those of each project (review_flow.retire_withdrawn: one query when there are
+    none), and each is drawn once across processes.
     """
     seen: dict[str, object] = {}
 
@@ -257,12 +263,18 @@ def screen_redrawer(services: Services) -> Callable[[], int]:
                 due = _shown_before(
                     services, project=project.name, changed=taxonomy.changed_at(project)
                 )
-            if due:
-                try:
+            try:
+                if due:  # the withdrawn reviews too
                     redrawn += flow.redraw_on_screen(services, project=project.name)
-                except SlackApiError as exc:
-                    log.warning("examples not redrawn: Slack said %s", exc.response.get("error"))
-                    continue
+                else:
+                    redrawn += review_flow.retire_withdrawn(services, project=project.name)
+            except SlackApiError as exc:
+                log.warning("%s not redrawn: Slack said %s",
+                            "examples" if due else "withdrawn reviews",
+                            exc.response.get("error"))  # fmt: skip
+                continue
+            except NotFoundError:  # deleted since the round listed it
+                continue
             seen[project.name] = changed
         return redrawn
 
