@@ -118,7 +118,14 @@ def build_scheduler(
 
     cls = BlockingScheduler if blocking else BackgroundScheduler
     # One job instance at a time each: a slow training round never overlaps the next poll.
-    scheduler = cls(job_defaults={"coalesce": True, "max_instances": 1}, timezone="UTC")
+    # A run time passed while the machine was busy (jobs due at once on few cores) is run late,
+    # not skipped with a WARNING ("was missed by 0:00:01.18": APScheduler's default grace is
+    # 1 s); coalesce makes a backlog one run.
+    # https://apscheduler.readthedocs.io/en/3.x/userguide.html#missed-job-executions-and-coalescing
+    scheduler = cls(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone="UTC",
+    )
     who = owner or jobs.default_owner()
     watch = watch or DatabaseWatch()
 
