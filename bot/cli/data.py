@@ -562,7 +562,7 @@ def import_(
             embed=False,  # below, where an interruption can say what is left to do
         )
     except InterruptedAfterStoring as stop:  # committed: the rows stand
-        interrupted(f"after storing the file: its {_stored(stop.inserted, stop.annotations)}")
+        interrupted(f"after storing the file: {_stored(stop.inserted, stop.annotations, 'its')}")
     except KeyboardInterrupt:
         interrupted("while reading and storing the file: the import is one transaction, so "
                      "nothing was stored; run it again")  # fmt: skip
@@ -571,7 +571,7 @@ def import_(
         # import interrupted earlier left (a re-run finishes its embedding here)
         training.load_pool(ws, name, progress=sys.stderr.isatty())
     except KeyboardInterrupt:
-        interrupted(f"while embedding: the file's {_stored(report.inserted, report.annotations)}")
+        interrupted(f"while embedding: {_stored(report.inserted, report.annotations)}")
     except LabelbotError as exc:  # the encoder cannot be loaded, say: the stored rows stand
         raise _stored_before(exc, report) from exc
     out.print(import_summary(report), highlight=False)
@@ -598,12 +598,20 @@ def import_(
         err.print(f"note: queue not re-scored: {exc}")
 
 
-def _stored(inserted: int, annotations: int) -> str:
-    """What an import interrupted after its commit stored, and what is left to do."""
+def _stored(inserted: int, annotations: int, whose: str = "the file's") -> str:
+    """What an import interrupted after its commit stored, and what is left to do. A re-run
+    of an import stopped while embedding stores nothing new and embeds what the first left:
+    stopped again, it said "the file's 0 new examples and 0 labels are stored"."""
+    if not inserted and not annotations:
+        return (
+            "nothing new was stored (the file's texts are all in the project already); run the "
+            "same import again to finish embedding the project's texts (those embedded so far "
+            "are kept)"
+        )
     return (
-        f"{counted(inserted, 'new example')} and {counted(annotations, 'label')} are stored, "
-        "but not every text is embedded yet; run the same import again to finish embedding "
-        "(what is stored is skipped as already in the project)"
+        f"{whose} {counted(inserted, 'new example')} and {counted(annotations, 'label')} are "
+        "stored, but not every text is embedded yet; run the same import again to finish "
+        "embedding (what is stored is skipped as already in the project)"
     )
 
 
@@ -611,7 +619,7 @@ def _stored_before(exc: LabelbotError, report: ImportReport) -> LabelbotError:
     """``exc``, of the same kind (its exit code), saying that the import's rows are stored: an
     error while embedding (an encoder that cannot be loaded) comes after the commit, and said
     alone it read as if nothing had been imported."""
-    said = f"{exc}; the file's {_stored(report.inserted, report.annotations)}"
+    said = f"{exc}; {_stored(report.inserted, report.annotations)}"
     try:
         return type(exc)(said)
     except TypeError:  # a kind made otherwise: said as it is
