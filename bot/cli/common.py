@@ -416,7 +416,7 @@ def handle_errors(func: F) -> F:
                 _fail(in_the_way, kwargs.get("name"))
             if exc.errno not in DISK_ERRNOS:  # a file it could not write (full, read-only, ...)
                 raise
-            _fail(_disk_error(exc), kwargs.get("name"))
+            _fail(_disk_error(exc, option=_output_option(kwargs)), kwargs.get("name"))
         except Exception as exc:
             busy = busy_error(exc)  # storage turns it into one where it can; this is the net
             if busy is None:
@@ -450,15 +450,25 @@ def _file_in_the_way(exc: OSError) -> ConfigurationError | None:
     return None
 
 
-def _disk_error(exc: OSError) -> ConfigurationError:
+# the option that names where a command writes, by its parameter's name: the hint of a failed
+# write names the command's own (the demo's is --out-dir; it was told to use --out)
+OUTPUT_OPTIONS = {"out_file": "--out", "out_dir": "--out-dir"}
+
+
+def _output_option(kwargs: dict[str, Any]) -> str | None:
+    return next((option for key, option in OUTPUT_OPTIONS.items() if key in kwargs), None)
+
+
+def _disk_error(exc: OSError, *, option: str | None = None) -> ConfigurationError:
     """A one-line error for a file the command could not write (or read): which, and why. What
     was committed before stays committed (an import's rows, say); nothing half-written is kept
-    (model, export and cache files are written beside and moved into place)."""
+    (model, export and cache files are written beside and moved into place). ``option`` is the
+    command's own option for where it writes (--out, --out-dir), if it has one."""
     where = f" {exc.filename}" if exc.filename else ""
+    elsewhere = f"LABELBOT_DATA_DIR (or {option})" if option else "LABELBOT_DATA_DIR"
     return ConfigurationError(
-        f"could not write{where}: {exc.strerror or exc}; free some space or point "
-        "LABELBOT_DATA_DIR (or --out) somewhere writable, then run it again (what was stored "
-        "before this stays stored)"
+        f"could not write{where}: {exc.strerror or exc}; free some space or point {elsewhere} "
+        "somewhere writable, then run it again (what was stored before this stays stored)"
     )
 
 
