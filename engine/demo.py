@@ -60,6 +60,18 @@ class DemoResult:
     seconds: float = 0.0
 
 
+class ChartNotWritten(Exception):  # noqa: N818 (not an error of its own: its cause is)
+    """The session ran to its end and only its chart failed (``__cause__`` says why: a full
+    disk, a file put where the folder was): ``result`` holds the session, whose database is
+    whole and worth keeping, where a failure anywhere else leaves a half-made one."""
+
+    def __init__(self, result: DemoResult) -> None:
+        super().__init__(
+            f"the session ran to its end ({result.database_url}), but its chart was not written"
+        )
+        self.result = result
+
+
 def check_out_dir(out_dir: Path) -> None:
     """InvalidInputError unless the chart can be written in ``out_dir`` (a folder, or one to make
     in a folder that exists): said before the minutes of labeling, not after them, when a file
@@ -215,17 +227,22 @@ def run_demo(
 
     from engine.charts import learning_curve_png
 
-    result.chart = learning_curve_png(
-        {
-            "labelbot (active learning)": [(r.labels, r.accuracy) for r in result.rounds],
-            "random sampling": [(p["labels"], p["accuracy"]) for p in baseline.curve],
-        },
-        out_dir / "learning_curve.png",
-        title=f"Banking77 ({len(classes)} intents): test accuracy vs labels",
-        ceiling=result.ceiling,
-        # what the dashed line is, in numbers: the table's last line compares with it
-        ceiling_label=f"all {result.examples:,} labels: {result.ceiling or 0:.3f} (ceiling)",
-    )
-    result.seconds = time.perf_counter() - started
-    ws.close()
+    try:
+        result.chart = learning_curve_png(
+            {
+                "labelbot (active learning)": [(r.labels, r.accuracy) for r in result.rounds],
+                "random sampling": [(p["labels"], p["accuracy"]) for p in baseline.curve],
+            },
+            out_dir / "learning_curve.png",
+            title=f"Banking77 ({len(classes)} intents): test accuracy vs labels",
+            ceiling=result.ceiling,
+            # what the dashed line is, in numbers: the table's last line compares with it
+            ceiling_label=f"all {result.examples:,} labels: {result.ceiling or 0:.3f} (ceiling)",
+        )
+    except Exception as exc:
+        # the labeling is done: the caller keeps the session (it went with any failure before)
+        raise ChartNotWritten(result) from exc
+    finally:
+        result.seconds = time.perf_counter() - started
+        ws.close()
     return result

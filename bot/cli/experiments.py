@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -24,6 +24,9 @@ from engine.importing import read_file
 from engine.strategies import DEFAULT_STRATEGY, STRATEGIES
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from engine.demo import DemoResult, DemoRound
 
 
 def _labeled_file(path: Path, label_column: str) -> tuple[list[str], list[str]]:
@@ -150,7 +153,8 @@ def simulate_cmd(
     out.print(
         f"ceiling (all {int(ceiling['labels']):,} labels): accuracy {ceiling['accuracy']:.3f}; "
         f"90% of it after {_reached(labels_to_reach(result, 0.9), budget)} labels, "
-        f"95% after {_reached(labels_to_reach(result, 0.95), budget)}"
+        f"95% after {_reached(labels_to_reach(result, 0.95), budget)}",
+        highlight=False,  # the terminal's highlighter coloured "90" of "90% of it" and the rest
     )
 
 
@@ -193,6 +197,39 @@ def share(part: int, whole: int) -> str:
     return f"{ratio:.1%}" if ratio < 0.01 else f"{ratio:.0%}"
 
 
+# The demo's table, 80 columns in all: "0.812 (0.700-0.900) n=1,000" is 27 (the audit set of
+# all 9,999 queries labeled is under 10,000); the classifier's name is at most 6 (linear, blend)
+DEMO_HEADER = (
+    f"{'labels':>7} {'accuracy':>9} {'macro-F1':>9} {'random acc':>11} "
+    f"{'estimate (90% interval, n)':>27} {'model':>6} {'s':>5}"
+)
+
+
+def demo_row(r: DemoRound) -> str:
+    """One round of the demo's table, under :data:`DEMO_HEADER`."""
+    rnd = "-" if r.random_accuracy is None else f"{r.random_accuracy:.3f}"
+    est = "-" if r.estimate is None else "{:.3f} ({:.3f}-{:.3f})".format(*r.estimate)
+    if r.estimate is not None and r.audit_labels is not None:
+        # "0.000 (0.000-0.730)" alone read as a broken model: it is one audit label, wrong
+        est += f" n={r.audit_labels:,}"
+    return (
+        f"{r.labels:>7,} {r.accuracy:>9.3f} {r.macro_f1:>9.3f} {rnd:>11} {est:>27} "
+        f"{r.kind:>6} {r.seconds:>5.1f}"
+    )
+
+
+def demo_summary(result: DemoResult) -> str:
+    """The demo's last round beside the ceiling and random sampling, in one line."""
+    last = result.rounds[-1]
+    ceiling = result.ceiling or 0.0
+    random = "" if last.random_accuracy is None else f", random sampling {last.random_accuracy:.3f}"
+    return (
+        f"after {last.labels:,} labels: accuracy {last.accuracy:.3f} "
+        f"({last.accuracy / ceiling:.0%} of the {ceiling:.3f} reached with the whole "
+        f"training set labeled, {result.examples:,} queries){random}"
+    )
+
+
 @app.command(short_help="A simulated labeling session on Banking77.")
 @handle_errors
 def demo(
@@ -222,7 +259,7 @@ def demo(
     _at_least(1, budget=budget, batch=batch)
     _at_least(0, seed=seed)
 
-    from engine.demo import DemoRound, check_out_dir, run_demo
+    from engine.demo import ChartNotWritten, check_out_dir, run_demo
 
     check_out_dir(out_dir)  # a --out-dir that is a file was a traceback after the whole run
 
@@ -234,30 +271,22 @@ def demo(
     )
     out.print(
         "accuracy = the active model on the held-out test split; random acc = the same after as "
-        "many labels drawn at random; estimate = what the team sees live: accuracy on the audit "
-        "labels (10% of deliveries, drawn at random, never trained on); model = the classifier "
-        "chosen; s = seconds the batch took",
+        "many labels drawn at random; estimate = what the team sees live: accuracy on the n audit "
+        "labels (10% of deliveries, drawn at random, never trained on), with its 90% interval; "
+        "model = the classifier chosen; s = seconds the batch took",
         highlight=False,
-    )
-    header = (
-        f"{'labels':>7} {'accuracy':>9} {'macro-F1':>9} {'random acc':>11} "
-        f"{'estimate (90% interval)':>24} {'model':>7} {'s':>5}"
     )
 
     def on_round(r: DemoRound) -> None:
         if r.labels <= batch:
-            out.print(header)
-        rnd = "-" if r.random_accuracy is None else f"{r.random_accuracy:.3f}"
-        est = "-" if r.estimate is None else "{:.3f} ({:.3f}-{:.3f})".format(*r.estimate)
-        out.print(
-            f"{r.labels:>7} {r.accuracy:>9.3f} {r.macro_f1:>9.3f} {rnd:>11} {est:>24} "
-            f"{r.kind:>7} {r.seconds:>5.1f}",
-            highlight=False,
-        )
+            out.print(DEMO_HEADER, highlight=False)  # the highlighter coloured the "90" of 90%
+        out.print(demo_row(r), highlight=False)
 
     # the session's database is kept to explore afterwards, but not when the demo fails or is
-    # stopped: then it is half made, and nobody is told where it is
+    # stopped: then it is half made, and nobody is told where it is. A session that ran to its
+    # end and only failed to write its chart (a full disk) is whole: it is kept, and said where
     scratch = Path(tempfile.mkdtemp(prefix="labelbot-demo-"))
+    chart_failure: BaseException | None = None
     try:
         result = run_demo(
             budget=budget,
@@ -268,27 +297,30 @@ def demo(
             on_step=lambda msg: out.print(styled(f"[cyan]•[/] {escape(msg)}")),
             on_round=on_round,
         )
+    except ChartNotWritten as failed:
+        result, chart_failure = failed.result, failed.__cause__
     except KeyboardInterrupt:
         shutil.rmtree(scratch, ignore_errors=True)
         interrupted("the demo: its half-made database was removed; `labelbot demo` starts over")
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    last = result.rounds[-1]
-    ceiling = result.ceiling or 0.0
-    out.print(
-        f"\nafter {last.labels} labels: accuracy {last.accuracy:.3f} "
-        f"({last.accuracy / ceiling:.0%} of the {ceiling:.3f} reached with the whole "
-        f"training set labeled, {result.examples:,} queries)"
-        + (
-            f", random sampling {last.random_accuracy:.3f}"
-            if last.random_accuracy is not None
-            else ""
-        )
-    )
+    # highlight off: the terminal's highlighter coloured the numbers and paths piecemeal
+    out.print("\n" + demo_summary(result), highlight=False)
     # paths and a command to copy: plain lines, so the terminal wraps them, not rich (_Console)
-    out.print(f"learning curve: {result.chart.resolve() if result.chart else '-'}")
-    out.print(f"the session's database: {result.database_url}  ({result.seconds:.0f} s in all)")
+    if chart_failure is None:
+        chart = result.chart.resolve() if result.chart else "-"
+        out.print(f"learning curve: {chart}", highlight=False)
+    else:
+        out.print(
+            "learning curve: not written (the error below says why); the session ran to its "
+            "end and is kept",
+            highlight=False,
+        )
+    out.print(
+        f"the session's database: {result.database_url}  ({result.seconds:.0f} s in all)",
+        highlight=False,
+    )
     err.print(
         f"explore it: DATABASE_URL={result.database_url} labelbot status banking77-demo",
         highlight=False,
@@ -296,5 +328,13 @@ def demo(
     # the session's model files (megabytes a run) and pool graphs are beside its database
     err.print(
         f"when done exploring: rm -r {scratch} (its database, model files and pool graphs)",
+        highlight=False,
+    )
+    if chart_failure is not None:
+        raise chart_failure  # its one line and exit code, as any failed write (handle_errors)
+    err.print(
+        'next, your own data: labelbot project create NAME --labels "A,B", then labelbot '
+        "import NAME file.csv, then labelbot label NAME (README: Using it from the terminal; "
+        "Set up in Slack)",
         highlight=False,
     )
