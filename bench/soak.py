@@ -23,6 +23,10 @@ Checks, each a line of the table:
   posted by Undo are counted apart, and so are two benign windows (an answer's update that
   arrives after the example went on, a copy retired just after `/label` posted it anew);
   in the database, no two experts' assignments of one example overlap by over a second;
+- one task at a time: no DM shows two different examples asking for an answer at once (a
+  labeling message or a review, its buttons showing, neither answered yet), besides an Undo's
+  copy beside the next example (Undo holds the example while it is offered again) and the
+  answered window (the next example posted before the answered one's update arrives);
 - no duplicate posts: one message per delivery key, one live copy of an example per DM, one
   discussion root and one dispute thread per example in the project channel;
 - per process: ERROR / Traceback / WARNING lines on its stderr, RSS and open file descriptors
@@ -125,6 +129,12 @@ def _live_example(blocks: list[dict[str, Any]] | None) -> int | None:
     """The example a message offers labels for (its buttons or menu showing), else None."""
     message = {"blocks": blocks or []}
     return example_id(message) if choices(message) else None
+
+
+def _live_review(blocks: list[dict[str, Any]] | None) -> int | None:
+    """The example a review message asks about (its Keep button showing), else None."""
+    message = {"blocks": blocks or []}
+    return example_id(message) if _has(message, ids.REVIEW_KEEP) else None
 
 
 # --- the database -----------------------------------------------------------------------------
@@ -601,7 +611,8 @@ def assignment_overlaps(engine: sa.Engine) -> tuple[int, int, int]:
 
 @dataclass
 class Shown:
-    """A labeling message live (its buttons showing) in one DM from ``start`` to ``end``."""
+    """A labeling message (or a review: ``kind``) live (its buttons showing) in one DM from
+    ``start`` to ``end``."""
 
     example: int
     channel: str
@@ -611,6 +622,7 @@ class Shown:
     origin: str  # "undo": the example posted again by Undo; else "queue"
     ts: str = ""
     answered: float | None = None  # when its expert sent an answer to it
+    kind: str = "label"  # "review": a mislabel review's Keep / Change
 
     @property
     def done(self) -> float:
@@ -622,8 +634,9 @@ def slack_checks(
     api: RecordingSlack, experts: list[str], answered: dict[tuple[str, str], float]
 ) -> dict[str, Any]:
     """Live intervals of labeling messages from the fake's timeline: an example live in two
-    experts' DMs at once, or twice in one DM; duplicates by delivery key; channel threads
-    posted twice.
+    experts' DMs at once, or twice in one DM; two different examples (labeling messages or
+    reviews) live in one DM at once (:func:`_together`); duplicates by delivery key; channel
+    threads posted twice.
 
     A message waits for its expert until they answer it (``answered``: their click may be
     acked, stored and followed by the next delivery before its update arrives) or its buttons
@@ -641,6 +654,7 @@ def slack_checks(
         where = (p.channel, p.ts)
         blocks = p.params.get("blocks") or []
         example = _live_example(blocks)
+        review = _live_review(blocks) if example is None else None
         text = str(p.params.get("text", ""))
         if p.method == "chat.postMessage":
             key = delivery_key(p.params)
@@ -656,20 +670,26 @@ def slack_checks(
             shown_in.setdefault(where, example_id({"blocks": blocks}))  # type: ignore[arg-type]
         if p.method == "chat.update" and "undid the label" in text and where in shown_in:
             undone.add((p.channel, shown_in[where]))
-        if where in live and example is None:
+        asks = "label" if example is not None else "review" if review is not None else None
+        if where in live and live[where].kind != asks:  # its buttons gone (or others drawn)
             ended = live.pop(where)
             ended.end, ended.ended_by = p.at, text
             intervals.append(ended)
-        elif example is not None and p.channel in dm_owner and where not in live:
+        if example is not None and p.channel in dm_owner and where not in live:
             origin = "undo" if (p.channel, example) in undone else "queue"
             undone.discard((p.channel, example))
             live[where] = Shown(example, p.channel, p.at, 0.0, "", origin, p.ts)
+        elif review is not None and p.channel in dm_owner and where not in live:
+            live[where] = Shown(review, p.channel, p.at, 0.0, "", "queue", p.ts, kind="review")
     now = time.monotonic()
     for still in live.values():
         still.end, still.ended_by = now, "(still live at the end)"
         intervals.append(still)
     for iv in intervals:
         iv.answered = answered.get((iv.channel, iv.ts))
+    together, together_samples = _together(intervals, dm_owner)
+    reviews = [iv for iv in intervals if iv.kind == "review"]
+    intervals = [iv for iv in intervals if iv.kind == "label"]
     by_example: dict[int, list[Shown]] = collections.defaultdict(list)
     for iv in intervals:
         by_example[iv.example].append(iv)
@@ -700,13 +720,51 @@ def slack_checks(
                     )
     return {
         "deliveries": len(intervals),
+        "reviews": len(reviews),
         "undo_reposts": sum(iv.origin == "undo" for iv in intervals),
         "pairs": found_pairs,
+        "together": together,
+        "together_samples": together_samples,
         "dup_keys": sum(n - 1 for n in keys.values() if n > 1),
         "dup_roots": {k: n for k, n in roots.items() if n > 1},
         "roots": collections.Counter(k for k, _ in roots),
         "samples": samples,
     }
+
+
+def _together(
+    intervals: list[Shown], dm_owner: dict[str, str]
+) -> tuple[collections.Counter[str], list[str]]:
+    """Pairs of messages live in one DM at once that ask about two different examples (or one
+    example, as a labeling message and a review): an expert is sent one task at a time. Counted
+    apart: "undo", one of the two an Undo's copy (Undo holds the undone example for its
+    expert while it is offered again, beside the next one: README, Architecture), and "answered
+    window", the second posted after the expert answered the first (the answer's update
+    arrives after the next task). The same example twice in one DM is the by-example check's.
+    (counts by cause, up to 6 samples)."""
+    by_dm: dict[str, list[Shown]] = collections.defaultdict(list)
+    for iv in intervals:
+        by_dm[iv.channel].append(iv)
+    found: collections.Counter[str] = collections.Counter()
+    samples: list[str] = []
+    for channel, shown in by_dm.items():
+        shown.sort(key=lambda iv: iv.start)
+        for i, a in enumerate(shown):
+            for b in shown[i + 1 :]:
+                if b.start >= a.end or (a.example, a.kind) == (b.example, b.kind):
+                    continue
+                if b.start >= a.done:
+                    found["answered window"] += 1
+                    continue
+                cause = "undo" if "undo" in (a.origin, b.origin) else "queue"
+                found[cause] += 1
+                if cause == "queue" and len(samples) < 6:
+                    samples.append(
+                        f"{dm_owner[channel]}'s DM shows two tasks at once: {a.kind} of example "
+                        f"{a.example} (ended by {a.ended_by[:40]!r}) and, from "
+                        f"{b.start - a.start:.2f}s after it, {b.kind} of example {b.example}"
+                    )
+    return found, samples
 
 
 def dump_timeline(path: Path, api: RecordingSlack, stats: Stats, n_experts: int) -> None:
@@ -717,7 +775,9 @@ def dump_timeline(path: Path, api: RecordingSlack, stats: Stats, n_experts: int)
               for a in stats.acks]  # fmt: skip
     for p in api.timeline:
         shown = example_id({"blocks": p.params.get("blocks") or []})
-        live = "live" if _live_example(p.params.get("blocks")) is not None else "done"
+        blocks = p.params.get("blocks")
+        asking = _live_example(blocks) is not None or _live_review(blocks) is not None
+        live = "live" if asking else "done"
         text = str(p.params.get("text", ""))[:70].replace("\n", " ")
         where = f"{owner.get(p.channel, p.channel)} {p.ts} thread={p.params.get('thread_ts')}"
         events.append((p.at, f"   {p.method} {where} ex={shown} {live} {text}"))
@@ -887,6 +947,11 @@ def report(args: argparse.Namespace, api: RecordingSlack, engine: sa.Engine, url
     benign = f"{pairs['answered window']} / {pairs['moved window']}"
     row("  benign windows: answered / moved", benign,
         "the update follows the answer; a copy retired just after")  # fmt: skip
+    together = slack["together"]
+    row("  2 examples live in one DM at once", together["queue"],
+        f"labeling messages or reviews ({slack['reviews']} reviews posted); besides, with an "
+        f"Undo's copy: {together['undo']}; answered window: "
+        f"{together['answered window']}")  # fmt: skip
     row("  posts sharing a delivery key", slack["dup_keys"])
     row("channel posts / threads twice", f"{len(channel_posts)} / {slack['dup_roots'] or 0}",
         ", ".join(f"{k} {v}" for k, v in slack["roots"].items()))  # fmt: skip
@@ -928,7 +993,7 @@ def report(args: argparse.Namespace, api: RecordingSlack, engine: sa.Engine, url
     for name, found in logs.items():
         for text, n in found["samples"]:
             print(f"  {name}: {n} x {text}")
-    for sample in slack["samples"]:
+    for sample in [*slack["samples"], *slack["together_samples"]]:
         print(f"  {sample}")
     for c in stored["missing"][:5]:
         print(f"  acked, not stored: {c}")
