@@ -217,6 +217,21 @@ def _head(card: ExampleCard, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> list[
     return blocks
 
 
+def how_to_answer(*, menu: bool) -> str:
+    """What the buttons do, said on an expert's first example of the day (labeled_today 0): a
+    newcomer sees a text and a row of buttons, and nothing says that Discuss posts in the
+    project channel, for everyone there to read, or what sets Flag apart from Skip."""
+    pick = "Pick the label that fits from the menu" if menu else "Click the label that fits"
+    return (
+        f":bulb: {pick}. Not sure? *Skip* passes it to someone else; *Discuss* asks in the "
+        "project channel; *Flag* sets aside broken or private text; the menu at the end snoozes."
+    )
+
+
+def _hint(card: ExampleCard, *, menu: bool) -> list[Block]:
+    return [context(how_to_answer(menu=menu))] if card.labeled_today == 0 else []
+
+
 def _controls(card: ExampleCard) -> Block:
     value = str(card.example_id)
     controls = [
@@ -290,7 +305,7 @@ def _with_menu(card: ExampleCard) -> list[Block]:
             )
         if with_note:
             blocks.append(note)
-        return [*blocks, _controls(card)]
+        return [*blocks, *_hint(card, menu=True), _controls(card)]
 
     def build(preview_max: int, text_max: int, shown: int) -> list[Block]:
         bare = assemble(preview_max, text_max, shown, 0, False)
@@ -317,9 +332,11 @@ def labeling_message(card: ExampleCard) -> Block:
     if len(card.labels) > MAX_SELECT_OPTIONS * MAX_OPTION_GROUPS:
         raise ValueError(f"{len(card.labels)} labels exceed Slack's 10,000 select options")
     if len(card.labels) <= MAX_LABEL_BUTTONS:
-        blocks = [*_head(card), *_label_buttons(card), _controls(card)]
+        hint = _hint(card, menu=False)
+        blocks = [*_head(card), *_label_buttons(card), *hint, _controls(card)]
         room = MESSAGE_TEXT_BUDGET - text_length(blocks)
-        blocks[-1:-1] = _guidelines(card, room)
+        at = len(blocks) - 1 - len(hint)  # the guidelines follow the buttons they explain
+        blocks[at:at] = _guidelines(card, room)
     else:
         blocks = _with_menu(card)
     preview = escape_mrkdwn(truncate(card.text, 200))  # 200 characters as typed

@@ -94,7 +94,8 @@ def test_guidelines_too_long_for_one_message_are_cut_fairly_and_say_where_they_a
     for i, name in enumerate(names):  # every label named, with the start of its guideline
         (line,) = [t for t in texts if t.startswith(f"*{name.replace('&', '&amp;')}*: ")]
         assert f": {i:02d} Read this &amp; that." in line and line.endswith("…")
-    assert texts[-1] == (
+    assert texts[-1].startswith(":bulb: Click the label")  # the first example of the day's hint
+    assert texts[-2] == (
         "Label guidelines are cut to fit one Slack message: `/label guidelines bank &lt;&amp;&gt;` "
         "shows them in full (`labelbot labels list bank &lt;&amp;&gt;` in a terminal)."
     )

@@ -1,0 +1,63 @@
+"""What a busy domain expert who never used labelbot reads, driven through real HTTP (signed
+requests, the fake Slack Web API): the first example of the day says what each button does,
+Skip says the example will not come back, Home does not call every class rare before the first
+label and says which way a cross-validated figure is biased, `/label help` reads one command a
+line, the expert's first, and a Discuss thread names where the labels are read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.views import ExampleCard, LabelChoice, labeling_message
+from bot.views.limits import block_errors, message_text_errors
+from tests.bot.conftest import LABELS, PROJECT, Bot
+from tests.fakes.slack_client import example_id
+
+EXPERT = "U0EXPERT"
+
+
+def _contexts(message: dict[str, Any]) -> list[str]:
+    return [e["text"] for b in message["blocks"] if b["type"] == "context" for e in b["elements"]]
+
+
+def _start(bot: Bot) -> None:
+    from engine import projects
+
+    # one expert, one answer per example: the next example is a fresh one
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=0.0, audit_share=0.0)
+
+
+def test_the_first_example_of_the_day_says_what_each_button_does(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    _start(bot)
+    bot.slack.command(EXPERT)
+    bot.settle()
+    (first,) = bot.slack.open_examples(EXPERT)
+    (hint,) = [t for t in _contexts(first) if t.startswith(":bulb:")]
+    assert hint.startswith(":bulb: Click the label that fits.")
+    for button in ("*Skip*", "*Discuss* asks in the project channel", "*Flag*", "snoozes"):
+        assert button in hint
+    # it sits right above the row it explains, under the labels
+    kinds = [b["type"] for b in first["blocks"]]
+    assert kinds[-2:] == ["context", "actions"]
+    assert first["blocks"][-2]["elements"][0]["text"] == hint
+
+    bot.slack.choose(EXPERT, first, LABELS[0])
+    bot.settle()
+    (second,) = bot.slack.open_examples(EXPERT)
+    assert example_id(second) != example_id(first)
+    assert not any(t.startswith(":bulb:") for t in _contexts(second))  # said once a day
+    assert not bot.api.warnings
+
+
+def test_the_menu_of_many_labels_has_its_own_hint_within_slacks_limits() -> None:
+    labels = [LabelChoice(f"intent_{i:03d}", "x" * 75, i) for i in range(150)]
+    card = ExampleCard(example_id=1, text="y " * 1500, project="clinc", labels=labels)
+    message = labeling_message(card)
+    assert block_errors(message["blocks"]) == [] and message_text_errors(message["blocks"]) == []
+    (hint,) = [t for t in _contexts(message) if t.startswith(":bulb:")]
+    assert hint.startswith(":bulb: Pick the label that fits from the menu.")
+    later = labeling_message(ExampleCard(example_id=1, text="y", project="clinc", labels=labels,
+                                         labeled_today=4))  # fmt: skip
+    assert not any(t.startswith(":bulb:") for t in _contexts(later))
