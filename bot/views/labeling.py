@@ -388,6 +388,9 @@ def skipped_message(*, example_id: int, text: str, user_id: str) -> Block:
     """The DM after Skip: the example stays readable, the buttons go."""
     blocks = [
         example_section(example_id, text),
-        context(f"Skipped by <@{user_id}> -- it goes back to the pool for someone else."),
+        context(
+            f"Skipped by <@{user_id}>: you will not be asked about it again; another expert "
+            "can label it."
+        ),
     ]
     return message(f"Skipped by <@{user_id}>", blocks)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot import ids
 from bot.views import ExampleCard, LabelChoice, labeling_message
 from bot.views.limits import block_errors, message_text_errors
 from tests.bot.conftest import LABELS, PROJECT, Bot
@@ -61,3 +62,19 @@ def test_the_menu_of_many_labels_has_its_own_hint_within_slacks_limits() -> None
     later = labeling_message(ExampleCard(example_id=1, text="y", project="clinc", labels=labels,
                                          labeled_today=4))  # fmt: skip
     assert not any(t.startswith(":bulb:") for t in _contexts(later))
+
+
+def test_skip_says_the_example_will_not_come_back(bot: Bot, bank: dict[str, str]) -> None:
+    _start(bot)
+    bot.slack.command(EXPERT)
+    bot.settle()
+    (message,) = bot.slack.open_examples(EXPERT)
+    bot.slack.click(EXPERT, message, ids.SKIP)
+    bot.settle()
+    skipped = next(m for m in bot.slack.dm(EXPERT) if m["ts"] == message["ts"])
+    (said,) = _contexts(skipped)
+    assert said == (
+        f"Skipped by <@{EXPERT}>: you will not be asked about it again; another expert can "
+        "label it."
+    )
+    assert "pool" not in said and "--" not in said  # no jargon, no typewriter dash
