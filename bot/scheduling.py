@@ -248,8 +248,8 @@ def screen_redrawer(services: Services) -> Callable[[], int]:
 
     A review is withdrawn by more than a taxonomy change: the mislabel scan (another process's,
     `labelbot review --scan`) dismisses one whose label was taken back or outvoted since. So each
-    round looks for those of each project (review_flow.retire_withdrawn: one query when there are
-    none), and each is drawn once across processes.
+    round looks for those of each project (review_flow.retire_withdrawn: the project's row and
+    one query when there are none), and each is drawn once across processes.
     """
     seen: dict[str, object] = {}
 
