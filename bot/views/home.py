@@ -100,7 +100,10 @@ def _project_blocks(project: ProjectProgress) -> list[Block]:
         )
     # the counts and the rare classes share one section (3,000 characters): the rare line gets
     # its own room first, so long names cut neither it nor the count of classes not shown
-    rare = [_rare_line(project)] if project.rare_classes else []
+    # before any label every class is "rare", and the bars above already say 0 for each: the
+    # line would only repeat every name under a term the expert has not met yet
+    some = any(c.count for c in project.class_counts)
+    rare = [_rare_line(project)] if project.rare_classes and some else []
     room = SECTION_TEXT_MAX - sum(len(line) + 1 for line in rare)
     counts = "\n".join([*_class_counts(project, room), *rare])
     # 4 blocks per project: the forecast and rare classes ride in existing blocks (100-block cap)
@@ -147,8 +150,10 @@ def _estimate(project: ProjectProgress) -> str:
     # waiting")
     given = WAITING_TO_RELABEL in project.model_notes
     if project.accuracy_source == "cv" and project.queue_chosen:
-        return text + (" cross-validated (biased)" if given else
-                       " cross-validated (biased: no audit labels yet)")  # fmt: skip
+        # which way it is biased, as the digest says (engine.evaluation.QUEUE_BIAS): "biased"
+        # alone let an expert read the model as better than it is
+        low = " cross-validated (biased low: the queue chose hard cases"
+        return text + low + (")" if given else "; no audit labels yet)")
     if project.accuracy_source == "cv":
         return text + (" cross-validated" if given else " cross-validated (no audit labels yet)")
     return text

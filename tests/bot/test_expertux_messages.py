@@ -12,6 +12,7 @@ from bot import ids
 from bot.views import ExampleCard, LabelChoice, labeling_message
 from bot.views.limits import block_errors, message_text_errors
 from tests.bot.conftest import LABELS, PROJECT, Bot
+from tests.fakes import payloads
 from tests.fakes.slack_client import example_id
 
 EXPERT = "U0EXPERT"
@@ -78,3 +79,46 @@ def test_skip_says_the_example_will_not_come_back(bot: Bot, bank: dict[str, str]
         "label it."
     )
     assert "pool" not in said and "--" not in said  # no jargon, no typewriter dash
+
+
+def _home(bot: Bot) -> str:
+    bot.slack.event(payloads.app_home_opened(EXPERT))
+    bot.settle()
+    view = bot.api.calls("views.publish")[-1].params["view"]
+    return "\n".join(
+        b["text"]["text"] for b in view["blocks"] if b["type"] == "section" and "text" in b
+    )
+
+
+def test_home_calls_no_class_rare_before_the_first_label(bot: Bot, bank: dict[str, str]) -> None:
+    _start(bot)
+    before = _home(bot)
+    assert "`░░░░░░░░░░░░`     0  card_arrival" in before  # every class shown at 0 already
+    assert "Rare classes" not in before  # not all five named again as "rare"
+
+    bot.slack.command(EXPERT)
+    bot.settle()
+    (message,) = bot.slack.open_examples(EXPERT)
+    bot.slack.choose(EXPERT, message, LABELS[0])
+    bot.settle()
+    after = _home(bot)
+    rare = next(line for line in after.splitlines() if line.startswith("*Rare classes*"))
+    assert LABELS[0] in rare and LABELS[1] in rare  # one label in: the rare ones are news
+
+
+def test_home_says_which_way_a_cross_validated_figure_is_biased() -> None:
+    """The queue picks hard cases, so its labels' cross-validated accuracy usually reads low
+    (the digest says so); Home said "(biased: …)", which an expert may read either way."""
+    from bot.views import HomeStats, ProjectProgress, home_tab
+
+    project = ProjectProgress(
+        name="p", labeled=40, total=100, accuracy=0.8, accuracy_source="cv",
+        model_version=1, queue_chosen=True, project_id=1,
+    )  # fmt: skip
+    home = home_tab(HomeStats(user_id="U1", labeled_today=0, labeled_total=40, projects=[project]))
+    (field,) = [
+        f["text"] for b in home["blocks"] for f in b.get("fields", []) if "accuracy" in f["text"]
+    ]
+    assert field.endswith(
+        "v1: 80.0% cross-validated (biased low: the queue chose hard cases; no audit labels yet)"
+    )
