@@ -26,23 +26,28 @@ MAX_BATCH = 100  # `/label <n>`: more than a sitting's work, and a bound for the
 
 # mrkdwn, where a raw "<" is Slack markup (bot.slack_text): placeholders are written &lt;…&gt;.
 USAGE = (
-    "*/label* sends you the example the model is least sure about, in a DM.\n"
-    "`/label` · `/label &lt;project&gt;` or `/label #channel` · `/label 5` or "
-    "`/label &lt;project&gt; 5` (a batch of 5, up to 100) · "
-    "`/label predict [project] &lt;text&gt;` (ask the model) · "
-    "`/label guidelines [project]` (every label's full guidelines) · "
-    "`/label models [project]` · `/label help`\n"
-    "Project admins ([project]: the channel's, or the only one, when left out): "
-    "`/label promote|rollback|pin [project] &lt;version&gt;` · `/label unpin [project]` · "
-    '`/label settings [project] retrain_every=30 digest_cron="0 9 * * mon-fri" '
-    "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9` · "
-    "`/label digest [project]` (post it now) · "
-    "`/label taxonomy [project]` (add, rename, describe, merge, split or retire labels, or "
-    "undo the last change)\n"
-    "Anyone: `/label proposals [project]` (the model's suggested label changes)\n"
-    "Your rhythm: `/label nudge 09:30` · `/label nudge off` (a daily reminder when there is "
-    "work) · "
-    "`/label quiet 20:00-08:00|off` (in your time zone) · `/label leaderboard on|off`"
+    "*/label* sends you, in a direct message, the example the model is least sure about: pick "
+    "the label that fits. [project] may be left out: the channel's project, or the only one.\n"
+    "*Labeling*\n"
+    "• `/label`, `/label &lt;project&gt;` or `/label #channel`: one example\n"
+    "• `/label 5` or `/label &lt;project&gt; 5`: a batch of 5 (up to 100)\n"
+    "• `/label guidelines [project]`: every label's full guidelines\n"
+    "• `/label predict [project] &lt;text&gt;`: ask the model\n"
+    "• `/label proposals [project]`: the model's suggested label changes\n"
+    "• `/label models [project]`: the model's versions\n"
+    "*Your rhythm*\n"
+    "• `/label nudge 09:30` or `/label nudge off`: a daily reminder when there is work\n"
+    "• `/label quiet 20:00-08:00` or `/label quiet off`: no reminders in those hours "
+    "(your time zone)\n"
+    "• `/label leaderboard on|off`: your name on the digest's leaderboard\n"
+    "*Project admins*\n"
+    "• `/label taxonomy [project]`: add, rename, describe, merge, split or retire labels, or "
+    "undo the last change\n"
+    "• `/label promote|rollback|pin [project] &lt;version&gt;` · `/label unpin [project]`\n"
+    "• `/label digest [project]`: post the digest now\n"
+    '• `/label settings [project] retrain_every=30 digest_cron="0 9 * * mon-fri" '
+    "timezone=Europe/Berlin audit_share=0.1 target_accuracy=0.9`\n"
+    "• `/label help`: this list"
 )
 
 

@@ -6,6 +6,7 @@ line, the expert's first, and a Discuss thread names where the labels are read."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot import ids
@@ -122,3 +123,19 @@ def test_home_says_which_way_a_cross_validated_figure_is_biased() -> None:
     assert field.endswith(
         "v1: 80.0% cross-validated (biased low: the queue chose hard cases; no audit labels yet)"
     )
+
+
+def test_help_reads_one_command_a_line_the_experts_first(bot: Bot, bank: dict[str, str]) -> None:
+    bot.slack.command(EXPERT, "help")
+    bot.settle()
+    (said,) = bot.slack.ephemerals(EXPERT)
+    lines = said.splitlines()
+    bullets = [line for line in lines if line.startswith("• ")]
+    for verb in ids.COMMAND_VERBS:  # every command on a line of its own words
+        assert any(re.search(rf"`/label (\w+\|)*{verb}\b", b) for b in bullets), verb
+    assert (
+        lines.index("*Labeling*") < lines.index("*Your rhythm*") < lines.index("*Project admins*")
+    )
+    labeling = lines[lines.index("*Labeling*") : lines.index("*Your rhythm*")]
+    assert any("`/label guidelines [project]`" in line for line in labeling)
+    assert not any("settings" in line or "promote" in line for line in labeling)
