@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.slack_text import escape_mrkdwn, truncate
+from bot.slack_text import escape, escape_mrkdwn, truncate
 from bot.views.labeling import example_section
 from bot.views.models import Suggestion
 from bot.views.text import Block, context, message, section
@@ -26,7 +26,11 @@ def discussion_root(*, example_id: int, text: str, project: str, opener: str) ->
         ),
         # a long example is cut with "Show full text", as in the DM and the disagreement thread
         example_section(example_id, text),
-        context(f"Example #{example_id} · reply in this thread; labelbot keeps the discussion."),
+        # those asked see the text, not the choices: the command that lists them is named
+        context(
+            f"Example #{example_id} · reply in this thread; labelbot keeps the discussion. "
+            f"`/label guidelines {escape(project)}` lists the labels to choose from."
+        ),
     ]
     return message(f"Discussion on an example from {escape_mrkdwn(project)}", blocks)
 

@@ -139,3 +139,21 @@ def test_help_reads_one_command_a_line_the_experts_first(bot: Bot, bank: dict[st
     labeling = lines[lines.index("*Labeling*") : lines.index("*Your rhythm*")]
     assert any("`/label guidelines [project]`" in line for line in labeling)
     assert not any("settings" in line or "promote" in line for line in labeling)
+
+
+def test_a_discussion_names_where_the_channel_reads_the_labels(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Those asked for a second opinion in the channel saw the text but not the labels it could
+    take: the root names the command that lists them with their guidelines."""
+    from tests.bot.conftest import CHANNEL
+
+    _start(bot)
+    bot.slack.command(EXPERT)
+    bot.settle()
+    (message,) = bot.slack.open_examples(EXPERT)
+    bot.slack.click(EXPERT, message, ids.DISCUSS)
+    bot.settle()
+    (root,) = bot.api.messages(CHANNEL)
+    assert f"`/label guidelines {PROJECT}` lists the labels to choose from." in _contexts(root)[0]
+    assert not bot.api.warnings
