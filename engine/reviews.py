@@ -353,6 +353,14 @@ def let_go_of_withdrawn(
     buttons, and sends the reviewer's next task, as for an example a change settled
     (engine.labeling.let_go_of_settled). One already answered by a click is not listed."""
     now = now or utcnow()
+    # looked for first in a read-only session: the scheduler asks every round of every project,
+    # and a write transaction (SQLite's BEGIN IMMEDIATE) would queue behind a long import's lock
+    # for nothing
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        if not reviews.withdrawn_on_screen(session=session, project_id=found.id, now=now):
+            return []
     out = []
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
