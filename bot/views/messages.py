@@ -45,20 +45,25 @@ def prediction_answer(
 ) -> Block:
     """Answer to `/label predict <text>` and the "Classify with labelbot" shortcut; ``notes``
     (plain text) say what the model cannot answer yet after a taxonomy change."""
-    if not predictions:
-        lines = "_No model yet: label a few more examples first._"
-        fallback = f"No model yet for {escape_mrkdwn(project)}"
+    name = escape_mrkdwn(project)
+    if not predictions:  # what brings a model, as App Home says, and how to help it come
+        lines = (
+            f"No model yet for *{name}*: the first trains once a few examples per label are "
+            f"labeled. `/label {escape(project)}` sends you one."
+        )
+        fallback = f"No model yet for {name}"
     else:
         lines = "\n".join(
             f"`{_bar(p.confidence)}` {p.confidence:>4.0%}  *{escape_mrkdwn(p.label)}*"
             for p in predictions
         )
         best = predictions[0]
-        fallback = f"{escape_mrkdwn(project)}: {escape_mrkdwn(best.label)} ({best.confidence:.0%})"
+        fallback = f"{name}: {escape_mrkdwn(best.label)} ({best.confidence:.0%})"
     blocks = [
         section(_quote(text, 1000)),
         section(lines),
-        context(f"Model for *{escape_mrkdwn(project)}*"),
+        # "Model for …" under "No model yet" contradicted it
+        *([context(f"Model for *{name}*")] if predictions else []),
         *(context(f":information_source: {escape_mrkdwn(n)}") for n in notes[:3]),
     ]
     return message(fallback, blocks)

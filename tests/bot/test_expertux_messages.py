@@ -157,3 +157,20 @@ def test_a_discussion_names_where_the_channel_reads_the_labels(
     (root,) = bot.api.messages(CHANNEL)
     assert f"`/label guidelines {PROJECT}` lists the labels to choose from." in _contexts(root)[0]
     assert not bot.api.warnings
+
+
+def test_predict_before_the_first_model_says_what_brings_one(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """It said "No model yet: label a few more examples first." over a line "Model for bank"
+    that contradicted it; now it says what brings a model, as App Home does, and how to help."""
+    bot.slack.command(EXPERT, "predict where is my card")
+    bot.settle()
+    (answer,) = [c.params for c in bot.api.calls("response_url") if c.params["_to"] == EXPERT]
+    texts = [b["text"]["text"] for b in answer["blocks"] if "text" in b] + _contexts(answer)
+    assert (
+        f"No model yet for *{PROJECT}*: the first trains once a few examples per label are "
+        f"labeled. `/label {PROJECT}` sends you one."
+    ) in texts
+    assert not any("Model for" in t for t in texts)
+    assert not bot.api.warnings
