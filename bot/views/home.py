@@ -181,8 +181,8 @@ def _greeting(stats: HomeStats) -> str:
     if any(p.total for p in stats.projects[:MAX_PROJECTS]):
         said += (
             f" Click *Label {BATCH_SIZE} now* beside a project: its examples come to your "
-            "direct messages with labelbot (the Messages tab above), one at a time, each with "
-            "a button per label. Or type `/label` anywhere in Slack; `/label help` lists the "
+            "direct messages with labelbot (the Messages tab above), one at a time, with the "
+            "labels to choose from. Or type `/label` anywhere in Slack; `/label help` lists the "
             "commands."
         )
     return said

@@ -7,6 +7,7 @@ line, the expert's first, and a Discuss thread names where the labels are read."
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from bot import ids
@@ -174,3 +175,18 @@ def test_predict_before_the_first_model_says_what_brings_one(
     ) in texts
     assert not any("Model for" in t for t in texts)
     assert not bot.api.warnings
+
+
+def test_home_does_not_promise_a_button_per_label_to_a_project_with_a_menu(
+    bot: Bot, tmp_path: Path
+) -> None:
+    """Past 15 labels the DM offers a menu: Home's welcome said "each with a button per label"."""
+    from engine import projects
+
+    projects.create_project(bot.ws, name="clinc", labels=[f"intent_{i}" for i in range(150)])
+    path = tmp_path / "clinc.csv"
+    path.write_text("text\nhow do I reset my card\n", "utf-8")
+    projects.import_file(bot.ws, project="clinc", path=path, embed=False)
+    welcome = _home(bot)
+    assert "a button per label" not in welcome
+    assert "one at a time, with the labels to choose from." in welcome
