@@ -66,7 +66,7 @@ def label_command(
     # as typed, decoded once here (predict reads its text from Slack's own, markup and all).
     verb, rest = _first_word(unescape(text))
     team = admin.installing_team(context)
-    if verb.lower() == "help":
+    if verb.lower() == "help" or _asks_for_help(services, verb):
         respond(**blocks.info_message(USAGE), response_type="ephemeral")
     elif verb.lower() in ids.COMMAND_VERBS:
         try:
@@ -142,6 +142,17 @@ def _which_project(
     # "Try" opens a sentence after the question; after the channel's clause it goes on one
     said = f"which project? {where}try {choices}" if where else f"which project? Try {choices}"
     return flow.WhichProject(Mrkdwn(said), names=names)
+
+
+# What else people type for help: it answered "No project named '?' (projects: …)".
+HELP_ALIASES = ("?", "-h", "--help", "-help")
+
+
+def _asks_for_help(services: Services, word: str) -> bool:
+    """``word`` is one of HELP_ALIASES, and no project's name (a project may be named "-h")."""
+    if word.lower() not in HELP_ALIASES:
+        return False
+    return not any(p.name == word for p in projects.list_projects(services.ws))
 
 
 def _first_word(text: str) -> tuple[str, str]:

@@ -190,3 +190,13 @@ def test_home_does_not_promise_a_button_per_label_to_a_project_with_a_menu(
     welcome = _home(bot)
     assert "a button per label" not in welcome
     assert "one at a time, with the labels to choose from." in welcome
+
+
+def test_what_else_people_type_for_help_gets_the_help(bot: Bot, bank: dict[str, str]) -> None:
+    """`/label ?` answered "No project named '?' (projects: bank)", nothing on where help is."""
+    from bot.listeners.commands import USAGE
+
+    for typed in ("?", "--help", "-h"):
+        bot.slack.command(EXPERT, typed)
+        bot.settle()
+        assert bot.slack.ephemerals(EXPERT)[-1] == USAGE, typed
