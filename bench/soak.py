@@ -28,7 +28,7 @@ Checks, each a line of the table:
   copy beside the next example (Undo holds the example while it is offered again) and the
   answered window (the next example posted before the answered one's update arrives);
 - no duplicate posts: one message per delivery key, one live copy of an example per DM, one
-  discussion root and one dispute thread per example in the project channel;
+  discussion root, one dispute thread and one flag thread per example in the project channel;
 - per process: ERROR / Traceback / WARNING lines on its stderr, RSS and open file descriptors
   at start and end; database connections per process at the end (pg_stat_activity, by the
   application_name each process is given through PGAPPNAME); models trained.
@@ -630,6 +630,28 @@ class Shown:
         return min(self.end, self.answered) if self.answered is not None else self.end
 
 
+# The thread kinds an example may have one of each of in the project channel, by the block
+# that names them in their root (bot.views.disputes, bot.views.flags): each root also shows the
+# example's text, as a Discuss thread's does.
+ROOT_BLOCKS = {ids.DISPUTE_BLOCK: "dispute", ids.FLAG_THREAD_BLOCK: "flag"}
+
+
+def channel_root(blocks: list[dict[str, Any]]) -> tuple[str, int] | None:
+    """(kind, id) of a thread root posted in the project channel: an example's disagreement
+    or flag thread (by its own block), its Discuss thread (the example's text and no such
+    block), or what the first block names (a proposal); None for a post that names nothing (a
+    digest)."""
+    for block in blocks:
+        kind, _, rest = str(block.get("block_id", "")).partition(":")
+        if kind in ROOT_BLOCKS and rest.isdigit():
+            return ROOT_BLOCKS[kind], int(rest)
+    shown = example_id({"blocks": blocks})
+    if shown is not None:
+        return "discussion", shown
+    kind, _, rest = str((blocks or [{}])[0].get("block_id", "")).partition(":")
+    return (kind, int(rest)) if rest.isdigit() else None
+
+
 def slack_checks(
     api: RecordingSlack, experts: list[str], answered: dict[tuple[str, str], float]
 ) -> dict[str, Any]:
@@ -661,11 +683,9 @@ def slack_checks(
             if key:
                 keys[key] += 1
             if p.channel == CHANNEL and not p.params.get("thread_ts"):
-                first = (blocks or [{}])[0].get("block_id", "")
-                shown = example_id({"blocks": blocks})
-                kind = first.split(":")[0] if shown is None else "discussion"
-                if shown is not None or ":" in first:
-                    roots[(kind, shown or int(first.split(":")[1]))] += 1
+                root = channel_root(blocks)
+                if root is not None:
+                    roots[root] += 1
         if p.channel in dm_owner and example_id({"blocks": blocks}) is not None:
             shown_in.setdefault(where, example_id({"blocks": blocks}))  # type: ignore[arg-type]
         if p.method == "chat.update" and "undid the label" in text and where in shown_in:
