@@ -1285,7 +1285,9 @@ def _project_progress(summary: progress.ProjectSummary) -> views.ProjectProgress
         accuracy_measured_on=estimate.measured_on if estimate else None,
         queue_chosen=figures.queue_chosen,
         model_version=figures.model_version,
-        forecast=figures.forecast_line() if figures.curve else None,
+        # only a forecast there is: "Too few points to forecast yet (1 model at 1 label count;
+        # need 4 …)" is a data scientist's note, not an expert's (the digest and status keep it)
+        forecast=figures.forecast_line() if figures.curve and figures.forecast.ok else None,
         rare_classes=summary.too_rare,  # `labelbot status`'s, under the project's rare_minimum
         rare_minimum=summary.rare_minimum,
         agreement=(
