@@ -17,7 +17,7 @@ def batch_summary(*, project: str, done: int, compared: int, agreed: int, size: 
     if compared:
         fallback = f"{done} done — {agreed} agreed with the model"
     else:
-        fallback = f"{done} done — the model has no view yet"
+        fallback = f"{done} done — no model yet to compare your answers with"
     text = f"*{fallback}* in *{escape_mrkdwn(project)}*. Thanks!"
     row = [
         button(f"{size} more", action_id=ids.BATCH_MORE, value=project, style="primary"),

@@ -42,7 +42,7 @@ def test_a_batch_ends_with_a_summary_then_5_more_or_done(bot: Bot, bank: dict[st
         _answer(bot, bank, U1)
     (summary,) = _summaries(bot, U1)
     # no model yet (rescored without one): nothing to agree with
-    assert summary["text"] == "2 done — the model has no view yet"
+    assert summary["text"] == "2 done — no model yet to compare your answers with"
     assert not bot.slack.open_examples(U1)
 
     bot.slack.click(U1, summary, ids.BATCH_MORE)
