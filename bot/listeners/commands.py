@@ -20,7 +20,7 @@ from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, plain_from_slack, unes
 from bot.views import admin as admin_views
 from bot.views import guidelines as guideline_views
 from engine import projects, training
-from storage.errors import InvalidInputError
+from storage.errors import InvalidInputError, NotFoundError
 
 MAX_BATCH = 100  # `/label <n>`: more than a sitting's work, and a bound for the database
 
@@ -86,6 +86,10 @@ def label_command(
                 raise
             typed = f"{name or ''} {size}".strip()  # the channel named, if any: `/label #x 5`
             raise _which_project(services, "", typed, exc, channel=channel) from None
+        except NotFoundError as exc:  # `/label xyzzy`: a word like nothing known
+            if not name or not str(exc).startswith("no project named"):
+                raise
+            raise NotFoundError(f"{exc}; `/label help` lists the commands") from None
         if size:
             sent = flow.start_batch(services, user=user, project=project, size=size)
         else:

@@ -104,6 +104,7 @@ def test_a_typo_is_answered_with_the_closest_commands_and_projects(
     assert not bot.slack.dm(MEMBER)
     # a word like nothing known is answered as before; a project's own name still labels
     assert "No project named 'xyzzy'" in _said(bot, MEMBER, "xyzzy")
+    assert "`/label help` lists the commands" in _said(bot, MEMBER, "xyzzy")
     assert _said(bot, MEMBER, f"{PROJECT} 2") == "" and bot.slack.open_examples(MEMBER)
 
 
