@@ -96,6 +96,26 @@ def label_held_example(project: str, annotator: str, label: str) -> None:
         ws.close()
 
 
+def store_vote(
+    ws: Workspace, project: str, example_id: int, label: str, who: str, *, source: str = "slack"
+) -> None:
+    """A live vote stored as any path stores one (a click, an import, a second opinion), with
+    no queue or assignment in between: for tests that set up who voted what."""
+    from storage.db import session_scope
+    from storage.repositories import feedback
+    from storage.repositories import projects as project_repo
+
+    with session_scope(ws.db) as s:
+        found = project_repo.get_project(session=s, name=project)
+        assert found.id is not None
+        label_id = project_repo.get_label(session=s, project_id=found.id, name=label).id
+        assert label_id is not None
+        feedback.add_annotation(
+            session=s, example_id=example_id, label_id=label_id, annotator=who, source=source,
+            key=f"{who}:{example_id}:{label}",
+        )  # fmt: skip
+
+
 @contextmanager
 def python_child(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
     """``python -c``-style child process (``args`` after the interpreter), its stdin and stdout

@@ -13,9 +13,9 @@ from engine import consensus, exporting, labeling, projects, taxonomy, training
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import ConflictError
-from storage.repositories import feedback
 from storage.repositories import projects as project_repo
 from storage.repositories import taxonomy as taxonomy_repo
+from tests.helpers import store_vote
 
 TEXTS = [f"question number {i} about the account" for i in range(4)]
 
@@ -36,13 +36,7 @@ def _ids(ws: Workspace) -> list[int]:
 
 
 def _vote(ws: Workspace, example_id: int, label: str, who: str) -> None:
-    with session_scope(ws.db) as s:
-        project = project_repo.get_project(session=s, name="p")
-        label_id = project_repo.get_label(session=s, project_id=project.id, name=label).id
-        feedback.add_annotation(
-            session=s, example_id=example_id, label_id=label_id, annotator=who, source="slack",
-            key=f"{who}:{example_id}:{label}",
-        )  # fmt: skip
+    store_vote(ws, "p", example_id, label, who)
 
 
 def _disputed(ws: Workspace) -> dict[int, bool]:

@@ -18,6 +18,7 @@ from storage.db import session_scope
 from storage.repositories import feedback
 from storage.repositories import projects as project_repo
 from storage.repositories import taxonomy as taxonomy_repo
+from tests.helpers import store_vote
 
 LABELS = ["age_limit", "change_pin", "exchange_rate"]
 TEXTS = [
@@ -50,13 +51,7 @@ def _ids(ws: Workspace) -> list[int]:
 
 def _vote(ws: Workspace, example_id: int, label: str, who: str) -> None:
     """A live vote as stored by any path (a click, an import, a second opinion)."""
-    with session_scope(ws.db) as s:
-        project = project_repo.get_project(session=s, name="bank")
-        label_id = project_repo.get_label(session=s, project_id=project.id, name=label).id
-        feedback.add_annotation(
-            session=s, example_id=example_id, label_id=label_id, annotator=who, source="cli",
-            key=f"{who}:{example_id}:{label}",
-        )  # fmt: skip
+    store_vote(ws, "bank", example_id, label, who, source="cli")
 
 
 def _agreed(ws: Workspace) -> dict[int, str]:
