@@ -14,14 +14,8 @@ import pytest
 
 from engine import charts
 from tests.bot.test_cli_ux2 import tiny_demo_data
+from tests.bot.test_demo_simulate_audit import TEST, TRAIN
 
-INTENTS = {
-    "card": ["my card has not arrived", "where is my new card", "card still not delivered"],
-    "pin": ["how do I change my pin", "reset my pin please", "I forgot my pin code"],
-    "rate": ["what exchange rate do you use", "the euro rate looks wrong", "rate for dollars"],
-}
-TRAIN = [(t, lb) for lb, texts in INTENTS.items() for t in texts]
-TEST = [("card not here yet", "card"), ("new pin needed", "pin"), ("pound rate", "rate")]
 ONE_ROUND = {"labelbot (active learning)": [(30, 0.237)], "random sampling": [(30, 0.231)]}
 
 
