@@ -118,11 +118,24 @@ def _form_target(ack: Ack, parse: Callable[[str], T], view: dict[str, Any]) -> T
 
 def _refusal(context: BoltContext, *, user: str, project: str, doing: str) -> str | None:
     """Why the form is refused (shown in it, and nothing applied), or None for a project admin.
-    A check Slack did not answer in time refuses too: the ack cannot wait for it."""
+    A check Slack did not answer in time refuses too: the ack cannot wait for it. A guest
+    account learns nothing of a project closed to them (bot.flow.resolve_project)."""
+    services = context["services"]
+    refused: LabelbotError | None = None
     try:
-        allowed = admin.is_admin(
-            context["services"], user=user, project=project, team=admin.installing_team(context)
-        )
-    except (AdminCheckError, LabelbotError) as exc:  # e.g. the project deleted meanwhile
+        if admin.is_admin(
+            services, user=user, project=project, team=admin.installing_team(context)
+        ):
+            return None
+    except AdminCheckError as exc:
         return str(exc)
-    return None if allowed else admin_views.not_admin_in_form(doing, project)
+    except LabelbotError as exc:  # e.g. the project deleted meanwhile, or a made-up form's
+        refused = exc
+    # Refused: a guest account is told what `/label` tells them of a project closed to them,
+    # the same whether the form names one or none that exists ("no project named x (projects:
+    # …)" would name every project). users.info is asked only here, of those refused.
+    try:
+        flow.resolve_project(services, project, user=user)
+    except LabelbotError as exc:
+        return str(exc)
+    return str(refused) if refused is not None else admin_views.not_admin_in_form(doing, project)

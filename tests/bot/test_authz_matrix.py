@@ -1,0 +1,128 @@
+"""Who may do what (README, "Who may label", project admins, guest accounts, the REST API's
+tokens), over real signed Bolt requests and the real API on SQLite and PostgreSQL: a form or
+click by someone not allowed changes nothing and says why; a guest account learns nothing of a
+project closed to them, from a form made up by hand either; every REST route refuses a request
+without LABELBOT_API_TOKEN, the metrics-only token included, and no token reaches the log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from bot import ids
+from bot.api import PUBLIC_PATHS, create_api
+from engine import projects, proposing
+from tests.bot.conftest import API_TOKEN, PROJECT, Bot, slack_settings, taxonomy_form
+from tests.bot.test_proposals_slack import _merge
+from tests.fakes import payloads
+from tests.fakes.server import ServerThread
+from tests.fakes.signing import signed_interactivity
+
+ADMIN, EXPERT, GUEST = "U0ADMIN", "U0EXPERT", "U0GUEST"
+REFUSED = "not open to guest accounts"
+
+
+def _submit(bot: Bot, body: dict[str, object]) -> dict[str, object]:
+    response = bot.slack.post(signed_interactivity(bot.slack.secret, body))
+    bot.settle()
+    assert response.status_code == 200
+    return response.json() if response.content else {}
+
+
+def _active(bot: Bot) -> list[str]:
+    return sorted(lb.name for lb in projects.list_labels(bot.ws, project=PROJECT, active_only=True))
+
+
+def _proposal_form(user: str, project: str, proposal: int) -> dict[str, object]:
+    values = {
+        ids.PROPOSAL_NAMES_BLOCK: {ids.TAXONOMY_INPUT: {"value": "merged_name"}},
+        ids.PROPOSAL_REASON_BLOCK: {ids.TAXONOMY_INPUT: {"value": None}},
+    }
+    meta = json.dumps({"project": project, "proposal": proposal})
+    return payloads.view_submission(user, ids.PROPOSAL_MODAL, values, private_metadata=meta)
+
+
+def test_admins_forms_refuse_whoever_is_no_admin_now(bot: Bot, bank: dict[str, str]) -> None:
+    """The proposal form made up by an expert, and the taxonomy form submitted by one who was
+    an admin when it opened: refused in the form, nothing applied."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    pid, labels = _merge(bot), _active(bot)
+    answer = _submit(bot, _proposal_form(EXPERT, PROJECT, pid))
+    assert answer["response_action"] == "errors" and "Only project admins" in str(answer)
+    assert proposing.get_proposal(bot.ws, pid).status == "open"
+
+    projects.update_settings(bot.ws, project=PROJECT, admins=["U0OTHER"])  # ADMIN no longer one
+    for form in (taxonomy_form(ADMIN, "add", names="new_one"), _proposal_form(ADMIN, PROJECT, pid)):
+        answer = _submit(bot, form)
+        assert answer["response_action"] == "errors" and "Only project admins" in str(answer)
+    assert _active(bot) == labels and proposing.get_proposal(bot.ws, pid).status == "open"
+
+
+def test_a_form_made_up_by_a_guest_names_no_project(bot: Bot, bank: dict[str, str]) -> None:
+    """A form's project comes from its private_metadata, which a guest can write: naming a
+    project that does not exist answered "no project named x (projects: bank)", naming the
+    project closed to them; now both get `/label`'s refusal of a guest."""
+    bot.api.add_user(GUEST, is_restricted=True)
+    pid = _merge(bot)
+    for forged in (
+        lambda project: taxonomy_form(
+            GUEST, "add", names="x", private_metadata=json.dumps({"project": project})
+        ),
+        lambda project: _proposal_form(GUEST, project, pid),
+    ):
+        said = [str(_submit(bot, forged(p))) for p in (PROJECT, "no_such_project")]
+        for answer in said:
+            assert REFUSED in answer and PROJECT not in answer and "no_such" not in answer
+        assert said[0] == said[1]
+    assert proposing.get_proposal(bot.ws, pid).status == "open" and "x" not in _active(bot)
+
+
+def test_every_rest_route_needs_the_api_token(
+    bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every route the app serves (walked, so a route added later is covered), by every
+    method: 401 without a token, with a wrong one, another scheme, or the metrics-only token
+    (but for GET /metrics); nothing is changed, and no token is logged."""
+    metrics_token = "metrics-only-" + "m" * 32
+    settings = slack_settings(
+        str(bot.ws.settings.database_url), bot.api.api_url, bot.ws.settings.data_dir,
+        LABELBOT_METRICS_TOKEN=metrics_token,
+    )  # fmt: skip
+    app = create_api(settings, bot.services)
+    served = {  # (method, path): the schema's (the REST router), and the app's own routes
+        *((m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops),
+        *((m, r.path) for r in app.routes if isinstance(r, Route) for m in r.methods or ()),
+    }
+    served = {(m, p) for m, p in served if p not in PUBLIC_PATHS}
+    assert sum(p.startswith("/api/") for _, p in served) >= 4, served
+    refused = {
+        "none": {},
+        "wrong": {"Authorization": f"Bearer {API_TOKEN}x"},
+        "prefix": {"Authorization": f"Bearer {API_TOKEN[:-1]}"},
+        "basic": {"Authorization": f"Basic {API_TOKEN}"},
+        "bare": {"Authorization": API_TOKEN},
+        "metrics": {"Authorization": f"Bearer {metrics_token}"},
+    }
+    before = (_active(bot), len(projects.list_projects(bot.ws)))
+    with (
+        caplog.at_level(logging.DEBUG),
+        ServerThread(app) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        for method, template in sorted(served):
+            path = re.sub(r"\{[^}]+\}", "1", template.replace("{name}", PROJECT))
+            for why, headers in refused.items():
+                if why == "metrics" and template == "/metrics" and method in ("GET", "HEAD"):
+                    continue
+                answer = http.request(method, path, headers=headers, json={"texts": ["x"]})
+                assert answer.status_code == 401, (method, path, why, answer.text)
+                assert answer.headers["www-authenticate"] == "Bearer"
+        assert http.get("/metrics", headers=refused["metrics"]).status_code == 200
+    assert (_active(bot), len(projects.list_projects(bot.ws))) == before
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert API_TOKEN[:-1] not in logged and metrics_token not in logged
