@@ -29,7 +29,8 @@ from bot.views.disputes import parse_settle_value
 from bot.views.proposals import parse_proposal_value
 from bot.views.review import parse_review_value
 from bot.views.rhythm import batch_closed, parse_snooze_value
-from storage.errors import StaleActionError
+from engine import messaging, project_settings, projects, reviews
+from storage.errors import LabelbotError, StaleActionError
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,30 @@ def _in_dm(body: dict[str, Any], respond: Respond, client: WebClient) -> dict[st
     return None
 
 
+def _open_to_clicker(services: Services, *, user: str, example_id: int) -> None:
+    """Refuse (bot.flow.GuestRefused) a click by a guest account on an example of a project
+    closed to guests: one sent to them while it was open, and closed since, would store their
+    answer and send them the next example. users.info is asked (its answers kept a few
+    minutes) only for a project closed to guests. An example that is gone is left to the
+    listener's own answer."""
+    try:
+        project = projects.get_project(
+            services.ws, messaging.example_ref(services.ws, example_id=example_id).project
+        )
+    except LabelbotError:
+        return
+    if not project_settings.guests_allowed(project):
+        flow.check_open(services, user=user, project=project.name)
+
+
+def _example_of_review(services: Services, review_id: int) -> int | None:
+    """The example a review asks about (the review's own, not the button's copy)."""
+    try:
+        return reviews.review_example(services.ws, review_id=review_id)
+    except LabelbotError:
+        return None
+
+
 def _chosen(action: dict[str, Any]) -> object:
     """The value of the option chosen in a menu, or of the button clicked."""
     if "selected_option" in action:
@@ -112,7 +137,9 @@ def label_clicked(
 ) -> None:
     ack()
     example_id, label = read(parse_label_value, action.get("value"))
-    flow.apply_label(context["services"], example_id=example_id, label=label, **_where(body))
+    where = _where(body)
+    _open_to_clicker(context["services"], user=where["user"], example_id=example_id)
+    flow.apply_label(context["services"], example_id=example_id, label=label, **where)
 
 
 def label_selected(
@@ -120,28 +147,36 @@ def label_selected(
 ) -> None:
     ack()
     example_id, label = read(parse_label_value, _chosen(action))
-    flow.apply_label(context["services"], example_id=example_id, label=label, **_where(body))
+    where = _where(body)
+    _open_to_clicker(context["services"], user=where["user"], example_id=example_id)
+    flow.apply_label(context["services"], example_id=example_id, label=label, **where)
 
 
 def skip_clicked(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
 ) -> None:
     ack()
-    flow.skip(context["services"], example_id=example_id(action.get("value")), **_where(body))
+    clicked, where = example_id(action.get("value")), _where(body)
+    _open_to_clicker(context["services"], user=where["user"], example_id=clicked)
+    flow.skip(context["services"], example_id=clicked, **where)
 
 
 def undo_clicked(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
 ) -> None:
     ack()
-    flow.undo(context["services"], example_id=example_id(action.get("value")), **_where(body))
+    clicked, where = example_id(action.get("value")), _where(body)
+    _open_to_clicker(context["services"], user=where["user"], example_id=clicked)
+    flow.undo(context["services"], example_id=clicked, **where)
 
 
 def discuss_clicked(
     ack: Ack, action: dict[str, Any], body: dict[str, Any], context: BoltContext
 ) -> None:
     ack()
-    flow.discuss(context["services"], example_id=example_id(action.get("value")), **_where(body))
+    clicked, where = example_id(action.get("value")), _where(body)
+    _open_to_clicker(context["services"], user=where["user"], example_id=clicked)
+    flow.discuss(context["services"], example_id=clicked, **where)
 
 
 def flag_clicked(
@@ -150,9 +185,9 @@ def flag_clicked(
     ack()
     # trigger_id expires 3 s after the click: the modal opens before anything slow (the check
     # that the message is the clicker's is one read of the database).
-    form = flow.flag_form_for(
-        context["services"], example_id=example_id(action.get("value")), **_where(body)
-    )
+    clicked, where = example_id(action.get("value")), _where(body)
+    _open_to_clicker(context["services"], user=where["user"], example_id=clicked)
+    form = flow.flag_form_for(context["services"], example_id=clicked, **where)
     client.views_open(trigger_id=body["trigger_id"], view=form)
 
 
@@ -321,11 +356,15 @@ def _decide(
 
 def _review(context: BoltContext, action: dict[str, Any], body: dict[str, Any], keep: bool) -> None:
     review_id, _, label = read(parse_review_value, _chosen(action))  # the example: the review's own
+    where = _where(body)
+    own = _example_of_review(context["services"], review_id)
+    if own is not None:
+        _open_to_clicker(context["services"], user=where["user"], example_id=own)
     review_flow.decide(
         context["services"], review_id=review_id, label=label,
         decision="keep" if keep else "change",
         agreed=action["action_id"] == ids.REVIEW_CHANGE,  # to the model's suggestion
-        **_where(body),
+        **where,
     )  # fmt: skip
 
 

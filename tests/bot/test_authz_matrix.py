@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from bot import ids
 from bot.api import PUBLIC_PATHS, create_api
-from engine import projects, proposing
+from engine import flags, messaging, project_settings, projects, proposing
 from tests.bot.conftest import API_TOKEN, PROJECT, Bot, slack_settings, taxonomy_form
 from tests.bot.test_proposals_slack import _merge
 from tests.fakes import payloads
@@ -80,6 +80,39 @@ def test_a_form_made_up_by_a_guest_names_no_project(bot: Bot, bank: dict[str, st
             assert REFUSED in answer and PROJECT not in answer and "no_such" not in answer
         assert said[0] == said[1]
     assert proposing.get_proposal(bot.ws, pid).status == "open" and "x" not in _active(bot)
+
+
+def test_a_guest_cannot_go_on_labeling_a_project_closed_since(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """An example sent to a guest while the project was open to guests: once it is closed, a
+    label, Skip, Discuss or Flag on it is refused, nothing is stored and no next example
+    comes (each label stored theirs and sent the next)."""
+    bot.api.add_user(GUEST, is_restricted=True)
+    project_settings.change_settings(bot.ws, project=PROJECT, changes={"guests": "allow"})
+    bot.slack.command(GUEST, PROJECT)
+    bot.settle()
+    (card,) = bot.slack.open_examples(GUEST)
+    project_settings.change_settings(bot.ws, project=PROJECT, changes={"guests": "deny"})
+    messages = len(bot.slack.dm(GUEST))
+
+    bot.slack.choose(GUEST, card, "card_arrival")
+    bot.settle()
+    for action in (ids.SKIP, ids.DISCUSS, ids.FLAG):
+        bot.slack.click(GUEST, card, action)
+        bot.settle()
+    said = bot.slack.ephemerals(GUEST)
+    assert len(said) == 4 and all(REFUSED in s and PROJECT not in s for s in said), said
+    assert len(bot.slack.dm(GUEST)) == messages and bot.slack.open_examples(GUEST) == [card]
+    example = int(str(card["blocks"][0]["block_id"]).rpartition(":")[2])
+    assert not messaging.labeled_by(bot.ws, example_id=example, annotator=GUEST)
+    assert not flags.list_flags(bot.ws, PROJECT) and not bot.api.calls("views.open")
+
+    # opened again, the same click is theirs
+    project_settings.change_settings(bot.ws, project=PROJECT, changes={"guests": "allow"})
+    bot.slack.choose(GUEST, card, "card_arrival")
+    bot.settle()
+    assert messaging.labeled_by(bot.ws, example_id=example, annotator=GUEST)
 
 
 def test_every_rest_route_needs_the_api_token(
