@@ -92,8 +92,19 @@ def message(text: str, blocks: list[Block]) -> Block:
     It is parsed as mrkdwn like any message text, so callers escape user data in it too. Slack
     cuts `text` at 40,000 characters; notifications show far less, so we keep it short. The
     blocks' text as a whole is kept within Slack's budget for one message (:func:`fit_text`).
+
+    Links are never unfurled: an example imported from a customer's ticket may hold any URL,
+    and Slack fetches and previews what it links (an image, a page) in the DM or the channel,
+    media by default for an app's messages too (`unfurl_media`; `unfurl_links` for pages,
+    https://docs.slack.dev/messaging/unfurling-links-in-messages). Every labelbot message
+    carries both as false, whoever sends it (chat.postMessage, a response_url).
     """
-    return {"text": truncate(text, FALLBACK_TEXT_MAX), "blocks": fit_text(blocks)}
+    return {
+        "text": truncate(text, FALLBACK_TEXT_MAX),
+        "blocks": fit_text(blocks),
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
 
 
 def water_level(lengths: Sequence[int], room: int) -> int:

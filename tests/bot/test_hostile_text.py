@@ -1,0 +1,139 @@
+"""Hostile text through real flows (the bot over HTTP, the fake Slack Web API, SQLite and
+PostgreSQL): an example imported from a customer's ticket, label names and guidelines, a flag's
+reason, annotator names. Whatever they hold -- broadcasts, mentions, links, an image's URL --
+every message labelbot sends shows them as text: no Slack markup of theirs reaches a mrkdwn text
+or a message's fallback `text`, and no link of theirs is unfurled (Slack would fetch it and
+preview it in the DM or the channel)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+from bot import disputes, ids
+from bot.digests import post_digest
+from bot.scheduling import proposal_poster
+from engine import consensus, projects, proposing, taxonomy, training
+from storage.db import session_scope
+from storage.repositories import projects as project_repo
+from tests.bot.conftest import CHANNEL, Bot
+from tests.fakes import payloads
+from tests.fakes.signing import signed_interactivity
+from tests.helpers import save_found_twice
+
+ADMIN, EXPERT = "U0ADMIN", "U0EXPERT"
+PROJECT = "tickets"
+EVIL = (
+    "<!channel> <!here> <!everyone> <!subteam^S0TEAM|@team> <@U0VICTIM> "
+    "<https://evil.example/login|Reset your password> https://evil.example/cat.png "
+    "mailto:a@evil.example *bold _it ~st `tick ```fence\n> quote\n&amp; :smile:"
+)
+LABELS = ["<!here> card", "<@U0VICTIM>", "<https://evil.example/x.png|Approve>", "plain"]
+# labelbot's own markup: mentions of the people involved, the project channel, dates, permalinks
+OURS = re.compile(
+    r"<@U0(?:EXPERT|ADMIN)>|<#C0PROJECT(?:\|[^<>]*)?>|<!date\^[^<>]*>"
+    r"|<https://labelbot-test\.slack\.com/[^<>]*>"
+)
+SENDS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "response_url")
+
+
+def _mrkdwn(found: Any) -> list[str]:
+    if isinstance(found, dict):
+        here = [found["text"]] if found.get("type") == "mrkdwn" else []
+        return here + [t for k, v in found.items() if k != "text" for t in _mrkdwn(v)]
+    if isinstance(found, list):
+        return [t for v in found for t in _mrkdwn(v)]
+    return []
+
+
+def _write(path: Path, rows: list[list[str]], header: list[str]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _hostile_project(bot: Bot, tmp_path: Path) -> None:
+    projects.create_project(bot.ws, name=PROJECT, labels=LABELS, channel_id=CHANNEL)
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    taxonomy.describe_label(bot.ws, project=PROJECT, label="plain", description=EVIL, actor=ADMIN)
+    rows = [[f"{EVIL} {i}"] for i in range(6)]
+    projects.import_file(bot.ws, project=PROJECT, path=_write(tmp_path / "t.csv", rows, ["text"]))
+    for annotator, label in (("Walter", LABELS[0]), ("<!channel>", LABELS[2])):
+        vote = _write(tmp_path / f"{len(list(tmp_path.iterdir()))}.csv", [[EVIL, label]],
+                      ["text", "label"])  # fmt: skip
+        projects.import_file(bot.ws, project=PROJECT, path=vote, annotator=annotator)
+    training.rescore_project(bot.ws, PROJECT)
+    with session_scope(bot.ws.db) as session:
+        found = project_repo.get_project(session=session, name=PROJECT)
+        merged = [LABELS[0], LABELS[1]]
+        save_found_twice(
+            session=session, project_id=int(found.id or 0), kind="merge", labels=merged,
+            key=proposing.key_text(["merge", *merged]), score=0.8, evidence_strength=1.0,
+            evidence={"counts": dict.fromkeys(merged, 3),
+                      "examples": {n: [{"id": 1, "text": EVIL}] for n in merged}},
+            message=f"Merge {merged[0]} and {merged[1]}: {EVIL}",
+        )  # fmt: skip
+
+
+def _flag(bot: Bot, message: dict[str, Any], reason: str) -> None:
+    bot.slack.click(EXPERT, message, ids.FLAG)
+    bot.settle()
+    view = bot.api.calls("views.open")[-1].params["view"]
+    field = {"type": "plain_text_input", "value": reason}
+    values = {ids.FLAG_REASON_BLOCK: {ids.FLAG_REASON_INPUT: field}}
+    body = payloads.view_submission(
+        EXPERT, ids.FLAG_MODAL, values, private_metadata=view["private_metadata"]
+    )
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, body)).status_code == 200
+    bot.settle()
+
+
+def _every_message(bot: Bot, tmp_path: Path) -> None:
+    """The messages that quote hostile text: the labeling DM, its Discuss root in the channel,
+    the labeled message, a flag's thread, the guidelines, a prediction, a disagreement's
+    thread, a taxonomy proposal's card and the digest."""
+    _hostile_project(bot, tmp_path)
+    bot.slack.command(EXPERT, PROJECT)
+    bot.settle()
+    (message,) = bot.slack.open_examples(EXPERT)
+    bot.slack.click(EXPERT, message, ids.DISCUSS)
+    bot.settle()
+    bot.slack.choose(EXPERT, message, LABELS[1])
+    bot.settle()
+    (message,) = bot.slack.open_examples(EXPERT)
+    _flag(bot, message, EVIL)
+    bot.slack.command(EXPERT, f"guidelines {PROJECT}")
+    bot.slack.command(EXPERT, f"predict {PROJECT} {EVIL}")
+    bot.settle()
+    (found,) = consensus.disagreements(bot.ws, PROJECT)
+    assert disputes.open_if_disputed(bot.services, project=PROJECT, example_id=found.example_id)
+    assert proposal_poster(bot.services)() == 1
+    post_digest(bot.services.client, bot.ws, PROJECT)
+
+
+def test_no_link_in_hostile_text_is_unfurled(bot: Bot, tmp_path: Path) -> None:
+    _every_message(bot, tmp_path)
+    posts = [c for c in bot.api.calls() if c.method in ("chat.postMessage", "response_url")]
+    shown = {c.params["channel"] for c in posts if c.method == "chat.postMessage"}
+    assert {CHANNEL, bot.api.dm_channel(EXPERT)} <= shown
+    quoting = [c for c in posts if "evil.example" in str(c.params)]
+    assert len(quoting) >= 6  # DM, Discuss root, flag root, guidelines, dispute, proposal
+    for call in posts:
+        assert call.params.get("unfurl_links") is False, (call.method, call.params.get("text"))
+        assert call.params.get("unfurl_media") is False, (call.method, call.params.get("text"))
+
+
+def test_hostile_text_adds_no_markup_to_any_message(bot: Bot, tmp_path: Path) -> None:
+    _every_message(bot, tmp_path)
+    sent = [c for c in bot.api.calls() if c.method in SENDS]
+    assert sent and not bot.api.warnings
+    for call in sent:
+        texts = _mrkdwn({k: v for k, v in call.params.items() if k != "text"})
+        texts += [call.params["text"]] if isinstance(call.params.get("text"), str) else []
+        for text in texts:
+            assert "<" not in OURS.sub("", text), (call.method, text)
+    assert any("&lt;!channel&gt;" in str(c.params) for c in sent)  # shown, as text
