@@ -20,9 +20,42 @@ _ESCAPE_RE = re.compile(r"[&<>]")
 _ENTITY_TAIL_RE = re.compile(r"&[a-z]{0,3}$")
 
 
+# Unicode's explicit direction controls: an embedding or override (LRE, RLE, LRO, RLO) lasts
+# until a PDF, an isolate (LRI, RLI, FSI) until a PDI, or either until the paragraph ends
+# (https://www.unicode.org/reports/tr9/#Explicit_Directional_Embeddings). One left open in user
+# text -- an imported annotator's name, a flag's reason, an example -- reversed labelbot's own
+# words after it on the line: "\u202eWalter chose *card*" reads "*drac* esohc retlaW".
+_CLOSES = {"\u202a": "\u202c", "\u202b": "\u202c", "\u202d": "\u202c", "\u202e": "\u202c"}
+_CLOSES |= dict.fromkeys("\u2066\u2067\u2068", "\u2069")
+_BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_BIDI_LINE_RE = re.compile(".*[\u202a-\u202e\u2066-\u2069].*")
+
+
+def _closed_line(match: re.Match[str]) -> str:
+    line, open_ = match.group(), []
+    for char in _BIDI_RE.findall(line):
+        if char in _CLOSES:
+            open_.append(char)
+        elif char == "\u202c":  # closes the last embedding, unless an isolate is open after it
+            if open_ and _CLOSES[open_[-1]] == "\u202c":
+                open_.pop()
+        elif "\u2069" in (_CLOSES[c] for c in open_):  # closes the last isolate, and within it
+            while _CLOSES[open_.pop()] != "\u2069":
+                pass
+    return line + "".join(_CLOSES[c] for c in reversed(open_))
+
+
+def close_bidi(text: str) -> str:
+    """``text`` with every direction control it leaves open closed at the end of its line
+    (:data:`_CLOSES`), so that it can never reorder what follows it: each line reads as typed,
+    and so does the text after it."""
+    return _BIDI_LINE_RE.sub(_closed_line, text) if _BIDI_RE.search(text) else text
+
+
 def escape(text: str) -> str:
-    """Escape `&`, `<`, `>` so user text renders literally in mrkdwn."""
-    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], text)
+    """Escape `&`, `<`, `>` so user text renders literally in mrkdwn, and close the direction
+    controls it leaves open (:func:`close_bidi`)."""
+    return close_bidi(_ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], text))
 
 
 # Slack has no escape for its formatting characters (*bold*, _italic_, ~strike~, `code`): a

@@ -42,7 +42,7 @@ SENDS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "response_url"
 def _mrkdwn(found: Any) -> list[str]:
     if isinstance(found, dict):
         here = [found["text"]] if found.get("type") == "mrkdwn" else []
-        return here + [t for k, v in found.items() if k != "text" for t in _mrkdwn(v)]
+        return here + [t for v in found.values() for t in _mrkdwn(v)]
     if isinstance(found, list):
         return [t for v in found for t in _mrkdwn(v)]
     return []
@@ -137,3 +137,39 @@ def test_hostile_text_adds_no_markup_to_any_message(bot: Bot, tmp_path: Path) ->
         for text in texts:
             assert "<" not in OURS.sub("", text), (call.method, text)
     assert any("&lt;!channel&gt;" in str(c.params) for c in sent)  # shown, as text
+
+
+# --- direction controls ----------------------------------------------------------------------
+
+RLO, PDF = "\u202e", "\u202c"  # right-to-left override, and what ends it
+
+
+def _lines_with(payload: Any, needle: str) -> list[str]:
+    texts = _mrkdwn(payload) + [payload["text"]]
+    return [line for text in texts for line in text.splitlines() if needle in line]
+
+
+def test_a_right_to_left_override_in_user_text_ends_with_it(bot: Bot, tmp_path: Path) -> None:
+    """An imported annotator's name and a flag's reason with a right-to-left override left
+    open: Slack showed labelbot's words after them backwards ("*drac* esohc retlaW"). Each
+    comes with its override closed, and the text after it reads as written."""
+    projects.create_project(bot.ws, name=PROJECT, labels=["card", "lost"], channel_id=CHANNEL)
+    rows = [["where is my new card"], ["my card is lost"]]
+    projects.import_file(bot.ws, project=PROJECT, path=_write(tmp_path / "t.csv", rows, ["text"]))
+    for annotator, label in ((f"{RLO}Walter", "card"), ("Ana", "lost")):
+        vote = _write(tmp_path / f"{annotator[-1]}.csv", [["where is my new card", label]],
+                      ["text", "label"])  # fmt: skip
+        projects.import_file(bot.ws, project=PROJECT, path=vote, annotator=annotator)
+    (found,) = consensus.disagreements(bot.ws, PROJECT)
+    assert disputes.open_if_disputed(bot.services, project=PROJECT, example_id=found.example_id)
+    (root,) = bot.api.messages(CHANNEL)
+    (line,) = _lines_with(root, "chose *card*")  # the name, its override closed, the words
+    assert line == f"• {RLO}Walter{PDF} chose *card*"
+
+    bot.slack.command(EXPERT, PROJECT)
+    bot.settle()
+    (message,) = bot.slack.open_examples(EXPERT)
+    _flag(bot, message, f"{RLO}spam, not a ticket")
+    flagged = next(m for m in bot.api.messages(CHANNEL) if "was flagged" in m["text"])
+    (line,) = _lines_with(flagged, "spam")
+    assert line.endswith(f"“{RLO}spam, not a ticket{PDF}”")
