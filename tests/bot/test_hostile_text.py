@@ -36,7 +36,8 @@ OURS = re.compile(
     r"<@U0(?:EXPERT|ADMIN)>|<#C0PROJECT(?:\|[^<>]*)?>|<!date\^[^<>]*>"
     r"|<https://labelbot-test\.slack\.com/[^<>]*>"
 )
-SENDS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "response_url")
+SENDS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "response_url", "views.open",
+         "views.publish")  # fmt: skip
 
 
 def _mrkdwn(found: Any) -> list[str]:
@@ -60,7 +61,7 @@ def _hostile_project(bot: Bot, tmp_path: Path) -> None:
     projects.create_project(bot.ws, name=PROJECT, labels=LABELS, channel_id=CHANNEL)
     projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
     taxonomy.describe_label(bot.ws, project=PROJECT, label="plain", description=EVIL, actor=ADMIN)
-    rows = [[f"{EVIL} {i}"] for i in range(6)]
+    rows = [[f"{EVIL} {i} " + "long " * 800] for i in range(6)]  # "Show full text"
     projects.import_file(bot.ws, project=PROJECT, path=_write(tmp_path / "t.csv", rows, ["text"]))
     for annotator, label in (("Walter", LABELS[0]), ("<!channel>", LABELS[2])):
         vote = _write(tmp_path / f"{len(list(tmp_path.iterdir()))}.csv", [[EVIL, label]],
@@ -93,14 +94,15 @@ def _flag(bot: Bot, message: dict[str, Any], reason: str) -> None:
 
 
 def _every_message(bot: Bot, tmp_path: Path) -> None:
-    """The messages that quote hostile text: the labeling DM, its Discuss root in the channel,
-    the labeled message, a flag's thread, the guidelines, a prediction, a disagreement's
-    thread, a taxonomy proposal's card and the digest."""
+    """The messages that quote hostile text: the labeling DM, its full text, its Discuss root in
+    the channel, the labeled message, a flag's thread, the guidelines, a prediction, App Home,
+    the taxonomy form, a disagreement's thread, a taxonomy proposal's card and the digest."""
     _hostile_project(bot, tmp_path)
     bot.slack.command(EXPERT, PROJECT)
     bot.settle()
     (message,) = bot.slack.open_examples(EXPERT)
     bot.slack.click(EXPERT, message, ids.DISCUSS)
+    bot.slack.click(EXPERT, message, ids.SHOW_FULL_TEXT)
     bot.settle()
     bot.slack.choose(EXPERT, message, LABELS[1])
     bot.settle()
@@ -108,6 +110,8 @@ def _every_message(bot: Bot, tmp_path: Path) -> None:
     _flag(bot, message, EVIL)
     bot.slack.command(EXPERT, f"guidelines {PROJECT}")
     bot.slack.command(EXPERT, f"predict {PROJECT} {EVIL}")
+    bot.slack.event(payloads.app_home_opened(EXPERT))
+    bot.slack.command(ADMIN, f"taxonomy {PROJECT}")
     bot.settle()
     (found,) = consensus.disagreements(bot.ws, PROJECT)
     assert disputes.open_if_disputed(bot.services, project=PROJECT, example_id=found.example_id)
@@ -137,6 +141,9 @@ def test_hostile_text_adds_no_markup_to_any_message(bot: Bot, tmp_path: Path) ->
         for text in texts:
             assert "<" not in OURS.sub("", text), (call.method, text)
     assert any("&lt;!channel&gt;" in str(c.params) for c in sent)  # shown, as text
+    modals = {c.params["view"]["callback_id"] for c in sent if c.method == "views.open"}
+    assert {ids.FULL_TEXT_MODAL, ids.FLAG_MODAL, ids.TAXONOMY_MODAL} <= modals
+    assert "views.publish" in {c.method for c in sent}  # App Home
 
 
 # --- direction controls ----------------------------------------------------------------------
