@@ -29,6 +29,7 @@ from bot.views.disputes import parse_settle_value
 from bot.views.proposals import parse_proposal_value
 from bot.views.review import parse_review_value
 from bot.views.rhythm import batch_closed, parse_snooze_value
+from bot.workspace_admins import AdminCheckError
 from engine import messaging, project_settings, projects, reviews
 from storage.errors import LabelbotError, StaleActionError
 
@@ -220,14 +221,7 @@ def promote_clicked(
     services: Services = context["services"]
     user = body["user"]["id"]
     project, version = read(admin_views.parse_promote_value, action.get("value"))
-    if not admin.is_admin(
-        services, user=user, project=project, team=admin.installing_team(context)
-    ):
-        respond(
-            **info_message(admin_views.not_admin("promote a model", project)),
-            response_type="ephemeral",
-            replace_original=False,
-        )
+    if not _admin_clicked(context, respond, user=user, project=project, doing="promote a model"):
         return
     where = _where(body)
     refused = _not_the_notice(body, context, project=project, version=version, ts=where["ts"])
@@ -298,15 +292,36 @@ def _proposal_admin(
     of the project's admins; otherwise None, after telling them so (ephemeral)."""
     user = body["user"]["id"]
     project, proposal_id = read(parse_proposal_value, action.get("value"))
-    team = admin.installing_team(context)
-    if admin.is_admin(context["services"], user=user, project=project, team=team):
+    if _admin_clicked(context, respond, user=user, project=project, doing=doing):
         return user, project, proposal_id
+    return None
+
+
+def _admin_clicked(
+    context: BoltContext, respond: Respond, *, user: str, project: str, doing: str
+) -> bool:
+    """Whether ``user`` administers ``project`` (the one the button names); otherwise False,
+    after telling them so (ephemeral). A guest account is refused as `/label` refuses them
+    (bot.flow.GuestRefused, raised), the same whether the button names a project closed to
+    them or, made up by hand, none that exists: "no project named x (projects: …)" named every
+    project. users.info is asked only here, of those refused (as bot.listeners.commands')."""
+    services: Services = context["services"]
+    team = admin.installing_team(context)
+    try:
+        if admin.is_admin(services, user=user, project=project, team=team):
+            return True
+    except AdminCheckError:
+        raise
+    except LabelbotError:  # no such project: a guest hears what `/label` says
+        flow.resolve_project(services, project, user=user)
+        raise
+    flow.check_open(services, user=user, project=project)
     respond(
         **info_message(admin_views.not_admin(doing, project)),
         response_type="ephemeral",
         replace_original=False,
     )
-    return None
+    return False
 
 
 def proposal_edit_clicked(

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from bot import ids
 from bot.api import PUBLIC_PATHS, create_api
 from engine import flags, messaging, project_settings, projects, proposing
-from tests.bot.conftest import API_TOKEN, PROJECT, Bot, slack_settings, taxonomy_form
+from tests.bot.conftest import API_TOKEN, CHANNEL, PROJECT, Bot, slack_settings, taxonomy_form
 from tests.bot.test_proposals_slack import _merge
 from tests.fakes import payloads
 from tests.fakes.server import ServerThread
@@ -80,6 +80,29 @@ def test_a_form_made_up_by_a_guest_names_no_project(bot: Bot, bank: dict[str, st
             assert REFUSED in answer and PROJECT not in answer and "no_such" not in answer
         assert said[0] == said[1]
     assert proposing.get_proposal(bot.ws, pid).status == "open" and "x" not in _active(bot)
+
+
+def test_an_admins_button_made_up_by_a_guest_names_no_project(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """Promote and a proposal's buttons name their project in their value, which a click
+    made up by hand writes: one naming no project answered "No project named 'x' (projects:
+    bank)" to a guest; now a guest gets `/label`'s refusal, whichever project is named."""
+    bot.api.add_user(GUEST, is_restricted=True)
+    pid = _merge(bot)
+    actions = (ids.PROPOSAL_APPROVE, ids.PROPOSAL_REJECT, ids.PROPOSAL_EDIT, ids.PROPOSAL_UNDO,
+               ids.PROMOTE_MODEL)  # fmt: skip
+    for action in actions:
+        for project in (PROJECT, "no_such_project"):
+            body = payloads.block_actions(
+                GUEST, action, f"{project}:{pid}", CHANNEL, "1700000000.000100", [],
+                response_url=bot.api.response_url(GUEST),
+            )  # fmt: skip
+            _submit(bot, body)
+            said = bot.slack.ephemerals(GUEST)[-1]
+            assert REFUSED in said and PROJECT not in said and "no_such" not in said, said
+    assert proposing.get_proposal(bot.ws, pid).status == "open"
+    assert not bot.api.calls("views.open") and not bot.api.calls("chat.update")
 
 
 def test_a_guest_cannot_go_on_labeling_a_project_closed_since(
