@@ -18,7 +18,7 @@ from bot.scheduling import proposal_poster
 from engine import consensus, projects, proposing, taxonomy, training
 from storage.db import session_scope
 from storage.repositories import projects as project_repo
-from tests.bot.conftest import CHANNEL, Bot
+from tests.bot.conftest import CHANNEL, Bot, taxonomy_form
 from tests.fakes import payloads
 from tests.fakes.signing import signed_interactivity
 from tests.helpers import save_found_twice
@@ -30,6 +30,7 @@ EVIL = (
     "<https://evil.example/login|Reset your password> https://evil.example/cat.png "
     "mailto:a@evil.example *bold _it ~st `tick ```fence\n> quote\n&amp; :smile:"
 )
+NEW_LABEL = "<!everyone> https://evil.example/new.png"
 LABELS = ["<!here> card", "<@U0VICTIM>", "<https://evil.example/x.png|Approve>", "plain"]
 # labelbot's own markup: mentions of the people involved, the project channel, dates, permalinks
 OURS = re.compile(
@@ -96,7 +97,8 @@ def _flag(bot: Bot, message: dict[str, Any], reason: str) -> None:
 def _every_message(bot: Bot, tmp_path: Path) -> None:
     """The messages that quote hostile text: the labeling DM, its full text, its Discuss root in
     the channel, the labeled message, a flag's thread, the guidelines, a prediction, App Home,
-    the taxonomy form, a disagreement's thread, a taxonomy proposal's card and the digest."""
+    the taxonomy form and a label added there, a disagreement's thread, a taxonomy proposal's
+    card and the digest."""
     _hostile_project(bot, tmp_path)
     bot.slack.command(EXPERT, PROJECT)
     bot.settle()
@@ -113,6 +115,12 @@ def _every_message(bot: Bot, tmp_path: Path) -> None:
     bot.slack.event(payloads.app_home_opened(EXPERT))
     bot.slack.command(ADMIN, f"taxonomy {PROJECT}")
     bot.settle()
+    form = bot.api.calls("views.open")[-1].params["view"]
+    added = taxonomy_form(ADMIN, "add", names=NEW_LABEL, description=EVIL, reason=EVIL,
+                          private_metadata=form["private_metadata"])  # fmt: skip
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, added)).status_code == 200
+    bot.settle()
+    assert NEW_LABEL in [lb.name for lb in projects.list_labels(bot.ws, project=PROJECT)]
     (found,) = consensus.disagreements(bot.ws, PROJECT)
     assert disputes.open_if_disputed(bot.services, project=PROJECT, example_id=found.example_id)
     assert proposal_poster(bot.services)() == 1
@@ -141,6 +149,9 @@ def test_hostile_text_adds_no_markup_to_any_message(bot: Bot, tmp_path: Path) ->
         for text in texts:
             assert "<" not in OURS.sub("", text), (call.method, text)
     assert any("&lt;!channel&gt;" in str(c.params) for c in sent)  # shown, as text
+    changed = [c for c in sent if "changed the labels" in str(c.params.get("text"))]
+    assert len(changed) == 2  # the admin's DM and the channel
+    assert all("&lt;!everyone&gt; https" in c.params["text"] for c in changed)
     modals = {c.params["view"]["callback_id"] for c in sent if c.method == "views.open"}
     assert {ids.FULL_TEXT_MODAL, ids.FLAG_MODAL, ids.TAXONOMY_MODAL} <= modals
     assert "views.publish" in {c.method for c in sent}  # App Home
