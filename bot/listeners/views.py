@@ -18,11 +18,13 @@ from slack_bolt import Ack, BoltContext
 from bot import admin, flow, ids, taxonomy_flow
 from bot.listeners.registrar import Later, Registrar
 from bot.listeners.shape import read
+from bot.services import Services
 from bot.views import admin as admin_views
 from bot.views import flag_example_id
 from bot.views.proposals import proposal_modal_target
 from bot.views.taxonomy import taxonomy_project
 from bot.workspace_admins import AdminCheckError
+from engine import messaging, project_settings, projects
 from storage.errors import LabelbotError, StaleActionError
 
 T = TypeVar("T")
@@ -46,15 +48,31 @@ def flag_submitted(
     ack()
 
     def flag() -> None:
+        services, user = context["services"], body["user"]["id"]
+        example_id = read(flag_example_id, view.get("private_metadata"))
+        _open_to_submitter(services, user=user, example_id=example_id)
         flow.flag(
-            context["services"],
-            user=body["user"]["id"],
-            example_id=read(flag_example_id, view.get("private_metadata")),
+            services,
+            user=user,
+            example_id=example_id,
             reason=reason,
             origin=read(flow.flag_origin, view.get("private_metadata") or ""),
         )
 
     return flag
+
+
+def _open_to_submitter(services: Services, *, user: str, example_id: int) -> None:
+    """Refuse (bot.flow.GuestRefused) a guest account's flag of an example of a project
+    closed to guests since its form opened; users.info is asked only for such a project. An
+    example that is gone is left to bot.flow.flag's own answer."""
+    try:
+        ref = messaging.example_ref(services.ws, example_id=example_id)
+        project = projects.get_project(services.ws, ref.project)
+    except LabelbotError:
+        return
+    if not project_settings.guests_allowed(project):
+        flow.check_open(services, user=user, project=project.name)
 
 
 def taxonomy_submitted(

@@ -138,6 +138,30 @@ def test_a_guest_cannot_go_on_labeling_a_project_closed_since(
     assert messaging.labeled_by(bot.ws, example_id=example, annotator=GUEST)
 
 
+def test_a_guests_flag_form_submitted_once_the_project_closed_stores_nothing(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """The Flag form opened while the project was open to guests, submitted after it closed:
+    refused, no flag stored, no next example."""
+    bot.api.add_user(GUEST, is_restricted=True)
+    project_settings.change_settings(bot.ws, project=PROJECT, changes={"guests": "allow"})
+    bot.slack.command(GUEST, PROJECT)
+    bot.settle()
+    (card,) = bot.slack.open_examples(GUEST)
+    bot.slack.click(GUEST, card, ids.FLAG)
+    bot.settle()
+    view = bot.api.calls("views.open")[-1].params["view"]
+    project_settings.change_settings(bot.ws, project=PROJECT, changes={"guests": "deny"})
+    values = {ids.FLAG_REASON_BLOCK: {ids.FLAG_REASON_INPUT: {"value": "Two questions in one"}}}
+    _submit(bot, payloads.view_submission(
+        GUEST, ids.FLAG_MODAL, values, private_metadata=view["private_metadata"]
+    ))  # fmt: skip
+    assert not flags.list_flags(bot.ws, PROJECT)
+    assert bot.slack.open_examples(GUEST) == [card]
+    said = "\n".join(bot.slack.ephemerals(GUEST)) + str(bot.slack.dm(GUEST)[-1])
+    assert REFUSED in said and "Flagged by" not in said, said
+
+
 def test_every_rest_route_needs_the_api_token(
     bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
