@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 POST = "chat.postMessage"
 UPDATE = "chat.update"
+UNFURL_KEYS = ("unfurl_links", "unfurl_media")
 # Answers that mean "try again later" rather than "this call is wrong".
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -719,7 +720,10 @@ class Courier:
         (or superseded by a newer update of the message that went through meanwhile)."""
         key = message_key(channel, ts)
         first_try = utcnow()
-        payload = {"channel": channel, "ts": ts, **message}
+        # chat.update takes no unfurl arguments (chat.postMessage's, which every message
+        # carries: bot.views.text.message): sent as documented, not as Slack may tolerate
+        payload = {"channel": channel, "ts": ts}
+        payload |= {k: v for k, v in message.items() if k not in UNFURL_KEYS}
         if self._call(UPDATE, payload, rewrites=key, first_try=first_try) is None:
             return False
         self._went_through(key, first_try)

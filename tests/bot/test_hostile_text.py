@@ -137,6 +137,9 @@ def test_no_link_in_hostile_text_is_unfurled(bot: Bot, tmp_path: Path) -> None:
     for call in posts:
         assert call.params.get("unfurl_links") is False, (call.method, call.params.get("text"))
         assert call.params.get("unfurl_media") is False, (call.method, call.params.get("text"))
+    # chat.update documents no unfurl arguments: its calls carry none
+    updates = bot.api.calls("chat.update")
+    assert updates and not [c for c in updates if {"unfurl_links", "unfurl_media"} & set(c.params)]
 
 
 def test_hostile_text_adds_no_markup_to_any_message(bot: Bot, tmp_path: Path) -> None:
