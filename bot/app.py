@@ -338,10 +338,13 @@ def handle_error(
         return  # nobody is waiting on an event: the log is the place
     try:
         # Bolt passes a Respond even where there is nowhere to respond (its response_url is None).
+        # an error may quote what was typed or imported (a URL): never unfurled, as every
+        # message labelbot builds (bot.views.text.message)
+        quiet = {"unfurl_links": False, "unfurl_media": False}
         if respond is not None and respond.response_url:
-            respond(text=text, response_type="ephemeral", replace_original=False)
+            respond(text=text, response_type="ephemeral", replace_original=False, **quiet)
         elif context.user_id:  # a modal submission has no response_url: tell them in the DM
-            client.chat_postMessage(channel=context.user_id, text=text)
+            client.chat_postMessage(channel=context.user_id, text=text, **quiet)
     except Exception as exc:  # Slack unreachable: the error is logged above, the request ends
         log.warning("could not tell %s about the error: %s", context.user_id, exc)
 

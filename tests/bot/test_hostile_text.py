@@ -194,3 +194,12 @@ def test_a_right_to_left_override_in_user_text_ends_with_it(bot: Bot, tmp_path: 
     flagged = next(m for m in bot.api.messages(CHANNEL) if "was flagged" in m["text"])
     (line,) = _lines_with(flagged, "spam")
     assert line.endswith(f"“{RLO}spam, not a ticket{PDF}”")
+
+
+def test_an_error_quoting_a_typed_url_is_not_unfurled(bot: Bot) -> None:
+    """An error answer quotes what was typed ("No project named 'https://…'"): it is sent with
+    unfurl_links and unfurl_media false, as every message labelbot builds."""
+    bot.slack.command(EXPERT, "https://evil.example/pixel.png")
+    bot.settle()
+    (said,) = [c for c in bot.api.calls("response_url") if "evil.example" in str(c.params)]
+    assert said.params.get("unfurl_links") is False and said.params.get("unfurl_media") is False
