@@ -405,9 +405,11 @@ def settle_clicked(
     ack()
     example_id, label = read(parse_settle_value, _chosen(action))
     services: Services = context["services"]
+    where = _where(body)
+    _open_to_clicker(services, user=where["user"], example_id=example_id)
     refusal = disputes.settle(
         services, example_id=example_id, label=label, team=admin.installing_team(context),
-        **_where(body),
+        **where,
     )  # fmt: skip
     if refusal:
         respond(**info_message(refusal), response_type="ephemeral", replace_original=False)
@@ -418,10 +420,12 @@ def flag_resolve_clicked(
 ) -> None:
     """Resolve on a flag thread: admins and the experts who flagged it put it back."""
     ack()
+    services: Services = context["services"]
+    flagged, where = example_id(action.get("value")), _where(body)
+    _open_to_clicker(services, user=where["user"], example_id=flagged)
     refusal = flag_threads.resolve(
-        context["services"], example_id=example_id(action.get("value")),
-        team=admin.installing_team(context), **_where(body),
-    )  # fmt: skip
+        services, example_id=flagged, team=admin.installing_team(context), **where
+    )
     if refusal:
         respond(**info_message(refusal), response_type="ephemeral", replace_original=False)
 

@@ -206,3 +206,29 @@ def test_every_rest_route_needs_the_api_token(
     assert (_active(bot), len(projects.list_projects(bot.ws))) == before
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert API_TOKEN[:-1] not in logged and metrics_token not in logged
+
+
+def test_a_guest_who_voted_cannot_settle_once_the_project_closed(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """A guest took part in a disagreement while the project was open to guests; closed since,
+    their Settle on its thread is refused and settles nothing (involved experts may settle)."""
+    from engine import consensus
+    from tests.bot.conftest import LABELS
+    from tests.bot.test_dispute_redraw import _root, _vote
+    from tests.fakes.slack_client import example_id
+
+    bot.api.add_user(GUEST, is_restricted=True)
+    project_settings.change_settings(bot.ws, project=PROJECT, changes={"guests": "allow"})
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
+    example = example_id(_vote(bot, GUEST, LABELS[0]))
+    _vote(bot, EXPERT, LABELS[2], example)
+    root = _root(bot)
+    project_settings.change_settings(bot.ws, project=PROJECT, changes={"guests": "deny"})
+
+    bot.slack.click(GUEST, root, f"{ids.SETTLE}:0", channel=CHANNEL)
+    bot.settle()
+    assert REFUSED in bot.slack.ephemerals(GUEST)[-1]
+    (found,) = consensus.disagreements(bot.ws, PROJECT, include_settled=True)
+    assert found.adjudicated is None or found.adjudicated.source != "adjudication"
+    assert _root(bot) == root  # the thread as it was
