@@ -107,14 +107,27 @@ def _open_to_clicker(services: Services, *, user: str, example_id: int) -> None:
     closed to guests: one sent to them while it was open, and closed since, would store their
     answer and send them the next example. users.info is asked (its answers kept a few
     minutes) only for a project closed to guests. An example that is gone is left to the
-    listener's own answer."""
+    listener's own answer.
+
+    When Slack cannot say (users.info down, rate-limited, a scope removed) the answer is taken:
+    the example was sent to them, or they took part, when they were allowed, so failing closed
+    here would lose every expert's labels to a users.info hiccup to stop, at most, a guest
+    whose project closed in the meantime (new work, `/label`, still fails closed)."""
     try:
         project = projects.get_project(
             services.ws, messaging.example_ref(services.ws, example_id=example_id).project
         )
     except LabelbotError:
         return
-    if not project_settings.guests_allowed(project):
+    if project_settings.guests_allowed(project):
+        return
+    try:
+        guest = services.workspace_admins.member(user).guest
+    except AdminCheckError as exc:
+        log.warning("could not check whether %s is a guest account (Slack said %s): their "
+                    "answer on example %d is taken", user, exc.error or exc, example_id)  # fmt: skip
+        return
+    if guest:
         flow.check_open(services, user=user, project=project.name)
 
 

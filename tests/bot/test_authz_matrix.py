@@ -232,3 +232,34 @@ def test_a_guest_who_voted_cannot_settle_once_the_project_closed(
     (found,) = consensus.disagreements(bot.ws, PROJECT, include_settled=True)
     assert found.adjudicated is None or found.adjudicated.source != "adjudication"
     assert _root(bot) == root  # the thread as it was
+
+
+def test_an_answer_is_taken_when_slack_cannot_say_who_is_a_guest(
+    bot: Bot, bank: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The project is closed to guests (the default), and users.info fails as a member answers
+    an example sent to them: the label is stored and the next one follows (the example was
+    theirs when it was sent; failing closed would lose every expert's labels to a users.info
+    hiccup). New work (`/label`) still fails closed."""
+    from tests.bot.test_admin_answer_memory import Clock
+
+    clock = Clock()
+    bot.services.workspace_admins.clock = clock
+    bot.slack.command(EXPERT, PROJECT)
+    bot.settle()
+    (card,) = bot.slack.open_examples(EXPERT)
+    example = int(str(card["blocks"][0]["block_id"]).rpartition(":")[2])
+    clock.now += 3600  # the answer users.info gave is forgotten
+    bot.api.fail_next("users.info", status=500)
+    with caplog.at_level(logging.WARNING):
+        bot.slack.choose(EXPERT, card, "card_arrival")
+        bot.settle()
+    assert messaging.labeled_by(bot.ws, example_id=example, annotator=EXPERT)
+    assert len(bot.slack.open_examples(EXPERT)) == 1  # the next one
+    assert "their answer on example" in caplog.text
+
+    clock.now += 3600
+    bot.api.fail_next("users.info", status=500)
+    bot.slack.command(EXPERT, PROJECT)
+    bot.settle()
+    assert "Could not check" in bot.slack.ephemerals(EXPERT)[-1]
