@@ -12,6 +12,7 @@ Each later vote on an example in dispute redraws its thread's root with the vote
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -33,6 +34,7 @@ from bot.views.disputes import (
 from bot.views.messages import info_message
 from bot.views.models import LabelChoice, LabelRef
 from engine import consensus, discussions, disputes, messaging, projects
+from engine.discussions import Thread
 from storage.errors import LabelGone, StaleActionError
 
 log = logging.getLogger(__name__)
@@ -119,13 +121,15 @@ def open_if_disputed(services: Services, *, project: str, example_id: int) -> bo
         return False
 
 
-def post_all_disputes(services: Services, *, seen: dict[int, object] | None = None) -> int:
+def post_all_disputes(services: Services, *, seen: dict[Any, object] | None = None) -> int:
     """Open a thread for every unsettled disagreement that has none yet; how many opened.
 
     With ``seen`` (the scheduler job's memory, kept between rounds), each open thread whose
     votes changed since the last round is redrawn too: a vote or an Undo given outside Slack
     (`labelbot label`, another process whose redraw failed). A vote in Slack redraws its thread
-    at once; the round after may redraw it once more, with the same content.
+    at once; the round after may redraw it once more, with the same content. A thread whose
+    example was adjudicated elsewhere (`labelbot adjudicate`) is drawn settled, its voters'
+    Undo gone, once across processes (:func:`_draw_verdicts`).
 
     A refusal is logged with the project, channel, example and error, and the admins told when
     it is theirs to fix (bot.digests.refused). One message refused goes on with the next; a
@@ -159,25 +163,89 @@ def _follow_votes(
     *,
     project: str,
     every: list[consensus.Disagreement],
-    seen: dict[int, object],
+    seen: dict[Any, object],
 ) -> int:
     """Redraw the project's unsettled threads whose votes changed since ``seen`` noted them
-    (the first sight only notes them); how many were redrawn. Slack's refusals are logged."""
+    (the first sight only notes them), and those adjudicated elsewhere (:func:`_draw_verdicts`);
+    how many were redrawn. Slack's refusals are logged."""
     by_example = {d.example_id: d for d in every}
     threads = disputes.dispute_threads(services.ws, project=project)
     settled = consensus.settlements(services.ws, project) if threads else {}
     redrawn = 0
+    verdicts: list[tuple[Thread, consensus.Disagreement]] = []
     for thread in threads:
         found = by_example.get(thread.example_id) or settled.get(thread.example_id)
         votes = None if found is None else tuple((v.annotator, v.label) for v in found.votes)
         before = seen.get(thread.example_id, votes)
         seen[thread.example_id] = votes
+        verdict = None if found is None else found.adjudicated
+        if (
+            found is not None
+            and verdict is not None
+            and verdict.source == "adjudication"
+            and verdict.annotation_id is not None
+            and seen.get((VERDICT, thread.example_id)) != verdict.annotation_id
+        ):
+            verdicts.append((thread, found))
         # settled: its root says so (a merge since, which made its votes agree, is redrawn by
         # the round's screen_redrawer, with the verdict's name today: refresh_threads)
         if before == votes or (found is not None and found.adjudicated is not None):
             continue
         redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
+    if verdicts:
+        redrawn += _draw_verdicts(services, project=project, verdicts=verdicts, seen=seen)
     return redrawn
+
+
+VERDICT = "verdict"  # ``seen``'s key, with the example id, of the adjudication known drawn
+
+
+def _draw_verdicts(
+    services: Services,
+    *,
+    project: str,
+    verdicts: list[tuple[Thread, consensus.Disagreement]],
+    seen: dict[Any, object],
+) -> int:
+    """Draw each thread of ``verdicts`` settled whose adjudication was given elsewhere than on
+    it (`labelbot adjudicate`): its root says "Settled as X by …" without Settle buttons, and
+    the voters' labeled messages lose their Undo, as a Settle click leaves them (:func:`settle`).
+    Once across processes (engine.disputes.claim_verdict); ``seen`` notes each one drawn, or
+    settled on its thread, so later rounds of this process read nothing. How many were drawn.
+    A refused token is raised (every update would fail alike) and the verdict is drawn by a
+    later round; any other refusal (a deleted root, say) is logged."""
+    from bot import flow  # it imports this module
+
+    elsewhere = disputes.settled_elsewhere(
+        services.ws,
+        [(thread, int(found.adjudicated.annotation_id or 0))
+         for thread, found in verdicts if found.adjudicated is not None],
+    )  # fmt: skip
+    drawn = 0
+    for _, found in verdicts:
+        assert found.adjudicated is not None and found.adjudicated.annotation_id is not None
+        annotation_id = found.adjudicated.annotation_id
+        owner = None
+        if annotation_id in elsewhere:
+            owner = disputes.claim_verdict(services.ws, annotation_id=annotation_id)
+        if owner is not None:
+            try:
+                _redraw(services, project=project, found=found)
+            except SlackApiError as exc:
+                if is_auth_error(exc):
+                    disputes.verdict_undrawn(services.ws, annotation_id=annotation_id, owner=owner)
+                    raise
+                log.info("could not draw the verdict on example %d: Slack said %s",
+                         found.example_id, error_code(exc))  # fmt: skip
+            except Exception:
+                disputes.verdict_undrawn(services.ws, annotation_id=annotation_id, owner=owner)
+                raise
+            else:
+                drawn += 1
+            # the voters' Undo is refused for good: their labeled messages lose it
+            flow.close_undos(services, example_id=found.example_id)
+        seen[(VERDICT, found.example_id)] = annotation_id
+    return drawn
 
 
 def _redrawn(

@@ -223,7 +223,9 @@ def _thread_poster(
 def dispute_poster(services: Services) -> Callable[[], int]:
     """A job opening a thread for each disagreement none was opened for (after a label normally
     does it; this catches those another process or a Slack failure missed), and redrawing a
-    thread whose votes changed outside Slack (it remembers each thread's votes in memory)."""
+    thread whose votes changed outside Slack (it remembers each thread's votes in memory), or
+    whose example was adjudicated there (`labelbot adjudicate`: drawn settled, the voters' Undo
+    gone, once across processes)."""
     return _thread_poster(services, disputes.post_all_disputes, "disagreement threads")
 
 

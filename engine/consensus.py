@@ -159,6 +159,7 @@ class Vote:
     # the label clicked, under its name today (a rename follows; a label merged, split or
     # retired since keeps its own name): ``label`` is what that counts as now
     chosen: str | None = None
+    annotation_id: int | None = None  # the stored annotation (an adjudication's: which one)
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,8 @@ def _described(
 
 
 def _vote(row: AnnotationRow) -> Vote:
-    return Vote(row.annotator, row.current or row.label, row.source, row.created_at, row.label)
+    return Vote(row.annotator, row.current or row.label, row.source, row.created_at, row.label,
+                annotation_id=row.id)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,36 @@
 engine.consensus finds disagreements and stores adjudications; this remembers the thread a
 front-end opened for one (a discussion thread of kind ``dispute``, so replies in it are kept as
 comments like any discussion), so it is opened once whichever process notices it first.
+
+A verdict given elsewhere than on the thread (`labelbot adjudicate`) is drawn on it by the
+scheduler's round, once across processes: the round that draws it takes a lease named after the
+adjudication (``verdict:<annotation id>``) that lapses only in a century, its stored marker;
+:func:`verdict_undrawn` gives it back when the drawing failed, so the next round tries again.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
 from engine.discussions import DISPUTE, Thread, example_thread, project_threads
 from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.repositories import feedback, leases
 
-__all__ = ["DISPUTE", "dispute_thread", "dispute_threads"]
+__all__ = [
+    "DISPUTE",
+    "dispute_thread",
+    "dispute_threads",
+    "settled_elsewhere",
+    "claim_verdict",
+    "verdict_undrawn",
+]
+
+# the marker of a verdict drawn on its thread: a lease that does not lapse in practice (a lapsed
+# lease is pruned a day later, engine.jobs.tidy: this one is not)
+VERDICT_DRAWN_FOR = timedelta(days=36500)
 
 
 def dispute_thread(ws: Workspace, *, example_id: int) -> Thread | None:
@@ -21,3 +43,40 @@ def dispute_thread(ws: Workspace, *, example_id: int) -> Thread | None:
 def dispute_threads(ws: Workspace, *, project: str) -> list[Thread]:
     """Every disagreement thread opened in ``project`` (settled or not), oldest first."""
     return project_threads(ws, project=project, kind=DISPUTE)
+
+
+def settled_elsewhere(ws: Workspace, verdicts: Iterable[tuple[Thread, int]]) -> set[int]:
+    """Of ``verdicts`` (each thread with the annotation id of the adjudication deciding its
+    example), the annotation ids not given by a Settle click on that thread's root (one query):
+    a click there drew the verdict as it stored it; any other (the CLI's) left the root as
+    it was."""
+    wanted = list(verdicts)
+    if not wanted:
+        return set()
+    with session_scope(ws.db, read_only=True) as session:
+        keys = feedback.annotation_keys(session=session, annotation_ids=[a for _, a in wanted])
+    return {
+        annotation_id
+        for thread, annotation_id in wanted
+        if not keys.get(annotation_id, "").startswith(f"slack:{thread.channel}:{thread.thread_ts}:")
+    }
+
+
+def claim_verdict(ws: Workspace, *, annotation_id: int) -> str | None:
+    """Take the drawing of adjudication ``annotation_id`` on its thread, once across processes:
+    the claim's owner (for :func:`verdict_undrawn`), or None when it was drawn, or is being
+    drawn, already. Reads before it writes (a quiet round writes nothing)."""
+    name = f"verdict:{annotation_id}"
+    with session_scope(ws.db, read_only=True) as session:
+        if leases.held(session=session, name=name) is not None:
+            return None
+    owner = f"drawn:{uuid.uuid4().hex}"
+    with session_scope(ws.db) as session:
+        got = leases.try_acquire(session=session, name=name, owner=owner, ttl=VERDICT_DRAWN_FOR)
+    return owner if got else None
+
+
+def verdict_undrawn(ws: Workspace, *, annotation_id: int, owner: str) -> None:
+    """The drawing :func:`claim_verdict` took failed: given back, the next round draws it."""
+    with session_scope(ws.db) as session:
+        leases.release(session=session, name=f"verdict:{annotation_id}", owner=owner)

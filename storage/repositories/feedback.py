@@ -227,6 +227,19 @@ def list_annotations(*, session: Session, project_id: int) -> list[AnnotationRow
     )
 
 
+def annotation_keys(*, session: Session, annotation_ids: Sequence[int]) -> dict[int, str]:
+    """The idempotency key each of ``annotation_ids`` was stored with (an adjudication's says
+    where it was made: ``slack:CHANNEL:TS:USER`` for a Settle click on that message)."""
+    if not annotation_ids:
+        return {}
+    rows = session.execute(
+        sa_select(col(Annotation.id), col(Annotation.idempotency_key)).where(
+            col(Annotation.id).in_(list(annotation_ids))
+        )
+    ).all()
+    return {int(annotation_id): str(key) for annotation_id, key in rows}
+
+
 def _annotation_rows(session: Session, where: tuple[Any, ...]) -> list[AnnotationRow]:
     # The clicked label, and the label it counts as now (mapped_to_id is kept resolved): its
     # own name while active, else its target's (None: split, or retired without a mapping).
