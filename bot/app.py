@@ -340,11 +340,12 @@ def handle_error(
         # Bolt passes a Respond even where there is nowhere to respond (its response_url is None).
         # an error may quote what was typed or imported (a URL): never unfurled, as every
         # message labelbot builds (bot.views.text.message)
-        quiet = {"unfurl_links": False, "unfurl_media": False}
         if respond is not None and respond.response_url:
-            respond(text=text, response_type="ephemeral", replace_original=False, **quiet)
+            respond(text=text, response_type="ephemeral", replace_original=False,
+                    unfurl_links=False, unfurl_media=False)  # fmt: skip
         elif context.user_id:  # a modal submission has no response_url: tell them in the DM
-            client.chat_postMessage(channel=context.user_id, text=text, **quiet)
+            client.chat_postMessage(channel=context.user_id, text=text, unfurl_links=False,
+                                    unfurl_media=False)  # fmt: skip
     except Exception as exc:  # Slack unreachable: the error is logged above, the request ends
         log.warning("could not tell %s about the error: %s", context.user_id, exc)
 
