@@ -177,3 +177,19 @@ def banking_slice() -> list[tuple[str, str]]:
                 bucket.append((row["text"], row["label"]))
     rows = [r for i in range(30) for k in BANKING_SLICE_LABELS for r in [per_label[k][i]]]
     return rows
+
+
+@pytest.fixture(scope="session")
+def soak() -> Any:
+    """bench/soak.py as a module (bench/ is no package): its recording Slack and its checks,
+    for the tests that hold the soak's checks to what they promise."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "soak.py"
+    spec = importlib.util.spec_from_file_location("bench_soak", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

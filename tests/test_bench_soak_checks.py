@@ -8,11 +8,8 @@ the soak's own recording fake."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -23,19 +20,8 @@ from bot.views.labeling import labeled_message, labeling_message
 from bot.views.models import ExampleCard, LabelChoice
 from bot.views.review import ReviewCard, review_message, withdrawn_message
 
-ROOT = Path(__file__).resolve().parent.parent
 ANA = "U0001SOAK"
 LABELS = [LabelChoice("card_arrival", None, 1), LabelChoice("card_lost", None, 2)]
-
-
-@pytest.fixture(scope="module")
-def soak() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_soak", ROOT / "bench" / "soak.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 class Dm:

@@ -7,11 +7,8 @@ own recording fake."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -24,19 +21,8 @@ from bot.views.messages import discussion_root
 from bot.views.models import LabelChoice
 from engine.flags import FlaggedExample, FlagView
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = 87
 LABELS = [LabelChoice("card_arrival", None, 1), LabelChoice("card_lost", None, 2)]
-
-
-@pytest.fixture(scope="module")
-def soak() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_soak_roots", ROOT / "bench" / "soak.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

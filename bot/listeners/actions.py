@@ -124,8 +124,9 @@ def _open_to_clicker(services: Services, *, user: str, example_id: int) -> None:
     try:
         guest = services.workspace_admins.member(user).guest
     except AdminCheckError as exc:
+        said = exc.error or exc
         log.warning("could not check whether %s is a guest account (Slack said %s): their "
-                    "answer on example %d is taken", user, exc.error or exc, example_id)  # fmt: skip
+                    "answer on example %d is taken", user, said, example_id)  # fmt: skip
         return
     if guest:
         flow.check_open(services, user=user, project=project.name)
