@@ -299,8 +299,9 @@ def _with_menu(card: ExampleCard) -> list[Block]:
         if shown < len(labels):
             blocks.append(
                 context(
-                    f"{menu_note(shown, len(labels))} "
-                    f"`labelbot label {escape(card.project)}` offers them all."
+                    f"{menu_note(shown, len(labels))} Not among them? Skip it, or Discuss it "
+                    f"with the team (`labelbot label {escape(card.project)}` in a terminal "
+                    "offers them all)."
                 )
             )
         if with_note:

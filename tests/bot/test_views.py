@@ -386,3 +386,17 @@ def test_home_calls_a_cross_validated_figure_biased_only_when_the_queue_chose_it
     text = json.dumps(home)
     assert "cross-validated" in text
     assert ("biased" in text) is queue_chosen
+
+
+def test_a_menu_cut_short_tells_an_expert_what_to_do_without_a_terminal() -> None:
+    """Past what one message holds the menu offers the first labels: the note said only
+    `labelbot label NAME` (a terminal, which experts in Slack do not have)."""
+    card = ExampleCard(
+        example_id=42, text="Where is my card?", project="banking77", labeled_today=3,
+        queue_left=120,
+        labels=[LabelChoice(f"{'category of requests ' * 3}{i:04d}", None, i + 1)
+                for i in range(1500)],
+    )  # fmt: skip
+    shown = json.dumps(labeling_message(card)["blocks"])
+    assert "The menu offers the first" in shown and "of 1500 labels" in shown
+    assert "Not among them? Skip it, or Discuss it with the team" in shown
