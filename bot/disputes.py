@@ -12,6 +12,8 @@ Each later vote on an example in dispute redraws its thread's root with the vote
 from __future__ import annotations
 
 import logging
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -33,7 +35,7 @@ from bot.views.disputes import (
 )
 from bot.views.messages import info_message
 from bot.views.models import LabelChoice, LabelRef
-from engine import consensus, discussions, disputes, messaging, projects
+from engine import consensus, discussions, disputes, jobs, messaging, projects
 from engine.discussions import Thread
 from storage.errors import LabelGone, StaleActionError
 
@@ -71,18 +73,33 @@ def _open(services: Services, *, project: str, channel: str, found: consensus.Di
     )  # fmt: skip
     if where is None:
         return False
-    _point_discussion_here(services, found.example_id, channel=where[0], ts=where[1])
+    link_discussion(services, example_id=found.example_id)
     return True
 
 
-def _point_discussion_here(services: Services, example_id: int, *, channel: str, ts: str) -> None:
-    """An example discussed already (Discuss) gets a word in that thread: the disagreement has
-    its own post, with the Settle buttons (a Discuss click after this one points here)."""
+# how long the mark that a discussion was linked to its example's disagreement is kept: for good
+LINKED_FOR = timedelta(days=36500)
+
+
+def link_discussion(services: Services, *, example_id: int) -> None:
+    """An example with both a Discuss thread and a disagreement thread gets a word in the
+    former pointing to the latter (which has the Settle buttons), once per Discuss thread
+    across processes. Each side calls this once its own thread is recorded, so whichever comes
+    second links them: a Discuss click whose check came just before the disagreement opened
+    left two threads that never mentioned each other. (A Discuss click after the disagreement
+    opened points to it rather than open a thread.)"""
     discussed = discussions.discuss_thread(services.ws, example_id=example_id)
-    if discussed is None:
+    dispute = disputes.dispute_thread(services.ws, example_id=example_id)
+    if discussed is None or dispute is None:
         return
+    owner = f"{jobs.default_owner()}:{secrets.token_hex(4)}"  # fresh: the mark stays taken
+    mark = f"dispute-link:{example_id}:{discussed.thread_ts}"
+    if not jobs.renew_claim(services.ws, mark, ttl=LINKED_FOR, owner=owner):
+        return  # linked already, or being linked
     try:
-        link = services.client.chat_getPermalink(channel=channel, message_ts=ts)
+        link = services.client.chat_getPermalink(
+            channel=dispute.channel, message_ts=dispute.thread_ts
+        )
         note = (
             f"The experts now disagree on this example: <{link['permalink']}|settle it there>. "
             "Replies in either thread are kept with it."

@@ -1076,6 +1076,8 @@ def _post_root(
         kind=discussions.TEAM,
         opened_by=user,
     )
+    # a disagreement opened since this click looked for threads: the two are linked
+    disputes.link_discussion(services, example_id=ref.example_id)
     return thread
 
 

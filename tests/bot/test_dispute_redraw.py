@@ -151,3 +151,31 @@ def test_a_vote_given_outside_slack_redraws_the_thread_on_the_next_round(
     redrawn = len(bot.api.calls("chat.update"))
     job()
     assert len(bot.api.calls("chat.update")) == redrawn  # once
+
+
+def test_a_discuss_click_racing_a_disagreement_links_the_two_threads_once(
+    bot: Bot, bank: Any
+) -> None:
+    """A Discuss click looked for the example's threads just before its disagreement opened:
+    its root, posted after, was never linked to the disagreement (each side linked only what it
+    saw). Whichever thread is recorded second links them, once."""
+    from bot import disputes, flow
+    from engine import messaging
+
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
+    example = example_id(_vote(bot, ANA, LABELS[0]))
+    _vote(bot, BOB, LABELS[2], example)
+    (dispute,) = _roots(bot)  # the disagreement opened, no discussion to link
+
+    # the click's root, as posted after its look for threads found none
+    ref = messaging.example_ref(bot.ws, example_id=example)
+    thread = flow._post_root(bot.services, user=ANA, ref=ref, channel=CHANNEL)
+
+    def words() -> list[dict[str, Any]]:
+        return [m for m in bot.api.messages(CHANNEL) if m.get("thread_ts") == thread.thread_ts
+                and m["ts"] != thread.thread_ts]  # fmt: skip
+
+    (said,) = words()
+    assert "The experts now disagree on this example" in said["text"]
+    disputes.link_discussion(bot.services, example_id=example)  # the other side, late
+    assert len(words()) == 1 and [r["ts"] for r in _roots(bot)] == [dispute["ts"], thread.thread_ts]
