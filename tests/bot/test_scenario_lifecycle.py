@@ -445,19 +445,27 @@ def test_changes_while_a_dispute_and_a_proposal_are_open(
     _no_trouble(bot, caplog)
 
 
-def test_a_settled_thread_keeps_its_verdict_after_a_merge_of_its_labels(
-    bot: Bot, bank: dict[str, str]
-) -> None:
+def _disagreement(bot: Bot, ana: str, bob: str) -> dict[str, Any]:
+    """Every example asks two experts (ADMIN is the project's admin); Ana labels hers ``ana``,
+    Bob the same example ``bob``: the disagreement thread's root."""
     projects.update_settings(
         bot.ws, project=PROJECT, admins=[ADMIN], audit_share=0.0, multi_label_share=1.0
     )
-    for user, label in ((ANA, "age_limit"), (BOB, "exchange_rate")):
+    for user, label in ((ANA, ana), (BOB, bob)):
         bot.slack.command(user)
         bot.settle()
         bot.slack.choose(user, _one_open(bot, user), label)
         bot.settle()
     (dispute,) = _roots(bot)
-    dispute = copy.deepcopy(dispute)  # its Settle buttons, for a stale click later
+    return dispute
+
+
+def test_a_settled_thread_keeps_its_verdict_after_a_merge_of_its_labels(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    dispute = copy.deepcopy(
+        _disagreement(bot, "age_limit", "exchange_rate")
+    )  # its Settle buttons, for a stale click later
     bot.slack.click(ADMIN, dispute, f"{ids.SETTLE}:0", channel=CHANNEL)
     bot.settle()
     assert _root_of(bot, dispute)["text"] == f"Settled as age_limit by <@{ADMIN}>"
@@ -507,15 +515,7 @@ def test_a_thread_whose_voted_label_was_split_offers_only_todays_labels(
     """Ana's card_arrival against Bob's age_limit; card_arrival is split: the votes still
     disagree, and the thread offered "Settle: card_arrival", which could only be refused, the
     refusal redrawing the same button. Now it offers today's labels (the parts in the menu)."""
-    projects.update_settings(
-        bot.ws, project=PROJECT, admins=[ADMIN], audit_share=0.0, multi_label_share=1.0
-    )
-    for user, label in ((ANA, "card_arrival"), (BOB, "age_limit")):
-        bot.slack.command(user)
-        bot.settle()
-        bot.slack.choose(user, _one_open(bot, user), label)
-        bot.settle()
-    (dispute,) = _roots(bot)
+    dispute = _disagreement(bot, "card_arrival", "age_limit")
     _submit(bot, _open_modal(bot), "split", ["card_arrival"], "arr_a, arr_b")
     assert consensus.disagreements(bot.ws, PROJECT)  # still a disagreement
     root = _root_of(bot, dispute)
