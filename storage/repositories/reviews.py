@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -242,16 +243,25 @@ def delivered_open_reviews(
 ) -> list[tuple[Review, Assignment]]:
     """The project's open reviews whose message is on a reviewer's screen (delivered, not
     answered, the delivery unexpired), oldest delivery first: what a taxonomy change redraws."""
+    return _delivered(
+        session, project_id, now, Review.status == "open", Assignment.status == "open"
+    )
+
+
+def _delivered(
+    session: Session, project_id: int, now: datetime | None, *where: Any
+) -> list[tuple[Review, Assignment]]:
+    """The project's reviews delivered to a reviewer's screen (a message posted, the delivery
+    unexpired) that meet ``where`` too, with their delivery; oldest delivery first."""
     rows = session.exec(
         select(Review, Assignment)
         .join(Assignment, col(Review.assignment_id) == col(Assignment.id))
         .where(
             Review.project_id == project_id,
-            Review.status == "open",
-            Assignment.status == "open",
             Assignment.purpose == REVIEW,
             col(Assignment.expires_at) > (now or utcnow()),
             col(Assignment.message_ts).isnot(None),
+            *where,
         )
         .order_by(col(Assignment.id))
     ).all()
@@ -265,28 +275,21 @@ def withdrawn_on_screen(
     an adjudication settled the example) whose message still offers its buttons: delivered,
     the delivery unexpired and not answered nor let go of before the dismissal, and nobody told
     yet (:func:`mark_withdrawn_told`). Oldest delivery first."""
-    rows = session.exec(
-        select(Review, Assignment)
-        .join(Assignment, col(Review.assignment_id) == col(Assignment.id))
-        .where(
-            Review.project_id == project_id,
-            Review.status == "dismissed",
-            col(Review.decision_key).is_(None),
-            Assignment.purpose == REVIEW,
-            col(Assignment.expires_at) > (now or utcnow()),
-            col(Assignment.message_ts).isnot(None),
-            or_(
-                col(Assignment.status) == "open",  # an adjudication leaves the delivery out
-                # let go of with the dismissal (dismiss_review), or by a delivery since
-                and_(
-                    col(Assignment.status) == "released",
-                    col(Assignment.closed_at) >= col(Review.decided_at),
-                ),
+    return _delivered(
+        session,
+        project_id,
+        now,
+        Review.status == "dismissed",
+        col(Review.decision_key).is_(None),
+        or_(
+            col(Assignment.status) == "open",  # an adjudication leaves the delivery out
+            # let go of with the dismissal (dismiss_review), or by a delivery since
+            and_(
+                col(Assignment.status) == "released",
+                col(Assignment.closed_at) >= col(Review.decided_at),
             ),
-        )
-        .order_by(col(Assignment.id))
-    ).all()
-    return [(review, held) for review, held in rows]
+        ),
+    )
 
 
 def mark_withdrawn_told(*, session: Session, review_id: int) -> bool:
