@@ -68,6 +68,11 @@ class EmbeddingCache:
                 out[sel] = self._shards[shard][row_of[sel]]
         return found, out
 
+    def count_missing(self, hashes: Sequence[str]) -> int:
+        """How many of ``hashes`` have no vector here (no vectors copied, unlike lookup)."""
+        self._refresh()
+        return sum(1 for h in hashes if h not in self._index)
+
     def store(self, hashes: Sequence[str], vectors: npt.ArrayLike) -> None:
         """Add vectors for hashes not cached yet, as one new shard (no write if all are known)."""
         array = np.asarray(vectors)

@@ -680,6 +680,20 @@ def _file_label(session: Session, path: Path, project_id: int, name: str, line: 
     return _FileLabel(label, counts_as)
 
 
+def texts_to_embed(ws: Workspace, name: str) -> int | None:
+    """How many of the project's distinct texts the embedding cache lacks: what a re-run of an
+    interrupted import has left to embed. None when that cannot be told (the cache unreadable,
+    say): it is only said, never acted on."""
+    try:
+        with session_scope(ws.db, read_only=True) as session:
+            found = projects.get_project(session=session, name=name)
+            assert found.id is not None
+            hashes = examples.content_hashes(session=session, project_id=found.id)
+        return ws.cache.count_missing(hashes) if hashes else 0
+    except Exception:  # noqa: BLE001 - a count in a message is not worth a second error
+        return None
+
+
 def queue_size(ws: Workspace, name: str) -> int:
     """How many examples wait for a label: one cheap count (status computes far more)."""
     with session_scope(ws.db, read_only=True) as session:

@@ -562,7 +562,9 @@ def import_(
             embed=False,  # below, where an interruption can say what is left to do
         )
     except InterruptedAfterStoring as stop:  # committed: the rows stand
-        interrupted(f"after storing the file: {_stored(stop.inserted, stop.annotations, 'its')}")
+        left = projects.texts_to_embed(ws, name)
+        stored = _stored(stop.inserted, stop.annotations, "its", left=left)
+        interrupted(f"after storing the file: {stored}")
     except KeyboardInterrupt:
         interrupted("while reading and storing the file: the import is one transaction, so "
                      "nothing was stored; run it again")  # fmt: skip
@@ -571,9 +573,10 @@ def import_(
         # import interrupted earlier left (a re-run finishes its embedding here)
         training.load_pool(ws, name, progress=sys.stderr.isatty())
     except KeyboardInterrupt:
-        interrupted(f"while embedding: {_stored(report.inserted, report.annotations)}")
+        left = projects.texts_to_embed(ws, name)
+        interrupted(f"while embedding: {_stored(report.inserted, report.annotations, left=left)}")
     except LabelbotError as exc:  # the encoder cannot be loaded, say: the stored rows stand
-        raise _stored_before(exc, report) from exc
+        raise _stored_before(exc, report, left=projects.texts_to_embed(ws, name)) from exc
     out.print(import_summary(report), highlight=False)
     for note in report.notes:
         out.print(f"note: {note}", highlight=False, markup=False)
@@ -598,28 +601,50 @@ def import_(
         err.print(f"note: queue not re-scored: {exc}")
 
 
-def _stored(inserted: int, annotations: int, whose: str = "the file's") -> str:
-    """What an import interrupted after its commit stored, and what is left to do. A re-run
-    of an import stopped while embedding stores nothing new and embeds what the first left:
-    stopped again, it said "the file's 0 new examples and 0 labels are stored"."""
+def _stored(
+    inserted: int, annotations: int, whose: str = "the file's", *, left: int | None = None
+) -> str:
+    """What an import interrupted after its commit stored, and what is left to do: ``left``
+    texts of the project to embed (None when that could not be counted). A re-run of an import
+    stopped while embedding stores nothing new and embeds what the first left: stopped again,
+    it said "the file's 0 new examples and 0 labels are stored"."""
+    if left == 0:
+        done = "every text of the project is embedded, so nothing is left to do"
+        if not inserted and not annotations:
+            return (
+                f"nothing new was stored (the file's texts are all in the project already); {done}"
+            )
+        stored = f"{whose} {counted(inserted, 'new example')} and {counted(annotations, 'label')}"
+        return f"{stored} are stored and {done}"
     if not inserted and not annotations:
+        still = "" if left is None else f" and {_of_the_texts(left)} still to be embedded"
         return (
-            "nothing new was stored (the file's texts are all in the project already); run the "
-            "same import again to finish embedding the project's texts (those embedded so far "
-            "are kept)"
+            f"nothing new was stored (the file's texts are all in the project already){still}; "
+            "run the same import again to finish embedding (those embedded so far are kept)"
         )
+    still = (
+        "not every text is embedded yet"
+        if left is None
+        else f"{_of_the_texts(left)} not embedded yet"
+    )
     return (
         f"{whose} {counted(inserted, 'new example')} and {counted(annotations, 'label')} are "
-        "stored, but not every text is embedded yet; run the same import again to finish "
-        "embedding (what is stored is skipped as already in the project)"
+        f"stored, but {still}; run the same import again to finish embedding (what is stored "
+        "is skipped as already in the project)"
     )
 
 
-def _stored_before(exc: LabelbotError, report: ImportReport) -> LabelbotError:
+def _of_the_texts(n: int) -> str:
+    return f"{n:,} of the project's texts {'is' if n == 1 else 'are'}"
+
+
+def _stored_before(
+    exc: LabelbotError, report: ImportReport, *, left: int | None = None
+) -> LabelbotError:
     """``exc``, of the same kind (its exit code), saying that the import's rows are stored: an
     error while embedding (an encoder that cannot be loaded) comes after the commit, and said
     alone it read as if nothing had been imported."""
-    said = f"{exc}; {_stored(report.inserted, report.annotations)}"
+    said = f"{exc}; {_stored(report.inserted, report.annotations, left=left)}"
     try:
         return type(exc)(said)
     except TypeError:  # a kind made otherwise: said as it is

@@ -247,6 +247,15 @@ def count_examples(*, session: Session, project_id: int) -> int:
     )
 
 
+def content_hashes(*, session: Session, project_id: int) -> list[str]:
+    """The distinct content hashes of the project's texts: which of them the embedding cache
+    lacks is what an interrupted import has left to embed."""
+    rows = session.exec(
+        select(Example.content_hash).where(Example.project_id == project_id).distinct()
+    ).all()
+    return [str(digest) for digest in rows]
+
+
 def example_texts_of(*, session: Session, example_ids: Sequence[int]) -> list[tuple[int, str, str]]:
     """``(id, text, content_hash)`` of the examples with ``example_ids`` (those that exist), in
     the order given: a chunk of an import's texts, read back to be embedded."""

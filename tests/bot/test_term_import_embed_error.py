@@ -27,9 +27,9 @@ def test_an_encoder_that_cannot_load_says_the_rows_are_stored(
     result = _invoke("import", "c", str(data))
     _one_line_error(result, 6, "cannot be loaded")
     assert result.output.rstrip().endswith(
-        "; the file's 2 new examples and 2 labels are stored, but not every text is embedded "
-        "yet; run the same import again to finish embedding (what is stored is skipped as "
-        "already in the project)"
+        "; the file's 2 new examples and 2 labels are stored, but 2 of the project's texts are "
+        "not embedded yet; run the same import again to finish embedding (what is stored is "
+        "skipped as already in the project)"
     ), result.output
     monkeypatch.delenv("LABELBOT_ENCODER")
     get_settings.cache_clear()

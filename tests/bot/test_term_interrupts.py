@@ -205,8 +205,8 @@ def test_ctrl_c_after_the_import_committed_says_the_rows_are_stored(
     assert done.returncode == 130, done.stderr
     assert done.stderr.splitlines() == [
         "interrupted after storing the file: its 2 new examples and 2 labels are stored, but "
-        "not every text is embedded yet; run the same import again to finish embedding (what "
-        "is stored is skipped as already in the project)"
+        "2 of the project's texts are not embedded yet; run the same import again to finish "
+        "embedding (what is stored is skipped as already in the project)"
     ], done.stderr
     assert "2 examples, 2 labeled" in _ok("status", "trial")
     again = _ok("import", "trial", str(texts))
