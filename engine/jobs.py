@@ -359,6 +359,9 @@ def _train_held(
     # only because of the age: another project's training, an import or a predict may be
     # writing beside them now, and their files are minutes old at most.
     training.remove_leftovers(ws.settings.data_dir, models_dir=ws.settings.models_root)
+    # and the model files of this project's runs killed after writing them (an hour old at
+    # least, as above: a process whose lease lapsed may still be about to commit one)
+    training.remove_orphan_models(ws, name)
     return training.train_project(ws, name, kind=kind, progress=progress)
 
 

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import secrets
+import stat
 import time
 import zipfile
 import zlib
@@ -230,7 +231,15 @@ def train_project(
             classes=pool.classes,
             label_ids=pool.label_ids,
         )
-    assert run.id is not None
+        assert run.id is not None
+        # a name of its own, not only vN: a database and its `db copy` sharing one data dir
+        # both have a v3, and one's training replaced the other's active model file. Noted on
+        # the run before the file is written: a process killed (SIGKILL, the OOM killer) after
+        # writing it and before the run naming it committed left a file no run names, and the
+        # run's next training deletes it (remove_orphan_models)
+        # (its folder is made below: one that cannot be fails this run, not its start)
+        path = ws.settings.models_root / name / f"v{run.version}-{secrets.token_hex(4)}.npz"
+        models.plan_artifact(session=session, run_id=run.id, path=str(path))
     saved: Path | None = None  # the model file, once written: a failure after it deletes it
     try:
         with session_scope(ws.db, read_only=True) as session:
@@ -287,9 +296,7 @@ def train_project(
         metrics["annotations_through_count"] = pool.read_count
         metrics[taxonomy.TAXONOMY_AS_OF] = pool.taxonomy_as_of
         model.encoder = ws.encoder.name
-        # a name of its own, not only vN: a database and its `db copy` sharing one data dir
-        # both have a v3, and one's training replaced the other's active model file
-        path = ws.model_dir(name) / f"v{run.version}-{secrets.token_hex(4)}.npz"
+        ws.model_dir(name)  # made if missing
         model.save(path)
         saved = path
         promote, reason = promotion_decision(
@@ -308,8 +315,13 @@ def train_project(
         if saved is not None:
             with contextlib.suppress(OSError):  # never instead of the failure itself
                 saved.unlink(missing_ok=True)
-        # why, kept on the run: `labelbot status` and `labelbot models` say it afterwards
-        said = {"error": failure_text(exc), "failed_at": utcnow().isoformat(timespec="seconds")}
+        # why, kept on the run: `labelbot status` and `labelbot models` say it afterwards; and
+        # its file, should it still be there (remove_orphan_models)
+        said = {
+            "error": failure_text(exc),
+            "failed_at": utcnow().isoformat(timespec="seconds"),
+            models.PLANNED_FILE: str(path),
+        }
         with session_scope(ws.db) as session:
             models.finish_model_run(session=session, run_id=run.id, status="failed", metrics=said)
         raise
@@ -378,8 +390,13 @@ def _fail_unfinished(ws: Workspace, run_id: int, path: Path, exc: BaseException)
     """Record run ``run_id`` as failed by ``exc`` and delete its file ``path``, after its last
     transaction failed. Only while the run is still ``training``: a commit whose answer was lost
     (a dropped connection) may have finished it, and its file may then be the active model's. A
-    database that cannot say leaves both (the next training fails the run); never raises."""
-    said = {"error": failure_text(exc), "failed_at": utcnow().isoformat(timespec="seconds")}
+    database that cannot say leaves both (the next training fails the run, and deletes the file
+    later: :func:`remove_orphan_models`); never raises."""
+    said = {
+        "error": failure_text(exc),
+        "failed_at": utcnow().isoformat(timespec="seconds"),
+        models.PLANNED_FILE: str(path),
+    }
     try:
         with session_scope(ws.db) as session:
             run = models.get_model_run(session=session, run_id=run_id)
@@ -436,6 +453,77 @@ def remove_leftovers(
     if removed:
         log.info("removed %s left by killed processes", counted(len(removed), "temporary file"))
     return removed
+
+
+def remove_orphan_models(
+    ws: Workspace, name: str, *, older_than: timedelta = LEFTOVER_AGE, now: float | None = None
+) -> list[Path]:
+    """Delete the model files that trainings of project ``name`` wrote and no run names: a
+    process killed (SIGKILL, the OOM killer, a lost host) after writing its model file and
+    before its run committed left one, forever otherwise (tens of MB for a large project).
+
+    Called by the holder of the project's training lease, after the runs left ``training``
+    were failed (``models.fail_abandoned_runs``). Only the file each failed run noted before
+    writing it (``models.PLANNED_FILE``) is looked at, never a folder's other files: a
+    `db copy` sharing the data dir writes its own beside them, named by its own runs only.
+    A file is deleted only when it is a plain file of the form training writes
+    (``vN-<8 hex>.npz``) under the models folder (not a `db copy`'s in the first database's
+    folder), no run of any project names a file of that name, and it is unchanged for
+    ``older_than``: a process whose lease lapsed may still be about to commit it. A run whose
+    file is gone, or is not one to delete, forgets it; a fresh one is looked at again by the
+    next training. ``now``: seconds since the epoch (tests). Returns what was deleted; a file
+    that cannot be is logged and left (tidying: it never stops the training)."""
+    cutoff = (time.time() if now is None else now) - older_than.total_seconds()
+    root = ws.settings.models_root
+    removed: list[Path] = []
+    settled: list[int] = []  # runs whose planned file needs no more looking at
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        for run in models.planned_artifacts(session=session, project_id=project.id):
+            assert run.id is not None
+            path = ws.settings.artifact_file(str(run.metrics[models.PLANNED_FILE]))
+            try:
+                if not _own_model_file(path, root) or models.artifact_named(
+                    session=session, file_name=path.name
+                ):
+                    settled.append(run.id)
+                    continue
+                if os.lstat(path).st_mtime >= cutoff:
+                    continue  # maybe still being committed: the next training looks again
+                path.unlink()
+            except FileNotFoundError:  # deleted already (the failure's own clean-up, by hand)
+                settled.append(run.id)
+                continue
+            except OSError as exc:
+                log.warning("cannot remove the model file %s of failed v%d of %s: %s",
+                            path, run.version, name, exc)  # fmt: skip
+                continue
+            removed.append(path)
+            settled.append(run.id)
+    if settled:
+        with session_scope(ws.db) as session:
+            models.forget_planned(session=session, run_ids=settled)
+    if removed:
+        log.info("removed %s of %s no run names (left by killed trainings)",
+                 counted(len(removed), "model file"), name)  # fmt: skip
+    return removed
+
+
+# A model file as train_project names it (MODEL_TEMP_NAME is its temporary file)
+MODEL_FILE_NAME = re.compile(r"v\d+-[0-9a-f]{8}\.npz")
+
+
+def _own_model_file(path: Path, root: Path) -> bool:
+    """Whether ``path`` is a plain file (no link) named as train_project names model files, in a
+    project's folder of the models folder ``root``, as written and with links resolved. Raises
+    FileNotFoundError when it is gone."""
+    if not MODEL_FILE_NAME.fullmatch(path.name):
+        return False
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        return False
+    folder = path.parent
+    return any(f.parent == r for f in (folder, folder.resolve()) for r in (root, root.resolve()))
 
 
 def _subfolders(folder: Path) -> list[str]:

@@ -55,6 +55,53 @@ def start_model_run(
     return run
 
 
+# metrics key of a run still training, or failed: the model file its training names before it
+# writes it. A process killed after writing the file and before the run that names it committed
+# (SIGKILL, the OOM killer) left a file no run's artifact_path names: the run says which it was.
+PLANNED_FILE = "planned_file"
+
+
+def plan_artifact(*, session: Session, run_id: int, path: str) -> None:
+    """Note ``path`` as the model file run ``run_id`` is about to write (:data:`PLANNED_FILE`)."""
+    run = session.get(ModelRun, run_id)
+    if run is None:
+        raise NotFoundError(f"no model run with id {run_id}")
+    run.metrics = {**run.metrics, PLANNED_FILE: path}
+    session.add(run)
+    session.flush()
+
+
+def planned_artifacts(*, session: Session, project_id: int) -> list[ModelRun]:
+    """The project's failed runs that still name a model file they planned (:data:`PLANNED_FILE`):
+    the file of each may have been left on disk by its killed process."""
+    failed = session.exec(
+        select(ModelRun)
+        .where(ModelRun.project_id == project_id, ModelRun.status == "failed")
+        .order_by(col(ModelRun.version))
+    ).all()
+    return [r for r in failed if isinstance(r.metrics.get(PLANNED_FILE), str)]
+
+
+def artifact_named(*, session: Session, file_name: str) -> bool:
+    """Whether any run, of any project, has a model file (``artifact_path``) called
+    ``file_name``, in whatever folder: such a file is never an orphan."""
+    found = session.exec(
+        select(ModelRun.id)
+        .where(col(ModelRun.artifact_path).endswith(file_name, autoescape=True))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def forget_planned(*, session: Session, run_ids: Iterable[int]) -> None:
+    """Drop :data:`PLANNED_FILE` from these runs: their planned file is gone."""
+    for run_id in run_ids:
+        run = session.get(ModelRun, run_id)
+        if run is not None and PLANNED_FILE in run.metrics:
+            run.metrics = {k: v for k, v in run.metrics.items() if k != PLANNED_FILE}
+            session.add(run)
+
+
 def finish_model_run(
     *,
     session: Session,
