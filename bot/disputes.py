@@ -6,7 +6,10 @@ disagreement (after the ack) and, for any missed that way (another process, a Sl
 from the scheduler job ``post_all_disputes``. Every replica's label handler and scheduler may
 try at once: each first claims the example (a lease in the database), then checks again.
 Each later vote on an example in dispute redraws its thread's root with the votes as they are
-(``open_if_disputed``), as an Undo does (``refresh_thread``).
+(``open_if_disputed``), as an Undo does (``refresh_thread``). A verdict given elsewhere than on
+the thread (`labelbot adjudicate`, a reviewer's change that carried the vote) is drawn on it as a
+Settle click draws its own: the root settled, the voters' Undo gone, and a reply telling everyone
+involved, once across processes (``_draw_verdicts``).
 """
 
 from __future__ import annotations
@@ -124,9 +127,10 @@ def open_if_disputed(services: Services, *, project: str, example_id: int) -> bo
     if not channel:
         return False
     found = consensus.disagreements(services.ws, project, example_id=example_id)
-    if not found:
-        return False
     try:
+        if not found:  # none, or settled: by a reviewer's change just now, say
+            _draw_if_settled(services, project=project, example_id=example_id)
+            return False
         if _open(services, project=project, channel=channel, found=found[0]):
             return True
         _redraw(services, project=project, found=found[0])
@@ -145,8 +149,9 @@ def post_all_disputes(services: Services, *, seen: dict[Any, object] | None = No
     votes changed since the last round is redrawn too: a vote or an Undo given outside Slack
     (`labelbot label`, another process whose redraw failed). A vote in Slack redraws its thread
     at once; the round after may redraw it once more, with the same content. A thread whose
-    example was adjudicated elsewhere (`labelbot adjudicate`) is drawn settled, its voters'
-    Undo gone, once across processes (:func:`_draw_verdicts`).
+    example was settled elsewhere (`labelbot adjudicate`, a reviewer's change from the terminal
+    that carried the vote) is drawn settled, its voters' Undo gone, and told so in a reply,
+    once across processes (:func:`_draw_verdicts`).
 
     A refusal is logged with the project, channel, example and error, and the admins told when
     it is theirs to fix (bot.digests.refused). One message refused goes on with the next; a
@@ -183,7 +188,7 @@ def _follow_votes(
     seen: dict[Any, object],
 ) -> int:
     """Redraw the project's unsettled threads whose votes changed since ``seen`` noted them
-    (the first sight only notes them), and those adjudicated elsewhere (:func:`_draw_verdicts`);
+    (the first sight only notes them), and those settled elsewhere (:func:`_draw_verdicts`);
     how many were redrawn. Slack's refusals are logged."""
     by_example = {d.example_id: d for d in every}
     threads = disputes.dispute_threads(services.ws, project=project)
@@ -199,8 +204,7 @@ def _follow_votes(
         if (
             found is not None
             and verdict is not None
-            and verdict.source == "adjudication"
-            and verdict.annotation_id is not None
+            and _drawn_settled(found, votes_differ=thread.example_id in by_example)
             and seen.get((VERDICT, thread.example_id)) != verdict.annotation_id
         ):
             verdicts.append((thread, found))
@@ -214,7 +218,35 @@ def _follow_votes(
     return redrawn
 
 
-VERDICT = "verdict"  # ``seen``'s key, with the example id, of the adjudication known drawn
+VERDICT = "verdict"  # ``seen``'s key, with the example id, of the verdict known drawn
+
+# where a verdict drawn by _draw_verdicts was given, as its reply says (one given by a Settle
+# click on the thread is drawn by that click: settle)
+_GIVEN = {"adjudication": "from the terminal", "review": "in a mislabel review"}
+
+
+def _drawn_settled(found: consensus.Disagreement, *, votes_differ: bool) -> bool:
+    """Whether ``found``'s thread is drawn settled by its verdict: an adjudication, or a
+    reviewer's change that carried the vote while the experts' votes differ (one that settled
+    a single vote left, an Undo having made them agree, settled no disagreement)."""
+    verdict = found.adjudicated
+    if verdict is None or verdict.annotation_id is None:
+        return False
+    return verdict.source == "adjudication" or (verdict.source == "review" and votes_differ)
+
+
+def _draw_if_settled(services: Services, *, project: str, example_id: int) -> None:
+    """After a vote that left the example no open disagreement: its thread, if it has one,
+    drawn settled when a verdict given elsewhere decides it (:func:`_draw_verdicts`). A
+    reviewer's change in Slack that carried the vote is drawn so at once, not a round later;
+    for anything else this finds it drawn already, or nothing to draw."""
+    thread = disputes.dispute_thread(services.ws, example_id=example_id)
+    if thread is None:
+        return
+    found = consensus.disagreements(services.ws, project, include_settled=True,
+                                    example_id=example_id)  # fmt: skip
+    if found and _drawn_settled(found[0], votes_differ=True):
+        _draw_verdicts(services, project=project, verdicts=[(thread, found[0])], seen={})
 
 
 def _draw_verdicts(
@@ -224,13 +256,14 @@ def _draw_verdicts(
     verdicts: list[tuple[Thread, consensus.Disagreement]],
     seen: dict[Any, object],
 ) -> int:
-    """Draw each thread of ``verdicts`` settled whose adjudication was given elsewhere than on
-    it (`labelbot adjudicate`): its root says "Settled as X by …" without Settle buttons, and
-    the voters' labeled messages lose their Undo, as a Settle click leaves them (:func:`settle`).
-    Once across processes (engine.disputes.claim_verdict); ``seen`` notes each one drawn, or
-    settled on its thread, so later rounds of this process read nothing. How many were drawn.
-    A refused token is raised (every update would fail alike) and the verdict is drawn by a
-    later round; any other refusal (a deleted root, say) is logged."""
+    """Draw each thread of ``verdicts`` settled whose verdict was given elsewhere than on it
+    (`labelbot adjudicate`, a reviewer's change that carried the vote): its root says "Settled
+    as X by …" without Settle buttons, a reply tells everyone involved (:func:`_draw_verdict`),
+    and the voters' labeled messages lose their Undo, as a Settle click leaves them
+    (:func:`settle`). Once across processes (engine.disputes.claim_verdict); ``seen`` notes
+    each one drawn, or settled on its thread, so later rounds of this process read nothing.
+    How many were drawn. A refused token is raised (every update would fail alike) and the
+    verdict is drawn by a later round; any other refusal (a deleted root, say) is logged."""
     from bot import flow  # it imports this module
 
     elsewhere = disputes.settled_elsewhere(
@@ -239,30 +272,52 @@ def _draw_verdicts(
          for thread, found in verdicts if found.adjudicated is not None],
     )  # fmt: skip
     drawn = 0
-    for _, found in verdicts:
+    for thread, found in verdicts:
         assert found.adjudicated is not None and found.adjudicated.annotation_id is not None
         annotation_id = found.adjudicated.annotation_id
         owner = None
         if annotation_id in elsewhere:
             owner = disputes.claim_verdict(services.ws, annotation_id=annotation_id)
         if owner is not None:
-            try:
-                _redraw(services, project=project, found=found)
-            except SlackApiError as exc:
-                if is_auth_error(exc):
-                    disputes.verdict_undrawn(services.ws, annotation_id=annotation_id, owner=owner)
-                    raise
-                log.info("could not draw the verdict on example %d: Slack said %s",
-                         found.example_id, error_code(exc))  # fmt: skip
-            except Exception:
-                disputes.verdict_undrawn(services.ws, annotation_id=annotation_id, owner=owner)
-                raise
-            else:
-                drawn += 1
+            drawn += _draw_verdict(services, project=project, thread=thread, found=found,
+                                   owner=owner)  # fmt: skip
             # the voters' Undo is refused for good: their labeled messages lose it
             flow.close_undos(services, example_id=found.example_id)
         seen[(VERDICT, found.example_id)] = annotation_id
     return drawn
+
+
+def _draw_verdict(
+    services: Services, *, project: str, thread: Thread, found: consensus.Disagreement, owner: str
+) -> bool:
+    """Draw ``found``'s verdict, claimed by ``owner``, on ``thread``: the root settled, then
+    the reply a Settle click posts (saying where it was settled), which notifies everyone
+    involved (an edited root notifies nobody). The reply only with the claim, so once, and
+    only for a verdict given lately (engine.disputes.reply_due). Whether Slack took the root.
+    A refused token gives the claim back and is raised; any other refusal is logged."""
+    verdict = found.adjudicated
+    assert verdict is not None and verdict.annotation_id is not None
+    try:
+        _redraw(services, project=project, found=found)
+        if disputes.reply_due(given_at=verdict.at):
+            reply = settled_reply(
+                _card(services, project, found),
+                label=verdict.label,
+                user=verdict.annotator,
+                how=_GIVEN.get(verdict.source, ""),
+            )
+            services.courier.post(reply, channel=thread.channel, thread_ts=thread.thread_ts)
+    except SlackApiError as exc:
+        if is_auth_error(exc):
+            disputes.verdict_undrawn(services.ws, annotation_id=verdict.annotation_id, owner=owner)
+            raise
+        log.info("could not draw the verdict on example %d: Slack said %s",
+                 found.example_id, error_code(exc))  # fmt: skip
+        return False
+    except Exception:
+        disputes.verdict_undrawn(services.ws, annotation_id=verdict.annotation_id, owner=owner)
+        raise
+    return True
 
 
 def _redrawn(
@@ -326,9 +381,8 @@ def refresh_threads(services: Services, *, project: str) -> int:
     for thread in threads:
         found = by_example.get(thread.example_id) or settled.get(thread.example_id)
         if found is not None and found.adjudicated is not None:
-            # settled by a reviewer's change, or showing no label the change touched: its root
-            # is left as it was
-            if found.adjudicated.source == "adjudication" and _shown(found) & touched:
+            # showing no label the change touched: its root is left as it was
+            if _shown(found) & touched:
                 redrawn += _redrawn(services, project=project, found=found,
                                     example_id=thread.example_id)  # fmt: skip
             continue

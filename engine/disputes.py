@@ -4,21 +4,26 @@ engine.consensus finds disagreements and stores adjudications; this remembers th
 front-end opened for one (a discussion thread of kind ``dispute``, so replies in it are kept as
 comments like any discussion), so it is opened once whichever process notices it first.
 
-A verdict given elsewhere than on the thread (`labelbot adjudicate`) is drawn on it by the
-scheduler's round, once across processes: the round that draws it takes a lease named after the
-adjudication (``verdict:<annotation id>``) that lapses only in a century, its stored marker;
+A verdict given elsewhere than on the thread (`labelbot adjudicate`, or a reviewer's change that
+carried the vote) is drawn on it, once across processes: whoever draws it (the scheduler's round,
+the bot after a review in Slack) takes a lease named after the deciding annotation
+(``verdict:<annotation id>``) that lapses only in a century, its stored marker;
 :func:`verdict_undrawn` gives it back when the drawing failed, so the next round tries again.
+The drawing posts a reply in the thread too (its participants are notified of replies, not of
+an edited root), only with the marker's taking, so a verdict drawn before replies were posted
+gets none, and only for a verdict given within :data:`REPLY_WITHIN` (:func:`reply_due`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from engine.discussions import DISPUTE, Thread, example_thread, project_threads
 from engine.workspace import Workspace
 from storage.db import session_scope
+from storage.models import as_utc, utcnow
 from storage.repositories import feedback, leases
 
 __all__ = [
@@ -28,11 +33,18 @@ __all__ = [
     "settled_elsewhere",
     "claim_verdict",
     "verdict_undrawn",
+    "reply_due",
+    "REPLY_WITHIN",
 ]
 
 # the marker of a verdict drawn on its thread: a lease that does not lapse in practice (a lapsed
 # lease is pruned a day later, engine.jobs.tidy: this one is not)
 VERDICT_DRAWN_FOR = timedelta(days=36500)
+
+# How old a verdict drawn on its thread may be and still be told there in a reply: a verdict is
+# drawn by the next round (seconds to minutes), and a database upgraded with older verdicts
+# never drawn (a reviewer's change, drawn since this version) does not post them all at once.
+REPLY_WITHIN = timedelta(days=2)
 
 
 def dispute_thread(ws: Workspace, *, example_id: int) -> Thread | None:
@@ -46,10 +58,10 @@ def dispute_threads(ws: Workspace, *, project: str) -> list[Thread]:
 
 
 def settled_elsewhere(ws: Workspace, verdicts: Iterable[tuple[Thread, int]]) -> set[int]:
-    """Of ``verdicts`` (each thread with the annotation id of the adjudication deciding its
-    example), the annotation ids not given by a Settle click on that thread's root (one query):
-    a click there drew the verdict as it stored it; any other (the CLI's) left the root as
-    it was."""
+    """Of ``verdicts`` (each thread with the annotation id of the adjudication, or reviewer's
+    change, deciding its example), the annotation ids not given by a Settle click on that
+    thread's root (one query): a click there drew the verdict as it stored it; any other (the
+    CLI's, a review's) left the root as it was."""
     wanted = list(verdicts)
     if not wanted:
         return set()
@@ -63,7 +75,7 @@ def settled_elsewhere(ws: Workspace, verdicts: Iterable[tuple[Thread, int]]) -> 
 
 
 def claim_verdict(ws: Workspace, *, annotation_id: int) -> str | None:
-    """Take the drawing of adjudication ``annotation_id`` on its thread, once across processes:
+    """Take the drawing of verdict ``annotation_id`` on its thread, once across processes:
     the claim's owner (for :func:`verdict_undrawn`), or None when it was drawn, or is being
     drawn, already. Reads before it writes (a quiet round writes nothing)."""
     name = f"verdict:{annotation_id}"
@@ -80,3 +92,9 @@ def verdict_undrawn(ws: Workspace, *, annotation_id: int, owner: str) -> None:
     """The drawing :func:`claim_verdict` took failed: given back, the next round draws it."""
     with session_scope(ws.db) as session:
         leases.release(session=session, name=f"verdict:{annotation_id}", owner=owner)
+
+
+def reply_due(*, given_at: datetime, now: datetime | None = None) -> bool:
+    """Whether a verdict given at ``given_at`` and drawn now is told in its thread
+    (:data:`REPLY_WITHIN`); an older one is only drawn."""
+    return as_utc(given_at) >= (now or utcnow()) - REPLY_WITHIN

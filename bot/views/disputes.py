@@ -220,10 +220,13 @@ def undisputed_message(example_id: int, text: str, project: str) -> Block:
     return message("The experts no longer disagree on this example", blocks)
 
 
-def settled_reply(card: DisputeCard, *, label: str, user: str) -> Block:
-    """The thread reply telling everyone involved (they are mentioned) how it was settled."""
+def settled_reply(card: DisputeCard, *, label: str, user: str, how: str = "") -> Block:
+    """The thread reply telling everyone involved (they are mentioned) how it was settled;
+    ``how``: where, when not by a click on the thread ("from the terminal"). ``user`` may be
+    a terminal's login name (`labelbot adjudicate --actor ops`): named, not mentioned."""
     involved = " ".join(who(u) for u in card.involved if u != user)
-    text = f"<@{user}> settled this as *{escape_mrkdwn(label)}*. {involved}".strip()
+    where = f" {how}" if how else ""
+    text = f"{who(user)} settled this as *{escape_mrkdwn(label)}*{where}. {involved}".strip()
     return message(text, [section(text)])
 
 
