@@ -11,9 +11,10 @@ import difflib
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
@@ -313,23 +314,58 @@ def _card(task: Task) -> views.ExampleCard:
 # then decides on what it left; past the wait it goes ahead rather than send nothing. The lease
 # outlasts the slowest post: three tries of 10 s, each lost answer followed by a search of the
 # conversation (bot.delivery.find_post, up to 3 calls of 5 s), and the backoff between them.
+#
+# An answer (a label, Skip, a flag, a review's verdict) holds the same lease from its store to
+# the next delivery, and a taxonomy change's redraw holds it around each message's re-read and
+# update: otherwise an answer stored and drawn between the two lost to the redraw, which drew
+# the buttons back. An answer waits for one redraw of one message (one chat.update), or for a
+# delivery in flight, as its next delivery did already; the lease it holds is the one that
+# delivery takes (re-entrant, below), so an answer followed by a next example costs no more
+# writes (one more claim when none follows: a batch's end, a repeated click).
 DELIVERY_LEASE = timedelta(seconds=120)
 DELIVERY_WAIT_S = 15.0
 DELIVERY_POLL_S = 0.05
+# The turns this thread holds: the lease is owned per thread (engine.jobs.claim), so a claim
+# nested in the same thread (an answer's next delivery) would be granted at once, and its
+# release would end the outer one's early; it is held on instead. A turn taken without the
+# lease (the wait ran out) counts too: an answer waits once, not again for its next delivery.
+_turns = threading.local()
+
+
+def _turns_held() -> set[str]:
+    names: set[str] | None = getattr(_turns, "names", None)
+    if names is None:
+        names = _turns.names = set()
+    return names
 
 
 @contextmanager
 def _one_delivery_at_a_time(services: Services, *, user: str, project: str) -> Iterator[None]:
     name = f"deliver:{user}:{project}"
+    held = _turns_held()
+    if name in held:
+        yield
+        return
     deadline = time.monotonic() + DELIVERY_WAIT_S
     while True:
         with jobs.claim(services.ws, name, ttl=DELIVERY_LEASE) as got:
             if got or time.monotonic() >= deadline:
                 if not got:
-                    log.warning("delivering to %s in %s without the lease %s", user, project, name)
-                yield
+                    log.warning("going on for %s in %s without the lease %s", user, project, name)
+                held.add(name)
+                try:
+                    yield
+                finally:
+                    held.discard(name)
                 return
         time.sleep(DELIVERY_POLL_S)
+
+
+def expert_turn(services: Services, *, user: str, project: str) -> AbstractContextManager[None]:
+    """Hold ``user``'s turn in ``project`` for the block: their deliveries, answers and the
+    redraws of their messages take turns (across replicas), each waiting at most
+    ``DELIVERY_WAIT_S`` for the one before; re-entrant within a thread."""
+    return _one_delivery_at_a_time(services, user=user, project=project)
 
 
 # A click that starts a batch ("Label 5 now", "5 more") moves an example already waiting in
@@ -424,23 +460,7 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
     drawn = [(views.labeling_message(_card(task)), task, c, ts) for task, c, ts in shown]
     drawn += [(review_flow.message(task), task, c, ts) for task, c, ts in in_review]
     for message, task, channel, ts in drawn:
-        # Read again just before its update: an expert who answered since the pass read the
-        # screens (a label, Skip, a review's Keep) had the message's buttons taken away, and
-        # redrawn now it would offer them again, the example maybe out with another expert by
-        # then (each process redraws a change: the one it was made in at once, the others at
-        # their next round). An answer between this read and the update can still lose to it.
-        if not labeling.still_on_screen(
-            services.ws, assignment_id=task.assignment_id, channel=channel, ts=ts
-        ):
-            continue
-        try:
-            services.courier.update(message, channel=channel, ts=ts)
-        except SlackApiError as exc:
-            if is_auth_error(exc):
-                raise  # every other message would fail alike
-            # deleted by the expert, say: its old buttons are still answered with today's
-            # labels, and the other messages are redrawn
-            log.info("could not redraw %s in %s: %s", task.example_id, channel, error_code(exc))
+        _redraw_one(services, message, task=task, channel=channel, ts=ts)
     for gone in settled:
         note = views.info_message(SETTLED_NOTE)
         try:
@@ -451,6 +471,28 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
     withdrawn = review_flow.retire_withdrawn(services, project=project)
     threads = disputes.refresh_threads(services, project=project)
     return len(drawn) + len(settled) + withdrawn + threads
+
+
+def _redraw_one(services: Services, message: Block, *, task: Task, channel: str, ts: str) -> None:
+    """Redraw one message of the pass, unless it was answered since the pass read the screens
+    (a label, Skip, a review's Keep): its buttons were taken away, and redrawn now it would
+    offer them again, the example maybe out with another expert by then (each process redraws
+    a change: the one it was made in at once, the others at their next round). Read again in
+    the expert's turn, which an answer holds from its store to its chat.update: an answer
+    waits for this update, then draws over it, rather than landing between the read and it."""
+    with expert_turn(services, user=task.annotator, project=task.project):
+        if not labeling.still_on_screen(
+            services.ws, assignment_id=task.assignment_id, channel=channel, ts=ts
+        ):
+            return
+        try:
+            services.courier.update(message, channel=channel, ts=ts)
+        except SlackApiError as exc:
+            if is_auth_error(exc):
+                raise  # every other message would fail alike
+            # deleted by the expert, say: its old buttons are still answered with today's
+            # labels, and the other messages are redrawn
+            log.info("could not redraw %s in %s: %s", task.example_id, channel, error_code(exc))
 
 
 def _older(shown_in: tuple[str, str] | None, seconds: float | None) -> bool:
@@ -598,11 +640,33 @@ def apply_label(
         else:
             _gone_elsewhere(services, user=user, example_id=example_id, channel=channel, ts=ts)
         raise
+    with expert_turn(services, user=user, project=ref.project):
+        disputed = _store_label(services, user=user, ref=ref, repeated=repeated, label=label,
+                                key=key, channel=channel, ts=ts)  # fmt: skip
+    if disputed:
+        disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
+
+
+def _store_label(
+    services: Services,
+    *,
+    user: str,
+    ref: messaging.ExampleRef,
+    repeated: messaging.StoredLabel | None,
+    label: LabelRef,
+    key: str,
+    channel: str,
+    ts: str,
+) -> bool:
+    """:func:`apply_label` in the expert's turn (:func:`expert_turn`): store the click, draw
+    it answered, send the next; whether others hold a label on the example (a dispute, maybe).
+    """
+    example_id = ref.example_id
     if repeated is not None:
         # a retry, a double click, or a click on a message whose answer never reached Slack
         _answer_again(services, user=user, ref=ref, stored=repeated, clicked=label,
                       channel=channel, ts=ts)  # fmt: skip
-        return
+        return False
     try:
         result = labeling.submit_label(
             services.ws,
@@ -640,7 +704,7 @@ def apply_label(
             services.courier.update(views.labeling_message(card), channel=channel, ts=ts)
         raise
     if not result.created:
-        return  # the same click, racing this one, won
+        return False  # the same click, racing this one, won
     labeled = views.labeled_message(
         example_id=example_id,
         text=ref.text,
@@ -657,8 +721,7 @@ def apply_label(
     guess = result.model_guess
     agreed = None if guess is None else guess == (result.counts_as or result.label)
     _continue(services, user=user, project=ref.project, agreed=agreed)
-    if result.others_labeled:
-        disputes.open_if_disputed(services, project=ref.project, example_id=example_id)
+    return result.others_labeled
 
 
 def _answer_again(
@@ -821,20 +884,21 @@ def skip(services: Services, *, user: str, example_id: int, channel: str, ts: st
         services.ws, example_id=example_id, annotator=user, channel=channel
     )
     ref = messaging.example_ref(services.ws, example_id=example_id)
-    try:
-        skipped_now = labeling.skip(
-            services.ws, project=ref.project, example_id=example_id, annotator=user
-        )
-    except StaleActionError:
-        _gone_elsewhere(services, user=user, example_id=example_id, channel=channel, ts=ts)
-        raise
-    if not skipped_now:
-        return  # skipped already: the same click, delivered twice, is answered once
-    # The skipped message first, as for a label: a next example Slack refuses (or any failure
-    # on the way to it) must not leave this one's buttons live.
-    skipped = views.skipped_message(example_id=example_id, text=ref.text, user_id=user)
-    _answered(services, skipped, channel=channel, ts=ts)
-    _continue(services, user=user, project=ref.project)
+    with expert_turn(services, user=user, project=ref.project):  # not amid a redraw of it
+        try:
+            skipped_now = labeling.skip(
+                services.ws, project=ref.project, example_id=example_id, annotator=user
+            )
+        except StaleActionError:
+            _gone_elsewhere(services, user=user, example_id=example_id, channel=channel, ts=ts)
+            raise
+        if not skipped_now:
+            return  # skipped already: the same click, delivered twice, is answered once
+        # The skipped message first, as for a label: a next example Slack refuses (or any
+        # failure on the way to it) must not leave this one's buttons live.
+        skipped = views.skipped_message(example_id=example_id, text=ref.text, user_id=user)
+        _answered(services, skipped, channel=channel, ts=ts)
+        _continue(services, user=user, project=ref.project)
 
 
 def undo(services: Services, *, user: str, example_id: int, channel: str, ts: str) -> None:
@@ -1103,17 +1167,18 @@ def flag(
         raise StaleActionError(
             f"you labeled example {example_id} already: Undo your label first to flag it"
         )
-    flagged = labeling.flag(
-        services.ws, project=ref.project, example_id=example_id, annotator=user, reason=reason
-    )
-    if not flagged.created:
-        return  # the same form submitted again: the first submission is answered
-    if origin is not None:
-        # on one line, as the flag thread shows it: Slack's _italics_ end at a line break
-        said = escape_mrkdwn(" ".join(reason.split()))
-        note = f"Flagged by <@{user}>: _{said}_. It left the queue until someone reviews it."
-        _answered(services, views.info_message(note), channel=origin[0], ts=origin[1])
-    _continue(services, user=user, project=ref.project)
+    with expert_turn(services, user=user, project=ref.project):  # not amid a redraw of it
+        flagged = labeling.flag(
+            services.ws, project=ref.project, example_id=example_id, annotator=user, reason=reason
+        )
+        if not flagged.created:
+            return  # the same form submitted again: the first submission is answered
+        if origin is not None:
+            # on one line, as the flag thread shows it: Slack's _italics_ end at a line break
+            said = escape_mrkdwn(" ".join(reason.split()))
+            note = f"Flagged by <@{user}>: _{said}_. It left the queue until someone reviews it."
+            _answered(services, views.info_message(note), channel=origin[0], ts=origin[1])
+        _continue(services, user=user, project=ref.project)
     flag_threads.surface(services, project=ref.project, example_id=example_id)
 
 

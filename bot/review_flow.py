@@ -99,37 +99,40 @@ def decide(
     could change)."""
     own = reviews.review_example(services.ws, review_id=review_id)
     ref = messaging.example_ref(services.ws, example_id=own)
-    try:
-        result = reviews.submit_review(
-            services.ws,
-            project=ref.project,
-            review_id=review_id,
-            annotator=user,
-            decision=decision,
-            label=label,
-            key=flow.click_key(channel, ts, user),
+    # in the reviewer's turn: a taxonomy change's redraw of this message does not land
+    # between the verdict's store and its chat.update (bot.flow.expert_turn)
+    with flow.expert_turn(services, user=user, project=ref.project):
+        try:
+            result = reviews.submit_review(
+                services.ws,
+                project=ref.project,
+                review_id=review_id,
+                annotator=user,
+                decision=decision,
+                label=label,
+                key=flow.click_key(channel, ts, user),
+            )
+        except StaleActionError:
+            # a label split or retired since the card was drawn: the refusal says where it went,
+            # and the same message now offers today's labels (nothing was stored)
+            _redraw(services, project=ref.project, review_id=review_id, channel=channel, ts=ts)
+            raise
+        if not result.created:
+            return  # a retry or a double click: stored and answered already
+        if result.status == "dismissed":  # withdrawn while on screen: nothing stored, next one
+            why = withdrawn_message(example_id=own, text=ref.text, reason=result.reason or "")
+            services.courier.update(why, channel=channel, ts=ts)
+            flow.next_or_done(services, user=user, project=ref.project)
+            return
+        done = reviewed_message(
+            example_id=own,
+            text=ref.text,
+            status=result.status,
+            label=result.label,
+            user_id=user,
+            agreed=result.agreed,
         )
-    except StaleActionError:
-        # a label split or retired since the card was drawn: the refusal says where it went,
-        # and the same message now offers today's labels (nothing was stored)
-        _redraw(services, project=ref.project, review_id=review_id, channel=channel, ts=ts)
-        raise
-    if not result.created:
-        return  # a retry or a double click: stored and answered already
-    if result.status == "dismissed":  # withdrawn while on screen: nothing stored, next one
-        why = withdrawn_message(example_id=own, text=ref.text, reason=result.reason or "")
-        services.courier.update(why, channel=channel, ts=ts)
-        flow.next_or_done(services, user=user, project=ref.project)
-        return
-    done = reviewed_message(
-        example_id=own,
-        text=ref.text,
-        status=result.status,
-        label=result.label,
-        user_id=user,
-        agreed=result.agreed,
-    )
-    services.courier.update(done, channel=channel, ts=ts)  # before the next task can fail
-    flow.answered(services, user=user, project=ref.project, agreed=agreed)
+        services.courier.update(done, channel=channel, ts=ts)  # before the next task can fail
+        flow.answered(services, user=user, project=ref.project, agreed=agreed)
     if result.status == "changed":  # a change that did not carry the vote is a disagreement
         disputes.open_if_disputed(services, project=ref.project, example_id=own)

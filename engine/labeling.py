@@ -99,6 +99,8 @@ class Task:
     earlier: tuple[taxonomy.EarlierLabel, ...] = ()
     reason: AskReason | None = None  # why the queue asks about it (label tasks)
     runner_up: tuple[str, float] | None = None  # the model's second guess, when close enough
+    # the expert it is out with (its assignment's): a redraw of its message takes their turn
+    annotator: str = ""
 
 
 @dataclass(frozen=True)
@@ -381,6 +383,7 @@ def _task(
             else None
         ),
         earlier=tuple(taxonomy.earlier_labels(session=session, example_id=example.id)),
+        annotator=assignment.annotator,
     )
 
 
