@@ -6,6 +6,7 @@ import hashlib
 import logging
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from http.client import HTTPException
@@ -14,14 +15,21 @@ from pathlib import Path
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.delivery import transient_error
+from bot.delivery import DELIVERY_EVENT, delivery_key, find_post, transient_error, with_delivery_key
 from bot.proposal_cards import proposal_card
 from bot.slack_errors import CHANNEL_ERRORS, CONTENT_ERRORS, error_code, is_auth_error
 from bot.slack_text import escape, escape_mrkdwn
 from bot.views.digest import digest_message
 from bot.views.proposals import plain_reason
 from engine import jobs, projects, proposing
-from engine.digest import Digest, build_digest, render_chart
+from engine.digest import (
+    Digest,
+    Posting,
+    build_digest,
+    note_posting,
+    render_chart,
+    unfinished_posting,
+)
 from engine.leaderboard import weekly_leaderboard
 from engine.workspace import Workspace
 from storage.errors import ConfigurationError
@@ -32,6 +40,11 @@ log = logging.getLogger(__name__)
 # proposal and disagreement jobs meet it every poll (15 s). A little under a day, so that a
 # daily digest refused at the same time each day is told each day.
 TELL_AGAIN_AFTER = timedelta(hours=23)
+# A digest post noted and never marked sent is looked for in its channel's history this long
+# after: the scheduler's next round comes a minute after a killed one (an hour or two when the
+# host itself went). One older is left be: a `labelbot digest --post` run days after one cut
+# short means a new digest.
+LOOK_FOR_POSTED_WITHIN = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,8 @@ class PostedDigest:
     refused: str | None = None  # Slack's error code when it was not posted
     # the digest counted labels up to here (engine.digest.mark_sent's counted_until)
     counted_until: datetime | None = None
+    # posted by an earlier try cut short before it was marked sent (found in the channel)
+    earlier: bool = False
 
 
 class NobodyTold(ConfigurationError):
@@ -71,7 +86,9 @@ def _plain_proposals(ws: Workspace, digest: Digest) -> tuple[Digest, list[str]]:
     ]
 
 
-def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
+def post_digest(
+    client: WebClient, ws: Workspace, name: str, *, look_for_earlier: bool = False
+) -> PostedDigest:
     """Post the digest of ``name`` to its channel, with its chart as an uploaded PNG.
 
     Once the message is posted the digest is sent: the chart is drawn after it, and a chart
@@ -84,13 +101,28 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     :func:`tell_admins`), and ``notified_admins`` names them. When no admin could be told it
     raises NobodyTold, and when they were told of it lately a ConfigurationError (both say why
     it was not posted). Any other refusal (the token, a rate limit) is raised as it is.
+
+    A post is noted before it is made (engine.digest.note_posting; marking the digest sent
+    clears it): a process killed after posting and before the digest was marked sent left it.
+    ``look_for_earlier`` (the scheduler's round, which posts the digest that is due, not one
+    more): such a post is looked for in the channel first (:func:`_posted_earlier`), and
+    returned as posted (``earlier``) when there, instead of posting the digest a second time.
     """
+    earlier = _posted_earlier(client, ws, name) if look_for_earlier else None
+    if earlier is not None:
+        return earlier
     digest, proposals = _plain_proposals(ws, build_digest(ws, name))
     if not digest.channel:
         raise ConfigurationError(
             f"project {name!r} has no channel: `labelbot project set {name} --channel C0123`"
         )
-    payload = digest_message(digest, leaderboard=weekly_leaderboard(ws, name), proposals=proposals)
+    payload = with_delivery_key(
+        digest_message(digest, leaderboard=weekly_leaderboard(ws, name), proposals=proposals)
+    )
+    key = delivery_key(payload)
+    assert key is not None
+    first_try = float(payload["metadata"]["event_payload"]["first_try"])
+    note_posting(ws, name, Posting(digest.channel, key, first_try, digest.generated_at))
     try:
         # https://docs.slack.dev/reference/methods/chat.postMessage
         posted = client.chat_postMessage(channel=digest.channel, **payload)
@@ -119,6 +151,42 @@ def post_digest(client: WebClient, ws: Workspace, name: str) -> PostedDigest:
     file_id = _send_chart(client, digest, channel=digest.channel, name=name) if charted else None
     return PostedDigest(
         digest.channel, posted.get("ts"), file_id, [], counted_until=digest.generated_at
+    )
+
+
+def _posted_earlier(client: WebClient, ws: Workspace, name: str) -> PostedDigest | None:
+    """The digest of ``name`` an earlier try posted and never marked sent (it was killed in
+    between), found in its channel's history by the delivery key it carries; None when no try
+    was left unfinished, or the history does not show its message (not posted, or the search
+    failed: logged, and the digest is posted again -- two digests beat none)."""
+    posting = unfinished_posting(ws, name)
+    if posting is None:
+        return None
+    tried = datetime.fromtimestamp(posting.first_try).astimezone().isoformat(timespec="seconds")
+    if time.time() - posting.first_try > LOOK_FOR_POSTED_WITHIN.total_seconds():
+        log.info("digest for %s: a try at %s was never marked sent; too old to look for, "
+                 "posting a new one", name, tried)  # fmt: skip
+        return None
+    # shaped as the post was: find_post reads the channel's history from its first try on
+    event = {"delivery_key": posting.key, "first_try": posting.first_try}
+    sent = {"channel": posting.channel,
+            "metadata": {"event_type": DELIVERY_EVENT, "event_payload": event}}  # fmt: skip
+    found = find_post(client, sent)
+    if found is None:
+        log.warning("digest for %s: a try at %s was cut short before it was marked sent, and "
+                    "%s's history does not show it: posting it", name, tried,
+                    posting.channel)  # fmt: skip
+        return None
+    log.warning("digest for %s was posted to %s (message %s) by a try at %s cut short before "
+                "it was marked sent: not posted again (its chart may be missing)", name,
+                posting.channel, found["ts"], tried)  # fmt: skip
+    return PostedDigest(
+        str(found["channel"]),
+        str(found["ts"]),
+        None,
+        [],
+        counted_until=posting.counted_until,
+        earlier=True,
     )
 
 

@@ -50,7 +50,11 @@ def digest_sender(services: Services) -> Callable[[str], datetime | None]:
 
     def send(name: str) -> datetime | None:
         try:
-            return post_digest(services.client, services.ws, name).counted_until
+            # a digest a killed round posted and never marked sent is looked for, not posted
+            # again (post_digest)
+            return post_digest(
+                services.client, services.ws, name, look_for_earlier=True
+            ).counted_until
         except NobodyTold:
             return None  # logged as an ERROR with its cause where it was raised
         except ConfigurationError as exc:

@@ -71,6 +71,64 @@ class CurvePoint:
 
 # where the last digest sent stopped counting labels (its generated_at): the next one starts there
 COUNTED_UNTIL = "digest_counted_until"
+# a digest on its way to the channel (:class:`Posting`): noted before it is posted, cleared when
+# it is marked sent. One still there was cut short in between (SIGKILL, a lost host): whether it
+# was posted is in the channel's history, not here
+POSTING = "digest_posting"
+
+
+@dataclass(frozen=True)
+class Posting:
+    """A digest post tried and not yet marked sent: the channel, the delivery key its message
+    carries in its metadata (found again by it in the channel's history), when it was first
+    tried (Unix seconds) and up to when the digest counted labels."""
+
+    channel: str
+    key: str
+    first_try: float
+    counted_until: datetime | None = None
+
+    def as_setting(self) -> dict[str, Any]:
+        until = self.counted_until.isoformat() if self.counted_until is not None else None
+        return {"channel": self.channel, "key": self.key, "first_try": self.first_try,
+                "counted_until": until}  # fmt: skip
+
+    @classmethod
+    def from_setting(cls, value: object) -> Posting | None:
+        """The posting a project's :data:`POSTING` setting notes; None for none (or one this
+        code cannot read: it is posted again, as before postings were noted)."""
+        if not isinstance(value, dict):
+            return None
+        channel, key, first = value.get("channel"), value.get("key"), value.get("first_try")
+        if not (isinstance(channel, str) and isinstance(key, str)):
+            return None
+        if not isinstance(first, int | float) or isinstance(first, bool):
+            return None
+        until = value.get("counted_until")
+        try:
+            counted = datetime.fromisoformat(until) if isinstance(until, str) else None
+        except ValueError:
+            counted = None
+        return cls(channel, key, float(first), counted)
+
+
+def note_posting(ws: Workspace, name: str, posting: Posting) -> None:
+    """Note that ``posting`` is about to be posted (committed before the post): a process killed
+    after the post and before :func:`mark_sent` leaves it, and the next try looks for the
+    message in the channel before posting the digest again."""
+    with session_scope(ws.db) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        projects.update_project_settings(
+            session=session, project_id=project.id, **{POSTING: posting.as_setting()}
+        )
+
+
+def unfinished_posting(ws: Workspace, name: str) -> Posting | None:
+    """The digest post of ``name`` tried and never marked sent, if any (:func:`note_posting`)."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        return Posting.from_setting(project.settings.get(POSTING))
 
 
 @dataclass
@@ -804,7 +862,7 @@ def mark_sent(
     """Remember when the last digest went out (``now``: the schedule's next one is due after
     it) and up to when it counted labels (``counted_until``: the digest's ``generated_at``;
     the next one counts from there). Without ``counted_until`` the labels are taken as counted
-    up to ``now``."""
+    up to ``now``. The post noted by :func:`note_posting` is finished with."""
     sent = now or utcnow()
     with session_scope(ws.db) as session:
         project = projects.get_project(session=session, name=name)
@@ -813,5 +871,5 @@ def mark_sent(
             session=session,
             project_id=project.id,
             last_digest_at=sent.isoformat(),
-            **{COUNTED_UNTIL: (counted_until or sent).isoformat()},
+            **{COUNTED_UNTIL: (counted_until or sent).isoformat(), POSTING: None},
         )
