@@ -200,8 +200,8 @@ def share(part: int, whole: int) -> str:
 # The demo's table, 80 columns in all: "0.812 (0.700-0.900) n=1,000" is 27 (the audit set of
 # all 9,999 queries labeled is under 10,000); the classifier's name is at most 6 (linear, blend)
 DEMO_HEADER = (
-    f"{'labels':>7} {'accuracy':>9} {'macro-F1':>9} {'random acc':>11} "
-    f"{'estimate (90% interval, n)':>27} {'model':>6} {'s':>5}"
+    f"{'labels':>7} {'accuracy':>9} {'macro-F1':>9} {'random acc':>10}  "
+    f"{'estimate (90% interval, n)':<27} {'model':>6} {'s':>5}"
 )
 
 
@@ -212,8 +212,10 @@ def demo_row(r: DemoRound) -> str:
     if r.estimate is not None and r.audit_labels is not None:
         # "0.000 (0.000-0.730)" alone read as a broken model: it is one audit label, wrong
         est += f" n={r.audit_labels:,}"
+    # left-aligned under the header: right-aligned, the interval moved a column each time n
+    # gained a digit
     return (
-        f"{r.labels:>7,} {r.accuracy:>9.3f} {r.macro_f1:>9.3f} {rnd:>11} {est:>27} "
+        f"{r.labels:>7,} {r.accuracy:>9.3f} {r.macro_f1:>9.3f} {rnd:>10}  {est:<27} "
         f"{r.kind:>6} {r.seconds:>5.1f}"
     )
 

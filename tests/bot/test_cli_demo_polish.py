@@ -83,7 +83,8 @@ def test_the_demo_table_says_the_audit_n_and_counts_with_commas() -> None:
     from engine.demo import DemoResult
 
     assert "estimate (90% interval, n)" in DEMO_HEADER
-    rows = [demo_row(_round(1000, 100)), demo_row(_round(9000, 1000)), demo_row(_round(10, None))]
+    rows = [demo_row(_round(1000, 100)), demo_row(_round(9000, 1000)), demo_row(_round(10, None)),
+            demo_row(_round(50, 5))]  # fmt: skip
     assert rows[0].split() == ["1,000", "0.812", "0.791", "0.700", "0.812", "(0.700-0.900)",
                                "n=100", "linear", "12.3"]  # fmt: skip
     assert "0.812 (0.700-0.900) n=1,000 linear" in rows[1]
@@ -94,6 +95,8 @@ def test_the_demo_table_says_the_audit_n_and_counts_with_commas() -> None:
     for row in rows:
         assert all(row[end - 1] != " " for end in ends[:4] + ends[-2:]), (DEMO_HEADER, row)
         assert row.index(" linear") + len(" linear") == DEMO_HEADER.index(" model") + 6
+    # the interval in one column whatever the width of n (it moved with each digit of n)
+    assert len({row.index("(") for row in rows}) == 1, rows
     result = DemoResult(rounds=[_round(1000, 100)], ceiling=0.9, examples=9999)
     assert demo_summary(result).startswith("after 1,000 labels: accuracy 0.812 (90% of the 0.900")
     assert "9,999 queries), random sampling 0.700" in demo_summary(result)
