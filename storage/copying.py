@@ -26,6 +26,7 @@ example ids, the ``message_ts`` of messages already posted) keeps working agains
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
@@ -72,6 +73,8 @@ from storage.db import (
     upgrade,
 )
 from storage.errors import ConfigurationError, ConflictError, InvalidInputError
+from storage.models import ModelRun
+from storage.repositories.models import PLANNED_FILE
 
 CHUNK_ROWS = 2_000
 # Not copied. A lease names a process working on the source (host, PID, token) and when its
@@ -195,6 +198,7 @@ def copy_database(
                 for table in tables:
                     if deferred.get(table.name):
                         _fill_deferred(src, out, table, deferred[table.name], chunk_rows)
+                _forget_planned_files(out)
                 _carry_counters(out, tables, highest)
     except OperationalError as exc:
         busy = busy_error(exc)
@@ -420,6 +424,25 @@ def _fill_deferred(
     names = [f"k{i}" for i in range(len(keys))] + [f"d{j}" for j in range(len(columns))]
     for chunk in src.execute(query).partitions(chunk_rows):
         out.execute(update, [dict(zip(names, row, strict=True)) for row in chunk])
+
+
+def _forget_planned_files(out: Connection) -> None:
+    """Drop the copy's notes of model files runs planned but never recorded
+    (``storage.repositories.models.PLANNED_FILE``): such a file, left by the source's killed
+    training, is the source's to delete. Kept, the note of a run training while the copy was
+    made (failed in the copy at its next training) would let the copy delete the file that run
+    then recorded in the source, when both share a models folder."""
+    runs = ModelRun.__table__  # type: ignore[attr-defined]
+    metrics = runs.c.metrics
+    found = out.execute(
+        select(runs.c.id, cast(metrics, Text)).where(cast(metrics, Text).like(f"%{PLANNED_FILE}%"))
+    ).all()
+    for run_id, text in found:
+        stored = json.loads(text)
+        if not isinstance(stored, dict) or PLANNED_FILE not in stored:
+            continue
+        kept = {k: v for k, v in stored.items() if k != PLANNED_FILE}
+        out.execute(runs.update().where(runs.c.id == run_id).values(metrics=kept))
 
 
 def _carry_counters(out: Connection, tables: Sequence[Table], highest: dict[str, int]) -> None:

@@ -25,7 +25,7 @@ from engine.config import Settings
 from engine.database import copy_to
 from engine.workspace import Workspace
 from storage.copying import SKIPPED
-from storage.db import is_sqlite, make_engine, session_scope
+from storage.db import is_sqlite, make_engine, session_scope, upgrade
 from storage.errors import ConflictError, InvalidInputError
 from storage.models import (
     Annotation,
@@ -459,3 +459,53 @@ def test_the_source_is_read_in_one_snapshot_while_the_bot_writes(
     target.dispose()
     writer.close()
     assert is_sqlite(target) == (reader == "postgres")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_copy_forgets_the_model_files_runs_planned(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A run training while the copy was made (its file planned, not yet recorded) failed in
+    the copy at its next training, and the copy's sweep of orphan model files then deleted
+    the file the source recorded meanwhile, in a models folder both share. The note of a
+    planned file stays in the source only; the run's other metrics are copied as they are."""
+    from storage.repositories import models as model_runs
+    from storage.repositories import projects as project_rows
+
+    source_url = f"sqlite:///{tmp_path / 'planned.db'}"
+    src = make_engine(source_url)
+    upgrade(src)
+    with session_scope(src) as session:
+        project = project_rows.create_project(session=session, name="p", labels=["a", "b"])
+        assert project.id is not None
+        training_now = model_runs.start_model_run(
+            session=session, project_id=project.id, n_labels=4, classes=["a", "b"]
+        )
+        assert training_now.id is not None
+        model_runs.plan_artifact(session=session, run_id=training_now.id, path="p/v1-0a1b2c3d.npz")
+        untouched = model_runs.start_model_run(
+            session=session, project_id=project.id, n_labels=5, classes=["a", "b"]
+        )
+        untouched.metrics = {"accuracy": 0.5, "note": None}
+        session.add(untouched)
+        run_ids = (training_now.id, untouched.id)
+    if kind == "sqlite":
+        target_url, schema = f"sqlite:///{tmp_path / 'planned-copy.db'}", None
+    else:
+        target_url, schema = POSTGRES_URL, request.getfixturevalue("pg_schema")
+    copy_to(source_url=source_url, target_url=target_url, target_schema=schema)
+    target = make_engine(target_url, schema=schema)
+    try:
+        with session_scope(target, read_only=True) as session:
+            copied = [model_runs.get_model_run(session=session, run_id=i) for i in run_ids]
+            assert copied[0] is not None and copied[1] is not None
+            assert model_runs.PLANNED_FILE not in copied[0].metrics, copied[0].metrics
+            assert copied[1].metrics == {"accuracy": 0.5, "note": None}
+        with session_scope(src, read_only=True) as session:
+            kept = model_runs.get_model_run(session=session, run_id=run_ids[0])
+            assert kept is not None and kept.metrics == {
+                model_runs.PLANNED_FILE: "p/v1-0a1b2c3d.npz"
+            }
+    finally:
+        target.dispose()
+        src.dispose()
