@@ -245,6 +245,18 @@ def open_disagreements(rows: list[AnnotationRow]) -> set[int]:
     return set(_disagreeing(rows, include_settled=False))
 
 
+def settling_review(rows: list[AnnotationRow]) -> AnnotationRow | None:
+    """The reviewer's change among ``rows`` (one example's live annotations, oldest first) that
+    settles its experts' disagreement by carrying the vote, if one does (their votes differ,
+    and the change decides them as an adjudication would): its thread is drawn settled, and
+    engine.labeling refuses the voters' Undo as after an adjudication. None for a change that
+    did not carry the vote, and for one deciding a single vote left (no disagreement)."""
+    for _, decision in _disagreeing(rows, include_settled=True).values():
+        if decision is not None and decision.source == "review":
+            return decision
+    return None
+
+
 def disagreements(
     ws: Workspace, project: str, *, include_settled: bool = False, example_id: int | None = None
 ) -> list[Disagreement]:

@@ -715,7 +715,8 @@ def undo_to_relabel(
 
 class UndoClosed(StaleActionError):
     """An undo refused for good, however soon it is tried again: its window passed, or the
-    example was settled over the votes since."""
+    example was settled over the votes since (an adjudication, or a reviewer's change that
+    carried the vote)."""
 
 
 def _retract(
@@ -733,12 +734,23 @@ def _retract(
         minutes = int(UNDO_WINDOW.total_seconds() // 60)
         raise UndoClosed(f"undo is only possible for {minutes} minutes after labeling")
     if annotation.source != feedback.ADJUDICATION:
+        from engine import consensus  # it imports this module
+
         rows = feedback.example_annotations(session=session, example_id=annotation.example_id)
         settled = [r for r in rows if r.source == feedback.ADJUDICATION]
         if settled:  # the admin decided over the votes: taking one back changes nothing
             raise UndoClosed(
                 f"this example was settled as {settled[-1].label!r} since your label: your "
                 "label stays part of its record"
+            )
+        # a reviewer's change that carried the vote settled the disagreement as an adjudication
+        # does (its thread drawn settled): taking a vote back would reopen it, or leave the
+        # experts agreeing and the verdict undone. One that did not carry it settled nothing.
+        review = consensus.settling_review(rows)
+        if review is not None and review.id != annotation.id:
+            raise UndoClosed(
+                f"this example was settled as {review.current!r} in a mislabel review since "
+                "your label: your label stays part of its record"
             )
     if not feedback.retract_annotation(
         session=session, annotation_id=annotation_id, annotator=annotator
