@@ -188,33 +188,39 @@ def _follow_votes(
     seen: dict[Any, object],
 ) -> int:
     """Redraw the project's unsettled threads whose votes changed since ``seen`` noted them
-    (the first sight only notes them), and those settled elsewhere (:func:`_draw_verdicts`);
-    how many were redrawn. Slack's refusals are logged."""
+    (the first sight only notes them), and those settled elsewhere (:func:`_draw_verdicts`):
+    a reviewer's change drawn before is drawn again when the votes changed (a later vote
+    outvoted it, its thread drawn open, then taken back). How many were redrawn. Slack's
+    refusals are logged."""
     by_example = {d.example_id: d for d in every}
     threads = disputes.dispute_threads(services.ws, project=project)
     settled = consensus.settlements(services.ws, project) if threads else {}
     redrawn = 0
     verdicts: list[tuple[Thread, consensus.Disagreement]] = []
+    back: list[tuple[Thread, consensus.Disagreement]] = []
     for thread in threads:
         found = by_example.get(thread.example_id) or settled.get(thread.example_id)
         votes = None if found is None else tuple((v.annotator, v.label) for v in found.votes)
         before = seen.get(thread.example_id, votes)
         seen[thread.example_id] = votes
         verdict = None if found is None else found.adjudicated
-        if (
-            found is not None
-            and verdict is not None
-            and _drawn_settled(found, votes_differ=thread.example_id in by_example)
-            and seen.get((VERDICT, thread.example_id)) != verdict.annotation_id
-        ):
-            verdicts.append((thread, found))
-        # settled: its root says so (a merge since, which made its votes agree, is redrawn by
-        # the round's screen_redrawer, with the verdict's name today: refresh_threads)
-        if before == votes or (found is not None and found.adjudicated is not None):
+        if found is not None and verdict is not None:
+            # settled: its root says so (a merge since, which made its votes agree, is redrawn
+            # by the round's screen_redrawer, with the verdict's name today: refresh_threads)
+            if not _drawn_settled(found, votes_differ=thread.example_id in by_example):
+                continue
+            if seen.get((VERDICT, thread.example_id)) != verdict.annotation_id:
+                verdicts.append((thread, found))
+            elif before != votes and verdict.source == "review":
+                back.append((thread, found))  # a reviewer's change that may have come back
+            continue
+        if before == votes:
             continue
         redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
     if verdicts:
         redrawn += _draw_verdicts(services, project=project, verdicts=verdicts, seen=seen)
+    if back:
+        redrawn += _draw_verdicts(services, project=project, verdicts=back, seen=seen, again=True)
     return redrawn
 
 
@@ -236,17 +242,20 @@ def _drawn_settled(found: consensus.Disagreement, *, votes_differ: bool) -> bool
 
 
 def _draw_if_settled(services: Services, *, project: str, example_id: int) -> None:
-    """After a vote that left the example no open disagreement: its thread, if it has one,
-    drawn settled when a verdict given elsewhere decides it (:func:`_draw_verdicts`). A
-    reviewer's change in Slack that carried the vote is drawn so at once, not a round later;
-    for anything else this finds it drawn already, or nothing to draw."""
+    """After a vote, or an Undo, that left the example no open disagreement: its thread, if it
+    has one, drawn settled when a verdict given elsewhere decides it (:func:`_draw_verdicts`).
+    A reviewer's change in Slack that carried the vote is drawn so at once, not a round later;
+    one drawn before is drawn again, as it may have come back (a later vote outvoted it and
+    reopened the thread, and was taken back); for an adjudication this finds it drawn already,
+    or nothing to draw."""
     thread = disputes.dispute_thread(services.ws, example_id=example_id)
     if thread is None:
         return
     found = consensus.disagreements(services.ws, project, include_settled=True,
                                     example_id=example_id)  # fmt: skip
     if found and _drawn_settled(found[0], votes_differ=True):
-        _draw_verdicts(services, project=project, verdicts=[(thread, found[0])], seen={})
+        _draw_verdicts(services, project=project, verdicts=[(thread, found[0])], seen={},
+                       again=True)  # fmt: skip
 
 
 def _draw_verdicts(
@@ -255,6 +264,7 @@ def _draw_verdicts(
     project: str,
     verdicts: list[tuple[Thread, consensus.Disagreement]],
     seen: dict[Any, object],
+    again: bool = False,
 ) -> int:
     """Draw each thread of ``verdicts`` settled whose verdict was given elsewhere than on it
     (`labelbot adjudicate`, a reviewer's change that carried the vote): its root says "Settled
@@ -262,7 +272,9 @@ def _draw_verdicts(
     and the voters' labeled messages lose their Undo, as a Settle click leaves them
     (:func:`settle`). Once across processes (engine.disputes.claim_verdict); ``seen`` notes
     each one drawn, or settled on its thread, so later rounds of this process read nothing.
-    How many were drawn. A refused token is raised (every update would fail alike) and the
+    ``again``: a reviewer's change drawn before is drawn again, without a second reply (it
+    may have come back: its marker stays set while a later vote outvotes it). How many were
+    drawn. A refused token is raised (every update would fail alike) and the
     verdict is drawn by a later round; any other refusal (a deleted root, say) is logged."""
     from bot import flow  # it imports this module
 
@@ -278,9 +290,15 @@ def _draw_verdicts(
         owner = None
         if annotation_id in elsewhere:
             owner = disputes.claim_verdict(services.ws, annotation_id=annotation_id)
+        # drawn before (its marker taken for good), a reviewer's change may have come back
+        redraw = again and annotation_id in elsewhere and found.adjudicated.source == "review"
         if owner is not None:
             drawn += _draw_verdict(services, project=project, thread=thread, found=found,
                                    owner=owner)  # fmt: skip
+        elif redraw:  # the root only: its reply was posted with the marker's taking
+            drawn += _redrawn(services, project=project, found=found,
+                              example_id=found.example_id)  # fmt: skip
+        if owner is not None or redraw:
             # the voters' Undo is refused for good: their labeled messages lose it
             flow.close_undos(services, example_id=found.example_id)
         seen[(VERDICT, found.example_id)] = annotation_id
@@ -351,9 +369,12 @@ def refresh_thread(services: Services, *, project: str, example_id: int) -> None
     if disputes.dispute_thread(services.ws, example_id=example_id) is None:
         return
     found = _found(services, project=project, example_id=example_id)
-    if found is not None and found.adjudicated is not None:
-        return  # settled: its message says so already
     try:
+        if found is not None and found.adjudicated is not None:
+            # settled: its message says so already, unless the Undo took back a vote that had
+            # outvoted a reviewer's change (the thread drawn open), which decides again
+            _draw_if_settled(services, project=project, example_id=example_id)
+            return
         _redraw(services, project=project, found=found, example_id=example_id)
     except SlackApiError as exc:
         log.warning("could not redraw the disagreement on example %d: Slack said %s",
