@@ -134,5 +134,7 @@ def decide(
         )
         services.courier.update(done, channel=channel, ts=ts)  # before the next task can fail
         flow.answered(services, user=user, project=ref.project, agreed=agreed)
-    if result.status == "changed":  # a change that did not carry the vote is a disagreement
+    # a change that did not carry the vote is a disagreement; one that did settles the
+    # example's thread (drawn settled, once)
+    if result.status == "changed":
         disputes.open_if_disputed(services, project=ref.project, example_id=own)
