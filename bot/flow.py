@@ -555,8 +555,13 @@ def full_text(services: Services, *, example_id: int, user: str | None = None) -
 
 def _continue(services: Services, *, user: str, project: str, agreed: bool | None = None) -> None:
     """After an answer (``agreed``: with the model's view, None without one): the next example,
-    unless a batch just ended (then its summary)."""
+    unless a batch just ended (then its summary) or had ended before it. The latter is the
+    relabel of an answer undone after the summary: the summary, still in view above with its
+    "5 more" / "Done for now", stays the batch's one (a second one read as a second batch), and
+    no example follows that nobody asked for."""
     count = services.batches.consume(user, project, agreed=agreed)
+    if count is not None and not count.counted:
+        return
     if count is not None and count.remaining <= 0:
         summary = batch_summary(project=project, done=count.done, compared=count.compared,
                                 agreed=count.agreed, size=BATCH_SIZE)  # fmt: skip
@@ -924,7 +929,8 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
     if undone is None:
         return  # the same click, racing this one, undid it and offers the example again
     project = messaging.example_ref(services.ws, example_id=example_id).project
-    services.batches.give_back(user, project)  # the relabel counts in the batch instead
+    # the relabel counts in a running batch instead (after its summary: nothing, :func:`_continue`)
+    services.batches.give_back(user, project, annotation_id=stored.annotation_id)
     disputes.refresh_thread(services, project=project, example_id=example_id)
     label = escape_mrkdwn(stored.label)
     if undone.assignment_id is None:

@@ -37,12 +37,16 @@ class Batches:
     def end(self, user: str, project: str) -> None:
         labeling.end_batch(self._ws, project=project, user=user)
 
-    def give_back(self, user: str, project: str) -> None:
-        labeling.give_back_batch_answer(self._ws, project=project, user=user)
+    def give_back(self, user: str, project: str, *, annotation_id: int) -> bool:
+        """The answer ``annotation_id`` undone: its place in a running batch is open again."""
+        return labeling.give_back_batch_answer(
+            self._ws, project=project, user=user, annotation_id=annotation_id
+        )
 
     def consume(self, user: str, project: str, *, agreed: bool | None = None) -> BatchCount | None:
         """Count one answer (``agreed``: with the model's view; None when it had none): what is
-        left of the batch and its tally, or None when no batch is running."""
+        left of the batch and its tally (``counted`` False: it had ended before), or None when
+        there is no batch."""
         return labeling.count_batch_answer(self._ws, project=project, user=user, agreed=agreed)
 
 

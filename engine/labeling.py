@@ -832,20 +832,44 @@ def end_batch(ws: Workspace, *, project: str, user: str) -> None:
         batches.end_batch(session=session, project_id=found.id, user_id=user)
 
 
-def give_back_batch_answer(ws: Workspace, *, project: str, user: str) -> None:
-    """An answer undone: its place in ``user``'s running batch is open again (the relabel
-    counts in its stead)."""
+def give_back_batch_answer(ws: Workspace, *, project: str, user: str, annotation_id: int) -> bool:
+    """The answer ``annotation_id`` undone: its place in ``user``'s running batch is open again
+    and it leaves the batch's tally, whether it agreed with the model's view (today's: one
+    trained within the undo window may differ from the one it was given under) or not; the
+    relabel counts in its stead. Nothing once the batch ended: its summary stands, and the
+    relabel counts nothing. True when a place was given back."""
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        batches.give_back(session=session, project_id=found.id, user_id=user)
+        return batches.give_back(
+            session=session,
+            project_id=found.id,
+            user_id=user,
+            agreed=_agreed_with_model(session, annotation_id=annotation_id),
+        )
+
+
+def _agreed_with_model(session: Session, *, annotation_id: int) -> bool | None:
+    """Whether the annotation's label (what it counts as: a merged label, its target) is the
+    model's guess for its example; None without a guess."""
+    annotation = session.get(Annotation, annotation_id)
+    if annotation is None:
+        return None
+    prediction = models.get_prediction(session=session, example_id=annotation.example_id)
+    if prediction is None or prediction.label is None:
+        return None
+    label = session.get(Label, annotation.label_id)
+    if label is not None and not label.active and label.mapped_to_id is not None:
+        label = session.get(Label, label.mapped_to_id)
+    return label is not None and label.name == prediction.label
 
 
 def count_batch_answer(
     ws: Workspace, *, project: str, user: str, agreed: bool | None = None
 ) -> BatchCount | None:
     """Count one of ``user``'s answers (``agreed``: with the model's view, None without one)
-    in their running batch: what is left and the tally, or None when no batch is running."""
+    in their running batch: what is left and the tally; ``counted`` False when their batch
+    ended before it (its summary sent), None when they have none."""
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None

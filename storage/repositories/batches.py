@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import case, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -15,12 +15,15 @@ from storage.models import LabelingBatch, utcnow
 
 @dataclass(frozen=True)
 class BatchCount:
-    """After one answer: answers ``remaining`` in the batch (0: it just ended) and its tally."""
+    """After one answer: answers ``remaining`` in the batch (0: it just ended) and its tally.
+    ``counted`` False: the batch had ended before this answer (its summary was sent), which
+    counted nothing: the relabel of an answer undone after the summary, say."""
 
     remaining: int
     done: int
     compared: int
     agreed: int
+    counted: bool = True
 
 
 def start_batch(*, session: Session, project_id: int, user_id: str, size: int) -> None:
@@ -56,17 +59,32 @@ def end_batch(*, session: Session, project_id: int, user_id: str) -> None:
     session.execute(delete(LabelingBatch).where(*key))
 
 
-def give_back(*, session: Session, project_id: int, user_id: str) -> None:
-    """An answer taken back (an undo): its place in the batch, if any, is open again (the
-    agreement tally is read within the answers counted: count_answer). Also in a batch that
-    ended on it: the relabel ends it again, with its summary, rather than go on to an example
-    nobody asked for."""
+def give_back(*, session: Session, project_id: int, user_id: str, agreed: bool | None) -> bool:
+    """An answer taken back (an undo; ``agreed``: it agreed with the model's view, None when
+    the model had none): its place in the running batch, if any, is open again, and it leaves
+    the tally (the relabel counts in its stead). A batch that ended (its summary sent) gives
+    nothing back: the relabel counts nothing (count_answer) and the one summary stands. True
+    when a place was given back."""
     key = (col(LabelingBatch.project_id) == project_id, col(LabelingBatch.user_id) == user_id)
-    session.execute(
+    compared = int(agreed is not None)
+    agreed_ = int(bool(agreed))
+    result = session.execute(
         update(LabelingBatch)
-        .where(*key, col(LabelingBatch.done) > 0)
-        .values(remaining=LabelingBatch.remaining + 1, done=LabelingBatch.done - 1)
+        .where(*key, col(LabelingBatch.remaining) > 0, col(LabelingBatch.done) > 0)
+        .values(
+            remaining=LabelingBatch.remaining + 1,
+            done=LabelingBatch.done - 1,
+            # never below 0: an answer counted before a restart (the tally was reset)
+            compared=case(
+                (col(LabelingBatch.compared) >= compared, LabelingBatch.compared - compared),
+                else_=0,
+            ),
+            agreed=case(
+                (col(LabelingBatch.agreed) >= agreed_, LabelingBatch.agreed - agreed_), else_=0
+            ),
+        )  # fmt: skip
     )
+    return rowcount(result) == 1
 
 
 def count_answer(
@@ -78,8 +96,9 @@ def count_answer(
     One conditional UPDATE takes the row (a row lock on PostgreSQL, the write lock on SQLite)
     until the transaction ends, so two answers on two replicas are counted one after the other
     and exactly one of them sees the batch end. The ended batch's row stays (``remaining`` 0,
-    counting nothing more) until a plain `/label` ends it, a new batch restarts it or BATCH_TTL
-    passes: an answer undone after the summary gives its place back (give_back).
+    counting nothing more: ``counted`` False) until a plain `/label` ends it, a new batch
+    restarts it or BATCH_TTL passes: the relabel of an answer undone after the summary is no
+    new batch's, nor an answer that asks for another example.
     """
     key = (col(LabelingBatch.project_id) == project_id, col(LabelingBatch.user_id) == user_id)
     session.execute(
@@ -95,10 +114,10 @@ def count_answer(
             agreed=LabelingBatch.agreed + int(bool(agreed)),
         )
     )
-    if rowcount(result) != 1:
-        return None
+    counted = rowcount(result) == 1
     row = session.get(LabelingBatch, (project_id, user_id), populate_existing=True)
-    assert row is not None
-    compared = min(row.compared, row.done)  # an undone answer's relabel is counted again
+    if row is None:
+        return None
+    compared = min(row.compared, row.done)
     return BatchCount(remaining=row.remaining, done=row.done, compared=compared,
-                      agreed=min(row.agreed, compared))  # fmt: skip
+                      agreed=min(row.agreed, compared), counted=counted)  # fmt: skip

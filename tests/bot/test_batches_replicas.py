@@ -25,7 +25,8 @@ def test_a_batch_started_on_one_replica_ends_on_the_other(ws) -> None:  # type: 
     assert last is not None and (last.remaining, last.done, last.compared, last.agreed) == (
         0, 3, 2, 1,
     )  # fmt: skip
-    assert first.consume("U1", "bank") is None  # no batch running: the loop just goes on
+    after = first.consume("U1", "bank")  # ended: counts nothing, and its summary stands
+    assert after is not None and not after.counted and after.done == 3
     with pytest.raises(InvalidInputError):
         first.start("U1", "bank", 0)
 
