@@ -53,6 +53,7 @@ from bot.throttle import Throttle
 from engine import messaging
 from engine.messaging import DeliveryBlocked, Pending, PermanentFailure, Superseded, Unreachable
 from engine.workspace import Workspace
+from storage.errors import DatabaseUnavailable
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -668,7 +669,14 @@ class Courier:
     remembers, for its last EDITS_REMEMBERED messages, when the newest update that went through
     was first tried: an older one that fails after it (its retries took longer) is not queued,
     and the outbox does not send one queued before it (this process's updates; another
-    replica's direct updates are seen through the rows they dropped).
+    replica's direct updates are seen through the rows they dropped). An update made while the
+    outbox is sending an older one of the message is queued behind it.
+
+    A conversation's messages keep their order: while one queued for it is not sent yet (it
+    waits out a long Retry-After, say), a new post to it is queued behind it instead of being
+    posted above it, and the outbox sends one conversation's posts one at a time, in the order
+    they were queued, across replicas (messaging.queued_in, messaging.drain). A conversation
+    is the ``channel`` as given: a DM addressed by user id and by its D… id are two.
 
     While Slack takes no call (down, unreachable, rate limiting, refusing the token), the outbox
     tries one message at a time, about once a minute, counting none of it against the
@@ -698,14 +706,29 @@ class Courier:
     ) -> tuple[str, str] | None:
         """chat.postMessage (https://docs.slack.dev/reference/methods/chat.postMessage).
 
-        Returns (channel, ts), or None when the message was queued for later.
+        Returns (channel, ts), or None when the message was queued for later: Slack could not
+        take it, or a message queued before for ``channel`` is not sent yet (it waits out a
+        rate limit, say): this one is queued behind it, not posted above it. (An earlier
+        delivery of ``assignment_id`` queued does not count: this one replaces it.)
         """
         payload = {"channel": channel, **message}
         if thread_ts is not None:
             payload["thread_ts"] = thread_ts
         # Keyed before the first try, so that the outbox's tries send the same key.
         payload = with_delivery_key(payload)
-        data = self._call(POST, payload, assignment_id=assignment_id)
+        ahead = _waiting(messaging.queued_in, self.ws, conversation=channel,
+                         delivering=assignment_id)  # fmt: skip
+        if ahead is not None:
+            # Never tried, so never landed: the outbox sends it without a search first.
+            queued = messaging.enqueue(
+                self.ws, method=POST, payload=payload, assignment_id=assignment_id,
+                error=f"{NOT_LANDED}queued behind outbox #{ahead}, for {channel}'s order",
+                conversation=channel,
+            )  # fmt: skip
+            log.info("chat.postMessage to %s queued as outbox #%d behind outbox #%d: %s has "
+                     "messages waiting", channel, queued, ahead, channel)  # fmt: skip
+            return None
+        data = self._call(POST, payload, assignment_id=assignment_id, conversation=channel)
         if data is None:
             return None
         where = (str(data["channel"]), str(data["ts"]))
@@ -717,17 +740,37 @@ class Courier:
 
     def update(self, message: dict[str, Any], *, channel: str, ts: str) -> bool:
         """chat.update (https://docs.slack.dev/reference/methods/chat.update); False if queued
-        (or superseded by a newer update of the message that went through meanwhile)."""
+        (or superseded by a newer update of the message that went through meanwhile).
+
+        While the outbox is sending an older update of the message, this one is queued behind
+        it (sent now, it could land first, and be overwritten by the older one); one that got
+        in flight while this one went out makes the outbox send this one again after it."""
         key = message_key(channel, ts)
         first_try = utcnow()
         # chat.update takes no unfurl arguments (chat.postMessage's, which every message
         # carries: bot.views.text.message): sent as documented, not as Slack may tolerate
         payload = {"channel": channel, "ts": ts}
         payload |= {k: v for k, v in message.items() if k not in UNFURL_KEYS}
+        ahead = _waiting(messaging.edit_in_flight, self.ws, message_key=key)
+        if ahead is not None:
+            queued = messaging.enqueue(
+                self.ws, method=UPDATE, payload=payload, rewrites=key, first_try=first_try,
+                error=f"queued behind outbox #{ahead}, an older update of {key} being sent",
+            )  # fmt: skip
+            log.info("chat.update of %s queued as outbox #%d: the outbox is sending an older "
+                     "one (#%d)", key, queued, ahead)  # fmt: skip
+            return False
         if self._call(UPDATE, payload, rewrites=key, first_try=first_try) is None:
             return False
         self._went_through(key, first_try)
-        messaging.rewritten(self.ws, message_key=key, first_try=first_try)
+        ahead = messaging.rewritten(self.ws, message_key=key, first_try=first_try)
+        if ahead is not None:
+            queued = messaging.enqueue(
+                self.ws, method=UPDATE, payload=payload, rewrites=key, first_try=first_try,
+                error=f"sent while outbox #{ahead}, an older update of {key}, was: again after it",
+            )  # fmt: skip
+            log.info("chat.update of %s went out while the outbox sent an older one (#%d): "
+                     "queued again as outbox #%d, to follow it", key, ahead, queued)  # fmt: skip
         return True
 
     def _call(
@@ -738,6 +781,7 @@ class Courier:
         assignment_id: int | None = None,
         rewrites: str | None = None,
         first_try: datetime | None = None,
+        conversation: str | None = None,
     ) -> dict[str, Any] | None:
         try:
             response = self.client.api_call(method, json=payload)
@@ -756,7 +800,7 @@ class Courier:
             queued = messaging.enqueue(
                 self.ws, method=method, payload=payload, assignment_id=assignment_id,
                 error=reason, rewrites=rewrites, first_try=first_try,
-                retry_after=asked_to_wait(exc),
+                retry_after=asked_to_wait(exc), conversation=conversation,
             )  # fmt: skip
             log.warning(
                 "%s failed after retries (%s): queued as outbox #%d", method, reason, queued
@@ -844,6 +888,17 @@ class Courier:
                 message_ts=str(response["ts"]),
                 outbox_id=pending.id,
             )
+        return None
+
+
+def _waiting(look: Callable[..., int | None], ws: Workspace, **where: Any) -> int | None:
+    """What a new call must wait behind (``look``: messaging.queued_in or
+    messaging.edit_in_flight, one read, None in the common case). A database out of reach
+    cannot say: the call is then sent as it is (nothing could be queued behind anything)."""
+    try:
+        return look(ws, **where)
+    except DatabaseUnavailable as exc:
+        log.debug("outbox not read (%s): sent without waiting for a queue", exc)
         return None
 
 

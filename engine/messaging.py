@@ -88,8 +88,15 @@ def enqueue(
     rewrites: str | None = None,
     first_try: datetime | None = None,
     retry_after: timedelta | None = None,
+    conversation: str | None = None,
 ) -> int:
-    """Queue a call that could not be delivered; :func:`drain` retries it later.
+    """Queue a call that could not be delivered (or must wait its turn); :func:`drain` retries
+    it later.
+
+    ``conversation``: where a new message is posted. One conversation's messages go out in the
+    order they were queued, one at a time (across replicas), whenever each is due: one queued
+    after a message that waits out a rate limit waits for it (:func:`queued_in` tells a sender
+    to queue a message behind them instead of sending it ahead). An edit's queue is its message.
 
     ``rewrites``: the key of a message the call replaces whole (an edit of it), first tried at
     ``first_try``. Edits of one message go out in the order they were made, and only the last:
@@ -119,6 +126,7 @@ def enqueue(
             message_key=rewrites,
             first_try=first_try,
             status="pending" if newer is None else "dropped",
+            lane=rewrites or conversation,
         )
         assert queued.id is not None
         dropped = 0
@@ -134,22 +142,53 @@ def enqueue(
     return queued.id
 
 
-def rewritten(ws: Workspace, *, message_key: str, first_try: datetime) -> int:
+def queued_in(ws: Workspace, *, conversation: str, delivering: int | None = None) -> int | None:
+    """A message queued for ``conversation`` and not sent yet (the oldest), or None: a new
+    message for it must then be queued behind (:func:`enqueue`), not sent ahead. One read.
+
+    ``delivering``: the new message delivers that assignment's example; an earlier delivery of
+    it still queued does not hold it back: the new one replaces it (once it is delivered, the
+    queued one is dropped unsent, :func:`record_delivery`), as when the expert asks again."""
+    with session_scope(ws.db, read_only=True) as session:
+        return slack.first_in_lane(
+            session=session, lane=conversation, besides_assignment=delivering
+        )
+
+
+def edit_in_flight(ws: Workspace, *, message_key: str) -> int | None:
+    """A queued edit of the message ``message_key`` that the outbox is sending right now, or
+    None: a new edit must then be queued behind it (:func:`enqueue`), or the older one could
+    land after it. One read when no edit of the message is queued. (An older edit that merely
+    waits does not hold a new one back: the new one replaces it, :func:`rewritten`.)"""
+    with session_scope(ws.db, read_only=True) as session:
+        if slack.first_in_lane(session=session, lane=message_key) is None:
+            return None
+        return slack.claimed_in_lane(session=session, lane=message_key)
+
+
+def rewritten(ws: Workspace, *, message_key: str, first_try: datetime) -> int | None:
     """An edit of the message ``message_key``, first tried at ``first_try``, went through: the
-    older edits of it still queued are dropped unsent (sent later, they would undo it). How
-    many were dropped. Only writes when there are some (a read otherwise)."""
+    older edits of it still queued are dropped unsent (sent later, they would undo it). Only
+    writes when there are some (a read otherwise).
+
+    Returns an older edit the outbox was sending meanwhile (claimed before this one went out,
+    so not dropped): it may land after this one, which the caller must then queue again
+    (:func:`enqueue`: it waits for that one); None otherwise."""
     with session_scope(ws.db, read_only=True) as session:
         if not slack.has_older_rewrites(session=session, message_key=message_key,
                                         before=first_try):  # fmt: skip
-            return 0
+            return None
     with session_scope(ws.db) as session:
         dropped = slack.drop_older_rewrites(
             session=session, message_key=message_key, before=first_try,
             reason=f"superseded: a newer edit of {message_key} went through",
         )  # fmt: skip
+        in_flight = slack.older_rewrite_in_flight(
+            session=session, message_key=message_key, before=first_try
+        )
     if dropped:
         log.info("%d queued edit(s) of %s dropped: a newer one went through", dropped, message_key)
-    return dropped
+    return in_flight
 
 
 def backoff(attempts: int) -> timedelta:
@@ -181,6 +220,11 @@ def drain(
     expert by now) or delivered already (the expert asked again and got it). So is an edit of
     a message when a newer edit of it is known (queued, or sent: :func:`enqueue`), and one for
     which ``send`` raises ``Superseded`` (the front-end knows of a newer edit that went through).
+
+    One conversation's messages (one message's edits) go out in the order they were queued:
+    a message is claimed only once every message queued before it for its conversation is done
+    with (sent, dropped, given up), so one that waits (a rate limit, a backoff) or is in flight
+    on another replica holds the later ones back (slack.claim_next_message).
 
     ``stop``: once set, no further message is claimed; the round ends after the one in flight
     (a server shutting down must not wait for a backlog sent to a slow front-end).

@@ -254,6 +254,7 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_message_key", "message_key"),
+        Index("ix_outbox_lane_status", "lane", "status"),
         {"sqlite_autoincrement": True},
     )
 
@@ -265,6 +266,11 @@ class OutboxMessage(SQLModel, table=True):
     # When the call rewrites a message whole (chat.update), that message (channel and ts): a
     # newer call with the same key supersedes this one, and it is never sent after that.
     message_key: str | None = Field(default=None, max_length=128)
+    # The queue the call waits its turn in (None: none, sent whenever due): the conversation
+    # for a new message, ``message_key`` for an edit. A call of a lane is sent only once every
+    # call queued in it before is done with, so a conversation's messages (a message's edits)
+    # go out one at a time, in the order they were queued, across replicas.
+    lane: str | None = Field(default=None, max_length=128)
     status: str = Field(default="pending", max_length=20)  # pending | sent | dead | dropped
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
@@ -272,6 +278,10 @@ class OutboxMessage(SQLModel, table=True):
     # to the same message (queued in another order when their retries took longer).
     created_at: datetime = Field(default_factory=utcnow)
     next_attempt_at: datetime = Field(default_factory=utcnow)
+    # While a flusher sends the call (claimed, on the database's clock): a claimed call is not
+    # dropped under it (a newer edit, a delivery made another way), so that the call after it
+    # in its lane waits until it is done.
+    claimed_until: datetime | None = None
     sent_at: datetime | None = None
 
 

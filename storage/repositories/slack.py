@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import and_, delete, func, not_, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.db import rowcount
@@ -66,16 +67,19 @@ def enqueue(
     message_key: str | None = None,
     first_try: datetime | None = None,
     status: str = "pending",
+    lane: str | None = None,
 ) -> OutboxMessage:
     """Queue a call; ``message_key``: the message it rewrites whole, ``first_try`` when it was
     first tried (``created_at``: it orders the calls to one message). ``next_attempt_at``: when
     it is first due (on the outbox's clock, the database's: :func:`outbox_now`), now without
-    it; a later one does not change that order."""
+    it; a later one does not change that order. ``lane``: the queue it waits its turn in
+    (:func:`claim_next_message`), ``message_key`` unless given."""
     message = OutboxMessage(
         method=method,
         payload=payload,
         assignment_id=assignment_id,
         message_key=message_key,
+        lane=lane or message_key,
         status=status,
         last_error=(error or "")[:500] or None,
         next_attempt_at=next_attempt_at or database_now(session),
@@ -89,22 +93,42 @@ def enqueue(
 def claim_next_message(
     *, session: Session, after_id: int, lease: timedelta, now: datetime | None = None
 ) -> OutboxMessage | None:
-    """Take the oldest due pending message with an id above ``after_id`` and push its next
-    attempt ``lease`` from now: one message, claimed right before it is sent, so the lease
-    covers one Slack call however long the flush takes (None when nothing is due).
+    """Take the oldest due pending message with an id above ``after_id`` that is first in its
+    lane, and push its next attempt ``lease`` from now (``claimed_until`` too): one message,
+    claimed right before it is sent, so the lease covers one Slack call however long the flush
+    takes (None when nothing is due).
 
-    The claim is a conditional write (still pending and due), so two flushers never both take
-    a message, on SQLite and PostgreSQL alike; on PostgreSQL SKIP LOCKED lets them pass each
-    other instead of queueing behind one row. ``now`` defaults to the database's clock; pass
-    one only to simulate time (tests): the lease then runs from the later of the two.
+    First in its lane: no message queued before it in its lane (``lane``: its conversation, or
+    the message it edits) is pending, whether that one is due, waiting (a rate limit's
+    Retry-After, a backoff) or claimed by a flusher sending it now. So one lane's messages go
+    out one at a time, in the order they were queued, however many replicas flush: the next
+    one is free only once the one before it is sent, dropped or given up. Messages without a
+    lane go whenever due.
+
+    The claim is a conditional write (still pending, due and first in its lane), so two
+    flushers never both take a message, on SQLite and PostgreSQL alike; on PostgreSQL SKIP
+    LOCKED lets them pass each other instead of queueing behind one row. ``now`` defaults to the
+    database's clock; pass one only to simulate time (tests): the lease then runs from the
+    later of the two.
     """
     clock = database_now(session)
     now = now or clock
     lease_until = max(now, clock) + lease
+    before = aliased(OutboxMessage)
+    queued_before = (
+        select(before.id)
+        .where(
+            col(before.lane) == col(OutboxMessage.lane),
+            col(before.status) == "pending",
+            col(before.id) < col(OutboxMessage.id),
+        )
+        .exists()
+    )
     due = (
         col(OutboxMessage.id) > after_id,
         col(OutboxMessage.status) == "pending",
         col(OutboxMessage.next_attempt_at) <= now,
+        or_(col(OutboxMessage.lane).is_(None), not_(queued_before)),
     )
     while True:
         query = select(OutboxMessage.id).where(*due).order_by(col(OutboxMessage.id)).limit(1)
@@ -116,11 +140,54 @@ def claim_next_message(
         taken = session.execute(
             update(OutboxMessage)
             .where(col(OutboxMessage.id) == found, *due)
-            .values(next_attempt_at=lease_until)
+            .values(next_attempt_at=lease_until, claimed_until=lease_until)
         )
         if rowcount(taken) == 1:
             return session.get(OutboxMessage, found, populate_existing=True)
         after_id = int(found)  # taken by another flusher between the read and the write
+
+
+def first_in_lane(
+    *, session: Session, lane: str, besides_assignment: int | None = None
+) -> int | None:
+    """A message pending in ``lane`` (the oldest), or None when the lane is empty: one indexed
+    read, for the calls that must not overtake what waits there. ``besides_assignment``: the
+    deliveries of that assignment's example do not count (a new delivery replaces them)."""
+    conditions = [col(OutboxMessage.lane) == lane, col(OutboxMessage.status) == "pending"]
+    if besides_assignment is not None:
+        conditions.append(
+            or_(
+                col(OutboxMessage.assignment_id).is_(None),
+                col(OutboxMessage.assignment_id) != besides_assignment,
+            )
+        )
+    found = session.exec(
+        select(OutboxMessage.id).where(*conditions).order_by(col(OutboxMessage.id)).limit(1)
+    ).first()
+    return None if found is None else int(found)
+
+
+def claimed_in_lane(*, session: Session, lane: str) -> int | None:
+    """A message pending in ``lane`` that a flusher is sending right now (claimed), or None."""
+    found = session.exec(
+        select(OutboxMessage.id)
+        .where(
+            col(OutboxMessage.lane) == lane,
+            col(OutboxMessage.status) == "pending",
+            _claimed(database_now(session)),
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(1)
+    ).first()
+    return None if found is None else int(found)
+
+
+def _claimed(now: datetime) -> Any:
+    return col(OutboxMessage.claimed_until) > now
+
+
+def _unclaimed(now: datetime) -> Any:
+    return or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now)
 
 
 def mark_sent(*, session: Session, message_id: int, now: datetime | None = None) -> None:
@@ -129,6 +196,7 @@ def mark_sent(*, session: Session, message_id: int, now: datetime | None = None)
         message.status = "sent"
         message.sent_at = now or utcnow()
         message.attempts += 1
+        message.claimed_until = None
         session.add(message)
 
 
@@ -150,6 +218,7 @@ def mark_failed(
         message.attempts += 1 if counted else 0
         message.last_error = error[:500]
         message.next_attempt_at = database_now(session) + (retry_after or timedelta(0))
+        message.claimed_until = None
         if retry_after is None:
             message.status = "dead"
         session.add(message)
@@ -161,17 +230,20 @@ def mark_dropped(*, session: Session, message_id: int, reason: str) -> None:
     if message is not None:
         message.status = "dropped"
         message.last_error = reason[:500]
+        message.claimed_until = None
         session.add(message)
 
 
 def drop_pending_deliveries(
     *, session: Session, assignment_id: int, reason: str, keep: int | None = None
 ) -> int:
-    """Drop the pending messages that would deliver an assignment's example (all but ``keep``):
-    it has been delivered another way. How many were dropped."""
+    """Drop the pending messages that would deliver an assignment's example (all but ``keep``,
+    and but one a flusher is sending right now: it settles it, and the one after it in its lane
+    waits for that): it has been delivered another way. How many were dropped."""
     conditions = [
         col(OutboxMessage.assignment_id) == assignment_id,
         col(OutboxMessage.status) == "pending",
+        _unclaimed(database_now(session)),
     ]
     if keep is not None:
         conditions.append(col(OutboxMessage.id) != keep)
@@ -225,14 +297,28 @@ def has_older_rewrites(*, session: Session, message_key: str, before: datetime) 
     return found is not None
 
 
+def older_rewrite_in_flight(*, session: Session, message_key: str, before: datetime) -> int | None:
+    """A call to the message ``message_key`` first tried by ``before`` that a flusher is sending
+    right now (claimed, so :func:`drop_older_rewrites` left it): its id, or None."""
+    found = session.exec(
+        select(OutboxMessage.id)
+        .where(*_older_rewrites(message_key, before, None), _claimed(database_now(session)))
+        .limit(1)
+    ).first()
+    return None if found is None else int(found)
+
+
 def drop_older_rewrites(
     *, session: Session, message_key: str, before: datetime, reason: str, keep: int | None = None
 ) -> int:
     """Drop the pending calls to the message ``message_key`` first tried by ``before`` (all but
-    ``keep``): a newer one rewrote it, or will. How many were dropped."""
+    ``keep``): a newer one rewrote it, or will. How many were dropped. One a flusher is sending
+    right now is left to it (:func:`claimed_in_lane` finds it): dropped, it would free the
+    newer call behind it in its lane for another flusher while it is still in flight, and it
+    could land after the newer one."""
     result = session.execute(
         update(OutboxMessage)
-        .where(*_older_rewrites(message_key, before, keep))
+        .where(*_older_rewrites(message_key, before, keep), _unclaimed(database_now(session)))
         .values(status="dropped", last_error=reason[:500])
     )
     return rowcount(result)
