@@ -11,6 +11,7 @@ import difflib
 import json
 import logging
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import disputes, flag_threads, ids, threads, views
-from bot.delivery import CONNECTION_ERRORS, refusal, single_try, transient_error
+from bot.delivery import (
+    CONNECTION_ERRORS,
+    asked_to_wait,
+    rate_limited,
+    refusal,
+    single_try,
+    transient_error,
+)
 from bot.services import Services
 from bot.slack_errors import CONTENT_ERRORS, error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, names_list, who
@@ -1045,27 +1053,67 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
     if opened or renewed:  # a second Discuss click finds the note in the thread already
         services.courier.post(views.info_message(note), channel=channel, thread_ts=ts)
     # After the note, so that Slack not answering here (told as any failure) leaves the thread
-    # opened and noted, and Discuss clicked again reads it again.
+    # opened and noted, and Discuss clicked again reads it again. A rate limit is no failure:
+    # the replies are read once Slack's wait is over (:func:`read_due_replies`).
     _keep_earlier_replies(services, channel=channel, thread_ts=ts)
 
 
 # Pages of conversations.replies read for the replies written in a DM thread before Discuss.
 EARLIER_REPLIES_PAGE = 200
 EARLIER_REPLIES_PAGES = 5
+# The claim on a DM thread's earlier replies, named after the thread: held while they are read,
+# dropped once they are, and left to lapse when Slack asks to wait (conversations.replies is
+# allowed one call a minute to an app outside the Slack Marketplace, Retry-After up to 60 s):
+# lapsed, it is the scheduler's next round's work, on whichever replica (read_due_replies).
+EARLIER_REPLIES_CLAIM = "dm-replies:"
+EARLIER_REPLIES_READ_TTL = timedelta(minutes=2)  # a reader that dies leaves it due after this
+EARLIER_REPLIES_WAIT = timedelta(seconds=60)  # when a 429 names no Retry-After
 
 
-def _keep_earlier_replies(services: Services, *, channel: str, thread_ts: str) -> None:
+class _Later(Exception):
+    """Slack asked to wait before conversations.replies is called again."""
+
+
+def _keep_earlier_replies(services: Services, *, channel: str, thread_ts: str) -> bool | None:
     """Keep the replies written under the labeling message before Discuss made its thread a
     discussion ("Replies … here are saved", the note says): their events came while it was
-    none, and were let go. Read with conversations.replies (im:history), each kept as its
-    event would have been (:func:`thread_reply`), once per message: read again (another click)
-    or delivered again (an event late or resent), a reply is not stored twice.
+    none, and were let go. True when read now; False when Slack rate limited the read (the
+    thread's claim then lapses when its Retry-After is over, and the scheduler's next round
+    reads them); None when another click or replica reads them, or waits to. Slack's other
+    refusals are raised, the claim left to lapse for a later round.
     https://docs.slack.dev/reference/methods/conversations.replies"""
+    name = f"{EARLIER_REPLIES_CLAIM}{channel}:{thread_ts}"
+    owner = f"{jobs.thread_owner()}:{secrets.token_hex(4)}"  # never this thread's earlier hold
+    if not jobs.hold_claim(services.ws, name, ttl=EARLIER_REPLIES_READ_TTL, owner=owner):
+        return None
+    try:
+        _read_earlier_replies(services, channel=channel, thread_ts=thread_ts)
+    except _Later as later:
+        wait = later.args[0]
+        jobs.hold_claim(services.ws, name, ttl=wait, owner=owner)
+        log.info("DM thread %s/%s: Slack rate limited conversations.replies; the replies "
+                 "written before Discuss are read in %.0f s", channel, thread_ts,
+                 wait.total_seconds())  # fmt: skip
+        return False
+    jobs.drop_claim(services.ws, name, owner=owner)
+    return True
+
+
+def _read_earlier_replies(services: Services, *, channel: str, thread_ts: str) -> None:
+    """Read the DM thread's replies with conversations.replies (im:history), each kept as its
+    event would have been (:func:`thread_reply`), once per message: read again (another click,
+    a round after a rate limit cut a read short) or delivered again (an event late or resent),
+    a reply is not stored twice. Raises _Later on a rate limit."""
     cursor = None
     for _ in range(EARLIER_REPLIES_PAGES):
-        answer = services.client.conversations_replies(
-            channel=channel, ts=thread_ts, limit=EARLIER_REPLIES_PAGE, cursor=cursor
-        )
+        try:
+            answer = services.client.conversations_replies(
+                channel=channel, ts=thread_ts, limit=EARLIER_REPLIES_PAGE, cursor=cursor
+            )
+        except SlackApiError as exc:
+            if not rate_limited(exc):
+                raise
+            raise _Later(asked_to_wait(exc) or EARLIER_REPLIES_WAIT) from exc
         for message in answer.get("messages") or []:
             text = threads.kept_reply(message) if isinstance(message, dict) else ""
             if text:
@@ -1077,6 +1125,39 @@ def _keep_earlier_replies(services: Services, *, channel: str, thread_ts: str) -
             return
     log.warning("DM thread %s/%s: only the first %d replies written before Discuss were read",
                 channel, thread_ts, EARLIER_REPLIES_PAGE * EARLIER_REPLIES_PAGES)  # fmt: skip
+
+
+def read_due_replies(services: Services) -> int:
+    """The scheduler's round: read the replies written before Discuss in the DM threads whose
+    read Slack rate limited (or whose reader died), now that the wait is over; how many threads
+    were read. The round stops at a rate limit (the method's limit is the app's: every other
+    thread would be refused too); a thread Slack refuses for good (gone, a scope missing) is
+    given up with a warning, one Slack did not answer is tried again next round."""
+    read = 0
+    for name in jobs.lapsed_claims(services.ws, EARLIER_REPLIES_CLAIM):
+        channel, _, thread_ts = name.removeprefix(EARLIER_REPLIES_CLAIM).partition(":")
+        try:
+            done = _keep_earlier_replies(services, channel=channel, thread_ts=thread_ts)
+        except SlackApiError as exc:
+            if transient_error(exc) is not None:
+                continue  # its claim lapses: the next round tries again
+            log.warning("DM thread %s/%s: the replies written before Discuss could not be "
+                        "read: Slack said %s", channel, thread_ts, error_code(exc))  # fmt: skip
+            _give_up(services, name)
+            continue
+        except CONNECTION_ERRORS:
+            continue
+        if done is False:
+            break
+        read += int(bool(done))
+    return read
+
+
+def _give_up(services: Services, name: str) -> None:
+    """Drop the lapsed claim ``name``: nobody reads its thread's earlier replies any more."""
+    owner = f"{jobs.thread_owner()}:{secrets.token_hex(4)}"
+    if jobs.hold_claim(services.ws, name, ttl=EARLIER_REPLIES_READ_TTL, owner=owner):
+        jobs.drop_claim(services.ws, name, owner=owner)
 
 
 # A Discuss click that finds another click opening the example's thread waits this long for

@@ -310,6 +310,16 @@ def nudger(services: Services) -> Callable[[], int]:
     return nudge
 
 
+def replies_reader(services: Services) -> Callable[[], int]:
+    """A job reading the replies written before Discuss in DM threads whose read Slack rate
+    limited, once its wait is over (flow.read_due_replies)."""
+
+    def read() -> int:
+        return flow.read_due_replies(services)
+
+    return read
+
+
 def bot_scheduler(
     services: Services, *, poll_seconds: float | None = None, blocking: bool = False
 ) -> Any:
@@ -334,6 +344,7 @@ def bot_scheduler(
         ("post_flags", flag_poster),
         ("send_nudges", nudger),
         ("redraw_screens", screen_redrawer),
+        ("read_earlier_replies", replies_reader),
     ):
         scheduler.add_job(watch.guard(job, make(services)), "interval", seconds=seconds, id=job)
     return scheduler

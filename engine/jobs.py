@@ -291,6 +291,27 @@ def renew_claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str | None =
         )
 
 
+def hold_claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str) -> bool:
+    """Take lease ``name`` for ``owner`` (free, lapsed, or ``owner``'s) until ``ttl`` from now,
+    not released on any way out: work kept in the lease itself, which ``owner`` drops once it is
+    done (:func:`drop_claim`) and which, left to lapse (a wait Slack asked for, a crash), is
+    whoever's polls next (:func:`lapsed_claims`). False when someone else holds it."""
+    with session_scope(ws.db) as session:
+        return leases.try_acquire(session=session, name=name, owner=owner, ttl=ttl)
+
+
+def drop_claim(ws: Workspace, name: str, *, owner: str) -> bool:
+    """The work of claim ``name`` is done: nothing is left for anyone to pick up."""
+    with session_scope(ws.db) as session:
+        return leases.drop(session=session, name=name, owner=owner)
+
+
+def lapsed_claims(ws: Workspace, prefix: str) -> list[str]:
+    """Claims named ``prefix...`` that lapsed undropped: their work is due (:func:`hold_claim`)."""
+    with session_scope(ws.db) as session:
+        return leases.lapsed(session=session, prefix=prefix)
+
+
 @contextmanager
 def _renewed_lease(
     ws: Workspace, name: str, *, owner: str, ttl: timedelta, now: datetime | None = None

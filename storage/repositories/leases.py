@@ -108,6 +108,32 @@ def held(*, session: Session, name: str, now: datetime | None = None) -> Lease |
     return lease
 
 
+def lapsed(
+    *, session: Session, prefix: str, now: datetime | None = None, limit: int = 100
+) -> list[str]:
+    """The names starting with ``prefix`` of leases that lapsed (work left for whoever polls
+    next: one kept as a to-do until dropped), the longest lapsed first, at most ``limit``."""
+    rows = session.execute(
+        select(col(Lease.name))
+        .where(
+            col(Lease.name).startswith(prefix, autoescape=True),
+            col(Lease.expires_at) < (now or database_now(session)),
+        )
+        .order_by(col(Lease.expires_at), col(Lease.name))
+        .limit(limit)
+    ).all()
+    return [str(name) for (name,) in rows]
+
+
+def drop(*, session: Session, name: str, owner: str) -> bool:
+    """Delete lease ``name`` held by ``owner``: its work is done, nothing is left for anyone
+    (a released lease lapses and stays, :func:`lapsed`). False when ``owner`` lost it."""
+    result = session.execute(
+        delete(Lease).where(col(Lease.name) == name, col(Lease.owner) == owner)
+    )
+    return rowcount(result) == 1
+
+
 def prune(*, session: Session, before: datetime) -> int:
     """Delete leases that lapsed before ``before`` (one-off claims, such as a disagreement
     thread's, would otherwise pile up); how many."""
