@@ -1469,7 +1469,9 @@ def refresh_homes(services: Services) -> int:
     drawn (a labelbot error), is logged and skipped. A rate limit, a server error or Slack out
     of reach ends the round: each call is made once (no Retry-After sleep: views.publish is
     limited for the whole workspace, Tier 4, and the next viewer would only wait it out again);
-    a tab is drawn anew whenever its user opens it. A view Slack refuses as built ends it too,
+    a tab is drawn anew whenever its user opens it. The process stopping ends it as well
+    (Services.stopping: a graceful stop waits for the listener threads), the tabs left drawn
+    when their users open them. A view Slack refuses as built ends it too,
     with one ERROR saying why (the next viewer's is built alike). A refused bot token, or the
     database out of reach, fails every viewer alike: it goes up to the caller.
     """
@@ -1478,6 +1480,10 @@ def refresh_homes(services: Services) -> int:
     summaries: dict[str, progress.ProjectSummary | None] = {}
     refreshed = 0
     for user in users:
+        if services.stopping.is_set():  # the process stops: the rest see theirs when they open it
+            log.info("App Home refresh stopped after %d of %d viewers: shutting down",
+                     refreshed, len(users))  # fmt: skip
+            break
         try:
             publish_home(services, user=user, summaries=summaries, client=client)
         except (SlackApiError, *CONNECTION_ERRORS) as exc:

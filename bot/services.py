@@ -7,6 +7,7 @@ Bolt listeners through the request context (`context["services"]`).
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -87,6 +88,10 @@ class Services:
     # users.info for the workspace-admin fallback, its answers kept a few minutes: built once,
     # so every listener shares what it learned.
     workspace_admins: WorkspaceAdmins = field(init=False)
+    # Set once the process stops (close): long work on the listener threads that can be left
+    # undone (an App Home refresh for many viewers: flow.refresh_homes) ends early, so that a
+    # SIGTERM's graceful stop does not wait it out, past a supervisor's grace period.
+    stopping: threading.Event = field(init=False, default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.batches = Batches(self.ws)
@@ -94,6 +99,7 @@ class Services:
         self.workspace_admins = WorkspaceAdmins(self.client)
 
     def close(self) -> None:
+        self.stopping.set()
         self.listener_executor.shutdown(wait=True, cancel_futures=False)
         self.dispatch_executor.shutdown(wait=False, cancel_futures=True)
         self.ws.close()
