@@ -481,8 +481,9 @@ class LabelingBatch(SQLModel, table=True):
     """A "Label 5 now" batch an expert is working through: how many answers are left and the
     tally for the summary at its end. In the database, so that with several bot replicas the
     click that ends a batch is counted wherever it lands. The row stays (remaining 0) after the
-    batch ends, until a plain `/label`, a new batch or BATCH_TTL, so an undo after the summary
-    reopens it."""
+    batch ends, until a plain `/label`, a new batch or BATCH_TTL, so that an answer after its
+    summary (the relabel of one undone) is told apart from one outside any batch: it counts
+    nothing and asks for no next example."""
 
     __tablename__ = "labeling_batches"
 
