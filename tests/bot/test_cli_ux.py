@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -310,7 +311,9 @@ def test_ctrl_c_during_an_import_says_what_is_stored_and_a_rerun_finishes(
 
     runner = CliRunner()
     _ok(runner, "project", "create", "p", "--labels", LABELS)
-    data = _csv(tmp_path / "p.csv", TEXTS)
+    # texts no other test embedded into the session's shared cache: the count still to embed
+    tag = uuid.uuid4().hex
+    data = _csv(tmp_path / "p.csv", [(f"{text} {tag}", label) for text, label in TEXTS])
 
     def interrupt(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
@@ -328,6 +331,7 @@ def test_ctrl_c_during_an_import_says_what_is_stored_and_a_rerun_finishes(
     assert stopped.exit_code == 130
     said = " ".join(stopped.output.split())
     assert "interrupted while embedding: the file's 6 new examples and 6 labels are stored" in said
+    assert "but 6 of the project's texts are not embedded yet" in said
     assert "run the same import again to finish" in said
     assert len(stopped.output.strip().splitlines()) == 1 and "Traceback" not in stopped.output
     assert "6 examples, 6 labeled" in _ok(runner, "status", "p")

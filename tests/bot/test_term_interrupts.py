@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -200,7 +201,12 @@ def test_ctrl_c_after_the_import_committed_says_the_rows_are_stored(
     that were stored."""
     _ok("project", "create", "trial", "--labels", "NDA,Lease")
     texts = tmp_path / "texts.csv"
-    texts.write_text("text,label\nthe tenant pays the rent,Lease\nkeep it secret,NDA\n")
+    # texts no other test embedded (the data folder may share the session's embedding cache):
+    # the count still to embed is theirs
+    tag = uuid.uuid4().hex
+    texts.write_text(
+        f"text,label\nthe tenant pays the rent {tag},Lease\nkeep it secret {tag},NDA\n"
+    )
     done = _run(AFTER_THE_COMMIT, env, "import", "trial", str(texts))
     assert done.returncode == 130, done.stderr
     assert done.stderr.splitlines() == [
