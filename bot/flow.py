@@ -329,8 +329,12 @@ def _card(task: Task) -> views.ExampleCard:
 # the buttons back. An answer waits for one redraw of one message (one chat.update), or for a
 # delivery in flight, as its next delivery did already; the lease it holds is the one that
 # delivery takes (re-entrant, below), so an answer followed by a next example costs no more
-# writes (one more claim when none follows: a batch's end, a repeated click).
-DELIVERY_LEASE = timedelta(seconds=120)
+# writes (one more claim when none follows: a batch's end, a repeated click). Held so, the
+# lease covers an answer's chat.update (three tries of 10 s) before that slowest post, about
+# 110 s in a Slack brownout: twice that, so that it does not lapse mid-answer and let another
+# delivery in. A process killed holding it (its `finally` never ran) costs the expert's next
+# requests at most DELIVERY_WAIT_S each until it lapses.
+DELIVERY_LEASE = timedelta(seconds=240)
 DELIVERY_WAIT_S = 15.0
 DELIVERY_POLL_S = 0.05
 # The turns this thread holds: the lease is owned per thread (engine.jobs.claim), so a claim
