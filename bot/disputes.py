@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -273,8 +274,10 @@ def _draw_verdicts(
     (:func:`settle`). Once across processes (engine.disputes.claim_verdict); ``seen`` notes
     each one drawn, or settled on its thread, so later rounds of this process read nothing.
     ``again``: a reviewer's change drawn before is drawn again, without a second reply (it
-    may have come back: its marker stays set while a later vote outvotes it). How many were
-    drawn. A refused token is raised (every update would fail alike) and the
+    may have come back: its marker stays set while a later vote outvotes it), its root only:
+    the votes it was given over lost their Undo when it was first drawn, and those given since
+    keep theirs (engine.labeling refuses only the Undo of a vote older than the verdict). How
+    many were drawn. A refused token is raised (every update would fail alike) and the
     verdict is drawn by a later round; any other refusal (a deleted root, say) is logged."""
     from bot import flow  # it imports this module
 
@@ -298,8 +301,11 @@ def _draw_verdicts(
         elif redraw:  # the root only: its reply was posted with the marker's taking
             drawn += _redrawn(services, project=project, found=found,
                               example_id=found.example_id)  # fmt: skip
-        if owner is not None or redraw:
-            # the voters' Undo is refused for good: their labeled messages lose it
+        if owner is not None:
+            # the voters' Undo is refused for good: their labeled messages lose it. Not when
+            # drawn again: those votes lost it then, and a vote given since may be undone (its
+            # verdict came before it): a later vote agreeing with it kept its Undo, and each
+            # vote on the example redrew every voter's message again
             flow.close_undos(services, example_id=found.example_id)
         seen[(VERDICT, found.example_id)] = annotation_id
     return drawn
@@ -402,11 +408,17 @@ def refresh_threads(services: Services, *, project: str) -> int:
     for thread in threads:
         found = by_example.get(thread.example_id) or settled.get(thread.example_id)
         if found is not None and found.adjudicated is not None:
-            # showing no label the change touched: its root is left as it was
-            if _shown(found) & touched:
-                redrawn += _redrawn(services, project=project, found=found,
-                                    example_id=thread.example_id)  # fmt: skip
-            continue
+            # the votes differ, or did as clicked (a merge since made them agree: it was settled
+            # all the same); a reviewer's change over a single vote left settled nothing
+            differ = thread.example_id in by_example or len({v.chosen for v in found.votes}) > 1
+            if _drawn_settled(found, votes_differ=differ):
+                # showing no label the change touched: its root is left as it was
+                if _shown(found) & touched:
+                    redrawn += _redrawn(services, project=project, found=found,
+                                        example_id=thread.example_id)  # fmt: skip
+                continue
+            # drawn as unsettled (as the round and an Undo treat it): its votes, or a note
+            found = replace(found, adjudicated=None) if thread.example_id in by_example else None
         redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
     return redrawn
 

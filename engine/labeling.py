@@ -728,6 +728,19 @@ def _retract(
     annotation = session.get(Annotation, annotation_id)
     if annotation is None:
         raise StaleActionError("that label no longer exists")
+    # The example's votes take turns with an adjudication and a reviewer's change (as with
+    # another vote): each holds this lock from before it reads the votes until it commits, so an
+    # Undo racing one waits for it and reads its verdict (then refused below), or is read by it.
+    # In the order they take them (the project row, then the votes): no deadlock between them.
+    live = annotation.retracted_at is None
+    example = examples.get_example(session=session, example_id=annotation.example_id)
+    feedback.lock_for_vote(session=session, project_id=example.project_id)
+    feedback.lock_votes(session=session, example_id=annotation.example_id)
+    annotation = session.get(Annotation, annotation_id, populate_existing=True)
+    if annotation is None:
+        raise StaleActionError("that label no longer exists")
+    if annotation.retracted_at is not None and live and annotation.annotator == annotator:
+        return None  # by its twin, which held the lock: it offers the example again
     if annotation.retracted_at is not None:
         raise StaleActionError("that label was already undone")
     if now > annotation.created_at + UNDO_WINDOW:
@@ -737,7 +750,10 @@ def _retract(
         from engine import consensus  # it imports this module
 
         rows = feedback.example_annotations(session=session, example_id=annotation.example_id)
-        settled = [r for r in rows if r.source == feedback.ADJUDICATION]
+        # Only a verdict given since this label (a later id: stored after it, the example's
+        # votes taking turns) refuses its Undo: a label given after the example was settled (a
+        # third expert the queue still asked) was no part of what the verdict decided.
+        settled = [r for r in rows if r.source == feedback.ADJUDICATION and r.id > annotation_id]
         if settled:  # the admin decided over the votes: taking one back changes nothing
             raise UndoClosed(
                 f"this example was settled as {settled[-1].label!r} since your label: your "
@@ -747,7 +763,7 @@ def _retract(
         # does (its thread drawn settled): taking a vote back would reopen it, or leave the
         # experts agreeing and the verdict undone. One that did not carry it settled nothing.
         review = consensus.settling_review(rows)
-        if review is not None and review.id != annotation.id:
+        if review is not None and review.id > annotation_id:
             raise UndoClosed(
                 f"this example was settled as {review.current!r} in a mislabel review since "
                 "your label: your label stays part of its record"

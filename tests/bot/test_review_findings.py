@@ -1,6 +1,5 @@
-"""Findings of the review of this morning's commits, each shown by a test that fails today
-(marked ``xfail(strict=True)``: the suite stays green, and a fix turns the mark into a failure
-to remove).
+"""Findings of the review of this morning's commits, each shown by a test that failed before
+its fix (marked ``xfail(strict=True)`` until then).
 
 * An Undo racing a reviewer's change that carries the vote (PostgreSQL): the Undo reads the
   example's votes without the per-example vote lock (engine.labeling._retract) that the
@@ -10,7 +9,8 @@ to remove).
   only as good as the order of two commits.
 * A label given after a reviewer's change settled the example (multi_label_k 3: the queue
   still asks a third expert) has its Undo refused "since your label", though the settlement
-  came before it.
+  came before it; and in Slack, the thread's redraw after that vote took its Undo away, and
+  redrew every voter's message on each later vote.
 * A taxonomy change draws "Settled as X by <reviewer>" on a thread whose reviewer's change
   settled no disagreement (a single vote left), which the round and the Undo treat as
   unsettled (bot.disputes.refresh_threads skips _drawn_settled).
@@ -19,6 +19,7 @@ Through the bot's fixtures (the `bank` project, real SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -32,8 +33,15 @@ from storage.repositories import feedback
 from storage.repositories import projects as projects_repo
 from storage.repositories import reviews as reviews_repo
 from tests.bot.conftest import PROJECT, Bot
-from tests.bot.test_dispute_redraw import _root
-from tests.bot.test_verdict_replies import ANA, BOB, CY, _disputed, _doubt_bobs_vote
+from tests.bot.test_dispute_redraw import _root, _settle_buttons, _vote
+from tests.bot.test_verdict_replies import (
+    ANA,
+    BOB,
+    CY,
+    _disputed,
+    _doubt_bobs_vote,
+    _undo_shown,
+)
 
 DAN = "U0DAN"
 # How long the racing Undo is given to finish while the review's transaction is open: a fixed
@@ -52,11 +60,6 @@ def _annotation_of(bot: Bot, example: int, annotator: str) -> int:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url_and_schema", ["postgres"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.labeling._retract reads the votes without feedback.lock_votes: an Undo "
-    "racing a reviewer's change (or an adjudication) that carries the vote is not refused",
-)
 def test_an_undo_racing_a_reviewers_change_that_carries_the_vote_is_refused(
     bot: Bot, bank: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,20 +113,15 @@ def test_an_undo_racing_a_reviewers_change_that_carries_the_vote_is_refused(
     assert BOB in live  # his vote stays part of the record the change settled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.labeling._retract refuses the Undo of any vote once a review settles the "
-    "example, one given after the settlement too, and says the settlement came 'since your "
-    "label'",
-)
 def test_a_label_given_after_a_review_settled_the_example_is_not_refused_as_settled_since(
     bot: Bot, bank: Any
 ) -> None:
     """Three experts asked: CY's change carries the vote (ANA's and his age_limit against
     BOB's exchange_rate); DAN, the third expert the queue still asks, labels age_limit after
-    it. His Undo, within its window, is refused: 'This example was settled ... since your
+    it. His Undo, within its window, was refused: 'This example was settled ... since your
     label', which is false (the settlement came first), and his Undo taken back changes
-    nothing the settlement decided (it still carries the vote)."""
+    nothing the settlement decided (it still carries the vote). BOB's, given before it, stays
+    refused."""
     example, _, _ = _disputed(bot, review_share=1.0, multi_label_k=3)
     review = _doubt_bobs_vote(bot, example)
     assert reviews.next_review(bot.ws, project=PROJECT, annotator=CY) is not None
@@ -133,10 +131,53 @@ def test_a_label_given_after_a_review_settled_the_example_is_not_refused_as_sett
     dans = labeling.submit_label(bot.ws, project=PROJECT, example_id=example,
                                  label="age_limit", annotator=DAN, source="cli",
                                  key="cli:dan")  # fmt: skip
-    try:
-        labeling.undo(bot.ws, annotation_id=dans.annotation_id, annotator=DAN)
-    except labeling.UndoClosed as exc:
-        assert "since your label" not in str(exc), str(exc)
+    assert labeling.undo(bot.ws, annotation_id=dans.annotation_id, annotator=DAN) == example
+    with session_scope(bot.ws.db, read_only=True) as s:
+        rows = feedback.example_annotations(session=s, example_id=example)
+    assert DAN not in {r.annotator for r in rows}
+    settling = consensus.settling_review(rows)
+    assert settling is not None and settling.annotator == CY  # it still settles the example
+    with pytest.raises(labeling.UndoClosed, match="since your label"):
+        labeling.undo(bot.ws, annotation_id=_annotation_of(bot, example, BOB), annotator=BOB)
+
+
+def test_a_later_vote_in_slack_keeps_its_undo_and_redraws_the_root_only(
+    bot: Bot, bank: Any
+) -> None:
+    """The same in Slack: DAN's age_limit after CY's change settled the thread redraws its root
+    (his vote on it) and nothing else: his labeled message keeps its Undo (each later vote
+    closed the voters' Undo again, his own too, and redrew each voter's message), and his Undo
+    takes the vote back, the thread still settled by the change."""
+    example, anas, bobs = _disputed(bot, review_share=1.0, multi_label_k=3)
+    review = _doubt_bobs_vote(bot, example)
+    assert reviews.next_review(bot.ws, project=PROJECT, annotator=CY) is not None
+    reviews.submit_review(
+        bot.ws, project=PROJECT, review_id=review, annotator=CY, decision="change", key="cli:1"
+    )
+    rounds = dispute_poster(bot.services)
+    rounds()  # the round draws the verdict: the voters lose their Undo
+    settled = f"Settled as age_limit by <@{CY}>"
+    assert _root(bot)["text"] == settled
+    assert not _undo_shown(bot, ANA, anas) and not _undo_shown(bot, BOB, bobs)
+    updates = len(bot.api.calls("chat.update"))
+
+    dans = _vote(bot, DAN, "age_limit", example)
+    rounds()  # the round sees the votes changed: the root drawn again, nothing more
+    assert _undo_shown(bot, DAN, dans)
+    root = _root(bot)
+    assert root["text"] == settled and f"<@{DAN}>" in json.dumps(root["blocks"])
+    redrawn = {c.params.get("ts") for c in bot.api.calls("chat.update")[updates:]}
+    assert anas["ts"] not in redrawn and bobs["ts"] not in redrawn
+
+    (labeled,) = [m for m in bot.slack.dm(DAN) if m["ts"] == dans["ts"]]
+    bot.slack.click(DAN, labeled, ids.UNDO)
+    bot.settle()
+    assert bot.slack.ephemerals(DAN) == []  # not refused
+    with session_scope(bot.ws.db, read_only=True) as s:
+        live = {r.annotator for r in feedback.example_annotations(session=s, example_id=example)}
+    assert DAN not in live
+    assert _root(bot)["text"] == settled
+    assert _settle_buttons(_root(bot)) == []
 
 
 def _doubt_anas_vote(bot: Bot, example: int) -> int:
@@ -157,12 +198,6 @@ def _doubt_anas_vote(bot: Bot, example: int) -> int:
         return review.id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot.disputes.refresh_threads redraws every settlement touched by a taxonomy change "
-    "as settled, a reviewer's change over a single vote too, which _drawn_settled, the round "
-    "and the Undo (engine.consensus.settling_review) treat as settling nothing",
-)
 def test_a_rename_does_not_draw_settled_a_thread_a_review_settled_nothing_on(
     bot: Bot, bank: Any
 ) -> None:
