@@ -326,51 +326,61 @@ def train_project(
             models.finish_model_run(session=session, run_id=run.id, status="failed", metrics=said)
         raise
     run_id, version = run.id, run.version
-    stale = False
+    stale = lapsed = False
     try:
         with session_scope(ws.db) as session:
             now = models.lock_models(session=session, project_id=pool.project_id)
-            if promote:
-                # decided on what was read before training: a pin and the active model may have
-                # changed since (a pin, a rollback, another training), and they win
-                again, why = promotion_decision(
-                    now.settings,
-                    active,
-                    pool.classes,
-                    metrics,
-                    unusable=cannot_answer,
-                    label_ids=pool.label_ids,
+            # A training that stalled past its lease (a suspended host, SIGSTOP) was failed by
+            # the lease's next holder (fail_abandoned_runs, under this lock too), whose sweep
+            # may have deleted this file (remove_orphan_models): recorded, the run would name a
+            # file that is gone. It stays failed, and says why.
+            lapsed = _lapsed(session, run_id)
+            if not lapsed:
+                if promote:
+                    # decided on what was read before training: a pin and the active model may have
+                    # changed since (a pin, a rollback, another training), and they win
+                    again, why = promotion_decision(
+                        now.settings,
+                        active,
+                        pool.classes,
+                        metrics,
+                        unusable=cannot_answer,
+                        label_ids=pool.label_ids,
+                    )
+                    held = (
+                        _overtaken(session, pool.project_id, version=version, before=active_before)
+                        if again
+                        else why
+                    )
+                    if held is not None:
+                        promote = False
+                        metrics["promotion"] = {"promoted": False, "reason": held}
+                run = models.finish_model_run(
+                    session=session,
+                    run_id=run_id,
+                    status="ready",
+                    metrics=metrics,
+                    artifact_path=str(path),
+                    kind=model.kind,
                 )
-                held = (
-                    _overtaken(session, pool.project_id, version=version, before=active_before)
-                    if again
-                    else why
-                )
-                if held is not None:
-                    promote = False
-                    metrics["promotion"] = {"promoted": False, "reason": held}
-            run = models.finish_model_run(
-                session=session,
-                run_id=run_id,
-                status="ready",
-                metrics=metrics,
-                artifact_path=str(path),
-                kind=model.kind,
-            )
-            if promote:
-                models.activate_model_run(
-                    session=session, project_id=pool.project_id, run_id=run_id
-                )
-                models.replace_predictions(
-                    session=session, project_id=pool.project_id, model_run_id=run_id, rows=rows
-                )
-                run.is_active = True
-                stale = _labels_changed(session, pool) or _texts_added(session, pool)
+                if promote:
+                    models.activate_model_run(
+                        session=session, project_id=pool.project_id, run_id=run_id
+                    )
+                    models.replace_predictions(
+                        session=session, project_id=pool.project_id, model_run_id=run_id, rows=rows
+                    )
+                    run.is_active = True
+                    stale = _labels_changed(session, pool) or _texts_added(session, pool)
     except BaseException as exc:
         # Ctrl-C or a database error while the predictions were written (the longest write of
         # a training, at a large pool): nothing of it was committed; the run fails as above
         _fail_unfinished(ws, run_id, path, exc)
         raise
+    if lapsed:
+        with contextlib.suppress(OSError):  # its own file, unnamed: gone already, most likely
+            path.unlink(missing_ok=True)
+        raise ConflictError(LAPSED)
     ws.memo[("model", run_id)] = model
     try:
         _prune_artifacts(ws, pool.project_id)
@@ -384,6 +394,28 @@ def train_project(
     if stale:
         _rescore_after(ws, name, f"v{version}")
     return run
+
+
+LAPSED = "this training's lease lapsed and its run was failed by another process; nothing recorded"
+
+
+def _lapsed(session: Any, run_id: int) -> bool:
+    """Whether run ``run_id`` is no longer ``training``, in its last transaction (under
+    ``models.lock_models``): the next holder of the training lease failed it while this process
+    stalled past its lease (``models.fail_abandoned_runs``), and may have deleted its file since
+    (:func:`remove_orphan_models`). Such a run stays failed and records nothing of the training
+    that woke; its metrics say so."""
+    run = models.get_model_run(session=session, run_id=run_id)
+    if run is None or run.status == "training":
+        return False
+    if run.status == "failed":
+        run.metrics = {
+            **run.metrics,
+            "error": f"{run.metrics.get('error') or 'failed'}; it woke afterwards: {LAPSED}",
+            "woke_at": utcnow().isoformat(timespec="seconds"),
+        }
+        session.add(run)
+    return True
 
 
 def _fail_unfinished(ws: Workspace, run_id: int, path: Path, exc: BaseException) -> None:

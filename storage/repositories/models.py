@@ -403,7 +403,12 @@ def fail_abandoned_runs(*, session: Session, project_id: int) -> int:
     Called by the holder of the project's training lease before it starts its own run: that
     holder is the only trainer, so a run still training was left by a process that died. No
     cut-off by age: a run's ``created_at`` is its own process's clock, and one killed in its
-    first minutes would otherwise stay ``training`` after the next model."""
+    first minutes would otherwise stay ``training`` after the next model.
+
+    Under :func:`lock_models`, as a run's last transaction: a process that stalled past its
+    lease and woke either committed its run first (no longer ``training`` here), or finds it
+    failed there and records nothing (engine.training), never a run failed over its commit."""
+    lock_models(session=session, project_id=project_id)
     stuck = session.exec(
         select(ModelRun).where(ModelRun.project_id == project_id, ModelRun.status == "training")
     ).all()

@@ -1,6 +1,5 @@
 """Findings of the review of this morning's commits in the engine, each shown by a test that
-fails today (marked ``xfail(strict=True)``: the suite stays green, and a fix turns the mark into
-a failure to remove).
+failed before its fix (marked ``xfail(strict=True)`` until then).
 
 * The orphan model-file sweep (ec42f6e) can delete the file of a run that goes on to commit:
   a training that stalls for over an hour after writing its file (a suspended VM, a laptop
@@ -8,7 +7,8 @@ a failure to remove).
   the file an hour old, deletes it; the stalled process then wakes and commits its run
   (engine.training.train_project never checks that the run is still ``training``:
   storage.repositories.models.finish_model_run sets any status), ready and, when nothing
-  newer became active meanwhile, active, naming a file that is gone.
+  newer became active meanwhile, active, naming a file that is gone. It now finds its run
+  failed in its last transaction and records nothing (its file deleted, a ConflictError).
 
 On SQLite and PostgreSQL."""
 
@@ -24,6 +24,7 @@ import pytest
 from engine import jobs, training
 from engine.classifier import Model
 from storage.db import session_scope
+from storage.errors import ConflictError
 from storage.repositories import models
 from storage.repositories import projects as projects_repo
 from tests.helpers import label_next, load_slice
@@ -38,11 +39,6 @@ def loaded(ws, banking_slice, tmp_path: Path):  # type: ignore[no-untyped-def]
     return ws, truth
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="train_project commits a run the next lease holder failed (and whose file the "
-    "orphan sweep deleted): the active model then names a file that is gone",
-)
 def test_a_training_that_wakes_after_its_file_was_swept_does_not_activate_it(
     loaded: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -80,6 +76,8 @@ def test_a_training_that_wakes_after_its_file_was_swept_does_not_activate_it(
 
     wake.set()  # the stalled process goes on and commits
     trainer.join(120)
+    assert isinstance(outcome["run"], ConflictError), outcome["run"]
+    assert str(outcome["run"]) == training.LAPSED
     active = [r for r in training.list_versions(ws, "bank") if r.is_active]
     assert len(active) == 1
     # the active model's file is there: v1's, or one the woken run wrote and kept
@@ -87,3 +85,7 @@ def test_a_training_that_wakes_after_its_file_was_swept_does_not_activate_it(
         f"active v{active[0].version} names {active[0].artifact_path}, deleted by the sweep "
         f"(v1 was {v1.artifact_path})"
     )
+    (woke,) = [r for r in training.list_versions(ws, "bank") if r.version == v1.version + 1]
+    assert woke.status == "failed" and not woke.artifact_path
+    assert woke.metrics["error"].startswith("abandoned: the training process stopped")
+    assert training.LAPSED in woke.metrics["error"]
