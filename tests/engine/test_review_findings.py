@@ -28,6 +28,7 @@ from storage.errors import ConflictError
 from storage.repositories import models
 from storage.repositories import projects as projects_repo
 from tests.helpers import label_next, load_slice
+from tests.storage.test_labeling_races import blocks_someone, wait_until
 
 TWO_HOURS = 2 * 3600.0
 
@@ -89,3 +90,60 @@ def test_a_training_that_wakes_after_its_file_was_swept_does_not_activate_it(
     assert woke.status == "failed" and not woke.artifact_path
     assert woke.metrics["error"].startswith("abandoned: the training process stopped")
     assert training.LAPSED in woke.metrics["error"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url_and_schema", ["postgres"], indirect=True)
+def test_the_next_holder_does_not_fail_a_run_committing_under_it(
+    loaded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other order (PostgreSQL): the woken training's last transaction is under way (its
+    run stored ready, not committed) when the lease's next holder fails the runs left
+    ``training``. It read the run as training, waited for its row, and failed it over the
+    commit: a ready (maybe active) run said failed. It now takes turns with that transaction
+    (lock_models) and then finds no run to fail."""
+    ws, _ = loaded
+    jobs.train_now(ws, "bank")
+    finish = models.finish_model_run
+    stored, commit = threading.Event(), threading.Event()
+    woken_pid: list[int] = []
+
+    def held(*, session: Any, status: str, **kw: Any) -> Any:
+        run = finish(session=session, status=status, **kw)
+        if status == "ready" and threading.current_thread().name == "woken":
+            pid = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            woken_pid.append(int(pid))
+            stored.set()
+            assert commit.wait(60), "the test never let the run commit"
+        return run
+
+    monkeypatch.setattr(models, "finish_model_run", held)
+    outcome: dict[str, Any] = {}
+
+    def woken() -> None:
+        try:
+            outcome["run"] = training.train_project(ws, "bank")
+        except Exception as exc:  # noqa: BLE001 -- what it met is the result
+            outcome["run"] = exc
+            stored.set()
+
+    def next_holder() -> None:  # what _train_held does first
+        with session_scope(ws.db) as session:
+            project = projects_repo.get_project(session=session, name="bank")
+            assert project.id is not None
+            outcome["failed"] = models.fail_abandoned_runs(session=session, project_id=project.id)
+
+    trainer = threading.Thread(target=woken, name="woken", daemon=True)
+    trainer.start()
+    assert stored.wait(120) and "run" not in outcome, outcome
+    holder = threading.Thread(target=next_holder, daemon=True)
+    holder.start()
+    wait_until(lambda: blocks_someone(ws.db, woken_pid[0]), "the next holder to wait", 30)
+    commit.set()
+    trainer.join(120)
+    holder.join(60)
+    assert outcome["failed"] == 0
+    run = outcome["run"]
+    assert not isinstance(run, BaseException), run
+    (now,) = [r for r in training.list_versions(ws, "bank") if r.version == run.version]
+    assert now.status == "ready" and now.artifact_path and Path(now.artifact_path).is_file()
