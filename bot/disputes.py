@@ -306,7 +306,7 @@ def _draw_verdicts(
             # drawn again: those votes lost it then, and a vote given since may be undone (its
             # verdict came before it): a later vote agreeing with it kept its Undo, and each
             # vote on the example redrew every voter's message again
-            flow.close_undos(services, example_id=found.example_id)
+            flow.close_undos(services, example_id=found.example_id, before=annotation_id)
         seen[(VERDICT, found.example_id)] = annotation_id
     return drawn
 
@@ -529,7 +529,7 @@ def settle(
     from bot import flow, review_flow  # they import this module
 
     # the voters' Undo is refused for good now: their labeled messages lose it at once
-    flow.close_undos(services, example_id=example_id)
+    flow.close_undos(services, example_id=example_id, before=result.annotation_id)
     # and a review of the example on someone's screen, which the verdict dismissed, says so
     try:
         review_flow.retire_withdrawn(services, project=project)

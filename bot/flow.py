@@ -968,16 +968,20 @@ def undo(services: Services, *, user: str, example_id: int, channel: str, ts: st
             )
 
 
-def close_undos(services: Services, *, example_id: int) -> int:
-    """After the example was settled over the votes: each labeled message still offering Undo
-    (its window open) is drawn again without it, as a click on it would leave it (:func:`undo`
-    refuses it for good now). How many were redrawn; Slack's refusals are logged."""
+def close_undos(services: Services, *, example_id: int, before: int | None = None) -> int:
+    """After the example was settled over the votes (by annotation ``before``): each labeled
+    message of a vote given before it still offering Undo (its window open) is drawn again
+    without it, as a click on it would leave it (:func:`undo` refuses it for good now). A vote
+    given after the verdict keeps its Undo, which engine.labeling allows. How many were
+    redrawn; Slack's refusals are logged."""
     ref = None
     redrawn = 0
     for key, stored in messaging.labels_given_in_slack(services.ws, example_id=example_id):
         where = clicked_on(key)
         if where is None or _undo_until(stored) is None:
             continue  # not given on a message, or its Undo is gone already
+        if before is not None and stored.annotation_id > before:
+            continue  # given after the verdict: its Undo stands
         channel, ts, user = where
         ref = ref or messaging.example_ref(services.ws, example_id=example_id)
         changed = labeling.label_changed_since(services.ws, annotation_id=stored.annotation_id)

@@ -180,6 +180,27 @@ def test_a_later_vote_in_slack_keeps_its_undo_and_redraws_the_root_only(
     assert _settle_buttons(_root(bot)) == []
 
 
+def test_a_vote_given_before_the_round_first_draws_the_verdict_keeps_its_undo(
+    bot: Bot, bank: Any
+) -> None:
+    """CY's change is given from the terminal; DAN labels in Slack before the scheduler's
+    round draws it. The round's first draw closed every voter's Undo, DAN's too, though his
+    vote came after the verdict and his Undo is allowed: a button drawn away for nothing.
+    ANA's and BOB's, given before it, go."""
+    example, anas, bobs = _disputed(bot, review_share=1.0, multi_label_k=3)
+    review = _doubt_bobs_vote(bot, example)
+    assert reviews.next_review(bot.ws, project=PROJECT, annotator=CY) is not None
+    reviews.submit_review(
+        bot.ws, project=PROJECT, review_id=review, annotator=CY, decision="change", key="cli:1"
+    )
+    dans = _vote(bot, DAN, "age_limit", example)
+    assert _undo_shown(bot, DAN, dans)
+    dispute_poster(bot.services)()  # the verdict's first draw
+    assert _root(bot)["text"] == f"Settled as age_limit by <@{CY}>"
+    assert not _undo_shown(bot, ANA, anas) and not _undo_shown(bot, BOB, bobs)
+    assert _undo_shown(bot, DAN, dans)
+
+
 def _doubt_anas_vote(bot: Bot, example: int) -> int:
     """A review of ANA's age_limit on ``example``, suggesting exchange_rate, as a scan opens it."""
     with session_scope(bot.ws.db) as s:
