@@ -8,9 +8,12 @@ import pytest
 from sqlmodel import select
 
 from bot import flow, ids
+from engine import projects
 from storage.db import session_scope
 from storage.models import Lease
-from tests.bot.conftest import Bot
+from tests.bot.conftest import PROJECT, Bot
+from tests.bot.test_flow_audit_fixes import _answer, _summaries, _text
+from tests.bot.test_flowfix_batch_undo import ALICE, _model_guesses_right, _undo_last, _wrong
 from tests.bot.test_flowfix_discuss_replies_later import _lapse, _reply
 from tests.bot.test_labeling_dm_promises import U1, _first
 
@@ -45,3 +48,35 @@ def test_a_thread_slack_refuses_for_good_is_given_up_for_good(
     _lapse(bot)  # two minutes on, as the next rounds see it
     flow.read_due_replies(bot.services)
     assert len(bot.api.calls("conversations.replies")) == calls  # no call for a given-up thread
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="02f9df5: Batches.give_back takes any undone answer out of the running batch's "
+    "tally (labeling.give_back_batch_answer does not check the answer was given in it: "
+    "annotation.created_at >= batch.started_at): an Undo of the previous batch's last answer "
+    "wipes an agreeing answer of the new batch from its summary",
+)
+def test_an_undo_of_the_previous_batchs_answer_leaves_the_new_batchs_tally(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=0.0)
+    _model_guesses_right(bot, bank)
+    bot.slack.command(ALICE, "1")
+    bot.settle()
+    first = _answer(bot, bank, ALICE)  # agreed with the model; the batch of one ends
+    assert _summaries(bot, ALICE) == ["1 done — 1 agreed with the model"]
+    bot.slack.command(ALICE, "2")  # a new batch, within the first answer's undo window
+    bot.settle()
+    _answer(bot, bank, ALICE)  # agreed with the model: the new batch's first answer
+    _undo_last(bot, first)  # the previous batch's answer taken back
+    for _ in range(3):  # the relabel, and whatever else is open, all against the model
+        shown = bot.slack.open_examples(ALICE)
+        if not shown:
+            break
+        message = shown[-1]
+        bot.slack.choose(ALICE, message, _wrong(bank[_text(bot, message)]))
+        bot.settle()
+    assert bot.slack.open_examples(ALICE) == []
+    # The new batch's answer that agreed with the model still counts as agreeing in its summary.
+    assert _summaries(bot, ALICE)[-1] == "2 done — 1 agreed with the model"
