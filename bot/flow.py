@@ -772,7 +772,11 @@ def _answer_again(
         note = f"<@{user}> undid the label *{label}* given on this message."
         _answered(services, views.info_message(note), channel=channel, ts=ts)
     else:
-        answered = _labeled_again(user=user, ref=ref, stored=stored, changed=changed)
+        # an Undo refused for good since (the example settled over the vote) is not offered
+        undo = _undo_until(stored) is None or not labeling.undo_refused_for_good(
+            services.ws, annotation_id=stored.annotation_id
+        )
+        answered = _labeled_again(user=user, ref=ref, stored=stored, changed=changed, undo=undo)
         _answered(services, answered, channel=channel, ts=ts)
     if messaging.holds_example(services.ws, project=ref.project, annotator=user):
         send_next(services, user=user, project=ref.project, again=False)

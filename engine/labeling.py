@@ -746,33 +746,53 @@ def _retract(
     if now > annotation.created_at + UNDO_WINDOW:
         minutes = int(UNDO_WINDOW.total_seconds() // 60)
         raise UndoClosed(f"undo is only possible for {minutes} minutes after labeling")
-    if annotation.source != feedback.ADJUDICATION:
-        from engine import consensus  # it imports this module
-
-        rows = feedback.example_annotations(session=session, example_id=annotation.example_id)
-        # Only a verdict given since this label (a later id: stored after it, the example's
-        # votes taking turns) refuses its Undo: a label given after the example was settled (a
-        # third expert the queue still asked) was no part of what the verdict decided.
-        settled = [r for r in rows if r.source == feedback.ADJUDICATION and r.id > annotation_id]
-        if settled:  # the admin decided over the votes: taking one back changes nothing
-            raise UndoClosed(
-                f"this example was settled as {settled[-1].label!r} since your label: your "
-                "label stays part of its record"
-            )
-        # a reviewer's change that carried the vote settled the disagreement as an adjudication
-        # does (its thread drawn settled): taking a vote back would reopen it, or leave the
-        # experts agreeing and the verdict undone. One that did not carry it settled nothing.
-        review = consensus.settling_review(rows)
-        if review is not None and review.id > annotation_id:
-            raise UndoClosed(
-                f"this example was settled as {review.current!r} in a mislabel review since "
-                "your label: your label stays part of its record"
-            )
+    refused = _settled_since(session, annotation)
+    if refused is not None:
+        raise UndoClosed(refused)
     if not feedback.retract_annotation(
         session=session, annotation_id=annotation_id, annotator=annotator
     ):
         return None
     return examples.get_example(session=session, example_id=annotation.example_id)
+
+
+def _settled_since(session: Session, annotation: Annotation) -> str | None:
+    """Why the Undo of ``annotation`` is refused for good, or None: the example was settled
+    over it since it was given (an adjudication, or a reviewer's change that carried the vote)."""
+    if annotation.source == feedback.ADJUDICATION:
+        return None
+    from engine import consensus  # it imports this module
+
+    annotation_id = int(annotation.id or 0)
+    rows = feedback.example_annotations(session=session, example_id=annotation.example_id)
+    # Only a verdict given since this label (a later id: stored after it, the example's votes
+    # taking turns) refuses its Undo: a label given after the example was settled (a third
+    # expert the queue still asked) was no part of what the verdict decided.
+    settled = [r for r in rows if r.source == feedback.ADJUDICATION and r.id > annotation_id]
+    if settled:  # the admin decided over the votes: taking one back changes nothing
+        return (
+            f"this example was settled as {settled[-1].label!r} since your label: your label "
+            "stays part of its record"
+        )
+    # a reviewer's change that carried the vote settled the disagreement as an adjudication
+    # does (its thread drawn settled): taking a vote back would reopen it, or leave the experts
+    # agreeing and the verdict undone. One that did not carry it settled nothing.
+    review = consensus.settling_review(rows)
+    if review is not None and review.id > annotation_id:
+        return (
+            f"this example was settled as {review.current!r} in a mislabel review since your "
+            "label: your label stays part of its record"
+        )
+    return None
+
+
+def undo_refused_for_good(ws: Workspace, *, annotation_id: int) -> bool:
+    """Whether the Undo of annotation ``annotation_id`` is refused whatever its window says:
+    the example was settled over it since (read only; a message drawn again leaves its Undo
+    out then, as :func:`undo` would refuse it)."""
+    with session_scope(ws.db, read_only=True) as session:
+        annotation = session.get(Annotation, annotation_id)
+        return annotation is not None and _settled_since(session, annotation) is not None
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,23 @@ def test_a_vote_given_before_the_round_first_draws_the_verdict_keeps_its_undo(
     assert _undo_shown(bot, DAN, dans)
 
 
+def test_a_repeated_click_after_a_verdict_does_not_bring_the_undo_back(bot: Bot, bank: Any) -> None:
+    """ANA's label click comes again (a retry, or her message's old buttons) after a verdict
+    closed her Undo: her message was drawn as answered again with Undo, which a click then
+    refused. It is drawn without it; BOB's, not clicked, stays as the verdict left it."""
+    example, anas, bobs = _disputed(bot)
+    consensus.adjudicate(
+        bot.ws, project=PROJECT, example_id=example, label="exchange_rate", actor="ops"
+    )
+    dispute_poster(bot.services)()
+    assert not _undo_shown(bot, ANA, anas) and not _undo_shown(bot, BOB, bobs)
+    bot.slack.choose(ANA, anas, "age_limit")  # the same click, on the buttons as delivered
+    bot.settle()
+    assert not _undo_shown(bot, ANA, anas)
+    (shown,) = [m for m in bot.slack.dm(ANA) if m["ts"] == anas["ts"]]
+    assert "age_limit" in json.dumps(shown["blocks"])  # drawn as answered, her label on it
+
+
 def _doubt_anas_vote(bot: Bot, example: int) -> int:
     """A review of ANA's age_limit on ``example``, suggesting exchange_rate, as a scan opens it."""
     with session_scope(bot.ws.db) as s:
