@@ -753,25 +753,32 @@ class Courier:
         payload |= {k: v for k, v in message.items() if k not in UNFURL_KEYS}
         ahead = _waiting(messaging.edit_in_flight, self.ws, message_key=key)
         if ahead is not None:
-            queued = messaging.enqueue(
-                self.ws, method=UPDATE, payload=payload, rewrites=key, first_try=first_try,
-                error=f"queued behind outbox #{ahead}, an older update of {key} being sent",
-            )  # fmt: skip
-            log.info("chat.update of %s queued as outbox #%d: the outbox is sending an older "
-                     "one (#%d)", key, queued, ahead)  # fmt: skip
+            self._update_after(payload, key=key, first_try=first_try, ahead=ahead,
+                               why="queued behind", then="being sent")  # fmt: skip
             return False
         if self._call(UPDATE, payload, rewrites=key, first_try=first_try) is None:
             return False
         self._went_through(key, first_try)
         ahead = messaging.rewritten(self.ws, message_key=key, first_try=first_try)
         if ahead is not None:
-            queued = messaging.enqueue(
-                self.ws, method=UPDATE, payload=payload, rewrites=key, first_try=first_try,
-                error=f"sent while outbox #{ahead}, an older update of {key}, was: again after it",
-            )  # fmt: skip
-            log.info("chat.update of %s went out while the outbox sent an older one (#%d): "
-                     "queued again as outbox #%d, to follow it", key, ahead, queued)  # fmt: skip
+            self._update_after(payload, key=key, first_try=first_try, ahead=ahead,
+                               why="sent while", then="was: again after it")  # fmt: skip
         return True
+
+    def _update_after(
+        self, payload: dict[str, Any], *, key: str, first_try: datetime, ahead: int, why: str,
+        then: str,
+    ) -> int:  # fmt: skip
+        """Queue the chat.update ``payload`` of message ``key`` to go out after outbox
+        ``ahead``, an older update of it the outbox is sending (or sent meanwhile)."""
+        queued = messaging.enqueue(
+            self.ws, method=UPDATE, payload=payload, rewrites=key, first_try=first_try,
+            error=f"{why} outbox #{ahead}, an older update of {key} {then}",
+        )  # fmt: skip
+        log.info("chat.update of %s queued as outbox #%d, after outbox #%d (an older update of "
+                 "it the outbox %s)", key, queued, ahead,
+                 "is sending" if why == "queued behind" else "sent meanwhile")  # fmt: skip
+        return queued
 
     def _call(
         self,
