@@ -873,15 +873,21 @@ def give_back_batch_answer(ws: Workspace, *, project: str, user: str, annotation
     and it leaves the batch's tally, whether it agreed with the model's view (today's: one
     trained within the undo window may differ from the one it was given under) or not; the
     relabel counts in its stead. Nothing once the batch ended: its summary stands, and the
-    relabel counts nothing. True when a place was given back."""
+    relabel counts nothing; nothing either for an answer given before the batch started (the
+    previous batch's, undone within its window): it is none of this batch's. True when a place
+    was given back."""
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
+        annotation = session.get(Annotation, annotation_id)
+        if annotation is None:
+            return False
         return batches.give_back(
             session=session,
             project_id=found.id,
             user_id=user,
             agreed=_agreed_with_model(session, annotation_id=annotation_id),
+            given_at=annotation.created_at,
         )
 
 

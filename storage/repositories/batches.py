@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, update
 from sqlalchemy.exc import IntegrityError
@@ -59,13 +59,22 @@ def end_batch(*, session: Session, project_id: int, user_id: str) -> None:
     session.execute(delete(LabelingBatch).where(*key))
 
 
-def give_back(*, session: Session, project_id: int, user_id: str, agreed: bool | None) -> bool:
+def give_back(
+    *, session: Session, project_id: int, user_id: str, agreed: bool | None, given_at: datetime
+) -> bool:
     """An answer taken back (an undo; ``agreed``: it agreed with the model's view, None when
-    the model had none): its place in the running batch, if any, is open again, and it leaves
-    the tally (the relabel counts in its stead). A batch that ended (its summary sent) gives
-    nothing back: the relabel counts nothing (count_answer) and the one summary stands. True
-    when a place was given back."""
-    key = (col(LabelingBatch.project_id) == project_id, col(LabelingBatch.user_id) == user_id)
+    the model had none; ``given_at``: when it was given): its place in the running batch, if
+    any, is open again, and it leaves the tally (the relabel counts in its stead). Only an
+    answer given in the running batch (at or after its start): one given before it (the
+    previous batch's, or under a plain `/label`, still within its undo window) was never
+    counted in it, and taking it out would take one of this batch's answers out of its tally.
+    A batch that ended (its summary sent) gives nothing back: the relabel counts nothing
+    (count_answer) and the one summary stands. True when a place was given back."""
+    key = (
+        col(LabelingBatch.project_id) == project_id,
+        col(LabelingBatch.user_id) == user_id,
+        col(LabelingBatch.started_at) <= given_at,
+    )
     compared = int(agreed is not None)
     agreed_ = int(bool(agreed))
     result = session.execute(

@@ -53,13 +53,6 @@ def test_a_thread_slack_refuses_for_good_is_given_up_for_good(
     assert len(bot.api.calls("conversations.replies")) == calls  # no call for a given-up thread
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="02f9df5: Batches.give_back takes any undone answer out of the running batch's "
-    "tally (labeling.give_back_batch_answer does not check the answer was given in it: "
-    "annotation.created_at >= batch.started_at): an Undo of the previous batch's last answer "
-    "wipes an agreeing answer of the new batch from its summary",
-)
 def test_an_undo_of_the_previous_batchs_answer_leaves_the_new_batchs_tally(
     bot: Bot, bank: dict[str, str]
 ) -> None:

@@ -20,8 +20,10 @@ def _answer(db, pid: int) -> batches.BatchCount | None:  # type: ignore[no-untyp
 
 
 def _give_back(db, pid: int, *, agreed: bool | None = True) -> bool:  # type: ignore[no-untyped-def]
-    with session_scope(db) as s:
-        return batches.give_back(session=s, project_id=pid, user_id="U1", agreed=agreed)
+    with session_scope(db) as s:  # an answer given now, in the batch
+        return batches.give_back(
+            session=s, project_id=pid, user_id="U1", agreed=agreed, given_at=utcnow()
+        )
 
 
 def test_an_undo_after_the_end_gives_nothing_back(db) -> None:  # type: ignore[no-untyped-def]
