@@ -676,7 +676,11 @@ class Courier:
     waits out a long Retry-After, say), a new post to it is queued behind it instead of being
     posted above it, and the outbox sends one conversation's posts one at a time, in the order
     they were queued, across replicas (messaging.queued_in, messaging.drain). A conversation
-    is the ``channel`` as given: a DM addressed by user id and by its D… id are two.
+    is the ``channel`` as given: a DM addressed by user id and by its D… id are two. What
+    holds a conversation is Slack's state (a rate limit, an outage: every message would fail
+    alike); a message Slack refuses on its own (``internal_error`` with HTTP 200, say) holds
+    it for messaging.OUTBOX_LANE_PATIENCE tries from the outbox only, then the later ones go
+    ahead of it and it follows when it goes through.
 
     While Slack takes no call (down, unreachable, rate limiting, refusing the token), the outbox
     tries one message at a time, about once a minute, counting none of it against the
@@ -709,7 +713,8 @@ class Courier:
         Returns (channel, ts), or None when the message was queued for later: Slack could not
         take it, or a message queued before for ``channel`` is not sent yet (it waits out a
         rate limit, say): this one is queued behind it, not posted above it. (An earlier
-        delivery of ``assignment_id`` queued does not count: this one replaces it.)
+        delivery of ``assignment_id`` queued does not count: this one replaces it; nor does
+        one that failed messaging.OUTBOX_LANE_PATIENCE tries of its own.)
         """
         payload = {"channel": channel, **message}
         if thread_ts is not None:

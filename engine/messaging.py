@@ -22,6 +22,11 @@ EVENT_MEMORY = timedelta(days=2)  # Slack retries an event for about an hour at 
 # A message the front-end answered with a failure of its own that may pass (Slack's
 # internal_error, say) is tried this many times, with backoff, before it is given up.
 OUTBOX_MAX_ATTEMPTS = 12
+# Such a message holds its conversation's later messages back (they keep its order) until it
+# has failed this many tries from the outbox: then they go ahead of it, and it follows when it
+# goes through (or is given up), instead of holding them for all its tries (about an hour). A
+# failure of the front-end's (a rate limit, an outage) counts none: every message would fail.
+OUTBOX_LANE_PATIENCE = 2
 OUTBOX_MAX_BACKOFF = timedelta(minutes=15)
 OUTBOX_LEASE = timedelta(minutes=2)  # a flusher that dies mid-send frees its messages after this
 # While the front-end takes no call at all (down, rate limiting, its credentials refused), one
@@ -76,6 +81,7 @@ class Pending:
     message_key: str | None = None  # the message it rewrites (enqueue's ``rewrites``)
     first_try: datetime | None = None
     last_error: str | None = None  # why the last try failed (as the sender put it)
+    lane: str | None = None  # the queue it waits its turn in (enqueue's ``conversation``)
 
 
 def enqueue(
@@ -97,6 +103,8 @@ def enqueue(
     order they were queued, one at a time (across replicas), whenever each is due: one queued
     after a message that waits out a rate limit waits for it (:func:`queued_in` tells a sender
     to queue a message behind them instead of sending it ahead). An edit's queue is its message.
+    A message that failed OUTBOX_LANE_PATIENCE tries of its own no longer holds its queue
+    (:func:`drain`).
 
     ``rewrites``: the key of a message the call replaces whole (an edit of it), first tried at
     ``first_try``. Edits of one message go out in the order they were made, and only the last:
@@ -144,15 +152,17 @@ def enqueue(
 
 def queued_in(ws: Workspace, *, conversation: str, delivering: int | None = None) -> int | None:
     """A message queued for ``conversation`` and not sent yet (the oldest), or None: a new
-    message for it must then be queued behind (:func:`enqueue`), not sent ahead. One read.
+    message for it must then be queued behind (:func:`enqueue`), not sent ahead. One read. A
+    message that failed OUTBOX_LANE_PATIENCE tries of its own does not count (:func:`drain`).
 
     ``delivering``: the new message delivers that assignment's example; an earlier delivery of
     it still queued does not hold it back: the new one replaces it (once it is delivered, the
     queued one is dropped unsent, :func:`record_delivery`), as when the expert asks again."""
     with session_scope(ws.db, read_only=True) as session:
         return slack.first_in_lane(
-            session=session, lane=conversation, besides_assignment=delivering
-        )
+            session=session, lane=conversation, besides_assignment=delivering,
+            let_pass_after=OUTBOX_LANE_PATIENCE,
+        )  # fmt: skip
 
 
 def edit_in_flight(ws: Workspace, *, message_key: str) -> int | None:
@@ -224,7 +234,12 @@ def drain(
     One conversation's messages (one message's edits) go out in the order they were queued:
     a message is claimed only once every message queued before it for its conversation is done
     with (sent, dropped, given up), so one that waits (a rate limit, a backoff) or is in flight
-    on another replica holds the later ones back (slack.claim_next_message).
+    on another replica holds the later ones back (slack.claim_next_message). Until it has
+    failed OUTBOX_LANE_PATIENCE tries of its own (``send`` returned an error): from then on it
+    holds them only while it is in flight, they go ahead of it, and it goes whenever due (a
+    message Slack itself keeps refusing must not keep an expert's DM quiet for an hour). A
+    failure of the front-end's (``Unreachable``, ``DeliveryBlocked``) counts none: the message
+    keeps holding its conversation however long the front-end takes nothing.
 
     ``stop``: once set, no further message is claimed; the round ends after the one in flight
     (a server shutting down must not wait for a backlog sent to a slow front-end).
@@ -245,14 +260,15 @@ def drain(
         # replica whose clock runs ahead must not see another's live claim as lapsed.
         with session_scope(ws.db) as session:
             claimed = slack.claim_next_message(
-                session=session, after_id=after, lease=OUTBOX_LEASE, now=now
-            )
+                session=session, after_id=after, lease=OUTBOX_LEASE, now=now,
+                let_pass_after=OUTBOX_LANE_PATIENCE,
+            )  # fmt: skip
             if claimed is None:
                 break
             pending = Pending(
                 int(claimed.id or 0), claimed.method, dict(claimed.payload),
                 claimed.assignment_id, claimed.attempts, claimed.message_key, claimed.created_at,
-                claimed.last_error,
+                claimed.last_error, claimed.lane,
             )  # fmt: skip
             unwanted = None
             if pending.assignment_id is not None:
@@ -330,6 +346,9 @@ def drain(
                 )
         if error is not None and wait is None:
             _given_up(pending, f"{error} ({attempts} attempts)")
+        elif error is not None and attempts == OUTBOX_LANE_PATIENCE and pending.lane is not None:
+            log.info("outbox #%d failed %d tries (%s): the messages queued after it for %s go "
+                     "ahead of it", pending.id, attempts, error, pending.lane)  # fmt: skip
     return sent
 
 

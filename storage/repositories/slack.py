@@ -91,7 +91,12 @@ def enqueue(
 
 
 def claim_next_message(
-    *, session: Session, after_id: int, lease: timedelta, now: datetime | None = None
+    *,
+    session: Session,
+    after_id: int,
+    lease: timedelta,
+    now: datetime | None = None,
+    let_pass_after: int | None = None,
 ) -> OutboxMessage | None:
     """Take the oldest due pending message with an id above ``after_id`` that is first in its
     lane, and push its next attempt ``lease`` from now (``claimed_until`` too): one message,
@@ -104,6 +109,11 @@ def claim_next_message(
     out one at a time, in the order they were queued, however many replicas flush: the next
     one is free only once the one before it is sent, dropped or given up. Messages without a
     lane go whenever due.
+
+    ``let_pass_after``: a message whose tries failed that many times (``attempts``, which
+    counts only the failures of the message's own: a rate limit or an outage counts none) no
+    longer holds its lane, except while a flusher sends it: the ones behind it go ahead, and
+    it goes whenever due (:func:`first_in_lane` alike). None: every message holds its lane.
 
     The claim is a conditional write (still pending, due and first in its lane), so two
     flushers never both take a message, on SQLite and PostgreSQL alike; on PostgreSQL SKIP
@@ -121,6 +131,7 @@ def claim_next_message(
             col(before.lane) == col(OutboxMessage.lane),
             col(before.status) == "pending",
             col(before.id) < col(OutboxMessage.id),
+            *_holding(before, now, let_pass_after),
         )
         .exists()
     )
@@ -148,12 +159,20 @@ def claim_next_message(
 
 
 def first_in_lane(
-    *, session: Session, lane: str, besides_assignment: int | None = None
+    *,
+    session: Session,
+    lane: str,
+    besides_assignment: int | None = None,
+    let_pass_after: int | None = None,
 ) -> int | None:
     """A message pending in ``lane`` (the oldest), or None when the lane is empty: one indexed
     read, for the calls that must not overtake what waits there. ``besides_assignment``: the
-    deliveries of that assignment's example do not count (a new delivery replaces them)."""
+    deliveries of that assignment's example do not count (a new delivery replaces them).
+    ``let_pass_after``: nor do the messages that no longer hold their lane, having failed that
+    many times on their own (:func:`claim_next_message`)."""
     conditions = [col(OutboxMessage.lane) == lane, col(OutboxMessage.status) == "pending"]
+    if let_pass_after is not None:
+        conditions += _holding(OutboxMessage, database_now(session), let_pass_after)
     if besides_assignment is not None:
         conditions.append(
             or_(
@@ -180,6 +199,15 @@ def claimed_in_lane(*, session: Session, lane: str) -> int | None:
         .limit(1)
     ).first()
     return None if found is None else int(found)
+
+
+def _holding(row: Any, now: datetime, let_pass_after: int | None) -> list[Any]:
+    """Where a pending message ``row`` (OutboxMessage or an alias) holds the later ones of its
+    lane back: it has failed fewer than ``let_pass_after`` tries of its own, or a flusher is
+    sending it right now (``now``: the claims' clock). Always, without ``let_pass_after``."""
+    if let_pass_after is None:
+        return []
+    return [or_(col(row.attempts) < let_pass_after, col(row.claimed_until) > now)]
 
 
 def _claimed(now: datetime) -> Any:
