@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
@@ -1074,16 +1075,61 @@ def discuss(services: Services, *, user: str, example_id: int, channel: str, ts:
 EARLIER_REPLIES_PAGE = 200
 EARLIER_REPLIES_PAGES = 5
 # The claim on a DM thread's earlier replies, named after the thread: held while they are read,
-# dropped once they are, and left to lapse when Slack asks to wait (conversations.replies is
-# allowed one call a minute to an app outside the Slack Marketplace, Retry-After up to 60 s):
-# lapsed, it is the scheduler's next round's work, on whichever replica (read_due_replies).
+# dropped once they are (or once Slack refuses them for good), and left to lapse when Slack asks
+# to wait (conversations.replies is allowed one call a minute to an app outside the Slack
+# Marketplace, Retry-After up to 60 s): lapsed, it is the scheduler's next round's work, on
+# whichever replica (read_due_replies).
 EARLIER_REPLIES_CLAIM = "dm-replies:"
 EARLIER_REPLIES_READ_TTL = timedelta(minutes=2)  # a reader that dies leaves it due after this
 EARLIER_REPLIES_WAIT = timedelta(seconds=60)  # when a 429 names no Retry-After
+# A read cut short (a rate limit, a reader that died) goes on where it stopped, not at page 1
+# (at one call a minute, a thread two pages long would be read up to page 1 for good): after
+# each page with more to come, the claim's owner carries the pages read and the ts of the last
+# message read, ``HOLDER|PAGES|TS`` (jobs.pass_claim), in the database, where the next round
+# on whichever replica, or the next click, takes it up (jobs.take_claim) and asks for the
+# replies after it (``oldest``, exclusive). A ts, not the page's cursor: a bound on the
+# messages, it stays good however long the wait, across restarts and versions.
+_SO_FAR = "|"
 
 
 class _Later(Exception):
     """Slack asked to wait before conversations.replies is called again."""
+
+
+class _Lost(Exception):
+    """The read's claim lapsed and was taken meanwhile: the reading is another's now."""
+
+
+@dataclass
+class _Read:
+    """A read of a DM thread's earlier replies under its claim ``name``, held by ``owner``
+    (``holder``, and how far the read went once it went past a page): ``pages`` read so far,
+    and ``oldest``, the ts of the last message read (None: from the first reply)."""
+
+    name: str
+    holder: str
+    owner: str
+    pages: int = 0
+    oldest: str | None = None
+
+    @classmethod
+    def taken(cls, name: str, *, holder: str, before: str) -> _Read:
+        """The read of claim ``name`` just taken by ``holder`` from owner ``before`` ("" when
+        it was free): where a read cut short left off, or from the start."""
+        _, _, so_far = before.partition(_SO_FAR)
+        pages, _, oldest = so_far.partition(_SO_FAR)
+        if not pages.isdigit() or not oldest:  # a fresh read's, or no read's
+            return cls(name, holder, holder)
+        return cls(name, holder, holder, int(pages), oldest)
+
+    def went_on(self, services: Services) -> None:
+        """Keep how far the read went with its claim (held ``EARLIER_REPLIES_READ_TTL`` more),
+        for whoever takes it up should it be cut short. Raises _Lost."""
+        owner = _SO_FAR.join((self.holder, str(self.pages), self.oldest or ""))
+        if not jobs.pass_claim(services.ws, self.name, owner=self.owner, to=owner,
+                               ttl=EARLIER_REPLIES_READ_TTL):  # fmt: skip
+            raise _Lost
+        self.owner = owner
 
 
 def _keep_earlier_replies(services: Services, *, channel: str, thread_ts: str) -> bool | None:
@@ -1091,60 +1137,85 @@ def _keep_earlier_replies(services: Services, *, channel: str, thread_ts: str) -
     discussion ("Replies … here are saved", the note says): their events came while it was
     none, and were let go. True when read now; False when Slack rate limited the read (the
     thread's claim then lapses when its Retry-After is over, and the scheduler's next round
-    reads them); None when another click or replica reads them, or waits to. Slack's other
-    refusals are raised, the claim left to lapse for a later round.
+    reads on from where this read stopped); None when another click or replica reads them, or
+    waits to. Slack's other refusals are raised: one for good (the thread gone, a scope
+    missing) drops the claim, nobody reads the thread again (a Discuss click tries anew); one
+    that may pass leaves it to lapse for a later round.
     https://docs.slack.dev/reference/methods/conversations.replies"""
     name = f"{EARLIER_REPLIES_CLAIM}{channel}:{thread_ts}"
-    owner = f"{jobs.thread_owner()}:{secrets.token_hex(4)}"  # never this thread's earlier hold
-    if not jobs.hold_claim(services.ws, name, ttl=EARLIER_REPLIES_READ_TTL, owner=owner):
+    holder = f"{jobs.thread_owner()}:{secrets.token_hex(4)}"  # never this thread's earlier hold
+    before = jobs.take_claim(services.ws, name, ttl=EARLIER_REPLIES_READ_TTL, owner=holder)
+    if before is None:
         return None
+    read = _Read.taken(name, holder=holder, before=before)
     try:
-        _read_earlier_replies(services, channel=channel, thread_ts=thread_ts)
+        if read.pages:
+            read.went_on(services)  # kept should this reader die before its next page
+        _read_earlier_replies(services, channel=channel, thread_ts=thread_ts, read=read)
+    except _Lost:
+        return None
     except _Later as later:
         wait = later.args[0]
-        jobs.hold_claim(services.ws, name, ttl=wait, owner=owner)
+        jobs.hold_claim(services.ws, name, ttl=wait, owner=read.owner)
         log.info("DM thread %s/%s: Slack rate limited conversations.replies; the replies "
                  "written before Discuss are read in %.0f s", channel, thread_ts,
                  wait.total_seconds())  # fmt: skip
         return False
-    jobs.drop_claim(services.ws, name, owner=owner)
+    except SlackApiError as exc:
+        if transient_error(exc) is None:  # for good: never read again, nor warned about
+            jobs.drop_claim(services.ws, name, owner=read.owner)
+        raise
+    jobs.drop_claim(services.ws, name, owner=read.owner)
     return True
 
 
-def _read_earlier_replies(services: Services, *, channel: str, thread_ts: str) -> None:
-    """Read the DM thread's replies with conversations.replies (im:history), each kept as its
-    event would have been (:func:`thread_reply`), once per message: read again (another click,
-    a round after a rate limit cut a read short) or delivered again (an event late or resent),
-    a reply is not stored twice. Raises _Later on a rate limit."""
-    cursor = None
-    for _ in range(EARLIER_REPLIES_PAGES):
+def _read_earlier_replies(services: Services, *, channel: str, thread_ts: str, read: _Read) -> None:
+    """Read the DM thread's replies with conversations.replies (im:history) from where ``read``
+    stopped, each kept as its event would have been (:func:`thread_reply`), once per message:
+    read again (another click) or delivered again (an event late or resent), a reply is not
+    stored twice. Raises _Later on a rate limit, how far the read went kept with its claim;
+    _Lost when its claim was taken meanwhile."""
+    # the pages of one read are asked alike, the cursor aside: ``since`` is where it began
+    since, cursor = read.oldest, None
+    while read.pages < EARLIER_REPLIES_PAGES:
         try:
             answer = services.client.conversations_replies(
-                channel=channel, ts=thread_ts, limit=EARLIER_REPLIES_PAGE, cursor=cursor
+                channel=channel,
+                ts=thread_ts,
+                limit=EARLIER_REPLIES_PAGE,
+                cursor=cursor,
+                oldest=since,
             )
         except SlackApiError as exc:
             if not rate_limited(exc):
                 raise
             raise _Later(asked_to_wait(exc) or EARLIER_REPLIES_WAIT) from exc
-        for message in answer.get("messages") or []:
-            text = threads.kept_reply(message) if isinstance(message, dict) else ""
+        messages = [m for m in answer.get("messages") or [] if isinstance(m, dict)]
+        for message in messages:
+            text = threads.kept_reply(message)
             if text:
                 thread_reply(services, channel=channel, thread_ts=thread_ts,
                              ts=str(message["ts"]), user=str(message.get("user") or ""),
                              text=text)  # fmt: skip
+        read.pages += 1
         cursor = (answer.get("response_metadata") or {}).get("next_cursor")
         if not answer.get("has_more") or not cursor:
             return
+        # the root comes first on every page: the replies after it, oldest first
+        replies = [str(m["ts"]) for m in messages if m.get("ts") and m["ts"] != thread_ts]
+        read.oldest = replies[-1] if replies else read.oldest
+        read.went_on(services)
     log.warning("DM thread %s/%s: only the first %d replies written before Discuss were read",
                 channel, thread_ts, EARLIER_REPLIES_PAGE * EARLIER_REPLIES_PAGES)  # fmt: skip
 
 
 def read_due_replies(services: Services) -> int:
     """The scheduler's round: read the replies written before Discuss in the DM threads whose
-    read Slack rate limited (or whose reader died), now that the wait is over; how many threads
-    were read. The round stops at a rate limit (the method's limit is the app's: every other
-    thread would be refused too); a thread Slack refuses for good (gone, a scope missing) is
-    given up with a warning, one Slack did not answer is tried again next round."""
+    read Slack rate limited (or whose reader died), now that the wait is over, each from where
+    its last read stopped; how many threads were read through. The round stops at a rate limit
+    (the method's limit is the app's: every other thread would be refused too); a thread Slack
+    refuses for good (gone, a scope missing) is given up with a warning (its claim dropped:
+    no later round reads it), one Slack did not answer is tried again next round."""
     read = 0
     for name in jobs.lapsed_claims(services.ws, EARLIER_REPLIES_CLAIM):
         channel, _, thread_ts = name.removeprefix(EARLIER_REPLIES_CLAIM).partition(":")
@@ -1154,8 +1225,8 @@ def read_due_replies(services: Services) -> int:
             if transient_error(exc) is not None:
                 continue  # its claim lapses: the next round tries again
             log.warning("DM thread %s/%s: the replies written before Discuss could not be "
-                        "read: Slack said %s", channel, thread_ts, error_code(exc))  # fmt: skip
-            _give_up(services, name)
+                        "read: Slack said %s; given up", channel, thread_ts,
+                        error_code(exc))  # fmt: skip
             continue
         except CONNECTION_ERRORS:
             continue
@@ -1163,13 +1234,6 @@ def read_due_replies(services: Services) -> int:
             break
         read += int(bool(done))
     return read
-
-
-def _give_up(services: Services, name: str) -> None:
-    """Drop the lapsed claim ``name``: nobody reads its thread's earlier replies any more."""
-    owner = f"{jobs.thread_owner()}:{secrets.token_hex(4)}"
-    if jobs.hold_claim(services.ws, name, ttl=EARLIER_REPLIES_READ_TTL, owner=owner):
-        jobs.drop_claim(services.ws, name, owner=owner)
 
 
 # A Discuss click that finds another click opening the example's thread waits this long for

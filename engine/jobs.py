@@ -300,6 +300,24 @@ def hold_claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str) -> bool:
         return leases.try_acquire(session=session, name=name, owner=owner, ttl=ttl)
 
 
+def take_claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str) -> str | None:
+    """Take claim ``name`` for ``owner`` until ``ttl`` from now when it is free or lapsed, as
+    :func:`hold_claim` does but never from a live holder (a fresh ``owner`` per take): the owner
+    it lapsed from, "" when it was free, so that the work left in it (a note its last holder
+    left in its owner, :func:`pass_claim`) goes on where it stopped; None when someone holds
+    it."""
+    with session_scope(ws.db) as session:
+        return leases.take_lapsed(session=session, name=name, owner=owner, ttl=ttl)
+
+
+def pass_claim(ws: Workspace, name: str, *, owner: str, to: str, ttl: timedelta) -> bool:
+    """Claim ``name``, held by ``owner``, is held by ``to`` until ``ttl`` from now: the same
+    holder under a new name, its owner carrying how far its work went for whoever takes the
+    claim next (:func:`take_claim`); False when ``owner`` lost it (the work is another's)."""
+    with session_scope(ws.db) as session:
+        return leases.take_over(session=session, name=name, owner=to, holder=owner, ttl=ttl)
+
+
 def drop_claim(ws: Workspace, name: str, *, owner: str) -> bool:
     """The work of claim ``name`` is done: nothing is left for anyone to pick up."""
     with session_scope(ws.db) as session:

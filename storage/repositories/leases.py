@@ -63,6 +63,34 @@ def try_acquire(
     return True
 
 
+def take_lapsed(
+    *, session: Session, name: str, owner: str, ttl: timedelta, now: datetime | None = None
+) -> str | None:
+    """Take lease ``name`` for ``owner`` until ``now + ttl`` when it is free or lapsed (never
+    while live, ``owner``'s own hold included): the owner it lapsed from, "" when there was
+    none; None when someone holds it, or took it first. A holder may leave a note for the next
+    one in its owner (engine.jobs.pass_claim): the one taking it over reads what it took over.
+    One conditional write, on the owner read: two takers cannot both get it."""
+    now = now or database_now(session)
+    row = session.execute(
+        select(col(Lease.owner), col(Lease.expires_at)).where(col(Lease.name) == name)
+    ).first()
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(Lease(name=name, owner=owner, expires_at=now + ttl, acquired_at=now))
+        except IntegrityError:
+            return None  # another process created it first
+        return ""
+    before = str(row[0])
+    taken = session.execute(
+        update(Lease)
+        .where(col(Lease.name) == name, col(Lease.owner) == before, col(Lease.expires_at) < now)
+        .values(owner=owner, expires_at=now + ttl, acquired_at=now)
+    )
+    return before if rowcount(taken) == 1 else None
+
+
 def take_over(
     *,
     session: Session,
