@@ -150,8 +150,9 @@ def test_a_later_queued_post_due_sooner_waits_for_the_earlier_one(
 def test_a_post_that_keeps_failing_holds_its_conversation_until_it_goes(
     courier: Courier, slack_api: FakeSlackAPI
 ) -> None:
-    """A failure of the first post's own (backoff) keeps the second one behind it; once the
-    first goes through, the second follows in the same round."""
+    """A failure of the first post's own (backoff) keeps the second one behind it, for
+    messaging.OUTBOX_LANE_PATIENCE tries (tests/bot/test_outbox_lane_liveness.py: then the
+    second goes ahead); once the first goes through, the second follows in the same round."""
     for text in ("first", "second"):
         messaging.enqueue(
             courier.ws,
