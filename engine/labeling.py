@@ -768,7 +768,10 @@ def _settled_since(session: Session, annotation: Annotation) -> str | None:
     # Only a verdict given since this label (a later id: stored after it, the example's votes
     # taking turns) refuses its Undo: a label given after the example was settled (a third
     # expert the queue still asked) was no part of what the verdict decided.
-    settled = [r for r in rows if r.source == feedback.ADJUDICATION and r.id > annotation_id]
+    settled = [
+        r for r in rows
+        if r.source == feedback.ADJUDICATION and r.id > annotation_id and r.current is not None
+    ]  # fmt: skip
     if settled:  # the admin decided over the votes: taking one back changes nothing
         return (
             f"this example was settled as {settled[-1].label!r} since your label: your label "

@@ -1,21 +1,18 @@
-"""Review findings (review3), each a real problem shown by a test that fails today (marked
-``xfail(strict=True)``: the suite stays green, and a fix turns the mark into a failure to
-remove).
+"""Review findings (review3), each a real problem shown by a test that failed before its fix.
 
 * An Undo is refused "this example was settled as 'X' since your label" after the label X of
   the adjudication was split (or retired without a mapping): the verdict no longer decides
   (consensus.settlements lists nothing; the example waits to be labeled again), yet
-  engine.labeling._settled_since counts every adjudication given since the vote, whether or
-  not it still counts. undo_refused_for_good (f768438) shares the predicate, so a repeated
-  click on the labeled message draws it without its Undo as well.
+  engine.labeling._settled_since counted every adjudication given since the vote, whether or
+  not it still counts (now only one that still decides). undo_refused_for_good (f768438)
+  shares the predicate, so a repeated click on the labeled message drew it without its Undo
+  as well.
 
 Through the bot's fixtures (the `bank` project, real SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 from engine import consensus, labeling, taxonomy
 from storage.db import session_scope
@@ -24,11 +21,6 @@ from tests.bot.conftest import PROJECT, Bot
 from tests.bot.test_verdict_replies import BOB, _disputed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.labeling._settled_since counts an adjudication whose label was split since "
-    "(current None: it no longer decides) as a settlement refusing the Undo",
-)
 def test_an_undo_is_not_refused_by_a_verdict_whose_label_was_split_since(
     bot: Bot, bank: Any
 ) -> None:
