@@ -198,6 +198,17 @@ def test_two_replicas_flushing_at_once_keep_a_conversations_order(
     assert messaging.outbox_size(ws, status="sent") == 5
 
 
+def _older_edit_queued(courier: Courier, slack_api: FakeSlackAPI) -> tuple[str, str, datetime]:
+    """A message posted, then an edit of it ("older") queued for a 429: the message's channel
+    and ts, and when the edit is due."""
+    where = courier.post(_message("posted"), channel=CONVERSATION)
+    assert where is not None
+    channel, ts = where
+    slack_api.fail_next(UPDATE, 429, retry_after=RETRY_AFTER_S)
+    assert courier.update(_message("older"), channel=channel, ts=ts) is False
+    return channel, ts, _clock(courier.ws) + timedelta(seconds=RETRY_AFTER_S + 1)
+
+
 def test_an_edit_made_while_the_outbox_sends_an_older_one_is_not_overwritten_by_it(
     courier: Courier, other_courier: Courier, slack_api: FakeSlackAPI
 ) -> None:
@@ -205,12 +216,7 @@ def test_an_edit_made_while_the_outbox_sends_an_older_one_is_not_overwritten_by_
     a newer edit of the message is made: the newer one waits for it (and another replica's
     flush does not send the newer one meanwhile), so the message ends up as the newer one
     says. It used to go out directly and be overwritten by the older one landing after it."""
-    where = courier.post(_message("posted"), channel=CONVERSATION)
-    assert where is not None
-    channel, ts = where
-    slack_api.fail_next(UPDATE, 429, retry_after=RETRY_AFTER_S)
-    assert courier.update(_message("older"), channel=channel, ts=ts) is False
-    due = _clock(courier.ws) + timedelta(seconds=RETRY_AFTER_S + 1)
+    channel, ts, due = _older_edit_queued(courier, slack_api)
 
     slack_api.slow_down(UPDATE, IN_FLIGHT_S)
     flusher = threading.Thread(target=courier.flush, kwargs={"now": due})
@@ -236,12 +242,7 @@ def test_an_edit_with_only_a_waiting_older_edit_goes_out_at_once(
 ) -> None:
     """An older edit that merely waits (not in flight) does not hold a newer one back: the
     newer one goes out directly, and the older one is dropped unsent."""
-    where = courier.post(_message("posted"), channel=CONVERSATION)
-    assert where is not None
-    channel, ts = where
-    slack_api.fail_next(UPDATE, 429, retry_after=RETRY_AFTER_S)
-    assert courier.update(_message("older"), channel=channel, ts=ts) is False
-    due = _clock(courier.ws) + timedelta(seconds=RETRY_AFTER_S + 1)
+    channel, ts, due = _older_edit_queued(courier, slack_api)
     assert courier.update(_message("newer"), channel=channel, ts=ts) is True
     assert messaging.outbox_size(courier.ws) == 0
     assert messaging.outbox_size(courier.ws, status="dropped") == 1
@@ -285,12 +286,7 @@ def test_an_edit_that_went_out_while_the_outbox_took_an_older_one_is_sent_again_
     """The outbox takes the older edit while the newer one is already on its way (after the
     newer one looked, before it landed): the older one may land last, so the newer one is
     queued again, behind it."""
-    where = courier.post(_message("posted"), channel=CONVERSATION)
-    assert where is not None
-    channel, ts = where
-    slack_api.fail_next(UPDATE, 429, retry_after=RETRY_AFTER_S)
-    assert courier.update(_message("older"), channel=channel, ts=ts) is False
-    due = _clock(courier.ws) + timedelta(seconds=RETRY_AFTER_S + 1)
+    channel, ts, due = _older_edit_queued(courier, slack_api)
 
     slack_api.slow_down(UPDATE, IN_FLIGHT_S)
     went: list[bool] = []

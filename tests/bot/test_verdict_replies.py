@@ -165,6 +165,19 @@ def test_a_reviewers_change_that_settles_a_disagreement_is_drawn_on_its_thread(
     assert consensus.disagreements(bot.ws, PROJECT) == []  # settled, as the CLI lists it
 
     # drawn at once, as a Settle click draws it: no Settle buttons, who settled it and as what
+    _drawn_settled_by_cys_review(bot, anas, bobs)
+
+    before = len(bot.api.calls())
+    rounds = dispute_poster(bot.services)  # every replica's rounds: drawn already
+    rounds()
+    rounds()
+    assert len(bot.api.calls()) == before
+    assert len(_replies(bot)) == 1
+
+
+def _drawn_settled_by_cys_review(bot: Bot, anas: dict[str, Any], bobs: dict[str, Any]) -> None:
+    """The thread drawn settled by CY's change to age_limit: its root without Settle buttons,
+    one reply telling ANA and BOB, and their labeled messages without Undo."""
     root = _root(bot)
     assert root["text"] == f"Settled as age_limit by <@{CY}>"
     assert _settle_buttons(root) == []
@@ -173,13 +186,6 @@ def test_a_reviewers_change_that_settles_a_disagreement_is_drawn_on_its_thread(
         f"<@{CY}> settled this as *age_limit* in a mislabel review. <@{ANA}> <@{BOB}>"
     )
     assert not _undo_shown(bot, ANA, anas) and not _undo_shown(bot, BOB, bobs)
-
-    before = len(bot.api.calls())
-    rounds = dispute_poster(bot.services)  # every replica's rounds: drawn already
-    rounds()
-    rounds()
-    assert len(bot.api.calls()) == before
-    assert len(_replies(bot)) == 1
 
 
 def test_a_change_from_a_review_in_the_terminal_is_drawn_by_the_next_round(
@@ -197,14 +203,7 @@ def test_a_change_from_a_review_in_the_terminal_is_drawn_by_the_next_round(
     )
     assert _settle_buttons(_root(bot)) == ["age_limit", "exchange_rate"]  # not drawn yet
     rounds()
-    root = _root(bot)
-    assert root["text"] == f"Settled as age_limit by <@{CY}>"
-    assert _settle_buttons(root) == []
-    (reply,) = _replies(bot)
-    assert reply["text"] == (
-        f"<@{CY}> settled this as *age_limit* in a mislabel review. <@{ANA}> <@{BOB}>"
-    )
-    assert not _undo_shown(bot, ANA, anas) and not _undo_shown(bot, BOB, bobs)
+    _drawn_settled_by_cys_review(bot, anas, bobs)
 
     before = len(bot.api.calls())
     dispute_poster(bot.services)()  # another replica
