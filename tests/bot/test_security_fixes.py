@@ -219,7 +219,10 @@ def test_a_root_path_does_not_bypass_the_token(bot: Bot, rooted: str) -> None:
         listed = http.get("/api/projects", headers=AUTH)
         assert listed.status_code == 200 and [p["name"] for p in listed.json()] == ["secret"]
         assert http.get("/openapi.json", headers=AUTH).status_code == 200
-        assert http.get("/healthz").json()["ok"] is True  # public under the prefix too
+        # public under the prefix too: answered, not refused for want of the token (its "ok"
+        # is false when the database takes over 2 s, as under a loaded CI machine)
+        health = http.get("/healthz")
+        assert health.status_code in (200, 503) and "ok" in health.json(), health.text
 
 
 # --- 7. A signed body that is no Slack payload -------------------------------------------------
