@@ -2,10 +2,11 @@
 
 Every delivery to an expert holds a database lease (``bot.flow._one_delivery_at_a_time``, one
 insert-or-update to take it, one delete to let it go) so two of their requests at once post one
-example. An answer holds the same lease from its store to its next delivery (``bot.flow.
-expert_turn``, re-entrant: the delivery inside takes no second one), so a click followed by
-its next example still pays for one lease, as measured here. This bench times, on SQLite (a file) and PostgreSQL (a fresh schema), alternating in
-one loop so the machine's load falls on both alike:
+example. An answer holds the same lease from its store to its next delivery
+(``bot.flow.expert_turn``, re-entrant: the delivery inside takes no second one), so a click
+followed by its next example still pays for one lease, as measured here. This bench times, on
+SQLite (a file) and PostgreSQL (a fresh schema), alternating in one loop so the machine's load
+falls on both alike:
 
 - ``lease``: taking and letting go of the lease, nothing inside;
 - ``click``: the database work of a click without Slack: store the label
