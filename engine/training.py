@@ -317,11 +317,7 @@ def train_project(
                 saved.unlink(missing_ok=True)
         # why, kept on the run: `labelbot status` and `labelbot models` say it afterwards; and
         # its file, should it still be there (remove_orphan_models)
-        said = {
-            "error": failure_text(exc),
-            "failed_at": utcnow().isoformat(timespec="seconds"),
-            models.PLANNED_FILE: str(path),
-        }
+        said = _failure(exc, path)
         with session_scope(ws.db) as session:
             models.finish_model_run(session=session, run_id=run.id, status="failed", metrics=said)
         raise
@@ -418,17 +414,23 @@ def _lapsed(session: Any, run_id: int) -> bool:
     return True
 
 
+def _failure(exc: BaseException, path: Path) -> dict[str, Any]:
+    """A failed run's metrics: why and when, and the model file it planned, should that still be
+    there (:func:`remove_orphan_models`)."""
+    return {
+        "error": failure_text(exc),
+        "failed_at": utcnow().isoformat(timespec="seconds"),
+        models.PLANNED_FILE: str(path),
+    }
+
+
 def _fail_unfinished(ws: Workspace, run_id: int, path: Path, exc: BaseException) -> None:
     """Record run ``run_id`` as failed by ``exc`` and delete its file ``path``, after its last
     transaction failed. Only while the run is still ``training``: a commit whose answer was lost
     (a dropped connection) may have finished it, and its file may then be the active model's. A
     database that cannot say leaves both (the next training fails the run, and deletes the file
     later: :func:`remove_orphan_models`); never raises."""
-    said = {
-        "error": failure_text(exc),
-        "failed_at": utcnow().isoformat(timespec="seconds"),
-        models.PLANNED_FILE: str(path),
-    }
+    said = _failure(exc, path)
     try:
         with session_scope(ws.db) as session:
             run = models.get_model_run(session=session, run_id=run_id)
