@@ -296,8 +296,7 @@ def hold_claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str) -> bool:
     not released on any way out: work kept in the lease itself, which ``owner`` drops once it is
     done (:func:`drop_claim`) and which, left to lapse (a wait Slack asked for, a crash), is
     whoever's polls next (:func:`lapsed_claims`). False when someone else holds it."""
-    with session_scope(ws.db) as session:
-        return leases.try_acquire(session=session, name=name, owner=owner, ttl=ttl)
+    return renew_claim(ws, name, ttl=ttl, owner=owner)  # the same write: take or extend
 
 
 def take_claim(ws: Workspace, name: str, *, ttl: timedelta, owner: str) -> str | None:
