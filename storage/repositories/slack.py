@@ -180,23 +180,23 @@ def first_in_lane(
                 col(OutboxMessage.assignment_id) != besides_assignment,
             )
         )
-    found = session.exec(
-        select(OutboxMessage.id).where(*conditions).order_by(col(OutboxMessage.id)).limit(1)
-    ).first()
-    return None if found is None else int(found)
+    return _first_id(session, *conditions)
 
 
 def claimed_in_lane(*, session: Session, lane: str) -> int | None:
     """A message pending in ``lane`` that a flusher is sending right now (claimed), or None."""
+    return _first_id(
+        session,
+        col(OutboxMessage.lane) == lane,
+        col(OutboxMessage.status) == "pending",
+        _claimed(database_now(session)),
+    )
+
+
+def _first_id(session: Session, *conditions: Any) -> int | None:
+    """The lowest id of the outbox messages meeting ``conditions`` (the oldest), or None."""
     found = session.exec(
-        select(OutboxMessage.id)
-        .where(
-            col(OutboxMessage.lane) == lane,
-            col(OutboxMessage.status) == "pending",
-            _claimed(database_now(session)),
-        )
-        .order_by(col(OutboxMessage.id))
-        .limit(1)
+        select(OutboxMessage.id).where(*conditions).order_by(col(OutboxMessage.id)).limit(1)
     ).first()
     return None if found is None else int(found)
 
@@ -328,12 +328,9 @@ def has_older_rewrites(*, session: Session, message_key: str, before: datetime) 
 def older_rewrite_in_flight(*, session: Session, message_key: str, before: datetime) -> int | None:
     """A call to the message ``message_key`` first tried by ``before`` that a flusher is sending
     right now (claimed, so :func:`drop_older_rewrites` left it): its id, or None."""
-    found = session.exec(
-        select(OutboxMessage.id)
-        .where(*_older_rewrites(message_key, before, None), _claimed(database_now(session)))
-        .limit(1)
-    ).first()
-    return None if found is None else int(found)
+    return _first_id(
+        session, *_older_rewrites(message_key, before, None), _claimed(database_now(session))
+    )
 
 
 def drop_older_rewrites(
