@@ -298,15 +298,14 @@ def _draw_verdicts(
         if owner is not None:
             drawn += _draw_verdict(services, project=project, thread=thread, found=found,
                                    owner=owner)  # fmt: skip
-        elif redraw:  # the root only: its reply was posted with the marker's taking
-            drawn += _redrawn(services, project=project, found=found,
-                              example_id=found.example_id)  # fmt: skip
-        if owner is not None:
             # the voters' Undo is refused for good: their labeled messages lose it. Not when
             # drawn again: those votes lost it then, and a vote given since may be undone (its
             # verdict came before it): a later vote agreeing with it kept its Undo, and each
             # vote on the example redrew every voter's message again
             flow.close_undos(services, example_id=found.example_id, before=annotation_id)
+        elif redraw:  # the root only: its reply was posted with the marker's taking
+            drawn += _redrawn(services, project=project, found=found,
+                              example_id=found.example_id)  # fmt: skip
         seen[(VERDICT, found.example_id)] = annotation_id
     return drawn
 
