@@ -37,30 +37,34 @@ def _active(ws: Workspace) -> list[str]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="model_gaps skips a model class whose label an undo removed (class_labels gives None): "
-    "after undoing a merge into a new label, the active model still answers the removed label "
-    "and its notes are empty",
+    reason="model_gaps knows no label an undo brought back or removed: a class whose label an "
+    "undo removed is skipped (class_labels gives None), and labels restored by the undo predate "
+    "the model, so after undoing a merge the model answers the merged label and its notes are "
+    "empty",
 )
-def test_a_model_trained_after_a_merge_says_it_cannot_answer_once_the_merge_is_undone(
-    ws: Workspace, banking_slice: list[tuple[str, str]], tmp_path: Path
+@pytest.mark.parametrize("into", ["cards", "change_pin"])  # a new label, an existing one
+def test_a_model_trained_after_a_merge_says_what_it_cannot_answer_once_the_merge_is_undone(
+    ws: Workspace, banking_slice: list[tuple[str, str]], tmp_path: Path, into: str
 ) -> None:
-    """card_arrival + age_limit merged into a new label "cards", a model trained on it, then the
-    merge undone: "cards" is removed (nobody clicked it) and card_arrival and age_limit are
-    back. The model still answers "cards", a label the project no longer has, and never answers
-    the two restored labels; README (predict): the notes say what the model cannot answer in
-    today's taxonomy until the retrain the change makes due. They say nothing."""
-    rows = [r for r in banking_slice if r[1] in LABELS[:3]][:30]  # 10 of each label
-    _labeled(ws, rows, tmp_path, LABELS[:3])
-    taxonomy.merge_labels(ws, project="p", labels=LABELS[:2], into="cards", actor="adm",
+    """card_arrival + age_limit merged (into a new label "cards", or into change_pin), a model
+    trained on that, then the merge undone: card_arrival and age_limit are back (and "cards",
+    which nobody clicked, is removed). The model never answers the two restored labels and
+    answers the merged one for them ("cards" no longer exists at all). README (predict): until
+    the retrain the change makes due, the answer's notes say what the model cannot answer in
+    today's taxonomy (a label split or retired since, labels added since). They are empty."""
+    four = LABELS[:4]
+    rows = [r for r in banking_slice if r[1] in four][:40]  # 10 of each label
+    _labeled(ws, rows, tmp_path, four)
+    taxonomy.merge_labels(ws, project="p", labels=four[:2], into=into, actor="adm",
                           rescore=False)  # fmt: skip
     training.train_project(ws, "p")
     taxonomy.undo_last(ws, project="p", actor="adm", rescore=False)
-    assert "cards" not in _active(ws) and set(LABELS[:3]) == set(_active(ws))
+    assert set(_active(ws)) == set(four)
 
-    said = predicting.answer(ws, "p", [t for t, label in rows if label == LABELS[0]][:3])
-    assert {p.label for p in said.predictions} == {"cards"}  # the label the undo removed
+    said = predicting.answer(ws, "p", [t for t, label in rows if label == four[0]][:3])
+    assert {p.label for p in said.predictions} == {into}  # never card_arrival: it cannot
     # whatever it answers, it must say that it cannot answer today's labels
-    assert said.notes, "the model answers a removed label and says nothing about it"
+    assert said.notes, f"the model answers {into!r} for card_arrival and says nothing about it"
 
 
 @pytest.mark.xfail(
