@@ -149,3 +149,40 @@ def test_a_split_label_whose_part_was_split_again_names_every_label_its_examples
         labeling.submit_label(ws, project="p", example_id=first, label=int(label.id or 0),
                               annotator="bob", source="slack", key="bob:stale-S")  # fmt: skip
     assert "S1a" in str(refused.value) and "S1b" in str(refused.value), str(refused.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine.taxonomy.earlier_labels asks storage's split_into about the clicked label "
+    "only: a label merged into one that was split later is said to be 'since retired' (no "
+    "parts), while a click on its button names the split's parts",
+)
+def test_an_example_back_after_its_merge_target_was_split_says_which_parts_to_pick(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """ana labeled an example A; A was merged into S, then S split into S1, S2. The example is
+    back in the queue to be labeled S1 or S2 (README: "↩ @ana labeled it billing, since split:
+    is it invoices or refunds?"). Its message says "ana labeled it A, since retired: which label
+    fits now?" (earlier.into is None), though nobody retired A, and a click on A's old button
+    on the same example answers "... was merged into S, which was split into S1, S2"."""
+    projects.create_project(ws, name="p", labels=["A", "S", "X"])
+    path = tmp_path / "texts.csv"
+    path.write_text("text\nwhere is my card\nmy card has not come\n", encoding="utf-8")
+    projects.import_file(ws, project="p", path=path, embed=False)
+    [first, _] = sorted(int(r["id"]) for r in exporting.export_records(ws, "p"))
+    store_vote(ws, "p", first, "A", "ana")
+    taxonomy.merge_labels(ws, project="p", labels=["A", "S"], into="S", actor="adm",
+                          rescore=False)  # fmt: skip
+    taxonomy.split_label(ws, project="p", label="S", into=["S1", "S2"], actor="adm",
+                         rescore=False)  # fmt: skip
+    task = labeling.next_task(ws, project="p", annotator="bob")
+    assert task is not None and task.example_id == first  # back, first in the queue
+    [earlier] = task.earlier
+    assert earlier.label == "A" and earlier.annotators == ("ana",)
+    with session_scope(ws.db, read_only=True) as s:
+        project_id = projects_repo.get_project(session=s, name="p").id
+        assert project_id is not None
+        label = projects_repo.get_label(session=s, project_id=project_id, name="A")
+        note = taxonomy.stale_label_note(session=s, label=label)
+    assert note == "the label 'A' was merged into S, which was split into S1, S2: pick one of those"
+    assert earlier.into == ("S1", "S2")  # as the click says; None reads "since retired"
