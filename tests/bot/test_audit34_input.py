@@ -1,0 +1,161 @@
+"""Audit 34, bad input: cases where a wrong file name or an odd file loses data or misleads.
+
+Each test shows a bug still open (strict xfail): the rule is "bad input gets a clear error and
+loses nothing; a crash never corrupts stored labels"."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.usefixtures("cli_env")  # a fresh SQLite file per test
+
+TEXTS = [
+    ("the receiving party keeps the information confidential", "NDA"),
+    ("confidential information excludes what is public", "NDA"),
+    ("the tenant pays the rent on the first of each month", "Lease"),
+    ("the landlord repairs the roof and the heating", "Lease"),
+]
+
+
+def _run(runner: CliRunner, *args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def _database() -> Path:
+    """The SQLite file the cli_env fixture points DATABASE_URL at."""
+    return Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///"))
+
+
+def _seed(runner: CliRunner, tmp_path: Path, rows: list[tuple[str, str]] = TEXTS) -> Path:
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    seed = tmp_path / "seed.csv"
+    with seed.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label"])
+        writer.writerows([(f"T{i}", text, label) for i, (text, label) in enumerate(rows)])
+    _run(runner, "import", "c", str(seed))
+    return seed
+
+
+# --- db backup onto the database's own WAL file ------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="storage/copying.py backup_sqlite refuses only the database file itself, not its "
+    "-wal/-shm/-journal files (as export/predict --out do): `db backup labelbot.db-wal --force` "
+    "writes over the live WAL and leaves the database 'malformed'",
+)
+def test_db_backup_onto_the_databases_wal_file_is_refused_and_corrupts_nothing(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    _run(runner, "init")
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    database = _database()
+    # another process using the database (`labelbot serve`, a worker): a committed write still
+    # in the WAL, not yet checkpointed into the file
+    held = sqlite3.connect(database)
+    try:
+        assert held.execute("PRAGMA journal_mode = wal").fetchone() == ("wal",)
+        held.execute("PRAGMA wal_autocheckpoint = 0")
+        held.execute("UPDATE projects SET description = 'kept' WHERE name = 'c'")
+        held.commit()
+        wal = database.with_name(database.name + "-wal")
+        assert wal.exists()
+        result = runner.invoke(app, ["db", "backup", str(wal), "--force"])
+        assert result.exit_code == 2, result.output  # exit 0 today: "backed up … to …-wal"
+        assert "database" in result.output
+    finally:
+        held.close()
+    check = sqlite3.connect(database)
+    try:
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert check.execute("SELECT description FROM projects").fetchall() == [("kept",)]
+    finally:
+        check.close()
+
+
+# --- predict --out naming the file it reads -----------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/cli/data.py _out_path refuses only the SQLite database as --out, not predict's "
+    "own input file: `predict c tickets.csv --out tickets.csv` replaces the input with the "
+    "predictions, and its other columns are gone",
+)
+def test_predict_out_naming_its_own_input_file_is_refused_and_keeps_the_file(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    _seed(runner, tmp_path)
+    _run(runner, "train", "c")
+    tickets = tmp_path / "tickets.csv"
+    original = (
+        "ticket,text,customer,priority\n"
+        "T-1,the tenant wants the heating fixed,ACME,high\n"
+        "T-2,keep the customer list confidential,Globex,low\n"
+    )
+    tickets.write_text(original, encoding="utf-8")
+    result = runner.invoke(
+        app, ["predict", "c", str(tickets), "--id-column", "ticket", "--out", str(tickets)]
+    )
+    assert tickets.read_text(encoding="utf-8") == original  # the customer, priority columns
+    assert result.exit_code == 2, result.output
+
+
+# --- a plain CSV export imported again --------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/importing.py _undefused takes a ' off any text of a labelbot export's CSV "
+    "that starts with ' before =, +, -, @ (README documents it), but a plain (not "
+    "--spreadsheet-safe) export never added that ': a text such as \"'=x\" comes back as "
+    '"=x", a second example, so importing the project\'s own export again adds one',
+)
+def test_importing_the_projects_own_plain_csv_export_again_adds_nothing(tmp_path: Path) -> None:
+    runner = CliRunner()
+    rows = [*TEXTS, ("'=the tenant's note, quoted as typed", "Lease")]
+    _seed(runner, tmp_path, rows)
+    exported = tmp_path / "export.csv"
+    _run(runner, "export", "c", "--out", str(exported))
+    before = [json.loads(x) for x in _run(runner, "export", "c").splitlines()]
+    said = _run(runner, "import", "c", str(exported))
+    after = [json.loads(x) for x in _run(runner, "export", "c").splitlines()]
+    assert [r["text"] for r in after] == [r["text"] for r in before], said
+    assert "imported 0 new examples" in said
+
+
+# --- a compressed file --------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/importing.py _binary_kind knows ZIP, old Office and PDF but not gzip: "
+    "a data.csv.gz is refused as 'not valid UTF-8 (byte 0x8b); save the file as UTF-8', "
+    "which does not say the file is compressed",
+)
+def test_a_gzip_file_is_refused_saying_it_is_compressed(tmp_path: Path) -> None:
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    packed = tmp_path / "data.csv.gz"
+    packed.write_bytes(gzip.compress(b"text,label\nthe tenant pays,Lease\n"))
+    result = runner.invoke(app, ["import", "c", str(packed)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split()).split("data.csv.gz", 1)[-1].lower()  # not the path
+    assert "gzip" in said or "compressed" in said, result.output
