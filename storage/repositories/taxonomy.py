@@ -52,12 +52,15 @@ def record_event(
 
 
 def list_events(*, session: Session, project_id: int) -> list[LabelEvent]:
-    """The project's taxonomy changes, oldest first."""
+    """The project's taxonomy changes, oldest first: in the order they were made, by id (ids
+    are handed out in order, and changes of a project are serialized by :func:`lock_taxonomy`),
+    never by ``created_at``, the clock of the replica that made each, which may run ahead of or
+    behind another's: an undo of "the latest change" must take back the one made last."""
     return list(
         session.exec(
             select(LabelEvent)
             .where(LabelEvent.project_id == project_id)
-            .order_by(col(LabelEvent.created_at), col(LabelEvent.id))
+            .order_by(col(LabelEvent.id))
         ).all()
     )
 

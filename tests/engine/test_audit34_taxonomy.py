@@ -262,12 +262,6 @@ def test_a_relabel_after_a_split_counts_whatever_the_clock_of_the_replica_that_s
     assert labels[first] == "S1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage.repositories.taxonomy.list_events orders changes by created_at (each "
-    "replica's clock) before id: a change stamped by a clock running ahead reads as later than "
-    "the one made after it, so undo takes back the wrong change (and the history is out of order)",
-)
 def test_undo_takes_back_the_latest_change_whatever_the_clocks_of_the_replicas(
     ws: Workspace, tmp_path: Path
 ) -> None:
