@@ -272,8 +272,15 @@ def merge_labels(
 ) -> TaxonomyChange:
     """Merge ``labels`` into ``into`` (default: the first of them; a new name creates the label).
 
-    The merged labels are retired and their annotations count as ``into`` from now on.
+    The merged labels are retired and their annotations count as ``into`` from now on. An
+    empty or blank ``into`` is refused, not read as the default: it is most often a name left
+    out (`--into "$NAME"` with the variable unset), as an empty name in a list is.
     """
+    if into is not None and not into.strip():
+        raise InvalidInputError(
+            f"the label to merge into is empty ({into!r}): name it, or leave it out to merge "
+            "into the first label"
+        )
 
     def apply(session: Session, found: Project) -> dict[str, Any]:
         assert found.id is not None
@@ -285,7 +292,7 @@ def merge_labels(
         repeated = sorted({lb.name for lb in sources if ids.count(lb.id) > 1})
         if repeated:
             raise InvalidInputError(f"cannot merge label {repeated[0]!r} with itself")
-        target_name = projects.label_key(into or labels[0])
+        target_name = projects.label_key(labels[0] if into is None else into)
         target = next((lb for lb in sources if lb.name == target_name), None)
         created = False
         if target is None:

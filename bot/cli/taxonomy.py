@@ -112,6 +112,11 @@ def labels_merge(
 ) -> None:
     """Merge labels A and B into one (A + B -> C). Their annotations stay as given and count as
     the merged label at once; the merged-away labels are kept, retired, in the history."""
+    if into is not None and not into.strip():  # `--into "$NAME"` with the variable unset
+        raise InvalidInputError(
+            f"--into {into!r} names no label: give the merged label's name, or leave --into "
+            f"out to merge into {first}"
+        )
     ws = workspace()
     change = taxonomy.merge_labels(
         ws, project=name, labels=[first, second], into=into,

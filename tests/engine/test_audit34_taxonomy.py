@@ -101,11 +101,6 @@ def test_a_change_naming_a_split_label_whose_parts_came_back_together_says_where
     assert now in said, said
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merge_labels reads into='' as 'no --into' (`into or labels[0]`): `labels merge P A B "
-    "--into ''` silently merges B into A instead of refusing an empty name",
-)
 def test_an_empty_merge_target_is_refused_not_read_as_the_default(ws: Workspace) -> None:
     """`labelbot labels merge p A B --into "$NAME"` with NAME unset: the empty name is a name
     left out, as README says of `proposals approve --into ""` (refused, exit 2) and of empty
@@ -114,6 +109,39 @@ def test_an_empty_merge_target_is_refused_not_read_as_the_default(ws: Workspace)
     with pytest.raises(InvalidInputError):
         taxonomy.merge_labels(ws, project="p", labels=["A", "B"], into="", actor="adm",
                               rescore=False)  # fmt: skip
+    assert _active(ws) == ["A", "B", "C"]
+    assert taxonomy.label_history(ws, project="p") == []
+
+
+@pytest.mark.parametrize("into", ["", "  "])
+def test_the_cli_refuses_an_empty_merge_target_with_exit_code_2(
+    ws: Workspace,
+    db_url_and_schema: tuple[str, str | None],
+    embedding_cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    into: str,
+) -> None:
+    """`labelbot labels merge p A B --into "$NAME"` with NAME unset: refused with a one-line
+    error and exit code 2, as `proposals approve --into ""` is; nothing changes."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from engine.config import get_settings
+    from tests.bot.conftest import cli_environment
+
+    projects.create_project(ws, name="p", labels=["A", "B", "C"])
+    url, schema = db_url_and_schema
+    cli_environment(monkeypatch, url, embedding_cache_dir, schema=schema)
+    try:
+        result = CliRunner().invoke(app, ["labels", "merge", "p", "A", "B", "--into", into])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    said = (  # the line as the terminal wraps it: runs of spaces read as one
+        f"error: --into {into!r} names no label: give the merged label's name, or leave --into "
+        "out to merge into A"
+    )
+    assert " ".join(result.output.split()) == " ".join(said.split())
     assert _active(ws) == ["A", "B", "C"]
     assert taxonomy.label_history(ws, project="p") == []
 
