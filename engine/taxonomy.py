@@ -664,7 +664,8 @@ def earlier_labels(*, session: Session, example_id: int) -> list[EarlierLabel]:
             who.append(annotation.annotator)
     out = []
     for label, who in by_label.values():
-        into = repo.split_into(session=session, label=label)
+        # the split it went to: its own, or that of the label it was merged into
+        into = repo.parts_now(session=session, label=label)
         out.append(EarlierLabel(label.name, tuple(who), tuple(into) if into is not None else None))
     return out
 
@@ -737,8 +738,14 @@ def stale_label_note(
         if target is None:
             steps.append(_retired_note(session, label, advice=advice))
             break
-        verb = "merged into" if step is not None and step[0] == "merge" else "retired, mapped to"
-        steps.append(f"was {verb} {target.name}")
+        if step is not None and step[0] == "rejoin":
+            # its split closed: its parts were brought back under one label (merged back
+            # together, or one retired mapped to another), which its examples count as
+            steps.append(f"was split, and its parts were brought back together as {target.name}")
+        elif step is not None and step[0] == "merge":
+            steps.append(f"was merged into {target.name}")
+        else:
+            steps.append(f"was retired, mapped to {target.name}")
         if target.active:  # where its examples count now (a change that names it is told so)
             break
         current = target
@@ -800,10 +807,14 @@ def model_gaps(
 
 def _retired_by(events: Sequence[Any], label: Label) -> tuple[str, int | None] | None:
     """How the latest of ``events`` (not undone) that retired ``label`` did it: ("merge",
-    target id), ("retire", the label it was mapped to, or None) or ("split", None); None when
-    no event retired it."""
+    target id), ("retire", the label it was mapped to, or None), ("split", None), or
+    ("rejoin", the label it counts as) for a split label whose parts a later merge or mapped
+    retire brought back together (:func:`_rejoin`); None when no event retired it."""
     for event in reversed(events):
         d = event.details
+        if any(int(ref.get("id") or 0) == label.id for ref in d.get("rejoined") or []):
+            ref = next(r for r in d["rejoined"] if int(r.get("id") or 0) == label.id)
+            return "rejoin", int(ref["into"])
         if event.kind == "merge" and any(ref.get("id") == label.id for ref in d.get("from", [])):
             return "merge", int(d["into"]["id"])
         if event.kind in ("split", "retire") and (d.get("label") or {}).get("id") == label.id:

@@ -367,27 +367,105 @@ def get_clicked_label(*, session: Session, project_id: int, name: str | int) -> 
 
 
 def split_into(*, session: Session, label: Label) -> list[str] | None:
-    """The labels a split label was split into, as they are called now (a part renamed since
-    by its new name, a part merged away since by its target's, a part retired unmapped left
-    out); None if it was not split: a split that was undone does not count (as in
-    :func:`stale_since`), and a label that counts now (active, or mapped) is not split."""
+    """The labels a split label's examples may take now: its split's parts as they are called
+    now (a part renamed since by its new name, a part merged away since by its target's, a
+    part split in turn by its own parts, and so on down to today's labels; a part retired
+    unmapped left out); None if it was not split: a split that was undone does not count (as
+    in :func:`stale_since`), and a label that counts now (active, or mapped) is not split."""
     if label.active or label.mapped_to_id is not None:
         return None
-    events = list_events(session=session, project_id=label.project_id)
-    undone = {int(e.details.get("event_id", 0)) for e in events if e.kind == "undo"}
-    for event in reversed(events):
-        if event.id in undone:
-            continue
-        if event.kind == "split" and event.details.get("label", {}).get("id") == label.id:
-            out: list[str] = []
-            for ref in event.details["into"]:
-                part = session.get(Label, int(ref["id"]))
-                if part is not None and not part.active:
-                    part = session.get(Label, part.mapped_to_id) if part.mapped_to_id else None
-                if part is not None and part.name not in out:
-                    out.append(part.name)
-            return out
+    live = _live_events(session=session, project_id=label.project_id)
+    event = _retiring_event(live, int(label.id or 0))
+    if event is None or event.kind != "split":
+        return None
+    return _leaves_of(session, live, [int(ref["id"]) for ref in event.details["into"]])
+
+
+def parts_now(*, session: Session, label: Label) -> list[str] | None:
+    """The labels the examples of a label that counts for nothing now may take: the parts
+    (:func:`split_into`) of the split that retired it, or that retired the label it was merged
+    or mapped into, and so on (a label merged into one split since: that split's parts); None
+    when the chain ends in a retire without a mapping, or the label counts now."""
+    if label.active or label.mapped_to_id is not None:
+        return None
+    live = _live_events(session=session, project_id=label.project_id)
+    current, seen = int(label.id or 0), set()
+    while current not in seen:
+        seen.add(current)
+        event = _retiring_event(live, current)
+        if event is None:
+            return None
+        d = event.details
+        if event.kind == "split":
+            return _leaves_of(session, live, [int(ref["id"]) for ref in d["into"]])
+        target = d["into"] if event.kind == "merge" else d.get("map_to")
+        if not target:
+            return None
+        found = session.get(Label, int(target["id"]))
+        if found is None or found.active or found.mapped_to_id is not None:
+            return None  # removed by an undo, or counting (then so would the label)
+        current = int(found.id or 0)
     return None
+
+
+def _live_events(*, session: Session, project_id: int) -> list[LabelEvent]:
+    """The project's changes that stand (not undone), oldest first."""
+    events = list_events(session=session, project_id=project_id)
+    undone = {int(e.details.get("event_id", 0)) for e in events if e.kind == "undo"}
+    return [e for e in events if e.id not in undone and e.kind != "undo"]
+
+
+def _retiring_event(live: list[LabelEvent], label_id: int) -> LabelEvent | None:
+    """The latest of ``live`` that retired ``label_id``: a merge of it, its split or retire."""
+    for event in reversed(live):
+        d = event.details
+        if event.kind == "merge" and any(
+            int(ref.get("id") or 0) == label_id for ref in d.get("from", [])
+        ):
+            return event
+        if event.kind in ("split", "retire") and int((d.get("label") or {}).get("id") or 0) == (
+            label_id
+        ):
+            return event
+    return None
+
+
+def _leaves_of(session: Session, live: list[LabelEvent], label_ids: list[int]) -> list[str]:
+    """The names of the labels ``label_ids`` (a split's parts) stand for now, each once: an
+    active one its own, a mapped one its target's, a split one its parts' (recursively), one
+    merged into a label split since that split's parts, one retired unmapped (or removed by
+    an undo) none."""
+    out: list[str] = []
+    seen: set[int] = set()
+
+    def walk(label_id: int) -> None:
+        if label_id in seen:
+            return
+        seen.add(label_id)
+        part = session.get(Label, label_id)
+        if part is not None and not part.active and part.mapped_to_id is not None:
+            part = session.get(Label, part.mapped_to_id)
+        if part is None:
+            return
+        if part.active:
+            if part.name not in out:
+                out.append(part.name)
+            return
+        event = _retiring_event(live, int(part.id or 0))
+        if event is None:
+            return
+        if event.kind == "split":
+            for ref in event.details["into"]:
+                walk(int(ref["id"]))
+            return
+        # merged or mapped into a label split (or retired) since: where that one went
+        target = event.details["into"] if event.kind == "merge" else event.details.get("map_to")
+        if target:
+            walk(int(target["id"]))
+
+    for label_id in label_ids:
+        walk(label_id)
+    return out
 
 
 def rejoined_splits(*, session: Session, project_id: int) -> list[tuple[Label, int, list[Label]]]:

@@ -124,17 +124,31 @@ class Oracle:
         return any(lb.to == label_id for lb in state.values() if lb.id != label_id)
 
     def split_parts(self, label_id: int) -> tuple[str, ...] | None:
-        """What a labeling message says a stale vote's label became: its split's parts as they
-        are called now (a part merged since by its target's name, one retired unmapped left
-        out), or None when it was retired rather than split."""
-        parts = self.labels[label_id].split_into
+        """What a labeling message says a stale vote's label became: the parts of the split at
+        the end of its chain (its own, or that of a label it was merged or mapped into) as
+        they are called now, down to today's labels (a part merged since by its target's
+        name, a part split in turn by its parts', one retired unmapped left out), or None when
+        the chain ends in a retire rather than a split."""
+        parts = self.labels[self.terminal(label_id)].split_into
         if parts is None:
             return None
         out: list[str] = []
+        seen: set[int] = set()
+
+        def walk(part: int) -> None:
+            if part in seen or part not in self.labels:
+                return
+            seen.add(part)
+            now = self.resolve(part)
+            if now is not None:
+                if self.labels[now].name not in out:
+                    out.append(self.labels[now].name)
+                return
+            for inner in self.labels[self.terminal(part)].split_into or []:
+                walk(inner)
+
         for part in parts:
-            now = self.resolve(part) if part in self.labels else None
-            if now is not None and self.labels[now].name not in out:
-                out.append(self.labels[now].name)
+            walk(part)
         return tuple(out)
 
     def snapshot_state(self) -> dict[int, OLabel]:

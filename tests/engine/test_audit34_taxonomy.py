@@ -70,11 +70,6 @@ def test_a_model_trained_after_a_merge_says_what_it_cannot_answer_once_the_merge
     assert said.notes, f"the model answers {into!r} for card_arrival and says nothing about it"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stale_label_note: a split label whose parts were merged back (the split closed, the "
-    "label mapped to the merge target) is said to have been 'retired', not where it went",
-)
 @pytest.mark.parametrize("close", ["merge", "retire"])
 def test_a_change_naming_a_split_label_whose_parts_came_back_together_says_where_it_went(
     ws: Workspace, close: str
@@ -146,12 +141,6 @@ def test_the_cli_refuses_an_empty_merge_target_with_exit_code_2(
     assert taxonomy.label_history(ws, project="p") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage.repositories.taxonomy.split_into drops a part that was split in turn (as if "
-    "retired unmapped): a stale button of the first split label says 'pick one of' the other "
-    "part only",
-)
 def test_a_split_label_whose_part_was_split_again_names_every_label_its_examples_can_take(
     ws: Workspace, tmp_path: Path
 ) -> None:
@@ -182,12 +171,6 @@ def test_a_split_label_whose_part_was_split_again_names_every_label_its_examples
     assert "S1a" in str(refused.value) and "S1b" in str(refused.value), str(refused.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.taxonomy.earlier_labels asks storage's split_into about the clicked label "
-    "only: a label merged into one that was split later is said to be 'since retired' (no "
-    "parts), while a click on its button names the split's parts",
-)
 def test_an_example_back_after_its_merge_target_was_split_says_which_parts_to_pick(
     ws: Workspace, tmp_path: Path
 ) -> None:
