@@ -264,6 +264,14 @@ def _decoded(path: Path) -> Iterator[str]:
         data = _read(handle, path, max(READ_BYTES, 4))  # a byte order mark whole
         if (kind := _binary_kind(data)) is not None:
             raise InvalidInputError(f"{path}: {kind}, not a text file; {SAVE_AS_CSV}")
+        if (packed := _compression(data)) is not None:
+            # read as text, gzip fails on its second byte as "not valid UTF-8 (byte 0x8b)",
+            # which sends the user to re-save a file that is only compressed
+            kind, tool = packed
+            raise InvalidInputError(
+                f"{path}: a {kind}-compressed file, not a text file; decompress it first "
+                f"(`{tool} {shlex.quote(path.name)}`) and import the file that gives"
+            )
         # UTF-32 first: UTF-32-LE's byte order mark starts with UTF-16-LE's. Excel's "Unicode
         # Text" (*.txt) and many Windows tools write UTF-16 with a byte order mark: the one way
         # out of older Excel that keeps Japanese, Arabic or Hindi text whole.
@@ -336,6 +344,27 @@ def _binary_kind(data: bytes) -> str | None:
         return "an old Excel (.xls) or Word (.doc) file"
     if data.startswith(b"%PDF-"):
         return "a PDF"
+    return None
+
+
+# The opening bytes of a compressed file, its format, and the command that decompresses it.
+_COMPRESSIONS = (
+    (b"\x1f\x8b", "gzip", "gunzip"),
+    (b"\xfd7zXZ\x00", "xz", "unxz"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+)
+
+
+def _compression(data: bytes) -> tuple[str, str] | None:
+    """The format of a compressed file whose first bytes are ``data`` and the command that
+    decompresses it; None when ``data`` does not open a compressed file."""
+    for magic, kind, tool in _COMPRESSIONS:
+        if data.startswith(magic):
+            return kind, tool
+    # bzip2: "BZh", a block size digit, then the block's own magic (pi's digits): text that
+    # merely starts with "BZh" is not taken for it
+    if re.match(rb"BZh[1-9]1AY&SY", data):
+        return "bzip2", "bunzip2"
     return None
 
 

@@ -144,12 +144,6 @@ def test_importing_the_projects_own_plain_csv_export_again_adds_nothing(tmp_path
 # --- a compressed file --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/importing.py _binary_kind knows ZIP, old Office and PDF but not gzip: "
-    "a data.csv.gz is refused as 'not valid UTF-8 (byte 0x8b); save the file as UTF-8', "
-    "which does not say the file is compressed",
-)
 def test_a_gzip_file_is_refused_saying_it_is_compressed(tmp_path: Path) -> None:
     runner = CliRunner()
     _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
@@ -159,3 +153,6 @@ def test_a_gzip_file_is_refused_saying_it_is_compressed(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split()).split("data.csv.gz", 1)[-1].lower()  # not the path
     assert "gzip" in said or "compressed" in said, result.output
+    assert "gunzip" in said, result.output
+    assert "utf-8" not in said, result.output
+    assert "has no examples yet" in _run(runner, "export", "c")  # nothing stored
