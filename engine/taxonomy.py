@@ -357,7 +357,8 @@ def split_label(
         added = projects.add_labels(session=session, project_id=found.id, names=names)
         followers = _followers(session, [old])
         repo.map_label(session=session, label=old, to_label_id=None)
-        return {"label": _ref(old), "into": [_ref(lb) for lb in added], "followers": followers}
+        return {"label": _ref(old), "into": [_ref(lb) for lb in added], "followers": followers,
+                **_votes_so_far(session, found)}  # fmt: skip
 
     return _change(
         ws, project, kind="split", actor=actor, reason=reason, apply=apply, rescore=rescore
@@ -397,6 +398,7 @@ def retire_label(
             "mapped": mapped,
             "followers": followers,
             "rejoined": _rejoin(session, found) if target is not None else [],
+            **(_votes_so_far(session, found) if target is None else {}),
         }
 
     return _change(
@@ -914,6 +916,14 @@ def _unjoin(session: Session, project: Project, details: Details) -> None:
             label = _label(session, project, {"id": follower})
             repo.map_label(session=session, label=label, to_label_id=None)
         repo.map_label(session=session, label=_label(session, project, ref), to_label_id=None)
+
+
+def _votes_so_far(session: Session, project: Project) -> dict[str, int]:
+    """For a change that sends examples back to be labeled again: the highest annotation id so
+    far, which a relabel given after it exceeds (storage's ``LAST_ANNOTATION_ID``)."""
+    assert project.id is not None
+    last = repo.last_annotation_id(session=session, project_id=project.id)
+    return {repo.LAST_ANNOTATION_ID: last}
 
 
 def _followers(session: Session, labels: Sequence[Label]) -> dict[str, list[int]]:

@@ -18,7 +18,7 @@ from storage.db import advisory_xact_lock, bound, dialect_insert, driver_rows, r
 from storage.errors import NotFoundError, StaleActionError
 from storage.models import Annotation, Comment, Example, Label, utcnow
 from storage.repositories.projects import share_project_row
-from storage.repositories.taxonomy import counting_label_ids, relabel_despite_votes
+from storage.repositories.taxonomy import StaleMark, counting_label_ids, relabel_despite_votes
 
 ADJUDICATION = "adjudication"  # the source of an annotation that settles a disagreement
 
@@ -28,7 +28,8 @@ class AnnotationRow:
     """A live annotation: ``label`` is what the expert clicked (by id: a rename shows the new
     name), ``current`` the active label it counts as after merges and retirements, or None when
     its label was split, or retired without a mapping; then ``stale_since`` is when that change
-    was made (None while it is being made: not recorded yet)."""
+    was made (None while it is being made: not recorded yet), and ``stale_after`` the highest
+    annotation id then (None for a change recorded before that was kept)."""
 
     id: int
     example_id: int
@@ -38,6 +39,7 @@ class AnnotationRow:
     created_at: datetime
     current: str | None = None
     stale_since: datetime | None = None
+    stale_after: int | None = None
 
 
 def add_annotation(
@@ -268,12 +270,13 @@ def _annotation_rows(session: Session, where: tuple[Any, ...]) -> list[Annotatio
     ).all()
     # When the votes that no longer count stopped counting: read from the history, only when
     # there are such votes (most reads have none).
-    since: dict[int, dict[int, datetime]] = {}
+    since: dict[int, dict[int, StaleMark]] = {}
     for *_, current, project_id in rows:
         if current is None and project_id not in since:
             from storage.repositories.taxonomy import stale_since
 
             since[project_id] = stale_since(session=session, project_id=project_id)
+    marks = [since.get(project_id, {}).get(label_id) for _, _, label_id, *_, project_id in rows]
     return [
         AnnotationRow(
             id=int(annotation_id or 0),
@@ -283,9 +286,10 @@ def _annotation_rows(session: Session, where: tuple[Any, ...]) -> list[Annotatio
             source=source,
             created_at=created_at,
             current=current,
-            stale_since=since.get(project_id, {}).get(label_id),
+            stale_since=None if mark is None else mark.at,
+            stale_after=None if mark is None else mark.after_id,
         )
-        for (
+        for mark, (
             annotation_id,
             example_id,
             label_id,
@@ -295,7 +299,7 @@ def _annotation_rows(session: Session, where: tuple[Any, ...]) -> list[Annotatio
             name,
             current,
             project_id,
-        ) in rows
+        ) in zip(marks, rows, strict=True)
     ]
 
 
@@ -368,16 +372,25 @@ def agreed_label(rows: Sequence[AnnotationRow]) -> str | None:
 def deciding_votes(rows: Sequence[AnnotationRow]) -> list[AnnotationRow]:
     """The votes among one example's live annotations (oldest first) that :func:`agreed_label`
     decides from: every vote that counts, and those for a label since split or retired without
-    a mapping until someone labels the example again after that change."""
-    newest = max((r.created_at for r in rows if r.current is not None), default=None)
-    return [
-        r
-        for r in rows
-        if r.current is not None
-        or r.stale_since is None
-        or newest is None
-        or newest <= r.stale_since
-    ]
+    a mapping until someone labels the example again after that change.
+
+    "After" by annotation id, compared with the highest id when the change was made
+    (``stale_after``): votes and changes of a project take turns, so ids follow the order they
+    were made in, where the times are each replica's clock (a split stamped by a clock running
+    ahead would outlast a relabel stored after it). By time for a change recorded before the id
+    was kept."""
+    counting = [r for r in rows if r.current is not None]
+    if not counting:
+        return list(rows)
+    newest = max(r.created_at for r in counting)
+    newest_id = max(r.id for r in counting)
+
+    def waits(r: AnnotationRow) -> bool:  # a stale vote that still takes part
+        if r.stale_after is not None:
+            return newest_id <= r.stale_after
+        return r.stale_since is None or newest <= r.stale_since
+
+    return [r for r in rows if r.current is not None or waits(r)]
 
 
 def count_annotations(

@@ -10,6 +10,7 @@ in ``label_events``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -240,22 +241,50 @@ def relabel_despite_votes(*, session: Session, project_id: int) -> list[int]:
     return sorted(i for i, rows in by_example.items() if feedback.agreed_label(rows) is None)
 
 
-def stale_since(*, session: Session, project_id: int) -> dict[int, datetime]:
+# an event's details key: the highest annotation id of the project when a split or a retire
+# was made (votes and taxonomy changes of a project take turns: feedback.lock_for_vote), so a
+# vote with a higher id was given after it, whatever the clocks of the replicas that stored them
+LAST_ANNOTATION_ID = "last_annotation_id"
+
+
+def last_annotation_id(*, session: Session, project_id: int) -> int:
+    """The highest id of an annotation (retracted ones too) on the project's examples; 0: none."""
+    found = session.exec(
+        select(func.max(Annotation.id))
+        .join(Example, col(Example.id) == Annotation.example_id)
+        .where(Example.project_id == project_id)
+    ).one()
+    return int(found or 0)
+
+
+@dataclass(frozen=True)
+class StaleMark:
+    """When a label stopped counting: the time of the change (``at``, by the clock of the
+    replica that made it) and the highest annotation id then (``after_id``; None for a change
+    recorded before that was kept): a vote with a higher id was given after the change."""
+
+    at: datetime
+    after_id: int | None
+
+
+def stale_since(*, session: Session, project_id: int) -> dict[int, StaleMark]:
     """Label id -> when it stopped counting, for the labels whose annotations count for nothing
-    now: the time of the split or unmapped retire (not undone) that retired it, or the label it
-    counted as then (a label merged into one split later is one of the split's followers)."""
+    now: the split or unmapped retire (not undone) that retired it, or the label it counted
+    as then (a label merged into one split later is one of the split's followers)."""
     events = list_events(session=session, project_id=project_id)
     undone = {int(e.details.get("event_id", 0)) for e in events if e.kind == "undo"}
-    since: dict[int, datetime] = {}
+    since: dict[int, StaleMark] = {}
     for event in events:  # oldest first: the latest change that stopped a label wins
         unmapped_retire = event.kind == "retire" and event.details.get("map_to") is None
         if event.id in undone or not (event.kind == "split" or unmapped_retire):
             continue
+        after = event.details.get(LAST_ANNOTATION_ID)
+        mark = StaleMark(event.created_at, int(after) if after is not None else None)
         ref = event.details.get("label") or {}
         followers = event.details.get("followers") or {}
         for label_id in [ref.get("id"), *(i for ids in followers.values() for i in ids)]:
             if label_id is not None:
-                since[int(label_id)] = event.created_at
+                since[int(label_id)] = mark
     return since
 
 

@@ -241,12 +241,6 @@ def test_a_label_added_by_a_replica_whose_clock_runs_ahead_is_one_of_the_models_
     assert not any(three[2] in note for note in said.notes), said.notes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="feedback.deciding_votes sets a stale vote aside only for a vote whose created_at is "
-    "after the split's event (taxonomy.stale_since): two replicas' clocks compared, so a relabel "
-    "stored by a replica whose clock is behind the one that split does not count",
-)
 def test_a_relabel_after_a_split_counts_whatever_the_clock_of_the_replica_that_split(
     ws: Workspace, tmp_path: Path
 ) -> None:
