@@ -475,6 +475,28 @@ def _carry_counters(out: Connection, tables: Sequence[Table], highest: dict[str,
             )
 
 
+# The files SQLite keeps beside a database file (the name plus these), besides the file itself.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def sqlite_file_named(path: Path, database: Path) -> str | None:
+    """Which of the SQLite ``database``'s files writing ``path`` writes over, through a symbolic
+    or a hard link too: "" for the database itself, "-wal", "-shm" or "-journal" for one beside
+    it (whether there now or not: SQLite makes them as it goes); None for any other file."""
+    target = Path(os.path.realpath(path))
+    real = Path(os.path.realpath(database))
+    for suffix in ("", *SQLITE_SIDE_FILES):
+        kept = real.with_name(real.name + suffix)
+        if target == kept:
+            return suffix
+        try:  # a hard link: another name of the same file
+            if target.exists() and kept.exists() and os.path.samefile(target, kept):
+                return suffix
+        except OSError:
+            continue
+    return None
+
+
 @dataclass(frozen=True)
 class Backup:
     """A SQLite backup written: the file, its schema revision (None: no labelbot schema), its
@@ -508,8 +530,16 @@ def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
         )
     source = Path(database).expanduser().resolve()
     target = path.expanduser().resolve()
-    if target == source:
+    named = sqlite_file_named(path.expanduser(), source)
+    if named == "":
         raise InvalidInputError(f"{path} is the database itself: give another file")
+    if named is not None:
+        # SQLite's own file beside the database: replacing a live WAL drops what it holds
+        # (committed, not yet checkpointed) and leaves the database "malformed"
+        raise InvalidInputError(
+            f"{path} is the database's {named} file ({source.name}{named}): writing there "
+            "would corrupt the database; give another file"
+        )
     if target.is_dir():
         raise InvalidInputError(f"{path} is a directory: give a file name, e.g. {path}/backup.db")
     if target.exists() and not force:
@@ -543,7 +573,7 @@ def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
             )
         finally:
             out.close()  # the last connection: its WAL, if any, goes into the file
-        for suffix in ("-wal", "-shm", "-journal"):  # a replaced database's, never this one's
+        for suffix in SQLITE_SIDE_FILES:  # a replaced database's, never this one's
             target.with_name(target.name + suffix).unlink(missing_ok=True)
         os.replace(written, target)
     except BaseException:

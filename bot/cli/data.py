@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -43,6 +42,7 @@ from engine.project_settings import (
 from engine.projects import ImportReport
 from engine.strategies import STRATEGIES
 from engine.workspace import Workspace
+from storage.copying import sqlite_file_named
 from storage.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -954,7 +954,7 @@ def _out_path(out_file: Path | None) -> Path | None:
     if out_file is None or str(out_file) == "-":
         return None
     database = get_settings().sqlite_file()
-    if database is not None and _same_file(out_file, database):
+    if database is not None and sqlite_file_named(out_file, database) is not None:
         raise InvalidInputError(
             f"{out_file}: is the database itself (DATABASE_URL {database}); writing there "
             "would replace every project in it: name another file"
@@ -970,20 +970,6 @@ def _stdout() -> TextIO:
             "could not write: stdout is closed (nothing to write to); give --out FILE"
         )
     return sys.stdout
-
-
-def _same_file(out_file: Path, database: Path) -> bool:
-    """Whether writing ``out_file`` writes over ``database`` or one of SQLite's files beside it."""
-    target = Path(os.path.realpath(out_file))
-    real = Path(os.path.realpath(database))
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        kept = real.with_name(real.name + suffix)
-        if target == kept:
-            return True
-        with suppress(OSError):  # a hard link: another name of the same file
-            if target.exists() and kept.exists() and os.path.samefile(target, kept):
-                return True
-    return False
 
 
 def _unfinished(out_file: Path | None) -> str:

@@ -53,12 +53,6 @@ def _seed(runner: CliRunner, tmp_path: Path, rows: list[tuple[str, str]] = TEXTS
 # --- db backup onto the database's own WAL file ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/copying.py backup_sqlite refuses only the database file itself, not its "
-    "-wal/-shm/-journal files (as export/predict --out do): `db backup labelbot.db-wal --force` "
-    "writes over the live WAL and leaves the database 'malformed'",
-)
 def test_db_backup_onto_the_databases_wal_file_is_refused_and_corrupts_nothing(
     tmp_path: Path,
 ) -> None:
@@ -87,6 +81,36 @@ def test_db_backup_onto_the_databases_wal_file_is_refused_and_corrupts_nothing(
         assert check.execute("SELECT description FROM projects").fetchall() == [("kept",)]
     finally:
         check.close()
+
+
+@pytest.mark.parametrize("name", ["-wal", "-shm", "-journal", "link-to-wal", "hard-link-to-shm"])
+def test_db_backup_onto_any_of_sqlites_files_beside_the_database_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    runner = CliRunner()
+    _run(runner, "init")
+    database = _database()
+    held = sqlite3.connect(database)  # keeps the -wal and -shm files there
+    try:
+        assert held.execute("PRAGMA journal_mode = wal").fetchone() == ("wal",)
+        held.execute("CREATE TABLE IF NOT EXISTS t (x)")
+        held.commit()
+        side = database.with_name(database.name + "-wal")
+        if name == "link-to-wal":
+            target = tmp_path / "backup.db"
+            target.symlink_to(side)
+        elif name == "hard-link-to-shm":
+            target = tmp_path / "backup.db"
+            os.link(database.with_name(database.name + "-shm"), target)
+        else:  # -journal: not there in WAL mode, refused by its name all the same
+            target = database.with_name(database.name + name)
+        before = target.read_bytes() if target.exists() else None
+        result = runner.invoke(app, ["db", "backup", str(target), "--force"])
+        assert result.exit_code == 2, result.output
+        assert "corrupt the database" in " ".join(result.output.split()), result.output
+        assert (target.read_bytes() if target.exists() else None) == before
+    finally:
+        held.close()
 
 
 # --- predict --out naming the file it reads -----------------------------------------------------
