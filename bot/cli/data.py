@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -972,6 +973,17 @@ def _stdout() -> TextIO:
     return sys.stdout
 
 
+def _same_file(out_file: Path, read: Path) -> bool:
+    """Whether writing ``out_file`` writes over ``read``: the same path, or another name of the
+    same file (a symbolic or a hard link)."""
+    if os.path.realpath(out_file) == os.path.realpath(read):
+        return True
+    try:
+        return out_file.exists() and read.exists() and os.path.samefile(out_file, read)
+    except OSError:
+        return False
+
+
 def _unfinished(out_file: Path | None) -> str:
     """What an interrupted export or predict left: an --out file is replaced only once complete."""
     if out_file is None:
@@ -1017,6 +1029,11 @@ def predict(
         interrupted("while starting; nothing was done")
 
     out_file = _out_path(out_file)
+    if out_file is not None and _same_file(out_file, file):
+        raise InvalidInputError(
+            f"{out_file}: is the file predict reads ({file}); writing there would replace it, "
+            "its other columns too, with the predictions: name another file"
+        )
     if out_file is None:
         _stdout()  # there is one, before anything is read
     fmt = _export_format(fmt, out_file)  # before reading anything, in export's words

@@ -116,12 +116,6 @@ def test_db_backup_onto_any_of_sqlites_files_beside_the_database_is_refused(
 # --- predict --out naming the file it reads -----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli/data.py _out_path refuses only the SQLite database as --out, not predict's "
-    "own input file: `predict c tickets.csv --out tickets.csv` replaces the input with the "
-    "predictions, and its other columns are gone",
-)
 def test_predict_out_naming_its_own_input_file_is_refused_and_keeps_the_file(
     tmp_path: Path,
 ) -> None:
@@ -135,11 +129,25 @@ def test_predict_out_naming_its_own_input_file_is_refused_and_keeps_the_file(
         "T-2,keep the customer list confidential,Globex,low\n"
     )
     tickets.write_text(original, encoding="utf-8")
-    result = runner.invoke(
-        app, ["predict", "c", str(tickets), "--id-column", "ticket", "--out", str(tickets)]
-    )
-    assert tickets.read_text(encoding="utf-8") == original  # the customer, priority columns
-    assert result.exit_code == 2, result.output
+    (tmp_path / "link.csv").symlink_to(tickets)
+    os.link(tickets, tmp_path / "hard.csv")
+    (tmp_path / "sub").mkdir()
+    for out in (
+        tickets,
+        tmp_path / "sub" / ".." / "tickets.csv",
+        tmp_path / "link.csv",
+        tmp_path / "hard.csv",
+    ):
+        result = runner.invoke(
+            app, ["predict", "c", str(tickets), "--id-column", "ticket", "--out", str(out)]
+        )
+        assert tickets.read_text(encoding="utf-8") == original  # the customer, priority columns
+        assert result.exit_code == 2, result.output
+        assert "is the file predict reads" in " ".join(result.output.split()), result.output
+    # another file beside it is written as before
+    out = tmp_path / "predicted.csv"
+    _run(runner, "predict", "c", str(tickets), "--id-column", "ticket", "--out", str(out))
+    assert [r["id"] for r in csv.DictReader(out.open(encoding="utf-8"))] == ["T-1", "T-2"]
 
 
 # --- a plain CSV export imported again --------------------------------------------------------
