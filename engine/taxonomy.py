@@ -769,8 +769,14 @@ def model_gaps(
     of it split or retired since (it still answers under that name: :func:`names_now`), the
     labels it had no labeled example of (``untrained``, as it answers under today's names: it
     never answers them; a retrain after a split has none of the new labels until experts label
-    some of the examples sent back to the queue), and labels added since, which it never
-    answers. Empty when it speaks for every label today."""
+    some of the examples sent back to the queue), a class whose label an undo removed since
+    (it still answers that name), and the labels it has no class for, which it never answers:
+    added since, or back since (an undone merge, split or retire brought them back). Empty
+    when it speaks for every label today.
+
+    Which labels are new to it is read from the label ids the run stored (its classes are
+    every label active then; ids only grow): no label's time is compared with the run's, two
+    clocks that may differ. A run recorded before the ids were kept is read by time."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
@@ -782,8 +788,13 @@ def model_gaps(
             label_ids=run.label_ids,
         )
         targets = repo.label_targets(session=session, project_id=found.id)
+        ids = run.label_ids if run.label_ids and len(run.label_ids) == len(run.classes) else None
         notes, covered = [], set()
         for name, label in zip(run.classes, labels, strict=True):
+            if label is None and ids is not None:  # its id is gone: removed by an undo
+                notes.append(f"the label {name!r} was removed since model v{run.version} (the "
+                             f"change that made it was undone), which still answers {name!r} "
+                             "until the next model")  # fmt: skip
             now = None if label is None else targets.get(int(label.id or 0))
             if now is not None:
                 covered.add(now)
@@ -797,13 +808,25 @@ def model_gaps(
             notes.append(f"model v{run.version} had no labeled examples of "
                          f"{', '.join(untrained)}: it never answers {them} until a model is "
                          "trained with some")  # fmt: skip
-        new = [lb.name for lb in projects.list_labels(session=session, project_id=found.id)
-               if lb.created_at > run.created_at and lb.name not in covered]  # fmt: skip
+        active = projects.list_labels(session=session, project_id=found.id)
+        missing = [lb for lb in active if lb.name not in covered]
+        if ids is not None:  # every label active at training is a class: ids above are newer
+            top = max(ids, default=0)
+            new = [lb.name for lb in missing if int(lb.id or 0) > top]
+            back = [lb.name for lb in missing if int(lb.id or 0) <= top]
+        else:
+            new = [lb.name for lb in missing if lb.created_at > run.created_at]
+            back = []
         if new:
             some = "a label" if len(new) == 1 else "labels"
             notes.append(f"model v{run.version} predates {some} {', '.join(new)}: it never "
                          "answers " + ("it" if len(new) == 1 else "them")
                          + " until the next model")  # fmt: skip
+        if back:
+            was, it = ("was", "it") if len(back) == 1 else ("were", "them")
+            notes.append(f"model v{run.version} was trained while {', '.join(back)} {was} "
+                         f"retired (back since a change was undone): it never answers {it} "
+                         "until the next model")  # fmt: skip
         return notes
 
 

@@ -147,15 +147,15 @@ def class_labels(
     By the id stored beside each class (``label_ids``, ``ModelRun.label_ids``) when the run has
     them; a run recorded before they were kept is read by the name each label had at ``as_of``,
     when the run started (:func:`names_at`), never by today's names: two labels may have
-    swapped names since, or one taken a name another gave up. Either way a label created after
-    ``as_of`` is none of them (an id SQLite handed out again after an undo removed a label)."""
-    labels = {
-        int(lb.id): lb
-        for lb in projects.list_labels(session=session, project_id=project_id, active_only=False)
-        if lb.id is not None and lb.created_at <= as_of
-    }
+    swapped names since, or one taken a name another gave up, and never a label created after
+    ``as_of``. By id, no time is compared: a label's ``created_at`` is the clock of the replica
+    that added it, which may run ahead of the trainer's (ids are never handed out again, not
+    even one an undo removed: migration 0014)."""
+    everything = projects.list_labels(session=session, project_id=project_id, active_only=False)
     if label_ids is not None and len(label_ids) == len(classes):
-        return [labels.get(int(i)) for i in label_ids]
+        by_id = {int(lb.id): lb for lb in everything if lb.id is not None}
+        return [by_id.get(int(i)) for i in label_ids]
+    labels = {int(lb.id): lb for lb in everything if lb.id is not None and lb.created_at <= as_of}
     events = taxonomy.list_events(session=session, project_id=project_id)
     then = {name: labels[i] for i, name in names_at(labels.values(), events, as_of).items()}
     out: list[Label | None] = []
