@@ -19,8 +19,10 @@ columns added later go at the end, so a script reading columns by position keeps
 ``spreadsheet_safe`` is for a CSV opened in Excel, LibreOffice or Google Sheets: a cell that
 starts as a formula would (``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a ``'``
 in front, so an example text such as ``=HYPERLINK(...)`` shows as text instead of running
-(CSV injection, OWASP). Imported back (engine.importing), an export's CSV loses those ``'``
-again (:func:`undefused`): its texts match the project's, its labels are known.
+(CSV injection, OWASP). Such a CSV ends each row with one more column, :data:`SAFE_COLUMN`,
+which tells the importer (engine.importing) to take those ``'`` off again (:func:`undefused`):
+its texts match the project's, its labels are known. A plain CSV export has no such column, and
+its cells are imported as written.
 It also starts with a UTF-8 byte order mark: Excel reads a CSV without one in the system's
 code page (ANSI), so "café" showed as "cafÃ©". The importer skips the mark.
 
@@ -81,6 +83,10 @@ CSV_COLUMNS = (
     "disputed",
     "flags",
 )
+# The column a --spreadsheet-safe CSV export has after CSV_COLUMNS, "true" on every row: what
+# tells `labelbot import` that this file's cells carry the ' that :func:`_defused` put on. A
+# plain export never adds one, so a text of its own that starts with "'=" imports back as it is.
+SAFE_COLUMN = "spreadsheet_safe"
 
 
 # Examples read (and held) at a time: an export's memory stays that of one page, however large
@@ -343,11 +349,12 @@ def export_lines(
             yield json.dumps(record, ensure_ascii=False) + "\n"
         return
     buffer = io.StringIO()
-    writer = CsvRows(buffer, CSV_COLUMNS)
+    writer = CsvRows(buffer, (*CSV_COLUMNS, SAFE_COLUMN) if spreadsheet_safe else CSV_COLUMNS)
     writer.writeheader()
     yield _drained(buffer)
+    marked = {SAFE_COLUMN: "true"} if spreadsheet_safe else {}
     for row in _flat(records):
-        writer.writerow(_cells(row, spreadsheet_safe=spreadsheet_safe))
+        writer.writerow(_cells({**row, **marked}, spreadsheet_safe=spreadsheet_safe))
         yield _drained(buffer)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from engine.exporting import CSV_COLUMNS, undefused
+from engine.exporting import CSV_COLUMNS, SAFE_COLUMN, undefused
 from storage.errors import InvalidInputError
 from storage.models import Example
 
@@ -44,7 +44,7 @@ EXPORT_SIGNATURE = frozenset({"annotations", "comments", "prediction"})
 # ... of which these are derived from the project it came from (its votes, its model), not
 # properties of the example: not kept as metadata. Its "meta" field is the metadata itself.
 # Every export column but id, text and label, so one added to the export is left out too.
-EXPORT_DERIVED = frozenset(CSV_COLUMNS) - {"id", "text", "label"}
+EXPORT_DERIVED = frozenset((*CSV_COLUMNS, SAFE_COLUMN)) - {"id", "text", "label"}
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ class FileRows:
                             row, text_column, "it has {found}: use --text-column {option}"
                         )
                     )
-            if fmt == "csv" and row.keys() >= EXPORT_SIGNATURE:
+            if fmt == "csv" and row.keys() >= EXPORT_SIGNATURE and SAFE_COLUMN in row:
                 row = _undefused(row, (text_column, self.label_column, self.id_column))
             record = _record(path, line, row, text_column, self.label_column, self.id_column)
             kept.update(record.meta)
@@ -893,7 +893,9 @@ def _undefused(row: dict[str, Any], columns: Iterable[str | None]) -> dict[str, 
     """A row of a labelbot export's CSV with its ``columns`` (text, label, id) as stored: an
     export written --spreadsheet-safe (or that file saved again from a spreadsheet) has a
     ``'`` before a value a spreadsheet would run as a formula ("'=SUM(A1)", "'-1"). Kept, the
-    text would be stored again beside the project's own, and the label be unknown."""
+    text would be stored again beside the project's own, and the label be unknown. Only for a
+    file with the SAFE_COLUMN such an export ends with: a plain export's "'=x" is the text
+    "'=x" (taken off, it came back as a second example, "=x")."""
     return {
         key: undefused(value) if key in columns and isinstance(value, str) else value
         for key, value in row.items()

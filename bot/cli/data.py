@@ -858,7 +858,8 @@ SpreadsheetSafeOption = Annotated[
         "--spreadsheet-safe",
         help=f"CSV for opening in Excel or Sheets: a cell that starts with {_FORMULA_STARTS} "
         "gets a ' in front, so it shows as text instead of running as a formula, and the file "
-        "starts with a UTF-8 byte order mark (labelbot import takes an export's ' off again)",
+        "starts with a UTF-8 byte order mark; an export's CSV ends with a spreadsheet_safe "
+        "column, by which labelbot import knows to take those ' off again",
     ),
 ]
 

@@ -153,13 +153,6 @@ def test_predict_out_naming_its_own_input_file_is_refused_and_keeps_the_file(
 # --- a plain CSV export imported again --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/importing.py _undefused takes a ' off any text of a labelbot export's CSV "
-    "that starts with ' before =, +, -, @ (README documents it), but a plain (not "
-    "--spreadsheet-safe) export never added that ': a text such as \"'=x\" comes back as "
-    '"=x", a second example, so importing the project\'s own export again adds one',
-)
 def test_importing_the_projects_own_plain_csv_export_again_adds_nothing(tmp_path: Path) -> None:
     runner = CliRunner()
     rows = [*TEXTS, ("'=the tenant's note, quoted as typed", "Lease")]
@@ -171,6 +164,58 @@ def test_importing_the_projects_own_plain_csv_export_again_adds_nothing(tmp_path
     after = [json.loads(x) for x in _run(runner, "export", "c").splitlines()]
     assert [r["text"] for r in after] == [r["text"] for r in before], said
     assert "imported 0 new examples" in said
+
+
+def test_a_plain_csv_export_keeps_a_quote_before_a_formula_character_in_ids_labels_and_texts(
+    tmp_path: Path,
+) -> None:
+    """Into another project: what a plain export holds is stored as it is written, its id,
+    its text and its label (a label named "'-1" is a label of its own, not "-1")."""
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "'-1,-1")
+    seed = tmp_path / "seed.csv"
+    seed.write_text("id,text,label\n'-7,'@support my refund,'-1\n8,=SUM(A1),-1\n", "utf-8")
+    _run(runner, "import", "c", str(seed))
+    exported = tmp_path / "export.csv"
+    _run(runner, "export", "c", "--out", str(exported))
+    with exported.open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert "spreadsheet_safe" not in header  # the plain export's columns, as before
+    _run(runner, "project", "create", "d", "--labels", "'-1,-1")
+    assert "imported 2 new examples, 2 labels" in _run(runner, "import", "d", str(exported))
+    got = [json.loads(x) for x in _run(runner, "export", "d").splitlines()]
+    assert [(r["id"], r["text"], r["label"]) for r in got] == [
+        ("'-7", "'@support my refund", "'-1"),
+        ("8", "=SUM(A1)", "-1"),
+    ]
+
+
+def test_a_spreadsheet_safe_export_says_so_in_a_last_column_and_imports_as_the_project_holds(
+    tmp_path: Path,
+) -> None:
+    """The ' it puts on comes off again in another project too, and its marking column is
+    not kept as metadata."""
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "'-1,-1")
+    seed = tmp_path / "seed.csv"
+    seed.write_text("id,text,label\n'-7,'@support my refund,'-1\n8,=SUM(A1),-1\n", "utf-8")
+    _run(runner, "import", "c", str(seed))
+    safe = tmp_path / "safe.csv"
+    _run(runner, "export", "c", "--out", str(safe), "--spreadsheet-safe")
+    with safe.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[-1] == "spreadsheet_safe"
+    assert [(r["id"], r["text"], r["label"], r["spreadsheet_safe"]) for r in rows] == [
+        ("''-7", "''@support my refund", "''-1", "true"),
+        ("8", "'=SUM(A1)", "'-1", "true"),
+    ]
+    _run(runner, "project", "create", "d", "--labels", "'-1,-1")
+    assert "imported 2 new examples, 2 labels" in _run(runner, "import", "d", str(safe))
+    got = [json.loads(x) for x in _run(runner, "export", "d").splitlines()]
+    assert [(r["id"], r["text"], r["label"], r["meta"]) for r in got] == [
+        ("'-7", "'@support my refund", "'-1", {}),
+        ("8", "=SUM(A1)", "-1", {}),
+    ]
 
 
 # --- a compressed file --------------------------------------------------------------------------
