@@ -1018,7 +1018,7 @@ def predict(
     .ods) is refused: write .csv with --spreadsheet-safe to open in Excel (the texts are often
     outsiders', and "=..." would run as a formula). A --format that the --out name
     contradicts (--format jsonl --out x.csv) is refused, and the file left as it was; so is
-    --spreadsheet-safe for JSONL.
+    --spreadsheet-safe for JSONL, and an --out naming the file predict reads.
 
     The whole file is checked first (a malformed row writes nothing), then predicted and written
     a chunk at a time, every row by the model active when predict began; on a terminal, a
