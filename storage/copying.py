@@ -537,7 +537,7 @@ def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
         # SQLite's own file beside the database: replacing a live WAL drops what it holds
         # (committed, not yet checkpointed) and leaves the database "malformed"
         raise InvalidInputError(
-            f"{path} is the database's {named} file ({source.name}{named}): writing there "
+            f"{path} is the database's {named} file ({source}{named}): writing there "
             "would corrupt the database; give another file"
         )
     if target.is_dir():
