@@ -23,6 +23,8 @@ MIN_POLL_SECONDS = 0.1
 # past it (1e14) APScheduler's interval overflowed timedelta and `worker` and `serve` died at
 # start with a traceback
 MAX_POLL_SECONDS = 24 * 60 * 60
+# Text settings that mean their default when set empty; every number does too
+_EMPTY_IS_DEFAULT = frozenset({"encoder", "data_dir", "models_dir"})
 
 
 class Settings(BaseSettings):
@@ -87,18 +89,24 @@ class Settings(BaseSettings):
         refused (storage.db.make_engine)."""
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("encoder", "data_dir", "models_dir", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
     def _default_when_empty(cls, value: object, info: ValidationInfo) -> object:
-        """Set but empty (``LABELBOT_DATA_DIR=`` in a compose file) means the default, as an
-        empty Slack variable counts as not set: an empty data directory was the current
-        directory, which then filled with model files and caches, and an empty encoder name
-        slipped past serve's check that the bundled encoder is installed. An encoder's name
-        is taken without the spaces around it, as DATABASE_URL is: no model's name holds
-        any there, and " all-MiniLM-L6-v2" failed every new text as a model that cannot be
-        loaded. (A folder keeps its spaces: one that holds them may hold a team's models.)"""
-        if isinstance(value, str) and not value.strip():
-            return cls.model_fields[str(info.field_name)].default
+        """Set but empty, or only spaces (``LABELBOT_DATA_DIR=`` or ``LABELBOT_KEEP_MODELS:
+        ${KEEP}`` in a compose file, KEEP unset), means the default, as an empty Slack variable
+        counts as not set: an empty data directory was the current directory, which then
+        filled with model files and caches, an empty encoder name slipped past serve's check
+        that the bundled encoder is installed, and an empty number (any of the settings', the
+        bot's too: subclasses inherit this) stopped every command with "Input should be a
+        valid number". An encoder's name is taken without the spaces around it, as
+        DATABASE_URL is: no model's name holds any there, and " all-MiniLM-L6-v2" failed every
+        new text as a model that cannot be loaded. (A folder keeps its spaces: one that holds
+        them may hold a team's models.) DATABASE_URL set empty stays refused
+        (storage.db.make_engine): a database of its own choosing would hide the mistake."""
+        field = cls.model_fields[str(info.field_name)]
+        empty_is_default = field.annotation in (int, float) or info.field_name in _EMPTY_IS_DEFAULT
+        if empty_is_default and isinstance(value, str) and not value.strip():
+            return field.default
         if info.field_name == "encoder" and isinstance(value, str):
             return value.strip()
         return value
