@@ -14,7 +14,9 @@ from sqlmodel import Session, col, select
 from storage.errors import ConflictError, InvalidInputError, NotFoundError
 from storage.models import Label, Project
 
-# Matched with fullmatch: "$" would also match before a trailing newline ("name\n").
+# Matched with fullmatch: "$" would also match before a trailing newline ("name\n"). The refusal
+# names the rule for the first character (a letter or digit): without it "_legal" was refused
+# for characters it was told it may use.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
@@ -31,7 +33,7 @@ def create_project(
     if not _NAME.fullmatch(name):
         raise InvalidInputError(
             f"invalid project name {name!r}: use ASCII letters (a-z, A-Z), digits, '_', '-' "
-            "or '.' (max 100)"
+            "or '.', starting with a letter or digit (max 100)"
         )
     taken = ConflictError(f"project {name!r} already exists")
     if project_named(session=session, name=name) is not None:
