@@ -149,11 +149,13 @@ def scan_project(
             opened += created is not None
         # not those a reviewer decided meanwhile
         dismissed = len(reviews.dismiss_moot(session=session, project_id=project.id, now=now))
-        if scanned_version is not None and _reviewed_version(project) < scanned_version:
-            # a scan on demand counts as the scheduler's: `labelbot review` would otherwise
-            # say "not scanned since vN" right after a `--scan` that opened no review
+        # a scan on demand counts as the scheduler's: `labelbot review` would otherwise say
+        # "not scanned since vN" right after a `--scan` that opened no review, or, before the
+        # first model, "never scanned" (a scan then reads version 0: none)
+        version = scanned_version if scanned_version is not None else 0
+        if _reviewed_version(project) < version or "reviewed_version" not in project.settings:
             projects.update_project_settings(
-                session=session, project_id=project.id, reviewed_version=scanned_version
+                session=session, project_id=project.id, reviewed_version=version
             )
     return ScanReport(
         project=name,
@@ -167,7 +169,8 @@ def scan_project(
 
 
 def _reviewed_version(project: Project) -> int:
-    """The model version the project's last mislabel scan read (0: none yet, or stored badly)."""
+    """The model version the project's last mislabel scan read (0: none yet, a scan before the
+    first model, or stored badly)."""
     try:
         return int(project.settings.get("reviewed_version", 0))
     except (TypeError, ValueError):
@@ -586,7 +589,7 @@ def nothing_to_review(
     scan_now = f"`labelbot review {project} --scan` scans them now"
     if scanned_now:
         scanned = max(scanned, run.version if run is not None else 0)
-    elif run is None and not opened_by:
+    elif run is None and not opened_by and "reviewed_version" not in settings:
         return f"no model yet, and the labels were never scanned ({worker}); {scan_now}"
     if run is not None and scanned < run.version:
         return f"the labels were not scanned since model v{run.version} ({worker}); {scan_now}"

@@ -22,12 +22,6 @@ def _ok(runner: CliRunner, *args: str, input: str | None = None) -> str:
     return " ".join(result.output.split())  # rich wraps long lines: compare words
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a `review --scan` before the first model records no scan (engine/reviews.py "
-    "nothing_to_review keys 'scanned' on a model version), so the next `labelbot review` says "
-    "the labels were never scanned and asks for the --scan just run",
-)
 @pytest.mark.usefixtures("cli_env")
 def test_a_scan_before_the_first_model_is_not_called_never_scanned(  # type: ignore[no-untyped-def]
     banking_slice, tmp_path: Path
