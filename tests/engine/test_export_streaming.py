@@ -106,7 +106,9 @@ def _former_text(records: list[dict[str, Any]], fmt: str, safe: bool, bom: bool)
         for record in records:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         return out.getvalue()
-    writer = csv.DictWriter(out, fieldnames=list(exporting.CSV_COLUMNS), lineterminator="\n")
+    # a spreadsheet-safe CSV ends with the column that tells the importer so
+    columns = [*exporting.CSV_COLUMNS, *([exporting.SAFE_COLUMN] if safe else [])]
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for r in records:
         pred = r["prediction"] or {}
@@ -125,6 +127,7 @@ def _former_text(records: list[dict[str, Any]], fmt: str, safe: bool, bom: bool)
             "flags": json.dumps(r["flags"], ensure_ascii=False),
         }
         if safe:
+            row[exporting.SAFE_COLUMN] = "true"
             row = {
                 k: "'" + v if isinstance(v, str) and v.startswith(exporting.FORMULA_STARTS) else v
                 for k, v in row.items()
