@@ -1345,8 +1345,9 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
             bool,
             Query(
                 description="CSV only: put a ' before cells a spreadsheet would run as "
-                "formulas, and start with a byte order mark (for Excel); true with format "
-                "jsonl answers 422",
+                "formulas, start with a byte order mark (for Excel) and end each row with a "
+                "spreadsheet_safe column (true), which tells `labelbot import` to take the ' "
+                "off again; true with format jsonl answers 422",
             ),
         ] = False,
     ) -> Response:

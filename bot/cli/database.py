@@ -120,7 +120,8 @@ def backup(
     one before upgrading labelbot. To restore it, stop labelbot and point DATABASE_URL at FILE
     (or copy it over the database, with no -wal or -shm file left beside it).
 
-    An existing FILE is refused unless --force. On PostgreSQL, use its own tool: pg_dump -Fc.
+    An existing FILE is refused unless --force; the database itself and its -wal, -shm and
+    -journal files always are. On PostgreSQL, use its own tool: pg_dump -Fc.
     """
     url = get_settings().database_url
     made = backup_to(url, file, force=force)
