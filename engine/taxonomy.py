@@ -731,6 +731,13 @@ def stale_label_note(
                              + (": pick one of those" if advice else ""))  # fmt: skip
                 break
         if into is None or into in seen:
+            # no change names it, yet a split stopped it: it counted as the split label then
+            # (a part kept as its label by an undone split, say: one of the split's followers)
+            parts = None if step is not None else repo.parts_now(session=session, label=current)
+            if parts:
+                steps.append(f"counted as a label since split into {', '.join(parts)}"
+                             + (": pick one of those" if advice else ""))  # fmt: skip
+                break
             steps.append(_retired_note(session, label, advice=advice))
             break
         try:

@@ -404,66 +404,54 @@ def split_into(*, session: Session, label: Label) -> list[str] | None:
     if label.active or label.mapped_to_id is not None:
         return None
     live = _live_events(session=session, project_id=label.project_id)
-    event = _retiring_event(live, int(label.id or 0))
-    if event is None or event.kind != "split":
-        return None
-    return _leaves_of(session, live, [int(ref["id"]) for ref in event.details["into"]])
+    split = next((e for e in reversed(live) if e.kind == "split"
+                  and int(e.details["label"]["id"]) == label.id), None)  # fmt: skip
+    return None if split is None else _leaves_of(session, live, split)
 
 
 def parts_now(*, session: Session, label: Label) -> list[str] | None:
-    """The labels the examples of a label that counts for nothing now may take: the parts
-    (:func:`split_into`) of the split that retired it, or that retired the label it was merged
-    or mapped into, and so on (a label merged into one split since: that split's parts); None
-    when the chain ends in a retire without a mapping, or the label counts now."""
+    """The labels the examples of a label that counts for nothing now may take: the parts (as
+    in :func:`split_into`) of the split that made it stop counting, its own or that of a label
+    it counted as then (merged or mapped into it: one of the split's followers); None when a
+    retire without a mapping did, when none of the split's parts is left (each retired since:
+    it reads as retired), or the label counts now."""
     if label.active or label.mapped_to_id is not None:
         return None
     live = _live_events(session=session, project_id=label.project_id)
-    current, seen = int(label.id or 0), set()
-    while current not in seen:
-        seen.add(current)
-        event = _retiring_event(live, current)
-        if event is None:
-            return None
-        d = event.details
-        if event.kind == "split":
-            return _leaves_of(session, live, [int(ref["id"]) for ref in d["into"]])
-        target = d["into"] if event.kind == "merge" else d.get("map_to")
-        if not target:
-            return None
-        found = session.get(Label, int(target["id"]))
-        if found is None or found.active or found.mapped_to_id is not None:
-            return None  # removed by an undo, or counting (then so would the label)
-        current = int(found.id or 0)
-    return None
+    event = _stopped_by(live, int(label.id or 0))
+    if event is None or event.kind != "split":
+        return None
+    return _leaves_of(session, live, event) or None
 
 
 def _live_events(*, session: Session, project_id: int) -> list[LabelEvent]:
-    """The project's changes that stand (not undone), oldest first."""
+    """The project's changes that stand (neither undone nor an undo), oldest first."""
     events = list_events(session=session, project_id=project_id)
     undone = {int(e.details.get("event_id", 0)) for e in events if e.kind == "undo"}
     return [e for e in events if e.id not in undone and e.kind != "undo"]
 
 
-def _retiring_event(live: list[LabelEvent], label_id: int) -> LabelEvent | None:
-    """The latest of ``live`` that retired ``label_id``: a merge of it, its split or retire."""
+def _stopped_by(live: list[LabelEvent], label_id: int) -> LabelEvent | None:
+    """The latest of ``live`` that made ``label_id`` stop counting (as :func:`stale_since`
+    reads them): a split or unmapped retire of it, or of a label it counted as then."""
     for event in reversed(live):
+        unmapped_retire = event.kind == "retire" and event.details.get("map_to") is None
+        if not (event.kind == "split" or unmapped_retire):
+            continue
         d = event.details
-        if event.kind == "merge" and any(
-            int(ref.get("id") or 0) == label_id for ref in d.get("from", [])
-        ):
-            return event
-        if event.kind in ("split", "retire") and int((d.get("label") or {}).get("id") or 0) == (
-            label_id
+        followers = d.get("followers") or {}
+        if int((d.get("label") or {}).get("id") or 0) == label_id or any(
+            int(i) == label_id for ids in followers.values() for i in ids
         ):
             return event
     return None
 
 
-def _leaves_of(session: Session, live: list[LabelEvent], label_ids: list[int]) -> list[str]:
-    """The names of the labels ``label_ids`` (a split's parts) stand for now, each once: an
-    active one its own, a mapped one its target's, a split one its parts' (recursively), one
-    merged into a label split since that split's parts, one retired unmapped (or removed by
-    an undo) none."""
+def _leaves_of(session: Session, live: list[LabelEvent], split: LabelEvent) -> list[str]:
+    """The names of the labels the parts of ``split`` stand for now, each once: an active part
+    its own, a mapped one its target's, one that stopped counting by a split since (split
+    in turn, or merged into a label split since) that split's parts', and so on; one retired
+    unmapped (or removed by an undo) none."""
     out: list[str] = []
     seen: set[int] = set()
 
@@ -473,27 +461,20 @@ def _leaves_of(session: Session, live: list[LabelEvent], label_ids: list[int]) -
         seen.add(label_id)
         part = session.get(Label, label_id)
         if part is not None and not part.active and part.mapped_to_id is not None:
-            part = session.get(Label, part.mapped_to_id)
+            part = session.get(Label, part.mapped_to_id)  # kept resolved: an active label
         if part is None:
             return
         if part.active:
             if part.name not in out:
                 out.append(part.name)
             return
-        event = _retiring_event(live, int(part.id or 0))
-        if event is None:
-            return
-        if event.kind == "split":
+        event = _stopped_by(live, int(part.id or 0))
+        if event is not None and event.kind == "split":
             for ref in event.details["into"]:
                 walk(int(ref["id"]))
-            return
-        # merged or mapped into a label split (or retired) since: where that one went
-        target = event.details["into"] if event.kind == "merge" else event.details.get("map_to")
-        if target:
-            walk(int(target["id"]))
 
-    for label_id in label_ids:
-        walk(label_id)
+    for ref in split.details["into"]:
+        walk(int(ref["id"]))
     return out
 
 

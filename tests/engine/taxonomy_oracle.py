@@ -128,7 +128,7 @@ class Oracle:
         the end of its chain (its own, or that of a label it was merged or mapped into) as
         they are called now, down to today's labels (a part merged since by its target's
         name, a part split in turn by its parts', one retired unmapped left out), or None when
-        the chain ends in a retire rather than a split."""
+        the chain ends in a retire rather than a split, or no part is left (all retired)."""
         parts = self.labels[self.terminal(label_id)].split_into
         if parts is None:
             return None
@@ -149,7 +149,7 @@ class Oracle:
 
         for part in parts:
             walk(part)
-        return tuple(out)
+        return tuple(out) or None
 
     def snapshot_state(self) -> dict[int, OLabel]:
         return copy.deepcopy(self.labels)

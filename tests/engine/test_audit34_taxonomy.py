@@ -286,3 +286,31 @@ def test_undo_takes_back_the_latest_change_whatever_the_clocks_of_the_replicas(
     assert undone.details["event_id"] == split.event_id
     assert history == [merge.event_id, split.event_id]
     assert _active(ws) == ["X", "M"]
+
+
+def test_a_part_kept_by_an_undone_split_follows_its_label_into_the_next_split(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """S split into S1, S2; ana labels an example S1; the split undone (S1, used, counts as S
+    again); S split once more, into T1, T2. No change names S1 since, yet its example waits
+    to be labeled T1 or T2, and says so (not "since retired"), as a click on S1 does."""
+    projects.create_project(ws, name="p", labels=["S", "X", "Y"])
+    path = tmp_path / "texts.csv"
+    path.write_text("text\nwhere is my card\nmy card has not come\n", encoding="utf-8")
+    projects.import_file(ws, project="p", path=path, embed=False)
+    [first, _] = sorted(int(r["id"]) for r in exporting.export_records(ws, "p"))
+    taxonomy.split_label(ws, project="p", label="S", into=["S1", "S2"], actor="adm",
+                         rescore=False)  # fmt: skip
+    store_vote(ws, "p", first, "S1", "ana")
+    undone = taxonomy.undo_last(ws, project="p", actor="adm", rescore=False)
+    assert undone.details["kept_as"] == ["S1"]
+    taxonomy.split_label(ws, project="p", label="S", into=["T1", "T2"], actor="adm",
+                         rescore=False)  # fmt: skip
+    with session_scope(ws.db, read_only=True) as s:
+        project_id = projects_repo.get_project(session=s, name="p").id
+        assert project_id is not None
+        label = projects_repo.get_label(session=s, project_id=project_id, name="S1")
+        [earlier] = taxonomy.earlier_labels(session=s, example_id=first)
+        note = taxonomy.stale_label_note(session=s, label=label)
+    assert (earlier.label, earlier.into) == ("S1", ("T1", "T2"))
+    assert note == "the label 'S1' counted as a label since split into T1, T2: pick one of those"
