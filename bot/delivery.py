@@ -121,6 +121,8 @@ RATE_LIMIT_WAIT_MAX_S = 3.0
 # An attribute DeliveryClient sets on the error a chat.postMessage raises: whether one of its
 # tries may have landed (unknown, as True, on an error from any other client).
 _MAY_HAVE_LANDED = "labelbot_may_have_landed"
+# The attribute TokenWatch's record of a refused token carries (its error code): token_refusal
+_TOKEN_REFUSED = "labelbot_token_refused"
 # How many messages a Courier remembers the last edit that went through of (see Courier).
 EDITS_REMEMBERED = 4096
 
@@ -177,7 +179,8 @@ class TokenWatch(RetryHandler):
         with self._lock:
             self._problem = code
         if self._codes.due(code):
-            log.error("Slack refuses the bot token (%s): %s", code, TOKEN_ADVICE)
+            log.error("Slack refuses the bot token (%s): %s", code, TOKEN_ADVICE,
+                      extra={_TOKEN_REFUSED: code})  # fmt: skip
 
     def lacks_scope(self, needed: str | None, method: str) -> None:
         """A ``method`` call refused for the scope ``needed`` (None: Slack did not say)."""
@@ -215,6 +218,13 @@ class TokenWatch(RetryHandler):
             method = request.url.rstrip("/").rsplit("/", 1)[-1]
             self.lacks_scope(str(needed) if needed else None, method)
         return False
+
+
+def token_refusal(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is :class:`TokenWatch`'s ERROR that Slack refuses the bot token: a
+    command whose own error says so leaves it out (`labelbot digest --post`), or the refusal
+    was said twice."""
+    return hasattr(record, _TOKEN_REFUSED)
 
 
 def _answer(response: HttpResponse | None) -> dict[str, Any]:

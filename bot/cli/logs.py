@@ -1,4 +1,5 @@
-"""Logging for the long-running commands (`labelbot serve`, `labelbot worker`).
+"""Logging for the long-running commands (`labelbot serve`, `labelbot worker`), and what the
+others let through (:func:`cli_lines`).
 
 APScheduler logs every job run at INFO ("Running job ...", "... executed successfully"): with
 four jobs polled every 15 s that is about a thousand lines an hour around the few that matter
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -143,25 +144,87 @@ def _add_filter(logger: logging.Logger, kind: type[logging.Filter]) -> None:
 
 
 class _FromThread(logging.Filter):
-    """Drop the records one thread logs."""
+    """Drop the records one thread logs (those ``only`` picks, when given)."""
 
-    def __init__(self, thread: int) -> None:
+    def __init__(
+        self, thread: int, only: Callable[[logging.LogRecord], bool] | None = None
+    ) -> None:
         super().__init__()
         self.thread = thread
+        self.only = only
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.thread != self.thread
+        if record.thread != self.thread:
+            return True
+        return self.only is not None and not self.only(record)
 
 
 @contextmanager
-def muted(logger: logging.Logger) -> Iterator[None]:
+def muted(
+    logger: logging.Logger, *, only: Callable[[logging.LogRecord], bool] | None = None
+) -> Iterator[None]:
     """What this thread logs to ``logger`` dropped while the block runs (other threads' records
-    kept): for a call whose failure labelbot says itself, in one line of its own. serve's start-up
-    Slack check: slack_sdk logs "ERROR slack_sdk.web.base_client: Failed to send a request to
-    Slack API server: ..." before labelbot's warning says the same."""
-    drop = _FromThread(threading.get_ident())
+    kept; with ``only``, just the records it picks): for a call whose failure labelbot says
+    itself, in one line of its own. serve's start-up Slack check: slack_sdk logs "ERROR
+    slack_sdk.web.base_client: Failed to send a request to Slack API server: ..." before
+    labelbot's warning says the same."""
+    drop = _FromThread(threading.get_ident(), only)
     logger.addFilter(drop)
     try:
         yield
     finally:
         logger.removeFilter(drop)
+
+
+class _CliLine(logging.Formatter):
+    """A record as the CLI's own lines read: "warning: …" (or "error: …"), one line, an
+    exception as its type and first line, not a traceback; control characters made visible, as
+    everything the CLI prints (bot.cli.common.printable)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from bot.cli.common import printable  # common imports this module
+
+        text = record.getMessage()
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            text += f": {type(exc).__name__}: {str(exc).strip()}".split("\n")[0]
+        kind = "error" if record.levelno >= logging.ERROR else "warning"
+        return f"{kind}: " + printable(" ".join(text.split("\n")))
+
+
+class _Once(logging.Filter):
+    """Let each record through once: a warning said again (a retry, a loop) is said once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[tuple[int, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        said = (record.levelno, record.getMessage())
+        if said in self._seen:
+            return False
+        self._seen.add(said)
+        return True
+
+
+@contextmanager
+def cli_lines() -> Iterator[None]:
+    """While a command other than serve and worker (which set up their own log) runs: the
+    warnings and errors the libraries log, which Python's last-resort handler printed raw to
+    stderr (its message alone, repeated for each retry), are printed as the CLI's own lines,
+    each once (:class:`_CliLine`). The last-resort handler is kept, so its filters stay
+    (bot.console leaves out what a Ctrl-C made fail); a handler set on the root logger (serve's
+    and worker's :func:`configure_logging`, pytest's) takes the records instead, as before."""
+    handler = logging.lastResort
+    if handler is None:
+        yield
+        return
+    was = handler.formatter
+    once = _Once()
+    handler.setFormatter(_CliLine())
+    handler.addFilter(once)
+    try:
+        yield
+    finally:
+        handler.removeFilter(once)
+        handler.formatter = was
