@@ -220,3 +220,55 @@ def test_predict_answers_in_todays_labels_before_the_rescore(  # type: ignore[no
     pooled, new = predicting.predict_texts(ws, "bank", [pool_text, fresh])
     assert new.label == "money"  # a new text answers in today's labels
     assert pooled.label == "money", (pooled.label, pooled.confidence, new.confidence)
+
+
+def _more_banking_rows(labels: list[str], skip: int, per_label: int) -> list[tuple[str, str]]:
+    """(text, label) rows of ``labels`` from Banking77's train split, after the first ``skip``
+    of each label (the banking_slice fixture's), ``per_label`` each."""
+    import csv
+
+    from engine.datasets import dataset_path
+
+    seen: dict[str, int] = dict.fromkeys(labels, 0)
+    out: list[tuple[str, str]] = []
+    with dataset_path("banking77", "train").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            lb = row["label"]
+            if lb in seen:
+                seen[lb] += 1
+                if skip < seen[lb] <= skip + per_label:
+                    out.append((row["text"], lb))
+    return out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a rename alone (same labels, same ids) turns the audit gate off: "
+    "training.promotion_decision compares class names, says 'the taxonomy changed since the "
+    "active model' and promotes a retrain far worse on the audit set",
+)
+def test_a_rename_keeps_a_worse_retrain_held_back(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    from tests.helpers import SLICE_LABELS
+
+    truth = load_slice(ws, banking_slice, tmp_path)
+    projects.update_settings(ws, project="bank", audit_share=0.5)
+    label_next(ws, truth, 50, annotators=("U1", "U2"))
+    v1 = training.train_project(ws, "bank", kind="linear")
+    assert v1.is_active and v1.metrics["audit"]["n"] >= 20
+    taxonomy.rename_label(ws, project="bank", label="age_limit", new_name="minimum_age",
+                          actor="admin")  # fmt: skip
+    # a file of wrong labels (each text labeled as the next intent): a much worse model
+    names = {"age_limit": "minimum_age"}
+    wrong = [
+        (t, names.get(nxt, nxt))
+        for t, lb in _more_banking_rows(SLICE_LABELS, 30, 40)
+        for nxt in [SLICE_LABELS[(SLICE_LABELS.index(lb) + 1) % len(SLICE_LABELS)]]
+    ]
+    projects.import_file(ws, project="bank", path=labeled_csv(tmp_path / "wrong.csv", wrong))
+    v2 = training.train_project(ws, "bank", kind="linear")
+    old = v1.metrics["audit"]
+    assert v2.metrics["audit"]["n"] == old["n"]  # the same audit labels
+    assert v2.metrics["audit"]["accuracy"] < old["low"]  # worse beyond v1's interval
+    assert not v2.is_active, v2.metrics["promotion"]
