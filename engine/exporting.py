@@ -62,8 +62,12 @@ from storage.errors import (
     LabelbotError,
     NotFoundError,
 )
-from storage.models import Flag
+from storage.models import Flag, ModelRun
 from storage.repositories import examples, feedback, flags, models, projects
+from storage.repositories import taxonomy as taxonomy_repo
+
+# storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
+Session = Any
 
 EXPORT_FORMATS = ("jsonl", "csv")
 # File names that say which format they hold, as the importer reads them (importing.detect_format;
@@ -122,7 +126,8 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
         assert found.id is not None
         yield []
         active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
-        scored = models.get_active_model_run(session=session, project_id=found.id) is not None
+        run = models.get_active_model_run(session=session, project_id=found.id)
+        today = {} if run is None else _today(session, found.id, run)
         after = 0
         while rows := examples.examples_after(
             session=session, project_id=found.id, after_id=after, limit=page
@@ -138,13 +143,45 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
                 session=session, project_id=found.id, first_id=first, last_id=after
             )
             predictions = (
-                models.predictions_between(
-                    session=session, project_id=found.id, first_id=first, last_id=after
-                )
-                if scored
-                else {}
+                _predictions(session, run, today, [r[0] for r in rows]) if run is not None else {}
             )
             yield _records(rows, votes, notes, predictions, active, flagged)
+
+
+def _today(session: Session, project_id: int, run: ModelRun) -> dict[str, str]:
+    """The active model's classes, named as at its training, → the labels they count as today
+    (renamed; merged: the label they went into), as `labelbot predict` answers them
+    (engine.predicting.stored_top); split or retired ones keep their names."""
+    labels = models.class_labels(
+        session=session,
+        project_id=project_id,
+        classes=run.classes,
+        as_of=run.created_at,
+        label_ids=run.label_ids,
+    )
+    targets = taxonomy_repo.label_targets(session=session, project_id=project_id)
+    now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
+    return {old: n or old for old, n in zip(run.classes, now, strict=True)}
+
+
+def _predictions(
+    session: Session, run: ModelRun, today: dict[str, str], example_ids: list[int]
+) -> dict[int, tuple[str | None, float | None]]:
+    """Example id → its stored prediction's (label, confidence); the active model's in today's
+    labels (a label merged since: the merge target at the merged classes' summed probability),
+    so that the export shows what `labelbot predict` answers for the text."""
+    from engine.predicting import stored_top
+
+    out: dict[int, tuple[str | None, float | None]] = {}
+    for example_id, row in models.get_predictions_for(
+        session=session, example_ids=example_ids
+    ).items():
+        if row.label is None or row.model_run_id != run.id or not row.probs:
+            out[example_id] = (row.label, row.confidence)
+            continue
+        label, confidence = stored_top(row.probs, today)[0]
+        out[example_id] = (label, confidence)
+    return out
 
 
 def _records(

@@ -5,8 +5,16 @@ one the export shows. Computed afresh it could differ: a blend model scores its 
 label spreading it was trained with (each example's own row of the spread), while a text from
 outside takes the spread of its nearest pool neighbours (``engine.classifier``), so a pool text
 sent back through predict moved by up to 0.23 in confidence and, rarely, changed label. Texts
-the project does not hold, or whose stored prediction is from another model (or holds fewer
-classes than ``top_k`` asks for), are predicted by the active model as before.
+the project does not hold, or whose stored prediction is from another model, are predicted by
+the active model as before. A stored row keeps the model's top :data:`training.TOP_K` classes:
+asked for more, a pool text still answers the stored label at its stored confidence (what the
+export shows), and the classes beyond the stored ones come from a fresh prediction.
+
+A stored row names the classes as they were called when the model was trained; answered (and
+exported: :func:`stored_top`), they are today's labels, as a fresh prediction names them: a
+label renamed since under its new name, labels merged since as the label they were merged into
+(their stored probabilities added), so the stored rows need no re-scoring to answer in today's
+labels.
 
 Many texts (`labelbot predict` on a file) are answered a chunk at a time by :class:`Answering`,
 every chunk by the model it read first: after a promotion meanwhile, the stored predictions are
@@ -23,9 +31,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from engine import taxonomy, training
 from engine.training import TextPrediction
@@ -36,7 +44,15 @@ from storage.hashing import content_hash
 from storage.models import ModelRun
 from storage.repositories import examples, models, projects
 
-__all__ = ["CHUNK", "Answer", "Answering", "answer", "answer_notes", "predict_texts"]
+__all__ = [
+    "CHUNK",
+    "Answer",
+    "Answering",
+    "answer",
+    "answer_notes",
+    "predict_texts",
+    "stored_top",
+]
 
 
 # Texts answered at a time when a caller streams many (`labelbot predict` on a file): one
@@ -81,6 +97,9 @@ class Answering:
         )
         # the names it answers under, as training.predict_with gives them
         sources = [n or old for n, old in zip(now, run.classes, strict=True)]
+        self._today = dict(zip(run.classes, sources, strict=True))
+        # text -> its stored prediction that keeps fewer classes than asked (:meth:`stored`)
+        self._partial: dict[str, TextPrediction] = {}
         absent = self._model.absent()
         learned = {s for s, a in zip(sources, absent, strict=True) if not a}
         names = list(dict.fromkeys(sources))
@@ -99,15 +118,18 @@ class Answering:
 
     def stored(self, texts: list[str]) -> dict[int, TextPrediction]:
         """Index in ``texts`` → this model's stored prediction, for the texts the project holds
-        (a read of the database, no encoding)."""
-        asked = self._top_k + len(self.untrained)
-        found = _stored(self._ws, self._name, texts, run=self.run, top_k=asked)
+        (a read of the database, no encoding). A stored row that keeps fewer classes than
+        ``top_k`` asks for is left out: the text goes to :meth:`fresh` for the classes beyond,
+        and :meth:`combined` answers it with the stored label and confidence all the same."""
+        found = _stored(self._ws, self._name, texts, run=self.run, today=self._today)
         out = {}
+        self._partial = {}
         for i, said in found.items():
             kept = self._shown(said)
-            # the stored row keeps only the top classes: more were asked for than it has left
             if len(kept.top) >= min(self._top_k, self._answerable):
                 out[i] = kept
+            else:  # the stored row keeps only the top classes: more were asked for
+                self._partial[texts[i]] = kept
         return out
 
     def fresh(self, texts: list[str]) -> list[TextPrediction]:
@@ -119,14 +141,25 @@ class Answering:
                                      names_now=self._names_now)  # fmt: skip
         return [self._shown(p) for p in said]
 
-    @staticmethod
     def combined(
-        texts: list[str], stored: dict[int, TextPrediction], fresh: list[TextPrediction]
+        self, texts: list[str], stored: dict[int, TextPrediction], fresh: list[TextPrediction]
     ) -> list[TextPrediction]:
         """The answers to ``texts``, in their order, from :meth:`stored`'s and :meth:`fresh`'s
-        (which answered the texts ``stored`` lacks, in order)."""
+        (which answered the texts ``stored`` lacks, in order). A pool text whose stored row
+        keeps fewer classes than asked answers its stored label and confidence, its stored
+        classes first, then the fresh prediction's others."""
         rest = iter(fresh)
-        return [stored[i] if i in stored else next(rest) for i in range(len(texts))]
+        return [
+            stored[i] if i in stored else self._completed(next(rest)) for i in range(len(texts))
+        ]
+
+    def _completed(self, said: TextPrediction) -> TextPrediction:
+        kept = self._partial.get(said.text)
+        if kept is None:
+            return said
+        known = {lb for lb, _ in kept.top}
+        more = [(lb, p) for lb, p in said.top if lb not in known]
+        return dataclasses.replace(kept, top=(kept.top + more)[: self._top_k])
 
     def _shown(self, said: TextPrediction) -> TextPrediction:
         """``said`` with ``top_k`` labels in its top, none of them :attr:`untrained` (the model
@@ -183,10 +216,24 @@ def _unstored(texts: list[str], stored: dict[int, TextPrediction]) -> list[str]:
     return [t for i, t in enumerate(texts) if i not in stored]
 
 
+def stored_top(probs: Iterable[Any], today: Mapping[str, str]) -> list[tuple[str, float]]:
+    """A stored row's classes (``probs``: ``[[label, probability], ...]``, highest first, named
+    as at training) in today's labels, highest first: ``today`` maps a class's name at
+    training to its name now (renamed; merged: the label it went into, the probabilities
+    added; a class it lacks keeps its name)."""
+    summed: dict[str, float] = {}
+    for lb, p in probs:
+        now = today.get(str(lb), str(lb))
+        summed[now] = summed.get(now, 0.0) + float(p)
+    ranked = sorted(summed.items(), key=lambda item: -item[1])  # stable: ties keep their order
+    return [(lb, round(p, 4)) for lb, p in ranked]
+
+
 def _stored(
-    ws: Workspace, name: str, texts: list[str], *, run: ModelRun, top_k: int
+    ws: Workspace, name: str, texts: list[str], *, run: ModelRun, today: Mapping[str, str]
 ) -> dict[int, TextPrediction]:
-    """Index in ``texts`` → the stored prediction of ``run``, for texts in the project."""
+    """Index in ``texts`` → the stored prediction of ``run``, in today's labels
+    (:func:`stored_top`), for texts in the project."""
     if not texts or run.id is None:
         return {}
     hashes = [content_hash(t) for t in texts]
@@ -201,9 +248,7 @@ def _stored(
             row = None if example_id is None else rows.get(example_id)
             if row is None or row.model_run_id != run.id or row.label is None:
                 continue
-            if len(row.probs) < min(top_k, len(run.classes)):
-                continue  # the stored row keeps only the top classes: more were asked for
-            top = [(str(lb), float(p)) for lb, p in row.probs[:top_k]]
+            top = stored_top(row.probs, today)
             out[i] = TextPrediction(text=text, label=top[0][0], confidence=top[0][1], top=top)
     return out
 

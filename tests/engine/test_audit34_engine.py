@@ -37,12 +37,6 @@ def test_an_audit_example_has_no_twin_the_model_trained_on(  # type: ignore[no-u
     assert leaked == [], f"{len(leaked)} of {len(pool.audited)} audit examples were trained on"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a top_k that with the untrained labels asks for more than the 5 classes a stored row "
-    "keeps (training.TOP_K) has a pool text predicted afresh (predicting._stored): a blend model "
-    "scores it with its neighbours' spread, another confidence than export and top_k=3 give",
-)
 def test_a_pool_text_predicts_as_exported_whatever_top_k(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
@@ -200,13 +194,6 @@ def test_open_reviews_are_labels_the_latest_scan_doubts(  # type: ignore[no-unty
     assert stale == [], f"{len(stale)} open reviews the active model does not doubt: {stale[:2]}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="between a merge (applied with rescore=False, as `labelbot labels merge` and the bot "
-    "apply it: the queue is re-scored after, or never when that fails) and the re-score, "
-    "predict answers a pool text from its stored row (predicting._stored), in a retired "
-    "label's name at its unmerged probability; a new text gets the merge target's summed one",
-)
 def test_predict_answers_in_todays_labels_before_the_rescore(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
