@@ -1,0 +1,251 @@
+"""Review of the fixes landed for audit 34 (gzip refusal, spreadsheet_safe column and import
+rule, the CLI's log lines...): cases they missed or broke. Each test shows a bug still open
+(strict xfail)."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import json
+import logging
+import lzma
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.cli.logs import cli_lines
+from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
+
+
+def _run(runner: CliRunner, *args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def _exported(runner: CliRunner, project: str) -> list[tuple[str, str, str]]:
+    got = [json.loads(x) for x in _run(runner, "export", project).splitlines()]
+    return [(r["id"], r["text"], r["label"]) for r in got]
+
+
+# Texts and ids that start with a ' of their own, and a formula character without one
+SEED = "id,text,label\n'-7,'@support my refund,'-1\n8,=SUM(A1),-1\n"
+STORED = [("'-7", "'@support my refund", "'-1"), ("8", "=SUM(A1)", "-1")]
+
+
+def _seeded(runner: CliRunner, tmp_path: Path) -> None:
+    _run(runner, "project", "create", "c", "--labels", "'-1,-1")
+    seed = tmp_path / "seed.csv"
+    seed.write_text(SEED, "utf-8")
+    _run(runner, "import", "c", str(seed))
+    assert _exported(runner, "c") == STORED
+
+
+# --- a CSV export saved again ------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="engine/importing.py FileRows.__iter__: legacy_safe takes any export CSV that starts "
+    "with a byte order mark and has no spreadsheet_safe column for an older spreadsheet-safe "
+    "export, so a PLAIN export saved again with a BOM (Excel's 'CSV UTF-8', Windows Notepad, "
+    "PowerShell 5's Set-Content -Encoding UTF8) has its texts' and ids' ' taken off: \"'-7\" "
+    'comes back as "-7", a second example, the bug 900a7fb fixed',
+)
+def test_a_plain_csv_export_saved_again_with_a_byte_order_mark_imports_as_written(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    _seeded(runner, tmp_path)
+    exported = tmp_path / "export.csv"
+    _run(runner, "export", "c", "--out", str(exported))
+    assert not exported.read_bytes().startswith(codecs.BOM_UTF8)  # a plain export
+    resaved = tmp_path / "resaved.csv"  # the same cells, the file now with a BOM
+    resaved.write_bytes(codecs.BOM_UTF8 + exported.read_bytes())
+    _run(runner, "project", "create", "d", "--labels", "'-1,-1")
+    said = _run(runner, "import", "d", str(resaved))
+    assert _exported(runner, "d") == STORED, said
+    # into the project it came from: nothing new
+    assert "imported 0 new examples" in _run(runner, "import", "c", str(resaved))
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="engine/importing.py: since 900a7fb the ' comes off only with the spreadsheet_safe "
+    "column or a BOM; a --spreadsheet-safe export saved again by LibreOffice or Google Sheets "
+    "(UTF-8 without BOM) after its unfamiliar last column was deleted keeps every ' it was "
+    "given: its label \"''-1\" is unknown and the import refused (exit 2); with other labels "
+    '"\'\'-7" and "\'=SUM(A1)" come back as new examples (before 900a7fb this file imported '
+    "as the project holds)",
+)
+def test_a_spreadsheet_safe_export_saved_without_its_last_column_and_bom_imports_as_held(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    _seeded(runner, tmp_path)
+    safe = tmp_path / "safe.csv"
+    _run(runner, "export", "c", "--out", str(safe), "--spreadsheet-safe")
+    with safe.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[-1] == "spreadsheet_safe"
+    resaved = tmp_path / "resaved.csv"
+    with resaved.open("w", encoding="utf-8", newline="") as handle:  # no BOM
+        columns = [c for c in rows[0] if c != "spreadsheet_safe"]
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    said = _run(runner, "import", "c", str(resaved))
+    assert "imported 0 new examples" in said, said
+    assert _exported(runner, "c") == STORED
+
+
+# --- a compressed file: the command the refusal gives ------------------------------------------
+
+
+def _suggested(output: str) -> str:
+    found = re.search(r"`([^`]+)`", " ".join(output.split()))
+    assert found is not None, output
+    return found.group(1)
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="engine/importing.py _decoded: the refusal of a compressed file says "
+    "`gunzip NAME` (`unxz`, `unzstd`), which refuses a file whose name lacks the .gz (.xz, "
+    ".zst) suffix ('unknown suffix -- ignored'): the case of a gzip download saved as .csv, "
+    "the one whose owner does not know it is compressed",
+)
+@pytest.mark.parametrize(
+    "pack",
+    [gzip.compress, lzma.compress, "zstd"],
+    ids=["gzip", "xz", "zstd"],
+)
+def test_a_compressed_file_named_csv_is_refused_with_a_command_that_decompresses_it(
+    tmp_path: Path, pack: object
+) -> None:
+    tool = {"zstd": "unzstd"}.get(str(pack), "gunzip" if pack is gzip.compress else "unxz")
+    if shutil.which(tool) is None or (pack == "zstd" and shutil.which("zstd") is None):
+        pytest.skip(f"{tool} is not installed")
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    text = b"text,label\nthe tenant pays,Lease\n"
+    packed = tmp_path / "export.csv"  # a download kept compressed under its own name
+    if pack == "zstd":
+        plain = tmp_path / "plain"
+        plain.write_bytes(text)
+        subprocess.run(["zstd", "-q", str(plain), "-o", str(packed)], check=True)
+        plain.unlink()
+    else:
+        assert callable(pack)
+        packed.write_bytes(pack(text))
+    result = runner.invoke(app, ["import", "c", str(packed)])
+    assert result.exit_code == 2, result.output
+    command = _suggested(result.output)
+    done = subprocess.run(
+        shlex.split(command), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (command, done.stderr)
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="engine/importing.py _decoded: the command names the file by its name alone "
+    "(shlex.quote(path.name)), so `labelbot import p downloads/x.csv.gz` says `gunzip "
+    "x.csv.gz`, which fails where it was typed: 'No such file or directory'",
+)
+def test_a_compressed_file_in_another_folder_is_refused_with_a_command_that_works_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("gunzip") is None:
+        pytest.skip("gunzip is not installed")
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    (tmp_path / "downloads").mkdir()
+    packed = tmp_path / "downloads" / "x.csv.gz"
+    packed.write_bytes(gzip.compress(b"text,label\nthe tenant pays,Lease\n"))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["import", "c", "downloads/x.csv.gz"])
+    assert result.exit_code == 2, result.output
+    command = _suggested(result.output)
+    done = subprocess.run(
+        shlex.split(command), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (command, done.stderr)
+    assert (tmp_path / "downloads" / "x.csv").read_bytes().startswith(b"text,label")
+
+
+# --- the CLI's log lines -----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="bot/cli/logs.py _Once.filter calls record.getMessage() outside the handler's "
+    "error handling: a library's log call whose arguments do not fit its message (logging "
+    "prints '--- Logging error ---' and goes on) raises TypeError out of the log call, and "
+    "stops the command, while cli_lines is on (every CLI command)",
+)
+def test_a_malformed_log_call_does_not_stop_a_cli_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # no handler of its own and not propagated: Python's last-resort handler takes it, as
+    # for any logger in a CLI command (pytest's handlers on the root are then not asked)
+    logger = logging.getLogger("tests.review34.malformed")
+    logger.propagate = False
+    try:
+        logger.warning("%s and %s", "one")  # without cli_lines: reported, not raised
+        with cli_lines():
+            logger.warning("%s and %s", "one")
+    finally:
+        logger.propagate = True
+    assert "Logging error" in capsys.readouterr().err
+
+
+# --- db copy --to the database's own files -------------------------------------------------------
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="engine/database.py copy_to: _same compares the two SQLite paths as written, not by "
+    "storage.copying.sqlite_file_named (36dcc42's shared check, used by db backup and "
+    "export/predict --out), so `db copy --to sqlite:///DB-wal` copies into the live "
+    "database's WAL file and says 'copied …' (exit 0); SQLite deletes that 'WAL' as the "
+    "source closes, and no copy is left",
+)
+def test_db_copy_into_the_databases_wal_file_is_refused_or_leaves_a_copy(tmp_path: Path) -> None:
+    """Run as a user runs it, no other process holding the database: the copy must not be
+    said done where no copy is left."""
+
+    def labelbot(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from bot.cli import main; main()", *args],
+            env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True,
+            timeout=180,
+        )  # fmt: skip
+
+    assert labelbot("project", "create", "c", "--labels", "NDA,Lease").returncode == 0
+    database = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///"))
+    wal = database.with_name(database.name + "-wal")
+    assert not wal.exists()  # checkpointed and removed as the last connection closed
+    done = labelbot("db", "copy", "--to", f"sqlite:///{wal}")
+    # exit 0 today, "copied 19 tables, 3 rows from …cli.db to …cli.db-wal", and no file there
+    assert done.returncode != 0 or wal.exists(), (done.stdout, done.stderr)
