@@ -172,6 +172,7 @@ class Digest:
     model_before_change: bool = False
     model_pinned: bool = False  # the active version is pinned: newer ones are kept, not used
     # examples with an agreed label (`labelbot status`'s "labeled"); total_labels counts votes
+    # (adjudications left out, as in labels_since)
     labeled_examples: int = 0
     # the model ``accuracy_change`` is measured from: "the previous model", or "v4" when the
     # audit comparison is with the model active when this one was trained, not the one before
@@ -477,7 +478,13 @@ def build_digest(
         counts = feedback.annotators_since(
             session=session, project_id=project.id, since=since, until=moment
         )
-        total = feedback.count_annotations(session=session, project_id=project.id)
+        # "in all" counts as "new labels" do (votes, adjudications left out), up to the same
+        # cut-off: a project's first digest has as many new labels as it has in all
+        total = sum(
+            feedback.annotators_since(
+                session=session, project_id=project.id, since=None, until=moment
+            ).values()
+        )
         runs, active = _runs(session, project.id)
         open_flags = flags.count_open_flags(session=session, project_id=project.id)
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
@@ -548,7 +555,7 @@ def home_digest(
         since=None,
         labels_since=0,
         by_annotator=[],
-        total_labels=len(rows),
+        total_labels=sum(1 for r in rows if r.source != feedback.ADJUDICATION),
         weakest=[],
         per_class_f1={},
         open_flags=0,

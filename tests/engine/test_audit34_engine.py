@@ -106,12 +106,6 @@ def test_a_test_file_differing_only_in_case_is_no_held_out_set(  # type: ignore[
         check_test_overlap(texts, test)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the digest's 'in all' (Digest.total_labels, feedback.count_annotations) counts "
-    "adjudications, which its 'new labels' leave out (not a label given): the channel's digest "
-    "read '6 new labels (7 in all …)' on the project's first digest, one settle later",
-)
 def test_the_digest_counts_labels_in_all_as_it_counts_new_ones(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
