@@ -603,9 +603,30 @@ def _same_ids(a: list[int] | None, b: list[int] | None) -> bool:
     return a is None or b is None or not a or not b or list(a) == list(b)
 
 
+def _same_taxonomy(
+    classes: list[str],
+    label_ids: list[int] | None,
+    other_classes: list[str],
+    other_ids: list[int] | None,
+) -> bool:
+    """Whether two class lists are the same labels, in order. By label id where both are known
+    (one per class): a label renamed since is the same class (its examples, its index in the
+    model), and two labels that swapped names are not. By name where a list has no ids (a run
+    recorded before they were kept)."""
+    if (
+        label_ids
+        and other_ids
+        and len(label_ids) == len(classes)
+        and len(other_ids) == len(other_classes)
+    ):
+        return [int(i) for i in label_ids] == [int(i) for i in other_ids]
+    return list(classes) == list(other_classes) and _same_ids(label_ids, other_ids)
+
+
 def _same_labels(run: ModelRun, pool: Pool) -> bool:
-    """Whether ``run``'s classes are ``pool``'s, in order: the same names of the same labels."""
-    return list(run.classes) == pool.classes and _same_ids(run.label_ids, pool.label_ids)
+    """Whether ``run``'s classes are ``pool``'s, in order: the same labels (by id where the run
+    kept them: a rename since changes nothing a model learned)."""
+    return _same_taxonomy(list(run.classes), run.label_ids, pool.classes, pool.label_ids)
 
 
 def _texts_added(session: Any, pool: Pool) -> bool:
@@ -685,8 +706,9 @@ def promotion_decision(
     on the audit set (an unbiased sample) by more than the active model's interval. Labels chosen
     by active learning are a biased sample, so cross-validated scores never gate a promotion.
     An active model that cannot answer (``unusable`` says why) is replaced unless pinned.
-    ``label_ids``: the ids of ``classes``' labels (told apart from the active model's by them
-    too, when both are known: two labels may have swapped names).
+    ``label_ids``: the ids of ``classes``' labels: where both they and the active model's are
+    known, the taxonomy is compared by them alone (a label renamed since is the same label, and
+    its audit score still gates; two labels that swapped names are not).
     """
     pinned = settings.get("pinned_version")
     if pinned is not None:
@@ -695,7 +717,7 @@ def promotion_decision(
         return True, "first model"
     if unusable is not None:
         return True, f"the active model v{active.version} cannot answer: {unusable}"
-    if active.classes != classes or not _same_ids(active.label_ids, label_ids):
+    if not _same_taxonomy(list(active.classes), active.label_ids, classes, label_ids):
         return True, "the taxonomy changed since the active model"
     new_audit = metrics.get("audit") or {}
     # the active model scored on the same audit labels now; else what it scored when trained

@@ -222,12 +222,6 @@ def _more_banking_rows(labels: list[str], skip: int, per_label: int) -> list[tup
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a rename alone (same labels, same ids) turns the audit gate off: "
-    "training.promotion_decision compares class names, says 'the taxonomy changed since the "
-    "active model' and promotes a retrain far worse on the audit set",
-)
 def test_a_rename_keeps_a_worse_retrain_held_back(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
