@@ -85,12 +85,6 @@ def test_too_rare_to_learn_counts_the_labels_a_model_learns_from(  # type: ignor
     assert sorted(status["too_rare"]) == too_few, (status["counts"], learned_from)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulate's --test overlap check (simulation.check_test_overlap) compares texts by "
-    "NFC+whitespace only: a test file in other letter case is the training file to the "
-    "(lower-casing) encoder, and passes as held out",
-)
 def test_a_test_file_differing_only_in_case_is_no_held_out_set(  # type: ignore[no-untyped-def]
     encoder, banking_slice
 ) -> None:
