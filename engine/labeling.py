@@ -523,7 +523,8 @@ class ChangedLabel:
 
     note: str  # where the label went: "the label 'card_arrival' was split into late, lost"
     counts_as: str | None  # the active label the vote counts as (merged, mapped); None: nothing
-    into: tuple[str, ...]  # the labels it was split into, as called now; () when not split
+    into: tuple[str, ...]  # the parts of the split that stopped it (its own, or its merge
+    # target's), as called now; () when no split did
     waits: bool  # its example waits to be labeled again (the change sent it back to the queue)
     holder: str | None  # who holds the waiting example now; None while it is in the queue
     agreed: str | None  # the example's agreed label now, when it waits for nothing
@@ -539,7 +540,9 @@ def label_changed_since(ws: Workspace, *, annotation_id: int) -> ChangedLabel | 
             return None
         target = session.get(Label, label.mapped_to_id) if label.mapped_to_id else None
         note = taxonomy.stale_label_note(session=session, label=label, advice=False)
-        into = taxonomy_repo.split_into(session=session, label=label) or []
+        # the split that stopped it: its own, or that of a label it was merged into since
+        # (as its example's message reads it: taxonomy.earlier_labels), as called today
+        into = taxonomy_repo.parts_now(session=session, label=label) or []
         # the same reading the queue makes: no agreed label is an example sent back to be
         # labeled again (feedback.agreed_label); one that counts is settled, whoever settled it
         rows = feedback.example_annotations(session=session, example_id=annotation.example_id)

@@ -1,0 +1,89 @@
+"""Follow-ups of the audit-34 taxonomy fixes, on SQLite and PostgreSQL: a stale click on a
+label merged into one split later offers the split's parts; ties between votes go to the vote
+made last (by id), whatever the clock of the replica that stamped it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine import exporting, labeling, projects, taxonomy
+from engine.workspace import Workspace
+
+
+def _project(ws: Workspace, tmp_path: Path, labels: list[str]) -> list[int]:
+    """Project "p" with ``labels`` and two unlabeled texts; their ids, in order."""
+    projects.create_project(ws, name="p", labels=labels)
+    path = tmp_path / "texts.csv"
+    path.write_text("text\nwhere is my card\nmy card has not come\n", encoding="utf-8")
+    projects.import_file(ws, project="p", path=path, embed=False)
+    return sorted(int(r["id"]) for r in exporting.export_records(ws, "p"))
+
+
+def _vote(ws: Workspace, example_id: int, label: str, who: str) -> int:
+    """``who`` labels the example ``label`` (by its id, as a button does); the annotation id."""
+    found = {lb.name: lb.id for lb in projects.list_labels(ws, project="p")}
+    label_id = found[label]
+    assert label_id is not None
+    return labeling.submit_label(
+        ws, project="p", example_id=example_id, label=label_id, annotator=who, source="slack",
+        key=f"{who}:{example_id}:{label}",
+    ).annotation_id  # fmt: skip
+
+
+def test_a_stale_click_on_a_label_merged_into_one_split_later_offers_the_splits_parts(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """ana labeled an example A; A merged into S, then S split into S1, S2: the example is
+    back to be labeled S1 or S2. A click on A's old button is told what became of the label
+    and that the example waits "as S1 or S2", as the example's own message offers (its earlier
+    labels name the same parts), not "with today's labels"."""
+    [first, _] = _project(ws, tmp_path, ["A", "S", "X"])
+    annotation_id = _vote(ws, first, "A", "ana")
+    taxonomy.merge_labels(ws, project="p", labels=["A", "S"], into="S", actor="adm",
+                          rescore=False)  # fmt: skip
+    taxonomy.split_label(ws, project="p", label="S", into=["S1", "S2"], actor="adm",
+                         rescore=False)  # fmt: skip
+
+    changed = labeling.label_changed_since(ws, annotation_id=annotation_id)
+    assert changed is not None
+    assert changed.note == "the label 'A' was merged into S, which was split into S1, S2"
+    assert changed.counts_as is None and changed.waits and changed.agreed is None
+    assert changed.into == ("S1", "S2")
+    task = labeling.next_task(ws, project="p", annotator="bob")
+    assert task is not None and task.example_id == first
+    [earlier] = task.earlier
+    assert earlier.into == changed.into  # the click and the message offer the same labels
+
+
+def test_a_stale_click_on_a_split_part_merged_into_a_label_split_later_names_todays_parts(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """S split into S1, S2; ana labels an example S1; S1 merged into X, then X split into X1,
+    X2. A click on S1's old button offers X1 or X2 (where the example can go today), not the
+    parts of S's split nor nothing."""
+    [first, _] = _project(ws, tmp_path, ["S", "X", "Y"])
+    taxonomy.split_label(ws, project="p", label="S", into=["S1", "S2"], actor="adm",
+                         rescore=False)  # fmt: skip
+    annotation_id = _vote(ws, first, "S1", "ana")
+    taxonomy.merge_labels(ws, project="p", labels=["S1", "X"], into="X", actor="adm",
+                          rescore=False)  # fmt: skip
+    taxonomy.split_label(ws, project="p", label="X", into=["X1", "X2"], actor="adm",
+                         rescore=False)  # fmt: skip
+
+    changed = labeling.label_changed_since(ws, annotation_id=annotation_id)
+    assert changed is not None and changed.waits
+    assert changed.into == ("X1", "X2")
+
+
+def test_a_stale_click_on_a_label_split_itself_still_offers_its_parts(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """The plain case the change must keep: ana labeled S, S split into S1, S2."""
+    [first, _] = _project(ws, tmp_path, ["S", "X"])
+    annotation_id = _vote(ws, first, "S", "ana")
+    taxonomy.split_label(ws, project="p", label="S", into=["S1", "S2"], actor="adm",
+                         rescore=False)  # fmt: skip
+    changed = labeling.label_changed_since(ws, annotation_id=annotation_id)
+    assert changed is not None and changed.waits
+    assert changed.into == ("S1", "S2")
+    assert changed.note == "the label 'S' was split into S1, S2"
