@@ -23,6 +23,8 @@ a later scan; one a change withdrew is, once its question stands again. An open 
 asks nothing any more (storage.repositories.reviews.moot_reason: its label changed or undone, or
 its label or the suggestion split or retired, or both merged into one) is dismissed: by the scan,
 by the taxonomy change that made it so (engine.taxonomy), and by delivery, which passes over it.
+So is an open review the latest scan no longer doubts (an earlier model's, its label since
+agreed with): withdrawn by the scan, and reopened by one that doubts it again.
 One still on a reviewer's screen is said to be withdrawn there, once (:func:`let_go_of_withdrawn`,
 after a change in Slack at once, after one from the CLI at the scheduler's round), and a verdict
 on it is answered as withdrawn (``status`` "dismissed", with the ``reason``), changing nothing.
@@ -67,7 +69,7 @@ class ScanReport:
     labels: int  # agreed labels scored
     suspects: int  # flagged by confident learning
     opened: int  # new reviews (the rest were queued or decided before)
-    dismissed: int  # open reviews whose label changed meanwhile
+    dismissed: int  # open reviews whose label changed meanwhile, or this scan no longer doubts
     waiting: str | None = None  # why no label could be doubted yet (too few), else None
 
 
@@ -149,6 +151,21 @@ def scan_project(
             opened += created is not None
         # not those a reviewer decided meanwhile
         dismissed = len(reviews.dismiss_moot(session=session, project_id=project.id, now=now))
+        if waiting is None:
+            # the open reviews this scan no longer doubts (an earlier model's, labels added
+            # since): withdrawn, not left asking of a label the model now agrees with
+            doubted = {
+                (int(pool.example_ids[lab[s.index]]), pool.classes[s.suggested]) for s in suspects
+            }
+            dismissed += len(
+                reviews.withdraw_undoubted(
+                    session=session,
+                    project_id=project.id,
+                    doubted=doubted,
+                    version=run.version if run is not None else None,
+                    now=now,
+                )
+            )
         # a scan on demand counts as the scheduler's: `labelbot review` would otherwise say
         # "not scanned since vN" right after a `--scan` that opened no review, or, before the
         # first model, "never scanned" (a scan then reads version 0: none)
@@ -421,6 +438,8 @@ def _why_moot(session: Session, review: Review) -> str:
         return f"the suggested label {suggested.name!r} was split or retired since"
     if why == reviews.SAME_LABEL:
         return f"{given.name!r} and {suggested.name!r} count as one label since"
+    if why is None:  # its question stands: the latest mislabel scan withdrew it
+        return f"the latest mislabel scan no longer doubts the label {given.name!r}"
     return "the example's label changed since"
 
 

@@ -12,13 +12,14 @@ A review can turn moot while it waits (:func:`moot_reason`): its label taken bac
 or a taxonomy change that leaves its label or the suggestion counting as nothing, or both as one
 label. A moot review is dismissed wherever it is met: by the taxonomy change itself
 (:func:`dismiss_moot`), and by delivery, which passes over it (existing data heals), so a
-reviewer is never handed a question no answer can settle.
+reviewer is never handed a question no answer can settle. A review the latest mislabel scan no
+longer doubts is dismissed too (:func:`withdraw_undoubted`), until a scan doubts it again.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -195,6 +196,31 @@ def dismiss_moot(*, session: Session, project_id: int, now: datetime | None = No
         if dismiss_review(session=session, review=review, now=now) is not None:
             dismissed.append(review)
     return dismissed
+
+
+def withdraw_undoubted(
+    *,
+    session: Session,
+    project_id: int,
+    doubted: Collection[tuple[int, str]],
+    version: int | None,
+    now: datetime | None = None,
+) -> list[Review]:
+    """Dismiss the project's open reviews that a mislabel scan no longer doubts: those opened
+    by a scan of model ``version`` or before (None: a scan before the first model) whose
+    (example id, suggested label as it counts now) is not in ``doubted``; those dismissed.
+    Decided reviews stay as they are; a delivery of one is let go of (its message says it was
+    withdrawn), and a later scan that doubts the label again reopens it (:func:`add_review`)."""
+    counted = label_targets(session=session, project_id=project_id)
+    withdrawn = []
+    for review in list_reviews(session=session, project_id=project_id, status="open"):
+        if version is not None and (review.model_version or 0) > version:
+            continue  # opened by a newer model's scan meanwhile
+        if (review.example_id, counted.get(review.suggested_label_id)) in doubted:
+            continue
+        if dismiss_review(session=session, review=review, now=now) is not None:
+            withdrawn.append(review)
+    return withdrawn
 
 
 def dismiss_review(

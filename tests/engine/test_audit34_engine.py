@@ -142,13 +142,6 @@ def _card_rows(per_label: int) -> list[tuple[str, str]]:
     return [r for i in range(per_label) for k in CARD_LABELS for r in [per[k][i]]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a review opened by an earlier model's mislabel scan stays open after the active "
-    "model's scan no longer doubts the label (reviews.scan_project only adds; moot_reason never "
-    "asks the model again): its card still says 'the model thinks X (86%)' of a label the "
-    "model now agrees with",
-)
 def test_open_reviews_are_labels_the_latest_scan_doubts(  # type: ignore[no-untyped-def]
     ws, tmp_path: Path
 ) -> None:
