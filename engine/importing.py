@@ -176,9 +176,6 @@ class FileRows:
         # file was: an unreadable or undecodable file says so whatever its name
         first = next(blocks, "")
         fmt = detect_format(path)
-        # a spreadsheet-safe export written before SAFE_COLUMN: it starts with a byte order
-        # mark (a plain export never does) and has no such column
-        legacy_safe = fmt == "csv" and _starts_with_bom(path)
         text = itertools.chain([first], blocks)
         self.runaways = []
         columns: set[str] = set()
@@ -214,11 +211,7 @@ class FileRows:
                             row, text_column, "it has {found}: use --text-column {option}"
                         )
                     )
-            if (
-                fmt == "csv"
-                and row.keys() >= EXPORT_SIGNATURE
-                and (SAFE_COLUMN in row or (legacy_safe and SAFE_COLUMN not in columns))
-            ):
+            if fmt == "csv" and row.keys() >= EXPORT_SIGNATURE and SAFE_COLUMN in row:
                 row = _undefused(row, (text_column, self.label_column, self.id_column))
             record = _record(path, line, row, text_column, self.label_column, self.id_column)
             kept.update(record.meta)
@@ -896,19 +889,13 @@ def _separator_hint(columns: set[str], *, tabs: bool = False) -> str | None:
     return None
 
 
-def _starts_with_bom(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
-
-
 def _undefused(row: dict[str, Any], columns: Iterable[str | None]) -> dict[str, Any]:
     """A row of a labelbot export's CSV with its ``columns`` (text, label, id) as stored: an
     export written --spreadsheet-safe (or that file saved again from a spreadsheet) has a
     ``'`` before a value a spreadsheet would run as a formula ("'=SUM(A1)", "'-1"). Kept, the
     text would be stored again beside the project's own, and the label be unknown. Only for a
-    file with the SAFE_COLUMN such an export ends with (or, written before that column, its
-    byte order mark): a plain export's "'=x" is the text "'=x" (taken off, it came back as a
-    second example, "=x")."""
+    file with the SAFE_COLUMN such an export ends with: a plain export's "'=x" is the text
+    "'=x" (taken off, it came back as a second example, "=x")."""
     return {
         key: undefused(value) if key in columns and isinstance(value, str) else value
         for key, value in row.items()

