@@ -19,6 +19,7 @@ from storage.copying import (
     backup_sqlite,
     copy_database,
     open_database,
+    sqlite_file_named,
 )
 from storage.db import (
     SchemaChange,
@@ -82,6 +83,7 @@ def copy_to(
             f"{target_option} names an in-memory SQLite database, gone when this command ends: "
             "give a file, e.g. sqlite:///labelbot-copy.db"
         )
+    _refuse_source_files(source_url, target_url, target_option=target_option)
     if _same(source_url, source_schema, target_url, target_schema):
         raise InvalidInputError(
             f"{target_option} names the source database itself ({shown_url(target_url)}): "
@@ -127,6 +129,36 @@ def _in_memory(url: str) -> bool:
     except Exception:
         return False
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+def _refuse_source_files(source_url: str, target_url: str, *, target_option: str) -> None:
+    """InvalidInputError for a SQLite target that is one of the source's own files, by any
+    name (a symbolic or hard link, a relative path): the source itself, or its -wal, -shm or
+    -journal file, which SQLite writes and deletes as the source is used (a copy "done" into
+    the source's -wal is gone as the source closes; one over it corrupts the source). So is a
+    target whose own -wal, -shm or -journal file would be the source."""
+    source_file, target_file = sqlite_file(source_url), sqlite_file(target_url)
+    if source_file is None or target_file is None:
+        return
+    named = sqlite_file_named(target_file, source_file)
+    if named == "":
+        raise InvalidInputError(
+            f"{target_option} names the source database itself ({shown_url(target_url)}): "
+            "give another, empty database"
+        )
+    if named is not None:
+        raise InvalidInputError(
+            f"{target_option} names the source database's {named} file "
+            f"({shown_url(target_url)}), which SQLite writes and removes as the database is "
+            "used: give another, empty database; nothing was copied"
+        )
+    beside = sqlite_file_named(source_file, target_file)
+    if beside:
+        raise InvalidInputError(
+            f"{target_option} names a database whose {beside} file would be the source "
+            f"database ({shown_url(source_url)}): give another, empty database; nothing was "
+            "copied"
+        )
 
 
 def _same(source: str, source_schema: str | None, target: str, target_schema: str | None) -> bool:

@@ -183,15 +183,6 @@ def test_a_malformed_log_call_does_not_stop_a_cli_command(
 
 
 @pytest.mark.usefixtures("cli_env")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine/database.py copy_to: _same compares the two SQLite paths as written, not by "
-    "storage.copying.sqlite_file_named (36dcc42's shared check, used by db backup and "
-    "export/predict --out), so `db copy --to sqlite:///DB-wal` copies into the live "
-    "database's WAL file and says 'copied …' (exit 0); SQLite deletes that 'WAL' as the "
-    "source closes, and no copy is left",
-)
 def test_db_copy_into_the_databases_wal_file_is_refused_or_leaves_a_copy(tmp_path: Path) -> None:
     """Run as a user runs it, no other process holding the database: the copy must not be
     said done where no copy is left."""
@@ -210,6 +201,69 @@ def test_db_copy_into_the_databases_wal_file_is_refused_or_leaves_a_copy(tmp_pat
     done = labelbot("db", "copy", "--to", f"sqlite:///{wal}")
     # exit 0 today, "copied 19 tables, 3 rows from …cli.db to …cli.db-wal", and no file there
     assert done.returncode != 0 or wal.exists(), (done.stdout, done.stderr)
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_db_copy_into_a_file_beside_the_database_is_refused_by_any_name(
+    tmp_path: Path, suffix: str
+) -> None:
+    """The source's own -wal/-shm/-journal, as written or through a symbolic link: refused
+    before anything is written, naming the file (exit 2)."""
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    database = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///"))
+    beside = database.with_name(database.name + suffix)
+    link = tmp_path / "elsewhere" / "copy.db"
+    link.parent.mkdir()
+    link.symlink_to(beside)  # dangling: SQLite makes the file as it goes
+    before = database.read_bytes()
+    for target in (beside, link):
+        said = " ".join(_run(runner, "db", "copy", "--to", f"sqlite:///{target}", code=2).split())
+        assert f"--to names the source database's {suffix} file" in said, said
+        assert "copied" not in said.replace("nothing was copied", ""), said
+        assert link.is_symlink()
+    assert database.read_bytes() == before
+    _run(runner, "status", "c")  # the database opens as before
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_db_copy_into_the_database_by_a_link_or_relative_path_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    database = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///"))
+    link = tmp_path / "link.db"
+    link.symlink_to(database)
+    hard = tmp_path / "hard.db"
+    os.link(database, hard)
+    monkeypatch.chdir(tmp_path)
+    for target in (str(link), str(hard), f"./{database.name}"):
+        said = _run(runner, "db", "copy", "--to", f"sqlite:///{target}", code=2)
+        assert "--to names the source database itself" in said, said
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_db_copy_into_a_database_whose_wal_file_would_be_the_source_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source database whose file is named like another's WAL: writing that other database
+    would make and delete its WAL, the source."""
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    database = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///"))
+    source = tmp_path / "team.db-wal"
+    shutil.copyfile(database, source)
+    before = source.read_bytes()
+    said = " ".join(
+        _run(
+            runner, "db", "copy", "--from", f"sqlite:///{source}", "--to",
+            f"sqlite:///{tmp_path / 'team.db'}", code=2,
+        ).split()
+    )  # fmt: skip
+    assert "whose -wal file would be the source database" in said, said
+    assert source.read_bytes() == before and not (tmp_path / "team.db").exists()
 
 
 @pytest.mark.usefixtures("cli_env")
