@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from engine.workspace import Workspace
 
 __all__ = [
+    "AUDIT_TWINS",
     "AUDIT_WAITING",
     "CV_CAVEAT",
     "QUEUE_BIAS",
@@ -55,6 +56,8 @@ __all__ = [
     "names_today",
     "per_class_f1",
     "queue_chose_labels",
+    "twin_groups",
+    "twins_of",
     "waiting_note",
 ]
 
@@ -138,6 +141,51 @@ def metrics_from_predictions(
     )
 
 
+def twin_groups(X: np.ndarray) -> np.ndarray:
+    """Per row of ``X``, the first row with the very same vector: rows that are one point to the
+    model (texts that differ only in what the encoder does not read -- letter case, accents,
+    invisible characters -- or in nothing) share it. One pass over the rows' bytes."""
+    X = np.ascontiguousarray(X)
+    first: dict[bytes, int] = {}
+    return np.fromiter(
+        (first.setdefault(row.tobytes(), i) for i, row in enumerate(X)), np.int64, len(X)
+    )
+
+
+def twins_of(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Which rows of ``X`` outside ``mask`` have the very vector of a row in it: the held-out
+    set's twins (an audit example's), which a model scored on that set must not train on."""
+    mask = np.asarray(mask, dtype=bool)
+    out = np.zeros(len(mask), dtype=bool)
+    if not mask.any() or mask.all():
+        return out
+    X = np.ascontiguousarray(X)
+    held = {X[i].tobytes() for i in np.flatnonzero(mask)}
+    for i in np.flatnonzero(~mask):
+        out[i] = X[i].tobytes() in held
+    return out
+
+
+def _twins_together(
+    splits: list[tuple[np.ndarray, np.ndarray]], groups: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``splits`` with each row moved to its twin group's fold (its first row's): a fold never
+    tests a point its model trained on. The splits as they were when no rows are twins."""
+    if len(np.unique(groups)) == len(groups):
+        return splits
+    fold_of = np.empty(len(groups), dtype=np.int64)
+    for f, (_, test) in enumerate(splits):
+        fold_of[test] = f
+    fold_of = fold_of[groups]
+    out = []
+    for f in range(len(splits)):
+        test = np.flatnonzero(fold_of == f)
+        train = np.flatnonzero(fold_of != f)
+        if len(test) and len(train):
+            out.append((train, test))
+    return out if len(out) >= 2 else []
+
+
 def cross_validate(
     X: np.ndarray,
     y: np.ndarray,
@@ -155,11 +203,12 @@ def cross_validate(
 
     Folds are stratified where a class has enough examples; a class with fewer than ``folds``
     examples is spread over as many folds as it has (a singleton is tested once, trained never).
-    For the blend, the held-out fold's labels are hidden from the spreading.
+    Examples with the very same embedding (:func:`twin_groups`) share a fold. For the blend, the
+    held-out fold's labels are hidden from the spreading.
     """
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)
-    splits = stratified_folds(y, folds=folds, seed=seed)
+    splits = _twins_together(stratified_folds(y, folds=folds, seed=seed), twin_groups(X))
     if not splits:
         raise InvalidInputError(f"need at least 2 labeled examples to cross-validate; got {len(y)}")
     if kind != "linear" and pool is not None:
@@ -298,6 +347,10 @@ def in_use(scores: PerClassF1, labels: set[str]) -> PerClassF1:
 # retired since they were given (they wait to be relabeled): the audit set scored is not the
 # whole uniform draw, and what it reads is said with the score (:func:`waiting_note`).
 AUDIT_WAITING = "audit_waiting"
+# A model's metric: labels held out of its training with the audit labels, their texts being an
+# audit example's to the model (the same embedding: other letter case, accents, invisible
+# characters; :func:`twins_of`)
+AUDIT_TWINS = "audit_twins"
 
 
 # How :func:`waiting_note` ends, for a view that has only the note to tell an estimate with
@@ -332,8 +385,8 @@ def model_estimates(
     ``headline`` (the audit estimate with its interval when there is one, else the
     cross-validated one, marked so; None when neither), ``cross_validated`` (None when too few
     labels) and ``labels``: why the project's ``labeled`` count differs from the ``trained_on``
-    labels of model v``version`` (audit labels are held out of training; later labels; labels
-    that wait for a relabel since a taxonomy change).
+    labels of model v``version`` (audit labels are held out of training, with their twins:
+    ``AUDIT_TWINS``; later labels; labels that wait for a relabel since a taxonomy change).
 
     ``queue_chosen``: whether the queue chose most training labels (:func:`queue_chose_labels`);
     only then is the cross-validated figure marked as reading low (``biased``)."""
@@ -383,27 +436,30 @@ def model_estimates(
         headline["waiting"] = int(metrics[AUDIT_WAITING])
         if headline["source"] == "cv":  # every audit label waits: there are some
             headline["description"] = f"{cv['description'] if cv else ''} ({waiting})"
-    since = labeled - trained_on - n_audit
+    twins = int(metrics.get(AUDIT_TWINS) or 0)
+    since = labeled - trained_on - n_audit - twins
     parts = [f"{labeled} labeled: model v{version} trained on {trained_on}"]
     if n_audit:
         are = "audit labels are" if n_audit != 1 else "audit label is"
         parts.append(f"{n_audit} {are} held out of training to measure it")
+    if twins:
+        parts.append(
+            f"{twins} more {'are' if twins != 1 else 'is'} held out with them (an audit "
+            "text to the model: in other letter case, accents or invisible characters)"
+        )
     if since > 0:
         parts.append(f"{since} arrived after it was trained")
     elif since < 0:  # fewer labeled than it counted: their label no longer counts
         parts.append(
             "some examples it counted now wait for a relabel, a label split or retired since"
         )
+    counts = {"labeled": labeled, "trained_on": trained_on, "audit": n_audit}
+    if twins:
+        counts["audit_twins"] = twins
     return {
         "headline": headline,
         "cross_validated": cv,
-        "labels": {
-            "labeled": labeled,
-            "trained_on": trained_on,
-            "audit": n_audit,
-            "since": max(since, 0),
-            "description": "; ".join(parts),
-        },
+        "labels": {**counts, "since": max(since, 0), "description": "; ".join(parts)},
     }
 
 

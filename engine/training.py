@@ -43,7 +43,7 @@ from engine.classifier import (
     train_model,
 )
 from engine.embeddings import TEMP_NAME as SHARD_TEMP_NAME
-from engine.evaluation import AUDIT_WAITING, cv_metrics
+from engine.evaluation import AUDIT_TWINS, AUDIT_WAITING, cv_metrics, twins_of
 from engine.forecast import counted, prediction_agreement
 from engine.pool_graph import TEMP_NAME as GRAPH_TEMP_NAME
 from engine.pool_graph import graph_path, pool_graph
@@ -112,11 +112,23 @@ class Pool:
     # The project's last taxonomy change (its TAXONOMY_CHANGED_AT stamp) when the labels were
     # read: a model trained on this pool knows the taxonomy as of it (taxonomy.trained_before)
     taxonomy_as_of: str | None = None
+    # True for examples whose embedding is an audit example's (a text that differs from it only
+    # in what the encoder does not read: letter case, accents, invisible characters): to the
+    # model they are that audit example, so they are held out with it. Found from X when None.
+    audit_twin: np.ndarray | None = None
 
     @property
     def labeled(self) -> np.ndarray:
-        """Labeled examples a model may train on (audit labels are held out)."""
-        return np.flatnonzero((self.y >= 0) & ~self.audit)
+        """Labeled examples a model may train on (audit labels are held out, and so are the
+        labels of their twins: the same embedding as an audit example's)."""
+        return np.flatnonzero((self.y >= 0) & ~self.audit & ~self.audit_twins)
+
+    @property
+    def audit_twins(self) -> np.ndarray:
+        """``audit_twin``, found from X on first use."""
+        if self.audit_twin is None:
+            self.audit_twin = twins_of(self.X, self.audit)
+        return self.audit_twin
 
     @property
     def audited(self) -> np.ndarray:
@@ -664,12 +676,16 @@ def _audit_metrics(
 ) -> dict[str, Any]:
     """Audit-set scores of the new model and, on the same labels, of the active one; and how
     many audit labels are not among them (``AUDIT_WAITING``): their label was split or retired
-    and they wait to be relabeled, so the audit set scored is no longer the whole uniform draw."""
+    and they wait to be relabeled, so the audit set scored is no longer the whole uniform draw;
+    and how many labels were held out of training as audit examples' twins (``AUDIT_TWINS``)."""
     idx = pool.audited
     out: dict[str, Any] = {}
     waiting = int(((pool.y < 0) & pool.audit).sum())
     if waiting:
         out[AUDIT_WAITING] = waiting
+    twins = int(((pool.y >= 0) & pool.audit_twins).sum())
+    if twins:
+        out[AUDIT_TWINS] = twins
     if len(idx) == 0:
         return out
     candidates = {"audit": model}

@@ -12,12 +12,6 @@ from engine import exporting, predicting, projects, taxonomy, training
 from tests.helpers import label_next, labeled_csv, load_slice
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit leak: examples are told apart by NFC+whitespace only (storage.hashing), but the "
-    "encoder lower-cases, so 'Where is my card?' and 'WHERE IS MY CARD?' are two examples with "
-    "one embedding; the audit set scores a point the model trained on",
-)
 def test_an_audit_example_has_no_twin_the_model_trained_on(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
