@@ -193,17 +193,28 @@ class _CliLine(logging.Formatter):
 
 
 class _Once(logging.Filter):
-    """Let each record through once: a warning said again (a retry, a loop) is said once."""
+    """Let each line through once: a warning said again (a retry, a loop) is said once. A line
+    is what :class:`_CliLine` prints, so the same message with another exception (its type or
+    its first line) is said too. A record whose message cannot be made (a log call whose
+    arguments do not fit its message) is let through, for the handler's own error handling
+    (logging's "--- Logging error ---" report), never raised out of the log call. Threads may
+    log at once: one lock guards what was said."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._seen: set[tuple[int, str]] = set()
+        self._line = _CliLine()
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        said = (record.levelno, record.getMessage())
-        if said in self._seen:
-            return False
-        self._seen.add(said)
+        try:
+            said = self._line.format(record)
+        except Exception:  # the handler's emit meets it again, and reports it as logging does
+            return True
+        with self._lock:
+            if said in self._seen:
+                return False
+            self._seen.add(said)
         return True
 
 

@@ -15,6 +15,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -155,14 +157,6 @@ def test_a_compressed_file_in_another_folder_is_refused_with_a_command_that_work
 # --- the CLI's log lines -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bot/cli/logs.py _Once.filter calls record.getMessage() outside the handler's "
-    "error handling: a library's log call whose arguments do not fit its message (logging "
-    "prints '--- Logging error ---' and goes on) raises TypeError out of the log call, and "
-    "stops the command, while cli_lines is on (every CLI command)",
-)
 def test_a_malformed_log_call_does_not_stop_a_cli_command(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -177,6 +171,68 @@ def test_a_malformed_log_call_does_not_stop_a_cli_command(
     finally:
         logger.propagate = True
     assert "Logging error" in capsys.readouterr().err
+
+
+@contextmanager
+def _lone_logger() -> Iterator[logging.Logger]:
+    """A logger with no handler of its own, not propagated: Python's last-resort handler
+    takes its records, as in a CLI command (set in the test's body: pytest's log capture
+    also takes a non-propagating logger's records while a fixture sets it up)."""
+    logger = logging.getLogger("tests.review34.lone")
+    logger.propagate = False
+    try:
+        yield logger
+    finally:
+        logger.propagate = True
+
+
+def test_the_same_message_with_another_exception_is_said_again(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def failed(exc: Exception) -> None:
+        try:
+            raise exc
+        except Exception:
+            logging.getLogger("tests.review34.lone").warning("the upload failed", exc_info=True)
+
+    with _lone_logger(), cli_lines():
+        failed(ConnectionError("connection reset"))
+        failed(TimeoutError("timed out"))
+        failed(ConnectionError("connection reset"))  # a retry: said already
+        logging.getLogger("tests.review34.lone").warning("the upload failed")
+        logging.getLogger("tests.review34.lone").error("the upload failed")
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: the upload failed: ConnectionError: connection reset",
+        "warning: the upload failed: TimeoutError: timed out",
+        "warning: the upload failed",
+        "error: the upload failed",
+    ]
+
+
+def test_a_line_logged_by_many_threads_at_once_is_said_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import threading
+
+    start = threading.Barrier(16)
+
+    def retry(n: int) -> None:
+        start.wait()
+        for _ in range(50):
+            logging.getLogger("tests.review34.lone").warning("Slack is slow to answer")
+        logging.getLogger("tests.review34.lone").warning("worker %d gave up", n)
+
+    with _lone_logger(), cli_lines():
+        threads = [threading.Thread(target=retry, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines.count("warning: Slack is slow to answer") == 1, lines
+    assert sorted(lines) == sorted(
+        ["warning: Slack is slow to answer", *(f"warning: worker {n} gave up" for n in range(16))]
+    )
 
 
 # --- db copy --to the database's own files -------------------------------------------------------
