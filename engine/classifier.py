@@ -45,6 +45,7 @@ __all__ = [
     "choose_kind",
     "load_model",
     "stratified_folds",
+    "twin_groups",
     "train_model",
     "unseen_share",
 ]
@@ -543,13 +544,15 @@ def _folds(y: np.ndarray, *, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def stratified_folds(
-    y: np.ndarray, *, folds: int, seed: int = 0
+    y: np.ndarray, *, folds: int, seed: int = 0, X: np.ndarray | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) index pairs; each class's examples are dealt round-robin over the folds.
 
     Unlike sklearn's StratifiedKFold this accepts classes with fewer than ``folds`` examples: a
     singleton lands in one fold's test set (so it is still evaluated) and the others' train sets.
-    Returns [] when fewer than two folds would be non-empty.
+    Given the rows' embeddings ``X``, rows with the very same vector (:func:`twin_groups`) share
+    a fold: no out-of-fold score is a model's answer for a point it trained on. Returns [] when
+    fewer than two folds would be non-empty.
     """
     rng = np.random.default_rng(seed)
     fold_of = np.empty(len(y), dtype=np.int64)
@@ -558,6 +561,8 @@ def stratified_folds(
         members = rng.permutation(np.flatnonzero(y == c))
         fold_of[members] = (offset + np.arange(len(members))) % folds
         offset += len(members)  # rotate start so small classes don't all pile into fold 0
+    if X is not None and len(X) == len(y):
+        fold_of = fold_of[twin_groups(X)]  # each row in its twin group's (its first row's) fold
     out = []
     for f in range(folds):
         test = np.flatnonzero(fold_of == f)
@@ -565,6 +570,17 @@ def stratified_folds(
         if len(test) and len(train):
             out.append((train, test))
     return out if len(out) >= 2 else []
+
+
+def twin_groups(X: np.ndarray) -> np.ndarray:
+    """Per row of ``X``, the first row with the very same vector: rows that are one point to the
+    model (texts that differ only in what the encoder does not read -- letter case, accents,
+    invisible characters -- or in nothing) share it. One pass over the rows' bytes."""
+    X = np.ascontiguousarray(X)
+    first: dict[bytes, int] = {}
+    return np.fromiter(
+        (first.setdefault(row.tobytes(), i) for i, row in enumerate(X)), np.int64, len(X)
+    )
 
 
 def _blend(p_linear: np.ndarray, p_spread: np.ndarray) -> np.ndarray:

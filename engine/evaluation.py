@@ -26,7 +26,14 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from engine.classifier import Model, PoolGraph, build_pool_graph, stratified_folds, train_model
+from engine.classifier import (
+    Model,
+    PoolGraph,
+    build_pool_graph,
+    stratified_folds,
+    train_model,
+    twin_groups,
+)
 from storage.db import session_scope
 from storage.errors import InvalidInputError
 from storage.repositories import assignments, feedback, projects
@@ -141,17 +148,6 @@ def metrics_from_predictions(
     )
 
 
-def twin_groups(X: np.ndarray) -> np.ndarray:
-    """Per row of ``X``, the first row with the very same vector: rows that are one point to the
-    model (texts that differ only in what the encoder does not read -- letter case, accents,
-    invisible characters -- or in nothing) share it. One pass over the rows' bytes."""
-    X = np.ascontiguousarray(X)
-    first: dict[bytes, int] = {}
-    return np.fromiter(
-        (first.setdefault(row.tobytes(), i) for i, row in enumerate(X)), np.int64, len(X)
-    )
-
-
 def twins_of(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Which rows of ``X`` outside ``mask`` have the very vector of a row in it: the held-out
     set's twins (an audit example's), which a model scored on that set must not train on."""
@@ -164,26 +160,6 @@ def twins_of(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
     for i in np.flatnonzero(~mask):
         out[i] = X[i].tobytes() in held
     return out
-
-
-def _twins_together(
-    splits: list[tuple[np.ndarray, np.ndarray]], groups: np.ndarray
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``splits`` with each row moved to its twin group's fold (its first row's): a fold never
-    tests a point its model trained on. The splits as they were when no rows are twins."""
-    if len(np.unique(groups)) == len(groups):
-        return splits
-    fold_of = np.empty(len(groups), dtype=np.int64)
-    for f, (_, test) in enumerate(splits):
-        fold_of[test] = f
-    fold_of = fold_of[groups]
-    out = []
-    for f in range(len(splits)):
-        test = np.flatnonzero(fold_of == f)
-        train = np.flatnonzero(fold_of != f)
-        if len(test) and len(train):
-            out.append((train, test))
-    return out if len(out) >= 2 else []
 
 
 def cross_validate(
@@ -208,7 +184,7 @@ def cross_validate(
     """
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)
-    splits = _twins_together(stratified_folds(y, folds=folds, seed=seed), twin_groups(X))
+    splits = stratified_folds(y, folds=folds, seed=seed, X=X)
     if not splits:
         raise InvalidInputError(f"need at least 2 labeled examples to cross-validate; got {len(y)}")
     if kind != "linear" and pool is not None:

@@ -80,7 +80,7 @@ def out_of_fold_proba(
     _check_labels(y, n_classes)
     if X.ndim != 2 or len(X) != len(y):
         raise InvalidInputError(f"need an (n, d) X for n={len(y)} labels; got {X.shape}")
-    splits = stratified_folds(y, folds=folds, seed=seed)
+    splits = stratified_folds(y, folds=folds, seed=seed, X=X)
     if not splits:
         raise InvalidInputError(f"need at least two labeled examples for {folds}-fold scores")
     logits = np.empty((len(y), n_classes), dtype=np.float32)

@@ -208,7 +208,7 @@ def out_of_fold_proba(
     y = np.asarray(y, dtype=np.int64)
     logits = np.zeros((len(y), n_classes), dtype=np.float32)
     done = np.zeros(len(y), dtype=bool)
-    for train, test in stratified_folds(y, folds=folds, seed=seed):
+    for train, test in stratified_folds(y, folds=folds, seed=seed, X=X):
         w, b = fit_linear(X[train], y[train], n_classes=n_classes)
         logits[test] = linear_logits(X[test], w, b)
         done[test] = True
