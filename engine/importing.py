@@ -267,10 +267,10 @@ def _decoded(path: Path) -> Iterator[str]:
         if (packed := _compression(data)) is not None:
             # read as text, gzip fails on its second byte as "not valid UTF-8 (byte 0x8b)",
             # which sends the user to re-save a file that is only compressed
-            kind, tool = packed
+            command, plain = _decompressing(path, packed)
             raise InvalidInputError(
-                f"{path}: a {kind}-compressed file, not a text file; decompress it first "
-                f"(`{tool} {shlex.quote(path.name)}`) and import the file that gives"
+                f"{path}: a {packed.kind}-compressed file, not a text file; decompress it "
+                f"first: `{command}` writes {plain}; give that file instead"
             )
         # UTF-32 first: UTF-32-LE's byte order mark starts with UTF-16-LE's. Excel's "Unicode
         # Text" (*.txt) and many Windows tools write UTF-16 with a byte order mark: the one way
@@ -347,25 +347,63 @@ def _binary_kind(data: bytes) -> str | None:
     return None
 
 
-# The opening bytes of a compressed file, its format, and the command that decompresses it.
+@dataclass(frozen=True)
+class _Compression:
+    """A compression format: its name, the command that decompresses a file named with its
+    ``suffix`` beside it (keeping the file), and the one that writes it out whatever its name."""
+
+    kind: str
+    unpack: str
+    suffix: str
+    stream: str
+
+
+# The opening bytes of a compressed file, and its format.
 _COMPRESSIONS = (
-    (b"\x1f\x8b", "gzip", "gunzip"),
-    (b"\xfd7zXZ\x00", "xz", "unxz"),
-    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+    (b"\x1f\x8b", _Compression("gzip", "gunzip -k", ".gz", "gzip -dc")),
+    (b"\xfd7zXZ\x00", _Compression("xz", "unxz -k", ".xz", "xz -dc")),
+    (b"\x28\xb5\x2f\xfd", _Compression("zstd", "unzstd -k", ".zst", "zstd -dc")),
 )
+_BZIP2 = _Compression("bzip2", "bunzip2 -k", ".bz2", "bzip2 -dc")
 
 
-def _compression(data: bytes) -> tuple[str, str] | None:
-    """The format of a compressed file whose first bytes are ``data`` and the command that
-    decompresses it; None when ``data`` does not open a compressed file."""
-    for magic, kind, tool in _COMPRESSIONS:
+def _compression(data: bytes) -> _Compression | None:
+    """The format of a compressed file whose first bytes are ``data``; None when ``data`` does
+    not open a compressed file."""
+    for magic, packed in _COMPRESSIONS:
         if data.startswith(magic):
-            return kind, tool
+            return packed
     # bzip2: "BZh", a block size digit, then the block's own magic (pi's digits): text that
     # merely starts with "BZh" is not taken for it
     if re.match(rb"BZh[1-9]1AY&SY", data):
-        return "bzip2", "bunzip2"
+        return _BZIP2
     return None
+
+
+def _decompressing(path: Path, packed: _Compression) -> tuple[str, str]:
+    """The command that decompresses the file ``path`` (as the user gave it, so the command
+    works where they typed theirs) into a new file beside it, and that file's path. A name
+    with the format's suffix (data.csv.gz) is decompressed as its tool does it, to data.csv;
+    any other name (a download kept compressed as export.csv), whose tool would refuse it
+    ("unknown suffix"), is written out by a shell to export-decompressed.csv. Never onto a file
+    there already: ``unpack`` refuses one, and ``>`` would empty it."""
+    given = str(path)
+    quoted = shlex.quote(f"./{given}" if given.startswith("-") else given)  # not an option
+    name, known = path.name, CSV_SUFFIXES + JSONL_SUFFIXES
+    if name.endswith(packed.suffix) and len(name) > len(packed.suffix):
+        name = name[: -len(packed.suffix)]
+        plain = path.with_name(name)
+        if plain.suffix.lower() in known and not os.path.lexists(plain):
+            return f"{packed.unpack} {quoted}", str(plain)
+    base = Path(name)
+    stem, suffix = (base.stem, base.suffix) if base.suffix.lower() in known else (name, ".csv")
+    plain, n = path.with_name(f"{stem}-decompressed{suffix}"), 1
+    while os.path.lexists(plain):
+        n += 1
+        plain = path.with_name(f"{stem}-decompressed-{n}{suffix}")
+    wanted = str(plain)
+    target = shlex.quote(f"./{wanted}" if wanted.startswith("-") else wanted)
+    return f"sh -c {shlex.quote(f'{packed.stream} {quoted} > {target}')}", wanted
 
 
 def _decoding_error(

@@ -4,6 +4,7 @@ rule, the CLI's log lines...): cases they missed or broke. Each test shows a bug
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import gzip
 import json
@@ -85,14 +86,6 @@ def _suggested(output: str) -> str:
 
 
 @pytest.mark.usefixtures("cli_env")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine/importing.py _decoded: the refusal of a compressed file says "
-    "`gunzip NAME` (`unxz`, `unzstd`), which refuses a file whose name lacks the .gz (.xz, "
-    ".zst) suffix ('unknown suffix -- ignored'): the case of a gzip download saved as .csv, "
-    "the one whose owner does not know it is compressed",
-)
 @pytest.mark.parametrize(
     "pack",
     [gzip.compress, lzma.compress, "zstd"],
@@ -126,13 +119,6 @@ def test_a_compressed_file_named_csv_is_refused_with_a_command_that_decompresses
 
 
 @pytest.mark.usefixtures("cli_env")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine/importing.py _decoded: the command names the file by its name alone "
-    "(shlex.quote(path.name)), so `labelbot import p downloads/x.csv.gz` says `gunzip "
-    "x.csv.gz`, which fails where it was typed: 'No such file or directory'",
-)
 def test_a_compressed_file_in_another_folder_is_refused_with_a_command_that_works_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,6 +138,75 @@ def test_a_compressed_file_in_another_folder_is_refused_with_a_command_that_work
     )
     assert done.returncode == 0, (command, done.stderr)
     assert (tmp_path / "downloads" / "x.csv").read_bytes().startswith(b"text,label")
+
+
+def _told_file(output: str) -> str:
+    """The file the refusal says its command writes."""
+    found = re.search(r"` writes (.+); give that file instead", " ".join(output.split()))
+    assert found is not None, output
+    return found.group(1)
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize(
+    ("name", "pack", "tool"),
+    [
+        ("it's an export.csv", gzip.compress, "gzip"),
+        ("-dash.jsonl", lzma.compress, "xz"),
+        ("export.csv", bz2.compress, "bzip2"),
+        ("x.csv.bz2", bz2.compress, "bunzip2"),
+        ("data.gz", gzip.compress, "gzip"),
+    ],
+)
+def test_the_command_a_compressed_file_is_refused_with_writes_the_file_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, pack: object, tool: str
+) -> None:
+    """Run where the user typed the import, the command writes the file the refusal names,
+    beside the compressed one (kept), and that file imports."""
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+    assert callable(pack)
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    (tmp_path / "in").mkdir()
+    text = (
+        b'{"text": "the tenant pays", "label": "Lease"}\n'
+        if name.endswith(".jsonl")
+        else b"text,label\nthe tenant pays,Lease\n"
+    )
+    packed = tmp_path / "in" / name
+    packed.write_bytes(pack(text))
+    monkeypatch.chdir(tmp_path)
+    said = _run(runner, "import", "c", f"in/{name}", code=2)
+    command, told = _suggested(said), _told_file(said)
+    assert told.startswith("in/") and Path(told).suffix in (".csv", ".jsonl"), said
+    done = subprocess.run(
+        shlex.split(command), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (command, done.stderr)
+    assert (tmp_path / told).read_bytes() == text and packed.exists()
+    assert "imported 1 new example" in _run(runner, "import", "c", told)
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_the_command_for_a_compressed_file_writes_over_no_file_there(tmp_path: Path) -> None:
+    """x.csv.gz beside an x.csv (and an x-decompressed.csv) of other rows: the command writes a
+    file of its own, and leaves theirs as they were."""
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    text = b"text,label\nthe tenant pays,Lease\n"
+    packed = tmp_path / "x.csv.gz"
+    packed.write_bytes(gzip.compress(text))
+    theirs = {tmp_path / n: n.encode() for n in ("x.csv", "x-decompressed.csv")}
+    for path, content in theirs.items():
+        path.write_bytes(content)
+    said = _run(runner, "import", "c", str(packed), code=2)
+    told = Path(_told_file(said))
+    assert told == tmp_path / "x-decompressed-2.csv", said
+    done = subprocess.run(shlex.split(_suggested(said)), capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert told.read_bytes() == text
+    assert all(path.read_bytes() == content for path, content in theirs.items())
 
 
 # --- the CLI's log lines -----------------------------------------------------------------------
@@ -402,13 +457,6 @@ def test_export_out_onto_the_databases_shm_file_names_that_file(tmp_path: Path) 
 
 
 @pytest.mark.usefixtures("cli_env")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine/importing.py _decoded (1fbc24f): the compressed-file refusal is import's "
-    "wording for every reader of a file: `labelbot predict` is told to 'import the file that "
-    "gives'",
-)
 def test_predict_of_a_gzip_file_is_not_told_to_import_it(tmp_path: Path) -> None:
     runner = CliRunner()
     _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
