@@ -8,13 +8,13 @@ from datetime import datetime
 
 from engine import digest, rhythm
 from engine.digest import Digest
-from engine.projects import rare_summary
+from engine.projects import learned_from, rare_summary
 from engine.rare import MIN_EXAMPLES
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import NotFoundError
 from storage.models import utcnow
-from storage.repositories import examples, projects
+from storage.repositories import assignments, examples, projects
 from storage.repositories import feedback as annotation_repo
 
 
@@ -53,9 +53,11 @@ def project_summary(ws: Workspace, name: str) -> ProjectSummary:
         labels = projects.list_labels(session=session, project_id=project.id, active_only=False)
         total = examples.count_examples(session=session, project_id=project.id)
         rows = annotation_repo.list_annotations(session=session, project_id=project.id)
+        audited = assignments.audit_labeled_ids(session=session, project_id=project.id)
     agreed = annotation_repo.agreed_labels(rows)  # status's "labeled" (current_labels)
     minimum = int(project.settings.get("rare_minimum", MIN_EXAMPLES))
-    rare = rare_summary(labels, Counter(agreed.values()), minimum)  # as status counts them
+    # as status counts them: labels per class, too rare by the labels a model learns from
+    rare = rare_summary(labels, Counter(agreed.values()), minimum, learned_from(agreed, audited))
     return ProjectSummary(
         name=name,
         labeled=len(agreed),

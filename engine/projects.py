@@ -6,7 +6,7 @@ import itertools
 import re
 import shlex
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -720,6 +720,7 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         waiting = assignments.count_free_examples(session=session, project_id=pid)
         run = models.get_active_model_run(session=session, project_id=pid)
         n_comments = feedback.count_comments(session=session, project_id=pid)
+        audited = assignments.audit_labeled_ids(session=session, project_id=pid)
     per_class = Counter(agreed.values())
     agreement = agreement_report(ws, name)
     model = None
@@ -757,7 +758,10 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         ],
         "model": model,
         "rare": rare_summary(
-            labels, per_class, int(project.settings.get("rare_minimum", MIN_EXAMPLES))
+            labels,
+            per_class,
+            int(project.settings.get("rare_minimum", MIN_EXAMPLES)),
+            learned_from(agreed, audited),
         ),
         "agreement": {**agreement.to_dict(), "summary": agreement.describe()},
         "reviews": review_counts(ws, project=name),
@@ -796,12 +800,24 @@ def status_report(ws: Workspace, name: str) -> dict[str, Any]:
     return info
 
 
-def rare_summary(labels: list[Label], per_class: Counter[str], minimum: int) -> dict[str, Any]:
-    """Labels per active class, and those still too rare to learn (the queue helps them)."""
+def learned_from(agreed: Mapping[int, str], audited: Collection[int]) -> Counter[str]:
+    """Labels per class that a model learns from: the agreed labels (example id → label) but
+    the audit examples' (``audited``: assignments.audit_labeled_ids), which only evaluate
+    models. :func:`rare_summary` counts these, as the queue's rare-label help does
+    (engine.training: the pool's labeled examples)."""
+    return Counter(label for example_id, label in agreed.items() if example_id not in audited)
+
+
+def rare_summary(
+    labels: list[Label], per_class: Counter[str], minimum: int, learned: Counter[str]
+) -> dict[str, Any]:
+    """Labels per active class (``per_class``: every agreed label, as status lists them), and
+    those still too rare to learn (the queue helps them), by ``learned``: the labels a model
+    learns from (:func:`learned_from`, audit labels left out)."""
     active = [lb.name for lb in labels if lb.active]
-    counts = np.array([per_class.get(n, 0) for n in active], dtype=np.int64)
+    taught = np.array([learned.get(n, 0) for n in active], dtype=np.int64)
     return {
         "minimum": minimum,
-        "counts": {n: int(c) for n, c in zip(active, counts, strict=True)},
-        "too_rare": [active[i] for i in rare_labels(counts, minimum).tolist()],
+        "counts": {n: int(per_class.get(n, 0)) for n in active},
+        "too_rare": [active[i] for i in rare_labels(taught, minimum).tolist()],
     }

@@ -58,12 +58,6 @@ def test_a_pool_text_predicts_as_exported_whatever_top_k(  # type: ignore[no-unt
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="status' 'too rare to learn' (projects.rare_summary) counts audit labels, which never "
-    "train a model; the queue's rare help (training._next_batch) counts the training labels: a "
-    "class the model learned from 3 examples is 'not rare' in status while the queue boosts it",
-)
 def test_too_rare_to_learn_counts_the_labels_a_model_learns_from(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
