@@ -49,6 +49,7 @@ from storage.db import session_scope
 from storage.errors import InvalidInputError, LabelbotError, LabelGone, StaleActionError
 from storage.models import Annotation, Assignment, Example, Label, utcnow
 from storage.repositories import assignments as assignment_repo
+from storage.repositories.projects import label_fold
 from tests.engine.taxonomy_oracle import OAnn, OEvent, OLabel, Oracle
 
 PROJECT = "p"
@@ -420,21 +421,25 @@ class Walk:
         old = label.name
         if kind == "rename_case":
             new = old.swapcase() if old.swapcase() != old else old + "X"
-        elif kind == "rename_freed":  # a name an earlier rename gave up, when it is free
-            taken = {lb.name for lb in o.labels.values()}
+        elif kind == "rename_freed":  # a name an earlier rename gave up, no label's as it is
+            # (one that looks like a label's, say change_pin after a rename to CHANGE_PIN, is
+            # still refused: names are compared as the product compares them, below)
+            exact = {lb.name for lb in o.labels.values()}
             freed = [e.old_name for e in o.events if e.kind == "rename" and e.undone_by is None
-                     and e.old_name not in taken]  # fmt: skip
+                     and e.old_name not in exact]  # fmt: skip
             new = str(self.rng.choice(freed)) if freed else self.fresh("ren")
         else:
             new = self.fresh("ren")
-        taken = {lb.name for lb in o.labels.values() if lb.id != label.id}
+        # taken: another label (active or retired) has the name or one that looks like it (the
+        # product's label_fold: case, width, joiners); the label itself may change its case
+        taken = {label_fold(lb.name) for lb in o.labels.values() if lb.id != label.id}
 
         def apply(event: OEvent) -> None:
             o.labels[label.id].name, event.old_name = new, old
 
         self.change("rename", lambda a, r: taxonomy.rename_label(
             self.ws, project=PROJECT, label=old, new_name=new, actor=a, reason=r
-        ), apply, "name taken" if new in taken else None)  # fmt: skip
+        ), apply, "name taken" if label_fold(new) in taken else None)  # fmt: skip
 
     def merge(self, kind: str) -> None:
         o = self.o
@@ -519,7 +524,7 @@ class Walk:
                 state[i] = OLabel(**{**vars(o.labels[i]), "active": False, "to": target.split})
             else:
                 refused = f"created label {o.labels[i].name} used"
-        names = [lb.name for lb in state.values()]
+        names = [label_fold(lb.name) for lb in state.values()]  # look-alikes collide too
         if len(set(names)) != len(names) and refused is None:
             refused = "a name collision"
 
