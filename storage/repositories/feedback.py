@@ -222,7 +222,8 @@ def lock_for_vote(*, session: Session, project_id: int) -> None:
 
 
 def list_annotations(*, session: Session, project_id: int) -> list[AnnotationRow]:
-    """Every live (not retracted) annotation in the project, oldest first."""
+    """Every live (not retracted) annotation in the project, oldest first (the order they
+    were given in: by id)."""
     return _annotation_rows(
         session,
         (Example.project_id == project_id, col(Annotation.retracted_at).is_(None)),
@@ -243,6 +244,10 @@ def annotation_keys(*, session: Session, annotation_ids: Sequence[int]) -> dict[
 
 
 def _annotation_rows(session: Session, where: tuple[Any, ...]) -> list[AnnotationRow]:
+    # In the order the votes were given: by id, never by created_at, the clock of the replica
+    # that stored each (one running ahead would make an earlier vote read as the latest, and
+    # win a tie, agreed_label). The votes on an example take turns (lock_votes; and with the
+    # project's taxonomy changes, lock_for_vote), so its ids follow the order they were made.
     # The clicked label, and the label it counts as now (mapped_to_id is kept resolved): its
     # own name while active, else its target's (None: split, or retired without a mapping).
     # Columns, not Label objects: a Label already in the session would keep what it read then.
@@ -266,7 +271,7 @@ def _annotation_rows(session: Session, where: tuple[Any, ...]) -> list[Annotatio
         .outerjoin(target, col(target.id) == Label.mapped_to_id)
         .join(Example, col(Example.id) == Annotation.example_id)
         .where(*where)
-        .order_by(col(Annotation.created_at), col(Annotation.id))
+        .order_by(col(Annotation.id))
     ).all()
     # When the votes that no longer count stopped counting: read from the history, only when
     # there are such votes (most reads have none).
@@ -347,7 +352,8 @@ def agreed_label(rows: Sequence[AnnotationRow]) -> str | None:
     Votes are mapped through the taxonomy's history first (a vote for a merged label is a vote
     for the merge target). An adjudication (source ``adjudication``: the team settled a
     disagreement) is not a vote but the decision: the latest one is the agreed label, whatever
-    the votes say. Otherwise the majority wins, ties to the latest vote.
+    the votes say. Otherwise the majority wins, ties to the latest vote (the one given last:
+    ``rows`` in id order, as read here, whatever the replicas' clocks stamped).
 
     A vote for a label since split, or retired without a mapping, still takes part (all such
     votes as one choice: "label it again"): when it wins (the majority's label, the latest of a

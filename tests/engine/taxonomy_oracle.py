@@ -85,7 +85,7 @@ class Oracle:
 
     def live(self, example: int) -> list[OAnn]:
         rows = [a for a in self.anns.values() if a.example == example and not a.retracted]
-        return sorted(rows, key=lambda a: (a.created_at, a.id))
+        return sorted(rows, key=lambda a: a.id)  # in the order given, as the product reads them
 
     def agreed(self, example: int) -> int | None:
         """An adjudication decides; else the majority of the votes mapped through the history,

@@ -4,10 +4,15 @@ made last (by id), whatever the clock of the replica that stamped it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from engine import exporting, labeling, projects, taxonomy
+from engine import consensus, exporting, labeling, projects, taxonomy
 from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.models import Annotation
+from storage.repositories import feedback
+from tests.helpers import store_vote
 
 
 def _project(ws: Workspace, tmp_path: Path, labels: list[str]) -> list[int]:
@@ -87,3 +92,51 @@ def test_a_stale_click_on_a_label_split_itself_still_offers_its_parts(
     assert changed is not None and changed.waits
     assert changed.into == ("S1", "S2")
     assert changed.note == "the label 'S' was split into S1, S2"
+
+
+def _clock_ahead(ws: Workspace, annotation_id: int, *, minutes: int = 5) -> None:
+    """The replica that stored the annotation stamped it by its clock, ``minutes`` ahead."""
+    with session_scope(ws.db) as s:
+        row = s.get(Annotation, annotation_id)
+        assert row is not None
+        row.created_at = row.created_at + timedelta(minutes=minutes)
+        s.add(row)
+
+
+def test_a_tie_goes_to_the_vote_given_last_whatever_the_clock_that_stamped_the_first(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """ana labels an example A on a replica whose clock runs 5 minutes ahead; then bob labels
+    it B. One vote each: README's tie goes to the latest vote, bob's, given after ana's. Read
+    by the stamps, ana's reads as the later one and A wins."""
+    [first, second] = _project(ws, tmp_path, ["A", "B", "X"])
+    ana = _vote(ws, first, "A", "ana")
+    _clock_ahead(ws, ana)
+    store_vote(ws, "p", first, "B", "bob")  # a second opinion (as one asked for is stored)
+    # the control: without a clock ahead, the same two votes (B first) go to the last, A
+    _vote(ws, second, "B", "bob")
+    store_vote(ws, "p", second, "A", "ana")
+
+    labels = {int(r["id"]): r["label"] for r in exporting.export_records(ws, "p")}
+    assert labels == {first: "B", second: "A"}
+    with session_scope(ws.db, read_only=True) as s:
+        rows = feedback.example_annotations(session=s, example_id=first)
+        assert [(r.id, r.annotator) for r in rows][0] == (ana, "ana")  # in the order given
+        assert rows[0].created_at > rows[1].created_at  # though stamped the other way
+        assert feedback.agreed_label(rows) == "B"
+
+
+def test_the_settle_given_last_decides_whatever_the_clock_that_stamped_the_first(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """ana and bob disagree (A, B); adm settles it A on a replica whose clock runs ahead, then
+    eve settles it B: the latest settle decides, eve's."""
+    [first, _] = _project(ws, tmp_path, ["A", "B", "X"])
+    _vote(ws, first, "A", "ana")
+    store_vote(ws, "p", first, "B", "bob")
+    adm = consensus.adjudicate(ws, project="p", example_id=first, label="A", actor="adm")
+    _clock_ahead(ws, adm.annotation_id)
+    eve = consensus.adjudicate(ws, project="p", example_id=first, label="B", actor="eve")
+    assert (adm.previous, eve.previous) == ("B", "A")  # a tie to bob's; then adm's settle
+    labels = {int(r["id"]): r["label"] for r in exporting.export_records(ws, "p")}
+    assert labels[first] == "B"
