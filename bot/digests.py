@@ -54,6 +54,7 @@ class PostedDigest:
     file_id: str | None
     notified_admins: list[str]  # not posted: Slack refused it, and these admins were told why
     refused: str | None = None  # Slack's error code when it was not posted
+    not_told: str = ""  # and the admins who could not be told: "could not tell U2 (…)"
     # the digest counted labels up to here (engine.digest.mark_sent's counted_until)
     counted_until: datetime | None = None
     # posted by an earlier try cut short before it was marked sent (found in the channel)
@@ -130,19 +131,19 @@ def post_digest(
         code = error_code(exc)
         if code is None or code not in CHANNEL_ERRORS | CONTENT_ERRORS:
             raise
-        told = tell_admins(client, ws, project=name, channel=digest.channel, error=code,
-                           what="digest")  # fmt: skip
+        told, not_told = _tell_admins(client, ws, project=name, channel=digest.channel,
+                                      error=code, what="digest")  # fmt: skip
         if not told:
             cause = refusal_cause(code, project=name, channel=digest.channel)
             if told is None:
                 raise ConfigurationError(f"{cause} (the admins were told of it already)") from None
             raise NobodyTold(
-                f"{cause}; no admin could be told (none set, or Slack refused their DMs: see "
-                f"the log): {_set_admins(name)}"
+                f"{cause}; no admin could be told ({not_told or 'none set'}): {_set_admins(name)}"
             ) from None
         return PostedDigest(
-            digest.channel, None, None, told, refused=code, counted_until=digest.generated_at
-        )
+            digest.channel, None, None, told, refused=code, not_told=not_told,
+            counted_until=digest.generated_at,
+        )  # fmt: skip
     # The digest is sent now: the message stands on its own. Raising for the chart (drawn only
     # now) would leave the digest due, and the next round would post the whole message again.
     # No model yet: the chart would be two empty boxes saying so, uploaded with every digest
@@ -269,6 +270,18 @@ def _advice(error: str, *, project: str, channel: str) -> str:
     )
 
 
+# Set on the WARNING or ERROR :func:`tell_admins` logs: a command that says the refusal in a
+# line of its own (`labelbot digest --post`) leaves the record out (:func:`admins_told_record`),
+# so the refusal is not said twice; serve's and worker's log keep it.
+_ADMINS_TOLD = "labelbot_admins_told"
+
+
+def admins_told_record(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is :func:`tell_admins`' line that a message was not posted and whom
+    it told (bot.cli.logs.muted's ``only``)."""
+    return hasattr(record, _ADMINS_TOLD)
+
+
 def tell_admins(
     client: WebClient,
     ws: Workspace,
@@ -279,10 +292,28 @@ def tell_admins(
     what: str,
     item: str = "",
 ) -> list[str] | None:
+    """:func:`_tell_admins`' admins told (or None)."""
+    return _tell_admins(
+        client, ws, project=project, channel=channel, error=error, what=what, item=item
+    )[0]
+
+
+def _tell_admins(
+    client: WebClient,
+    ws: Workspace,
+    *,
+    project: str,
+    channel: str,
+    error: str,
+    what: str,
+    item: str = "",
+) -> tuple[list[str] | None, str]:
     """DM the project's admins that Slack refused its ``what`` ("digest", "taxonomy
     proposals") in ``channel`` with ``error``, and how to fix it; the admins told, [] when none
     could be (logged as an ERROR with the cause), or None when they were told of it within
     TELL_AGAIN_AFTER (nothing sent, logged at INFO). ``item`` ("proposal #3") is for the log.
+    With them, why an admin was not told: "could not tell U1 (user_not_found)", "none set", or
+    "" when every one was.
 
     Once per TELL_AGAIN_AFTER across processes: a lease named for the refusal is taken and left
     to lapse (its name ends with the project's, so deleting the project deletes it). A new
@@ -299,7 +330,7 @@ def tell_admins(
         ws, f"told-admins:{error}:{mark}:{project}", ttl=TELL_AGAIN_AFTER, owner=owner
     ):
         log.info("%s not posted: %s (reported already)", of, cause)
-        return None
+        return None, ""
     text = f"I could not post the {what} of *{escape_mrkdwn(project)}*: " + _advice(
         error, project=project, channel=channel
     )
@@ -313,13 +344,14 @@ def tell_admins(
         else:
             told.append(admin)
     not_told = f"could not tell {', '.join(failed)}" if failed else ""
+    said = {_ADMINS_TOLD: True}
     if told:
         log.warning("%s not posted: %s; told %s%s", of, cause, ", ".join(told),
-                    f"; {not_told}" if not_told else "")  # fmt: skip
+                    f"; {not_told}" if not_told else "", extra=said)  # fmt: skip
     else:
         log.error("%s not posted: %s; no admin could be told (%s)", of, cause,
-                  not_told or f"none set: {_set_admins(project)}")  # fmt: skip
-    return told
+                  not_told or f"none set: {_set_admins(project)}", extra=said)  # fmt: skip
+    return told, not_told or ("none set" if not admins else "")
 
 
 def refused(

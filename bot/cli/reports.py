@@ -44,14 +44,21 @@ def digest(
         from bot import delivery
         from bot.cli.logs import muted
         from bot.config import get_slack_settings
-        from bot.digests import post_digest, refusal_cause
+        from bot.digests import admins_told_record, post_digest, refusal_cause
+        from bot.digests import log as digests_log
 
         client = delivery.make_client(get_slack_settings())
         try:
             # slack_sdk's own ERROR lines for an unreachable Slack are muted, and the line that
             # Slack refuses the token: the error says it (a scope the chart's upload lacks is
-            # said, the digest posted all the same)
-            with muted(client.logger), muted(delivery.log, only=delivery.token_refusal):
+            # said, the digest posted all the same); so is the log line that the channel
+            # refused the digest and whom that told: the "not posted: …" line or the error
+            # below says it
+            with (
+                muted(client.logger),
+                muted(delivery.log, only=delivery.token_refusal),
+                muted(digests_log, only=admins_told_record),
+            ):
                 posted = post_digest(client, ws, name)
         except (SlackClientError, *delivery.CONNECTION_ERRORS, HTTPException) as exc:
             raise _not_posted(exc, project=name, api_url=client.base_url) from None
@@ -59,7 +66,10 @@ def digest(
             cause = refusal_cause(
                 posted.refused or "not_in_channel", project=name, channel=posted.channel
             )
-            err.print(f"not posted: {cause}; told " + ", ".join(posted.notified_admins))
+            err.print(
+                f"not posted: {cause}; told " + ", ".join(posted.notified_admins)
+                + (f"; {posted.not_told}" if posted.not_told else "")
+            )  # fmt: skip
             raise typer.Exit(1)
         mark_sent(ws, name, counted_until=posted.counted_until)
         out.print(f"digest posted to {posted.channel} (message {posted.ts})")

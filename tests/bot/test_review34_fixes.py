@@ -28,6 +28,7 @@ from bot.cli.logs import cli_lines
 from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
 from tests.bot.test_cli_reviews import LABELS as BANK_LABELS
 from tests.bot.test_cli_reviews import _import as _bank_import
+from tests.fakes.refusing import RefusingSlackAPI
 from tests.fakes.slack_api import FakeSlackAPI
 
 
@@ -378,14 +379,6 @@ def test_db_copy_into_a_database_whose_wal_file_would_be_the_source_is_refused(
 
 
 @pytest.mark.usefixtures("cli_env")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bot/digests.py tell_admins logs WARNING '<digest> for p not posted: <cause>; told "
-    "U1', which cli_lines (e3f2631) prints as 'warning: …', and bot/cli/reports.py then prints "
-    "'not posted: <cause>; told U1': the same refusal twice (the commit muted only the token "
-    "refusal's record for digest --post)",
-)
 def test_digest_post_to_a_channel_the_bot_is_not_in_says_so_once(
     slack_api: FakeSlackAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -404,6 +397,66 @@ def test_digest_post_to_a_channel_the_bot_is_not_in_says_so_once(
     lines = posted.stderr.strip().splitlines()
     assert any(line.startswith("not posted: Slack said not_in_channel") for line in lines), lines
     assert sum("not_in_channel" in line for line in lines) == 1, lines
+
+
+@pytest.fixture
+def refusing_slack() -> Iterator[RefusingSlackAPI]:
+    """The local Slack Web API, with standing refusals of a channel or a user."""
+    with RefusingSlackAPI(token="xoxb-test-token") as api:
+        yield api
+
+
+def _digest_post(
+    slack_api: RefusingSlackAPI, monkeypatch: pytest.MonkeyPatch, *admins: str
+) -> list[str]:
+    """`labelbot digest p --post` run as a person runs it, into a channel the bot is not in:
+    its stderr's lines."""
+    monkeypatch.setenv("SLACK_API_URL", slack_api.api_url)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "test-signing-secret")
+    runner = CliRunner()
+    _run(runner, "project", "create", "p", "--labels", "a,b", "--channel", "C0DIGEST")
+    if admins:
+        _run(runner, "project", "set", "p", "--admins", ",".join(admins))
+    slack_api.fail_target("chat.postMessage", "C0DIGEST", "not_in_channel")
+    posted = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "digest", "p", "--post"],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert posted.returncode != 0, posted.stderr
+    return posted.stderr.strip().splitlines()
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_digest_post_with_no_admin_to_tell_says_so_once(
+    refusing_slack: RefusingSlackAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = _digest_post(refusing_slack, monkeypatch)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: Slack said not_in_channel"), lines
+    assert "no admin could be told (none set)" in lines[0], lines
+    assert "labelbot project set p --admins U123" in lines[0], lines
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_digest_post_says_in_its_one_line_which_admin_could_not_be_told(
+    refusing_slack: RefusingSlackAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slack_api = refusing_slack
+    slack_api.fail_target("chat.postMessage", "U1", "user_not_found")  # a deactivated admin
+    lines = _digest_post(slack_api, monkeypatch, "U1", "U2")
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("not posted: Slack said not_in_channel"), lines
+    assert lines[0].endswith("; told U2; could not tell U1 (user_not_found)"), lines
+    # every admin refused: the error says whom, where it sent to the log before
+    _run(CliRunner(), "project", "set", "p", "--admins", "U1")  # new admins: told at once
+    posted = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "digest", "p", "--post"],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    lines = posted.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: Slack said not_in_channel"), lines
+    assert "no admin could be told (could not tell U1 (user_not_found))" in lines[0], lines
 
 
 # --- a scan before the first model (reviewed_version 0) -----------------------------------------
