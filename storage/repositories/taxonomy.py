@@ -517,7 +517,7 @@ def stale_annotations(*, session: Session, example_id: int) -> list[tuple[Annota
         select(Annotation, Label)
         .join(Label, col(Label.id) == Annotation.label_id)
         .where(Annotation.example_id == example_id, col(Annotation.retracted_at).is_(None))
-        .order_by(col(Annotation.created_at), col(Annotation.id))
+        .order_by(col(Annotation.id))  # as given (feedback._annotation_rows), not by clocks
     ).all()
     stale = [(a, label) for a, label in rows if not label.active and label.mapped_to_id is None]
     if not stale or len(stale) == len(rows):

@@ -140,3 +140,23 @@ def test_the_settle_given_last_decides_whatever_the_clock_that_stamped_the_first
     assert (adm.previous, eve.previous) == ("B", "A")  # a tie to bob's; then adm's settle
     labels = {int(r["id"]): r["label"] for r in exporting.export_records(ws, "p")}
     assert labels[first] == "B"
+
+
+def test_an_examples_earlier_labels_are_in_the_order_given_whatever_the_clocks(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """ana labels an example A on a replica whose clock runs ahead, then bob labels it B; A is
+    split and B retired: the example is back, its message naming the earlier labels oldest
+    first, ana's A before bob's B (as given), not by the stamps."""
+    [first, _] = _project(ws, tmp_path, ["A", "B", "X"])
+    _clock_ahead(ws, _vote(ws, first, "A", "ana"))
+    store_vote(ws, "p", first, "B", "bob")
+    taxonomy.split_label(ws, project="p", label="A", into=["A1", "A2"], actor="adm",
+                         rescore=False)  # fmt: skip
+    taxonomy.retire_label(ws, project="p", label="B", actor="adm", rescore=False)
+    task = labeling.next_task(ws, project="p", annotator="cy")
+    assert task is not None and task.example_id == first
+    assert [(e.label, e.annotators, e.into) for e in task.earlier] == [
+        ("A", ("ana",), ("A1", "A2")),
+        ("B", ("bob",), None),
+    ]
