@@ -4,9 +4,10 @@ SQLite and PostgreSQL, checked step by step against an independent oracle (taxon
 Three experts label 40 Banking77 texts (6 imported with a label; second opinions on half, k=2;
 a fifth of the clicks noisy); a third of the messages stay on screen while the taxonomy changes,
 so their buttons (label ids, as Slack's carry them) go stale. The admin adds, renames (into a
-freed name, case only), describes, merges (into a new label or either one), splits, retires
-(mapped or not) and undoes, often several times in a row; disagreements are adjudicated,
-models trained and asked. After every step, every invariant below must hold:
+freed name, refused when it looks like a label's; case only), describes, merges (into a new
+label or either one), splits, retires (mapped or not) and undoes, often several times in a row;
+disagreements are adjudicated, models trained and asked. After every step, every invariant
+below must hold:
 
 - I1 every annotation ever stored is kept as stored (clicked label, who, source, when),
   retracted only by its author's undo; no label is deleted but an unused one an undo removed;
