@@ -956,10 +956,18 @@ def _out_path(out_file: Path | None) -> Path | None:
     if out_file is None or str(out_file) == "-":
         return None
     database = get_settings().sqlite_file()
-    if database is not None and sqlite_file_named(out_file, database) is not None:
+    named = None if database is None else sqlite_file_named(out_file, database)
+    if named == "":
         raise InvalidInputError(
             f"{out_file}: is the database itself (DATABASE_URL {database}); writing there "
             "would replace every project in it: name another file"
+        )
+    if named is not None:
+        # SQLite's own file beside it (as db backup says it): a live WAL replaced drops what it
+        # holds, and leaves the database "malformed"
+        raise InvalidInputError(
+            f"{out_file}: is the database's {named} file ({database}{named}, DATABASE_URL "
+            f"{database}); writing there would corrupt the database: name another file"
         )
     return out_file
 

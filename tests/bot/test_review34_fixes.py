@@ -492,13 +492,6 @@ def test_a_scan_before_the_first_model_does_not_vouch_for_labels_added_since(  #
 
 
 @pytest.mark.usefixtures("cli_env")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bot/cli/data.py _out_path: since 36dcc42 export/predict --out refuse every SQLite "
-    "file beside the database (storage.copying.sqlite_file_named), but still say 'is the "
-    "database itself' of its -wal/-shm/-journal file; db backup names the file (f4c9318)",
-)
 def test_export_out_onto_the_databases_shm_file_names_that_file(tmp_path: Path) -> None:
     runner = CliRunner()
     _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
@@ -507,6 +500,28 @@ def test_export_out_onto_the_databases_shm_file_names_that_file(tmp_path: Path) 
     said = " ".join(_run(runner, "export", "c", "--out", str(shm), code=2).split())
     assert "-shm" in said.split(": ", 2)[-1], said  # past the path the message starts with
     assert "is the database itself" not in said, said
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize("suffix", ["-wal", "-journal"])
+def test_predict_out_onto_a_file_beside_the_database_names_that_file(
+    tmp_path: Path, suffix: str
+) -> None:
+    """predict --out onto the database's -wal or -journal, through a link: the file is named;
+    the database itself is still "the database itself"."""
+    runner = CliRunner()
+    _run(runner, "project", "create", "c", "--labels", "NDA,Lease")
+    database = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///"))
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(database.with_name(database.name + suffix))
+    texts = tmp_path / "new.csv"
+    texts.write_text("text\nthe tenant pays\n", "utf-8")
+    said = " ".join(_run(runner, "predict", "c", str(texts), "--out", str(link), code=2).split())
+    told = said.split(": ", 2)[-1]
+    assert told.startswith(f"is the database's {suffix} file ({database}{suffix}"), said
+    assert "would corrupt the database" in told, said
+    said = " ".join(_run(runner, "export", "c", "--out", str(database), code=2).split())
+    assert "is the database itself" in said, said
 
 
 @pytest.mark.usefixtures("cli_env")
