@@ -127,7 +127,7 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
         yield []
         active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
         run = models.get_active_model_run(session=session, project_id=found.id)
-        today = {} if run is None else _today(session, found.id, run)
+        today = {} if run is None else _today(session, found.id, run, active)
         after = 0
         while rows := examples.examples_after(
             session=session, project_id=found.id, after_id=after, limit=page
@@ -148,10 +148,12 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
             yield _records(rows, votes, notes, predictions, active, flagged)
 
 
-def _today(session: Session, project_id: int, run: ModelRun) -> dict[str, str]:
+def _today(session: Session, project_id: int, run: ModelRun, active: set[str]) -> dict[str, str]:
     """The active model's classes, named as at its training, → the labels they count as today
     (renamed; merged: the label they went into), as `labelbot predict` answers them
-    (engine.predicting.stored_top); split or retired ones keep their names."""
+    (engine.predicting.stored_top); split or retired ones keep their names, and so does a
+    name a label has today (``active``): stored rows are named as at their re-scoring, which
+    follows renames (after a swap of two names, a re-scored row's "A" is today's A)."""
     labels = models.class_labels(
         session=session,
         project_id=project_id,
@@ -161,7 +163,7 @@ def _today(session: Session, project_id: int, run: ModelRun) -> dict[str, str]:
     )
     targets = taxonomy_repo.label_targets(session=session, project_id=project_id)
     now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
-    return {old: n or old for old, n in zip(run.classes, now, strict=True)}
+    return {old: n or old for old, n in zip(run.classes, now, strict=True) if old not in active}
 
 
 def _predictions(

@@ -97,7 +97,7 @@ class Answering:
         )
         # the names it answers under, as training.predict_with gives them
         sources = [n or old for n, old in zip(now, run.classes, strict=True)]
-        self._today = dict(zip(run.classes, sources, strict=True))
+        self._today = _today_names(ws, name, run.classes, sources)
         # text -> its stored prediction that keeps fewer classes than asked (:meth:`stored`)
         self._partial: dict[str, TextPrediction] = {}
         absent = self._model.absent()
@@ -214,6 +214,20 @@ def _check_top_k(ws: Workspace, name: str, top_k: int) -> None:
 
 def _unstored(texts: list[str], stored: dict[int, TextPrediction]) -> list[str]:
     return [t for i, t in enumerate(texts) if i not in stored]
+
+
+def _today_names(
+    ws: Workspace, name: str, classes: Iterable[str], sources: Iterable[str]
+) -> dict[str, str]:
+    """The model's classes, named as at its training, → their labels today, for the stored
+    rows (:func:`stored_top`); none for a name a label has today: a stored row is written
+    with the names of its (re-)scoring, which follows renames, so after two labels swapped
+    names and the queue was re-scored its "A" is today's A, not the class once called A."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        active = {lb.name for lb in projects.list_labels(session=session, project_id=project.id)}
+    return {old: now for old, now in zip(classes, sources, strict=True) if old not in active}
 
 
 def stored_top(probs: Iterable[Any], today: Mapping[str, str]) -> list[tuple[str, float]]:
