@@ -169,11 +169,21 @@ def scan_project(
         # a scan on demand counts as the scheduler's: `labelbot review` would otherwise say
         # "not scanned since vN" right after a `--scan` that opened no review, or, before the
         # first model, "never scanned" (a scan then reads version 0: none)
-        version = scanned_version if scanned_version is not None else 0
-        if _reviewed_version(project) < version or "reviewed_version" not in project.settings:
+        # (a scan that doubted nothing for want of labels is none before the first model); a
+        # scan before the first model notes how many labels it read: those imported after it
+        # were never scanned (nothing_to_review), and the worker scans only after a retrain
+        if scanned_version is not None and (
+            _reviewed_version(project) < scanned_version
+            or "reviewed_version" not in project.settings
+        ):
             projects.update_project_settings(
-                session=session, project_id=project.id, reviewed_version=version
+                session=session, project_id=project.id, reviewed_version=scanned_version
             )
+        elif scanned_version is None and waiting is None:
+            projects.update_project_settings(
+                session=session, project_id=project.id, reviewed_version=0,
+                reviewed_labels=_agreed_count(session, project.id),
+            )  # fmt: skip
     return ScanReport(
         project=name,
         model_version=run.version if run is not None else None,
@@ -185,13 +195,24 @@ def scan_project(
     )
 
 
+def _agreed_count(session: Session, project_id: int) -> int:
+    """The project's agreed labels, as status counts them (its "labeled")."""
+    rows = feedback.list_annotations(session=session, project_id=project_id)
+    return len(feedback.agreed_labels(rows))
+
+
+def _as_int(value: Any) -> int:
+    """A setting's whole number; 0 when absent or stored badly."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _reviewed_version(project: Project) -> int:
     """The model version the project's last mislabel scan read (0: none yet, a scan before the
     first model, or stored badly)."""
-    try:
-        return int(project.settings.get("reviewed_version", 0))
-    except (TypeError, ValueError):
-        return 0
+    return _as_int(project.settings.get("reviewed_version", 0))
 
 
 def _settled(rows: list[feedback.AnnotationRow]) -> bool:
@@ -585,6 +606,7 @@ def nothing_to_review(
         opened_by = [
             r.model_version or 0 for r in reviews.list_reviews(session=session, project_id=found.id)
         ]
+        labeled = _agreed_count(session, found.id) if run is None else 0
     if counts["open"]:
         return (
             f"{counted(counts['open'], 'open review')}, none of them {annotator}'s to answer "
@@ -610,6 +632,11 @@ def nothing_to_review(
         scanned = max(scanned, run.version if run is not None else 0)
     elif run is None and not opened_by and "reviewed_version" not in settings:
         return f"no model yet, and the labels were never scanned ({worker}); {scan_now}"
+    elif run is None and (unscanned := labeled - _as_int(settings.get("reviewed_labels"))) > 0:
+        return (
+            f"no model yet, and {counted(unscanned, 'agreed label')} came since the last scan "
+            f"({worker}); {scan_now}"
+        )
     if run is not None and scanned < run.version:
         return f"the labels were not scanned since model v{run.version} ({worker}); {scan_now}"
     decided = sum(counts[s] for s in ("kept", "changed", "dismissed"))

@@ -463,15 +463,6 @@ def test_digest_post_says_in_its_one_line_which_admin_could_not_be_told(
 
 
 @pytest.mark.usefixtures("cli_env")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine/reviews.py (d7c7946): a --scan before the first model records "
-    "reviewed_version 0 for good; nothing rescans until a model is trained, so after a scan of "
-    "4 labels that could doubt none (it needs 20) and 150 labels imported since, `labelbot "
-    "review` says 'the scan doubted none of the labels' with no `--scan` hint (before: 'never "
-    "scanned … --scan scans them now')",
-)
 def test_a_scan_before_the_first_model_does_not_vouch_for_labels_added_since(  # type: ignore[no-untyped-def]
     banking_slice, tmp_path: Path
 ) -> None:
@@ -486,6 +477,29 @@ def test_a_scan_before_the_first_model_does_not_vouch_for_labels_added_since(  #
     assert "nothing to review" in said, said
     assert "the scan doubted none of the labels" not in said, said
     assert "--scan` scans them now" in said, said
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_a_scan_before_the_first_model_vouches_only_for_the_labels_it_read(  # type: ignore[no-untyped-def]
+    banking_slice, tmp_path: Path
+) -> None:
+    """A scan that ran before the first model counts as one for the labels it read: the ones
+    imported after it were never scanned, and nothing scans them before a model exists."""
+    runner = CliRunner()
+    _run(runner, "project", "create", "bank", "--labels", ",".join(BANK_LABELS))
+    rows = list(banking_slice)
+    assert len(rows) > 40
+    _bank_import(tmp_path / "first.csv", rows[:40], "ana")
+    _run(runner, "review", "bank", "--annotator", "ben", "--scan")
+    said = " ".join(_run(runner, "review", "bank", "--annotator", "ben").split())
+    assert "never scanned" not in said and "came since the last scan" not in said, said
+    _bank_import(tmp_path / "more.csv", rows[40:], "ana")
+    said = " ".join(_run(runner, "review", "bank", "--annotator", "ben").split())
+    assert f"{len(rows) - 40} agreed labels came since the last scan" in said, said
+    assert "--scan` scans them now" in said, said
+    _run(runner, "review", "bank", "--annotator", "ben", "--scan")
+    said = " ".join(_run(runner, "review", "bank", "--annotator", "ben").split())
+    assert "came since the last scan" not in said, said
 
 
 # --- what the refusals say ----------------------------------------------------------------------
