@@ -289,3 +289,26 @@ def test_labels_given_again_after_a_split_are_not_taken_for_scanned(  # type: ig
     label_next(ws, again, len(again))
     said = reviews.nothing_to_review(ws, project="bank", annotator="U0REV")
     assert "doubted none" not in said, said
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="403100f: before the re-score, stored rows are named as at training; after two "
+    "labels swapped names they are read as named today, so export and predict answer each "
+    "text with the other label",
+)
+def test_two_labels_swapped_names_before_the_rescore(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    truth = load_slice(ws, banking_slice, tmp_path)
+    label_next(ws, truth, 40)
+    training.train_project(ws, "bank", kind="linear")
+    before = {r["text"]: r["prediction"] for r in exporting.export_records(ws, "bank")}
+    for old, new in (("card_arrival", "tmp"), ("age_limit", "card_arrival"), ("tmp", "age_limit")):
+        taxonomy.rename_label(ws, project="bank", label=old, new_name=new, actor="admin",
+                              rescore=False)  # fmt: skip
+    swapped = {"card_arrival": "age_limit", "age_limit": "card_arrival"}
+    records = list(exporting.export_records(ws, "bank"))
+    moved = [r for r in records if before[r["text"]]["label"] in swapped]
+    assert moved
+    assert all(r["prediction"]["label"] == swapped[before[r["text"]]["label"]] for r in moved)
