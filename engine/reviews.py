@@ -459,9 +459,18 @@ def _why_moot(session: Session, review: Review) -> str:
         return f"the suggested label {suggested.name!r} was split or retired since"
     if why == reviews.SAME_LABEL:
         return f"{given.name!r} and {suggested.name!r} count as one label since"
-    if why is None:  # its question stands: the latest mislabel scan withdrew it
+    if why is not None:
+        return "the example's label changed since"
+    # its question stands: a mislabel scan withdrew it, or a change since undone
+    scan = reviews.withdrawal_reason(review)
+    if scan == reviews.UNDOUBTED:
         return f"the latest mislabel scan no longer doubts the label {given.name!r}"
-    return "the example's label changed since"
+    if scan == reviews.RESUGGESTED:
+        return (
+            f"the latest mislabel scan still doubts the label {given.name!r}, but suggests "
+            f"another label than {suggested.name!r}"
+        )
+    return "a change withdrew it meanwhile (since undone)"
 
 
 def _decided(review: Review) -> StaleActionError:

@@ -49,6 +49,13 @@ SUGGESTION_GONE = "suggestion_gone"  # the suggested label was split, or retired
 SAME_LABEL = "same_label"  # a merge (or a retire mapped) made both count as one label
 RELABELED = "relabeled"  # the example's agreed label is no longer the reviewed one
 
+# Why a mislabel scan withdrew an open review (:func:`withdrawal_reason`; None: a change did)
+UNDOUBTED = "scan"  # the scan doubts the label no more
+RESUGGESTED = "resuggested"  # the scan doubts it still, suggesting another label
+# A withdrawn review's ``decision_key``, which no verdict sets: the scan's reason until the
+# reviewer is told (:func:`mark_withdrawn_told`), then TOLD and the reason.
+TOLD = "withdrawn"
+
 
 def add_review(
     *,
@@ -79,11 +86,14 @@ def add_review(
             return None  # open, or decided by a person (kept, changed, settled over)
         if moot_reason(session=session, review=existing) is not None:
             return None  # still moot
+        # one withdrawn while on a reviewer's screen, and they not told yet, is still theirs
+        # to answer there: its delivery stays with it (a claim since moves it to the new one)
+        delivery = None if _told(existing.decision_key) else existing.assignment_id
         reopened = session.execute(
             update(Review)
             .where(col(Review.id) == existing.id, col(Review.status) == "dismissed",
                    col(Review.reviewer).is_(None))
-            .values(status="open", decided_at=None, decision_key=None, assignment_id=None,
+            .values(status="open", decided_at=None, decision_key=None, assignment_id=delivery,
                     outcome_label_id=None, outcome_annotation_id=None, confidence=confidence,
                     margin=margin, model_version=model_version)
             .execution_options(synchronize_session=False)
@@ -212,27 +222,47 @@ def withdraw_undoubted(
     Decided reviews stay as they are; a delivery of one is let go of (its message says it was
     withdrawn), and a later scan that doubts the label again reopens it (:func:`add_review`)."""
     counted = label_targets(session=session, project_id=project_id)
+    still = {example_id for example_id, _ in doubted}
     withdrawn = []
     for review in list_reviews(session=session, project_id=project_id, status="open"):
         if version is not None and (review.model_version or 0) > version:
             continue  # opened by a newer model's scan meanwhile
         if (review.example_id, counted.get(review.suggested_label_id)) in doubted:
             continue
-        if dismiss_review(session=session, review=review, now=now) is not None:
+        why = RESUGGESTED if review.example_id in still else UNDOUBTED
+        key = f"{why}:{review.id}"
+        if dismiss_review(session=session, review=review, now=now, key=key) is not None:
             withdrawn.append(review)
     return withdrawn
 
 
+def withdrawal_reason(review: Review) -> str | None:
+    """Why a mislabel scan withdrew the dismissed ``review`` (UNDOUBTED, RESUGGESTED), told or
+    not; None when a scan did not (a change made it moot, an adjudication settled it, or it was
+    withdrawn before scans noted why)."""
+    parts = (review.decision_key or "").split(":")
+    if parts and parts[0] == TOLD:
+        parts = parts[1:]
+    return parts[0] if len(parts) == 2 and parts[0] in (UNDOUBTED, RESUGGESTED) else None
+
+
+def _told(key: str | None) -> bool:
+    """A withdrawn review's ``decision_key`` says its reviewer was told."""
+    return key is not None and key.startswith(f"{TOLD}:")
+
+
 def dismiss_review(
-    *, session: Session, review: Review, now: datetime | None = None
+    *, session: Session, review: Review, now: datetime | None = None, key: str | None = None
 ) -> Review | None:
-    """Dismiss an open review that is moot (None: decided meanwhile) and let go of its delivery."""
+    """Dismiss an open review that is moot (None: decided meanwhile) and let go of its delivery.
+    ``key``: a scan's reason (see :func:`withdraw_undoubted`)."""
     decided = decide_review(
         session=session,
         review_id=int(review.id or 0),
         status="dismissed",
         reviewer=None,
         outcome_label_id=None,
+        key=key,
         now=now,
     )
     if decided is not None and decided.assignment_id is not None:
@@ -306,7 +336,7 @@ def withdrawn_on_screen(
         project_id,
         now,
         Review.status == "dismissed",
-        col(Review.decision_key).is_(None),
+        or_(col(Review.decision_key).is_(None), ~col(Review.decision_key).startswith(f"{TOLD}:")),
         or_(
             col(Assignment.status) == "open",  # an adjudication leaves the delivery out
             # let go of with the dismissal (dismiss_review), or by a delivery since
@@ -321,16 +351,20 @@ def withdrawn_on_screen(
 def mark_withdrawn_told(*, session: Session, review_id: int) -> bool:
     """Note that the reviewer was told review ``review_id`` was withdrawn (its message redrawn,
     or their click on it answered); False when it was already (another process, a click).
-    The note is the dismissed review's ``decision_key``, which no verdict sets: a reopened
-    review clears it."""
+    The note is the dismissed review's ``decision_key``, which no verdict sets (TOLD, and the
+    scan's reason where a scan withdrew it): a reopened review clears it."""
+    review = get_review(session=session, review_id=review_id, fresh=True)
+    was = review.decision_key
+    if review.status != "dismissed" or _told(was):
+        return False
     told = session.execute(
         update(Review)
         .where(
             col(Review.id) == review_id,
             col(Review.status) == "dismissed",
-            col(Review.decision_key).is_(None),
+            col(Review.decision_key).is_(None) if was is None else col(Review.decision_key) == was,
         )
-        .values(decision_key=f"withdrawn:{review_id}")
+        .values(decision_key=f"{TOLD}:{was or review_id}")
         .execution_options(synchronize_session=False)
     )
     return bool(rowcount(told))

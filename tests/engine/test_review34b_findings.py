@@ -112,12 +112,6 @@ def test_old_name_reused_by_a_new_label_before_the_rescore(  # type: ignore[no-u
     assert moved and all(r["prediction"]["label"] == "card_delivery" for r in moved)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="641ae8a: a dismissed review whose question stands again is said to be withdrawn "
-    "by the latest mislabel scan (_why_moot's None branch), though a merge since undone "
-    "withdrew it and no scan ran",
-)
 def test_a_review_withdrawn_by_a_merge_since_undone_does_not_blame_the_scan(  # type: ignore[no-untyped-def]
     ws, tmp_path: Path
 ) -> None:
@@ -174,13 +168,6 @@ def test_too_rare_counts_leave_out_audit_twins_as_training_does(  # type: ignore
     assert name in projects.project_status(ws, "bank")["rare"]["too_rare"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="641ae8a: a review the scan withdrew while on a reviewer's screen, reopened by the "
-    "next scan before the reviewer was told, loses its delivery (add_review clears "
-    "assignment_id): the reviewer's click is refused as 'it went to another expert since', "
-    "which nobody did, and let_go_of_withdrawn no longer lists it, so the buttons stay",
-)
 def test_a_review_withdrawn_and_reopened_on_screen_answers_its_reviewer(  # type: ignore[no-untyped-def]
     ws, tmp_path: Path
 ) -> None:
@@ -358,12 +345,6 @@ def test_an_import_racing_a_split_stores_no_vote_for_the_split_label(  # type: i
     assert [r for r in stored if r.label == CARD_LABELS[0]] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="641ae8a: a scan that still doubts a label but suggests another one withdraws the "
-    "old review (its key is the example and the suggestion) and the reviewer is told the scan "
-    "'no longer doubts the label', which it does",
-)
 def test_a_review_withdrawn_for_another_suggestion_is_not_said_undoubted(  # type: ignore[no-untyped-def]
     ws, tmp_path: Path
 ) -> None:
