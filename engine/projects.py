@@ -335,6 +335,8 @@ def import_file(
 
     A label is taken as a click on it would be: one since renamed by its new name, one since
     merged (or retired with a mapping) is stored as named and counts as the label it went into.
+    The labels are read with the project held (``lock_imports``): a taxonomy change waits for
+    the import, or is read by it (a label split since is refused), as for a click.
     A text the file repeats takes the label of its first labeled row; rows of one text with
     labels that count differently fail, as an unknown label does, and nothing is imported.
 
@@ -357,6 +359,11 @@ def import_file(
     with session_scope(ws.db) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
+        # the project held before its labels are read, not first when the rows go in: a split
+        # (or merge, retire) committed after the lookup would leave votes stored for a label
+        # that counts as nothing since. The taxonomy's change waits for the import, or the
+        # import reads the change (and refuses a label split since), as a click does.
+        examples.lock_imports(session=session, project_id=found.id)
         state = _Import(path=path, project_id=found.id, annotator=annotator, when=utcnow())
         for name, line in named.items():  # every unknown label refused before a row is stored
             state.label_number(session, name, line)

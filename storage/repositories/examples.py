@@ -149,8 +149,9 @@ def lock_imports(*, session: Session, project_id: int) -> None:
     would stall every settings write and pin for the length of a large import (about 0.4 s
     per 1,000 rows). The row is still held FOR KEY SHARE, the lock each inserted example's
     foreign key takes anyway: a change that locks the row FOR UPDATE (the taxonomy's) waits for
-    the import, as before, while settings writes do not. SQLite's write transactions are
-    serial already."""
+    the import, as before, while settings writes do not. An import takes it before it reads
+    its file's labels, so a taxonomy change commits before that read or after the import, never
+    in between. SQLite's write transactions are serial already."""
     advisory_xact_lock(session, "import", str(project_id))
     share_project_row(session=session, project_id=project_id)
 
