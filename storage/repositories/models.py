@@ -325,6 +325,24 @@ def predictions_between(
     return {int(example_id): (label, confidence) for example_id, label, confidence in rows}
 
 
+def prediction_probs_between(
+    *, session: Session, project_id: int, model_run_id: int, first_id: int, last_id: int
+) -> dict[int, list[Any]]:
+    """Example id -> its stored prediction's top classes (``probs``), for the project's examples
+    with ids from ``first_id`` to ``last_id`` that model run ``model_run_id`` scored and gave a
+    label: a page of an export whose model's classes were renamed or merged since (columns)."""
+    rows = session.exec(
+        select(Prediction.example_id, Prediction.probs).where(
+            Prediction.project_id == project_id,
+            Prediction.model_run_id == model_run_id,
+            col(Prediction.label).is_not(None),
+            col(Prediction.example_id) >= first_id,
+            col(Prediction.example_id) <= last_id,
+        )
+    ).all()
+    return {int(example_id): list(probs) for example_id, probs in rows if probs}
+
+
 def has_predictions_of(*, session: Session, project_id: int, model_run_id: int) -> bool:
     """Whether any stored prediction of the project is model run ``model_run_id``'s (none are
     after a taxonomy change the run cannot speak for: a cold start's rows name no model)."""
