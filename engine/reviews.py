@@ -92,12 +92,17 @@ def scan_project(
     from engine.training import load_pool  # numpy-heavy, and it embeds the pool
 
     # the model whose labels this scan reads: the one active before the pool is loaded (a model
-    # promoted meanwhile may have trained on labels loaded too late to be scanned here)
+    # promoted meanwhile may have trained on labels loaded too late to be scanned here); and the
+    # newest vote there is then: those given after it may be loaded too late to be read here
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=name)
         assert found.id is not None
         active = models.get_active_model_run(session=session, project_id=found.id)
         scanned_version = active.version if active is not None else None
+        read_upto = max(
+            (r.id for r in feedback.list_annotations(session=session, project_id=found.id)),
+            default=0,
+        )
     pool = load_pool(ws, name)
     lab = np.flatnonzero(pool.y >= 0)  # audit labels too: a wrong one misjudges every model
     suspects = []
@@ -146,14 +151,15 @@ def scan_project(
                 suggested_label_id=label_ids[pool.classes[suspect.suggested]],
                 confidence=suspect.confidence,
                 margin=suspect.margin,
-                model_version=run.version if run is not None else None,
+                model_version=scanned_version,
             )
             opened += created is not None
         # not those a reviewer decided meanwhile
         dismissed = len(reviews.dismiss_moot(session=session, project_id=project.id, now=now))
         if waiting is None:
             # the open reviews this scan no longer doubts (an earlier model's, labels added
-            # since): withdrawn, not left asking of a label the model now agrees with
+            # since): withdrawn, not left asking of a label the model now agrees with; not
+            # those a scan of a newer model opened meanwhile (of labels this one never read)
             doubted = {
                 (int(pool.example_ids[lab[s.index]]), pool.classes[s.suggested]) for s in suspects
             }
@@ -162,7 +168,7 @@ def scan_project(
                     session=session,
                     project_id=project.id,
                     doubted=doubted,
-                    version=run.version if run is not None else None,
+                    version=scanned_version if scanned_version is not None else 0,
                     now=now,
                 )
             )
@@ -170,8 +176,9 @@ def scan_project(
         # "not scanned since vN" right after a `--scan` that opened no review, or, before the
         # first model, "never scanned" (a scan then reads version 0: none)
         # (a scan that doubted nothing for want of labels is none before the first model); a
-        # scan before the first model notes how many labels it read: those imported after it
-        # were never scanned (nothing_to_review), and the worker scans only after a retrain
+        # scan before the first model notes the newest vote there was when it read the labels:
+        # labels agreed by votes after it were never scanned (nothing_to_review), and the
+        # worker scans only after a retrain
         if scanned_version is not None and (
             _reviewed_version(project) < scanned_version
             or "reviewed_version" not in project.settings
@@ -182,7 +189,7 @@ def scan_project(
         elif scanned_version is None and waiting is None:
             projects.update_project_settings(
                 session=session, project_id=project.id, reviewed_version=0,
-                reviewed_labels=_agreed_count(session, project.id),
+                reviewed_annotation=read_upto,
             )  # fmt: skip
     return ScanReport(
         project=name,
@@ -195,10 +202,19 @@ def scan_project(
     )
 
 
-def _agreed_count(session: Session, project_id: int) -> int:
-    """The project's agreed labels, as status counts them (its "labeled")."""
+def _unscanned(session: Session, project_id: int, settings: dict[str, Any]) -> int:
+    """How many of the project's agreed labels (as status counts them: its "labeled") the last
+    scan before the first model did not read: those agreed (or agreed otherwise) by votes newer
+    than the newest one there was when it read them (``reviewed_annotation``). A label given
+    again after a split, or imported while the scan ran, is one. Settings from before the mark
+    was kept hold how many labels the scan counted (``reviewed_labels``)."""
     rows = feedback.list_annotations(session=session, project_id=project_id)
-    return len(feedback.agreed_labels(rows))
+    agreed = feedback.agreed_labels(rows)
+    if "reviewed_annotation" not in settings:
+        return len(agreed) - _as_int(settings.get("reviewed_labels"))
+    upto = _as_int(settings.get("reviewed_annotation"))
+    read = feedback.agreed_labels([r for r in rows if r.id <= upto])
+    return sum(1 for example_id, label in agreed.items() if read.get(example_id) != label)
 
 
 def _as_int(value: Any) -> int:
@@ -615,7 +631,7 @@ def nothing_to_review(
         opened_by = [
             r.model_version or 0 for r in reviews.list_reviews(session=session, project_id=found.id)
         ]
-        labeled = _agreed_count(session, found.id) if run is None else 0
+        unscanned = _unscanned(session, found.id, settings) if run is None else 0
     if counts["open"]:
         return (
             f"{counted(counts['open'], 'open review')}, none of them {annotator}'s to answer "
@@ -641,7 +657,7 @@ def nothing_to_review(
         scanned = max(scanned, run.version if run is not None else 0)
     elif run is None and not opened_by and "reviewed_version" not in settings:
         return f"no model yet, and the labels were never scanned ({worker}); {scan_now}"
-    elif run is None and (unscanned := labeled - _as_int(settings.get("reviewed_labels"))) > 0:
+    elif run is None and unscanned > 0:
         return (
             f"no model yet, and {counted(unscanned, 'agreed label')} came since the last scan "
             f"({worker}); {scan_now}"

@@ -502,6 +502,37 @@ def test_a_scan_before_the_first_model_vouches_only_for_the_labels_it_read(  # t
     assert "came since the last scan" not in said, said
 
 
+@pytest.mark.usefixtures("cli_env")
+def test_a_pre_model_scan_noted_by_its_label_count_still_reads(  # type: ignore[no-untyped-def]
+    banking_slice, tmp_path: Path
+) -> None:
+    """A scan before the first model noted, until it kept the newest vote it read
+    (``reviewed_annotation``), how many agreed labels there were (``reviewed_labels``): a
+    project whose settings say so is still told how many labels came since."""
+    from engine.config import get_settings
+    from engine.workspace import Workspace
+    from storage.db import session_scope
+    from storage.repositories import projects as projects_repo
+
+    runner = CliRunner()
+    _run(runner, "project", "create", "bank", "--labels", ",".join(BANK_LABELS))
+    rows = list(banking_slice)
+    _bank_import(tmp_path / "first.csv", rows[:40], "ana")
+    _run(runner, "review", "bank", "--annotator", "ben", "--scan")
+    ws = Workspace.open(get_settings())
+    with session_scope(ws.db) as session:
+        project = projects_repo.get_project(session=session, name="bank")
+        assert "reviewed_annotation" in project.settings
+        project.settings = {
+            **{k: v for k, v in project.settings.items() if k != "reviewed_annotation"},
+            "reviewed_labels": 40,
+        }
+        session.add(project)
+    _bank_import(tmp_path / "more.csv", rows[40:], "ana")
+    said = " ".join(_run(runner, "review", "bank", "--annotator", "ben").split())
+    assert f"{len(rows) - 40} agreed labels came since the last scan" in said, said
+
+
 # --- what the refusals say ----------------------------------------------------------------------
 
 

@@ -208,12 +208,6 @@ def test_a_review_withdrawn_and_reopened_on_screen_answers_its_reviewer(  # type
     assert said.status == "kept"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="641ae8a: a scan withdraws by the model active when it writes (run.version), not the "
-    "one whose labels it read (scanned_version): a scan that loaded its pool before a newer "
-    "model was promoted and scanned withdraws the newer scan's reviews of labels it never read",
-)
 def test_a_slower_scan_leaves_a_newer_scans_reviews_open(  # type: ignore[no-untyped-def]
     ws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -254,12 +248,6 @@ def test_a_slower_scan_leaves_a_newer_scans_reviews_open(  # type: ignore[no-unt
     assert late <= still
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="be72cdc: a scan before the first model is remembered by how many agreed labels it "
-    "read (reviewed_labels), not which: labels sent back by a split and given again since "
-    "bring the count back, and labelbot review says the scan doubted none of them",
-)
 def test_labels_given_again_after_a_split_are_not_taken_for_scanned(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
@@ -371,11 +359,6 @@ def test_a_review_withdrawn_for_another_suggestion_is_not_said_undoubted(  # typ
     assert "no longer doubts" not in said.reason, said.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="be72cdc: a pre-model scan notes the agreed labels there are when it writes "
-    "(_agreed_count), not the ones it read: labels imported while it scanned count as scanned",
-)
 def test_labels_imported_while_a_pre_model_scan_runs_are_not_taken_for_scanned(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
