@@ -99,9 +99,14 @@ def scan_project(
         assert found.id is not None
         active = models.get_active_model_run(session=session, project_id=found.id)
         scanned_version = active.version if active is not None else None
-        read_upto = max(
-            (r.id for r in feedback.list_annotations(session=session, project_id=found.id)),
-            default=0,
+        # (only noted before the first model: the worker's scans after a retrain need it not)
+        read_upto = (
+            max(
+                (r.id for r in feedback.list_annotations(session=session, project_id=found.id)),
+                default=0,
+            )
+            if scanned_version is None
+            else 0
         )
     pool = load_pool(ws, name)
     lab = np.flatnonzero(pool.y >= 0)  # audit labels too: a wrong one misjudges every model
