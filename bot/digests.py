@@ -131,8 +131,8 @@ def post_digest(
         code = error_code(exc)
         if code is None or code not in CHANNEL_ERRORS | CONTENT_ERRORS:
             raise
-        told, not_told = _tell_admins(client, ws, project=name, channel=digest.channel,
-                                      error=code, what="digest")  # fmt: skip
+        told, not_told = tell_admins(client, ws, project=name, channel=digest.channel,
+                                     error=code, what="digest")  # fmt: skip
         if not told:
             cause = refusal_cause(code, project=name, channel=digest.channel)
             if told is None:
@@ -291,29 +291,13 @@ def tell_admins(
     error: str,
     what: str,
     item: str = "",
-) -> list[str] | None:
-    """:func:`_tell_admins`' admins told (or None)."""
-    return _tell_admins(
-        client, ws, project=project, channel=channel, error=error, what=what, item=item
-    )[0]
-
-
-def _tell_admins(
-    client: WebClient,
-    ws: Workspace,
-    *,
-    project: str,
-    channel: str,
-    error: str,
-    what: str,
-    item: str = "",
 ) -> tuple[list[str] | None, str]:
     """DM the project's admins that Slack refused its ``what`` ("digest", "taxonomy
     proposals") in ``channel`` with ``error``, and how to fix it; the admins told, [] when none
     could be (logged as an ERROR with the cause), or None when they were told of it within
     TELL_AGAIN_AFTER (nothing sent, logged at INFO). ``item`` ("proposal #3") is for the log.
-    With them, why an admin was not told: "could not tell U1 (user_not_found)", "none set", or
-    "" when every one was.
+    Returned with them: why an admin was not told ("could not tell U1 (user_not_found)",
+    "none set", or "" when every one was).
 
     Once per TELL_AGAIN_AFTER across processes: a lease named for the refusal is taken and left
     to lapse (its name ends with the project's, so deleting the project deletes it). A new
