@@ -48,6 +48,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -127,7 +128,7 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
         yield []
         active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
         run = models.get_active_model_run(session=session, project_id=found.id)
-        today = {} if run is None else _today(session, found.id, run, active)
+        today = None if run is None else _today(session, found.id, run, active)
         after = 0
         while rows := examples.examples_after(
             session=session, project_id=found.id, after_id=after, limit=page
@@ -143,17 +144,31 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
                 session=session, project_id=found.id, first_id=first, last_id=after
             )
             predictions = (
-                _predictions(session, found.id, run, today, first, after) if run is not None else {}
+                _predictions(session, found.id, run, today, first, after)
+                if run is not None and today is not None
+                else {}
             )
             yield _records(rows, votes, notes, predictions, active, flagged)
 
 
-def _today(session: Session, project_id: int, run: ModelRun, active: set[str]) -> dict[str, str]:
-    """The active model's classes, named as at its training, → the labels they count as today
-    (renamed; merged: the label they went into), as `labelbot predict` answers them
-    (engine.predicting.stored_top); split or retired ones keep their names, and so does a
-    name a label has today (``active``): stored rows are named as at their re-scoring, which
-    follows renames (after a swap of two names, a re-scored row's "A" is today's A)."""
+@dataclass(frozen=True)
+class _Today:
+    """How the active model's stored rows read in today's labels (engine.predicting.stored_top):
+    ``by_name`` for rows without their labels' ids (the classes' names at training → the
+    labels they count as today), ``targets`` (label id → its label today) for the others, and
+    whether any class of the model is called otherwise today (``moved``: else every stored
+    row already names today's labels)."""
+
+    by_name: dict[str, str]
+    targets: dict[int, str | None]
+    moved: bool
+
+
+def _today(session: Session, project_id: int, run: ModelRun, active: set[str]) -> _Today:
+    """:class:`_Today` for ``run``. By name, the model's classes are mapped to the labels they
+    count as today (renamed; merged: the label they went into); split or retired ones keep their
+    names, and so does a name a label has today (``active``): a row without its labels' ids
+    may have been re-scored since a rename, and is then named as today."""
     labels = models.class_labels(
         session=session,
         project_id=project_id,
@@ -163,14 +178,18 @@ def _today(session: Session, project_id: int, run: ModelRun, active: set[str]) -
     )
     targets = taxonomy_repo.label_targets(session=session, project_id=project_id)
     now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
-    return {old: n or old for old, n in zip(run.classes, now, strict=True) if old not in active}
+    return _Today(
+        by_name={o: n or o for o, n in zip(run.classes, now, strict=True) if o not in active},
+        targets=targets,
+        moved=any(n is not None and n != o for o, n in zip(run.classes, now, strict=True)),
+    )
 
 
 def _predictions(
     session: Session,
     project_id: int,
     run: ModelRun,
-    today: dict[str, str],
+    today: _Today,
     first_id: int,
     last_id: int,
 ) -> dict[int, tuple[str | None, float | None]]:
@@ -180,25 +199,25 @@ def _predictions(
     `labelbot predict` answers for the text.
 
     The stored label and confidence are read as plain columns; a row's top classes (``probs``,
-    a JSON column) only when ``today`` renames a class, and only the active run's rows: with no
-    class renamed, :func:`engine.predicting.stored_top` answers the stored top class (its
-    label and rounded confidence) unchanged, and reading and mapping every row's classes made
-    an export 2-2.5x slower."""
+    a JSON column) only when a class of the model is called otherwise today (renamed, merged),
+    and only the active run's rows: with none, :func:`engine.predicting.stored_top` answers the
+    stored top class (its label and rounded confidence) unchanged, and reading and mapping
+    every row's classes made an export 2-2.5x slower."""
     out = models.predictions_between(
         session=session, project_id=project_id, first_id=first_id, last_id=last_id
     )
-    if run.id is None or all(old == now for old, now in today.items()):
+    if run.id is None or not today.moved:
         return out
     from engine.predicting import stored_top
 
-    for example_id, probs in models.prediction_probs_between(
+    for example_id, (probs, ids) in models.prediction_probs_between(
         session=session,
         project_id=project_id,
         model_run_id=run.id,
         first_id=first_id,
         last_id=last_id,
     ).items():
-        out[example_id] = stored_top(probs, today)[0]
+        out[example_id] = stored_top(probs, today.by_name, ids, today.targets)[0]
     return out
 
 

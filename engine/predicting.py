@@ -10,11 +10,12 @@ the active model as before. A stored row keeps the model's top :data:`training.T
 asked for more, a pool text still answers the stored label at its stored confidence (what the
 export shows), and the classes beyond the stored ones come from a fresh prediction.
 
-A stored row names the classes as they were called when the model was trained; answered (and
-exported: :func:`stored_top`), they are today's labels, as a fresh prediction names them: a
-label renamed since under its new name, labels merged since as the label they were merged into
-(their stored probabilities added), so the stored rows need no re-scoring to answer in today's
-labels.
+A stored row names the classes as they were called when it was written, and records the label
+each one was (``Prediction.class_ids``); answered (and exported: :func:`stored_top`), they are
+today's labels, as a fresh prediction names them: a label renamed since under its new name (also
+where its old name went to another label), labels merged since as the label they were merged
+into (their stored probabilities added), so the stored rows need no re-scoring to answer in
+today's labels.
 
 Many texts (`labelbot predict` on a file) are answered a chunk at a time by :class:`Answering`,
 every chunk by the model it read first: after a promotion meanwhile, the stored predictions are
@@ -43,6 +44,7 @@ from storage.errors import InvalidInputError
 from storage.hashing import content_hash
 from storage.models import ModelRun
 from storage.repositories import examples, models, projects
+from storage.repositories import taxonomy as taxonomy_repo
 
 __all__ = [
     "CHUNK",
@@ -98,6 +100,7 @@ class Answering:
         # the names it answers under, as training.predict_with gives them
         sources = [n or old for n, old in zip(now, run.classes, strict=True)]
         self._today = _today_names(ws, name, run.classes, sources)
+        self._targets = label_targets(ws, name)  # rows that record their labels' ids
         # text -> its stored prediction that keeps fewer classes than asked (:meth:`stored`)
         self._partial: dict[str, TextPrediction] = {}
         absent = self._model.absent()
@@ -121,7 +124,8 @@ class Answering:
         (a read of the database, no encoding). A stored row that keeps fewer classes than
         ``top_k`` asks for is left out: the text goes to :meth:`fresh` for the classes beyond,
         and :meth:`combined` answers it with the stored label and confidence all the same."""
-        found = _stored(self._ws, self._name, texts, run=self.run, today=self._today)
+        found = _stored(self._ws, self._name, texts, run=self.run, today=self._today,
+                        targets=self._targets)  # fmt: skip
         out = {}
         self._partial = {}
         for i, said in found.items():
@@ -230,21 +234,65 @@ def _today_names(
     return {old: now for old, now in zip(classes, sources, strict=True) if old not in active}
 
 
-def stored_top(probs: Iterable[Any], today: Mapping[str, str]) -> list[tuple[str, float]]:
+def stored_top(
+    probs: Iterable[Any],
+    today: Mapping[str, str],
+    class_ids: Any = None,
+    targets: Mapping[int, str | None] | None = None,
+) -> list[tuple[str, float]]:
     """A stored row's classes (``probs``: ``[[label, probability], ...]``, highest first, named
-    as at training) in today's labels, highest first: ``today`` maps a class's name at
-    training to its name now (renamed; merged: the label it went into, the probabilities
-    added; a class it lacks keeps its name)."""
+    as at its writing) in today's labels, highest first (merged: the label they went into, the
+    probabilities added).
+
+    A row that records its classes' labels (``class_ids``: ``Prediction.class_ids``, pairs
+    whose names match ``probs``) is read by label id: ``targets`` (label id → the name of the
+    label it counts as today; None: split or retired, the stored name kept). Any other row
+    (written before migration 0022, or rewritten by a labelbot before it) by name: ``today``
+    maps a class's name at training to its name now (a class it lacks keeps its name)."""
+    probs = list(probs)
+    named = _ids_of(probs, class_ids) if targets is not None else None
     summed: dict[str, float] = {}
-    for lb, p in probs:
-        now = today.get(str(lb), str(lb))
+    for k, (lb, p) in enumerate(probs):
+        if named is not None:
+            now = (targets or {}).get(named[k]) or str(lb)
+        else:
+            now = today.get(str(lb), str(lb))
         summed[now] = summed.get(now, 0.0) + float(p)
     ranked = sorted(summed.items(), key=lambda item: -item[1])  # stable: ties keep their order
     return [(lb, round(p, 4)) for lb, p in ranked]
 
 
+def _ids_of(probs: list[Any], class_ids: Any) -> list[int] | None:
+    """The label id of each of ``probs``' classes from a row's ``class_ids``, or None where it
+    has none or they are not for these classes (a labelbot before migration 0022 rewrote the
+    row: it leaves the column as it was)."""
+    if not isinstance(class_ids, list) or len(class_ids) != len(probs):
+        return None
+    try:
+        if any(str(n) != str(lb) for (n, _), (lb, _p) in zip(class_ids, probs, strict=True)):
+            return None
+        return [int(i) for _, i in class_ids]
+    except (TypeError, ValueError):
+        return None
+
+
+def label_targets(ws: Workspace, name: str) -> dict[int, str | None]:
+    """Every label id of project ``name`` → the name of the label it counts as today (None:
+    split, or retired without a mapping), for :func:`stored_top`."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        return taxonomy_repo.label_targets(session=session, project_id=project.id)
+
+
 def _stored(
-    ws: Workspace, name: str, texts: list[str], *, run: ModelRun, today: Mapping[str, str]
+    ws: Workspace,
+    name: str,
+    texts: list[str],
+    *,
+    run: ModelRun,
+    today: Mapping[str, str],
+    targets: Mapping[int, str | None],
 ) -> dict[int, TextPrediction]:
     """Index in ``texts`` → the stored prediction of ``run``, in today's labels
     (:func:`stored_top`), for texts in the project."""
@@ -262,7 +310,7 @@ def _stored(
             row = None if example_id is None else rows.get(example_id)
             if row is None or row.model_run_id != run.id or row.label is None:
                 continue
-            top = stored_top(row.probs, today)
+            top = stored_top(row.probs, today, row.class_ids, targets)
             out[i] = TextPrediction(text=text, label=top[0][0], confidence=top[0][1], top=top)
     return out
 

@@ -245,6 +245,7 @@ class PredictionRow:
     uncertainty: float
     priority: float
     reason: dict[str, Any] | None = None  # why the queue asks (see Prediction.reason)
+    class_ids: list[Any] | None = None  # [[name, label id], ...] (see Prediction.class_ids)
 
 
 def replace_predictions(
@@ -267,8 +268,8 @@ def replace_predictions(
     now = utcnow()
     stmt = dialect_insert(session, Prediction)
     replaced = (
-        "project_id", "model_run_id", "label", "confidence", "probs", "uncertainty",
-        "priority", "reason", "updated_at",
+        "project_id", "model_run_id", "label", "confidence", "probs", "class_ids",
+        "uncertainty", "priority", "reason", "updated_at",
     )  # fmt: skip
     stmt = stmt.on_conflict_do_update(
         index_elements=[col(Prediction.example_id)],
@@ -284,6 +285,7 @@ def replace_predictions(
                 "label": r.label,
                 "confidence": r.confidence,
                 "probs": r.probs,
+                "class_ids": r.class_ids,
                 "uncertainty": r.uncertainty,
                 "priority": r.priority,
                 "reason": r.reason,
@@ -327,12 +329,13 @@ def predictions_between(
 
 def prediction_probs_between(
     *, session: Session, project_id: int, model_run_id: int, first_id: int, last_id: int
-) -> dict[int, list[Any]]:
-    """Example id -> its stored prediction's top classes (``probs``), for the project's examples
-    with ids from ``first_id`` to ``last_id`` that model run ``model_run_id`` scored and gave a
-    label: a page of an export whose model's classes were renamed or merged since (columns)."""
+) -> dict[int, tuple[list[Any], list[Any] | None]]:
+    """Example id -> its stored prediction's top classes (``probs``) and their label ids
+    (``class_ids``), for the project's examples with ids from ``first_id`` to ``last_id`` that
+    model run ``model_run_id`` scored and gave a label: a page of an export whose model's
+    classes were renamed or merged since (columns)."""
     rows = session.exec(
-        select(Prediction.example_id, Prediction.probs).where(
+        select(Prediction.example_id, Prediction.probs, Prediction.class_ids).where(
             Prediction.project_id == project_id,
             Prediction.model_run_id == model_run_id,
             col(Prediction.label).is_not(None),
@@ -340,7 +343,11 @@ def prediction_probs_between(
             col(Prediction.example_id) <= last_id,
         )
     ).all()
-    return {int(example_id): list(probs) for example_id, probs in rows if probs}
+    return {
+        int(example_id): (list(probs), list(ids) if ids is not None else None)
+        for example_id, probs, ids in rows
+        if probs
+    }
 
 
 def has_predictions_of(*, session: Session, project_id: int, model_run_id: int) -> bool:

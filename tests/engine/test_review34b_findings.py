@@ -86,12 +86,6 @@ def test_merge_with_a_class_beyond_the_stored_top_five_sums_its_probability(  # 
     assert unscored[key] == rescored[key]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a label renamed and its old name given to a new label before the re-score: stored "
-    "rows' old name is taken as the new label's (403100f keeps names a label has today), so "
-    "export and predict answer a label the model never learned",
-)
 def test_old_name_reused_by_a_new_label_before_the_rescore(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
@@ -266,12 +260,6 @@ def test_labels_given_again_after_a_split_are_not_taken_for_scanned(  # type: ig
     assert "doubted none" not in said, said
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="403100f: before the re-score, stored rows are named as at training; after two "
-    "labels swapped names they are read as named today, so export and predict answer each "
-    "text with the other label",
-)
 def test_two_labels_swapped_names_before_the_rescore(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:

@@ -1,0 +1,35 @@
+"""predictions.class_ids: the label each stored class was, beside the name it was stored under
+
+A stored prediction names its classes as they were called when it was written; until the queue
+is re-scored after a taxonomy change, export and predict read them in today's labels. By name
+alone that went wrong where a name moved to another label (two labels swapping names, a renamed
+label's old name given to a new one): the rows were read as the label that has the name today.
+Rows written from now on record each class's label id; older rows are read by name as before.
+
+Revision ID: 0022
+Revises: 0021
+Create Date: 2026-12-05 17:30:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0022"
+down_revision = "0021"
+branch_labels = None
+depends_on = None
+# One nullable column: code from 0019 on runs on the schema as it is. Its writes leave the
+# column as it was, and readers take the pairs only while their names match the row's classes.
+compatible_with = "0019"
+
+
+def upgrade() -> None:
+    # A plain ADD COLUMN (no table rebuild)
+    op.add_column("predictions", sa.Column("class_ids", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("predictions") as batch:
+        batch.drop_column("class_ids")
