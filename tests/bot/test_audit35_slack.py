@@ -4,12 +4,17 @@ until fixed."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.bot.conftest import Bot
+from engine import projects
+from tests.bot.conftest import CHANNEL, PROJECT, Bot
 from tests.bot.test_limits import _project
+from tests.fakes import payloads
+from tests.fakes.slack_client import choices
 
-U1 = "U0ALICE"
+U1, ADMIN = "U0ALICE", "U0ADMIN"
 
 
 @pytest.mark.xfail(
@@ -35,3 +40,33 @@ def test_a_batch_cut_short_by_an_empty_queue_still_ends_with_its_summary(
         bot.settle()
     texts = [m.get("text", "") for m in bot.slack.dm(U1)]
     assert any(t.startswith("3 done") for t in texts), texts
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="counts of one read in the plural in Slack: the digest's '*1 new labels*' and its "
+    "notification 'p digest: 1 new labels' (bot/views/digest.py:77 and :141) and App Home's "
+    "'you labeled *1* examples today' (bot/views/home.py:177), where counted() is not used",
+)
+def test_counts_of_one_read_in_the_singular_in_the_digest_and_app_home(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """test_proposals_slack's test_counts_of_one_read_in_the_singular fixed "1 examples …
+    are waiting" and "(1 labels)"; the two messages every expert and admin sees most still
+    say it: the digest after one new label, and App Home after one's first label
+    (tests/bot/test_first_run_audit.py asserts the plural greeting and changes with it)."""
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN])
+    bot.slack.command(U1, PROJECT)
+    bot.settle()
+    (card,) = bot.slack.open_examples(U1)
+    bot.slack.choose(U1, card, choices(card)[0].label)
+    bot.settle()
+    bot.slack.command(ADMIN, f"digest {PROJECT}")
+    bot.slack.event(payloads.app_home_opened(U1))
+    bot.settle()
+    (digest,) = [m for m in bot.api.messages(CHANNEL) if "digest" in m.get("text", "")]
+    said = json.dumps(digest["blocks"], ensure_ascii=False)
+    assert "1 new labels" not in digest["text"] and "*1 new label*" in said, digest["text"]
+    (home,) = [c.params["view"] for c in bot.api.calls("views.publish")]
+    greeting = json.dumps(home["blocks"], ensure_ascii=False)
+    assert "*1* example today" in greeting, greeting
