@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from engine import projects
 from engine.config import Settings
@@ -99,7 +98,3 @@ def test_another_applications_alembic_revision_is_not_called_a_newer_labelbot(
         # the database holds no labelbot table: nothing a newer labelbot made, nothing for
         # `labelbot db downgrade` to take back
         assert "newer labelbot" not in said and "db downgrade" not in said, said
-
-
-def _unused() -> None:  # keeps sa imported for the tests below
-    _ = sa
