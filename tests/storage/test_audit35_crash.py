@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot import disputes, taxonomy_flow
+from bot.scheduling import dispute_poster
 from bot.services import Services, build_services
 from engine import consensus, proposing
 from engine.workspace import Workspace
@@ -166,3 +167,51 @@ def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(  
     # one thread for the disagreement, and it is the one labelbot reads replies from
     assert len(roots) == 1, [m.get("text") for m in roots]
     assert recorded == [roots[0]["ts"]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bot/disputes.py:295-303 _draw_verdicts takes the verdict's marker "
+        "(engine/disputes.py:77-89 claim_verdict: a lease of VERDICT_DRAWN_FOR = 100 years, "
+        "released only by a failure this process sees) before it draws the verdict on the "
+        "thread: a replica killed after the claim and before chat.update leaves the marker "
+        "taken for good, so no later round, on any replica, ever draws a `labelbot adjudicate` "
+        "verdict: the root keeps its Settle buttons and the voters are never told"
+    ),
+)
+def test_a_verdict_a_killed_replica_had_claimed_is_still_drawn(  # type: ignore[no-untyped-def]
+    services: Services, slack_api: FakeSlackAPI
+) -> None:
+    from engine import disputes as engine_disputes
+
+    ws = services.ws
+    example = _disagree(ws)
+    assert disputes.post_all_disputes(services) == 1  # the thread opens
+    (root,) = slack_api.messages(CHANNEL)
+    assert "Settled" not in str(root.get("text"))
+    root_ts = root["ts"]
+    consensus.adjudicate(  # as `labelbot adjudicate bank #N age_limit --actor ops` does
+        ws, project=PROJECT, example_id=example, label="age_limit", actor="ops"
+    )
+    (settled,) = consensus.disagreements(ws, PROJECT, include_settled=True)
+    assert settled.adjudicated is not None and settled.adjudicated.annotation_id is not None
+    verdict = int(settled.adjudicated.annotation_id)
+
+    pid = os.fork()
+    if pid == 0:  # a replica's round: it claims the verdict's drawing, then is killed
+        try:
+            ws.db.dispose(close=False)  # the parent's connections stay the parent's
+            if engine_disputes.claim_verdict(ws, annotation_id=verdict) is not None:
+                os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+
+    # the scheduler's rounds that follow, here (a replica on this host, the killed one restarted)
+    rounds = dispute_poster(services)
+    rounds()
+    rounds()
+    (root,) = [m for m in slack_api.messages(CHANNEL) if m["ts"] == root_ts]
+    assert str(root.get("text")).startswith("Settled as age_limit"), root.get("text")
