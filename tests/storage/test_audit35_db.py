@@ -3,6 +3,7 @@ PostgreSQL, on real databases holding data."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +99,43 @@ def test_another_applications_alembic_revision_is_not_called_a_newer_labelbot(
         # the database holds no labelbot table: nothing a newer labelbot made, nothing for
         # `labelbot db downgrade` to take back
         assert "newer labelbot" not in said and "db downgrade" not in said, said
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot make a file in: a read-only one, or (as root, who writes
+    anywhere) sysfs, where no one can."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o500)
+        return folder
+    return Path("/sys")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="`labelbot db backup FILE` into a folder it cannot write says 'could not write "
+    "<FILE's hidden .tmp file>: Permission denied; free some space or point LABELBOT_DATA_DIR "
+    "somewhere writable': the backup is not written in LABELBOT_DATA_DIR (bot/cli/common.py:"
+    "_disk_error, OUTPUT_OPTIONS knows only out_file/out_dir, not db backup's FILE; the OSError "
+    "comes from storage/copying.py backup_sqlite's tempfile.mkstemp)",
+)
+def test_a_backup_into_a_folder_it_cannot_write_names_the_file_not_the_data_dir(
+    tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from tests.bot.conftest import cli_environment
+
+    database = tmp_path / "labelbot.db"
+    cli_environment(monkeypatch, f"sqlite:///{database}", embedding_cache_dir)
+    assert CliRunner().invoke(app, ["init"]).exit_code == 0
+    target = _unwritable_folder(tmp_path) / "labelbot-backup.db"
+    result = CliRunner().invoke(app, ["db", "backup", str(target)])
+    assert result.exit_code != 0
+    said = result.stderr
+    assert "Traceback" not in result.output and said.startswith("error: "), result.output
+    assert not target.exists()
+    # the way out is another FILE (or the folder's permissions), not the data directory
+    assert "LABELBOT_DATA_DIR" not in said and str(target) in said, said
