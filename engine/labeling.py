@@ -275,13 +275,28 @@ def _shown_task(
         return _task(session, project, example, assignment, None, annotator, now)
     prediction = models.get_prediction(session=session, example_id=int(example.id or 0))
     suggestion = None
-    if prediction is not None and prediction.label is not None:
-        suggestion = (prediction.label, float(prediction.confidence or 0.0))
+    top = _named_today(session, prediction)
+    if prediction is not None and prediction.label is not None and top:
+        suggestion = top[0]
     task = _task(session, project, example, assignment, suggestion, annotator, now)
-    return replace(task, **_why_asked(task, prediction))
+    return replace(task, **_why_asked(task, prediction, top))
 
 
-def _why_asked(task: Task, prediction: Any) -> dict[str, Any]:
+def _named_today(session: Session, prediction: Any) -> list[tuple[str, float]]:
+    """A stored prediction's top classes, highest first, in today's labels where the row
+    records its classes' labels (Prediction.class_ids: a rename or merge since it was written,
+    before the queue's re-score), else as stored."""
+    if prediction is None or not prediction.probs:
+        return []
+    if prediction.class_ids is None:
+        return [(str(lb), float(p)) for lb, p in prediction.probs]
+    from engine.predicting import stored_top
+
+    targets = taxonomy_repo.label_targets(session=session, project_id=prediction.project_id)
+    return stored_top(prediction.probs, {}, prediction.class_ids, targets)
+
+
+def _why_asked(task: Task, prediction: Any, top: list[tuple[str, float]]) -> dict[str, Any]:
     """The Task fields that say why the queue asks: the stored reason (unless the example is
     back for a new label, which says why itself; and only while it names an active label) and
     the model's runner-up guess."""
@@ -293,7 +308,6 @@ def _why_asked(task: Task, prediction: Any) -> dict[str, Any]:
     kind, label = reason.get("kind"), reason.get("label")
     if kind in SHOWN_REASONS and not task.earlier and (label is None or label in active):
         out["reason"] = AskReason(str(kind), label)
-    top = prediction.probs or []
     if len(top) > 1 and float(top[1][1]) >= RUNNER_UP_MIN and str(top[1][0]) in active:
         out["runner_up"] = (str(top[1][0]), float(top[1][1]))
     return out

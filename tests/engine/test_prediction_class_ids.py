@@ -87,3 +87,27 @@ def test_0022_adds_the_column_and_its_downgrade_takes_it_away(kind: str, tmp_pat
         indexes = {i["name"] for i in sa.inspect(engine).get_indexes("predictions")}
         assert "ix_predictions_queue" in indexes
         upgrade(engine)
+
+
+def test_the_labeling_message_guesses_in_todays_labels_before_the_rescore(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    """The model's guess on a labeling message (and its runner-up) names the label the model
+    meant, after two labels swapped names and before the re-score."""
+    from engine import labeling
+
+    before = _trained(ws, banking_slice, tmp_path)
+    swapped = {"card_arrival": "age_limit", "age_limit": "card_arrival"}
+    for old, new in (("card_arrival", "tmp"), ("age_limit", "card_arrival"), ("tmp", "age_limit")):
+        taxonomy.rename_label(ws, project="bank", label=old, new_name=new, actor="admin",
+                              rescore=False)  # fmt: skip
+    seen = 0
+    for i in range(20):
+        task = labeling.next_task(ws, project="bank", annotator=f"U{i}")
+        assert task is not None
+        if task.suggestion is None:  # an audit example is asked blind
+            continue
+        was = before[task.text]["label"]
+        assert task.suggestion[0] == swapped.get(was, was)
+        seen += was in swapped
+    assert seen
