@@ -32,8 +32,7 @@ def test_a_batch_cut_short_by_an_empty_queue_still_ends_with_its_summary(
     """README, 'Reviews, agreement and the busy expert's rhythm in Slack': "Labeling comes in
     short batches (`/label 5`, …), each ending with a summary ("5 done — 3 agreed with the
     model")". An expert who asks for 5 where 3 are left answers the 3 and is told only that
-    nothing is left: the batch's summary (how many done, how many agreed) never comes, and the
-    batch stays open in the database."""
+    nothing is left: the batch's summary (how many done, how many agreed) never comes."""
     _project(bot, tmp_path, "tiny", ["a", "b"], ["one text", "two text", "three text"])
     bot.slack.command(U1, "tiny 5")
     bot.settle()
