@@ -300,3 +300,46 @@ def test_rare_proposal_counts_the_labels_status_calls_too_rare(  # type: ignore[
     said = [(p.kind, tuple(p.labels), p.message) for p in found]
     # the rare-label detector speaks of the same label (merge it or gather more examples)
     assert [s for s in said if s[0] == "rare" and s[1] == (rare,)], said
+
+
+def _alpha(units: list[list[str]]) -> float:
+    """Nominal Krippendorff's alpha from the pairable values of each unit, by its textbook
+    definition: 1 - D_o / D_e over all ordered pairs of values within a unit."""
+    from collections import Counter
+    from itertools import permutations
+
+    pairable = [u for u in units if len(u) >= 2]
+    n = sum(len(u) for u in pairable)
+    observed = sum(sum(a != b for a, b in permutations(u, 2)) / (len(u) - 1) for u in pairable)
+    totals = Counter(v for u in pairable for v in u)
+    expected = (n * n - sum(c * c for c in totals.values())) / (n - 1)
+    return 1 - observed / expected
+
+
+def test_agreement_of_three_experts_is_krippendorffs_alpha(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    from engine import labeling
+
+    truth = load_slice(ws, banking_slice[:90], tmp_path)
+    projects.update_settings(ws, project="bank", multi_label_share=1.0, multi_label_k=3,
+                             audit_share=0.0)  # fmt: skip
+    wrong = {"card_arrival": "age_limit", "atm_support": "change_pin", "age_limit": "atm_support"}
+    given: dict[int, dict[str, str]] = {}
+    for i in range(45):
+        who = ("U1", "U2", "U3")[i % 3]
+        task = labeling.next_task(ws, project="bank", annotator=who)
+        assert task is not None
+        label = truth[task.text]
+        if who != "U1" and i % 5 == 1:
+            label = wrong.get(label, label)
+        key = f"{who}:{task.example_id}"
+        labeling.submit_label(ws, project="bank", example_id=task.example_id, label=label,
+                              annotator=who, source="cli", key=key)  # fmt: skip
+        given.setdefault(task.example_id, {})[who] = label
+    report = projects.status_report(ws, "bank")["agreement"]
+    units = [list(v.values()) for v in given.values()]
+    assert report["experts"] == 3
+    assert report["examples"] == sum(len(u) >= 2 for u in units)
+    assert 0.0 < _alpha(units) < 1.0  # the experts disagree on some examples
+    assert report["alpha"] == pytest.approx(_alpha(units))
