@@ -108,3 +108,32 @@ def test_a_stale_promote_button_does_not_replace_a_newer_model_unasked(
     bot.settle()
     assert _active(bot) == 3
     assert any("v3" in said for said in bot.slack.ephemerals(ADMIN))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Promote on a notice held back by a pin moves the pin to the promoted version (README, "
+    "retraining) but says only 'promoted vN': bot/listeners/actions.py promote_clicked drops "
+    "the sentence admin.change_model returns ('The pin moved from v1 to it.')",
+)
+def test_promote_on_a_pinned_projects_notice_says_the_pin_moved(
+    bot: Bot, bank: dict[str, str]
+) -> None:
+    """The notice says "held back: v1 is pinned"; an admin clicks Promote v2. The pin moves to
+    v2, so every later retrain is held back as well, but the notice now reads only "<@admin>
+    promoted bank model v2": `/label promote bank 2` says "The pin moved from v1 to it."."""
+    _trained(bot, bank, 1)
+    training.pin_version(bot.ws, PROJECT, 1)
+    projects.update_settings(bot.ws, project=PROJECT, admins=[ADMIN], retrain_every=5)
+    _label(bot, bank, 10)
+    jobs.retrain_cycle(bot.ws, on_trained=training_notifier(bot.services))
+    (notice,) = bot.api.messages(CHANNEL)
+    assert "v1 is pinned" in notice["text"]
+    bot.slack.click(ADMIN, notice, ids.PROMOTE_MODEL, channel=CHANNEL)
+    bot.settle()
+    assert _active(bot) == 2
+    settings = projects.get_project(bot.ws, PROJECT).settings
+    assert settings.get("pinned_version") == 2  # the pin moved, as the README says
+    (updated,) = bot.api.messages(CHANNEL)
+    told = [updated["text"], *bot.slack.ephemerals(ADMIN)]
+    assert any("pin" in said for said in told), told
