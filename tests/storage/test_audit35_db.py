@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from engine import projects
 from engine.config import Settings
 from engine.workspace import Workspace
-from storage.db import downgrade, session_scope, upgrade
+from storage.db import downgrade, make_engine, session_scope, upgrade
 from storage.errors import ConfigurationError
 from storage.repositories import projects as projects_repo
 from storage.repositories import proposals as proposals_repo
@@ -139,3 +140,41 @@ def test_a_backup_into_a_folder_it_cannot_write_names_the_file_not_the_data_dir(
     assert not target.exists()
     # the way out is another FILE (or the folder's permissions), not the data directory
     assert "LABELBOT_DATA_DIR" not in said and str(target) in said, said
+
+
+QUEUE_HEAD = (
+    "SELECT example_id FROM predictions WHERE project_id = 1 "
+    "ORDER BY priority DESC, example_id LIMIT 1"
+)  # the head of the labeling queue, as storage.repositories.assignments walks it
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="0022's SQLite downgrade rebuilds predictions with batch_alter_table, which reflects "
+    "0015's ix_predictions_queue (project_id, priority DESC, example_id) without its DESC; the "
+    "re-upgrade only adds a column, so after `labelbot db downgrade 0021` the queue index is "
+    "ascending for good and the queue's ORDER BY needs a sort "
+    "(storage/migrations/versions/0022_prediction_class_ids.py downgrade)",
+)
+def test_a_downgrade_and_upgrade_keep_the_queue_index_descending(tmp_path: Path) -> None:
+    def index_and_plan(engine: sa.Engine) -> tuple[str, list[str]]:
+        with engine.connect() as conn:
+            sql = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'ix_predictions_queue'"
+            ).scalar_one()
+            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {QUEUE_HEAD}")]
+        return str(sql), plan
+
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgrade(fresh)
+    made = index_and_plan(fresh)
+    assert "priority DESC" in made[0] and not any("TEMP B-TREE" in step for step in made[1])
+    fresh.dispose()
+    rolled = make_engine(f"sqlite:///{tmp_path / 'rolled.db'}")
+    upgrade(rolled)
+    downgrade(rolled, "0021")  # one release back, then forward again
+    upgrade(rolled)
+    try:
+        assert index_and_plan(rolled) == made
+    finally:
+        rolled.dispose()
