@@ -5,6 +5,7 @@ until fixed."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -27,8 +28,8 @@ U1, ADMIN = "U0ALICE", "U0ADMIN"
     "count.remaining <= 0, else next_or_done posts queue_empty",
 )
 def test_a_batch_cut_short_by_an_empty_queue_still_ends_with_its_summary(
-    bot: Bot, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    bot: Bot, tmp_path: Path
+) -> None:
     """README, 'Reviews, agreement and the busy expert's rhythm in Slack': "Labeling comes in
     short batches (`/label 5`, …), each ending with a summary ("5 done — 3 agreed with the
     model")". An expert who asks for 5 where 3 are left answers the 3 and is told only that
