@@ -376,3 +376,48 @@ def test_status_headline_counts_flagged_examples(  # type: ignore[no-untyped-def
     examples, labeled, waiting, flagged = map(int, head.groups())
     assert (examples, labeled, waiting) == (20, 0, 19)
     assert flagged == 1, shown.output.splitlines()[0]  # one example is set aside
+
+
+def _majority(annotations: list[dict[str, str]]) -> str | None:
+    """The agreed label by the README's rule, from an export's annotations (stored order): the
+    latest adjudication, else the majority of the votes, a tie to the latest vote."""
+    from collections import Counter
+
+    settled = [a["label"] for a in annotations if a["source"] == "adjudication"]
+    if settled:
+        return settled[-1]
+    votes = [a["label"] for a in annotations]
+    if not votes:
+        return None
+    counts = Counter(votes)
+    top = max(counts.values())
+    return next(v for v in reversed(votes) if counts[v] == top)
+
+
+def test_exported_label_is_the_majority_of_disagreeing_experts(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    from engine import consensus
+    from tests.helpers import labeled_csv, store_vote
+
+    truth = load_slice(ws, banking_slice[:40], tmp_path)
+    label_next(ws, truth, 12, annotators=("U1", "U2"))
+    ids = [int(r["id"]) for r in exporting.export_records(ws, "bank") if r["label"] is not None]
+    labels = ["age_limit", "change_pin", "atm_support"]
+    for n, example_id in enumerate(ids):  # 1 to 3 more experts, agreeing or not
+        for k in range(n % 3 + 1):
+            store_vote(ws, "bank", example_id, labels[(n + k * (n % 2)) % 3], f"U{k + 3}")
+    consensus.adjudicate(ws, project="bank", example_id=ids[0], label="exchange_rate",
+                         actor="U0LEAD")  # fmt: skip
+    # a file's label for a labeled text: one more vote where it adds something
+    rows = [(t, "card_arrival") for t, _ in banking_slice[:40]]
+    projects.import_file(ws, project="bank", path=labeled_csv(tmp_path / "more.csv", rows))
+    records = list(exporting.export_records(ws, "bank"))
+    wrong = [
+        (r["id"], r["label"], _majority(r["annotations"]), r["annotations"])
+        for r in records
+        if r["label"] != _majority(r["annotations"])
+    ]
+    assert wrong == []
+    status = projects.status_report(ws, "bank")
+    assert status["labeled"] == sum(1 for r in records if r["label"] is not None)
