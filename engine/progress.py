@@ -8,7 +8,7 @@ from datetime import datetime
 
 from engine import digest, rhythm
 from engine.digest import Digest
-from engine.projects import learned_from, rare_summary
+from engine.projects import held_out, learned_from, rare_summary
 from engine.rare import MIN_EXAMPLES
 from engine.workspace import Workspace
 from storage.db import session_scope
@@ -54,10 +54,11 @@ def project_summary(ws: Workspace, name: str) -> ProjectSummary:
         total = examples.count_examples(session=session, project_id=project.id)
         rows = annotation_repo.list_annotations(session=session, project_id=project.id)
         audited = assignments.audit_labeled_ids(session=session, project_id=project.id)
-    agreed = annotation_repo.agreed_labels(rows)  # status's "labeled" (current_labels)
+        agreed = annotation_repo.agreed_labels(rows)  # status's "labeled" (current_labels)
+        unlearned = held_out(ws, session=session, agreed=agreed, audited=audited)
     minimum = int(project.settings.get("rare_minimum", MIN_EXAMPLES))
     # as status counts them: labels per class, too rare by the labels a model learns from
-    rare = rare_summary(labels, Counter(agreed.values()), minimum, learned_from(agreed, audited))
+    rare = rare_summary(labels, Counter(agreed.values()), minimum, learned_from(agreed, unlearned))
     return ProjectSummary(
         name=name,
         labeled=len(agreed),

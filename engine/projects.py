@@ -728,6 +728,7 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         run = models.get_active_model_run(session=session, project_id=pid)
         n_comments = feedback.count_comments(session=session, project_id=pid)
         audited = assignments.audit_labeled_ids(session=session, project_id=pid)
+        unlearned = held_out(ws, session=session, agreed=agreed, audited=audited)
     per_class = Counter(agreed.values())
     agreement = agreement_report(ws, name)
     model = None
@@ -768,7 +769,7 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
             labels,
             per_class,
             int(project.settings.get("rare_minimum", MIN_EXAMPLES)),
-            learned_from(agreed, audited),
+            learned_from(agreed, unlearned),
         ),
         "agreement": {**agreement.to_dict(), "summary": agreement.describe()},
         "reviews": review_counts(ws, project=name),
@@ -809,10 +810,33 @@ def status_report(ws: Workspace, name: str) -> dict[str, Any]:
 
 def learned_from(agreed: Mapping[int, str], audited: Collection[int]) -> Counter[str]:
     """Labels per class that a model learns from: the agreed labels (example id → label) but
-    the audit examples' (``audited``: assignments.audit_labeled_ids), which only evaluate
-    models. :func:`rare_summary` counts these, as the queue's rare-label help does
-    (engine.training: the pool's labeled examples)."""
+    the audit examples' (``audited``: assignments.audit_labeled_ids, with :func:`held_out`
+    their twins), which only evaluate models. :func:`rare_summary` counts these, as the
+    queue's rare-label help does (engine.training: the pool's labeled examples)."""
     return Counter(label for example_id, label in agreed.items() if example_id not in audited)
+
+
+def held_out(
+    ws: Workspace, *, session: Session, agreed: Mapping[int, str], audited: set[int]
+) -> set[int]:
+    """The labeled examples no model trains on: the audit examples (``audited``) and their
+    twins, labeled examples with the very embedding of an audit example's (another letter case,
+    accents, invisible characters: engine.training.Pool.labeled holds them out too), read from
+    the embedding cache. A text not in the cache yet is nobody's twin here."""
+    rest = [i for i in agreed if i not in audited]
+    if not audited or not rest:
+        return set(audited)
+    ids = sorted(audited) + rest
+    rows = examples.example_texts_of(session=session, example_ids=ids)
+    found, vectors = ws.cache.lookup([digest for _, _, digest in rows])
+    places = [i for (i, _, _), hit in zip(rows, found.tolist(), strict=True) if hit]
+    if not places:
+        return set(audited)
+    from engine.evaluation import twins_of
+
+    mask = np.array([i in audited for i in places], dtype=bool)
+    twins = twins_of(vectors, mask)
+    return set(audited) | {i for i, t in zip(places, twins.tolist(), strict=True) if t}
 
 
 def rare_summary(

@@ -128,12 +128,6 @@ def test_a_review_withdrawn_by_a_merge_since_undone_does_not_blame_the_scan(  # 
     assert "mislabel scan" not in said.reason, said.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="2bcc6e4: 'too rare to learn' leaves audit labels out but not their twins, which "
-    "15cfa0d holds out of training too (Pool.labeled): status says a label the model learns "
-    "from too few examples of is learned enough, where the queue's rare help counts it rare",
-)
 def test_too_rare_counts_leave_out_audit_twins_as_training_does(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
@@ -160,6 +154,10 @@ def test_too_rare_counts_leave_out_audit_twins_as_training_does(  # type: ignore
     assert learned.get(name, 0) < counted[name]
     projects.update_settings(ws, project="bank", rare_minimum=learned.get(name, 0) + 1)
     assert name in projects.project_status(ws, "bank")["rare"]["too_rare"]
+    # and App Home, which counts them as status does
+    from engine import progress
+
+    assert name in progress.project_summary(ws, "bank").too_rare
 
 
 def test_a_review_withdrawn_and_reopened_on_screen_answers_its_reviewer(  # type: ignore[no-untyped-def]
