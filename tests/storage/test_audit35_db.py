@@ -148,14 +148,6 @@ QUEUE_HEAD = (
 )  # the head of the labeling queue, as storage.repositories.assignments walks it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="0022's SQLite downgrade rebuilds predictions with batch_alter_table, which reflects "
-    "0015's ix_predictions_queue (project_id, priority DESC, example_id) without its DESC; the "
-    "re-upgrade only adds a column, so after `labelbot db downgrade 0021` the queue index is "
-    "ascending for good and the queue's ORDER BY needs a sort "
-    "(storage/migrations/versions/0022_prediction_class_ids.py downgrade)",
-)
 def test_a_downgrade_and_upgrade_keep_the_queue_index_descending(tmp_path: Path) -> None:
     def index_and_plan(engine: sa.Engine) -> tuple[str, list[str]]:
         with engine.connect() as conn:

@@ -31,5 +31,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # SQLite rebuilds the table (batch), which would re-create 0015's queue index without its
+    # DESC: the index is dropped first and made again as 0015 made it.
+    op.drop_index("ix_predictions_queue", table_name="predictions")
     with op.batch_alter_table("predictions") as batch:
         batch.drop_column("class_ids")
+    op.create_index(
+        "ix_predictions_queue",
+        "predictions",
+        ["project_id", sa.text("priority DESC"), "example_id"],
+    )
