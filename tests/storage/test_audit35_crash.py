@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import col
 
 from bot import disputes, taxonomy_flow
 from bot.scheduling import dispute_poster
@@ -103,7 +104,7 @@ def _killed_once_posted(
         "post first and search the channel's history (bot/digests.py); proposals do not"
     ),
 )
-def test_a_proposal_posted_by_a_killed_replica_is_not_posted_again(  # type: ignore[no-untyped-def]
+def test_a_proposal_posted_by_a_killed_replica_is_not_posted_again(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:
     ws = services.ws
@@ -148,7 +149,7 @@ def _disagree(ws: Workspace) -> int:
         "under it are under a thread labelbot never recorded"
     ),
 )
-def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(  # type: ignore[no-untyped-def]
+def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:
     import sqlalchemy as sa
@@ -163,7 +164,7 @@ def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(  
     disputes.post_all_disputes(services)  # the scheduler's next round, in another process
     roots = slack_api.messages(CHANNEL)
     with session_scope(ws.db, read_only=True) as session:
-        recorded = session.execute(sa.select(DiscussionThread.thread_ts)).scalars().all()
+        recorded = session.execute(sa.select(col(DiscussionThread.thread_ts))).scalars().all()
     # one thread for the disagreement, and it is the one labelbot reads replies from
     assert len(roots) == 1, [m.get("text") for m in roots]
     assert recorded == [roots[0]["ts"]]
@@ -180,7 +181,7 @@ def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(  
         "verdict: the root keeps its Settle buttons and the voters are never told"
     ),
 )
-def test_a_verdict_a_killed_replica_had_claimed_is_still_drawn(  # type: ignore[no-untyped-def]
+def test_a_verdict_a_killed_replica_had_claimed_is_still_drawn(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:
     from engine import disputes as engine_disputes
