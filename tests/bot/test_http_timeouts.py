@@ -43,9 +43,19 @@ def connect(url: str, path: str, headers: dict[str, str], body: bytes) -> socket
 
 def answer(sock: socket.socket) -> tuple[int, dict[str, str], dict]:
     """(status, headers, JSON body) once the server has answered and closed the connection
-    (a socket.timeout, after 5 s, when it does neither)."""
+    (a socket.timeout, after 5 s, when it does neither). A reset after the answer is its end:
+    a server that closes while bytes the client kept sending lie unread makes its kernel send
+    one, as any HTTP server's does (a trickling client's last bytes, under load)."""
     data = b""
-    while chunk := sock.recv(65536):
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            if not data:
+                raise
+            break
+        if not chunk:
+            break
         data += chunk
     sock.close()
     status_line, _, rest = data.partition(b"\r\n")
