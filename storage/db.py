@@ -634,7 +634,8 @@ def upgrade(
       IMMEDIATE already serialises), and the second one finds the work done.
     - On SQLite, foreign keys are off while tables are rebuilt (batch mode copies a table and
       drops the old one, which referencing rows would otherwise forbid), and checked before the
-      commit: Alembic's documented recipe.
+      commit: Alembic's documented recipe. Each AUTOINCREMENT table's counter is kept as it
+      was (a rebuild drops it: :func:`_keep_id_counters`), so no id is handed out twice.
     - On PostgreSQL a statement waits at most :data:`MIGRATION_LOCK_TIMEOUT_MS` for a table's
       lock, so other replicas' queries do not queue behind it for as long as a long read lasts.
     - :data:`COMPAT_TABLE` is written in the migration's transaction.
@@ -772,8 +773,11 @@ def _migrate(
                 before = _revision(connection)
                 check(before, connection)
                 config.attributes["connection"] = connection
+                counters = _id_counters(connection) if raw is not None else {}
                 try:
                     getattr(command, direction)(config, revision)
+                    if raw is not None:
+                        _keep_id_counters(connection, counters)
                     after = _revision(connection)
                     if after is not None:
                         _record_compat(connection, script, after)
@@ -800,6 +804,51 @@ def _migrate(
     return SchemaChange(
         before=before, after=after, kept_open_from=_kept_open(script, before, after)
     )
+
+
+def _id_counters(connection: Connection) -> dict[str, int]:
+    """SQLite's AUTOINCREMENT counters (``sqlite_sequence``: the highest id each table ever
+    handed out), by table; none before the first AUTOINCREMENT table."""
+    if not _has_sqlite_sequence(connection):
+        return {}
+    rows = connection.exec_driver_sql("SELECT name, seq FROM sqlite_sequence").all()
+    return {str(name): int(seq) for name, seq in rows if seq is not None}
+
+
+def _has_sqlite_sequence(connection: Connection) -> bool:
+    return (
+        connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+        ).first()
+        is not None
+    )
+
+
+def _keep_id_counters(connection: Connection, counters: dict[str, int]) -> None:
+    """Set each AUTOINCREMENT table's counter back to at least what ``counters`` held before
+    the migration. A migration that rebuilds a table (Alembic's batch mode on SQLite: copy it,
+    drop the old one, rename the copy) drops the old table's counter, and the copy's starts at
+    the highest id left: the ids of rows deleted before (a deleted project's proposals, whose
+    Approve buttons stay in Slack) were handed out again, which 0016 made never happen. A table
+    the migration dropped, or left without AUTOINCREMENT, gets no counter."""
+    if not counters:
+        return
+    tables = connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+    ).all()
+    autoincrement = {str(name) for name, sql in tables if "AUTOINCREMENT" in str(sql).upper()}
+    now = _id_counters(connection)
+    for table, seq in counters.items():
+        if table not in autoincrement or now.get(table, -1) >= seq:
+            continue
+        if table in now:
+            connection.exec_driver_sql(
+                "UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (seq, table)
+            )
+        else:  # a rebuilt table left empty has no counter yet
+            connection.exec_driver_sql(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, seq)
+            )
 
 
 def _kept_open(script: Any, before: str | None, after: str) -> str | None:
