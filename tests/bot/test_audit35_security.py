@@ -1,0 +1,44 @@
+"""Audit 35, security and abuse: what a hostile or merely unlucky input does to labelbot, end to
+end through Bolt over HTTP with signed requests against the fake Slack Web API. Each xfail
+(strict) test is a bug found, kept until fixed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.bot.conftest import Bot
+from tests.bot.test_limits import _project
+
+U1 = "U0ALICE"
+
+# One direction isolate (U+2068 … U+2069, as text copied from a web page or a chat puts around a
+# name) on the first line, then one long paragraph: a 30,000-character line, well within the
+# import's 50,000 characters per text.
+ISOLATED_THEN_LONG = "From \u2068Ann\u2069:\n" + "my card was charged twice " * 1_200
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/slack_text.py:31 _BIDI_LINE_RE '.*[bidi].*' is tried at every position of every "
+    "line by close_bidi's re.sub: quadratic in a long line without a direction control when the "
+    "text has one elsewhere (30,000 characters: seconds of CPU per escape(); 50,000: ~25 s), and "
+    "bot/views/labeling.py example_section escapes the whole text before cutting it",
+)
+def test_an_example_with_a_direction_isolate_and_a_long_paragraph_is_sent_at_once(
+    bot: Bot, tmp_path: Path
+) -> None:
+    """An imported example whose first line holds a direction isolate and whose second is a long
+    paragraph took seconds of CPU to draw, in the Slack worker that answers `/label`: a few such
+    examples hold every worker and the GIL (escape() runs the quadratic regex on each draw: the
+    card, its redraws, the full text, the Discuss root)."""
+    _project(bot, tmp_path, "longbidi", ["complaint", "question"], [ISOLATED_THEN_LONG])
+    started = time.monotonic()
+    bot.slack.command(U1, "longbidi")
+    bot.settle()
+    took = time.monotonic() - started
+    (message,) = bot.slack.open_examples(U1)
+    assert "Ann" in str(message["blocks"])
+    assert took < 2.0, f"/label took {took:.1f} s to send one example"
