@@ -34,6 +34,7 @@ from engine.classifier import (
     train_model,
     twin_groups,
 )
+from engine.taxonomy import TAXONOMY_AS_OF
 from storage.db import session_scope
 from storage.errors import InvalidInputError
 from storage.repositories import assignments, feedback, projects
@@ -58,6 +59,7 @@ __all__ = [
     "evaluate",
     "explain_status",
     "in_use",
+    "labels_gone",
     "metrics_from_predictions",
     "model_estimates",
     "names_today",
@@ -356,13 +358,16 @@ def model_estimates(
     trained_on: int,
     labeled: int,
     queue_chosen: bool = True,
+    gone: LabelsGone | None = None,
 ) -> dict[str, Any]:
     """Which estimate a stored run's numbers are, as JSON-able data with a sentence each:
     ``headline`` (the audit estimate with its interval when there is one, else the
     cross-validated one, marked so; None when neither), ``cross_validated`` (None when too few
     labels) and ``labels``: why the project's ``labeled`` count differs from the ``trained_on``
     labels of model v``version`` (audit labels are held out of training, with their twins:
-    ``AUDIT_TWINS``; later labels; labels that wait for a relabel since a taxonomy change).
+    ``AUDIT_TWINS``; later labels; and of the examples it counted, those whose label was
+    undone since and those that wait for a relabel since a taxonomy change: ``gone``, read
+    from the votes by :func:`labels_gone`; without it a shortfall is put down to the taxonomy).
 
     ``queue_chosen``: whether the queue chose most training labels (:func:`queue_chose_labels`);
     only then is the cross-validated figure marked as reading low (``biased``)."""
@@ -413,7 +418,11 @@ def model_estimates(
         if headline["source"] == "cv":  # every audit label waits: there are some
             headline["description"] = f"{cv['description'] if cv else ''} ({waiting})"
     twins = int(metrics.get(AUDIT_TWINS) or 0)
-    since = labeled - trained_on - n_audit - twins
+    since = labeled - trained_on - n_audit - twins  # arrived since, less those gone since
+    undone = relabel = 0
+    if gone is not None:
+        undone, relabel = gone.undone, gone.relabel
+        since += undone + relabel
     parts = [f"{labeled} labeled: model v{version} trained on {trained_on}"]
     if n_audit:
         are = "audit labels are" if n_audit != 1 else "audit label is"
@@ -425,18 +434,75 @@ def model_estimates(
         )
     if since > 0:
         parts.append(f"{since} arrived after it was trained")
-    elif since < 0:  # fewer labeled than it counted: their label no longer counts
+    if undone:
+        were = "label it counted was" if undone == 1 else "labels it counted were"
+        parts.append(f"{undone} {were} undone since")
+    # fewer labeled than it counted, and not for an undo: their label no longer counts
+    if relabel or (gone is None and since < 0):
         parts.append(
             "some examples it counted now wait for a relabel, a label split or retired since"
         )
     counts = {"labeled": labeled, "trained_on": trained_on, "audit": n_audit}
     if twins:
         counts["audit_twins"] = twins
+    if gone is not None:
+        counts |= {"undone": undone, "relabel": relabel}
     return {
         "headline": headline,
         "cross_validated": cv,
         "labels": {**counts, "since": max(since, 0), "description": "; ".join(parts)},
     }
+
+
+@dataclass(frozen=True)
+class LabelsGone:
+    """Of the examples a model counted (trained on, or held out as audit labels and their
+    twins), how many have no agreed label now: ``undone`` (their label was taken back since:
+    Undo), and ``relabel`` (they wait for a relabel, their label split or retired since)."""
+
+    undone: int
+    relabel: int
+
+
+def labels_gone(
+    metrics: Mapping[str, Any],
+    rows: Sequence[feedback.AnnotationRow],
+    *,
+    counted: int,
+    trained_at: datetime,
+) -> LabelsGone | None:
+    """:class:`LabelsGone` of a run (its ``metrics``, trained at ``trained_at``, which counted
+    ``counted`` labeled examples) from the project's live annotations ``rows`` (oldest first).
+    None for a run that did not note the last annotation it read.
+
+    The examples it counted are rebuilt from the votes it read (``annotations_read_through``),
+    a vote for a label split or retired after it was trained counting as it did then: those
+    without an agreed label now wait for a relabel. The ones it counted that are not rebuilt
+    had every vote it read taken back since: undone (a retracted vote is not among ``rows``)."""
+    through = metrics.get("annotations_read_through")
+    if through is None:
+        return None
+    through = int(through)
+    stamp = metrics.get(TAXONOMY_AS_OF)
+    as_of = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+
+    def stale_then(r: feedback.AnnotationRow) -> bool:  # its label stopped counting before
+        if r.stale_since is None:
+            return False  # the change is being made now
+        if r.stale_after is not None and r.stale_after != through:
+            return r.stale_after < through  # a vote given after the change was read, or not
+        return r.stale_since == as_of or r.stale_since <= trained_at
+
+    then: dict[int, list[feedback.AnnotationRow]] = {}
+    for r in rows:
+        if r.id > through:
+            continue
+        if r.current is None and not stale_then(r):
+            r = replace(r, current=r.label, stale_since=None, stale_after=None)
+        then.setdefault(r.example_id, []).append(r)
+    had = {e for e, votes in then.items() if feedback.agreed_label(votes) is not None}
+    now = feedback.agreed_labels(rows)
+    return LabelsGone(undone=max(counted - len(had), 0), relabel=len(had - set(now)))
 
 
 def explain_status(info: dict[str, Any], *, ws: Workspace | None = None) -> dict[str, Any]:
@@ -451,15 +517,20 @@ def explain_status(info: dict[str, Any], *, ws: Workspace | None = None) -> dict
     model = info.get("model")
     if model:
         metrics = model.get("metrics") or {}
-        queue_chosen, names = True, {}
+        queue_chosen, names, gone = True, {}, None
+        audit = metrics.get("audit") or {}
+        counted = int(model["labels"]) + int(audit.get("n") or 0)
+        counted += int(metrics.get(AUDIT_TWINS) or 0)
         if ws is not None:
             project = str(info["project"])
-            queue_chosen = queue_chose_labels(ws, project, metrics)
+            rows = _live_annotations(ws, project)
+            queue_chosen = queue_chose_labels(ws, project, metrics, rows=rows)
             trained_at = datetime.fromisoformat(str(model["trained_at"]))
             names = names_today(ws, project, classes=metrics.get("labels") or [], as_of=trained_at)
+            gone = labels_gone(metrics, rows, counted=counted, trained_at=trained_at)
         model["estimate"] = model_estimates(
             metrics, version=int(model["version"]), trained_on=int(model["labels"]),
-            labeled=int(info.get("labeled", 0)), queue_chosen=queue_chosen,
+            labeled=int(info.get("labeled", 0)), queue_chosen=queue_chosen, gone=gone,
         )  # fmt: skip
         scores = per_class_f1(metrics)
         table: dict[str, dict[str, Any]] = {}
@@ -477,6 +548,14 @@ def explain_status(info: dict[str, Any], *, ws: Workspace | None = None) -> dict
             "scores": table,
         }
     return info
+
+
+def _live_annotations(ws: Workspace, project: str) -> list[feedback.AnnotationRow]:
+    """The project's live annotations, oldest first (feedback.list_annotations)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return feedback.list_annotations(session=session, project_id=found.id)
 
 
 def queue_chose_labels(
