@@ -204,16 +204,18 @@ def former_prediction_rows(ws: Any, pool: Any, model: Any, settings: dict[str, A
     priority[np.asarray(picked, dtype=np.int64)] = training._BATCH_PRIORITY - np.arange(len(picked))
     rows = []
     for i in range(n):
-        label = confidence = None
+        label = confidence = ids = None
         top: list[Any] = []
         if probs is not None:
             order = np.argsort(-probs[i])[: training.TOP_K]
             top = [[pool.classes[j], round(float(probs[i, j]), 4)] for j in order]
             label, confidence = top[0][0], top[0][1]
+            # each class's label id beside its name (today's rows, since migration 0022)
+            ids = [[pool.classes[j], pool.label_ids[j]] for j in order]
         rows.append(
             PredictionRow(example_id=int(pool.example_ids[i]), label=label,
                           confidence=confidence, probs=top, uncertainty=float(uncertainty[i]),
-                          priority=float(priority[i]), reason=why.get(i))
+                          priority=float(priority[i]), reason=why.get(i), class_ids=ids)
         )  # fmt: skip
     return rows
 
