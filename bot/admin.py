@@ -17,12 +17,12 @@ from slack_bolt import BoltContext
 from bot import views
 from bot.digests import PostedDigest, post_digest
 from bot.services import Services
-from bot.slack_text import escape_mrkdwn
+from bot.slack_text import Mrkdwn, escape, escape_mrkdwn
 from bot.views import admin as admin_views
 from bot.views.text import Block
 from bot.workspace_admins import AdminCheckError
 from engine import digest, project_settings, projects, taxonomy, training
-from storage.errors import InvalidInputError
+from storage.errors import InvalidInputError, StaleActionError
 from storage.models import ModelRun
 
 # verb -> what it does, for "Only project admins can ..." and the confirmation
@@ -103,6 +103,33 @@ def change_model(services: Services, *, verb: str, project: str, version: int | 
     pinned = training.activate_version(ws, project, version).pin_moved_from
     moved = f" The pin moved from v{pinned} to it." if pinned is not None else ""
     return f"*{name}*: v{version} is active and answers from now on.{moved}"
+
+
+def promote_from_notice(
+    services: Services, *, project: str, version: int, user: str, channel: str, ts: str
+) -> None:
+    """ "Promote vN" on the held-back notice at ``channel``/``ts``: vN answers, and the notice
+    says who promoted it.
+
+    Refused (StaleActionError) when a newer version answers now: the notice was drawn before it
+    was promoted, and a click on it days later would put the older model back over the newer
+    one without a word. The notice is redrawn without its button, as a stale proposal card is
+    (taxonomy_flow._refuse_stale); `/label promote` still promotes vN on purpose."""
+    ws = services.ws
+    active = next((r.version for r in training.list_versions(ws, project) if r.is_active), None)
+    if active is not None and active > version:
+        gone = admin_views.superseded_notice(project=project, version=version, active=active)
+        services.courier.update(gone, channel=channel, ts=ts)
+        raise StaleActionError(
+            Mrkdwn(
+                f"*{escape_mrkdwn(project)}*: v{active} answers now, promoted after this "
+                f"notice of v{version} was posted. `/label promote {escape(project)} {version}` "
+                f"promotes v{version} in its place."
+            )
+        )
+    training.activate_version(ws, project, version)
+    done = admin_views.promoted_notice(project=project, version=version, user=user)
+    services.courier.update(done, channel=channel, ts=ts)
 
 
 def parse_settings(text: str) -> dict[str, str]:

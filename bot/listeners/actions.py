@@ -242,9 +242,10 @@ def promote_clicked(
     if refused is not None:
         respond(**info_message(refused), response_type="ephemeral", replace_original=False)
         return
-    admin.change_model(services, verb="promote", project=project, version=version)
-    done = admin_views.promoted_notice(project=project, version=version, user=user)
-    services.courier.update(done, channel=where["channel"], ts=where["ts"])
+    admin.promote_from_notice(
+        services, project=project, version=version, user=user,
+        channel=where["channel"], ts=where["ts"],
+    )  # fmt: skip
 
 
 def _not_the_notice(

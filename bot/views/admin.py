@@ -115,6 +115,17 @@ def promoted_notice(*, project: str, version: int, user: str) -> Block:
     return message(text, [section(text)])
 
 
+def superseded_notice(*, project: str, version: int, active: int) -> Block:
+    """The held-back notice of v``version`` once a newer v``active`` answers (promoted since):
+    its button would put the older model back, so it is gone; the command still does that."""
+    text = (
+        f":pause_button: *{escape_mrkdwn(project)}*: model v{version} was held back, and v{active} "
+        f"was promoted since: v{active} answers. `/label promote {escape(project)} {version}` "
+        "promotes the older one on purpose."
+    )
+    return message(text, [section(text)])
+
+
 def not_admin(doing: str, project: str) -> str:
     """The refusal to one who is none of ``project``'s admins, in mrkdwn."""
     return _not_admin(doing, f"*{escape_mrkdwn(project)}*", escape(project))
