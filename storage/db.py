@@ -591,7 +591,7 @@ def migration_titles(
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(alembic_config(engine, migrations=migrations))
-    current = _checked_downgrade(current_revision(engine), since, script)
+    current = _checked_downgrade(current_revision(engine), since, script, engine)
     if current is None:
         return []
     order = _order(script)
@@ -694,11 +694,11 @@ def downgrade(
 
     config = alembic_config(engine, migrations=migrations)
     script = ScriptDirectory.from_config(config)
-    if _checked_downgrade(current_revision(engine), revision, script) is None:
+    if _checked_downgrade(current_revision(engine), revision, script, engine) is None:
         return None
 
-    def check(before: str | None, _connection: Connection) -> None:
-        if _checked_downgrade(before, revision, script) is None:
+    def check(before: str | None, connection: Connection) -> None:
+        if _checked_downgrade(before, revision, script, connection) is None:
             raise _Done(None)
 
     try:
@@ -717,9 +717,11 @@ class _Done(Exception):
         self.result = result
 
 
-def _checked_downgrade(current: str | None, revision: str, script: Any) -> str | None:
+def _checked_downgrade(
+    current: str | None, revision: str, script: Any, bind: Engine | Connection
+) -> str | None:
     """The database's revision when a downgrade to ``revision`` has work to do, None when it
-    is there already; the errors of :func:`downgrade`."""
+    is there already; the errors of :func:`downgrade` (``bind``: the database, read for one)."""
     order = _order(script)
     if revision not in order:
         raise InvalidInputError(
@@ -731,7 +733,7 @@ def _checked_downgrade(current: str | None, revision: str, script: Any) -> str |
             "the database has no labelbot schema yet: there is nothing to downgrade"
         )
     if current not in order:
-        raise _unknown_revision(current, order[-1])
+        raise _unknown_revision(bind, current, order[-1])
     if order.index(revision) > order.index(current):
         raise InvalidInputError(
             f"the database schema is at revision {current}, older than {revision}: a downgrade "
@@ -923,7 +925,7 @@ def _newer(
         return None
     oldest = _recorded_compat(connection, current) if run_on_newer else None
     if oldest is None or oldest not in order:
-        raise _unknown_revision(current, order[-1])
+        raise _unknown_revision(connection, current, order[-1])
     return NewerSchema(revision=current, newest=order[-1], oldest_compatible=oldest)
 
 
@@ -946,13 +948,55 @@ def _recorded_compat(connection: Connection, current: str) -> str | None:
     return str(rows[0][1])
 
 
-def _unknown_revision(current: str, newest: str) -> ConfigurationError:
+def _unknown_revision(bind: Engine | Connection, current: str, newest: str) -> ConfigurationError:
+    """The error of a database at a revision this code does not know: one a newer labelbot
+    upgraded, or (no labelbot table in it) another Alembic-managed application's, whose
+    revision sits in the same table, alembic_version (:func:`_foreign_schema`)."""
+    if _foreign_schema(bind):
+        postgres = bind.dialect.name == "postgresql"
+        where = "database schema" if postgres else "database"
+        own = (
+            "a database of labelbot's own, or a schema of its own in this database (CREATE "
+            "SCHEMA labelbot, then ?options=-csearch_path%3Dlabelbot at the end of the URL)"
+            if postgres
+            else "a SQLite file of labelbot's own (sqlite:///labelbot.db)"
+        )
+        return ConfigurationError(
+            f"the database holds another application's schema, not labelbot's: no labelbot "
+            f"table, and an Alembic revision {current} that is none of labelbot's (its newest "
+            f"is {newest}); labelbot keeps its revision in the same table, alembic_version, so "
+            f"it cannot share a {where} with another Alembic-managed application: point "
+            f"DATABASE_URL at {own}; nothing was changed"
+        )
     return ConfigurationError(
         f"the database schema is at revision {current}, which this labelbot does not know "
         f"(its newest is {newest}): it was upgraded by a newer labelbot; upgrade labelbot, "
         f"or roll the database back with that newer labelbot (`labelbot db downgrade "
         f"{newest}`), or point DATABASE_URL at another database"
     )
+
+
+# Tables that any labelbot schema has: projects since 0001, COMPAT_TABLE since 0020 (a newer
+# labelbot keeps it, as what its older releases read)
+LABELBOT_TABLES = ("projects", COMPAT_TABLE)
+
+
+def _foreign_schema(bind: Engine | Connection) -> bool:
+    """Whether the database (on PostgreSQL its current schema) has none of
+    :data:`LABELBOT_TABLES`: a revision this code does not know there is not a newer
+    labelbot's. False when it cannot tell (a busy or unreachable database is its error)."""
+    if isinstance(bind, Engine):
+        reader = bind.execution_options(sqlite_begin="DEFERRED") if is_sqlite(bind) else bind
+        with connect(reader) as connection:
+            return _foreign_schema(connection)
+    try:
+        found = inspect(bind)
+        return not any(found.has_table(table) for table in LABELBOT_TABLES)
+    except SQLAlchemyError as exc:
+        known = busy_error(exc) or unavailable_error(exc)
+        if known is not None:
+            raise known from exc
+        return False
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -75,13 +75,6 @@ def test_a_downgrade_keeps_sqlites_id_counters(sqlite_ws: Workspace) -> None:
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="labelbot keeps its revision in Alembic's default table alembic_version, so a "
-    "database (or PostgreSQL schema) shared with another Alembic-managed application is "
-    "diagnosed as one 'upgraded by a newer labelbot' with the advice to run `labelbot db "
-    "downgrade` (storage/db.py:900 _unknown_revision; alembic_config sets no version_table)",
-)
 @pytest.mark.parametrize("kind", KINDS)
 def test_another_applications_alembic_revision_is_not_called_a_newer_labelbot(
     kind: str, tmp_path: Path
@@ -103,6 +96,27 @@ def test_another_applications_alembic_revision_is_not_called_a_newer_labelbot(
         # the database holds no labelbot table: nothing a newer labelbot made, nothing for
         # `labelbot db downgrade` to take back
         assert "newer labelbot" not in said and "db downgrade" not in said, said
+        assert "another application" in said and "e3b0c44298fc" in said, said
+        with pytest.raises(ConfigurationError) as refused:  # `labelbot db downgrade` says so too
+            downgrade(engine, "0021")
+        assert "another application" in str(refused.value), refused.value
+        assert "newer labelbot" not in str(refused.value), refused.value
+        with engine.connect() as conn:  # nothing of labelbot's was made beside its tables
+            tables = sorted(sa.inspect(conn).get_table_names())
+        assert tables == ["alembic_version", "invoices"]
+        if kind == "postgres":  # the way out it names: a schema of labelbot's own
+            assert "?options=-csearch_path%3D" in said, said
+            with empty_database(kind, tmp_path / "own.db") as (url, own, _engine):
+                assert own is not None
+                mine = make_engine(f"{url}?options=-csearch_path%3D{own}")
+                try:
+                    upgrade(mine)
+                    with mine.connect() as conn:
+                        assert sa.inspect(conn).has_table("projects")
+                finally:
+                    mine.dispose()
+            with engine.connect() as conn:
+                assert sorted(sa.inspect(conn).get_table_names()) == tables
 
 
 def _unwritable_folder(tmp_path: Path) -> Path:
