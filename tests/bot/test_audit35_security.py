@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from engine import projects
+from engine.workspace import Workspace
+from storage.errors import InvalidInputError
 from tests.bot.conftest import Bot
 from tests.bot.test_limits import _project
 
@@ -42,3 +45,24 @@ def test_an_example_with_a_direction_isolate_and_a_long_paragraph_is_sent_at_onc
     (message,) = bot.slack.open_examples(U1)
     assert "Ann" in str(message["blocks"])
     assert took < 2.0, f"/label took {took:.1f} s to send one example"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/importing.py:434 _RAW_LINE_END (rb'\\x00*(?:\\r\\x00*\\n|\\r|\\n)\\x00*'), run "
+    "by _first_text_line's finditer over the first 1 MiB block, is quadratic in a run of NUL "
+    "bytes with no line end: a zero-filled file of 24 KB takes seconds to refuse, one of 1 MiB "
+    "hours",
+)
+def test_a_zero_filled_file_is_refused_at_once(ws: Workspace, tmp_path: Path) -> None:
+    """A file a crash or a full disk left zero-filled (a common sight after a power loss) made
+    `labelbot import` spin: 60 KB took a minute of CPU, and a 1 MiB one would take hours, before
+    any error came."""
+    projects.create_project(ws, name="zeros", labels=["a", "b"])
+    path = tmp_path / "zeros.csv"
+    path.write_bytes(bytes(24_000))
+    started = time.monotonic()
+    with pytest.raises(InvalidInputError):
+        projects.import_file(ws, project="zeros", path=path, embed=False)
+    took = time.monotonic() - started
+    assert took < 1.5, f"refusing a 24 KB zero-filled file took {took:.1f} s"
