@@ -109,7 +109,8 @@ def promote_from_notice(
     services: Services, *, project: str, version: int, user: str, channel: str, ts: str
 ) -> None:
     """ "Promote vN" on the held-back notice at ``channel``/``ts``: vN answers, and the notice
-    says who promoted it.
+    says who promoted it and, when another version was pinned, that the pin moved to vN (every
+    later retrain is held back as well, as `/label promote` says).
 
     Refused (StaleActionError) when a newer version answers now: the notice was drawn before it
     was promoted, and a click on it days later would put the older model back over the newer
@@ -127,8 +128,10 @@ def promote_from_notice(
                 f"promotes v{version} in its place."
             )
         )
-    training.activate_version(ws, project, version)
-    done = admin_views.promoted_notice(project=project, version=version, user=user)
+    moved = training.activate_version(ws, project, version).pin_moved_from
+    done = admin_views.promoted_notice(
+        project=project, version=version, user=user, pin_moved_from=moved
+    )
     services.courier.update(done, channel=channel, ts=ts)
 
 

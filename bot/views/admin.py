@@ -109,9 +109,18 @@ def held_back_notice(
     )
 
 
-def promoted_notice(*, project: str, version: int, user: str) -> Block:
-    """The held-back notice once an admin promoted the model (replaces the button)."""
+def promoted_notice(
+    *, project: str, version: int, user: str, pin_moved_from: int | None = None
+) -> Block:
+    """The held-back notice once an admin promoted the model (replaces the button); when
+    another version was pinned, the pin moved to this one (engine.training.activate_version)
+    and later retrains are held back as well."""
     text = f":white_check_mark: <@{user}> promoted *{escape_mrkdwn(project)}* model v{version}."
+    if pin_moved_from is not None:
+        text += (
+            f" The pin moved from v{pin_moved_from} to it: retrains are kept, not promoted, "
+            f"until `/label unpin {escape(project)}`."
+        )
     return message(text, [section(text)])
 
 
