@@ -26,6 +26,7 @@ example ids, the ``message_ts`` of messages already posted) keeps working agains
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -72,7 +73,13 @@ from storage.db import (
     session_scope,
     upgrade,
 )
-from storage.errors import ConfigurationError, ConflictError, InvalidInputError
+from storage.errors import (
+    DISK_ERRNOS,
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    LabelbotError,
+)
 from storage.models import ModelRun
 from storage.repositories.models import PLANNED_FILE
 
@@ -507,6 +514,23 @@ class Backup:
     size: int
 
 
+SQLITE_FULL = 13  # sqlite3.SQLITE_FULL: "database or disk is full"
+
+
+def _unwritable_backup(path: Path, code: int | None, reason: str) -> LabelbotError:
+    """The error of a backup file the OS would not let labelbot write (``code``: its errno):
+    ``path`` and why, and the way out there, the backup's own folder and disk; the database
+    and LABELBOT_DATA_DIR have nothing to do with it. What the machine refuses (no permission,
+    read-only, full: :data:`storage.errors.DISK_ERRNOS`) is a ConfigurationError (exit 6, as
+    any file labelbot cannot write), any other refusal of the path an InvalidInputError."""
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space there or give a FILE on another disk"
+    else:
+        advice = "give a FILE in a folder this user can write to"
+    kind = ConfigurationError if code in DISK_ERRNOS else InvalidInputError
+    return kind(f"could not write the backup {path}: {reason}; {advice}; nothing was written")
+
+
 def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
     """Copy ``engine``'s SQLite database into the file ``path`` with SQLite's online backup API,
     as it is (its revision, no upgrade): one consistent snapshot, the WAL's committed pages
@@ -549,7 +573,10 @@ def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
         )
     if not target.parent.is_dir():
         raise InvalidInputError(f"no directory {target.parent} to write {target.name} in")
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # a folder it may not write in (read-only, another user's), full
+        raise _unwritable_backup(path, exc.errno, exc.strerror or str(exc)) from None
     os.close(handle)
     written = Path(name)
     try:
@@ -562,7 +589,10 @@ def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
                 try:
                     raw.backup(out)
                 except sqlite3.OperationalError as exc:
-                    if exc.sqlite_errorcode & 0xFF != SQLITE_BUSY:
+                    code = exc.sqlite_errorcode & 0xFF
+                    if code == SQLITE_FULL:  # the backup's disk, not the database's
+                        raise _unwritable_backup(path, errno.ENOSPC, str(exc)) from exc
+                    if code != SQLITE_BUSY:
                         raise
                     raise ConflictError(BUSY) from exc
             known = out.execute(
@@ -575,7 +605,12 @@ def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
             out.close()  # the last connection: its WAL, if any, goes into the file
         for suffix in SQLITE_SIDE_FILES:  # a replaced database's, never this one's
             target.with_name(target.name + suffix).unlink(missing_ok=True)
-        os.replace(written, target)
+        try:
+            os.replace(written, target)
+        except OSError as exc:
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            raise _unwritable_backup(path, exc.errno, exc.strerror or str(exc)) from None
     except BaseException:
         for leftover in (written, *(written.with_name(written.name + s) for s in ("-wal", "-shm"))):
             leftover.unlink(missing_ok=True)

@@ -130,14 +130,6 @@ def _unwritable_folder(tmp_path: Path) -> Path:
     return Path("/sys")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`labelbot db backup FILE` into a folder it cannot write says 'could not write "
-    "<FILE's hidden .tmp file>: Permission denied; free some space or point LABELBOT_DATA_DIR "
-    "somewhere writable': the backup is not written in LABELBOT_DATA_DIR (bot/cli/common.py:"
-    "_disk_error, OUTPUT_OPTIONS knows only out_file/out_dir, not db backup's FILE; the OSError "
-    "comes from storage/copying.py backup_sqlite's tempfile.mkstemp)",
-)
 def test_a_backup_into_a_folder_it_cannot_write_names_the_file_not_the_data_dir(
     tmp_path: Path, embedding_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +149,8 @@ def test_a_backup_into_a_folder_it_cannot_write_names_the_file_not_the_data_dir(
     assert not target.exists()
     # the way out is another FILE (or the folder's permissions), not the data directory
     assert "LABELBOT_DATA_DIR" not in said and str(target) in said, said
+    assert "Permission denied" in said and result.exit_code == 6, said  # and why: as any write
+    assert [p.name for p in target.parent.iterdir() if "labelbot-backup" in p.name] == []
 
 
 QUEUE_HEAD = (
