@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -18,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from bot import flow, ids, views
 from bot.delivery import CONNECTION_ERRORS
 from bot.digests import refused
+from bot.posting import post_once
 from bot.proposal_cards import proposal_card
 from bot.services import Services
 from bot.slack_errors import CHANNEL_ERRORS, CONTENT_ERRORS, MESSAGE_GONE, error_code
@@ -25,7 +27,7 @@ from bot.slack_text import Mrkdwn, escape_mrkdwn, who
 from bot.views import proposals as proposal_views
 from bot.views import taxonomy as taxonomy_views
 from bot.views.text import Block
-from engine import jobs, projects, proposing, taxonomy
+from engine import jobs, planned_posts, projects, proposing, taxonomy
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StaleActionError
 from storage.models import Label, TaxonomyProposal, utcnow
 
@@ -48,8 +50,11 @@ def post_proposals(services: Services, *, project: str) -> int:
     so Approve / Reject can update it. Every scheduler runs this, so a process first claims the
     project's proposals (a lease) and reads what is unposted only then: one message per
     proposal however many processes poll. A failed post releases the claim with the proposal
-    still unposted, and the next round retries it. A message Slack refuses as such (a labelbot
-    bug: too long, invalid blocks) is logged, the admins told, and the next proposal posted.
+    still unposted, and the next round retries it. Each post is noted before it is made
+    (bot.posting.post_once): a process killed after Slack stored the card and before its ts
+    was recorded leaves the note, and the next round finds that card in the channel and records
+    it rather than post a second one. A message Slack refuses as such (a labelbot bug: too
+    long, invalid blocks) is logged, the admins told, and the next proposal posted.
     https://docs.slack.dev/reference/methods/chat.postMessage
     """
     channel = projects.get_project(services.ws, project).channel_id
@@ -68,20 +73,34 @@ def post_proposals(services: Services, *, project: str) -> int:
                 break  # the claim lapsed and someone else took over: the rest is theirs
             payload = proposal_views.proposal_message(proposal_card(project, row))
             try:
-                sent = services.client.chat_postMessage(channel=channel, **payload)
+                sent = post_once(
+                    services, note=planned_posts.note_name(f"proposal:{row.id}", project=project),
+                    channel=channel, message=partial(dict, payload),
+                    record=partial(_record, services, int(row.id or 0), payload),
+                )  # fmt: skip
             except SlackApiError as exc:
                 if error_code(exc) not in CONTENT_ERRORS:
                     raise  # the channel, the token, Slack itself: the caller's to deal with
                 refused(services.client, services.ws, exc, project=project, channel=channel,
                         what="taxonomy proposals", item=f"proposal #{row.id}")  # fmt: skip
                 continue  # this message is wrong (a bug), not the channel: the next may go
-            proposing.record_message(
-                services.ws, int(row.id or 0), channel=str(sent["channel"]),
-                message_ts=str(sent["ts"]), message_hash=_digest(payload),
-            )  # fmt: skip
+            if sent is None:
+                break  # the claim lapsed and someone else took over: the rest is theirs
             posted += 1
         sync_messages(services, project=project)
     return posted
+
+
+def _record(
+    services: Services, proposal_id: int, payload: Block, channel: str, ts: str, earlier: bool
+) -> None:
+    """Record proposal ``proposal_id``'s card, posted as ``payload``; one an earlier try posted
+    (bot.posting.post_once) may show older evidence: recorded with no digest of what it shows,
+    :func:`sync_messages` redraws it."""
+    proposing.record_message(
+        services.ws, proposal_id, channel=channel, message_ts=ts,
+        message_hash=None if earlier else _digest(payload),
+    )  # fmt: skip
 
 
 def sync_messages(services: Services, *, project: str) -> int:

@@ -93,17 +93,6 @@ def _killed_once_posted(
     assert len(slack_api.messages(channel)) == before + 1  # Slack has the killed child's post
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/taxonomy_flow.py:68-78 post_proposals posts the card (chat.postMessage) and only "
-        "then records its ts (proposing.record_message), with nothing noted before the post: a "
-        "replica killed in between leaves the proposal 'unposted', and the next round (at once "
-        "on this host: the dead owner's claim is taken over) posts a second card; the first "
-        "keeps live Approve/Reject buttons that sync_messages never updates. Digests note the "
-        "post first and search the channel's history (bot/digests.py); proposals do not"
-    ),
-)
 def test_a_proposal_posted_by_a_killed_replica_is_not_posted_again(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:

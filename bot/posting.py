@@ -1,0 +1,84 @@
+"""Posting a message whose ts labelbot records (a proposal's card, a thread's root) once, even
+when the process that posted it was killed before it recorded it (engine.planned_posts)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from slack_sdk.errors import SlackApiError
+
+from bot.delivery import (
+    CONNECTION_ERRORS,
+    DELIVERY_EVENT,
+    delivery_key,
+    find_post,
+    may_have_landed,
+    with_delivery_key,
+)
+from bot.services import Services
+from bot.views.text import Block
+from engine import planned_posts
+from engine.planned_posts import PlannedPost
+
+log = logging.getLogger(__name__)
+
+
+def post_once(
+    services: Services,
+    *,
+    note: str,
+    channel: str,
+    message: Callable[[], Block],
+    record: Callable[[str, str, bool], None],
+) -> tuple[str, str] | None:
+    """chat.postMessage ``message()`` to ``channel`` and ``record`` it (its channel, its ts,
+    and whether an earlier try posted it: what it shows may be older than ``message()``); the
+    (channel, ts) recorded. The caller holds the claim on the work (one try at a time): None
+    when that claim lapsed and another try noted a post meanwhile (the work is theirs).
+
+    The post is noted as ``note`` (engine.planned_posts.note_name) before it is made and the note
+    dropped once it is recorded. A note left by an earlier try (its process killed between the
+    post and the record, or its answer lost) makes this look for that message in the note's
+    channel first (bot.delivery.find_post): found, it is recorded instead of posting a second
+    one; not found (not posted, or the search failed: logged), the message is posted. A post
+    Slack refused outright (nothing stored) drops the note; one that may have landed (a
+    timeout, a 5xx) keeps it for the next try. Slack's errors are raised."""
+    earlier = planned_posts.planned(services.ws, note)
+    if earlier is not None:
+        found = find_post(services.client, _shaped(earlier))
+        if found is not None:
+            where = (str(found["channel"]), str(found["ts"]))
+            tried = datetime.fromtimestamp(earlier.first_try).astimezone()
+            log.warning("%s was posted to %s (message %s) by a try at %s cut short before it was "
+                        "recorded: recorded, not posted again", note.removeprefix(
+                            planned_posts.PREFIX), where[0], where[1],
+                        tried.isoformat(timespec="seconds"))  # fmt: skip
+            record(*where, True)
+            planned_posts.done(services.ws, note, earlier)
+            return where
+    payload = with_delivery_key({"channel": channel, **message()})
+    key = delivery_key(payload)
+    assert key is not None
+    post = PlannedPost(channel, key, float(payload["metadata"]["event_payload"]["first_try"]))
+    if not planned_posts.note(services.ws, note, post, instead_of=earlier):
+        return None
+    try:
+        sent = services.client.chat_postMessage(**payload)
+    except (SlackApiError, *CONNECTION_ERRORS) as exc:
+        if not may_have_landed(exc):
+            planned_posts.done(services.ws, note, post)
+        raise
+    where = (str(sent["channel"]), str(sent["ts"]))
+    record(*where, False)
+    planned_posts.done(services.ws, note, post)
+    return where
+
+
+def _shaped(post: PlannedPost) -> dict[str, object]:
+    """A payload as ``post`` was sent, as much as find_post reads of it: the channel, and the
+    delivery key and first try in its metadata (the channel's history is read from then on)."""
+    event = {"delivery_key": post.key, "first_try": post.first_try}
+    return {"channel": post.channel,
+            "metadata": {"event_type": DELIVERY_EVENT, "event_payload": event}}  # fmt: skip
