@@ -72,8 +72,8 @@ def _open(services: Services, *, project: str, channel: str, found: consensus.Di
     The claim is on the example, across processes (threads of one process too); a failed post
     releases it with no thread recorded, so the next round opens it."""
     where = open_once(
-        services, example_id=found.example_id, kind=disputes.DISPUTE, channel=channel,
-        root=lambda: dispute_message(_card(services, project, found)),
+        services, project=project, example_id=found.example_id, kind=disputes.DISPUTE,
+        channel=channel, root=lambda: dispute_message(_card(services, project, found)),
     )  # fmt: skip
     if where is None:
         return False

@@ -42,8 +42,8 @@ def _open(services: Services, *, channel: str, found: FlaggedExample) -> bool:
     """Open the example's flag thread unless it has one or another thread or process is
     opening it; True if opened (bot.threads.open_once)."""
     opened = open_once(
-        services, example_id=found.example_id, kind=discussions.FLAGGED, channel=channel,
-        root=lambda: flag_message(found),
+        services, project=found.project, example_id=found.example_id, kind=discussions.FLAGGED,
+        channel=channel, root=lambda: flag_message(found),
     )  # fmt: skip
     return opened is not None
 

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from bot.posting import post_once
 from bot.services import Services
 from bot.slack_text import plain_from_slack
 from bot.views.text import Block
-from engine import discussions, jobs
+from engine import discussions, jobs, planned_posts
 
 # How long a claim to open an example's thread lasts: one chat.postMessage with the client's
 # retries fits many times over; lapses if its process dies between the post and the record.
@@ -20,30 +21,34 @@ OPENING_LEASE = timedelta(minutes=5)
 
 
 def open_once(
-    services: Services, *, example_id: int, kind: str, channel: str, root: Callable[[], Block]
+    services: Services,
+    *,
+    project: str,
+    example_id: int,
+    kind: str,
+    channel: str,
+    root: Callable[[], Block],
 ) -> tuple[str, str] | None:
     """Post ``root()`` (drawn only when it is posted) to ``channel`` and remember it as the
     example's thread of ``kind``, unless it has one or another thread or process is opening
     it; the thread's (channel, ts) if it was opened here. The claim is on the example, across
     processes; a failed post (raised) releases it with no thread recorded, so the next try
-    opens it."""
+    opens it. The post is noted before it is made (bot.posting.post_once): a process killed
+    after Slack stored the root and before it was recorded leaves the note, and the next try
+    records that root, found in the channel, rather than open a second thread."""
     if discussions.example_thread(services.ws, example_id=example_id, kinds=(kind,)):
         return None
     with jobs.claim(services.ws, f"{kind}:{example_id}", ttl=OPENING_LEASE) as got:
         if not got or discussions.example_thread(services.ws, example_id=example_id, kinds=(kind,)):
             return None  # someone else is opening it, or opened it since the first look
+
+        def record(posted_to: str, ts: str, earlier: bool) -> None:
+            discussions.open_thread(services.ws, example_id=example_id, channel=posted_to,
+                                    thread_ts=ts, kind=kind, opened_by="labelbot")  # fmt: skip
+
         # Not queued: without the root's ts there is no thread to record.
-        posted = services.client.chat_postMessage(channel=channel, **root())
-        where = (str(posted["channel"]), str(posted["ts"]))
-        discussions.open_thread(
-            services.ws,
-            example_id=example_id,
-            channel=where[0],
-            thread_ts=where[1],
-            kind=kind,
-            opened_by="labelbot",
-        )
-    return where
+        note = planned_posts.note_name(f"{kind}:{example_id}", project=project)
+        return post_once(services, note=note, channel=channel, message=root, record=record)
 
 
 # Thread replies arrive as plain messages, as `thread_broadcast` when also sent to the channel

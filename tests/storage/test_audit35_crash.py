@@ -128,16 +128,6 @@ def _disagree(ws: Workspace) -> int:
     return first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/threads.py:36-45 open_once posts a disagreement thread's root and only then "
-        "records it (discussions.open_thread), noting nothing before the post: a replica "
-        "killed in between leaves the example without a thread, and the scheduler's next "
-        "round opens a second one; the first keeps its Settle buttons, and replies written "
-        "under it are under a thread labelbot never recorded"
-    ),
-)
 def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:
