@@ -4,6 +4,7 @@ end through Bolt over HTTP with signed requests against the fake Slack Web API. 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from engine import projects
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError
 from tests.bot.conftest import Bot
+from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
+from tests.bot.test_cli_audit_fixes import _invoke, _ok
+from tests.bot.test_cli_audit_fixes import _project as _cli_project
 from tests.bot.test_limits import _project
 
 U1 = "U0ALICE"
@@ -66,3 +70,24 @@ def test_a_zero_filled_file_is_refused_at_once(ws: Workspace, tmp_path: Path) ->
         projects.import_file(ws, project="zeros", path=path, embed=False)
     took = time.monotonic() - started
     assert took < 1.5, f"refusing a 24 KB zero-filled file took {took:.1f} s"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/cli/reports.py digest: --out goes to render_chart unchecked (export and predict "
+    "pass theirs through bot/cli/data.py _out_path, which refuses the SQLite database and its "
+    "side files): `labelbot digest c --out cli.db` writes the PNG over the whole database",
+)
+@pytest.mark.usefixtures("cli_env")
+def test_digest_out_naming_the_database_is_refused_and_the_database_kept(tmp_path: Path) -> None:
+    """`labelbot digest NAME --out labelbot.db` (a name the shell completed, as
+    tests/bot/test_term_out_database.py has it for export and predict) replaced the database,
+    every project in it, with the digest's chart and said "chart: .../labelbot.db"; the next
+    command found "file is not a database"."""
+    _cli_project(tmp_path)
+    database = Path(os.environ["DATABASE_URL"].removeprefix("sqlite:///"))
+    before = database.read_bytes()
+    result = _invoke("digest", "c", "--out", str(database))
+    assert database.read_bytes() == before
+    assert result.exit_code == 2 and "is the database itself" in result.output, result.output
+    assert "c: 4 examples" in _ok("status", "c")
