@@ -133,7 +133,9 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
         # read before the detectors run: what comes in while they do makes the next one due
         seen = repo.refresh_watermark(session=session, project_id=found.id)
         changes = taxonomy.event_ids(session, found)
-    labeled = np.flatnonzero(pool.y >= 0)  # audit labels too: no model is evaluated here
+    # audit labels too: no model is evaluated here (the rare check counts only the labels a
+    # model learns from, as status does: ``learned`` below)
+    labeled = np.flatnonzero(pool.y >= 0)
     row_of = {int(i): r for r, i in enumerate(pool.example_ids.tolist())}
     index = {name: i for i, name in enumerate(pool.classes)}
     proposals = []
@@ -163,6 +165,7 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
             rejected={tuple(json.loads(k)): v for k, v in decided.items()},
             seed=seed,
             rare_minimum=int(found.settings.get("rare_minimum", MIN_EXAMPLES)),
+            learned=~(pool.audit | pool.audit_twins)[labeled],
         )
     now = utcnow()
     with session_scope(ws.db) as session:

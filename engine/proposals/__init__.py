@@ -55,10 +55,14 @@ def propose_all(
     rejected: Mapping[Key, float] | None = None,
     seed: int = 0,
     rare_minimum: int = MIN_EXAMPLES,
+    learned: np.ndarray | None = None,
 ) -> list[Proposal]:
     """Every kind of proposal, highest score first, minus those rejected on as much evidence.
     ``rare_minimum``: the labels a class needs to stop counting as too rare to learn (the
-    project's setting, as `labelbot status` and the queue read it).
+    project's setting, as `labelbot status` and the queue read it). ``learned``: which of
+    ``data``'s examples a model learns from (n booleans; None: all), the only ones the
+    rare-label check counts, as status does: audit labels (and their twins) only evaluate
+    models. The other checks read every label.
 
     Out-of-fold probabilities are computed once and shared by the merge and rare-label checks.
     ``rejected`` maps a rejected proposal's key to its ``evidence_strength`` at rejection.
@@ -80,6 +84,7 @@ def propose_all(
             rejected=rejected,
             seed=seed,
             rare_minimum=rare_minimum,
+            learned=learned,
         )
 
 
@@ -93,6 +98,7 @@ def _propose_all(
     rejected: Mapping[Key, float] | None,
     seed: int,
     rare_minimum: int,
+    learned: np.ndarray | None,
 ) -> list[Proposal]:
     if data.oof_proba is None and len(data.labels) > 1:
         proba = out_of_fold_proba(data.embeddings, data.labels, n_classes=data.n_classes, seed=seed)
@@ -102,7 +108,7 @@ def _propose_all(
         *propose_merges(data, disagreements=disagreements, seed=seed, views=views),
         *propose_splits(data, seed=seed, views=views),
         *rare_labels(
-            data,
+            data if learned is None else _rows(data, np.asarray(learned, dtype=bool)),
             min_examples=rare_minimum,
             few_examples=max(FEW_EXAMPLES, rare_minimum),
             seed=seed,
@@ -118,6 +124,23 @@ def _propose_all(
     found = _without_repeated_merges(found)
     found.sort(key=lambda p: (-p.score, p.key))
     return filter_rejected(found, rejected or {})
+
+
+def _rows(data: LabeledData, keep: np.ndarray) -> LabeledData:
+    """``data``'s examples where ``keep``, without its pool, citing the same ids; with their
+    out-of-fold probabilities (from heads that read every label)."""
+    if keep.all():
+        return data
+    ids = data.example_ids if data.example_ids is not None else np.arange(len(data.labels))
+    rows = np.flatnonzero(keep).tolist()
+    return LabeledData(
+        embeddings=data.embeddings[keep],
+        labels=data.labels[keep],
+        label_names=data.label_names,
+        texts=None if data.texts is None else [data.texts[i] for i in rows],
+        example_ids=np.asarray(ids)[keep],
+        oof_proba=None if data.oof_proba is None else np.asarray(data.oof_proba)[keep],
+    )
 
 
 def _without_repeated_merges(found: list[Proposal]) -> list[Proposal]:
