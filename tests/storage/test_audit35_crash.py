@@ -198,17 +198,6 @@ def test_a_verdict_a_killed_replica_had_claimed_is_still_drawn(
 
 
 @pytest.mark.parametrize("db_url_and_schema", ["sqlite"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "storage/copying.py:552-583 backup_sqlite writes beside the target "
-        "(.NAME.XXXXXXXX.tmp, and SQLite's -journal of it) and deletes that only on an "
-        "exception it sees: a `labelbot db backup` killed outright (SIGKILL, out of memory, a "
-        "cron timeout -s KILL) leaves a partial copy of the database there, and no later "
-        "backup of the same file deletes it, however old (export/predict --out do: "
-        "engine/exporting.py LEFTOVER_AGE)"
-    ),
-)
 def test_a_killed_backups_leftover_is_deleted_by_the_next_backup(  # type: ignore[no-untyped-def]
     ws: Workspace, db_url_and_schema, tmp_path: Path
 ) -> None:
@@ -224,6 +213,12 @@ def test_a_killed_backups_leftover_is_deleted_by_the_next_backup(  # type: ignor
     for path in leftovers:
         path.write_bytes(b"SQLite format 3\x00" + b"\x00" * 4096)
         os.utime(path, (then, then))
+    # a backup of the same file still being written (its file is fresh) and another file's
+    # temporary file are not this backup's to delete
+    running, other = folder / ".b.db.k2v9x0qa.tmp", folder / ".c.db.cmqigh3u.tmp"
+    running.write_bytes(b"SQLite format 3\x00")
+    other.write_bytes(b"SQLite format 3\x00")
+    os.utime(other, (then, then))
     made = backup_to(url, folder / "b.db")
     assert made.path == folder / "b.db" and made.size > 0
-    assert sorted(p.name for p in folder.iterdir()) == ["b.db"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["b.db", running.name, other.name])
