@@ -44,17 +44,17 @@ import re
 import secrets
 import shutil
 import stat
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, cast
 
 from engine.consensus import open_disagreements
 from engine.workspace import Workspace
+from storage.copying import sweep_leftovers
 from storage.db import session_scope
 from storage.errors import (
     DISK_ERRNOS,
@@ -686,33 +686,11 @@ class _NamedWrites:
         return getattr(self._handle, name)
 
 
-# A temporary file :func:`replacing` made (".<name>.<8 hex>.tmp") and left this long unchanged is
-# no write in progress but a process killed while writing (SIGKILL, a power loss): an export
-# writes on as it goes, so its file's modification time keeps moving.
-LEFTOVER_AGE = timedelta(hours=1)
-
-
 def _sweep_leftovers(target: Path, *, keep: Path, now: float | None = None) -> list[Path]:
-    """Delete the temporary files of earlier writes of ``target`` that a killed process left
-    beside it (only names of :func:`replacing`'s exact form for this target, unchanged for
-    ``LEFTOVER_AGE``); what was deleted. One that cannot be is left: this is tidying."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp")
-    cutoff = (time.time() if now is None else now) - LEFTOVER_AGE.total_seconds()
-    removed: list[Path] = []
-    try:
-        entries = list(os.scandir(target.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        if entry.name == keep.name or not pattern.fullmatch(entry.name):
-            continue
-        try:
-            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-        except OSError:
-            continue
-    return removed
+    """Delete the temporary files (".<name>.<8 hex>.tmp", :func:`replacing`'s) of earlier writes
+    of ``target`` that a killed process left beside it (storage.copying.sweep_leftovers)."""
+    names = rf"\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp"
+    return sweep_leftovers(target, names=names, keep=keep, now=now)
 
 
 def _unwritable(path: Path | str, exc: OSError, folder: Path) -> LabelbotError:

@@ -29,11 +29,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -531,6 +534,38 @@ def _unwritable_backup(path: Path, code: int | None, reason: str) -> LabelbotErr
     return kind(f"could not write the backup {path}: {reason}; {advice}; nothing was written")
 
 
+# A temporary file a write left beside its target and unchanged this long is no write in
+# progress (an export or a backup writes on as it goes, so its file's modification time keeps
+# moving) but one a process killed outright left behind (SIGKILL, out of memory, a power loss).
+LEFTOVER_AGE = timedelta(hours=1)
+
+
+def sweep_leftovers(
+    target: Path, *, names: str, keep: Path | None = None, now: float | None = None
+) -> list[Path]:
+    """Delete the temporary files that earlier writes of ``target``, killed, left beside it:
+    the names that ``names`` (a regular expression) matches in full, unchanged for
+    :data:`LEFTOVER_AGE`, but ``keep`` (this write's own); what was deleted. One that cannot be
+    is left: this is tidying."""
+    pattern = re.compile(names)
+    cutoff = (time.time() if now is None else now) - LEFTOVER_AGE.total_seconds()
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if (keep is not None and entry.name == keep.name) or not pattern.fullmatch(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
 def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
     """Copy ``engine``'s SQLite database into the file ``path`` with SQLite's online backup API,
     as it is (its revision, no upgrade): one consistent snapshot, the WAL's committed pages
@@ -580,6 +615,10 @@ def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
     os.close(handle)
     written = Path(name)
     try:
+        # a backup killed outright left its partial copy (and SQLite's journal of it) here
+        sweep_leftovers(target, keep=written, names=(
+            rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp(-journal|-wal|-shm)?"
+        ))  # fmt: skip
         os.chmod(written, source.stat().st_mode & 0o777)  # as private as the database itself
         out = sqlite3.connect(written)
         try:

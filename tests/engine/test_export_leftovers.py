@@ -8,7 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from engine.exporting import LEFTOVER_AGE, replacing
+from engine.exporting import replacing
+from storage.copying import LEFTOVER_AGE
 
 
 def _aged(path: Path, seconds: float) -> Path:
