@@ -15,9 +15,7 @@ involved, once across processes (``_draw_verdicts``).
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -39,7 +37,7 @@ from bot.views.disputes import (
 )
 from bot.views.messages import info_message
 from bot.views.models import LabelChoice, LabelRef
-from engine import consensus, discussions, disputes, jobs, messaging, projects
+from engine import consensus, discussions, disputes, messaging, projects
 from engine.discussions import Thread
 from storage.errors import LabelGone, StaleActionError
 
@@ -81,10 +79,6 @@ def _open(services: Services, *, project: str, channel: str, found: consensus.Di
     return True
 
 
-# how long the mark that a discussion was linked to its example's disagreement is kept: for good
-LINKED_FOR = timedelta(days=36500)
-
-
 def link_discussion(services: Services, *, example_id: int) -> None:
     """An example with both a Discuss thread and a disagreement thread gets a word in the
     former pointing to the latter (which has the Settle buttons), once per Discuss thread
@@ -96,9 +90,10 @@ def link_discussion(services: Services, *, example_id: int) -> None:
     dispute = disputes.dispute_thread(services.ws, example_id=example_id)
     if discussed is None or dispute is None:
         return
-    owner = f"{jobs.default_owner()}:{secrets.token_hex(4)}"  # fresh: the mark stays taken
-    mark = f"dispute-link:{example_id}:{discussed.thread_ts}"
-    if not jobs.renew_claim(services.ws, mark, ttl=LINKED_FOR, owner=owner):
+    owner = disputes.claim_link(
+        services.ws, example_id=example_id, discussed_ts=discussed.thread_ts
+    )
+    if owner is None:
         return  # linked already, or being linked
     try:
         link = services.client.chat_getPermalink(
@@ -114,6 +109,11 @@ def link_discussion(services: Services, *, example_id: int) -> None:
     except SlackApiError as exc:  # the disagreement is posted: this word is a courtesy
         log.warning("disagreement on example %d not linked from its discussion: Slack said %s",
                     example_id, exc.response.get("error"))  # fmt: skip
+    # posted or queued, or refused (not tried again); a process killed before this leaves the
+    # claim to lapse, and a later call links them
+    disputes.link_made(
+        services.ws, example_id=example_id, discussed_ts=discussed.thread_ts, owner=owner
+    )
 
 
 def open_if_disputed(services: Services, *, project: str, example_id: int) -> bool:
@@ -317,7 +317,10 @@ def _draw_verdict(
     the reply a Settle click posts (saying where it was settled), which notifies everyone
     involved (an edited root notifies nobody). The reply only with the claim, so once, and
     only for a verdict given lately (engine.disputes.reply_due). Whether Slack took the root.
-    A refused token gives the claim back and is raised; any other refusal is logged."""
+    The claim is set for good once Slack took both (or queued them in the outbox), or refused
+    them (logged: a deleted root is not drawn again); a refused token gives it back and is
+    raised, as any other failure is; a process killed meanwhile leaves it to lapse, and a
+    later round draws the verdict."""
     verdict = found.adjudicated
     assert verdict is not None and verdict.annotation_id is not None
     try:
@@ -336,10 +339,12 @@ def _draw_verdict(
             raise
         log.info("could not draw the verdict on example %d: Slack said %s",
                  found.example_id, error_code(exc))  # fmt: skip
+        disputes.verdict_drawn(services.ws, annotation_id=verdict.annotation_id, owner=owner)
         return False
     except Exception:
         disputes.verdict_undrawn(services.ws, annotation_id=verdict.annotation_id, owner=owner)
         raise
+    disputes.verdict_drawn(services.ws, annotation_id=verdict.annotation_id, owner=owner)
     return True
 
 

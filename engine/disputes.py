@@ -7,8 +7,10 @@ comments like any discussion), so it is opened once whichever process notices it
 A verdict given elsewhere than on the thread (`labelbot adjudicate`, or a reviewer's change that
 carried the vote) is drawn on it, once across processes: whoever draws it (the scheduler's round,
 the bot after a review in Slack) takes a lease named after the deciding annotation
-(``verdict:<annotation id>``) that lapses only in a century, its stored marker;
-:func:`verdict_undrawn` gives it back when the drawing failed, so the next round tries again.
+(``verdict:<annotation id>``), held a few minutes while it draws it and, once Slack took the
+drawing, for a century: its stored marker (:func:`verdict_drawn`). :func:`verdict_undrawn`
+gives it back when the drawing failed, so the next round tries again; a process killed while
+drawing leaves it to lapse (or be taken over at once on its host), and a later round draws it.
 The drawing posts a reply in the thread too (its participants are notified of replies, not of
 an edited root), only with the marker's taking, so a verdict drawn before replies were posted
 gets none, and only for a verdict given within :data:`REPLY_WITHIN` (:func:`reply_due`).
@@ -16,15 +18,19 @@ gets none, and only for a verdict given within :data:`REPLY_WITHIN` (:func:`repl
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from engine import jobs
 from engine.discussions import DISPUTE, Thread, example_thread, project_threads
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import as_utc, utcnow
 from storage.repositories import feedback, leases
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DISPUTE",
@@ -32,7 +38,10 @@ __all__ = [
     "dispute_threads",
     "settled_elsewhere",
     "claim_verdict",
+    "verdict_drawn",
     "verdict_undrawn",
+    "claim_link",
+    "link_made",
     "reply_due",
     "REPLY_WITHIN",
 ]
@@ -40,6 +49,10 @@ __all__ = [
 # the marker of a verdict drawn on its thread: a lease that does not lapse in practice (a lapsed
 # lease is pruned a day later, engine.jobs.tidy: this one is not)
 VERDICT_DRAWN_FOR = timedelta(days=36500)
+# the marker while its verdict is being drawn: far longer than a chat.update and a reply with
+# the client's retries; a drawing whose process was killed lapses after it, and the next round
+# draws the verdict (set for good at once, the marker would stay taken by a drawing never made)
+DRAWING_FOR = timedelta(minutes=5)
 
 # How old a verdict drawn on its thread may be and still be told there in a reply: a verdict is
 # drawn by the next round (seconds to minutes), and a database upgraded with older verdicts
@@ -76,22 +89,67 @@ def settled_elsewhere(ws: Workspace, verdicts: Iterable[tuple[Thread, int]]) -> 
 
 def claim_verdict(ws: Workspace, *, annotation_id: int) -> str | None:
     """Take the drawing of verdict ``annotation_id`` on its thread, once across processes:
-    the claim's owner (for :func:`verdict_undrawn`), or None when it was drawn, or is being
-    drawn, already. Reads before it writes (a quiet round writes nothing)."""
-    name = f"verdict:{annotation_id}"
-    with session_scope(ws.db, read_only=True) as session:
-        if leases.held(session=session, name=name) is not None:
-            return None
-    owner = f"drawn:{uuid.uuid4().hex}"
-    with session_scope(ws.db) as session:
-        got = leases.try_acquire(session=session, name=name, owner=owner, ttl=VERDICT_DRAWN_FOR)
-    return owner if got else None
+    the claim's owner (for :func:`verdict_drawn` and :func:`verdict_undrawn`), or None when it
+    was drawn, or is being drawn, already. Reads before it writes (a quiet round writes
+    nothing). The claim lasts :data:`DRAWING_FOR` until the drawing is done: one whose process
+    died lapses (at once, taken over, where that process ran on this host)."""
+    return _claim_mark(ws, f"verdict:{annotation_id}")
+
+
+def verdict_drawn(ws: Workspace, *, annotation_id: int, owner: str) -> bool:
+    """Slack took the drawing ``owner`` claimed (:func:`claim_verdict`): its marker is set for
+    good. False when the claim lapsed and was taken meanwhile (the drawing is another's)."""
+    return _keep_mark(ws, f"verdict:{annotation_id}", owner=owner)
 
 
 def verdict_undrawn(ws: Workspace, *, annotation_id: int, owner: str) -> None:
     """The drawing :func:`claim_verdict` took failed: given back, the next round draws it."""
     with session_scope(ws.db) as session:
         leases.release(session=session, name=f"verdict:{annotation_id}", owner=owner)
+
+
+def claim_link(ws: Workspace, *, example_id: int, discussed_ts: str) -> str | None:
+    """Take the posting of the word linking the example's Discuss thread (``discussed_ts``) to
+    its disagreement thread, once across processes, as :func:`claim_verdict` takes a verdict's
+    drawing: the claim's owner (for :func:`link_made`), or None when it was linked, or is being
+    linked, already."""
+    return _claim_mark(ws, f"dispute-link:{example_id}:{discussed_ts}")
+
+
+def link_made(ws: Workspace, *, example_id: int, discussed_ts: str, owner: str) -> bool:
+    """The word :func:`claim_link` claimed was posted (or Slack refused it: a courtesy, not
+    tried again): its marker is set for good."""
+    return _keep_mark(ws, f"dispute-link:{example_id}:{discussed_ts}", owner=owner)
+
+
+def _claim_mark(ws: Workspace, name: str) -> str | None:
+    """Take marker ``name`` for :data:`DRAWING_FOR` for a fresh owner of this process: free,
+    lapsed (its work cut short elsewhere), or held by a process of this host that has ended
+    (killed in its work: engine.jobs.owner_ended); its owner, or None when it is set for good
+    (:func:`_keep_mark`) or held by a live process."""
+    with session_scope(ws.db, read_only=True) as session:
+        lease = leases.held(session=session, name=name)
+    if lease is not None and not jobs.owner_ended(lease.owner):
+        return None
+    owner = f"{jobs.default_owner()}:{uuid.uuid4().hex[:8]}"
+    with session_scope(ws.db) as session:
+        if lease is None:
+            got = leases.try_acquire(session=session, name=name, owner=owner, ttl=DRAWING_FOR)
+        else:
+            got = leases.take_over(session=session, name=name, owner=owner, holder=lease.owner,
+                                   ttl=DRAWING_FOR)  # fmt: skip
+    if got and lease is not None:
+        log.warning("took marker %s over from %s: that process ended in its work", name,
+                    lease.owner)  # fmt: skip
+    return owner if got else None
+
+
+def _keep_mark(ws: Workspace, name: str, *, owner: str) -> bool:
+    """Marker ``name``, claimed by ``owner``, set for good (:data:`VERDICT_DRAWN_FOR`), under an
+    owner no process is (never taken over as an ended one's); False when ``owner`` lost it."""
+    with session_scope(ws.db) as session:
+        return leases.take_over(session=session, name=name, owner=f"drawn:{uuid.uuid4().hex}",
+                                holder=owner, ttl=VERDICT_DRAWN_FOR)  # fmt: skip
 
 
 def reply_due(*, given_at: datetime, now: datetime | None = None) -> bool:

@@ -149,17 +149,6 @@ def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(
     assert recorded == [roots[0]["ts"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/disputes.py:295-303 _draw_verdicts takes the verdict's marker "
-        "(engine/disputes.py:77-89 claim_verdict: a lease of VERDICT_DRAWN_FOR = 100 years, "
-        "released only by a failure this process sees) before it draws the verdict on the "
-        "thread: a replica killed after the claim and before chat.update leaves the marker "
-        "taken for good, so no later round, on any replica, ever draws a `labelbot adjudicate` "
-        "verdict: the root keeps its Settle buttons and the voters are never told"
-    ),
-)
 def test_a_verdict_a_killed_replica_had_claimed_is_still_drawn(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:
