@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from bot import ids
 from engine import projects
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError
-from tests.bot.conftest import Bot
+from tests.bot.conftest import CHANNEL, Bot
 from tests.bot.test_cli import cli_env  # noqa: F401  (the fixture)
 from tests.bot.test_cli_audit_fixes import _invoke, _ok
 from tests.bot.test_cli_audit_fixes import _project as _cli_project
 from tests.bot.test_limits import _project
+from tests.fakes import payloads
+from tests.fakes.signing import signed_interactivity
 
 U1 = "U0ALICE"
 
@@ -49,6 +52,29 @@ def test_an_example_with_a_direction_isolate_and_a_long_paragraph_is_sent_at_onc
     (message,) = bot.slack.open_examples(U1)
     assert "Ann" in str(message["blocks"])
     assert took < 2.0, f"/label took {took:.1f} s to send one example"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/slack_text.py:31 close_bidi's '.*[bidi].*' is quadratic in a long line without a "
+    "direction control, and bot/views/messages.py _quote (the Classify shortcut's answer) escapes "
+    "the whole message before cutting it to 1,000 characters: any member's own 39,000-character "
+    "message, classified, holds a Slack worker (and the GIL) for seconds",
+)
+def test_any_member_classifying_a_long_message_is_answered_at_once(bot: Bot) -> None:
+    """No import needed: any member posts a message (Slack takes 40,000 characters) whose first
+    line holds a direction isolate and whose second is long, and runs *Classify with labelbot*
+    on it, again and again; each answer took seconds of CPU, before any model is asked."""
+    projects.create_project(bot.ws, name="msgs", labels=["a", "b"], channel_id=CHANNEL)
+    text = "From \u2068Ann\u2069:\n" + "my card was charged twice " * 1_500
+    shortcut = payloads.message_shortcut(U1, ids.CLASSIFY_SHORTCUT, CHANNEL, "1.1", text)
+    shortcut["response_url"] = bot.api.response_url(U1)
+    started = time.monotonic()
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, shortcut)).status_code == 200
+    bot.settle()
+    took = time.monotonic() - started
+    assert "No model yet for *msgs*" in str(bot.api.calls("response_url")[-1].params)
+    assert took < 2.0, f"classifying one message took {took:.1f} s"
 
 
 @pytest.mark.xfail(
