@@ -110,6 +110,23 @@ def test_a_proposal_posted_by_a_killed_replica_is_not_posted_again(
     assert proposing.get_proposal(ws, pid).message_ts == posted[0]["ts"]
 
 
+def test_a_proposal_slack_refused_is_posted_next_round_without_a_search(
+    services: Services, slack_api: FakeSlackAPI
+) -> None:
+    """The note of a post Slack refused outright (nothing stored) goes with the refusal: the
+    next round posts the card without reading the channel's history first (Slack allows an
+    app outside its Marketplace about one conversations.history call a minute)."""
+    ws = services.ws
+    pid = _propose(ws, "merge", LABELS[:2])
+    slack_api.fail_next("chat.postMessage", error="not_in_channel")
+    assert taxonomy_flow.post_all_proposals(services) == 0
+    assert slack_api.messages(CHANNEL) == []
+    assert taxonomy_flow.post_proposals(services, project=PROJECT) == 1
+    (card,) = slack_api.messages(CHANNEL)
+    assert proposing.get_proposal(ws, pid).message_ts == card["ts"]
+    assert slack_api.calls("conversations.history") == []
+
+
 def _disagree(ws: Workspace) -> int:
     """Two experts label the first example differently; its id."""
     import sqlalchemy as sa
