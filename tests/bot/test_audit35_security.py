@@ -117,3 +117,24 @@ def test_digest_out_naming_the_database_is_refused_and_the_database_kept(tmp_pat
     assert database.read_bytes() == before
     assert result.exit_code == 2 and "is the database itself" in result.output, result.output
     assert "c: 4 examples" in _ok("status", "c")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/importing.py:766 _check_columns joins every header cell whole into 'no 'text' "
+    "column (columns: …)': a text file of one long paragraph (or a zero-filled file, each NUL "
+    "shown as 4 characters) gives an error line as long as the file, its hint at the very end",
+)
+def test_a_missing_column_error_does_not_echo_a_huge_header(ws: Workspace, tmp_path: Path) -> None:
+    """`labelbot import bank notes.txt`, the file one 100,000-character paragraph: the error
+    printed all of it as the one 'column' found, then "use --text-column" 100,000 characters
+    later (1 MB file, 1 MB error line; a 1 MiB zero-filled file, 4 MB). The column list should
+    be cut, as Slack's error answers are ("… and N more")."""
+    projects.create_project(ws, name="doc", labels=["a", "b"])
+    path = tmp_path / "notes.txt"
+    path.write_text("The quick brown fox jumps over the lazy dog. " * 2_200 + "\n", "utf-8")
+    with pytest.raises(InvalidInputError) as refused:
+        projects.import_file(ws, project="doc", path=path, embed=False)
+    said = str(refused.value)
+    assert "no 'text' column" in said and "--text-column" in said
+    assert len(said) < 2_000, f"the error is {len(said):,} characters long"
