@@ -409,7 +409,22 @@ class LabelCounts(BaseModel):
     labeled: int
     trained_on: int
     audit: int = Field(description="audit labels held out of training to measure the model")
+    audit_twins: int | None = Field(
+        None,
+        description="labels held out of training with them (an audit text to the model: in "
+        "other letter case, accents or invisible characters); absent when none",
+    )
     since: int = Field(description="labels that arrived after the model was trained")
+    undone: int | None = Field(
+        None,
+        description="examples the model counted whose label was undone since; absent when "
+        "the model did not note the last label it read",
+    )
+    relabel: int | None = Field(
+        None,
+        description="examples the model counted that wait for a relabel, their label split "
+        "or retired since; absent as undone is",
+    )
     description: str
 
 
