@@ -51,7 +51,7 @@ from engine import (
     reviews,
     training,
 )
-from engine.labeling import Task
+from engine.labeling import BatchCount, Task
 from storage.errors import (
     ConfigurationError,
     ConflictError,
@@ -571,16 +571,32 @@ def _continue(services: Services, *, user: str, project: str, agreed: bool | Non
     unless a batch just ended (then its summary) or had ended before it. The latter is the
     relabel of an answer undone after the summary: the summary, still in view above with its
     "5 more" / "Done for now", stays the batch's one (a second one read as a second batch), and
-    no example follows that nobody asked for."""
+    no example follows that nobody asked for. A batch the queue runs out in ends there too,
+    with its summary saying so (README: each batch ends with one)."""
     count = services.batches.consume(user, project, agreed=agreed)
     if count is not None and not count.counted:
         return
     if count is not None and count.remaining <= 0:
-        summary = batch_summary(project=project, done=count.done, compared=count.compared,
-                                agreed=count.agreed, size=BATCH_SIZE)  # fmt: skip
-        services.courier.post(summary, channel=user)
+        _summarize(services, user=user, project=project, count=count)
         return
-    next_or_done(services, user=user, project=project)
+    if send_next(services, user=user, project=project, again=False):
+        return
+    if count is None:
+        services.courier.post(views.info_message(queue_empty(project)), channel=user)
+        return
+    # Dropped, not kept at 0 left as a finished one is: an answer undone now gives no place
+    # back, and its relabel goes on as under a plain `/label` (a second summary would read as
+    # a second batch).
+    services.batches.end(user, project)
+    _summarize(services, user=user, project=project, count=count, dry=True)
+
+
+def _summarize(
+    services: Services, *, user: str, project: str, count: BatchCount, dry: bool = False
+) -> None:
+    summary = batch_summary(project=project, done=count.done, compared=count.compared,
+                            agreed=count.agreed, size=BATCH_SIZE, dry=dry)  # fmt: skip
+    services.courier.post(summary, channel=user)
 
 
 def next_or_done(services: Services, *, user: str, project: str) -> None:

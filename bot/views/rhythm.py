@@ -11,13 +11,19 @@ from bot.views.text import Block, actions, button, context, message, section
 from engine.forecast import counted
 
 
-def batch_summary(*, project: str, done: int, compared: int, agreed: int, size: int) -> Block:
+def batch_summary(
+    *, project: str, done: int, compared: int, agreed: int, size: int, dry: bool = False
+) -> Block:
     """ "5 done — 3 agreed with the model", with "5 more" / "Done for now". ``compared``: the
-    answers the model had a view on (none before the first model)."""
+    answers the model had a view on (none before the first model). ``dry``: the queue ran
+    out before the batch's end, which the summary says instead of offering more."""
     if compared:
         fallback = f"{done} done — {agreed} agreed with the model"
     else:
         fallback = f"{done} done — no model yet to compare your answers with"
+    if dry:
+        text = f"*{fallback}* in *{escape_mrkdwn(project)}*: nothing left to label now. Thanks!"
+        return message(f"{fallback}. Nothing left to label.", [section(text)])
     text = f"*{fallback}* in *{escape_mrkdwn(project)}*. Thanks!"
     row = [
         button(f"{size} more", action_id=ids.BATCH_MORE, value=project, style="primary"),
