@@ -1335,8 +1335,8 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
             **_errors(
                 {
                     404: NO_SUCH_PROJECT,
-                    422: "An unknown format, spreadsheet_safe with JSONL, or a spreadsheet_safe "
-                    "that is no boolean",
+                    422: "An unknown format, spreadsheet_safe with JSONL, a spreadsheet_safe "
+                    "that is no boolean, or format or spreadsheet_safe given twice",
                     503: f"{EXPORT_SLOTS} exports are streaming from this server already and "
                     f"none ended within {EXPORT_WAIT_S:g} s; or the database cannot be reached "
                     "or does not answer within LABELBOT_API_DEADLINE_SECONDS "
@@ -1368,6 +1368,22 @@ def _rest_router(services: Services, *, deadline: float) -> APIRouter:
     ) -> Response:
         """Every example as JSONL or CSV (the `labelbot export` format); ``spreadsheet_safe``
         (CSV only) puts a ' before cells a spreadsheet would run as formulas."""
+        # FastAPI keeps a repeated parameter's last value: ?format=csv&format=jsonl answered
+        # JSONL; refused as predict refuses a field named twice (which did the caller mean?)
+        twice = [
+            k for k in ("format", "spreadsheet_safe") if len(request.query_params.getlist(k)) > 1
+        ]
+        if twice:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "duplicate_field",
+                        "loc": ("query", key),
+                        "msg": f"the parameter {key!r} appears twice in the query; keep one",
+                    }
+                    for key in twice
+                ]
+            )
         fmt = exporting.check_format(format, spreadsheet_safe=spreadsheet_safe)
         media_type = f"{MEDIA_TYPES[fmt]}; charset=utf-8"
         headers = {"Content-Disposition": EXPORT_DISPOSITION.format(name=name, fmt=fmt)}

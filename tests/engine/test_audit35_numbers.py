@@ -272,12 +272,6 @@ def served(ws, banking_slice, tmp_path, db_url_and_schema, embedding_cache_dir):
         services.dispatch_executor.shutdown(wait=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/api.py export route: a query parameter given twice (?format=csv&format=jsonl) "
-    "is answered with its last value (JSONL) without a word, where predict refuses a field "
-    "named twice (422 duplicate_field) and the CLI refuses a --format its --out contradicts",
-)
 def test_export_refuses_a_format_given_twice(served) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
@@ -288,6 +282,22 @@ def test_export_refuses_a_format_given_twice(served) -> None:  # type: ignore[no
         answer = http.get("/api/projects/bank/export?format=csv&format=jsonl")
         assert answer.status_code == 422, (answer.status_code, answer.headers["content-type"])
         assert "format" in answer.text
+        # the same JSON as predict's field named twice
+        twice = http.post("/api/projects/bank/predict", content=b'{"texts": ["a"], "texts": ["b"]}',
+                          headers={"Content-Type": "application/json"})  # fmt: skip
+        assert twice.status_code == 422, twice.text
+        (said,) = answer.json()["detail"]
+        assert said["type"] == twice.json()["detail"][0]["type"] == "duplicate_field", said
+        assert said["loc"] == ["query", "format"], said
+        for query in ("format=csv&spreadsheet_safe=true&spreadsheet_safe=false",
+                      "format=csv&format=csv"):  # fmt: skip
+            again = http.get(f"/api/projects/bank/export?{query}")
+            assert again.status_code == 422, (query, again.status_code)
+            assert again.json()["detail"][0]["type"] == "duplicate_field", again.text
+            assert http.head(f"/api/projects/bank/export?{query}").status_code == 422
+        # once each: the export as asked
+        once = http.get("/api/projects/bank/export?format=csv&spreadsheet_safe=true")
+        assert once.status_code == 200 and once.headers["content-type"].startswith("text/csv")
 
 
 def test_rare_proposal_counts_the_labels_status_calls_too_rare(  # type: ignore[no-untyped-def]
