@@ -44,14 +44,19 @@ def test_an_example_with_a_direction_isolate_and_a_long_paragraph_is_sent_at_onc
     paragraph took seconds of CPU to draw, in the Slack worker that answers `/label`: a few such
     examples hold every worker and the GIL (escape() runs the quadratic regex on each draw: the
     card, its redraws, the full text, the Discuss root)."""
+    plain = ISOLATED_THEN_LONG.replace("\u2068", "").replace("\u2069", "")
+    _project(bot, tmp_path, "longplain", ["complaint", "question"], [plain])
     _project(bot, tmp_path, "longbidi", ["complaint", "question"], [ISOLATED_THEN_LONG])
-    started = time.monotonic()
-    bot.slack.command(U1, "longbidi")
-    bot.settle()
-    took = time.monotonic() - started
-    (message,) = bot.slack.open_examples(U1)
-    assert "Ann" in str(message["blocks"])
-    assert took < 2.0, f"/label took {took:.1f} s to send one example"
+    took = {}
+    for user, name in (("U0BASE", "longplain"), (U1, "longbidi")):
+        started = time.monotonic()
+        bot.slack.command(user, name)
+        bot.settle()
+        took[name] = time.monotonic() - started
+        (message,) = bot.slack.open_examples(user)
+        assert "Ann" in str(message["blocks"])
+    # the same text but for its two invisible isolates, on the same machine and load
+    assert took["longbidi"] < took["longplain"] + 1.5, took
 
 
 @pytest.mark.xfail(
@@ -66,15 +71,18 @@ def test_any_member_classifying_a_long_message_is_answered_at_once(bot: Bot) -> 
     line holds a direction isolate and whose second is long, and runs *Classify with labelbot*
     on it, again and again; each answer took seconds of CPU, before any model is asked."""
     projects.create_project(bot.ws, name="msgs", labels=["a", "b"], channel_id=CHANNEL)
-    text = "From \u2068Ann\u2069:\n" + "my card was charged twice " * 1_500
-    shortcut = payloads.message_shortcut(U1, ids.CLASSIFY_SHORTCUT, CHANNEL, "1.1", text)
-    shortcut["response_url"] = bot.api.response_url(U1)
-    started = time.monotonic()
-    assert bot.slack.post(signed_interactivity(bot.slack.secret, shortcut)).status_code == 200
-    bot.settle()
-    took = time.monotonic() - started
-    assert "No model yet for *msgs*" in str(bot.api.calls("response_url")[-1].params)
-    assert took < 2.0, f"classifying one message took {took:.1f} s"
+    took = {}
+    for ts, isolate in (("1.1", ("", "")), ("1.2", ("\u2068", "\u2069"))):
+        text = f"From {isolate[0]}Ann{isolate[1]}:\n" + "my card was charged twice " * 1_500
+        shortcut = payloads.message_shortcut(U1, ids.CLASSIFY_SHORTCUT, CHANNEL, ts, text)
+        shortcut["response_url"] = bot.api.response_url(U1)
+        started = time.monotonic()
+        assert bot.slack.post(signed_interactivity(bot.slack.secret, shortcut)).status_code == 200
+        bot.settle()
+        took[ts] = time.monotonic() - started
+        assert "No model yet for *msgs*" in str(bot.api.calls("response_url")[-1].params)
+    # the same message but for its two invisible isolates, on the same machine and load
+    assert took["1.2"] < took["1.1"] + 1.5, took
 
 
 @pytest.mark.xfail(
@@ -89,13 +97,16 @@ def test_a_zero_filled_file_is_refused_at_once(ws: Workspace, tmp_path: Path) ->
     `labelbot import` spin: 60 KB took a minute of CPU, and a 1 MiB one would take hours, before
     any error came."""
     projects.create_project(ws, name="zeros", labels=["a", "b"])
-    path = tmp_path / "zeros.csv"
-    path.write_bytes(bytes(24_000))
-    started = time.monotonic()
-    with pytest.raises(InvalidInputError):
-        projects.import_file(ws, project="zeros", path=path, embed=False)
-    took = time.monotonic() - started
-    assert took < 1.5, f"refusing a 24 KB zero-filled file took {took:.1f} s"
+    took = {}
+    for name, fill in (("spaces.csv", b" "), ("zeros.csv", b"\x00")):
+        path = tmp_path / name
+        path.write_bytes(fill * 24_000)
+        started = time.monotonic()
+        with pytest.raises(InvalidInputError):
+            projects.import_file(ws, project="zeros", path=path, embed=False)
+        took[name] = time.monotonic() - started
+    # a file of as many blanks is refused at once, on the same machine and load
+    assert took["zeros.csv"] < took["spaces.csv"] + 1.0, took
 
 
 @pytest.mark.xfail(
