@@ -35,20 +35,28 @@ def open_once(
     processes; a failed post (raised) releases it with no thread recorded, so the next try
     opens it. The post is noted before it is made (bot.posting.post_once): a process killed
     after Slack stored the root and before it was recorded leaves the note, and the next try
-    records that root, found in the channel, rather than open a second thread."""
+    records that root, found in the channel, rather than open a second thread (and redraws
+    it: it shows the example as it stood then)."""
     if discussions.example_thread(services.ws, example_id=example_id, kinds=(kind,)):
         return None
     with jobs.claim(services.ws, f"{kind}:{example_id}", ttl=OPENING_LEASE) as got:
         if not got or discussions.example_thread(services.ws, example_id=example_id, kinds=(kind,)):
             return None  # someone else is opening it, or opened it since the first look
 
+        found_earlier: list[bool] = []
+
         def record(posted_to: str, ts: str, earlier: bool) -> None:
             discussions.open_thread(services.ws, example_id=example_id, channel=posted_to,
                                     thread_ts=ts, kind=kind, opened_by="labelbot")  # fmt: skip
+            found_earlier.append(earlier)
 
         # Not queued: without the root's ts there is no thread to record.
         note = planned_posts.note_name(f"{kind}:{example_id}", project=project)
-        return post_once(services, note=note, channel=channel, message=root, record=record)
+        where = post_once(services, note=note, channel=channel, message=root, record=record)
+    if where is not None and any(found_earlier):
+        # posted by the try cut short: drawn as things stood then (a vote, a flag since)
+        services.courier.update(root(), channel=where[0], ts=where[1])
+    return where
 
 
 # Thread replies arrive as plain messages, as `thread_broadcast` when also sent to the channel

@@ -157,6 +157,14 @@ def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(
         lambda: disputes.open_if_disputed(services, project=PROJECT, example_id=example),
         CHANNEL,
     )  # fmt: skip
+    assert "U0CAT" not in str(slack_api.messages(CHANNEL)[0]["blocks"])
+    with session_scope(ws.db) as session:  # a third expert votes meanwhile
+        found = project_repo.get_project(session=session, name=PROJECT)
+        third = project_repo.list_labels(session=session, project_id=int(found.id or 0))[2]
+        feedback.add_annotation(
+            session=session, example_id=example, label_id=int(third.id or 0), annotator="U0CAT",
+            source="slack", key=f"test:U0CAT:{example}",
+        )  # fmt: skip
     disputes.post_all_disputes(services)  # the scheduler's next round, in another process
     roots = slack_api.messages(CHANNEL)
     with session_scope(ws.db, read_only=True) as session:
@@ -164,6 +172,8 @@ def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(
     # one thread for the disagreement, and it is the one labelbot reads replies from
     assert len(roots) == 1, [m.get("text") for m in roots]
     assert recorded == [roots[0]["ts"]]
+    # drawn as the disagreement stands now, not as the killed replica saw it
+    assert "U0CAT" in str(roots[0]["blocks"])
 
 
 def test_a_verdict_a_killed_replica_had_claimed_is_still_drawn(
