@@ -74,7 +74,7 @@ def digest_message(
         header(f"{d.project}: digest"),  # not "weekly": the default schedule is every weekday
         # labels are votes (a second opinion is one); "labeled" is examples, as status and Home say
         section(
-            f"*{d.labels_since:,} new labels*{since} ({d.total_labels:,} in all; "
+            f"*{counted(d.labels_since, 'new label')}*{since} ({d.total_labels:,} in all; "
             f"{counted(d.labeled_examples, 'example')} labeled) — {labelers}"
         ),
         section(_accuracy_line(d)),
@@ -138,5 +138,5 @@ def digest_message(
         blocks.append(context("Chart key: " + " · ".join(pairs)))
     # "accuracy 92%", else why there is none ("no model yet": not "accuracy no model yet")
     acc = f"accuracy {d.accuracy.accuracy:.0%}" if d.accuracy else d.no_accuracy()
-    notice = f"{escape_mrkdwn(d.project)} digest: {d.labels_since:,} new labels, {acc}"
+    notice = f"{escape_mrkdwn(d.project)} digest: {counted(d.labels_since, 'new label')}, {acc}"
     return message(notice, blocks)

@@ -174,7 +174,8 @@ def _greeting(stats: HomeStats) -> str:
     """The user's counts; before their first label, how to begin instead of "0 ... Thank you"."""
     if stats.labeled_total:
         return (
-            f"<@{stats.user_id}>, you labeled *{stats.labeled_today:,}* examples today "
+            f"<@{stats.user_id}>, you labeled *{stats.labeled_today:,}* "
+            f"example{'' if stats.labeled_today == 1 else 's'} today "
             f"and *{stats.labeled_total:,}* in all. Thank you!"
         )
     said = f"Welcome, <@{stats.user_id}>! You have not labeled any examples yet."

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from bot import ids
 from bot.scheduling import training_notifier
 from engine import jobs, projects, training
@@ -44,12 +42,6 @@ def test_a_batch_cut_short_by_an_empty_queue_still_ends_with_its_summary(
     assert ids.BATCH_MORE not in json.dumps(summary["blocks"]), summary
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="counts of one read in the plural in Slack: the digest's '*1 new labels*' and its "
-    "notification 'p digest: 1 new labels' (bot/views/digest.py:77 and :141) and App Home's "
-    "'you labeled *1* examples today' (bot/views/home.py:177), where counted() is not used",
-)
 def test_counts_of_one_read_in_the_singular_in_the_digest_and_app_home(
     bot: Bot, bank: dict[str, str]
 ) -> None:

@@ -115,7 +115,7 @@ def test_home_greets_a_newcomer_with_how_to_begin(bot: Bot, bank: dict[str, str]
     bot.slack.choose(EXPERT, card, "card_arrival")
     bot.settle()
     greeting = _home(bot, EXPERT)["blocks"][1]["text"]["text"]
-    assert greeting == f"<@{EXPERT}>, you labeled *1* examples today and *1* in all. Thank you!"
+    assert greeting == f"<@{EXPERT}>, you labeled *1* example today and *1* in all. Thank you!"
 
 
 def test_home_with_no_projects_says_how_an_admin_starts_one(bot: Bot) -> None:
