@@ -102,7 +102,9 @@ def test_a_verdict_drawn_before_gets_no_reply(bot: Bot, bank: Any) -> None:
     verdict = consensus.adjudicate(
         bot.ws, project=PROJECT, example_id=example, label="age_limit", actor="ops"
     )
-    assert disputes.claim_verdict(bot.ws, annotation_id=verdict.annotation_id) is not None
+    owner = disputes.claim_verdict(bot.ws, annotation_id=verdict.annotation_id)
+    assert owner is not None
+    assert disputes.verdict_drawn(bot.ws, annotation_id=verdict.annotation_id, owner=owner)
     before = len(bot.api.calls())
     dispute_poster(bot.services)()
     assert len(bot.api.calls()) == before
