@@ -169,7 +169,7 @@ def test_app_home_shows_counts_and_starts_a_batch(bot: Bot, bank: dict[str, str]
     bot.settle()
     (published,) = bot.api.calls("views.publish")
     home = json.dumps(published.params["view"])
-    assert "you labeled *1* examples today" in home and PROJECT in home
+    assert "you labeled *1* example today" in home and PROJECT in home
 
     button = {"type": "home", "blocks": published.params["view"]["blocks"], "ts": "0"}
     bot.slack.command(U2)  # Bob starts a batch of 5 from his Home tab
