@@ -525,7 +525,11 @@ class StatusOut(BaseModel):
     queue: int = Field(description="examples free to hand out to a labeler")
     annotations: int
     comments: int
-    open_flags: int
+    open_flags: int = Field(description="flags no one has resolved (an example may have two)")
+    flagged_examples: int = Field(
+        description="examples without a label that an open flag sets aside (out of the queue): "
+        "examples = labeled + queue + flagged_examples"
+    )
     labels: list[StatusLabel]
     model: ModelStatus | None = Field(description="the active model; null before the first")
     rare: Rare

@@ -724,6 +724,7 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         n_examples = examples.count_examples(session=session, project_id=pid)
         n_annotations = feedback.count_annotations(session=session, project_id=pid)
         open_flags = flags.count_open_flags(session=session, project_id=pid)
+        flagged = flags.open_flagged_ids(session=session, project_id=pid)
         waiting = assignments.count_free_examples(session=session, project_id=pid)
         run = models.get_active_model_run(session=session, project_id=pid)
         n_comments = feedback.count_comments(session=session, project_id=pid)
@@ -755,6 +756,9 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         "annotations": n_annotations,
         "comments": n_comments,
         "open_flags": open_flags,
+        # the examples those flags set aside that have no label: out of the queue for them, so
+        # examples = labeled + queue + flagged_examples (one example two experts flagged is one)
+        "flagged_examples": len(flagged - agreed.keys()),
         "labels": [
             {
                 "name": lb.name,

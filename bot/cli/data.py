@@ -742,7 +742,7 @@ def status(
         return
     out.print(styled(
         f"[bold]{escape(name)}[/]: {counted(info['examples'], 'example')}, {info['labeled']:,} "
-        f"labeled, {info['queue']:,} waiting, {info['open_flags']:,} flagged, "
+        f"labeled, {info['queue']:,} waiting, {info['flagged_examples']:,} flagged, "
         f"{counted(info['comments'], 'comment')}"
     ))  # fmt: skip
     model = info["model"]

@@ -47,6 +47,18 @@ def count_open_flags(*, session: Session, project_id: int) -> int:
     return int(session.exec(query).one())
 
 
+def open_flagged_ids(*, session: Session, project_id: int) -> set[int]:
+    """The project's examples with an open flag, each once (two experts' flags on one example
+    are one example set aside)."""
+    query = (
+        select(Flag.example_id)
+        .distinct()
+        .join(Example, col(Example.id) == Flag.example_id)
+        .where(Example.project_id == project_id, col(Flag.resolved_at).is_(None))
+    )
+    return {int(i) for i in session.exec(query).all()}
+
+
 def flagged_examples(
     *, session: Session, project_id: int, open_only: bool = True
 ) -> list[tuple[Flag, Example]]:
