@@ -307,7 +307,7 @@ class Digest:
     def summary(self) -> list[str]:
         """The digest as plain lines (the terminal view; Slack gets blocks built from the same)."""
         # new labels are votes (a second opinion is one); "labeled" is examples, as in status
-        lines = [f"{self.project}: {self.labels_since:,} new labels" + (
+        lines = [f"{self.project}: {counted(self.labels_since, 'new label')}" + (
             f" since {self.since:%Y-%m-%d %H:%M} UTC" if self.since else "")
             + f" ({counted(self.labeled_examples, 'example')} labeled in all)"]  # fmt: skip
         named = ", ".join(f"{who} ({n:,})" for who, n in self.named_labelers())

@@ -131,3 +131,12 @@ def test_digest_after_a_taxonomy_change_reads_as_the_team_sees_it(loaded) -> Non
     assert digest.points_change(-0.031) == "\u22123.1 points"
     if d.accuracy_change is not None:
         assert " points since the previous model" in text and "% since" not in text
+
+
+def test_one_new_label_reads_in_the_singular(loaded) -> None:  # type: ignore[no-untyped-def]
+    """`labelbot digest` (the terminal view) counts as the channel's digest does."""
+    ws, truth = loaded
+    _label(ws, truth, 1, "U1")
+    head = digest.build_digest(ws, "bank").summary()[0]
+    assert head.startswith("bank: 1 new label (") or head.startswith("bank: 1 new label since")
+    assert "1 example labeled in all" in head
