@@ -119,7 +119,9 @@ def evidence_numbers(evidence: Mapping[str, Any]) -> list[str]:
         elif isinstance(value, str) and key in ("nearest_label", "suggestion"):
             out.append(f"{escape_mrkdwn(name)} *{escape_mrkdwn(value)}*")
         elif key == "counts" and isinstance(value, Mapping):
-            out += [f"*{escape_mrkdwn(str(k))}* {int(v):,} examples" for k, v in value.items()]
+            out += [
+                f"*{escape_mrkdwn(str(k))}* {counted(int(v), 'example')}" for k, v in value.items()
+            ]
     return out
 
 
@@ -174,7 +176,9 @@ def plain_reason(card: ProposalCard) -> str:
         parts = []
         for c in ev["clusters"][:2]:
             n = int(c.get("size") or 0) + int(c.get("unlabeled") or 0)
-            parts.append(f"*{escape_mrkdwn(str(c.get('suggested_name')))}* ({n:,} examples)")
+            parts.append(
+                f"*{escape_mrkdwn(str(c.get('suggested_name')))}* ({counted(n, 'example')})"
+            )
         return (
             f"{labels[0]} may hold two different things, {_and(parts)}: its examples form two "
             "groups further apart than a label's usually are. If your team tells them apart, "

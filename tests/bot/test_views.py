@@ -400,3 +400,12 @@ def test_a_menu_cut_short_tells_an_expert_what_to_do_without_a_terminal() -> Non
     shown = json.dumps(labeling_message(card)["blocks"])
     assert "The menu offers the first" in shown and "of 1500 labels" in shown
     assert "Not among them? Skip it, or Discuss it with the team" in shown
+
+
+def test_proposal_counts_of_one_read_in_the_singular() -> None:
+    from bot.views.proposals import evidence_numbers
+
+    assert evidence_numbers({"counts": {"fx": 1, "atm": 12}}) == [
+        "*fx* 1 example",
+        "*atm* 12 examples",
+    ]
