@@ -118,6 +118,14 @@ def promote_from_notice(
     (taxonomy_flow._refuse_stale); `/label promote` still promotes vN on purpose."""
     ws = services.ws
     active = next((r.version for r in training.list_versions(ws, project) if r.is_active), None)
+    done = None
+    if active is None or active <= version:  # else refused at once, without the re-score
+        # a retrain promoted meanwhile is read again in turn with the activation
+        made = training.activate_version(ws, project, version, unless_newer=True)
+        active = made.newer_active
+        done = admin_views.promoted_notice(
+            project=project, version=version, user=user, pin_moved_from=made.pin_moved_from
+        )
     if active is not None and active > version:
         gone = admin_views.superseded_notice(project=project, version=version, active=active)
         services.courier.update(gone, channel=channel, ts=ts)
@@ -128,10 +136,7 @@ def promote_from_notice(
                 f"promotes v{version} in its place."
             )
         )
-    moved = training.activate_version(ws, project, version).pin_moved_from
-    done = admin_views.promoted_notice(
-        project=project, version=version, user=user, pin_moved_from=moved
-    )
+    assert done is not None
     services.courier.update(done, channel=channel, ts=ts)
 
 

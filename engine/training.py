@@ -754,6 +754,8 @@ class Activation:
 
     run: ModelRun
     pin_moved_from: int | None = None
+    # ``unless_newer``: the newer version found answering, and nothing was changed
+    newer_active: int | None = None
 
 
 def looks_like_version(word: str) -> bool:
@@ -771,10 +773,16 @@ def parse_version(text: str) -> int:
     return int(found.group(1))
 
 
-def activate_version(ws: Workspace, name: str, version: int) -> Activation:
+def activate_version(
+    ws: Workspace, name: str, version: int, *, unless_newer: bool = False
+) -> Activation:
     """Make model ``version`` the active one now and re-score the queue with it; when another
-    version is pinned, the pin moves to this one (``pin_moved_from`` says from which)."""
-    return _activate(ws, name, version, pin=False)
+    version is pinned, the pin moves to this one (``pin_moved_from`` says from which).
+
+    ``unless_newer``: not when a version newer than ``version`` answers by then (read in turn
+    with retrains: a click on a notice drawn before it was promoted, racing its promotion);
+    nothing changes, and ``newer_active`` names it."""
+    return _activate(ws, name, version, pin=False, unless_newer=unless_newer)
 
 
 def pin_version(ws: Workspace, name: str, version: int) -> ModelRun:
@@ -782,7 +790,9 @@ def pin_version(ws: Workspace, name: str, version: int) -> ModelRun:
     return _activate(ws, name, version, pin=True).run
 
 
-def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> Activation:
+def _activate(
+    ws: Workspace, name: str, version: int, *, pin: bool, unless_newer: bool = False
+) -> Activation:
     """Activate ``version`` with its predictions (and, with ``pin``, pin it) in one transaction,
     in turn with retrains and prunes: a retrain that finishes later sees the pin or the hand
     pick and keeps it; a version whose file a prune deleted meanwhile is refused."""
@@ -824,6 +834,9 @@ def _activate(ws: Workspace, name: str, version: int, *, pin: bool) -> Activatio
                     f"(old files are pruned after each retrain, LABELBOT_KEEP_MODELS): nothing "
                     f"changed; see `labelbot models {name}` for the versions that have one"
                 )
+            active = models.get_active_model_run(session=session, project_id=pool.project_id)
+            if unless_newer and active is not None and active.version > version:
+                return Activation(run=run, newer_active=active.version)
             relabeled = _labels_changed(session, pool)
             added = not relabeled and _texts_added(session, pool)
             if not relabeled:

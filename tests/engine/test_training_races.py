@@ -353,3 +353,23 @@ def test_a_label_committed_late_with_a_lower_id_counts_as_new(  # type: ignore[n
     assert later.due and later.new_labels == 1, later
     assert training.train_project(ws, "bank").n_labels == 14
     assert jobs.retrain_decision(ws, "bank", now=utcnow() + timedelta(hours=5)).new_labels == 0
+
+
+# --- a held-back notice's Promote racing a newer promotion (review 35) ---------------------------
+
+
+def test_promote_unless_newer_leaves_a_version_promoted_meanwhile(  # type: ignore[no-untyped-def]
+    two_models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Promote v1 from an old notice (unless a newer version answers) while a retrain promotes
+    v3: the check was made before the activation computed v1's predictions, so it is made
+    again in turn with the retrain, and v3 stays."""
+    ws, truth = two_models
+    training.activate_version(ws, "bank", 1)  # v1 answers, as when the notice was drawn
+    label_next(ws, truth, 6, annotators=("U3",))
+    _after(monkeypatch, "_prediction_rows", lambda: training.train_project(ws, "bank"))
+    made = training.activate_version(ws, "bank", 1, unless_newer=True)
+    assert made.newer_active == 3
+    assert _state(ws) == {"active": 3, "pinned": None, "predicted_by": [3], "unscored": 0}
+    # with nothing newer it activates as before
+    assert training.activate_version(ws, "bank", 3, unless_newer=True).newer_active is None
