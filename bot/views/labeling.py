@@ -16,6 +16,7 @@ from bot import ids
 from bot.slack_text import (
     escape,
     escape_mrkdwn,
+    escape_mrkdwn_head,
     names_list,
     shorten_apart,
     shorten_middle,
@@ -85,7 +86,7 @@ def parse_label_value(value: str) -> tuple[int, LabelRef]:
 
 def example_section(example_id: int, text: str, *, preview_max: int = EXAMPLE_PREVIEW_MAX) -> Block:
     """The example text, escaped; long texts are cut with a button that opens the full text."""
-    escaped = escape_mrkdwn(text)
+    escaped = escape_mrkdwn_head(text, preview_max)
     block_id = f"{ids.EXAMPLE_TEXT_BLOCK}:{example_id}"
     if len(escaped) <= preview_max:
         return section(escaped or " ", block_id=block_id)

@@ -30,13 +30,6 @@ U1 = "U0ALICE"
 ISOLATED_THEN_LONG = "From \u2068Ann\u2069:\n" + "my card was charged twice " * 1_200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/slack_text.py:31 _BIDI_LINE_RE '.*[bidi].*' is tried at every position of every "
-    "line by close_bidi's re.sub: quadratic in a long line without a direction control when the "
-    "text has one elsewhere (30,000 characters: seconds of CPU per escape(); 50,000: ~25 s), and "
-    "bot/views/labeling.py example_section escapes the whole text before cutting it",
-)
 def test_an_example_with_a_direction_isolate_and_a_long_paragraph_is_sent_at_once(
     bot: Bot, tmp_path: Path
 ) -> None:
