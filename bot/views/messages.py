@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.slack_text import escape, escape_mrkdwn, truncate
+from bot.slack_text import escape, escape_mrkdwn, escape_mrkdwn_head, truncate
 from bot.views.labeling import example_section
 from bot.views.models import Suggestion
 from bot.views.text import Block, context, message, section
@@ -13,8 +13,9 @@ BAR_WIDTH = 10
 
 
 def _quote(text: str, limit: int) -> str:
-    """Escaped text as a mrkdwn block quote (every line needs its own `>`)."""
-    quoted = "\n".join(f">{line}" for line in escape_mrkdwn(text).splitlines())
+    """Escaped text as a mrkdwn block quote (every line needs its own `>`), cut to ``limit``:
+    only the head that can show is escaped (a member's 40,000-character message, classified)."""
+    quoted = "\n".join(f">{line}" for line in escape_mrkdwn_head(text, limit).splitlines())
     return truncate(quoted or ">", limit)
 
 

@@ -52,13 +52,6 @@ def test_an_example_with_a_direction_isolate_and_a_long_paragraph_is_sent_at_onc
     assert took["longbidi"] < took["longplain"] + 1.5, took
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/slack_text.py:31 close_bidi's '.*[bidi].*' is quadratic in a long line without a "
-    "direction control, and bot/views/messages.py _quote (the Classify shortcut's answer) escapes "
-    "the whole message before cutting it to 1,000 characters: any member's own 39,000-character "
-    "message, classified, holds a Slack worker (and the GIL) for seconds",
-)
 def test_any_member_classifying_a_long_message_is_answered_at_once(bot: Bot) -> None:
     """No import needed: any member posts a message (Slack takes 40,000 characters) whose first
     line holds a direction isolate and whose second is long, and runs *Classify with labelbot*
