@@ -31,17 +31,22 @@ _BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def _closed_line(line: str) -> str:
-    """``line`` with the direction controls it leaves open closed at its end."""
+    """``line`` with the direction controls it leaves open closed at its end. Each control is
+    looked at once: an isolate's close pops only what it closes (a count of the isolates open
+    says whether there is one), so a line of thousands of them costs no more than their count."""
     open_: list[str] = []
+    isolates = 0  # the isolates among open_
     for char in _BIDI_RE.findall(line):
         if char in _CLOSES:
             open_.append(char)
+            isolates += _CLOSES[char] == "\u2069"
         elif char == "\u202c":  # closes the last embedding, unless an isolate is open after it
             if open_ and _CLOSES[open_[-1]] == "\u202c":
                 open_.pop()
-        elif "\u2069" in (_CLOSES[c] for c in open_):  # closes the last isolate, and within it
+        elif isolates:  # closes the last isolate, and within it
             while _CLOSES[open_.pop()] != "\u2069":
                 pass
+            isolates -= 1
     return line + "".join(_CLOSES[c] for c in reversed(open_))
 
 

@@ -71,13 +71,6 @@ def test_any_member_classifying_a_long_message_is_answered_at_once(bot: Bot) -> 
     assert took["1.2"] < took["1.1"] + 1.5, took
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/slack_text.py:41 _closed_line scans every embedding still open ('\\u2069' in "
-    "(_CLOSES[c] for c in open_)) at each isolate's close: quadratic in a line of many direction "
-    "controls, so a member's own 39,000-character message of them, classified, holds a Slack "
-    "worker for seconds (one line: not the '.*[bidi].*' regex's cost)",
-)
 def test_classifying_a_message_of_many_direction_controls_is_answered_at_once(bot: Bot) -> None:
     """One line of 13,000 embeddings (U+202A) left open, then 13,000 isolates opened and closed:
     each close looked through every open embedding before it, 13,000 x 13,000 steps."""
