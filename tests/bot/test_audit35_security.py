@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import ids
-from engine import projects
+from engine import importing, projects
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError
 from tests.bot.conftest import CHANNEL, Bot
@@ -92,13 +92,6 @@ def test_classifying_a_message_of_many_direction_controls_is_answered_at_once(bo
     assert took["1.2"] < took["1.1"] + 1.5, took
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/importing.py:434 _RAW_LINE_END (rb'\\x00*(?:\\r\\x00*\\n|\\r|\\n)\\x00*'), run "
-    "by _first_text_line's finditer over the first 1 MiB block, is quadratic in a run of NUL "
-    "bytes with no line end: a zero-filled file of 24 KB takes seconds to refuse, one of 1 MiB "
-    "hours",
-)
 def test_a_zero_filled_file_is_refused_at_once(ws: Workspace, tmp_path: Path) -> None:
     """A file a crash or a full disk left zero-filled (a common sight after a power loss) made
     `labelbot import` spin: 60 KB took a minute of CPU, and a 1 MiB one would take hours, before
@@ -109,11 +102,37 @@ def test_a_zero_filled_file_is_refused_at_once(ws: Workspace, tmp_path: Path) ->
         path = tmp_path / name
         path.write_bytes(fill * 24_000)
         started = time.monotonic()
-        with pytest.raises(InvalidInputError):
+        with pytest.raises(InvalidInputError) as refused:
             projects.import_file(ws, project="zeros", path=path, embed=False)
         took[name] = time.monotonic() - started
     # a file of as many blanks is refused at once, on the same machine and load
     assert took["zeros.csv"] < took["spaces.csv"] + 1.0, took
+    # and said as it is, not as a header of one "column" of NUL bytes
+    said = str(refused.value)
+    assert said == (
+        f"{tmp_path / 'zeros.csv'}: only NUL bytes (\\x00), 24,000 of them: a file a crash or a "
+        "full disk left? nothing was imported"
+    ), said
+
+
+def test_a_file_zero_filled_past_its_first_block_is_refused_at_once(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """A zero-filled file larger than the block read first (1 MiB), with text after its NUL
+    bytes or none, is refused from its first block, whose bytes the error counts."""
+    projects.create_project(ws, name="zeros", labels=["a", "b"])
+    for name, tail in (("zeros.csv", b""), ("tail.csv", b"text\nhello\n")):
+        path = tmp_path / name
+        path.write_bytes(b"\x00" * (importing.READ_BYTES + 10) + tail)
+        started = time.monotonic()
+        with pytest.raises(InvalidInputError) as refused:
+            projects.import_file(ws, project="zeros", path=path, embed=False)
+        assert time.monotonic() - started < 2.0
+        assert str(refused.value) == (
+            f"{path}: only NUL bytes (\\x00) in its first 1,048,576 bytes: a file a crash or a "
+            "full disk left? nothing was imported"
+        )
+    assert projects.project_status(ws, "zeros")["examples"] == 0
 
 
 @pytest.mark.xfail(
