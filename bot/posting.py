@@ -12,12 +12,15 @@ from slack_sdk.errors import SlackApiError
 from bot.delivery import (
     CONNECTION_ERRORS,
     DELIVERY_EVENT,
+    SearchCutShort,
     delivery_key,
-    find_post,
     may_have_landed,
+    refusal,
+    search_post,
     with_delivery_key,
 )
 from bot.services import Services
+from bot.slack_errors import is_auth_error
 from bot.views.text import Block
 from engine import planned_posts
 from engine.planned_posts import PlannedPost
@@ -36,18 +39,26 @@ def post_once(
     """chat.postMessage ``message()`` to ``channel`` and ``record`` it (its channel, its ts,
     and whether an earlier try posted it: what it shows may be older than ``message()``); the
     (channel, ts) recorded. The caller holds the claim on the work (one try at a time): None
-    when that claim lapsed and another try noted a post meanwhile (the work is theirs).
+    when that claim lapsed and another try noted a post meanwhile (the work is theirs), or
+    when whether an earlier try posted it is not known yet (nothing posted: see below).
 
     The post is noted as ``note`` (engine.planned_posts.note_name) before it is made and the note
     dropped once it is recorded. A note left by an earlier try (its process killed between the
     post and the record, or its answer lost) makes this look for that message in the note's
     channel first (bot.delivery.find_post): found, it is recorded instead of posting a second
-    one; not found (not posted, or the search failed: logged), the message is posted. A post
-    Slack refused outright (nothing stored) drops the note; one that may have landed (a
-    timeout, a 5xx) keeps it for the next try. Slack's errors are raised."""
+    one; not found (the search read its whole window), the message is posted. A search that
+    could not tell (refused, a 429 among them: Slack gives conversations.history about a call
+    a minute; unanswered; cut short) posts nothing (logged, None): the note stays, and the next
+    try looks again, until the note lapses (engine.planned_posts.NOTED_FOR) and the message is
+    posted anew. A post Slack refused outright (nothing stored) drops the note; one that may
+    have landed (a timeout, a 5xx) keeps it for the next try. Slack's errors are raised."""
     earlier = planned_posts.planned(services.ws, note)
     if earlier is not None:
-        found = find_post(services.client, _shaped(earlier))
+        try:
+            found = search_post(services.client, _shaped(earlier))
+        except (SlackApiError, *CONNECTION_ERRORS, SearchCutShort) as exc:
+            _unsure(note, earlier, exc)
+            return None
         if found is not None:
             where = (str(found["channel"]), str(found["ts"]))
             tried = datetime.fromtimestamp(earlier.first_try).astimezone()
@@ -74,6 +85,17 @@ def post_once(
     record(*where, False)
     planned_posts.done(services.ws, note, post)
     return where
+
+
+def _unsure(note: str, earlier: PlannedPost, exc: Exception) -> None:
+    """Log that the search for ``earlier``, the post noted as ``note``, failed with ``exc``."""
+    tried = datetime.fromtimestamp(earlier.first_try).astimezone().isoformat(timespec="seconds")
+    # A refused token is logged by the client's TokenWatch, and refuses everything else too.
+    (log.debug if is_auth_error(exc) else log.warning)(
+        "%s: could not check whether a try at %s cut short before it was recorded posted it to "
+        "%s (%s): not posted now, looked for again next time", note.removeprefix(
+            planned_posts.PREFIX), tried, earlier.channel, refusal(exc),
+    )  # fmt: skip
 
 
 def _shaped(post: PlannedPost) -> dict[str, object]:

@@ -92,20 +92,7 @@ def _killed_once_posted(
     assert len(slack_api.messages(channel)) == before + 1  # Slack has the killed child's post
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/posting.py:50-62 post_once treats a search for the earlier try's post that failed "
-        "(bot/delivery.py:555 find_post returns None for a 429 as for 'not there') as 'not "
-        "posted': it takes the note over and posts a second card. Slack gives a non-Marketplace "
-        "app about one conversations.history call a minute (bot/delivery.py:88-95), so a second "
-        "search in the same minute (another note, the outbox's own search) is refused, and the "
-        "duplicate card keeps live Approve/Reject buttons nobody follows. The note could be kept "
-        "(post nothing this round, bot/delivery.py _look_for's 'whole window read' flag) and the "
-        "search tried again next round, within NOTED_FOR"
-    ),
-)
-@pytest.mark.parametrize("db_url_and_schema", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
 def test_a_proposal_whose_search_was_rate_limited_is_not_posted_twice(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:
