@@ -539,6 +539,15 @@ def may_have_landed(exc: Exception) -> bool:
     return isinstance(exc, CONNECTION_ERRORS)
 
 
+def post_may_have_landed(exc: Exception) -> bool:
+    """Whether a chat.postMessage that failed with ``exc`` may have been stored by Slack, any
+    of its tries: as a DeliveryClient marks the error it raises (a try before the last may
+    have landed, its search unable to tell), else as the last answer says
+    (:func:`may_have_landed`)."""
+    marked = getattr(exc, _MAY_HAVE_LANDED, None)
+    return may_have_landed(exc) if marked is None else bool(marked)
+
+
 def _retried_here(exc: Exception) -> bool:
     """What slack_sdk's handlers retry: a 500 or 503, a connection that failed or was reset.
     Not a timeout waiting for the answer: Slack may still be storing the message; the outbox

@@ -14,7 +14,7 @@ from bot.delivery import (
     DELIVERY_EVENT,
     SearchCutShort,
     delivery_key,
-    may_have_landed,
+    post_may_have_landed,
     refusal,
     search_post,
     with_delivery_key,
@@ -51,7 +51,9 @@ def post_once(
     a minute; unanswered; cut short) posts nothing (logged, None): the note stays, and the next
     try looks again, until the note lapses (engine.planned_posts.NOTED_FOR) and the message is
     posted anew. A post Slack refused outright (nothing stored) drops the note; one that may
-    have landed (a timeout, a 5xx) keeps it for the next try. Slack's errors are raised."""
+    have landed (a timeout, a 5xx; a try of the client's before the last one too, which its
+    search could not rule out: bot.delivery.post_may_have_landed) keeps it for the next try.
+    Slack's errors are raised."""
     earlier = planned_posts.planned(services.ws, note)
     if earlier is not None:
         try:
@@ -78,7 +80,7 @@ def post_once(
     try:
         sent = services.client.chat_postMessage(**payload)
     except (SlackApiError, *CONNECTION_ERRORS) as exc:
-        if not may_have_landed(exc):
+        if not post_may_have_landed(exc):
             planned_posts.done(services.ws, note, post)
         raise
     where = (str(sent["channel"]), str(sent["ts"]))

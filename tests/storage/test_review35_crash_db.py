@@ -279,19 +279,7 @@ def test_a_backup_whose_file_the_disk_refuses_to_grow_is_one_line_naming_it(
     assert str(target) in said, said
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/posting.py:69-72 post_once decides whether to keep the note with "
-        "bot.delivery.may_have_landed(exc), which reads only the last answer; the DeliveryClient "
-        "(bot/delivery.py:360-384) retries a chat.postMessage after a 503 that stored it, and "
-        "when its search could not tell (a 429) and the retry is refused (a 429), the error "
-        "it raises is marked as maybe landed (_MAY_HAVE_LANDED, as the Courier reads it, "
-        "bot/delivery.py:814), but post_once sees a 429 and drops the note: the next round "
-        "posts a second card"
-    ),
-)
-@pytest.mark.parametrize("db_url_and_schema", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
 def test_a_card_the_clients_retry_left_unsure_keeps_its_note(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:
