@@ -544,3 +544,25 @@ def interrupted(what: str) -> NoReturn:
     """Ctrl-C: one line on what was done and what is left, then the shell's exit code for it."""
     err.print(f"interrupted {what}", highlight=False)
     raise typer.Exit(130)
+
+
+def refuse_database(out_file: Path) -> None:
+    """Refuse an --out that names the SQLite database itself, or its -wal, -shm or -journal
+    file (through a link too): `--out labelbot.db`, a name the shell completed, replaced the
+    whole database, every project in it, with an export, a prediction or a digest's chart."""
+    from storage.copying import sqlite_file_named
+
+    database = get_settings().sqlite_file()
+    named = None if database is None else sqlite_file_named(out_file, database)
+    if named == "":
+        raise InvalidInputError(
+            f"{out_file}: is the database itself (DATABASE_URL {database}); writing there "
+            "would replace every project in it: name another file"
+        )
+    if named is not None:
+        # SQLite's own file beside it (as db backup says it): a live WAL replaced drops what it
+        # holds, and leaves the database "malformed"
+        raise InvalidInputError(
+            f"{out_file}: is the database's {named} file ({database}{named}, DATABASE_URL "
+            f"{database}); writing there would corrupt the database: name another file"
+        )

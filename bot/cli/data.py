@@ -24,13 +24,13 @@ from bot.cli.common import (
     labels_app,
     out,
     project_app,
+    refuse_database,
     styled,
     train_shown,
     trained_line,
     workspace,
 )
 from engine import exporting, projects
-from engine.config import get_settings
 from engine.forecast import counted
 from engine.importing import SPREADSHEET_SUFFIXES, FileRows, InterruptedAfterStoring
 from engine.project_settings import (
@@ -43,7 +43,6 @@ from engine.project_settings import (
 from engine.projects import ImportReport
 from engine.strategies import STRATEGIES
 from engine.workspace import Workspace
-from storage.copying import sqlite_file_named
 from storage.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -950,25 +949,11 @@ def _predictions_note(name: str, count: int) -> None:
 
 
 def _out_path(out_file: Path | None) -> Path | None:
-    """--out as given; None (stdout) for "-". The SQLite database itself is refused (also its
-    -wal, -shm or -journal file, through a link too): `--out labelbot.db`, a name the shell
-    completed, replaced the whole database, every project in it, with the export."""
+    """--out as given; None (stdout) for "-". The SQLite database itself is refused, and its
+    side files (:func:`refuse_database`)."""
     if out_file is None or str(out_file) == "-":
         return None
-    database = get_settings().sqlite_file()
-    named = None if database is None else sqlite_file_named(out_file, database)
-    if named == "":
-        raise InvalidInputError(
-            f"{out_file}: is the database itself (DATABASE_URL {database}); writing there "
-            "would replace every project in it: name another file"
-        )
-    if named is not None:
-        # SQLite's own file beside it (as db backup says it): a live WAL replaced drops what it
-        # holds, and leaves the database "malformed"
-        raise InvalidInputError(
-            f"{out_file}: is the database's {named} file ({database}{named}, DATABASE_URL "
-            f"{database}); writing there would corrupt the database: name another file"
-        )
+    refuse_database(out_file)
     return out_file
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import app, err, handle_errors, out, workspace
+from bot.cli.common import app, err, handle_errors, out, refuse_database, workspace
 from storage.errors import ConfigurationError, ConflictError, InvalidInputError, LabelbotError
 
 
@@ -74,10 +74,12 @@ def digest(
         mark_sent(ws, name, counted_until=posted.counted_until)
         out.print(f"digest posted to {posted.channel} (message {posted.ts})")
         return
+    chart_file = out_file or Path(f"{name}-digest.png")
+    refuse_database(chart_file)  # as export's and predict's --out: the chart would replace it
     built = build_digest(ws, name)
     for line in built.summary():
         out.print(line, highlight=False)
-    chart = render_chart(built, out_file or Path(f"{name}-digest.png"))
+    chart = render_chart(built, chart_file)
     out.print(f"chart: {chart.resolve()}")  # a plain line: the terminal wraps it (_Console)
 
 

@@ -135,12 +135,6 @@ def test_a_file_zero_filled_past_its_first_block_is_refused_at_once(
     assert projects.project_status(ws, "zeros")["examples"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli/reports.py digest: --out goes to render_chart unchecked (export and predict "
-    "pass theirs through bot/cli/data.py _out_path, which refuses the SQLite database and its "
-    "side files): `labelbot digest c --out cli.db` writes the PNG over the whole database",
-)
 @pytest.mark.usefixtures("cli_env")
 def test_digest_out_naming_the_database_is_refused_and_the_database_kept(tmp_path: Path) -> None:
     """`labelbot digest NAME --out labelbot.db` (a name the shell completed, as
@@ -153,6 +147,12 @@ def test_digest_out_naming_the_database_is_refused_and_the_database_kept(tmp_pat
     result = _invoke("digest", "c", "--out", str(database))
     assert database.read_bytes() == before
     assert result.exit_code == 2 and "is the database itself" in result.output, result.output
+    assert "c: 4 examples" in _ok("status", "c")
+    # its WAL beside it, as export's --out: no chart written there either
+    wal = Path(f"{database}-wal")
+    result = _invoke("digest", "c", "--out", str(wal))
+    assert result.exit_code == 2 and "is the database's -wal file" in result.output, result.output
+    assert not wal.exists() or not wal.read_bytes().startswith(b"\x89PNG")
     assert "c: 4 examples" in _ok("status", "c")
 
 
