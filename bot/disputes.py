@@ -272,7 +272,8 @@ def _draw_verdicts(
     as X by …" without Settle buttons, a reply tells everyone involved (:func:`_draw_verdict`),
     and the voters' labeled messages lose their Undo, as a Settle click leaves them
     (:func:`settle`). Once across processes (engine.disputes.claim_verdict); ``seen`` notes
-    each one drawn, or settled on its thread, so later rounds of this process read nothing.
+    each one drawn (here, or elsewhere: its marker set for good), or settled on its thread, so
+    later rounds of this process read nothing; one another process is drawing is not noted.
     ``again``: a reviewer's change drawn before is drawn again, without a second reply (it
     may have come back: its marker stays set while a later vote outvotes it), its root only:
     the votes it was given over lost their Undo when it was first drawn, and those given since
@@ -306,7 +307,14 @@ def _draw_verdicts(
         elif redraw:  # the root only: its reply was posted with the marker's taking
             drawn += _redrawn(services, project=project, found=found,
                               example_id=found.example_id)  # fmt: skip
-        seen[(VERDICT, found.example_id)] = annotation_id
+        # not one another process is drawing: it may die before it is done (its claim lapses,
+        # and a later round draws the verdict), so it is looked at again next round
+        if (
+            owner is not None
+            or annotation_id not in elsewhere
+            or disputes.verdict_marked(services.ws, annotation_id=annotation_id)
+        ):
+            seen[(VERDICT, found.example_id)] = annotation_id
     return drawn
 
 

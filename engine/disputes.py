@@ -39,6 +39,7 @@ __all__ = [
     "settled_elsewhere",
     "claim_verdict",
     "verdict_drawn",
+    "verdict_marked",
     "verdict_undrawn",
     "claim_link",
     "link_made",
@@ -53,6 +54,9 @@ VERDICT_DRAWN_FOR = timedelta(days=36500)
 # the client's retries; a drawing whose process was killed lapses after it, and the next round
 # draws the verdict (set for good at once, the marker would stay taken by a drawing never made)
 DRAWING_FOR = timedelta(minutes=5)
+# how the owner of a marker set for good starts (as it did before DRAWING_FOR, when the marker
+# was set for good at once)
+_SET_FOR_GOOD = "drawn:"
 
 # How old a verdict drawn on its thread may be and still be told there in a reply: a verdict is
 # drawn by the next round (seconds to minutes), and a database upgraded with older verdicts
@@ -102,6 +106,15 @@ def verdict_drawn(ws: Workspace, *, annotation_id: int, owner: str) -> bool:
     return _keep_mark(ws, f"verdict:{annotation_id}", owner=owner)
 
 
+def verdict_marked(ws: Workspace, *, annotation_id: int) -> bool:
+    """Whether verdict ``annotation_id``'s marker is set for good (:func:`verdict_drawn`): why
+    :func:`claim_verdict` returned None, when it did for that and not because another process
+    is drawing it, whose claim lapses if that process dies (a later round draws it then)."""
+    with session_scope(ws.db, read_only=True) as session:
+        lease = leases.held(session=session, name=f"verdict:{annotation_id}")
+    return lease is not None and lease.owner.startswith(_SET_FOR_GOOD)
+
+
 def verdict_undrawn(ws: Workspace, *, annotation_id: int, owner: str) -> None:
     """The drawing :func:`claim_verdict` took failed: given back, the next round draws it."""
     with session_scope(ws.db) as session:
@@ -148,7 +161,8 @@ def _keep_mark(ws: Workspace, name: str, *, owner: str) -> bool:
     """Marker ``name``, claimed by ``owner``, set for good (:data:`VERDICT_DRAWN_FOR`), under an
     owner no process is (never taken over as an ended one's); False when ``owner`` lost it."""
     with session_scope(ws.db) as session:
-        return leases.take_over(session=session, name=name, owner=f"drawn:{uuid.uuid4().hex}",
+        return leases.take_over(session=session, name=name,
+                                owner=f"{_SET_FOR_GOOD}{uuid.uuid4().hex}",
                                 holder=owner, ttl=VERDICT_DRAWN_FOR)  # fmt: skip
 
 

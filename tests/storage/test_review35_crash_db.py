@@ -171,19 +171,7 @@ def _disagree(ws: Workspace) -> int:
     return first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/disputes.py:309 _draw_verdicts notes a verdict as seen (seen[(VERDICT, example)]) "
-        "also when claim_verdict returned None because another replica holds the drawing "
-        "claim, and bot/disputes.py:213 never looks at a seen verdict again. Since 9c48502 that "
-        "claim is a 5-minute one (engine/disputes.py:55 DRAWING_FOR) that lapses when its "
-        "replica dies: a replica on another host killed while drawing leaves the verdict to "
-        "the surviving replicas, which all noted it as seen and never draw it (until they "
-        "restart). Only a verdict whose marker is set for good should be noted as seen"
-    ),
-)
-@pytest.mark.parametrize("db_url_and_schema", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
 def test_a_verdict_another_hosts_killed_replica_claimed_is_drawn_by_a_running_replica(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:
