@@ -18,7 +18,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import NotFoundError
 from storage.models import as_utc, utcnow
-from storage.repositories import assignments, examples, flags, projects
+from storage.repositories import assignments, examples, feedback, flags, projects
 
 # How far back the scheduler's round looks for flags with no thread in the project channel (a
 # flag from `labelbot label`, or one whose post failed): a flag raised in Slack gets its thread
@@ -68,7 +68,7 @@ class Resolution:
 class SetAside:
     """Why the queue has nothing for an expert: the project's examples, those still waiting
     for a label (flagged ones excluded), how many of those the expert skipped, and how many
-    examples are flagged."""
+    unlabeled examples a flag sets aside (each once: status's ``flagged_examples``)."""
 
     examples: int
     waiting: int
@@ -133,7 +133,11 @@ def set_aside(ws: Workspace, *, project: str, annotator: str) -> SetAside:
             skipped=assignments.count_skipped(
                 session=session, project_id=found.id, annotator=annotator
             ),
-            flagged=flags.count_open_flags(session=session, project_id=found.id),
+            # examples set aside, as status counts them: each once, and not the labeled ones
+            flagged=len(
+                flags.open_flagged_ids(session=session, project_id=found.id)
+                - feedback.current_labels(session=session, project_id=found.id).keys()
+            ),
         )
 
 

@@ -242,14 +242,6 @@ def test_export_format_given_once_in_capitals_is_no_repeat(  # type: ignore[no-u
         assert other.status_code == 200 and other.headers["content-type"].startswith("text/csv")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli/interactive.py:511-514 nothing_left ('N flagged examples are set aside') "
-    "reads engine/flags.py:136 set_aside's flagged = flags.count_open_flags: flags, not "
-    "examples; two experts' flags on one example read as 2 examples, and a labeled example "
-    "flagged (not set aside) counts too: the same count the status headline fix (2fa35d6) "
-    "moved to open_flagged_ids less the labeled; set_aside could count those",
-)
 def test_labelbot_label_nothing_left_counts_flagged_examples_not_flags(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
