@@ -950,7 +950,7 @@ def _recorded_compat(connection: Connection, current: str) -> str | None:
 
 def _unknown_revision(bind: Engine | Connection, current: str, newest: str) -> ConfigurationError:
     """The error of a database at a revision this code does not know: one a newer labelbot
-    upgraded, or (no labelbot table in it) another Alembic-managed application's, whose
+    upgraded, or (no labelbot schema in it) another Alembic-managed application's, whose
     revision sits in the same table, alembic_version (:func:`_foreign_schema`)."""
     if _foreign_schema(bind):
         postgres = bind.dialect.name == "postgresql"
@@ -962,8 +962,9 @@ def _unknown_revision(bind: Engine | Connection, current: str, newest: str) -> C
             else "a SQLite file of labelbot's own (sqlite:///labelbot.db)"
         )
         return ConfigurationError(
-            f"the database holds another application's schema, not labelbot's: no labelbot "
-            f"table, and an Alembic revision {current} that is none of labelbot's (its newest "
+            f"the database holds another application's schema, not labelbot's: no "
+            f"{COMPAT_TABLE} table (every labelbot since {COMPAT_SINCE} has one), and an "
+            f"Alembic revision {current} that is none of labelbot's (its newest "
             f"is {newest}); labelbot keeps its revision in the same table, alembic_version, so "
             f"it cannot share a {where} with another Alembic-managed application: point "
             f"DATABASE_URL at {own}; nothing was changed"
@@ -976,27 +977,31 @@ def _unknown_revision(bind: Engine | Connection, current: str, newest: str) -> C
     )
 
 
-# Tables that any labelbot schema has: projects since 0001, COMPAT_TABLE since 0020 (a newer
-# labelbot keeps it, as what its older releases read)
-LABELBOT_TABLES = ("projects", COMPAT_TABLE)
+# What tells a labelbot schema from another application's: COMPAT_TABLE, which every labelbot
+# newer than 0019 has (migration 0020 makes it; a newer one keeps it, as what its older releases
+# read), so that any labelbot that could write a revision this code does not know left it. Or, in
+# a schema without it (labelbot before 0020, whose alembic_version something else rewrote), all
+# of the tables labelbot has had since 0001: one `projects` table alone is common elsewhere.
+LABELBOT_FIRST_TABLES = ("projects", "examples", "labels", "annotations", "assignments")
 
 
 def _foreign_schema(bind: Engine | Connection) -> bool:
-    """Whether the database (on PostgreSQL its current schema) has none of
-    :data:`LABELBOT_TABLES`: a revision this code does not know there is not a newer
-    labelbot's. False when it cannot tell (a busy or unreachable database is its error)."""
+    """Whether the database (on PostgreSQL its current schema) is none of labelbot's: neither
+    :data:`COMPAT_TABLE` nor all of :data:`LABELBOT_FIRST_TABLES` in it. A revision this code
+    does not know there is not a newer labelbot's. False when it cannot tell (a busy or
+    unreachable database is its error)."""
     if isinstance(bind, Engine):
         reader = bind.execution_options(sqlite_begin="DEFERRED") if is_sqlite(bind) else bind
         with connect(reader) as connection:
             return _foreign_schema(connection)
     try:
-        found = inspect(bind)
-        return not any(found.has_table(table) for table in LABELBOT_TABLES)
+        tables = set(inspect(bind).get_table_names())
     except SQLAlchemyError as exc:
         known = busy_error(exc) or unavailable_error(exc)
         if known is not None:
             raise known from exc
         return False
+    return COMPAT_TABLE not in tables and not tables.issuperset(LABELBOT_FIRST_TABLES)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -118,17 +118,6 @@ def test_a_proposal_whose_search_was_rate_limited_is_not_posted_twice(
     assert proposing.get_proposal(ws, pid).message_ts == card["ts"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "storage/db.py:979-999 _foreign_schema calls a schema labelbot's when it has a table "
-        "named 'projects' (LABELBOT_TABLES), a name common in other applications: a database "
-        "or PostgreSQL schema holding another Alembic application that has a `projects` table "
-        "is still refused as 'upgraded by a newer labelbot ... labelbot db downgrade', the "
-        "message the fix set out to replace. COMPAT_TABLE (labelbot_schema_compat) alone tells "
-        "them apart: every labelbot newer than this one has it (since 0020)"
-    ),
-)
 @pytest.mark.parametrize("kind", KINDS)
 def test_another_applications_schema_with_a_projects_table_is_refused_as_such(
     kind: str, tmp_path: Path
