@@ -359,6 +359,7 @@ def model_estimates(
     labeled: int,
     queue_chosen: bool = True,
     gone: LabelsGone | None = None,
+    changed_since: bool = True,
 ) -> dict[str, Any]:
     """Which estimate a stored run's numbers are, as JSON-able data with a sentence each:
     ``headline`` (the audit estimate with its interval when there is one, else the
@@ -370,7 +371,9 @@ def model_estimates(
     from the votes by :func:`labels_gone`; without it a shortfall is put down to the taxonomy).
 
     ``queue_chosen``: whether the queue chose most training labels (:func:`queue_chose_labels`);
-    only then is the cross-validated figure marked as reading low (``biased``)."""
+    only then is the cross-validated figure marked as reading low (``biased``).
+    ``changed_since``: whether the taxonomy changed after the model was trained; without
+    ``gone``, a shortfall is put down to a split or retire only then, else to labels undone."""
     audit: Mapping[str, Any] = metrics.get("audit") or {}
     n_audit = int(audit.get("n") or 0)
     cv = None
@@ -438,10 +441,12 @@ def model_estimates(
         were = "label it counted was" if undone == 1 else "labels it counted were"
         parts.append(f"{undone} {were} undone since")
     # fewer labeled than it counted, and not for an undo: their label no longer counts
-    if relabel or (gone is None and since < 0):
+    if relabel or (gone is None and since < 0 and changed_since):
         parts.append(
             "some examples it counted now wait for a relabel, a label split or retired since"
         )
+    elif gone is None and since < 0:  # no change since it was trained: labels taken back
+        parts.append("some labels it counted were undone since")
     counts = {"labeled": labeled, "trained_on": trained_on, "audit": n_audit}
     if twins:
         counts["audit_twins"] = twins
@@ -531,6 +536,7 @@ def explain_status(info: dict[str, Any], *, ws: Workspace | None = None) -> dict
         model["estimate"] = model_estimates(
             metrics, version=int(model["version"]), trained_on=int(model["labels"]),
             labeled=int(info.get("labeled", 0)), queue_chosen=queue_chosen, gone=gone,
+            changed_since=bool(model.get("before_taxonomy_change", True)),
         )  # fmt: skip
         scores = per_class_f1(metrics)
         table: dict[str, dict[str, Any]] = {}

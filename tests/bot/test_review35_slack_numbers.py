@@ -184,15 +184,6 @@ def test_undo_after_the_dry_batch_summary_adds_no_second_ending(bot: Bot, tmp_pa
     assert after[-2:] == ["Labeled b by <@U0ALICE>", flow.queue_empty("tiny")], after
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/evaluation.py:441 model_estimates: for a model without "
-    "annotations_read_through (gone=None) any shortfall (labeled < trained on + audit) still "
-    "reads 'some examples it counted now wait for a relabel, a label split or retired since', "
-    "even when the taxonomy never changed (an Undo): the fix's sentence for an undo is only "
-    "for models that noted it; explain_status could say so only when the taxonomy changed "
-    "after the model was trained (engine.taxonomy.trained_before), else name an undo",
-)
 def test_undo_under_a_model_without_read_through_names_no_taxonomy_change(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
