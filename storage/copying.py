@@ -518,6 +518,10 @@ class Backup:
 
 
 SQLITE_FULL = 13  # sqlite3.SQLITE_FULL: "database or disk is full"
+# SQLite's extended codes of a write, a sync or a truncation the OS refused ("disk I/O error"):
+# SQLITE_IOERR_WRITE, _FSYNC, _DIR_FSYNC, _TRUNCATE. Its unix VFS maps every errno of a write but
+# ENOSPC (SQLITE_FULL) to SQLITE_IOERR_WRITE: a quota (EDQUOT), a file size limit (EFBIG).
+SQLITE_WRITE_ERRORS = frozenset({778, 1034, 1290, 1546})
 
 
 def _unwritable_backup(path: Path, code: int | None, reason: str) -> LabelbotError:
@@ -526,7 +530,7 @@ def _unwritable_backup(path: Path, code: int | None, reason: str) -> LabelbotErr
     and LABELBOT_DATA_DIR have nothing to do with it. What the machine refuses (no permission,
     read-only, full: :data:`storage.errors.DISK_ERRNOS`) is a ConfigurationError (exit 6, as
     any file labelbot cannot write), any other refusal of the path an InvalidInputError."""
-    if code in (errno.ENOSPC, errno.EDQUOT):
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
         advice = "free some space there or give a FILE on another disk"
     else:
         advice = "give a FILE in a folder this user can write to"
@@ -629,8 +633,14 @@ def backup_sqlite(engine: Engine, path: Path, *, force: bool = False) -> Backup:
                     raw.backup(out)
                 except sqlite3.OperationalError as exc:
                     code = exc.sqlite_errorcode & 0xFF
-                    if code == SQLITE_FULL:  # the backup's disk, not the database's
+                    # the backup's disk, not the database's: the database is only read here
+                    if code == SQLITE_FULL:
                         raise _unwritable_backup(path, errno.ENOSPC, str(exc)) from exc
+                    if exc.sqlite_errorcode in SQLITE_WRITE_ERRORS:
+                        raise _unwritable_backup(path, errno.EIO, (
+                            f"{exc} writing it (the disk would not let it grow: a quota, a file "
+                            "size limit; or the disk is failing)"
+                        )) from exc  # fmt: skip
                     if code != SQLITE_BUSY:
                         raise
                     raise ConflictError(BUSY) from exc
