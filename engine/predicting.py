@@ -263,15 +263,18 @@ def stored_top(
 
 
 def _ids_of(probs: list[Any], class_ids: Any) -> list[int] | None:
-    """The label id of each of ``probs``' classes from a row's ``class_ids``, or None where it
-    has none or they are not for these classes (a labelbot before migration 0022 rewrote the
-    row: it leaves the column as it was)."""
+    """The label id of each of ``probs``' classes from a row's ``class_ids`` (``[name, label id,
+    probability]`` each), or None where it has none or they are not for these classes: a
+    labelbot before migration 0022 rewrote the row (it leaves the column as it was), so a
+    class's name or probability differs (after two labels swapped names, its names alone may
+    line up with the earlier writing's)."""
     if not isinstance(class_ids, list) or len(class_ids) != len(probs):
         return None
     try:
-        if any(str(n) != str(lb) for (n, _), (lb, _p) in zip(class_ids, probs, strict=True)):
-            return None
-        return [int(i) for _, i in class_ids]
+        for (n, _, q), (lb, p) in zip(class_ids, probs, strict=True):
+            if str(n) != str(lb) or float(q) != float(p):
+                return None
+        return [int(i) for _, i, _ in class_ids]
     except (TypeError, ValueError):
         return None
 

@@ -968,7 +968,7 @@ def _rows(
     """The rows to store: each example's top classes, uncertainty, priority and reason."""
     n = len(pool.example_ids)
     tops: list[list[Any]] = [[] for _ in range(n)] if probs is None else _top_classes(probs, pool)
-    # each class's label id beside the name it is stored under (Prediction.class_ids)
+    # each class's label id beside the name and probability it is stored under (class_ids)
     ids = len(pool.label_ids) == len(pool.classes) and probs is not None
     at = {name: i for i, name in enumerate(pool.classes)}
     return [
@@ -977,7 +977,7 @@ def _rows(
             label=top[0][0] if top else None,
             confidence=top[0][1] if top else None,
             probs=top,
-            class_ids=[[name, pool.label_ids[at[name]]] for name, _ in top] if ids else None,
+            class_ids=[[name, pool.label_ids[at[name]], p] for name, p in top] if ids else None,
             uncertainty=score,
             priority=rank,
             reason=why.get(i),

@@ -162,14 +162,6 @@ def test_the_rare_reason_names_todays_label_after_a_swap(  # type: ignore[no-unt
     assert set(said) == {"card_arrival"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/predicting.py:265-277 (_ids_of) takes a row's class_ids whenever their names "
-    "match the row's classes in order, but a labelbot before 0022 (compatible_with='0019', "
-    "migration 0022) rewriting the row after names moved writes today's names in an order that "
-    "can match the earlier writing's pairs: after a swap, the stale ids are read and the row "
-    "answers the other label",
-)
 def test_pairs_an_older_labelbot_left_are_not_read_after_a_swap(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
