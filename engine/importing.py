@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from engine.exporting import CSV_COLUMNS, SAFE_COLUMN, undefused
+from engine.text import ELLIPSIS, cluster_start
 from storage.errors import InvalidInputError
 from storage.models import Example
 
@@ -775,7 +776,7 @@ def _check_columns(
     require_label: bool,
     require_id: bool,
 ) -> None:
-    found = ", ".join(map(_shown, sorted(columns))) or "none"
+    found = _shown_columns(sorted(columns)) or "none"
     if text_column not in columns:
         raise InvalidInputError(
             f"{path}:{line}: no {text_column!r} column (columns: {found}); "
@@ -816,6 +817,33 @@ def _shown(name: str) -> str:
     """A column name in a list of them: quoted where spaces around it or an invisible
     character would otherwise not show ("' text'", "'\\ufefftext'")."""
     return name if name.isprintable() and name == name.strip() and name else repr(name)
+
+
+# An error lists this many of a header's columns ("… and N more" after them), each shown in at
+# most this many characters: a text file of one long paragraph is a header of one "column",
+# and listed whole it made an error line as long as the file, its hint at the very end.
+COLUMNS_SHOWN = 20
+COLUMN_SHOWN_MAX = 60
+
+
+def _shown_columns(names: list[str]) -> str:
+    """``names`` as an error lists them (:func:`_shown`), the list and each name cut."""
+    shown = [_shown_cut(name) for name in names[:COLUMNS_SHOWN]]
+    if len(names) > COLUMNS_SHOWN:
+        shown.append(f"{ELLIPSIS} and {len(names) - COLUMNS_SHOWN:,} more")
+    return ", ".join(shown)
+
+
+def _shown_cut(name: str) -> str:
+    """:func:`_shown`, in at most COLUMN_SHOWN_MAX characters: a longer name is cut, ending in
+    an ellipsis (never inside a character as a reader sees it, nor inside an escape of repr)."""
+    shown = _shown(name)
+    keep = COLUMN_SHOWN_MAX - len(ELLIPSIS)
+    while len(shown) > COLUMN_SHOWN_MAX and keep > 0:
+        keep = cluster_start(name, keep)
+        shown = _shown(name[:keep] + ELLIPSIS)
+        keep -= 1
+    return shown
 
 
 def column_notes(read: ReadFile | FileRows, *, label_column: str | None) -> list[str]:
@@ -930,7 +958,7 @@ def _separator_hint(columns: set[str], *, tabs: bool = False) -> str | None:
         return "is it comma-separated? name it .csv"
     if len(columns) == 1 and ";" in (header := next(iter(columns))):
         # read at ';' when the header names the text column there (_separator)
-        named = ", ".join(map(_shown, (c for c in header.split(";") if c.strip())))
+        named = _shown_columns([c for c in header.split(";") if c.strip()])
         return f"separated by ';', its columns are {named}: name the text one with --text-column"
     if any(";" in c for c in columns):
         return "is it separated by ';'? save it comma-separated"

@@ -156,12 +156,6 @@ def test_digest_out_naming_the_database_is_refused_and_the_database_kept(tmp_pat
     assert "c: 4 examples" in _ok("status", "c")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/importing.py:766 _check_columns joins every header cell whole into 'no 'text' "
-    "column (columns: …)': a text file of one long paragraph (or a zero-filled file, each NUL "
-    "shown as 4 characters) gives an error line as long as the file, its hint at the very end",
-)
 def test_a_missing_column_error_does_not_echo_a_huge_header(ws: Workspace, tmp_path: Path) -> None:
     """`labelbot import bank notes.txt`, the file one 100,000-character paragraph: the error
     printed all of it as the one 'column' found, then "use --text-column" 100,000 characters
@@ -175,3 +169,28 @@ def test_a_missing_column_error_does_not_echo_a_huge_header(ws: Workspace, tmp_p
     said = str(refused.value)
     assert "no 'text' column" in said and "--text-column" in said
     assert len(said) < 2_000, f"the error is {len(said):,} characters long"
+    # the one "column", its first 59 characters and an ellipsis, then the hint
+    assert said == (
+        f"{path}:1: no 'text' column (columns: The quick brown fox jumps over the lazy dog. The "
+        "quick brow…); use --text-column"
+    ), said
+
+
+def test_a_missing_column_error_lists_a_wide_header_cut(ws: Workspace, tmp_path: Path) -> None:
+    """A header of 500 columns, and one of a single 'column' of NUL bytes (shown as 4
+    characters each), give an error of a few lines: 20 columns named, the rest counted."""
+    projects.create_project(ws, name="doc", labels=["a", "b"])
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"column{i:03}" for i in range(500)) + "\n" + "x," * 499 + "x\n")
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"\x00" * 30_000 + b"\nx\n")
+    for path in (wide, nul):
+        with pytest.raises(InvalidInputError) as refused:
+            projects.import_file(ws, project="doc", path=path, embed=False)
+        said = str(refused.value)
+        assert said.endswith("); use --text-column") and len(said) < 1_000, said
+        if path == wide:
+            assert "(columns: column000, column001, " in said, said
+            assert ", column019, … and 480 more); use --text-column" in said, said
+        else:
+            assert "(columns: '\\x00\\x00" in said and "\\x00…'); use" in said, said
