@@ -31,6 +31,7 @@ from bot.delivery import (
     single_try,
     transient_error,
 )
+from bot.posting import post_once
 from bot.services import Services
 from bot.slack_errors import CONTENT_ERRORS, error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, names_list, who
@@ -44,6 +45,7 @@ from engine import (
     jobs,
     labeling,
     messaging,
+    planned_posts,
     predicting,
     progress,
     project_settings,
@@ -1272,12 +1274,16 @@ def _team_thread(
     with jobs.claim(services.ws, name, ttl=threads.OPENING_LEASE) as got:
         thread = discussions.team_thread(services.ws, example_id=example_id)
         if got and thread is None:
-            return _post_root(services, user=user, ref=ref, channel=channel)
+            thread = _post_root(services, user=user, ref=ref, channel=channel)
+            if thread is not None:
+                return thread
     deadline = time.monotonic() + THREAD_WAIT_S
     while thread is None and time.monotonic() < deadline:
         time.sleep(THREAD_POLL_S)
         thread = discussions.team_thread(services.ws, example_id=example_id)
-    if thread is None:  # the other click's post is slow, or failed (its claim is released)
+    # the other click's post is slow, or failed (its claim is released); or an earlier click's
+    # post, cut short, could not be looked for just now (bot.posting.post_once)
+    if thread is None:
         raise ConflictError(
             f"a discussion thread on example {example_id} is being opened: "
             "click Discuss again in a moment"
@@ -1287,13 +1293,27 @@ def _team_thread(
 
 def _post_root(
     services: Services, *, user: str, ref: messaging.ExampleRef, channel: str
-) -> discussions.Thread:
-    root = views.discussion_root(
-        example_id=ref.example_id, text=ref.text, project=ref.project, opener=user
-    )
+) -> discussions.Thread | None:
+    """Post the example's Discuss root to ``channel`` and record it as its team thread (the
+    caller holds the claim on the example); None when another click took the claim over and
+    noted its post meanwhile, or whether an earlier click's post landed is not known yet (the
+    search for it failed: bot.posting.post_once). The post is noted before it is made: a
+    process killed after Slack stored the root and before it was recorded leaves the note, and
+    the next click records that root, found in the channel, instead of posting a second one."""
+
+    def root() -> Block:
+        return views.discussion_root(
+            example_id=ref.example_id, text=ref.text, project=ref.project, opener=user
+        )
+
+    def record(posted_to: str, ts: str, earlier: bool) -> None:
+        discussions.open_thread(services.ws, example_id=ref.example_id, channel=posted_to,
+                                thread_ts=ts, kind=discussions.TEAM, opened_by=user)  # fmt: skip
+
+    note = planned_posts.note_name(f"{discussions.TEAM}:{ref.example_id}", project=ref.project)
     try:
         # Not queued: without the root's ts there is no thread to link to.
-        posted = services.client.chat_postMessage(channel=channel, **root)
+        where = post_once(services, note=note, channel=channel, message=root, record=record)
     except SlackApiError as exc:
         if exc.response.get("error") == "not_in_channel":
             raise ConfigurationError(  # mrkdwn: a channel link
@@ -1310,18 +1330,11 @@ def _post_root(
                 )
             ) from exc
         raise
-    thread = discussions.Thread(ref.example_id, str(posted["channel"]), str(posted["ts"]))
-    discussions.open_thread(
-        services.ws,
-        example_id=ref.example_id,
-        channel=thread.channel,
-        thread_ts=thread.thread_ts,
-        kind=discussions.TEAM,
-        opened_by=user,
-    )
+    if where is None:
+        return None
     # a disagreement opened since this click looked for threads: the two are linked
     disputes.link_discussion(services, example_id=ref.example_id)
-    return thread
+    return discussions.Thread(ref.example_id, *where)
 
 
 def flag(

@@ -276,18 +276,7 @@ def test_a_card_the_clients_retry_left_unsure_keeps_its_note(
     assert proposing.get_proposal(ws, pid).message_ts == cards[0]["ts"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/flow.py:1294-1322 _post_root (a Discuss click's thread) still posts the root and "
-        "only then records it (discussions.open_thread), nothing noted before the post: the "
-        "sibling of the disagreement and flag roots that 47258d8 moved to bot.posting.post_once. "
-        "A replica killed in between leaves a root labelbot never recorded (replies under it "
-        "are never read), and the next Discuss click, the dead click's claim taken over at once, "
-        "posts a second one"
-    ),
-)
-@pytest.mark.parametrize("db_url_and_schema", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
 def test_a_discussion_root_posted_by_a_killed_replica_is_not_posted_again(
     services: Services, slack_api: FakeSlackAPI
 ) -> None:
