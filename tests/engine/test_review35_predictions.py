@@ -37,14 +37,6 @@ def _swap(ws, a: str, b: str) -> None:  # type: ignore[no-untyped-def]
                               rescore=False)  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/exporting.py:184 (_today's moved) compares the run's classes as at training "
-    "with today's names, but rows re-scored after a rename are named as at that re-score: after "
-    "rename A->X (re-scored) and its undo before the re-score, moved is False, _predictions "
-    "(exporting.py:209) takes the fast path and exports the stored 'X', a label that no longer "
-    "exists, while predict answers A",
-)
 def test_export_after_an_undone_rename_names_todays_label(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
