@@ -161,7 +161,7 @@ class _Today:
 
     by_name: dict[str, str]
     targets: dict[int, str | None]
-    moved: bool
+    moved: bool  # the rows may name labels otherwise than today: read each row's classes
 
 
 def _today(session: Session, project_id: int, run: ModelRun, active: set[str]) -> _Today:
@@ -178,10 +178,17 @@ def _today(session: Session, project_id: int, run: ModelRun, active: set[str]) -
     )
     targets = taxonomy_repo.label_targets(session=session, project_id=project_id)
     now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
+    if run.rows_named_at is not None:
+        # the rows name today's labels while no taxonomy change came since they were written
+        # (one since then, say a rename undone after a re-score, is read row by row)
+        newest = taxonomy_repo.newest_event_id(session=session, project_id=project_id)
+        moved = run.rows_named_at != newest
+    else:  # rows written before 0022: by the names the model was trained with
+        moved = any(n is not None and n != o for o, n in zip(run.classes, now, strict=True))
     return _Today(
         by_name={o: n or o for o, n in zip(run.classes, now, strict=True) if o not in active},
         targets=targets,
-        moved=any(n is not None and n != o for o, n in zip(run.classes, now, strict=True)),
+        moved=moved,
     )
 
 
@@ -199,10 +206,11 @@ def _predictions(
     `labelbot predict` answers for the text.
 
     The stored label and confidence are read as plain columns; a row's top classes (``probs``,
-    a JSON column) only when a class of the model is called otherwise today (renamed, merged),
-    and only the active run's rows: with none, :func:`engine.predicting.stored_top` answers the
-    stored top class (its label and rounded confidence) unchanged, and reading and mapping
-    every row's classes made an export 2-2.5x slower."""
+    a JSON column) only when the rows may name labels otherwise than today (a taxonomy change
+    since they were written: ``today.moved``), and only the active run's rows: with none,
+    :func:`engine.predicting.stored_top` answers the stored top class (its label and rounded
+    confidence) unchanged, and reading and mapping every row's classes made an export 2-2.5x
+    slower."""
     out = models.predictions_between(
         session=session, project_id=project_id, first_id=first_id, last_id=last_id
     )

@@ -145,6 +145,10 @@ class ModelRun(SQLModel, table=True):
     artifact_path: str | None = None
     status: str = Field(default="training", max_length=20)  # training | ready | failed
     is_active: bool = False
+    # The id of the project's newest taxonomy change (LabelEvent) when this run's predictions
+    # were last written, all of them (0: none yet); while it is still the newest, every stored
+    # row names today's labels (an export reads them as stored). None until written since 0022.
+    rows_named_at: int | None = None
 
 
 class Prediction(SQLModel, table=True):

@@ -294,6 +294,14 @@ def replace_predictions(
             for r in rows
         ],
     )
+    if model_run_id is not None:
+        # the names the rows were written under: today's, until the next taxonomy change
+        # (changes take turns with writers: lock_models)
+        session.execute(
+            update(ModelRun)
+            .where(col(ModelRun.id) == model_run_id)
+            .values(rows_named_at=taxonomy.newest_event_id(session=session, project_id=project_id))
+        )
 
 
 def example_extent(*, session: Session, project_id: int) -> tuple[int, int]:

@@ -66,6 +66,14 @@ def list_events(*, session: Session, project_id: int) -> list[LabelEvent]:
     )
 
 
+def newest_event_id(*, session: Session, project_id: int) -> int:
+    """The id of the project's latest taxonomy change (0 when it has none)."""
+    newest = session.exec(
+        select(func.coalesce(func.max(LabelEvent.id), 0)).where(LabelEvent.project_id == project_id)
+    ).one()
+    return int(newest or 0)
+
+
 def rename_label(*, session: Session, label: Label, new_name: str) -> Label:
     """Rename in place: the id (and so every annotation) stays."""
     label.name = _clean_label(new_name)
