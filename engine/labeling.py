@@ -296,6 +296,17 @@ def _named_today(session: Session, prediction: Any) -> list[tuple[str, float]]:
     return stored_top(prediction.probs, {}, prediction.class_ids, targets)
 
 
+def _model_guess(session: Session, *, example_id: int) -> str | None:
+    """The active model's guess for the example as its labeling message shows it
+    (:func:`_named_today`: in today's labels, a taxonomy change before the queue's re-score),
+    None without one: what a label given is compared with to count as agreeing."""
+    prediction = models.get_prediction(session=session, example_id=example_id)
+    if prediction is None or prediction.label is None:
+        return None
+    top = _named_today(session, prediction)
+    return top[0][0] if top else prediction.label
+
+
 def _why_asked(task: Task, prediction: Any, top: list[tuple[str, float]]) -> dict[str, Any]:
     """The Task fields that say why the queue asks: the stored reason (unless the example is
     back for a new label, which says why itself; and only while it names an active label) and
@@ -512,8 +523,7 @@ def submit_label(
                     )  # fmt: skip
             if held is not None and held.status == "skipped":
                 raise SkippedBefore("you skipped this example: it went back to the pool")
-            prediction = models.get_prediction(session=session, example_id=example_id)
-            guess = None if prediction is None else prediction.label
+            guess = _model_guess(session, example_id=example_id)
             others_labeled = bool(others)
         assert existing.id is not None
         return LabelResult(
@@ -917,13 +927,13 @@ def _agreed_with_model(session: Session, *, annotation_id: int) -> bool | None:
     annotation = session.get(Annotation, annotation_id)
     if annotation is None:
         return None
-    prediction = models.get_prediction(session=session, example_id=annotation.example_id)
-    if prediction is None or prediction.label is None:
+    guess = _model_guess(session, example_id=annotation.example_id)
+    if guess is None:
         return None
     label = session.get(Label, annotation.label_id)
     if label is not None and not label.active and label.mapped_to_id is not None:
         label = session.get(Label, label.mapped_to_id)
-    return label is not None and label.name == prediction.label
+    return label is not None and label.name == guess
 
 
 def count_batch_answer(
