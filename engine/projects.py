@@ -830,10 +830,9 @@ def held_out(
     rest = [i for i in agreed if i not in audited]
     if not audited or not rest:
         return set(audited)
-    ids = sorted(audited) + rest
-    rows = examples.example_texts_of(session=session, example_ids=ids)
-    found, vectors = ws.cache.lookup([digest for _, _, digest in rows])
-    places = [i for (i, _, _), hit in zip(rows, found.tolist(), strict=True) if hit]
+    hashes = examples.hashes_of(session=session, example_ids=sorted(audited) + rest)
+    found, vectors = ws.cache.lookup(list(hashes.values()))
+    places = [i for i, hit in zip(hashes, found.tolist(), strict=True) if hit]
     if not places:
         return set(audited)
     from engine.evaluation import twins_of

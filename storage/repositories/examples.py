@@ -257,6 +257,19 @@ def content_hashes(*, session: Session, project_id: int) -> list[str]:
     return [str(digest) for digest in rows]
 
 
+def hashes_of(*, session: Session, example_ids: Sequence[int]) -> dict[int, str]:
+    """Example id → its content hash, for those of ``example_ids`` that exist (no texts read:
+    the embedding cache's keys)."""
+    found: dict[int, str] = {}
+    for start in range(0, len(example_ids), _CHUNK):
+        chunk = example_ids[start : start + _CHUNK]
+        rows = session.exec(
+            select(Example.id, Example.content_hash).where(col(Example.id).in_(chunk))
+        ).all()
+        found.update({int(i or 0): str(digest) for i, digest in rows})
+    return found
+
+
 def example_texts_of(*, session: Session, example_ids: Sequence[int]) -> list[tuple[int, str, str]]:
     """``(id, text, content_hash)`` of the examples with ``example_ids`` (those that exist), in
     the order given: a chunk of an import's texts, read back to be embedded."""
