@@ -85,13 +85,6 @@ def test_taking_the_shown_guess_counts_as_agreeing_after_a_swap(  # type: ignore
     pytest.fail("no example whose guess is a swapped label was handed out")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/consensus.py:346-349 (a disagreement's model guess) answers Prediction.label, "
-    "the stored name, where predict/export/the labeling message read the row by class_ids: after "
-    "two labels swapped names and before the re-score, a dispute card says the model thinks the "
-    "other label",
-)
 def test_a_disagreements_model_guess_names_todays_label(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
