@@ -211,7 +211,7 @@ def former_prediction_rows(ws: Any, pool: Any, model: Any, settings: dict[str, A
             top = [[pool.classes[j], round(float(probs[i, j]), 4)] for j in order]
             label, confidence = top[0][0], top[0][1]
             # each class's label id beside its name (today's rows, since migration 0022)
-            ids = [[c, pool.label_ids[j], p] for j, (c, p) in zip(order, top, strict=True)]
+            ids = [[pool.label_ids[j] for j in order], *top[0]]
         rows.append(
             PredictionRow(example_id=int(pool.example_ids[i]), label=label,
                           confidence=confidence, probs=top, uncertainty=float(uncertainty[i]),

@@ -244,8 +244,8 @@ def stored_top(
     as at its writing) in today's labels, highest first (merged: the label they went into, the
     probabilities added).
 
-    A row that records its classes' labels (``class_ids``: ``Prediction.class_ids``, pairs
-    whose names match ``probs``) is read by label id: ``targets`` (label id → the name of the
+    A row that records its classes' labels (``class_ids``: ``Prediction.class_ids``, whose
+    top class matches ``probs``') is read by label id: ``targets`` (label id → the name of the
     label it counts as today; None: split or retired, the stored name kept). Any other row
     (written before migration 0022, or rewritten by a labelbot before it) by name: ``today``
     maps a class's name at training to its name now (a class it lacks keeps its name)."""
@@ -263,19 +263,21 @@ def stored_top(
 
 
 def _ids_of(probs: list[Any], class_ids: Any) -> list[int] | None:
-    """The label id of each of ``probs``' classes from a row's ``class_ids`` (``[name, label id,
-    probability]`` each), or None where it has none or they are not for these classes: a
-    labelbot before migration 0022 rewrote the row (it leaves the column as it was), so a
-    class's name or probability differs (after two labels swapped names, its names alone may
-    line up with the earlier writing's)."""
-    if not isinstance(class_ids, list) or len(class_ids) != len(probs):
+    """The label id of each of ``probs``' classes from a row's ``class_ids`` (``[[label id,
+    ...], top name, top probability]``), or None where it has none or they are not for these
+    classes: a labelbot before migration 0022 rewrote the row (it leaves the column as it was),
+    so its top class's name or probability differs (after two labels swapped names, names
+    alone may line up with the earlier writing's)."""
+    if not isinstance(class_ids, list) or len(class_ids) != 3 or not probs:
         return None
+    ids, name, p = class_ids
     try:
-        for (n, _, q), (lb, p) in zip(class_ids, probs, strict=True):
-            if str(n) != str(lb) or float(q) != float(p):
-                return None
-        return [int(i) for _, i, _ in class_ids]
-    except (TypeError, ValueError):
+        if not isinstance(ids, list) or len(ids) != len(probs):
+            return None
+        if str(name) != str(probs[0][0]) or float(p) != float(probs[0][1]):
+            return None
+        return [int(i) for i in ids]
+    except (TypeError, ValueError, IndexError):
         return None
 
 

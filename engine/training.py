@@ -968,7 +968,7 @@ def _rows(
     """The rows to store: each example's top classes, uncertainty, priority and reason."""
     n = len(pool.example_ids)
     tops: list[list[Any]] = [[] for _ in range(n)] if probs is None else _top_classes(probs, pool)
-    # each class's label id beside the name and probability it is stored under (class_ids)
+    # each class's label id, and the top class as stored: Prediction.class_ids
     ids = len(pool.label_ids) == len(pool.classes) and probs is not None
     at = {name: i for i, name in enumerate(pool.classes)}
     return [
@@ -977,7 +977,7 @@ def _rows(
             label=top[0][0] if top else None,
             confidence=top[0][1] if top else None,
             probs=top,
-            class_ids=[[name, pool.label_ids[at[name]], p] for name, p in top] if ids else None,
+            class_ids=[[pool.label_ids[at[name]] for name, _ in top], *top[0]] if ids else None,
             uncertainty=score,
             priority=rank,
             reason=why.get(i),
@@ -1049,8 +1049,8 @@ def _next_batch(
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """The pool rows to ask about first (a cold start, or the project's strategy), and why each:
     ``{"kind": "cold_start"}``, ``{"kind": "strategy", "strategy": name}``, or the rare-label
-    help's ``{"kind": "rare" | "no_examples", "label": name}`` (a label with few examples, or
-    none yet: searched from its name).
+    help's ``{"kind": "rare" | "no_examples", "label": name, "label_id": id}`` (a label with
+    few examples, or none yet: searched from its name).
 
     With ``rare_boost`` on (the default), labels with few examples get help (their neighbours
     and top-scored examples join the batch until each has ``rare_minimum``:
@@ -1091,10 +1091,17 @@ def _next_batch(
         probs=probs, candidates=candidates, n=n, embeddings=pool.X, rng=rng, labeled_idx=lab,
         labeled_y=pool.y[lab], n_classes=len(pool.classes), **extra,
     )  # fmt: skip
+    ids = len(pool.label_ids) == len(pool.classes)
     reasons = [
         base
         if c < 0
-        else {"kind": "rare" if counts[c] else "no_examples", "label": pool.classes[c]}
+        else {
+            "kind": "rare" if counts[c] else "no_examples",
+            "label": pool.classes[c],
+            # the label by id as well: the name is the scoring's, a rename before the next
+            # re-score (two labels swapping names) must not send the note to another label
+            **({"label_id": int(pool.label_ids[c])} if ids else {}),
+        }
         for c in for_label.tolist()
     ]
     return picked, reasons

@@ -163,12 +163,11 @@ class Prediction(SQLModel, table=True):
     confidence: float | None = None
     # Top classes as [[label, probability], ...], highest first.
     probs: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    # The label each of ``probs``' classes was, as [[name, label id, probability], ...] in the
-    # same order: a row is named as at its writing, and names move (a rename, two labels
-    # swapping names, an old name given to a new label). None on rows written before migration
-    # 0022; a row that a labelbot before 0022 rewrote keeps the entries of its earlier writing,
-    # whose names or probabilities then no longer match ``probs`` (readers check:
-    # engine.predicting.stored_top).
+    # The label each of ``probs``' classes was, as [[label id, ...], top name, top probability]:
+    # a row is named as at its writing, and names move (a rename, two labels swapping names, an
+    # old name given to a new label). None on rows written before migration 0022; a row that a
+    # labelbot before 0022 rewrote keeps the ids of its earlier writing, whose top class then
+    # no longer matches ``probs``' (readers check: engine.predicting.stored_top).
     class_ids: list[Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     uncertainty: float = 0.0
     # Higher is asked sooner: the query strategy's batch first, then by uncertainty.

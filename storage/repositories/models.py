@@ -245,7 +245,7 @@ class PredictionRow:
     uncertainty: float
     priority: float
     reason: dict[str, Any] | None = None  # why the queue asks (see Prediction.reason)
-    class_ids: list[Any] | None = None  # [[name, label id, p], ...] (Prediction.class_ids)
+    class_ids: list[Any] | None = None  # [[label id, ...], top name, top p] (Prediction.class_ids)
 
 
 def replace_predictions(

@@ -35,7 +35,7 @@ def test_each_stored_class_records_its_labels_id(ws, banking_slice, tmp_path: Pa
         rows = [p for p in session.exec(select(Prediction)).all() if p.label is not None]
     assert rows
     for row in rows:
-        assert row.class_ids == [[name, ids[name], p] for name, p in row.probs]
+        assert row.class_ids == [[ids[name] for name, _ in row.probs], *row.probs[0]]
 
 
 def test_rows_without_their_ids_are_read_by_name(ws, banking_slice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -53,22 +53,22 @@ def test_rows_without_their_ids_are_read_by_name(ws, banking_slice, tmp_path: Pa
 
 
 def test_ids_that_no_longer_match_the_rows_classes_are_not_used() -> None:
-    """A labelbot before 0022 rewriting a row leaves its ids as they were: entries whose names
-    or probabilities are not the row's classes' are not the row's, and it is read by name."""
+    """A labelbot before 0022 rewriting a row leaves its ids as they were: ids recorded with
+    another top class (name or probability) are not the row's, and it is read by name."""
     probs = [["age_limit", 0.7], ["card_arrival", 0.3]]
     targets = {1: "renamed_one", 2: "renamed_two"}
-    stale = [["card_arrival", 1, 0.7], ["age_limit", 2, 0.3]]  # an earlier writing's order
+    stale = [[1, 2], "card_arrival", 0.7]  # an earlier writing's order
     assert predicting.stored_top(probs, {}, stale, targets) == [
         ("age_limit", 0.7),
         ("card_arrival", 0.3),
     ]
     # the same names in the same order, of another writing (its probabilities differ)
-    other = [["age_limit", 1, 0.6], ["card_arrival", 2, 0.4]]
+    other = [[1, 2], "age_limit", 0.6]
     assert predicting.stored_top(probs, {}, other, targets) == [
         ("age_limit", 0.7),
         ("card_arrival", 0.3),
     ]
-    fresh = [["age_limit", 2, 0.7], ["card_arrival", 1, 0.3]]
+    fresh = [[2, 1], "age_limit", 0.7]
     assert predicting.stored_top(probs, {}, fresh, targets) == [
         ("renamed_two", 0.7),
         ("renamed_one", 0.3),

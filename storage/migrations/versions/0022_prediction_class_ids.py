@@ -1,4 +1,4 @@
-"""predictions.class_ids: the label each stored class was, beside its name and probability
+"""predictions.class_ids: the label each stored class was, with the top class as stored
 
 A stored prediction names its classes as they were called when it was written; until the queue
 is re-scored after a taxonomy change, export and predict read them in today's labels. By name
