@@ -279,7 +279,7 @@ def _shown_task(
     if prediction is not None and prediction.label is not None and top:
         suggestion = top[0]
     task = _task(session, project, example, assignment, suggestion, annotator, now)
-    return replace(task, **_why_asked(task, prediction, top))
+    return replace(task, **_why_asked(session, task, prediction, top))
 
 
 def _named_today(session: Session, prediction: Any) -> list[tuple[str, float]]:
@@ -307,7 +307,9 @@ def _model_guess(session: Session, *, example_id: int) -> str | None:
     return top[0][0] if top else prediction.label
 
 
-def _why_asked(task: Task, prediction: Any, top: list[tuple[str, float]]) -> dict[str, Any]:
+def _why_asked(
+    session: Session, task: Task, prediction: Any, top: list[tuple[str, float]]
+) -> dict[str, Any]:
     """The Task fields that say why the queue asks: the stored reason (unless the example is
     back for a new label, which says why itself; and only while it names an active label) and
     the model's runner-up guess."""
@@ -317,11 +319,27 @@ def _why_asked(task: Task, prediction: Any, top: list[tuple[str, float]]) -> dic
     active = {lb.name for lb in task.labels}
     reason = prediction.reason or {}
     kind, label = reason.get("kind"), reason.get("label")
+    if label is not None and reason.get("label_id") is not None:
+        label = _reason_label(session, prediction.project_id, reason["label_id"])
     if kind in SHOWN_REASONS and not task.earlier and (label is None or label in active):
         out["reason"] = AskReason(str(kind), label)
     if len(top) > 1 and float(top[1][1]) >= RUNNER_UP_MIN and str(top[1][0]) in active:
         out["runner_up"] = (str(top[1][0]), float(top[1][1]))
     return out
+
+
+def _reason_label(session: Session, project_id: int, label_id: Any) -> str:
+    """The name today of the label a stored reason was for (its id: the name is the scoring's,
+    and a rename since -- two labels swapping names -- moves it to another label); "" (not
+    shown) once it is no label of its own: merged, split or retired, where the note ("it may be
+    X, which has no example yet") would not hold for the label it now counts as."""
+    try:
+        found = session.get(Label, int(label_id))
+    except (TypeError, ValueError):
+        return ""
+    if found is None or found.project_id != project_id or not found.active:
+        return ""
+    return str(found.name)
 
 
 def _review_turn(

@@ -112,14 +112,6 @@ def test_a_disagreements_model_guess_names_todays_label(  # type: ignore[no-unty
     pytest.fail("no example whose guess is a swapped label was handed out")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/labeling.py:307-310 (_why_asked) shows the stored reason's label "
-    "(Prediction.reason {'kind': 'rare', 'label': NAME}, training.py:1097) by the name it had "
-    "at the scoring: after the rare label and another swapped names and before the re-score, "
-    "the message says the queue looks for more of the other label, while its guess (read by "
-    "class_ids since f2ad5a0) names the right one",
-)
 def test_the_rare_reason_names_todays_label_after_a_swap(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
