@@ -173,7 +173,8 @@ class Prediction(SQLModel, table=True):
     # Higher is asked sooner: the query strategy's batch first, then by uncertainty.
     priority: float = 0.0
     # Why the queue asks about it, for the batch's picks: {"kind": "cold_start"}, {"kind":
-    # "strategy", "strategy": name}, {"kind": "rare" | "no_examples", "label": name}; None beyond.
+    # "strategy", "strategy": name}, {"kind": "rare" | "no_examples", "label": name, "label_id":
+    # id} (no id on rows written before 2026-12-05); None beyond.
     reason: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     updated_at: datetime = Field(default_factory=utcnow)
 
