@@ -5,91 +5,28 @@ SQLite/PostgreSQL against the local fake Slack Web API."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot import taxonomy_flow
-from bot.services import Services, build_services
+from bot.services import Services
 from engine import proposing
-from engine.workspace import Workspace
 from storage.db import session_scope, upgrade
 from storage.errors import ConfigurationError
-from storage.repositories import projects as project_repo
-from tests.bot.conftest import BOT_TOKEN, slack_settings
 from tests.conftest import empty_database
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.helpers import save_found_twice
+from tests.storage import test_audit35_crash as audit
 
-PROJECT, CHANNEL = "bank", "C0REVIEW"
-LABELS = ["card_arrival", "age_limit", "atm_support"]
+# the audit's project, channel, helpers and fixtures (a Slack-backed Services, the fake Slack)
+CHANNEL, LABELS, PROJECT = audit.CHANNEL, audit.LABELS, audit.PROJECT
+_disagree, _propose = audit._disagree, audit._propose
+_killed_once_posted = audit._killed_once_posted
+services, slack_api = audit.services, audit.slack_api
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture
-def slack_api() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI(token=BOT_TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def services(  # type: ignore[no-untyped-def]
-    ws: Workspace, slack_api: FakeSlackAPI, db_url_and_schema, embedding_cache_dir, tmp_path: Path
-) -> Iterator[Services]:
-    from engine import projects
-
-    url, _ = db_url_and_schema
-    built = build_services(slack_settings(url, slack_api.api_url, embedding_cache_dir), ws=ws)
-    projects.create_project(ws, name=PROJECT, labels=LABELS, channel_id=CHANNEL)
-    path = tmp_path / "bank.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text"])
-        writer.writerows([["When will my card arrive?"], ["How old must I be?"], ["ATM?"]])
-    projects.import_file(ws, project=PROJECT, path=path, embed=False)
-    yield built
-    built.listener_executor.shutdown(wait=True)
-    built.dispatch_executor.shutdown(wait=True)
-
-
-def _propose(ws: Workspace, kind: str, labels: list[str]) -> int:
-    with session_scope(ws.db) as session:
-        found = project_repo.get_project(session=session, name=PROJECT)
-        assert found.id is not None
-        row, _ = save_found_twice(
-            session=session, project_id=found.id, kind=kind, labels=labels,
-            key=proposing.key_text([kind, *labels]), score=0.8, evidence={},
-            evidence_strength=1.0, message=f"{kind} {' and '.join(labels)}",
-        )  # fmt: skip
-        return int(row.id or 0)
-
-
-def _killed_once_posted(
-    services: Services, slack_api: FakeSlackAPI, work: Callable[[], object], channel: str
-) -> None:
-    """Run ``work`` in a child process and SIGKILL it once Slack stored its message in
-    ``channel`` but before the answer reached the child: the post is made, never recorded."""
-    slack_api.lose_answer("chat.postMessage", status=200, late=5.0)
-    before = len(slack_api.messages(channel))
-    pid = os.fork()
-    if pid == 0:  # the child: never back into pytest
-        try:
-            services.ws.db.dispose(close=False)  # the parent's connections stay the parent's
-            work()
-        finally:
-            os._exit(3)
-    deadline = time.monotonic() + 30
-    while len(slack_api.messages(channel)) == before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
-    assert len(slack_api.messages(channel)) == before + 1  # Slack has the killed child's post
 
 
 @pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
@@ -137,27 +74,6 @@ def test_another_applications_schema_with_a_projects_table_is_refused_as_such(
         said = str(refused.value)
         assert "another application" in said and "4f2a9c1d7e3b" in said, said
         assert "newer labelbot" not in said and "db downgrade" not in said, said
-
-
-def _disagree(ws: Workspace) -> int:
-    """Two experts label the first example differently; its id."""
-    import sqlalchemy as sa
-
-    from engine import consensus
-    from storage.repositories import feedback
-
-    with session_scope(ws.db) as session:
-        found = project_repo.get_project(session=session, name=PROJECT)
-        assert found.id is not None
-        labels = project_repo.list_labels(session=session, project_id=found.id)
-        first = int(session.execute(sa.text("SELECT min(id) FROM examples")).scalar_one())
-        for user, label in (("U0ANA", labels[0]), ("U0BOB", labels[1])):
-            feedback.add_annotation(
-                session=session, example_id=first, label_id=int(label.id or 0), annotator=user,
-                source="slack", key=f"test:{user}:{first}",
-            )  # fmt: skip
-    assert [d.example_id for d in consensus.disagreements(ws, PROJECT)] == [first]
-    return first
 
 
 @pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
