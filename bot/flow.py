@@ -31,7 +31,7 @@ from bot.delivery import (
     single_try,
     transient_error,
 )
-from bot.posting import post_once
+from bot.posting import NotPosted, post_once
 from bot.services import Services
 from bot.slack_errors import CONTENT_ERRORS, error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, names_list, who
@@ -1274,15 +1274,23 @@ def _team_thread(
     with jobs.claim(services.ws, name, ttl=threads.OPENING_LEASE) as got:
         thread = discussions.team_thread(services.ws, example_id=example_id)
         if got and thread is None:
-            thread = _post_root(services, user=user, ref=ref, channel=channel)
-            if thread is not None:
-                return thread
+            posted = _post_root(services, user=user, ref=ref, channel=channel)
+            if isinstance(posted, discussions.Thread):
+                return posted
+            if posted is not NotPosted.LAPSED:
+                # nobody is posting it: an earlier click's post, cut short, could not be looked
+                # for just now (bot.posting.post_once); waiting would find nothing
+                raise ConflictError(
+                    f"a discussion thread on example {example_id} may have been opened by an "
+                    "earlier click that was cut short, and Slack cannot be asked just now: "
+                    "click Discuss again in a minute"
+                )
     deadline = time.monotonic() + THREAD_WAIT_S
     while thread is None and time.monotonic() < deadline:
         time.sleep(THREAD_POLL_S)
         thread = discussions.team_thread(services.ws, example_id=example_id)
-    # the other click's post is slow, or failed (its claim is released); or an earlier click's
-    # post, cut short, could not be looked for just now (bot.posting.post_once)
+    # the other click's post is slow, or failed (its claim is released), or could not tell
+    # whether an earlier click's post landed (bot.posting.post_once)
     if thread is None:
         raise ConflictError(
             f"a discussion thread on example {example_id} is being opened: "
@@ -1293,13 +1301,14 @@ def _team_thread(
 
 def _post_root(
     services: Services, *, user: str, ref: messaging.ExampleRef, channel: str
-) -> discussions.Thread | None:
+) -> discussions.Thread | NotPosted:
     """Post the example's Discuss root to ``channel`` and record it as its team thread (the
-    caller holds the claim on the example); None when another click took the claim over and
-    noted its post meanwhile, or whether an earlier click's post landed is not known yet (the
-    search for it failed: bot.posting.post_once). The post is noted before it is made: a
-    process killed after Slack stored the root and before it was recorded leaves the note, and
-    the next click records that root, found in the channel, instead of posting a second one."""
+    caller holds the claim on the example); NotPosted.LAPSED when another click took the claim
+    over and noted its post meanwhile, UNSURE (RATE_LIMITED) when whether an earlier click's
+    post landed is not known yet (the search for it failed: bot.posting.post_once). The post
+    is noted before it is made: a process killed after Slack stored the root and before it was
+    recorded leaves the note, and the next click records that root, found in the channel,
+    instead of posting a second one."""
 
     def root() -> Block:
         return views.discussion_root(
@@ -1330,8 +1339,8 @@ def _post_root(
                 )
             ) from exc
         raise
-    if where is None:
-        return None
+    if isinstance(where, NotPosted):
+        return where
     # a disagreement opened since this click looked for threads: the two are linked
     disputes.link_discussion(services, example_id=ref.example_id)
     return discussions.Thread(ref.example_id, *where)

@@ -3,6 +3,7 @@ when the process that posted it was killed before it recorded it (engine.planned
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -15,17 +16,35 @@ from bot.delivery import (
     SearchCutShort,
     delivery_key,
     post_may_have_landed,
+    rate_limited,
     refusal,
     search_post,
     with_delivery_key,
 )
 from bot.services import Services
-from bot.slack_errors import is_auth_error
+from bot.slack_errors import error_code, is_auth_error
 from bot.views.text import Block
 from engine import planned_posts
 from engine.planned_posts import PlannedPost
 
 log = logging.getLogger(__name__)
+
+# Slack's answers to the search for an earlier try that will not change by waiting: the
+# channel is gone or archived, labelbot is out of it, or the app lacks the history scope.
+# Whatever the earlier try left there is lost to labelbot (it cannot be read, nor its card
+# followed), so the message is posted (to a gone channel: refused, the caller says how to mend
+# it); for missing_scope, as find_post does (TokenWatch logs the scope as an ERROR).
+FOR_GOOD = frozenset({"channel_not_found", "not_in_channel", "is_archived", "missing_scope"})
+
+
+class NotPosted(enum.Enum):
+    """Why :func:`post_once` posted nothing."""
+
+    LAPSED = "the claim lapsed: another try noted a post meanwhile (the work is theirs)"
+    UNSURE = "whether an earlier try posted it could not be told just now"
+    # UNSURE for a rate limit of conversations.history's: Slack counts the app's calls of a
+    # method together, so another note's search now is refused too
+    RATE_LIMITED = "the search for an earlier try was rate limited"
 
 
 def post_once(
@@ -35,32 +54,46 @@ def post_once(
     channel: str,
     message: Callable[[], Block],
     record: Callable[[str, str, bool], None],
-) -> tuple[str, str] | None:
+) -> tuple[str, str] | NotPosted:
     """chat.postMessage ``message()`` to ``channel`` and ``record`` it (its channel, its ts,
     and whether an earlier try posted it: what it shows may be older than ``message()``); the
-    (channel, ts) recorded. The caller holds the claim on the work (one try at a time): None
-    when that claim lapsed and another try noted a post meanwhile (the work is theirs), or
-    when whether an earlier try posted it is not known yet (nothing posted: see below).
+    (channel, ts) recorded. The caller holds the claim on the work (one try at a time):
+    NotPosted.LAPSED when that claim lapsed and another try noted a post meanwhile (the work
+    is theirs), UNSURE (RATE_LIMITED) when whether an earlier try posted it is not known yet
+    (nothing posted: see below).
 
     The post is noted as ``note`` (engine.planned_posts.note_name) before it is made and the note
     dropped once it is recorded. A note left by an earlier try (its process killed between the
     post and the record, or its answer lost) makes this look for that message in the note's
     channel first (bot.delivery.find_post): found, it is recorded instead of posting a second
     one; not found (the search read its whole window), the message is posted. A search that
-    could not tell (refused, a 429 among them: Slack gives conversations.history about a call
-    a minute; unanswered; cut short) posts nothing (logged, None): the note stays, and the next
-    try looks again, until the note lapses (engine.planned_posts.NOTED_FOR) and the message is
-    posted anew. A post Slack refused outright (nothing stored) drops the note; one that may
-    have landed (a timeout, a 5xx; a try of the client's before the last one too, which its
-    search could not rule out: bot.delivery.post_may_have_landed) keeps it for the next try.
+    could not tell (a 429: Slack gives conversations.history about a call a minute; unanswered;
+    cut short) posts nothing (logged, UNSURE): the note stays, and the next try looks again,
+    until the note lapses (engine.planned_posts.NOTED_FOR) and the message is posted anew. A
+    search Slack refuses for good (FOR_GOOD: the channel deleted, labelbot removed from it),
+    or a note of a post to another channel than ``channel`` (the project moved since), does
+    not hold the message back: it is posted to ``channel``. A post Slack refused outright
+    (nothing stored) drops the note; one that may have landed (a timeout, a 5xx; a try of the
+    client's before the last one too, which its search could not rule out:
+    bot.delivery.post_may_have_landed) keeps it for the next try.
     Slack's errors are raised."""
     earlier = planned_posts.planned(services.ws, note)
-    if earlier is not None:
+    if earlier is not None and earlier.channel != channel:
+        log.info("%s: a try at %s cut short before it was recorded may have posted it to %s; "
+                 "posted to %s now", note.removeprefix(planned_posts.PREFIX),
+                 _when(earlier), earlier.channel, channel)  # fmt: skip
+    elif earlier is not None:
         try:
             found = search_post(services.client, _shaped(earlier))
         except (SlackApiError, *CONNECTION_ERRORS, SearchCutShort) as exc:
-            _unsure(note, earlier, exc)
-            return None
+            if error_code(exc) not in FOR_GOOD:
+                _unsure(note, earlier, exc)
+                return NotPosted.RATE_LIMITED if rate_limited(exc) else NotPosted.UNSURE
+            log.warning("%s: could not check whether a try at %s cut short before it was "
+                        "recorded posted it to %s (%s, for good): posted now",
+                        note.removeprefix(planned_posts.PREFIX), _when(earlier),
+                        earlier.channel, refusal(exc))  # fmt: skip
+            found = None
         if found is not None:
             where = (str(found["channel"]), str(found["ts"]))
             tried = datetime.fromtimestamp(earlier.first_try).astimezone()
@@ -76,7 +109,7 @@ def post_once(
     assert key is not None
     post = PlannedPost(channel, key, float(payload["metadata"]["event_payload"]["first_try"]))
     if not planned_posts.note(services.ws, note, post, instead_of=earlier):
-        return None
+        return NotPosted.LAPSED
     try:
         sent = services.client.chat_postMessage(**payload)
     except (SlackApiError, *CONNECTION_ERRORS) as exc:
@@ -89,9 +122,13 @@ def post_once(
     return where
 
 
+def _when(post: PlannedPost) -> str:
+    return datetime.fromtimestamp(post.first_try).astimezone().isoformat(timespec="seconds")
+
+
 def _unsure(note: str, earlier: PlannedPost, exc: Exception) -> None:
     """Log that the search for ``earlier``, the post noted as ``note``, failed with ``exc``."""
-    tried = datetime.fromtimestamp(earlier.first_try).astimezone().isoformat(timespec="seconds")
+    tried = _when(earlier)
     # A refused token is logged by the client's TokenWatch, and refuses everything else too.
     (log.debug if is_auth_error(exc) else log.warning)(
         "%s: could not check whether a try at %s cut short before it was recorded posted it to "

@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from bot import flow, ids, views
 from bot.delivery import CONNECTION_ERRORS
 from bot.digests import refused
-from bot.posting import post_once
+from bot.posting import NotPosted, post_once
 from bot.proposal_cards import proposal_card
 from bot.services import Services
 from bot.slack_errors import CHANNEL_ERRORS, CONTENT_ERRORS, MESSAGE_GONE, error_code
@@ -84,8 +84,12 @@ def post_proposals(services: Services, *, project: str) -> int:
                 refused(services.client, services.ws, exc, project=project, channel=channel,
                         what="taxonomy proposals", item=f"proposal #{row.id}")  # fmt: skip
                 continue  # this message is wrong (a bug), not the channel: the next may go
-            if sent is None:
-                break  # the claim lapsed and someone else took over: the rest is theirs
+            if sent is NotPosted.UNSURE:
+                continue  # an earlier try of this card may have landed: the next may go
+            if isinstance(sent, NotPosted):
+                # the claim lapsed and someone else took over: the rest is theirs; or Slack
+                # rate limits conversations.history (the whole app's): the next round looks
+                break
             posted += 1
         sync_messages(services, project=project)
     return posted

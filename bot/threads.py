@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from bot.posting import post_once
+from bot.posting import NotPosted, post_once
 from bot.services import Services
 from bot.slack_text import plain_from_slack
 from bot.views.text import Block
@@ -53,7 +53,9 @@ def open_once(
         # Not queued: without the root's ts there is no thread to record.
         note = planned_posts.note_name(f"{kind}:{example_id}", project=project)
         where = post_once(services, note=note, channel=channel, message=root, record=record)
-    if where is not None and any(found_earlier):
+    if isinstance(where, NotPosted):
+        return None  # the next try opens it (bot.posting.post_once)
+    if any(found_earlier):
         # posted by the try cut short: drawn as things stood then (a vote, a flag since)
         services.courier.update(root(), channel=where[0], ts=where[1])
     return where

@@ -85,17 +85,6 @@ def _channel_deleted(slack_api: FakeSlackAPI, ws: Workspace) -> None:
     engine_projects.set_channel(ws, project=PROJECT, channel_id=NEW)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/posting.py:58-62 (post_once): a planned-post note whose search Slack refuses for "
-        "good (its channel deleted: channel_not_found; the bot removed: not_in_channel; a "
-        "missing history scope) returns None and keeps the note for NOTED_FOR (12 h), even "
-        "when the project has moved to another channel; bot/flow.py:1277-1290 (_team_thread) "
-        "then waits THREAD_WAIT_S and answers 'is being opened: click Discuss again in a "
-        "moment' to every click for 12 hours, nothing posted in the new channel"
-    ),
-)
 @pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
 def test_discuss_after_the_channel_a_killed_click_posted_to_was_deleted(
     services: Services, slack_api: FakeSlackAPI, monkeypatch: pytest.MonkeyPatch
@@ -122,6 +111,40 @@ def test_discuss_after_the_channel_a_killed_click_posted_to_was_deleted(
     assert [m["ts"] for m in slack_api.messages(NEW)] == [thread.thread_ts]
 
 
+@pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
+def test_discuss_after_labelbot_was_removed_from_the_channel_says_to_invite_it(
+    services: Services, slack_api: FakeSlackAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same channel, labelbot removed from it since the killed click: the search is refused
+    for good (not_in_channel), so the click posts, and Slack's refusal of the post comes back
+    as the usual 'invite labelbot' (not 'being opened' for 12 hours); once invited, the next
+    click opens the thread at once."""
+    import sqlalchemy as sa
+
+    from storage.errors import ConfigurationError
+
+    ws = services.ws
+    monkeypatch.setattr(flow, "THREAD_WAIT_S", 5.0)
+    with session_scope(ws.db, read_only=True) as session:
+        example = int(session.execute(sa.text("SELECT min(id) FROM examples")).scalar_one())
+
+    def click() -> discussions.Thread:
+        ref = messaging.example_ref(ws, example_id=example)
+        return flow._team_thread(services, user="U0ANA", ref=ref, channel=ref.channel or "")
+
+    _killed_once_posted(services, slack_api, click, OLD)
+    slack_api.fail_next("conversations.history", error="not_in_channel")
+    slack_api.fail_next("chat.postMessage", error="not_in_channel")
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError, match="invite"):
+        click()
+    assert time.monotonic() - started < 2.5  # answered, not waited out
+    assert len(slack_api.messages(OLD)) == 1  # the killed click's, unrecorded
+    thread = click()  # invited since: the thread opens (no note left holding it back)
+    assert thread.channel == OLD
+    assert len(slack_api.messages(OLD)) == 2
+
+
 def _propose(ws: Workspace, kind: str, labels: list[str]) -> int:
     with session_scope(ws.db) as session:
         found = project_repo.get_project(session=session, name=PROJECT)
@@ -134,16 +157,6 @@ def _propose(ws: Workspace, kind: str, labels: list[str]) -> int:
         return int(row.id or 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/taxonomy_flow.py:88-89 (post_proposals): post_once's None for a note whose "
-        "search failed (bot/posting.py:58-62) is read as 'the claim lapsed, the rest is "
-        "theirs' and the round breaks off: one note that can never be looked up (its channel "
-        "deleted, the project moved to another) keeps every later proposal, which has no "
-        "note, from being posted for NOTED_FOR (12 h), a warning logged each round"
-    ),
-)
 @pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
 def test_a_note_in_a_deleted_channel_does_not_hold_back_the_other_proposals(
     services: Services, slack_api: FakeSlackAPI
@@ -160,6 +173,28 @@ def test_a_note_in_a_deleted_channel_does_not_hold_back_the_other_proposals(
     texts = [str(m.get("text")) for m in slack_api.messages(NEW)]
     assert proposing.get_proposal(ws, second).message_ts is not None, texts
     assert len(slack_api.messages(NEW)) >= 1
+
+
+@pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
+def test_a_note_slack_cannot_look_up_just_now_holds_back_only_its_own_card(
+    services: Services, slack_api: FakeSlackAPI
+) -> None:
+    """A note in the project's channel whose search fails for now (a 500): that card waits for
+    the next round, the proposals made since are posted in this one."""
+    ws = services.ws
+    first = _propose(ws, "merge", LABELS[:2])
+    _killed_once_posted(
+        services, slack_api, lambda: taxonomy_flow.post_proposals(services, project=PROJECT), OLD
+    )
+    second = _propose(ws, "retire", LABELS[2:])
+    slack_api.fail_next("conversations.history", status=500)
+    assert taxonomy_flow.post_proposals(services, project=PROJECT) == 1
+    assert proposing.get_proposal(ws, first).message_ts is None  # looked for next round
+    assert proposing.get_proposal(ws, second).message_ts is not None
+    assert len(slack_api.messages(OLD)) == 2
+    taxonomy_flow.post_proposals(services, project=PROJECT)  # found now: recorded, not posted
+    assert proposing.get_proposal(ws, first).message_ts == slack_api.messages(OLD)[0]["ts"]
+    assert len(slack_api.messages(OLD)) == 2
 
 
 def _disagree(ws: Workspace) -> int:
@@ -230,17 +265,6 @@ def test_a_link_another_hosts_killed_replica_claimed_is_made_by_a_later_round(
     assert any("disagree" in w for w in words), words
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/flow.py:1274-1290 (_team_thread): when this click's own post_once returned None "
-        "(its search for an earlier click's root could not tell: a 429 on conversations."
-        "history), nothing is being posted by anyone, yet the click, its claim released, polls "
-        "the database for THREAD_WAIT_S (10 s, ~100 reads) waiting for another click's thread "
-        "before answering 'is being opened': the expert waits 10 s for nothing and a listener "
-        "thread is held as long"
-    ),
-)
 @pytest.mark.parametrize("db_url_and_schema", ["sqlite"], indirect=True)
 def test_a_discuss_click_whose_own_search_was_refused_answers_at_once(
     services: Services, slack_api: FakeSlackAPI
