@@ -176,9 +176,24 @@ def post_all_disputes(services: Services, *, seen: dict[Any, object] | None = No
                                channel=channel, what="disagreement threads",
                                item=f"example {found.example_id}"):  # fmt: skip
                     break
+        _link_missed(services, project=project.name, every=every)
         if seen is not None:
             _follow_votes(services, project=project.name, every=every, seen=seen)
     return opened
+
+
+def _link_missed(services: Services, *, project: str, every: list[consensus.Disagreement]) -> None:
+    """Link the Discuss threads of the project's unsettled disagreements to their threads where
+    the link was missed: its claim left to lapse by a process killed before posting it (on
+    another host: not taken over at once). :func:`link_discussion` claims each again."""
+    open_ones = [d.example_id for d in every if d.adjudicated is None]
+    for example_id in disputes.unlinked(services.ws, project=project, among=open_ones):
+        try:
+            link_discussion(services, example_id=example_id)
+        except CONNECTION_ERRORS as exc:  # its claim lapses: the next round links it
+            log.warning("disagreement on example %d not linked from its discussion: %s",
+                        example_id, exc)  # fmt: skip
+            return
 
 
 def _follow_votes(

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from engine import jobs
-from engine.discussions import DISPUTE, Thread, example_thread, project_threads
+from engine.discussions import DISPUTE, TEAM, Thread, example_thread, project_threads
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import as_utc, utcnow
@@ -43,6 +43,7 @@ __all__ = [
     "verdict_undrawn",
     "claim_link",
     "link_made",
+    "unlinked",
     "reply_due",
     "REPLY_WITHIN",
 ]
@@ -133,6 +134,36 @@ def link_made(ws: Workspace, *, example_id: int, discussed_ts: str, owner: str) 
     """The word :func:`claim_link` claimed was posted (or Slack refused it: a courtesy, not
     tried again): its marker is set for good."""
     return _keep_mark(ws, f"dispute-link:{example_id}:{discussed_ts}", owner=owner)
+
+
+def unlinked(ws: Workspace, *, project: str, among: Iterable[int]) -> list[int]:
+    """Of examples ``among`` (the project's unsettled disagreements), those with a Discuss
+    thread and a disagreement thread whose link (:func:`claim_link`) is not set for good: its
+    claim lapsed (the process that took it was killed before posting it), is held still, or
+    was never taken. Two reads of the project's threads, and one per example with both."""
+    wanted = set(among)
+    if not wanted:
+        return []
+    disputed = {t.example_id for t in project_threads(ws, project=project, kind=DISPUTE)}
+    discussed = [
+        t
+        for t in project_threads(ws, project=project, kind=TEAM)
+        if t.example_id in wanted and t.example_id in disputed
+    ]
+    if not discussed:
+        return []
+    with session_scope(ws.db, read_only=True) as session:
+        marks = {
+            t.example_id: leases.held(
+                session=session, name=f"dispute-link:{t.example_id}:{t.thread_ts}"
+            )
+            for t in discussed
+        }
+    return [e for e, lease in marks.items() if lease is None or not _set_for_good(lease.owner)]
+
+
+def _set_for_good(owner: str) -> bool:
+    return owner.startswith(_SET_FOR_GOOD)
 
 
 def _claim_mark(ws: Workspace, name: str) -> str | None:

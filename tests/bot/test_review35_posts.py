@@ -218,17 +218,6 @@ def _disagree(ws: Workspace) -> int:
     return first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/disputes.py:93-116 (link_discussion): the dispute-link marker is a 5-minute "
-        "claim (9c48502) so that 'a process killed before this leaves the claim to lapse, and "
-        "a later call links them', but link_discussion is only called once, when either "
-        "thread is recorded (bot/disputes.py:78, bot/flow.py:1336): no round calls it again, "
-        "so a replica on another host killed while linking leaves the Discuss thread never "
-        "pointing to the disagreement (the sibling of 0688008's verdict fix)"
-    ),
-)
 @pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
 def test_a_link_another_hosts_killed_replica_claimed_is_made_by_a_later_round(
     services: Services, slack_api: FakeSlackAPI
@@ -262,7 +251,7 @@ def test_a_link_another_hosts_killed_replica_claimed_is_made_by_a_later_round(
         for m in slack_api.messages(NEW)
         if m.get("thread_ts") == discussed.thread_ts and m["ts"] != discussed.thread_ts
     ]
-    assert any("disagree" in w for w in words), words
+    assert len([w for w in words if "disagree" in w]) == 1, words  # linked, once
 
 
 @pytest.mark.parametrize("db_url_and_schema", ["sqlite"], indirect=True)
