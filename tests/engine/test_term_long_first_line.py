@@ -6,25 +6,34 @@ minutes to be refused (20 MB: 2.7 s)."""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from engine import importing
+from engine.importing import _RAW_LINE_END as RAW_LINE_END
 from engine.importing import read_file
 from storage.errors import InvalidInputError
 
 
+class _CountedLineEnds:
+    """importing._RAW_LINE_END, counting the bytes each search for line ends is given."""
+
+    def __init__(self) -> None:
+        self.scanned: list[int] = []
+
+    def finditer(self, data: bytes, pos: int = 0) -> Iterator[re.Match[bytes]]:
+        self.scanned.append(len(data) - pos)
+        return RAW_LINE_END.finditer(data, pos)
+
+
 def test_a_long_first_line_is_scanned_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importing, "READ_BYTES", 64)  # 200 blocks in a 13 kB line
-    scanned: list[int] = []
-    first_text_line = importing._first_text_line
-
-    def counted(data: bytes) -> tuple[int, bytes] | None:
-        scanned.append(len(data))
-        return first_text_line(data)
-
-    monkeypatch.setattr(importing, "_first_text_line", counted)
+    counted = _CountedLineEnds()
+    monkeypatch.setattr(importing, "_RAW_LINE_END", counted)
+    scanned = counted.scanned
     array = tmp_path / "array.jsonl"
     array.write_text(json.dumps([{"text": f"ticket {i}"} for i in range(1_000)]) + "\n")
     with pytest.raises(InvalidInputError, match="a JSON array of 1,000 objects on one line"):
