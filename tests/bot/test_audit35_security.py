@@ -5,13 +5,16 @@ end through Bolt over HTTP with signed requests against the fake Slack Web API. 
 from __future__ import annotations
 
 import os
-import time
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot import ids
+from bot import ids, slack_text
+from bot.views.text import EXAMPLE_PREVIEW_MAX, SECTION_TEXT_MAX
 from engine import importing, projects
+from engine.importing import _RAW_LINE_END as RAW_LINE_END
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError
 from tests.bot.conftest import CHANNEL, Bot
@@ -30,108 +33,156 @@ U1 = "U0ALICE"
 ISOLATED_THEN_LONG = "From \u2068Ann\u2069:\n" + "my card was charged twice " * 1_200
 
 
+class _Counted:
+    """What bot.slack_text's escaping is given: the characters of each text close_bidi closes
+    (every escape() goes through it), of each line its per-line closer looks at, and the
+    lookups of what closes each direction control (one or two per control when each is looked
+    at once; a close looking through every control open before it made 13,000 x 13,000)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.escaped: list[int] = []
+        self.lines: list[int] = []
+        self.lookups = 0
+        close_bidi, closed_line = slack_text.close_bidi, slack_text._closed_line
+        counted = self
+
+        def recorded_close_bidi(text: str) -> str:
+            self.escaped.append(len(text))
+            return close_bidi(text)
+
+        def recorded_closed_line(line: str) -> str:
+            self.lines.append(len(line))
+            return closed_line(line)
+
+        class Closes(dict[str, str]):
+            def __getitem__(self, char: str) -> str:
+                counted.lookups += 1
+                return super().__getitem__(char)
+
+        monkeypatch.setattr(slack_text, "close_bidi", recorded_close_bidi)
+        monkeypatch.setattr(slack_text, "_closed_line", recorded_closed_line)
+        monkeypatch.setattr(slack_text, "_CLOSES", Closes(slack_text._CLOSES))
+
+
 def test_an_example_with_a_direction_isolate_and_a_long_paragraph_is_sent_at_once(
-    bot: Bot, tmp_path: Path
+    bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An imported example whose first line holds a direction isolate and whose second is a long
     paragraph took seconds of CPU to draw, in the Slack worker that answers `/label`: a few such
-    examples hold every worker and the GIL (escape() runs the quadratic regex on each draw: the
-    card, its redraws, the full text, the Discuss root)."""
-    plain = ISOLATED_THEN_LONG.replace("\u2068", "").replace("\u2069", "")
-    _project(bot, tmp_path, "longplain", ["complaint", "question"], [plain])
+    examples hold every worker and the GIL (escape() ran a quadratic regex on the whole text on
+    each draw). Counted, not timed (bench/pathological_inputs.py times it): the draw escapes
+    only the head the card shows, a few times the preview, not the 30,000 characters."""
     _project(bot, tmp_path, "longbidi", ["complaint", "question"], [ISOLATED_THEN_LONG])
-    took = {}
-    for user, name in (("U0BASE", "longplain"), (U1, "longbidi")):
-        started = time.monotonic()
-        bot.slack.command(user, name)
-        bot.settle()
-        took[name] = time.monotonic() - started
-        (message,) = bot.slack.open_examples(user)
-        assert "Ann" in str(message["blocks"])
-    # the same text but for its two invisible isolates, on the same machine and load
-    assert took["longbidi"] < took["longplain"] + 1.5, took
+    counted = _Counted(monkeypatch)
+    bot.slack.command(U1, "longbidi")
+    bot.settle()
+    (message,) = bot.slack.open_examples(U1)
+    shown = message["blocks"][0]["text"]["text"]
+    assert shown.startswith("From \u2068Ann\u2069:\nmy card was charged twice my"), shown[:80]
+    assert counted.escaped, "the card's text is escaped"
+    assert sum(counted.escaped) <= 4 * EXAMPLE_PREVIEW_MAX, counted.escaped
+    assert max(counted.escaped) < len(ISOLATED_THEN_LONG) // 4, counted.escaped
+    # each line with a control looked at once, and only those
+    assert sum(counted.lines) <= sum(counted.escaped), (counted.lines, counted.escaped)
 
 
-def test_any_member_classifying_a_long_message_is_answered_at_once(bot: Bot) -> None:
+def test_any_member_classifying_a_long_message_is_answered_at_once(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No import needed: any member posts a message (Slack takes 40,000 characters) whose first
     line holds a direction isolate and whose second is long, and runs *Classify with labelbot*
-    on it, again and again; each answer took seconds of CPU, before any model is asked."""
+    on it, again and again; each answer took seconds of CPU, before any model is asked.
+    Counted, not timed: the answer escapes only the head its quote can show."""
     projects.create_project(bot.ws, name="msgs", labels=["a", "b"], channel_id=CHANNEL)
-    took = {}
-    for ts, isolate in (("1.1", ("", "")), ("1.2", ("\u2068", "\u2069"))):
-        text = f"From {isolate[0]}Ann{isolate[1]}:\n" + "my card was charged twice " * 1_500
-        shortcut = payloads.message_shortcut(U1, ids.CLASSIFY_SHORTCUT, CHANNEL, ts, text)
-        shortcut["response_url"] = bot.api.response_url(U1)
-        started = time.monotonic()
-        assert bot.slack.post(signed_interactivity(bot.slack.secret, shortcut)).status_code == 200
-        bot.settle()
-        took[ts] = time.monotonic() - started
-        assert "No model yet for *msgs*" in str(bot.api.calls("response_url")[-1].params)
-    # the same message but for its two invisible isolates, on the same machine and load
-    assert took["1.2"] < took["1.1"] + 1.5, took
+    text = "From \u2068Ann\u2069:\n" + "my card was charged twice " * 1_500
+    shortcut = payloads.message_shortcut(U1, ids.CLASSIFY_SHORTCUT, CHANNEL, "1.2", text)
+    shortcut["response_url"] = bot.api.response_url(U1)
+    counted = _Counted(monkeypatch)
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, shortcut)).status_code == 200
+    bot.settle()
+    answer = str(bot.api.calls("response_url")[-1].params)
+    assert "No model yet for *msgs*" in answer
+    assert counted.escaped and sum(counted.escaped) <= 4 * SECTION_TEXT_MAX, counted.escaped
+    assert max(counted.escaped) < len(text) // 4, counted.escaped
 
 
-def test_classifying_a_message_of_many_direction_controls_is_answered_at_once(bot: Bot) -> None:
+def test_classifying_a_message_of_many_direction_controls_is_answered_at_once(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One line of 13,000 embeddings (U+202A) left open, then 13,000 isolates opened and closed:
-    each close looked through every open embedding before it, 13,000 x 13,000 steps."""
+    each close looked through every open embedding before it, 13,000 x 13,000 steps. Counted,
+    not timed: the answer escapes only the head its quote shows, and close_bidi on the whole
+    line looks up what closes each control once or twice, not once per control open."""
     projects.create_project(bot.ws, name="msgs", labels=["a", "b"], channel_id=CHANNEL)
-    took = {}
-    for ts, (embed, opens, closes) in (
-        ("1.1", ("a", "b", "c")),
-        ("1.2", ("\u202a", "\u2068", "\u2069")),
-    ):
-        text = "hello " + embed * 13_000 + (opens + closes) * 13_000
-        shortcut = payloads.message_shortcut(U1, ids.CLASSIFY_SHORTCUT, CHANNEL, ts, text)
-        shortcut["response_url"] = bot.api.response_url(U1)
-        started = time.monotonic()
-        assert bot.slack.post(signed_interactivity(bot.slack.secret, shortcut)).status_code == 200
-        bot.settle()
-        took[ts] = time.monotonic() - started
-        assert "No model yet for *msgs*" in str(bot.api.calls("response_url")[-1].params)
-    # the same length of plain letters, on the same machine and load
-    assert took["1.2"] < took["1.1"] + 1.5, took
+    text = "hello " + "\u202a" * 13_000 + ("\u2068" + "\u2069") * 13_000
+    shortcut = payloads.message_shortcut(U1, ids.CLASSIFY_SHORTCUT, CHANNEL, "1.2", text)
+    shortcut["response_url"] = bot.api.response_url(U1)
+    counted = _Counted(monkeypatch)
+    assert bot.slack.post(signed_interactivity(bot.slack.secret, shortcut)).status_code == 200
+    bot.settle()
+    assert "No model yet for *msgs*" in str(bot.api.calls("response_url")[-1].params)
+    assert counted.escaped and sum(counted.escaped) <= 4 * SECTION_TEXT_MAX, counted.escaped
+    # the whole line, as a shorter limit or another caller would give it
+    counted.lookups = 0
+    closed = slack_text.escape(text)
+    assert closed == text + "\u202c" * 13_000  # the isolates closed, each embedding closed
+    controls = 13_000 * 3
+    assert counted.lookups <= 3 * controls, (counted.lookups, controls)
 
 
-def test_a_zero_filled_file_is_refused_at_once(ws: Workspace, tmp_path: Path) -> None:
+class _CountedLineEnds:
+    """engine.importing's search for line ends, counting the bytes each search is given."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.scanned = 0
+        monkeypatch.setattr(importing, "_RAW_LINE_END", self)
+
+    def finditer(self, data: bytes, pos: int = 0) -> Iterator[re.Match[bytes]]:
+        self.scanned += len(data) - pos
+        return RAW_LINE_END.finditer(data, pos)
+
+
+def test_a_zero_filled_file_is_refused_at_once(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file a crash or a full disk left zero-filled (a common sight after a power loss) made
     `labelbot import` spin: 60 KB took a minute of CPU, and a 1 MiB one would take hours, before
-    any error came."""
+    any error came (a search for line ends starting with NUL runs, tried at each NUL byte).
+    Refused before any line end is looked for; the search's own speed on NUL runs is timed in
+    bench/pathological_inputs.py."""
     projects.create_project(ws, name="zeros", labels=["a", "b"])
-    took = {}
-    for name, fill in (("spaces.csv", b" "), ("zeros.csv", b"\x00")):
-        path = tmp_path / name
-        path.write_bytes(fill * 24_000)
-        started = time.monotonic()
-        with pytest.raises(InvalidInputError) as refused:
-            projects.import_file(ws, project="zeros", path=path, embed=False)
-        took[name] = time.monotonic() - started
-    # a file of as many blanks is refused at once, on the same machine and load
-    assert took["zeros.csv"] < took["spaces.csv"] + 1.0, took
+    counted = _CountedLineEnds(monkeypatch)
+    path = tmp_path / "zeros.csv"
+    path.write_bytes(b"\x00" * 24_000)
+    with pytest.raises(InvalidInputError) as refused:
+        projects.import_file(ws, project="zeros", path=path, embed=False)
+    assert counted.scanned == 0
     # and said as it is, not as a header of one "column" of NUL bytes
     said = str(refused.value)
     assert said == (
-        f"{tmp_path / 'zeros.csv'}: only NUL bytes (\\x00), 24,000 of them: a file a crash or a "
+        f"{path}: only NUL bytes (\\x00), 24,000 of them: a file a crash or a "
         "full disk left? nothing was imported"
     ), said
 
 
 def test_a_file_zero_filled_past_its_first_block_is_refused_at_once(
-    ws: Workspace, tmp_path: Path
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A zero-filled file larger than the block read first (1 MiB), with text after its NUL
-    bytes or none, is refused from its first block, whose bytes the error counts."""
+    bytes or none, is refused from its first block, whose bytes the error counts: before any
+    line end is looked for."""
     projects.create_project(ws, name="zeros", labels=["a", "b"])
+    counted = _CountedLineEnds(monkeypatch)
     for name, tail in (("zeros.csv", b""), ("tail.csv", b"text\nhello\n")):
         path = tmp_path / name
         path.write_bytes(b"\x00" * (importing.READ_BYTES + 10) + tail)
-        started = time.monotonic()
         with pytest.raises(InvalidInputError) as refused:
             projects.import_file(ws, project="zeros", path=path, embed=False)
-        assert time.monotonic() - started < 2.0
         assert str(refused.value) == (
             f"{path}: only NUL bytes (\\x00) in its first 1,048,576 bytes: a file a crash or a "
             "full disk left? nothing was imported"
         )
+    assert counted.scanned == 0
     assert projects.project_status(ws, "zeros")["examples"] == 0
 
 
