@@ -582,9 +582,18 @@ def _search_failed(payload: dict[str, Any], exc: Exception) -> None:
     )  # fmt: skip
 
 
-def search_post(client: WebClient, payload: dict[str, Any]) -> dict[str, Any] | None:
+def search_post(
+    client: WebClient,
+    payload: dict[str, Any],
+    *,
+    latest: str | None = None,
+    read_to: Callable[[str], None] | None = None,
+) -> dict[str, Any] | None:
     """:func:`find_post`, raising what stopped the search (a SlackApiError, a connection error,
-    SearchCutShort) instead of logging it.
+    SearchCutShort) instead of logging it. ``latest`` (a Slack ts) bounds the window too: the
+    messages before it only (a post whose tries all ended by then: :func:`post_window`; the
+    rest read by an earlier search); ``read_to`` is told the ts of the oldest message read
+    after each page that leaves more to read (a search cut short later goes on from there).
 
     conversations.history of the channel (conversations.replies of the thread for a reply) from
     the post's first try on, page after page (cut short by LOOKUP_PAGES or LOOKUP_TIMEOUT_S:
@@ -603,12 +612,22 @@ def search_post(client: WebClient, payload: dict[str, Any]) -> dict[str, Any] | 
                                             LOOKUP_TIMEOUT_S))  # fmt: skip
     channel = _conversation(reader, str(payload.get("channel", "")))
     found = _search(reader, channel, key=key, since=since, thread=payload.get("thread_ts"),
-                    deadline=deadline)  # fmt: skip
+                    deadline=deadline, latest=latest, read_to=read_to)  # fmt: skip
     if found is None:
         return None
     log.info("chat.postMessage to %s had landed (%s) though its answer was lost: not sent again",
              channel, found["ts"])  # fmt: skip
     return {"ok": True, "channel": channel, "ts": str(found["ts"]), "message": found}
+
+
+def post_window(client: WebClient) -> float:
+    """Seconds after a chat.postMessage's first try by which each of ``client``'s tries of it
+    had landed or failed (each try's timeout, its search and a short rate-limit wait), with
+    LOOKUP_MARGIN_S for Slack's clock against ours: no later message in its channel is it."""
+    timeout = float(client.timeout or LOOKUP_TIMEOUT_S)
+    return (POST_RETRIES + 1) * (timeout + LOOKUP_TIMEOUT_S + RATE_LIMIT_WAIT_MAX_S) + (
+        LOOKUP_MARGIN_S
+    )
 
 
 def _timed_out(exc: Exception) -> bool:
@@ -638,15 +657,20 @@ def _search(
     since: float,
     thread: str | None,
     deadline: float,
+    latest: str | None = None,
+    read_to: Callable[[str], None] | None = None,
 ) -> dict[str, Any] | None:
-    """The message carrying delivery ``key`` among those posted after ``since`` (Unix seconds),
-    paging with the cursor until Slack has no more; raises SearchCutShort past LOOKUP_PAGES
-    pages or the ``deadline`` (time.monotonic), each call given what is left of it.
-    https://docs.slack.dev/apis/web-api/pagination"""
+    """The message carrying delivery ``key`` among those posted after ``since`` (Unix seconds)
+    and before ``latest`` (a Slack ts, if given), paging with the cursor until Slack has no
+    more (``read_to`` told the oldest ts read after each page that leaves more); raises
+    SearchCutShort past LOOKUP_PAGES pages or the ``deadline`` (time.monotonic), each call given
+    what is left of it. https://docs.slack.dev/apis/web-api/pagination"""
     window: dict[str, Any] = {
         "channel": channel, "oldest": f"{since:.6f}", "limit": LOOKUP_LIMIT,
         "include_all_metadata": True,
     }  # fmt: skip
+    if latest is not None:
+        window["latest"] = latest
     cursor: str | None = None
     full = float(client.timeout)
     for page in range(1, LOOKUP_PAGES + 1):
@@ -673,6 +697,9 @@ def _search(
         cursor = (answer.get("response_metadata") or {}).get("next_cursor")
         if not answer.get("has_more") or not cursor:
             return None  # the whole window is read
+        messages = [m for m in answer.get("messages") or [] if isinstance(m, dict) and "ts" in m]
+        if read_to is not None and messages and not thread:  # history: newest first
+            read_to(str(min(messages, key=lambda m: float(m["ts"]))["ts"]))
     raise SearchCutShort(f"{LOOKUP_PAGES} pages of {LOOKUP_LIMIT} messages read, and more left")
 
 

@@ -16,6 +16,7 @@ from bot.delivery import (
     SearchCutShort,
     delivery_key,
     post_may_have_landed,
+    post_window,
     rate_limited,
     refusal,
     search_post,
@@ -66,9 +67,12 @@ def post_once(
     dropped once it is recorded. A note left by an earlier try (its process killed between the
     post and the record, or its answer lost) makes this look for that message in the note's
     channel first (bot.delivery.find_post): found, it is recorded instead of posting a second
-    one; not found (the search read its whole window), the message is posted. A search that
+    one; not found (the search read its whole window: the messages up to
+    bot.delivery.post_window after its first try, when any try of it had landed), the message
+    is posted. A search that
     could not tell (a 429: Slack gives conversations.history about a call a minute; unanswered;
-    cut short) posts nothing (logged, UNSURE): the note stays, and the next try looks again,
+    cut short) posts nothing (logged, UNSURE): the note stays (with how far the search read:
+    the next one reads on from there, a page a call a minute), and the next try looks again,
     until the note lapses (engine.planned_posts.NOTED_FOR) and the message is posted anew. A
     search Slack refuses for good (FOR_GOOD: the channel deleted, labelbot removed from it),
     or a note of a post to another channel than ``channel`` (the project moved since), does
@@ -83,10 +87,19 @@ def post_once(
                  "posted to %s now", note.removeprefix(planned_posts.PREFIX),
                  _when(earlier), earlier.channel, channel)  # fmt: skip
     elif earlier is not None:
+        # the post landed by post_window after its first try: the channel's later messages are
+        # not read (Slack gives conversations.history about a call a minute); a search cut
+        # short noted how far it read, and this one goes on from there
+        latest = earlier.read_to or f"{earlier.first_try + post_window(services.client):.6f}"
+        read: list[str] = []
         try:
-            found = search_post(services.client, _shaped(earlier))
+            found = search_post(
+                services.client, _shaped(earlier), latest=latest, read_to=read.append
+            )
         except (SlackApiError, *CONNECTION_ERRORS, SearchCutShort) as exc:
             if error_code(exc) not in FOR_GOOD:
+                if read:
+                    planned_posts.searched(services.ws, note, earlier, read_to=read[-1])
                 _unsure(note, earlier, exc)
                 return NotPosted.RATE_LIMITED if rate_limited(exc) else NotPosted.UNSURE
             log.warning("%s: could not check whether a try at %s cut short before it was "

@@ -17,11 +17,12 @@ short that long ago is posted anew), then pruned with the other lapsed leases (e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from engine.workspace import Workspace
 from storage.db import session_scope
+from storage.models import as_utc
 from storage.repositories import leases
 
 # How long a post noted and never finished is looked for in its channel's history: the next
@@ -35,26 +36,30 @@ _SEP = "|"  # between the note's fields in the lease's owner (no key, time or ch
 @dataclass(frozen=True)
 class PlannedPost:
     """A chat.postMessage about to be made: where, its message's delivery key and its first
-    try (Unix seconds)."""
+    try (Unix seconds); ``read_to``, the Slack ts of the oldest message a search for it cut
+    short read (all newer ones were read: the next search reads only older ones), if any."""
 
     channel: str
     key: str
     first_try: float
+    read_to: str | None = None
 
     def as_owner(self) -> str:
-        return _SEP.join((self.key, repr(self.first_try), self.channel))
+        fields = (self.key, repr(self.first_try), self.channel)
+        return _SEP.join(fields + ((self.read_to,) if self.read_to else ()))
 
     @classmethod
     def from_owner(cls, owner: str) -> PlannedPost | None:
         """The post a note's owner holds; None for an owner that is no note (never written so:
         read as none, the post made as before notes were kept)."""
         key, _, rest = owner.partition(_SEP)
-        first, _, channel = rest.partition(_SEP)
+        first, _, rest = rest.partition(_SEP)
+        channel, _, read_to = rest.partition(_SEP)
         try:
             first_try = float(first)
         except ValueError:
             return None
-        return cls(channel, key, first_try) if key and channel else None
+        return cls(channel, key, first_try, read_to or None) if key and channel else None
 
 
 def note_name(what: str, *, project: str) -> str:
@@ -79,6 +84,23 @@ def note(ws: Workspace, name: str, post: PlannedPost, *, instead_of: PlannedPost
             return leases.take_over(session=session, name=name, owner=post.as_owner(),
                                     holder=instead_of.as_owner(), ttl=NOTED_FOR)  # fmt: skip
         return leases.try_acquire(session=session, name=name, owner=post.as_owner(), ttl=NOTED_FOR)
+
+
+def searched(ws: Workspace, name: str, post: PlannedPost, *, read_to: str) -> PlannedPost:
+    """A search for ``post``, noted as ``name``, was cut short having read the messages from
+    ``read_to`` (a Slack ts) on: noted, so the next search goes on from there; the note as it
+    is now (unchanged when it was taken meanwhile). The note keeps its time to lapse."""
+    moved = replace(post, read_to=read_to)
+    with session_scope(ws.db) as session:
+        held = leases.held(session=session, name=name)
+        if held is None or held.owner != post.as_owner():
+            return post
+        left = as_utc(held.expires_at) - as_utc(leases.database_now(session))
+        if left <= timedelta(0) or not leases.take_over(
+            session=session, name=name, owner=moved.as_owner(), holder=post.as_owner(), ttl=left
+        ):
+            return post
+    return moved
 
 
 def done(ws: Workspace, name: str, post: PlannedPost) -> None:
