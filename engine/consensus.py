@@ -334,11 +334,12 @@ def _described(
             by_example[row.example_id].append(row)
         found_ = _disagreeing(rows, include_settled=include_settled, settled_only=settled_only)
         targets: dict[int, str | None] | None = None  # read once, for the first guess
+        by_run: dict[int, dict[str, str]] = {}  # and each model's names, for rows without ids
         out = []
         for disputed, (votes, decision) in found_.items():  # by first vote: oldest first
             example = examples.get_example(session=session, example_id=disputed)
             prediction = models.get_prediction(session=session, example_id=disputed)
-            if targets is None and prediction is not None and prediction.class_ids is not None:
+            if targets is None and prediction is not None and prediction.probs:
                 targets = taxonomy_repo.label_targets(session=session, project_id=found.id)
             everyone = by_example[disputed]
             out.append(
@@ -347,7 +348,7 @@ def _described(
                     text=example.text,
                     votes=[_vote(r) for r in votes],
                     agreed=feedback.agreed_label(everyone),
-                    model=_model_view(prediction, targets),
+                    model=_model_view(session, prediction, targets, by_run),
                     adjudicated=_vote(decision) if decision is not None else None,
                     involved=sorted({r.annotator for r in everyone}),
                     external_id=example.external_id,
@@ -356,16 +357,21 @@ def _described(
         return out
 
 
-def _model_view(prediction: Any, targets: dict[int, str | None] | None) -> tuple[str, float] | None:
-    """The active model's guess and its confidence, in today's labels where the row records its
-    classes' labels (Prediction.class_ids: a rename or merge since it was written, before the
-    queue's re-score, as predict and the labeling message read it), else as stored."""
+def _model_view(
+    session: Any,
+    prediction: Any,
+    targets: dict[int, str | None] | None,
+    by_run: dict[int, dict[str, str]],
+) -> tuple[str, float] | None:
+    """The active model's guess and its confidence, in today's labels (a rename or merge since
+    the row was written, before the queue's re-score), as predict and the labeling message read
+    it (engine.predicting.named_today)."""
     if prediction is None or prediction.label is None:
         return None
-    if prediction.class_ids is not None and prediction.probs:
-        from engine.predicting import stored_top
+    if prediction.probs:
+        from engine.predicting import named_today
 
-        top = stored_top(prediction.probs, {}, prediction.class_ids, targets or {})
+        top = named_today(session, prediction, targets=targets, by_run=by_run)
         if top:
             return top[0]
     return prediction.label, float(prediction.confidence or 0.0)

@@ -128,7 +128,7 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
         yield []
         active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
         run = models.get_active_model_run(session=session, project_id=found.id)
-        today = None if run is None else _today(session, found.id, run, active)
+        today = None if run is None else _today(session, found.id, run)
         after = 0
         while rows := examples.examples_after(
             session=session, project_id=found.id, after_id=after, limit=page
@@ -164,31 +164,29 @@ class _Today:
     moved: bool  # the rows may name labels otherwise than today: read each row's classes
 
 
-def _today(session: Session, project_id: int, run: ModelRun, active: set[str]) -> _Today:
-    """:class:`_Today` for ``run``. By name, the model's classes are mapped to the labels they
-    count as today (renamed; merged: the label they went into); split or retired ones keep their
-    names, and so does a name a label has today (``active``): a row without its labels' ids
-    may have been re-scored since a rename, and is then named as today."""
-    labels = models.class_labels(
-        session=session,
-        project_id=project_id,
-        classes=run.classes,
-        as_of=run.created_at,
-        label_ids=run.label_ids,
-    )
+def _today(session: Session, project_id: int, run: ModelRun) -> _Today:
+    """:class:`_Today` for ``run``: rows without their labels' ids are read by the names the
+    model was trained with (engine.predicting.training_names)."""
+    from engine.predicting import training_names
+
     targets = taxonomy_repo.label_targets(session=session, project_id=project_id)
-    now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
     if run.rows_named_at is not None:
         # the rows name today's labels while no taxonomy change came since they were written
         # (one since then, say a rename undone after a re-score, is read row by row)
         newest = taxonomy_repo.newest_event_id(session=session, project_id=project_id)
         moved = run.rows_named_at != newest
     else:  # rows written before 0022: by the names the model was trained with
+        labels = models.class_labels(
+            session=session,
+            project_id=project_id,
+            classes=run.classes,
+            as_of=run.created_at,
+            label_ids=run.label_ids,
+        )
+        now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
         moved = any(n is not None and n != o for o, n in zip(run.classes, now, strict=True))
     return _Today(
-        by_name={o: n or o for o, n in zip(run.classes, now, strict=True) if o not in active},
-        targets=targets,
-        moved=moved,
+        by_name=training_names(session, project_id, run, targets), targets=targets, moved=moved
     )
 
 

@@ -283,17 +283,14 @@ def _shown_task(
 
 
 def _named_today(session: Session, prediction: Any) -> list[tuple[str, float]]:
-    """A stored prediction's top classes, highest first, in today's labels where the row
-    records its classes' labels (Prediction.class_ids: a rename or merge since it was written,
-    before the queue's re-score), else as stored."""
+    """A stored prediction's top classes, highest first, in today's labels (a rename or merge
+    since it was written, before the queue's re-score), as predict reads them
+    (engine.predicting.named_today)."""
     if prediction is None or not prediction.probs:
         return []
-    if prediction.class_ids is None:
-        return [(str(lb), float(p)) for lb, p in prediction.probs]
-    from engine.predicting import stored_top
+    from engine.predicting import named_today
 
-    targets = taxonomy_repo.label_targets(session=session, project_id=prediction.project_id)
-    return stored_top(prediction.probs, {}, prediction.class_ids, targets)
+    return named_today(session, prediction)
 
 
 def _model_guess(session: Session, *, example_id: int) -> str | None:

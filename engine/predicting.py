@@ -42,7 +42,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError
 from storage.hashing import content_hash
-from storage.models import ModelRun
+from storage.models import ModelRun, Prediction
 from storage.repositories import examples, models, projects
 from storage.repositories import taxonomy as taxonomy_repo
 
@@ -279,6 +279,58 @@ def _ids_of(probs: list[Any], class_ids: Any) -> list[int] | None:
         return [int(i) for i in ids]
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def named_today(
+    session: Any,
+    prediction: Prediction,
+    *,
+    targets: Mapping[int, str | None] | None = None,
+    by_run: dict[int, dict[str, str]] | None = None,
+) -> list[tuple[str, float]]:
+    """A stored prediction's top classes in today's labels (:func:`stored_top`), highest first,
+    in the caller's session: by the label ids the row records, or, for a row without them
+    (written before migration 0022), by the names its model was trained with, as export and
+    predict read it. ``targets`` (label_targets) and ``by_run`` (run id → its names map) save
+    reads across many rows of one project."""
+    if not prediction.probs:
+        return []
+    project_id = prediction.project_id
+    if targets is None:
+        targets = taxonomy_repo.label_targets(session=session, project_id=project_id)
+    probs = list(prediction.probs)
+    if _ids_of(probs, prediction.class_ids) is not None:
+        return stored_top(probs, {}, prediction.class_ids, targets)
+    run_id = prediction.model_run_id
+    if run_id is None:
+        return stored_top(probs, {})
+    if by_run is None or run_id not in by_run:
+        run = models.get_model_run(session=session, run_id=run_id)
+        names = {} if run is None else training_names(session, project_id, run, targets)
+        if by_run is not None:
+            by_run[run_id] = names
+    else:
+        names = by_run[run_id]
+    return stored_top(probs, names)
+
+
+def training_names(
+    session: Any, project_id: int, run: ModelRun, targets: Mapping[int, str | None]
+) -> dict[str, str]:
+    """``run``'s classes, named as at its training, → the labels they count as today (renamed;
+    merged: the label they went into), for rows without their labels' ids; split or retired
+    ones keep their names, and so does a name a label has today: such a row may have been
+    re-scored since a rename, and is then named as today."""
+    labels = models.class_labels(
+        session=session,
+        project_id=project_id,
+        classes=run.classes,
+        as_of=run.created_at,
+        label_ids=run.label_ids,
+    )
+    active = {lb.name for lb in projects.list_labels(session=session, project_id=project_id)}
+    now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
+    return {o: n or o for o, n in zip(run.classes, now, strict=True) if o not in active}
 
 
 def label_targets(ws: Workspace, name: str) -> dict[int, str | None]:

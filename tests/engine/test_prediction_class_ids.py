@@ -117,3 +117,39 @@ def test_the_labeling_message_guesses_in_todays_labels_before_the_rescore(  # ty
         assert task.suggestion[0] == swapped.get(was, was)
         seen += was in swapped
     assert seen
+
+
+def test_rows_without_ids_name_todays_label_in_messages_and_disagreements(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    """A row written before 0022 (no ids), after a rename before the re-score: the labeling
+    message's guess and a disagreement's model guess name the label as predict does."""
+    from engine import consensus, labeling, projects
+
+    truth = load_slice(ws, banking_slice, tmp_path)
+    label_next(ws, truth, 40)
+    training.train_project(ws, "bank", kind="linear")
+    before = {r["text"]: r["prediction"] for r in exporting.export_records(ws, "bank")}
+    with session_scope(ws.db) as session:
+        session.execute(sa.update(Prediction).values(class_ids=None))
+    projects.update_settings(ws, project="bank", multi_label_share=1.0, multi_label_k=2)
+    taxonomy.rename_label(ws, project="bank", label="card_arrival", new_name="card_delivery",
+                          actor="admin", rescore=False)  # fmt: skip
+    names = sorted({*truth.values()} - {"card_arrival"})
+    for i in range(30):
+        task = labeling.next_task(ws, project="bank", annotator="W1")
+        assert task is not None
+        if before[task.text]["label"] != "card_arrival" or task.suggestion is None:
+            labeling.skip(ws, project="bank", example_id=task.example_id, annotator="W1")
+            continue
+        assert task.suggestion[0] == "card_delivery"
+        first, second = [n for n in names if n != truth[task.text]][:2]
+        labeling.submit_label(ws, project="bank", example_id=task.example_id, label=first,
+                              annotator="W1", source="slack", key=f"W1:{i}")  # fmt: skip
+        if not consensus.disagreements(ws, "bank", example_id=task.example_id):
+            labeling.submit_label(ws, project="bank", example_id=task.example_id, label=second,
+                                  annotator="W2", source="slack", key=f"W2:{i}")  # fmt: skip
+        [found] = consensus.disagreements(ws, "bank", example_id=task.example_id)
+        assert found.model is not None and found.model[0] == "card_delivery"
+        return
+    pytest.fail("no example the model put in the renamed label was handed out")

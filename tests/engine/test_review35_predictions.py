@@ -209,14 +209,6 @@ def test_status_reads_no_vectors_of_other_projects(  # type: ignore[no-untyped-d
     assert not read - mine  # none of another project's
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/labeling.py:291-292 (_named_today) shows a row without class_ids (written "
-    "before migration 0022, until the first re-score after the upgrade) as stored, while "
-    "predict and export read such rows by name (predicting._today_names, exporting._Today."
-    "by_name): after a rename before the re-score the message guesses the old name, a label "
-    "that no longer exists, while the buttons show the new one",
-)
 def test_the_labeling_guess_reads_rows_without_ids_by_name(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
