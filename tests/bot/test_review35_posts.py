@@ -4,78 +4,28 @@ on real SQLite/PostgreSQL against the local fake Slack Web API."""
 
 from __future__ import annotations
 
-import csv
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot import flow, taxonomy_flow
-from bot.services import Services, build_services
+from bot.services import Services
 from engine import discussions, messaging, proposing
 from engine import projects as engine_projects
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import ConflictError
 from storage.repositories import projects as project_repo
-from tests.bot.conftest import BOT_TOKEN, slack_settings
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.helpers import save_found_twice
+from tests.storage import test_audit35_crash as audit
 
-PROJECT, OLD, NEW = "bank", "C0OLDCHAN", "C0NEWCHAN"
-LABELS = ["card_arrival", "age_limit", "atm_support"]
+# the crash audit's project (its channel is the one a killed try posted to), its fixtures (a
+# Slack-backed Services, the fake Slack) and its SIGKILL of a try between post and record
+PROJECT, LABELS, OLD, NEW = audit.PROJECT, audit.LABELS, audit.CHANNEL, "C0NEWCHAN"
+services, slack_api = audit.services, audit.slack_api
+_killed_once_posted, _propose = audit._killed_once_posted, audit._propose
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture
-def slack_api() -> Iterator[FakeSlackAPI]:
-    with FakeSlackAPI(token=BOT_TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def services(  # type: ignore[no-untyped-def]
-    ws: Workspace, slack_api: FakeSlackAPI, db_url_and_schema, embedding_cache_dir, tmp_path: Path
-) -> Iterator[Services]:
-    url, _ = db_url_and_schema
-    built = build_services(slack_settings(url, slack_api.api_url, embedding_cache_dir), ws=ws)
-    engine_projects.create_project(ws, name=PROJECT, labels=LABELS, channel_id=OLD)
-    path = tmp_path / "bank.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text"])
-        writer.writerows([["When will my card arrive?"], ["How old must I be?"], ["ATM?"]])
-    engine_projects.import_file(ws, project=PROJECT, path=path, embed=False)
-    yield built
-    built.listener_executor.shutdown(wait=True)
-    built.dispatch_executor.shutdown(wait=True)
-
-
-def _killed_once_posted(
-    services: Services, slack_api: FakeSlackAPI, work: Callable[[], object], channel: str
-) -> None:
-    """Run ``work`` in a child process and SIGKILL it once Slack stored its message in
-    ``channel`` but before the answer reached it: the post is made and noted, never recorded."""
-    slack_api.lose_answer("chat.postMessage", status=200, late=5.0)
-    before = len(slack_api.messages(channel))
-    pid = os.fork()
-    if pid == 0:  # the child: never back into pytest
-        try:
-            services.ws.db.dispose(close=False)
-            work()
-        finally:
-            os._exit(3)
-    deadline = time.monotonic() + 30
-    while len(slack_api.messages(channel)) == before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
-    assert len(slack_api.messages(channel)) == before + 1
 
 
 def _channel_deleted(slack_api: FakeSlackAPI, ws: Workspace) -> None:
@@ -144,18 +94,6 @@ def test_discuss_after_labelbot_was_removed_from_the_channel_says_to_invite_it(
     thread = click()  # invited since: the thread opens (no note left holding it back)
     assert thread.channel == OLD
     assert len(slack_api.messages(OLD)) == 2
-
-
-def _propose(ws: Workspace, kind: str, labels: list[str]) -> int:
-    with session_scope(ws.db) as session:
-        found = project_repo.get_project(session=session, name=PROJECT)
-        assert found.id is not None
-        row, _ = save_found_twice(
-            session=session, project_id=found.id, kind=kind, labels=labels,
-            key=proposing.key_text([kind, *labels]), score=0.8, evidence={},
-            evidence_strength=1.0, message=f"{kind} {' and '.join(labels)}",
-        )  # fmt: skip
-        return int(row.id or 0)
 
 
 @pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
