@@ -16,7 +16,6 @@ from engine import projects as engine_projects
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import ConflictError
-from storage.repositories import projects as project_repo
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.storage import test_audit35_crash as audit
 
@@ -25,6 +24,7 @@ from tests.storage import test_audit35_crash as audit
 PROJECT, LABELS, OLD, NEW = audit.PROJECT, audit.LABELS, audit.CHANNEL, "C0NEWCHAN"
 services, slack_api = audit.services, audit.slack_api
 _killed_once_posted, _propose = audit._killed_once_posted, audit._propose
+_disagree = audit._disagree
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -134,27 +134,6 @@ def test_a_note_slack_cannot_look_up_just_now_holds_back_only_its_own_card(
     taxonomy_flow.post_proposals(services, project=PROJECT)  # found now: recorded, not posted
     assert proposing.get_proposal(ws, first).message_ts == slack_api.messages(OLD)[0]["ts"]
     assert len(slack_api.messages(OLD)) == 2
-
-
-def _disagree(ws: Workspace) -> int:
-    """Two experts label the first example differently; its id."""
-    import sqlalchemy as sa
-
-    from engine import consensus
-    from storage.repositories import feedback
-
-    with session_scope(ws.db) as session:
-        found = project_repo.get_project(session=session, name=PROJECT)
-        assert found.id is not None
-        labels = project_repo.list_labels(session=session, project_id=found.id)
-        first = int(session.execute(sa.text("SELECT min(id) FROM examples")).scalar_one())
-        for user, label in (("U0ANA", labels[0]), ("U0BOB", labels[1])):
-            feedback.add_annotation(
-                session=session, example_id=first, label_id=int(label.id or 0), annotator=user,
-                source="slack", key=f"test:{user}:{first}",
-            )  # fmt: skip
-    assert [d.example_id for d in consensus.disagreements(ws, PROJECT)] == [first]
-    return first
 
 
 @pytest.mark.parametrize("db_url_and_schema", KINDS, indirect=True)
