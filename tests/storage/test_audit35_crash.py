@@ -23,11 +23,13 @@ from storage.db import session_scope
 from storage.models import DiscussionThread
 from storage.repositories import feedback
 from storage.repositories import projects as project_repo
+from tests.bot import test_replica_races as replica_races
 from tests.bot.conftest import BOT_TOKEN, slack_settings
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.helpers import save_found_twice
 
 PROJECT, CHANNEL = "bank", "C0CRASH"
+# a proposal stored as the detector stores one; two experts disagreeing on the first example
+_propose, _disagree = replica_races._propose, replica_races._disagree
 LABELS = ["card_arrival", "age_limit", "atm_support"]
 
 
@@ -55,18 +57,6 @@ def services(  # type: ignore[no-untyped-def]
     yield built
     built.listener_executor.shutdown(wait=True)
     built.dispatch_executor.shutdown(wait=True)
-
-
-def _propose(ws: Workspace, kind: str, labels: list[str]) -> int:
-    with session_scope(ws.db) as session:
-        found = project_repo.get_project(session=session, name=PROJECT)
-        assert found.id is not None
-        row, _ = save_found_twice(
-            session=session, project_id=found.id, kind=kind, labels=labels,
-            key=proposing.key_text([kind, *labels]), score=0.8, evidence={},
-            evidence_strength=1.0, message=f"{kind} {' and '.join(labels)}",
-        )  # fmt: skip
-        return int(row.id or 0)
 
 
 def _killed_once_posted(
@@ -125,24 +115,6 @@ def test_a_proposal_slack_refused_is_posted_next_round_without_a_search(
     (card,) = slack_api.messages(CHANNEL)
     assert proposing.get_proposal(ws, pid).message_ts == card["ts"]
     assert slack_api.calls("conversations.history") == []
-
-
-def _disagree(ws: Workspace) -> int:
-    """Two experts label the first example differently; its id."""
-    import sqlalchemy as sa
-
-    with session_scope(ws.db) as session:
-        found = project_repo.get_project(session=session, name=PROJECT)
-        assert found.id is not None
-        labels = project_repo.list_labels(session=session, project_id=found.id)
-        first = int(session.execute(sa.text("SELECT min(id) FROM examples")).scalar_one())
-        for user, label in (("U0ANA", labels[0]), ("U0BOB", labels[1])):
-            feedback.add_annotation(
-                session=session, example_id=first, label_id=int(label.id or 0), annotator=user,
-                source="slack", key=f"test:{user}:{first}",
-            )  # fmt: skip
-    assert [d.example_id for d in consensus.disagreements(ws, PROJECT)] == [first]
-    return first
 
 
 def test_a_disagreement_thread_opened_by_a_killed_replica_is_not_opened_again(
