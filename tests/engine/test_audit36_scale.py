@@ -260,3 +260,50 @@ def test_counter_sees_growth(ws) -> None:  # type: ignore[no-untyped-def]
             examples.count_examples(session=s, project_id=pid)
         counts.append(of(log, "count"))
     assert _grows(*counts), counts
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit36: every audit pick counts the project's examples and walks an OFFSET into "
+    "them (a random draw)",
+)
+def test_audit_pick_does_not_walk_the_project(ws) -> None:  # type: ignore[no-untyped-def]
+    """An audit pick (every tenth delivery by default; here every one, ``audit_share`` 1)
+    draws a free example uniformly: today by counting the project's examples and reading one
+    at a random OFFSET in id order, both the size of the project. Seeded draws, the same in
+    both projects."""
+    work = []
+    for name, n in (("small", SMALL), ("large", LARGE)):
+        build(ws, name, n)
+        projects.update_settings(ws, project=name, audit_share=1.0)
+        counter = Work(ws.db)
+        with counter.count() as log:
+            task = labeling.next_task(ws, project=name, annotator="NEW", rng=random.Random(1))
+        assert task is not None
+        work.append(of(log, r"^SELECT (count\(\*\) AS count_1|examples\.id) FROM examples WHERE"))
+    assert not _grows(*work), f"audit pick: {work[0]} at {SMALL} examples, {work[1]} at {LARGE}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit36: every Slack click (reviews=True) counts every delivery the expert ever had "
+    "in the project, to decide whether a review is due",
+)
+def test_review_turn_does_not_count_every_delivery_of_the_expert(ws) -> None:  # type: ignore[no-untyped-def]
+    """Slack asks for the next task with ``reviews=True``; after a click (its assignment closed)
+    the expert holds nothing, so whether a review is due is decided by counting all their
+    deliveries in the project (U00: 1/20 of the labeled half, and the second opinions)."""
+    work = []
+    for name, n in (("small", SMALL), ("large", LARGE)):
+        build(ws, name, n)
+        task = labeling.next_task(ws, project=name, annotator="U00", reviews=True)
+        assert task is not None and task.kind != "review"
+        labeling.submit_label(
+            ws, project=name, example_id=task.example_id, label=LABELS[1], annotator="U00",
+            source="slack", key=f"{name}-click",
+        )  # fmt: skip
+        counter = Work(ws.db)
+        with counter.count() as log:
+            labeling.next_task(ws, project=name, annotator="U00", reviews=True)
+        work.append(of(log, r"^SELECT count\(\*\) AS count_1 FROM assignments WHERE .*annotator"))
+    assert not _grows(*work), f"expert's deliveries: {work[0]} at {SMALL}, {work[1]} at {LARGE}"
