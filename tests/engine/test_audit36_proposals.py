@@ -10,22 +10,30 @@ while labelbot does otherwise:
 - "A proposal whose change is undone counts as rejected (it returns only if its evidence
   grows)": undoing an approved *add* leaves the flags it resolved resolved, so its examples are
   no longer set aside (no evidence to grow) and stay first in the queue, with no label for them;
+- "once a day if anything changed at all": examples discussed in a thread without labeling them
+  (one of the three sources of an *add*) never make a refresh due, not even after a day;
 - "suggested names from their most distinctive words": words are read as ASCII letters only, so
   an accented word is cut ("bloquée" names "bloqu") and a text in another script has none.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 
-from engine import labeling, projects, taxonomy
+from engine import discussions, jobs, labeling, projects, proposing, taxonomy, training
 from engine.proposals import LabeledData, propose_all
 from engine.proposals.words import suggest_name
+from engine.workspace import Workspace
 from storage.db import session_scope
+from storage.models import utcnow
+from storage.repositories import feedback
+from storage.repositories import projects as project_repo
 from storage.repositories import proposals as proposal_repo
 from tests.engine.test_proposal_add_approve import _approve_an_add
-from tests.engine.test_proposing import seven_intents  # noqa: F401
+from tests.engine.test_proposing import make_project, seven_intents  # noqa: F401
 
 D = 16  # dimensions of the synthetic embeddings
 
@@ -159,3 +167,42 @@ def test_undoing_an_approved_add_sets_its_examples_aside_again(ws, seven_intents
     task = labeling.next_task(ws, project="bank", annotator="carol")
     assert task is not None
     assert (ids - aside, task.example_id in ids) == (set(), False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit36: refresh_due counts labels, flags and skips only: examples discussed "
+    "without a label never make a refresh due, not even after a day",
+)
+def test_examples_discussed_without_a_label_make_a_refresh_due_within_a_day(
+    ws, banking_slice, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """README: the proposals job looks again "once a day if anything changed at all", and an
+    add comes from examples "skipped, flagged, or discussed in a thread without labeling them".
+    After a look, experts open team threads on 8 unlabeled examples and label none of them:
+    a day later, something changed (8 examples newly set aside), and a look is due."""
+    make_project(ws, tmp_path, banking_slice, labeled=10)
+    training.train_project(ws, "bank")
+    assert jobs.proposal_cycle(ws) == ["bank"]
+    later = utcnow() + proposing.REFRESH_INTERVAL + timedelta(minutes=1)
+    assert not proposing.refresh_due(ws, "bank", now=later)  # a day, and nothing changed
+    with session_scope(ws.db, read_only=True) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        agreed = feedback.current_labels(session=s, project_id=project.id)
+        aside_before = set(proposal_repo.set_aside_example_ids(session=s, project_id=project.id))
+    unlabeled = [i for i in sorted(_example_ids(ws)) if i not in agreed][:8]
+    for n, i in enumerate(unlabeled):
+        discussions.open_thread(ws, example_id=i, channel="C1", thread_ts=f"1.{n}", kind="team",
+                                opened_by="ana")  # fmt: skip
+    with session_scope(ws.db, read_only=True) as s:
+        aside = set(proposal_repo.set_aside_example_ids(session=s, project_id=project.id))
+    assert aside - aside_before == set(unlabeled)  # what a look would read has changed
+    assert proposing.refresh_due(ws, "bank", now=later)
+
+
+def _example_ids(ws: Workspace) -> list[int]:
+    from storage.repositories import examples
+
+    with session_scope(ws.db, read_only=True) as s:
+        project = project_repo.get_project(session=s, name="bank")
+        return [int(e.id or 0) for e in examples.list_examples(session=s, project_id=project.id)]
