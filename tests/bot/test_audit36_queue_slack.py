@@ -77,3 +77,38 @@ def test_a_skip_after_the_hold_lapsed_is_for_good(bot: Bot, bank: dict) -> None:
         f"Alice skipped example {eid} and was sent it again; she was told "
         f"{bot.slack.ephemerals(ALICE)[-1:]}"
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit36: the daily nudge counts only unlabeled examples: second opinions waiting "
+    "for the expert are no work to it",
+)
+def test_the_nudge_comes_when_second_opinions_wait_for_the_expert(  # type: ignore[no-untyped-def]
+    bot: Bot, tmp_path
+) -> None:
+    from bot import rhythm_flow
+    from engine import labeling, projects
+    from tests.bot.test_rhythm_slack import utc
+
+    projects.create_project(bot.ws, name="small", labels=["a", "b"])
+    path = tmp_path / "small.csv"
+    path.write_text("text\nfirst one\nsecond one\nthird one\n")
+    projects.import_file(bot.ws, project="small", path=path, embed=False)
+    # every example is asked of two experts; Bob gave each its first label
+    projects.update_settings(
+        bot.ws, project="small", multi_label_share=1.0, multi_label_k=2, audit_share=0.0
+    )
+    while (task := labeling.next_task(bot.ws, project="small", annotator=BOB)) is not None:
+        eid = task.example_id
+        labeling.submit_label(bot.ws, project="small", example_id=eid, label="a",
+                              annotator=BOB, source="slack", key=f"bob:{eid}")  # fmt: skip
+    waiting = labeling.next_task(bot.ws, project="small", annotator=ALICE)
+    assert waiting is not None  # there is work for Alice: the second opinions
+    labeling.release(bot.ws, project="small", example_id=waiting.example_id, annotator=ALICE)
+    bot.slack.command(ALICE, "nudge 09:30")
+    bot.settle()
+    # "a daily reminder sent only when there is work for you"
+    assert rhythm_flow.send_nudges(bot.services, now=utc(25, 10, 0)) == 1
+    (nudge,) = [m for m in bot.slack.dm(ALICE) if "waiting for you" in m.get("text", "")]
+    assert "3 examples" in nudge["text"]
