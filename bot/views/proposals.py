@@ -112,8 +112,8 @@ def evidence_numbers(evidence: Mapping[str, Any]) -> list[str]:
     out = []
     for key, value in evidence.items():
         name = key.replace("_", " ")
-        if isinstance(value, bool) or value is None:
-            continue
+        if isinstance(value, bool) or value is None or key == "min_examples":
+            continue  # min_examples: the project's setting, not evidence
         if isinstance(value, int | float):
             out.append(f"{escape_mrkdwn(name)} {_number(value)}")
         elif isinstance(value, str) and key in ("nearest_label", "suggestion"):
@@ -200,11 +200,28 @@ def plain_reason(card: ProposalCard) -> str:
         )
         if not count:
             return f"{labels[0]} has no examples yet: {advice}."
+        if _learned_poorly(card):
+            f1 = ev.get("f1")
+            score = f" (out-of-fold F1 {float(f1):.2f})" if isinstance(f1, int | float) else ""
+            return (
+                f"{labels[0]} is learned poorly from {counted(int(count), 'example')}{score}: "
+                f"the model seldom tells it from other labels. {advice[0].upper()}{advice[1:]}."
+            )
         return (
             f"{labels[0]} has only {counted(count, 'example')}, too few for the model to learn: "
             f"{advice}."
         )
     return escape_mrkdwn(card.message)
+
+
+def _learned_poorly(card: ProposalCard) -> bool:
+    """A rare proposal made for a poor out-of-fold F1 although the label has enough examples to
+    count as learnable (engine.proposals.rare), not for too few examples."""
+    count, minimum = card.evidence.get("count"), card.evidence.get("min_examples")
+    if isinstance(count, int) and isinstance(minimum, int):
+        return count >= minimum
+    # proposals stored before their evidence carried the minimum: the detector's message says
+    return " is hard to learn from " in card.message
 
 
 def _summary_blocks(card: ProposalCard, groups_max: int = GROUPS_SHOWN) -> list[Block]:

@@ -53,6 +53,7 @@ def rare_labels(
             kind="rare", labels=(name,),
             score=round(1.0 - min(n / few_examples, 1.0) * max(f1[c], 0.0), 4),
             evidence={"count": n, "f1": round(float(f1[c]), 3) if n else None,
+                      "min_examples": min_examples,
                       "suggestion": suggestion,
                       "nearest_label": near_name,
                       "nearest_label_cosine": None if near_cos is None else round(near_cos, 3),

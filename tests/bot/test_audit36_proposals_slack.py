@@ -2,8 +2,8 @@
 
 A label the rare-label check proposes for a poor out-of-fold F1 although it has enough examples
 to count as learnable (``engine.proposals.rare``: "a different complaint", as `labelbot status`
-does not call it rare) is told on its card as having "only N examples, too few for the model to
-learn": a strict xfail while it does.
+does not call it rare) was told on its card as having "only N examples, too few for the model to
+learn". It now says the label is learned poorly, with its F1.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from bot.views.proposals import ProposalCard, proposal_message
 from engine.proposals import LabeledData
@@ -26,11 +25,6 @@ def _around(axis: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return X + rng.normal(scale=0.3, size=(n, D))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: the card of a rare proposal made for a poor F1 says the label has "
-    "'only N examples, too few for the model to learn' though N is past the minimum",
-)
 def test_a_label_hard_to_learn_is_not_called_too_few_on_its_card() -> None:
     """Labels a, b, c of 20 examples each, and d of 8 examples lying where a lies: the check
     proposes d for its out-of-fold F1 (8 examples, past the project's minimum of 5), and its
