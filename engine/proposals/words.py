@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
+from functools import cache
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-_TOKEN = re.compile(r"[a-z][a-z']+")
 # words that name no topic in support messages, on top of sklearn's English list
 _EXTRA_STOP = frozenset({"i'm", "i've", "don't", "can't", "didn't", "it's", "just", "want", "need",
                          "like", "know", "does", "did", "got", "get", "way", "ok", "please",
@@ -15,9 +16,25 @@ _EXTRA_STOP = frozenset({"i'm", "i've", "don't", "can't", "didn't", "it's", "jus
 STOP_WORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS) | _EXTRA_STOP
 
 
+@cache
+def _token() -> re.Pattern[str]:
+    """A word: letters of any script, with the combining marks that follow them (the vowel
+    signs of Indic scripts, Arabic vowels: marks, not letters, which "\\w" leaves out) and inner
+    apostrophes, 2 characters or more. "[a-z]" cut "bloquée" to "bloqu" and found no word at
+    all in a Cyrillic text. Digits and "_" end a word: a suggested name joins words with "_".
+    Compiled on first use (the marks are read from the Unicode database)."""
+    marks = "".join(
+        re.escape(chr(c)) for c in range(0x300, 0x10000) if unicodedata.category(chr(c))[0] == "M"
+    )
+    letter = r"[^\W\d_]"
+    return re.compile(rf"{letter}(?:{letter}|[{marks}]|'(?={letter}))+")
+
+
 def tokens(text: str) -> set[str]:
-    """Distinct lower-case words of a text, minus stop words."""
-    return {t.strip("'") for t in _TOKEN.findall(text.lower())} - STOP_WORDS
+    """Distinct lower-case words of a text (NFC, as label names are stored), minus stop
+    words."""
+    text = unicodedata.normalize("NFC", text.lower()).replace("\u2019", "'")
+    return set(_token().findall(text)) - STOP_WORDS
 
 
 def distinctive_words(
