@@ -50,7 +50,8 @@ if TYPE_CHECKING:  # the detectors load scikit-learn: imported when a refresh ru
 MODEL_RUN_SETTING = "proposals_model_run_id"  # the active model run of the last refresh
 REFRESHED_AT_SETTING = "proposals_refreshed_at"
 # What the last refresh read (repo.refresh_watermark): the newest ready model run and the counts
-# of labels, flags and skips, compared at every poll to tell whether a refresh is due.
+# of labels, flags, skips and discussion threads, compared at every poll to tell whether a
+# refresh is due.
 SEEN_SETTING = "proposals_seen"
 REFRESH_GROWTH = 0.1  # a count that grew by this share since the last refresh makes one due...
 REFRESH_MIN_GROWTH = 5  # ...and by at least this many (an add needs a group of set-aside examples)
@@ -268,7 +269,8 @@ def refresh_due(ws: Workspace, project: str, *, now: datetime | None = None) -> 
     - the active model is not the one of the last refresh;
     - a model run finished since (the detectors train their own probes, so a run held back by
       a pin or by the audit set is news too);
-    - the labels, flags or skips grew by ``REFRESH_GROWTH`` (and ``REFRESH_MIN_GROWTH``) since;
+    - the labels, flags, skips or discussion threads grew by ``REFRESH_GROWTH`` (and
+      ``REFRESH_MIN_GROWTH``) since;
     - ``REFRESH_INTERVAL`` passed and anything above, or the taxonomy, changed at all.
 
     A few counts in one statement: the scheduler asks at every poll."""
@@ -285,8 +287,10 @@ def refresh_due(ws: Workspace, project: str, *, now: datetime | None = None) -> 
     seen = settings.get(SEEN_SETTING) or {}  # none: refreshed before counts were kept
     if seen_now["run"] != seen.get("run"):
         return True
-    counts = ("labels", "flags", "skips")
-    grown = [seen_now[k] - int(seen.get(k, 0)) for k in counts]
+    counts = ("labels", "flags", "skips", "discussions")
+    # discussions were not counted before: a refresh that did not count them read them all
+    grown = [seen_now[k] - int(seen.get(k, 0 if k != "discussions" else seen_now[k]))
+             for k in counts]  # fmt: skip
     if any(
         g >= max(REFRESH_MIN_GROWTH, REFRESH_GROWTH * int(seen.get(k, 0)))
         for g, k in zip(grown, counts, strict=True)

@@ -664,10 +664,11 @@ def supersede_claimed(
 def refresh_watermark(*, session: Session, project_id: int) -> dict[str, int]:
     """What a refresh of the proposals reads, in one cheap statement (the scheduler asks at
     every poll): the newest ready model run's id (``run``; 0: none yet, held back or active),
-    and how many annotations (``labels``), flags (``flags``) and skips (``skips``) the project
+    and how many annotations (``labels``), flags (``flags``), skips (``skips``) and discussion
+    threads (``discussions``: an example discussed without a label is set aside too) the project
     has. Retracted annotations and resolved flags count too: nothing is deleted, so the counts
     only grow, and growth says new evidence came in."""
-    from storage.models import Annotation, ModelRun
+    from storage.models import Annotation, DiscussionThread, ModelRun
 
     def count(table: Any, *where: Any, of_example: bool = True) -> Any:
         query = select(func.count()).select_from(table)
@@ -687,5 +688,8 @@ def refresh_watermark(*, session: Session, project_id: int) -> dict[str, int]:
         Assignment.status == "skipped",
         of_example=False,
     )
-    row = session.execute(select(run, count(Annotation), count(Flag), skips)).one()
-    return dict(zip(("run", "labels", "flags", "skips"), (int(v or 0) for v in row), strict=True))
+    row = session.execute(
+        select(run, count(Annotation), count(Flag), skips, count(DiscussionThread))
+    ).one()
+    names = ("run", "labels", "flags", "skips", "discussions")
+    return dict(zip(names, (int(v or 0) for v in row), strict=True))

@@ -180,11 +180,6 @@ def test_undoing_an_approved_add_sets_its_examples_aside_again(ws, seven_intents
     assert (ids - aside, task.example_id in ids) == (set(), False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: refresh_due counts labels, flags and skips only: examples discussed "
-    "without a label never make a refresh due, not even after a day",
-)
 def test_examples_discussed_without_a_label_make_a_refresh_due_within_a_day(
     ws, banking_slice, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
