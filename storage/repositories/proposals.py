@@ -271,13 +271,22 @@ def _renamed_cluster(cluster: Any, renamed: Mapping[str, str], index: int) -> An
     return cluster
 
 
+# The detectors' own words that read like a label's name: matched first, and kept as they are
+# (a merge's "4 examples confidently look like the other label" names no label "other").
+DETECTOR_PHRASES = ("like the other label",)
+
+
 def _renamed_text(text: str, renamed: Mapping[str, str], mentioned: Sequence[str]) -> str:
     """``text`` with each renamed label's old name replaced by its new one, where it stands as
     a whole name. Every name the proposal mentions is matched, longest first, so a label named
-    like the start of another ("card" and "card arrival") is not replaced inside it."""
+    like the start of another ("card" and "card arrival") is not replaced inside it; the
+    detectors' own phrases (:data:`DETECTOR_PHRASES`) are matched before any name."""
     names = sorted({*mentioned, *renamed}, key=len, reverse=True)
-    pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
-    return pattern.sub(lambda m: renamed.get(m.group(1), m.group(1)), text)
+    phrases = "|".join(re.escape(p) for p in DETECTOR_PHRASES)
+    pattern = re.compile(
+        rf"({phrases})|(?<!\w)(" + "|".join(re.escape(n) for n in names) + r")(?!\w)"
+    )
+    return pattern.sub(lambda m: m.group(1) or renamed.get(m.group(2), m.group(2)), text)
 
 
 def change_status(

@@ -222,11 +222,6 @@ MERGE_MESSAGE = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a rename rewrites every whole word of an open proposal's message that "
-    "spells the old name, the detector's own words included ('the other label')",
-)
 def test_a_rename_changes_only_the_labels_name_in_an_open_proposals_message(
     ws: Workspace,
 ) -> None:
