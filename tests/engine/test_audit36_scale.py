@@ -309,11 +309,6 @@ def test_review_turn_does_not_count_every_delivery_of_the_expert(ws) -> None:  #
     assert not _grows(*work), f"expert's deliveries: {work[0]} at {SMALL}, {work[1]} at {LARGE}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a label rename reads every example of the project (examples_to_relabel, "
-    "twice) inside the taxonomy change's transaction",
-)
 def test_rename_does_not_read_every_example(ws) -> None:  # type: ignore[no-untyped-def]
     """Renaming a label keeps its id: no vote stops or starts counting, no example goes back to
     the queue. Its transaction (the re-score aside, ``rescore=False`` as Slack applies it) may
