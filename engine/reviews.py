@@ -18,10 +18,13 @@ answer it, while no one else has been sent it since; not its author, and not an 
 admin overrules a label with ``consensus`` adjudication, not through someone else's review.
 
 The reviewed annotation is never changed: it stays in history, and the review records the outcome.
-A pair a person decided (kept, changed, or settled over by an adjudication) is never re-opened by
-a later scan; one a change withdrew is, once its question stands again. An open review that
-asks nothing any more (storage.repositories.reviews.moot_reason: its label changed or undone, or
-its label or the suggestion split or retired, or both merged into one) is dismissed: by the scan,
+A question a person decided (kept, changed, or settled over by an adjudication) is never asked
+again by a later scan, nor one open asked twice: a question is the example's label and the
+suggestion as they count today (storage.repositories.reviews.add_review), whichever of its votes
+is doubted (another expert's vote for the same label) and whatever a merge renamed. One a change
+withdrew is reopened, once its question stands again. An open review that asks nothing any more
+(storage.repositories.reviews.moot_reason: its label changed or undone, or its label or the
+suggestion split or retired, or both merged into one) is dismissed: by the scan,
 by the taxonomy change that made it so (engine.taxonomy), and by delivery, which passes over it.
 So is an open review the latest scan no longer doubts (an earlier model's, its label since
 agreed with): withdrawn by the scan, and reopened by one that doubts it again.
@@ -135,6 +138,7 @@ def scan_project(
             lb.name: int(lb.id or 0)
             for lb in projects.list_labels(session=session, project_id=project.id)
         }
+        counted_as = taxonomy_repo.label_targets(session=session, project_id=project.id)
         votes: dict[int, list[feedback.AnnotationRow]] = defaultdict(list)
         for row in feedback.list_annotations(session=session, project_id=project.id):
             votes[row.example_id].append(row)
@@ -157,6 +161,7 @@ def scan_project(
                 confidence=suspect.confidence,
                 margin=suspect.margin,
                 model_version=scanned_version,
+                counted=counted_as,
             )
             opened += created is not None
         # not those a reviewer decided meanwhile

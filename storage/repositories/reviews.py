@@ -69,23 +69,41 @@ def add_review(
     confidence: float,
     margin: float,
     model_version: int | None = None,
+    counted: dict[int, str | None] | None = None,
 ) -> Review | None:
-    """Open a review; None when this (annotation, suggestion) is open already or a person
-    decided it. One a change withdrew (dismissed as moot, by no one: a merge of its two labels
-    since undone, a vote since taken back) is reopened when its question stands again, with
-    this scan's figures: otherwise the mislabel would be counted by every scan and never asked
-    about."""
-    existing = session.exec(
-        select(Review).where(
-            Review.annotation_id == annotation_id,
-            Review.suggested_label_id == suggested_label_id,
+    """Open a review; None when the example's question is asked already: a review of the same
+    example whose label and suggestion count as this one's today (``taxonomy.label_targets``;
+    ``counted`` spares the read) is open, or a person decided it. Whichever of its votes is
+    under review, and whatever the labels were called then: a merge of the suggestion, or a
+    second expert's vote for the label, asks the same question again, and a label a reviewer
+    kept is not asked about again. One a change withdrew (dismissed as moot, by no one: a
+    merge of its two labels since undone, a vote since taken back) is reopened when its
+    question stands again, with this scan's figures: otherwise the mislabel would be counted
+    by every scan and never asked about."""
+    if counted is None:
+        counted = label_targets(session=session, project_id=project_id)
+    question = (counted.get(given_label_id), counted.get(suggested_label_id))
+
+    def exact(review: Review) -> bool:
+        return review.annotation_id == annotation_id and (
+            review.suggested_label_id == suggested_label_id
         )
-    ).first()
-    if existing is not None:
-        if existing.status != "dismissed" or existing.reviewer is not None:
-            return None  # open, or decided by a person (kept, changed, settled over)
-        if moot_reason(session=session, review=existing) is not None:
-            return None  # still moot
+
+    asked = [
+        r
+        for r in session.exec(
+            select(Review).where(Review.example_id == example_id).order_by(col(Review.id))
+        ).all()
+        if exact(r)
+        or (None not in question
+            and (counted.get(r.given_label_id), counted.get(r.suggested_label_id)) == question)
+    ]  # fmt: skip
+    if any(r.status != "dismissed" or r.reviewer is not None for r in asked):
+        return None  # open, or decided by a person (kept, changed, settled over)
+    # the one of this vote first, then the example's others (their votes still live)
+    for existing in sorted(asked, key=lambda r: not exact(r)):
+        if moot_reason(session=session, review=existing, counted=counted) is not None:
+            continue  # still moot
         # one withdrawn while on a reviewer's screen, and they not told yet, is still theirs
         # to answer there: its delivery stays with it (a claim since moves it to the new one)
         delivery = None if _told(existing.decision_key) else existing.assignment_id
@@ -100,6 +118,8 @@ def add_review(
         )  # fmt: skip
         session.refresh(existing)
         return existing if rowcount(reopened) else None
+    if any(exact(r) for r in asked):
+        return None  # this vote's own is still moot (one row per vote and suggestion)
     review = Review(
         project_id=project_id,
         example_id=example_id,

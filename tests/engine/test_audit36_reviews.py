@@ -14,10 +14,6 @@ from tests.helpers import store_vote
 flipped = tr.flipped
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a merge of the suggested label makes the next scan open a 2nd review",
-)
 def test_a_merge_of_the_suggestion_does_not_open_the_same_review_twice(flipped) -> None:  # type: ignore[no-untyped-def]
     """An open review of label G suggesting S still stands after S is merged into T (README: a
     review is moot only when its two labels merge into one); the next scan, doubting G in
@@ -42,10 +38,6 @@ def test_a_merge_of_the_suggestion_does_not_open_the_same_review_twice(flipped) 
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a kept review is asked again once another expert also votes its label",
-)
 def test_a_kept_label_is_not_asked_again_when_another_expert_agrees_with_it(flipped) -> None:  # type: ignore[no-untyped-def]
     """cy keeps label G against the model's S (a person decided the question); dee then gives
     the example G too. The evidence moved towards G, not away from it: the next scan must not
@@ -70,10 +62,6 @@ def test_a_kept_label_is_not_asked_again_when_another_expert_agrees_with_it(flip
     assert again == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a 2nd vote for a doubted label opens a 2nd open review of the example",
-)
 def test_an_open_review_is_not_doubled_when_another_expert_votes_its_label(flipped) -> None:  # type: ignore[no-untyped-def]
     """A review of label G (suggesting S) is open; dee then gives the example G too. The next
     scan doubts G for S again: the open review already asks that, and no second one is
