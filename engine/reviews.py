@@ -468,7 +468,9 @@ def _withdrawn(session: Session, review: Review, *, now: datetime) -> ReviewResu
 
 
 def _why_moot(session: Session, review: Review) -> str:
-    """In words: why a dismissed review asks nothing any more."""
+    """In words: why a dismissed review asks nothing any more. A label is named as the
+    reviewer's card names it, as it counts today (merged: the label it went into); one split
+    or retired, or two merged into one, by the names the review was opened with."""
     if review.reviewer is not None:  # an adjudication dismissed it
         return "the example's label was settled since"
     given, suggested = (
@@ -476,9 +478,12 @@ def _why_moot(session: Session, review: Review) -> str:
         for label_id in (review.given_label_id, review.suggested_label_id)
     )
     assert given is not None and suggested is not None
-    why = reviews.moot_reason(session=session, review=review)
+    counted_as = taxonomy_repo.label_targets(session=session, project_id=review.project_id)
+    given_now = counted_as.get(review.given_label_id) or given.name
+    suggested_now = counted_as.get(review.suggested_label_id) or suggested.name
+    why = reviews.moot_reason(session=session, review=review, counted=counted_as)
     if why == reviews.UNDONE:
-        return f"the label {given.name!r} under review was taken back"
+        return f"the label {given_now!r} under review was taken back"
     if why == reviews.GIVEN_GONE:
         return f"the label {given.name!r} was split or retired since"
     if why == reviews.SUGGESTION_GONE:
@@ -490,11 +495,11 @@ def _why_moot(session: Session, review: Review) -> str:
     # its question stands: a mislabel scan withdrew it, or a change since undone
     scan = reviews.withdrawal_reason(review)
     if scan == reviews.UNDOUBTED:
-        return f"the latest mislabel scan no longer doubts the label {given.name!r}"
+        return f"the latest mislabel scan no longer doubts the label {given_now!r}"
     if scan == reviews.RESUGGESTED:
         return (
-            f"the latest mislabel scan still doubts the label {given.name!r}, but suggests "
-            f"another label than {suggested.name!r}"
+            f"the latest mislabel scan still doubts the label {given_now!r}, but suggests "
+            f"another label than {suggested_now!r}"
         )
     return "a change withdrew it meanwhile (since undone)"
 

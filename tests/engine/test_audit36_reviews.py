@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
 from engine import jobs, reviews, taxonomy, training
 from tests.engine import test_reviews as tr
 from tests.helpers import store_vote
@@ -81,10 +79,6 @@ def test_an_open_review_is_not_doubled_when_another_expert_votes_its_label(flipp
     assert len(open_now) == 1, open_now
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a withdrawn review's reason names the label merged away, not what it is now",
-)
 def test_a_withdrawal_after_a_merge_names_the_label_as_it_counts_now(flipped, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """cy holds a review of label G; G is merged into T (the card is redrawn as "T"); the next
     scan no longer doubts it. cy's click is answered that the review was withdrawn, naming the
