@@ -131,6 +131,7 @@ def decide(
             label=result.label,
             user_id=user,
             agreed=result.agreed,
+            audit=result.audit,
         )
         services.courier.update(done, channel=channel, ts=ts)  # before the next task can fail
         flow.answered(services, user=user, project=ref.project, agreed=agreed)

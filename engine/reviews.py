@@ -86,6 +86,8 @@ class ReviewResult:
     annotation_id: int | None  # the reviewer's annotation (a change), else None
     created: bool  # False when the same key was already stored
     reason: str | None = None  # why a review withdrawn meanwhile (status dismissed) asks nothing
+    # the example's label came through an audit pick: it scores models, no model trains on it
+    audit: bool = False
 
 
 def scan_project(
@@ -532,6 +534,10 @@ def _result(session: Session, review: Review, *, created: bool) -> ReviewResult:
         agreed=feedback.agreed_label(rows),
         annotation_id=review.outcome_annotation_id,
         created=created,
+        audit=review.status == "changed"  # what a change's answer says (a keep's does not)
+        and reviews.is_audit_example(
+            session=session, project_id=review.project_id, example_id=review.example_id
+        ),
     )
 
 

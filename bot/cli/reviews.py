@@ -96,7 +96,8 @@ def review(
     quit (Ctrl-D and Ctrl-C too: the review goes back to the pool). A change is stored as your
     vote beside the original label: it becomes the example's label where it carries the vote
     (a label one expert gave), else the example is listed by `labelbot disagreements` for the
-    team to settle. The next model trains on the label that stands."""
+    team to settle. The next model trains on the label that stands (an audit example's
+    label scores models instead)."""
     ws = workspace()
     if listing or as_json or status is not None:  # a --status alone asks for the list too
         status = status or "open"
@@ -171,7 +172,13 @@ def _verdict(name: str, result: reviews.ReviewResult) -> str:
     if result.agreed is None:
         return f"changed: {label} is your vote"
     if result.agreed == result.label:
-        return f"changed: {label} is the example's label now; the next model trains on it"
+        # an audit example's label scores models (README: audit labels train none)
+        uses = (
+            "it scores models; no model trains on it"
+            if result.audit
+            else "the next model trains on it"
+        )
+        return f"changed: {label} is the example's label now; {uses}"
     return (
         f"changed: {label} is your vote, but [bold]{escape(result.agreed)}[/] keeps the "
         f"majority; `labelbot disagreements {escape(name)}` lists it for the team to settle"

@@ -142,28 +142,32 @@ def reviewed_message(
     label: str,
     user_id: str,
     agreed: str | None = None,
+    audit: bool = False,
 ) -> Block:
     """The review DM once answered: "Kept *X*" or "Changed to *Y*", by whom, and what that did
-    to the example's label (``agreed``: its agreed label now, when known)."""
+    to the example's label (``agreed``: its agreed label now, when known; ``audit``: the
+    example's label came through an audit pick)."""
     verb = "Kept" if status == "kept" else "Changed to"
     result = f"{verb} *{escape_mrkdwn(label)}* by <@{user_id}>"
-    effect = verdict_effect(status=status, label=label, agreed=agreed)
+    effect = verdict_effect(status=status, label=label, agreed=agreed, audit=audit)
     if effect:
         result += f" · {effect}"
     blocks = [example_section(example_id, text), context(result)]
     return message(f"{verb} {escape_mrkdwn(label)} by <@{user_id}>", blocks)
 
 
-def verdict_effect(*, status: str, label: str, agreed: str | None) -> str:
+def verdict_effect(*, status: str, label: str, agreed: str | None, audit: bool = False) -> str:
     """What a verdict did, in Slack's words (mrkdwn): the label stands; it is now the
-    example's label for everyone; or it is one more vote that did not carry, a disagreement
-    for the team to settle. "" when the example's agreed label is not known."""
+    example's label for everyone (one the next model trains on, or, for an ``audit`` example,
+    one that scores models); or it is one more vote that did not carry, a disagreement for
+    the team to settle. "" when the example's agreed label is not known."""
     if agreed is None:
         return ""
     if status == "kept":
         return "the label stands (a keep adds no vote)"
     if agreed == label:
-        return f"*{escape_mrkdwn(label)}* is the example's label now; the next model trains on it"
+        uses = "it scores models; no model trains on it" if audit else "the next model trains on it"
+        return f"*{escape_mrkdwn(label)}* is the example's label now; {uses}"
     return (
         f"your vote is added, but *{escape_mrkdwn(agreed)}* keeps the majority: "
         "a disagreement for the team to settle"

@@ -32,6 +32,7 @@ from storage.errors import NotFoundError
 from storage.models import Annotation, Assignment, Review, utcnow
 from storage.repositories import feedback
 from storage.repositories.assignments import (
+    audit_labeled_ids,
     close_assignment,
     expire_assignments,
     get_open_assignment,
@@ -137,6 +138,20 @@ def add_review(
     except IntegrityError:
         return None
     return review
+
+
+def is_audit_example(*, session: Session, project_id: int, example_id: int) -> bool:
+    """The example's label came through an audit pick (``assignments.audit_labeled_ids``): it
+    scores models, and no model trains on it. The project-wide read only for an example that
+    was ever drawn for the audit stream."""
+    drawn = session.exec(
+        select(Assignment.id)
+        .where(Assignment.example_id == example_id, Assignment.purpose == "audit")
+        .limit(1)
+    ).first()
+    return drawn is not None and example_id in audit_labeled_ids(
+        session=session, project_id=project_id
+    )
 
 
 def get_review(*, session: Session, review_id: int, fresh: bool = False) -> Review:

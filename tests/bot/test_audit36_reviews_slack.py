@@ -3,8 +3,6 @@ HTTP, the local fake Slack API; SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot import ids
 from engine import projects
 from storage.db import session_scope
@@ -16,10 +14,6 @@ from tests.bot.conftest import LABELS, PROJECT, Bot
 ANA, BOB = rs.ANA, rs.BOB
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a review change of an audit label says the next model trains on it",
-)
 def test_a_changed_audit_label_is_not_said_to_train_the_next_model(
     bot: Bot, bank: dict[str, str]
 ) -> None:
