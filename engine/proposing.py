@@ -521,21 +521,27 @@ def _take_up_set_aside(session: Any, row: TaxonomyProposal, *, actor: str) -> di
     transaction. A skip stays: the expert who skipped is not asked again. Returns how many
     examples were queued and how many had their flags resolved (:class:`Decision`'s)."""
     ids = [int(i) for i in row.evidence.get("ids") or ()]
+    # what the approval resolves and asks is recorded with the proposal (``taken_up``): undone,
+    # the flags open again and the requests go (``repo.reject_undone``), and the examples are
+    # set aside as before, the rejected add's evidence
+    flag_ids = repo.open_flag_ids(session=session, project_id=row.project_id, example_ids=ids)
     unflagged = flags.resolve_open_flags(
         session=session, project_id=row.project_id, example_ids=ids, resolved_by=actor
     )
-    queued = 0
+    requested = []
     for example_id in ids:
         if not assignments.has_label(
             session=session, project_id=row.project_id, example_id=example_id
-        ):
-            queued += assignments.request_more_labels(
-                session=session, project_id=row.project_id, example_id=example_id, k=1,
-                reason=NEW_LABEL_REQUEST,
-            )  # fmt: skip
+        ) and assignments.request_more_labels(
+            session=session, project_id=row.project_id, example_id=example_id, k=1,
+            reason=NEW_LABEL_REQUEST,
+        ):  # fmt: skip
+            requested.append(example_id)
+    repo.record_taken_up(session=session, proposal_id=int(row.id or 0), flag_ids=flag_ids,
+                         requested=requested)  # fmt: skip
     repo.supersede_claimed(session=session, project_id=row.project_id, example_ids=ids,
                            reason=f"proposal {row.id} took up its examples")  # fmt: skip
-    return {"queued": queued, "unflagged": len(unflagged)}
+    return {"queued": len(requested), "unflagged": len(unflagged)}
 
 
 def _require_admin(actor_is_admin: bool, actor: str, verb: str) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, update
+from sqlalchemy import and_, case, delete, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -607,9 +608,45 @@ def set_aside_example_ids(*, session: Session, project_id: int) -> list[int]:
     return sorted(ids)
 
 
+TAKEN_UP = "taken_up"  # evidence field: what an approved add resolved and asked (record_taken_up)
+
+
+def open_flag_ids(*, session: Session, project_id: int, example_ids: Collection[int]) -> list[int]:
+    """The ids of the open flags of the project's ``example_ids``."""
+    if not example_ids:
+        return []
+    query = (
+        select(Flag.id)
+        .join(Example, col(Example.id) == Flag.example_id)
+        .where(
+            Example.project_id == project_id,
+            col(Flag.example_id).in_(list(example_ids)),
+            col(Flag.resolved_at).is_(None),
+        )
+    )
+    return sorted(int(i) for i in session.exec(query).all() if i is not None)
+
+
+def record_taken_up(
+    *, session: Session, proposal_id: int, flag_ids: Sequence[int], requested: Sequence[int]
+) -> None:
+    """What approving an "add" did to its examples, kept in its evidence (``taken_up``): the
+    flags it resolved and the examples it asked a label of (NEW_LABEL_REQUEST), so that an undo
+    puts them back as they were (:func:`reject_undone`)."""
+    row = get_proposal(session=session, proposal_id=proposal_id)
+    taken = {"flags": [int(i) for i in flag_ids], "requested": [int(i) for i in requested]}
+    row.evidence = {**(row.evidence or {}), TAKEN_UP: taken}  # a new dict: JSON change noticed
+    session.add(row)
+
+
 def reject_undone(*, session: Session, label_event_id: int, undo_event_id: int) -> list[int]:
     """An applied proposal whose change was undone counts as rejected from then on (held back
-    until its evidence grows); its reason says which undo. Returns the proposals changed."""
+    until its evidence grows); its reason says which undo. An "add" gives its examples back as
+    they were before it (:func:`record_taken_up`): the flags it resolved open again and its
+    requests for a label go, so they are set aside again (the evidence that may grow) and
+    leave the queue, with no label for them. Returns the proposals changed."""
+    from storage.models import NEW_LABEL_REQUEST, MultiLabelRequest
+
     rows = session.exec(
         select(TaxonomyProposal).where(
             TaxonomyProposal.label_event_id == label_event_id,
@@ -621,6 +658,21 @@ def reject_undone(*, session: Session, label_event_id: int, undo_event_id: int) 
         row.reason = f"{row.reason}; undone by #{undo_event_id}".lstrip("; ")
         row.updated_at = utcnow()
         session.add(row)
+        taken = (row.evidence or {}).get(TAKEN_UP) or {}
+        for flag in session.exec(
+            select(Flag).where(col(Flag.id).in_([int(i) for i in taken.get("flags") or ()]))
+        ).all():
+            flag.resolved_at, flag.resolved_by = None, None
+            session.add(flag)
+        requested = [int(i) for i in taken.get("requested") or ()]
+        if requested:
+            session.execute(
+                delete(MultiLabelRequest).where(
+                    col(MultiLabelRequest.example_id).in_(requested),
+                    col(MultiLabelRequest.project_id) == row.project_id,
+                    col(MultiLabelRequest.reason) == NEW_LABEL_REQUEST,
+                )
+            )
     session.flush()
     return [int(r.id or 0) for r in rows]
 
@@ -697,8 +749,8 @@ def refresh_watermark(*, session: Session, project_id: int) -> dict[str, int]:
         Assignment.status == "skipped",
         of_example=False,
     )
-    row = session.execute(
-        select(run, count(Annotation), count(Flag), skips, count(DiscussionThread))
-    ).one()
+    # SQLAlchemy's select: SQLModel's is typed for at most four columns
+    counts = (count(Annotation), count(Flag), skips, count(DiscussionThread))
+    row = session.execute(sa_select(run, *counts)).one()
     names = ("run", "labels", "flags", "skips", "discussions")
     return dict(zip(names, (int(v or 0) for v in row), strict=True))

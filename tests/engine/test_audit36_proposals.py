@@ -156,11 +156,6 @@ def test_a_suggested_name_keeps_the_marks_of_its_words_and_is_a_valid_label_name
     assert taxonomy.new_label_name(name) == name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: undoing an approved add leaves the flags it resolved resolved: its examples "
-    "are no longer set aside and stay first in the queue with no label for them",
-)
 def test_undoing_an_approved_add_sets_its_examples_aside_again(ws, seven_intents, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     """Experts flagged 8 texts of an intent the taxonomy lacks as fitting no label; the add
     proposal is approved as card_lost (their flags resolved under the approver's name, the
