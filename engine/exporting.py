@@ -129,6 +129,13 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
         active = {lb.name for lb in projects.list_labels(session=session, project_id=found.id)}
         run = models.get_active_model_run(session=session, project_id=found.id)
         today = None if run is None else _today(session, found.id, run)
+        merges = None
+        if run is not None and today is not None and today.moved:
+            from engine.predicting import merges_since
+
+            # labels merged since the rows were scored: rows the stored classes cannot answer
+            # for are scored live, as the re-score will (engine.predicting.Merges)
+            merges = merges_since(ws, project, run)
         after = 0
         while rows := examples.examples_after(
             session=session, project_id=found.id, after_id=after, limit=page
@@ -143,11 +150,12 @@ def _record_pages(ws: Workspace, project: str, page: int) -> Iterator[list[dict[
             flagged = flags.flags_between(
                 session=session, project_id=found.id, first_id=first, last_id=after
             )
-            predictions = (
-                _predictions(session, found.id, run, today, first, after)
-                if run is not None and today is not None
-                else {}
-            )
+            if run is None or today is None:
+                predictions = {}
+            elif merges is not None:
+                predictions = _merged_predictions(ws, session, found.id, today, merges, rows)
+            else:
+                predictions = _predictions(session, found.id, run, today, first, after)
             yield _records(rows, votes, notes, predictions, active, flagged)
 
 
@@ -224,6 +232,43 @@ def _predictions(
         last_id=last_id,
     ).items():
         out[example_id] = stored_top(probs, today.by_name, ids, today.targets)[0]
+    return out
+
+
+def _merged_predictions(
+    ws: Workspace,
+    session: Session,
+    project_id: int,
+    today: _Today,
+    merges: Any,
+    rows: list[tuple[int, str | None, str, dict[str, Any]]],
+) -> dict[int, tuple[str | None, float | None]]:
+    """:func:`_predictions` of a page after labels were merged (``merges``:
+    engine.predicting.Merges): a row whose stored classes say what the re-score will write
+    (its top class, at its probability) is read as :func:`_predictions` reads it; the others
+    are scored live, as the re-score will score them, so the export says before the re-score
+    what it says after."""
+    from engine.predicting import stored_top
+
+    run = merges.run
+    first, last = rows[0][0], rows[-1][0]
+    out = models.predictions_between(
+        session=session, project_id=project_id, first_id=first, last_id=last
+    )
+    texts = {example_id: text for example_id, _, text, _ in rows}
+    live: list[int] = []
+    for example_id, (probs, ids) in models.prediction_probs_between(
+        session=session, project_id=project_id, model_run_id=run.id, first_id=first, last_id=last
+    ).items():
+        if merges.exact(probs, ids) < 1:
+            live.append(example_id)
+        else:
+            out[example_id] = stored_top(probs, today.by_name, ids, today.targets)[0]
+    for start in range(0, len(live), EXPORT_PAGE):
+        batch = live[start : start + EXPORT_PAGE]
+        scored = merges.rescored(ws, batch, [texts[i] for i in batch])
+        for example_id, row in zip(batch, scored, strict=True):
+            out[example_id] = stored_top(row, {})[0]
     return out
 
 

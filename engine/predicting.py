@@ -15,7 +15,10 @@ each one was (``Prediction.class_ids``); answered (and exported: :func:`stored_t
 today's labels, as a fresh prediction names them: a label renamed since under its new name (also
 where its old name went to another label), labels merged since as the label they were merged
 into (their stored probabilities added), so the stored rows need no re-scoring to answer in
-today's labels.
+today's labels. Only where a row's stored classes say what the queue's re-score will write:
+a row keeps the top five classes, and a merged label whose classes it left out (or whose
+rounded probabilities it adds up) is scored live, as the re-score will score it
+(:class:`Merges`), so export and predict say the same before the re-score and after.
 
 Many texts (`labelbot predict` on a file) are answered a chunk at a time by :class:`Answering`,
 every chunk by the model it read first: after a promotion meanwhile, the stored predictions are
@@ -40,7 +43,7 @@ from engine import taxonomy, training
 from engine.training import TextPrediction
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.errors import InvalidInputError
+from storage.errors import InvalidInputError, LabelbotError
 from storage.hashing import content_hash
 from storage.models import ModelRun, Prediction
 from storage.repositories import examples, models, projects
@@ -50,8 +53,10 @@ __all__ = [
     "CHUNK",
     "Answer",
     "Answering",
+    "Merges",
     "answer",
     "answer_notes",
+    "merges_since",
     "predict_texts",
     "stored_top",
 ]
@@ -108,6 +113,10 @@ class Answering:
         names = list(dict.fromkeys(sources))
         self.untrained = [n for n in names if n not in learned]
         self._answerable = len(names) - len(self.untrained)
+        # labels merged since the stored rows were scored: a pool text whose stored classes
+        # cannot say what the re-score will write is scored as the re-score will (:meth:`fresh`)
+        self._merges = merges_since(ws, name, run, self._model)
+        self._live: dict[str, int] = {}  # text -> its example, to score so
 
     @property
     def version(self) -> int:
@@ -124,8 +133,11 @@ class Answering:
         (a read of the database, no encoding). A stored row that keeps fewer classes than
         ``top_k`` asks for is left out: the text goes to :meth:`fresh` for the classes beyond,
         and :meth:`combined` answers it with the stored label and confidence all the same."""
+        self._live = {}
         found = _stored(self._ws, self._name, texts, run=self.run, today=self._today,
-                        targets=self._targets)  # fmt: skip
+                        targets=self._targets, exact=self._exact, live=self._live)  # fmt: skip
+        if self._live and self._merges is not None:
+            self._merges.prepare(self._ws)  # the database read it may need, here
         out = {}
         self._partial = {}
         for i, said in found.items():
@@ -138,12 +150,41 @@ class Answering:
 
     def fresh(self, texts: list[str]) -> list[TextPrediction]:
         """``texts`` predicted afresh: encoded (however long that takes); no database read (the
-        labels' names were read with the model)."""
+        labels' names were read with the model). A pool text whose stored row cannot say what
+        the queue's re-score will write after a merge (:meth:`stored` left it out) gets that
+        row, scored as the re-score will score it (:class:`Merges`)."""
         ws, name, run, model = self._ws, self._name, self.run, self._model
+        live = [t for t in texts if t in self._live]
+        answered: dict[str, TextPrediction] = {}
+        if live and self._merges is not None:
+            rows = self._merges.rescored(ws, [self._live[t] for t in live], live)
+            for text, row in zip(live, rows, strict=True):
+                top = stored_top(row, {})
+                kept = self._shown(TextPrediction(text=text, label=top[0][0],
+                                                  confidence=top[0][1], top=top))  # fmt: skip
+                if len(kept.top) >= min(self._top_k, self._answerable):
+                    answered[text] = kept
+                else:  # as :meth:`stored` leaves a row of fewer classes than asked
+                    self._partial[text] = kept
+        rest = [t for t in texts if t not in answered]
         asked = self._top_k + len(self.untrained)
-        said = training.predict_with(ws, name, run, model, texts, top_k=asked,
+        said = training.predict_with(ws, name, run, model, rest, top_k=asked,
                                      names_now=self._names_now)  # fmt: skip
-        return [self._shown(p) for p in said]
+        more = iter(said)
+        return [answered[t] if t in answered else self._shown(next(more)) for t in texts]
+
+    def _exact(self, probs: Any, class_ids: Any) -> bool:
+        """Whether a stored row of this model answers as its re-score will, after labels were
+        merged since it was written: the re-scored row's leading classes it says (Merges.exact)
+        hold the top asked, or are the whole row."""
+        merges = self._merges
+        if merges is None:
+            return True
+        known = merges.exact(probs, class_ids)
+        if known >= min(training.TOP_K, len(merges.columns)):
+            return True
+        top = stored_top(probs, {}, class_ids, self._targets)[:known]
+        return len([lb for lb, _ in top if lb not in self.untrained]) >= self._top_k
 
     def combined(
         self, texts: list[str], stored: dict[int, TextPrediction], fresh: list[TextPrediction]
@@ -350,9 +391,12 @@ def _stored(
     run: ModelRun,
     today: Mapping[str, str],
     targets: Mapping[int, str | None],
+    exact: Callable[[Any, Any], bool] | None = None,
+    live: dict[str, int] | None = None,
 ) -> dict[int, TextPrediction]:
     """Index in ``texts`` → the stored prediction of ``run``, in today's labels
-    (:func:`stored_top`), for texts in the project."""
+    (:func:`stored_top`), for texts in the project. A row ``exact`` (its probs and class ids)
+    refuses is left out, its text → its example in ``live``."""
     if not texts or run.id is None:
         return {}
     hashes = [content_hash(t) for t in texts]
@@ -367,9 +411,174 @@ def _stored(
             row = None if example_id is None else rows.get(example_id)
             if row is None or row.model_run_id != run.id or row.label is None:
                 continue
+            if exact is not None and not exact(row.probs, row.class_ids):
+                if live is not None and example_id is not None:
+                    live[text] = example_id
+                continue
             top = stored_top(row.probs, today, row.class_ids, targets)
             out[i] = TextPrediction(text=text, label=top[0][0], confidence=top[0][1], top=top)
     return out
+
+
+# Half the last stored place: a stored probability is its value rounded to 4 places, so the value
+# lies within this of it (and a little more for the float arithmetic).
+_HALF = 5e-5 + 1e-9
+
+
+@dataclass
+class Merges:
+    """Labels merged since the active model's rows were scored, and how to answer what its
+    re-score will write for them (:func:`merges_since`).
+
+    A stored row keeps only its top :data:`training.TOP_K` classes: a merged label's share of
+    a row that left one of its classes out is more than the stored ones add up to, and a sum of
+    rounded probabilities is not the rounded sum the re-score writes. :meth:`exact` says how
+    many of a row's leading classes the re-score writes as stored (by bounds on what the row
+    left out); the others are scored live (:meth:`rescored`): the model, from the embedding
+    cache, carried over to today's labels as the re-score does (``training.class_map``)."""
+
+    run: ModelRun
+    model: Any  # engine.classifier.Model
+    onto: Any  # np.ndarray: the run's classes x today's labels
+    columns: list[str]  # today's labels, in the re-score's order
+    sources: list[str]  # each of the run's classes, named as today
+    merged: dict[str, int]  # a label with two or more of the run's classes -> how many
+    position: dict[int, int]  # label id -> its class of the run
+    everything: bool  # the unseen share moves with the merge: every row is scored live
+    _pool: tuple[dict[int, int], Any] | None = None  # the blend's own pool, when it scores it
+
+    def exact(self, probs: Any, class_ids: Any) -> int:
+        """How many of the re-scored row's leading classes are the stored row's (their names
+        and probabilities): classes merged with none, above any merged label's most and
+        strictly ordered. 0 for a row not read by its labels' ids, or naming a label the run
+        lacks (written since: scored live, as the re-score will)."""
+        probs = list(probs or [])
+        ids = _ids_of(probs, class_ids)
+        if self.everything or ids is None or any(i not in self.position for i in ids):
+            return 0
+        named = [
+            (self.sources[self.position[i]], float(p)) for i, (_, p) in zip(ids, probs, strict=True)
+        ]
+        low = named[-1][1] if len(named) < len(self.sources) else 0.0  # bounds the left-out
+        stored: dict[str, list[float]] = {}
+        for lb, p in named:
+            stored.setdefault(lb, []).append(p)
+        # the most a merged label may have: its stored classes, and each one left out at most
+        # the lowest stored probability
+        most = max(
+            sum(p + _HALF for p in stored.get(lb, []))
+            + (n - len(stored.get(lb, []))) * (low + _HALF)
+            for lb, n in self.merged.items()
+        )
+        alone = [p for lb, p in named if lb not in self.merged]
+        left_out = len(self.sources) - sum(self.merged.values()) - len(alone)
+        count = 0
+        for k, p in enumerate(alone):
+            after = alone[k + 1] if k + 1 < len(alone) else (low if left_out else -1.0)
+            if p - _HALF <= most or p <= after:
+                break
+            count += 1
+        return count
+
+    def rescored(self, ws: Workspace, example_ids: list[int], texts: list[str]) -> list[list[Any]]:
+        """The rows (``[[label, probability], ...]``, today's labels) the re-score writes for
+        these examples of the project: the blend reads its own pool's spread when the project
+        has as many examples as it was trained with, any other model scores their embeddings
+        (two rows at least: one row alone takes another path through the BLAS, which may
+        differ in the last bit)."""
+        import numpy as np
+
+        if not texts:
+            return []
+        model = self.model
+        if model.pool is not None:
+            at, probs = self.prepare(ws)
+            if probs is not None:
+                rows = probs[[at[i] for i in example_ids]]
+                return _tops(rows, self.columns)
+        X = ws.embed(texts, persist=False)
+        if len(X) == 1:
+            X = np.vstack([X, X])
+        return _tops(model.predict_proba(X, onto=self.onto)[: len(texts)], self.columns)
+
+    def prepare(self, ws: Workspace) -> tuple[dict[int, int], Any]:
+        """What :meth:`rescored` reads from the database, read now: a blend's pool positions
+        (each example's row of the spread), and the pool's probabilities, once."""
+        if self.model.pool is None:
+            return {}, None
+        if self._pool is None:
+            self._pool = self._own_pool(ws)
+        return self._pool
+
+    def _own_pool(self, ws: Workspace) -> tuple[dict[int, int], Any]:
+        with session_scope(ws.db, read_only=True) as session:
+            pool = examples.example_texts(session=session, project_id=self.run.project_id)
+        ids = [i for i, _, _ in pool]
+        if len(ids) != len(self.model.pool):
+            return {}, None
+        return {i: k for k, i in enumerate(ids)}, self.model.predict_proba_pool(onto=self.onto)
+
+
+def _tops(probs: Any, columns: list[str]) -> list[list[Any]]:
+    """Each row's top classes as the re-score stores them (``training._top_classes``)."""
+    import numpy as np
+
+    block = np.asarray(probs)
+    order = np.argsort(-block, axis=1)[:, : training.TOP_K]
+    values = np.take_along_axis(block, order, axis=1).astype(np.float64)
+    return [
+        [[columns[j], round(v, 4)] for j, v in zip(cols, row, strict=True)]
+        for cols, row in zip(order.tolist(), values.tolist(), strict=True)
+    ]
+
+
+def merges_since(ws: Workspace, name: str, run: ModelRun, model: Any = None) -> Merges | None:
+    """:class:`Merges` for ``run``'s stored rows, or None when no two of its classes are one
+    label today (a stored row then says what a re-score writes), or the re-score would not
+    carry the model over (a label split, retired or added since: it scores a cold start), or
+    the model cannot be read."""
+    from engine.classifier import MAX_UNSEEN_OF_ABSENT
+
+    now = taxonomy.names_now(
+        ws, project=name, names=run.classes, as_of=run.created_at, label_ids=run.label_ids
+    )
+    sources = [str(n) for n in now if n is not None]
+    counts: dict[str, int] = {}
+    for n in sources:
+        counts[n] = counts.get(n, 0) + 1
+    merged = {lb: c for lb, c in counts.items() if c > 1}
+    if len(sources) != len(now) or not merged:
+        return None
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        labels = projects.list_labels(session=session, project_id=project.id)
+        newest = taxonomy_repo.newest_event_id(session=session, project_id=project.id)
+    if run.rows_named_at is not None and run.rows_named_at == newest:
+        return None  # its rows were written after the merge: they name today's labels
+    columns = [lb.name for lb in labels]
+    onto = training.class_map(ws, name, run, columns, [int(lb.id or 0) for lb in labels])
+    if onto is None:
+        return None
+    if model is None:
+        try:
+            loaded = training.active_model(ws, name)
+        except LabelbotError:
+            return None
+        if loaded is None or loaded[0].id != run.id:
+            return None
+        model = loaded[1]
+    absent = model.absent()
+    moved = False
+    if model.unseen > 0 and absent.any():
+        now_absent = ~onto.astype(bool)[~absent].any(axis=0)
+        capped = min(model.unseen, MAX_UNSEEN_OF_ABSENT * float(now_absent.mean()))
+        mixed = any(counts[s] > 1 for s, a in zip(sources, absent, strict=True) if a)
+        moved = capped != model.unseen or mixed
+    ids = run.label_ids or []
+    return Merges(run=run, model=model, onto=onto, columns=columns, sources=sources,
+                  merged=merged, position={int(i): k for k, i in enumerate(ids)},
+                  everything=moved)  # fmt: skip
 
 
 def answer_notes(ws: Workspace, name: str) -> list[str]:

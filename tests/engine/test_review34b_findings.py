@@ -45,12 +45,6 @@ def _seven_labeled(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     training.train_project(ws, "seven", kind="linear")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stored_top sums only the stored top-5 classes: a label merged with one beyond the "
-    "stored five is exported (and predicted) at less than the merged probability the re-score "
-    "then writes, so export before and after the re-score disagree",
-)
 def test_merge_with_a_class_beyond_the_stored_top_five_sums_its_probability(  # type: ignore[no-untyped-def]
     ws, tmp_path: Path
 ) -> None:
