@@ -130,6 +130,7 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
         notes = feedback.list_annotations(session=session, project_id=found.id)
         aside = repo.set_aside_example_ids(session=session, project_id=found.id)
         decided = repo.decided_strengths(session=session, project_id=found.id)
+        adds = repo.add_groups(session=session, project_id=found.id)
         active = models.get_active_model_run(session=session, project_id=found.id)
         # read before the detectors run: what comes in while they do makes the next one due
         seen = repo.refresh_watermark(session=session, project_id=found.id)
@@ -163,11 +164,12 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
             skipped_embeddings=pool.X[rows] if rows else None,
             skipped_texts=[texts[int(pool.example_ids[r])] for r in rows],
             skipped_ids=[int(pool.example_ids[r]) for r in rows],
-            rejected={tuple(json.loads(k)): v for k, v in decided.items()},
+            rejected=_rejected(decided, adds),
             seed=seed,
             rare_minimum=int(found.settings.get("rare_minimum", MIN_EXAMPLES)),
             learned=~(pool.audit | pool.audit_twins)[labeled],
         )
+        proposals = _keep_add_keys(proposals, adds)
     now = utcnow()
     with session_scope(ws.db) as session:
         # The detectors ran for seconds on what was read above, outside any transaction. Under
@@ -221,6 +223,46 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
             },
         )
         return repo.list_proposals(session=session, project_id=found.id)
+
+
+AddGroup = tuple[str, str, list[int], float]  # repo.add_groups: status, key, ids, strength
+
+
+def _rejected(decided: dict[str, float], adds: Sequence[AddGroup]) -> dict[tuple[str, ...], float]:
+    """What ``propose_all`` holds back: every decided key's strength, and each decided add's
+    group under its examples' key (an add decided while adds were keyed by their words is
+    held back by its examples too)."""
+    from engine.proposals.additions import add_key
+
+    out = {tuple(json.loads(k)): v for k, v in decided.items()}
+    for status, _, ids, strength in adds:
+        if status in repo.DECIDED and ids:
+            key = add_key(ids)
+            out[key] = max(out.get(key, strength), strength)
+    return out
+
+
+def _keep_add_keys(found: list[Proposal], adds: Sequence[AddGroup]) -> list[Proposal]:
+    """Each add found that is the group of an open (or superseded) add, under that add's key:
+    its key is a sample of its examples, which one more example may change; the same group
+    keeps its row, its id and its Slack message (one row per group)."""
+    import dataclasses
+
+    earlier = [(key, set(ids)) for status, key, ids, _ in adds
+               if status in (repo.OPEN, "superseded") and ids]  # fmt: skip
+    taken: set[str] = set()
+    out = []
+    for p in found:
+        if p.kind == "add":
+            ids = {int(i) for i in p.evidence.get("ids") or ()}
+            for key, group in earlier:
+                shared = len(ids & group)
+                if key not in taken and shared and shared >= 0.5 * min(len(ids), len(group)):
+                    taken.add(key)
+                    p = dataclasses.replace(p, key=tuple(json.loads(key)))
+                    break
+        out.append(p)
+    return out
 
 
 def _still_current(

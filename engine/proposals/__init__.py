@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from engine.proposals.additions import propose_additions
+from engine.proposals.additions import key_ids, propose_additions, same_group
 from engine.proposals.base import Key, LabeledData, Proposal, out_of_fold_proba
 from engine.proposals.merges import Disagreement, confident_joint, propose_merges
 from engine.proposals.rare import FEW_EXAMPLES, MIN_EXAMPLES, rare_labels
@@ -166,10 +166,17 @@ def filter_rejected(
     min_growth: float = EVIDENCE_MIN_GROWTH,
 ) -> list[Proposal]:
     """Proposals whose key was never rejected, or whose evidence has grown since: to at least
-    ``growth`` times the strength at rejection, and by at least ``min_growth``."""
+    ``growth`` times the strength at rejection, and by at least ``min_growth``. An add is held
+    back by a decided add of the same group (its examples: ``additions.same_group``), whatever
+    its key now."""
+    adds = [(k, v) for k, v in rejected.items() if key_ids(k)]
     out = []
     for p in proposals:
         before = rejected.get(tuple(p.key))
+        if p.kind == "add" and adds:
+            ids = [int(i) for i in p.evidence.get("ids") or ()]
+            same = [v for k, v in adds if same_group(k, v, ids)]
+            before = max([*same, *([] if before is None else [before])], default=None)
         if before is None or p.evidence_strength >= max(growth * before, before + min_growth):
             out.append(p)
     return out

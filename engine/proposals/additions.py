@@ -4,16 +4,24 @@ label claims."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
-from engine.proposals.base import LabeledData, Proposal, centroids, unit_rows
+from engine.proposals.base import Key, LabeledData, Proposal, centroids, unit_rows
 from engine.proposals.words import distinctive_words
 
 HALVES_ROWS = 2_000  # rows of a label read for its halves (a large label's SVD stays cheap)
 MIN_GROUP = 3  # three experts' "fits nothing" on similar texts is a pattern; two may be chance
 FALLBACK_COHESION, FALLBACK_CROSS = 0.5, 0.2  # pairwise cosines assumed with < 2 usable labels
+# An add is keyed by its examples, not by its words or its place in the output: one more example
+# changed a group's third word (a new key: a rejected group came back at once), and groups with
+# no words took each other's decisions. The key holds a sample of the group's ids: those of the
+# SKETCH smallest hashes (a bottom-k sketch, Broder 1997), a uniform sample that stays the same
+# as the group grows unless a new id hashes lower, and fits storage's 600 characters ("#id").
+SKETCH = 32
+SAME_GROUP = 0.5  # a group holding half of a decided group's examples (or of its own) is that one
 
 
 def propose_additions(
@@ -89,11 +97,10 @@ def propose_additions(
             "examples": [{"id": int(ids[i]), "text": skipped_texts[i]} for i in order[:3].tolist()],
             "ids": [int(ids[i]) for i in members],
         }
-        key_words = tuple(sorted(w for w, _, _ in words)) or (name,)
         out.append(Proposal(
             kind="add", labels=(name,),
             score=round(min(1.0, mean_pair - label_sim + len(members) / 100), 4),
-            evidence=evidence, key=("add", *key_words),
+            evidence=evidence, key=add_key(int(ids[i]) for i in members),
             message=(f"Add a label like {name!r}? {len(members)} examples set aside by experts "
                      f"form a group as tight as a label (mean cosine {mean_pair:.2f}) and closer "
                      f"to each other than to any label (nearest: {nearest}, {label_sim:.2f})."),
@@ -101,6 +108,40 @@ def propose_additions(
         ))  # fmt: skip
     out.sort(key=lambda p: (-p.evidence_strength, -p.score, p.key))
     return out
+
+
+def add_key(ids: Iterable[int]) -> Key:
+    """An add's key: ``("add", "#<id>", ...)``, the ids of the group's :data:`SKETCH` examples
+    with the smallest hashes, in id order."""
+    chosen = sorted({int(i) for i in ids}, key=_id_hash)[:SKETCH]
+    return ("add", *(f"#{i}" for i in sorted(chosen)))
+
+
+def key_ids(key: Sequence[str]) -> set[int] | None:
+    """The example ids an add's key holds (:func:`add_key`); None for another key (an add
+    keyed by its words, as they were before)."""
+    if len(key) < 2 or key[0] != "add":
+        return None
+    if not all(k.startswith("#") and k[1:].isdigit() for k in key[1:]):
+        return None
+    return {int(k[1:]) for k in key[1:]}
+
+
+def same_group(key: Sequence[str], strength: float, ids: Collection[int]) -> bool:
+    """Whether the add of ``ids`` is the group of a decided add's ``key`` (which had
+    ``strength`` examples): they share at least half of the smaller one's examples (the
+    shared ones estimated from the key's sample of ids)."""
+    sample = key_ids(key)
+    if not sample or not ids:
+        return False
+    hits = len(sample & {int(i) for i in ids})
+    shared = hits / len(sample) * max(strength, len(sample))
+    return hits > 0 and shared >= SAME_GROUP * min(max(strength, len(sample)), len(ids))
+
+
+def _id_hash(example_id: int) -> int:
+    digest = hashlib.blake2b(str(example_id).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def _placed(

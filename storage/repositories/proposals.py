@@ -149,6 +149,30 @@ def decided_strengths(*, session: Session, project_id: int) -> dict[str, float]:
     return {str(key): float(strength) for key, strength in rows}
 
 
+def add_groups(*, session: Session, project_id: int) -> list[tuple[str, str, list[int], float]]:
+    """(status, key, example ids, evidence strength) of the project's "add" proposals, newest
+    first: an add is the same group as one of these when it holds most of its examples."""
+    rows = session.exec(
+        select(
+            TaxonomyProposal.status,
+            TaxonomyProposal.key,
+            TaxonomyProposal.evidence,
+            TaxonomyProposal.evidence_strength,
+        )
+        .where(TaxonomyProposal.project_id == project_id, TaxonomyProposal.kind == "add")
+        .order_by(col(TaxonomyProposal.id).desc())
+    ).all()
+    return [
+        (
+            str(status),
+            str(key),
+            [int(i) for i in (evidence or {}).get("ids") or ()],
+            float(strength),
+        )
+        for status, key, evidence, strength in rows
+    ]
+
+
 def follow_renames(*, session: Session, project_id: int, renamed: Mapping[str, str]) -> int:
     """Proposals naming a renamed label (``renamed``: old name -> new name) name it by its new
     name, in ``key`` and ``labels`` (a merge's names sorted again, as the detector sorts them).
@@ -156,7 +180,7 @@ def follow_renames(*, session: Session, project_id: int, renamed: Mapping[str, s
     proposals by label name); its ``message``, the text the admin decided on, stays. An open
     one keeps its id and stays open, its evidence and message following too (a rename changes
     no evidence): its posted Slack message is redrawn by the next sync. An "add" is keyed by
-    words, not labels: only an open one's nearest label follows. Returns the proposals changed."""
+    its examples, not labels: only an open one's nearest label follows. Returns the proposals changed."""
     if not renamed:
         return 0
     rows = session.exec(

@@ -67,11 +67,6 @@ def _adds(data: LabeledData, skipped: np.ndarray, texts: list[str], ids: list[in
     return [p for p in found if p.kind == "add"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: an add is keyed by its 3 top words: one more skip that shifts the 3rd word "
-    "brings a rejected add back without its evidence growing by half (and by 3)",
-)
 def test_a_rejected_add_does_not_return_after_one_more_example() -> None:
     """Six examples experts set aside, all about "alpha beta", are proposed as a label
     alpha_beta and rejected (strength 6). One more set-aside example of the same group (7: not
@@ -92,11 +87,6 @@ def test_a_rejected_add_does_not_return_after_one_more_example() -> None:
     assert [p.evidence["ids"] for p in again if set(ids[:6]) <= set(p.evidence["ids"])] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: an add without distinctive words is keyed by its place ('new_label_1'): a "
-    "rejected group returns as new_label_2 and another group inherits its rejection",
-)
 def test_adds_without_words_keep_their_own_decisions() -> None:
     """Two groups of set-aside examples whose texts have no word to name them by (emoji, as
     customers write them) are named, and keyed, new_label_1, new_label_2... by their place in
