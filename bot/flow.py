@@ -1380,7 +1380,26 @@ def flag(
             note = f"Flagged by <@{user}>: _{said}_. It left the queue until someone reviews it."
             _answered(services, views.info_message(note), channel=origin[0], ts=origin[1])
         _continue(services, user=user, project=ref.project)
+    for holder in flagged.taken_from:
+        _flagged_away(services, holder, project=ref.project, flagger=user)
     flag_threads.surface(services, project=ref.project, example_id=example_id)
+
+
+def _flagged_away(
+    services: Services, holder: labeling.Settled, *, project: str, flagger: str
+) -> None:
+    """Another expert's message of an example just flagged (the flagger's own hold lapsed and
+    it went on to them): it left everyone's queue, so the message loses its buttons, saying so,
+    and their next example follows, in their turn (a click of theirs waits, then is answered as
+    on a released delivery)."""
+    note = f"Flagged by <@{flagger}>: it left the queue until someone reviews it."
+    with expert_turn(services, user=holder.annotator, project=project):
+        try:
+            services.courier.update(views.info_message(note), channel=holder.channel,
+                                    ts=holder.ts)  # fmt: skip
+        except SlackApiError as exc:  # deleted by the expert, say: the next one still follows
+            log.info("could not retire %s: %s", holder, error_code(exc))
+        send_next(services, user=holder.annotator, project=project, again=False)
 
 
 def reply_key(channel: str, ts: str) -> str:

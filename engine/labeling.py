@@ -848,6 +848,9 @@ class Flagged:
 
     flag_id: int
     created: bool
+    # other experts' deliveries of the example the flag let go of (it left everyone's queue):
+    # their messages, if on screen, lose their buttons
+    taken_from: tuple[Settled, ...] = ()
 
 
 def flag(ws: Workspace, *, project: str, example_id: int, annotator: str, reason: str) -> Flagged:
@@ -870,13 +873,16 @@ def flag(ws: Workspace, *, project: str, example_id: int, annotator: str, reason
         created = stored or flags.add_flag(
             session=session, example_id=example_id, annotator=annotator, reason=reason
         )
-        held = assignments.get_assignment(
-            session=session, project_id=found.id, example_id=example_id, annotator=annotator
+        # out of everyone's queue: the flagger's delivery and any other expert's (theirs lapsed
+        # and went on, say) are let go of
+        released = assignments.release_example(session=session, example_id=example_id)
+        taken_from = tuple(
+            Settled(a.annotator, str(a.channel), str(a.message_ts))
+            for a in released
+            if a.annotator != annotator and a.channel and a.message_ts
         )
-        if held is not None and held.id is not None and held.status == "open":
-            assignments.close_assignment(session=session, assignment_id=held.id, status="released")
         assert created.id is not None
-        return Flagged(created.id, created=stored is None)
+        return Flagged(created.id, created=stored is None, taken_from=taken_from)
 
 
 def comment(

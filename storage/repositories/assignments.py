@@ -304,11 +304,57 @@ def _still_asked(session: Session, project_id: int, held: Assignment) -> bool:
     ``_next_free_example`` would choose it now (being out with them aside). A taxonomy change
     can settle it meanwhile: an undo makes its old label count again. A query or two, and only
     when an expert asks for a task while holding one (a click closes its assignment first)."""
-    wanted = ~_labeled(session, project_id) & ~_counted_by(project_id, held.annotator)
-    if held.purpose != "audit":  # an audit pick is never a second opinion
-        wanted = wanted | _wanted_by(project_id, held.annotator)
-    query = select(Example.id).where(Example.id == held.example_id, wanted)
+    query = select(Example.id).where(
+        Example.id == held.example_id, _asked_of(session, project_id, held.annotator, held.purpose)
+    )
     return session.exec(query).first() is not None
+
+
+def _asked_of(session: Session, project_id: int, annotator: str, purpose: str = "queue") -> Any:
+    """The example waits for ``annotator``'s label, as the queue reads it (being out with
+    anyone, and skipped by them, aside): no label that counts yet and none of theirs, or another
+    opinion wanted of them; and no open flag (a flag takes it out of everyone's queue, the
+    expert who holds it included)."""
+    wanted = ~_labeled(session, project_id) & ~_counted_by(project_id, annotator)
+    if purpose != "audit":  # an audit pick is never a second opinion
+        wanted = wanted | _wanted_by(project_id, annotator)
+    return wanted & ~_flagged()
+
+
+def release_example(
+    *, session: Session, example_id: int, now: datetime | None = None
+) -> list[Assignment]:
+    """Let go of every open labeling assignment of the example, whoever holds it (a flag took
+    it out of everyone's queue); the released ones, so their messages can say so. One
+    UPDATE ... RETURNING."""
+    now = now or utcnow()
+    ids = (
+        session.execute(
+            update(Assignment)
+            .where(
+                col(Assignment.example_id) == example_id,
+                col(Assignment.status) == "open",
+                col(Assignment.purpose).in_(LABELING),
+            )
+            .values(status="released", closed_at=now)
+            .returning(col(Assignment.id))
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return []
+    released = list(
+        session.exec(
+            select(Assignment)
+            .where(col(Assignment.id).in_(ids))
+            .order_by(col(Assignment.id))
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+    _give_up_audit_picks(session, [a.example_id for a in released if a.purpose == "audit"])
+    return released
 
 
 class _Taken(Exception):

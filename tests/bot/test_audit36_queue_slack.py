@@ -17,11 +17,6 @@ from tests.fakes.slack_client import example_id
 ALICE, BOB = late.ALICE, late.BOB
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a Flag from a lapsed message stores a flag while the example stays out, "
-    "with live buttons, to the expert now holding it",
-)
 def test_a_late_flag_leaves_no_flagged_example_with_another_expert(bot: Bot, bank: dict) -> None:  # type: ignore[type-arg]
     alices = late._taken_by_bob(bot, bank, bob_labels=False)  # her hold lapsed; Bob holds it
     eid = example_id(alices)

@@ -51,11 +51,6 @@ def test_a_skipped_example_never_comes_back_after_its_hold_lapsed(  # type: igno
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: an example flagged (out of everyone's queue) is still served to the expert "
-    "holding it",
-)
 def test_a_flagged_example_is_not_served_to_the_expert_holding_it(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
