@@ -627,6 +627,8 @@ def _maybe_request_more(session: Session, project: Project, example: Example) ->
 
 def skip(ws: Workspace, *, project: str, example_id: int, annotator: str) -> bool:
     """Pass on an example: it goes back to the pool for others, never to this expert again.
+    From a message whose hold lapsed too, while the example is out with nobody and still waits
+    for their label (a late label there is taken as well); StaleActionError once it went on.
 
     False when it was skipped already: the same Skip delivered twice (a double click, one
     delivery answered by two replicas) is done once, and the repeat has nothing more to do.
@@ -654,6 +656,18 @@ def _close(ws: Workspace, *, project: str, example_id: int, annotator: str, stat
                 return True
             # Closed meanwhile (or before): read again, as stored now. Closed the same way,
             # it is this action again, racing or repeated; otherwise it was answered or lapsed.
+            held = assignments.get_assignment(
+                session=session, project_id=found.id, example_id=example_id, annotator=annotator
+            )
+            if held is not None and held.status == status:
+                return False
+        if status == "skipped" and held is not None and held.status == "expired":
+            # Skip on a message whose hold lapsed, the example out with nobody: a Skip all the
+            # same ("it never comes back to you"), as a late label there is a label
+            if assignments.skip_lapsed(
+                session=session, project_id=found.id, example_id=example_id, annotator=annotator
+            ):
+                return True
             held = assignments.get_assignment(
                 session=session, project_id=found.id, example_id=example_id, annotator=annotator
             )

@@ -321,6 +321,48 @@ def _asked_of(session: Session, project_id: int, annotator: str, purpose: str = 
     return wanted & ~_flagged()
 
 
+def skip_lapsed(
+    *,
+    session: Session,
+    project_id: int,
+    example_id: int,
+    annotator: str,
+    now: datetime | None = None,
+) -> Assignment | None:
+    """Record ``annotator``'s Skip of an example whose hold on it lapsed (their latest
+    assignment of it expired) while it is out with nobody and still waits for their label: that
+    assignment becomes ``skipped``, so the queue never hands the example to them again (a Skip
+    is for good, whenever it is clicked). None when their latest assignment did not expire (or
+    a Skip delivered twice recorded it a moment ago), or the example went on meanwhile
+    (another expert holds it, it has the labels it needed, a flag)."""
+    now = now or utcnow()
+    latest = get_assignment(
+        session=session, project_id=project_id, example_id=example_id, annotator=annotator
+    )
+    if latest is None or latest.id is None or latest.status != "expired":
+        return None
+    held = exists().where(
+        col(Assignment.example_id) == Example.id,
+        col(Assignment.status) == "open",
+        col(Assignment.expires_at) >= now,
+    )
+    waits = select(Example.id).where(
+        Example.id == example_id, ~held, _asked_of(session, project_id, annotator, latest.purpose)
+    )
+    if session.exec(waits).first() is None:
+        return None
+    # on condition: of the same Skip delivered twice, only one records it
+    skipped = session.execute(
+        update(Assignment)
+        .where(col(Assignment.id) == latest.id, col(Assignment.status) == "expired")
+        .values(status="skipped")
+        .execution_options(synchronize_session=False)
+    )
+    if not rowcount(skipped):
+        return None
+    return session.get(Assignment, latest.id, populate_existing=True)
+
+
 def release_example(
     *, session: Session, example_id: int, now: datetime | None = None
 ) -> list[Assignment]:

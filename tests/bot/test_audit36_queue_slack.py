@@ -38,11 +38,6 @@ def test_a_late_flag_leaves_no_flagged_example_with_another_expert(bot: Bot, ban
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: Skip on a message whose hold lapsed is refused and the example is sent "
-    "straight back to the expert who skipped it",
-)
 def test_a_skip_after_the_hold_lapsed_is_for_good(bot: Bot, bank: dict) -> None:  # type: ignore[type-arg]
     from engine import projects
     from tests.bot.conftest import PROJECT

@@ -19,11 +19,6 @@ from storage.models import Prediction, utcnow
 from tests.helpers import label_next, load_slice
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a Skip on a delivery whose hold lapsed is refused, and the example comes "
-    "straight back to the expert who skipped it",
-)
 def test_a_skipped_example_never_comes_back_after_its_hold_lapsed(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
@@ -113,3 +108,27 @@ def test_the_queue_past_the_batch_follows_the_projects_strategy(  # type: ignore
     assert out_of_order == [], (
         f"served lower entropy before higher: {out_of_order}; served {served}"
     )
+
+
+def test_a_late_skip_is_done_once_and_not_once_the_example_went_on(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    load_slice(ws, banking_slice[:30], tmp_path)
+    projects.update_settings(ws, project="bank", audit_share=0.0)
+    t0 = utcnow()
+    later = t0 + timedelta(minutes=ws.settings.assignment_ttl_minutes + 1)
+    first = labeling.next_task(ws, project="bank", annotator="ana", now=t0)
+    second = labeling.next_task(ws, project="bank", annotator="bob", now=t0)
+    assert first is not None and second is not None
+    # both holds lapse; cy's request lets them go and takes ana's example
+    taken = labeling.next_task(ws, project="bank", annotator="cy", now=later)
+    assert taken is not None and taken.example_id == first.example_id
+    # ana's example went on to cy: her late Skip is refused (her message says where it went)
+    with pytest.raises(StaleActionError):
+        labeling.skip(ws, project="bank", example_id=first.example_id, annotator="ana")
+    # bob's is out with nobody: his late Skip is taken, once (the same click again does nothing)
+    assert labeling.skip(ws, project="bank", example_id=second.example_id, annotator="bob")
+    assert not labeling.skip(ws, project="bank", example_id=second.example_id, annotator="bob")
+    # and it waits for the others
+    ana = labeling.next_task(ws, project="bank", annotator="ana", now=later)
+    assert ana is not None and ana.example_id == second.example_id
