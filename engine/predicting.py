@@ -539,6 +539,13 @@ def merges_since(ws: Workspace, name: str, run: ModelRun, model: Any = None) -> 
     the model cannot be read."""
     from engine.classifier import MAX_UNSEEN_OF_ABSENT
 
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        labels = projects.list_labels(session=session, project_id=project.id)
+        newest = taxonomy_repo.newest_event_id(session=session, project_id=project.id)
+    if run.rows_named_at is not None and run.rows_named_at == newest:
+        return None  # no taxonomy change since its rows were written: they name today's labels
     now = taxonomy.names_now(
         ws, project=name, names=run.classes, as_of=run.created_at, label_ids=run.label_ids
     )
@@ -549,13 +556,6 @@ def merges_since(ws: Workspace, name: str, run: ModelRun, model: Any = None) -> 
     merged = {lb: c for lb, c in counts.items() if c > 1}
     if len(sources) != len(now) or not merged:
         return None
-    with session_scope(ws.db, read_only=True) as session:
-        project = projects.get_project(session=session, name=name)
-        assert project.id is not None
-        labels = projects.list_labels(session=session, project_id=project.id)
-        newest = taxonomy_repo.newest_event_id(session=session, project_id=project.id)
-    if run.rows_named_at is not None and run.rows_named_at == newest:
-        return None  # its rows were written after the merge: they name today's labels
     columns = [lb.name for lb in labels]
     onto = training.class_map(ws, name, run, columns, [int(lb.id or 0) for lb in labels])
     if onto is None:
