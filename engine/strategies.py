@@ -23,6 +23,7 @@ __all__ = [
     "STRATEGIES",
     "QueryStrategy",
     "get_strategy",
+    "queue_method",
     "select_cold_start",
     "uncertainty_scores",
 ]
@@ -242,6 +243,19 @@ def get_strategy(name: str) -> QueryStrategy:
         raise InvalidInputError(
             f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}"
         ) from None
+
+
+def queue_method(name: str) -> str | None:
+    """The uncertainty (one of ``UNCERTAINTY_METHODS``) that orders the queue past strategy
+    ``name``'s batch, higher first: the strategy's own (margin for ``diverse_margin``, entropy
+    for ``entropy``; its base's for ``rare_boost``); None for ``random``, whose queue is in a
+    random order."""
+    strategy = get_strategy(name)
+    while isinstance(strategy, RareClassBoost):
+        base = strategy.base
+        strategy = get_strategy(base) if isinstance(base, str) else base
+    method = getattr(strategy, "method", None)
+    return str(method) if method is not None else None
 
 
 # Past this many unlabeled candidates a query round looks at a uniform random subset: scoring a

@@ -52,6 +52,7 @@ from engine.strategies import (
     DEFAULT_STRATEGY,
     get_strategy,
     query_candidates,
+    queue_method,
     select_cold_start,
     uncertainty_scores,
 )
@@ -952,7 +953,19 @@ def _prediction_rows(
     why = dict(zip(picked.tolist(), reasons, strict=True))
     if model is None:
         uncertainty = rng.random(n) * 1e-3  # beyond the cold-start batch: random, not file order
-    priority = uncertainty.astype(np.float64).copy()
+        priority = uncertainty.astype(np.float64).copy()
+    else:
+        # beyond the batch, the strategy's own order (entropy's, a random one drawn from the
+        # project's seed); the stored uncertainty stays the margin's
+        method = queue_method(str(settings.get("strategy", DEFAULT_STRATEGY)))
+        if method == "margin":
+            ranked = uncertainty
+        elif method is None:
+            ranked = rng.random(n)
+        else:
+            assert probs is not None
+            ranked = uncertainty_scores(probs, method)
+        priority = ranked.astype(np.float64).copy()
     priority[np.asarray(picked, dtype=np.int64)] = _BATCH_PRIORITY - np.arange(len(picked))
     with _collector_paused():
         return _rows(pool, probs, uncertainty, priority, why)

@@ -71,11 +71,6 @@ def test_a_flagged_example_is_not_served_to_the_expert_holding_it(  # type: igno
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: past the strategy's batch the queue is ordered by margin whatever the "
-    "project's strategy",
-)
 def test_the_queue_past_the_batch_follows_the_projects_strategy(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
@@ -132,3 +127,23 @@ def test_a_late_skip_is_done_once_and_not_once_the_example_went_on(  # type: ign
     # and it waits for the others
     ana = labeling.next_task(ws, project="bank", annotator="ana", now=later)
     assert ana is not None and ana.example_id == second.example_id
+
+
+def test_a_random_projects_queue_past_the_batch_is_in_random_order(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    truth = load_slice(ws, banking_slice, tmp_path)
+    projects.update_settings(
+        ws, project="bank", audit_share=0.0, multi_label_share=0.0, rare_boost=False,
+        strategy="random", batch_size=2,
+    )  # fmt: skip
+    label_next(ws, truth, 25)
+    training.train_project(ws, "bank")
+    with session_scope(ws.db, read_only=True) as session:
+        rows = [r for r in session.exec(select(Prediction)).all() if r.priority < 1000]
+    assert len(rows) > 20
+    # past the batch, not the margin's order (the stored uncertainty) but a random one
+    by_priority = [r.example_id for r in sorted(rows, key=lambda r: -r.priority)]
+    by_margin = [r.example_id for r in sorted(rows, key=lambda r: -r.uncertainty)]
+    assert by_priority != by_margin
+    assert all(0.0 <= r.priority < 1.0 for r in rows)
