@@ -17,7 +17,7 @@ from bot import flow
 from bot.services import Services
 from bot.slack_text import escape
 from bot.views.rhythm import nudge_message, snoozed_message
-from engine import flags, labeling, messaging, progress, projects, rhythm
+from engine import labeling, messaging, progress, projects, rhythm
 from engine.project_settings import straight_punctuation
 from storage.errors import InvalidInputError, StaleActionError
 
@@ -132,7 +132,9 @@ def command(services: Services, *, user: str, verb: str, args: str) -> str:
 
 def _work_for(services: Services, user: str) -> tuple[str, int] | None:
     """The project with the most examples waiting for ``user``, among those they label (else
-    all): waiting for a label, less those they skipped (never sent to them again). Only those
+    all): what the queue would hand them (engine.labeling.waiting_for: unlabeled examples and
+    second opinions or relabels wanted of them, less those they skipped, flagged ones and those
+    out with other experts). Only those
     open to them: a guest account's nudge names no project closed to guests (flow.open_to;
     GuestRefused when Slack does not say who is one)."""
     known = [p.name for p in flow.open_to(services, user, projects.list_projects(services.ws))]
@@ -144,8 +146,7 @@ def _work_for(services: Services, user: str) -> tuple[str, int] | None:
 
 
 def _waiting_for(services: Services, project: str, user: str) -> int:
-    counts = flags.set_aside(services.ws, project=project, annotator=user)
-    return max(0, counts.waiting - counts.skipped)
+    return labeling.waiting_for(services.ws, project=project, annotator=user)
 
 
 def send_nudges(services: Services, *, now: datetime | None = None) -> int:

@@ -168,6 +168,18 @@ def next_task(
         return _shown_task(session, found, example, assignment, annotator, now)
 
 
+def waiting_for(ws: Workspace, *, project: str, annotator: str, now: datetime | None = None) -> int:
+    """How many examples of ``project`` the queue would hand ``annotator`` now (unlabeled ones,
+    second opinions and relabels wanted of them; not flagged, skipped by them, or out with
+    another expert): one count, read only."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return assignments.count_waiting_for(
+            session=session, project_id=found.id, annotator=annotator, now=now
+        )
+
+
 @dataclass(frozen=True)
 class Settled:
     """A labeling message on an expert's screen whose example no longer waits for them."""

@@ -975,6 +975,39 @@ def count_skipped(*, session: Session, project_id: int, annotator: str) -> int:
     return int(session.exec(query).one())
 
 
+def count_waiting_for(
+    *, session: Session, project_id: int, annotator: str, now: datetime | None = None
+) -> int:
+    """How many examples the queue would hand ``annotator`` now, in one count: the conditions
+    of ``_next_free_example`` (unlabeled, or back for a relabel or another opinion wanted of
+    them; no open flag; not skipped by them), less those out with another expert (an unexpired
+    open assignment; one that lapsed goes back to the pool at the next request). The example
+    they hold themselves counts: it waits for them."""
+    now = now or utcnow()
+    free = ~_labeled(session, project_id) & ~_counted_by(project_id, annotator)
+    back = col(Example.id).in_(_maybe_back(session, project_id)) & (
+        free | _wanted_by(project_id, annotator)
+    )
+    elsewhere = exists().where(
+        col(Assignment.example_id) == Example.id,
+        col(Assignment.status) == "open",
+        col(Assignment.expires_at) >= now,
+        col(Assignment.annotator) != annotator,
+    )
+    query = (
+        select(func.count())
+        .select_from(Example)
+        .where(
+            Example.project_id == project_id,
+            back | ~_live(),
+            ~_flagged(),
+            ~elsewhere,
+            ~_skipped_by(annotator),
+        )
+    )
+    return int(session.exec(query).one())
+
+
 def has_label(*, session: Session, project_id: int, example_id: int) -> bool:
     """Whether the example has a live annotation that counts (the queue then passes it by)."""
     query = select(Example.id).where(col(Example.id) == example_id, _labeled(session, project_id))

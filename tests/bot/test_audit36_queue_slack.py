@@ -4,7 +4,6 @@ the mark)."""
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import select
 
 from storage.db import session_scope
@@ -69,11 +68,6 @@ def test_a_skip_after_the_hold_lapsed_is_for_good(bot: Bot, bank: dict) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: the daily nudge counts only unlabeled examples: second opinions waiting "
-    "for the expert are no work to it",
-)
 def test_the_nudge_comes_when_second_opinions_wait_for_the_expert(  # type: ignore[no-untyped-def]
     bot: Bot, tmp_path
 ) -> None:

@@ -105,6 +105,45 @@ def test_the_queue_past_the_batch_follows_the_projects_strategy(  # type: ignore
     )
 
 
+def test_the_work_waiting_for_an_expert_is_what_the_queue_would_hand_them(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    load_slice(ws, banking_slice[:30], tmp_path)
+    projects.update_settings(ws, project="bank", audit_share=0.0)
+    t0 = utcnow()
+    held_by_ana = labeling.next_task(ws, project="bank", annotator="ana", now=t0)
+    flagged = labeling.next_task(ws, project="bank", annotator="cy", now=t0)
+    assert held_by_ana is not None and flagged is not None
+    labeling.flag(ws, project="bank", example_id=flagged.example_id, annotator="cy", reason="pii")
+    skipped = labeling.next_task(ws, project="bank", annotator="bob", now=t0)
+    assert skipped is not None
+    labeling.skip(ws, project="bank", example_id=skipped.example_id, annotator="bob")
+    held_by_bob = labeling.next_task(ws, project="bank", annotator="bob", now=t0)
+    assert held_by_bob is not None
+    assert len({held_by_ana.example_id, flagged.example_id, skipped.example_id,
+                held_by_bob.example_id}) == 4  # fmt: skip
+
+    def waiting(who: str, now=t0) -> int:  # type: ignore[no-untyped-def]
+        return labeling.waiting_for(ws, project="bank", annotator=who, now=now)
+
+    # out with someone else or flagged: no one else's work; skipped: never theirs again; the
+    # example an expert holds is theirs
+    assert waiting("cy") == 30 - 2 - 1
+    assert waiting("bob") == 30 - 1 - 1 - 1
+    assert waiting("ana") == 30 - 1 - 1
+    # holds that lapsed go back to the pool for everyone
+    later = t0 + timedelta(minutes=ws.settings.assignment_ttl_minutes + 1)
+    assert waiting("cy", later) == 30 - 1
+    # what the queue hands cy, one by one, is what was counted
+    served = 0
+    while labeling.next_task(ws, project="bank", annotator="cy", now=later) is not None:
+        task = labeling.next_task(ws, project="bank", annotator="cy", now=later)
+        assert task is not None
+        labeling.skip(ws, project="bank", example_id=task.example_id, annotator="cy")
+        served += 1
+    assert served == 30 - 1
+
+
 def test_a_late_skip_is_done_once_and_not_once_the_example_went_on(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
