@@ -180,7 +180,8 @@ def follow_renames(*, session: Session, project_id: int, renamed: Mapping[str, s
     proposals by label name); its ``message``, the text the admin decided on, stays. An open
     one keeps its id and stays open, its evidence and message following too (a rename changes
     no evidence): its posted Slack message is redrawn by the next sync. An "add" is keyed by
-    its examples, not labels: only an open one's nearest label follows. Returns the proposals changed."""
+    its examples, not labels: only an open one's nearest label follows. Returns the proposals
+    changed."""
     if not renamed:
         return 0
     rows = session.exec(

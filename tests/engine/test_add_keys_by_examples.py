@@ -40,7 +40,11 @@ def test_an_open_add_keeps_its_row_as_its_group_grows(ws, seven_intents, tmp_pat
     assert set(first.evidence["ids"]) <= set(again.evidence["ids"])
 
 
-def test_an_add_decided_under_its_words_is_held_back_by_its_examples(ws, seven_intents, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_an_add_decided_under_its_words_is_held_back_by_its_examples(  # type: ignore[no-untyped-def]
+    ws,
+    seven_intents,  # noqa: F811
+    tmp_path,
+) -> None:
     """An add rejected while adds were keyed by their words (a row as stored then): the same
     group, not grown by half, is not proposed again under its examples' key."""
     stolen = _flag_lost_cards(ws, seven_intents, tmp_path, 8)
