@@ -73,6 +73,8 @@ class Example(SQLModel, table=True):
         Index("ix_examples_project_external", "project_id", "external_id"),
         # a project's examples in id order: the queue left counts only those added since
         Index("ix_examples_project_id_order", "project_id", "id"),
+        # an audit pick: a uniform number maps to one example (migration 0023)
+        Index("ix_examples_project_seq", "project_id", "seq"),
         {"sqlite_autoincrement": True},
     )
 
@@ -85,6 +87,10 @@ class Example(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     # Drawn uniformly at random for the audit stream: its label evaluates models, never trains them.
     audit: bool = False
+    # Its number in the project, 1, 2, ... in id order (examples are never deleted): an audit
+    # pick draws a number instead of counting the project. None on a row a labelbot before
+    # migration 0023 stored; the next import numbers it.
+    seq: int | None = None
 
 
 class Annotation(SQLModel, table=True):
@@ -202,6 +208,25 @@ class Assignment(SQLModel, table=True):
             postgresql_where=text("status = 'open'"),
         ),
         Index("ix_assignments_annotator_status", "annotator", "status"),
+        # every click: the project's overdue deliveries and the expert's open one, read among
+        # the open assignments only (migration 0023)
+        Index(
+            "ix_assignments_open_expiry",
+            "project_id",
+            "expires_at",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(
+            "ix_assignments_open_annotator",
+            "project_id",
+            "annotator",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        # how many deliveries so far: the project's highest number, and the expert's
+        Index("ix_assignments_labeling_number", "project_id", "labeling_number"),
+        Index("ix_assignments_annotator_number", "project_id", "annotator", "annotator_number"),
         {"sqlite_autoincrement": True},
     )
 
@@ -217,6 +242,12 @@ class Assignment(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=64)
     message_ts: str | None = Field(default=None, max_length=64)
     closed_at: datetime | None = None
+    # Deliveries counted as they are made (migration 0023), so a click need not count them all:
+    # a labeling delivery's number among the project's labeling deliveries (the audit slot),
+    # and any delivery's number among the ones to its expert in the project (the review turn).
+    # None where a labelbot before 0023 (or a review's own claim) made it: not counted.
+    labeling_number: int | None = None
+    annotator_number: int | None = None
 
 
 class Flag(SQLModel, table=True):
@@ -457,12 +488,25 @@ class MultiLabelRequest(SQLModel, table=True):
     it stays in the queue, for experts who have not labeled it, until ``k`` of them have."""
 
     __tablename__ = "multi_label_requests"
+    __table_args__ = (
+        Index(
+            "ix_multi_label_requests_pending",
+            "project_id",
+            sqlite_where=text("pending = 1"),
+            postgresql_where=text("pending"),
+        ),
+    )
 
     example_id: int = Field(foreign_key="examples.id", primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)
     k: int = 2
     reason: str = Field(default="sample", max_length=20)  # sample | audit | NEW_LABEL_REQUEST
     created_at: datetime = Field(default_factory=utcnow)
+    # May still want opinions (migration 0023): False once ``k`` experts gave one, so the queue
+    # looks at the few pending requests only. A vote retracted or changed, or a label of the
+    # project split or retired (it stops counting), makes it True again (database triggers,
+    # whichever labelbot writes); the queue settles it again (``assignments.settle_requests``).
+    pending: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
 
 
 # --- The busy expert's rhythm: per-person preferences and the one-message-a-day cap --------------

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import bindparam, func, text, update
 from sqlmodel import Session, col, select
 
 from storage.db import advisory_xact_lock, bound, dialect_insert, driver_rows
@@ -42,12 +42,14 @@ def add_examples(*, session: Session, project_id: int, rows: Sequence[NewExample
     """Insert rows, skipping texts the project already has (same content hash) and repeats.
 
     Safe to run twice at once: imports into one project take turns (see ``lock_imports``),
-    so the later one counts the earlier one's texts as duplicates. Taking turns also keeps two
+    so the later one counts the earlier one's texts as duplicates, and numbers its examples
+    (``Example.seq``) after the earlier one's. Taking turns also keeps two
     files holding the same texts in different orders from deadlocking on the unique index. A
     text another transaction stored since the read is skipped too (ON CONFLICT DO NOTHING),
     not an error.
     """
     lock_imports(session=session, project_id=project_id)
+    seq = _number_unnumbered(session, project_id)
     hashes = [content_hash(row.text) for row in rows]
     known = existing_hashes(session=session, project_id=project_id, hashes=hashes)
     now = utcnow()
@@ -65,6 +67,7 @@ def add_examples(*, session: Session, project_id: int, rows: Sequence[NewExample
             "content_hash": digest,
             "created_at": now,
             "audit": False,
+            "seq": seq + len(fresh) + 1,
         }
     new: set[int] = set()
     if fresh:
@@ -108,6 +111,7 @@ def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> Sequence[Any]
     first = rows[0]  # project_id, created_at and audit are the same in every row
     parameters = {
         "project_id": first["project_id"],
+        "seq": first["seq"] - 1,  # the rows are numbered on from the first one's, in order
         "created_at": bound(session, table.c.created_at, first["created_at"]),  # UTC
         "audit": first["audit"],
         "external_ids": [row["external_id"] for row in rows],
@@ -123,9 +127,9 @@ def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> Sequence[Any]
 # multi-row VALUES' did.
 _INSERT_UNNESTED = (
     f"INSERT INTO {Example.__tablename__}"
-    " (project_id, external_id, text, meta, content_hash, created_at, audit)"
+    " (project_id, external_id, text, meta, content_hash, created_at, audit, seq)"
     " SELECT %(project_id)s, u.external_id, u.text, CAST(u.meta AS json), u.content_hash,"
-    " %(created_at)s, %(audit)s"
+    " %(created_at)s, %(audit)s, %(seq)s + u.n"
     " FROM unnest(CAST(%(external_ids)b AS text[]), CAST(%(texts)b AS text[]),"
     " CAST(%(metas)b AS text[]), CAST(%(hashes)b AS text[]))"
     " WITH ORDINALITY AS u(external_id, text, meta, content_hash, n)"
@@ -139,6 +143,27 @@ _EXISTING_HASHES = (
     f"SELECT content_hash, id FROM {Example.__tablename__}"
     " WHERE project_id = %(project_id)s AND content_hash = ANY(CAST(%(hashes)b AS text[]))"
 )
+
+
+def _number_unnumbered(session: Session, project_id: int) -> int:
+    """Number the project's examples a labelbot before migration 0023 stored (none, as a
+    rule: an index lookup), after the others in id order; the highest number, where this
+    import's examples go on from. Under ``lock_imports``."""
+    highest = session.exec(select(func.max(Example.seq)).where(Example.project_id == project_id))
+    seq = int(highest.one() or 0)
+    unnumbered = session.exec(
+        select(Example.id)
+        .where(Example.project_id == project_id, col(Example.seq).is_(None))
+        .order_by(col(Example.id))
+    ).all()
+    if unnumbered:
+        table = Example.__table__  # type: ignore[attr-defined]
+        session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(seq=bindparam("b_seq")),
+            [{"b_id": i, "b_seq": seq + n} for n, i in enumerate(unnumbered, 1)],
+        )
+        seq += len(unnumbered)
+    return seq
 
 
 def lock_imports(*, session: Session, project_id: int) -> None:
