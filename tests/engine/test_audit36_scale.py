@@ -232,18 +232,10 @@ def test_next_example_does_not_count_every_delivery(ws, sizes) -> None:  # type:
     assert not _grows(s, b), f"deliveries counted: {s} at {SMALL} examples, {b} at {LARGE}"
 
 
-def test_open_assignments_read_by_index(ws, sizes, request) -> None:  # type: ignore[no-untyped-def]
+def test_open_assignments_read_by_index(ws, sizes) -> None:  # type: ignore[no-untyped-def]
     """Expiring the project's overdue deliveries and finding the expert's open one, on every
     click: on SQLite both read every assignment the project ever had (its project_id index
-    alone); PostgreSQL reads only the open ones."""
-    if ws.db.dialect.name == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="audit36: on SQLite every click's expiry UPDATE and open-assignment "
-                "lookup scan all of the project's assignments",
-            )
-        )
+    alone); PostgreSQL reads only the open ones. Both read them by partial indexes now."""
     small, large = sizes()
     pattern = r"^(UPDATE assignments SET status|SELECT assignments\.id, )"
     s, b = of(small, pattern), of(large, pattern)
