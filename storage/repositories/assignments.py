@@ -271,6 +271,7 @@ def claim_next_example(
         # label came from elsewhere): let go of it, or every click on it would be refused
         assert open_one.id is not None
         close_assignment(session=session, assignment_id=open_one.id, status="released", now=now)
+    settle_requests(session=session, project_id=project_id)
     for _ in range(_CLAIM_ATTEMPTS):
         example = _next_free_example(session, project_id, annotator, uniform=audit, rng=rng)
         if example is None and audit:
@@ -564,6 +565,7 @@ def _maybe_back(session: Session, project_id: int) -> Any:
     )
     requested = select(MultiLabelRequest.example_id).where(
         MultiLabelRequest.project_id == project_id,
+        col(MultiLabelRequest.pending),  # the others have their opinions (settle_requests)
         or_(col(MultiLabelRequest.reason) == NEW_LABEL_REQUEST, voted),
     )
     stale = select(Label.id).where(
@@ -628,13 +630,13 @@ def _wanted_by(project_id: int, annotator: str) -> Any:
     return requested & ~_counted_by(project_id, annotator)
 
 
-def _experts(project_id: int) -> Any:
+def _experts(project_id: int, request: Any = MultiLabelRequest) -> Any:
     """How many experts gave a request's example a blind label that counts (correlated to
-    ``MultiLabelRequest``, the table of the enclosing query)."""
+    ``request``: ``MultiLabelRequest``, or an alias of it, of the enclosing query)."""
     return (
         select(func.count(func.distinct(Annotation.annotator)))
         .where(
-            col(Annotation.example_id) == MultiLabelRequest.example_id,
+            col(Annotation.example_id) == request.example_id,
             col(Annotation.retracted_at).is_(None),
             col(Annotation.label_id).in_(counting_label_ids(project_id)),
             col(Annotation.source).not_in(NOT_BLIND),
@@ -724,6 +726,33 @@ def multi_label_request(*, session: Session, example_id: int) -> MultiLabelReque
     return session.get(MultiLabelRequest, example_id)
 
 
+def settle_requests(*, session: Session, project_id: int) -> int:
+    """Mark the project's pending requests that have their ``k`` opinions as settled, so the
+    queue no longer looks at them (``_maybe_back``); how many. Reads the pending ones only:
+    each click settles the requests answered since the last one. A vote retracted or changed,
+    or a label that stops counting (split, retired), makes a request pending again (the
+    triggers of migration 0023, in the database: whichever labelbot writes).
+
+    On PostgreSQL the rows are taken FOR UPDATE SKIP LOCKED: two clicks settling at once do
+    not wait for each other (one settles them), nor for a retraction reopening one of them
+    (it stays pending, the retraction's trigger having updated it)."""
+    request = aliased(MultiLabelRequest)
+    answered = select(request.example_id).where(
+        request.project_id == project_id,
+        col(request.pending),
+        col(request.k) <= _experts(project_id, request),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        answered = answered.with_for_update(skip_locked=True)
+    settled = session.execute(
+        update(MultiLabelRequest)
+        .where(col(MultiLabelRequest.example_id).in_(answered))
+        .values(pending=False)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(settled)
+
+
 def requested_examples(*, session: Session, project_id: int) -> set[int]:
     """The project's examples that were asked of several experts (one query, for reports)."""
     query = select(MultiLabelRequest.example_id).where(
@@ -740,6 +769,7 @@ def count_waiting_for_opinions(*, session: Session, project_id: int) -> int:
             .select_from(MultiLabelRequest)
             .where(
                 MultiLabelRequest.project_id == project_id,
+                col(MultiLabelRequest.pending),  # the others have their opinions
                 col(MultiLabelRequest.k) >= 2,  # k=1: a set-aside example, not a 2nd opinion
                 col(MultiLabelRequest.k) > _experts(project_id),
             )

@@ -209,12 +209,9 @@ def _grows(small: int, large: int) -> bool:
     return large > 2 * small + 50
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: every click walks every multi-label request of the project (complete ones "
-    "included) in the queue's 'back first' query",
-)
 def test_next_example_does_not_walk_every_second_opinion(ws, sizes) -> None:  # type: ignore[no-untyped-def]
+    """The queue's 'back first' query looks at the pending second opinions only (settled ones
+    are marked: ``MultiLabelRequest.pending``)."""
     small, large = sizes()
     pattern = r"^SELECT examples\..* FROM examples .*multi_label_requests"
     s, b = of(small, pattern), of(large, pattern)
