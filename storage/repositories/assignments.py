@@ -494,27 +494,51 @@ def _random_free(
 ) -> Example | None:
     """A free example drawn uniformly at random, without sorting the project on each pick.
 
-    Rejection sampling: draw any example of the project uniformly (a random offset in id
-    order, an index walk) and keep it if it is free; each kept draw is uniform over the free
-    examples. Where few are free, after ``_AUDIT_DRAWS`` misses, every free one is sorted at
-    random, which is uniform too, so the pick stays a uniform sample whichever way it is made
-    (the audit's accuracy estimate rests on that; a walk to the next free id after a random one
-    would favour examples that follow runs of labeled ones). A given ``rng`` makes every draw
-    from it, so a seeded one repeats the picks."""
+    Rejection sampling: draw any example of the project uniformly (a random number up to the
+    project's highest ``Example.seq``, an index lookup) and keep it if it is free; each kept
+    draw is uniform over the free examples (a number no example has, an import's text stored
+    meanwhile by another, is a miss like a labeled one). Where few are free, after
+    ``_AUDIT_DRAWS`` misses, every free one is sorted at random, which is uniform too, so the
+    pick stays a uniform sample whichever way it is made (the audit's accuracy estimate rests
+    on that; a walk to the next free id after a random one would favour examples that follow
+    runs of labeled ones). A given ``rng`` makes every draw from it, so a seeded one repeats
+    the picks (the numbers follow the ids: the same picks as the random offsets in id order
+    drawn before migration 0023). Examples a labelbot before 0023 stored have no number until
+    the next import: until then, a random offset in id order (counting the project)."""
     draw = _audit_rng if rng is None else rng
-    total = int(
-        session.exec(
-            select(func.count()).select_from(Example).where(Example.project_id == project_id)
-        ).one()
-    )
-    in_order = select(Example.id).where(Example.project_id == project_id).order_by(col(Example.id))
-    for _ in range(_AUDIT_DRAWS if total else 0):
-        drawn = session.exec(in_order.offset(draw.randrange(total)).limit(1)).first()
-        if drawn is None:
-            break  # examples removed meanwhile: sort instead
-        found = _first_free(session, select(Example).where(Example.id == drawn, *conditions))
-        if found is not None:
-            return found
+    unnumbered = exists().where(col(Example.project_id) == project_id, col(Example.seq).is_(None))
+    highest, legacy = session.execute(
+        sa_select(
+            select(func.max(Example.seq)).where(Example.project_id == project_id).scalar_subquery(),
+            unnumbered,
+        )
+    ).one()
+    if legacy:
+        total = int(
+            session.exec(
+                select(func.count()).select_from(Example).where(Example.project_id == project_id)
+            ).one()
+        )
+        in_order = (
+            select(Example.id).where(Example.project_id == project_id).order_by(col(Example.id))
+        )
+        for _ in range(_AUDIT_DRAWS if total else 0):
+            drawn = session.exec(in_order.offset(draw.randrange(total)).limit(1)).first()
+            if drawn is None:
+                break  # examples removed meanwhile: sort instead
+            found = _first_free(session, select(Example).where(Example.id == drawn, *conditions))
+            if found is not None:
+                return found
+    else:
+        total = int(highest or 0)
+        for _ in range(_AUDIT_DRAWS if total else 0):
+            number = draw.randrange(total) + 1
+            drawn_free = select(Example).where(
+                Example.project_id == project_id, Example.seq == number, *conditions
+            )
+            found = _first_free(session, drawn_free)
+            if found is not None:
+                return found
     query = select(Example).where(Example.project_id == project_id, *conditions)
     if rng is not None:
         # SQL's random() cannot be seeded: a seeded pick is a random offset among the free
