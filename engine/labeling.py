@@ -149,9 +149,8 @@ def next_task(
             if review is not None:
                 return review_task(session, found, *review, annotator=annotator, now=now)
         share = float(found.settings.get("audit_share", DEFAULT_AUDIT_SHARE))
-        delivered = assignments.count_assignments(
-            session=session, project_id=found.id, purposes=assignments.LABELING
-        )
+        # the project's labeling deliveries so far, as numbered (an index lookup)
+        delivered = assignments.labeling_deliveries(session=session, project_id=found.id)
         audit = bool(audit_slots(n_delivered=delivered, n=1, share=share)[0])
         claimed = assignments.claim_next_example(
             session=session,
@@ -365,9 +364,8 @@ def _review_turn(
         return None  # they hold an example to label: that one first
     share = float(project.settings.get("review_share", DEFAULT_REVIEW_SHARE))
     # slots counted per expert, so each one reviews about `share` of what they are sent
-    mine = assignments.count_assignments(
-        session=session, project_id=project.id, annotator=annotator
-    )
+    # (every delivery to them so far, as numbered: an index lookup)
+    mine = assignments.deliveries_to(session=session, project_id=project.id, annotator=annotator)
     if not audit_slots(n_delivered=mine, n=1, share=share)[0]:
         return None
     return reviews.claim_next_review(

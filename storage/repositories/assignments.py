@@ -1074,6 +1074,52 @@ def has_label(*, session: Session, project_id: int, example_id: int) -> bool:
     return session.exec(query).first() is not None
 
 
+def labeling_deliveries(*, session: Session, project_id: int) -> int:
+    """The project's labeling deliveries so far (every status, queue and audit picks): the
+    highest number one was given (``Assignment.labeling_number``), an index lookup where
+    counting them grew with the project. Deliveries a labelbot before migration 0023 made
+    after the upgrade have none and are not counted; two claims at once (PostgreSQL) can take
+    one number, as two counts at once read one count."""
+    highest = session.exec(
+        select(func.max(Assignment.labeling_number)).where(Assignment.project_id == project_id)
+    ).one()
+    return int(highest or 0)
+
+
+def deliveries_to(*, session: Session, project_id: int, annotator: str) -> int:
+    """Every delivery to ``annotator`` in the project so far (every purpose and status), as
+    numbered (``Assignment.annotator_number``, see :func:`labeling_deliveries`)."""
+    highest = session.exec(
+        select(func.max(Assignment.annotator_number)).where(
+            Assignment.project_id == project_id, Assignment.annotator == annotator
+        )
+    ).one()
+    return int(highest or 0)
+
+
+@event.listens_for(Assignment, "before_insert")
+def _number_delivery(_mapper: Any, connection: Any, assignment: Assignment) -> None:
+    """Number every delivery as it is stored (whichever repository stores it: a review's too),
+    from the highest numbers so far (two index lookups, one statement): see
+    :func:`labeling_deliveries`. Two stored in one flush take the same numbers."""
+    if assignment.annotator_number is not None:
+        return
+    project_id, annotator = assignment.project_id, assignment.annotator
+    labeling, mine = connection.execute(
+        sa_select(
+            select(func.max(Assignment.labeling_number))
+            .where(Assignment.project_id == project_id)
+            .scalar_subquery(),
+            select(func.max(Assignment.annotator_number))
+            .where(Assignment.project_id == project_id, Assignment.annotator == annotator)
+            .scalar_subquery(),
+        )
+    ).one()
+    assignment.annotator_number = int(mine or 0) + 1
+    if assignment.purpose in LABELING:
+        assignment.labeling_number = int(labeling or 0) + 1
+
+
 def count_assignments(
     *,
     session: Session,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.bot.conftest import Bot
 from tests.engine import test_audit36_scale as scale
 
@@ -31,15 +29,10 @@ def _click_work(bot: Bot, counter: Any, project: str) -> list[tuple[int, str]]:
     return list(log)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: a label click's database work (answer + next example) grows with the "
-    "project: the engine audit's queue findings, seen from Slack",
-)
 def test_label_click_work_does_not_grow_with_the_project(bot: Bot) -> None:
     """The same click (the fifth of an expert's session) in a project 8 times the size: its
-    work may not double. Today it grows about 7-fold on SQLite and 5-fold on PostgreSQL, all of
-    it in the next example's queue queries (tests/engine/test_audit36_scale.py)."""
+    work may not double. It grew about 7-fold on SQLite and 5-fold on PostgreSQL, all of it in
+    the next example's queue queries (tests/engine/test_audit36_scale.py)."""
     scale.build(bot.ws, "small", scale.SMALL)
     scale.build(bot.ws, "large", scale.LARGE)
     counter = scale.Work(bot.ws.db)
