@@ -136,3 +136,28 @@ def test_two_scans_at_once_open_one_review_per_question(flipped) -> None:  # typ
             if r.example_id == first.example_id
         ]
     assert len(open_) == 1, [(r.id, r.annotation_id, r.annotator) for r in open_]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review36: labeling.flag lets go of labeling deliveries only "
+    "(assignments.release_example, purpose queue/audit): a reviewer's held review of the "
+    "example stays out with them, buttons live",
+)
+def test_a_flag_lets_go_of_a_review_held_of_the_example(flipped) -> None:  # type: ignore[no-untyped-def]
+    """cy holds a review of an example; zed (sent it for a second opinion before, his hold
+    lapsed) flags it: private text. The flag takes the example out of everyone's queue, and
+    the expert holding it is told so (6b49939): not cy, whose review of it stays hers."""
+    ws, _, _ = flipped
+    training.train_project(ws, "bank")
+    jobs.review_cycle(ws)
+    held = reviews.next_review(ws, project="bank", annotator="cy")
+    assert held is not None
+    flagged = labeling.flag(
+        ws, project="bank", example_id=held.example_id, annotator="zed", reason="private data"
+    )
+    assert flagged.created
+    again = reviews.next_review(ws, project="bank", annotator="cy")
+    assert again is None or again.example_id != held.example_id, (
+        f"cy still holds the review of flagged example {held.example_id}"
+    )
