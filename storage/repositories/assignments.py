@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import event, exists, func, literal, literal_column, or_, union, update
+from sqlalchemy import event, exists, func, literal, or_, union, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -61,7 +61,7 @@ def expire_assignments(*, session: Session, project_id: int, now: datetime | Non
         update(Assignment)
         .where(
             col(Assignment.project_id) == project_id,
-            _OPEN,
+            col(Assignment.status) == "open",
             col(Assignment.expires_at) < now,
         )
         .values(status="expired", closed_at=now)
@@ -71,12 +71,6 @@ def expire_assignments(*, session: Session, project_id: int, now: datetime | Non
         session, [example_id for example_id, purpose in expired if purpose == "audit"]
     )
     return len(expired)
-
-
-# An assignment is open, written out (not a bound parameter) so that SQLite reads the project's
-# open assignments by their partial indexes (its planner matches a partial index's WHERE only
-# to the same literal term in the query's).
-_OPEN = col(Assignment.status) == literal_column("'open'")
 
 
 def _give_up_audit_picks(session: Session, example_ids: Sequence[int]) -> None:
@@ -103,7 +97,7 @@ def get_open_assignment(
         .where(
             Assignment.project_id == project_id,
             Assignment.annotator == annotator,
-            _OPEN,
+            Assignment.status == "open",
             col(Assignment.purpose).in_(purposes),
             col(Assignment.expires_at) >= (now or utcnow()),
         )
