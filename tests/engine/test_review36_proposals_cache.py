@@ -187,3 +187,44 @@ def test_renaming_a_label_called_other_keeps_each_other_in_an_add(  # type: igno
     (row,) = [p for p in proposing.list_proposals(ws, "bank") if p.id == first.id]
     assert "(nearest: misc" in row.message  # the guard: the message did follow the rename
     assert "closer to each other than to any label" in row.message, row.message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review36: a merge re-scored, then undone before the next re-score: export names "
+    "the merged label the undo removed (rows naming a label gone are read as stored)",
+)
+def test_export_after_undoing_a_rescored_merge_names_no_removed_label(  # type: ignore[no-untyped-def]
+    ws, tmp_path: Path
+) -> None:
+    """The mirror of 96b1119's case. Merge two labels into a new one ("m1") and re-score: the
+    rows name "m1". Undo the merge (rescore=False, or before the queue's re-score runs): "m1"
+    is removed, yet every export until the re-score says "m1" for the examples it topped
+    (the re-score then says the two labels again). At fault: engine/exporting.py
+    ``_record_pages``/``engine.predicting.merges_since`` handle labels merged since the rows,
+    not rows naming a label an undo removed or split; suggested fix: a row naming a label
+    that is not active today (nor mapped to one) is scored live, as Merges.rescored does."""
+    found._seven_labeled(ws, tmp_path)
+    s = found.SEVEN
+    taxonomy.merge_labels(ws, project="seven", labels=[s[0], s[1]], into="m1", actor="admin",
+                          rescore=True)  # fmt: skip
+    taxonomy.undo_last(ws, project="seven", actor="admin", rescore=False)
+    said = [r["prediction"] for r in exporting.export_records(ws, "seven")]
+    training.rescore_project(ws, "seven")
+    assert [r["prediction"] for r in exporting.export_records(ws, "seven")] != said  # guard
+    assert "m1" not in {p["label"] for p in said if p}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review36: str.lower() of Turkish 'İ' is 'i' + U+0307: a suggested name keeps an "
+    "invisible-looking combining dot ('i̇ade'), which label_fold does not fold to 'iade'",
+)
+def test_a_turkish_capital_dotted_i_gives_a_plain_i() -> None:
+    """ "İADE" (refund) in Turkish messages gives the word "i̇ade" with a combining dot above
+    (U+0307). Before 9e73222 "[a-z]" dropped it (and the "i"); now it enters the suggested
+    name, which looks like "iade" on every button, yet an admin's later "iade" is another label
+    (storage's label_fold keeps the mark) and typing "iade" in the CLI names no label. At
+    fault: engine/proposals/words.py ``tokens`` (drop U+0307 after "i" once lowered, or
+    casefold the Turkish way)."""
+    assert "iade" in tokens("İADE talebim var, İade istiyorum")
