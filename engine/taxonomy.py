@@ -994,10 +994,31 @@ def committing_with(then: Then) -> Iterator[None]:
         _COMMITTING_WITH.reset(token)
 
 
-def _waiting(session: Session, project: Project) -> set[int]:
-    """The examples waiting to be labeled again (storage's ``examples_to_relabel``)."""
+def _despite(session: Session, project: Project) -> set[int]:
+    """Storage's ``relabel_despite_votes``: it reads only examples with votes of both kinds."""
     assert project.id is not None
-    return set(repo.examples_to_relabel(session=session, project_id=project.id))
+    return set(repo.relabel_despite_votes(session=session, project_id=project.id))
+
+
+def _waiting(
+    session: Session, project: Project, counting: set[int], despite: set[int]
+) -> tuple[set[int], set[int]]:
+    """(before, after) a change, as storage's ``examples_to_relabel`` reads them, of the
+    examples that may differ: ``counting`` and ``despite`` were read before the change (the
+    labels that counted, ``relabel_despite_votes``). An example with no counting vote waits
+    for a relabel; whether it has one changes only for examples voted with a label that
+    started or stopped counting, read alone before and after."""
+    assert project.id is not None
+    project_id = project.id
+    now = repo.counting_ids(session=session, project_id=project_id)
+    changed = counting ^ now
+
+    def without(labels: set[int]) -> set[int]:
+        return repo.without_counting_vote(
+            session=session, project_id=project_id, counting=labels, among=changed
+        )
+
+    return despite | without(counting), _despite(session, project) | without(now)
 
 
 # changes that leave every label's vote counting as before (same ids, same active and mapped
@@ -1026,18 +1047,20 @@ def _change(
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         repo.lock_taxonomy(session=session, project_id=found.id)
-        # Which examples wait for a relabel reads every example of the project (twice, inside
-        # the write lock every click waits on: 2.3 s at 100k examples, bench/click_scale.py). A
-        # rename, a description or a new label changes no label's active or mapped state, so
-        # no vote starts or stops counting: nothing to read.
+        # Which examples wait for a relabel once read every example of the project (twice,
+        # inside the write lock every click waits on: a rename took 2.3 s at 100k examples,
+        # bench/click_scale.py). A rename, a description or a new label changes no label's
+        # active or mapped state, so no vote starts or stops counting: nothing to read. Other
+        # changes read the examples voted with a label whose counting changed (:func:`_waiting`).
         relabels = kind not in KEEPS_WHAT_COUNTS
-        before = _waiting(session, found) if relabels else set()
+        counting = repo.counting_ids(session=session, project_id=found.id) if relabels else set()
+        despite = _despite(session, found) if relabels else set()
         names_before = _names_by_id(session, found)
         details = apply(session, found)
         # a review whose label (or suggestion) no longer counts, or now counts as the other,
         # asks nothing: dismissed with the change, so none goes out that no answer can settle
         review_repo.dismiss_moot(session=session, project_id=found.id)
-        after = _waiting(session, found) if relabels else set()
+        before, after = _waiting(session, found, counting, despite) if relabels else (set(), set())
         details["requeued"] = len(after - before)
         if before - after:  # an undo: examples whose labels count again
             details["restored_examples"] = len(before - after)

@@ -10,6 +10,7 @@ in ``label_events``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -194,22 +195,44 @@ def examples_to_relabel(*, session: Session, project_id: int) -> list[int]:
     decided from every live vote before the taxonomy maps it) was split or retired without a
     mapping. Most have no vote that counts at all; the few with one (outvoted, or overruled by
     an adjudication) are :func:`relabel_despite_votes`."""
+    only_stale = without_counting_vote(session=session, project_id=project_id)
+    return sorted(only_stale | set(relabel_despite_votes(session=session, project_id=project_id)))
+
+
+def counting_ids(*, session: Session, project_id: int) -> set[int]:
+    """The ids of :func:`counting_label_ids` (a few hundred labels at most)."""
+    return {int(i) for i in session.exec(counting_label_ids(project_id)).all() if i is not None}
+
+
+def without_counting_vote(
+    *,
+    session: Session,
+    project_id: int,
+    counting: Collection[int] | None = None,
+    among: Collection[int] | None = None,
+) -> set[int]:
+    """Examples with a live vote and none of a label that counts (``counting``: those label
+    ids, as they were before a change; None: :func:`counting_label_ids` now). ``among``: only
+    examples with a live vote of one of these labels (those whose counting changed: no other
+    example's answer can change), instead of every example of the project."""
+    labels: Any = counting_label_ids(project_id) if counting is None else list(counting)
     live = exists().where(
         col(Annotation.example_id) == Example.id, col(Annotation.retracted_at).is_(None)
     )
     counted = exists().where(
         col(Annotation.example_id) == Example.id,
         col(Annotation.retracted_at).is_(None),
-        col(Annotation.label_id).in_(counting_label_ids(project_id)),
+        col(Annotation.label_id).in_(labels),
     )
-    only_stale = {
-        int(i)
-        for i in session.exec(
-            select(Example.id).where(Example.project_id == project_id, live, ~counted)
-        ).all()
-        if i is not None
-    }
-    return sorted(only_stale | set(relabel_despite_votes(session=session, project_id=project_id)))
+    query = select(Example.id).where(Example.project_id == project_id, live, ~counted)
+    if among is not None:
+        if not among:
+            return set()
+        voted = select(Annotation.example_id).where(
+            col(Annotation.retracted_at).is_(None), col(Annotation.label_id).in_(list(among))
+        )
+        query = query.where(col(Example.id).in_(voted))
+    return {int(i) for i in session.exec(query).all() if i is not None}
 
 
 def relabel_despite_votes(*, session: Session, project_id: int) -> list[int]:
