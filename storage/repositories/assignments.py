@@ -347,8 +347,10 @@ def skip_lapsed(
         col(Assignment.status) == "open",
         col(Assignment.expires_at) >= now,
     )
+    # as the queue asks it of them now: a lapsed audit pick the example went on from (another
+    # expert labeled it) may wait for their second opinion, which a Skip declines as well
     waits = select(Example.id).where(
-        Example.id == example_id, ~held, _asked_of(session, project_id, annotator, latest.purpose)
+        Example.id == example_id, ~held, _asked_of(session, project_id, annotator)
     )
     if session.exec(waits).first() is None:
         return None

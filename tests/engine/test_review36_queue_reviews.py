@@ -48,12 +48,6 @@ def test_a_flagged_example_is_not_delivered_for_review(flipped) -> None:  # type
     assert task is None, f"flagged example {task.example_id} was sent to cy for review"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: a late Skip of a lapsed audit pick is refused when the example now "
-    "waits for the expert's second opinion (skip_lapsed reads _asked_of with purpose 'audit'), "
-    "and the example then comes back to them",
-)
 def test_a_late_skip_of_an_audit_pick_keeps_the_example_away(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
