@@ -129,14 +129,28 @@ def key_ids(key: Sequence[str]) -> set[int] | None:
 
 def same_group(key: Sequence[str], strength: float, ids: Collection[int]) -> bool:
     """Whether the add of ``ids`` is the group of a decided add's ``key`` (which had
-    ``strength`` examples): they share at least half of the smaller one's examples (the
-    shared ones estimated from the key's sample of ids)."""
+    ``strength`` examples): they share at least half of the smaller one's examples.
+
+    The key holds every example of a group of up to :data:`SKETCH`: the shared ones are
+    counted. A larger group's key is a sample of it, from which the shared ones are estimated
+    (its hits times the group's size over the sample's), at most as many as ``ids`` may share:
+    those of its ids that hash no higher than the sample's highest are the group's only if
+    the sample holds them (it holds the group's lowest hashes). One sampled id in common is
+    no evidence of half a group: a small group cut from other set-aside examples may share
+    one of a large group's by chance, and its estimate (one id times the group's size over
+    32) would overshoot its own size."""
     sample = key_ids(key)
     if not sample or not ids:
         return False
-    hits = len(sample & {int(i) for i in ids})
-    shared = hits / len(sample) * max(strength, len(sample))
-    return hits > 0 and shared >= SAME_GROUP * min(max(strength, len(sample)), len(ids))
+    ids = {int(i) for i in ids}
+    hits = len(sample & ids)
+    size = max(strength, len(sample))
+    if size <= len(sample):  # the key is the whole group
+        return hits > 0 and hits >= SAME_GROUP * min(size, len(ids))
+    top = max(_id_hash(i) for i in sample)
+    outside = sum(1 for i in ids - sample if _id_hash(i) <= top)  # surely not the group's
+    shared = min(hits / len(sample) * size, len(ids) - outside)
+    return hits > 1 and shared >= SAME_GROUP * min(size, len(ids))
 
 
 def _id_hash(example_id: int) -> int:

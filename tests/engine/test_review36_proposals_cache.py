@@ -27,12 +27,6 @@ def _add(ids: list[int]) -> Proposal:
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: same_group scales one sampled hit by the decided group's size "
-    "(hits/32*100 >= half of 6): a new group sharing 1 of its 6 examples with a rejected "
-    "100-example add is held back as that group",
-)
 def test_a_different_small_group_is_not_held_back_by_one_shared_example() -> None:
     """An add of 100 examples was rejected. Later, 5 new examples set aside form a group with
     one of those 100 (the clustering cut the old group differently): 1 of its 6 examples is
