@@ -19,22 +19,43 @@ STOP_WORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS) | _EXTRA_STOP
 @cache
 def _token() -> re.Pattern[str]:
     """A word: letters of any script, with the combining marks that follow them (the vowel
-    signs of Indic scripts, Arabic vowels: marks, not letters, which "\\w" leaves out) and inner
-    apostrophes, 2 characters or more. "[a-z]" cut "bloquée" to "bloqu" and found no word at
-    all in a Cyrillic text. Digits and "_" end a word: a suggested name joins words with "_".
-    Compiled on first use (the marks are read from the Unicode database)."""
+    signs of Indic scripts, Arabic vowels: marks, not letters, which "\\w" leaves out), inner
+    apostrophes and inner zero-width (non-)joiners (Persian writes ZWNJ inside most plurals and
+    verb forms, "کتاب‌ها"; label names keep it), 2 characters or more. "[a-z]" cut "bloquée" to
+    "bloqu" and found no word at all in a Cyrillic text. Digits and "_" end a word: a suggested
+    name joins words with "_". Compiled on first use (the marks are read from the Unicode
+    database)."""
     marks = "".join(
         re.escape(chr(c)) for c in range(0x300, 0x10000) if unicodedata.category(chr(c))[0] == "M"
     )
     letter = r"[^\W\d_]"
-    return re.compile(rf"{letter}(?:{letter}|[{marks}]|'(?={letter}))+")
+    inner = rf"'(?={letter})|[\u200c\u200d](?={letter}|[{marks}])"
+    return re.compile(rf"{letter}(?:{letter}|[{marks}]|{inner})+")
+
+
+# Scripts written without spaces between words: a run of them is a phrase or a whole message,
+# no word. Han and kana are read as character pairs (bigrams, the usual unit of Chinese and
+# Japanese text search: "账户" 'account' is two characters); Thai, Lao, Khmer and Myanmar, whose
+# letters take vowel signs on either side, are left out (a name falls back to "new_label_N").
+_HAN_KANA = re.compile(
+    "[\u3005\u3007\u3040-\u30fa\u30fc-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]+"
+)
+_UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff]+")
 
 
 def tokens(text: str) -> set[str]:
     """Distinct lower-case words of a text (NFC, as label names are stored), minus stop
-    words."""
+    words. Turkish "İ" gives a plain "i" (lowered alone it is "i" and a combining dot, which
+    looks like "i" yet is another name to storage and to a typed command); a run of Han or
+    kana gives its character pairs (:data:`_HAN_KANA`)."""
+    text = unicodedata.normalize("NFC", text).replace("\u0130", "i")
     text = unicodedata.normalize("NFC", text.lower()).replace("\u2019", "'")
-    return set(_token().findall(text)) - STOP_WORDS
+    words: set[str] = set()
+    for run in _HAN_KANA.findall(text):
+        words.update(run[i : i + 2] for i in range(len(run) - 1))
+    text = _UNSPACED.sub(" ", _HAN_KANA.sub(" ", text))
+    return (words | set(_token().findall(text))) - STOP_WORDS
 
 
 def distinctive_words(

@@ -53,11 +53,6 @@ def test_the_same_group_is_still_held_back() -> None:
 # --- 9e73222: words of any script ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: the word pattern stops at ZWNJ (U+200C, category Cf): Persian words "
-    "written with it (کتاب‌ها 'books', می‌خواهم 'I want') come out in pieces",
-)
 def test_a_persian_word_with_a_zero_width_non_joiner_is_one_word() -> None:
     """Persian writes ZWNJ inside most plural and verb forms; label names keep it
     (engine.taxonomy._invisible lets it through 'Persian or Hindi words need them'). The
@@ -68,11 +63,6 @@ def test_a_persian_word_with_a_zero_width_non_joiner_is_one_word() -> None:
     assert {books, want} <= tokens(f"{books} \u0631\u0627 {want}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: a script written without spaces (Chinese, Japanese, Thai) reads a whole "
-    "message as one word; an add of three such messages is named by two whole messages",
-)
 def test_a_name_from_unspaced_script_is_not_whole_messages() -> None:
     """Before 9e73222 "[a-z]" found no word in Chinese text and the add was called
     "new_label_1"; now each message is a single "word" and a group under 4 texts takes any
@@ -209,11 +199,6 @@ def test_export_after_undoing_a_rescored_merge_names_no_removed_label(  # type: 
     assert "m1" not in {p["label"] for p in said if p}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: str.lower() of Turkish 'İ' is 'i' + U+0307: a suggested name keeps an "
-    "invisible-looking combining dot ('i̇ade'), which label_fold does not fold to 'iade'",
-)
 def test_a_turkish_capital_dotted_i_gives_a_plain_i() -> None:
     """ "İADE" (refund) in Turkish messages gives the word "i̇ade" with a combining dot above
     (U+0307). Before 9e73222 "[a-z]" dropped it (and the "i"); now it enters the suggested
