@@ -193,14 +193,18 @@ def plain_reason(card: ProposalCard) -> str:
         )
     if card.kind == "rare":
         count, nearest = ev.get("count"), ev.get("nearest_label")
+        poorly = bool(count) and _learned_poorly(card)
         advice = (
             f"merge it into *{escape_mrkdwn(str(nearest))}*, or label more of it"
             if ev.get("suggestion") == "merge" and nearest
+            # the queue's help for rare labels picks only those under the project's minimum
+            else "label more of it, or describe it so experts tell it apart"
+            if poorly
             else "label more of it (the queue already looks for them)"
         )
         if not count:
             return f"{labels[0]} has no examples yet: {advice}."
-        if _learned_poorly(card):
+        if poorly:
             f1 = ev.get("f1")
             score = f" (out-of-fold F1 {float(f1):.2f})" if isinstance(f1, int | float) else ""
             return (

@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from bot.views.proposals import ProposalCard, proposal_message
 from engine import rare as queue_rare
 from engine.proposals.rare import MIN_EXAMPLES, _message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: the hard-to-learn card keeps the rare card's advice 'label more of it "
-    "(the queue already looks for them)', but the queue's rare-label help stops at "
-    "rare_minimum examples: it does not look for a label past it",
-)
 def test_a_hard_to_learn_card_does_not_say_the_queue_looks_for_it() -> None:
     """A label of 8 examples (past the minimum of 5) with a poor out-of-fold F1 and no label
     near enough to merge into: the card now says it is learned poorly (13e6664), then "Label
