@@ -99,3 +99,110 @@ def test_rows_whose_stored_classes_say_the_answer_are_read_as_stored(  # type: i
     training.rescore_project(ws, "seven")
     rescored = exporting.export_records(ws, "seven")
     assert [r["prediction"] for r in unscored] == [r["prediction"] for r in rescored]
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts Merges.rescored scores live, from now on."""
+    scored: list[str] = []
+    real = predicting.Merges.rescored
+
+    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
+        scored.extend(texts)
+        return real(self, ws_, example_ids, texts)
+
+    monkeypatch.setattr(predicting.Merges, "rescored", counted)
+    return scored
+
+
+def test_a_merge_after_a_rescored_merge_is_answered_as_its_rescore(  # type: ignore[no-untyped-def]
+    ws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two labels merged and re-scored (the rows name "m1"), then "m1" merged with a third:
+    export and predict say what the next re-score writes, scoring live only rows whose stored
+    classes cannot say it (the merge since the rows), not every row naming "m1"."""
+    found._seven_labeled(ws, tmp_path)
+    s = found.SEVEN
+    taxonomy.merge_labels(ws, project="seven", labels=[s[5], s[6]], into="m1", actor="admin",
+                          rescore=True)  # fmt: skip
+    rows = _rows(ws)
+    taxonomy.merge_labels(ws, project="seven", labels=["m1", s[4]], into="m2", actor="admin",
+                          rescore=False)  # fmt: skip
+    scored = _counting(monkeypatch)
+    unscored = exporting.export_records(ws, "seven")
+    assert 0 < len(scored) < len(rows)
+    said = _said(ws, [t for _, t in rows], 5)
+    training.rescore_project(ws, "seven")
+    rescored = exporting.export_records(ws, "seven")
+    assert [r["prediction"] for r in unscored] == [r["prediction"] for r in rescored]
+    assert said == _said(ws, [t for _, t in rows], 5)
+    assert any(r["prediction"]["label"] == "m2" for r in rescored)
+
+
+def test_undoing_a_rescored_merge_into_a_kept_label(  # type: ignore[no-untyped-def]
+    ws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A label merged into another that stays (its probability added to the other's in the
+    re-scored rows), then the merge undone before the re-score: rows naming the kept label
+    are scored live (its stored probability holds the other's), the rest read as stored."""
+    found._seven_labeled(ws, tmp_path)
+    s = found.SEVEN
+    taxonomy.merge_labels(ws, project="seven", labels=[s[0], s[1]], actor="admin", rescore=True)
+    rows = _rows(ws)
+    taxonomy.undo_last(ws, project="seven", actor="admin", rescore=False)
+    scored = _counting(monkeypatch)
+    unscored = exporting.export_records(ws, "seven")
+    assert {t for p, t in rows if str(p[0][0]) == s[0]} <= set(scored)
+    assert len(scored) < len(rows)
+    said = _said(ws, [t for _, t in rows], None)
+    training.rescore_project(ws, "seven")
+    rescored = exporting.export_records(ws, "seven")
+    assert [r["prediction"] for r in unscored] == [r["prediction"] for r in rescored]
+    assert said == _said(ws, [t for _, t in rows], None)
+    assert any(r["prediction"]["label"] == s[1] for r in rescored)
+
+
+def _exact_agrees(ws: Workspace) -> list[int]:
+    """Merges.exact_rows (a page at once, as export asks) says of every stored row of the
+    active model what Merges.exact says of it alone, rows it cannot read included; the counts."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects_repo.get_project(session=session, name="seven")
+        run = models.get_active_model_run(session=session, project_id=int(project.id or 0))
+        assert run is not None
+        stored = models.get_predictions(session=session, project_id=int(project.id or 0))
+    merges = predicting.merges_since(ws, "seven", run)
+    assert merges is not None
+    rows: list[tuple[object, object]] = [
+        (p.probs, p.class_ids) for p in stored.values() if p.model_run_id == run.id
+    ]
+    probs, ids = rows[0]
+    rows += [
+        (probs, None),
+        (probs, [[], "x", 1.0]),
+        ([], None),
+        (probs[:1], [ids[0][:1], *ids[1:]]),
+    ]  # type: ignore[index]
+    counts = merges.exact_rows(rows)
+    assert counts == [merges.exact(p, c) for p, c in rows]
+    return counts
+
+
+@pytest.mark.parametrize("change", ["merged", "merged again", "merge undone"])
+def test_a_page_of_rows_is_told_as_each_row_alone(  # type: ignore[no-untyped-def]
+    ws, tmp_path: Path, change: str
+) -> None:
+    found._seven_labeled(ws, tmp_path)
+    s = found.SEVEN
+    taxonomy.merge_labels(ws, project="seven", labels=[s[5], s[6]], into="m1", actor="admin",
+                          rescore=change != "merged")  # fmt: skip
+    if change == "merged again":  # rows naming a merged label, then a merge of it
+        taxonomy.merge_labels(ws, project="seven", labels=["m1", s[4]], into="m2",
+                              actor="admin", rescore=False)  # fmt: skip
+    if change == "merge undone":  # rows naming "m1", removed: they are scored live
+        taxonomy.merge_labels(ws, project="seven", labels=[s[0], s[1]], actor="admin",
+                              rescore=False)  # fmt: skip
+        taxonomy.undo_last(ws, project="seven", actor="admin", rescore=False)
+        taxonomy.undo_last(ws, project="seven", actor="admin", rescore=False)
+    counts = _exact_agrees(ws)
+    assert 0 in counts
+    # (after the undo nearly every row names "m1": of six labels it kept five)
+    assert change == "merge undone" or max(counts) >= 2
