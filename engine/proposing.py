@@ -169,7 +169,7 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
             rare_minimum=int(found.settings.get("rare_minimum", MIN_EXAMPLES)),
             learned=~(pool.audit | pool.audit_twins)[labeled],
         )
-        proposals = _keep_add_keys(proposals, adds)
+        proposals = [_with_message_names(p) for p in _keep_add_keys(proposals, adds)]
     now = utcnow()
     with session_scope(ws.db) as session:
         # The detectors ran for seconds on what was read above, outside any transaction. Under
@@ -240,6 +240,37 @@ def _rejected(decided: dict[str, float], adds: Sequence[AddGroup]) -> dict[tuple
             key = add_key(ids)
             out[key] = max(out.get(key, strength), strength)
     return out
+
+
+def _with_message_names(p: Proposal) -> Proposal:
+    """``p`` with where its message names labels (``base.MESSAGE_NAMES``), which the add and
+    rare detectors record: for a merge ("Merge A and B? ...") and a split ("Split A? ...
+    maybe 'A_1' and 'A_2'."), read from the places their detectors put them. None found (a
+    wording changed): as it was, and a rename rewrites the names wherever they stand whole."""
+    import dataclasses
+
+    from engine.proposals.base import MESSAGE_NAMES, quoted, spelled
+
+    if MESSAGE_NAMES in p.evidence or p.kind not in ("merge", "split"):
+        return p
+    names = list(p.key[1:])
+    if p.kind == "merge" and len(names) == 2:
+        text, named = spelled("Merge ", (names[0],), " and ", (names[1],), "? ")
+    elif p.kind == "split" and len(names) == 1:
+        text, named = spelled("Split ", (names[0],), "? ")
+        clusters = [c for c in p.evidence.get("clusters") or () if isinstance(c, dict)]
+        suggested = [str(c.get("suggested_name")) for c in clusters[:2]]
+        if len(suggested) == 2:
+            tail, more = spelled("maybe ", *quoted(suggested[0]), " and ",
+                                 *quoted(suggested[1]), ".")  # fmt: skip
+            start = p.message.rfind(tail)
+            if start > len(text):
+                named += [[start + at, *rest] for at, *rest in more]
+    else:
+        return p
+    if not p.message.startswith(text):
+        return p
+    return dataclasses.replace(p, evidence={**p.evidence, MESSAGE_NAMES: named})
 
 
 def _keep_add_keys(found: list[Proposal], adds: Sequence[AddGroup]) -> list[Proposal]:

@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from engine.proposals.base import Key, LabeledData, Proposal, centroids, unit_rows
+from engine.proposals.base import (
+    MESSAGE_NAMES,
+    Key,
+    LabeledData,
+    Proposal,
+    centroids,
+    quoted,
+    spelled,
+    unit_rows,
+)
 from engine.proposals.words import distinctive_words
 
 HALVES_ROWS = 2_000  # rows of a label read for its halves (a large label's SVD stays cheap)
@@ -85,7 +95,7 @@ def propose_additions(
         pairwise = E[members] @ E[members].T
         mean_pair = float((pairwise.sum() - len(members)) / (len(members) * (len(members) - 1)))
         order = members[np.argsort(-own, kind="stable")]
-        evidence = {
+        evidence: dict[str, Any] = {
             "size": len(members),
             "cohesion": round(mean_pair, 3),
             "label_cohesion": round(within, 3),
@@ -97,13 +107,17 @@ def propose_additions(
             "examples": [{"id": int(ids[i]), "text": skipped_texts[i]} for i in order[:3].tolist()],
             "ids": [int(ids[i]) for i in members],
         }
+        message, evidence[MESSAGE_NAMES] = spelled(
+            "Add a label like ", *quoted(name), f"? {len(members)} examples set aside by experts "
+            f"form a group as tight as a label (mean cosine {mean_pair:.2f}) and closer to each "
+            "other than to any label (nearest: ",
+            (str(nearest),) if nearest is not None else "None",
+            f", {label_sim:.2f}).",
+        )  # fmt: skip
         out.append(Proposal(
             kind="add", labels=(name,),
             score=round(min(1.0, mean_pair - label_sim + len(members) / 100), 4),
-            evidence=evidence, key=add_key(int(ids[i]) for i in members),
-            message=(f"Add a label like {name!r}? {len(members)} examples set aside by experts "
-                     f"form a group as tight as a label (mean cosine {mean_pair:.2f}) and closer "
-                     f"to each other than to any label (nearest: {nearest}, {label_sim:.2f})."),
+            evidence=evidence, key=add_key(int(ids[i]) for i in members), message=message,
             evidence_strength=float(len(members)),
         ))  # fmt: skip
     out.sort(key=lambda p: (-p.evidence_strength, -p.score, p.key))

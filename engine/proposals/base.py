@@ -49,6 +49,37 @@ class Proposal:
         }
 
 
+# Where a proposal's message names labels: ``evidence[MESSAGE_NAMES]`` lists ``[offset, name]``
+# for each label name the detector put in its message, ``[offset, name, "suggested"]`` for each
+# new label's name it suggests. A rename (or a suggestion given a free name) rewrites those
+# spans only (storage.repositories.proposals), never the detector's own words around them:
+# "closer to each other than to any label" stays as it is when a label "other" is renamed.
+MESSAGE_NAMES = "message_names"
+SUGGESTED = "suggested"
+
+Part = str | tuple[str] | tuple[str, str]  # text, a label's name, (a suggested name, SUGGESTED)
+
+
+def spelled(*parts: Part) -> tuple[str, list[list[Any]]]:
+    """A message joined from ``parts`` (text, and names as tuples) and where it names them
+    (:data:`MESSAGE_NAMES`): ``spelled("Merge ", ("a",), "?")`` gives
+    ``("Merge a?", [[6, "a"]])``."""
+    text, names = "", []
+    for part in parts:
+        if isinstance(part, tuple):
+            names.append([len(text), *part])
+            text += part[0]
+        else:
+            text += part
+    return text, names
+
+
+def quoted(name: str) -> tuple[Part, ...]:
+    """A suggested name as the detectors quote it (``{name!r}``), marked where the quotes hold
+    it whole."""
+    return ("'", (name, SUGGESTED), "'") if repr(name) == f"'{name}'" else (repr(name),)
+
+
 @dataclass(frozen=True)
 class LabeledData:
     """The labeled examples of a project, as the detectors read them.

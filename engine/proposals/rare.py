@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from engine.forecast import counted
-from engine.proposals.base import LabeledData, Proposal, centroids
+from engine.proposals.base import MESSAGE_NAMES, LabeledData, Part, Proposal, centroids, spelled
 
 MIN_EXAMPLES = 5  # below this a 5-fold estimate has empty folds and the head sees ~4 examples
 FEW_EXAMPLES = 15  # under this, a poor F1 is blamed on rarity rather than on the label itself
@@ -47,8 +49,11 @@ def rare_labels(
         merge = near_cos is not None and near_cos >= MERGE_COSINE and data.n_classes > 2
         suggestion = "merge" if merge else "gather_more"
         near_name = data.label_names[nearest] if nearest >= 0 else None
-        advice = (f"merge it into {near_name} (centroid cosine {near_cos:.2f})" if merge
-                  else f"gather more examples of {name}")  # fmt: skip
+        advice: tuple[Part, ...] = (
+            ("merge it into ", (str(near_name),), f" (centroid cosine {near_cos:.2f})") if merge
+            else ("gather more examples of ", (name,))
+        )  # fmt: skip
+        message, named = spelled(*_parts(name, n, float(f1[c]), advice, min_examples=min_examples))
         out.append(Proposal(
             kind="rare", labels=(name,),
             score=round(1.0 - min(n / few_examples, 1.0) * max(f1[c], 0.0), 4),
@@ -57,9 +62,10 @@ def rare_labels(
                       "suggestion": suggestion,
                       "nearest_label": near_name,
                       "nearest_label_cosine": None if near_cos is None else round(near_cos, 3),
-                      "examples": data.samples(np.flatnonzero(data.labels == c))},
+                      "examples": data.samples(np.flatnonzero(data.labels == c)),
+                      MESSAGE_NAMES: named},
             key=("rare", name),
-            message=_message(name, n, float(f1[c]), advice, min_examples=min_examples),
+            message=message,
             evidence_strength=float(counts.sum()),  # re-ask once the project has grown
         ))  # fmt: skip
     out.sort(key=lambda p: (-p.score, p.labels))
@@ -67,17 +73,22 @@ def rare_labels(
 
 
 def _message(name: str, n: int, f1: float, advice: str, *, min_examples: int) -> str:
+    return spelled(*_parts(name, n, f1, (advice,), min_examples=min_examples))[0]
+
+
+def _parts(
+    name: str, n: int, f1: float, advice: Sequence[Part], *, min_examples: int
+) -> tuple[Part, ...]:
+    """The message's parts, label names as 1-tuples (``base.spelled``); ``advice``: its own."""
     if not n:
-        return f"{name} has no examples yet: {advice}."
+        return ((name,), " has no examples yet: ", *advice, ".")
     if n < min_examples:
-        return (
-            f"{name} has {counted(n, 'example')} (out-of-fold F1 {f1:.2f}), too few to learn: "
-            f"{advice}."
-        )
+        return ((name,), f" has {counted(n, 'example')} (out-of-fold F1 {f1:.2f}), too few to "
+                "learn: ", *advice, ".")  # fmt: skip
     # enough examples to count as learnable elsewhere (status' rare labels): the model is poor
     # at it with this few, which is a different complaint
-    return (f"{name} is hard to learn from {counted(n, 'example')} (out-of-fold F1 {f1:.2f}): "
-            f"{advice}.")  # fmt: skip
+    return ((name,), f" is hard to learn from {counted(n, 'example')} (out-of-fold F1 "
+            f"{f1:.2f}): ", *advice, ".")  # fmt: skip
 
 
 def _per_class_f1(data: LabeledData, *, seed: int) -> np.ndarray:

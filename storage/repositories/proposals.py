@@ -247,8 +247,12 @@ def _follow_renames_open(
     for old, new in zip(ev.get("clusters") or [], new_ev.get("clusters") or [], strict=False):
         if isinstance(old, dict) and old.get("suggested_name") != new.get("suggested_name"):
             suggested[str(old["suggested_name"])] = str(new["suggested_name"])
+    marks = _message_names(row.message, ev)
+    if marks is None:  # stored before detectors said where their messages name labels
+        row.message = _renamed_text(row.message, {**renamed, **suggested}, [*mentioned, *suggested])
+    else:
+        row.message, new_ev[MESSAGE_NAMES] = _respelled(row.message, marks, renamed, suggested)
     row.evidence = new_ev
-    row.message = _renamed_text(row.message, {**renamed, **suggested}, [*mentioned, *suggested])
     row.updated_at = utcnow()
     session.add(row)
     return 1
@@ -295,6 +299,55 @@ def _renamed_cluster(cluster: Any, renamed: Mapping[str, str], index: int) -> An
         if cluster.get("suggested_name") == f"{old}_{index + 1}":  # no words: named after it
             return {**cluster, "suggested_name": f"{new}_{index + 1}"}
     return cluster
+
+
+# Where a message names labels, as the engine's detectors record it in the evidence
+# (engine.proposals.base.MESSAGE_NAMES): ``[offset, name]`` for a label, ``[offset, name,
+# "suggested"]`` for a suggested new label's name.
+MESSAGE_NAMES = "message_names"
+SUGGESTED = "suggested"
+
+
+def _message_names(message: str, ev: Mapping[str, Any]) -> list[tuple[int, str, bool]] | None:
+    """(offset, name, whether a suggested name) where ``message`` names labels, in order; None
+    when the evidence does not say (stored before it did) or no longer matches the message."""
+    marks = ev.get(MESSAGE_NAMES)
+    if not isinstance(marks, list):
+        return None
+    out: list[tuple[int, str, bool]] = []
+    end = 0
+    for mark in marks:
+        if not (isinstance(mark, list) and len(mark) in (2, 3)):
+            return None
+        at, name = mark[0], mark[1]
+        if not (isinstance(at, int) and isinstance(name, str) and at >= end):
+            return None
+        if message[at : at + len(name)] != name:
+            return None
+        out.append((at, name, len(mark) == 3 and mark[2] == SUGGESTED))
+        end = at + len(name)
+    return out
+
+
+def _respelled(
+    message: str,
+    marks: Sequence[tuple[int, str, bool]],
+    renamed: Mapping[str, str],
+    suggested: Mapping[str, str],
+) -> tuple[str, list[list[Any]]]:
+    """``message`` with the labels it names renamed (``renamed``) and the new labels it
+    suggests named anew (``suggested``), at the places ``marks`` give only, and the marks
+    after it."""
+    parts, out, end = [], [], 0
+    for at, name, is_suggested in marks:
+        new = (suggested if is_suggested else renamed).get(name, name)
+        parts.append(message[end:at])
+        start = sum(len(p) for p in parts)
+        out.append([start, new, SUGGESTED] if is_suggested else [start, new])
+        parts.append(new)
+        end = at + len(name)
+    parts.append(message[end:])
+    return "".join(parts), out
 
 
 # The detectors' own words that read like a label's name: matched first, and kept as they are
@@ -477,7 +530,11 @@ def free_suggested_names(*, session: Session, project_id: int) -> int:
             row.evidence = ev
         else:
             row.labels = free
-        for old, new in renamed.items():  # the message quotes them as Python does ('name')
+        marks = _message_names(row.message, ev)
+        if marks is not None:
+            row.message, ev[MESSAGE_NAMES] = _respelled(row.message, marks, {}, renamed)
+            row.evidence = ev
+        for old, new in renamed.items() if marks is None else ():  # quoted as Python does
             row.message = row.message.replace(repr(old), repr(new))
         session.add(row)
         changed += 1

@@ -137,11 +137,6 @@ def test_rows_rescored_after_a_merge_are_read_as_stored(  # type: ignore[no-unty
 # --- f3dad5d: a rename keeps the detector's own words -----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: only 'like the other label' is kept: renaming a label called 'other' "
-    "rewrites an open add's 'closer to each other than to any label' into 'each misc'",
-)
 def test_renaming_a_label_called_other_keeps_each_other_in_an_add(  # type: ignore[no-untyped-def]
     ws,
     seven_intents,  # noqa: F811
