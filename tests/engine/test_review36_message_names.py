@@ -13,6 +13,7 @@ from storage.db import session_scope
 from storage.repositories import projects as project_repo
 from storage.repositories import proposals as proposal_repo
 from tests.engine.test_proposals_follow_renames import _save
+from tests.engine.test_proposing import FUSED, make_project, seven_intents  # noqa: F401
 
 MERGE = (
     "Merge {a} and refund? The model and the nearest neighbours can hardly tell them apart "
@@ -87,3 +88,18 @@ def test_an_add_given_a_free_name_still_follows_a_rename_of_its_nearest(ws: Work
     assert proposing.get_proposal(ws, row).message == add("card_fees_2", "other")[0]
     taxonomy.rename_label(ws, project="bank", label="other", new_name="misc", actor="bo")
     assert proposing.get_proposal(ws, row).message == add("card_fees_2", "misc")[0]
+
+
+def test_a_split_the_detector_finds_says_where_it_names_labels(  # type: ignore[no-untyped-def]
+    ws,
+    seven_intents,  # noqa: F811
+    tmp_path,
+) -> None:
+    """The marks a refresh reads from the split detector's own wording (a changed wording
+    leaves them out, and a rename then falls back to rewriting whole names)."""
+    make_project(ws, tmp_path, seven_intents, rename=FUSED, labeled=16)
+    (split,) = [p for p in proposing.refresh_proposals(ws, "bank") if p.kind == "split"]
+    names = [c["suggested_name"] for c in split.evidence["clusters"]]
+    marks = split.evidence[MESSAGE_NAMES]
+    assert [m[1:] for m in marks] == [["account_questions"], *([n, "suggested"] for n in names)]
+    assert all(split.message[m[0] : m[0] + len(m[1])] == m[1] for m in marks)
