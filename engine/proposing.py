@@ -230,15 +230,22 @@ AddGroup = tuple[str, str, list[int], float]  # repo.add_groups: status, key, id
 
 def _rejected(decided: dict[str, float], adds: Sequence[AddGroup]) -> dict[tuple[str, ...], float]:
     """What ``propose_all`` holds back: every decided key's strength, and each decided add's
-    group under its examples' key (an add decided while adds were keyed by their words is
-    held back by its examples too)."""
-    from engine.proposals.additions import add_key
+    group under a key of all its examples (an add decided while adds were keyed by their words
+    is held back by its examples too). The stored key of a large add is a sample of its
+    examples, from which ``additions.same_group`` could only estimate how many a new group
+    shares; all of them are known here, so it counts them."""
+    from engine.proposals.additions import key_ids
 
     out = {tuple(json.loads(k)): v for k, v in decided.items()}
-    for status, _, ids, strength in adds:
+    for status, stored, ids, strength in adds:
         if status in repo.DECIDED and ids:
-            key = add_key(ids)
-            out[key] = max(out.get(key, strength), strength)
+            sample = tuple(json.loads(stored))
+            if key_ids(sample) is not None and sample in out:
+                # read below from the whole group: a new add with this very key has these
+                # examples and is held back by them
+                strength = max(out.pop(sample), strength)
+            whole = ("add", *(f"#{i}" for i in sorted({int(i) for i in ids})))
+            out[whole] = max(out.get(whole, strength), strength)
     return out
 
 
