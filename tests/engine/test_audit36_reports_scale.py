@@ -1,0 +1,135 @@
+"""Audit 36: the reads of App Home, `labelbot status` and the digest as the project grows.
+
+The projects are tests/engine/test_audit36_scale.py's (``build``: ``SMALL`` and ``LARGE``
+examples, half of them labeled, a tenth of those twice), their complete second opinions marked
+settled as ``settle_requests`` marks them. The database work of one call is counted as there
+(``Work``: SQLite virtual machine steps, PostgreSQL rows of ``EXPLAIN ANALYZE``). No timings.
+
+An App Home visit is made per user per open, and the proposals job asks whether a refresh is due
+at every scheduler poll (15 s) for every project: their work may not grow with the project
+(bounded reads, or a summary kept). A whole-project report or job (status, the digest, the
+proposals refresh) may scan the project's annotations once; these read them several times, each
+time every row into Python.
+
+On SQLite the steps are counted until the statement's first row: a scan returned in index order
+as it is fetched is not seen (the reads of every annotation are, sorted before their first row).
+PostgreSQL's counts are whole."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from engine import digest, progress, projects, proposing
+from storage.db import session_scope
+from storage.models import MultiLabelRequest
+from tests.engine.test_audit36_scale import LARGE, SMALL, Work, _grows, build
+
+Log = list[tuple[int, str]]
+
+
+def _project(ws: Any, name: str, n: int) -> None:
+    build(ws, name, n)
+    with session_scope(ws.db) as s:  # each request has its second opinion: settled
+        s.execute(update(MultiLabelRequest).values(pending=False))
+
+
+def _counted(ws: Any, call: Any) -> tuple[Log, Log]:
+    """The statements (and work) of ``call(name)`` in the small and the large project, each
+    called once before counting (caches warm)."""
+    logs = []
+    for name, n in (("small", SMALL), ("large", LARGE)):
+        _project(ws, name, n)
+        call(name)
+        counter = Work(ws.db)
+        with counter.count() as log:
+            call(name)
+        logs.append(list(log))
+    return logs[0], logs[1]
+
+
+def _total(log: Log) -> int:
+    return sum(w for w, _ in log)
+
+
+# A read of every live annotation of the project, row by row (feedback.list_annotations)
+_EVERY_ANNOTATION = r"^SELECT annotations\.id, annotations\.example_id, annotations\.label_id"
+_ANNOTATIONS = re.compile(r"\bFROM annotations\b|\bJOIN annotations\b")
+
+
+def _annotation_scans(small: Log, large: Log) -> list[tuple[int, int, str]]:
+    """The statements over the annotations whose work grows with the project (the same calls
+    run the same statements in both projects, in order)."""
+    assert [sql for _, sql in small] == [sql for _, sql in large]
+    return [
+        (s, b, sql[:90])
+        for (s, sql), (b, _) in zip(small, large, strict=True)
+        if _ANNOTATIONS.search(sql) and _grows(s, b)
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit36: an App Home visit reads every annotation of each shown project "
+    "(progress.project_summary): its work grows with the project",
+)
+def test_app_home_visit_does_not_grow_with_the_project(ws) -> None:  # type: ignore[no-untyped-def]
+    """What App Home shows of one project per visit (``progress.user_progress`` calls
+    ``project_summary`` for each shown project, on every ``app_home_opened``)."""
+    small, large = _counted(ws, lambda name: progress.project_summary(ws, name))
+    s, b = _total(small), _total(large)
+    grown = [(x, y, sql[:90]) for (x, sql), (y, _) in zip(small, large, strict=True)
+             if _grows(x, y)]  # fmt: skip
+    assert not _grows(s, b), f"a visit: {s} at {SMALL} examples, {b} at {LARGE}: {grown}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit36: `labelbot status` scans the project's annotations 4-5 times, twice "
+    "reading every row into Python (current_labels, then agreement_report)",
+)
+def test_status_scans_the_annotations_once(ws) -> None:  # type: ignore[no-untyped-def]
+    small, large = _counted(ws, lambda name: projects.project_status(ws, name))
+    scans = _annotation_scans(small, large)
+    assert len(scans) <= 1, f"status: {len(scans)} scans of the annotations: {scans}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit36: the digest scans the project's annotations 4-5 times, twice reading "
+    "every row into Python (current_labels, then agreement_report)",
+)
+def test_digest_scans_the_annotations_once(ws) -> None:  # type: ignore[no-untyped-def]
+    small, large = _counted(ws, lambda name: digest.build_digest(ws, name))
+    scans = _annotation_scans(small, large)
+    assert len(scans) <= 1, f"digest: {len(scans)} scans of the annotations: {scans}"
+
+
+def _reads(log: Log, pattern: str) -> list[int]:
+    return [w for w, sql in log if re.search(pattern, sql)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit36: a proposals refresh reads every annotation into Python twice "
+    "(load_pool's current_labels, then refresh_proposals' list_annotations)",
+)
+def test_proposals_refresh_reads_the_annotations_once(ws) -> None:  # type: ignore[no-untyped-def]
+    small, large = _counted(ws, lambda name: proposing.refresh_proposals(ws, name))
+    s, b = _reads(small, _EVERY_ANNOTATION), _reads(large, _EVERY_ANNOTATION)
+    assert s and b and all(_grows(x, y) for x, y in zip(s, b, strict=True)), (s, b)
+    assert len(b) <= 1, f"every annotation read {len(b)} times: {s} at {SMALL}, {b} at {LARGE}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit36: whether proposals are due, asked every poll for every project, counts all "
+    "its annotations, flags and threads (proposals.refresh_watermark)",
+)
+def test_proposals_due_check_does_not_grow_with_the_project(ws) -> None:  # type: ignore[no-untyped-def]
+    small, large = _counted(ws, lambda name: proposing.refresh_due(ws, name))
+    s, b = _total(small), _total(large)
+    assert not _grows(s, b), f"refresh_due: {s} at {SMALL} examples, {b} at {LARGE}: {large}"
