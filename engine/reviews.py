@@ -164,6 +164,7 @@ def scan_project(
                 margin=suspect.margin,
                 model_version=scanned_version,
                 counted=counted_as,
+                now=now,
             )
             opened += created is not None
         # not those a reviewer decided meanwhile

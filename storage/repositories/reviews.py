@@ -27,7 +27,7 @@ from sqlalchemy import and_, exists, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.db import rowcount
+from storage.db import advisory_xact_lock, rowcount
 from storage.errors import NotFoundError
 from storage.models import Annotation, Assignment, Review, utcnow
 from storage.repositories import feedback
@@ -71,6 +71,7 @@ def add_review(
     margin: float,
     model_version: int | None = None,
     counted: dict[int, str | None] | None = None,
+    now: datetime | None = None,
 ) -> Review | None:
     """Open a review; None when the example's question is asked already: a review of the same
     example whose label and suggestion count as this one's today (``taxonomy.label_targets``;
@@ -80,7 +81,13 @@ def add_review(
     kept is not asked about again. One a change withdrew (dismissed as moot, by no one: a
     merge of its two labels since undone, a vote since taken back) is reopened when its
     question stands again, with this scan's figures: otherwise the mislabel would be counted
-    by every scan and never asked about."""
+    by every scan and never asked about. An open one that asks nothing any more (moot: its
+    vote taken back, say, and given again) is dismissed here, where it is met, and asks nothing.
+
+    The example's reviews take turns (PostgreSQL; SQLite's writers take turns already): two
+    scans at once (the scheduler's and `labelbot review --scan`) would each read no open review
+    of the question and both open one, on two votes behind the same label."""
+    advisory_xact_lock(session, "review", str(example_id))
     if counted is None:
         counted = label_targets(session=session, project_id=project_id)
     question = (counted.get(given_label_id), counted.get(suggested_label_id))
@@ -99,6 +106,12 @@ def add_review(
         or (None not in question
             and (counted.get(r.given_label_id), counted.get(r.suggested_label_id)) == question)
     ]  # fmt: skip
+    for r in asked:  # a moot open one is dismissed where it is met (its delivery let go of)
+        if (
+            r.status == "open"
+            and moot_reason(session=session, review=r, counted=counted) is not None
+        ):
+            dismiss_review(session=session, review=r, now=now)
     if any(r.status != "dismissed" or r.reviewer is not None for r in asked):
         return None  # open, or decided by a person (kept, changed, settled over)
     # the one of this vote first, then the example's others (their votes still live)

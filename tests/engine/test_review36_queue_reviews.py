@@ -5,10 +5,12 @@ PostgreSQL (the ``ws`` fixture)."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from engine import flags, jobs, labeling, projects, reviews, training
 from storage.db import session_scope
@@ -19,6 +21,7 @@ from storage.repositories import projects as project_repo
 from storage.repositories import reviews as reviews_repo
 from tests.engine import test_reviews as tr
 from tests.helpers import load_slice, store_vote
+from tests.storage.test_settings_races import HUNG, wait_until_done_or_blocked
 
 flipped = tr.flipped
 
@@ -78,18 +81,13 @@ def test_a_late_skip_of_an_audit_pick_keeps_the_example_away(  # type: ignore[no
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: add_review reads the example's reviews, then inserts; two scans at once "
-    "(the scheduler's and `labelbot review --scan`, which takes no lease) open the same "
-    "question twice on two votes: nothing serialises them (no lock per example)",
-)
 def test_two_scans_at_once_open_one_review_per_question(flipped) -> None:  # type: ignore[no-untyped-def]
     """Two experts voted the same label G on an example. Scan 1 read the votes before dee's
     arrived and reviews ana's vote; scan 2 reads after and reviews dee's (the latest live vote
     behind the label). Both ask "G or S?" of the same example: one review per question
     (83a7b98). The unique key is (annotation, suggestion), so both inserts go through on
-    PostgreSQL, where the two transactions overlap."""
+    PostgreSQL, where the two transactions overlap (the second one's thread is started while
+    the first holds its uncommitted review: it waits for the first, or goes ahead)."""
     ws, _, _ = flipped
     if ws.db.url.get_backend_name() != "postgresql":
         pytest.skip("two write transactions overlap on PostgreSQL only (SQLite serialises them)")
@@ -120,9 +118,37 @@ def test_two_scans_at_once_open_one_review_per_question(flipped) -> None:  # typ
             model_version=1,
         )  # fmt: skip
 
-    with session_scope(ws.db) as one, session_scope(ws.db) as two:
-        assert add(one, first) is not None
-        add(two, dee)  # the second scan's transaction, overlapping the first
+    # the second scan's transaction, in its own thread: it starts while the first is open, and
+    # with the fix waits for it (a lock per example), then reads the review it stored
+    started = threading.Event()
+    done = threading.Event()
+    pid: list[int] = []
+    errors: list[BaseException] = []
+
+    def second_scan() -> None:
+        try:
+            assert started.wait(HUNG), "the first scan never stored its review"
+            with session_scope(ws.db) as two:
+                pid.append(int(two.execute(text("SELECT pg_backend_pid()")).scalar_one()))
+                add(two, dee)
+        except BaseException as exc:  # noqa: BLE001 -- reported by the assertion below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=second_scan)
+    thread.start()
+    try:
+        with session_scope(ws.db) as one:
+            assert add(one, first) is not None
+            started.set()
+            # until the second either went ahead (stored its own review) or waits for a lock
+            wait_until_done_or_blocked(ws.db, pid=lambda: pid[0] if pid else None, done=done)
+    finally:
+        started.set()
+        thread.join(HUNG)
+    assert not thread.is_alive(), "the second scan never finished"
+    assert not errors, errors
     with session_scope(ws.db, read_only=True) as s:
         open_ = [
             r
@@ -157,12 +183,6 @@ def test_a_flag_lets_go_of_a_review_held_of_the_example(flipped) -> None:  # typ
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: add_review (83a7b98) counts an open review that is moot (its vote undone, "
-    "not dismissed yet: scan_project dismisses moot ones after its adds) as asking the "
-    "question, so the re-given vote's review is not opened; the doubt waits for the next model",
-)
 def test_a_vote_undone_and_given_again_is_still_reviewed(flipped) -> None:  # type: ignore[no-untyped-def]
     """A review of ben's label G is open. ben undoes G and gives G again (Undo, then the same
     button): the open review is moot (its vote was undone) but nothing dismissed it yet. The
@@ -188,3 +208,4 @@ def test_a_vote_undone_and_given_again_is_still_reviewed(flipped) -> None:  # ty
         if r.example_id == first.example_id
     ]
     assert len(open_now) == 1, (open_now, report)
+
