@@ -900,6 +900,8 @@ def flag(ws: Workspace, *, project: str, example_id: int, annotator: str, reason
         # out of everyone's queue: the flagger's delivery and any other expert's (theirs lapsed
         # and went on, say) are let go of
         released = assignments.release_example(session=session, example_id=example_id)
+        # and out of the review queue: a reviewer's delivery of a review of it too
+        released += reviews.release_reviews_of(session=session, example_id=example_id)
         taken_from = tuple(
             Settled(a.annotator, str(a.channel), str(a.message_ts))
             for a in released

@@ -50,7 +50,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError, StaleActionError
 from storage.models import Assignment, Label, Project, Review, utcnow
-from storage.repositories import assignments, examples, feedback, models, projects, reviews
+from storage.repositories import assignments, examples, feedback, flags, models, projects, reviews
 from storage.repositories import taxonomy as taxonomy_repo
 
 # storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
@@ -326,6 +326,13 @@ def submit_review(
             raise StaleActionError(
                 f"review {review_id} is not yours to answer: it went to another expert since "
                 "(or never to you)"
+            )
+        if flags.open_flags_of(session=session, example_id=review.example_id):
+            # a flag took the example out of everyone's queue (its delivery let go of): the
+            # review waits, open, until the flag is resolved
+            raise StaleActionError(
+                f"example {review.example_id} was flagged since this review was sent: it left "
+                "the queue until someone resolves the flag, and nothing was stored"
             )
         if reviews.moot_reason(session=session, review=review) is not None:
             # turned moot on their screen (a delivery from before the change that made it so)

@@ -29,8 +29,8 @@ from sqlmodel import Session, col, select
 
 from storage.db import advisory_xact_lock, rowcount
 from storage.errors import NotFoundError
-from storage.models import Annotation, Assignment, Review, utcnow
-from storage.repositories import feedback
+from storage.models import Annotation, Assignment, Flag, Review, utcnow
+from storage.repositories import feedback, flags
 from storage.repositories.assignments import (
     audit_labeled_ids,
     close_assignment,
@@ -327,19 +327,56 @@ def held_review(
 
     A held review that is moot now is dismissed, and a delivery whose review was dismissed
     meanwhile (an adjudication) let go of: neither is handed out again, and the reviewer's
-    next task is another one."""
+    next task is another one. So is one whose example was flagged since (a flag takes it out of
+    everyone's queue; the review waits, open, until the flag is resolved)."""
     held = get_open_assignment(
         session=session, project_id=project_id, annotator=reviewer, now=now, purposes=(REVIEW,)
     )
     if held is None:
         return None
     review = session.exec(select(Review).where(Review.assignment_id == held.id)).first()
-    if review is not None and review.status == "open":
+    flagged = flags.open_flags_of(session=session, example_id=held.example_id)
+    if review is not None and review.status == "open" and not flagged:
         if moot_reason(session=session, review=review) is None:
             return review, held
         dismiss_review(session=session, review=review, now=now)
     close_assignment(session=session, assignment_id=int(held.id or 0), status="released", now=now)
     return None
+
+
+def release_reviews_of(
+    *, session: Session, example_id: int, now: datetime | None = None
+) -> list[Assignment]:
+    """Let go of every open delivery of a review of the example, whoever holds it (a flag took
+    it out of everyone's queue, the review queue too): the released ones, so their messages can
+    say so. The reviews stay open, for when the flag is resolved; a click on such a message is
+    refused while the flag is open (engine.reviews.submit_review). One UPDATE ... RETURNING."""
+    now = now or utcnow()
+    ids = (
+        session.execute(
+            update(Assignment)
+            .where(
+                col(Assignment.example_id) == example_id,
+                col(Assignment.status) == "open",
+                col(Assignment.purpose) == REVIEW,
+            )
+            .values(status="released", closed_at=now)
+            .returning(col(Assignment.id))
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return []
+    return list(
+        session.exec(
+            select(Assignment)
+            .where(col(Assignment.id).in_(ids))
+            .order_by(col(Assignment.id))
+            .execution_options(populate_existing=True)
+        ).all()
+    )
 
 
 def delivered_open_reviews(
@@ -429,8 +466,8 @@ def claim_next_review(
     """Deliver the most doubtful open review ``reviewer`` may answer (or the one they hold).
 
     Eligible: open, not of ``reviewer``'s own label, on an example ``reviewer`` never labeled,
-    not out with anyone, and not skipped by ``reviewer`` before. A moot one met on the way is
-    dismissed (:func:`moot_reason`), and the next one taken.
+    not out with anyone, not flagged (an open flag), and not skipped by ``reviewer`` before. A
+    moot one met on the way is dismissed (:func:`moot_reason`), and the next one taken.
     """
     now = now or utcnow()
     hold_annotator(session=session, project_id=project_id, annotator=reviewer)
@@ -485,6 +522,10 @@ def _next_review(session: Session, project_id: int, reviewer: str) -> Review | N
         col(Assignment.purpose) == REVIEW,
         col(Assignment.status) == "skipped",
     )
+    # a flag takes the example out of everyone's queue until it is resolved: the review waits
+    flagged = exists().where(
+        col(Flag.example_id) == Review.example_id, col(Flag.resolved_at).is_(None)
+    )
     query = (
         select(Review)
         .where(
@@ -494,6 +535,7 @@ def _next_review(session: Session, project_id: int, reviewer: str) -> Review | N
             ~labeled_it,
             ~taken,
             ~skipped,
+            ~flagged,
         )
         .order_by(col(Review.margin).desc(), col(Review.id))
         .limit(1)

@@ -17,6 +17,7 @@ from storage.db import session_scope
 from storage.errors import StaleActionError
 from storage.models import utcnow
 from storage.repositories import feedback
+from storage.repositories import flags as flag_repo
 from storage.repositories import projects as project_repo
 from storage.repositories import reviews as reviews_repo
 from tests.engine import test_reviews as tr
@@ -26,11 +27,6 @@ from tests.storage.test_settings_races import HUNG, wait_until_done_or_blocked
 flipped = tr.flipped
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: a flag takes its example out of the labeling queue only; the review "
-    "queue (storage.repositories.reviews._next_review) still delivers a flagged example",
-)
 def test_a_flagged_example_is_not_delivered_for_review(flipped) -> None:  # type: ignore[no-untyped-def]
     """README: "A flag takes the example out of everyone's queue until `labelbot flags
     resolve`" (Flag sets aside broken or private text). The flag fix lets go of every open
@@ -158,12 +154,6 @@ def test_two_scans_at_once_open_one_review_per_question(flipped) -> None:  # typ
     assert len(open_) == 1, [(r.id, r.annotation_id, r.annotator) for r in open_]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: labeling.flag lets go of labeling deliveries only "
-    "(assignments.release_example, purpose queue/audit): a reviewer's held review of the "
-    "example stays out with them, buttons live",
-)
 def test_a_flag_lets_go_of_a_review_held_of_the_example(flipped) -> None:  # type: ignore[no-untyped-def]
     """cy holds a review of an example; zed (sent it for a second opinion before, his hold
     lapsed) flags it: private text. The flag takes the example out of everyone's queue, and
@@ -209,3 +199,20 @@ def test_a_vote_undone_and_given_again_is_still_reviewed(flipped) -> None:  # ty
     ]
     assert len(open_now) == 1, (open_now, report)
 
+
+def test_a_review_held_of_an_example_flagged_before_the_fix_is_let_go_of(flipped) -> None:  # type: ignore[no-untyped-def]
+    """A flag stored while cy held a review of its example, without letting go of her delivery
+    (as flags did before review36): her next request lets go of it and hands her another
+    review, or none; the review stays open for when the flag is resolved."""
+    ws, _, _ = flipped
+    training.train_project(ws, "bank")
+    jobs.review_cycle(ws)
+    held = reviews.next_review(ws, project="bank", annotator="cy")
+    assert held is not None
+    with session_scope(ws.db) as s:
+        flag_repo.add_flag(
+            session=s, example_id=held.example_id, annotator="zed", reason="private data"
+        )
+    again = reviews.next_review(ws, project="bank", annotator="cy")
+    assert again is None or again.example_id != held.example_id
+    assert held.review_id in {r.id for r in reviews.list_reviews(ws, project="bank", status="open")}
