@@ -18,7 +18,11 @@ The former export and the former row loop are kept here as the reference, and th
 compared: "same" says the former and today's wrote the same bytes (the same rows).
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/export_scale.py [--sizes 5000,20000,50000]
-                                                           [--db sqlite|postgres]
+                                                           [--db sqlite|postgres] [--merge]
+
+``--merge`` times today's export instead as a merge goes through: as built, two labels merged
+(not re-scored: the rows whose stored top five cannot say the merged label's answer are scored
+live, engine.predicting.Merges), after the queue's re-score, and after a rename then.
 """
 
 from __future__ import annotations
@@ -243,9 +247,19 @@ def _reset_peak() -> float:
 def child(args: argparse.Namespace) -> None:
     import engine.exporting
     import engine.training  # noqa: F401  (imported before the RSS baseline)
+    from engine import predicting
 
     ws = open_ws(args.url, args.schema, Path(args.data))
     result: dict[str, Any] = {}
+    live = [0]  # rows scored live after a merge (--merge)
+    if hasattr(predicting, "Merges"):
+        rescored = predicting.Merges.rescored
+
+        def counted(self: Any, ws_: Any, example_ids: list[int], texts: list[str]) -> Any:
+            live[0] += len(texts)
+            return rescored(self, ws_, example_ids, texts)
+
+        predicting.Merges.rescored = counted  # type: ignore[method-assign]
     if args.child == "export":
         out_path = Path(args.data) / f"{args.project}-{args.impl}.{args.fmt}"
         before = _reset_peak()
@@ -257,6 +271,7 @@ def child(args: argparse.Namespace) -> None:
                 records = engine.exporting.iter_export_records(ws, args.project)
                 engine.exporting.write_export(records, out, args.fmt)
         result["seconds"] = time.perf_counter() - start
+        result["live"] = live[0]
         result["digest"] = hashlib.sha256(out_path.read_bytes()).hexdigest()
         out_path.unlink()
     else:
@@ -306,6 +321,37 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
+def merge_report(base: list[str], sizes: list[int], opened: Any, db: str) -> None:
+    """--merge: today's JSONL export of each project as it was built, after two labels were
+    merged (not re-scored: rows whose stored top five cannot say the merged label's answer
+    are scored live, engine.predicting.Merges), after the queue's re-score, and after a label
+    was then renamed; with the rows scored live."""
+    from engine import taxonomy, training
+
+    print(f"\n## Export after a merge ({db}, JSONL): time, rows scored live\n")
+    print("| examples | unmerged | merged | re-scored | re-scored, then a rename |")
+    print("|---|---|---|---|---|")
+
+    def merge(ws: Any, name: str) -> None:
+        taxonomy.merge_labels(ws, project=name, labels=LABELS[:2], actor="bench", rescore=False)
+
+    def rename(ws: Any, name: str) -> None:
+        taxonomy.rename_label(ws, project=name, label=LABELS[5], new_name=f"{LABELS[5]}x",
+                              actor="bench", rescore=False)  # fmt: skip
+
+    steps = [None, merge, training.rescore_project, rename]
+    for size in sizes:
+        cells = []
+        for step in steps:
+            if step is not None:
+                ws = opened()
+                step(ws, f"p{size}")
+                ws.close()
+            r = measure(base, project=f"p{size}", fmt="jsonl", impl="today")
+            cells.append(f"{r['seconds']:.2f} s ({r['live']:,} live)")
+        print(f"| {size:,} | {' | '.join(cells)} |", flush=True)
+
+
 def measure(base: list[str], **options: str) -> dict[str, Any]:
     command = [sys.executable, __file__, *base]
     for key, value in options.items():
@@ -318,6 +364,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5000,20000,50000", help="examples per project")
     parser.add_argument("--db", default="sqlite", help="sqlite or postgres")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="time today's export after a merge instead: before it, merged (not re-scored), "
+        "re-scored, then a label renamed",
+    )
     for hidden in ("child", "url", "schema", "data", "project", "fmt", "impl"):
         parser.add_argument(f"--{hidden}", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -346,6 +398,9 @@ def main() -> None:
             base = ["--child", "export", "--url", url, "--data", tmp]
             if schema:
                 base += ["--schema", schema]
+            if args.merge:
+                merge_report(base, sizes, lambda: open_ws(url, schema, Path(tmp)), args.db)
+                return
             print(f"\n## Export ({args.db}): time, peak RSS (+MB over the process before it)\n")
             print("| examples | format | former | today | same bytes |")
             print("|---|---|---|---|---|")

@@ -252,18 +252,22 @@ def _merged_predictions(
 
     run = merges.run
     first, last = rows[0][0], rows[-1][0]
-    out = models.predictions_between(
-        session=session, project_id=project_id, first_id=first, last_id=last
+    stored = models.prediction_probs_between(
+        session=session, project_id=project_id, model_run_id=run.id, first_id=first, last_id=last
     )
+    out: dict[int, tuple[str | None, float | None]] = {}
+    if len(stored) < len(rows):  # examples without a row of the active model: their own rows
+        out = models.predictions_between(
+            session=session, project_id=project_id, first_id=first, last_id=last
+        )
     texts = {example_id: text for example_id, _, text, _ in rows}
     live: list[int] = []
-    for example_id, (probs, ids) in models.prediction_probs_between(
-        session=session, project_id=project_id, model_run_id=run.id, first_id=first, last_id=last
-    ).items():
-        if merges.exact(probs, ids) < 1:
+    known = merges.exact_rows(list(stored.values()))
+    for (example_id, (probs, ids)), count in zip(stored.items(), known, strict=True):
+        if count < 1:
             live.append(example_id)
-        else:
-            out[example_id] = stored_top(probs, today.by_name, ids, today.targets)[0]
+        else:  # as stored_top reads it (the first class, merged with none)
+            out[example_id] = merges.top_of(probs, ids)
     for start in range(0, len(live), EXPORT_PAGE):
         batch = live[start : start + EXPORT_PAGE]
         scored = merges.rescored(ws, batch, [texts[i] for i in batch])

@@ -6,6 +6,7 @@ and PostgreSQL, the real encoder and model."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,7 +172,7 @@ def _exact_agrees(ws: Workspace) -> list[int]:
         stored = models.get_predictions(session=session, project_id=int(project.id or 0))
     merges = predicting.merges_since(ws, "seven", run)
     assert merges is not None
-    rows: list[tuple[object, object]] = [
+    rows: list[tuple[Any, Any]] = [
         (p.probs, p.class_ids) for p in stored.values() if p.model_run_id == run.id
     ]
     probs, ids = rows[0]
@@ -180,9 +181,14 @@ def _exact_agrees(ws: Workspace) -> list[int]:
         (probs, [[], "x", 1.0]),
         ([], None),
         (probs[:1], [ids[0][:1], *ids[1:]]),
-    ]  # type: ignore[index]
+        (probs, [[str(i) for i in ids[0]], *ids[1:]]),
+    ]
     counts = merges.exact_rows(rows)
     assert counts == [merges.exact(p, c) for p, c in rows]
+    targets = predicting.label_targets(ws, "seven")
+    for (p, c), count in zip(rows, counts, strict=True):
+        if count:  # the export's top of a row it reads as stored
+            assert merges.top_of(p, c) == predicting.stored_top(p, {}, c, targets)[0]
     return counts
 
 
