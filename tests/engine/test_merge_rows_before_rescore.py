@@ -212,3 +212,33 @@ def test_a_page_of_rows_is_told_as_each_row_alone(  # type: ignore[no-untyped-de
     assert 0 in counts
     # (after the undo nearly every row names "m1": of six labels it kept five)
     assert change == "merge undone" or max(counts) >= 2
+
+
+def test_without_the_model_file_export_reads_the_rows_through_the_merge(  # type: ignore[no-untyped-def]
+    ws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The active model's file gone after a merge (nothing can be scored live): the export
+    reads each stored row through the merge, the merged classes' stored probabilities added,
+    and names no merged-away label."""
+    found._seven_labeled(ws, tmp_path)
+    rows = _rows(ws)
+    pair = list(found.SEVEN[-2:])
+    taxonomy.merge_labels(ws, project="seven", labels=pair, into="merged", actor="admin",
+                          rescore=False)  # fmt: skip
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects_repo.get_project(session=session, name="seven")
+        run = models.get_active_model_run(session=session, project_id=int(project.id or 0))
+    assert run is not None and run.artifact_path
+    Path(run.artifact_path).unlink()
+    ws.memo.clear()
+    scored = _counting(monkeypatch)
+    said = {r["text"]: r["prediction"] for r in exporting.export_records(ws, "seven")}
+    assert scored == []
+    for probs, text in rows:
+        summed: dict[str, float] = {}
+        for lb, p in probs:
+            now = "merged" if lb in pair else str(lb)
+            summed[now] = summed.get(now, 0.0) + float(p)  # type: ignore[arg-type]
+        top = max(summed.items(), key=lambda item: item[1])
+        assert said[text] == {"label": top[0], "confidence": round(top[1], 4)}, text
+    assert any(p["label"] == "merged" for p in said.values())
