@@ -39,6 +39,7 @@ from storage.models import (
     Prediction,
     utcnow,
 )
+from storage.repositories.projects import share_project_row
 from storage.repositories.taxonomy import counting_label_ids, relabel_despite_votes
 
 _CLAIM_ATTEMPTS = 5
@@ -753,24 +754,51 @@ def settle_requests(*, session: Session, project_id: int) -> int:
     or a label that stops counting (split, retired), makes a request pending again (the
     triggers of migration 0023, in the database: whichever labelbot writes).
 
-    On PostgreSQL the rows are taken FOR UPDATE SKIP LOCKED: two clicks settling at once do
-    not wait for each other (one settles them), nor for a retraction reopening one of them
-    (it stays pending, the retraction's trigger having updated it)."""
+    On PostgreSQL the candidates are first taken FOR UPDATE SKIP LOCKED: two clicks settling
+    at once do not wait for each other (one settles them), nor for a retraction reopening one
+    of them (its trigger updates the request, pending or not: it holds the row, which stays
+    pending). Their votes are then counted again by a second statement, whose snapshot (READ
+    COMMITTED) is taken once the rows are held: a retraction committed after the first
+    statement began, its vote still live in that statement's snapshot, no longer counts; one
+    still in flight waits for this click's locks, then makes the request pending again.
+    The project's row is held FOR KEY SHARE first (the lock the click's delivery takes
+    anyway): a split or retire in flight (the row FOR UPDATE) ends before the votes are
+    counted, and one starting meanwhile waits for the click; its trigger waiting for requests
+    this click holds while the click waited for the row deadlocked them."""
     request = aliased(MultiLabelRequest)
     answered = select(request.example_id).where(
         request.project_id == project_id,
         col(request.pending),
         col(request.k) <= _experts(project_id, request),
     )
-    if session.get_bind().dialect.name == "postgresql":
-        answered = answered.with_for_update(skip_locked=True)
-    settled = session.execute(
+    if session.get_bind().dialect.name != "postgresql":  # writers take turns: one statement
+        return rowcount(session.execute(_settle(col(MultiLabelRequest.example_id).in_(answered))))
+    share_project_row(session=session, project_id=project_id)
+    held = list(session.exec(answered.with_for_update(skip_locked=True, of=request)).all())
+    settled = 0
+    for i in range(0, len(held), _SETTLE_CHUNK):
+        settled += rowcount(
+            session.execute(
+                _settle(
+                    col(MultiLabelRequest.example_id).in_(held[i : i + _SETTLE_CHUNK]),
+                    col(MultiLabelRequest.pending),
+                    col(MultiLabelRequest.k) <= _experts(project_id),
+                )
+            )
+        )
+    return settled
+
+
+_SETTLE_CHUNK = 1000  # ids per UPDATE (the first click after 0023 settles every answered one)
+
+
+def _settle(*where: Any) -> Any:
+    return (
         update(MultiLabelRequest)
-        .where(col(MultiLabelRequest.example_id).in_(answered))
+        .where(*where)
         .values(pending=False)
         .execution_options(synchronize_session=False)
     )
-    return rowcount(settled)
 
 
 def requested_examples(*, session: Session, project_id: int) -> set[int]:

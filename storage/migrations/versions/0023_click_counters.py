@@ -41,19 +41,24 @@ _CHUNK = 1000
 # label of the project that stops counting (``counting_label_ids``: active, or mapped to one).
 # A label that starts counting only adds experts; so does a copy's second pass over
 # labels.mapped_to_id (storage.copying), which leaves the copied requests as they were.
+# They update the requests whether pending or not: on PostgreSQL a pending one's row is then
+# locked too, so a click settling at the same time (``assignments.settle_requests``: its
+# candidates FOR UPDATE SKIP LOCKED, then their votes counted afresh) passes it over, or holds
+# it first and this update waits, then makes it pending again. Skipping the pending ones let a
+# click whose snapshot still counted the undone vote settle the request after the undo.
 _SQLITE_TRIGGERS = (
     """CREATE TRIGGER tr_annotations_reopen_requests
     AFTER UPDATE OF retracted_at, label_id, source, annotator, example_id ON annotations
     BEGIN
         UPDATE multi_label_requests SET pending = 1
-        WHERE example_id IN (OLD.example_id, NEW.example_id) AND pending = 0;
+        WHERE example_id IN (OLD.example_id, NEW.example_id);
     END""",
     """CREATE TRIGGER tr_labels_reopen_requests AFTER UPDATE OF active, mapped_to_id ON labels
     WHEN (OLD.active OR OLD.mapped_to_id IS NOT NULL)
          AND NOT (NEW.active OR NEW.mapped_to_id IS NOT NULL)
     BEGIN
         UPDATE multi_label_requests SET pending = 1
-        WHERE project_id = NEW.project_id AND pending = 0;
+        WHERE project_id = NEW.project_id;
     END""",
 )
 _POSTGRESQL_TRIGGERS = (
@@ -61,7 +66,7 @@ _POSTGRESQL_TRIGGERS = (
     LANGUAGE plpgsql AS $$
     BEGIN
         UPDATE multi_label_requests SET pending = true
-        WHERE example_id IN (OLD.example_id, NEW.example_id) AND NOT pending;
+        WHERE example_id IN (OLD.example_id, NEW.example_id);
         RETURN NULL;
     END $$""",
     """CREATE TRIGGER tr_annotations_reopen_requests
@@ -71,7 +76,7 @@ _POSTGRESQL_TRIGGERS = (
     LANGUAGE plpgsql AS $$
     BEGIN
         UPDATE multi_label_requests SET pending = true
-        WHERE project_id = NEW.project_id AND NOT pending;
+        WHERE project_id = NEW.project_id;
         RETURN NULL;
     END $$""",
     """CREATE TRIGGER tr_labels_reopen_requests AFTER UPDATE OF active, mapped_to_id ON labels
