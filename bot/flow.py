@@ -35,6 +35,7 @@ from bot.posting import NotPosted, post_once
 from bot.services import Services
 from bot.slack_errors import CONTENT_ERRORS, error_code, is_auth_error
 from bot.slack_text import Mrkdwn, escape, escape_mrkdwn, names_list, who
+from bot.views import home as home_view
 from bot.views.models import LabelRef
 from bot.views.rhythm import batch_summary
 from bot.views.text import Block, context
@@ -1554,7 +1555,11 @@ def publish_home(
         more_projects=more,
         closed_projects=len(everything) - len(allowed),
     )
-    (client or services.client).views_publish(user_id=user, view=views.home_tab(stats))
+    view = views.home_tab(stats)
+    as_of = min((p.as_of for p in shown if p.as_of is not None), default=None)
+    if as_of is not None:  # the figures are kept up to a minute (progress.home_summary)
+        view = home_view.dated(view, as_of)
+    (client or services.client).views_publish(user_id=user, view=view)
 
 
 def _project_progress(summary: progress.ProjectSummary) -> views.ProjectProgress:

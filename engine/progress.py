@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from engine import digest, rhythm
 from engine.digest import Digest
@@ -14,7 +18,7 @@ from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import NotFoundError
 from storage.models import utcnow
-from storage.repositories import assignments, examples, projects
+from storage.repositories import assignments, examples, models, projects
 from storage.repositories import feedback as annotation_repo
 
 
@@ -31,6 +35,23 @@ class ProjectSummary:
     # first, and that minimum (App Home shows the same classes)
     too_rare: list[str] = field(default_factory=list)
     rare_minimum: int = MIN_EXAMPLES
+    # when these figures were worked out (App Home says "as of"): see :func:`home_summary`
+    as_of: datetime | None = None
+
+
+# App Home's project figures are worked out at most once a minute per project and process
+# (:func:`home_summary`): they read every annotation of the project, and a visit is made per
+# user per open of the tab
+SUMMARY_MAX_AGE = 60.0  # seconds
+_clock: Callable[[], float] = time.monotonic  # the memo's clock (tests move it)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    summary: ProjectSummary
+    at: float  # _clock() when worked out
+    mark: tuple[Any, ...]  # _mark() then
+    seen: dict[str, int]  # each viewer's live labels in the project when last shown
 
 
 @dataclass(frozen=True)
@@ -67,7 +88,61 @@ def project_summary(ws: Workspace, name: str) -> ProjectSummary:
         figures=digest.home_digest(ws, name, labeled=len(agreed), rows=rows),
         too_rare=rare["too_rare"],
         rare_minimum=minimum,
+        as_of=utcnow(),
     )
+
+
+def _mark(ws: Workspace, name: str) -> tuple[Any, ...]:
+    """What changes App Home's figures at once, read cheaply (none of it grows with the
+    project's examples or labels): the project (another of the same name), its settings (its
+    rare_minimum, a pinned model), its classes (a taxonomy change) and its active model."""
+    with session_scope(ws.db, read_only=True) as session:
+        project = projects.get_project(session=session, name=name)
+        assert project.id is not None
+        labels = projects.list_labels(session=session, project_id=project.id, active_only=False)
+        run = models.get_active_model_run(session=session, project_id=project.id)
+    return (
+        project.id,
+        json.dumps(project.settings, sort_keys=True, default=str),
+        tuple((lb.id, lb.name, lb.active) for lb in labels),
+        run.id if run is not None else None,
+    )
+
+
+def _keep(
+    ws: Workspace, name: str, summary: ProjectSummary, at: float, mark: tuple[Any, ...]
+) -> _Kept:
+    """Keep ``summary`` of ``name`` for the next visits. The viewers' labels seen with the one
+    it replaces stay: one a viewer gave since their last visit counts (worked out at once at
+    their next visit: their own labels are always counted), the others lose nothing."""
+    before = ws.notes.get(("home_summary", name))
+    kept = _Kept(summary, at, mark, dict(before.seen) if isinstance(before, _Kept) else {})
+    ws.notes[("home_summary", name)] = kept
+    return kept
+
+
+def home_summary(
+    ws: Workspace, name: str, *, viewer: str | None = None, mine: int = 0
+) -> ProjectSummary:
+    """:func:`project_summary` as App Home shows it at each visit: worked out again only when
+    the one this process keeps (``ws.notes``) is older than ``SUMMARY_MAX_AGE`` seconds, or
+    when ``viewer``'s own live labels in the project (``mine``, read fresh at each visit) are
+    not what they were when it was last shown to them, or when a cheap mark (:func:`_mark`:
+    its settings, classes, active model) moved: their own click counts at once, a new model or
+    a taxonomy change too, other experts' labels within a minute (the tab says "as of" when).
+    A visit between changes reads none of the project's examples or annotations."""
+    now, mark = _clock(), _mark(ws, name)
+    kept = ws.notes.get(("home_summary", name))
+    if (
+        not isinstance(kept, _Kept)
+        or now - kept.at >= SUMMARY_MAX_AGE
+        or kept.mark != mark
+        or (viewer is not None and kept.seen.get(viewer, 0) != mine)
+    ):
+        kept = _keep(ws, name, project_summary(ws, name), now, mark)
+    if viewer is not None:
+        kept.seen[viewer] = mine
+    return kept.summary
 
 
 def projects_labeled_by(ws: Workspace, *, annotator: str) -> list[str]:
@@ -92,8 +167,10 @@ def user_progress(
     more there are. A project deleted meanwhile is left out.
 
     ``summaries``: the projects' summaries a caller keeps for several annotators (the App Home
-    refresh after a new model): each project is summarized once, the first time it is shown
-    (None: deleted)."""
+    refresh after a new model): each project is summarized afresh once, the first time it is
+    shown (None: deleted), and kept for the next visits. Without it, a visit shows the figures
+    :func:`home_summary` keeps (at most a minute old; the annotator's own labels always
+    counted); the annotator's own counts (today, in all) are read fresh at every visit."""
     now = now or utcnow()
     with session_scope(ws.db, read_only=True) as session:
         midnight = rhythm.day_start_of(session=session, user=annotator, now=now)
@@ -107,12 +184,22 @@ def user_progress(
     mine = set(labeled_in)
     shown = (labeled_in + [n for n in names if n not in mine])[:max_projects]
     known = {} if summaries is None else summaries
+    ids = {p.name: p.id or 0 for p in listed}
     for name in shown:
         if name not in known:
             try:
-                known[name] = project_summary(ws, name)
+                if summaries is None:
+                    own = given.get(ids[name], 0)
+                    known[name] = home_summary(ws, name, viewer=annotator, mine=own)
+                else:  # worked out afresh (a new model), and kept for the next visits
+                    mark = _mark(ws, name)
+                    fresh = project_summary(ws, name)
+                    known[name] = _keep(ws, name, fresh, _clock(), mark).summary
             except NotFoundError:  # deleted since it was listed: not shown, nor counted
                 known[name] = None
+        kept = ws.notes.get(("home_summary", name))
+        if isinstance(kept, _Kept) and kept.summary is known[name]:
+            kept.seen[annotator] = given.get(ids[name], 0)  # what this viewer was shown
     found = [s for name in shown if (s := known[name]) is not None]
     return UserProgress(
         annotator,

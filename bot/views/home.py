@@ -3,6 +3,8 @@ project's progress. Home views hold up to 100 blocks, so projects and classes ar
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bot import ids
 from bot.slack_text import escape, escape_mrkdwn, truncate
 from bot.views.models import HomeStats, ProjectProgress
@@ -189,6 +191,14 @@ def _greeting(stats: HomeStats) -> str:
     return said
 
 
+def figures_as_of(moment: datetime) -> str:
+    """When the projects' figures were worked out (each reader's own time,
+    https://docs.slack.dev/messaging/formatting-message-text#date-formatting): App Home
+    works them out at most once a minute (engine.progress.home_summary)."""
+    fallback = moment.astimezone(UTC).strftime("%H:%M UTC")
+    return f"Project figures as of <!date^{int(moment.timestamp())}^{{time}}|{fallback}>"
+
+
 def home_tab(stats: HomeStats) -> Block:
     """The view for `views.publish` when the user opens the Home tab."""
     blocks: list[Block] = [header("labelbot"), section(_greeting(stats))]
@@ -207,3 +217,9 @@ def home_tab(stats: HomeStats) -> Block:
             )
         )
     return {"type": "home", "blocks": blocks}
+
+
+def dated(view: Block, as_of: datetime) -> Block:
+    """``view`` (:func:`home_tab`'s) saying under the projects when the oldest of their
+    figures was worked out (one block: 4 for the top and the end, 4 per project)."""
+    return {**view, "blocks": [*view["blocks"], context(figures_as_of(as_of))]}
