@@ -348,7 +348,7 @@ def _described(
                     text=example.text,
                     votes=[_vote(r) for r in votes],
                     agreed=feedback.agreed_label(everyone),
-                    model=_model_view(session, prediction, targets, by_run),
+                    model=_model_view(ws, session, prediction, targets, by_run),
                     adjudicated=_vote(decision) if decision is not None else None,
                     involved=sorted({r.annotator for r in everyone}),
                     external_id=example.external_id,
@@ -358,20 +358,22 @@ def _described(
 
 
 def _model_view(
+    ws: Workspace,
     session: Any,
     prediction: Any,
     targets: dict[int, str | None] | None,
     by_run: dict[int, dict[str, str]],
 ) -> tuple[str, float] | None:
     """The active model's guess and its confidence, in today's labels (a rename or merge since
-    the row was written, before the queue's re-score), as predict and the labeling message read
-    it (engine.predicting.named_today)."""
+    the row was written, before the queue's re-score), as export, predict and the labeling
+    message read it (engine.predicting.named_as_rescored: a merged label beyond the row's
+    stored classes is scored live, as the re-score will)."""
     if prediction is None or prediction.label is None:
         return None
     if prediction.probs:
-        from engine.predicting import named_today
+        from engine.predicting import named_as_rescored
 
-        top = named_today(session, prediction, targets=targets, by_run=by_run)
+        top = named_as_rescored(ws, session, prediction, targets=targets, by_run=by_run)
         if top:
             return top[0]
     return prediction.label, float(prediction.confidence or 0.0)

@@ -164,7 +164,7 @@ def next_task(
         if claimed is None:
             return None
         example, assignment = claimed
-        return _shown_task(session, found, example, assignment, annotator, now)
+        return _shown_task(ws, session, found, example, assignment, annotator, now)
 
 
 def waiting_for(ws: Workspace, *, project: str, annotator: str, now: datetime | None = None) -> int:
@@ -214,7 +214,7 @@ def tasks_on_screen(
             session=session, project_id=found.id, now=now
         ):
             example = examples.get_example(session=session, example_id=held.example_id)
-            task = _shown_task(session, found, example, held, held.annotator, now)
+            task = _shown_task(ws, session, found, example, held, held.annotator, now)
             out.append((task, str(held.channel), str(held.message_ts)))
     return out
 
@@ -240,7 +240,7 @@ def held_task(ws: Workspace, *, assignment_id: int, now: datetime | None = None)
             raise NotFoundError(f"assignment {assignment_id} not found")
         found = projects.get_project_by_id(session=session, project_id=assignment.project_id)
         example = examples.get_example(session=session, example_id=assignment.example_id)
-        return _shown_task(session, found, example, assignment, assignment.annotator, now)
+        return _shown_task(ws, session, found, example, assignment, assignment.annotator, now)
 
 
 def latest_task(
@@ -265,6 +265,7 @@ def latest_assignment(session: Session, *, example_id: int, annotator: str) -> A
 
 
 def _shown_task(
+    ws: Workspace,
     session: Session,
     project: Project,
     example: Example,
@@ -286,32 +287,35 @@ def _shown_task(
         return _task(session, project, example, assignment, None, annotator, now)
     prediction = models.get_prediction(session=session, example_id=int(example.id or 0))
     suggestion = None
-    top = _named_today(session, prediction)
+    top = _named_today(ws, session, prediction, leading=2)  # the guess and its runner-up
     if prediction is not None and prediction.label is not None and top:
         suggestion = top[0]
     task = _task(session, project, example, assignment, suggestion, annotator, now)
     return replace(task, **_why_asked(session, task, prediction, top))
 
 
-def _named_today(session: Session, prediction: Any) -> list[tuple[str, float]]:
+def _named_today(
+    ws: Workspace, session: Session, prediction: Any, *, leading: int = 1
+) -> list[tuple[str, float]]:
     """A stored prediction's top classes, highest first, in today's labels (a rename or merge
-    since it was written, before the queue's re-score), as predict reads them
-    (engine.predicting.named_today)."""
+    since it was written, before the queue's re-score), as export and predict read them: a
+    merged label beyond the row's stored classes (its first ``leading`` not told by them) is
+    scored live, as the re-score will (engine.predicting.named_as_rescored)."""
     if prediction is None or not prediction.probs:
         return []
-    from engine.predicting import named_today
+    from engine.predicting import named_as_rescored
 
-    return named_today(session, prediction)
+    return named_as_rescored(ws, session, prediction, leading=leading)
 
 
-def _model_guess(session: Session, *, example_id: int) -> str | None:
+def _model_guess(ws: Workspace, session: Session, *, example_id: int) -> str | None:
     """The active model's guess for the example as its labeling message shows it
     (:func:`_named_today`: in today's labels, a taxonomy change before the queue's re-score),
     None without one: what a label given is compared with to count as agreeing."""
     prediction = models.get_prediction(session=session, example_id=example_id)
     if prediction is None or prediction.label is None:
         return None
-    top = _named_today(session, prediction)
+    top = _named_today(ws, session, prediction)
     return top[0][0] if top else prediction.label
 
 
@@ -548,7 +552,7 @@ def submit_label(
                     )  # fmt: skip
             if held is not None and held.status == "skipped":
                 raise SkippedBefore("you skipped this example: it went back to the pool")
-            guess = _model_guess(session, example_id=example_id)
+            guess = _model_guess(ws, session, example_id=example_id)
             others_labeled = bool(others)
         assert existing.id is not None
         return LabelResult(
@@ -963,18 +967,18 @@ def give_back_batch_answer(ws: Workspace, *, project: str, user: str, annotation
             session=session,
             project_id=found.id,
             user_id=user,
-            agreed=_agreed_with_model(session, annotation_id=annotation_id),
+            agreed=_agreed_with_model(ws, session, annotation_id=annotation_id),
             given_at=annotation.created_at,
         )
 
 
-def _agreed_with_model(session: Session, *, annotation_id: int) -> bool | None:
+def _agreed_with_model(ws: Workspace, session: Session, *, annotation_id: int) -> bool | None:
     """Whether the annotation's label (what it counts as: a merged label, its target) is the
     model's guess for its example; None without a guess."""
     annotation = session.get(Annotation, annotation_id)
     if annotation is None:
         return None
-    guess = _model_guess(session, example_id=annotation.example_id)
+    guess = _model_guess(ws, session, example_id=annotation.example_id)
     if guess is None:
         return None
     label = session.get(Label, annotation.label_id)

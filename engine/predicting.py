@@ -57,6 +57,7 @@ __all__ = [
     "answer",
     "answer_notes",
     "merges_since",
+    "named_as_rescored",
     "predict_texts",
     "stored_top",
 ]
@@ -374,6 +375,48 @@ def named_today(
     else:
         names = by_run[run_id]
     return stored_top(probs, names)
+
+
+def named_as_rescored(
+    ws: Workspace,
+    session: Any,
+    prediction: Prediction,
+    *,
+    leading: int = 1,
+    targets: Mapping[int, str | None] | None = None,
+    by_run: dict[int, dict[str, str]] | None = None,
+) -> list[tuple[str, float]]:
+    """:func:`named_today`, or, for a row of the active model after labels were merged since it
+    was written (before the queue's re-score) whose first ``leading`` classes it cannot say
+    (:meth:`Merges.exact`), the row its re-score will write, scored live: what export and
+    predict answer for the example. One example, one small model call; the cheap checks (the
+    active run, the newest taxonomy change) in the caller's session, and :func:`merges_since`
+    kept in ``ws.memo`` until the next change or re-score."""
+    top = named_today(session, prediction, targets=targets, by_run=by_run)
+    if not top or prediction.model_run_id is None:
+        return top
+    project_id = int(prediction.project_id)
+    run = models.get_active_model_run(session=session, project_id=project_id)
+    if run is None or run.id != prediction.model_run_id:
+        return top
+    newest = taxonomy_repo.newest_event_id(session=session, project_id=project_id)
+    if run.rows_named_at is not None and run.rows_named_at == newest:
+        return top  # no taxonomy change since the rows were written
+    key, stamp = ("merges", run.id), (run.rows_named_at, newest)
+    kept = ws.memo.get(key)
+    if kept is not None and kept[0] == stamp:
+        merges = kept[1]
+    else:
+        name = projects.get_project_by_id(session=session, project_id=project_id).name
+        merges = merges_since(ws, name, run)
+        ws.memo[key] = (stamp, merges)
+    if merges is None:
+        return top
+    if merges.exact(prediction.probs, prediction.class_ids) >= min(leading, len(merges.columns)):
+        return top
+    example = examples.get_example(session=session, example_id=int(prediction.example_id))
+    row = merges.rescored(ws, [int(prediction.example_id)], [example.text])[0]
+    return stored_top(row, {})
 
 
 def training_names(
