@@ -21,8 +21,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
-from sqlmodel import select
+from sqlalchemy import event, insert, update
+from sqlmodel import col, select
 
 from engine import labeling, projects, taxonomy
 from storage.db import refresh_statistics, session_scope
@@ -90,6 +90,12 @@ def build(ws: Any, name: str, n: int) -> int:
         feedback.add_annotations(session=s, rows=votes, created_at=then)
         s.execute(insert(Assignment), deliveries)
         s.execute(insert(MultiLabelRequest), requests)
+    with session_scope(ws.db) as s:  # each request has its second opinion: settled, as a click
+        s.execute(  # settling it marks it (assignments.settle_requests)
+            update(MultiLabelRequest)
+            .where(col(MultiLabelRequest.project_id) == pid)
+            .values(pending=False)
+        )
     refresh_statistics(ws.db)
     return int(pid)
 
@@ -121,9 +127,30 @@ class Work:
         if self.pg:
             work = self._explained(cursor, statement, params)
         else:
-            conn.connection.dbapi_connection.set_progress_handler(None, 100)
+            dbapi = conn.connection.dbapi_connection
+            dbapi.set_progress_handler(None, 100)
             work = self._steps[0]
+            if statement.lstrip().split(None, 1)[0].upper() in ("SELECT", "WITH"):
+                work = self._fetched(dbapi, statement, params)
         self.log.append((work, " ".join(statement.split())))
+
+    @staticmethod
+    def _fetched(dbapi: Any, statement: str, params: Any) -> int:
+        """The steps of a read with every row fetched: run once more, to its last row (the
+        caller may fetch lazily, after this hook: a scan returned in index order does its work
+        as its rows are fetched)."""
+        steps = [0]
+
+        def tick() -> int:
+            steps[0] += 1
+            return 0
+
+        dbapi.set_progress_handler(tick, 100)
+        try:
+            dbapi.execute(statement, params).fetchall()
+        finally:
+            dbapi.set_progress_handler(None, 100)
+        return steps[0]
 
     @staticmethod
     def _explained(cursor: Any, statement: str, params: Any) -> int:
