@@ -41,7 +41,7 @@ from engine.reviews import review_counts
 from engine.text import shorten_middle
 from engine.workspace import Workspace
 from storage.db import session_scope
-from storage.models import ModelRun, Project, utcnow
+from storage.models import ModelRun, Project, as_utc, utcnow
 from storage.repositories import feedback, flags, models, projects, proposals
 from storage.repositories import taxonomy as tax_repo
 
@@ -464,8 +464,8 @@ def build_digest(
     ws: Workspace, name: str, *, now: datetime | None = None, labeled: int | None = None
 ) -> Digest:
     """Gather everything a digest shows for project ``name``. ``labeled``: the examples with
-    an agreed label, when the caller has it from ``project_status`` already: it is counted
-    here otherwise, which reads every label once more."""
+    an agreed label, when the caller has it from ``project_status`` already: it is worked out
+    here otherwise, from the annotations read once for every figure."""
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
@@ -475,16 +475,10 @@ def build_digest(
         last = project.settings.get(COUNTED_UNTIL) or project.settings.get("last_digest_at")
         since = datetime.fromisoformat(last) if isinstance(last, str) else None
         moment = now or utcnow()
-        counts = feedback.annotators_since(
-            session=session, project_id=project.id, since=since, until=moment
-        )
-        # "in all" counts as "new labels" do (votes, adjudications left out), up to the same
-        # cut-off: a project's first digest has as many new labels as it has in all
-        total = sum(
-            feedback.annotators_since(
-                session=session, project_id=project.id, since=None, until=moment
-            ).values()
-        )
+        # the project's live annotations, read once: the labels given (new and in all), the
+        # agreed labels and the experts' agreement all come from them
+        rows = feedback.list_annotations(session=session, project_id=project.id)
+        counts, total = _labels_given(rows, since=since, until=moment)
         runs, active = _runs(session, project.id)
         open_flags = flags.count_open_flags(session=session, project_id=project.id)
         discussions = feedback.count_open_discussions(session=session, project_id=project.id)
@@ -495,7 +489,7 @@ def build_digest(
         ]
         active_labels = tax_repo.active_names(session=session, project_id=project.id)
         if labeled is None:
-            labeled = len(feedback.current_labels(session=session, project_id=project.id))
+            labeled = len(feedback.agreed_labels(rows))
     model = _model_figures(project, runs, active)
     per_class = PerClassF1("", {}, {})
     if active is not None:
@@ -518,7 +512,7 @@ def build_digest(
         open_proposals=len(proposed),
         top_proposals=[p.message for p in proposed[:TOP_PROPOSALS]],
         top_proposal_ids=[p.id for p in proposed[:TOP_PROPOSALS] if p.id is not None],
-        agreement=agreement_report(ws, name),
+        agreement=agreement_report(ws, name, rows=rows),
         open_reviews=review_counts(ws, project=name)["open"],
         per_class_source=per_class.source or "cv",
         queue_chosen=active is None or queue_chose_labels(ws, name, active.metrics),
@@ -526,6 +520,26 @@ def build_digest(
         unnamed=frozenset(counts.keys() & rhythm.leaderboard_opt_outs(ws)),
         **model,
     )
+
+
+def _labels_given(
+    rows: list[feedback.AnnotationRow], *, since: datetime | None, until: datetime
+) -> tuple[dict[str, int], int]:
+    """Of the live annotations ``rows``: the labels given at or after ``since`` (all time when
+    None) and before ``until`` per annotator, and those given before ``until`` in all
+    (``feedback.annotators_since``: adjudications are decisions, not labels given)."""
+    counts: dict[str, int] = {}
+    total = 0
+    start = as_utc(since) if since is not None else None
+    end = as_utc(until)
+    for row in rows:
+        at = as_utc(row.created_at)
+        if row.source == feedback.ADJUDICATION or at >= end:
+            continue
+        total += 1
+        if start is None or at >= start:
+            counts[row.annotator] = counts.get(row.annotator, 0) + 1
+    return counts, total
 
 
 def home_digest(

@@ -720,9 +720,11 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         assert project.id is not None
         pid = project.id
         labels = projects.list_labels(session=session, project_id=pid, active_only=False)
-        agreed = feedback.current_labels(session=session, project_id=pid)
+        # the live annotations, read once for every figure below (labels, agreement, count)
+        rows = feedback.list_annotations(session=session, project_id=pid)
+        agreed = feedback.agreed_labels(rows)
         n_examples = examples.count_examples(session=session, project_id=pid)
-        n_annotations = feedback.count_annotations(session=session, project_id=pid)
+        n_annotations = len(rows)
         open_flags = flags.count_open_flags(session=session, project_id=pid)
         flagged = flags.open_flagged_ids(session=session, project_id=pid)
         waiting = assignments.count_free_examples(session=session, project_id=pid)
@@ -731,7 +733,7 @@ def project_status(ws: Workspace, name: str) -> dict[str, Any]:
         audited = assignments.audit_labeled_ids(session=session, project_id=pid)
         unlearned = held_out(ws, session=session, agreed=agreed, audited=audited)
     per_class = Counter(agreed.values())
-    agreement = agreement_report(ws, name)
+    agreement = agreement_report(ws, name, rows=rows)
     model = None
     if run is not None:
         changed = changed_at(project)

@@ -120,20 +120,22 @@ def refresh_proposals(ws: Workspace, project: str, *, seed: int = 0) -> list[Tax
     from engine import training
     from engine.proposals import LabeledData, propose_all
 
-    pool = training.load_pool(ws, project)
+    with session_scope(ws.db, read_only=True) as session:  # read once, for the pool too
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        text_rows = examples.example_texts(session=session, project_id=found.id)
+        notes = feedback.list_annotations(session=session, project_id=found.id)
+    pool = training.load_pool(ws, project, annotations=notes, texts=text_rows)
+    texts = {i: text for i, text, _ in text_rows}
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        texts = {
-            i: text for i, text, _ in examples.example_texts(session=session, project_id=found.id)
-        }
-        notes = feedback.list_annotations(session=session, project_id=found.id)
         aside = repo.set_aside_example_ids(session=session, project_id=found.id)
         decided = repo.decided_strengths(session=session, project_id=found.id)
         adds = repo.add_groups(session=session, project_id=found.id)
         active = models.get_active_model_run(session=session, project_id=found.id)
         # read before the detectors run: what comes in while they do makes the next one due
-        seen = repo.refresh_watermark(session=session, project_id=found.id)
+        seen = repo.refresh_watermark(session=session, project_id=found.id, exact=True)
         changes = taxonomy.event_ids(session, found)
     # audit labels too: no model is evaluated here (the rare check counts only the labels a
     # model learns from, as status does: ``learned`` below)
@@ -353,7 +355,8 @@ def refresh_due(ws: Workspace, project: str, *, now: datetime | None = None) -> 
       ``REFRESH_MIN_GROWTH``) since;
     - ``REFRESH_INTERVAL`` passed and anything above, or the taxonomy, changed at all.
 
-    A few counts in one statement: the scheduler asks at every poll."""
+    The scheduler asks at every poll: the counts are remembered while nothing that could grow
+    them moved (``repo.refresh_watermark``)."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None

@@ -141,7 +141,18 @@ class Pool:
         return np.flatnonzero(self.y < 0)
 
 
-def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
+def load_pool(
+    ws: Workspace,
+    name: str,
+    *,
+    progress: bool = False,
+    annotations: list[feedback.AnnotationRow] | None = None,
+    texts: list[tuple[int, str, str]] | None = None,
+) -> Pool:
+    """The project's pool. ``annotations`` (its live annotations, ``feedback.list_annotations``)
+    and ``texts`` (``examples.example_texts``): what a caller that needs them too has read
+    already, before this (a proposals refresh); they are read here otherwise. A pool to train
+    on reads its own: its watermark must be read before its labels."""
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
@@ -152,13 +163,21 @@ def load_pool(ws: Workspace, name: str, *, progress: bool = False) -> Pool:
         read_through, read_count = models.annotation_watermark(
             session=session, project_id=project.id
         )
-        rows = examples.example_texts(session=session, project_id=project.id)
+        rows = (
+            texts
+            if texts is not None
+            else examples.example_texts(session=session, project_id=project.id)
+        )
         labels = projects.list_labels(session=session, project_id=project.id)
         classes = [lb.name for lb in labels]
         label_ids = [int(lb.id or 0) for lb in labels]
         label_texts = [label_query(lb.name, lb.description) for lb in labels]
-        agreed = feedback.current_labels(
-            session=session, project_id=project.id, active_labels=set(classes)
+        agreed = (
+            feedback.agreed_labels(annotations, active_labels=set(classes))
+            if annotations is not None
+            else feedback.current_labels(
+                session=session, project_id=project.id, active_labels=set(classes)
+            )
         )
         audited = assignments.audit_labeled_ids(session=session, project_id=project.id)
         as_of = project.settings.get(taxonomy.TAXONOMY_CHANGED_AT)

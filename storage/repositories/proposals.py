@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, update
+from sqlalchemy import and_, case, delete, func, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -804,14 +806,61 @@ def supersede_claimed(
     return moot
 
 
-def refresh_watermark(*, session: Session, project_id: int) -> dict[str, int]:
-    """What a refresh of the proposals reads, in one cheap statement (the scheduler asks at
-    every poll): the newest ready model run's id (``run``; 0: none yet, held back or active),
-    and how many annotations (``labels``), flags (``flags``), skips (``skips``) and discussion
-    threads (``discussions``: an example discussed without a label is set aside too) the project
-    has. Retracted annotations and resolved flags count too: nothing is deleted, so the counts
-    only grow, and growth says new evidence came in."""
+def refresh_watermark(*, session: Session, project_id: int, exact: bool = False) -> dict[str, int]:
+    """What a refresh of the proposals reads (the scheduler asks at every poll): the newest
+    ready model run's id (``run``; 0: none yet, held back or active), and how many annotations
+    (``labels``), flags (``flags``), skips (``skips``) and discussion threads (``discussions``:
+    an example discussed without a label is set aside too) the project has. Retracted
+    annotations and resolved flags count too: nothing is deleted, so the counts only grow, and
+    growth says new evidence came in.
+
+    The counts read the whole project, so they are remembered (per database and project) with
+    what moves when one of them could have grown, read by index in one cheap statement: the
+    highest annotation, flag, thread and assignment ids of the database (new rows only ever get
+    higher ones) and the project's open assignments (a skip closes one). While none moved, the
+    remembered counts are the counts. A row committed after one with a higher id (two writes at
+    once) is not seen that way: the counts are read afresh every ``_WATERMARK_RECOUNT_S``
+    seconds, and whenever ``exact`` (a refresh, which reads the whole project anyway). Several
+    replicas share the database: each sees the others' writes in the ids."""
     from storage.models import Annotation, DiscussionThread, ModelRun
+
+    run = (
+        select(func.coalesce(func.max(ModelRun.id), 0))
+        .where(ModelRun.project_id == project_id, ModelRun.status == "ready")
+        .scalar_subquery()
+    )
+
+    def highest(table: Any) -> Any:
+        return select(func.coalesce(func.max(table.id), 0)).scalar_subquery()
+
+    open_now = (
+        select(func.count())
+        .select_from(Assignment)
+        # literal: SQLite reads its partial index of the open assignments only for this term
+        .where(Assignment.project_id == project_id, text("assignments.status = 'open'"))
+        .scalar_subquery()
+    )
+    newest, *signal = session.execute(
+        sa_select(
+            run,
+            highest(Annotation),
+            highest(Flag),
+            highest(DiscussionThread),
+            highest(Assignment),
+            open_now,
+        )
+    ).one()
+    mark = tuple(int(v or 0) for v in signal)
+    pool = session.get_bind().engine.pool
+    memo = _watermarks.get(pool, {}).get(project_id)
+    now = time.monotonic()
+    if (
+        not exact
+        and memo is not None
+        and memo.signal == mark
+        and now - memo.counted_at < _WATERMARK_RECOUNT_S
+    ):
+        return {"run": int(newest or 0), **memo.counts}
 
     def count(table: Any, *where: Any, of_example: bool = True) -> Any:
         query = select(func.count()).select_from(table)
@@ -820,11 +869,6 @@ def refresh_watermark(*, session: Session, project_id: int) -> dict[str, int]:
             where = (Example.project_id == project_id, *where)
         return query.where(*where).scalar_subquery()
 
-    run = (
-        select(func.coalesce(func.max(ModelRun.id), 0))
-        .where(ModelRun.project_id == project_id, ModelRun.status == "ready")
-        .scalar_subquery()
-    )
     skips = count(
         Assignment,
         Assignment.project_id == project_id,
@@ -833,6 +877,27 @@ def refresh_watermark(*, session: Session, project_id: int) -> dict[str, int]:
     )
     # SQLAlchemy's select: SQLModel's is typed for at most four columns
     counts = (count(Annotation), count(Flag), skips, count(DiscussionThread))
-    row = session.execute(sa_select(run, *counts)).one()
-    names = ("run", "labels", "flags", "skips", "discussions")
-    return dict(zip(names, (int(v or 0) for v in row), strict=True))
+    row = session.execute(sa_select(*counts)).one()
+    names = ("labels", "flags", "skips", "discussions")
+    counted = dict(zip(names, (int(v or 0) for v in row), strict=True))
+    # read after the mark: they count at least what it shows (more only makes the next poll
+    # count again)
+    _watermarks.setdefault(pool, {})[project_id] = _Watermark(mark, counted, now)
+    return {"run": int(newest or 0), **counted}
+
+
+_WATERMARK_RECOUNT_S = 300.0
+
+
+@dataclass(frozen=True)
+class _Watermark:
+    """A project's counts for :func:`refresh_watermark` and the ids and open deliveries read
+    when they were counted."""
+
+    signal: tuple[int, ...]
+    counts: dict[str, int]
+    counted_at: float  # time.monotonic()
+
+
+# per database (its connection pool) and project
+_watermarks: dict[Any, dict[int, _Watermark]] = {}
