@@ -368,11 +368,15 @@ def skip_lapsed(
 
 
 def release_example(
-    *, session: Session, example_id: int, now: datetime | None = None
+    *,
+    session: Session,
+    example_id: int,
+    now: datetime | None = None,
+    purposes: Sequence[str] = LABELING,
 ) -> list[Assignment]:
-    """Let go of every open labeling assignment of the example, whoever holds it (a flag took
-    it out of everyone's queue); the released ones, so their messages can say so. One
-    UPDATE ... RETURNING."""
+    """Let go of every open assignment of the example for ``purposes`` (labeling by default),
+    whoever holds it (a flag took it out of everyone's queue); the released ones, so their
+    messages can say so. One UPDATE ... RETURNING."""
     now = now or utcnow()
     ids = (
         session.execute(
@@ -380,7 +384,7 @@ def release_example(
             .where(
                 col(Assignment.example_id) == example_id,
                 col(Assignment.status) == "open",
-                col(Assignment.purpose).in_(LABELING),
+                col(Assignment.purpose).in_(purposes),
             )
             .values(status="released", closed_at=now)
             .returning(col(Assignment.id))

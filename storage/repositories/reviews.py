@@ -37,6 +37,7 @@ from storage.repositories.assignments import (
     expire_assignments,
     get_open_assignment,
     hold_annotator,
+    release_example,
 )
 from storage.repositories.taxonomy import label_targets
 
@@ -350,33 +351,8 @@ def release_reviews_of(
     """Let go of every open delivery of a review of the example, whoever holds it (a flag took
     it out of everyone's queue, the review queue too): the released ones, so their messages can
     say so. The reviews stay open, for when the flag is resolved; a click on such a message is
-    refused while the flag is open (engine.reviews.submit_review). One UPDATE ... RETURNING."""
-    now = now or utcnow()
-    ids = (
-        session.execute(
-            update(Assignment)
-            .where(
-                col(Assignment.example_id) == example_id,
-                col(Assignment.status) == "open",
-                col(Assignment.purpose) == REVIEW,
-            )
-            .values(status="released", closed_at=now)
-            .returning(col(Assignment.id))
-            .execution_options(synchronize_session=False)
-        )
-        .scalars()
-        .all()
-    )
-    if not ids:
-        return []
-    return list(
-        session.exec(
-            select(Assignment)
-            .where(col(Assignment.id).in_(ids))
-            .order_by(col(Assignment.id))
-            .execution_options(populate_existing=True)
-        ).all()
-    )
+    refused while the flag is open (engine.reviews.submit_review)."""
+    return release_example(session=session, example_id=example_id, now=now, purposes=(REVIEW,))
 
 
 def delivered_open_reviews(
