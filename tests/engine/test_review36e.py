@@ -13,7 +13,10 @@ from storage.models import utcnow
 from storage.repositories import assignments
 from storage.repositories import projects as projects_repo
 from storage.repositories import proposals as repo
+from tests.engine import test_reviews as tr
 from tests.engine.test_proposing import make_project
+
+flipped = tr.flipped
 
 
 def _marks(ws, *, exact: bool = False) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -77,3 +80,71 @@ def test_an_add_named_with_an_apostrophe_or_zwnj_says_its_free_name(ws, name) ->
     saved = proposing.get_proposal(ws, row)
     assert list(saved.labels) == [f"{name}_2"]
     assert saved.message == add(f"{name}_2")[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review36e: add_review's per-example advisory lock is taken in the order a scan "
+    "meets its suspects; two scans at once (the scheduler's and `labelbot review --scan`) that "
+    "meet two examples in opposite orders deadlock on PostgreSQL and one scan fails",
+)
+def test_two_scans_meeting_suspects_in_opposite_orders_both_finish(  # type: ignore[no-untyped-def]
+    flipped, monkeypatch
+) -> None:
+    import threading
+
+    from engine import reviews, training
+    from engine import reviews as engine_reviews
+    from storage.repositories import reviews as reviews_repo
+    from tests.storage.test_settings_races import HUNG
+
+    ws, _, _ = flipped
+    if ws.db.url.get_backend_name() != "postgresql":
+        pytest.skip("two write transactions overlap on PostgreSQL only (SQLite serialises them)")
+    training.train_project(ws, "bank")
+    real_detect = engine_reviews.detect_mislabels
+    found: list = []  # type: ignore[type-arg]
+
+    def detect(*args, **kwargs):  # type: ignore[no-untyped-def]
+        suspects = [
+            s for s in real_detect(*args, **kwargs)
+            if s.confidence >= engine_reviews.MIN_REVIEW_CONFIDENCE
+        ]  # fmt: skip
+        found.append(len(suspects))
+        pair = suspects[:2]
+        # the two scans read (say) different models or votes: they rank the same two apart
+        return pair if threading.current_thread().name == "one" else pair[::-1]
+
+    monkeypatch.setattr(engine_reviews, "detect_mislabels", detect)
+    real_add = reviews_repo.add_review
+    first_done = {"one": threading.Event(), "two": threading.Event()}
+
+    def add_review(**kwargs):  # type: ignore[no-untyped-def]
+        created = real_add(**kwargs)
+        me = threading.current_thread().name
+        other = "two" if me == "one" else "one"
+        if not first_done[me].is_set():  # each holds its first example, then asks the other's
+            first_done[me].set()
+            assert first_done[other].wait(HUNG), "the other scan never opened its first review"
+        return created
+
+    monkeypatch.setattr(reviews_repo, "add_review", add_review)
+    errors: list[BaseException] = []
+
+    def scan() -> None:
+        try:
+            reviews.scan_project(ws, "bank")
+        except BaseException as exc:  # noqa: BLE001 -- reported by the assertion below
+            errors.append(exc)
+        finally:
+            for event in first_done.values():
+                event.set()  # a failed scan lets the other go on
+
+    threads = [threading.Thread(target=scan, name=name) for name in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(HUNG * 2)
+    assert not any(t.is_alive() for t in threads), "a scan never finished"
+    assert found and min(found) >= 2, found  # two suspects to meet
+    assert not errors, [type(e).__name__ + ": " + str(e)[:200] for e in errors]
