@@ -148,3 +148,25 @@ def test_two_scans_meeting_suspects_in_opposite_orders_both_finish(  # type: ign
     assert not any(t.is_alive() for t in threads), "a scan never finished"
     assert found and min(found) >= 2, found  # two suspects to meet
     assert not errors, [type(e).__name__ + ": " + str(e)[:200] for e in errors]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review36e: _HAN_KANA's ranges take in U+3099/U+309A (combining voiced marks, Mn) "
+    "and U+30A0 (a double hyphen, Pd): a character pair can start with a combining mark or "
+    "hold punctuation, and so can a suggested label name made of it",
+)
+def test_character_pairs_are_words_a_label_name_can_start_with() -> None:
+    import unicodedata
+
+    from engine.proposals.words import tokens
+
+    words = tokens("ア\u3099イウ 口座\u30a0振替")
+    assert words  # pairs were read
+    # a letter first, then letters or the marks that follow them: no punctuation
+    odd = [
+        w for w in words
+        if unicodedata.category(w[0])[0] != "L"
+        or any(unicodedata.category(c)[0] not in "LM" for c in w)
+    ]  # fmt: skip
+    assert odd == []
