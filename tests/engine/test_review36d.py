@@ -139,3 +139,56 @@ def test_a_click_after_a_merge_on_a_blend_reads_no_whole_pool(
     task = readers._handed(ws, example_id, "U1")
     assert task.suggestion is not None and task.suggestion[0] == "merged"  # scored live
     assert reads == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review36: after a merge, consensus._described (the dispute-threads round, the "
+    "redraw after a change, `labelbot reviews`) scores each disagreement's row live one at a "
+    "time (named_as_rescored: a model call and two queries per example), not in one "
+    "Merges.rescored call per listing",
+)
+def test_a_disagreements_listing_after_a_merge_scores_its_rows_live_at_once(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine import consensus
+    from storage.db import session_scope
+    from storage.repositories import examples, models
+    from tests.engine import test_merge_readers_before_rescore as readers
+
+    review34b._seven_labeled(ws, tmp_path)
+    with session_scope(ws.db, read_only=True) as session:
+        stored = models.get_predictions_for(session=session, example_ids=range(1, 200))
+        vague = {
+            i: str(r.probs[0][0])
+            for i, r in stored.items()
+            if examples.get_example(session=session, example_id=i).text in readers.VAGUE
+        }
+    # the vague rows' top classes merged (with others, four in all): each row's top class is
+    # merged, so no row tells the merged label's probability and each is scored live
+    tops = list(dict.fromkeys(vague.values()))
+    merged = (tops + [lb for lb in review34b.SEVEN if lb not in tops])[:4]
+    taxonomy.merge_labels(ws, project="seven", labels=merged, into="merged", actor="admin",
+                          rescore=False)  # fmt: skip
+    projects.update_settings(ws, project="seven", multi_label_share=1.0, multi_label_k=2)
+    first, second = [lb for lb in review34b.SEVEN if lb not in merged][:2]
+    disputed = [i for i, top in vague.items() if top in merged][:3]
+    assert len(disputed) >= 2
+    for k, example_id in enumerate(disputed):  # its own experts: each skips the others
+        for annotator, label in ((f"W{k}a", first), (f"W{k}b", second)):
+            readers._handed(ws, example_id, annotator)
+            labeling.submit_label(ws, project="seven", example_id=example_id, label=label,
+                                  annotator=annotator, source="slack",
+                                  key=f"{annotator}:{example_id}")  # fmt: skip
+    calls = []
+    rescored = predicting.Merges.rescored
+
+    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
+        calls.append(list(example_ids))
+        return rescored(self, ws_, example_ids, texts)
+
+    monkeypatch.setattr(predicting.Merges, "rescored", counted)
+    found = consensus.disagreements(ws, "seven")
+    assert {d.example_id for d in found} >= set(disputed)
+    assert all(d.model is not None and d.model[0] == "merged" for d in found)
+    assert len(calls) <= 1, calls
