@@ -37,9 +37,11 @@ def _token() -> re.Pattern[str]:
 # no word. Han and kana are read as character pairs (bigrams, the usual unit of Chinese and
 # Japanese text search: "账户" 'account' is two characters); Thai, Lao, Khmer and Myanmar, whose
 # letters take vowel signs on either side, are left out (a name falls back to "new_label_N").
+# Letters only: the combining voiced marks U+3099-U+309C and the double hyphen U+30A0 are left
+# out, so that no pair starts with a mark or holds punctuation.
 _HAN_KANA = re.compile(
-    "[\u3005\u3007\u3040-\u30fa\u30fc-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]+"
+    "[\u3005\u3007\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]+"
 )
 _UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff]+")
 

@@ -150,12 +150,6 @@ def test_two_scans_meeting_suspects_in_opposite_orders_both_finish(  # type: ign
     assert not errors, [type(e).__name__ + ": " + str(e)[:200] for e in errors]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36e: _HAN_KANA's ranges take in U+3099/U+309A (combining voiced marks, Mn) "
-    "and U+30A0 (a double hyphen, Pd): a character pair can start with a combining mark or "
-    "hold punctuation, and so can a suggested label name made of it",
-)
 def test_character_pairs_are_words_a_label_name_can_start_with() -> None:
     import unicodedata
 
