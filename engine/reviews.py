@@ -144,7 +144,9 @@ def scan_project(
         votes: dict[int, list[feedback.AnnotationRow]] = defaultdict(list)
         for row in feedback.list_annotations(session=session, project_id=project.id):
             votes[row.example_id].append(row)
-        for suspect in suspects:
+        # in example-id order: add_review locks each example until this transaction ends, and
+        # two scans at once that met two suspects in opposite orders would deadlock
+        for suspect in sorted(suspects, key=lambda s: int(pool.example_ids[lab[s.index]])):
             example_id = int(pool.example_ids[lab[suspect.index]])
             given = pool.classes[suspect.given]
             # the latest live annotation behind the agreed label is the one under review

@@ -82,16 +82,12 @@ def test_an_add_named_with_an_apostrophe_or_zwnj_says_its_free_name(ws, name) ->
     assert saved.message == add(f"{name}_2")[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36e: add_review's per-example advisory lock is taken in the order a scan "
-    "meets its suspects; two scans at once (the scheduler's and `labelbot review --scan`) that "
-    "meet two examples in opposite orders deadlock on PostgreSQL and one scan fails",
-)
 def test_two_scans_meeting_suspects_in_opposite_orders_both_finish(  # type: ignore[no-untyped-def]
     flipped, monkeypatch
 ) -> None:
     import threading
+
+    from sqlalchemy import text
 
     from engine import reviews, training
     from engine import reviews as engine_reviews
@@ -118,14 +114,30 @@ def test_two_scans_meeting_suspects_in_opposite_orders_both_finish(  # type: ign
     monkeypatch.setattr(engine_reviews, "detect_mislabels", detect)
     real_add = reviews_repo.add_review
     first_done = {"one": threading.Event(), "two": threading.Event()}
+    backend: dict[str, int] = {}
+
+    def waiting(session, name: str) -> bool:  # type: ignore[no-untyped-def]
+        """Whether scan ``name``'s connection waits on a lock (its first example, held here)."""
+        if name not in backend:
+            return False
+        query = text("SELECT count(*) FROM pg_locks WHERE pid = :pid AND NOT granted")
+        return bool(session.execute(query, {"pid": backend[name]}).scalar())
 
     def add_review(**kwargs):  # type: ignore[no-untyped-def]
-        created = real_add(**kwargs)
         me = threading.current_thread().name
         other = "two" if me == "one" else "one"
+        backend.setdefault(me, kwargs["session"].execute(text("SELECT pg_backend_pid()")).scalar())
+        created = real_add(**kwargs)
         if not first_done[me].is_set():  # each holds its first example, then asks the other's
             first_done[me].set()
-            assert first_done[other].wait(HUNG), "the other scan never opened its first review"
+            # until the other holds its own first example too, or waits on this one's (as it
+            # does when both scans meet the same example first)
+            with session_scope(ws.db, read_only=True) as probe:
+                for _ in range(int(HUNG / 0.05)):
+                    if first_done[other].wait(0.05) or waiting(probe, other):
+                        break
+                else:
+                    raise AssertionError("the other scan neither opened a review nor waited")
         return created
 
     monkeypatch.setattr(reviews_repo, "add_review", add_review)
