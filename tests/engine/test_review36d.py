@@ -210,7 +210,7 @@ def test_a_slower_visit_kept_last_never_hides_the_viewers_own_label(
     assert progress.user_progress(ws, annotator="ana").projects[0].labeled == 1
     clock[0] += progress.SUMMARY_MAX_AGE  # bob's next visit works the figures out again
     real = progress.project_summary
-    inside = []
+    inside: list[bool] = []
 
     def meanwhile(ws_: Workspace, name: str) -> progress.ProjectSummary:
         summary = real(ws_, name)  # bob's read: before ana's second label
