@@ -534,6 +534,7 @@ def free_suggested_names(*, session: Session, project_id: int) -> int:
             row.labels = free
         marks = _message_names(row.message, ev)
         if marks is not None:
+            row.message, marks = _requoted(row.message, marks, renamed)
             row.message, ev[MESSAGE_NAMES] = _respelled(row.message, marks, {}, renamed)
             row.evidence = ev
         for old, new in renamed.items() if marks is None else ():  # quoted as Python does
@@ -542,6 +543,42 @@ def free_suggested_names(*, session: Session, project_id: int) -> int:
         changed += 1
     session.flush()
     return changed
+
+
+def _requoted(
+    message: str, marks: Sequence[tuple[int, str, bool]], renamed: Mapping[str, str]
+) -> tuple[str, list[tuple[int, str, bool]]]:
+    """``message`` with the renamed suggested names that ``marks`` do not mark renamed where
+    Python's ``repr`` quoted them (a name with an apostrophe is quoted in double quotes, one
+    with a ZWNJ escaped: the detectors mark neither), outside the marks; and the marks moved
+    to where their names stand in it."""
+    unmarked = [
+        (repr(old), repr(new))
+        for old, new in renamed.items()
+        if not any(is_suggested and name == old for _, name, is_suggested in marks)
+    ]
+    spans = [(at, at + len(name)) for at, name, _ in marks]
+    edits: list[tuple[int, str, str]] = []
+    for old, new in unmarked:
+        at = message.find(old)
+        while at >= 0:
+            if not any(a < at + len(old) and at < b for a, b in spans):
+                edits.append((at, old, new))
+                spans.append((at, at + len(old)))
+            at = message.find(old, at + len(old))
+    if not edits:
+        return message, list(marks)
+    edits.sort()
+    parts, end = [], 0
+    for at, old, new in edits:
+        parts += [message[end:at], new]
+        end = at + len(old)
+    parts.append(message[end:])
+
+    def moved(at: int) -> int:
+        return at + sum(len(new) - len(old) for e, old, new in edits if e < at)
+
+    return "".join(parts), [(moved(at), name, is_s) for at, name, is_s in marks]
 
 
 def _free_name(name: str, taken: Collection[str]) -> str:

@@ -52,13 +52,6 @@ def test_remembered_counts_see_a_late_skip_of_a_lapsed_delivery(  # type: ignore
     assert remembered == before["skips"] + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36e: an add's suggested name that repr() does not quote as 'name' (an inner "
-    "apostrophe, or the ZWNJ words now keep) is left unmarked in message_names; once the "
-    "message has other marks (its nearest label), free_suggested_names rewrites only the marks "
-    "and skips the repr() replacement, so the message keeps the taken name",
-)
 @pytest.mark.parametrize("name", ["customer's", "کتاب\u200cها"])
 def test_an_add_named_with_an_apostrophe_or_zwnj_says_its_free_name(ws, name) -> None:  # type: ignore[no-untyped-def]
     from engine import projects, proposing
