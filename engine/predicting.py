@@ -587,11 +587,14 @@ class Merges:
         last = np.take_along_axis(values, np.maximum(lengths - 1, 0)[:, None], axis=1)[:, 0]
         low = np.where(lengths < len(self.names), last, 0.0)
         most = np.full(n, -1.0)
+        # a merged label no column gives alone (each of its columns several labels today) has
+        # no index: none of a row's classes is it, as :meth:`exact` reads it
+        merged_at = {lb: label_at.get(lb, -2) for lb in self.merged}
         for lb, count in self.merged.items():
-            mask = named == label_at[lb]
+            mask = named == merged_at[lb]
             summed = np.where(mask, values + _HALF, 0.0).sum(axis=1)
             most = np.maximum(most, summed + (count - mask.sum(axis=1)) * (low + _HALF))
-        merged = np.array([label_at[lb] for lb in self.merged], dtype=np.int64)
+        merged = np.array(list(merged_at.values()), dtype=np.int64)
         alone = (named >= 0) & ~np.isin(named, merged)
         order = np.argsort(~alone, axis=1, kind="stable")  # each row's alone classes first
         ranked = np.take_along_axis(values, order, axis=1)

@@ -70,14 +70,6 @@ def test_deleting_a_project_forgets_its_kept_home_figures(ws: Workspace, tmp_pat
     assert ("home_summary", "bank") not in ws.notes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="review36: Merges.exact_rows indexes label_at by every merged label, but a merged "
-    "label that no column of the rows gives alone (each of its columns is several labels "
-    "today: merges undone, then two of their labels merged) has no index: export raises "
-    "KeyError where Merges.exact answers 0",
-)
 def test_export_after_undone_merges_and_a_merge_across_them(ws: Workspace, tmp_path: Path) -> None:
     review34b._seven_labeled(ws, tmp_path)
     x, y, z, w = review34b.SEVEN[:4]
