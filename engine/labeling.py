@@ -43,6 +43,7 @@ from storage.repositories import (
     reviews,
     slack,
 )
+from storage.repositories import proposals as proposals_repo
 from storage.repositories import taxonomy as taxonomy_repo
 
 BatchCount = batches.BatchCount  # what is left of a batch after one answer, and its tally
@@ -681,6 +682,8 @@ def _close(ws: Workspace, *, project: str, example_id: int, annotator: str, stat
             if assignments.skip_lapsed(
                 session=session, project_id=found.id, example_id=example_id, annotator=annotator
             ):
+                # a skip the proposals' remembered counts cannot see (no new row, none closed)
+                proposals_repo.forget_watermark(session=session, project_id=found.id)
                 return True
             held = assignments.get_assignment(
                 session=session, project_id=found.id, example_id=example_id, annotator=annotator

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, text, update
+from sqlalchemy import and_, case, delete, event, func, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -854,8 +854,9 @@ def refresh_watermark(*, session: Session, project_id: int, exact: bool = False)
     The counts read the whole project, so they are remembered (per database and project) with
     what moves when one of them could have grown, read by index in one cheap statement: the
     highest annotation, flag, thread and assignment ids of the database (new rows only ever get
-    higher ones) and the project's open assignments (a skip closes one). While none moved, the
-    remembered counts are the counts. A row committed after one with a higher id (two writes at
+    higher ones) and the project's open assignments (a skip closes one; a late Skip of a lapsed
+    delivery closes none, and has them forgotten: :func:`forget_watermark`). While none moved,
+    the remembered counts are the counts. A row committed after one with a higher id (two writes at
     once) is not seen that way: the counts are read afresh every ``_WATERMARK_RECOUNT_S``
     seconds, and whenever ``exact`` (a refresh, which reads the whole project anyway). Several
     replicas share the database: each sees the others' writes in the ids."""
@@ -924,6 +925,22 @@ def refresh_watermark(*, session: Session, project_id: int, exact: bool = False)
 
 
 _WATERMARK_RECOUNT_S = 300.0
+
+
+def forget_watermark(*, session: Session, project_id: int) -> None:
+    """Have :func:`refresh_watermark` count ``project_id`` afresh at its next call in this
+    process, for a write its cheap signal does not show: a late Skip of a lapsed delivery
+    (``skip_lapsed``: an expired assignment becomes skipped, with no new row and no open one
+    closed). Forgotten now and again once ``session`` commits (a poll meanwhile would count
+    without the write and remember that). Other processes count it within
+    ``_WATERMARK_RECOUNT_S`` seconds."""
+    pool = session.get_bind().engine.pool
+
+    def forget(*_: Any) -> None:
+        _watermarks.get(pool, {}).pop(project_id, None)
+
+    forget()
+    event.listen(session, "after_commit", forget, once=True)
 
 
 @dataclass(frozen=True)

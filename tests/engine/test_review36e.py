@@ -26,11 +26,6 @@ def _marks(ws, *, exact: bool = False) -> dict[str, int]:  # type: ignore[no-unt
         return repo.refresh_watermark(session=s, project_id=pid, exact=exact)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36e: a late Skip of a lapsed delivery (skip_lapsed: expired -> skipped) adds no "
-    "row and closes no open delivery, so refresh_watermark's remembered skips miss it",
-)
 def test_remembered_counts_see_a_late_skip_of_a_lapsed_delivery(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path
 ) -> None:
