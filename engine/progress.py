@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from storage.errors import NotFoundError
 from storage.models import utcnow
 from storage.repositories import assignments, examples, models, projects
 from storage.repositories import feedback as annotation_repo
+from storage.repositories import taxonomy as taxonomy_repo
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class ProjectSummary:
 # user per open of the tab
 SUMMARY_MAX_AGE = 60.0  # seconds
 _clock: Callable[[], float] = time.monotonic  # the memo's clock (tests move it)
+# the order in which this process's visits began working figures out: a slower visit's older
+# figures never replace newer ones kept meanwhile (:func:`_keep`)
+_starts = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,10 @@ class _Kept:
     at: float  # _clock() when worked out
     mark: tuple[Any, ...]  # _mark() then
     seen: dict[str, int]  # each viewer's live labels in the project when last shown
+    started: int = -1  # next(_starts) when these figures began being worked out
+    # the project's highest annotation id read before them: a viewer's live label above it
+    # (a relabel after an undo keeps their count) may be missing from them
+    upto: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,27 +105,63 @@ def _mark(ws: Workspace, name: str) -> tuple[Any, ...]:
     """What changes App Home's figures at once, read cheaply (none of it grows with the
     project's examples or labels): the project (another of the same name), its settings (its
     rare_minimum, a pinned model), its classes (a taxonomy change) and its active model."""
+    return _mark_and_newer(ws, name)[0]
+
+
+def _mark_and_newer(
+    ws: Workspace, name: str, *, viewer: str | None = None, upto: int | None = None
+) -> tuple[tuple[Any, ...], int]:
+    """:func:`_mark`, and ``viewer``'s live labels in the project with an id above ``upto``
+    (0 without them): labels the figures read up to that id may lack (a relabel after an undo
+    keeps the viewer's count). One small read: the viewer's newest labels only."""
+    newer = 0
     with session_scope(ws.db, read_only=True) as session:
         project = projects.get_project(session=session, name=name)
         assert project.id is not None
         labels = projects.list_labels(session=session, project_id=project.id, active_only=False)
         run = models.get_active_model_run(session=session, project_id=project.id)
-    return (
+        if viewer is not None and upto is not None:
+            newer = annotation_repo.count_annotations(
+                session=session, project_id=project.id, annotator=viewer, after_id=upto
+            )
+    mark = (
         project.id,
         json.dumps(project.settings, sort_keys=True, default=str),
         tuple((lb.id, lb.name, lb.active) for lb in labels),
         run.id if run is not None else None,
     )
+    return mark, newer
+
+
+def _work_out(ws: Workspace, name: str) -> tuple[ProjectSummary, int, int]:
+    """:func:`project_summary` of ``name``, with when it began (``next(_starts)``) and the
+    project's highest annotation id read before it (:attr:`_Kept.upto`)."""
+    started = next(_starts)
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=name)
+        assert found.id is not None
+        upto = taxonomy_repo.last_annotation_id(session=session, project_id=found.id)
+    return project_summary(ws, name), started, upto
 
 
 def _keep(
-    ws: Workspace, name: str, summary: ProjectSummary, at: float, mark: tuple[Any, ...]
+    ws: Workspace,
+    name: str,
+    worked_out: tuple[ProjectSummary, int, int],
+    at: float,
+    mark: tuple[Any, ...],
 ) -> _Kept:
-    """Keep ``summary`` of ``name`` for the next visits. The viewers' labels seen with the one
-    it replaces stay: one a viewer gave since their last visit counts (worked out at once at
-    their next visit: their own labels are always counted), the others lose nothing."""
+    """Keep the figures of ``name`` (:func:`_work_out`) for the next visits, unless figures
+    begun later were kept meanwhile (a slower visit on another thread): then those stay, and
+    are returned. The viewers' labels seen with the ones replaced stay: they were begun earlier,
+    so what those counted these count too; one a viewer gave since their last visit counts
+    (worked out at once at their next visit: their own labels are always counted)."""
+    summary, started, upto = worked_out
     before = ws.notes.get(("home_summary", name))
-    kept = _Kept(summary, at, mark, dict(before.seen) if isinstance(before, _Kept) else {})
+    if isinstance(before, _Kept) and before.started > started:
+        return before
+    seen = dict(before.seen) if isinstance(before, _Kept) else {}
+    kept = _Kept(summary, at, mark, seen, started=started, upto=upto)
     ws.notes[("home_summary", name)] = kept
     return kept
 
@@ -127,19 +172,22 @@ def home_summary(
     """:func:`project_summary` as App Home shows it at each visit: worked out again only when
     the one this process keeps (``ws.notes``) is older than ``SUMMARY_MAX_AGE`` seconds, or
     when ``viewer``'s own live labels in the project (``mine``, read fresh at each visit) are
-    not what they were when it was last shown to them, or when a cheap mark (:func:`_mark`:
-    its settings, classes, active model) moved: their own click counts at once, a new model or
-    a taxonomy change too, other experts' labels within a minute (the tab says "as of" when).
-    A visit between changes reads none of the project's examples or annotations."""
-    now, mark = _clock(), _mark(ws, name)
+    not what they were when it was last shown to them, or they have a live label newer than
+    the figures (a relabel: undo, then another class, keeps their count), or when a cheap mark
+    (:func:`_mark`: its settings, classes, active model) moved: their own click counts at once,
+    a new model or a taxonomy change too, other experts' labels within a minute (the tab says
+    "as of" when). A visit between changes reads none of the project's examples or
+    annotations: only the viewer's labels newer than the figures."""
     kept = ws.notes.get(("home_summary", name))
+    upto = kept.upto if isinstance(kept, _Kept) and mine > 0 else None
+    now, (mark, newer) = _clock(), _mark_and_newer(ws, name, viewer=viewer, upto=upto)
     if (
         not isinstance(kept, _Kept)
         or now - kept.at >= SUMMARY_MAX_AGE
         or kept.mark != mark
-        or (viewer is not None and kept.seen.get(viewer, 0) != mine)
+        or (viewer is not None and (kept.seen.get(viewer, 0) != mine or newer > 0))
     ):
-        kept = _keep(ws, name, project_summary(ws, name), now, mark)
+        kept = _keep(ws, name, _work_out(ws, name), now, mark)
     if viewer is not None:
         kept.seen[viewer] = mine
     return kept.summary
@@ -192,9 +240,8 @@ def user_progress(
                     own = given.get(ids[name], 0)
                     known[name] = home_summary(ws, name, viewer=annotator, mine=own)
                 else:  # worked out afresh (a new model), and kept for the next visits
-                    mark = _mark(ws, name)
-                    fresh = project_summary(ws, name)
-                    known[name] = _keep(ws, name, fresh, _clock(), mark).summary
+                    at, mark = _clock(), _mark(ws, name)
+                    known[name] = _keep(ws, name, _work_out(ws, name), at, mark).summary
             except NotFoundError:  # deleted since it was listed: not shown, nor counted
                 known[name] = None
         kept = ws.notes.get(("home_summary", name))

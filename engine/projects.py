@@ -189,17 +189,18 @@ def delete_project(ws: Workspace, name: str) -> DeletedProject:
             )
         deleted = project_deletion.delete_project(session=session, project_id=project_id)
 
-    def gone(key: Any) -> bool:  # this process's memo of it: pool graphs, models
+    def gone(key: Any) -> bool:  # this process's memo of it: pool graphs, models, merges
         if not isinstance(key, tuple) or len(key) < 2:
             return False
         kind, of = key[:2]
         return (kind == "graph" and of == project_id) or (
-            kind == "model" and of in deleted.model_runs
+            kind in ("model", "merges") and of in deleted.model_runs
         )
 
     try:  # committed: an interruption from here on leaves the rows deleted, and says so
         ws.memo = {k: v for k, v in ws.memo.items() if not gone(k)}
         ws.notes.pop((TRAIN_FAILED, name), None)
+        ws.notes.pop(("home_summary", name), None)  # App Home's kept figures (engine.progress)
         stored = [ws.settings.artifact_file(path) for path in deleted.artifacts]
         elsewhere = [p for p in stored if not ws.settings.owns_file(p)]
         owned = [p for p in stored if p not in elsewhere]

@@ -35,12 +35,6 @@ def _classes(ws: Workspace, who: str) -> dict[str, int]:
     return dict(project.class_counts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: home_summary's per-viewer check is a count of live labels: the viewer's "
-    "own relabel (undo, then another class) keeps the count, so App Home shows their old class "
-    "for up to a minute",
-)
 def test_the_viewers_own_relabel_shows_at_once(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -56,11 +50,6 @@ def test_the_viewers_own_relabel_shows_at_once(
     assert shown.get("age_limit") == 1 and not shown.get("card_arrival"), shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: delete_project leaves ('home_summary', name) in ws.notes (never "
-    "bounded: one ProjectSummary per project name ever shown, for the life of the process)",
-)
 def test_deleting_a_project_forgets_its_kept_home_figures(ws: Workspace, tmp_path: Path) -> None:
     _bank(ws, tmp_path)
     _label(ws, "ana", "card_arrival")
@@ -186,12 +175,6 @@ def test_a_disagreements_listing_after_a_merge_scores_its_rows_live_at_once(
     assert len(calls) <= 1, calls
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: _keep carries the viewers' seen counts from the summary it replaces "
-    "without asking which is newer: a visit whose figures were read before the viewer's own "
-    "label, kept after the viewer's visit that counted it, shows them without it for a minute",
-)
 def test_a_slower_visit_kept_last_never_hides_the_viewers_own_label(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
