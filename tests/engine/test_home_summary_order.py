@@ -1,7 +1,8 @@
 """App Home's kept figures (engine.progress.home_summary) under visits at once: a slower visit
 whose figures were begun before a viewer's own undo, kept after the visit that counted it, never
 replaces the newer ones (review 36: _keep took whichever finished last). On SQLite and
-PostgreSQL."""
+PostgreSQL. And delete_project forgets what this process kept of the project: its App Home
+figures, its runs' merges (the click path's memo)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import labeling, progress
+from engine import labeling, progress, projects, taxonomy, training
 from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.repositories import examples, models
+from tests.engine import test_merge_readers_before_rescore as readers
+from tests.engine import test_review34b_findings as review34b
 from tests.engine import test_review36d as review36d
 
 
@@ -42,3 +47,23 @@ def test_a_slower_visit_kept_last_never_shows_the_viewers_undone_label(
     mine = progress.user_progress(ws, annotator="ana")
     assert mine.labeled_total == 1
     assert mine.projects[0].labeled == 1
+
+
+def test_deleting_a_project_forgets_its_merges_memo(ws: Workspace, tmp_path: Path) -> None:
+    review34b._seven_labeled(ws, tmp_path)
+    run = training.train_project(ws, "seven", kind="blend")
+    with session_scope(ws.db, read_only=True) as session:
+        stored = models.get_predictions_for(session=session, example_ids=range(1, 200))
+        example_id, row = next(
+            (i, r)
+            for i, r in stored.items()
+            if examples.get_example(session=session, example_id=i).text in readers.VAGUE
+            and r.model_run_id == run.id
+        )
+    top_two = [str(lb) for lb, _ in row.probs[:2]]
+    taxonomy.merge_labels(ws, project="seven", labels=top_two, into="merged", actor="admin",
+                          rescore=False)  # fmt: skip
+    readers._handed(ws, example_id, "U1")  # the click path keeps the run's merges
+    assert ("merges", run.id) in ws.memo
+    projects.delete_project(ws, "seven")
+    assert ("merges", run.id) not in ws.memo
