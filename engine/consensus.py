@@ -335,12 +335,17 @@ def _described(
         found_ = _disagreeing(rows, include_settled=include_settled, settled_only=settled_only)
         targets: dict[int, str | None] | None = None  # read once, for the first guess
         by_run: dict[int, dict[str, str]] = {}  # and each model's names, for rows without ids
-        out = []
+        read = []
         for disputed, (votes, decision) in found_.items():  # by first vote: oldest first
             example = examples.get_example(session=session, example_id=disputed)
             prediction = models.get_prediction(session=session, example_id=disputed)
             if targets is None and prediction is not None and prediction.probs:
                 targets = taxonomy_repo.label_targets(session=session, project_id=found.id)
+            read.append((disputed, votes, decision, example, prediction))
+        views = _model_views(ws, session, [p for *_, p in read], targets, by_run,
+                             {d: e.text for d, _, _, e, _ in read})  # fmt: skip
+        out = []
+        for (disputed, votes, decision, example, _), view in zip(read, views, strict=True):
             everyone = by_example[disputed]
             out.append(
                 Disagreement(
@@ -348,7 +353,7 @@ def _described(
                     text=example.text,
                     votes=[_vote(r) for r in votes],
                     agreed=feedback.agreed_label(everyone),
-                    model=_model_view(ws, session, prediction, targets, by_run),
+                    model=view,
                     adjudicated=_vote(decision) if decision is not None else None,
                     involved=sorted({r.annotator for r in everyone}),
                     external_id=example.external_id,
@@ -357,26 +362,33 @@ def _described(
         return out
 
 
-def _model_view(
+def _model_views(
     ws: Workspace,
     session: Any,
-    prediction: Any,
+    predictions: list[Any],
     targets: dict[int, str | None] | None,
     by_run: dict[int, dict[str, str]],
-) -> tuple[str, float] | None:
-    """The active model's guess and its confidence, in today's labels (a rename or merge since
-    the row was written, before the queue's re-score), as export, predict and the labeling
-    message read it (engine.predicting.named_as_rescored: a merged label beyond the row's
-    stored classes is scored live, as the re-score will)."""
-    if prediction is None or prediction.label is None:
-        return None
-    if prediction.probs:
-        from engine.predicting import named_as_rescored
+    texts: dict[int, str],
+) -> list[tuple[str, float] | None]:
+    """Each row's active model guess and its confidence, in today's labels (a rename or merge
+    since the row was written, before the queue's re-score), as export, predict and the
+    labeling message read it (engine.predicting.named_all_as_rescored: a merged label beyond a
+    row's stored classes is scored live, as the re-score will; the listing's such rows in one
+    model call)."""
+    from engine.predicting import named_all_as_rescored
 
-        top = named_as_rescored(ws, session, prediction, targets=targets, by_run=by_run)
-        if top:
-            return top[0]
-    return prediction.label, float(prediction.confidence or 0.0)
+    shown = [p for p in predictions if p is not None and p.label is not None and p.probs]
+    tops = named_all_as_rescored(ws, session, shown, targets=targets, by_run=by_run, texts=texts)
+    top_of = {id(p): top for p, top in zip(shown, tops, strict=True)}
+    out: list[tuple[str, float] | None] = []
+    for prediction in predictions:
+        if prediction is None or prediction.label is None:
+            out.append(None)
+        elif top_of.get(id(prediction)):
+            out.append(top_of[id(prediction)][0])
+        else:
+            out.append((prediction.label, float(prediction.confidence or 0.0)))
+    return out
 
 
 def _vote(row: AnnotationRow) -> Vote:

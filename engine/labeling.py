@@ -15,6 +15,7 @@ one is waiting (engine.reviews): a task with ``kind="review"``, answered with
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -211,11 +212,29 @@ def tasks_on_screen(
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        for held in assignments.delivered_open_assignments(
-            session=session, project_id=found.id, now=now
-        ):
-            example = examples.get_example(session=session, example_id=held.example_id)
-            task = _shown_task(ws, session, found, example, held, held.annotator, now)
+        shown = [
+            (held, examples.get_example(session=session, example_id=held.example_id))
+            for held in assignments.delivered_open_assignments(
+                session=session, project_id=found.id, now=now
+            )
+        ]
+        # the guesses of the messages that show one, read (and after a merge, scored live)
+        # at once: one model call for the redraw, not one per message
+        guessed = [(h, e) for h, e in shown if not _blind(session, e, h)]
+        predicted = models.get_predictions_for(
+            session=session, example_ids=[int(e.id or 0) for _, e in guessed]
+        )
+        rows = [p for p in predicted.values() if p.probs]
+        from engine.predicting import named_all_as_rescored
+
+        texts = {int(e.id or 0): e.text for _, e in guessed}
+        tops = named_all_as_rescored(ws, session, rows, leading=2, texts=texts)
+        known: dict[int, tuple[Any, list[tuple[str, float]]]] = {
+            int(e.id or 0): (predicted.get(int(e.id or 0)), []) for _, e in guessed
+        }
+        known.update({int(p.example_id): (p, top) for p, top in zip(rows, tops, strict=True)})
+        for held, example in shown:
+            task = _shown_task(ws, session, found, example, held, held.annotator, now, known)
             out.append((task, str(held.channel), str(held.message_ts)))
     return out
 
@@ -273,26 +292,37 @@ def _shown_task(
     assignment: Assignment,
     annotator: str,
     now: datetime,
+    known: Mapping[int, tuple[Any, list[tuple[str, float]]]] | None = None,
 ) -> Task:
     """The task as a labeling message shows it: with the active model's guess (and runner-up)
     and why the queue asks -- except where the label must be blind: an audit pick (it measures
     the model, so a label anchored on the model's guess would flatter it) and a second opinion
-    (agreement between experts who both saw the guess would read high)."""
-    blind = (
-        assignment.purpose == "audit"
-        or example.audit
-        or assignments.multi_label_request(session=session, example_id=int(example.id or 0))
-        is not None
-    )
-    if blind:
+    (agreement between experts who both saw the guess would read high). ``known``: example id
+    -> its stored prediction and guess and runner-up in today's labels, read for a listing at
+    once."""
+    if _blind(session, example, assignment):
         return _task(session, project, example, assignment, None, annotator, now)
-    prediction = models.get_prediction(session=session, example_id=int(example.id or 0))
+    if known is not None and int(example.id or 0) in known:
+        prediction, top = known[int(example.id or 0)]
+    else:
+        prediction = models.get_prediction(session=session, example_id=int(example.id or 0))
+        top = _named_today(ws, session, prediction, leading=2)  # the guess and its runner-up
     suggestion = None
-    top = _named_today(ws, session, prediction, leading=2)  # the guess and its runner-up
     if prediction is not None and prediction.label is not None and top:
         suggestion = top[0]
     task = _task(session, project, example, assignment, suggestion, annotator, now)
     return replace(task, **_why_asked(session, task, prediction, top))
+
+
+def _blind(session: Session, example: Example, assignment: Assignment) -> bool:
+    """Whether the task's label must be blind (:func:`_shown_task`): an audit pick or a second
+    opinion."""
+    return (
+        assignment.purpose == "audit"
+        or bool(example.audit)
+        or assignments.multi_label_request(session=session, example_id=int(example.id or 0))
+        is not None
+    )
 
 
 def _named_today(

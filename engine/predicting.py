@@ -57,6 +57,7 @@ __all__ = [
     "answer",
     "answer_notes",
     "merges_since",
+    "named_all_as_rescored",
     "named_as_rescored",
     "predict_texts",
     "stored_top",
@@ -392,31 +393,73 @@ def named_as_rescored(
     predict answer for the example. One example, one small model call; the cheap checks (the
     active run, the newest taxonomy change) in the caller's session, and :func:`merges_since`
     kept in ``ws.memo`` until the next change or re-score."""
-    top = named_today(session, prediction, targets=targets, by_run=by_run)
-    if not top or prediction.model_run_id is None:
-        return top
-    project_id = int(prediction.project_id)
+    return named_all_as_rescored(
+        ws, session, [prediction], leading=leading, targets=targets, by_run=by_run
+    )[0]
+
+
+def named_all_as_rescored(
+    ws: Workspace,
+    session: Any,
+    predictions: Sequence[Prediction],
+    *,
+    leading: int = 1,
+    targets: Mapping[int, str | None] | None = None,
+    by_run: dict[int, dict[str, str]] | None = None,
+    texts: Mapping[int, str] | None = None,
+) -> list[list[tuple[str, float]]]:
+    """:func:`named_as_rescored` of each prediction, for a listing: the active run and the
+    newest taxonomy change read once per project, and the rows its stored classes cannot tell
+    scored live in one :meth:`Merges.rescored` call per project (``texts``: the examples'
+    texts by id where the caller has read them)."""
+    tops = [named_today(session, p, targets=targets, by_run=by_run) for p in predictions]
+    by_project: dict[int, list[int]] = {}
+    for k, (prediction, top) in enumerate(zip(predictions, tops, strict=True)):
+        if top and prediction.model_run_id is not None:
+            by_project.setdefault(int(prediction.project_id), []).append(k)
+    for project_id, at in by_project.items():
+        merges = _merges_now(ws, session, project_id)
+        if merges is None:
+            continue
+        wanted = min(leading, len(merges.columns))
+        live = [
+            k
+            for k in at
+            if predictions[k].model_run_id == merges.run.id
+            and merges.exact(predictions[k].probs, predictions[k].class_ids) < wanted
+        ]
+        if not live:
+            continue
+        ids = [int(predictions[k].example_id) for k in live]
+        known = texts or {}
+        text_of = [
+            known[i] if i in known else examples.get_example(session=session, example_id=i).text
+            for i in ids
+        ]
+        rows = merges.rescored(ws, ids, text_of)
+        for k, row in zip(live, rows, strict=True):
+            tops[k] = stored_top(row, {})
+    return tops
+
+
+def _merges_now(ws: Workspace, session: Any, project_id: int) -> Merges | None:
+    """:func:`merges_since` of the project's active run, None when its rows were written after
+    the newest taxonomy change (or there is no active run); kept in ``ws.memo`` until the next
+    change or re-score."""
     run = models.get_active_model_run(session=session, project_id=project_id)
-    if run is None or run.id != prediction.model_run_id:
-        return top
+    if run is None:
+        return None
     newest = taxonomy_repo.newest_event_id(session=session, project_id=project_id)
     if run.rows_named_at is not None and run.rows_named_at == newest:
-        return top  # no taxonomy change since the rows were written
+        return None  # no taxonomy change since the rows were written
     key, stamp = ("merges", run.id), (run.rows_named_at, newest)
     kept = ws.memo.get(key)
     if kept is not None and kept[0] == stamp:
-        merges = kept[1]
-    else:
-        name = projects.get_project_by_id(session=session, project_id=project_id).name
-        merges = merges_since(ws, name, run)
-        ws.memo[key] = (stamp, merges)
-    if merges is None:
-        return top
-    if merges.exact(prediction.probs, prediction.class_ids) >= min(leading, len(merges.columns)):
-        return top
-    example = examples.get_example(session=session, example_id=int(prediction.example_id))
-    row = merges.rescored(ws, [int(prediction.example_id)], [example.text])[0]
-    return stored_top(row, {})
+        return kept[1]  # type: ignore[no-any-return]
+    name = projects.get_project_by_id(session=session, project_id=project_id).name
+    merges = merges_since(ws, name, run)
+    ws.memo[key] = (stamp, merges)
+    return merges
 
 
 def training_names(

@@ -122,13 +122,6 @@ def test_a_click_after_a_merge_on_a_blend_reads_no_whole_pool(
     assert reads == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: after a merge, consensus._described (the dispute-threads round, the "
-    "redraw after a change, `labelbot reviews`) scores each disagreement's row live one at a "
-    "time (named_as_rescored: a model call and two queries per example), not in one "
-    "Merges.rescored call per listing",
-)
 def test_a_disagreements_listing_after_a_merge_scores_its_rows_live_at_once(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
