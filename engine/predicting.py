@@ -690,8 +690,7 @@ class Merges:
 
     def _own_pool(self, ws: Workspace) -> tuple[dict[int, int], Any]:
         with session_scope(ws.db, read_only=True) as session:
-            pool = examples.example_texts(session=session, project_id=self.run.project_id)
-        ids = [i for i, _, _ in pool]
+            ids = examples.example_ids(session=session, project_id=self.run.project_id)
         if len(ids) != len(self.model.pool):
             return {}, None
         return {i: k for k, i in enumerate(ids)}, self.model.predict_proba_pool(onto=self.onto)

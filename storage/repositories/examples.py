@@ -247,6 +247,15 @@ def example_texts(*, session: Session, project_id: int) -> list[tuple[int, str, 
     return [(int(i or 0), text, digest) for i, text, digest in rows]
 
 
+def example_ids(*, session: Session, project_id: int) -> list[int]:
+    """The ids of every example of the project, in id order (the pool order the engine indexes
+    by): a blend's pool positions, without reading its texts."""
+    rows = session.exec(
+        select(Example.id).where(Example.project_id == project_id).order_by(col(Example.id))
+    ).all()
+    return [int(i or 0) for i in rows]
+
+
 def examples_after(
     *, session: Session, project_id: int, after_id: int, limit: int
 ) -> list[tuple[int, str | None, str, dict[str, Any]]]:

@@ -80,13 +80,6 @@ def test_export_after_undone_merges_and_a_merge_across_them(ws: Workspace, tmp_p
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review36: after a merge, the first click that scores a blend's row live reads the "
-    "whole project's texts (examples.example_texts, for their ids) and spreads the whole pool "
-    "(Merges.prepare), inside next_task's transaction: O(pool) on the click path, once per "
-    "change and process",
-)
 def test_a_click_after_a_merge_on_a_blend_reads_no_whole_pool(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
