@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import labeling, messaging, predicting, projects, taxonomy
+from engine import labeling, messaging, projects
 from engine.workspace import Workspace
-from storage.db import session_scope
-from storage.repositories import examples, models
 from tests.engine import test_merge_readers_before_rescore as readers
 from tests.engine import test_review34b_findings as review34b
+from tests.engine import test_review36d as review36d
 
 
 def test_the_redraw_after_a_merge_scores_its_rows_live_at_once(
@@ -20,17 +19,7 @@ def test_the_redraw_after_a_merge_scores_its_rows_live_at_once(
 ) -> None:
     review34b._seven_labeled(ws, tmp_path)
     projects.update_settings(ws, project="seven", audit_share=0.0, multi_label_share=0.0)
-    with session_scope(ws.db, read_only=True) as session:
-        stored = models.get_predictions_for(session=session, example_ids=range(1, 200))
-        vague = {
-            i: str(r.probs[0][0])
-            for i, r in stored.items()
-            if examples.get_example(session=session, example_id=i).text in readers.VAGUE
-        }
-    tops = list(dict.fromkeys(vague.values()))
-    merged = (tops + [lb for lb in review34b.SEVEN if lb not in tops])[:4]
-    taxonomy.merge_labels(ws, project="seven", labels=merged, into="merged", actor="admin",
-                          rescore=False)  # fmt: skip
+    vague, merged = review36d._vague_tops_merged(ws)
     shown = [i for i, top in vague.items() if top in merged][:3]
     assert len(shown) >= 2
     held = {}
@@ -39,14 +28,7 @@ def test_the_redraw_after_a_merge_scores_its_rows_live_at_once(
         messaging.record_delivery(ws, assignment_id=task.assignment_id, channel=f"D{k}",
                                   message_ts=f"{k}.1")  # fmt: skip
         held[task.assignment_id] = task
-    calls = []
-    rescored = predicting.Merges.rescored
-
-    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
-        calls.append(list(example_ids))
-        return rescored(self, ws_, example_ids, texts)
-
-    monkeypatch.setattr(predicting.Merges, "rescored", counted)
+    calls = review36d._count_rescores(monkeypatch)
     redrawn = labeling.tasks_on_screen(ws, project="seven")
     assert {t.example_id for t, _, _ in redrawn} == set(shown)
     assert len(calls) == 1, calls

@@ -9,6 +9,9 @@ import pytest
 
 from engine import exporting, labeling, predicting, progress, projects, taxonomy, training
 from engine.workspace import Workspace
+from storage.db import session_scope
+from storage.repositories import examples, models
+from tests.engine import test_merge_readers_before_rescore as readers
 from tests.engine import test_review34b_findings as review34b
 
 LABELS = ["card_arrival", "age_limit"]
@@ -33,6 +36,51 @@ def _label(ws: Workspace, who: str, label: str) -> labeling.LabelResult:
 def _classes(ws: Workspace, who: str) -> dict[str, int]:
     (project,) = progress.user_progress(ws, annotator=who).projects
     return dict(project.class_counts)
+
+
+def _merged_across_undone(ws: Workspace, tmp_path: Path) -> None:
+    """Project "seven", its rows written with x+y and z+w merged (re-scored), both merges
+    undone since, then x and z merged as "a" (not re-scored): each column of the rows is two
+    of today's labels, "a" one of each."""
+    review34b._seven_labeled(ws, tmp_path)
+    x, y, z, w = review34b.SEVEN[:4]
+    taxonomy.merge_labels(ws, project="seven", labels=[x, y], into="p", actor="admin")
+    taxonomy.merge_labels(ws, project="seven", labels=[z, w], into="q", actor="admin")
+    taxonomy.undo_last(ws, project="seven", actor="admin", rescore=False)
+    taxonomy.undo_last(ws, project="seven", actor="admin", rescore=False)
+    taxonomy.merge_labels(ws, project="seven", labels=[x, z], into="a", actor="admin",
+                          rescore=False)  # fmt: skip
+
+
+def _vague_tops_merged(ws: Workspace) -> tuple[dict[int, str], list[str]]:
+    """The vague rows' stored top classes merged as "merged" (with others, four in all; not
+    re-scored): each vague row's top class is merged, so no row tells the merged label's
+    probability. Returns each vague example's stored top class, and the labels merged."""
+    with session_scope(ws.db, read_only=True) as session:
+        stored = models.get_predictions_for(session=session, example_ids=range(1, 200))
+        vague = {
+            i: str(r.probs[0][0])
+            for i, r in stored.items()
+            if examples.get_example(session=session, example_id=i).text in readers.VAGUE
+        }
+    tops = list(dict.fromkeys(vague.values()))
+    merged = (tops + [lb for lb in review34b.SEVEN if lb not in tops])[:4]
+    taxonomy.merge_labels(ws, project="seven", labels=merged, into="merged", actor="admin",
+                          rescore=False)  # fmt: skip
+    return vague, merged
+
+
+def _count_rescores(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The example ids of each model call that scores merged rows live, from now on."""
+    calls: list[list[int]] = []
+    rescored = predicting.Merges.rescored
+
+    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
+        calls.append(list(example_ids))
+        return rescored(self, ws_, example_ids, texts)
+
+    monkeypatch.setattr(predicting.Merges, "rescored", counted)
+    return calls
 
 
 def test_the_viewers_own_relabel_shows_at_once(
@@ -60,16 +108,7 @@ def test_deleting_a_project_forgets_its_kept_home_figures(ws: Workspace, tmp_pat
 
 
 def test_export_after_undone_merges_and_a_merge_across_them(ws: Workspace, tmp_path: Path) -> None:
-    review34b._seven_labeled(ws, tmp_path)
-    x, y, z, w = review34b.SEVEN[:4]
-    # the rows written with x+y and z+w merged (re-scored), both merges undone since, then x
-    # and z merged: each column of the rows is two of today's labels, "a" one of each
-    taxonomy.merge_labels(ws, project="seven", labels=[x, y], into="p", actor="admin")
-    taxonomy.merge_labels(ws, project="seven", labels=[z, w], into="q", actor="admin")
-    taxonomy.undo_last(ws, project="seven", actor="admin", rescore=False)
-    taxonomy.undo_last(ws, project="seven", actor="admin", rescore=False)
-    taxonomy.merge_labels(ws, project="seven", labels=[x, z], into="a", actor="admin",
-                          rescore=False)  # fmt: skip
+    _merged_across_undone(ws, tmp_path)
     records = list(exporting.export_records(ws, "seven"))
     texts = [r["text"] for r in records[:5]]
     said = predicting.predict_texts(ws, "seven", texts)
@@ -83,10 +122,6 @@ def test_export_after_undone_merges_and_a_merge_across_them(ws: Workspace, tmp_p
 def test_a_click_after_a_merge_on_a_blend_reads_no_whole_pool(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storage.db import session_scope
-    from storage.repositories import examples, models
-    from tests.engine import test_merge_readers_before_rescore as readers
-
     review34b._seven_labeled(ws, tmp_path)
     run = training.train_project(ws, "seven", kind="blend")
     assert run.kind == "blend"
@@ -119,24 +154,10 @@ def test_a_disagreements_listing_after_a_merge_scores_its_rows_live_at_once(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from engine import consensus
-    from storage.db import session_scope
-    from storage.repositories import examples, models
-    from tests.engine import test_merge_readers_before_rescore as readers
 
     review34b._seven_labeled(ws, tmp_path)
-    with session_scope(ws.db, read_only=True) as session:
-        stored = models.get_predictions_for(session=session, example_ids=range(1, 200))
-        vague = {
-            i: str(r.probs[0][0])
-            for i, r in stored.items()
-            if examples.get_example(session=session, example_id=i).text in readers.VAGUE
-        }
-    # the vague rows' top classes merged (with others, four in all): each row's top class is
-    # merged, so no row tells the merged label's probability and each is scored live
-    tops = list(dict.fromkeys(vague.values()))
-    merged = (tops + [lb for lb in review34b.SEVEN if lb not in tops])[:4]
-    taxonomy.merge_labels(ws, project="seven", labels=merged, into="merged", actor="admin",
-                          rescore=False)  # fmt: skip
+    # the vague rows' top classes merged: each is scored live
+    vague, merged = _vague_tops_merged(ws)
     projects.update_settings(ws, project="seven", multi_label_share=1.0, multi_label_k=2)
     first, second = [lb for lb in review34b.SEVEN if lb not in merged][:2]
     disputed = [i for i, top in vague.items() if top in merged][:3]
@@ -147,14 +168,7 @@ def test_a_disagreements_listing_after_a_merge_scores_its_rows_live_at_once(
             labeling.submit_label(ws, project="seven", example_id=example_id, label=label,
                                   annotator=annotator, source="slack",
                                   key=f"{annotator}:{example_id}")  # fmt: skip
-    calls = []
-    rescored = predicting.Merges.rescored
-
-    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
-        calls.append(list(example_ids))
-        return rescored(self, ws_, example_ids, texts)
-
-    monkeypatch.setattr(predicting.Merges, "rescored", counted)
+    calls = _count_rescores(monkeypatch)
     found = consensus.disagreements(ws, "seven")
     assert {d.example_id for d in found} >= set(disputed)
     assert all(d.model is not None and d.model[0] == "merged" for d in found)
