@@ -50,6 +50,19 @@ def _merged_beyond(ws: Workspace, tmp_path: Path, kind: str) -> list[str]:
     return [t for _, t in rows]
 
 
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts Merges.rescored scores live, from now on."""
+    scored: list[str] = []
+    real = predicting.Merges.rescored
+
+    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
+        scored.extend(texts)
+        return real(self, ws_, example_ids, texts)
+
+    monkeypatch.setattr(predicting.Merges, "rescored", counted)
+    return scored
+
+
 @pytest.mark.parametrize("kind", ["linear", "blend"])
 def test_export_says_before_the_rescore_what_it_writes(  # type: ignore[no-untyped-def]
     ws, tmp_path: Path, kind: str
@@ -86,33 +99,13 @@ def test_rows_whose_stored_classes_say_the_answer_are_read_as_stored(  # type: i
     pair = list(found.SEVEN[-2:])
     taxonomy.merge_labels(ws, project="seven", labels=pair, into="merged", actor="admin",
                           rescore=False)  # fmt: skip
-    scored: list[str] = []
-    real = predicting.Merges.rescored
-
-    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
-        scored.extend(texts)
-        return real(self, ws_, example_ids, texts)
-
-    monkeypatch.setattr(predicting.Merges, "rescored", counted)
+    scored = _counting(monkeypatch)
     unscored = exporting.export_records(ws, "seven")
     assert 0 < len(scored) < len(rows)
     assert {t for p, t in rows if str(p[0][0]) in pair} <= set(scored)
     training.rescore_project(ws, "seven")
     rescored = exporting.export_records(ws, "seven")
     assert [r["prediction"] for r in unscored] == [r["prediction"] for r in rescored]
-
-
-def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The texts Merges.rescored scores live, from now on."""
-    scored: list[str] = []
-    real = predicting.Merges.rescored
-
-    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
-        scored.extend(texts)
-        return real(self, ws_, example_ids, texts)
-
-    monkeypatch.setattr(predicting.Merges, "rescored", counted)
-    return scored
 
 
 def test_a_merge_after_a_rescored_merge_is_answered_as_its_rescore(  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import exporting, predicting, proposing, taxonomy, training
+from engine import exporting, proposing, taxonomy, training
 from engine.proposals import filter_rejected
 from engine.proposals.additions import add_key, key_ids
 from engine.proposals.base import Proposal
@@ -97,14 +97,7 @@ def test_rows_rescored_after_a_merge_are_not_scored_live_after_a_rename(  # type
     rescored = exporting.export_records(ws, "seven")
     taxonomy.rename_label(ws, project="seven", label=found.SEVEN[0], new_name="card_arrived",
                           actor="admin", rescore=False)  # fmt: skip
-    scored: list[str] = []
-    real = predicting.Merges.rescored
-
-    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
-        scored.extend(texts)
-        return real(self, ws_, example_ids, texts)
-
-    monkeypatch.setattr(predicting.Merges, "rescored", counted)
+    scored = before_rescore._counting(monkeypatch)
     renamed = exporting.export_records(ws, "seven")
     # the guard: the answers are the same (the live scores equal the stored rows)
     assert [r["prediction"]["confidence"] for r in renamed] == [
@@ -121,14 +114,7 @@ def test_rows_rescored_after_a_merge_are_read_as_stored(  # type: ignore[no-unty
     taxonomy.merge_labels(ws, project="seven", labels=list(found.SEVEN[-2:]), into="merged",
                           actor="admin", rescore=False)  # fmt: skip
     training.rescore_project(ws, "seven")
-    scored: list[str] = []
-    real = predicting.Merges.rescored
-
-    def counted(self, ws_, example_ids, texts):  # type: ignore[no-untyped-def]
-        scored.extend(texts)
-        return real(self, ws_, example_ids, texts)
-
-    monkeypatch.setattr(predicting.Merges, "rescored", counted)
+    scored = before_rescore._counting(monkeypatch)
     exporting.export_records(ws, "seven")
     assert scored == []
     assert before_rescore._rows(ws)
