@@ -26,6 +26,28 @@ def _two_shards(tmp_path: Path) -> EmbeddingCache:
     return EmbeddingCache(tmp_path, "enc")
 
 
+def _small_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int
+) -> tuple[np.ndarray, EmbeddingCache]:
+    """``n`` vectors, the first three stored one a shard ("k0".."k2") by the returned writer;
+    a fourth small shard merges them all."""
+    import engine.embeddings
+
+    monkeypatch.setattr(engine.embeddings, "MAX_SMALL_SHARDS", 3)
+    vectors = unit_rows(n)
+    writer = EmbeddingCache(tmp_path, "enc")
+    for i in range(3):
+        writer.store([f"k{i}"], vectors[i : i + 1])
+    return vectors, writer
+
+
+def _finds_all(cache: EmbeddingCache, vectors: np.ndarray) -> None:
+    """The cache finds "k0", "k1", ... as ``vectors``."""
+    found, got = cache.lookup([f"k{i}" for i in range(len(vectors))])
+    assert found.all()
+    np.testing.assert_allclose(got, vectors, atol=1e-3)
+
+
 def test_indexing_reads_no_vectors(tmp_path: Path) -> None:
     reader = _two_shards(tmp_path)
     assert len(reader) == 4 and reader.vector_dim() == 8
@@ -48,39 +70,23 @@ def test_a_lookup_reads_only_the_shards_it_needs(tmp_path: Path) -> None:
 def test_a_shard_merged_away_by_another_process_is_found_in_the_merged_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.embeddings
-
-    monkeypatch.setattr(engine.embeddings, "MAX_SMALL_SHARDS", 3)
-    vectors = unit_rows(5)
-    writer = EmbeddingCache(tmp_path, "enc")
-    for i in range(3):
-        writer.store([f"k{i}"], vectors[i : i + 1])
+    vectors, writer = _small_shards(tmp_path, monkeypatch, 5)
     reader = EmbeddingCache(tmp_path, "enc")
     assert len(reader) == 3 and _read(reader) == set()  # indexed, no vectors read
     before = set(p.name for p in writer.directory.glob("shard-*.npz"))
     writer.store(["k3"], vectors[3:4])  # the 4th small shard: the writer merges them all
     assert not before & {p.name for p in writer.directory.glob("shard-*.npz")}
-    found, got = reader.lookup([f"k{i}" for i in range(4)])
-    assert found.all()
-    np.testing.assert_allclose(got, vectors[:4], atol=1e-3)
+    _finds_all(reader, vectors[:4])
     # and the reader, merging the small shards the writer merged already, loses nothing
     reader.store(["k4"], vectors[4:5])
     for cache in (reader, EmbeddingCache(tmp_path, "enc")):
-        found, got = cache.lookup([f"k{i}" for i in range(5)])
-        assert found.all()
-        np.testing.assert_allclose(got, vectors, atol=1e-3)
+        _finds_all(cache, vectors)
 
 
 def test_a_merge_whose_shards_vanished_meanwhile_leaves_the_others_merge(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.embeddings
-
-    monkeypatch.setattr(engine.embeddings, "MAX_SMALL_SHARDS", 3)
-    vectors = unit_rows(6)
-    writer = EmbeddingCache(tmp_path, "enc")
-    for i in range(3):
-        writer.store([f"k{i}"], vectors[i : i + 1])
+    vectors, writer = _small_shards(tmp_path, monkeypatch, 6)
     first, second = EmbeddingCache(tmp_path, "enc"), EmbeddingCache(tmp_path, "enc")
     assert len(first) == len(second) == 3  # indexed, no vectors read
     second.store(["k3"], vectors[3:4])  # second merges the four small shards
@@ -88,9 +94,7 @@ def test_a_merge_whose_shards_vanished_meanwhile_leaves_the_others_merge(
     assert first._generation == 1  # so it read the index again, and left the merge be
     first.store(["k5"], vectors[5:6])
     for cache in (first, second, writer, EmbeddingCache(tmp_path, "enc")):
-        found, got = cache.lookup([f"k{i}" for i in range(6)])
-        assert found.all()
-        np.testing.assert_allclose(got, vectors, atol=1e-3)
+        _finds_all(cache, vectors)
 
 
 def test_unreadable_vectors_are_ignored_with_a_warning(
