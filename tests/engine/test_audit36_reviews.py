@@ -12,24 +12,27 @@ from tests.helpers import store_vote
 flipped = tr.flipped
 
 
+def _scan(ws) -> list[reviews.ReviewRow]:  # type: ignore[no-untyped-def]
+    """Train bank's model and run the mislabel scan; the open reviews after it."""
+    training.train_project(ws, "bank")
+    jobs.review_cycle(ws)
+    return reviews.list_reviews(ws, project="bank", status="open")
+
+
 def test_a_merge_of_the_suggestion_does_not_open_the_same_review_twice(flipped) -> None:  # type: ignore[no-untyped-def]
     """An open review of label G suggesting S still stands after S is merged into T (README: a
     review is moot only when its two labels merge into one); the next scan, doubting G in
     favour of T (what S counts as now), asks the same question: it must not open a second
     review of the same annotation beside the first."""
     ws, _, _ = flipped
-    training.train_project(ws, "bank")
-    jobs.review_cycle(ws)
-    open_ = reviews.list_reviews(ws, project="bank", status="open")
+    open_ = _scan(ws)
     assert open_
     first = open_[0]
     into = next(lb for lb in tr.LABELS if lb not in (first.given, first.suggested))
     taxonomy.merge_labels(
         ws, project="bank", labels=[first.suggested, into], into=into, actor="ops"
     )
-    training.train_project(ws, "bank")
-    jobs.review_cycle(ws)
-    still = reviews.list_reviews(ws, project="bank", status="open")
+    still = _scan(ws)
     per_example = Counter(r.example_id for r in still)
     assert per_example[first.example_id] == 1, [
         (r.id, r.given, r.suggested, r.status) for r in still if r.example_id == first.example_id
@@ -41,8 +44,7 @@ def test_a_kept_label_is_not_asked_again_when_another_expert_agrees_with_it(flip
     the example G too. The evidence moved towards G, not away from it: the next scan must not
     ask a third expert the same question (G or S?) again."""
     ws, _, _ = flipped
-    training.train_project(ws, "bank")
-    jobs.review_cycle(ws)
+    _scan(ws)
     task = reviews.next_review(ws, project="bank", annotator="cy")
     assert task is not None and task.review_id is not None and task.suggestion is not None
     kept = reviews.submit_review(
@@ -50,11 +52,9 @@ def test_a_kept_label_is_not_asked_again_when_another_expert_agrees_with_it(flip
     )
     assert kept.status == "kept"
     store_vote(ws, "bank", task.example_id, str(task.given), "dee")
-    training.train_project(ws, "bank")
-    jobs.review_cycle(ws)
     again = [
         (r.id, r.given, r.suggested, r.given_by)
-        for r in reviews.list_reviews(ws, project="bank", status="open")
+        for r in _scan(ws)
         if r.example_id == task.example_id
     ]
     assert again == []
@@ -65,15 +65,11 @@ def test_an_open_review_is_not_doubled_when_another_expert_votes_its_label(flipp
     scan doubts G for S again: the open review already asks that, and no second one is
     opened beside it (two experts would be asked the same question of the same example)."""
     ws, _, _ = flipped
-    training.train_project(ws, "bank")
-    jobs.review_cycle(ws)
-    first = reviews.list_reviews(ws, project="bank", status="open")[0]
+    first = _scan(ws)[0]
     store_vote(ws, "bank", first.example_id, first.given, "dee")
-    training.train_project(ws, "bank")
-    jobs.review_cycle(ws)
     open_now = [
         (r.id, r.given, r.suggested, r.given_by)
-        for r in reviews.list_reviews(ws, project="bank", status="open")
+        for r in _scan(ws)
         if r.example_id == first.example_id
     ]
     assert len(open_now) == 1, open_now
@@ -84,8 +80,7 @@ def test_a_withdrawal_after_a_merge_names_the_label_as_it_counts_now(flipped, mo
     scan no longer doubts it. cy's click is answered that the review was withdrawn, naming the
     label as cy's card did: T, not the name G that no longer exists."""
     ws, _, _ = flipped
-    training.train_project(ws, "bank")
-    jobs.review_cycle(ws)
+    _scan(ws)
     task = reviews.next_review(ws, project="bank", annotator="cy")
     assert task is not None and task.review_id is not None and task.suggestion is not None
     given, suggested = str(task.given), task.suggestion[0]
@@ -95,8 +90,7 @@ def test_a_withdrawal_after_a_merge_names_the_label_as_it_counts_now(flipped, mo
     assert held is not None and held.review_id == task.review_id
     assert held.given == into  # the card names the label as it counts today
     monkeypatch.setattr(reviews, "MIN_REVIEW_CONFIDENCE", 1.01)  # the next scan doubts none
-    training.train_project(ws, "bank")
-    jobs.review_cycle(ws)
+    _scan(ws)
     answer = reviews.submit_review(
         ws, project="bank", review_id=task.review_id, annotator="cy", decision="keep", key="k"
     )
