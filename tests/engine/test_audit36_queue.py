@@ -5,7 +5,7 @@ mark). Real engine calls on SQLite and PostgreSQL (the ``ws`` fixture)."""
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,12 +19,30 @@ from storage.models import Prediction, utcnow
 from tests.helpers import label_next, load_slice
 
 
-def test_a_skipped_example_never_comes_back_after_its_hold_lapsed(  # type: ignore[no-untyped-def]
-    ws, banking_slice, tmp_path: Path
-) -> None:
+def _thirty(ws, banking_slice, tmp_path: Path) -> tuple[datetime, datetime]:  # type: ignore[no-untyped-def]
+    """30 examples of the slice, no audit picks; now, and a moment when holds taken now lapsed."""
     load_slice(ws, banking_slice[:30], tmp_path)
     projects.update_settings(ws, project="bank", audit_share=0.0)
     t0 = utcnow()
+    return t0, t0 + timedelta(minutes=ws.settings.assignment_ttl_minutes + 1)
+
+
+def _trained(ws, banking_slice, tmp_path: Path, strategy: str) -> None:  # type: ignore[no-untyped-def]
+    """The whole slice, ``strategy`` past a batch of 2 (no audit, second opinion or rare boost),
+    25 labeled and the model trained."""
+    truth = load_slice(ws, banking_slice, tmp_path)
+    projects.update_settings(
+        ws, project="bank", audit_share=0.0, multi_label_share=0.0, rare_boost=False,
+        strategy=strategy, batch_size=2,
+    )  # fmt: skip
+    label_next(ws, truth, 25)
+    training.train_project(ws, "bank")
+
+
+def test_a_skipped_example_never_comes_back_after_its_hold_lapsed(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    t0, later = _thirty(ws, banking_slice, tmp_path)
     # bob passed on the queue's first example, so it goes to ana
     first = labeling.next_task(ws, project="bank", annotator="bob", now=t0)
     assert first is not None
@@ -32,7 +50,6 @@ def test_a_skipped_example_never_comes_back_after_its_hold_lapsed(  # type: igno
     held = labeling.next_task(ws, project="bank", annotator="ana", now=t0)
     assert held is not None and held.example_id == first.example_id
     # ana's message waits past its hold; bob's next request lets the hold go (nobody takes it)
-    later = t0 + timedelta(minutes=ws.settings.assignment_ttl_minutes + 1)
     other = labeling.next_task(ws, project="bank", annotator="bob", now=later)
     assert other is not None and other.example_id != held.example_id
     # ana clicks Skip on the message still in her DM (a late label there is taken: so is a Skip)
@@ -49,13 +66,10 @@ def test_a_skipped_example_never_comes_back_after_its_hold_lapsed(  # type: igno
 def test_a_flagged_example_is_not_served_to_the_expert_holding_it(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
-    load_slice(ws, banking_slice[:30], tmp_path)
-    projects.update_settings(ws, project="bank", audit_share=0.0)
-    t0 = utcnow()
+    t0, later = _thirty(ws, banking_slice, tmp_path)
     bob = labeling.next_task(ws, project="bank", annotator="bob", now=t0)
     assert bob is not None
     # bob's message waited past its hold: the example went to ana
-    later = t0 + timedelta(minutes=ws.settings.assignment_ttl_minutes + 1)
     ana = labeling.next_task(ws, project="bank", annotator="ana", now=later)
     assert ana is not None and ana.example_id == bob.example_id
     # bob flags it from his message (private text): "It left the queue until someone reviews it"
@@ -74,13 +88,7 @@ def test_a_flagged_example_is_not_served_to_the_expert_holding_it(  # type: igno
 def test_the_queue_past_the_batch_follows_the_projects_strategy(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
-    truth = load_slice(ws, banking_slice, tmp_path)
-    projects.update_settings(
-        ws, project="bank", audit_share=0.0, multi_label_share=0.0, rare_boost=False,
-        strategy="entropy", batch_size=2,
-    )  # fmt: skip
-    label_next(ws, truth, 25)
-    training.train_project(ws, "bank")
+    _trained(ws, banking_slice, tmp_path, "entropy")
     with session_scope(ws.db, read_only=True) as session:
         rows = session.exec(select(Prediction)).all()
         # every class's probability is stored (5 labels, TOP_K 5), rounded to 4 places
@@ -108,9 +116,7 @@ def test_the_queue_past_the_batch_follows_the_projects_strategy(  # type: ignore
 def test_the_work_waiting_for_an_expert_is_what_the_queue_would_hand_them(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
-    load_slice(ws, banking_slice[:30], tmp_path)
-    projects.update_settings(ws, project="bank", audit_share=0.0)
-    t0 = utcnow()
+    t0, later = _thirty(ws, banking_slice, tmp_path)
     held_by_ana = labeling.next_task(ws, project="bank", annotator="ana", now=t0)
     flagged = labeling.next_task(ws, project="bank", annotator="cy", now=t0)
     assert held_by_ana is not None and flagged is not None
@@ -132,7 +138,6 @@ def test_the_work_waiting_for_an_expert_is_what_the_queue_would_hand_them(  # ty
     assert waiting("bob") == 30 - 1 - 1 - 1
     assert waiting("ana") == 30 - 1 - 1
     # holds that lapsed go back to the pool for everyone
-    later = t0 + timedelta(minutes=ws.settings.assignment_ttl_minutes + 1)
     assert waiting("cy", later) == 30 - 1
     # what the queue hands cy, one by one, is what was counted
     served = 0
@@ -147,10 +152,7 @@ def test_the_work_waiting_for_an_expert_is_what_the_queue_would_hand_them(  # ty
 def test_a_late_skip_is_done_once_and_not_once_the_example_went_on(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
-    load_slice(ws, banking_slice[:30], tmp_path)
-    projects.update_settings(ws, project="bank", audit_share=0.0)
-    t0 = utcnow()
-    later = t0 + timedelta(minutes=ws.settings.assignment_ttl_minutes + 1)
+    t0, later = _thirty(ws, banking_slice, tmp_path)
     first = labeling.next_task(ws, project="bank", annotator="ana", now=t0)
     second = labeling.next_task(ws, project="bank", annotator="bob", now=t0)
     assert first is not None and second is not None
@@ -171,13 +173,7 @@ def test_a_late_skip_is_done_once_and_not_once_the_example_went_on(  # type: ign
 def test_a_random_projects_queue_past_the_batch_is_in_random_order(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
-    truth = load_slice(ws, banking_slice, tmp_path)
-    projects.update_settings(
-        ws, project="bank", audit_share=0.0, multi_label_share=0.0, rare_boost=False,
-        strategy="random", batch_size=2,
-    )  # fmt: skip
-    label_next(ws, truth, 25)
-    training.train_project(ws, "bank")
+    _trained(ws, banking_slice, tmp_path, "random")
     with session_scope(ws.db, read_only=True) as session:
         rows = [r for r in session.exec(select(Prediction)).all() if r.priority < 1000]
     assert len(rows) > 20
