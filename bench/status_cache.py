@@ -36,6 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from export_scale import _reset_peak, _status_mb  # noqa: E402  (bench/, the script's own folder)
+
 LABELS = ["card", "refund", "transfer"]
 PROJECT_TEXTS = 300
 SHARD_ROWS = 4096  # engine.embeddings.CHECKPOINT_TEXTS: an import writes a shard this often
@@ -93,22 +95,6 @@ def build(tmp: Path, others: int) -> None:
             ws.cache.store(keys, rng.standard_normal((n, 384)).astype(np.float16))
     finally:
         ws.close()
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _reset_peak() -> float:
-    """Start the peak RSS afresh (Linux: "5" to clear_refs), so start-up does not count;
-    returns the RSS now."""
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
-        refs.write("5")
-    return _status_mb("VmRSS")
 
 
 def child(tmp: Path, mode: str) -> None:
