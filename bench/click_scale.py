@@ -19,6 +19,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,23 @@ def run(db: str, size: int, clicks: int) -> dict[str, float]:
     return out
 
 
+def print_table(
+    dbs: list[str], sizes: list[int], heads: list[str],
+    measure: Callable[[str, int], dict[str, float]],
+) -> None:  # fmt: skip
+    """A row per database and size: each of ``heads``' milliseconds (``measure``'s, in that
+    order) and its ratio ("x") to the smallest size's."""
+    print("| db | size | " + " | ".join(f"{h} ms | x" for h in heads) + " |")
+    print("|---|---:|" + "---:|---:|" * len(heads))
+    for db in dbs:
+        first: dict[str, float] | None = None
+        for size in sizes:
+            got = measure(db, size)
+            first = first or got
+            cells = " | ".join(f"{got[k]:.1f} | {got[k] / first[k]:.1f}" for k in heads)
+            print(f"| {db} | {size:,} | {cells} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="2000,20000")
@@ -72,15 +90,8 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgres")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print("| db | size | click ms | x | audit pick ms | x | rename ms | x |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for db in args.db.split(","):
-        first: dict[str, float] | None = None
-        for size in sizes:
-            got = run(db, size, args.clicks)
-            first = first or got
-            cells = " | ".join(f"{got[k]:.1f} | {got[k] / first[k]:.1f}" for k in got)
-            print(f"| {db} | {size:,} | {cells} |", flush=True)
+    print_table(args.db.split(","), sizes, ["click", "audit pick", "rename"],
+                lambda db, size: run(db, size, args.clicks))  # fmt: skip
 
 
 if __name__ == "__main__":

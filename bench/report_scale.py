@@ -37,7 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fresh_db import fresh_workspace  # noqa: E402  (bench/, the script's own folder)
+from click_scale import print_table  # noqa: E402  (bench/, the script's own folder)
+from fresh_db import fresh_workspace  # noqa: E402
 
 
 def paths(ws: Any) -> dict[str, Callable[[], object]]:
@@ -79,16 +80,8 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgres")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    heads = list(paths(None))
-    print("| db | size | " + " | ".join(f"{h} ms | x" for h in heads) + " |")
-    print("|---|---:|" + "---:|---:|" * len(heads))
-    for db in args.db.split(","):
-        first: dict[str, float] | None = None
-        for size in sizes:
-            got = run(db, size, args.repeat)
-            first = first or got
-            cells = " | ".join(f"{got[k]:.1f} | {got[k] / first[k]:.1f}" for k in heads)
-            print(f"| {db} | {size:,} | {cells} |", flush=True)
+    print_table(args.db.split(","), sizes, list(paths(None)),
+                lambda db, size: run(db, size, args.repeat))  # fmt: skip
 
 
 if __name__ == "__main__":
