@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import weakref
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -953,5 +954,5 @@ class _Watermark:
     counted_at: float  # time.monotonic()
 
 
-# per database (its connection pool) and project
-_watermarks: dict[Any, dict[int, _Watermark]] = {}
+# per database (its connection pool, held weakly: a disposed workspace's goes with it) and project
+_watermarks: weakref.WeakKeyDictionary[Any, dict[int, _Watermark]] = weakref.WeakKeyDictionary()
