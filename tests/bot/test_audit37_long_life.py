@@ -1,0 +1,81 @@
+"""audit37: what a project's long life makes slower on the Slack side (strict xfail findings).
+
+The scheduler's rounds run every LABELBOT_SCHEDULER_POLL_SECONDS (15 s by default) for as long
+as the bot runs: their work must not grow with every disagreement a project ever had. Counted
+in SQL statements, through the real services and the local Slack Web API, on SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from bot import disputes
+from engine import consensus, labeling, projects
+from tests.bot.conftest import LABELS, PROJECT, Bot
+
+ANA, BOB, ADMIN = "U0ANA", "U0BOB", "U0ADMIN"
+
+
+@contextmanager
+def _statements(bot: Bot) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(bot.ws.db, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(bot.ws.db, "before_cursor_execute", count)
+
+
+def _label(bot: Bot, example_id: int, label: str, annotator: str, key: str) -> None:
+    labeling.submit_label(bot.ws, project=PROJECT, example_id=example_id, label=label,
+                          annotator=annotator, source="cli", key=key)  # fmt: skip
+
+
+def _settled_disagreements(bot: Bot, n: int, *, first: int) -> None:
+    """``n`` more examples that ANA and BOB labeled apart, each given a thread by the dispute
+    round and then adjudicated (its thread drawn settled by the next round)."""
+    for i in range(first, first + n):
+        task = labeling.next_task(bot.ws, project=PROJECT, annotator=ANA)
+        assert task is not None
+        _label(bot, task.example_id, LABELS[0], ANA, f"a{i}")
+        other = labeling.next_task(bot.ws, project=PROJECT, annotator=BOB)
+        assert other is not None and other.example_id == task.example_id  # a second opinion
+        _label(bot, task.example_id, LABELS[1], BOB, f"b{i}")
+        disputes.post_all_disputes(bot.services, seen={})  # its thread
+        consensus.adjudicate(bot.ws, project=PROJECT, example_id=task.example_id,
+                             label=LABELS[0], actor=ADMIN)  # fmt: skip
+
+
+def _quiet_round(bot: Bot, seen: dict[Any, object]) -> int:
+    """SQL statements of a dispute round in which nothing changed."""
+    disputes.post_all_disputes(bot.services, seen=seen)  # the verdicts drawn, noted
+    with _statements(bot) as statements:
+        assert disputes.post_all_disputes(bot.services, seen=seen) == 0
+    return len(statements)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit37: every dispute round (each scheduler poll) reads every disagreement the "
+    "project ever had, settled ones too, with queries per disagreement",
+)
+def test_a_quiet_dispute_round_does_not_grow_with_settled_disagreements(
+    bot: Bot, bank: Any
+) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
+    seen: dict[Any, object] = {}
+    _settled_disagreements(bot, 2, first=0)
+    early = _quiet_round(bot, seen)
+    _settled_disagreements(bot, 8, first=2)  # the months go by: more, settled long ago
+    later = _quiet_round(bot, seen)
+    assert later == early, f"{early} statements with 2 settled disagreements, {later} with 10"
