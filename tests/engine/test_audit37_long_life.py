@@ -9,15 +9,18 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
-from engine import projects, taxonomy, training
+from engine import jobs, projects, taxonomy, training
 from engine.config import Settings
 from engine.datasets import dataset_path
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError
+from storage.models import ModelRun
 from tests.engine.test_training_recovery import RotatedEncoder
 
 LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
@@ -121,3 +124,40 @@ def test_the_best_model_slot_goes_to_a_version_of_the_old_encoder(  # type: igno
     assert training._quality(runs[2]) > training._quality(runs[3])
     assert _files(other) == [f"v{v2.version}", f"v{v3.version}"]
     training.activate_version(other, "bank", v2.version)
+
+
+@contextmanager
+def _runs_loaded() -> Iterator[list[int]]:
+    """The ModelRun rows read from the database (each carries its metrics: about 29 KB of JSON
+    at 77 classes, the confusion matrix and per-class scores)."""
+    loaded: list[int] = []
+
+    def count(target: ModelRun, _context: object) -> None:
+        loaded.append(int(target.version))
+
+    event.listen(ModelRun, "load", count)
+    try:
+        yield loaded
+    finally:
+        event.remove(ModelRun, "load", count)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit37: the scheduler's retrain check (every poll, every project) reads every model "
+    "run the project ever had, with its metrics, to find the newest two",
+)
+def test_the_retrain_check_at_each_poll_does_not_read_every_run_ever(  # type: ignore[no-untyped-def]
+    ws, texts, tmp_path: Path
+) -> None:
+    projects.create_project(ws, name="bank", labels=LABELS)
+    _import(ws, tmp_path, "a", [(texts[k][i], k) for k in LABELS for i in range(10)])
+    training.train_project(ws, "bank", kind="linear")
+    training.train_project(ws, "bank", kind="linear")
+    with _runs_loaded() as early:
+        assert not jobs.retrain_decision(ws, "bank").due  # no new label
+    for _ in range(4):  # the months go by: a retrain every 20 labels
+        training.train_project(ws, "bank", kind="linear")
+    with _runs_loaded() as later:
+        assert not jobs.retrain_decision(ws, "bank").due
+    assert len(later) == len(early), f"runs read: {sorted(early)}, then {sorted(later)}"
