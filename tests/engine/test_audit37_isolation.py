@@ -9,8 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
-from engine import jobs, projects
+from engine import jobs, labeling, projects
+from storage.db import session_scope
+from storage.repositories import projects as projects_repo
+from storage.repositories import proposals as proposals_repo
+from tests.engine.test_proposing import make_project
 from tests.helpers import label_next, load_slice
 
 
@@ -46,3 +51,54 @@ def test_a_failure_noted_for_a_deleted_project_does_not_hold_back_its_namesake( 
     assert decision.due, decision.reason
     [trained] = jobs.retrain_cycle(ws, owner="bot")
     assert trained.version == 1, trained
+
+
+def _statements(ws, project: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The SQL statements one "proposals due?" check of ``project`` runs (the scheduler asks it
+    of every project at every poll, engine.jobs.proposal_cycle -> proposing.refresh_due)."""
+    ran: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        ran.append(statement)
+
+    with session_scope(ws.db, read_only=True) as s:
+        pid = projects_repo.get_project(session=s, name=project).id
+        assert pid is not None
+        event.listen(ws.db, "before_cursor_execute", seen)
+        try:
+            proposals_repo.refresh_watermark(session=s, project_id=pid)
+        finally:
+            event.remove(ws.db, "before_cursor_execute", seen)
+    return ran
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit37: one label in any project makes the scheduler recount every other "
+    "project's labels, flags, skips and threads at its next poll (the remembered counts watch "
+    "database-wide ids)",
+)
+def test_work_in_one_project_does_not_recount_another_idle_one(  # type: ignore[no-untyped-def]
+    ws, banking_slice, tmp_path: Path
+) -> None:
+    """The "proposals due?" check remembers a project's counts (they read the whole project:
+    every annotation, flag, skip and thread of it) while nothing that could grow them moved
+    (storage.repositories.proposals.refresh_watermark). What it watches is the highest
+    annotation, flag, thread and assignment id of the whole database, and the project's open
+    deliveries: so while anyone labels anything, in a team running several projects, every
+    project idle or not is counted afresh at every poll (every 15 s), which the memory was
+    there to avoid. An idle project's check should stay one cheap statement whatever the other
+    projects do."""
+    make_project(ws, tmp_path, banking_slice[:40], labeled=4, name="bank")
+    truth = make_project(ws, tmp_path, banking_slice[40:80], labeled=0, name="shop")
+    _statements(ws, "bank")
+    idle = _statements(ws, "bank")  # remembered: nothing moved
+    assert len(idle) == 1, idle
+
+    task = labeling.next_task(ws, project="shop", annotator="cy")
+    assert task is not None
+    labeling.submit_label(ws, project="shop", example_id=task.example_id,
+                          label=truth[task.text], annotator="cy", source="slack",
+                          key="shop-1")  # fmt: skip
+
+    assert len(_statements(ws, "bank")) == len(idle), "bank counted afresh for shop's label"
