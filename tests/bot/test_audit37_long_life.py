@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from bot import disputes
-from engine import consensus, labeling, projects
-from tests.bot.conftest import LABELS, PROJECT, Bot
+from bot import disputes, flow
+from engine import consensus, labeling, projects, taxonomy
+from engine import disputes as engine_disputes
+from tests.bot.conftest import CHANNEL, LABELS, PROJECT, Bot
 
 ANA, BOB, ADMIN = "U0ANA", "U0BOB", "U0ADMIN"
 
@@ -41,9 +42,11 @@ def _label(bot: Bot, example_id: int, label: str, annotator: str, key: str) -> N
                           annotator=annotator, source="cli", key=key)  # fmt: skip
 
 
-def _settled_disagreements(bot: Bot, n: int, *, first: int) -> None:
-    """``n`` more examples that ANA and BOB labeled apart, each given a thread by the dispute
-    round and then adjudicated (its thread drawn settled by the next round)."""
+def _disagreements(bot: Bot, n: int, *, first: int, settle: bool = True) -> list[int]:
+    """``n`` more examples that ANA and BOB labeled apart (LABELS[0], LABELS[1]), each given a
+    thread by the dispute round and then, with ``settle``, adjudicated (its thread drawn
+    settled by the next round)."""
+    made = []
     for i in range(first, first + n):
         task = labeling.next_task(bot.ws, project=PROJECT, annotator=ANA)
         assert task is not None
@@ -52,8 +55,11 @@ def _settled_disagreements(bot: Bot, n: int, *, first: int) -> None:
         assert other is not None and other.example_id == task.example_id  # a second opinion
         _label(bot, task.example_id, LABELS[1], BOB, f"b{i}")
         disputes.post_all_disputes(bot.services, seen={})  # its thread
-        consensus.adjudicate(bot.ws, project=PROJECT, example_id=task.example_id,
-                             label=LABELS[0], actor=ADMIN)  # fmt: skip
+        made.append(task.example_id)
+        if settle:
+            consensus.adjudicate(bot.ws, project=PROJECT, example_id=task.example_id,
+                                 label=LABELS[0], actor=ADMIN)  # fmt: skip
+    return made
 
 
 def _quiet_round(bot: Bot, seen: dict[Any, object]) -> int:
@@ -74,8 +80,36 @@ def test_a_quiet_dispute_round_does_not_grow_with_settled_disagreements(
 ) -> None:
     projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
     seen: dict[Any, object] = {}
-    _settled_disagreements(bot, 2, first=0)
+    _disagreements(bot, 2, first=0)
     early = _quiet_round(bot, seen)
-    _settled_disagreements(bot, 8, first=2)  # the months go by: more, settled long ago
+    _disagreements(bot, 8, first=2)  # the months go by: more, settled long ago
     later = _quiet_round(bot, seen)
     assert later == early, f"{early} statements with 2 settled disagreements, {later} with 10"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit37: every taxonomy change rewrites (chat.update) every disagreement thread "
+    "whose experts came to agree, ever, with the same note each time",
+)
+def test_a_rename_does_not_rewrite_every_thread_whose_experts_came_to_agree(
+    bot: Bot, bank: Any
+) -> None:
+    projects.update_settings(bot.ws, project=PROJECT, multi_label_share=1.0, audit_share=0.0)
+    _disagreements(bot, 4, first=0, settle=False)
+    roots = {t.thread_ts for t in engine_disputes.dispute_threads(bot.ws, project=PROJECT)}
+    assert len(roots) == 4
+    # the two labels they chose are merged: the experts agree, and each root says so (once)
+    taxonomy.merge_labels(bot.ws, project=PROJECT, labels=LABELS[:2], into="card_or_age",
+                          actor="ops")  # fmt: skip
+    flow.redraw_on_screen(bot.services, project=PROJECT)  # as after a change
+    assert all(
+        "no longer disagree" in str(m) for m in bot.api.messages(CHANNEL) if m["ts"] in roots
+    )
+    before = len(bot.api.calls("chat.update"))
+    # months later: a label none of them shows is renamed
+    taxonomy.rename_label(bot.ws, project=PROJECT, label=LABELS[3], new_name="pin_change",
+                          actor="ops")  # fmt: skip
+    flow.redraw_on_screen(bot.services, project=PROJECT)
+    rewritten = [c for c in bot.api.calls("chat.update")[before:] if c.params.get("ts") in roots]
+    assert rewritten == [], f"{len(rewritten)} of the {len(roots)} agreed threads rewritten"
