@@ -129,3 +129,41 @@ def test_work_in_one_project_does_not_recount_another_idle_one(  # type: ignore[
                           key="shop-1")  # fmt: skip
 
     assert len(_statements(ws, "bank")) == len(idle), "bank counted afresh for shop's label"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit37: deleting a project named like a data-directory folder (embeddings, graphs) "
+    "deletes every project's embedding cache or pool graphs when LABELBOT_MODELS_DIR is the "
+    "data directory",
+)
+def test_deleting_a_project_named_embeddings_leaves_the_shared_cache(  # type: ignore[no-untyped-def]
+    db_url_and_schema, encoder, banking_slice, tmp_path: Path
+) -> None:
+    """README: `project delete` removes the project's files, "Other projects and the embedding
+    cache (shared by text) are left as they are". LABELBOT_MODELS_DIR holds "one folder per
+    project" and may be any folder, the data directory itself too (one volume every replica
+    mounts). A project's folder is then ``<data dir>/<name>``, and the embedding cache is
+    ``<data dir>/embeddings``: deleting a project called `embeddings` deletes every file in
+    that folder (engine.projects._remove_files takes all of its model folder), the vectors of
+    every other project's texts with them (and `graphs` every project's pool graph)."""
+    from engine.config import Settings
+    from engine.workspace import Workspace
+
+    url, schema = db_url_and_schema
+    data = tmp_path / "data"
+    settings = Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=data, LABELBOT_MODELS_DIR=data)
+    ws = Workspace.open(settings, schema=schema, encoder=encoder, migrate=False)
+    try:
+        load_slice(ws, banking_slice[:20], tmp_path)  # bank's texts embedded, in the cache
+        cache = data / "embeddings"
+        kept = sorted(p for p in cache.rglob("*") if p.is_file())
+        assert kept, "bank's texts were not cached"
+        projects.create_project(ws, name="embeddings", labels=["a", "b"])
+
+        projects.delete_project(ws, "embeddings")
+
+        left = sorted(p for p in cache.rglob("*") if p.is_file())
+        assert left == kept, "deleting project 'embeddings' deleted the shared embedding cache"
+    finally:
+        ws.close()
