@@ -101,6 +101,14 @@ class Annotation(SQLModel, table=True):
         # the queue left: a project's labeled examples from its labels' live annotations alone,
         # and how many of its annotations were retracted, without reading the rows
         Index("ix_annotations_label_retracted", "label_id", "retracted_at", "example_id"),
+        # the retracted ones alone (few): the queue left counts a project's retracted labels on
+        # every labeling message, and PostgreSQL read every annotation for it (migration 0024)
+        Index(
+            "ix_annotations_retracted",
+            "label_id",
+            sqlite_where=text("retracted_at IS NOT NULL"),
+            postgresql_where=text("retracted_at IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -227,6 +235,9 @@ class Assignment(SQLModel, table=True):
         # how many deliveries so far: the project's highest number, and the expert's
         Index("ix_assignments_labeling_number", "project_id", "labeling_number"),
         Index("ix_assignments_annotator_number", "project_id", "annotator", "annotator_number"),
+        # a project's audit picks (the audit set), without reading its other deliveries
+        # (migration 0024)
+        Index("ix_assignments_project_purpose", "project_id", "purpose"),
         {"sqlite_autoincrement": True},
     )
 

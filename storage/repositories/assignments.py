@@ -710,13 +710,16 @@ def audit_labeled_ids(*, session: Session, project_id: int) -> set[int]:
         col(earlier.retracted_at).is_(None),
         col(earlier.created_at) < col(Annotation.created_at),
     )
+    # The project's audit picks (their index: migration 0024, not its every delivery), each
+    # with its example's annotations (by example; `annotator || ''` keeps SQLite off the
+    # experts' index, which would walk all of the expert's labels since the pick)
     query = (
         select(Assignment.example_id)
         .distinct()
         .join(
             Annotation,
             (col(Annotation.example_id) == Assignment.example_id)
-            & (col(Annotation.annotator) == Assignment.annotator),
+            & (col(Annotation.annotator) + "" == Assignment.annotator),
         )
         .where(
             Assignment.project_id == project_id,
