@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, update
+from sqlalchemy import case, exists, func, update
 from sqlalchemy import select as sa_select  # sqlmodel's select takes at most 4 columns
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -615,31 +615,41 @@ def annotations_of_examples(*, session: Session, example_ids: Any) -> list[Annot
     )
 
 
-def open_discussions(project_id: int) -> Any:
+def open_discussions(project_id: int, *, counting: Sequence[int] | None = None) -> Any:
     """A query of the examples discussed in a thread that still have no live label (the
-    experts talked about them instead of labeling them), one row per example."""
-    from storage.models import DiscussionThread
-    from storage.repositories.taxonomy import counting_label_ids
+    experts talked about them instead of labeling them), one row per example; ``counting``: the
+    ids of the project's labels that count, when the caller read them (else a subquery).
 
-    labeled = (
-        select(Annotation.example_id)
+    Read from the threads, each one's example looked up by its index: whether it has a live
+    label, and is the project's. Not from the project's labeled examples (SQLite listed all of
+    them for a ``NOT IN``, PostgreSQL hashed them), nor from its examples (a join the planner
+    walked from them). A scalar subquery per thread, which the planners keep as such (an
+    ``EXISTS`` PostgreSQL may turn into a join that hashes every live label of the project);
+    with the labels given, it reads no labels table per thread either."""
+    from storage.models import DiscussionThread
+
+    first_label = (
+        select(Annotation.id)
         .where(
+            col(Annotation.example_id) == DiscussionThread.example_id,
             col(Annotation.retracted_at).is_(None),
-            col(Annotation.label_id).in_(counting_label_ids(project_id)),
+            col(Annotation.label_id).in_(
+                counting_label_ids(project_id) if counting is None else list(counting)
+            ),
         )
+        .limit(1)
         .scalar_subquery()
     )
-    return (
-        select(DiscussionThread.example_id)
-        .join(Example, col(Example.id) == DiscussionThread.example_id)
-        .where(Example.project_id == project_id, col(DiscussionThread.example_id).not_in(labeled))
-        .distinct()
+    in_project = exists().where(
+        col(Example.id) == DiscussionThread.example_id, col(Example.project_id) == project_id
     )
+    return select(DiscussionThread.example_id).where(in_project, first_label.is_(None)).distinct()
 
 
 def count_open_discussions(*, session: Session, project_id: int) -> int:
     """Discussion threads on examples that still have no live label (examples, not threads)."""
-    found = open_discussions(project_id).subquery()
+    counting = [int(i) for i in session.exec(counting_label_ids(project_id)).all()]
+    found = open_discussions(project_id, counting=counting).subquery()
     return int(session.exec(select(func.count()).select_from(found)).one())
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from sqlalchemy import update
 
 from engine import digest, labeling, progress, projects, proposing
@@ -109,26 +108,13 @@ def test_app_home_visit_does_not_grow_with_the_project(ws) -> None:  # type: ign
     assert not any(_ANNOTATIONS.search(sql) and "annotator" not in sql for _, sql in again_large)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit36: `labelbot status` reads the annotations once now, but still scans them "
-    "in assignments.audit_labeled_ids (and, on PostgreSQL, assignments.count_free_examples)",
-)
 def test_status_scans_the_annotations_once(ws) -> None:  # type: ignore[no-untyped-def]
     small, large = _counted(ws, lambda name: projects.project_status(ws, name))
     scans = _annotation_scans(small, large)
     assert len(scans) <= 1, f"status: {len(scans)} scans of the annotations: {scans}"
 
 
-def test_digest_scans_the_annotations_once(ws, request) -> None:  # type: ignore[no-untyped-def]
-    if ws.db.dialect.name == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="audit36: the digest reads the annotations once now, but on SQLite "
-                "feedback.count_open_discussions scans them too",
-            )
-        )
+def test_digest_scans_the_annotations_once(ws) -> None:  # type: ignore[no-untyped-def]
     small, large = _counted(ws, lambda name: digest.build_digest(ws, name))
     scans = _annotation_scans(small, large)
     assert len(scans) <= 1, f"digest: {len(scans)} scans of the annotations: {scans}"
