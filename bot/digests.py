@@ -295,7 +295,8 @@ def tell_admins(
     """DM the project's admins that Slack refused its ``what`` ("digest", "taxonomy
     proposals") in ``channel`` with ``error``, and how to fix it; the admins told, [] when none
     could be (logged as an ERROR with the cause), or None when they were told of it within
-    TELL_AGAIN_AFTER (nothing sent, logged at INFO). ``item`` ("proposal #3") is for the log.
+    TELL_AGAIN_AFTER (nothing sent, logged at DEBUG only: the log said it when they were
+    told). ``item`` ("proposal #3") is for the log.
     Returned with them: why an admin was not told ("could not tell U1 (user_not_found)",
     "none set", or "" when every one was).
 
@@ -313,7 +314,9 @@ def tell_admins(
     if not jobs.renew_claim(
         ws, f"told-admins:{error}:{mark}:{project}", ttl=TELL_AGAIN_AFTER, owner=owner
     ):
-        log.info("%s not posted: %s (reported already)", of, cause)
+        # said when the admins were told (WARNING, or ERROR); a round every 15 s would say it
+        # again all day long for as long as the channel refuses
+        log.debug("%s not posted: %s (reported already)", of, cause)
         return None, ""
     text = f"I could not post the {what} of *{escape_mrkdwn(project)}*: " + _advice(
         error, project=project, channel=channel
