@@ -116,11 +116,6 @@ def test_a_rename_does_not_rewrite_every_thread_whose_experts_came_to_agree(
     assert rewritten == [], f"{len(rewritten)} of the {len(roots)} agreed threads rewritten"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit37: a channel Slack refuses logs the same INFO line at every scheduler round "
-    "(15 s) per job and project, for as long as it lasts ('reported already')",
-)
 def test_a_refused_channel_is_not_logged_again_at_every_round(
     bot: Bot, bank: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
