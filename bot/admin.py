@@ -10,7 +10,7 @@ error handler.
 from __future__ import annotations
 
 import shlex
-from datetime import datetime
+from datetime import UTC, datetime
 
 from slack_bolt import BoltContext
 
@@ -23,7 +23,7 @@ from bot.views.text import Block
 from bot.workspace_admins import AdminCheckError
 from engine import digest, project_settings, projects, taxonomy, training
 from storage.errors import InvalidInputError, StaleActionError
-from storage.models import ModelRun
+from storage.models import ModelRun, as_utc
 
 # verb -> what it does, for "Only project admins can ..." and the confirmation
 MODEL_ACTIONS = {
@@ -106,7 +106,14 @@ def change_model(services: Services, *, verb: str, project: str, version: int | 
 
 
 def promote_from_notice(
-    services: Services, *, project: str, version: int, user: str, channel: str, ts: str
+    services: Services,
+    *,
+    project: str,
+    version: int,
+    user: str,
+    channel: str,
+    ts: str,
+    run_id: int | None = None,
 ) -> None:
     """ "Promote vN" on the held-back notice at ``channel``/``ts``: vN answers, and the notice
     says who promoted it and, when another version was pinned, that the pin moved to vN (every
@@ -115,9 +122,17 @@ def promote_from_notice(
     Refused (StaleActionError) when a newer version answers now: the notice was drawn before it
     was promoted, and a click on it days later would put the older model back over the newer
     one without a word. The notice is redrawn without its button, as a stale proposal card is
-    (taxonomy_flow._refuse_stale); `/label promote` still promotes vN on purpose."""
+    (taxonomy_flow._refuse_stale); `/label promote` still promotes vN on purpose.
+
+    Refused as well, the notice left as it is, when the notice is not of this project's vN: a
+    project deleted and created again under its name has a vN of its own, which that notice
+    never described. Its button names the model run (``run_id``); a notice posted before it did
+    is refused when it is older than the project (:func:`_not_of_this_project`)."""
     ws = services.ws
-    active = next((r.version for r in training.list_versions(ws, project) if r.is_active), None)
+    versions = training.list_versions(ws, project)
+    _not_of_this_project(services, project=project, version=version, run_id=run_id, ts=ts,
+                         versions=versions)  # fmt: skip
+    active = next((r.version for r in versions if r.is_active), None)
     done = None
     if active is None or active <= version:  # else refused at once, without the re-score
         # a retrain promoted meanwhile is read again in turn with the activation
@@ -138,6 +153,42 @@ def promote_from_notice(
         )
     assert done is not None
     services.courier.update(done, channel=channel, ts=ts)
+
+
+def _not_of_this_project(
+    services: Services,
+    *,
+    project: str,
+    version: int,
+    run_id: int | None,
+    ts: str,
+    versions: list[ModelRun],
+) -> None:
+    """Raise StaleActionError when the held-back notice at ``ts`` offering v``version`` (of
+    model run ``run_id``) is not of ``project``'s v``version``: another run has that number (or
+    none does), or, for a notice whose button names no run, the notice is older than the
+    project (a namesake's, deleted since; Slack's ts is the time it was posted)."""
+    run = next((r for r in versions if r.version == version), None)
+    if run_id is not None:
+        if run is not None and run.id == run_id:
+            return
+    else:
+        created = projects.get_project(services.ws, project).created_at
+        try:
+            posted = datetime.fromtimestamp(float(ts), tz=UTC)
+        except (ValueError, OverflowError):
+            posted = None
+        if posted is not None and posted >= as_utc(created):
+            return
+    name = escape_mrkdwn(project)
+    raise StaleActionError(
+        Mrkdwn(
+            f"This notice is of a model v{version} that *{name}* no longer has: it was posted "
+            f"before *{name}* was deleted and created again (or before v{version} was removed), "
+            f"so its button does not promote today's v{version}. `/label models {escape(project)}` "
+            f"lists the versions, `/label promote {escape(project)} VERSION` promotes one"
+        )
+    )
 
 
 def parse_settings(text: str) -> dict[str, str]:

@@ -234,30 +234,39 @@ def promote_clicked(
     ack()
     services: Services = context["services"]
     user = body["user"]["id"]
-    project, version = read(admin_views.parse_promote_value, action.get("value"))
+    value = action.get("value")
+    project, version, run_id = read(admin_views.read_promote_value, value)
     if not _admin_clicked(context, respond, user=user, project=project, doing="promote a model"):
         return
     where = _where(body)
-    refused = _not_the_notice(body, context, project=project, version=version, ts=where["ts"])
+    refused = _not_the_notice(
+        body, context, project=project, version=version, value=str(value), ts=where["ts"]
+    )
     if refused is not None:
         respond(**info_message(refused), response_type="ephemeral", replace_original=False)
         return
     admin.promote_from_notice(
         services, project=project, version=version, user=user,
-        channel=where["channel"], ts=where["ts"],
+        channel=where["channel"], ts=where["ts"], run_id=run_id,
     )  # fmt: skip
 
 
 def _not_the_notice(
-    body: dict[str, Any], context: BoltContext, *, project: str, version: int, ts: str
+    body: dict[str, Any],
+    context: BoltContext,
+    *,
+    project: str,
+    version: int,
+    value: str,
+    ts: str,
 ) -> str | None:
     """None when the message clicked (the one Slack sends with the click) is labelbot's
     held-back notice of ``project`` v``version``: a bot message of ours, at the container's ts,
-    whose Promote button carries that very value. Otherwise what to tell the clicker: a click
-    made up by hand names any message (a proposal card, another project's notice), which the
-    promotion would overwrite for good, and the project and version it promotes come from the
-    click. (Not asked of conversations.history: Slack gives an app outside the Marketplace
-    about one call of it a minute.)"""
+    whose Promote button carries that very ``value`` (the click's). Otherwise what to tell the
+    clicker: a click made up by hand names any message (a proposal card, another project's
+    notice), which the promotion would overwrite for good, and the project and version it
+    promotes come from the click. (Not asked of conversations.history: Slack gives an app
+    outside the Marketplace about one call of it a minute.)"""
     message = body.get("message") if isinstance(body.get("message"), dict) else None
     ours = (
         message is not None
@@ -265,7 +274,6 @@ def _not_the_notice(
         and bool(message.get("bot_id"))
         and (context.bot_id is None or message.get("bot_id") == context.bot_id)
     )
-    wanted = admin_views.promote_value(project, version)
     buttons = [
         element
         for block in (message or {}).get("blocks") or []
@@ -274,7 +282,7 @@ def _not_the_notice(
         if isinstance(element, dict)
     ]
     if ours and any(
-        b.get("action_id") == ids.PROMOTE_MODEL and b.get("value") == wanted for b in buttons
+        b.get("action_id") == ids.PROMOTE_MODEL and b.get("value") == value for b in buttons
     ):
         return None
     log.warning("promote click on message %s, which is not the notice of %s v%s: refused",

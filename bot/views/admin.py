@@ -22,13 +22,26 @@ BEFORE_CHANGE_NOTE = (
 )
 
 
-def promote_value(project: str, version: int) -> str:
-    return f"{project}:{version}"
+def promote_value(project: str, version: int, run_id: int | None = None) -> str:
+    """The Promote button's value: "project:version:run" -- the run's id tells a version of a
+    project deleted and created again under its name from the new project's of that number
+    (ids are never handed out again). "project:version", without it, is the value of notices
+    posted before it was carried (still read: :func:`read_promote_value`)."""
+    return f"{project}:{version}" + ("" if run_id is None else f":{run_id}")
+
+
+def read_promote_value(value: str) -> tuple[str, int, int | None]:
+    """The project, version and model run (None in an older notice's value) of a Promote
+    button's value; a project name holds no ':' (storage.repositories.projects._NAME)."""
+    project, version, *run = value.split(":")
+    if len(run) > 1 or not project:
+        raise ValueError(f"not a promote value: {value!r}")
+    return project, int(version), int(run[0]) if run else None
 
 
 def parse_promote_value(value: str) -> tuple[str, int]:
-    project, _, version = value.rpartition(":")
-    return project, int(version)
+    project, version, _ = read_promote_value(value)
+    return project, version
 
 
 def _figure(value: float | None, *, source: str, n: int | None = None) -> str:
@@ -78,9 +91,17 @@ def versions_message(project: str, versions: Sequence[ModelVersion]) -> Block:
 
 
 def held_back_notice(
-    *, project: str, version: int, reason: str, audit: float | None, active: int | None
+    *,
+    project: str,
+    version: int,
+    reason: str,
+    audit: float | None,
+    active: int | None,
+    run_id: int | None = None,
 ) -> Block:
-    """Posted to the project channel when a retrain was not promoted; admins may promote it."""
+    """Posted to the project channel when a retrain was not promoted; admins may promote it.
+    ``run_id``, the model run's id, goes in the button's value: a click promotes that very run
+    or nothing (bot.admin.promote_from_notice)."""
     now = f"v{active} keeps answering" if active is not None else "no version answers yet"
     score = "" if audit is None else f" (audit accuracy {audit:.1%})"
     text = (
@@ -90,7 +111,7 @@ def held_back_notice(
     promote = button(
         f"Promote v{version}",
         action_id=ids.PROMOTE_MODEL,
-        value=promote_value(project, version),
+        value=promote_value(project, version, run_id),
         style="primary",
         confirm={
             "title": plain("Promote this model?"),

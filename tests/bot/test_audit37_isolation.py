@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
-
 from bot import ids
 from bot.scheduling import training_notifier
 from engine import jobs, projects, training
@@ -46,11 +44,6 @@ def _held_back_notice(bot: Bot, truth: dict[str, str]) -> dict[str, object]:
     return notice
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit37: Promote on a held-back notice of a deleted project promotes the version of "
-    "the same number of the new project of that name",
-)
 def test_a_deleted_projects_promote_notice_does_not_promote_its_namesakes_model(
     bot: Bot, bank: dict[str, str], tmp_path: Path
 ) -> None:
