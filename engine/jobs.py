@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,9 +46,34 @@ DIGEST_OFF = ("", "off", "none")  # digest_cron values that mean "no digests"
 TRAIN_LEASE = timedelta(minutes=15)  # renewed while training runs; lapses if its owner dies
 STATISTICS_INTERVAL = timedelta(minutes=10)  # planner statistics refreshed after a retrain
 # ws.notes key (with the project's name) of when this process's last try to train it failed, and
-# why: a failure before any run is recorded (labels in one class only, an encoder that cannot
-# load) is waited out like a failed run, not retried at every poll reading the whole pool.
+# why (a _TrainFailure): a failure before any run is recorded (labels in one class only, an
+# encoder that cannot load) is waited out like a failed run, not retried at every poll reading
+# the whole pool.
 TRAIN_FAILED = "train_failed"
+
+
+@dataclass(frozen=True)
+class _TrainFailure:
+    """This process's last failed try to train a project (``ws.notes[(TRAIN_FAILED, name)]``).
+
+    It holds back only the project it was about: not a project of the same name created since
+    (another process deleted this one), and not once a model finished since (another process
+    trained it): ``ready_version`` is the newest finished run's version when it was tried (0:
+    none), compared by version, not by time (another machine's clock)."""
+
+    project_id: int
+    at: datetime
+    said: str
+    ready_version: int
+
+
+@dataclass(frozen=True)
+class _Basis:
+    """What a retrain decision read: the project's id and its newest finished run's version
+    (0: none), noted with a failed try (:class:`_TrainFailure`)."""
+
+    project_id: int
+    ready_version: int
 
 
 LEASE_MEMORY = timedelta(days=1)  # a lapsed lease is kept this long (who held it, for the log)
@@ -208,6 +233,8 @@ class RetrainDecision:
     due: bool
     new_labels: int
     reason: str
+    # what it was decided on, for the note of a try that fails (engine.jobs only)
+    seen: _Basis | None = field(default=None, repr=False, compare=False)
 
 
 RELEASE_RETRY_S = 1.0  # the pause before a lease's release is tried again
@@ -462,10 +489,9 @@ def training_states(ws: Workspace, name: str) -> dict[int, str]:
 
 
 def _runs(session, project_id: int) -> tuple[ModelRun | None, ModelRun | None]:  # type: ignore[no-untyped-def]
-    """The newest run of any status, and the newest that finished (``ready``)."""
-    runs = models.list_model_runs(session=session, project_id=project_id)
-    ready = [r for r in runs if r.status == "ready"]
-    return (runs[-1] if runs else None), (ready[-1] if ready else None)
+    """The newest run of any status, and the newest that finished (``ready``): two rows at most,
+    not every run the project ever had (read at every poll, for every project)."""
+    return models.newest_model_runs(session=session, project_id=project_id)
 
 
 def _new_labels(session, project_id: int, ready: ModelRun | None) -> int:  # type: ignore[no-untyped-def]
@@ -557,24 +583,53 @@ def retrain_decision(
     its pool did not read: a run that failed, or was left ``training`` by a process that died,
     trained nobody's labels. It is retried once the timer (``retrain_minutes``) has passed since
     it started, not at every poll: a failure that repeats must not retrain in a loop. Training
-    that could not even start (no run recorded) waits the same, in this process.
+    that could not even start (no run recorded) waits the same, in this process, unless a model
+    finished since or the project was deleted and created again (by another process).
     """
     now = now or utcnow()
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         last, ready = _runs(session, found.id)
-        since = ready.created_at if ready is not None else None
         new = _new_labels(session, found.id, ready)
         classes = [lb.name for lb in projects.list_labels(session=session, project_id=found.id)]
-    reference = since or found.created_at
+    basis = _Basis(found.id, ready.version if ready is not None else 0)
+    return replace(_decision(ws, found, last, ready, new, classes, basis, now=now), seen=basis)
+
+
+def _noted_failure(ws: Workspace, project: str, basis: _Basis) -> _TrainFailure | None:
+    """This process's note of its last failed try to train ``project``, while it is about the
+    project as it is now; forgotten once it is not (:class:`_TrainFailure`)."""
+    failed = ws.notes.get((TRAIN_FAILED, project))
+    if not isinstance(failed, _TrainFailure):
+        return None
+    if failed.project_id != basis.project_id or basis.ready_version > failed.ready_version:
+        ws.notes.pop((TRAIN_FAILED, project), None)  # another project now, or trained since
+        return None
+    return failed
+
+
+def _decision(
+    ws: Workspace,
+    found: Project,
+    last: ModelRun | None,
+    ready: ModelRun | None,
+    new: int,
+    classes: list[str],
+    basis: _Basis,
+    *,
+    now: datetime,
+) -> RetrainDecision:
+    """:func:`retrain_decision` on what it read."""
+    project = found.name
+    reference = ready.created_at if ready is not None else found.created_at
     _unusable_settings(ws, project, found.settings)
     every = retrain_every(found.settings)
     minutes = retrain_minutes(found.settings)
-    failed = ws.notes.get((TRAIN_FAILED, project))
-    if failed is not None and now - failed[0] < timedelta(minutes=minutes):
+    failed = _noted_failure(ws, project, basis)
+    if failed is not None and now - failed.at < timedelta(minutes=minutes):
         return RetrainDecision(
-            project, False, new, f"the last try failed ({failed[1]}): trying again "
+            project, False, new, f"the last try failed ({failed.said}): trying again "
             f"{minutes:g} min after",
         )  # fmt: skip
     if (
@@ -655,7 +710,8 @@ def _retrain_one(
     on_trained: Callable[[str, ModelRun], None] | None,
 ) -> RetrainOutcome | None:
     """Retrain ``name`` if it is due (None when it is not)."""
-    if not retrain_decision(ws, name, now=now).due:
+    decision = retrain_decision(ws, name, now=now)
+    if not decision.due:
         return None
     try:
         with _training_lease(ws, name, owner=owner) as got:
@@ -684,7 +740,11 @@ def _retrain_one(
         # embed the whole pool again (a failure after the run was recorded is waited out the
         # same way)
         said = str(exc) if isinstance(exc, LabelbotError) else training.failure_text(exc)
-        ws.notes[(TRAIN_FAILED, name)] = (now or utcnow(), said)
+        seen = decision.seen  # the project, and its newest model, it was tried on
+        if seen is not None:  # always, from retrain_decision
+            ws.notes[(TRAIN_FAILED, name)] = _TrainFailure(
+                seen.project_id, now or utcnow(), said, seen.ready_version
+            )
         if isinstance(exc, InvalidInputError):  # not ready to train yet: no failure
             return RetrainOutcome(name, None, str(exc))
         if isinstance(exc, LabelbotError):

@@ -236,6 +236,29 @@ def list_model_runs(*, session: Session, project_id: int) -> list[ModelRun]:
     )
 
 
+def newest_model_runs(
+    *, session: Session, project_id: int
+) -> tuple[ModelRun | None, ModelRun | None]:
+    """The project's newest run of any status and its newest ``ready`` run (the same run when
+    the newest is ready; None when there is none): two rows at most, whatever the project's
+    history (the scheduler's retrain check asks at every poll)."""
+    newest = session.exec(
+        select(ModelRun)
+        .where(ModelRun.project_id == project_id)
+        .order_by(col(ModelRun.version).desc())
+        .limit(1)
+    ).first()
+    if newest is None or newest.status == "ready":
+        return newest, newest
+    ready = session.exec(
+        select(ModelRun)
+        .where(ModelRun.project_id == project_id, ModelRun.status == "ready")
+        .order_by(col(ModelRun.version).desc())
+        .limit(1)
+    ).first()
+    return newest, ready
+
+
 @dataclass(frozen=True)
 class PredictionRow:
     example_id: int

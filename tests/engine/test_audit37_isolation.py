@@ -19,11 +19,6 @@ from tests.engine.test_proposing import make_project
 from tests.helpers import label_next, load_slice
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit37: a retrain failure this process noted for a project deleted elsewhere holds "
-    "back the retrains of a new project of the same name",
-)
 def test_a_failure_noted_for_a_deleted_project_does_not_hold_back_its_namesake(  # type: ignore[no-untyped-def]
     ws, replica, banking_slice, tmp_path: Path
 ) -> None:
@@ -53,11 +48,6 @@ def test_a_failure_noted_for_a_deleted_project_does_not_hold_back_its_namesake( 
     assert trained.version == 1, trained
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit37: a retrain failure this process noted still holds back retrains after "
-    "another process trained the project successfully",
-)
 def test_a_failure_noted_here_does_not_outlive_a_model_trained_elsewhere(  # type: ignore[no-untyped-def]
     ws, replica, banking_slice, tmp_path: Path
 ) -> None:

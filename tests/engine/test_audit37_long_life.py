@@ -142,11 +142,6 @@ def _runs_loaded() -> Iterator[list[int]]:
         event.remove(ModelRun, "load", count)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit37: the scheduler's retrain check (every poll, every project) reads every model "
-    "run the project ever had, with its metrics, to find the newest two",
-)
 def test_the_retrain_check_at_each_poll_does_not_read_every_run_ever(  # type: ignore[no-untyped-def]
     ws, texts, tmp_path: Path
 ) -> None:
