@@ -67,10 +67,14 @@ from storage.errors import (
 )
 from storage.models import ModelRun, utcnow
 from storage.repositories import assignments, examples, feedback, models, projects
+from storage.repositories import taxonomy as taxonomy_repo
 from storage.repositories.models import PredictionRow
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+# storage's (sqlmodel) Session, passed through untouched: only storage imports sqlmodel.
+Session = Any
 
 DEFAULT_BATCH = 20  # examples the strategy ranks first after each model (the next batch asked)
 TOP_K = 5  # probabilities stored per example
@@ -328,6 +332,9 @@ def train_project(
         metrics["annotations_through_count"] = pool.read_count
         metrics[taxonomy.TAXONOMY_AS_OF] = pool.taxonomy_as_of
         model.encoder = ws.encoder.name
+        # kept on the run too: which versions can still answer is then read from the runs,
+        # not their files (_best_answering)
+        metrics[ENCODER_METRIC] = {"name": ws.encoder.name, "dim": int(model.weight.shape[0])}
         ws.model_dir(name)  # made if missing
         model.save(path)
         saved = path
@@ -916,7 +923,8 @@ def _no_file(ws: Workspace, name: str, run: ModelRun, stored: Path | None) -> st
 
 
 def _prune_artifacts(ws: Workspace, project_id: int) -> None:
-    """Delete old model files (runs keep their metrics); never the active, pinned or best one.
+    """Delete old model files (runs keep their metrics); never the active, pinned or best one
+    (the best of those that can still answer, :func:`_best_answering`).
 
     Chosen and forgotten in turn with activations (``models.lock_models``), so a rollback to a
     version being pruned either made it active first (it is kept) or finds it gone and refuses;
@@ -931,10 +939,9 @@ def _prune_artifacts(ws: Workspace, project_id: int) -> None:
         ]
         pinned = project.settings.get("pinned_version")
         protect = {r.id for r in runs if r.version == pinned and r.id is not None}
-        if runs:
-            best = max(runs, key=_quality)
-            if best.id is not None:
-                protect.add(best.id)
+        best = _best_answering(ws, session, project_id, runs)
+        if best is not None and best.id is not None:
+            protect.add(best.id)
         for old in models.stale_artifacts(
             session=session,
             project_id=project_id,
@@ -947,6 +954,67 @@ def _prune_artifacts(ws: Workspace, project_id: int) -> None:
     for path in doomed:
         if ws.settings.owns_file(Path(path)):  # not another database's (Settings.owns_file)
             Path(path).unlink(missing_ok=True)
+
+
+def _best_answering(
+    ws: Workspace, session: Session, project_id: int, runs: list[ModelRun]
+) -> ModelRun | None:
+    """The best of ``runs`` (:func:`_quality`) that a rollback could still make answer: its file
+    is there, it speaks for today's labels (as :func:`class_map` decides: none split, retired or
+    added since) and it takes this encoder's embeddings. A version trained before a taxonomy
+    change or on another encoder never answers again, and the best slot kept for it cost the
+    best version that can its file. Looked at from the best down, from the run rows (a run
+    recorded before its encoder was kept reads it from its file's small arrays)."""
+    labels = projects.list_labels(session=session, project_id=project_id)
+    today = [lb.name for lb in labels]
+    today_ids = [int(lb.id or 0) for lb in labels]
+    targets: dict[int, str | None] | None = None
+    for run in sorted(runs, key=_quality, reverse=True):
+        if not run.artifact_path or not ws.settings.artifact_file(run.artifact_path).exists():
+            continue
+        if run.label_ids is None or run.label_ids != today_ids:
+            if targets is None:
+                targets = taxonomy_repo.label_targets(session=session, project_id=project_id)
+            found = models.class_labels(
+                session=session,
+                project_id=project_id,
+                classes=run.classes,
+                as_of=run.created_at,
+                label_ids=run.label_ids,
+            )
+            now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in found]
+            if any(n is None for n in now) or set(now) != set(today):
+                continue
+        if _run_encoder_mismatch(ws, run) is None:
+            return run
+    return None
+
+
+# a run's metric: the encoder its model was trained on, {"name": ..., "dim": ...}
+ENCODER_METRIC = "encoder"
+
+
+def _run_encoder_mismatch(ws: Workspace, run: ModelRun) -> str | None:
+    """Why ``run``'s model cannot take this workspace's embeddings (:func:`encoder_mismatch`),
+    read from the run, else (a run recorded before its encoder was kept) from its model file's
+    small arrays; a file that cannot be read cannot answer either."""
+    made = run.metrics.get(ENCODER_METRIC)
+    if isinstance(made, dict) and "dim" in made:
+        name = made.get("name")
+        return _mismatch(ws, str(name) if name is not None else None, int(made["dim"]))
+    try:
+        name, dim = _read_run_file(ws, run, read=_file_encoder)
+    except (FileNotFoundError, NotFoundError) as exc:
+        return f"its file cannot be read ({exc})"
+    return _mismatch(ws, name, dim)
+
+
+def _file_encoder(path: Path) -> tuple[str | None, int]:
+    """(the encoder a model file names, None in a file from before they were kept; the size of
+    the vectors it takes), read without the rest of the file (a blend's pool)."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        name = str(data["encoder"]) if "encoder" in data.files else None
+        return name, int(np.asarray(data["weight"]).shape[0])
 
 
 def _prediction_rows(
@@ -1508,14 +1576,16 @@ def encoder_mismatch(ws: Workspace, model: Model) -> str | None:
     """Why ``model`` cannot take this workspace's embeddings (None when it can): it was trained
     on another encoder's, or on vectors of another size (a file from before encoders were
     recorded says only its size)."""
+    return _mismatch(ws, model.encoder, int(model.weight.shape[0]))
+
+
+def _mismatch(ws: Workspace, made_by: str | None, dim: int) -> str | None:
+    """:func:`encoder_mismatch` for a model trained on ``made_by``'s ``dim``-d vectors."""
     encoder = ws.encoder
-    dim = int(model.weight.shape[0])
-    same = model.encoder is None or _embedding_space(model.encoder) == _embedding_space(
-        encoder.name
-    )
+    same = made_by is None or _embedding_space(made_by) == _embedding_space(encoder.name)
     if same and dim == encoder.dim:
         return None
-    made = f"{model.encoder} ({dim}-d)" if model.encoder else f"a {dim}-d encoder"
+    made = f"{made_by} ({dim}-d)" if made_by else f"a {dim}-d encoder"
     return (
         f"was trained on embeddings of {made}, but the encoder now is {encoder.name} "
         f"({encoder.dim}-d, LABELBOT_ENCODER)"
