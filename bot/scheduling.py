@@ -123,6 +123,7 @@ def _tell(services: Services, name: str, run: ModelRun, home: HomeRefresh) -> No
         reason=str(promotion.get("reason", "")),
         audit=None if audit is None else float(audit),
         active=active,
+        run_id=run.id,
     )
     services.courier.post(notice, channel=project.channel_id)
 

@@ -61,6 +61,15 @@ def test_held_back_model_is_announced_and_only_admins_promote_it(
     (notice,) = bot.api.messages(CHANNEL)
     assert "v2" in notice["text"] and "held back" in notice["text"]
     assert "v1 is pinned" in notice["text"] and "v1 keeps answering" in notice["text"]
+    # the Promote button names the run too, so that a namesake project's v2 is never promoted
+    run = next(r for r in training.list_versions(bot.ws, PROJECT) if r.version == 2)
+    buttons = [
+        e
+        for b in notice["blocks"]
+        for e in b.get("elements", [])
+        if e.get("action_id") == ids.PROMOTE_MODEL
+    ]
+    assert [e["value"] for e in buttons] == [f"{PROJECT}:2:{run.id}"]
 
     bot.slack.click(EXPERT, notice, ids.PROMOTE_MODEL, channel=CHANNEL)
     bot.settle()
