@@ -224,12 +224,18 @@ def delete_project(ws: Workspace, name: str) -> DeletedProject:
 def _remove_files(
     ws: Workspace, name: str, project_id: int, doomed: list[Path]
 ) -> tuple[list[Path], list[str]]:
-    """Remove a deleted project's files, its runs' ``doomed`` and what its folders hold:
-    (those removed, those that could not be, with why)."""
+    """Remove a deleted project's files, its runs' ``doomed``, the model files and temporary
+    files of its folder and its pool graphs: (those removed, those that could not be, with why).
+
+    Only files named as training names them are taken from the project's folder, and the folder
+    goes only once empty: LABELBOT_MODELS_DIR may be the data directory, where the folder of a
+    project called `embeddings` or `graphs` is every project's embedding cache or pool graphs."""
     model_dir = ws.settings.models_root / name
     own_dir = name not in ("", ".", "..") and "/" not in name and "\\" not in name
-    if own_dir and model_dir.is_dir():  # the runs' files, pruned ones' leftovers, temporary files
-        doomed += sorted(p for p in model_dir.rglob("*") if not p.is_dir())
+    if own_dir and model_dir.is_dir():  # pruned runs' leftovers, temporary files
+        doomed += sorted(
+            p for p in model_dir.iterdir() if _MODEL_FILE.fullmatch(p.name) and not p.is_dir()
+        )
     graphs = ws.settings.graphs_root  # data_dir/graphs, or a demo's own folder
     if graphs.is_dir():  # engine.pool_graph: one per encoder, and a save's temporary file
         for pattern in (f"project-{project_id}.npz", f".project-{project_id}.npz.*.tmp"):
@@ -245,11 +251,18 @@ def _remove_files(
             kept.append(f"{path} ({exc.strerror or exc})")
             continue
         removed.append(path)
-    if own_dir and model_dir.is_dir():  # deepest first; one still holding a file stays
-        for directory in [*sorted(model_dir.rglob("*"), reverse=True), model_dir]:
-            with suppress(OSError):  # not empty (what could not go is reported), or a file
-                directory.rmdir()
+    if own_dir and model_dir.is_dir():
+        with suppress(OSError):  # not empty (what could not go is reported, or not its own)
+            model_dir.rmdir()
     return removed, kept
+
+
+# The files of a project's model folder that training writes (engine.training: ``vN-<8 hex>.npz``,
+# ``vN.npz`` before files had a name of their own) and their temporary files (``.vN….tmp``)
+_MODEL_FILE = re.compile(
+    r"v\d+(?:-[0-9a-f]{8})?\.npz"  # a model file
+    r"|\.v\d+(?:-[0-9a-f]{8})?\.npz(?:\.[^/]*)?\.tmp"  # its temporary file, while written
+)
 
 
 def add_labels(ws: Workspace, *, project: str, names: list[str]) -> list[Label]:

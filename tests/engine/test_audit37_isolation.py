@@ -121,12 +121,6 @@ def test_work_in_one_project_does_not_recount_another_idle_one(  # type: ignore[
     assert len(_statements(ws, "bank")) == len(idle), "bank counted afresh for shop's label"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit37: deleting a project named like a data-directory folder (embeddings, graphs) "
-    "deletes every project's embedding cache or pool graphs when LABELBOT_MODELS_DIR is the "
-    "data directory",
-)
 def test_deleting_a_project_named_embeddings_leaves_the_shared_cache(  # type: ignore[no-untyped-def]
     db_url_and_schema, encoder, banking_slice, tmp_path: Path
 ) -> None:
