@@ -152,7 +152,12 @@ def post_all_disputes(services: Services, *, seen: dict[Any, object] | None = No
     at once; the round after may redraw it once more, with the same content. A thread whose
     example was settled elsewhere (`labelbot adjudicate`, a reviewer's change from the terminal
     that carried the vote) is drawn settled, its voters' Undo gone, and told so in a reply,
-    once across processes (:func:`_draw_verdicts`).
+    once across processes (:func:`_draw_verdicts`). ``seen`` keeps only the threads whose
+    votes may still change it (open ones, those whose experts agree, those a reviewer's change
+    settled): a thread adjudicated and drawn so, and those of examples or projects gone, are
+    dropped. A quiet round's queries do not grow with the disagreements the project settled
+    (consensus.standings: one read of its annotations; the example and the model's view are
+    read only for a thread drawn).
 
     A refusal is logged with the project, channel, example and error, and the admins told when
     it is theirs to fix (bot.digests.refused). One message refused goes on with the next; a
@@ -161,32 +166,48 @@ def post_all_disputes(services: Services, *, seen: dict[Any, object] | None = No
     or out of reach stops the round: every call would fail alike.
     """
     opened = 0
+    kept: set[Any] = set()  # the keys of ``seen`` still wanted
     for project in projects.list_projects(services.ws):
         channel = project.channel_id
         if not channel:
             continue
-        every = consensus.disagreements(services.ws, project.name, include_settled=True)
-        for found in every:
-            if found.adjudicated is not None:
-                continue  # settled
+        every, _ = consensus.standings(services.ws, project.name)
+        open_ones = [e for e, st in every.items() if st.differ and st.adjudicated is None]
+        threads = disputes.dispute_threads(services.ws, project=project.name)
+        has_thread = {t.example_id for t in threads}
+        opened_here = 0
+        for example_id in open_ones:
+            if example_id in has_thread:
+                continue  # opened already (open_once looks again before it opens one)
             try:
-                opened += _open(services, project=project.name, channel=channel, found=found)
+                found = _found(services, project=project.name, example_id=example_id)
+                if found is None or found.adjudicated is not None:
+                    continue  # settled, or agreed, since the read
+                opened_here += _open(services, project=project.name, channel=channel,
+                                     found=found)  # fmt: skip
             except (SlackApiError, *CONNECTION_ERRORS) as exc:
                 if not refused(services.client, services.ws, exc, project=project.name,
                                channel=channel, what="disagreement threads",
-                               item=f"example {found.example_id}"):  # fmt: skip
+                               item=f"example {example_id}"):  # fmt: skip
                     break
-        _link_missed(services, project=project.name, every=every)
+        opened += opened_here
+        _link_missed(services, project=project.name, open_ones=open_ones)
         if seen is not None:
-            _follow_votes(services, project=project.name, every=every, seen=seen)
+            if opened_here:
+                threads = disputes.dispute_threads(services.ws, project=project.name)
+            _follow_votes(services, project=project.name, every=every, threads=threads,
+                          seen=seen, kept=kept)  # fmt: skip
+    if seen is not None:  # the threads settled for good, of examples and projects gone
+        for key in [k for k in seen if k not in kept]:
+            del seen[key]
     return opened
 
 
-def _link_missed(services: Services, *, project: str, every: list[consensus.Disagreement]) -> None:
-    """Link the Discuss threads of the project's unsettled disagreements to their threads where
-    the link was missed: its claim left to lapse by a process killed before posting it (on
-    another host: not taken over at once). :func:`link_discussion` claims each again."""
-    open_ones = [d.example_id for d in every if d.adjudicated is None]
+def _link_missed(services: Services, *, project: str, open_ones: list[int]) -> None:
+    """Link the Discuss threads of the project's unsettled disagreements (``open_ones``) to
+    their threads where the link was missed: its claim left to lapse by a process killed before
+    posting it (on another host: not taken over at once). :func:`link_discussion` claims each
+    again."""
     for example_id in disputes.unlinked(services.ws, project=project, among=open_ones):
         try:
             link_discussion(services, example_id=example_id)
@@ -200,54 +221,108 @@ def _follow_votes(
     services: Services,
     *,
     project: str,
-    every: list[consensus.Disagreement],
+    every: dict[int, consensus.Standing],
+    threads: list[Thread],
     seen: dict[Any, object],
+    kept: set[Any],
 ) -> int:
     """Redraw the project's unsettled threads whose votes changed since ``seen`` noted them
     (the first sight only notes them), and those settled elsewhere (:func:`_draw_verdicts`):
     a reviewer's change drawn before is drawn again when the votes changed (a later vote
     outvoted it, its thread drawn open, then taken back). How many were redrawn. Slack's
-    refusals are logged."""
-    by_example = {d.example_id: d for d in every}
-    threads = disputes.dispute_threads(services.ws, project=project)
-    settled = consensus.settlements(services.ws, project) if threads else {}
+    refusals are logged.
+
+    ``every``: the project's standings (consensus.standings); only the threads drawn are
+    described (their example and the model's view read). A thread settled for good (an
+    adjudication) whose verdict is drawn (its marker set for good, or settled by a click on
+    it) needs nothing: it is not noted in ``seen`` (``kept``: the keys noted this round), and a
+    quiet round reads them all in two queries (:func:`_follow_verdicts`), none per thread."""
     redrawn = 0
-    verdicts: list[tuple[Thread, consensus.Disagreement]] = []
-    back: list[tuple[Thread, consensus.Disagreement]] = []
+    settled: list[tuple[Thread, consensus.Standing, bool]] = []
     for thread in threads:
-        found = by_example.get(thread.example_id) or settled.get(thread.example_id)
+        example_id = thread.example_id
+        found = every.get(example_id)
         votes = None if found is None else tuple((v.annotator, v.label) for v in found.votes)
-        before = seen.get(thread.example_id, votes)
-        seen[thread.example_id] = votes
+        before = seen.get(example_id, votes)
         verdict = None if found is None else found.adjudicated
-        if found is not None and verdict is not None:
+        if (
+            found is not None
+            and verdict is not None
+            and _drawn_settled(found, votes_differ=found.differ)
+        ):
             # settled: its root says so (a merge since, which made its votes agree, is redrawn
             # by the round's screen_redrawer, with the verdict's name today: refresh_threads)
-            if not _drawn_settled(found, votes_differ=thread.example_id in by_example):
-                continue
-            if seen.get((VERDICT, thread.example_id)) != verdict.annotation_id:
-                verdicts.append((thread, found))
-            elif before != votes and verdict.source == "review":
-                back.append((thread, found))  # a reviewer's change that may have come back
+            if verdict.source == "review":  # a later vote may outvote it: followed
+                seen[example_id] = votes
+                kept.add(example_id)
+            settled.append((thread, found, before != votes))
             continue
-        if before == votes:
+        seen[example_id] = votes
+        kept.add(example_id)
+        if verdict is not None or before == votes:
             continue
-        redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
-    if verdicts:
-        redrawn += _draw_verdicts(services, project=project, verdicts=verdicts, seen=seen)
-    if back:
-        redrawn += _draw_verdicts(services, project=project, verdicts=back, seen=seen, again=True)
+        drawn = None if found is None else _found(services, project=project,
+                                                  example_id=example_id)  # fmt: skip
+        redrawn += _redrawn(services, project=project, found=drawn, example_id=example_id)
+    if settled:
+        redrawn += _follow_verdicts(services, project=project, settled=settled)
     return redrawn
 
 
-VERDICT = "verdict"  # ``seen``'s key, with the example id, of the verdict known drawn
+def _follow_verdicts(
+    services: Services, *, project: str, settled: list[tuple[Thread, consensus.Standing, bool]]
+) -> int:
+    """Of ``settled`` (each thread drawn settled by its verdict, and whether its votes changed
+    since the last round), draw those whose verdict, given elsewhere than on the thread, is not
+    drawn yet (its marker not set for good), and a reviewer's change drawn before whose votes
+    changed (it may have come back). Two queries for them all; the example and the model's
+    view read only for those drawn. How many were drawn."""
+    verdict_of = {
+        thread.example_id: int(found.adjudicated.annotation_id or 0)
+        for thread, found, _ in settled
+        if found.adjudicated is not None
+    }
+    elsewhere = disputes.settled_elsewhere(
+        services.ws, [(thread, verdict_of[thread.example_id]) for thread, _, _ in settled]
+    )
+    marked = disputes.verdicts_marked(services.ws, elsewhere)
+    verdicts: list[tuple[Thread, consensus.Disagreement]] = []
+    back: list[tuple[Thread, consensus.Disagreement]] = []
+    for thread, standing, changed in settled:
+        annotation_id = verdict_of[thread.example_id]
+        if annotation_id not in elsewhere:
+            continue  # settled by a click on its thread, which drew it
+        came_back = (
+            changed
+            and standing.adjudicated is not None
+            and (standing.adjudicated.source == "review")
+        )
+        if annotation_id in marked and not came_back:
+            continue  # drawn
+        found = _found(services, project=project, example_id=thread.example_id)
+        if (
+            found is None
+            or found.adjudicated is None
+            or (found.adjudicated.annotation_id != annotation_id)
+        ):
+            continue  # decided otherwise since the read: the next round looks again
+        (verdicts if annotation_id not in marked else back).append((thread, found))
+    drawn = 0
+    if verdicts:
+        drawn += _draw_verdicts(services, project=project, verdicts=verdicts)
+    if back:
+        drawn += _draw_verdicts(services, project=project, verdicts=back, again=True)
+    return drawn
+
 
 # where a verdict drawn by _draw_verdicts was given, as its reply says (one given by a Settle
 # click on the thread is drawn by that click: settle)
 _GIVEN = {"adjudication": "from the terminal", "review": "in a mislabel review"}
 
 
-def _drawn_settled(found: consensus.Disagreement, *, votes_differ: bool) -> bool:
+def _drawn_settled(
+    found: consensus.Disagreement | consensus.Standing, *, votes_differ: bool
+) -> bool:
     """Whether ``found``'s thread is drawn settled by its verdict: an adjudication, or a
     reviewer's change that carried the vote while the experts' votes differ (one that settled
     a single vote left, an Undo having made them agree, settled no disagreement)."""
@@ -270,8 +345,7 @@ def _draw_if_settled(services: Services, *, project: str, example_id: int) -> No
     found = consensus.disagreements(services.ws, project, include_settled=True,
                                     example_id=example_id)  # fmt: skip
     if found and _drawn_settled(found[0], votes_differ=True):
-        _draw_verdicts(services, project=project, verdicts=[(thread, found[0])], seen={},
-                       again=True)  # fmt: skip
+        _draw_verdicts(services, project=project, verdicts=[(thread, found[0])], again=True)
 
 
 def _draw_verdicts(
@@ -279,18 +353,16 @@ def _draw_verdicts(
     *,
     project: str,
     verdicts: list[tuple[Thread, consensus.Disagreement]],
-    seen: dict[Any, object],
     again: bool = False,
 ) -> int:
     """Draw each thread of ``verdicts`` settled whose verdict was given elsewhere than on it
     (`labelbot adjudicate`, a reviewer's change that carried the vote): its root says "Settled
     as X by …" without Settle buttons, a reply tells everyone involved (:func:`_draw_verdict`),
     and the voters' labeled messages lose their Undo, as a Settle click leaves them
-    (:func:`settle`). Once across processes (engine.disputes.claim_verdict); ``seen`` notes
-    each one drawn (here, or elsewhere: its marker set for good), or settled on its thread, so
-    later rounds of this process read nothing; one another process is drawing is not noted.
-    ``again``: a reviewer's change drawn before is drawn again, without a second reply (it
-    may have come back: its marker stays set while a later vote outvotes it), its root only:
+    (:func:`settle`). Once across processes (engine.disputes.claim_verdict): its marker set
+    for good, later rounds pass it by (:func:`_follow_verdicts`). ``again``: a reviewer's
+    change drawn before is drawn again, without a second reply (it may have come back: its
+    marker stays set while a later vote outvotes it), its root only:
     the votes it was given over lost their Undo when it was first drawn, and those given since
     keep theirs (engine.labeling refuses only the Undo of a vote older than the verdict). How
     many were drawn. A refused token is raised (every update would fail alike) and the
@@ -322,14 +394,8 @@ def _draw_verdicts(
         elif redraw:  # the root only: its reply was posted with the marker's taking
             drawn += _redrawn(services, project=project, found=found,
                               example_id=found.example_id)  # fmt: skip
-        # not one another process is drawing: it may die before it is done (its claim lapses,
-        # and a later round draws the verdict), so it is looked at again next round
-        if (
-            owner is not None
-            or annotation_id not in elsewhere
-            or disputes.verdict_marked(services.ws, annotation_id=annotation_id)
-        ):
-            seen[(VERDICT, found.example_id)] = annotation_id
+        # one another process is drawing is looked at again next round: it may die before it
+        # is done (its claim lapses, and a later round draws the verdict)
     return drawn
 
 
@@ -423,34 +489,50 @@ def refresh_threads(services: Services, *, project: str) -> int:
     label the latest change names (a CLI change of another label picked up with it may leave
     the name the verdict was given under, which it was). How many were redrawn. A
     refused token stops it (every update would fail alike); any other refusal (a deleted root,
-    say) is logged and the rest are redrawn."""
+    say) is logged and the rest are redrawn.
+
+    A thread whose experts agree (its note, which names no label) is redrawn only when the
+    change may have made them agree: a merge, split or retire (or its undo) of a label one of
+    its votes shows. One the note was drawn on before (by the change that made them agree, an
+    Undo, the scheduler's round) is left as it is: a rename cannot change the note."""
     threads = disputes.dispute_threads(services.ws, project=project)
     if not threads:
         return 0
-    every = consensus.disagreements(services.ws, project, include_settled=True)
-    by_example = {d.example_id: d for d in every}
-    settled = consensus.settlements(services.ws, project)
+    regroups = consensus.latest_change_regroups(services.ws, project)
+    every, names = consensus.standings(
+        services.ws, project, names_of=[t.example_id for t in threads] if regroups else ()
+    )
     touched = consensus.names_in_latest_change(services.ws, project)
     redrawn = 0
     for thread in threads:
-        found = by_example.get(thread.example_id) or settled.get(thread.example_id)
-        if found is not None and found.adjudicated is not None:
+        example_id = thread.example_id
+        standing = every.get(example_id)
+        found: consensus.Disagreement | None = None
+        if standing is not None and standing.adjudicated is not None:
             # the votes differ, or did as clicked (a merge since made them agree: it was settled
             # all the same); a reviewer's change over a single vote left settled nothing
-            differ = thread.example_id in by_example or len({v.chosen for v in found.votes}) > 1
-            if _drawn_settled(found, votes_differ=differ):
+            differ = standing.differ or len({v.chosen for v in standing.votes}) > 1
+            if _drawn_settled(standing, votes_differ=differ):
                 # showing no label the change touched: its root is left as it was
-                if _shown(found) & touched:
-                    redrawn += _redrawn(services, project=project, found=found,
-                                        example_id=thread.example_id)  # fmt: skip
+                if _shown(standing) & touched:
+                    redrawn += _redrawn(services, project=project,
+                                        found=_found(services, project=project,
+                                                     example_id=example_id),
+                                        example_id=example_id)  # fmt: skip
                 continue
             # drawn as unsettled (as the round and an Undo treat it): its votes, or a note
-            found = replace(found, adjudicated=None) if thread.example_id in by_example else None
-        redrawn += _redrawn(services, project=project, found=found, example_id=thread.example_id)
+            if standing.differ:
+                described = _found(services, project=project, example_id=example_id)
+                found = None if described is None else replace(described, adjudicated=None)
+        elif standing is not None:
+            found = _found(services, project=project, example_id=example_id)
+        if found is None and not (regroups and names.get(example_id, set()) & touched):
+            continue  # its experts agree, and did before this change: its note stands
+        redrawn += _redrawn(services, project=project, found=found, example_id=example_id)
     return redrawn
 
 
-def _shown(found: consensus.Disagreement) -> set[str]:
+def _shown(found: consensus.Disagreement | consensus.Standing) -> set[str]:
     """The label names a settled thread's root shows: each as clicked and as it counts."""
     votes = [*found.votes, *([found.adjudicated] if found.adjudicated else [])]
     return {name for v in votes for name in (v.label, v.chosen) if name is not None}

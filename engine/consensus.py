@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -278,6 +279,67 @@ def settlements(
     no longer decides (the example waits to be labeled again): not listed."""
     found = _described(ws, project, example_id=example_id, settled_only=True)
     return {d.example_id: d for d in found}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """An example's disagreement as its annotations say it, without its text or the model's
+    view (no read per example): what a dispute round compares with what it drew, describing
+    (:func:`disagreements`, :func:`settlements`) only the examples it draws."""
+
+    example_id: int
+    votes: list[Vote]  # as in its Disagreement
+    adjudicated: Vote | None  # what settled it, if anything does
+    differ: bool  # its experts' votes differ today (listed by disagreements(include_settled))
+
+
+def standings(
+    ws: Workspace, project: str, *, names_of: Iterable[int] = ()
+) -> tuple[dict[int, Standing], dict[int, set[str]]]:
+    """The project's disagreements, settled or not, and its settlements whose votes agree
+    today (:func:`settlements`), by example id, in one read of its annotations; and for each
+    of ``names_of`` (example ids), every label name its live annotations show, as clicked and
+    as they count (what a thread's root may show)."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        rows = feedback.list_annotations(session=session, project_id=found.id)
+    out = {
+        example_id: Standing(example_id, [_vote(r) for r in votes],
+                             _vote(decision) if decision is not None else None, True)
+        for example_id, (votes, decision) in _disagreeing(rows, include_settled=True).items()
+    }  # fmt: skip
+    for example_id, (votes, decision) in _disagreeing(
+        rows, include_settled=True, settled_only=True
+    ).items():
+        if example_id not in out:
+            out[example_id] = Standing(example_id, [_vote(r) for r in votes],
+                                       _vote(decision) if decision is not None else None,
+                                       False)  # fmt: skip
+    wanted = set(names_of)
+    names: dict[int, set[str]] = {e: set() for e in wanted}
+    for row in rows:
+        if row.example_id in wanted:
+            names[row.example_id].update(n for n in (row.label, row.current) if n is not None)
+    return out, names
+
+
+def latest_change_regroups(ws: Workspace, project: str) -> bool:
+    """Whether the project's latest taxonomy change (an undo's: the undone change) may have
+    changed which labels count as one: a merge, split or retire may make experts' votes agree
+    or differ; a rename, an added label or a description does not."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        events = taxonomy_repo.list_events(session=session, project_id=found.id)
+    if not events:
+        return False
+    latest = events[-1]
+    kind = latest.kind
+    if kind == "undo":
+        undone = int(latest.details.get("event_id", 0))
+        kind = next((e.kind for e in events if e.id == undone), "undo")
+    return kind not in ("rename", "add", "describe")
 
 
 def names_in_latest_change(ws: Workspace, project: str) -> set[str]:

@@ -28,7 +28,7 @@ from engine.discussions import DISPUTE, TEAM, Thread, example_thread, project_th
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.models import as_utc, utcnow
-from storage.repositories import feedback, leases
+from storage.repositories import feedback, leases, slack
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ __all__ = [
     "claim_verdict",
     "verdict_drawn",
     "verdict_marked",
+    "verdicts_marked",
     "verdict_undrawn",
     "claim_link",
     "link_made",
@@ -65,6 +66,9 @@ _SET_FOR_GOOD = "drawn:"
 REPLY_WITHIN = timedelta(days=2)
 
 
+_CHUNK = 900  # annotation ids per query
+
+
 def dispute_thread(ws: Workspace, *, example_id: int) -> Thread | None:
     """The thread already opened on the example's disagreement, if any."""
     return example_thread(ws, example_id=example_id, kinds=(DISPUTE,))
@@ -78,13 +82,17 @@ def dispute_threads(ws: Workspace, *, project: str) -> list[Thread]:
 def settled_elsewhere(ws: Workspace, verdicts: Iterable[tuple[Thread, int]]) -> set[int]:
     """Of ``verdicts`` (each thread with the annotation id of the adjudication, or reviewer's
     change, deciding its example), the annotation ids not given by a Settle click on that
-    thread's root (one query): a click there drew the verdict as it stored it; any other (the
-    CLI's, a review's) left the root as it was."""
+    thread's root (one query per 900): a click there drew the verdict as it stored it; any
+    other (the CLI's, a review's) left the root as it was."""
     wanted = list(verdicts)
     if not wanted:
         return set()
-    with session_scope(ws.db, read_only=True) as session:
-        keys = feedback.annotation_keys(session=session, annotation_ids=[a for _, a in wanted])
+    ids = sorted({a for _, a in wanted})
+    keys: dict[int, str] = {}
+    with session_scope(ws.db, read_only=True) as session:  # a round asks for every verdict's
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            keys.update(feedback.annotation_keys(session=session, annotation_ids=chunk))
     return {
         annotation_id
         for thread, annotation_id in wanted
@@ -114,6 +122,19 @@ def verdict_marked(ws: Workspace, *, annotation_id: int) -> bool:
     with session_scope(ws.db, read_only=True) as session:
         lease = leases.held(session=session, name=f"verdict:{annotation_id}")
     return lease is not None and lease.owner.startswith(_SET_FOR_GOOD)
+
+
+def verdicts_marked(ws: Workspace, annotation_ids: Iterable[int]) -> set[int]:
+    """Of verdicts ``annotation_ids``, those whose marker is set for good (:func:`verdict_marked`),
+    in one query per 900 (a dispute round's settled threads: those drawn need nothing more)."""
+    wanted = sorted(set(annotation_ids))
+    if not wanted:
+        return set()
+    with session_scope(ws.db, read_only=True) as session:
+        marked = slack.marks_set_for_good(session=session,
+                                          names=[f"verdict:{a}" for a in wanted],
+                                          owner_prefix=_SET_FOR_GOOD)  # fmt: skip
+    return {a for a in wanted if f"verdict:{a}" in marked}
 
 
 def verdict_undrawn(ws: Workspace, *, annotation_id: int, owner: str) -> None:

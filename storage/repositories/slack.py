@@ -25,6 +25,7 @@ from storage.models import (
     DiscussionThread,
     Example,
     Label,
+    Lease,
     OutboxMessage,
     ProcessedEvent,
     utcnow,
@@ -483,6 +484,25 @@ def project_threads(*, session: Session, project_id: int, kind: str) -> list[Dis
     for row in rows:
         first.setdefault(row.example_id, row)
     return list(first.values())
+
+
+_MARK_CHUNK = 900  # names per IN query
+
+
+def marks_set_for_good(*, session: Session, names: list[str], owner_prefix: str) -> set[str]:
+    """Of the markers ``names`` (leases: a dispute thread's verdict drawn, engine.disputes),
+    those set for good, held by an owner starting with ``owner_prefix`` (they are held for a
+    century: not checked for lapsing); one query per :data:`_MARK_CHUNK` names."""
+    found: set[str] = set()
+    for start in range(0, len(names), _MARK_CHUNK):
+        chunk = names[start : start + _MARK_CHUNK]
+        rows = session.exec(
+            select(Lease.name).where(
+                col(Lease.name).in_(chunk), col(Lease.owner).startswith(owner_prefix)
+            )
+        ).all()
+        found.update(str(name) for name in rows)
+    return found
 
 
 # --- Lookups a click needs ---------------------------------------------------------------------

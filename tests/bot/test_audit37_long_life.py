@@ -71,11 +71,6 @@ def _quiet_round(bot: Bot, seen: dict[Any, object]) -> int:
     return len(statements)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit37: every dispute round (each scheduler poll) reads every disagreement the "
-    "project ever had, settled ones too, with queries per disagreement",
-)
 def test_a_quiet_dispute_round_does_not_grow_with_settled_disagreements(
     bot: Bot, bank: Any
 ) -> None:
@@ -88,11 +83,6 @@ def test_a_quiet_dispute_round_does_not_grow_with_settled_disagreements(
     assert later == early, f"{early} statements with 2 settled disagreements, {later} with 10"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit37: every taxonomy change rewrites (chat.update) every disagreement thread "
-    "whose experts came to agree, ever, with the same note each time",
-)
 def test_a_rename_does_not_rewrite_every_thread_whose_experts_came_to_agree(
     bot: Bot, bank: Any
 ) -> None:
