@@ -24,11 +24,12 @@ DEMO_ARGS ?=
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/labelbot demo $(DEMO_ARGS)
 
-# The suite runs in parallel worker processes (pytest-xdist), one per core up to 4: most tests
-# wait on SQLite, PostgreSQL or loopback HTTP, and on 2 cores two workers halve the wall time
-# (README, Development). Each test has its own database either way. `make test WORKERS=0` runs it
-# in one process; a single file is quickest as `.venv/bin/pytest tests/...`.
-WORKERS ?= auto
+# The suite runs in parallel worker processes (pytest-xdist), two per core up to 4 and at most one
+# per 3 GB of free memory: most tests wait on SQLite, PostgreSQL, loopback HTTP or a child process,
+# so one worker keeps about half a core busy; on 2 cores 4 workers took 87 s where 2 took 135 s and
+# 6 took 90 (README, Development). Each test has its own database either way. `make test
+# WORKERS=0` runs it in one process; a single file is quickest as `.venv/bin/pytest tests/...`.
+WORKERS ?= $(shell $(PYTHON) -c "import os, re; m = re.search(r'MemAvailable: +([0-9]+)', open('/proc/meminfo').read()) if os.path.exists('/proc/meminfo') else None; gb = int(m.group(1)) / 2**20 if m else 12; print(max(1, min(4, 2 * (os.cpu_count() or 1), int(gb // 3))))" 2>/dev/null || echo 2)
 PYTEST  := HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(WORKERS) --maxprocesses 4 --durations 15
 
 test: install
