@@ -1,0 +1,71 @@
+"""Review of 0478797 (pruning keeps the best version that can still answer).
+
+A run recorded with its encoder (``metrics["encoder"]``) is judged from its row alone: a file that
+cannot be read (empty or damaged) still takes the best slot, and the best version that can answer
+loses its file. Real trainings on SQLite and PostgreSQL, files counted on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine import projects, training
+from engine.config import Settings
+from engine.workspace import Workspace
+from storage.errors import LabelbotError
+from tests.engine.test_fix37_prune_best import LABELS, _clean, _files, _import, _noisy, texts
+
+__all__ = ["texts"]
+
+
+@pytest.fixture
+def ws(db_url_and_schema, encoder, embedding_cache_dir, tmp_path: Path) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
+    url, schema = db_url_and_schema
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (embedding_cache_dir / "embeddings").mkdir(exist_ok=True)
+    (data_dir / "embeddings").symlink_to(embedding_cache_dir / "embeddings")
+    settings = Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=data_dir, LABELBOT_KEEP_MODELS=10)
+    workspace = Workspace.open(settings, schema=schema, encoder=encoder)
+    yield workspace
+    workspace.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review37: _best_answering trusts metrics['encoder'] and never looks at the file: a "
+    "damaged best file keeps the best slot and the best version that can answer is pruned",
+)
+def test_a_damaged_best_file_does_not_keep_the_best_slot(  # type: ignore[no-untyped-def]
+    ws, texts, tmp_path: Path
+) -> None:
+    projects.create_project(ws, name="bank", labels=LABELS)
+    _import(ws, tmp_path, "a", _clean(texts, LABELS))
+    v1 = training.train_project(ws, "bank", kind="linear")
+    _import(ws, tmp_path, "b", _noisy(texts, LABELS, rows=range(10, 20), share=0.3))
+    v2 = training.train_project(ws, "bank", kind="linear")
+    _import(ws, tmp_path, "c", _noisy(texts, LABELS))
+    v3 = training.train_project(ws, "bank", kind="linear")
+    training.activate_version(ws, "bank", v3.version)
+    runs = {r.version: r for r in training.list_versions(ws, "bank")}
+    assert training._quality(runs[1]) > training._quality(runs[2]) > training._quality(runs[3])
+    assert _files(ws) == {f"v{v1.version}", f"v{v2.version}", f"v{v3.version}"}
+    # v1's file damaged (cut short, overwritten): it can never answer again
+    assert runs[1].artifact_path is not None
+    ws.settings.artifact_file(runs[1].artifact_path).write_bytes(b"not a model")
+    # a process of its own (another replica, the next command): no model read before in memory,
+    # and a prune keeping only the active and the best one (LABELBOT_KEEP_MODELS=0)
+    strict = Workspace(
+        settings=ws.settings.model_copy(update={"keep_models": 0}), db=ws.db, _encoder=ws.encoder
+    )
+    with pytest.raises(LabelbotError, match="not a readable model file"):
+        training.activate_version(strict, "bank", v1.version)
+    training._prune_artifacts(strict, v3.project_id)
+    assert f"v{v2.version}" in _files(ws)
+    try:
+        training.activate_version(strict, "bank", v2.version)
+    except LabelbotError as exc:  # pragma: no cover - what the xfail shows
+        pytest.fail(f"the best version that can answer lost its file: {exc}")
