@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, event, func, text, update
+from sqlalchemy import and_, case, delete, event, exists, func, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -715,6 +715,7 @@ def set_aside_example_ids(*, session: Session, project_id: int) -> list[int]:
     """Examples an expert skipped, flagged (an open flag), or discussed in a thread without
     labeling them since, in id order: the ones the experts found no label for."""
     from storage.repositories.feedback import open_discussions
+    from storage.repositories.taxonomy import counting_label_ids
 
     skipped = select(Assignment.example_id).where(
         Assignment.project_id == project_id, Assignment.status == "skipped"
@@ -724,8 +725,10 @@ def set_aside_example_ids(*, session: Session, project_id: int) -> list[int]:
         .join(Example, col(Example.id) == Flag.example_id)
         .where(Example.project_id == project_id, col(Flag.resolved_at).is_(None))
     )
+    # the labels that count, read once: else each thread's lookup reads them (PostgreSQL)
+    counting = [int(i) for i in session.exec(counting_label_ids(project_id)).all()]
     ids: set[int] = set()
-    for query in (skipped, flagged, open_discussions(project_id)):
+    for query in (skipped, flagged, open_discussions(project_id, counting=counting)):
         ids |= {int(i) for i in session.exec(query).all()}
     return sorted(ids)
 
@@ -854,13 +857,18 @@ def refresh_watermark(*, session: Session, project_id: int, exact: bool = False)
 
     The counts read the whole project, so they are remembered (per database and project) with
     what moves when one of them could have grown, read by index in one cheap statement: the
-    highest annotation, flag, thread and assignment ids of the database (new rows only ever get
-    higher ones) and the project's open assignments (a skip closes one; a late Skip of a lapsed
-    delivery closes none, and has them forgotten: :func:`forget_watermark`). While none moved,
-    the remembered counts are the counts. A row committed after one with a higher id (two writes at
-    once) is not seen that way: the counts are read afresh every ``_WATERMARK_RECOUNT_S``
-    seconds, and whenever ``exact`` (a refresh, which reads the whole project anyway). Several
-    replicas share the database: each sees the others' writes in the ids."""
+    highest annotation, flag, thread and assignment ids of the database when they were counted
+    (new rows only ever get higher ones) and the project's open assignments (a skip closes one;
+    a late Skip of a lapsed delivery closes none, and has them forgotten:
+    :func:`forget_watermark`). A check looks for rows of the project above those ids (each
+    table's primary key from the id on, each row's example by its key: the rows written in the
+    whole database since the last check, not the project's); while there is none and its open
+    assignments are as many, the remembered counts are the counts, and the ids move on to the
+    highest now (another project's work is no reason to count this one). A row committed after
+    one with a higher id (two writes at once) is not seen that way: the counts are read afresh
+    every ``_WATERMARK_RECOUNT_S`` seconds, and whenever ``exact`` (a refresh, which reads the
+    whole project anyway). Several replicas share the database: each sees the others' writes in
+    the ids."""
     from storage.models import Annotation, DiscussionThread, ModelRun
 
     run = (
@@ -879,26 +887,25 @@ def refresh_watermark(*, session: Session, project_id: int, exact: bool = False)
         .where(Assignment.project_id == project_id, text("assignments.status = 'open'"))
         .scalar_subquery()
     )
-    newest, *signal = session.execute(
-        sa_select(
-            run,
-            highest(Annotation),
-            highest(Flag),
-            highest(DiscussionThread),
-            highest(Assignment),
-            open_now,
-        )
-    ).one()
-    mark = tuple(int(v or 0) for v in signal)
     pool = session.get_bind().engine.pool
     memo = _watermarks.get(pool, {}).get(project_id)
     now = time.monotonic()
-    if (
-        not exact
-        and memo is not None
-        and memo.signal == mark
-        and now - memo.counted_at < _WATERMARK_RECOUNT_S
-    ):
+    if exact or (memo is not None and now - memo.counted_at >= _WATERMARK_RECOUNT_S):
+        memo = None  # counted afresh whatever moved: the rows since its ids go unread
+    # SQLAlchemy's select: SQLModel's is typed for at most four columns
+    columns = [run, highest(Annotation), highest(Flag), highest(DiscussionThread)]
+    columns += [highest(Assignment), open_now]
+    if memo is not None:
+        columns.append(_grown(project_id, memo.signal))
+    newest, *signal = session.execute(sa_select(*columns)).one()
+    grown = bool(signal.pop()) if memo is not None else True
+    mark = tuple(int(v or 0) for v in signal)
+    if memo is not None and not grown and mark[-1] == memo.signal[-1]:
+        # nothing of the project since its ids: the ids move on, the counts stay (unless
+        # forgotten meanwhile: forget_watermark)
+        kept = _watermarks.setdefault(pool, {})
+        if kept.get(project_id) is memo:
+            kept[project_id] = _Watermark(mark, memo.counts, memo.counted_at)
         return {"run": int(newest or 0), **memo.counts}
 
     def count(table: Any, *where: Any, of_example: bool = True) -> Any:
@@ -914,7 +921,6 @@ def refresh_watermark(*, session: Session, project_id: int, exact: bool = False)
         Assignment.status == "skipped",
         of_example=False,
     )
-    # SQLAlchemy's select: SQLModel's is typed for at most four columns
     counts = (count(Annotation), count(Flag), skips, count(DiscussionThread))
     row = session.execute(sa_select(*counts)).one()
     names = ("labels", "flags", "skips", "discussions")
@@ -926,6 +932,30 @@ def refresh_watermark(*, session: Session, project_id: int, exact: bool = False)
 
 
 _WATERMARK_RECOUNT_S = 300.0
+
+
+def _grown(project_id: int, signal: tuple[int, ...]) -> Any:
+    """Whether the project has an annotation, flag, thread or assignment above the ids of
+    ``signal`` (:func:`refresh_watermark`): each table read from the id on by its primary key,
+    each row's example looked up by its key, so the rows read are those written in the whole
+    database since the ids, however large the project."""
+    from storage.models import Annotation, DiscussionThread
+
+    def of_example(table: Any, since: int) -> Any:
+        # the example's project by a scalar subquery, which the planners keep as such (a join
+        # both walked from the project's examples, each with its rows above the id)
+        project = (
+            select(Example.project_id).where(col(Example.id) == table.example_id).scalar_subquery()
+        )
+        return exists().where(col(table.id) > since, project == project_id)
+
+    annotations, flags, threads, assignments = signal[:4]
+    return or_(
+        of_example(Annotation, annotations),
+        of_example(Flag, flags),
+        of_example(DiscussionThread, threads),
+        exists().where(col(Assignment.id) > assignments, col(Assignment.project_id) == project_id),
+    )
 
 
 def forget_watermark(*, session: Session, project_id: int) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import event
 
 from engine import jobs, labeling, projects, training
@@ -89,12 +88,6 @@ def _statements(ws, project: str) -> list[str]:  # type: ignore[no-untyped-def]
     return ran
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit37: one label in any project makes the scheduler recount every other "
-    "project's labels, flags, skips and threads at its next poll (the remembered counts watch "
-    "database-wide ids)",
-)
 def test_work_in_one_project_does_not_recount_another_idle_one(  # type: ignore[no-untyped-def]
     ws, banking_slice, tmp_path: Path
 ) -> None:
