@@ -332,8 +332,8 @@ def train_project(
         metrics["annotations_through_count"] = pool.read_count
         metrics[taxonomy.TAXONOMY_AS_OF] = pool.taxonomy_as_of
         model.encoder = ws.encoder.name
-        # kept on the run too: which versions can still answer is then read from the runs,
-        # not their files (_best_answering)
+        # kept on the run too: which versions take this encoder is then read from the runs,
+        # and only the best candidate's file is opened (_best_answering)
         metrics[ENCODER_METRIC] = {"name": ws.encoder.name, "dim": int(model.weight.shape[0])}
         ws.model_dir(name)  # made if missing
         model.save(path)
@@ -961,10 +961,11 @@ def _best_answering(
 ) -> ModelRun | None:
     """The best of ``runs`` (:func:`_quality`) that a rollback could still make answer: its file
     is there, it speaks for today's labels (as :func:`class_map` decides: none split, retired or
-    added since) and it takes this encoder's embeddings. A version trained before a taxonomy
-    change or on another encoder never answers again, and the best slot kept for it cost the
-    best version that can its file. Looked at from the best down, from the run rows (a run
-    recorded before its encoder was kept reads it from its file's small arrays)."""
+    added since), it takes this encoder's embeddings and its file reads back. A version trained
+    before a taxonomy change or on another encoder, or whose file is damaged, never answers
+    again, and the best slot kept for it cost the best version that can its file. Looked at from
+    the best down, from the run rows; only a candidate they pass has its file's small arrays
+    read (:func:`_run_cannot_answer`): one file in the usual case."""
     labels = projects.list_labels(session=session, project_id=project_id)
     today = [lb.name for lb in labels]
     today_ids = [int(lb.id or 0) for lb in labels]
@@ -985,7 +986,7 @@ def _best_answering(
             now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in found]
             if any(n is None for n in now) or set(now) != set(today):
                 continue
-        if _run_encoder_mismatch(ws, run) is None:
+        if _run_cannot_answer(ws, run) is None:
             return run
     return None
 
@@ -994,25 +995,40 @@ def _best_answering(
 ENCODER_METRIC = "encoder"
 
 
-def _run_encoder_mismatch(ws: Workspace, run: ModelRun) -> str | None:
-    """Why ``run``'s model cannot take this workspace's embeddings (:func:`encoder_mismatch`),
-    read from the run, else (a run recorded before its encoder was kept) from its model file's
-    small arrays; a file that cannot be read cannot answer either."""
+def _run_cannot_answer(ws: Workspace, run: ModelRun) -> str | None:
+    """Why ``run``'s model cannot answer in this workspace: it takes another encoder's
+    embeddings (:func:`encoder_mismatch`), read from the run when it names its encoder (no file
+    read then), or its file cannot be read (empty, cut short, overwritten). The file is read
+    once, its small arrays only (:func:`_file_encoder`), and names the encoder of a run recorded
+    before runs kept it. A file that does not read back here fails a rollback too (load_model),
+    so a run that names its encoder is not trusted without that look."""
     made = run.metrics.get(ENCODER_METRIC)
-    if isinstance(made, dict) and "dim" in made:
-        name = made.get("name")
-        return _mismatch(ws, str(name) if name is not None else None, int(made["dim"]))
+    recorded = made if isinstance(made, dict) and "dim" in made else None
+    if recorded is not None:
+        name = recorded.get("name")
+        problem = _mismatch(ws, str(name) if name is not None else None, int(recorded["dim"]))
+        if problem is not None:
+            return problem
     try:
-        name, dim = _read_run_file(ws, run, read=_file_encoder)
+        in_file, dim = _read_run_file(ws, run, read=_file_encoder)
     except (FileNotFoundError, NotFoundError) as exc:
         return f"its file cannot be read ({exc})"
-    return _mismatch(ws, name, dim)
+    return None if recorded is not None else _mismatch(ws, in_file, dim)
+
+
+# a blend's arrays of the pool's size: the bulk of its file, not read for a look at it
+_BULK_ARRAYS = ("pool", "spread")
 
 
 def _file_encoder(path: Path) -> tuple[str | None, int]:
     """(the encoder a model file names, None in a file from before they were kept; the size of
-    the vectors it takes), read without the rest of the file (a blend's pool)."""
+    the vectors it takes), read without the rest of the file (a blend's pool). Every small array
+    is read back (zipfile checks each member's CRC), so a damaged file raises what
+    :func:`~engine.classifier.load_model` would."""
     with np.load(Path(path), allow_pickle=False) as data:
+        for key in data.files:
+            if key not in _BULK_ARRAYS:
+                np.asarray(data[key])
         name = str(data["encoder"]) if "encoder" in data.files else None
         return name, int(np.asarray(data["weight"]).shape[0])
 

@@ -1,8 +1,9 @@
 """Review of 0478797 (pruning keeps the best version that can still answer).
 
-A run recorded with its encoder (``metrics["encoder"]``) is judged from its row alone: a file that
-cannot be read (empty or damaged) still takes the best slot, and the best version that can answer
-loses its file. Real trainings on SQLite and PostgreSQL, files counted on disk.
+A run recorded with its encoder (``metrics["encoder"]``) was judged from its row alone: a file that
+cannot be read (empty or damaged) still took the best slot, and the best version that can answer
+lost its file. Now the best candidate's file is read back before it takes the slot. Real trainings
+on SQLite and PostgreSQL, files counted on disk.
 """
 
 from __future__ import annotations
@@ -34,11 +35,6 @@ def ws(db_url_and_schema, encoder, embedding_cache_dir, tmp_path: Path) -> Itera
     workspace.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review37: _best_answering trusts metrics['encoder'] and never looks at the file: a "
-    "damaged best file keeps the best slot and the best version that can answer is pruned",
-)
 def test_a_damaged_best_file_does_not_keep_the_best_slot(  # type: ignore[no-untyped-def]
     ws, texts, tmp_path: Path
 ) -> None:
@@ -67,5 +63,5 @@ def test_a_damaged_best_file_does_not_keep_the_best_slot(  # type: ignore[no-unt
     assert f"v{v2.version}" in _files(ws)
     try:
         training.activate_version(strict, "bank", v2.version)
-    except LabelbotError as exc:  # pragma: no cover - what the xfail shows
+    except LabelbotError as exc:  # pragma: no cover - what a failure shows
         pytest.fail(f"the best version that can answer lost its file: {exc}")
