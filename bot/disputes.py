@@ -480,7 +480,7 @@ def refresh_thread(services: Services, *, project: str, example_id: int) -> None
                     example_id, exc.response.get("error"))  # fmt: skip
 
 
-def refresh_threads(services: Services, *, project: str) -> int:
+def refresh_threads(services: Services, *, project: str, after_change: int | None = None) -> int:
     """Redraw every disagreement thread of ``project`` after a taxonomy change. An unsettled
     one: the votes named as they count now, the Settle buttons and menu with today's labels (a
     label added or split since is offered, a retired one not), or a note when the change made
@@ -494,15 +494,20 @@ def refresh_threads(services: Services, *, project: str) -> int:
     A thread whose experts agree (its note, which names no label) is redrawn only when the
     change may have made them agree: a merge, split or retire (or its undo) of a label one of
     its votes shows. One the note was drawn on before (by the change that made them agree, an
-    Undo, the scheduler's round) is left as it is: a rename cannot change the note."""
+    Undo, the scheduler's round) is left as it is: a rename cannot change the note.
+
+    The change: the latest one (``after_change`` None: a redraw just after the change it made),
+    or every change made after the one with id ``after_change`` (the scheduler's round, which
+    may come after several: consensus.taxonomy_changes), so a merge followed by a rename before
+    the round is redrawn as a merge."""
     threads = disputes.dispute_threads(services.ws, project=project)
     if not threads:
         return 0
-    regroups = consensus.latest_change_regroups(services.ws, project)
+    changes = consensus.taxonomy_changes(services.ws, project, after=after_change)
+    regroups, touched = changes.regroups, changes.names
     every, names = consensus.standings(
         services.ws, project, names_of=[t.example_id for t in threads] if regroups else ()
     )
-    touched = consensus.names_in_latest_change(services.ws, project)
     redrawn = 0
     for thread in threads:
         example_id = thread.example_id

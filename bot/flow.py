@@ -459,7 +459,7 @@ def _answered(services: Services, message: Block, *, channel: str, ts: str) -> N
 SETTLED_NOTE = "A taxonomy change settled this example's label: nothing to do here."
 
 
-def redraw_on_screen(services: Services, *, project: str) -> int:
+def redraw_on_screen(services: Services, *, project: str, after_change: int | None = None) -> int:
     """Redraw every message of ``project`` still waiting for an answer with today's labels
     (after a taxonomy change: a merged or retired label's button goes, an added one appears):
     labeling messages, reviews on reviewers' screens and unsettled disagreement threads; how
@@ -467,7 +467,10 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
 
     An example the change settled (an undo made its old label count again) has nothing left
     to ask: its message says so and the expert's next example follows. So does a review the
-    change made moot (its label or the suggestion split or retired, or both merged)."""
+    change made moot (its label or the suggestion split or retired, or both merged).
+
+    ``after_change``: the disagreement threads' redraw covers every taxonomy change made after
+    the one with this id, not only the latest (disputes.refresh_threads)."""
     from bot import review_flow  # it imports this module
 
     settled = labeling.let_go_of_settled(services.ws, project=project)
@@ -485,7 +488,7 @@ def redraw_on_screen(services: Services, *, project: str) -> int:
             log.info("could not retire %s: %s", gone, exc.response.get("error"))
         send_next(services, user=gone.annotator, project=project, again=False)
     withdrawn = review_flow.retire_withdrawn(services, project=project)
-    threads = disputes.refresh_threads(services, project=project)
+    threads = disputes.refresh_threads(services, project=project, after_change=after_change)
     return len(drawn) + len(settled) + withdrawn + threads
 
 

@@ -25,7 +25,7 @@ from bot.digests import NobodyTold, post_digest
 from bot.services import Services
 from bot.slack_errors import error_code, is_auth_error, scope_advice
 from bot.views import admin as admin_views
-from engine import labeling, projects, taxonomy, training
+from engine import consensus, labeling, projects, taxonomy, training
 from engine.jobs import StillDue
 from engine.scheduler import DatabaseWatch, build_scheduler
 from storage.errors import ConfigurationError, DatabaseUnavailable, NotFoundError
@@ -253,18 +253,27 @@ def screen_redrawer(services: Services) -> Callable[[], int]:
     change made while no process ran (the bot stopped, `labelbot labels merge`, the bot
     started) is redrawn too, not noted as if drawn. A Slack failure is retried on the next round.
 
+    A round may come after several changes (two from the CLI between rounds, or made while the
+    bot was down): it remembers too the latest change each project's redraw covered, and the
+    disagreement threads are redrawn for every change since (a merge then a rename: a thread
+    whose experts the merge made agree says so), not only the latest
+    (disputes.refresh_threads). A first round, which does not know what was drawn before,
+    redraws them for every change the project had.
+
     A review is withdrawn by more than a taxonomy change: the mislabel scan (another process's,
     `labelbot review --scan`) dismisses one whose label was taken back or outvoted since. So each
     round looks for those of each project (review_flow.retire_withdrawn: the project's row and
     one query when there are none), and each is drawn once across processes.
     """
     seen: dict[str, object] = {}
+    covered: dict[str, int] = {}  # the id of the latest change each project's redraw covered
 
     def redraw() -> int:
         redrawn = 0
         for project in projects.list_projects(services.ws):
             changed = project.settings.get(taxonomy.TAXONOMY_CHANGED_AT)
-            if project.name in seen:
+            first = project.name not in seen
+            if not first:
                 due = seen[project.name] != changed
             else:
                 due = _shown_before(
@@ -272,8 +281,17 @@ def screen_redrawer(services: Services) -> Callable[[], int]:
                 )
             try:
                 if due:  # the withdrawn reviews too
-                    redrawn += flow.redraw_on_screen(services, project=project.name)
+                    latest = consensus.last_change(services.ws, project.name)
+                    redrawn += flow.redraw_on_screen(
+                        services, project=project.name,
+                        after_change=covered.get(project.name, 0),  # 0: every change
+                    )  # fmt: skip
+                    covered[project.name] = latest  # those after it: redrawn again next time
                 else:
+                    if first:  # nothing to redraw: the next change is the first to cover
+                        now = _covered_now(services, project=project.name, changed=changed)
+                        if now is not None:
+                            covered[project.name] = now
                     redrawn += review_flow.retire_withdrawn(services, project=project.name)
             except SlackApiError as exc:
                 log.warning("%s not redrawn: Slack said %s",
@@ -286,6 +304,16 @@ def screen_redrawer(services: Services) -> Callable[[], int]:
         return redrawn
 
     return redraw
+
+
+def _covered_now(services: Services, *, project: str, changed: object) -> int | None:
+    """The id of ``project``'s latest taxonomy change, when it is the change stamped
+    ``changed`` (the round's read of the project) or one that does not stamp it (a label's
+    description); None when a change came since that read (unknown then whether it is
+    covered: the next redraw takes every change)."""
+    latest = consensus.last_change(services.ws, project)
+    again = projects.get_project(services.ws, project).settings.get(taxonomy.TAXONOMY_CHANGED_AT)
+    return latest if again == changed else None
 
 
 def _shown_before(services: Services, *, project: str, changed: datetime | None) -> bool:

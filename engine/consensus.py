@@ -324,40 +324,45 @@ def standings(
     return out, names
 
 
-def latest_change_regroups(ws: Workspace, project: str) -> bool:
-    """Whether the project's latest taxonomy change (an undo's: the undone change) may have
-    changed which labels count as one: a merge, split or retire may make experts' votes agree
-    or differ; a rename, an added label or a description does not."""
+@dataclass(frozen=True)
+class TaxonomyChanges:
+    """What taxonomy changes (those a redraw of the project's threads covers) may have done to
+    the experts' votes: :func:`taxonomy_changes`."""
+
+    regroups: bool  # a merge, split or retire (or its undo): votes may now agree, or differ
+    names: frozenset[str]  # every label name they mention (an undo's: the undone change's too)
+
+
+def taxonomy_changes(ws: Workspace, project: str, *, after: int | None = None) -> TaxonomyChanges:
+    """The project's taxonomy changes a redraw covers, in one read of its changes: with
+    ``after`` None, the latest one (a redraw just after the change it made); with an id, every
+    change made after that one (what a process's redraws have not covered yet: several CLI
+    changes between two of its rounds, or made while it was down; 0 for a redraw that does not
+    know which it covered last, which takes every change the project had).
+
+    ``regroups``: whether one of them may have changed which labels count as one (a merge,
+    split or retire may make experts' votes agree or differ; a rename, an added label or a
+    description does not). ``names``: every name they mention, the labels they may have
+    renamed, merged, split or retired; a settled thread is redrawn after a change only when it
+    shows one of them, so a change does not rewrite every settled thread of the project's
+    history (one chat.update each)."""
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
         events = taxonomy_repo.list_events(session=session, project_id=found.id)
-    if not events:
-        return False
-    latest = events[-1]
-    kind = latest.kind
-    if kind == "undo":
-        undone = int(latest.details.get("event_id", 0))
-        kind = next((e.kind for e in events if e.id == undone), "undo")
-    return kind not in ("rename", "add", "describe")
-
-
-def names_in_latest_change(ws: Workspace, project: str) -> set[str]:
-    """Every name the project's latest taxonomy change mentions (an undo's, the undone
-    change's too): the labels it may have renamed, merged, split or retired. A settled thread
-    is redrawn after a change only when it shows one of them, so a change does not rewrite
-    every settled thread of the project's history (one chat.update each)."""
-    with session_scope(ws.db, read_only=True) as session:
-        found = projects.get_project(session=session, name=project)
-        assert found.id is not None
-        events = taxonomy_repo.list_events(session=session, project_id=found.id)
-    if not events:
-        return set()
-    latest = events[-1]
-    mentioned = [latest.details]
-    if latest.kind == "undo":
-        undone = int(latest.details.get("event_id", 0))
-        mentioned += [e.details for e in events if e.id == undone]
+    covered = events[-1:] if after is None else [e for e in events if int(e.id or 0) > after]
+    by_id = {e.id: e for e in events}
+    regroups = False
+    mentioned: list[Any] = []
+    for event in covered:
+        kind = event.kind
+        mentioned.append(event.details)
+        if kind == "undo":
+            undone = by_id.get(int(event.details.get("event_id", 0)))
+            kind = "undo" if undone is None else undone.kind  # unknown: it may have regrouped
+            if undone is not None:
+                mentioned.append(undone.details)
+        regroups = regroups or kind not in ("rename", "add", "describe")
     names: set[str] = set()
 
     def collect(value: Any) -> None:
@@ -371,7 +376,16 @@ def names_in_latest_change(ws: Workspace, project: str) -> set[str]:
                 collect(item)
 
     collect(mentioned)
-    return names
+    return TaxonomyChanges(regroups, frozenset(names))
+
+
+def last_change(ws: Workspace, project: str) -> int:
+    """The id of the project's latest taxonomy change (0: none yet): what a redraw that covers
+    the changes made until now passes as ``after`` to :func:`taxonomy_changes` next time."""
+    with session_scope(ws.db, read_only=True) as session:
+        found = projects.get_project(session=session, name=project)
+        assert found.id is not None
+        return taxonomy_repo.newest_event_id(session=session, project_id=found.id)
 
 
 def _described(

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot import disputes, flow
+from bot import disputes
+from bot.scheduling import screen_redrawer
 from engine import disputes as engine_disputes
 from engine import projects, taxonomy
 from tests.bot.conftest import CHANNEL, LABELS, PROJECT, Bot
@@ -24,13 +25,6 @@ def _thread(bot: Bot, example_id: int) -> str:
     return thread.thread_ts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review37: refresh_threads looks at the latest taxonomy change only "
-    "(consensus.latest_change_regroups), but the screen redrawer calls it once for every "
-    "change made since its last round: a merge followed by a rename (or an added label) "
-    "leaves the threads the merge made agree with their Settle buttons",
-)
 @pytest.mark.parametrize("then", ["rename", "add"])
 def test_a_merge_then_another_change_between_rounds_still_says_the_experts_agree(
     bot: Bot, bank: Any, then: str
@@ -39,7 +33,9 @@ def test_a_merge_then_another_change_between_rounds_still_says_the_experts_agree
     made = _disagreements(bot, 2, first=0, settle=False)  # ANA LABELS[0], BOB LABELS[1]
     roots = [_thread(bot, e) for e in made]
     assert all("no longer disagree" not in _root(bot, ts) for ts in roots)
-    # two changes from the terminal while the bot is down (or between two of its rounds)
+    redraw = screen_redrawer(bot.services)
+    redraw()  # a round of the screen redrawer before the changes
+    # two changes from the terminal between two of its rounds
     taxonomy.merge_labels(bot.ws, project=PROJECT, labels=LABELS[:2], into="card_or_age",
                           actor="ops")  # fmt: skip
     if then == "rename":
@@ -47,9 +43,9 @@ def test_a_merge_then_another_change_between_rounds_still_says_the_experts_agree
                               actor="ops")  # fmt: skip
     else:
         taxonomy.add_labels(bot.ws, project=PROJECT, names=["fees"], actor="ops")
-    # the (re)started bot's rounds: the screen redrawer's pass for the project's change, and
-    # the dispute round (a fresh process: its memory of the votes starts empty)
-    flow.redraw_on_screen(bot.services, project=PROJECT)
+    # the next rounds: the screen redrawer's pass for the project's change, and the dispute
+    # round (a fresh process: its memory of the votes starts empty)
+    redraw()
     disputes.post_all_disputes(bot.services, seen={})
     disputes.post_all_disputes(bot.services, seen={})
     for ts in roots:
