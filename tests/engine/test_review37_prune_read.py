@@ -1,0 +1,90 @@
+"""Review of 258e7bb: the best slot goes to the best version whose file reads back.
+
+A file this process cannot read for a reason other than damage (the file of a model an admin
+trained with a private umask, 0600 and another user's; a transient error such as too many open
+files) is not a damaged file: ``_unreadable_because`` says so itself ("give it read access").
+Pruning should not take the best slot from it and delete the file for good: once the read
+access is given back, the rollback to the best version must still be possible. Before 258e7bb a
+run that named its encoder kept its slot without its file being read. Real trainings on SQLite
+and PostgreSQL; the refused read is what ``open`` raises for such a file (the tests run as
+root, whom file modes do not stop), for that one path only.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine import projects, training
+from engine.config import Settings
+from engine.workspace import Workspace
+from tests.engine.test_fix37_prune_best import LABELS, _clean, _files, _import, _noisy, texts
+
+__all__ = ["texts"]
+
+
+@pytest.fixture
+def ws(db_url_and_schema, encoder, embedding_cache_dir, tmp_path: Path) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
+    url, schema = db_url_and_schema
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (embedding_cache_dir / "embeddings").mkdir(exist_ok=True)
+    (data_dir / "embeddings").symlink_to(embedding_cache_dir / "embeddings")
+    settings = Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=data_dir, LABELBOT_KEEP_MODELS=10)
+    workspace = Workspace.open(settings, schema=schema, encoder=encoder)
+    yield workspace
+    workspace.close()
+
+
+def _permission(path: Path) -> OSError:
+    return PermissionError(errno.EACCES, "Permission denied", str(path))
+
+
+def _too_many_files(path: Path) -> OSError:
+    return OSError(errno.EMFILE, "Too many open files", str(path))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review37: prune reads the best version's file and takes its best slot on any "
+    "OSError (PermissionError, EMFILE), not only on damage: the best model's file is deleted",
+)
+@pytest.mark.parametrize("refusal", [_permission, _too_many_files])
+def test_a_best_file_this_process_cannot_read_now_is_not_pruned(  # type: ignore[no-untyped-def]
+    ws, texts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: Any
+) -> None:
+    projects.create_project(ws, name="bank", labels=LABELS)
+    _import(ws, tmp_path, "a", _clean(texts, LABELS))
+    v1 = training.train_project(ws, "bank", kind="linear")
+    _import(ws, tmp_path, "b", _noisy(texts, LABELS, rows=range(10, 20), share=0.3))
+    training.train_project(ws, "bank", kind="linear")
+    _import(ws, tmp_path, "c", _noisy(texts, LABELS))
+    v3 = training.train_project(ws, "bank", kind="linear")
+    training.activate_version(ws, "bank", v3.version)
+    runs = {r.version: r for r in training.list_versions(ws, "bank")}
+    assert training._quality(runs[1]) > training._quality(runs[2]) > training._quality(runs[3])
+    assert runs[1].artifact_path is not None
+    best_file = ws.settings.artifact_file(runs[1].artifact_path).resolve()
+    load = np.load
+
+    def refusing_load(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, (str, Path)) and Path(file).resolve() == best_file:
+            raise refusal(best_file)
+        return load(file, *args, **kwargs)
+
+    # another process (nothing read before in memory), keeping only the active and best file
+    strict = Workspace(
+        settings=ws.settings.model_copy(update={"keep_models": 0}), db=ws.db, _encoder=ws.encoder
+    )
+    monkeypatch.setattr(np, "load", refusing_load)
+    training._prune_artifacts(strict, v3.project_id)
+    monkeypatch.setattr(np, "load", load)  # the read access given back
+    # v1, the best, is not damaged: its file stays, and a rollback to it works once readable
+    assert f"v{v1.version}" in _files(ws)
+    assert best_file.exists()
+    training.activate_version(strict, "bank", v1.version)
