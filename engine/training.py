@@ -1011,9 +1011,24 @@ def _run_cannot_answer(ws: Workspace, run: ModelRun) -> str | None:
             return problem
     try:
         in_file, dim = _read_run_file(ws, run, read=_file_encoder)
-    except (FileNotFoundError, NotFoundError) as exc:
+    except FileNotFoundError as exc:
+        return f"its file cannot be read ({exc})"
+    except NotFoundError as exc:
+        if _not_damage(exc.__cause__):
+            # this process may not read it now (another user's 0600 file, too many open
+            # files): no damage, and a rollback may read it once that is mended; it keeps its
+            # slot and its file (a run that names no encoder is taken as this encoder's)
+            log.warning("model v%s kept by the prune: %s", run.version, exc)
+            return None
         return f"its file cannot be read ({exc})"
     return None if recorded is not None else _mismatch(ws, in_file, dim)
+
+
+def _not_damage(cause: BaseException | None) -> bool:
+    """Whether a model file's read failed for a cause outside the file: an OSError other than
+    a missing file (refused access, too many open files, an I/O error of the moment), not what
+    np.load and zipfile raise on an empty, cut-short or overwritten file."""
+    return isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError)
 
 
 # a blend's arrays of the pool's size: the bulk of its file, not read for a look at it
@@ -1022,13 +1037,17 @@ _BULK_ARRAYS = ("pool", "spread")
 
 def _file_encoder(path: Path) -> tuple[str | None, int]:
     """(the encoder a model file names, None in a file from before they were kept; the size of
-    the vectors it takes), read without the rest of the file (a blend's pool). Every small array
-    is read back (zipfile checks each member's CRC), so a damaged file raises what
-    :func:`~engine.classifier.load_model` would."""
+    the vectors it takes). Every small array is read back and a blend's pool and spread are read
+    through as bytes, not made arrays (zipfile checks each member's CRC), so a damaged file
+    raises what :func:`~engine.classifier.load_model` would."""
     with np.load(Path(path), allow_pickle=False) as data:
         for key in data.files:
             if key not in _BULK_ARRAYS:
                 np.asarray(data[key])
+            else:  # its bytes read through to the end, unparsed, so that zipfile checks its CRC
+                with data.zip.open(f"{key}.npy") as member:
+                    while member.read(1 << 20):
+                        pass
         name = str(data["encoder"]) if "encoder" in data.files else None
         return name, int(np.asarray(data["weight"]).shape[0])
 

@@ -54,11 +54,6 @@ def _too_many_files(path: Path) -> OSError:
     return OSError(errno.EMFILE, "Too many open files", str(path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review37: prune reads the best version's file and takes its best slot on any "
-    "OSError (PermissionError, EMFILE), not only on damage: the best model's file is deleted",
-)
 @pytest.mark.parametrize("refusal", [_permission, _too_many_files])
 def test_a_best_file_this_process_cannot_read_now_is_not_pruned(  # type: ignore[no-untyped-def]
     ws, texts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: Any
@@ -113,11 +108,6 @@ def _member_changed(path: Path, member: str) -> None:
             archive.read(member)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review37: _file_encoder skips a blend's pool and spread arrays, so a best blend "
-    "file damaged there (the bulk of the file) keeps the best slot; load_model refuses it",
-)
 @pytest.mark.parametrize("member", ["pool.npy", "spread.npy"])
 def test_a_best_blend_damaged_in_its_pool_gives_up_the_best_slot(  # type: ignore[no-untyped-def]
     ws, texts, tmp_path: Path, member: str
