@@ -145,3 +145,34 @@ def save_found_twice(**fields: Any) -> tuple[TaxonomyProposal, bool]:
 
     proposals.save_open_proposal(**fields)
     return proposals.save_open_proposal(**fields)
+
+
+@contextmanager
+def own_data_workspace(
+    db_url_and_schema: tuple[str, str | None],
+    encoder: Any,
+    embedding_cache_dir: Path,
+    tmp_path: Path,
+    *,
+    models_in_data_dir: bool = False,
+    **env: Any,
+) -> Iterator[Workspace]:
+    """A workspace with a data directory of the test's own (``tmp_path/data``; its model files,
+    pool graphs and deletions are the test's alone) sharing the session's embedding cache;
+    ``env``: more settings (``LABELBOT_KEEP_MODELS=0``), ``models_in_data_dir``: the data
+    directory is LABELBOT_MODELS_DIR too."""
+    from engine.config import Settings
+
+    url, schema = db_url_and_schema
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (embedding_cache_dir / "embeddings").mkdir(exist_ok=True)
+    (data_dir / "embeddings").symlink_to(embedding_cache_dir / "embeddings")
+    if models_in_data_dir:
+        env["LABELBOT_MODELS_DIR"] = data_dir
+    settings = Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=data_dir, **env)
+    workspace = Workspace.open(settings, schema=schema, encoder=encoder)
+    try:
+        yield workspace
+    finally:
+        workspace.close()

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import event
 
 from engine import jobs, projects, taxonomy, training
-from engine.config import Settings
 from engine.datasets import dataset_path
 from engine.workspace import Workspace
 from storage.errors import InvalidInputError
 from storage.models import ModelRun
 from tests.engine.test_training_recovery import RotatedEncoder
+from tests.helpers import own_data_workspace
 
 LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
 EXTRA = "lost_or_stolen_card"
@@ -42,15 +42,10 @@ def texts() -> dict[str, list[str]]:
 @pytest.fixture
 def ws(db_url_and_schema, encoder, embedding_cache_dir, tmp_path: Path) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
     """LABELBOT_KEEP_MODELS=0: only the active, pinned and best model files are kept."""
-    url, schema = db_url_and_schema
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (embedding_cache_dir / "embeddings").mkdir(exist_ok=True)
-    (data_dir / "embeddings").symlink_to(embedding_cache_dir / "embeddings")
-    settings = Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=data_dir, LABELBOT_KEEP_MODELS=0)
-    workspace = Workspace.open(settings, schema=schema, encoder=encoder)
-    yield workspace
-    workspace.close()
+    with own_data_workspace(
+        db_url_and_schema, encoder, embedding_cache_dir, tmp_path, LABELBOT_KEEP_MODELS=0
+    ) as workspace:
+        yield workspace
 
 
 def _import(ws: Workspace, tmp_path: Path, name: str, rows: list[tuple[str, str]]) -> None:

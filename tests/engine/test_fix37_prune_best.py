@@ -8,9 +8,7 @@ up). Real trainings on SQLite and PostgreSQL, the model files counted on disk.
 
 from __future__ import annotations
 
-import csv
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,50 +16,15 @@ import numpy as np
 import pytest
 
 from engine import projects, taxonomy, training
-from engine.config import Settings
-from engine.datasets import dataset_path
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import InvalidInputError
 from storage.repositories import models
 from storage.repositories import projects as project_repo
+from tests.engine.test_audit37_long_life import LABELS, _import, texts, ws
 from tests.engine.test_training_recovery import RotatedEncoder
 
-LABELS = ["card_arrival", "age_limit", "atm_support", "change_pin", "exchange_rate"]
-
-
-@pytest.fixture(scope="module")
-def texts() -> dict[str, list[str]]:
-    """40 Banking77 texts of each of LABELS."""
-    per: dict[str, list[str]] = {k: [] for k in LABELS}
-    with dataset_path("banking77", "train").open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            bucket = per.get(row["label"])
-            if bucket is not None and len(bucket) < 40:
-                bucket.append(row["text"])
-    return per
-
-
-@pytest.fixture
-def ws(db_url_and_schema, encoder, embedding_cache_dir, tmp_path: Path) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
-    url, schema = db_url_and_schema
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (embedding_cache_dir / "embeddings").mkdir(exist_ok=True)
-    (data_dir / "embeddings").symlink_to(embedding_cache_dir / "embeddings")
-    settings = Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=data_dir, LABELBOT_KEEP_MODELS=0)
-    workspace = Workspace.open(settings, schema=schema, encoder=encoder)
-    yield workspace
-    workspace.close()
-
-
-def _import(ws: Workspace, tmp_path: Path, name: str, rows: list[tuple[str, str]]) -> None:
-    path = tmp_path / f"{name}.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    projects.import_file(ws, project="bank", path=path)
+__all__ = ["texts", "ws"]
 
 
 def _clean(texts: dict[str, list[str]], labels: list[str]) -> list[tuple[str, str]]:

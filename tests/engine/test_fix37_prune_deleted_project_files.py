@@ -15,23 +15,17 @@ from pathlib import Path
 import pytest
 
 from engine import projects, training
-from engine.config import Settings
 from engine.workspace import Workspace
-from tests.helpers import SLICE_LABELS, labeled_csv
+from tests.helpers import SLICE_LABELS, labeled_csv, own_data_workspace
 
 
 @pytest.fixture
 def ws(db_url_and_schema, encoder, embedding_cache_dir, tmp_path: Path) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
     """LABELBOT_MODELS_DIR is the data directory."""
-    url, schema = db_url_and_schema
-    data = tmp_path / "data"
-    data.mkdir()
-    (embedding_cache_dir / "embeddings").mkdir(exist_ok=True)
-    (data / "embeddings").symlink_to(embedding_cache_dir / "embeddings")
-    settings = Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=data, LABELBOT_MODELS_DIR=data)
-    workspace = Workspace.open(settings, schema=schema, encoder=encoder)
-    yield workspace
-    workspace.close()
+    with own_data_workspace(
+        db_url_and_schema, encoder, embedding_cache_dir, tmp_path, models_in_data_dir=True
+    ) as workspace:
+        yield workspace
 
 
 def _trained(ws: Workspace, name: str, rows: list[tuple[str, str]], tmp_path: Path) -> int:

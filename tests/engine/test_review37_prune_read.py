@@ -25,25 +25,20 @@ import numpy as np
 import pytest
 
 from engine import projects, training
-from engine.config import Settings
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
 from tests.engine.test_fix37_prune_best import LABELS, _clean, _files, _import, _noisy, texts
+from tests.helpers import own_data_workspace
 
 __all__ = ["texts"]
 
 
 @pytest.fixture
 def ws(db_url_and_schema, encoder, embedding_cache_dir, tmp_path: Path) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
-    url, schema = db_url_and_schema
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (embedding_cache_dir / "embeddings").mkdir(exist_ok=True)
-    (data_dir / "embeddings").symlink_to(embedding_cache_dir / "embeddings")
-    settings = Settings(DATABASE_URL=url, LABELBOT_DATA_DIR=data_dir, LABELBOT_KEEP_MODELS=10)
-    workspace = Workspace.open(settings, schema=schema, encoder=encoder)
-    yield workspace
-    workspace.close()
+    with own_data_workspace(
+        db_url_and_schema, encoder, embedding_cache_dir, tmp_path, LABELBOT_KEEP_MODELS=10
+    ) as workspace:
+        yield workspace
 
 
 def _permission(path: Path) -> OSError:
