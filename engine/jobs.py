@@ -479,8 +479,7 @@ def training_states(ws: Workspace, name: str) -> dict[int, str]:
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=name)
         assert found.id is not None
-        runs = models.list_model_runs(session=session, project_id=found.id)
-        versions = [r.version for r in runs if r.status == "training"]
+        versions = models.training_versions(session=session, project_id=found.id)
         if not versions:
             return {}
         lease = leases.held(session=session, name=f"train:{name}")

@@ -236,6 +236,19 @@ def list_model_runs(*, session: Session, project_id: int) -> list[ModelRun]:
     )
 
 
+def training_versions(*, session: Session, project_id: int) -> list[int]:
+    """The versions of the project's runs still marked ``training``, oldest first: those rows
+    only, without their metrics (`status` and `models` ask)."""
+    return [
+        int(v)
+        for v in session.exec(
+            select(ModelRun.version)
+            .where(ModelRun.project_id == project_id, ModelRun.status == "training")
+            .order_by(col(ModelRun.version))
+        ).all()
+    ]
+
+
 def newest_model_runs(
     *, session: Session, project_id: int
 ) -> tuple[ModelRun | None, ModelRun | None]:
