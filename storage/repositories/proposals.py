@@ -880,13 +880,21 @@ def refresh_watermark(*, session: Session, project_id: int, exact: bool = False)
     def highest(table: Any) -> Any:
         return select(func.coalesce(func.max(table.id), 0)).scalar_subquery()
 
-    open_now = (
-        select(func.count())
-        .select_from(Assignment)
+    def of_open(*columns: Any) -> Any:
         # literal: SQLite reads its partial index of the open assignments only for this term
-        .where(Assignment.project_id == project_id, text("assignments.status = 'open'"))
-        .scalar_subquery()
-    )
+        where = (Assignment.project_id == project_id, text("assignments.status = 'open'"))
+        return select(*columns).select_from(Assignment).where(*where).correlate(None)
+
+    # the project's open deliveries, counted between their first and last expiry (each read
+    # from the partial index by project and expiry: one row). Bare, PostgreSQL's planner takes
+    # the open deliveries of any project for the project's (a partial index's own rows) and
+    # reads every open delivery of the database (uq_assignments_open_example) or every delivery
+    # of the project (ix_assignments_project_id); a range of two unknown values is narrow to it,
+    # so it reads the partial index by project and expiry, the project's open deliveries only
+    expiry = col(Assignment.expires_at)
+    first = of_open(func.min(expiry)).scalar_subquery()
+    last = of_open(func.max(expiry)).scalar_subquery()
+    open_now = of_open(func.count()).where(expiry >= first, expiry <= last).scalar_subquery()
     pool = session.get_bind().engine.pool
     memo = _watermarks.get(pool, {}).get(project_id)
     now = time.monotonic()
