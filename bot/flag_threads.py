@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -25,15 +24,11 @@ from bot.slack_errors import error_code, is_auth_error
 from bot.threads import open_once
 from bot.views.flags import flag_message, flagged_too, not_allowed, resolved_reply
 from engine import discussions, flags, jobs, messaging, projects
-from engine.discussions import Thread
 from engine.flags import FlaggedExample
 from storage.errors import LabelbotError, NotFoundError, StaleActionError
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
-# The key, with the project's name, under which ``seen`` keeps the highest flag thread id a
-# round has read (:func:`_follow`).
-_THREADS_SEEN_UP_TO = "flag-threads-up-to"
 # How long a claim to resolve an example's flags lasts: a double click's second waits it out.
 RESOLVING_LEASE = timedelta(minutes=5)
 
@@ -83,7 +78,7 @@ def surface(services: Services, *, project: str, example_id: int) -> bool:
     return False
 
 
-def post_all_flags(services: Services, *, seen: dict[Any, object] | None = None) -> int:
+def post_all_flags(services: Services, *, seen: dict[int, object] | None = None) -> int:
     """Open a thread for every recent open flag that has none (engine.flags.to_surface); how
     many opened. With ``seen`` (the scheduler job's memory, kept between rounds), each flag
     thread whose flags changed since the last round is redrawn too (resolved with the CLI,
@@ -114,33 +109,13 @@ def post_all_flags(services: Services, *, seen: dict[Any, object] | None = None)
     return opened
 
 
-def _follow(services: Services, *, project: str, seen: dict[Any, object]) -> int:
+def _follow(services: Services, *, project: str, seen: dict[int, object]) -> int:
     """Redraw the project's flag threads whose flags changed since ``seen`` noted them; how
-    many were redrawn. A refused token is raised; any other refusal (a deleted root) logged.
-
-    The first round reads every flag thread and flag of the project; the later ones only the
-    threads a change may have reached: those of examples with an open flag, those ``seen``
-    noted with one open (resolved since?), and those opened since the last round (by another
-    process: their flags may have been resolved before this one saw them). A thread drawn with
-    every flag resolved leaves that state only when one opens (flagged again, a resolution
-    undone): its rows are not read again until then."""
-    key = (_THREADS_SEEN_UP_TO, project)
-    last = seen.get(key)
-    if not isinstance(last, int):  # first round of this process: all of them
-        listed = flags.flag_threads_of(services.ws, project=project)
-        states = flags.flag_states(services.ws, project)
-    else:
-        opened = flags.flag_threads_of(services.ws, project=project, after_id=last)
-        wanted = flags.open_flagged(services.ws, project) | {t.example_id for _, t in opened}
-        wanted |= {e for e, state in seen.items() if isinstance(e, int) and not flags.final(state)}
-        listed = flags.flag_threads_of(services.ws, project=project, example_ids=wanted) + opened
-        states = flags.flag_states(services.ws, project, {t.example_id for _, t in listed})
-    seen[key] = max([last if isinstance(last, int) else 0, *(i for i, _ in listed)])
-    threads: dict[int, Thread] = {}
-    for _, thread in listed:
-        threads.setdefault(thread.example_id, thread)
+    many were redrawn. A refused token is raised; any other refusal (a deleted root) logged."""
+    threads = {t.example_id: t for t in flags.flag_threads(services.ws, project=project)}
     if not threads:
         return 0
+    states = flags.flag_states(services.ws, project)
     recent = utcnow() - flags.SURFACE_WITHIN
     changed = set()
     for example_id in threads:

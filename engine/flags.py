@@ -17,7 +17,7 @@ from engine.discussions import FLAGGED, Thread, example_thread, project_threads
 from engine.workspace import Workspace
 from storage.db import session_scope
 from storage.errors import NotFoundError
-from storage.models import Example, Flag, as_utc, utcnow
+from storage.models import as_utc, utcnow
 from storage.repositories import assignments, examples, feedback, flags, projects
 
 # How far back the scheduler's round looks for flags with no thread in the project channel (a
@@ -84,21 +84,20 @@ def list_flags(ws: Workspace, project: str, *, include_resolved: bool = False) -
         rows = flags.flagged_examples(
             session=session, project_id=found.id, open_only=not include_resolved
         )
-    return [_view(f, e) for f, e in rows]
-
-
-def _view(f: Flag, e: Example) -> FlagView:
-    return FlagView(
-        id=int(f.id or 0),
-        example_id=int(e.id or 0),
-        external_id=e.external_id,
-        text=e.text,
-        annotator=f.annotator,
-        reason=f.reason,
-        created_at=f.created_at,
-        resolved_at=f.resolved_at,
-        resolved_by=f.resolved_by,
-    )
+    return [
+        FlagView(
+            id=int(f.id or 0),
+            example_id=int(e.id or 0),
+            external_id=e.external_id,
+            text=e.text,
+            annotator=f.annotator,
+            reason=f.reason,
+            created_at=f.created_at,
+            resolved_at=f.resolved_at,
+            resolved_by=f.resolved_by,
+        )
+        for f, e in rows
+    ]
 
 
 def resolve_flags(ws: Workspace, *, project: str, example_id: int, actor: str) -> Resolution:
@@ -163,25 +162,10 @@ class FlaggedExample:
         return _state(self.flags)
 
 
-def _grouped(
-    ws: Workspace, project: str, example_ids: Collection[int] | None = None
-) -> dict[int, list[FlagView]]:
-    """The project's flags (those of ``example_ids``: only their rows are read), open and
-    resolved, by example, in the order of their first flag."""
+def _grouped(ws: Workspace, project: str) -> dict[int, list[FlagView]]:
+    """The project's flags, open and resolved, by example, in the order of their first flag."""
     grouped: dict[int, list[FlagView]] = defaultdict(list)
-    if example_ids is None:
-        views = list_flags(ws, project, include_resolved=True)
-    elif not example_ids:
-        return grouped
-    else:
-        with session_scope(ws.db, read_only=True) as session:
-            found = projects.get_project(session=session, name=project)
-            assert found.id is not None
-            rows = flags.flags_of_examples(
-                session=session, project_id=found.id, example_ids=example_ids
-            )
-        views = [_view(f, e) for f, e in rows]
-    for view in views:
+    for view in list_flags(ws, project, include_resolved=True):
         grouped[view.example_id].append(view)
     return grouped
 
@@ -194,33 +178,16 @@ class FlagState(NamedTuple):
     changed_at: datetime
 
 
-def flag_states(
-    ws: Workspace, project: str, example_ids: Collection[int] | None = None
-) -> dict[int, FlagState]:
-    """Each flagged example's :class:`FlagState` (those of ``example_ids``), without reading its
-    labels: what a round compares to tell which threads to redraw."""
+def flag_states(ws: Workspace, project: str) -> dict[int, FlagState]:
+    """Each flagged example's :class:`FlagState`, without reading its labels: what a round
+    compares to tell which threads to redraw."""
     return {
         eid: FlagState(
             _state(rows),
             max(as_utc(t) for f in rows for t in (f.created_at, f.resolved_at) if t is not None),
         )
-        for eid, rows in _grouped(ws, project, example_ids).items()
+        for eid, rows in _grouped(ws, project).items()
     }
-
-
-def final(state: object) -> bool:
-    """Whether a :attr:`FlaggedExample.state` (None: no flag) is one no change but an open flag
-    (raised, or opened again) leaves: every flag resolved. A round need not read those threads
-    again."""
-    return state is None or (isinstance(state, tuple) and all(b is not None for _, b in state))
-
-
-def open_flagged(ws: Workspace, project: str) -> set[int]:
-    """The project's examples with an open flag (each once)."""
-    with session_scope(ws.db, read_only=True) as session:
-        found = projects.get_project(session=session, name=project)
-        assert found.id is not None
-        return flags.open_flagged_ids(session=session, project_id=found.id)
 
 
 def _state(flags: list[FlagView]) -> object:
@@ -235,7 +202,7 @@ def flagged_examples(
     an open flag), each with all its flags, in the order of their first flag."""
     grouped = {
         eid: rows
-        for eid, rows in _grouped(ws, project, example_ids).items()
+        for eid, rows in _grouped(ws, project).items()
         if (example_ids is None or eid in example_ids)
         and (not open_only or any(f.resolved_at is None for f in rows))
     }
@@ -266,33 +233,15 @@ def flag_threads(ws: Workspace, *, project: str) -> list[Thread]:
     return project_threads(ws, project=project, kind=FLAGGED)
 
 
-def flag_threads_of(
-    ws: Workspace, *, project: str, example_ids: Collection[int] | None = None,
-    after_id: int | None = None,
-) -> list[tuple[int, Thread]]:  # fmt: skip
-    """The project's flag threads, each with its id, oldest first: those of ``example_ids``
-    (the first of each), or with an id above ``after_id`` (opened since; every one without
-    either). Only those rows are read."""
-    if example_ids is not None and not example_ids:
-        return []
-    with session_scope(ws.db, read_only=True) as session:
-        found = projects.get_project(session=session, name=project)
-        assert found.id is not None
-        rows = flags.flag_threads_of(session=session, project_id=found.id, kind=FLAGGED,
-                                     example_ids=example_ids, after_id=after_id)  # fmt: skip
-        return [(int(r.id or 0), Thread(r.example_id, r.channel, r.thread_ts)) for r in rows]
-
-
 def to_surface(ws: Workspace, project: str) -> list[FlaggedExample]:
     """The project's examples with an open flag raised within ``SURFACE_WITHIN`` and no flag
-    thread yet: those the scheduler's round opens a thread for (the open flags are read
-    first, then the threads and labels of those only)."""
+    thread yet: those the scheduler's round opens a thread for (their labels are read only
+    for those: the open flags are read first)."""
+    threaded = {t.example_id for t in flag_threads(ws, project=project)}
     since = utcnow() - SURFACE_WITHIN
-    recent = {
+    due = {
         f.example_id
         for f in list_flags(ws, project)  # open ones
-        if as_utc(f.created_at) >= since
+        if f.example_id not in threaded and as_utc(f.created_at) >= since
     }
-    threaded = {t.example_id for _, t in flag_threads_of(ws, project=project, example_ids=recent)}
-    due = recent - threaded
     return flagged_examples(ws, project, example_ids=due, open_only=True) if due else []

@@ -15,9 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError
-from storage.models import DiscussionThread, Example, Flag, utcnow
-
-_CHUNK = 900  # example ids per IN query
+from storage.models import Example, Flag, utcnow
 
 
 def add_flag(*, session: Session, example_id: int, annotator: str, reason: str) -> Flag:
@@ -73,52 +71,6 @@ def flagged_examples(
     if open_only:
         query = query.where(col(Flag.resolved_at).is_(None))
     return [(f, e) for f, e in session.exec(query.order_by(col(Flag.id))).all()]
-
-
-def flags_of_examples(
-    *, session: Session, project_id: int, example_ids: Collection[int]
-) -> list[tuple[Flag, Example]]:
-    """The flags, open and resolved, of the project's ``example_ids`` with their examples, oldest
-    flag first (one query per 900 ids)."""
-    ids = sorted({int(i) for i in example_ids})
-    found: list[tuple[Flag, Example]] = []
-    for start in range(0, len(ids), _CHUNK):
-        query = (
-            select(Flag, Example)
-            .join(Example, col(Example.id) == Flag.example_id)
-            .where(Example.project_id == project_id,
-                   col(Flag.example_id).in_(ids[start : start + _CHUNK]))
-        )  # fmt: skip
-        found.extend((f, e) for f, e in session.exec(query).all())
-    return sorted(found, key=lambda row: int(row[0].id or 0))
-
-
-def flag_threads_of(
-    *, session: Session, project_id: int, kind: str, example_ids: Collection[int] | None = None,
-    after_id: int | None = None,
-) -> list[DiscussionThread]:  # fmt: skip
-    """The project's threads of ``kind`` (flag threads), oldest first: those of ``example_ids``
-    (one query per 900 ids; the first one of each example), or those with an id above
-    ``after_id`` (opened since a round saw the threads up to it: only those rows are read)."""
-    query = (
-        select(DiscussionThread)
-        .join(Example, col(Example.id) == col(DiscussionThread.example_id))
-        .where(Example.project_id == project_id, DiscussionThread.kind == kind)
-        .order_by(col(DiscussionThread.id))
-    )
-    if example_ids is None:
-        if after_id is not None:
-            query = query.where(col(DiscussionThread.id) > after_id)
-        return list(session.exec(query).all())
-    ids = sorted({int(i) for i in example_ids})
-    rows: list[DiscussionThread] = []
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        rows.extend(session.exec(query.where(col(DiscussionThread.example_id).in_(chunk))).all())
-    first: dict[int, DiscussionThread] = {}
-    for row in sorted(rows, key=lambda r: int(r.id or 0)):
-        first.setdefault(row.example_id, row)
-    return list(first.values())
 
 
 def open_flags_of(*, session: Session, example_id: int) -> list[Flag]:

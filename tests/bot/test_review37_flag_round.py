@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sqlmodel import Session, col, select
 
 from bot import flag_threads
@@ -23,11 +22,6 @@ def _root(bot: Bot, example_id: int) -> str:
     return str(next(m for m in bot.api.messages(CHANNEL) if m["ts"] == thread.thread_ts))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review37: a thread drawn resolved is never read again unless a flag is open at the "
-    "round; flagged again and resolved elsewhere between two rounds, it is not redrawn",
-)
 def test_flagged_and_resolved_again_between_rounds_is_redrawn(bot: Bot, bank: Any) -> None:
     seen: dict[Any, object] = {}
     (example_id,) = _resolved_flags(bot, 1)
@@ -43,11 +37,6 @@ def test_flagged_and_resolved_again_between_rounds_is_redrawn(bot: Bot, bank: An
     assert "wrong language entirely" in _root(bot, example_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review37: a flag thread whose id is below the highest one a round read (committed "
-    "late, out of id order on PostgreSQL) and resolved before it is seen is never drawn",
-)
 def test_a_thread_committed_out_of_id_order_is_still_drawn(bot: Bot, bank: Any) -> None:
     seen: dict[Any, object] = {}
     with Session(bot.ws.db) as session:
