@@ -24,7 +24,7 @@ from storage.repositories import projects as project_repo
 from tests.engine.test_audit37_long_life import LABELS, _import, texts, ws
 from tests.engine.test_training_recovery import RotatedEncoder
 
-__all__ = ["texts", "ws"]
+__all__ = ["LABELS", "_import", "texts", "ws"]
 
 
 def _clean(texts: dict[str, list[str]], labels: list[str]) -> list[tuple[str, str]]:

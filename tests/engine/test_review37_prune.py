@@ -8,7 +8,6 @@ on SQLite and PostgreSQL, files counted on disk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,9 @@ from engine import projects, training
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
 from tests.engine.test_fix37_prune_best import LABELS, _clean, _files, _import, _noisy, texts
-from tests.helpers import own_data_workspace
+from tests.engine.test_fix37_prune_damaged import ws
 
-__all__ = ["texts"]
-
-
-@pytest.fixture
-def ws(db_url_and_schema, encoder, embedding_cache_dir, tmp_path: Path) -> Iterator[Workspace]:  # type: ignore[no-untyped-def]
-    with own_data_workspace(
-        db_url_and_schema, encoder, embedding_cache_dir, tmp_path, LABELBOT_KEEP_MODELS=10
-    ) as workspace:
-        yield workspace
+__all__ = ["texts", "ws"]
 
 
 def test_a_damaged_best_file_does_not_keep_the_best_slot(  # type: ignore[no-untyped-def]
