@@ -19,6 +19,7 @@ import pytest
 from engine import projects, training
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
+from storage.models import ModelRun
 from tests.engine.test_fix37_prune_best import (
     LABELS,
     _clean,
@@ -69,23 +70,32 @@ def _bias_changed(path: Path) -> None:
             archive.read("bias.npy")
 
 
+def three_versions(
+    ws: Workspace, texts: dict[str, list[str]], tmp_path: Path, kind: str = "linear"
+) -> tuple[ModelRun, ModelRun, ModelRun]:
+    """v1 (clean labels), v2 (a few noisy) and v3 (noisy, active): best to worst."""
+    projects.create_project(ws, name="bank", labels=LABELS)
+    _import(ws, tmp_path, "a", _clean(texts, LABELS))
+    v1 = training.train_project(ws, "bank", kind=kind)
+    _import(ws, tmp_path, "b", _noisy(texts, LABELS, rows=range(10, 20), share=0.3))
+    v2 = training.train_project(ws, "bank", kind=kind)
+    _import(ws, tmp_path, "c", _noisy(texts, LABELS))
+    v3 = training.train_project(ws, "bank", kind=kind)
+    training.activate_version(ws, "bank", v3.version)
+    runs = {r.version: r for r in training.list_versions(ws, "bank")}
+    assert training._quality(runs[1]) > training._quality(runs[2]) > training._quality(runs[3])
+    return v1, v2, v3
+
+
 @pytest.mark.parametrize("damage", [_emptied, _cut_short, _bias_changed])
 @pytest.mark.parametrize("recorded", [True, False], ids=["run-names-encoder", "file-names-it"])
 def test_a_damaged_best_file_gives_up_the_best_slot(  # type: ignore[no-untyped-def]
     ws, texts, tmp_path: Path, damage: Callable[[Path], None], recorded: bool
 ) -> None:
-    projects.create_project(ws, name="bank", labels=LABELS)
-    _import(ws, tmp_path, "a", _clean(texts, LABELS))
-    v1 = training.train_project(ws, "bank", kind="linear")
-    _import(ws, tmp_path, "b", _noisy(texts, LABELS, rows=range(10, 20), share=0.3))
-    v2 = training.train_project(ws, "bank", kind="linear")
-    _import(ws, tmp_path, "c", _noisy(texts, LABELS))
-    v3 = training.train_project(ws, "bank", kind="linear")
-    training.activate_version(ws, "bank", v3.version)
+    v1, v2, v3 = three_versions(ws, texts, tmp_path)
     if not recorded:
         _forget_encoder(ws, v1.version)
     runs = {r.version: r for r in training.list_versions(ws, "bank")}
-    assert training._quality(runs[1]) > training._quality(runs[2]) > training._quality(runs[3])
     assert runs[1].artifact_path is not None
     damage(ws.settings.artifact_file(runs[1].artifact_path))
     # another process (nothing read before in memory), keeping only the active and best file

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import projects, training
+from engine import training
 from engine.workspace import Workspace
 from storage.errors import LabelbotError
-from tests.engine.test_fix37_prune_best import LABELS, _clean, _files, _import, _noisy, texts
-from tests.engine.test_fix37_prune_damaged import ws
+from tests.engine.test_fix37_prune_best import _files, texts
+from tests.engine.test_fix37_prune_damaged import three_versions, ws
 
 __all__ = ["texts", "ws"]
 
@@ -44,16 +44,8 @@ def _too_many_files(path: Path) -> OSError:
 def test_a_best_file_this_process_cannot_read_now_is_not_pruned(  # type: ignore[no-untyped-def]
     ws, texts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: Any
 ) -> None:
-    projects.create_project(ws, name="bank", labels=LABELS)
-    _import(ws, tmp_path, "a", _clean(texts, LABELS))
-    v1 = training.train_project(ws, "bank", kind="linear")
-    _import(ws, tmp_path, "b", _noisy(texts, LABELS, rows=range(10, 20), share=0.3))
-    training.train_project(ws, "bank", kind="linear")
-    _import(ws, tmp_path, "c", _noisy(texts, LABELS))
-    v3 = training.train_project(ws, "bank", kind="linear")
-    training.activate_version(ws, "bank", v3.version)
+    v1, _, v3 = three_versions(ws, texts, tmp_path)
     runs = {r.version: r for r in training.list_versions(ws, "bank")}
-    assert training._quality(runs[1]) > training._quality(runs[2]) > training._quality(runs[3])
     assert runs[1].artifact_path is not None
     best_file = ws.settings.artifact_file(runs[1].artifact_path).resolve()
     load = np.load
@@ -98,16 +90,8 @@ def _member_changed(path: Path, member: str) -> None:
 def test_a_best_blend_damaged_in_its_pool_gives_up_the_best_slot(  # type: ignore[no-untyped-def]
     ws, texts, tmp_path: Path, member: str
 ) -> None:
-    projects.create_project(ws, name="bank", labels=LABELS)
-    _import(ws, tmp_path, "a", _clean(texts, LABELS))
-    v1 = training.train_project(ws, "bank", kind="blend")
-    _import(ws, tmp_path, "b", _noisy(texts, LABELS, rows=range(10, 20), share=0.3))
-    v2 = training.train_project(ws, "bank", kind="blend")
-    _import(ws, tmp_path, "c", _noisy(texts, LABELS))
-    v3 = training.train_project(ws, "bank", kind="blend")
-    training.activate_version(ws, "bank", v3.version)
+    v1, v2, v3 = three_versions(ws, texts, tmp_path, kind="blend")
     runs = {r.version: r for r in training.list_versions(ws, "bank")}
-    assert training._quality(runs[1]) > training._quality(runs[2]) > training._quality(runs[3])
     assert runs[1].artifact_path is not None
     _member_changed(ws.settings.artifact_file(runs[1].artifact_path), member)
     strict = Workspace(
