@@ -689,11 +689,28 @@ def names_now(
     with session_scope(ws.db, read_only=True) as session:
         found = projects.get_project(session=session, name=project)
         assert found.id is not None
-        labels = model_repo.class_labels(
-            session=session, project_id=found.id, classes=names, as_of=as_of, label_ids=label_ids
+        return names_now_in(
+            session=session, project_id=found.id, names=names, as_of=as_of, label_ids=label_ids
         )
-        targets = repo.label_targets(session=session, project_id=found.id)
-        return [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
+
+
+def names_now_in(
+    *,
+    session: Session,
+    project_id: int,
+    names: Sequence[str],
+    as_of: datetime,
+    label_ids: Sequence[int] | None = None,
+    targets: dict[int, str | None] | None = None,
+) -> list[str | None]:
+    """:func:`names_now` in ``session``; ``targets``: the project's label targets
+    (``label_targets``) when the caller read them already."""
+    labels = model_repo.class_labels(
+        session=session, project_id=project_id, classes=names, as_of=as_of, label_ids=label_ids
+    )
+    if targets is None:
+        targets = repo.label_targets(session=session, project_id=project_id)
+    return [targets.get(int(lb.id or 0)) if lb is not None else None for lb in labels]
 
 
 def stale_label_note(

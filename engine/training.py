@@ -976,14 +976,14 @@ def _best_answering(
         if run.label_ids is None or run.label_ids != today_ids:
             if targets is None:
                 targets = taxonomy_repo.label_targets(session=session, project_id=project_id)
-            found = models.class_labels(
+            now = taxonomy.names_now_in(
                 session=session,
                 project_id=project_id,
-                classes=run.classes,
+                names=run.classes,
                 as_of=run.created_at,
                 label_ids=run.label_ids,
+                targets=targets,
             )
-            now = [targets.get(int(lb.id or 0)) if lb is not None else None for lb in found]
             if any(n is None for n in now) or set(now) != set(today):
                 continue
         if _run_cannot_answer(ws, run) is None:
